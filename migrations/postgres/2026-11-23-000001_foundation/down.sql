@@ -1,0 +1,4 @@
+DROP TABLE contacts;
+DROP TABLE customer_tags;
+DROP TABLE customers;
+DROP TABLE users;

@@ -1,0 +1,81 @@
+//! The `AuthUser` extractor: a valid bearer token of an active user. The user
+//! is read on every request so that deactivation and role changes take
+//! effect at once, not when the token expires.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+
+use crate::db::users;
+use crate::domain::codes::{from_db, Code, Role};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: i64,
+    pub role: Role,
+    pub email: String,
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let token = token?;
+            let now = chrono::Utc::now().timestamp();
+            let claims = state.jwt.verify(&token, now)?;
+            let id: i64 = claims
+                .sub
+                .parse()
+                .map_err(|_| ApiError::Unauthorized("invalid token: bad subject".into()))?;
+            let user = state.db.run(move |conn| Ok(users::find(conn, id)?)).await?;
+            let user = user.filter(|u| u.active).ok_or_else(|| {
+                ApiError::Unauthorized("the account is disabled or no longer exists".into())
+            })?;
+            if claims.gen != user.token_generation {
+                return Err(ApiError::Unauthorized(
+                    "the token was revoked; log in again".into(),
+                ));
+            }
+            Ok(AuthUser {
+                id: user.id,
+                role: from_db(&user.role, Role::Viewer),
+                email: user.email,
+            })
+        })
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthorized("missing Authorization: Bearer <token> header".into())
+    })?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        ApiError::Unauthorized("malformed Authorization header; expected Bearer <token>".into())
+    })?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthorized(
+            "expected Authorization: Bearer <token>".into(),
+        ));
+    }
+    Ok(token.trim().to_string())
+}
+
+impl AuthUser {
+    pub fn role_code(&self) -> &'static str {
+        self.role.as_code()
+    }
+}

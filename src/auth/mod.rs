@@ -1,0 +1,10 @@
+//! Authentication (JWT, passwords, login throttling) and role rules.
+
+pub mod bootstrap;
+pub mod extract;
+pub mod jwt;
+pub mod password;
+pub mod roles;
+pub mod throttle;
+
+pub use extract::AuthUser;

@@ -1,0 +1,83 @@
+//! Who may do what (API.md): `viewer` reads only; `sales` writes only the
+//! customers it owns; `manager`, `admin` and `integration` write any
+//! customer; only `admin` manages users.
+
+use super::AuthUser;
+use crate::domain::codes::Role;
+use crate::error::ApiError;
+
+impl AuthUser {
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("only admins may do this".into()))
+        }
+    }
+
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(ApiError::Forbidden(format!(
+                "this needs one of the roles: {}",
+                names.join(", ")
+            )))
+        }
+    }
+
+    /// May this user write a customer owned by `owner_id`?
+    pub fn require_customer_write(&self, owner_id: i64) -> Result<(), ApiError> {
+        match self.role {
+            Role::Viewer => Err(ApiError::Forbidden("viewers have read-only access".into())),
+            Role::Sales if owner_id != self.id => Err(ApiError::Forbidden(
+                "sales users may change only the customers they own".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reassigning owners is a manager's decision, not a sales rep's.
+    pub fn require_owner_change(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin | Role::Manager | Role::Integration => Ok(()),
+            _ => Err(ApiError::Forbidden(
+                "only managers, admins and integrations may reassign owners".into(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(role: Role) -> AuthUser {
+        AuthUser {
+            id: 7,
+            role,
+            email: "u@x.io".into(),
+        }
+    }
+
+    #[test]
+    fn viewer_never_writes() {
+        assert!(user(Role::Viewer).require_customer_write(7).is_err());
+    }
+
+    #[test]
+    fn sales_writes_only_own() {
+        assert!(user(Role::Sales).require_customer_write(7).is_ok());
+        assert!(user(Role::Sales).require_customer_write(8).is_err());
+        assert!(user(Role::Sales).require_owner_change().is_err());
+    }
+
+    #[test]
+    fn managers_write_all() {
+        assert!(user(Role::Manager).require_customer_write(8).is_ok());
+        assert!(user(Role::Integration).require_customer_write(8).is_ok());
+        assert!(user(Role::Manager).require_admin().is_err());
+        assert!(user(Role::Admin).require_admin().is_ok());
+    }
+}

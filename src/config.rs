@@ -1,0 +1,99 @@
+//! The only place that reads the environment (see the README's table).
+
+use std::env;
+
+use rand::distributions::{Alphanumeric, DistString};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: String,
+    pub jwt_secret: String,
+    /// True when no secret was configured: tokens die with the process.
+    pub jwt_secret_generated: bool,
+    pub admin_email: String,
+    /// None: generate one when the first admin is created, and print it.
+    pub admin_password: Option<String>,
+    pub cors_origins: Vec<String>,
+    pub token_ttl_secs: i64,
+    pub workers: usize,
+    pub pool_size: u32,
+    /// Failed logins allowed per email (and per client address) in `login_window_secs`.
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, String> {
+        let (jwt_secret, jwt_secret_generated) = match env::var("PATRON_JWT_SECRET") {
+            Ok(s) if s.len() >= 32 => (s, false),
+            Ok(_) => return Err("PATRON_JWT_SECRET must be at least 32 characters".into()),
+            Err(_) => (random_string(48), true),
+        };
+        Ok(Config {
+            database_url: var("DATABASE_URL", "sqlite://patron.db"),
+            bind: var("PATRON_BIND", "127.0.0.1:8080"),
+            jwt_secret,
+            jwt_secret_generated,
+            admin_email: var("PATRON_ADMIN_EMAIL", "admin@localhost"),
+            admin_password: env::var("PATRON_ADMIN_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty()),
+            cors_origins: var("PATRON_CORS_ORIGINS", "")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            token_ttl_secs: number("PATRON_TOKEN_TTL_SECS", 3600)?,
+            workers: number("PATRON_WORKERS", default_workers())?,
+            pool_size: number("PATRON_DB_POOL_SIZE", 10)?,
+            login_max_failures: number("PATRON_LOGIN_MAX_FAILURES", 5)?,
+            login_window_secs: number("PATRON_LOGIN_WINDOW_SECS", 300)?,
+        })
+    }
+
+    /// A configuration for tests and tools: everything explicit, nothing read.
+    pub fn for_database(database_url: &str) -> Config {
+        Config {
+            database_url: database_url.to_string(),
+            bind: "127.0.0.1:0".into(),
+            jwt_secret: random_string(48),
+            jwt_secret_generated: false,
+            admin_email: "admin@example.com".into(),
+            admin_password: Some(random_string(20)),
+            cors_origins: Vec::new(),
+            token_ttl_secs: 3600,
+            workers: 1,
+            pool_size: 4,
+            login_max_failures: 5,
+            login_window_secs: 300,
+        }
+    }
+}
+
+fn var(name: &str, default: &str) -> String {
+    env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match env::var(name) {
+        Ok(v) if !v.is_empty() => v
+            .parse()
+            .map_err(|_| format!("{name} must be a number, got {v:?}")),
+        _ => Ok(default),
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+pub fn random_string(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::thread_rng(), len)
+}

@@ -1,0 +1,192 @@
+//! Storage: one connection type over SQLite and PostgreSQL, an r2d2 pool, and
+//! the helper that runs diesel work on the blocking pool.
+
+pub mod contacts;
+pub mod customers;
+pub mod migrate;
+pub mod page;
+pub mod schema;
+pub mod users;
+
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use crate::error::ApiError;
+
+/// A connection to whichever backend `DATABASE_URL` names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which engine a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// SQLite wants a path, not a URL: `sqlite://patron.db` → `patron.db`,
+/// `sqlite:///data/patron.db` → `/data/patron.db`.
+pub fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
+}
+
+/// Picks the backend from the URL scheme so a bad password reports the real
+/// error (the derived `establish` tries every backend and hides the cause).
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: String,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        match Backend::of_url(&self.url) {
+            Some(Backend::Postgres) => PgConnection::establish(&self.url).map(DbConn::Postgresql),
+            Some(Backend::Sqlite) => {
+                let mut conn = SqliteConnection::establish(sqlite_path(&self.url))?;
+                // Per connection: these pragmas do not persist in the file.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            None => Err(diesel::ConnectionError::InvalidConnectionUrl(
+                "DATABASE_URL must start with sqlite:// or postgres://".into(),
+            )),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        match conn {
+            DbConn::Postgresql(c) => {
+                <AnsiTransactionManager as TransactionManager<PgConnection>>::is_broken_transaction_manager(c)
+            }
+            DbConn::Sqlite(c) => {
+                <AnsiTransactionManager as TransactionManager<SqliteConnection>>::is_broken_transaction_manager(c)
+            }
+        }
+    }
+}
+
+pub type DbPool = Pool<Manager>;
+pub type PooledConn = PooledConnection<Manager>;
+
+/// The database handle shared by all handlers.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Builds the pool, switches SQLite to WAL once, and runs the migrations.
+    pub fn connect(url: &str, pool_size: u32) -> Result<Db, String> {
+        let backend = Backend::of_url(url)
+            .ok_or_else(|| "DATABASE_URL must start with sqlite:// or postgres://".to_string())?;
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .test_on_check_out(false)
+            .build(Manager {
+                url: url.to_string(),
+            })
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        let mut conn = pool
+            .get()
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        if backend == Backend::Sqlite {
+            // Set once, not per connection: concurrent switches race ("database is locked").
+            conn.batch_execute("PRAGMA journal_mode = WAL;")
+                .map_err(|e| format!("cannot switch SQLite to WAL: {e}"))?;
+        }
+        migrate::run(&mut conn)?;
+        Ok(Db { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool, so no
+    /// async worker ever waits on the database or holds a connection across
+    /// an await.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+    }
+}
+
+/// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads and then writes fails at once with SQLITE_BUSY when
+/// another writer got there first, without waiting for the busy timeout.
+pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+/// Now, truncated to microseconds: PostgreSQL keeps microseconds and SQLite
+/// nanoseconds, and both backends must return the same value.
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(6)
+}

@@ -1,0 +1,123 @@
+//! Keyset pagination: a cursor holds the sort it belongs to and the sort key
+//! and id of the last item seen, so pages never skip or repeat rows when
+//! others are inserted meanwhile.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, FieldError};
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 500;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cursor {
+    /// The sort this cursor was made for, e.g. `-updated_at`.
+    pub s: String,
+    /// The last item's sort key (string, number or null).
+    pub k: serde_json::Value,
+    /// The last item's id (the tie-breaker).
+    pub id: i64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// Decodes a cursor and checks it was made for `sort`.
+    pub fn decode(raw: &str, sort: &str) -> Result<Cursor, ApiError> {
+        let bad = |msg: &str| {
+            ApiError::InvalidQuery(vec![FieldError::new("cursor", "invalid_value", msg)])
+        };
+        let bytes = URL_SAFE_NO_PAD
+            .decode(raw.trim_end_matches('='))
+            .map_err(|_| bad("not a cursor returned by this API"))?;
+        let cursor: Cursor =
+            serde_json::from_slice(&bytes).map_err(|_| bad("not a cursor returned by this API"))?;
+        if cursor.s != sort {
+            return Err(bad(
+                "this cursor belongs to another sort order; start again without a cursor",
+            ));
+        }
+        Ok(cursor)
+    }
+}
+
+/// Checks `limit`, defaulting to 50.
+pub fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
+    match requested {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::InvalidQuery(vec![FieldError::new(
+            "limit",
+            "range",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        )])),
+    }
+}
+
+/// One page of results.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Trims the extra row fetched to learn whether another page exists.
+pub fn finish<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> Cursor) -> Page<T> {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|r| cursor_of(r).encode())
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_cursor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip() {
+        let c = Cursor {
+            s: "name".into(),
+            k: serde_json::json!("张三"),
+            id: 42,
+        };
+        let decoded = Cursor::decode(&c.encode(), "name").ok();
+        assert_eq!(decoded, Some(c.clone()));
+        assert!(Cursor::decode(&c.encode(), "-name").is_err());
+        assert!(Cursor::decode("garbage!", "name").is_err());
+    }
+
+    #[test]
+    fn limit_bounds() {
+        assert_eq!(limit(None).ok(), Some(50));
+        assert_eq!(limit(Some(500)).ok(), Some(500));
+        assert!(limit(Some(0)).is_err());
+        assert!(limit(Some(501)).is_err());
+    }
+
+    #[test]
+    fn finish_sets_next_cursor_only_when_more() {
+        let page = finish(vec![1, 2, 3], 2, |n| Cursor {
+            s: "id".into(),
+            k: serde_json::Value::Null,
+            id: *n,
+        });
+        assert_eq!(page.items, vec![1, 2]);
+        assert!(page.next_cursor.is_some());
+        let page = finish(vec![1, 2], 2, |n| Cursor {
+            s: "id".into(),
+            k: serde_json::Value::Null,
+            id: *n,
+        });
+        assert!(page.next_cursor.is_none());
+    }
+}

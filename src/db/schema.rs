@@ -1,0 +1,84 @@
+//! One hand-written schema for both backends: only column types that
+//! `MultiConnection` supports (no `Timestamptz`; UTC is stored in `Timestamp`).
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        email -> Text,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        active -> Bool,
+        token_generation -> BigInt,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> BigInt,
+        kind -> Text,
+        name -> Text,
+        company -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        address -> Nullable<Text>,
+        region -> Nullable<Text>,
+        birthday -> Nullable<Date>,
+        gender -> Nullable<Text>,
+        age_band -> Nullable<Text>,
+        income_band -> Nullable<Text>,
+        occupation -> Nullable<Text>,
+        education -> Nullable<Text>,
+        industry -> Nullable<Text>,
+        products -> Nullable<Text>,
+        employees -> Nullable<BigInt>,
+        annual_revenue_cents -> Nullable<BigInt>,
+        owner_id -> BigInt,
+        external_id -> Nullable<Text>,
+        acquisition_source -> Nullable<Text>,
+        source_customer_id -> Nullable<BigInt>,
+        personality_type -> Nullable<Text>,
+        social_style -> Nullable<Text>,
+        funnel_stage -> Text,
+        prospect_grade -> Nullable<Text>,
+        wallet_size_cents -> Nullable<BigInt>,
+        currency -> Text,
+        notes -> Nullable<Text>,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        archived_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    customer_tags (customer_id, tag) {
+        customer_id -> BigInt,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        name -> Text,
+        role -> Text,
+        title -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(customers -> users (owner_id));
+diesel::joinable!(contacts -> customers (customer_id));
+diesel::joinable!(customer_tags -> customers (customer_id));
+diesel::allow_tables_to_appear_in_same_query!(users, customers, customer_tags, contacts);

@@ -1,0 +1,107 @@
+//! Users: queries.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::DbConn;
+
+#[derive(Debug, Clone, Queryable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub active: bool,
+    pub token_generation: i64,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub active: bool,
+    pub token_generation: i64,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub active: bool,
+    pub token_generation: i64,
+    pub version: i64,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<UserRow>> {
+    users::table.find(id).first(conn).optional()
+}
+
+pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::email.eq(email))
+        .first(conn)
+        .optional()
+}
+
+pub fn insert(conn: &mut DbConn, new: &NewUser) -> QueryResult<UserRow> {
+    diesel::insert_into(users::table)
+        .values(new)
+        .get_result(conn)
+}
+
+pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
+    users::table.count().get_result(conn)
+}
+
+pub fn count_active_admins(conn: &mut DbConn) -> QueryResult<i64> {
+    users::table
+        .filter(users::role.eq("admin"))
+        .filter(users::active.eq(true))
+        .count()
+        .get_result(conn)
+}
+
+/// Writes `changes` only if the row still has `expected_version`; returns
+/// the number of rows written (0 means someone else changed it first).
+pub fn update(
+    conn: &mut DbConn,
+    id: i64,
+    expected_version: i64,
+    changes: &UserChanges,
+) -> QueryResult<usize> {
+    diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::version.eq(expected_version)),
+    )
+    .set(changes)
+    .execute(conn)
+}
+
+/// Users ordered by id, after `after_id`, `limit + 1` rows.
+pub fn page(conn: &mut DbConn, after_id: Option<i64>, limit: i64) -> QueryResult<Vec<UserRow>> {
+    let mut query = users::table
+        .order(users::id.asc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(after) = after_id {
+        query = query.filter(users::id.gt(after));
+    }
+    query.load(conn)
+}

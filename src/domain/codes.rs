@@ -1,0 +1,156 @@
+//! The stable codes of the domain (DOMAIN.md), as Rust enums. Each knows its
+//! wire value; `reference.rs` holds the labels and strategies.
+
+/// Declares a code enum: serde and OpenAPI names are the wire codes.
+macro_rules! code_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $code:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        pub enum $name {
+            $( #[serde(rename = $code)] $variant ),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $code),+ }
+            }
+        }
+
+        impl crate::domain::codes::Code for $name {
+            const CODES: &'static [&'static str] = &[$($code),+];
+            fn parse(s: &str) -> Option<Self> {
+                match s { $($code => Some($name::$variant),)+ _ => None }
+            }
+            fn as_code(self) -> &'static str {
+                self.as_str()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// What every code enum offers, so inputs and rows can parse any of them.
+pub trait Code: Sized + Copy + 'static {
+    const CODES: &'static [&'static str];
+    fn parse(s: &str) -> Option<Self>;
+    fn as_code(self) -> &'static str;
+}
+
+/// Parses a code read back from the database; an unknown one means the data
+/// was written by something else, and falls back to `default`.
+pub fn from_db<T: Code>(s: &str, default: T) -> T {
+    T::parse(s).unwrap_or_else(|| {
+        log::warn!(
+            "unknown code {s:?} in the database; using {}",
+            default.as_code()
+        );
+        default
+    })
+}
+
+code_enum!(
+    /// `individual` (个人) or `organization` (企业).
+    CustomerKind { Individual => "individual", Organization => "organization" }
+);
+
+code_enum!(
+    /// Gender, as the customer states it.
+    Gender { Female => "female", Male => "male", Other => "other", Undisclosed => "undisclosed" }
+);
+
+code_enum!(
+    /// How the customer was found (寻找目标客户的方法).
+    AcquisitionSource {
+        RecordsAnalysis => "records_analysis",
+        ColdVisit => "cold_visit",
+        DirectoryLookup => "directory_lookup",
+        ChainExpansion => "chain_expansion",
+        Event => "event",
+        Advertising => "advertising",
+        TradeShow => "trade_show",
+        NewMedia => "new_media",
+        Referral => "referral",
+    }
+);
+
+impl AcquisitionSource {
+    /// Sources that come from an existing customer, who must be linked.
+    pub fn needs_source_customer(self) -> bool {
+        matches!(
+            self,
+            AcquisitionSource::Referral | AcquisitionSource::ChainExpansion
+        )
+    }
+}
+
+code_enum!(
+    /// Personality type (目标客户的类型); each has an engagement strategy.
+    PersonalityType {
+        Rational => "rational",
+        Emotional => "emotional",
+        Reticent => "reticent",
+        Sensitive => "sensitive",
+        Arrogant => "arrogant",
+        Indecisive => "indecisive",
+    }
+);
+
+code_enum!(
+    /// Social style (四种性格), an optional second axis.
+    SocialStyle { Expressive => "expressive", Amiable => "amiable", Driver => "driver", Analytical => "analytical" }
+);
+
+code_enum!(
+    /// Sales funnel stage (大客户销售漏斗).
+    FunnelStage { Lead => "lead", Prospect => "prospect", Ordinary => "ordinary", Key => "key", Won => "won" }
+);
+
+code_enum!(
+    /// Prospect grade (准客户分级): A closes soon, B needs nurturing, C is long-term.
+    ProspectGrade { A => "A", B => "B", C => "C" }
+);
+
+code_enum!(
+    /// Role of a contact person in the customer organization.
+    ContactRole { DecisionMaker => "decision_maker", Handler => "handler", Other => "other" }
+);
+
+code_enum!(
+    /// What a user may do: `viewer` reads only; `sales` writes only the customers it owns.
+    Role { Admin => "admin", Manager => "manager", Sales => "sales", Integration => "integration", Viewer => "viewer" }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for stage in FunnelStage::ALL {
+            assert_eq!(FunnelStage::parse(stage.as_str()), Some(*stage));
+        }
+        assert_eq!(ProspectGrade::parse("a"), None);
+        assert_eq!(Role::parse("admin"), Some(Role::Admin));
+    }
+
+    #[test]
+    fn serde_uses_the_wire_codes() {
+        let json = serde_json::to_string(&AcquisitionSource::ChainExpansion).unwrap_or_default();
+        assert_eq!(json, "\"chain_expansion\"");
+        assert!(AcquisitionSource::Referral.needs_source_customer());
+        assert!(!AcquisitionSource::Event.needs_source_customer());
+    }
+
+    #[test]
+    fn unknown_db_code_falls_back() {
+        assert_eq!(from_db("nope", FunnelStage::Lead), FunnelStage::Lead);
+        assert_eq!(from_db("won", FunnelStage::Lead), FunnelStage::Won);
+    }
+}

@@ -1,0 +1,4 @@
+//! The CRM rules as plain Rust: no HTTP, no SQL.
+
+pub mod codes;
+pub mod reference;

@@ -1,0 +1,228 @@
+//! The one error type. Every failure leaves the service as
+//! `application/problem+json` (RFC 9457); causes of 500s are logged, never sent.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// One bad field of a request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[schema(example = json!({"field": "email", "code": "email", "message": "must be a valid email address"}))]
+pub struct FieldError {
+    /// Path of the field in the request, e.g. `email`, `tags[2]`, `query.limit`.
+    pub field: String,
+    /// Machine-readable rule that failed, e.g. `required`, `length`, `email`, `invalid_value`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/validation",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "2 fields are invalid",
+    "errors": [{"field": "email", "code": "email", "message": "must be a valid email address"}]
+}))]
+pub struct Problem {
+    /// A URI reference naming the kind of problem (see the README's error table).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Every bad field, for validation failures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("invalid query parameters")]
+    InvalidQuery(Vec<FieldError>),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the resource changed since you read it (version {current})")]
+    PreconditionFailed { current: i64 },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{} invalid", .0.len())]
+    Validation(Vec<FieldError>),
+    #[error("{detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+    },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, code: &str, message: &str) -> ApiError {
+        ApiError::Validation(vec![FieldError::new(field, code, message)])
+    }
+
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => ("bad-request", "Malformed request"),
+            ApiError::InvalidQuery(_) => ("invalid-query", "Invalid query parameters"),
+            ApiError::Unauthorized(_) => ("unauthorized", "Authentication required"),
+            ApiError::Forbidden(_) => ("forbidden", "Not allowed"),
+            ApiError::NotFound(_) => ("not-found", "Not found"),
+            ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::PreconditionFailed { .. } => ("precondition-failed", "Version mismatch"),
+            ApiError::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
+            ApiError::Validation(_) => ("validation", "Validation failed"),
+            ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
+            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal error"),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (slug, title) = self.slug_and_title();
+        let detail = match self {
+            ApiError::Validation(errors) | ApiError::InvalidQuery(errors) => match errors.len() {
+                1 => format!("{} is invalid: {}", errors[0].field, errors[0].message),
+                n => format!("{n} fields are invalid"),
+            },
+            ApiError::Unavailable(_) => "the database is not reachable; retry later".to_string(),
+            ApiError::Internal(_) => "an unexpected error occurred; it has been logged".to_string(),
+            other => other.to_string(),
+        };
+        let errors = match self {
+            ApiError::Validation(errors) | ApiError::InvalidQuery(errors) => errors.clone(),
+            _ => Vec::new(),
+        };
+        Problem {
+            kind: format!("/problems/{slug}"),
+            title: title.to_string(),
+            status: self.status_code().as_u16(),
+            detail,
+            errors,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) => log::error!("internal error: {cause}"),
+            ApiError::Unavailable(cause) => log::warn!("database unavailable: {cause}"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        match self {
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            ApiError::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        match e {
+            Error::NotFound => ApiError::NotFound("not found".into()),
+            Error::DatabaseError(Kind::UniqueViolation, info) => ApiError::Conflict(format!(
+                "a record with the same unique value exists ({})",
+                info.message()
+            )),
+            Error::DatabaseError(Kind::ForeignKeyViolation, _) => ApiError::Conflict(
+                "a referenced record does not exist or is still referenced".into(),
+            ),
+            Error::DatabaseError(Kind::ClosedConnection, info) => {
+                ApiError::Unavailable(info.message().to_string())
+            }
+            Error::DatabaseError(_, ref info) if is_connection_loss(info.message()) => {
+                ApiError::Unavailable(info.message().to_string())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// libpq reports a dead server as an unknown error with one of these texts.
+fn is_connection_loss(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "server closed the connection",
+        "connection refused",
+        "no connection to the server",
+        "terminating connection",
+        "could not connect",
+        "database is locked",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
+}
+
+impl From<validator::ValidationErrors> for ApiError {
+    fn from(errors: validator::ValidationErrors) -> Self {
+        let mut out = Vec::new();
+        crate::http::validation::flatten("", &errors, &mut out);
+        out.sort_by(|a, b| a.field.cmp(&b.field));
+        ApiError::Validation(out)
+    }
+}

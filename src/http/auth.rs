@@ -1,0 +1,113 @@
+//! `POST /auth/token`: log in.
+
+use std::time::Instant;
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::extract::JsonBody;
+use super::validation::check;
+use crate::auth::password;
+use crate::db::users;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    #[validate(required, length(min = 1, max = 254))]
+    #[schema(required = true, value_type = String, example = "admin@example.com")]
+    pub email: Option<String>,
+    #[validate(required, length(min = 1, max = 1024))]
+    #[schema(required = true, value_type = String, example = "correct horse battery staple", format = Password)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// The JWT to send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    /// Seconds until the token expires.
+    #[schema(example = 3600)]
+    pub expires_in: i64,
+}
+
+const BAD_LOGIN: &str = "invalid email or password";
+
+/// Exchange an email and password for an access token. Repeated failures
+/// for one email or from one client are refused with 429 for a while; the
+/// answer never tells whether the email exists.
+#[utoipa::path(
+    tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "Wrong email or password", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts", body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait")))
+    ),
+    security(())
+)]
+#[post("/auth/token")]
+pub async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody<TokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let email = input.email.unwrap_or_default().trim().to_lowercase();
+    let password = input.password.unwrap_or_default();
+    let client = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+
+    if let Some(wait) = state.throttle.check(&email, &client, Instant::now()) {
+        return Err(ApiError::TooManyRequests {
+            detail: format!("too many failed logins; try again in {wait} s"),
+            retry_after_secs: wait,
+        });
+    }
+
+    let lookup = email.clone();
+    let user = state
+        .db
+        .run(move |conn| Ok(users::find_by_email(conn, &lookup)?))
+        .await?;
+    // Verify against a dummy hash when the email is unknown: same time, same answer.
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| password::dummy_hash().to_string());
+    let matches = web::block(move || password::verify(&password, &hash))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+
+    match user {
+        Some(user) if matches && user.active => {
+            state.throttle.record_success(&email);
+            let now = chrono::Utc::now().timestamp();
+            let access_token = state
+                .jwt
+                .issue(user.id, &user.role, user.token_generation, now)?;
+            Ok(HttpResponse::Ok()
+                .insert_header(("Cache-Control", "no-store"))
+                .json(TokenResponse {
+                    access_token,
+                    token_type: "Bearer".into(),
+                    expires_in: state.jwt.ttl_secs,
+                }))
+        }
+        _ => {
+            state
+                .throttle
+                .record_failure(&email, &client, Instant::now());
+            Err(ApiError::Unauthorized(BAD_LOGIN.into()))
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! `/customers/{id}/contacts`: the contact people of a customer
+//! (decision maker 决策人, handler 经办人, others).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::customer_input::nullable;
+use super::customers::find_customer;
+use super::extract::{JsonBody, QueryParams};
+use super::precondition::{self, etag};
+use super::users::PageQuery;
+use super::validation::{check, known_code, not_blank, phone_number, Input};
+use super::views::utc;
+use crate::auth::AuthUser;
+use crate::db::contacts::{self, ContactRow};
+use crate::db::page::{self, Cursor};
+use crate::db::{self, DbConn};
+use crate::domain::codes::{from_db, ContactRole};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContactView {
+    pub id: i64,
+    pub customer_id: i64,
+    #[schema(example = "王伟")]
+    pub name: String,
+    pub role: ContactRole,
+    #[schema(example = "Purchasing manager")]
+    pub title: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub notes: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ContactRow> for ContactView {
+    fn from(c: ContactRow) -> Self {
+        ContactView {
+            id: c.id,
+            customer_id: c.customer_id,
+            name: c.name,
+            role: from_db(&c.role, ContactRole::Other),
+            title: c.title,
+            email: c.email,
+            phone: c.phone,
+            notes: c.notes,
+            version: c.version,
+            created_at: utc(c.created_at),
+            updated_at: utc(c.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactPage {
+    pub items: Vec<ContactView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "王伟", "role": "decision_maker", "title": "General manager", "phone": "+86 138 0013 8000"}))]
+pub struct ContactCreate {
+    #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[schema(required = true, value_type = String)]
+    pub name: Option<String>,
+    /// Defaults to `other`.
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<ContactRole>)]
+    pub role: Option<Input<ContactRole>>,
+    #[validate(length(max = 100))]
+    pub title: Option<String>,
+    #[validate(email, length(max = 254))]
+    #[schema(format = Email)]
+    pub email: Option<String>,
+    #[validate(custom(function = "phone_number"))]
+    pub phone: Option<String>,
+    #[validate(length(max = 2000))]
+    pub notes: Option<String>,
+}
+
+/// Only the fields sent change; `null` clears an optional field.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    pub name: Option<String>,
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<ContactRole>)]
+    pub role: Option<Input<ContactRole>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 100))]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(email, length(max = 254))]
+    #[schema(value_type = Option<String>, format = Email)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "phone_number"))]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 2000))]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
+}
+
+fn clean(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn contact_response(status: StatusCode, row: ContactRow) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header(etag(row.version));
+    if status == StatusCode::CREATED {
+        response.insert_header((
+            header::LOCATION,
+            format!("/api/v1/customers/{}/contacts/{}", row.customer_id, row.id),
+        ));
+    }
+    response.json(ContactView::from(row))
+}
+
+fn find_contact(conn: &mut DbConn, customer_id: i64, id: i64) -> Result<ContactRow, ApiError> {
+    contacts::find(conn, customer_id, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("customer {customer_id} has no contact {id}")))
+}
+
+/// Checks the customer exists and this user may change it.
+fn writable_customer(conn: &mut DbConn, user: &AuthUser, customer_id: i64) -> Result<(), ApiError> {
+    let customer = find_customer(conn, customer_id)?;
+    user.require_customer_write(customer.owner_id)
+}
+
+/// List a customer's contacts.
+#[utoipa::path(tag = "contacts", params(("id" = i64, Path, description = "Customer id"), PageQuery), responses((status = 200, body = ContactPage)))]
+#[get("/customers/{id}/contacts")]
+pub async fn list(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<i64>,
+    query: QueryParams<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = path.into_inner();
+    let limit = page::limit(query.0.limit)?;
+    let after = query
+        .0
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, "id"))
+        .transpose()?
+        .map(|c| c.id);
+    let page = state
+        .db
+        .run(move |conn| {
+            find_customer(conn, customer_id)?;
+            let rows = contacts::page(conn, customer_id, after, limit)?;
+            Ok(page::finish(rows, limit, |c| Cursor {
+                s: "id".into(),
+                k: serde_json::Value::Null,
+                id: c.id,
+            }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ContactPage {
+        items: page.items.into_iter().map(ContactView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Add a contact person to a customer.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = i64, Path, description = "Customer id")),
+    request_body = ContactCreate,
+    responses((status = 201, body = ContactView, headers(("ETag" = String), ("Location" = String))))
+)]
+#[post("/customers/{id}/contacts")]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: JsonBody<ContactCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = path.into_inner();
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let now = db::now();
+    let row = ContactRow {
+        id: 0,
+        customer_id,
+        name: input.name.unwrap_or_default().trim().to_string(),
+        role: input
+            .role
+            .as_ref()
+            .map(|r| r.get("role"))
+            .transpose()?
+            .unwrap_or(ContactRole::Other)
+            .as_str()
+            .into(),
+        title: clean(input.title),
+        email: clean(input.email).map(|e| e.to_lowercase()),
+        phone: clean(input.phone),
+        notes: clean(input.notes),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let saved = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, customer_id)?;
+                Ok(contacts::insert(conn, &row)?)
+            })
+        })
+        .await?;
+    Ok(contact_response(StatusCode::CREATED, saved))
+}
+
+/// Read one contact.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = i64, Path, description = "Customer id"), ("contact_id" = i64, Path, description = "Contact id")),
+    responses((status = 200, body = ContactView, headers(("ETag" = String))))
+)]
+#[get("/customers/{id}/contacts/{contact_id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer_id, id) = path.into_inner();
+    let row = state
+        .db
+        .run(move |conn| find_contact(conn, customer_id, id))
+        .await?;
+    Ok(contact_response(StatusCode::OK, row))
+}
+
+/// Change a contact.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = i64, Path, description = "Customer id"), ("contact_id" = i64, Path, description = "Contact id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the contact changed since")),
+    request_body = ContactPatch,
+    responses(
+        (status = 200, body = ContactView, headers(("ETag" = String))),
+        (status = 412, description = "The contact changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[patch("/customers/{id}/contacts/{contact_id}")]
+pub async fn patch(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<(i64, i64)>,
+    body: JsonBody<ContactPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer_id, id) = path.into_inner();
+    let expected = precondition::if_match(&req)?;
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let role = input.role.as_ref().map(|r| r.get("role")).transpose()?;
+    let saved = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, customer_id)?;
+                let mut row = find_contact(conn, customer_id, id)?;
+                precondition::check(expected, row.version)?;
+                let before = row.version;
+                if let Some(name) = input.name {
+                    row.name = name.trim().to_string();
+                }
+                if let Some(role) = role {
+                    row.role = role.as_str().into();
+                }
+                if let Some(v) = input.title {
+                    row.title = clean(v);
+                }
+                if let Some(v) = input.email {
+                    row.email = clean(v).map(|e| e.to_lowercase());
+                }
+                if let Some(v) = input.phone {
+                    row.phone = clean(v);
+                }
+                if let Some(v) = input.notes {
+                    row.notes = clean(v);
+                }
+                row.version = before + 1;
+                row.updated_at = db::now();
+                if !contacts::save(conn, &row, before)? {
+                    return Err(ApiError::PreconditionFailed {
+                        current: before + 1,
+                    });
+                }
+                Ok(row)
+            })
+        })
+        .await?;
+    Ok(contact_response(StatusCode::OK, saved))
+}
+
+/// Remove a contact person.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = i64, Path, description = "Customer id"), ("contact_id" = i64, Path, description = "Contact id")),
+    responses((status = 204, description = "Removed"))
+)]
+#[delete("/customers/{id}/contacts/{contact_id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer_id, id) = path.into_inner();
+    state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, customer_id)?;
+                find_contact(conn, customer_id, id)?;
+                contacts::delete(conn, customer_id, id)?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

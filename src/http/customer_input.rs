@@ -1,0 +1,433 @@
+//! What clients send to create or change a customer card, its rules, and
+//! how it is applied to a row.
+
+use std::borrow::Cow;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+use validator::{Validate, ValidationError};
+
+use super::validation::{currency_code, known_code, not_blank, phone_number, Input};
+use crate::db::customers::{search_text, CustomerRow};
+use crate::domain::codes::{
+    AcquisitionSource, CustomerKind, FunnelStage, Gender, PersonalityType, ProspectGrade,
+    SocialStyle,
+};
+use crate::error::{ApiError, FieldError};
+
+/// Absent stays `None`; an explicit `null` becomes `Some(None)` (clear it).
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+pub const MAX_TAGS: usize = 50;
+
+/// Tags: at most 50, each 1 to 50 characters.
+pub fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
+    if tags.len() > MAX_TAGS {
+        return Err(ValidationError::new("length")
+            .with_message(Cow::Owned(format!("at most {MAX_TAGS} tags"))));
+    }
+    match tags
+        .iter()
+        .find(|t| t.trim().is_empty() || t.chars().count() > 50)
+    {
+        Some(bad) => Err(ValidationError::new("tag").with_message(Cow::Owned(format!(
+            "tag {bad:?} must be 1 to 50 characters and not blank"
+        )))),
+        None => Ok(()),
+    }
+}
+
+fn not_in_future(date: &NaiveDate) -> Result<(), ValidationError> {
+    if *date > chrono::Utc::now().date_naive() {
+        Err(ValidationError::new("range").with_message(Cow::Borrowed("must not be in the future")))
+    } else {
+        Ok(())
+    }
+}
+
+/// A new customer card. `kind` and `name` are required.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "kind": "organization", "name": "杭州华康贸易有限公司", "email": "purchasing@huakang.example",
+    "phone": "+86 571 8888 1234", "region": "Hangzhou", "industry": "health products",
+    "acquisition_source": "trade_show", "personality_type": "rational", "funnel_stage": "prospect",
+    "prospect_grade": "B", "wallet_size_cents": 120000000, "currency": "CNY", "tags": ["health", "wholesale"],
+    "external_id": "ERP-10042"
+}))]
+pub struct CustomerCreate {
+    #[validate(required, custom(function = "known_code"))]
+    #[schema(required = true, value_type = CustomerKind)]
+    pub kind: Option<Input<CustomerKind>>,
+    /// Person's name or organization's name.
+    #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// Employer of an individual, or the legal name of an organization.
+    #[validate(length(max = 200))]
+    pub company: Option<String>,
+    #[validate(email, length(max = 254))]
+    #[schema(format = Email)]
+    pub email: Option<String>,
+    #[validate(custom(function = "phone_number"))]
+    #[schema(example = "+86 571 8888 1234")]
+    pub phone: Option<String>,
+    #[validate(length(max = 500))]
+    pub address: Option<String>,
+    #[validate(length(max = 100))]
+    pub region: Option<String>,
+    /// For care actions (birthday greetings); not in the future.
+    #[validate(custom(function = "not_in_future"))]
+    pub birthday: Option<NaiveDate>,
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<Gender>)]
+    pub gender: Option<Input<Gender>>,
+    #[validate(length(max = 50))]
+    #[schema(example = "45-54")]
+    pub age_band: Option<String>,
+    #[validate(length(max = 50))]
+    pub income_band: Option<String>,
+    #[validate(length(max = 100))]
+    pub occupation: Option<String>,
+    #[validate(length(max = 100))]
+    pub education: Option<String>,
+    #[validate(length(max = 100))]
+    pub industry: Option<String>,
+    /// What the organization makes or sells.
+    #[validate(length(max = 1000))]
+    pub products: Option<String>,
+    #[validate(range(min = 0, max = 100_000_000))]
+    pub employees: Option<i64>,
+    #[validate(range(min = 0))]
+    pub annual_revenue_cents: Option<i64>,
+    /// The responsible sales rep; defaults to the creator.
+    pub owner_id: Option<i64>,
+    /// The customer's key in the integrator's ERP; unique when present.
+    #[validate(length(min = 1, max = 100))]
+    pub external_id: Option<String>,
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<AcquisitionSource>)]
+    pub acquisition_source: Option<Input<AcquisitionSource>>,
+    /// The referring or linked existing customer; required for `referral`
+    /// and `chain_expansion`, not allowed for other sources.
+    pub source_customer_id: Option<i64>,
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<PersonalityType>)]
+    pub personality_type: Option<Input<PersonalityType>>,
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<SocialStyle>)]
+    pub social_style: Option<Input<SocialStyle>>,
+    /// Defaults to `lead`.
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<FunnelStage>)]
+    pub funnel_stage: Option<Input<FunnelStage>>,
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<ProspectGrade>)]
+    pub prospect_grade: Option<Input<ProspectGrade>>,
+    /// The customer's estimated total annual spend on what we sell, in minor units.
+    #[validate(range(min = 0))]
+    pub wallet_size_cents: Option<i64>,
+    /// ISO 4217 currency of the money figures on the card; defaults to CNY.
+    #[validate(custom(function = "currency_code"))]
+    #[schema(example = "CNY")]
+    pub currency: Option<String>,
+    #[validate(length(max = 5000))]
+    pub notes: Option<String>,
+    #[validate(custom(function = "valid_tags"))]
+    pub tags: Option<Vec<String>>,
+}
+
+/// Changes to a card: only the fields sent change; `null` clears a field.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"funnel_stage": "ordinary", "prospect_grade": "A", "phone": null}))]
+pub struct CustomerPatch {
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<CustomerKind>)]
+    pub kind: Option<Input<CustomerKind>>,
+    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 200))]
+    #[schema(value_type = Option<String>)]
+    pub company: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(email, length(max = 254))]
+    #[schema(value_type = Option<String>, format = Email)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "phone_number"))]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 500))]
+    #[schema(value_type = Option<String>)]
+    pub address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 100))]
+    #[schema(value_type = Option<String>)]
+    pub region: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "not_in_future"))]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub birthday: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<Gender>)]
+    pub gender: Option<Option<Input<Gender>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 50))]
+    #[schema(value_type = Option<String>)]
+    pub age_band: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 50))]
+    #[schema(value_type = Option<String>)]
+    pub income_band: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 100))]
+    #[schema(value_type = Option<String>)]
+    pub occupation: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 100))]
+    #[schema(value_type = Option<String>)]
+    pub education: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 100))]
+    #[schema(value_type = Option<String>)]
+    pub industry: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 1000))]
+    #[schema(value_type = Option<String>)]
+    pub products: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(range(min = 0, max = 100_000_000))]
+    #[schema(value_type = Option<i64>)]
+    pub employees: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(range(min = 0))]
+    #[schema(value_type = Option<i64>)]
+    pub annual_revenue_cents: Option<Option<i64>>,
+    /// Reassign the card (managers, admins and integrations only).
+    pub owner_id: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(min = 1, max = 100))]
+    #[schema(value_type = Option<String>)]
+    pub external_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<AcquisitionSource>)]
+    pub acquisition_source: Option<Option<Input<AcquisitionSource>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub source_customer_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<PersonalityType>)]
+    pub personality_type: Option<Option<Input<PersonalityType>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<SocialStyle>)]
+    pub social_style: Option<Option<Input<SocialStyle>>>,
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<FunnelStage>)]
+    pub funnel_stage: Option<Input<FunnelStage>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<ProspectGrade>)]
+    pub prospect_grade: Option<Option<Input<ProspectGrade>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(range(min = 0))]
+    #[schema(value_type = Option<i64>)]
+    pub wallet_size_cents: Option<Option<i64>>,
+    #[validate(custom(function = "currency_code"))]
+    pub currency: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 5000))]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
+    /// Replaces the whole tag list.
+    #[validate(custom(function = "valid_tags"))]
+    pub tags: Option<Vec<String>>,
+}
+
+fn code<T: crate::domain::codes::Code>(
+    v: &Option<Input<T>>,
+    field: &str,
+) -> Result<Option<String>, ApiError> {
+    v.as_ref()
+        .map(|i| i.get(field).map(|c| c.as_code().to_string()))
+        .transpose()
+}
+
+fn trimmed(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Tags trimmed, de-duplicated, in a stable order.
+pub fn normalize_tags(tags: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = tags
+        .iter()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The source link must match the source: required for referral and chain
+/// expansion, absent otherwise.
+pub fn source_link_errors(
+    source: Option<&str>,
+    source_customer_id: Option<i64>,
+) -> Vec<FieldError> {
+    let needs = source
+        .and_then(|s| <AcquisitionSource as crate::domain::codes::Code>::parse(s))
+        .is_some_and(AcquisitionSource::needs_source_customer);
+    match (needs, source_customer_id) {
+        (true, None) => vec![FieldError::new(
+            "source_customer_id",
+            "required",
+            "is required when acquisition_source is referral or chain_expansion",
+        )],
+        (false, Some(_)) => vec![FieldError::new(
+            "source_customer_id",
+            "not_allowed",
+            "only referral and chain_expansion customers link a source customer",
+        )],
+        _ => Vec::new(),
+    }
+}
+
+impl CustomerCreate {
+    /// The new row; `owner_id` already resolved by the caller.
+    pub fn into_row(
+        self,
+        owner_id: i64,
+        now: chrono::NaiveDateTime,
+    ) -> Result<CustomerRow, ApiError> {
+        let mut row = CustomerRow {
+            id: 0,
+            kind: code(&self.kind, "kind")?
+                .unwrap_or_else(|| CustomerKind::Individual.as_str().into()),
+            name: self.name.unwrap_or_default().trim().to_string(),
+            company: trimmed(self.company),
+            email: trimmed(self.email).map(|e| e.to_lowercase()),
+            phone: trimmed(self.phone),
+            address: trimmed(self.address),
+            region: trimmed(self.region),
+            birthday: self.birthday,
+            gender: code(&self.gender, "gender")?,
+            age_band: trimmed(self.age_band),
+            income_band: trimmed(self.income_band),
+            occupation: trimmed(self.occupation),
+            education: trimmed(self.education),
+            industry: trimmed(self.industry),
+            products: trimmed(self.products),
+            employees: self.employees,
+            annual_revenue_cents: self.annual_revenue_cents,
+            owner_id,
+            external_id: trimmed(self.external_id),
+            acquisition_source: code(&self.acquisition_source, "acquisition_source")?,
+            source_customer_id: self.source_customer_id,
+            personality_type: code(&self.personality_type, "personality_type")?,
+            social_style: code(&self.social_style, "social_style")?,
+            funnel_stage: code(&self.funnel_stage, "funnel_stage")?
+                .unwrap_or_else(|| FunnelStage::Lead.as_str().into()),
+            prospect_grade: code(&self.prospect_grade, "prospect_grade")?,
+            wallet_size_cents: self.wallet_size_cents,
+            currency: self.currency.unwrap_or_else(|| "CNY".into()),
+            notes: trimmed(self.notes),
+            search_text: String::new(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            archived_at: None,
+        };
+        row.search_text = search_text(&row);
+        Ok(row)
+    }
+}
+
+fn set<T>(target: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *target = v;
+    }
+}
+
+fn set_text(target: &mut Option<String>, value: Option<Option<String>>) {
+    if let Some(v) = value {
+        *target = trimmed(v);
+    }
+}
+
+fn set_code<T: crate::domain::codes::Code>(
+    target: &mut Option<String>,
+    value: &Option<Option<Input<T>>>,
+    field: &str,
+) -> Result<(), ApiError> {
+    if let Some(v) = value {
+        *target = code(v, field)?;
+    }
+    Ok(())
+}
+
+impl CustomerPatch {
+    /// Applies the sent fields to `row` (version and timestamps are the caller's).
+    pub fn apply(self, row: &mut CustomerRow) -> Result<(), ApiError> {
+        if let Some(kind) = code(&self.kind, "kind")? {
+            row.kind = kind;
+        }
+        set(&mut row.name, self.name.map(|n| n.trim().to_string()));
+        set_text(&mut row.company, self.company);
+        set_text(
+            &mut row.email,
+            self.email.map(|e| e.map(|e| e.to_lowercase())),
+        );
+        set_text(&mut row.phone, self.phone);
+        set_text(&mut row.address, self.address);
+        set_text(&mut row.region, self.region);
+        set(&mut row.birthday, self.birthday);
+        set_code(&mut row.gender, &self.gender, "gender")?;
+        set_text(&mut row.age_band, self.age_band);
+        set_text(&mut row.income_band, self.income_band);
+        set_text(&mut row.occupation, self.occupation);
+        set_text(&mut row.education, self.education);
+        set_text(&mut row.industry, self.industry);
+        set_text(&mut row.products, self.products);
+        set(&mut row.employees, self.employees);
+        set(&mut row.annual_revenue_cents, self.annual_revenue_cents);
+        set(&mut row.owner_id, self.owner_id);
+        set_text(&mut row.external_id, self.external_id);
+        set_code(
+            &mut row.acquisition_source,
+            &self.acquisition_source,
+            "acquisition_source",
+        )?;
+        set(&mut row.source_customer_id, self.source_customer_id);
+        set_code(
+            &mut row.personality_type,
+            &self.personality_type,
+            "personality_type",
+        )?;
+        set_code(&mut row.social_style, &self.social_style, "social_style")?;
+        if let Some(stage) = code(&self.funnel_stage, "funnel_stage")? {
+            row.funnel_stage = stage;
+        }
+        set_code(
+            &mut row.prospect_grade,
+            &self.prospect_grade,
+            "prospect_grade",
+        )?;
+        set(&mut row.wallet_size_cents, self.wallet_size_cents);
+        set(&mut row.currency, self.currency);
+        set_text(&mut row.notes, self.notes);
+        row.search_text = search_text(row);
+        Ok(())
+    }
+}

@@ -1,0 +1,495 @@
+//! `/customers`: the customer profile card.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::customer_input::{normalize_tags, source_link_errors, CustomerCreate, CustomerPatch};
+use super::extract::{JsonBody, QueryParams};
+use super::precondition::{self, etag};
+use super::users::owner_error;
+use super::validation::check;
+use super::views::{utc, StrategyView};
+use crate::auth::AuthUser;
+use crate::db::customers::{self, CustomerRow, Filter, Sort};
+use crate::db::page::{self, Cursor};
+use crate::db::{self, users, DbConn};
+use crate::domain::codes::{
+    from_db, AcquisitionSource, Code, CustomerKind, FunnelStage, Gender, PersonalityType,
+    ProspectGrade, SocialStyle,
+};
+use crate::domain::reference;
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+/// The customer profile card (客户资料卡).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CustomerView {
+    #[schema(example = 42)]
+    pub id: i64,
+    pub kind: CustomerKind,
+    #[schema(example = "杭州华康贸易有限公司")]
+    pub name: String,
+    pub company: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub region: Option<String>,
+    pub birthday: Option<NaiveDate>,
+    pub gender: Option<Gender>,
+    pub age_band: Option<String>,
+    pub income_band: Option<String>,
+    pub occupation: Option<String>,
+    pub education: Option<String>,
+    pub industry: Option<String>,
+    pub products: Option<String>,
+    pub employees: Option<i64>,
+    pub annual_revenue_cents: Option<i64>,
+    /// The responsible sales rep (a user id).
+    pub owner_id: i64,
+    pub external_id: Option<String>,
+    pub acquisition_source: Option<AcquisitionSource>,
+    /// The referring or linked customer for `referral` and `chain_expansion`.
+    pub source_customer_id: Option<i64>,
+    pub personality_type: Option<PersonalityType>,
+    /// How to engage this personality type; null without a personality type.
+    pub personality_strategy: Option<StrategyView>,
+    pub social_style: Option<SocialStyle>,
+    pub funnel_stage: FunnelStage,
+    pub prospect_grade: Option<ProspectGrade>,
+    pub wallet_size_cents: Option<i64>,
+    #[schema(example = "CNY")]
+    pub currency: String,
+    pub notes: Option<String>,
+    pub tags: Vec<String>,
+    /// Increases on every change; send it back in `If-Match`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set when the card is archived (soft-deleted); restore it with POST /restore.
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+fn parse_opt<T: Code>(v: &Option<String>) -> Option<T> {
+    v.as_deref().and_then(T::parse)
+}
+
+impl CustomerView {
+    pub fn new(row: CustomerRow, tags: Vec<String>) -> CustomerView {
+        let personality_type: Option<PersonalityType> = parse_opt(&row.personality_type);
+        CustomerView {
+            id: row.id,
+            kind: from_db(&row.kind, CustomerKind::Individual),
+            name: row.name,
+            company: row.company,
+            email: row.email,
+            phone: row.phone,
+            address: row.address,
+            region: row.region,
+            birthday: row.birthday,
+            gender: parse_opt(&row.gender),
+            age_band: row.age_band,
+            income_band: row.income_band,
+            occupation: row.occupation,
+            education: row.education,
+            industry: row.industry,
+            products: row.products,
+            employees: row.employees,
+            annual_revenue_cents: row.annual_revenue_cents,
+            owner_id: row.owner_id,
+            external_id: row.external_id,
+            acquisition_source: parse_opt(&row.acquisition_source),
+            source_customer_id: row.source_customer_id,
+            personality_strategy: personality_type
+                .and_then(|p| reference::personality_strategy(p.as_str()))
+                .map(StrategyView::from),
+            personality_type,
+            social_style: parse_opt(&row.social_style),
+            funnel_stage: from_db(&row.funnel_stage, FunnelStage::Lead),
+            prospect_grade: parse_opt(&row.prospect_grade),
+            wallet_size_cents: row.wallet_size_cents,
+            currency: row.currency,
+            notes: row.notes,
+            tags,
+            version: row.version,
+            created_at: utc(row.created_at),
+            updated_at: utc(row.updated_at),
+            archived_at: row.archived_at.map(utc),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerPage {
+    pub items: Vec<CustomerView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters, sort and page of the customer list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerQuery {
+    /// Case-insensitive text search in name, company, email and phone.
+    #[param(max_length = 200)]
+    pub q: Option<String>,
+    #[param(inline)]
+    pub kind: Option<CustomerKind>,
+    #[param(inline)]
+    pub funnel_stage: Option<FunnelStage>,
+    #[param(inline)]
+    pub prospect_grade: Option<ProspectGrade>,
+    pub owner_id: Option<i64>,
+    pub region: Option<String>,
+    pub industry: Option<String>,
+    #[param(inline)]
+    pub acquisition_source: Option<AcquisitionSource>,
+    #[param(inline)]
+    pub personality_type: Option<PersonalityType>,
+    /// Customers carrying this tag.
+    pub tag: Option<String>,
+    /// Only cards changed at or after this instant (RFC 3339), for pull-based sync.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Include archived cards (default false).
+    pub include_archived: Option<bool>,
+    /// `id`, `name`, `created_at` or `updated_at`; prefix `-` for descending. Default `id`.
+    #[param(
+        example = "-updated_at",
+        pattern = "^-?(id|name|created_at|updated_at)$"
+    )]
+    pub sort: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl CustomerQuery {
+    fn filter(&self) -> Result<Filter, ApiError> {
+        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            return Err(ApiError::InvalidQuery(vec![FieldError::new(
+                "q",
+                "length",
+                "must be at most 200 characters",
+            )]));
+        }
+        Ok(Filter {
+            q: self
+                .q
+                .as_ref()
+                .map(|q| q.trim().to_string())
+                .filter(|q| !q.is_empty()),
+            kind: self.kind.map(|v| v.as_str().to_string()),
+            funnel_stage: self.funnel_stage.map(|v| v.as_str().to_string()),
+            prospect_grade: self.prospect_grade.map(|v| v.as_str().to_string()),
+            owner_id: self.owner_id,
+            region: self.region.clone(),
+            industry: self.industry.clone(),
+            acquisition_source: self.acquisition_source.map(|v| v.as_str().to_string()),
+            personality_type: self.personality_type.map(|v| v.as_str().to_string()),
+            tag: self.tag.clone(),
+            updated_since: self.updated_since.map(|t| t.naive_utc()),
+            include_archived: self.include_archived.unwrap_or(false),
+        })
+    }
+}
+
+/// Loads the tags of `rows` and builds their views, in order.
+pub fn views(conn: &mut DbConn, rows: Vec<CustomerRow>) -> Result<Vec<CustomerView>, ApiError> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut tags = customers::tags_of(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mine: Vec<String> = tags
+                .iter()
+                .filter(|(id, _)| *id == row.id)
+                .map(|(_, t)| t.clone())
+                .collect();
+            tags.retain(|(id, _)| *id != row.id);
+            CustomerView::new(row, mine)
+        })
+        .collect())
+}
+
+fn view_one(conn: &mut DbConn, row: CustomerRow) -> Result<CustomerView, ApiError> {
+    let mut one = views(conn, vec![row])?;
+    one.pop()
+        .ok_or_else(|| ApiError::Internal("view lost".into()))
+}
+
+fn card_response(status: StatusCode, view: CustomerView) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header(etag(view.version));
+    if status == StatusCode::CREATED {
+        response.insert_header((header::LOCATION, format!("/api/v1/customers/{}", view.id)));
+    }
+    response.json(view)
+}
+
+pub fn find_customer(conn: &mut DbConn, id: i64) -> Result<CustomerRow, ApiError> {
+    customers::find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("no customer {id}")))
+}
+
+/// Rules that need the database: the owner is an active user, the linked
+/// source customer exists, the external id is free.
+fn reference_errors(
+    conn: &mut DbConn,
+    row: &CustomerRow,
+) -> Result<(Vec<FieldError>, Option<ApiError>), ApiError> {
+    let mut errors = source_link_errors(row.acquisition_source.as_deref(), row.source_customer_id);
+    if !users::find(conn, row.owner_id)?.is_some_and(|u| u.active) {
+        errors.push(owner_error("owner_id"));
+    }
+    if let Some(source) = row.source_customer_id {
+        if source == row.id || !customers::exists(conn, source)? {
+            errors.push(FieldError::new(
+                "source_customer_id",
+                "unknown_customer",
+                "must be the id of another existing customer",
+            ));
+        }
+    }
+    let mut conflict = None;
+    if let Some(ext) = &row.external_id {
+        if customers::find_by_external_id(conn, ext)?.is_some_and(|other| other.id != row.id) {
+            conflict = Some(ApiError::Conflict(format!(
+                "another customer has external_id {ext:?}"
+            )));
+        }
+    }
+    Ok((errors, conflict))
+}
+
+fn fail_on(errors: Vec<FieldError>, conflict: Option<ApiError>) -> Result<(), ApiError> {
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    conflict.map_or(Ok(()), Err)
+}
+
+/// List customers, filtered, sorted and paginated by cursor.
+#[utoipa::path(tag = "customers", params(CustomerQuery), responses((status = 200, body = CustomerPage)))]
+#[get("/customers")]
+pub async fn list(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    query: QueryParams<CustomerQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let filter = q.filter()?;
+    let sort = Sort::parse(q.sort.as_deref())?;
+    let limit = page::limit(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, &sort.as_string()))
+        .transpose()?;
+    let page = state
+        .db
+        .run(move |conn| {
+            let rows = customers::page(conn, &filter, sort, after.as_ref(), limit)?;
+            let page = page::finish(rows, limit, |r| sort.cursor_for(r));
+            Ok(CustomerPage {
+                items: views(conn, page.items)?,
+                next_cursor: page.next_cursor,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Create a customer card. The owner defaults to the creator; a sales user
+/// may only create cards they own.
+#[utoipa::path(
+    tag = "customers",
+    request_body = CustomerCreate,
+    responses(
+        (status = 201, body = CustomerView, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "The external_id is taken", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/customers")]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: JsonBody<CustomerCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let owner_id = input.owner_id.unwrap_or(user.id);
+    user.require_customer_write(owner_id)?;
+    let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());
+    let row = input.into_row(owner_id, db::now())?;
+    let view = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let (errors, conflict) = reference_errors(conn, &row)?;
+                fail_on(errors, conflict)?;
+                let saved = customers::insert(conn, &row)?;
+                customers::replace_tags(conn, saved.id, &tags)?;
+                view_one(conn, saved)
+            })
+        })
+        .await?;
+    Ok(card_response(StatusCode::CREATED, view))
+}
+
+/// Read a customer card, with its personality type's engagement strategy.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = i64, Path, description = "Customer id")),
+    responses((status = 200, body = CustomerView, headers(("ETag" = String))))
+)]
+#[get("/customers/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let view = state
+        .db
+        .run(move |conn| {
+            let row = find_customer(conn, id)?;
+            view_one(conn, row)
+        })
+        .await?;
+    Ok(card_response(StatusCode::OK, view))
+}
+
+/// Change a customer card: only the fields sent change, `null` clears one.
+/// Send `If-Match` with the ETag you read to avoid overwriting someone
+/// else's change (412 if the card changed since).
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = i64, Path, description = "Customer id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the card changed since")),
+    request_body = CustomerPatch,
+    responses(
+        (status = 200, body = CustomerView, headers(("ETag" = String))),
+        (status = 409, description = "The external_id is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The card changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[patch("/customers/{id}")]
+pub async fn patch(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    body: JsonBody<CustomerPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let expected = precondition::if_match(&req)?;
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let tags = input.tags.as_deref().map(normalize_tags);
+    let view = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let mut row = find_customer(conn, id)?;
+                user.require_customer_write(row.owner_id)?;
+                if input.owner_id.is_some_and(|o| o != row.owner_id) {
+                    user.require_owner_change()?;
+                }
+                precondition::check(expected, row.version)?;
+                let before = row.version;
+                input.apply(&mut row)?;
+                let (errors, conflict) = reference_errors(conn, &row)?;
+                fail_on(errors, conflict)?;
+                row.version = before + 1;
+                row.updated_at = db::now();
+                if !customers::save(conn, &row, before)? {
+                    return Err(ApiError::PreconditionFailed {
+                        current: before + 1,
+                    });
+                }
+                if let Some(tags) = &tags {
+                    customers::replace_tags(conn, id, tags)?;
+                }
+                view_one(conn, row)
+            })
+        })
+        .await?;
+    Ok(card_response(StatusCode::OK, view))
+}
+
+/// Archive (soft-delete) a customer card. Nothing is lost: the card, its
+/// contacts and history stay and can be restored. Deleting an archived card
+/// again changes nothing.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = i64, Path, description = "Customer id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the card changed since")),
+    responses(
+        (status = 204, description = "Archived"),
+        (status = 412, description = "The card changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[delete("/customers/{id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let expected = precondition::if_match(&req)?;
+    set_archived(&state, user, id, expected, true).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Restore an archived customer card.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = i64, Path, description = "Customer id")),
+    responses((status = 200, body = CustomerView, headers(("ETag" = String))))
+)]
+#[post("/customers/{id}/restore")]
+pub async fn restore(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let view = set_archived(&state, user, path.into_inner(), None, false).await?;
+    Ok(card_response(StatusCode::OK, view))
+}
+
+async fn set_archived(
+    state: &AppState,
+    user: AuthUser,
+    id: i64,
+    expected: Option<i64>,
+    archive: bool,
+) -> Result<CustomerView, ApiError> {
+    state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let mut row = find_customer(conn, id)?;
+                user.require_customer_write(row.owner_id)?;
+                precondition::check(expected, row.version)?;
+                if row.archived_at.is_some() != archive {
+                    let before = row.version;
+                    let now = db::now();
+                    row.archived_at = archive.then_some(now);
+                    row.version = before + 1;
+                    row.updated_at = now;
+                    if !customers::save(conn, &row, before)? {
+                        return Err(ApiError::PreconditionFailed {
+                            current: before + 1,
+                        });
+                    }
+                }
+                view_one(conn, row)
+            })
+        })
+        .await
+}

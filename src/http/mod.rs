@@ -1,0 +1,53 @@
+//! Routes and handlers: parse, authorize, call the domain, map the result.
+
+pub mod auth;
+pub mod contacts;
+pub mod customer_input;
+pub mod customers;
+pub mod extract;
+pub mod health;
+pub mod precondition;
+pub mod reference;
+pub mod users;
+pub mod validation;
+pub mod views;
+
+use actix_web::web;
+use utoipa_actix_web::{scope, service_config::ServiceConfig};
+
+/// Every route, in one list: the server and the OpenAPI spec both use it.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(
+            scope::scope("/api/v1")
+                .service(auth::token)
+                .service(users::list)
+                .service(users::create)
+                .service(users::get)
+                .service(users::patch)
+                .service(customers::list)
+                .service(customers::create)
+                .service(customers::get)
+                .service(customers::patch)
+                .service(customers::delete)
+                .service(customers::restore)
+                .service(contacts::list)
+                .service(contacts::create)
+                .service(contacts::get)
+                .service(contacts::patch)
+                .service(contacts::delete)
+                .service(reference::index)
+                .service(reference::list),
+        );
+}
+
+/// Bad path ids become problems, not actix's plain-text default.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(extract::path_error)
+}
+
+/// The body limit of `JsonBody`.
+pub fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(extract::JSON_LIMIT)
+}

@@ -1,0 +1,322 @@
+//! `/users`: user management, for admins.
+
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use super::extract::{JsonBody, QueryParams};
+use super::precondition::{self, etag};
+use super::validation::{check, known_code, not_blank, Input};
+use super::views::utc;
+use crate::auth::{password, AuthUser};
+use crate::db::page::{self, Cursor};
+use crate::db::{self, users};
+use crate::domain::codes::{from_db, Role};
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    #[schema(example = 2)]
+    pub id: i64,
+    #[schema(example = "li.na@example.com")]
+    pub email: String,
+    #[schema(example = "Li Na")]
+    pub name: String,
+    pub role: Role,
+    /// Inactive users cannot log in, and their tokens stop working at once.
+    pub active: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<users::UserRow> for UserView {
+    fn from(u: users::UserRow) -> Self {
+        UserView {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            role: from_db(&u.role, Role::Viewer),
+            active: u.active,
+            version: u.version,
+            created_at: utc(u.created_at),
+            updated_at: utc(u.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    #[validate(required, email, length(max = 254))]
+    #[schema(required = true, value_type = String, format = Email, example = "li.na@example.com")]
+    pub email: Option<String>,
+    #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[schema(required = true, value_type = String, example = "Li Na")]
+    pub name: Option<String>,
+    #[validate(required, custom(function = "known_code"))]
+    #[schema(required = true, value_type = Role)]
+    pub role: Option<Input<Role>>,
+    /// 10 to 128 characters.
+    #[validate(required, length(min = 10, max = 128))]
+    #[schema(required = true, value_type = String, format = Password, example = "a long passphrase")]
+    pub password: Option<String>,
+    /// Defaults to true.
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[validate(email, length(max = 254))]
+    #[schema(format = Email)]
+    pub email: Option<String>,
+    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    pub name: Option<String>,
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<Role>)]
+    pub role: Option<Input<Role>>,
+    /// A new password; revokes the user's existing tokens.
+    #[validate(length(min = 10, max = 128))]
+    #[schema(format = Password)]
+    pub password: Option<String>,
+    /// False deactivates the user and revokes their tokens at once.
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn user_response(status: actix_web::http::StatusCode, user: users::UserRow) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(etag(user.version))
+        .json(UserView::from(user))
+}
+
+/// List users.
+#[utoipa::path(tag = "users", params(PageQuery), responses((status = 200, body = UserPage)))]
+#[get("/users")]
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: QueryParams<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let q = query.0;
+    let limit = page::limit(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, "id"))
+        .transpose()?
+        .map(|c| c.id);
+    let rows = state
+        .db
+        .run(move |conn| Ok(users::page(conn, after, limit)?))
+        .await?;
+    let page = page::finish(rows, limit, |u| Cursor {
+        s: "id".into(),
+        k: serde_json::Value::Null,
+        id: u.id,
+    });
+    Ok(HttpResponse::Ok().json(UserPage {
+        items: page.items.into_iter().map(UserView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Create a user.
+#[utoipa::path(
+    tag = "users",
+    request_body = UserCreate,
+    responses(
+        (status = 201, body = UserView, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "The email is taken", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/users")]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: JsonBody<UserCreate>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let role = input
+        .role
+        .as_ref()
+        .map(|r| r.get("role"))
+        .transpose()?
+        .unwrap_or(Role::Viewer);
+    let password = input.password.unwrap_or_default();
+    let hash = web::block(move || password::hash(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let now = db::now();
+    let new = users::NewUser {
+        email: input.email.unwrap_or_default().trim().to_lowercase(),
+        name: input.name.unwrap_or_default().trim().to_string(),
+        role: role.as_str().into(),
+        password_hash: hash,
+        active: input.active.unwrap_or(true),
+        token_generation: 0,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let row = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                if users::find_by_email(conn, &new.email)?.is_some() {
+                    return Err(ApiError::Conflict(format!(
+                        "a user with email {} exists",
+                        new.email
+                    )));
+                }
+                Ok(users::insert(conn, &new)?)
+            })
+        })
+        .await?;
+    let location = format!("/api/v1/users/{}", row.id);
+    let mut response = user_response(actix_web::http::StatusCode::CREATED, row);
+    response.headers_mut().insert(
+        actix_web::http::header::LOCATION,
+        actix_web::http::header::HeaderValue::from_str(&location)
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(response)
+}
+
+/// Read a user. Admins read anyone; every user may read themself.
+#[utoipa::path(tag = "users", params(("id" = i64, Path, description = "User id")), responses((status = 200, body = UserView, headers(("ETag" = String)))))]
+#[get("/users/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    if id != user.id {
+        user.require_admin()?;
+    }
+    let row = state.db.run(move |conn| Ok(users::find(conn, id)?)).await?;
+    let row = row.ok_or_else(|| ApiError::NotFound(format!("no user {id}")))?;
+    Ok(user_response(actix_web::http::StatusCode::OK, row))
+}
+
+/// Change a user: name, email, role, password, active. Deactivating or
+/// changing the password revokes the user's existing tokens. The last active
+/// admin cannot be deactivated or demoted.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = i64, Path, description = "User id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the user changed since")),
+    request_body = UserPatch,
+    responses(
+        (status = 200, body = UserView, headers(("ETag" = String))),
+        (status = 409, description = "Email taken, or the last admin would be lost", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The user changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[patch("/users/{id}")]
+pub async fn patch(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    body: JsonBody<UserPatch>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let id = path.into_inner();
+    let expected = precondition::if_match(&req)?;
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let role = input.role.as_ref().map(|r| r.get("role")).transpose()?;
+    let new_hash = match input.password.clone() {
+        Some(p) => Some(
+            web::block(move || password::hash(&p))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))??,
+        ),
+        None => None,
+    };
+    let row = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let current = users::find(conn, id)?
+                    .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))?;
+                precondition::check(expected, current.version)?;
+                let now = db::now();
+                let email = input
+                    .email
+                    .as_deref()
+                    .map(|e| e.trim().to_lowercase())
+                    .unwrap_or(current.email.clone());
+                if email != current.email && users::find_by_email(conn, &email)?.is_some() {
+                    return Err(ApiError::Conflict(format!(
+                        "a user with email {email} exists"
+                    )));
+                }
+                let role = role
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or(current.role.clone());
+                let active = input.active.unwrap_or(current.active);
+                let loses_admin =
+                    current.role == "admin" && current.active && (role != "admin" || !active);
+                if loses_admin && users::count_active_admins(conn)? <= 1 {
+                    return Err(ApiError::Conflict(
+                        "this is the last active admin; make another admin first".into(),
+                    ));
+                }
+                let revoke = new_hash.is_some() || (current.active && !active);
+                let changes = users::UserChanges {
+                    email,
+                    name: input
+                        .name
+                        .as_deref()
+                        .map(|n| n.trim().to_string())
+                        .unwrap_or(current.name.clone()),
+                    role,
+                    password_hash: new_hash.unwrap_or(current.password_hash.clone()),
+                    active,
+                    token_generation: current.token_generation + i64::from(revoke),
+                    version: current.version + 1,
+                    updated_at: now,
+                };
+                if users::update(conn, id, current.version, &changes)? == 0 {
+                    return Err(ApiError::PreconditionFailed {
+                        current: current.version + 1,
+                    });
+                }
+                users::find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("no user {id}")))
+            })
+        })
+        .await?;
+    Ok(user_response(actix_web::http::StatusCode::OK, row))
+}
+
+/// A field error for an owner id that names no active user.
+pub fn owner_error(field: &str) -> FieldError {
+    FieldError::new(field, "unknown_user", "must be the id of an active user")
+}

@@ -1,0 +1,231 @@
+//! Turning bad input into field errors: validator's errors, unknown codes and
+//! serde's type errors all end up as `FieldError`s naming the field.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Deserializer};
+use validator::{ValidationError, ValidationErrors, ValidationErrorsKind};
+
+use crate::domain::codes::Code;
+use crate::error::{ApiError, FieldError};
+
+/// A code as sent by a client: kept even when unknown, so that validation can
+/// report it together with every other bad field instead of failing alone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input<T> {
+    Known(T),
+    Unknown(String),
+}
+
+impl<'de, T: Code> Deserialize<'de> for Input<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(T::parse(&s).map(Input::Known).unwrap_or(Input::Unknown(s)))
+    }
+}
+
+/// Validator records the value with each error, so inputs serialize as sent.
+impl<T: Code> serde::Serialize for Input<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Input::Known(v) => s.serialize_str(v.as_code()),
+            Input::Unknown(raw) => s.serialize_str(raw),
+        }
+    }
+}
+
+impl<T: Code> Input<T> {
+    /// The value; only `Unknown` after a skipped validation, reported as such.
+    pub fn get(&self, field: &str) -> Result<T, ApiError> {
+        match self {
+            Input::Known(v) => Ok(*v),
+            Input::Unknown(s) => Err(ApiError::invalid(
+                field,
+                "invalid_value",
+                &unknown_message::<T>(s),
+            )),
+        }
+    }
+}
+
+fn unknown_message<T: Code>(s: &str) -> String {
+    format!(
+        "unknown value {s:?}; expected one of: {}",
+        T::CODES.join(", ")
+    )
+}
+
+/// Validator rule for `Input<T>` fields.
+pub fn known_code<T: Code>(value: &Input<T>) -> Result<(), ValidationError> {
+    match value {
+        Input::Known(_) => Ok(()),
+        Input::Unknown(s) => {
+            Err(ValidationError::new("invalid_value")
+                .with_message(Cow::Owned(unknown_message::<T>(s))))
+        }
+    }
+}
+
+/// Validator rule for free-text fields that must not be blank.
+pub fn not_blank(value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        Err(ValidationError::new("blank").with_message(Cow::Borrowed("must not be blank")))
+    } else {
+        Ok(())
+    }
+}
+
+/// ISO 4217 shape: three upper-case letters.
+pub fn currency_code(value: &str) -> Result<(), ValidationError> {
+    if value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("currency")
+            .with_message(Cow::Borrowed("must be an ISO 4217 code such as CNY or USD")))
+    }
+}
+
+/// Phone numbers: digits with the usual separators, 5 to 32 characters.
+pub fn phone_number(value: &str) -> Result<(), ValidationError> {
+    let ok_chars = value
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    if ok_chars && (5..=20).contains(&digits) && value.len() <= 32 {
+        Ok(())
+    } else {
+        Err(ValidationError::new("phone").with_message(Cow::Borrowed(
+            "must be a phone number: 5 to 20 digits, optionally with + - ( ) . and spaces",
+        )))
+    }
+}
+
+/// Flattens validator's nested errors into `field.path[index]` entries.
+pub fn flatten(prefix: &str, errors: &ValidationErrors, out: &mut Vec<FieldError>) {
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for e in list {
+                    out.push(FieldError::new(
+                        path.clone(),
+                        e.code.to_string(),
+                        message(e),
+                    ));
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => flatten(&path, inner, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    flatten(&format!("{path}[{index}]"), inner, out);
+                }
+            }
+        }
+    }
+}
+
+fn message(e: &ValidationError) -> String {
+    if let Some(m) = &e.message {
+        return m.to_string();
+    }
+    let param = |name: &str| e.params.get(name).map(|v| v.to_string());
+    match e.code.as_ref() {
+        "required" => "is required".into(),
+        "email" => "must be a valid email address".into(),
+        "url" => "must be a valid URL".into(),
+        "length" => match (param("min"), param("max"), param("equal")) {
+            (_, _, Some(n)) => format!("must be exactly {n} characters long"),
+            (Some(min), Some(max), _) => format!("must be {min} to {max} characters long"),
+            (Some(min), None, _) => format!("must be at least {min} characters long"),
+            (None, Some(max), _) => format!("must be at most {max} characters long"),
+            _ => "has an invalid length".into(),
+        },
+        "range" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
+            (Some(min), None) => format!("must be at least {min}"),
+            (None, Some(max)) => format!("must be at most {max}"),
+            _ => "is out of range".into(),
+        },
+        other => format!("is invalid ({other})"),
+    }
+}
+
+/// Runs the derived rules and adds the cross-field ones in one report.
+pub fn check<T: validator::Validate>(input: &T, extra: Vec<FieldError>) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    if let Err(e) = input.validate() {
+        flatten("", &e, &mut errors);
+    }
+    errors.extend(extra);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// A serde error with the path where it happened.
+pub fn serde_field_error<E: std::fmt::Display>(
+    path: &serde_path_to_error::Path,
+    inner: &E,
+) -> FieldError {
+    let text = inner.to_string();
+    let mut field = path.to_string();
+    // "missing field `x`" is reported at the parent; name the field itself.
+    if let Some(rest) = text.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        field = if field == "." || field.is_empty() {
+            name.to_string()
+        } else {
+            format!("{field}.{name}")
+        };
+        return FieldError::new(field, "required", "is required");
+    }
+    if field == "." {
+        field = String::new();
+    }
+    let code = if text.starts_with("unknown field") {
+        "unknown_field"
+    } else {
+        "invalid_type"
+    };
+    // serde_json appends " at line L column C", which means nothing to a form.
+    let text = match text.find(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    FieldError::new(field, code, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_rules() {
+        assert!(phone_number("+86 138-0013-8000").is_ok());
+        assert!(phone_number("12ab5").is_err());
+        assert!(phone_number("1234").is_err());
+    }
+
+    #[test]
+    fn currency_rules() {
+        assert!(currency_code("CNY").is_ok());
+        assert!(currency_code("cny").is_err());
+        assert!(currency_code("CNYY").is_err());
+    }
+
+    #[test]
+    fn unknown_codes_are_kept_and_reported() {
+        let v: Input<crate::domain::codes::FunnelStage> =
+            serde_json::from_str("\"nope\"").unwrap_or(Input::Unknown(String::new()));
+        assert_eq!(v, Input::Unknown("nope".into()));
+        let err = known_code(&v).err().map(|e| e.code.to_string());
+        assert_eq!(err.as_deref(), Some("invalid_value"));
+    }
+}

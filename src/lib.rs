@@ -1,0 +1,10 @@
+//! Patron: a CRM backend for customer development and maintenance.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod openapi;
+pub mod startup;

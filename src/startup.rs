@@ -1,0 +1,121 @@
+//! Builds the application and the HTTP server.
+
+use std::net::TcpListener;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::{http::header, web, App, HttpServer};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::throttle::LoginThrottle;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::{http, openapi};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub jwt: JwtKeys,
+    pub throttle: LoginThrottle,
+}
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    /// Set when this start created the first admin with a generated password.
+    pub generated_admin: Option<(String, String)>,
+    pub db: Db,
+}
+
+impl Application {
+    /// Opens the database (migrating it), creates the first admin if there is
+    /// no user, and binds the listener. `handle_signals` is false in tests.
+    pub async fn build(config: Config, handle_signals: bool) -> Result<Application, String> {
+        let url = config.database_url.clone();
+        let pool_size = config.pool_size;
+        let db = web::block(move || Db::connect(&url, pool_size))
+            .await
+            .map_err(|e| e.to_string())??;
+        let generated_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            jwt: JwtKeys::new(&config.jwt_secret, config.token_ttl_secs),
+            throttle: LoginThrottle::new(config.login_max_failures, config.login_window_secs),
+        });
+        let listener = TcpListener::bind(&config.bind)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let origins = config.cors_origins.clone();
+        let mut server = HttpServer::new(move || {
+            let (app, api) = App::new()
+                .into_utoipa_app()
+                .openapi(openapi::base())
+                .app_data(state.clone())
+                .app_data(http::path_config())
+                .app_data(http::payload_config())
+                .configure(http::routes)
+                .split_for_parts();
+            app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", api))
+                .service(web::redirect("/swagger-ui", "/swagger-ui/"))
+                .default_service(web::to(not_found))
+                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
+                .wrap(cors(&origins))
+                .wrap(
+                    Logger::new("%{METHOD}xi %U %s %Dms")
+                        .custom_request_replace("METHOD", |req| req.method().to_string()),
+                )
+        })
+        .workers(config.workers)
+        .shutdown_timeout(10)
+        .listen(listener)
+        .map_err(|e| e.to_string())?;
+        if !handle_signals {
+            server = server.disable_signals();
+        }
+        Ok(Application {
+            server: server.run(),
+            port,
+            generated_admin,
+            db,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn server(self) -> Server {
+        self.server
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("ratelimit-limit"),
+            header::HeaderName::from_static("ratelimit-remaining"),
+            header::HeaderName::from_static("ratelimit-reset"),
+        ])
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
