@@ -2,7 +2,9 @@
 //! registered through utoipa-actix-web. `patron openapi` prints it.
 
 use actix_web::App;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
@@ -51,6 +53,85 @@ pub fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// The problem responses every operation can give, by component name:
+/// (name, status, description).
+const PROBLEMS: &[(&str, &str, &str)] = &[
+    ("BadRequest", "400", "Malformed body, or invalid query parameters (each named in `errors`)"),
+    ("Unauthorized", "401", "Missing, invalid, expired or revoked bearer token"),
+    ("Forbidden", "403", "The user's role does not allow this"),
+    ("NotFound", "404", "No such resource (or a malformed id)"),
+    ("PayloadTooLarge", "413", "The body is larger than the limit"),
+    ("UnsupportedMediaType", "415", "The body is not application/json"),
+    ("ValidationFailed", "422", "Validation failed; `errors` names every bad field"),
+    ("TooManyRequests", "429", "Rate limited; see Retry-After"),
+    ("InternalError", "500", "Unexpected error (logged; no details are sent)"),
+    ("Unavailable", "503", "The database is unreachable; retry later"),
+];
+
+/// Adds what the handlers share instead of repeating it on each: the bearer
+/// requirement under /api/v1 and the problem responses each operation can
+/// give (401/403/429 when authenticated, 404 with a path id, 400/413/415/422
+/// with a body, 400 with query parameters, 500/503 always).
+pub fn complete(api: &mut utoipa::openapi::OpenApi) {
+    let components = api.components.get_or_insert_with(Default::default);
+    for (name, _, description) in PROBLEMS {
+        let response = ResponseBuilder::new()
+            .description(*description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+            )
+            .build();
+        components.responses.insert(name.to_string(), RefOr::T(response));
+    }
+    for (path, item) in api.paths.paths.iter_mut() {
+        let secured = path.starts_with("/api/v1/") && path != "/api/v1/auth/token";
+        let has_id = path.contains('{');
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            let mut wanted: Vec<&str> = vec!["InternalError", "Unavailable"];
+            if secured {
+                wanted.extend(["Unauthorized", "Forbidden", "TooManyRequests"]);
+                if op.security.is_none() {
+                    op.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+                }
+            }
+            if has_id {
+                wanted.push("NotFound");
+            }
+            if op.request_body.is_some() {
+                wanted.extend(["BadRequest", "PayloadTooLarge", "UnsupportedMediaType", "ValidationFailed"]);
+            }
+            if has_query(op) {
+                wanted.push("BadRequest");
+            }
+            add_responses(op, &wanted);
+        }
+    }
+}
+
+fn has_query(op: &Operation) -> bool {
+    op.parameters
+        .as_ref()
+        .is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Query))
+}
+
+fn add_responses(op: &mut Operation, names: &[&str]) {
+    for (name, status, _) in PROBLEMS {
+        if names.contains(name) && !op.responses.responses.contains_key(*status) {
+            op.responses
+                .responses
+                .insert(status.to_string(), RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
+        }
+    }
+}
+
 /// The full document, built from the same route list as the server.
 pub fn spec() -> utoipa::openapi::OpenApi {
     let (_, api) = App::new()
@@ -58,6 +139,8 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         .openapi(base())
         .configure(crate::http::routes)
         .split_for_parts();
+    let mut api = api;
+    complete(&mut api);
     api
 }
 

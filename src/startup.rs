@@ -50,8 +50,9 @@ impl Application {
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let origins = config.cors_origins.clone();
+        let spec = openapi::spec();
         let mut server = HttpServer::new(move || {
-            let (app, api) = App::new()
+            let (app, _) = App::new()
                 .into_utoipa_app()
                 .openapi(openapi::base())
                 .app_data(state.clone())
@@ -59,7 +60,7 @@ impl Application {
                 .app_data(http::payload_config())
                 .configure(http::routes)
                 .split_for_parts();
-            app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", api))
+            app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", spec.clone()))
                 .service(web::redirect("/swagger-ui", "/swagger-ui/"))
                 .default_service(web::to(not_found))
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))

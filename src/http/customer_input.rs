@@ -287,7 +287,7 @@ pub fn source_link_errors(
     source_customer_id: Option<i64>,
 ) -> Vec<FieldError> {
     let needs = source
-        .and_then(|s| <AcquisitionSource as crate::domain::codes::Code>::parse(s))
+        .and_then(<AcquisitionSource as crate::domain::codes::Code>::parse)
         .is_some_and(AcquisitionSource::needs_source_customer);
     match (needs, source_customer_id) {
         (true, None) => vec![FieldError::new(

@@ -1,0 +1,274 @@
+#![allow(dead_code)]
+//! Starts the real application (real database, real JWT) on a free port and
+//! talks HTTP to it. Every test runs once on SQLite and once on PostgreSQL.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use patron::config::Config;
+use patron::startup::Application;
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares tests that run on both backends: for each `name`, the async fn
+/// `name(app: TestApp)` runs as `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    $crate::helpers::run(super::$name, $crate::helpers::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    $crate::helpers::run(super::$name, $crate::helpers::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub admin_email: String,
+    pub admin_password: String,
+    pub backend: Backend,
+    pub database_url: String,
+}
+
+/// A response, with the body parsed as JSON (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(String::from)
+    }
+
+    /// Asserts a problem+json response with this status, returns the body.
+    pub fn problem(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "expected {status}, got {}: {}", self.status, self.text);
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "not a problem document: {}",
+            self.text
+        );
+        assert_eq!(self.body["status"], json!(status));
+        assert!(self.body["type"].as_str().is_some_and(|t| t.starts_with("/problems/")));
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        &self.body
+    }
+
+    /// The fields named in a validation problem's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        let mut fields: Vec<String> = self.body["errors"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e["field"].as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        fields.dedup();
+        fields
+    }
+
+    pub fn id(&self) -> i64 {
+        self.body["id"].as_i64().unwrap_or_else(|| panic!("no id in {}", self.text))
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Runs one test on one backend: a fresh database, a fresh server, and the
+/// clean-up afterwards.
+pub async fn run<F, Fut>(test: F, backend: Backend)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let _ = env_logger::builder().is_test(true).try_init();
+    let (database_url, pg_admin) = match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!(
+                "patron-test-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            (format!("sqlite://{}", dir.join("patron.db").display()), None)
+        }
+        Backend::Postgres => match postgres_admin_url() {
+            Some(admin) => {
+                let name = format!("patron_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+                let mut conn = PgConnection::establish(&admin)
+                    .unwrap_or_else(|e| panic!("PATRON_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create test database");
+                (with_database(&admin, &name), Some((admin, name)))
+            }
+            None => return,
+        },
+    };
+
+    let mut config = Config::for_database(&database_url);
+    config.pool_size = 3;
+    let admin_email = config.admin_email.clone();
+    let admin_password = config.admin_password.clone().unwrap_or_default();
+    let app = Application::build(config, false).await.expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = app.server();
+    let handle = server.handle();
+    tokio::spawn(server);
+
+    let test_app = TestApp {
+        address,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+        admin_email,
+        admin_password,
+        backend,
+        database_url: database_url.clone(),
+    };
+    test(test_app).await;
+
+    handle.stop(true).await;
+    if let Some((admin, name)) = pg_admin {
+        if let Ok(mut conn) = PgConnection::establish(&admin) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+        }
+    } else if let Some(path) = database_url.strip_prefix("sqlite://") {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The PostgreSQL URL for tests, or None (and a note) when not configured.
+/// With PATRON_TEST_REQUIRE_POSTGRES=1 (CI) a missing URL fails the test.
+fn postgres_admin_url() -> Option<String> {
+    match std::env::var("PATRON_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("PATRON_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!("PATRON_TEST_REQUIRE_POSTGRES=1 but PATRON_TEST_POSTGRES_URL is not set");
+            }
+            eprintln!("PostgreSQL SKIPPED: PATRON_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let response = req.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, headers, body, text }
+    }
+
+    fn authed(&self, req: reqwest::RequestBuilder, token: &str) -> reqwest::RequestBuilder {
+        if token.is_empty() {
+            req
+        } else {
+            req.bearer_auth(token)
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.send(self.authed(self.client.get(self.url(path)), token)).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.send(self.authed(self.client.post(self.url(path)), token).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.send(self.authed(self.client.patch(self.url(path)), token).json(body)).await
+    }
+
+    pub async fn patch_if_match(&self, path: &str, token: &str, etag: &str, body: &Value) -> Resp {
+        self.send(self.authed(self.client.patch(self.url(path)), token).header("If-Match", etag).json(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.send(self.authed(self.client.delete(self.url(path)), token)).await
+    }
+
+    /// A raw body with a chosen content type.
+    pub async fn post_raw(&self, path: &str, token: &str, content_type: &str, body: &str) -> Resp {
+        self.send(
+            self.authed(self.client.post(self.url(path)), token)
+                .header("Content-Type", content_type)
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.post("/api/v1/auth/token", "", &json!({"email": email, "password": password})).await
+    }
+
+    pub async fn token(&self, email: &str, password: &str) -> String {
+        let r = self.login(email, password).await;
+        assert_eq!(r.status, 200, "login failed: {}", r.text);
+        r.body["access_token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token(&self.admin_email.clone(), &self.admin_password.clone()).await
+    }
+
+    /// Creates a user with `role` and returns (id, token).
+    pub async fn user_with_role(&self, role: &str) -> (i64, String) {
+        let admin = self.admin_token().await;
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let email = format!("{role}{n}@example.com");
+        let password = "a long test password";
+        let r = self
+            .post("/api/v1/users", &admin, &json!({"email": email, "name": format!("{role} {n}"), "role": role, "password": password}))
+            .await;
+        assert_eq!(r.status, 201, "user creation failed: {}", r.text);
+        (r.id(), self.token(&email, password).await)
+    }
+
+    /// Creates a customer (as `token`) and returns the response.
+    pub async fn create_customer(&self, token: &str, body: Value) -> Resp {
+        let r = self.post("/api/v1/customers", token, &body).await;
+        assert_eq!(r.status, 201, "customer creation failed: {}", r.text);
+        r
+    }
+}
