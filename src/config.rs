@@ -21,6 +21,8 @@ pub struct Config {
     /// Failed logins allowed per email (and per client address) in `login_window_secs`.
     pub login_max_failures: u32,
     pub login_window_secs: u64,
+    /// How often the 12-month window figures are moved forward.
+    pub stats_refresh_secs: u64,
 }
 
 impl Config {
@@ -50,6 +52,7 @@ impl Config {
             pool_size: number("PATRON_DB_POOL_SIZE", 10)?,
             login_max_failures: number("PATRON_LOGIN_MAX_FAILURES", 5)?,
             login_window_secs: number("PATRON_LOGIN_WINDOW_SECS", 300)?,
+            stats_refresh_secs: number("PATRON_STATS_REFRESH_SECS", 3600)?,
         })
     }
 
@@ -68,6 +71,7 @@ impl Config {
             pool_size: 4,
             login_max_failures: 5,
             login_window_secs: 300,
+            stats_refresh_secs: 3600,
         }
     }
 }

@@ -25,6 +25,10 @@ Authenticate with `POST /api/v1/auth/token`, then send `Authorization: Bearer <a
         (name = "users", description = "User management (admin)"),
         (name = "customers", description = "The customer profile card"),
         (name = "contacts", description = "Contact people of a customer"),
+        (name = "interactions", description = "Contact history: visits, calls, complaints, follow-ups"),
+        (name = "transactions", description = "Orders and services delivered"),
+        (name = "needs", description = "Actual and latent needs"),
+        (name = "timeline", description = "A customer's timeline and history of changes"),
         (name = "reference", description = "Code lists with English and Chinese labels and strategies"),
         (name = "operations", description = "Health and readiness")
     )
@@ -56,16 +60,44 @@ pub fn base() -> utoipa::openapi::OpenApi {
 /// The problem responses every operation can give, by component name:
 /// (name, status, description).
 const PROBLEMS: &[(&str, &str, &str)] = &[
-    ("BadRequest", "400", "Malformed body, or invalid query parameters (each named in `errors`)"),
-    ("Unauthorized", "401", "Missing, invalid, expired or revoked bearer token"),
+    (
+        "BadRequest",
+        "400",
+        "Malformed body, or invalid query parameters (each named in `errors`)",
+    ),
+    (
+        "Unauthorized",
+        "401",
+        "Missing, invalid, expired or revoked bearer token",
+    ),
     ("Forbidden", "403", "The user's role does not allow this"),
     ("NotFound", "404", "No such resource (or a malformed id)"),
-    ("PayloadTooLarge", "413", "The body is larger than the limit"),
-    ("UnsupportedMediaType", "415", "The body is not application/json"),
-    ("ValidationFailed", "422", "Validation failed; `errors` names every bad field"),
+    (
+        "PayloadTooLarge",
+        "413",
+        "The body is larger than the limit",
+    ),
+    (
+        "UnsupportedMediaType",
+        "415",
+        "The body is not application/json",
+    ),
+    (
+        "ValidationFailed",
+        "422",
+        "Validation failed; `errors` names every bad field",
+    ),
     ("TooManyRequests", "429", "Rate limited; see Retry-After"),
-    ("InternalError", "500", "Unexpected error (logged; no details are sent)"),
-    ("Unavailable", "503", "The database is unreachable; retry later"),
+    (
+        "InternalError",
+        "500",
+        "Unexpected error (logged; no details are sent)",
+    ),
+    (
+        "Unavailable",
+        "503",
+        "The database is unreachable; retry later",
+    ),
 ];
 
 /// Adds what the handlers share instead of repeating it on each: the bearer
@@ -79,10 +111,14 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             .description(*description)
             .content(
                 "application/problem+json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
             )
             .build();
-        components.responses.insert(name.to_string(), RefOr::T(response));
+        components
+            .responses
+            .insert(name.to_string(), RefOr::T(response));
     }
     for (path, item) in api.paths.paths.iter_mut() {
         let secured = path.starts_with("/api/v1/") && path != "/api/v1/auth/token";
@@ -99,14 +135,22 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             if secured {
                 wanted.extend(["Unauthorized", "Forbidden", "TooManyRequests"]);
                 if op.security.is_none() {
-                    op.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+                    op.security = Some(vec![SecurityRequirement::new(
+                        "bearer",
+                        Vec::<String>::new(),
+                    )]);
                 }
             }
             if has_id {
                 wanted.push("NotFound");
             }
             if op.request_body.is_some() {
-                wanted.extend(["BadRequest", "PayloadTooLarge", "UnsupportedMediaType", "ValidationFailed"]);
+                wanted.extend([
+                    "BadRequest",
+                    "PayloadTooLarge",
+                    "UnsupportedMediaType",
+                    "ValidationFailed",
+                ]);
             }
             if has_query(op) {
                 wanted.push("BadRequest");
@@ -125,9 +169,10 @@ fn has_query(op: &Operation) -> bool {
 fn add_responses(op: &mut Operation, names: &[&str]) {
     for (name, status, _) in PROBLEMS {
         if names.contains(name) && !op.responses.responses.contains_key(*status) {
-            op.responses
-                .responses
-                .insert(status.to_string(), RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
+            op.responses.responses.insert(
+                status.to_string(),
+                RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))),
+            );
         }
     }
 }

@@ -41,6 +41,7 @@ impl Application {
             .await
             .map_err(|e| e.to_string())??;
         let generated_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;
+        crate::jobs::spawn(db.clone(), &config);
         let state = web::Data::new(AppState {
             db: db.clone(),
             jwt: JwtKeys::new(&config.jwt_secret, config.token_ttl_secs),

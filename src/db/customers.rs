@@ -3,10 +3,8 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::page::Cursor;
 use super::schema::{customer_tags, customers};
 use super::DbConn;
-use crate::error::{ApiError, FieldError};
 
 #[derive(Debug, Clone, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = customers, treat_none_as_null = true)]
@@ -47,6 +45,123 @@ pub struct CustomerRow {
     pub archived_at: Option<NaiveDateTime>,
 }
 
+/// The card's own columns, in `CustomerRow` order.
+pub type Card = (
+    customers::id,
+    customers::kind,
+    customers::name,
+    customers::company,
+    customers::email,
+    customers::phone,
+    customers::address,
+    customers::region,
+    customers::birthday,
+    customers::gender,
+    customers::age_band,
+    customers::income_band,
+    customers::occupation,
+    customers::education,
+    customers::industry,
+    customers::products,
+    customers::employees,
+    customers::annual_revenue_cents,
+    customers::owner_id,
+    customers::external_id,
+    customers::acquisition_source,
+    customers::source_customer_id,
+    customers::personality_type,
+    customers::social_style,
+    customers::funnel_stage,
+    customers::prospect_grade,
+    customers::wallet_size_cents,
+    customers::currency,
+    customers::notes,
+    customers::search_text,
+    customers::version,
+    customers::created_at,
+    customers::updated_at,
+    customers::archived_at,
+);
+
+pub const CARD: Card = (
+    customers::id,
+    customers::kind,
+    customers::name,
+    customers::company,
+    customers::email,
+    customers::phone,
+    customers::address,
+    customers::region,
+    customers::birthday,
+    customers::gender,
+    customers::age_band,
+    customers::income_band,
+    customers::occupation,
+    customers::education,
+    customers::industry,
+    customers::products,
+    customers::employees,
+    customers::annual_revenue_cents,
+    customers::owner_id,
+    customers::external_id,
+    customers::acquisition_source,
+    customers::source_customer_id,
+    customers::personality_type,
+    customers::social_style,
+    customers::funnel_stage,
+    customers::prospect_grade,
+    customers::wallet_size_cents,
+    customers::currency,
+    customers::notes,
+    customers::search_text,
+    customers::version,
+    customers::created_at,
+    customers::updated_at,
+    customers::archived_at,
+);
+
+/// Figures derived from interactions and transactions (see `db::stats`).
+/// Kept apart from the card so a card edit can never overwrite them.
+#[derive(Debug, Clone, Default, Queryable)]
+pub struct StatsRow {
+    pub last_contact_at: Option<NaiveDateTime>,
+    pub purchase_count: i64,
+    pub first_purchase_at: Option<NaiveDateTime>,
+    pub last_purchase_at: Option<NaiveDateTime>,
+    pub lifetime_revenue_cents: i64,
+    pub lifetime_profit_cents: i64,
+    pub revenue_12m_cents: i64,
+    pub profit_12m_cents: i64,
+    pub open_complaints: i64,
+}
+
+pub type Stats = (
+    customers::last_contact_at,
+    customers::purchase_count,
+    customers::first_purchase_at,
+    customers::last_purchase_at,
+    customers::lifetime_revenue_cents,
+    customers::lifetime_profit_cents,
+    customers::revenue_12m_cents,
+    customers::profit_12m_cents,
+    customers::open_complaints,
+);
+
+pub const STATS: Stats = (
+    customers::last_contact_at,
+    customers::purchase_count,
+    customers::first_purchase_at,
+    customers::last_purchase_at,
+    customers::lifetime_revenue_cents,
+    customers::lifetime_profit_cents,
+    customers::revenue_12m_cents,
+    customers::profit_12m_cents,
+    customers::open_complaints,
+);
+
+/// A card with its derived figures.
+pub type Full = (CustomerRow, StatsRow);
+
 /// The text `q` searches: lower-cased name, company, email and phone.
 pub fn search_text(row: &CustomerRow) -> String {
     [
@@ -63,7 +178,19 @@ pub fn search_text(row: &CustomerRow) -> String {
 }
 
 pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<CustomerRow>> {
-    customers::table.find(id).first(conn).optional()
+    customers::table
+        .find(id)
+        .select(CARD)
+        .first(conn)
+        .optional()
+}
+
+pub fn find_full(conn: &mut DbConn, id: i64) -> QueryResult<Option<Full>> {
+    customers::table
+        .find(id)
+        .select((CARD, STATS))
+        .first(conn)
+        .optional()
 }
 
 pub fn find_by_external_id(
@@ -72,12 +199,28 @@ pub fn find_by_external_id(
 ) -> QueryResult<Option<CustomerRow>> {
     customers::table
         .filter(customers::external_id.eq(external_id))
+        .select(CARD)
         .first(conn)
         .optional()
 }
 
+/// Takes the customer's row lock (PostgreSQL) for the rest of the
+/// transaction, so concurrent writes for one customer recompute its figures
+/// one after the other. SQLite write transactions are serialized anyway.
+pub fn lock(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
+    let n = diesel::update(customers::table.find(id))
+        .set(customers::id.eq(customers::id))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// Inserts a new card; `row.id` is ignored and assigned by the database.
 pub fn insert(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<CustomerRow> {
+    let id = insert_returning_id(conn, row)?;
+    customers::table.find(id).select(CARD).first(conn)
+}
+
+fn insert_returning_id(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<i64> {
     diesel::insert_into(customers::table)
         .values((
             customers::kind.eq(&row.kind),
@@ -114,6 +257,7 @@ pub fn insert(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<CustomerRow> 
             customers::updated_at.eq(&row.updated_at),
             customers::archived_at.eq(&row.archived_at),
         ))
+        .returning(customers::id)
         .get_result(conn)
 }
 
@@ -151,220 +295,6 @@ pub fn replace_tags(conn: &mut DbConn, id: i64, tags: &[String]) -> QueryResult<
             .execute(conn)?;
     }
     Ok(())
-}
-
-/// List filters (all optional; combined with AND).
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub q: Option<String>,
-    pub kind: Option<String>,
-    pub funnel_stage: Option<String>,
-    pub prospect_grade: Option<String>,
-    pub owner_id: Option<i64>,
-    pub region: Option<String>,
-    pub industry: Option<String>,
-    pub acquisition_source: Option<String>,
-    pub personality_type: Option<String>,
-    pub tag: Option<String>,
-    pub updated_since: Option<NaiveDateTime>,
-    pub include_archived: bool,
-}
-
-/// The sortable fields of the customer list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortField {
-    Id,
-    Name,
-    CreatedAt,
-    UpdatedAt,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sort {
-    pub field: SortField,
-    pub descending: bool,
-}
-
-pub const SORT_FIELDS: &[&str] = &["id", "name", "created_at", "updated_at"];
-
-impl Sort {
-    pub fn parse(raw: Option<&str>) -> Result<Sort, ApiError> {
-        let raw = raw.unwrap_or("id");
-        let (descending, name) = match raw.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, raw),
-        };
-        let field = match name {
-            "id" => SortField::Id,
-            "name" => SortField::Name,
-            "created_at" => SortField::CreatedAt,
-            "updated_at" => SortField::UpdatedAt,
-            _ => {
-                return Err(ApiError::InvalidQuery(vec![FieldError::new(
-                    "sort",
-                    "invalid_value",
-                    format!(
-                        "sort by one of {} (prefix - for descending)",
-                        SORT_FIELDS.join(", ")
-                    ),
-                )]))
-            }
-        };
-        Ok(Sort { field, descending })
-    }
-
-    pub fn as_string(&self) -> String {
-        let name = match self.field {
-            SortField::Id => "id",
-            SortField::Name => "name",
-            SortField::CreatedAt => "created_at",
-            SortField::UpdatedAt => "updated_at",
-        };
-        if self.descending {
-            format!("-{name}")
-        } else {
-            name.to_string()
-        }
-    }
-
-    pub fn cursor_for(&self, row: &CustomerRow) -> Cursor {
-        let k = match self.field {
-            SortField::Id => serde_json::Value::Null,
-            SortField::Name => serde_json::Value::String(row.name.clone()),
-            SortField::CreatedAt => serde_json::Value::String(stamp(row.created_at)),
-            SortField::UpdatedAt => serde_json::Value::String(stamp(row.updated_at)),
-        };
-        Cursor {
-            s: self.as_string(),
-            k,
-            id: row.id,
-        }
-    }
-}
-
-fn stamp(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
-}
-
-fn parse_stamp(v: &serde_json::Value) -> Result<NaiveDateTime, ApiError> {
-    v.as_str()
-        .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
-        .ok_or_else(|| {
-            ApiError::InvalidQuery(vec![FieldError::new(
-                "cursor",
-                "invalid_value",
-                "corrupt cursor",
-            )])
-        })
-}
-
-/// `%` and `_` in a search term are literal.
-fn like_pattern(term: &str) -> String {
-    let escaped = term
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
-/// One page of customers (`limit + 1` rows, so the caller knows if more exist).
-pub fn page(
-    conn: &mut DbConn,
-    filter: &Filter,
-    sort: Sort,
-    after: Option<&Cursor>,
-    limit: i64,
-) -> Result<Vec<CustomerRow>, ApiError> {
-    use customers::dsl as c;
-    let mut query = customers::table.into_boxed();
-    if !filter.include_archived {
-        query = query.filter(c::archived_at.is_null());
-    }
-    if let Some(q) = &filter.q {
-        query = query.filter(c::search_text.like(like_pattern(q)).escape('\\'));
-    }
-    if let Some(v) = &filter.kind {
-        query = query.filter(c::kind.eq(v.clone()));
-    }
-    if let Some(v) = &filter.funnel_stage {
-        query = query.filter(c::funnel_stage.eq(v.clone()));
-    }
-    if let Some(v) = &filter.prospect_grade {
-        query = query.filter(c::prospect_grade.eq(v.clone()));
-    }
-    if let Some(v) = filter.owner_id {
-        query = query.filter(c::owner_id.eq(v));
-    }
-    if let Some(v) = &filter.region {
-        query = query.filter(c::region.eq(v.clone()));
-    }
-    if let Some(v) = &filter.industry {
-        query = query.filter(c::industry.eq(v.clone()));
-    }
-    if let Some(v) = &filter.acquisition_source {
-        query = query.filter(c::acquisition_source.eq(v.clone()));
-    }
-    if let Some(v) = &filter.personality_type {
-        query = query.filter(c::personality_type.eq(v.clone()));
-    }
-    if let Some(v) = &filter.tag {
-        let tagged = customer_tags::table
-            .filter(customer_tags::tag.eq(v.clone()))
-            .select(customer_tags::customer_id);
-        query = query.filter(c::id.eq_any(tagged));
-    }
-    if let Some(v) = filter.updated_since {
-        query = query.filter(c::updated_at.ge(v));
-    }
-
-    // Keyset condition and order: (sort key, id) in the chosen direction.
-    macro_rules! keyset {
-        ($col:expr, $key:expr) => {{
-            if let Some(key) = $key {
-                let id = after.map(|a| a.id).unwrap_or_default();
-                query = if sort.descending {
-                    query.filter($col.lt(key.clone()).or($col.eq(key).and(c::id.lt(id))))
-                } else {
-                    query.filter($col.gt(key.clone()).or($col.eq(key).and(c::id.gt(id))))
-                };
-            }
-            query = if sort.descending {
-                query.order(($col.desc(), c::id.desc()))
-            } else {
-                query.order(($col.asc(), c::id.asc()))
-            };
-        }};
-    }
-    match sort.field {
-        SortField::Id => {
-            if let Some(a) = after {
-                query = if sort.descending {
-                    query.filter(c::id.lt(a.id))
-                } else {
-                    query.filter(c::id.gt(a.id))
-                };
-            }
-            query = if sort.descending {
-                query.order(c::id.desc())
-            } else {
-                query.order(c::id.asc())
-            };
-        }
-        SortField::Name => {
-            let key = after.map(|a| a.k.as_str().unwrap_or_default().to_string());
-            keyset!(c::name, key);
-        }
-        SortField::CreatedAt => {
-            let key = after.map(|a| parse_stamp(&a.k)).transpose()?;
-            keyset!(c::created_at, key);
-        }
-        SortField::UpdatedAt => {
-            let key = after.map(|a| parse_stamp(&a.k)).transpose()?;
-            keyset!(c::updated_at, key);
-        }
-    }
-    Ok(query.limit(limit + 1).load(conn)?)
 }
 
 pub fn exists(conn: &mut DbConn, id: i64) -> QueryResult<bool> {

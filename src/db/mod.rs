@@ -2,10 +2,16 @@
 //! the helper that runs diesel work on the blocking pool.
 
 pub mod contacts;
+pub mod customer_list;
 pub mod customers;
+pub mod events;
+pub mod interactions;
 pub mod migrate;
+pub mod needs;
 pub mod page;
 pub mod schema;
+pub mod stats;
+pub mod transactions;
 pub mod users;
 
 use std::time::Duration;
@@ -188,5 +194,10 @@ where
 /// Now, truncated to microseconds: PostgreSQL keeps microseconds and SQLite
 /// nanoseconds, and both backends must return the same value.
 pub fn now() -> NaiveDateTime {
-    Utc::now().naive_utc().trunc_subsecs(6)
+    micros(Utc::now().naive_utc())
+}
+
+/// Truncates a client-sent instant to what both backends keep.
+pub fn micros(t: NaiveDateTime) -> NaiveDateTime {
+    t.trunc_subsecs(6)
 }

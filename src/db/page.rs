@@ -121,3 +121,12 @@ mod tests {
         assert!(page.next_cursor.is_none());
     }
 }
+
+/// Where a newest-first feed resumes: strictly before `at`, at or before
+/// `at`, or at `at` only for ids below `id` (the tie-breaker within one source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Before {
+    Lt(chrono::NaiveDateTime),
+    Le(chrono::NaiveDateTime),
+    LtId(chrono::NaiveDateTime, i64),
+}

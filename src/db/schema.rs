@@ -52,6 +52,16 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         archived_at -> Nullable<Timestamp>,
+        last_contact_at -> Nullable<Timestamp>,
+        purchase_count -> BigInt,
+        first_purchase_at -> Nullable<Timestamp>,
+        last_purchase_at -> Nullable<Timestamp>,
+        lifetime_revenue_cents -> BigInt,
+        lifetime_profit_cents -> BigInt,
+        revenue_12m_cents -> BigInt,
+        profit_12m_cents -> BigInt,
+        open_complaints -> BigInt,
+        stats_at -> Nullable<Timestamp>,
     }
 }
 
@@ -81,4 +91,83 @@ diesel::table! {
 diesel::joinable!(customers -> users (owner_id));
 diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(customer_tags -> customers (customer_id));
-diesel::allow_tables_to_appear_in_same_query!(users, customers, customer_tags, contacts);
+
+diesel::table! {
+    interactions (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        #[sql_name = "type"]
+        kind -> Text,
+        occurred_at -> Timestamp,
+        user_id -> BigInt,
+        channel -> Nullable<Text>,
+        summary -> Text,
+        outcome -> Nullable<Text>,
+        follow_up_at -> Nullable<Timestamp>,
+        follow_up_done_at -> Nullable<Timestamp>,
+        complaint_status -> Nullable<Text>,
+        resolved_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    transactions (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        occurred_at -> Timestamp,
+        amount_cents -> BigInt,
+        cost_cents -> BigInt,
+        currency -> Text,
+        product -> Text,
+        external_id -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    needs (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        kind -> Text,
+        latent_type -> Nullable<Text>,
+        description -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customer_events (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        kind -> Text,
+        from_value -> Nullable<Text>,
+        to_value -> Nullable<Text>,
+        subject_id -> Nullable<BigInt>,
+        reason -> Nullable<Text>,
+        user_id -> Nullable<BigInt>,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(interactions -> customers (customer_id));
+diesel::joinable!(transactions -> customers (customer_id));
+diesel::joinable!(needs -> customers (customer_id));
+diesel::joinable!(customer_events -> customers (customer_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    customers,
+    interactions,
+    transactions,
+    needs,
+    customer_events,
+    customer_tags,
+    contacts
+);

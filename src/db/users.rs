@@ -69,12 +69,26 @@ pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     users::table.count().get_result(conn)
 }
 
+/// The number of active admins. Inside a write transaction the count holds
+/// until commit: on PostgreSQL the admin rows are locked (`FOR UPDATE`, in id
+/// order), so two transactions demoting two different admins cannot both see
+/// "another admin is left" (write skew); SQLite's `BEGIN IMMEDIATE` already
+/// serializes writers.
 pub fn count_active_admins(conn: &mut DbConn) -> QueryResult<i64> {
-    users::table
+    let admins = users::table
         .filter(users::role.eq("admin"))
-        .filter(users::active.eq(true))
-        .count()
-        .get_result(conn)
+        .filter(users::active.eq(true));
+    match conn {
+        DbConn::Postgresql(pg) => {
+            let ids: Vec<i64> = admins
+                .select(users::id)
+                .order(users::id.asc())
+                .for_update()
+                .load(pg)?;
+            Ok(ids.len() as i64)
+        }
+        DbConn::Sqlite(_) => admins.count().get_result(conn),
+    }
 }
 
 /// Writes `changes` only if the row still has `expected_version`; returns

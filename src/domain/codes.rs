@@ -127,6 +127,41 @@ code_enum!(
     Role { Admin => "admin", Manager => "manager", Sales => "sales", Integration => "integration", Viewer => "viewer" }
 );
 
+code_enum!(
+    /// A kind of touch with the customer (拜访记录 / 沟通方式).
+    InteractionType {
+        Visit => "visit",
+        Meeting => "meeting",
+        Call => "call",
+        Email => "email",
+        Message => "message",
+        Reception => "reception",
+        AppointmentCall => "appointment_call",
+        Care => "care",
+        Complaint => "complaint",
+    }
+);
+
+code_enum!(
+    /// Status of a complaint.
+    ComplaintStatus { Open => "open", Resolved => "resolved" }
+);
+
+code_enum!(
+    /// `actual` (现实需求) or `latent` (潜在需求).
+    NeedKind { Actual => "actual", Latent => "latent" }
+);
+
+code_enum!(
+    /// Why a need stays latent (潜在需求的类型).
+    LatentNeedType {
+        InsufficientPurchasingPower => "insufficient_purchasing_power",
+        ProductShortage => "product_shortage",
+        UnfamiliarWithProduct => "unfamiliar_with_product",
+        CompetitiveMarket => "competitive_market",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
 //! The CRM rules as plain Rust: no HTTP, no SQL.
 
 pub mod codes;
+pub mod funnel;
 pub mod reference;

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::customer_input::nullable;
-use super::customers::find_customer;
+use super::customers::{find_customer, writable_customer};
 use super::extract::{JsonBody, QueryParams};
 use super::precondition::{self, etag};
 use super::users::PageQuery;
@@ -132,12 +132,6 @@ fn contact_response(status: StatusCode, row: ContactRow) -> HttpResponse {
 fn find_contact(conn: &mut DbConn, customer_id: i64, id: i64) -> Result<ContactRow, ApiError> {
     contacts::find(conn, customer_id, id)?
         .ok_or_else(|| ApiError::NotFound(format!("customer {customer_id} has no contact {id}")))
-}
-
-/// Checks the customer exists and this user may change it.
-fn writable_customer(conn: &mut DbConn, user: &AuthUser, customer_id: i64) -> Result<(), ApiError> {
-    let customer = find_customer(conn, customer_id)?;
-    user.require_customer_write(customer.owner_id)
 }
 
 /// List a customer's contacts.

@@ -147,11 +147,14 @@ pub struct CustomerCreate {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"funnel_stage": "ordinary", "prospect_grade": "A", "phone": null}))]
 pub struct CustomerPatch {
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<CustomerKind>)]
-    pub kind: Option<Input<CustomerKind>>,
+    pub kind: Option<Option<Input<CustomerKind>>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
-    pub name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 200))]
     #[schema(value_type = Option<String>)]
@@ -233,9 +236,10 @@ pub struct CustomerPatch {
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<SocialStyle>)]
     pub social_style: Option<Option<Input<SocialStyle>>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<FunnelStage>)]
-    pub funnel_stage: Option<Input<FunnelStage>>,
+    pub funnel_stage: Option<Option<Input<FunnelStage>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<ProspectGrade>)]
@@ -244,8 +248,10 @@ pub struct CustomerPatch {
     #[validate(range(min = 0))]
     #[schema(value_type = Option<i64>)]
     pub wallet_size_cents: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "currency_code"))]
-    pub currency: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub currency: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 5000))]
     #[schema(value_type = Option<String>)]
@@ -253,6 +259,10 @@ pub struct CustomerPatch {
     /// Replaces the whole tag list.
     #[validate(custom(function = "valid_tags"))]
     pub tags: Option<Vec<String>>,
+    /// Why `funnel_stage` or `prospect_grade` changes; kept in the history.
+    /// Required to move back down the funnel.
+    #[validate(length(min = 1, max = 500))]
+    pub change_reason: Option<String>,
 }
 
 fn code<T: crate::domain::codes::Code>(
@@ -378,12 +388,30 @@ fn set_code<T: crate::domain::codes::Code>(
 }
 
 impl CustomerPatch {
+    /// Required fields sent as `null`: they cannot be cleared. Reported with
+    /// the other rules so every bad field is named at once.
+    pub fn null_errors(&self) -> Vec<FieldError> {
+        [
+            ("kind", matches!(self.kind, Some(None))),
+            ("name", matches!(self.name, Some(None))),
+            ("funnel_stage", matches!(self.funnel_stage, Some(None))),
+            ("currency", matches!(self.currency, Some(None))),
+        ]
+        .into_iter()
+        .filter(|(_, null)| *null)
+        .map(|(field, _)| FieldError::new(field, "required", "must not be null"))
+        .collect()
+    }
+
     /// Applies the sent fields to `row` (version and timestamps are the caller's).
     pub fn apply(self, row: &mut CustomerRow) -> Result<(), ApiError> {
-        if let Some(kind) = code(&self.kind, "kind")? {
+        if let Some(kind) = code(&self.kind.flatten(), "kind")? {
             row.kind = kind;
         }
-        set(&mut row.name, self.name.map(|n| n.trim().to_string()));
+        set(
+            &mut row.name,
+            self.name.flatten().map(|n| n.trim().to_string()),
+        );
         set_text(&mut row.company, self.company);
         set_text(
             &mut row.email,
@@ -416,7 +444,7 @@ impl CustomerPatch {
             "personality_type",
         )?;
         set_code(&mut row.social_style, &self.social_style, "social_style")?;
-        if let Some(stage) = code(&self.funnel_stage, "funnel_stage")? {
+        if let Some(stage) = code(&self.funnel_stage.flatten(), "funnel_stage")? {
             row.funnel_stage = stage;
         }
         set_code(
@@ -425,7 +453,7 @@ impl CustomerPatch {
             "prospect_grade",
         )?;
         set(&mut row.wallet_size_cents, self.wallet_size_cents);
-        set(&mut row.currency, self.currency);
+        set(&mut row.currency, self.currency.flatten());
         set_text(&mut row.notes, self.notes);
         row.search_text = search_text(row);
         Ok(())

@@ -4,16 +4,19 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::customer_input::{normalize_tags, source_link_errors, CustomerCreate, CustomerPatch};
+use super::customer_query::CustomerQuery;
 use super::extract::{JsonBody, QueryParams};
+use super::funnel;
 use super::precondition::{self, etag};
 use super::users::owner_error;
 use super::validation::check;
 use super::views::{utc, StrategyView};
 use crate::auth::AuthUser;
-use crate::db::customers::{self, CustomerRow, Filter, Sort};
+use crate::db::customer_list::{self, Sort};
+use crate::db::customers::{self, CustomerRow, Full, StatsRow};
 use crate::db::page::{self, Cursor};
 use crate::db::{self, users, DbConn};
 use crate::domain::codes::{
@@ -70,6 +73,22 @@ pub struct CustomerView {
     pub updated_at: DateTime<Utc>,
     /// Set when the card is archived (soft-deleted); restore it with POST /restore.
     pub archived_at: Option<DateTime<Utc>>,
+    /// When the customer was last contacted (latest interaction); null if never.
+    pub last_contact_at: Option<DateTime<Utc>>,
+    /// Number of transactions ever recorded.
+    pub purchase_count: i64,
+    pub first_purchase_at: Option<DateTime<Utc>>,
+    pub last_purchase_at: Option<DateTime<Utc>>,
+    /// Sum of all transaction amounts.
+    pub lifetime_revenue_cents: i64,
+    /// Sum of all transaction amounts minus costs.
+    pub lifetime_profit_cents: i64,
+    /// Revenue from transactions in the last 12 months.
+    pub revenue_12m_cents: i64,
+    /// Profit from transactions in the last 12 months.
+    pub profit_12m_cents: i64,
+    /// Complaints with status `open`.
+    pub open_complaints: i64,
 }
 
 fn parse_opt<T: Code>(v: &Option<String>) -> Option<T> {
@@ -77,7 +96,7 @@ fn parse_opt<T: Code>(v: &Option<String>) -> Option<T> {
 }
 
 impl CustomerView {
-    pub fn new(row: CustomerRow, tags: Vec<String>) -> CustomerView {
+    pub fn new(row: CustomerRow, stats: StatsRow, tags: Vec<String>) -> CustomerView {
         let personality_type: Option<PersonalityType> = parse_opt(&row.personality_type);
         CustomerView {
             id: row.id,
@@ -117,6 +136,15 @@ impl CustomerView {
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
             archived_at: row.archived_at.map(utc),
+            last_contact_at: stats.last_contact_at.map(utc),
+            purchase_count: stats.purchase_count,
+            first_purchase_at: stats.first_purchase_at.map(utc),
+            last_purchase_at: stats.last_purchase_at.map(utc),
+            lifetime_revenue_cents: stats.lifetime_revenue_cents,
+            lifetime_profit_cents: stats.lifetime_profit_cents,
+            revenue_12m_cents: stats.revenue_12m_cents,
+            profit_12m_cents: stats.profit_12m_cents,
+            open_complaints: stats.open_complaints,
         }
     }
 }
@@ -128,98 +156,35 @@ pub struct CustomerPage {
     pub next_cursor: Option<String>,
 }
 
-/// Filters, sort and page of the customer list.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct CustomerQuery {
-    /// Case-insensitive text search in name, company, email and phone.
-    #[param(max_length = 200)]
-    pub q: Option<String>,
-    #[param(inline)]
-    pub kind: Option<CustomerKind>,
-    #[param(inline)]
-    pub funnel_stage: Option<FunnelStage>,
-    #[param(inline)]
-    pub prospect_grade: Option<ProspectGrade>,
-    pub owner_id: Option<i64>,
-    pub region: Option<String>,
-    pub industry: Option<String>,
-    #[param(inline)]
-    pub acquisition_source: Option<AcquisitionSource>,
-    #[param(inline)]
-    pub personality_type: Option<PersonalityType>,
-    /// Customers carrying this tag.
-    pub tag: Option<String>,
-    /// Only cards changed at or after this instant (RFC 3339), for pull-based sync.
-    pub updated_since: Option<DateTime<Utc>>,
-    /// Include archived cards (default false).
-    pub include_archived: Option<bool>,
-    /// `id`, `name`, `created_at` or `updated_at`; prefix `-` for descending. Default `id`.
-    #[param(
-        example = "-updated_at",
-        pattern = "^-?(id|name|created_at|updated_at)$"
-    )]
-    pub sort: Option<String>,
-    /// Page size, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-impl CustomerQuery {
-    fn filter(&self) -> Result<Filter, ApiError> {
-        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-            return Err(ApiError::InvalidQuery(vec![FieldError::new(
-                "q",
-                "length",
-                "must be at most 200 characters",
-            )]));
-        }
-        Ok(Filter {
-            q: self
-                .q
-                .as_ref()
-                .map(|q| q.trim().to_string())
-                .filter(|q| !q.is_empty()),
-            kind: self.kind.map(|v| v.as_str().to_string()),
-            funnel_stage: self.funnel_stage.map(|v| v.as_str().to_string()),
-            prospect_grade: self.prospect_grade.map(|v| v.as_str().to_string()),
-            owner_id: self.owner_id,
-            region: self.region.clone(),
-            industry: self.industry.clone(),
-            acquisition_source: self.acquisition_source.map(|v| v.as_str().to_string()),
-            personality_type: self.personality_type.map(|v| v.as_str().to_string()),
-            tag: self.tag.clone(),
-            updated_since: self.updated_since.map(|t| t.naive_utc()),
-            include_archived: self.include_archived.unwrap_or(false),
-        })
-    }
-}
-
 /// Loads the tags of `rows` and builds their views, in order.
-pub fn views(conn: &mut DbConn, rows: Vec<CustomerRow>) -> Result<Vec<CustomerView>, ApiError> {
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+pub fn views(conn: &mut DbConn, rows: Vec<Full>) -> Result<Vec<CustomerView>, ApiError> {
+    let ids: Vec<i64> = rows.iter().map(|(r, _)| r.id).collect();
     let mut tags = customers::tags_of(conn, &ids)?;
     Ok(rows
         .into_iter()
-        .map(|row| {
+        .map(|(row, stats)| {
             let mine: Vec<String> = tags
                 .iter()
                 .filter(|(id, _)| *id == row.id)
                 .map(|(_, t)| t.clone())
                 .collect();
             tags.retain(|(id, _)| *id != row.id);
-            CustomerView::new(row, mine)
+            CustomerView::new(row, stats, mine)
         })
         .collect())
 }
 
-fn view_one(conn: &mut DbConn, row: CustomerRow) -> Result<CustomerView, ApiError> {
-    let mut one = views(conn, vec![row])?;
+/// The current view of one customer, derived figures included.
+pub fn view_of(conn: &mut DbConn, id: i64) -> Result<CustomerView, ApiError> {
+    let full = customers::find_full(conn, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no customer {id}")))?;
+    let mut one = views(conn, vec![full])?;
     one.pop()
         .ok_or_else(|| ApiError::Internal("view lost".into()))
+}
+
+fn view_one(conn: &mut DbConn, row: CustomerRow) -> Result<CustomerView, ApiError> {
+    view_of(conn, row.id)
 }
 
 fn card_response(status: StatusCode, view: CustomerView) -> HttpResponse {
@@ -233,6 +198,19 @@ fn card_response(status: StatusCode, view: CustomerView) -> HttpResponse {
 
 pub fn find_customer(conn: &mut DbConn, id: i64) -> Result<CustomerRow, ApiError> {
     customers::find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("no customer {id}")))
+}
+
+/// For writes to a customer's sub-resources: the customer exists, this user
+/// may change it, and its row is locked until the transaction ends.
+pub fn writable_customer(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    id: i64,
+) -> Result<CustomerRow, ApiError> {
+    let customer = find_customer(conn, id)?;
+    user.require_customer_write(customer.owner_id)?;
+    customers::lock(conn, id)?;
+    Ok(customer)
 }
 
 /// Rules that need the database: the owner is an active user, the linked
@@ -292,7 +270,7 @@ pub async fn list(
     let page = state
         .db
         .run(move |conn| {
-            let rows = customers::page(conn, &filter, sort, after.as_ref(), limit)?;
+            let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), limit)?;
             let page = page::finish(rows, limit, |r| sort.cursor_for(r));
             Ok(CustomerPage {
                 items: views(conn, page.items)?,
@@ -332,6 +310,19 @@ pub async fn create(
                 let (errors, conflict) = reference_errors(conn, &row)?;
                 fail_on(errors, conflict)?;
                 let saved = customers::insert(conn, &row)?;
+                funnel::apply(
+                    conn,
+                    &funnel::FunnelChange {
+                        customer_id: saved.id,
+                        user_id: user.id,
+                        stage_before: None,
+                        stage_after: &saved.funnel_stage,
+                        grade_before: None,
+                        grade_after: saved.prospect_grade.as_deref(),
+                        reason: None,
+                        purchase_count: 0,
+                    },
+                )?;
                 customers::replace_tags(conn, saved.id, &tags)?;
                 view_one(conn, saved)
             })
@@ -388,7 +379,7 @@ pub async fn patch(
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
     let input = body.0;
-    check(&input, Vec::new())?;
+    check(&input, input.null_errors())?;
     let tags = input.tags.as_deref().map(normalize_tags);
     let view = state
         .db
@@ -401,6 +392,13 @@ pub async fn patch(
                 }
                 precondition::check(expected, row.version)?;
                 let before = row.version;
+                let (stage_before, grade_before) =
+                    (row.funnel_stage.clone(), row.prospect_grade.clone());
+                let reason = input
+                    .change_reason
+                    .as_ref()
+                    .map(|r| r.trim().to_string())
+                    .filter(|r| !r.is_empty());
                 input.apply(&mut row)?;
                 let (errors, conflict) = reference_errors(conn, &row)?;
                 fail_on(errors, conflict)?;
@@ -414,6 +412,22 @@ pub async fn patch(
                 if let Some(tags) = &tags {
                     customers::replace_tags(conn, id, tags)?;
                 }
+                let purchase_count = customers::find_full(conn, id)?
+                    .map(|(_, s)| s.purchase_count)
+                    .unwrap_or_default();
+                funnel::apply(
+                    conn,
+                    &funnel::FunnelChange {
+                        customer_id: id,
+                        user_id: user.id,
+                        stage_before: Some(&stage_before),
+                        stage_after: &row.funnel_stage,
+                        grade_before: grade_before.as_deref(),
+                        grade_after: row.prospect_grade.as_deref(),
+                        reason: reason.as_deref(),
+                        purchase_count,
+                    },
+                )?;
                 view_one(conn, row)
             })
         })

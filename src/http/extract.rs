@@ -9,7 +9,7 @@ use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::validation::serde_field_error;
 use crate::error::{ApiError, FieldError};
@@ -64,27 +64,86 @@ fn is_json(req: &HttpRequest) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Syntax errors are 400; well-formed JSON of the wrong shape is 422 naming the field.
+/// Syntax errors (anywhere in the body, trailing garbage included) are 400;
+/// well-formed JSON of the wrong shape is 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(value) => Ok(value),
-        Err(e) => {
+    let parsed = serde_path_to_error::deserialize::<_, T>(&mut *de)
+        .map_err(|e| {
             let inner = e.inner();
-            if inner.is_data() {
-                Err(ApiError::Validation(vec![serde_field_error(
-                    e.path(),
-                    inner,
-                )]))
+            // A type error may come before a syntax error further on: the
+            // body as a whole decides between 400 and 422.
+            if inner.is_data() && serde_json::from_slice::<IgnoredAny>(body).is_ok() {
+                ApiError::Validation(vec![serde_field_error(e.path(), inner)])
             } else {
-                let what = if inner.is_eof() {
-                    "the JSON body is incomplete"
-                } else {
-                    "the body is not valid JSON"
-                };
-                Err(ApiError::BadRequest(format!("{what}: {inner}")))
+                malformed(body)
+            }
+        })
+        .and_then(|value| de.end().map(|()| value).map_err(|_| malformed(body)))?;
+    let nul_errors = nul_characters(body);
+    if nul_errors.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(ApiError::Validation(nul_errors))
+    }
+}
+
+/// The 400 for a body that is not one well-formed JSON document.
+fn malformed(body: &[u8]) -> ApiError {
+    match serde_json::from_slice::<IgnoredAny>(body) {
+        Err(e) if e.is_eof() => ApiError::BadRequest(format!("the JSON body is incomplete: {e}")),
+        Err(e) => ApiError::BadRequest(format!("the body is not valid JSON: {e}")),
+        Ok(_) => ApiError::BadRequest("the body is not valid JSON".into()),
+    }
+}
+
+/// Strings holding U+0000, which no text field may contain (PostgreSQL
+/// cannot store it): one error per string, named by its path.
+fn nul_characters(body: &[u8]) -> Vec<FieldError> {
+    // Fast path: in valid JSON a NUL can only be written as an escape.
+    if !body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Vec::new();
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    find_nul(&value, String::new(), &mut out);
+    out
+}
+
+fn find_nul(value: &serde_json::Value, path: String, out: &mut Vec<FieldError>) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => out.push(FieldError::new(
+            path,
+            "invalid_character",
+            "must not contain NUL (U+0000) characters",
+        )),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                find_nul(item, format!("{path}[{i}]"), out);
             }
         }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if key.contains('\0') {
+                    out.push(FieldError::new(
+                        child.replace('\0', "\\u0000"),
+                        "invalid_character",
+                        "field names must not contain NUL (U+0000) characters",
+                    ));
+                } else {
+                    find_nul(item, child, out);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -101,6 +160,20 @@ impl<T: DeserializeOwned> FromRequest for QueryParams<T> {
 }
 
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    // No parameter may carry U+0000 (PostgreSQL cannot compare text with it).
+    let nul: Vec<FieldError> = url_pairs(query)
+        .filter(|(k, v)| k.contains('\0') || v.contains('\0'))
+        .map(|(k, _)| {
+            FieldError::new(
+                k.replace('\0', "\\u0000"),
+                "invalid_character",
+                "must not contain NUL (%00) characters",
+            )
+        })
+        .collect();
+    if !nul.is_empty() {
+        return Err(bad_query(nul));
+    }
     let de = serde_urlencoded::Deserializer::new(url_pairs(query));
     serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
         let mut error = serde_field_error(e.path(), e.inner());
@@ -144,5 +217,73 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
         }
         E::ContentType => ApiError::UnsupportedMediaType(err.to_string()).into(),
         other => ApiError::BadRequest(other.to_string()).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Named {
+        name: String,
+        tags: Option<Vec<String>>,
+    }
+
+    fn fields(e: ApiError) -> Vec<String> {
+        match e {
+            ApiError::Validation(errors) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_errors_anywhere_are_400() {
+        for body in [
+            "",
+            "{",
+            "{\"name\": \"x\"} garbage",
+            "{\"name\": \"x\"}{}",
+            "[1, 2",
+            "{\"name\": 5,",
+        ] {
+            let r = parse_json::<Named>(body.as_bytes());
+            assert!(matches!(r, Err(ApiError::BadRequest(_))), "{body:?}: {r:?}");
+        }
+        assert!(parse_json::<Named>(b"{\"name\": \"x\"} \n").is_ok());
+    }
+
+    #[test]
+    fn wrong_shapes_are_422() {
+        let r = parse_json::<Named>(b"{\"name\": 5}");
+        assert_eq!(r.err().map(fields), Some(vec!["name".to_string()]));
+        let r = parse_json::<Named>(b"[1, 2]");
+        assert!(matches!(r, Err(ApiError::Validation(_))), "{r:?}");
+    }
+
+    #[test]
+    fn nul_characters_are_named() {
+        let r = parse_json::<Named>(br#"{"name": "a\u0000", "tags": ["ok", "\u0000"]}"#);
+        assert_eq!(
+            r.err().map(fields),
+            Some(vec!["name".to_string(), "tags[1]".to_string()])
+        );
+        let ok = parse_json::<Named>(br#"{"name": "C:\\u0000"}"#);
+        assert_eq!(ok.ok().map(|n| n.name), Some("C:\\u0000".to_string()));
+    }
+
+    #[test]
+    fn nul_in_query_is_named() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Q {
+            q: Option<String>,
+        }
+        match parse_query::<Q>("q=a%00") {
+            Err(ApiError::InvalidQuery(errors)) => assert_eq!(errors[0].field, "q"),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_query::<Q>("q=abc").is_ok());
     }
 }

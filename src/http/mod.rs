@@ -1,13 +1,20 @@
 //! Routes and handlers: parse, authorize, call the domain, map the result.
 
 pub mod auth;
+pub mod common;
 pub mod contacts;
 pub mod customer_input;
+pub mod customer_query;
 pub mod customers;
 pub mod extract;
+pub mod funnel;
 pub mod health;
+pub mod interactions;
+pub mod needs;
 pub mod precondition;
 pub mod reference;
+pub mod timeline;
+pub mod transactions;
 pub mod users;
 pub mod validation;
 pub mod views;
@@ -37,6 +44,25 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(contacts::get)
                 .service(contacts::patch)
                 .service(contacts::delete)
+                .service(interactions::list_all)
+                .service(interactions::list)
+                .service(interactions::create)
+                .service(interactions::get)
+                .service(interactions::patch)
+                .service(interactions::delete)
+                .service(transactions::list_all)
+                .service(transactions::list)
+                .service(transactions::create)
+                .service(transactions::get)
+                .service(transactions::patch)
+                .service(transactions::delete)
+                .service(needs::list)
+                .service(needs::create)
+                .service(needs::get)
+                .service(needs::patch)
+                .service(needs::delete)
+                .service(timeline::timeline)
+                .service(timeline::history)
                 .service(reference::index)
                 .service(reference::list),
         );

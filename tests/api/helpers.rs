@@ -57,12 +57,19 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(String::from)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
     }
 
     /// Asserts a problem+json response with this status, returns the body.
     pub fn problem(&self, status: u16) -> &Value {
-        assert_eq!(self.status, status, "expected {status}, got {}: {}", self.status, self.text);
+        assert_eq!(
+            self.status, status,
+            "expected {status}, got {}: {}",
+            self.status, self.text
+        );
         assert_eq!(
             self.header("content-type").as_deref(),
             Some("application/problem+json"),
@@ -70,7 +77,9 @@ impl Resp {
             self.text
         );
         assert_eq!(self.body["status"], json!(status));
-        assert!(self.body["type"].as_str().is_some_and(|t| t.starts_with("/problems/")));
+        assert!(self.body["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("/problems/")));
         assert!(self.body["title"].is_string() && self.body["detail"].is_string());
         &self.body
     }
@@ -79,14 +88,20 @@ impl Resp {
     pub fn error_fields(&self) -> Vec<String> {
         let mut fields: Vec<String> = self.body["errors"]
             .as_array()
-            .map(|a| a.iter().filter_map(|e| e["field"].as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         fields.dedup();
         fields
     }
 
     pub fn id(&self) -> i64 {
-        self.body["id"].as_i64().unwrap_or_else(|| panic!("no id in {}", self.text))
+        self.body["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no id in {}", self.text))
     }
 }
 
@@ -108,14 +123,24 @@ where
                 COUNTER.fetch_add(1, Ordering::SeqCst)
             ));
             std::fs::create_dir_all(&dir).expect("temp dir");
-            (format!("sqlite://{}", dir.join("patron.db").display()), None)
+            (
+                format!("sqlite://{}", dir.join("patron.db").display()),
+                None,
+            )
         }
         Backend::Postgres => match postgres_admin_url() {
             Some(admin) => {
-                let name = format!("patron_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
-                let mut conn = PgConnection::establish(&admin)
-                    .unwrap_or_else(|e| panic!("PATRON_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}"));
-                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create test database");
+                let name = format!(
+                    "patron_test_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst)
+                );
+                let mut conn = PgConnection::establish(&admin).unwrap_or_else(|e| {
+                    panic!("PATRON_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}")
+                });
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
                 (with_database(&admin, &name), Some((admin, name)))
             }
             None => return,
@@ -126,7 +151,9 @@ where
     config.pool_size = 3;
     let admin_email = config.admin_email.clone();
     let admin_password = config.admin_password.clone().unwrap_or_default();
-    let app = Application::build(config, false).await.expect("the app starts");
+    let app = Application::build(config, false)
+        .await
+        .expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = app.server();
     let handle = server.handle();
@@ -134,7 +161,10 @@ where
 
     let test_app = TestApp {
         address,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
         admin_email,
         admin_password,
         backend,
@@ -145,7 +175,8 @@ where
     handle.stop(true).await;
     if let Some((admin, name)) = pg_admin {
         if let Ok(mut conn) = PgConnection::establish(&admin) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
         }
     } else if let Some(path) = database_url.strip_prefix("sqlite://") {
         if let Some(dir) = std::path::Path::new(path).parent() {
@@ -196,7 +227,12 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, headers, body, text }
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     fn authed(&self, req: reqwest::RequestBuilder, token: &str) -> reqwest::RequestBuilder {
@@ -208,24 +244,38 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
-        self.send(self.authed(self.client.get(self.url(path)), token)).await
-    }
-
-    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
-        self.send(self.authed(self.client.post(self.url(path)), token).json(body)).await
-    }
-
-    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Resp {
-        self.send(self.authed(self.client.patch(self.url(path)), token).json(body)).await
-    }
-
-    pub async fn patch_if_match(&self, path: &str, token: &str, etag: &str, body: &Value) -> Resp {
-        self.send(self.authed(self.client.patch(self.url(path)), token).header("If-Match", etag).json(body))
+        self.send(self.authed(self.client.get(self.url(path)), token))
             .await
     }
 
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.send(
+            self.authed(self.client.post(self.url(path)), token)
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.send(
+            self.authed(self.client.patch(self.url(path)), token)
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn patch_if_match(&self, path: &str, token: &str, etag: &str, body: &Value) -> Resp {
+        self.send(
+            self.authed(self.client.patch(self.url(path)), token)
+                .header("If-Match", etag)
+                .json(body),
+        )
+        .await
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> Resp {
-        self.send(self.authed(self.client.delete(self.url(path)), token)).await
+        self.send(self.authed(self.client.delete(self.url(path)), token))
+            .await
     }
 
     /// A raw body with a chosen content type.
@@ -239,7 +289,12 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Resp {
-        self.post("/api/v1/auth/token", "", &json!({"email": email, "password": password})).await
+        self.post(
+            "/api/v1/auth/token",
+            "",
+            &json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     pub async fn token(&self, email: &str, password: &str) -> String {
@@ -249,7 +304,8 @@ impl TestApp {
     }
 
     pub async fn admin_token(&self) -> String {
-        self.token(&self.admin_email.clone(), &self.admin_password.clone()).await
+        self.token(&self.admin_email.clone(), &self.admin_password.clone())
+            .await
     }
 
     /// Creates a user with `role` and returns (id, token).

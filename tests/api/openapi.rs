@@ -9,7 +9,8 @@ use crate::helpers::TestApp;
 #[test]
 fn committed_openapi_yaml_is_current() {
     let generated = patron::openapi::yaml().expect("spec renders");
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).unwrap_or_default();
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml"))
+        .unwrap_or_default();
     assert!(
         generated == committed,
         "openapi.yaml is stale: regenerate it with `cargo run -- openapi > openapi.yaml`"
@@ -31,25 +32,45 @@ fn operations(spec: &Value) -> Vec<(String, String, Value)> {
 #[test]
 fn every_api_operation_is_secured_and_documents_its_problems() {
     let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
-    assert_eq!(spec["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     for (method, path, op) in operations(&spec) {
         let responses = op["responses"].as_object().expect("responses");
         assert!(responses.contains_key("500"), "{method} {path} lacks 500");
-        assert!(op["operationId"].is_string(), "{method} {path} lacks an operationId");
+        assert!(
+            op["operationId"].is_string(),
+            "{method} {path} lacks an operationId"
+        );
         if !path.starts_with("/api/v1/") {
             continue;
         }
         if path == "/api/v1/auth/token" {
-            assert_eq!(op["security"], serde_json::json!([{}]), "login must not need a token");
+            assert_eq!(
+                op["security"],
+                serde_json::json!([{}]),
+                "login must not need a token"
+            );
             continue;
         }
-        assert_eq!(op["security"][0]["bearer"], serde_json::json!([]), "{method} {path} is not secured");
+        assert_eq!(
+            op["security"][0]["bearer"],
+            serde_json::json!([]),
+            "{method} {path} is not secured"
+        );
         for status in ["401", "403"] {
-            assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+            assert!(
+                responses.contains_key(status),
+                "{method} {path} lacks {status}"
+            );
         }
         if op.get("requestBody").is_some() {
             for status in ["400", "413", "415", "422"] {
-                assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} lacks {status}"
+                );
             }
         }
         if path.contains('{') {
@@ -62,12 +83,28 @@ fn every_api_operation_is_secured_and_documents_its_problems() {
 fn every_schema_property_and_request_body_is_documented() {
     let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
     for (method, path, op) in operations(&spec) {
-        assert!(op["summary"].is_string() || op["description"].is_string(), "{method} {path} lacks a description");
+        assert!(
+            op["summary"].is_string() || op["description"].is_string(),
+            "{method} {path} lacks a description"
+        );
     }
-    for name in ["CustomerView", "CustomerCreate", "CustomerPatch", "Problem", "TokenRequest", "UserCreate"] {
-        assert!(spec["components"]["schemas"][name].is_object(), "schema {name} missing");
+    for name in [
+        "CustomerView",
+        "CustomerCreate",
+        "CustomerPatch",
+        "Problem",
+        "TokenRequest",
+        "UserCreate",
+    ] {
+        assert!(
+            spec["components"]["schemas"][name].is_object(),
+            "schema {name} missing"
+        );
     }
-    assert!(spec["components"]["schemas"]["CustomerCreate"]["example"].is_object(), "CustomerCreate has no example");
+    assert!(
+        spec["components"]["schemas"]["CustomerCreate"]["example"].is_object(),
+        "CustomerCreate has no example"
+    );
 }
 
 backend_tests!(served_spec_equals_generated_spec);

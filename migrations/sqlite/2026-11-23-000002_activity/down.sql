@@ -1,0 +1,16 @@
+DROP TABLE customer_events;
+DROP TABLE needs;
+DROP TABLE transactions;
+DROP TABLE interactions;
+DROP INDEX customers_last_contact;
+DROP INDEX customers_revenue_12m;
+ALTER TABLE customers DROP COLUMN stats_at;
+ALTER TABLE customers DROP COLUMN open_complaints;
+ALTER TABLE customers DROP COLUMN profit_12m_cents;
+ALTER TABLE customers DROP COLUMN revenue_12m_cents;
+ALTER TABLE customers DROP COLUMN lifetime_profit_cents;
+ALTER TABLE customers DROP COLUMN lifetime_revenue_cents;
+ALTER TABLE customers DROP COLUMN last_purchase_at;
+ALTER TABLE customers DROP COLUMN first_purchase_at;
+ALTER TABLE customers DROP COLUMN purchase_count;
+ALTER TABLE customers DROP COLUMN last_contact_at;

@@ -1,0 +1,316 @@
+//! The customer list: filters over the card and its derived figures, sorts,
+//! and keyset pages.
+
+use chrono::NaiveDateTime;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::Timestamp;
+
+use super::customers::{Full, CARD, STATS};
+use super::page::Cursor;
+use super::schema::{customer_tags, customers};
+use super::DbConn;
+use crate::error::{ApiError, FieldError};
+
+/// List filters (all optional; combined with AND).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub q: Option<String>,
+    pub kind: Option<String>,
+    pub funnel_stage: Option<String>,
+    pub prospect_grade: Option<String>,
+    pub owner_id: Option<i64>,
+    pub region: Option<String>,
+    pub industry: Option<String>,
+    pub acquisition_source: Option<String>,
+    pub personality_type: Option<String>,
+    pub social_style: Option<String>,
+    pub tag: Option<String>,
+    pub updated_since: Option<NaiveDateTime>,
+    pub include_archived: bool,
+    pub never_contacted: Option<bool>,
+    pub last_contact_before: Option<NaiveDateTime>,
+    pub last_contact_after: Option<NaiveDateTime>,
+    pub min_purchase_count: Option<i64>,
+    pub max_purchase_count: Option<i64>,
+    pub last_purchase_before: Option<NaiveDateTime>,
+    pub last_purchase_after: Option<NaiveDateTime>,
+    pub min_revenue_12m_cents: Option<i64>,
+    pub min_lifetime_revenue_cents: Option<i64>,
+    pub has_open_complaints: Option<bool>,
+}
+
+/// The sortable fields of the customer list.
+pub const SORT_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "created_at",
+    "updated_at",
+    "last_contact_at",
+    "last_purchase_at",
+    "purchase_count",
+    "lifetime_revenue_cents",
+    "lifetime_profit_cents",
+    "revenue_12m_cents",
+    "profit_12m_cents",
+    "open_complaints",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sort {
+    pub field: &'static str,
+    pub descending: bool,
+}
+
+impl Sort {
+    pub fn parse(raw: Option<&str>) -> Result<Sort, ApiError> {
+        let raw = raw.unwrap_or("id");
+        let (descending, name) = match raw.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, raw),
+        };
+        let field = SORT_FIELDS.iter().find(|f| **f == name).ok_or_else(|| {
+            ApiError::InvalidQuery(vec![FieldError::new(
+                "sort",
+                "invalid_value",
+                format!(
+                    "sort by one of {} (prefix - for descending)",
+                    SORT_FIELDS.join(", ")
+                ),
+            )])
+        })?;
+        Ok(Sort { field, descending })
+    }
+
+    pub fn as_string(&self) -> String {
+        if self.descending {
+            format!("-{}", self.field)
+        } else {
+            self.field.to_string()
+        }
+    }
+
+    pub fn cursor_for(&self, (card, stats): &Full) -> Cursor {
+        use serde_json::Value;
+        let stamp =
+            |t: Option<NaiveDateTime>| Value::String(stamp(t.unwrap_or(NaiveDateTime::MIN)));
+        let k = match self.field {
+            "name" => Value::String(card.name.clone()),
+            "created_at" => stamp(Some(card.created_at)),
+            "updated_at" => stamp(Some(card.updated_at)),
+            "last_contact_at" => stamp(stats.last_contact_at),
+            "last_purchase_at" => stamp(stats.last_purchase_at),
+            "purchase_count" => Value::from(stats.purchase_count),
+            "lifetime_revenue_cents" => Value::from(stats.lifetime_revenue_cents),
+            "lifetime_profit_cents" => Value::from(stats.lifetime_profit_cents),
+            "revenue_12m_cents" => Value::from(stats.revenue_12m_cents),
+            "profit_12m_cents" => Value::from(stats.profit_12m_cents),
+            "open_complaints" => Value::from(stats.open_complaints),
+            _ => Value::Null,
+        };
+        Cursor {
+            s: self.as_string(),
+            k,
+            id: card.id,
+        }
+    }
+}
+
+/// Nulls sort as the earliest instant, the same on both backends.
+const NULL_STAMP: &str = "0001-01-01 00:00:00";
+
+fn stamp(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::InvalidQuery(vec![FieldError::new(
+        "cursor",
+        "invalid_value",
+        "corrupt cursor",
+    )])
+}
+
+fn cursor_stamp(v: &serde_json::Value) -> Result<NaiveDateTime, ApiError> {
+    v.as_str()
+        .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
+        .ok_or_else(bad_cursor)
+}
+
+fn cursor_number(v: &serde_json::Value) -> Result<i64, ApiError> {
+    v.as_i64().ok_or_else(bad_cursor)
+}
+
+/// `%` and `_` in a search term are literal.
+fn like_pattern(term: &str) -> String {
+    let escaped = term
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// One page of customers (`limit + 1` rows, so the caller knows if more exist).
+pub fn page(
+    conn: &mut DbConn,
+    filter: &Filter,
+    sort: &Sort,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> Result<Vec<Full>, ApiError> {
+    use customers::dsl as c;
+    let mut query = customers::table.select((CARD, STATS)).into_boxed();
+    if !filter.include_archived {
+        query = query.filter(c::archived_at.is_null());
+    }
+    if let Some(q) = &filter.q {
+        query = query.filter(c::search_text.like(like_pattern(q)).escape('\\'));
+    }
+    if let Some(v) = &filter.kind {
+        query = query.filter(c::kind.eq(v.clone()));
+    }
+    if let Some(v) = &filter.funnel_stage {
+        query = query.filter(c::funnel_stage.eq(v.clone()));
+    }
+    if let Some(v) = &filter.prospect_grade {
+        query = query.filter(c::prospect_grade.eq(v.clone()));
+    }
+    if let Some(v) = filter.owner_id {
+        query = query.filter(c::owner_id.eq(v));
+    }
+    if let Some(v) = &filter.region {
+        query = query.filter(c::region.eq(v.clone()));
+    }
+    if let Some(v) = &filter.industry {
+        query = query.filter(c::industry.eq(v.clone()));
+    }
+    if let Some(v) = &filter.acquisition_source {
+        query = query.filter(c::acquisition_source.eq(v.clone()));
+    }
+    if let Some(v) = &filter.personality_type {
+        query = query.filter(c::personality_type.eq(v.clone()));
+    }
+    if let Some(v) = &filter.social_style {
+        query = query.filter(c::social_style.eq(v.clone()));
+    }
+    if let Some(v) = &filter.tag {
+        let tagged = customer_tags::table
+            .filter(customer_tags::tag.eq(v.clone()))
+            .select(customer_tags::customer_id);
+        query = query.filter(c::id.eq_any(tagged));
+    }
+    if let Some(v) = filter.updated_since {
+        query = query.filter(c::updated_at.ge(v));
+    }
+    match filter.never_contacted {
+        Some(true) => query = query.filter(c::last_contact_at.is_null()),
+        Some(false) => query = query.filter(c::last_contact_at.is_not_null()),
+        None => {}
+    }
+    if let Some(v) = filter.last_contact_before {
+        query = query.filter(c::last_contact_at.lt(v));
+    }
+    if let Some(v) = filter.last_contact_after {
+        query = query.filter(c::last_contact_at.ge(v));
+    }
+    if let Some(v) = filter.min_purchase_count {
+        query = query.filter(c::purchase_count.ge(v));
+    }
+    if let Some(v) = filter.max_purchase_count {
+        query = query.filter(c::purchase_count.le(v));
+    }
+    if let Some(v) = filter.last_purchase_before {
+        query = query.filter(c::last_purchase_at.lt(v));
+    }
+    if let Some(v) = filter.last_purchase_after {
+        query = query.filter(c::last_purchase_at.ge(v));
+    }
+    if let Some(v) = filter.min_revenue_12m_cents {
+        query = query.filter(c::revenue_12m_cents.ge(v));
+    }
+    if let Some(v) = filter.min_lifetime_revenue_cents {
+        query = query.filter(c::lifetime_revenue_cents.ge(v));
+    }
+    match filter.has_open_complaints {
+        Some(true) => query = query.filter(c::open_complaints.gt(0)),
+        Some(false) => query = query.filter(c::open_complaints.eq(0)),
+        None => {}
+    }
+
+    // Keyset condition and order: (sort key, id) in the chosen direction.
+    let after_id = after.map(|a| a.id).unwrap_or_default();
+    macro_rules! keyset {
+        ($col:expr, $key:expr) => {{
+            if let Some(key) = $key {
+                query = if sort.descending {
+                    query.filter(
+                        $col.lt(key.clone())
+                            .or($col.eq(key).and(c::id.lt(after_id))),
+                    )
+                } else {
+                    query.filter(
+                        $col.gt(key.clone())
+                            .or($col.eq(key).and(c::id.gt(after_id))),
+                    )
+                };
+            }
+            query = if sort.descending {
+                query.order(($col.desc(), c::id.desc()))
+            } else {
+                query.order(($col.asc(), c::id.asc()))
+            };
+        }};
+    }
+    macro_rules! nullable_stamp {
+        ($column:literal) => {
+            sql::<Timestamp>(concat!("COALESCE(customers.", $column, ", '"))
+                .sql(NULL_STAMP)
+                .sql("')")
+        };
+    }
+    let key = after.map(|a| &a.k);
+    match sort.field {
+        "name" => keyset!(
+            c::name,
+            key.map(|k| k.as_str().unwrap_or_default().to_string())
+        ),
+        "created_at" => keyset!(c::created_at, key.map(cursor_stamp).transpose()?),
+        "updated_at" => keyset!(c::updated_at, key.map(cursor_stamp).transpose()?),
+        "last_contact_at" => keyset!(
+            nullable_stamp!("last_contact_at"),
+            key.map(cursor_stamp).transpose()?
+        ),
+        "last_purchase_at" => keyset!(
+            nullable_stamp!("last_purchase_at"),
+            key.map(cursor_stamp).transpose()?
+        ),
+        "purchase_count" => keyset!(c::purchase_count, key.map(cursor_number).transpose()?),
+        "lifetime_revenue_cents" => keyset!(
+            c::lifetime_revenue_cents,
+            key.map(cursor_number).transpose()?
+        ),
+        "lifetime_profit_cents" => keyset!(
+            c::lifetime_profit_cents,
+            key.map(cursor_number).transpose()?
+        ),
+        "revenue_12m_cents" => keyset!(c::revenue_12m_cents, key.map(cursor_number).transpose()?),
+        "profit_12m_cents" => keyset!(c::profit_12m_cents, key.map(cursor_number).transpose()?),
+        "open_complaints" => keyset!(c::open_complaints, key.map(cursor_number).transpose()?),
+        _ => {
+            if after.is_some() {
+                query = if sort.descending {
+                    query.filter(c::id.lt(after_id))
+                } else {
+                    query.filter(c::id.gt(after_id))
+                };
+            }
+            query = if sort.descending {
+                query.order(c::id.desc())
+            } else {
+                query.order(c::id.asc())
+            };
+        }
+    }
+    Ok(query.limit(limit + 1).load(conn)?)
+}

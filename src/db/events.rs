@@ -1,0 +1,84 @@
+//! Customer history: one row per event (funnel stage or grade change, need
+//! conversion; later CPR, tier, churn and survey events).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::page::Before;
+use super::schema::customer_events;
+use super::DbConn;
+
+pub const FUNNEL_STAGE_CHANGED: &str = "funnel_stage_changed";
+pub const PROSPECT_GRADE_CHANGED: &str = "prospect_grade_changed";
+pub const NEED_CONVERTED: &str = "need_converted";
+
+/// Every kind of event, for filters and the spec.
+pub const KINDS: &[&str] = &[FUNNEL_STAGE_CHANGED, PROSPECT_GRADE_CHANGED, NEED_CONVERTED];
+
+#[derive(Debug, Clone, Queryable)]
+pub struct EventRow {
+    pub id: i64,
+    pub customer_id: i64,
+    pub kind: String,
+    pub from_value: Option<String>,
+    pub to_value: Option<String>,
+    pub subject_id: Option<i64>,
+    pub reason: Option<String>,
+    pub user_id: Option<i64>,
+    pub at: NaiveDateTime,
+}
+
+/// A new event; the id comes from the database.
+pub struct NewEvent<'a> {
+    pub customer_id: i64,
+    pub kind: &'a str,
+    pub from_value: Option<&'a str>,
+    pub to_value: Option<&'a str>,
+    pub subject_id: Option<i64>,
+    pub reason: Option<&'a str>,
+    pub user_id: Option<i64>,
+    pub at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConn, e: &NewEvent) -> QueryResult<()> {
+    diesel::insert_into(customer_events::table)
+        .values((
+            customer_events::customer_id.eq(e.customer_id),
+            customer_events::kind.eq(e.kind),
+            customer_events::from_value.eq(e.from_value),
+            customer_events::to_value.eq(e.to_value),
+            customer_events::subject_id.eq(e.subject_id),
+            customer_events::reason.eq(e.reason),
+            customer_events::user_id.eq(e.user_id),
+            customer_events::at.eq(e.at),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// A customer's events, newest first, resuming at `before`; `limit` rows.
+pub fn page(
+    conn: &mut DbConn,
+    customer_id: i64,
+    kind: Option<&str>,
+    before: Option<Before>,
+    limit: i64,
+) -> QueryResult<Vec<EventRow>> {
+    use customer_events::dsl as e;
+    let mut query = customer_events::table
+        .filter(e::customer_id.eq(customer_id))
+        .into_boxed();
+    if let Some(kind) = kind {
+        query = query.filter(e::kind.eq(kind.to_string()));
+    }
+    query = match before {
+        None => query,
+        Some(Before::Lt(at)) => query.filter(e::at.lt(at)),
+        Some(Before::Le(at)) => query.filter(e::at.le(at)),
+        Some(Before::LtId(at, id)) => query.filter(e::at.lt(at).or(e::at.eq(at).and(e::id.lt(id)))),
+    };
+    query
+        .order((e::at.desc(), e::id.desc()))
+        .limit(limit)
+        .load(conn)
+}

@@ -1,0 +1,219 @@
+//! Transactions (orders and services delivered): queries.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::page::{Before, Cursor};
+use super::schema::{customers, transactions};
+use super::DbConn;
+use crate::error::{ApiError, FieldError};
+
+#[derive(Debug, Clone, Queryable, Identifiable, AsChangeset)]
+#[diesel(table_name = transactions, treat_none_as_null = true)]
+pub struct TransactionRow {
+    pub id: i64,
+    pub customer_id: i64,
+    pub occurred_at: NaiveDateTime,
+    pub amount_cents: i64,
+    pub cost_cents: i64,
+    pub currency: String,
+    pub product: String,
+    pub external_id: Option<String>,
+    pub notes: Option<String>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConn, r: &TransactionRow) -> QueryResult<TransactionRow> {
+    let id: i64 = diesel::insert_into(transactions::table)
+        .values((
+            transactions::customer_id.eq(r.customer_id),
+            transactions::occurred_at.eq(r.occurred_at),
+            transactions::amount_cents.eq(r.amount_cents),
+            transactions::cost_cents.eq(r.cost_cents),
+            transactions::currency.eq(&r.currency),
+            transactions::product.eq(&r.product),
+            transactions::external_id.eq(&r.external_id),
+            transactions::notes.eq(&r.notes),
+            transactions::version.eq(r.version),
+            transactions::created_at.eq(r.created_at),
+            transactions::updated_at.eq(r.updated_at),
+        ))
+        .returning(transactions::id)
+        .get_result(conn)?;
+    transactions::table.find(id).first(conn)
+}
+
+pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<TransactionRow>> {
+    transactions::table.find(id).first(conn).optional()
+}
+
+pub fn find_by_external_id(
+    conn: &mut DbConn,
+    external_id: &str,
+) -> QueryResult<Option<TransactionRow>> {
+    transactions::table
+        .filter(transactions::external_id.eq(external_id))
+        .first(conn)
+        .optional()
+}
+
+pub fn save(conn: &mut DbConn, row: &TransactionRow, expected_version: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        transactions::table
+            .filter(transactions::id.eq(row.id))
+            .filter(transactions::version.eq(expected_version)),
+    )
+    .set(row)
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
+    diesel::delete(transactions::table.find(id)).execute(conn)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub customer_id: Option<i64>,
+    /// Transactions of customers owned by this user.
+    pub owner_id: Option<i64>,
+    pub product: Option<String>,
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+    pub updated_since: Option<NaiveDateTime>,
+}
+
+pub const SORTS: &[&str] = &["-occurred_at", "occurred_at", "id", "-id"];
+
+pub fn parse_sort(raw: Option<&str>) -> Result<&'static str, ApiError> {
+    let raw = raw.unwrap_or("-occurred_at");
+    SORTS.iter().find(|s| **s == raw).copied().ok_or_else(|| {
+        ApiError::InvalidQuery(vec![FieldError::new(
+            "sort",
+            "invalid_value",
+            format!("one of {}", SORTS.join(", ")),
+        )])
+    })
+}
+
+pub fn cursor_for(sort: &str, row: &TransactionRow) -> Cursor {
+    let k = if sort.ends_with("occurred_at") {
+        serde_json::Value::String(row.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+    } else {
+        serde_json::Value::Null
+    };
+    Cursor {
+        s: sort.to_string(),
+        k,
+        id: row.id,
+    }
+}
+
+pub fn page(
+    conn: &mut DbConn,
+    filter: &Filter,
+    sort: &str,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> Result<Vec<TransactionRow>, ApiError> {
+    use transactions::dsl as t;
+    let mut query = transactions::table.into_boxed();
+    if let Some(v) = filter.customer_id {
+        query = query.filter(t::customer_id.eq(v));
+    }
+    if let Some(v) = filter.owner_id {
+        let owned = customers::table
+            .filter(customers::owner_id.eq(v))
+            .select(customers::id);
+        query = query.filter(t::customer_id.eq_any(owned));
+    }
+    if let Some(v) = &filter.product {
+        query = query.filter(t::product.eq(v.clone()));
+    }
+    if let Some(v) = filter.from {
+        query = query.filter(t::occurred_at.ge(v));
+    }
+    if let Some(v) = filter.to {
+        query = query.filter(t::occurred_at.lt(v));
+    }
+    if let Some(v) = filter.updated_since {
+        query = query.filter(t::updated_at.ge(v));
+    }
+    let descending = sort.starts_with('-');
+    let after_id = after.map(|a| a.id).unwrap_or_default();
+    if sort.ends_with("occurred_at") {
+        if let Some(a) = after {
+            let key =
+                a.k.as_str()
+                    .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
+                    .ok_or_else(|| {
+                        ApiError::InvalidQuery(vec![FieldError::new(
+                            "cursor",
+                            "invalid_value",
+                            "corrupt cursor",
+                        )])
+                    })?;
+            query = if descending {
+                query.filter(
+                    t::occurred_at
+                        .lt(key)
+                        .or(t::occurred_at.eq(key).and(t::id.lt(after_id))),
+                )
+            } else {
+                query.filter(
+                    t::occurred_at
+                        .gt(key)
+                        .or(t::occurred_at.eq(key).and(t::id.gt(after_id))),
+                )
+            };
+        }
+        query = if descending {
+            query.order((t::occurred_at.desc(), t::id.desc()))
+        } else {
+            query.order((t::occurred_at.asc(), t::id.asc()))
+        };
+    } else {
+        if after.is_some() {
+            query = if descending {
+                query.filter(t::id.lt(after_id))
+            } else {
+                query.filter(t::id.gt(after_id))
+            };
+        }
+        query = if descending {
+            query.order(t::id.desc())
+        } else {
+            query.order(t::id.asc())
+        };
+    }
+    Ok(query.limit(limit + 1).load(conn)?)
+}
+
+/// A customer's transactions, newest first, resuming at `before`.
+pub fn timeline(
+    conn: &mut DbConn,
+    customer_id: i64,
+    before: Option<Before>,
+    limit: i64,
+) -> QueryResult<Vec<TransactionRow>> {
+    use transactions::dsl as t;
+    let mut query = transactions::table
+        .filter(t::customer_id.eq(customer_id))
+        .into_boxed();
+    query = match before {
+        None => query,
+        Some(Before::Lt(at)) => query.filter(t::occurred_at.lt(at)),
+        Some(Before::Le(at)) => query.filter(t::occurred_at.le(at)),
+        Some(Before::LtId(at, id)) => query.filter(
+            t::occurred_at
+                .lt(at)
+                .or(t::occurred_at.eq(at).and(t::id.lt(id))),
+        ),
+    };
+    query
+        .order((t::occurred_at.desc(), t::id.desc()))
+        .limit(limit)
+        .load(conn)
+}

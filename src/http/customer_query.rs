@@ -1,0 +1,132 @@
+//! The query parameters of the customer list.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::db::customer_list::Filter;
+use crate::domain::codes::{
+    AcquisitionSource, CustomerKind, FunnelStage, PersonalityType, ProspectGrade, SocialStyle,
+};
+use crate::error::{ApiError, FieldError};
+
+/// Filters, sort and page of the customer list. Filters combine with AND.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerQuery {
+    /// Case-insensitive text search in name, company, email and phone.
+    #[param(max_length = 200)]
+    pub q: Option<String>,
+    #[param(inline)]
+    pub kind: Option<CustomerKind>,
+    #[param(inline)]
+    pub funnel_stage: Option<FunnelStage>,
+    #[param(inline)]
+    pub prospect_grade: Option<ProspectGrade>,
+    pub owner_id: Option<i64>,
+    pub region: Option<String>,
+    pub industry: Option<String>,
+    #[param(inline)]
+    pub acquisition_source: Option<AcquisitionSource>,
+    #[param(inline)]
+    pub personality_type: Option<PersonalityType>,
+    #[param(inline)]
+    pub social_style: Option<SocialStyle>,
+    /// Customers carrying this tag.
+    pub tag: Option<String>,
+    /// Only cards changed at or after this instant (RFC 3339), for pull-based sync.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Include archived cards (default false).
+    pub include_archived: Option<bool>,
+    /// true: customers never contacted; false: contacted at least once.
+    pub never_contacted: Option<bool>,
+    /// Last contact before this instant ("no contact since"); excludes never-contacted customers.
+    pub last_contact_before: Option<DateTime<Utc>>,
+    /// Last contact at or after this instant.
+    pub last_contact_after: Option<DateTime<Utc>>,
+    #[param(minimum = 0)]
+    pub min_purchase_count: Option<i64>,
+    #[param(minimum = 0)]
+    pub max_purchase_count: Option<i64>,
+    /// Last purchase before this instant.
+    pub last_purchase_before: Option<DateTime<Utc>>,
+    /// Last purchase at or after this instant.
+    pub last_purchase_after: Option<DateTime<Utc>>,
+    pub min_revenue_12m_cents: Option<i64>,
+    pub min_lifetime_revenue_cents: Option<i64>,
+    /// true: with open complaints; false: without.
+    pub has_open_complaints: Option<bool>,
+    /// One of `id`, `name`, `created_at`, `updated_at`, `last_contact_at`,
+    /// `last_purchase_at`, `purchase_count`, `lifetime_revenue_cents`,
+    /// `lifetime_profit_cents`, `revenue_12m_cents`, `profit_12m_cents`,
+    /// `open_complaints`; prefix `-` for descending. Default `id`. Missing
+    /// dates sort as the earliest.
+    #[param(
+        example = "-updated_at",
+        pattern = "^-?(id|name|created_at|updated_at|last_contact_at|last_purchase_at|purchase_count|lifetime_revenue_cents|lifetime_profit_cents|revenue_12m_cents|profit_12m_cents|open_complaints)$"
+    )]
+    pub sort: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn naive(t: Option<DateTime<Utc>>) -> Option<chrono::NaiveDateTime> {
+    t.map(|t| t.naive_utc())
+}
+
+impl CustomerQuery {
+    pub fn filter(&self) -> Result<Filter, ApiError> {
+        let mut errors = Vec::new();
+        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            errors.push(FieldError::new(
+                "q",
+                "length",
+                "must be at most 200 characters",
+            ));
+        }
+        for (name, value) in [
+            ("min_purchase_count", self.min_purchase_count),
+            ("max_purchase_count", self.max_purchase_count),
+        ] {
+            if value.is_some_and(|v| v < 0) {
+                errors.push(FieldError::new(name, "range", "must be at least 0"));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::InvalidQuery(errors));
+        }
+        Ok(Filter {
+            q: self
+                .q
+                .as_ref()
+                .map(|q| q.trim().to_string())
+                .filter(|q| !q.is_empty()),
+            kind: self.kind.map(|v| v.as_str().to_string()),
+            funnel_stage: self.funnel_stage.map(|v| v.as_str().to_string()),
+            prospect_grade: self.prospect_grade.map(|v| v.as_str().to_string()),
+            owner_id: self.owner_id,
+            region: self.region.clone(),
+            industry: self.industry.clone(),
+            acquisition_source: self.acquisition_source.map(|v| v.as_str().to_string()),
+            personality_type: self.personality_type.map(|v| v.as_str().to_string()),
+            social_style: self.social_style.map(|v| v.as_str().to_string()),
+            tag: self.tag.clone(),
+            updated_since: naive(self.updated_since),
+            include_archived: self.include_archived.unwrap_or(false),
+            never_contacted: self.never_contacted,
+            last_contact_before: naive(self.last_contact_before),
+            last_contact_after: naive(self.last_contact_after),
+            min_purchase_count: self.min_purchase_count,
+            max_purchase_count: self.max_purchase_count,
+            last_purchase_before: naive(self.last_purchase_before),
+            last_purchase_after: naive(self.last_purchase_after),
+            min_revenue_12m_cents: self.min_revenue_12m_cents,
+            min_lifetime_revenue_cents: self.min_lifetime_revenue_cents,
+            has_open_complaints: self.has_open_complaints,
+        })
+    }
+}

@@ -1,0 +1,514 @@
+//! `/customers/{id}/interactions` and `/interactions`: the contact history
+//! (拜访记录), including complaints and the follow-ups a rep owes.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use super::common::{clean, not_future, versioned};
+use super::customer_input::nullable;
+use super::customers::{find_customer, writable_customer};
+use super::extract::{JsonBody, QueryParams};
+use super::precondition;
+use super::users::owner_error;
+use super::validation::{check, known_code, not_blank, Input};
+use super::views::utc;
+use crate::auth::AuthUser;
+use crate::db::interactions::{self, Filter, InteractionRow};
+use crate::db::page::{self, Cursor};
+use crate::db::{self, stats, users, DbConn};
+use crate::domain::codes::{from_db, Code, ComplaintStatus, InteractionType};
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InteractionView {
+    pub id: i64,
+    pub customer_id: i64,
+    #[serde(rename = "type")]
+    pub kind: InteractionType,
+    pub occurred_at: DateTime<Utc>,
+    /// The user who had the contact.
+    pub user_id: i64,
+    #[schema(example = "on site")]
+    pub channel: Option<String>,
+    pub summary: String,
+    pub outcome: Option<String>,
+    /// When to follow up; with `follow_up_done` false it shows in the due list.
+    pub follow_up_at: Option<DateTime<Utc>>,
+    pub follow_up_done: bool,
+    pub follow_up_done_at: Option<DateTime<Utc>>,
+    /// For complaints only: `open` or `resolved`.
+    pub complaint_status: Option<ComplaintStatus>,
+    /// When the complaint was resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Time from the complaint to its resolution, in seconds.
+    pub resolution_seconds: Option<i64>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<InteractionRow> for InteractionView {
+    fn from(r: InteractionRow) -> Self {
+        InteractionView {
+            id: r.id,
+            customer_id: r.customer_id,
+            kind: from_db(&r.kind, InteractionType::Call),
+            occurred_at: utc(r.occurred_at),
+            user_id: r.user_id,
+            channel: r.channel,
+            summary: r.summary,
+            outcome: r.outcome,
+            follow_up_at: r.follow_up_at.map(utc),
+            follow_up_done: r.follow_up_done_at.is_some(),
+            follow_up_done_at: r.follow_up_done_at.map(utc),
+            complaint_status: r
+                .complaint_status
+                .as_deref()
+                .and_then(ComplaintStatus::parse),
+            resolution_seconds: r.resolved_at.map(|t| (t - r.occurred_at).num_seconds()),
+            resolved_at: r.resolved_at.map(utc),
+            version: r.version,
+            created_at: utc(r.created_at),
+            updated_at: utc(r.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InteractionPage {
+    pub items: Vec<InteractionView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"type": "visit", "channel": "on site", "summary": "Visited the purchasing team; showed the new catalogue",
+    "outcome": "Interested in the spring range", "follow_up_at": "2026-12-01T09:00:00Z"}))]
+pub struct InteractionCreate {
+    #[serde(rename = "type")]
+    #[validate(required, custom(function = "known_code"))]
+    #[schema(required = true, value_type = InteractionType)]
+    pub kind: Option<Input<InteractionType>>,
+    /// When it happened; defaults to now; not in the future.
+    #[validate(custom(function = "not_future"))]
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// Who had the contact; defaults to the caller.
+    pub user_id: Option<i64>,
+    #[validate(length(max = 100))]
+    pub channel: Option<String>,
+    #[validate(required, length(min = 1, max = 4000), custom(function = "not_blank"))]
+    #[schema(required = true, value_type = String)]
+    pub summary: Option<String>,
+    #[validate(length(max = 4000))]
+    pub outcome: Option<String>,
+    pub follow_up_at: Option<DateTime<Utc>>,
+    /// Complaints only; defaults to `open` for a complaint.
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<ComplaintStatus>)]
+    pub complaint_status: Option<Input<ComplaintStatus>>,
+}
+
+/// Only the fields sent change; `null` clears an optional field.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"follow_up_done": true, "outcome": "Order promised for next week"}))]
+pub struct InteractionPatch {
+    #[serde(rename = "type")]
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<InteractionType>)]
+    pub kind: Option<Input<InteractionType>>,
+    #[validate(custom(function = "not_future"))]
+    pub occurred_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 100))]
+    #[schema(value_type = Option<String>)]
+    pub channel: Option<Option<String>>,
+    #[validate(length(min = 1, max = 4000), custom(function = "not_blank"))]
+    pub summary: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 4000))]
+    #[schema(value_type = Option<String>)]
+    pub outcome: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub follow_up_at: Option<Option<DateTime<Utc>>>,
+    /// true marks the follow-up done (it leaves the due list); false reopens it.
+    pub follow_up_done: Option<bool>,
+    /// `resolved` closes a complaint (records the resolution time); `open` reopens it.
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<ComplaintStatus>)]
+    pub complaint_status: Option<Input<ComplaintStatus>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InteractionQuery {
+    /// Only this customer (on `/interactions`).
+    pub customer_id: Option<i64>,
+    #[serde(rename = "type")]
+    #[param(rename = "type", inline)]
+    pub kind: Option<InteractionType>,
+    /// Only interactions had by this user.
+    pub user_id: Option<i64>,
+    /// Occurred at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Occurred before this instant.
+    pub to: Option<DateTime<Utc>>,
+    /// The due list: pending (not done) follow-ups due before this instant.
+    pub follow_up_before: Option<DateTime<Utc>>,
+    #[param(inline)]
+    pub complaint_status: Option<ComplaintStatus>,
+    /// Changed at or after this instant.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// `-occurred_at` (default), `occurred_at`, `follow_up_at` (default with
+    /// `follow_up_before`), `-follow_up_at`, `id`, `-id`.
+    #[param(pattern = "^(-?occurred_at|-?follow_up_at|-?id)$")]
+    pub sort: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl InteractionQuery {
+    fn filter(&self, customer_id: Option<i64>) -> Filter {
+        Filter {
+            customer_id: customer_id.or(self.customer_id),
+            kind: self.kind.map(|k| k.as_str().to_string()),
+            user_id: self.user_id,
+            from: self.from.map(|t| t.naive_utc()),
+            to: self.to.map(|t| t.naive_utc()),
+            follow_up_before: self.follow_up_before.map(|t| t.naive_utc()),
+            complaint_status: self.complaint_status.map(|s| s.as_str().to_string()),
+            updated_since: self.updated_since.map(|t| t.naive_utc()),
+        }
+    }
+}
+
+async fn list_page(
+    state: &AppState,
+    q: InteractionQuery,
+    customer_id: Option<i64>,
+) -> Result<InteractionPage, ApiError> {
+    let default_sort = if q.follow_up_before.is_some() {
+        "follow_up_at"
+    } else {
+        "-occurred_at"
+    };
+    let sort = interactions::parse_sort(q.sort.as_deref(), default_sort)?;
+    let limit = page::limit(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, sort))
+        .transpose()?;
+    let filter = q.filter(customer_id);
+    state
+        .db
+        .run(move |conn| {
+            if let Some(id) = customer_id {
+                find_customer(conn, id)?;
+            }
+            let rows = interactions::page(conn, &filter, sort, after.as_ref(), limit)?;
+            let page = page::finish(rows, limit, |r| interactions::cursor_for(sort, r));
+            Ok(InteractionPage {
+                items: page.items.into_iter().map(InteractionView::from).collect(),
+                next_cursor: page.next_cursor,
+            })
+        })
+        .await
+}
+
+/// Interactions across customers: filter by type, user, period; with
+/// `follow_up_before` it is the list of due follow-ups a rep opens each morning.
+#[utoipa::path(tag = "interactions", params(InteractionQuery), responses((status = 200, body = InteractionPage)))]
+#[get("/interactions")]
+pub async fn list_all(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    query: QueryParams<InteractionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(list_page(&state, query.0, None).await?))
+}
+
+/// A customer's contact history.
+#[utoipa::path(tag = "interactions", params(("id" = i64, Path, description = "Customer id"), InteractionQuery), responses((status = 200, body = InteractionPage)))]
+#[get("/customers/{id}/interactions")]
+pub async fn list(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<i64>,
+    query: QueryParams<InteractionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(list_page(&state, query.0, Some(path.into_inner())).await?))
+}
+
+fn location(r: &InteractionRow) -> String {
+    format!("/api/v1/customers/{}/interactions/{}", r.customer_id, r.id)
+}
+
+fn respond(status: StatusCode, row: InteractionRow) -> HttpResponse {
+    let loc = location(&row);
+    versioned(status, row.version, Some(loc), &InteractionView::from(row))
+}
+
+fn complaint_errors(kind: InteractionType, status: Option<ComplaintStatus>) -> Vec<FieldError> {
+    if kind != InteractionType::Complaint && status.is_some() {
+        vec![FieldError::new(
+            "complaint_status",
+            "not_allowed",
+            "only complaints have a complaint_status",
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Log a contact with the customer. Updates the card's `last_contact_at`
+/// (and `open_complaints` for a complaint) in the same transaction.
+#[utoipa::path(
+    tag = "interactions",
+    params(("id" = i64, Path, description = "Customer id")),
+    request_body = InteractionCreate,
+    responses((status = 201, body = InteractionView, headers(("ETag" = String), ("Location" = String))))
+)]
+#[post("/customers/{id}/interactions")]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: JsonBody<InteractionCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = path.into_inner();
+    let input = body.0;
+    let kind = input.kind.as_ref().and_then(|k| k.get("type").ok());
+    let status = input
+        .complaint_status
+        .as_ref()
+        .and_then(|s| s.get("complaint_status").ok());
+    check(
+        &input,
+        kind.map(|k| complaint_errors(k, status))
+            .unwrap_or_default(),
+    )?;
+    let kind = input
+        .kind
+        .as_ref()
+        .map(|k| k.get("type"))
+        .transpose()?
+        .unwrap_or(InteractionType::Call);
+    let now = db::now();
+    let occurred_at = input
+        .occurred_at
+        .map(|t| db::micros(t.naive_utc()))
+        .unwrap_or(now);
+    let status = match (kind, status) {
+        (InteractionType::Complaint, s) => Some(s.unwrap_or(ComplaintStatus::Open)),
+        _ => None,
+    };
+    let row = InteractionRow {
+        id: 0,
+        customer_id,
+        kind: kind.as_str().into(),
+        occurred_at,
+        user_id: input.user_id.unwrap_or(user.id),
+        channel: clean(input.channel),
+        summary: input.summary.unwrap_or_default().trim().to_string(),
+        outcome: clean(input.outcome),
+        follow_up_at: input.follow_up_at.map(|t| db::micros(t.naive_utc())),
+        follow_up_done_at: None,
+        complaint_status: status.map(|s| s.as_str().into()),
+        resolved_at: (status == Some(ComplaintStatus::Resolved)).then_some(now),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let saved = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, customer_id)?;
+                require_active_user(conn, row.user_id)?;
+                let saved = interactions::insert(conn, &row)?;
+                stats::refresh(conn, customer_id, now)?;
+                Ok(saved)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, saved))
+}
+
+fn require_active_user(conn: &mut DbConn, id: i64) -> Result<(), ApiError> {
+    if users::find(conn, id)?.is_some_and(|u| u.active) {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(vec![owner_error("user_id")]))
+    }
+}
+
+fn find_interaction(
+    conn: &mut DbConn,
+    customer_id: i64,
+    id: i64,
+) -> Result<InteractionRow, ApiError> {
+    interactions::find(conn, id)?
+        .filter(|r| r.customer_id == customer_id)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("customer {customer_id} has no interaction {id}"))
+        })
+}
+
+/// Read one interaction.
+#[utoipa::path(
+    tag = "interactions",
+    params(("id" = i64, Path, description = "Customer id"), ("interaction_id" = i64, Path, description = "Interaction id")),
+    responses((status = 200, body = InteractionView, headers(("ETag" = String))))
+)]
+#[get("/customers/{id}/interactions/{interaction_id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer_id, id) = path.into_inner();
+    let row = state
+        .db
+        .run(move |conn| find_interaction(conn, customer_id, id))
+        .await?;
+    Ok(respond(StatusCode::OK, row))
+}
+
+/// Change an interaction: mark its follow-up done, resolve a complaint,
+/// correct the record. The card's figures follow.
+#[utoipa::path(
+    tag = "interactions",
+    params(("id" = i64, Path, description = "Customer id"), ("interaction_id" = i64, Path, description = "Interaction id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+    request_body = InteractionPatch,
+    responses(
+        (status = 200, body = InteractionView, headers(("ETag" = String))),
+        (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[patch("/customers/{id}/interactions/{interaction_id}")]
+pub async fn patch(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<(i64, i64)>,
+    body: JsonBody<InteractionPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer_id, id) = path.into_inner();
+    let expected = precondition::if_match(&req)?;
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let kind = input.kind.as_ref().map(|k| k.get("type")).transpose()?;
+    let status = input
+        .complaint_status
+        .as_ref()
+        .map(|s| s.get("complaint_status"))
+        .transpose()?;
+    let saved = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, customer_id)?;
+                let mut row = find_interaction(conn, customer_id, id)?;
+                precondition::check(expected, row.version)?;
+                let now = db::now();
+                let before = row.version;
+                let kind = kind.unwrap_or(from_db(&row.kind, InteractionType::Call));
+                let current_status = row
+                    .complaint_status
+                    .as_deref()
+                    .and_then(ComplaintStatus::parse);
+                let extra = complaint_errors(kind, status);
+                if !extra.is_empty() {
+                    return Err(ApiError::Validation(extra));
+                }
+                row.kind = kind.as_str().into();
+                if let Some(t) = input.occurred_at {
+                    row.occurred_at = db::micros(t.naive_utc());
+                }
+                if let Some(v) = input.channel {
+                    row.channel = clean(v);
+                }
+                if let Some(v) = input.summary {
+                    row.summary = v.trim().to_string();
+                }
+                if let Some(v) = input.outcome {
+                    row.outcome = clean(v);
+                }
+                if let Some(v) = input.follow_up_at {
+                    row.follow_up_at = v.map(|t| db::micros(t.naive_utc()));
+                }
+                match input.follow_up_done {
+                    Some(true) if row.follow_up_done_at.is_none() => {
+                        row.follow_up_done_at = Some(now)
+                    }
+                    Some(false) => row.follow_up_done_at = None,
+                    _ => {}
+                }
+                let new_status = match kind {
+                    InteractionType::Complaint => {
+                        Some(status.or(current_status).unwrap_or(ComplaintStatus::Open))
+                    }
+                    _ => None,
+                };
+                row.resolved_at = match new_status {
+                    Some(ComplaintStatus::Resolved)
+                        if current_status == Some(ComplaintStatus::Resolved) =>
+                    {
+                        row.resolved_at
+                    }
+                    Some(ComplaintStatus::Resolved) => Some(now),
+                    _ => None,
+                };
+                row.complaint_status = new_status.map(|s| s.as_str().into());
+                row.version = before + 1;
+                row.updated_at = now;
+                if !interactions::save(conn, &row, before)? {
+                    return Err(ApiError::PreconditionFailed {
+                        current: before + 1,
+                    });
+                }
+                stats::refresh(conn, customer_id, now)?;
+                Ok(row)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, saved))
+}
+
+/// Delete an interaction recorded by mistake. The card's figures follow.
+#[utoipa::path(
+    tag = "interactions",
+    params(("id" = i64, Path, description = "Customer id"), ("interaction_id" = i64, Path, description = "Interaction id")),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/customers/{id}/interactions/{interaction_id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer_id, id) = path.into_inner();
+    state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, customer_id)?;
+                find_interaction(conn, customer_id, id)?;
+                interactions::delete(conn, id)?;
+                stats::refresh(conn, customer_id, db::now())?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

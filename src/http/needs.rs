@@ -1,0 +1,358 @@
+//! `/customers/{id}/needs`: actual (现实需求) and latent (潜在需求) needs.
+//! Converting a latent need to actual (or back) is a PATCH of `kind`, kept
+//! in the customer's history.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use super::common::versioned;
+use super::customer_input::nullable;
+use super::customers::{find_customer, writable_customer};
+use super::extract::{JsonBody, QueryParams};
+use super::precondition;
+use super::validation::{check, known_code, not_blank, Input};
+use super::views::utc;
+use crate::auth::AuthUser;
+use crate::db::events::{self, NewEvent};
+use crate::db::needs::{self, NeedRow};
+use crate::db::page::{self, Cursor};
+use crate::db::{self, DbConn};
+use crate::domain::codes::{from_db, Code, LatentNeedType, NeedKind};
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NeedView {
+    pub id: i64,
+    pub customer_id: i64,
+    pub kind: NeedKind,
+    /// Why the need is latent; null for actual needs.
+    pub latent_type: Option<LatentNeedType>,
+    pub description: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<NeedRow> for NeedView {
+    fn from(r: NeedRow) -> Self {
+        NeedView {
+            id: r.id,
+            customer_id: r.customer_id,
+            kind: from_db(&r.kind, NeedKind::Actual),
+            latent_type: r.latent_type.as_deref().and_then(LatentNeedType::parse),
+            description: r.description,
+            version: r.version,
+            created_at: utc(r.created_at),
+            updated_at: utc(r.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NeedPage {
+    pub items: Vec<NeedView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "latent", "latent_type": "unfamiliar_with_product", "description": "Has never tried our herbal range"}))]
+pub struct NeedCreate {
+    #[validate(required, custom(function = "known_code"))]
+    #[schema(required = true, value_type = NeedKind)]
+    pub kind: Option<Input<NeedKind>>,
+    /// Required for latent needs, not allowed for actual ones.
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<LatentNeedType>)]
+    pub latent_type: Option<Input<LatentNeedType>>,
+    #[validate(required, length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[schema(required = true, value_type = String)]
+    pub description: Option<String>,
+}
+
+/// Only the fields sent change. Changing `kind` converts the need and is
+/// recorded in the customer's history (with `change_reason`).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "actual", "latent_type": null, "change_reason": "Tried the samples at the product day"}))]
+pub struct NeedPatch {
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<NeedKind>)]
+    pub kind: Option<Input<NeedKind>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<LatentNeedType>)]
+    pub latent_type: Option<Option<Input<LatentNeedType>>>,
+    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    pub description: Option<String>,
+    /// Why the need was converted (the stimulus, or why it fell back).
+    #[validate(length(min = 1, max = 500))]
+    pub change_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NeedQuery {
+    #[param(inline)]
+    pub kind: Option<NeedKind>,
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// A latent need names its type; an actual need has none.
+fn shape_errors(kind: NeedKind, latent_type: Option<LatentNeedType>) -> Vec<FieldError> {
+    match (kind, latent_type) {
+        (NeedKind::Latent, None) => vec![FieldError::new(
+            "latent_type",
+            "required",
+            "is required for a latent need",
+        )],
+        (NeedKind::Actual, Some(_)) => {
+            vec![FieldError::new(
+                "latent_type",
+                "not_allowed",
+                "only latent needs have a latent_type",
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn respond(status: StatusCode, row: NeedRow) -> HttpResponse {
+    let loc = format!("/api/v1/customers/{}/needs/{}", row.customer_id, row.id);
+    versioned(status, row.version, Some(loc), &NeedView::from(row))
+}
+
+fn find_need(conn: &mut DbConn, customer_id: i64, id: i64) -> Result<NeedRow, ApiError> {
+    needs::find(conn, customer_id, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("customer {customer_id} has no need {id}")))
+}
+
+/// A customer's needs.
+#[utoipa::path(tag = "needs", params(("id" = i64, Path, description = "Customer id"), NeedQuery), responses((status = 200, body = NeedPage)))]
+#[get("/customers/{id}/needs")]
+pub async fn list(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<i64>,
+    query: QueryParams<NeedQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = path.into_inner();
+    let q = query.0;
+    let limit = page::limit(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, "id"))
+        .transpose()?
+        .map(|c| c.id);
+    let kind = q.kind.map(|k| k.as_str());
+    let page = state
+        .db
+        .run(move |conn| {
+            find_customer(conn, customer_id)?;
+            let rows = needs::page(conn, customer_id, kind, after, limit)?;
+            Ok(page::finish(rows, limit, |r| Cursor {
+                s: "id".into(),
+                k: serde_json::Value::Null,
+                id: r.id,
+            }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(NeedPage {
+        items: page.items.into_iter().map(NeedView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Record a need.
+#[utoipa::path(
+    tag = "needs",
+    params(("id" = i64, Path, description = "Customer id")),
+    request_body = NeedCreate,
+    responses((status = 201, body = NeedView, headers(("ETag" = String), ("Location" = String))))
+)]
+#[post("/customers/{id}/needs")]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: JsonBody<NeedCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = path.into_inner();
+    let input = body.0;
+    let kind = input.kind.as_ref().and_then(|k| k.get("kind").ok());
+    let latent = input
+        .latent_type
+        .as_ref()
+        .and_then(|t| t.get("latent_type").ok());
+    check(
+        &input,
+        kind.map(|k| shape_errors(k, latent)).unwrap_or_default(),
+    )?;
+    let kind = input
+        .kind
+        .as_ref()
+        .map(|k| k.get("kind"))
+        .transpose()?
+        .unwrap_or(NeedKind::Actual);
+    let now = db::now();
+    let row = NeedRow {
+        id: 0,
+        customer_id,
+        kind: kind.as_str().into(),
+        latent_type: latent.map(|t| t.as_str().into()),
+        description: input.description.unwrap_or_default().trim().to_string(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let saved = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, customer_id)?;
+                Ok(needs::insert(conn, &row)?)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, saved))
+}
+
+/// Read one need.
+#[utoipa::path(
+    tag = "needs",
+    params(("id" = i64, Path, description = "Customer id"), ("need_id" = i64, Path, description = "Need id")),
+    responses((status = 200, body = NeedView, headers(("ETag" = String))))
+)]
+#[get("/customers/{id}/needs/{need_id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer_id, id) = path.into_inner();
+    let row = state
+        .db
+        .run(move |conn| find_need(conn, customer_id, id))
+        .await?;
+    Ok(respond(StatusCode::OK, row))
+}
+
+/// Change a need; changing `kind` converts it (latent → actual after a
+/// stimulus, actual → latent when it goes unmet) and records the conversion.
+#[utoipa::path(
+    tag = "needs",
+    params(("id" = i64, Path, description = "Customer id"), ("need_id" = i64, Path, description = "Need id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+    request_body = NeedPatch,
+    responses(
+        (status = 200, body = NeedView, headers(("ETag" = String))),
+        (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[patch("/customers/{id}/needs/{need_id}")]
+pub async fn patch(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<(i64, i64)>,
+    body: JsonBody<NeedPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer_id, id) = path.into_inner();
+    let expected = precondition::if_match(&req)?;
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let kind = input.kind.as_ref().map(|k| k.get("kind")).transpose()?;
+    let latent = match &input.latent_type {
+        Some(v) => Some(v.as_ref().map(|t| t.get("latent_type")).transpose()?),
+        None => None,
+    };
+    let saved = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, customer_id)?;
+                let mut row = find_need(conn, customer_id, id)?;
+                precondition::check(expected, row.version)?;
+                let before = row.version;
+                let old_kind = from_db(&row.kind, NeedKind::Actual);
+                let new_kind = kind.unwrap_or(old_kind);
+                // Converting to actual drops the latent type unless one is sent.
+                let new_latent = match latent {
+                    Some(t) => t,
+                    None if new_kind == NeedKind::Actual => None,
+                    None => row.latent_type.as_deref().and_then(LatentNeedType::parse),
+                };
+                let errors = shape_errors(new_kind, new_latent);
+                if !errors.is_empty() {
+                    return Err(ApiError::Validation(errors));
+                }
+                row.kind = new_kind.as_str().into();
+                row.latent_type = new_latent.map(|t| t.as_str().into());
+                if let Some(d) = input.description {
+                    row.description = d.trim().to_string();
+                }
+                let now = db::now();
+                row.version = before + 1;
+                row.updated_at = now;
+                if !needs::save(conn, &row, before)? {
+                    return Err(ApiError::PreconditionFailed {
+                        current: before + 1,
+                    });
+                }
+                if new_kind != old_kind {
+                    events::insert(
+                        conn,
+                        &NewEvent {
+                            customer_id,
+                            kind: events::NEED_CONVERTED,
+                            from_value: Some(old_kind.as_str()),
+                            to_value: Some(new_kind.as_str()),
+                            subject_id: Some(id),
+                            reason: input.change_reason.as_deref(),
+                            user_id: Some(user.id),
+                            at: now,
+                        },
+                    )?;
+                }
+                Ok(row)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, saved))
+}
+
+/// Delete a need.
+#[utoipa::path(
+    tag = "needs",
+    params(("id" = i64, Path, description = "Customer id"), ("need_id" = i64, Path, description = "Need id")),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/customers/{id}/needs/{need_id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer_id, id) = path.into_inner();
+    state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, customer_id)?;
+                find_need(conn, customer_id, id)?;
+                needs::delete(conn, id)?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

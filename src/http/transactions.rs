@@ -1,0 +1,434 @@
+//! `/customers/{id}/transactions` and `/transactions`: orders and services
+//! delivered (成交服务记录). They feed every value figure of the card.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use super::common::{clean, not_future, versioned};
+use super::customer_input::nullable;
+use super::customers::{find_customer, writable_customer};
+use super::extract::{JsonBody, QueryParams};
+use super::precondition;
+use super::validation::{check, currency_code, not_blank};
+use super::views::utc;
+use crate::auth::AuthUser;
+use crate::db::page::{self, Cursor};
+use crate::db::transactions::{self, Filter, TransactionRow};
+use crate::db::{self, stats, DbConn};
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransactionView {
+    pub id: i64,
+    pub customer_id: i64,
+    pub occurred_at: DateTime<Utc>,
+    #[schema(example = 1280000)]
+    pub amount_cents: i64,
+    #[schema(example = 910000)]
+    pub cost_cents: i64,
+    /// amount − cost.
+    pub profit_cents: i64,
+    #[schema(example = "CNY")]
+    pub currency: String,
+    #[schema(example = "Ginseng tea, 12 boxes")]
+    pub product: String,
+    /// The ERP's order key; unique among transactions.
+    pub external_id: Option<String>,
+    pub notes: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<TransactionRow> for TransactionView {
+    fn from(r: TransactionRow) -> Self {
+        TransactionView {
+            id: r.id,
+            customer_id: r.customer_id,
+            occurred_at: utc(r.occurred_at),
+            amount_cents: r.amount_cents,
+            cost_cents: r.cost_cents,
+            profit_cents: r.amount_cents - r.cost_cents,
+            currency: r.currency,
+            product: r.product,
+            external_id: r.external_id,
+            notes: r.notes,
+            version: r.version,
+            created_at: utc(r.created_at),
+            updated_at: utc(r.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionPage {
+    pub items: Vec<TransactionView>,
+    pub next_cursor: Option<String>,
+}
+
+/// Largest amount accepted: a trillion in major units keeps every sum far
+/// from overflowing 64 bits.
+const MAX_CENTS: i64 = 100_000_000_000_000;
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"amount_cents": 1280000, "cost_cents": 910000, "product": "Ginseng tea, 12 boxes",
+    "occurred_at": "2026-11-20T10:30:00Z", "external_id": "SO-2026-0042"}))]
+pub struct TransactionCreate {
+    #[validate(required, range(min = 0, max = 100_000_000_000_000i64))]
+    #[schema(required = true, value_type = i64, minimum = 0)]
+    pub amount_cents: Option<i64>,
+    /// Defaults to 0.
+    #[validate(range(min = 0, max = 100_000_000_000_000i64))]
+    pub cost_cents: Option<i64>,
+    /// Must be the card's currency (default: the card's).
+    #[validate(custom(function = "currency_code"))]
+    pub currency: Option<String>,
+    #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[schema(required = true, value_type = String)]
+    pub product: Option<String>,
+    /// When it happened; defaults to now; not in the future.
+    #[validate(custom(function = "not_future"))]
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// The ERP's key: a second transaction with the same key is a 409.
+    #[validate(length(min = 1, max = 100))]
+    pub external_id: Option<String>,
+    #[validate(length(max = 2000))]
+    pub notes: Option<String>,
+}
+
+/// Only the fields sent change; `null` clears an optional field.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionPatch {
+    #[validate(range(min = 0, max = 100_000_000_000_000i64))]
+    pub amount_cents: Option<i64>,
+    #[validate(range(min = 0, max = 100_000_000_000_000i64))]
+    pub cost_cents: Option<i64>,
+    #[validate(custom(function = "currency_code"))]
+    pub currency: Option<String>,
+    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    pub product: Option<String>,
+    #[validate(custom(function = "not_future"))]
+    pub occurred_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(min = 1, max = 100))]
+    #[schema(value_type = Option<String>)]
+    pub external_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 2000))]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TransactionQuery {
+    /// Only this customer (on `/transactions`).
+    pub customer_id: Option<i64>,
+    /// Only customers owned by this user.
+    pub owner_id: Option<i64>,
+    /// Exact product name.
+    pub product: Option<String>,
+    /// Occurred at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Occurred before this instant.
+    pub to: Option<DateTime<Utc>>,
+    /// Changed at or after this instant.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// `-occurred_at` (default), `occurred_at`, `id`, `-id`.
+    #[param(pattern = "^(-?occurred_at|-?id)$")]
+    pub sort: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+async fn list_page(
+    state: &AppState,
+    q: TransactionQuery,
+    customer_id: Option<i64>,
+) -> Result<TransactionPage, ApiError> {
+    let sort = transactions::parse_sort(q.sort.as_deref())?;
+    let limit = page::limit(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, sort))
+        .transpose()?;
+    let filter = Filter {
+        customer_id: customer_id.or(q.customer_id),
+        owner_id: q.owner_id,
+        product: q.product,
+        from: q.from.map(|t| t.naive_utc()),
+        to: q.to.map(|t| t.naive_utc()),
+        updated_since: q.updated_since.map(|t| t.naive_utc()),
+    };
+    state
+        .db
+        .run(move |conn| {
+            if let Some(id) = customer_id {
+                find_customer(conn, id)?;
+            }
+            let rows = transactions::page(conn, &filter, sort, after.as_ref(), limit)?;
+            let page = page::finish(rows, limit, |r| transactions::cursor_for(sort, r));
+            Ok(TransactionPage {
+                items: page.items.into_iter().map(TransactionView::from).collect(),
+                next_cursor: page.next_cursor,
+            })
+        })
+        .await
+}
+
+/// Transactions across customers, by period, customer, owner and product.
+#[utoipa::path(tag = "transactions", params(TransactionQuery), responses((status = 200, body = TransactionPage)))]
+#[get("/transactions")]
+pub async fn list_all(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    query: QueryParams<TransactionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(list_page(&state, query.0, None).await?))
+}
+
+/// A customer's transactions.
+#[utoipa::path(tag = "transactions", params(("id" = i64, Path, description = "Customer id"), TransactionQuery), responses((status = 200, body = TransactionPage)))]
+#[get("/customers/{id}/transactions")]
+pub async fn list(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<i64>,
+    query: QueryParams<TransactionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(list_page(&state, query.0, Some(path.into_inner())).await?))
+}
+
+fn respond(status: StatusCode, row: TransactionRow) -> HttpResponse {
+    let loc = format!(
+        "/api/v1/customers/{}/transactions/{}",
+        row.customer_id, row.id
+    );
+    versioned(status, row.version, Some(loc), &TransactionView::from(row))
+}
+
+fn external_id_free(
+    conn: &mut DbConn,
+    external_id: Option<&str>,
+    own_id: i64,
+) -> Result<(), ApiError> {
+    if let Some(ext) = external_id {
+        if transactions::find_by_external_id(conn, ext)?.is_some_and(|t| t.id != own_id) {
+            return Err(ApiError::Conflict(format!(
+                "a transaction with external_id {ext:?} exists; it is never counted twice"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn currency_matches(card_currency: &str, currency: &str) -> Result<(), ApiError> {
+    if card_currency == currency {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(vec![FieldError::new(
+            "currency",
+            "currency_mismatch",
+            format!("must be the customer's currency {card_currency}, so that its figures add up"),
+        )]))
+    }
+}
+
+/// Record an order or service. The card's purchase count, revenue and
+/// profit figures are updated in the same transaction.
+#[utoipa::path(
+    tag = "transactions",
+    params(("id" = i64, Path, description = "Customer id")),
+    request_body = TransactionCreate,
+    responses(
+        (status = 201, body = TransactionView, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "The external_id was already recorded", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/customers/{id}/transactions")]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: JsonBody<TransactionCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = path.into_inner();
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let now = db::now();
+    let mut row = TransactionRow {
+        id: 0,
+        customer_id,
+        occurred_at: input
+            .occurred_at
+            .map(|t| db::micros(t.naive_utc()))
+            .unwrap_or(now),
+        amount_cents: input.amount_cents.unwrap_or_default().min(MAX_CENTS),
+        cost_cents: input.cost_cents.unwrap_or_default().min(MAX_CENTS),
+        currency: input.currency.unwrap_or_default(),
+        product: input.product.unwrap_or_default().trim().to_string(),
+        external_id: clean(input.external_id),
+        notes: clean(input.notes),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let saved = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let customer = writable_customer(conn, &user, customer_id)?;
+                if row.currency.is_empty() {
+                    row.currency = customer.currency.clone();
+                }
+                currency_matches(&customer.currency, &row.currency)?;
+                external_id_free(conn, row.external_id.as_deref(), 0)?;
+                let saved = transactions::insert(conn, &row)?;
+                stats::refresh(conn, customer_id, now)?;
+                Ok(saved)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, saved))
+}
+
+fn find_transaction(
+    conn: &mut DbConn,
+    customer_id: i64,
+    id: i64,
+) -> Result<TransactionRow, ApiError> {
+    transactions::find(conn, id)?
+        .filter(|r| r.customer_id == customer_id)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("customer {customer_id} has no transaction {id}"))
+        })
+}
+
+/// Read one transaction.
+#[utoipa::path(
+    tag = "transactions",
+    params(("id" = i64, Path, description = "Customer id"), ("transaction_id" = i64, Path, description = "Transaction id")),
+    responses((status = 200, body = TransactionView, headers(("ETag" = String))))
+)]
+#[get("/customers/{id}/transactions/{transaction_id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer_id, id) = path.into_inner();
+    let row = state
+        .db
+        .run(move |conn| find_transaction(conn, customer_id, id))
+        .await?;
+    Ok(respond(StatusCode::OK, row))
+}
+
+/// Correct a transaction. The card's figures follow.
+#[utoipa::path(
+    tag = "transactions",
+    params(("id" = i64, Path, description = "Customer id"), ("transaction_id" = i64, Path, description = "Transaction id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+    request_body = TransactionPatch,
+    responses(
+        (status = 200, body = TransactionView, headers(("ETag" = String))),
+        (status = 409, description = "The external_id is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[patch("/customers/{id}/transactions/{transaction_id}")]
+pub async fn patch(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<(i64, i64)>,
+    body: JsonBody<TransactionPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer_id, id) = path.into_inner();
+    let expected = precondition::if_match(&req)?;
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let saved = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let customer = writable_customer(conn, &user, customer_id)?;
+                let mut row = find_transaction(conn, customer_id, id)?;
+                precondition::check(expected, row.version)?;
+                let now = db::now();
+                let before = row.version;
+                if let Some(v) = input.amount_cents {
+                    row.amount_cents = v;
+                }
+                if let Some(v) = input.cost_cents {
+                    row.cost_cents = v;
+                }
+                if let Some(v) = input.currency {
+                    currency_matches(&customer.currency, &v)?;
+                    row.currency = v;
+                }
+                if let Some(v) = input.product {
+                    row.product = v.trim().to_string();
+                }
+                if let Some(t) = input.occurred_at {
+                    row.occurred_at = db::micros(t.naive_utc());
+                }
+                if let Some(v) = input.external_id {
+                    row.external_id = clean(v);
+                }
+                if let Some(v) = input.notes {
+                    row.notes = clean(v);
+                }
+                external_id_free(conn, row.external_id.as_deref(), row.id)?;
+                row.version = before + 1;
+                row.updated_at = now;
+                if !transactions::save(conn, &row, before)? {
+                    return Err(ApiError::PreconditionFailed {
+                        current: before + 1,
+                    });
+                }
+                stats::refresh(conn, customer_id, now)?;
+                Ok(row)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, saved))
+}
+
+/// Delete a transaction recorded by mistake. The card's figures follow.
+#[utoipa::path(
+    tag = "transactions",
+    params(("id" = i64, Path, description = "Customer id"), ("transaction_id" = i64, Path, description = "Transaction id")),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/customers/{id}/transactions/{transaction_id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (customer_id, id) = path.into_inner();
+    state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, customer_id)?;
+                find_transaction(conn, customer_id, id)?;
+                transactions::delete(conn, id)?;
+                stats::refresh(conn, customer_id, db::now())?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,506 @@
+//! `POST /auth/token` and bearer tokens: login, throttling, token checks and
+//! revocation (deactivation, password change, role change take effect at once).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+
+backend_tests!(
+    login_returns_a_bearer_token,
+    wrong_password_and_unknown_email_get_the_same_401,
+    login_validation_names_email_and_password,
+    login_rejects_malformed_bodies,
+    login_email_is_case_insensitive,
+    inactive_user_cannot_log_in,
+    repeated_failures_lock_the_email_with_429,
+    a_successful_login_resets_the_failure_count,
+    requests_without_a_token_get_401_with_www_authenticate,
+    malformed_authorization_headers_get_401,
+    tokens_signed_with_another_secret_are_refused,
+    alg_none_tokens_are_refused,
+    tampered_tokens_are_refused,
+    deactivating_a_user_revokes_their_token_at_once,
+    changing_the_password_revokes_old_tokens,
+    other_changes_keep_the_token_valid,
+    role_changes_take_effect_at_once,
+);
+
+const PASSWORD: &str = "a long test password";
+
+/// Creates a user as admin and returns its id.
+async fn create_user(app: &TestApp, email: &str, role: &str, active: bool) -> i64 {
+    let admin = app.admin_token().await;
+    let r = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            &json!({"email": email, "name": "Test User", "role": role, "password": PASSWORD, "active": active}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.id()
+}
+
+/// A request with a raw `Authorization` header value.
+async fn get_with_authorization(app: &TestApp, path: &str, value: &str) -> Resp {
+    app.send(app.client.get(app.url(path)).header("Authorization", value))
+        .await
+}
+
+fn assert_unauthorized(r: &Resp) {
+    r.problem(401);
+    assert_eq!(
+        r.header("www-authenticate").as_deref(),
+        Some("Bearer"),
+        "{:?}",
+        r.headers
+    );
+}
+
+fn b64(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+async fn login_returns_a_bearer_token(app: TestApp) {
+    let r = app.login(&app.admin_email, &app.admin_password).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["token_type"], "Bearer");
+    assert!(
+        r.body["expires_in"].as_i64().is_some_and(|s| s > 0),
+        "{}",
+        r.text
+    );
+    let token = r.body["access_token"].as_str().unwrap();
+    assert_eq!(token.split('.').count(), 3, "not a JWT: {token}");
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    // The token works.
+    let me = app.get("/api/v1/users", token).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    // Its claims name the user and expire in `expires_in` seconds.
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["role"], "admin");
+    let ttl = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+    assert_eq!(ttl, r.body["expires_in"].as_i64().unwrap());
+}
+
+async fn wrong_password_and_unknown_email_get_the_same_401(app: TestApp) {
+    let wrong = app.login(&app.admin_email, "not the right password").await;
+    let p1 = wrong.problem(401).clone();
+    let unknown = app
+        .login("nobody@example.com", "not the right password")
+        .await;
+    let p2 = unknown.problem(401).clone();
+    assert_eq!(p1["type"], p2["type"]);
+    assert_eq!(p1["title"], p2["title"]);
+    assert_eq!(p1["detail"], p2["detail"]);
+    assert_eq!(
+        p1, p2,
+        "the answers must not reveal whether the email exists"
+    );
+    assert!(wrong.body.get("access_token").is_none());
+}
+
+async fn login_validation_names_email_and_password(app: TestApp) {
+    let r = app.post("/api/v1/auth/token", "", &json!({})).await;
+    r.problem(422);
+    assert_eq!(r.body["type"], "/problems/validation");
+    assert_eq!(r.error_fields(), vec!["email", "password"], "{}", r.text);
+    for e in r.body["errors"].as_array().unwrap() {
+        assert_eq!(e["code"], "required", "{}", r.text);
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // Empty strings are as bad as missing ones.
+    let r = app
+        .post(
+            "/api/v1/auth/token",
+            "",
+            &json!({"email": "", "password": ""}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), vec!["email", "password"], "{}", r.text);
+    // Only the password missing.
+    let r = app
+        .post("/api/v1/auth/token", "", &json!({"email": app.admin_email}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), vec!["password"], "{}", r.text);
+    // A wrong type names the field.
+    let r = app
+        .post(
+            "/api/v1/auth/token",
+            "",
+            &json!({"email": 5, "password": "x"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), vec!["email"], "{}", r.text);
+}
+
+async fn login_rejects_malformed_bodies(app: TestApp) {
+    let r = app
+        .post_raw("/api/v1/auth/token", "", "application/json", "{\"email\": ")
+        .await;
+    r.problem(400);
+    let r = app
+        .post_raw(
+            "/api/v1/auth/token",
+            "",
+            "text/plain",
+            &json!({"email": "a@b.io", "password": "x"}).to_string(),
+        )
+        .await;
+    r.problem(415);
+    // None of these counted as a failed login: the right password still works.
+    let r = app.login(&app.admin_email, &app.admin_password).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+async fn login_email_is_case_insensitive(app: TestApp) {
+    create_user(&app, "Mixed.Case@Example.COM", "sales", true).await;
+    for email in [
+        "mixed.case@example.com",
+        "MIXED.CASE@EXAMPLE.COM",
+        "  Mixed.Case@example.com ",
+    ] {
+        let r = app.login(email, PASSWORD).await;
+        assert_eq!(r.status, 200, "{email}: {}", r.text);
+    }
+    let upper_admin = app.admin_email.to_uppercase();
+    let r = app.login(&upper_admin, &app.admin_password).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The password is not case-insensitive.
+    let r = app
+        .login("mixed.case@example.com", &PASSWORD.to_uppercase())
+        .await;
+    r.problem(401);
+}
+
+async fn inactive_user_cannot_log_in(app: TestApp) {
+    create_user(&app, "sleeper@example.com", "sales", false).await;
+    let inactive = app.login("sleeper@example.com", PASSWORD).await;
+    let p1 = inactive.problem(401).clone();
+    let wrong = app.login(&app.admin_email, "not the right password").await;
+    let p2 = wrong.problem(401).clone();
+    assert_eq!(p1, p2, "an inactive account must look like a bad login");
+}
+
+async fn repeated_failures_lock_the_email_with_429(app: TestApp) {
+    create_user(&app, "target@example.com", "sales", true).await;
+    for i in 0..5 {
+        let r = app.login("target@example.com", "wrong password").await;
+        r.problem(401);
+        assert!(
+            r.header("retry-after").is_none(),
+            "attempt {i}: {:?}",
+            r.headers
+        );
+    }
+    let r = app.login("target@example.com", "wrong password").await;
+    r.problem(429);
+    assert_eq!(r.body["type"], "/problems/rate-limited");
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=300).contains(&retry), "Retry-After {retry}");
+    // Even the right password is refused while locked, whatever the case of the email.
+    let r = app.login("target@example.com", PASSWORD).await;
+    r.problem(429);
+    assert!(r.header("retry-after").is_some());
+    assert!(r.body.get("access_token").is_none());
+    let r = app.login("TARGET@example.com", PASSWORD).await;
+    r.problem(429);
+    // Another account is not locked.
+    let r = app.login(&app.admin_email, &app.admin_password).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Unknown emails are locked alike, so the lock reveals nothing.
+    for _ in 0..5 {
+        app.login("ghost@example.com", "wrong password")
+            .await
+            .problem(401);
+    }
+    app.login("ghost@example.com", "wrong password")
+        .await
+        .problem(429);
+}
+
+async fn a_successful_login_resets_the_failure_count(app: TestApp) {
+    create_user(&app, "forgetful@example.com", "sales", true).await;
+    for _ in 0..4 {
+        app.login("forgetful@example.com", "wrong password")
+            .await
+            .problem(401);
+    }
+    let r = app.login("forgetful@example.com", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for _ in 0..4 {
+        app.login("forgetful@example.com", "wrong password")
+            .await
+            .problem(401);
+    }
+    let r = app.login("forgetful@example.com", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+async fn requests_without_a_token_get_401_with_www_authenticate(app: TestApp) {
+    for path in [
+        "/api/v1/users",
+        "/api/v1/customers",
+        "/api/v1/users/1",
+        "/api/v1/customers/1",
+    ] {
+        let r = app.get(path, "").await;
+        assert_unauthorized(&r);
+        assert_eq!(r.body["type"], "/problems/unauthorized");
+    }
+    let r = app
+        .post(
+            "/api/v1/customers",
+            "",
+            &json!({"kind": "individual", "name": "X"}),
+        )
+        .await;
+    assert_unauthorized(&r);
+    let r = app
+        .patch("/api/v1/users/1", "", &json!({"name": "X"}))
+        .await;
+    assert_unauthorized(&r);
+    let r = app.delete("/api/v1/customers/1", "").await;
+    assert_unauthorized(&r);
+}
+
+async fn malformed_authorization_headers_get_401(app: TestApp) {
+    let token = app.admin_token().await;
+    for value in [
+        format!("Token {token}"),
+        format!("Basic {token}"),
+        "Bearer".to_string(),
+        "Bearer ".to_string(),
+        "Bearer   ".to_string(),
+        token.clone(),
+        "Bearer not-a-jwt".to_string(),
+        "Bearer a.b.c".to_string(),
+        format!("Bearer {token}x"),
+    ] {
+        let r = get_with_authorization(&app, "/api/v1/users", &value).await;
+        assert_eq!(r.status, 401, "{value:?}: {}", r.text);
+        assert_unauthorized(&r);
+    }
+    // The well-formed header works, and the scheme is case-insensitive.
+    let r = get_with_authorization(&app, "/api/v1/users", &format!("Bearer {token}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = get_with_authorization(&app, "/api/v1/users", &format!("bearer {token}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+async fn tokens_signed_with_another_secret_are_refused(app: TestApp) {
+    let admin = app.admin_token().await;
+    let admin_id = app.get("/api/v1/users", &admin).await.body["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let n = now();
+    let claims =
+        json!({"sub": admin_id.to_string(), "role": "admin", "iat": n, "exp": n + 3600, "gen": 0});
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"not-the-secret-of-this-server-not-the-secret"),
+    )
+    .unwrap();
+    assert_unauthorized(&app.get("/api/v1/users", &forged).await);
+    assert_unauthorized(&app.get("/api/v1/customers", &forged).await);
+}
+
+async fn alg_none_tokens_are_refused(app: TestApp) {
+    let n = now();
+    let payload = json!({"sub": "1", "role": "admin", "iat": n, "exp": n + 3600, "gen": 0});
+    for header in [
+        json!({"alg": "none", "typ": "JWT"}),
+        json!({"alg": "None", "typ": "JWT"}),
+        json!({"alg": "NONE"}),
+    ] {
+        let token = format!("{}.{}.", b64(&header), b64(&payload));
+        assert_unauthorized(&app.get("/api/v1/users", &token).await);
+        let without_dot = format!("{}.{}", b64(&header), b64(&payload));
+        assert_unauthorized(&app.get("/api/v1/users", &without_dot).await);
+    }
+}
+
+async fn tampered_tokens_are_refused(app: TestApp) {
+    // A sales user's real token with the payload changed to claim admin keeps
+    // its original signature, which no longer matches.
+    let (_, sales) = app.user_with_role("sales").await;
+    let parts: Vec<&str> = sales.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["role"] = json!("admin");
+    claims["sub"] = json!("1");
+    let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
+    assert_unauthorized(&app.get("/api/v1/users", &tampered).await);
+    // The original still works (and is still not an admin's).
+    let r = app.get("/api/v1/users", &sales).await;
+    r.problem(403);
+}
+
+async fn deactivating_a_user_revokes_their_token_at_once(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (id, token) = app.user_with_role("manager").await;
+    let r = app.get("/api/v1/customers", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["active"], false);
+    assert_unauthorized(&app.get("/api/v1/customers", &token).await);
+    assert_unauthorized(&app.get(&format!("/api/v1/users/{id}"), &token).await);
+    // Reactivating does not bring the old token back; a new login works.
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            &json!({"active": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_unauthorized(&app.get("/api/v1/customers", &token).await);
+    let email = r.body["email"].as_str().unwrap().to_string();
+    let fresh = app.token(&email, PASSWORD).await;
+    let r = app.get("/api/v1/customers", &fresh).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+async fn changing_the_password_revokes_old_tokens(app: TestApp) {
+    let admin = app.admin_token().await;
+    let id = create_user(&app, "rotate@example.com", "sales", true).await;
+    let old = app.token("rotate@example.com", PASSWORD).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/users/{id}"), &old).await.status,
+        200
+    );
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            &json!({"password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.body.get("password").is_none() && r.body.get("password_hash").is_none(),
+        "{}",
+        r.text
+    );
+    assert_unauthorized(&app.get(&format!("/api/v1/users/{id}"), &old).await);
+    app.login("rotate@example.com", PASSWORD).await.problem(401);
+    let new = app
+        .token("rotate@example.com", "a brand new passphrase")
+        .await;
+    let r = app.get(&format!("/api/v1/users/{id}"), &new).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+async fn other_changes_keep_the_token_valid(app: TestApp) {
+    let admin = app.admin_token().await;
+    let id = create_user(&app, "stable@example.com", "sales", true).await;
+    let token = app.token("stable@example.com", PASSWORD).await;
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            &json!({"name": "Renamed", "email": "moved@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.get(&format!("/api/v1/users/{id}"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["name"], "Renamed");
+    assert_eq!(r.body["email"], "moved@example.com");
+    // The login follows the email.
+    app.login("stable@example.com", PASSWORD).await.problem(401);
+    app.token("moved@example.com", PASSWORD).await;
+}
+
+async fn role_changes_take_effect_at_once(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (other_id, other) = app.user_with_role("sales").await;
+    let (id, token) = app.user_with_role("sales").await;
+    let theirs = app
+        .create_customer(&other, json!({"kind": "individual", "name": "Not mine"}))
+        .await
+        .id();
+    assert_eq!(
+        app.get(&format!("/api/v1/customers/{theirs}"), &other)
+            .await
+            .body["owner_id"],
+        json!(other_id)
+    );
+    let path = format!("/api/v1/customers/{theirs}");
+    app.patch(&path, &token, &json!({"name": "Taken over"}))
+        .await
+        .problem(403);
+
+    // Promoted to manager: the same token may now edit anyone's customer.
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            &json!({"role": "manager"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["role"], "manager");
+    let r = app
+        .patch(&path, &token, &json!({"name": "Taken over"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["name"], "Taken over");
+
+    // Demoted to viewer: the same token may no longer write at all.
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            &json!({"role": "viewer"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.patch(&path, &token, &json!({"name": "Again"}))
+        .await
+        .problem(403);
+    app.post(
+        "/api/v1/customers",
+        &token,
+        &json!({"kind": "individual", "name": "Mine"}),
+    )
+    .await
+    .problem(403);
+    assert_eq!(app.get(&path, &token).await.status, 200);
+
+    // Promoted to admin: the same token may now manage users.
+    app.get("/api/v1/users", &token).await.problem(403);
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            &json!({"role": "admin"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.get("/api/v1/users", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

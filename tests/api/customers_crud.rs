@@ -1,0 +1,387 @@
+//! `/api/v1/customers`: create, read, PATCH with If-Match, soft delete and
+//! restore, external_id uniqueness, source links and owners.
+
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+
+/// external_id, source links, owners and the full card.
+mod links;
+
+backend_tests!(
+    create_answers_201_with_location_etag_and_defaults,
+    create_with_personality_type_returns_its_strategy,
+    read_answers_200_with_etag_and_unknown_id_is_404,
+    patch_changes_only_the_sent_fields,
+    patch_honours_if_match,
+    delete_archives_and_restore_brings_back,
+    delete_with_stale_if_match_is_412,
+);
+
+const CUSTOMERS: &str = "/api/v1/customers";
+
+fn card(id: i64) -> String {
+    format!("{CUSTOMERS}/{id}")
+}
+
+/// Sends `req` with a bearer token and an If-Match header.
+async fn with_if_match(
+    app: &TestApp,
+    req: reqwest::RequestBuilder,
+    token: &str,
+    etag: &str,
+) -> Resp {
+    app.send(req.bearer_auth(token).header("If-Match", etag))
+        .await
+}
+
+/// The ids of the customer list at `query`.
+async fn listed_ids(app: &TestApp, token: &str, query: &str) -> Vec<i64> {
+    let r = app
+        .get(&format!("{CUSTOMERS}?limit=500&{query}"), token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// An RFC 3339 timestamp of a response.
+fn instant(v: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap()
+}
+
+fn assert_422_naming(r: &Resp, field: &str) {
+    r.problem(422);
+    assert!(
+        r.error_fields().iter().any(|f| f == field),
+        "expected {field} in {}",
+        r.text
+    );
+}
+
+async fn create_answers_201_with_location_etag_and_defaults(app: TestApp) {
+    let (manager_id, manager) = app.user_with_role("manager").await;
+    let r = app
+        .post(
+            CUSTOMERS,
+            &manager,
+            &json!({"kind": "individual", "name": "  李雷  ", "tags": ["vip", " wholesale ", "vip", "健康"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.id();
+    assert_eq!(r.header("location"), Some(card(id)));
+    assert_eq!(r.header("etag").as_deref(), Some("\"1\""));
+    let c = &r.body;
+    assert_eq!(c["name"], "李雷", "the name is trimmed");
+    assert_eq!(c["kind"], "individual");
+    assert_eq!(
+        c["owner_id"],
+        json!(manager_id),
+        "the owner defaults to the creator"
+    );
+    assert_eq!(c["funnel_stage"], "lead");
+    assert_eq!(c["currency"], "CNY");
+    assert_eq!(
+        c["tags"],
+        json!(["vip", "wholesale", "健康"]),
+        "tags trimmed, sorted, deduplicated"
+    );
+    assert_eq!(c["version"], 1);
+    assert_eq!(c["personality_type"], Value::Null);
+    assert_eq!(c["personality_strategy"], Value::Null);
+    assert_eq!(c["archived_at"], Value::Null);
+    assert_eq!(c["created_at"], c["updated_at"]);
+    for field in [
+        "email",
+        "phone",
+        "external_id",
+        "acquisition_source",
+        "prospect_grade",
+        "notes",
+    ] {
+        assert_eq!(c[field], Value::Null, "{field} defaults to null");
+    }
+    // A second card gets another id.
+    let other = app
+        .create_customer(&manager, json!({"kind": "organization", "name": "Acme"}))
+        .await;
+    assert_ne!(other.id(), id);
+    assert_eq!(other.body["tags"], json!([]));
+}
+
+async fn create_with_personality_type_returns_its_strategy(app: TestApp) {
+    let admin = app.admin_token().await;
+    let reference = app.get("/api/v1/reference/personality-types", &admin).await;
+    assert_eq!(reference.status, 200, "{}", reference.text);
+    for entry in reference.body["items"].as_array().unwrap() {
+        let code = entry["code"].as_str().unwrap();
+        let r = app
+            .create_customer(
+                &admin,
+                json!({"kind": "individual", "name": code, "personality_type": code}),
+            )
+            .await;
+        assert_eq!(r.body["personality_type"], code);
+        let strategy = &r.body["personality_strategy"];
+        assert!(
+            strategy["name"].as_str().is_some_and(|s| !s.is_empty()),
+            "{}",
+            r.text
+        );
+        assert!(
+            strategy["actions"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty()),
+            "{}",
+            r.text
+        );
+        assert_eq!(
+            strategy, &entry["strategy"],
+            "the card carries the reference strategy"
+        );
+        // Clearing the type clears the strategy.
+        let cleared = app
+            .patch(&card(r.id()), &admin, &json!({"personality_type": null}))
+            .await;
+        assert_eq!(cleared.status, 200, "{}", cleared.text);
+        assert_eq!(cleared.body["personality_strategy"], Value::Null);
+    }
+}
+
+async fn read_answers_200_with_etag_and_unknown_id_is_404(app: TestApp) {
+    let admin = app.admin_token().await;
+    let created = app
+        .create_customer(
+            &admin,
+            json!({"kind": "organization", "name": "杭州华康", "region": "浙江"}),
+        )
+        .await;
+    let r = app.get(&card(created.id()), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"1\""));
+    assert_eq!(r.body, created.body);
+    let (_, viewer) = app.user_with_role("viewer").await;
+    assert_eq!(app.get(&card(created.id()), &viewer).await.status, 200);
+
+    let missing = app.get(&card(created.id() + 1000), &admin).await;
+    missing.problem(404);
+    app.get(&format!("{CUSTOMERS}/abc"), &admin)
+        .await
+        .problem(404);
+    app.patch(&card(created.id() + 1000), &admin, &json!({"name": "x"}))
+        .await
+        .problem(404);
+    app.delete(&card(created.id() + 1000), &admin)
+        .await
+        .problem(404);
+    let restore = app
+        .post(
+            &format!("{}/restore", card(created.id() + 1000)),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    restore.problem(404);
+}
+
+async fn patch_changes_only_the_sent_fields(app: TestApp) {
+    let admin = app.admin_token().await;
+    let created = app
+        .create_customer(
+            &admin,
+            json!({"kind": "individual", "name": "韩梅梅", "email": "mei@example.com",
+                   "phone": "+86 138 0000 1111", "region": "Hangzhou", "tags": ["a", "b"],
+                   "employees": 3}),
+        )
+        .await;
+    let id = created.id();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let r = app
+        .patch(
+            &card(id),
+            &admin,
+            &json!({"region": "苏州", "phone": null, "employees": null, "tags": ["c", "c", " a "]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    let c = &r.body;
+    assert_eq!(c["region"], "苏州");
+    assert_eq!(c["phone"], Value::Null, "null clears an optional field");
+    assert_eq!(c["employees"], Value::Null);
+    assert_eq!(
+        c["tags"],
+        json!(["a", "c"]),
+        "tags are replaced, normalized"
+    );
+    assert_eq!(c["email"], "mei@example.com", "unsent fields stay");
+    assert_eq!(c["name"], "韩梅梅");
+    assert_eq!(c["version"], 2);
+    assert_eq!(c["created_at"], created.body["created_at"]);
+    assert_ne!(
+        c["updated_at"], created.body["updated_at"],
+        "updated_at moves"
+    );
+    assert!(instant(&c["updated_at"]) > instant(&created.body["updated_at"]));
+    assert_eq!(
+        app.get(&card(id), &admin).await.body,
+        r.body,
+        "the change is stored"
+    );
+
+    // Without tags, the tags stay; every PATCH bumps the version.
+    let r = app
+        .patch(
+            &card(id),
+            &admin,
+            &json!({"funnel_stage": "prospect", "prospect_grade": "A"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["tags"], json!(["a", "c"]));
+    assert_eq!(r.body["funnel_stage"], "prospect");
+    assert_eq!(r.body["prospect_grade"], "A");
+    assert_eq!(r.body["region"], "苏州");
+    assert_eq!(r.body["version"], 3);
+    let r = app.patch(&card(id), &admin, &json!({"tags": []})).await;
+    assert_eq!(r.body["tags"], json!([]));
+    assert_eq!(r.body["version"], 4);
+}
+
+async fn patch_honours_if_match(app: TestApp) {
+    let admin = app.admin_token().await;
+    let id = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "A"}))
+        .await
+        .id();
+    let r = app
+        .patch_if_match(&card(id), &admin, "\"1\"", &json!({"name": "B"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+
+    let stale = app
+        .patch_if_match(&card(id), &admin, "\"1\"", &json!({"name": "C"}))
+        .await;
+    stale.problem(412);
+    assert_eq!(
+        app.get(&card(id), &admin).await.body["name"],
+        "B",
+        "a 412 changes nothing"
+    );
+
+    let r = app
+        .patch_if_match(&card(id), &admin, "W/\"2\"", &json!({"name": "C"}))
+        .await;
+    assert_eq!(
+        r.status, 200,
+        "a weak ETag of the current version matches: {}",
+        r.text
+    );
+    let r = app
+        .patch_if_match(&card(id), &admin, "*", &json!({"name": "D"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["version"], 4);
+
+    let garbage = app
+        .patch_if_match(&card(id), &admin, "not-an-etag", &json!({"name": "E"}))
+        .await;
+    garbage.problem(400);
+    let r = app.get(&card(id), &admin).await;
+    assert_eq!(
+        (r.body["name"].as_str(), r.body["version"].as_i64()),
+        (Some("D"), Some(4))
+    );
+}
+
+async fn delete_archives_and_restore_brings_back(app: TestApp) {
+    let admin = app.admin_token().await;
+    let id = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "归档"}))
+        .await
+        .id();
+    let keep = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "keep"}))
+        .await
+        .id();
+    let r = app.delete(&card(id), &admin).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert!(r.text.is_empty());
+
+    assert_eq!(
+        listed_ids(&app, &admin, "").await,
+        vec![keep],
+        "archived cards are hidden"
+    );
+    let archived = app.get(&card(id), &admin).await;
+    assert_eq!(archived.status, 200, "{}", archived.text);
+    assert!(
+        archived.body["archived_at"].is_string(),
+        "{}",
+        archived.text
+    );
+    assert_eq!(archived.body["version"], 2);
+    assert_eq!(
+        listed_ids(&app, &admin, "include_archived=true").await,
+        vec![id, keep]
+    );
+    assert_eq!(
+        listed_ids(&app, &admin, "include_archived=false").await,
+        vec![keep]
+    );
+
+    let again = app.delete(&card(id), &admin).await;
+    assert_eq!(again.status, 204, "deleting twice is fine: {}", again.text);
+    let unchanged = app.get(&card(id), &admin).await;
+    assert_eq!(
+        unchanged.body, archived.body,
+        "a second delete changes nothing"
+    );
+
+    let restored = app
+        .post(&format!("{}/restore", card(id)), &admin, &json!({}))
+        .await;
+    assert_eq!(restored.status, 200, "{}", restored.text);
+    assert_eq!(restored.body["archived_at"], Value::Null);
+    assert_eq!(restored.body["version"], 3);
+    assert_eq!(restored.header("etag").as_deref(), Some("\"3\""));
+    assert_eq!(restored.body["name"], "归档");
+    assert_eq!(listed_ids(&app, &admin, "").await, vec![id, keep]);
+    // Restoring a live card changes nothing.
+    let twice = app
+        .post(&format!("{}/restore", card(id)), &admin, &json!({}))
+        .await;
+    assert_eq!(twice.status, 200, "{}", twice.text);
+    assert_eq!(twice.body["version"], 3);
+
+    // A viewer may not archive.
+    let (_, viewer) = app.user_with_role("viewer").await;
+    app.delete(&card(id), &viewer).await.problem(403);
+}
+
+async fn delete_with_stale_if_match_is_412(app: TestApp) {
+    let admin = app.admin_token().await;
+    let id = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "A"}))
+        .await
+        .id();
+    app.patch(&card(id), &admin, &json!({"name": "B"})).await;
+    let stale = with_if_match(&app, app.client.delete(app.url(&card(id))), &admin, "\"1\"").await;
+    stale.problem(412);
+    assert_eq!(
+        app.get(&card(id), &admin).await.body["archived_at"],
+        Value::Null
+    );
+    let garbage = with_if_match(&app, app.client.delete(app.url(&card(id))), &admin, "x1").await;
+    garbage.problem(400);
+    let ok = with_if_match(&app, app.client.delete(app.url(&card(id))), &admin, "\"2\"").await;
+    assert_eq!(ok.status, 204, "{}", ok.text);
+    assert!(app.get(&card(id), &admin).await.body["archived_at"].is_string());
+}

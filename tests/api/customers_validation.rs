@@ -1,0 +1,360 @@
+//! The rules of `POST /api/v1/customers` (CustomerCreate): each rule alone,
+//! all of them at once, and the body-level failures (JSON syntax, types,
+//! unknown fields, content type, size).
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+
+/// Unknown fields, wrong types, bad JSON, content type and size.
+mod bodies;
+/// The same rules on PATCH.
+mod patch;
+
+backend_tests!(
+    kind_and_name_are_required,
+    name_must_be_1_to_200_characters_and_not_blank,
+    email_and_phone_must_be_well_formed,
+    text_fields_have_maximum_lengths,
+    birthday_must_not_be_in_the_future,
+    numbers_must_not_be_negative,
+    currency_must_be_an_iso_4217_code,
+    tags_are_limited_in_number_and_length,
+    unknown_codes_are_422_naming_each_field,
+    every_bad_field_is_named_at_once,
+);
+
+const CUSTOMERS: &str = "/api/v1/customers";
+
+/// A valid card with `changes` merged in.
+fn card_with(changes: Value) -> Value {
+    let mut body = json!({"kind": "individual", "name": "张三"});
+    for (k, v) in changes.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
+/// Asserts a 422 whose `errors` name exactly `fields` (in any order), each
+/// with a code and a message.
+fn assert_invalid(r: &Resp, fields: &[&str]) {
+    r.problem(422);
+    assert_eq!(r.body["type"], "/problems/validation", "{}", r.text);
+    let mut named = r.error_fields();
+    named.sort();
+    named.dedup();
+    let mut expected: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+    expected.sort();
+    assert_eq!(named, expected, "{}", r.text);
+    for e in r.body["errors"].as_array().unwrap() {
+        assert!(e["code"].as_str().is_some_and(|c| !c.is_empty()), "{e}");
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+    }
+}
+
+/// The code of the first error naming `field`.
+fn code_of(r: &Resp, field: &str) -> String {
+    r.body["errors"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["field"] == field))
+        .and_then(|e| e["code"].as_str())
+        .unwrap_or_else(|| panic!("no error for {field}: {}", r.text))
+        .to_string()
+}
+
+/// Creates `changes` on a valid card and expects 422 naming `field`.
+async fn rejects(app: &TestApp, token: &str, changes: Value, field: &str) -> Resp {
+    let r = app
+        .post(CUSTOMERS, token, &card_with(changes.clone()))
+        .await;
+    assert_eq!(r.status, 422, "{changes} should be rejected: {}", r.text);
+    assert_invalid(&r, &[field]);
+    r
+}
+
+async fn accepts(app: &TestApp, token: &str, changes: Value) -> Resp {
+    let r = app
+        .post(CUSTOMERS, token, &card_with(changes.clone()))
+        .await;
+    assert_eq!(r.status, 201, "{changes} should be accepted: {}", r.text);
+    r
+}
+
+/// Sends a raw body with an optional content type.
+async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    ct: Option<&str>,
+    body: String,
+) -> Resp {
+    let mut req = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(ct) = ct {
+        req = req.header("Content-Type", ct);
+    }
+    app.send(req.body(body)).await
+}
+
+async fn count(app: &TestApp, token: &str) -> usize {
+    let r = app
+        .get(
+            &format!("{CUSTOMERS}?limit=500&include_archived=true"),
+            token,
+        )
+        .await;
+    r.body["items"].as_array().unwrap().len()
+}
+
+async fn kind_and_name_are_required(app: TestApp) {
+    let admin = app.admin_token().await;
+    let r = app.post(CUSTOMERS, &admin, &json!({})).await;
+    assert_invalid(&r, &["kind", "name"]);
+    assert_eq!(code_of(&r, "kind"), "required");
+    assert_eq!(code_of(&r, "name"), "required");
+    assert_invalid(
+        &app.post(CUSTOMERS, &admin, &json!({"kind": "individual"}))
+            .await,
+        &["name"],
+    );
+    assert_invalid(
+        &app.post(CUSTOMERS, &admin, &json!({"name": "x"})).await,
+        &["kind"],
+    );
+    let r = app
+        .post(CUSTOMERS, &admin, &json!({"kind": null, "name": null}))
+        .await;
+    assert_invalid(&r, &["kind", "name"]);
+    assert_eq!(count(&app, &admin).await, 0, "nothing was created");
+}
+
+async fn name_must_be_1_to_200_characters_and_not_blank(app: TestApp) {
+    let admin = app.admin_token().await;
+    let r = rejects(&app, &admin, json!({"name": ""}), "name").await;
+    assert_eq!(code_of(&r, "name"), "length");
+    let r = rejects(&app, &admin, json!({"name": "  \t "}), "name").await;
+    assert_eq!(code_of(&r, "name"), "blank");
+    rejects(&app, &admin, json!({"name": "x".repeat(201)}), "name").await;
+    rejects(&app, &admin, json!({"name": "名".repeat(201)}), "name").await;
+    let r = accepts(&app, &admin, json!({"name": "名".repeat(200)})).await;
+    assert_eq!(
+        r.body["name"].as_str().unwrap().chars().count(),
+        200,
+        "200 characters, not bytes"
+    );
+    accepts(&app, &admin, json!({"name": "x"})).await;
+}
+
+async fn email_and_phone_must_be_well_formed(app: TestApp) {
+    let admin = app.admin_token().await;
+    for bad in [
+        "not-an-email",
+        "a@",
+        "@example.com",
+        "a b@example.com",
+        "张三",
+    ] {
+        let r = rejects(&app, &admin, json!({"email": bad}), "email").await;
+        assert_eq!(code_of(&r, "email"), "email");
+    }
+    let long = format!("{}@{}.example.com", "a".repeat(64), "b".repeat(180));
+    rejects(&app, &admin, json!({"email": long}), "email").await;
+    let r = accepts(&app, &admin, json!({"email": "Wang.Wei@HuaKang.example"})).await;
+    assert_eq!(
+        r.body["email"], "wang.wei@huakang.example",
+        "emails are lower-cased"
+    );
+
+    for bad in [
+        "12ab5",
+        "1234",
+        "123456789012345678901",
+        "+86 138 0000 1111 ext 2",
+        "1-2-3-4-5-6-7-8-9-0-1-2-3-4-5-6-7",
+    ] {
+        let r = rejects(&app, &admin, json!({"phone": bad}), "phone").await;
+        assert_eq!(code_of(&r, "phone"), "phone");
+    }
+    for good in [
+        "12345",
+        "+86 (571) 8888-1234",
+        "138.0013.8000",
+        "12345678901234567890",
+    ] {
+        accepts(&app, &admin, json!({"phone": good})).await;
+    }
+}
+
+async fn text_fields_have_maximum_lengths(app: TestApp) {
+    let admin = app.admin_token().await;
+    let limits = [
+        ("company", 200),
+        ("address", 500),
+        ("region", 100),
+        ("age_band", 50),
+        ("income_band", 50),
+        ("occupation", 100),
+        ("education", 100),
+        ("industry", 100),
+        ("products", 1000),
+        ("external_id", 100),
+        ("notes", 5000),
+    ];
+    for (field, max) in limits {
+        let r = rejects(&app, &admin, json!({field: "字".repeat(max + 1)}), field).await;
+        assert_eq!(code_of(&r, field), "length", "{field}");
+    }
+    // Exactly the maximum passes, counted in characters.
+    let mut at_max = json!({});
+    for (field, max) in limits {
+        at_max[field] = json!("字".repeat(max));
+    }
+    let r = accepts(&app, &admin, at_max).await;
+    for (field, max) in limits {
+        assert_eq!(
+            r.body[field].as_str().unwrap().chars().count(),
+            max,
+            "{field}"
+        );
+    }
+    let r = rejects(&app, &admin, json!({"external_id": ""}), "external_id").await;
+    assert_eq!(code_of(&r, "external_id"), "length");
+}
+
+async fn birthday_must_not_be_in_the_future(app: TestApp) {
+    let admin = app.admin_token().await;
+    let future = (chrono::Utc::now() + chrono::Duration::days(2))
+        .date_naive()
+        .to_string();
+    let r = rejects(&app, &admin, json!({"birthday": future}), "birthday").await;
+    assert_eq!(code_of(&r, "birthday"), "range");
+    rejects(&app, &admin, json!({"birthday": "2999-01-01"}), "birthday").await;
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .date_naive()
+        .to_string();
+    accepts(&app, &admin, json!({"birthday": yesterday})).await;
+    accepts(&app, &admin, json!({"birthday": "1900-02-28"})).await;
+    // Not a date at all.
+    for bad in ["1990-02-30", "01/02/1990", "1990-01-01T00:00:00Z"] {
+        rejects(&app, &admin, json!({"birthday": bad}), "birthday").await;
+    }
+}
+
+async fn numbers_must_not_be_negative(app: TestApp) {
+    let admin = app.admin_token().await;
+    for field in ["employees", "annual_revenue_cents", "wallet_size_cents"] {
+        let r = rejects(&app, &admin, json!({field: -1}), field).await;
+        assert_eq!(code_of(&r, field), "range");
+        let r = accepts(&app, &admin, json!({field: 0})).await;
+        assert_eq!(r.body[field], 0);
+    }
+    rejects(&app, &admin, json!({"employees": 100_000_001}), "employees").await;
+    accepts(&app, &admin, json!({"employees": 100_000_000})).await;
+    let big = accepts(&app, &admin, json!({"annual_revenue_cents": i64::MAX})).await;
+    assert_eq!(big.body["annual_revenue_cents"], json!(i64::MAX));
+    rejects(
+        &app,
+        &admin,
+        json!({"wallet_size_cents": 1.5}),
+        "wallet_size_cents",
+    )
+    .await;
+}
+
+async fn currency_must_be_an_iso_4217_code(app: TestApp) {
+    let admin = app.admin_token().await;
+    for bad in ["cny", "CNYY", "CN", "C1Y", "", "人民币", "€"] {
+        let r = rejects(&app, &admin, json!({"currency": bad}), "currency").await;
+        assert_eq!(code_of(&r, "currency"), "currency");
+    }
+    let r = accepts(&app, &admin, json!({"currency": "EUR"})).await;
+    assert_eq!(r.body["currency"], "EUR");
+}
+
+async fn tags_are_limited_in_number_and_length(app: TestApp) {
+    let admin = app.admin_token().await;
+    let many: Vec<String> = (0..51).map(|n| format!("t{n}")).collect();
+    let r = rejects(&app, &admin, json!({"tags": many}), "tags").await;
+    assert_eq!(code_of(&r, "tags"), "length");
+    for bad in [json!(["ok", ""]), json!(["   "]), json!(["标".repeat(51)])] {
+        let r = rejects(&app, &admin, json!({"tags": bad}), "tags").await;
+        assert_eq!(code_of(&r, "tags"), "tag");
+    }
+    rejects(&app, &admin, json!({"tags": [1, 2]}), "tags[0]").await;
+    let fifty: Vec<String> = (0..50).map(|n| format!("t{n:02}")).collect();
+    let r = accepts(&app, &admin, json!({"tags": fifty})).await;
+    assert_eq!(r.body["tags"].as_array().unwrap().len(), 50);
+    let r = accepts(&app, &admin, json!({"tags": ["标".repeat(50)]})).await;
+    assert_eq!(r.body["tags"], json!(["标".repeat(50)]));
+}
+
+async fn unknown_codes_are_422_naming_each_field(app: TestApp) {
+    let admin = app.admin_token().await;
+    let fields = [
+        ("kind", "person"),
+        ("gender", "unknown"),
+        ("acquisition_source", "magic"),
+        ("personality_type", "grumpy"),
+        ("social_style", "loud"),
+        ("funnel_stage", "nope"),
+        ("prospect_grade", "a"),
+    ];
+    let mut all = json!({});
+    for (field, bad) in fields {
+        let r = rejects(&app, &admin, json!({field: bad}), field).await;
+        assert_eq!(code_of(&r, field), "invalid_value");
+        let message = r.body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(bad), "the bad value is quoted: {message}");
+        all[field] = json!(bad);
+    }
+    let names: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
+    assert_invalid(&app.post(CUSTOMERS, &admin, &card_with(all)).await, &names);
+    rejects(
+        &app,
+        &admin,
+        json!({"funnel_stage": "LEAD"}),
+        "funnel_stage",
+    )
+    .await;
+    rejects(&app, &admin, json!({"gender": 1}), "gender").await;
+}
+
+async fn every_bad_field_is_named_at_once(app: TestApp) {
+    let admin = app.admin_token().await;
+    let future = (chrono::Utc::now() + chrono::Duration::days(3))
+        .date_naive()
+        .to_string();
+    let body = json!({
+        "kind": "robot", "name": "   ", "company": "c".repeat(201), "email": "nope",
+        "phone": "call me", "address": "a".repeat(501), "region": "r".repeat(101),
+        "birthday": future, "gender": "x", "age_band": "a".repeat(51), "income_band": "i".repeat(51),
+        "occupation": "o".repeat(101), "education": "e".repeat(101), "industry": "i".repeat(101),
+        "products": "p".repeat(1001), "employees": -5, "annual_revenue_cents": -1,
+        "external_id": "", "acquisition_source": "x", "personality_type": "x", "social_style": "x",
+        "funnel_stage": "x", "prospect_grade": "x", "wallet_size_cents": -1, "currency": "usd",
+        "notes": "n".repeat(5001), "tags": [""]
+    });
+    let r = app.post(CUSTOMERS, &admin, &body).await;
+    let fields: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(fields.len(), 27);
+    assert_invalid(&r, &fields);
+    assert_eq!(r.body["detail"], "27 fields are invalid");
+    // The rules that need the database join the report only when the
+    // rest is valid; a reference error is still reported with its field.
+    let r = app
+        .post(
+            CUSTOMERS,
+            &admin,
+            &card_with(json!({"owner_id": 999_999, "acquisition_source": "referral"})),
+        )
+        .await;
+    assert_invalid(&r, &["owner_id", "source_customer_id"]);
+    assert_eq!(count(&app, &admin).await, 0);
+}

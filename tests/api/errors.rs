@@ -1,0 +1,900 @@
+//! The error shapes across the API: every failure is a precise 4xx
+//! `application/problem+json`, never plain text, a 500 or a stack trace.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+
+backend_tests!(
+    unknown_routes_are_404_problems,
+    bad_path_ids_are_404_problems,
+    wrong_method_on_a_known_path_is_a_4xx_problem,
+    malformed_json_is_400,
+    json_with_trailing_garbage_is_400,
+    well_formed_json_of_the_wrong_shape_is_422,
+    wrong_content_type_is_415,
+    json_content_type_variants_are_accepted,
+    oversized_body_is_413,
+    bad_query_parameters_are_400_naming_the_parameter,
+    cors_preflight_from_an_unconfigured_origin_gets_no_allow_origin,
+    problems_share_one_shape,
+    a_burst_of_garbage_never_gets_a_500,
+    nul_characters_are_refused_naming_the_field,
+);
+
+/// Sends `method path` with an optional raw body and content type.
+async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    content_type: Option<&str>,
+    body: Option<String>,
+) -> Resp {
+    let mut req = app.client.request(method, app.url(path));
+    if !token.is_empty() {
+        req = req.bearer_auth(token);
+    }
+    if let Some(ct) = content_type {
+        req = req.header("Content-Type", ct);
+    }
+    if let Some(b) = body {
+        req = req.body(b);
+    }
+    app.send(req).await
+}
+
+/// Nothing a client sees may betray a panic or an internal trace.
+fn assert_no_leak(r: &Resp, what: &str) {
+    let lower = r.text.to_ascii_lowercase();
+    for needle in [
+        "panicked",
+        "stack backtrace",
+        "rust_backtrace",
+        "src/",
+        ".rs:",
+        "diesel",
+        "thread '",
+    ] {
+        assert!(
+            !lower.contains(needle),
+            "{what}: the response leaks {needle:?}: {}",
+            r.text
+        );
+    }
+}
+
+/// A problem document with a 4xx status.
+fn assert_4xx_problem(r: &Resp, what: &str) {
+    assert!(
+        (400..500).contains(&r.status),
+        "{what}: expected a 4xx, got {}: {}",
+        r.status,
+        r.text
+    );
+    r.problem(r.status);
+    assert_no_leak(r, what);
+}
+
+async fn unknown_routes_are_404_problems(app: TestApp) {
+    let token = app.admin_token().await;
+    for path in [
+        "/nope",
+        "/api/v1/nope",
+        "/api/v1/customers/1/nonsense",
+        "/api/v2/customers",
+        "/api/v1/",
+        "/api/v1",
+        "/api/v1/customers/1/contacts/1/extra",
+        "/index.php",
+        "/api/v1/%00",
+    ] {
+        for t in ["", token.as_str()] {
+            let r = app.get(path, t).await;
+            let body = r.problem(404);
+            assert_eq!(body["type"], "/problems/not-found", "{path}");
+            assert_no_leak(&r, path);
+        }
+    }
+    let r = app.post("/api/v1/nope", &token, &json!({})).await;
+    r.problem(404);
+}
+
+async fn bad_path_ids_are_404_problems(app: TestApp) {
+    let token = app.admin_token().await;
+    for id in [
+        "abc",
+        "99999999999999999999",
+        "1.5",
+        "0x10",
+        "%20",
+        "1e3",
+        "-99999999999999999999",
+        "１",
+    ] {
+        let path = format!("/api/v1/customers/{id}");
+        let r = app.get(&path, &token).await;
+        let body = r.problem(404);
+        assert_eq!(body["type"], "/problems/not-found", "{path}");
+        assert_no_leak(&r, &path);
+        app.patch(&path, &token, &json!({"name": "x"}))
+            .await
+            .problem(404);
+        app.delete(&path, &token).await.problem(404);
+        app.post(&format!("{path}/restore"), &token, &json!({}))
+            .await
+            .problem(404);
+        app.get(&format!("/api/v1/users/{id}"), &token)
+            .await
+            .problem(404);
+    }
+    // Well-formed ids that match nothing: 404 as well.
+    for id in ["0", "-1", "9223372036854775807", "-9223372036854775808"] {
+        app.get(&format!("/api/v1/customers/{id}"), &token)
+            .await
+            .problem(404);
+        app.get(&format!("/api/v1/users/{id}"), &token)
+            .await
+            .problem(404);
+    }
+}
+
+async fn wrong_method_on_a_known_path_is_a_4xx_problem(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Method"}))
+        .await
+        .id();
+    let cases = [
+        (Method::PUT, "/api/v1/customers".to_string()),
+        (Method::DELETE, "/api/v1/customers".to_string()),
+        (Method::PATCH, "/api/v1/customers".to_string()),
+        (Method::PUT, format!("/api/v1/customers/{id}")),
+        (Method::POST, format!("/api/v1/customers/{id}")),
+        (Method::GET, format!("/api/v1/customers/{id}/restore")),
+        (Method::POST, "/api/v1/reference".to_string()),
+        (Method::DELETE, "/api/v1/reference/tiers".to_string()),
+        (Method::GET, "/api/v1/auth/token".to_string()),
+        (Method::POST, "/healthz".to_string()),
+    ];
+    for (method, path) in cases {
+        let what = format!("{method} {path}");
+        let r = raw(
+            &app,
+            method,
+            &path,
+            &token,
+            Some("application/json"),
+            Some("{}".into()),
+        )
+        .await;
+        assert!(
+            matches!(r.status, 404 | 405),
+            "{what}: {} {}",
+            r.status,
+            r.text
+        );
+        assert_4xx_problem(&r, &what);
+    }
+    // Nothing was changed by them.
+    let r = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["version"], 1);
+}
+
+async fn malformed_json_is_400(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Target"}))
+        .await
+        .id();
+    for body in [
+        "",
+        "{",
+        "{\"kind\": \"individual\", \"name\": ",
+        "{kind: individual}",
+        "{'kind': 'individual', 'name': 'x'}",
+        "not json",
+        "[1, 2",
+        "{\"name\": \"x\",}",
+        "{\"name\": \"unterminated}",
+        "{\"name\": \"\\ud800\"}",
+        "{\"employees\": 01}",
+        "{\"employees\": NaN}",
+    ] {
+        for (method, path) in [
+            (Method::POST, "/api/v1/customers".to_string()),
+            (Method::PATCH, format!("/api/v1/customers/{id}")),
+        ] {
+            let what = format!("{method} {path} {body:?}");
+            let r = raw(
+                &app,
+                method,
+                &path,
+                &token,
+                Some("application/json"),
+                Some(body.into()),
+            )
+            .await;
+            let problem = r.problem(400);
+            assert_eq!(
+                problem["type"], "/problems/bad-request",
+                "{what}: {}",
+                r.text
+            );
+            assert_no_leak(&r, &what);
+        }
+    }
+    let r = app.get("/api/v1/customers", &token).await;
+    assert_eq!(
+        r.body["items"].as_array().unwrap().len(),
+        1,
+        "a malformed body created a customer"
+    );
+    let r = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(r.body["version"], 1, "a malformed body changed a customer");
+}
+
+async fn json_with_trailing_garbage_is_400(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Trailing"}))
+        .await
+        .id();
+    for body in [
+        "{\"kind\": \"individual\", \"name\": \"X\"} garbage",
+        "{\"kind\": \"individual\", \"name\": \"X\"}{}",
+        "{\"kind\": \"individual\", \"name\": \"X\"},",
+        "{\"kind\": \"individual\", \"name\": \"X\"}]",
+        "{\"kind\": \"individual\", \"name\": \"X\"} {\"kind\": \"individual\", \"name\": \"Y\"}",
+    ] {
+        let r = app
+            .post_raw("/api/v1/customers", &token, "application/json", body)
+            .await;
+        r.problem(400);
+        let r = raw(
+            &app,
+            Method::PATCH,
+            &format!("/api/v1/customers/{id}"),
+            &token,
+            Some("application/json"),
+            Some(body.into()),
+        )
+        .await;
+        r.problem(400);
+    }
+    let r = app.get("/api/v1/customers", &token).await;
+    assert_eq!(
+        r.body["items"].as_array().unwrap().len(),
+        1,
+        "trailing garbage created a customer"
+    );
+    let r = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(r.body["name"], "Trailing");
+    // Trailing whitespace is fine.
+    let r = app
+        .post_raw(
+            "/api/v1/customers",
+            &token,
+            "application/json",
+            "{\"kind\": \"individual\", \"name\": \"X\"}\n\t \r\n",
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+async fn well_formed_json_of_the_wrong_shape_is_422(app: TestApp) {
+    let token = app.admin_token().await;
+    for body in [
+        "[]",
+        "42",
+        "\"customer\"",
+        "null",
+        "true",
+        "{\"kind\": \"individual\", \"name\": [\"x\"]}",
+    ] {
+        let r = app
+            .post_raw("/api/v1/customers", &token, "application/json", body)
+            .await;
+        let problem = r.problem(422);
+        assert_eq!(problem["type"], "/problems/validation", "{body}");
+        assert!(
+            problem["errors"].as_array().is_some_and(|e| !e.is_empty()),
+            "{body}: {}",
+            r.text
+        );
+    }
+}
+
+async fn wrong_content_type_is_415(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Typed"}))
+        .await
+        .id();
+    let body = "{\"kind\": \"individual\", \"name\": \"X\"}";
+    for ct in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/xml"),
+        Some("text/json"),
+        Some("application/jsonp"),
+        Some("json"),
+        None,
+    ] {
+        let what = format!("content type {ct:?}");
+        let r = raw(
+            &app,
+            Method::POST,
+            "/api/v1/customers",
+            &token,
+            ct,
+            Some(body.into()),
+        )
+        .await;
+        let problem = r.problem(415);
+        assert_eq!(
+            problem["type"], "/problems/unsupported-media-type",
+            "{what}"
+        );
+        let r = raw(
+            &app,
+            Method::PATCH,
+            &format!("/api/v1/customers/{id}"),
+            &token,
+            ct,
+            Some("{\"name\": \"Y\"}".into()),
+        )
+        .await;
+        r.problem(415);
+        let r = raw(
+            &app,
+            Method::POST,
+            &format!("/api/v1/customers/{id}/contacts"),
+            &token,
+            ct,
+            Some("{\"name\": \"Y\"}".into()),
+        )
+        .await;
+        r.problem(415);
+    }
+    let r = app.get("/api/v1/customers", &token).await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+}
+
+async fn json_content_type_variants_are_accepted(app: TestApp) {
+    let token = app.admin_token().await;
+    let body = "{\"kind\": \"individual\", \"name\": \"Charset\"}";
+    for ct in [
+        "application/json; charset=utf-8",
+        "application/json;charset=UTF-8",
+        "Application/JSON",
+        "application/merge-patch+json",
+    ] {
+        let r = app.post_raw("/api/v1/customers", &token, ct, body).await;
+        assert_eq!(r.status, 201, "{ct}: {}", r.text);
+    }
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Patched"}))
+        .await
+        .id();
+    let path = format!("/api/v1/customers/{id}");
+    let r = raw(
+        &app,
+        Method::PATCH,
+        &path,
+        &token,
+        Some("application/merge-patch+json"),
+        Some("{\"region\": \"杭州\"}".into()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["region"], "杭州");
+    let r = raw(
+        &app,
+        Method::PATCH,
+        &path,
+        &token,
+        Some("application/json; charset=utf-8"),
+        Some("{\"region\": null}".into()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["region"].is_null());
+}
+
+async fn oversized_body_is_413(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Big"}))
+        .await
+        .id();
+    let huge =
+        json!({"kind": "individual", "name": "Huge", "notes": "a".repeat(300 * 1024)}).to_string();
+    for (method, path) in [
+        (Method::POST, "/api/v1/customers".to_string()),
+        (Method::PATCH, format!("/api/v1/customers/{id}")),
+        (Method::POST, format!("/api/v1/customers/{id}/contacts")),
+    ] {
+        let r = raw(
+            &app,
+            method.clone(),
+            &path,
+            &token,
+            Some("application/json"),
+            Some(huge.clone()),
+        )
+        .await;
+        let problem = r.problem(413);
+        assert_eq!(
+            problem["type"], "/problems/payload-too-large",
+            "{method} {path}"
+        );
+    }
+    // Just over the limit is too large; well under it is parsed (and then validated).
+    let just_over =
+        json!({"kind": "individual", "name": "Edge", "notes": "b".repeat(256 * 1024)}).to_string();
+    app.post_raw("/api/v1/customers", &token, "application/json", &just_over)
+        .await
+        .problem(413);
+    let under =
+        json!({"kind": "individual", "name": "Under", "notes": "c".repeat(200 * 1024)}).to_string();
+    let r = app
+        .post_raw("/api/v1/customers", &token, "application/json", &under)
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), vec!["notes"]);
+}
+
+async fn bad_query_parameters_are_400_naming_the_parameter(app: TestApp) {
+    let token = app.admin_token().await;
+    for (query, field) in [
+        ("limit=abc", "limit"),
+        ("limit=", "limit"),
+        ("limit=1.5", "limit"),
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=99999999999999999999", "limit"),
+        ("owner_id=me", "owner_id"),
+        ("include_archived=maybe", "include_archived"),
+        ("updated_since=yesterday", "updated_since"),
+        ("funnel_stage=nope", "funnel_stage"),
+        ("kind=company", "kind"),
+        ("personality_type=Emotional", "personality_type"),
+        ("cursor=not-a-cursor", "cursor"),
+        ("sort=colour", "sort"),
+    ] {
+        let r = app.get(&format!("/api/v1/customers?{query}"), &token).await;
+        let problem = r.problem(400);
+        assert_eq!(
+            problem["type"], "/problems/invalid-query",
+            "{query}: {}",
+            r.text
+        );
+        assert_eq!(r.error_fields(), vec![field], "{query}: {}", r.text);
+        let e = &problem["errors"][0];
+        assert!(
+            e["code"].as_str().is_some_and(|c| !c.is_empty())
+                && e["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{query}: {e}"
+        );
+        assert_no_leak(&r, query);
+    }
+    // An unknown parameter is a 400, not silently ignored.
+    let r = app.get("/api/v1/customers?colour=red", &token).await;
+    r.problem(400);
+    assert!(r.text.contains("colour"), "{}", r.text);
+    // The same on other lists.
+    let r = app.get("/api/v1/users?limit=abc", &token).await;
+    r.problem(400);
+    assert_eq!(r.error_fields(), vec!["limit"]);
+}
+
+async fn cors_preflight_from_an_unconfigured_origin_gets_no_allow_origin(app: TestApp) {
+    // No PATRON_CORS_ORIGINS: same-origin only.
+    let r = app
+        .send(
+            app.client
+                .request(Method::OPTIONS, app.url("/api/v1/customers"))
+                .header("Origin", "https://evil.example")
+                .header("Access-Control-Request-Method", "POST")
+                .header(
+                    "Access-Control-Request-Headers",
+                    "authorization, content-type",
+                ),
+        )
+        .await;
+    assert!(
+        r.header("access-control-allow-origin").is_none(),
+        "a random origin was allowed: {:?}",
+        r.headers
+    );
+    assert!(
+        (400..500).contains(&r.status),
+        "the preflight is refused: {} {}",
+        r.status,
+        r.text
+    );
+    assert_no_leak(&r, "preflight");
+    // Note: actix-cors answers this refusal itself, as a plain-text 400 (not a
+    // problem document); reported to the lead rather than asserted here.
+
+    // A plain request from that origin is served (the browser enforces CORS), without CORS headers.
+    let token = app.admin_token().await;
+    let r = app
+        .send(
+            app.client
+                .get(app.url("/api/v1/reference"))
+                .bearer_auth(&token)
+                .header("Origin", "https://evil.example"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.header("access-control-allow-origin").is_none(),
+        "{:?}",
+        r.headers
+    );
+}
+
+async fn problems_share_one_shape(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, viewer) = app.user_with_role("viewer").await;
+    let id = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "Shape"}))
+        .await
+        .id();
+    let path = format!("/api/v1/customers/{id}");
+    let cases: Vec<(Resp, u16, &str)> = vec![
+        (
+            app.post_raw("/api/v1/customers", &admin, "application/json", "{")
+                .await,
+            400,
+            "bad-request",
+        ),
+        (
+            app.get("/api/v1/customers?limit=x", &admin).await,
+            400,
+            "invalid-query",
+        ),
+        (app.get("/api/v1/customers", "").await, 401, "unauthorized"),
+        (
+            app.patch(&path, &viewer, &json!({"name": "v"})).await,
+            403,
+            "forbidden",
+        ),
+        (
+            app.get("/api/v1/customers/424242", &admin).await,
+            404,
+            "not-found",
+        ),
+        (
+            app.patch_if_match(&path, &admin, "\"7\"", &json!({"name": "x"}))
+                .await,
+            412,
+            "precondition-failed",
+        ),
+        (
+            app.post_raw("/api/v1/customers", &admin, "text/plain", "x")
+                .await,
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            app.post("/api/v1/customers", &admin, &json!({"kind": "individual"}))
+                .await,
+            422,
+            "validation",
+        ),
+    ];
+    for (r, status, slug) in cases {
+        let body = r.problem(status);
+        assert_eq!(body["type"], format!("/problems/{slug}"), "{}", r.text);
+        assert!(!body["title"].as_str().unwrap().is_empty());
+        assert!(!body["detail"].as_str().unwrap().is_empty());
+        assert_no_leak(&r, slug);
+        if slug == "validation" || slug == "invalid-query" {
+            let errors = body["errors"].as_array().unwrap();
+            assert!(!errors.is_empty());
+            for e in errors {
+                assert!(
+                    e["field"].is_string() && e["code"].is_string() && e["message"].is_string(),
+                    "{e}"
+                );
+            }
+        } else {
+            assert!(
+                body.get("errors")
+                    .is_none_or(|e| e.as_array().is_some_and(|a| a.is_empty())),
+                "{}",
+                r.text
+            );
+        }
+    }
+}
+
+/// Hand-picked hostile inputs: every answer is below 500, without a leak.
+async fn a_burst_of_garbage_never_gets_a_500(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(
+            &token,
+            json!({"kind": "organization", "name": "Victim", "email": "v@example.com"}),
+        )
+        .await
+        .id();
+    let deep_array = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let deep_object = format!("{}1{}", "{\"a\":".repeat(5000), "}".repeat(5000));
+    let bodies: Vec<String> = vec![
+        json!({"kind": "individual", "name": "a\u{0000}b"}).to_string(),
+        json!({"kind": "individual", "name": "ok", "notes": "nul\u{0000}inside", "tags": ["t\u{0000}"]}).to_string(),
+        json!({"kind": "individual", "name": "ok", "email": "a\u{0000}@example.com"}).to_string(),
+        json!({"kind": "individual", "name": "ok", "external_id": "\u{0000}"}).to_string(),
+        json!({"kind": "individual", "name": "😀🇨🇳\u{202e}\u{200b}ﷺ𝕏"}).to_string(),
+        json!({"kind": "individual", "name": "\u{feff}", "region": "\u{fffd}"}).to_string(),
+        "{\"kind\": \"individual\", \"name\": \"big\", \"employees\": 1e400}".into(),
+        "{\"kind\": \"individual\", \"name\": \"big\", \"employees\": 99999999999999999999999999}".into(),
+        "{\"kind\": \"individual\", \"name\": \"big\", \"wallet_size_cents\": 9223372036854775807, \"annual_revenue_cents\": 9223372036854775807}".into(),
+        "{\"kind\": \"individual\", \"name\": \"big\", \"wallet_size_cents\": -9223372036854775808}".into(),
+        "{\"kind\": \"individual\", \"name\": \"neg\", \"owner_id\": -1}".into(),
+        "{\"kind\": \"individual\", \"name\": \"max\", \"owner_id\": 9223372036854775807}".into(),
+        "{\"kind\": \"individual\", \"name\": \"src\", \"acquisition_source\": \"referral\", \"source_customer_id\": -9223372036854775808}".into(),
+        "{\"kind\": \"individual\", \"name\": \"float\", \"employees\": 1.5}".into(),
+        format!("{{\"kind\": \"individual\", \"name\": \"deep\", \"tags\": {deep_array}}}"),
+        deep_array.clone(),
+        deep_object,
+        json!({"kind": "individual", "name": "tags", "tags": vec!["x"; 5000]}).to_string(),
+        json!({"kind": "individual", "name": "n".repeat(100_000)}).to_string(),
+        json!({"kind": "individual", "name": "dates", "birthday": "0000-00-00"}).to_string(),
+        json!({"kind": "individual", "name": "dates", "birthday": "+275760-09-13"}).to_string(),
+        json!({"kind": "individual", "name": "dates", "birthday": "9999-12-31"}).to_string(),
+        json!({"kind": "individual", "name": "sql'; DROP TABLE customers; --", "email": "x@y.z'--"}).to_string(),
+        json!({"kind": ["individual"], "name": {"$ne": null}}).to_string(),
+        json!({"kind": "individual", "name": "dup", "name ": "x"}).to_string(),
+        "{\"kind\": \"individual\", \"name\": \"dup\", \"name\": \"twice\"}".into(),
+        json!({"id": -5, "version": 999, "created_at": "x"}).to_string(),
+        json!({"kind": "individual", "name": "cur", "currency": "€€€"}).to_string(),
+        json!({"kind": null, "name": null, "tags": null, "funnel_stage": null}).to_string(),
+        "\u{0}".into(),
+        // Shaped like a contact or a patch, so that they reach the database.
+        json!({"name": "nul\u{0000}name", "notes": "x\u{0000}"}).to_string(),
+        json!({"name": "ok", "phone": "+86 \u{0000}138 0013 8000"}).to_string(),
+        json!({"name": "😀\u{202e}\u{0301}", "title": "\u{10ffff}"}).to_string(),
+    ];
+    let mut seen = 0;
+    for body in &bodies {
+        let short: String = body.chars().take(80).collect();
+        for (method, path) in [
+            (Method::POST, "/api/v1/customers".to_string()),
+            (Method::PATCH, format!("/api/v1/customers/{id}")),
+            (Method::PATCH, "/api/v1/customers/-1".to_string()),
+            (Method::POST, format!("/api/v1/customers/{id}/contacts")),
+        ] {
+            let what = format!("{method} {path} {short}");
+            let r = raw(
+                &app,
+                method,
+                &path,
+                &token,
+                Some("application/json"),
+                Some(body.clone()),
+            )
+            .await;
+            assert!(r.status < 500, "{what}: {} {}", r.status, r.text);
+            if r.status >= 400 {
+                assert_4xx_problem(&r, &what);
+            }
+            assert_no_leak(&r, &what);
+            seen += 1;
+        }
+    }
+    let long_q = "q".repeat(5000);
+    let queries = [
+        "q=%00",
+        "q=a%00b",
+        "q=%25%25%25",
+        "q=_",
+        "q=%5C",
+        "q=%27%3B%20DROP%20TABLE%20customers%3B--",
+        "q=%FF%FE%FD",
+        "q=%F0%9F%98%80",
+        long_q.as_str(),
+        "limit=-9223372036854775808",
+        "limit=9223372036854775807",
+        "owner_id=-1",
+        "owner_id=99999999999999999999",
+        "updated_since=9999-99-99T99:99:99Z",
+        "updated_since=%2B275760-09-13T00:00:00Z",
+        "updated_since=1970-01-01T00:00:00%2B99:00",
+        "tag=%00",
+        "region=%00",
+        "sort=-",
+        "sort=",
+        "sort=--name",
+        "cursor=",
+        "cursor=%00",
+        "cursor=eyJzIjoiaWQiLCJrIjpudWxsLCJpZCI6LTF9",
+        "cursor=eyJzIjoiaWQiLCJrIjoiYWJjIiwiaWQiOjF9",
+        "cursor=eyJzIjoibmFtZSIsImsiOjEsImlkIjoxfQ",
+        "limit=1&limit=2",
+        "%00=1",
+        "&&&==&",
+        "include_archived=1",
+    ];
+    for query in queries {
+        let path = format!("/api/v1/customers?{query}");
+        let short: String = path.chars().take(100).collect();
+        let r = app.get(&path, &token).await;
+        assert!(r.status < 500, "{short}: {} {}", r.status, r.text);
+        if r.status >= 400 {
+            assert_4xx_problem(&r, &short);
+        } else {
+            assert!(r.body["items"].is_array(), "{short}: {}", r.text);
+        }
+        assert_no_leak(&r, &short);
+        seen += 1;
+    }
+    assert!(seen > 100);
+
+    // The service is still healthy and the victim intact (well-formed changes aside).
+    let r = app.get("/readyz", "").await;
+    assert_eq!(r.status, 200);
+    let r = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.get("/api/v1/customers?limit=500", &token).await;
+    assert_eq!(r.status, 200, "the customers table survived: {}", r.text);
+}
+
+/// PostgreSQL cannot store U+0000: it is refused at the edge on both backends,
+/// naming the field, instead of failing in the database.
+async fn nul_characters_are_refused_naming_the_field(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = app
+        .post(
+            "/api/v1/customers",
+            &token,
+            &json!({"kind": "individual", "name": "a\u{0000}b", "tags": ["ok", "t\u{0000}"]}),
+        )
+        .await;
+    let body = r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, vec!["name", "tags[1]"], "{}", r.text);
+    assert_eq!(body["errors"][0]["code"], "invalid_character");
+
+    let id = app
+        .create_customer(&token, json!({"kind": "organization", "name": "Clean"}))
+        .await
+        .id();
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{id}"),
+            &token,
+            &json!({"notes": "x\u{0000}"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), vec!["notes"]);
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{id}/contacts"),
+            &token,
+            &json!({"name": "\u{0000}"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), vec!["name"]);
+    let r = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(r.body["version"], 1);
+
+    // An escaped backslash followed by "u0000" is ordinary text.
+    let r = app
+        .post_raw(
+            "/api/v1/customers",
+            &token,
+            "application/json",
+            r#"{"kind": "individual", "name": "C:\\u0000"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["name"], "C:\\u0000");
+
+    // In query parameters: a 400 naming the parameter.
+    for (query, field) in [
+        ("q=%00", "q"),
+        ("q=a%00b", "q"),
+        ("region=%00", "region"),
+        ("tag=x%00", "tag"),
+    ] {
+        let r = app.get(&format!("/api/v1/customers?{query}"), &token).await;
+        r.problem(400);
+        assert_eq!(r.error_fields(), vec![field], "{query}: {}", r.text);
+    }
+}
+
+/// With configured origins, a preflight from one of them is answered and the
+/// headers scripts need are exposed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_configured_origins() {
+    use patron::config::Config;
+    use patron::startup::Application;
+
+    let dir = std::env::temp_dir().join(format!("patron-test-cors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = Config::for_database(&format!("sqlite://{}", dir.join("patron.db").display()));
+    config.pool_size = 2;
+    config.cors_origins = vec!["https://app.example".into()];
+    let app = Application::build(config, false)
+        .await
+        .expect("the app starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let server = app.server();
+    let handle = server.handle();
+    tokio::spawn(server);
+    let client = reqwest::Client::new();
+
+    let r = client
+        .request(Method::OPTIONS, format!("{base}/api/v1/customers"))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "PATCH")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type, if-match",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let h = r.headers().clone();
+    assert_eq!(
+        h.get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://app.example")
+    );
+    let methods = h
+        .get("access-control-allow-methods")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    assert!(methods.contains("PATCH"), "{methods}");
+
+    // An actual request exposes ETag and Location to scripts.
+    let r = client
+        .get(format!("{base}/api/v1/customers/1"))
+        .header("Origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    let h = r.headers().clone();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(
+        h.get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://app.example")
+    );
+    let exposed = h
+        .get("access-control-expose-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    for name in ["etag", "location", "retry-after"] {
+        assert!(exposed.contains(name), "{name} is not exposed: {exposed}");
+    }
+
+    // Another origin still is not allowed.
+    let r = client
+        .request(Method::OPTIONS, format!("{base}/api/v1/customers"))
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+
+    handle.stop(true).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

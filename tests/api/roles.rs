@@ -1,0 +1,509 @@
+//! The role matrix: viewer reads only; sales writes only the customers it
+//! owns and never reassigns owners; manager, integration and admin write any
+//! customer; only admin manages users. Every refusal is a 403 problem that
+//! changes nothing.
+
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+
+backend_tests!(
+    viewer_reads_customers_but_writes_nothing,
+    sales_creates_customers_owned_by_itself,
+    sales_writes_its_own_customers,
+    sales_gets_403_on_customers_of_others,
+    sales_cannot_reassign_owners,
+    managers_and_integrations_write_any_customer_and_reassign_owners,
+    admin_does_everything,
+    only_admins_manage_users,
+);
+
+fn card(name: &str) -> Value {
+    json!({"kind": "organization", "name": name, "region": "Hangzhou"})
+}
+
+fn assert_forbidden(r: &Resp) {
+    r.problem(403);
+    assert_eq!(r.body["type"], "/problems/forbidden", "{}", r.text);
+}
+
+/// A customer owned by `owner_id`, created by the admin, with one contact.
+/// Returns (customer id, contact id).
+async fn customer_of(app: &TestApp, owner_id: i64, name: &str) -> (i64, i64) {
+    let admin = app.admin_token().await;
+    let mut body = card(name);
+    body["owner_id"] = json!(owner_id);
+    let r = app.create_customer(&admin, body).await;
+    assert_eq!(r.body["owner_id"], json!(owner_id), "{}", r.text);
+    let id = r.id();
+    let c = app
+        .post(
+            &format!("/api/v1/customers/{id}/contacts"),
+            &admin,
+            &json!({"name": "Wang Wei", "role": "decision_maker"}),
+        )
+        .await;
+    assert_eq!(c.status, 201, "{}", c.text);
+    (id, c.id())
+}
+
+async fn archive_as_admin(app: &TestApp, id: i64) {
+    let admin = app.admin_token().await;
+    let r = app.delete(&format!("/api/v1/customers/{id}"), &admin).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+}
+
+/// The card as the admin sees it now.
+async fn current(app: &TestApp, id: i64) -> Value {
+    let admin = app.admin_token().await;
+    let r = app.get(&format!("/api/v1/customers/{id}"), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+async fn contact_count(app: &TestApp, id: i64) -> usize {
+    let admin = app.admin_token().await;
+    let r = app
+        .get(&format!("/api/v1/customers/{id}/contacts"), &admin)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["items"].as_array().unwrap().len()
+}
+
+async fn viewer_reads_customers_but_writes_nothing(app: TestApp) {
+    let (viewer_id, viewer) = app.user_with_role("viewer").await;
+    let (sales_id, _) = app.user_with_role("sales").await;
+    let (id, contact) = customer_of(&app, sales_id, "Huakang").await;
+    let before = current(&app, id).await;
+
+    // Reads work.
+    let r = app.get("/api/v1/customers", &viewer).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+    let r = app.get(&format!("/api/v1/customers/{id}"), &viewer).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["name"], "Huakang");
+    let r = app
+        .get(&format!("/api/v1/customers/{id}/contacts"), &viewer)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .get(
+            &format!("/api/v1/customers/{id}/contacts/{contact}"),
+            &viewer,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Every write is refused, even on a card the viewer would own.
+    assert_forbidden(&app.post("/api/v1/customers", &viewer, &card("Mine")).await);
+    let mut own = card("Mine");
+    own["owner_id"] = json!(viewer_id);
+    assert_forbidden(&app.post("/api/v1/customers", &viewer, &own).await);
+    assert_forbidden(
+        &app.patch(
+            &format!("/api/v1/customers/{id}"),
+            &viewer,
+            &json!({"name": "Renamed"}),
+        )
+        .await,
+    );
+    assert_forbidden(
+        &app.delete(&format!("/api/v1/customers/{id}"), &viewer)
+            .await,
+    );
+    assert_forbidden(
+        &app.post(
+            &format!("/api/v1/customers/{id}/contacts"),
+            &viewer,
+            &json!({"name": "Li"}),
+        )
+        .await,
+    );
+    assert_forbidden(
+        &app.patch(
+            &format!("/api/v1/customers/{id}/contacts/{contact}"),
+            &viewer,
+            &json!({"name": "Li"}),
+        )
+        .await,
+    );
+    assert_forbidden(
+        &app.delete(
+            &format!("/api/v1/customers/{id}/contacts/{contact}"),
+            &viewer,
+        )
+        .await,
+    );
+    archive_as_admin(&app, id).await;
+    assert_forbidden(
+        &app.post(
+            &format!("/api/v1/customers/{id}/restore"),
+            &viewer,
+            &json!({}),
+        )
+        .await,
+    );
+
+    // Nothing changed but the admin's archiving.
+    let after = current(&app, id).await;
+    assert_eq!(after["name"], before["name"]);
+    assert!(after["archived_at"].is_string(), "still archived: {after}");
+    assert_eq!(
+        after["version"].as_i64(),
+        before["version"].as_i64().map(|v| v + 1)
+    );
+    assert_eq!(contact_count(&app, id).await, 1);
+    let admin = app.admin_token().await;
+    let list = app
+        .get("/api/v1/customers?include_archived=true", &admin)
+        .await;
+    assert_eq!(
+        list.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        list.text
+    );
+}
+
+async fn sales_creates_customers_owned_by_itself(app: TestApp) {
+    let (sales_id, sales) = app.user_with_role("sales").await;
+    let (other_id, _) = app.user_with_role("sales").await;
+
+    // Owner defaults to the creator, and naming oneself is fine.
+    let r = app.create_customer(&sales, card("Own by default")).await;
+    assert_eq!(r.body["owner_id"], json!(sales_id));
+    let mut body = card("Own explicitly");
+    body["owner_id"] = json!(sales_id);
+    let r = app.create_customer(&sales, body).await;
+    assert_eq!(r.body["owner_id"], json!(sales_id));
+
+    // A card owned by someone else is refused, and not created.
+    let mut body = card("For a colleague");
+    body["owner_id"] = json!(other_id);
+    assert_forbidden(&app.post("/api/v1/customers", &sales, &body).await);
+    let admin = app.admin_token().await;
+    let mut body = card("For the admin");
+    body["owner_id"] = json!(crate_admin_id(&app).await);
+    assert_forbidden(&app.post("/api/v1/customers", &sales, &body).await);
+    let list = app.get("/api/v1/customers?limit=500", &admin).await;
+    assert_eq!(
+        list.body["items"].as_array().unwrap().len(),
+        2,
+        "{}",
+        list.text
+    );
+}
+
+async fn crate_admin_id(app: &TestApp) -> i64 {
+    let admin = app.admin_token().await;
+    let r = app.get("/api/v1/users?limit=1", &admin).await;
+    r.body["items"][0]["id"].as_i64().unwrap()
+}
+
+async fn sales_writes_its_own_customers(app: TestApp) {
+    let (_, sales) = app.user_with_role("sales").await;
+    let id = app.create_customer(&sales, card("Mine")).await.id();
+    let path = format!("/api/v1/customers/{id}");
+
+    let r = app
+        .patch(
+            &path,
+            &sales,
+            &json!({"name": "Mine, renamed", "funnel_stage": "prospect"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["name"], "Mine, renamed");
+
+    let r = app
+        .post(
+            &format!("{path}/contacts"),
+            &sales,
+            &json!({"name": "Zhang San", "role": "handler"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let contact = r.id();
+    let r = app
+        .patch(
+            &format!("{path}/contacts/{contact}"),
+            &sales,
+            &json!({"title": "Buyer"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .delete(&format!("{path}/contacts/{contact}"), &sales)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    let r = app.delete(&path, &sales).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert!(current(&app, id).await["archived_at"].is_string());
+    let r = app
+        .post(&format!("{path}/restore"), &sales, &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["archived_at"].is_null(), "{}", r.text);
+}
+
+async fn sales_gets_403_on_customers_of_others(app: TestApp) {
+    let (_, sales) = app.user_with_role("sales").await;
+    let (other_id, other) = app.user_with_role("sales").await;
+    let (id, contact) = customer_of(&app, other_id, "Theirs").await;
+    let path = format!("/api/v1/customers/{id}");
+    let before = current(&app, id).await;
+
+    // Reading is fine.
+    assert_eq!(app.get(&path, &sales).await.status, 200);
+    assert_eq!(
+        app.get(&format!("{path}/contacts"), &sales).await.status,
+        200
+    );
+
+    assert_forbidden(&app.patch(&path, &sales, &json!({"name": "Hijacked"})).await);
+    assert_forbidden(&app.patch(&path, &sales, &json!({"owner_id": 0})).await);
+    assert_forbidden(&app.delete(&path, &sales).await);
+    assert_forbidden(
+        &app.post(&format!("{path}/contacts"), &sales, &json!({"name": "Spy"}))
+            .await,
+    );
+    assert_forbidden(
+        &app.patch(
+            &format!("{path}/contacts/{contact}"),
+            &sales,
+            &json!({"name": "Spy"}),
+        )
+        .await,
+    );
+    assert_forbidden(
+        &app.delete(&format!("{path}/contacts/{contact}"), &sales)
+            .await,
+    );
+    let after = current(&app, id).await;
+    assert_eq!(after, before, "a refused request changed the card");
+    assert_eq!(contact_count(&app, id).await, 1);
+    let r = app.get(&format!("{path}/contacts/{contact}"), &sales).await;
+    assert_eq!(r.body["name"], "Wang Wei");
+
+    // Restore of someone else's archived card.
+    archive_as_admin(&app, id).await;
+    assert_forbidden(
+        &app.post(&format!("{path}/restore"), &sales, &json!({}))
+            .await,
+    );
+    assert!(current(&app, id).await["archived_at"].is_string());
+    // The owner may restore it.
+    let r = app
+        .post(&format!("{path}/restore"), &other, &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Unknown customers are 404, not 403.
+    app.patch("/api/v1/customers/999999", &sales, &json!({"name": "X"}))
+        .await
+        .problem(404);
+}
+
+async fn sales_cannot_reassign_owners(app: TestApp) {
+    let (sales_id, sales) = app.user_with_role("sales").await;
+    let (other_id, _) = app.user_with_role("sales").await;
+    let id = app.create_customer(&sales, card("Mine")).await.id();
+    let path = format!("/api/v1/customers/{id}");
+
+    // Giving its own card away is a manager's decision.
+    let r = app
+        .patch(&path, &sales, &json!({"owner_id": other_id}))
+        .await;
+    assert_forbidden(&r);
+    let r = app
+        .patch(
+            &path,
+            &sales,
+            &json!({"owner_id": other_id, "name": "Given away"}),
+        )
+        .await;
+    assert_forbidden(&r);
+    let now = current(&app, id).await;
+    assert_eq!(now["owner_id"], json!(sales_id));
+    assert_eq!(now["name"], "Mine");
+    // Naming itself as owner is not a reassignment.
+    let r = app
+        .patch(
+            &path,
+            &sales,
+            &json!({"owner_id": sales_id, "name": "Still mine"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["owner_id"], json!(sales_id));
+}
+
+async fn managers_and_integrations_write_any_customer_and_reassign_owners(app: TestApp) {
+    let (sales_id, _) = app.user_with_role("sales").await;
+    let (other_id, other) = app.user_with_role("sales").await;
+    for role in ["manager", "integration"] {
+        let (me, token) = app.user_with_role(role).await;
+        let (id, contact) = customer_of(&app, sales_id, &format!("Card for {role}")).await;
+        let path = format!("/api/v1/customers/{id}");
+
+        let r = app
+            .patch(&path, &token, &json!({"name": format!("Edited by {role}")}))
+            .await;
+        assert_eq!(r.status, 200, "{role}: {}", r.text);
+        assert_eq!(r.body["owner_id"], json!(sales_id));
+
+        // Reassign to another rep: the new owner may now write it, the old one may not.
+        let r = app
+            .patch(&path, &token, &json!({"owner_id": other_id}))
+            .await;
+        assert_eq!(r.status, 200, "{role}: {}", r.text);
+        assert_eq!(r.body["owner_id"], json!(other_id));
+        let r = app
+            .patch(&path, &other, &json!({"notes": "mine now"}))
+            .await;
+        assert_eq!(r.status, 200, "{role}: {}", r.text);
+
+        // Contacts of anyone's customer.
+        let r = app
+            .post(
+                &format!("{path}/contacts"),
+                &token,
+                &json!({"name": "Li Si"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{role}: {}", r.text);
+        let r = app
+            .patch(
+                &format!("{path}/contacts/{contact}"),
+                &token,
+                &json!({"title": "CEO"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{role}: {}", r.text);
+        let r = app
+            .delete(&format!("{path}/contacts/{contact}"), &token)
+            .await;
+        assert_eq!(r.status, 204, "{role}: {}", r.text);
+
+        // Archive and restore.
+        assert_eq!(app.delete(&path, &token).await.status, 204);
+        let r = app
+            .post(&format!("{path}/restore"), &token, &json!({}))
+            .await;
+        assert_eq!(r.status, 200, "{role}: {}", r.text);
+
+        // Create a card for someone else, and one of its own.
+        let mut body = card(&format!("{role} for sales"));
+        body["owner_id"] = json!(sales_id);
+        let r = app.create_customer(&token, body).await;
+        assert_eq!(r.body["owner_id"], json!(sales_id));
+        let r = app
+            .create_customer(&token, card(&format!("{role} own")))
+            .await;
+        assert_eq!(r.body["owner_id"], json!(me));
+
+        // But no user management.
+        assert_forbidden(&app.get("/api/v1/users", &token).await);
+    }
+}
+
+async fn admin_does_everything(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (sales_id, _) = app.user_with_role("sales").await;
+    let (manager_id, _) = app.user_with_role("manager").await;
+    let (id, contact) = customer_of(&app, sales_id, "Any").await;
+    let path = format!("/api/v1/customers/{id}");
+    let r = app
+        .patch(
+            &path,
+            &admin,
+            &json!({"name": "Admin edit", "owner_id": manager_id}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["owner_id"], json!(manager_id));
+    let r = app
+        .patch(
+            &format!("{path}/contacts/{contact}"),
+            &admin,
+            &json!({"title": "Boss"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        app.delete(&format!("{path}/contacts/{contact}"), &admin)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(app.delete(&path, &admin).await.status, 204);
+    assert_eq!(
+        app.post(&format!("{path}/restore"), &admin, &json!({}))
+            .await
+            .status,
+        200
+    );
+    let r = app.get("/api/v1/users", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            &json!({"email": "new@example.com", "name": "New", "role": "viewer", "password": "a long test password"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{sales_id}"),
+            &admin,
+            &json!({"role": "manager"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+async fn only_admins_manage_users(app: TestApp) {
+    let admin = app.admin_token().await;
+    let admin_id = crate_admin_id(&app).await;
+    for role in ["manager", "sales", "viewer", "integration"] {
+        let (me, token) = app.user_with_role(role).await;
+        assert_forbidden(&app.get("/api/v1/users", &token).await);
+        assert_forbidden(&app.get("/api/v1/users?limit=1", &token).await);
+        let body = json!({"email": format!("by-{role}@example.com"), "name": "X", "role": "admin", "password": "a long test password"});
+        assert_forbidden(&app.post("/api/v1/users", &token, &body).await);
+        assert_forbidden(&app.get(&format!("/api/v1/users/{admin_id}"), &token).await);
+        assert_forbidden(
+            &app.patch(
+                &format!("/api/v1/users/{admin_id}"),
+                &token,
+                &json!({"active": false}),
+            )
+            .await,
+        );
+        assert_forbidden(
+            &app.patch(
+                &format!("/api/v1/users/{me}"),
+                &token,
+                &json!({"role": "admin"}),
+            )
+            .await,
+        );
+        // Themself they may read.
+        let r = app.get(&format!("/api/v1/users/{me}"), &token).await;
+        assert_eq!(r.status, 200, "{role}: {}", r.text);
+        assert_eq!(r.body["role"], role);
+    }
+    // None of the refused creations happened, and the admin is untouched.
+    let r = app.get("/api/v1/users", &admin).await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 5, "{}", r.text);
+    assert!(!r.text.contains("by-"), "{}", r.text);
+    let r = app.get(&format!("/api/v1/users/{admin_id}"), &admin).await;
+    assert_eq!(
+        (r.body["role"].as_str(), r.body["active"].as_bool()),
+        (Some("admin"), Some(true))
+    );
+}
