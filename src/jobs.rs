@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::db::{self, stats, Db};
+use crate::db::{self, cpr, settings, stats, Db};
+use crate::domain::cpr::CprSettings;
 
 /// Starts the periodic jobs: moving the 12-month window of the derived
-/// figures (once at start, then every `stats_refresh_secs`).
+/// figures and the CPR window (which can move a customer's stage as old
+/// purchases leave it), once at start, then every `stats_refresh_secs`.
 pub fn spawn(db: Db, config: &Config) {
     let every = Duration::from_secs(config.stats_refresh_secs.max(1));
     tokio::spawn(async move {
@@ -19,6 +21,16 @@ pub fn spawn(db: Db, config: &Config) {
             match result {
                 Ok(n) => log::debug!("moved the 12-month window of {n} customers"),
                 Err(e) => log::warn!("window refresh failed: {e}"),
+            }
+            let result = db
+                .run(|conn| {
+                    let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
+                    Ok(cpr::refresh_all(conn, &s, db::now())?)
+                })
+                .await;
+            match result {
+                Ok(n) => log::debug!("CPR recompute: {n} stage changes"),
+                Err(e) => log::warn!("CPR recompute failed: {e}"),
             }
         }
     });

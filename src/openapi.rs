@@ -29,6 +29,10 @@ Authenticate with `POST /api/v1/auth/token`, then send `Authorization: Bearer <a
         (name = "transactions", description = "Orders and services delivered"),
         (name = "needs", description = "Actual and latent needs"),
         (name = "timeline", description = "A customer's timeline and history of changes"),
+        (name = "cpr", description = "The CPR development cycle: conversion, penetration, retention"),
+        (name = "tiers", description = "The customer pyramid"),
+        (name = "settings", description = "Thresholds and cut-offs"),
+        (name = "analytics", description = "Reports"),
         (name = "reference", description = "Code lists with English and Chinese labels and strategies"),
         (name = "operations", description = "Health and readiness")
     )

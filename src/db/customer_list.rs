@@ -38,6 +38,8 @@ pub struct Filter {
     pub min_revenue_12m_cents: Option<i64>,
     pub min_lifetime_revenue_cents: Option<i64>,
     pub has_open_complaints: Option<bool>,
+    pub cpr_stage: Option<String>,
+    pub tier: Option<String>,
 }
 
 /// The sortable fields of the customer list.
@@ -193,6 +195,12 @@ pub fn page(
     }
     if let Some(v) = &filter.social_style {
         query = query.filter(c::social_style.eq(v.clone()));
+    }
+    if let Some(v) = &filter.cpr_stage {
+        query = query.filter(c::cpr_stage.eq(v.clone()));
+    }
+    if let Some(v) = &filter.tier {
+        query = query.filter(c::tier.eq(v.clone()));
     }
     if let Some(v) = &filter.tag {
         let tagged = customer_tags::table

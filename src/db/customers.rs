@@ -133,6 +133,10 @@ pub struct StatsRow {
     pub revenue_12m_cents: i64,
     pub profit_12m_cents: i64,
     pub open_complaints: i64,
+    pub cpr_stage: String,
+    pub cpr_pinned: bool,
+    pub share_of_wallet: Option<f64>,
+    pub tier: String,
 }
 
 pub type Stats = (
@@ -145,6 +149,10 @@ pub type Stats = (
     customers::revenue_12m_cents,
     customers::profit_12m_cents,
     customers::open_complaints,
+    customers::cpr_stage,
+    customers::cpr_pinned,
+    customers::share_of_wallet,
+    customers::tier,
 );
 
 pub const STATS: Stats = (
@@ -157,6 +165,10 @@ pub const STATS: Stats = (
     customers::revenue_12m_cents,
     customers::profit_12m_cents,
     customers::open_complaints,
+    customers::cpr_stage,
+    customers::cpr_pinned,
+    customers::share_of_wallet,
+    customers::tier,
 );
 
 /// A card with its derived figures.

@@ -2,6 +2,7 @@
 //! the helper that runs diesel work on the blocking pool.
 
 pub mod contacts;
+pub mod cpr;
 pub mod customer_list;
 pub mod customers;
 pub mod events;
@@ -10,7 +11,9 @@ pub mod migrate;
 pub mod needs;
 pub mod page;
 pub mod schema;
+pub mod settings;
 pub mod stats;
+pub mod tiers;
 pub mod transactions;
 pub mod users;
 

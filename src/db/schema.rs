@@ -62,6 +62,14 @@ diesel::table! {
         profit_12m_cents -> BigInt,
         open_complaints -> BigInt,
         stats_at -> Nullable<Timestamp>,
+        cpr_stage -> Text,
+        cpr_pinned -> Bool,
+        cpr_pin_reason -> Nullable<Text>,
+        cpr_since -> Nullable<Timestamp>,
+        share_of_wallet -> Nullable<Double>,
+        cpr_revenue_window_cents -> BigInt,
+        tier -> Text,
+        tier_profit_cents -> BigInt,
     }
 }
 
@@ -157,6 +165,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Text,
+        version -> BigInt,
+        updated_at -> Timestamp,
+        updated_by -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    segments (id) {
+        id -> BigInt,
+        name -> Text,
+        kind -> Text,
+        rule -> Nullable<Text>,
+        description -> Nullable<Text>,
+        builtin -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    segment_members (segment_id, customer_id) {
+        segment_id -> BigInt,
+        customer_id -> BigInt,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(segment_members -> segments (segment_id));
+diesel::joinable!(segment_members -> customers (customer_id));
 diesel::joinable!(interactions -> customers (customer_id));
 diesel::joinable!(transactions -> customers (customer_id));
 diesel::joinable!(needs -> customers (customer_id));
@@ -169,5 +211,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     needs,
     customer_events,
     customer_tags,
-    contacts
+    contacts,
+    settings,
+    segments,
+    segment_members
 );

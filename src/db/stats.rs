@@ -10,12 +10,17 @@ use super::DbConn;
 
 /// The start of the trailing 12-month window ending at `now`.
 pub fn window_start(now: NaiveDateTime) -> NaiveDateTime {
-    now.checked_sub_months(Months::new(12))
+    window_start_months(now, 12)
+}
+
+/// The start of a trailing window of `months` calendar months.
+pub fn window_start_months(now: NaiveDateTime, months: u32) -> NaiveDateTime {
+    now.checked_sub_months(Months::new(months))
         .unwrap_or(NaiveDateTime::MIN)
 }
 
 /// A timestamp literal both backends compare correctly with stored values.
-fn literal(t: NaiveDateTime) -> String {
+pub fn literal(t: NaiveDateTime) -> String {
     // The format diesel stores in SQLite, so text comparison orders correctly.
     format!("'{}'", t.format("%F %T%.f"))
 }

@@ -162,6 +162,16 @@ code_enum!(
     }
 );
 
+code_enum!(
+    /// Stage of the CPR development cycle (客户开发周期).
+    CprStage { NotStarted => "not_started", Conversion => "conversion", Penetration => "penetration", Retention => "retention" }
+);
+
+code_enum!(
+    /// Value tier of the customer pyramid (客户分级).
+    Tier { Important => "important", Secondary => "secondary", Ordinary => "ordinary", Small => "small" }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

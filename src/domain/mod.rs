@@ -1,5 +1,7 @@
 //! The CRM rules as plain Rust: no HTTP, no SQL.
 
 pub mod codes;
+pub mod cpr;
 pub mod funnel;
 pub mod reference;
+pub mod tiers;

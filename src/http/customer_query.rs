@@ -6,7 +6,8 @@ use utoipa::IntoParams;
 
 use crate::db::customer_list::Filter;
 use crate::domain::codes::{
-    AcquisitionSource, CustomerKind, FunnelStage, PersonalityType, ProspectGrade, SocialStyle,
+    AcquisitionSource, CprStage, CustomerKind, FunnelStage, PersonalityType, ProspectGrade,
+    SocialStyle, Tier,
 };
 use crate::error::{ApiError, FieldError};
 
@@ -57,6 +58,10 @@ pub struct CustomerQuery {
     pub min_lifetime_revenue_cents: Option<i64>,
     /// true: with open complaints; false: without.
     pub has_open_complaints: Option<bool>,
+    #[param(inline)]
+    pub cpr_stage: Option<CprStage>,
+    #[param(inline)]
+    pub tier: Option<Tier>,
     /// One of `id`, `name`, `created_at`, `updated_at`, `last_contact_at`,
     /// `last_purchase_at`, `purchase_count`, `lifetime_revenue_cents`,
     /// `lifetime_profit_cents`, `revenue_12m_cents`, `profit_12m_cents`,
@@ -127,6 +132,8 @@ impl CustomerQuery {
             min_revenue_12m_cents: self.min_revenue_12m_cents,
             min_lifetime_revenue_cents: self.min_lifetime_revenue_cents,
             has_open_complaints: self.has_open_complaints,
+            cpr_stage: self.cpr_stage.map(|v| v.as_str().to_string()),
+            tier: self.tier.map(|v| v.as_str().to_string()),
         })
     }
 }

@@ -20,8 +20,8 @@ use crate::db::customers::{self, CustomerRow, Full, StatsRow};
 use crate::db::page::{self, Cursor};
 use crate::db::{self, users, DbConn};
 use crate::domain::codes::{
-    from_db, AcquisitionSource, Code, CustomerKind, FunnelStage, Gender, PersonalityType,
-    ProspectGrade, SocialStyle,
+    from_db, AcquisitionSource, Code, CprStage, CustomerKind, FunnelStage, Gender, PersonalityType,
+    ProspectGrade, SocialStyle, Tier,
 };
 use crate::domain::reference;
 use crate::error::{ApiError, FieldError};
@@ -89,6 +89,14 @@ pub struct CustomerView {
     pub profit_12m_cents: i64,
     /// Complaints with status `open`.
     pub open_complaints: i64,
+    /// Stage of the CPR development cycle (see `/customers/{id}/cpr`).
+    pub cpr_stage: CprStage,
+    /// True when a manager pinned the CPR stage by hand.
+    pub cpr_pinned: bool,
+    /// Our share of the customer's wallet in the CPR window (0–1); null without a wallet size.
+    pub share_of_wallet: Option<f64>,
+    /// Value tier of the customer pyramid (from the last `POST /tiers/recompute`).
+    pub tier: Tier,
 }
 
 fn parse_opt<T: Code>(v: &Option<String>) -> Option<T> {
@@ -145,6 +153,10 @@ impl CustomerView {
             revenue_12m_cents: stats.revenue_12m_cents,
             profit_12m_cents: stats.profit_12m_cents,
             open_complaints: stats.open_complaints,
+            cpr_stage: from_db(&stats.cpr_stage, CprStage::NotStarted),
+            cpr_pinned: stats.cpr_pinned,
+            share_of_wallet: stats.share_of_wallet,
+            tier: from_db(&stats.tier, Tier::Small),
         }
     }
 }
@@ -412,6 +424,7 @@ pub async fn patch(
                 if let Some(tags) = &tags {
                     customers::replace_tags(conn, id, tags)?;
                 }
+                crate::db::cpr::refresh_current(conn, id, row.updated_at)?;
                 let purchase_count = customers::find_full(conn, id)?
                     .map(|(_, s)| s.purchase_count)
                     .unwrap_or_default();

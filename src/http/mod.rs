@@ -1,8 +1,10 @@
 //! Routes and handlers: parse, authorize, call the domain, map the result.
 
+pub mod analytics_cpr;
 pub mod auth;
 pub mod common;
 pub mod contacts;
+pub mod cpr;
 pub mod customer_input;
 pub mod customer_query;
 pub mod customers;
@@ -13,6 +15,8 @@ pub mod interactions;
 pub mod needs;
 pub mod precondition;
 pub mod reference;
+pub mod settings;
+pub mod tiers;
 pub mod timeline;
 pub mod transactions;
 pub mod users;
@@ -63,6 +67,18 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(needs::delete)
                 .service(timeline::timeline)
                 .service(timeline::history)
+                .service(settings::get_cpr)
+                .service(settings::put_cpr)
+                .service(settings::get_tiers)
+                .service(settings::put_tiers)
+                .service(cpr::get)
+                .service(cpr::pin)
+                .service(cpr::unpin)
+                .service(cpr::recompute)
+                .service(tiers::get)
+                .service(tiers::recompute)
+                .service(analytics_cpr::cpr_report)
+                .service(analytics_cpr::pareto_report)
                 .service(reference::index)
                 .service(reference::list),
         );

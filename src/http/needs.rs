@@ -193,9 +193,13 @@ pub async fn create(
         .latent_type
         .as_ref()
         .and_then(|t| t.get("latent_type").ok());
+    // An unknown latent_type is reported as such, not also as missing.
+    let latent_unknown = matches!(input.latent_type, Some(Input::Unknown(_)));
     check(
         &input,
-        kind.map(|k| shape_errors(k, latent)).unwrap_or_default(),
+        kind.filter(|_| !latent_unknown)
+            .map(|k| shape_errors(k, latent))
+            .unwrap_or_default(),
     )?;
     let kind = input
         .kind
@@ -317,7 +321,11 @@ pub async fn patch(
                             from_value: Some(old_kind.as_str()),
                             to_value: Some(new_kind.as_str()),
                             subject_id: Some(id),
-                            reason: input.change_reason.as_deref(),
+                            reason: input
+                                .change_reason
+                                .as_deref()
+                                .map(str::trim)
+                                .filter(|r| !r.is_empty()),
                             user_id: Some(user.id),
                             at: now,
                         },

@@ -18,7 +18,7 @@ use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::page::{self, Cursor};
 use crate::db::transactions::{self, Filter, TransactionRow};
-use crate::db::{self, stats, DbConn};
+use crate::db::{self, cpr, stats, DbConn};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
 
@@ -295,6 +295,7 @@ pub async fn create(
                 external_id_free(conn, row.external_id.as_deref(), 0)?;
                 let saved = transactions::insert(conn, &row)?;
                 stats::refresh(conn, customer_id, now)?;
+                cpr::refresh_current(conn, customer_id, now)?;
                 Ok(saved)
             })
         })
@@ -398,6 +399,7 @@ pub async fn patch(
                     });
                 }
                 stats::refresh(conn, customer_id, now)?;
+                cpr::refresh_current(conn, customer_id, now)?;
                 Ok(row)
             })
         })
@@ -425,7 +427,9 @@ pub async fn delete(
                 writable_customer(conn, &user, customer_id)?;
                 find_transaction(conn, customer_id, id)?;
                 transactions::delete(conn, id)?;
-                stats::refresh(conn, customer_id, db::now())?;
+                let now = db::now();
+                stats::refresh(conn, customer_id, now)?;
+                cpr::refresh_current(conn, customer_id, now)?;
                 Ok(())
             })
         })

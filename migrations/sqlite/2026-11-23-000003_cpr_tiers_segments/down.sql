@@ -1,0 +1,13 @@
+DROP TABLE segment_members;
+DROP TABLE segments;
+DROP TABLE settings;
+DROP INDEX customers_tier;
+DROP INDEX customers_cpr_stage;
+ALTER TABLE customers DROP COLUMN tier_profit_cents;
+ALTER TABLE customers DROP COLUMN tier;
+ALTER TABLE customers DROP COLUMN cpr_revenue_window_cents;
+ALTER TABLE customers DROP COLUMN share_of_wallet;
+ALTER TABLE customers DROP COLUMN cpr_since;
+ALTER TABLE customers DROP COLUMN cpr_pin_reason;
+ALTER TABLE customers DROP COLUMN cpr_pinned;
+ALTER TABLE customers DROP COLUMN cpr_stage;

@@ -1,0 +1,233 @@
+//! Keeping every customer's CPR stage current, in set-based SQL that
+//! mirrors `domain::cpr::stage` (a test checks the two agree).
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use super::schema::customers;
+use super::stats::{literal, window_start_months};
+use super::DbConn;
+use crate::domain::cpr::CprSettings;
+
+pub const CPR_STAGE_CHANGED: &str = "cpr_stage_changed";
+
+/// Customers recomputed per transaction when recomputing everyone, so no
+/// write transaction grows large.
+const CHUNK: i64 = 50_000;
+
+/// The stage expression over the `customers` row, from the settings.
+fn stage_sql(s: &CprSettings, now: NaiveDateTime) -> String {
+    let tenure_cutoff = literal(now - Duration::days(s.retention_min_tenure_days));
+    format!(
+        "(CASE WHEN purchase_count = 0 THEN 'not_started' \
+          WHEN share_of_wallet IS NOT NULL THEN \
+            (CASE WHEN share_of_wallet >= {ret} AND first_purchase_at <= {tenure_cutoff} THEN 'retention' \
+                  WHEN share_of_wallet <= {conv} THEN 'conversion' ELSE 'penetration' END) \
+          ELSE (CASE WHEN purchase_count >= {min_purchases} AND first_purchase_at <= {tenure_cutoff} THEN 'retention' \
+                     WHEN purchase_count = 1 THEN 'conversion' ELSE 'penetration' END) END)",
+        ret = float(s.retention_share_min),
+        conv = float(s.conversion_share_max),
+        min_purchases = s.retention_min_purchases,
+    )
+}
+
+/// A float literal that both engines read as the same double.
+fn float(v: f64) -> String {
+    format!("CAST('{v:?}' AS DOUBLE PRECISION)")
+}
+
+/// Recomputes the window revenue, share of wallet and (unless pinned) the
+/// stage of the customers in `scope` (an SQL condition over `customers`),
+/// recording each stage change as an event. Only integers, codes and our
+/// own timestamps go into the SQL text.
+fn refresh_scope(
+    conn: &mut DbConn,
+    scope: &str,
+    s: &CprSettings,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let start = literal(window_start_months(now, s.window_months));
+    let months = s.window_months;
+    let stage = stage_sql(s, now);
+    let at = literal(now);
+    conn.batch_execute(&format!(
+        "UPDATE customers SET cpr_revenue_window_cents = COALESCE((SELECT CAST(SUM(t.amount_cents) AS BIGINT) \
+             FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= {start}), 0) WHERE {scope};
+         UPDATE customers SET share_of_wallet = CASE \
+             WHEN wallet_size_cents IS NULL OR wallet_size_cents <= 0 THEN NULL \
+             WHEN cpr_revenue_window_cents * 12 >= wallet_size_cents * {months} THEN CAST(1 AS DOUBLE PRECISION) \
+             WHEN cpr_revenue_window_cents <= 0 THEN CAST(0 AS DOUBLE PRECISION) \
+             ELSE CAST(cpr_revenue_window_cents * 12 AS DOUBLE PRECISION) / CAST(wallet_size_cents * {months} AS DOUBLE PRECISION) END \
+           WHERE {scope};
+         INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
+           SELECT id, '{CPR_STAGE_CHANGED}', cpr_stage, {stage}, {at} FROM customers \
+           WHERE ({scope}) AND cpr_pinned = FALSE AND cpr_stage <> {stage};
+         UPDATE customers SET cpr_stage = {stage}, cpr_since = {at} \
+           WHERE ({scope}) AND cpr_pinned = FALSE AND cpr_stage <> {stage};"
+    ))
+}
+
+/// One customer, inside the caller's write transaction (after its figures
+/// are refreshed).
+pub fn refresh(
+    conn: &mut DbConn,
+    customer_id: i64,
+    s: &CprSettings,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    refresh_scope(conn, &format!("id = {customer_id}"), s, now)
+}
+
+/// Every customer, in id-range chunks of short transactions. Returns the
+/// number of stage changes.
+pub fn refresh_all(conn: &mut DbConn, s: &CprSettings, now: NaiveDateTime) -> QueryResult<i64> {
+    let max_id: Option<i64> = customers::table
+        .select(diesel::dsl::max(customers::id))
+        .first(conn)?;
+    let before = count_changes(conn, now)?;
+    let mut low = 0;
+    while low <= max_id.unwrap_or(0) {
+        let scope = format!("id > {low} AND id <= {}", low + CHUNK);
+        super::write_tx(conn, |conn| refresh_scope(conn, &scope, s, now))?;
+        low += CHUNK;
+    }
+    Ok(count_changes(conn, now)? - before)
+}
+
+fn count_changes(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<i64> {
+    use super::schema::customer_events as e;
+    e::table
+        .filter(e::kind.eq(CPR_STAGE_CHANGED))
+        .filter(e::at.eq(now))
+        .count()
+        .get_result(conn)
+}
+
+/// Pins a stage by hand (or unpins with `None`), recording the change.
+pub fn set_pin(
+    conn: &mut DbConn,
+    customer_id: i64,
+    pin: Option<(&str, &str)>,
+    user_id: i64,
+    s: &CprSettings,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    use super::events::{self, NewEvent};
+    let current: String = customers::table
+        .find(customer_id)
+        .select(customers::cpr_stage)
+        .first(conn)?;
+    match pin {
+        Some((stage, reason)) => {
+            diesel::update(customers::table.find(customer_id))
+                .set((
+                    customers::cpr_pinned.eq(true),
+                    customers::cpr_pin_reason.eq(Some(reason)),
+                    customers::cpr_stage.eq(stage),
+                ))
+                .execute(conn)?;
+            if current != stage {
+                diesel::update(customers::table.find(customer_id))
+                    .set(customers::cpr_since.eq(Some(now)))
+                    .execute(conn)?;
+            }
+            events::insert(
+                conn,
+                &NewEvent {
+                    customer_id,
+                    kind: CPR_STAGE_CHANGED,
+                    from_value: Some(&current),
+                    to_value: Some(stage),
+                    subject_id: None,
+                    reason: Some(reason),
+                    user_id: Some(user_id),
+                    at: now,
+                },
+            )
+        }
+        None => {
+            diesel::update(customers::table.find(customer_id))
+                .set((
+                    customers::cpr_pinned.eq(false),
+                    customers::cpr_pin_reason.eq(None::<String>),
+                ))
+                .execute(conn)?;
+            refresh(conn, customer_id, s, now)
+        }
+    }
+}
+
+/// After a write that changes a customer's transactions or wallet: its CPR
+/// figures and stage under the current settings.
+pub fn refresh_current(
+    conn: &mut DbConn,
+    customer_id: i64,
+    now: NaiveDateTime,
+) -> Result<(), crate::error::ApiError> {
+    let (settings, _) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
+    Ok(refresh(conn, customer_id, &settings, now)?)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The SQL must give the stage `domain::cpr::stage` gives, at every boundary.
+    use super::*;
+    use crate::domain::cpr::{stage, CprInputs};
+    use diesel::Connection;
+
+    fn conn() -> DbConn {
+        let mut c = DbConn::Sqlite(
+            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")),
+        );
+        super::super::migrate::run(&mut c).unwrap_or_else(|e| panic!("{e}"));
+        c
+    }
+
+    #[derive(QueryableByName)]
+    struct Stage {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        stage: String,
+    }
+
+    #[test]
+    fn sql_stage_matches_the_domain_rule() {
+        let mut c = conn();
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .unwrap_or_default();
+        let s = CprSettings::default();
+        let expr = stage_sql(&s, now);
+        for purchases in [0_i64, 1, 2, 3, 4, 5] {
+            for tenure in [0_i64, 179, 180, 181, 400] {
+                for revenue in [0_i64, 99, 100, 101, 799, 800, 801, 5000] {
+                    for wallet in [None, Some(0_i64), Some(1000)] {
+                        let inputs = CprInputs {
+                            purchase_count: purchases,
+                            first_purchase_at: (purchases > 0)
+                                .then(|| now - Duration::days(tenure)),
+                            revenue_in_window_cents: revenue,
+                            wallet_size_cents: wallet,
+                        };
+                        let share =
+                            crate::domain::cpr::share_of_wallet(revenue, wallet, s.window_months);
+                        let first = inputs
+                            .first_purchase_at
+                            .map(literal)
+                            .unwrap_or_else(|| "NULL".into());
+                        let share_sql = share
+                            .map(|v| format!("CAST('{v:?}' AS DOUBLE PRECISION)"))
+                            .unwrap_or_else(|| "NULL".into());
+                        let sql = format!(
+                            "SELECT {expr} AS stage FROM (SELECT {purchases} AS purchase_count, {first} AS first_purchase_at, {share_sql} AS share_of_wallet) customers"
+                        );
+                        let got = diesel::sql_query(sql)
+                            .get_result::<Stage>(&mut c)
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        assert_eq!(got.stage, stage(&inputs, &s, now).as_str(), "{inputs:?}");
+                    }
+                }
+            }
+        }
+    }
+}

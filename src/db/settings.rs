@@ -1,0 +1,78 @@
+//! Named settings, stored as JSON documents with a version.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::schema::settings;
+use super::DbConn;
+use crate::error::ApiError;
+
+pub const CPR: &str = "cpr";
+pub const TIERS: &str = "tiers";
+
+/// The stored value (or the default when never set) and its version (0 when never set).
+pub fn get<T: DeserializeOwned + Default>(
+    conn: &mut DbConn,
+    name: &str,
+) -> Result<(T, i64), ApiError> {
+    let row: Option<(String, i64)> = settings::table
+        .find(name)
+        .select((settings::value, settings::version))
+        .first(conn)
+        .optional()?;
+    match row {
+        None => Ok((T::default(), 0)),
+        Some((json, version)) => {
+            let value = serde_json::from_str(&json).map_err(|e| {
+                ApiError::Internal(format!("stored setting {name} is unreadable: {e}"))
+            })?;
+            Ok((value, version))
+        }
+    }
+}
+
+/// Stores `value` if the stored version is still `expected` (0: never set);
+/// returns the new version, or None when someone else changed it first.
+pub fn put<T: Serialize>(
+    conn: &mut DbConn,
+    name: &str,
+    value: &T,
+    expected: i64,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> Result<Option<i64>, ApiError> {
+    let json = serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let written = if expected == 0 {
+        let exists: bool =
+            diesel::select(diesel::dsl::exists(settings::table.find(name))).get_result(conn)?;
+        if exists {
+            0
+        } else {
+            diesel::insert_into(settings::table)
+                .values((
+                    settings::name.eq(name),
+                    settings::value.eq(&json),
+                    settings::version.eq(1),
+                    settings::updated_at.eq(now),
+                    settings::updated_by.eq(Some(user_id)),
+                ))
+                .execute(conn)?
+        }
+    } else {
+        diesel::update(
+            settings::table
+                .find(name)
+                .filter(settings::version.eq(expected)),
+        )
+        .set((
+            settings::value.eq(&json),
+            settings::version.eq(expected + 1),
+            settings::updated_at.eq(now),
+            settings::updated_by.eq(Some(user_id)),
+        ))
+        .execute(conn)?
+    };
+    Ok((written == 1).then_some(expected + 1))
+}

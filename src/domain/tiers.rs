@@ -1,0 +1,183 @@
+//! Value tiers, the customer pyramid (客户分级): customers ranked by profit
+//! in a window; the top `important_pct` % are important, the next
+//! `secondary_pct` % secondary, the next `ordinary_pct` % ordinary, the rest
+//! small. Customers without positive profit are always small. Ties are
+//! broken by id (older customers first), so a recompute is deterministic.
+
+use serde::{Deserialize, Serialize};
+
+use super::codes::Tier;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TierSettings {
+    pub window_months: u32,
+    pub important_pct: f64,
+    pub secondary_pct: f64,
+    pub ordinary_pct: f64,
+}
+
+impl Default for TierSettings {
+    fn default() -> Self {
+        TierSettings {
+            window_months: 12,
+            important_pct: 1.0,
+            secondary_pct: 4.0,
+            ordinary_pct: 15.0,
+        }
+    }
+}
+
+impl TierSettings {
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if !(1..=60).contains(&self.window_months) {
+            out.push(("window_months", "must be between 1 and 60".to_string()));
+        }
+        for (name, v) in [
+            ("important_pct", self.important_pct),
+            ("secondary_pct", self.secondary_pct),
+            ("ordinary_pct", self.ordinary_pct),
+        ] {
+            if !(0.0..=100.0).contains(&v) || v.is_nan() {
+                out.push((name, "must be between 0 and 100".to_string()));
+            }
+        }
+        if self.important_pct + self.secondary_pct + self.ordinary_pct > 100.0 {
+            out.push((
+                "ordinary_pct",
+                "important_pct + secondary_pct + ordinary_pct must not exceed 100".to_string(),
+            ));
+        }
+        out
+    }
+
+    /// The last rank (1-based) of each tier above `small` among `n`
+    /// customers: (important, secondary, ordinary), cumulative.
+    pub fn cut_ranks(&self, n: i64) -> (i64, i64, i64) {
+        let bp = |pct: f64| (pct * 100.0).round() as i64;
+        let important = bp(self.important_pct);
+        let secondary = important + bp(self.secondary_pct);
+        let ordinary = secondary + bp(self.ordinary_pct);
+        // ceil(n × basis points / 10,000), in integers: no float drift at
+        // exact cut-offs such as 1% of 100.
+        let cut = |points: i64| (n * points + 9_999) / 10_000;
+        (cut(important), cut(secondary), cut(ordinary))
+    }
+}
+
+/// The tier of the customer at `rank` (1-based, by profit descending).
+pub fn tier_for(rank: i64, profit_cents: i64, cuts: (i64, i64, i64)) -> Tier {
+    if profit_cents <= 0 {
+        Tier::Small
+    } else if rank <= cuts.0 {
+        Tier::Important
+    } else if rank <= cuts.1 {
+        Tier::Secondary
+    } else if rank <= cuts.2 {
+        Tier::Ordinary
+    } else {
+        Tier::Small
+    }
+}
+
+/// Ranks profits (customer id, profit) and gives each its tier, in input order.
+pub fn assign(profits: &[(i64, i64)], settings: &TierSettings) -> Vec<(i64, Tier)> {
+    let mut ranked: Vec<(i64, i64)> = profits.to_vec();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let cuts = settings.cut_ranks(profits.len() as i64);
+    ranked
+        .iter()
+        .enumerate()
+        .map(|(i, (id, profit))| (*id, tier_for(i as i64 + 1, *profit, cuts)))
+        .collect()
+}
+
+/// Share of the total profit made by the top 20% of customers.
+pub fn pareto_top20_share(profits: &[i64]) -> Option<f64> {
+    let total: i64 = profits.iter().filter(|p| **p > 0).sum();
+    if total <= 0 {
+        return None;
+    }
+    let mut sorted = profits.to_vec();
+    sorted.sort_by(|a, b| b.cmp(a));
+    let top = (sorted.len() as i64 * 2 + 9) / 10;
+    let top_sum: i64 = sorted.iter().take(top as usize).filter(|p| **p > 0).sum();
+    Some(top_sum as f64 / total as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(tiers: &[(i64, Tier)], tier: Tier) -> usize {
+        tiers.iter().filter(|(_, t)| *t == tier).count()
+    }
+
+    #[test]
+    fn hundred_distinct_profits_give_1_4_15_80() {
+        let profits: Vec<(i64, i64)> = (1..=100).map(|i| (i, i * 100)).collect();
+        let tiers = assign(&profits, &TierSettings::default());
+        assert_eq!(count(&tiers, Tier::Important), 1);
+        assert_eq!(count(&tiers, Tier::Secondary), 4);
+        assert_eq!(count(&tiers, Tier::Ordinary), 15);
+        assert_eq!(count(&tiers, Tier::Small), 80);
+        assert_eq!(tiers[0], (100, Tier::Important));
+    }
+
+    #[test]
+    fn ties_are_broken_by_id() {
+        let profits = vec![(7, 500), (3, 500), (5, 500)];
+        let s = TierSettings {
+            window_months: 12,
+            important_pct: 33.0,
+            secondary_pct: 0.0,
+            ordinary_pct: 0.0,
+        };
+        let tiers = assign(&profits, &s);
+        assert_eq!(tiers[0], (3, Tier::Important));
+        assert_eq!(tiers[1].1, Tier::Small);
+    }
+
+    #[test]
+    fn no_profit_is_small_whatever_the_rank() {
+        let profits = vec![(1, 0), (2, -50)];
+        let s = TierSettings {
+            window_months: 12,
+            important_pct: 50.0,
+            secondary_pct: 50.0,
+            ordinary_pct: 0.0,
+        };
+        assert!(assign(&profits, &s).iter().all(|(_, t)| *t == Tier::Small));
+    }
+
+    #[test]
+    fn cut_ranks_round_up() {
+        let s = TierSettings::default();
+        assert_eq!(s.cut_ranks(100), (1, 5, 20));
+        assert_eq!(s.cut_ranks(10), (1, 1, 2));
+        assert_eq!(s.cut_ranks(0), (0, 0, 0));
+        assert_eq!(s.cut_ranks(1_000_000), (10_000, 50_000, 200_000));
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert!(TierSettings::default().problems().is_empty());
+        let bad = TierSettings {
+            window_months: 61,
+            important_pct: 50.0,
+            secondary_pct: 40.0,
+            ordinary_pct: 20.0,
+        };
+        let fields: Vec<&str> = bad.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["window_months", "ordinary_pct"]);
+    }
+
+    #[test]
+    fn pareto_share() {
+        // 10 customers: one makes 80 of 100.
+        let mut profits = vec![80];
+        profits.extend([5, 5, 2, 2, 2, 1, 1, 1, 1]);
+        assert_eq!(pareto_top20_share(&profits), Some(0.85));
+        assert_eq!(pareto_top20_share(&[0, 0]), None);
+    }
+}

@@ -1,0 +1,238 @@
+//! `/analytics/cpr` and `/analytics/pareto`.
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::QueryParams;
+use crate::auth::AuthUser;
+use crate::db::schema::{customer_events, customers};
+use crate::db::{cpr as cpr_db, tiers, DbConn};
+use crate::domain::codes::{Code, CprStage};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodQuery {
+    /// Start of the period (inclusive); default: 12 months before `to`.
+    pub from: Option<DateTime<Utc>>,
+    /// End of the period (exclusive); default: now.
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StageFigures {
+    pub stage: CprStage,
+    /// Active customers now in the stage.
+    pub customers: i64,
+    /// Their revenue in the CPR window.
+    pub revenue_cents: i64,
+    /// Median days spent in the stage, over stays that ended in the period.
+    pub median_days_in_stage: Option<f64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Transition {
+    pub from: String,
+    pub to: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CprAnalytics {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub stages: Vec<StageFigures>,
+    /// Stage changes in the period, by from → to.
+    pub transitions: Vec<Transition>,
+}
+
+fn period(q: &PeriodQuery) -> (NaiveDateTime, NaiveDateTime) {
+    let to = q.to.map(|t| t.naive_utc()).unwrap_or_else(crate::db::now);
+    let from = q
+        .from
+        .map(|t| t.naive_utc())
+        .unwrap_or_else(|| crate::db::stats::window_start(to));
+    (from, to)
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+fn cpr_analytics(
+    conn: &mut DbConn,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<CprAnalytics, ApiError> {
+    let per_stage: Vec<(String, i64, Option<i64>)> = customers::table
+        .filter(customers::archived_at.is_null())
+        .group_by(customers::cpr_stage)
+        .select((
+            customers::cpr_stage,
+            diesel::dsl::count_star(),
+            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
+                "CAST(SUM(cpr_revenue_window_cents) AS BIGINT)",
+            ),
+        ))
+        .load(conn)?;
+    // Stays: from each stage change to the customer's next one (or creation for the first).
+    let changes: Vec<(i64, Option<String>, Option<String>, NaiveDateTime)> = customer_events::table
+        .filter(customer_events::kind.eq(cpr_db::CPR_STAGE_CHANGED))
+        .filter(customer_events::at.lt(to))
+        .order((
+            customer_events::customer_id,
+            customer_events::at,
+            customer_events::id,
+        ))
+        .select((
+            customer_events::customer_id,
+            customer_events::from_value,
+            customer_events::to_value,
+            customer_events::at,
+        ))
+        .load(conn)?;
+    let mut stays: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut transitions: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut previous: Option<(i64, NaiveDateTime)> = None;
+    for (customer, from_stage, to_stage, at) in &changes {
+        if *at >= from {
+            let key = (
+                from_stage.clone().unwrap_or_default(),
+                to_stage.clone().unwrap_or_default(),
+            );
+            *transitions.entry(key).or_default() += 1;
+            if let Some((prev_customer, started)) = previous {
+                if prev_customer == *customer {
+                    let days = (*at - started).num_seconds() as f64 / 86_400.0;
+                    stays
+                        .entry(from_stage.clone().unwrap_or_default())
+                        .or_default()
+                        .push(days);
+                }
+            }
+        }
+        previous = Some((*customer, *at));
+    }
+    let stages = CprStage::ALL
+        .iter()
+        .map(|stage| {
+            let row = per_stage.iter().find(|(s, _, _)| s == stage.as_code());
+            StageFigures {
+                stage: *stage,
+                customers: row.map_or(0, |r| r.1),
+                revenue_cents: row.and_then(|r| r.2).unwrap_or(0),
+                median_days_in_stage: median(stays.remove(stage.as_code()).unwrap_or_default()),
+            }
+        })
+        .collect();
+    Ok(CprAnalytics {
+        from: from.and_utc(),
+        to: to.and_utc(),
+        stages,
+        transitions: transitions
+            .into_iter()
+            .map(|((from, to), count)| Transition { from, to, count })
+            .collect(),
+    })
+}
+
+/// Customers and revenue per CPR stage, the stage changes in a period, and
+/// the median days customers spend in each stage.
+#[utoipa::path(tag = "analytics", params(PeriodQuery), responses((status = 200, body = CprAnalytics)))]
+#[get("/analytics/cpr")]
+pub async fn cpr_report(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    query: QueryParams<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (from, to) = period(&query.0);
+    if from >= to {
+        return Err(ApiError::InvalidQuery(vec![crate::error::FieldError::new(
+            "from",
+            "range",
+            "must be before `to`",
+        )]));
+    }
+    Ok(HttpResponse::Ok().json(
+        state
+            .db
+            .run(move |conn| cpr_analytics(conn, from, to))
+            .await?,
+    ))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DecileRow {
+    /// 1 = the most profitable tenth of customers.
+    pub decile: i64,
+    pub customers: i64,
+    pub profit_cents: i64,
+    pub profit_share: Option<f64>,
+    /// Share of profit from this decile and all above it.
+    pub cumulative_share: Option<f64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ParetoView {
+    pub customers: i64,
+    pub total_profit_cents: i64,
+    /// Share of profit from the top 20% of customers.
+    pub top20_share: Option<f64>,
+    pub deciles: Vec<DecileRow>,
+}
+
+/// The Pareto view of profit (as of the last tier recompute): profit by
+/// decile of customers and the top-20% share.
+#[utoipa::path(tag = "analytics", responses((status = 200, body = ParetoView)))]
+#[get("/analytics/pareto")]
+pub async fn pareto_report(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let view = state
+        .db
+        .run(|conn| {
+            let deciles = tiers::deciles(conn)?;
+            let customers: i64 = deciles.iter().map(|d| d.customers).sum();
+            let (top, total) = tiers::top_profit(conn, (customers * 2 + 9) / 10)?;
+            let share = |p: i64| (total > 0).then(|| p as f64 / total as f64);
+            let mut running = 0;
+            let rows = deciles
+                .into_iter()
+                .map(|d| {
+                    running += d.profit_cents;
+                    DecileRow {
+                        decile: d.decile,
+                        customers: d.customers,
+                        profit_cents: d.profit_cents,
+                        profit_share: share(d.profit_cents),
+                        cumulative_share: share(running),
+                    }
+                })
+                .collect();
+            Ok(ParetoView {
+                customers,
+                total_profit_cents: total,
+                top20_share: share(top),
+                deciles: rows,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}

@@ -1,0 +1,217 @@
+//! `/customers/{id}/cpr`: where a customer stands in the CPR development
+//! cycle, the strategy for that stage, and its history; pinning a stage by
+//! hand; `POST /cpr/recompute`.
+
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::customers::{find_customer, writable_customer};
+use super::extract::JsonBody;
+use super::timeline::EventView;
+use super::validation::{check, known_code, not_blank, Input};
+use super::views::{utc, StrategyView};
+use crate::auth::AuthUser;
+use crate::db::events::EventRow;
+use crate::db::schema::{customer_events, customers};
+use crate::db::{self, cpr, settings, DbConn};
+use crate::domain::codes::{from_db, CprStage, Role};
+use crate::domain::cpr::{wallet_in_window, CprSettings};
+use crate::domain::reference;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use diesel::prelude::*;
+
+/// A customer's place in the CPR development cycle.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CprView {
+    pub customer_id: i64,
+    pub stage: CprStage,
+    /// True when a manager pinned the stage by hand.
+    pub pinned: bool,
+    pub pin_reason: Option<String>,
+    /// Our revenue ÷ the wallet for the window, capped at 1; null without a wallet size.
+    pub share_of_wallet: Option<f64>,
+    /// Our revenue from the customer in the window.
+    pub revenue_in_window_cents: i64,
+    /// The customer's annual wallet (`wallet_size_cents` of the card).
+    pub wallet_size_cents: Option<i64>,
+    /// The wallet scaled to the window.
+    pub wallet_in_window_cents: Option<i64>,
+    pub window_months: u32,
+    /// When the current stage began.
+    pub since: DateTime<Utc>,
+    /// How to work a customer in this stage: S (sales), V (value) or B (brand/relationship) marketing.
+    pub strategy: Option<StrategyView>,
+    /// Every stage change, newest first.
+    pub history: Vec<EventView>,
+}
+
+/// Pin a stage by hand.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"stage": "retention", "reason": "Framework contract signed for three years"}))]
+pub struct CprPin {
+    #[validate(required, custom(function = "known_code"))]
+    #[schema(required = true, value_type = CprStage)]
+    pub stage: Option<Input<CprStage>>,
+    #[validate(required, length(min = 1, max = 500), custom(function = "not_blank"))]
+    #[schema(required = true, value_type = String)]
+    pub reason: Option<String>,
+}
+
+/// What a recompute did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CprRecomputed {
+    /// Stage changes made.
+    pub changed: i64,
+}
+
+fn load(conn: &mut DbConn, id: i64) -> Result<CprView, ApiError> {
+    let card = find_customer(conn, id)?;
+    let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
+    let (stage, pinned, reason, since, share, revenue): (
+        String,
+        bool,
+        Option<String>,
+        Option<chrono::NaiveDateTime>,
+        Option<f64>,
+        i64,
+    ) = customers::table
+        .find(id)
+        .select((
+            customers::cpr_stage,
+            customers::cpr_pinned,
+            customers::cpr_pin_reason,
+            customers::cpr_since,
+            customers::share_of_wallet,
+            customers::cpr_revenue_window_cents,
+        ))
+        .first(conn)?;
+    let history: Vec<EventRow> = customer_events::table
+        .filter(customer_events::customer_id.eq(id))
+        .filter(customer_events::kind.eq(cpr::CPR_STAGE_CHANGED))
+        .order((customer_events::at.desc(), customer_events::id.desc()))
+        .limit(500)
+        .load(conn)?;
+    Ok(CprView {
+        customer_id: id,
+        stage: from_db(&stage, CprStage::NotStarted),
+        pinned,
+        pin_reason: reason,
+        share_of_wallet: share,
+        revenue_in_window_cents: revenue,
+        wallet_size_cents: card.wallet_size_cents,
+        wallet_in_window_cents: wallet_in_window(card.wallet_size_cents, s.window_months),
+        window_months: s.window_months,
+        since: utc(since.unwrap_or(card.created_at)),
+        strategy: reference::cpr_strategy(&stage).map(StrategyView::from),
+        history: history.into_iter().map(EventView::from).collect(),
+    })
+}
+
+/// The customer's CPR stage, share of wallet, strategy and stage history.
+#[utoipa::path(tag = "cpr", params(("id" = i64, Path, description = "Customer id")), responses((status = 200, body = CprView)))]
+#[get("/customers/{id}/cpr")]
+pub async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    Ok(HttpResponse::Ok().json(state.db.run(move |conn| load(conn, id)).await?))
+}
+
+/// Pin the stage by hand (managers and admins), with a reason; it stays
+/// until unpinned, whatever the transactions say.
+#[utoipa::path(
+    tag = "cpr",
+    params(("id" = i64, Path, description = "Customer id")),
+    request_body = CprPin,
+    responses((status = 200, body = CprView))
+)]
+#[put("/customers/{id}/cpr/pin")]
+pub async fn pin(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: JsonBody<CprPin>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_any(&[Role::Admin, Role::Manager])?;
+    let id = path.into_inner();
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let stage = input
+        .stage
+        .as_ref()
+        .map(|s| s.get("stage"))
+        .transpose()?
+        .unwrap_or(CprStage::NotStarted);
+    let reason = input.reason.unwrap_or_default().trim().to_string();
+    let view = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, id)?;
+                let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
+                cpr::set_pin(
+                    conn,
+                    id,
+                    Some((stage.as_str(), &reason)),
+                    user.id,
+                    &s,
+                    db::now(),
+                )?;
+                Ok::<_, ApiError>(())
+            })?;
+            load(conn, id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Unpin: the stage returns to the computed one.
+#[utoipa::path(tag = "cpr", params(("id" = i64, Path, description = "Customer id")), responses((status = 200, body = CprView)))]
+#[delete("/customers/{id}/cpr/pin")]
+pub async fn unpin(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_any(&[Role::Admin, Role::Manager])?;
+    let id = path.into_inner();
+    let view = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, id)?;
+                let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
+                cpr::set_pin(conn, id, None, user.id, &s, db::now())?;
+                Ok::<_, ApiError>(())
+            })?;
+            load(conn, id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Recompute every customer's CPR stage now (admins and managers). The
+/// service also does this on its own as time moves the window.
+#[utoipa::path(tag = "cpr", responses((status = 200, body = CprRecomputed)))]
+#[post("/cpr/recompute")]
+pub async fn recompute(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    user.require_any(&[Role::Admin, Role::Manager])?;
+    let changed = state
+        .db
+        .run(|conn| {
+            let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
+            Ok(cpr::refresh_all(conn, &s, db::now())?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(CprRecomputed { changed }))
+}

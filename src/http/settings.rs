@@ -1,0 +1,247 @@
+//! `/settings/cpr` and `/settings/tiers`: thresholds and cut-offs, read by
+//! everyone, changed by managers and admins. Changing the CPR thresholds
+//! recomputes every customer's stage at once; tiers change on the next
+//! `POST /tiers/recompute`.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, put, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::common::versioned;
+use super::extract::JsonBody;
+use super::precondition;
+use crate::auth::AuthUser;
+use crate::db::{self, cpr, settings};
+use crate::domain::codes::Role;
+use crate::domain::cpr::CprSettings;
+use crate::domain::tiers::TierSettings;
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+/// Thresholds of the CPR development cycle.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"window_months": 12, "conversion_share_max": 0.10, "retention_share_min": 0.80,
+    "retention_min_tenure_days": 180, "retention_min_purchases": 4}))]
+pub struct CprSettingsBody {
+    /// Trailing window of the share of wallet, in months (1–60).
+    pub window_months: u32,
+    /// A share at or below this is `conversion` (0–1).
+    pub conversion_share_max: f64,
+    /// A share at or above this, with the tenure, is `retention` (0–1, above conversion_share_max).
+    pub retention_share_min: f64,
+    /// Days since the first purchase before `retention` (0–3650).
+    pub retention_min_tenure_days: i64,
+    /// Without a wallet size: purchases needed for `retention` (2–1000).
+    pub retention_min_purchases: i64,
+}
+
+/// Cut-offs of the customer pyramid, in percent of customers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"window_months": 12, "important_pct": 1, "secondary_pct": 4, "ordinary_pct": 15}))]
+pub struct TierSettingsBody {
+    /// Profit window, in months (1–60).
+    pub window_months: u32,
+    /// Top share of customers that are `important` (0–100).
+    pub important_pct: f64,
+    /// The next share that is `secondary`.
+    pub secondary_pct: f64,
+    /// The next share that is `ordinary`; the rest are `small`. The three add up to at most 100.
+    pub ordinary_pct: f64,
+}
+
+impl From<CprSettings> for CprSettingsBody {
+    fn from(s: CprSettings) -> Self {
+        CprSettingsBody {
+            window_months: s.window_months,
+            conversion_share_max: s.conversion_share_max,
+            retention_share_min: s.retention_share_min,
+            retention_min_tenure_days: s.retention_min_tenure_days,
+            retention_min_purchases: s.retention_min_purchases,
+        }
+    }
+}
+
+impl From<CprSettingsBody> for CprSettings {
+    fn from(b: CprSettingsBody) -> Self {
+        CprSettings {
+            window_months: b.window_months,
+            conversion_share_max: b.conversion_share_max,
+            retention_share_min: b.retention_share_min,
+            retention_min_tenure_days: b.retention_min_tenure_days,
+            retention_min_purchases: b.retention_min_purchases,
+        }
+    }
+}
+
+impl From<TierSettings> for TierSettingsBody {
+    fn from(s: TierSettings) -> Self {
+        TierSettingsBody {
+            window_months: s.window_months,
+            important_pct: s.important_pct,
+            secondary_pct: s.secondary_pct,
+            ordinary_pct: s.ordinary_pct,
+        }
+    }
+}
+
+impl From<TierSettingsBody> for TierSettings {
+    fn from(b: TierSettingsBody) -> Self {
+        TierSettings {
+            window_months: b.window_months,
+            important_pct: b.important_pct,
+            secondary_pct: b.secondary_pct,
+            ordinary_pct: b.ordinary_pct,
+        }
+    }
+}
+
+fn problems(list: Vec<(&'static str, String)>) -> Result<(), ApiError> {
+    if list.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(
+            list.into_iter()
+                .map(|(f, m)| FieldError::new(f, "range", m))
+                .collect(),
+        ))
+    }
+}
+
+const EDITORS: &[Role] = &[Role::Admin, Role::Manager];
+
+/// The CPR thresholds. The ETag is the settings version (`"0"` for the defaults).
+#[utoipa::path(tag = "settings", responses((status = 200, body = CprSettingsBody, headers(("ETag" = String)))))]
+#[get("/settings/cpr")]
+pub async fn get_cpr(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let (value, version) = state
+        .db
+        .run(|conn| settings::get::<CprSettings>(conn, settings::CPR))
+        .await?;
+    Ok(versioned(
+        StatusCode::OK,
+        version,
+        None,
+        &CprSettingsBody::from(value),
+    ))
+}
+
+/// Replace the CPR thresholds (admin or manager). Every customer's stage is
+/// recomputed under the new thresholds before the answer.
+#[utoipa::path(
+    tag = "settings",
+    params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings changed since")),
+    request_body = CprSettingsBody,
+    responses(
+        (status = 200, body = CprSettingsBody, headers(("ETag" = String))),
+        (status = 412, description = "Changed since you read them", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[put("/settings/cpr")]
+pub async fn put_cpr(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: JsonBody<CprSettingsBody>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_any(EDITORS)?;
+    let expected = precondition::if_match(&req)?;
+    let value: CprSettings = body.0.into();
+    problems(value.problems())?;
+    let user_id = user.id;
+    let version = state
+        .db
+        .run(move |conn| {
+            let version = db::write_tx(conn, |conn| {
+                store(conn, settings::CPR, &value, expected, user_id)
+            })?;
+            cpr::refresh_all(conn, &value, db::now())?;
+            Ok(version)
+        })
+        .await?;
+    Ok(versioned(
+        StatusCode::OK,
+        version,
+        None,
+        &CprSettingsBody::from(value),
+    ))
+}
+
+fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
+    conn: &mut db::DbConn,
+    name: &str,
+    value: &T,
+    expected: Option<i64>,
+    user_id: i64,
+) -> Result<i64, ApiError> {
+    let (_, current) = settings::get::<T>(conn, name)?;
+    precondition::check(expected, current)?;
+    settings::put(conn, name, value, current, user_id, db::now())?.ok_or(
+        ApiError::PreconditionFailed {
+            current: current + 1,
+        },
+    )
+}
+
+/// The tier cut-offs.
+#[utoipa::path(tag = "settings", responses((status = 200, body = TierSettingsBody, headers(("ETag" = String)))))]
+#[get("/settings/tiers")]
+pub async fn get_tiers(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let (value, version) = state
+        .db
+        .run(|conn| settings::get::<TierSettings>(conn, settings::TIERS))
+        .await?;
+    Ok(versioned(
+        StatusCode::OK,
+        version,
+        None,
+        &TierSettingsBody::from(value),
+    ))
+}
+
+/// Replace the tier cut-offs (admin or manager); they apply from the next
+/// `POST /tiers/recompute`.
+#[utoipa::path(
+    tag = "settings",
+    params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings changed since")),
+    request_body = TierSettingsBody,
+    responses(
+        (status = 200, body = TierSettingsBody, headers(("ETag" = String))),
+        (status = 412, description = "Changed since you read them", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[put("/settings/tiers")]
+pub async fn put_tiers(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: JsonBody<TierSettingsBody>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_any(EDITORS)?;
+    let expected = precondition::if_match(&req)?;
+    let value: TierSettings = body.0.into();
+    problems(value.problems())?;
+    let user_id = user.id;
+    let version = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                store(conn, settings::TIERS, &value, expected, user_id)
+            })
+        })
+        .await?;
+    Ok(versioned(
+        StatusCode::OK,
+        version,
+        None,
+        &TierSettingsBody::from(value),
+    ))
+}

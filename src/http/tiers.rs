@@ -1,0 +1,107 @@
+//! `/tiers`: the customer pyramid (客户分级) — counts and profit share per
+//! tier — and `POST /tiers/recompute`.
+
+use actix_web::{get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::AuthUser;
+use crate::db::{self, settings, tiers};
+use crate::domain::codes::{Role, Tier};
+use crate::domain::tiers::TierSettings;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// One level of the pyramid.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TierRow {
+    pub tier: Tier,
+    /// Active customers in the tier.
+    pub customers: i64,
+    /// Their positive profit in the tier window (from the last recompute).
+    pub profit_cents: i64,
+    /// Their share of all positive profit (0–1); null when there is no profit.
+    pub profit_share: Option<f64>,
+}
+
+/// The pyramid of customer counts, the inverted pyramid of profit, and the
+/// Pareto figure.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TiersView {
+    /// From `important` down to `small`.
+    pub tiers: Vec<TierRow>,
+    /// Share of profit from the top 20% of customers (the texts cite 80/20); null without profit.
+    pub pareto_top20_share: Option<f64>,
+    pub window_months: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TiersRecomputed {
+    /// Active customers ranked.
+    pub customers: i64,
+    /// Customers whose tier changed (each recorded in its history).
+    pub changed: i64,
+    pub pyramid: TiersView,
+}
+
+fn share(part: i64, total: i64) -> Option<f64> {
+    (total > 0).then(|| part as f64 / total as f64)
+}
+
+pub fn pyramid(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
+    let (s, _) = settings::get::<TierSettings>(conn, settings::TIERS)?;
+    let totals = tiers::totals(conn)?;
+    let customers: i64 = totals.iter().map(|t| t.customers).sum();
+    let top = (customers * 2 + 9) / 10;
+    let (top_sum, total) = tiers::top_profit(conn, top)?;
+    let rows = Tier::ALL
+        .iter()
+        .map(|tier| {
+            let t = totals.iter().find(|t| t.tier == tier.as_str());
+            let profit = t.map_or(0, |t| t.profit_cents);
+            TierRow {
+                tier: *tier,
+                customers: t.map_or(0, |t| t.customers),
+                profit_cents: profit,
+                profit_share: share(profit, total),
+            }
+        })
+        .collect();
+    Ok(TiersView {
+        tiers: rows,
+        pareto_top20_share: share(top_sum, total),
+        window_months: s.window_months,
+    })
+}
+
+/// The customer pyramid as of the last recompute.
+#[utoipa::path(tag = "tiers", responses((status = 200, body = TiersView)))]
+#[get("/tiers")]
+pub async fn get(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.db.run(pyramid).await?))
+}
+
+/// Rank every active customer by profit in the window and store its tier
+/// (admins and managers). Ties are broken by id; customers without profit
+/// are `small`; every change is recorded in the customer's history.
+#[utoipa::path(tag = "tiers", responses((status = 200, body = TiersRecomputed)))]
+#[post("/tiers/recompute")]
+pub async fn recompute(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    user.require_any(&[Role::Admin, Role::Manager])?;
+    let result = state
+        .db
+        .run(|conn| {
+            let (s, _) = settings::get::<TierSettings>(conn, settings::TIERS)?;
+            let done = tiers::recompute(conn, &s, db::now())?;
+            Ok(TiersRecomputed {
+                customers: done.customers,
+                changed: done.changed,
+                pyramid: pyramid(conn)?,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
