@@ -7,5 +7,6 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod openapi;
 pub mod startup;

@@ -31,6 +31,7 @@ Authenticate with `POST /api/v1/auth/token`, then send `Authorization: Bearer <a
         (name = "timeline", description = "A customer's timeline and history of changes"),
         (name = "cpr", description = "The CPR development cycle: conversion, penetration, retention"),
         (name = "tiers", description = "The customer pyramid"),
+        (name = "segments", description = "Dynamic and static segments of customers"),
         (name = "settings", description = "Thresholds and cut-offs"),
         (name = "analytics", description = "Reports"),
         (name = "reference", description = "Code lists with English and Chinese labels and strategies"),
@@ -110,13 +111,20 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
 /// with a body, 400 with query parameters, 500/503 always).
 pub fn complete(api: &mut utoipa::openapi::OpenApi) {
     let components = api.components.get_or_insert_with(Default::default);
-    for (name, _, description) in PROBLEMS {
+    for (name, status, description) in PROBLEMS {
+        let example = serde_json::json!({
+            "type": format!("/problems/{}", slug(name)),
+            "title": description.split(';').next().unwrap_or(description),
+            "status": status.parse::<u16>().unwrap_or(500),
+            "detail": description,
+        });
         let response = ResponseBuilder::new()
             .description(*description)
             .content(
                 "application/problem+json",
                 ContentBuilder::new()
                     .schema(Some(Ref::from_schema_name("Problem")))
+                    .example(Some(example))
                     .build(),
             )
             .build();
@@ -128,13 +136,21 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
         let secured = path.starts_with("/api/v1/") && path != "/api/v1/auth/token";
         let has_id = path.contains('{');
         let ops = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.patch,
-            &mut item.delete,
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
         ];
-        for op in ops.into_iter().flatten() {
+        for (method, op) in ops
+            .into_iter()
+            .filter_map(|(m, op)| op.as_mut().map(|op| (m, op)))
+        {
+            op.operation_id = Some(operation_id(method, path));
+            if path == "/api/v1/auth/token" {
+                op.security = Some(Vec::new());
+            }
+            if_match_is_a_string(op);
             let mut wanted: Vec<&str> = vec!["InternalError", "Unavailable"];
             if secured {
                 wanted.extend(["Unauthorized", "Forbidden", "TooManyRequests"]);
@@ -161,6 +177,58 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             }
             add_responses(op, &wanted);
         }
+    }
+}
+
+/// A unique, predictable operationId: the method and the path's words, e.g.
+/// `get_customers_id_contacts` for `GET /api/v1/customers/{id}/contacts`
+/// (handler names repeat across resources; generated clients need unique ids).
+fn operation_id(method: &str, path: &str) -> String {
+    let words: Vec<String> = path
+        .trim_start_matches("/api/v1")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_matches(|c| c == '{' || c == '}').replace('-', "_"))
+        .collect();
+    if words.is_empty() {
+        method.to_string()
+    } else {
+        format!("{method}_{}", words.join("_"))
+    }
+}
+
+/// `If-Match` is optional but, when sent, a string ETag (never null).
+fn if_match_is_a_string(op: &mut Operation) {
+    use utoipa::openapi::path::ParameterIn as In;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::Required;
+    for p in op.parameters.iter_mut().flatten() {
+        if p.parameter_in == In::Header && p.name == "If-Match" {
+            p.required = Required::False;
+            p.schema = Some(RefOr::T(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r#"^(\*|(W/)?"[0-9]+")$"#))
+                    .examples([serde_json::json!("\"3\"")])
+                    .into(),
+            ));
+        }
+    }
+}
+
+/// The `type` slug of each shared problem response.
+fn slug(name: &str) -> &'static str {
+    match name {
+        "BadRequest" => "bad-request",
+        "Unauthorized" => "unauthorized",
+        "Forbidden" => "forbidden",
+        "NotFound" => "not-found",
+        "PayloadTooLarge" => "payload-too-large",
+        "UnsupportedMediaType" => "unsupported-media-type",
+        "ValidationFailed" => "validation",
+        "TooManyRequests" => "rate-limited",
+        "Unavailable" => "unavailable",
+        _ => "internal",
     }
 }
 

@@ -4,7 +4,7 @@ use std::net::TcpListener;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers, Logger};
 use actix_web::{http::header, web, App, HttpServer};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -13,7 +13,6 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::db::Db;
-use crate::error::ApiError;
 use crate::{http, openapi};
 
 /// What every handler can reach.
@@ -51,7 +50,9 @@ impl Application {
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let origins = config.cors_origins.clone();
+        let metrics = crate::metrics::build(db.pool())?;
         let spec = openapi::spec();
+        http::fallback::remember_routes(&spec);
         let mut server = HttpServer::new(move || {
             let (app, _) = App::new()
                 .into_utoipa_app()
@@ -63,9 +64,11 @@ impl Application {
                 .split_for_parts();
             app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", spec.clone()))
                 .service(web::redirect("/swagger-ui", "/swagger-ui/"))
-                .default_service(web::to(not_found))
-                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
+                .default_service(web::to(http::fallback::unrouted))
                 .wrap(cors(&origins))
+                .wrap(ErrorHandlers::new().default_handler(http::fallback::problem_fallback))
+                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
+                .wrap(metrics.clone())
                 .wrap(
                     Logger::new("%{METHOD}xi %U %s %Dms")
                         .custom_request_replace("METHOD", |req| req.method().to_string()),
@@ -112,12 +115,4 @@ fn cors(origins: &[String]) -> Cors {
         cors = cors.allowed_origin(origin);
     }
     cors
-}
-
-async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
 }

@@ -56,9 +56,10 @@ fn refresh_scope(
              FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= {start}), 0) WHERE {scope};
          UPDATE customers SET share_of_wallet = CASE \
              WHEN wallet_size_cents IS NULL OR wallet_size_cents <= 0 THEN NULL \
-             WHEN cpr_revenue_window_cents * 12 >= wallet_size_cents * {months} THEN CAST(1 AS DOUBLE PRECISION) \
+             WHEN CAST(cpr_revenue_window_cents AS DOUBLE PRECISION) * 12 >= CAST(wallet_size_cents AS DOUBLE PRECISION) * {months} \
+               THEN CAST(1 AS DOUBLE PRECISION) \
              WHEN cpr_revenue_window_cents <= 0 THEN CAST(0 AS DOUBLE PRECISION) \
-             ELSE CAST(cpr_revenue_window_cents * 12 AS DOUBLE PRECISION) / CAST(wallet_size_cents * {months} AS DOUBLE PRECISION) END \
+             ELSE (CAST(cpr_revenue_window_cents AS DOUBLE PRECISION) * 12) / (CAST(wallet_size_cents AS DOUBLE PRECISION) * {months}) END \
            WHERE {scope};
          INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
            SELECT id, '{CPR_STAGE_CHANGED}', cpr_stage, {stage}, {at} FROM customers \

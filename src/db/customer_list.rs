@@ -40,6 +40,8 @@ pub struct Filter {
     pub has_open_complaints: Option<bool>,
     pub cpr_stage: Option<String>,
     pub tier: Option<String>,
+    /// Only the members of a segment (see `db::segments::SegmentScope`).
+    pub segment: Option<super::segments::SegmentScope>,
 }
 
 /// The sortable fields of the customer list.
@@ -94,8 +96,7 @@ impl Sort {
 
     pub fn cursor_for(&self, (card, stats): &Full) -> Cursor {
         use serde_json::Value;
-        let stamp =
-            |t: Option<NaiveDateTime>| Value::String(stamp(t.unwrap_or(NaiveDateTime::MIN)));
+        let stamp = |t: Option<NaiveDateTime>| Value::String(stamp(t.unwrap_or_else(null_stamp)));
         let k = match self.field {
             "name" => Value::String(card.name.clone()),
             "created_at" => stamp(Some(card.created_at)),
@@ -120,6 +121,13 @@ impl Sort {
 
 /// Nulls sort as the earliest instant, the same on both backends.
 const NULL_STAMP: &str = "0001-01-01 00:00:00";
+
+/// `NULL_STAMP` as a value, for cursors of rows whose date is null.
+fn null_stamp() -> NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or(NaiveDateTime::MIN)
+}
 
 fn stamp(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
@@ -239,6 +247,9 @@ pub fn page(
     }
     if let Some(v) = filter.min_lifetime_revenue_cents {
         query = query.filter(c::lifetime_revenue_cents.ge(v));
+    }
+    if let Some(scope) = &filter.segment {
+        query = query.filter(scope.clone());
     }
     match filter.has_open_complaints {
         Some(true) => query = query.filter(c::open_complaints.gt(0)),

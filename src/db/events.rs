@@ -13,7 +13,13 @@ pub const PROSPECT_GRADE_CHANGED: &str = "prospect_grade_changed";
 pub const NEED_CONVERTED: &str = "need_converted";
 
 /// Every kind of event, for filters and the spec.
-pub const KINDS: &[&str] = &[FUNNEL_STAGE_CHANGED, PROSPECT_GRADE_CHANGED, NEED_CONVERTED];
+pub const KINDS: &[&str] = &[
+    FUNNEL_STAGE_CHANGED,
+    PROSPECT_GRADE_CHANGED,
+    NEED_CONVERTED,
+    super::cpr::CPR_STAGE_CHANGED,
+    super::tiers::TIER_CHANGED,
+];
 
 #[derive(Debug, Clone, Queryable)]
 pub struct EventRow {

@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod needs;
 pub mod page;
 pub mod schema;
+pub mod segments;
 pub mod settings;
 pub mod stats;
 pub mod tiers;
@@ -160,9 +161,13 @@ impl Db {
     {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            let waiting = std::time::Instant::now();
+            let checkout = pool.get();
+            crate::metrics::POOL_WAIT.observe(waiting.elapsed().as_secs_f64());
+            let mut conn = checkout.map_err(|e| {
+                crate::metrics::POOL_TIMEOUTS.inc();
+                ApiError::Unavailable(e.to_string())
+            })?;
             f(&mut conn)
         })
         .await

@@ -4,4 +4,5 @@ pub mod codes;
 pub mod cpr;
 pub mod funnel;
 pub mod reference;
+pub mod segments;
 pub mod tiers;

@@ -134,6 +134,7 @@ impl CustomerQuery {
             has_open_complaints: self.has_open_complaints,
             cpr_stage: self.cpr_stage.map(|v| v.as_str().to_string()),
             tier: self.tier.map(|v| v.as_str().to_string()),
+            segment: None,
         })
     }
 }

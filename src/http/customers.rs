@@ -322,6 +322,7 @@ pub async fn create(
                 let (errors, conflict) = reference_errors(conn, &row)?;
                 fail_on(errors, conflict)?;
                 let saved = customers::insert(conn, &row)?;
+                crate::db::cpr::refresh_current(conn, saved.id, saved.created_at)?;
                 funnel::apply(
                     conn,
                     &funnel::FunnelChange {

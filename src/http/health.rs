@@ -45,3 +45,20 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         status: "ok".into(),
     }))
 }
+
+/// Prometheus metrics (text format): `patron_http_requests_total` and
+/// `patron_http_requests_duration_seconds` by route pattern, method and
+/// status; `patron_db_pool_connections`, `patron_db_pool_idle_connections`,
+/// `patron_db_pool_max_connections`, `patron_db_pool_wait_seconds`,
+/// `patron_db_pool_timeouts_total`. Served by the metrics middleware; this
+/// handler only documents it.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
+)]
+#[get("/metrics")]
+pub async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body("")
+}

@@ -118,18 +118,22 @@ pub struct InteractionCreate {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"follow_up_done": true, "outcome": "Order promised for next week"}))]
 pub struct InteractionPatch {
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<InteractionType>)]
-    pub kind: Option<Input<InteractionType>>,
+    pub kind: Option<Option<Input<InteractionType>>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "not_future"))]
-    pub occurred_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub occurred_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 100))]
     #[schema(value_type = Option<String>)]
     pub channel: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 4000), custom(function = "not_blank"))]
-    pub summary: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub summary: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 4000))]
     #[schema(value_type = Option<String>)]
@@ -138,11 +142,34 @@ pub struct InteractionPatch {
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub follow_up_at: Option<Option<DateTime<Utc>>>,
     /// true marks the follow-up done (it leaves the due list); false reopens it.
-    pub follow_up_done: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<bool>)]
+    pub follow_up_done: Option<Option<bool>>,
     /// `resolved` closes a complaint (records the resolution time); `open` reopens it.
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<ComplaintStatus>)]
-    pub complaint_status: Option<Input<ComplaintStatus>>,
+    pub complaint_status: Option<Option<Input<ComplaintStatus>>>,
+}
+
+impl InteractionPatch {
+    /// Fields that cannot be cleared, sent as `null`.
+    fn null_errors(&self) -> Vec<FieldError> {
+        [
+            ("type", matches!(self.kind, Some(None))),
+            ("occurred_at", matches!(self.occurred_at, Some(None))),
+            ("summary", matches!(self.summary, Some(None))),
+            ("follow_up_done", matches!(self.follow_up_done, Some(None))),
+            (
+                "complaint_status",
+                matches!(self.complaint_status, Some(None)),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, null)| *null)
+        .map(|(field, _)| FieldError::new(field, "required", "must not be null"))
+        .collect()
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -257,6 +284,23 @@ fn respond(status: StatusCode, row: InteractionRow) -> HttpResponse {
     versioned(status, row.version, Some(loc), &InteractionView::from(row))
 }
 
+/// `validation::check`, naming the `kind` field by its wire name `type`
+/// (validator reports the Rust field name, not serde's rename).
+fn check_input<T: Validate>(input: &T, extra: Vec<FieldError>) -> Result<(), ApiError> {
+    match check(input, extra) {
+        Err(ApiError::Validation(mut errors)) => {
+            for e in &mut errors {
+                if e.field == "kind" {
+                    e.field = "type".into();
+                }
+            }
+            errors.sort_by(|a, b| a.field.cmp(&b.field));
+            Err(ApiError::Validation(errors))
+        }
+        other => other,
+    }
+}
+
 fn complaint_errors(kind: InteractionType, status: Option<ComplaintStatus>) -> Vec<FieldError> {
     if kind != InteractionType::Complaint && status.is_some() {
         vec![FieldError::new(
@@ -291,7 +335,7 @@ pub async fn create(
         .complaint_status
         .as_ref()
         .and_then(|s| s.get("complaint_status").ok());
-    check(
+    check_input(
         &input,
         kind.map(|k| complaint_errors(k, status))
             .unwrap_or_default(),
@@ -323,7 +367,7 @@ pub async fn create(
         follow_up_at: input.follow_up_at.map(|t| db::micros(t.naive_utc())),
         follow_up_done_at: None,
         complaint_status: status.map(|s| s.as_str().into()),
-        resolved_at: (status == Some(ComplaintStatus::Resolved)).then_some(now),
+        resolved_at: (status == Some(ComplaintStatus::Resolved)).then_some(now.max(occurred_at)),
         version: 1,
         created_at: now,
         updated_at: now,
@@ -406,11 +450,17 @@ pub async fn patch(
     let (customer_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;
     let input = body.0;
-    check(&input, Vec::new())?;
-    let kind = input.kind.as_ref().map(|k| k.get("type")).transpose()?;
+    check_input(&input, input.null_errors())?;
+    let kind = input
+        .kind
+        .as_ref()
+        .and_then(Option::as_ref)
+        .map(|k| k.get("type"))
+        .transpose()?;
     let status = input
         .complaint_status
         .as_ref()
+        .and_then(Option::as_ref)
         .map(|s| s.get("complaint_status"))
         .transpose()?;
     let saved = state
@@ -432,13 +482,13 @@ pub async fn patch(
                     return Err(ApiError::Validation(extra));
                 }
                 row.kind = kind.as_str().into();
-                if let Some(t) = input.occurred_at {
+                if let Some(Some(t)) = input.occurred_at {
                     row.occurred_at = db::micros(t.naive_utc());
                 }
                 if let Some(v) = input.channel {
                     row.channel = clean(v);
                 }
-                if let Some(v) = input.summary {
+                if let Some(Some(v)) = input.summary {
                     row.summary = v.trim().to_string();
                 }
                 if let Some(v) = input.outcome {
@@ -447,7 +497,7 @@ pub async fn patch(
                 if let Some(v) = input.follow_up_at {
                     row.follow_up_at = v.map(|t| db::micros(t.naive_utc()));
                 }
-                match input.follow_up_done {
+                match input.follow_up_done.flatten() {
                     Some(true) if row.follow_up_done_at.is_none() => {
                         row.follow_up_done_at = Some(now)
                     }
@@ -466,9 +516,16 @@ pub async fn patch(
                     {
                         row.resolved_at
                     }
-                    Some(ComplaintStatus::Resolved) => Some(now),
+                    Some(ComplaintStatus::Resolved) => Some(now.max(row.occurred_at)),
                     _ => None,
                 };
+                if row.resolved_at.is_some_and(|r| r < row.occurred_at) {
+                    return Err(ApiError::Validation(vec![FieldError::new(
+                        "occurred_at",
+                        "after_resolution",
+                        "must not be after the complaint was resolved (resolved_at)",
+                    )]));
+                }
                 row.complaint_status = new_status.map(|s| s.as_str().into());
                 row.version = before + 1;
                 row.updated_at = now;

@@ -9,12 +9,14 @@ pub mod customer_input;
 pub mod customer_query;
 pub mod customers;
 pub mod extract;
+pub mod fallback;
 pub mod funnel;
 pub mod health;
 pub mod interactions;
 pub mod needs;
 pub mod precondition;
 pub mod reference;
+pub mod segments;
 pub mod settings;
 pub mod tiers;
 pub mod timeline;
@@ -30,6 +32,7 @@ use utoipa_actix_web::{scope, service_config::ServiceConfig};
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
+        .service(health::metrics)
         .service(
             scope::scope("/api/v1")
                 .service(auth::token)
@@ -79,6 +82,15 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(tiers::recompute)
                 .service(analytics_cpr::cpr_report)
                 .service(analytics_cpr::pareto_report)
+                .service(segments::list)
+                .service(segments::create)
+                .service(segments::preview)
+                .service(segments::get)
+                .service(segments::patch)
+                .service(segments::delete)
+                .service(segments::list_members)
+                .service(segments::add_members)
+                .service(segments::remove_member)
                 .service(reference::index)
                 .service(reference::list),
         );

@@ -81,18 +81,35 @@ pub struct NeedCreate {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"kind": "actual", "latent_type": null, "change_reason": "Tried the samples at the product day"}))]
 pub struct NeedPatch {
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<NeedKind>)]
-    pub kind: Option<Input<NeedKind>>,
+    pub kind: Option<Option<Input<NeedKind>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<LatentNeedType>)]
     pub latent_type: Option<Option<Input<LatentNeedType>>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
-    pub description: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
     /// Why the need was converted (the stimulus, or why it fell back).
     #[validate(length(min = 1, max = 500))]
     pub change_reason: Option<String>,
+}
+
+impl NeedPatch {
+    /// Required fields sent as `null`: they cannot be cleared.
+    fn null_errors(&self) -> Vec<FieldError> {
+        [
+            ("kind", matches!(self.kind, Some(None))),
+            ("description", matches!(self.description, Some(None))),
+        ]
+        .into_iter()
+        .filter(|(_, null)| *null)
+        .map(|(field, _)| FieldError::new(field, "required", "must not be null"))
+        .collect()
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -273,8 +290,13 @@ pub async fn patch(
     let (customer_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;
     let input = body.0;
-    check(&input, Vec::new())?;
-    let kind = input.kind.as_ref().map(|k| k.get("kind")).transpose()?;
+    check(&input, input.null_errors())?;
+    let kind = input
+        .kind
+        .as_ref()
+        .and_then(Option::as_ref)
+        .map(|k| k.get("kind"))
+        .transpose()?;
     let latent = match &input.latent_type {
         Some(v) => Some(v.as_ref().map(|t| t.get("latent_type")).transpose()?),
         None => None,
@@ -301,7 +323,7 @@ pub async fn patch(
                 }
                 row.kind = new_kind.as_str().into();
                 row.latent_type = new_latent.map(|t| t.as_str().into());
-                if let Some(d) = input.description {
+                if let Some(d) = input.description.flatten() {
                     row.description = d.trim().to_string();
                 }
                 let now = db::now();

@@ -98,15 +98,106 @@ impl From<TierSettingsBody> for TierSettings {
     }
 }
 
-fn problems(list: Vec<(&'static str, String)>) -> Result<(), ApiError> {
-    if list.is_empty() {
+/// A settings document as sent: every field may be missing, so that all the
+/// missing ones are named at once (serde would stop at the first).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CprSettingsInput {
+    window_months: Option<u32>,
+    conversion_share_max: Option<f64>,
+    retention_share_min: Option<f64>,
+    retention_min_tenure_days: Option<i64>,
+    retention_min_purchases: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierSettingsInput {
+    window_months: Option<u32>,
+    important_pct: Option<f64>,
+    secondary_pct: Option<f64>,
+    ordinary_pct: Option<f64>,
+}
+
+/// Takes a field's value, or notes it as missing and stands in `neutral`
+/// (a value that cannot itself break a rule, so that the fields sent are
+/// still checked against each other).
+fn field<T>(
+    value: Option<T>,
+    name: &'static str,
+    neutral: T,
+    missing: &mut Vec<&'static str>,
+) -> T {
+    value.unwrap_or_else(|| {
+        missing.push(name);
+        neutral
+    })
+}
+
+impl CprSettingsInput {
+    fn settings(self) -> Result<CprSettings, ApiError> {
+        let mut missing = Vec::new();
+        let value = CprSettings {
+            window_months: field(self.window_months, "window_months", 12, &mut missing),
+            conversion_share_max: field(
+                self.conversion_share_max,
+                "conversion_share_max",
+                0.0,
+                &mut missing,
+            ),
+            retention_share_min: field(
+                self.retention_share_min,
+                "retention_share_min",
+                1.0,
+                &mut missing,
+            ),
+            retention_min_tenure_days: field(
+                self.retention_min_tenure_days,
+                "retention_min_tenure_days",
+                0,
+                &mut missing,
+            ),
+            retention_min_purchases: field(
+                self.retention_min_purchases,
+                "retention_min_purchases",
+                2,
+                &mut missing,
+            ),
+        };
+        problems(missing, value.problems())?;
+        Ok(value)
+    }
+}
+
+impl TierSettingsInput {
+    fn settings(self) -> Result<TierSettings, ApiError> {
+        let mut missing = Vec::new();
+        let value = TierSettings {
+            window_months: field(self.window_months, "window_months", 12, &mut missing),
+            important_pct: field(self.important_pct, "important_pct", 0.0, &mut missing),
+            secondary_pct: field(self.secondary_pct, "secondary_pct", 0.0, &mut missing),
+            ordinary_pct: field(self.ordinary_pct, "ordinary_pct", 0.0, &mut missing),
+        };
+        problems(missing, value.problems())?;
+        Ok(value)
+    }
+}
+
+/// One 422 naming every missing field and every broken rule of the fields sent.
+fn problems(missing: Vec<&'static str>, list: Vec<(&'static str, String)>) -> Result<(), ApiError> {
+    let mut errors: Vec<FieldError> = missing
+        .iter()
+        .map(|f| FieldError::new(*f, "required", "is required"))
+        .collect();
+    errors.extend(
+        list.into_iter()
+            .filter(|(f, _)| !missing.contains(f))
+            .map(|(f, m)| FieldError::new(f, "range", m)),
+    );
+    if errors.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::Validation(
-            list.into_iter()
-                .map(|(f, m)| FieldError::new(f, "range", m))
-                .collect(),
-        ))
+        Err(ApiError::Validation(errors))
     }
 }
 
@@ -147,12 +238,11 @@ pub async fn put_cpr(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    body: JsonBody<CprSettingsBody>,
+    body: JsonBody<CprSettingsInput>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(EDITORS)?;
     let expected = precondition::if_match(&req)?;
-    let value: CprSettings = body.0.into();
-    problems(value.problems())?;
+    let value = body.0.settings()?;
     let user_id = user.id;
     let version = state
         .db
@@ -223,12 +313,11 @@ pub async fn put_tiers(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    body: JsonBody<TierSettingsBody>,
+    body: JsonBody<TierSettingsInput>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(EDITORS)?;
     let expected = precondition::if_match(&req)?;
-    let value: TierSettings = body.0.into();
-    problems(value.problems())?;
+    let value = body.0.settings()?;
     let user_id = user.id;
     let version = state
         .db

@@ -23,7 +23,8 @@ use crate::startup::AppState;
 pub struct EventView {
     pub id: i64,
     pub customer_id: i64,
-    /// `funnel_stage_changed`, `prospect_grade_changed`, `need_converted`.
+    /// `funnel_stage_changed`, `prospect_grade_changed`, `need_converted`,
+    /// `cpr_stage_changed`, `tier_changed`.
     #[schema(example = "funnel_stage_changed")]
     pub kind: String,
     /// The value before (null when there was none).
@@ -103,7 +104,9 @@ pub struct TimelineQuery {
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Only events of this kind.
-    #[param(pattern = "^(funnel_stage_changed|prospect_grade_changed|need_converted)$")]
+    #[param(
+        pattern = "^(funnel_stage_changed|prospect_grade_changed|need_converted|cpr_stage_changed|tier_changed)$"
+    )]
     pub kind: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -129,21 +132,26 @@ fn bad(field: &str, msg: &str) -> ApiError {
     ApiError::InvalidQuery(vec![FieldError::new(field, "invalid_value", msg)])
 }
 
+/// The sources asked for, in a canonical order without repeats (so that
+/// `transaction,interaction` and `interaction,transaction` share cursors).
 fn parse_types(raw: Option<&str>) -> Result<Vec<&'static str>, ApiError> {
     let Some(raw) = raw else {
         return Ok(SOURCES.to_vec());
     };
-    raw.split(',')
+    let wanted: Vec<&str> = raw
+        .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            SOURCES
-                .iter()
-                .find(|k| **k == s)
-                .copied()
-                .ok_or_else(|| bad("types", "use interaction, transaction and/or event"))
-        })
-        .collect()
+        .collect();
+    let message = "a comma-separated list of interaction, transaction and/or event";
+    if wanted.is_empty() || wanted.iter().any(|w| !SOURCES.contains(w)) {
+        return Err(bad("types", message));
+    }
+    Ok(SOURCES
+        .iter()
+        .copied()
+        .filter(|s| wanted.contains(s))
+        .collect())
 }
 
 /// Where each source resumes after the cursor (at0, rank0, id0).

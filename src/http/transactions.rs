@@ -106,16 +106,26 @@ pub struct TransactionCreate {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionPatch {
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(range(min = 0, max = 100_000_000_000_000i64))]
-    pub amount_cents: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub amount_cents: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(range(min = 0, max = 100_000_000_000_000i64))]
-    pub cost_cents: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub cost_cents: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "currency_code"))]
-    pub currency: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub currency: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
-    pub product: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub product: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "not_future"))]
-    pub occurred_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub occurred_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 100))]
     #[schema(value_type = Option<String>)]
@@ -124,6 +134,23 @@ pub struct TransactionPatch {
     #[validate(length(max = 2000))]
     #[schema(value_type = Option<String>)]
     pub notes: Option<Option<String>>,
+}
+
+impl TransactionPatch {
+    /// Required fields sent as `null`: they cannot be cleared.
+    fn null_errors(&self) -> Vec<FieldError> {
+        [
+            ("amount_cents", matches!(self.amount_cents, Some(None))),
+            ("cost_cents", matches!(self.cost_cents, Some(None))),
+            ("currency", matches!(self.currency, Some(None))),
+            ("occurred_at", matches!(self.occurred_at, Some(None))),
+            ("product", matches!(self.product, Some(None))),
+        ]
+        .into_iter()
+        .filter(|(_, null)| *null)
+        .map(|(field, _)| FieldError::new(field, "required", "must not be null"))
+        .collect()
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -358,7 +385,7 @@ pub async fn patch(
     let (customer_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;
     let input = body.0;
-    check(&input, Vec::new())?;
+    check(&input, input.null_errors())?;
     let saved = state
         .db
         .run(move |conn| {
@@ -368,20 +395,20 @@ pub async fn patch(
                 precondition::check(expected, row.version)?;
                 let now = db::now();
                 let before = row.version;
-                if let Some(v) = input.amount_cents {
+                if let Some(v) = input.amount_cents.flatten() {
                     row.amount_cents = v;
                 }
-                if let Some(v) = input.cost_cents {
+                if let Some(v) = input.cost_cents.flatten() {
                     row.cost_cents = v;
                 }
-                if let Some(v) = input.currency {
+                if let Some(v) = input.currency.flatten() {
                     currency_matches(&customer.currency, &v)?;
                     row.currency = v;
                 }
-                if let Some(v) = input.product {
+                if let Some(v) = input.product.flatten() {
                     row.product = v.trim().to_string();
                 }
-                if let Some(t) = input.occurred_at {
+                if let Some(t) = input.occurred_at.flatten() {
                     row.occurred_at = db::micros(t.naive_utc());
                 }
                 if let Some(v) = input.external_id {

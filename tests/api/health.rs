@@ -1,7 +1,12 @@
 use crate::backend_tests;
 use crate::helpers::TestApp;
 
-backend_tests!(healthz_and_readyz_answer, swagger_ui_is_served);
+backend_tests!(
+    healthz_and_readyz_answer,
+    swagger_ui_is_served,
+    metrics_count_requests_and_pool,
+    wrong_methods_get_405_with_allow
+);
 
 async fn healthz_and_readyz_answer(app: TestApp) {
     let r = app.get("/healthz", "").await;
@@ -21,4 +26,58 @@ async fn swagger_ui_is_served(app: TestApp) {
     let r = app.get("/openapi.json", "").await;
     assert_eq!(r.status, 200);
     assert!(r.body["paths"]["/api/v1/customers"].is_object());
+}
+
+async fn metrics_count_requests_and_pool(app: TestApp) {
+    let token = app.admin_token().await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/v1/customers", &token).await.status, 200);
+    }
+    let r = app.get("/metrics", "").await;
+    assert_eq!(r.status, 200);
+    let text = r.text;
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("patron_http_requests_total")
+                && l.contains("endpoint=\"/api/v1/customers\"")
+                && l.contains("status=\"200\"")
+        })
+        .unwrap_or_else(|| panic!("no request counter for the list in:\n{text}"));
+    let count: f64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    assert!(count >= 3.0, "{line}");
+    assert!(
+        text.contains("patron_http_requests_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(text.contains("patron_db_pool_connections "), "{text}");
+    assert!(text.contains("patron_db_pool_max_connections 3"), "{text}");
+    assert!(text.contains("patron_db_pool_wait_seconds_count"), "{text}");
+}
+
+async fn wrong_methods_get_405_with_allow(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = app
+        .send(
+            app.client
+                .put(app.url("/api/v1/customers"))
+                .bearer_auth(&token),
+        )
+        .await;
+    r.problem(405);
+    assert_eq!(r.header("allow").as_deref(), Some("GET, POST"));
+    let r = app
+        .send(app.client.request(
+            reqwest::Method::TRACE,
+            app.url("/api/v1/customers/7/contacts/9"),
+        ))
+        .await;
+    r.problem(405);
+    assert_eq!(r.header("allow").as_deref(), Some("DELETE, GET, PATCH"));
+    let r = app.get("/api/v1/nowhere/1", &token).await;
+    r.problem(404);
 }

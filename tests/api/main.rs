@@ -4,8 +4,15 @@
 
 mod helpers;
 
+mod activity_figures;
+mod activity_funnel;
+mod activity_interactions;
+mod activity_needs;
+mod activity_timeline;
+mod activity_transactions;
 mod auth;
 mod contacts;
+mod cpr;
 mod customers_crud;
 mod customers_list;
 mod customers_validation;
@@ -14,4 +21,8 @@ mod health;
 mod openapi;
 mod reference;
 mod roles;
+mod segments;
+mod segments_rules;
+mod settings;
+mod tiers;
 mod users;

@@ -49,7 +49,7 @@ fn every_api_operation_is_secured_and_documents_its_problems() {
         if path == "/api/v1/auth/token" {
             assert_eq!(
                 op["security"],
-                serde_json::json!([{}]),
+                serde_json::json!([]),
                 "login must not need a token"
             );
             continue;
@@ -77,6 +77,27 @@ fn every_api_operation_is_secured_and_documents_its_problems() {
             assert!(responses.contains_key("404"), "{method} {path} lacks 404");
         }
     }
+}
+
+#[test]
+fn operation_ids_are_unique_and_codes_are_snake_case() {
+    let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
+    let mut ids: Vec<String> = operations(&spec)
+        .into_iter()
+        .map(|(_, _, op)| op["operationId"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "operationIds repeat");
+    assert!(ids.contains(&"post_customers".to_string()));
+    let kinds = &spec["components"]["schemas"]["AcquisitionSource"]["enum"];
+    assert!(
+        kinds
+            .as_array()
+            .is_some_and(|a| a.contains(&serde_json::json!("trade_show"))),
+        "{kinds}"
+    );
 }
 
 #[test]

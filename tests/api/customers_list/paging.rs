@@ -19,7 +19,7 @@ backend_tests!(
     bad_cursors_are_400_naming_cursor,
 );
 
-const SORTS: [&str; 8] = [
+const SORTS: [&str; 10] = [
     "id",
     "-id",
     "name",
@@ -28,6 +28,9 @@ const SORTS: [&str; 8] = [
     "-created_at",
     "updated_at",
     "-updated_at",
+    // Derived figures: all equal here, so the id breaks every tie.
+    "purchase_count",
+    "-lifetime_revenue_cents",
 ];
 
 /// One page: its items and its `next_cursor`.

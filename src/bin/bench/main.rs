@@ -1,0 +1,67 @@
+//! Patron's benchmarks: a data generator and measurements through the real
+//! HTTP stack. Run them with `bench/run` (see docs/BENCHMARKS.md); this
+//! binary is the engine behind that script.
+//!
+//! ```text
+//! bench seed     --database-url URL --customers N --activity M [--seed S] [--fresh]
+//! bench activity --database-url URL [--requests K] [--clients 1,4] [--seed S]
+//! bench serve    --database-url URL [--bind 127.0.0.1:8080]
+//! bench probe    --database-url URL
+//! ```
+//!
+//! `seed` fills a fresh database with a realistic, reproducible data set
+//! (same seed, same rows, on either backend); `activity` measures the
+//! timeline and the due follow-ups against it; `serve` runs the app on a
+//! seeded database and prints a token, for external load tools (wrk, oha);
+//! `probe` exits 0 when the database answers.
+
+mod args;
+mod client;
+mod gen;
+mod latency;
+mod scenarios;
+mod seed;
+mod server;
+
+use std::process::ExitCode;
+
+use args::Args;
+
+/// Every error of the bench is reported as a message; nothing panics.
+pub type BenchResult<T> = Result<T, String>;
+
+const USAGE: &str = "usage:
+  bench seed     --database-url URL --customers N --activity M [--seed S] [--fresh]
+  bench activity --database-url URL [--requests K] [--clients 1,4] [--seed S]
+  bench serve    --database-url URL [--bind ADDR]
+  bench probe    --database-url URL
+
+URLs: sqlite://PATH or postgres://user:pass@host:port/db
+  --fresh   delete the SQLite file / drop and recreate the PostgreSQL database first";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> BenchResult<()> {
+    let mut argv = std::env::args().skip(1);
+    let command = argv.next().unwrap_or_default();
+    let args = Args::parse(argv)?;
+    match command.as_str() {
+        "seed" => seed::run(&args),
+        "activity" => scenarios::activity(&args),
+        "serve" => server::serve(&args),
+        "probe" => seed::probe(&args),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}

@@ -1,0 +1,519 @@
+//! Segments (客户细分): rows, static members, and the translation of a rule
+//! into SQL over `customers`, so that members are found, counted and summed
+//! by the database, never by loading customers into memory.
+
+use std::borrow::Cow;
+
+use chrono::NaiveDateTime;
+use diesel::dsl::sql;
+use diesel::expression::{
+    is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping,
+};
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Double, Text, Timestamp};
+
+use super::customers::{Full, CARD, STATS};
+use super::schema::{customers, segment_members, segments};
+use super::DbConn;
+use crate::domain::segments::{Cmp, Cond, Field, Rule, Scalar, Test};
+
+/// The backend of [`DbConn`] (either engine).
+pub type DbBackend = <DbConn as diesel::Connection>::Backend;
+
+pub const DYNAMIC: &str = "dynamic";
+pub const STATIC: &str = "static";
+
+#[derive(Debug, Clone, Queryable, Identifiable, AsChangeset)]
+#[diesel(table_name = segments, treat_none_as_null = true)]
+pub struct SegmentRow {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    /// The rule as sent (JSON text); null for static segments.
+    pub rule: Option<String>,
+    pub description: Option<String>,
+    pub builtin: bool,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<SegmentRow>> {
+    segments::table.find(id).first(conn).optional()
+}
+
+pub fn find_by_name(conn: &mut DbConn, name: &str) -> QueryResult<Option<SegmentRow>> {
+    segments::table
+        .filter(segments::name.eq(name))
+        .first(conn)
+        .optional()
+}
+
+/// One page of segments by id (`limit + 1` rows).
+pub fn page(
+    conn: &mut DbConn,
+    kind: Option<&str>,
+    builtin: Option<bool>,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<SegmentRow>> {
+    let mut query = segments::table.into_boxed();
+    if let Some(kind) = kind {
+        query = query.filter(segments::kind.eq(kind.to_string()));
+    }
+    if let Some(builtin) = builtin {
+        query = query.filter(segments::builtin.eq(builtin));
+    }
+    if let Some(after) = after {
+        query = query.filter(segments::id.gt(after));
+    }
+    query.order(segments::id.asc()).limit(limit + 1).load(conn)
+}
+
+/// Inserts a new segment; `row.id` is ignored and assigned by the database.
+pub fn insert(conn: &mut DbConn, row: &SegmentRow) -> QueryResult<SegmentRow> {
+    let id: i64 = diesel::insert_into(segments::table)
+        .values((
+            segments::name.eq(&row.name),
+            segments::kind.eq(&row.kind),
+            segments::rule.eq(&row.rule),
+            segments::description.eq(&row.description),
+            segments::builtin.eq(row.builtin),
+            segments::version.eq(row.version),
+            segments::created_at.eq(row.created_at),
+            segments::updated_at.eq(row.updated_at),
+        ))
+        .returning(segments::id)
+        .get_result(conn)?;
+    segments::table.find(id).first(conn)
+}
+
+/// Saves the row if it still has `expected_version`; false when another
+/// writer got there first.
+pub fn save(conn: &mut DbConn, row: &SegmentRow, expected_version: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        segments::table
+            .filter(segments::id.eq(row.id))
+            .filter(segments::version.eq(expected_version)),
+    )
+    .set(row)
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Deletes a segment and its member list.
+pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
+    diesel::delete(segment_members::table.filter(segment_members::segment_id.eq(id)))
+        .execute(conn)?;
+    Ok(diesel::delete(segments::table.find(id)).execute(conn)? == 1)
+}
+
+/// Which of `ids` are customers (archived ones included).
+pub fn existing_customers(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    let mut found = Vec::new();
+    // Chunks keep the bind count far below either engine's limit.
+    for chunk in ids.chunks(500) {
+        let part: Vec<i64> = customers::table
+            .filter(customers::id.eq_any(chunk))
+            .select(customers::id)
+            .load(conn)?;
+        found.extend(part);
+    }
+    Ok(found)
+}
+
+/// Which of `ids` are already members of `segment_id`.
+pub fn members_among(conn: &mut DbConn, segment_id: i64, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(500) {
+        let part: Vec<i64> = segment_members::table
+            .filter(segment_members::segment_id.eq(segment_id))
+            .filter(segment_members::customer_id.eq_any(chunk))
+            .select(segment_members::customer_id)
+            .load(conn)?;
+        found.extend(part);
+    }
+    Ok(found)
+}
+
+/// Adds customers to a static segment; the caller has removed ids that are
+/// members already. One statement per row: multi-row inserts do not compile
+/// through the multi-backend connection.
+pub fn add_members(
+    conn: &mut DbConn,
+    segment_id: i64,
+    ids: &[i64],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    for id in ids {
+        diesel::insert_into(segment_members::table)
+            .values((
+                segment_members::segment_id.eq(segment_id),
+                segment_members::customer_id.eq(id),
+                segment_members::added_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Removes one member; false when the customer was not a member.
+pub fn remove_member(conn: &mut DbConn, segment_id: i64, customer_id: i64) -> QueryResult<bool> {
+    let n = diesel::delete(
+        segment_members::table
+            .filter(segment_members::segment_id.eq(segment_id))
+            .filter(segment_members::customer_id.eq(customer_id)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Member count and value totals of a segment (active customers only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub count: i64,
+    pub revenue_12m_cents: i64,
+    pub profit_12m_cents: i64,
+    pub lifetime_revenue_cents: i64,
+    pub lifetime_profit_cents: i64,
+}
+
+/// Counts and sums the active (not archived) customers in `scope`, in one
+/// aggregate query. Sums are cast to BIGINT: PostgreSQL's SUM of bigint is
+/// numeric.
+pub fn totals(conn: &mut DbConn, scope: &SegmentScope) -> QueryResult<Totals> {
+    let (count, revenue_12m_cents, profit_12m_cents, lifetime_revenue_cents, lifetime_profit_cents) =
+        customers::table
+            .filter(customers::archived_at.is_null())
+            .filter(scope.clone())
+            .select(sql::<(BigInt, BigInt, BigInt, BigInt, BigInt)>(
+                "COUNT(*), \
+                 CAST(COALESCE(SUM(customers.revenue_12m_cents), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(customers.profit_12m_cents), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(customers.lifetime_revenue_cents), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(customers.lifetime_profit_cents), 0) AS BIGINT)",
+            ))
+            .get_result::<(i64, i64, i64, i64, i64)>(conn)?;
+    Ok(Totals {
+        count,
+        revenue_12m_cents,
+        profit_12m_cents,
+        lifetime_revenue_cents,
+        lifetime_profit_cents,
+    })
+}
+
+/// Above this many matches, the first members by id are found by walking
+/// the primary key (it soon meets enough of them); at or below it, by the
+/// rule's own best plan and a sort of the few matches, so that a rare rule
+/// does not walk the whole primary key looking for its members.
+const SELECTIVE: i64 = 5_000;
+
+/// The first `limit` active members by id, given their `count` (from
+/// [`totals`]).
+pub fn first_members(
+    conn: &mut DbConn,
+    scope: &SegmentScope,
+    count: i64,
+    limit: i64,
+) -> QueryResult<Vec<Full>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let query = customers::table
+        .filter(customers::archived_at.is_null())
+        .filter(scope.clone())
+        .select((CARD, STATS))
+        .limit(limit)
+        .into_boxed();
+    if count <= SELECTIVE {
+        // `id + 0` hides the order from the primary key index.
+        query.order(sql::<BigInt>("customers.id + 0")).load(conn)
+    } else {
+        query.order(customers::id.asc()).load(conn)
+    }
+}
+
+/// One piece of the generated SQL: trusted text or a bound value.
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Sql(Cow<'static, str>),
+    Text(String),
+    Int(i64),
+    Double(f64),
+    Time(NaiveDateTime),
+}
+
+/// A boolean SQL condition over `customers` selecting a segment's members:
+/// a dynamic rule translated to SQL (relative dates resolved at one instant),
+/// or membership of a static segment. Use it in `.filter(...)` on any query
+/// over `customers`, boxed or not. Every value is a bind parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentScope {
+    parts: Vec<Part>,
+}
+
+/// Where a field lives. Fields are `customers` columns of the same name
+/// unless listed here.
+enum Source {
+    Column(&'static str),
+    Tags,
+}
+
+fn source(field: &Field) -> Source {
+    match field.name {
+        "tags" => Source::Tags,
+        name => Source::Column(name),
+    }
+}
+
+impl SegmentScope {
+    /// The members of a dynamic segment with `rule`, evaluated at `now`.
+    pub fn for_rule(rule: &Rule, now: NaiveDateTime) -> SegmentScope {
+        let mut scope = SegmentScope { parts: Vec::new() };
+        scope.rule(rule, now);
+        scope
+    }
+
+    /// The members of the static segment `segment_id`.
+    pub fn for_members(segment_id: i64) -> SegmentScope {
+        SegmentScope {
+            parts: vec![
+                Part::Sql(Cow::Borrowed(
+                    "customers.id IN (SELECT segment_members.customer_id FROM segment_members \
+                     WHERE segment_members.segment_id = ",
+                )),
+                Part::Int(segment_id),
+                Part::Sql(Cow::Borrowed(")")),
+            ],
+        }
+    }
+
+    fn sql(&mut self, s: &'static str) {
+        self.parts.push(Part::Sql(Cow::Borrowed(s)));
+    }
+
+    fn owned(&mut self, s: String) {
+        self.parts.push(Part::Sql(Cow::Owned(s)));
+    }
+
+    fn value(&mut self, v: &Scalar, now: NaiveDateTime) {
+        self.parts.push(match v {
+            Scalar::Text(s) => Part::Text(s.clone()),
+            Scalar::Int(n) => Part::Int(*n),
+            Scalar::Double(x) => Part::Double(*x),
+            Scalar::Time(w) => Part::Time(super::micros(w.resolve(now))),
+        });
+    }
+
+    fn list(&mut self, values: &[Scalar], now: NaiveDateTime) {
+        self.sql("(");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.sql(", ");
+            }
+            self.value(v, now);
+        }
+        self.sql(")");
+    }
+
+    fn rule(&mut self, rule: &Rule, now: NaiveDateTime) {
+        match rule {
+            Rule::All(rules) | Rule::Any(rules) => {
+                let glue = if matches!(rule, Rule::All(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                self.sql("(");
+                for (i, r) in rules.iter().enumerate() {
+                    if i > 0 {
+                        self.sql(glue);
+                    }
+                    self.rule(r, now);
+                }
+                self.sql(")");
+            }
+            Rule::Not(r) => {
+                self.sql("(NOT ");
+                self.rule(r, now);
+                self.sql(")");
+            }
+            Rule::Cond(c) => self.condition(c, now),
+        }
+    }
+
+    /// Every condition is true or false, never SQL NULL, so that `not` is
+    /// the exact complement: a missing value fails every test except `ne`
+    /// and `is_null`.
+    fn condition(&mut self, c: &Cond, now: NaiveDateTime) {
+        match source(c.field) {
+            Source::Tags => self.tags(&c.test, now),
+            Source::Column(name) => {
+                let col = format!("customers.{name}");
+                let nullable = c.field.nullable;
+                match &c.test {
+                    Test::IsNull(true) => self.owned(format!("{col} IS NULL")),
+                    Test::IsNull(false) => self.owned(format!("{col} IS NOT NULL")),
+                    Test::Cmp(Cmp::Ne, v) if nullable => {
+                        self.owned(format!("({col} IS NULL OR {col} <> "));
+                        self.value(v, now);
+                        self.sql(")");
+                    }
+                    test => {
+                        self.owned(if nullable {
+                            format!("({col} IS NOT NULL AND ")
+                        } else {
+                            "(".to_string()
+                        });
+                        match test {
+                            Test::Cmp(op, v) => {
+                                self.owned(format!("{col} {} ", op.sql()));
+                                self.value(v, now);
+                            }
+                            Test::In(values) => {
+                                self.owned(format!("{col} IN "));
+                                self.list(values, now);
+                            }
+                            Test::Contains(term) => {
+                                self.owned(format!("LOWER({col}) LIKE "));
+                                self.parts.push(Part::Text(like_pattern(term)));
+                                self.sql(" ESCAPE '\\'");
+                            }
+                            Test::IsNull(_) => self.sql("1 = 1"),
+                        }
+                        self.sql(")");
+                    }
+                }
+            }
+        }
+    }
+
+    fn tags(&mut self, test: &Test, now: NaiveDateTime) {
+        const TAGGED: &str =
+            "customers.id IN (SELECT customer_tags.customer_id FROM customer_tags \
+                              WHERE customer_tags.tag ";
+        const ANY_TAG: &str = "EXISTS (SELECT 1 FROM customer_tags \
+                               WHERE customer_tags.customer_id = customers.id)";
+        match test {
+            Test::Contains(tag) => {
+                self.sql(TAGGED);
+                self.sql("= ");
+                self.parts.push(Part::Text(tag.clone()));
+                self.sql(")");
+            }
+            Test::In(tags) => {
+                self.sql(TAGGED);
+                self.sql("IN ");
+                self.list(tags, now);
+                self.sql(")");
+            }
+            Test::IsNull(true) => {
+                self.sql("NOT ");
+                self.sql(ANY_TAG);
+            }
+            Test::IsNull(false) => self.sql(ANY_TAG),
+            // The parser allows no other test on tags.
+            Test::Cmp(..) => self.sql("1 = 0"),
+        }
+    }
+}
+
+/// `%term%`, lower-cased, with `%`, `_` and `\` in the term matched literally.
+pub fn like_pattern(term: &str) -> String {
+    let escaped = term
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+impl Expression for SegmentScope {
+    type SqlType = Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for SegmentScope {}
+
+impl<QS> SelectableExpression<QS> for SegmentScope {}
+
+impl ValidGrouping<()> for SegmentScope {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for SegmentScope {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl QueryFragment<DbBackend> for SegmentScope {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DbBackend>) -> QueryResult<()> {
+        // Every rule makes different SQL: keep it out of the statement cache.
+        out.unsafe_to_cache_prepared();
+        for part in &self.parts {
+            match part {
+                Part::Sql(s) => out.push_sql(s),
+                Part::Text(v) => out.push_bind_param::<Text, _>(v)?,
+                Part::Int(v) => out.push_bind_param::<BigInt, _>(v)?,
+                Part::Double(v) => out.push_bind_param::<Double, _>(v)?,
+                Part::Time(v) => out.push_bind_param::<Timestamp, _>(v)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sql_of(rule: serde_json::Value) -> (String, usize) {
+        let rule = Rule::parse(&rule, "rule").unwrap();
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let scope = SegmentScope::for_rule(&rule, now);
+        let mut text = String::new();
+        let mut binds = 0;
+        for p in &scope.parts {
+            match p {
+                Part::Sql(s) => text.push_str(s),
+                _ => {
+                    binds += 1;
+                    text.push('?');
+                }
+            }
+        }
+        (text, binds)
+    }
+
+    #[test]
+    fn translates_to_two_valued_sql() {
+        let (sql, binds) = sql_of(json!({"all": [
+            {"field": "tier", "op": "in", "value": ["important", "secondary"]},
+            {"not": {"field": "region", "op": "eq", "value": "Hangzhou"}},
+            {"field": "region", "op": "ne", "value": "x"},
+            {"field": "tags", "op": "contains", "value": "vip"},
+            {"field": "last_contact_at", "op": "lt", "value": "-90d"},
+            {"field": "company", "op": "contains", "value": "50%_off"}
+        ]}));
+        assert_eq!(
+            sql,
+            "((customers.tier IN (?, ?)) AND (NOT (customers.region IS NOT NULL AND customers.region = ?)) \
+             AND (customers.region IS NULL OR customers.region <> ?) \
+             AND customers.id IN (SELECT customer_tags.customer_id FROM customer_tags WHERE customer_tags.tag = ?) \
+             AND (customers.last_contact_at IS NOT NULL AND customers.last_contact_at < ?) \
+             AND (customers.company IS NOT NULL AND LOWER(customers.company) LIKE ? ESCAPE '\\'))"
+        );
+        assert_eq!(binds, 7);
+    }
+
+    #[test]
+    fn like_patterns_are_literal() {
+        assert_eq!(like_pattern("50%_Off\\"), "%50\\%\\_off\\\\%");
+    }
+}

@@ -1,0 +1,1221 @@
+//! Segments (客户细分): the rule language of dynamic segments, as plain Rust.
+//!
+//! A rule is JSON:
+//!
+//! - `{"all": [rule, …]}` — every rule matches (1 to 100 rules);
+//! - `{"any": [rule, …]}` — at least one matches (1 to 100 rules);
+//! - `{"not": rule}` — the rule does not match;
+//! - `{"field": "region", "op": "eq", "value": "Hangzhou"}` — a condition on
+//!   one field of the card or one derived figure (see [`FIELDS`]).
+//!
+//! A rule is at most [`MAX_DEPTH`] levels deep, the rule itself being level 1.
+//! Parsing reports every problem at once, each named by its path in the
+//! request (`rule.all[2].value`).
+//!
+//! Missing values: a condition on a field without a value is false, except
+//! `ne` (a missing value differs from every value) and `is_null`. So
+//! `{"not": r}` always matches exactly the customers `r` does not match.
+
+use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeDelta};
+use serde_json::{Map, Value};
+
+use super::codes::{
+    AcquisitionSource, Code, CprStage, CustomerKind, FunnelStage, Gender, PersonalityType,
+    ProspectGrade, SocialStyle, Tier,
+};
+use crate::error::FieldError;
+
+/// `dynamic` (members are whoever matches the rule now) or `static` (an
+/// explicit member list).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentKind {
+    Dynamic,
+    Static,
+}
+
+impl SegmentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SegmentKind::Dynamic => "dynamic",
+            SegmentKind::Static => "static",
+        }
+    }
+}
+
+impl Code for SegmentKind {
+    const CODES: &'static [&'static str] = &["dynamic", "static"];
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "dynamic" => Some(SegmentKind::Dynamic),
+            "static" => Some(SegmentKind::Static),
+            _ => None,
+        }
+    }
+    fn as_code(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+/// Deepest nesting of a rule; the rule itself is level 1.
+pub const MAX_DEPTH: usize = 8;
+/// Most rules in one `all` or `any`.
+pub const MAX_CHILDREN: usize = 100;
+/// Most values in one `in`.
+pub const MAX_IN_VALUES: usize = 500;
+/// Most values (conditions and `in` items) in one rule, so its SQL stays
+/// within every engine's limit on bound parameters.
+pub const MAX_VALUES: usize = 10_000;
+/// Longest text value.
+pub const MAX_TEXT: usize = 200;
+/// Longest tag (as on the card).
+pub const MAX_TAG: usize = 50;
+
+/// What kind of value a field holds, which decides its ops and values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Free text: `eq`/`ne`/`in` compare exactly, `contains` is a
+    /// case-insensitive substring test.
+    Text,
+    /// A code from a fixed list.
+    Code(&'static [&'static str]),
+    /// A whole number (counts, ids).
+    Integer,
+    /// An integer amount in minor units (cents).
+    Money,
+    /// A decimal number (e.g. a share between 0 and 1).
+    Double,
+    /// An instant: absolute (RFC 3339 or a date) or relative to now (`-90d`).
+    Timestamp,
+    /// The card's tags: `contains` = has this tag, `in` = has any of these,
+    /// `is_null` = has no tag at all.
+    Tags,
+}
+
+impl FieldType {
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::Text => "text",
+            FieldType::Code(_) => "code",
+            FieldType::Integer => "integer",
+            FieldType::Money => "money",
+            FieldType::Double => "number",
+            FieldType::Timestamp => "timestamp",
+            FieldType::Tags => "tags",
+        }
+    }
+}
+
+/// One field a condition may test.
+#[derive(Debug, PartialEq)]
+pub struct Field {
+    /// The name in rules; also the `customers` column unless the storage
+    /// layer says otherwise.
+    pub name: &'static str,
+    pub ty: FieldType,
+    /// Whether the field can be missing (then `is_null` applies).
+    pub nullable: bool,
+}
+
+const fn field(name: &'static str, ty: FieldType, nullable: bool) -> Field {
+    Field { name, ty, nullable }
+}
+
+use FieldType::{
+    Code as C, Double as D, Integer as I, Money as M, Tags as G, Text as T, Timestamp as S,
+};
+
+/// Every field a rule may use. To add one, add a line here (and, if it is
+/// not a `customers` column of the same name, say where it lives in
+/// `db::segments::source`).
+pub static FIELDS: &[Field] = &[
+    // The card.
+    field("kind", C(CustomerKind::CODES), false),
+    field("name", T, false),
+    field("company", T, true),
+    field("region", T, true),
+    field("industry", T, true),
+    field("gender", C(Gender::CODES), true),
+    field("age_band", T, true),
+    field("income_band", T, true),
+    field("occupation", T, true),
+    field("education", T, true),
+    field("employees", I, true),
+    field("annual_revenue_cents", M, true),
+    field("owner_id", I, false),
+    field("acquisition_source", C(AcquisitionSource::CODES), true),
+    field("personality_type", C(PersonalityType::CODES), true),
+    field("social_style", C(SocialStyle::CODES), true),
+    field("funnel_stage", C(FunnelStage::CODES), false),
+    field("prospect_grade", C(ProspectGrade::CODES), true),
+    field("wallet_size_cents", M, true),
+    field("currency", T, false),
+    field("tags", G, false),
+    field("created_at", S, false),
+    field("updated_at", S, false),
+    // Derived figures.
+    field("last_contact_at", S, true),
+    field("purchase_count", I, false),
+    field("first_purchase_at", S, true),
+    field("last_purchase_at", S, true),
+    field("lifetime_revenue_cents", M, false),
+    field("lifetime_profit_cents", M, false),
+    field("revenue_12m_cents", M, false),
+    field("profit_12m_cents", M, false),
+    field("open_complaints", I, false),
+    field("tier", C(Tier::CODES), false),
+    field("cpr_stage", C(CprStage::CODES), false),
+    field("share_of_wallet", D, true),
+];
+
+pub fn find_field(name: &str) -> Option<&'static Field> {
+    FIELDS.iter().find(|f| f.name == name)
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    In,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    Contains,
+    IsNull,
+}
+
+impl Op {
+    pub const ALL: &'static [Op] = &[
+        Op::Eq,
+        Op::Ne,
+        Op::In,
+        Op::Lt,
+        Op::Lte,
+        Op::Gt,
+        Op::Gte,
+        Op::Contains,
+        Op::IsNull,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "eq",
+            Op::Ne => "ne",
+            Op::In => "in",
+            Op::Lt => "lt",
+            Op::Lte => "lte",
+            Op::Gt => "gt",
+            Op::Gte => "gte",
+            Op::Contains => "contains",
+            Op::IsNull => "is_null",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Op> {
+        Op::ALL.iter().copied().find(|op| op.as_str() == s)
+    }
+}
+
+impl Field {
+    /// The ops this field accepts.
+    pub fn ops(&self) -> Vec<Op> {
+        use Op::*;
+        let mut ops = match self.ty {
+            FieldType::Text => vec![Eq, Ne, In, Contains],
+            FieldType::Code(_) => vec![Eq, Ne, In],
+            FieldType::Integer | FieldType::Money => vec![Eq, Ne, In, Lt, Lte, Gt, Gte],
+            FieldType::Double => vec![Eq, Ne, Lt, Lte, Gt, Gte],
+            FieldType::Timestamp => vec![Lt, Lte, Gt, Gte],
+            FieldType::Tags => vec![Contains, In, IsNull],
+        };
+        if self.nullable {
+            ops.push(IsNull);
+        }
+        ops
+    }
+}
+
+/// `eq`, `ne`, `lt`, `lte`, `gt`, `gte`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Ne,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+impl Cmp {
+    fn of(op: Op) -> Option<Cmp> {
+        Some(match op {
+            Op::Eq => Cmp::Eq,
+            Op::Ne => Cmp::Ne,
+            Op::Lt => Cmp::Lt,
+            Op::Lte => Cmp::Lte,
+            Op::Gt => Cmp::Gt,
+            Op::Gte => Cmp::Gte,
+            _ => return None,
+        })
+    }
+
+    /// The SQL operator.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Cmp::Eq => "=",
+            Cmp::Ne => "<>",
+            Cmp::Lt => "<",
+            Cmp::Lte => "<=",
+            Cmp::Gt => ">",
+            Cmp::Gte => ">=",
+        }
+    }
+}
+
+/// A time unit of relative dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Hours,
+    Days,
+    Weeks,
+    Months,
+    Years,
+}
+
+impl Unit {
+    fn parse(c: char) -> Option<Unit> {
+        Some(match c {
+            'h' => Unit::Hours,
+            'd' => Unit::Days,
+            'w' => Unit::Weeks,
+            'm' => Unit::Months,
+            'y' => Unit::Years,
+            _ => return None,
+        })
+    }
+
+    /// The largest amount accepted: 100 years.
+    fn max(self) -> i64 {
+        match self {
+            Unit::Hours => 876_600,
+            Unit::Days => 36_525,
+            Unit::Weeks => 5_218,
+            Unit::Months => 1_200,
+            Unit::Years => 100,
+        }
+    }
+}
+
+/// An instant in a rule: fixed, or relative to the moment the rule is
+/// evaluated (so a saved segment "no contact for 90 days" stays current).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Absolute(NaiveDateTime),
+    /// `amount` units from now (negative: in the past).
+    Relative {
+        amount: i64,
+        unit: Unit,
+    },
+}
+
+impl When {
+    /// `"-90d"`, `"+7d"`, `"-12m"`, `"-1y"`, `"-6h"`, `"-2w"`, an RFC 3339
+    /// instant or a date (midnight UTC).
+    pub fn parse(s: &str) -> Option<When> {
+        let s = s.trim();
+        if let Some(sign) = s.chars().next().filter(|c| *c == '-' || *c == '+') {
+            let body = &s[1..];
+            let unit = Unit::parse(body.chars().last()?)?;
+            let digits = &body[..body.len() - 1];
+            if digits.is_empty() || digits.len() > 7 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            let n: i64 = digits.parse().ok()?;
+            if n > unit.max() {
+                return None;
+            }
+            let amount = if sign == '-' { -n } else { n };
+            return Some(When::Relative { amount, unit });
+        }
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Some(When::Absolute(t.naive_utc()));
+        }
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(When::Absolute)
+    }
+
+    /// The instant, for a rule evaluated at `now` (UTC).
+    pub fn resolve(self, now: NaiveDateTime) -> NaiveDateTime {
+        match self {
+            When::Absolute(t) => t,
+            When::Relative { amount, unit } => {
+                let n = amount.unsigned_abs();
+                let shifted = match unit {
+                    Unit::Hours => shift(now, amount, TimeDelta::try_hours(n as i64)),
+                    Unit::Days => shift(now, amount, TimeDelta::try_days(n as i64)),
+                    Unit::Weeks => shift(now, amount, TimeDelta::try_weeks(n as i64)),
+                    Unit::Months => months(now, amount, n),
+                    Unit::Years => months(now, amount, n.saturating_mul(12)),
+                };
+                shifted.unwrap_or(now)
+            }
+        }
+    }
+}
+
+fn shift(now: NaiveDateTime, amount: i64, delta: Option<TimeDelta>) -> Option<NaiveDateTime> {
+    let delta = delta?;
+    if amount < 0 {
+        now.checked_sub_signed(delta)
+    } else {
+        now.checked_add_signed(delta)
+    }
+}
+
+/// Calendar months; the day is clamped to the month's end (31 March − 1m = 28/29 February).
+fn months(now: NaiveDateTime, amount: i64, n: u64) -> Option<NaiveDateTime> {
+    let m = Months::new(u32::try_from(n).ok()?);
+    if amount < 0 {
+        now.checked_sub_months(m)
+    } else {
+        now.checked_add_months(m)
+    }
+}
+
+/// A value a condition compares with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Text(String),
+    Int(i64),
+    Double(f64),
+    Time(When),
+}
+
+/// What a condition tests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    Cmp(Cmp, Scalar),
+    In(Vec<Scalar>),
+    /// Text: case-insensitive substring; tags: has this tag.
+    Contains(String),
+    /// `true`: the value is missing; `false`: present. For tags: no tag at all.
+    IsNull(bool),
+}
+
+/// One condition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cond {
+    pub field: &'static Field,
+    pub test: Test,
+}
+
+/// A parsed rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    All(Vec<Rule>),
+    Any(Vec<Rule>),
+    Not(Box<Rule>),
+    Cond(Cond),
+}
+
+impl Rule {
+    /// Parses a rule sent at `path` (e.g. `rule`), reporting every problem.
+    pub fn parse(value: &Value, path: &str) -> Result<Rule, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let rule = node(value, path, 1, &mut errors);
+        match rule {
+            Some(rule) if errors.is_empty() && rule.values() > MAX_VALUES => {
+                Err(vec![FieldError::new(
+                    path,
+                    "too_large",
+                    format!("a rule holds at most {MAX_VALUES} values"),
+                )])
+            }
+            Some(rule) if errors.is_empty() => Ok(rule),
+            _ => Err(errors),
+        }
+    }
+
+    /// How many values the rule binds (one per condition, one per `in` item).
+    pub fn values(&self) -> usize {
+        match self {
+            Rule::All(rules) | Rule::Any(rules) => rules.iter().map(Rule::values).sum(),
+            Rule::Not(rule) => rule.values(),
+            Rule::Cond(Cond {
+                test: Test::In(items),
+                ..
+            }) => items.len(),
+            Rule::Cond(_) => 1,
+        }
+    }
+
+    /// How many levels deep the rule is (the rule itself is level 1).
+    pub fn depth(&self) -> usize {
+        match self {
+            Rule::All(rules) | Rule::Any(rules) => {
+                1 + rules.iter().map(Rule::depth).max().unwrap_or(0)
+            }
+            Rule::Not(rule) => 1 + rule.depth(),
+            Rule::Cond(_) => 1,
+        }
+    }
+}
+
+fn err(errors: &mut Vec<FieldError>, path: &str, code: &str, message: impl Into<String>) {
+    errors.push(FieldError::new(path, code, message));
+}
+
+const SHAPE: &str = "a rule is an object: {\"all\": [rules]}, {\"any\": [rules]}, \
+{\"not\": rule} or {\"field\": name, \"op\": op, \"value\": value}";
+
+fn node(value: &Value, path: &str, depth: usize, errors: &mut Vec<FieldError>) -> Option<Rule> {
+    if depth > MAX_DEPTH {
+        err(
+            errors,
+            path,
+            "too_deep",
+            format!("rule nesting deeper than {MAX_DEPTH}"),
+        );
+        return None;
+    }
+    let Some(map) = value.as_object() else {
+        err(errors, path, "invalid_type", SHAPE);
+        return None;
+    };
+    let combinator = ["all", "any", "not"]
+        .into_iter()
+        .find(|k| map.contains_key(*k));
+    if let Some(key) = combinator {
+        for other in map.keys().filter(|k| k.as_str() != key) {
+            err(
+                errors,
+                &format!("{path}.{other}"),
+                "unknown_key",
+                format!("not allowed next to {key:?}; {SHAPE}"),
+            );
+        }
+        let child_path = format!("{path}.{key}");
+        let child = &map[key];
+        if key == "not" {
+            return node(child, &child_path, depth + 1, errors).map(|r| Rule::Not(Box::new(r)));
+        }
+        let Some(items) = child.as_array() else {
+            err(
+                errors,
+                &child_path,
+                "invalid_type",
+                format!("{key} takes an array of rules"),
+            );
+            return None;
+        };
+        if items.is_empty() || items.len() > MAX_CHILDREN {
+            err(
+                errors,
+                &child_path,
+                "length",
+                format!("{key} takes 1 to {MAX_CHILDREN} rules"),
+            );
+            return None;
+        }
+        let rules: Vec<Option<Rule>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| node(item, &format!("{child_path}[{i}]"), depth + 1, errors))
+            .collect();
+        let rules: Option<Vec<Rule>> = rules.into_iter().collect();
+        return rules.map(|r| {
+            if key == "all" {
+                Rule::All(r)
+            } else {
+                Rule::Any(r)
+            }
+        });
+    }
+    if ["field", "op", "value"]
+        .iter()
+        .any(|k| map.contains_key(*k))
+    {
+        return condition(map, path, errors).map(Rule::Cond);
+    }
+    err(errors, path, "invalid_rule", SHAPE);
+    None
+}
+
+fn condition(map: &Map<String, Value>, path: &str, errors: &mut Vec<FieldError>) -> Option<Cond> {
+    for other in map
+        .keys()
+        .filter(|k| !["field", "op", "value"].contains(&k.as_str()))
+    {
+        err(
+            errors,
+            &format!("{path}.{other}"),
+            "unknown_key",
+            "a condition has only field, op and value",
+        );
+    }
+    let field_path = format!("{path}.field");
+    let field = match map.get("field") {
+        None | Some(Value::Null) => {
+            err(errors, &field_path, "required", "name the field to test");
+            None
+        }
+        Some(Value::String(name)) => {
+            let found = find_field(name);
+            if found.is_none() {
+                let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+                err(
+                    errors,
+                    &field_path,
+                    "unknown_field",
+                    format!(
+                        "unknown field {name:?}; expected one of: {}",
+                        names.join(", ")
+                    ),
+                );
+            }
+            found
+        }
+        Some(_) => {
+            err(
+                errors,
+                &field_path,
+                "invalid_type",
+                "must be a field name (a string)",
+            );
+            None
+        }
+    };
+    let op_path = format!("{path}.op");
+    let op = match map.get("op") {
+        None | Some(Value::Null) => {
+            err(errors, &op_path, "required", "name the op");
+            None
+        }
+        Some(Value::String(name)) => {
+            let found = Op::parse(name);
+            if found.is_none() {
+                err(
+                    errors,
+                    &op_path,
+                    "unknown_op",
+                    format!("unknown op {name:?}; expected one of: {}", op_list(Op::ALL)),
+                );
+            }
+            found
+        }
+        Some(_) => {
+            err(
+                errors,
+                &op_path,
+                "invalid_type",
+                "must be an op name (a string)",
+            );
+            None
+        }
+    };
+    let (field, op) = (field?, op?);
+    let ops = field.ops();
+    if !ops.contains(&op) {
+        err(
+            errors,
+            &op_path,
+            "op_not_allowed",
+            format!(
+                "{} does not apply to the {} field {}{}; use one of: {}",
+                op.as_str(),
+                field.ty.name(),
+                field.name,
+                if op == Op::IsNull {
+                    " (it is never missing)"
+                } else {
+                    ""
+                },
+                op_list(&ops)
+            ),
+        );
+        return None;
+    }
+    let value_path = format!("{path}.value");
+    let value = map.get("value");
+    let test = match op {
+        Op::IsNull => match value {
+            None => Some(Test::IsNull(true)),
+            Some(Value::Bool(b)) => Some(Test::IsNull(*b)),
+            Some(_) => {
+                err(
+                    errors,
+                    &value_path,
+                    "invalid_type",
+                    "is_null takes true (missing) or false (present)",
+                );
+                None
+            }
+        },
+        Op::In => match value {
+            None => {
+                err(
+                    errors,
+                    &value_path,
+                    "required",
+                    "in takes an array of values",
+                );
+                None
+            }
+            Some(Value::Array(items)) => {
+                if items.is_empty() || items.len() > MAX_IN_VALUES {
+                    err(
+                        errors,
+                        &value_path,
+                        "length",
+                        format!("in takes 1 to {MAX_IN_VALUES} values"),
+                    );
+                    None
+                } else {
+                    let values: Vec<Option<Scalar>> = items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| scalar(field, v, &format!("{value_path}[{i}]"), errors))
+                        .collect();
+                    values.into_iter().collect::<Option<Vec<_>>>().map(Test::In)
+                }
+            }
+            Some(_) => {
+                err(
+                    errors,
+                    &value_path,
+                    "invalid_type",
+                    "in takes an array of values",
+                );
+                None
+            }
+        },
+        Op::Contains => match value {
+            None => {
+                err(errors, &value_path, "required", "contains takes a string");
+                None
+            }
+            Some(v) => match scalar(field, v, &value_path, errors) {
+                Some(Scalar::Text(s)) if s.trim().is_empty() => {
+                    err(errors, &value_path, "invalid_value", "must not be empty");
+                    None
+                }
+                Some(Scalar::Text(s)) => Some(Test::Contains(s)),
+                _ => None,
+            },
+        },
+        _ => {
+            let cmp = Cmp::of(op)?;
+            match value {
+                None => {
+                    err(
+                        errors,
+                        &value_path,
+                        "required",
+                        format!("{} takes a value", op.as_str()),
+                    );
+                    None
+                }
+                Some(v) => scalar(field, v, &value_path, errors).map(|s| Test::Cmp(cmp, s)),
+            }
+        }
+    };
+    test.map(|test| Cond { field, test })
+}
+
+fn op_list(ops: &[Op]) -> String {
+    ops.iter()
+        .map(|o| o.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One value for `field`, checked against its type.
+fn scalar(
+    field: &Field,
+    value: &Value,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Scalar> {
+    let null_hint = if value.is_null() {
+        "; use op is_null to test for a missing value"
+    } else {
+        ""
+    };
+    let wrong = |errors: &mut Vec<FieldError>, expected: &str| {
+        err(
+            errors,
+            path,
+            "invalid_type",
+            format!("{} takes {expected}{null_hint}", field.name),
+        );
+        None
+    };
+    match field.ty {
+        FieldType::Text => match value {
+            Value::String(s) if s.chars().count() > MAX_TEXT => {
+                err(
+                    errors,
+                    path,
+                    "length",
+                    format!("must be at most {MAX_TEXT} characters"),
+                );
+                None
+            }
+            Value::String(s) => Some(Scalar::Text(s.clone())),
+            _ => wrong(errors, "a string"),
+        },
+        FieldType::Tags => match value {
+            Value::String(s) if s.trim().is_empty() || s.trim().chars().count() > MAX_TAG => {
+                err(
+                    errors,
+                    path,
+                    "invalid_value",
+                    format!("a tag is 1 to {MAX_TAG} characters and not blank"),
+                );
+                None
+            }
+            Value::String(s) => Some(Scalar::Text(s.trim().to_string())),
+            _ => wrong(errors, "a tag (a string)"),
+        },
+        FieldType::Code(codes) => match value {
+            Value::String(s) if codes.contains(&s.as_str()) => Some(Scalar::Text(s.clone())),
+            Value::String(s) => {
+                err(
+                    errors,
+                    path,
+                    "invalid_value",
+                    format!(
+                        "unknown {} {s:?}; expected one of: {}",
+                        field.name,
+                        codes.join(", ")
+                    ),
+                );
+                None
+            }
+            _ => wrong(errors, &format!("one of the codes {}", codes.join(", "))),
+        },
+        FieldType::Integer => match value.as_i64() {
+            Some(n) => Some(Scalar::Int(n)),
+            None => wrong(errors, "an integer"),
+        },
+        FieldType::Money => match value.as_i64() {
+            Some(n) => Some(Scalar::Int(n)),
+            None => wrong(errors, "an integer amount in minor units (cents)"),
+        },
+        FieldType::Double => match value.as_f64() {
+            Some(n) if value.is_number() => Some(Scalar::Double(n)),
+            _ => wrong(errors, "a number"),
+        },
+        FieldType::Timestamp => match value {
+            Value::String(s) => match When::parse(s) {
+                Some(w) => Some(Scalar::Time(w)),
+                None => {
+                    err(
+                        errors,
+                        path,
+                        "invalid_value",
+                        "must be an RFC 3339 instant (2026-01-31T08:00:00Z), a date (2026-01-31) \
+                         or a signed relative date such as -90d, +7d, -12m, -1y (units h, d, w, m, y; \
+                         at most 100 years)",
+                    );
+                    None
+                }
+            },
+            _ => wrong(
+                errors,
+                "a date: RFC 3339, YYYY-MM-DD or relative such as -90d",
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(v: Value) -> Vec<(String, String)> {
+        match Rule::parse(&v, "rule") {
+            Ok(rule) => panic!("accepted: {rule:?}"),
+            Err(errors) => errors.into_iter().map(|e| (e.field, e.code)).collect(),
+        }
+    }
+
+    fn one(v: Value) -> (String, String) {
+        let mut all = fields(v);
+        assert_eq!(all.len(), 1, "{all:?}");
+        all.remove(0)
+    }
+
+    fn pair(a: &str, b: &str) -> (String, String) {
+        (a.to_string(), b.to_string())
+    }
+
+    fn nested(depth: usize) -> Value {
+        let mut v = json!({"field": "tier", "op": "eq", "value": "small"});
+        for _ in 1..depth {
+            v = json!({"all": [v]});
+        }
+        v
+    }
+
+    #[test]
+    fn parses_every_shape() {
+        let rule = Rule::parse(
+            &json!({"all": [
+                {"field": "tier", "op": "in", "value": ["important", "secondary"]},
+                {"any": [
+                    {"field": "region", "op": "contains", "value": "hang"},
+                    {"not": {"field": "tags", "op": "contains", "value": " vip "}}
+                ]},
+                {"field": "last_contact_at", "op": "lt", "value": "-90d"},
+                {"field": "share_of_wallet", "op": "gte", "value": 1},
+                {"field": "prospect_grade", "op": "is_null"},
+                {"field": "purchase_count", "op": "gt", "value": 2}
+            ]}),
+            "rule",
+        )
+        .unwrap();
+        let Rule::All(items) = &rule else { panic!() };
+        assert_eq!(items.len(), 6);
+        assert_eq!(rule.depth(), 4);
+        let Rule::Any(any) = &items[1] else { panic!() };
+        let Rule::Not(not) = &any[1] else { panic!() };
+        let Rule::Cond(tag) = not.as_ref() else {
+            panic!()
+        };
+        assert_eq!(tag.test, Test::Contains("vip".into()), "tags are trimmed");
+        let Rule::Cond(c) = &items[3] else { panic!() };
+        assert_eq!(c.test, Test::Cmp(Cmp::Gte, Scalar::Double(1.0)));
+        let Rule::Cond(c) = &items[4] else { panic!() };
+        assert_eq!(c.test, Test::IsNull(true), "is_null defaults to true");
+    }
+
+    #[test]
+    fn builtin_rules_parse() {
+        for v in [
+            json!({"field": "tier", "op": "eq", "value": "important"}),
+            json!({"field": "funnel_stage", "op": "eq", "value": "won"}),
+            json!({"field": "cpr_stage", "op": "eq", "value": "not_started"}),
+        ] {
+            assert!(Rule::parse(&v, "rule").is_ok());
+        }
+    }
+
+    #[test]
+    fn shape_errors() {
+        assert_eq!(one(json!([1])), pair("rule", "invalid_type"));
+        assert_eq!(one(json!({})), pair("rule", "invalid_rule"));
+        assert_eq!(one(json!({"x": 1})), pair("rule", "invalid_rule"));
+        assert_eq!(one(json!({"all": []})), pair("rule.all", "length"));
+        assert_eq!(one(json!({"any": {}})), pair("rule.any", "invalid_type"));
+        let many: Vec<Value> = (0..101)
+            .map(|_| json!({"field": "tier", "op": "eq", "value": "small"}))
+            .collect();
+        assert_eq!(one(json!({"any": many})), pair("rule.any", "length"));
+        assert_eq!(
+            fields(json!({"all": [nested(1)], "any": [nested(1)]})),
+            vec![pair("rule.any", "unknown_key")]
+        );
+        assert_eq!(
+            one(json!({"not": [nested(1)]})),
+            pair("rule.not", "invalid_type")
+        );
+        assert_eq!(
+            one(json!({"field": "tier", "op": "eq", "value": "small", "extra": 1})),
+            pair("rule.extra", "unknown_key")
+        );
+    }
+
+    #[test]
+    fn condition_errors_name_their_path() {
+        assert_eq!(
+            one(json!({"all": [nested(1), {"field": "nope", "op": "eq", "value": 1}]})),
+            pair("rule.all[1].field", "unknown_field")
+        );
+        assert_eq!(
+            one(json!({"field": "tier", "op": "like", "value": "x"})),
+            pair("rule.op", "unknown_op")
+        );
+        assert_eq!(
+            fields(json!({"op": "eq", "value": 1})),
+            vec![pair("rule.field", "required")]
+        );
+        assert_eq!(
+            fields(json!({"field": 3, "op": 4})),
+            vec![
+                pair("rule.field", "invalid_type"),
+                pair("rule.op", "invalid_type")
+            ]
+        );
+        assert_eq!(
+            one(json!({"field": "tier", "value": "small"})),
+            pair("rule.op", "required")
+        );
+        assert_eq!(
+            one(json!({"field": "tier", "op": "eq"})),
+            pair("rule.value", "required")
+        );
+        assert_eq!(
+            one(json!({"field": "region", "op": "lt", "value": "x"})),
+            pair("rule.op", "op_not_allowed")
+        );
+        assert_eq!(
+            one(json!({"field": "tier", "op": "is_null"})),
+            pair("rule.op", "op_not_allowed")
+        );
+        assert_eq!(
+            one(json!({"field": "last_contact_at", "op": "eq", "value": "-1d"})),
+            pair("rule.op", "op_not_allowed")
+        );
+        assert_eq!(
+            one(json!({"field": "tags", "op": "eq", "value": "vip"})),
+            pair("rule.op", "op_not_allowed")
+        );
+    }
+
+    #[test]
+    fn value_errors() {
+        let cases = [
+            (
+                json!({"field": "tier", "op": "eq", "value": "gold"}),
+                "rule.value",
+                "invalid_value",
+            ),
+            (
+                json!({"field": "tier", "op": "eq", "value": 3}),
+                "rule.value",
+                "invalid_type",
+            ),
+            (
+                json!({"field": "region", "op": "eq", "value": null}),
+                "rule.value",
+                "invalid_type",
+            ),
+            (
+                json!({"field": "region", "op": "eq", "value": "x".repeat(201)}),
+                "rule.value",
+                "length",
+            ),
+            (
+                json!({"field": "region", "op": "contains", "value": " "}),
+                "rule.value",
+                "invalid_value",
+            ),
+            (
+                json!({"field": "purchase_count", "op": "gt", "value": 1.5}),
+                "rule.value",
+                "invalid_type",
+            ),
+            (
+                json!({"field": "purchase_count", "op": "gt", "value": "2"}),
+                "rule.value",
+                "invalid_type",
+            ),
+            (
+                json!({"field": "revenue_12m_cents", "op": "gt", "value": true}),
+                "rule.value",
+                "invalid_type",
+            ),
+            (
+                json!({"field": "share_of_wallet", "op": "gt", "value": "0.5"}),
+                "rule.value",
+                "invalid_type",
+            ),
+            (
+                json!({"field": "last_contact_at", "op": "lt", "value": "-90x"}),
+                "rule.value",
+                "invalid_value",
+            ),
+            (
+                json!({"field": "last_contact_at", "op": "lt", "value": "90d"}),
+                "rule.value",
+                "invalid_value",
+            ),
+            (
+                json!({"field": "last_contact_at", "op": "lt", "value": "-101y"}),
+                "rule.value",
+                "invalid_value",
+            ),
+            (
+                json!({"field": "last_contact_at", "op": "lt", "value": 90}),
+                "rule.value",
+                "invalid_type",
+            ),
+            (
+                json!({"field": "last_contact_at", "op": "is_null", "value": "yes"}),
+                "rule.value",
+                "invalid_type",
+            ),
+            (
+                json!({"field": "tags", "op": "contains", "value": ""}),
+                "rule.value",
+                "invalid_value",
+            ),
+            (
+                json!({"field": "tags", "op": "contains", "value": 1}),
+                "rule.value",
+                "invalid_type",
+            ),
+            (
+                json!({"field": "tier", "op": "in", "value": []}),
+                "rule.value",
+                "length",
+            ),
+            (
+                json!({"field": "tier", "op": "in", "value": "small"}),
+                "rule.value",
+                "invalid_type",
+            ),
+            (
+                json!({"field": "tier", "op": "in", "value": ["small", "gold"]}),
+                "rule.value[1]",
+                "invalid_value",
+            ),
+            (
+                json!({"field": "owner_id", "op": "in", "value": [1, "2"]}),
+                "rule.value[1]",
+                "invalid_type",
+            ),
+        ];
+        for (rule, path, code) in cases {
+            assert_eq!(one(rule.clone()), pair(path, code), "{rule}");
+        }
+        let big: Vec<i64> = (0..501).collect();
+        assert_eq!(
+            one(json!({"field": "owner_id", "op": "in", "value": big})),
+            pair("rule.value", "length")
+        );
+        let ok: Vec<i64> = (0..500).collect();
+        assert!(Rule::parse(
+            &json!({"field": "owner_id", "op": "in", "value": ok}),
+            "rule"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let errors = fields(json!({"any": [
+            {"field": "tier", "op": "eq", "value": "gold"},
+            {"field": "nope", "op": "eq", "value": 1},
+            {"not": {"field": "region", "op": "gt", "value": "x"}},
+            {"field": "tier", "op": "in", "value": ["gold", "small", 7]}
+        ]}));
+        assert_eq!(
+            errors,
+            vec![
+                pair("rule.any[0].value", "invalid_value"),
+                pair("rule.any[1].field", "unknown_field"),
+                pair("rule.any[2].not.op", "op_not_allowed"),
+                pair("rule.any[3].value[0]", "invalid_value"),
+                pair("rule.any[3].value[2]", "invalid_type"),
+            ]
+        );
+    }
+
+    #[test]
+    fn too_many_values() {
+        let items: Vec<i64> = (0..500).collect();
+        let cond = json!({"field": "owner_id", "op": "in", "value": items});
+        let ok: Vec<Value> = (0..20).map(|_| cond.clone()).collect();
+        assert!(Rule::parse(&json!({"any": ok}), "rule").is_ok());
+        let big: Vec<Value> = (0..21).map(|_| cond.clone()).collect();
+        assert_eq!(one(json!({"any": big})), pair("rule", "too_large"));
+    }
+
+    #[test]
+    fn depth_limit() {
+        assert!(Rule::parse(&nested(MAX_DEPTH), "rule").is_ok());
+        assert!(nested(MAX_DEPTH).pointer("/all/0").is_some());
+        let path = format!("rule{}", ".all[0]".repeat(MAX_DEPTH));
+        let (field, code) = one(nested(MAX_DEPTH + 1));
+        assert_eq!((field.as_str(), code.as_str()), (path.as_str(), "too_deep"));
+        let mut nots = json!({"field": "tier", "op": "eq", "value": "small"});
+        for _ in 0..MAX_DEPTH {
+            nots = json!({"not": nots});
+        }
+        let (field, _) = one(nots);
+        assert_eq!(field, format!("rule{}", ".not".repeat(MAX_DEPTH)));
+    }
+
+    #[test]
+    fn relative_and_absolute_dates() {
+        let now = NaiveDate::from_ymd_opt(2026, 3, 31)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
+        let at = |s: &str| When::parse(s).unwrap().resolve(now);
+        let day = |y, m, d| {
+            NaiveDate::from_ymd_opt(y, m, d)
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+        };
+        assert_eq!(at("-90d"), day(2025, 12, 31));
+        assert_eq!(at("+7d"), day(2026, 4, 7));
+        assert_eq!(at("-2w"), day(2026, 3, 17));
+        assert_eq!(at("-1m"), day(2026, 2, 28), "clamped to the month's end");
+        assert_eq!(at("-12m"), day(2025, 3, 31));
+        assert_eq!(at("-1y"), day(2025, 3, 31));
+        assert_eq!(at("+0d"), now);
+        assert_eq!(at("-6h"), now - TimeDelta::hours(6));
+        assert_eq!(
+            at("2026-01-31T08:00:00+08:00"),
+            NaiveDate::from_ymd_opt(2026, 1, 31)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+        );
+        assert_eq!(
+            at("2026-01-31"),
+            NaiveDate::from_ymd_opt(2026, 1, 31)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+        );
+        for bad in [
+            "",
+            "-",
+            "-d",
+            "90d",
+            "-9.5d",
+            "-90D",
+            "- 90d",
+            "-1x",
+            "2026-13-01",
+            "yesterday",
+            "-101y",
+            "-99999999d",
+        ] {
+            assert_eq!(When::parse(bad), None, "{bad:?}");
+        }
+        assert!(When::parse("-100y").is_some());
+        assert!(When::parse("-36525d").is_some());
+    }
+
+    #[test]
+    fn field_table_is_consistent() {
+        for (i, f) in FIELDS.iter().enumerate() {
+            assert!(
+                FIELDS[i + 1..].iter().all(|g| g.name != f.name),
+                "{} twice",
+                f.name
+            );
+            assert!(!f.ops().is_empty());
+        }
+        assert_eq!(find_field("tier").map(|f| f.nullable), Some(false));
+        assert!(find_field("share_of_wallet")
+            .unwrap()
+            .ops()
+            .contains(&Op::IsNull));
+    }
+}

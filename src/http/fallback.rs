@@ -1,0 +1,127 @@
+//! The last line of the one-error-shape rule: any error response that some
+//! middleware (CORS, the payload limits of actix itself) produced in another
+//! format becomes problem+json with the same status.
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header;
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::HttpResponse;
+
+use crate::error::Problem;
+
+pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let problem = Problem {
+        kind: format!("/problems/http-{}", status.as_u16()),
+        title: reason.to_string(),
+        status: status.as_u16(),
+        detail: match status.as_u16() {
+            400 => "the request was refused (for a browser: is its Origin allowed by PATRON_CORS_ORIGINS?)".to_string(),
+            _ => format!("the request was refused: {reason}"),
+        },
+        errors: Vec::new(),
+    };
+    let (req, _) = res.into_parts();
+    let response = HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "application/problem+json"))
+        .body(serde_json::to_string(&problem).unwrap_or_default());
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}
+
+/// Path templates and their methods, from the spec, to tell "no such
+/// resource" (404) from "this resource, but not with this method" (405).
+static ROUTES: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> = std::sync::OnceLock::new();
+
+pub fn remember_routes(spec: &utoipa::openapi::OpenApi) {
+    let routes = spec
+        .paths
+        .paths
+        .iter()
+        .map(|(path, item)| {
+            let segments = path.split('/').map(String::from).collect();
+            let methods = [
+                ("GET", item.get.is_some()),
+                ("PUT", item.put.is_some()),
+                ("POST", item.post.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ]
+            .into_iter()
+            .filter(|(_, present)| *present)
+            .map(|(m, _)| m.to_string())
+            .collect();
+            (segments, methods)
+        })
+        .collect();
+    let _ = ROUTES.set(routes);
+}
+
+/// The methods the resource at `path` answers, if any route has that shape.
+fn allowed_methods(path: &str) -> Vec<String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let Some(routes) = ROUTES.get() else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = routes
+        .iter()
+        .filter(|(template, _)| {
+            template.len() == parts.len()
+                && template
+                    .iter()
+                    .zip(&parts)
+                    .all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
+        })
+        .flat_map(|(_, methods)| methods.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Unrouted requests: 405 with `Allow` when the path exists with other
+/// methods (OPTIONS and HEAD included), otherwise 404.
+pub async fn unrouted(req: actix_web::HttpRequest) -> HttpResponse {
+    let methods = allowed_methods(req.path());
+    let (status, detail) = if methods.is_empty() {
+        (
+            actix_web::http::StatusCode::NOT_FOUND,
+            format!("no route for {} {}", req.method(), req.path()),
+        )
+    } else {
+        (
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            format!(
+                "{} is not allowed here; use {}",
+                req.method(),
+                methods.join(", ")
+            ),
+        )
+    };
+    let problem = Problem {
+        kind: if methods.is_empty() {
+            "/problems/not-found".into()
+        } else {
+            "/problems/method-not-allowed".into()
+        },
+        title: status.canonical_reason().unwrap_or("Error").to_string(),
+        status: status.as_u16(),
+        detail,
+        errors: Vec::new(),
+    };
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+    if !methods.is_empty() {
+        response.insert_header((header::ALLOW, methods.join(", ")));
+    }
+    response.body(serde_json::to_string(&problem).unwrap_or_default())
+}

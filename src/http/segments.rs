@@ -1,0 +1,995 @@
+//! `/segments`: named groups of customers (客户细分). Dynamic segments hold a
+//! rule over the card and its derived figures, evaluated by the database
+//! whenever it is read; static segments hold an explicit member list.
+//! Ready-made segments (one per tier, funnel stage and CPR stage) are
+//! read-only.
+//!
+//! Roles: everyone reads and previews; `admin`, `manager`, `sales` and
+//! `integration` create, change and delete segments and edit static member
+//! lists (segments have no owner: any of these roles may edit any segment
+//! that is not ready-made); `viewer` reads only.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::customer_input::nullable;
+use super::customer_query::CustomerQuery;
+use super::customers::{views, CustomerPage, CustomerView};
+use super::extract::{JsonBody, QueryParams};
+use super::precondition::{self, etag};
+use super::validation::Input;
+use super::views::utc;
+use crate::auth::AuthUser;
+use crate::db::customer_list::{self, Filter, Sort};
+use crate::db::page::{self, Cursor};
+use crate::db::segments::{self as store, SegmentRow, SegmentScope, Totals};
+use crate::db::{self, DbConn};
+use crate::domain::codes::{Code, Role};
+use crate::domain::segments::{Rule, SegmentKind};
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+/// Longest segment name.
+const MAX_NAME: usize = 200;
+/// Longest description.
+const MAX_DESCRIPTION: usize = 2000;
+/// Most customer ids in one request.
+const MAX_IDS: usize = 1000;
+
+/// Roles that may create, change and delete segments.
+const WRITERS: &[Role] = &[Role::Admin, Role::Manager, Role::Sales, Role::Integration];
+
+/// Sums over a segment's active members.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SegmentTotals {
+    /// Sum of the members' revenue in the last 12 months.
+    #[schema(example = 12_500_000)]
+    pub revenue_12m_cents: i64,
+    /// Sum of the members' profit in the last 12 months.
+    #[schema(example = 3_100_000)]
+    pub profit_12m_cents: i64,
+    /// Sum of the members' lifetime revenue.
+    #[schema(example = 48_000_000)]
+    pub lifetime_revenue_cents: i64,
+    /// Sum of the members' lifetime profit.
+    #[schema(example = 9_750_000)]
+    pub lifetime_profit_cents: i64,
+}
+
+impl From<Totals> for SegmentTotals {
+    fn from(t: Totals) -> Self {
+        SegmentTotals {
+            revenue_12m_cents: t.revenue_12m_cents,
+            profit_12m_cents: t.profit_12m_cents,
+            lifetime_revenue_cents: t.lifetime_revenue_cents,
+            lifetime_profit_cents: t.lifetime_profit_cents,
+        }
+    }
+}
+
+/// A segment (客户细分).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": 14, "name": "Hangzhou key accounts gone quiet", "kind": "dynamic",
+    "rule": {"all": [
+        {"field": "region", "op": "eq", "value": "Hangzhou"},
+        {"field": "tier", "op": "in", "value": ["important", "secondary"]},
+        {"field": "last_contact_at", "op": "lt", "value": "-90d"}
+    ]},
+    "description": "Important and secondary customers in Hangzhou without contact for 90 days",
+    "builtin": false, "version": 1,
+    "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z",
+    "count": 12,
+    "totals": {"revenue_12m_cents": 12500000, "profit_12m_cents": 3100000,
+        "lifetime_revenue_cents": 48000000, "lifetime_profit_cents": 9750000}
+}))]
+pub struct SegmentView {
+    #[schema(example = 14)]
+    pub id: i64,
+    #[schema(example = "Hangzhou key accounts gone quiet")]
+    pub name: String,
+    pub kind: SegmentKind,
+    /// The rule of a dynamic segment, as sent (see `SegmentCreate.rule`); null for static segments.
+    #[schema(value_type = Option<Object>)]
+    pub rule: Option<Value>,
+    pub description: Option<String>,
+    /// Ready-made segments (one per tier, funnel stage and CPR stage) are read-only.
+    pub builtin: bool,
+    /// Increases on every change; send it back in `If-Match`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Active (not archived) members now. Present when one segment is
+    /// returned (read, create, change); absent in the list, where counting
+    /// every segment would be expensive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<i64>,
+    /// Value sums over the active members; present with `count`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals: Option<SegmentTotals>,
+}
+
+impl SegmentView {
+    fn new(row: SegmentRow, totals: Option<Totals>) -> SegmentView {
+        SegmentView {
+            id: row.id,
+            name: row.name,
+            kind: SegmentKind::parse(&row.kind).unwrap_or(SegmentKind::Static),
+            rule: row
+                .rule
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok()),
+            description: row.description,
+            builtin: row.builtin,
+            version: row.version,
+            created_at: utc(row.created_at),
+            updated_at: utc(row.updated_at),
+            count: totals.map(|t| t.count),
+            totals: totals.map(SegmentTotals::from),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SegmentPage {
+    pub items: Vec<SegmentView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A new segment: `dynamic` with a `rule`, or `static` with (optionally) its first `member_ids`.
+///
+/// **Rules.** A rule is one of
+/// `{"all": [rule, …]}` (every rule matches; 1 to 100 rules),
+/// `{"any": [rule, …]}` (at least one matches; 1 to 100 rules),
+/// `{"not": rule}`, or a condition `{"field": name, "op": op, "value": value}`.
+/// A rule is at most 8 levels deep (the rule itself is level 1) and holds at
+/// most 10,000 values.
+///
+/// **Fields** (type: ops):
+/// text — `name`, `company`, `region`, `industry`, `age_band`, `income_band`,
+/// `occupation`, `education`, `currency`: `eq`, `ne`, `in` (exact) and
+/// `contains` (case-insensitive substring);
+/// codes — `kind`, `gender`, `acquisition_source`, `personality_type`,
+/// `social_style`, `funnel_stage`, `prospect_grade`, `tier`, `cpr_stage`:
+/// `eq`, `ne`, `in` with valid codes (see `/reference`);
+/// integers — `owner_id`, `employees`, `purchase_count`, `open_complaints` —
+/// and money in cents — `annual_revenue_cents`, `wallet_size_cents`,
+/// `lifetime_revenue_cents`, `lifetime_profit_cents`, `revenue_12m_cents`,
+/// `profit_12m_cents`: `eq`, `ne`, `in`, `lt`, `lte`, `gt`, `gte`;
+/// number — `share_of_wallet` (0–1): `eq`, `ne`, `lt`, `lte`, `gt`, `gte`;
+/// timestamps — `created_at`, `updated_at`, `last_contact_at`,
+/// `first_purchase_at`, `last_purchase_at`: `lt`, `lte`, `gt`, `gte` with an
+/// RFC 3339 instant, a date (`2026-01-31`, midnight UTC) or a relative date
+/// (`-90d`, `+7d`, `-2w`, `-12m`, `-1y`, `-6h`: from the moment the segment
+/// is read);
+/// `tags`: `contains` (has this tag), `in` (has any of these tags),
+/// `is_null` (true: no tag at all).
+/// Fields that can be missing also take `is_null` (value `true`, the
+/// default, or `false`): `company`, `region`, `industry`, `gender`,
+/// `age_band`, `income_band`, `occupation`, `education`, `employees`,
+/// `annual_revenue_cents`, `acquisition_source`, `personality_type`,
+/// `social_style`, `prospect_grade`, `wallet_size_cents`, `last_contact_at`,
+/// `first_purchase_at`, `last_purchase_at`, `share_of_wallet`.
+/// `in` takes 1 to 500 values.
+///
+/// **Missing values** fail every test except `ne` (a missing value differs
+/// from every value) and `is_null`, so `{"not": r}` matches exactly the
+/// customers `r` does not: `{"not": {"field": "last_contact_at", "op": "gte",
+/// "value": "-90d"}}` includes customers never contacted.
+///
+/// Every problem in a rule is reported at once as a 422 naming its path,
+/// e.g. `rule.all[2].value`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Hangzhou key accounts gone quiet", "kind": "dynamic",
+    "rule": {"all": [
+        {"field": "region", "op": "eq", "value": "Hangzhou"},
+        {"field": "tier", "op": "in", "value": ["important", "secondary"]},
+        {"field": "last_contact_at", "op": "lt", "value": "-90d"}
+    ]},
+    "description": "Important and secondary customers in Hangzhou without contact for 90 days"
+}))]
+pub struct SegmentCreate {
+    /// Unique; 1 to 200 characters.
+    #[schema(required = true, value_type = String, example = "Hangzhou key accounts gone quiet")]
+    pub name: Option<String>,
+    #[schema(required = true, value_type = SegmentKind)]
+    pub kind: Option<Input<SegmentKind>>,
+    /// Required for `dynamic`, absent for `static`.
+    #[schema(value_type = Option<Object>, example = json!({"field": "tier", "op": "eq", "value": "important"}))]
+    pub rule: Option<Value>,
+    /// `static` only: the first members (at most 1,000 existing customer ids; repeats are ignored).
+    #[schema(example = json!([42, 43]))]
+    pub member_ids: Option<Vec<i64>>,
+    /// At most 2,000 characters.
+    pub description: Option<String>,
+}
+
+/// Only the fields sent change; `null` clears the description. The kind of a
+/// segment cannot change; a static segment's members change through
+/// `/segments/{id}/members`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"rule": {"all": [
+    {"field": "region", "op": "eq", "value": "Hangzhou"},
+    {"field": "last_contact_at", "op": "lt", "value": "-60d"}
+]}}))]
+pub struct SegmentPatch {
+    pub name: Option<String>,
+    /// Accepted only when it is the segment's current kind.
+    #[schema(value_type = Option<SegmentKind>)]
+    pub kind: Option<Input<SegmentKind>>,
+    /// Dynamic segments only; replaces the rule (same language as `SegmentCreate.rule`).
+    #[schema(value_type = Option<Object>)]
+    pub rule: Option<Value>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+}
+
+/// A rule to evaluate without saving it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"rule": {"all": [
+    {"field": "cpr_stage", "op": "eq", "value": "penetration"},
+    {"field": "share_of_wallet", "op": "lt", "value": 0.5},
+    {"field": "tags", "op": "contains", "value": "wholesale"}
+]}, "limit": 20}))]
+pub struct SegmentPreview {
+    /// Same language as `SegmentCreate.rule`.
+    #[schema(required = true, value_type = Object)]
+    pub rule: Option<Value>,
+    /// How many matching customers to return (1 to 500, default 50), by id.
+    #[schema(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+/// What a rule matches now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SegmentPreviewResult {
+    /// Active (not archived) customers matching the rule.
+    #[schema(example = 12)]
+    pub count: i64,
+    pub totals: SegmentTotals,
+    /// The first matching customers by id (at most `limit`); save the
+    /// segment to page through all of them.
+    pub items: Vec<CustomerView>,
+}
+
+/// Customers to add to a static segment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"customer_ids": [42, 43, 57]}))]
+pub struct MembersAdd {
+    /// 1 to 1,000 existing customer ids; repeats and current members are ignored.
+    #[schema(required = true, value_type = Vec<i64>)]
+    pub customer_ids: Option<Vec<i64>>,
+}
+
+/// The outcome of adding members.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MembersAdded {
+    /// Customers that became members.
+    #[schema(example = 2)]
+    pub added: i64,
+    /// Customers that were members already (or sent twice).
+    #[schema(example = 1)]
+    pub unchanged: i64,
+    /// Active members now.
+    #[schema(example = 25)]
+    pub count: i64,
+}
+
+/// Filters and page of the segment list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SegmentQuery {
+    /// Only segments of this kind.
+    #[param(inline)]
+    pub kind: Option<SegmentKind>,
+    /// true: only the ready-made segments; false: only user-made ones.
+    pub builtin: Option<bool>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn require_writer(user: &AuthUser) -> Result<(), ApiError> {
+    user.require_any(WRITERS)
+}
+
+fn find_segment(conn: &mut DbConn, id: i64) -> Result<SegmentRow, ApiError> {
+    store::find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("no segment {id}")))
+}
+
+fn not_builtin(row: &SegmentRow) -> Result<(), ApiError> {
+    if row.builtin {
+        Err(ApiError::Conflict(format!(
+            "segment {} is ready-made and read-only",
+            row.id
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Which customers a stored segment holds, evaluated at `now`.
+pub fn scope_of(row: &SegmentRow, now: NaiveDateTime) -> Result<SegmentScope, ApiError> {
+    if row.kind == store::STATIC {
+        return Ok(SegmentScope::for_members(row.id));
+    }
+    let text = row.rule.as_deref().unwrap_or("null");
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::Internal(format!("segment {}: stored rule: {e}", row.id)))?;
+    let rule = Rule::parse(&value, "rule").map_err(|errors| {
+        ApiError::Internal(format!(
+            "segment {}: stored rule no longer valid: {errors:?}",
+            row.id
+        ))
+    })?;
+    Ok(SegmentScope::for_rule(&rule, now))
+}
+
+fn detail(conn: &mut DbConn, row: SegmentRow) -> Result<SegmentView, ApiError> {
+    let scope = scope_of(&row, db::now())?;
+    let totals = store::totals(conn, &scope)?;
+    Ok(SegmentView::new(row, Some(totals)))
+}
+
+fn segment_response(status: StatusCode, view: SegmentView) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header(etag(view.version));
+    if status == StatusCode::CREATED {
+        response.insert_header((header::LOCATION, format!("/api/v1/segments/{}", view.id)));
+    }
+    response.json(view)
+}
+
+/// A name: trimmed, 1 to 200 characters.
+fn name_errors(name: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
+    match name.map(str::trim) {
+        None => None,
+        Some("") => {
+            errors.push(FieldError::new("name", "blank", "must not be blank"));
+            None
+        }
+        Some(n) if n.chars().count() > MAX_NAME => {
+            errors.push(FieldError::new(
+                "name",
+                "length",
+                format!("must be at most {MAX_NAME} characters"),
+            ));
+            None
+        }
+        Some(n) => Some(n.to_string()),
+    }
+}
+
+fn description_errors(description: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let d = description.map(str::trim).filter(|d| !d.is_empty())?;
+    if d.chars().count() > MAX_DESCRIPTION {
+        errors.push(FieldError::new(
+            "description",
+            "length",
+            format!("must be at most {MAX_DESCRIPTION} characters"),
+        ));
+        return None;
+    }
+    Some(d.to_string())
+}
+
+/// Parses `rule` (reported under `field`), keeping the JSON text to store.
+fn rule_errors(value: &Value, field: &str, errors: &mut Vec<FieldError>) -> Option<(Rule, String)> {
+    match Rule::parse(value, field) {
+        Ok(rule) => Some((rule, value.to_string())),
+        Err(found) => {
+            errors.extend(found);
+            None
+        }
+    }
+}
+
+/// 1 to 1,000 ids, in order, without repeats.
+fn id_list(ids: &[i64], field: &str, allow_empty: bool, errors: &mut Vec<FieldError>) -> Vec<i64> {
+    if ids.len() > MAX_IDS || (!allow_empty && ids.is_empty()) {
+        errors.push(FieldError::new(
+            field,
+            "length",
+            format!(
+                "takes {} to {MAX_IDS} customer ids",
+                if allow_empty { 0 } else { 1 }
+            ),
+        ));
+        return Vec::new();
+    }
+    let mut seen = std::collections::HashSet::new();
+    ids.iter().copied().filter(|id| seen.insert(*id)).collect()
+}
+
+/// 422 naming each id (by its first position in `sent`) that is no customer.
+fn unknown_ids(conn: &mut DbConn, ids: &[i64], sent: &[i64], field: &str) -> Result<(), ApiError> {
+    let found: std::collections::HashSet<i64> =
+        store::existing_customers(conn, ids)?.into_iter().collect();
+    let errors: Vec<FieldError> = ids
+        .iter()
+        .filter(|id| !found.contains(id))
+        .map(|id| {
+            let at = sent.iter().position(|s| s == id).unwrap_or_default();
+            FieldError::new(
+                format!("{field}[{at}]"),
+                "unknown_customer",
+                format!("no customer {id}"),
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+fn name_taken(conn: &mut DbConn, name: &str, except: Option<i64>) -> Result<(), ApiError> {
+    match store::find_by_name(conn, name)? {
+        Some(other) if Some(other.id) != except => Err(ApiError::Conflict(format!(
+            "segment {} is already named {name:?}",
+            other.id
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// List segments, ready-made ones included, by id. Member counts are not
+/// included (read one segment for its count and totals).
+#[utoipa::path(tag = "segments", params(SegmentQuery), responses((status = 200, body = SegmentPage)))]
+#[get("/segments")]
+pub async fn list(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    query: QueryParams<SegmentQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let limit = page::limit(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, "id"))
+        .transpose()?
+        .map(|c| c.id);
+    let kind = q.kind.map(SegmentKind::as_str);
+    let rows = state
+        .db
+        .run(move |conn| Ok(store::page(conn, kind, q.builtin, after, limit)?))
+        .await?;
+    let page = page::finish(rows, limit, |s| Cursor {
+        s: "id".into(),
+        k: Value::Null,
+        id: s.id,
+    });
+    Ok(HttpResponse::Ok().json(SegmentPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|r| SegmentView::new(r, None))
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Create a segment: `dynamic` with a rule, or `static` with an optional
+/// first member list. The response includes the member count and totals.
+#[utoipa::path(
+    tag = "segments",
+    request_body = SegmentCreate,
+    responses(
+        (status = 201, body = SegmentView, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "The name is taken", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/segments")]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: JsonBody<SegmentCreate>,
+) -> Result<HttpResponse, ApiError> {
+    require_writer(&user)?;
+    let input = body.0;
+    let mut errors = Vec::new();
+    if input.name.is_none() {
+        errors.push(FieldError::new("name", "required", "is required"));
+    }
+    let name = name_errors(input.name.as_deref(), &mut errors);
+    let description = description_errors(input.description.as_deref(), &mut errors);
+    let kind = match &input.kind {
+        None => {
+            errors.push(FieldError::new(
+                "kind",
+                "required",
+                "is required: dynamic or static",
+            ));
+            None
+        }
+        Some(k) => match k.get("kind") {
+            Ok(k) => Some(k),
+            Err(ApiError::Validation(e)) => {
+                errors.extend(e);
+                None
+            }
+            Err(other) => return Err(other),
+        },
+    };
+    let mut rule_text = None;
+    let mut members = Vec::new();
+    let sent = input.member_ids.clone().unwrap_or_default();
+    match kind {
+        Some(SegmentKind::Dynamic) => {
+            match &input.rule {
+                None => errors.push(FieldError::new(
+                    "rule",
+                    "required",
+                    "a dynamic segment needs a rule",
+                )),
+                Some(v) => rule_text = rule_errors(v, "rule", &mut errors).map(|(_, t)| t),
+            }
+            if input.member_ids.is_some() {
+                errors.push(FieldError::new(
+                    "member_ids",
+                    "not_allowed",
+                    "a dynamic segment's members are whoever matches its rule",
+                ));
+            }
+        }
+        Some(SegmentKind::Static) => {
+            if input.rule.is_some() {
+                errors.push(FieldError::new(
+                    "rule",
+                    "not_allowed",
+                    "a static segment has no rule; send member_ids",
+                ));
+            }
+            members = id_list(&sent, "member_ids", true, &mut errors);
+        }
+        None => {}
+    }
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
+        return Err(ApiError::Validation(errors));
+    }
+    let (Some(name), Some(kind)) = (name, kind) else {
+        return Err(ApiError::Internal("segment input lost".into()));
+    };
+    let now = db::now();
+    let row = SegmentRow {
+        id: 0,
+        name,
+        kind: kind.as_str().to_string(),
+        rule: rule_text,
+        description,
+        builtin: false,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let view = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                unknown_ids(conn, &members, &sent, "member_ids")?;
+                name_taken(conn, &row.name, None)?;
+                let saved = store::insert(conn, &row)?;
+                store::add_members(conn, saved.id, &members, now)?;
+                detail(conn, saved)
+            })
+        })
+        .await?;
+    Ok(segment_response(StatusCode::CREATED, view))
+}
+
+/// Read a segment with its member count and value totals, computed now.
+#[utoipa::path(
+    tag = "segments",
+    params(("id" = i64, Path, description = "Segment id")),
+    responses((status = 200, body = SegmentView, headers(("ETag" = String))))
+)]
+#[get("/segments/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let view = state
+        .db
+        .run(move |conn| {
+            let row = find_segment(conn, id)?;
+            detail(conn, row)
+        })
+        .await?;
+    Ok(segment_response(StatusCode::OK, view))
+}
+
+/// Change a segment's name, description or (dynamic) rule. Ready-made
+/// segments are read-only (409). Send `If-Match` with the ETag you read
+/// (412 if the segment changed since).
+#[utoipa::path(
+    tag = "segments",
+    params(("id" = i64, Path, description = "Segment id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the segment changed since")),
+    request_body = SegmentPatch,
+    responses(
+        (status = 200, body = SegmentView, headers(("ETag" = String))),
+        (status = 409, description = "Ready-made segment, or the name is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The segment changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[patch("/segments/{id}")]
+pub async fn patch(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    body: JsonBody<SegmentPatch>,
+) -> Result<HttpResponse, ApiError> {
+    require_writer(&user)?;
+    let id = path.into_inner();
+    let expected = precondition::if_match(&req)?;
+    let input = body.0;
+    let mut errors = Vec::new();
+    let name = name_errors(input.name.as_deref(), &mut errors);
+    let description = input
+        .description
+        .as_ref()
+        .map(|d| description_errors(d.as_deref(), &mut errors));
+    let kind = match &input.kind {
+        None => None,
+        Some(k) => match k.get("kind") {
+            Ok(k) => Some(k),
+            Err(ApiError::Validation(e)) => {
+                errors.extend(e);
+                None
+            }
+            Err(other) => return Err(other),
+        },
+    };
+    let rule = input
+        .rule
+        .as_ref()
+        .map(|v| rule_errors(v, "rule", &mut errors));
+    let view = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let mut row = find_segment(conn, id)?;
+                not_builtin(&row)?;
+                precondition::check(expected, row.version)?;
+                if kind.is_some_and(|k| k.as_str() != row.kind) {
+                    errors.push(FieldError::new(
+                        "kind",
+                        "immutable",
+                        format!("a segment's kind cannot change (this one is {})", row.kind),
+                    ));
+                }
+                if row.kind == store::STATIC && input.rule.is_some() {
+                    errors.retain(|e| !e.field.starts_with("rule"));
+                    errors.push(FieldError::new(
+                        "rule",
+                        "not_allowed",
+                        "a static segment has no rule; change its members with /segments/{id}/members",
+                    ));
+                }
+                if !errors.is_empty() {
+                    errors.sort_by(|a, b| a.field.cmp(&b.field));
+                    return Err(ApiError::Validation(errors));
+                }
+                if let Some(name) = name {
+                    name_taken(conn, &name, Some(row.id))?;
+                    row.name = name;
+                }
+                if let Some(description) = description {
+                    row.description = description;
+                }
+                if let Some(Some((_, text))) = rule {
+                    row.rule = Some(text);
+                }
+                let before = row.version;
+                row.version = before + 1;
+                row.updated_at = db::now();
+                if !store::save(conn, &row, before)? {
+                    return Err(ApiError::PreconditionFailed {
+                        current: before + 1,
+                    });
+                }
+                detail(conn, row)
+            })
+        })
+        .await?;
+    Ok(segment_response(StatusCode::OK, view))
+}
+
+/// Delete a segment (and its member list; the customers stay). Ready-made
+/// segments cannot be deleted (409).
+#[utoipa::path(
+    tag = "segments",
+    params(("id" = i64, Path, description = "Segment id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the segment changed since")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Ready-made segment", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The segment changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[delete("/segments/{id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    require_writer(&user)?;
+    let id = path.into_inner();
+    let expected = precondition::if_match(&req)?;
+    state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let row = find_segment(conn, id)?;
+                not_builtin(&row)?;
+                precondition::check(expected, row.version)?;
+                store::delete(conn, id)?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// List a segment's members: the customers a dynamic segment's rule matches
+/// now, or a static segment's listed customers. Same shape, filters, sorts
+/// and cursors as `GET /customers` (archived customers only with
+/// `include_archived=true`).
+#[utoipa::path(
+    tag = "segments",
+    params(("id" = i64, Path, description = "Segment id"), CustomerQuery),
+    responses((status = 200, body = CustomerPage))
+)]
+#[get("/segments/{id}/members")]
+pub async fn list_members(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<i64>,
+    query: QueryParams<CustomerQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let q = query.0;
+    let filter = q.filter()?;
+    let sort = Sort::parse(q.sort.as_deref())?;
+    let limit = page::limit(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, &sort.as_string()))
+        .transpose()?;
+    let page = state
+        .db
+        .run(move |conn| {
+            let row = find_segment(conn, id)?;
+            let filter = Filter {
+                segment: Some(scope_of(&row, db::now())?),
+                ..filter
+            };
+            let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), limit)?;
+            let page = page::finish(rows, limit, |r| sort.cursor_for(r));
+            Ok(CustomerPage {
+                items: views(conn, page.items)?,
+                next_cursor: page.next_cursor,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Add customers to a static segment (409 for dynamic segments). Unknown
+/// customer ids are a 422 naming each; current members and repeats are
+/// ignored.
+#[utoipa::path(
+    tag = "segments",
+    params(("id" = i64, Path, description = "Segment id")),
+    request_body = MembersAdd,
+    responses(
+        (status = 200, body = MembersAdded),
+        (status = 409, description = "Not a static segment", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/segments/{id}/members")]
+pub async fn add_members(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: JsonBody<MembersAdd>,
+) -> Result<HttpResponse, ApiError> {
+    require_writer(&user)?;
+    let id = path.into_inner();
+    let mut errors = Vec::new();
+    let sent = match body.0.customer_ids {
+        None => {
+            errors.push(FieldError::new("customer_ids", "required", "is required"));
+            Vec::new()
+        }
+        Some(ids) => ids,
+    };
+    let ids = id_list(&sent, "customer_ids", false, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let result = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let row = find_segment(conn, id)?;
+                static_only(&row)?;
+                unknown_ids(conn, &ids, &sent, "customer_ids")?;
+                let present: std::collections::HashSet<i64> =
+                    store::members_among(conn, id, &ids)?.into_iter().collect();
+                let new: Vec<i64> = ids
+                    .iter()
+                    .copied()
+                    .filter(|c| !present.contains(c))
+                    .collect();
+                store::add_members(conn, id, &new, db::now())?;
+                let totals = store::totals(conn, &SegmentScope::for_members(id))?;
+                Ok(MembersAdded {
+                    added: new.len() as i64,
+                    unchanged: (sent.len() - new.len()) as i64,
+                    count: totals.count,
+                })
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+fn static_only(row: &SegmentRow) -> Result<(), ApiError> {
+    if row.kind == store::STATIC {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(format!(
+            "segment {} is dynamic: its members are whoever matches its rule",
+            row.id
+        )))
+    }
+}
+
+/// Remove a customer from a static segment (409 for dynamic segments; 404
+/// when the customer is not a member).
+#[utoipa::path(
+    tag = "segments",
+    params(("id" = i64, Path, description = "Segment id"),
+        ("customer_id" = i64, Path, description = "Customer id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 409, description = "Not a static segment", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[delete("/segments/{id}/members/{customer_id}")]
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    require_writer(&user)?;
+    let (id, customer_id) = path.into_inner();
+    state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let row = find_segment(conn, id)?;
+                static_only(&row)?;
+                if store::remove_member(conn, id, customer_id)? {
+                    Ok(())
+                } else {
+                    Err(ApiError::NotFound(format!(
+                        "customer {customer_id} is not a member of segment {id}"
+                    )))
+                }
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Evaluate a rule without saving it: how many active customers match now,
+/// their value totals, and the first of them (by id).
+#[utoipa::path(
+    tag = "segments",
+    request_body = SegmentPreview,
+    responses((status = 200, body = SegmentPreviewResult))
+)]
+#[post("/segments/preview")]
+pub async fn preview(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    body: JsonBody<SegmentPreview>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    let mut errors = Vec::new();
+    let rule = match &input.rule {
+        None => {
+            errors.push(FieldError::new("rule", "required", "is required"));
+            None
+        }
+        Some(v) => rule_errors(v, "rule", &mut errors).map(|(r, _)| r),
+    };
+    let limit = match input.limit {
+        None => page::DEFAULT_LIMIT,
+        Some(n) if (1..=page::MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "limit",
+                "range",
+                format!("must be between 1 and {}", page::MAX_LIMIT),
+            ));
+            0
+        }
+    };
+    let Some(rule) = rule.filter(|_| errors.is_empty()) else {
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
+        return Err(ApiError::Validation(errors));
+    };
+    let result = state
+        .db
+        .run(move |conn| {
+            let scope = SegmentScope::for_rule(&rule, db::now());
+            let totals = store::totals(conn, &scope)?;
+            let rows = store::first_members(conn, &scope, totals.count, limit)?;
+            Ok(SegmentPreviewResult {
+                count: totals.count,
+                totals: totals.into(),
+                items: views(conn, rows)?,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::segments::FIELDS;
+
+    /// The rule documentation in the spec names every field of the rule language.
+    #[test]
+    fn documentation_names_every_field() {
+        let spec = crate::openapi::spec();
+        let json = serde_json::to_value(&spec).unwrap_or_default();
+        let description = json["components"]["schemas"]["SegmentCreate"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        for field in FIELDS {
+            assert!(
+                description.contains(&format!("`{}`", field.name)),
+                "SegmentCreate's description does not mention {}",
+                field.name
+            );
+            if field.nullable {
+                let part = description
+                    .split("also take `is_null`")
+                    .nth(1)
+                    .unwrap_or_default();
+                assert!(
+                    part.contains(&format!("`{}`", field.name)),
+                    "{} is nullable but not listed under is_null",
+                    field.name
+                );
+            }
+        }
+    }
+}

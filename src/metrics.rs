@@ -1,0 +1,102 @@
+//! `GET /metrics` in Prometheus text format: request counts and latency
+//! histograms by route pattern and status (actix-web-prom), and the
+//! database pool: size, idle connections, and how long requests wait for a
+//! connection.
+
+use std::sync::LazyLock;
+
+use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry};
+
+use crate::db::DbPool;
+
+/// Seconds spent waiting for a pooled connection (observed by `Db::run`).
+pub static POOL_WAIT: LazyLock<Histogram> = LazyLock::new(|| {
+    Histogram::with_opts(
+        HistogramOpts::new(
+            "patron_db_pool_wait_seconds",
+            "Time spent waiting for a database connection",
+        )
+        .buckets(vec![
+            0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
+        ]),
+    )
+    .unwrap_or_else(|_| {
+        Histogram::with_opts(HistogramOpts::new("patron_db_pool_wait_fallback", "unused"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    })
+});
+
+/// Checkouts that timed out (the request got a 503).
+pub static POOL_TIMEOUTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::with_opts(Opts::new(
+        "patron_db_pool_timeouts_total",
+        "Connection checkouts that timed out",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"))
+});
+
+/// Reads the pool's state at each scrape.
+struct PoolCollector {
+    pool: DbPool,
+    size: IntGauge,
+    idle: IntGauge,
+    max: IntGauge,
+}
+
+impl Collector for PoolCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        [&self.size, &self.idle, &self.max]
+            .into_iter()
+            .flat_map(|g| g.desc())
+            .collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let state = self.pool.state();
+        self.size.set(i64::from(state.connections));
+        self.idle.set(i64::from(state.idle_connections));
+        self.max.set(i64::from(self.pool.max_size()));
+        [&self.size, &self.idle, &self.max]
+            .into_iter()
+            .flat_map(|g| g.collect())
+            .collect()
+    }
+}
+
+fn gauge(name: &str, help: &str) -> Result<IntGauge, String> {
+    IntGauge::with_opts(Opts::new(name, help)).map_err(|e| e.to_string())
+}
+
+/// The metrics middleware (it also answers `GET /metrics`).
+pub fn build(pool: &DbPool) -> Result<PrometheusMetrics, String> {
+    let registry = Registry::new();
+    let pool_collector = PoolCollector {
+        pool: pool.clone(),
+        size: gauge("patron_db_pool_connections", "Open database connections")?,
+        idle: gauge(
+            "patron_db_pool_idle_connections",
+            "Idle database connections",
+        )?,
+        max: gauge(
+            "patron_db_pool_max_connections",
+            "Configured maximum of database connections",
+        )?,
+    };
+    registry
+        .register(Box::new(pool_collector))
+        .map_err(|e| e.to_string())?;
+    registry
+        .register(Box::new(POOL_WAIT.clone()))
+        .map_err(|e| e.to_string())?;
+    registry
+        .register(Box::new(POOL_TIMEOUTS.clone()))
+        .map_err(|e| e.to_string())?;
+    PrometheusMetricsBuilder::new("patron")
+        .registry(registry)
+        .endpoint("/metrics")
+        .build()
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,880 @@
+//! The rule language of dynamic segments, through HTTP: every parser error
+//! as a 422 naming its path, every op on representative fields, relative
+//! dates, tags, and exact totals.
+
+use std::collections::BTreeSet;
+
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::TestApp;
+use crate::segments::{create_segment, customer, member_ids, SEGMENTS};
+
+backend_tests!(
+    rule_errors_name_their_path,
+    every_rule_error_is_reported_at_once,
+    nesting_deeper_than_8_is_422,
+    each_op_on_representative_fields,
+    relative_and_absolute_dates,
+    totals_are_exact_sums_over_active_members,
+);
+
+fn small() -> Value {
+    json!({"field": "tier", "op": "eq", "value": "small"})
+}
+
+/// (rule, the one field named, its code).
+fn bad_rules() -> Vec<(Value, &'static str, &'static str)> {
+    let many_rules: Vec<Value> = (0..101).map(|_| small()).collect();
+    let many_values: Vec<i64> = (0..501).collect();
+    let big_rule: Vec<Value> = (0..21)
+        .map(|_| json!({"field": "owner_id", "op": "in", "value": (0..500).collect::<Vec<i64>>()}))
+        .collect();
+    vec![
+        // Shapes.
+        (json!("tier = small"), "rule", "invalid_type"),
+        (json!([small()]), "rule", "invalid_type"),
+        (json!({}), "rule", "invalid_rule"),
+        (json!({"where": small()}), "rule", "invalid_rule"),
+        (json!({"all": []}), "rule.all", "length"),
+        (json!({"any": many_rules}), "rule.any", "length"),
+        (json!({"any": small()}), "rule.any", "invalid_type"),
+        (json!({"all": [small(), 5]}), "rule.all[1]", "invalid_type"),
+        (
+            json!({"all": [small()], "any": [small()]}),
+            "rule.any",
+            "unknown_key",
+        ),
+        (json!({"not": [small()]}), "rule.not", "invalid_type"),
+        (json!({"not": {}}), "rule.not", "invalid_rule"),
+        (
+            json!({"field": "tier", "op": "eq", "value": "small", "negate": true}),
+            "rule.negate",
+            "unknown_key",
+        ),
+        (json!({"any": big_rule}), "rule", "too_large"),
+        // Field.
+        (json!({"op": "eq", "value": "x"}), "rule.field", "required"),
+        (
+            json!({"field": ["tier"], "op": "eq", "value": "x"}),
+            "rule.field",
+            "invalid_type",
+        ),
+        (
+            json!({"all": [small(), {"field": "shoe_size", "op": "eq", "value": 42}]}),
+            "rule.all[1].field",
+            "unknown_field",
+        ),
+        // Op.
+        (
+            json!({"field": "tier", "value": "small"}),
+            "rule.op",
+            "required",
+        ),
+        (
+            json!({"field": "tier", "op": 1, "value": "small"}),
+            "rule.op",
+            "invalid_type",
+        ),
+        (
+            json!({"field": "tier", "op": "like", "value": "small"}),
+            "rule.op",
+            "unknown_op",
+        ),
+        (
+            json!({"field": "region", "op": "gt", "value": "A"}),
+            "rule.op",
+            "op_not_allowed",
+        ),
+        (
+            json!({"field": "tier", "op": "contains", "value": "sm"}),
+            "rule.op",
+            "op_not_allowed",
+        ),
+        (
+            json!({"field": "tier", "op": "is_null"}),
+            "rule.op",
+            "op_not_allowed",
+        ),
+        (
+            json!({"field": "last_contact_at", "op": "eq", "value": "-1d"}),
+            "rule.op",
+            "op_not_allowed",
+        ),
+        (
+            json!({"field": "share_of_wallet", "op": "in", "value": [0.5]}),
+            "rule.op",
+            "op_not_allowed",
+        ),
+        (
+            json!({"field": "tags", "op": "eq", "value": "vip"}),
+            "rule.op",
+            "op_not_allowed",
+        ),
+        (
+            json!({"field": "purchase_count", "op": "contains", "value": 1}),
+            "rule.op",
+            "op_not_allowed",
+        ),
+        // Values.
+        (
+            json!({"field": "tier", "op": "eq"}),
+            "rule.value",
+            "required",
+        ),
+        (
+            json!({"field": "tier", "op": "in"}),
+            "rule.value",
+            "required",
+        ),
+        (
+            json!({"field": "tier", "op": "eq", "value": "gold"}),
+            "rule.value",
+            "invalid_value",
+        ),
+        (
+            json!({"field": "cpr_stage", "op": "eq", "value": 2}),
+            "rule.value",
+            "invalid_type",
+        ),
+        (
+            json!({"field": "funnel_stage", "op": "ne", "value": "Won"}),
+            "rule.value",
+            "invalid_value",
+        ),
+        (
+            json!({"field": "region", "op": "eq", "value": null}),
+            "rule.value",
+            "invalid_type",
+        ),
+        (
+            json!({"field": "region", "op": "eq", "value": 5}),
+            "rule.value",
+            "invalid_type",
+        ),
+        (
+            json!({"field": "region", "op": "eq", "value": "x".repeat(201)}),
+            "rule.value",
+            "length",
+        ),
+        (
+            json!({"field": "company", "op": "contains", "value": " "}),
+            "rule.value",
+            "invalid_value",
+        ),
+        (
+            json!({"field": "purchase_count", "op": "gt", "value": 1.5}),
+            "rule.value",
+            "invalid_type",
+        ),
+        (
+            json!({"field": "purchase_count", "op": "gt", "value": "1"}),
+            "rule.value",
+            "invalid_type",
+        ),
+        (
+            json!({"field": "revenue_12m_cents", "op": "gte", "value": true}),
+            "rule.value",
+            "invalid_type",
+        ),
+        (
+            json!({"field": "share_of_wallet", "op": "gte", "value": "0.5"}),
+            "rule.value",
+            "invalid_type",
+        ),
+        (
+            json!({"field": "last_contact_at", "op": "lt", "value": "-90x"}),
+            "rule.value",
+            "invalid_value",
+        ),
+        (
+            json!({"field": "last_contact_at", "op": "lt", "value": "90d"}),
+            "rule.value",
+            "invalid_value",
+        ),
+        (
+            json!({"field": "last_contact_at", "op": "lt", "value": "-101y"}),
+            "rule.value",
+            "invalid_value",
+        ),
+        (
+            json!({"field": "last_contact_at", "op": "lt", "value": "2026-02-30"}),
+            "rule.value",
+            "invalid_value",
+        ),
+        (
+            json!({"field": "last_contact_at", "op": "lt", "value": -90}),
+            "rule.value",
+            "invalid_type",
+        ),
+        (
+            json!({"field": "last_contact_at", "op": "is_null", "value": "yes"}),
+            "rule.value",
+            "invalid_type",
+        ),
+        (
+            json!({"field": "tags", "op": "contains", "value": ""}),
+            "rule.value",
+            "invalid_value",
+        ),
+        (
+            json!({"field": "tags", "op": "contains", "value": "t".repeat(51)}),
+            "rule.value",
+            "invalid_value",
+        ),
+        (
+            json!({"field": "tags", "op": "contains", "value": 7}),
+            "rule.value",
+            "invalid_type",
+        ),
+        (
+            json!({"field": "tier", "op": "in", "value": []}),
+            "rule.value",
+            "length",
+        ),
+        (
+            json!({"field": "owner_id", "op": "in", "value": many_values}),
+            "rule.value",
+            "length",
+        ),
+        (
+            json!({"field": "tier", "op": "in", "value": "small"}),
+            "rule.value",
+            "invalid_type",
+        ),
+        (
+            json!({"field": "tier", "op": "in", "value": ["small", "gold"]}),
+            "rule.value[1]",
+            "invalid_value",
+        ),
+        (
+            json!({"field": "owner_id", "op": "in", "value": [1, 2, "3"]}),
+            "rule.value[2]",
+            "invalid_type",
+        ),
+        (
+            json!({"not": {"any": [small(), {"field": "tags", "op": "in", "value": ["ok", ""]}]}}),
+            "rule.not.any[1].value[1]",
+            "invalid_value",
+        ),
+    ]
+}
+
+async fn rule_errors_name_their_path(app: TestApp) {
+    let admin = app.admin_token().await;
+    let existing = create_segment(
+        &app,
+        &admin,
+        json!({"name": "Existing", "kind": "dynamic", "rule": small()}),
+    )
+    .await
+    .id();
+    for (rule, field, code) in bad_rules() {
+        for (what, r) in [
+            (
+                "create",
+                app.post(
+                    SEGMENTS,
+                    &admin,
+                    &json!({"name": "Bad", "kind": "dynamic", "rule": rule}),
+                )
+                .await,
+            ),
+            (
+                "preview",
+                app.post(
+                    &format!("{SEGMENTS}/preview"),
+                    &admin,
+                    &json!({"rule": rule}),
+                )
+                .await,
+            ),
+            (
+                "patch",
+                app.patch(
+                    &format!("{SEGMENTS}/{existing}"),
+                    &admin,
+                    &json!({"rule": rule}),
+                )
+                .await,
+            ),
+        ] {
+            r.problem(422);
+            assert_eq!(r.error_fields(), vec![field], "{what} {rule}: {}", r.text);
+            assert_eq!(
+                r.body["errors"][0]["code"], code,
+                "{what} {rule}: {}",
+                r.text
+            );
+            assert!(
+                !r.body["errors"][0]["message"].as_str().unwrap().is_empty(),
+                "{}",
+                r.text
+            );
+        }
+    }
+    let r = app.get(&format!("{SEGMENTS}?builtin=false"), &admin).await;
+    assert_eq!(
+        r.body["items"].as_array().unwrap().len(),
+        1,
+        "nothing was created"
+    );
+    let r = app.get(&format!("{SEGMENTS}/{existing}"), &admin).await;
+    assert_eq!(r.body["rule"], small(), "nothing was changed");
+    assert_eq!(r.body["version"], 1);
+
+    // Messages help: unknown names list the valid ones.
+    let r = app
+        .post(
+            &format!("{SEGMENTS}/preview"),
+            &admin,
+            &json!({"rule": {"field": "tier", "op": "eq", "value": "gold"}}),
+        )
+        .await;
+    let message = r.body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("important") && message.contains("small"),
+        "{message}"
+    );
+    let r = app
+        .post(
+            &format!("{SEGMENTS}/preview"),
+            &admin,
+            &json!({"rule": {"field": "region", "op": "lt", "value": "x"}}),
+        )
+        .await;
+    let message = r.body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("contains"), "{message}");
+}
+
+async fn every_rule_error_is_reported_at_once(app: TestApp) {
+    let admin = app.admin_token().await;
+    let r = app
+        .post(
+            &format!("{SEGMENTS}/preview"),
+            &admin,
+            &json!({"rule": {"all": [
+                {"field": "tier", "op": "eq", "value": "gold"},
+                {"field": "nope", "op": "eq", "value": 1},
+                {"not": {"field": "region", "op": "gt", "value": "x"}},
+                {"field": "funnel_stage", "op": "in", "value": ["lead", "winner", 3]},
+                {"field": "last_contact_at", "op": "lt", "value": "ninety days ago"},
+                small()
+            ]}}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_fields(),
+        vec![
+            "rule.all[0].value",
+            "rule.all[1].field",
+            "rule.all[2].not.op",
+            "rule.all[3].value[1]",
+            "rule.all[3].value[2]",
+            "rule.all[4].value",
+        ]
+    );
+}
+
+async fn nesting_deeper_than_8_is_422(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = customer(&app, &admin, "Deep", json!({})).await;
+    let nest = |levels: usize, key: &str| {
+        let mut rule = small();
+        for _ in 1..levels {
+            let mut wrapper = serde_json::Map::new();
+            wrapper.insert(key.to_string(), json!([rule]));
+            rule = Value::Object(wrapper);
+        }
+        rule
+    };
+    // 8 levels (the rule itself is level 1): fine.
+    let r = app
+        .post(
+            &format!("{SEGMENTS}/preview"),
+            &admin,
+            &json!({"rule": nest(8, "all")}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["count"], 1);
+    assert_eq!(r.body["items"][0]["id"], c);
+    let r = create_segment(
+        &app,
+        &admin,
+        json!({"name": "Deep", "kind": "dynamic", "rule": nest(8, "any")}),
+    )
+    .await;
+    assert_eq!(r.body["count"], 1);
+
+    // 9 levels: 422 at the level-9 rule.
+    for key in ["all", "any"] {
+        let r = app
+            .post(
+                &format!("{SEGMENTS}/preview"),
+                &admin,
+                &json!({"rule": nest(9, key)}),
+            )
+            .await;
+        r.problem(422);
+        let path = format!("rule{}", format!(".{key}[0]").repeat(8));
+        assert_eq!(r.error_fields(), vec![path]);
+        assert_eq!(r.body["errors"][0]["code"], "too_deep");
+        assert_eq!(r.body["errors"][0]["message"], "rule nesting deeper than 8");
+    }
+    let mut nots = small();
+    for _ in 0..8 {
+        nots = json!({"not": nots});
+    }
+    let r = app
+        .post(
+            SEGMENTS,
+            &admin,
+            &json!({"name": "Too deep", "kind": "dynamic", "rule": nots}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), vec![format!("rule{}", ".not".repeat(8))]);
+    // Far deeper is still a precise problem, not a crash.
+    for levels in [100, 5000] {
+        let deep = format!(
+            "{{\"rule\": {}{}{}}}",
+            "{\"all\": [".repeat(levels),
+            small(),
+            "]}".repeat(levels)
+        );
+        let r = app
+            .post_raw(
+                &format!("{SEGMENTS}/preview"),
+                &admin,
+                "application/json",
+                &deep,
+            )
+            .await;
+        assert!(r.status == 422 || r.status == 400, "{levels}: {}", r.text);
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/problem+json")
+        );
+    }
+    let r = app
+        .post(
+            &format!("{SEGMENTS}/preview"),
+            &admin,
+            &json!({"rule": nest(40, "all")}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.body["errors"][0]["code"], "too_deep");
+}
+
+/// The ids a rule matches now, by preview; checks count against items.
+async fn matches(app: &TestApp, token: &str, rule: &Value) -> BTreeSet<i64> {
+    let r = app
+        .post(
+            &format!("{SEGMENTS}/preview"),
+            token,
+            &json!({"rule": rule, "limit": 500}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{rule}: {}", r.text);
+    let ids: BTreeSet<i64> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(r.body["count"], json!(ids.len()), "{rule}");
+    ids
+}
+
+async fn transaction(
+    app: &TestApp,
+    token: &str,
+    customer: i64,
+    amount: i64,
+    cost: i64,
+    days_ago: i64,
+) {
+    let at = (Utc::now() - Duration::days(days_ago)).to_rfc3339();
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{customer}/transactions"),
+            token,
+            &json!({"amount_cents": amount, "cost_cents": cost, "product": "Tea", "occurred_at": at}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+async fn contact(app: &TestApp, token: &str, customer: i64, days_ago: i64) {
+    let at = (Utc::now() - Duration::days(days_ago)).to_rfc3339();
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{customer}/interactions"),
+            token,
+            &json!({"type": "call", "summary": "Checked in", "occurred_at": at}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+async fn each_op_on_representative_fields(app: TestApp) {
+    let admin = app.admin_token().await;
+    let a = customer(
+        &app,
+        &admin,
+        "Alpha",
+        json!({"region": "Hangzhou", "industry": "Tea", "company": "50% Off Tea_House",
+            "tags": ["vip", "tea"], "personality_type": "rational", "employees": 10,
+            "wallet_size_cents": 100_000, "prospect_grade": "A"}),
+    )
+    .await;
+    let b = customer(
+        &app,
+        &admin,
+        "Beta",
+        json!({"region": "hangzhou west", "company": "Silk Road", "tags": ["tea"],
+            "employees": 200, "funnel_stage": "prospect", "personality_type": "emotional"}),
+    )
+    .await;
+    let c = customer(&app, &admin, "Gamma", json!({"kind": "individual"})).await;
+    let d = customer(
+        &app,
+        &admin,
+        "Delta",
+        json!({"region": "Beijing", "industry": "Tea", "tags": ["vip"], "funnel_stage": "key"}),
+    )
+    .await;
+    transaction(&app, &admin, a, 30_000, 10_000, 5).await;
+    transaction(&app, &admin, a, 20_000, 5_000, 3).await;
+    transaction(&app, &admin, d, 10_000, 9_000, 2).await;
+    let owner = app
+        .get(&format!("/api/v1/customers/{a}"), &admin)
+        .await
+        .body["owner_id"]
+        .clone();
+    let share = app
+        .get(&format!("/api/v1/customers/{a}"), &admin)
+        .await
+        .body["share_of_wallet"]
+        .clone();
+    assert_eq!(share, json!(0.5), "50,000 of a 100,000 wallet");
+
+    let set = |ids: &[i64]| ids.iter().copied().collect::<BTreeSet<i64>>();
+    let cond =
+        |field: &str, op: &str, value: Value| json!({"field": field, "op": op, "value": value});
+    let cases: Vec<(Value, BTreeSet<i64>)> = vec![
+        // Text: exact eq/ne/in, case-insensitive contains with literal % and _.
+        (cond("region", "eq", json!("Hangzhou")), set(&[a])),
+        (cond("region", "eq", json!("hangzhou")), set(&[])),
+        (cond("region", "ne", json!("Hangzhou")), set(&[b, c, d])),
+        (
+            cond("region", "in", json!(["Hangzhou", "Beijing"])),
+            set(&[a, d]),
+        ),
+        (cond("region", "contains", json!("HANGZHOU")), set(&[a, b])),
+        (cond("company", "contains", json!("50%")), set(&[a])),
+        (cond("company", "contains", json!("%")), set(&[a])),
+        (cond("company", "contains", json!("a_h")), set(&[a])),
+        (cond("company", "contains", json!("k_r")), set(&[])),
+        (cond("company", "contains", json!("off tea")), set(&[a])),
+        (
+            cond("name", "in", json!(["Alpha", "Gamma", "Nobody"])),
+            set(&[a, c]),
+        ),
+        (json!({"field": "region", "op": "is_null"}), set(&[c])),
+        (cond("region", "is_null", json!(true)), set(&[c])),
+        (cond("region", "is_null", json!(false)), set(&[a, b, d])),
+        // Codes.
+        (cond("kind", "eq", json!("individual")), set(&[c])),
+        (
+            cond("funnel_stage", "in", json!(["prospect", "key"])),
+            set(&[b, d]),
+        ),
+        (cond("funnel_stage", "ne", json!("lead")), set(&[b, d])),
+        (
+            cond("personality_type", "ne", json!("rational")),
+            set(&[b, c, d]),
+        ),
+        (cond("prospect_grade", "eq", json!("A")), set(&[a])),
+        (cond("tier", "eq", json!("small")), set(&[a, b, c, d])),
+        (cond("cpr_stage", "eq", json!("not_started")), set(&[b, c])),
+        // Integers and money.
+        (cond("employees", "eq", json!(10)), set(&[a])),
+        (cond("employees", "ne", json!(10)), set(&[b, c, d])),
+        (cond("employees", "gt", json!(10)), set(&[b])),
+        (cond("employees", "gte", json!(10)), set(&[a, b])),
+        (cond("employees", "lt", json!(200)), set(&[a])),
+        (cond("employees", "lte", json!(200)), set(&[a, b])),
+        (cond("employees", "in", json!([10, 200, 3])), set(&[a, b])),
+        (cond("employees", "is_null", json!(true)), set(&[c, d])),
+        (cond("owner_id", "eq", owner.clone()), set(&[a, b, c, d])),
+        (cond("owner_id", "ne", owner), set(&[])),
+        (cond("purchase_count", "eq", json!(0)), set(&[b, c])),
+        (cond("purchase_count", "gte", json!(2)), set(&[a])),
+        (
+            cond("lifetime_revenue_cents", "gte", json!(50_000)),
+            set(&[a]),
+        ),
+        (cond("revenue_12m_cents", "gt", json!(0)), set(&[a, d])),
+        (
+            cond("profit_12m_cents", "lt", json!(5_000)),
+            set(&[b, c, d]),
+        ),
+        (
+            cond("lifetime_profit_cents", "eq", json!(35_000)),
+            set(&[a]),
+        ),
+        (cond("wallet_size_cents", "gt", json!(0)), set(&[a])),
+        (cond("open_complaints", "eq", json!(0)), set(&[a, b, c, d])),
+        // A share (a number, missing without a wallet size).
+        (cond("share_of_wallet", "gte", json!(0.5)), set(&[a])),
+        (cond("share_of_wallet", "lt", json!(1)), set(&[a])),
+        (cond("share_of_wallet", "ne", json!(0.5)), set(&[b, c, d])),
+        (
+            cond("share_of_wallet", "is_null", json!(true)),
+            set(&[b, c, d]),
+        ),
+        // Tags.
+        (cond("tags", "contains", json!("vip")), set(&[a, d])),
+        (cond("tags", "contains", json!(" vip ")), set(&[a, d])),
+        (cond("tags", "contains", json!("VIP")), set(&[])),
+        (cond("tags", "in", json!(["tea", "nothing"])), set(&[a, b])),
+        (cond("tags", "is_null", json!(true)), set(&[c])),
+        (cond("tags", "is_null", json!(false)), set(&[a, b, d])),
+        // Timestamps.
+        (cond("created_at", "gte", json!("-1d")), set(&[a, b, c, d])),
+        (cond("created_at", "lt", json!("-1d")), set(&[])),
+        (cond("updated_at", "lte", json!("+1h")), set(&[a, b, c, d])),
+        (
+            cond("first_purchase_at", "is_null", json!(false)),
+            set(&[a, d]),
+        ),
+        // Combinators; `not` is the exact complement, missing values included.
+        (
+            json!({"not": cond("region", "eq", json!("Hangzhou"))}),
+            set(&[b, c, d]),
+        ),
+        (
+            json!({"not": cond("tags", "contains", json!("vip"))}),
+            set(&[b, c]),
+        ),
+        (
+            json!({"not": cond("employees", "gt", json!(10))}),
+            set(&[a, c, d]),
+        ),
+        (
+            json!({"all": [cond("industry", "eq", json!("Tea")), cond("tags", "contains", json!("vip")),
+                {"not": cond("region", "eq", json!("Beijing"))}]}),
+            set(&[a]),
+        ),
+        (
+            json!({"any": [cond("region", "is_null", json!(true)), cond("funnel_stage", "eq", json!("key"))]}),
+            set(&[c, d]),
+        ),
+        (
+            json!({"not": {"any": [cond("region", "is_null", json!(true)), cond("funnel_stage", "eq", json!("key"))]}}),
+            set(&[a, b]),
+        ),
+        (
+            json!({"any": [{"all": [cond("industry", "eq", json!("Tea")), cond("purchase_count", "gte", json!(1))]},
+                cond("company", "contains", json!("silk"))]}),
+            set(&[a, b, d]),
+        ),
+    ];
+    for (rule, want) in cases {
+        assert_eq!(matches(&app, &admin, &rule).await, want, "{rule}");
+    }
+
+    // A saved segment has the same members as its preview.
+    let rule = json!({"any": [cond("tags", "contains", json!("tea")), cond("kind", "eq", json!("individual"))]});
+    let id = create_segment(
+        &app,
+        &admin,
+        json!({"name": "Tea or people", "kind": "dynamic", "rule": rule}),
+    )
+    .await
+    .id();
+    let members: BTreeSet<i64> = member_ids(&app, &admin, id, "", 2)
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(members, set(&[a, b, c]));
+    // Dynamic: members follow the data.
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{d}"),
+            &admin,
+            &json!({"tags": ["tea"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let members: BTreeSet<i64> = member_ids(&app, &admin, id, "", 2)
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(members, set(&[a, b, c, d]));
+    let r = app.get(&format!("{SEGMENTS}/{id}"), &admin).await;
+    assert_eq!(r.body["count"], 4);
+}
+
+async fn relative_and_absolute_dates(app: TestApp) {
+    let admin = app.admin_token().await;
+    let old = customer(&app, &admin, "Quiet for 100 days", json!({})).await;
+    let recent = customer(&app, &admin, "Called 10 days ago", json!({})).await;
+    let never = customer(&app, &admin, "Never contacted", json!({})).await;
+    contact(&app, &admin, old, 100).await;
+    contact(&app, &admin, recent, 10).await;
+    transaction(&app, &admin, old, 40_000, 10_000, 400).await;
+    transaction(&app, &admin, recent, 5_000, 1_000, 20).await;
+
+    let set = |ids: &[i64]| ids.iter().copied().collect::<BTreeSet<i64>>();
+    let at = |field: &str, op: &str, value: &str| json!({"field": field, "op": op, "value": value});
+    let fifty_days_ago = Utc::now() - Duration::days(50);
+    let instant = fifty_days_ago.to_rfc3339();
+    let date = fifty_days_ago.format("%Y-%m-%d").to_string();
+    let cases: Vec<(Value, BTreeSet<i64>)> = vec![
+        (at("last_contact_at", "lt", "-90d"), set(&[old])),
+        (at("last_contact_at", "gte", "-90d"), set(&[recent])),
+        (
+            json!({"not": at("last_contact_at", "gte", "-90d")}),
+            set(&[old, never]),
+        ),
+        (
+            json!({"field": "last_contact_at", "op": "is_null"}),
+            set(&[never]),
+        ),
+        (at("last_contact_at", "gt", "-3m"), set(&[recent])),
+        (at("last_contact_at", "gt", "-1y"), set(&[old, recent])),
+        (at("last_contact_at", "lt", "-1w"), set(&[old, recent])),
+        (at("last_contact_at", "lt", "-2w"), set(&[old])),
+        (at("last_contact_at", "gte", "-240h"), set(&[])),
+        (at("last_contact_at", "gte", "-241h"), set(&[recent])),
+        (at("last_contact_at", "lte", "+7d"), set(&[old, recent])),
+        (at("last_contact_at", "lt", &instant), set(&[old])),
+        (at("last_contact_at", "gt", &date), set(&[recent])),
+        (at("last_purchase_at", "lt", "-1y"), set(&[old])),
+        (at("last_purchase_at", "gte", "-12m"), set(&[recent])),
+        (at("first_purchase_at", "lt", "-30d"), set(&[old])),
+        (
+            json!({"field": "first_purchase_at", "op": "is_null"}),
+            set(&[never]),
+        ),
+        (
+            at("created_at", "gt", "2000-01-01T00:00:00Z"),
+            set(&[old, recent, never]),
+        ),
+        (at("created_at", "lt", "2000-01-01"), set(&[])),
+        // The old purchase counts for life, not for the last 12 months.
+        (
+            json!({"field": "revenue_12m_cents", "op": "eq", "value": 0}),
+            set(&[old, never]),
+        ),
+        (
+            json!({"field": "lifetime_revenue_cents", "op": "eq", "value": 40_000}),
+            set(&[old]),
+        ),
+    ];
+    for (rule, want) in cases {
+        assert_eq!(matches(&app, &admin, &rule).await, want, "{rule}");
+    }
+    // "No contact for 90 days", saved: never-contacted customers included.
+    let id = create_segment(
+        &app,
+        &admin,
+        json!({"name": "Gone quiet", "kind": "dynamic",
+            "rule": {"not": {"field": "last_contact_at", "op": "gte", "value": "-90d"}}}),
+    )
+    .await
+    .id();
+    let members: BTreeSet<i64> = member_ids(&app, &admin, id, "", 10)
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(members, set(&[old, never]));
+    // A new contact takes the customer out of the segment.
+    contact(&app, &admin, old, 1).await;
+    let members: BTreeSet<i64> = member_ids(&app, &admin, id, "", 10)
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(members, set(&[never]));
+}
+
+async fn totals_are_exact_sums_over_active_members(app: TestApp) {
+    let admin = app.admin_token().await;
+    let a = customer(&app, &admin, "A", json!({"industry": "Tea"})).await;
+    let b = customer(&app, &admin, "B", json!({"industry": "Tea"})).await;
+    let gone = customer(&app, &admin, "Archived", json!({"industry": "Tea"})).await;
+    let other = customer(&app, &admin, "Other", json!({"industry": "Silk"})).await;
+    // Beyond 32-bit sums, a recent and an old purchase, a loss.
+    transaction(&app, &admin, a, 3_000_000_000, 1_000_000_000, 10).await;
+    transaction(&app, &admin, a, 2_500_000_000, 2_000_000_001, 400).await;
+    transaction(&app, &admin, b, 12_345, 20_000, 30).await;
+    transaction(&app, &admin, gone, 99_999, 0, 5).await;
+    transaction(&app, &admin, other, 77_777, 0, 5).await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/customers/{gone}"), &admin)
+            .await
+            .status,
+        204
+    );
+
+    let expected = json!({
+        "revenue_12m_cents": 3_000_000_000i64 + 12_345,
+        "profit_12m_cents": 2_000_000_000i64 + (12_345 - 20_000),
+        "lifetime_revenue_cents": 5_500_000_000i64 + 12_345,
+        "lifetime_profit_cents": 2_000_000_000i64 + 499_999_999 + (12_345 - 20_000),
+    });
+    let rule = json!({"field": "industry", "op": "eq", "value": "Tea"});
+    let r = app
+        .post(
+            &format!("{SEGMENTS}/preview"),
+            &admin,
+            &json!({"rule": rule}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["count"], 2);
+    assert_eq!(r.body["totals"], expected);
+    let r = create_segment(
+        &app,
+        &admin,
+        json!({"name": "Tea", "kind": "dynamic", "rule": rule}),
+    )
+    .await;
+    assert_eq!(r.body["count"], 2);
+    assert_eq!(r.body["totals"], expected);
+    let id = r.id();
+    let r = app.get(&format!("{SEGMENTS}/{id}"), &admin).await;
+    assert_eq!(r.body["totals"], expected);
+    assert_eq!(member_ids(&app, &admin, id, "", 1).await.len(), 2);
+
+    // The same customers as a static list (the archived one listed too).
+    let r = create_segment(
+        &app,
+        &admin,
+        json!({"name": "Tea list", "kind": "static", "member_ids": [a, b, gone]}),
+    )
+    .await;
+    assert_eq!(r.body["count"], 2);
+    assert_eq!(r.body["totals"], expected);
+
+    // No members: zeros, not nulls.
+    let r = app
+        .post(
+            &format!("{SEGMENTS}/preview"),
+            &admin,
+            &json!({"rule": {"field": "industry", "op": "eq", "value": "Oil"}}),
+        )
+        .await;
+    assert_eq!(r.body["count"], 0);
+    assert_eq!(r.body["items"], json!([]));
+    assert_eq!(
+        r.body["totals"],
+        json!({"revenue_12m_cents": 0, "profit_12m_cents": 0, "lifetime_revenue_cents": 0, "lifetime_profit_cents": 0})
+    );
+}

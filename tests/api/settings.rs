@@ -1,0 +1,459 @@
+//! `/settings/cpr` and `/settings/tiers`: defaults with ETag "0", PUT by
+//! admins and managers only, every validation rule naming every bad field at
+//! once, unknown and missing fields, `If-Match` (412 when stale) and the
+//! version that counts the changes.
+
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+
+backend_tests!(
+    defaults_are_served_with_etag_0_to_every_role,
+    admins_and_managers_replace_settings_and_the_version_counts,
+    other_roles_may_not_change_settings,
+    cpr_validation_names_every_bad_field_at_once,
+    cpr_cross_field_rule_retention_above_conversion,
+    tier_validation_names_every_bad_field_at_once,
+    unknown_missing_and_mistyped_fields_are_422,
+    malformed_body_and_missing_token,
+    if_match_is_honoured,
+);
+
+pub const CPR: &str = "/api/v1/settings/cpr";
+pub const TIERS: &str = "/api/v1/settings/tiers";
+
+/// `PUT path` with a JSON body, optionally with `If-Match`.
+pub async fn put(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    if_match: Option<&str>,
+    body: &Value,
+) -> Resp {
+    let mut req = app.client.put(app.url(path)).json(body);
+    if !token.is_empty() {
+        req = req.bearer_auth(token);
+    }
+    if let Some(etag) = if_match {
+        req = req.header("If-Match", etag);
+    }
+    app.send(req).await
+}
+
+/// Replaces the CPR settings (as an admin) and asserts success.
+pub async fn set_cpr(app: &TestApp, token: &str, body: Value) -> Resp {
+    let r = put(app, CPR, token, None, &body).await;
+    assert_eq!(r.status, 200, "PUT /settings/cpr failed: {}", r.text);
+    r
+}
+
+/// Replaces the tier settings and asserts success.
+pub async fn set_tiers(app: &TestApp, token: &str, body: Value) -> Resp {
+    let r = put(app, TIERS, token, None, &body).await;
+    assert_eq!(r.status, 200, "PUT /settings/tiers failed: {}", r.text);
+    r
+}
+
+pub fn default_cpr() -> Value {
+    json!({"window_months": 12, "conversion_share_max": 0.10, "retention_share_min": 0.80,
+           "retention_min_tenure_days": 180, "retention_min_purchases": 4})
+}
+
+pub fn default_tiers() -> Value {
+    json!({"window_months": 12, "important_pct": 1.0, "secondary_pct": 4.0, "ordinary_pct": 15.0})
+}
+
+/// Compares two settings documents field by field, numbers as numbers
+/// (`1` and `1.0` are the same setting).
+fn assert_settings(got: &Value, want: &Value) {
+    let got_map = got
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {got}"));
+    let want_map = want.as_object().unwrap();
+    let mut got_keys: Vec<&String> = got_map.keys().collect();
+    let mut want_keys: Vec<&String> = want_map.keys().collect();
+    got_keys.sort();
+    want_keys.sort();
+    assert_eq!(got_keys, want_keys, "{got}");
+    for (k, v) in want_map {
+        assert_eq!(
+            got_map[k].as_f64(),
+            v.as_f64(),
+            "{k}: got {}, want {v}",
+            got_map[k]
+        );
+    }
+}
+
+fn assert_422_fields(r: &Resp, fields: &[&str]) {
+    r.problem(422);
+    let mut got = r.error_fields();
+    got.sort();
+    got.dedup();
+    let mut want: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want, "{}", r.text);
+    for e in r.body["errors"].as_array().unwrap() {
+        assert!(e["code"].is_string() && e["message"].is_string(), "{e}");
+    }
+}
+
+async fn defaults_are_served_with_etag_0_to_every_role(app: TestApp) {
+    let admin = app.admin_token().await;
+    let r = app.get(CPR, &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"0\""));
+    assert_settings(&r.body, &default_cpr());
+    let r = app.get(TIERS, &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"0\""));
+    assert_settings(&r.body, &default_tiers());
+    for role in ["manager", "sales", "integration", "viewer"] {
+        let (_, token) = app.user_with_role(role).await;
+        for path in [CPR, TIERS] {
+            let r = app.get(path, &token).await;
+            assert_eq!(r.status, 200, "{role} GET {path}: {}", r.text);
+        }
+    }
+}
+
+async fn admins_and_managers_replace_settings_and_the_version_counts(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, manager) = app.user_with_role("manager").await;
+
+    let first = json!({"window_months": 6, "conversion_share_max": 0.2, "retention_share_min": 0.7,
+                       "retention_min_tenure_days": 90, "retention_min_purchases": 3});
+    let r = put(&app, CPR, &admin, None, &first).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"1\""));
+    assert_settings(&r.body, &first);
+    let r = app.get(CPR, &manager).await;
+    assert_eq!(r.header("etag").as_deref(), Some("\"1\""));
+    assert_settings(&r.body, &first);
+
+    let second = json!({"window_months": 24, "conversion_share_max": 0.0, "retention_share_min": 1.0,
+                        "retention_min_tenure_days": 0, "retention_min_purchases": 2});
+    let r = put(&app, CPR, &manager, Some("\"1\""), &second).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    let r = app.get(CPR, &admin).await;
+    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    assert_settings(&r.body, &second);
+
+    // The bounds themselves are valid.
+    let edges = json!({"window_months": 60, "conversion_share_max": 0.5, "retention_share_min": 0.5000001,
+                       "retention_min_tenure_days": 3650, "retention_min_purchases": 1000});
+    let r = put(&app, CPR, &admin, None, &edges).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"3\""));
+    assert_settings(&r.body, &edges);
+
+    // Tiers have their own version.
+    let tiers = json!({"window_months": 24, "important_pct": 10.0, "secondary_pct": 20.0, "ordinary_pct": 70.0});
+    let r = put(&app, TIERS, &manager, Some("\"0\""), &tiers).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"1\""));
+    assert_settings(&r.body, &tiers);
+    let tiers2 =
+        json!({"window_months": 1, "important_pct": 0.5, "secondary_pct": 0, "ordinary_pct": 0});
+    let r = put(&app, TIERS, &admin, None, &tiers2).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    let r = app.get(TIERS, &admin).await;
+    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    assert_settings(&r.body, &tiers2);
+    // The CPR settings did not move.
+    let r = app.get(CPR, &admin).await;
+    assert_eq!(r.header("etag").as_deref(), Some("\"3\""));
+}
+
+async fn other_roles_may_not_change_settings(app: TestApp) {
+    let admin = app.admin_token().await;
+    for role in ["sales", "viewer", "integration"] {
+        let (_, token) = app.user_with_role(role).await;
+        let r = put(&app, CPR, &token, None, &default_cpr()).await;
+        r.problem(403);
+        let r = put(&app, TIERS, &token, None, &default_tiers()).await;
+        r.problem(403);
+        // Even an invalid body is refused for the role first.
+        let r = put(&app, CPR, &token, None, &json!({"window_months": 0})).await;
+        r.problem(403);
+    }
+    // Nothing changed.
+    for path in [CPR, TIERS] {
+        let r = app.get(path, &admin).await;
+        assert_eq!(r.header("etag").as_deref(), Some("\"0\""), "{path}");
+    }
+}
+
+async fn cpr_validation_names_every_bad_field_at_once(app: TestApp) {
+    let admin = app.admin_token().await;
+    // Every field wrong at once.
+    let r = put(
+        &app,
+        CPR,
+        &admin,
+        None,
+        &json!({"window_months": 0, "conversion_share_max": -0.1, "retention_share_min": 1.5,
+                "retention_min_tenure_days": -1, "retention_min_purchases": 1}),
+    )
+    .await;
+    assert_422_fields(
+        &r,
+        &[
+            "window_months",
+            "conversion_share_max",
+            "retention_share_min",
+            "retention_min_tenure_days",
+            "retention_min_purchases",
+        ],
+    );
+    // One rule at a time, each naming its field only.
+    let cases: &[(&str, Value)] = &[
+        ("window_months", json!(0)),
+        ("window_months", json!(61)),
+        ("conversion_share_max", json!(-0.01)),
+        ("conversion_share_max", json!(1.01)),
+        ("retention_share_min", json!(1.0001)),
+        ("retention_share_min", json!(-1)),
+        ("retention_min_tenure_days", json!(-1)),
+        ("retention_min_tenure_days", json!(3651)),
+        ("retention_min_purchases", json!(1)),
+        ("retention_min_purchases", json!(0)),
+        ("retention_min_purchases", json!(1001)),
+    ];
+    for (field, value) in cases {
+        let mut body = default_cpr();
+        body[*field] = value.clone();
+        let r = put(&app, CPR, &admin, None, &body).await;
+        // conversion_share_max above 1 also breaks retention > conversion.
+        if *field == "conversion_share_max" && value.as_f64().unwrap() > 1.0 {
+            assert_422_fields(&r, &["conversion_share_max", "retention_share_min"]);
+        } else if *field == "retention_share_min" && value.as_f64().unwrap() < 0.0 {
+            assert_422_fields(&r, &["retention_share_min"]);
+        } else {
+            assert_422_fields(&r, &[field]);
+        }
+    }
+    // Nothing was stored.
+    let r = app.get(CPR, &admin).await;
+    assert_eq!(r.header("etag").as_deref(), Some("\"0\""));
+    assert_settings(&r.body, &default_cpr());
+}
+
+async fn cpr_cross_field_rule_retention_above_conversion(app: TestApp) {
+    let admin = app.admin_token().await;
+    for (conv, ret) in [(0.5, 0.5), (0.6, 0.4), (0.0, 0.0)] {
+        let mut body = default_cpr();
+        body["conversion_share_max"] = json!(conv);
+        body["retention_share_min"] = json!(ret);
+        let r = put(&app, CPR, &admin, None, &body).await;
+        assert_422_fields(&r, &["retention_share_min"]);
+    }
+    let mut body = default_cpr();
+    body["conversion_share_max"] = json!(0.0);
+    body["retention_share_min"] = json!(0.01);
+    let r = put(&app, CPR, &admin, None, &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+async fn tier_validation_names_every_bad_field_at_once(app: TestApp) {
+    let admin = app.admin_token().await;
+    let r = put(
+        &app,
+        TIERS,
+        &admin,
+        None,
+        &json!({"window_months": 61, "important_pct": -1, "secondary_pct": -0.5, "ordinary_pct": 101}),
+    )
+    .await;
+    assert_422_fields(
+        &r,
+        &[
+            "window_months",
+            "important_pct",
+            "secondary_pct",
+            "ordinary_pct",
+        ],
+    );
+    let cases: &[(&str, Value)] = &[
+        ("window_months", json!(0)),
+        ("window_months", json!(61)),
+        ("important_pct", json!(-0.1)),
+        ("secondary_pct", json!(-4)),
+        ("ordinary_pct", json!(-15)),
+    ];
+    for (field, value) in cases {
+        let mut body = default_tiers();
+        body[*field] = value.clone();
+        let r = put(&app, TIERS, &admin, None, &body).await;
+        assert_422_fields(&r, &[field]);
+    }
+    // The three may not add up to more than 100; exactly 100 is fine.
+    let r = put(
+        &app,
+        TIERS,
+        &admin,
+        None,
+        &json!({"window_months": 12, "important_pct": 50, "secondary_pct": 30, "ordinary_pct": 20.5}),
+    )
+    .await;
+    assert_422_fields(&r, &["ordinary_pct"]);
+    let r = app.get(TIERS, &admin).await;
+    assert_eq!(r.header("etag").as_deref(), Some("\"0\""));
+    let r = put(
+        &app,
+        TIERS,
+        &admin,
+        None,
+        &json!({"window_months": 12, "important_pct": 50, "secondary_pct": 30, "ordinary_pct": 20}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+async fn unknown_missing_and_mistyped_fields_are_422(app: TestApp) {
+    let admin = app.admin_token().await;
+    // An unknown field.
+    let mut body = default_cpr();
+    body["conversion_share"] = json!(0.1);
+    let r = put(&app, CPR, &admin, None, &body).await;
+    assert_422_fields(&r, &["conversion_share"]);
+    let mut body = default_tiers();
+    body["vip_pct"] = json!(1);
+    let r = put(&app, TIERS, &admin, None, &body).await;
+    assert_422_fields(&r, &["vip_pct"]);
+
+    // One missing field.
+    let mut body = default_cpr();
+    body.as_object_mut()
+        .unwrap()
+        .remove("retention_min_tenure_days");
+    let r = put(&app, CPR, &admin, None, &body).await;
+    assert_422_fields(&r, &["retention_min_tenure_days"]);
+    assert_eq!(r.body["errors"][0]["code"], "required", "{}", r.text);
+    // null is not a value.
+    let mut body = default_tiers();
+    body["ordinary_pct"] = Value::Null;
+    let r = put(&app, TIERS, &admin, None, &body).await;
+    assert_422_fields(&r, &["ordinary_pct"]);
+
+    // Every missing field is named at once, with the bad ones that were sent.
+    let r = put(&app, CPR, &admin, None, &json!({"window_months": 0})).await;
+    assert_422_fields(
+        &r,
+        &[
+            "window_months",
+            "conversion_share_max",
+            "retention_share_min",
+            "retention_min_tenure_days",
+            "retention_min_purchases",
+        ],
+    );
+    let r = put(&app, TIERS, &admin, None, &json!({})).await;
+    assert_422_fields(
+        &r,
+        &[
+            "window_months",
+            "important_pct",
+            "secondary_pct",
+            "ordinary_pct",
+        ],
+    );
+    let r = put(
+        &app,
+        TIERS,
+        &admin,
+        None,
+        &json!({"important_pct": 60, "secondary_pct": 50}),
+    )
+    .await;
+    assert_422_fields(&r, &["window_months", "ordinary_pct"]);
+
+    // Wrong types name the field.
+    let mut body = default_cpr();
+    body["window_months"] = json!(-3);
+    let r = put(&app, CPR, &admin, None, &body).await;
+    assert_422_fields(&r, &["window_months"]);
+    let mut body = default_cpr();
+    body["retention_min_purchases"] = json!("four");
+    let r = put(&app, CPR, &admin, None, &body).await;
+    assert_422_fields(&r, &["retention_min_purchases"]);
+    let mut body = default_tiers();
+    body["important_pct"] = json!("1%");
+    let r = put(&app, TIERS, &admin, None, &body).await;
+    assert_422_fields(&r, &["important_pct"]);
+    let r = put(&app, TIERS, &admin, None, &json!([1, 4, 15])).await;
+    r.problem(422);
+
+    for path in [CPR, TIERS] {
+        let r = app.get(path, &admin).await;
+        assert_eq!(r.header("etag").as_deref(), Some("\"0\""), "{path}");
+    }
+}
+
+async fn malformed_body_and_missing_token(app: TestApp) {
+    let admin = app.admin_token().await;
+    let r = app
+        .send(
+            app.client
+                .put(app.url(CPR))
+                .bearer_auth(&admin)
+                .header("Content-Type", "application/json")
+                .body("{\"window_months\": 12,"),
+        )
+        .await;
+    r.problem(400);
+    let r = app
+        .send(
+            app.client
+                .put(app.url(TIERS))
+                .bearer_auth(&admin)
+                .header("Content-Type", "text/plain")
+                .body(default_tiers().to_string()),
+        )
+        .await;
+    r.problem(415);
+    let r = put(&app, CPR, "", None, &default_cpr()).await;
+    r.problem(401);
+    let r = app.get(TIERS, "").await;
+    r.problem(401);
+}
+
+async fn if_match_is_honoured(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, manager) = app.user_with_role("manager").await;
+    // "0" matches the defaults, and "*" matches anything.
+    let r = put(&app, CPR, &admin, Some("\"0\""), &default_cpr()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"1\""));
+    // A stale ETag is refused and changes nothing.
+    let mut other = default_cpr();
+    other["retention_min_purchases"] = json!(9);
+    let r = put(&app, CPR, &manager, Some("\"0\""), &other).await;
+    r.problem(412);
+    let r = app.get(CPR, &admin).await;
+    assert_eq!(r.header("etag").as_deref(), Some("\"1\""));
+    assert_eq!(r.body["retention_min_purchases"], json!(4));
+    // The current one, weak or strong, is accepted.
+    let r = put(&app, CPR, &manager, Some("W/\"1\""), &other).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    let r = put(&app, CPR, &manager, Some("*"), &default_cpr()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"3\""));
+    let r = put(&app, CPR, &manager, Some("\"7\""), &default_cpr()).await;
+    r.problem(412);
+    let r = put(&app, CPR, &manager, Some("yesterday"), &default_cpr()).await;
+    r.problem(400);
+
+    // Tiers: a stale "0" once they were set.
+    let r = put(&app, TIERS, &admin, Some("\"0\""), &default_tiers()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = put(&app, TIERS, &admin, Some("\"0\""), &default_tiers()).await;
+    r.problem(412);
+    let r = put(&app, TIERS, &admin, Some("\"1\""), &default_tiers()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+}

@@ -1,0 +1,521 @@
+//! The customer pyramid: `POST /tiers/recompute` ranks customers by profit in
+//! the window, `GET /tiers` counts them with their profit share and the
+//! Pareto figure, the card shows the tier and the list filters by it, every
+//! change is in the history, and `/analytics/pareto` gives the deciles.
+
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+use crate::settings::{default_tiers, set_tiers};
+
+backend_tests!(
+    a_hundred_distinct_profits_give_1_4_15_80,
+    no_profit_is_small_and_ties_go_to_the_lower_id,
+    only_profit_in_the_window_counts,
+    new_cut_offs_apply_on_the_next_recompute,
+    archived_customers_are_not_ranked,
+    role_rules_for_tiers,
+    pareto_deciles_of_a_hundred_customers,
+);
+
+const RECOMPUTE: &str = "/api/v1/tiers/recompute";
+const TIER_NAMES: [&str; 4] = ["important", "secondary", "ordinary", "small"];
+
+fn days_ago(days: i64) -> String {
+    (Utc::now() - Duration::days(days))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+async fn customer(app: &TestApp, token: &str, name: &str) -> i64 {
+    app.create_customer(token, json!({"kind": "individual", "name": name}))
+        .await
+        .id()
+}
+
+/// Records a sale with this amount and cost, `days` days ago.
+async fn sale(app: &TestApp, token: &str, c: i64, amount: i64, cost: i64, days: i64) {
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/transactions"),
+            token,
+            &json!({"amount_cents": amount, "cost_cents": cost, "product": "Ginseng tea",
+                    "occurred_at": days_ago(days)}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "transaction failed: {}", r.text);
+}
+
+/// `n` customers; the i-th (1-based) makes a profit of i × 1,000 in one
+/// sale. Returns their ids, the i-th at index i − 1.
+async fn population(app: &TestApp, token: &str, n: i64) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for i in 1..=n {
+        let c = customer(app, token, &format!("Customer {i}")).await;
+        sale(app, token, c, i * 1_000 + 500, 500, 10 + i % 7).await;
+        ids.push(c);
+    }
+    ids
+}
+
+async fn recompute(app: &TestApp, token: &str) -> Resp {
+    let r = app.post(RECOMPUTE, token, &json!({})).await;
+    assert_eq!(r.status, 200, "recompute failed: {}", r.text);
+    r
+}
+
+/// (customers, profit_cents) per tier, from important down to small.
+fn counts(pyramid: &Value) -> Vec<(i64, i64)> {
+    let tiers = pyramid["tiers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tiers in {pyramid}"));
+    let names: Vec<&str> = tiers.iter().map(|t| t["tier"].as_str().unwrap()).collect();
+    assert_eq!(names, TIER_NAMES, "{pyramid}");
+    tiers
+        .iter()
+        .map(|t| {
+            (
+                t["customers"].as_i64().unwrap(),
+                t["profit_cents"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn customers_per_tier(pyramid: &Value) -> Vec<i64> {
+    counts(pyramid).into_iter().map(|(c, _)| c).collect()
+}
+
+/// Every number after `"key":` in a JSON text, in order (None for null),
+/// parsed with Rust's correctly rounded parser: `serde_json` without
+/// `float_roundtrip` may be an ulp off on long fractions, and these
+/// shares are compared exactly.
+fn floats(text: &str, key: &str) -> Vec<Option<f64>> {
+    let pattern = format!("\"{key}\":");
+    text.match_indices(&pattern)
+        .map(|(i, _)| {
+            let rest = &text[i + pattern.len()..];
+            let end = rest
+                .find(|ch: char| !(ch.is_ascii_digit() || "+-.eE".contains(ch)))
+                .unwrap_or(rest.len());
+            rest[..end].parse::<f64>().ok()
+        })
+        .collect()
+}
+
+async fn tiers(app: &TestApp, token: &str) -> Value {
+    let r = app.get("/api/v1/tiers", token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+async fn tier_of(app: &TestApp, token: &str, c: i64) -> String {
+    let r = app.get(&format!("/api/v1/customers/{c}"), token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["tier"].as_str().unwrap().to_string()
+}
+
+async fn listed(app: &TestApp, token: &str, tier: &str) -> Vec<i64> {
+    let r = app
+        .get(&format!("/api/v1/customers?tier={tier}&limit=500"), token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["next_cursor"].is_null());
+    let mut ids: Vec<i64> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["tier"], tier);
+            c["id"].as_i64().unwrap()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The tier changes in a customer's history, oldest first.
+async fn tier_history(app: &TestApp, token: &str, c: i64) -> Vec<(String, String)> {
+    let r = app
+        .get(&format!("/api/v1/customers/{c}/history?limit=500"), token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut out: Vec<(String, String)> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "tier_changed")
+        .map(|e| {
+            assert!(e["user_id"].is_null(), "{e}");
+            (
+                e["from"].as_str().unwrap().to_string(),
+                e["to"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+async fn a_hundred_distinct_profits_give_1_4_15_80(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, manager) = app.user_with_role("manager").await;
+    let ids = population(&app, &admin, 100).await;
+
+    // Before any recompute everyone is small and there is no profit yet.
+    let before = tiers(&app, &admin).await;
+    assert_eq!(customers_per_tier(&before), [0, 0, 0, 100]);
+    assert!(before["pareto_top20_share"].is_null(), "{before}");
+    assert!(before["tiers"][3]["profit_share"].is_null(), "{before}");
+    assert_eq!(before["window_months"], 12);
+
+    let r = recompute(&app, &manager).await;
+    assert_eq!(r.body["customers"], 100, "{}", r.text);
+    // The 20 customers above `small` changed.
+    assert_eq!(r.body["changed"], 20, "{}", r.text);
+    assert_eq!(customers_per_tier(&r.body["pyramid"]), [1, 4, 15, 80]);
+
+    let pr = app.get("/api/v1/tiers", &admin).await;
+    assert_eq!(pr.status, 200, "{}", pr.text);
+    let p = pr.body.clone();
+    assert_eq!(p, r.body["pyramid"]);
+    // Profits by hand: rank 1 = 100k; 2–5 = 99k..96k; 6–20 = 95k..81k; the rest 80k..1k.
+    let sum = |from: i64, to: i64| (from..=to).map(|i| i * 1_000).sum::<i64>();
+    let want = [
+        (1, sum(100, 100)),
+        (4, sum(96, 99)),
+        (15, sum(81, 95)),
+        (80, sum(1, 80)),
+    ];
+    assert_eq!(counts(&p), want);
+    let total = sum(1, 100);
+    assert_eq!(total, 5_050_000);
+    let shares = floats(&pr.text, "profit_share");
+    assert_eq!(shares.len(), 4, "{}", pr.text);
+    let mut share_sum = 0.0;
+    for (share, (_, profit)) in shares.into_iter().zip(want) {
+        let share = share.unwrap();
+        assert_eq!(share, profit as f64 / total as f64, "{}", pr.text);
+        share_sum += share;
+    }
+    assert!((share_sum - 1.0).abs() < 1e-12, "{share_sum}");
+    // The top 20% (ranks 1–20) make 1,810,000 of 5,050,000.
+    assert_eq!(
+        floats(&pr.text, "pareto_top20_share"),
+        [Some(1_810_000.0 / 5_050_000.0)]
+    );
+
+    // The card and the list.
+    let top = ids[99];
+    assert_eq!(tier_of(&app, &admin, top).await, "important");
+    assert_eq!(tier_of(&app, &admin, ids[95]).await, "secondary");
+    assert_eq!(tier_of(&app, &admin, ids[80]).await, "ordinary");
+    assert_eq!(tier_of(&app, &admin, ids[79]).await, "small");
+    assert_eq!(listed(&app, &admin, "important").await, vec![top]);
+    assert_eq!(
+        listed(&app, &admin, "secondary").await,
+        ids[95..99].to_vec()
+    );
+    assert_eq!(listed(&app, &admin, "ordinary").await, ids[80..95].to_vec());
+    assert_eq!(listed(&app, &admin, "small").await, ids[0..80].to_vec());
+    let r = app.get("/api/v1/customers?tier=vip", &admin).await;
+    r.problem(400);
+    assert_eq!(r.error_fields(), ["tier"], "{}", r.text);
+
+    // Each change is in the history; those that stayed small have none.
+    assert_eq!(
+        tier_history(&app, &admin, top).await,
+        vec![("small".to_string(), "important".to_string())]
+    );
+    assert_eq!(
+        tier_history(&app, &admin, ids[90]).await,
+        vec![("small".to_string(), "ordinary".to_string())]
+    );
+    assert!(tier_history(&app, &admin, ids[0]).await.is_empty());
+    // And on the timeline.
+    let r = app
+        .get(
+            &format!("/api/v1/customers/{top}/timeline?types=event"),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["event"]["kind"] == "tier_changed" && i["event"]["to"] == "important"),
+        "{}",
+        r.text
+    );
+
+    // Nothing moved: a second recompute changes nothing and records nothing.
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["changed"], 0, "{}", r.text);
+    assert_eq!(r.body["customers"], 100);
+    assert_eq!(tier_history(&app, &admin, top).await.len(), 1);
+
+    // A new sale takes one customer to the top and pushes the others down a rank.
+    sale(&app, &admin, ids[0], 200_000, 0, 1).await;
+    let r = recompute(&app, &admin).await;
+    // ids[0] small → important, ids[99] important → secondary, ids[95] secondary → ordinary,
+    // ids[80] ordinary → small.
+    assert_eq!(r.body["changed"], 4, "{}", r.text);
+    assert_eq!(tier_of(&app, &admin, ids[0]).await, "important");
+    assert_eq!(tier_of(&app, &admin, top).await, "secondary");
+    assert_eq!(tier_of(&app, &admin, ids[95]).await, "ordinary");
+    assert_eq!(tier_of(&app, &admin, ids[80]).await, "small");
+    assert_eq!(
+        tier_history(&app, &admin, top).await,
+        vec![
+            ("small".to_string(), "important".to_string()),
+            ("important".to_string(), "secondary".to_string()),
+        ]
+    );
+}
+
+async fn no_profit_is_small_and_ties_go_to_the_lower_id(app: TestApp) {
+    let admin = app.admin_token().await;
+    let loss = customer(&app, &admin, "Loss").await;
+    sale(&app, &admin, loss, 1_000, 1_500, 5).await;
+    let zero = customer(&app, &admin, "Break-even").await;
+    sale(&app, &admin, zero, 1_000, 1_000, 5).await;
+    let idle = customer(&app, &admin, "Idle").await;
+
+    // Someone must be ranked first, but without profit they are all small.
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["customers"], 3);
+    assert_eq!(r.body["changed"], 0);
+    let p = tiers(&app, &admin).await;
+    assert_eq!(counts(&p), [(0, 0), (0, 0), (0, 0), (3, 0)]);
+    assert!(p["pareto_top20_share"].is_null(), "{p}");
+    for row in p["tiers"].as_array().unwrap() {
+        assert!(row["profit_share"].is_null(), "{row}");
+    }
+
+    // Two customers with the same profit compete for the single important
+    // place (5 customers: ranks 1 / 1 / 1): the lower id wins, whatever the
+    // order of their sales.
+    let first = customer(&app, &admin, "Older").await;
+    let second = customer(&app, &admin, "Newer").await;
+    assert!(first < second);
+    sale(&app, &admin, second, 3_000, 1_000, 3).await;
+    sale(&app, &admin, first, 2_500, 500, 2).await;
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["changed"], 1, "{}", r.text);
+    assert_eq!(tier_of(&app, &admin, first).await, "important");
+    assert_eq!(tier_of(&app, &admin, second).await, "small");
+    let p = tiers(&app, &admin).await;
+    // Only positive profit counts: 2,000 + 2,000.
+    assert_eq!(counts(&p), [(1, 2_000), (0, 0), (0, 0), (4, 2_000)]);
+    assert_eq!(p["tiers"][0]["profit_share"].as_f64(), Some(0.5));
+    // Top 20% of 5 customers = 1 customer.
+    assert_eq!(p["pareto_top20_share"].as_f64(), Some(0.5));
+
+    // With room for everyone, the losses stay small.
+    set_tiers(
+        &app,
+        &admin,
+        json!({"window_months": 12, "important_pct": 100, "secondary_pct": 0, "ordinary_pct": 0}),
+    )
+    .await;
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["changed"], 1, "{}", r.text);
+    assert_eq!(tier_of(&app, &admin, second).await, "important");
+    for c in [loss, zero, idle] {
+        assert_eq!(tier_of(&app, &admin, c).await, "small", "{c}");
+    }
+    // With 40% for the top: 2 places for 5 customers, one each.
+    set_tiers(
+        &app,
+        &admin,
+        json!({"window_months": 12, "important_pct": 20, "secondary_pct": 20, "ordinary_pct": 60}),
+    )
+    .await;
+    recompute(&app, &admin).await;
+    assert_eq!(tier_of(&app, &admin, first).await, "important");
+    assert_eq!(tier_of(&app, &admin, second).await, "secondary");
+    for c in [loss, zero, idle] {
+        assert_eq!(tier_of(&app, &admin, c).await, "small", "{c}");
+    }
+}
+
+async fn only_profit_in_the_window_counts(app: TestApp) {
+    let admin = app.admin_token().await;
+    let old = customer(&app, &admin, "Big last year").await;
+    // 13 months ago: outside the 12-month window.
+    sale(&app, &admin, old, 1_000_000, 0, 400).await;
+    sale(&app, &admin, old, 100, 0, 10).await;
+    let recent = customer(&app, &admin, "Small but recent").await;
+    sale(&app, &admin, recent, 700, 200, 10).await;
+
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["changed"], 1, "{}", r.text);
+    assert_eq!(tier_of(&app, &admin, recent).await, "important");
+    assert_eq!(tier_of(&app, &admin, old).await, "small");
+    let p = tiers(&app, &admin).await;
+    assert_eq!(counts(&p), [(1, 500), (0, 0), (0, 0), (1, 100)]);
+    let r = app.get("/api/v1/tiers", &admin).await;
+    assert_eq!(floats(&r.text, "pareto_top20_share"), [Some(500.0 / 600.0)]);
+
+    // A 24-month window sees last year's sale.
+    let mut s = default_tiers();
+    s["window_months"] = json!(24);
+    set_tiers(&app, &admin, s).await;
+    // Settings apply from the next recompute only.
+    assert_eq!(tier_of(&app, &admin, recent).await, "important");
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["changed"], 2, "{}", r.text);
+    assert_eq!(tier_of(&app, &admin, old).await, "important");
+    assert_eq!(tier_of(&app, &admin, recent).await, "small");
+    let p = tiers(&app, &admin).await;
+    assert_eq!(p["window_months"], 24);
+    assert_eq!(counts(&p), [(1, 1_000_100), (0, 0), (0, 0), (1, 500)]);
+}
+
+async fn new_cut_offs_apply_on_the_next_recompute(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, manager) = app.user_with_role("manager").await;
+    let ids = population(&app, &admin, 100).await;
+    recompute(&app, &admin).await;
+
+    let mut s = default_tiers();
+    s["important_pct"] = json!(10);
+    set_tiers(&app, &manager, s).await;
+    assert_eq!(
+        customers_per_tier(&tiers(&app, &admin).await),
+        [1, 4, 15, 80]
+    );
+
+    let r = recompute(&app, &manager).await;
+    // Cumulative cut ranks 10 / 14 / 29: ranks 2–10 became important (9),
+    // 11–14 secondary (4, were ordinary), 21–29 ordinary (9, were small).
+    assert_eq!(r.body["changed"], 22, "{}", r.text);
+    assert_eq!(customers_per_tier(&r.body["pyramid"]), [10, 4, 15, 71]);
+    assert_eq!(
+        listed(&app, &admin, "important").await,
+        ids[90..100].to_vec()
+    );
+    assert_eq!(
+        listed(&app, &admin, "secondary").await,
+        ids[86..90].to_vec()
+    );
+    assert_eq!(
+        tier_history(&app, &admin, ids[98]).await,
+        vec![
+            ("small".to_string(), "secondary".to_string()),
+            ("secondary".to_string(), "important".to_string()),
+        ]
+    );
+    // Ranks 15–20 stayed ordinary: one change only.
+    assert_eq!(tier_history(&app, &admin, ids[82]).await.len(), 1);
+    assert_eq!(tier_of(&app, &admin, ids[82]).await, "ordinary");
+}
+
+async fn archived_customers_are_not_ranked(app: TestApp) {
+    let admin = app.admin_token().await;
+    let ids = population(&app, &admin, 100).await;
+    let top = ids[99];
+    let r = app
+        .delete(&format!("/api/v1/customers/{top}"), &admin)
+        .await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["customers"], 99, "{}", r.text);
+    // 99 customers: cut ranks ⌈0.99⌉ = 1, ⌈4.95⌉ = 5, ⌈19.8⌉ = 20.
+    assert_eq!(customers_per_tier(&r.body["pyramid"]), [1, 4, 15, 79]);
+    assert_eq!(tier_of(&app, &admin, ids[98]).await, "important");
+    assert_eq!(listed(&app, &admin, "important").await, vec![ids[98]]);
+    let p = tiers(&app, &admin).await;
+    let sum = |from: i64, to: i64| (from..=to).map(|i| i * 1_000).sum::<i64>();
+    assert_eq!(
+        counts(&p),
+        [
+            (1, sum(99, 99)),
+            (4, sum(95, 98)),
+            (15, sum(80, 94)),
+            (79, sum(1, 79))
+        ]
+    );
+    // Top 20% of 99 = 20 customers (ranks 1–20: 99k..80k).
+    let r = app.get("/api/v1/tiers", &admin).await;
+    assert_eq!(
+        floats(&r.text, "pareto_top20_share"),
+        [Some(sum(80, 99) as f64 / sum(1, 99) as f64)]
+    );
+    let r = app.get("/api/v1/analytics/pareto", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["customers"], 99);
+    assert_eq!(r.body["total_profit_cents"], sum(1, 99));
+}
+
+async fn role_rules_for_tiers(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = customer(&app, &admin, "Only one").await;
+    sale(&app, &admin, c, 1_000, 0, 1).await;
+    for role in ["sales", "viewer", "integration"] {
+        let (_, token) = app.user_with_role(role).await;
+        app.post(RECOMPUTE, &token, &json!({})).await.problem(403);
+        // Everyone reads the pyramid and the Pareto view.
+        let p = tiers(&app, &token).await;
+        assert_eq!(customers_per_tier(&p), [0, 0, 0, 1]);
+        let r = app.get("/api/v1/analytics/pareto", &token).await;
+        assert_eq!(r.status, 200, "{role}: {}", r.text);
+    }
+    assert_eq!(tier_of(&app, &admin, c).await, "small");
+    app.post(RECOMPUTE, "", &json!({})).await.problem(401);
+    app.get("/api/v1/tiers", "").await.problem(401);
+    app.get("/api/v1/analytics/pareto", "").await.problem(401);
+    let (_, manager) = app.user_with_role("manager").await;
+    let r = recompute(&app, &manager).await;
+    assert_eq!(r.body["changed"], 1);
+    assert_eq!(tier_of(&app, &admin, c).await, "important");
+}
+
+async fn pareto_deciles_of_a_hundred_customers(app: TestApp) {
+    let admin = app.admin_token().await;
+    // Before any recompute: no profit recorded, no shares.
+    let ids = population(&app, &admin, 100).await;
+    let r = app.get("/api/v1/analytics/pareto", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["top20_share"].is_null(), "{}", r.text);
+    assert_eq!(r.body["total_profit_cents"], 0);
+
+    recompute(&app, &admin).await;
+    let r = app.get("/api/v1/analytics/pareto", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let total = 5_050_000_i64;
+    assert_eq!(r.body["customers"], 100);
+    assert_eq!(r.body["total_profit_cents"], total);
+    let top20 = 1_810_000.0 / 5_050_000.0;
+    assert_eq!(floats(&r.text, "top20_share"), [Some(top20)]);
+    let deciles = r.body["deciles"].as_array().unwrap();
+    assert_eq!(deciles.len(), 10, "{}", r.text);
+    let shares = floats(&r.text, "profit_share");
+    let cumulative = floats(&r.text, "cumulative_share");
+    let mut running = 0;
+    for (k, d) in deciles.iter().enumerate() {
+        let (share, so_far) = (shares[k], cumulative[k]);
+        let k = k as i64 + 1;
+        // Decile k holds profits (100 − 10k + 1 .. 100 − 10(k − 1)) × 1,000.
+        let profit: i64 = ((100 - 10 * k + 1)..=(100 - 10 * (k - 1)))
+            .map(|i| i * 1_000)
+            .sum();
+        running += profit;
+        assert_eq!(d["decile"], k, "{d}");
+        assert_eq!(d["customers"], 10, "{d}");
+        assert_eq!(d["profit_cents"], profit, "{d}");
+        assert_eq!(share, Some(profit as f64 / total as f64), "{d}");
+        assert_eq!(so_far, Some(running as f64 / total as f64), "{d}");
+    }
+    assert_eq!(cumulative[9], Some(1.0));
+    // The first two deciles are the Pareto figure.
+    assert_eq!(cumulative[1], Some(top20));
+    // The most profitable customer is in the first decile, the least in the last.
+    assert_eq!(tier_of(&app, &admin, ids[99]).await, "important");
+    assert_eq!(tier_of(&app, &admin, ids[0]).await, "small");
+}
