@@ -149,11 +149,11 @@ pub struct CustomerCreate {
 pub struct CustomerPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
-    #[schema(value_type = Option<CustomerKind>)]
+    #[schema(value_type = CustomerKind, required = false)]
     pub kind: Option<Option<Input<CustomerKind>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false)]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 200))]
@@ -238,7 +238,7 @@ pub struct CustomerPatch {
     pub social_style: Option<Option<Input<SocialStyle>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
-    #[schema(value_type = Option<FunnelStage>)]
+    #[schema(value_type = FunnelStage, required = false)]
     pub funnel_stage: Option<Option<Input<FunnelStage>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
@@ -250,7 +250,7 @@ pub struct CustomerPatch {
     pub wallet_size_cents: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "currency_code"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false)]
     pub currency: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 5000))]

@@ -120,11 +120,11 @@ pub struct InteractionCreate {
 pub struct InteractionPatch {
     #[serde(rename = "type", default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
-    #[schema(value_type = Option<InteractionType>)]
+    #[schema(value_type = InteractionType, required = false)]
     pub kind: Option<Option<Input<InteractionType>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "not_future"))]
-    #[schema(value_type = Option<DateTime<Utc>>)]
+    #[schema(value_type = DateTime<Utc>, required = false)]
     pub occurred_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 100))]
@@ -132,7 +132,7 @@ pub struct InteractionPatch {
     pub channel: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 4000), custom(function = "not_blank"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false)]
     pub summary: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 4000))]
@@ -143,12 +143,12 @@ pub struct InteractionPatch {
     pub follow_up_at: Option<Option<DateTime<Utc>>>,
     /// true marks the follow-up done (it leaves the due list); false reopens it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool, required = false)]
     pub follow_up_done: Option<Option<bool>>,
     /// `resolved` closes a complaint (records the resolution time); `open` reopens it.
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
-    #[schema(value_type = Option<ComplaintStatus>)]
+    #[schema(value_type = ComplaintStatus, required = false)]
     pub complaint_status: Option<Option<Input<ComplaintStatus>>>,
 }
 

@@ -83,7 +83,7 @@ pub struct NeedCreate {
 pub struct NeedPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
-    #[schema(value_type = Option<NeedKind>)]
+    #[schema(value_type = NeedKind, required = false)]
     pub kind: Option<Option<Input<NeedKind>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
@@ -91,7 +91,7 @@ pub struct NeedPatch {
     pub latent_type: Option<Option<Input<LatentNeedType>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false)]
     pub description: Option<Option<String>>,
     /// Why the need was converted (the stimulus, or why it fell back).
     #[validate(length(min = 1, max = 500))]

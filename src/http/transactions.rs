@@ -108,23 +108,23 @@ pub struct TransactionCreate {
 pub struct TransactionPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[validate(range(min = 0, max = 100_000_000_000_000i64))]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = i64, required = false)]
     pub amount_cents: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(range(min = 0, max = 100_000_000_000_000i64))]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = i64, required = false)]
     pub cost_cents: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "currency_code"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false)]
     pub currency: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false)]
     pub product: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "not_future"))]
-    #[schema(value_type = Option<DateTime<Utc>>)]
+    #[schema(value_type = DateTime<Utc>, required = false)]
     pub occurred_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 100))]

@@ -1,11 +1,13 @@
 //! `bench seed`: loads a generated data set into a fresh database, fast.
 //!
 //! Rows go in as multi-row `INSERT` statements built as text (thousands of
-//! rows per statement, one transaction per table), with the secondary
-//! indexes dropped during the load and rebuilt after it (read back from the
-//! catalogue, so new migrations are followed without touching this file).
-//! The derived figures of the cards are then computed in one set-based pass,
-//! and the planner statistics are gathered.
+//! rows per statement, one transaction per table). During the load the
+//! secondary indexes are dropped (and PostgreSQL's foreign keys; SQLite's
+//! are off for the session), then rebuilt from their definitions read back
+//! from the catalogue, so new migrations are followed without touching this
+//! file. The derived figures of the cards are computed in one set-based
+//! `UPDATE` before the indexes come back, and the planner statistics are
+//! gathered at the end.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -112,19 +114,23 @@ pub fn run(args: &Args) -> BenchResult<()> {
     })?;
 
     prepare(conn)?;
-    let indexes = phases.time("drop secondary indexes", || drop_indexes(conn))?;
+    let deferred = phases.time("drop secondary indexes and foreign keys", || {
+        let mut statements = drop_foreign_keys(conn)?;
+        statements.splice(0..0, drop_indexes(conn)?);
+        Ok(statements)
+    })?;
     let loaded = phases.time("insert rows", || load(conn, &data, &hashes))?;
-    phases.time("rebuild indexes", || {
-        for (table, sql) in &indexes {
+    phases.time("derived figures, set-based", || refresh_all(conn, data.now))?;
+    phases.time("rebuild indexes and foreign keys", || {
+        for (table, sql) in &deferred {
             conn.batch_execute(sql)
-                .map_err(|e| format!("rebuild an index of {table}: {e}"))?;
+                .map_err(|e| format!("rebuild on {table}: {e}"))?;
         }
         Ok(())
     })?;
     if let DbConn::Postgresql(pg) = &mut *conn {
         reset_sequences(pg)?;
     }
-    phases.time("derived figures, set-based", || refresh_all(conn, data.now))?;
     phases.time("analyze", || analyze(conn))?;
     let total = phases.started.elapsed().as_secs_f64();
     let job_start = Instant::now();
@@ -165,11 +171,17 @@ fn recreate(url: &str) -> BenchResult<()> {
             let (server, name) = split_pg_url(url)?;
             let mut admin = PgConnection::establish(&format!("{server}/postgres"))
                 .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
-            admin
-                .batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE); CREATE DATABASE \"{name}\";"
-                ))
-                .map_err(|e| format!("cannot recreate database {name}: {e}"))
+            // One statement per call: several in one string run as one
+            // transaction, and these two cannot run inside one.
+            for sql in [
+                format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                format!("CREATE DATABASE \"{name}\""),
+            ] {
+                admin
+                    .batch_execute(&sql)
+                    .map_err(|e| format!("cannot recreate database {name}: {e}"))?;
+            }
+            Ok(())
         }
         None => Err("the URL must start with sqlite:// or postgres://".into()),
     }
@@ -247,6 +259,41 @@ fn drop_indexes(conn: &mut DbConn) -> BenchResult<Vec<(String, String)>> {
             .map_err(err("drop an index"))?;
     }
     Ok(defs.into_iter().map(|d| (d.tbl, d.def)).collect())
+}
+
+/// PostgreSQL checks a foreign key row by row on insert: drop the keys of
+/// the seeded tables and add them back after the load (one set-based check
+/// each). SQLite's are off for this connection instead (see `prepare`).
+fn drop_foreign_keys(conn: &mut DbConn) -> BenchResult<Vec<(String, String)>> {
+    let DbConn::Postgresql(pg) = conn else {
+        return Ok(Vec::new());
+    };
+    let list = TABLES
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let defs: Vec<IndexDef> = diesel::sql_query(format!(
+        "SELECT conname::text AS name, conrelid::regclass::text AS tbl, \
+         pg_get_constraintdef(oid) AS def FROM pg_constraint \
+         WHERE contype = 'f' AND conrelid::regclass::text IN ({list}) ORDER BY conname"
+    ))
+    .load(pg)
+    .map_err(err("read the foreign keys"))?;
+    let mut restore = Vec::new();
+    for d in defs {
+        pg.batch_execute(&format!(
+            "ALTER TABLE {} DROP CONSTRAINT \"{}\"",
+            d.tbl, d.name
+        ))
+        .map_err(err("drop a foreign key"))?;
+        let sql = format!(
+            "ALTER TABLE {} ADD CONSTRAINT \"{}\" {}",
+            d.tbl, d.name, d.def
+        );
+        restore.push((d.tbl, sql));
+    }
+    Ok(restore)
 }
 
 /// A string literal (our generated text has no quotes, but be exact).
@@ -341,7 +388,7 @@ fn load(
         conn,
         "customers",
         "id, kind, name, company, email, phone, region, industry, owner_id, acquisition_source, \
-         funnel_stage, currency, search_text, version, created_at, updated_at",
+         funnel_stage, currency, search_text, version, created_at, updated_at, stats_at",
         &data.customers,
         |s, _, c| {
             let _ = write!(s, "{},", c.id);
@@ -368,6 +415,8 @@ fn load(
             ts(s, c.created_at);
             s.push(',');
             ts(s, c.created_at);
+            s.push(',');
+            ts(s, now);
         },
     )?);
     let tags: Vec<(i64, &str)> = data
@@ -470,35 +519,42 @@ fn reset_sequences(pg: &mut PgConnection) -> BenchResult<()> {
     Ok(())
 }
 
-/// The derived figures of every card, one pass per source table: the same
-/// values `db::stats::refresh` computes for one customer.
+/// The derived figures of every card with any activity, in one set-based
+/// `UPDATE`: the same values `db::stats::refresh` computes for one customer
+/// (the others keep the defaults, which are right for no activity; every
+/// card was inserted with `stats_at` = now).
 fn refresh_all(conn: &mut DbConn, now_secs: i64) -> BenchResult<()> {
     let now = chrono::DateTime::from_timestamp(now_secs, 0)
         .map(|t| t.naive_utc())
         .ok_or_else(|| "bad clock".to_string())?;
     let start = stats::literal(stats::window_start(now));
-    let now = stats::literal(now);
     let sql = format!(
-        "UPDATE customers SET last_contact_at = x.last_contact_at, open_complaints = x.open_complaints
-         FROM (SELECT customer_id, MAX(occurred_at) AS last_contact_at,
-                      SUM(CASE WHEN type = 'complaint' AND complaint_status = 'open' THEN 1 ELSE 0 END) AS open_complaints
-               FROM interactions GROUP BY customer_id) AS x
-         WHERE customers.id = x.customer_id;
-         UPDATE customers SET purchase_count = x.n, first_purchase_at = x.first_at, last_purchase_at = x.last_at,
-                lifetime_revenue_cents = x.revenue, lifetime_profit_cents = x.profit,
-                revenue_12m_cents = x.revenue_12m, profit_12m_cents = x.profit_12m
-         FROM (SELECT customer_id, COUNT(*) AS n, MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at,
-                      CAST(SUM(amount_cents) AS BIGINT) AS revenue,
-                      CAST(SUM(amount_cents - cost_cents) AS BIGINT) AS profit,
-                      CAST(SUM(CASE WHEN occurred_at >= {start} THEN amount_cents ELSE 0 END) AS BIGINT) AS revenue_12m,
-                      CAST(SUM(CASE WHEN occurred_at >= {start} THEN amount_cents - cost_cents ELSE 0 END) AS BIGINT) AS profit_12m
-               FROM transactions GROUP BY customer_id) AS x
-         WHERE customers.id = x.customer_id;
-         UPDATE customers SET stats_at = {now};"
+        "UPDATE customers SET
+            last_contact_at = x.last_contact_at, open_complaints = x.open_complaints,
+            purchase_count = x.n, first_purchase_at = x.first_at, last_purchase_at = x.last_at,
+            lifetime_revenue_cents = x.revenue, lifetime_profit_cents = x.profit,
+            revenue_12m_cents = x.revenue_12m, profit_12m_cents = x.profit_12m
+         FROM (SELECT customer_id, MAX(last_contact_at) AS last_contact_at,
+                      CAST(SUM(open_complaints) AS BIGINT) AS open_complaints,
+                      CAST(SUM(n) AS BIGINT) AS n, MIN(first_at) AS first_at, MAX(last_at) AS last_at,
+                      CAST(SUM(revenue) AS BIGINT) AS revenue, CAST(SUM(profit) AS BIGINT) AS profit,
+                      CAST(SUM(revenue_12m) AS BIGINT) AS revenue_12m,
+                      CAST(SUM(profit_12m) AS BIGINT) AS profit_12m
+               FROM (SELECT customer_id, MAX(occurred_at) AS last_contact_at,
+                            SUM(CASE WHEN type = 'complaint' AND complaint_status = 'open' THEN 1 ELSE 0 END) AS open_complaints,
+                            0 AS n, NULL AS first_at, NULL AS last_at,
+                            0 AS revenue, 0 AS profit, 0 AS revenue_12m, 0 AS profit_12m
+                     FROM interactions GROUP BY customer_id
+                     UNION ALL
+                     SELECT customer_id, NULL, 0, COUNT(*), MIN(occurred_at), MAX(occurred_at),
+                            SUM(amount_cents), SUM(amount_cents - cost_cents),
+                            SUM(CASE WHEN occurred_at >= {start} THEN amount_cents ELSE 0 END),
+                            SUM(CASE WHEN occurred_at >= {start} THEN amount_cents - cost_cents ELSE 0 END)
+                     FROM transactions GROUP BY customer_id) AS u
+               GROUP BY customer_id) AS x
+         WHERE customers.id = x.customer_id"
     );
-    conn.batch_execute("BEGIN").map_err(err("begin"))?;
-    conn.batch_execute(&sql).map_err(err("derived figures"))?;
-    conn.batch_execute("COMMIT").map_err(err("commit"))
+    conn.batch_execute(&sql).map_err(err("derived figures"))
 }
 
 fn analyze(conn: &mut DbConn) -> BenchResult<()> {
