@@ -263,12 +263,12 @@ pub fn page(
         ($col:expr, $key:expr) => {{
             if let Some(key) = $key {
                 query = if sort.descending {
-                    query.filter(
+                    query.filter($col.le(key.clone())).filter(
                         $col.lt(key.clone())
                             .or($col.eq(key).and(c::id.lt(after_id))),
                     )
                 } else {
-                    query.filter(
+                    query.filter($col.ge(key.clone())).filter(
                         $col.gt(key.clone())
                             .or($col.eq(key).and(c::id.gt(after_id))),
                     )

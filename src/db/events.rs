@@ -81,7 +81,9 @@ pub fn page(
         None => query,
         Some(Before::Lt(at)) => query.filter(e::at.lt(at)),
         Some(Before::Le(at)) => query.filter(e::at.le(at)),
-        Some(Before::LtId(at, id)) => query.filter(e::at.lt(at).or(e::at.eq(at).and(e::id.lt(id)))),
+        Some(Before::LtId(at, id)) => query
+            .filter(e::at.le(at))
+            .filter(e::at.lt(at).or(e::at.eq(at).and(e::id.lt(id)))),
     };
     query
         .order((e::at.desc(), e::id.desc()))

@@ -175,9 +175,13 @@ pub fn page(
             if let Some(a) = after {
                 let key = key_of(a)?;
                 query = if descending {
-                    query.filter($col.lt(key).or($col.eq(key).and(i::id.lt(after_id))))
+                    query
+                        .filter($col.le(key))
+                        .filter($col.lt(key).or($col.eq(key).and(i::id.lt(after_id))))
                 } else {
-                    query.filter($col.gt(key).or($col.eq(key).and(i::id.gt(after_id))))
+                    query
+                        .filter($col.ge(key))
+                        .filter($col.gt(key).or($col.eq(key).and(i::id.gt(after_id))))
                 };
             }
             query = if descending {
@@ -195,13 +199,13 @@ pub fn page(
             if let Some(a) = after {
                 let key = key_of(a)?;
                 query = if descending {
-                    query.filter(
+                    query.filter(i::follow_up_at.le(key)).filter(
                         i::follow_up_at
                             .lt(key)
                             .or(i::follow_up_at.eq(key).and(i::id.lt(after_id))),
                     )
                 } else {
-                    query.filter(
+                    query.filter(i::follow_up_at.ge(key)).filter(
                         i::follow_up_at
                             .gt(key)
                             .or(i::follow_up_at.eq(key).and(i::id.gt(after_id))),
@@ -247,7 +251,7 @@ pub fn timeline(
         None => query,
         Some(Before::Lt(at)) => query.filter(i::occurred_at.lt(at)),
         Some(Before::Le(at)) => query.filter(i::occurred_at.le(at)),
-        Some(Before::LtId(at, id)) => query.filter(
+        Some(Before::LtId(at, id)) => query.filter(i::occurred_at.le(at)).filter(
             i::occurred_at
                 .lt(at)
                 .or(i::occurred_at.eq(at).and(i::id.lt(id))),

@@ -156,13 +156,13 @@ pub fn page(
                         )])
                     })?;
             query = if descending {
-                query.filter(
+                query.filter(t::occurred_at.le(key)).filter(
                     t::occurred_at
                         .lt(key)
                         .or(t::occurred_at.eq(key).and(t::id.lt(after_id))),
                 )
             } else {
-                query.filter(
+                query.filter(t::occurred_at.ge(key)).filter(
                     t::occurred_at
                         .gt(key)
                         .or(t::occurred_at.eq(key).and(t::id.gt(after_id))),
@@ -206,7 +206,7 @@ pub fn timeline(
         None => query,
         Some(Before::Lt(at)) => query.filter(t::occurred_at.lt(at)),
         Some(Before::Le(at)) => query.filter(t::occurred_at.le(at)),
-        Some(Before::LtId(at, id)) => query.filter(
+        Some(Before::LtId(at, id)) => query.filter(t::occurred_at.le(at)).filter(
             t::occurred_at
                 .lt(at)
                 .or(t::occurred_at.eq(at).and(t::id.lt(id))),
