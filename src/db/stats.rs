@@ -57,13 +57,28 @@ pub fn refresh(conn: &mut DbConn, customer_id: i64, now: NaiveDateTime) -> Query
 /// have changed since: set-based, touching only rows with recent purchases
 /// or non-zero window figures.
 pub fn refresh_windows(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
-    let start = window_start(now);
-    let sql = format!(
-        "UPDATE customers SET {} WHERE revenue_12m_cents <> 0 OR profit_12m_cents <> 0 OR last_purchase_at >= {}",
-        window_figures(start),
-        literal(start)
-    );
-    diesel::sql_query(sql).execute(conn)
+    let start = literal(window_start(now));
+    // The window sums in one grouped pass, then only the rows whose figures
+    // differ are written: most runs change few cards and hold the write
+    // lock (SQLite) or row locks (PostgreSQL) only for those.
+    conn.batch_execute(&format!(
+        "DROP TABLE IF EXISTS window_calc;
+         CREATE TEMPORARY TABLE window_calc AS
+           SELECT customer_id AS id, CAST(SUM(amount_cents) AS BIGINT) AS revenue,
+                  CAST(SUM(amount_cents - cost_cents) AS BIGINT) AS profit
+           FROM transactions WHERE occurred_at >= {start} GROUP BY customer_id;
+         CREATE INDEX window_calc_id ON window_calc (id);"
+    ))?;
+    let revenue = "COALESCE((SELECT w.revenue FROM window_calc w WHERE w.id = customers.id), 0)";
+    let profit = "COALESCE((SELECT w.profit FROM window_calc w WHERE w.id = customers.id), 0)";
+    let changed = diesel::sql_query(format!(
+        "UPDATE customers SET revenue_12m_cents = {revenue}, profit_12m_cents = {profit} \
+         WHERE (revenue_12m_cents <> 0 OR profit_12m_cents <> 0 OR id IN (SELECT id FROM window_calc)) \
+           AND (revenue_12m_cents <> {revenue} OR profit_12m_cents <> {profit})"
+    ))
+    .execute(conn);
+    conn.batch_execute("DROP TABLE IF EXISTS window_calc")?;
+    changed
 }
 
 #[cfg(test)]
@@ -77,6 +92,53 @@ mod tests {
             .unwrap_or_default();
         let start = window_start(now);
         assert_eq!(start.to_string(), "2025-03-31 10:00:00");
+    }
+
+    #[test]
+    fn window_refresh_writes_only_what_moved() {
+        use diesel::Connection;
+        let mut c = DbConn::Sqlite(
+            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")),
+        );
+        super::super::migrate::run(&mut c).unwrap_or_else(|e| panic!("{e}"));
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .unwrap_or_default();
+        let old = literal(now - chrono::Duration::days(400));
+        let recent = literal(now - chrono::Duration::days(10));
+        let at = literal(now);
+        c.batch_execute(&format!(
+            "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at) VALUES (1, 'a@x.io', 'A', 'admin', 'x', {at}, {at});
+             INSERT INTO customers (id, kind, name, owner_id, created_at, updated_at, revenue_12m_cents, profit_12m_cents) VALUES
+               (1, 'individual', 'stale', 1, {at}, {at}, 500, 200),
+               (2, 'individual', 'current', 1, {at}, {at}, 70, 30),
+               (3, 'individual', 'missing', 1, {at}, {at}, 0, 0);
+             INSERT INTO transactions (customer_id, occurred_at, amount_cents, cost_cents, currency, product, created_at, updated_at) VALUES
+               (1, {old}, 500, 300, 'CNY', 'p', {at}, {at}),
+               (2, {recent}, 70, 40, 'CNY', 'p', {at}, {at}),
+               (3, {recent}, 9, 1, 'CNY', 'p', {at}, {at});"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        // 1 left the window, 3 entered it, 2 is already right.
+        assert_eq!(refresh_windows(&mut c, now).ok(), Some(2));
+        assert_eq!(refresh_windows(&mut c, now).ok(), Some(0));
+        #[derive(QueryableByName)]
+        struct Figures {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            revenue_12m_cents: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            profit_12m_cents: i64,
+        }
+        let rows: Vec<Figures> = diesel::sql_query(
+            "SELECT revenue_12m_cents, profit_12m_cents FROM customers ORDER BY id",
+        )
+        .load(&mut c)
+        .unwrap_or_default();
+        let got: Vec<(i64, i64)> = rows
+            .iter()
+            .map(|f| (f.revenue_12m_cents, f.profit_12m_cents))
+            .collect();
+        assert_eq!(got, vec![(0, 0), (70, 30), (9, 8)]);
     }
 
     #[test]
