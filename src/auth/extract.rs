@@ -10,7 +10,7 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use crate::db::users;
-use crate::domain::codes::{from_db, Code, Role};
+use crate::domain::codes::{from_db, Role};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -72,10 +72,4 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
         ));
     }
     Ok(token.trim().to_string())
-}
-
-impl AuthUser {
-    pub fn role_code(&self) -> &'static str {
-        self.role.as_code()
-    }
 }

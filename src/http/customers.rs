@@ -195,10 +195,6 @@ pub fn view_of(conn: &mut DbConn, id: i64) -> Result<CustomerView, ApiError> {
         .ok_or_else(|| ApiError::Internal("view lost".into()))
 }
 
-fn view_one(conn: &mut DbConn, row: CustomerRow) -> Result<CustomerView, ApiError> {
-    view_of(conn, row.id)
-}
-
 fn card_response(status: StatusCode, view: CustomerView) -> HttpResponse {
     let mut response = HttpResponse::build(status);
     response.insert_header(etag(view.version));
@@ -337,7 +333,7 @@ pub async fn create(
                     },
                 )?;
                 customers::replace_tags(conn, saved.id, &tags)?;
-                view_one(conn, saved)
+                view_of(conn, saved.id)
             })
         })
         .await?;
@@ -360,8 +356,8 @@ pub async fn get(
     let view = state
         .db
         .run(move |conn| {
-            let row = find_customer(conn, id)?;
-            view_one(conn, row)
+            // One read: the card, its figures and tags (the hot path).
+            view_of(conn, id)
         })
         .await?;
     Ok(card_response(StatusCode::OK, view))
@@ -442,7 +438,7 @@ pub async fn patch(
                         purchase_count,
                     },
                 )?;
-                view_one(conn, row)
+                view_of(conn, row.id)
             })
         })
         .await?;
@@ -516,7 +512,7 @@ async fn set_archived(
                         });
                     }
                 }
-                view_one(conn, row)
+                view_of(conn, row.id)
             })
         })
         .await

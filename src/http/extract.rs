@@ -197,29 +197,6 @@ pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix
     ApiError::NotFound(format!("no such resource: {err}")).into()
 }
 
-pub fn query_error(
-    err: actix_web::error::QueryPayloadError,
-    _req: &HttpRequest,
-) -> actix_web::Error {
-    ApiError::InvalidQuery(vec![FieldError::new(
-        "query",
-        "invalid_type",
-        err.to_string(),
-    )])
-    .into()
-}
-
-pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError as E;
-    match err {
-        E::OverflowKnownLength { .. } | E::Overflow { .. } => {
-            ApiError::PayloadTooLarge(err.to_string()).into()
-        }
-        E::ContentType => ApiError::UnsupportedMediaType(err.to_string()).into(),
-        other => ApiError::BadRequest(other.to_string()).into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
