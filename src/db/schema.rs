@@ -70,6 +70,14 @@ diesel::table! {
         cpr_revenue_window_cents -> BigInt,
         tier -> Text,
         tier_profit_cents -> BigInt,
+        satisfaction_overall -> Nullable<Double>,
+        satisfaction_product -> Nullable<Double>,
+        satisfaction_service -> Nullable<Double>,
+        satisfaction_social -> Nullable<Double>,
+        satisfaction_at -> Nullable<Timestamp>,
+        loyalty_type -> Text,
+        churned_at -> Nullable<Timestamp>,
+        churn_reason -> Nullable<Text>,
     }
 }
 

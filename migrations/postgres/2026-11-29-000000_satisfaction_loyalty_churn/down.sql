@@ -1,0 +1,10 @@
+DROP INDEX customers_churned_at;
+DROP INDEX customers_loyalty_type;
+ALTER TABLE customers DROP COLUMN churn_reason;
+ALTER TABLE customers DROP COLUMN churned_at;
+ALTER TABLE customers DROP COLUMN loyalty_type;
+ALTER TABLE customers DROP COLUMN satisfaction_at;
+ALTER TABLE customers DROP COLUMN satisfaction_social;
+ALTER TABLE customers DROP COLUMN satisfaction_service;
+ALTER TABLE customers DROP COLUMN satisfaction_product;
+ALTER TABLE customers DROP COLUMN satisfaction_overall;
