@@ -172,7 +172,7 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                     "ValidationFailed",
                 ]);
             }
-            if has_query(op) {
+            if has_query(op) || has_if_match(op) {
                 wanted.push("BadRequest");
             }
             add_responses(op, &wanted);
@@ -208,7 +208,7 @@ fn if_match_is_a_string(op: &mut Operation) {
             p.schema = Some(RefOr::T(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .pattern(Some(r#"^(\*|(W/)?"[0-9]+")$"#))
+                    .pattern(Some(r#"^(\*|(W/)?"[0-9]{1,18}")$"#))
                     .examples([serde_json::json!("\"3\"")])
                     .into(),
             ));
@@ -236,6 +236,13 @@ fn has_query(op: &Operation) -> bool {
     op.parameters
         .as_ref()
         .is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Query))
+}
+
+fn has_if_match(op: &Operation) -> bool {
+    op.parameters.as_ref().is_some_and(|ps| {
+        ps.iter()
+            .any(|p| p.parameter_in == ParameterIn::Header && p.name == "If-Match")
+    })
 }
 
 fn add_responses(op: &mut Operation, names: &[&str]) {

@@ -18,10 +18,10 @@ use crate::startup::AppState;
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     #[validate(required, length(min = 1, max = 254))]
-    #[schema(required = true, value_type = String, example = "admin@example.com")]
+    #[schema(required = true, value_type = String, example = "admin@example.com", min_length = 1, max_length = 254)]
     pub email: Option<String>,
     #[validate(required, length(min = 1, max = 1024))]
-    #[schema(required = true, value_type = String, example = "correct horse battery staple", format = Password)]
+    #[schema(required = true, value_type = String, example = "correct horse battery staple", format = Password, min_length = 1, max_length = 1024)]
     pub password: Option<String>,
 }
 

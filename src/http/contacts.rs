@@ -69,20 +69,23 @@ pub struct ContactPage {
 #[schema(example = json!({"name": "王伟", "role": "decision_maker", "title": "General manager", "phone": "+86 138 0013 8000"}))]
 pub struct ContactCreate {
     #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
-    #[schema(required = true, value_type = String)]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub name: Option<String>,
     /// Defaults to `other`.
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<ContactRole>)]
     pub role: Option<Input<ContactRole>>,
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub title: Option<String>,
     #[validate(email, length(max = 254))]
-    #[schema(format = Email)]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[validate(custom(function = "phone_number"))]
+    #[schema(pattern = r"^[-+(). ]*(?:[0-9][-+(). ]*){5,20}$", max_length = 32)]
     pub phone: Option<String>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
 }
 
@@ -91,25 +94,30 @@ pub struct ContactCreate {
 #[serde(deny_unknown_fields)]
 pub struct ContactPatch {
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<ContactRole>)]
     pub role: Option<Input<ContactRole>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 100))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub title: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(email, length(max = 254))]
-    #[schema(value_type = Option<String>, format = Email)]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "phone_number"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[-+(). ]*(?:[0-9][-+(). ]*){5,20}$", max_length = 32)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 2000))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub notes: Option<Option<String>>,
 }
 

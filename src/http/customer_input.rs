@@ -66,20 +66,27 @@ pub struct CustomerCreate {
     pub kind: Option<Input<CustomerKind>>,
     /// Person's name or organization's name.
     #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
-    #[schema(required = true, value_type = String, min_length = 1, max_length = 200)]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub name: Option<String>,
     /// Employer of an individual, or the legal name of an organization.
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub company: Option<String>,
     #[validate(email, length(max = 254))]
-    #[schema(format = Email)]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[validate(custom(function = "phone_number"))]
-    #[schema(example = "+86 571 8888 1234")]
+    #[schema(
+        example = "+86 571 8888 1234",
+        pattern = r"^[-+(). ]*(?:[0-9][-+(). ]*){5,20}$",
+        max_length = 32
+    )]
     pub phone: Option<String>,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub address: Option<String>,
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub region: Option<String>,
     /// For care actions (birthday greetings); not in the future.
     #[validate(custom(function = "not_in_future"))]
@@ -88,27 +95,35 @@ pub struct CustomerCreate {
     #[schema(value_type = Option<Gender>)]
     pub gender: Option<Input<Gender>>,
     #[validate(length(max = 50))]
-    #[schema(example = "45-54")]
+    #[schema(example = "45-54", max_length = 50)]
     pub age_band: Option<String>,
     #[validate(length(max = 50))]
+    #[schema(max_length = 50)]
     pub income_band: Option<String>,
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub occupation: Option<String>,
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub education: Option<String>,
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub industry: Option<String>,
     /// What the organization makes or sells.
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub products: Option<String>,
     #[validate(range(min = 0, max = 100_000_000))]
+    #[schema(minimum = 0, maximum = 100_000_000)]
     pub employees: Option<i64>,
     #[validate(range(min = 0))]
+    #[schema(minimum = 0)]
     pub annual_revenue_cents: Option<i64>,
     /// The responsible sales rep; defaults to the creator.
     pub owner_id: Option<i64>,
     /// The customer's key in the integrator's ERP; unique when present.
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<AcquisitionSource>)]
@@ -131,12 +146,14 @@ pub struct CustomerCreate {
     pub prospect_grade: Option<Input<ProspectGrade>>,
     /// The customer's estimated total annual spend on what we sell, in minor units.
     #[validate(range(min = 0))]
+    #[schema(minimum = 0)]
     pub wallet_size_cents: Option<i64>,
     /// ISO 4217 currency of the money figures on the card; defaults to CNY.
     #[validate(custom(function = "currency_code"))]
-    #[schema(example = "CNY")]
+    #[schema(example = "CNY", pattern = r"^[A-Z]{3}$")]
     pub currency: Option<String>,
     #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
     pub notes: Option<String>,
     #[validate(custom(function = "valid_tags"))]
     pub tags: Option<Vec<String>>,
@@ -153,27 +170,27 @@ pub struct CustomerPatch {
     pub kind: Option<Option<Input<CustomerKind>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
-    #[schema(value_type = String, required = false)]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 200))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub company: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(email, length(max = 254))]
-    #[schema(value_type = Option<String>, format = Email)]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "phone_number"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[-+(). ]*(?:[0-9][-+(). ]*){5,20}$", max_length = 32)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 500))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub address: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 100))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub region: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "not_in_future"))]
@@ -185,41 +202,41 @@ pub struct CustomerPatch {
     pub gender: Option<Option<Input<Gender>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 50))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 50)]
     pub age_band: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 50))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 50)]
     pub income_band: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 100))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub occupation: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 100))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub education: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 100))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub industry: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 1000))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 1000)]
     pub products: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(range(min = 0, max = 100_000_000))]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 100_000_000)]
     pub employees: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(range(min = 0))]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     pub annual_revenue_cents: Option<Option<i64>>,
     /// Reassign the card (managers, admins and integrations only).
     pub owner_id: Option<i64>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 100))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     pub external_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
@@ -246,15 +263,15 @@ pub struct CustomerPatch {
     pub prospect_grade: Option<Option<Input<ProspectGrade>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(range(min = 0))]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     pub wallet_size_cents: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "currency_code"))]
-    #[schema(value_type = String, required = false)]
+    #[schema(value_type = String, required = false, pattern = r"^[A-Z]{3}$")]
     pub currency: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 5000))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 5000)]
     pub notes: Option<Option<String>>,
     /// Replaces the whole tag list.
     #[validate(custom(function = "valid_tags"))]
@@ -262,6 +279,7 @@ pub struct CustomerPatch {
     /// Why `funnel_stage` or `prospect_grade` changes; kept in the history.
     /// Required to move back down the funnel.
     #[validate(length(min = 1, max = 500))]
+    #[schema(min_length = 1, max_length = 500)]
     pub change_reason: Option<String>,
 }
 

@@ -1,6 +1,7 @@
 //! Request extractors that turn every malformed input into a precise problem:
 //! JSON bodies, query strings and path ids.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -68,23 +69,63 @@ fn is_json(req: &HttpRequest) -> bool {
 /// well-formed JSON of the wrong shape is 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let parsed = serde_path_to_error::deserialize::<_, T>(&mut *de)
-        .map_err(|e| {
-            let inner = e.inner();
+    let parsed = match serde_path_to_error::deserialize::<_, T>(&mut *de) {
+        Ok(value) => de.end().map(|()| value).map_err(|_| malformed(body))?,
+        Err(e) => match with_integral_floats_as_integers(body) {
+            Some(value) => value,
             // A type error may come before a syntax error further on: the
             // body as a whole decides between 400 and 422.
-            if inner.is_data() && serde_json::from_slice::<IgnoredAny>(body).is_ok() {
-                ApiError::Validation(vec![serde_field_error(e.path(), inner)])
-            } else {
-                malformed(body)
+            None if e.inner().is_data() && serde_json::from_slice::<IgnoredAny>(body).is_ok() => {
+                return Err(ApiError::Validation(vec![serde_field_error(
+                    e.path(),
+                    e.inner(),
+                )]));
             }
-        })
-        .and_then(|value| de.end().map(|()| value).map_err(|_| malformed(body)))?;
+            None => return Err(malformed(body)),
+        },
+    };
     let nul_errors = nul_characters(body);
     if nul_errors.is_empty() {
         Ok(parsed)
     } else {
         Err(ApiError::Validation(nul_errors))
+    }
+}
+
+/// JSON has one number type: `53.0` is the integer 53 to JSON Schema and to most
+/// clients' encoders (JavaScript, some ERP exports), but serde refuses it for an
+/// integer field. Only on the error path, the body is read again with every
+/// integral float in `i64` range written as an integer; `None` when that changes
+/// nothing or still does not fit `T`.
+fn with_integral_floats_as_integers<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    let mut value = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    if !integral_floats_to_integers(&mut value) {
+        return None;
+    }
+    serde_json::from_value(value).ok()
+}
+
+fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            // 2^63 is exactly representable; every integral float below it fits.
+            Some(f) if f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(63) => {
+                // The range check above makes the cast exact.
+                #[allow(clippy::cast_possible_truncation)]
+                let int = f as i64;
+                *value = Value::from(int);
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
+            integral_floats_to_integers(item) || changed
+        }),
+        Value::Object(map) => map.values_mut().fold(false, |changed, item| {
+            integral_floats_to_integers(item) || changed
+        }),
+        _ => false,
     }
 }
 
@@ -174,7 +215,8 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     if !nul.is_empty() {
         return Err(bad_query(nul));
     }
-    let de = serde_urlencoded::Deserializer::new(url_pairs(query));
+    let query = without_empty_cursor(query);
+    let de = serde_urlencoded::Deserializer::new(url_pairs(&query));
     serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
         let mut error = serde_field_error(e.path(), e.inner());
         if error.field.is_empty() {
@@ -188,12 +230,29 @@ fn url_pairs(query: &str) -> form_urlencoded::Parse<'_> {
     form_urlencoded::parse(query.as_bytes())
 }
 
+/// The query without an empty `cursor=`: a client that passes the previous
+/// page's `next_cursor` through as-is sends that for the first page.
+fn without_empty_cursor(query: &str) -> Cow<'_, str> {
+    let empty_cursor = |(k, v): &(Cow<'_, str>, Cow<'_, str>)| k == "cursor" && v.is_empty();
+    if !url_pairs(query).any(|pair| empty_cursor(&pair)) {
+        return Cow::Borrowed(query);
+    }
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for pair in url_pairs(query).filter(|pair| !empty_cursor(pair)) {
+        out.append_pair(&pair.0, &pair.1);
+    }
+    Cow::Owned(out.finish())
+}
+
 pub fn bad_query(errors: Vec<FieldError>) -> ApiError {
     ApiError::InvalidQuery(errors)
 }
 
 /// A numeric path id; anything else is a 404 naming the parameter.
-pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+pub fn path_error(err: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
+    if let Some(refusal) = super::fallback::literal_route_refusal(req) {
+        return actix_web::error::InternalError::from_response(err, refusal).into();
+    }
     ApiError::NotFound(format!("no such resource: {err}")).into()
 }
 
@@ -237,6 +296,29 @@ mod tests {
         assert_eq!(r.err().map(fields), Some(vec!["name".to_string()]));
         let r = parse_json::<Named>(b"[1, 2]");
         assert!(matches!(r, Err(ApiError::Validation(_))), "{r:?}");
+    }
+
+    #[test]
+    fn integral_floats_fill_integer_fields() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Counted {
+            n: i64,
+            items: Vec<i64>,
+            ratio: f64,
+        }
+        let ok = parse_json::<Counted>(br#"{"n": 53.0, "items": [1, 2.0, -3e2], "ratio": 2.0}"#);
+        let ok = ok.map(|c| (c.n, c.items, c.ratio)).ok();
+        assert_eq!(ok, Some((53, vec![1, 2, -300], 2.0)));
+        // A fraction, or a value outside i64, is still a 422 naming the field.
+        for body in [
+            r#"{"n": 53.5, "items": [], "ratio": 1}"#,
+            r#"{"n": 1e19, "items": [], "ratio": 1}"#,
+        ] {
+            let r = parse_json::<Counted>(body.as_bytes());
+            assert_eq!(r.err().map(fields), Some(vec!["n".to_string()]), "{body}");
+        }
+        let r = parse_json::<Counted>(br#"{"n": 1, "items": [1.5], "ratio": 1}"#);
+        assert_eq!(r.err().map(fields), Some(vec!["items[0]".to_string()]));
     }
 
     #[test]

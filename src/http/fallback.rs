@@ -72,7 +72,7 @@ fn allowed_methods(path: &str) -> Vec<String> {
     let Some(routes) = ROUTES.get() else {
         return Vec::new();
     };
-    let mut out: Vec<String> = routes
+    let matching: Vec<&(Vec<String>, Vec<String>)> = routes
         .iter()
         .filter(|(template, _)| {
             template.len() == parts.len()
@@ -81,6 +81,20 @@ fn allowed_methods(path: &str) -> Vec<String> {
                     .zip(&parts)
                     .all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
         })
+        .collect();
+    // A literal route wins over a template, as in the router: `/segments/preview`
+    // is not the segment with id "preview".
+    let literal: Vec<_> = matching
+        .iter()
+        .filter(|(template, _)| !template.iter().any(|t| t.starts_with('{')))
+        .collect();
+    let chosen: Vec<_> = if literal.is_empty() {
+        matching.iter().collect()
+    } else {
+        literal
+    };
+    let mut out: Vec<String> = chosen
+        .into_iter()
         .flat_map(|(_, methods)| methods.clone())
         .collect();
     out.sort();
@@ -91,7 +105,28 @@ fn allowed_methods(path: &str) -> Vec<String> {
 /// Unrouted requests: 405 with `Allow` when the path exists with other
 /// methods (OPTIONS and HEAD included), otherwise 404.
 pub async fn unrouted(req: actix_web::HttpRequest) -> HttpResponse {
+    not_routed(&req, allowed_methods(req.path()))
+}
+
+/// A request the router gave to a templated route (`PATCH /segments/{id}`)
+/// whose path is really a literal route without that method
+/// (`/segments/preview`): the 405 the client would get without the template.
+pub fn literal_route_refusal(req: &actix_web::HttpRequest) -> Option<HttpResponse> {
     let methods = allowed_methods(req.path());
+    let method = req.method().as_str();
+    let is_literal = ROUTES.get().is_some_and(|routes| {
+        routes.iter().any(|(template, _)| {
+            template
+                .iter()
+                .map(String::as_str)
+                .eq(req.path().split('/'))
+        })
+    });
+    (is_literal && !methods.is_empty() && !methods.iter().any(|m| m == method))
+        .then(|| not_routed(req, methods))
+}
+
+fn not_routed(req: &actix_web::HttpRequest, methods: Vec<String>) -> HttpResponse {
     let (status, detail) = if methods.is_empty() {
         (
             actix_web::http::StatusCode::NOT_FOUND,

@@ -100,11 +100,13 @@ pub struct InteractionCreate {
     /// Who had the contact; defaults to the caller.
     pub user_id: Option<i64>,
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub channel: Option<String>,
     #[validate(required, length(min = 1, max = 4000), custom(function = "not_blank"))]
-    #[schema(required = true, value_type = String)]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 4000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub summary: Option<String>,
     #[validate(length(max = 4000))]
+    #[schema(max_length = 4000)]
     pub outcome: Option<String>,
     pub follow_up_at: Option<DateTime<Utc>>,
     /// Complaints only; defaults to `open` for a complaint.
@@ -128,15 +130,15 @@ pub struct InteractionPatch {
     pub occurred_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 100))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub channel: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 4000), custom(function = "not_blank"))]
-    #[schema(value_type = String, required = false)]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 4000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub summary: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 4000))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 4000)]
     pub outcome: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<DateTime<Utc>>)]

@@ -71,7 +71,7 @@ pub struct NeedCreate {
     #[schema(value_type = Option<LatentNeedType>)]
     pub latent_type: Option<Input<LatentNeedType>>,
     #[validate(required, length(min = 1, max = 2000), custom(function = "not_blank"))]
-    #[schema(required = true, value_type = String)]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub description: Option<String>,
 }
 
@@ -91,10 +91,11 @@ pub struct NeedPatch {
     pub latent_type: Option<Option<Input<LatentNeedType>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
-    #[schema(value_type = String, required = false)]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub description: Option<Option<String>>,
     /// Why the need was converted (the stimulus, or why it fell back).
     #[validate(length(min = 1, max = 500))]
+    #[schema(min_length = 1, max_length = 500)]
     pub change_reason: Option<String>,
 }
 

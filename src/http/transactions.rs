@@ -81,24 +81,28 @@ const MAX_CENTS: i64 = 100_000_000_000_000;
     "occurred_at": "2026-11-20T10:30:00Z", "external_id": "SO-2026-0042"}))]
 pub struct TransactionCreate {
     #[validate(required, range(min = 0, max = 100_000_000_000_000i64))]
-    #[schema(required = true, value_type = i64, minimum = 0)]
+    #[schema(required = true, value_type = i64, minimum = 0, maximum = 100_000_000_000_000.0)]
     pub amount_cents: Option<i64>,
     /// Defaults to 0.
     #[validate(range(min = 0, max = 100_000_000_000_000i64))]
+    #[schema(minimum = 0, maximum = 100_000_000_000_000.0)]
     pub cost_cents: Option<i64>,
     /// Must be the card's currency (default: the card's).
     #[validate(custom(function = "currency_code"))]
+    #[schema(pattern = r"^[A-Z]{3}$")]
     pub currency: Option<String>,
     #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
-    #[schema(required = true, value_type = String)]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub product: Option<String>,
     /// When it happened; defaults to now; not in the future.
     #[validate(custom(function = "not_future"))]
     pub occurred_at: Option<DateTime<Utc>>,
     /// The ERP's key: a second transaction with the same key is a 409.
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
 }
 
@@ -108,19 +112,19 @@ pub struct TransactionCreate {
 pub struct TransactionPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[validate(range(min = 0, max = 100_000_000_000_000i64))]
-    #[schema(value_type = i64, required = false)]
+    #[schema(value_type = i64, required = false, minimum = 0, maximum = 100_000_000_000_000.0)]
     pub amount_cents: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(range(min = 0, max = 100_000_000_000_000i64))]
-    #[schema(value_type = i64, required = false)]
+    #[schema(value_type = i64, required = false, minimum = 0, maximum = 100_000_000_000_000.0)]
     pub cost_cents: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "currency_code"))]
-    #[schema(value_type = String, required = false)]
+    #[schema(value_type = String, required = false, pattern = r"^[A-Z]{3}$")]
     pub currency: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
-    #[schema(value_type = String, required = false)]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub product: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "not_future"))]
@@ -128,11 +132,11 @@ pub struct TransactionPatch {
     pub occurred_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 100))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     pub external_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 2000))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub notes: Option<Option<String>>,
 }
 

@@ -59,17 +59,17 @@ pub struct UserPage {
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
     #[validate(required, email, length(max = 254))]
-    #[schema(required = true, value_type = String, format = Email, example = "li.na@example.com")]
+    #[schema(required = true, value_type = String, format = Email, example = "li.na@example.com", max_length = 254)]
     pub email: Option<String>,
     #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
-    #[schema(required = true, value_type = String, example = "Li Na")]
+    #[schema(required = true, value_type = String, example = "Li Na", min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub name: Option<String>,
     #[validate(required, custom(function = "known_code"))]
     #[schema(required = true, value_type = Role)]
     pub role: Option<Input<Role>>,
     /// 10 to 128 characters.
     #[validate(required, length(min = 10, max = 128))]
-    #[schema(required = true, value_type = String, format = Password, example = "a long passphrase")]
+    #[schema(required = true, value_type = String, format = Password, example = "a long passphrase", min_length = 10, max_length = 128)]
     pub password: Option<String>,
     /// Defaults to true.
     pub active: Option<bool>,
@@ -79,16 +79,21 @@ pub struct UserCreate {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[validate(email, length(max = 254))]
-    #[schema(format = Email)]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<Role>)]
     pub role: Option<Input<Role>>,
     /// A new password; revokes the user's existing tokens.
     #[validate(length(min = 10, max = 128))]
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 10, max_length = 128)]
     pub password: Option<String>,
     /// False deactivates the user and revokes their tokens at once.
     pub active: Option<bool>,

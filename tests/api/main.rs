@@ -12,6 +12,7 @@ mod activity_timeline;
 mod activity_transactions;
 mod auth;
 mod contacts;
+mod contract;
 mod cpr;
 mod customers_crud;
 mod customers_list;

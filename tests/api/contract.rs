@@ -1,0 +1,120 @@
+//! Contract details found by fuzzing the spec (scripts/proof): what a
+//! schema-valid request gets, and that the spec states the limits the
+//! validators enforce.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::TestApp;
+
+backend_tests!(
+    an_empty_cursor_is_the_first_page,
+    a_literal_route_refuses_other_methods_with_405,
+    if_match_accepts_only_quoted_version_tags,
+    integral_floats_fill_integer_fields,
+);
+
+async fn an_empty_cursor_is_the_first_page(app: TestApp) {
+    let token = app.admin_token().await;
+    for name in ["Alpha", "Beta"] {
+        app.create_customer(&token, json!({"kind": "individual", "name": name}))
+            .await;
+    }
+    let first = app.get("/api/v1/customers?limit=1&sort=name", &token).await;
+    let empty = app
+        .get("/api/v1/customers?limit=1&sort=name&cursor=", &token)
+        .await;
+    assert_eq!(empty.status, 200, "{}", empty.text);
+    assert_eq!(empty.body["items"], first.body["items"]);
+    assert_eq!(empty.body["items"][0]["name"], "Alpha");
+    // A cursor this API never issued is still a 400 naming `cursor`.
+    let bad = app
+        .get("/api/v1/customers?limit=1&cursor=bm90LWEtY3Vyc29y", &token)
+        .await;
+    bad.problem(400);
+    assert_eq!(bad.error_fields(), vec!["cursor".to_string()]);
+}
+
+async fn a_literal_route_refuses_other_methods_with_405(app: TestApp) {
+    let token = app.admin_token().await;
+    for method in [Method::PATCH, Method::DELETE, Method::GET] {
+        let req = app
+            .client
+            .request(method.clone(), app.url("/api/v1/segments/preview"))
+            .bearer_auth(&token)
+            .json(&json!({}));
+        let r = app.send(req).await;
+        r.problem(405);
+        assert_eq!(r.header("allow").as_deref(), Some("POST"), "{method}");
+    }
+    // The template itself still answers: an unknown segment id is a 404.
+    app.get("/api/v1/segments/999999", &token)
+        .await
+        .problem(404);
+}
+
+async fn if_match_accepts_only_quoted_version_tags(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Tagged"}))
+        .await
+        .id();
+    let path = format!("/api/v1/customers/{id}");
+    for bad in ["1", "\"1", "", "\"99999999999999999999\"", "\"1\", \"2\""] {
+        let r = app
+            .patch_if_match(&path, &token, bad, &json!({"notes": "x"}))
+            .await;
+        r.problem(400);
+        assert!(
+            r.body["detail"].as_str().unwrap_or("").contains("If-Match"),
+            "{bad:?}: {}",
+            r.text
+        );
+    }
+    for (good, status) in [("W/\"1\"", 200), ("\"1\"", 412), ("*", 200)] {
+        let r = app
+            .patch_if_match(&path, &token, good, &json!({"notes": good}))
+            .await;
+        assert_eq!(r.status, status, "{good}: {}", r.text);
+    }
+    let r = app.get(&path, &token).await;
+    assert_eq!(r.body["version"], 3, "{}", r.text);
+}
+
+async fn integral_floats_fill_integer_fields(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = app
+        .create_customer(
+            &token,
+            json!({"kind": "organization", "name": "Floats", "employees": 53.0,
+                   "wallet_size_cents": 1.2e6}),
+        )
+        .await;
+    assert_eq!(r.body["employees"], 53);
+    assert_eq!(r.body["wallet_size_cents"], 1_200_000);
+    let r = app
+        .post(
+            "/api/v1/customers",
+            &token,
+            &json!({"kind": "organization", "name": "Fraction", "employees": 53.5}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), vec!["employees".to_string()]);
+}
+
+/// The spec carries the validators' limits, so clients can check before sending.
+#[test]
+fn the_spec_states_validation_limits() {
+    let spec: Value = serde_json::to_value(patron::openapi::spec()).expect("spec as JSON");
+    let schemas = &spec["components"]["schemas"];
+    let name = &schemas["CustomerCreate"]["properties"]["name"];
+    assert_eq!(name["minLength"], 1, "{name}");
+    assert_eq!(name["maxLength"], 200, "{name}");
+    assert!(name["pattern"].is_string(), "{name}");
+    let currency = &schemas["CustomerCreate"]["properties"]["currency"];
+    assert_eq!(currency["pattern"], "^[A-Z]{3}$", "{currency}");
+    let phone = &schemas["ContactCreate"]["properties"]["phone"];
+    assert_eq!(phone["maxLength"], 32, "{phone}");
+}
