@@ -18,6 +18,8 @@ pub struct Config {
     pub token_ttl_secs: i64,
     pub workers: usize,
     pub pool_size: u32,
+    /// How long a request waits for a database connection before its 503.
+    pub db_timeout_secs: u64,
     /// Failed logins allowed per email (and per client address) in `login_window_secs`.
     pub login_max_failures: u32,
     pub login_window_secs: u64,
@@ -50,6 +52,7 @@ impl Config {
             token_ttl_secs: number("PATRON_TOKEN_TTL_SECS", 3600)?,
             workers: number("PATRON_WORKERS", default_workers())?,
             pool_size: number("PATRON_DB_POOL_SIZE", 10)?,
+            db_timeout_secs: number("PATRON_DB_TIMEOUT_SECS", 5)?,
             login_max_failures: number("PATRON_LOGIN_MAX_FAILURES", 5)?,
             login_window_secs: number("PATRON_LOGIN_WINDOW_SECS", 300)?,
             stats_refresh_secs: number("PATRON_STATS_REFRESH_SECS", 3600)?,
@@ -69,6 +72,7 @@ impl Config {
             token_ttl_secs: 3600,
             workers: 1,
             pool_size: 4,
+            db_timeout_secs: 5,
             login_max_failures: 5,
             login_window_secs: 300,
             stats_refresh_secs: 3600,

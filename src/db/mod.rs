@@ -120,12 +120,21 @@ pub struct Db {
 impl Db {
     /// Builds the pool, switches SQLite to WAL once, and runs the migrations.
     pub fn connect(url: &str, pool_size: u32) -> Result<Db, String> {
+        Db::connect_with_timeout(url, pool_size, 5)
+    }
+
+    /// As `connect`, waiting at most `timeout_secs` for a connection.
+    pub fn connect_with_timeout(
+        url: &str,
+        pool_size: u32,
+        timeout_secs: u64,
+    ) -> Result<Db, String> {
         let backend = Backend::of_url(url)
             .ok_or_else(|| "DATABASE_URL must start with sqlite:// or postgres://".to_string())?;
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(Duration::from_secs(timeout_secs.max(1)))
             .test_on_check_out(false)
             .build(Manager {
                 url: url.to_string(),
@@ -168,6 +177,9 @@ impl Db {
                 crate::metrics::POOL_TIMEOUTS.inc();
                 ApiError::Unavailable(e.to_string())
             })?;
+            // A connection that lost its server is dropped by the pool on its
+            // return (diesel marks it broken), so a database restart heals by
+            // itself (tests/api/outage.rs).
             f(&mut conn)
         })
         .await

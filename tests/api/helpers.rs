@@ -187,7 +187,7 @@ where
 
 /// The PostgreSQL URL for tests, or None (and a note) when not configured.
 /// With PATRON_TEST_REQUIRE_POSTGRES=1 (CI) a missing URL fails the test.
-fn postgres_admin_url() -> Option<String> {
+pub fn postgres_admin_url() -> Option<String> {
     match std::env::var("PATRON_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
@@ -200,7 +200,7 @@ fn postgres_admin_url() -> Option<String> {
     }
 }
 
-fn with_database(url: &str, name: &str) -> String {
+pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),

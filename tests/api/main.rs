@@ -20,6 +20,7 @@ mod customers_validation;
 mod errors;
 mod health;
 mod openapi;
+mod outage;
 mod reference;
 mod roles;
 mod segments;
