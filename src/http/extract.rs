@@ -119,12 +119,22 @@ fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
             }
             _ => false,
         },
-        Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
-            integral_floats_to_integers(item) || changed
-        }),
-        Value::Object(map) => map.values_mut().fold(false, |changed, item| {
-            integral_floats_to_integers(item) || changed
-        }),
+        // Every element is visited (no short circuit): all of them change.
+        Value::Array(items) => {
+            items
+                .iter_mut()
+                .map(integral_floats_to_integers)
+                .filter(|changed| *changed)
+                .count()
+                > 0
+        }
+        Value::Object(map) => {
+            map.values_mut()
+                .map(integral_floats_to_integers)
+                .filter(|changed| *changed)
+                .count()
+                > 0
+        }
         _ => false,
     }
 }
