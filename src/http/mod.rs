@@ -1,7 +1,12 @@
 //! Routes and handlers: parse, authorize, call the domain, map the result.
 
+pub mod analytics_churn;
 pub mod analytics_cpr;
+pub mod analytics_sales;
 pub mod auth;
+pub mod churn;
+pub mod churn_risk;
+pub mod churn_settings;
 pub mod common;
 pub mod contacts;
 pub mod cpr;
@@ -13,9 +18,11 @@ pub mod fallback;
 pub mod funnel;
 pub mod health;
 pub mod interactions;
+pub mod market;
 pub mod needs;
 pub mod precondition;
 pub mod reference;
+pub mod report_period;
 pub mod segments;
 pub mod settings;
 pub mod tiers;
@@ -92,7 +99,16 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(segments::add_members)
                 .service(segments::remove_member)
                 .service(reference::index)
-                .service(reference::list),
+                .service(reference::list)
+                .service(churn::churn)
+                .service(churn::reactivate)
+                .service(churn::history)
+                .service(churn_risk::at_risk)
+                .service(churn_settings::get_churn)
+                .service(churn_settings::put_churn)
+                .service(analytics_churn::churn_report)
+                .service(analytics_sales::sales_report)
+                .service(market::customer_share),
         );
 }
 
