@@ -1,6 +1,7 @@
 //! Storage: one connection type over SQLite and PostgreSQL, an r2d2 pool, and
 //! the helper that runs diesel work on the blocking pool.
 
+pub mod account_plans;
 pub mod analytics;
 pub mod churn;
 pub mod churn_risk;

@@ -70,6 +70,20 @@ mod tests {
     }
 
     #[test]
+    fn reference_lists_hold_the_enum_codes() {
+        use crate::domain::codes::{AccountPlanActionType, ChurnReason, Code};
+        let codes = |name| -> Vec<&str> {
+            crate::domain::reference::list(name)
+                .unwrap_or_default()
+                .iter()
+                .map(|e| e.code)
+                .collect()
+        };
+        assert_eq!(codes("account-plan-actions"), AccountPlanActionType::CODES);
+        assert_eq!(codes("churn-reasons"), ChurnReason::CODES);
+    }
+
+    #[test]
     fn ratio_without_a_whole_is_none() {
         assert_eq!(ratio(1, 4), Some(0.25));
         assert_eq!(ratio(0, 0), None);

@@ -1,5 +1,8 @@
 //! Routes and handlers: parse, authorize, call the domain, map the result.
 
+pub mod account_plan_actions;
+pub mod account_plan_evaluation;
+pub mod account_plans;
 pub mod analytics_churn;
 pub mod analytics_cpr;
 pub mod analytics_sales;
@@ -108,7 +111,17 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(churn_settings::put_churn)
                 .service(analytics_churn::churn_report)
                 .service(analytics_sales::sales_report)
-                .service(market::customer_share),
+                .service(market::customer_share)
+                .service(account_plans::list)
+                .service(account_plans::create)
+                .service(account_plans::get)
+                .service(account_plans::patch)
+                .service(account_plans::delete)
+                .service(account_plan_actions::list)
+                .service(account_plan_actions::create)
+                .service(account_plan_actions::patch)
+                .service(account_plan_actions::delete)
+                .service(account_plan_evaluation::evaluation),
         );
 }
 
