@@ -5,6 +5,8 @@ pub mod account_plan_evaluation;
 pub mod account_plans;
 pub mod analytics_churn;
 pub mod analytics_cpr;
+pub mod analytics_funnel;
+pub mod analytics_overview;
 pub mod analytics_sales;
 pub mod auth;
 pub mod churn;
@@ -111,6 +113,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(churn_settings::put_churn)
                 .service(analytics_churn::churn_report)
                 .service(analytics_sales::sales_report)
+                .service(analytics_overview::overview)
+                .service(analytics_funnel::funnel_report)
                 .service(market::customer_share)
                 .service(account_plans::list)
                 .service(account_plans::create)
