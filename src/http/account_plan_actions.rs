@@ -120,6 +120,22 @@ pub struct ActionPatch {
     pub cost_cents: Option<Option<i64>>,
 }
 
+/// `validation::check`, naming `kind` by its wire name `type` (validator
+/// reports the Rust field name, not serde's rename).
+fn check_input<T: Validate>(input: &T, extra: Vec<FieldError>) -> Result<(), ApiError> {
+    match check(input, extra) {
+        Err(ApiError::Validation(mut errors)) => {
+            for e in &mut errors {
+                if e.field == "kind" {
+                    e.field = "type".into();
+                }
+            }
+            Err(ApiError::Validation(errors))
+        }
+        other => other,
+    }
+}
+
 fn owner_check(conn: &mut DbConn, owner_id: i64) -> Result<(), ApiError> {
     if users::find(conn, owner_id)?.is_some_and(|u| u.active) {
         Ok(())
@@ -179,7 +195,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let plan_id = path.into_inner();
     let input = body.0;
-    check(&input, Vec::new())?;
+    check_input(&input, Vec::new())?;
     let kind = input.kind.as_ref().map(|k| k.get("type")).transpose()?;
     let status = input.status.as_ref().map(|s| s.get("status")).transpose()?;
     let now = db::now();
@@ -245,7 +261,7 @@ pub async fn patch(
     .filter(|(_, n)| *n)
     .map(|(f, _)| FieldError::new(f, "required", "must not be null"))
     .collect();
-    check(&input, nulls)?;
+    check_input(&input, nulls)?;
     let kind = input
         .kind
         .as_ref()
