@@ -46,10 +46,6 @@ pub struct RiskRow {
 pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) -> String {
     let recent = literal(now - Duration::days(s.share_window_days));
     let before = literal(now - Duration::days(2 * s.share_window_days));
-    let contact_cutoff = literal(now - Duration::days(s.no_contact_days));
-    let keep = 100 - s.share_drop_pct;
-    let below = s.low_satisfaction_below;
-    let min_complaints = s.min_open_complaints;
     let owner = owner_id
         .map(|o| format!(" AND c.owner_id = {o}"))
         .unwrap_or_default();
@@ -68,6 +64,17 @@ pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) 
         revenue(&format!("t.occurred_at >= {recent}")),
         revenue(&format!("t.occurred_at >= {before} AND t.occurred_at < {recent}")),
     );
+    score_over(s, now, &base)
+}
+
+/// The signals and score over `base`, a subquery with the columns
+/// `last_contact_at`, `revenue_recent_cents`, `revenue_before_cents`,
+/// `satisfaction_overall`, `open_complaints` and `s_owner_inactive`.
+fn score_over(s: &ChurnSettings, now: NaiveDateTime, base: &str) -> String {
+    let contact_cutoff = literal(now - Duration::days(s.no_contact_days));
+    let keep = 100 - s.share_drop_pct;
+    let below = s.low_satisfaction_below;
+    let min_complaints = s.min_open_complaints;
     let signals = format!(
         "SELECT b.*, \
            CAST(CASE WHEN b.last_contact_at IS NULL OR b.last_contact_at <= {contact_cutoff} THEN 1 ELSE 0 END AS BIGINT) AS s_no_contact, \
@@ -109,4 +116,92 @@ pub fn page(
         limit + 1
     );
     diesel::sql_query(sql).load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The SQL must give the signals and score `domain::churn` gives, at
+    //! every boundary (low satisfaction included: no HTTP endpoint of this
+    //! branch can set it).
+    use super::*;
+    use crate::domain::churn::{score, signals, RiskInputs};
+    use diesel::Connection;
+
+    #[derive(QueryableByName)]
+    struct Scored {
+        #[diesel(sql_type = BigInt)]
+        s_no_contact: i64,
+        #[diesel(sql_type = BigInt)]
+        s_falling_share: i64,
+        #[diesel(sql_type = BigInt)]
+        s_low_satisfaction: i64,
+        #[diesel(sql_type = BigInt)]
+        s_open_complaints: i64,
+        #[diesel(sql_type = BigInt)]
+        s_owner_inactive: i64,
+        #[diesel(sql_type = BigInt)]
+        score: i64,
+    }
+
+    #[test]
+    fn sql_signals_match_the_domain_rule() {
+        let mut c = DbConn::Sqlite(
+            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")),
+        );
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 29)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .unwrap_or_default();
+        let s = ChurnSettings::default();
+        for days in [None, Some(0_i64), Some(89), Some(90), Some(91)] {
+            for (recent, before) in [(0_i64, 0_i64), (50, 100), (51, 100), (0, 1), (100, 100)] {
+                for sat in [None, Some(1.0_f64), Some(2.99), Some(3.0), Some(4.5)] {
+                    for complaints in [0_i64, 1, 2] {
+                        for active in [true, false] {
+                            let inputs = RiskInputs {
+                                days_since_contact: days,
+                                revenue_recent_cents: recent,
+                                revenue_before_cents: before,
+                                satisfaction_overall: sat,
+                                open_complaints: complaints,
+                                owner_active: active,
+                            };
+                            let lc = days
+                                .map(|d| literal(now - Duration::days(d)))
+                                .unwrap_or_else(|| "NULL".into());
+                            let sat_sql = sat
+                                .map(|v| format!("CAST('{v:?}' AS DOUBLE PRECISION)"))
+                                .unwrap_or_else(|| "NULL".into());
+                            let base = format!(
+                                "SELECT {lc} AS last_contact_at, {recent} AS revenue_recent_cents, \
+                                 {before} AS revenue_before_cents, {sat_sql} AS satisfaction_overall, \
+                                 {complaints} AS open_complaints, {} AS s_owner_inactive",
+                                i64::from(!active)
+                            );
+                            let got: Scored = diesel::sql_query(score_over(&s, now, &base))
+                                .get_result(&mut c)
+                                .unwrap_or_else(|e| panic!("{e}"));
+                            let want = signals(&inputs, &s);
+                            let flags = [
+                                got.s_no_contact,
+                                got.s_falling_share,
+                                got.s_low_satisfaction,
+                                got.s_open_complaints,
+                                got.s_owner_inactive,
+                            ];
+                            let expected = [
+                                want.no_contact,
+                                want.falling_share,
+                                want.low_satisfaction,
+                                want.open_complaints,
+                                want.owner_inactive,
+                            ]
+                            .map(i64::from);
+                            assert_eq!(flags, expected, "{inputs:?}");
+                            assert_eq!(got.score, score(&want, &s), "{inputs:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
