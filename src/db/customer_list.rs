@@ -40,6 +40,8 @@ pub struct Filter {
     pub has_open_complaints: Option<bool>,
     pub cpr_stage: Option<String>,
     pub tier: Option<String>,
+    /// true: churned now; false: not churned.
+    pub churned: Option<bool>,
     /// Only the members of a segment (see `db::segments::SegmentScope`).
     pub segment: Option<super::segments::SegmentScope>,
 }
@@ -209,6 +211,11 @@ pub fn page(
     }
     if let Some(v) = &filter.tier {
         query = query.filter(c::tier.eq(v.clone()));
+    }
+    match filter.churned {
+        Some(true) => query = query.filter(c::churned_at.is_not_null()),
+        Some(false) => query = query.filter(c::churned_at.is_null()),
+        None => {}
     }
     if let Some(v) = &filter.tag {
         let tagged = customer_tags::table

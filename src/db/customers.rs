@@ -137,6 +137,8 @@ pub struct StatsRow {
     pub cpr_pinned: bool,
     pub share_of_wallet: Option<f64>,
     pub tier: String,
+    pub churned_at: Option<NaiveDateTime>,
+    pub churn_reason: Option<String>,
 }
 
 pub type Stats = (
@@ -153,6 +155,8 @@ pub type Stats = (
     customers::cpr_pinned,
     customers::share_of_wallet,
     customers::tier,
+    customers::churned_at,
+    customers::churn_reason,
 );
 
 pub const STATS: Stats = (
@@ -169,6 +173,8 @@ pub const STATS: Stats = (
     customers::cpr_pinned,
     customers::share_of_wallet,
     customers::tier,
+    customers::churned_at,
+    customers::churn_reason,
 );
 
 /// A card with its derived figures.

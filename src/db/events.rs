@@ -19,6 +19,8 @@ pub const KINDS: &[&str] = &[
     NEED_CONVERTED,
     super::cpr::CPR_STAGE_CHANGED,
     super::tiers::TIER_CHANGED,
+    super::churn::CHURNED,
+    super::churn::REACTIVATED,
 ];
 
 #[derive(Debug, Clone, Queryable)]

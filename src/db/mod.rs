@@ -1,6 +1,10 @@
 //! Storage: one connection type over SQLite and PostgreSQL, an r2d2 pool, and
 //! the helper that runs diesel work on the blocking pool.
 
+pub mod account_plans;
+pub mod analytics;
+pub mod churn;
+pub mod churn_risk;
 pub mod contacts;
 pub mod cpr;
 pub mod customer_list;

@@ -222,5 +222,59 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     settings,
     segments,
-    segment_members
+    segment_members,
+    churn_records,
+    account_plans,
+    account_plan_actions
 );
+
+diesel::table! {
+    churn_records (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        reason -> Text,
+        note -> Nullable<Text>,
+        churned_at -> Timestamp,
+        churned_by -> Nullable<BigInt>,
+        lost_revenue_cents -> BigInt,
+        reactivated_at -> Nullable<Timestamp>,
+        reactivated_by -> Nullable<BigInt>,
+        reactivation_note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    account_plans (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        objective -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        budget_cents -> BigInt,
+        status -> Text,
+        created_by -> Nullable<BigInt>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    account_plan_actions (id) {
+        id -> BigInt,
+        plan_id -> BigInt,
+        kind -> Text,
+        description -> Nullable<Text>,
+        owner_id -> BigInt,
+        due_date -> Date,
+        status -> Text,
+        cost_cents -> BigInt,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(churn_records -> customers (customer_id));
+diesel::joinable!(account_plans -> customers (customer_id));
+diesel::joinable!(account_plan_actions -> account_plans (plan_id));

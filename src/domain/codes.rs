@@ -172,6 +172,44 @@ code_enum!(
     Tier { Important => "important", Secondary => "secondary", Ordinary => "ordinary", Small => "small" }
 );
 
+code_enum!(
+    /// Why a customer was lost (流失原因, DOMAIN.md §10).
+    ChurnReason {
+        StaffTurnover => "staff_turnover",
+        Competition => "competition",
+        CompanyInstability => "company_instability",
+        NeglectedDetails => "neglected_details",
+        Integrity => "integrity",
+        HarshPolicies => "harsh_policies",
+        UnbalancedAttention => "unbalanced_attention",
+        Natural => "natural",
+    }
+);
+
+code_enum!(
+    /// Status of a key-account plan: `draft` → `active` → `completed`, or `cancelled`.
+    AccountPlanStatus { Draft => "draft", Active => "active", Completed => "completed", Cancelled => "cancelled" }
+);
+
+code_enum!(
+    /// A typical key-account measure (具体措施, DOMAIN.md §11).
+    AccountPlanActionType {
+        PeakSupply => "peak_supply",
+        NewProductTrial => "new_product_trial",
+        ExecutiveVisit => "executive_visit",
+        JointPromotion => "joint_promotion",
+        IncentivePolicy => "incentive_policy",
+        InformationExchange => "information_exchange",
+        SalesFeedback => "sales_feedback",
+        KeyCustomerForum => "key_customer_forum",
+    }
+);
+
+code_enum!(
+    /// Status of an account-plan action.
+    ActionStatus { Planned => "planned", InProgress => "in_progress", Done => "done", Cancelled => "cancelled" }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,11 @@
 //! The CRM rules as plain Rust: no HTTP, no SQL.
 
+pub mod account_plans;
+pub mod churn;
 pub mod codes;
 pub mod cpr;
 pub mod funnel;
+pub mod market;
 pub mod reference;
 pub mod segments;
 pub mod tiers;

@@ -47,6 +47,7 @@ pub const LIST_NAMES: &[&str] = &[
     "interaction-types",
     "contact-roles",
     "customer-kinds",
+    "account-plan-actions",
 ];
 
 /// The list with that URL name, or `None`.
@@ -67,6 +68,7 @@ pub fn list(name: &str) -> Option<&'static [CodeEntry]> {
         "interaction-types" => INTERACTION_TYPES,
         "contact-roles" => CONTACT_ROLES,
         "customer-kinds" => CUSTOMER_KINDS,
+        "account-plan-actions" => ACCOUNT_PLAN_ACTIONS,
         _ => return None,
     };
     Some(entries)
@@ -1271,6 +1273,66 @@ static CUSTOMER_KINDS: &[CodeEntry] = &[
         label_zh: "企业",
         description: "A company or other organization, with contact people such as a decision \
             maker and a handler.",
+        strategy: None,
+    },
+];
+
+// 重要客户管理的具体措施
+static ACCOUNT_PLAN_ACTIONS: &[CodeEntry] = &[
+    CodeEntry {
+        code: "peak_supply",
+        label_en: "Peak-season supply guarantee",
+        label_zh: "旺季供货保障",
+        description: "Reserve stock and delivery capacity so the key customer is served first in the peak season.",
+        strategy: None,
+    },
+    CodeEntry {
+        code: "new_product_trial",
+        label_en: "New-product trial first",
+        label_zh: "新产品优先试用",
+        description: "The key customer tries new products before the market, and its feedback shapes the launch.",
+        strategy: None,
+    },
+    CodeEntry {
+        code: "executive_visit",
+        label_en: "Executive visit",
+        label_zh: "高层拜访",
+        description: "A senior manager visits the customer's decision makers to strengthen the relationship at the top.",
+        strategy: None,
+    },
+    CodeEntry {
+        code: "joint_promotion",
+        label_en: "Joint promotion design",
+        label_zh: "共同设计促销方案",
+        description: "Promotions designed together with the customer, fitted to its market and its own customers.",
+        strategy: None,
+    },
+    CodeEntry {
+        code: "incentive_policy",
+        label_en: "Incentive policy",
+        label_zh: "经济激励政策",
+        description: "Discounts, rebates or sales contests that reward the customer's volume and loyalty.",
+        strategy: None,
+    },
+    CodeEntry {
+        code: "information_exchange",
+        label_en: "Timely information exchange",
+        label_zh: "及时信息沟通",
+        description: "Regular, prompt sharing of market, product and order information in both directions.",
+        strategy: None,
+    },
+    CodeEntry {
+        code: "sales_feedback",
+        label_en: "Feedback on our sales staff",
+        label_zh: "征求对销售人员的意见",
+        description: "Ask the customer how our sales staff serve it, and act on what it says.",
+        strategy: None,
+    },
+    CodeEntry {
+        code: "key_customer_forum",
+        label_en: "Annual key-customer forum",
+        label_zh: "年度重要客户座谈会",
+        description: "A yearly meeting of key customers with our management to review the year and plan the next.",
         strategy: None,
     },
 ];

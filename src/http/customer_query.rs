@@ -62,6 +62,8 @@ pub struct CustomerQuery {
     pub cpr_stage: Option<CprStage>,
     #[param(inline)]
     pub tier: Option<Tier>,
+    /// true: customers churned now (not won back); false: the others.
+    pub churned: Option<bool>,
     /// One of `id`, `name`, `created_at`, `updated_at`, `last_contact_at`,
     /// `last_purchase_at`, `purchase_count`, `lifetime_revenue_cents`,
     /// `lifetime_profit_cents`, `revenue_12m_cents`, `profit_12m_cents`,
@@ -134,6 +136,7 @@ impl CustomerQuery {
             has_open_complaints: self.has_open_complaints,
             cpr_stage: self.cpr_stage.map(|v| v.as_str().to_string()),
             tier: self.tier.map(|v| v.as_str().to_string()),
+            churned: self.churned,
             segment: None,
         })
     }

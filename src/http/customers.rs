@@ -20,8 +20,8 @@ use crate::db::customers::{self, CustomerRow, Full, StatsRow};
 use crate::db::page::{self, Cursor};
 use crate::db::{self, users, DbConn};
 use crate::domain::codes::{
-    from_db, AcquisitionSource, Code, CprStage, CustomerKind, FunnelStage, Gender, PersonalityType,
-    ProspectGrade, SocialStyle, Tier,
+    from_db, AcquisitionSource, ChurnReason, Code, CprStage, CustomerKind, FunnelStage, Gender,
+    PersonalityType, ProspectGrade, SocialStyle, Tier,
 };
 use crate::domain::reference;
 use crate::error::{ApiError, FieldError};
@@ -97,6 +97,10 @@ pub struct CustomerView {
     pub share_of_wallet: Option<f64>,
     /// Value tier of the customer pyramid (from the last `POST /tiers/recompute`).
     pub tier: Tier,
+    /// When the customer was marked churned (`POST /customers/{id}/churn`); null unless churned now.
+    pub churned_at: Option<DateTime<Utc>>,
+    /// Why the customer churned; null unless churned now.
+    pub churn_reason: Option<ChurnReason>,
 }
 
 fn parse_opt<T: Code>(v: &Option<String>) -> Option<T> {
@@ -157,6 +161,8 @@ impl CustomerView {
             cpr_pinned: stats.cpr_pinned,
             share_of_wallet: stats.share_of_wallet,
             tier: from_db(&stats.tier, Tier::Small),
+            churned_at: stats.churned_at.map(utc),
+            churn_reason: parse_opt(&stats.churn_reason),
         }
     }
 }

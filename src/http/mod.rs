@@ -1,7 +1,17 @@
 //! Routes and handlers: parse, authorize, call the domain, map the result.
 
+pub mod account_plan_actions;
+pub mod account_plan_evaluation;
+pub mod account_plans;
+pub mod analytics_churn;
 pub mod analytics_cpr;
+pub mod analytics_funnel;
+pub mod analytics_overview;
+pub mod analytics_sales;
 pub mod auth;
+pub mod churn;
+pub mod churn_risk;
+pub mod churn_settings;
 pub mod common;
 pub mod contacts;
 pub mod cpr;
@@ -13,9 +23,11 @@ pub mod fallback;
 pub mod funnel;
 pub mod health;
 pub mod interactions;
+pub mod market;
 pub mod needs;
 pub mod precondition;
 pub mod reference;
+pub mod report_period;
 pub mod segments;
 pub mod settings;
 pub mod tiers;
@@ -92,7 +104,28 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(segments::add_members)
                 .service(segments::remove_member)
                 .service(reference::index)
-                .service(reference::list),
+                .service(reference::list)
+                .service(churn::churn)
+                .service(churn::reactivate)
+                .service(churn::history)
+                .service(churn_risk::at_risk)
+                .service(churn_settings::get_churn)
+                .service(churn_settings::put_churn)
+                .service(analytics_churn::churn_report)
+                .service(analytics_sales::sales_report)
+                .service(analytics_overview::overview)
+                .service(analytics_funnel::funnel_report)
+                .service(market::customer_share)
+                .service(account_plans::list)
+                .service(account_plans::create)
+                .service(account_plans::get)
+                .service(account_plans::patch)
+                .service(account_plans::delete)
+                .service(account_plan_actions::list)
+                .service(account_plan_actions::create)
+                .service(account_plan_actions::patch)
+                .service(account_plan_actions::delete)
+                .service(account_plan_evaluation::evaluation),
         );
 }
 

@@ -24,7 +24,8 @@ pub struct EventView {
     pub id: i64,
     pub customer_id: i64,
     /// `funnel_stage_changed`, `prospect_grade_changed`, `need_converted`,
-    /// `cpr_stage_changed`, `tier_changed`.
+    /// `cpr_stage_changed`, `tier_changed`, `churned` (to: the reason; reason: the note),
+    /// `reactivated` (from: the churn reason; reason: the note).
     #[schema(example = "funnel_stage_changed")]
     pub kind: String,
     /// The value before (null when there was none).

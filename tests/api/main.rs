@@ -4,13 +4,16 @@
 
 mod helpers;
 
+mod account_plans;
 mod activity_figures;
 mod activity_funnel;
 mod activity_interactions;
 mod activity_needs;
 mod activity_timeline;
 mod activity_transactions;
+mod analytics;
 mod auth;
+mod churn;
 mod contacts;
 mod contract;
 mod cpr;

@@ -1,0 +1,224 @@
+//! Set-based report queries (churn, sales, the CRM questions, the funnel).
+//! The only backend-specific SQL is the period bucket of a timestamp.
+//! Only numbers, our own timestamps and fixed codes go into the text.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+
+use super::stats::literal;
+use super::DbConn;
+
+/// How a report buckets time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Month,
+    Year,
+}
+
+/// `YYYY-MM` or `YYYY` of a timestamp column, on either backend.
+fn bucket_sql(conn: &DbConn, bucket: Bucket, col: &str) -> String {
+    match (conn, bucket) {
+        (DbConn::Sqlite(_), Bucket::Month) => format!("strftime('%Y-%m', {col})"),
+        (DbConn::Sqlite(_), Bucket::Year) => format!("strftime('%Y', {col})"),
+        (DbConn::Postgresql(_), Bucket::Month) => format!("to_char({col}, 'YYYY-MM')"),
+        (DbConn::Postgresql(_), Bucket::Year) => format!("to_char({col}, 'YYYY')"),
+    }
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ChurnCell {
+    #[diesel(sql_type = Text)]
+    pub period: String,
+    #[diesel(sql_type = Text)]
+    pub reason: String,
+    #[diesel(sql_type = BigInt)]
+    pub churned: i64,
+    #[diesel(sql_type = BigInt)]
+    pub lost_revenue_cents: i64,
+    #[diesel(sql_type = BigInt)]
+    pub won_back: i64,
+}
+
+/// Churns recorded in `[from, to)` by period and reason.
+pub fn churn_cells(
+    conn: &mut DbConn,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    bucket: Bucket,
+    owner_id: Option<i64>,
+) -> QueryResult<Vec<ChurnCell>> {
+    let period = bucket_sql(conn, bucket, "r.churned_at");
+    let owner = owner_id
+        .map(|o| format!(" AND c.owner_id = {o}"))
+        .unwrap_or_default();
+    diesel::sql_query(format!(
+        "SELECT {period} AS period, r.reason AS reason, CAST(COUNT(*) AS BIGINT) AS churned, \
+           CAST(COALESCE(SUM(r.lost_revenue_cents), 0) AS BIGINT) AS lost_revenue_cents, \
+           CAST(COALESCE(SUM(CASE WHEN r.reactivated_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS won_back \
+         FROM churn_records r JOIN customers c ON c.id = r.customer_id \
+         WHERE r.churned_at >= {} AND r.churned_at < {}{owner} \
+         GROUP BY {period}, r.reason ORDER BY 1, 2",
+        literal(from),
+        literal(to)
+    ))
+    .load(conn)
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct SalesCell {
+    #[diesel(sql_type = Text)]
+    pub key: String,
+    #[diesel(sql_type = BigInt)]
+    pub transactions: i64,
+    #[diesel(sql_type = BigInt)]
+    pub customers: i64,
+    #[diesel(sql_type = BigInt)]
+    pub revenue_cents: i64,
+    #[diesel(sql_type = BigInt)]
+    pub profit_cents: i64,
+}
+
+/// What `/analytics/sales` groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SalesKey {
+    Month,
+    Owner,
+    Product,
+}
+
+/// Revenue and profit of transactions in `[from, to)`, by key.
+pub fn sales(
+    conn: &mut DbConn,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    key: SalesKey,
+    owner_id: Option<i64>,
+) -> QueryResult<Vec<SalesCell>> {
+    let key_sql = match key {
+        SalesKey::Month => bucket_sql(conn, Bucket::Month, "t.occurred_at"),
+        SalesKey::Owner => "CAST(c.owner_id AS TEXT)".to_string(),
+        SalesKey::Product => "t.product".to_string(),
+    };
+    let owner = owner_id
+        .map(|o| format!(" AND c.owner_id = {o}"))
+        .unwrap_or_default();
+    let order = if key == SalesKey::Month {
+        "1"
+    } else {
+        "4 DESC, 1"
+    };
+    diesel::sql_query(format!(
+        "SELECT {key_sql} AS key, CAST(COUNT(*) AS BIGINT) AS transactions, \
+           CAST(COUNT(DISTINCT t.customer_id) AS BIGINT) AS customers, \
+           CAST(COALESCE(SUM(t.amount_cents), 0) AS BIGINT) AS revenue_cents, \
+           CAST(COALESCE(SUM(t.amount_cents - t.cost_cents), 0) AS BIGINT) AS profit_cents \
+         FROM transactions t JOIN customers c ON c.id = t.customer_id \
+         WHERE t.occurred_at >= {} AND t.occurred_at < {}{owner} \
+         GROUP BY {key_sql} ORDER BY {order}",
+        literal(from),
+        literal(to)
+    ))
+    .load(conn)
+}
+
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct Overview {
+    #[diesel(sql_type = BigInt)]
+    pub customers: i64,
+    #[diesel(sql_type = BigInt)]
+    pub bought: i64,
+    #[diesel(sql_type = BigInt)]
+    pub bought_twice_or_more: i64,
+    #[diesel(sql_type = BigInt)]
+    pub never_contacted: i64,
+    #[diesel(sql_type = BigInt)]
+    pub new_customers_lost: i64,
+    #[diesel(sql_type = BigInt)]
+    pub silent_losses: i64,
+    #[diesel(sql_type = BigInt)]
+    pub bought_before: i64,
+    #[diesel(sql_type = BigInt)]
+    pub bought_twice_before: i64,
+}
+
+/// The CRM questions over the customers existing at `to` (not archived),
+/// optionally of one owner. `before` is the start of the same-length period
+/// before `from`. Definitions: see `http::analytics_overview`.
+pub fn overview(
+    conn: &mut DbConn,
+    before: NaiveDateTime,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    owner_id: Option<i64>,
+) -> QueryResult<Overview> {
+    let (b, f, t) = (literal(before), literal(from), literal(to));
+    let year_before_to = literal(super::stats::window_start(to));
+    let owner = owner_id
+        .map(|o| format!(" AND c.owner_id = {o}"))
+        .unwrap_or_default();
+    let count_in = |lo: &str, hi: &str| {
+        format!(
+            "(SELECT COUNT(*) FROM transactions t WHERE t.customer_id = c.id AND t.occurred_at >= {lo} AND t.occurred_at < {hi})"
+        )
+    };
+    let in_period = count_in(&f, &t);
+    let in_before = count_in(&b, &f);
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS customers, \
+           CAST(COALESCE(SUM(CASE WHEN x.n >= 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought, \
+           CAST(COALESCE(SUM(CASE WHEN x.n >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought_twice_or_more, \
+           CAST(COALESCE(SUM(x.never_contacted), 0) AS BIGINT) AS never_contacted, \
+           CAST(COALESCE(SUM(x.new_lost), 0) AS BIGINT) AS new_customers_lost, \
+           CAST(COALESCE(SUM(x.silent), 0) AS BIGINT) AS silent_losses, \
+           CAST(COALESCE(SUM(CASE WHEN x.nb >= 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought_before, \
+           CAST(COALESCE(SUM(CASE WHEN x.nb >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought_twice_before \
+         FROM (SELECT c.id, {in_period} AS n, {in_before} AS nb, \
+             CASE WHEN NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND i.occurred_at < {t}) THEN 1 ELSE 0 END AS never_contacted, \
+             CASE WHEN c.created_at >= {year_before_to} AND EXISTS (SELECT 1 FROM churn_records r WHERE r.customer_id = c.id \
+               AND r.churned_at >= {f} AND r.churned_at < {t}) THEN 1 ELSE 0 END AS new_lost, \
+             CASE WHEN c.created_at < {year_before_to} \
+               AND EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = c.id AND t.occurred_at < {f}) \
+               AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = c.id AND t.occurred_at >= {f} AND t.occurred_at < {t}) \
+               AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND i.type = 'complaint') \
+               AND NOT EXISTS (SELECT 1 FROM churn_records r WHERE r.customer_id = c.id AND r.note IS NOT NULL) \
+               THEN 1 ELSE 0 END AS silent \
+           FROM customers c WHERE c.archived_at IS NULL AND c.created_at < {t}{owner}) x"
+    );
+    diesel::sql_query(sql).get_result(conn)
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct StageEntry {
+    #[diesel(sql_type = BigInt)]
+    pub customer_id: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub stage: Option<String>,
+    #[diesel(sql_type = Timestamp)]
+    pub entered_at: NaiveDateTime,
+}
+
+/// First entry into each funnel stage (up to now) of the customers who
+/// entered some stage in `[from, to)`: the period's cohort only.
+pub fn funnel_entries(
+    conn: &mut DbConn,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    owner_id: Option<i64>,
+) -> QueryResult<Vec<StageEntry>> {
+    let owner = owner_id
+        .map(|o| format!(" AND c.owner_id = {o}"))
+        .unwrap_or_default();
+    diesel::sql_query(format!(
+        "SELECT e.customer_id AS customer_id, e.to_value AS stage, MIN(e.at) AS entered_at \
+         FROM customer_events e JOIN customers c ON c.id = e.customer_id \
+         WHERE e.kind = '{kind}' AND c.archived_at IS NULL{owner} AND e.customer_id IN ( \
+           SELECT p.customer_id FROM customer_events p WHERE p.kind = '{kind}' \
+           AND p.at >= {} AND p.at < {}) \
+         GROUP BY e.customer_id, e.to_value ORDER BY e.customer_id",
+        literal(from),
+        literal(to),
+        kind = super::events::FUNNEL_STAGE_CHANGED,
+    ))
+    .load(conn)
+}

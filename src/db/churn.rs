@@ -1,0 +1,126 @@
+//! Churn records (流失记录): one row per churn, closed by a win-back; the
+//! card carries the open one as `churned_at` / `churn_reason`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{churn_records, customers, transactions};
+use super::DbConn;
+
+pub const CHURNED: &str = "churned";
+pub const REACTIVATED: &str = "reactivated";
+
+#[derive(Debug, Clone, Queryable)]
+pub struct ChurnRecordRow {
+    pub id: i64,
+    pub customer_id: i64,
+    pub reason: String,
+    pub note: Option<String>,
+    pub churned_at: NaiveDateTime,
+    pub churned_by: Option<i64>,
+    pub lost_revenue_cents: i64,
+    pub reactivated_at: Option<NaiveDateTime>,
+    pub reactivated_by: Option<i64>,
+    pub reactivation_note: Option<String>,
+}
+
+/// Revenue of the customer in `[from, to)`.
+pub fn revenue_between(
+    conn: &mut DbConn,
+    customer_id: i64,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<i64> {
+    let sum: Option<i64> = transactions::table
+        .filter(transactions::customer_id.eq(customer_id))
+        .filter(transactions::occurred_at.ge(from))
+        .filter(transactions::occurred_at.lt(to))
+        .select(diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        >("CAST(SUM(amount_cents) AS BIGINT)"))
+        .first(conn)?;
+    Ok(sum.unwrap_or(0))
+}
+
+/// Opens a churn record and marks the card; call inside the write
+/// transaction with the customer locked.
+pub fn churn(
+    conn: &mut DbConn,
+    customer_id: i64,
+    reason: &str,
+    note: Option<&str>,
+    user_id: i64,
+    lost_revenue_cents: i64,
+    now: NaiveDateTime,
+) -> QueryResult<ChurnRecordRow> {
+    let id: i64 = diesel::insert_into(churn_records::table)
+        .values((
+            churn_records::customer_id.eq(customer_id),
+            churn_records::reason.eq(reason),
+            churn_records::note.eq(note),
+            churn_records::churned_at.eq(now),
+            churn_records::churned_by.eq(Some(user_id)),
+            churn_records::lost_revenue_cents.eq(lost_revenue_cents),
+        ))
+        .returning(churn_records::id)
+        .get_result(conn)?;
+    mark_card(conn, customer_id, Some(now), Some(reason), now)?;
+    churn_records::table.find(id).first(conn)
+}
+
+/// Closes the open churn record and clears the card; None when the
+/// customer has no open record.
+pub fn reactivate(
+    conn: &mut DbConn,
+    customer_id: i64,
+    note: Option<&str>,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Option<ChurnRecordRow>> {
+    let Some(open) = open_record(conn, customer_id)? else {
+        return Ok(None);
+    };
+    diesel::update(churn_records::table.find(open.id))
+        .set((
+            churn_records::reactivated_at.eq(Some(now)),
+            churn_records::reactivated_by.eq(Some(user_id)),
+            churn_records::reactivation_note.eq(note),
+        ))
+        .execute(conn)?;
+    mark_card(conn, customer_id, None, None, now)?;
+    churn_records::table.find(open.id).first(conn).optional()
+}
+
+fn mark_card(
+    conn: &mut DbConn,
+    customer_id: i64,
+    at: Option<NaiveDateTime>,
+    reason: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(customers::table.find(customer_id))
+        .set((
+            customers::churned_at.eq(at),
+            customers::churn_reason.eq(reason),
+            customers::version.eq(customers::version + 1),
+            customers::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+pub fn open_record(conn: &mut DbConn, customer_id: i64) -> QueryResult<Option<ChurnRecordRow>> {
+    churn_records::table
+        .filter(churn_records::customer_id.eq(customer_id))
+        .filter(churn_records::reactivated_at.is_null())
+        .order(churn_records::id.desc())
+        .first(conn)
+        .optional()
+}
+
+/// A customer's churns and win-backs, newest first.
+pub fn history(conn: &mut DbConn, customer_id: i64) -> QueryResult<Vec<ChurnRecordRow>> {
+    churn_records::table
+        .filter(churn_records::customer_id.eq(customer_id))
+        .order(churn_records::id.desc())
+        .load(conn)
+}

@@ -1,0 +1,91 @@
+//! Key-account plans (重要客户管理, DOMAIN.md §11): who may have one, and how
+//! a plan's return is measured.
+
+use chrono::{Duration, NaiveDate};
+
+use super::codes::Tier;
+
+/// Plans are for key customers (关键客户): the `important` and `secondary` tiers.
+pub fn eligible(tier: Tier) -> bool {
+    matches!(tier, Tier::Important | Tier::Secondary)
+}
+
+/// The same-length period just before `[start, end]` (both inclusive days):
+/// `[start − len, start − 1]`.
+pub fn period_before(start: NaiveDate, end: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let days = (end - start).num_days() + 1;
+    (start - Duration::days(days), start - Duration::days(1))
+}
+
+/// Return on the plan's cost: (profit in the period − profit in the period
+/// before − cost) ÷ cost. The uplift over the period before is what the
+/// plan earned; the cost is what it spent. None without cost (no ratio).
+pub fn roi(profit_in_period: i64, profit_before: i64, cost: i64) -> Option<f64> {
+    (cost > 0).then(|| (profit_in_period as f64 - profit_before as f64 - cost as f64) / cost as f64)
+}
+
+/// Share of `part` in `whole`; None when `whole` is 0.
+pub fn ratio(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn only_key_tiers_are_eligible() {
+        assert!(eligible(Tier::Important));
+        assert!(eligible(Tier::Secondary));
+        assert!(!eligible(Tier::Ordinary));
+        assert!(!eligible(Tier::Small));
+    }
+
+    #[test]
+    fn the_period_before_has_the_same_length() {
+        assert_eq!(
+            period_before(day("2026-04-01"), day("2026-06-30")),
+            (day("2025-12-31"), day("2026-03-31"))
+        );
+        assert_eq!(
+            period_before(day("2026-01-01"), day("2026-01-01")),
+            (day("2025-12-31"), day("2025-12-31"))
+        );
+    }
+
+    #[test]
+    fn roi_is_uplift_minus_cost_over_cost() {
+        assert_eq!(roi(30_000, 10_000, 10_000), Some(1.0));
+        assert_eq!(roi(20_000, 10_000, 10_000), Some(0.0), "break-even");
+        assert_eq!(
+            roi(10_000, 10_000, 10_000),
+            Some(-1.0),
+            "no uplift: the cost is lost"
+        );
+        assert_eq!(roi(50_000, 0, 0), None, "no cost: no ratio");
+    }
+
+    #[test]
+    fn reference_lists_hold_the_enum_codes() {
+        use crate::domain::codes::{AccountPlanActionType, ChurnReason, Code};
+        let codes = |name| -> Vec<&str> {
+            crate::domain::reference::list(name)
+                .unwrap_or_default()
+                .iter()
+                .map(|e| e.code)
+                .collect()
+        };
+        assert_eq!(codes("account-plan-actions"), AccountPlanActionType::CODES);
+        assert_eq!(codes("churn-reasons"), ChurnReason::CODES);
+    }
+
+    #[test]
+    fn ratio_without_a_whole_is_none() {
+        assert_eq!(ratio(1, 4), Some(0.25));
+        assert_eq!(ratio(0, 0), None);
+    }
+}

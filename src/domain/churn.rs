@@ -1,0 +1,296 @@
+//! Churn risk (客户流失预警): which signals a customer shows and the score
+//! they add up to. The same rule runs in SQL over every customer
+//! (`db::churn_risk`), and a test there checks SQL and Rust agree.
+//!
+//! Signals, for a customer who has bought and is not churned:
+//! - `no_contact`: no interaction for at least `no_contact_days` days (or never);
+//! - `falling_share`: revenue in the last `share_window_days` days is at most
+//!   `(100 − share_drop_pct)` % of the revenue in the window before, which
+//!   was positive (with a fixed wallet size, share of wallet falls exactly
+//!   when revenue does);
+//! - `low_satisfaction`: latest overall satisfaction (1–5) strictly below
+//!   `low_satisfaction_below`;
+//! - `open_complaints`: at least `min_open_complaints` complaints open;
+//! - `owner_inactive`: the owning rep's user account is deactivated.
+//!
+//! The score is the sum of the weights of the signals present (0–500);
+//! customers scoring at least `min_score` are at risk.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ChurnSettings {
+    pub no_contact_days: i64,
+    pub share_window_days: i64,
+    pub share_drop_pct: i64,
+    pub low_satisfaction_below: f64,
+    pub min_open_complaints: i64,
+    pub weight_no_contact: i64,
+    pub weight_falling_share: i64,
+    pub weight_low_satisfaction: i64,
+    pub weight_open_complaints: i64,
+    pub weight_owner_inactive: i64,
+    pub min_score: i64,
+}
+
+impl Default for ChurnSettings {
+    fn default() -> Self {
+        ChurnSettings {
+            no_contact_days: 90,
+            share_window_days: 90,
+            share_drop_pct: 50,
+            low_satisfaction_below: 3.0,
+            min_open_complaints: 1,
+            weight_no_contact: 30,
+            weight_falling_share: 25,
+            weight_low_satisfaction: 20,
+            weight_open_complaints: 15,
+            weight_owner_inactive: 10,
+            min_score: 1,
+        }
+    }
+}
+
+impl ChurnSettings {
+    /// Every broken range, by field.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut range = |name: &'static str, v: i64, lo: i64, hi: i64| {
+            if !(lo..=hi).contains(&v) {
+                out.push((name, format!("must be between {lo} and {hi}")));
+            }
+        };
+        range("no_contact_days", self.no_contact_days, 1, 3650);
+        range("share_window_days", self.share_window_days, 7, 1830);
+        range("share_drop_pct", self.share_drop_pct, 1, 100);
+        range("min_open_complaints", self.min_open_complaints, 1, 1000);
+        range("weight_no_contact", self.weight_no_contact, 0, 100);
+        range("weight_falling_share", self.weight_falling_share, 0, 100);
+        range(
+            "weight_low_satisfaction",
+            self.weight_low_satisfaction,
+            0,
+            100,
+        );
+        range(
+            "weight_open_complaints",
+            self.weight_open_complaints,
+            0,
+            100,
+        );
+        range("weight_owner_inactive", self.weight_owner_inactive, 0, 100);
+        range("min_score", self.min_score, 1, 500);
+        let s = self.low_satisfaction_below;
+        if !(1.0..=5.0).contains(&s) || s.is_nan() {
+            out.push(("low_satisfaction_below", "must be between 1 and 5".into()));
+        }
+        out
+    }
+}
+
+/// What the rule looks at, for one customer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RiskInputs {
+    /// Whole days since the last contact; None if never contacted.
+    pub days_since_contact: Option<i64>,
+    pub revenue_recent_cents: i64,
+    pub revenue_before_cents: i64,
+    pub satisfaction_overall: Option<f64>,
+    pub open_complaints: i64,
+    pub owner_active: bool,
+}
+
+/// The signals present, in the order of the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Signals {
+    pub no_contact: bool,
+    pub falling_share: bool,
+    pub low_satisfaction: bool,
+    pub open_complaints: bool,
+    pub owner_inactive: bool,
+}
+
+pub fn signals(i: &RiskInputs, s: &ChurnSettings) -> Signals {
+    Signals {
+        no_contact: i.days_since_contact.is_none_or(|d| d >= s.no_contact_days),
+        falling_share: falling_share(i.revenue_recent_cents, i.revenue_before_cents, s),
+        low_satisfaction: i
+            .satisfaction_overall
+            .is_some_and(|v| v < s.low_satisfaction_below),
+        open_complaints: i.open_complaints >= s.min_open_complaints,
+        owner_inactive: !i.owner_active,
+    }
+}
+
+/// Recent revenue at most (100 − drop) % of a positive revenue before; in
+/// integers (i128: no overflow, no float drift at the boundary).
+pub fn falling_share(recent: i64, before: i64, s: &ChurnSettings) -> bool {
+    before > 0 && (recent as i128) * 100 <= (before as i128) * (100 - s.share_drop_pct) as i128
+}
+
+pub fn score(sig: &Signals, s: &ChurnSettings) -> i64 {
+    [
+        (sig.no_contact, s.weight_no_contact),
+        (sig.falling_share, s.weight_falling_share),
+        (sig.low_satisfaction, s.weight_low_satisfaction),
+        (sig.open_complaints, s.weight_open_complaints),
+        (sig.owner_inactive, s.weight_owner_inactive),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, w)| w)
+    .sum()
+}
+
+pub fn at_risk(score: i64, s: &ChurnSettings) -> bool {
+    score >= s.min_score
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calm() -> RiskInputs {
+        RiskInputs {
+            days_since_contact: Some(1),
+            revenue_recent_cents: 100,
+            revenue_before_cents: 100,
+            satisfaction_overall: Some(4.0),
+            open_complaints: 0,
+            owner_active: true,
+        }
+    }
+
+    #[test]
+    fn a_calm_customer_has_no_signal_and_is_not_at_risk() {
+        let s = ChurnSettings::default();
+        let sig = signals(&calm(), &s);
+        assert_eq!(sig, Signals::default());
+        assert_eq!(score(&sig, &s), 0);
+        assert!(!at_risk(0, &s));
+        assert!(at_risk(1, &s));
+    }
+
+    #[test]
+    fn no_contact_starts_at_exactly_n_days_and_when_never_contacted() {
+        let s = ChurnSettings::default();
+        let with = |d| {
+            signals(
+                &RiskInputs {
+                    days_since_contact: d,
+                    ..calm()
+                },
+                &s,
+            )
+            .no_contact
+        };
+        assert!(!with(Some(89)));
+        assert!(with(Some(90)));
+        assert!(with(None));
+    }
+
+    #[test]
+    fn falling_share_at_the_drop_boundary() {
+        let s = ChurnSettings::default(); // 50 %
+        assert!(falling_share(50, 100, &s));
+        assert!(!falling_share(51, 100, &s));
+        assert!(falling_share(0, 1, &s));
+        assert!(!falling_share(0, 0, &s), "nothing before: nothing can fall");
+        let all = ChurnSettings {
+            share_drop_pct: 100,
+            ..s
+        };
+        assert!(falling_share(0, 100, &all));
+        assert!(!falling_share(1, 100, &all));
+        assert!(falling_share(i64::MAX / 4, i64::MAX / 2, &s), "no overflow");
+    }
+
+    #[test]
+    fn low_satisfaction_is_strictly_below_the_threshold() {
+        let s = ChurnSettings::default(); // below 3.0
+        let with = |v| {
+            signals(
+                &RiskInputs {
+                    satisfaction_overall: v,
+                    ..calm()
+                },
+                &s,
+            )
+            .low_satisfaction
+        };
+        assert!(with(Some(2.99)));
+        assert!(!with(Some(3.0)));
+        assert!(!with(None), "no survey answered: no signal");
+    }
+
+    #[test]
+    fn complaints_and_owner_signals() {
+        let s = ChurnSettings {
+            min_open_complaints: 2,
+            ..ChurnSettings::default()
+        };
+        let c = |n| {
+            signals(
+                &RiskInputs {
+                    open_complaints: n,
+                    ..calm()
+                },
+                &s,
+            )
+            .open_complaints
+        };
+        assert!(!c(1));
+        assert!(c(2));
+        let gone = signals(
+            &RiskInputs {
+                owner_active: false,
+                ..calm()
+            },
+            &s,
+        );
+        assert!(gone.owner_inactive);
+    }
+
+    #[test]
+    fn score_adds_the_weights_of_the_signals_present() {
+        let s = ChurnSettings::default();
+        let all = Signals {
+            no_contact: true,
+            falling_share: true,
+            low_satisfaction: true,
+            open_complaints: true,
+            owner_inactive: true,
+        };
+        assert_eq!(score(&all, &s), 100);
+        let two = Signals {
+            no_contact: true,
+            owner_inactive: true,
+            ..Signals::default()
+        };
+        assert_eq!(score(&two, &s), 40);
+    }
+
+    #[test]
+    fn settings_ranges() {
+        assert!(ChurnSettings::default().problems().is_empty());
+        let bad = ChurnSettings {
+            no_contact_days: 0,
+            share_drop_pct: 101,
+            low_satisfaction_below: 5.5,
+            weight_owner_inactive: -1,
+            min_score: 0,
+            ..ChurnSettings::default()
+        };
+        let fields: Vec<_> = bad.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            [
+                "no_contact_days",
+                "share_drop_pct",
+                "weight_owner_inactive",
+                "min_score",
+                "low_satisfaction_below"
+            ]
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! `/account-plans/{id}/actions`: the measures of a plan (具体措施), each with
+//! an owner, a due date, a status and a cost.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::account_plans::{find_plan, writable_plan};
+use super::common::{clean, versioned};
+use super::customer_input::nullable;
+use super::extract::JsonBody;
+use super::precondition;
+use super::validation::{check, known_code, Input};
+use super::views::utc;
+use crate::auth::AuthUser;
+use crate::db::account_plans::{self as plans, ActionRow};
+use crate::db::{self, users, DbConn};
+use crate::domain::codes::{from_db, AccountPlanActionType, ActionStatus};
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+/// One action of a plan.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ActionView {
+    pub id: i64,
+    pub plan_id: i64,
+    /// The measure (see `/reference/account-plan-actions`).
+    #[serde(rename = "type")]
+    pub kind: AccountPlanActionType,
+    pub description: Option<String>,
+    /// The user responsible.
+    pub owner_id: i64,
+    pub due_date: NaiveDate,
+    pub status: ActionStatus,
+    /// What the action costs, in minor units.
+    pub cost_cents: i64,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ActionRow> for ActionView {
+    fn from(r: ActionRow) -> Self {
+        ActionView {
+            id: r.id,
+            plan_id: r.plan_id,
+            kind: from_db(&r.kind, AccountPlanActionType::ExecutiveVisit),
+            description: r.description,
+            owner_id: r.owner_id,
+            due_date: r.due_date,
+            status: from_db(&r.status, ActionStatus::Planned),
+            cost_cents: r.cost_cents,
+            version: r.version,
+            created_at: utc(r.created_at),
+            updated_at: utc(r.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionList {
+    /// By due date, then id.
+    pub items: Vec<ActionView>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"type": "executive_visit", "description": "Our GM visits their purchasing director",
+    "owner_id": 1, "due_date": "2026-02-15", "cost_cents": 300000}))]
+pub struct ActionCreate {
+    #[serde(rename = "type")]
+    #[validate(required, custom(function = "known_code"))]
+    #[schema(required = true, value_type = AccountPlanActionType)]
+    pub kind: Option<Input<AccountPlanActionType>>,
+    #[validate(length(max = 2000))]
+    pub description: Option<String>,
+    /// An active user; default: you.
+    pub owner_id: Option<i64>,
+    #[validate(required)]
+    #[schema(required = true, value_type = NaiveDate)]
+    pub due_date: Option<NaiveDate>,
+    /// Default `planned`.
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<ActionStatus>)]
+    pub status: Option<Input<ActionStatus>>,
+    /// At least 0; default 0.
+    #[validate(range(min = 0))]
+    #[schema(minimum = 0)]
+    pub cost_cents: Option<i64>,
+}
+
+/// Only the fields sent change.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "done", "cost_cents": 280000}))]
+pub struct ActionPatch {
+    #[serde(rename = "type", default, deserialize_with = "nullable")]
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = AccountPlanActionType, required = false)]
+    pub kind: Option<Option<Input<AccountPlanActionType>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 2000))]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = i64, required = false)]
+    pub owner_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = NaiveDate, required = false)]
+    pub due_date: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = ActionStatus, required = false)]
+    pub status: Option<Option<Input<ActionStatus>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(range(min = 0))]
+    #[schema(value_type = i64, required = false, minimum = 0)]
+    pub cost_cents: Option<Option<i64>>,
+}
+
+/// `validation::check`, naming `kind` by its wire name `type` (validator
+/// reports the Rust field name, not serde's rename).
+fn check_input<T: Validate>(input: &T, extra: Vec<FieldError>) -> Result<(), ApiError> {
+    match check(input, extra) {
+        Err(ApiError::Validation(mut errors)) => {
+            for e in &mut errors {
+                if e.field == "kind" {
+                    e.field = "type".into();
+                }
+            }
+            Err(ApiError::Validation(errors))
+        }
+        other => other,
+    }
+}
+
+fn owner_check(conn: &mut DbConn, owner_id: i64) -> Result<(), ApiError> {
+    if users::find(conn, owner_id)?.is_some_and(|u| u.active) {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(vec![FieldError::new(
+            "owner_id",
+            "unknown_user",
+            "must be the id of an active user",
+        )]))
+    }
+}
+
+fn find_action(conn: &mut DbConn, plan_id: i64, id: i64) -> Result<ActionRow, ApiError> {
+    plans::find_action(conn, plan_id, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("account plan {plan_id} has no action {id}")))
+}
+
+fn respond(status: StatusCode, row: ActionRow) -> HttpResponse {
+    let loc = format!("/api/v1/account-plans/{}/actions/{}", row.plan_id, row.id);
+    versioned(status, row.version, Some(loc), &ActionView::from(row))
+}
+
+/// A plan's actions.
+#[utoipa::path(tag = "account-plans", params(("id" = i64, Path, description = "Plan id")), responses((status = 200, body = ActionList)))]
+#[get("/account-plans/{id}/actions")]
+pub async fn list(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let rows = state
+        .db
+        .run(move |conn| {
+            find_plan(conn, id)?;
+            Ok(plans::actions_of(conn, id)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ActionList {
+        items: rows.into_iter().map(ActionView::from).collect(),
+    }))
+}
+
+/// Add an action to a plan (owner: an active user, default you).
+#[utoipa::path(
+    tag = "account-plans",
+    params(("id" = i64, Path, description = "Plan id")),
+    request_body = ActionCreate,
+    responses((status = 201, body = ActionView, headers(("ETag" = String), ("Location" = String))))
+)]
+#[post("/account-plans/{id}/actions")]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: JsonBody<ActionCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let plan_id = path.into_inner();
+    let input = body.0;
+    check_input(&input, Vec::new())?;
+    let kind = input.kind.as_ref().map(|k| k.get("type")).transpose()?;
+    let status = input.status.as_ref().map(|s| s.get("status")).transpose()?;
+    let now = db::now();
+    let row = ActionRow {
+        id: 0,
+        plan_id,
+        kind: kind
+            .unwrap_or(AccountPlanActionType::ExecutiveVisit)
+            .as_str()
+            .into(),
+        description: clean(input.description),
+        owner_id: input.owner_id.unwrap_or(user.id),
+        due_date: input.due_date.unwrap_or_default(),
+        status: status.unwrap_or(ActionStatus::Planned).as_str().into(),
+        cost_cents: input.cost_cents.unwrap_or(0),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let saved = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_plan(conn, &user, plan_id)?;
+                owner_check(conn, row.owner_id)?;
+                Ok(plans::insert_action(conn, &row)?)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, saved))
+}
+
+/// Change an action (e.g. mark it `done` with its actual cost).
+#[utoipa::path(
+    tag = "account-plans",
+    params(("id" = i64, Path, description = "Plan id"), ("action_id" = i64, Path, description = "Action id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+    request_body = ActionPatch,
+    responses(
+        (status = 200, body = ActionView, headers(("ETag" = String))),
+        (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[patch("/account-plans/{id}/actions/{action_id}")]
+pub async fn patch(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<(i64, i64)>,
+    body: JsonBody<ActionPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let (plan_id, id) = path.into_inner();
+    let expected = precondition::if_match(&req)?;
+    let input = body.0;
+    let nulls: Vec<FieldError> = [
+        ("type", matches!(input.kind, Some(None))),
+        ("owner_id", matches!(input.owner_id, Some(None))),
+        ("due_date", matches!(input.due_date, Some(None))),
+        ("status", matches!(input.status, Some(None))),
+        ("cost_cents", matches!(input.cost_cents, Some(None))),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n)
+    .map(|(f, _)| FieldError::new(f, "required", "must not be null"))
+    .collect();
+    check_input(&input, nulls)?;
+    let kind = input
+        .kind
+        .as_ref()
+        .and_then(Option::as_ref)
+        .map(|k| k.get("type"))
+        .transpose()?;
+    let status = input
+        .status
+        .as_ref()
+        .and_then(Option::as_ref)
+        .map(|s| s.get("status"))
+        .transpose()?;
+    let saved = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_plan(conn, &user, plan_id)?;
+                let mut row = find_action(conn, plan_id, id)?;
+                precondition::check(expected, row.version)?;
+                let before = row.version;
+                if let Some(k) = kind {
+                    row.kind = k.as_str().into();
+                }
+                if let Some(d) = input.description {
+                    row.description = clean(d);
+                }
+                if let Some(o) = input.owner_id.flatten() {
+                    owner_check(conn, o)?;
+                    row.owner_id = o;
+                }
+                if let Some(d) = input.due_date.flatten() {
+                    row.due_date = d;
+                }
+                if let Some(s) = status {
+                    row.status = s.as_str().into();
+                }
+                if let Some(c) = input.cost_cents.flatten() {
+                    row.cost_cents = c;
+                }
+                row.version = before + 1;
+                row.updated_at = db::now();
+                if !plans::save_action(conn, &row, before)? {
+                    return Err(ApiError::PreconditionFailed {
+                        current: before + 1,
+                    });
+                }
+                Ok(row)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, saved))
+}
+
+/// Delete an action.
+#[utoipa::path(
+    tag = "account-plans",
+    params(("id" = i64, Path, description = "Plan id"), ("action_id" = i64, Path, description = "Action id")),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/account-plans/{id}/actions/{action_id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (plan_id, id) = path.into_inner();
+    state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_plan(conn, &user, plan_id)?;
+                find_action(conn, plan_id, id)?;
+                plans::delete_action(conn, id)?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,140 @@
+//! `GET /account-plans/{id}/evaluation`: plan execution and return (ROI).
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{Duration, NaiveDate};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::account_plans::find_plan;
+use crate::auth::AuthUser;
+use crate::db::account_plans as plans;
+use crate::db::{self};
+use crate::domain::account_plans::{period_before, ratio, roi};
+use crate::domain::codes::{from_db, ActionStatus};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Revenue and profit from the customer over some days.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PeriodResult {
+    pub start: NaiveDate,
+    /// Inclusive.
+    pub end: NaiveDate,
+    pub revenue_cents: i64,
+    pub profit_cents: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PlanEvaluation {
+    pub plan_id: i64,
+    pub customer_id: i64,
+    /// The day the evaluation counts due actions up to (today, UTC).
+    pub as_of: NaiveDate,
+    /// Actions not cancelled.
+    pub actions_total: i64,
+    /// Actions with status `done`.
+    pub actions_done: i64,
+    /// Actions not cancelled whose due date is on or before `as_of`.
+    pub actions_due: i64,
+    /// Of the due actions, those done.
+    pub actions_due_done: i64,
+    /// Due actions not done.
+    pub actions_overdue: i64,
+    /// actions_due_done ÷ actions_due (0–1); null when nothing is due yet.
+    pub execution_rate: Option<f64>,
+    pub budget_cents: i64,
+    /// Sum of the cost of the actions not cancelled.
+    pub cost_cents: i64,
+    /// cost_cents ÷ budget_cents; null with a zero budget.
+    pub budget_used: Option<f64>,
+    /// The customer's transactions in the plan period (period_start to period_end, inclusive days, UTC).
+    pub in_period: PeriodResult,
+    /// The same number of days just before the plan period.
+    pub before: PeriodResult,
+    /// in_period.profit − before.profit: what the plan added.
+    pub profit_uplift_cents: i64,
+    /// (profit in period − profit before − cost) ÷ cost; null when the cost is 0.
+    /// 0 is break-even, −1 means the cost bought no uplift at all.
+    pub roi: Option<f64>,
+}
+
+fn result(
+    conn: &mut db::DbConn,
+    customer_id: i64,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<PeriodResult, ApiError> {
+    let from = start.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let to = (end + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default();
+    let (revenue_cents, profit_cents) = plans::revenue_profit(conn, customer_id, from, to)?;
+    Ok(PeriodResult {
+        start,
+        end,
+        revenue_cents,
+        profit_cents,
+    })
+}
+
+/// How the plan is going: actions done against due, cost against budget,
+/// the customer's revenue and profit in the plan period against the same
+/// length of time before it, and the ROI:
+/// (profit in period − profit before − cost) ÷ cost.
+#[utoipa::path(
+    tag = "account-plans",
+    params(("id" = i64, Path, description = "Plan id")),
+    responses((status = 200, body = PlanEvaluation))
+)]
+#[get("/account-plans/{id}/evaluation")]
+pub async fn evaluation(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let view = state
+        .db
+        .run(move |conn| {
+            let plan = find_plan(conn, id)?;
+            let actions = plans::actions_of(conn, id)?;
+            let as_of = db::now().date();
+            let live: Vec<_> = actions
+                .iter()
+                .filter(|a| from_db(&a.status, ActionStatus::Planned) != ActionStatus::Cancelled)
+                .collect();
+            let done = |a: &plans::ActionRow| {
+                from_db(&a.status, ActionStatus::Planned) == ActionStatus::Done
+            };
+            let due: Vec<&plans::ActionRow> = live
+                .iter()
+                .copied()
+                .filter(|a| a.due_date <= as_of)
+                .collect();
+            let due_done = due.iter().filter(|a| done(a)).count() as i64;
+            let cost_cents: i64 = live.iter().map(|a| a.cost_cents).sum();
+            let in_period = result(conn, plan.customer_id, plan.period_start, plan.period_end)?;
+            let (b_start, b_end) = period_before(plan.period_start, plan.period_end);
+            let before = result(conn, plan.customer_id, b_start, b_end)?;
+            Ok(PlanEvaluation {
+                plan_id: plan.id,
+                customer_id: plan.customer_id,
+                as_of,
+                actions_total: live.len() as i64,
+                actions_done: live.iter().filter(|a| done(a)).count() as i64,
+                actions_due: due.len() as i64,
+                actions_due_done: due_done,
+                actions_overdue: due.len() as i64 - due_done,
+                execution_rate: ratio(due_done, due.len() as i64),
+                budget_cents: plan.budget_cents,
+                cost_cents,
+                budget_used: ratio(cost_cents, plan.budget_cents),
+                profit_uplift_cents: in_period.profit_cents - before.profit_cents,
+                roi: roi(in_period.profit_cents, before.profit_cents, cost_cents),
+                in_period,
+                before,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}

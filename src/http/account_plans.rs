@@ -1,0 +1,425 @@
+//! `/account-plans`: key-account plans (重要客户管理) for customers in the
+//! `important` or `secondary` tier; actions are a sub-resource
+//! (`account_plan_actions.rs`), the return is `account_plan_evaluation.rs`.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use super::account_plan_actions::ActionView;
+use super::common::versioned;
+use super::customer_input::nullable;
+use super::customers::writable_customer;
+use super::extract::{JsonBody, QueryParams};
+use super::precondition;
+use super::validation::{check, known_code, not_blank, Input};
+use super::views::utc;
+use crate::auth::AuthUser;
+use crate::db::account_plans::{self as plans, PlanRow};
+use crate::db::customers;
+use crate::db::page::{self, Cursor};
+use crate::db::{self, DbConn};
+use crate::domain::account_plans::eligible;
+use crate::domain::codes::{from_db, AccountPlanStatus, Tier};
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+/// A key-account plan.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PlanView {
+    pub id: i64,
+    pub customer_id: i64,
+    pub objective: String,
+    /// First day of the plan period.
+    pub period_start: NaiveDate,
+    /// Last day of the plan period (inclusive).
+    pub period_end: NaiveDate,
+    /// Budget for the plan's actions, in minor units.
+    pub budget_cents: i64,
+    pub status: AccountPlanStatus,
+    pub created_by: Option<i64>,
+    /// The plan's actions, by due date.
+    pub actions: Vec<ActionView>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PlanView {
+    pub fn new(r: PlanRow, actions: Vec<ActionView>) -> PlanView {
+        PlanView {
+            id: r.id,
+            customer_id: r.customer_id,
+            objective: r.objective,
+            period_start: r.period_start,
+            period_end: r.period_end,
+            budget_cents: r.budget_cents,
+            status: from_db(&r.status, AccountPlanStatus::Draft),
+            created_by: r.created_by,
+            actions,
+            version: r.version,
+            created_at: utc(r.created_at),
+            updated_at: utc(r.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanPage {
+    pub items: Vec<PlanView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"customer_id": 42, "objective": "Grow the herbal-tea volume by 30% and secure peak-season supply",
+    "period_start": "2026-01-01", "period_end": "2026-06-30", "budget_cents": 5000000}))]
+pub struct PlanCreate {
+    /// A customer in the `important` or `secondary` tier (409 otherwise).
+    #[validate(required)]
+    #[schema(required = true, value_type = i64)]
+    pub customer_id: Option<i64>,
+    #[validate(required, length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[schema(required = true, value_type = String)]
+    pub objective: Option<String>,
+    #[validate(required)]
+    #[schema(required = true, value_type = NaiveDate)]
+    pub period_start: Option<NaiveDate>,
+    /// On or after `period_start`.
+    #[validate(required)]
+    #[schema(required = true, value_type = NaiveDate)]
+    pub period_end: Option<NaiveDate>,
+    /// At least 0.
+    #[validate(required, range(min = 0))]
+    #[schema(required = true, value_type = i64, minimum = 0)]
+    pub budget_cents: Option<i64>,
+    /// Default `draft`.
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = Option<AccountPlanStatus>)]
+    pub status: Option<Input<AccountPlanStatus>>,
+}
+
+/// Only the fields sent change.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "active", "budget_cents": 6000000}))]
+pub struct PlanPatch {
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[schema(value_type = String, required = false)]
+    pub objective: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = NaiveDate, required = false)]
+    pub period_start: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = NaiveDate, required = false)]
+    pub period_end: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(range(min = 0))]
+    #[schema(value_type = i64, required = false, minimum = 0)]
+    pub budget_cents: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "known_code"))]
+    #[schema(value_type = AccountPlanStatus, required = false)]
+    pub status: Option<Option<Input<AccountPlanStatus>>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PlanQuery {
+    pub customer_id: Option<i64>,
+    #[param(inline)]
+    pub status: Option<AccountPlanStatus>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn period_errors(start: NaiveDate, end: NaiveDate) -> Vec<FieldError> {
+    if end < start {
+        vec![FieldError::new(
+            "period_end",
+            "range",
+            "must be on or after period_start",
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+pub fn find_plan(conn: &mut DbConn, id: i64) -> Result<PlanRow, ApiError> {
+    plans::find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("no account plan {id}")))
+}
+
+/// The plan, for a write: this user may change its customer (locked).
+pub fn writable_plan(conn: &mut DbConn, user: &AuthUser, id: i64) -> Result<PlanRow, ApiError> {
+    let plan = find_plan(conn, id)?;
+    writable_customer(conn, user, plan.customer_id)?;
+    Ok(plan)
+}
+
+pub fn plan_view(conn: &mut DbConn, row: PlanRow) -> Result<PlanView, ApiError> {
+    let actions = plans::actions_of(conn, row.id)?
+        .into_iter()
+        .map(ActionView::from)
+        .collect();
+    Ok(PlanView::new(row, actions))
+}
+
+fn respond(status: StatusCode, view: PlanView) -> HttpResponse {
+    let loc = format!("/api/v1/account-plans/{}", view.id);
+    versioned(status, view.version, Some(loc), &view)
+}
+
+/// Key-account plans, by id; filter by customer and status.
+#[utoipa::path(tag = "account-plans", params(PlanQuery), responses((status = 200, body = PlanPage)))]
+#[get("/account-plans")]
+pub async fn list(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    query: QueryParams<PlanQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let limit = page::limit(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, "id"))
+        .transpose()?
+        .map(|c| c.id);
+    let status = q.status.map(|s| s.as_str());
+    let customer = q.customer_id;
+    let page = state
+        .db
+        .run(move |conn| {
+            let rows = plans::page(conn, customer, status, after, limit)?;
+            let page = page::finish(rows, limit, |r| Cursor {
+                s: "id".into(),
+                k: serde_json::Value::Null,
+                id: r.id,
+            });
+            let items = page
+                .items
+                .into_iter()
+                .map(|r| plan_view(conn, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(PlanPage {
+                items,
+                next_cursor: page.next_cursor,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Create a plan for a key customer (tier `important` or `secondary`, as of
+/// the last `POST /tiers/recompute`; 409 otherwise, or if the customer is
+/// archived). Sales users only for customers they own. A plan keeps running
+/// if the customer's tier later drops.
+#[utoipa::path(
+    tag = "account-plans",
+    request_body = PlanCreate,
+    responses(
+        (status = 201, body = PlanView, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "The customer is not a key customer (tier important or secondary), or is archived", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/account-plans")]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: JsonBody<PlanCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    let extra = match (input.period_start, input.period_end) {
+        (Some(s), Some(e)) => period_errors(s, e),
+        _ => Vec::new(),
+    };
+    check(&input, extra)?;
+    let status = input
+        .status
+        .as_ref()
+        .map(|s| s.get("status"))
+        .transpose()?
+        .unwrap_or(AccountPlanStatus::Draft);
+    let customer_id = input.customer_id.unwrap_or_default();
+    let now = db::now();
+    let row = PlanRow {
+        id: 0,
+        customer_id,
+        objective: input.objective.unwrap_or_default().trim().to_string(),
+        period_start: input.period_start.unwrap_or_default(),
+        period_end: input.period_end.unwrap_or_default(),
+        budget_cents: input.budget_cents.unwrap_or_default(),
+        status: status.as_str().into(),
+        created_by: Some(user.id),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let view = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let card = customers::find_full(conn, customer_id)?.ok_or_else(|| {
+                    ApiError::Validation(vec![FieldError::new(
+                        "customer_id",
+                        "unknown_customer",
+                        "must be the id of an existing customer",
+                    )])
+                })?;
+                writable_customer(conn, &user, customer_id)?;
+                if card.0.archived_at.is_some() {
+                    return Err(ApiError::Conflict(format!(
+                        "customer {customer_id} is archived"
+                    )));
+                }
+                let tier = from_db(&card.1.tier, Tier::Small);
+                if !eligible(tier) {
+                    return Err(ApiError::Conflict(format!(
+                        "customer {customer_id} is in tier {tier}; account plans are for key customers (important or secondary)"
+                    )));
+                }
+                let saved = plans::insert(conn, &row)?;
+                plan_view(conn, saved)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, view))
+}
+
+/// Read a plan with its actions.
+#[utoipa::path(
+    tag = "account-plans",
+    params(("id" = i64, Path, description = "Plan id")),
+    responses((status = 200, body = PlanView, headers(("ETag" = String))))
+)]
+#[get("/account-plans/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let view = state
+        .db
+        .run(move |conn| {
+            let row = find_plan(conn, id)?;
+            plan_view(conn, row)
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, view))
+}
+
+/// Change a plan (objective, period, budget, status); `period_end` stays on
+/// or after `period_start`.
+#[utoipa::path(
+    tag = "account-plans",
+    params(("id" = i64, Path, description = "Plan id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+    request_body = PlanPatch,
+    responses(
+        (status = 200, body = PlanView, headers(("ETag" = String))),
+        (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[patch("/account-plans/{id}")]
+pub async fn patch(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    body: JsonBody<PlanPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let expected = precondition::if_match(&req)?;
+    let input = body.0;
+    let nulls: Vec<FieldError> = [
+        ("objective", matches!(input.objective, Some(None))),
+        ("period_start", matches!(input.period_start, Some(None))),
+        ("period_end", matches!(input.period_end, Some(None))),
+        ("budget_cents", matches!(input.budget_cents, Some(None))),
+        ("status", matches!(input.status, Some(None))),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n)
+    .map(|(f, _)| FieldError::new(f, "required", "must not be null"))
+    .collect();
+    check(&input, nulls)?;
+    let status = input
+        .status
+        .as_ref()
+        .and_then(Option::as_ref)
+        .map(|s| s.get("status"))
+        .transpose()?;
+    let view = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let mut row = writable_plan(conn, &user, id)?;
+                precondition::check(expected, row.version)?;
+                let before = row.version;
+                if let Some(o) = input.objective.flatten() {
+                    row.objective = o.trim().to_string();
+                }
+                if let Some(d) = input.period_start.flatten() {
+                    row.period_start = d;
+                }
+                if let Some(d) = input.period_end.flatten() {
+                    row.period_end = d;
+                }
+                if let Some(b) = input.budget_cents.flatten() {
+                    row.budget_cents = b;
+                }
+                if let Some(s) = status {
+                    row.status = s.as_str().into();
+                }
+                let errors = period_errors(row.period_start, row.period_end);
+                if !errors.is_empty() {
+                    return Err(ApiError::Validation(errors));
+                }
+                row.version = before + 1;
+                row.updated_at = db::now();
+                if !plans::save(conn, &row, before)? {
+                    return Err(ApiError::PreconditionFailed {
+                        current: before + 1,
+                    });
+                }
+                plan_view(conn, row)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, view))
+}
+
+/// Delete a plan and its actions.
+#[utoipa::path(
+    tag = "account-plans",
+    params(("id" = i64, Path, description = "Plan id")),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/account-plans/{id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_plan(conn, &user, id)?;
+                plans::delete(conn, id)?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

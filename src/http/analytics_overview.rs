@@ -1,0 +1,122 @@
+//! `/analytics/overview`: the questions DOMAIN.md §12 says a business cannot
+//! answer without a CRM, each answered by one figure over `[from, to)`.
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::QueryParams;
+use super::report_period;
+use crate::auth::AuthUser;
+use crate::db::analytics;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OverviewQuery {
+    /// Start (inclusive); default: 12 months before `to`.
+    pub from: Option<DateTime<Utc>>,
+    /// End (exclusive); default: now.
+    pub to: Option<DateTime<Utc>>,
+    /// Only customers owned (now) by this user.
+    pub owner_id: Option<i64>,
+}
+
+/// Is loyalty rising or falling? Behavioural loyalty (行为忠诚) measured as
+/// the repeat-purchase rate, in the period against the same length of time
+/// just before it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoyaltyTrend {
+    /// bought_twice_or_more ÷ bought in the period; null when nobody bought.
+    pub repeat_rate: Option<f64>,
+    /// The same rate in the period before; null when nobody bought then.
+    pub repeat_rate_before: Option<f64>,
+    /// repeat_rate − repeat_rate_before; null when either is null.
+    pub change: Option<f64>,
+    /// `rising`, `falling` or `steady` (|change| < 0.01); `unknown` without both rates.
+    #[schema(example = "falling")]
+    pub direction: String,
+}
+
+/// The CRM questions, answered for `[from, to)`. Customers counted are the
+/// cards existing at `to` and not archived (of `owner_id`, if given).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Overview {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub owner_id: Option<i64>,
+    /// How many customers do we have? Cards created before `to`, not archived.
+    pub customers: i64,
+    /// How many bought from us? Customers with at least one transaction in the period.
+    pub bought: i64,
+    /// How many bought twice or more? Customers with two or more transactions in the period.
+    pub bought_twice_or_more: i64,
+    /// How many bought once and never again? Customers with exactly one transaction
+    /// in the period (bought − bought_twice_or_more).
+    pub bought_once: i64,
+    /// How many were never contacted? Customers with no interaction before `to`.
+    pub never_contacted: i64,
+    /// Why do new customers leave? New customers lost: customers created in the
+    /// 12 months before `to` whose churn was recorded in the period (see
+    /// `/analytics/churn` for the reasons).
+    pub new_customers_lost: i64,
+    /// Why do old ones leave without a word? Silent losses: customers created more
+    /// than 12 months before `to` who bought before `from` but not in the period,
+    /// never complained, and have no churn record with a note.
+    pub silent_losses: i64,
+    /// Why is loyalty falling? The repeat-purchase rate against the period before.
+    pub loyalty_trend: LoyaltyTrend,
+}
+
+fn rate(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// The CRM questions by period and owner; each figure's definition is in its
+/// schema description.
+#[utoipa::path(tag = "analytics", params(OverviewQuery), responses((status = 200, body = Overview)))]
+#[get("/analytics/overview")]
+pub async fn overview(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    query: QueryParams<OverviewQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let (from, to) = report_period::resolve(q.from, q.to)?;
+    let before = from - (to - from);
+    let owner = q.owner_id;
+    let o = state
+        .db
+        .run(move |conn| Ok(analytics::overview(conn, before, from, to, owner)?))
+        .await?;
+    let repeat_rate = rate(o.bought_twice_or_more, o.bought);
+    let repeat_rate_before = rate(o.bought_twice_before, o.bought_before);
+    let change = repeat_rate.zip(repeat_rate_before).map(|(a, b)| a - b);
+    let direction = match change {
+        None => "unknown",
+        Some(c) if c >= 0.01 => "rising",
+        Some(c) if c <= -0.01 => "falling",
+        Some(_) => "steady",
+    };
+    Ok(HttpResponse::Ok().json(Overview {
+        from: from.and_utc(),
+        to: to.and_utc(),
+        owner_id: owner,
+        customers: o.customers,
+        bought: o.bought,
+        bought_twice_or_more: o.bought_twice_or_more,
+        bought_once: o.bought - o.bought_twice_or_more,
+        never_contacted: o.never_contacted,
+        new_customers_lost: o.new_customers_lost,
+        silent_losses: o.silent_losses,
+        loyalty_trend: LoyaltyTrend {
+            repeat_rate,
+            repeat_rate_before,
+            change,
+            direction: direction.into(),
+        },
+    }))
+}

@@ -1,0 +1,243 @@
+//! `/customers/{id}/churn` and `/customers/{id}/reactivate`: mark a customer
+//! lost with a reason (客户流失) and win it back; every churn is kept as a
+//! record and as history events, so the timeline shows both.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::common::clean;
+use super::customers::{find_customer, writable_customer};
+use super::extract::JsonBody;
+use super::validation::{check, known_code, Input};
+use super::views::utc;
+use crate::auth::AuthUser;
+use crate::db::churn::{self as churn_db, ChurnRecordRow};
+use crate::db::events::{self, NewEvent};
+use crate::db::{self, stats};
+use crate::domain::codes::{from_db, ChurnReason};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// One churn of a customer and, once won back, its reactivation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChurnRecordView {
+    pub id: i64,
+    pub customer_id: i64,
+    pub reason: ChurnReason,
+    pub note: Option<String>,
+    pub churned_at: DateTime<Utc>,
+    /// The user who recorded the churn.
+    pub churned_by: Option<i64>,
+    /// Lost revenue: the customer's revenue in the 12 months before the churn.
+    pub lost_revenue_cents: i64,
+    /// Set when the customer was won back.
+    pub reactivated_at: Option<DateTime<Utc>>,
+    pub reactivated_by: Option<i64>,
+    pub reactivation_note: Option<String>,
+}
+
+impl From<ChurnRecordRow> for ChurnRecordView {
+    fn from(r: ChurnRecordRow) -> Self {
+        ChurnRecordView {
+            id: r.id,
+            customer_id: r.customer_id,
+            reason: from_db(&r.reason, ChurnReason::Natural),
+            note: r.note,
+            churned_at: utc(r.churned_at),
+            churned_by: r.churned_by,
+            lost_revenue_cents: r.lost_revenue_cents,
+            reactivated_at: r.reactivated_at.map(utc),
+            reactivated_by: r.reactivated_by,
+            reactivation_note: r.reactivation_note,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChurnHistory {
+    /// Newest first; at most one is open (not reactivated).
+    pub items: Vec<ChurnRecordView>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "competition", "note": "Moved to a rival's cheaper herbal range"}))]
+pub struct ChurnCreate {
+    /// Why the customer left (see `/reference/churn-reasons`).
+    #[validate(required, custom(function = "known_code"))]
+    #[schema(required = true, value_type = ChurnReason)]
+    pub reason: Option<Input<ChurnReason>>,
+    #[validate(length(max = 2000))]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"note": "Won back with a loyalty rebate after an executive visit"}))]
+pub struct ReactivateBody {
+    /// How the customer was won back.
+    #[validate(length(max = 2000))]
+    pub note: Option<String>,
+}
+
+/// Mark the customer churned with a reason (sales: own customers only).
+/// Records the churn with the customer's revenue in the 12 months before it
+/// (the lost revenue), sets `churned_at`/`churn_reason` on the card and adds
+/// a `churned` event to the history and timeline. 409 if already churned.
+#[utoipa::path(
+    tag = "churn",
+    params(("id" = i64, Path, description = "Customer id")),
+    request_body = ChurnCreate,
+    responses(
+        (status = 201, body = ChurnRecordView),
+        (status = 409, description = "The customer is already churned", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/customers/{id}/churn")]
+pub async fn churn(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: JsonBody<ChurnCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = path.into_inner();
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let reason = input
+        .reason
+        .as_ref()
+        .map(|r| r.get("reason"))
+        .transpose()?
+        .unwrap_or(ChurnReason::Natural);
+    let note = clean(input.note);
+    let record = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let card = writable_customer(conn, &user, customer_id)?;
+                if card.archived_at.is_some() {
+                    return Err(ApiError::Conflict(format!(
+                        "customer {customer_id} is archived; restore it first"
+                    )));
+                }
+                if churn_db::open_record(conn, customer_id)?.is_some() {
+                    return Err(ApiError::Conflict(format!(
+                        "customer {customer_id} is already churned; reactivate it first"
+                    )));
+                }
+                let now = db::now();
+                let lost =
+                    churn_db::revenue_between(conn, customer_id, stats::window_start(now), now)?;
+                let row = churn_db::churn(
+                    conn,
+                    customer_id,
+                    reason.as_str(),
+                    note.as_deref(),
+                    user.id,
+                    lost,
+                    now,
+                )?;
+                events::insert(
+                    conn,
+                    &NewEvent {
+                        customer_id,
+                        kind: churn_db::CHURNED,
+                        from_value: None,
+                        to_value: Some(reason.as_str()),
+                        subject_id: Some(row.id),
+                        reason: note.as_deref(),
+                        user_id: Some(user.id),
+                        at: now,
+                    },
+                )?;
+                Ok(row)
+            })
+        })
+        .await?;
+    let loc = format!("/api/v1/customers/{customer_id}/churn");
+    Ok(HttpResponse::build(StatusCode::CREATED)
+        .insert_header(("Location", loc))
+        .json(ChurnRecordView::from(record)))
+}
+
+/// Win the customer back (sales: own customers only): closes the open churn
+/// record, clears `churned_at`/`churn_reason` on the card and adds a
+/// `reactivated` event. 409 if the customer is not churned.
+#[utoipa::path(
+    tag = "churn",
+    params(("id" = i64, Path, description = "Customer id")),
+    request_body = ReactivateBody,
+    responses(
+        (status = 200, body = ChurnRecordView),
+        (status = 409, description = "The customer is not churned", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/customers/{id}/reactivate")]
+pub async fn reactivate(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: JsonBody<ReactivateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = path.into_inner();
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let note = clean(input.note);
+    let record = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                writable_customer(conn, &user, customer_id)?;
+                let now = db::now();
+                let row = churn_db::reactivate(conn, customer_id, note.as_deref(), user.id, now)?
+                    .ok_or_else(|| {
+                    ApiError::Conflict(format!("customer {customer_id} is not churned"))
+                })?;
+                events::insert(
+                    conn,
+                    &NewEvent {
+                        customer_id,
+                        kind: churn_db::REACTIVATED,
+                        from_value: Some(row.reason.as_str()),
+                        to_value: None,
+                        subject_id: Some(row.id),
+                        reason: note.as_deref(),
+                        user_id: Some(user.id),
+                        at: now,
+                    },
+                )?;
+                Ok(row)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ChurnRecordView::from(record)))
+}
+
+/// The customer's churns and win-backs, newest first.
+#[utoipa::path(
+    tag = "churn",
+    params(("id" = i64, Path, description = "Customer id")),
+    responses((status = 200, body = ChurnHistory))
+)]
+#[get("/customers/{id}/churn")]
+pub async fn history(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let customer_id = path.into_inner();
+    let rows = state
+        .db
+        .run(move |conn| {
+            find_customer(conn, customer_id)?;
+            Ok(churn_db::history(conn, customer_id)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ChurnHistory {
+        items: rows.into_iter().map(ChurnRecordView::from).collect(),
+    }))
+}

@@ -1,0 +1,143 @@
+//! `GET /churn/at-risk`: customers ranked by churn risk, each with the
+//! signals behind the score (rule: `domain::churn`, thresholds and weights:
+//! `/settings/churn`).
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::QueryParams;
+use super::views::utc;
+use crate::auth::AuthUser;
+use crate::db::churn_risk::{self, RiskRow};
+use crate::db::page::{self, Cursor};
+use crate::db::{self, settings};
+use crate::domain::churn::ChurnSettings;
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AtRiskQuery {
+    /// Only customers owned by this user.
+    pub owner_id: Option<i64>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The signals a customer shows; each adds its weight to the score.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RiskSignals {
+    /// No contact for at least `no_contact_days` days, or never contacted.
+    pub no_contact: bool,
+    /// Revenue in the recent window at most (100 − `share_drop_pct`) % of the window before.
+    pub falling_share: bool,
+    /// Latest overall satisfaction below `low_satisfaction_below`.
+    pub low_satisfaction: bool,
+    /// At least `min_open_complaints` complaints open.
+    pub open_complaints: bool,
+    /// The owning rep's account is deactivated (the owner left).
+    pub owner_inactive: bool,
+}
+
+/// One customer at risk.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AtRiskItem {
+    pub customer_id: i64,
+    pub name: String,
+    pub owner_id: i64,
+    /// Sum of the weights of the signals present.
+    #[schema(example = 55)]
+    pub score: i64,
+    pub signals: RiskSignals,
+    pub last_contact_at: Option<DateTime<Utc>>,
+    /// Revenue in the last `share_window_days` days.
+    pub revenue_recent_cents: i64,
+    /// Revenue in the `share_window_days` days before that.
+    pub revenue_before_cents: i64,
+    pub satisfaction_overall: Option<f64>,
+    pub open_complaints: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AtRiskPage {
+    /// Highest score first; equal scores by customer id.
+    pub items: Vec<AtRiskItem>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<RiskRow> for AtRiskItem {
+    fn from(r: RiskRow) -> Self {
+        AtRiskItem {
+            customer_id: r.id,
+            name: r.name,
+            owner_id: r.owner_id,
+            score: r.score,
+            signals: RiskSignals {
+                no_contact: r.s_no_contact == 1,
+                falling_share: r.s_falling_share == 1,
+                low_satisfaction: r.s_low_satisfaction == 1,
+                open_complaints: r.s_open_complaints == 1,
+                owner_inactive: r.s_owner_inactive == 1,
+            },
+            last_contact_at: r.last_contact_at.map(utc),
+            revenue_recent_cents: r.revenue_recent_cents,
+            revenue_before_cents: r.revenue_before_cents,
+            satisfaction_overall: r.satisfaction_overall,
+            open_complaints: r.open_complaints,
+        }
+    }
+}
+
+const SORT: &str = "churn_risk";
+
+/// Customers at risk of churning: active, not churned, who have bought, with
+/// a score of at least `min_score`; ranked by score (highest first). Signals:
+/// no contact for N days, falling share of wallet (recent revenue against the
+/// window before), low satisfaction, open complaints, owner deactivated.
+#[utoipa::path(tag = "churn", params(AtRiskQuery), responses((status = 200, body = AtRiskPage)))]
+#[get("/churn/at-risk")]
+pub async fn at_risk(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    query: QueryParams<AtRiskQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let limit = page::limit(q.limit)?;
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(raw) => {
+            let c = Cursor::decode(raw, SORT)?;
+            let score = c.k.as_i64().ok_or_else(|| {
+                ApiError::InvalidQuery(vec![FieldError::new(
+                    "cursor",
+                    "invalid_value",
+                    "not a cursor returned by this API",
+                )])
+            })?;
+            Some((score, c.id))
+        }
+    };
+    let owner = q.owner_id;
+    let page = state
+        .db
+        .run(move |conn| {
+            let (s, _) = settings::get::<ChurnSettings>(conn, settings::CHURN)?;
+            let rows = churn_risk::page(conn, &s, db::now(), owner, after, limit)?;
+            Ok(page::finish(rows, limit, |r| Cursor {
+                s: SORT.into(),
+                k: serde_json::json!(r.score),
+                id: r.id,
+            }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(AtRiskPage {
+        items: page.items.into_iter().map(AtRiskItem::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}

@@ -1,0 +1,204 @@
+//! `/settings/churn`: the thresholds and weights of the at-risk rule
+//! (`domain::churn`), read by everyone, changed by managers and admins.
+//! They apply at once: the at-risk list is evaluated on every request.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, put, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::common::versioned;
+use super::extract::JsonBody;
+use super::precondition;
+use super::settings::{field, problems, store, EDITORS};
+use crate::auth::AuthUser;
+use crate::db::{self, settings};
+use crate::domain::churn::ChurnSettings;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Thresholds and weights of the churn-risk score.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"no_contact_days": 90, "share_window_days": 90, "share_drop_pct": 50,
+    "low_satisfaction_below": 3.0, "min_open_complaints": 1, "weight_no_contact": 30,
+    "weight_falling_share": 25, "weight_low_satisfaction": 20, "weight_open_complaints": 15,
+    "weight_owner_inactive": 10, "min_score": 1}))]
+pub struct ChurnSettingsBody {
+    /// `no_contact` when the last contact is at least this many days ago, or never (1–3650).
+    pub no_contact_days: i64,
+    /// Length of the recent window and of the window before it, in days (7–1830).
+    pub share_window_days: i64,
+    /// `falling_share` when recent revenue ≤ (100 − this) % of a positive revenue in the window before (1–100).
+    pub share_drop_pct: i64,
+    /// `low_satisfaction` when the latest overall satisfaction (1–5) is strictly below this (1–5).
+    pub low_satisfaction_below: f64,
+    /// `open_complaints` when at least this many complaints are open (1–1000).
+    pub min_open_complaints: i64,
+    /// Score added by `no_contact` (0–100).
+    pub weight_no_contact: i64,
+    /// Score added by `falling_share` (0–100).
+    pub weight_falling_share: i64,
+    /// Score added by `low_satisfaction` (0–100).
+    pub weight_low_satisfaction: i64,
+    /// Score added by `open_complaints` (0–100).
+    pub weight_open_complaints: i64,
+    /// Score added by `owner_inactive`, the owner's account being deactivated (0–100).
+    pub weight_owner_inactive: i64,
+    /// Customers scoring at least this are listed (1–500).
+    pub min_score: i64,
+}
+
+impl From<ChurnSettings> for ChurnSettingsBody {
+    fn from(s: ChurnSettings) -> Self {
+        ChurnSettingsBody {
+            no_contact_days: s.no_contact_days,
+            share_window_days: s.share_window_days,
+            share_drop_pct: s.share_drop_pct,
+            low_satisfaction_below: s.low_satisfaction_below,
+            min_open_complaints: s.min_open_complaints,
+            weight_no_contact: s.weight_no_contact,
+            weight_falling_share: s.weight_falling_share,
+            weight_low_satisfaction: s.weight_low_satisfaction,
+            weight_open_complaints: s.weight_open_complaints,
+            weight_owner_inactive: s.weight_owner_inactive,
+            min_score: s.min_score,
+        }
+    }
+}
+
+/// As sent: every field may be missing, so all missing ones are named at once.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnSettingsInput {
+    no_contact_days: Option<i64>,
+    share_window_days: Option<i64>,
+    share_drop_pct: Option<i64>,
+    low_satisfaction_below: Option<f64>,
+    min_open_complaints: Option<i64>,
+    weight_no_contact: Option<i64>,
+    weight_falling_share: Option<i64>,
+    weight_low_satisfaction: Option<i64>,
+    weight_open_complaints: Option<i64>,
+    weight_owner_inactive: Option<i64>,
+    min_score: Option<i64>,
+}
+
+impl ChurnSettingsInput {
+    fn settings(self) -> Result<ChurnSettings, ApiError> {
+        let d = ChurnSettings::default();
+        let mut m = Vec::new();
+        let value = ChurnSettings {
+            no_contact_days: field(
+                self.no_contact_days,
+                "no_contact_days",
+                d.no_contact_days,
+                &mut m,
+            ),
+            share_window_days: field(
+                self.share_window_days,
+                "share_window_days",
+                d.share_window_days,
+                &mut m,
+            ),
+            share_drop_pct: field(
+                self.share_drop_pct,
+                "share_drop_pct",
+                d.share_drop_pct,
+                &mut m,
+            ),
+            low_satisfaction_below: field(
+                self.low_satisfaction_below,
+                "low_satisfaction_below",
+                d.low_satisfaction_below,
+                &mut m,
+            ),
+            min_open_complaints: field(self.min_open_complaints, "min_open_complaints", 1, &mut m),
+            weight_no_contact: field(self.weight_no_contact, "weight_no_contact", 0, &mut m),
+            weight_falling_share: field(
+                self.weight_falling_share,
+                "weight_falling_share",
+                0,
+                &mut m,
+            ),
+            weight_low_satisfaction: field(
+                self.weight_low_satisfaction,
+                "weight_low_satisfaction",
+                0,
+                &mut m,
+            ),
+            weight_open_complaints: field(
+                self.weight_open_complaints,
+                "weight_open_complaints",
+                0,
+                &mut m,
+            ),
+            weight_owner_inactive: field(
+                self.weight_owner_inactive,
+                "weight_owner_inactive",
+                0,
+                &mut m,
+            ),
+            min_score: field(self.min_score, "min_score", 1, &mut m),
+        };
+        problems(m, value.problems())?;
+        Ok(value)
+    }
+}
+
+/// The churn-risk thresholds and weights. The ETag is the settings version (`"0"` for the defaults).
+#[utoipa::path(tag = "settings", responses((status = 200, body = ChurnSettingsBody, headers(("ETag" = String)))))]
+#[get("/settings/churn")]
+pub async fn get_churn(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let (value, version) = state
+        .db
+        .run(|conn| settings::get::<ChurnSettings>(conn, settings::CHURN))
+        .await?;
+    Ok(versioned(
+        StatusCode::OK,
+        version,
+        None,
+        &ChurnSettingsBody::from(value),
+    ))
+}
+
+/// Replace the churn-risk thresholds and weights (admin or manager); every
+/// field is required. `GET /churn/at-risk` uses them from the next request.
+#[utoipa::path(
+    tag = "settings",
+    params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings changed since")),
+    request_body = ChurnSettingsBody,
+    responses(
+        (status = 200, body = ChurnSettingsBody, headers(("ETag" = String))),
+        (status = 412, description = "Changed since you read them", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[put("/settings/churn")]
+pub async fn put_churn(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: JsonBody<ChurnSettingsInput>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_any(EDITORS)?;
+    let expected = precondition::if_match(&req)?;
+    let value = body.0.settings()?;
+    let user_id = user.id;
+    let version = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                store(conn, settings::CHURN, &value, expected, user_id)
+            })
+        })
+        .await?;
+    Ok(versioned(
+        StatusCode::OK,
+        version,
+        None,
+        &ChurnSettingsBody::from(value),
+    ))
+}

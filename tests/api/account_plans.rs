@@ -1,0 +1,336 @@
+//! Key-account plans: only for key customers (tier important or secondary),
+//! CRUD with filters and validation, actions, and the evaluation (execution,
+//! cost against budget, revenue and profit against the period before, ROI).
+
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::churn::{customer, sale};
+use crate::helpers::TestApp;
+
+backend_tests!(
+    plans_are_only_for_key_customers,
+    plan_crud_filters_and_validation,
+    actions_crud_and_validation,
+    evaluation_against_hand_computed_figures,
+);
+
+const PLANS: &str = "/api/v1/account-plans";
+
+fn day(offset: i64) -> String {
+    (Utc::now() + Duration::days(offset))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// A customer made `important` by the only profit in the database.
+async fn key_customer(app: &TestApp, token: &str) -> i64 {
+    let c = customer(app, token, "Key account").await;
+    sale(app, token, c, 50_000, 20_000, 10).await;
+    let r = app.post("/api/v1/tiers/recompute", token, &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let card = app.get(&format!("/api/v1/customers/{c}"), token).await;
+    assert_eq!(card.body["tier"], "important", "{}", card.text);
+    c
+}
+
+fn plan_body(c: i64) -> Value {
+    json!({"customer_id": c, "objective": "Grow volume by 30%", "period_start": day(-60),
+           "period_end": day(0), "budget_cents": 20_000})
+}
+
+async fn plans_are_only_for_key_customers(app: TestApp) {
+    let token = app.admin_token().await;
+    let key = key_customer(&app, &token).await;
+    let small = customer(&app, &token, "Small").await;
+    let r = app.post(PLANS, &token, &plan_body(small)).await;
+    let p = r.problem(409);
+    assert!(p["detail"].as_str().unwrap().contains("small"), "{p}");
+    let r = app.post(PLANS, &token, &plan_body(key)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["status"], "draft");
+    assert_eq!(r.body["actions"], json!([]));
+    assert_eq!(r.header("location"), Some(format!("{PLANS}/{}", r.id())));
+    let r = app.post(PLANS, &token, &plan_body(999_999)).await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["customer_id"]);
+}
+
+async fn plan_crud_filters_and_validation(app: TestApp) {
+    let token = app.admin_token().await;
+    let key = key_customer(&app, &token).await;
+    let a = app.post(PLANS, &token, &plan_body(key)).await.id();
+    let mut active = plan_body(key);
+    active["status"] = json!("active");
+    let b = app.post(PLANS, &token, &active).await.id();
+
+    let all = app.get(PLANS, &token).await;
+    let ids: Vec<i64> = all.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a, b]);
+    let r = app.get(&format!("{PLANS}?status=active"), &token).await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["items"][0]["id"], b);
+    let r = app
+        .get(&format!("{PLANS}?customer_id={key}&limit=1"), &token)
+        .await;
+    assert_eq!(r.body["items"][0]["id"], a);
+    let cursor = r.body["next_cursor"].as_str().unwrap().to_string();
+    let r = app
+        .get(
+            &format!("{PLANS}?customer_id={key}&limit=1&cursor={cursor}"),
+            &token,
+        )
+        .await;
+    assert_eq!(r.body["items"][0]["id"], b);
+    app.get(&format!("{PLANS}?status=bogus"), &token)
+        .await
+        .problem(400);
+
+    // Every bad field at once.
+    let r = app
+        .post(
+            PLANS,
+            &token,
+            &json!({"customer_id": key, "objective": " ", "period_start": day(0),
+                    "period_end": day(-1), "budget_cents": -1, "status": "paused"}),
+        )
+        .await;
+    r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["budget_cents", "objective", "period_end", "status"]
+    );
+    let r = app.post(PLANS, &token, &json!({})).await;
+    r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "budget_cents",
+            "customer_id",
+            "objective",
+            "period_end",
+            "period_start"
+        ]
+    );
+    let r = app
+        .post(
+            PLANS,
+            &token,
+            &json!({"customer_id": key, "objective": "x", "period_start": "2026-13-01",
+              "period_end": day(0), "budget_cents": 1}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["period_start"]);
+
+    // PATCH with If-Match; period kept consistent.
+    let one = format!("{PLANS}/{a}");
+    let r = app.get(&one, &token).await;
+    let etag = r.header("etag").unwrap();
+    let r = app
+        .patch_if_match(
+            &one,
+            &token,
+            &etag,
+            &json!({"status": "active", "budget_cents": 30_000}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["status"].clone(), r.body["budget_cents"].clone()),
+        (json!("active"), json!(30_000))
+    );
+    assert_eq!(r.body["version"], 2);
+    app.patch_if_match(&one, &token, &etag, &json!({"budget_cents": 1}))
+        .await
+        .problem(412);
+    let r = app
+        .patch(&one, &token, &json!({"period_end": day(-100)}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["period_end"]);
+    let r = app
+        .patch(&one, &token, &json!({"objective": null, "status": "x"}))
+        .await;
+    r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["objective", "status"]);
+
+    // Roles: viewers read only; sales only for customers they own.
+    let (_, viewer) = app.user_with_role("viewer").await;
+    assert_eq!(app.get(&one, &viewer).await.status, 200);
+    app.post(PLANS, &viewer, &plan_body(key)).await.problem(403);
+    app.patch(&one, &viewer, &json!({"budget_cents": 1}))
+        .await
+        .problem(403);
+    let (_, sales) = app.user_with_role("sales").await;
+    app.delete(&one, &sales).await.problem(403);
+
+    assert_eq!(app.delete(&one, &token).await.status, 204);
+    app.get(&one, &token).await.problem(404);
+    app.get(&format!("{PLANS}/{a}/evaluation"), &token)
+        .await
+        .problem(404);
+}
+
+async fn actions_crud_and_validation(app: TestApp) {
+    let token = app.admin_token().await;
+    let key = key_customer(&app, &token).await;
+    let plan = app.post(PLANS, &token, &plan_body(key)).await.id();
+    let actions = format!("{PLANS}/{plan}/actions");
+    let r = app
+        .post(
+            &actions,
+            &token,
+            &json!({"type": "executive_visit", "due_date": day(5), "cost_cents": 3_000}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let visit = r.id();
+    assert_eq!(r.body["status"], "planned");
+    assert_eq!(r.body["type"], "executive_visit");
+    let admin_id = r.body["owner_id"].as_i64().unwrap();
+
+    let (rep, _) = app.user_with_role("sales").await;
+    let r = app
+        .post(
+            &actions,
+            &token,
+            &json!({"type": "key_customer_forum", "due_date": day(-5), "owner_id": rep}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["owner_id"], rep);
+    assert_eq!(r.body["cost_cents"], 0);
+
+    let r = app
+        .post(
+            &actions,
+            &token,
+            &json!({"type": "dinner", "cost_cents": -5, "owner_id": 999_999}),
+        )
+        .await;
+    r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["cost_cents", "due_date", "type"]);
+    let r = app
+        .post(
+            &actions,
+            &token,
+            &json!({"type": "peak_supply", "due_date": day(1), "owner_id": 999_999}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["owner_id"]);
+
+    let one = format!("{actions}/{visit}");
+    let r = app
+        .patch(
+            &one,
+            &token,
+            &json!({"status": "done", "cost_cents": 2_500}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "done");
+    assert_eq!(r.body["owner_id"], admin_id);
+    let r = app
+        .patch(
+            &one,
+            &token,
+            &json!({"status": "finished", "due_date": null}),
+        )
+        .await;
+    r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["due_date", "status"]);
+
+    let list = app.get(&actions, &token).await;
+    let types: Vec<&str> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["key_customer_forum", "executive_visit"],
+        "by due date"
+    );
+    let plan_view = app.get(&format!("{PLANS}/{plan}"), &token).await;
+    assert_eq!(plan_view.body["actions"].as_array().unwrap().len(), 2);
+
+    assert_eq!(app.delete(&one, &token).await.status, 204);
+    app.delete(&one, &token).await.problem(404);
+    app.get(&format!("{PLANS}/999999/actions"), &token)
+        .await
+        .problem(404);
+    let refs = app
+        .get("/api/v1/reference/account-plan-actions", &token)
+        .await;
+    assert_eq!(refs.body["items"].as_array().unwrap().len(), 8);
+    assert_eq!(refs.body["items"][2]["label_zh"], "高层拜访");
+}
+
+async fn evaluation_against_hand_computed_figures(app: TestApp) {
+    let token = app.admin_token().await;
+    // In the plan period (the last 61 days): 50,000 revenue, 30,000 profit
+    // (from key_customer) + 8,000 revenue, 5,000 profit.
+    let key = key_customer(&app, &token).await;
+    sale(&app, &token, key, 8_000, 3_000, 20).await;
+    // The 61 days before: 20,000 revenue, 10,000 profit. Older: ignored.
+    sale(&app, &token, key, 20_000, 10_000, 90).await;
+    sale(&app, &token, key, 99_000, 0, 200).await;
+    let plan = app.post(PLANS, &token, &plan_body(key)).await.id();
+    let actions = format!("{PLANS}/{plan}/actions");
+    for (kind, due, status, cost) in [
+        ("executive_visit", -10, "done", 10_000),
+        ("incentive_policy", -5, "planned", 5_000),
+        ("joint_promotion", -3, "cancelled", 50_000),
+        ("key_customer_forum", 30, "done", 0),
+    ] {
+        let r = app
+            .post(
+                &actions,
+                &token,
+                &json!({"type": kind, "due_date": day(due), "status": status, "cost_cents": cost}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = app.get(&format!("{PLANS}/{plan}/evaluation"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let e = &r.body;
+    assert_eq!(e["actions_total"], 3, "cancelled actions do not count");
+    assert_eq!(e["actions_done"], 2);
+    assert_eq!(e["actions_due"], 2);
+    assert_eq!(e["actions_due_done"], 1);
+    assert_eq!(e["actions_overdue"], 1);
+    assert_eq!(e["execution_rate"], 0.5);
+    assert_eq!(e["cost_cents"], 15_000);
+    assert_eq!(e["budget_cents"], 20_000);
+    assert_eq!(e["budget_used"], 0.75);
+    assert_eq!(e["in_period"]["revenue_cents"], 58_000);
+    assert_eq!(e["in_period"]["profit_cents"], 35_000);
+    assert_eq!(e["before"]["revenue_cents"], 20_000);
+    assert_eq!(e["before"]["profit_cents"], 10_000);
+    assert_eq!(e["before"]["end"], day(-61));
+    assert_eq!(e["before"]["start"], day(-121));
+    assert_eq!(e["profit_uplift_cents"], 25_000);
+    // (35,000 − 10,000 − 15,000) / 15,000
+    let roi = e["roi"].as_f64().unwrap();
+    assert!((roi - 10_000.0 / 15_000.0).abs() < 1e-9, "{roi}");
+}

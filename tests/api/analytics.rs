@@ -1,0 +1,369 @@
+//! The CRM questions: `/analytics/overview`, `/analytics/funnel`,
+//! `/analytics/sales` and the `POST /analytics/customer-share` calculator.
+
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::churn::{churn, contact, customer, sale};
+use crate::helpers::TestApp;
+
+backend_tests!(
+    customer_share_gives_the_texts_example,
+    customer_share_validation_names_every_field,
+    sales_grouped_by_month_owner_and_product,
+    overview_answers_the_questions,
+    overview_silent_losses_in_a_later_period,
+    funnel_conversion_and_median_days,
+);
+
+const SHARE: &str = "/api/v1/analytics/customer-share";
+
+fn at(days_from_now: i64) -> String {
+    (Utc::now() + Duration::days(days_from_now))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+async fn customer_share_gives_the_texts_example(app: TestApp) {
+    let (_, viewer) = app.user_with_role("viewer").await;
+    let body = json!({"population": 5_000_000, "segment_ratio": 0.15, "reachable_ratio": 0.20,
+        "valid_ratio": 2.0 / 3.0, "spender_ratio": 0.20, "annual_spend": 3_000});
+    let r = app.post(SHARE, &viewer, &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"segment_size": 750_000, "target_customers": 150_000, "valid_customers": 100_000,
+               "spenders": 20_000, "revenue": 60_000_000, "customers_won": 100_000,
+               "customer_share": 0.667})
+    );
+    let mut won = body.clone();
+    won["customers_won"] = json!(15_000);
+    let r = app.post(SHARE, &viewer, &won).await;
+    assert_eq!(r.body["customer_share"], 0.1);
+    let mut none = body;
+    none["segment_ratio"] = json!(0);
+    let r = app.post(SHARE, &viewer, &none).await;
+    assert_eq!(r.body["target_customers"], 0);
+    assert!(r.body["customer_share"].is_null());
+    app.post(SHARE, "", &json!({})).await.problem(401);
+}
+
+async fn customer_share_validation_names_every_field(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = app.post(SHARE, &token, &json!({})).await;
+    r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "annual_spend",
+            "population",
+            "reachable_ratio",
+            "segment_ratio",
+            "spender_ratio",
+            "valid_ratio"
+        ]
+    );
+    let r = app
+        .post(
+            SHARE,
+            &token,
+            &json!({"population": 0, "segment_ratio": -0.1, "reachable_ratio": 1.5,
+                    "valid_ratio": 1, "spender_ratio": 0, "annual_spend": -1, "customers_won": -3}),
+        )
+        .await;
+    r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "annual_spend",
+            "customers_won",
+            "population",
+            "reachable_ratio",
+            "segment_ratio"
+        ]
+    );
+    let r = app
+        .post(
+            SHARE,
+            &token,
+            &json!({"population": 10, "segment_ratio": 1, "reachable_ratio": 1,
+                    "valid_ratio": 1, "spender_ratio": 1, "annual_spend": 1, "customers_won": 11}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["customers_won"]);
+    let r = app
+        .post(
+            SHARE,
+            &token,
+            &json!({"population": "many", "segment_ratio": 0.1}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["population"]);
+}
+
+fn rows(r: &Value) -> Vec<(String, i64, i64)> {
+    r["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rows: {r}"))
+        .iter()
+        .map(|x| {
+            (
+                x["key"].as_str().unwrap().to_string(),
+                x["revenue_cents"].as_i64().unwrap(),
+                x["profit_cents"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn post_sale(app: &TestApp, token: &str, c: i64, amount: i64, product: &str, when: &str) {
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/transactions"),
+            token,
+            &json!({"amount_cents": amount, "cost_cents": amount / 4, "product": product, "occurred_at": when}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+async fn sales_grouped_by_month_owner_and_product(app: TestApp) {
+    let token = app.admin_token().await;
+    let (rep, rep_token) = app.user_with_role("sales").await;
+    let a = customer(&app, &token, "A").await;
+    let b = customer(&app, &rep_token, "B").await;
+    post_sale(&app, &token, a, 4_000, "Tea", "2025-01-10T10:00:00Z").await;
+    post_sale(&app, &token, a, 8_000, "Ginseng", "2025-01-20T10:00:00Z").await;
+    post_sale(&app, &rep_token, b, 2_000, "Tea", "2025-02-01T00:00:00Z").await;
+    post_sale(&app, &rep_token, b, 9_999, "Tea", "2025-03-01T00:00:00Z").await;
+    let q = "from=2025-01-01T00:00:00Z&to=2025-03-01T00:00:00Z";
+
+    let r = app
+        .get(&format!("/api/v1/analytics/sales?{q}"), &token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        rows(&r.body),
+        [
+            ("2025-01".to_string(), 12_000, 9_000),
+            ("2025-02".to_string(), 2_000, 1_500)
+        ]
+    );
+    assert_eq!(
+        (
+            r.body["revenue_cents"].clone(),
+            r.body["profit_cents"].clone()
+        ),
+        (json!(14_000), json!(10_500))
+    );
+    assert_eq!(r.body["rows"][0]["transactions"], 2);
+    assert_eq!(r.body["rows"][0]["customers"], 1);
+
+    let r = app
+        .get(
+            &format!("/api/v1/analytics/sales?{q}&group_by=product"),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        rows(&r.body),
+        [
+            ("Ginseng".to_string(), 8_000, 6_000),
+            ("Tea".to_string(), 6_000, 4_500)
+        ]
+    );
+    let r = app
+        .get(
+            &format!("/api/v1/analytics/sales?{q}&group_by=owner"),
+            &token,
+        )
+        .await;
+    let admin_id = app
+        .get(&format!("/api/v1/customers/{a}"), &token)
+        .await
+        .body["owner_id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        rows(&r.body),
+        [
+            (admin_id.to_string(), 12_000, 9_000),
+            (rep.to_string(), 2_000, 1_500)
+        ]
+    );
+    let r = app
+        .get(
+            &format!("/api/v1/analytics/sales?{q}&owner_id={rep}"),
+            &token,
+        )
+        .await;
+    assert_eq!(r.body["revenue_cents"], 2_000);
+    app.get("/api/v1/analytics/sales?group_by=region", &token)
+        .await
+        .problem(400);
+}
+
+async fn overview(app: &TestApp, token: &str, query: &str) -> Value {
+    let r = app
+        .get(&format!("/api/v1/analytics/overview{query}"), token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+async fn overview_answers_the_questions(app: TestApp) {
+    let token = app.admin_token().await;
+    let (rep, rep_token) = app.user_with_role("sales").await;
+    // Twice in the period (and twice in the year before): a repeat buyer.
+    let twice = customer(&app, &token, "Twice").await;
+    for d in [10, 20, 400, 410] {
+        sale(&app, &token, twice, 1_000, 0, d).await;
+    }
+    contact(&app, &token, twice, "visit", 3).await;
+    // Once in the period; once in the year before.
+    let once = customer(&app, &rep_token, "Once").await;
+    sale(&app, &rep_token, once, 1_000, 0, 15).await;
+    sale(&app, &rep_token, once, 1_000, 0, 500).await;
+    // Never bought, never contacted.
+    let _idle = customer(&app, &token, "Idle").await;
+    // New customer lost with a reason.
+    let lost = customer(&app, &token, "Lost").await;
+    contact(&app, &token, lost, "call", 2).await;
+    assert_eq!(
+        churn(&app, &token, lost, "harsh_policies", Some("Prices"))
+            .await
+            .status,
+        201
+    );
+    // Archived cards do not count.
+    let archived = customer(&app, &token, "Archived").await;
+    app.delete(&format!("/api/v1/customers/{archived}"), &token)
+        .await;
+
+    let o = overview(&app, &token, "").await;
+    assert_eq!(o["customers"], 4);
+    assert_eq!(o["bought"], 2);
+    assert_eq!(o["bought_twice_or_more"], 1);
+    assert_eq!(o["bought_once"], 1);
+    assert_eq!(o["never_contacted"], 2, "Once and Idle");
+    assert_eq!(o["new_customers_lost"], 1);
+    assert_eq!(o["silent_losses"], 0, "everyone is new");
+    let trend = &o["loyalty_trend"];
+    assert_eq!(trend["repeat_rate"], 0.5);
+    assert_eq!(trend["repeat_rate_before"], 0.5);
+    assert_eq!(trend["direction"], "steady");
+
+    let mine = overview(&app, &token, &format!("?owner_id={rep}")).await;
+    assert_eq!(mine["customers"], 1);
+    assert_eq!(mine["bought_once"], 1);
+    assert_eq!(mine["loyalty_trend"]["repeat_rate"], 0.0);
+    assert_eq!(mine["loyalty_trend"]["repeat_rate_before"], 0.0);
+
+    // Only the last 30 days: Twice bought twice, Once once; the period before
+    // (30 to 60 days ago) had no buyer, so the trend is unknown.
+    let recent = overview(&app, &token, &format!("?from={}", at(-30))).await;
+    assert_eq!(recent["bought_twice_or_more"], 1);
+    assert_eq!(recent["loyalty_trend"]["direction"], "unknown");
+    assert!(recent["loyalty_trend"]["change"].is_null());
+
+    let r = app
+        .get(
+            "/api/v1/analytics/overview?from=2030-01-01T00:00:00Z&to=2029-01-01T00:00:00Z",
+            &token,
+        )
+        .await;
+    r.problem(400);
+    app.get("/api/v1/analytics/overview?owner_id=x", &token)
+        .await
+        .problem(400);
+}
+
+async fn overview_silent_losses_in_a_later_period(app: TestApp) {
+    let token = app.admin_token().await;
+    // Everyone bought today; seen from a period that starts in a year and
+    // ends in two, they are old customers who stopped buying.
+    let silent = customer(&app, &token, "Silent").await;
+    sale(&app, &token, silent, 1_000, 0, 1).await;
+    let complained = customer(&app, &token, "Complained").await;
+    sale(&app, &token, complained, 1_000, 0, 1).await;
+    contact(&app, &token, complained, "complaint", 1).await;
+    let noted = customer(&app, &token, "Noted").await;
+    sale(&app, &token, noted, 1_000, 0, 1).await;
+    assert_eq!(
+        churn(&app, &token, noted, "competition", Some("Rival"))
+            .await
+            .status,
+        201
+    );
+    let unnoted = customer(&app, &token, "Unnoted").await;
+    sale(&app, &token, unnoted, 1_000, 0, 1).await;
+    assert_eq!(
+        churn(&app, &token, unnoted, "natural", None).await.status,
+        201
+    );
+    let _never = customer(&app, &token, "Never bought").await;
+
+    let q = format!("?from={}&to={}", at(366), at(732));
+    let o = overview(&app, &token, &q).await;
+    assert_eq!(o["customers"], 5);
+    assert_eq!(o["bought"], 0);
+    assert_eq!(o["silent_losses"], 2, "Silent and Unnoted: {o}");
+    assert_eq!(o["new_customers_lost"], 0);
+}
+
+async fn funnel_conversion_and_median_days(app: TestApp) {
+    let token = app.admin_token().await;
+    let moved = customer(&app, &token, "Moved").await;
+    let _stayed = customer(&app, &token, "Stayed").await;
+    let skipped = customer(&app, &token, "Skipped").await;
+    for (c, stage) in [
+        (moved, "prospect"),
+        (skipped, "prospect"),
+        (skipped, "ordinary"),
+    ] {
+        let r = app
+            .patch(
+                &format!("/api/v1/customers/{c}"),
+                &token,
+                &json!({"funnel_stage": stage}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = app.get("/api/v1/analytics/funnel", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let steps = r.body["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 4);
+    assert_eq!(
+        (steps[0]["from"].clone(), steps[0]["to"].clone()),
+        (json!("lead"), json!("prospect"))
+    );
+    assert_eq!(steps[0]["entered"], 3);
+    assert_eq!(steps[0]["converted"], 2);
+    let rate = steps[0]["conversion_rate"].as_f64().unwrap();
+    assert!((rate - 2.0 / 3.0).abs() < 1e-9);
+    let median = steps[0]["median_days"].as_f64().unwrap();
+    assert!((0.0..0.01).contains(&median), "minutes apart: {median}");
+    assert_eq!(steps[1]["entered"], 2);
+    assert_eq!(steps[1]["converted"], 1);
+    assert_eq!(steps[1]["conversion_rate"], 0.5);
+    assert_eq!(steps[2]["entered"], 1);
+    assert_eq!(steps[2]["converted"], 0);
+    assert!(steps[2]["median_days"].is_null());
+    assert_eq!(steps[3]["entered"], 0);
+    assert!(steps[3]["conversion_rate"].is_null());
+    let past = app
+        .get(
+            "/api/v1/analytics/funnel?from=2020-01-01T00:00:00Z&to=2021-01-01T00:00:00Z",
+            &token,
+        )
+        .await;
+    assert_eq!(past.body["steps"][0]["entered"], 0);
+}

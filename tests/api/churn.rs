@@ -1,0 +1,486 @@
+//! Churn: `POST /customers/{id}/churn` and `/reactivate` (records, card,
+//! list filter, history, timeline), `GET /churn/at-risk` with its signals and
+//! `/settings/churn`, and `/analytics/churn`.
+
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+use crate::settings::put;
+
+backend_tests!(
+    churn_and_win_back_keep_records_card_history_and_timeline,
+    churn_validation_and_roles,
+    at_risk_ranks_by_score_with_signals,
+    at_risk_falling_share_boundary_and_pages,
+    churn_settings_rules,
+    churn_report_by_reason_and_period,
+);
+
+pub fn days_ago(days: i64) -> String {
+    (Utc::now() - Duration::days(days))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+pub async fn customer(app: &TestApp, token: &str, name: &str) -> i64 {
+    app.create_customer(token, json!({"kind": "individual", "name": name}))
+        .await
+        .id()
+}
+
+pub async fn sale(app: &TestApp, token: &str, c: i64, amount: i64, cost: i64, days: i64) {
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/transactions"),
+            token,
+            &json!({"amount_cents": amount, "cost_cents": cost, "product": "Ginseng tea",
+                    "occurred_at": days_ago(days)}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "transaction failed: {}", r.text);
+}
+
+pub async fn contact(app: &TestApp, token: &str, c: i64, kind: &str, days: i64) {
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/interactions"),
+            token,
+            &json!({"type": kind, "summary": "touch", "occurred_at": days_ago(days)}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "interaction failed: {}", r.text);
+}
+
+pub async fn churn(app: &TestApp, token: &str, c: i64, reason: &str, note: Option<&str>) -> Resp {
+    app.post(
+        &format!("/api/v1/customers/{c}/churn"),
+        token,
+        &json!({"reason": reason, "note": note}),
+    )
+    .await
+}
+
+async fn reactivate(app: &TestApp, token: &str, c: i64) -> Resp {
+    app.post(
+        &format!("/api/v1/customers/{c}/reactivate"),
+        token,
+        &json!({"note": "won back"}),
+    )
+    .await
+}
+
+fn ids(page: &Value, key: &str) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {page}"))
+        .iter()
+        .map(|i| i[key].as_i64().unwrap())
+        .collect()
+}
+
+async fn churn_and_win_back_keep_records_card_history_and_timeline(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = customer(&app, &token, "Leaving").await;
+    let other = customer(&app, &token, "Staying").await;
+    sale(&app, &token, c, 5_000, 1_000, 10).await;
+    sale(&app, &token, c, 7_000, 1_000, 400).await;
+
+    let r = churn(&app, &token, c, "competition", Some("Moved to a rival")).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["reason"], "competition");
+    assert_eq!(r.body["note"], "Moved to a rival");
+    assert_eq!(
+        r.body["lost_revenue_cents"], 5_000,
+        "only the 12 months before"
+    );
+    assert!(r.body["reactivated_at"].is_null());
+
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    assert_eq!(card.body["churn_reason"], "competition");
+    assert!(card.body["churned_at"].is_string());
+    assert_eq!(card.body["version"], 2, "churning changes the card");
+
+    let churned = app.get("/api/v1/customers?churned=true", &token).await;
+    assert_eq!(ids(&churned.body, "id"), vec![c]);
+    let active = app.get("/api/v1/customers?churned=false", &token).await;
+    assert_eq!(ids(&active.body, "id"), vec![other]);
+
+    churn(&app, &token, c, "natural", None).await.problem(409);
+
+    let r = reactivate(&app, &token, c).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["reactivated_at"].is_string());
+    assert_eq!(r.body["reactivation_note"], "won back");
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    assert!(card.body["churned_at"].is_null() && card.body["churn_reason"].is_null());
+    reactivate(&app, &token, c).await.problem(409);
+    reactivate(&app, &token, other).await.problem(409);
+
+    assert_eq!(churn(&app, &token, c, "integrity", None).await.status, 201);
+    let history = app
+        .get(&format!("/api/v1/customers/{c}/churn"), &token)
+        .await;
+    let reasons: Vec<&str> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["integrity", "competition"], "newest first");
+
+    let events = app
+        .get(&format!("/api/v1/customers/{c}/history"), &token)
+        .await;
+    let kinds: Vec<(String, Value)> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "churned" || e["kind"] == "reactivated")
+        .map(|e| (e["kind"].as_str().unwrap().to_string(), e["to"].clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("churned".to_string(), json!("integrity")),
+            ("reactivated".to_string(), Value::Null),
+            ("churned".to_string(), json!("competition")),
+        ]
+    );
+    let timeline = app
+        .get(
+            &format!("/api/v1/customers/{c}/timeline?types=event"),
+            &token,
+        )
+        .await;
+    assert_eq!(timeline.status, 200, "{}", timeline.text);
+    assert!(timeline.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["event"]["kind"] == "reactivated"));
+}
+
+async fn churn_validation_and_roles(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = customer(&app, &token, "Validated").await;
+    let path = format!("/api/v1/customers/{c}/churn");
+    let r = app.post(&path, &token, &json!({"note": "x"})).await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["reason"]);
+    let r = app
+        .post(
+            &path,
+            &token,
+            &json!({"reason": "bored", "note": "x".repeat(2001)}),
+        )
+        .await;
+    r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["note", "reason"]);
+    assert!(r.text.contains("invalid_value"), "{}", r.text);
+    app.post(&path, &token, &json!({"reason": "natural", "extra": 1}))
+        .await
+        .problem(422);
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/reactivate"),
+            &token,
+            &json!({"note": 5}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["note"]);
+    churn(&app, &token, 999_999, "natural", None)
+        .await
+        .problem(404);
+
+    let (_, viewer) = app.user_with_role("viewer").await;
+    churn(&app, &viewer, c, "natural", None).await.problem(403);
+    let (_, sales) = app.user_with_role("sales").await;
+    churn(&app, &sales, c, "natural", None).await.problem(403);
+    let own = customer(&app, &sales, "Mine").await;
+    assert_eq!(churn(&app, &sales, own, "natural", None).await.status, 201);
+    assert_eq!(reactivate(&app, &sales, own).await.status, 200);
+    app.post(&path, "", &json!({"reason": "natural"}))
+        .await
+        .problem(401);
+
+    // An archived card cannot be churned.
+    assert_eq!(
+        app.delete(&format!("/api/v1/customers/{c}"), &token)
+            .await
+            .status,
+        204
+    );
+    churn(&app, &token, c, "natural", None).await.problem(409);
+}
+
+async fn set_churn(app: &TestApp, token: &str, changes: Value) {
+    let mut body = json!({"no_contact_days": 90, "share_window_days": 90, "share_drop_pct": 50,
+        "low_satisfaction_below": 3.0, "min_open_complaints": 1, "weight_no_contact": 30,
+        "weight_falling_share": 25, "weight_low_satisfaction": 20, "weight_open_complaints": 15,
+        "weight_owner_inactive": 10, "min_score": 1});
+    for (k, v) in changes.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = put(app, "/api/v1/settings/churn", token, None, &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+fn entry(page: &Value, c: i64) -> Value {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["customer_id"] == c)
+        .cloned()
+        .unwrap_or_else(|| panic!("{c} not at risk: {page}"))
+}
+
+async fn at_risk_ranks_by_score_with_signals(app: TestApp) {
+    let token = app.admin_token().await;
+    let (rep, rep_token) = app.user_with_role("sales").await;
+    // Calm: bought and contacted recently.
+    let calm = customer(&app, &token, "Calm").await;
+    sale(&app, &token, calm, 1_000, 0, 10).await;
+    contact(&app, &token, calm, "visit", 1).await;
+    // Silent: bought, never contacted.
+    let silent = customer(&app, &token, "Silent").await;
+    sale(&app, &token, silent, 1_000, 0, 10).await;
+    // Falling with an open complaint: 10,000 before, 1,000 recently.
+    let falling = customer(&app, &token, "Falling").await;
+    sale(&app, &token, falling, 10_000, 0, 150).await;
+    sale(&app, &token, falling, 1_000, 0, 10).await;
+    contact(&app, &token, falling, "complaint", 1).await;
+    // Owner left: the rep is deactivated; never contacted.
+    let orphan = app
+        .create_customer(&rep_token, json!({"kind": "individual", "name": "Orphan"}))
+        .await
+        .id();
+    sale(&app, &rep_token, orphan, 1_000, 0, 10).await;
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{rep}"),
+            &token,
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Never bought, and churned: not listed.
+    let prospect = customer(&app, &token, "Prospect").await;
+    let gone = customer(&app, &token, "Gone").await;
+    sale(&app, &token, gone, 1_000, 0, 10).await;
+    assert_eq!(churn(&app, &token, gone, "natural", None).await.status, 201);
+
+    let page = app.get("/api/v1/churn/at-risk", &token).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(
+        ids(&page.body, "customer_id"),
+        vec![falling, orphan, silent]
+    );
+    let f = entry(&page.body, falling);
+    assert_eq!(f["score"], 40);
+    assert_eq!(
+        f["signals"],
+        json!({"no_contact": false, "falling_share": true, "low_satisfaction": false,
+               "open_complaints": true, "owner_inactive": false})
+    );
+    assert_eq!(f["revenue_recent_cents"], 1_000);
+    assert_eq!(f["revenue_before_cents"], 10_000);
+    assert_eq!(f["open_complaints"], 1);
+    let o = entry(&page.body, orphan);
+    assert_eq!(o["score"], 40);
+    assert_eq!(o["signals"]["owner_inactive"], true);
+    assert_eq!(o["signals"]["no_contact"], true);
+    assert_eq!(entry(&page.body, silent)["score"], 30);
+    let _ = (calm, prospect);
+
+    // Weights are settings: without the no-contact weight, silent drops out.
+    set_churn(&app, &token, json!({"weight_no_contact": 0})).await;
+    let page = app.get("/api/v1/churn/at-risk", &token).await;
+    assert_eq!(ids(&page.body, "customer_id"), vec![falling, orphan]);
+    assert_eq!(entry(&page.body, orphan)["score"], 10);
+    // The no-contact threshold: the calm customer was contacted 1 day ago.
+    set_churn(&app, &token, json!({"no_contact_days": 1, "min_score": 30})).await;
+    let page = app.get("/api/v1/churn/at-risk", &token).await;
+    assert_eq!(
+        ids(&page.body, "customer_id"),
+        vec![falling, orphan, calm, silent]
+    );
+    assert_eq!(entry(&page.body, falling)["score"], 70);
+    // Owner filter.
+    let page = app
+        .get(&format!("/api/v1/churn/at-risk?owner_id={rep}"), &token)
+        .await;
+    assert_eq!(ids(&page.body, "customer_id"), vec![orphan]);
+    app.get("/api/v1/churn/at-risk?limit=0", &token)
+        .await
+        .problem(400);
+    app.get("/api/v1/churn/at-risk?cursor=nope", &token)
+        .await
+        .problem(400);
+    app.get("/api/v1/churn/at-risk?bogus=1", &token)
+        .await
+        .problem(400);
+}
+
+async fn at_risk_falling_share_boundary_and_pages(app: TestApp) {
+    let token = app.admin_token().await;
+    // Contacted today so only the share signal can fire; 50% drop threshold.
+    let mut at_half = Vec::new();
+    for (name, recent) in [("Half", 500), ("Just above half", 501), ("Half again", 500)] {
+        let c = customer(&app, &token, name).await;
+        sale(&app, &token, c, 1_000, 0, 120).await;
+        sale(&app, &token, c, recent, 0, 5).await;
+        contact(&app, &token, c, "call", 0).await;
+        if recent == 500 {
+            at_half.push(c);
+        }
+    }
+    let page = app.get("/api/v1/churn/at-risk", &token).await;
+    assert_eq!(ids(&page.body, "customer_id"), at_half);
+    // Pages of one, in order, with a stable cursor.
+    let first = app.get("/api/v1/churn/at-risk?limit=1", &token).await;
+    assert_eq!(ids(&first.body, "customer_id"), vec![at_half[0]]);
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_string();
+    let second = app
+        .get(
+            &format!("/api/v1/churn/at-risk?limit=1&cursor={cursor}"),
+            &token,
+        )
+        .await;
+    assert_eq!(ids(&second.body, "customer_id"), vec![at_half[1]]);
+    assert!(second.body["next_cursor"].is_null());
+}
+
+async fn churn_settings_rules(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = app.get("/api/v1/settings/churn", &token).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("etag").as_deref(), Some("\"0\""));
+    assert_eq!(r.body["no_contact_days"], 90);
+    assert_eq!(r.body["min_score"], 1);
+    let mut body = r.body.clone();
+
+    let (_, sales) = app.user_with_role("sales").await;
+    put(&app, "/api/v1/settings/churn", &sales, None, &body)
+        .await
+        .problem(403);
+    let r = put(
+        &app,
+        "/api/v1/settings/churn",
+        &token,
+        None,
+        &json!({"min_score": 0}),
+    )
+    .await;
+    r.problem(422);
+    let fields = r.error_fields();
+    assert_eq!(fields.len(), 11, "{fields:?}");
+    assert!(fields.contains(&"min_score".to_string()));
+    body["share_drop_pct"] = json!(0);
+    body["low_satisfaction_below"] = json!(5.1);
+    body["weight_open_complaints"] = json!(101);
+    let r = put(&app, "/api/v1/settings/churn", &token, None, &body).await;
+    r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "low_satisfaction_below",
+            "share_drop_pct",
+            "weight_open_complaints"
+        ]
+    );
+    body["share_drop_pct"] = json!(100);
+    body["low_satisfaction_below"] = json!(5.0);
+    body["weight_open_complaints"] = json!(100);
+    let (_, manager) = app.user_with_role("manager").await;
+    let r = put(
+        &app,
+        "/api/v1/settings/churn",
+        &manager,
+        Some("\"0\""),
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"1\""));
+    put(
+        &app,
+        "/api/v1/settings/churn",
+        &manager,
+        Some("\"0\""),
+        &body,
+    )
+    .await
+    .problem(412);
+    let r = app.get("/api/v1/settings/churn", &sales).await;
+    assert_eq!(r.body["weight_open_complaints"], 100);
+}
+
+async fn churn_report_by_reason_and_period(app: TestApp) {
+    let token = app.admin_token().await;
+    let a = customer(&app, &token, "A").await;
+    let b = customer(&app, &token, "B").await;
+    let c = customer(&app, &token, "C").await;
+    sale(&app, &token, a, 10_000, 0, 30).await;
+    sale(&app, &token, b, 4_000, 0, 30).await;
+    sale(&app, &token, b, 9_000, 0, 500).await;
+    for (id, reason) in [(a, "competition"), (b, "competition"), (c, "natural")] {
+        assert_eq!(churn(&app, &token, id, reason, None).await.status, 201);
+    }
+    assert_eq!(reactivate(&app, &token, c).await.status, 200);
+
+    let r = app.get("/api/v1/analytics/churn", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["total"],
+        json!({"churned": 3, "lost_revenue_cents": 14_000, "won_back": 1})
+    );
+    let reasons = r.body["by_reason"].as_array().unwrap();
+    assert_eq!(reasons.len(), 8, "every reason, zeros included");
+    let comp = reasons
+        .iter()
+        .find(|x| x["reason"] == "competition")
+        .unwrap();
+    assert_eq!(comp["churned"], 2);
+    assert_eq!(comp["lost_revenue_cents"], 14_000);
+    let nat = reasons.iter().find(|x| x["reason"] == "natural").unwrap();
+    assert_eq!(
+        (nat["churned"].clone(), nat["won_back"].clone()),
+        (json!(1), json!(1))
+    );
+    let month = Utc::now().format("%Y-%m").to_string();
+    let periods = r.body["by_period"].as_array().unwrap();
+    assert_eq!(periods.len(), 1);
+    assert_eq!(periods[0]["period"], month);
+    assert_eq!(periods[0]["churned"], 3);
+    assert_eq!(periods[0]["by_reason"].as_array().unwrap().len(), 2);
+
+    let r = app.get("/api/v1/analytics/churn?period=year", &token).await;
+    assert_eq!(
+        r.body["by_period"][0]["period"],
+        Utc::now().format("%Y").to_string()
+    );
+    let past = app
+        .get(
+            "/api/v1/analytics/churn?from=2020-01-01T00:00:00Z&to=2021-01-01T00:00:00Z",
+            &token,
+        )
+        .await;
+    assert_eq!(past.body["total"]["churned"], 0);
+    app.get("/api/v1/analytics/churn?period=week", &token)
+        .await
+        .problem(400);
+    app.get(
+        "/api/v1/analytics/churn?from=2021-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+        &token,
+    )
+    .await
+    .problem(400);
+}
