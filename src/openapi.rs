@@ -32,6 +32,7 @@ Authenticate with `POST /api/v1/auth/token`, then send `Authorization: Bearer <a
         (name = "cpr", description = "The CPR development cycle: conversion, penetration, retention"),
         (name = "tiers", description = "The customer pyramid"),
         (name = "segments", description = "Dynamic and static segments of customers"),
+        (name = "surveys", description = "Satisfaction surveys: questions, responses and results (CSAT, NPS)"),
         (name = "settings", description = "Thresholds and cut-offs"),
         (name = "analytics", description = "Reports"),
         (name = "reference", description = "Code lists with English and Chinese labels and strategies"),

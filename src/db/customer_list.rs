@@ -40,6 +40,9 @@ pub struct Filter {
     pub has_open_complaints: Option<bool>,
     pub cpr_stage: Option<String>,
     pub tier: Option<String>,
+    pub satisfaction_min: Option<f64>,
+    pub satisfaction_max: Option<f64>,
+    pub loyalty_type: Option<String>,
     /// Only the members of a segment (see `db::segments::SegmentScope`).
     pub segment: Option<super::segments::SegmentScope>,
 }
@@ -209,6 +212,15 @@ pub fn page(
     }
     if let Some(v) = &filter.tier {
         query = query.filter(c::tier.eq(v.clone()));
+    }
+    if let Some(v) = filter.satisfaction_min {
+        query = query.filter(c::satisfaction_overall.ge(v));
+    }
+    if let Some(v) = filter.satisfaction_max {
+        query = query.filter(c::satisfaction_overall.le(v));
+    }
+    if let Some(v) = &filter.loyalty_type {
+        query = query.filter(c::loyalty_type.eq(v.clone()));
     }
     if let Some(v) = &filter.tag {
         let tagged = customer_tags::table

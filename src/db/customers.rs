@@ -137,6 +137,12 @@ pub struct StatsRow {
     pub cpr_pinned: bool,
     pub share_of_wallet: Option<f64>,
     pub tier: String,
+    pub satisfaction_overall: Option<f64>,
+    pub satisfaction_product: Option<f64>,
+    pub satisfaction_service: Option<f64>,
+    pub satisfaction_social: Option<f64>,
+    pub satisfaction_at: Option<NaiveDateTime>,
+    pub loyalty_type: String,
 }
 
 pub type Stats = (
@@ -153,6 +159,12 @@ pub type Stats = (
     customers::cpr_pinned,
     customers::share_of_wallet,
     customers::tier,
+    customers::satisfaction_overall,
+    customers::satisfaction_product,
+    customers::satisfaction_service,
+    customers::satisfaction_social,
+    customers::satisfaction_at,
+    customers::loyalty_type,
 );
 
 pub const STATS: Stats = (
@@ -169,6 +181,12 @@ pub const STATS: Stats = (
     customers::cpr_pinned,
     customers::share_of_wallet,
     customers::tier,
+    customers::satisfaction_overall,
+    customers::satisfaction_product,
+    customers::satisfaction_service,
+    customers::satisfaction_social,
+    customers::satisfaction_at,
+    customers::loyalty_type,
 );
 
 /// A card with its derived figures.

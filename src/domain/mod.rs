@@ -3,6 +3,8 @@
 pub mod codes;
 pub mod cpr;
 pub mod funnel;
+pub mod loyalty;
 pub mod reference;
 pub mod segments;
+pub mod surveys;
 pub mod tiers;

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use crate::db::customer_list::Filter;
 use crate::domain::codes::{
     AcquisitionSource, CprStage, CustomerKind, FunnelStage, PersonalityType, ProspectGrade,
-    SocialStyle, Tier,
+    LoyaltyType, SocialStyle, Tier,
 };
 use crate::error::{ApiError, FieldError};
 
@@ -62,6 +62,14 @@ pub struct CustomerQuery {
     pub cpr_stage: Option<CprStage>,
     #[param(inline)]
     pub tier: Option<Tier>,
+    /// Latest overall satisfaction at least this (1–5); excludes customers without one.
+    #[param(minimum = 1, maximum = 5)]
+    pub satisfaction_min: Option<f64>,
+    /// Latest overall satisfaction at most this (1–5); excludes customers without one.
+    #[param(minimum = 1, maximum = 5)]
+    pub satisfaction_max: Option<f64>,
+    #[param(inline)]
+    pub loyalty_type: Option<LoyaltyType>,
     /// One of `id`, `name`, `created_at`, `updated_at`, `last_contact_at`,
     /// `last_purchase_at`, `purchase_count`, `lifetime_revenue_cents`,
     /// `lifetime_profit_cents`, `revenue_12m_cents`, `profit_12m_cents`,
@@ -101,6 +109,23 @@ impl CustomerQuery {
                 errors.push(FieldError::new(name, "range", "must be at least 0"));
             }
         }
+        for (name, value) in [
+            ("satisfaction_min", self.satisfaction_min),
+            ("satisfaction_max", self.satisfaction_max),
+        ] {
+            if value.is_some_and(|v| !(1.0..=5.0).contains(&v)) {
+                errors.push(FieldError::new(name, "range", "must be between 1 and 5"));
+            }
+        }
+        if let (Some(low), Some(high)) = (self.satisfaction_min, self.satisfaction_max) {
+            if low > high {
+                errors.push(FieldError::new(
+                    "satisfaction_min",
+                    "range",
+                    "must not be above satisfaction_max",
+                ));
+            }
+        }
         if !errors.is_empty() {
             return Err(ApiError::InvalidQuery(errors));
         }
@@ -134,6 +159,9 @@ impl CustomerQuery {
             has_open_complaints: self.has_open_complaints,
             cpr_stage: self.cpr_stage.map(|v| v.as_str().to_string()),
             tier: self.tier.map(|v| v.as_str().to_string()),
+            satisfaction_min: self.satisfaction_min,
+            satisfaction_max: self.satisfaction_max,
+            loyalty_type: self.loyalty_type.map(|v| v.as_str().to_string()),
             segment: None,
         })
     }

@@ -122,7 +122,7 @@ pub struct TierSettingsInput {
 /// Takes a field's value, or notes it as missing and stands in `neutral`
 /// (a value that cannot itself break a rule, so that the fields sent are
 /// still checked against each other).
-fn field<T>(
+pub(super) fn field<T>(
     value: Option<T>,
     name: &'static str,
     neutral: T,
@@ -184,7 +184,7 @@ impl TierSettingsInput {
 }
 
 /// One 422 naming every missing field and every broken rule of the fields sent.
-fn problems(missing: Vec<&'static str>, list: Vec<(&'static str, String)>) -> Result<(), ApiError> {
+pub(super) fn problems(missing: Vec<&'static str>, list: Vec<(&'static str, String)>) -> Result<(), ApiError> {
     let mut errors: Vec<FieldError> = missing
         .iter()
         .map(|f| FieldError::new(*f, "required", "is required"))
@@ -201,7 +201,7 @@ fn problems(missing: Vec<&'static str>, list: Vec<(&'static str, String)>) -> Re
     }
 }
 
-const EDITORS: &[Role] = &[Role::Admin, Role::Manager];
+pub(super) const EDITORS: &[Role] = &[Role::Admin, Role::Manager];
 
 /// The CPR thresholds. The ETag is the settings version (`"0"` for the defaults).
 #[utoipa::path(tag = "settings", responses((status = 200, body = CprSettingsBody, headers(("ETag" = String)))))]
@@ -262,7 +262,7 @@ pub async fn put_cpr(
     ))
 }
 
-fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
+pub(super) fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
     conn: &mut db::DbConn,
     name: &str,
     value: &T,

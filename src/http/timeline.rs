@@ -24,7 +24,8 @@ pub struct EventView {
     pub id: i64,
     pub customer_id: i64,
     /// `funnel_stage_changed`, `prospect_grade_changed`, `need_converted`,
-    /// `cpr_stage_changed`, `tier_changed`.
+    /// `cpr_stage_changed`, `tier_changed`, `survey_answered` (`subject_id`:
+    /// the response; `to`: the overall satisfaction it gave), `loyalty_changed`.
     #[schema(example = "funnel_stage_changed")]
     pub kind: String,
     /// The value before (null when there was none).
@@ -105,7 +106,7 @@ pub struct TimelineQuery {
 pub struct HistoryQuery {
     /// Only events of this kind.
     #[param(
-        pattern = "^(funnel_stage_changed|prospect_grade_changed|need_converted|cpr_stage_changed|tier_changed)$"
+        pattern = "^(funnel_stage_changed|prospect_grade_changed|need_converted|cpr_stage_changed|tier_changed|survey_answered|loyalty_changed)$"
     )]
     pub kind: Option<String>,
     #[param(minimum = 1, maximum = 500)]
