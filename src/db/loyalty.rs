@@ -5,9 +5,9 @@
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable};
 #[cfg(test)]
 use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Nullable};
 
 use super::schema::customers;
 use super::stats::{literal, window_start_months};
@@ -133,9 +133,9 @@ pub struct LevelRow {
 
 /// The level (1–5) the overall satisfaction rounds to (halves up), as
 /// `domain::surveys::level`; NULL without satisfaction.
-pub const LEVEL_SQL: &str = "(CASE WHEN satisfaction_overall IS NULL THEN NULL \
+pub const LEVEL_SQL: &str = "CAST(CASE WHEN satisfaction_overall IS NULL THEN NULL \
     WHEN satisfaction_overall < 1.5 THEN 1 WHEN satisfaction_overall < 2.5 THEN 2 \
-    WHEN satisfaction_overall < 3.5 THEN 3 WHEN satisfaction_overall < 4.5 THEN 4 ELSE 5 END)";
+    WHEN satisfaction_overall < 3.5 THEN 3 WHEN satisfaction_overall < 4.5 THEN 4 ELSE 5 END AS BIGINT)";
 
 /// Active customers per satisfaction level (NULL: no satisfaction data),
 /// and how many of them bought at least `repeat_min_purchases` times in

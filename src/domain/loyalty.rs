@@ -88,7 +88,8 @@ pub fn attitude_high(satisfaction: f64, s: &LoyaltySettings) -> bool {
 
 pub fn behaviour_high(i: &LoyaltyInputs, s: &LoyaltySettings) -> bool {
     i.purchases_in_window >= s.repeat_min_purchases
-        && i.share_of_wallet.is_none_or(|share| share >= s.share_of_wallet_min)
+        && i.share_of_wallet
+            .is_none_or(|share| share >= s.share_of_wallet_min)
 }
 
 pub fn loyalty_type(i: &LoyaltyInputs, s: &LoyaltySettings) -> LoyaltyType {

@@ -20,8 +20,8 @@ use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeDelta};
 use serde_json::{Map, Value};
 
 use super::codes::{
-    AcquisitionSource, Code, CprStage, CustomerKind, FunnelStage, Gender, LoyaltyType, PersonalityType,
-    ProspectGrade, SocialStyle, Tier,
+    AcquisitionSource, Code, CprStage, CustomerKind, FunnelStage, Gender, LoyaltyType,
+    PersonalityType, ProspectGrade, SocialStyle, Tier,
 };
 use crate::error::FieldError;
 

@@ -6,8 +6,8 @@ use utoipa::IntoParams;
 
 use crate::db::customer_list::Filter;
 use crate::domain::codes::{
-    AcquisitionSource, CprStage, CustomerKind, FunnelStage, PersonalityType, ProspectGrade,
-    LoyaltyType, SocialStyle, Tier,
+    AcquisitionSource, CprStage, CustomerKind, FunnelStage, LoyaltyType, PersonalityType,
+    ProspectGrade, SocialStyle, Tier,
 };
 use crate::error::{ApiError, FieldError};
 

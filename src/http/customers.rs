@@ -20,8 +20,8 @@ use crate::db::customers::{self, CustomerRow, Full, StatsRow};
 use crate::db::page::{self, Cursor};
 use crate::db::{self, users, DbConn};
 use crate::domain::codes::{
-    from_db, AcquisitionSource, Code, CprStage, CustomerKind, FunnelStage, Gender, LoyaltyType, PersonalityType,
-    ProspectGrade, SocialStyle, Tier,
+    from_db, AcquisitionSource, Code, CprStage, CustomerKind, FunnelStage, Gender, LoyaltyType,
+    PersonalityType, ProspectGrade, SocialStyle, Tier,
 };
 use crate::domain::reference;
 use crate::error::{ApiError, FieldError};

@@ -252,10 +252,7 @@ fn analytics(conn: &mut DbConn) -> Result<LoyaltyAnalytics, ApiError> {
 /// there are and what share of them are repeat buyers in the loyalty window.
 #[utoipa::path(tag = "analytics", responses((status = 200, body = LoyaltyAnalytics)))]
 #[get("/analytics/loyalty")]
-pub async fn report(
-    state: web::Data<AppState>,
-    _user: AuthUser,
-) -> Result<HttpResponse, ApiError> {
+pub async fn report(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
     let body = state.db.run(analytics).await?;
     Ok(HttpResponse::Ok().json(body))
 }

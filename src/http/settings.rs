@@ -184,7 +184,10 @@ impl TierSettingsInput {
 }
 
 /// One 422 naming every missing field and every broken rule of the fields sent.
-pub(super) fn problems(missing: Vec<&'static str>, list: Vec<(&'static str, String)>) -> Result<(), ApiError> {
+pub(super) fn problems(
+    missing: Vec<&'static str>,
+    list: Vec<(&'static str, String)>,
+) -> Result<(), ApiError> {
     let mut errors: Vec<FieldError> = missing
         .iter()
         .map(|f| FieldError::new(*f, "required", "is required"))

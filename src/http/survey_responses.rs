@@ -272,6 +272,7 @@ pub async fn create(
                     }
                 };
                 let Some(customer_id) = customer_id.filter(|_| errors.is_empty()) else {
+                    errors.sort_by(|a, b| a.field.cmp(&b.field));
                     return Err(ApiError::Validation(errors));
                 };
                 writable_customer(conn, &user, customer_id)?;

@@ -65,7 +65,10 @@ impl From<QuestionRow> for QuestionView {
             position: q.position,
             kind: from_db(&q.kind, QuestionKind::Text),
             text: q.text,
-            dimension: q.dimension.as_deref().and_then(SatisfactionDimension::parse),
+            dimension: q
+                .dimension
+                .as_deref()
+                .and_then(SatisfactionDimension::parse),
             options: q
                 .options
                 .as_deref()
@@ -380,7 +383,8 @@ fn questions(qlist: &[QuestionInput], errors: &mut Vec<FieldError>) -> Vec<NewQu
         ));
         return Vec::new();
     }
-    qlist.iter()
+    qlist
+        .iter()
         .enumerate()
         .filter_map(|(i, q)| question(q, &format!("questions[{i}]"), errors))
         .collect()
@@ -487,7 +491,13 @@ pub async fn create(
     user.require_any(EDITORS)?;
     let input = body.0;
     let mut errors = Vec::new();
-    let title = text_field(input.title.as_deref(), "title", MAX_TITLE, true, &mut errors);
+    let title = text_field(
+        input.title.as_deref(),
+        "title",
+        MAX_TITLE,
+        true,
+        &mut errors,
+    );
     let description = description_field(input.description.as_deref(), &mut errors);
     let qlist = questions(input.questions.as_deref().unwrap_or_default(), &mut errors);
     fail(errors)?;
@@ -593,7 +603,13 @@ pub async fn patch(
     let expected = precondition::if_match(&req)?;
     let input = body.0;
     let mut errors = Vec::new();
-    let title = text_field(input.title.as_deref(), "title", MAX_TITLE, false, &mut errors);
+    let title = text_field(
+        input.title.as_deref(),
+        "title",
+        MAX_TITLE,
+        false,
+        &mut errors,
+    );
     let description = input
         .description
         .as_ref()
@@ -602,10 +618,7 @@ pub async fn patch(
         .status
         .as_ref()
         .and_then(|s| code(s, "status", &mut errors));
-    let qlist = input
-        .questions
-        .as_ref()
-        .map(|l| questions(l, &mut errors));
+    let qlist = input.questions.as_ref().map(|l| questions(l, &mut errors));
     fail(errors)?;
     let view = state
         .db
