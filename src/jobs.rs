@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::db::{self, cpr, settings, stats, Db};
+use crate::db::{self, cpr, loyalty, settings, stats, Db};
 use crate::domain::cpr::CprSettings;
+use crate::domain::loyalty::LoyaltySettings;
 
 /// Starts the periodic jobs: moving the 12-month window of the derived
 /// figures and the CPR window (which can move a customer's stage as old
@@ -31,6 +32,18 @@ pub fn spawn(db: Db, config: &Config) {
             match result {
                 Ok(n) => log::debug!("CPR recompute: {n} stage changes"),
                 Err(e) => log::warn!("CPR recompute failed: {e}"),
+            }
+            // After the CPR refresh: loyalty reads the share of wallet it sets,
+            // and purchases leave the loyalty window as time passes.
+            let result = db
+                .run(|conn| {
+                    let (s, _) = settings::get::<LoyaltySettings>(conn, settings::LOYALTY)?;
+                    Ok(loyalty::refresh_all(conn, &s, db::now())?)
+                })
+                .await;
+            match result {
+                Ok(n) => log::debug!("loyalty recompute: {n} type changes"),
+                Err(e) => log::warn!("loyalty recompute failed: {e}"),
             }
         }
     });

@@ -34,6 +34,7 @@ Authenticate with `POST /api/v1/auth/token`, then send `Authorization: Bearer <a
         (name = "segments", description = "Dynamic and static segments of customers"),
         (name = "churn", description = "Churned customers, win-backs and the at-risk list"),
         (name = "account-plans", description = "Key-account plans, their actions and their return"),
+        (name = "surveys", description = "Satisfaction surveys: questions, responses and results (CSAT, NPS)"),
         (name = "settings", description = "Thresholds and cut-offs"),
         (name = "analytics", description = "Reports"),
         (name = "reference", description = "Code lists with English and Chinese labels and strategies"),

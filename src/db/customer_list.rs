@@ -42,6 +42,9 @@ pub struct Filter {
     pub tier: Option<String>,
     /// true: churned now; false: not churned.
     pub churned: Option<bool>,
+    pub satisfaction_min: Option<f64>,
+    pub satisfaction_max: Option<f64>,
+    pub loyalty_type: Option<String>,
     /// Only the members of a segment (see `db::segments::SegmentScope`).
     pub segment: Option<super::segments::SegmentScope>,
 }
@@ -216,6 +219,15 @@ pub fn page(
         Some(true) => query = query.filter(c::churned_at.is_not_null()),
         Some(false) => query = query.filter(c::churned_at.is_null()),
         None => {}
+    }
+    if let Some(v) = filter.satisfaction_min {
+        query = query.filter(c::satisfaction_overall.ge(v));
+    }
+    if let Some(v) = filter.satisfaction_max {
+        query = query.filter(c::satisfaction_overall.le(v));
+    }
+    if let Some(v) = &filter.loyalty_type {
+        query = query.filter(c::loyalty_type.eq(v.clone()));
     }
     if let Some(v) = &filter.tag {
         let tagged = customer_tags::table

@@ -139,6 +139,12 @@ pub struct StatsRow {
     pub tier: String,
     pub churned_at: Option<NaiveDateTime>,
     pub churn_reason: Option<String>,
+    pub satisfaction_overall: Option<f64>,
+    pub satisfaction_product: Option<f64>,
+    pub satisfaction_service: Option<f64>,
+    pub satisfaction_social: Option<f64>,
+    pub satisfaction_at: Option<NaiveDateTime>,
+    pub loyalty_type: String,
 }
 
 pub type Stats = (
@@ -157,6 +163,12 @@ pub type Stats = (
     customers::tier,
     customers::churned_at,
     customers::churn_reason,
+    customers::satisfaction_overall,
+    customers::satisfaction_product,
+    customers::satisfaction_service,
+    customers::satisfaction_social,
+    customers::satisfaction_at,
+    customers::loyalty_type,
 );
 
 pub const STATS: Stats = (
@@ -175,6 +187,12 @@ pub const STATS: Stats = (
     customers::tier,
     customers::churned_at,
     customers::churn_reason,
+    customers::satisfaction_overall,
+    customers::satisfaction_product,
+    customers::satisfaction_service,
+    customers::satisfaction_social,
+    customers::satisfaction_at,
+    customers::loyalty_type,
 );
 
 /// A card with its derived figures.

@@ -11,6 +11,9 @@ use super::DbConn;
 pub const FUNNEL_STAGE_CHANGED: &str = "funnel_stage_changed";
 pub const PROSPECT_GRADE_CHANGED: &str = "prospect_grade_changed";
 pub const NEED_CONVERTED: &str = "need_converted";
+/// A survey response: `subject_id` is the response, `to` the overall
+/// satisfaction it gave (null without rating answers), `reason` the survey.
+pub const SURVEY_ANSWERED: &str = "survey_answered";
 
 /// Every kind of event, for filters and the spec.
 pub const KINDS: &[&str] = &[
@@ -21,6 +24,8 @@ pub const KINDS: &[&str] = &[
     super::tiers::TIER_CHANGED,
     super::churn::CHURNED,
     super::churn::REACTIVATED,
+    SURVEY_ANSWERED,
+    super::loyalty::LOYALTY_CHANGED,
 ];
 
 #[derive(Debug, Clone, Queryable)]

@@ -225,7 +225,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     segment_members,
     churn_records,
     account_plans,
-    account_plan_actions
+    account_plan_actions,
+    surveys,
+    survey_questions,
+    survey_responses,
+    survey_answers
 );
 
 diesel::table! {
@@ -275,6 +279,62 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    surveys (id) {
+        id -> BigInt,
+        title -> Text,
+        description -> Nullable<Text>,
+        status -> Text,
+        segment_id -> Nullable<BigInt>,
+        allow_multiple_responses -> Bool,
+        opened_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(churn_records -> customers (customer_id));
 diesel::joinable!(account_plans -> customers (customer_id));
 diesel::joinable!(account_plan_actions -> account_plans (plan_id));
+diesel::table! {
+    survey_questions (id) {
+        id -> BigInt,
+        survey_id -> BigInt,
+        position -> BigInt,
+        kind -> Text,
+        text -> Text,
+        dimension -> Nullable<Text>,
+        options -> Nullable<Text>,
+        required -> Bool,
+    }
+}
+
+diesel::table! {
+    survey_responses (id) {
+        id -> BigInt,
+        survey_id -> BigInt,
+        customer_id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        submitted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    survey_answers (id) {
+        id -> BigInt,
+        response_id -> BigInt,
+        survey_id -> BigInt,
+        question_id -> BigInt,
+        kind -> Text,
+        dimension -> Nullable<Text>,
+        number -> Nullable<BigInt>,
+        text -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(survey_questions -> surveys (survey_id));
+diesel::joinable!(survey_responses -> surveys (survey_id));
+diesel::joinable!(survey_responses -> customers (customer_id));
+diesel::joinable!(survey_answers -> survey_responses (response_id));

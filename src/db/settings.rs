@@ -12,6 +12,7 @@ use crate::error::ApiError;
 pub const CPR: &str = "cpr";
 pub const TIERS: &str = "tiers";
 pub const CHURN: &str = "churn";
+pub const LOYALTY: &str = "loyalty";
 
 /// The stored value (or the default when never set) and its version (0 when never set).
 pub fn get<T: DeserializeOwned + Default>(

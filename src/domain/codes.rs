@@ -210,6 +210,28 @@ code_enum!(
     ActionStatus { Planned => "planned", InProgress => "in_progress", Done => "done", Cancelled => "cancelled" }
 );
 
+code_enum!(
+    /// Status of a survey: `draft` (questions editable) → `open` (takes
+    /// responses; questions frozen) → `closed`.
+    SurveyStatus { Draft => "draft", Open => "open", Closed => "closed" }
+);
+
+code_enum!(
+    /// Kind of survey question: a 5-level rating tied to a dimension, a 0–10
+    /// likelihood to recommend, one choice among options, or free text.
+    QuestionKind { Rating5 => "rating_5", Nps010 => "nps_0_10", SingleChoice => "single_choice", Text => "text" }
+);
+
+code_enum!(
+    /// Dimension of satisfaction (三个层次).
+    SatisfactionDimension { Product => "product", Service => "service", Social => "social" }
+);
+
+code_enum!(
+    /// Loyalty type (客户忠诚), from attitude and behaviour; `unknown` without satisfaction data.
+    LoyaltyType { High => "high", Latent => "latent", Inertial => "inertial", None => "none", Unknown => "unknown" }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,8 +20,8 @@ use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeDelta};
 use serde_json::{Map, Value};
 
 use super::codes::{
-    AcquisitionSource, Code, CprStage, CustomerKind, FunnelStage, Gender, PersonalityType,
-    ProspectGrade, SocialStyle, Tier,
+    AcquisitionSource, Code, CprStage, CustomerKind, FunnelStage, Gender, LoyaltyType,
+    PersonalityType, ProspectGrade, SocialStyle, Tier,
 };
 use crate::error::FieldError;
 
@@ -168,6 +168,8 @@ pub static FIELDS: &[Field] = &[
     field("tier", C(Tier::CODES), false),
     field("cpr_stage", C(CprStage::CODES), false),
     field("share_of_wallet", D, true),
+    field("satisfaction_overall", D, true),
+    field("loyalty_type", C(LoyaltyType::CODES), false),
 ];
 
 pub fn find_field(name: &str) -> Option<&'static Field> {

@@ -6,8 +6,8 @@ use utoipa::IntoParams;
 
 use crate::db::customer_list::Filter;
 use crate::domain::codes::{
-    AcquisitionSource, CprStage, CustomerKind, FunnelStage, PersonalityType, ProspectGrade,
-    SocialStyle, Tier,
+    AcquisitionSource, CprStage, CustomerKind, FunnelStage, LoyaltyType, PersonalityType,
+    ProspectGrade, SocialStyle, Tier,
 };
 use crate::error::{ApiError, FieldError};
 
@@ -64,6 +64,14 @@ pub struct CustomerQuery {
     pub tier: Option<Tier>,
     /// true: customers churned now (not won back); false: the others.
     pub churned: Option<bool>,
+    /// Latest overall satisfaction at least this (1–5); excludes customers without one.
+    #[param(minimum = 1, maximum = 5)]
+    pub satisfaction_min: Option<f64>,
+    /// Latest overall satisfaction at most this (1–5); excludes customers without one.
+    #[param(minimum = 1, maximum = 5)]
+    pub satisfaction_max: Option<f64>,
+    #[param(inline)]
+    pub loyalty_type: Option<LoyaltyType>,
     /// One of `id`, `name`, `created_at`, `updated_at`, `last_contact_at`,
     /// `last_purchase_at`, `purchase_count`, `lifetime_revenue_cents`,
     /// `lifetime_profit_cents`, `revenue_12m_cents`, `profit_12m_cents`,
@@ -103,6 +111,23 @@ impl CustomerQuery {
                 errors.push(FieldError::new(name, "range", "must be at least 0"));
             }
         }
+        for (name, value) in [
+            ("satisfaction_min", self.satisfaction_min),
+            ("satisfaction_max", self.satisfaction_max),
+        ] {
+            if value.is_some_and(|v| !(1.0..=5.0).contains(&v)) {
+                errors.push(FieldError::new(name, "range", "must be between 1 and 5"));
+            }
+        }
+        if let (Some(low), Some(high)) = (self.satisfaction_min, self.satisfaction_max) {
+            if low > high {
+                errors.push(FieldError::new(
+                    "satisfaction_min",
+                    "range",
+                    "must not be above satisfaction_max",
+                ));
+            }
+        }
         if !errors.is_empty() {
             return Err(ApiError::InvalidQuery(errors));
         }
@@ -137,6 +162,9 @@ impl CustomerQuery {
             cpr_stage: self.cpr_stage.map(|v| v.as_str().to_string()),
             tier: self.tier.map(|v| v.as_str().to_string()),
             churned: self.churned,
+            satisfaction_min: self.satisfaction_min,
+            satisfaction_max: self.satisfaction_max,
+            loyalty_type: self.loyalty_type.map(|v| v.as_str().to_string()),
             segment: None,
         })
     }

@@ -21,7 +21,7 @@ use crate::db::page::{self, Cursor};
 use crate::db::{self, users, DbConn};
 use crate::domain::codes::{
     from_db, AcquisitionSource, ChurnReason, Code, CprStage, CustomerKind, FunnelStage, Gender,
-    PersonalityType, ProspectGrade, SocialStyle, Tier,
+    LoyaltyType, PersonalityType, ProspectGrade, SocialStyle, Tier,
 };
 use crate::domain::reference;
 use crate::error::{ApiError, FieldError};
@@ -101,6 +101,20 @@ pub struct CustomerView {
     pub churned_at: Option<DateTime<Utc>>,
     /// Why the customer churned; null unless churned now.
     pub churn_reason: Option<ChurnReason>,
+    /// Latest overall satisfaction (1–5): the mean of the rating answers of
+    /// the customer's latest survey response that had any; null before the first.
+    #[schema(example = 4.33)]
+    pub satisfaction_overall: Option<f64>,
+    /// Latest mean rating of the `product` dimension (1–5).
+    pub satisfaction_product: Option<f64>,
+    /// Latest mean rating of the `service` dimension (1–5).
+    pub satisfaction_service: Option<f64>,
+    /// Latest mean rating of the `social` dimension (1–5).
+    pub satisfaction_social: Option<f64>,
+    /// When `satisfaction_overall` was last set.
+    pub satisfaction_at: Option<DateTime<Utc>>,
+    /// Loyalty type from satisfaction and repeat purchase (see `/settings/loyalty`).
+    pub loyalty_type: LoyaltyType,
 }
 
 fn parse_opt<T: Code>(v: &Option<String>) -> Option<T> {
@@ -163,6 +177,12 @@ impl CustomerView {
             tier: from_db(&stats.tier, Tier::Small),
             churned_at: stats.churned_at.map(utc),
             churn_reason: parse_opt(&stats.churn_reason),
+            satisfaction_overall: stats.satisfaction_overall,
+            satisfaction_product: stats.satisfaction_product,
+            satisfaction_service: stats.satisfaction_service,
+            satisfaction_social: stats.satisfaction_social,
+            satisfaction_at: stats.satisfaction_at.map(utc),
+            loyalty_type: from_db(&stats.loyalty_type, LoyaltyType::Unknown),
         }
     }
 }
@@ -325,6 +345,7 @@ pub async fn create(
                 fail_on(errors, conflict)?;
                 let saved = customers::insert(conn, &row)?;
                 crate::db::cpr::refresh_current(conn, saved.id, saved.created_at)?;
+                crate::db::loyalty::refresh_current(conn, saved.id, saved.created_at)?;
                 funnel::apply(
                     conn,
                     &funnel::FunnelChange {
@@ -428,6 +449,7 @@ pub async fn patch(
                     customers::replace_tags(conn, id, tags)?;
                 }
                 crate::db::cpr::refresh_current(conn, id, row.updated_at)?;
+                crate::db::loyalty::refresh_current(conn, id, row.updated_at)?;
                 let purchase_count = customers::find_full(conn, id)?
                     .map(|(_, s)| s.purchase_count)
                     .unwrap_or_default();

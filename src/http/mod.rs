@@ -23,6 +23,7 @@ pub mod fallback;
 pub mod funnel;
 pub mod health;
 pub mod interactions;
+pub mod loyalty;
 pub mod market;
 pub mod needs;
 pub mod precondition;
@@ -30,6 +31,9 @@ pub mod reference;
 pub mod report_period;
 pub mod segments;
 pub mod settings;
+pub mod survey_responses;
+pub mod survey_results;
+pub mod surveys;
 pub mod tiers;
 pub mod timeline;
 pub mod transactions;
@@ -103,6 +107,17 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(segments::list_members)
                 .service(segments::add_members)
                 .service(segments::remove_member)
+                .service(surveys::list)
+                .service(surveys::create)
+                .service(surveys::get)
+                .service(surveys::patch)
+                .service(surveys::delete)
+                .service(survey_responses::create)
+                .service(survey_responses::list)
+                .service(survey_results::get)
+                .service(loyalty::get_settings)
+                .service(loyalty::put_settings)
+                .service(loyalty::report)
                 .service(reference::index)
                 .service(reference::list)
                 .service(churn::churn)

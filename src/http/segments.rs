@@ -155,13 +155,14 @@ pub struct SegmentPage {
 /// `occupation`, `education`, `currency`: `eq`, `ne`, `in` (exact) and
 /// `contains` (case-insensitive substring);
 /// codes — `kind`, `gender`, `acquisition_source`, `personality_type`,
-/// `social_style`, `funnel_stage`, `prospect_grade`, `tier`, `cpr_stage`:
-/// `eq`, `ne`, `in` with valid codes (see `/reference`);
+/// `social_style`, `funnel_stage`, `prospect_grade`, `tier`, `cpr_stage`,
+/// `loyalty_type`: `eq`, `ne`, `in` with valid codes (see `/reference`);
 /// integers — `owner_id`, `employees`, `purchase_count`, `open_complaints` —
 /// and money in cents — `annual_revenue_cents`, `wallet_size_cents`,
 /// `lifetime_revenue_cents`, `lifetime_profit_cents`, `revenue_12m_cents`,
 /// `profit_12m_cents`: `eq`, `ne`, `in`, `lt`, `lte`, `gt`, `gte`;
-/// number — `share_of_wallet` (0–1): `eq`, `ne`, `lt`, `lte`, `gt`, `gte`;
+/// numbers — `share_of_wallet` (0–1) and `satisfaction_overall` (the latest
+/// overall satisfaction, 1–5): `eq`, `ne`, `lt`, `lte`, `gt`, `gte`;
 /// timestamps — `created_at`, `updated_at`, `last_contact_at`,
 /// `first_purchase_at`, `last_purchase_at`: `lt`, `lte`, `gt`, `gte` with an
 /// RFC 3339 instant, a date (`2026-01-31`, midnight UTC) or a relative date
@@ -174,7 +175,8 @@ pub struct SegmentPage {
 /// `age_band`, `income_band`, `occupation`, `education`, `employees`,
 /// `annual_revenue_cents`, `acquisition_source`, `personality_type`,
 /// `social_style`, `prospect_grade`, `wallet_size_cents`, `last_contact_at`,
-/// `first_purchase_at`, `last_purchase_at`, `share_of_wallet`.
+/// `first_purchase_at`, `last_purchase_at`, `share_of_wallet`,
+/// `satisfaction_overall`.
 /// `in` takes 1 to 500 values.
 ///
 /// **Missing values** fail every test except `ne` (a missing value differs

@@ -25,7 +25,8 @@ pub struct EventView {
     pub customer_id: i64,
     /// `funnel_stage_changed`, `prospect_grade_changed`, `need_converted`,
     /// `cpr_stage_changed`, `tier_changed`, `churned` (to: the reason; reason: the note),
-    /// `reactivated` (from: the churn reason; reason: the note).
+    /// `reactivated` (from: the churn reason; reason: the note), `survey_answered`
+    /// (`subject_id`: the response; `to`: the overall satisfaction it gave), `loyalty_changed`.
     #[schema(example = "funnel_stage_changed")]
     pub kind: String,
     /// The value before (null when there was none).
@@ -106,7 +107,7 @@ pub struct TimelineQuery {
 pub struct HistoryQuery {
     /// Only events of this kind.
     #[param(
-        pattern = "^(funnel_stage_changed|prospect_grade_changed|need_converted|cpr_stage_changed|tier_changed)$"
+        pattern = "^(funnel_stage_changed|prospect_grade_changed|need_converted|cpr_stage_changed|tier_changed|survey_answered|loyalty_changed)$"
     )]
     pub kind: Option<String>,
     #[param(minimum = 1, maximum = 500)]

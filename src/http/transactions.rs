@@ -327,6 +327,7 @@ pub async fn create(
                 let saved = transactions::insert(conn, &row)?;
                 stats::refresh(conn, customer_id, now)?;
                 cpr::refresh_current(conn, customer_id, now)?;
+                crate::db::loyalty::refresh_current(conn, customer_id, now)?;
                 Ok(saved)
             })
         })
@@ -431,6 +432,7 @@ pub async fn patch(
                 }
                 stats::refresh(conn, customer_id, now)?;
                 cpr::refresh_current(conn, customer_id, now)?;
+                crate::db::loyalty::refresh_current(conn, customer_id, now)?;
                 Ok(row)
             })
         })
@@ -461,6 +463,7 @@ pub async fn delete(
                 let now = db::now();
                 stats::refresh(conn, customer_id, now)?;
                 cpr::refresh_current(conn, customer_id, now)?;
+                crate::db::loyalty::refresh_current(conn, customer_id, now)?;
                 Ok(())
             })
         })

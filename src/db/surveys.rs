@@ -1,0 +1,412 @@
+//! Surveys, their questions, responses and answers: queries, and the
+//! grouped counts the results are computed from.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+
+use super::schema::{customers, survey_answers, survey_questions, survey_responses, surveys};
+use super::DbConn;
+
+#[derive(Debug, Clone, Queryable, Identifiable, AsChangeset)]
+#[diesel(table_name = surveys, treat_none_as_null = true)]
+pub struct SurveyRow {
+    pub id: i64,
+    pub title: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub segment_id: Option<i64>,
+    pub allow_multiple_responses: bool,
+    pub opened_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct QuestionRow {
+    pub id: i64,
+    pub survey_id: i64,
+    pub position: i64,
+    pub kind: String,
+    pub text: String,
+    pub dimension: Option<String>,
+    /// JSON array of strings (`single_choice`).
+    pub options: Option<String>,
+    pub required: bool,
+}
+
+/// A question to store (the id comes from the database).
+#[derive(Debug, Clone)]
+pub struct NewQuestion {
+    pub kind: String,
+    pub text: String,
+    pub dimension: Option<String>,
+    pub options: Option<String>,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct ResponseRow {
+    pub id: i64,
+    pub survey_id: i64,
+    pub customer_id: i64,
+    pub user_id: Option<i64>,
+    pub submitted_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct AnswerRow {
+    pub id: i64,
+    pub response_id: i64,
+    pub survey_id: i64,
+    pub question_id: i64,
+    pub kind: String,
+    pub dimension: Option<String>,
+    pub number: Option<i64>,
+    pub text: Option<String>,
+}
+
+pub fn insert(conn: &mut DbConn, r: &SurveyRow) -> QueryResult<SurveyRow> {
+    let id: i64 = diesel::insert_into(surveys::table)
+        .values((
+            surveys::title.eq(&r.title),
+            surveys::description.eq(&r.description),
+            surveys::status.eq(&r.status),
+            surveys::segment_id.eq(r.segment_id),
+            surveys::allow_multiple_responses.eq(r.allow_multiple_responses),
+            surveys::opened_at.eq(r.opened_at),
+            surveys::closed_at.eq(r.closed_at),
+            surveys::version.eq(r.version),
+            surveys::created_at.eq(r.created_at),
+            surveys::updated_at.eq(r.updated_at),
+        ))
+        .returning(surveys::id)
+        .get_result(conn)?;
+    surveys::table.find(id).first(conn)
+}
+
+pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<SurveyRow>> {
+    surveys::table.find(id).first(conn).optional()
+}
+
+/// Saves `row` if the stored version is still `expected_version`.
+pub fn save(conn: &mut DbConn, row: &SurveyRow, expected_version: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        surveys::table
+            .filter(surveys::id.eq(row.id))
+            .filter(surveys::version.eq(expected_version)),
+    )
+    .set(row)
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Deletes a survey with its questions, responses and answers.
+pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<()> {
+    diesel::delete(survey_answers::table.filter(survey_answers::survey_id.eq(id))).execute(conn)?;
+    diesel::delete(survey_responses::table.filter(survey_responses::survey_id.eq(id)))
+        .execute(conn)?;
+    diesel::delete(survey_questions::table.filter(survey_questions::survey_id.eq(id)))
+        .execute(conn)?;
+    diesel::delete(surveys::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// Surveys by id after `after_id`, `limit + 1` rows.
+pub fn page(
+    conn: &mut DbConn,
+    status: Option<&str>,
+    updated_since: Option<NaiveDateTime>,
+    after_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<SurveyRow>> {
+    let mut query = surveys::table
+        .order(surveys::id.asc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(surveys::status.eq(status.to_string()));
+    }
+    if let Some(since) = updated_since {
+        query = query.filter(surveys::updated_at.ge(since));
+    }
+    if let Some(after) = after_id {
+        query = query.filter(surveys::id.gt(after));
+    }
+    query.load(conn)
+}
+
+/// The questions of the surveys, in order.
+pub fn questions(conn: &mut DbConn, survey_ids: &[i64]) -> QueryResult<Vec<QuestionRow>> {
+    survey_questions::table
+        .filter(survey_questions::survey_id.eq_any(survey_ids))
+        .order((survey_questions::survey_id, survey_questions::position))
+        .load(conn)
+}
+
+/// Replaces a survey's questions (only while it is a draft: no answers).
+pub fn replace_questions(
+    conn: &mut DbConn,
+    survey_id: i64,
+    questions: &[NewQuestion],
+) -> QueryResult<()> {
+    diesel::delete(survey_questions::table.filter(survey_questions::survey_id.eq(survey_id)))
+        .execute(conn)?;
+    for (i, q) in questions.iter().enumerate() {
+        diesel::insert_into(survey_questions::table)
+            .values((
+                survey_questions::survey_id.eq(survey_id),
+                survey_questions::position.eq(i as i64 + 1),
+                survey_questions::kind.eq(&q.kind),
+                survey_questions::text.eq(&q.text),
+                survey_questions::dimension.eq(&q.dimension),
+                survey_questions::options.eq(&q.options),
+                survey_questions::required.eq(q.required),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Whether the customer already answered the survey.
+pub fn has_responded(conn: &mut DbConn, survey_id: i64, customer_id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        survey_responses::table
+            .filter(survey_responses::survey_id.eq(survey_id))
+            .filter(survey_responses::customer_id.eq(customer_id)),
+    ))
+    .get_result(conn)
+}
+
+/// An answer to store.
+pub struct NewAnswer<'a> {
+    pub question_id: i64,
+    pub kind: &'a str,
+    pub dimension: Option<&'a str>,
+    pub number: Option<i64>,
+    pub text: Option<&'a str>,
+}
+
+/// Stores a response with its answers; returns it.
+pub fn insert_response(
+    conn: &mut DbConn,
+    survey_id: i64,
+    customer_id: i64,
+    user_id: i64,
+    at: NaiveDateTime,
+    answers: &[NewAnswer],
+) -> QueryResult<ResponseRow> {
+    let row: ResponseRow = diesel::insert_into(survey_responses::table)
+        .values((
+            survey_responses::survey_id.eq(survey_id),
+            survey_responses::customer_id.eq(customer_id),
+            survey_responses::user_id.eq(Some(user_id)),
+            survey_responses::submitted_at.eq(at),
+        ))
+        .returning((
+            survey_responses::id,
+            survey_responses::survey_id,
+            survey_responses::customer_id,
+            survey_responses::user_id,
+            survey_responses::submitted_at,
+        ))
+        .get_result(conn)?;
+    for a in answers {
+        diesel::insert_into(survey_answers::table)
+            .values((
+                survey_answers::response_id.eq(row.id),
+                survey_answers::survey_id.eq(survey_id),
+                survey_answers::question_id.eq(a.question_id),
+                survey_answers::kind.eq(a.kind),
+                survey_answers::dimension.eq(a.dimension),
+                survey_answers::number.eq(a.number),
+                survey_answers::text.eq(a.text),
+            ))
+            .execute(conn)?;
+    }
+    Ok(row)
+}
+
+/// A survey's responses by id after `after_id`, `limit + 1` rows, optionally one customer's.
+pub fn responses_page(
+    conn: &mut DbConn,
+    survey_id: i64,
+    customer_id: Option<i64>,
+    after_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<ResponseRow>> {
+    let mut query = survey_responses::table
+        .filter(survey_responses::survey_id.eq(survey_id))
+        .order(survey_responses::id.asc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(c) = customer_id {
+        query = query.filter(survey_responses::customer_id.eq(c));
+    }
+    if let Some(after) = after_id {
+        query = query.filter(survey_responses::id.gt(after));
+    }
+    query.load(conn)
+}
+
+/// The answers of the responses, by response and question position.
+pub fn answers_of(conn: &mut DbConn, response_ids: &[i64]) -> QueryResult<Vec<AnswerRow>> {
+    survey_answers::table
+        .filter(survey_answers::response_id.eq_any(response_ids))
+        .order((survey_answers::response_id, survey_answers::id))
+        .load(conn)
+}
+
+/// Sets the customer's latest satisfaction: each given dimension (and
+/// overall) replaces the stored one; dimensions not given keep theirs.
+pub fn set_satisfaction(
+    conn: &mut DbConn,
+    customer_id: i64,
+    s: &crate::domain::surveys::ResponseSatisfaction,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    let Some(overall) = s.overall else {
+        return Ok(());
+    };
+    let target = customers::table.find(customer_id);
+    diesel::update(target)
+        .set((
+            customers::satisfaction_overall.eq(Some(overall)),
+            customers::satisfaction_at.eq(Some(at)),
+        ))
+        .execute(conn)?;
+    if let Some(v) = s.product {
+        diesel::update(target)
+            .set(customers::satisfaction_product.eq(Some(v)))
+            .execute(conn)?;
+    }
+    if let Some(v) = s.service {
+        diesel::update(target)
+            .set(customers::satisfaction_service.eq(Some(v)))
+            .execute(conn)?;
+    }
+    if let Some(v) = s.social {
+        diesel::update(target)
+            .set(customers::satisfaction_social.eq(Some(v)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Answers counted by period, question and value.
+#[derive(QueryableByName, Debug, Clone)]
+pub struct AnswerCount {
+    /// `YYYY-MM`.
+    #[diesel(sql_type = Text)]
+    pub period: String,
+    #[diesel(sql_type = BigInt)]
+    pub question_id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub number: Option<i64>,
+    /// The chosen option of `single_choice` answers (NULL for others).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub choice: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+}
+
+/// Responses counted by period, with distinct customers.
+#[derive(QueryableByName, Debug, Clone)]
+pub struct ResponseCount {
+    #[diesel(sql_type = Text)]
+    pub period: String,
+    #[diesel(sql_type = BigInt)]
+    pub responses: i64,
+}
+
+/// The month (`YYYY-MM`, UTC) of `r.submitted_at`.
+fn period_sql(conn: &DbConn) -> &'static str {
+    match conn {
+        DbConn::Sqlite(_) => "strftime('%Y-%m', r.submitted_at)",
+        DbConn::Postgresql(_) => "to_char(r.submitted_at, 'YYYY-MM')",
+    }
+}
+
+/// Answer counts per month of a survey's responses submitted in [from, to).
+pub fn answer_counts(
+    conn: &mut DbConn,
+    survey_id: i64,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<AnswerCount>> {
+    let period = period_sql(conn);
+    diesel::sql_query(format!(
+        "SELECT {period} AS period, a.question_id AS question_id, a.number AS number, \
+           CASE WHEN a.kind = 'single_choice' THEN a.text ELSE NULL END AS choice, COUNT(*) AS count \
+         FROM survey_answers a JOIN survey_responses r ON r.id = a.response_id \
+         WHERE a.survey_id = $1 AND r.submitted_at >= $2 AND r.submitted_at < $3 \
+         GROUP BY {period}, a.question_id, a.number, CASE WHEN a.kind = 'single_choice' THEN a.text ELSE NULL END"
+    ))
+    .bind::<BigInt, _>(survey_id)
+    .bind::<diesel::sql_types::Timestamp, _>(from)
+    .bind::<diesel::sql_types::Timestamp, _>(to)
+    .load(conn)
+}
+
+/// Response counts per month of a survey in [from, to).
+pub fn response_counts(
+    conn: &mut DbConn,
+    survey_id: i64,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<ResponseCount>> {
+    let period = period_sql(conn);
+    diesel::sql_query(format!(
+        "SELECT {period} AS period, COUNT(*) AS responses \
+         FROM survey_responses r WHERE r.survey_id = $1 AND r.submitted_at >= $2 AND r.submitted_at < $3 \
+         GROUP BY {period}"
+    ))
+    .bind::<BigInt, _>(survey_id)
+    .bind::<diesel::sql_types::Timestamp, _>(from)
+    .bind::<diesel::sql_types::Timestamp, _>(to)
+    .load(conn)
+}
+
+/// Active members of the target segment now, and how many of them responded
+/// in each period of [from, to).
+pub fn target_figures(
+    conn: &mut DbConn,
+    survey_id: i64,
+    scope: &super::segments::SegmentScope,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    monthly: bool,
+) -> QueryResult<(i64, Vec<(String, i64)>)> {
+    let members: i64 = customers::table
+        .filter(customers::archived_at.is_null())
+        .filter(scope.clone())
+        .count()
+        .get_result(conn)?;
+    let filtered = || {
+        survey_responses::table
+            .inner_join(customers::table)
+            .filter(survey_responses::survey_id.eq(survey_id))
+            .filter(survey_responses::submitted_at.ge(from))
+            .filter(survey_responses::submitted_at.lt(to))
+            .filter(customers::archived_at.is_null())
+            .filter(scope.clone())
+    };
+    if !monthly {
+        let n: i64 = filtered()
+            .select(diesel::dsl::sql::<BigInt>(
+                "COUNT(DISTINCT survey_responses.customer_id)",
+            ))
+            .get_result(conn)?;
+        return Ok((members, vec![(String::new(), n)]));
+    }
+    let period = period_sql(conn).replace("r.submitted_at", "survey_responses.submitted_at");
+    let rows: Vec<(String, i64)> = filtered()
+        .group_by(diesel::dsl::sql::<Text>(&period))
+        .select(diesel::dsl::sql::<(Text, BigInt)>(&format!(
+            "{period}, COUNT(DISTINCT survey_responses.customer_id)"
+        )))
+        .load(conn)?;
+    Ok((members, rows))
+}

@@ -1,0 +1,184 @@
+//! Loyalty (客户忠诚, DOMAIN.md §9): the type from attitude and behaviour.
+//!
+//! - **Attitude** is high when the customer's latest overall satisfaction
+//!   (from survey responses, 1–5) is at or above `attitude_min_satisfaction`.
+//! - **Behaviour** is high when the customer bought at least
+//!   `repeat_min_purchases` times in the trailing `window_months` **and**,
+//!   when its share of wallet is known (the CPR share, see `domain::cpr`),
+//!   that share is at or above `share_of_wallet_min`. An unknown share does
+//!   not count against the customer.
+//! - Without any satisfaction data the type is `unknown`: behaviour alone
+//!   cannot tell `high` from `inertial`.
+//!
+//! | | behaviour high | behaviour low |
+//! |---|---|---|
+//! | attitude high | `high` | `latent` |
+//! | attitude low | `inertial` | `none` |
+
+use serde::{Deserialize, Serialize};
+
+use super::codes::LoyaltyType;
+
+/// Thresholds; settings, not constants.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LoyaltySettings {
+    /// Latest overall satisfaction at or above this is a high attitude (1–5).
+    pub attitude_min_satisfaction: f64,
+    /// Trailing window for counting purchases, in months (1–60).
+    pub window_months: u32,
+    /// Purchases in the window needed for high behaviour (2–1000).
+    pub repeat_min_purchases: i64,
+    /// Share of wallet needed for high behaviour, when known (0–1).
+    pub share_of_wallet_min: f64,
+}
+
+impl Default for LoyaltySettings {
+    fn default() -> Self {
+        LoyaltySettings {
+            attitude_min_satisfaction: 4.0,
+            window_months: 12,
+            repeat_min_purchases: 2,
+            share_of_wallet_min: 0.5,
+        }
+    }
+}
+
+impl LoyaltySettings {
+    /// Problems with these settings, as (field, message).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let a = self.attitude_min_satisfaction;
+        if a.is_nan() || !(1.0..=5.0).contains(&a) {
+            out.push((
+                "attitude_min_satisfaction",
+                "must be between 1 and 5".to_string(),
+            ));
+        }
+        if !(1..=60).contains(&self.window_months) {
+            out.push(("window_months", "must be between 1 and 60".to_string()));
+        }
+        if !(2..=1000).contains(&self.repeat_min_purchases) {
+            out.push((
+                "repeat_min_purchases",
+                "must be between 2 and 1000".to_string(),
+            ));
+        }
+        let s = self.share_of_wallet_min;
+        if s.is_nan() || !(0.0..=1.0).contains(&s) {
+            out.push(("share_of_wallet_min", "must be between 0 and 1".to_string()));
+        }
+        out
+    }
+}
+
+/// What the type is computed from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoyaltyInputs {
+    /// Latest overall satisfaction (1–5); None without survey data.
+    pub satisfaction_overall: Option<f64>,
+    /// Transactions in the trailing window.
+    pub purchases_in_window: i64,
+    /// CPR share of wallet (0–1); None when the wallet is unknown.
+    pub share_of_wallet: Option<f64>,
+}
+
+pub fn attitude_high(satisfaction: f64, s: &LoyaltySettings) -> bool {
+    satisfaction >= s.attitude_min_satisfaction
+}
+
+pub fn behaviour_high(i: &LoyaltyInputs, s: &LoyaltySettings) -> bool {
+    i.purchases_in_window >= s.repeat_min_purchases
+        && i.share_of_wallet
+            .is_none_or(|share| share >= s.share_of_wallet_min)
+}
+
+pub fn loyalty_type(i: &LoyaltyInputs, s: &LoyaltySettings) -> LoyaltyType {
+    let Some(satisfaction) = i.satisfaction_overall else {
+        return LoyaltyType::Unknown;
+    };
+    match (attitude_high(satisfaction, s), behaviour_high(i, s)) {
+        (true, true) => LoyaltyType::High,
+        (true, false) => LoyaltyType::Latent,
+        (false, true) => LoyaltyType::Inertial,
+        (false, false) => LoyaltyType::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(sat: Option<f64>, purchases: i64, share: Option<f64>) -> LoyaltyInputs {
+        LoyaltyInputs {
+            satisfaction_overall: sat,
+            purchases_in_window: purchases,
+            share_of_wallet: share,
+        }
+    }
+
+    #[test]
+    fn the_four_types_and_unknown() {
+        let s = LoyaltySettings::default();
+        let t = |sat, n, share| loyalty_type(&inputs(sat, n, share), &s);
+        assert_eq!(t(Some(4.0), 2, None), LoyaltyType::High);
+        assert_eq!(t(Some(4.0), 1, None), LoyaltyType::Latent);
+        assert_eq!(t(Some(3.99), 2, None), LoyaltyType::Inertial);
+        assert_eq!(t(Some(3.99), 1, None), LoyaltyType::None);
+        assert_eq!(t(None, 10, Some(1.0)), LoyaltyType::Unknown);
+        assert_eq!(t(None, 0, None), LoyaltyType::Unknown);
+    }
+
+    #[test]
+    fn attitude_boundary_is_inclusive() {
+        let s = LoyaltySettings::default();
+        assert!(attitude_high(4.0, &s));
+        assert!(!attitude_high(3.999, &s));
+        assert!(attitude_high(5.0, &s));
+    }
+
+    #[test]
+    fn behaviour_needs_repeat_purchases_and_known_share() {
+        let s = LoyaltySettings::default();
+        assert!(behaviour_high(&inputs(None, 2, None), &s));
+        assert!(!behaviour_high(&inputs(None, 1, None), &s));
+        assert!(behaviour_high(&inputs(None, 2, Some(0.5)), &s));
+        assert!(!behaviour_high(&inputs(None, 2, Some(0.4999)), &s));
+        assert!(!behaviour_high(&inputs(None, 1, Some(1.0)), &s));
+        assert!(behaviour_high(&inputs(None, 50, Some(1.0)), &s));
+        assert!(!behaviour_high(&inputs(None, 0, None), &s));
+    }
+
+    #[test]
+    fn settings_bounds() {
+        assert!(LoyaltySettings::default().problems().is_empty());
+        let bad = LoyaltySettings {
+            attitude_min_satisfaction: 5.01,
+            window_months: 0,
+            repeat_min_purchases: 1,
+            share_of_wallet_min: 1.01,
+        };
+        let fields: Vec<&str> = bad.problems().iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "attitude_min_satisfaction",
+                "window_months",
+                "repeat_min_purchases",
+                "share_of_wallet_min"
+            ]
+        );
+        let edge = LoyaltySettings {
+            attitude_min_satisfaction: 1.0,
+            window_months: 60,
+            repeat_min_purchases: 1000,
+            share_of_wallet_min: 0.0,
+        };
+        assert!(edge.problems().is_empty());
+        let nan = LoyaltySettings {
+            attitude_min_satisfaction: f64::NAN,
+            share_of_wallet_min: f64::NAN,
+            ..LoyaltySettings::default()
+        };
+        assert_eq!(nan.problems().len(), 2);
+    }
+}

@@ -1,0 +1,503 @@
+//! Satisfaction surveys (客户满意度, DOMAIN.md §8): checking a response's
+//! answers against the questions, the satisfaction one response gives the
+//! customer, and the scores of the results (distribution, mean, CSAT, NPS).
+//!
+//! Scores are computed here from grouped counts the database returns, so
+//! the formulas live in one place and are unit-tested at their boundaries.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::codes::{QuestionKind, SatisfactionDimension};
+use crate::error::FieldError;
+
+/// Longest free-text answer.
+pub const MAX_TEXT_ANSWER: usize = 4000;
+
+/// A question as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Question {
+    pub id: i64,
+    pub kind: QuestionKind,
+    /// `rating_5` only.
+    pub dimension: Option<SatisfactionDimension>,
+    /// `single_choice` only.
+    pub options: Vec<String>,
+    pub required: bool,
+}
+
+/// An answer as sent (either part may be missing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentAnswer {
+    pub question_id: Option<i64>,
+    pub value: Option<Value>,
+}
+
+/// A checked answer, ready to store: numbers (rating, nps) in `number`,
+/// choices and texts in `text`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub question_id: i64,
+    pub kind: QuestionKind,
+    pub dimension: Option<SatisfactionDimension>,
+    pub number: Option<i64>,
+    pub text: Option<String>,
+}
+
+fn integer_in(
+    value: &Value,
+    low: i64,
+    high: i64,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<i64> {
+    match value.as_i64() {
+        Some(n) if (low..=high).contains(&n) => Some(n),
+        Some(_) => {
+            errors.push(FieldError::new(
+                field,
+                "range",
+                format!("must be an integer from {low} to {high}"),
+            ));
+            None
+        }
+        None => {
+            errors.push(FieldError::new(
+                field,
+                "invalid_type",
+                format!("must be an integer from {low} to {high}"),
+            ));
+            None
+        }
+    }
+}
+
+/// Checks one value against its question; `field` names it in errors.
+fn check_value(
+    q: &Question,
+    value: &Value,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Answer> {
+    let (number, text) = match q.kind {
+        QuestionKind::Rating5 => (Some(integer_in(value, 1, 5, field, errors)?), None),
+        QuestionKind::Nps010 => (Some(integer_in(value, 0, 10, field, errors)?), None),
+        QuestionKind::SingleChoice => match value.as_str() {
+            Some(s) if q.options.iter().any(|o| o == s) => (None, Some(s.to_string())),
+            _ => {
+                errors.push(FieldError::new(
+                    field,
+                    "invalid_choice",
+                    format!("must be one of: {}", q.options.join(", ")),
+                ));
+                return None;
+            }
+        },
+        QuestionKind::Text => match value.as_str().map(str::trim) {
+            None => {
+                errors.push(FieldError::new(field, "invalid_type", "must be a string"));
+                return None;
+            }
+            Some("") => {
+                errors.push(FieldError::new(field, "blank", "must not be blank"));
+                return None;
+            }
+            Some(s) if s.chars().count() > MAX_TEXT_ANSWER => {
+                errors.push(FieldError::new(
+                    field,
+                    "length",
+                    format!("must be at most {MAX_TEXT_ANSWER} characters"),
+                ));
+                return None;
+            }
+            Some(s) => (None, Some(s.to_string())),
+        },
+    };
+    Some(Answer {
+        question_id: q.id,
+        kind: q.kind,
+        dimension: q.dimension,
+        number,
+        text,
+    })
+}
+
+/// Checks the answers of one response against the survey's questions and
+/// reports every problem at once: each bad answer by its path
+/// (`answers[2].value`, `answers[0].question_id`), and each required
+/// question left unanswered under `answers`.
+pub fn check_answers(
+    questions: &[Question],
+    sent: &[SentAnswer],
+) -> Result<Vec<Answer>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut answers = Vec::new();
+    let mut seen = HashSet::new();
+    if sent.is_empty() {
+        errors.push(FieldError::new(
+            "answers",
+            "length",
+            "must hold at least one answer",
+        ));
+    }
+    for (i, a) in sent.iter().enumerate() {
+        let Some(id) = a.question_id else {
+            errors.push(FieldError::new(
+                format!("answers[{i}].question_id"),
+                "required",
+                "is required",
+            ));
+            continue;
+        };
+        let Some(q) = questions.iter().find(|q| q.id == id) else {
+            errors.push(FieldError::new(
+                format!("answers[{i}].question_id"),
+                "unknown_question",
+                format!("question {id} is not in this survey"),
+            ));
+            continue;
+        };
+        if !seen.insert(id) {
+            errors.push(FieldError::new(
+                format!("answers[{i}].question_id"),
+                "duplicate",
+                format!("question {id} is answered twice"),
+            ));
+            continue;
+        }
+        match &a.value {
+            None | Some(Value::Null) => errors.push(FieldError::new(
+                format!("answers[{i}].value"),
+                "required",
+                "is required (leave out questions you do not answer)",
+            )),
+            Some(v) => {
+                if let Some(answer) = check_value(q, v, &format!("answers[{i}].value"), &mut errors)
+                {
+                    answers.push(answer);
+                }
+            }
+        }
+    }
+    for q in questions.iter().filter(|q| q.required) {
+        if !seen.contains(&q.id) {
+            errors.push(FieldError::new(
+                "answers",
+                "missing_answer",
+                format!("question {} is required", q.id),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(answers)
+    } else {
+        Err(errors)
+    }
+}
+
+/// What one response says about the customer's satisfaction (1–5): the
+/// mean of its `rating_5` answers per dimension and over all of them.
+/// `nps_0_10` answers do not count: they measure willingness to recommend
+/// on another scale and are reported as NPS only. None where the response
+/// has no rating answer (the card keeps the earlier value).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ResponseSatisfaction {
+    pub overall: Option<f64>,
+    pub product: Option<f64>,
+    pub service: Option<f64>,
+    pub social: Option<f64>,
+}
+
+fn mean_of<'a>(values: impl Iterator<Item = &'a i64>) -> Option<f64> {
+    let (sum, n) = values.fold((0_i64, 0_i64), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| round(sum as f64 / n as f64, 2))
+}
+
+pub fn response_satisfaction(answers: &[Answer]) -> ResponseSatisfaction {
+    let ratings: Vec<(SatisfactionDimension, i64)> = answers
+        .iter()
+        .filter(|a| a.kind == QuestionKind::Rating5)
+        .filter_map(|a| Some((a.dimension?, a.number?)))
+        .collect();
+    let of = |d: SatisfactionDimension| {
+        mean_of(
+            ratings
+                .iter()
+                .filter(move |(dim, _)| *dim == d)
+                .map(|(_, v)| v),
+        )
+    };
+    ResponseSatisfaction {
+        overall: mean_of(ratings.iter().map(|(_, v)| v)),
+        product: of(SatisfactionDimension::Product),
+        service: of(SatisfactionDimension::Service),
+        social: of(SatisfactionDimension::Social),
+    }
+}
+
+/// Rounds to `places` decimals.
+pub fn round(v: f64, places: i32) -> f64 {
+    let f = 10_f64.powi(places);
+    (v * f).round() / f
+}
+
+/// Answers per level 1–5 (index 0 is level 1).
+pub type Distribution = [i64; 5];
+
+/// Mean level (1–5, two decimals); None without answers.
+pub fn mean(d: &Distribution) -> Option<f64> {
+    let total: i64 = d.iter().sum();
+    let weighted: i64 = d.iter().zip(1_i64..).map(|(n, level)| n * level).sum();
+    (total > 0).then(|| round(weighted as f64 / total as f64, 2))
+}
+
+/// CSAT: percent of answers at level 4 or 5 (0–100, one decimal); None without answers.
+pub fn csat(d: &Distribution) -> Option<f64> {
+    let total: i64 = d.iter().sum();
+    (total > 0).then(|| round((d[3] + d[4]) as f64 * 100.0 / total as f64, 1))
+}
+
+/// NPS from answers per score 0–10: percent promoters (9–10) minus percent
+/// detractors (0–6), −100 to 100, one decimal; None without answers.
+pub fn nps(scores: &[i64; 11]) -> Option<f64> {
+    let total: i64 = scores.iter().sum();
+    let promoters = scores[9] + scores[10];
+    let detractors: i64 = scores[..7].iter().sum();
+    (total > 0).then(|| round((promoters - detractors) as f64 * 100.0 / total as f64, 1))
+}
+
+/// The level (1–5) a mean satisfaction rounds to (halves round up: 4.5 is 5).
+pub fn level(mean: f64) -> i64 {
+    if mean < 1.5 {
+        1
+    } else if mean < 2.5 {
+        2
+    } else if mean < 3.5 {
+        3
+    } else if mean < 4.5 {
+        4
+    } else {
+        5
+    }
+}
+
+/// Responding customers ÷ target customers (0–1, four decimals); None
+/// without a target or when it has no members.
+pub fn response_rate(respondents: i64, targets: Option<i64>) -> Option<f64> {
+    match targets {
+        Some(t) if t > 0 => Some(round(respondents as f64 / t as f64, 4)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn questions() -> Vec<Question> {
+        vec![
+            Question {
+                id: 1,
+                kind: QuestionKind::Rating5,
+                dimension: Some(SatisfactionDimension::Product),
+                options: vec![],
+                required: true,
+            },
+            Question {
+                id: 2,
+                kind: QuestionKind::Nps010,
+                dimension: None,
+                options: vec![],
+                required: false,
+            },
+            Question {
+                id: 3,
+                kind: QuestionKind::SingleChoice,
+                dimension: None,
+                options: vec!["price".into(), "quality".into()],
+                required: false,
+            },
+            Question {
+                id: 4,
+                kind: QuestionKind::Text,
+                dimension: None,
+                options: vec![],
+                required: false,
+            },
+            Question {
+                id: 5,
+                kind: QuestionKind::Rating5,
+                dimension: Some(SatisfactionDimension::Service),
+                options: vec![],
+                required: false,
+            },
+        ]
+    }
+
+    fn sent(id: i64, v: Value) -> SentAnswer {
+        SentAnswer {
+            question_id: Some(id),
+            value: Some(v),
+        }
+    }
+
+    fn fields(r: Result<Vec<Answer>, Vec<FieldError>>) -> Vec<(String, String)> {
+        r.err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.field, e.code))
+            .collect()
+    }
+
+    #[test]
+    fn valid_answers_pass_at_every_boundary() {
+        for (id, v) in [
+            (1, json!(1)),
+            (1, json!(5)),
+            (2, json!(0)),
+            (2, json!(10)),
+            (3, json!("quality")),
+            (4, json!("  fine  ")),
+        ] {
+            let mut answers = vec![sent(id, v)];
+            if id != 1 {
+                answers.push(sent(1, json!(3)));
+            }
+            assert!(check_answers(&questions(), &answers).is_ok(), "{id}");
+        }
+        let ok = check_answers(&questions(), &[sent(1, json!(4)), sent(4, json!(" ok "))]);
+        assert_eq!(
+            ok.ok().and_then(|a| a.get(1).and_then(|a| a.text.clone())),
+            Some("ok".to_string())
+        );
+    }
+
+    #[test]
+    fn each_bad_answer_is_named_by_its_path() {
+        let got = fields(check_answers(
+            &questions(),
+            &[
+                sent(1, json!(0)),
+                sent(2, json!(11)),
+                sent(3, json!("colour")),
+                sent(4, json!("   ")),
+                sent(5, json!(4.5)),
+                sent(99, json!(1)),
+                SentAnswer {
+                    question_id: None,
+                    value: Some(json!(1)),
+                },
+                sent(2, json!(null)),
+            ],
+        ));
+        assert_eq!(
+            got,
+            vec![
+                ("answers[0].value".into(), "range".into()),
+                ("answers[1].value".into(), "range".into()),
+                ("answers[2].value".into(), "invalid_choice".into()),
+                ("answers[3].value".into(), "blank".into()),
+                ("answers[4].value".into(), "invalid_type".into()),
+                ("answers[5].question_id".into(), "unknown_question".into()),
+                ("answers[6].question_id".into(), "required".into()),
+                ("answers[7].question_id".into(), "duplicate".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn required_questions_and_empty_responses() {
+        let got = fields(check_answers(&questions(), &[sent(2, json!(9))]));
+        assert_eq!(got, vec![("answers".into(), "missing_answer".into())]);
+        let got = fields(check_answers(&questions(), &[]));
+        assert_eq!(
+            got,
+            vec![
+                ("answers".into(), "length".into()),
+                ("answers".into(), "missing_answer".into())
+            ]
+        );
+        let got = fields(check_answers(&questions(), &[sent(1, json!(null))]));
+        assert_eq!(got, vec![("answers[0].value".into(), "required".into())]);
+        let long = "x".repeat(MAX_TEXT_ANSWER + 1);
+        let got = fields(check_answers(
+            &questions(),
+            &[sent(1, json!(2)), sent(4, json!(long)), sent(3, json!(1))],
+        ));
+        assert_eq!(
+            got,
+            vec![
+                ("answers[1].value".into(), "length".into()),
+                ("answers[2].value".into(), "invalid_choice".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn satisfaction_of_a_response() {
+        let answers = check_answers(
+            &questions(),
+            &[sent(1, json!(5)), sent(5, json!(2)), sent(2, json!(10))],
+        )
+        .unwrap_or_default();
+        let s = response_satisfaction(&answers);
+        // nps 10 does not count; (5 + 2) / 2 = 3.5
+        assert_eq!(s.overall, Some(3.5));
+        assert_eq!(s.product, Some(5.0));
+        assert_eq!(s.service, Some(2.0));
+        assert_eq!(s.social, None);
+        let none = response_satisfaction(&[]);
+        assert_eq!(none, ResponseSatisfaction::default());
+    }
+
+    #[test]
+    fn csat_counts_levels_four_and_five() {
+        assert_eq!(csat(&[0, 0, 0, 0, 0]), None);
+        assert_eq!(csat(&[1, 1, 1, 0, 0]), Some(0.0));
+        assert_eq!(csat(&[0, 0, 0, 1, 1]), Some(100.0));
+        assert_eq!(csat(&[1, 0, 1, 1, 0]), Some(33.3));
+        assert_eq!(csat(&[0, 0, 1, 1, 1]), Some(66.7));
+    }
+
+    #[test]
+    fn nps_is_promoters_minus_detractors() {
+        let mut s = [0_i64; 11];
+        assert_eq!(nps(&s), None);
+        s[6] = 1; // detractor boundary
+        s[7] = 1; // passive
+        s[8] = 1; // passive
+        s[9] = 1; // promoter boundary
+        assert_eq!(nps(&s), Some(0.0));
+        s[10] = 2;
+        assert_eq!(nps(&s), Some(33.3));
+        assert_eq!(nps(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Some(-100.0));
+        assert_eq!(nps(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3]), Some(100.0));
+    }
+
+    #[test]
+    fn mean_and_level() {
+        assert_eq!(mean(&[0; 5]), None);
+        assert_eq!(mean(&[1, 0, 0, 0, 1]), Some(3.0));
+        assert_eq!(mean(&[0, 0, 1, 1, 1]), Some(4.0));
+        assert_eq!(mean(&[1, 1, 1, 0, 0]), Some(2.0));
+        assert_eq!(mean(&[0, 0, 0, 2, 1]), Some(4.33));
+        assert_eq!(level(1.0), 1);
+        assert_eq!(level(1.49), 1);
+        assert_eq!(level(1.5), 2);
+        assert_eq!(level(3.49), 3);
+        assert_eq!(level(3.5), 4);
+        assert_eq!(level(4.49), 4);
+        assert_eq!(level(4.5), 5);
+        assert_eq!(level(5.0), 5);
+    }
+
+    #[test]
+    fn response_rate_needs_targets() {
+        assert_eq!(response_rate(3, None), None);
+        assert_eq!(response_rate(3, Some(0)), None);
+        assert_eq!(response_rate(1, Some(3)), Some(0.3333));
+        assert_eq!(response_rate(4, Some(4)), Some(1.0));
+    }
+}

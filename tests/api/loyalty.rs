@@ -1,0 +1,271 @@
+//! Loyalty: thresholds in `/settings/loyalty`, the type kept current on
+//! survey responses, transaction and wallet writes and settings changes
+//! (each change in the history), and `/analytics/loyalty`.
+
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::TestApp;
+use crate::settings::put;
+use crate::surveys::{open_survey, respond};
+
+backend_tests!(
+    loyalty_settings_rules,
+    loyalty_type_follows_satisfaction_and_purchases,
+);
+
+const LOYALTY: &str = "/api/v1/settings/loyalty";
+
+fn defaults() -> Value {
+    json!({"attitude_min_satisfaction": 4.0, "window_months": 12, "repeat_min_purchases": 2, "share_of_wallet_min": 0.5})
+}
+
+async fn loyalty_settings_rules(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, sales) = app.user_with_role("sales").await;
+    let r = app.get(LOYALTY, &sales).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, defaults());
+    assert_eq!(r.header("etag").as_deref(), Some("\"0\""));
+    put(&app, LOYALTY, &sales, None, &defaults())
+        .await
+        .problem(403);
+    let r = put(&app, LOYALTY, &admin, None, &json!({"window_months": 6})).await;
+    r.problem(422);
+    assert_eq!(
+        r.error_fields(),
+        vec![
+            "attitude_min_satisfaction",
+            "repeat_min_purchases",
+            "share_of_wallet_min"
+        ]
+    );
+    let r = put(
+        &app,
+        LOYALTY,
+        &admin,
+        None,
+        &json!({"attitude_min_satisfaction": 0.5, "window_months": 61, "repeat_min_purchases": 1, "share_of_wallet_min": 1.5}),
+    )
+    .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_fields(),
+        vec![
+            "attitude_min_satisfaction",
+            "window_months",
+            "repeat_min_purchases",
+            "share_of_wallet_min"
+        ]
+    );
+    put(&app, LOYALTY, &admin, None, &json!({"colour": 1}))
+        .await
+        .problem(422);
+    let edge = json!({"attitude_min_satisfaction": 5.0, "window_months": 60, "repeat_min_purchases": 1000, "share_of_wallet_min": 0.0});
+    let r = put(&app, LOYALTY, &admin, Some("\"0\""), &edge).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"1\""));
+    put(&app, LOYALTY, &admin, Some("\"0\""), &defaults())
+        .await
+        .problem(412);
+    let (_, manager) = app.user_with_role("manager").await;
+    let r = put(&app, LOYALTY, &manager, Some("\"1\""), &defaults()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(app.get(LOYALTY, &admin).await.body, defaults());
+}
+
+fn days_ago(days: i64) -> String {
+    (Utc::now() - Duration::days(days))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+async fn sale(app: &TestApp, token: &str, c: i64, days: i64) {
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/transactions"),
+            token,
+            &json!({"amount_cents": 1000, "cost_cents": 400, "product": "Tea", "occurred_at": days_ago(days)}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+async fn loyalty_of(app: &TestApp, token: &str, c: i64) -> String {
+    let r = app.get(&format!("/api/v1/customers/{c}"), token).await;
+    r.body["loyalty_type"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The (from, to) of a customer's `loyalty_changed` events, oldest first.
+async fn changes(app: &TestApp, token: &str, c: i64) -> Vec<(String, String)> {
+    let r = app
+        .get(
+            &format!("/api/v1/customers/{c}/history?kind=loyalty_changed"),
+            token,
+        )
+        .await;
+    let mut out: Vec<(String, String)> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap().to_string(),
+                e["to"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+async fn loyalty_type_follows_satisfaction_and_purchases(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (id, q) = open_survey(&app, &admin, json!({})).await;
+    let mut c = Vec::new();
+    for name in ["A", "B", "C", "D", "E"] {
+        c.push(
+            app.create_customer(&admin, json!({"kind": "individual", "name": name}))
+                .await
+                .id(),
+        );
+    }
+    let (a, b, cc, d, e) = (c[0], c[1], c[2], c[3], c[4]);
+    // Satisfaction: A 5, B 2, C 4, E 5; D never asked.
+    for (cust, level) in [(a, 5), (b, 2), (cc, 4), (e, 5)] {
+        let r = respond(
+            &app,
+            &admin,
+            id,
+            cust,
+            &[(q[0], json!(level)), (q[1], json!(level))],
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    assert_eq!(loyalty_of(&app, &admin, a).await, "latent");
+    assert_eq!(loyalty_of(&app, &admin, b).await, "none");
+    assert_eq!(loyalty_of(&app, &admin, d).await, "unknown");
+    // Purchases: two recent ones make A high and B inertial; C's second is
+    // outside the 12-month window.
+    sale(&app, &admin, a, 10).await;
+    assert_eq!(loyalty_of(&app, &admin, a).await, "latent");
+    sale(&app, &admin, a, 5).await;
+    assert_eq!(loyalty_of(&app, &admin, a).await, "high");
+    sale(&app, &admin, b, 10).await;
+    sale(&app, &admin, b, 20).await;
+    assert_eq!(loyalty_of(&app, &admin, b).await, "inertial");
+    sale(&app, &admin, cc, 10).await;
+    sale(&app, &admin, cc, 400).await;
+    assert_eq!(loyalty_of(&app, &admin, cc).await, "latent");
+    // Purchases alone do not make a type.
+    sale(&app, &admin, d, 1).await;
+    sale(&app, &admin, d, 2).await;
+    assert_eq!(loyalty_of(&app, &admin, d).await, "unknown");
+    assert_eq!(
+        changes(&app, &admin, a).await,
+        vec![
+            ("unknown".into(), "latent".into()),
+            ("latent".into(), "high".into())
+        ]
+    );
+
+    // Satisfaction against repeat purchase, and the counts per type.
+    let r = app.get("/api/v1/analytics/loyalty", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let types: Vec<(String, i64)> = r.body["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["loyalty_type"].as_str().unwrap().to_string(),
+                t["customers"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            ("high".into(), 1),
+            ("latent".into(), 2),
+            ("inertial".into(), 1),
+            ("none".into(), 0),
+            ("unknown".into(), 1)
+        ]
+    );
+    let levels = r.body["satisfaction"].as_array().unwrap();
+    assert_eq!(levels.len(), 5);
+    assert_eq!(
+        levels[1],
+        json!({"level": 2, "code": "dissatisfied", "customers": 1, "repeat_customers": 1, "repeat_purchase_rate": 1.0})
+    );
+    assert_eq!(levels[2]["customers"], 0);
+    assert!(levels[2]["repeat_purchase_rate"].is_null());
+    assert_eq!(
+        levels[3],
+        json!({"level": 4, "code": "satisfied", "customers": 1, "repeat_customers": 0, "repeat_purchase_rate": 0.0})
+    );
+    assert_eq!(
+        levels[4],
+        json!({"level": 5, "code": "very_satisfied", "customers": 2, "repeat_customers": 1, "repeat_purchase_rate": 0.5})
+    );
+    assert_eq!(r.body["unrated_customers"], 1);
+
+    // A known share of wallet below the threshold makes behaviour low:
+    // 2,000 of a 10,000 wallet is 0.2.
+    let p = app
+        .patch(
+            &format!("/api/v1/customers/{a}"),
+            &admin,
+            &json!({"wallet_size_cents": 10000}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert_eq!(loyalty_of(&app, &admin, a).await, "latent");
+    let p = app
+        .patch(
+            &format!("/api/v1/customers/{a}"),
+            &admin,
+            &json!({"wallet_size_cents": 4000}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert_eq!(loyalty_of(&app, &admin, a).await, "high");
+
+    // New thresholds recompute everyone at once.
+    let r = put(
+        &app,
+        LOYALTY,
+        &admin,
+        None,
+        &json!({"attitude_min_satisfaction": 4.5, "window_months": 24, "repeat_min_purchases": 2, "share_of_wallet_min": 0.5}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // C (4 < 4.5) with two purchases in 24 months: inertial. A, E stay.
+    assert_eq!(loyalty_of(&app, &admin, cc).await, "inertial");
+    assert_eq!(loyalty_of(&app, &admin, a).await, "high");
+    assert_eq!(loyalty_of(&app, &admin, e).await, "latent");
+    assert_eq!(
+        changes(&app, &admin, cc).await,
+        vec![
+            ("unknown".into(), "latent".into()),
+            ("latent".into(), "inertial".into())
+        ]
+    );
+    let list = app
+        .get("/api/v1/customers?loyalty_type=inertial", &admin)
+        .await;
+    let ids: Vec<i64> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![b, cc]);
+}
