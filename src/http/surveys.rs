@@ -457,12 +457,19 @@ pub async fn list(
                 id: s.id,
             });
             let ids: Vec<i64> = page.items.iter().map(|s| s.id).collect();
-            let questions = store::questions(conn, &ids)?;
+            let mut by_survey: std::collections::HashMap<i64, Vec<QuestionRow>> =
+                std::collections::HashMap::new();
+            for q in store::questions(conn, &ids)? {
+                by_survey.entry(q.survey_id).or_default().push(q);
+            }
             Ok(SurveyPage {
                 items: page
                     .items
                     .into_iter()
-                    .map(|r| SurveyView::new(r, questions.clone()))
+                    .map(|r| {
+                        let questions = by_survey.remove(&r.id).unwrap_or_default();
+                        SurveyView::new(r, questions)
+                    })
                     .collect(),
                 next_cursor: page.next_cursor,
             })

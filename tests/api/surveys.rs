@@ -338,6 +338,35 @@ async fn survey_validation_names_every_field(app: TestApp) {
     app.get(&format!("{SURVEYS}/999999"), &admin)
         .await
         .problem(404);
+    // A target segment deleted later leaves the survey without a target.
+    let seg = app
+        .post(
+            "/api/v1/segments",
+            &admin,
+            &json!({"name": "Gone", "kind": "static"}),
+        )
+        .await
+        .id();
+    let r = app
+        .patch(
+            &format!("{SURVEYS}/{id}"),
+            &admin,
+            &json!({"segment_id": seg}),
+        )
+        .await;
+    assert_eq!(r.body["segment_id"], seg, "{}", r.text);
+    let d = app.delete(&format!("/api/v1/segments/{seg}"), &admin).await;
+    assert_eq!(d.status, 204, "{}", d.text);
+    let r = app.get(&format!("{SURVEYS}/{id}"), &admin).await;
+    assert!(r.body["segment_id"].is_null(), "{}", r.text);
+    let r = app
+        .patch(
+            &format!("{SURVEYS}/{id}"),
+            &admin,
+            &json!({"segment_id": null}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
 }
 
 async fn status_moves_draft_open_closed(app: TestApp) {
