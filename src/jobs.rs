@@ -3,13 +3,14 @@
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::db::{self, cpr, settings, stats, Db};
+use crate::db::{self, changes, cpr, settings, stats, Db};
 use crate::domain::cpr::CprSettings;
 
 /// Starts the periodic jobs: moving the 12-month window of the derived
 /// figures and the CPR window (which can move a customer's stage as old
 /// purchases leave it), once at start, then every `stats_refresh_secs`.
 pub fn spawn(db: Db, config: &Config) {
+    spawn_purge(db.clone(), config);
     let every = Duration::from_secs(config.stats_refresh_secs.max(1));
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
@@ -31,6 +32,25 @@ pub fn spawn(db: Db, config: &Config) {
             match result {
                 Ok(n) => log::debug!("CPR recompute: {n} stage changes"),
                 Err(e) => log::warn!("CPR recompute failed: {e}"),
+            }
+        }
+    });
+}
+
+/// Drops changes older than `changes_retention_days` from the change feed,
+/// at start and then every `changes_purge_secs`.
+fn spawn_purge(db: Db, config: &Config) {
+    let every = Duration::from_secs(config.changes_purge_secs.max(1));
+    let retention = chrono::Duration::days(config.changes_retention_days.max(0));
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            let before = db::now() - retention;
+            match db.run(move |conn| Ok(changes::purge(conn, before)?)).await {
+                Ok(0) => {}
+                Ok(n) => log::info!("purged {n} changes older than the retention"),
+                Err(e) => log::warn!("change purge failed: {e}"),
             }
         }
     });

@@ -20,6 +20,9 @@ pub struct AppState {
     pub db: Db,
     pub jwt: JwtKeys,
     pub throttle: LoginThrottle,
+    /// Background workers of this application hold a weak reference and
+    /// stop once the state is dropped with the server.
+    pub alive: std::sync::Arc<()>,
 }
 
 pub struct Application {
@@ -45,7 +48,9 @@ impl Application {
             db: db.clone(),
             jwt: JwtKeys::new(&config.jwt_secret, config.token_ttl_secs),
             throttle: LoginThrottle::new(config.login_max_failures, config.login_window_secs),
+            alive: std::sync::Arc::new(()),
         });
+        crate::webhook_worker::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
         let listener = TcpListener::bind(&config.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();

@@ -1,6 +1,7 @@
 //! Storage: one connection type over SQLite and PostgreSQL, an r2d2 pool, and
 //! the helper that runs diesel work on the blocking pool.
 
+pub mod changes;
 pub mod contacts;
 pub mod cpr;
 pub mod customer_list;
@@ -17,6 +18,7 @@ pub mod stats;
 pub mod tiers;
 pub mod transactions;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -178,6 +180,8 @@ impl Db {
 /// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`: a deferred
 /// transaction that reads and then writes fails at once with SQLITE_BUSY when
 /// another writer got there first, without waiting for the busy timeout.
+/// Every write transaction ends by sealing the changes it recorded for the
+/// change feed (`changes::seal`), the last work before COMMIT.
 pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
@@ -187,7 +191,11 @@ where
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
-    match f(conn) {
+    changes::begin();
+    match f(conn).and_then(|value| {
+        changes::seal(conn)?;
+        Ok(value)
+    }) {
         Ok(value) => {
             <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
             Ok(value)

@@ -6,3 +6,4 @@ pub mod funnel;
 pub mod reference;
 pub mod segments;
 pub mod tiers;
+pub mod webhooks;

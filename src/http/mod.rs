@@ -2,6 +2,8 @@
 
 pub mod analytics_cpr;
 pub mod auth;
+pub mod change_data;
+pub mod changes;
 pub mod common;
 pub mod contacts;
 pub mod cpr;
@@ -24,6 +26,7 @@ pub mod transactions;
 pub mod users;
 pub mod validation;
 pub mod views;
+pub mod webhooks;
 
 use actix_web::web;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
@@ -36,6 +39,14 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(
             scope::scope("/api/v1")
                 .service(auth::token)
+                .service(changes::list)
+                .service(webhooks::list)
+                .service(webhooks::create)
+                .service(webhooks::get)
+                .service(webhooks::patch)
+                .service(webhooks::remove)
+                .service(webhooks::deliveries)
+                .service(webhooks::replay)
                 .service(users::list)
                 .service(users::create)
                 .service(users::get)

@@ -11,6 +11,7 @@ mod activity_needs;
 mod activity_timeline;
 mod activity_transactions;
 mod auth;
+mod changes;
 mod contacts;
 mod cpr;
 mod customers_crud;
