@@ -43,13 +43,13 @@ impl Application {
             .await
             .map_err(|e| e.to_string())??;
         let generated_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;
-        crate::jobs::spawn(db.clone(), &config);
         let state = web::Data::new(AppState {
             db: db.clone(),
             jwt: JwtKeys::new(&config.jwt_secret, config.token_ttl_secs),
             throttle: LoginThrottle::new(config.login_max_failures, config.login_window_secs),
             alive: std::sync::Arc::new(()),
         });
+        crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
         crate::webhook_worker::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
         let listener = TcpListener::bind(&config.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;

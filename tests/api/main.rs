@@ -27,3 +27,4 @@ mod segments_rules;
 mod settings;
 mod tiers;
 mod users;
+mod webhooks;
