@@ -58,7 +58,11 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
     let worker = Worker {
         db,
         client,
-        owner: format!("{}-{}", std::process::id(), crate::config::random_string(12)),
+        owner: format!(
+            "{}-{}",
+            std::process::id(),
+            crate::config::random_string(12)
+        ),
         // The lease outlives the longest single delivery several times over.
         lease: Duration::from_secs(config.webhook_lease_secs.max(3 * timeout.as_secs())),
         timeout,
@@ -86,7 +90,10 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
 impl Worker {
     async fn round(&self) -> Result<(), ApiError> {
         let now = db::now();
-        let due = self.db.run(move |conn| Ok(webhooks::due(conn, now)?)).await?;
+        let due = self
+            .db
+            .run(move |conn| Ok(webhooks::due(conn, now)?))
+            .await?;
         for id in due {
             let (owner, lease) = (self.owner.clone(), self.lease);
             let claimed = self
@@ -211,7 +218,8 @@ impl Worker {
             Err(e) => (false, None, Some(short(&e.to_string()))),
         };
         let (id, owner) = (hook.id, self.owner.clone());
-        let (max_failures, base, max) = (self.max_failures, self.backoff_base_ms, self.backoff_max_ms);
+        let (max_failures, base, max) =
+            (self.max_failures, self.backoff_base_ms, self.backoff_max_ms);
         self.db
             .run(move |conn| {
                 db::write_tx(conn, |conn| {

@@ -31,7 +31,14 @@ pub const STAGE_CHANGE: &str = "stage_change";
 /// Every entity type of the feed, for the `types` filter, webhook event
 /// names and the spec. Adding one: append here, call `record` from its
 /// db-layer writers, and give it a representation in `http::change_data`.
-pub const ENTITY_TYPES: &[&str] = &[CUSTOMER, CONTACT, INTERACTION, TRANSACTION, NEED, STAGE_CHANGE];
+pub const ENTITY_TYPES: &[&str] = &[
+    CUSTOMER,
+    CONTACT,
+    INTERACTION,
+    TRANSACTION,
+    NEED,
+    STAGE_CHANGE,
+];
 
 pub const CREATED: &str = "created";
 pub const UPDATED: &str = "updated";

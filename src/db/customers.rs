@@ -229,7 +229,13 @@ pub fn lock(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
 /// Inserts a new card; `row.id` is ignored and assigned by the database.
 pub fn insert(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<CustomerRow> {
     let id = insert_returning_id(conn, row)?;
-    super::changes::record(conn, super::changes::CUSTOMER, id, super::changes::CREATED, row.version)?;
+    super::changes::record(
+        conn,
+        super::changes::CUSTOMER,
+        id,
+        super::changes::CREATED,
+        row.version,
+    )?;
     customers::table.find(id).select(CARD).first(conn)
 }
 

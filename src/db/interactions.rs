@@ -48,7 +48,13 @@ pub fn insert(conn: &mut DbConn, r: &InteractionRow) -> QueryResult<InteractionR
         ))
         .returning(interactions::id)
         .get_result(conn)?;
-    super::changes::record(conn, super::changes::INTERACTION, id, super::changes::CREATED, r.version)?;
+    super::changes::record(
+        conn,
+        super::changes::INTERACTION,
+        id,
+        super::changes::CREATED,
+        r.version,
+    )?;
     interactions::table.find(id).first(conn)
 }
 
@@ -65,7 +71,13 @@ pub fn save(conn: &mut DbConn, row: &InteractionRow, expected_version: i64) -> Q
     .set(row)
     .execute(conn)?;
     if n == 1 {
-        super::changes::record(conn, super::changes::INTERACTION, row.id, super::changes::UPDATED, row.version)?;
+        super::changes::record(
+            conn,
+            super::changes::INTERACTION,
+            row.id,
+            super::changes::UPDATED,
+            row.version,
+        )?;
     }
     Ok(n == 1)
 }
@@ -80,7 +92,13 @@ pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
         return Ok(0);
     };
     let n = diesel::delete(interactions::table.find(id)).execute(conn)?;
-    super::changes::record_deleted(conn, super::changes::INTERACTION, id, version + 1, Some(customer_id))?;
+    super::changes::record_deleted(
+        conn,
+        super::changes::INTERACTION,
+        id,
+        version + 1,
+        Some(customer_id),
+    )?;
     Ok(n)
 }
 

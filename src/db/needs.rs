@@ -32,7 +32,13 @@ pub fn insert(conn: &mut DbConn, r: &NeedRow) -> QueryResult<NeedRow> {
         ))
         .returning(needs::id)
         .get_result(conn)?;
-    super::changes::record(conn, super::changes::NEED, id, super::changes::CREATED, r.version)?;
+    super::changes::record(
+        conn,
+        super::changes::NEED,
+        id,
+        super::changes::CREATED,
+        r.version,
+    )?;
     needs::table.find(id).first(conn)
 }
 
@@ -53,7 +59,13 @@ pub fn save(conn: &mut DbConn, row: &NeedRow, expected_version: i64) -> QueryRes
     .set(row)
     .execute(conn)?;
     if n == 1 {
-        super::changes::record(conn, super::changes::NEED, row.id, super::changes::UPDATED, row.version)?;
+        super::changes::record(
+            conn,
+            super::changes::NEED,
+            row.id,
+            super::changes::UPDATED,
+            row.version,
+        )?;
     }
     Ok(n == 1)
 }
@@ -68,7 +80,13 @@ pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
         return Ok(0);
     };
     let n = diesel::delete(needs::table.find(id)).execute(conn)?;
-    super::changes::record_deleted(conn, super::changes::NEED, id, version + 1, Some(customer_id))?;
+    super::changes::record_deleted(
+        conn,
+        super::changes::NEED,
+        id,
+        version + 1,
+        Some(customer_id),
+    )?;
     Ok(n)
 }
 

@@ -42,7 +42,13 @@ pub fn insert(conn: &mut DbConn, r: &TransactionRow) -> QueryResult<TransactionR
         ))
         .returning(transactions::id)
         .get_result(conn)?;
-    super::changes::record(conn, super::changes::TRANSACTION, id, super::changes::CREATED, r.version)?;
+    super::changes::record(
+        conn,
+        super::changes::TRANSACTION,
+        id,
+        super::changes::CREATED,
+        r.version,
+    )?;
     transactions::table.find(id).first(conn)
 }
 
@@ -69,7 +75,13 @@ pub fn save(conn: &mut DbConn, row: &TransactionRow, expected_version: i64) -> Q
     .set(row)
     .execute(conn)?;
     if n == 1 {
-        super::changes::record(conn, super::changes::TRANSACTION, row.id, super::changes::UPDATED, row.version)?;
+        super::changes::record(
+            conn,
+            super::changes::TRANSACTION,
+            row.id,
+            super::changes::UPDATED,
+            row.version,
+        )?;
     }
     Ok(n == 1)
 }
@@ -84,7 +96,13 @@ pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
         return Ok(0);
     };
     let n = diesel::delete(transactions::table.find(id)).execute(conn)?;
-    super::changes::record_deleted(conn, super::changes::TRANSACTION, id, version + 1, Some(customer_id))?;
+    super::changes::record_deleted(
+        conn,
+        super::changes::TRANSACTION,
+        id,
+        version + 1,
+        Some(customer_id),
+    )?;
     Ok(n)
 }
 

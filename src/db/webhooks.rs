@@ -157,7 +157,11 @@ pub fn due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<i64>> {
                 .is_null()
                 .or(webhooks::next_attempt_at.le(now)),
         )
-        .filter(webhooks::lease_until.is_null().or(webhooks::lease_until.lt(now)))
+        .filter(
+            webhooks::lease_until
+                .is_null()
+                .or(webhooks::lease_until.lt(now)),
+        )
         .order(webhooks::id)
         .select(webhooks::id)
         .load(conn)
@@ -177,7 +181,11 @@ pub fn claim(
         webhooks::table
             .filter(webhooks::id.eq(id))
             .filter(webhooks::active.eq(true))
-            .filter(webhooks::lease_until.is_null().or(webhooks::lease_until.lt(now))),
+            .filter(
+                webhooks::lease_until
+                    .is_null()
+                    .or(webhooks::lease_until.lt(now)),
+            ),
     )
     .set((
         webhooks::lease_owner.eq(owner),
@@ -217,9 +225,9 @@ pub fn advance(conn: &mut DbConn, id: i64, owner: &str, to: Position) -> QueryRe
             .filter(webhooks::id.eq(id))
             .filter(webhooks::lease_owner.eq(owner))
             .filter(
-                webhooks::cursor_seq
-                    .lt(to.seq)
-                    .or(webhooks::cursor_seq.eq(to.seq).and(webhooks::cursor_id.lt(to.id))),
+                webhooks::cursor_seq.lt(to.seq).or(webhooks::cursor_seq
+                    .eq(to.seq)
+                    .and(webhooks::cursor_id.lt(to.id))),
             ),
     )
     .set((

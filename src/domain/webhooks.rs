@@ -112,10 +112,25 @@ mod tests {
 
     #[test]
     fn filters_are_validated() {
-        for ok in ["*", "customer.created", "transaction.*", "*.deleted", "*.*", "stage_change.created"] {
+        for ok in [
+            "*",
+            "customer.created",
+            "transaction.*",
+            "*.deleted",
+            "*.*",
+            "stage_change.created",
+        ] {
             assert_eq!(filter_error(ok), None, "{ok}");
         }
-        for bad in ["", "customer", "customers.created", "customer.made", "customer.", ".created", "a.b.c"] {
+        for bad in [
+            "",
+            "customer",
+            "customers.created",
+            "customer.made",
+            "customer.",
+            ".created",
+            "a.b.c",
+        ] {
             assert!(filter_error(bad).is_some(), "{bad}");
         }
     }
@@ -144,7 +159,10 @@ mod tests {
         // RFC 4231 test case 2 with our "<t>.<body>" message layout.
         let mut mac = Hmac::<Sha256>::new_from_slice(b"Jefe").unwrap_or_else(|e| panic!("{e}"));
         mac.update(b"1.x");
-        assert_eq!(sign("Jefe", 1, "x"), hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(
+            sign("Jefe", 1, "x"),
+            hex::encode(mac.finalize().into_bytes())
+        );
     }
 
     #[test]

@@ -138,6 +138,35 @@ pub async fn list(
     }))
 }
 
+/// Where the feed ends now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"cursor": "eyJzIjoiY2hhbmdlcyIsImsiOjQyLCJpZCI6NDJ9"}))]
+pub struct ChangeHead {
+    /// Pass as `after` to read only what changes from now on.
+    pub cursor: String,
+}
+
+/// The cursor of the newest change. To (re)sync: take the head first, then
+/// read everything through the lists, then follow the feed from the head
+/// (changes made during the full read are read again; applying a change
+/// twice is harmless because each carries the entity's whole state and
+/// version). Roles: admin, manager, integration.
+#[utoipa::path(
+    tag = "changes",
+    responses(
+        (status = 200, body = ChangeHead),
+        (status = 403, description = "Not admin, manager or integration", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/changes/head")]
+pub async fn head(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    user.require_any(&[Role::Admin, Role::Manager, Role::Integration])?;
+    let position = state.db.run(|conn| Ok(changes::head(conn)?)).await?;
+    Ok(HttpResponse::Ok().json(ChangeHead {
+        cursor: encode(position),
+    }))
+}
+
 pub fn item(row: ChangeRow) -> Result<ChangeItem, ApiError> {
     let data = match row.data.as_deref() {
         Some(text) => serde_json::from_str(text)

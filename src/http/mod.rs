@@ -40,6 +40,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             scope::scope("/api/v1")
                 .service(auth::token)
                 .service(changes::list)
+                .service(changes::head)
                 .service(webhooks::list)
                 .service(webhooks::create)
                 .service(webhooks::get)

@@ -215,7 +215,11 @@ fn events_errors(events: &[String], out: &mut Vec<FieldError>) {
     }
     for (i, e) in events.iter().enumerate() {
         if let Some(msg) = rules::filter_error(e) {
-            out.push(FieldError::new(&format!("events[{i}]"), "invalid_value", msg));
+            out.push(FieldError::new(
+                format!("events[{i}]"),
+                "invalid_value",
+                msg,
+            ));
         }
     }
 }
@@ -415,7 +419,9 @@ pub async fn patch(
         events_errors(events, &mut errors);
     }
     errors.extend(input.secret.as_deref().and_then(secret_error));
-    errors.extend(description_error(input.description.clone().flatten().as_deref()));
+    errors.extend(description_error(
+        input.description.clone().flatten().as_deref(),
+    ));
     fail_on(errors)?;
     let row = state
         .db
@@ -537,7 +543,11 @@ pub async fn replay(
         .as_deref()
         .map(|c| {
             super::changes::decode(c).map_err(|_| {
-                ApiError::invalid("after", "invalid_value", "not a cursor returned by the change feed")
+                ApiError::invalid(
+                    "after",
+                    "invalid_value",
+                    "not a cursor returned by the change feed",
+                )
             })
         })
         .transpose()?;

@@ -17,6 +17,7 @@ backend_tests!(
     pages_of_seven_during_two_concurrent_writers_in_two_instances,
     gapless_when_transactions_commit_out_of_order,
     expired_cursor_is_gone,
+    head_is_where_the_feed_ends,
 );
 
 /// Reads the whole feed from `after` in pages of `limit`.
@@ -63,17 +64,31 @@ async fn every_write_appears_in_order_with_its_state(app: TestApp) {
     let admin = app.admin_token().await;
     let (_, start) = read_all(&app, &admin, None, "", 50).await;
     let c = app
-        .create_customer(&admin, json!({"kind": "individual", "name": "张伟", "tags": ["vip"]}))
+        .create_customer(
+            &admin,
+            json!({"kind": "individual", "name": "张伟", "tags": ["vip"]}),
+        )
         .await
         .id();
     let base = format!("/api/v1/customers/{c}");
-    assert_eq!(app.patch(&base, &admin, &json!({"name": "张伟伟"})).await.status, 200);
+    assert_eq!(
+        app.patch(&base, &admin, &json!({"name": "张伟伟"}))
+            .await
+            .status,
+        200
+    );
     let contact = app
-        .post(&format!("{base}/contacts"), &admin, &json!({"name": "王伟"}))
+        .post(
+            &format!("{base}/contacts"),
+            &admin,
+            &json!({"name": "王伟"}),
+        )
         .await
         .id();
     assert_eq!(
-        app.delete(&format!("{base}/contacts/{contact}"), &admin).await.status,
+        app.delete(&format!("{base}/contacts/{contact}"), &admin)
+            .await
+            .status,
         204
     );
     let tx = app
@@ -85,7 +100,11 @@ async fn every_write_appears_in_order_with_its_state(app: TestApp) {
         .await;
     assert_eq!(tx.status, 201, "{}", tx.text);
     let need = app
-        .post(&format!("{base}/needs"), &admin, &json!({"kind": "actual", "description": "更快的交货"}))
+        .post(
+            &format!("{base}/needs"),
+            &admin,
+            &json!({"kind": "actual", "description": "更快的交货"}),
+        )
         .await;
     assert_eq!(need.status, 201, "{}", need.text);
     let interaction = app
@@ -97,7 +116,12 @@ async fn every_write_appears_in_order_with_its_state(app: TestApp) {
         .await;
     assert_eq!(interaction.status, 201, "{}", interaction.text);
     assert_eq!(app.delete(&base, &admin).await.status, 204);
-    assert_eq!(app.post(&format!("{base}/restore"), &admin, &json!({})).await.status, 200);
+    assert_eq!(
+        app.post(&format!("{base}/restore"), &admin, &json!({}))
+            .await
+            .status,
+        200
+    );
 
     let (items, _) = read_all(&app, &admin, Some(&start), "", 3).await;
     let seen = ops(&items);
@@ -149,11 +173,16 @@ async fn every_write_appears_in_order_with_its_state(app: TestApp) {
         .iter()
         .find(|i| i["entity_type"] == "contact" && i["operation"] == "deleted")
         .unwrap();
-    assert_eq!(tombstone["data"], json!({"id": contact, "customer_id": c, "deleted": true}));
+    assert_eq!(
+        tombstone["data"],
+        json!({"id": contact, "customer_id": c, "deleted": true})
+    );
     assert_eq!(tombstone["version"], json!(2));
     let cursors: HashSet<&str> = items.iter().filter_map(|i| i["cursor"].as_str()).collect();
     assert_eq!(cursors.len(), items.len());
-    assert!(items.iter().all(|i| i["at"].is_string() && i["version"].is_i64()));
+    assert!(items
+        .iter()
+        .all(|i| i["at"].is_string() && i["version"].is_i64()));
 }
 
 async fn types_filter_and_resume(app: TestApp) {
@@ -162,16 +191,26 @@ async fn types_filter_and_resume(app: TestApp) {
     let mut ids = Vec::new();
     for n in 0..5 {
         let c = app
-            .create_customer(&admin, json!({"kind": "individual", "name": format!("客户{n}")}))
+            .create_customer(
+                &admin,
+                json!({"kind": "individual", "name": format!("客户{n}")}),
+            )
             .await
             .id();
-        app.post(&format!("/api/v1/customers/{c}/contacts"), &admin, &json!({"name": "联系人"}))
-            .await;
+        app.post(
+            &format!("/api/v1/customers/{c}/contacts"),
+            &admin,
+            &json!({"name": "联系人"}),
+        )
+        .await;
         ids.push(c);
     }
     let (customers, _) = read_all(&app, &admin, Some(&start), "&types=customer", 2).await;
     assert_eq!(
-        customers.iter().map(|i| i["entity_id"].as_i64().unwrap()).collect::<Vec<_>>(),
+        customers
+            .iter()
+            .map(|i| i["entity_id"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
         ids
     );
     let (both, _) = read_all(&app, &admin, Some(&start), "&types=contact,customer", 100).await;
@@ -180,12 +219,17 @@ async fn types_filter_and_resume(app: TestApp) {
     let third = customers[2]["cursor"].as_str().unwrap();
     let (rest, end) = read_all(&app, &admin, Some(third), "&types=customer", 7).await;
     assert_eq!(
-        rest.iter().map(|i| i["entity_id"].as_i64().unwrap()).collect::<Vec<_>>(),
+        rest.iter()
+            .map(|i| i["entity_id"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
         ids[3..]
     );
     // Caught up: an empty page that hands back the same cursor.
     let r = app
-        .get(&format!("/api/v1/changes?after={end}&types=customer"), &admin)
+        .get(
+            &format!("/api/v1/changes?after={end}&types=customer"),
+            &admin,
+        )
         .await;
     assert_eq!(r.body["items"], json!([]));
     assert_eq!(r.body["next_cursor"], json!(end));
@@ -207,16 +251,26 @@ async fn query_rules(app: TestApp) {
     ] {
         let r = app.get(&format!("/api/v1/changes?{query}"), &admin).await;
         r.problem(400);
-        assert!(r.error_fields().contains(&field.to_string()), "{query}: {}", r.text);
+        assert!(
+            r.error_fields().contains(&field.to_string()),
+            "{query}: {}",
+            r.text
+        );
     }
-    let r = app.get("/api/v1/changes?limit=1000&types=need", &admin).await;
+    let r = app
+        .get("/api/v1/changes?limit=1000&types=need", &admin)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
 async fn roles_that_may_read(app: TestApp) {
     for role in ["manager", "integration"] {
         let (_, token) = app.user_with_role(role).await;
-        assert_eq!(app.get("/api/v1/changes", &token).await.status, 200, "{role}");
+        assert_eq!(
+            app.get("/api/v1/changes", &token).await.status,
+            200,
+            "{role}"
+        );
     }
     for role in ["sales", "viewer"] {
         let (_, token) = app.user_with_role(role).await;
@@ -258,7 +312,10 @@ async fn pages_of_seven_during_two_concurrent_writers_in_two_instances(app: Test
     let mut writers_done = false;
     loop {
         let r = app
-            .get(&format!("/api/v1/changes?limit=7&types=customer&after={cursor}"), &admin)
+            .get(
+                &format!("/api/v1/changes?limit=7&types=customer&after={cursor}"),
+                &admin,
+            )
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
         let page = r.body["items"].as_array().cloned().unwrap_or_default();
@@ -288,7 +345,10 @@ async fn pages_of_seven_during_two_concurrent_writers_in_two_instances(app: Test
     assert_eq!(sorted, written, "every change once");
     // Re-reading from the start gives the same sequence.
     let (again, _) = read_all(&app, &admin, None, "&types=customer", 7).await;
-    let again: Vec<i64> = again.iter().map(|i| i["entity_id"].as_i64().unwrap()).collect();
+    let again: Vec<i64> = again
+        .iter()
+        .map(|i| i["entity_id"].as_i64().unwrap())
+        .collect();
     assert_eq!(again, seen);
     other.stop().await;
 }
@@ -338,13 +398,25 @@ async fn gapless_when_transactions_commit_out_of_order(app: TestApp) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Meanwhile the other instance commits a later change.
     let y = app
-        .post_at(&other.address, "/api/v1/customers", &admin, &json!({"kind": "individual", "name": "快"}))
+        .post_at(
+            &other.address,
+            "/api/v1/customers",
+            &admin,
+            &json!({"kind": "individual", "name": "快"}),
+        )
         .await;
     assert_eq!(y.status, 201, "{}", y.text);
     let (first, cursor) = read_all(&app, &admin, Some(&start), "&types=customer", 7).await;
-    let first_ids: Vec<i64> = first.iter().map(|i| i["entity_id"].as_i64().unwrap()).collect();
+    let first_ids: Vec<i64> = first
+        .iter()
+        .map(|i| i["entity_id"].as_i64().unwrap())
+        .collect();
     if app.backend == Backend::Postgres {
-        assert_eq!(first_ids, vec![y.id()], "the held transaction is not visible yet");
+        assert_eq!(
+            first_ids,
+            vec![y.id()],
+            "the held transaction is not visible yet"
+        );
     }
     if let Some(conn) = holder.as_mut() {
         conn.batch_execute("ROLLBACK").unwrap();
@@ -354,7 +426,11 @@ async fn gapless_when_transactions_commit_out_of_order(app: TestApp) {
     let mut all = first_ids;
     all.extend(rest.iter().map(|i| i["entity_id"].as_i64().unwrap()));
     all.sort();
-    assert_eq!(all, vec![x, y.id()], "the late commit is read after the cursor");
+    assert_eq!(
+        all,
+        vec![x, y.id()],
+        "the late commit is read after the cursor"
+    );
     other.stop().await;
 }
 
@@ -365,7 +441,12 @@ async fn expired_cursor_is_gone(app: TestApp) {
     let (items, old) = read_all(&app, &admin, None, "", 100).await;
     assert!(!items.is_empty());
     let first = items[0]["cursor"].as_str().unwrap().to_string();
-    assert_eq!(app.get(&format!("/api/v1/changes?after={old}"), &admin).await.status, 200);
+    assert_eq!(
+        app.get(&format!("/api/v1/changes?after={old}"), &admin)
+            .await
+            .status,
+        200
+    );
     // An instance with zero days of retention purges everything at start.
     let purger = app
         .start_another(|c| {
@@ -375,21 +456,61 @@ async fn expired_cursor_is_gone(app: TestApp) {
         .await;
     let mut status = 0;
     for _ in 0..100 {
-        status = app.get(&format!("/api/v1/changes?after={first}"), &admin).await.status;
+        status = app
+            .get(&format!("/api/v1/changes?after={first}"), &admin)
+            .await
+            .status;
         if status == 410 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(status, 410);
-    let r = app.get(&format!("/api/v1/changes?after={first}"), &admin).await;
+    let r = app
+        .get(&format!("/api/v1/changes?after={first}"), &admin)
+        .await;
     let problem = r.problem(410);
     assert!(problem["detail"].as_str().unwrap().contains("resync"));
     // The newest purged position itself is still a valid place to resume.
-    assert_eq!(app.get(&format!("/api/v1/changes?after={old}"), &admin).await.status, 200);
+    assert_eq!(
+        app.get(&format!("/api/v1/changes?after={old}"), &admin)
+            .await
+            .status,
+        200
+    );
     // Starting over without a cursor works.
     let r = app.get("/api/v1/changes", &admin).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["items"], json!([]));
     purger.stop().await;
+}
+
+async fn head_is_where_the_feed_ends(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, viewer) = app.user_with_role("viewer").await;
+    app.get("/api/v1/changes/head", &viewer).await.problem(403);
+    let empty = app.get("/api/v1/changes/head", &admin).await;
+    assert_eq!(empty.status, 200, "{}", empty.text);
+    customer_named(&app, &admin, "头").await;
+    let (_, end) = read_all(&app, &admin, None, "", 100).await;
+    let head = app.get("/api/v1/changes/head", &admin).await;
+    assert_eq!(head.body["cursor"], json!(end));
+    assert_ne!(head.body["cursor"], empty.body["cursor"]);
+    let c = customer_named(&app, &admin, "尾").await;
+    let (after, _) = read_all(
+        &app,
+        &admin,
+        head.body["cursor"].as_str(),
+        "&types=customer",
+        7,
+    )
+    .await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0]["entity_id"], json!(c));
+}
+
+async fn customer_named(app: &TestApp, token: &str, name: &str) -> i64 {
+    app.create_customer(token, json!({"kind": "individual", "name": name}))
+        .await
+        .id()
 }

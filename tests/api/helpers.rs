@@ -253,8 +253,12 @@ impl TestApp {
 
     /// The same request against another instance.
     pub async fn get_at(&self, address: &str, path: &str, token: &str) -> Resp {
-        self.send(self.client.get(format!("{address}{path}")).bearer_auth(token))
-            .await
+        self.send(
+            self.client
+                .get(format!("{address}{path}"))
+                .bearer_auth(token),
+        )
+        .await
     }
 
     pub async fn post_at(&self, address: &str, path: &str, token: &str, body: &Value) -> Resp {

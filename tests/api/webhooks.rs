@@ -52,28 +52,31 @@ impl Receiver {
         let port = listener.local_addr().unwrap().port();
         let server = actix_web::HttpServer::new(move || {
             let (g, a) = (g.clone(), a.clone());
-            actix_web::App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-                let (g, a) = (g.clone(), a.clone());
-                async move {
-                    let status = a.load(Ordering::SeqCst);
-                    let header = |n: &str| {
-                        req.headers()
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_string()
-                    };
-                    g.lock().unwrap().push(Got {
-                        status,
-                        event: header("patron-event"),
-                        delivery: header("patron-delivery"),
-                        signature: header("patron-signature"),
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                        at: Instant::now(),
-                    });
-                    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
-                }
-            }))
+            actix_web::App::new().default_service(web::to(
+                move |req: HttpRequest, body: web::Bytes| {
+                    let (g, a) = (g.clone(), a.clone());
+                    async move {
+                        let status = a.load(Ordering::SeqCst);
+                        let header = |n: &str| {
+                            req.headers()
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_string()
+                        };
+                        g.lock().unwrap().push(Got {
+                            status,
+                            event: header("patron-event"),
+                            delivery: header("patron-delivery"),
+                            signature: header("patron-signature"),
+                            body: String::from_utf8_lossy(&body).into_owned(),
+                            at: Instant::now(),
+                        });
+                        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+                            .finish()
+                    }
+                },
+            ))
         })
         .workers(1)
         .disable_signals()
@@ -107,14 +110,20 @@ impl Receiver {
 async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// Independent check of `Patron-Signature: t=<unix>,v1=<hex HMAC-SHA256("<t>.<body>")>`.
 fn signature_valid(secret: &str, header: &str, body: &str) -> bool {
-    let parts: Vec<(&str, &str)> = header.split(',').filter_map(|p| p.split_once('=')).collect();
+    let parts: Vec<(&str, &str)> = header
+        .split(',')
+        .filter_map(|p| p.split_once('='))
+        .collect();
     let t = parts.iter().find(|(k, _)| *k == "t").map(|(_, v)| *v);
     let v1 = parts.iter().find(|(k, _)| *k == "v1").map(|(_, v)| *v);
     let (Some(t), Some(v1)) = (t, v1) else {
@@ -141,7 +150,11 @@ async fn worker(app: &TestApp, tweak: impl FnOnce(&mut patron::config::Config)) 
 
 async fn subscribe(app: &TestApp, admin: &str, url: &str, events: Value) -> Value {
     let r = app
-        .post("/api/v1/webhooks", admin, &json!({"url": url, "events": events, "secret": SECRET}))
+        .post(
+            "/api/v1/webhooks",
+            admin,
+            &json!({"url": url, "events": events, "secret": SECRET}),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     r.body
@@ -172,12 +185,24 @@ async fn validation_rules(app: TestApp) {
         (with("url", json!("ftp://erp.example.com/x")), "url"),
         (with("url", json!("not a url")), "url"),
         (with("url", json!("/relative/path")), "url"),
-        (with("url", json!("https://user:pw@erp.example.com/")), "url"),
-        (with("url", json!(format!("https://erp.example.com/{}", "x".repeat(2000)))), "url"),
+        (
+            with("url", json!("https://user:pw@erp.example.com/")),
+            "url",
+        ),
+        (
+            with(
+                "url",
+                json!(format!("https://erp.example.com/{}", "x".repeat(2000))),
+            ),
+            "url",
+        ),
         (with("events", json!([])), "events"),
         (with("events", json!(vec!["*"; 51])), "events"),
         (with("events", json!(["customer"])), "events[0]"),
-        (with("events", json!(["*", "customers.created"])), "events[1]"),
+        (
+            with("events", json!(["*", "customers.created"])),
+            "events[1]",
+        ),
         (with("events", json!(["customer.eaten"])), "events[0]"),
         (with("secret", json!("short")), "secret"),
         (with("secret", json!(" padded-secret-value-123 ")), "secret"),
@@ -205,19 +230,30 @@ async fn validation_rules(app: TestApp) {
         (json!({"events": ["transaction.*", "bad"]}), "events[1]"),
         (json!({"secret": "short"}), "secret"),
     ] {
-        let r = app.patch(&format!("/api/v1/webhooks/{id}"), &admin, &body).await;
+        let r = app
+            .patch(&format!("/api/v1/webhooks/{id}"), &admin, &body)
+            .await;
         r.problem(422);
         assert_eq!(r.error_fields(), [field], "{body}");
     }
     let r = app
-        .post(&format!("/api/v1/webhooks/{id}/replay"), &admin, &json!({"after": "nope"}))
+        .post(
+            &format!("/api/v1/webhooks/{id}/replay"),
+            &admin,
+            &json!({"after": "nope"}),
+        )
         .await;
     r.problem(422);
     assert_eq!(r.error_fields(), ["after"]);
-    app.get("/api/v1/webhooks?limit=0", &admin).await.problem(400);
-    app.get(&format!("/api/v1/webhooks/{id}/deliveries?limit=501"), &admin)
+    app.get("/api/v1/webhooks?limit=0", &admin)
         .await
         .problem(400);
+    app.get(
+        &format!("/api/v1/webhooks/{id}/deliveries?limit=501"),
+        &admin,
+    )
+    .await
+    .problem(400);
 }
 
 async fn crud_and_secret_is_write_only(app: TestApp) {
@@ -231,9 +267,15 @@ async fn crud_and_secret_is_write_only(app: TestApp) {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.id();
-    assert_eq!(r.header("location").unwrap(), format!("/api/v1/webhooks/{id}"));
+    assert_eq!(
+        r.header("location").unwrap(),
+        format!("/api/v1/webhooks/{id}")
+    );
     assert_eq!(r.header("etag").unwrap(), "\"1\"");
-    assert_eq!(r.body["events"], json!(["customer.*", "transaction.created"]));
+    assert_eq!(
+        r.body["events"],
+        json!(["customer.*", "transaction.created"])
+    );
     assert_eq!(r.body["active"], json!(true));
     assert_eq!(r.body["consecutive_failures"], json!(0));
     assert!(r.body["cursor"].is_string());
@@ -245,7 +287,12 @@ async fn crud_and_secret_is_write_only(app: TestApp) {
     assert_eq!(list.body["items"][0]["id"], json!(id));
     assert!(!list.text.contains(SECRET));
     let stale = app
-        .patch_if_match(&format!("/api/v1/webhooks/{id}"), &admin, "\"7\"", &json!({"active": false}))
+        .patch_if_match(
+            &format!("/api/v1/webhooks/{id}"),
+            &admin,
+            "\"7\"",
+            &json!({"active": false}),
+        )
         .await;
     stale.problem(412);
     let p = app
@@ -261,16 +308,33 @@ async fn crud_and_secret_is_write_only(app: TestApp) {
     assert_eq!(p.body["description"], Value::Null);
     assert_eq!(p.body["version"], json!(2));
     assert!(!p.text.contains("another-long-secret-value"));
-    let d = app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin).await;
+    let d = app
+        .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
+        .await;
     assert_eq!(d.status, 200);
     assert_eq!(d.body["items"], json!([]));
-    assert_eq!(app.delete(&format!("/api/v1/webhooks/{id}"), &admin).await.status, 204);
-    app.get(&format!("/api/v1/webhooks/{id}"), &admin).await.problem(404);
-    app.delete(&format!("/api/v1/webhooks/{id}"), &admin).await.problem(404);
-    app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin).await.problem(404);
-    app.post(&format!("/api/v1/webhooks/{id}/replay"), &admin, &json!({"after": null}))
+    assert_eq!(
+        app.delete(&format!("/api/v1/webhooks/{id}"), &admin)
+            .await
+            .status,
+        204
+    );
+    app.get(&format!("/api/v1/webhooks/{id}"), &admin)
         .await
         .problem(404);
+    app.delete(&format!("/api/v1/webhooks/{id}"), &admin)
+        .await
+        .problem(404);
+    app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
+        .await
+        .problem(404);
+    app.post(
+        &format!("/api/v1/webhooks/{id}/replay"),
+        &admin,
+        &json!({"after": null}),
+    )
+    .await
+    .problem(404);
 }
 
 async fn only_admins(app: TestApp) {
@@ -291,15 +355,25 @@ async fn only_admins(app: TestApp) {
 async fn delivers_signed_in_order_and_catches_up_after_restart(app: TestApp) {
     let admin = app.admin_token().await;
     let receiver = Receiver::start().await;
-    let hook = subscribe(&app, &admin, &receiver.url, json!(["customer.created", "contact.*"])).await;
+    let hook = subscribe(
+        &app,
+        &admin,
+        &receiver.url,
+        json!(["customer.created", "contact.*"]),
+    )
+    .await;
     let id = hook["id"].as_i64().unwrap();
     let first = worker(&app, |_| {}).await;
     let mut expected = Vec::new();
     for n in 0..3 {
         let c = customer(&app, &admin, &format!("客户{n}")).await;
         // Not selected: an update of the customer.
-        app.patch(&format!("/api/v1/customers/{c}"), &admin, &json!({"notes": "x"}))
-            .await;
+        app.patch(
+            &format!("/api/v1/customers/{c}"),
+            &admin,
+            &json!({"notes": "x"}),
+        )
+        .await;
         expected.push(("customer.created".to_string(), c));
     }
     eventually("3 deliveries", || receiver.delivered().len() >= 3).await;
@@ -307,7 +381,11 @@ async fn delivers_signed_in_order_and_catches_up_after_restart(app: TestApp) {
     first.stop().await;
     let c = customer(&app, &admin, "停机时").await;
     let contact = app
-        .post(&format!("/api/v1/customers/{c}/contacts"), &admin, &json!({"name": "联系人"}))
+        .post(
+            &format!("/api/v1/customers/{c}/contacts"),
+            &admin,
+            &json!({"name": "联系人"}),
+        )
         .await
         .id();
     expected.push(("customer.created".into(), c));
@@ -325,14 +403,20 @@ async fn delivers_signed_in_order_and_catches_up_after_restart(app: TestApp) {
     assert_eq!(seen, expected, "every selected event once, in order");
     for g in &got {
         assert!(signature_valid(SECRET, &g.signature, &g.body), "{g:?}");
-        assert!(!signature_valid("wrong-secret-wrong-secret", &g.signature, &g.body));
+        assert!(!signature_valid(
+            "wrong-secret-wrong-secret",
+            &g.signature,
+            &g.body
+        ));
         let body: Value = serde_json::from_str(&g.body).unwrap();
         assert_eq!(body["event"], json!(g.event));
         assert_eq!(body["attempt"], json!(1));
         assert_eq!(body["change"]["cursor"], json!(g.delivery));
         assert!(body["change"]["data"]["id"].is_i64());
     }
-    let log = app.get(&format!("/api/v1/webhooks/{id}/deliveries?limit=2"), &admin).await;
+    let log = app
+        .get(&format!("/api/v1/webhooks/{id}/deliveries?limit=2"), &admin)
+        .await;
     assert_eq!(log.status, 200, "{}", log.text);
     assert_eq!(log.body["items"].as_array().unwrap().len(), 2);
     assert_eq!(log.body["items"][0]["event"], "contact.created");
@@ -340,7 +424,10 @@ async fn delivers_signed_in_order_and_catches_up_after_restart(app: TestApp) {
     assert_eq!(log.body["items"][0]["http_status"], json!(200));
     let next = log.body["next_cursor"].as_str().unwrap();
     let rest = app
-        .get(&format!("/api/v1/webhooks/{id}/deliveries?cursor={next}"), &admin)
+        .get(
+            &format!("/api/v1/webhooks/{id}/deliveries?cursor={next}"),
+            &admin,
+        )
         .await;
     assert_eq!(rest.body["items"].as_array().unwrap().len(), 3);
     let state = app.get(&format!("/api/v1/webhooks/{id}"), &admin).await;
@@ -363,12 +450,23 @@ async fn two_instances_never_deliver_the_same_attempt(app: TestApp) {
     eventually("12 deliveries", || receiver.delivered().len() >= 12).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let got = receiver.all();
-    let ids: Vec<i64> = got.iter().map(|g| change_of(g)["entity_id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = got
+        .iter()
+        .map(|g| change_of(g)["entity_id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, created, "each change delivered once, in order");
     let log = app
-        .get(&format!("/api/v1/webhooks/{id}/deliveries?limit=100"), &admin)
+        .get(
+            &format!("/api/v1/webhooks/{id}/deliveries?limit=100"),
+            &admin,
+        )
         .await;
-    assert_eq!(log.body["items"].as_array().unwrap().len(), 12, "{}", log.text);
+    assert_eq!(
+        log.body["items"].as_array().unwrap().len(),
+        12,
+        "{}",
+        log.text
+    );
     a.stop().await;
     b.stop().await;
     receiver.stop().await;
@@ -385,7 +483,10 @@ async fn retries_back_off_then_disable_and_reenable(app: TestApp) {
     eventually("3 failed attempts", || receiver.all().len() >= 3).await;
     let mut state = Value::Null;
     for _ in 0..100 {
-        state = app.get(&format!("/api/v1/webhooks/{id}"), &admin).await.body;
+        state = app
+            .get(&format!("/api/v1/webhooks/{id}"), &admin)
+            .await
+            .body;
         if state["active"] == json!(false) {
             break;
         }
@@ -393,7 +494,10 @@ async fn retries_back_off_then_disable_and_reenable(app: TestApp) {
     }
     assert_eq!(state["active"], json!(false), "{state}");
     assert_eq!(state["consecutive_failures"], json!(3));
-    assert!(state["disabled_reason"].as_str().unwrap().contains("3 consecutive"));
+    assert!(state["disabled_reason"]
+        .as_str()
+        .unwrap()
+        .contains("3 consecutive"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let attempts = receiver.all();
     assert_eq!(attempts.len(), 3, "disabled: no more attempts");
@@ -401,22 +505,36 @@ async fn retries_back_off_then_disable_and_reenable(app: TestApp) {
     assert!(attempts.iter().all(|g| g.delivery == attempts[0].delivery));
     assert!(attempts[1].at - attempts[0].at >= Duration::from_millis(100));
     assert!(attempts[2].at - attempts[1].at >= Duration::from_millis(200));
-    let log = app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin).await;
+    let log = app
+        .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
+        .await;
     let items = log.body["items"].as_array().unwrap();
     assert_eq!(
-        items.iter().map(|i| i["attempt"].as_i64().unwrap()).collect::<Vec<_>>(),
+        items
+            .iter()
+            .map(|i| i["attempt"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
         [3, 2, 1]
     );
-    assert!(items.iter().all(|i| i["outcome"] == "failed" && i["http_status"] == json!(503)));
+    assert!(items
+        .iter()
+        .all(|i| i["outcome"] == "failed" && i["http_status"] == json!(503)));
     assert!(items[0]["error"].as_str().unwrap().contains("503"));
     // Fixed receiver, re-enabled: the waiting change is delivered.
     receiver.answer.store(200, Ordering::SeqCst);
     let r = app
-        .patch(&format!("/api/v1/webhooks/{id}"), &admin, &json!({"active": true}))
+        .patch(
+            &format!("/api/v1/webhooks/{id}"),
+            &admin,
+            &json!({"active": true}),
+        )
         .await;
     assert_eq!(r.body["consecutive_failures"], json!(0));
     assert_eq!(r.body["disabled_reason"], Value::Null);
-    eventually("delivery after re-enabling", || !receiver.delivered().is_empty()).await;
+    eventually("delivery after re-enabling", || {
+        !receiver.delivered().is_empty()
+    })
+    .await;
     let delivered = receiver.delivered();
     assert_eq!(change_of(&delivered[0])["entity_id"], json!(c));
     assert_eq!(change_of(&delivered[0])["entity_type"], "customer");
@@ -437,7 +555,11 @@ async fn replay_from_a_cursor(app: TestApp) {
     eventually("4 deliveries", || receiver.delivered().len() >= 4).await;
     let first = receiver.delivered()[0].delivery.clone();
     let r = app
-        .post(&format!("/api/v1/webhooks/{id}/replay"), &admin, &json!({"after": first}))
+        .post(
+            &format!("/api/v1/webhooks/{id}/replay"),
+            &admin,
+            &json!({"after": first}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["cursor"], json!(first));
@@ -452,7 +574,11 @@ async fn replay_from_a_cursor(app: TestApp) {
     assert_eq!(ids, expected);
     // From the start of the retained feed: everything again.
     let r = app
-        .post(&format!("/api/v1/webhooks/{id}/replay"), &admin, &json!({"after": null}))
+        .post(
+            &format!("/api/v1/webhooks/{id}/replay"),
+            &admin,
+            &json!({"after": null}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     eventually("4 more", || receiver.delivered().len() >= 11).await;
