@@ -133,12 +133,16 @@ pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
     Ok(diesel::delete(webhooks::table.find(id)).execute(conn)? == 1)
 }
 
-/// Moves the delivery position (replay) and retries at once.
+/// Moves the delivery position (replay) and retries at once. It also drops
+/// the lease: a worker in the middle of a delivery then cannot move the
+/// position forward over the replay (its updates need the lease).
 pub fn rewind(conn: &mut DbConn, id: i64, to: Position, now: NaiveDateTime) -> QueryResult<bool> {
     let n = diesel::update(webhooks::table.find(id))
         .set((
             webhooks::cursor_seq.eq(to.seq),
             webhooks::cursor_id.eq(to.id),
+            webhooks::lease_owner.eq(None::<String>),
+            webhooks::lease_until.eq(None::<NaiveDateTime>),
             webhooks::failures.eq(0),
             webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
             webhooks::version.eq(webhooks::version + 1),
