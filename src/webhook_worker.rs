@@ -35,6 +35,8 @@ struct Worker {
     backoff_base_ms: u64,
     backoff_max_ms: u64,
     max_failures: i64,
+    /// Gone once the application stopped: no new delivery starts then.
+    alive: Weak<()>,
 }
 
 /// Starts the worker unless `webhook_poll_ms` is 0. It stops once `alive`
@@ -69,6 +71,7 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
         backoff_base_ms: config.webhook_backoff_base_ms.max(1),
         backoff_max_ms: config.webhook_backoff_max_secs.saturating_mul(1000).max(1),
         max_failures: config.webhook_max_failures.max(1),
+        alive: alive.clone(),
     };
     let every = Duration::from_millis(config.webhook_poll_ms);
     tokio::spawn(async move {
@@ -122,7 +125,7 @@ impl Worker {
     async fn serve(&self, id: i64) -> Result<(), ApiError> {
         let started = Instant::now();
         loop {
-            if started.elapsed() + self.timeout * 2 > self.lease {
+            if started.elapsed() + self.timeout * 2 > self.lease || self.alive.strong_count() == 0 {
                 return Ok(());
             }
             let owner = self.owner.clone();
@@ -164,6 +167,7 @@ impl Worker {
                 }
             }
             match next {
+                Some(_) if self.alive.strong_count() == 0 => return Ok(()),
                 Some(row) => {
                     if !self.deliver(&hook, row).await? {
                         return Ok(());

@@ -183,28 +183,32 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
     if !PENDING.with(|p| p.replace(false)) {
         return Ok(());
     }
-    let unrendered: Vec<(i64, String, i64)> = changes::table
+    // Render once per entity (a transaction may change one several times),
+    // one batch per type.
+    let unrendered: Vec<(String, i64)> = changes::table
         .filter(changes::seq.is_null())
         .filter(changes::data.is_null())
-        .order(changes::id)
-        .select((changes::id, changes::entity_type, changes::entity_id))
+        .select((changes::entity_type, changes::entity_id))
+        .distinct()
         .load(conn)?;
-    let mut rendered: Vec<((String, i64), String)> = Vec::new();
-    for (id, entity_type, entity_id) in unrendered {
-        let key = (entity_type, entity_id);
-        let data = match rendered.iter().find(|(k, _)| *k == key) {
-            Some((_, data)) => data.clone(),
-            None => {
-                let data = crate::http::change_data::render(conn, &key.0, key.1)
-                    .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?
-                    .to_string();
-                rendered.push((key, data.clone()));
-                data
-            }
-        };
-        diesel::update(changes::table.find(id))
-            .set(changes::data.eq(data))
+    let mut by_type: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for (entity_type, id) in unrendered {
+        by_type.entry(entity_type).or_default().push(id);
+    }
+    for (entity_type, ids) in by_type {
+        let rendered = crate::http::change_data::render_many(conn, &entity_type, &ids)
+            .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+        for (id, data) in rendered {
+            diesel::update(
+                changes::table
+                    .filter(changes::seq.is_null())
+                    .filter(changes::data.is_null())
+                    .filter(changes::entity_type.eq(&entity_type))
+                    .filter(changes::entity_id.eq(id)),
+            )
+            .set(changes::data.eq(data.to_string()))
             .execute(conn)?;
+        }
     }
     let seq: i64 = diesel::update(change_counter::table.find(1))
         .set(change_counter::last.eq(change_counter::last + 1))
