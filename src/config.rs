@@ -25,6 +25,23 @@ pub struct Config {
     pub login_window_secs: u64,
     /// How often the 12-month window figures are moved forward.
     pub stats_refresh_secs: u64,
+    /// Days the change feed keeps a change; older cursors answer 410.
+    pub changes_retention_days: i64,
+    /// How often changes older than the retention are purged.
+    pub changes_purge_secs: u64,
+    /// How often the webhook worker looks for work; 0: this process runs no
+    /// delivery worker.
+    pub webhook_poll_ms: u64,
+    /// Time a receiver has to answer one delivery.
+    pub webhook_timeout_secs: u64,
+    /// First retry delay; it doubles with each consecutive failure.
+    pub webhook_backoff_base_ms: u64,
+    /// The retry delay never grows beyond this.
+    pub webhook_backoff_max_secs: u64,
+    /// Consecutive failures after which a subscription is disabled.
+    pub webhook_max_failures: i64,
+    /// How long a process owns a subscription's delivery once it claimed it.
+    pub webhook_lease_secs: u64,
 }
 
 impl Config {
@@ -56,6 +73,14 @@ impl Config {
             login_max_failures: number("PATRON_LOGIN_MAX_FAILURES", 5)?,
             login_window_secs: number("PATRON_LOGIN_WINDOW_SECS", 300)?,
             stats_refresh_secs: number("PATRON_STATS_REFRESH_SECS", 3600)?,
+            changes_retention_days: number("PATRON_CHANGES_RETENTION_DAYS", 30)?,
+            changes_purge_secs: number("PATRON_CHANGES_PURGE_SECS", 3600)?,
+            webhook_poll_ms: number("PATRON_WEBHOOK_POLL_MS", 1000)?,
+            webhook_timeout_secs: number("PATRON_WEBHOOK_TIMEOUT_SECS", 10)?,
+            webhook_backoff_base_ms: number("PATRON_WEBHOOK_BACKOFF_BASE_MS", 1000)?,
+            webhook_backoff_max_secs: number("PATRON_WEBHOOK_BACKOFF_MAX_SECS", 3600)?,
+            webhook_max_failures: number("PATRON_WEBHOOK_MAX_FAILURES", 10)?,
+            webhook_lease_secs: number("PATRON_WEBHOOK_LEASE_SECS", 60)?,
         })
     }
 
@@ -76,6 +101,14 @@ impl Config {
             login_max_failures: 5,
             login_window_secs: 300,
             stats_refresh_secs: 3600,
+            changes_retention_days: 30,
+            changes_purge_secs: 3600,
+            webhook_poll_ms: 1000,
+            webhook_timeout_secs: 10,
+            webhook_backoff_base_ms: 1000,
+            webhook_backoff_max_secs: 3600,
+            webhook_max_failures: 10,
+            webhook_lease_secs: 60,
         }
     }
 }

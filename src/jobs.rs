@@ -1,21 +1,28 @@
 //! Work the service does on its own schedule, inside the process.
 
+use std::sync::Weak;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::db::{self, cpr, loyalty, settings, stats, Db};
+use crate::db::{self, changes, cpr, loyalty, settings, stats, Db};
 use crate::domain::cpr::CprSettings;
 use crate::domain::loyalty::LoyaltySettings;
 
 /// Starts the periodic jobs: moving the 12-month window of the derived
 /// figures and the CPR window (which can move a customer's stage as old
 /// purchases leave it), once at start, then every `stats_refresh_secs`.
-pub fn spawn(db: Db, config: &Config) {
+/// Every job stops once `alive` can no longer be upgraded (the application
+/// that started it is gone).
+pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
+    spawn_purge(db.clone(), config, alive.clone());
     let every = Duration::from_secs(config.stats_refresh_secs.max(1));
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         loop {
             ticker.tick().await;
+            if alive.strong_count() == 0 {
+                return;
+            }
             let result = db
                 .run(|conn| Ok(stats::refresh_windows(conn, db::now())?))
                 .await;
@@ -44,6 +51,28 @@ pub fn spawn(db: Db, config: &Config) {
             match result {
                 Ok(n) => log::debug!("loyalty recompute: {n} type changes"),
                 Err(e) => log::warn!("loyalty recompute failed: {e}"),
+            }
+        }
+    });
+}
+
+/// Drops changes older than `changes_retention_days` from the change feed,
+/// at start and then every `changes_purge_secs`.
+fn spawn_purge(db: Db, config: &Config, alive: Weak<()>) {
+    let every = Duration::from_secs(config.changes_purge_secs.max(1));
+    let retention = chrono::Duration::days(config.changes_retention_days.max(0));
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            if alive.strong_count() == 0 {
+                return;
+            }
+            let before = db::now() - retention;
+            match db.run(move |conn| Ok(changes::purge(conn, before)?)).await {
+                Ok(0) => {}
+                Ok(n) => log::info!("purged {n} changes older than the retention"),
+                Err(e) => log::warn!("change purge failed: {e}"),
             }
         }
     });

@@ -10,3 +10,4 @@ pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod startup;
+pub mod webhook_worker;

@@ -38,6 +38,8 @@ Authenticate with `POST /api/v1/auth/token`, then send `Authorization: Bearer <a
         (name = "settings", description = "Thresholds and cut-offs"),
         (name = "analytics", description = "Reports"),
         (name = "reference", description = "Code lists with English and Chinese labels and strategies"),
+        (name = "changes", description = "The change feed: every change in commit order, resumable from a cursor"),
+        (name = "webhooks", description = "Webhook subscriptions (admin): signed, ordered, retried delivery of the change feed"),
         (name = "operations", description = "Health and readiness")
     )
 )]

@@ -20,6 +20,9 @@ pub struct AppState {
     pub db: Db,
     pub jwt: JwtKeys,
     pub throttle: LoginThrottle,
+    /// Background workers of this application hold a weak reference and
+    /// stop once the state is dropped with the server.
+    pub alive: std::sync::Arc<()>,
 }
 
 pub struct Application {
@@ -40,12 +43,14 @@ impl Application {
             .await
             .map_err(|e| e.to_string())??;
         let generated_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;
-        crate::jobs::spawn(db.clone(), &config);
         let state = web::Data::new(AppState {
             db: db.clone(),
             jwt: JwtKeys::new(&config.jwt_secret, config.token_ttl_secs),
             throttle: LoginThrottle::new(config.login_max_failures, config.login_window_secs),
+            alive: std::sync::Arc::new(()),
         });
+        crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
+        crate::webhook_worker::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
         let listener = TcpListener::bind(&config.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();

@@ -36,7 +36,17 @@ pub fn insert(conn: &mut DbConn, row: &ContactRow) -> QueryResult<ContactRow> {
             contacts::created_at.eq(row.created_at),
             contacts::updated_at.eq(row.updated_at),
         ))
-        .get_result(conn)
+        .get_result::<ContactRow>(conn)
+        .and_then(|saved| {
+            super::changes::record(
+                conn,
+                super::changes::CONTACT,
+                saved.id,
+                super::changes::CREATED,
+                saved.version,
+            )?;
+            Ok(saved)
+        })
 }
 
 pub fn find(conn: &mut DbConn, customer_id: i64, id: i64) -> QueryResult<Option<ContactRow>> {
@@ -55,10 +65,29 @@ pub fn save(conn: &mut DbConn, row: &ContactRow, expected_version: i64) -> Query
     )
     .set(row)
     .execute(conn)?;
+    if n == 1 {
+        super::changes::record(
+            conn,
+            super::changes::CONTACT,
+            row.id,
+            super::changes::UPDATED,
+            row.version,
+        )?;
+    }
     Ok(n == 1)
 }
 
 pub fn delete(conn: &mut DbConn, customer_id: i64, id: i64) -> QueryResult<usize> {
+    let Some(version) = find(conn, customer_id, id)?.map(|c| c.version) else {
+        return Ok(0);
+    };
+    super::changes::record_deleted(
+        conn,
+        super::changes::CONTACT,
+        id,
+        version + 1,
+        Some(customer_id),
+    )?;
     diesel::delete(
         contacts::table
             .filter(contacts::customer_id.eq(customer_id))

@@ -66,7 +66,11 @@ fn refresh_scope(
            WHERE ({scope}) AND cpr_pinned = FALSE AND cpr_stage <> {stage};
          UPDATE customers SET cpr_stage = {stage}, cpr_since = {at} \
            WHERE ({scope}) AND cpr_pinned = FALSE AND cpr_stage <> {stage};"
-    ))
+    ))?;
+    super::changes::record_stage_events(
+        conn,
+        &format!("e.at = {at} AND e.customer_id IN (SELECT id FROM customers WHERE {scope})"),
+    )
 }
 
 /// One customer, inside the caller's write transaction (after its figures

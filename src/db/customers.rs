@@ -253,6 +253,13 @@ pub fn lock(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
 /// Inserts a new card; `row.id` is ignored and assigned by the database.
 pub fn insert(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<CustomerRow> {
     let id = insert_returning_id(conn, row)?;
+    super::changes::record(
+        conn,
+        super::changes::CUSTOMER,
+        id,
+        super::changes::CREATED,
+        row.version,
+    )?;
     customers::table.find(id).select(CARD).first(conn)
 }
 
@@ -299,7 +306,19 @@ fn insert_returning_id(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<i64>
 
 /// Saves the whole card if it still has `expected_version`; false when
 /// another writer got there first.
+/// Records the change as an archive (delete), restore or update.
 pub fn save(conn: &mut DbConn, row: &CustomerRow, expected_version: i64) -> QueryResult<bool> {
+    use super::changes;
+    let was_archived: Option<Option<NaiveDateTime>> = customers::table
+        .find(row.id)
+        .select(customers::archived_at)
+        .first(conn)
+        .optional()?;
+    let operation = match (was_archived.flatten(), row.archived_at) {
+        (None, Some(_)) => changes::DELETED,
+        (Some(_), None) => changes::RESTORED,
+        _ => changes::UPDATED,
+    };
     let n = diesel::update(
         customers::table
             .filter(customers::id.eq(row.id))
@@ -307,6 +326,9 @@ pub fn save(conn: &mut DbConn, row: &CustomerRow, expected_version: i64) -> Quer
     )
     .set(row)
     .execute(conn)?;
+    if n == 1 {
+        changes::record(conn, changes::CUSTOMER, row.id, operation, row.version)?;
+    }
     Ok(n == 1)
 }
 

@@ -65,8 +65,14 @@ pub fn insert(conn: &mut DbConn, e: &NewEvent) -> QueryResult<()> {
             customer_events::user_id.eq(e.user_id),
             customer_events::at.eq(e.at),
         ))
-        .execute(conn)
-        .map(|_| ())
+        .returning(customer_events::id)
+        .get_result::<i64>(conn)
+        .and_then(|id| {
+            if super::changes::STAGE_KINDS.contains(&e.kind) {
+                super::changes::record_stage_events(conn, &format!("e.id = {id}"))?;
+            }
+            Ok(())
+        })
 }
 
 /// A customer's events, newest first, resuming at `before`; `limit` rows.

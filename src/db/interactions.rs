@@ -48,6 +48,13 @@ pub fn insert(conn: &mut DbConn, r: &InteractionRow) -> QueryResult<InteractionR
         ))
         .returning(interactions::id)
         .get_result(conn)?;
+    super::changes::record(
+        conn,
+        super::changes::INTERACTION,
+        id,
+        super::changes::CREATED,
+        r.version,
+    )?;
     interactions::table.find(id).first(conn)
 }
 
@@ -63,11 +70,36 @@ pub fn save(conn: &mut DbConn, row: &InteractionRow, expected_version: i64) -> Q
     )
     .set(row)
     .execute(conn)?;
+    if n == 1 {
+        super::changes::record(
+            conn,
+            super::changes::INTERACTION,
+            row.id,
+            super::changes::UPDATED,
+            row.version,
+        )?;
+    }
     Ok(n == 1)
 }
 
 pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
-    diesel::delete(interactions::table.find(id)).execute(conn)
+    let Some((customer_id, version)) = interactions::table
+        .find(id)
+        .select((interactions::customer_id, interactions::version))
+        .first::<(i64, i64)>(conn)
+        .optional()?
+    else {
+        return Ok(0);
+    };
+    let n = diesel::delete(interactions::table.find(id)).execute(conn)?;
+    super::changes::record_deleted(
+        conn,
+        super::changes::INTERACTION,
+        id,
+        version + 1,
+        Some(customer_id),
+    )?;
+    Ok(n)
 }
 
 #[derive(Debug, Clone, Default)]

@@ -3,6 +3,7 @@
 
 pub mod account_plans;
 pub mod analytics;
+pub mod changes;
 pub mod churn;
 pub mod churn_risk;
 pub mod contacts;
@@ -23,6 +24,7 @@ pub mod surveys;
 pub mod tiers;
 pub mod transactions;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -196,6 +198,8 @@ impl Db {
 /// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`: a deferred
 /// transaction that reads and then writes fails at once with SQLITE_BUSY when
 /// another writer got there first, without waiting for the busy timeout.
+/// Every write transaction ends by sealing the changes it recorded for the
+/// change feed (`changes::seal`), the last work before COMMIT.
 pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
@@ -205,7 +209,11 @@ where
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
-    match f(conn) {
+    changes::begin();
+    match f(conn).and_then(|value| {
+        changes::seal(conn)?;
+        Ok(value)
+    }) {
         Ok(value) => {
             <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
             Ok(value)

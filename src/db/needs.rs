@@ -32,6 +32,13 @@ pub fn insert(conn: &mut DbConn, r: &NeedRow) -> QueryResult<NeedRow> {
         ))
         .returning(needs::id)
         .get_result(conn)?;
+    super::changes::record(
+        conn,
+        super::changes::NEED,
+        id,
+        super::changes::CREATED,
+        r.version,
+    )?;
     needs::table.find(id).first(conn)
 }
 
@@ -51,11 +58,36 @@ pub fn save(conn: &mut DbConn, row: &NeedRow, expected_version: i64) -> QueryRes
     )
     .set(row)
     .execute(conn)?;
+    if n == 1 {
+        super::changes::record(
+            conn,
+            super::changes::NEED,
+            row.id,
+            super::changes::UPDATED,
+            row.version,
+        )?;
+    }
     Ok(n == 1)
 }
 
 pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
-    diesel::delete(needs::table.find(id)).execute(conn)
+    let Some((customer_id, version)) = needs::table
+        .find(id)
+        .select((needs::customer_id, needs::version))
+        .first::<(i64, i64)>(conn)
+        .optional()?
+    else {
+        return Ok(0);
+    };
+    let n = diesel::delete(needs::table.find(id)).execute(conn)?;
+    super::changes::record_deleted(
+        conn,
+        super::changes::NEED,
+        id,
+        version + 1,
+        Some(customer_id),
+    )?;
+    Ok(n)
 }
 
 /// A customer's needs by id, after `after_id`, `limit + 1` rows.

@@ -338,3 +338,64 @@ diesel::joinable!(survey_questions -> surveys (survey_id));
 diesel::joinable!(survey_responses -> surveys (survey_id));
 diesel::joinable!(survey_responses -> customers (customer_id));
 diesel::joinable!(survey_answers -> survey_responses (response_id));
+
+diesel::table! {
+    changes (id) {
+        id -> BigInt,
+        seq -> Nullable<BigInt>,
+        entity_type -> Text,
+        entity_id -> BigInt,
+        operation -> Text,
+        version -> BigInt,
+        at -> Timestamp,
+        data -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    change_counter (id) {
+        id -> BigInt,
+        last -> BigInt,
+        purged_seq -> BigInt,
+        purged_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> BigInt,
+        url -> Text,
+        events -> Text,
+        secret -> Text,
+        active -> Bool,
+        description -> Nullable<Text>,
+        cursor_seq -> BigInt,
+        cursor_id -> BigInt,
+        failures -> BigInt,
+        next_attempt_at -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        webhook_id -> BigInt,
+        change_id -> BigInt,
+        event -> Text,
+        attempt -> BigInt,
+        outcome -> Text,
+        http_status -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        duration_ms -> BigInt,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_deliveries);

@@ -87,6 +87,10 @@ fn apply(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult
                    WHERE r.id = customers.id AND {range} \
                    AND (customers.tier <> {tier} OR customers.tier_profit_cents <> r.profit);"
             ))?;
+            super::changes::record_stage_events(
+                conn,
+                &format!("e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"),
+            )?;
             Ok(moved)
         })?;
         low = high;

@@ -42,6 +42,13 @@ pub fn insert(conn: &mut DbConn, r: &TransactionRow) -> QueryResult<TransactionR
         ))
         .returning(transactions::id)
         .get_result(conn)?;
+    super::changes::record(
+        conn,
+        super::changes::TRANSACTION,
+        id,
+        super::changes::CREATED,
+        r.version,
+    )?;
     transactions::table.find(id).first(conn)
 }
 
@@ -67,11 +74,36 @@ pub fn save(conn: &mut DbConn, row: &TransactionRow, expected_version: i64) -> Q
     )
     .set(row)
     .execute(conn)?;
+    if n == 1 {
+        super::changes::record(
+            conn,
+            super::changes::TRANSACTION,
+            row.id,
+            super::changes::UPDATED,
+            row.version,
+        )?;
+    }
     Ok(n == 1)
 }
 
 pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
-    diesel::delete(transactions::table.find(id)).execute(conn)
+    let Some((customer_id, version)) = transactions::table
+        .find(id)
+        .select((transactions::customer_id, transactions::version))
+        .first::<(i64, i64)>(conn)
+        .optional()?
+    else {
+        return Ok(0);
+    };
+    let n = diesel::delete(transactions::table.find(id)).execute(conn)?;
+    super::changes::record_deleted(
+        conn,
+        super::changes::TRANSACTION,
+        id,
+        version + 1,
+        Some(customer_id),
+    )?;
+    Ok(n)
 }
 
 #[derive(Debug, Clone, Default)]

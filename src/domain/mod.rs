@@ -11,3 +11,4 @@ pub mod reference;
 pub mod segments;
 pub mod surveys;
 pub mod tiers;
+pub mod webhooks;

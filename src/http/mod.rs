@@ -9,6 +9,8 @@ pub mod analytics_funnel;
 pub mod analytics_overview;
 pub mod analytics_sales;
 pub mod auth;
+pub mod change_data;
+pub mod changes;
 pub mod churn;
 pub mod churn_risk;
 pub mod churn_settings;
@@ -40,6 +42,7 @@ pub mod transactions;
 pub mod users;
 pub mod validation;
 pub mod views;
+pub mod webhooks;
 
 use actix_web::web;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
@@ -52,6 +55,15 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(
             scope::scope("/api/v1")
                 .service(auth::token)
+                .service(changes::list)
+                .service(changes::head)
+                .service(webhooks::list)
+                .service(webhooks::create)
+                .service(webhooks::get)
+                .service(webhooks::patch)
+                .service(webhooks::remove)
+                .service(webhooks::deliveries)
+                .service(webhooks::replay)
                 .service(users::list)
                 .service(users::create)
                 .service(users::get)

@@ -44,6 +44,21 @@ pub struct TestApp {
     pub admin_password: String,
     pub backend: Backend,
     pub database_url: String,
+    /// The configuration the app started with (another instance reuses it).
+    pub config: Config,
+}
+
+/// Another Patron instance on the test's database, as when scaling out.
+pub struct OtherApp {
+    pub address: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl OtherApp {
+    /// Stops the server; its background workers stop with it.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
 }
 
 /// A response, with the body parsed as JSON (`Value::Null` when empty or not JSON).
@@ -149,6 +164,9 @@ where
 
     let mut config = Config::for_database(&database_url);
     config.pool_size = 3;
+    // The webhook worker runs only in instances a test starts for it.
+    config.webhook_poll_ms = 0;
+    let app_config = config.clone();
     let admin_email = config.admin_email.clone();
     let admin_password = config.admin_password.clone().unwrap_or_default();
     let app = Application::build(config, false)
@@ -169,6 +187,7 @@ where
         admin_password,
         backend,
         database_url: database_url.clone(),
+        config: app_config,
     };
     test(test_app).await;
 
@@ -217,6 +236,41 @@ pub fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestApp {
+    /// Starts another instance on the same database and JWT secret, with
+    /// `tweak` applied to the configuration.
+    pub async fn start_another(&self, tweak: impl FnOnce(&mut Config)) -> OtherApp {
+        let mut config = self.config.clone();
+        tweak(&mut config);
+        let app = Application::build(config, false)
+            .await
+            .expect("the other app starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let server = app.server();
+        let handle = server.handle();
+        tokio::spawn(server);
+        OtherApp { address, handle }
+    }
+
+    /// The same request against another instance.
+    pub async fn get_at(&self, address: &str, path: &str, token: &str) -> Resp {
+        self.send(
+            self.client
+                .get(format!("{address}{path}"))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    pub async fn post_at(&self, address: &str, path: &str, token: &str, body: &Value) -> Resp {
+        self.send(
+            self.client
+                .post(format!("{address}{path}"))
+                .bearer_auth(token)
+                .json(body),
+        )
+        .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

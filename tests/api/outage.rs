@@ -97,11 +97,12 @@ async fn postgres_outage_is_503_and_recovers_without_restart() {
     let mut config = Config::for_database(&via_proxy);
     config.pool_size = 3;
     config.db_timeout_secs = 1;
+    config.webhook_poll_ms = 0;
     let (email, password) = (
         config.admin_email.clone(),
         config.admin_password.clone().unwrap_or_default(),
     );
-    let app = Application::build(config, false)
+    let app = Application::build(config.clone(), false)
         .await
         .expect("the app starts");
     let test_app = TestApp {
@@ -114,6 +115,7 @@ async fn postgres_outage_is_503_and_recovers_without_restart() {
         admin_password: password,
         backend: Backend::Postgres,
         database_url: via_proxy.clone(),
+        config,
     };
     let server = app.server();
     let handle = server.handle();

@@ -1,0 +1,303 @@
+//! The change feed's storage. Every db-layer writer calls `record` (or
+//! `record_stage_events` for set-based stage changes) inside the caller's
+//! write transaction; `db::write_tx` calls `seal` just before COMMIT, which
+//! fills in each change's API representation and takes the commit number.
+//!
+//! Why a commit number and not the row id: ids come from a sequence handed
+//! out at INSERT time, so with two writers a later id can commit first and a
+//! reader that already moved past it would never see the earlier one. The
+//! commit number is taken from the single `change_counter` row with an
+//! UPDATE, whose row lock is held until COMMIT: the next writer waits on it,
+//! so numbers are handed out in commit order and a reader that sees number
+//! n has already been able to see every number below it. Readers order by
+//! (seq, id) and only read sealed rows.
+
+use std::cell::Cell;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{change_counter, changes};
+use super::DbConn;
+
+pub const CUSTOMER: &str = "customer";
+pub const CONTACT: &str = "contact";
+pub const INTERACTION: &str = "interaction";
+pub const TRANSACTION: &str = "transaction";
+pub const NEED: &str = "need";
+/// A CPR stage, tier or funnel stage change of a customer (its history event).
+pub const STAGE_CHANGE: &str = "stage_change";
+
+/// Every entity type of the feed, for the `types` filter, webhook event
+/// names and the spec. Adding one: append here, call `record` from its
+/// db-layer writers, and give it a representation in `http::change_data`.
+pub const ENTITY_TYPES: &[&str] = &[
+    CUSTOMER,
+    CONTACT,
+    INTERACTION,
+    TRANSACTION,
+    NEED,
+    STAGE_CHANGE,
+];
+
+pub const CREATED: &str = "created";
+pub const UPDATED: &str = "updated";
+pub const DELETED: &str = "deleted";
+pub const RESTORED: &str = "restored";
+pub const OPERATIONS: &[&str] = &[CREATED, UPDATED, DELETED, RESTORED];
+
+thread_local! {
+    /// Set when the current write transaction recorded a change, so that
+    /// transactions that change nothing in the feed skip the counter.
+    static PENDING: Cell<bool> = const { Cell::new(false) };
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct ChangeRow {
+    pub id: i64,
+    pub seq: Option<i64>,
+    pub entity_type: String,
+    pub entity_id: i64,
+    pub operation: String,
+    pub version: i64,
+    pub at: NaiveDateTime,
+    pub data: Option<String>,
+}
+
+/// A position in the feed: after the change with this (seq, id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    pub seq: i64,
+    pub id: i64,
+}
+
+impl ChangeRow {
+    pub fn position(&self) -> Position {
+        Position {
+            seq: self.seq.unwrap_or_default(),
+            id: self.id,
+        }
+    }
+}
+
+/// Records a create, update or restore; the representation is taken when
+/// the transaction is sealed, so it shows the entity as committed.
+pub fn record(
+    conn: &mut DbConn,
+    entity_type: &str,
+    entity_id: i64,
+    operation: &str,
+    version: i64,
+) -> QueryResult<()> {
+    insert(conn, entity_type, entity_id, operation, version, None)
+}
+
+/// Records a hard delete with its tombstone (the row is gone at seal time).
+pub fn record_deleted(
+    conn: &mut DbConn,
+    entity_type: &str,
+    entity_id: i64,
+    version: i64,
+    customer_id: Option<i64>,
+) -> QueryResult<()> {
+    let tombstone = serde_json::json!({
+        "id": entity_id,
+        "customer_id": customer_id,
+        "deleted": true,
+    });
+    insert(
+        conn,
+        entity_type,
+        entity_id,
+        DELETED,
+        version,
+        Some(tombstone.to_string()),
+    )
+}
+
+fn insert(
+    conn: &mut DbConn,
+    entity_type: &str,
+    entity_id: i64,
+    operation: &str,
+    version: i64,
+    data: Option<String>,
+) -> QueryResult<()> {
+    diesel::insert_into(changes::table)
+        .values((
+            changes::entity_type.eq(entity_type),
+            changes::entity_id.eq(entity_id),
+            changes::operation.eq(operation),
+            changes::version.eq(version),
+            changes::at.eq(super::now()),
+            changes::data.eq(data),
+        ))
+        .execute(conn)?;
+    PENDING.with(|p| p.set(true));
+    Ok(())
+}
+
+/// Set-based: one `stage_change` per customer event of a stage kind that
+/// matches `event_filter` (SQL over `e`, the `customer_events` alias) and has
+/// no change yet. The representation is built in SQL (codes need no JSON
+/// escaping), so a recompute of every customer stays one statement.
+pub fn record_stage_events(conn: &mut DbConn, event_filter: &str) -> QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    let kinds = STAGE_KINDS
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let value = |col: &str| format!("COALESCE('\"' || {col} || '\"', 'null')");
+    let data = format!(
+        "'{{\"id\":' || e.id || ',\"customer_id\":' || e.customer_id || ',\"kind\":\"' || e.kind || '\",\"from\":' || {} || ',\"to\":' || {} || '}}'",
+        value("e.from_value"),
+        value("e.to_value"),
+    );
+    conn.batch_execute(&format!(
+        "INSERT INTO changes (entity_type, entity_id, operation, version, at, data) \
+         SELECT '{STAGE_CHANGE}', e.id, '{CREATED}', 1, e.at, {data} FROM customer_events e \
+         WHERE e.kind IN ({kinds}) AND ({event_filter}) AND NOT EXISTS \
+           (SELECT 1 FROM changes c WHERE c.entity_type = '{STAGE_CHANGE}' AND c.entity_id = e.id)"
+    ))?;
+    PENDING.with(|p| p.set(true));
+    Ok(())
+}
+
+/// History event kinds that are stage changes in the feed.
+pub const STAGE_KINDS: &[&str] = &[
+    super::events::FUNNEL_STAGE_CHANGED,
+    super::cpr::CPR_STAGE_CHANGED,
+    super::tiers::TIER_CHANGED,
+];
+
+/// Called by `write_tx` when a transaction begins.
+pub(super) fn begin() {
+    PENDING.with(|p| p.set(false));
+}
+
+/// Called by `write_tx` just before COMMIT: fills in the representations,
+/// then takes the commit number (the last statement but one, so the counter
+/// lock is held for as short as possible) and stamps this transaction's rows.
+pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
+    if !PENDING.with(|p| p.replace(false)) {
+        return Ok(());
+    }
+    // Render once per entity (a transaction may change one several times),
+    // one batch per type.
+    let unrendered: Vec<(String, i64)> = changes::table
+        .filter(changes::seq.is_null())
+        .filter(changes::data.is_null())
+        .select((changes::entity_type, changes::entity_id))
+        .distinct()
+        .load(conn)?;
+    let mut by_type: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for (entity_type, id) in unrendered {
+        by_type.entry(entity_type).or_default().push(id);
+    }
+    for (entity_type, ids) in by_type {
+        let rendered = crate::http::change_data::render_many(conn, &entity_type, &ids)
+            .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+        for (id, data) in rendered {
+            diesel::update(
+                changes::table
+                    .filter(changes::seq.is_null())
+                    .filter(changes::data.is_null())
+                    .filter(changes::entity_type.eq(&entity_type))
+                    .filter(changes::entity_id.eq(id)),
+            )
+            .set(changes::data.eq(data.to_string()))
+            .execute(conn)?;
+        }
+    }
+    let seq: i64 = diesel::update(change_counter::table.find(1))
+        .set(change_counter::last.eq(change_counter::last + 1))
+        .returning(change_counter::last)
+        .get_result(conn)?;
+    diesel::update(changes::table.filter(changes::seq.is_null()))
+        .set(changes::seq.eq(seq))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Sealed changes after `after`, of `types` (all when empty), `limit` rows.
+pub fn page(
+    conn: &mut DbConn,
+    after: Position,
+    types: &[String],
+    limit: i64,
+) -> QueryResult<Vec<ChangeRow>> {
+    let mut query = changes::table
+        .filter(changes::seq.is_not_null())
+        .filter(
+            changes::seq
+                .gt(after.seq)
+                .or(changes::seq.eq(after.seq).and(changes::id.gt(after.id))),
+        )
+        .into_boxed();
+    if !types.is_empty() {
+        query = query.filter(changes::entity_type.eq_any(types.to_vec()));
+    }
+    query
+        .order((changes::seq.asc(), changes::id.asc()))
+        .limit(limit)
+        .load(conn)
+}
+
+/// The newest position the retention purge removed; cursors before it are
+/// expired.
+pub fn purged_through(conn: &mut DbConn) -> QueryResult<Position> {
+    let (seq, id): (i64, i64) = change_counter::table
+        .find(1)
+        .select((change_counter::purged_seq, change_counter::purged_id))
+        .first(conn)?;
+    Ok(Position { seq, id })
+}
+
+/// Deletes sealed changes older than `before` (in commit order: never a row
+/// that a retained row precedes), remembering the newest removed position.
+/// Returns how many were removed.
+pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    super::write_tx(conn, |conn| {
+        // The newest sealed position that is older than the retention.
+        let newest: Option<(Option<i64>, i64)> = changes::table
+            .filter(changes::seq.is_not_null())
+            .filter(changes::at.lt(before))
+            .order((changes::seq.desc(), changes::id.desc()))
+            .select((changes::seq, changes::id))
+            .first(conn)
+            .optional()?;
+        let Some((Some(seq), id)) = newest else {
+            return Ok(0);
+        };
+        let n = diesel::delete(
+            changes::table.filter(changes::seq.is_not_null()).filter(
+                changes::seq
+                    .lt(seq)
+                    .or(changes::seq.eq(seq).and(changes::id.le(id))),
+            ),
+        )
+        .execute(conn)?;
+        diesel::update(change_counter::table.find(1))
+            .set((
+                change_counter::purged_seq.eq(seq),
+                change_counter::purged_id.eq(id),
+            ))
+            .execute(conn)?;
+        Ok(n)
+    })
+}
+
+/// The newest sealed position (where a new subscriber starts).
+pub fn head(conn: &mut DbConn) -> QueryResult<Position> {
+    let newest: Option<(Option<i64>, i64)> = changes::table
+        .filter(changes::seq.is_not_null())
+        .order((changes::seq.desc(), changes::id.desc()))
+        .select((changes::seq, changes::id))
+        .first(conn)
+        .optional()?;
+    Ok(match newest {
+        Some((Some(seq), id)) => Position { seq, id },
+        _ => purged_through(conn)?,
+    })
+}

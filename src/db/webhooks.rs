@@ -1,0 +1,341 @@
+//! Webhook subscriptions, their delivery state (position in the change
+//! feed, consecutive failures, the lease) and the delivery log.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::changes::Position;
+use super::schema::{webhook_deliveries, webhooks};
+use super::DbConn;
+
+#[derive(Debug, Clone, Queryable, Identifiable)]
+#[diesel(table_name = webhooks)]
+pub struct WebhookRow {
+    pub id: i64,
+    pub url: String,
+    /// JSON array of event filters.
+    pub events: String,
+    pub secret: String,
+    pub active: bool,
+    pub description: Option<String>,
+    pub cursor_seq: i64,
+    pub cursor_id: i64,
+    pub failures: i64,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub disabled_reason: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<NaiveDateTime>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl WebhookRow {
+    pub fn filters(&self) -> Vec<String> {
+        serde_json::from_str(&self.events).unwrap_or_default()
+    }
+
+    pub fn position(&self) -> Position {
+        Position {
+            seq: self.cursor_seq,
+            id: self.cursor_id,
+        }
+    }
+}
+
+/// The fields a client sets.
+pub struct WebhookInput {
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret: String,
+    pub active: bool,
+    pub description: Option<String>,
+}
+
+pub fn insert(
+    conn: &mut DbConn,
+    w: &WebhookInput,
+    start: Position,
+    now: NaiveDateTime,
+) -> QueryResult<WebhookRow> {
+    let id: i64 = diesel::insert_into(webhooks::table)
+        .values((
+            webhooks::url.eq(&w.url),
+            webhooks::events.eq(serde_json::json!(w.events).to_string()),
+            webhooks::secret.eq(&w.secret),
+            webhooks::active.eq(w.active),
+            webhooks::description.eq(&w.description),
+            webhooks::cursor_seq.eq(start.seq),
+            webhooks::cursor_id.eq(start.id),
+            webhooks::version.eq(1),
+            webhooks::created_at.eq(now),
+            webhooks::updated_at.eq(now),
+        ))
+        .returning(webhooks::id)
+        .get_result(conn)?;
+    webhooks::table.find(id).first(conn)
+}
+
+pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<WebhookRow>> {
+    webhooks::table.find(id).first(conn).optional()
+}
+
+pub fn page(conn: &mut DbConn, after_id: Option<i64>, limit: i64) -> QueryResult<Vec<WebhookRow>> {
+    let mut query = webhooks::table
+        .order(webhooks::id.asc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(after) = after_id {
+        query = query.filter(webhooks::id.gt(after));
+    }
+    query.load(conn)
+}
+
+/// Saves the client's fields if the row still has `expected_version`.
+/// Re-activating clears the failure count and the disabled reason.
+pub fn save(
+    conn: &mut DbConn,
+    id: i64,
+    w: &WebhookInput,
+    expected_version: i64,
+    reactivate: bool,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let target = webhooks::table
+        .filter(webhooks::id.eq(id))
+        .filter(webhooks::version.eq(expected_version));
+    let n = diesel::update(target)
+        .set((
+            webhooks::url.eq(&w.url),
+            webhooks::events.eq(serde_json::json!(w.events).to_string()),
+            webhooks::secret.eq(&w.secret),
+            webhooks::active.eq(w.active),
+            webhooks::description.eq(&w.description),
+            webhooks::version.eq(expected_version + 1),
+            webhooks::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if n == 1 && reactivate {
+        diesel::update(webhooks::table.find(id))
+            .set((
+                webhooks::failures.eq(0),
+                webhooks::disabled_reason.eq(None::<String>),
+                webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+    }
+    Ok(n == 1)
+}
+
+pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
+    diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::webhook_id.eq(id)))
+        .execute(conn)?;
+    Ok(diesel::delete(webhooks::table.find(id)).execute(conn)? == 1)
+}
+
+/// Moves the delivery position (replay) and retries at once. It also drops
+/// the lease: a worker in the middle of a delivery then cannot move the
+/// position forward over the replay (its updates need the lease).
+pub fn rewind(conn: &mut DbConn, id: i64, to: Position, now: NaiveDateTime) -> QueryResult<bool> {
+    let n = diesel::update(webhooks::table.find(id))
+        .set((
+            webhooks::cursor_seq.eq(to.seq),
+            webhooks::cursor_id.eq(to.id),
+            webhooks::lease_owner.eq(None::<String>),
+            webhooks::lease_until.eq(None::<NaiveDateTime>),
+            webhooks::failures.eq(0),
+            webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
+            webhooks::version.eq(webhooks::version + 1),
+            webhooks::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Active subscriptions whose next attempt is due and whose lease is free.
+pub fn due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<i64>> {
+    webhooks::table
+        .filter(webhooks::active.eq(true))
+        .filter(
+            webhooks::next_attempt_at
+                .is_null()
+                .or(webhooks::next_attempt_at.le(now)),
+        )
+        .filter(
+            webhooks::lease_until
+                .is_null()
+                .or(webhooks::lease_until.lt(now)),
+        )
+        .order(webhooks::id)
+        .select(webhooks::id)
+        .load(conn)
+}
+
+/// Claims the subscription for `owner` until `until`, if no other process
+/// holds an unexpired lease: one conditional UPDATE, so of two processes
+/// racing for it exactly one wins.
+pub fn claim(
+    conn: &mut DbConn,
+    id: i64,
+    owner: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        webhooks::table
+            .filter(webhooks::id.eq(id))
+            .filter(webhooks::active.eq(true))
+            .filter(
+                webhooks::lease_until
+                    .is_null()
+                    .or(webhooks::lease_until.lt(now)),
+            ),
+    )
+    .set((
+        webhooks::lease_owner.eq(owner),
+        webhooks::lease_until.eq(until),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn release(conn: &mut DbConn, id: i64, owner: &str) -> QueryResult<()> {
+    diesel::update(
+        webhooks::table
+            .filter(webhooks::id.eq(id))
+            .filter(webhooks::lease_owner.eq(owner)),
+    )
+    .set((
+        webhooks::lease_owner.eq(None::<String>),
+        webhooks::lease_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The subscription while `owner` still holds its lease.
+pub fn held(conn: &mut DbConn, id: i64, owner: &str) -> QueryResult<Option<WebhookRow>> {
+    webhooks::table
+        .filter(webhooks::id.eq(id))
+        .filter(webhooks::lease_owner.eq(owner))
+        .first(conn)
+        .optional()
+}
+
+/// Moves past changes (delivered or not selected) while `owner` holds the lease.
+pub fn advance(conn: &mut DbConn, id: i64, owner: &str, to: Position) -> QueryResult<bool> {
+    let n = diesel::update(
+        webhooks::table
+            .filter(webhooks::id.eq(id))
+            .filter(webhooks::lease_owner.eq(owner))
+            .filter(
+                webhooks::cursor_seq.lt(to.seq).or(webhooks::cursor_seq
+                    .eq(to.seq)
+                    .and(webhooks::cursor_id.lt(to.id))),
+            ),
+    )
+    .set((
+        webhooks::cursor_seq.eq(to.seq),
+        webhooks::cursor_id.eq(to.id),
+        webhooks::failures.eq(0),
+        webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Counts a failed attempt: the next one waits `retry_at`, or the
+/// subscription is disabled once `max_failures` failed in a row.
+pub fn fail(
+    conn: &mut DbConn,
+    id: i64,
+    owner: &str,
+    failures: i64,
+    max_failures: i64,
+    retry_at: NaiveDateTime,
+) -> QueryResult<()> {
+    let target = webhooks::table
+        .filter(webhooks::id.eq(id))
+        .filter(webhooks::lease_owner.eq(owner));
+    if failures >= max_failures {
+        diesel::update(target)
+            .set((
+                webhooks::failures.eq(failures),
+                webhooks::active.eq(false),
+                webhooks::disabled_reason.eq(Some(format!(
+                    "disabled after {failures} consecutive failed deliveries"
+                ))),
+                webhooks::version.eq(webhooks::version + 1),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set((
+                webhooks::failures.eq(failures),
+                webhooks::next_attempt_at.eq(Some(retry_at)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub change_id: i64,
+    pub event: String,
+    pub attempt: i64,
+    pub outcome: String,
+    pub http_status: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub at: NaiveDateTime,
+}
+
+pub struct NewDelivery<'a> {
+    pub webhook_id: i64,
+    pub change_id: i64,
+    pub event: &'a str,
+    pub attempt: i64,
+    pub outcome: &'a str,
+    pub http_status: Option<i64>,
+    pub error: Option<&'a str>,
+    pub duration_ms: i64,
+    pub at: NaiveDateTime,
+}
+
+pub fn log_delivery(conn: &mut DbConn, d: &NewDelivery) -> QueryResult<()> {
+    diesel::insert_into(webhook_deliveries::table)
+        .values((
+            webhook_deliveries::webhook_id.eq(d.webhook_id),
+            webhook_deliveries::change_id.eq(d.change_id),
+            webhook_deliveries::event.eq(d.event),
+            webhook_deliveries::attempt.eq(d.attempt),
+            webhook_deliveries::outcome.eq(d.outcome),
+            webhook_deliveries::http_status.eq(d.http_status),
+            webhook_deliveries::error.eq(d.error),
+            webhook_deliveries::duration_ms.eq(d.duration_ms),
+            webhook_deliveries::at.eq(d.at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A subscription's delivery log, newest first, before `before_id`.
+pub fn deliveries(
+    conn: &mut DbConn,
+    webhook_id: i64,
+    before_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<DeliveryRow>> {
+    let mut query = webhook_deliveries::table
+        .filter(webhook_deliveries::webhook_id.eq(webhook_id))
+        .order(webhook_deliveries::id.desc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(before) = before_id {
+        query = query.filter(webhook_deliveries::id.lt(before));
+    }
+    query.load(conn)
+}

@@ -1,0 +1,575 @@
+//! `/webhooks` (admin): subscriptions to the change feed, their delivery
+//! log, and replay from a cursor. Delivery itself: `crate::webhook_worker`.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::common::versioned;
+use super::customer_input::nullable;
+use super::extract::{JsonBody, QueryParams};
+use super::precondition;
+use super::views::utc;
+use crate::auth::AuthUser;
+use crate::db::changes::{self, Position};
+use crate::db::page::{self, Cursor};
+use crate::db::webhooks::{self, DeliveryRow, WebhookInput, WebhookRow};
+use crate::db::{self, DbConn};
+use crate::domain::webhooks as rules;
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+const MAX_URL: usize = 2000;
+const MIN_SECRET: usize = 16;
+const MAX_SECRET: usize = 200;
+const MAX_DESCRIPTION: usize = 500;
+
+/// A subscription. The secret is write-only and never returned.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": 1, "url": "https://erp.example.com/patron/hooks", "events": ["customer.*", "transaction.created"],
+    "active": true, "description": "ERP sync", "cursor": "eyJzIjoiY2hhbmdlcyIsImsiOjEyLCJpZCI6MzR9",
+    "consecutive_failures": 0, "next_attempt_at": null, "disabled_reason": null, "version": 1,
+    "created_at": "2026-11-29T10:00:00Z", "updated_at": "2026-11-29T10:00:00Z"
+}))]
+pub struct WebhookView {
+    pub id: i64,
+    pub url: String,
+    pub events: Vec<String>,
+    pub active: bool,
+    pub description: Option<String>,
+    /// The change-feed cursor of the last change delivered or skipped (not
+    /// selected by `events`): delivery continues after it.
+    pub cursor: String,
+    /// Failed attempts in a row on the current change (0 when healthy).
+    pub consecutive_failures: i64,
+    /// When the next retry is due, while retrying.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Why the subscription was disabled automatically.
+    pub disabled_reason: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<WebhookRow> for WebhookView {
+    fn from(w: WebhookRow) -> Self {
+        WebhookView {
+            events: w.filters(),
+            cursor: super::changes::encode(w.position()),
+            id: w.id,
+            url: w.url,
+            active: w.active,
+            description: w.description,
+            consecutive_failures: w.failures,
+            next_attempt_at: w.next_attempt_at.map(utc),
+            disabled_reason: w.disabled_reason,
+            version: w.version,
+            created_at: utc(w.created_at),
+            updated_at: utc(w.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookPage {
+    pub items: Vec<WebhookView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A new subscription. It receives the changes committed after its creation
+/// (use replay to go back).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "url": "https://erp.example.com/patron/hooks", "events": ["customer.*", "transaction.created"],
+    "secret": "a-long-random-shared-secret", "description": "ERP sync"
+}))]
+pub struct WebhookCreate {
+    /// `http` or `https` URL, at most 2000 characters (use https outside a
+    /// private network).
+    #[schema(required = true, value_type = String)]
+    pub url: Option<String>,
+    /// Event filters: `*`, `<type>.<operation>`, `<type>.*` or
+    /// `*.<operation>`; types `customer`, `contact`, `interaction`,
+    /// `transaction`, `need`, `stage_change`; operations `created`,
+    /// `updated`, `deleted`, `restored`. 1 to 50 filters.
+    #[schema(required = true, value_type = Vec<String>)]
+    pub events: Option<Vec<String>>,
+    /// The HMAC key for `Patron-Signature`, 16 to 200 characters. Write-only.
+    #[schema(required = true, value_type = String, write_only)]
+    pub secret: Option<String>,
+    /// Defaults to true.
+    pub active: Option<bool>,
+    pub description: Option<String>,
+}
+
+/// Only the fields sent change. Setting `active` to true re-enables a
+/// disabled subscription and clears its failure count.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"active": true}))]
+pub struct WebhookPatch {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    #[schema(write_only)]
+    pub secret: Option<String>,
+    pub active: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+}
+
+/// Where to restart delivery.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"after": "eyJzIjoiY2hhbmdlcyIsImsiOjEyLCJpZCI6MzR9"}))]
+pub struct WebhookReplay {
+    /// A change-feed cursor: changes after it are delivered again. `null`
+    /// replays every retained change.
+    #[schema(value_type = Option<String>)]
+    pub after: Option<String>,
+}
+
+/// One attempt to deliver one change.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: i64,
+    /// The feed's change id (within `Patron-Delivery`'s cursor).
+    pub change_id: i64,
+    #[schema(example = "customer.updated")]
+    pub event: String,
+    /// 1 for the first attempt, counting up while it fails.
+    pub attempt: i64,
+    /// `delivered` (2xx) or `failed`.
+    #[schema(example = "delivered")]
+    pub outcome: String,
+    pub http_status: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub at: DateTime<Utc>,
+}
+
+impl From<DeliveryRow> for DeliveryView {
+    fn from(d: DeliveryRow) -> Self {
+        DeliveryView {
+            id: d.id,
+            change_id: d.change_id,
+            event: d.event,
+            attempt: d.attempt,
+            outcome: d.outcome,
+            http_status: d.http_status,
+            error: d.error,
+            duration_ms: d.duration_ms,
+            at: utc(d.at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryPage {
+    pub items: Vec<DeliveryView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WebhookPageQuery {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn url_error(url: &str) -> Option<FieldError> {
+    let bad = |msg: &str| Some(FieldError::new("url", "invalid_url", msg));
+    if url.len() > MAX_URL {
+        return Some(FieldError::new(
+            "url",
+            "length",
+            format!("must be at most {MAX_URL} characters"),
+        ));
+    }
+    match reqwest::Url::parse(url) {
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => bad("must be an http or https URL"),
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => bad("must name a host"),
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            bad("must not carry credentials; use the secret to authenticate deliveries")
+        }
+        Ok(_) => None,
+        Err(_) => bad("must be an absolute http or https URL"),
+    }
+}
+
+fn events_errors(events: &[String], out: &mut Vec<FieldError>) {
+    if events.is_empty() || events.len() > rules::MAX_EVENT_FILTERS {
+        out.push(FieldError::new(
+            "events",
+            "length",
+            format!("must hold 1 to {} filters", rules::MAX_EVENT_FILTERS),
+        ));
+    }
+    for (i, e) in events.iter().enumerate() {
+        if let Some(msg) = rules::filter_error(e) {
+            out.push(FieldError::new(
+                format!("events[{i}]"),
+                "invalid_value",
+                msg,
+            ));
+        }
+    }
+}
+
+fn secret_error(secret: &str) -> Option<FieldError> {
+    let n = secret.chars().count();
+    (!(MIN_SECRET..=MAX_SECRET).contains(&n) || secret.trim() != secret).then(|| {
+        FieldError::new(
+            "secret",
+            "length",
+            format!("must be {MIN_SECRET} to {MAX_SECRET} characters without surrounding spaces"),
+        )
+    })
+}
+
+fn description_error(d: Option<&str>) -> Option<FieldError> {
+    d.filter(|d| d.chars().count() > MAX_DESCRIPTION).map(|_| {
+        FieldError::new(
+            "description",
+            "length",
+            format!("must be at most {MAX_DESCRIPTION} characters"),
+        )
+    })
+}
+
+fn fail_on(mut errors: Vec<FieldError>) -> Result<(), ApiError> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    errors.sort_by(|a, b| a.field.cmp(&b.field));
+    Err(ApiError::Validation(errors))
+}
+
+fn dedup(events: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in events {
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+fn find_webhook(conn: &mut DbConn, id: i64) -> Result<WebhookRow, ApiError> {
+    webhooks::find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("no webhook {id}")))
+}
+
+fn respond(status: StatusCode, row: WebhookRow) -> HttpResponse {
+    let location = format!("/api/v1/webhooks/{}", row.id);
+    versioned(status, row.version, Some(location), &WebhookView::from(row))
+}
+
+/// List webhook subscriptions (admin).
+#[utoipa::path(tag = "webhooks", params(WebhookPageQuery), responses(
+    (status = 200, body = WebhookPage),
+    (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json")
+))]
+#[get("/webhooks")]
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: QueryParams<WebhookPageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let limit = page::limit(query.0.limit)?;
+    let after = query
+        .0
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, "id"))
+        .transpose()?
+        .map(|c| c.id);
+    let page = state
+        .db
+        .run(move |conn| {
+            let rows = webhooks::page(conn, after, limit)?;
+            Ok(page::finish(rows, limit, |r| Cursor {
+                s: "id".into(),
+                k: serde_json::Value::Null,
+                id: r.id,
+            }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(WebhookPage {
+        items: page.items.into_iter().map(WebhookView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Subscribe a URL to change-feed events (admin). Each selected change is
+/// POSTed as JSON `{"event", "attempt", "change"}` (`change` as in
+/// `GET /changes`), one at a time and in feed order, with headers
+/// `Patron-Event`, `Patron-Delivery` (the change's cursor: the same on every
+/// retry, use it to drop duplicates) and
+/// `Patron-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+/// To verify: take `t` and `v1` from the header, compute the HMAC of the
+/// decimal `t`, a dot and the raw body with your secret, compare in constant
+/// time, and reject old `t` (e.g. more than 5 minutes) against replays.
+/// Any 2xx answer counts as delivered; anything else (or no answer within
+/// `PATRON_WEBHOOK_TIMEOUT_SECS`) is retried after an exponential backoff
+/// (`PATRON_WEBHOOK_BACKOFF_BASE_MS` doubling up to
+/// `PATRON_WEBHOOK_BACKOFF_MAX_SECS`), and later changes wait behind it; after
+/// `PATRON_WEBHOOK_MAX_FAILURES` failures in a row the subscription is
+/// disabled (`active: false`, `disabled_reason`). Delivery is at least once.
+#[utoipa::path(tag = "webhooks", request_body = WebhookCreate, responses(
+    (status = 201, body = WebhookView, headers(("ETag" = String), ("Location" = String))),
+    (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Bad url, events, secret or description", body = crate::error::Problem, content_type = "application/problem+json")
+))]
+#[post("/webhooks")]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: JsonBody<WebhookCreate>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let input = body.0;
+    let mut errors = Vec::new();
+    let required = |field: &str| FieldError::new(field, "required", "is required");
+    match input.url.as_deref() {
+        None => errors.push(required("url")),
+        Some(url) => errors.extend(url_error(url)),
+    }
+    match input.events.as_deref() {
+        None => errors.push(required("events")),
+        Some(events) => events_errors(events, &mut errors),
+    }
+    match input.secret.as_deref() {
+        None => errors.push(required("secret")),
+        Some(secret) => errors.extend(secret_error(secret)),
+    }
+    errors.extend(description_error(input.description.as_deref()));
+    fail_on(errors)?;
+    let new = WebhookInput {
+        url: input.url.unwrap_or_default(),
+        events: dedup(input.events.unwrap_or_default()),
+        secret: input.secret.unwrap_or_default(),
+        active: input.active.unwrap_or(true),
+        description: super::common::clean(input.description),
+    };
+    let row = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let start = changes::head(conn)?;
+                Ok(webhooks::insert(conn, &new, start, db::now())?)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, row))
+}
+
+/// Read a subscription and its delivery state (admin).
+#[utoipa::path(tag = "webhooks", params(("id" = i64, Path, description = "Webhook id")), responses(
+    (status = 200, body = WebhookView, headers(("ETag" = String))),
+    (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such webhook", body = crate::error::Problem, content_type = "application/problem+json")
+))]
+#[get("/webhooks/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let id = path.into_inner();
+    let row = state.db.run(move |conn| find_webhook(conn, id)).await?;
+    Ok(respond(StatusCode::OK, row))
+}
+
+/// Change a subscription (admin); `active: true` re-enables a disabled one.
+#[utoipa::path(tag = "webhooks",
+    params(("id" = i64, Path, description = "Webhook id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the webhook changed since")),
+    request_body = WebhookPatch, responses(
+    (status = 200, body = WebhookView, headers(("ETag" = String))),
+    (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such webhook", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 412, description = "The webhook changed since you read it", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Bad url, events, secret or description", body = crate::error::Problem, content_type = "application/problem+json")
+))]
+#[patch("/webhooks/{id}")]
+pub async fn patch(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    body: JsonBody<WebhookPatch>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let id = path.into_inner();
+    let expected = precondition::if_match(&req)?;
+    let input = body.0;
+    let mut errors = Vec::new();
+    errors.extend(input.url.as_deref().and_then(url_error));
+    if let Some(events) = input.events.as_deref() {
+        events_errors(events, &mut errors);
+    }
+    errors.extend(input.secret.as_deref().and_then(secret_error));
+    errors.extend(description_error(
+        input.description.clone().flatten().as_deref(),
+    ));
+    fail_on(errors)?;
+    let row = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let row = find_webhook(conn, id)?;
+                precondition::check(expected, row.version)?;
+                let reactivate = input.active == Some(true);
+                let new = WebhookInput {
+                    events: input.events.map(dedup).unwrap_or_else(|| row.filters()),
+                    url: input.url.unwrap_or(row.url),
+                    secret: input.secret.unwrap_or(row.secret),
+                    active: input.active.unwrap_or(row.active),
+                    description: match input.description {
+                        Some(d) => super::common::clean(d),
+                        None => row.description,
+                    },
+                };
+                if !webhooks::save(conn, id, &new, row.version, reactivate, db::now())? {
+                    return Err(ApiError::PreconditionFailed {
+                        current: row.version + 1,
+                    });
+                }
+                find_webhook(conn, id)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, row))
+}
+
+/// Delete a subscription and its delivery log (admin).
+#[utoipa::path(tag = "webhooks", params(("id" = i64, Path, description = "Webhook id")), responses(
+    (status = 204, description = "Deleted"),
+    (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such webhook", body = crate::error::Problem, content_type = "application/problem+json")
+))]
+#[delete("/webhooks/{id}")]
+pub async fn remove(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let id = path.into_inner();
+    let deleted = state
+        .db
+        .run(move |conn| db::write_tx(conn, |conn| Ok(webhooks::delete(conn, id)?)))
+        .await?;
+    if !deleted {
+        return Err(ApiError::NotFound(format!("no webhook {id}")));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The delivery log of a subscription, newest first (admin): every attempt
+/// with its outcome, HTTP status or error, and duration.
+#[utoipa::path(tag = "webhooks", params(("id" = i64, Path, description = "Webhook id"), WebhookPageQuery), responses(
+    (status = 200, body = DeliveryPage),
+    (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such webhook", body = crate::error::Problem, content_type = "application/problem+json")
+))]
+#[get("/webhooks/{id}/deliveries")]
+pub async fn deliveries(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    query: QueryParams<WebhookPageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let id = path.into_inner();
+    let limit = page::limit(query.0.limit)?;
+    let before = query
+        .0
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, "-id"))
+        .transpose()?
+        .map(|c| c.id);
+    let page = state
+        .db
+        .run(move |conn| {
+            find_webhook(conn, id)?;
+            let rows = webhooks::deliveries(conn, id, before, limit)?;
+            Ok(page::finish(rows, limit, |r| Cursor {
+                s: "-id".into(),
+                k: serde_json::Value::Null,
+                id: r.id,
+            }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DeliveryPage {
+        items: page.items.into_iter().map(DeliveryView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Deliver again every selected change after a cursor (admin): moves the
+/// subscription's position back (or forward) to `after` and retries at once.
+/// A cursor older than the feed's retention is 410.
+#[utoipa::path(tag = "webhooks", params(("id" = i64, Path, description = "Webhook id")), request_body = WebhookReplay, responses(
+    (status = 200, body = WebhookView, headers(("ETag" = String))),
+    (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such webhook", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 410, description = "The cursor is older than the feed's retention", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`after` is not a change-feed cursor", body = crate::error::Problem, content_type = "application/problem+json")
+))]
+#[post("/webhooks/{id}/replay")]
+pub async fn replay(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: JsonBody<WebhookReplay>,
+) -> Result<HttpResponse, ApiError> {
+    user.require_admin()?;
+    let id = path.into_inner();
+    let after = body
+        .0
+        .after
+        .as_deref()
+        .map(|c| {
+            super::changes::decode(c).map_err(|_| {
+                ApiError::invalid(
+                    "after",
+                    "invalid_value",
+                    "not a cursor returned by the change feed",
+                )
+            })
+        })
+        .transpose()?;
+    let row = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                find_webhook(conn, id)?;
+                let purged = changes::purged_through(conn)?;
+                let to = match after {
+                    Some(p) if p < purged => {
+                        return Err(ApiError::Gone(
+                            "this cursor is older than the change feed's retention: the changes after it were purged".into(),
+                        ))
+                    }
+                    Some(p) => p,
+                    None => purged.max(Position::default()),
+                };
+                webhooks::rewind(conn, id, to, db::now())?;
+                find_webhook(conn, id)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, row))
+}

@@ -1,0 +1,263 @@
+//! The webhook delivery worker: runs inside every Patron process, reads the
+//! change feed from each subscription's stored position and POSTs the
+//! selected changes one at a time, in feed order (at least once: the
+//! position moves only after the receiver answered 2xx).
+//!
+//! Several processes may run it against one database: a process works on a
+//! subscription only while it holds the subscription's lease (claimed with a
+//! conditional UPDATE, with an expiry so a crashed process's lease frees
+//! itself), and every position change is conditional on still holding it.
+//! It stops when the application that started it is dropped.
+
+use std::sync::Weak;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use crate::config::Config;
+use crate::db::webhooks::{self, NewDelivery};
+use crate::db::{self, changes, Db};
+use crate::domain::webhooks as rules;
+use crate::error::ApiError;
+
+/// Changes read from the feed per round trip.
+const BATCH: i64 = 100;
+/// Error texts kept in the delivery log are cut to this many characters.
+const MAX_ERROR_CHARS: usize = 500;
+
+#[derive(Clone)]
+struct Worker {
+    db: Db,
+    client: reqwest::Client,
+    owner: String,
+    lease: Duration,
+    timeout: Duration,
+    backoff_base_ms: u64,
+    backoff_max_ms: u64,
+    max_failures: i64,
+    /// Gone once the application stopped: no new delivery starts then.
+    alive: Weak<()>,
+}
+
+/// Starts the worker unless `webhook_poll_ms` is 0. It stops once `alive`
+/// can no longer be upgraded (the application's state was dropped).
+pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
+    if config.webhook_poll_ms == 0 {
+        return;
+    }
+    let timeout = Duration::from_secs(config.webhook_timeout_secs.max(1));
+    let client = match reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("webhook worker not started: {e}");
+            return;
+        }
+    };
+    let worker = Worker {
+        db,
+        client,
+        owner: format!(
+            "{}-{}",
+            std::process::id(),
+            crate::config::random_string(12)
+        ),
+        // The lease outlives the longest single delivery several times over.
+        lease: Duration::from_secs(config.webhook_lease_secs.max(3 * timeout.as_secs())),
+        timeout,
+        backoff_base_ms: config.webhook_backoff_base_ms.max(1),
+        backoff_max_ms: config.webhook_backoff_max_secs.saturating_mul(1000).max(1),
+        max_failures: config.webhook_max_failures.max(1),
+        alive: alive.clone(),
+    };
+    let every = Duration::from_millis(config.webhook_poll_ms);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Some(_guard) = alive.upgrade() else {
+                log::debug!("webhook worker stopped");
+                return;
+            };
+            if let Err(e) = worker.round().await {
+                log::warn!("webhook delivery round failed: {e}");
+            }
+        }
+    });
+}
+
+impl Worker {
+    async fn round(&self) -> Result<(), ApiError> {
+        let now = db::now();
+        let due = self
+            .db
+            .run(move |conn| Ok(webhooks::due(conn, now)?))
+            .await?;
+        for id in due {
+            let (owner, lease) = (self.owner.clone(), self.lease);
+            let claimed = self
+                .db
+                .run(move |conn| {
+                    let now = db::now();
+                    let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+                    Ok(webhooks::claim(conn, id, &owner, now, until)?)
+                })
+                .await?;
+            if !claimed {
+                continue;
+            }
+            let result = self.serve(id).await;
+            let owner = self.owner.clone();
+            self.db
+                .run(move |conn| Ok(webhooks::release(conn, id, &owner)?))
+                .await?;
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Delivers this subscription's pending changes in order until it is
+    /// caught up, a delivery fails, or the lease is nearly used up.
+    async fn serve(&self, id: i64) -> Result<(), ApiError> {
+        let started = Instant::now();
+        loop {
+            if started.elapsed() + self.timeout * 2 > self.lease || self.alive.strong_count() == 0 {
+                return Ok(());
+            }
+            let owner = self.owner.clone();
+            let batch = self
+                .db
+                .run(move |conn| {
+                    let Some(hook) = webhooks::held(conn, id, &owner)? else {
+                        return Ok(None);
+                    };
+                    if !hook.active {
+                        return Ok(None);
+                    }
+                    let rows = changes::page(conn, hook.position(), &[], BATCH)?;
+                    Ok(Some((hook, rows)))
+                })
+                .await?;
+            let Some((hook, rows)) = batch else {
+                return Ok(());
+            };
+            let filters = hook.filters();
+            let full = rows.len() as i64 == BATCH;
+            let mut last_skipped = None;
+            let mut next = None;
+            for row in rows {
+                if rules::matches(&filters, &row.entity_type, &row.operation) {
+                    next = Some(row);
+                    break;
+                }
+                last_skipped = Some(row.position());
+            }
+            if let Some(to) = last_skipped {
+                let owner = self.owner.clone();
+                let moved = self
+                    .db
+                    .run(move |conn| Ok(webhooks::advance(conn, id, &owner, to)?))
+                    .await?;
+                if !moved {
+                    return Ok(());
+                }
+            }
+            match next {
+                Some(_) if self.alive.strong_count() == 0 => return Ok(()),
+                Some(row) => {
+                    if !self.deliver(&hook, row).await? {
+                        return Ok(());
+                    }
+                }
+                None if full => continue,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// One attempt; true when delivered (and the position moved past it).
+    async fn deliver(
+        &self,
+        hook: &webhooks::WebhookRow,
+        row: changes::ChangeRow,
+    ) -> Result<bool, ApiError> {
+        let event = rules::event_name(&row.entity_type, &row.operation);
+        let position = row.position();
+        let change_id = row.id;
+        let attempt = hook.failures + 1;
+        let item = crate::http::changes::item(row)?;
+        let delivery_id = item.cursor.clone();
+        let body = serde_json::json!({
+            "event": event,
+            "attempt": attempt,
+            "change": item,
+        })
+        .to_string();
+        let timestamp = Utc::now().timestamp();
+        let signature = rules::signature(&hook.secret, timestamp, &body);
+        let began = Instant::now();
+        let sent = self
+            .client
+            .post(&hook.url)
+            .header("content-type", "application/json")
+            .header("user-agent", "Patron-Webhooks/1")
+            .header("patron-event", &event)
+            .header("patron-delivery", &delivery_id)
+            .header("patron-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        let duration_ms = began.elapsed().as_millis() as i64;
+        let (ok, status, error) = match sent {
+            Ok(resp) if resp.status().is_success() => (true, Some(resp.status().as_u16()), None),
+            Ok(resp) => (
+                false,
+                Some(resp.status().as_u16()),
+                Some(format!("the receiver answered {}", resp.status())),
+            ),
+            Err(e) => (false, None, Some(short(&e.to_string()))),
+        };
+        let (id, owner) = (hook.id, self.owner.clone());
+        let (max_failures, base, max) =
+            (self.max_failures, self.backoff_base_ms, self.backoff_max_ms);
+        self.db
+            .run(move |conn| {
+                db::write_tx(conn, |conn| {
+                    let now = db::now();
+                    webhooks::log_delivery(
+                        conn,
+                        &NewDelivery {
+                            webhook_id: id,
+                            change_id,
+                            event: &event,
+                            attempt,
+                            outcome: if ok { "delivered" } else { "failed" },
+                            http_status: status.map(i64::from),
+                            error: error.as_deref(),
+                            duration_ms,
+                            at: now,
+                        },
+                    )?;
+                    if ok {
+                        webhooks::advance(conn, id, &owner, position)?;
+                    } else {
+                        // At most 30 days, so the instant cannot overflow.
+                        let wait = rules::backoff_ms(attempt, base, max).min(30 * 86_400_000);
+                        let retry_at = now + chrono::Duration::milliseconds(wait as i64);
+                        webhooks::fail(conn, id, &owner, attempt, max_failures, retry_at)?;
+                    }
+                    Ok::<_, ApiError>(())
+                })
+            })
+            .await?;
+        Ok(ok)
+    }
+}
+
+fn short(text: &str) -> String {
+    text.chars().take(MAX_ERROR_CHARS).collect()
+}

@@ -1,0 +1,516 @@
+//! The change feed: every write appears once, in commit order, resumable
+//! from any cursor, also with concurrent writers in two instances.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp};
+
+backend_tests!(
+    every_write_appears_in_order_with_its_state,
+    types_filter_and_resume,
+    query_rules,
+    roles_that_may_read,
+    pages_of_seven_during_two_concurrent_writers_in_two_instances,
+    gapless_when_transactions_commit_out_of_order,
+    expired_cursor_is_gone,
+    head_is_where_the_feed_ends,
+);
+
+/// Reads the whole feed from `after` in pages of `limit`.
+pub async fn read_all(
+    app: &TestApp,
+    token: &str,
+    after: Option<&str>,
+    extra: &str,
+    limit: usize,
+) -> (Vec<Value>, String) {
+    let mut items = Vec::new();
+    let mut cursor = after.map(String::from);
+    loop {
+        let mut path = format!("/api/v1/changes?limit={limit}{extra}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&after={c}"));
+        }
+        let r = app.get(&path, token).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let page = r.body["items"].as_array().cloned().unwrap_or_default();
+        assert!(page.len() <= limit);
+        items.extend(page);
+        cursor = r.body["next_cursor"].as_str().map(String::from);
+        if r.body["has_more"] != json!(true) {
+            return (items, cursor.expect("next_cursor is always present"));
+        }
+    }
+}
+
+fn ops(items: &[Value]) -> Vec<(String, i64, String)> {
+    items
+        .iter()
+        .map(|i| {
+            (
+                i["entity_type"].as_str().unwrap_or_default().to_string(),
+                i["entity_id"].as_i64().unwrap_or_default(),
+                i["operation"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn every_write_appears_in_order_with_its_state(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, start) = read_all(&app, &admin, None, "", 50).await;
+    let c = app
+        .create_customer(
+            &admin,
+            json!({"kind": "individual", "name": "张伟", "tags": ["vip"]}),
+        )
+        .await
+        .id();
+    let base = format!("/api/v1/customers/{c}");
+    assert_eq!(
+        app.patch(&base, &admin, &json!({"name": "张伟伟"}))
+            .await
+            .status,
+        200
+    );
+    let contact = app
+        .post(
+            &format!("{base}/contacts"),
+            &admin,
+            &json!({"name": "王伟"}),
+        )
+        .await
+        .id();
+    assert_eq!(
+        app.delete(&format!("{base}/contacts/{contact}"), &admin)
+            .await
+            .status,
+        204
+    );
+    let tx = app
+        .post(
+            &format!("{base}/transactions"),
+            &admin,
+            &json!({"occurred_at": "2026-11-01T10:00:00Z", "amount_cents": 10000, "cost_cents": 4000, "product": "茶叶"}),
+        )
+        .await;
+    assert_eq!(tx.status, 201, "{}", tx.text);
+    let need = app
+        .post(
+            &format!("{base}/needs"),
+            &admin,
+            &json!({"kind": "actual", "description": "更快的交货"}),
+        )
+        .await;
+    assert_eq!(need.status, 201, "{}", need.text);
+    let interaction = app
+        .post(
+            &format!("{base}/interactions"),
+            &admin,
+            &json!({"type": "call", "occurred_at": "2026-11-02T10:00:00Z", "summary": "回访"}),
+        )
+        .await;
+    assert_eq!(interaction.status, 201, "{}", interaction.text);
+    assert_eq!(app.delete(&base, &admin).await.status, 204);
+    assert_eq!(
+        app.post(&format!("{base}/restore"), &admin, &json!({}))
+            .await
+            .status,
+        200
+    );
+
+    let (items, _) = read_all(&app, &admin, Some(&start), "", 3).await;
+    let seen = ops(&items);
+    let expected = [
+        ("customer", c, "created"),
+        ("customer", c, "updated"),
+        ("contact", contact, "created"),
+        ("contact", contact, "deleted"),
+        ("transaction", tx.id(), "created"),
+        ("need", need.id(), "created"),
+        ("interaction", interaction.id(), "created"),
+        ("customer", c, "deleted"),
+        ("customer", c, "restored"),
+    ];
+    // The expected changes appear in this order (stage changes interleave).
+    let mut at = 0;
+    for (t, id, op) in expected {
+        let found = seen[at..]
+            .iter()
+            .position(|(st, sid, sop)| st == t && *sid == id && sop == op)
+            .unwrap_or_else(|| panic!("{t} {id} {op} missing after position {at}: {seen:?}"));
+        at += found + 1;
+    }
+    // A purchase moves the customer to the conversion stage: a stage change.
+    assert!(
+        items.iter().any(|i| i["entity_type"] == "stage_change"
+            && i["data"]["customer_id"] == json!(c)
+            && i["data"]["kind"] == "cpr_stage_changed"
+            && i["data"]["to"] == "conversion"),
+        "{items:?}"
+    );
+    // Data is the API representation as each change committed it.
+    let created = &items[seen.iter().position(|s| s.0 == "customer").unwrap()];
+    assert_eq!(created["data"]["name"], "张伟", "{created}");
+    assert_eq!(created["data"]["tags"], json!(["vip"]));
+    assert_eq!(created["data"]["version"], json!(1));
+    let updated = items
+        .iter()
+        .find(|i| i["entity_type"] == "customer" && i["operation"] == "updated")
+        .unwrap();
+    assert_eq!(updated["data"]["name"], "张伟伟", "{updated}");
+    assert_eq!(updated["version"], json!(2));
+    let archived = items
+        .iter()
+        .find(|i| i["entity_type"] == "customer" && i["operation"] == "deleted")
+        .unwrap();
+    assert!(archived["data"]["archived_at"].is_string(), "{archived}");
+    let tombstone = items
+        .iter()
+        .find(|i| i["entity_type"] == "contact" && i["operation"] == "deleted")
+        .unwrap();
+    assert_eq!(
+        tombstone["data"],
+        json!({"id": contact, "customer_id": c, "deleted": true})
+    );
+    assert_eq!(tombstone["version"], json!(2));
+    let cursors: HashSet<&str> = items.iter().filter_map(|i| i["cursor"].as_str()).collect();
+    assert_eq!(cursors.len(), items.len());
+    assert!(items
+        .iter()
+        .all(|i| i["at"].is_string() && i["version"].is_i64()));
+}
+
+async fn types_filter_and_resume(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, start) = read_all(&app, &admin, None, "", 100).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let c = app
+            .create_customer(
+                &admin,
+                json!({"kind": "individual", "name": format!("客户{n}")}),
+            )
+            .await
+            .id();
+        app.post(
+            &format!("/api/v1/customers/{c}/contacts"),
+            &admin,
+            &json!({"name": "联系人"}),
+        )
+        .await;
+        ids.push(c);
+    }
+    let (customers, _) = read_all(&app, &admin, Some(&start), "&types=customer", 2).await;
+    assert_eq!(
+        customers
+            .iter()
+            .map(|i| i["entity_id"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        ids
+    );
+    let (both, _) = read_all(&app, &admin, Some(&start), "&types=contact,customer", 100).await;
+    assert_eq!(both.len(), 10);
+    // Resuming from the third customer's cursor gives exactly the ones after it.
+    let third = customers[2]["cursor"].as_str().unwrap();
+    let (rest, end) = read_all(&app, &admin, Some(third), "&types=customer", 7).await;
+    assert_eq!(
+        rest.iter()
+            .map(|i| i["entity_id"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        ids[3..]
+    );
+    // Caught up: an empty page that hands back the same cursor.
+    let r = app
+        .get(
+            &format!("/api/v1/changes?after={end}&types=customer"),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.body["items"], json!([]));
+    assert_eq!(r.body["next_cursor"], json!(end));
+    assert_eq!(r.body["has_more"], json!(false));
+}
+
+async fn query_rules(app: TestApp) {
+    let admin = app.admin_token().await;
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=x", "limit"),
+        ("types=customers", "types"),
+        ("types=customer,", "types"),
+        ("after=garbage!", "after"),
+        // A cursor of another list is not a feed cursor.
+        ("after=eyJzIjoiaWQiLCJrIjpudWxsLCJpZCI6MX0", "after"),
+        ("bogus=1", "bogus"),
+    ] {
+        let r = app.get(&format!("/api/v1/changes?{query}"), &admin).await;
+        r.problem(400);
+        assert!(
+            r.error_fields().contains(&field.to_string()),
+            "{query}: {}",
+            r.text
+        );
+    }
+    let r = app
+        .get("/api/v1/changes?limit=1000&types=need", &admin)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+async fn roles_that_may_read(app: TestApp) {
+    for role in ["manager", "integration"] {
+        let (_, token) = app.user_with_role(role).await;
+        assert_eq!(
+            app.get("/api/v1/changes", &token).await.status,
+            200,
+            "{role}"
+        );
+    }
+    for role in ["sales", "viewer"] {
+        let (_, token) = app.user_with_role(role).await;
+        app.get("/api/v1/changes", &token).await.problem(403);
+    }
+    app.get("/api/v1/changes", "").await.problem(401);
+}
+
+async fn pages_of_seven_during_two_concurrent_writers_in_two_instances(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, start) = read_all(&app, &admin, None, "", 100).await;
+    let other = app.start_another(|_| {}).await;
+    const EACH: usize = 25;
+    let writer = |address: String, tag: &'static str| {
+        let client = app.client.clone();
+        let token = admin.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for n in 0..EACH {
+                let r = client
+                    .post(format!("{address}/api/v1/customers"))
+                    .bearer_auth(&token)
+                    .json(&json!({"kind": "individual", "name": format!("{tag}{n}")}))
+                    .send()
+                    .await
+                    .expect("sent");
+                assert_eq!(r.status().as_u16(), 201);
+                let body: Value = r.json().await.expect("json");
+                ids.push(body["id"].as_i64().expect("id"));
+            }
+            ids
+        })
+    };
+    let a = writer(app.address.clone(), "甲");
+    let b = writer(other.address.clone(), "乙");
+    // Read in pages of 7 while they write, until both are done and caught up.
+    let mut seen: Vec<i64> = Vec::new();
+    let mut cursor = start;
+    let mut writers_done = false;
+    loop {
+        let r = app
+            .get(
+                &format!("/api/v1/changes?limit=7&types=customer&after={cursor}"),
+                &admin,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let page = r.body["items"].as_array().cloned().unwrap_or_default();
+        assert!(page.len() <= 7);
+        seen.extend(page.iter().map(|i| i["entity_id"].as_i64().unwrap()));
+        cursor = r.body["next_cursor"].as_str().unwrap().to_string();
+        if writers_done && page.is_empty() {
+            break;
+        }
+        if a.is_finished() && b.is_finished() {
+            writers_done = true;
+        }
+        if page.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let mut written = a.await.unwrap();
+    let b_ids = b.await.unwrap();
+    // Each writer's changes in its own order, every change exactly once.
+    let pos = |id: &i64| seen.iter().position(|s| s == id).unwrap();
+    assert!(written.windows(2).all(|w| pos(&w[0]) < pos(&w[1])));
+    assert!(b_ids.windows(2).all(|w| pos(&w[0]) < pos(&w[1])));
+    written.extend(b_ids);
+    written.sort();
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(sorted, written, "every change once");
+    // Re-reading from the start gives the same sequence.
+    let (again, _) = read_all(&app, &admin, None, "&types=customer", 7).await;
+    let again: Vec<i64> = again
+        .iter()
+        .map(|i| i["entity_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(again, seen);
+    other.stop().await;
+}
+
+/// A transaction that took its change row first but commits last must still
+/// be read by a reader that already read the later-numbered one.
+async fn gapless_when_transactions_commit_out_of_order(app: TestApp) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let admin = app.admin_token().await;
+    let other = app.start_another(|_| {}).await;
+    let x = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "慢"}))
+        .await
+        .id();
+    let (_, start) = read_all(&app, &admin, None, "", 100).await;
+    // PostgreSQL: hold a conflicting tag insert open so that the PATCH of x
+    // records its change and then waits. SQLite serializes writers, so
+    // commits cannot reorder there; the same sequence still runs.
+    let mut holder = match app.backend {
+        Backend::Postgres => {
+            let mut conn = diesel::PgConnection::establish(&app.database_url).unwrap();
+            conn.batch_execute(&format!(
+                "BEGIN; INSERT INTO customer_tags (customer_id, tag) VALUES ({x}, 'hold')"
+            ))
+            .unwrap();
+            Some(conn)
+        }
+        Backend::Sqlite => None,
+    };
+    let slow = {
+        let client = app.client.clone();
+        let url = app.url(&format!("/api/v1/customers/{x}"));
+        let token = admin.clone();
+        tokio::spawn(async move {
+            client
+                .patch(url)
+                .bearer_auth(token)
+                .json(&json!({"name": "慢慢", "tags": ["hold"]}))
+                .send()
+                .await
+                .expect("sent")
+                .status()
+                .as_u16()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Meanwhile the other instance commits a later change.
+    let y = app
+        .post_at(
+            &other.address,
+            "/api/v1/customers",
+            &admin,
+            &json!({"kind": "individual", "name": "快"}),
+        )
+        .await;
+    assert_eq!(y.status, 201, "{}", y.text);
+    let (first, cursor) = read_all(&app, &admin, Some(&start), "&types=customer", 7).await;
+    let first_ids: Vec<i64> = first
+        .iter()
+        .map(|i| i["entity_id"].as_i64().unwrap())
+        .collect();
+    if app.backend == Backend::Postgres {
+        assert_eq!(
+            first_ids,
+            vec![y.id()],
+            "the held transaction is not visible yet"
+        );
+    }
+    if let Some(conn) = holder.as_mut() {
+        conn.batch_execute("ROLLBACK").unwrap();
+    }
+    assert_eq!(slow.await.unwrap(), 200);
+    let (rest, _) = read_all(&app, &admin, Some(&cursor), "&types=customer", 7).await;
+    let mut all = first_ids;
+    all.extend(rest.iter().map(|i| i["entity_id"].as_i64().unwrap()));
+    all.sort();
+    assert_eq!(
+        all,
+        vec![x, y.id()],
+        "the late commit is read after the cursor"
+    );
+    other.stop().await;
+}
+
+async fn expired_cursor_is_gone(app: TestApp) {
+    let admin = app.admin_token().await;
+    app.create_customer(&admin, json!({"kind": "individual", "name": "旧"}))
+        .await;
+    let (items, old) = read_all(&app, &admin, None, "", 100).await;
+    assert!(!items.is_empty());
+    let first = items[0]["cursor"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.get(&format!("/api/v1/changes?after={old}"), &admin)
+            .await
+            .status,
+        200
+    );
+    // An instance with zero days of retention purges everything at start.
+    let purger = app
+        .start_another(|c| {
+            c.changes_retention_days = 0;
+            c.changes_purge_secs = 1;
+        })
+        .await;
+    let mut status = 0;
+    for _ in 0..100 {
+        status = app
+            .get(&format!("/api/v1/changes?after={first}"), &admin)
+            .await
+            .status;
+        if status == 410 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 410);
+    let r = app
+        .get(&format!("/api/v1/changes?after={first}"), &admin)
+        .await;
+    let problem = r.problem(410);
+    assert!(problem["detail"].as_str().unwrap().contains("resync"));
+    // The newest purged position itself is still a valid place to resume.
+    assert_eq!(
+        app.get(&format!("/api/v1/changes?after={old}"), &admin)
+            .await
+            .status,
+        200
+    );
+    // Starting over without a cursor works.
+    let r = app.get("/api/v1/changes", &admin).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["items"], json!([]));
+    purger.stop().await;
+}
+
+async fn head_is_where_the_feed_ends(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, viewer) = app.user_with_role("viewer").await;
+    app.get("/api/v1/changes/head", &viewer).await.problem(403);
+    let empty = app.get("/api/v1/changes/head", &admin).await;
+    assert_eq!(empty.status, 200, "{}", empty.text);
+    customer_named(&app, &admin, "头").await;
+    let (_, end) = read_all(&app, &admin, None, "", 100).await;
+    let head = app.get("/api/v1/changes/head", &admin).await;
+    assert_eq!(head.body["cursor"], json!(end));
+    assert_ne!(head.body["cursor"], empty.body["cursor"]);
+    let c = customer_named(&app, &admin, "尾").await;
+    let (after, _) = read_all(
+        &app,
+        &admin,
+        head.body["cursor"].as_str(),
+        "&types=customer",
+        7,
+    )
+    .await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0]["entity_id"], json!(c));
+}
+
+async fn customer_named(app: &TestApp, token: &str, name: &str) -> i64 {
+    app.create_customer(token, json!({"kind": "individual", "name": name}))
+        .await
+        .id()
+}

@@ -1,0 +1,589 @@
+//! Webhooks: the admin API, and delivery to a receiver on loopback by
+//! Patron instances started with a fast worker.
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::backend_tests;
+use crate::helpers::{OtherApp, TestApp};
+
+backend_tests!(
+    validation_rules,
+    crud_and_secret_is_write_only,
+    only_admins,
+    delivers_signed_in_order_and_catches_up_after_restart,
+    two_instances_never_deliver_the_same_attempt,
+    retries_back_off_then_disable_and_reenable,
+    replay_from_a_cursor,
+);
+
+const SECRET: &str = "a-long-shared-secret-0123";
+
+#[derive(Debug, Clone)]
+struct Got {
+    status: u16,
+    event: String,
+    delivery: String,
+    signature: String,
+    body: String,
+    at: Instant,
+}
+
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Got>>>,
+    answer: Arc<AtomicU16>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Receiver {
+    /// A receiver on 127.0.0.1 that answers `answer` and records every request.
+    async fn start() -> Receiver {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let answer = Arc::new(AtomicU16::new(200));
+        let (g, a) = (got.clone(), answer.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = actix_web::HttpServer::new(move || {
+            let (g, a) = (g.clone(), a.clone());
+            actix_web::App::new().default_service(web::to(
+                move |req: HttpRequest, body: web::Bytes| {
+                    let (g, a) = (g.clone(), a.clone());
+                    async move {
+                        let status = a.load(Ordering::SeqCst);
+                        let header = |n: &str| {
+                            req.headers()
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_string()
+                        };
+                        g.lock().unwrap().push(Got {
+                            status,
+                            event: header("patron-event"),
+                            delivery: header("patron-delivery"),
+                            signature: header("patron-signature"),
+                            body: String::from_utf8_lossy(&body).into_owned(),
+                            at: Instant::now(),
+                        });
+                        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+                            .finish()
+                    }
+                },
+            ))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Receiver {
+            url: format!("http://127.0.0.1:{port}/hooks"),
+            got,
+            answer,
+            handle,
+        }
+    }
+
+    fn all(&self) -> Vec<Got> {
+        self.got.lock().unwrap().clone()
+    }
+
+    fn delivered(&self) -> Vec<Got> {
+        self.all().into_iter().filter(|g| g.status == 200).collect()
+    }
+
+    async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// Waits up to 60 s for `done` (the whole suite on 2 cores is slow).
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Independent check of `Patron-Signature: t=<unix>,v1=<hex HMAC-SHA256("<t>.<body>")>`.
+fn signature_valid(secret: &str, header: &str, body: &str) -> bool {
+    let parts: Vec<(&str, &str)> = header
+        .split(',')
+        .filter_map(|p| p.split_once('='))
+        .collect();
+    let t = parts.iter().find(|(k, _)| *k == "t").map(|(_, v)| *v);
+    let v1 = parts.iter().find(|(k, _)| *k == "v1").map(|(_, v)| *v);
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
+    let now = chrono::Utc::now().timestamp();
+    if (now - t.parse::<i64>().unwrap_or(0)).abs() > 300 {
+        return false;
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    hex::encode(mac.finalize().into_bytes()) == v1
+}
+
+/// An instance with a fast delivery worker.
+async fn worker(app: &TestApp, tweak: impl FnOnce(&mut patron::config::Config)) -> OtherApp {
+    app.start_another(|c| {
+        c.webhook_poll_ms = 20;
+        c.webhook_backoff_base_ms = 100;
+        tweak(c);
+    })
+    .await
+}
+
+async fn subscribe(app: &TestApp, admin: &str, url: &str, events: Value) -> Value {
+    let r = app
+        .post(
+            "/api/v1/webhooks",
+            admin,
+            &json!({"url": url, "events": events, "secret": SECRET}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body
+}
+
+async fn customer(app: &TestApp, admin: &str, name: &str) -> i64 {
+    app.create_customer(admin, json!({"kind": "individual", "name": name}))
+        .await
+        .id()
+}
+
+fn change_of(g: &Got) -> Value {
+    serde_json::from_str::<Value>(&g.body).unwrap()["change"].clone()
+}
+
+async fn validation_rules(app: TestApp) {
+    let admin = app.admin_token().await;
+    let r = app.post("/api/v1/webhooks", &admin, &json!({})).await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["events", "secret", "url"]);
+    let ok = json!({"url": "https://erp.example.com/hooks", "events": ["*"], "secret": SECRET});
+    let with = |field: &str, value: Value| {
+        let mut body = ok.clone();
+        body[field] = value;
+        body
+    };
+    for (body, field) in [
+        (with("url", json!("ftp://erp.example.com/x")), "url"),
+        (with("url", json!("not a url")), "url"),
+        (with("url", json!("/relative/path")), "url"),
+        (
+            with("url", json!("https://user:pw@erp.example.com/")),
+            "url",
+        ),
+        (
+            with(
+                "url",
+                json!(format!("https://erp.example.com/{}", "x".repeat(2000))),
+            ),
+            "url",
+        ),
+        (with("events", json!([])), "events"),
+        (with("events", json!(vec!["*"; 51])), "events"),
+        (with("events", json!(["customer"])), "events[0]"),
+        (
+            with("events", json!(["*", "customers.created"])),
+            "events[1]",
+        ),
+        (with("events", json!(["customer.eaten"])), "events[0]"),
+        (with("secret", json!("short")), "secret"),
+        (with("secret", json!(" padded-secret-value-123 ")), "secret"),
+        (with("secret", json!("x".repeat(201))), "secret"),
+        (with("description", json!("d".repeat(501))), "description"),
+    ] {
+        let r = app.post("/api/v1/webhooks", &admin, &body).await;
+        r.problem(422);
+        assert_eq!(r.error_fields(), [field], "{body}: {}", r.text);
+    }
+    for (body, field) in [
+        (with("events", json!("*")), "events"),
+        (with("active", json!("yes")), "active"),
+        (with("bogus", json!(1)), "bogus"),
+    ] {
+        let r = app.post("/api/v1/webhooks", &admin, &body).await;
+        assert!(r.status == 400 || r.status == 422, "{}", r.text);
+        assert!(r.text.contains(field), "{field}: {}", r.text);
+    }
+    let id = subscribe(&app, &admin, "https://erp.example.com/hooks", json!(["*"])).await["id"]
+        .as_i64()
+        .unwrap();
+    for (body, field) in [
+        (json!({"url": "mailto:x@y.z"}), "url"),
+        (json!({"events": ["transaction.*", "bad"]}), "events[1]"),
+        (json!({"secret": "short"}), "secret"),
+    ] {
+        let r = app
+            .patch(&format!("/api/v1/webhooks/{id}"), &admin, &body)
+            .await;
+        r.problem(422);
+        assert_eq!(r.error_fields(), [field], "{body}");
+    }
+    let r = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/replay"),
+            &admin,
+            &json!({"after": "nope"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["after"]);
+    app.get("/api/v1/webhooks?limit=0", &admin)
+        .await
+        .problem(400);
+    app.get(
+        &format!("/api/v1/webhooks/{id}/deliveries?limit=501"),
+        &admin,
+    )
+    .await
+    .problem(400);
+}
+
+async fn crud_and_secret_is_write_only(app: TestApp) {
+    let admin = app.admin_token().await;
+    let r = app
+        .post(
+            "/api/v1/webhooks",
+            &admin,
+            &json!({"url": "https://erp.example.com/hooks", "events": ["customer.*", "customer.*", "transaction.created"], "secret": SECRET, "description": "ERP"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.id();
+    assert_eq!(
+        r.header("location").unwrap(),
+        format!("/api/v1/webhooks/{id}")
+    );
+    assert_eq!(r.header("etag").unwrap(), "\"1\"");
+    assert_eq!(
+        r.body["events"],
+        json!(["customer.*", "transaction.created"])
+    );
+    assert_eq!(r.body["active"], json!(true));
+    assert_eq!(r.body["consecutive_failures"], json!(0));
+    assert!(r.body["cursor"].is_string());
+    assert!(!r.text.contains(SECRET) && r.body.get("secret").is_none());
+    let got = app.get(&format!("/api/v1/webhooks/{id}"), &admin).await;
+    assert_eq!(got.status, 200);
+    assert!(!got.text.contains(SECRET));
+    let list = app.get("/api/v1/webhooks?limit=1", &admin).await;
+    assert_eq!(list.body["items"][0]["id"], json!(id));
+    assert!(!list.text.contains(SECRET));
+    let stale = app
+        .patch_if_match(
+            &format!("/api/v1/webhooks/{id}"),
+            &admin,
+            "\"7\"",
+            &json!({"active": false}),
+        )
+        .await;
+    stale.problem(412);
+    let p = app
+        .patch_if_match(
+            &format!("/api/v1/webhooks/{id}"),
+            &admin,
+            "\"1\"",
+            &json!({"active": false, "description": null, "secret": "another-long-secret-value"}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert_eq!(p.body["active"], json!(false));
+    assert_eq!(p.body["description"], Value::Null);
+    assert_eq!(p.body["version"], json!(2));
+    assert!(!p.text.contains("another-long-secret-value"));
+    let d = app
+        .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
+        .await;
+    assert_eq!(d.status, 200);
+    assert_eq!(d.body["items"], json!([]));
+    assert_eq!(
+        app.delete(&format!("/api/v1/webhooks/{id}"), &admin)
+            .await
+            .status,
+        204
+    );
+    app.get(&format!("/api/v1/webhooks/{id}"), &admin)
+        .await
+        .problem(404);
+    app.delete(&format!("/api/v1/webhooks/{id}"), &admin)
+        .await
+        .problem(404);
+    app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
+        .await
+        .problem(404);
+    app.post(
+        &format!("/api/v1/webhooks/{id}/replay"),
+        &admin,
+        &json!({"after": null}),
+    )
+    .await
+    .problem(404);
+}
+
+async fn only_admins(app: TestApp) {
+    for role in ["manager", "integration", "sales", "viewer"] {
+        let (_, token) = app.user_with_role(role).await;
+        app.get("/api/v1/webhooks", &token).await.problem(403);
+        app.post(
+            "/api/v1/webhooks",
+            &token,
+            &json!({"url": "https://erp.example.com/hooks", "events": ["*"], "secret": SECRET}),
+        )
+        .await
+        .problem(403);
+    }
+    app.get("/api/v1/webhooks", "").await.problem(401);
+}
+
+async fn delivers_signed_in_order_and_catches_up_after_restart(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let hook = subscribe(
+        &app,
+        &admin,
+        &receiver.url,
+        json!(["customer.created", "contact.*"]),
+    )
+    .await;
+    let id = hook["id"].as_i64().unwrap();
+    let first = worker(&app, |_| {}).await;
+    let mut expected = Vec::new();
+    for n in 0..3 {
+        let c = customer(&app, &admin, &format!("客户{n}")).await;
+        // Not selected: an update of the customer.
+        app.patch(
+            &format!("/api/v1/customers/{c}"),
+            &admin,
+            &json!({"notes": "x"}),
+        )
+        .await;
+        expected.push(("customer.created".to_string(), c));
+    }
+    eventually("3 deliveries", || receiver.delivered().len() >= 3).await;
+    // Stop the instance, write while no worker runs, start a new one.
+    first.stop().await;
+    // A round in flight when it stopped may still finish its current delivery.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c = customer(&app, &admin, "停机时").await;
+    let contact = app
+        .post(
+            &format!("/api/v1/customers/{c}/contacts"),
+            &admin,
+            &json!({"name": "联系人"}),
+        )
+        .await
+        .id();
+    expected.push(("customer.created".into(), c));
+    expected.push(("contact.created".into(), contact));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(receiver.delivered().len(), 3, "no worker ran while stopped");
+    let second = worker(&app, |_| {}).await;
+    eventually("the missed deliveries", || receiver.delivered().len() >= 5).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let got = receiver.delivered();
+    let seen: Vec<(String, i64)> = got
+        .iter()
+        .map(|g| (g.event.clone(), change_of(g)["entity_id"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(seen, expected, "every selected event once, in order");
+    for g in &got {
+        assert!(signature_valid(SECRET, &g.signature, &g.body), "{g:?}");
+        assert!(!signature_valid(
+            "wrong-secret-wrong-secret",
+            &g.signature,
+            &g.body
+        ));
+        let body: Value = serde_json::from_str(&g.body).unwrap();
+        assert_eq!(body["event"], json!(g.event));
+        assert_eq!(body["attempt"], json!(1));
+        assert_eq!(body["change"]["cursor"], json!(g.delivery));
+        assert!(body["change"]["data"]["id"].is_i64());
+    }
+    let log = app
+        .get(&format!("/api/v1/webhooks/{id}/deliveries?limit=2"), &admin)
+        .await;
+    assert_eq!(log.status, 200, "{}", log.text);
+    assert_eq!(log.body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(log.body["items"][0]["event"], "contact.created");
+    assert_eq!(log.body["items"][0]["outcome"], "delivered");
+    assert_eq!(log.body["items"][0]["http_status"], json!(200));
+    let next = log.body["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get(
+            &format!("/api/v1/webhooks/{id}/deliveries?cursor={next}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 3);
+    let state = app.get(&format!("/api/v1/webhooks/{id}"), &admin).await;
+    assert_eq!(state.body["cursor"], json!(got[4].delivery));
+    second.stop().await;
+    receiver.stop().await;
+}
+
+async fn two_instances_never_deliver_the_same_attempt(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let hook = subscribe(&app, &admin, &receiver.url, json!(["customer.*"])).await;
+    let id = hook["id"].as_i64().unwrap();
+    let a = worker(&app, |c| c.webhook_poll_ms = 5).await;
+    let b = worker(&app, |c| c.webhook_poll_ms = 5).await;
+    let mut created = Vec::new();
+    for n in 0..12 {
+        created.push(customer(&app, &admin, &format!("并发{n}")).await);
+    }
+    eventually("12 deliveries", || receiver.delivered().len() >= 12).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = receiver.all();
+    let ids: Vec<i64> = got
+        .iter()
+        .map(|g| change_of(g)["entity_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, created, "each change delivered once, in order");
+    let log = app
+        .get(
+            &format!("/api/v1/webhooks/{id}/deliveries?limit=100"),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        log.body["items"].as_array().unwrap().len(),
+        12,
+        "{}",
+        log.text
+    );
+    a.stop().await;
+    b.stop().await;
+    receiver.stop().await;
+}
+
+async fn retries_back_off_then_disable_and_reenable(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    receiver.answer.store(503, Ordering::SeqCst);
+    let hook = subscribe(&app, &admin, &receiver.url, json!(["*"])).await;
+    let id = hook["id"].as_i64().unwrap();
+    let w = worker(&app, |c| c.webhook_max_failures = 3).await;
+    let c = customer(&app, &admin, "失败").await;
+    eventually("3 failed attempts", || receiver.all().len() >= 3).await;
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        state = app
+            .get(&format!("/api/v1/webhooks/{id}"), &admin)
+            .await
+            .body;
+        if state["active"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(state["active"], json!(false), "{state}");
+    assert_eq!(state["consecutive_failures"], json!(3));
+    assert!(state["disabled_reason"]
+        .as_str()
+        .unwrap()
+        .contains("3 consecutive"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let attempts = receiver.all();
+    assert_eq!(attempts.len(), 3, "disabled: no more attempts");
+    // The same change each time, waiting ≥ 100 ms then ≥ 200 ms.
+    assert!(attempts.iter().all(|g| g.delivery == attempts[0].delivery));
+    assert!(attempts[1].at - attempts[0].at >= Duration::from_millis(100));
+    assert!(attempts[2].at - attempts[1].at >= Duration::from_millis(200));
+    let log = app
+        .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
+        .await;
+    let items = log.body["items"].as_array().unwrap();
+    assert_eq!(
+        items
+            .iter()
+            .map(|i| i["attempt"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [3, 2, 1]
+    );
+    assert!(items
+        .iter()
+        .all(|i| i["outcome"] == "failed" && i["http_status"] == json!(503)));
+    assert!(items[0]["error"].as_str().unwrap().contains("503"));
+    // Fixed receiver, re-enabled: the waiting change is delivered.
+    receiver.answer.store(200, Ordering::SeqCst);
+    let r = app
+        .patch(
+            &format!("/api/v1/webhooks/{id}"),
+            &admin,
+            &json!({"active": true}),
+        )
+        .await;
+    assert_eq!(r.body["consecutive_failures"], json!(0));
+    assert_eq!(r.body["disabled_reason"], Value::Null);
+    eventually("delivery after re-enabling", || {
+        !receiver.delivered().is_empty()
+    })
+    .await;
+    let delivered = receiver.delivered();
+    assert_eq!(change_of(&delivered[0])["entity_id"], json!(c));
+    assert_eq!(change_of(&delivered[0])["entity_type"], "customer");
+    w.stop().await;
+    receiver.stop().await;
+}
+
+async fn replay_from_a_cursor(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let hook = subscribe(&app, &admin, &receiver.url, json!(["customer.created"])).await;
+    let id = hook["id"].as_i64().unwrap();
+    let w = worker(&app, |_| {}).await;
+    let mut created = Vec::new();
+    for n in 0..4 {
+        created.push(customer(&app, &admin, &format!("重放{n}")).await);
+    }
+    eventually("4 deliveries", || receiver.delivered().len() >= 4).await;
+    let first = receiver.delivered()[0].delivery.clone();
+    let r = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/replay"),
+            &admin,
+            &json!({"after": first}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["cursor"], json!(first));
+    eventually("3 replayed", || receiver.delivered().len() >= 7).await;
+    let ids: Vec<i64> = receiver
+        .delivered()
+        .iter()
+        .map(|g| change_of(g)["entity_id"].as_i64().unwrap())
+        .collect();
+    let mut expected = created.clone();
+    expected.extend(&created[1..]);
+    assert_eq!(ids, expected);
+    // From the start of the retained feed: everything again.
+    let r = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/replay"),
+            &admin,
+            &json!({"after": null}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    eventually("4 more", || receiver.delivered().len() >= 11).await;
+    w.stop().await;
+    receiver.stop().await;
+}
