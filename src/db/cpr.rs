@@ -40,7 +40,7 @@ fn float(v: f64) -> String {
 /// Recomputes the window revenue, share of wallet and (unless pinned) the
 /// stage of the customers with `low < id <= high`, recording each stage
 /// change as an event. Set-based: the window revenue of the range comes from
-/// one grouped read of its transactions (the `transactions_customer` index),
+/// one grouped read of its transactions (index-only, on `transactions_customer`),
 /// and only the rows whose figures or stage change are written. Only
 /// integers, codes and our own timestamps go into the SQL text.
 fn refresh_range(
@@ -63,7 +63,9 @@ fn refresh_range(
            WHEN {revenue} <= 0 THEN CAST(0 AS DOUBLE PRECISION) \
            ELSE (CAST({revenue} AS DOUBLE PRECISION) * 12) / (CAST(c.wallet_size_cents AS DOUBLE PRECISION) * {months}) END"
     );
-    // A share is in [0, 1]: -1 stands for "none" in the comparison.
+    // A share is in [0, 1]: -1 stands for "none" in the comparison. The
+    // range is repeated on the updated table so that PostgreSQL does not
+    // hash-join all of `customers` for every chunk.
     conn.batch_execute(&format!(
         "UPDATE customers SET cpr_revenue_window_cents = x.revenue, share_of_wallet = x.share \
          FROM (SELECT c.id AS id, {revenue} AS revenue, {share} AS share FROM customers c \
@@ -71,7 +73,8 @@ fn refresh_range(
                           WHERE customer_id > {low} AND customer_id <= {high} AND occurred_at >= {start} \
                           GROUP BY customer_id) w ON w.customer_id = c.id \
                WHERE c.id > {low} AND c.id <= {high}) x \
-         WHERE customers.id = x.id AND (customers.cpr_revenue_window_cents <> x.revenue \
+         WHERE customers.id = x.id AND customers.id > {low} AND customers.id <= {high} \
+           AND (customers.cpr_revenue_window_cents <> x.revenue \
            OR COALESCE(customers.share_of_wallet, -1) <> COALESCE(x.share, -1));
          INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
            SELECT id, '{CPR_STAGE_CHANGED}', cpr_stage, {stage}, {at} FROM customers \
