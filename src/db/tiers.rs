@@ -52,6 +52,8 @@ pub fn recompute(
              FROM transactions WHERE occurred_at >= {start} GROUP BY customer_id) s ON s.customer_id = c.id \
            WHERE c.archived_at IS NULL) p"
     ))?;
+    // The chunks below read the ranking by id range.
+    conn.batch_execute("CREATE INDEX tier_rank_id ON tier_rank (id)")?;
     let result = apply(conn, s, now);
     conn.batch_execute("DROP TABLE IF EXISTS tier_rank")?;
     result

@@ -60,6 +60,24 @@ impl Client {
         self.exchange()
     }
 
+    /// An authenticated request with a JSON body (`POST`, `DELETE`, …).
+    pub fn send_json(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &str,
+        token: &str,
+    ) -> BenchResult<Response> {
+        self.request.clear();
+        let _ = write!(
+            self.request,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        self.exchange()
+    }
+
     /// Sends the request; if the server had closed the idle connection,
     /// reconnects once and sends it again.
     fn exchange(&mut self) -> BenchResult<Response> {

@@ -75,6 +75,9 @@ pub struct Customer {
     pub funnel_stage: &'static str,
     pub created_at: i64,
     pub tags: Vec<&'static str>,
+    /// The customer's annual spend on our kind of products (all suppliers);
+    /// drawn only by `generate_with` with `wallets` on.
+    pub wallet_size_cents: Option<i64>,
 }
 
 impl Customer {
@@ -320,7 +323,32 @@ fn between(rng: &mut StdRng, from: i64, to: i64) -> i64 {
     }
 }
 
+/// The default data set (the `activity` suite's); the seed calls
+/// `generate_with` with the same defaults.
+#[cfg(test)]
 pub fn generate(customers: u32, activity: u64, seed: u64, now: i64) -> Dataset {
+    generate_with(
+        customers,
+        activity,
+        seed,
+        now,
+        PROFILE.interaction_share,
+        false,
+    )
+}
+
+/// `generate` with another interaction share (0.05: nearly all activity is
+/// transactions, for the pyramid benchmark) and, with `wallets`, wallet
+/// sizes for part of the customers. The wallets come from their own random
+/// stream, so the rows are the same as `generate`'s for the same share.
+pub fn generate_with(
+    customers: u32,
+    activity: u64,
+    seed: u64,
+    now: i64,
+    interaction_share: f64,
+    wallets: bool,
+) -> Dataset {
     let p = &PROFILE;
     let mut rng = StdRng::seed_from_u64(seed);
 
@@ -421,6 +449,7 @@ pub fn generate(customers: u32, activity: u64, seed: u64, now: i64) -> Dataset {
             funnel_stage,
             created_at: now - rng.gen_range(DAY..HISTORY_DAYS * DAY),
             tags,
+            wallet_size_cents: None,
         });
     }
 
@@ -431,7 +460,7 @@ pub fn generate(customers: u32, activity: u64, seed: u64, now: i64) -> Dataset {
         total += w;
         cumulative.push(total);
     }
-    let share = p.interaction_share;
+    let share = interaction_share.clamp(0.0, 1.0);
     let mut interactions = Vec::with_capacity((activity as f64 * share * 1.01) as usize);
     let mut transactions = Vec::with_capacity((activity as f64 * (1.01 - share)) as usize);
     let mut per_customer = vec![0u32; n];
@@ -451,6 +480,9 @@ pub fn generate(customers: u32, activity: u64, seed: u64, now: i64) -> Dataset {
     }
     interactions.sort_by_key(|i| i.occurred_at);
     transactions.sort_by_key(|t| t.occurred_at);
+    if wallets {
+        draw_wallets(&mut cust, &transactions, seed, now);
+    }
 
     // History: the funnel stage change that brought each customer where it is.
     let mut events: Vec<Event> = cust
@@ -477,6 +509,33 @@ pub fn generate(customers: u32, activity: u64, seed: u64, now: i64) -> Dataset {
         transactions,
         events,
         activity_per_customer: per_customer,
+    }
+}
+
+/// Share of customers whose wallet size is known (sales asked them).
+const WALLET_SHARE: f64 = 0.4;
+
+/// Wallet sizes for `WALLET_SHARE` of the customers: what they bought from
+/// us in the last 12 months (at least 1,000.00) times a log-normal factor
+/// around 3 (from about 1×, we have all their business, to 30×), so the
+/// shares of wallet spread over conversion, penetration and retention.
+fn draw_wallets(cust: &mut [Customer], transactions: &[Transaction], seed: u64, now: i64) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5741_4c4c_4554);
+    let year_ago = now - 365 * DAY;
+    let mut revenue = vec![0i64; cust.len()];
+    for t in transactions.iter().filter(|t| t.occurred_at >= year_ago) {
+        if let Some(r) = usize::try_from(t.customer_id - 1)
+            .ok()
+            .and_then(|i| revenue.get_mut(i))
+        {
+            *r += t.amount_cents;
+        }
+    }
+    for (c, bought) in cust.iter_mut().zip(revenue) {
+        if rng.gen_bool(WALLET_SHARE) {
+            let factor = (1.1 + 0.9 * normal(&mut rng)).exp().clamp(0.9, 30.0);
+            c.wallet_size_cents = Some((bought.max(100_000) as f64 * factor) as i64);
+        }
     }
 }
 
@@ -614,5 +673,30 @@ mod tests {
         let max = per[per.len() - 1];
         assert!(median < 20, "most customers are small: median {median}");
         assert!(max > 20 * median.max(1), "a few whales: max {max}");
+    }
+
+    #[test]
+    fn wallets_and_the_transaction_share() {
+        let plain = generate(2_000, 20_000, 3, 1_800_000_000);
+        let d = generate_with(2_000, 20_000, 3, 1_800_000_000, 0.05, true);
+        assert!(plain
+            .customers
+            .iter()
+            .all(|c| c.wallet_size_cents.is_none()));
+        let with_wallet = d
+            .customers
+            .iter()
+            .filter(|c| c.wallet_size_cents.is_some())
+            .count();
+        assert!((600..1_000).contains(&with_wallet), "{with_wallet}");
+        assert!(d
+            .customers
+            .iter()
+            .filter_map(|c| c.wallet_size_cents)
+            .all(|w| w >= 90_000));
+        assert!(d.transactions.len() > 18_000, "{}", d.transactions.len());
+        // The wallets have their own random stream: the rows are the same.
+        let same = generate_with(2_000, 20_000, 3, 1_800_000_000, 0.05, false);
+        assert_eq!(same.transactions.len(), d.transactions.len());
     }
 }

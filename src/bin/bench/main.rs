@@ -5,6 +5,7 @@
 //! ```text
 //! bench seed     --database-url URL --customers N --activity M [--seed S] [--fresh]
 //! bench activity --database-url URL [--requests K] [--clients 1,4] [--seed S]
+//! bench pyramid  --database-url URL [--requests K]
 //! bench serve    --database-url URL [--bind 127.0.0.1:8080]
 //! bench probe    --database-url URL
 //! ```
@@ -19,6 +20,7 @@ mod args;
 mod client;
 mod gen;
 mod latency;
+mod pyramid;
 mod scenarios;
 mod seed;
 mod server;
@@ -33,11 +35,13 @@ pub type BenchResult<T> = Result<T, String>;
 const USAGE: &str = "usage:
   bench seed     --database-url URL --customers N --activity M [--seed S] [--fresh]
   bench activity --database-url URL [--requests K] [--clients 1,4] [--seed S]
+  bench pyramid  --database-url URL [--requests K]
   bench serve    --database-url URL [--bind ADDR]
   bench probe    --database-url URL
 
 URLs: sqlite://PATH or postgres://user:pass@host:port/db
-  --fresh   delete the SQLite file / drop and recreate the PostgreSQL database first";
+  --fresh   delete the SQLite file / drop and recreate the PostgreSQL database first
+  seed also takes --interaction-share F (default 0.6) and --wallets (wallet sizes for 40 %)";
 
 fn main() -> ExitCode {
     match run() {
@@ -56,6 +60,7 @@ fn run() -> BenchResult<()> {
     match command.as_str() {
         "seed" => seed::run(&args),
         "activity" => scenarios::activity(&args),
+        "pyramid" => pyramid::run(&args),
         "serve" => server::serve(&args),
         "probe" => seed::probe(&args),
         "help" | "--help" | "-h" => {

@@ -96,7 +96,7 @@ fn facts(conn: &mut DbConn) -> BenchResult<Facts> {
 /// Waits for the window refresh the app runs at start-up (`jobs::spawn`)
 /// so it does not overlap the measurements: takes the write lock that
 /// refresh holds, then lets go.
-fn settle(conn: &mut DbConn) -> BenchResult<Duration> {
+pub fn settle(conn: &mut DbConn) -> BenchResult<Duration> {
     let start = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
     let sql = match conn {

@@ -82,6 +82,9 @@ pub fn run(args: &Args) -> BenchResult<()> {
     let customers: u32 = args.required_number("customers")?;
     let activity: u64 = args.required_number("activity")?;
     let seed: u64 = args.number("seed", 42)?;
+    let interaction_share: f64 =
+        args.number("interaction-share", gen::PROFILE.interaction_share)?;
+    let wallets = args.flag("wallets");
     if customers == 0 {
         return Err("--customers must be at least 1".into());
     }
@@ -106,7 +109,14 @@ pub fn run(args: &Args) -> BenchResult<()> {
     }
     let now = db::now().and_utc().timestamp();
     let data = phases.time("generate", || {
-        Ok(gen::generate(customers, activity, seed, now))
+        Ok(gen::generate_with(
+            customers,
+            activity,
+            seed,
+            now,
+            interaction_share,
+            wallets,
+        ))
     })?;
     let hashes = phases.time("hash passwords", || {
         let hash = |p| patron::auth::password::hash(p).map_err(|e| e.to_string());
@@ -388,7 +398,8 @@ fn load(
         conn,
         "customers",
         "id, kind, name, company, email, phone, region, industry, owner_id, acquisition_source, \
-         funnel_stage, currency, search_text, version, created_at, updated_at, stats_at",
+         funnel_stage, currency, search_text, version, created_at, updated_at, stats_at, \
+         wallet_size_cents",
         &data.customers,
         |s, _, c| {
             let _ = write!(s, "{},", c.id);
@@ -417,6 +428,12 @@ fn load(
             ts(s, c.created_at);
             s.push(',');
             ts(s, now);
+            match c.wallet_size_cents {
+                Some(w) => {
+                    let _ = write!(s, ",{w}");
+                }
+                None => s.push_str(",NULL"),
+            }
         },
     )?);
     let tags: Vec<(i64, &str)> = data
