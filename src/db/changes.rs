@@ -27,6 +27,8 @@ pub const TRANSACTION: &str = "transaction";
 pub const NEED: &str = "need";
 /// A CPR stage, tier or funnel stage change of a customer (its history event).
 pub const STAGE_CHANGE: &str = "stage_change";
+pub const SURVEY: &str = "survey";
+pub const SURVEY_RESPONSE: &str = "survey_response";
 
 /// Every entity type of the feed, for the `types` filter, webhook event
 /// names and the spec. Adding one: append here, call `record` from its
@@ -38,6 +40,8 @@ pub const ENTITY_TYPES: &[&str] = &[
     TRANSACTION,
     NEED,
     STAGE_CHANGE,
+    SURVEY,
+    SURVEY_RESPONSE,
 ];
 
 pub const CREATED: &str = "created";

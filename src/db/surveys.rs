@@ -84,6 +84,13 @@ pub fn insert(conn: &mut DbConn, r: &SurveyRow) -> QueryResult<SurveyRow> {
         ))
         .returning(surveys::id)
         .get_result(conn)?;
+    super::changes::record(
+        conn,
+        super::changes::SURVEY,
+        id,
+        super::changes::CREATED,
+        r.version,
+    )?;
     surveys::table.find(id).first(conn)
 }
 
@@ -100,11 +107,25 @@ pub fn save(conn: &mut DbConn, row: &SurveyRow, expected_version: i64) -> QueryR
     )
     .set(row)
     .execute(conn)?;
+    if n == 1 {
+        super::changes::record(
+            conn,
+            super::changes::SURVEY,
+            row.id,
+            super::changes::UPDATED,
+            row.version,
+        )?;
+    }
     Ok(n == 1)
 }
 
 /// Deletes a survey with its questions, responses and answers.
 pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<()> {
+    let version: i64 = surveys::table
+        .find(id)
+        .select(surveys::version)
+        .first(conn)?;
+    super::changes::record_deleted(conn, super::changes::SURVEY, id, version + 1, None)?;
     diesel::delete(survey_answers::table.filter(survey_answers::survey_id.eq(id))).execute(conn)?;
     diesel::delete(survey_responses::table.filter(survey_responses::survey_id.eq(id)))
         .execute(conn)?;
@@ -213,6 +234,13 @@ pub fn insert_response(
             survey_responses::submitted_at,
         ))
         .get_result(conn)?;
+    super::changes::record(
+        conn,
+        super::changes::SURVEY_RESPONSE,
+        row.id,
+        super::changes::CREATED,
+        1,
+    )?;
     for a in answers {
         diesel::insert_into(survey_answers::table)
             .values((

@@ -12,6 +12,8 @@ pub const ENTITY_TYPES: &[&str] = &[
     "transaction",
     "need",
     "stage_change",
+    "survey",
+    "survey_response",
 ];
 pub const OPERATIONS: &[&str] = &["created", "updated", "deleted", "restored"];
 pub const MAX_EVENT_FILTERS: usize = 50;

@@ -47,6 +47,12 @@ pub fn render(conn: &mut DbConn, entity_type: &str, id: i64) -> Result<Value, Ap
             .optional()?
             .map(|r| to_value(super::needs::NeedView::from(r)))
             .transpose()?,
+        changes::SURVEY => super::surveys::view_of(conn, id)?
+            .map(to_value)
+            .transpose()?,
+        changes::SURVEY_RESPONSE => super::survey_responses::view_of(conn, id)?
+            .map(to_value)
+            .transpose()?,
         other => {
             return Err(ApiError::Internal(format!(
                 "no representation for change entity {other}"

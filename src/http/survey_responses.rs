@@ -154,6 +154,14 @@ fn view(r: ResponseRow, answers: Vec<AnswerRow>) -> ResponseView {
     }
 }
 
+/// The response as the API shows it, if it exists (the change feed's `data`).
+pub fn view_of(conn: &mut DbConn, id: i64) -> Result<Option<ResponseView>, ApiError> {
+    use crate::db::schema::survey_responses;
+    use diesel::prelude::*;
+    let rows: Vec<ResponseRow> = survey_responses::table.find(id).load(conn)?;
+    Ok(views(conn, rows)?.into_iter().next())
+}
+
 fn views(conn: &mut DbConn, rows: Vec<ResponseRow>) -> Result<Vec<ResponseView>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut answers = store::answers_of(conn, &ids)?;

@@ -405,6 +405,13 @@ fn segment_exists(conn: &mut DbConn, id: Option<i64>) -> Result<(), ApiError> {
     }
 }
 
+/// The survey as the API shows it, if it exists (the change feed's `data`).
+pub fn view_of(conn: &mut DbConn, id: i64) -> Result<Option<SurveyView>, ApiError> {
+    store::find(conn, id)?
+        .map(|row| detail(conn, row))
+        .transpose()
+}
+
 fn detail(conn: &mut DbConn, row: SurveyRow) -> Result<SurveyView, ApiError> {
     let questions = store::questions(conn, &[row.id])?;
     Ok(SurveyView::new(row, questions))

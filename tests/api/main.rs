@@ -14,6 +14,7 @@ mod activity_transactions;
 mod analytics;
 mod auth;
 mod changes;
+mod changes_surveys;
 mod churn;
 mod churn_satisfaction;
 mod contacts;
