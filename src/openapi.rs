@@ -35,7 +35,8 @@ Authenticate with `POST /api/v1/auth/token`, then send `Authorization: Bearer <a
         (name = "settings", description = "Thresholds and cut-offs"),
         (name = "analytics", description = "Reports"),
         (name = "reference", description = "Code lists with English and Chinese labels and strategies"),
-        (name = "operations", description = "Health and readiness")
+        (name = "operations", description = "Health and readiness"),
+        (name = "sync", description = "ERP sync: bulk upsert by external_id, CSV export and import")
     )
 )]
 pub struct ApiDoc;

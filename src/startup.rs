@@ -4,7 +4,7 @@ use std::net::TcpListener;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, ErrorHandlers, Logger};
+use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers, Logger};
 use actix_web::{http::header, web, App, HttpServer};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -65,6 +65,7 @@ impl Application {
             app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", spec.clone()))
                 .service(web::redirect("/swagger-ui", "/swagger-ui/"))
                 .default_service(web::to(http::fallback::unrouted))
+                .wrap(from_fn(http::idempotency::middleware))
                 .wrap(cors(&origins))
                 .wrap(ErrorHandlers::new().default_handler(http::fallback::problem_fallback))
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))

@@ -6,6 +6,7 @@ pub mod cpr;
 pub mod customer_list;
 pub mod customers;
 pub mod events;
+pub mod idempotency;
 pub mod interactions;
 pub mod migrate;
 pub mod needs;

@@ -224,3 +224,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     segments,
     segment_members
 );
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> BigInt,
+        idem_key -> Text,
+        request_hash -> Text,
+        status -> Nullable<Integer>,
+        headers -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}

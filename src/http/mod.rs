@@ -2,6 +2,8 @@
 
 pub mod analytics_cpr;
 pub mod auth;
+pub mod bulk;
+pub mod bulk_customers;
 pub mod common;
 pub mod contacts;
 pub mod cpr;
@@ -12,6 +14,7 @@ pub mod extract;
 pub mod fallback;
 pub mod funnel;
 pub mod health;
+pub mod idempotency;
 pub mod interactions;
 pub mod needs;
 pub mod precondition;
@@ -40,6 +43,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(users::create)
                 .service(users::get)
                 .service(users::patch)
+                .service(bulk_customers::bulk_customers)
                 .service(customers::list)
                 .service(customers::create)
                 .service(customers::get)

@@ -24,5 +24,6 @@ mod roles;
 mod segments;
 mod segments_rules;
 mod settings;
+mod sync_bulk;
 mod tiers;
 mod users;
