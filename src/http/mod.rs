@@ -4,6 +4,7 @@ pub mod analytics_cpr;
 pub mod auth;
 pub mod bulk;
 pub mod bulk_customers;
+pub mod bulk_transactions;
 pub mod common;
 pub mod contacts;
 pub mod cpr;
@@ -61,6 +62,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(interactions::get)
                 .service(interactions::patch)
                 .service(interactions::delete)
+                .service(bulk_transactions::bulk_transactions)
                 .service(transactions::list_all)
                 .service(transactions::list)
                 .service(transactions::create)

@@ -25,5 +25,6 @@ mod segments;
 mod segments_rules;
 mod settings;
 mod sync_bulk;
+mod sync_idempotency;
 mod tiers;
 mod users;

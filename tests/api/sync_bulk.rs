@@ -280,3 +280,112 @@ backend_tests!(
     request_rules,
     sales_users_write_only_their_own,
 );
+
+async fn transactions_bulk_upserts_and_refreshes_figures(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "C-1", "kind": "organization", "name": "Huakang"},
+            {"external_id": "C-2", "kind": "individual", "name": "Wang"}
+        ]}),
+        None,
+    )
+    .await;
+    let c1 = c.body["items"][0]["id"].as_i64().unwrap();
+    let c2 = c.body["items"][1]["id"].as_i64().unwrap();
+    let body = json!({"items": [
+        {"external_id": "SO-1", "customer_external_id": "C-1", "amount_cents": 1000, "cost_cents": 600, "product": "Tea"},
+        {"external_id": "SO-2", "customer_id": c1, "amount_cents": 500, "product": "Cups"},
+        {"external_id": "SO-3", "customer_external_id": "C-2", "amount_cents": 200, "product": "Gift"},
+        {"external_id": "SO-4", "customer_external_id": "NOPE", "amount_cents": 1, "product": "x"},
+        {"external_id": "SO-5", "amount_cents": 1, "product": "x"},
+        {"external_id": "SO-6", "customer_id": c1, "customer_external_id": "C-1", "amount_cents": 1, "product": "x"},
+        {"external_id": "SO-7", "customer_id": c2, "amount_cents": -5, "product": "", "currency": "USD"}
+    ]});
+    let r = bulk(&app, "/api/v1/transactions/bulk", &token, &body, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        statuses(&r),
+        ["created", "created", "created", "error", "error", "error", "error"]
+    );
+    let field = |i: usize| {
+        r.body["items"][i]["errors"][0]["field"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(field(3), "customer_external_id");
+    assert_eq!(field(4), "customer_id");
+    assert_eq!(field(5), "customer_external_id");
+    let mut bad: Vec<&str> = r.body["items"][6]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    bad.dedup();
+    assert_eq!(bad, ["amount_cents", "product"]);
+    let card = app.get(&format!("/api/v1/customers/{c1}"), &token).await;
+    assert_eq!(card.body["purchase_count"], 2);
+    assert_eq!(card.body["lifetime_revenue_cents"], 1500);
+    assert_eq!(card.body["lifetime_profit_cents"], 900);
+    let card2 = app.get(&format!("/api/v1/customers/{c2}"), &token).await;
+    assert_eq!(card2.body["purchase_count"], 1);
+
+    // Same again: unchanged; a correction updates and the figures follow.
+    let again = bulk(&app, "/api/v1/transactions/bulk", &token, &json!({"items": [
+        {"external_id": "SO-1", "customer_external_id": "C-1", "amount_cents": 1000, "cost_cents": 600, "product": "Tea"},
+        {"external_id": "SO-2", "amount_cents": 700},
+        {"external_id": "SO-3", "customer_id": c1, "amount_cents": 1}
+    ]}), None).await;
+    assert_eq!(
+        statuses(&again),
+        ["unchanged", "updated", "error"],
+        "{}",
+        again.text
+    );
+    assert_eq!(again.body["items"][1]["version"], 2);
+    assert_eq!(again.body["items"][2]["errors"][0]["code"], "immutable");
+    let card = app.get(&format!("/api/v1/customers/{c1}"), &token).await;
+    assert_eq!(card.body["lifetime_revenue_cents"], 1700);
+    let list = app
+        .get(&format!("/api/v1/customers/{c2}/transactions"), &token)
+        .await;
+    assert_eq!(list.body["items"][0]["amount_cents"], 200);
+}
+
+async fn transactions_all_or_none(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Li"}))
+        .await
+        .id();
+    let body = json!({"items": [
+        {"external_id": "T-1", "customer_id": c, "amount_cents": 100, "product": "ok"},
+        {"external_id": "T-2", "customer_id": c, "product": "no amount"}
+    ]});
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk?all_or_none=true",
+        &token,
+        &body,
+        None,
+    )
+    .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["items[1].amount_cents"]);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    assert_eq!(card.body["purchase_count"], 0);
+    let list = app
+        .get(&format!("/api/v1/customers/{c}/transactions"), &token)
+        .await;
+    assert_eq!(list.body["items"], json!([]));
+}
+
+backend_tests!(
+    transactions_bulk_upserts_and_refreshes_figures,
+    transactions_all_or_none
+);
