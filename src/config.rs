@@ -23,6 +23,12 @@ pub struct Config {
     pub login_window_secs: u64,
     /// How often the 12-month window figures are moved forward.
     pub stats_refresh_secs: u64,
+    /// Requests per minute per user (0: unlimited).
+    pub rate_limit_per_min: u32,
+    /// Requests per minute per user with the `integration` role (0: unlimited).
+    pub rate_limit_integration_per_min: u32,
+    /// How long idempotency keys (and their stored responses) are kept.
+    pub idempotency_ttl_secs: u64,
 }
 
 impl Config {
@@ -53,6 +59,9 @@ impl Config {
             login_max_failures: number("PATRON_LOGIN_MAX_FAILURES", 5)?,
             login_window_secs: number("PATRON_LOGIN_WINDOW_SECS", 300)?,
             stats_refresh_secs: number("PATRON_STATS_REFRESH_SECS", 3600)?,
+            rate_limit_per_min: number("PATRON_RATE_LIMIT_PER_MIN", 1200)?,
+            rate_limit_integration_per_min: number("PATRON_RATE_LIMIT_INTEGRATION_PER_MIN", 12000)?,
+            idempotency_ttl_secs: number("PATRON_IDEMPOTENCY_TTL_SECS", 86_400)?.max(86_400),
         })
     }
 
@@ -72,6 +81,10 @@ impl Config {
             login_max_failures: 5,
             login_window_secs: 300,
             stats_refresh_secs: 3600,
+            // Tests are never throttled unless they ask for it.
+            rate_limit_per_min: 0,
+            rate_limit_integration_per_min: 0,
+            idempotency_ttl_secs: 86_400,
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::domain::cpr::CprSettings;
 /// figures and the CPR window (which can move a customer's stage as old
 /// purchases leave it), once at start, then every `stats_refresh_secs`.
 pub fn spawn(db: Db, config: &Config) {
+    spawn_idempotency_purge(db.clone(), config.idempotency_ttl_secs);
     let every = Duration::from_secs(config.stats_refresh_secs.max(1));
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
@@ -31,6 +32,30 @@ pub fn spawn(db: Db, config: &Config) {
             match result {
                 Ok(n) => log::debug!("CPR recompute: {n} stage changes"),
                 Err(e) => log::warn!("CPR recompute failed: {e}"),
+            }
+        }
+    });
+}
+
+/// Forgets idempotency keys older than the TTL, every ten minutes (a key is
+/// kept at least the TTL, at most ten minutes more).
+fn spawn_idempotency_purge(db: Db, ttl_secs: u64) {
+    let ttl = chrono::Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2_000_000));
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            ticker.tick().await;
+            let result = db
+                .run(move |conn| {
+                    let before = db::now() - ttl;
+                    Ok(db::write_tx(conn, |conn| {
+                        crate::db::idempotency::purge(conn, before)
+                    })?)
+                })
+                .await;
+            match result {
+                Ok(n) => log::debug!("purged {n} idempotency keys"),
+                Err(e) => log::warn!("idempotency purge failed: {e}"),
             }
         }
     });

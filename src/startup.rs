@@ -51,6 +51,7 @@ impl Application {
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let origins = config.cors_origins.clone();
         let metrics = crate::metrics::build(db.pool())?;
+        let rate_limits = web::Data::new(http::rate_limit::RateLimits::new(&config));
         let spec = openapi::spec();
         http::fallback::remember_routes(&spec);
         let mut server = HttpServer::new(move || {
@@ -58,6 +59,7 @@ impl Application {
                 .into_utoipa_app()
                 .openapi(openapi::base())
                 .app_data(state.clone())
+                .app_data(rate_limits.clone())
                 .app_data(http::path_config())
                 .app_data(http::payload_config())
                 .configure(http::routes)
@@ -66,6 +68,7 @@ impl Application {
                 .service(web::redirect("/swagger-ui", "/swagger-ui/"))
                 .default_service(web::to(http::fallback::unrouted))
                 .wrap(from_fn(http::idempotency::middleware))
+                .wrap(from_fn(http::rate_limit::middleware))
                 .wrap(cors(&origins))
                 .wrap(ErrorHandlers::new().default_handler(http::fallback::problem_fallback))
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))

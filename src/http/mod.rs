@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod interactions;
 pub mod needs;
 pub mod precondition;
+pub mod rate_limit;
 pub mod reference;
 pub mod segments;
 pub mod settings;

@@ -114,6 +114,15 @@ where
     F: FnOnce(TestApp) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    run_configured(test, backend, |_| {}).await
+}
+
+/// `run` with a configuration changed by `tweak` (e.g. rate limits).
+pub async fn run_configured<F, Fut>(test: F, backend: Backend, tweak: fn(&mut Config))
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let _ = env_logger::builder().is_test(true).try_init();
     let (database_url, pg_admin) = match backend {
         Backend::Sqlite => {
@@ -149,6 +158,7 @@ where
 
     let mut config = Config::for_database(&database_url);
     config.pool_size = 3;
+    tweak(&mut config);
     let admin_email = config.admin_email.clone();
     let admin_password = config.admin_password.clone().unwrap_or_default();
     let app = Application::build(config, false)

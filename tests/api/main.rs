@@ -26,5 +26,6 @@ mod segments_rules;
 mod settings;
 mod sync_bulk;
 mod sync_idempotency;
+mod sync_rate_limit;
 mod tiers;
 mod users;
