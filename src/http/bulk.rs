@@ -241,7 +241,7 @@ impl From<ApiError> for Abort {
     }
 }
 
-/// Runs `apply` for every item in one write transaction, each item in its
+/// Runs `apply` for every item (numbered from `first_index`) in one write transaction, each item in its
 /// own savepoint (a failed item leaves no trace), then `finish` once for the
 /// whole batch (set-based refreshes). With `all_or_none`, any failed item
 /// rolls everything back and the answer is 422 with every item's result.
@@ -250,6 +250,7 @@ impl From<ApiError> for Abort {
 pub fn run_batch<I, F, G>(
     conn: &mut DbConn,
     items: Vec<I>,
+    first_index: usize,
     all_or_none: bool,
     key: Option<&IdemKey>,
     mut apply: F,
@@ -267,7 +268,8 @@ where
         }
         let mut results = Vec::with_capacity(items.len());
         let mut failed = false;
-        for (index, item) in items.into_iter().enumerate() {
+        for (i, item) in items.into_iter().enumerate() {
+            let index = first_index + i;
             let done = conn.transaction(|conn| apply(conn, index, item));
             results.push(match done {
                 Ok(a) => ItemResult {

@@ -172,6 +172,7 @@ pub async fn bulk_customers(
             bulk::run_batch(
                 conn,
                 items,
+                0,
                 all_or_none,
                 key.as_ref(),
                 |conn, _, item| {

@@ -245,6 +245,7 @@ pub async fn bulk_transactions(
             bulk::run_batch(
                 conn,
                 items,
+                0,
                 all_or_none,
                 key.as_ref(),
                 |conn, _, item| {

@@ -8,6 +8,7 @@ pub mod bulk_transactions;
 pub mod common;
 pub mod contacts;
 pub mod cpr;
+pub mod customer_csv;
 pub mod customer_input;
 pub mod customer_query;
 pub mod customers;
@@ -46,6 +47,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(users::get)
                 .service(users::patch)
                 .service(bulk_customers::bulk_customers)
+                .service(customer_csv::export)
+                .service(customer_csv::import)
                 .service(customers::list)
                 .service(customers::create)
                 .service(customers::get)

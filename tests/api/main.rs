@@ -25,6 +25,7 @@ mod segments;
 mod segments_rules;
 mod settings;
 mod sync_bulk;
+mod sync_csv;
 mod sync_idempotency;
 mod sync_rate_limit;
 mod tiers;
