@@ -22,6 +22,7 @@ mod latency;
 mod scenarios;
 mod seed;
 mod server;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,7 @@ const USAGE: &str = "usage:
   bench activity --database-url URL [--requests K] [--clients 1,4] [--seed S]
   bench serve    --database-url URL [--bind ADDR]
   bench probe    --database-url URL
+  bench sync     --database-url URL [--customers 100000] [--batch 1000] [--readers 1]
 
 URLs: sqlite://PATH or postgres://user:pass@host:port/db
   --fresh   delete the SQLite file / drop and recreate the PostgreSQL database first";
@@ -58,6 +60,7 @@ fn run() -> BenchResult<()> {
         "activity" => scenarios::activity(&args),
         "serve" => server::serve(&args),
         "probe" => seed::probe(&args),
+        "sync" => sync::run(&args),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
