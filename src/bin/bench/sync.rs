@@ -78,7 +78,8 @@ pub fn run(args: &Args) -> BenchResult<()> {
     let max_id = Arc::new(AtomicI64::new(0));
     let mut handles = Vec::new();
     for r in 0..readers {
-        let (stop, max_id, token, addr) = (stop.clone(), max_id.clone(), token.clone(), running.addr);
+        let (stop, max_id, token, addr) =
+            (stop.clone(), max_id.clone(), token.clone(), running.addr);
         handles.push(std::thread::spawn(move || -> BenchResult<Vec<Duration>> {
             let mut client = Client::connect(addr)?;
             let mut samples = Vec::new();
@@ -123,7 +124,10 @@ pub fn run(args: &Args) -> BenchResult<()> {
         let status = resp.status().as_u16();
         let text = runtime.block_on(resp.text()).map_err(|e| e.to_string())?;
         if status != 200 || text.contains("\"status\":\"error\"") {
-            return Err(format!("bulk {b}: {status} {}", &text[..text.len().min(300)]));
+            return Err(format!(
+                "bulk {b}: {status} {}",
+                &text[..text.len().min(300)]
+            ));
         }
         batch_times.push(t.elapsed());
         max_id.store(i64::from((b as u32 + 1) * batch), Ordering::Relaxed);
@@ -147,7 +151,10 @@ pub fn run(args: &Args) -> BenchResult<()> {
     println!("Card reads during the import:");
     println!();
     println!("{}", Summary::HEADER);
-    println!("{}", Summary::of("GET /customers/{id} during bulk", readers, reads, wall).row());
+    println!(
+        "{}",
+        Summary::of("GET /customers/{id} during bulk", readers, reads, wall).row()
+    );
     println!();
 
     // The same batches again: every item `unchanged`.
