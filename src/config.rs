@@ -42,6 +42,12 @@ pub struct Config {
     pub webhook_max_failures: i64,
     /// How long a process owns a subscription's delivery once it claimed it.
     pub webhook_lease_secs: u64,
+    /// Requests per minute per user (0: unlimited).
+    pub rate_limit_per_min: u32,
+    /// Requests per minute per user with the `integration` role (0: unlimited).
+    pub rate_limit_integration_per_min: u32,
+    /// How long idempotency keys (and their stored responses) are kept.
+    pub idempotency_ttl_secs: u64,
 }
 
 impl Config {
@@ -81,6 +87,9 @@ impl Config {
             webhook_backoff_max_secs: number("PATRON_WEBHOOK_BACKOFF_MAX_SECS", 3600)?,
             webhook_max_failures: number("PATRON_WEBHOOK_MAX_FAILURES", 10)?,
             webhook_lease_secs: number("PATRON_WEBHOOK_LEASE_SECS", 60)?,
+            rate_limit_per_min: number("PATRON_RATE_LIMIT_PER_MIN", 1200)?,
+            rate_limit_integration_per_min: number("PATRON_RATE_LIMIT_INTEGRATION_PER_MIN", 12000)?,
+            idempotency_ttl_secs: number("PATRON_IDEMPOTENCY_TTL_SECS", 86_400)?.max(86_400),
         })
     }
 
@@ -109,6 +118,10 @@ impl Config {
             webhook_backoff_max_secs: 3600,
             webhook_max_failures: 10,
             webhook_lease_secs: 60,
+            // Tests are never throttled unless they ask for it.
+            rate_limit_per_min: 0,
+            rate_limit_integration_per_min: 0,
+            idempotency_ttl_secs: 86_400,
         }
     }
 }

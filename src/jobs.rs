@@ -15,6 +15,7 @@ use crate::domain::loyalty::LoyaltySettings;
 /// that started it is gone).
 pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
     spawn_purge(db.clone(), config, alive.clone());
+    spawn_idempotency_purge(db.clone(), config.idempotency_ttl_secs, alive.clone());
     let every = Duration::from_secs(config.stats_refresh_secs.max(1));
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
@@ -73,6 +74,33 @@ fn spawn_purge(db: Db, config: &Config, alive: Weak<()>) {
                 Ok(0) => {}
                 Ok(n) => log::info!("purged {n} changes older than the retention"),
                 Err(e) => log::warn!("change purge failed: {e}"),
+            }
+        }
+    });
+}
+
+/// Forgets idempotency keys older than the TTL, every ten minutes (a key is
+/// kept at least the TTL, at most ten minutes more).
+fn spawn_idempotency_purge(db: Db, ttl_secs: u64, alive: Weak<()>) {
+    let ttl = chrono::Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2_000_000));
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            ticker.tick().await;
+            if alive.strong_count() == 0 {
+                return;
+            }
+            let result = db
+                .run(move |conn| {
+                    let before = db::now() - ttl;
+                    Ok(db::write_tx(conn, |conn| {
+                        crate::db::idempotency::purge(conn, before)
+                    })?)
+                })
+                .await;
+            match result {
+                Ok(n) => log::debug!("purged {n} idempotency keys"),
+                Err(e) => log::warn!("idempotency purge failed: {e}"),
             }
         }
     });

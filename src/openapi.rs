@@ -40,6 +40,7 @@ Authenticate with `POST /api/v1/auth/token`, then send `Authorization: Bearer <a
         (name = "reference", description = "Code lists with English and Chinese labels and strategies"),
         (name = "changes", description = "The change feed: every change in commit order, resumable from a cursor"),
         (name = "webhooks", description = "Webhook subscriptions (admin): signed, ordered, retried delivery of the change feed"),
+        (name = "sync", description = "ERP sync: bulk upsert by external_id, CSV export and import"),
         (name = "operations", description = "Health and readiness")
     )
 )]
@@ -97,7 +98,16 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "422",
         "Validation failed; `errors` names every bad field",
     ),
-    ("TooManyRequests", "429", "Rate limited; see Retry-After"),
+    (
+        "TooManyRequests",
+        "429",
+        "Rate limited (per user and minute; integration users have a higher limit); retry after Retry-After seconds",
+    ),
+    (
+        "IdempotencyInFlight",
+        "409",
+        "A request with this Idempotency-Key is still being processed; retry later",
+    ),
     (
         "InternalError",
         "500",
@@ -133,6 +143,11 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                     .build(),
             )
             .build();
+        let response = if *name == "TooManyRequests" {
+            rate_limit_headers(response)
+        } else {
+            response
+        };
         components
             .responses
             .insert(name.to_string(), RefOr::T(response));
@@ -180,6 +195,10 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             if has_query(op) || has_if_match(op) {
                 wanted.push("BadRequest");
             }
+            if secured && method == "post" {
+                idempotency_key(op);
+                wanted.extend(["IdempotencyInFlight", "ValidationFailed"]);
+            }
             add_responses(op, &wanted);
         }
     }
@@ -200,6 +219,67 @@ fn operation_id(method: &str, path: &str) -> String {
     } else {
         format!("{method}_{}", words.join("_"))
     }
+}
+
+/// The `Idempotency-Key` header every authenticated POST accepts.
+fn idempotency_key(op: &mut Operation) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn as In};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::Required;
+    let parameter = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(In::Header)
+        .required(Required::False)
+        .description(Some(
+            "Makes the POST safe to retry: a retry with the same key and the same request \
+(method, path, query and body) returns the stored first response (status, body, Location, \
+ETag; marked `Idempotent-Replayed: true`) and writes nothing. The same key with another \
+request is a 422; while the first request still runs, a 409. Keys are per user, 1 to 255 \
+visible ASCII characters, kept at least 24 h (PATRON_IDEMPOTENCY_TTL_SECS). 5xx, 401 and 429 \
+answers are not stored. Bulk writes and the CSV import store their response in the same \
+database transaction as the writes.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .examples([serde_json::json!("erp-sync-2026-11-29-batch-0042")]),
+        ))
+        .build();
+    op.parameters.get_or_insert_with(Vec::new).push(parameter);
+}
+
+/// The rate-limit headers of a 429.
+fn rate_limit_headers(response: utoipa::openapi::Response) -> utoipa::openapi::Response {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::HeaderBuilder;
+    let int = || ObjectBuilder::new().schema_type(Type::Integer).build();
+    let mut response = response;
+    for (name, description) in [
+        ("Retry-After", "Seconds until the next request is allowed"),
+        (
+            "RateLimit-Limit",
+            "Requests allowed per minute for this user (also sent on every counted response)",
+        ),
+        (
+            "RateLimit-Remaining",
+            "Requests left right now (also sent on every counted response)",
+        ),
+        (
+            "RateLimit-Reset",
+            "Seconds until the full allowance is back (also sent on every counted response)",
+        ),
+    ] {
+        response.headers.insert(
+            name.to_string(),
+            HeaderBuilder::new()
+                .schema(int())
+                .description(Some(description))
+                .build(),
+        );
+    }
+    response
 }
 
 /// `If-Match` is optional but, when sent, a string ETag (never null).
@@ -232,6 +312,7 @@ fn slug(name: &str) -> &'static str {
         "UnsupportedMediaType" => "unsupported-media-type",
         "ValidationFailed" => "validation",
         "TooManyRequests" => "rate-limited",
+        "IdempotencyInFlight" => "conflict",
         "Unavailable" => "unavailable",
         _ => "internal",
     }

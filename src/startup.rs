@@ -4,7 +4,7 @@ use std::net::TcpListener;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, ErrorHandlers, Logger};
+use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers, Logger};
 use actix_web::{http::header, web, App, HttpServer};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -56,6 +56,7 @@ impl Application {
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let origins = config.cors_origins.clone();
         let metrics = crate::metrics::build(db.pool())?;
+        let rate_limits = web::Data::new(http::rate_limit::RateLimits::new(&config));
         let spec = openapi::spec();
         http::fallback::remember_routes(&spec);
         let mut server = HttpServer::new(move || {
@@ -63,6 +64,7 @@ impl Application {
                 .into_utoipa_app()
                 .openapi(openapi::base())
                 .app_data(state.clone())
+                .app_data(rate_limits.clone())
                 .app_data(http::path_config())
                 .app_data(http::payload_config())
                 .configure(http::routes)
@@ -70,6 +72,8 @@ impl Application {
             app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", spec.clone()))
                 .service(web::redirect("/swagger-ui", "/swagger-ui/"))
                 .default_service(web::to(http::fallback::unrouted))
+                .wrap(from_fn(http::idempotency::middleware))
+                .wrap(from_fn(http::rate_limit::middleware))
                 .wrap(cors(&origins))
                 .wrap(ErrorHandlers::new().default_handler(http::fallback::problem_fallback))
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))

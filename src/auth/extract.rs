@@ -56,7 +56,7 @@ impl FromRequest for AuthUser {
     }
 }
 
-fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+pub(crate) fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
         ApiError::Unauthorized("missing Authorization: Bearer <token> header".into())
     })?;

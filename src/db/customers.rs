@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::{customer_tags, customers};
 use super::DbConn;
 
-#[derive(Debug, Clone, Queryable, Identifiable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = customers, treat_none_as_null = true)]
 pub struct CustomerRow {
     pub id: i64,
@@ -357,4 +357,15 @@ pub fn replace_tags(conn: &mut DbConn, id: i64, tags: &[String]) -> QueryResult<
 
 pub fn exists(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(customers::table.find(id))).get_result(conn)
+}
+
+/// The cards with these external ids (bulk upsert matching), in one query.
+pub fn by_external_ids(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<CustomerRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    customers::table
+        .filter(customers::external_id.eq_any(ids))
+        .select(CARD)
+        .load(conn)
 }

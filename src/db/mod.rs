@@ -11,6 +11,7 @@ pub mod cpr;
 pub mod customer_list;
 pub mod customers;
 pub mod events;
+pub mod idempotency;
 pub mod interactions;
 pub mod loyalty;
 pub mod migrate;

@@ -399,3 +399,15 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_deliveries);
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> BigInt,
+        idem_key -> Text,
+        request_hash -> Text,
+        status -> Nullable<Integer>,
+        headers -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}

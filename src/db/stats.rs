@@ -53,6 +53,26 @@ pub fn refresh(conn: &mut DbConn, customer_id: i64, now: NaiveDateTime) -> Query
     ))
 }
 
+/// Recomputes the derived figures of many customers in one statement (the
+/// bulk upsert, once per batch). Call inside the write transaction.
+pub fn refresh_many(
+    conn: &mut DbConn,
+    customer_ids: &[i64],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    if customer_ids.is_empty() {
+        return Ok(());
+    }
+    // Only integers and our own timestamp go into the text: nothing a client sent.
+    let ids: Vec<String> = customer_ids.iter().map(i64::to_string).collect();
+    conn.batch_execute(&format!(
+        "UPDATE customers SET {FIGURES} {}, stats_at = {} WHERE id IN ({})",
+        window_figures(window_start(now)),
+        literal(now),
+        ids.join(",")
+    ))
+}
+
 /// Moves the 12-month window for every customer whose window figures can
 /// have changed since: set-based, touching only rows with recent purchases
 /// or non-zero window figures.

@@ -8,7 +8,7 @@ use super::schema::{customers, transactions};
 use super::DbConn;
 use crate::error::{ApiError, FieldError};
 
-#[derive(Debug, Clone, Queryable, Identifiable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = transactions, treat_none_as_null = true)]
 pub struct TransactionRow {
     pub id: i64,
@@ -247,5 +247,15 @@ pub fn timeline(
     query
         .order((t::occurred_at.desc(), t::id.desc()))
         .limit(limit)
+        .load(conn)
+}
+
+/// The transactions with these external ids (bulk upsert matching), in one query.
+pub fn by_external_ids(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<TransactionRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    transactions::table
+        .filter(transactions::external_id.eq_any(ids))
         .load(conn)
 }

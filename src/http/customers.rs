@@ -284,6 +284,121 @@ fn fail_on(errors: Vec<FieldError>, conflict: Option<ApiError>) -> Result<(), Ap
     conflict.map_or(Ok(()), Err)
 }
 
+/// Creates a card inside the caller's write transaction: the database rules,
+/// the insert, its CPR stage, funnel history and tags. Used by `POST
+/// /customers` and the bulk upsert, so both write the same way.
+pub fn create_in_tx(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    row: &CustomerRow,
+    tags: &[String],
+) -> Result<CustomerRow, ApiError> {
+    let (errors, conflict) = reference_errors(conn, row)?;
+    fail_on(errors, conflict)?;
+    let saved = customers::insert(conn, row)?;
+    crate::db::cpr::refresh_current(conn, saved.id, saved.created_at)?;
+    crate::db::loyalty::refresh_current(conn, saved.id, saved.created_at)?;
+    funnel::apply(
+        conn,
+        &funnel::FunnelChange {
+            customer_id: saved.id,
+            user_id: user.id,
+            stage_before: None,
+            stage_after: &saved.funnel_stage,
+            grade_before: None,
+            grade_after: saved.prospect_grade.as_deref(),
+            reason: None,
+            purchase_count: 0,
+        },
+    )?;
+    customers::replace_tags(conn, saved.id, tags)?;
+    Ok(saved)
+}
+
+/// What `update_in_tx` did.
+pub enum Updated {
+    Saved(CustomerRow),
+    /// Nothing differs (only when asked to skip no-op changes).
+    Unchanged(CustomerRow),
+}
+
+/// Applies a patch to card `row` (read in this transaction) inside the
+/// caller's write transaction: permissions, `If-Match`, the database rules,
+/// the save with a version bump, tags, CPR and funnel history. Used by `PATCH
+/// /customers/{id}` and the bulk upsert. With `skip_unchanged`, a patch that
+/// changes nothing (card and tags) writes nothing and keeps the version.
+pub fn update_in_tx(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    mut row: CustomerRow,
+    input: CustomerPatch,
+    expected: Option<i64>,
+    skip_unchanged: bool,
+) -> Result<Updated, ApiError> {
+    let id = row.id;
+    user.require_customer_write(row.owner_id)?;
+    if input.owner_id.is_some_and(|o| o != row.owner_id) {
+        user.require_owner_change()?;
+    }
+    precondition::check(expected, row.version)?;
+    let tags = input.tags.as_deref().map(normalize_tags);
+    let before = row.version;
+    let original = row.clone();
+    let (stage_before, grade_before) = (row.funnel_stage.clone(), row.prospect_grade.clone());
+    let reason = input
+        .change_reason
+        .as_ref()
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    input.apply(&mut row)?;
+    let (errors, conflict) = reference_errors(conn, &row)?;
+    fail_on(errors, conflict)?;
+    if skip_unchanged && row == original {
+        let same_tags = match &tags {
+            None => true,
+            Some(tags) => {
+                let current: Vec<String> = customers::tags_of(conn, &[id])?
+                    .into_iter()
+                    .map(|(_, t)| t)
+                    .collect();
+                current == *tags
+            }
+        };
+        if same_tags {
+            return Ok(Updated::Unchanged(original));
+        }
+    }
+    row.version = before + 1;
+    row.updated_at = db::now();
+    if !customers::save(conn, &row, before)? {
+        return Err(ApiError::PreconditionFailed {
+            current: before + 1,
+        });
+    }
+    if let Some(tags) = &tags {
+        customers::replace_tags(conn, id, tags)?;
+    }
+    crate::db::cpr::refresh_current(conn, id, row.updated_at)?;
+    crate::db::loyalty::refresh_current(conn, id, row.updated_at)?;
+    let purchase_count = customers::find_full(conn, id)?
+        .map(|(_, s)| s.purchase_count)
+        .unwrap_or_default();
+    funnel::apply(
+        conn,
+        &funnel::FunnelChange {
+            customer_id: id,
+            user_id: user.id,
+            stage_before: Some(&stage_before),
+            stage_after: &row.funnel_stage,
+            grade_before: grade_before.as_deref(),
+            grade_after: row.prospect_grade.as_deref(),
+            reason: reason.as_deref(),
+            purchase_count,
+        },
+    )?;
+    Ok(Updated::Saved(row))
+}
+
 /// List customers, filtered, sorted and paginated by cursor.
 #[utoipa::path(tag = "customers", params(CustomerQuery), responses((status = 200, body = CustomerPage)))]
 #[get("/customers")]
@@ -341,25 +456,7 @@ pub async fn create(
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                let (errors, conflict) = reference_errors(conn, &row)?;
-                fail_on(errors, conflict)?;
-                let saved = customers::insert(conn, &row)?;
-                crate::db::cpr::refresh_current(conn, saved.id, saved.created_at)?;
-                crate::db::loyalty::refresh_current(conn, saved.id, saved.created_at)?;
-                funnel::apply(
-                    conn,
-                    &funnel::FunnelChange {
-                        customer_id: saved.id,
-                        user_id: user.id,
-                        stage_before: None,
-                        stage_after: &saved.funnel_stage,
-                        grade_before: None,
-                        grade_after: saved.prospect_grade.as_deref(),
-                        reason: None,
-                        purchase_count: 0,
-                    },
-                )?;
-                customers::replace_tags(conn, saved.id, &tags)?;
+                let saved = create_in_tx(conn, &user, &row, &tags)?;
                 view_of(conn, saved.id)
             })
         })
@@ -416,57 +513,13 @@ pub async fn patch(
     let expected = precondition::if_match(&req)?;
     let input = body.0;
     check(&input, input.null_errors())?;
-    let tags = input.tags.as_deref().map(normalize_tags);
     let view = state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                let mut row = find_customer(conn, id)?;
-                user.require_customer_write(row.owner_id)?;
-                if input.owner_id.is_some_and(|o| o != row.owner_id) {
-                    user.require_owner_change()?;
-                }
-                precondition::check(expected, row.version)?;
-                let before = row.version;
-                let (stage_before, grade_before) =
-                    (row.funnel_stage.clone(), row.prospect_grade.clone());
-                let reason = input
-                    .change_reason
-                    .as_ref()
-                    .map(|r| r.trim().to_string())
-                    .filter(|r| !r.is_empty());
-                input.apply(&mut row)?;
-                let (errors, conflict) = reference_errors(conn, &row)?;
-                fail_on(errors, conflict)?;
-                row.version = before + 1;
-                row.updated_at = db::now();
-                if !customers::save(conn, &row, before)? {
-                    return Err(ApiError::PreconditionFailed {
-                        current: before + 1,
-                    });
-                }
-                if let Some(tags) = &tags {
-                    customers::replace_tags(conn, id, tags)?;
-                }
-                crate::db::cpr::refresh_current(conn, id, row.updated_at)?;
-                crate::db::loyalty::refresh_current(conn, id, row.updated_at)?;
-                let purchase_count = customers::find_full(conn, id)?
-                    .map(|(_, s)| s.purchase_count)
-                    .unwrap_or_default();
-                funnel::apply(
-                    conn,
-                    &funnel::FunnelChange {
-                        customer_id: id,
-                        user_id: user.id,
-                        stage_before: Some(&stage_before),
-                        stage_after: &row.funnel_stage,
-                        grade_before: grade_before.as_deref(),
-                        grade_after: row.prospect_grade.as_deref(),
-                        reason: reason.as_deref(),
-                        purchase_count,
-                    },
-                )?;
-                view_of(conn, row.id)
+                let row = find_customer(conn, id)?;
+                update_in_tx(conn, &user, row, input, expected, false)?;
+                view_of(conn, id)
             })
         })
         .await?;

@@ -9,6 +9,9 @@ pub mod analytics_funnel;
 pub mod analytics_overview;
 pub mod analytics_sales;
 pub mod auth;
+pub mod bulk;
+pub mod bulk_customers;
+pub mod bulk_transactions;
 pub mod change_data;
 pub mod changes;
 pub mod churn;
@@ -17,6 +20,7 @@ pub mod churn_settings;
 pub mod common;
 pub mod contacts;
 pub mod cpr;
+pub mod customer_csv;
 pub mod customer_input;
 pub mod customer_query;
 pub mod customers;
@@ -24,11 +28,13 @@ pub mod extract;
 pub mod fallback;
 pub mod funnel;
 pub mod health;
+pub mod idempotency;
 pub mod interactions;
 pub mod loyalty;
 pub mod market;
 pub mod needs;
 pub mod precondition;
+pub mod rate_limit;
 pub mod reference;
 pub mod report_period;
 pub mod segments;
@@ -68,6 +74,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(users::create)
                 .service(users::get)
                 .service(users::patch)
+                .service(bulk_customers::bulk_customers)
+                .service(customer_csv::export)
+                .service(customer_csv::import)
                 .service(customers::list)
                 .service(customers::create)
                 .service(customers::get)
@@ -85,6 +94,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(interactions::get)
                 .service(interactions::patch)
                 .service(interactions::delete)
+                .service(bulk_transactions::bulk_transactions)
                 .service(transactions::list_all)
                 .service(transactions::list)
                 .service(transactions::create)

@@ -142,7 +142,7 @@ pub struct TransactionPatch {
 
 impl TransactionPatch {
     /// Required fields sent as `null`: they cannot be cleared.
-    fn null_errors(&self) -> Vec<FieldError> {
+    pub fn null_errors(&self) -> Vec<FieldError> {
         [
             ("amount_cents", matches!(self.amount_cents, Some(None))),
             ("cost_cents", matches!(self.cost_cents, Some(None))),
@@ -275,6 +275,108 @@ fn currency_matches(card_currency: &str, currency: &str) -> Result<(), ApiError>
     }
 }
 
+/// A new transaction of `customer_id` as sent (currency empty: the card's).
+pub fn new_row(
+    customer_id: i64,
+    input: TransactionCreate,
+    now: chrono::NaiveDateTime,
+) -> TransactionRow {
+    TransactionRow {
+        id: 0,
+        customer_id,
+        occurred_at: input
+            .occurred_at
+            .map(|t| db::micros(t.naive_utc()))
+            .unwrap_or(now),
+        amount_cents: input.amount_cents.unwrap_or_default().min(MAX_CENTS),
+        cost_cents: input.cost_cents.unwrap_or_default().min(MAX_CENTS),
+        currency: input.currency.unwrap_or_default(),
+        product: input.product.unwrap_or_default().trim().to_string(),
+        external_id: clean(input.external_id),
+        notes: clean(input.notes),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Records a transaction inside the caller's write transaction: the card
+/// is writable by `user` and locked, the currency matches, the external id
+/// is free. The caller refreshes the card's figures (once per customer).
+/// Used by `POST /customers/{id}/transactions` and the bulk upsert.
+pub fn create_in_tx(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    mut row: TransactionRow,
+) -> Result<TransactionRow, ApiError> {
+    let customer = writable_customer(conn, user, row.customer_id)?;
+    if row.currency.is_empty() {
+        row.currency = customer.currency.clone();
+    }
+    currency_matches(&customer.currency, &row.currency)?;
+    external_id_free(conn, row.external_id.as_deref(), 0)?;
+    Ok(transactions::insert(conn, &row)?)
+}
+
+/// What `update_in_tx` did.
+pub enum Updated {
+    Saved(TransactionRow),
+    /// Nothing differs (only when asked to skip no-op changes).
+    Unchanged(TransactionRow),
+}
+
+/// Applies a patch to transaction `row` inside the caller's write
+/// transaction (permissions, `If-Match`, currency, external id, the save
+/// with a version bump). The caller refreshes the card's figures. With
+/// `skip_unchanged`, a patch that changes nothing writes nothing.
+pub fn update_in_tx(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    mut row: TransactionRow,
+    input: TransactionPatch,
+    expected: Option<i64>,
+    skip_unchanged: bool,
+) -> Result<Updated, ApiError> {
+    let customer = writable_customer(conn, user, row.customer_id)?;
+    precondition::check(expected, row.version)?;
+    let original = row.clone();
+    let before = row.version;
+    if let Some(v) = input.amount_cents.flatten() {
+        row.amount_cents = v;
+    }
+    if let Some(v) = input.cost_cents.flatten() {
+        row.cost_cents = v;
+    }
+    if let Some(v) = input.currency.flatten() {
+        currency_matches(&customer.currency, &v)?;
+        row.currency = v;
+    }
+    if let Some(v) = input.product.flatten() {
+        row.product = v.trim().to_string();
+    }
+    if let Some(t) = input.occurred_at.flatten() {
+        row.occurred_at = db::micros(t.naive_utc());
+    }
+    if let Some(v) = input.external_id {
+        row.external_id = clean(v);
+    }
+    if let Some(v) = input.notes {
+        row.notes = clean(v);
+    }
+    external_id_free(conn, row.external_id.as_deref(), row.id)?;
+    if skip_unchanged && row == original {
+        return Ok(Updated::Unchanged(original));
+    }
+    row.version = before + 1;
+    row.updated_at = db::now();
+    if !transactions::save(conn, &row, before)? {
+        return Err(ApiError::PreconditionFailed {
+            current: before + 1,
+        });
+    }
+    Ok(Updated::Saved(row))
+}
+
 /// Record an order or service. The card's purchase count, revenue and
 /// profit figures are updated in the same transaction.
 #[utoipa::path(
@@ -297,34 +399,13 @@ pub async fn create(
     let input = body.0;
     check(&input, Vec::new())?;
     let now = db::now();
-    let mut row = TransactionRow {
-        id: 0,
-        customer_id,
-        occurred_at: input
-            .occurred_at
-            .map(|t| db::micros(t.naive_utc()))
-            .unwrap_or(now),
-        amount_cents: input.amount_cents.unwrap_or_default().min(MAX_CENTS),
-        cost_cents: input.cost_cents.unwrap_or_default().min(MAX_CENTS),
-        currency: input.currency.unwrap_or_default(),
-        product: input.product.unwrap_or_default().trim().to_string(),
-        external_id: clean(input.external_id),
-        notes: clean(input.notes),
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
+    let row = new_row(customer_id, input, now);
+
     let saved = state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                let customer = writable_customer(conn, &user, customer_id)?;
-                if row.currency.is_empty() {
-                    row.currency = customer.currency.clone();
-                }
-                currency_matches(&customer.currency, &row.currency)?;
-                external_id_free(conn, row.external_id.as_deref(), 0)?;
-                let saved = transactions::insert(conn, &row)?;
+                let saved = create_in_tx(conn, &user, row)?;
                 stats::refresh(conn, customer_id, now)?;
                 cpr::refresh_current(conn, customer_id, now)?;
                 crate::db::loyalty::refresh_current(conn, customer_id, now)?;
@@ -395,41 +476,13 @@ pub async fn patch(
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                let customer = writable_customer(conn, &user, customer_id)?;
-                let mut row = find_transaction(conn, customer_id, id)?;
-                precondition::check(expected, row.version)?;
+                // The card first: a 403 or a missing card before the transaction's 404.
+                writable_customer(conn, &user, customer_id)?;
+                let row = find_transaction(conn, customer_id, id)?;
                 let now = db::now();
-                let before = row.version;
-                if let Some(v) = input.amount_cents.flatten() {
-                    row.amount_cents = v;
-                }
-                if let Some(v) = input.cost_cents.flatten() {
-                    row.cost_cents = v;
-                }
-                if let Some(v) = input.currency.flatten() {
-                    currency_matches(&customer.currency, &v)?;
-                    row.currency = v;
-                }
-                if let Some(v) = input.product.flatten() {
-                    row.product = v.trim().to_string();
-                }
-                if let Some(t) = input.occurred_at.flatten() {
-                    row.occurred_at = db::micros(t.naive_utc());
-                }
-                if let Some(v) = input.external_id {
-                    row.external_id = clean(v);
-                }
-                if let Some(v) = input.notes {
-                    row.notes = clean(v);
-                }
-                external_id_free(conn, row.external_id.as_deref(), row.id)?;
-                row.version = before + 1;
-                row.updated_at = now;
-                if !transactions::save(conn, &row, before)? {
-                    return Err(ApiError::PreconditionFailed {
-                        current: before + 1,
-                    });
-                }
+                let row = match update_in_tx(conn, &user, row, input, expected, false)? {
+                    Updated::Saved(row) | Updated::Unchanged(row) => row,
+                };
                 stats::refresh(conn, customer_id, now)?;
                 cpr::refresh_current(conn, customer_id, now)?;
                 crate::db::loyalty::refresh_current(conn, customer_id, now)?;

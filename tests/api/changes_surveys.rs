@@ -17,11 +17,22 @@ async fn surveys_and_responses_are_in_the_feed(app: TestApp) {
         .await
         .id();
     let (survey, q) = open_survey(&app, &token, json!({})).await;
-    let r = respond(&app, &token, survey, customer, &[(q[0], json!(5)), (q[1], json!(4))]).await;
+    let r = respond(
+        &app,
+        &token,
+        survey,
+        customer,
+        &[(q[0], json!(5)), (q[1], json!(4))],
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let response = r.id();
-    let draft = create(&app, &token, json!({"title": "Never opened"})).await.id();
-    let gone = app.delete(&format!("/api/v1/surveys/{draft}"), &token).await;
+    let draft = create(&app, &token, json!({"title": "Never opened"}))
+        .await
+        .id();
+    let gone = app
+        .delete(&format!("/api/v1/surveys/{draft}"), &token)
+        .await;
     assert_eq!(gone.status, 204, "{}", gone.text);
 
     let (items, _) = read_all(&app, &token, None, "&types=survey,survey_response", 100).await;
@@ -51,7 +62,10 @@ async fn surveys_and_responses_are_in_the_feed(app: TestApp) {
     );
     assert_eq!(items[0]["data"]["status"], "draft");
     assert_eq!(items[1]["data"]["status"], "open");
-    assert_eq!(items[1]["data"]["questions"].as_array().map(Vec::len), Some(5));
+    assert_eq!(
+        items[1]["data"]["questions"].as_array().map(Vec::len),
+        Some(5)
+    );
     assert_eq!(items[2]["data"]["customer_id"], customer);
     assert_eq!(items[4]["data"]["deleted"], true);
 }

@@ -129,6 +129,15 @@ where
     F: FnOnce(TestApp) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    run_configured(test, backend, |_| {}).await
+}
+
+/// `run` with a configuration changed by `tweak` (e.g. rate limits).
+pub async fn run_configured<F, Fut>(test: F, backend: Backend, tweak: fn(&mut Config))
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let _ = env_logger::builder().is_test(true).try_init();
     let (database_url, pg_admin) = match backend {
         Backend::Sqlite => {
@@ -166,6 +175,7 @@ where
     config.pool_size = 3;
     // The webhook worker runs only in instances a test starts for it.
     config.webhook_poll_ms = 0;
+    tweak(&mut config);
     let app_config = config.clone();
     let admin_email = config.admin_email.clone();
     let admin_password = config.admin_password.clone().unwrap_or_default();

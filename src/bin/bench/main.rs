@@ -24,6 +24,7 @@ mod pyramid;
 mod scenarios;
 mod seed;
 mod server;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,7 @@ const USAGE: &str = "usage:
   bench pyramid  --database-url URL [--requests K]
   bench serve    --database-url URL [--bind ADDR]
   bench probe    --database-url URL
+  bench sync     --database-url URL [--customers 100000] [--batch 1000] [--readers 1]
 
 URLs: sqlite://PATH or postgres://user:pass@host:port/db
   --fresh   delete the SQLite file / drop and recreate the PostgreSQL database first
@@ -63,6 +65,7 @@ fn run() -> BenchResult<()> {
         "pyramid" => pyramid::run(&args),
         "serve" => server::serve(&args),
         "probe" => seed::probe(&args),
+        "sync" => sync::run(&args),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

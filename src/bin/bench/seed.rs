@@ -159,7 +159,7 @@ pub fn run(args: &Args) -> BenchResult<()> {
 }
 
 /// Deletes the SQLite file, or drops and recreates the PostgreSQL database.
-fn recreate(url: &str) -> BenchResult<()> {
+pub fn recreate(url: &str) -> BenchResult<()> {
     match Backend::of_url(url) {
         Some(Backend::Sqlite) => {
             let path = db::sqlite_path(url);

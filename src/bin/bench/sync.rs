@@ -1,0 +1,210 @@
+//! `bench sync`: bulk-upsert throughput with concurrent card reads, then the
+//! CSV export of everything (time and the process's peak RSS during it).
+//!
+//! ```text
+//! bench sync --database-url URL [--customers 100000] [--batch 1000] [--readers 1]
+//! ```
+//!
+//! The database is recreated; Patron runs in this process (so the RSS is
+//! the server's plus the bench's small client state).
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::args::Args;
+use crate::client::Client;
+use crate::latency::Summary;
+use crate::server::{Running, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::BenchResult;
+
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Resets the peak RSS (Linux: writing 5 to clear_refs).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn batch_body(start: u32, n: u32) -> String {
+    let items: Vec<serde_json::Value> = (start..start + n)
+        .map(|i| {
+            let region = ["Hangzhou", "Shanghai", "Beijing", "Shenzhen"][(i % 4) as usize];
+            serde_json::json!({
+                "external_id": format!("ERP-{i:07}"),
+                "kind": if i % 4 == 0 { "organization" } else { "individual" },
+                "name": format!("客户 {i}"),
+                "email": format!("c{i}@example.com"),
+                "region": region,
+                "tags": ["erp"],
+            })
+        })
+        .collect();
+    serde_json::json!({ "items": items }).to_string()
+}
+
+pub fn run(args: &Args) -> BenchResult<()> {
+    let url = args.string("database-url")?;
+    let customers: u32 = args.number("customers", 100_000)?;
+    let batch: u32 = args.number("batch", 1000)?;
+    let readers: usize = args.number("readers", 1)?;
+    crate::seed::recreate(&url)?;
+    let running = Running::start(&url, "127.0.0.1:0")?;
+    let token = running.login(ADMIN_EMAIL, ADMIN_PASSWORD)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", running.addr);
+
+    // Card readers: GET /customers/{id} on ids already created, all the time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let max_id = Arc::new(AtomicI64::new(0));
+    let mut handles = Vec::new();
+    for r in 0..readers {
+        let (stop, max_id, token, addr) =
+            (stop.clone(), max_id.clone(), token.clone(), running.addr);
+        handles.push(std::thread::spawn(move || -> BenchResult<Vec<Duration>> {
+            let mut client = Client::connect(addr)?;
+            let mut samples = Vec::new();
+            let mut x: i64 = 7 + r as i64;
+            while !stop.load(Ordering::Relaxed) {
+                let top = max_id.load(Ordering::Relaxed);
+                if top == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                x = (x * 1_103_515_245 + 12_345) & 0x7fff_ffff;
+                let id = 1 + x % top;
+                let t = Instant::now();
+                let resp = client.get(&format!("/api/v1/customers/{id}"), &token)?;
+                samples.push(t.elapsed());
+                if resp.status != 200 {
+                    return Err(format!("card read {id}: {}", resp.status));
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(samples)
+        }));
+    }
+
+    let bodies: Vec<String> = (0..customers.div_ceil(batch))
+        .map(|b| batch_body(b * batch, batch.min(customers - b * batch)))
+        .collect();
+    let mut batch_times = Vec::new();
+    let started = Instant::now();
+    for (b, body) in bodies.into_iter().enumerate() {
+        let t = Instant::now();
+        let resp = runtime
+            .block_on(
+                http.post(format!("{base}/api/v1/customers/bulk"))
+                    .bearer_auth(&token)
+                    .header("Content-Type", "application/json")
+                    .header("Idempotency-Key", format!("bench-{b}"))
+                    .body(body)
+                    .send(),
+            )
+            .map_err(|e| format!("bulk {b}: {e}"))?;
+        let status = resp.status().as_u16();
+        let text = runtime.block_on(resp.text()).map_err(|e| e.to_string())?;
+        if status != 200 || text.contains("\"status\":\"error\"") {
+            return Err(format!(
+                "bulk {b}: {status} {}",
+                &text[..text.len().min(300)]
+            ));
+        }
+        batch_times.push(t.elapsed());
+        max_id.store(i64::from((b as u32 + 1) * batch), Ordering::Relaxed);
+    }
+    let wall = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut reads = Vec::new();
+    for h in handles {
+        reads.extend(h.join().map_err(|_| "reader panicked".to_string())??);
+    }
+    let secs = wall.as_secs_f64();
+    println!("### Bulk upsert: {customers} new customers in batches of {batch}");
+    println!();
+    println!(
+        "Total {secs:.2} s, {:.0} items/s; per batch p50 {:.0} ms, max {:.0} ms.",
+        f64::from(customers) / secs,
+        Summary::of("batch", 1, batch_times.clone(), wall).p50,
+        Summary::of("batch", 1, batch_times, wall).max
+    );
+    println!();
+    println!("Card reads during the import:");
+    println!();
+    println!("{}", Summary::HEADER);
+    println!(
+        "{}",
+        Summary::of("GET /customers/{id} during bulk", readers, reads, wall).row()
+    );
+    println!();
+
+    // The same batches again: every item `unchanged`.
+    let started = Instant::now();
+    for b in 0..customers.div_ceil(batch) {
+        let body = batch_body(b * batch, batch.min(customers - b * batch));
+        let resp = runtime
+            .block_on(
+                http.post(format!("{base}/api/v1/customers/bulk"))
+                    .bearer_auth(&token)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send(),
+            )
+            .map_err(|e| format!("re-sync {b}: {e}"))?;
+        let _ = runtime.block_on(resp.text());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "Re-sync of the same {customers} (all `unchanged`): {secs:.2} s, {:.0} items/s.",
+        f64::from(customers) / secs
+    );
+    println!();
+
+    // CSV export of everything, streamed.
+    let before = rss_kb().unwrap_or_default();
+    reset_peak();
+    let started = Instant::now();
+    let mut resp = runtime
+        .block_on(
+            http.get(format!("{base}/api/v1/customers/export"))
+                .bearer_auth(&token)
+                .send(),
+        )
+        .map_err(|e| format!("export: {e}"))?;
+    let (mut bytes, mut lines) = (0usize, 0usize);
+    while let Some(chunk) = runtime.block_on(resp.chunk()).map_err(|e| e.to_string())? {
+        bytes += chunk.len();
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let peak = peak_rss_kb().unwrap_or_default();
+    println!(
+        "CSV export of {} rows ({:.1} MB): {secs:.2} s, {:.0} rows/s; process RSS {} MB before, peak {} MB during.",
+        lines.saturating_sub(1),
+        bytes as f64 / 1e6,
+        lines as f64 / secs,
+        before / 1024,
+        peak / 1024
+    );
+    running.stop();
+    Ok(())
+}

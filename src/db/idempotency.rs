@@ -1,0 +1,158 @@
+//! Idempotency keys: the first response to a keyed POST, per user.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::idempotency_keys as keys;
+use super::DbConn;
+
+/// A response as stored for replay.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub status: u16,
+    /// `[[name, value], ...]` as JSON.
+    pub headers: String,
+    pub body: String,
+}
+
+/// What a keyed request finds.
+#[derive(Debug)]
+pub enum Claim {
+    /// The key is new (or its stale claim was taken over): run the request.
+    Fresh,
+    /// The same request already ran: replay this.
+    Replay(Stored),
+    /// The key was used with another request.
+    Mismatch,
+    /// The first request with this key is still running.
+    InFlight,
+}
+
+/// Claims `key` for `user_id` (in its own write transaction, by the caller).
+/// An unfinished claim older than `stale_before` is taken over: its request
+/// died (a crash) without a stored response and without its write, because
+/// bulk writes store their response in their own transaction.
+pub fn claim(
+    conn: &mut DbConn,
+    user_id: i64,
+    key: &str,
+    hash: &str,
+    now: NaiveDateTime,
+    stale_before: NaiveDateTime,
+) -> QueryResult<Claim> {
+    let found: Option<(String, Option<i32>, String, String, NaiveDateTime)> = keys::table
+        .find((user_id, key))
+        .select((
+            keys::request_hash,
+            keys::status,
+            keys::headers,
+            keys::body,
+            keys::created_at,
+        ))
+        .first(conn)
+        .optional()?;
+    match found {
+        None => {
+            diesel::insert_into(keys::table)
+                .values((
+                    keys::user_id.eq(user_id),
+                    keys::idem_key.eq(key),
+                    keys::request_hash.eq(hash),
+                    keys::created_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(Claim::Fresh)
+        }
+        Some((stored_hash, _, _, _, _)) if stored_hash != hash => Ok(Claim::Mismatch),
+        Some((_, Some(status), headers, body, _)) => Ok(Claim::Replay(Stored {
+            status: u16::try_from(status).unwrap_or(500),
+            headers,
+            body,
+        })),
+        Some((_, None, _, _, created)) if created < stale_before => {
+            diesel::update(keys::table.find((user_id, key)))
+                .set(keys::created_at.eq(now))
+                .execute(conn)?;
+            Ok(Claim::Fresh)
+        }
+        Some(_) => Ok(Claim::InFlight),
+    }
+}
+
+/// Stores the response of a claimed key. Called in the transaction of the
+/// write it describes where the handler can (bulk, import), else right after.
+pub fn complete(conn: &mut DbConn, user_id: i64, key: &str, stored: &Stored) -> QueryResult<()> {
+    diesel::update(
+        keys::table
+            .find((user_id, key))
+            .filter(keys::status.is_null()),
+    )
+    .set((
+        keys::status.eq(i32::from(stored.status)),
+        keys::headers.eq(&stored.headers),
+        keys::body.eq(&stored.body),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Frees an unfinished claim, so a retry runs the request (after a response
+/// that must not be replayed: 5xx, 401, 429).
+pub fn release(conn: &mut DbConn, user_id: i64, key: &str) -> QueryResult<()> {
+    diesel::delete(
+        keys::table
+            .find((user_id, key))
+            .filter(keys::status.is_null()),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Forgets keys created before `before`; returns how many.
+pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(keys::table.filter(keys::created_at.lt(before))).execute(conn)
+}
+
+/// The stored hash and, once complete, the response of a key.
+pub fn find(
+    conn: &mut DbConn,
+    user_id: i64,
+    key: &str,
+) -> QueryResult<Option<(String, Option<Stored>)>> {
+    let found: Option<(String, Option<i32>, String, String)> = keys::table
+        .find((user_id, key))
+        .select((keys::request_hash, keys::status, keys::headers, keys::body))
+        .first(conn)
+        .optional()?;
+    Ok(found.map(|(hash, status, headers, body)| {
+        let stored = status.map(|s| Stored {
+            status: u16::try_from(s).unwrap_or(500),
+            headers,
+            body,
+        });
+        (hash, stored)
+    }))
+}
+
+/// Inserts a key with its response at once (in the transaction of the write).
+pub fn insert_complete(
+    conn: &mut DbConn,
+    user_id: i64,
+    key: &str,
+    hash: &str,
+    stored: &Stored,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(keys::table)
+        .values((
+            keys::user_id.eq(user_id),
+            keys::idem_key.eq(key),
+            keys::request_hash.eq(hash),
+            keys::status.eq(i32::from(stored.status)),
+            keys::headers.eq(&stored.headers),
+            keys::body.eq(&stored.body),
+            keys::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

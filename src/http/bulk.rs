@@ -1,0 +1,350 @@
+//! Bulk upsert machinery shared by `/customers/bulk`, `/transactions/bulk`
+//! and the CSV import: the request body, per-item results, savepoints, the
+//! atomic mode and the idempotent store of the response.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::Connection;
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::idempotency::{self, IdemKey};
+use super::validation::serde_field_error;
+use crate::db::idempotency::Stored;
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, FieldError};
+
+/// Most items in one bulk call (and rows in one CSV import).
+pub const MAX_ITEMS: usize = 1000;
+/// Body limit of the bulk endpoints and the import: 1,000 full cards with
+/// long notes stay far below it, and it keeps one request's memory bounded.
+pub const BULK_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BulkQuery {
+    /// `true`: all items are applied or none (every item's errors are still
+    /// reported, the others are `skipped`). Default `false`: good items are
+    /// applied even when others fail.
+    pub all_or_none: Option<bool>,
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    Created,
+    Updated,
+    /// Nothing differs: no write, no version bump, no history event.
+    Unchanged,
+    Error,
+    /// Valid, but not applied because another item of an `all_or_none` batch failed.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"index": 0, "status": "created", "id": 42, "version": 1, "errors": []}))]
+pub struct ItemResult {
+    /// Position of the item in the request (0-based); for the CSV import the
+    /// data row number (1 = the first row after the header).
+    pub index: usize,
+    pub status: ItemStatus,
+    /// The record's id; null when the item failed (or was skipped before creation).
+    pub id: Option<i64>,
+    /// The record's version after the call.
+    pub version: Option<i64>,
+    /// Field errors, with paths relative to the item (e.g. `name`); empty unless `error`.
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BulkResponse {
+    /// One result per item, in request order.
+    pub items: Vec<ItemResult>,
+}
+
+/// The outcome of one good item.
+pub struct Applied {
+    pub status: ItemStatus,
+    pub id: i64,
+    pub version: i64,
+}
+
+/// The 422 of a rejected `all_or_none` batch: a validation problem naming
+/// every bad field as `items[i].field`, plus the per-item results.
+fn rejection(rejected: BulkResponse) -> HttpResponse {
+    let errors: Vec<FieldError> = rejected
+        .items
+        .iter()
+        .flat_map(|r| {
+            r.errors.iter().map(move |e| FieldError {
+                field: format!("items[{}].{}", r.index, e.field),
+                code: e.code.clone(),
+                message: e.message.clone(),
+            })
+        })
+        .collect();
+    let failed = rejected
+        .items
+        .iter()
+        .filter(|r| r.status == ItemStatus::Error)
+        .count();
+    let mut problem =
+        serde_json::to_value(ApiError::Validation(errors).problem()).unwrap_or_default();
+    if let Some(obj) = problem.as_object_mut() {
+        obj.insert(
+            "detail".into(),
+            format!(
+                "{failed} of {} items failed; nothing was applied (all_or_none)",
+                rejected.items.len()
+            )
+            .into(),
+        );
+        obj.insert(
+            "items".into(),
+            serde_json::to_value(&rejected.items).unwrap_or_default(),
+        );
+    }
+    HttpResponse::UnprocessableEntity()
+        .content_type("application/problem+json")
+        .body(problem.to_string())
+}
+
+/// Reads a body of at most `BULK_BODY_LIMIT` bytes.
+pub async fn read_body(mut payload: web::Payload) -> Result<Bytes, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| match e {
+            actix_web::error::PayloadError::Overflow => too_large(),
+            e => ApiError::BadRequest(format!("cannot read the request body: {e}")),
+        })?;
+        if body.len() + chunk.len() > BULK_BODY_LIMIT {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "the body is larger than {BULK_BODY_LIMIT} bytes; send at most {MAX_ITEMS} items per call"
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Items {
+    items: Vec<serde_json::Value>,
+}
+
+/// The `items` of a JSON bulk body: 415 unless JSON, 413 over the limits,
+/// 422 when empty.
+pub fn json_items(req: &HttpRequest, body: &[u8]) -> Result<Vec<serde_json::Value>, ApiError> {
+    if !super::extract::is_json(req) {
+        return Err(ApiError::UnsupportedMediaType(
+            "the request body must be JSON (Content-Type: application/json)".into(),
+        ));
+    }
+    let parsed: Items = super::extract::parse_json(body)?;
+    count_ok(parsed.items.len(), "items")?;
+    Ok(parsed.items)
+}
+
+pub fn count_ok(n: usize, field: &str) -> Result<(), ApiError> {
+    if n > MAX_ITEMS {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "{n} items; at most {MAX_ITEMS} per call"
+        )));
+    }
+    if n == 0 {
+        return Err(ApiError::invalid(
+            field,
+            "length",
+            "must hold at least one item",
+        ));
+    }
+    Ok(())
+}
+
+/// Parses one item, naming the bad field relative to the item.
+pub fn parse_item<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let mut error = serde_field_error(e.path(), e.inner());
+        if error.field.is_empty() || error.field == "." {
+            error.field = "item".into();
+        }
+        ApiError::Validation(vec![error])
+    })
+}
+
+/// An item's failure as field errors; None for failures that are not the
+/// item's fault (they fail the whole call).
+fn item_errors(e: ApiError) -> Result<Vec<FieldError>, ApiError> {
+    Ok(match e {
+        ApiError::Validation(errors) | ApiError::InvalidQuery(errors) => errors,
+        ApiError::Conflict(m) => vec![FieldError::new("external_id", "conflict", m)],
+        ApiError::Forbidden(m) => vec![FieldError::new("item", "forbidden", m)],
+        ApiError::NotFound(m) => vec![FieldError::new("item", "not_found", m)],
+        ApiError::PreconditionFailed { .. } => vec![FieldError::new(
+            "item",
+            "conflict",
+            "the record changed during the call; retry",
+        )],
+        ApiError::BadRequest(m) => vec![FieldError::new("item", "invalid_value", m)],
+        other => return Err(other),
+    })
+}
+
+enum Abort {
+    Api(ApiError),
+    /// An `all_or_none` batch with failed items: everything rolled back.
+    Atomic(Vec<ItemResult>),
+    Replay(Stored),
+}
+
+/// What a batch came to (sendable back from the blocking pool).
+pub enum Outcome {
+    /// Applied (200), the response body.
+    Done(String),
+    /// The stored response of the same earlier call.
+    Replay(Stored),
+    /// `all_or_none` with failures: nothing applied (422).
+    Rejected(BulkResponse),
+}
+
+impl Outcome {
+    pub fn respond(self) -> HttpResponse {
+        match self {
+            Outcome::Done(body) => HttpResponse::Ok()
+                .content_type("application/json")
+                .body(body),
+            Outcome::Replay(stored) => idempotency::replay(&stored),
+            Outcome::Rejected(rejected) => rejection(rejected),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Abort {
+    fn from(e: diesel::result::Error) -> Self {
+        Abort::Api(e.into())
+    }
+}
+
+impl From<ApiError> for Abort {
+    fn from(e: ApiError) -> Self {
+        Abort::Api(e)
+    }
+}
+
+/// Runs `apply` for every item (numbered from `first_index`) in one write transaction, each item in its
+/// own savepoint (a failed item leaves no trace), then `finish` once for the
+/// whole batch (set-based refreshes). With `all_or_none`, any failed item
+/// rolls everything back and the answer is 422 with every item's result.
+/// With an idempotency key, the 200 response is stored in the same
+/// transaction. Call on the blocking pool (inside `Db::run`).
+pub fn run_batch<I, F, G>(
+    conn: &mut DbConn,
+    items: Vec<I>,
+    first_index: usize,
+    all_or_none: bool,
+    key: Option<&IdemKey>,
+    mut apply: F,
+    finish: G,
+) -> Result<Outcome, ApiError>
+where
+    F: FnMut(&mut DbConn, usize, I) -> Result<Applied, ApiError>,
+    G: FnOnce(&mut DbConn) -> Result<(), ApiError>,
+{
+    let outcome = db::write_tx(conn, |conn| {
+        if let Some(key) = key {
+            if let Some(replay) = idempotency::check_in_tx(conn, key)? {
+                return Err(Abort::Replay(replay));
+            }
+        }
+        let mut results = Vec::with_capacity(items.len());
+        let mut failed = false;
+        for (i, item) in items.into_iter().enumerate() {
+            let index = first_index + i;
+            let done = conn.transaction(|conn| apply(conn, index, item));
+            results.push(match done {
+                Ok(a) => ItemResult {
+                    index,
+                    status: a.status,
+                    id: Some(a.id),
+                    version: Some(a.version),
+                    errors: Vec::new(),
+                },
+                Err(e) => {
+                    failed = true;
+                    ItemResult {
+                        index,
+                        status: ItemStatus::Error,
+                        id: None,
+                        version: None,
+                        errors: item_errors(e)?,
+                    }
+                }
+            });
+        }
+        if all_or_none && failed {
+            for r in &mut results {
+                if r.status != ItemStatus::Error {
+                    if r.status == ItemStatus::Created {
+                        // Created in the rolled-back batch: it does not exist.
+                        r.id = None;
+                    }
+                    r.version = None;
+                    r.status = ItemStatus::Skipped;
+                }
+            }
+            return Err(Abort::Atomic(results));
+        }
+        finish(conn)?;
+        let body = serde_json::to_string(&BulkResponse { items: results })
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if let Some(key) = key {
+            let stored = idempotency::stored(
+                StatusCode::OK,
+                &[(header::CONTENT_TYPE, "application/json".into())],
+                body.clone(),
+            );
+            idempotency::store_in_tx(conn, key, &stored)?;
+        }
+        Ok(body)
+    });
+    match outcome {
+        Ok(body) => Ok(Outcome::Done(body)),
+        Err(Abort::Replay(stored)) => Ok(Outcome::Replay(stored)),
+        Err(Abort::Atomic(items)) => Ok(Outcome::Rejected(BulkResponse { items })),
+        Err(Abort::Api(e)) => Err(e),
+    }
+}
+
+/// A rejected `all_or_none` batch (documentation of the 422 body).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/validation", "title": "Validation failed", "status": 422,
+    "detail": "1 of 2 items failed; nothing was applied (all_or_none)",
+    "errors": [{"field": "items[1].name", "code": "required", "message": "is required"}],
+    "items": [
+        {"index": 0, "status": "skipped", "id": null, "version": null, "errors": []},
+        {"index": 1, "status": "error", "id": null, "version": null,
+         "errors": [{"field": "name", "code": "required", "message": "is required"}]}
+    ]
+}))]
+pub struct BulkRejection {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Every bad field of every item, as `items[i].field`.
+    pub errors: Vec<FieldError>,
+    /// One result per item: `error` or `skipped`.
+    pub items: Vec<ItemResult>,
+}

@@ -1,0 +1,191 @@
+//! `POST /customers/bulk`: upsert up to 1,000 cards by `external_id`.
+
+use std::collections::HashMap;
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::bulk::{self, Applied, BulkQuery, BulkResponse, ItemStatus};
+use super::customer_input::{normalize_tags, CustomerCreate, CustomerPatch};
+use super::customers::{create_in_tx, update_in_tx, Updated};
+use super::extract::QueryParams;
+use super::idempotency::IdemKey;
+use super::validation::check;
+use crate::auth::AuthUser;
+use crate::db::customers::{self, CustomerRow};
+use crate::db::{self, DbConn};
+use crate::domain::codes::Role;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Up to 1,000 customer cards keyed by `external_id`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"items": [
+    {"external_id": "ERP-10042", "kind": "organization", "name": "杭州华康贸易有限公司", "region": "Hangzhou"},
+    {"external_id": "ERP-10043", "kind": "individual", "name": "王芳", "phone": "+86 138 0000 0001"}
+]}))]
+pub struct CustomerBulkRequest {
+    /// Each item is a card as in `POST /customers` with a required
+    /// `external_id`. When a card with that `external_id` exists, the item
+    /// updates it as `PATCH` would (only the fields sent change; `null`
+    /// clears); otherwise it creates one (`kind` and `name` required).
+    pub items: Vec<CustomerCreate>,
+}
+
+/// The external id of an item, checked before anything else.
+fn external_id_of(item: &serde_json::Value) -> Result<String, ApiError> {
+    let missing = || {
+        ApiError::invalid(
+            "external_id",
+            "required",
+            "is required: bulk items are matched by external_id",
+        )
+    };
+    let obj = item
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("item", "invalid_type", "must be a JSON object"))?;
+    match obj.get("external_id") {
+        None | Some(serde_json::Value::Null) => Err(missing()),
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        Some(serde_json::Value::String(_)) => Err(ApiError::invalid(
+            "external_id",
+            "length",
+            "must not be blank",
+        )),
+        Some(_) => Err(ApiError::invalid(
+            "external_id",
+            "invalid_type",
+            "must be a string",
+        )),
+    }
+}
+
+pub fn external_ids(items: &[serde_json::Value]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|i| external_id_of(i).ok())
+        .collect()
+}
+
+/// The cards these external ids name, in one query.
+pub fn existing(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> Result<HashMap<String, CustomerRow>, ApiError> {
+    Ok(customers::by_external_ids(conn, ids)?
+        .into_iter()
+        .filter_map(|r| r.external_id.clone().map(|e| (e, r)))
+        .collect())
+}
+
+/// Creates or updates one card; the rules are those of the single writes.
+pub fn upsert_one(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    known: &mut HashMap<String, CustomerRow>,
+    item: serde_json::Value,
+) -> Result<Applied, ApiError> {
+    let external_id = external_id_of(&item)?;
+    match known.get(&external_id).cloned() {
+        Some(row) => {
+            let input: CustomerPatch = bulk::parse_item(item)?;
+            check(&input, input.null_errors())?;
+            match update_in_tx(conn, user, row, input, None, true)? {
+                Updated::Unchanged(row) => Ok(Applied {
+                    status: ItemStatus::Unchanged,
+                    id: row.id,
+                    version: row.version,
+                }),
+                Updated::Saved(row) => {
+                    let applied = Applied {
+                        status: ItemStatus::Updated,
+                        id: row.id,
+                        version: row.version,
+                    };
+                    known.insert(external_id, row);
+                    Ok(applied)
+                }
+            }
+        }
+        None => {
+            let input: CustomerCreate = bulk::parse_item(item)?;
+            check(&input, Vec::new())?;
+            let owner_id = input.owner_id.unwrap_or(user.id);
+            user.require_customer_write(owner_id)?;
+            let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());
+            let row = input.into_row(owner_id, db::now())?;
+            let saved = create_in_tx(conn, user, &row, &tags)?;
+            let applied = Applied {
+                status: ItemStatus::Created,
+                id: saved.id,
+                version: saved.version,
+            };
+            known.insert(external_id, saved);
+            Ok(applied)
+        }
+    }
+}
+
+/// Upsert up to 1,000 customer cards by `external_id` (ERP sync).
+///
+/// One result per item, in order: `created`, `updated`, `unchanged` (nothing
+/// differs: no write, no version bump, no history event) or `error` with
+/// the same field errors as the single writes (paths relative to the item).
+/// Without `all_or_none` good items are applied even when others fail (200);
+/// with `all_or_none=true` any failure applies nothing (422, every item's
+/// errors, the others `skipped`). Items apply in order, so a later item with
+/// the same `external_id` updates the card an earlier one created. The
+/// rules and permissions are those of `POST /customers` and `PATCH
+/// /customers/{id}` (a `sales` user writes only cards it owns). Over 1,000
+/// items or over 8 MiB is a 413. Honours `Idempotency-Key`: the response is
+/// stored in the same transaction as the writes.
+#[utoipa::path(
+    tag = "sync",
+    params(BulkQuery),
+    request_body = CustomerBulkRequest,
+    responses(
+        (status = 200, description = "Per-item results", body = BulkResponse),
+        (status = 413, description = "More than 1,000 items or a body over 8 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "With `all_or_none`, an item failed and nothing was applied: a validation problem naming every bad field as `items[i].field`, with the per-item results in `items` (the others `skipped`); also a malformed request", body = crate::http::bulk::BulkRejection, content_type = "application/problem+json")
+    )
+)]
+#[post("/customers/bulk")]
+pub async fn bulk_customers(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    query: QueryParams<BulkQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    user.require_any(&[Role::Admin, Role::Manager, Role::Sales, Role::Integration])?;
+    let all_or_none = query.0.all_or_none.unwrap_or(false);
+    let body = bulk::read_body(payload).await?;
+    let items = bulk::json_items(&req, &body)?;
+    let key = IdemKey::of(&req);
+    state
+        .db
+        .run(move |conn| {
+            // The cards already known, read once inside the batch transaction.
+            let ids = external_ids(&items);
+            let mut known: Option<HashMap<String, CustomerRow>> = None;
+            bulk::run_batch(
+                conn,
+                items,
+                0,
+                all_or_none,
+                key.as_ref(),
+                |conn, _, item| {
+                    let known = match &mut known {
+                        Some(k) => k,
+                        None => known.insert(existing(conn, &ids)?),
+                    };
+                    // `known` changes only when the item's savepoint commits.
+                    upsert_one(conn, &user, known, item)
+                },
+                |_| Ok(()),
+            )
+        })
+        .await
+        .map(bulk::Outcome::respond)
+}

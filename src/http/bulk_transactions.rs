@@ -1,0 +1,283 @@
+//! `POST /transactions/bulk`: upsert up to 1,000 orders by `external_id`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::bulk::{self, Applied, BulkQuery, ItemStatus};
+use super::extract::QueryParams;
+use super::idempotency::IdemKey;
+use super::transactions::{
+    create_in_tx, new_row, update_in_tx, TransactionCreate, TransactionPatch, Updated,
+};
+use super::validation::check;
+use crate::auth::AuthUser;
+use crate::db::transactions::{self, TransactionRow};
+use crate::db::{self, cpr, customers, stats, DbConn};
+use crate::domain::codes::Role;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Up to 1,000 transactions keyed by `external_id`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"items": [
+    {"external_id": "SO-2026-0042", "customer_external_id": "ERP-10042", "amount_cents": 1280000,
+     "cost_cents": 910000, "product": "Ginseng tea, 12 boxes", "occurred_at": "2026-11-20T10:30:00Z"},
+    {"external_id": "SO-2026-0043", "customer_id": 42, "amount_cents": 56000, "product": "Gift set"}
+]}))]
+pub struct TransactionBulkRequest {
+    /// Each item is a transaction as in `POST /customers/{id}/transactions`
+    /// with a required `external_id`, naming its customer by `customer_id`
+    /// (Patron id) or `customer_external_id` (the card's ERP key; one of the
+    /// two, required to create). An existing `external_id` updates that
+    /// transaction as `PATCH` would; it cannot move to another customer.
+    pub items: Vec<TransactionBulkItem>,
+}
+
+/// One bulk transaction (documentation: the fields of `TransactionCreate`
+/// plus the customer reference).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TransactionBulkItem {
+    /// The customer's Patron id.
+    pub customer_id: Option<i64>,
+    /// The customer's `external_id`.
+    pub customer_external_id: Option<String>,
+    #[serde(flatten)]
+    pub transaction: TransactionCreate,
+}
+
+fn invalid(field: &str, code: &str, message: &str) -> ApiError {
+    ApiError::invalid(field, code, message)
+}
+
+/// Splits the customer reference off an item (the rest is a transaction).
+fn customer_ref(item: &mut Value) -> Result<(Option<i64>, Option<String>), ApiError> {
+    let obj = item
+        .as_object_mut()
+        .ok_or_else(|| invalid("item", "invalid_type", "must be a JSON object"))?;
+    let id = match obj.remove("customer_id") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| invalid("customer_id", "invalid_type", "must be an integer"))?,
+        ),
+    };
+    let ext = match obj.remove("customer_external_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(_) => {
+            return Err(invalid(
+                "customer_external_id",
+                "invalid_type",
+                "must be a non-blank string",
+            ))
+        }
+    };
+    if id.is_some() && ext.is_some() {
+        return Err(invalid(
+            "customer_external_id",
+            "not_allowed",
+            "name the customer by customer_id or customer_external_id, not both",
+        ));
+    }
+    Ok((id, ext))
+}
+
+fn external_id_of(item: &Value) -> Result<String, ApiError> {
+    match item.get("external_id") {
+        None | Some(Value::Null) => Err(invalid(
+            "external_id",
+            "required",
+            "is required: bulk items are matched by external_id",
+        )),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        Some(_) => Err(invalid(
+            "external_id",
+            "invalid_type",
+            "must be a non-blank string",
+        )),
+    }
+}
+
+/// The customer an item names, as a Patron id.
+fn resolve_customer(
+    conn: &mut DbConn,
+    id: Option<i64>,
+    ext: Option<&str>,
+) -> Result<Option<i64>, ApiError> {
+    match (id, ext) {
+        (Some(id), _) => {
+            if customers::exists(conn, id)? {
+                Ok(Some(id))
+            } else {
+                Err(invalid(
+                    "customer_id",
+                    "unknown_customer",
+                    "no such customer",
+                ))
+            }
+        }
+        (None, Some(ext)) => match customers::find_by_external_id(conn, ext)? {
+            Some(c) => Ok(Some(c.id)),
+            None => Err(invalid(
+                "customer_external_id",
+                "unknown_customer",
+                "no customer has this external_id",
+            )),
+        },
+        (None, None) => Ok(None),
+    }
+}
+
+/// Creates or updates one transaction; `touched` collects the cards whose
+/// figures the batch refreshes at the end.
+fn upsert_one(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    known: &mut HashMap<String, TransactionRow>,
+    touched: &mut BTreeSet<i64>,
+    mut item: Value,
+) -> Result<Applied, ApiError> {
+    let (customer_id, customer_ext) = customer_ref(&mut item)?;
+    let external_id = external_id_of(&item)?;
+    let customer = resolve_customer(conn, customer_id, customer_ext.as_deref())?;
+    match known.get(&external_id).cloned() {
+        Some(row) => {
+            if customer.is_some_and(|c| c != row.customer_id) {
+                return Err(invalid(
+                    if customer_id.is_some() {
+                        "customer_id"
+                    } else {
+                        "customer_external_id"
+                    },
+                    "immutable",
+                    "a transaction cannot move to another customer",
+                ));
+            }
+            let input: TransactionPatch = bulk::parse_item(item)?;
+            check(&input, input.null_errors())?;
+            match update_in_tx(conn, user, row, input, None, true)? {
+                Updated::Unchanged(row) => Ok(Applied {
+                    status: ItemStatus::Unchanged,
+                    id: row.id,
+                    version: row.version,
+                }),
+                Updated::Saved(row) => {
+                    touched.insert(row.customer_id);
+                    let applied = Applied {
+                        status: ItemStatus::Updated,
+                        id: row.id,
+                        version: row.version,
+                    };
+                    known.insert(external_id, row);
+                    Ok(applied)
+                }
+            }
+        }
+        None => {
+            let input: TransactionCreate = bulk::parse_item(item)?;
+            check(&input, Vec::new())?;
+            let customer = customer.ok_or_else(|| {
+                invalid(
+                    "customer_id",
+                    "required",
+                    "name the customer by customer_id or customer_external_id",
+                )
+            })?;
+            let saved = create_in_tx(conn, user, new_row(customer, input, db::now()))?;
+            touched.insert(saved.customer_id);
+            let applied = Applied {
+                status: ItemStatus::Created,
+                id: saved.id,
+                version: saved.version,
+            };
+            known.insert(external_id, saved);
+            Ok(applied)
+        }
+    }
+}
+
+/// Upsert up to 1,000 transactions by `external_id` (ERP sync).
+///
+/// Results, modes, limits and idempotency as `POST /customers/bulk`. Each
+/// item names its customer by `customer_id` or `customer_external_id`; the
+/// rules are those of the single writes (the card's currency, a `sales`
+/// user only on cards it owns, `external_id` never counted twice). The
+/// figures of every card the batch touched (purchase count, revenue,
+/// profit, CPR stage) are refreshed once at the end of the batch, in the
+/// same transaction.
+#[utoipa::path(
+    tag = "sync",
+    params(BulkQuery),
+    request_body = TransactionBulkRequest,
+    responses(
+        (status = 200, description = "Per-item results", body = bulk::BulkResponse),
+        (status = 413, description = "More than 1,000 items or a body over 8 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "With `all_or_none`, an item failed and nothing was applied: a validation problem naming every bad field as `items[i].field`, with the per-item results in `items`; also a malformed request", body = bulk::BulkRejection, content_type = "application/problem+json")
+    )
+)]
+#[post("/transactions/bulk")]
+pub async fn bulk_transactions(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    query: QueryParams<BulkQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    user.require_any(&[Role::Admin, Role::Manager, Role::Sales, Role::Integration])?;
+    let all_or_none = query.0.all_or_none.unwrap_or(false);
+    let body = bulk::read_body(payload).await?;
+    let items = bulk::json_items(&req, &body)?;
+    let key = IdemKey::of(&req);
+    state
+        .db
+        .run(move |conn| {
+            let ids: Vec<String> = items
+                .iter()
+                .filter_map(|i| external_id_of(i).ok())
+                .collect();
+            let mut known: Option<HashMap<String, TransactionRow>> = None;
+            // Cards whose figures the batch refreshes at its end.
+            let touched = std::cell::RefCell::new(BTreeSet::new());
+            bulk::run_batch(
+                conn,
+                items,
+                0,
+                all_or_none,
+                key.as_ref(),
+                |conn, _, item| {
+                    let known = match &mut known {
+                        Some(k) => k,
+                        None => known.insert(
+                            transactions::by_external_ids(conn, &ids)?
+                                .into_iter()
+                                .filter_map(|r| r.external_id.clone().map(|e| (e, r)))
+                                .collect(),
+                        ),
+                    };
+                    let mut mine = BTreeSet::new();
+                    let result = upsert_one(conn, &user, known, &mut mine, item);
+                    // Only an applied item's card needs its figures refreshed.
+                    if result.is_ok() {
+                        touched.borrow_mut().extend(mine);
+                    }
+                    result
+                },
+                |conn| {
+                    let now = db::now();
+                    let ids: Vec<i64> = touched.borrow().iter().copied().collect();
+                    stats::refresh_many(conn, &ids, now)?;
+                    for id in ids {
+                        cpr::refresh_current(conn, id, now)?;
+                        crate::db::loyalty::refresh_current(conn, id, now)?;
+                    }
+                    Ok(())
+                },
+            )
+        })
+        .await
+        .map(bulk::Outcome::respond)
+}

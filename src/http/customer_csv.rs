@@ -1,0 +1,384 @@
+//! CSV of customer cards: `GET /customers/export` streams every matching
+//! card, `POST /customers/import` upserts rows by `external_id` with the
+//! bulk rules. One column list for both, so an export re-imports as is.
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde_json::{Map, Value};
+
+use super::bulk::{self, BulkQuery};
+use super::bulk_customers::{existing, external_ids, upsert_one};
+use super::customer_query::CustomerQuery;
+use super::customers::views;
+use super::extract::QueryParams;
+use super::idempotency::IdemKey;
+use crate::auth::AuthUser;
+use crate::db::customer_list::{self, Filter, Sort};
+use crate::db::customers::CustomerRow;
+use crate::db::page::Cursor;
+use crate::db::Db;
+use crate::domain::codes::Role;
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+/// Columns an import writes, in export order (`tags` joined with `|`).
+pub const WRITABLE: &[&str] = &[
+    "external_id",
+    "kind",
+    "name",
+    "company",
+    "email",
+    "phone",
+    "address",
+    "region",
+    "birthday",
+    "gender",
+    "age_band",
+    "income_band",
+    "occupation",
+    "education",
+    "industry",
+    "products",
+    "employees",
+    "annual_revenue_cents",
+    "owner_id",
+    "acquisition_source",
+    "source_customer_id",
+    "personality_type",
+    "social_style",
+    "funnel_stage",
+    "prospect_grade",
+    "wallet_size_cents",
+    "currency",
+    "notes",
+    "tags",
+];
+
+/// Columns the export adds and an import ignores (Patron's own figures).
+pub const READ_ONLY: &[&str] = &[
+    "id",
+    "version",
+    "created_at",
+    "updated_at",
+    "archived_at",
+    "last_contact_at",
+    "purchase_count",
+    "lifetime_revenue_cents",
+    "lifetime_profit_cents",
+    "revenue_12m_cents",
+    "profit_12m_cents",
+    "cpr_stage",
+    "tier",
+];
+
+const INTEGERS: &[&str] = &[
+    "employees",
+    "annual_revenue_cents",
+    "owner_id",
+    "source_customer_id",
+    "wallet_size_cents",
+];
+/// Fields an empty cell leaves alone rather than clears (they cannot be null).
+const REQUIRED: &[&str] = &["kind", "name", "funnel_stage", "currency", "external_id"];
+const TAG_SEPARATOR: char = '|';
+/// Rows fetched per database round trip of the export.
+const EXPORT_PAGE: i64 = 1000;
+
+fn header_row() -> Vec<&'static str> {
+    ["id"]
+        .into_iter()
+        .chain(WRITABLE.iter().copied())
+        .chain(READ_ONLY.iter().copied().filter(|c| *c != "id"))
+        .collect()
+}
+
+fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(&TAG_SEPARATOR.to_string()),
+        other => other.to_string(),
+    }
+}
+
+/// One page of the export as CSV bytes, and the cursor after it.
+fn export_page(
+    db: &Db,
+    filter: &Filter,
+    sort: &Sort,
+    after: Option<&Cursor>,
+    with_header: bool,
+) -> impl std::future::Future<Output = Result<(Bytes, Option<Cursor>), ApiError>> {
+    let (db, filter, sort, after) = (db.clone(), filter.clone(), sort.clone(), after.cloned());
+    async move {
+        db.run(move |conn| {
+            let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), EXPORT_PAGE)?;
+            let more = rows.len() as i64 > EXPORT_PAGE;
+            let rows: Vec<_> = rows.into_iter().take(EXPORT_PAGE as usize).collect();
+            let next = if more {
+                rows.last().map(|r| sort.cursor_for(r))
+            } else {
+                None
+            };
+            let mut out = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 300));
+            let columns = header_row();
+            if with_header {
+                out.write_record(&columns)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+            }
+            for view in views(conn, rows)? {
+                let json =
+                    serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
+                let record: Vec<String> = columns
+                    .iter()
+                    .map(|c| json.get(*c).map(cell).unwrap_or_default())
+                    .collect();
+                out.write_record(&record)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+            }
+            let bytes = out
+                .into_inner()
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok((Bytes::from(bytes), next))
+        })
+        .await
+    }
+}
+
+/// Export customers as CSV.
+///
+/// Every card matching the list filters (the parameters of `GET
+/// /customers`; `sort` orders the rows, `limit` and `cursor` are ignored),
+/// streamed as `text/csv; charset=utf-8` (RFC 4180, a header row, UTF-8
+/// without BOM). Columns: `id`, then the writable card fields in the order
+/// `external_id, kind, name, company, email, phone, address, region,
+/// birthday, gender, age_band, income_band, occupation, education,
+/// industry, products, employees, annual_revenue_cents, owner_id,
+/// acquisition_source, source_customer_id, personality_type, social_style,
+/// funnel_stage, prospect_grade, wallet_size_cents, currency, notes, tags`
+/// (tags joined with `|`), then Patron's figures `version, created_at,
+/// updated_at, archived_at, last_contact_at, purchase_count,
+/// lifetime_revenue_cents, lifetime_profit_cents, revenue_12m_cents,
+/// profit_12m_cents, cpr_stage, tier`. Empty cell = no value. Rows are
+/// read 1,000 at a time, so memory stays flat whatever the count.
+#[utoipa::path(
+    tag = "sync",
+    params(CustomerQuery),
+    responses((status = 200, description = "The CSV", content_type = "text/csv", body = String,
+        example = "id,external_id,kind,name,...\n42,ERP-10042,organization,杭州华康贸易有限公司,...\n"))
+)]
+#[get("/customers/export")]
+pub async fn export(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    query: QueryParams<CustomerQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let filter = q.filter()?;
+    let sort = Sort::parse(q.sort.as_deref())?;
+    // The first page before answering: a database failure is still a 503 problem.
+    let db = state.db.clone();
+    let (first, next) = export_page(&db, &filter, &sort, None, true).await?;
+    let stream = futures_util::stream::unfold(
+        (Some(first), next, db, filter, sort),
+        |(ready, next, db, filter, sort)| async move {
+            if let Some(bytes) = ready {
+                return Some((Ok(bytes), (None, next, db, filter, sort)));
+            }
+            let after = next?;
+            match export_page(&db, &filter, &sort, Some(&after), false).await {
+                Ok((bytes, next)) => Some((Ok(bytes), (None, next, db, filter, sort))),
+                // Mid-stream the status is sent: end the body early (the
+                // client sees a truncated transfer) and log why.
+                Err(e) => {
+                    log::warn!("CSV export stopped: {e}");
+                    Some((Err(e), (None, None, db, filter, sort)))
+                }
+            }
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"customers.csv\"",
+        ))
+        .streaming(stream))
+}
+
+fn is_csv(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/csv"))
+}
+
+/// The CSV rows as bulk items (JSON objects); header problems are a 422.
+fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(body);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| ApiError::BadRequest(format!("the CSV header row is unreadable: {e}")))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let mut errors: Vec<FieldError> = headers
+        .iter()
+        .filter(|h| !WRITABLE.contains(&h.as_str()) && !READ_ONLY.contains(&h.as_str()))
+        .map(|h| {
+            FieldError::new(
+                format!("header.{h}"),
+                "unknown_field",
+                "not a customer column",
+            )
+        })
+        .collect();
+    if !headers.iter().any(|h| h == "external_id") {
+        errors.push(FieldError::new(
+            "header.external_id",
+            "required",
+            "rows are matched by external_id: the column is required",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for h in &headers {
+        if !seen.insert(h) {
+            errors.push(FieldError::new(
+                format!("header.{h}"),
+                "duplicate",
+                "column given twice",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let mut items = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record
+            .map_err(|e| ApiError::BadRequest(format!("CSV row {} is malformed: {e}", i + 1)))?;
+        if items.len() >= bulk::MAX_ITEMS {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "more than {} rows; split the file",
+                bulk::MAX_ITEMS
+            )));
+        }
+        let mut obj = Map::new();
+        for (name, raw) in headers.iter().zip(record.iter()) {
+            if !WRITABLE.contains(&name.as_str()) {
+                continue;
+            }
+            let raw = raw.trim();
+            let value = if name == "tags" {
+                Value::Array(
+                    raw.split(TAG_SEPARATOR)
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(|t| Value::String(t.to_string()))
+                        .collect(),
+                )
+            } else if raw.is_empty() {
+                if REQUIRED.contains(&name.as_str()) {
+                    continue;
+                }
+                Value::Null
+            } else if INTEGERS.contains(&name.as_str()) {
+                raw.parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::String(raw.to_string()))
+            } else {
+                Value::String(raw.to_string())
+            };
+            obj.insert(name.clone(), value);
+        }
+        items.push(Value::Object(obj));
+    }
+    bulk::count_ok(items.len(), "rows")?;
+    Ok(items)
+}
+
+/// Null on create means "not given" (a card starts empty anyway).
+fn drop_nulls(item: &mut Value, creating: bool) {
+    if let (true, Some(obj)) = (creating, item.as_object_mut()) {
+        obj.retain(|_, v| !v.is_null());
+    }
+}
+
+/// Import customers from CSV (upsert by `external_id`).
+///
+/// The body is `text/csv` (UTF-8, RFC 4180, a header row, a BOM is
+/// ignored) with the columns of the export; only `external_id` is required.
+/// Read-only columns (`id`, `version`, the figures) are ignored, so an
+/// export re-imports as is; an unknown or repeated column is a 422. Each
+/// row upserts like one item of `POST /customers/bulk` (same rules, same
+/// results, `all_or_none` and `Idempotency-Key` alike), with `index` the
+/// data row number (1 = the first row after the header). A column left
+/// out leaves that field unchanged; an empty cell clears it (for `kind`,
+/// `name`, `funnel_stage` and `currency`, which cannot be empty, it leaves
+/// it unchanged); `tags` are separated by `|`. At most 1,000 rows.
+#[utoipa::path(
+    tag = "sync",
+    params(BulkQuery),
+    request_body(content = String, content_type = "text/csv",
+        example = "external_id,kind,name,region,tags\nERP-10042,organization,杭州华康贸易有限公司,Hangzhou,health|wholesale\n"),
+    responses(
+        (status = 200, description = "Per-row results", body = bulk::BulkResponse),
+        (status = 413, description = "More than 1,000 rows or a body over 8 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not text/csv", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown, repeated or missing column; or with `all_or_none`, a row failed and nothing was applied (`items[i].field` names the row's index)", body = bulk::BulkRejection, content_type = "application/problem+json")
+    )
+)]
+#[post("/customers/import")]
+pub async fn import(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    query: QueryParams<BulkQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    user.require_any(&[Role::Admin, Role::Manager, Role::Sales, Role::Integration])?;
+    if !is_csv(&req) {
+        return Err(ApiError::UnsupportedMediaType(
+            "the request body must be CSV (Content-Type: text/csv)".into(),
+        ));
+    }
+    let all_or_none = query.0.all_or_none.unwrap_or(false);
+    let body = bulk::read_body(payload).await?;
+    let items = rows_as_items(&body)?;
+    let key = IdemKey::of(&req);
+    state
+        .db
+        .run(move |conn| {
+            let ids = external_ids(&items);
+            let mut known: Option<std::collections::HashMap<String, CustomerRow>> = None;
+            bulk::run_batch(
+                conn,
+                items,
+                1,
+                all_or_none,
+                key.as_ref(),
+                |conn, _, mut item| {
+                    let known = match &mut known {
+                        Some(k) => k,
+                        None => known.insert(existing(conn, &ids)?),
+                    };
+                    let creating = item
+                        .get("external_id")
+                        .and_then(Value::as_str)
+                        .is_none_or(|e| !known.contains_key(e.trim()));
+                    drop_nulls(&mut item, creating);
+                    upsert_one(conn, &user, known, item)
+                },
+                |_| Ok(()),
+            )
+        })
+        .await
+        .map(bulk::Outcome::respond)
+}

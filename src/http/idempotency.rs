@@ -1,0 +1,357 @@
+//! `Idempotency-Key` on every POST: a retry with the same key and body gets
+//! the stored first response and writes nothing; the same key with another
+//! body is a 422; a retry while the first request still runs is a 409.
+//!
+//! Bulk writes and the CSV import store their response in the same database
+//! transaction as the writes (`in_tx`), so a crash can never leave a write
+//! without its key. Other POSTs are claimed before they run (an unfinished
+//! claim row) and their response stored right after; a claim whose request
+//! died is taken over after `IN_FLIGHT_LEASE_SECS`.
+
+use actix_web::body::{to_bytes, BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::web::{Bytes, BytesMut, Data};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::db::idempotency::{self, Claim, Stored};
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+pub const HEADER: &str = "idempotency-key";
+/// Set on a replayed response.
+pub const REPLAYED: &str = "idempotent-replayed";
+/// An unfinished claim older than this belongs to a request that died.
+pub const IN_FLIGHT_LEASE_SECS: i64 = 60;
+const MAX_KEY_LEN: usize = 255;
+/// Response headers worth replaying.
+const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
+
+/// The key of the current request, for handlers that store their response
+/// in their own transaction.
+#[derive(Debug, Clone)]
+pub struct IdemKey {
+    pub user_id: i64,
+    pub key: String,
+    pub hash: String,
+}
+
+impl IdemKey {
+    pub fn of(req: &HttpRequest) -> Option<IdemKey> {
+        req.extensions().get::<IdemKey>().cloned()
+    }
+}
+
+/// Paths whose handlers store the response in their write transaction.
+fn stores_in_tx(path: &str) -> bool {
+    path.ends_with("/customers/bulk")
+        || path.ends_with("/transactions/bulk")
+        || path.ends_with("/customers/import")
+}
+
+/// Largest body read here: the bulk limit for bulk paths, else the JSON limit.
+fn body_limit(path: &str) -> usize {
+    if stores_in_tx(path) {
+        super::bulk::BULK_BODY_LIMIT
+    } else {
+        super::extract::JSON_LIMIT
+    }
+}
+
+fn key_error(message: &str) -> ApiError {
+    ApiError::Validation(vec![FieldError::new(
+        "Idempotency-Key",
+        "invalid_value",
+        message,
+    )])
+}
+
+/// The key header, checked: 1 to 255 visible ASCII characters.
+fn key_of(req: &ServiceRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get(HEADER) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| key_error("must be visible ASCII characters"))?
+        .trim();
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(key_error("must be 1 to 255 visible ASCII characters"));
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// Method, path, query and body: a key reused for anything else is a misuse.
+fn request_hash(req: &ServiceRequest, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(req.method().as_str());
+    h.update([0]);
+    h.update(req.path());
+    h.update([0]);
+    h.update(req.query_string());
+    h.update([0]);
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+async fn read_body(payload: &mut Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the body is larger than {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn payload_of(body: Bytes) -> Payload {
+    let stream = futures_util::stream::once(async move { Ok(body) });
+    Payload::Stream {
+        payload: Box::pin(stream),
+    }
+}
+
+/// The user id of a valid token, if any (the handler authenticates fully).
+fn token_user(req: &ServiceRequest, state: &AppState) -> Option<i64> {
+    let token = crate::auth::extract::bearer_token(req.request()).ok()?;
+    let claims = state
+        .jwt
+        .verify(&token, chrono::Utc::now().timestamp())
+        .ok()?;
+    claims.sub.parse().ok()
+}
+
+/// Should a response be kept for replay? Not failures a retry may cure.
+fn replayable(status: StatusCode) -> bool {
+    !(status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT
+        ))
+}
+
+/// The stored form of a response.
+pub fn stored(status: StatusCode, headers: &[(HeaderName, String)], body: String) -> Stored {
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    Stored {
+        status: status.as_u16(),
+        headers: serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into()),
+        body,
+    }
+}
+
+/// The response a stored one replays as.
+pub fn replay(stored: &Stored) -> HttpResponse {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    let pairs: Vec<(String, String)> = serde_json::from_str(&stored.headers).unwrap_or_default();
+    for (name, value) in pairs {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            response.insert_header((n, v));
+        }
+    }
+    response.insert_header((HeaderName::from_static(REPLAYED), "true"));
+    response.body(stored.body.clone())
+}
+
+fn in_flight() -> ApiError {
+    ApiError::Conflict(
+        "a request with this Idempotency-Key is still being processed; retry later".into(),
+    )
+}
+
+fn mismatch() -> ApiError {
+    key_error("this Idempotency-Key was already used with a different request")
+}
+
+/// For handlers that store their response in their write transaction: what
+/// the key says before writing (None: go ahead).
+pub fn check_in_tx(conn: &mut DbConn, key: &IdemKey) -> Result<Option<Stored>, ApiError> {
+    match idempotency::find(conn, key.user_id, &key.key)? {
+        None => Ok(None),
+        Some((hash, _)) if hash != key.hash => Err(mismatch()),
+        Some((_, Some(stored))) => Ok(Some(stored)),
+        Some((_, None)) => Err(in_flight()),
+    }
+}
+
+/// Stores the response in the caller's write transaction.
+pub fn store_in_tx(conn: &mut DbConn, key: &IdemKey, stored: &Stored) -> Result<(), ApiError> {
+    idempotency::insert_complete(conn, key.user_id, &key.key, &key.hash, stored, db::now()).map_err(
+        |e| match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => in_flight(),
+            other => other.into(),
+        },
+    )
+}
+
+fn error_response(req: ServiceRequest, e: ApiError) -> ServiceResponse<BoxBody> {
+    req.into_response(e.error_response())
+}
+
+/// The middleware (wrapped around the whole app; only keyed POSTs under
+/// `/api/v1` are touched).
+pub async fn middleware(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.method() != Method::POST || !req.path().starts_with("/api/v1/") {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    }
+    let key = match key_of(&req) {
+        Ok(Some(key)) => key,
+        Ok(None) => return next.call(req).await.map(|r| r.map_into_boxed_body()),
+        Err(e) => return Ok(error_response(req, e)),
+    };
+    let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let Some(user_id) = token_user(&req, &state) else {
+        // No valid token: the handler answers 401 and nothing is stored.
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let mut payload = req.take_payload();
+    let body = match read_body(&mut payload, body_limit(req.path())).await {
+        Ok(body) => body,
+        Err(e) => return Ok(error_response(req, e)),
+    };
+    let hash = request_hash(&req, &body);
+    req.set_payload(payload_of(body));
+    let idem = IdemKey { user_id, key, hash };
+    if stores_in_tx(req.path()) {
+        // The handler claims, writes and stores in one transaction; a
+        // replay found now saves it the work.
+        let found = {
+            let idem = idem.clone();
+            state
+                .db
+                .run(move |conn| Ok(idempotency::find(conn, idem.user_id, &idem.key)?))
+                .await
+        };
+        match found {
+            Ok(Some((hash, _))) if hash != idem.hash => return Ok(error_response(req, mismatch())),
+            Ok(Some((_, Some(stored)))) => {
+                let response = replay(&stored);
+                return Ok(req.into_response(response));
+            }
+            Ok(_) => {}
+            Err(e) => return Ok(error_response(req, e)),
+        }
+        req.extensions_mut().insert(idem);
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    }
+    let claimed = {
+        let idem = idem.clone();
+        state
+            .db
+            .run(move |conn| {
+                let now = db::now();
+                let stale = now - chrono::Duration::seconds(IN_FLIGHT_LEASE_SECS);
+                db::write_tx(conn, |conn| {
+                    idempotency::claim(conn, idem.user_id, &idem.key, &idem.hash, now, stale)
+                })
+                .or_else(|e| match e {
+                    diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    ) => Ok(Claim::InFlight),
+                    other => Err(other.into()),
+                })
+            })
+            .await
+    };
+    match claimed {
+        Ok(Claim::Fresh) => {}
+        Ok(Claim::Replay(stored)) => return Ok(req.into_response(replay(&stored))),
+        Ok(Claim::Mismatch) => return Ok(error_response(req, mismatch())),
+        Ok(Claim::InFlight) => return Ok(error_response(req, in_flight())),
+        Err(e) => return Ok(error_response(req, e)),
+    }
+    let result = next.call(req).await;
+    let response = match result {
+        Ok(response) => response,
+        Err(e) => {
+            release(&state, &idem).await;
+            return Err(e);
+        }
+    };
+    let status = response.status();
+    let (req, res) = response.into_parts();
+    let (head, body) = res.into_parts();
+    let bytes = match to_bytes(body).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            release(&state, &idem).await;
+            return Ok(ServiceResponse::new(
+                req,
+                ApiError::Internal("response body unreadable".into()).error_response(),
+            ));
+        }
+    };
+    if replayable(status) {
+        let headers: Vec<(HeaderName, String)> = KEPT_HEADERS
+            .iter()
+            .filter_map(|n| {
+                head.headers()
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| (n.clone(), v.to_string()))
+            })
+            .collect();
+        let stored = stored(
+            status,
+            &headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        );
+        let idem2 = idem.clone();
+        let saved = state
+            .db
+            .run(move |conn| {
+                Ok(db::write_tx(conn, |conn| {
+                    idempotency::complete(conn, idem2.user_id, &idem2.key, &stored)
+                })?)
+            })
+            .await;
+        if let Err(e) = saved {
+            log::warn!("idempotency key not stored: {e}");
+        }
+    } else {
+        release(&state, &idem).await;
+    }
+    let res = head.set_body(bytes).map_into_boxed_body();
+    Ok(ServiceResponse::new(req, res))
+}
+
+async fn release(state: &AppState, idem: &IdemKey) {
+    let idem = idem.clone();
+    let result = state
+        .db
+        .run(move |conn| {
+            Ok(db::write_tx(conn, |conn| {
+                idempotency::release(conn, idem.user_id, &idem.key)
+            })?)
+        })
+        .await;
+    if let Err(e) = result {
+        log::warn!("idempotency claim not released: {e}");
+    }
+}

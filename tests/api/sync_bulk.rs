@@ -1,0 +1,391 @@
+//! `POST /customers/bulk`: upsert by external_id, partial and atomic modes.
+
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+
+pub async fn bulk(app: &TestApp, path: &str, token: &str, body: &Value, key: Option<&str>) -> Resp {
+    let mut req = app.client.post(app.url(path)).bearer_auth(token).json(body);
+    if let Some(key) = key {
+        req = req.header("Idempotency-Key", key);
+    }
+    app.send(req).await
+}
+
+fn statuses(r: &Resp) -> Vec<String> {
+    r.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {}", r.text))
+        .iter()
+        .map(|i| i["status"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn customer_count(app: &TestApp, token: &str) -> usize {
+    let r = app.get("/api/v1/customers?limit=500", token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["items"].as_array().map(Vec::len).unwrap_or_default()
+}
+
+async fn creates_updates_and_leaves_unchanged(app: TestApp) {
+    let token = app.admin_token().await;
+    let body = json!({"items": [
+        {"external_id": "ERP-1", "kind": "organization", "name": "杭州华康贸易有限公司", "tags": ["b", "a"]},
+        {"external_id": "ERP-2", "kind": "individual", "name": "王芳"}
+    ]});
+    let r = bulk(&app, "/api/v1/customers/bulk", &token, &body, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(statuses(&r), ["created", "created"]);
+    assert_eq!(r.body["items"][1]["index"], 1);
+    assert_eq!(r.body["items"][0]["version"], 1);
+    let id0 = r.body["items"][0]["id"].as_i64().unwrap();
+    let card = app.get(&format!("/api/v1/customers/{id0}"), &token).await;
+    assert_eq!(card.body["name"], "杭州华康贸易有限公司");
+    assert_eq!(card.body["external_id"], "ERP-1");
+    assert_eq!(card.body["tags"], json!(["a", "b"]));
+    let history = app
+        .get(&format!("/api/v1/customers/{id0}/history"), &token)
+        .await;
+
+    // The same state again: nothing written, no version bump.
+    let again = bulk(&app, "/api/v1/customers/bulk", &token, &body, None).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(statuses(&again), ["unchanged", "unchanged"]);
+    assert_eq!(again.body["items"][0]["id"], id0);
+    assert_eq!(again.body["items"][0]["version"], 1);
+    let card2 = app.get(&format!("/api/v1/customers/{id0}"), &token).await;
+    assert_eq!(card2.body["version"], 1);
+    assert_eq!(card2.body["updated_at"], card.body["updated_at"]);
+    let history2 = app
+        .get(&format!("/api/v1/customers/{id0}/history"), &token)
+        .await;
+    assert_eq!(
+        history2.body, history.body,
+        "no history event for unchanged"
+    );
+
+    // Only the fields sent change; a changed one updates with a new version.
+    let change = json!({"items": [
+        {"external_id": "ERP-1", "region": "Hangzhou"},
+        {"external_id": "ERP-2", "name": "王芳"},
+        {"external_id": "ERP-3", "kind": "individual", "name": "李雷"}
+    ]});
+    let r = bulk(&app, "/api/v1/customers/bulk", &token, &change, None).await;
+    assert_eq!(
+        statuses(&r),
+        ["updated", "unchanged", "created"],
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["items"][0]["version"], 2);
+    let card3 = app.get(&format!("/api/v1/customers/{id0}"), &token).await;
+    assert_eq!(card3.body["region"], "Hangzhou");
+    assert_eq!(card3.body["name"], "杭州华康贸易有限公司");
+    assert_eq!(card3.body["version"], 2);
+    assert_eq!(customer_count(&app, &token).await, 3);
+}
+
+async fn later_item_updates_what_an_earlier_created(app: TestApp) {
+    let token = app.admin_token().await;
+    let body = json!({"items": [
+        {"external_id": "DUP", "kind": "individual", "name": "First"},
+        {"external_id": "DUP", "name": "Second"}
+    ]});
+    let r = bulk(&app, "/api/v1/customers/bulk", &token, &body, None).await;
+    assert_eq!(statuses(&r), ["created", "updated"], "{}", r.text);
+    assert_eq!(r.body["items"][0]["id"], r.body["items"][1]["id"]);
+    let id = r.body["items"][0]["id"].as_i64().unwrap();
+    let card = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(card.body["name"], "Second");
+    assert_eq!(card.body["version"], 2);
+}
+
+async fn bad_items_fail_alone(app: TestApp) {
+    let token = app.admin_token().await;
+    let body = json!({"items": [
+        {"external_id": "G-1", "kind": "individual", "name": "Good one"},
+        {"external_id": "B-1", "kind": "individual", "name": "  ", "email": "not-an-email"},
+        {"external_id": "G-2", "kind": "organization", "name": "Good two"},
+        {"kind": "individual", "name": "No key"},
+        {"external_id": "B-2", "kind": "alien", "name": "Bad kind"},
+        {"external_id": "B-3", "kind": "individual", "name": "x", "shoe_size": 42},
+        "not an object",
+        {"external_id": "B-4", "kind": "individual", "name": "Bad owner", "owner_id": 99999},
+        {"external_id": 17, "kind": "individual", "name": "Numeric key"}
+    ]});
+    let r = bulk(&app, "/api/v1/customers/bulk", &token, &body, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        statuses(&r),
+        ["created", "error", "created", "error", "error", "error", "error", "error", "error"]
+    );
+    let fields = |i: usize| -> Vec<String> {
+        r.body["items"][i]["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(fields(1), ["email", "name"]);
+    assert_eq!(fields(3), ["external_id"]);
+    assert_eq!(fields(4), ["kind"]);
+    assert_eq!(fields(5), ["shoe_size"]);
+    assert_eq!(fields(6), ["item"]);
+    assert_eq!(fields(7), ["owner_id"]);
+    assert_eq!(fields(8), ["external_id"]);
+    assert!(r.body["items"][1]["id"].is_null());
+    assert_eq!(r.body["items"][1]["index"], 1);
+    assert_eq!(customer_count(&app, &token).await, 2);
+}
+
+async fn all_or_none_applies_nothing_on_failure(app: TestApp) {
+    let token = app.admin_token().await;
+    let first = json!({"items": [{"external_id": "A-1", "kind": "individual", "name": "Before"}]});
+    let r = bulk(&app, "/api/v1/customers/bulk", &token, &first, None).await;
+    let id = r.body["items"][0]["id"].as_i64().unwrap();
+    let body = json!({"items": [
+        {"external_id": "A-1", "name": "After"},
+        {"external_id": "A-2", "kind": "individual", "name": "New"},
+        {"external_id": "A-3", "kind": "individual", "name": ""}
+    ]});
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk?all_or_none=true",
+        &token,
+        &body,
+        None,
+    )
+    .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["items[2].name"]);
+    assert_eq!(statuses(&r), ["skipped", "skipped", "error"]);
+    assert_eq!(r.body["items"][2]["errors"][0]["field"], "name");
+    assert!(r.body["items"][1]["id"].is_null());
+    let card = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(card.body["name"], "Before");
+    assert_eq!(card.body["version"], 1);
+    assert_eq!(customer_count(&app, &token).await, 1);
+    // The same batch fixed goes through atomically.
+    let fixed = json!({"items": [
+        {"external_id": "A-1", "name": "After"},
+        {"external_id": "A-2", "kind": "individual", "name": "New"}
+    ]});
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk?all_or_none=true",
+        &token,
+        &fixed,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(statuses(&r), ["updated", "created"]);
+    assert_eq!(customer_count(&app, &token).await, 2);
+}
+
+async fn request_rules(app: TestApp) {
+    let token = app.admin_token().await;
+    let path = "/api/v1/customers/bulk";
+    let many: Vec<Value> = (0..1001)
+        .map(|i| json!({"external_id": format!("X-{i}"), "kind": "individual", "name": "x"}))
+        .collect();
+    bulk(&app, path, &token, &json!({"items": many}), None)
+        .await
+        .problem(413);
+    let r = bulk(&app, path, &token, &json!({"items": []}), None).await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["items"]);
+    let r = bulk(&app, path, &token, &json!({"things": []}), None).await;
+    r.problem(422);
+    let r = bulk(
+        &app,
+        &format!("{path}?all_or_none=maybe"),
+        &token,
+        &json!({"items": [{}]}),
+        None,
+    )
+    .await;
+    r.problem(400);
+    assert_eq!(r.error_fields(), ["all_or_none"]);
+    app.post_raw(path, &token, "text/plain", "{}")
+        .await
+        .problem(415);
+    app.post_raw(path, &token, "application/json", "{\"items\": [")
+        .await
+        .problem(400);
+    let huge = "x".repeat(9 * 1024 * 1024);
+    app.post_raw(path, &token, "application/json", &huge)
+        .await
+        .problem(413);
+    let (_, viewer) = app.user_with_role("viewer").await;
+    bulk(
+        &app,
+        path,
+        &viewer,
+        &json!({"items": [{"external_id": "V", "kind": "individual", "name": "v"}]}),
+        None,
+    )
+    .await
+    .problem(403);
+    bulk(&app, path, "", &json!({"items": []}), None)
+        .await
+        .problem(401);
+    assert_eq!(customer_count(&app, &token).await, 0);
+    // Exactly 1,000 is fine.
+    let thousand: Vec<Value> = (0..1000)
+        .map(|i| json!({"external_id": format!("T-{i}"), "kind": "individual", "name": format!("n{i}")}))
+        .collect();
+    let r = bulk(&app, path, &token, &json!({"items": thousand}), None).await;
+    assert_eq!(r.status, 200, "{}", &r.text[..200.min(r.text.len())]);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1000);
+}
+
+async fn sales_users_write_only_their_own(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (sales_id, sales) = app.user_with_role("sales").await;
+    let theirs = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &admin,
+        &json!({"items": [{"external_id": "OTHER", "kind": "individual", "name": "Admin's"}]}),
+        None,
+    )
+    .await;
+    assert_eq!(statuses(&theirs), ["created"]);
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &sales,
+        &json!({"items": [
+            {"external_id": "MINE", "kind": "individual", "name": "Mine"},
+            {"external_id": "OTHER", "name": "Taken over"}
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(statuses(&r), ["created", "error"], "{}", r.text);
+    assert_eq!(r.body["items"][1]["errors"][0]["code"], "forbidden");
+    let id = r.body["items"][0]["id"].as_i64().unwrap();
+    let card = app.get(&format!("/api/v1/customers/{id}"), &admin).await;
+    assert_eq!(card.body["owner_id"], sales_id);
+}
+
+backend_tests!(
+    creates_updates_and_leaves_unchanged,
+    later_item_updates_what_an_earlier_created,
+    bad_items_fail_alone,
+    all_or_none_applies_nothing_on_failure,
+    request_rules,
+    sales_users_write_only_their_own,
+);
+
+async fn transactions_bulk_upserts_and_refreshes_figures(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "C-1", "kind": "organization", "name": "Huakang"},
+            {"external_id": "C-2", "kind": "individual", "name": "Wang"}
+        ]}),
+        None,
+    )
+    .await;
+    let c1 = c.body["items"][0]["id"].as_i64().unwrap();
+    let c2 = c.body["items"][1]["id"].as_i64().unwrap();
+    let body = json!({"items": [
+        {"external_id": "SO-1", "customer_external_id": "C-1", "amount_cents": 1000, "cost_cents": 600, "product": "Tea"},
+        {"external_id": "SO-2", "customer_id": c1, "amount_cents": 500, "product": "Cups"},
+        {"external_id": "SO-3", "customer_external_id": "C-2", "amount_cents": 200, "product": "Gift"},
+        {"external_id": "SO-4", "customer_external_id": "NOPE", "amount_cents": 1, "product": "x"},
+        {"external_id": "SO-5", "amount_cents": 1, "product": "x"},
+        {"external_id": "SO-6", "customer_id": c1, "customer_external_id": "C-1", "amount_cents": 1, "product": "x"},
+        {"external_id": "SO-7", "customer_id": c2, "amount_cents": -5, "product": "", "currency": "USD"}
+    ]});
+    let r = bulk(&app, "/api/v1/transactions/bulk", &token, &body, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        statuses(&r),
+        ["created", "created", "created", "error", "error", "error", "error"]
+    );
+    let field = |i: usize| {
+        r.body["items"][i]["errors"][0]["field"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(field(3), "customer_external_id");
+    assert_eq!(field(4), "customer_id");
+    assert_eq!(field(5), "customer_external_id");
+    let mut bad: Vec<&str> = r.body["items"][6]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    bad.dedup();
+    assert_eq!(bad, ["amount_cents", "product"]);
+    let card = app.get(&format!("/api/v1/customers/{c1}"), &token).await;
+    assert_eq!(card.body["purchase_count"], 2);
+    assert_eq!(card.body["lifetime_revenue_cents"], 1500);
+    assert_eq!(card.body["lifetime_profit_cents"], 900);
+    let card2 = app.get(&format!("/api/v1/customers/{c2}"), &token).await;
+    assert_eq!(card2.body["purchase_count"], 1);
+
+    // Same again: unchanged; a correction updates and the figures follow.
+    let again = bulk(&app, "/api/v1/transactions/bulk", &token, &json!({"items": [
+        {"external_id": "SO-1", "customer_external_id": "C-1", "amount_cents": 1000, "cost_cents": 600, "product": "Tea"},
+        {"external_id": "SO-2", "amount_cents": 700},
+        {"external_id": "SO-3", "customer_id": c1, "amount_cents": 1}
+    ]}), None).await;
+    assert_eq!(
+        statuses(&again),
+        ["unchanged", "updated", "error"],
+        "{}",
+        again.text
+    );
+    assert_eq!(again.body["items"][1]["version"], 2);
+    assert_eq!(again.body["items"][2]["errors"][0]["code"], "immutable");
+    let card = app.get(&format!("/api/v1/customers/{c1}"), &token).await;
+    assert_eq!(card.body["lifetime_revenue_cents"], 1700);
+    let list = app
+        .get(&format!("/api/v1/customers/{c2}/transactions"), &token)
+        .await;
+    assert_eq!(list.body["items"][0]["amount_cents"], 200);
+}
+
+async fn transactions_all_or_none(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Li"}))
+        .await
+        .id();
+    let body = json!({"items": [
+        {"external_id": "T-1", "customer_id": c, "amount_cents": 100, "product": "ok"},
+        {"external_id": "T-2", "customer_id": c, "product": "no amount"}
+    ]});
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk?all_or_none=true",
+        &token,
+        &body,
+        None,
+    )
+    .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["items[1].amount_cents"]);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    assert_eq!(card.body["purchase_count"], 0);
+    let list = app
+        .get(&format!("/api/v1/customers/{c}/transactions"), &token)
+        .await;
+    assert_eq!(list.body["items"], json!([]));
+}
+
+backend_tests!(
+    transactions_bulk_upserts_and_refreshes_figures,
+    transactions_all_or_none
+);

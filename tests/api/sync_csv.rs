@@ -1,0 +1,221 @@
+//! CSV export (streamed, filters, Chinese intact) and import (bulk rules).
+
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+use crate::sync_bulk::bulk;
+
+async fn import(app: &TestApp, token: &str, query: &str, csv: &str) -> Resp {
+    app.post_raw(
+        &format!("/api/v1/customers/import{query}"),
+        token,
+        "text/csv",
+        csv,
+    )
+    .await
+}
+
+fn parse(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().iter().map(String::from).collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    (headers, rows)
+}
+
+fn column(headers: &[String], name: &str) -> usize {
+    headers
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+}
+
+async fn round_trip_keeps_chinese_and_special_characters(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "ERP-1", "kind": "organization", "name": "杭州华康贸易有限公司",
+             "notes": "第一行, \"引号\"\n第二行", "tags": ["健康", "wholesale"], "region": "杭州"},
+            {"external_id": "ERP-2", "kind": "individual", "name": "王芳", "employees": 3}
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let export = app.get("/api/v1/customers/export", &token).await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    assert_eq!(
+        export.header("content-type").as_deref(),
+        Some("text/csv; charset=utf-8")
+    );
+    let (headers, rows) = parse(&export.text);
+    assert_eq!(&headers[..4], ["id", "external_id", "kind", "name"]);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][column(&headers, "name")], "杭州华康贸易有限公司");
+    assert_eq!(
+        rows[0][column(&headers, "notes")],
+        "第一行, \"引号\"\n第二行"
+    );
+    assert_eq!(rows[0][column(&headers, "tags")], "wholesale|健康");
+    assert_eq!(rows[1][column(&headers, "employees")], "3");
+    assert_eq!(rows[1][column(&headers, "company")], "");
+
+    // Re-importing the export changes nothing.
+    let r = import(&app, &token, "", &export.text).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["status"], "unchanged", "{}", r.text);
+    assert_eq!(r.body["items"][1]["status"], "unchanged");
+    assert_eq!(r.body["items"][0]["index"], 1, "data row numbers");
+
+    // An edited file updates; a new row creates; a partial file leaves other columns alone.
+    let csv = "external_id,name,region,tags\nERP-1,杭州华康贸易有限公司,上海,健康\nERP-3,李雷,,\n";
+    let r = import(&app, &token, "", csv).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["status"], "updated");
+    assert_eq!(
+        r.body["items"][1]["status"], "error",
+        "no kind on create: {}",
+        r.text
+    );
+    assert_eq!(r.body["items"][1]["errors"][0]["field"], "kind");
+    let id = r.body["items"][0]["id"].as_i64().unwrap();
+    let card = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(card.body["region"], "上海");
+    assert_eq!(card.body["tags"], json!(["健康"]));
+    assert_eq!(card.body["notes"], "第一行, \"引号\"\n第二行");
+}
+
+async fn export_applies_the_list_filters_and_pages(app: TestApp) {
+    let token = app.admin_token().await;
+    let items: Vec<_> = (0..2100)
+        .map(|i| json!({"external_id": format!("E-{i}"), "kind": if i % 3 == 0 { "organization" } else { "individual" }, "name": format!("客户{i}")}))
+        .collect();
+    for chunk in items.chunks(1000) {
+        let r = bulk(
+            &app,
+            "/api/v1/customers/bulk",
+            &token,
+            &json!({"items": chunk}),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let errors: Vec<_> = r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["status"] != "created")
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+    let all = app.get("/api/v1/customers/export", &token).await;
+    let (_, rows) = parse(&all.text);
+    assert_eq!(rows.len(), 2100, "every page of the stream");
+    let ids: Vec<i64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ordered by id, no duplicates"
+    );
+    let orgs = app
+        .get(
+            "/api/v1/customers/export?kind=organization&sort=-id",
+            &token,
+        )
+        .await;
+    let (headers, rows) = parse(&orgs.text);
+    assert_eq!(rows.len(), 700);
+    assert!(rows
+        .iter()
+        .all(|r| r[column(&headers, "kind")] == "organization"));
+    let org_ids: Vec<i64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    assert!(org_ids.windows(2).all(|w| w[0] > w[1]), "sort=-id honoured");
+    app.get("/api/v1/customers/export?kind=alien", &token)
+        .await
+        .problem(400);
+    app.get("/api/v1/customers/export?sort=shoe", &token)
+        .await
+        .problem(400);
+    app.get("/api/v1/customers/export", "").await.problem(401);
+    let empty = app.get("/api/v1/customers/export?q=nobody", &token).await;
+    let (headers, rows) = parse(&empty.text);
+    assert!(rows.is_empty());
+    assert_eq!(headers[0], "id");
+}
+
+async fn import_rules(app: TestApp) {
+    let token = app.admin_token().await;
+    let path = "/api/v1/customers/import";
+    app.post_raw(path, &token, "application/json", "{}")
+        .await
+        .problem(415);
+    let r = import(&app, &token, "", "external_id,name,shoe_size\nA,x,42\n").await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["header.shoe_size"]);
+    let r = import(&app, &token, "", "name,kind\nx,individual\n").await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["header.external_id"]);
+    let r = import(&app, &token, "", "external_id,name,name\nA,x,y\n").await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["header.name"]);
+    import(&app, &token, "", "external_id,kind,name\nA,individual\n")
+        .await
+        .problem(400);
+    let r = import(&app, &token, "", "external_id,kind,name\n").await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["rows"]);
+    let mut many = String::from("external_id,kind,name\n");
+    for i in 0..1001 {
+        many.push_str(&format!("X-{i},individual,n\n"));
+    }
+    import(&app, &token, "", &many).await.problem(413);
+    let (_, viewer) = app.user_with_role("viewer").await;
+    import(&app, &viewer, "", "external_id,kind,name\nV,individual,v\n")
+        .await
+        .problem(403);
+    // Row errors name the field and the data row; good rows are applied.
+    let csv = "\u{feff}external_id,kind,name,email,employees\nR-1,individual,Good,,\nR-2,individual,Bad,not-an-email,many\nR-3,organization,Also good,a@b.co,12\n";
+    let r = import(&app, &token, "", csv).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let statuses: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["created", "error", "created"]);
+    assert_eq!(r.body["items"][1]["index"], 2);
+    let fields: Vec<&str> = r.body["items"][1]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields == ["employees"] || fields == ["email", "employees"],
+        "{fields:?}"
+    );
+    // all_or_none: nothing applied, the row named.
+    let r = import(
+        &app,
+        &token,
+        "?all_or_none=true",
+        "external_id,kind,name\nN-1,individual,ok\nN-2,alien,bad\n",
+    )
+    .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["items[2].kind"]);
+    let all = app.get("/api/v1/customers", &token).await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 2);
+}
+
+backend_tests!(
+    round_trip_keeps_chinese_and_special_characters,
+    export_applies_the_list_filters_and_pages,
+    import_rules,
+);

@@ -1,0 +1,202 @@
+//! `Idempotency-Key` on POSTs: replay, misuse, per user.
+
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::TestApp;
+use crate::sync_bulk::bulk;
+
+async fn bulk_replay_writes_nothing(app: TestApp) {
+    let token = app.admin_token().await;
+    let body = json!({"items": [
+        {"external_id": "K-1", "kind": "individual", "name": "One"},
+        {"external_id": "K-2", "kind": "individual", "name": "Two"}
+    ]});
+    let first = bulk(&app, "/api/v1/customers/bulk", &token, &body, Some("key-1")).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert!(first.header("idempotent-replayed").is_none());
+    let id = first.body["items"][0]["id"].as_i64().unwrap();
+    // Someone edits the card in between: the replay must not undo it or bump it.
+    let edit = app
+        .patch(
+            &format!("/api/v1/customers/{id}"),
+            &token,
+            &json!({"name": "Edited"}),
+        )
+        .await;
+    assert_eq!(edit.status, 200);
+    let replay = bulk(&app, "/api/v1/customers/bulk", &token, &body, Some("key-1")).await;
+    assert_eq!(replay.status, 200);
+    assert_eq!(replay.body, first.body, "the stored first response");
+    assert_eq!(
+        replay.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    let card = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(card.body["name"], "Edited");
+    assert_eq!(card.body["version"], 2);
+    // Without the key the same body is a new call (it sees the edit).
+    let fresh = bulk(&app, "/api/v1/customers/bulk", &token, &body, Some("key-2")).await;
+    assert_eq!(fresh.body["items"][0]["status"], "updated");
+    let all = app.get("/api/v1/customers", &token).await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 2);
+}
+
+async fn same_key_other_body_is_422(app: TestApp) {
+    let token = app.admin_token().await;
+    let body = json!({"items": [{"external_id": "M-1", "kind": "individual", "name": "One"}]});
+    bulk(&app, "/api/v1/customers/bulk", &token, &body, Some("k")).await;
+    let other = json!({"items": [{"external_id": "M-1", "kind": "individual", "name": "Other"}]});
+    let r = bulk(&app, "/api/v1/customers/bulk", &token, &other, Some("k")).await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["Idempotency-Key"]);
+    // Another path with the same key is a misuse too.
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/customers"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", "k")
+                .json(&json!({"kind": "individual", "name": "x"})),
+        )
+        .await;
+    r.problem(422);
+    let all = app.get("/api/v1/customers", &token).await;
+    assert_eq!(all.body["items"][0]["name"], "One");
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 1);
+}
+
+async fn single_post_replays_status_and_headers(app: TestApp) {
+    let token = app.admin_token().await;
+    let send = || {
+        app.client
+            .post(app.url("/api/v1/customers"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "create-1")
+            .json(&json!({"kind": "individual", "name": "张伟"}))
+    };
+    let first = app.send(send()).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let second = app.send(send()).await;
+    assert_eq!(second.status, 201);
+    assert_eq!(second.body, first.body);
+    assert_eq!(second.header("location"), first.header("location"));
+    assert_eq!(second.header("etag"), first.header("etag"));
+    assert_eq!(
+        second.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        second.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    let all = app.get("/api/v1/customers", &token).await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 1);
+    // A stored failure replays as the same failure.
+    let bad = || {
+        app.client
+            .post(app.url("/api/v1/customers"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "bad-1")
+            .json(&json!({"kind": "individual"}))
+    };
+    let r1 = app.send(bad()).await;
+    r1.problem(422);
+    let r2 = app.send(bad()).await;
+    r2.problem(422);
+    assert_eq!(r2.body, r1.body);
+}
+
+async fn keys_are_per_user(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, manager) = app.user_with_role("manager").await;
+    let body = json!({"items": [{"external_id": "U-1", "kind": "individual", "name": "One"}]});
+    let a = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &admin,
+        &body,
+        Some("shared"),
+    )
+    .await;
+    assert_eq!(a.body["items"][0]["status"], "created");
+    let m = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &manager,
+        &body,
+        Some("shared"),
+    )
+    .await;
+    assert_eq!(m.status, 200);
+    assert!(m.header("idempotent-replayed").is_none());
+    assert_eq!(m.body["items"][0]["status"], "unchanged");
+}
+
+async fn key_rules(app: TestApp) {
+    let token = app.admin_token().await;
+    let body = json!({"items": [{"external_id": "R-1", "kind": "individual", "name": "One"}]});
+    for key in ["", &"x".repeat(256), "with space"] {
+        let r = bulk(&app, "/api/v1/customers/bulk", &token, &body, Some(key)).await;
+        r.problem(422);
+        assert_eq!(r.error_fields(), ["Idempotency-Key"], "{key:?}");
+    }
+    let all = app.get("/api/v1/customers", &token).await;
+    assert_eq!(all.body["items"], json!([]));
+    // A 401 is not stored: the same key works once authenticated.
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        "bad-token",
+        &body,
+        Some("auth-1"),
+    )
+    .await;
+    r.problem(401);
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &body,
+        Some("auth-1"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // Over the bulk body limit with a key: 413 before anything is stored.
+    let huge = "x".repeat(9 * 1024 * 1024);
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/customers/bulk"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", "huge")
+                .header("Content-Type", "application/json")
+                .body(huge),
+        )
+        .await;
+    r.problem(413);
+}
+
+async fn transactions_bulk_replay(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Li"}))
+        .await
+        .id();
+    let body = json!({"items": [{"external_id": "TX-1", "customer_id": c, "amount_cents": 100, "product": "p"}]});
+    let first = bulk(&app, "/api/v1/transactions/bulk", &token, &body, Some("tx")).await;
+    assert_eq!(first.body["items"][0]["status"], "created");
+    let replay = bulk(&app, "/api/v1/transactions/bulk", &token, &body, Some("tx")).await;
+    assert_eq!(replay.body, first.body);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    assert_eq!(card.body["purchase_count"], 1);
+}
+
+backend_tests!(
+    bulk_replay_writes_nothing,
+    same_key_other_body_is_422,
+    single_post_replays_status_and_headers,
+    keys_are_per_user,
+    key_rules,
+    transactions_bulk_replay,
+);
