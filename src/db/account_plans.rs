@@ -82,6 +82,7 @@ pub fn page(
     conn: &mut DbConn,
     customer_id: Option<i64>,
     status: Option<&str>,
+    since: Option<NaiveDateTime>,
     after_id: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<PlanRow>> {
@@ -94,6 +95,9 @@ pub fn page(
     }
     if let Some(s) = status {
         q = q.filter(plans::status.eq(s.to_string()));
+    }
+    if let Some(since) = since {
+        q = q.filter(plans::updated_at.ge(since));
     }
     if let Some(a) = after_id {
         q = q.filter(plans::id.gt(a));

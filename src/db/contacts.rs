@@ -100,6 +100,7 @@ pub fn delete(conn: &mut DbConn, customer_id: i64, id: i64) -> QueryResult<usize
 pub fn page(
     conn: &mut DbConn,
     customer_id: i64,
+    since: Option<NaiveDateTime>,
     after_id: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<ContactRow>> {
@@ -108,6 +109,9 @@ pub fn page(
         .order(contacts::id.asc())
         .limit(limit + 1)
         .into_boxed();
+    if let Some(since) = since {
+        query = query.filter(contacts::updated_at.ge(since));
+    }
     if let Some(after) = after_id {
         query = query.filter(contacts::id.gt(after));
     }

@@ -95,6 +95,7 @@ pub fn page(
     conn: &mut DbConn,
     customer_id: i64,
     kind: Option<&str>,
+    since: Option<NaiveDateTime>,
     after_id: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<NeedRow>> {
@@ -105,6 +106,9 @@ pub fn page(
         .into_boxed();
     if let Some(kind) = kind {
         query = query.filter(needs::kind.eq(kind.to_string()));
+    }
+    if let Some(since) = since {
+        query = query.filter(needs::updated_at.ge(since));
     }
     if let Some(after) = after_id {
         query = query.filter(needs::id.gt(after));

@@ -55,10 +55,14 @@ pub fn page(
     conn: &mut DbConn,
     kind: Option<&str>,
     builtin: Option<bool>,
+    since: Option<NaiveDateTime>,
     after: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<SegmentRow>> {
     let mut query = segments::table.into_boxed();
+    if let Some(since) = since {
+        query = query.filter(segments::updated_at.ge(since));
+    }
     if let Some(kind) = kind {
         query = query.filter(segments::kind.eq(kind.to_string()));
     }

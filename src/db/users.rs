@@ -109,11 +109,19 @@ pub fn update(
 }
 
 /// Users ordered by id, after `after_id`, `limit + 1` rows.
-pub fn page(conn: &mut DbConn, after_id: Option<i64>, limit: i64) -> QueryResult<Vec<UserRow>> {
+pub fn page(
+    conn: &mut DbConn,
+    since: Option<NaiveDateTime>,
+    after_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<UserRow>> {
     let mut query = users::table
         .order(users::id.asc())
         .limit(limit + 1)
         .into_boxed();
+    if let Some(since) = since {
+        query = query.filter(users::updated_at.ge(since));
+    }
     if let Some(after) = after_id {
         query = query.filter(users::id.gt(after));
     }

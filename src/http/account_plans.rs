@@ -139,6 +139,9 @@ pub struct PlanQuery {
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only records changed at or after this instant (RFC 3339), for a
+    /// pull-based sync; pages stay in id order.
+    pub updated_since: Option<DateTime<Utc>>,
 }
 
 fn period_errors(start: NaiveDate, end: NaiveDate) -> Vec<FieldError> {
@@ -187,6 +190,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
     let limit = page::limit(q.limit)?;
+    let since = q.updated_since.map(|t| t.naive_utc());
     let after = q
         .cursor
         .as_deref()
@@ -198,7 +202,7 @@ pub async fn list(
     let page = state
         .db
         .run(move |conn| {
-            let rows = plans::page(conn, customer, status, after, limit)?;
+            let rows = plans::page(conn, customer, status, since, after, limit)?;
             let page = page::finish(rows, limit, |r| Cursor {
                 s: "id".into(),
                 k: serde_json::Value::Null,

@@ -153,6 +153,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();
     let limit = page::limit(query.0.limit)?;
+    let since = query.0.updated_since.map(|t| t.naive_utc());
     let after = query
         .0
         .cursor
@@ -164,7 +165,7 @@ pub async fn list(
         .db
         .run(move |conn| {
             find_customer(conn, customer_id)?;
-            let rows = contacts::page(conn, customer_id, after, limit)?;
+            let rows = contacts::page(conn, customer_id, since, after, limit)?;
             Ok(page::finish(rows, limit, |c| Cursor {
                 s: "id".into(),
                 k: serde_json::Value::Null,

@@ -122,6 +122,9 @@ pub struct NeedQuery {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+    /// Only records changed at or after this instant (RFC 3339), for a
+    /// pull-based sync; pages stay in id order.
+    pub updated_since: Option<DateTime<Utc>>,
 }
 
 /// A latent need names its type; an actual need has none.
@@ -172,11 +175,12 @@ pub async fn list(
         .transpose()?
         .map(|c| c.id);
     let kind = q.kind.map(|k| k.as_str());
+    let since = q.updated_since.map(|t| t.naive_utc());
     let page = state
         .db
         .run(move |conn| {
             find_customer(conn, customer_id)?;
-            let rows = needs::page(conn, customer_id, kind, after, limit)?;
+            let rows = needs::page(conn, customer_id, kind, since, after, limit)?;
             Ok(page::finish(rows, limit, |r| Cursor {
                 s: "id".into(),
                 k: serde_json::Value::Null,

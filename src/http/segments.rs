@@ -303,6 +303,9 @@ pub struct SegmentQuery {
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only records changed at or after this instant (RFC 3339), for a
+    /// pull-based sync; pages stay in id order.
+    pub updated_since: Option<DateTime<Utc>>,
 }
 
 fn require_writer(user: &AuthUser) -> Result<(), ApiError> {
@@ -468,9 +471,10 @@ pub async fn list(
         .transpose()?
         .map(|c| c.id);
     let kind = q.kind.map(SegmentKind::as_str);
+    let since = q.updated_since.map(|t| t.naive_utc());
     let rows = state
         .db
-        .run(move |conn| Ok(store::page(conn, kind, q.builtin, after, limit)?))
+        .run(move |conn| Ok(store::page(conn, kind, q.builtin, since, after, limit)?))
         .await?;
     let page = page::finish(rows, limit, |s| Cursor {
         s: "id".into(),

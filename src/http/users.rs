@@ -108,6 +108,9 @@ pub struct PageQuery {
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only records changed at or after this instant (RFC 3339), for a
+    /// pull-based sync; pages stay in id order.
+    pub updated_since: Option<DateTime<Utc>>,
 }
 
 fn user_response(status: actix_web::http::StatusCode, user: users::UserRow) -> HttpResponse {
@@ -127,6 +130,7 @@ pub async fn list(
     user.require_admin()?;
     let q = query.0;
     let limit = page::limit(q.limit)?;
+    let since = q.updated_since.map(|t| t.naive_utc());
     let after = q
         .cursor
         .as_deref()
@@ -135,7 +139,7 @@ pub async fn list(
         .map(|c| c.id);
     let rows = state
         .db
-        .run(move |conn| Ok(users::page(conn, after, limit)?))
+        .run(move |conn| Ok(users::page(conn, since, after, limit)?))
         .await?;
     let page = page::finish(rows, limit, |u| Cursor {
         s: "id".into(),

@@ -25,7 +25,7 @@ fn day(offset: i64) -> String {
 }
 
 /// A customer made `important` by the only profit in the database.
-async fn key_customer(app: &TestApp, token: &str) -> i64 {
+pub async fn key_customer(app: &TestApp, token: &str) -> i64 {
     let c = customer(app, token, "Key account").await;
     sale(app, token, c, 50_000, 20_000, 10).await;
     let r = app.post("/api/v1/tiers/recompute", token, &json!({})).await;
@@ -35,7 +35,7 @@ async fn key_customer(app: &TestApp, token: &str) -> i64 {
     c
 }
 
-fn plan_body(c: i64) -> Value {
+pub fn plan_body(c: i64) -> Value {
     json!({"customer_id": c, "objective": "Grow volume by 30%", "period_start": day(-60),
            "period_end": day(0), "budget_cents": 20_000})
 }

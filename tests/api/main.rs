@@ -40,5 +40,6 @@ mod sync_csv;
 mod sync_idempotency;
 mod sync_rate_limit;
 mod tiers;
+mod updated_since;
 mod users;
 mod webhooks;

@@ -1,0 +1,105 @@
+//! `updated_since` on the lists that had none (users, contacts, needs,
+//! segments, account plans): only what changed at or after the instant, in
+//! id order, and a bad instant is a 400 naming the parameter.
+
+use serde_json::{json, Value};
+
+use crate::account_plans::{key_customer, plan_body};
+use crate::backend_tests;
+use crate::helpers::TestApp;
+
+backend_tests!(every_list_filters_by_updated_since);
+
+fn ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {page}"))
+        .iter()
+        .filter_map(|i| i["id"].as_i64())
+        .collect()
+}
+
+/// Creates two records at `list` with `first` and `second`, edits the second,
+/// and checks that `updated_since` = its new `updated_at` lists only it.
+async fn check(app: &TestApp, token: &str, list: &str, first: Value, second: Value, edit: Value) {
+    let a = app.post(list, token, &first).await;
+    assert_eq!(a.status, 201, "{list}: {}", a.text);
+    let b = app.post(list, token, &second).await;
+    assert_eq!(b.status, 201, "{list}: {}", b.text);
+    let b_id = b.id();
+    let edited = app.patch(&format!("{list}/{b_id}"), token, &edit).await;
+    assert_eq!(edited.status, 200, "{list}: {}", edited.text);
+    let since = edited.body["updated_at"]
+        .as_str()
+        .expect("updated_at")
+        .to_string();
+    let sep = if list.contains('?') { '&' } else { '?' };
+    let encoded = since.replace('+', "%2B");
+    let r = app
+        .get(&format!("{list}{sep}updated_since={encoded}"), token)
+        .await;
+    assert_eq!(r.status, 200, "{list}: {}", r.text);
+    assert_eq!(ids(&r.body), vec![b_id], "{list} since {since}");
+    let all = app.get(list, token).await;
+    assert!(ids(&all.body).contains(&a.id()), "{list}: {}", all.text);
+    let bad = app
+        .get(&format!("{list}{sep}updated_since=yesterday"), token)
+        .await;
+    bad.problem(400);
+    assert_eq!(bad.error_fields(), vec!["updated_since".to_string()]);
+}
+
+async fn every_list_filters_by_updated_since(app: TestApp) {
+    let token = app.admin_token().await;
+    let customer = app
+        .create_customer(&token, json!({"kind": "organization", "name": "Since"}))
+        .await
+        .id();
+    check(
+        &app,
+        &token,
+        "/api/v1/users",
+        json!({"email": "one@example.com", "name": "One", "role": "sales", "password": "a-long-password-1"}),
+        json!({"email": "two@example.com", "name": "Two", "role": "sales", "password": "a-long-password-2"}),
+        json!({"name": "Two edited"}),
+    )
+    .await;
+    check(
+        &app,
+        &token,
+        &format!("/api/v1/customers/{customer}/contacts"),
+        json!({"name": "王伟"}),
+        json!({"name": "李娜"}),
+        json!({"title": "Buyer"}),
+    )
+    .await;
+    check(
+        &app,
+        &token,
+        &format!("/api/v1/customers/{customer}/needs"),
+        json!({"kind": "actual", "description": "Faster delivery"}),
+        json!({"kind": "actual", "description": "Smaller packs"}),
+        json!({"description": "Smaller packs, monthly"}),
+    )
+    .await;
+    let rule = json!({"field": "region", "op": "eq", "value": "Hangzhou"});
+    check(
+        &app,
+        &token,
+        "/api/v1/segments",
+        json!({"name": "Since A", "kind": "dynamic", "rule": rule}),
+        json!({"name": "Since B", "kind": "dynamic", "rule": rule}),
+        json!({"name": "Since B edited"}),
+    )
+    .await;
+    let key = key_customer(&app, &token).await;
+    check(
+        &app,
+        &token,
+        "/api/v1/account-plans",
+        plan_body(key),
+        plan_body(key),
+        json!({"objective": "Grow the share of wallet"}),
+    )
+    .await;
+}
