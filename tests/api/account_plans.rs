@@ -201,6 +201,24 @@ async fn actions_crud_and_validation(app: TestApp) {
     assert_eq!(r.body["status"], "planned");
     assert_eq!(r.body["type"], "executive_visit");
     let admin_id = r.body["owner_id"].as_i64().unwrap();
+    // Optimistic concurrency on actions: a stale If-Match is a 412 that changes nothing.
+    let one = format!("{actions}/{visit}");
+    let r = app
+        .patch_if_match(&one, &token, "\"1\"", &json!({"status": "in_progress"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    let r = app
+        .patch_if_match(&one, &token, "\"1\"", &json!({"status": "done"}))
+        .await;
+    r.problem(412);
+    let r = app.get(&actions, &token).await;
+    let stored = r.body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|a| a["id"] == visit))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(stored["status"], "in_progress", "{}", r.text);
 
     let (rep, _) = app.user_with_role("sales").await;
     let r = app
