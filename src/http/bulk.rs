@@ -345,6 +345,9 @@ pub struct BulkRejection {
     pub detail: String,
     /// Every bad field of every item, as `items[i].field`.
     pub errors: Vec<FieldError>,
-    /// One result per item: `error` or `skipped`.
-    pub items: Vec<ItemResult>,
+    /// One result per item, `error` or `skipped`: only when an `all_or_none`
+    /// batch was rejected. A 422 for the request as a whole (a body of the
+    /// wrong shape, a reused `Idempotency-Key`) has no `items`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<ItemResult>>,
 }
