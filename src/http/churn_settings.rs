@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::common::versioned;
 use super::extract::JsonBody;
 use super::precondition;
-use super::settings::{field, problems, store, EDITORS};
+use super::settings::{answer, field, problems, store, EDITORS};
 use crate::auth::AuthUser;
 use crate::db::{self, settings};
 use crate::domain::churn::ChurnSettings;
@@ -153,16 +153,7 @@ pub async fn get_churn(
     state: web::Data<AppState>,
     _user: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let (value, version) = state
-        .db
-        .run(|conn| settings::get::<ChurnSettings>(conn, settings::CHURN))
-        .await?;
-    Ok(versioned(
-        StatusCode::OK,
-        version,
-        None,
-        &ChurnSettingsBody::from(value),
-    ))
+    answer::<ChurnSettings, ChurnSettingsBody>(&state, settings::CHURN).await
 }
 
 /// Replace the churn-risk thresholds and weights (admin or manager); every

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::common::versioned;
 use super::extract::JsonBody;
 use super::precondition;
-use super::settings::{field, problems, store, EDITORS};
+use super::settings::{answer, field, problems, store, EDITORS};
 use crate::auth::AuthUser;
 use crate::db::{self, loyalty, settings, DbConn};
 use crate::domain::codes::{Code, LoyaltyType};
@@ -98,16 +98,7 @@ pub async fn get_settings(
     state: web::Data<AppState>,
     _user: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let (value, version) = state
-        .db
-        .run(|conn| settings::get::<LoyaltySettings>(conn, settings::LOYALTY))
-        .await?;
-    Ok(versioned(
-        StatusCode::OK,
-        version,
-        None,
-        &LoyaltySettingsBody::from(value),
-    ))
+    answer::<LoyaltySettings, LoyaltySettingsBody>(&state, settings::LOYALTY).await
 }
 
 /// Replace the loyalty thresholds (admin or manager). Every customer's type

@@ -213,16 +213,7 @@ pub async fn get_cpr(
     state: web::Data<AppState>,
     _user: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let (value, version) = state
-        .db
-        .run(|conn| settings::get::<CprSettings>(conn, settings::CPR))
-        .await?;
-    Ok(versioned(
-        StatusCode::OK,
-        version,
-        None,
-        &CprSettingsBody::from(value),
-    ))
+    answer::<CprSettings, CprSettingsBody>(&state, settings::CPR).await
 }
 
 /// Replace the CPR thresholds (admin or manager). Every customer's stage is
@@ -265,6 +256,20 @@ pub async fn put_cpr(
     ))
 }
 
+/// What every `GET /settings/...` answers: the document (defaults until
+/// first saved) shaped as its body, with the settings version as ETag.
+pub async fn answer<T, B>(state: &AppState, name: &'static str) -> Result<HttpResponse, ApiError>
+where
+    T: serde::de::DeserializeOwned + Default + Send + 'static,
+    B: From<T> + Serialize,
+{
+    let (value, version) = state
+        .db
+        .run(move |conn| settings::get::<T>(conn, name))
+        .await?;
+    Ok(versioned(StatusCode::OK, version, None, &B::from(value)))
+}
+
 pub fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
     conn: &mut db::DbConn,
     name: &str,
@@ -288,16 +293,7 @@ pub async fn get_tiers(
     state: web::Data<AppState>,
     _user: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let (value, version) = state
-        .db
-        .run(|conn| settings::get::<TierSettings>(conn, settings::TIERS))
-        .await?;
-    Ok(versioned(
-        StatusCode::OK,
-        version,
-        None,
-        &TierSettingsBody::from(value),
-    ))
+    answer::<TierSettings, TierSettingsBody>(&state, settings::TIERS).await
 }
 
 /// Replace the tier cut-offs (admin or manager); they apply from the next
