@@ -12,18 +12,10 @@ the first: every later request is then a 401/403 and the rest of the run tests n
 
 So the generated cases of that one operation that target that one user are dropped.
 Every other user id (including the users the fuzzer creates itself), every other
-operation and every check stay in.
-
-One input is altered: a well-formed `Idempotency-Key`. Its contract is "a fresh key per
-distinct request" (README, spec): the API must answer a key reused with a different
-request with a 422, and the fuzzer, drawing keys from a small pool, reuses them across
-unrelated requests all the time. A well-formed key is therefore made unique per call;
-malformed keys (empty, too long, control characters) are left as generated, so their
-rejection is still tested. Replays with the same key are covered by tests/api.
+operation and every check stay in. No other input is filtered or altered.
 """
 
 import os
-import uuid
 
 import schemathesis
 
@@ -36,16 +28,3 @@ def filter_case(context, case):
     if operation.method.upper() == "PATCH" and operation.path == "/api/v1/users/{id}":
         return str((case.path_parameters or {}).get("id")) != FUZZ_USER_ID
     return True
-
-
-def _well_formed_key(value):
-    return isinstance(value, str) and 0 < len(value) <= 200 and all(0x21 <= ord(c) <= 0x7E for c in value)
-
-
-@schemathesis.hook
-def before_call(context, case, **kwargs):
-    headers = case.headers or {}
-    for name in list(headers):
-        if name.lower() == "idempotency-key" and _well_formed_key(headers[name]):
-            headers[name] = f"fuzz-{uuid.uuid4()}"
-    return None
