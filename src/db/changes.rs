@@ -17,6 +17,7 @@ use std::cell::Cell;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::batch::{self, Bind};
 use super::schema::{change_counter, changes};
 use super::DbConn;
 
@@ -119,6 +120,40 @@ pub fn record_deleted(
     )
 }
 
+/// Records many changes of one type and operation at once (the bulk
+/// paths): `(entity_id, version)` pairs, in this order.
+pub fn record_many(
+    conn: &mut DbConn,
+    entity_type: &'static str,
+    operation: &'static str,
+    entities: &[(i64, i64)],
+) -> QueryResult<()> {
+    if entities.is_empty() {
+        return Ok(());
+    }
+    let at = super::now();
+    let rows: Vec<Vec<Bind>> = entities
+        .iter()
+        .map(|(id, version)| {
+            vec![
+                entity_type.into(),
+                (*id).into(),
+                operation.into(),
+                (*version).into(),
+                at.into(),
+            ]
+        })
+        .collect();
+    batch::insert_rows(
+        conn,
+        "changes",
+        &["entity_type", "entity_id", "operation", "version", "at"],
+        &rows,
+    )?;
+    PENDING.with(|p| p.set(true));
+    Ok(())
+}
+
 fn insert(
     conn: &mut DbConn,
     entity_type: &str,
@@ -202,17 +237,25 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
     for (entity_type, ids) in by_type {
         let rendered = crate::http::change_data::render_many(conn, &entity_type, &ids)
             .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-        for (id, data) in rendered {
-            diesel::update(
-                changes::table
-                    .filter(changes::seq.is_null())
-                    .filter(changes::data.is_null())
-                    .filter(changes::entity_type.eq(&entity_type))
-                    .filter(changes::entity_id.eq(id)),
+        let rows: Vec<Vec<Bind>> = rendered
+            .into_iter()
+            .map(|(id, data)| vec![Bind::from(id), Bind::Text(Some(data.to_string()))])
+            .collect();
+        // One statement per chunk: a bulk write seals up to 1,000 changes.
+        // The entity type is one of our constants, checked here.
+        let entity_type = ENTITY_TYPES
+            .iter()
+            .find(|t| **t == entity_type)
+            .ok_or_else(|| {
+                diesel::result::Error::QueryBuilderError("unknown change type".into())
+            })?;
+        batch::with_values(conn, 2, &rows, |values| {
+            format!(
+                "UPDATE changes SET data = v.column2 FROM ({values}) AS v \
+                 WHERE changes.seq IS NULL AND changes.data IS NULL \
+                 AND changes.entity_type = '{entity_type}' AND changes.entity_id = v.column1"
             )
-            .set(changes::data.eq(data.to_string()))
-            .execute(conn)?;
-        }
+        })?;
     }
     let seq: i64 = diesel::update(change_counter::table.find(1))
         .set(change_counter::last.eq(change_counter::last + 1))

@@ -304,6 +304,139 @@ fn insert_returning_id(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<i64>
         .get_result(conn)
 }
 
+/// Inserts many new cards (a bulk write), each with an `external_id`, and
+/// records them in the change feed in this order. Returns their ids in the
+/// same order.
+pub fn insert_many(conn: &mut DbConn, rows: &[CustomerRow]) -> QueryResult<Vec<i64>> {
+    use super::batch::{self, Bind};
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<Vec<Bind>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                (&r.kind).into(),
+                (&r.name).into(),
+                (&r.company).into(),
+                (&r.email).into(),
+                (&r.phone).into(),
+                (&r.address).into(),
+                (&r.region).into(),
+                r.birthday.into(),
+                (&r.gender).into(),
+                (&r.age_band).into(),
+                (&r.income_band).into(),
+                (&r.occupation).into(),
+                (&r.education).into(),
+                (&r.industry).into(),
+                (&r.products).into(),
+                r.employees.into(),
+                r.annual_revenue_cents.into(),
+                r.owner_id.into(),
+                (&r.external_id).into(),
+                (&r.acquisition_source).into(),
+                r.source_customer_id.into(),
+                (&r.personality_type).into(),
+                (&r.social_style).into(),
+                (&r.funnel_stage).into(),
+                (&r.prospect_grade).into(),
+                r.wallet_size_cents.into(),
+                (&r.currency).into(),
+                (&r.notes).into(),
+                (&r.search_text).into(),
+                r.version.into(),
+                r.created_at.into(),
+                r.updated_at.into(),
+                r.archived_at.into(),
+            ]
+        })
+        .collect();
+    batch::insert_rows(
+        conn,
+        "customers",
+        &[
+            "kind",
+            "name",
+            "company",
+            "email",
+            "phone",
+            "address",
+            "region",
+            "birthday",
+            "gender",
+            "age_band",
+            "income_band",
+            "occupation",
+            "education",
+            "industry",
+            "products",
+            "employees",
+            "annual_revenue_cents",
+            "owner_id",
+            "external_id",
+            "acquisition_source",
+            "source_customer_id",
+            "personality_type",
+            "social_style",
+            "funnel_stage",
+            "prospect_grade",
+            "wallet_size_cents",
+            "currency",
+            "notes",
+            "search_text",
+            "version",
+            "created_at",
+            "updated_at",
+            "archived_at",
+        ],
+        &values,
+    )?;
+    // The ids, matched back by external id (unique): RETURNING gives no
+    // order guarantee for a multi-row insert.
+    let external: Vec<String> = rows.iter().filter_map(|r| r.external_id.clone()).collect();
+    let mut found: std::collections::HashMap<String, i64> = Default::default();
+    for chunk in external.chunks(1000) {
+        let pairs: Vec<(Option<String>, i64)> = customers::table
+            .filter(customers::external_id.eq_any(chunk))
+            .select((customers::external_id, customers::id))
+            .load(conn)?;
+        found.extend(pairs.into_iter().filter_map(|(e, id)| e.map(|e| (e, id))));
+    }
+    let ids = rows
+        .iter()
+        .map(|r| {
+            r.external_id
+                .as_ref()
+                .and_then(|e| found.get(e).copied())
+                .ok_or(diesel::result::Error::NotFound)
+        })
+        .collect::<QueryResult<Vec<i64>>>()?;
+    let recorded: Vec<(i64, i64)> = ids
+        .iter()
+        .zip(rows)
+        .map(|(id, r)| (*id, r.version))
+        .collect();
+    super::changes::record_many(
+        conn,
+        super::changes::CUSTOMER,
+        super::changes::CREATED,
+        &recorded,
+    )?;
+    Ok(ids)
+}
+
+/// Adds tags to many cards (a bulk write's new cards).
+pub fn add_tags_many(conn: &mut DbConn, tags: &[(i64, String)]) -> QueryResult<()> {
+    use super::batch::{self, Bind};
+    let rows: Vec<Vec<Bind>> = tags
+        .iter()
+        .map(|(id, tag)| vec![(*id).into(), tag.into()])
+        .collect();
+    batch::insert_rows(conn, "customer_tags", &["customer_id", "tag"], &rows)?;
+    Ok(())
+}
+
 /// Saves the whole card if it still has `expected_version`; false when
 /// another writer got there first.
 /// Records the change as an archive (delete), restore or update.

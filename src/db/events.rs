@@ -75,6 +75,67 @@ pub fn insert(conn: &mut DbConn, e: &NewEvent) -> QueryResult<()> {
         })
 }
 
+/// Many events at once (a bulk write), with their stage changes in the feed.
+pub fn insert_many(conn: &mut DbConn, events: &[NewEvent]) -> QueryResult<()> {
+    use super::batch::{self, Bind};
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Vec<Bind>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                e.customer_id.into(),
+                e.kind.into(),
+                Bind::Text(e.from_value.map(str::to_string)),
+                Bind::Text(e.to_value.map(str::to_string)),
+                e.subject_id.into(),
+                Bind::Text(e.reason.map(str::to_string)),
+                e.user_id.into(),
+                e.at.into(),
+            ]
+        })
+        .collect();
+    batch::insert_rows(
+        conn,
+        "customer_events",
+        &[
+            "customer_id",
+            "kind",
+            "from_value",
+            "to_value",
+            "subject_id",
+            "reason",
+            "user_id",
+            "at",
+        ],
+        &rows,
+    )?;
+    if events
+        .iter()
+        .any(|e| super::changes::STAGE_KINDS.contains(&e.kind))
+    {
+        // Only integers and our own timestamps go into the filter.
+        let mut ids: Vec<i64> = events.iter().map(|e| e.customer_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let mut times: Vec<NaiveDateTime> = events.iter().map(|e| e.at).collect();
+        times.sort_unstable();
+        times.dedup();
+        let times: Vec<String> = times.into_iter().map(super::stats::literal).collect();
+        super::changes::record_stage_events(
+            conn,
+            &format!(
+                "e.customer_id IN ({}) AND e.at IN ({})",
+                list.join(","),
+                times.join(",")
+            ),
+        )?;
+    }
+    Ok(())
+}
+
 /// A customer's events, newest first, resuming at `before`; `limit` rows.
 pub fn page(
     conn: &mut DbConn,

@@ -87,6 +87,27 @@ pub fn refresh_current(
     Ok(refresh(conn, customer_id, &settings, now)?)
 }
 
+/// Many customers under the stored settings (a bulk write), inside the
+/// caller's write transaction.
+pub fn refresh_ids_current(
+    conn: &mut DbConn,
+    ids: &[i64],
+    now: NaiveDateTime,
+) -> Result<(), crate::error::ApiError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let (settings, _) = super::settings::get::<LoyaltySettings>(conn, super::settings::LOYALTY)?;
+    // Only integers go into the text.
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    Ok(refresh_scope(
+        conn,
+        &format!("id IN ({})", list.join(",")),
+        &settings,
+        now,
+    )?)
+}
+
 /// Every customer, in id-range chunks of short transactions. Returns the
 /// number of type changes.
 pub fn refresh_all(conn: &mut DbConn, s: &LoyaltySettings, now: NaiveDateTime) -> QueryResult<i64> {

@@ -3,6 +3,7 @@
 
 pub mod account_plans;
 pub mod analytics;
+pub mod batch;
 pub mod changes;
 pub mod churn;
 pub mod churn_risk;

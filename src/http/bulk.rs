@@ -241,22 +241,41 @@ impl From<ApiError> for Abort {
     }
 }
 
-/// Runs `apply` for every item (numbered from `first_index`) in one write transaction, each item in its
-/// own savepoint (a failed item leaves no trace), then `finish` once for the
-/// whole batch (set-based refreshes). With `all_or_none`, any failed item
-/// rolls everything back and the answer is 422 with every item's result.
-/// With an idempotency key, the 200 response is stored in the same
-/// transaction. Call on the blocking pool (inside `Db::run`).
-pub fn run_batch<I, F, G>(
+/// What the batch-wide pass (`plan`) made of an item.
+pub enum Planned<I> {
+    /// Settled set-based for the whole batch: applied, or failed.
+    Done(Result<Applied, ApiError>),
+    /// Left to the per-item path, in its own savepoint.
+    Each(I),
+}
+
+/// A `plan` that leaves every item to the per-item path.
+pub fn each<I>(_: &mut DbConn, items: Vec<I>) -> Result<Vec<Planned<I>>, ApiError> {
+    Ok(items.into_iter().map(Planned::Each).collect())
+}
+
+/// Runs one write transaction for the batch: first `plan` over all items
+/// (the set-based fast path: it settles what it can in a few statements and
+/// returns one `Planned` per item, in order), then `apply` for every item
+/// it left (numbered from `first_index`), each in its own savepoint (a
+/// failed item leaves no trace), then `finish` once for the whole batch
+/// (set-based refreshes). With `all_or_none`, any failed item rolls
+/// everything back and the answer is 422 with every item's result. With an
+/// idempotency key, the 200 response is stored in the same transaction.
+/// Call on the blocking pool (inside `Db::run`).
+#[allow(clippy::too_many_arguments)]
+pub fn run_batch<I, P, F, G>(
     conn: &mut DbConn,
     items: Vec<I>,
     first_index: usize,
     all_or_none: bool,
     key: Option<&IdemKey>,
+    plan: P,
     mut apply: F,
     finish: G,
 ) -> Result<Outcome, ApiError>
 where
+    P: FnOnce(&mut DbConn, Vec<I>) -> Result<Vec<Planned<I>>, ApiError>,
     F: FnMut(&mut DbConn, usize, I) -> Result<Applied, ApiError>,
     G: FnOnce(&mut DbConn) -> Result<(), ApiError>,
 {
@@ -266,11 +285,21 @@ where
                 return Err(Abort::Replay(replay));
             }
         }
-        let mut results = Vec::with_capacity(items.len());
+        let count = items.len();
+        let planned = plan(conn, items)?;
+        if planned.len() != count {
+            return Err(Abort::Api(ApiError::Internal(
+                "bulk plan lost items".into(),
+            )));
+        }
+        let mut results = Vec::with_capacity(count);
         let mut failed = false;
-        for (i, item) in items.into_iter().enumerate() {
+        for (i, step) in planned.into_iter().enumerate() {
             let index = first_index + i;
-            let done = conn.transaction(|conn| apply(conn, index, item));
+            let done = match step {
+                Planned::Done(done) => done,
+                Planned::Each(item) => conn.transaction(|conn| apply(conn, index, item)),
+            };
             results.push(match done {
                 Ok(a) => ItemResult {
                     index,

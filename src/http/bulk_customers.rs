@@ -7,6 +7,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::bulk::{self, Applied, BulkQuery, BulkResponse, ItemStatus};
+use super::bulk_customers_plan;
 use super::customer_input::{normalize_tags, CustomerCreate, CustomerPatch};
 use super::customers::{create_in_tx, update_in_tx, Updated};
 use super::extract::QueryParams;
@@ -34,7 +35,7 @@ pub struct CustomerBulkRequest {
 }
 
 /// The external id of an item, checked before anything else.
-fn external_id_of(item: &serde_json::Value) -> Result<String, ApiError> {
+pub fn external_id_of(item: &serde_json::Value) -> Result<String, ApiError> {
     let missing = || {
         ApiError::invalid(
             "external_id",
@@ -175,6 +176,7 @@ pub async fn bulk_customers(
                 0,
                 all_or_none,
                 key.as_ref(),
+                |conn, items| bulk_customers_plan::plan(conn, &user, items),
                 |conn, _, item| {
                     let known = match &mut known {
                         Some(k) => k,

@@ -248,6 +248,7 @@ pub async fn bulk_transactions(
                 0,
                 all_or_none,
                 key.as_ref(),
+                bulk::each,
                 |conn, _, item| {
                     let known = match &mut known {
                         Some(k) => k,

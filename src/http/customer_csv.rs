@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::bulk::{self, BulkQuery};
 use super::bulk_customers::{existing, external_ids, upsert_one};
+use super::bulk_customers_plan;
 use super::customer_query::CustomerQuery;
 use super::customers::views;
 use super::extract::QueryParams;
@@ -364,6 +365,17 @@ pub async fn import(
                 1,
                 all_or_none,
                 key.as_ref(),
+                |conn, mut items| {
+                    let known = existing(conn, &ids)?;
+                    for item in &mut items {
+                        let creating = item
+                            .get("external_id")
+                            .and_then(Value::as_str)
+                            .is_none_or(|e| !known.contains_key(e.trim()));
+                        drop_nulls(item, creating);
+                    }
+                    bulk_customers_plan::plan(conn, &user, items)
+                },
                 |conn, _, mut item| {
                     let known = match &mut known {
                         Some(k) => k,

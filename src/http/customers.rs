@@ -197,16 +197,14 @@ pub struct CustomerPage {
 /// Loads the tags of `rows` and builds their views, in order.
 pub fn views(conn: &mut DbConn, rows: Vec<Full>) -> Result<Vec<CustomerView>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|(r, _)| r.id).collect();
-    let mut tags = customers::tags_of(conn, &ids)?;
+    let mut tags: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    for (id, tag) in customers::tags_of(conn, &ids)? {
+        tags.entry(id).or_default().push(tag);
+    }
     Ok(rows
         .into_iter()
         .map(|(row, stats)| {
-            let mine: Vec<String> = tags
-                .iter()
-                .filter(|(id, _)| *id == row.id)
-                .map(|(_, t)| t.clone())
-                .collect();
-            tags.retain(|(id, _)| *id != row.id);
+            let mine = tags.remove(&row.id).unwrap_or_default();
             CustomerView::new(row, stats, mine)
         })
         .collect())

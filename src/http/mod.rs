@@ -11,6 +11,7 @@ pub mod analytics_sales;
 pub mod auth;
 pub mod bulk;
 pub mod bulk_customers;
+pub mod bulk_customers_plan;
 pub mod bulk_transactions;
 pub mod change_data;
 pub mod changes;

@@ -36,6 +36,7 @@ mod segments_rules;
 mod settings;
 mod surveys;
 mod sync_bulk;
+mod sync_bulk_same;
 mod sync_csv;
 mod sync_idempotency;
 mod sync_rate_limit;

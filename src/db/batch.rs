@@ -1,0 +1,211 @@
+//! Multi-row statements for the bulk paths. Diesel's multi-row INSERT does
+//! not compile through the multi-backend connection, and one statement per
+//! row costs a round trip each on PostgreSQL, so these build one statement
+//! per chunk of rows with one typed bind per value, per engine.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::sql_types::{BigInt, Date, Nullable, Text, Timestamp};
+
+use super::DbConn;
+
+/// One bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Int(Option<i64>),
+    Text(Option<String>),
+    Date(Option<NaiveDate>),
+    Time(Option<NaiveDateTime>),
+}
+
+impl From<i64> for Bind {
+    fn from(v: i64) -> Self {
+        Bind::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Bind {
+    fn from(v: Option<i64>) -> Self {
+        Bind::Int(v)
+    }
+}
+
+impl From<&str> for Bind {
+    fn from(v: &str) -> Self {
+        Bind::Text(Some(v.to_string()))
+    }
+}
+
+impl From<&String> for Bind {
+    fn from(v: &String) -> Self {
+        Bind::Text(Some(v.clone()))
+    }
+}
+
+impl From<&Option<String>> for Bind {
+    fn from(v: &Option<String>) -> Self {
+        Bind::Text(v.clone())
+    }
+}
+
+impl From<Option<NaiveDate>> for Bind {
+    fn from(v: Option<NaiveDate>) -> Self {
+        Bind::Date(v)
+    }
+}
+
+impl From<NaiveDateTime> for Bind {
+    fn from(v: NaiveDateTime) -> Self {
+        Bind::Time(Some(v))
+    }
+}
+
+impl From<Option<NaiveDateTime>> for Bind {
+    fn from(v: Option<NaiveDateTime>) -> Self {
+        Bind::Time(v)
+    }
+}
+
+/// Values per statement: below SQLite's 32,766 bound parameters (and
+/// PostgreSQL's 65,535), so a chunk is always one statement.
+const MAX_BINDS: usize = 30_000;
+
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut q = $query;
+        for b in $binds {
+            q = match b {
+                Bind::Int(v) => q.bind::<Nullable<BigInt>, _>(*v),
+                Bind::Text(v) => q.bind::<Nullable<Text>, _>(v.clone()),
+                Bind::Date(v) => q.bind::<Nullable<Date>, _>(*v),
+                Bind::Time(v) => q.bind::<Nullable<Timestamp>, _>(*v),
+            };
+        }
+        q
+    }};
+}
+
+fn sqlite_query<'a>(
+    sql: &str,
+    binds: &'a [Bind],
+) -> BoxedSqlQuery<'a, diesel::sqlite::Sqlite, SqlQuery> {
+    bind_all!(
+        diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(),
+        binds
+    )
+}
+
+fn pg_query<'a>(sql: &str, binds: &'a [Bind]) -> BoxedSqlQuery<'a, diesel::pg::Pg, SqlQuery> {
+    bind_all!(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(), binds)
+}
+
+/// `sql` with `?` placeholders (the text must hold no other `?`), numbered
+/// `$1, $2, …` for PostgreSQL.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + sql.len() / 4);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs `sql` (with `?` placeholders) with these binds.
+pub fn execute(conn: &mut DbConn, sql: &str, binds: &[Bind]) -> QueryResult<usize> {
+    match conn {
+        DbConn::Sqlite(c) => sqlite_query(sql, binds).execute(c),
+        DbConn::Postgresql(c) => pg_query(&numbered(sql), binds).execute(c),
+    }
+}
+
+/// `(?, ?, …)` for one row of `width` values.
+fn row_placeholders(width: usize) -> String {
+    let mut s = String::with_capacity(width * 3 + 2);
+    s.push('(');
+    for i in 0..width {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('?');
+    }
+    s.push(')');
+    s
+}
+
+/// Rows per statement for rows of `width` values.
+fn chunk_rows(width: usize) -> usize {
+    (MAX_BINDS / width.max(1)).max(1)
+}
+
+/// Inserts `rows` (each with one value per column) into `table`, as few
+/// statements as the bind limit allows. `table` and `columns` are our own
+/// identifiers, never client text.
+pub fn insert_rows(
+    conn: &mut DbConn,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Bind>],
+) -> QueryResult<usize> {
+    let one = row_placeholders(columns.len());
+    let mut done = 0;
+    for chunk in rows.chunks(chunk_rows(columns.len())) {
+        let values = vec![one.as_str(); chunk.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES {values}",
+            columns.join(", ")
+        );
+        let binds: Vec<Bind> = chunk.iter().flatten().cloned().collect();
+        done += execute(conn, &sql, &binds)?;
+    }
+    Ok(done)
+}
+
+/// Runs `make(values)` for each chunk of `rows`, where `values` is the text
+/// `VALUES (?, …), …` of the chunk; both engines name its columns `column1`,
+/// `column2`, … (use it as `(VALUES …) AS v` and `v.column1`).
+pub fn with_values<F>(
+    conn: &mut DbConn,
+    width: usize,
+    rows: &[Vec<Bind>],
+    make: F,
+) -> QueryResult<usize>
+where
+    F: Fn(&str) -> String,
+{
+    let one = row_placeholders(width);
+    let mut done = 0;
+    for chunk in rows.chunks(chunk_rows(width)) {
+        let values = format!("VALUES {}", vec![one.as_str(); chunk.len()].join(", "));
+        let binds: Vec<Bind> = chunk.iter().flatten().cloned().collect();
+        done += execute(conn, &make(&values), &binds)?;
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(
+            numbered("VALUES (?, ?), (?, ?)"),
+            "VALUES ($1, $2), ($3, $4)"
+        );
+        assert_eq!(numbered("SELECT 1"), "SELECT 1");
+    }
+
+    #[test]
+    fn a_chunk_stays_under_the_bind_limit() {
+        assert!(chunk_rows(35) * 35 <= MAX_BINDS);
+        assert_eq!(chunk_rows(0), MAX_BINDS);
+        assert_eq!(chunk_rows(MAX_BINDS * 2), 1);
+    }
+}

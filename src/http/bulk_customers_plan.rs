@@ -1,0 +1,298 @@
+//! The set-based pass of the customer bulk upsert (and CSV import): it
+//! settles the common items of an ERP sync — new cards and cards that did
+//! not change — in a few statements for the whole batch, and leaves every
+//! real update to the per-item path (`bulk_customers::upsert_one`).
+//!
+//! It applies the same rules as the single writes, in memory: the field
+//! rules, permissions, the owner and source-customer checks (one query each
+//! for the batch) and the funnel rule of a new card. Anything it cannot
+//! settle exactly as the per-item path would goes to that path.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::Value;
+
+use super::bulk::{self, Applied, ItemStatus, Planned};
+use super::bulk_customers::{existing, external_id_of};
+use super::customer_input::{normalize_tags, source_link_errors, CustomerCreate, CustomerPatch};
+use super::users::owner_error;
+use super::validation::check;
+use crate::auth::AuthUser;
+use crate::db::customers::{self, CustomerRow};
+use crate::db::events::{self, NewEvent};
+use crate::db::schema::{customers as customers_table, users};
+use crate::db::{self, DbConn};
+use crate::domain::codes::{Code, FunnelStage};
+use crate::domain::funnel;
+use crate::error::{ApiError, FieldError};
+
+/// A new card that passed every in-memory rule.
+struct NewCard {
+    index: usize,
+    item: Value,
+    row: CustomerRow,
+    tags: Vec<String>,
+}
+
+/// A known card the item leaves as it is, pending the owner/source check.
+struct Same {
+    index: usize,
+    item: Value,
+    row: CustomerRow,
+}
+
+/// The set-based pass over a whole batch (see the module comment).
+pub fn plan(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    items: Vec<Value>,
+) -> Result<Vec<Planned<Value>>, ApiError> {
+    let keys: Vec<Option<String>> = items.iter().map(|i| external_id_of(i).ok()).collect();
+    // A later item with the same external id updates what an earlier one
+    // wrote: such a batch keeps the in-order per-item path.
+    let mut seen = HashSet::new();
+    if keys.iter().flatten().any(|k| !seen.insert(k.as_str())) {
+        return bulk::each(conn, items);
+    }
+    let ids: Vec<String> = keys.iter().flatten().cloned().collect();
+    let known = existing(conn, &ids)?;
+    let known_ids: Vec<i64> = known.values().map(|r| r.id).collect();
+    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, tag) in customers::tags_of(conn, &known_ids)? {
+        tags.entry(id).or_default().push(tag);
+    }
+    let now = db::now();
+    let mut out: Vec<Option<Planned<Value>>> = Vec::with_capacity(items.len());
+    let (mut new_cards, mut same) = (Vec::new(), Vec::new());
+    for (index, item) in items.into_iter().enumerate() {
+        let key = match external_id_of(&item) {
+            Ok(key) => key,
+            Err(e) => {
+                out.push(Some(Planned::Done(Err(e))));
+                continue;
+            }
+        };
+        match known.get(&key) {
+            Some(row) => {
+                if unchanged(user, row, &tags, item.clone()) {
+                    same.push(Same {
+                        index,
+                        item,
+                        row: row.clone(),
+                    });
+                    out.push(None);
+                } else {
+                    out.push(Some(Planned::Each(item)));
+                }
+            }
+            None => match new_card(user, item.clone(), now) {
+                Ok((row, tags)) => {
+                    new_cards.push(NewCard {
+                        index,
+                        item,
+                        row,
+                        tags,
+                    });
+                    out.push(None);
+                }
+                Err(e) => out.push(Some(Planned::Done(Err(e)))),
+            },
+        }
+    }
+    let rows = new_cards
+        .iter()
+        .map(|c| &c.row)
+        .chain(same.iter().map(|s| &s.row));
+    let (owners, sources) = references(conn, rows)?;
+    for s in same {
+        let ok = reference_errors(&s.row, &owners, &sources).is_empty();
+        out[s.index] = Some(if ok {
+            Planned::Done(Ok(Applied {
+                status: ItemStatus::Unchanged,
+                id: s.row.id,
+                version: s.row.version,
+            }))
+        } else {
+            // The per-item path names the errors.
+            Planned::Each(s.item)
+        });
+    }
+    let mut good = Vec::new();
+    for card in new_cards {
+        let errors = reference_errors(&card.row, &owners, &sources);
+        if errors.is_empty() {
+            good.push(card);
+        } else {
+            out[card.index] = Some(Planned::Done(Err(ApiError::Validation(errors))));
+        }
+    }
+    // In a savepoint: should the database refuse the batch (a unique or
+    // foreign-key conflict with another writer that committed meanwhile),
+    // the per-item path reports each item.
+    match conn.transaction(|conn| create_all(conn, user, &good, now)) {
+        Ok(ids) => {
+            for (card, id) in good.iter().zip(ids) {
+                out[card.index] = Some(Planned::Done(Ok(Applied {
+                    status: ItemStatus::Created,
+                    id,
+                    version: card.row.version,
+                })));
+            }
+        }
+        Err(ApiError::Conflict(_)) => {
+            for card in good {
+                out[card.index] = Some(Planned::Each(card.item));
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    out.into_iter()
+        .map(|p| p.ok_or_else(|| ApiError::Internal("bulk plan left an item".into())))
+        .collect()
+}
+
+/// True when the item would change nothing on `row` and the caller may
+/// write it (the rules of `update_in_tx` that need no query).
+fn unchanged(
+    user: &AuthUser,
+    row: &CustomerRow,
+    tags: &HashMap<i64, Vec<String>>,
+    item: Value,
+) -> bool {
+    let Ok(input) = bulk::parse_item::<CustomerPatch>(item) else {
+        return false;
+    };
+    if check(&input, input.null_errors()).is_err()
+        || user.require_customer_write(row.owner_id).is_err()
+    {
+        return false;
+    }
+    let wanted_tags = input.tags.as_deref().map(normalize_tags);
+    let mut patched = row.clone();
+    if input.apply(&mut patched).is_err() || patched != *row {
+        return false;
+    }
+    match wanted_tags {
+        None => true,
+        Some(wanted) => wanted == tags.get(&row.id).cloned().unwrap_or_default(),
+    }
+}
+
+/// The row and tags of a new card, by the rules of `POST /customers`.
+fn new_card(
+    user: &AuthUser,
+    item: Value,
+    now: NaiveDateTime,
+) -> Result<(CustomerRow, Vec<String>), ApiError> {
+    let input: CustomerCreate = bulk::parse_item(item)?;
+    check(&input, Vec::new())?;
+    let owner_id = input.owner_id.unwrap_or(user.id);
+    user.require_customer_write(owner_id)?;
+    let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());
+    let row = input.into_row(owner_id, now)?;
+    let to = FunnelStage::parse(&row.funnel_stage)
+        .ok_or_else(|| ApiError::Internal(format!("unknown stage {}", row.funnel_stage)))?;
+    funnel::check_move(None, to, 0, false).map_err(|e| ApiError::Conflict(e.to_string()))?;
+    Ok((row, tags))
+}
+
+/// The active users and existing customers among the rows' owners and
+/// source customers: one query each.
+fn references<'a>(
+    conn: &mut DbConn,
+    rows: impl Iterator<Item = &'a CustomerRow>,
+) -> Result<(HashSet<i64>, HashSet<i64>), ApiError> {
+    let (mut owner_ids, mut source_ids) = (HashSet::new(), HashSet::new());
+    for row in rows {
+        owner_ids.insert(row.owner_id);
+        source_ids.extend(row.source_customer_id);
+    }
+    let owner_ids: Vec<i64> = owner_ids.into_iter().collect();
+    let source_ids: Vec<i64> = source_ids.into_iter().collect();
+    let owners: Vec<i64> = users::table
+        .filter(users::id.eq_any(&owner_ids))
+        .filter(users::active.eq(true))
+        .select(users::id)
+        .load(conn)?;
+    let sources: Vec<i64> = customers_table::table
+        .filter(customers_table::id.eq_any(&source_ids))
+        .select(customers_table::id)
+        .load(conn)?;
+    Ok((owners.into_iter().collect(), sources.into_iter().collect()))
+}
+
+/// The checks of `customers::reference_errors`, against the loaded sets.
+fn reference_errors(
+    row: &CustomerRow,
+    owners: &HashSet<i64>,
+    sources: &HashSet<i64>,
+) -> Vec<FieldError> {
+    let mut errors = source_link_errors(row.acquisition_source.as_deref(), row.source_customer_id);
+    if !owners.contains(&row.owner_id) {
+        errors.push(owner_error("owner_id"));
+    }
+    if let Some(source) = row.source_customer_id {
+        if source == row.id || !sources.contains(&source) {
+            errors.push(FieldError::new(
+                "source_customer_id",
+                "unknown_customer",
+                "must be the id of another existing customer",
+            ));
+        }
+    }
+    errors
+}
+
+/// Writes the new cards, their tags, funnel history, CPR stage and loyalty
+/// type: a few statements for the whole batch. Returns their ids.
+fn create_all(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    cards: &[NewCard],
+    now: NaiveDateTime,
+) -> Result<Vec<i64>, ApiError> {
+    if cards.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<CustomerRow> = cards.iter().map(|c| c.row.clone()).collect();
+    let ids = customers::insert_many(conn, &rows)?;
+    let tags: Vec<(i64, String)> = ids
+        .iter()
+        .zip(cards)
+        .flat_map(|(id, c)| c.tags.iter().map(move |t| (*id, t.clone())))
+        .collect();
+    customers::add_tags_many(conn, &tags)?;
+    let mut history = Vec::with_capacity(cards.len());
+    for (id, c) in ids.iter().zip(cards) {
+        history.push(NewEvent {
+            customer_id: *id,
+            kind: events::FUNNEL_STAGE_CHANGED,
+            from_value: None,
+            to_value: Some(&c.row.funnel_stage),
+            subject_id: None,
+            reason: None,
+            user_id: Some(user.id),
+            at: now,
+        });
+        if c.row.prospect_grade.is_some() {
+            history.push(NewEvent {
+                customer_id: *id,
+                kind: events::PROSPECT_GRADE_CHANGED,
+                from_value: None,
+                to_value: c.row.prospect_grade.as_deref(),
+                subject_id: None,
+                reason: None,
+                user_id: Some(user.id),
+                at: now,
+            });
+        }
+    }
+    events::insert_many(conn, &history)?;
+    let low = ids.iter().min().copied().unwrap_or_default();
+    let high = ids.iter().max().copied().unwrap_or_default();
+    crate::db::cpr::refresh_range_current(conn, low - 1, high, now)?;
+    crate::db::loyalty::refresh_ids_current(conn, &ids, now)?;
+    Ok(ids)
+}

@@ -1,0 +1,209 @@
+//! The set-based path of `POST /customers/bulk` (new and unchanged cards)
+//! must leave exactly what the single writes leave: the same card, history
+//! and change-feed entries, and the same errors.
+
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::TestApp;
+use crate::sync_bulk::bulk;
+
+/// The card without what differs between two cards made from one payload.
+fn comparable(card: &Value) -> Value {
+    let mut card = card.clone();
+    if let Some(obj) = card.as_object_mut() {
+        for key in ["id", "external_id", "created_at", "updated_at"] {
+            obj.remove(key);
+        }
+    }
+    card
+}
+
+/// The customer's history as (kind, from, to).
+async fn history(app: &TestApp, token: &str, id: i64) -> Vec<(Value, Value, Value)> {
+    let r = app
+        .get(&format!("/api/v1/customers/{id}/history?limit=100"), token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut events: Vec<(Value, Value, Value)> = r.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", r.text))
+        .iter()
+        .map(|e| (e["kind"].clone(), e["from"].clone(), e["to"].clone()))
+        .collect();
+    events.sort_by_key(|e| e.0.to_string());
+    events
+}
+
+/// The feed entries about customer `id` (its own and its stage changes),
+/// as (entity_type, operation, version).
+async fn feed(app: &TestApp, token: &str, id: i64) -> Vec<(Value, Value, Value)> {
+    let r = app.get("/api/v1/changes?limit=1000", token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", r.text))
+        .iter()
+        .filter(|c| {
+            (c["entity_type"] == "customer" && c["entity_id"] == id)
+                || (c["entity_type"] == "stage_change" && c["data"]["customer_id"] == id)
+        })
+        .map(|c| {
+            (
+                c["entity_type"].clone(),
+                c["operation"].clone(),
+                c["version"].clone(),
+            )
+        })
+        .collect()
+}
+
+async fn a_bulk_created_card_equals_a_single_created_one(app: TestApp) {
+    let token = app.admin_token().await;
+    let source = app
+        .create_customer(&token, json!({"kind": "individual", "name": "推荐人"}))
+        .await;
+    let source_id = source.body["id"].as_i64().unwrap();
+    let payload = |ext: &str| {
+        json!({
+            "external_id": ext, "kind": "organization", "name": "杭州华康贸易有限公司",
+            "email": "Sales@HuaKang.example", "region": " Hangzhou ", "tags": ["vip", "erp", "vip"],
+            "prospect_grade": "A", "funnel_stage": "prospect", "wallet_size_cents": 5_000_000,
+            "acquisition_source": "referral", "source_customer_id": source_id,
+            "personality_type": "rational"
+        })
+    };
+    let single = app.post("/api/v1/customers", &token, &payload("S-1")).await;
+    assert_eq!(single.status, 201, "{}", single.text);
+    let single_id = single.body["id"].as_i64().unwrap();
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [payload("B-1")]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["status"], "created", "{}", r.text);
+    let bulk_id = r.body["items"][0]["id"].as_i64().unwrap();
+
+    let a = app
+        .get(&format!("/api/v1/customers/{single_id}"), &token)
+        .await;
+    let b = app
+        .get(&format!("/api/v1/customers/{bulk_id}"), &token)
+        .await;
+    assert_eq!(b.body["external_id"], "B-1");
+    assert_eq!(b.body["tags"], json!(["erp", "vip"]));
+    assert_eq!(comparable(&a.body), comparable(&b.body));
+    let events = history(&app, &token, bulk_id).await;
+    assert!(!events.is_empty());
+    assert_eq!(history(&app, &token, single_id).await, events);
+    let entries = feed(&app, &token, bulk_id).await;
+    assert_eq!(entries[0], (json!("customer"), json!("created"), json!(1)));
+    assert_eq!(feed(&app, &token, single_id).await, entries);
+    // The feed's data is the card as committed.
+    let r = app
+        .get("/api/v1/changes?limit=1000&types=customer", &token)
+        .await;
+    let data = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["entity_id"] == bulk_id)
+        .map(|c| c["data"].clone())
+        .unwrap_or_default();
+    assert_eq!(comparable(&data), comparable(&b.body));
+}
+
+async fn bulk_created_cards_fail_as_single_creates_do(app: TestApp) {
+    let token = app.admin_token().await;
+    let cases = [
+        json!({"kind": "individual", "name": "Referral without source", "acquisition_source": "referral"}),
+        json!({"kind": "individual", "name": "Unknown source", "source_customer_id": 987654}),
+        json!({"kind": "individual", "name": "Unknown owner", "owner_id": 987654}),
+        json!({"kind": "individual", "name": "Won at once", "funnel_stage": "won"}),
+    ];
+    let items: Vec<Value> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut c = c.clone();
+            c["external_id"] = json!(format!("BAD-{i}"));
+            c
+        })
+        .collect();
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": items}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for (i, case) in cases.iter().enumerate() {
+        let item = &r.body["items"][i];
+        assert_eq!(item["status"], "error", "{}", r.text);
+        let single = app.post("/api/v1/customers", &token, case).await;
+        let codes = |errors: &Value| -> Vec<String> {
+            errors
+                .as_array()
+                .map(|e| e.iter().map(|e| e["code"].to_string()).collect())
+                .unwrap_or_default()
+        };
+        if single.status == 422 {
+            assert_eq!(
+                codes(&item["errors"]),
+                codes(&single.body["errors"]),
+                "case {i}"
+            );
+        } else {
+            assert_eq!(single.status, 409, "case {i}: {}", single.text);
+            assert_eq!(item["errors"][0]["code"], "conflict", "case {i}");
+        }
+    }
+    let list = app.get("/api/v1/customers?limit=10", &token).await;
+    assert_eq!(list.body["items"].as_array().map(Vec::len), Some(0));
+}
+
+async fn an_unchanged_card_whose_owner_left_is_reported(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (sales_id, _) = app.user_with_role("sales").await;
+    let item = json!({"external_id": "OWNED", "kind": "individual", "name": "Owned", "owner_id": sales_id});
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &admin,
+        &json!({"items": [item.clone()]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["items"][0]["status"], "created", "{}", r.text);
+    let off = app
+        .patch(
+            &format!("/api/v1/users/{sales_id}"),
+            &admin,
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    // As `PATCH /customers/{id}` would: the card names an inactive owner.
+    let again = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &admin,
+        &json!({"items": [item]}),
+        None,
+    )
+    .await;
+    assert_eq!(again.body["items"][0]["status"], "error", "{}", again.text);
+    assert_eq!(again.body["items"][0]["errors"][0]["field"], "owner_id");
+}
+
+backend_tests!(
+    a_bulk_created_card_equals_a_single_created_one,
+    bulk_created_cards_fail_as_single_creates_do,
+    an_unchanged_card_whose_owner_left_is_reported,
+);
