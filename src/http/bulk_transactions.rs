@@ -271,10 +271,14 @@ pub async fn bulk_transactions(
                     let now = db::now();
                     let ids: Vec<i64> = touched.borrow().iter().copied().collect();
                     stats::refresh_many(conn, &ids, now)?;
-                    for id in ids {
-                        cpr::refresh_current(conn, id, now)?;
-                        crate::db::loyalty::refresh_current(conn, id, now)?;
+                    let (settings, _) = crate::db::settings::get::<crate::domain::cpr::CprSettings>(
+                        conn,
+                        crate::db::settings::CPR,
+                    )?;
+                    for id in &ids {
+                        cpr::refresh(conn, *id, &settings, now)?;
                     }
+                    crate::db::loyalty::refresh_ids_current(conn, &ids, now)?;
                     Ok(())
                 },
             )
