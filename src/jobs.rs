@@ -58,7 +58,8 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
 }
 
 /// Drops changes older than `changes_retention_days` from the change feed,
-/// at start and then every `changes_purge_secs`.
+/// and webhook delivery attempts as old from their log, at start and then
+/// every `changes_purge_secs`.
 fn spawn_purge(db: Db, config: &Config, alive: Weak<()>) {
     let every = Duration::from_secs(config.changes_purge_secs.max(1));
     let retention = chrono::Duration::days(config.changes_retention_days.max(0));
@@ -74,6 +75,16 @@ fn spawn_purge(db: Db, config: &Config, alive: Weak<()>) {
                 Ok(0) => {}
                 Ok(n) => log::info!("purged {n} changes older than the retention"),
                 Err(e) => log::warn!("change purge failed: {e}"),
+            }
+            let purged = db
+                .run(move |conn| Ok(crate::db::webhooks::purge_deliveries(conn, before)?))
+                .await;
+            match purged {
+                Ok(0) => {}
+                Ok(n) => {
+                    log::info!("purged {n} webhook delivery attempts older than the retention")
+                }
+                Err(e) => log::warn!("delivery log purge failed: {e}"),
             }
         }
     });

@@ -322,6 +322,13 @@ pub fn log_delivery(conn: &mut DbConn, d: &NewDelivery) -> QueryResult<()> {
     Ok(())
 }
 
+/// Forgets delivery attempts older than `before` (the change feed's
+/// retention: the changes they delivered are gone too). Returns how many.
+pub fn purge_deliveries(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::at.lt(before)))
+        .execute(conn)
+}
+
 /// A subscription's delivery log, newest first, before `before_id`.
 pub fn deliveries(
     conn: &mut DbConn,

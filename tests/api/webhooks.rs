@@ -21,6 +21,7 @@ backend_tests!(
     two_instances_never_deliver_the_same_attempt,
     retries_back_off_then_disable_and_reenable,
     replay_from_a_cursor,
+    the_delivery_log_follows_the_feed_retention,
 );
 
 const SECRET: &str = "a-long-shared-secret-0123";
@@ -586,4 +587,42 @@ async fn replay_from_a_cursor(app: TestApp) {
     eventually("4 more", || receiver.delivered().len() >= 11).await;
     w.stop().await;
     receiver.stop().await;
+}
+
+async fn the_delivery_log_follows_the_feed_retention(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let hook = subscribe(&app, &admin, &receiver.url, json!(["customer.created"])).await;
+    let id = hook["id"].as_i64().unwrap();
+    let first = worker(&app, |_| {}).await;
+    customer(&app, &admin, "留痕").await;
+    eventually("1 delivery", || !receiver.delivered().is_empty()).await;
+    first.stop().await;
+    assert_eq!(log_len(&app, &admin, id).await, Some(1));
+    // An instance with zero days of retention purges the log at start.
+    let purger = app
+        .start_another(|c| {
+            c.changes_retention_days = 0;
+            c.changes_purge_secs = 1;
+        })
+        .await;
+    let mut left = log_len(&app, &admin, id).await;
+    for _ in 0..100 {
+        if left == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = log_len(&app, &admin, id).await;
+    }
+    assert_eq!(left, Some(0));
+    purger.stop().await;
+    receiver.stop().await;
+}
+
+async fn log_len(app: &TestApp, admin: &str, id: i64) -> Option<usize> {
+    app.get(&format!("/api/v1/webhooks/{id}/deliveries"), admin)
+        .await
+        .body["items"]
+        .as_array()
+        .map(Vec::len)
 }
