@@ -597,8 +597,17 @@ async fn the_delivery_log_follows_the_feed_retention(app: TestApp) {
     let first = worker(&app, |_| {}).await;
     customer(&app, &admin, "留痕").await;
     eventually("1 delivery", || !receiver.delivered().is_empty()).await;
+    // The attempt is logged once the receiver has answered.
+    let mut logged = log_len(&app, &admin, id).await;
+    for _ in 0..100 {
+        if logged == Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        logged = log_len(&app, &admin, id).await;
+    }
+    assert_eq!(logged, Some(1));
     first.stop().await;
-    assert_eq!(log_len(&app, &admin, id).await, Some(1));
     // An instance with zero days of retention purges the log at start.
     let purger = app
         .start_another(|c| {
