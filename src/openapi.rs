@@ -246,6 +246,8 @@ database transaction as the writes.",
                 .schema_type(Type::String)
                 .min_length(Some(1))
                 .max_length(Some(255))
+                // Visible ASCII (0x21-0x7E), as the server checks it.
+                .pattern(Some("^[!-~]{1,255}$"))
                 .examples([serde_json::json!("erp-sync-2026-11-29-batch-0042")]),
         ))
         .build();

@@ -153,7 +153,8 @@ fn export_page(
 /// Export customers as CSV.
 ///
 /// Every card matching the list filters (the parameters of `GET
-/// /customers`; `sort` orders the rows, `limit` and `cursor` are ignored),
+/// /customers`; `sort` orders the rows; `limit` and `cursor` are ignored,
+/// though a `limit` outside 1–500 is a 400 as on the list),
 /// streamed as `text/csv; charset=utf-8` (RFC 4180, a header row, UTF-8
 /// without BOM). Columns: `id`, then the writable card fields in the order
 /// `external_id, kind, name, company, email, phone, address, region,
@@ -179,6 +180,9 @@ pub async fn export(
     query: QueryParams<CustomerQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
+    // Unused (the export is not paged), but held to the list's range like
+    // every declared parameter: `limit=0` is a 400, not silently ignored.
+    crate::db::page::limit(q.limit)?;
     let filter = q.filter()?;
     let sort = Sort::parse(q.sort.as_deref())?;
     // The first page before answering: a database failure is still a 503 problem.
