@@ -1,21 +1,38 @@
 """Schemathesis hooks for scripts/proof (loaded through SCHEMATHESIS_HOOKS).
 
-One guard, and nothing else: the fuzzer must not saw off the branch it sits on.
+Two hooks, and nothing else.
 
-Schemathesis calls the API as one admin user (PATRON_FUZZ_USER_ID, the owner of the
-bearer token scripts/proof passes with -H). `PATCH /api/v1/users/{id}` may change that
-user's password, role or active flag, and the API is right to revoke or downgrade the
-token at once when it does (README: "deactivating a user, changing their password or
-their role takes effect at once for existing tokens"). The fuzzer finds that user's id
-in `GET /api/v1/users` and, once it has created a second admin, demotes or deactivates
-the first: every later request is then a 401/403 and the rest of the run tests nothing.
+1. The fuzzer must not saw off the branch it sits on.
 
-So the generated cases of that one operation that target that one user are dropped.
-Every other user id (including the users the fuzzer creates itself), every other
-operation and every check stay in. No other input is filtered or altered.
+   Schemathesis calls the API as one admin user (PATRON_FUZZ_USER_ID, the owner of the
+   bearer token scripts/proof passes with -H). `PATCH /api/v1/users/{id}` may change that
+   user's password, role or active flag, and the API is right to revoke or downgrade the
+   token at once when it does (README: "deactivating a user, changing their password or
+   their role takes effect at once for existing tokens"). The fuzzer finds that user's id
+   in `GET /api/v1/users` and, once it has created a second admin, demotes or deactivates
+   the first: every later request is then a 401/403 and the rest of the run tests nothing.
+
+   So the generated cases of that one operation that target that one user are dropped.
+   Every other user id (including the users the fuzzer creates itself), every other
+   operation and every check stay in.
+
+2. A well-formed `Idempotency-Key` of a valid case is made unique per call.
+
+   The key's contract is "one key, one request" (README, spec): the API must answer a key
+   reused with a different request with a 422, and the fuzzer, drawing keys from a small
+   pool of examples, reuses them across unrelated requests all the time, which turned
+   every POST into a false "schema-valid request rejected". Only cases schemathesis
+   generated as *valid* are touched: negative cases (including its "missing
+   Authorization" probes, whose header exclusion depends on the case staying negative)
+   go exactly as generated, and so do malformed keys (empty, too long, control
+   characters), whose rejection is still tested. Replays with the same key and the
+   reuse of a key for another request are tested in tests/api/sync_idempotency.rs.
+
+No other input is filtered or altered.
 """
 
 import os
+import uuid
 
 import schemathesis
 
@@ -28,3 +45,22 @@ def filter_case(context, case):
     if operation.method.upper() == "PATCH" and operation.path == "/api/v1/users/{id}":
         return str((case.path_parameters or {}).get("id")) != FUZZ_USER_ID
     return True
+
+
+def _well_formed_key(value):
+    return isinstance(value, str) and 0 < len(value) <= 255 and all(0x21 <= ord(c) <= 0x7E for c in value)
+
+
+def _is_negative(case):
+    meta = case.meta
+    return meta is not None and meta.generation.mode.is_negative
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    headers = case.headers
+    if not headers or _is_negative(case):
+        return
+    for name in list(headers):
+        if name.lower() == "idempotency-key" and _well_formed_key(headers[name]):
+            headers[name] = f"fuzz-{uuid.uuid4()}"

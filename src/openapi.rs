@@ -15,7 +15,9 @@ use utoipa_actix_web::AppExt;
         description = "Customer development and maintenance: the profile card, contact history, \
 transactions, the sales funnel, tiers, segments, surveys, loyalty, churn and the CPR cycle.\n\n\
 Authenticate with `POST /api/v1/auth/token`, then send `Authorization: Bearer <access_token>` \
-(in Swagger UI: the Authorize button). Errors are `application/problem+json` (RFC 9457).",
+(in Swagger UI: the Authorize button). Errors are `application/problem+json` (RFC 9457).\n\n\
+No string in a JSON body or a query parameter may contain U+0000 (NUL): such a value is a \
+422 (a 400 in a query) naming it, on every operation, since PostgreSQL cannot store it.",
         license(name = "MIT")
     ),
     modifiers(&BearerAuth),
@@ -244,6 +246,8 @@ database transaction as the writes.",
                 .schema_type(Type::String)
                 .min_length(Some(1))
                 .max_length(Some(255))
+                // Visible ASCII (0x21-0x7E), as the server checks it.
+                .pattern(Some("^[!-~]{1,255}$"))
                 .examples([serde_json::json!("erp-sync-2026-11-29-batch-0042")]),
         ))
         .build();

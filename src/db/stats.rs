@@ -20,9 +20,26 @@ pub fn window_start_months(now: NaiveDateTime, months: u32) -> NaiveDateTime {
 }
 
 /// A timestamp literal both backends compare correctly with stored values.
+///
+/// Clamped to the years 1 to 9999: PostgreSQL reads this format only there
+/// (`-1842-01-30 ...` is a 500 "time zone displacement out of range"), and
+/// SQLite's text comparison orders only four-digit years. Every literal is a
+/// bound of a period (a report's `from`, the period before it, a window
+/// start), and a bound outside those years means "since/until forever".
 pub fn literal(t: NaiveDateTime) -> String {
+    let (first, last) = literal_range();
     // The format diesel stores in SQLite, so text comparison orders correctly.
-    format!("'{}'", t.format("%F %T%.f"))
+    format!("'{}'", t.clamp(first, last).format("%F %T%.f"))
+}
+
+fn literal_range() -> (NaiveDateTime, NaiveDateTime) {
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+    (
+        day(1, 1, 1).and_time(chrono::NaiveTime::MIN),
+        day(9999, 12, 31)
+            .and_hms_micro_opt(23, 59, 59, 999_999)
+            .unwrap_or_default(),
+    )
 }
 
 const FIGURES: &str = "
@@ -167,5 +184,16 @@ mod tests {
             .and_then(|d| d.and_hms_micro_opt(3, 4, 5, 6))
             .unwrap_or_default();
         assert_eq!(literal(t), "'2026-01-02 03:04:05.000006'");
+    }
+
+    #[test]
+    fn literal_clamps_to_four_digit_years() {
+        let (first, last) = super::literal_range();
+        let before = first - chrono::Duration::days(700_000);
+        assert_eq!(literal(before), "'0001-01-01 00:00:00'");
+        assert_eq!(literal(NaiveDateTime::MIN), "'0001-01-01 00:00:00'");
+        assert_eq!(literal(NaiveDateTime::MAX), "'9999-12-31 23:59:59.999999'");
+        assert_eq!(literal(first), "'0001-01-01 00:00:00'");
+        assert_eq!(literal(last), "'9999-12-31 23:59:59.999999'");
     }
 }

@@ -83,7 +83,7 @@ pub struct PlanCreate {
     #[schema(required = true, value_type = i64)]
     pub customer_id: Option<i64>,
     #[validate(required, length(min = 1, max = 2000), custom(function = "not_blank"))]
-    #[schema(required = true, value_type = String)]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub objective: Option<String>,
     #[validate(required)]
     #[schema(required = true, value_type = NaiveDate)]
@@ -109,7 +109,7 @@ pub struct PlanCreate {
 pub struct PlanPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
-    #[schema(value_type = String, required = false)]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub objective: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = NaiveDate, required = false)]

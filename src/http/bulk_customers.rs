@@ -31,6 +31,8 @@ pub struct CustomerBulkRequest {
     /// `external_id`. When a card with that `external_id` exists, the item
     /// updates it as `PATCH` would (only the fields sent change; `null`
     /// clears); otherwise it creates one (`kind` and `name` required).
+    /// 1 to 1,000 items (more is a 413).
+    #[schema(min_items = 1)]
     pub items: Vec<CustomerCreate>,
 }
 

@@ -34,6 +34,8 @@ pub struct TransactionBulkRequest {
     /// (Patron id) or `customer_external_id` (the card's ERP key; one of the
     /// two, required to create). An existing `external_id` updates that
     /// transaction as `PATCH` would; it cannot move to another customer.
+    /// 1 to 1,000 items (more is a 413).
+    #[schema(min_items = 1)]
     pub items: Vec<TransactionBulkItem>,
 }
 

@@ -26,26 +26,37 @@ use crate::startup::AppState;
     "weight_owner_inactive": 10, "min_score": 1}))]
 pub struct ChurnSettingsBody {
     /// `no_contact` when the last contact is at least this many days ago, or never (1–3650).
+    #[schema(minimum = 1, maximum = 3650)]
     pub no_contact_days: i64,
     /// Length of the recent window and of the window before it, in days (7–1830).
+    #[schema(minimum = 7, maximum = 1830)]
     pub share_window_days: i64,
     /// `falling_share` when recent revenue ≤ (100 − this) % of a positive revenue in the window before (1–100).
+    #[schema(minimum = 1, maximum = 100)]
     pub share_drop_pct: i64,
     /// `low_satisfaction` when the latest overall satisfaction (1–5) is strictly below this (1–5).
+    #[schema(minimum = 1, maximum = 5)]
     pub low_satisfaction_below: f64,
     /// `open_complaints` when at least this many complaints are open (1–1000).
+    #[schema(minimum = 1, maximum = 1000)]
     pub min_open_complaints: i64,
     /// Score added by `no_contact` (0–100).
+    #[schema(minimum = 0, maximum = 100)]
     pub weight_no_contact: i64,
     /// Score added by `falling_share` (0–100).
+    #[schema(minimum = 0, maximum = 100)]
     pub weight_falling_share: i64,
     /// Score added by `low_satisfaction` (0–100).
+    #[schema(minimum = 0, maximum = 100)]
     pub weight_low_satisfaction: i64,
     /// Score added by `open_complaints` (0–100).
+    #[schema(minimum = 0, maximum = 100)]
     pub weight_open_complaints: i64,
     /// Score added by `owner_inactive`, the owner's account being deactivated (0–100).
+    #[schema(minimum = 0, maximum = 100)]
     pub weight_owner_inactive: i64,
     /// Customers scoring at least this are listed (1–500).
+    #[schema(minimum = 1, maximum = 500)]
     pub min_score: i64,
 }
 

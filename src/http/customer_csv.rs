@@ -154,7 +154,8 @@ fn export_page(
 /// Export customers as CSV.
 ///
 /// Every card matching the list filters (the parameters of `GET
-/// /customers`; `sort` orders the rows, `limit` and `cursor` are ignored),
+/// /customers`; `sort` orders the rows; `limit` and `cursor` are ignored,
+/// though a `limit` outside 1–500 is a 400 as on the list),
 /// streamed as `text/csv; charset=utf-8` (RFC 4180, a header row, UTF-8
 /// without BOM). Columns: `id`, then the writable card fields in the order
 /// `external_id, kind, name, company, email, phone, address, region,
@@ -180,6 +181,9 @@ pub async fn export(
     query: QueryParams<CustomerQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
+    // Unused (the export is not paged), but held to the list's range like
+    // every declared parameter: `limit=0` is a 400, not silently ignored.
+    crate::db::page::limit(q.limit)?;
     let filter = q.filter()?;
     let sort = Sort::parse(q.sort.as_deref())?;
     // The first page before answering: a database failure is still a 503 problem.
@@ -312,6 +316,25 @@ fn drop_nulls(item: &mut Value, creating: bool) {
     }
 }
 
+/// The import's body in the spec: a CSV file, i.e. a string of bytes
+/// (`format: binary`, `contentMediaType: text/csv`). `binary` rather than a
+/// plain string so that generated clients upload a file as it is (the
+/// Python client's generator takes only binary bodies for non-JSON types).
+pub struct CsvFile;
+
+impl utoipa::PartialSchema for CsvFile {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .content_media_type("text/csv")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CsvFile {}
+
 /// Import customers from CSV (upsert by `external_id`).
 ///
 /// The body is `text/csv` (UTF-8, RFC 4180, a header row, a BOM is
@@ -327,7 +350,7 @@ fn drop_nulls(item: &mut Value, creating: bool) {
 #[utoipa::path(
     tag = "sync",
     params(BulkQuery),
-    request_body(content = String, content_type = "text/csv",
+    request_body(content = inline(CsvFile), content_type = "text/csv",
         example = "external_id,kind,name,region,tags\nERP-10042,organization,杭州华康贸易有限公司,Hangzhou,health|wholesale\n"),
     responses(
         (status = 200, description = "Per-row results", body = bulk::BulkResponse),

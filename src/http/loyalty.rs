@@ -32,12 +32,16 @@ use crate::startup::AppState;
 #[schema(example = json!({"attitude_min_satisfaction": 4.0, "window_months": 12, "repeat_min_purchases": 2, "share_of_wallet_min": 0.5}))]
 pub struct LoyaltySettingsBody {
     /// 1–5.
+    #[schema(minimum = 1, maximum = 5)]
     pub attitude_min_satisfaction: f64,
     /// 1–60.
+    #[schema(minimum = 1, maximum = 60)]
     pub window_months: u32,
     /// 2–1000.
+    #[schema(minimum = 2, maximum = 1000)]
     pub repeat_min_purchases: i64,
     /// 0–1.
+    #[schema(minimum = 0, maximum = 1)]
     pub share_of_wallet_min: f64,
 }
 

@@ -270,7 +270,7 @@ pub struct SegmentPreviewResult {
 #[schema(example = json!({"customer_ids": [42, 43, 57]}))]
 pub struct MembersAdd {
     /// 1 to 1,000 existing customer ids; repeats and current members are ignored.
-    #[schema(required = true, value_type = Vec<i64>)]
+    #[schema(required = true, value_type = Vec<i64>, min_items = 1, max_items = 1000)]
     pub customer_ids: Option<Vec<i64>>,
 }
 

@@ -26,14 +26,19 @@ use crate::startup::AppState;
     "retention_min_tenure_days": 180, "retention_min_purchases": 4}))]
 pub struct CprSettingsBody {
     /// Trailing window of the share of wallet, in months (1–60).
+    #[schema(minimum = 1, maximum = 60)]
     pub window_months: u32,
     /// A share at or below this is `conversion` (0–1).
+    #[schema(minimum = 0, maximum = 1)]
     pub conversion_share_max: f64,
     /// A share at or above this, with the tenure, is `retention` (0–1, above conversion_share_max).
+    #[schema(minimum = 0, maximum = 1)]
     pub retention_share_min: f64,
     /// Days since the first purchase before `retention` (0–3650).
+    #[schema(minimum = 0, maximum = 3650)]
     pub retention_min_tenure_days: i64,
     /// Without a wallet size: purchases needed for `retention` (2–1000).
+    #[schema(minimum = 2, maximum = 1000)]
     pub retention_min_purchases: i64,
 }
 
@@ -43,12 +48,16 @@ pub struct CprSettingsBody {
 #[schema(example = json!({"window_months": 12, "important_pct": 1, "secondary_pct": 4, "ordinary_pct": 15}))]
 pub struct TierSettingsBody {
     /// Profit window, in months (1–60).
+    #[schema(minimum = 1, maximum = 60)]
     pub window_months: u32,
     /// Top share of customers that are `important` (0–100).
+    #[schema(minimum = 0, maximum = 100)]
     pub important_pct: f64,
     /// The next share that is `secondary`.
+    #[schema(minimum = 0, maximum = 100)]
     pub secondary_pct: f64,
     /// The next share that is `ordinary`; the rest are `small`. The three add up to at most 100.
+    #[schema(minimum = 0, maximum = 100)]
     pub ordinary_pct: f64,
 }
 

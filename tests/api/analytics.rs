@@ -15,6 +15,7 @@ backend_tests!(
     overview_answers_the_questions,
     overview_silent_losses_in_a_later_period,
     funnel_conversion_and_median_days,
+    overview_of_a_period_from_the_first_centuries,
 );
 
 const SHARE: &str = "/api/v1/analytics/customer-share";
@@ -216,6 +217,39 @@ async fn overview(app: &TestApp, token: &str, query: &str) -> Value {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body
+}
+
+/// Found by schemathesis on PostgreSQL: a period starting in year 91 put the
+/// period before it in year -1842, which PostgreSQL cannot read as a literal
+/// (500). Very early bounds mean "since forever", on both backends.
+async fn overview_of_a_period_from_the_first_centuries(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = customer(&app, &token, "Old").await;
+    for d in [10, 20] {
+        sale(&app, &token, c, 1_000, 0, d).await;
+    }
+    let to = Utc::now() + Duration::days(1);
+    for from in [
+        "0091-12-31T05:26:31.808382+12:44",
+        // Year 0 once in UTC.
+        "0001-01-01T00:00:00+05:00",
+        "0001-01-01T00:00:00Z",
+    ] {
+        let query = format!(
+            "?from={}&to={}",
+            urlencoding(from),
+            urlencoding(&to.to_rfc3339())
+        );
+        let o = overview(&app, &token, &query).await;
+        assert_eq!(o["customers"], 1, "from={from}");
+        assert_eq!(o["bought"], 1, "from={from}");
+        assert_eq!(o["bought_twice_or_more"], 1, "from={from}");
+        assert_eq!(o["bought_once"], 0, "from={from}");
+    }
+}
+
+fn urlencoding(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
 }
 
 async fn overview_answers_the_questions(app: TestApp) {

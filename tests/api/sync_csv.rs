@@ -214,8 +214,38 @@ async fn import_rules(app: TestApp) {
     assert_eq!(all.body["items"].as_array().unwrap().len(), 2);
 }
 
+/// Found by schemathesis: `limit=0` was accepted (the export ignores it);
+/// a declared parameter is held to its range even when unused.
+async fn export_holds_limit_to_the_list_range(app: TestApp) {
+    let token = app.admin_token().await;
+    for id in ["E-1", "E-2"] {
+        let r = bulk(
+            &app,
+            "/api/v1/customers/bulk",
+            &token,
+            &json!({"items": [{"external_id": id, "kind": "individual", "name": id}]}),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    for bad in ["0", "501", "-1"] {
+        let r = app
+            .get(&format!("/api/v1/customers/export?limit={bad}"), &token)
+            .await;
+        r.problem(400);
+        assert_eq!(r.error_fields(), ["limit"], "limit={bad}");
+    }
+    // In range it is still ignored: the export is not paged.
+    let one = app.get("/api/v1/customers/export?limit=1", &token).await;
+    assert_eq!(one.status, 200);
+    let (_, rows) = parse(&one.text);
+    assert_eq!(rows.len(), 2);
+}
+
 backend_tests!(
     round_trip_keeps_chinese_and_special_characters,
     export_applies_the_list_filters_and_pages,
     import_rules,
+    export_holds_limit_to_the_list_range,
 );
