@@ -26,7 +26,8 @@ pub const CONTACT: &str = "contact";
 pub const INTERACTION: &str = "interaction";
 pub const TRANSACTION: &str = "transaction";
 pub const NEED: &str = "need";
-/// A CPR stage, tier or funnel stage change of a customer (its history event).
+/// A CPR stage, tier, funnel stage or loyalty type change of a customer (its
+/// history event): derived state that no write of the card itself shows.
 pub const STAGE_CHANGE: &str = "stage_change";
 pub const SURVEY: &str = "survey";
 pub const SURVEY_RESPONSE: &str = "survey_response";
@@ -208,6 +209,7 @@ pub const STAGE_KINDS: &[&str] = &[
     super::events::FUNNEL_STAGE_CHANGED,
     super::cpr::CPR_STAGE_CHANGED,
     super::tiers::TIER_CHANGED,
+    super::loyalty::LOYALTY_CHANGED,
 ];
 
 /// Called by `write_tx` when a transaction begins.

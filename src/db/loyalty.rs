@@ -63,7 +63,14 @@ fn refresh_scope(
            SELECT id, '{LOYALTY_CHANGED}', loyalty_type, {expr}, {at} FROM customers \
            WHERE ({scope}) AND loyalty_type <> {expr};
          UPDATE customers SET loyalty_type = {expr} WHERE ({scope}) AND loyalty_type <> {expr};"
-    ))
+    ))?;
+    super::changes::record_stage_events(
+        conn,
+        &format!(
+            "e.at = {at} AND e.kind = '{LOYALTY_CHANGED}' \
+             AND e.customer_id IN (SELECT id FROM customers WHERE {scope})"
+        ),
+    )
 }
 
 /// One customer, inside the caller's write transaction.

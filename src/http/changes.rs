@@ -31,9 +31,10 @@ const CURSOR_KIND: &str = "changes";
 pub struct ChangeItem {
     /// Resume after this change with `?after=<cursor>`.
     pub cursor: String,
-    /// `customer`, `contact`, `interaction`, `transaction`, `need` or
-    /// `stage_change` (a CPR stage, tier or funnel stage change; its id is the
-    /// history event's id).
+    /// `customer`, `contact`, `interaction`, `transaction`, `need`,
+    /// `survey`, `survey_response` or `stage_change` (a CPR stage, tier,
+    /// funnel stage or loyalty type change, `data.kind` says which; its id is
+    /// the history event's id).
     #[schema(example = "customer")]
     pub entity_type: String,
     pub entity_id: i64,
@@ -72,7 +73,8 @@ pub struct ChangeQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Comma-separated entity types to include (default: all): `customer`,
-    /// `contact`, `interaction`, `transaction`, `need`, `stage_change`.
+    /// `contact`, `interaction`, `transaction`, `need`, `stage_change`,
+    /// `survey`, `survey_response`.
     #[param(example = "customer,transaction")]
     pub types: Option<String>,
 }

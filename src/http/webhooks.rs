@@ -94,7 +94,8 @@ pub struct WebhookCreate {
     pub url: Option<String>,
     /// Event filters: `*`, `<type>.<operation>`, `<type>.*` or
     /// `*.<operation>`; types `customer`, `contact`, `interaction`,
-    /// `transaction`, `need`, `stage_change`; operations `created`,
+    /// `transaction`, `need`, `stage_change`, `survey`, `survey_response`;
+    /// operations `created`,
     /// `updated`, `deleted`, `restored`. 1 to 50 filters.
     #[schema(required = true, value_type = Vec<String>)]
     pub events: Option<Vec<String>>,

@@ -173,6 +173,26 @@ async fn loyalty_type_follows_satisfaction_and_purchases(app: TestApp) {
             ("latent".into(), "high".into())
         ]
     );
+    // Each change is in the change feed too (a stage change of kind
+    // loyalty_changed), so a sync sees derived state move.
+    let feed = app
+        .get("/api/v1/changes?limit=1000&types=stage_change", &admin)
+        .await;
+    assert_eq!(feed.status, 200, "{}", feed.text);
+    let in_feed: Vec<(String, String)> = feed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["data"])
+        .filter(|d| d["kind"] == "loyalty_changed" && d["customer_id"] == a)
+        .map(|d| {
+            (
+                d["from"].as_str().unwrap().to_string(),
+                d["to"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(in_feed, changes(&app, &admin, a).await);
 
     // Satisfaction against repeat purchase, and the counts per type.
     let r = app.get("/api/v1/analytics/loyalty", &admin).await;
