@@ -14,7 +14,8 @@ use crate::BenchResult;
 
 /// About the size of a small JSON answer (a card is ~1 KB; this is the
 /// floor of any answer, not a card).
-pub const BODY: &str = r#"{"id":1,"name":"ceiling","status":"ok","message":"a constant JSON body"}"#;
+pub const BODY: &str =
+    r#"{"id":1,"name":"ceiling","status":"ok","message":"a constant JSON body"}"#;
 
 pub fn run(args: &Args) -> BenchResult<()> {
     let bind = args.string_or("bind", "127.0.0.1:18200");

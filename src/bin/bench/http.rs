@@ -196,7 +196,14 @@ pub struct Inputs {
     pub bulk_bodies: PathBuf,
 }
 
-const LIST_REGIONS: &[&str] = &["Hangzhou", "Shanghai", "Beijing", "Shenzhen", "Guangzhou", "Chengdu"];
+const LIST_REGIONS: &[&str] = &[
+    "Hangzhou",
+    "Shanghai",
+    "Beijing",
+    "Shenzhen",
+    "Guangzhou",
+    "Chengdu",
+];
 
 fn write_lines(path: &Path, lines: impl Iterator<Item = String>) -> BenchResult<()> {
     let mut text = String::new();
@@ -224,9 +231,8 @@ fn write_inputs(dir: &Path, tag: &str, base: &str, max_id: i64) -> BenchResult<I
     write_lines(
         &inputs.list_urls,
         LIST_REGIONS.iter().flat_map(|region| {
-            ["organization", "individual"].map(|kind| {
-                format!("{base}/api/v1/customers?region={region}&kind={kind}&limit=50")
-            })
+            ["organization", "individual"]
+                .map(|kind| format!("{base}/api/v1/customers?region={region}&kind={kind}&limit=50"))
         }),
     )?;
     // A run-unique stamp keeps created external ids new on a reused database.
@@ -547,7 +553,13 @@ fn scenarios(s: &Servers, plan: &Plan, inputs: &Inputs) -> BenchResult<Vec<Row>>
         ..base
     };
     rows.push(with_ratio(
-        measure("card read with JWT (`GET /customers/{id}`)", &s.patron, &card, oha, w)?,
+        measure(
+            "card read with JWT (`GET /customers/{id}`)",
+            &s.patron,
+            &card,
+            oha,
+            w,
+        )?,
         ceiling_rate,
     ));
     rows.push(with_ratio(

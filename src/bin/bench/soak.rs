@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::http::{Proc, Inputs};
+use crate::http::{Inputs, Proc};
 use crate::oha::{self, Load};
 use crate::procstat;
 use crate::BenchResult;
@@ -171,7 +171,13 @@ mod tests {
     fn flat_allows_warm_up_and_noise_but_not_growth() {
         // Warm-up in the first quarter, then steady with noise.
         let steady: Vec<u64> = (0..40)
-            .map(|i| if i < 10 { 10_000 + i * 1_000 } else { 20_000 + (i % 3) * 300 })
+            .map(|i| {
+                if i < 10 {
+                    10_000 + i * 1_000
+                } else {
+                    20_000 + (i % 3) * 300
+                }
+            })
             .collect();
         assert!(flat(&steady).2);
         // Grows by 1 MB per sample all along: a leak.
