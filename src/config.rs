@@ -48,6 +48,9 @@ pub struct Config {
     pub rate_limit_integration_per_min: u32,
     /// How long idempotency keys (and their stored responses) are kept.
     pub idempotency_ttl_secs: u64,
+    /// How long an authenticated request's user check is remembered (0: off).
+    /// Changes made through this process void it at once.
+    pub auth_cache_ms: u64,
 }
 
 impl Config {
@@ -90,6 +93,7 @@ impl Config {
             rate_limit_per_min: number("PATRON_RATE_LIMIT_PER_MIN", 1200)?,
             rate_limit_integration_per_min: number("PATRON_RATE_LIMIT_INTEGRATION_PER_MIN", 12000)?,
             idempotency_ttl_secs: number("PATRON_IDEMPOTENCY_TTL_SECS", 86_400)?.max(86_400),
+            auth_cache_ms: number("PATRON_AUTH_CACHE_MS", 1000)?,
         })
     }
 
@@ -122,6 +126,8 @@ impl Config {
             rate_limit_per_min: 0,
             rate_limit_integration_per_min: 0,
             idempotency_ttl_secs: 86_400,
+            // As in production: the revocation tests run through the cache.
+            auth_cache_ms: 1000,
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct AppState {
     pub db: Db,
     pub jwt: JwtKeys,
     pub throttle: LoginThrottle,
+    /// The user check of authenticated requests, remembered for a moment.
+    pub users: crate::auth::user_cache::UserCache,
     /// Background workers of this application hold a weak reference and
     /// stop once the state is dropped with the server.
     pub alive: std::sync::Arc<()>,
@@ -47,6 +49,9 @@ impl Application {
             db: db.clone(),
             jwt: JwtKeys::new(&config.jwt_secret, config.token_ttl_secs),
             throttle: LoginThrottle::new(config.login_max_failures, config.login_window_secs),
+            users: crate::auth::user_cache::UserCache::new(std::time::Duration::from_millis(
+                config.auth_cache_ms,
+            )),
             alive: std::sync::Arc::new(()),
         });
         crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));

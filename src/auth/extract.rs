@@ -1,6 +1,7 @@
 //! The `AuthUser` extractor: a valid bearer token of an active user. The user
-//! is read on every request so that deactivation and role changes take
-//! effect at once, not when the token expires.
+//! is checked on every request so that deactivation and role changes take
+//! effect at once, not when the token expires (through a cache that every
+//! change to the users empties: `auth::user_cache`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,20 +39,29 @@ impl FromRequest for AuthUser {
                 .sub
                 .parse()
                 .map_err(|_| ApiError::Unauthorized("invalid token: bad subject".into()))?;
-            let user = state.db.run(move |conn| Ok(users::find(conn, id)?)).await?;
-            let user = user.filter(|u| u.active).ok_or_else(|| {
-                ApiError::Unauthorized("the account is disabled or no longer exists".into())
-            })?;
-            if claims.gen != user.token_generation {
+            let (user, generation) = match state.users.get(id) {
+                Some(known) => known,
+                None => {
+                    let epoch = users::epoch();
+                    let user = state.db.run(move |conn| Ok(users::find(conn, id)?)).await?;
+                    let user = user.filter(|u| u.active).ok_or_else(|| {
+                        ApiError::Unauthorized("the account is disabled or no longer exists".into())
+                    })?;
+                    let auth = AuthUser {
+                        id: user.id,
+                        role: from_db(&user.role, Role::Viewer),
+                        email: user.email,
+                    };
+                    state.users.put(auth.clone(), user.token_generation, epoch);
+                    (auth, user.token_generation)
+                }
+            };
+            if claims.gen != generation {
                 return Err(ApiError::Unauthorized(
                     "the token was revoked; log in again".into(),
                 ));
             }
-            Ok(AuthUser {
-                id: user.id,
-                role: from_db(&user.role, Role::Viewer),
-                email: user.email,
-            })
+            Ok(user)
         })
     }
 }

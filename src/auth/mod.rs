@@ -6,5 +6,6 @@ pub mod jwt;
 pub mod password;
 pub mod roles;
 pub mod throttle;
+pub mod user_cache;
 
 pub use extract::AuthUser;

@@ -1,5 +1,7 @@
 //! Users: queries.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -48,6 +50,22 @@ pub struct UserChanges {
     pub updated_at: NaiveDateTime,
 }
 
+/// Moves on every write to `users` in this process: the auth cache
+/// (`auth::user_cache`) drops what it read before.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// The current users epoch (read it before reading a user to cache).
+pub fn epoch() -> u64 {
+    EPOCH.load(Ordering::SeqCst)
+}
+
+/// Marks the users as changed. The writes below call it; a handler calls it
+/// again once its transaction committed (a row read between the write and
+/// the commit is then dropped too).
+pub fn changed() {
+    EPOCH.fetch_add(1, Ordering::SeqCst);
+}
+
 pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<UserRow>> {
     users::table.find(id).first(conn).optional()
 }
@@ -60,6 +78,7 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserR
 }
 
 pub fn insert(conn: &mut DbConn, new: &NewUser) -> QueryResult<UserRow> {
+    changed();
     diesel::insert_into(users::table)
         .values(new)
         .get_result(conn)
@@ -99,13 +118,16 @@ pub fn update(
     expected_version: i64,
     changes: &UserChanges,
 ) -> QueryResult<usize> {
-    diesel::update(
+    changed();
+    let written = diesel::update(
         users::table
             .filter(users::id.eq(id))
             .filter(users::version.eq(expected_version)),
     )
     .set(changes)
-    .execute(conn)
+    .execute(conn);
+    changed();
+    written
 }
 
 /// Users ordered by id, after `after_id`, `limit + 1` rows.

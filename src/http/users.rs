@@ -321,7 +321,10 @@ pub async fn patch(
                 users::find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("no user {id}")))
             })
         })
-        .await?;
+        .await;
+    // Committed (or rolled back): cached user checks read before are void.
+    users::changed();
+    let row = row?;
     Ok(user_response(actix_web::http::StatusCode::OK, row))
 }
 

@@ -8,6 +8,8 @@
 //! bench pyramid  --database-url URL [--requests K]
 //! bench serve    --database-url URL [--bind 127.0.0.1:8080]
 //! bench probe    --database-url URL
+//! bench http     --database-url URL [--duration 10] [--connections 64] [--soak-minutes M]
+//! bench ceiling  [--bind 127.0.0.1:18200] [--workers N]
 //! ```
 //!
 //! `seed` fills a fresh database with a realistic, reproducible data set
@@ -17,13 +19,18 @@
 //! `probe` exits 0 when the database answers.
 
 mod args;
+mod ceiling;
 mod client;
 mod gen;
+mod http;
 mod latency;
+mod oha;
+mod procstat;
 mod pyramid;
 mod scenarios;
 mod seed;
 mod server;
+mod soak;
 mod sync;
 
 use std::process::ExitCode;
@@ -40,6 +47,10 @@ const USAGE: &str = "usage:
   bench serve    --database-url URL [--bind ADDR]
   bench probe    --database-url URL
   bench sync     --database-url URL [--customers 100000] [--batch 1000] [--readers 1]
+  bench http     --database-url URL [--patron target/release/patron] [--oha target/tools/bin/oha]
+                 [--port 18200] [--duration 10] [--connections 64] [--workers N]
+                 [--soak-minutes M] [--soak-sample-secs 10]
+  bench ceiling  [--bind 127.0.0.1:18200] [--workers N]
 
 URLs: sqlite://PATH or postgres://user:pass@host:port/db
   --fresh   delete the SQLite file / drop and recreate the PostgreSQL database first
@@ -66,6 +77,8 @@ fn run() -> BenchResult<()> {
         "serve" => server::serve(&args),
         "probe" => seed::probe(&args),
         "sync" => sync::run(&args),
+        "http" => http::run(&args),
+        "ceiling" => ceiling::run(&args),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

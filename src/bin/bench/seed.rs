@@ -30,6 +30,7 @@ const BATCH: usize = 5_000;
 const TABLES: &[&str] = &[
     "users",
     "customers",
+    "contacts",
     "customer_tags",
     "customer_events",
     "interactions",
@@ -434,6 +435,42 @@ fn load(
                 }
                 None => s.push_str(",NULL"),
             }
+        },
+    )?);
+    // Contacts: 1–3 per organization (a decision maker first), one for a
+    // tenth of the individuals. Derived from the ids, so the rest of the
+    // generated data (and its random stream) is unchanged.
+    let contacts: Vec<(i64, u64)> = data
+        .customers
+        .iter()
+        .flat_map(|c| {
+            let n = if c.kind == "organization" {
+                1 + c.id.rem_euclid(3) as u64
+            } else {
+                u64::from(c.id % 10 == 0)
+            };
+            (0..n).map(move |k| (c.id, k))
+        })
+        .collect();
+    counts.push(insert(
+        conn,
+        "contacts",
+        "id, customer_id, name, role, title, email, phone, version, created_at, updated_at",
+        &contacts,
+        |s, i, (customer_id, k)| {
+            let role = ["decision_maker", "handler", "other"][*k as usize % 3];
+            let title = ["总经理", "采购经理", "财务"][*k as usize % 3];
+            let _ = write!(
+                s,
+                "{},{customer_id},'联系人 {customer_id}-{k}','{role}','{title}',\
+                 'contact{customer_id}.{k}@example.com','+86 138 {:04} {:04}',1,",
+                i + 1,
+                customer_id % 10_000,
+                (customer_id / 10_000 + *k as i64) % 10_000
+            );
+            ts(s, now);
+            s.push(',');
+            ts(s, now);
         },
     )?);
     let tags: Vec<(i64, &str)> = data
