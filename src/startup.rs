@@ -89,6 +89,10 @@ impl Application {
                 )
         })
         .workers(config.workers)
+        // Blocking threads beyond the pool's connections would only wait for
+        // one; the default (512 in all) grows memory by a stack and an
+        // allocator arena per thread under load (see docs/BENCHMARKS.md).
+        .worker_max_blocking_threads(config.pool_size as usize + 2)
         .shutdown_timeout(10)
         .listen(listener)
         .map_err(|e| e.to_string())?;
