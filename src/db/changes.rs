@@ -239,25 +239,7 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
     for (entity_type, ids) in by_type {
         let rendered = crate::http::change_data::render_many(conn, &entity_type, &ids)
             .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-        let rows: Vec<Vec<Bind>> = rendered
-            .into_iter()
-            .map(|(id, data)| vec![Bind::from(id), Bind::Text(Some(data.to_string()))])
-            .collect();
-        // One statement per chunk: a bulk write seals up to 1,000 changes.
-        // The entity type is one of our constants, checked here.
-        let entity_type = ENTITY_TYPES
-            .iter()
-            .find(|t| **t == entity_type)
-            .ok_or_else(|| {
-                diesel::result::Error::QueryBuilderError("unknown change type".into())
-            })?;
-        batch::with_values(conn, 2, &rows, |values| {
-            format!(
-                "UPDATE changes SET data = v.column2 FROM ({values}) AS v \
-                 WHERE changes.seq IS NULL AND changes.data IS NULL \
-                 AND changes.entity_type = '{entity_type}' AND changes.entity_id = v.column1"
-            )
-        })?;
+        fill_data(conn, &entity_type, rendered)?;
     }
     let seq: i64 = diesel::update(change_counter::table.find(1))
         .set(change_counter::last.eq(change_counter::last + 1))
@@ -266,6 +248,48 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
     diesel::update(changes::table.filter(changes::seq.is_null()))
         .set(changes::seq.eq(seq))
         .execute(conn)?;
+    Ok(())
+}
+
+/// Writes the representations into this transaction's unsealed rows.
+/// PostgreSQL: one statement per chunk (a round trip per row would dominate
+/// a bulk write). SQLite: one cached statement per row, which costs no round
+/// trip, where its planner would scan the `VALUES` list per row.
+fn fill_data(
+    conn: &mut DbConn,
+    entity_type: &str,
+    rendered: Vec<(i64, serde_json::Value)>,
+) -> QueryResult<()> {
+    if let DbConn::Sqlite(_) = conn {
+        for (id, data) in rendered {
+            diesel::update(
+                changes::table
+                    .filter(changes::seq.is_null())
+                    .filter(changes::data.is_null())
+                    .filter(changes::entity_type.eq(entity_type))
+                    .filter(changes::entity_id.eq(id)),
+            )
+            .set(changes::data.eq(data.to_string()))
+            .execute(conn)?;
+        }
+        return Ok(());
+    }
+    // The entity type goes into the text: only one of our constants may.
+    let entity_type = ENTITY_TYPES
+        .iter()
+        .find(|t| **t == entity_type)
+        .ok_or_else(|| diesel::result::Error::QueryBuilderError("unknown change type".into()))?;
+    let rows: Vec<Vec<Bind>> = rendered
+        .into_iter()
+        .map(|(id, data)| vec![Bind::from(id), Bind::Text(Some(data.to_string()))])
+        .collect();
+    batch::with_values(conn, 2, &rows, |values| {
+        format!(
+            "UPDATE changes SET data = v.column2 FROM ({values}) AS v \
+             WHERE changes.seq IS NULL AND changes.data IS NULL \
+             AND changes.entity_type = '{entity_type}' AND changes.entity_id = v.column1"
+        )
+    })?;
     Ok(())
 }
 
