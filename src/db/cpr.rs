@@ -107,6 +107,7 @@ fn refresh_range(
             )
         }
     };
+    let before = super::events::last_id(conn)?;
     conn.batch_execute(&format!(
         "{figures}
          INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
@@ -117,7 +118,9 @@ fn refresh_range(
     ))?;
     super::changes::record_stage_events(
         conn,
-        &format!("e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"),
+        &format!(
+            "e.id > {before} AND e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"
+        ),
     )
 }
 

@@ -86,6 +86,7 @@ fn from_cards(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryR
     while low <= max_id {
         let high = low + CHUNK;
         changed += super::write_tx(conn, |conn| -> QueryResult<i64> {
+            let before = super::events::last_id(conn)?;
             let ranked = format!("SELECT id FROM tier_rank WHERE id > {low} AND id <= {high}");
             let unranked = format!(
                 "customers.id > {low} AND customers.id <= {high} AND customers.archived_at IS NULL \
@@ -117,7 +118,9 @@ fn from_cards(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryR
             ))?;
             super::changes::record_stage_events(
                 conn,
-                &format!("e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"),
+                &format!(
+                    "e.id > {before} AND e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"
+                ),
             )?;
             i64::try_from(moved).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
         })?;
@@ -169,6 +172,7 @@ fn apply(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult
         let high = low + CHUNK;
         let range = format!("r.id > {low} AND r.id <= {high}");
         changed += super::write_tx(conn, |conn| -> QueryResult<i64> {
+            let before = super::events::last_id(conn)?;
             let moved = scalar(
                 conn,
                 &format!(
@@ -186,7 +190,9 @@ fn apply(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult
             ))?;
             super::changes::record_stage_events(
                 conn,
-                &format!("e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"),
+                &format!(
+                    "e.id > {before} AND e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"
+                ),
             )?;
             Ok(moved)
         })?;
