@@ -296,12 +296,14 @@ mod tests {
                 #[diesel(sql_type = diesel::sql_types::BigInt)]
                 profit_12m_cents: i64,
             }
-            diesel::sql_query("SELECT revenue_12m_cents, profit_12m_cents FROM customers ORDER BY id")
-                .load::<Figures>(c)
-                .unwrap_or_default()
-                .iter()
-                .map(|f| (f.revenue_12m_cents, f.profit_12m_cents))
-                .collect()
+            diesel::sql_query(
+                "SELECT revenue_12m_cents, profit_12m_cents FROM customers ORDER BY id",
+            )
+            .load::<Figures>(c)
+            .unwrap_or_default()
+            .iter()
+            .map(|f| (f.revenue_12m_cents, f.profit_12m_cents))
+            .collect()
         };
         assert_eq!(window_moved_at(&mut c).ok(), Some(None));
         // No mark yet: every customer, from a full scan.

@@ -122,7 +122,8 @@ fn from_cards(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryR
                     "e.id > {before} AND e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"
                 ),
             )?;
-            i64::try_from(moved).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
+            i64::try_from(moved)
+                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
         })?;
         low = high;
     }

@@ -531,10 +531,7 @@ async fn a_purchase_leaving_the_window_moves_figures_tier_and_cpr(app: TestApp) 
     let staying = customer(&app, &admin, "Smaller, recent").await;
     // 12 calendar months ago plus 10 s: in the window for 10 s more.
     let t0 = Utc::now();
-    let boundary = t0
-        .checked_sub_months(chrono::Months::new(12))
-        .unwrap()
-        + Duration::seconds(10);
+    let boundary = t0.checked_sub_months(chrono::Months::new(12)).unwrap() + Duration::seconds(10);
     let r = app
         .post(
             &format!("/api/v1/customers/{leaving}/transactions"),
