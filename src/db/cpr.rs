@@ -37,45 +37,79 @@ fn float(v: f64) -> String {
     format!("CAST('{v:?}' AS DOUBLE PRECISION)")
 }
 
+/// Where a range's window revenue comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Revenue {
+    /// One grouped read of the range's transactions in the window (any
+    /// window length; index-only, on `transactions_customer`).
+    Transactions,
+    /// The card's `revenue_12m_cents` (a 12-month window only; the window
+    /// must have been moved to `now`).
+    Card,
+}
+
+/// The share of wallet over `revenue` (cents in the window) and the
+/// customer's annual `wallet`, scaled to the window: NULL without a wallet,
+/// capped at 1.
+fn share_sql(revenue: &str, wallet: &str, months: u32) -> String {
+    format!(
+        "CASE WHEN {wallet} IS NULL OR {wallet} <= 0 THEN NULL \
+           WHEN CAST({revenue} AS DOUBLE PRECISION) * 12 >= CAST({wallet} AS DOUBLE PRECISION) * {months} \
+             THEN CAST(1 AS DOUBLE PRECISION) \
+           WHEN {revenue} <= 0 THEN CAST(0 AS DOUBLE PRECISION) \
+           ELSE (CAST({revenue} AS DOUBLE PRECISION) * 12) / (CAST({wallet} AS DOUBLE PRECISION) * {months}) END"
+    )
+}
+
 /// Recomputes the window revenue, share of wallet and (unless pinned) the
 /// stage of the customers with `low < id <= high`, recording each stage
-/// change as an event. Set-based: the window revenue of the range comes from
-/// one grouped read of its transactions (index-only, on `transactions_customer`),
-/// and only the rows whose figures or stage change are written. Only
-/// integers, codes and our own timestamps go into the SQL text.
+/// change as an event. Set-based, and only the rows whose figures or stage
+/// change are written. Only integers, codes and our own timestamps go into
+/// the SQL text.
 fn refresh_range(
     conn: &mut DbConn,
     low: i64,
     high: i64,
     s: &CprSettings,
     now: NaiveDateTime,
+    source: Revenue,
 ) -> QueryResult<()> {
     let start = literal(window_start_months(now, s.window_months));
     let months = s.window_months;
     let stage = stage_sql(s, now);
     let at = literal(now);
     let range = format!("id > {low} AND id <= {high}");
-    let revenue = "COALESCE(w.revenue, 0)";
-    let share = format!(
-        "CASE WHEN c.wallet_size_cents IS NULL OR c.wallet_size_cents <= 0 THEN NULL \
-           WHEN CAST({revenue} AS DOUBLE PRECISION) * 12 >= CAST(c.wallet_size_cents AS DOUBLE PRECISION) * {months} \
-             THEN CAST(1 AS DOUBLE PRECISION) \
-           WHEN {revenue} <= 0 THEN CAST(0 AS DOUBLE PRECISION) \
-           ELSE (CAST({revenue} AS DOUBLE PRECISION) * 12) / (CAST(c.wallet_size_cents AS DOUBLE PRECISION) * {months}) END"
-    );
-    // A share is in [0, 1]: -1 stands for "none" in the comparison. The
-    // range is repeated on the updated table so that PostgreSQL does not
-    // hash-join all of `customers` for every chunk.
+    // A share is in [0, 1]: -1 stands for "none" in the comparison.
+    let figures = match source {
+        Revenue::Card => {
+            let share = share_sql("revenue_12m_cents", "wallet_size_cents", months);
+            format!(
+                "UPDATE customers SET cpr_revenue_window_cents = revenue_12m_cents, share_of_wallet = {share} \
+                 WHERE {range} AND (cpr_revenue_window_cents <> revenue_12m_cents \
+                   OR COALESCE(share_of_wallet, -1) <> COALESCE({share}, -1));"
+            )
+        }
+        Revenue::Transactions => {
+            let revenue = "COALESCE(w.revenue, 0)";
+            let share = share_sql(revenue, "c.wallet_size_cents", months);
+            // The range is repeated on the updated table so that PostgreSQL
+            // does not hash-join all of `customers` for every chunk.
+            format!(
+                "UPDATE customers SET cpr_revenue_window_cents = x.revenue, share_of_wallet = x.share \
+                 FROM (SELECT c.id AS id, {revenue} AS revenue, {share} AS share FROM customers c \
+                       LEFT JOIN (SELECT customer_id, CAST(SUM(amount_cents) AS BIGINT) AS revenue FROM transactions \
+                                  WHERE customer_id > {low} AND customer_id <= {high} AND occurred_at >= {start} \
+                                  GROUP BY customer_id) w ON w.customer_id = c.id \
+                       WHERE c.id > {low} AND c.id <= {high}) x \
+                 WHERE customers.id = x.id AND customers.id > {low} AND customers.id <= {high} \
+                   AND (customers.cpr_revenue_window_cents <> x.revenue \
+                   OR COALESCE(customers.share_of_wallet, -1) <> COALESCE(x.share, -1));"
+            )
+        }
+    };
+    let before = super::events::last_id(conn)?;
     conn.batch_execute(&format!(
-        "UPDATE customers SET cpr_revenue_window_cents = x.revenue, share_of_wallet = x.share \
-         FROM (SELECT c.id AS id, {revenue} AS revenue, {share} AS share FROM customers c \
-               LEFT JOIN (SELECT customer_id, CAST(SUM(amount_cents) AS BIGINT) AS revenue FROM transactions \
-                          WHERE customer_id > {low} AND customer_id <= {high} AND occurred_at >= {start} \
-                          GROUP BY customer_id) w ON w.customer_id = c.id \
-               WHERE c.id > {low} AND c.id <= {high}) x \
-         WHERE customers.id = x.id AND customers.id > {low} AND customers.id <= {high} \
-           AND (customers.cpr_revenue_window_cents <> x.revenue \
-           OR COALESCE(customers.share_of_wallet, -1) <> COALESCE(x.share, -1));
+        "{figures}
          INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
            SELECT id, '{CPR_STAGE_CHANGED}', cpr_stage, {stage}, {at} FROM customers \
            WHERE {range} AND cpr_pinned = FALSE AND cpr_stage <> {stage};
@@ -84,7 +118,9 @@ fn refresh_range(
     ))?;
     super::changes::record_stage_events(
         conn,
-        &format!("e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"),
+        &format!(
+            "e.id > {before} AND e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"
+        ),
     )
 }
 
@@ -96,19 +132,37 @@ pub fn refresh(
     s: &CprSettings,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    refresh_range(conn, customer_id - 1, customer_id, s, now)
+    refresh_range(
+        conn,
+        customer_id - 1,
+        customer_id,
+        s,
+        now,
+        Revenue::Transactions,
+    )
 }
 
 /// Every customer, in id-range chunks of short transactions. Returns the
-/// number of stage changes.
+/// number of stage changes. With the default 12-month window the revenue is
+/// the card's `revenue_12m_cents` (the window is moved to `now` first, which
+/// recomputes only the customers whose purchases left it), so no
+/// transaction is read; any other window sums each chunk's transactions.
 pub fn refresh_all(conn: &mut DbConn, s: &CprSettings, now: NaiveDateTime) -> QueryResult<i64> {
+    let source = if s.window_months == 12 {
+        super::stats::refresh_windows(conn, now)?;
+        Revenue::Card
+    } else {
+        Revenue::Transactions
+    };
     let max_id: Option<i64> = customers::table
         .select(diesel::dsl::max(customers::id))
         .first(conn)?;
     let before = count_changes(conn, now)?;
     let mut low = 0;
     while low <= max_id.unwrap_or(0) {
-        super::write_tx(conn, |conn| refresh_range(conn, low, low + CHUNK, s, now))?;
+        super::write_tx(conn, |conn| {
+            refresh_range(conn, low, low + CHUNK, s, now, source)
+        })?;
         low += CHUNK;
     }
     Ok(count_changes(conn, now)? - before)

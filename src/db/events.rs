@@ -164,3 +164,14 @@ pub fn page(
         .limit(limit)
         .load(conn)
 }
+
+/// The highest event id so far (0 when none). A recompute notes it before
+/// inserting a chunk's events, so that the chunk's change-feed entries are
+/// found by a primary-key range instead of among every event of the run.
+pub fn last_id(conn: &mut DbConn) -> QueryResult<i64> {
+    use super::schema::customer_events;
+    let id: Option<i64> = customer_events::table
+        .select(diesel::dsl::max(customer_events::id))
+        .first(conn)?;
+    Ok(id.unwrap_or(0))
+}

@@ -90,14 +90,110 @@ pub fn refresh_many(
     ))
 }
 
-/// Moves the 12-month window for every customer whose window figures can
-/// have changed since: set-based, touching only rows with recent purchases
-/// or non-zero window figures.
+/// The settings row that remembers when the 12-month window last moved
+/// (`{"moved_at": ...}`; internal, not served by the settings API).
+pub const WINDOW_MARK: &str = "stats_window";
+
+/// How far before the previous window start an incremental move looks
+/// again: a write whose clock read was taken just before a move but which
+/// committed after it summed from a slightly older window start.
+const OVERLAP_MINUTES: i64 = 10;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WindowMark {
+    moved_at: NaiveDateTime,
+}
+
+/// When the window last moved, if it ever did in this database.
+pub fn window_moved_at(conn: &mut DbConn) -> QueryResult<Option<NaiveDateTime>> {
+    use super::schema::settings;
+    let value: Option<String> = settings::table
+        .find(WINDOW_MARK)
+        .select(settings::value)
+        .first(conn)
+        .optional()?;
+    // An unreadable mark is treated as none: the next move is a full one.
+    Ok(value
+        .and_then(|json| serde_json::from_str::<WindowMark>(&json).ok())
+        .map(|m| m.moved_at))
+}
+
+fn set_window_moved_at(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<()> {
+    use super::schema::settings;
+    let json = serde_json::to_string(&WindowMark { moved_at: now })
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let updated = diesel::update(settings::table.find(WINDOW_MARK))
+        .set((
+            settings::value.eq(&json),
+            settings::version.eq(settings::version + 1),
+            settings::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(settings::table)
+            .values((
+                settings::name.eq(WINDOW_MARK),
+                settings::value.eq(&json),
+                settings::version.eq(1),
+                settings::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Moves the 12-month window to `now`, so that every card's
+/// `revenue_12m_cents` / `profit_12m_cents` is exact as of `now`; returns
+/// the number of cards rewritten. Every write keeps its customer's figures
+/// current, so between two moves a card can only be wrong by the
+/// transactions that left the window since the last move: only customers
+/// with a transaction in [previous window start − 10 min, new window start)
+/// are recomputed (found through `transactions_occurred`). Without a
+/// remembered move (a new database, or the clock went back) every customer
+/// is recomputed from one grouped scan. Runs in one write transaction, so
+/// no card write interleaves with it.
 pub fn refresh_windows(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+    super::write_tx(conn, |conn| {
+        let changed = match window_moved_at(conn)? {
+            Some(last) if last <= now => {
+                let from = window_start(last) - chrono::Duration::minutes(OVERLAP_MINUTES);
+                move_window(conn, from, now)?
+            }
+            _ => refresh_every_window(conn, now)?,
+        };
+        set_window_moved_at(conn, now)?;
+        Ok(changed)
+    })
+}
+
+/// Recomputes the window figures of the customers with a transaction in
+/// [`from`, window start at `now`), writing only the cards that change.
+fn move_window(conn: &mut DbConn, from: NaiveDateTime, now: NaiveDateTime) -> QueryResult<usize> {
+    let start = window_start(now);
+    if from >= start {
+        return Ok(0);
+    }
+    let (from, start) = (literal(from), literal(start));
+    let revenue = format!(
+        "COALESCE((SELECT CAST(SUM(t.amount_cents) AS BIGINT) FROM transactions t \
+           WHERE t.customer_id = customers.id AND t.occurred_at >= {start}), 0)"
+    );
+    let profit = format!(
+        "COALESCE((SELECT CAST(SUM(t.amount_cents - t.cost_cents) AS BIGINT) FROM transactions t \
+           WHERE t.customer_id = customers.id AND t.occurred_at >= {start}), 0)"
+    );
+    diesel::sql_query(format!(
+        "UPDATE customers SET revenue_12m_cents = {revenue}, profit_12m_cents = {profit} \
+         WHERE id IN (SELECT customer_id FROM transactions WHERE occurred_at >= {from} AND occurred_at < {start}) \
+           AND (revenue_12m_cents <> {revenue} OR profit_12m_cents <> {profit})"
+    ))
+    .execute(conn)
+}
+
+/// Every customer's window figures from one grouped scan of the window's
+/// transactions; only the rows whose figures differ are written.
+fn refresh_every_window(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
     let start = literal(window_start(now));
-    // The window sums in one grouped pass, then only the rows whose figures
-    // differ are written: most runs change few cards and hold the write
-    // lock (SQLite) or row locks (PostgreSQL) only for those.
     conn.batch_execute(&format!(
         "DROP TABLE IF EXISTS window_calc;
          CREATE TEMPORARY TABLE window_calc AS
@@ -176,6 +272,73 @@ mod tests {
             .map(|f| (f.revenue_12m_cents, f.profit_12m_cents))
             .collect();
         assert_eq!(got, vec![(0, 0), (70, 30), (9, 8)]);
+    }
+
+    #[test]
+    fn window_move_recomputes_only_customers_whose_purchases_left() {
+        use diesel::Connection;
+        let mut c = DbConn::Sqlite(
+            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")),
+        );
+        super::super::migrate::run(&mut c).unwrap_or_else(|e| panic!("{e}"));
+        let day = |d: u32, h: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, d)
+                .and_then(|d| d.and_hms_opt(h, 0, 0))
+                .unwrap_or_default()
+        };
+        let first = day(20, 12);
+        let at = literal(first);
+        // Customer 1 bought just inside the window at `first`; customer 2
+        // long before; customer 3's card is deliberately wrong (a move
+        // must not rewrite cards whose purchases did not leave the window).
+        let leaving = literal(window_start(first) + chrono::Duration::hours(5));
+        let recent = literal(first - chrono::Duration::days(3));
+        c.batch_execute(&format!(
+            "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at) VALUES (1, 'a@x.io', 'A', 'admin', 'x', {at}, {at});
+             INSERT INTO customers (id, kind, name, owner_id, created_at, updated_at) VALUES
+               (1, 'individual', 'leaving', 1, {at}, {at}),
+               (2, 'individual', 'staying', 1, {at}, {at}),
+               (3, 'individual', 'untouched', 1, {at}, {at});
+             INSERT INTO transactions (customer_id, occurred_at, amount_cents, cost_cents, currency, product, created_at, updated_at) VALUES
+               (1, {leaving}, 500, 100, 'CNY', 'p', {at}, {at}),
+               (1, {recent}, 70, 30, 'CNY', 'p', {at}, {at}),
+               (2, {recent}, 10, 5, 'CNY', 'p', {at}, {at});"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let figures = |c: &mut DbConn| -> Vec<(i64, i64)> {
+            #[derive(QueryableByName)]
+            struct Figures {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                revenue_12m_cents: i64,
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                profit_12m_cents: i64,
+            }
+            diesel::sql_query(
+                "SELECT revenue_12m_cents, profit_12m_cents FROM customers ORDER BY id",
+            )
+            .load::<Figures>(c)
+            .unwrap_or_default()
+            .iter()
+            .map(|f| (f.revenue_12m_cents, f.profit_12m_cents))
+            .collect()
+        };
+        assert_eq!(window_moved_at(&mut c).ok(), Some(None));
+        // No mark yet: every customer, from a full scan.
+        assert_eq!(refresh_windows(&mut c, first).ok(), Some(2));
+        assert_eq!(window_moved_at(&mut c).ok(), Some(Some(first)));
+        assert_eq!(figures(&mut c), vec![(570, 440), (10, 5), (0, 0)]);
+        c.batch_execute("UPDATE customers SET revenue_12m_cents = 99 WHERE id = 3")
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Four hours later the old purchase is still in the window.
+        assert_eq!(refresh_windows(&mut c, day(20, 16)).ok(), Some(0));
+        // Six hours later it has left: only customer 1 is rewritten.
+        let later = day(20, 18);
+        assert_eq!(refresh_windows(&mut c, later).ok(), Some(1));
+        assert_eq!(figures(&mut c), vec![(70, 40), (10, 5), (99, 0)]);
+        assert_eq!(window_moved_at(&mut c).ok(), Some(Some(later)));
+        // A clock that went back: a full recompute again (fixes customer 3).
+        assert_eq!(refresh_windows(&mut c, first).ok(), Some(2));
+        assert_eq!(figures(&mut c), vec![(570, 440), (10, 5), (0, 0)]);
     }
 
     #[test]

@@ -37,13 +37,117 @@ pub struct Recomputed {
 
 /// Recomputes every active customer's tier. Runs on one connection: the
 /// ranking lives in a temporary table for the duration.
+///
+/// With the default 12-month window the ranking reads each card's
+/// `profit_12m_cents` (kept current by every transaction write; the window
+/// is moved to `now` first, which touches only the customers whose
+/// purchases left it since the last move), so no transaction is read. Any
+/// other window sums the window's transactions in one grouped scan:
+/// correct, but seconds to minutes at millions of transactions.
 pub fn recompute(
     conn: &mut DbConn,
     s: &TierSettings,
     now: NaiveDateTime,
 ) -> QueryResult<Recomputed> {
-    let start = literal(window_start_months(now, s.window_months));
     conn.batch_execute("DROP TABLE IF EXISTS tier_rank")?;
+    let result = if s.window_months == 12 {
+        super::stats::refresh_windows(conn, now).and_then(|_| from_cards(conn, s, now))
+    } else {
+        from_transactions(conn, s, now)
+    };
+    conn.batch_execute("DROP TABLE IF EXISTS tier_rank")?;
+    result
+}
+
+/// Ranks from the cards. Only the customers that can be above `small`
+/// (the first `ordinary` ranks among those with a positive profit) go into
+/// the ranking table; everyone else is `small`.
+fn from_cards(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult<Recomputed> {
+    let n = scalar(
+        conn,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM customers WHERE archived_at IS NULL",
+    )?;
+    let (imp, sec, ord) = s.cut_ranks(n);
+    // `customers_profit_12m` (profit_12m_cents DESC, id, archived_at) hands
+    // these over in order: no sort of a million rows.
+    conn.batch_execute(&format!(
+        "CREATE TEMPORARY TABLE tier_rank AS \
+         SELECT x.id AS id, x.profit AS profit, ROW_NUMBER() OVER (ORDER BY x.profit DESC, x.id ASC) AS rn FROM ( \
+           SELECT id, profit_12m_cents AS profit FROM customers \
+           WHERE archived_at IS NULL AND profit_12m_cents > 0 \
+           ORDER BY profit_12m_cents DESC, id ASC LIMIT {ord}) x"
+    ))?;
+    conn.batch_execute("CREATE INDEX tier_rank_id ON tier_rank (id)")?;
+    let tier = tier_sql(imp, sec, ord);
+    let at = literal(now);
+    let max_id = scalar(conn, "SELECT MAX(id) AS n FROM customers")?;
+    let mut changed = 0;
+    let mut low = 0;
+    while low <= max_id {
+        let high = low + CHUNK;
+        changed += super::write_tx(conn, |conn| -> QueryResult<i64> {
+            let before = super::events::last_id(conn)?;
+            let ranked = format!("SELECT id FROM tier_rank WHERE id > {low} AND id <= {high}");
+            let unranked = format!(
+                "customers.id > {low} AND customers.id <= {high} AND customers.archived_at IS NULL \
+                 AND customers.id NOT IN ({ranked})"
+            );
+            // The ranked: their tier from their rank.
+            let mut moved = diesel::sql_query(format!(
+                "INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
+                 SELECT c.id, '{TIER_CHANGED}', c.tier, {tier}, {at} FROM tier_rank r JOIN customers c ON c.id = r.id \
+                 WHERE r.id > {low} AND r.id <= {high} AND c.tier <> {tier}"
+            ))
+            .execute(conn)?;
+            conn.batch_execute(&format!(
+                "UPDATE customers SET tier = {tier}, tier_profit_cents = r.profit FROM tier_rank r \
+                 WHERE r.id = customers.id AND r.id > {low} AND r.id <= {high} \
+                   AND customers.id > {low} AND customers.id <= {high} \
+                   AND (customers.tier <> {tier} OR customers.tier_profit_cents <> r.profit)"
+            ))?;
+            // Everyone else: small.
+            moved += diesel::sql_query(format!(
+                "INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
+                 SELECT customers.id, '{TIER_CHANGED}', customers.tier, 'small', {at} FROM customers \
+                 WHERE {unranked} AND customers.tier <> 'small'"
+            ))
+            .execute(conn)?;
+            conn.batch_execute(&format!(
+                "UPDATE customers SET tier = 'small', tier_profit_cents = profit_12m_cents \
+                 WHERE {unranked} AND (customers.tier <> 'small' OR customers.tier_profit_cents <> customers.profit_12m_cents)"
+            ))?;
+            super::changes::record_stage_events(
+                conn,
+                &format!(
+                    "e.id > {before} AND e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"
+                ),
+            )?;
+            i64::try_from(moved)
+                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
+        })?;
+        low = high;
+    }
+    Ok(Recomputed {
+        customers: n,
+        changed,
+    })
+}
+
+/// The tier of rank `r.rn` with profit `r.profit`.
+fn tier_sql(imp: i64, sec: i64, ord: i64) -> String {
+    format!(
+        "(CASE WHEN r.profit <= 0 THEN 'small' WHEN r.rn <= {imp} THEN 'important' \
+          WHEN r.rn <= {sec} THEN 'secondary' WHEN r.rn <= {ord} THEN 'ordinary' ELSE 'small' END)"
+    )
+}
+
+/// Ranks from the transactions of the window (any window length).
+fn from_transactions(
+    conn: &mut DbConn,
+    s: &TierSettings,
+    now: NaiveDateTime,
+) -> QueryResult<Recomputed> {
+    let start = literal(window_start_months(now, s.window_months));
     conn.batch_execute(&format!(
         "CREATE TEMPORARY TABLE tier_rank AS \
          SELECT p.id AS id, p.profit AS profit, ROW_NUMBER() OVER (ORDER BY p.profit DESC, p.id ASC) AS rn FROM ( \
@@ -54,18 +158,13 @@ pub fn recompute(
     ))?;
     // The chunks below read the ranking by id range.
     conn.batch_execute("CREATE INDEX tier_rank_id ON tier_rank (id)")?;
-    let result = apply(conn, s, now);
-    conn.batch_execute("DROP TABLE IF EXISTS tier_rank")?;
-    result
+    apply(conn, s, now)
 }
 
 fn apply(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult<Recomputed> {
     let n = scalar(conn, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM tier_rank")?;
     let (imp, sec, ord) = s.cut_ranks(n);
-    let tier = format!(
-        "(CASE WHEN r.profit <= 0 THEN 'small' WHEN r.rn <= {imp} THEN 'important' \
-          WHEN r.rn <= {sec} THEN 'secondary' WHEN r.rn <= {ord} THEN 'ordinary' ELSE 'small' END)"
-    );
+    let tier = tier_sql(imp, sec, ord);
     let at = literal(now);
     let max_id = scalar(conn, "SELECT MAX(id) AS n FROM tier_rank")?;
     let mut changed = 0;
@@ -74,6 +173,7 @@ fn apply(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult
         let high = low + CHUNK;
         let range = format!("r.id > {low} AND r.id <= {high}");
         changed += super::write_tx(conn, |conn| -> QueryResult<i64> {
+            let before = super::events::last_id(conn)?;
             let moved = scalar(
                 conn,
                 &format!(
@@ -91,7 +191,9 @@ fn apply(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult
             ))?;
             super::changes::record_stage_events(
                 conn,
-                &format!("e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"),
+                &format!(
+                    "e.id > {before} AND e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"
+                ),
             )?;
             Ok(moved)
         })?;

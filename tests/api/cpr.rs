@@ -671,12 +671,16 @@ async fn recompute_role_rules_and_changed_count(app: TestApp) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["changed"], 0, "{}", r.text);
 
-    // Time passes for one purchase (it drops out of the window) behind the
-    // service's back: the recompute catches up.
+    // A purchase is moved out of the window behind the service's back (by
+    // SQL, so the card still counts it). Forgetting when the 12-month window
+    // last moved makes the next move a full one: the recompute catches up.
+    // (`tiers::a_purchase_leaving_the_window_moves_figures_tier_and_cpr`
+    // lets real time move a purchase out.)
     execute_sql(
         &app,
         &format!("UPDATE transactions SET occurred_at = '2000-01-01 00:00:00' WHERE id = {recent}"),
     );
+    execute_sql(&app, "DELETE FROM settings WHERE name = 'stats_window'");
     assert_eq!(stage_of(&app, &admin, c).await, "penetration");
     let r = app.post("/api/v1/cpr/recompute", &admin, &json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text);

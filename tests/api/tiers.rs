@@ -18,6 +18,7 @@ backend_tests!(
     archived_customers_are_not_ranked,
     role_rules_for_tiers,
     pareto_deciles_of_a_hundred_customers,
+    a_purchase_leaving_the_window_moves_figures_tier_and_cpr,
 );
 
 const RECOMPUTE: &str = "/api/v1/tiers/recompute";
@@ -518,4 +519,76 @@ async fn pareto_deciles_of_a_hundred_customers(app: TestApp) {
     // The most profitable customer is in the first decile, the least in the last.
     assert_eq!(tier_of(&app, &admin, ids[99]).await, "important");
     assert_eq!(tier_of(&app, &admin, ids[0]).await, "small");
+}
+
+/// The 12-month figures are kept by every write and moved with the window
+/// (only for customers whose purchases left it): a purchase that leaves the
+/// window between two recomputes leaves the card's figures, the tier and
+/// the CPR revenue at the next recompute, with no write to the customer.
+async fn a_purchase_leaving_the_window_moves_figures_tier_and_cpr(app: TestApp) {
+    let admin = app.admin_token().await;
+    let leaving = customer(&app, &admin, "Big, about to leave the window").await;
+    let staying = customer(&app, &admin, "Smaller, recent").await;
+    // 12 calendar months ago plus 10 s: in the window for 10 s more.
+    let t0 = Utc::now();
+    let boundary = t0.checked_sub_months(chrono::Months::new(12)).unwrap() + Duration::seconds(10);
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{leaving}/transactions"),
+            &admin,
+            &json!({"amount_cents": 900_000, "cost_cents": 0, "product": "Ginseng tea",
+                    "occurred_at": boundary.format("%Y-%m-%dT%H:%M:%SZ").to_string()}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    sale(&app, &admin, leaving, 1_000, 400, 3).await;
+    sale(&app, &admin, staying, 50_000, 10_000, 3).await;
+    let card = |c: i64| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let r = app.get(&format!("/api/v1/customers/{c}"), admin).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            (
+                r.body["revenue_12m_cents"].as_i64().unwrap(),
+                r.body["profit_12m_cents"].as_i64().unwrap(),
+            )
+        }
+    };
+    assert_eq!(card(leaving).await, (901_000, 900_600));
+    // Two customers: ranks 1 (important) and 2 (small).
+    recompute(&app, &admin).await;
+    assert_eq!(tier_of(&app, &admin, leaving).await, "important");
+    assert_eq!(tier_of(&app, &admin, staying).await, "small");
+
+    // Wait until the big purchase has left the window.
+    let wait = (t0 + Duration::seconds(12) - Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait).await;
+    // Nothing was written to either customer since.
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["changed"], 2, "{}", r.text);
+    assert_eq!(card(leaving).await, (1_000, 600));
+    assert_eq!(card(staying).await, (50_000, 40_000));
+    assert_eq!(tier_of(&app, &admin, leaving).await, "small");
+    assert_eq!(tier_of(&app, &admin, staying).await, "important");
+    assert_eq!(
+        tier_history(&app, &admin, leaving).await,
+        vec![
+            ("small".to_string(), "important".to_string()),
+            ("important".to_string(), "small".to_string())
+        ]
+    );
+    let p = tiers(&app, &admin).await;
+    assert_eq!(counts(&p), [(1, 40_000), (0, 0), (0, 0), (1, 600)]);
+
+    // The CPR recompute sees the same window.
+    let r = app.post("/api/v1/cpr/recompute", &admin, &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .get(&format!("/api/v1/customers/{leaving}/cpr"), &admin)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["revenue_in_window_cents"], 1_000, "{}", r.text);
 }

@@ -1,0 +1,1 @@
+DROP INDEX customers_profit_12m;
