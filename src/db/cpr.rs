@@ -242,7 +242,14 @@ pub fn refresh_range_current(
     now: NaiveDateTime,
 ) -> Result<(), crate::error::ApiError> {
     let (settings, _) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
-    Ok(refresh_range(conn, low, high, &settings, now)?)
+    Ok(refresh_range(
+        conn,
+        low,
+        high,
+        &settings,
+        now,
+        Revenue::Transactions,
+    )?)
 }
 
 /// After a write that changes a customer's transactions or wallet: its CPR
