@@ -10,6 +10,15 @@ pub fn eligible(tier: Tier) -> bool {
     matches!(tier, Tier::Important | Tier::Secondary)
 }
 
+/// The last day a plan starting on `start` may run to: ten years on. A plan is
+/// a key-account plan for a coming period; a longer one is a typing error, and
+/// its period before would reach back past any data.
+pub fn longest_period_end(start: NaiveDate) -> Option<NaiveDate> {
+    start
+        .checked_add_months(chrono::Months::new(120))?
+        .pred_opt()
+}
+
 /// The same-length period just before `[start, end]` (both inclusive days):
 /// `[start − len, start − 1]`.
 pub fn period_before(start: NaiveDate, end: NaiveDate) -> (NaiveDate, NaiveDate) {
@@ -43,6 +52,18 @@ mod tests {
         assert!(eligible(Tier::Secondary));
         assert!(!eligible(Tier::Ordinary));
         assert!(!eligible(Tier::Small));
+    }
+
+    #[test]
+    fn a_plan_runs_at_most_ten_years() {
+        assert_eq!(
+            longest_period_end(day("2026-01-01")),
+            Some(day("2035-12-31"))
+        );
+        assert_eq!(
+            longest_period_end(day("2024-02-29")),
+            Some(day("2034-02-27"))
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::common::{clean, versioned};
 use super::customer_input::nullable;
 use super::extract::JsonBody;
 use super::precondition;
-use super::validation::{check, known_code, Input};
+use super::validation::{calendar_date, check, known_code, Input};
 use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::account_plans::{self as plans, ActionRow};
@@ -79,8 +79,9 @@ pub struct ActionCreate {
     pub description: Option<String>,
     /// An active user; default: you.
     pub owner_id: Option<i64>,
-    #[validate(required)]
-    #[schema(required = true, value_type = NaiveDate)]
+    /// From 1900-01-01.
+    #[validate(required, custom(function = "calendar_date"))]
+    #[schema(required = true, value_type = NaiveDate, pattern = "^(19|[2-9][0-9])")]
     pub due_date: Option<NaiveDate>,
     /// Default `planned`.
     #[validate(custom(function = "known_code"))]
@@ -108,7 +109,8 @@ pub struct ActionPatch {
     #[schema(value_type = i64, required = false)]
     pub owner_id: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = NaiveDate, required = false)]
+    #[validate(custom(function = "calendar_date"))]
+    #[schema(value_type = NaiveDate, required = false, pattern = "^(19|[2-9][0-9])")]
     pub due_date: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]

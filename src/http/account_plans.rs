@@ -15,14 +15,14 @@ use super::customer_input::nullable;
 use super::customers::writable_customer;
 use super::extract::{JsonBody, QueryParams};
 use super::precondition;
-use super::validation::{check, known_code, not_blank, Input};
+use super::validation::{calendar_date, check, known_code, not_blank, Input};
 use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::account_plans::{self as plans, PlanRow};
 use crate::db::customers;
 use crate::db::page::{self, Cursor};
 use crate::db::{self, DbConn};
-use crate::domain::account_plans::eligible;
+use crate::domain::account_plans::{eligible, longest_period_end};
 use crate::domain::codes::{from_db, AccountPlanStatus, Tier};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
@@ -85,12 +85,13 @@ pub struct PlanCreate {
     #[validate(required, length(min = 1, max = 2000), custom(function = "not_blank"))]
     #[schema(required = true, value_type = String, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub objective: Option<String>,
-    #[validate(required)]
-    #[schema(required = true, value_type = NaiveDate)]
+    /// From 1900-01-01.
+    #[validate(required, custom(function = "calendar_date"))]
+    #[schema(required = true, value_type = NaiveDate, pattern = "^(19|[2-9][0-9])")]
     pub period_start: Option<NaiveDate>,
-    /// On or after `period_start`.
-    #[validate(required)]
-    #[schema(required = true, value_type = NaiveDate)]
+    /// On or after `period_start`, and at most ten years after it.
+    #[validate(required, custom(function = "calendar_date"))]
+    #[schema(required = true, value_type = NaiveDate, pattern = "^(19|[2-9][0-9])")]
     pub period_end: Option<NaiveDate>,
     /// At least 0.
     #[validate(required, range(min = 0))]
@@ -112,10 +113,12 @@ pub struct PlanPatch {
     #[schema(value_type = String, required = false, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub objective: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = NaiveDate, required = false)]
+    #[validate(custom(function = "calendar_date"))]
+    #[schema(value_type = NaiveDate, required = false, pattern = "^(19|[2-9][0-9])")]
     pub period_start: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = NaiveDate, required = false)]
+    #[validate(custom(function = "calendar_date"))]
+    #[schema(value_type = NaiveDate, required = false, pattern = "^(19|[2-9][0-9])")]
     pub period_end: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(range(min = 0))]
@@ -145,14 +148,22 @@ pub struct PlanQuery {
 }
 
 fn period_errors(start: NaiveDate, end: NaiveDate) -> Vec<FieldError> {
-    if end < start {
-        vec![FieldError::new(
+    // A date out of range is reported on its own field already.
+    if calendar_date(&start).is_err() || calendar_date(&end).is_err() {
+        return Vec::new();
+    }
+    match longest_period_end(start) {
+        _ if end < start => vec![FieldError::new(
             "period_end",
             "range",
             "must be on or after period_start",
-        )]
-    } else {
-        Vec::new()
+        )],
+        Some(last) if end <= last => Vec::new(),
+        _ => vec![FieldError::new(
+            "period_end",
+            "range",
+            "must be at most ten years after period_start",
+        )],
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
-use super::validation::{currency_code, known_code, not_blank, phone_number, Input};
+use super::validation::{calendar_date, currency_code, known_code, not_blank, phone_number, Input};
 use crate::db::customers::{search_text, CustomerRow};
 use crate::domain::codes::{
     AcquisitionSource, CustomerKind, FunnelStage, Gender, PersonalityType, ProspectGrade,
@@ -42,7 +42,8 @@ pub fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
     }
 }
 
-fn not_in_future(date: &NaiveDate) -> Result<(), ValidationError> {
+fn valid_birthday(date: &NaiveDate) -> Result<(), ValidationError> {
+    calendar_date(date)?;
     if *date > chrono::Utc::now().date_naive() {
         Err(ValidationError::new("range").with_message(Cow::Borrowed("must not be in the future")))
     } else {
@@ -88,8 +89,9 @@ pub struct CustomerCreate {
     #[validate(length(max = 100))]
     #[schema(max_length = 100)]
     pub region: Option<String>,
-    /// For care actions (birthday greetings); not in the future.
-    #[validate(custom(function = "not_in_future"))]
+    /// For care actions (birthday greetings); from 1900-01-01, not in the future.
+    #[validate(custom(function = "valid_birthday"))]
+    #[schema(pattern = "^(19|[2-9][0-9])")]
     pub birthday: Option<NaiveDate>,
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<Gender>)]
@@ -193,8 +195,8 @@ pub struct CustomerPatch {
     #[schema(value_type = Option<String>, max_length = 100)]
     pub region: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(custom(function = "not_in_future"))]
-    #[schema(value_type = Option<NaiveDate>)]
+    #[validate(custom(function = "valid_birthday"))]
+    #[schema(value_type = Option<NaiveDate>, pattern = "^(19|[2-9][0-9])")]
     pub birthday: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]

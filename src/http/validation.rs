@@ -86,6 +86,20 @@ pub fn currency_code(value: &str) -> Result<(), ValidationError> {
 }
 
 /// Phone numbers: digits with the usual separators, 5 to 32 characters.
+/// Dates are taken from 1900-01-01 to 9999-12-31. Earlier years are typing
+/// errors in a CRM, and periods derived from them (a plan's period before)
+/// would leave the four-digit years of the spec's `date` format. Schemas state
+/// it as `pattern = "^(19|[2-9][0-9])"` next to `format: date`.
+pub fn calendar_date(date: &chrono::NaiveDate) -> Result<(), ValidationError> {
+    use chrono::Datelike;
+    if (1900..=9999).contains(&date.year()) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("range")
+            .with_message(Cow::Borrowed("must be from 1900-01-01 to 9999-12-31")))
+    }
+}
+
 pub fn phone_number(value: &str) -> Result<(), ValidationError> {
     let ok_chars = value
         .chars()
@@ -211,6 +225,15 @@ mod tests {
         assert!(phone_number("+86 138-0013-8000").is_ok());
         assert!(phone_number("12ab5").is_err());
         assert!(phone_number("1234").is_err());
+    }
+
+    #[test]
+    fn calendar_date_bounds() {
+        let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap_or_default();
+        assert!(calendar_date(&day("1900-01-01")).is_ok());
+        assert!(calendar_date(&day("9999-12-31")).is_ok());
+        assert!(calendar_date(&day("1899-12-31")).is_err());
+        assert!(calendar_date(&day("+10000-01-01")).is_err());
     }
 
     #[test]

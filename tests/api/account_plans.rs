@@ -13,6 +13,7 @@ backend_tests!(
     plans_are_only_for_key_customers,
     plan_crud_filters_and_validation,
     actions_crud_and_validation,
+    dates_stay_in_the_supported_range,
     evaluation_against_hand_computed_figures,
 );
 
@@ -38,6 +39,94 @@ pub async fn key_customer(app: &TestApp, token: &str) -> i64 {
 pub fn plan_body(c: i64) -> Value {
     json!({"customer_id": c, "objective": "Grow volume by 30%", "period_start": day(-60),
            "period_end": day(0), "budget_cents": 20_000})
+}
+
+/// The errors' (field, code) pairs, sorted.
+fn field_codes(r: &crate::helpers::Resp) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = r.body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap_or_default().into(),
+                e["code"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Dates from 1900-01-01 to 9999-12-31, and a plan of at most ten years: the
+/// period before it (in the evaluation) stays a four-digit-year date.
+async fn dates_stay_in_the_supported_range(app: TestApp) {
+    let token = app.admin_token().await;
+    let key = key_customer(&app, &token).await;
+    let body = |start: &str, end: &str| {
+        json!({"customer_id": key, "objective": "Long plan", "period_start": start,
+               "period_end": end, "budget_cents": 1})
+    };
+    let r = app
+        .post(PLANS, &token, &body("1899-12-31", "+10000-01-01"))
+        .await;
+    r.problem(422);
+    let pair = |f: &str| (f.to_string(), "range".to_string());
+    assert_eq!(field_codes(&r), [pair("period_end"), pair("period_start")]);
+    // Exactly ten years is the longest plan; one day more is refused.
+    let r = app
+        .post(PLANS, &token, &body("2026-01-01", "2036-01-01"))
+        .await;
+    r.problem(422);
+    assert_eq!(field_codes(&r), [pair("period_end")]);
+    assert!(r.text.contains("ten years"), "{}", r.text);
+    let r = app
+        .post(PLANS, &token, &body("1900-01-01", "1909-12-31"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let plan = format!("{PLANS}/{}", r.id());
+    let r = app.get(&format!("{plan}/evaluation"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["before"]["start"], "1890-01-01", "{}", r.text);
+    // PATCH: the same rules, also against the stored start.
+    let r = app
+        .patch(&plan, &token, &json!({"period_start": "0864-02-03"}))
+        .await;
+    r.problem(422);
+    assert_eq!(field_codes(&r), [pair("period_start")]);
+    let r = app
+        .patch(&plan, &token, &json!({"period_end": "1910-01-01"}))
+        .await;
+    r.problem(422);
+    assert_eq!(field_codes(&r), [pair("period_end")]);
+    // Actions: due_date in range, on create and on change.
+    let actions = format!("{plan}/actions");
+    let r = app
+        .post(
+            &actions,
+            &token,
+            &json!({"type": "executive_visit", "due_date": "1899-01-01"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(field_codes(&r), [pair("due_date")]);
+    let r = app
+        .post(
+            &actions,
+            &token,
+            &json!({"type": "executive_visit", "due_date": "1905-06-01"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .patch(
+            &format!("{actions}/{}", r.id()),
+            &token,
+            &json!({"due_date": "-0001-01-01"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(field_codes(&r), [pair("due_date")]);
 }
 
 async fn plans_are_only_for_key_customers(app: TestApp) {

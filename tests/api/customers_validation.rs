@@ -236,6 +236,18 @@ async fn birthday_must_not_be_in_the_future(app: TestApp) {
         .to_string();
     accepts(&app, &admin, json!({"birthday": yesterday})).await;
     accepts(&app, &admin, json!({"birthday": "1900-02-28"})).await;
+    // Before 1900 (or a year of more than four digits) is out of range.
+    for old in ["1899-12-31", "-0500-01-01"] {
+        let r = rejects(&app, &admin, json!({"birthday": old}), "birthday").await;
+        assert_eq!(code_of(&r, "birthday"), "range");
+    }
+    let card = accepts(&app, &admin, json!({})).await;
+    let url = format!("{CUSTOMERS}/{}", card.id());
+    let r = app
+        .patch(&url, &admin, &json!({"birthday": "1899-12-31"}))
+        .await;
+    r.problem(422);
+    assert_eq!(code_of(&r, "birthday"), "range");
     // Not a date at all.
     for bad in ["1990-02-30", "01/02/1990", "1990-01-01T00:00:00Z"] {
         rejects(&app, &admin, json!({"birthday": bad}), "birthday").await;
