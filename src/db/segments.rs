@@ -16,7 +16,7 @@ use diesel::sql_types::{BigInt, Bool, Double, Text, Timestamp};
 use super::customers::{Full, CARD, STATS};
 use super::schema::{customers, segment_members, segments};
 use super::DbConn;
-use crate::domain::segments::{Cmp, Cond, Field, Rule, Scalar, Test};
+use crate::domain::segments::{Cmp, Cond, Field, FieldType, Rule, Scalar, Test};
 
 /// The backend of [`DbConn`] (either engine).
 pub type DbBackend = <DbConn as diesel::Connection>::Backend;
@@ -258,6 +258,20 @@ pub struct SegmentScope {
     parts: Vec<Part>,
 }
 
+/// Whether a comparison is written `col + 0 < ?`, which no index serves. For
+/// ranges over numbers: SQLite keeps no histograms (`sqlite_stat1` has rows
+/// per value only), guesses every range selective and then reads a broad
+/// segment by one index lookup per member (1.1 s of CPU where a scan takes
+/// 0.3 s at 1M customers). Codes, texts and dates keep their indexes; a rule
+/// has nearly always one of those to narrow it, and a scan is the bounded
+/// worst case.
+fn unindexed_range(field: &Field, op: Cmp) -> bool {
+    matches!(
+        field.ty,
+        FieldType::Integer | FieldType::Money | FieldType::Double
+    ) && !matches!(op, Cmp::Eq | Cmp::Ne)
+}
+
 /// Where a field lives. Fields are `customers` columns of the same name
 /// unless listed here.
 enum Source {
@@ -372,6 +386,10 @@ impl SegmentScope {
                             "(".to_string()
                         });
                         match test {
+                            Test::Cmp(op, v) if unindexed_range(c.field, *op) => {
+                                self.owned(format!("{col} + 0 {} ", op.sql()));
+                                self.value(v, now);
+                            }
                             Test::Cmp(op, v) => {
                                 self.owned(format!("{col} {} ", op.sql()));
                                 self.value(v, now);
@@ -503,7 +521,9 @@ mod tests {
             {"field": "region", "op": "ne", "value": "x"},
             {"field": "tags", "op": "contains", "value": "vip"},
             {"field": "last_contact_at", "op": "lt", "value": "-90d"},
-            {"field": "company", "op": "contains", "value": "50%_off"}
+            {"field": "company", "op": "contains", "value": "50%_off"},
+            {"field": "purchase_count", "op": "gte", "value": 2},
+            {"field": "share_of_wallet", "op": "lt", "value": 0.5}
         ]}));
         assert_eq!(
             sql,
@@ -511,9 +531,11 @@ mod tests {
              AND (customers.region IS NULL OR customers.region <> ?) \
              AND customers.id IN (SELECT customer_tags.customer_id FROM customer_tags WHERE customer_tags.tag = ?) \
              AND (customers.last_contact_at IS NOT NULL AND customers.last_contact_at < ?) \
-             AND (customers.company IS NOT NULL AND LOWER(customers.company) LIKE ? ESCAPE '\\'))"
+             AND (customers.company IS NOT NULL AND LOWER(customers.company) LIKE ? ESCAPE '\\') \
+             AND (customers.purchase_count + 0 >= ?) \
+             AND (customers.share_of_wallet IS NOT NULL AND customers.share_of_wallet + 0 < ?))"
         );
-        assert_eq!(binds, 7);
+        assert_eq!(binds, 9);
     }
 
     #[test]

@@ -225,20 +225,17 @@ pub fn totals(conn: &mut DbConn) -> QueryResult<Vec<TierTotal>> {
     .load(conn)
 }
 
-/// (positive profit of the top `top` customers, total positive profit).
-pub fn top_profit(conn: &mut DbConn, top: i64) -> QueryResult<(i64, i64)> {
-    let top_sum = scalar(
+/// The positive profit of the top `top` customers by `tier_profit_cents`
+/// (ties do not change the sum). The total positive profit is the sum of
+/// [`totals`] or [`deciles`], which the callers have already.
+pub fn top_profit(conn: &mut DbConn, top: i64) -> QueryResult<i64> {
+    scalar(
         conn,
         &format!(
             "SELECT CAST(SUM(p) AS BIGINT) AS n FROM (SELECT CASE WHEN tier_profit_cents > 0 THEN tier_profit_cents ELSE 0 END AS p \
              FROM customers WHERE archived_at IS NULL ORDER BY tier_profit_cents DESC, id ASC LIMIT {top}) x"
         ),
-    )?;
-    let total = scalar(
-        conn,
-        "SELECT CAST(SUM(tier_profit_cents) AS BIGINT) AS n FROM customers WHERE archived_at IS NULL AND tier_profit_cents > 0",
-    )?;
-    Ok((top_sum, total))
+    )
 }
 
 /// Profit by decile of customers (1 = the most profitable tenth).

@@ -210,7 +210,8 @@ pub async fn pareto_report(
         .run(|conn| {
             let deciles = tiers::deciles(conn)?;
             let customers: i64 = deciles.iter().map(|d| d.customers).sum();
-            let (top, total) = tiers::top_profit(conn, (customers * 2 + 9) / 10)?;
+            let total: i64 = deciles.iter().map(|d| d.profit_cents).sum();
+            let top = tiers::top_profit(conn, (customers * 2 + 9) / 10)?;
             let share = |p: i64| (total > 0).then(|| p as f64 / total as f64);
             let mut running = 0;
             let rows = deciles

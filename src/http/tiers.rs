@@ -53,7 +53,8 @@ pub fn pyramid(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
     let totals = tiers::totals(conn)?;
     let customers: i64 = totals.iter().map(|t| t.customers).sum();
     let top = (customers * 2 + 9) / 10;
-    let (top_sum, total) = tiers::top_profit(conn, top)?;
+    let top_sum = tiers::top_profit(conn, top)?;
+    let total: i64 = totals.iter().map(|t| t.profit_cents).sum();
     let rows = Tier::ALL
         .iter()
         .map(|tier| {

@@ -1,0 +1,2 @@
+DROP INDEX customers_tier_profit;
+DROP INDEX customers_tier_totals;
