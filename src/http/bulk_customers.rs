@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
+use chrono::NaiveDateTime;
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::bulk::{self, Applied, BulkQuery, BulkResponse, ItemStatus};
@@ -16,7 +18,8 @@ use super::validation::check;
 use crate::auth::AuthUser;
 use crate::db::customers::{self, CustomerRow};
 use crate::db::{self, DbConn};
-use crate::domain::codes::Role;
+use crate::domain::codes::{Code, FunnelStage, Role};
+use crate::domain::funnel;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -37,7 +40,7 @@ pub struct CustomerBulkRequest {
 }
 
 /// The external id of an item, checked before anything else.
-pub fn external_id_of(item: &serde_json::Value) -> Result<String, ApiError> {
+pub fn external_id_of(item: &Value) -> Result<String, ApiError> {
     let missing = || {
         ApiError::invalid(
             "external_id",
@@ -64,7 +67,7 @@ pub fn external_id_of(item: &serde_json::Value) -> Result<String, ApiError> {
     }
 }
 
-pub fn external_ids(items: &[serde_json::Value]) -> Vec<String> {
+pub fn external_ids(items: &[Value]) -> Vec<String> {
     items
         .iter()
         .filter_map(|i| external_id_of(i).ok())
@@ -87,7 +90,7 @@ pub fn upsert_one(
     conn: &mut DbConn,
     user: &AuthUser,
     known: &mut HashMap<String, CustomerRow>,
-    item: serde_json::Value,
+    item: Value,
 ) -> Result<Applied, ApiError> {
     let external_id = external_id_of(&item)?;
     match known.get(&external_id).cloned() {
@@ -112,12 +115,7 @@ pub fn upsert_one(
             }
         }
         None => {
-            let input: CustomerCreate = bulk::parse_item(item)?;
-            check(&input, Vec::new())?;
-            let owner_id = input.owner_id.unwrap_or(user.id);
-            user.require_customer_write(owner_id)?;
-            let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());
-            let row = input.into_row(owner_id, db::now())?;
+            let (row, tags) = new_card(user, item, db::now())?;
             let saved = create_in_tx(conn, user, &row, &tags)?;
             let applied = Applied {
                 status: ItemStatus::Created,
@@ -128,6 +126,24 @@ pub fn upsert_one(
             Ok(applied)
         }
     }
+}
+
+/// The row and tags of a new card, by the rules of `POST /customers`.
+pub fn new_card(
+    user: &AuthUser,
+    item: Value,
+    now: NaiveDateTime,
+) -> Result<(CustomerRow, Vec<String>), ApiError> {
+    let input: CustomerCreate = bulk::parse_item(item)?;
+    check(&input, Vec::new())?;
+    let owner_id = input.owner_id.unwrap_or(user.id);
+    user.require_customer_write(owner_id)?;
+    let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());
+    let row = input.into_row(owner_id, now)?;
+    let to = FunnelStage::parse(&row.funnel_stage)
+        .ok_or_else(|| ApiError::Internal(format!("unknown stage {}", row.funnel_stage)))?;
+    funnel::check_move(None, to, 0, false).map_err(|e| ApiError::Conflict(e.to_string()))?;
+    Ok((row, tags))
 }
 
 /// Upsert up to 1,000 customer cards by `external_id` (ERP sync).

@@ -15,17 +15,15 @@ use diesel::prelude::*;
 use serde_json::Value;
 
 use super::bulk::{self, Applied, ItemStatus, Planned};
-use super::bulk_customers::{existing, external_id_of};
-use super::customer_input::{normalize_tags, source_link_errors, CustomerCreate, CustomerPatch};
-use super::users::owner_error;
+use super::bulk_customers::{existing, external_id_of, new_card};
+use super::customer_input::{normalize_tags, CustomerPatch};
+use super::customers::link_errors;
 use super::validation::check;
 use crate::auth::AuthUser;
 use crate::db::customers::{self, CustomerRow};
 use crate::db::events::{self, NewEvent};
 use crate::db::schema::{customers as customers_table, users};
 use crate::db::{self, DbConn};
-use crate::domain::codes::{Code, FunnelStage};
-use crate::domain::funnel;
 use crate::error::{ApiError, FieldError};
 
 /// A new card that passed every in-memory rule.
@@ -180,24 +178,6 @@ fn unchanged(
     }
 }
 
-/// The row and tags of a new card, by the rules of `POST /customers`.
-fn new_card(
-    user: &AuthUser,
-    item: Value,
-    now: NaiveDateTime,
-) -> Result<(CustomerRow, Vec<String>), ApiError> {
-    let input: CustomerCreate = bulk::parse_item(item)?;
-    check(&input, Vec::new())?;
-    let owner_id = input.owner_id.unwrap_or(user.id);
-    user.require_customer_write(owner_id)?;
-    let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());
-    let row = input.into_row(owner_id, now)?;
-    let to = FunnelStage::parse(&row.funnel_stage)
-        .ok_or_else(|| ApiError::Internal(format!("unknown stage {}", row.funnel_stage)))?;
-    funnel::check_move(None, to, 0, false).map_err(|e| ApiError::Conflict(e.to_string()))?;
-    Ok((row, tags))
-}
-
 /// The active users and existing customers among the rows' owners and
 /// source customers: one query each.
 fn references<'a>(
@@ -229,20 +209,8 @@ fn reference_errors(
     owners: &HashSet<i64>,
     sources: &HashSet<i64>,
 ) -> Vec<FieldError> {
-    let mut errors = source_link_errors(row.acquisition_source.as_deref(), row.source_customer_id);
-    if !owners.contains(&row.owner_id) {
-        errors.push(owner_error("owner_id"));
-    }
-    if let Some(source) = row.source_customer_id {
-        if source == row.id || !sources.contains(&source) {
-            errors.push(FieldError::new(
-                "source_customer_id",
-                "unknown_customer",
-                "must be the id of another existing customer",
-            ));
-        }
-    }
-    errors
+    let source_exists = row.source_customer_id.is_some_and(|s| sources.contains(&s));
+    link_errors(row, owners.contains(&row.owner_id), source_exists)
 }
 
 /// Writes the new cards, their tags, funnel history, CPR stage and loyalty

@@ -247,23 +247,38 @@ pub fn writable_customer(
 
 /// Rules that need the database: the owner is an active user, the linked
 /// source customer exists, the external id is free.
+/// The rules on a card's links, given what the database says: an active
+/// owner, and a source customer that exists, is not the card itself and
+/// fits the acquisition source. Shared by the single writes and the bulk
+/// plan (which looks the owners and sources up for a whole batch).
+pub fn link_errors(row: &CustomerRow, owner_active: bool, source_exists: bool) -> Vec<FieldError> {
+    let mut errors = source_link_errors(row.acquisition_source.as_deref(), row.source_customer_id);
+    if !owner_active {
+        errors.push(owner_error("owner_id"));
+    }
+    if row
+        .source_customer_id
+        .is_some_and(|s| s == row.id || !source_exists)
+    {
+        errors.push(FieldError::new(
+            "source_customer_id",
+            "unknown_customer",
+            "must be the id of another existing customer",
+        ));
+    }
+    errors
+}
+
 fn reference_errors(
     conn: &mut DbConn,
     row: &CustomerRow,
 ) -> Result<(Vec<FieldError>, Option<ApiError>), ApiError> {
-    let mut errors = source_link_errors(row.acquisition_source.as_deref(), row.source_customer_id);
-    if !users::find(conn, row.owner_id)?.is_some_and(|u| u.active) {
-        errors.push(owner_error("owner_id"));
-    }
-    if let Some(source) = row.source_customer_id {
-        if source == row.id || !customers::exists(conn, source)? {
-            errors.push(FieldError::new(
-                "source_customer_id",
-                "unknown_customer",
-                "must be the id of another existing customer",
-            ));
-        }
-    }
+    let owner_active = users::find(conn, row.owner_id)?.is_some_and(|u| u.active);
+    let source_exists = match row.source_customer_id {
+        Some(source) => customers::exists(conn, source)?,
+        None => false,
+    };
+    let errors = link_errors(row, owner_active, source_exists);
     let mut conflict = None;
     if let Some(ext) = &row.external_id {
         if customers::find_by_external_id(conn, ext)?.is_some_and(|other| other.id != row.id) {
