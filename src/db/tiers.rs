@@ -61,7 +61,10 @@ pub fn recompute(
 
 /// Ranks from the cards. Only the customers that can be above `small`
 /// (the first `ordinary` ranks among those with a positive profit) go into
-/// the ranking table; everyone else is `small`.
+/// the ranking table; everyone else is `small`. Only tiers are written: the
+/// profit ranked by is the card's `profit_12m_cents`, which the pyramid
+/// reads (see [`profit_column`]); writing a copy of it into every card made
+/// a recompute after a bulk load rewrite a million rows.
 fn from_cards(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult<Recomputed> {
     let n = scalar(
         conn,
@@ -100,10 +103,9 @@ fn from_cards(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryR
             ))
             .execute(conn)?;
             conn.batch_execute(&format!(
-                "UPDATE customers SET tier = {tier}, tier_profit_cents = r.profit FROM tier_rank r \
+                "UPDATE customers SET tier = {tier} FROM tier_rank r \
                  WHERE r.id = customers.id AND r.id > {low} AND r.id <= {high} \
-                   AND customers.id > {low} AND customers.id <= {high} \
-                   AND (customers.tier <> {tier} OR customers.tier_profit_cents <> r.profit)"
+                   AND customers.id > {low} AND customers.id <= {high} AND customers.tier <> {tier}"
             ))?;
             // Everyone else: small.
             moved += diesel::sql_query(format!(
@@ -113,8 +115,7 @@ fn from_cards(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryR
             ))
             .execute(conn)?;
             conn.batch_execute(&format!(
-                "UPDATE customers SET tier = 'small', tier_profit_cents = profit_12m_cents \
-                 WHERE {unranked} AND (customers.tier <> 'small' OR customers.tier_profit_cents <> customers.profit_12m_cents)"
+                "UPDATE customers SET tier = 'small' WHERE {unranked} AND customers.tier <> 'small'"
             ))?;
             super::changes::record_stage_events(
                 conn,
@@ -216,24 +217,38 @@ pub struct TierTotal {
     pub profit_cents: i64,
 }
 
-pub fn totals(conn: &mut DbConn) -> QueryResult<Vec<TierTotal>> {
-    diesel::sql_query(
+/// The column holding the profit customers were ranked by: the card's own
+/// 12-month profit with the default window (kept current by every
+/// transaction write, indexed for the pyramid), else the copy a recompute
+/// over another window stored in `tier_profit_cents`.
+pub fn profit_column(window_months: u32) -> &'static str {
+    if window_months == 12 {
+        "profit_12m_cents"
+    } else {
+        "tier_profit_cents"
+    }
+}
+
+/// Customers and positive profit per stored tier (`col` from
+/// [`profit_column`]).
+pub fn totals(conn: &mut DbConn, col: &str) -> QueryResult<Vec<TierTotal>> {
+    diesel::sql_query(format!(
         "SELECT tier, CAST(COUNT(*) AS BIGINT) AS customers, \
-           CAST(COALESCE(SUM(CASE WHEN tier_profit_cents > 0 THEN tier_profit_cents ELSE 0 END), 0) AS BIGINT) AS profit_cents \
-         FROM customers WHERE archived_at IS NULL GROUP BY tier",
-    )
+           CAST(COALESCE(SUM(CASE WHEN {col} > 0 THEN {col} ELSE 0 END), 0) AS BIGINT) AS profit_cents \
+         FROM customers WHERE archived_at IS NULL GROUP BY tier"
+    ))
     .load(conn)
 }
 
-/// The positive profit of the top `top` customers by `tier_profit_cents`
-/// (ties do not change the sum). The total positive profit is the sum of
-/// [`totals`] or [`deciles`], which the callers have already.
-pub fn top_profit(conn: &mut DbConn, top: i64) -> QueryResult<i64> {
+/// The positive profit of the top `top` customers by `col` (ties do not
+/// change the sum). The total positive profit is the sum of [`totals`] or
+/// [`deciles`], which the callers have already.
+pub fn top_profit(conn: &mut DbConn, col: &str, top: i64) -> QueryResult<i64> {
     scalar(
         conn,
         &format!(
-            "SELECT CAST(SUM(p) AS BIGINT) AS n FROM (SELECT CASE WHEN tier_profit_cents > 0 THEN tier_profit_cents ELSE 0 END AS p \
-             FROM customers WHERE archived_at IS NULL ORDER BY tier_profit_cents DESC, id ASC LIMIT {top}) x"
+            "SELECT CAST(SUM(p) AS BIGINT) AS n FROM (SELECT CASE WHEN {col} > 0 THEN {col} ELSE 0 END AS p \
+             FROM customers WHERE archived_at IS NULL ORDER BY {col} DESC, id ASC LIMIT {top}) x"
         ),
     )
 }
@@ -249,12 +264,12 @@ pub struct Decile {
     pub profit_cents: i64,
 }
 
-pub fn deciles(conn: &mut DbConn) -> QueryResult<Vec<Decile>> {
-    diesel::sql_query(
+pub fn deciles(conn: &mut DbConn, col: &str) -> QueryResult<Vec<Decile>> {
+    diesel::sql_query(format!(
         "SELECT CAST(d AS BIGINT) AS decile, CAST(COUNT(*) AS BIGINT) AS customers, CAST(SUM(p) AS BIGINT) AS profit_cents FROM ( \
-           SELECT NTILE(10) OVER (ORDER BY tier_profit_cents DESC, id ASC) AS d, \
-             CASE WHEN tier_profit_cents > 0 THEN tier_profit_cents ELSE 0 END AS p \
-           FROM customers WHERE archived_at IS NULL) x GROUP BY d ORDER BY d",
-    )
+           SELECT NTILE(10) OVER (ORDER BY {col} DESC, id ASC) AS d, \
+             CASE WHEN {col} > 0 THEN {col} ELSE 0 END AS p \
+           FROM customers WHERE archived_at IS NULL) x GROUP BY d ORDER BY d"
+    ))
     .load(conn)
 }

@@ -11,8 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::QueryParams;
 use crate::auth::AuthUser;
 use crate::db::schema::{customer_events, customers};
-use crate::db::{cpr as cpr_db, tiers, DbConn};
+use crate::db::{cpr as cpr_db, settings, tiers, DbConn};
 use crate::domain::codes::{Code, CprStage};
+use crate::domain::tiers::TierSettings;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -208,10 +209,12 @@ pub async fn pareto_report(
     let view = state
         .db
         .run(|conn| {
-            let deciles = tiers::deciles(conn)?;
+            let (s, _) = settings::get::<TierSettings>(conn, settings::TIERS)?;
+            let col = tiers::profit_column(s.window_months);
+            let deciles = tiers::deciles(conn, col)?;
             let customers: i64 = deciles.iter().map(|d| d.customers).sum();
             let total: i64 = deciles.iter().map(|d| d.profit_cents).sum();
-            let top = tiers::top_profit(conn, (customers * 2 + 9) / 10)?;
+            let top = tiers::top_profit(conn, col, (customers * 2 + 9) / 10)?;
             let share = |p: i64| (total > 0).then(|| p as f64 / total as f64);
             let mut running = 0;
             let rows = deciles

@@ -18,7 +18,11 @@ pub struct TierRow {
     pub tier: Tier,
     /// Active customers in the tier.
     pub customers: i64,
-    /// Their positive profit in the tier window (from the last recompute).
+    /// Their positive profit in the tier window. With the default 12-month
+    /// window this is the customers' current 12-month profit (kept up to
+    /// date by every transaction); with another window, the profit the last
+    /// recompute ranked them by. The tiers themselves are those of the last
+    /// recompute.
     pub profit_cents: i64,
     /// Their share of all positive profit (0–1); null when there is no profit.
     pub profit_share: Option<f64>,
@@ -50,10 +54,11 @@ fn share(part: i64, total: i64) -> Option<f64> {
 
 pub fn pyramid(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
     let (s, _) = settings::get::<TierSettings>(conn, settings::TIERS)?;
-    let totals = tiers::totals(conn)?;
+    let col = tiers::profit_column(s.window_months);
+    let totals = tiers::totals(conn, col)?;
     let customers: i64 = totals.iter().map(|t| t.customers).sum();
     let top = (customers * 2 + 9) / 10;
-    let top_sum = tiers::top_profit(conn, top)?;
+    let top_sum = tiers::top_profit(conn, col, top)?;
     let total: i64 = totals.iter().map(|t| t.profit_cents).sum();
     let rows = Tier::ALL
         .iter()

@@ -165,11 +165,18 @@ async fn a_hundred_distinct_profits_give_1_4_15_80(app: TestApp) {
     let (_, manager) = app.user_with_role("manager").await;
     let ids = population(&app, &admin, 100).await;
 
-    // Before any recompute everyone is small and there is no profit yet.
+    // Before any recompute everyone is small; with the 12-month window the
+    // pyramid sums the cards' current profit, so all of it is in `small`
+    // and the Pareto figure is already known.
     let before = tiers(&app, &admin).await;
     assert_eq!(customers_per_tier(&before), [0, 0, 0, 100]);
-    assert!(before["pareto_top20_share"].is_null(), "{before}");
-    assert!(before["tiers"][3]["profit_share"].is_null(), "{before}");
+    assert_eq!(before["tiers"][3]["profit_cents"], 5_050_000, "{before}");
+    assert_eq!(before["tiers"][3]["profit_share"], 1.0, "{before}");
+    assert_eq!(
+        before["pareto_top20_share"].as_f64(),
+        Some(1_810_000.0 / 5_050_000.0),
+        "{before}"
+    );
     assert_eq!(before["window_months"], 12);
 
     let r = recompute(&app, &manager).await;
@@ -479,15 +486,14 @@ async fn role_rules_for_tiers(app: TestApp) {
 
 async fn pareto_deciles_of_a_hundred_customers(app: TestApp) {
     let admin = app.admin_token().await;
-    // Before any recompute: no profit recorded, no shares.
+    // With the 12-month window the deciles read the cards' current profit:
+    // the same before and after a recompute.
     let ids = population(&app, &admin, 100).await;
-    let r = app.get("/api/v1/analytics/pareto", &admin).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert!(r.body["top20_share"].is_null(), "{}", r.text);
-    assert_eq!(r.body["total_profit_cents"], 0);
-
+    let before = app.get("/api/v1/analytics/pareto", &admin).await;
+    assert_eq!(before.status, 200, "{}", before.text);
     recompute(&app, &admin).await;
     let r = app.get("/api/v1/analytics/pareto", &admin).await;
+    assert_eq!(before.body, r.body);
     assert_eq!(r.status, 200, "{}", r.text);
     let total = 5_050_000_i64;
     assert_eq!(r.body["customers"], 100);

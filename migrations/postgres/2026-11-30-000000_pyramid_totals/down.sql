@@ -1,2 +1,1 @@
-DROP INDEX customers_tier_profit;
 DROP INDEX customers_tier_totals;
