@@ -1,6 +1,8 @@
 -- Issue #4 at 1M customers: the pyramid (GET /tiers, also answered by
 -- POST /tiers/recompute) counts and sums the active customers per tier. With
 -- the default 12-month window it sums the cards' `profit_12m_cents`; this
--- index answers that without touching the table. The top 20 % (Pareto) and
--- the deciles walk `customers_profit_12m` in profit order.
-CREATE INDEX customers_tier_totals ON customers (tier, profit_12m_cents) WHERE archived_at IS NULL;
+-- index answers that without touching the table, and hands the tier
+-- recompute the customers above `small` (with their id) to compare with the
+-- new ranking. The top 20 % (Pareto) and the deciles walk
+-- `customers_profit_12m` in profit order.
+CREATE INDEX customers_tier_totals ON customers (tier, profit_12m_cents, id) WHERE archived_at IS NULL;
