@@ -108,16 +108,7 @@ fn from_cards(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryR
         let high = low + CHUNK;
         changed += super::write_tx(conn, |conn| -> QueryResult<i64> {
             let before = super::events::last_id(conn)?;
-            let range = format!("m.id > {low} AND m.id <= {high}");
-            let moved = diesel::sql_query(format!(
-                "INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
-                 SELECT m.id, '{TIER_CHANGED}', m.old_tier, m.new_tier, {at} FROM tier_moves m WHERE {range}"
-            ))
-            .execute(conn)?;
-            conn.batch_execute(&format!(
-                "UPDATE customers SET tier = m.new_tier FROM tier_moves m \
-                 WHERE m.id = customers.id AND {range} AND customers.id > {low} AND customers.id <= {high}"
-            ))?;
+            let moved = write_moves(conn, low, high, &at)?;
             super::changes::record_stage_events(
                 conn,
                 &format!(
@@ -133,6 +124,45 @@ fn from_cards(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryR
         customers: n,
         changed,
     })
+}
+
+/// Applies the moves of ids in (`low`, `high`] and records one history
+/// event per card actually moved. The moves were computed before this
+/// transaction, so each card is re-checked here (still active, still in the
+/// tier the move starts from): a concurrent recompute that moved it first
+/// must not make this one record the same change again.
+fn write_moves(conn: &mut DbConn, low: i64, high: i64, at: &str) -> QueryResult<usize> {
+    let still = format!(
+        "m.id = customers.id AND m.id > {low} AND m.id <= {high} \
+         AND customers.id > {low} AND customers.id <= {high} \
+         AND customers.tier = m.old_tier AND customers.archived_at IS NULL"
+    );
+    match conn {
+        // The UPDATE waits for a concurrent writer's row lock and then
+        // re-evaluates its WHERE on the committed row, so only the rows it
+        // really changed reach the INSERT.
+        DbConn::Postgresql(_) => diesel::sql_query(format!(
+            "WITH moved AS (UPDATE customers SET tier = m.new_tier FROM tier_moves m WHERE {still} \
+               RETURNING customers.id AS id, m.old_tier AS old_tier, m.new_tier AS new_tier) \
+             INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
+             SELECT id, '{TIER_CHANGED}', old_tier, new_tier, {at} FROM moved"
+        ))
+        .execute(conn),
+        // SQLite's write transaction (BEGIN IMMEDIATE) already excludes
+        // every other writer, so reading before the UPDATE is enough.
+        DbConn::Sqlite(_) => {
+            let moved = diesel::sql_query(format!(
+                "INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
+                 SELECT m.id, '{TIER_CHANGED}', m.old_tier, m.new_tier, {at} \
+                 FROM tier_moves m JOIN customers ON {still}"
+            ))
+            .execute(conn)?;
+            conn.batch_execute(&format!(
+                "UPDATE customers SET tier = m.new_tier FROM tier_moves m WHERE {still}"
+            ))?;
+            Ok(moved)
+        }
+    }
 }
 
 /// The tier of rank `r.rn` with profit `r.profit`.

@@ -19,6 +19,7 @@ backend_tests!(
     role_rules_for_tiers,
     pareto_deciles_of_a_hundred_customers,
     a_purchase_leaving_the_window_moves_figures_tier_and_cpr,
+    concurrent_recomputes_record_each_move_once,
 );
 
 const RECOMPUTE: &str = "/api/v1/tiers/recompute";
@@ -597,4 +598,45 @@ async fn a_purchase_leaving_the_window_moves_figures_tier_and_cpr(app: TestApp) 
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["revenue_in_window_cents"], 1_000, "{}", r.text);
+}
+
+/// Two managers (or two Patron processes) recomputing at the same moment:
+/// each computes its moves before it writes, so the writes re-check every
+/// card. Every tier change must be in the history once: each customer's
+/// events chain (each starts where the last ended) and end at the card's
+/// tier, and the responses' `changed` add up to the moves made.
+async fn concurrent_recomputes_record_each_move_once(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, manager) = app.user_with_role("manager").await;
+    let ids = population(&app, &admin, 100).await;
+
+    let mut wider = default_tiers();
+    wider["important_pct"] = json!(10);
+    // Moves per round: 20 from small; then 22 (see
+    // new_cut_offs_apply_on_the_next_recompute); then the same 22 back.
+    for (settings, moves) in [(default_tiers(), 20), (wider, 22), (default_tiers(), 22)] {
+        set_tiers(&app, &manager, settings).await;
+        let empty = json!({});
+        let runs = (0..4).map(|_| app.post(RECOMPUTE, &manager, &empty));
+        let mut changed = 0;
+        for r in futures_util::future::join_all(runs).await {
+            assert_eq!(r.status, 200, "recompute failed: {}", r.text);
+            changed += r.body["changed"].as_i64().unwrap();
+        }
+        assert_eq!(changed, moves, "moves reported by the 4 recomputes");
+    }
+
+    let mut events = 0;
+    for &c in &ids {
+        let history = tier_history(&app, &admin, c).await;
+        let mut tier = "small".to_string();
+        for (from, to) in &history {
+            assert_eq!(from, &tier, "customer {c}: {history:?}");
+            assert_ne!(from, to, "customer {c}: {history:?}");
+            tier = to.clone();
+        }
+        assert_eq!(tier_of(&app, &admin, c).await, tier, "customer {c}");
+        events += history.len();
+    }
+    assert_eq!(events, 20 + 22 + 22);
 }
