@@ -24,6 +24,7 @@ WORKDIR /src
 # (If targets with explicit paths are added to Cargo.toml — [[bench]], [[test]],
 # [[example]] — add placeholders for them here too, or this step fails.)
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo .cargo
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \

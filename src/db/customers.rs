@@ -466,6 +466,15 @@ pub fn save(conn: &mut DbConn, row: &CustomerRow, expected_version: i64) -> Quer
 }
 
 pub fn tags_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
+    if let [id] = ids {
+        // One card (the hot path): a statement diesel can cache; an `IN`
+        // list is prepared anew every time on SQLite.
+        return customer_tags::table
+            .filter(customer_tags::customer_id.eq(id))
+            .order(customer_tags::tag)
+            .select((customer_tags::customer_id, customer_tags::tag))
+            .load(conn);
+    }
     customer_tags::table
         .filter(customer_tags::customer_id.eq_any(ids))
         .order((customer_tags::customer_id, customer_tags::tag))

@@ -84,7 +84,15 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConn, Self::Error> {
         match Backend::of_url(&self.url) {
-            Some(Backend::Postgres) => PgConnection::establish(&self.url).map(DbConn::Postgresql),
+            Some(Backend::Postgres) => {
+                let mut conn = PgConnection::establish(&self.url)?;
+                // JIT compilation costs ~50 ms on every query over many rows
+                // (a segment preview scanning the cards took 330 ms with it,
+                // 276 ms without); Patron's queries gain nothing from it.
+                conn.batch_execute("SET jit = off")
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Postgresql(conn))
+            }
             Some(Backend::Sqlite) => {
                 let mut conn = SqliteConnection::establish(sqlite_path(&self.url))?;
                 // Per connection: these pragmas do not persist in the file.
