@@ -165,7 +165,12 @@ pub fn refresh_all(conn: &mut DbConn, s: &CprSettings, now: NaiveDateTime) -> Qu
         })?;
         low += CHUNK;
     }
-    Ok(count_changes(conn, now)? - before)
+    let changed = count_changes(conn, now)? - before;
+    if changed > 0 {
+        let total: i64 = customers::table.count().get_result(conn)?;
+        super::statistics::after_customers_moved(conn, changed, total)?;
+    }
+    Ok(changed)
 }
 
 fn count_changes(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<i64> {

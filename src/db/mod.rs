@@ -21,6 +21,7 @@ pub mod page;
 pub mod schema;
 pub mod segments;
 pub mod settings;
+pub mod statistics;
 pub mod stats;
 pub mod surveys;
 pub mod tiers;

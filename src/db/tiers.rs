@@ -56,7 +56,9 @@ pub fn recompute(
         from_transactions(conn, s, now)
     };
     conn.batch_execute("DROP TABLE IF EXISTS tier_rank; DROP TABLE IF EXISTS tier_now; DROP TABLE IF EXISTS tier_moves")?;
-    result
+    let done = result?;
+    super::statistics::after_customers_moved(conn, done.changed, done.customers)?;
+    Ok(done)
 }
 
 /// Ranks from the cards. Only the customers that can be above `small`

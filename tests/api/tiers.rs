@@ -7,7 +7,7 @@ use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{Backend, Resp, TestApp};
 use crate::settings::{default_tiers, set_tiers};
 
 backend_tests!(
@@ -639,4 +639,42 @@ async fn concurrent_recomputes_record_each_move_once(app: TestApp) {
         events += history.len();
     }
     assert_eq!(events, 20 + 22 + 22);
+}
+
+/// SQLite plans with the statistics `ANALYZE` last wrote; a recompute that
+/// moves a tenth of the cards or more refreshes them. (PostgreSQL's
+/// autovacuum analyzes by itself: nothing of Patron's to check there.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_statistics_follow_a_recompute_that_moves_many_cards() {
+    crate::helpers::run(statistics_follow_the_recompute, Backend::Sqlite).await;
+}
+
+async fn statistics_follow_the_recompute(app: TestApp) {
+    use diesel::{Connection, QueryableByName, RunQueryDsl};
+    #[derive(QueryableByName)]
+    struct Stat {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        stat: String,
+    }
+    let tier_stats = || {
+        let path = app.database_url.strip_prefix("sqlite://").unwrap();
+        let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+        // No statistics table at all until the first ANALYZE.
+        diesel::sql_query(
+            "SELECT stat FROM sqlite_stat1 WHERE tbl = 'customers' AND idx = 'customers_tier'",
+        )
+        .load::<Stat>(&mut conn)
+        .map(|rows| rows.into_iter().map(|r| r.stat).collect::<Vec<_>>())
+        .unwrap_or_default()
+    };
+    let admin = app.admin_token().await;
+    population(&app, &admin, 30).await;
+    assert_eq!(tier_stats(), Vec::<String>::new());
+
+    // 6 of 30 cards move up from `small`: a fifth.
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["changed"], 6, "{}", r.text);
+    let stats = tier_stats();
+    assert_eq!(stats.len(), 1, "{stats:?}");
+    assert!(stats[0].starts_with("30 "), "{stats:?}");
 }
