@@ -25,6 +25,9 @@ pub struct AppState {
     /// Background workers of this application hold a weak reference and
     /// stop once the state is dropped with the server.
     pub alive: std::sync::Arc<()>,
+    /// From how many customer ids a SQLite segment preview counts in parallel
+    /// parts (`http::segment_totals`).
+    pub segment_split_from: i64,
 }
 
 pub struct Application {
@@ -53,6 +56,7 @@ impl Application {
                 config.auth_cache_ms,
             )),
             alive: std::sync::Arc::new(()),
+            segment_split_from: config.segment_split_from,
         });
         crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
         crate::webhook_worker::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));

@@ -187,8 +187,21 @@ pub struct Totals {
 /// aggregate query. Sums are cast to BIGINT: PostgreSQL's SUM of bigint is
 /// numeric.
 pub fn totals(conn: &mut DbConn, scope: &SegmentScope) -> QueryResult<Totals> {
+    totals_between(conn, scope, i64::MIN, i64::MAX)
+}
+
+/// As [`totals`], over the customers with an id in (`after`, `upto`]: one
+/// part of a count split by id range (see `http::segments`).
+pub fn totals_between(
+    conn: &mut DbConn,
+    scope: &SegmentScope,
+    after: i64,
+    upto: i64,
+) -> QueryResult<Totals> {
     let (count, revenue_12m_cents, profit_12m_cents, lifetime_revenue_cents, lifetime_profit_cents) =
         customers::table
+            .filter(customers::id.gt(after))
+            .filter(customers::id.le(upto))
             .filter(customers::archived_at.is_null())
             .filter(scope.clone())
             .select(sql::<(BigInt, BigInt, BigInt, BigInt, BigInt)>(
@@ -206,6 +219,28 @@ pub fn totals(conn: &mut DbConn, scope: &SegmentScope) -> QueryResult<Totals> {
         lifetime_revenue_cents,
         lifetime_profit_cents,
     })
+}
+
+impl std::ops::Add for Totals {
+    type Output = Totals;
+
+    fn add(self, other: Totals) -> Totals {
+        Totals {
+            count: self.count + other.count,
+            revenue_12m_cents: self.revenue_12m_cents + other.revenue_12m_cents,
+            profit_12m_cents: self.profit_12m_cents + other.profit_12m_cents,
+            lifetime_revenue_cents: self.lifetime_revenue_cents + other.lifetime_revenue_cents,
+            lifetime_profit_cents: self.lifetime_profit_cents + other.lifetime_profit_cents,
+        }
+    }
+}
+
+/// The highest customer id (0 when there is none).
+pub fn last_customer_id(conn: &mut DbConn) -> QueryResult<i64> {
+    Ok(customers::table
+        .select(diesel::dsl::max(customers::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
 }
 
 /// Above this many matches, the first members by id are found by walking

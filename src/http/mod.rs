@@ -38,6 +38,7 @@ pub mod precondition;
 pub mod rate_limit;
 pub mod reference;
 pub mod report_period;
+pub mod segment_totals;
 pub mod segments;
 pub mod settings;
 pub mod survey_responses;

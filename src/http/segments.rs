@@ -950,11 +950,11 @@ pub async fn preview(
         errors.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::Validation(errors));
     };
+    let scope = SegmentScope::for_rule(&rule, db::now());
+    let totals = super::segment_totals::totals(&state.db, &scope, state.segment_split_from).await?;
     let result = state
         .db
         .run(move |conn| {
-            let scope = SegmentScope::for_rule(&rule, db::now());
-            let totals = store::totals(conn, &scope)?;
             let rows = store::first_members(conn, &scope, totals.count, limit)?;
             Ok(SegmentPreviewResult {
                 count: totals.count,

@@ -175,6 +175,9 @@ where
     config.pool_size = 3;
     // The webhook worker runs only in instances a test starts for it.
     config.webhook_poll_ms = 0;
+    // Every SQLite segment preview counts in parallel parts, as at 100,000
+    // customers and more in production, so every preview test checks them.
+    config.segment_split_from = 1;
     tweak(&mut config);
     let app_config = config.clone();
     let admin_email = config.admin_email.clone();
