@@ -41,23 +41,6 @@ pub fn plan_body(c: i64) -> Value {
            "period_end": day(0), "budget_cents": 20_000})
 }
 
-/// The errors' (field, code) pairs, sorted.
-fn field_codes(r: &crate::helpers::Resp) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = r.body["errors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            (
-                e["field"].as_str().unwrap_or_default().into(),
-                e["code"].as_str().unwrap_or_default().into(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 /// Dates from 1900-01-01 to 9999-12-31, and a plan of at most ten years: the
 /// period before it (in the evaluation) stays a four-digit-year date.
 async fn dates_stay_in_the_supported_range(app: TestApp) {
@@ -72,13 +55,13 @@ async fn dates_stay_in_the_supported_range(app: TestApp) {
         .await;
     r.problem(422);
     let pair = |f: &str| (f.to_string(), "range".to_string());
-    assert_eq!(field_codes(&r), [pair("period_end"), pair("period_start")]);
+    assert_eq!(r.error_codes(), [pair("period_end"), pair("period_start")]);
     // Exactly ten years is the longest plan; one day more is refused.
     let r = app
         .post(PLANS, &token, &body("2026-01-01", "2036-01-01"))
         .await;
     r.problem(422);
-    assert_eq!(field_codes(&r), [pair("period_end")]);
+    assert_eq!(r.error_codes(), [pair("period_end")]);
     assert!(r.text.contains("ten years"), "{}", r.text);
     let r = app
         .post(PLANS, &token, &body("1900-01-01", "1909-12-31"))
@@ -93,12 +76,12 @@ async fn dates_stay_in_the_supported_range(app: TestApp) {
         .patch(&plan, &token, &json!({"period_start": "0864-02-03"}))
         .await;
     r.problem(422);
-    assert_eq!(field_codes(&r), [pair("period_start")]);
+    assert_eq!(r.error_codes(), [pair("period_start")]);
     let r = app
         .patch(&plan, &token, &json!({"period_end": "1910-01-01"}))
         .await;
     r.problem(422);
-    assert_eq!(field_codes(&r), [pair("period_end")]);
+    assert_eq!(r.error_codes(), [pair("period_end")]);
     // Actions: due_date in range, on create and on change.
     let actions = format!("{plan}/actions");
     let r = app
@@ -109,7 +92,7 @@ async fn dates_stay_in_the_supported_range(app: TestApp) {
         )
         .await;
     r.problem(422);
-    assert_eq!(field_codes(&r), [pair("due_date")]);
+    assert_eq!(r.error_codes(), [pair("due_date")]);
     let r = app
         .post(
             &actions,
@@ -126,7 +109,7 @@ async fn dates_stay_in_the_supported_range(app: TestApp) {
         )
         .await;
     r.problem(422);
-    assert_eq!(field_codes(&r), [pair("due_date")]);
+    assert_eq!(r.error_codes(), [pair("due_date")]);
 }
 
 async fn plans_are_only_for_key_customers(app: TestApp) {

@@ -54,16 +54,6 @@ fn assert_invalid(r: &Resp, fields: &[&str]) {
     }
 }
 
-/// The code of the first error naming `field`.
-fn code_of(r: &Resp, field: &str) -> String {
-    r.body["errors"]
-        .as_array()
-        .and_then(|a| a.iter().find(|e| e["field"] == field))
-        .and_then(|e| e["code"].as_str())
-        .unwrap_or_else(|| panic!("no error for {field}: {}", r.text))
-        .to_string()
-}
-
 /// Creates `changes` on a valid card and expects 422 naming `field`.
 async fn rejects(app: &TestApp, token: &str, changes: Value, field: &str) -> Resp {
     let r = app
@@ -112,8 +102,8 @@ async fn kind_and_name_are_required(app: TestApp) {
     let admin = app.admin_token().await;
     let r = app.post(CUSTOMERS, &admin, &json!({})).await;
     assert_invalid(&r, &["kind", "name"]);
-    assert_eq!(code_of(&r, "kind"), "required");
-    assert_eq!(code_of(&r, "name"), "required");
+    assert_eq!(r.code_of("kind"), "required");
+    assert_eq!(r.code_of("name"), "required");
     assert_invalid(
         &app.post(CUSTOMERS, &admin, &json!({"kind": "individual"}))
             .await,
@@ -133,9 +123,9 @@ async fn kind_and_name_are_required(app: TestApp) {
 async fn name_must_be_1_to_200_characters_and_not_blank(app: TestApp) {
     let admin = app.admin_token().await;
     let r = rejects(&app, &admin, json!({"name": ""}), "name").await;
-    assert_eq!(code_of(&r, "name"), "length");
+    assert_eq!(r.code_of("name"), "length");
     let r = rejects(&app, &admin, json!({"name": "  \t "}), "name").await;
-    assert_eq!(code_of(&r, "name"), "blank");
+    assert_eq!(r.code_of("name"), "blank");
     rejects(&app, &admin, json!({"name": "x".repeat(201)}), "name").await;
     rejects(&app, &admin, json!({"name": "名".repeat(201)}), "name").await;
     let r = accepts(&app, &admin, json!({"name": "名".repeat(200)})).await;
@@ -157,7 +147,7 @@ async fn email_and_phone_must_be_well_formed(app: TestApp) {
         "张三",
     ] {
         let r = rejects(&app, &admin, json!({"email": bad}), "email").await;
-        assert_eq!(code_of(&r, "email"), "email");
+        assert_eq!(r.code_of("email"), "email");
     }
     let long = format!("{}@{}.example.com", "a".repeat(64), "b".repeat(180));
     rejects(&app, &admin, json!({"email": long}), "email").await;
@@ -175,7 +165,7 @@ async fn email_and_phone_must_be_well_formed(app: TestApp) {
         "1-2-3-4-5-6-7-8-9-0-1-2-3-4-5-6-7",
     ] {
         let r = rejects(&app, &admin, json!({"phone": bad}), "phone").await;
-        assert_eq!(code_of(&r, "phone"), "phone");
+        assert_eq!(r.code_of("phone"), "phone");
     }
     for good in [
         "12345",
@@ -204,7 +194,7 @@ async fn text_fields_have_maximum_lengths(app: TestApp) {
     ];
     for (field, max) in limits {
         let r = rejects(&app, &admin, json!({field: "字".repeat(max + 1)}), field).await;
-        assert_eq!(code_of(&r, field), "length", "{field}");
+        assert_eq!(r.code_of(field), "length", "{field}");
     }
     // Exactly the maximum passes, counted in characters.
     let mut at_max = json!({});
@@ -220,7 +210,7 @@ async fn text_fields_have_maximum_lengths(app: TestApp) {
         );
     }
     let r = rejects(&app, &admin, json!({"external_id": ""}), "external_id").await;
-    assert_eq!(code_of(&r, "external_id"), "length");
+    assert_eq!(r.code_of("external_id"), "length");
 }
 
 async fn birthday_must_not_be_in_the_future(app: TestApp) {
@@ -229,7 +219,7 @@ async fn birthday_must_not_be_in_the_future(app: TestApp) {
         .date_naive()
         .to_string();
     let r = rejects(&app, &admin, json!({"birthday": future}), "birthday").await;
-    assert_eq!(code_of(&r, "birthday"), "range");
+    assert_eq!(r.code_of("birthday"), "range");
     rejects(&app, &admin, json!({"birthday": "2999-01-01"}), "birthday").await;
     let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
         .date_naive()
@@ -239,7 +229,7 @@ async fn birthday_must_not_be_in_the_future(app: TestApp) {
     // Before 1900 (or a year of more than four digits) is out of range.
     for old in ["1899-12-31", "-0500-01-01"] {
         let r = rejects(&app, &admin, json!({"birthday": old}), "birthday").await;
-        assert_eq!(code_of(&r, "birthday"), "range");
+        assert_eq!(r.code_of("birthday"), "range");
     }
     let card = accepts(&app, &admin, json!({})).await;
     let url = format!("{CUSTOMERS}/{}", card.id());
@@ -247,7 +237,7 @@ async fn birthday_must_not_be_in_the_future(app: TestApp) {
         .patch(&url, &admin, &json!({"birthday": "1899-12-31"}))
         .await;
     r.problem(422);
-    assert_eq!(code_of(&r, "birthday"), "range");
+    assert_eq!(r.code_of("birthday"), "range");
     // Not a date at all.
     for bad in ["1990-02-30", "01/02/1990", "1990-01-01T00:00:00Z"] {
         rejects(&app, &admin, json!({"birthday": bad}), "birthday").await;
@@ -258,7 +248,7 @@ async fn numbers_must_not_be_negative(app: TestApp) {
     let admin = app.admin_token().await;
     for field in ["employees", "annual_revenue_cents", "wallet_size_cents"] {
         let r = rejects(&app, &admin, json!({field: -1}), field).await;
-        assert_eq!(code_of(&r, field), "range");
+        assert_eq!(r.code_of(field), "range");
         let r = accepts(&app, &admin, json!({field: 0})).await;
         assert_eq!(r.body[field], 0);
     }
@@ -279,7 +269,7 @@ async fn currency_must_be_an_iso_4217_code(app: TestApp) {
     let admin = app.admin_token().await;
     for bad in ["cny", "CNYY", "CN", "C1Y", "", "人民币", "€"] {
         let r = rejects(&app, &admin, json!({"currency": bad}), "currency").await;
-        assert_eq!(code_of(&r, "currency"), "currency");
+        assert_eq!(r.code_of("currency"), "currency");
     }
     let r = accepts(&app, &admin, json!({"currency": "EUR"})).await;
     assert_eq!(r.body["currency"], "EUR");
@@ -289,10 +279,10 @@ async fn tags_are_limited_in_number_and_length(app: TestApp) {
     let admin = app.admin_token().await;
     let many: Vec<String> = (0..51).map(|n| format!("t{n}")).collect();
     let r = rejects(&app, &admin, json!({"tags": many}), "tags").await;
-    assert_eq!(code_of(&r, "tags"), "length");
+    assert_eq!(r.code_of("tags"), "length");
     for bad in [json!(["ok", ""]), json!(["   "]), json!(["标".repeat(51)])] {
         let r = rejects(&app, &admin, json!({"tags": bad}), "tags").await;
-        assert_eq!(code_of(&r, "tags"), "tag");
+        assert_eq!(r.code_of("tags"), "tag");
     }
     rejects(&app, &admin, json!({"tags": [1, 2]}), "tags[0]").await;
     let fifty: Vec<String> = (0..50).map(|n| format!("t{n:02}")).collect();
@@ -316,7 +306,7 @@ async fn unknown_codes_are_422_naming_each_field(app: TestApp) {
     let mut all = json!({});
     for (field, bad) in fields {
         let r = rejects(&app, &admin, json!({field: bad}), field).await;
-        assert_eq!(code_of(&r, field), "invalid_value");
+        assert_eq!(r.code_of(field), "invalid_value");
         let message = r.body["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains(bad), "the bad value is quoted: {message}");
         all[field] = json!(bad);

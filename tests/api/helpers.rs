@@ -113,6 +113,31 @@ impl Resp {
         fields
     }
 
+    /// Each (field, code) of a validation problem's `errors`, in the order
+    /// served (by field).
+    pub fn error_codes(&self) -> Vec<(String, String)> {
+        self.body["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["field"].as_str().unwrap_or_default().to_string(),
+                    e["code"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// The code of the error naming `field`; panics when none does.
+    pub fn code_of(&self, field: &str) -> String {
+        self.error_codes()
+            .into_iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, code)| code)
+            .unwrap_or_else(|| panic!("no error for {field}: {}", self.text))
+    }
+
     pub fn id(&self) -> i64 {
         self.body["id"]
             .as_i64()

@@ -92,22 +92,6 @@ pub async fn respond(
     .await
 }
 
-fn codes(r: &Resp) -> Vec<(String, String)> {
-    r.body["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| {
-                    (
-                        e["field"].as_str().unwrap_or_default().to_string(),
-                        e["code"].as_str().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 async fn survey_crud_and_list(app: TestApp) {
     let admin = app.admin_token().await;
     let r = create(
@@ -257,7 +241,7 @@ async fn survey_validation_names_every_field(app: TestApp) {
         .await;
     r.problem(422);
     assert_eq!(
-        codes(&r),
+        r.error_codes(),
         vec![
             ("description".into(), "length".into()),
             ("questions[0].kind".into(), "required".into()),
@@ -279,11 +263,11 @@ async fn survey_validation_names_every_field(app: TestApp) {
     let r = app
         .post(SURVEYS, &admin, &json!({"description": "x"}))
         .await;
-    assert_eq!(codes(&r), vec![("title".into(), "required".into())]);
+    assert_eq!(r.error_codes(), vec![("title".into(), "required".into())]);
     let r = app
         .post(SURVEYS, &admin, &json!({"title": "t".repeat(201)}))
         .await;
-    assert_eq!(codes(&r), vec![("title".into(), "length".into())]);
+    assert_eq!(r.error_codes(), vec![("title".into(), "length".into())]);
     let r = app
         .post(
             SURVEYS,
@@ -293,7 +277,7 @@ async fn survey_validation_names_every_field(app: TestApp) {
         .await;
     r.problem(422);
     assert_eq!(
-        codes(&r),
+        r.error_codes(),
         vec![("segment_id".into(), "unknown_segment".into())]
     );
     let many: Vec<Value> = (0..101)
@@ -302,7 +286,7 @@ async fn survey_validation_names_every_field(app: TestApp) {
     let r = app
         .post(SURVEYS, &admin, &json!({"title": "x", "questions": many}))
         .await;
-    assert_eq!(codes(&r), vec![("questions".into(), "length".into())]);
+    assert_eq!(r.error_codes(), vec![("questions".into(), "length".into())]);
     let r = app
         .post(SURVEYS, &admin, &json!({"title": "x", "status": "open"}))
         .await;
@@ -318,7 +302,7 @@ async fn survey_validation_names_every_field(app: TestApp) {
         )
         .await;
     assert_eq!(
-        codes(&r),
+        r.error_codes(),
         vec![
             ("status".into(), "invalid_value".into()),
             ("title".into(), "blank".into())
@@ -332,7 +316,7 @@ async fn survey_validation_names_every_field(app: TestApp) {
         )
         .await;
     assert_eq!(
-        codes(&r),
+        r.error_codes(),
         vec![("segment_id".into(), "unknown_segment".into())]
     );
     app.get(&format!("{SURVEYS}/999999"), &admin)
@@ -481,7 +465,7 @@ async fn response_validation_names_each_bad_answer(app: TestApp) {
         ("answers[5].question_id".into(), "duplicate".into()),
     ];
     expected.sort();
-    assert_eq!(codes(&r), expected, "{}", r.text);
+    assert_eq!(r.error_codes(), expected, "{}", r.text);
     assert!(r.body["errors"][0]["message"]
         .as_str()
         .unwrap()
@@ -501,7 +485,7 @@ async fn response_validation_names_each_bad_answer(app: TestApp) {
     )
     .await;
     assert_eq!(
-        codes(&r),
+        r.error_codes(),
         vec![
             ("answers[0].value".into(), "invalid_type".into()),
             ("answers[1].value".into(), "invalid_type".into()),
@@ -512,7 +496,7 @@ async fn response_validation_names_each_bad_answer(app: TestApp) {
     // Missing parts of the body, and an unknown customer.
     let r = app.post(&url, &admin, &json!({})).await;
     assert_eq!(
-        codes(&r),
+        r.error_codes(),
         vec![
             ("answers".into(), "required".into()),
             ("customer_id".into(), "required".into())
@@ -527,7 +511,7 @@ async fn response_validation_names_each_bad_answer(app: TestApp) {
     )
     .await;
     assert_eq!(
-        codes(&r),
+        r.error_codes(),
         vec![("customer_id".into(), "unknown_customer".into())]
     );
     let r = app
@@ -538,7 +522,7 @@ async fn response_validation_names_each_bad_answer(app: TestApp) {
         )
         .await;
     assert_eq!(
-        codes(&r),
+        r.error_codes(),
         vec![
             ("answers".into(), "missing_answer".into()),
             ("answers[0].question_id".into(), "required".into()),
@@ -549,7 +533,9 @@ async fn response_validation_names_each_bad_answer(app: TestApp) {
         .post(&url, &admin, &json!({"customer_id": c, "answers": []}))
         .await;
     r.problem(422);
-    assert!(codes(&r).contains(&("answers".into(), "length".into())));
+    assert!(r
+        .error_codes()
+        .contains(&("answers".into(), "length".into())));
     app.post(
         &url,
         &admin,

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::{assert_invalid, card_with, code_of, count, raw, CUSTOMERS};
+use super::{assert_invalid, card_with, count, raw, CUSTOMERS};
 use crate::backend_tests;
 use crate::helpers::TestApp;
 
@@ -47,7 +47,7 @@ async fn unknown_fields_and_wrong_types_are_422_naming_the_field(app: TestApp) {
             .post(CUSTOMERS, &admin, &card_with(json!({field: value.clone()})))
             .await;
         assert_invalid(&r, &[field]);
-        assert_eq!(code_of(&r, field), "invalid_type", "{field}: {value}");
+        assert_eq!(r.code_of(field), "invalid_type", "{field}: {value}");
     }
     for body in [json!([]), json!("card"), json!(null), json!(1)] {
         let r = app.post(CUSTOMERS, &admin, &body).await;

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{assert_invalid, code_of, raw};
+use super::{assert_invalid, raw};
 use crate::backend_tests;
 use crate::helpers::{Resp, TestApp};
 
@@ -132,7 +132,7 @@ async fn patch_rules_match_create_rules(app: TestApp) {
     ];
     for (body, field, code) in cases {
         let r = rejects(&app, &admin, &path, body.clone(), field).await;
-        assert_eq!(code_of(&r, field), code, "{body}");
+        assert_eq!(r.code_of(field), code, "{body}");
     }
     unchanged(&app, &admin, &path).await;
     // At the limits it passes.
@@ -181,7 +181,7 @@ async fn patch_cannot_null_a_required_field(app: TestApp) {
     let path = target(&app, &admin).await;
     for field in ["kind", "name", "funnel_stage", "currency"] {
         let r = rejects(&app, &admin, &path, json!({field: null}), field).await;
-        assert_eq!(code_of(&r, field), "required");
+        assert_eq!(r.code_of(field), "required");
     }
     let r = app
         .patch(
