@@ -167,6 +167,23 @@ fn write_moves(conn: &mut DbConn, low: i64, high: i64, at: &str) -> QueryResult<
     }
 }
 
+/// Makes this chunk transaction wait for any other recompute's chunk that
+/// is writing (PostgreSQL; SQLite's `BEGIN IMMEDIATE` already does). The
+/// statements that follow read the tiers as committed after that wait, so
+/// two recomputes at once never record the same move twice. Used where the
+/// history event is written from a read of the card's current tier.
+fn serialize_chunks(conn: &mut DbConn) -> QueryResult<()> {
+    match conn {
+        DbConn::Postgresql(_) => {
+            conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({TIER_CHUNK_LOCK})"))
+        }
+        DbConn::Sqlite(_) => Ok(()),
+    }
+}
+
+/// The advisory lock key of [`serialize_chunks`] ("tier" in ASCII).
+const TIER_CHUNK_LOCK: i64 = 0x7469_6572;
+
 /// The tier of rank `r.rn` with profit `r.profit`.
 fn tier_sql(imp: i64, sec: i64, ord: i64) -> String {
     format!(
@@ -207,6 +224,7 @@ fn apply(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult
         let high = low + CHUNK;
         let range = format!("r.id > {low} AND r.id <= {high}");
         changed += super::write_tx(conn, |conn| -> QueryResult<i64> {
+            serialize_chunks(conn)?;
             let before = super::events::last_id(conn)?;
             let moved = scalar(
                 conn,

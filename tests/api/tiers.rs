@@ -20,6 +20,7 @@ backend_tests!(
     pareto_deciles_of_a_hundred_customers,
     a_purchase_leaving_the_window_moves_figures_tier_and_cpr,
     concurrent_recomputes_record_each_move_once,
+    concurrent_recomputes_over_another_window_record_each_move_once,
 );
 
 const RECOMPUTE: &str = "/api/v1/tiers/recompute";
@@ -606,15 +607,27 @@ async fn a_purchase_leaving_the_window_moves_figures_tier_and_cpr(app: TestApp) 
 /// events chain (each starts where the last ended) and end at the card's
 /// tier, and the responses' `changed` add up to the moves made.
 async fn concurrent_recomputes_record_each_move_once(app: TestApp) {
+    concurrent_recomputes(app, 12).await;
+}
+
+/// The same over a 6-month window: that recompute ranks from the
+/// transactions and writes its chunks another way.
+async fn concurrent_recomputes_over_another_window_record_each_move_once(app: TestApp) {
+    concurrent_recomputes(app, 6).await;
+}
+
+async fn concurrent_recomputes(app: TestApp, window_months: i64) {
     let admin = app.admin_token().await;
     let (_, manager) = app.user_with_role("manager").await;
     let ids = population(&app, &admin, 100).await;
 
-    let mut wider = default_tiers();
+    let mut base = default_tiers();
+    base["window_months"] = json!(window_months);
+    let mut wider = base.clone();
     wider["important_pct"] = json!(10);
     // Moves per round: 20 from small; then 22 (see
     // new_cut_offs_apply_on_the_next_recompute); then the same 22 back.
-    for (settings, moves) in [(default_tiers(), 20), (wider, 22), (default_tiers(), 22)] {
+    for (settings, moves) in [(base.clone(), 20), (wider, 22), (base, 22)] {
         set_tiers(&app, &manager, settings).await;
         let empty = json!({});
         let runs = (0..4).map(|_| app.post(RECOMPUTE, &manager, &empty));
