@@ -258,7 +258,7 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
 fn fill_data(
     conn: &mut DbConn,
     entity_type: &str,
-    rendered: Vec<(i64, serde_json::Value)>,
+    rendered: Vec<(i64, String)>,
 ) -> QueryResult<()> {
     if let DbConn::Sqlite(_) = conn {
         for (id, data) in rendered {
@@ -269,7 +269,7 @@ fn fill_data(
                     .filter(changes::entity_type.eq(entity_type))
                     .filter(changes::entity_id.eq(id)),
             )
-            .set(changes::data.eq(data.to_string()))
+            .set(changes::data.eq(data))
             .execute(conn)?;
         }
         return Ok(());
@@ -281,7 +281,7 @@ fn fill_data(
         .ok_or_else(|| diesel::result::Error::QueryBuilderError("unknown change type".into()))?;
     let rows: Vec<Vec<Bind>> = rendered
         .into_iter()
-        .map(|(id, data)| vec![Bind::from(id), Bind::Text(Some(data.to_string()))])
+        .map(|(id, data)| vec![Bind::from(id), Bind::Text(Some(data))])
         .collect();
     batch::with_values(conn, 2, &rows, |values| {
         format!(

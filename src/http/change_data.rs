@@ -3,7 +3,7 @@
 //! match arm per entity type of the feed.
 
 use diesel::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::db::changes;
 use crate::db::contacts::ContactRow;
@@ -16,10 +16,10 @@ use crate::error::ApiError;
 
 /// The representation, or a tombstone when the entity is gone by the end of
 /// the transaction (created and deleted in one go).
-pub fn render(conn: &mut DbConn, entity_type: &str, id: i64) -> Result<Value, ApiError> {
+pub fn render(conn: &mut DbConn, entity_type: &str, id: i64) -> Result<String, ApiError> {
     let value = match entity_type {
         changes::CUSTOMER => match super::customers::view_of(conn, id) {
-            Ok(view) => Some(to_value(view)?),
+            Ok(view) => Some(to_text(view)?),
             Err(ApiError::NotFound(_)) => None,
             Err(e) => return Err(e),
         },
@@ -27,31 +27,31 @@ pub fn render(conn: &mut DbConn, entity_type: &str, id: i64) -> Result<Value, Ap
             .find(id)
             .first::<ContactRow>(conn)
             .optional()?
-            .map(|r| to_value(super::contacts::ContactView::from(r)))
+            .map(|r| to_text(super::contacts::ContactView::from(r)))
             .transpose()?,
         changes::INTERACTION => schema::interactions::table
             .find(id)
             .first::<InteractionRow>(conn)
             .optional()?
-            .map(|r| to_value(super::interactions::InteractionView::from(r)))
+            .map(|r| to_text(super::interactions::InteractionView::from(r)))
             .transpose()?,
         changes::TRANSACTION => schema::transactions::table
             .find(id)
             .first::<TransactionRow>(conn)
             .optional()?
-            .map(|r| to_value(super::transactions::TransactionView::from(r)))
+            .map(|r| to_text(super::transactions::TransactionView::from(r)))
             .transpose()?,
         changes::NEED => schema::needs::table
             .find(id)
             .first::<NeedRow>(conn)
             .optional()?
-            .map(|r| to_value(super::needs::NeedView::from(r)))
+            .map(|r| to_text(super::needs::NeedView::from(r)))
             .transpose()?,
         changes::SURVEY => super::surveys::view_of(conn, id)?
-            .map(to_value)
+            .map(to_text)
             .transpose()?,
         changes::SURVEY_RESPONSE => super::survey_responses::view_of(conn, id)?
-            .map(to_value)
+            .map(to_text)
             .transpose()?,
         other => {
             return Err(ApiError::Internal(format!(
@@ -59,7 +59,7 @@ pub fn render(conn: &mut DbConn, entity_type: &str, id: i64) -> Result<Value, Ap
             )))
         }
     };
-    Ok(value.unwrap_or_else(|| json!({"id": id, "deleted": true})))
+    Ok(value.unwrap_or_else(|| tombstone(id)))
 }
 
 /// The representations of many entities of one type: customers in two
@@ -69,7 +69,7 @@ pub fn render_many(
     conn: &mut DbConn,
     entity_type: &str,
     ids: &[i64],
-) -> Result<Vec<(i64, Value)>, ApiError> {
+) -> Result<Vec<(i64, String)>, ApiError> {
     if entity_type != changes::CUSTOMER {
         return ids
             .iter()
@@ -84,16 +84,22 @@ pub fn render_many(
             .select((CARD, STATS))
             .load(conn)?;
         for view in super::customers::views(conn, rows)? {
-            out.push((view.id, to_value(view)?));
+            out.push((view.id, to_text(view)?));
         }
     }
     let found: std::collections::HashSet<i64> = out.iter().map(|(id, _)| *id).collect();
     for id in ids.iter().filter(|id| !found.contains(id)) {
-        out.push((*id, json!({"id": id, "deleted": true})));
+        out.push((*id, tombstone(*id)));
     }
     Ok(out)
 }
 
-fn to_value<T: serde::Serialize>(view: T) -> Result<Value, ApiError> {
-    serde_json::to_value(view).map_err(|e| ApiError::Internal(e.to_string()))
+/// Straight to the stored text: a bulk write seals up to 1,000 cards, and a
+/// `Value` in between was a second serialisation of each.
+fn to_text<T: serde::Serialize>(view: T) -> Result<String, ApiError> {
+    serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn tombstone(id: i64) -> String {
+    json!({"id": id, "deleted": true}).to_string()
 }
