@@ -191,7 +191,7 @@ pub fn totals(conn: &mut DbConn, scope: &SegmentScope) -> QueryResult<Totals> {
 }
 
 /// As [`totals`], over the customers with an id in (`after`, `upto`]: one
-/// part of a count split by id range (see `http::segments`).
+/// part of a count split by id range (see `http::segment_totals`).
 pub fn totals_between(
     conn: &mut DbConn,
     scope: &SegmentScope,

@@ -17,24 +17,28 @@ use crate::error::ApiError;
 /// pool's connections for one request.
 const MAX_PARTS: i64 = 4;
 
-/// The totals of `scope` (see the module comment), split once the highest
-/// customer id reaches `split_from`.
-pub async fn totals(db: &Db, scope: &SegmentScope, split_from: i64) -> Result<Totals, ApiError> {
+/// The totals of `scope` counted in parallel parts (see the module comment),
+/// or `None` when a split does not pay: on PostgreSQL, on one core, or below
+/// `split_from` customer ids. Then the caller counts with one query in the
+/// same database call that reads the first page, as before the split.
+pub async fn split_totals(
+    db: &Db,
+    scope: &SegmentScope,
+    split_from: i64,
+) -> Result<Option<Totals>, ApiError> {
     let parts = match db.backend() {
-        Backend::Postgres => 1,
+        Backend::Postgres => return Ok(None),
         Backend::Sqlite => {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             i64::try_from(cores).unwrap_or(1).clamp(1, MAX_PARTS)
         }
     };
-    let last = if parts > 1 {
-        db.run(|conn| Ok(store::last_customer_id(conn)?)).await?
-    } else {
-        0
-    };
-    if parts == 1 || last < split_from {
-        let scope = scope.clone();
-        return db.run(move |conn| Ok(store::totals(conn, &scope)?)).await;
+    if parts == 1 {
+        return Ok(None);
+    }
+    let last = db.run(|conn| Ok(store::last_customer_id(conn)?)).await?;
+    if last < split_from {
+        return Ok(None);
     }
     let runs = bounds(last, parts).into_iter().map(|(after, upto)| {
         let scope = scope.clone();
@@ -44,7 +48,7 @@ pub async fn totals(db: &Db, scope: &SegmentScope, split_from: i64) -> Result<To
     for part in futures_util::future::try_join_all(runs).await? {
         sum = sum + part;
     }
-    Ok(sum)
+    Ok(Some(sum))
 }
 
 /// `parts` id ranges (after, upto] covering every id: the last one is open

@@ -951,10 +951,15 @@ pub async fn preview(
         return Err(ApiError::Validation(errors));
     };
     let scope = SegmentScope::for_rule(&rule, db::now());
-    let totals = super::segment_totals::totals(&state.db, &scope, state.segment_split_from).await?;
+    let split =
+        super::segment_totals::split_totals(&state.db, &scope, state.segment_split_from).await?;
     let result = state
         .db
         .run(move |conn| {
+            let totals = match split {
+                Some(totals) => totals,
+                None => store::totals(conn, &scope)?,
+            };
             let rows = store::first_members(conn, &scope, totals.count, limit)?;
             Ok(SegmentPreviewResult {
                 count: totals.count,
