@@ -246,3 +246,38 @@ pub fn now() -> NaiveDateTime {
 pub fn micros(t: NaiveDateTime) -> NaiveDateTime {
     t.trunc_subsecs(6)
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::{sql_query, sql_types::Text, Connection, QueryableByName, RunQueryDsl};
+
+    #[derive(QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = Text)]
+        compile_options: String,
+    }
+
+    /// The bundled SQLite is built with `.cargo/config.toml`'s flags: losing
+    /// one of them silently costs a large share of every request's CPU.
+    #[test]
+    fn bundled_sqlite_build_options() {
+        let mut conn =
+            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}"));
+        let options: Vec<String> = sql_query("PRAGMA compile_options")
+            .load::<CompileOption>(&mut conn)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"] {
+            assert!(
+                options.iter().any(|o| o == wanted),
+                "{wanted} missing: {options:?}"
+            );
+        }
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+}
