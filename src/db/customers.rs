@@ -263,6 +263,14 @@ pub fn insert(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<CustomerRow> 
     customers::table.find(id).select(CARD).first(conn)
 }
 
+/// Stores a card's share of wallet (a new card's, which no refresh computed).
+pub fn set_share_of_wallet(conn: &mut DbConn, id: i64, share: f64) -> QueryResult<()> {
+    diesel::update(customers::table.find(id))
+        .set(customers::share_of_wallet.eq(Some(share)))
+        .execute(conn)
+        .map(|_| ())
+}
+
 fn insert_returning_id(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<i64> {
     diesel::insert_into(customers::table)
         .values((

@@ -23,6 +23,7 @@ use crate::domain::codes::{
     from_db, AcquisitionSource, ChurnReason, Code, CprStage, CustomerKind, FunnelStage, Gender,
     LoyaltyType, PersonalityType, ProspectGrade, SocialStyle, Tier,
 };
+use crate::domain::cpr::share_of_wallet;
 use crate::domain::reference;
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
@@ -309,8 +310,16 @@ pub fn create_in_tx(
     let (errors, conflict) = reference_errors(conn, row)?;
     fail_on(errors, conflict)?;
     let saved = customers::insert(conn, row)?;
-    crate::db::cpr::refresh_current(conn, saved.id, saved.created_at)?;
-    crate::db::loyalty::refresh_current(conn, saved.id, saved.created_at)?;
+    // A new card has no transactions and no survey responses, so its CPR
+    // stage is `not_started` and its loyalty `unknown`: the column defaults.
+    // Only a share of wallet (0 of a known wallet) is left to store. The
+    // set-based refreshes that a transaction write runs were a third of a
+    // create's CPU here (docs/BENCHMARKS.md); the bulk plan still runs them,
+    // once per batch.
+    // (No revenue: 0 of any window.)
+    if let Some(share) = share_of_wallet(0, saved.wallet_size_cents, 12) {
+        customers::set_share_of_wallet(conn, saved.id, share)?;
+    }
     funnel::apply(
         conn,
         &funnel::FunnelChange {
@@ -391,8 +400,12 @@ pub fn update_in_tx(
     if let Some(tags) = &tags {
         customers::replace_tags(conn, id, tags)?;
     }
-    crate::db::cpr::refresh_current(conn, id, row.updated_at)?;
-    crate::db::loyalty::refresh_current(conn, id, row.updated_at)?;
+    // Of the card's own fields only the wallet size feeds the CPR stage (the
+    // share of wallet) and, through the share, the loyalty type.
+    if row.wallet_size_cents != original.wallet_size_cents {
+        crate::db::cpr::refresh_current(conn, id, row.updated_at)?;
+        crate::db::loyalty::refresh_current(conn, id, row.updated_at)?;
+    }
     let purchase_count = customers::find_full(conn, id)?
         .map(|(_, s)| s.purchase_count)
         .unwrap_or_default();

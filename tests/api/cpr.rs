@@ -156,6 +156,9 @@ async fn walk_from_not_started_through_conversion_and_penetration_to_retention(a
     let created = card(&app, &admin, c).await;
     assert_eq!(created["cpr_stage"], "not_started");
     assert_eq!(created["cpr_pinned"], false);
+    // Nothing bought yet of a known wallet: a share of 0, not an unknown one.
+    assert_eq!(created["share_of_wallet"], json!(0.0), "{created}");
+    assert_eq!(created["loyalty_type"], "unknown");
 
     let v = cpr(&app, &admin, c).await;
     assert_eq!(v["customer_id"], json!(c));
