@@ -204,6 +204,49 @@ pub fn record_stage_events(conn: &mut DbConn, event_filter: &str) -> QueryResult
     Ok(())
 }
 
+/// One history event of a stage kind (just inserted), as its `stage_change`:
+/// the text `record_stage_events` builds in SQL, rendered here so that a
+/// single write sends a statement diesel can cache instead of compiling a
+/// new one every time.
+pub fn record_stage_event(
+    conn: &mut DbConn,
+    event_id: i64,
+    customer_id: i64,
+    kind: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    #[derive(serde::Serialize)]
+    struct StageChange<'a> {
+        id: i64,
+        customer_id: i64,
+        kind: &'a str,
+        from: Option<&'a str>,
+        to: Option<&'a str>,
+    }
+    let data = serde_json::to_string(&StageChange {
+        id: event_id,
+        customer_id,
+        kind,
+        from,
+        to,
+    })
+    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    diesel::insert_into(changes::table)
+        .values((
+            changes::entity_type.eq(STAGE_CHANGE),
+            changes::entity_id.eq(event_id),
+            changes::operation.eq(CREATED),
+            changes::version.eq(1),
+            changes::at.eq(at),
+            changes::data.eq(data),
+        ))
+        .execute(conn)?;
+    PENDING.with(|p| p.set(true));
+    Ok(())
+}
+
 /// History event kinds that are stage changes in the feed.
 pub const STAGE_KINDS: &[&str] = &[
     super::events::FUNNEL_STAGE_CHANGED,
@@ -373,4 +416,100 @@ pub fn head(conn: &mut DbConn) -> QueryResult<Position> {
         Some((Some(seq), id)) => Position { seq, id },
         _ => purged_through(conn)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    fn conn() -> DbConn {
+        let mut c = DbConn::Sqlite(
+            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")),
+        );
+        super::super::migrate::run(&mut c).unwrap_or_else(|e| panic!("{e}"));
+        c
+    }
+
+    fn stage_changes(conn: &mut DbConn) -> Vec<(i64, String, NaiveDateTime, Option<String>)> {
+        changes::table
+            .filter(changes::entity_type.eq(STAGE_CHANGE))
+            .order(changes::entity_id)
+            .select((
+                changes::entity_id,
+                changes::operation,
+                changes::at,
+                changes::data,
+            ))
+            .load(conn)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A single write renders its stage change in Rust; recomputes build the
+    /// same text in SQL. Feed readers must not be able to tell them apart.
+    #[test]
+    fn one_stage_event_reads_as_the_set_based_ones() {
+        let mut conn = conn();
+        // Only the feed's text is compared: no customers are needed.
+        conn.batch_execute(
+            "PRAGMA foreign_keys = OFF; \
+             INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) VALUES \
+               (7, 'funnel_stage_changed', NULL, 'lead', '2026-01-02 03:04:05.123456'), \
+               (7, 'tier_changed', 'small', 'important', '2026-01-03 00:00:00'), \
+               (8, 'loyalty_changed', 'high', NULL, '2026-01-04 00:00:00');",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        record_stage_events(&mut conn, "e.id > 0").unwrap_or_else(|e| panic!("{e}"));
+        let set_based = stage_changes(&mut conn);
+        assert_eq!(set_based.len(), 3, "{set_based:?}");
+
+        conn.batch_execute("DELETE FROM changes")
+            .unwrap_or_else(|e| panic!("{e}"));
+        type Event = (
+            i64,
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            NaiveDateTime,
+        );
+        let events: Vec<Event> = diesel::sql_query(
+            "SELECT id, customer_id, kind, from_value, to_value, at FROM customer_events ORDER BY id",
+        )
+        .load::<EventRow>(&mut conn)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|r| (r.id, r.customer_id, r.kind, r.from_value, r.to_value, r.at))
+        .collect();
+        for (id, customer_id, kind, from, to, at) in &events {
+            record_stage_event(
+                &mut conn,
+                *id,
+                *customer_id,
+                kind,
+                from.as_deref(),
+                to.as_deref(),
+                *at,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(stage_changes(&mut conn), set_based);
+    }
+
+    #[derive(QueryableByName)]
+    struct EventRow {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        customer_id: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        kind: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        from_value: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        to_value: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Timestamp)]
+        at: NaiveDateTime,
+    }
 }

@@ -69,7 +69,15 @@ pub fn insert(conn: &mut DbConn, e: &NewEvent) -> QueryResult<()> {
         .get_result::<i64>(conn)
         .and_then(|id| {
             if super::changes::STAGE_KINDS.contains(&e.kind) {
-                super::changes::record_stage_events(conn, &format!("e.id = {id}"))?;
+                super::changes::record_stage_event(
+                    conn,
+                    id,
+                    e.customer_id,
+                    e.kind,
+                    e.from_value,
+                    e.to_value,
+                    e.at,
+                )?;
             }
             Ok(())
         })
