@@ -374,16 +374,33 @@ pub fn purged_through(conn: &mut DbConn) -> QueryResult<Position> {
 /// that a retained row precedes), remembering the newest removed position.
 /// Returns how many were removed.
 pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    // Usually nothing is old enough: one step down `changes_at` says so
+    // without taking the write lock.
+    let oldest: Option<NaiveDateTime> = changes::table
+        .select(diesel::dsl::min(changes::at))
+        .first(conn)?;
+    if oldest.is_none_or(|at| at >= before) {
+        return Ok(0);
+    }
     super::write_tx(conn, |conn| {
-        // The newest sealed position that is older than the retention.
-        let newest: Option<(Option<i64>, i64)> = changes::table
-            .filter(changes::seq.is_not_null())
+        // The newest sealed position that is older than the retention, in
+        // two steps that each have one plan whatever `before` is: the range
+        // of `changes_at`, then one commit's rows. (Asked in one query
+        // ordered by position, SQLite cannot see that the range is usually
+        // empty and walks every change in commit order instead.)
+        let newest_seq: Option<i64> = changes::table
             .filter(changes::at.lt(before))
-            .order((changes::seq.desc(), changes::id.desc()))
-            .select((changes::seq, changes::id))
-            .first(conn)
-            .optional()?;
-        let Some((Some(seq), id)) = newest else {
+            .select(diesel::dsl::max(changes::seq))
+            .first(conn)?;
+        let Some(seq) = newest_seq else {
+            return Ok(0);
+        };
+        let newest_id: Option<i64> = changes::table
+            .filter(changes::seq.eq(seq))
+            .filter(changes::at.lt(before))
+            .select(diesel::dsl::max(changes::id))
+            .first(conn)?;
+        let Some(id) = newest_id else {
             return Ok(0);
         };
         let n = diesel::delete(
@@ -495,6 +512,45 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         }
         assert_eq!(stage_changes(&mut conn), set_based);
+    }
+
+    /// The hourly purge usually has nothing to do; then it must not wait
+    /// for, or hold, the write lock (it once held it for minutes at start-up
+    /// while walking every change, and every write failed meanwhile).
+    #[test]
+    fn a_purge_with_nothing_old_leaves_the_write_lock_alone() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("purge.db");
+        let path = path.to_str().unwrap_or_else(|| panic!("path"));
+        let mut writer = DbConn::Sqlite(
+            diesel::SqliteConnection::establish(path).unwrap_or_else(|e| panic!("{e}")),
+        );
+        super::super::migrate::run(&mut writer).unwrap_or_else(|e| panic!("{e}"));
+        writer
+            .batch_execute(
+                "INSERT INTO changes (entity_type, entity_id, operation, version, at, seq, data) \
+                 VALUES ('customer', 1, 'created', 1, '2026-11-01 00:00:00', 1, '{}')",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Another connection holds the write lock; no busy timeout here, so
+        // taking the lock would fail at once.
+        writer
+            .batch_execute("BEGIN IMMEDIATE")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut purger = DbConn::Sqlite(
+            diesel::SqliteConnection::establish(path).unwrap_or_else(|e| panic!("{e}")),
+        );
+        let before = chrono::NaiveDate::from_ymd_opt(2026, 10, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or_else(|| panic!("date"));
+        assert_eq!(purge(&mut purger, before).ok(), Some(0));
+        // Something old: now it needs the lock.
+        let after = before + chrono::Duration::days(60);
+        assert!(purge(&mut purger, after).is_err());
+        writer
+            .batch_execute("ROLLBACK")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(purge(&mut purger, after).ok(), Some(1));
     }
 
     #[derive(QueryableByName)]

@@ -154,12 +154,10 @@ pub fn refresh_all(conn: &mut DbConn, s: &CprSettings, now: NaiveDateTime) -> Qu
     } else {
         Revenue::Transactions
     };
-    let max_id: Option<i64> = customers::table
-        .select(diesel::dsl::max(customers::id))
-        .first(conn)?;
+    let max_id = super::customers::last_id(conn)?;
     let before = count_changes(conn, now)?;
     let mut low = 0;
-    while low <= max_id.unwrap_or(0) {
+    while low <= max_id {
         super::write_tx(conn, |conn| {
             refresh_range(conn, low, low + CHUNK, s, now, source)
         })?;
@@ -167,6 +165,8 @@ pub fn refresh_all(conn: &mut DbConn, s: &CprSettings, now: NaiveDateTime) -> Qu
     }
     let changed = count_changes(conn, now)? - before;
     if changed > 0 {
+        // Every card, archived ones too: the recompute walks them all (the
+        // tier recompute, which ranks active cards only, passes those).
         let total: i64 = customers::table.count().get_result(conn)?;
         super::statistics::after_customers_moved(conn, changed, total)?;
     }

@@ -263,6 +263,15 @@ pub fn insert(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<CustomerRow> 
     customers::table.find(id).select(CARD).first(conn)
 }
 
+/// The highest customer id (0 when there is none): where the id-range
+/// chunks of a recompute, or the ranges of a split count, end.
+pub fn last_id(conn: &mut DbConn) -> QueryResult<i64> {
+    Ok(customers::table
+        .select(diesel::dsl::max(customers::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
+}
+
 /// Stores a card's share of wallet (a new card's, which no refresh computed).
 pub fn set_share_of_wallet(conn: &mut DbConn, id: i64, share: f64) -> QueryResult<()> {
     diesel::update(customers::table.find(id))

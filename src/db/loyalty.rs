@@ -118,12 +118,10 @@ pub fn refresh_ids_current(
 /// Every customer, in id-range chunks of short transactions. Returns the
 /// number of type changes.
 pub fn refresh_all(conn: &mut DbConn, s: &LoyaltySettings, now: NaiveDateTime) -> QueryResult<i64> {
-    let max_id: Option<i64> = customers::table
-        .select(diesel::dsl::max(customers::id))
-        .first(conn)?;
+    let max_id = super::customers::last_id(conn)?;
     let before = count_changes(conn, now)?;
     let mut low = 0;
-    while low <= max_id.unwrap_or(0) {
+    while low <= max_id {
         let scope = format!("id > {low} AND id <= {}", low + CHUNK);
         super::write_tx(conn, |conn| refresh_scope(conn, &scope, s, now))?;
         low += CHUNK;

@@ -235,14 +235,6 @@ impl std::ops::Add for Totals {
     }
 }
 
-/// The highest customer id (0 when there is none).
-pub fn last_customer_id(conn: &mut DbConn) -> QueryResult<i64> {
-    Ok(customers::table
-        .select(diesel::dsl::max(customers::id))
-        .first::<Option<i64>>(conn)?
-        .unwrap_or(0))
-}
-
 /// Above this many matches, the first members by id are found by walking
 /// the primary key (it soon meets enough of them); at or below it, by the
 /// rule's own best plan and a sort of the few matches, so that a rare rule

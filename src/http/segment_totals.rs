@@ -36,7 +36,9 @@ pub async fn split_totals(
     if parts == 1 {
         return Ok(None);
     }
-    let last = db.run(|conn| Ok(store::last_customer_id(conn)?)).await?;
+    let last = db
+        .run(|conn| Ok(crate::db::customers::last_id(conn)?))
+        .await?;
     if last < split_from {
         return Ok(None);
     }
