@@ -209,3 +209,39 @@ mod tests {
         assert_eq!(chunk_rows(MAX_BINDS * 2), 1);
     }
 }
+
+#[derive(QueryableByName)]
+struct ExternalId {
+    #[diesel(sql_type = Text)]
+    external_id: String,
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// `(external_id, id)` of the rows of `table` (our own identifier) whose
+/// external id is one of `keys`. The list drives the join (SQLite keeps the
+/// left side of a CROSS JOIN outer), so each key is one step down the unique
+/// index whatever the statistics say. As `external_id IN (…)`, SQLite
+/// scanned every card once its statistics dated from before the external
+/// ids existed (a bulk of 1,000 took 190 ms of CPU instead of 28).
+pub fn external_ids(
+    conn: &mut DbConn,
+    table: &str,
+    keys: &[String],
+) -> QueryResult<Vec<(String, i64)>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(MAX_BINDS) {
+        let sql = format!(
+            "SELECT t.external_id AS external_id, t.id AS id FROM (VALUES {}) AS v \
+             CROSS JOIN {table} t WHERE t.external_id = v.column1",
+            vec!["(?)"; chunk.len()].join(", ")
+        );
+        let binds: Vec<Bind> = chunk.iter().map(Bind::from).collect();
+        let rows: Vec<ExternalId> = match conn {
+            DbConn::Sqlite(c) => sqlite_query(&sql, &binds).load(c)?,
+            DbConn::Postgresql(c) => pg_query(&numbered(&sql), &binds).load(c)?,
+        };
+        out.extend(rows.into_iter().map(|r| (r.external_id, r.id)));
+    }
+    Ok(out)
+}

@@ -412,14 +412,10 @@ pub fn insert_many(conn: &mut DbConn, rows: &[CustomerRow]) -> QueryResult<Vec<i
     // The ids, matched back by external id (unique): RETURNING gives no
     // order guarantee for a multi-row insert.
     let external: Vec<String> = rows.iter().filter_map(|r| r.external_id.clone()).collect();
-    let mut found: std::collections::HashMap<String, i64> = Default::default();
-    for chunk in external.chunks(1000) {
-        let pairs: Vec<(Option<String>, i64)> = customers::table
-            .filter(customers::external_id.eq_any(chunk))
-            .select((customers::external_id, customers::id))
-            .load(conn)?;
-        found.extend(pairs.into_iter().filter_map(|(e, id)| e.map(|e| (e, id))));
-    }
+    let found: std::collections::HashMap<String, i64> =
+        super::batch::external_ids(conn, "customers", &external)?
+            .into_iter()
+            .collect();
     let ids = rows
         .iter()
         .map(|r| {
@@ -523,8 +519,12 @@ pub fn by_external_ids(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<Cus
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let found: Vec<i64> = super::batch::external_ids(conn, "customers", ids)?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
     customers::table
-        .filter(customers::external_id.eq_any(ids))
+        .filter(customers::id.eq_any(found))
         .select(CARD)
         .load(conn)
 }

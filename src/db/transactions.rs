@@ -255,7 +255,11 @@ pub fn by_external_ids(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<Tra
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let found: Vec<i64> = super::batch::external_ids(conn, "transactions", ids)?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
     transactions::table
-        .filter(transactions::external_id.eq_any(ids))
+        .filter(transactions::id.eq_any(found))
         .load(conn)
 }
