@@ -37,6 +37,9 @@ pub struct CustomerQuery {
     /// Customers carrying this tag.
     pub tag: Option<String>,
     /// Only cards changed at or after this instant (RFC 3339), for pull-based sync.
+    /// Pair it with `sort=updated_at`: pages then follow the change time down its
+    /// index, where the default order by id reads every card to find the few
+    /// recent ones.
     pub updated_since: Option<DateTime<Utc>>,
     /// Include archived cards (default false).
     pub include_archived: Option<bool>,

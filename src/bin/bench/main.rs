@@ -57,6 +57,9 @@ URLs: sqlite://PATH or postgres://user:pass@host:port/db
   seed also takes --interaction-share F (default 0.6) and --wallets (wallet sizes for 40 %)";
 
 fn main() -> ExitCode {
+    // The suites that run Patron in this process (pyramid, sync) show its
+    // warnings on stderr: a failing start-up job is otherwise invisible.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -134,19 +134,30 @@ fn reset(conn: &mut DbConn, cpr: bool) -> BenchResult<f64> {
 /// ids in order).
 fn wait_for_startup(conn: &mut DbConn) -> BenchResult<Duration> {
     let start = Instant::now();
+    // The recompute walks the ids in order: the first card still pending
+    // moves on while it works. A job that failed (its warning goes to
+    // stderr, e.g. "database is locked") never moves it again.
+    let mut first_pending = -1;
+    let mut moved_at = Instant::now();
     loop {
         let pending = number(
             conn,
-            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT id FROM customers \
-             WHERE cpr_stage = 'not_started' AND purchase_count > 0 LIMIT 1) x",
+            "SELECT COALESCE(MIN(id), 0) AS n FROM (SELECT id FROM customers \
+             WHERE cpr_stage = 'not_started' AND purchase_count > 0 ORDER BY id LIMIT 1) x",
         )?;
         if pending == 0 {
             break;
         }
-        if start.elapsed() > Duration::from_secs(3_600) {
-            return Err("the start-up CPR recompute did not finish within an hour".into());
+        if pending != first_pending {
+            first_pending = pending;
+            moved_at = Instant::now();
+        } else if moved_at.elapsed() > Duration::from_secs(300) {
+            return Err(format!(
+                "the start-up CPR recompute made no progress for 5 minutes (still at customer \
+                 {pending}); did the job fail? (its warning is above)"
+            ));
         }
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_secs(1));
     }
     settle(conn)?;
     Ok(start.elapsed())
