@@ -29,6 +29,9 @@ pub struct Config {
     pub changes_retention_days: i64,
     /// How often changes older than the retention are purged.
     pub changes_purge_secs: u64,
+    /// After a scheduled job failed (e.g. the database was locked or down),
+    /// the next try comes this soon instead of a whole period later.
+    pub job_retry_secs: u64,
     /// How often the webhook worker looks for work; 0: this process runs no
     /// delivery worker.
     pub webhook_poll_ms: u64,
@@ -87,6 +90,7 @@ impl Config {
             stats_refresh_secs: number("PATRON_STATS_REFRESH_SECS", 3600)?,
             changes_retention_days: number("PATRON_CHANGES_RETENTION_DAYS", 30)?,
             changes_purge_secs: number("PATRON_CHANGES_PURGE_SECS", 3600)?,
+            job_retry_secs: number("PATRON_JOB_RETRY_SECS", 60)?,
             webhook_poll_ms: number("PATRON_WEBHOOK_POLL_MS", 1000)?,
             webhook_timeout_secs: number("PATRON_WEBHOOK_TIMEOUT_SECS", 10)?,
             webhook_backoff_base_ms: number("PATRON_WEBHOOK_BACKOFF_BASE_MS", 1000)?,
@@ -120,6 +124,7 @@ impl Config {
             stats_refresh_secs: 3600,
             changes_retention_days: 30,
             changes_purge_secs: 3600,
+            job_retry_secs: 60,
             webhook_poll_ms: 1000,
             webhook_timeout_secs: 10,
             webhook_backoff_base_ms: 1000,

@@ -17,19 +17,24 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
     spawn_purge(db.clone(), config, alive.clone());
     spawn_idempotency_purge(db.clone(), config.idempotency_ttl_secs, alive.clone());
     let every = Duration::from_secs(config.stats_refresh_secs.max(1));
+    let retry = retry_after(config);
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every);
+        let mut wait = Duration::ZERO;
         loop {
-            ticker.tick().await;
+            tokio::time::sleep(wait).await;
             if alive.strong_count() == 0 {
                 return;
             }
+            let mut failed = false;
             let result = db
                 .run(|conn| Ok(stats::refresh_windows(conn, db::now())?))
                 .await;
             match result {
                 Ok(n) => log::debug!("moved the 12-month window of {n} customers"),
-                Err(e) => log::warn!("window refresh failed: {e}"),
+                Err(e) => {
+                    failed = true;
+                    log::warn!("window refresh failed: {e}");
+                }
             }
             let result = db
                 .run(|conn| {
@@ -39,7 +44,10 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
                 .await;
             match result {
                 Ok(n) => log::debug!("CPR recompute: {n} stage changes"),
-                Err(e) => log::warn!("CPR recompute failed: {e}"),
+                Err(e) => {
+                    failed = true;
+                    log::warn!("CPR recompute failed: {e}");
+                }
             }
             // After the CPR refresh: loyalty reads the share of wallet it sets,
             // and purchases leave the loyalty window as time passes.
@@ -51,10 +59,29 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
                 .await;
             match result {
                 Ok(n) => log::debug!("loyalty recompute: {n} type changes"),
-                Err(e) => log::warn!("loyalty recompute failed: {e}"),
+                Err(e) => {
+                    failed = true;
+                    log::warn!("loyalty recompute failed: {e}");
+                }
             }
+            wait = next_wait(failed, every, retry);
         }
     });
+}
+
+/// The delay before a job's next round: its period, or the retry delay
+/// after a round that failed (a database that was locked by a long write,
+/// or down, is usually back well before the next period).
+fn next_wait(failed: bool, every: Duration, retry: Duration) -> Duration {
+    if failed {
+        retry.min(every)
+    } else {
+        every
+    }
+}
+
+fn retry_after(config: &Config) -> Duration {
+    Duration::from_secs(config.job_retry_secs.max(1))
 }
 
 /// Drops changes older than `changes_retention_days` from the change feed,
@@ -62,19 +89,24 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
 /// every `changes_purge_secs`.
 fn spawn_purge(db: Db, config: &Config, alive: Weak<()>) {
     let every = Duration::from_secs(config.changes_purge_secs.max(1));
+    let retry = retry_after(config);
     let retention = chrono::Duration::days(config.changes_retention_days.max(0));
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every);
+        let mut wait = Duration::ZERO;
         loop {
-            ticker.tick().await;
+            tokio::time::sleep(wait).await;
             if alive.strong_count() == 0 {
                 return;
             }
+            let mut failed = false;
             let before = db::now() - retention;
             match db.run(move |conn| Ok(changes::purge(conn, before)?)).await {
                 Ok(0) => {}
                 Ok(n) => log::info!("purged {n} changes older than the retention"),
-                Err(e) => log::warn!("change purge failed: {e}"),
+                Err(e) => {
+                    failed = true;
+                    log::warn!("change purge failed: {e}");
+                }
             }
             let purged = db
                 .run(move |conn| Ok(crate::db::webhooks::purge_deliveries(conn, before)?))
@@ -84,8 +116,12 @@ fn spawn_purge(db: Db, config: &Config, alive: Weak<()>) {
                 Ok(n) => {
                     log::info!("purged {n} webhook delivery attempts older than the retention")
                 }
-                Err(e) => log::warn!("delivery log purge failed: {e}"),
+                Err(e) => {
+                    failed = true;
+                    log::warn!("delivery log purge failed: {e}");
+                }
             }
+            wait = next_wait(failed, every, retry);
         }
     });
 }
@@ -115,4 +151,22 @@ fn spawn_idempotency_purge(db: Db, ttl_secs: u64, alive: Weak<()>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_round_is_retried_sooner_never_later() {
+        let hour = Duration::from_secs(3600);
+        let minute = Duration::from_secs(60);
+        assert_eq!(next_wait(false, hour, minute), hour);
+        assert_eq!(next_wait(true, hour, minute), minute);
+        // A period shorter than the retry delay is kept.
+        assert_eq!(
+            next_wait(true, Duration::from_secs(5), minute),
+            Duration::from_secs(5)
+        );
+    }
 }

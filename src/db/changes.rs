@@ -441,13 +441,7 @@ mod tests {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
 
-    fn conn() -> DbConn {
-        let mut c = DbConn::Sqlite(
-            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")),
-        );
-        super::super::migrate::run(&mut c).unwrap_or_else(|e| panic!("{e}"));
-        c
-    }
+    use crate::db::memory_db as conn;
 
     fn stage_changes(conn: &mut DbConn) -> Vec<(i64, String, NaiveDateTime, Option<String>)> {
         changes::table

@@ -273,15 +273,8 @@ mod tests {
     //! The SQL must give the stage `domain::cpr::stage` gives, at every boundary.
     use super::*;
     use crate::domain::cpr::{stage, CprInputs};
-    use diesel::Connection;
 
-    fn conn() -> DbConn {
-        let mut c = DbConn::Sqlite(
-            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")),
-        );
-        super::super::migrate::run(&mut c).unwrap_or_else(|e| panic!("{e}"));
-        c
-    }
+    use crate::db::memory_db as conn;
 
     #[derive(QueryableByName)]
     struct Stage {

@@ -247,6 +247,15 @@ pub fn micros(t: NaiveDateTime) -> NaiveDateTime {
     t.trunc_subsecs(6)
 }
 
+/// A migrated in-memory SQLite database, for the db layer's unit tests.
+#[cfg(test)]
+pub(crate) fn memory_db() -> DbConn {
+    let mut c =
+        DbConn::Sqlite(SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")));
+    migrate::run(&mut c).unwrap_or_else(|e| panic!("{e}"));
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use diesel::{sql_query, sql_types::Text, Connection, QueryableByName, RunQueryDsl};

@@ -18,6 +18,7 @@ backend_tests!(
     gapless_when_transactions_commit_out_of_order,
     expired_cursor_is_gone,
     head_is_where_the_feed_ends,
+    failed_purge_is_retried_soon,
 );
 
 /// Reads the whole feed from `after` in pages of `limit`.
@@ -513,4 +514,61 @@ async fn customer_named(app: &TestApp, token: &str, name: &str) -> i64 {
     app.create_customer(token, json!({"kind": "individual", "name": name}))
         .await
         .id()
+}
+
+/// A purge that failed is tried again after `PATRON_JOB_RETRY_SECS`, not a
+/// whole period later. A trigger makes the purge's DELETE fail for a while.
+async fn failed_purge_is_retried_soon(app: TestApp) {
+    let admin = app.admin_token().await;
+    app.create_customer(&admin, json!({"kind": "individual", "name": "锁"}))
+        .await;
+    let (items, _) = read_all(&app, &admin, None, "", 100).await;
+    let first = items[0]["cursor"].as_str().unwrap().to_string();
+
+    let (hold, release) = match app.backend {
+        Backend::Sqlite => (
+            "CREATE TRIGGER hold_purge BEFORE DELETE ON changes \
+             BEGIN SELECT RAISE(ABORT, 'held by the test'); END;",
+            "DROP TRIGGER hold_purge;",
+        ),
+        Backend::Postgres => (
+            "CREATE FUNCTION hold_purge() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'held by the test'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER hold_purge BEFORE DELETE ON changes \
+             FOR EACH STATEMENT EXECUTE FUNCTION hold_purge();",
+            "DROP TRIGGER hold_purge ON changes; DROP FUNCTION hold_purge();",
+        ),
+    };
+    app.execute_sql(hold);
+    // Zero days of retention: this instance's first purge, at start, would
+    // remove everything; its next period is an hour away.
+    let purger = app
+        .start_another(|c| {
+            c.changes_retention_days = 0;
+            c.changes_purge_secs = 3600;
+            c.job_retry_secs = 1;
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/changes?after={first}"), &admin)
+            .await
+            .status,
+        200,
+        "nothing is purged while the trigger refuses"
+    );
+    app.execute_sql(release);
+    let mut status = 0;
+    for _ in 0..100 {
+        status = app
+            .get(&format!("/api/v1/changes?after={first}"), &admin)
+            .await
+            .status;
+        if status == 410 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 410, "the retry purged the old changes");
+    purger.stop().await;
 }

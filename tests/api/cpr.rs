@@ -4,11 +4,10 @@
 //! history and timeline, and `/analytics/cpr`.
 
 use chrono::{Duration, Utc};
-use diesel::{Connection, RunQueryDsl};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::TestApp;
 use crate::settings::{default_cpr, set_cpr};
 
 backend_tests!(
@@ -122,21 +121,6 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 async fn put(app: &TestApp, path: &str, token: &str, body: &Value) -> crate::helpers::Resp {
     crate::settings::put(app, path, token, None, body).await
-}
-
-/// Runs SQL straight on the test database (to let time pass for a row).
-fn execute_sql(app: &TestApp, sql: &str) {
-    match app.backend {
-        Backend::Sqlite => {
-            let path = app.database_url.strip_prefix("sqlite://").unwrap();
-            let mut conn = diesel::SqliteConnection::establish(path).unwrap();
-            diesel::sql_query(sql).execute(&mut conn).unwrap();
-        }
-        Backend::Postgres => {
-            let mut conn = diesel::PgConnection::establish(&app.database_url).unwrap();
-            diesel::sql_query(sql).execute(&mut conn).unwrap();
-        }
-    }
 }
 
 /// Asserts the figures of a CPR view.
@@ -679,11 +663,10 @@ async fn recompute_role_rules_and_changed_count(app: TestApp) {
     // last moved makes the next move a full one: the recompute catches up.
     // (`tiers::a_purchase_leaving_the_window_moves_figures_tier_and_cpr`
     // lets real time move a purchase out.)
-    execute_sql(
-        &app,
-        &format!("UPDATE transactions SET occurred_at = '2000-01-01 00:00:00' WHERE id = {recent}"),
-    );
-    execute_sql(&app, "DELETE FROM settings WHERE name = 'stats_window'");
+    app.execute_sql(&format!(
+        "UPDATE transactions SET occurred_at = '2000-01-01 00:00:00' WHERE id = {recent}"
+    ));
+    app.execute_sql("DELETE FROM settings WHERE name = 'stats_window'");
     assert_eq!(stage_of(&app, &admin, c).await, "penetration");
     let r = app.post("/api/v1/cpr/recompute", &admin, &json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text);

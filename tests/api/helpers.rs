@@ -276,6 +276,25 @@ pub fn with_database(url: &str, name: &str) -> String {
 impl TestApp {
     /// Starts another instance on the same database and JWT secret, with
     /// `tweak` applied to the configuration.
+    /// Runs SQL (one or more statements) straight on the test database, for
+    /// what no endpoint can do: letting time pass for a row, making a
+    /// statement fail.
+    pub fn execute_sql(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.database_url.strip_prefix("sqlite://").unwrap();
+                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+                conn.batch_execute(sql).unwrap();
+            }
+            Backend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(&self.database_url).unwrap();
+                conn.batch_execute(sql).unwrap();
+            }
+        }
+    }
+
     pub async fn start_another(&self, tweak: impl FnOnce(&mut Config)) -> OtherApp {
         let mut config = self.config.clone();
         tweak(&mut config);
