@@ -312,11 +312,10 @@ pub fn create_in_tx(
     let saved = customers::insert(conn, row)?;
     // A new card has no transactions and no survey responses, so its CPR
     // stage is `not_started` and its loyalty `unknown`: the column defaults.
-    // Only a share of wallet (0 of a known wallet) is left to store. The
-    // set-based refreshes that a transaction write runs were a third of a
-    // create's CPU here (docs/BENCHMARKS.md); the bulk plan still runs them,
-    // once per batch.
-    // (No revenue: 0 of any window.)
+    // Only a share of wallet is left to store: no revenue is 0 of a known
+    // wallet, whatever the window. The set-based refreshes that a
+    // transaction write runs were a third of a create's CPU here
+    // (docs/BENCHMARKS.md); the bulk plan still runs them, once per batch.
     if let Some(share) = share_of_wallet(0, saved.wallet_size_cents, 12) {
         customers::set_share_of_wallet(conn, saved.id, share)?;
     }
