@@ -208,6 +208,61 @@ mod tests {
         assert_eq!(chunk_rows(0), MAX_BINDS);
         assert_eq!(chunk_rows(MAX_BINDS * 2), 1);
     }
+
+    #[derive(QueryableByName)]
+    struct PlanStep {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+
+    fn plan(conn: &mut DbConn, sql: &str) -> String {
+        let DbConn::Sqlite(c) = conn else {
+            panic!("SQLite");
+        };
+        diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<PlanStep>(c)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|s| s.detail)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Statistics taken while no row had an external id make the unique
+    /// index look useless (every key "matches" every row). The lookup must
+    /// still step down it; reading whole rows by `IN (…)` scans the table.
+    #[test]
+    fn external_id_lookups_use_the_index_whatever_the_statistics() {
+        use diesel::connection::SimpleConnection;
+        let mut conn = crate::db::memory_db();
+        conn.batch_execute(
+            "CREATE TABLE lookup (id INTEGER PRIMARY KEY, external_id TEXT UNIQUE, pad TEXT); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) \
+               INSERT INTO lookup (pad) SELECT hex(randomblob(50)) FROM n; \
+             ANALYZE lookup; \
+             UPDATE lookup SET external_id = 'erp-' || id WHERE id IN (7, 4000);",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let stale = plan(
+            &mut conn,
+            "SELECT * FROM lookup WHERE external_id IN (?, ?, ?)",
+        );
+        assert!(
+            stale.contains("SCAN lookup"),
+            "the fixture's statistics mislead: {stale}"
+        );
+        let ours = plan(&mut conn, &external_ids_sql("lookup", 3));
+        assert!(ours.contains("USING COVERING INDEX"), "{ours}");
+        assert!(!ours.contains("SCAN t"), "{ours}");
+
+        let keys = ["erp-4000".to_string(), "x".to_string(), "erp-7".to_string()];
+        let mut found = external_ids(&mut conn, "lookup", &keys).unwrap_or_else(|e| panic!("{e}"));
+        found.sort();
+        assert_eq!(
+            found,
+            vec![("erp-4000".to_string(), 4000), ("erp-7".to_string(), 7)]
+        );
+    }
 }
 
 #[derive(QueryableByName)]
@@ -219,11 +274,13 @@ struct ExternalId {
 }
 
 /// `(external_id, id)` of the rows of `table` (our own identifier) whose
-/// external id is one of `keys`. The list drives the join (SQLite keeps the
-/// left side of a CROSS JOIN outer), so each key is one step down the unique
-/// index whatever the statistics say. As `external_id IN (…)`, SQLite
-/// scanned every card once its statistics dated from before the external
-/// ids existed (a bulk of 1,000 took 190 ms of CPU instead of 28).
+/// external id is one of `keys`; callers read the rows by id. Only those two
+/// columns are read, which the unique index on `external_id` covers, and
+/// the key list drives the join (SQLite keeps the left side of a CROSS JOIN
+/// outer): each key is one step down that index whatever the statistics
+/// say. Reading whole rows with `external_id IN (…)`, SQLite scanned every
+/// card once its statistics dated from before the external ids existed (a
+/// bulk of 1,000 took 190 ms of CPU instead of 28).
 pub fn external_ids(
     conn: &mut DbConn,
     table: &str,
@@ -231,11 +288,7 @@ pub fn external_ids(
 ) -> QueryResult<Vec<(String, i64)>> {
     let mut out = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(MAX_BINDS) {
-        let sql = format!(
-            "SELECT t.external_id AS external_id, t.id AS id FROM (VALUES {}) AS v \
-             CROSS JOIN {table} t WHERE t.external_id = v.column1",
-            vec!["(?)"; chunk.len()].join(", ")
-        );
+        let sql = external_ids_sql(table, chunk.len());
         let binds: Vec<Bind> = chunk.iter().map(Bind::from).collect();
         let rows: Vec<ExternalId> = match conn {
             DbConn::Sqlite(c) => sqlite_query(&sql, &binds).load(c)?,
@@ -244,4 +297,12 @@ pub fn external_ids(
         out.extend(rows.into_iter().map(|r| (r.external_id, r.id)));
     }
     Ok(out)
+}
+
+fn external_ids_sql(table: &str, keys: usize) -> String {
+    format!(
+        "SELECT t.external_id AS external_id, t.id AS id FROM (VALUES {}) AS v \
+         CROSS JOIN {table} t WHERE t.external_id = v.column1",
+        vec!["(?)"; keys].join(", ")
+    )
 }
