@@ -435,6 +435,23 @@ async fn gapless_when_transactions_commit_out_of_order(app: TestApp) {
     other.stop().await;
 }
 
+/// The status of reading after `cursor`, once it turns 410 (a purge removed
+/// what it points to) or after about ten seconds.
+async fn purged_soon(app: &TestApp, token: &str, cursor: &str) -> u16 {
+    let mut status = 0;
+    for _ in 0..100 {
+        status = app
+            .get(&format!("/api/v1/changes?after={cursor}"), token)
+            .await
+            .status;
+        if status == 410 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    status
+}
+
 async fn expired_cursor_is_gone(app: TestApp) {
     let admin = app.admin_token().await;
     app.create_customer(&admin, json!({"kind": "individual", "name": "旧"}))
@@ -455,18 +472,7 @@ async fn expired_cursor_is_gone(app: TestApp) {
             c.changes_purge_secs = 1;
         })
         .await;
-    let mut status = 0;
-    for _ in 0..100 {
-        status = app
-            .get(&format!("/api/v1/changes?after={first}"), &admin)
-            .await
-            .status;
-        if status == 410 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(status, 410);
+    assert_eq!(purged_soon(&app, &admin, &first).await, 410);
     let r = app
         .get(&format!("/api/v1/changes?after={first}"), &admin)
         .await;
@@ -558,17 +564,10 @@ async fn failed_purge_is_retried_soon(app: TestApp) {
         "nothing is purged while the trigger refuses"
     );
     app.execute_sql(release);
-    let mut status = 0;
-    for _ in 0..100 {
-        status = app
-            .get(&format!("/api/v1/changes?after={first}"), &admin)
-            .await
-            .status;
-        if status == 410 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, 410, "the retry purged the old changes");
+    assert_eq!(
+        purged_soon(&app, &admin, &first).await,
+        410,
+        "the retry purged the old changes"
+    );
     purger.stop().await;
 }
