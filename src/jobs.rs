@@ -29,12 +29,9 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
             let result = db
                 .run(|conn| Ok(stats::refresh_windows(conn, db::now())?))
                 .await;
-            match result {
-                Ok(n) => log::debug!("moved the 12-month window of {n} customers"),
-                Err(e) => {
-                    failed = true;
-                    log::warn!("window refresh failed: {e}");
-                }
+            failed |= warn_if_failed("window refresh", &result);
+            if let Ok(n) = result {
+                log::debug!("moved the 12-month window of {n} customers");
             }
             let result = db
                 .run(|conn| {
@@ -42,12 +39,9 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
                     Ok(cpr::refresh_all(conn, &s, db::now())?)
                 })
                 .await;
-            match result {
-                Ok(n) => log::debug!("CPR recompute: {n} stage changes"),
-                Err(e) => {
-                    failed = true;
-                    log::warn!("CPR recompute failed: {e}");
-                }
+            failed |= warn_if_failed("CPR recompute", &result);
+            if let Ok(n) = result {
+                log::debug!("CPR recompute: {n} stage changes");
             }
             // After the CPR refresh: loyalty reads the share of wallet it sets,
             // and purchases leave the loyalty window as time passes.
@@ -57,16 +51,24 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
                     Ok(loyalty::refresh_all(conn, &s, db::now())?)
                 })
                 .await;
-            match result {
-                Ok(n) => log::debug!("loyalty recompute: {n} type changes"),
-                Err(e) => {
-                    failed = true;
-                    log::warn!("loyalty recompute failed: {e}");
-                }
+            failed |= warn_if_failed("loyalty recompute", &result);
+            if let Ok(n) = result {
+                log::debug!("loyalty recompute: {n} type changes");
             }
             wait = next_wait(failed, every, retry);
         }
     });
+}
+
+/// Logs a failed step of a round; true when it failed.
+fn warn_if_failed<T>(what: &str, result: &Result<T, crate::error::ApiError>) -> bool {
+    match result {
+        Ok(_) => false,
+        Err(e) => {
+            log::warn!("{what} failed: {e}");
+            true
+        }
+    }
 }
 
 /// The delay before a job's next round: its period, or the retry delay
@@ -100,26 +102,17 @@ fn spawn_purge(db: Db, config: &Config, alive: Weak<()>) {
             }
             let mut failed = false;
             let before = db::now() - retention;
-            match db.run(move |conn| Ok(changes::purge(conn, before)?)).await {
-                Ok(0) => {}
-                Ok(n) => log::info!("purged {n} changes older than the retention"),
-                Err(e) => {
-                    failed = true;
-                    log::warn!("change purge failed: {e}");
-                }
+            let purged = db.run(move |conn| Ok(changes::purge(conn, before)?)).await;
+            failed |= warn_if_failed("change purge", &purged);
+            if let Ok(n @ 1..) = purged {
+                log::info!("purged {n} changes older than the retention");
             }
             let purged = db
                 .run(move |conn| Ok(crate::db::webhooks::purge_deliveries(conn, before)?))
                 .await;
-            match purged {
-                Ok(0) => {}
-                Ok(n) => {
-                    log::info!("purged {n} webhook delivery attempts older than the retention")
-                }
-                Err(e) => {
-                    failed = true;
-                    log::warn!("delivery log purge failed: {e}");
-                }
+            failed |= warn_if_failed("delivery log purge", &purged);
+            if let Ok(n @ 1..) = purged {
+                log::info!("purged {n} webhook delivery attempts older than the retention");
             }
             wait = next_wait(failed, every, retry);
         }

@@ -95,7 +95,15 @@ pub fn record(
     operation: &str,
     version: i64,
 ) -> QueryResult<()> {
-    insert(conn, entity_type, entity_id, operation, version, None)
+    insert(
+        conn,
+        entity_type,
+        entity_id,
+        operation,
+        version,
+        super::now(),
+        None,
+    )
 }
 
 /// Records a hard delete with its tombstone (the row is gone at seal time).
@@ -117,6 +125,7 @@ pub fn record_deleted(
         entity_id,
         DELETED,
         version,
+        super::now(),
         Some(tombstone.to_string()),
     )
 }
@@ -161,6 +170,7 @@ fn insert(
     entity_id: i64,
     operation: &str,
     version: i64,
+    at: NaiveDateTime,
     data: Option<String>,
 ) -> QueryResult<()> {
     diesel::insert_into(changes::table)
@@ -169,7 +179,7 @@ fn insert(
             changes::entity_id.eq(entity_id),
             changes::operation.eq(operation),
             changes::version.eq(version),
-            changes::at.eq(super::now()),
+            changes::at.eq(at),
             changes::data.eq(data),
         ))
         .execute(conn)?;
@@ -233,18 +243,7 @@ pub fn record_stage_event(
         to,
     })
     .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    diesel::insert_into(changes::table)
-        .values((
-            changes::entity_type.eq(STAGE_CHANGE),
-            changes::entity_id.eq(event_id),
-            changes::operation.eq(CREATED),
-            changes::version.eq(1),
-            changes::at.eq(at),
-            changes::data.eq(data),
-        ))
-        .execute(conn)?;
-    PENDING.with(|p| p.set(true));
-    Ok(())
+    insert(conn, STAGE_CHANGE, event_id, CREATED, 1, at, Some(data))
 }
 
 /// History event kinds that are stage changes in the feed.
@@ -477,31 +476,20 @@ mod tests {
 
         conn.batch_execute("DELETE FROM changes")
             .unwrap_or_else(|e| panic!("{e}"));
-        type Event = (
-            i64,
-            i64,
-            String,
-            Option<String>,
-            Option<String>,
-            NaiveDateTime,
-        );
-        let events: Vec<Event> = diesel::sql_query(
+        let events: Vec<EventRow> = diesel::sql_query(
             "SELECT id, customer_id, kind, from_value, to_value, at FROM customer_events ORDER BY id",
         )
-        .load::<EventRow>(&mut conn)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .map(|r| (r.id, r.customer_id, r.kind, r.from_value, r.to_value, r.at))
-        .collect();
-        for (id, customer_id, kind, from, to, at) in &events {
+        .load(&mut conn)
+        .unwrap_or_else(|e| panic!("{e}"));
+        for e in &events {
             record_stage_event(
                 &mut conn,
-                *id,
-                *customer_id,
-                kind,
-                from.as_deref(),
-                to.as_deref(),
-                *at,
+                e.id,
+                e.customer_id,
+                &e.kind,
+                e.from_value.as_deref(),
+                e.to_value.as_deref(),
+                e.at,
             )
             .unwrap_or_else(|e| panic!("{e}"));
         }

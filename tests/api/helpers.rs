@@ -274,8 +274,6 @@ pub fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestApp {
-    /// Starts another instance on the same database and JWT secret, with
-    /// `tweak` applied to the configuration.
     /// Runs SQL (one or more statements) straight on the test database, for
     /// what no endpoint can do: letting time pass for a row, making a
     /// statement fail.
@@ -295,6 +293,8 @@ impl TestApp {
         }
     }
 
+    /// Starts another instance on the same database and JWT secret, with
+    /// `tweak` applied to the configuration.
     pub async fn start_another(&self, tweak: impl FnOnce(&mut Config)) -> OtherApp {
         let mut config = self.config.clone();
         tweak(&mut config);
