@@ -236,27 +236,6 @@ pub fn set_pin(
     }
 }
 
-/// The customers with `low < id <= high` under the stored settings, inside
-/// the caller's write transaction (a bulk write's new cards: their ids are
-/// one run, shared at most with other writers' new cards, which this
-/// computes correctly too).
-pub fn refresh_range_current(
-    conn: &mut DbConn,
-    low: i64,
-    high: i64,
-    now: NaiveDateTime,
-) -> Result<(), crate::error::ApiError> {
-    let (settings, _) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
-    Ok(refresh_range(
-        conn,
-        low,
-        high,
-        &settings,
-        now,
-        Revenue::Transactions,
-    )?)
-}
-
 /// After a write that changes a customer's transactions or wallet: its CPR
 /// figures and stage under the current settings.
 pub fn refresh_current(

@@ -274,7 +274,16 @@ pub fn last_id(conn: &mut DbConn) -> QueryResult<i64> {
 
 /// Stores a card's share of wallet (a new card's, which no refresh computed).
 pub fn set_share_of_wallet(conn: &mut DbConn, id: i64, share: f64) -> QueryResult<()> {
-    diesel::update(customers::table.find(id))
+    set_share_of_wallet_many(conn, &[id], share)
+}
+
+/// The same share of wallet for many cards (new cards of a bulk write), in
+/// one statement.
+pub fn set_share_of_wallet_many(conn: &mut DbConn, ids: &[i64], share: f64) -> QueryResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    diesel::update(customers::table.filter(customers::id.eq_any(ids)))
         .set(customers::share_of_wallet.eq(Some(share)))
         .execute(conn)
         .map(|_| ())

@@ -24,7 +24,11 @@ use crate::db::customers::{self, CustomerRow};
 use crate::db::events::{self, NewEvent};
 use crate::db::schema::{customers as customers_table, users};
 use crate::db::{self, DbConn};
+use crate::domain::cpr::share_of_wallet;
 use crate::error::{ApiError, FieldError};
+
+/// The share of wallet of a card with a wallet size and no revenue yet.
+const NEW_CARD_SHARE: f64 = 0.0;
 
 /// A new card that passed every in-memory rule.
 struct NewCard {
@@ -258,9 +262,16 @@ fn create_all(
         }
     }
     events::insert_many(conn, &history)?;
-    let low = ids.iter().min().copied().unwrap_or_default();
-    let high = ids.iter().max().copied().unwrap_or_default();
-    crate::db::cpr::refresh_range_current(conn, low - 1, high, now)?;
-    crate::db::loyalty::refresh_ids_current(conn, &ids, now)?;
+    // As in `customers::create_in_tx`: new cards have no transactions and no
+    // survey responses, so `not_started` and `unknown` (the column defaults)
+    // are their CPR stage and loyalty type, and only a known wallet's share
+    // (0) is stored, in one statement for the batch.
+    let with_wallet: Vec<i64> = ids
+        .iter()
+        .zip(cards)
+        .filter(|(_, c)| share_of_wallet(0, c.row.wallet_size_cents, 12).is_some())
+        .map(|(id, _)| *id)
+        .collect();
+    customers::set_share_of_wallet_many(conn, &with_wallet, NEW_CARD_SHARE)?;
     Ok(ids)
 }

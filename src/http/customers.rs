@@ -315,7 +315,7 @@ pub fn create_in_tx(
     // Only a share of wallet is left to store: no revenue is 0 of a known
     // wallet, whatever the window. The set-based refreshes that a
     // transaction write runs were a third of a create's CPU here
-    // (docs/BENCHMARKS.md); the bulk plan still runs them, once per batch.
+    // (docs/BENCHMARKS.md). The bulk plan's new cards are written the same way.
     if let Some(share) = share_of_wallet(0, saved.wallet_size_cents, 12) {
         customers::set_share_of_wallet(conn, saved.id, share)?;
     }

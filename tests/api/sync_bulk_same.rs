@@ -115,6 +115,33 @@ async fn a_bulk_created_card_equals_a_single_created_one(app: TestApp) {
         .map(|c| c["data"].clone())
         .unwrap_or_default();
     assert_eq!(comparable(&data), comparable(&b.body));
+    assert_eq!(b.body["cpr_stage"], "not_started");
+    assert_eq!(b.body["loyalty_type"], "unknown");
+    assert_eq!(b.body["share_of_wallet"], 0.0);
+
+    // In one batch, only the new cards with a wallet get a share: each its own.
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "W-0", "kind": "individual", "name": "无钱包"},
+            {"external_id": "W-1", "kind": "individual", "name": "有钱包", "wallet_size_cents": 100},
+            {"external_id": "W-2", "kind": "individual", "name": "零钱包", "wallet_size_cents": 0},
+            {"external_id": "W-3", "kind": "individual", "name": "大钱包", "wallet_size_cents": 9_000_000}
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut shares = Vec::new();
+    for item in r.body["items"].as_array().unwrap() {
+        let card = app
+            .get(&format!("/api/v1/customers/{}", item["id"]), &token)
+            .await;
+        shares.push(card.body["share_of_wallet"].clone());
+    }
+    assert_eq!(shares, [json!(null), json!(0.0), json!(null), json!(0.0)]);
 }
 
 async fn bulk_created_cards_fail_as_single_creates_do(app: TestApp) {
