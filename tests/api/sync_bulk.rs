@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{Backend, Resp, TestApp};
 
 pub async fn bulk(app: &TestApp, path: &str, token: &str, body: &Value, key: Option<&str>) -> Resp {
     let mut req = app.client.post(app.url(path)).bearer_auth(token).json(body);
@@ -389,3 +389,47 @@ backend_tests!(
     transactions_bulk_upserts_and_refreshes_figures,
     transactions_all_or_none
 );
+
+/// Both bulk paths match items to rows by external id. The lookup must step
+/// down the unique index on either engine, whatever the table's size and
+/// statistics: SQLite once scanned the table under a bound `IN` list, and
+/// PostgreSQL hash-joined a `VALUES` list against a scan of every card.
+async fn external_id_lookups_step_down_the_unique_index(app: TestApp) {
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => {
+            "CREATE TABLE lookup (id INTEGER PRIMARY KEY, external_id TEXT UNIQUE, pad TEXT); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+               INSERT INTO lookup (external_id, pad) SELECT 'erp-' || i, hex(randomblob(100)) FROM n; \
+             ANALYZE lookup;"
+        }
+        Backend::Postgres => {
+            "CREATE TABLE lookup (id BIGSERIAL PRIMARY KEY, external_id TEXT UNIQUE, pad TEXT); \
+             INSERT INTO lookup (external_id, pad) \
+               SELECT 'erp-' || i, repeat(md5(i::text), 6) FROM generate_series(1, 100000) i; \
+             ANALYZE lookup;"
+        }
+    });
+    let mut keys: Vec<String> = (1..=1000).map(|i| format!("erp-{}", i * 7)).collect();
+    keys.push("not-there".into());
+    let db = patron::db::Db::connect(&app.database_url, 1).unwrap();
+    let mut conn = db.pool().get().unwrap();
+    // A batch of 1,000 keys against 100,000 rows as wide as the sync
+    // bench's cards: the size at which PostgreSQL chose the scan.
+    let plan = patron::db::batch::external_ids_plan(&mut conn, "lookup", &keys).unwrap();
+    let plan: String = plan.chars().take(400).collect();
+    assert!(
+        !plan.contains("Seq Scan") && !plan.contains("SCAN lookup") && !plan.contains("SCAN t"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("lookup_external_id_key") || plan.contains("COVERING INDEX"),
+        "{plan}"
+    );
+    let mut found = patron::db::batch::external_ids(&mut conn, "lookup", &keys).unwrap();
+    found.sort_by_key(|(_, id)| *id);
+    assert_eq!(found.len(), 1000);
+    assert_eq!(found[0], ("erp-7".to_string(), 7));
+    assert_eq!(found[999], ("erp-7000".to_string(), 7000));
+}
+
+backend_tests!(external_id_lookups_step_down_the_unique_index);
