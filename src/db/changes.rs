@@ -268,20 +268,28 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
     }
     // Render once per entity (a transaction may change one several times),
     // one batch per type.
-    let unrendered: Vec<(String, i64)> = changes::table
+    let unrendered: Vec<(i64, String, i64)> = changes::table
         .filter(changes::seq.is_null())
         .filter(changes::data.is_null())
-        .select((changes::entity_type, changes::entity_id))
-        .distinct()
+        .select((changes::id, changes::entity_type, changes::entity_id))
         .load(conn)?;
-    let mut by_type: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
-    for (entity_type, id) in unrendered {
-        by_type.entry(entity_type).or_default().push(id);
+    let mut by_type: std::collections::BTreeMap<String, Vec<(i64, i64)>> = Default::default();
+    for (change_id, entity_type, entity_id) in unrendered {
+        by_type
+            .entry(entity_type)
+            .or_default()
+            .push((change_id, entity_id));
     }
-    for (entity_type, ids) in by_type {
-        let rendered = crate::http::change_data::render_many(conn, &entity_type, &ids)
-            .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-        fill_data(conn, &entity_type, rendered)?;
+    for (entity_type, rows) in by_type {
+        let mut entities: Vec<i64> = rows.iter().map(|(_, entity)| *entity).collect();
+        entities.sort_unstable();
+        entities.dedup();
+        let rendered: std::collections::HashMap<i64, String> =
+            crate::http::change_data::render_many(conn, &entity_type, &entities)
+                .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?
+                .into_iter()
+                .collect();
+        fill_data(conn, &rows, &rendered)?;
     }
     let seq: i64 = diesel::update(change_counter::table.find(1))
         .set(change_counter::last.eq(change_counter::last + 1))
@@ -293,46 +301,32 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
     Ok(())
 }
 
-/// Writes the representations into this transaction's unsealed rows.
-/// PostgreSQL: one statement per chunk (a round trip per row would dominate
-/// a bulk write). SQLite: one cached statement per row, which costs no round
-/// trip, where its planner would scan the `VALUES` list per row.
+/// Writes the representations into this transaction's unsealed rows
+/// (`(change id, entity id)`), in one statement per chunk keyed by the
+/// change's own id: both engines then step from each value row to its change
+/// by primary key. SQLite used to run one UPDATE per row, compiled each
+/// time, because keyed by entity its planner could scan the `VALUES` list
+/// per row.
 fn fill_data(
     conn: &mut DbConn,
-    entity_type: &str,
-    rendered: Vec<(i64, String)>,
+    rows: &[(i64, i64)],
+    rendered: &std::collections::HashMap<i64, String>,
 ) -> QueryResult<()> {
-    if let DbConn::Sqlite(_) = conn {
-        for (id, data) in rendered {
-            diesel::update(
-                changes::table
-                    .filter(changes::seq.is_null())
-                    .filter(changes::data.is_null())
-                    .filter(changes::entity_type.eq(entity_type))
-                    .filter(changes::entity_id.eq(id)),
-            )
-            .set(changes::data.eq(data))
-            .execute(conn)?;
-        }
-        return Ok(());
-    }
-    // The entity type goes into the text: only one of our constants may.
-    let entity_type = ENTITY_TYPES
+    let values = rows
         .iter()
-        .find(|t| **t == entity_type)
-        .ok_or_else(|| diesel::result::Error::QueryBuilderError("unknown change type".into()))?;
-    let rows: Vec<Vec<Bind>> = rendered
-        .into_iter()
-        .map(|(id, data)| vec![Bind::from(id), Bind::Text(Some(data))])
-        .collect();
-    batch::with_values(conn, 2, &rows, |values| {
-        format!(
-            "UPDATE changes SET data = v.column2 FROM ({values}) AS v \
-             WHERE changes.seq IS NULL AND changes.data IS NULL \
-             AND changes.entity_type = '{entity_type}' AND changes.entity_id = v.column1"
-        )
-    })?;
+        .map(|(change_id, entity_id)| {
+            let data = rendered.get(entity_id).ok_or_else(|| {
+                diesel::result::Error::QueryBuilderError("a change left unrendered".into())
+            })?;
+            Ok(vec![Bind::from(*change_id), Bind::from(data)])
+        })
+        .collect::<QueryResult<Vec<Vec<Bind>>>>()?;
+    batch::with_values(conn, 2, &values, fill_data_sql)?;
     Ok(())
+}
+
+fn fill_data_sql(values: &str) -> String {
+    format!("UPDATE changes SET data = v.column2 FROM ({values}) AS v WHERE changes.id = v.column1")
 }
 
 /// Sealed changes after `after`, of `types` (all when empty), `limit` rows.
@@ -441,6 +435,46 @@ mod tests {
     use diesel::Connection;
 
     use crate::db::memory_db as conn;
+
+    #[derive(QueryableByName)]
+    struct PlanStep {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+
+    /// The data fill steps from each value row to its change by primary key,
+    /// whatever the statistics: never a scan of the changes or of the list.
+    #[test]
+    fn the_data_fill_finds_each_change_by_its_id() {
+        let mut conn = conn();
+        conn.batch_execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
+               INSERT INTO changes (entity_type, entity_id, operation, version, at, seq, data) \
+               SELECT 'customer', i, 'created', 1, '2026-01-01 00:00:00', i, '{}' FROM n; \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
+               INSERT INTO changes (entity_type, entity_id, operation, version, at) \
+               SELECT 'customer', 5000 + i, 'created', 1, '2026-01-01 00:00:00' FROM n; \
+             ANALYZE;",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let DbConn::Sqlite(c) = &mut conn else {
+            panic!("SQLite");
+        };
+        let values = format!("VALUES {}", vec!["(?, ?)"; 500].join(", "));
+        let plan: Vec<String> =
+            diesel::sql_query(format!("EXPLAIN QUERY PLAN {}", fill_data_sql(&values)))
+                .load::<PlanStep>(c)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_iter()
+                .map(|s| s.detail)
+                .collect();
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("SEARCH changes USING INTEGER PRIMARY KEY"),
+            "{plan}"
+        );
+        assert!(!plan.contains("SCAN changes"), "{plan}");
+    }
 
     fn stage_changes(conn: &mut DbConn) -> Vec<(i64, String, NaiveDateTime, Option<String>)> {
         changes::table
