@@ -1,7 +1,9 @@
 //! Multi-row statements for the bulk paths. Diesel's multi-row INSERT does
 //! not compile through the multi-backend connection, and one statement per
-//! row costs a round trip each on PostgreSQL, so these build one statement
-//! per chunk of rows with one typed bind per value, per engine.
+//! row costs a round trip each on PostgreSQL, so these build the rows into
+//! one statement per engine: on SQLite a `VALUES` list with one typed bind
+//! per value (chunked under the bind limit), on PostgreSQL one array bind
+//! per column (see `Arrays`).
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
@@ -67,8 +69,8 @@ impl From<Option<NaiveDateTime>> for Bind {
     }
 }
 
-/// Values per statement: below SQLite's 32,766 bound parameters (and
-/// PostgreSQL's 65,535), so a chunk is always one statement.
+/// Values per SQLite statement: below its 32,766 bound parameters, so a
+/// chunk is always one statement (PostgreSQL binds arrays, never chunked).
 const MAX_BINDS: usize = 30_000;
 
 macro_rules! bind_all {

@@ -274,7 +274,12 @@ pub fn last_id(conn: &mut DbConn) -> QueryResult<i64> {
 
 /// Stores a card's share of wallet (a new card's, which no refresh computed).
 pub fn set_share_of_wallet(conn: &mut DbConn, id: i64, share: f64) -> QueryResult<()> {
-    set_share_of_wallet_many(conn, &[id], share)
+    // By primary key, not through the list version: diesel does not cache
+    // a statement with an `IN` list, and this one runs on every create.
+    diesel::update(customers::table.find(id))
+        .set(customers::share_of_wallet.eq(Some(share)))
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// The same share of wallet for many cards (new cards of a bulk write), in

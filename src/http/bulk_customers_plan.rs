@@ -217,8 +217,8 @@ fn reference_errors(
     link_errors(row, owners.contains(&row.owner_id), source_exists)
 }
 
-/// Writes the new cards, their tags, funnel history, CPR stage and loyalty
-/// type: a few statements for the whole batch. Returns their ids.
+/// Writes the new cards, their tags and funnel history, and the share of a
+/// known wallet: a few statements for the whole batch. Returns their ids.
 fn create_all(
     conn: &mut DbConn,
     user: &AuthUser,
