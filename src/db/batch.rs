@@ -334,22 +334,12 @@ mod tests {
         assert_eq!(chunk_rows(MAX_BINDS * 2), 1);
     }
 
-    #[derive(QueryableByName)]
-    struct PlanStep {
-        #[diesel(sql_type = Text)]
-        detail: String,
-    }
-
     fn plan(conn: &mut DbConn, sql: &str) -> String {
         let DbConn::Sqlite(c) = conn else {
             panic!("SQLite");
         };
-        diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-            .load::<PlanStep>(c)
+        sqlite_plan(c, sql, &[])
             .unwrap_or_else(|e| panic!("{e}"))
-            .into_iter()
-            .map(|s| s.detail)
-            .collect::<Vec<_>>()
             .join("; ")
     }
 
@@ -444,20 +434,10 @@ pub fn external_ids_plan(conn: &mut DbConn, table: &str, keys: &[String]) -> Que
         #[diesel(column_name = "QUERY PLAN")]
         plan: String,
     }
-    #[derive(QueryableByName)]
-    struct SqliteStep {
-        #[diesel(sql_type = Text)]
-        detail: String,
-    }
     let lines: Vec<String> = match conn {
         DbConn::Sqlite(c) => {
             let binds: Vec<Bind> = keys.iter().map(Bind::from).collect();
-            let sql = format!("EXPLAIN QUERY PLAN {}", external_ids_sql(table, keys.len()));
-            sqlite_query(&sql, &binds)
-                .load::<SqliteStep>(c)?
-                .into_iter()
-                .map(|s| s.detail)
-                .collect()
+            sqlite_plan(c, &external_ids_sql(table, keys.len()), &binds)?
         }
         DbConn::Postgresql(c) => {
             diesel::sql_query(format!("EXPLAIN {}", pg_external_ids_sql(table)))
@@ -469,6 +449,24 @@ pub fn external_ids_plan(conn: &mut DbConn, table: &str, keys: &[String]) -> Que
         }
     };
     Ok(lines.join("\n"))
+}
+
+/// SQLite's plan for `sql` (EXPLAIN QUERY PLAN, one step per line).
+pub(crate) fn sqlite_plan(
+    c: &mut diesel::SqliteConnection,
+    sql: &str,
+    binds: &[Bind],
+) -> QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+    Ok(sqlite_query(&format!("EXPLAIN QUERY PLAN {sql}"), binds)
+        .load::<Step>(c)?
+        .into_iter()
+        .map(|s| s.detail)
+        .collect())
 }
 
 fn pg_external_ids_sql(table: &str) -> String {

@@ -436,12 +436,6 @@ mod tests {
 
     use crate::db::memory_db as conn;
 
-    #[derive(QueryableByName)]
-    struct PlanStep {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        detail: String,
-    }
-
     /// The data fill steps from each value row to its change by primary key,
     /// whatever the statistics: never a scan of the changes or of the list.
     #[test]
@@ -461,14 +455,9 @@ mod tests {
             panic!("SQLite");
         };
         let values = format!("VALUES {}", vec!["(?, ?)"; 500].join(", "));
-        let plan: Vec<String> =
-            diesel::sql_query(format!("EXPLAIN QUERY PLAN {}", fill_data_sql(&values)))
-                .load::<PlanStep>(c)
-                .unwrap_or_else(|e| panic!("{e}"))
-                .into_iter()
-                .map(|s| s.detail)
-                .collect();
-        let plan = plan.join("; ");
+        let plan = batch::sqlite_plan(c, &fill_data_sql(&values), &[])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .join("; ");
         assert!(
             plan.contains("SEARCH changes USING INTEGER PRIMARY KEY"),
             "{plan}"

@@ -107,6 +107,17 @@ pub fn share_of_wallet(
     })
 }
 
+/// The share of wallet of every card with a wallet and no revenue yet.
+pub const NEW_CARD_SHARE: f64 = 0.0;
+
+/// The share of wallet of a card that has no revenue yet (a new card):
+/// [`NEW_CARD_SHARE`] of a known wallet whatever the window, None without
+/// one. Its stage is `not_started`, the column default, so this is all a
+/// create stores.
+pub fn new_card_share(wallet_size_cents: Option<i64>) -> Option<f64> {
+    wallet_size_cents.filter(|w| *w > 0).map(|_| NEW_CARD_SHARE)
+}
+
 /// The stage of a customer now.
 pub fn stage(inputs: &CprInputs, settings: &CprSettings, now: NaiveDateTime) -> CprStage {
     if inputs.purchase_count == 0 {
@@ -211,6 +222,13 @@ mod tests {
 
     #[test]
     fn missing_or_zero_wallet_follows_purchases() {
+        // A new card's share is the share of no revenue, whatever the window.
+        for wallet in [None, Some(0), Some(1), Some(1000)] {
+            for months in [1, 12, 60] {
+                assert_eq!(new_card_share(wallet), share_of_wallet(0, wallet, months));
+            }
+        }
+        assert_eq!(new_card_share(Some(1)), Some(0.0));
         assert_eq!(share_of_wallet(100, None, 12), None);
         assert_eq!(share_of_wallet(100, Some(0), 12), None);
         assert_eq!(stage_of(inputs(1, 400, 100, None)), CprStage::Conversion);

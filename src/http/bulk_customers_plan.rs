@@ -24,11 +24,8 @@ use crate::db::customers::{self, CustomerRow};
 use crate::db::events::{self, NewEvent};
 use crate::db::schema::{customers as customers_table, users};
 use crate::db::{self, DbConn};
-use crate::domain::cpr::share_of_wallet;
+use crate::domain::cpr::{new_card_share, NEW_CARD_SHARE};
 use crate::error::{ApiError, FieldError};
-
-/// The share of wallet of a card with a wallet size and no revenue yet.
-const NEW_CARD_SHARE: f64 = 0.0;
 
 /// A new card that passed every in-memory rule.
 struct NewCard {
@@ -269,7 +266,7 @@ fn create_all(
     let with_wallet: Vec<i64> = ids
         .iter()
         .zip(cards)
-        .filter(|(_, c)| share_of_wallet(0, c.row.wallet_size_cents, 12).is_some())
+        .filter(|(_, c)| new_card_share(c.row.wallet_size_cents).is_some())
         .map(|(id, _)| *id)
         .collect();
     customers::set_share_of_wallet_many(conn, &with_wallet, NEW_CARD_SHARE)?;

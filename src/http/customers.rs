@@ -23,7 +23,7 @@ use crate::domain::codes::{
     from_db, AcquisitionSource, ChurnReason, Code, CprStage, CustomerKind, FunnelStage, Gender,
     LoyaltyType, PersonalityType, ProspectGrade, SocialStyle, Tier,
 };
-use crate::domain::cpr::share_of_wallet;
+use crate::domain::cpr::new_card_share;
 use crate::domain::reference;
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
@@ -316,7 +316,7 @@ pub fn create_in_tx(
     // wallet, whatever the window. The set-based refreshes that a
     // transaction write runs were a third of a create's CPU here
     // (docs/BENCHMARKS.md). The bulk plan's new cards are written the same way.
-    if let Some(share) = share_of_wallet(0, saved.wallet_size_cents, 12) {
+    if let Some(share) = new_card_share(saved.wallet_size_cents) {
         customers::set_share_of_wallet(conn, saved.id, share)?;
     }
     funnel::apply(
