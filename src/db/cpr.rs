@@ -168,7 +168,7 @@ pub fn refresh_all(conn: &mut DbConn, s: &CprSettings, now: NaiveDateTime) -> Qu
         // Every card, archived ones too: the recompute walks them all (the
         // tier recompute, which ranks active cards only, passes those).
         let total: i64 = customers::table.count().get_result(conn)?;
-        super::statistics::after_customers_moved(conn, changed, total)?;
+        super::statistics::after_rows_moved(conn, "customers", changed, total)?;
     }
     Ok(changed)
 }

@@ -6,10 +6,11 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Timestamp;
 
-use super::customers::{Full, CARD, STATS};
+use super::customers::{stats, with_tier, Full, CARD};
 use super::page::Cursor;
-use super::schema::{customer_tags, customers};
+use super::schema::{customer_tags, customer_tiers, customers};
 use super::DbConn;
+use crate::domain::codes::Tier;
 use crate::error::{ApiError, FieldError};
 
 /// List filters (all optional; combined with AND).
@@ -175,7 +176,7 @@ pub fn page(
     limit: i64,
 ) -> Result<Vec<Full>, ApiError> {
     use customers::dsl as c;
-    let mut query = customers::table.select((CARD, STATS)).into_boxed();
+    let mut query = with_tier().select((CARD, stats())).into_boxed();
     if !filter.include_archived {
         query = query.filter(c::archived_at.is_null());
     }
@@ -213,7 +214,12 @@ pub fn page(
         query = query.filter(c::cpr_stage.eq(v.clone()));
     }
     if let Some(v) = &filter.tier {
-        query = query.filter(c::tier.eq(v.clone()));
+        // No tier row is `small`.
+        query = if v == Tier::Small.as_str() {
+            query.filter(customer_tiers::customer_id.is_null())
+        } else {
+            query.filter(customer_tiers::tier.eq(v.clone()))
+        };
     }
     match filter.churned {
         Some(true) => query = query.filter(c::churned_at.is_not_null()),

@@ -68,7 +68,6 @@ diesel::table! {
         cpr_since -> Nullable<Timestamp>,
         share_of_wallet -> Nullable<Double>,
         cpr_revenue_window_cents -> BigInt,
-        tier -> Text,
         tier_profit_cents -> BigInt,
         satisfaction_overall -> Nullable<Double>,
         satisfaction_product -> Nullable<Double>,
@@ -107,6 +106,16 @@ diesel::table! {
 diesel::joinable!(customers -> users (owner_id));
 diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(customer_tags -> customers (customer_id));
+
+diesel::table! {
+    /// The tier of each customer above `small` (no row: `small`).
+    customer_tiers (customer_id) {
+        customer_id -> BigInt,
+        tier -> Text,
+    }
+}
+
+diesel::joinable!(customer_tiers -> customers (customer_id));
 
 diesel::table! {
     interactions (id) {
@@ -219,6 +228,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     needs,
     customer_events,
     customer_tags,
+    customer_tiers,
     contacts,
     settings,
     segments,

@@ -13,9 +13,10 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Double, Text, Timestamp};
 
-use super::customers::{Full, CARD, STATS};
+use super::customers::{stats, with_tier, Full, CARD};
 use super::schema::{customers, segment_members, segments};
 use super::DbConn;
+use crate::domain::codes::{Code, Tier};
 use crate::domain::segments::{Cmp, Cond, Field, FieldType, Rule, Scalar, Test};
 
 /// The backend of [`DbConn`] (either engine).
@@ -252,10 +253,10 @@ pub fn first_members(
     if count == 0 {
         return Ok(Vec::new());
     }
-    let query = customers::table
+    let query = with_tier()
         .filter(customers::archived_at.is_null())
         .filter(scope.clone())
-        .select((CARD, STATS))
+        .select((CARD, stats()))
         .limit(limit)
         .into_boxed();
     if count <= SELECTIVE {
@@ -304,12 +305,44 @@ fn unindexed_range(field: &Field, op: Cmp) -> bool {
 enum Source {
     Column(&'static str),
     Tags,
+    /// `customer_tiers`, which holds only the customers above `small`.
+    Tier,
 }
 
 fn source(field: &Field) -> Source {
     match field.name {
         "tags" => Source::Tags,
+        "tier" => Source::Tier,
         name => Source::Column(name),
+    }
+}
+
+/// A card's tier as a value, for the tests [`tier_set`] cannot express.
+const TIER_OF_CARD: &str = "COALESCE((SELECT customer_tiers.tier FROM customer_tiers \
+     WHERE customer_tiers.customer_id = customers.id), 'small')";
+
+/// The tiers a test on the tier accepts, when it is a set of codes (the
+/// parser allows only codes as values).
+fn tier_set(test: &Test) -> Option<Vec<&'static str>> {
+    let text = |v: &Scalar| match v {
+        Scalar::Text(t) => Some(t.clone()),
+        _ => None,
+    };
+    let named = |names: &[String]| -> Vec<&'static str> {
+        Tier::CODES
+            .iter()
+            .copied()
+            .filter(|c| names.iter().any(|n| n == c))
+            .collect()
+    };
+    match test {
+        Test::Cmp(Cmp::Eq, v) => Some(named(&[text(v)?])),
+        Test::Cmp(Cmp::Ne, v) => {
+            let out = text(v)?;
+            Some(Tier::CODES.iter().copied().filter(|c| *c != out).collect())
+        }
+        Test::In(values) => Some(named(&values.iter().map(text).collect::<Option<Vec<_>>>()?)),
+        _ => None,
     }
 }
 
@@ -395,46 +428,91 @@ impl SegmentScope {
     fn condition(&mut self, c: &Cond, now: NaiveDateTime) {
         match source(c.field) {
             Source::Tags => self.tags(&c.test, now),
-            Source::Column(name) => {
-                let col = format!("customers.{name}");
-                let nullable = c.field.nullable;
-                match &c.test {
-                    Test::IsNull(true) => self.owned(format!("{col} IS NULL")),
-                    Test::IsNull(false) => self.owned(format!("{col} IS NOT NULL")),
-                    Test::Cmp(Cmp::Ne, v) if nullable => {
-                        self.owned(format!("({col} IS NULL OR {col} <> "));
+            Source::Tier => match tier_set(&c.test) {
+                Some(accepted) => self.tier_in(&accepted),
+                None => self.compare(TIER_OF_CARD.to_string(), c, now),
+            },
+            Source::Column(name) => self.compare(format!("customers.{name}"), c, now),
+        }
+    }
+
+    /// Membership of a set of tiers, written as the existence of a tier row
+    /// so that both engines probe `customer_tiers` by its key or join it,
+    /// whatever the condition's place in the rule. A set with `small` is the
+    /// absence of a row with one of the other tiers.
+    fn tier_in(&mut self, accepted: &[&'static str]) {
+        let small = Tier::Small.as_str();
+        let (negate, tiers): (bool, Vec<&str>) = if accepted.contains(&small) {
+            (
+                true,
+                Tier::CODES
+                    .iter()
+                    .copied()
+                    .filter(|c| !accepted.contains(c))
+                    .collect(),
+            )
+        } else {
+            (false, accepted.to_vec())
+        };
+        if tiers.is_empty() {
+            self.sql(if negate { "1 = 1" } else { "1 = 0" });
+            return;
+        }
+        if negate {
+            self.sql("NOT ");
+        }
+        self.sql(
+            "EXISTS (SELECT 1 FROM customer_tiers WHERE customer_tiers.customer_id = customers.id \
+             AND customer_tiers.tier IN ",
+        );
+        self.sql("(");
+        for (i, tier) in tiers.iter().enumerate() {
+            if i > 0 {
+                self.sql(", ");
+            }
+            self.parts.push(Part::Text(tier.to_string()));
+        }
+        self.sql("))");
+    }
+
+    /// A test of the value `col` (SQL over `customers`).
+    fn compare(&mut self, col: String, c: &Cond, now: NaiveDateTime) {
+        let nullable = c.field.nullable;
+        match &c.test {
+            Test::IsNull(true) => self.owned(format!("{col} IS NULL")),
+            Test::IsNull(false) => self.owned(format!("{col} IS NOT NULL")),
+            Test::Cmp(Cmp::Ne, v) if nullable => {
+                self.owned(format!("({col} IS NULL OR {col} <> "));
+                self.value(v, now);
+                self.sql(")");
+            }
+            test => {
+                self.owned(if nullable {
+                    format!("({col} IS NOT NULL AND ")
+                } else {
+                    "(".to_string()
+                });
+                match test {
+                    Test::Cmp(op, v) if unindexed_range(c.field, *op) => {
+                        self.owned(format!("{col} + 0 {} ", op.sql()));
                         self.value(v, now);
-                        self.sql(")");
                     }
-                    test => {
-                        self.owned(if nullable {
-                            format!("({col} IS NOT NULL AND ")
-                        } else {
-                            "(".to_string()
-                        });
-                        match test {
-                            Test::Cmp(op, v) if unindexed_range(c.field, *op) => {
-                                self.owned(format!("{col} + 0 {} ", op.sql()));
-                                self.value(v, now);
-                            }
-                            Test::Cmp(op, v) => {
-                                self.owned(format!("{col} {} ", op.sql()));
-                                self.value(v, now);
-                            }
-                            Test::In(values) => {
-                                self.owned(format!("{col} IN "));
-                                self.list(values, now);
-                            }
-                            Test::Contains(term) => {
-                                self.owned(format!("LOWER({col}) LIKE "));
-                                self.parts.push(Part::Text(like_pattern(term)));
-                                self.sql(" ESCAPE '\\'");
-                            }
-                            Test::IsNull(_) => self.sql("1 = 1"),
-                        }
-                        self.sql(")");
+                    Test::Cmp(op, v) => {
+                        self.owned(format!("{col} {} ", op.sql()));
+                        self.value(v, now);
                     }
+                    Test::In(values) => {
+                        self.owned(format!("{col} IN "));
+                        self.list(values, now);
+                    }
+                    Test::Contains(term) => {
+                        self.owned(format!("LOWER({col}) LIKE "));
+                        self.parts.push(Part::Text(like_pattern(term)));
+                        self.sql(" ESCAPE '\\'");
+                    }
+                    Test::IsNull(_) => self.sql("1 = 1"),
                 }
+                self.sql(")");
             }
         }
     }
@@ -554,7 +632,8 @@ mod tests {
         ]}));
         assert_eq!(
             sql,
-            "((customers.tier IN (?, ?)) AND (NOT (customers.region IS NOT NULL AND customers.region = ?)) \
+            "(EXISTS (SELECT 1 FROM customer_tiers WHERE customer_tiers.customer_id = customers.id \
+             AND customer_tiers.tier IN (?, ?)) AND (NOT (customers.region IS NOT NULL AND customers.region = ?)) \
              AND (customers.region IS NULL OR customers.region <> ?) \
              AND customers.id IN (SELECT customer_tags.customer_id FROM customer_tags WHERE customer_tags.tag = ?) \
              AND (customers.last_contact_at IS NOT NULL AND customers.last_contact_at < ?) \
@@ -563,6 +642,76 @@ mod tests {
              AND (customers.share_of_wallet IS NOT NULL AND customers.share_of_wallet + 0 < ?))"
         );
         assert_eq!(binds, 9);
+    }
+
+    /// A tier test and the tiers bound into its SQL.
+    fn tier_sql(test: serde_json::Value) -> (String, Vec<String>) {
+        let scope = match Rule::parse(&test, "rule") {
+            Ok(rule) => SegmentScope::for_rule(&rule, NaiveDateTime::default()),
+            Err(e) => panic!("{e:?}"),
+        };
+        let (sql, _) = sql_of(test);
+        let tiers = scope
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Text(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        (sql, tiers)
+    }
+
+    /// No `customer_tiers` row is `small`: a set of tiers with `small` is
+    /// the absence of a row of the other tiers, and a set of every tier (or
+    /// none) needs no lookup at all.
+    #[test]
+    fn tier_tests_are_tier_rows_present_or_absent() {
+        const ROW: &str = "EXISTS (SELECT 1 FROM customer_tiers WHERE \
+            customer_tiers.customer_id = customers.id AND customer_tiers.tier IN ";
+        let row = |n: usize| format!("{ROW}({}))", vec!["?"; n].join(", "));
+        let cases = [
+            (
+                json!({"field": "tier", "op": "eq", "value": "important"}),
+                row(1),
+                vec!["important"],
+            ),
+            (
+                json!({"field": "tier", "op": "eq", "value": "small"}),
+                format!("NOT {}", row(3)),
+                vec!["important", "secondary", "ordinary"],
+            ),
+            (
+                json!({"field": "tier", "op": "ne", "value": "small"}),
+                row(3),
+                vec!["important", "secondary", "ordinary"],
+            ),
+            (
+                json!({"field": "tier", "op": "ne", "value": "ordinary"}),
+                format!("NOT {}", row(1)),
+                vec!["ordinary"],
+            ),
+            (
+                json!({"field": "tier", "op": "in", "value": ["small", "secondary"]}),
+                format!("NOT {}", row(2)),
+                vec!["important", "ordinary"],
+            ),
+            (
+                json!({"field": "tier", "op": "in", "value": ["ordinary", "small", "important", "secondary"]}),
+                "1 = 1".to_string(),
+                vec![],
+            ),
+        ];
+        for (test, sql, tiers) in cases {
+            assert_eq!(
+                tier_sql(test.clone()),
+                (sql, tiers.iter().map(|t| t.to_string()).collect()),
+                "{test}"
+            );
+        }
+        // Every value of `ne` is a code, so the set is never empty; an
+        // empty `in` is refused by the parser.
+        assert!(Rule::parse(&json!({"field": "tier", "op": "in", "value": []}), "rule").is_err());
     }
 
     #[test]

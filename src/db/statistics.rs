@@ -21,15 +21,21 @@ pub fn reshaped(changed: i64, total: i64) -> bool {
     changed > 0 && changed.saturating_mul(10) >= total
 }
 
-/// Re-analyzes the customers on SQLite after `changed` of `total` cards
-/// moved (see [`reshaped`]). Nothing to do on PostgreSQL.
-pub fn after_customers_moved(conn: &mut DbConn, changed: i64, total: i64) -> QueryResult<()> {
+/// Re-analyzes `table` on SQLite after `changed` of `total` cards moved (see
+/// [`reshaped`]): `customers` after a CPR recompute, `customer_tiers` after
+/// a tier recompute. Nothing to do on PostgreSQL.
+pub fn after_rows_moved(
+    conn: &mut DbConn,
+    table: &str,
+    changed: i64,
+    total: i64,
+) -> QueryResult<()> {
     if !reshaped(changed, total) {
         return Ok(());
     }
     match conn {
         DbConn::Sqlite(_) => conn.batch_execute(&format!(
-            "PRAGMA analysis_limit = {ANALYSIS_LIMIT}; ANALYZE customers; PRAGMA analysis_limit = 0;"
+            "PRAGMA analysis_limit = {ANALYSIS_LIMIT}; ANALYZE {table}; PRAGMA analysis_limit = 0;"
         )),
         DbConn::Postgresql(_) => Ok(()),
     }

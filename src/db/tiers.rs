@@ -49,30 +49,42 @@ pub fn recompute(
     s: &TierSettings,
     now: NaiveDateTime,
 ) -> QueryResult<Recomputed> {
-    conn.batch_execute("DROP TABLE IF EXISTS tier_rank; DROP TABLE IF EXISTS tier_now; DROP TABLE IF EXISTS tier_moves")?;
-    let result = if s.window_months == 12 {
-        super::stats::refresh_windows(conn, now).and_then(|_| from_cards(conn, s, now))
-    } else {
-        from_transactions(conn, s, now)
-    };
-    conn.batch_execute("DROP TABLE IF EXISTS tier_rank; DROP TABLE IF EXISTS tier_now; DROP TABLE IF EXISTS tier_moves")?;
+    conn.batch_execute(DROP_TEMPORARY)?;
+    let result = rank(conn, s, now).and_then(|n| apply(conn, s, n, now));
+    conn.batch_execute(DROP_TEMPORARY)?;
     let done = result?;
-    super::statistics::after_customers_moved(conn, done.changed, done.customers)?;
+    super::statistics::after_rows_moved(conn, "customer_tiers", done.changed, done.customers)?;
     Ok(done)
+}
+
+const DROP_TEMPORARY: &str =
+    "DROP TABLE IF EXISTS tier_rank; DROP TABLE IF EXISTS tier_now; DROP TABLE IF EXISTS tier_moves";
+
+/// Fills the temporary `tier_rank (id, profit, rn)` and returns how many
+/// active customers the cut-offs apply to.
+fn rank(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult<i64> {
+    let n = if s.window_months == 12 {
+        super::stats::refresh_windows(conn, now)?;
+        rank_from_cards(conn, s)?
+    } else {
+        rank_from_transactions(conn, s, now)?
+    };
+    // The chunks below read the ranking by id.
+    conn.batch_execute("CREATE INDEX tier_rank_id ON tier_rank (id)")?;
+    Ok(n)
 }
 
 /// Ranks from the cards. Only the customers that can be above `small`
 /// (the first `ordinary` ranks among those with a positive profit) go into
-/// the ranking table; everyone else is `small`. Only tiers are written: the
-/// profit ranked by is the card's `profit_12m_cents`, which the pyramid
-/// reads (see [`profit_column`]); writing a copy of it into every card made
-/// a recompute after a bulk load rewrite a million rows.
-fn from_cards(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult<Recomputed> {
+/// the ranking table; everyone else is `small`. The profit ranked by is the
+/// card's `profit_12m_cents`, which the pyramid reads (see
+/// [`profit_column`]): no copy of it is written.
+fn rank_from_cards(conn: &mut DbConn, s: &TierSettings) -> QueryResult<i64> {
     let n = scalar(
         conn,
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM customers WHERE archived_at IS NULL",
     )?;
-    let (imp, sec, ord) = s.cut_ranks(n);
+    let (_, _, ord) = s.cut_ranks(n);
     // `customers_profit_12m` (profit_12m_cents DESC, id, archived_at) hands
     // these over in order: no sort of a million rows.
     conn.batch_execute(&format!(
@@ -82,35 +94,81 @@ fn from_cards(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryR
            WHERE archived_at IS NULL AND profit_12m_cents > 0 \
            ORDER BY profit_12m_cents DESC, id ASC LIMIT {ord}) x"
     ))?;
-    conn.batch_execute("CREATE INDEX tier_rank_id ON tier_rank (id)")?;
-    let tier = tier_sql(imp, sec, ord);
-    // The moves: the ranked whose tier differs, and the customers above
-    // `small` who are no longer ranked. Both sides are ~20 % of the
-    // customers, and the second comes from `customers_tier_totals` alone,
-    // so nothing reads the other 80 % of the cards. Both sides are indexed
-    // temporary tables, so each join is a lookup per row on both engines.
+    Ok(n)
+}
+
+/// Ranks every active customer from the transactions of the window (any
+/// window length).
+fn rank_from_transactions(
+    conn: &mut DbConn,
+    s: &TierSettings,
+    now: NaiveDateTime,
+) -> QueryResult<i64> {
+    let start = literal(window_start_months(now, s.window_months));
     conn.batch_execute(&format!(
-        "CREATE TEMPORARY TABLE tier_now AS SELECT id, tier FROM customers \
-           WHERE archived_at IS NULL AND tier IN ('important', 'secondary', 'ordinary'); \
+        "CREATE TEMPORARY TABLE tier_rank AS \
+         SELECT p.id AS id, p.profit AS profit, ROW_NUMBER() OVER (ORDER BY p.profit DESC, p.id ASC) AS rn FROM ( \
+           SELECT c.id AS id, COALESCE(s.profit, 0) AS profit FROM customers c LEFT JOIN ( \
+             SELECT customer_id, CAST(SUM(amount_cents - cost_cents) AS BIGINT) AS profit \
+             FROM transactions WHERE occurred_at >= {start} GROUP BY customer_id) s ON s.customer_id = c.id \
+           WHERE c.archived_at IS NULL) p"
+    ))?;
+    scalar(conn, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM tier_rank")
+}
+
+/// Finds the moves and writes them in id-range chunks, each in its own
+/// transaction with its history events and feed entries.
+///
+/// The moves are the ranked whose tier differs, and the customers above
+/// `small` who are no longer ranked. Both sides are at most the customers
+/// above `small` (~20 %), read from `customer_tiers` and the ranking, so
+/// nothing reads the other 80 % of the cards. Both are indexed temporary
+/// tables, so each join is a lookup per row on both engines.
+fn apply(
+    conn: &mut DbConn,
+    s: &TierSettings,
+    n: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Recomputed> {
+    let (imp, sec, ord) = s.cut_ranks(n);
+    let tier = tier_sql(imp, sec, ord);
+    conn.batch_execute(&format!(
+        "CREATE TEMPORARY TABLE tier_now AS SELECT t.customer_id AS id, t.tier AS tier \
+           FROM customer_tiers t JOIN customers c ON c.id = t.customer_id WHERE c.archived_at IS NULL; \
          CREATE INDEX tier_now_id ON tier_now (id); \
          CREATE TEMPORARY TABLE tier_moves AS \
-           SELECT r.id AS id, COALESCE(n.tier, 'small') AS old_tier, {tier} AS new_tier \
+           SELECT r.id AS id, COALESCE(n.tier, '{SMALL}') AS old_tier, {tier} AS new_tier \
              FROM tier_rank r LEFT JOIN tier_now n ON n.id = r.id \
-             WHERE COALESCE(n.tier, 'small') <> {tier} \
+             WHERE COALESCE(n.tier, '{SMALL}') <> {tier} \
            UNION ALL \
-           SELECT n.id, n.tier, 'small' FROM tier_now n \
-             WHERE NOT EXISTS (SELECT 1 FROM tier_rank r WHERE r.id = n.id);"
+           SELECT n.id, n.tier, '{SMALL}' FROM tier_now n \
+             WHERE NOT EXISTS (SELECT 1 FROM tier_rank r WHERE r.id = n.id); \
+         CREATE INDEX tier_moves_id ON tier_moves (id);"
     ))?;
-    conn.batch_execute("CREATE INDEX tier_moves_id ON tier_moves (id)")?;
+    // Another window than 12 months also keeps the profit ranked by on the
+    // card, for the pyramid (`tier_profit_cents`): every ranked card, not
+    // only the moves.
+    let copy_profit = s.window_months != 12;
+    let mut max_id = scalar(conn, "SELECT MAX(id) AS n FROM tier_moves")?;
+    if copy_profit {
+        max_id = max_id.max(scalar(conn, "SELECT MAX(id) AS n FROM tier_rank")?);
+    }
     let at = literal(now);
-    let max_id = scalar(conn, "SELECT MAX(id) AS n FROM tier_moves")?;
     let mut changed = 0;
     let mut low = 0;
     while low < max_id {
         let high = low + CHUNK;
         changed += super::write_tx(conn, |conn| -> QueryResult<i64> {
+            serialize_chunks(conn)?;
             let before = super::events::last_id(conn)?;
             let moved = write_moves(conn, low, high, &at)?;
+            if copy_profit {
+                conn.batch_execute(&format!(
+                    "UPDATE customers SET tier_profit_cents = r.profit FROM tier_rank r \
+                     WHERE r.id = customers.id AND r.id > {low} AND r.id <= {high} \
+                     AND customers.tier_profit_cents <> r.profit"
+                ))?;
+            }
             super::changes::record_stage_events(
                 conn,
                 &format!(
@@ -128,50 +186,42 @@ fn from_cards(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryR
     })
 }
 
+/// The tier a customer without a `customer_tiers` row has.
+const SMALL: &str = "small";
+
 /// Applies the moves of ids in (`low`, `high`] and records one history
 /// event per card actually moved. The moves were computed before this
 /// transaction, so each card is re-checked here (still active, still in the
 /// tier the move starts from): a concurrent recompute that moved it first
-/// must not make this one record the same change again.
+/// must not make this one record the same change again. The chunk holds
+/// [`serialize_chunks`]'s lock, so these statements see the other
+/// recompute's chunks committed; nothing else writes `customer_tiers`.
 fn write_moves(conn: &mut DbConn, low: i64, high: i64, at: &str) -> QueryResult<usize> {
-    let still = format!(
-        "m.id = customers.id AND m.id > {low} AND m.id <= {high} \
-         AND customers.id > {low} AND customers.id <= {high} \
-         AND customers.tier = m.old_tier AND customers.archived_at IS NULL"
+    let current = format!(
+        "tier_moves m JOIN customers c ON c.id = m.id \
+           LEFT JOIN customer_tiers t ON t.customer_id = m.id \
+         WHERE m.id > {low} AND m.id <= {high} AND c.archived_at IS NULL \
+           AND COALESCE(t.tier, '{SMALL}') = m.old_tier"
     );
-    match conn {
-        // The UPDATE waits for a concurrent writer's row lock and then
-        // re-evaluates its WHERE on the committed row, so only the rows it
-        // really changed reach the INSERT.
-        DbConn::Postgresql(_) => diesel::sql_query(format!(
-            "WITH moved AS (UPDATE customers SET tier = m.new_tier FROM tier_moves m WHERE {still} \
-               RETURNING customers.id AS id, m.old_tier AS old_tier, m.new_tier AS new_tier) \
-             INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
-             SELECT id, '{TIER_CHANGED}', old_tier, new_tier, {at} FROM moved"
-        ))
-        .execute(conn),
-        // SQLite's write transaction (BEGIN IMMEDIATE) already excludes
-        // every other writer, so reading before the UPDATE is enough.
-        DbConn::Sqlite(_) => {
-            let moved = diesel::sql_query(format!(
-                "INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
-                 SELECT m.id, '{TIER_CHANGED}', m.old_tier, m.new_tier, {at} \
-                 FROM tier_moves m JOIN customers ON {still}"
-            ))
-            .execute(conn)?;
-            conn.batch_execute(&format!(
-                "UPDATE customers SET tier = m.new_tier FROM tier_moves m WHERE {still}"
-            ))?;
-            Ok(moved)
-        }
-    }
+    let moved = diesel::sql_query(format!(
+        "INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
+         SELECT m.id, '{TIER_CHANGED}', m.old_tier, m.new_tier, {at} FROM {current}"
+    ))
+    .execute(conn)?;
+    conn.batch_execute(&format!(
+        "INSERT INTO customer_tiers (customer_id, tier) SELECT m.id, m.new_tier FROM {current} \
+           AND m.new_tier <> '{SMALL}' \
+         ON CONFLICT (customer_id) DO UPDATE SET tier = excluded.tier; \
+         DELETE FROM customer_tiers WHERE customer_id IN \
+           (SELECT m.id FROM {current} AND m.new_tier = '{SMALL}');"
+    ))?;
+    Ok(moved)
 }
 
 /// Makes this chunk transaction wait for any other recompute's chunk that
 /// is writing (PostgreSQL; SQLite's `BEGIN IMMEDIATE` already does). The
 /// statements that follow read the tiers as committed after that wait, so
-/// two recomputes at once never record the same move twice. Used where the
-/// history event is written from a read of the card's current tier.
+/// two recomputes at once never record the same move twice.
 fn serialize_chunks(conn: &mut DbConn) -> QueryResult<()> {
     match conn {
         DbConn::Postgresql(_) => {
@@ -187,74 +237,9 @@ const TIER_CHUNK_LOCK: i64 = 0x7469_6572;
 /// The tier of rank `r.rn` with profit `r.profit`.
 fn tier_sql(imp: i64, sec: i64, ord: i64) -> String {
     format!(
-        "(CASE WHEN r.profit <= 0 THEN 'small' WHEN r.rn <= {imp} THEN 'important' \
-          WHEN r.rn <= {sec} THEN 'secondary' WHEN r.rn <= {ord} THEN 'ordinary' ELSE 'small' END)"
+        "(CASE WHEN r.profit <= 0 THEN '{SMALL}' WHEN r.rn <= {imp} THEN 'important' \
+          WHEN r.rn <= {sec} THEN 'secondary' WHEN r.rn <= {ord} THEN 'ordinary' ELSE '{SMALL}' END)"
     )
-}
-
-/// Ranks from the transactions of the window (any window length).
-fn from_transactions(
-    conn: &mut DbConn,
-    s: &TierSettings,
-    now: NaiveDateTime,
-) -> QueryResult<Recomputed> {
-    let start = literal(window_start_months(now, s.window_months));
-    conn.batch_execute(&format!(
-        "CREATE TEMPORARY TABLE tier_rank AS \
-         SELECT p.id AS id, p.profit AS profit, ROW_NUMBER() OVER (ORDER BY p.profit DESC, p.id ASC) AS rn FROM ( \
-           SELECT c.id AS id, COALESCE(s.profit, 0) AS profit FROM customers c LEFT JOIN ( \
-             SELECT customer_id, CAST(SUM(amount_cents - cost_cents) AS BIGINT) AS profit \
-             FROM transactions WHERE occurred_at >= {start} GROUP BY customer_id) s ON s.customer_id = c.id \
-           WHERE c.archived_at IS NULL) p"
-    ))?;
-    // The chunks below read the ranking by id range.
-    conn.batch_execute("CREATE INDEX tier_rank_id ON tier_rank (id)")?;
-    apply(conn, s, now)
-}
-
-fn apply(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult<Recomputed> {
-    let n = scalar(conn, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM tier_rank")?;
-    let (imp, sec, ord) = s.cut_ranks(n);
-    let tier = tier_sql(imp, sec, ord);
-    let at = literal(now);
-    let max_id = scalar(conn, "SELECT MAX(id) AS n FROM tier_rank")?;
-    let mut changed = 0;
-    let mut low = 0;
-    while low <= max_id {
-        let high = low + CHUNK;
-        let range = format!("r.id > {low} AND r.id <= {high}");
-        changed += super::write_tx(conn, |conn| -> QueryResult<i64> {
-            serialize_chunks(conn)?;
-            let before = super::events::last_id(conn)?;
-            let moved = scalar(
-                conn,
-                &format!(
-                    "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM tier_rank r JOIN customers c ON c.id = r.id \
-                     WHERE {range} AND c.tier <> {tier}"
-                ),
-            )?;
-            conn.batch_execute(&format!(
-                "INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
-                   SELECT c.id, '{TIER_CHANGED}', c.tier, {tier}, {at} FROM tier_rank r JOIN customers c ON c.id = r.id \
-                   WHERE {range} AND c.tier <> {tier};
-                 UPDATE customers SET tier = {tier}, tier_profit_cents = r.profit FROM tier_rank r \
-                   WHERE r.id = customers.id AND {range} \
-                   AND (customers.tier <> {tier} OR customers.tier_profit_cents <> r.profit);"
-            ))?;
-            super::changes::record_stage_events(
-                conn,
-                &format!(
-                    "e.id > {before} AND e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"
-                ),
-            )?;
-            Ok(moved)
-        })?;
-        low = high;
-    }
-    Ok(Recomputed {
-        customers: n,
-        changed,
-    })
 }
 
 /// One tier's count and profit.
@@ -281,14 +266,44 @@ pub fn profit_column(window_months: u32) -> &'static str {
 }
 
 /// Customers and positive profit per stored tier (`col` from
-/// [`profit_column`]).
+/// [`profit_column`]), every tier present. The tiers above `small` come
+/// from their rows in `customer_tiers` (at most ~20 % of the cards); `small`
+/// is what remains of all the active cards.
 pub fn totals(conn: &mut DbConn, col: &str) -> QueryResult<Vec<TierTotal>> {
-    diesel::sql_query(format!(
-        "SELECT tier, CAST(COUNT(*) AS BIGINT) AS customers, \
-           CAST(COALESCE(SUM(CASE WHEN {col} > 0 THEN {col} ELSE 0 END), 0) AS BIGINT) AS profit_cents \
-         FROM customers WHERE archived_at IS NULL GROUP BY tier"
+    let positive = |c: &str| {
+        format!("CAST(COALESCE(SUM(CASE WHEN {c} > 0 THEN {c} ELSE 0 END), 0) AS BIGINT)")
+    };
+    let mut rows: Vec<TierTotal> = diesel::sql_query(format!(
+        "SELECT t.tier AS tier, CAST(COUNT(*) AS BIGINT) AS customers, {} AS profit_cents \
+           FROM customer_tiers t JOIN customers c ON c.id = t.customer_id \
+           WHERE c.archived_at IS NULL GROUP BY t.tier \
+         UNION ALL \
+         SELECT '' AS tier, CAST(COUNT(*) AS BIGINT) AS customers, {} AS profit_cents \
+           FROM customers WHERE archived_at IS NULL",
+        positive(&format!("c.{col}")),
+        positive(col),
     ))
-    .load(conn)
+    .load(conn)?;
+    let all = rows
+        .iter()
+        .position(|t| t.tier.is_empty())
+        .map(|i| rows.remove(i))
+        .unwrap_or(TierTotal {
+            tier: String::new(),
+            customers: 0,
+            profit_cents: 0,
+        });
+    let (customers, profit_cents) = rows
+        .iter()
+        .fold((all.customers, all.profit_cents), |(n, p), t| {
+            (n - t.customers, p - t.profit_cents)
+        });
+    rows.push(TierTotal {
+        tier: SMALL.to_string(),
+        customers,
+        profit_cents,
+    });
+    Ok(rows)
 }
 
 /// The positive profit of the top `top` customers by `col` (ties do not

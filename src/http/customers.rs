@@ -175,7 +175,10 @@ impl CustomerView {
             cpr_stage: from_db(&stats.cpr_stage, CprStage::NotStarted),
             cpr_pinned: stats.cpr_pinned,
             share_of_wallet: stats.share_of_wallet,
-            tier: from_db(&stats.tier, Tier::Small),
+            tier: from_db(
+                stats.tier.as_deref().unwrap_or(Tier::Small.as_str()),
+                Tier::Small,
+            ),
             churned_at: stats.churned_at.map(utc),
             churn_reason: parse_opt(&stats.churn_reason),
             satisfaction_overall: stats.satisfaction_overall,

@@ -40,6 +40,7 @@ mod sync_bulk_same;
 mod sync_csv;
 mod sync_idempotency;
 mod sync_rate_limit;
+mod tier_rules;
 mod tiers;
 mod updated_since;
 mod users;

@@ -100,8 +100,8 @@ fn reset(conn: &mut DbConn, cpr: bool) -> BenchResult<f64> {
     let start = Instant::now();
     let mut sql = String::from(
         "DELETE FROM customer_events WHERE kind = 'tier_changed';
-         UPDATE customers SET tier = 'small', tier_profit_cents = 0 \
-           WHERE tier <> 'small' OR tier_profit_cents <> 0;",
+         DELETE FROM customer_tiers;
+         UPDATE customers SET tier_profit_cents = 0 WHERE tier_profit_cents <> 0;",
     );
     if cpr {
         sql.push_str(
