@@ -321,6 +321,24 @@ fn source(field: &Field) -> Source {
 const TIER_OF_CARD: &str = "COALESCE((SELECT customer_tiers.tier FROM customer_tiers \
      WHERE customer_tiers.customer_id = customers.id), 'small')";
 
+/// The tiers `not rule` accepts, when `rule` is a tier test [`tier_set`]
+/// can read: the other tiers (a card always has a tier).
+fn negated_tiers(rule: &Rule) -> Option<Vec<&'static str>> {
+    match rule {
+        Rule::Cond(c) if matches!(source(c.field), Source::Tier) => {
+            let accepted = tier_set(&c.test)?;
+            Some(
+                Tier::CODES
+                    .iter()
+                    .copied()
+                    .filter(|t| !accepted.contains(t))
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
 /// The tiers a test on the tier accepts, when it is a set of codes (the
 /// parser allows only codes as values).
 fn tier_set(test: &Test) -> Option<Vec<&'static str>> {
@@ -413,11 +431,17 @@ impl SegmentScope {
                 }
                 self.sql(")");
             }
-            Rule::Not(r) => {
-                self.sql("(NOT ");
-                self.rule(r, now);
-                self.sql(")");
-            }
+            Rule::Not(r) => match negated_tiers(r) {
+                // PostgreSQL joins an `EXISTS` it meets among the ANDs, but
+                // runs one under `NOT` (`not small`: `NOT NOT EXISTS`) as a
+                // probe per card: 0.3 s more for a rule over 100,000 cards.
+                Some(accepted) => self.tier_in(&accepted),
+                None => {
+                    self.sql("(NOT ");
+                    self.rule(r, now);
+                    self.sql(")");
+                }
+            },
             Rule::Cond(c) => self.condition(c, now),
         }
     }
@@ -695,6 +719,21 @@ mod tests {
                 json!({"field": "tier", "op": "in", "value": ["small", "secondary"]}),
                 format!("NOT {}", row(2)),
                 vec!["important", "ordinary"],
+            ),
+            (
+                json!({"not": {"field": "tier", "op": "eq", "value": "small"}}),
+                row(3),
+                vec!["important", "secondary", "ordinary"],
+            ),
+            (
+                json!({"not": {"field": "tier", "op": "in", "value": ["important", "secondary"]}}),
+                format!("NOT {}", row(2)),
+                vec!["important", "secondary"],
+            ),
+            (
+                json!({"not": {"not": {"field": "tier", "op": "ne", "value": "small"}}}),
+                format!("(NOT NOT {})", row(3)),
+                vec!["important", "secondary", "ordinary"],
             ),
             (
                 json!({"field": "tier", "op": "in", "value": ["ordinary", "small", "important", "secondary"]}),

@@ -169,12 +169,14 @@ fn apply(
                      AND customers.tier_profit_cents <> r.profit"
                 ))?;
             }
-            super::changes::record_stage_events(
-                conn,
-                &format!(
-                    "e.id > {before} AND e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"
-                ),
-            )?;
+            if moved > 0 {
+                super::changes::record_stage_events_numbered(
+                    conn,
+                    &format!(
+                        "e.id > {before} AND e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"
+                    ),
+                )?;
+            }
             i64::try_from(moved)
                 .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
         })?;

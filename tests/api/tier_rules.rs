@@ -8,10 +8,14 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
+use crate::changes::read_all;
 use crate::helpers::TestApp;
 use crate::tiers::{population, recompute, tier_of};
 
-backend_tests!(tier_rules_select_the_recomputed_tiers);
+backend_tests!(
+    tier_rules_select_the_recomputed_tiers,
+    tier_moves_are_in_the_change_feed_in_order,
+);
 
 /// The ids a rule selects (every member: the limit is above the population).
 async fn members(app: &TestApp, token: &str, rule: &Value) -> BTreeSet<i64> {
@@ -129,4 +133,52 @@ async fn tier_rules_select_the_recomputed_tiers(app: TestApp) {
         members(&app, &admin, &tier("eq", json!("small"))).await,
         set(&[(0, 79)])
     );
+}
+
+/// Each move of a recompute is one `stage_change` in the feed, complete,
+/// between the writes before and after it.
+async fn tier_moves_are_in_the_change_feed_in_order(app: TestApp) {
+    let admin = app.admin_token().await;
+    let ids = population(&app, &admin, 100).await;
+    let head = app.get("/api/v1/changes/head", &admin).await;
+    assert_eq!(head.status, 200, "{}", head.text);
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["changed"], 20, "{}", r.text);
+    let after = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "After"}))
+        .await
+        .id();
+    let (items, _) = read_all(&app, &admin, head.body["cursor"].as_str(), "", 7).await;
+    // The 20 moves, then the new card and its funnel stage.
+    assert_eq!(items.len(), 22, "{items:?}");
+    let (moves, last) = items.split_at(20);
+    assert_eq!(last[0]["entity_type"], "customer", "{}", last[0]);
+    assert_eq!(last[0]["entity_id"], after, "{}", last[0]);
+    assert_eq!(
+        last[1]["data"]["kind"], "funnel_stage_changed",
+        "{}",
+        last[1]
+    );
+    let mut seen = BTreeSet::new();
+    for m in moves {
+        assert_eq!(m["entity_type"], "stage_change", "{m}");
+        assert_eq!(m["operation"], "created", "{m}");
+        let data = &m["data"];
+        assert_eq!(data["kind"], "tier_changed", "{m}");
+        assert_eq!(data["from"], "small", "{m}");
+        assert_eq!(data["id"], m["entity_id"], "{m}");
+        let customer = data["customer_id"].as_i64().unwrap_or_default();
+        let want = tier_of(&app, &admin, customer).await;
+        assert_eq!(data["to"], want.as_str(), "{m}");
+        seen.insert(customer);
+    }
+    assert_eq!(seen, ids[80..].iter().copied().collect::<BTreeSet<_>>());
+
+    // With 101 customers the cut ranks grow: 3 moves. Then a recompute
+    // that moves nothing adds nothing to the feed.
+    assert_eq!(recompute(&app, &admin).await.body["changed"], 3);
+    let end = app.get("/api/v1/changes/head", &admin).await;
+    assert_eq!(recompute(&app, &admin).await.body["changed"], 0);
+    let (items, _) = read_all(&app, &admin, end.body["cursor"].as_str(), "", 7).await;
+    assert!(items.is_empty(), "{items:?}");
 }
