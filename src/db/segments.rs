@@ -253,24 +253,35 @@ pub fn first_members(
     if count == 0 {
         return Ok(Vec::new());
     }
-    let query = with_tier()
+    // The ids first, from `customers` alone: joined with the tier rows,
+    // SQLite planned a broad rule's first page as an index search and a
+    // sort of every match (0.5 s at 1M cards instead of 2 ms).
+    let query = customers::table
         .filter(customers::archived_at.is_null())
         .filter(scope.clone())
-        .select((CARD, stats()))
+        .select(customers::id)
         .limit(limit)
         .into_boxed();
-    if count <= SELECTIVE {
+    let ids: Vec<i64> = if count <= SELECTIVE {
         // `id + 0` hides the order from the primary key index.
-        query.order(sql::<BigInt>("customers.id + 0")).load(conn)
+        query.order(sql::<BigInt>("customers.id + 0")).load(conn)?
     } else {
-        query.order(customers::id.asc()).load(conn)
-    }
+        query.order(customers::id.asc()).load(conn)?
+    };
+    let mut cards: Vec<Full> = with_tier()
+        .filter(customers::id.eq_any(&ids))
+        .select((CARD, stats()))
+        .load(conn)?;
+    cards.sort_unstable_by_key(|card| card.0.id);
+    Ok(cards)
 }
 
 /// One piece of the generated SQL: trusted text or a bound value.
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     Sql(Cow<'static, str>),
+    /// SQL that differs by engine: (PostgreSQL, SQLite).
+    Engine(&'static str, &'static str),
     Text(String),
     Int(i64),
     Double(f64),
@@ -460,10 +471,14 @@ impl SegmentScope {
         }
     }
 
-    /// Membership of a set of tiers, written as the existence of a tier row
-    /// so that both engines probe `customer_tiers` by its key or join it,
-    /// whatever the condition's place in the rule. A set with `small` is the
-    /// absence of a row with one of the other tiers.
+    /// Membership of a set of tiers: a tier row of one of them, or for a
+    /// set with `small`, no tier row of the others. PostgreSQL gets
+    /// `EXISTS`, which it joins among the ANDs and probes by key elsewhere
+    /// (an `IN` list of 200,000 ids under `OR` or `NOT` would be a hashed
+    /// subplan only while it fits `work_mem`). SQLite gets `id IN (SELECT
+    /// …)`, which it reads once and can start from (the tier's index, then
+    /// cards by key); a correlated `EXISTS` made it probe the tier of every
+    /// card in the id range (0.5 s instead of 25 ms for a rare rule).
     fn tier_in(&mut self, accepted: &[&'static str]) {
         let small = Tier::Small.as_str();
         let (negate, tiers): (bool, Vec<&str>) = if accepted.contains(&small) {
@@ -482,13 +497,21 @@ impl SegmentScope {
             self.sql(if negate { "1 = 1" } else { "1 = 0" });
             return;
         }
-        if negate {
-            self.sql("NOT ");
-        }
-        self.sql(
-            "EXISTS (SELECT 1 FROM customer_tiers WHERE customer_tiers.customer_id = customers.id \
-             AND customer_tiers.tier IN ",
-        );
+        self.parts.push(if negate {
+            Part::Engine(
+                "NOT EXISTS (SELECT 1 FROM customer_tiers WHERE customer_tiers.customer_id = customers.id \
+                 AND customer_tiers.tier IN ",
+                "customers.id NOT IN (SELECT customer_tiers.customer_id FROM customer_tiers \
+                 WHERE customer_tiers.tier IN ",
+            )
+        } else {
+            Part::Engine(
+                "EXISTS (SELECT 1 FROM customer_tiers WHERE customer_tiers.customer_id = customers.id \
+                 AND customer_tiers.tier IN ",
+                "customers.id IN (SELECT customer_tiers.customer_id FROM customer_tiers \
+                 WHERE customer_tiers.tier IN ",
+            )
+        });
         self.sql("(");
         for (i, tier) in tiers.iter().enumerate() {
             if i > 0 {
@@ -605,6 +628,10 @@ impl QueryFragment<DbBackend> for SegmentScope {
         for part in &self.parts {
             match part {
                 Part::Sql(s) => out.push_sql(s),
+                Part::Engine(postgres, sqlite) => out.push_sql(match out.backend() {
+                    DbBackend::Postgresql(_) => postgres,
+                    DbBackend::Sqlite(_) => sqlite,
+                }),
                 Part::Text(v) => out.push_bind_param::<Text, _>(v)?,
                 Part::Int(v) => out.push_bind_param::<BigInt, _>(v)?,
                 Part::Double(v) => out.push_bind_param::<Double, _>(v)?,
@@ -621,7 +648,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The SQLite text of a rule, with `?` for each bound value.
     fn sql_of(rule: serde_json::Value) -> (String, usize) {
+        sql_on(rule, false)
+    }
+
+    fn sql_on(rule: serde_json::Value, postgres: bool) -> (String, usize) {
         let rule = Rule::parse(&rule, "rule").unwrap();
         let now = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
             .unwrap()
@@ -633,6 +665,9 @@ mod tests {
         for p in &scope.parts {
             match p {
                 Part::Sql(s) => text.push_str(s),
+                Part::Engine(postgres_sql, sqlite) => {
+                    text.push_str(if postgres { postgres_sql } else { sqlite })
+                }
                 _ => {
                     binds += 1;
                     text.push('?');
@@ -656,8 +691,8 @@ mod tests {
         ]}));
         assert_eq!(
             sql,
-            "(EXISTS (SELECT 1 FROM customer_tiers WHERE customer_tiers.customer_id = customers.id \
-             AND customer_tiers.tier IN (?, ?)) AND (NOT (customers.region IS NOT NULL AND customers.region = ?)) \
+            "(customers.id IN (SELECT customer_tiers.customer_id FROM customer_tiers \
+             WHERE customer_tiers.tier IN (?, ?)) AND (NOT (customers.region IS NOT NULL AND customers.region = ?)) \
              AND (customers.region IS NULL OR customers.region <> ?) \
              AND customers.id IN (SELECT customer_tags.customer_id FROM customer_tags WHERE customer_tags.tag = ?) \
              AND (customers.last_contact_at IS NOT NULL AND customers.last_contact_at < ?) \
@@ -668,13 +703,12 @@ mod tests {
         assert_eq!(binds, 9);
     }
 
-    /// A tier test and the tiers bound into its SQL.
-    fn tier_sql(test: serde_json::Value) -> (String, Vec<String>) {
+    /// A tier test's text on (PostgreSQL, SQLite) and the tiers bound in.
+    fn tier_sql(test: serde_json::Value) -> (String, String, Vec<String>) {
         let scope = match Rule::parse(&test, "rule") {
             Ok(rule) => SegmentScope::for_rule(&rule, NaiveDateTime::default()),
             Err(e) => panic!("{e:?}"),
         };
-        let (sql, _) = sql_of(test);
         let tiers = scope
             .parts
             .iter()
@@ -683,7 +717,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        (sql, tiers)
+        (sql_on(test.clone(), true).0, sql_on(test, false).0, tiers)
     }
 
     /// No `customer_tiers` row is `small`: a set of tiers with `small` is
@@ -691,60 +725,77 @@ mod tests {
     /// none) needs no lookup at all.
     #[test]
     fn tier_tests_are_tier_rows_present_or_absent() {
-        const ROW: &str = "EXISTS (SELECT 1 FROM customer_tiers WHERE \
-            customer_tiers.customer_id = customers.id AND customer_tiers.tier IN ";
-        let row = |n: usize| format!("{ROW}({}))", vec!["?"; n].join(", "));
+        let list = |n: usize| format!("({}))", vec!["?"; n].join(", "));
+        let pg = |n: usize| {
+            format!(
+                "EXISTS (SELECT 1 FROM customer_tiers WHERE customer_tiers.customer_id = customers.id \
+                 AND customer_tiers.tier IN {}",
+                list(n)
+            )
+        };
+        let sqlite = |not: &str, n: usize| {
+            format!(
+                "customers.id {not}IN (SELECT customer_tiers.customer_id FROM customer_tiers \
+                 WHERE customer_tiers.tier IN {}",
+                list(n)
+            )
+        };
+        let present = |n: usize| (pg(n), sqlite("", n));
+        let absent = |n: usize| (format!("NOT {}", pg(n)), sqlite("NOT ", n));
         let cases = [
             (
                 json!({"field": "tier", "op": "eq", "value": "important"}),
-                row(1),
+                present(1),
                 vec!["important"],
             ),
             (
                 json!({"field": "tier", "op": "eq", "value": "small"}),
-                format!("NOT {}", row(3)),
+                absent(3),
                 vec!["important", "secondary", "ordinary"],
             ),
             (
                 json!({"field": "tier", "op": "ne", "value": "small"}),
-                row(3),
+                present(3),
                 vec!["important", "secondary", "ordinary"],
             ),
             (
                 json!({"field": "tier", "op": "ne", "value": "ordinary"}),
-                format!("NOT {}", row(1)),
+                absent(1),
                 vec!["ordinary"],
             ),
             (
                 json!({"field": "tier", "op": "in", "value": ["small", "secondary"]}),
-                format!("NOT {}", row(2)),
+                absent(2),
                 vec!["important", "ordinary"],
             ),
             (
                 json!({"not": {"field": "tier", "op": "eq", "value": "small"}}),
-                row(3),
+                present(3),
                 vec!["important", "secondary", "ordinary"],
             ),
             (
                 json!({"not": {"field": "tier", "op": "in", "value": ["important", "secondary"]}}),
-                format!("NOT {}", row(2)),
+                absent(2),
                 vec!["important", "secondary"],
             ),
             (
                 json!({"not": {"not": {"field": "tier", "op": "ne", "value": "small"}}}),
-                format!("(NOT NOT {})", row(3)),
+                {
+                    let (p, s) = absent(3);
+                    (format!("(NOT {p})"), format!("(NOT {s})"))
+                },
                 vec!["important", "secondary", "ordinary"],
             ),
             (
                 json!({"field": "tier", "op": "in", "value": ["ordinary", "small", "important", "secondary"]}),
-                "1 = 1".to_string(),
+                ("1 = 1".to_string(), "1 = 1".to_string()),
                 vec![],
             ),
         ];
-        for (test, sql, tiers) in cases {
+        for (test, (pg, sqlite), tiers) in cases {
             assert_eq!(
                 tier_sql(test.clone()),
-                (sql, tiers.iter().map(|t| t.to_string()).collect()),
+                (pg, sqlite, tiers.iter().map(|t| t.to_string()).collect()),
                 "{test}"
             );
         }
