@@ -3,7 +3,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::schema::{customer_tags, customer_tiers, customers};
+use super::schema::{customer_tags, customers};
 use super::DbConn;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
@@ -136,8 +136,6 @@ pub struct StatsRow {
     pub cpr_stage: String,
     pub cpr_pinned: bool,
     pub share_of_wallet: Option<f64>,
-    /// `None`: `small` (see `customer_tiers`).
-    pub tier: Option<String>,
     pub churned_at: Option<NaiveDateTime>,
     pub churn_reason: Option<String>,
     pub satisfaction_overall: Option<f64>,
@@ -161,7 +159,6 @@ pub type Stats = (
     customers::cpr_stage,
     customers::cpr_pinned,
     customers::share_of_wallet,
-    diesel::dsl::Nullable<customer_tiers::tier>,
     customers::churned_at,
     customers::churn_reason,
     customers::satisfaction_overall,
@@ -172,37 +169,28 @@ pub type Stats = (
     customers::loyalty_type,
 );
 
-/// The derived figures, selected from [`with_tier`].
-pub fn stats() -> Stats {
-    (
-        customers::last_contact_at,
-        customers::purchase_count,
-        customers::first_purchase_at,
-        customers::last_purchase_at,
-        customers::lifetime_revenue_cents,
-        customers::lifetime_profit_cents,
-        customers::revenue_12m_cents,
-        customers::profit_12m_cents,
-        customers::open_complaints,
-        customers::cpr_stage,
-        customers::cpr_pinned,
-        customers::share_of_wallet,
-        customer_tiers::tier.nullable(),
-        customers::churned_at,
-        customers::churn_reason,
-        customers::satisfaction_overall,
-        customers::satisfaction_product,
-        customers::satisfaction_service,
-        customers::satisfaction_social,
-        customers::satisfaction_at,
-        customers::loyalty_type,
-    )
-}
-
-/// The cards with their tier row, if any: the source [`stats`] reads.
-pub fn with_tier() -> diesel::dsl::LeftJoin<customers::table, customer_tiers::table> {
-    customers::table.left_join(customer_tiers::table)
-}
+pub const STATS: Stats = (
+    customers::last_contact_at,
+    customers::purchase_count,
+    customers::first_purchase_at,
+    customers::last_purchase_at,
+    customers::lifetime_revenue_cents,
+    customers::lifetime_profit_cents,
+    customers::revenue_12m_cents,
+    customers::profit_12m_cents,
+    customers::open_complaints,
+    customers::cpr_stage,
+    customers::cpr_pinned,
+    customers::share_of_wallet,
+    customers::churned_at,
+    customers::churn_reason,
+    customers::satisfaction_overall,
+    customers::satisfaction_product,
+    customers::satisfaction_service,
+    customers::satisfaction_social,
+    customers::satisfaction_at,
+    customers::loyalty_type,
+);
 
 /// A card with its derived figures.
 pub type Full = (CustomerRow, StatsRow);
@@ -231,9 +219,9 @@ pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<CustomerRow>> {
 }
 
 pub fn find_full(conn: &mut DbConn, id: i64) -> QueryResult<Option<Full>> {
-    with_tier()
-        .filter(customers::id.eq(id))
-        .select((CARD, stats()))
+    customers::table
+        .find(id)
+        .select((CARD, STATS))
         .first(conn)
         .optional()
 }

@@ -244,6 +244,24 @@ fn tier_sql(imp: i64, sec: i64, ord: i64) -> String {
     )
 }
 
+/// The tiers of the customers `ids` that are above `small`, as
+/// (customer id, tier): a customer not listed is `small`.
+pub fn of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
+    use super::schema::customer_tiers as t;
+    if let [id] = ids {
+        // One card (the hot path): a statement diesel can cache; an `IN`
+        // list is prepared anew every time on SQLite.
+        return t::table
+            .filter(t::customer_id.eq(id))
+            .select((t::customer_id, t::tier))
+            .load(conn);
+    }
+    t::table
+        .filter(t::customer_id.eq_any(ids))
+        .select((t::customer_id, t::tier))
+        .load(conn)
+}
+
 /// One tier's count and profit.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct TierTotal {

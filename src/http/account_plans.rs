@@ -295,7 +295,9 @@ pub async fn create(
                         "customer {customer_id} is archived"
                     )));
                 }
-                let tier = from_db(card.1.tier.as_deref().unwrap_or(Tier::Small.as_str()), Tier::Small);
+                let tier = db::tiers::of(conn, &[customer_id])?
+                    .pop()
+                    .map_or(Tier::Small, |(_, t)| from_db(&t, Tier::Small));
                 if !eligible(tier) {
                     return Err(ApiError::Conflict(format!(
                         "customer {customer_id} is in tier {tier}; account plans are for key customers (important or secondary)"

@@ -76,12 +76,12 @@ pub fn render_many(
             .map(|id| Ok((*id, render(conn, entity_type, *id)?)))
             .collect();
     }
-    use crate::db::customers::{stats, with_tier, Full, CARD};
+    use crate::db::customers::{Full, CARD, STATS};
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let rows: Vec<Full> = with_tier()
+        let rows: Vec<Full> = schema::customers::table
             .filter(schema::customers::id.eq_any(chunk))
-            .select((CARD, stats()))
+            .select((CARD, STATS))
             .load(conn)?;
         for view in super::customers::views(conn, rows)? {
             out.push((view.id, to_text(view)?));

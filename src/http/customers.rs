@@ -123,7 +123,13 @@ fn parse_opt<T: Code>(v: &Option<String>) -> Option<T> {
 }
 
 impl CustomerView {
-    pub fn new(row: CustomerRow, stats: StatsRow, tags: Vec<String>) -> CustomerView {
+    /// `tier`: the customer's row in `customer_tiers`, if any.
+    pub fn new(
+        row: CustomerRow,
+        stats: StatsRow,
+        tags: Vec<String>,
+        tier: Option<&str>,
+    ) -> CustomerView {
         let personality_type: Option<PersonalityType> = parse_opt(&row.personality_type);
         CustomerView {
             id: row.id,
@@ -175,10 +181,7 @@ impl CustomerView {
             cpr_stage: from_db(&stats.cpr_stage, CprStage::NotStarted),
             cpr_pinned: stats.cpr_pinned,
             share_of_wallet: stats.share_of_wallet,
-            tier: from_db(
-                stats.tier.as_deref().unwrap_or(Tier::Small.as_str()),
-                Tier::Small,
-            ),
+            tier: tier.map_or(Tier::Small, |t| from_db(t, Tier::Small)),
             churned_at: stats.churned_at.map(utc),
             churn_reason: parse_opt(&stats.churn_reason),
             satisfaction_overall: stats.satisfaction_overall,
@@ -205,11 +208,14 @@ pub fn views(conn: &mut DbConn, rows: Vec<Full>) -> Result<Vec<CustomerView>, Ap
     for (id, tag) in customers::tags_of(conn, &ids)? {
         tags.entry(id).or_default().push(tag);
     }
+    let mut tiers: std::collections::HashMap<i64, String> =
+        db::tiers::of(conn, &ids)?.into_iter().collect();
     Ok(rows
         .into_iter()
         .map(|(row, stats)| {
             let mine = tags.remove(&row.id).unwrap_or_default();
-            CustomerView::new(row, stats, mine)
+            let tier = tiers.remove(&row.id);
+            CustomerView::new(row, stats, mine, tier.as_deref())
         })
         .collect())
 }
