@@ -10,7 +10,9 @@
 //! UPDATE, whose row lock is held until COMMIT: the next writer waits on it,
 //! so numbers are handed out in commit order and a reader that sees number
 //! n has already been able to see every number below it. Readers order by
-//! (seq, id) and only read sealed rows.
+//! (seq, id) and only read sealed rows. A set-based writer that records
+//! nothing else may take its number first and insert its rows numbered
+//! (`record_stage_events_numbered`): the same lock, held a little longer.
 
 use std::cell::Cell;
 
@@ -589,32 +591,26 @@ mod tests {
             "{numbered:?}"
         );
 
-        insert(
-            &mut conn,
-            CUSTOMER,
-            7,
-            DELETED,
-            2,
-            crate::db::now(),
-            Some("{}".into()),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let delete = |conn: &mut DbConn, id: i64| {
+            insert(
+                conn,
+                CUSTOMER,
+                id,
+                DELETED,
+                2,
+                crate::db::now(),
+                Some("{}".into()),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        delete(&mut conn, 7);
         seal(&mut conn).unwrap_or_else(|e| panic!("{e}"));
         let all = rows(&mut conn);
         assert_eq!(all.len(), 3, "{all:?}");
         assert!(all[2].1 > Some(first), "{all:?}");
 
         begin();
-        insert(
-            &mut conn,
-            CUSTOMER,
-            8,
-            DELETED,
-            2,
-            crate::db::now(),
-            Some("{}".into()),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        delete(&mut conn, 8);
         assert!(record_stage_events_numbered(&mut conn, "e.id > 0").is_err());
         begin();
     }

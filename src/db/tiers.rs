@@ -57,8 +57,8 @@ pub fn recompute(
     Ok(done)
 }
 
-const DROP_TEMPORARY: &str =
-    "DROP TABLE IF EXISTS tier_rank; DROP TABLE IF EXISTS tier_now; DROP TABLE IF EXISTS tier_moves";
+const DROP_TEMPORARY: &str = "DROP TABLE IF EXISTS tier_rank; DROP TABLE IF EXISTS tier_now; \
+     DROP TABLE IF EXISTS tier_moves; DROP TABLE IF EXISTS tier_chunk";
 
 /// Fills the temporary `tier_rank (id, profit, rn)` and returns how many
 /// active customers the cut-offs apply to.
@@ -196,26 +196,35 @@ const SMALL: &str = "small";
 /// transaction, so each card is re-checked here (still active, still in the
 /// tier the move starts from): a concurrent recompute that moved it first
 /// must not make this one record the same change again. The chunk holds
-/// [`serialize_chunks`]'s lock, so these statements see the other
-/// recompute's chunks committed; nothing else writes `customer_tiers`.
+/// [`serialize_chunks`]'s lock, so the check sees the other recompute's
+/// chunks committed; nothing else writes `customer_tiers`. The checked
+/// moves are kept in `tier_chunk`, and the events and the tier rows are
+/// written from that one reading: checked again by each statement, a card
+/// archived or restored between two of them (PostgreSQL reads each
+/// statement afresh) would get an event without a move, or a move without
+/// one.
 fn write_moves(conn: &mut DbConn, low: i64, high: i64, at: &str) -> QueryResult<usize> {
-    let current = format!(
-        "tier_moves m JOIN customers c ON c.id = m.id \
-           LEFT JOIN customer_tiers t ON t.customer_id = m.id \
-         WHERE m.id > {low} AND m.id <= {high} AND c.archived_at IS NULL \
-           AND COALESCE(t.tier, '{SMALL}') = m.old_tier"
-    );
+    conn.batch_execute(&format!(
+        "DROP TABLE IF EXISTS tier_chunk; \
+         CREATE TEMPORARY TABLE tier_chunk AS SELECT m.id AS id, m.old_tier AS old_tier, m.new_tier AS new_tier \
+           FROM tier_moves m JOIN customers c ON c.id = m.id \
+             LEFT JOIN customer_tiers t ON t.customer_id = m.id \
+           WHERE m.id > {low} AND m.id <= {high} AND c.archived_at IS NULL \
+             AND COALESCE(t.tier, '{SMALL}') = m.old_tier;"
+    ))?;
     let moved = diesel::sql_query(format!(
         "INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
-         SELECT m.id, '{TIER_CHANGED}', m.old_tier, m.new_tier, {at} FROM {current}"
+         SELECT id, '{TIER_CHANGED}', old_tier, new_tier, {at} FROM tier_chunk"
     ))
     .execute(conn)?;
+    // `WHERE` before `ON CONFLICT`: SQLite's parser needs it there.
     conn.batch_execute(&format!(
-        "INSERT INTO customer_tiers (customer_id, tier) SELECT m.id, m.new_tier FROM {current} \
-           AND m.new_tier <> '{SMALL}' \
+        "INSERT INTO customer_tiers (customer_id, tier) SELECT id, new_tier FROM tier_chunk \
+           WHERE new_tier <> '{SMALL}' \
          ON CONFLICT (customer_id) DO UPDATE SET tier = excluded.tier; \
          DELETE FROM customer_tiers WHERE customer_id IN \
-           (SELECT m.id FROM {current} AND m.new_tier = '{SMALL}');"
+           (SELECT id FROM tier_chunk WHERE new_tier = '{SMALL}'); \
+         DROP TABLE tier_chunk;"
     ))?;
     Ok(moved)
 }

@@ -9,9 +9,11 @@
 -- No foreign key: only the recompute writes here, from customers it has
 -- just read, and customers are archived, never deleted. On PostgreSQL the
 -- key's check was a third of the cost of writing a tier row (a trigger per
--- row that also locks the card's row).
+-- row that also locks the card's row). INTEGER PRIMARY KEY: the key is the
+-- rowid (no second index) and, declared NOT NULL, never NULL, which the
+-- segment rules' `NOT IN` relies on.
 CREATE TABLE customer_tiers (
-    customer_id BIGINT PRIMARY KEY,
+    customer_id INTEGER PRIMARY KEY NOT NULL,
     tier TEXT NOT NULL
 );
 INSERT INTO customer_tiers (customer_id, tier)
