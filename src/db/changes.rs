@@ -552,9 +552,6 @@ mod tests {
         assert_eq!(stage_changes(&mut conn), set_based);
     }
 
-    /// The hourly purge usually has nothing to do; then it must not wait
-    /// for, or hold, the write lock (it once held it for minutes at start-up
-    /// while walking every change, and every write failed meanwhile).
     /// Numbered stage changes are complete and numbered when inserted;
     /// a change recorded after them gets a later number at seal, and one
     /// recorded before them is refused (it would come after them).
@@ -615,6 +612,9 @@ mod tests {
         begin();
     }
 
+    /// The hourly purge usually has nothing to do; then it must not wait
+    /// for, or hold, the write lock (it once held it for minutes at start-up
+    /// while walking every change, and every write failed meanwhile).
     #[test]
     fn a_purge_with_nothing_old_leaves_the_write_lock_alone() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
