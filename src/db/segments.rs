@@ -319,10 +319,6 @@ fn source(field: &Field) -> Source {
     }
 }
 
-/// A card's tier as a value, for the tests [`tier_set`] cannot express.
-const TIER_OF_CARD: &str = "COALESCE((SELECT customer_tiers.tier FROM customer_tiers \
-     WHERE customer_tiers.customer_id = customers.id), 'small')";
-
 /// The tiers `not rule` accepts, when `rule` is a tier test [`tier_set`]
 /// can read: the other tiers (a card always has a tier).
 fn negated_tiers(rule: &Rule) -> Option<Vec<&'static str>> {
@@ -456,7 +452,8 @@ impl SegmentScope {
             Source::Tags => self.tags(&c.test, now),
             Source::Tier => match tier_set(&c.test) {
                 Some(accepted) => self.tier_in(&accepted),
-                None => self.compare(TIER_OF_CARD.to_string(), c, now),
+                // The parser allows only `eq`, `ne` and `in` with tier codes.
+                None => self.sql("1 = 0"),
             },
             Source::Column(name) => self.compare(format!("customers.{name}"), c, now),
         }

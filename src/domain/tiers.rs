@@ -6,7 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::codes::Tier;
+use super::codes::{from_db, Tier};
+
+/// A customer's tier from its stored tier row: only the customers above
+/// `small` have one.
+pub fn stored_tier(row: Option<&str>) -> Tier {
+    row.map_or(Tier::Small, |t| from_db(t, Tier::Small))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TierSettings {

@@ -23,7 +23,8 @@ use crate::db::customers;
 use crate::db::page::{self, Cursor};
 use crate::db::{self, DbConn};
 use crate::domain::account_plans::{eligible, longest_period_end};
-use crate::domain::codes::{from_db, AccountPlanStatus, Tier};
+use crate::domain::codes::{from_db, AccountPlanStatus};
+use crate::domain::tiers::stored_tier;
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
 
@@ -295,9 +296,8 @@ pub async fn create(
                         "customer {customer_id} is archived"
                     )));
                 }
-                let tier = db::tiers::of(conn, &[customer_id])?
-                    .pop()
-                    .map_or(Tier::Small, |(_, t)| from_db(&t, Tier::Small));
+                let stored = db::tiers::of(conn, &[customer_id])?.pop();
+                let tier = stored_tier(stored.as_ref().map(|(_, t)| t.as_str()));
                 if !eligible(tier) {
                     return Err(ApiError::Conflict(format!(
                         "customer {customer_id} is in tier {tier}; account plans are for key customers (important or secondary)"

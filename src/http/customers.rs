@@ -25,6 +25,7 @@ use crate::domain::codes::{
 };
 use crate::domain::cpr::new_card_share;
 use crate::domain::reference;
+use crate::domain::tiers::stored_tier;
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
 
@@ -181,7 +182,7 @@ impl CustomerView {
             cpr_stage: from_db(&stats.cpr_stage, CprStage::NotStarted),
             cpr_pinned: stats.cpr_pinned,
             share_of_wallet: stats.share_of_wallet,
-            tier: tier.map_or(Tier::Small, |t| from_db(t, Tier::Small)),
+            tier: stored_tier(tier),
             churned_at: stats.churned_at.map(utc),
             churn_reason: parse_opt(&stats.churn_reason),
             satisfaction_overall: stats.satisfaction_overall,
