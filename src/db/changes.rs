@@ -208,6 +208,10 @@ pub fn record_stage_events(conn: &mut DbConn, event_filter: &str) -> QueryResult
 /// customers). The counter's lock is held from here to COMMIT, so this
 /// should be the transaction's last statement. A change recorded after it
 /// gets a later number at seal: the feed keeps the order of recording.
+///
+/// `event_filter` must match only events this transaction inserted: they
+/// cannot have a feed entry yet, so no entry is looked for (a probe per
+/// event in `changes`, a third of the statement).
 pub fn record_stage_events_numbered(conn: &mut DbConn, event_filter: &str) -> QueryResult<()> {
     use diesel::connection::SimpleConnection;
     if PENDING.with(|p| p.get()) {
@@ -232,12 +236,21 @@ fn stage_events_sql(event_filter: &str, seq: Option<i64>) -> String {
         value("e.from_value"),
         value("e.to_value"),
     );
-    let seq = seq.map_or_else(|| "NULL".to_string(), |s| s.to_string());
+    // Numbered rows are for new events only (see `record_stage_events_numbered`).
+    let (seq, unrecorded) = match seq {
+        Some(seq) => (seq.to_string(), String::new()),
+        None => (
+            "NULL".to_string(),
+            format!(
+                " AND NOT EXISTS (SELECT 1 FROM changes c \
+                 WHERE c.entity_type = '{STAGE_CHANGE}' AND c.entity_id = e.id)"
+            ),
+        ),
+    };
     format!(
         "INSERT INTO changes (entity_type, entity_id, operation, version, at, seq, data) \
          SELECT '{STAGE_CHANGE}', e.id, '{CREATED}', 1, e.at, {seq}, {data} FROM customer_events e \
-         WHERE e.kind IN ({kinds}) AND ({event_filter}) AND NOT EXISTS \
-           (SELECT 1 FROM changes c WHERE c.entity_type = '{STAGE_CHANGE}' AND c.entity_id = e.id)"
+         WHERE e.kind IN ({kinds}) AND ({event_filter}){unrecorded}"
     )
 }
 

@@ -537,18 +537,21 @@ async fn a_purchase_leaving_the_window_moves_figures_tier_and_cpr(app: TestApp) 
     let admin = app.admin_token().await;
     let leaving = customer(&app, &admin, "Big, about to leave the window").await;
     let staying = customer(&app, &admin, "Smaller, recent").await;
+    let gone = customer(&app, &admin, "One purchase, about to leave the window").await;
     // 12 calendar months ago plus 10 s: in the window for 10 s more.
     let t0 = Utc::now();
     let boundary = t0.checked_sub_months(chrono::Months::new(12)).unwrap() + Duration::seconds(10);
-    let r = app
-        .post(
-            &format!("/api/v1/customers/{leaving}/transactions"),
-            &admin,
-            &json!({"amount_cents": 900_000, "cost_cents": 0, "product": "Ginseng tea",
-                    "occurred_at": boundary.format("%Y-%m-%dT%H:%M:%SZ").to_string()}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    for (c, amount) in [(leaving, 900_000), (gone, 5_000)] {
+        let r = app
+            .post(
+                &format!("/api/v1/customers/{c}/transactions"),
+                &admin,
+                &json!({"amount_cents": amount, "cost_cents": 0, "product": "Ginseng tea",
+                        "occurred_at": boundary.format("%Y-%m-%dT%H:%M:%SZ").to_string()}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
     sale(&app, &admin, leaving, 1_000, 400, 3).await;
     sale(&app, &admin, staying, 50_000, 10_000, 3).await;
     let card = |c: i64| {
@@ -564,7 +567,8 @@ async fn a_purchase_leaving_the_window_moves_figures_tier_and_cpr(app: TestApp) 
         }
     };
     assert_eq!(card(leaving).await, (901_000, 900_600));
-    // Two customers: ranks 1 (important) and 2 (small).
+    assert_eq!(card(gone).await, (5_000, 5_000));
+    // Three customers: ranks 1 (important), 2 and 3 (small).
     recompute(&app, &admin).await;
     assert_eq!(tier_of(&app, &admin, leaving).await, "important");
     assert_eq!(tier_of(&app, &admin, staying).await, "small");
@@ -579,6 +583,8 @@ async fn a_purchase_leaving_the_window_moves_figures_tier_and_cpr(app: TestApp) 
     assert_eq!(r.body["changed"], 2, "{}", r.text);
     assert_eq!(card(leaving).await, (1_000, 600));
     assert_eq!(card(staying).await, (50_000, 40_000));
+    // No purchase left in the window: zero, not the old figures.
+    assert_eq!(card(gone).await, (0, 0));
     assert_eq!(tier_of(&app, &admin, leaving).await, "small");
     assert_eq!(tier_of(&app, &admin, staying).await, "important");
     assert_eq!(
@@ -589,7 +595,7 @@ async fn a_purchase_leaving_the_window_moves_figures_tier_and_cpr(app: TestApp) 
         ]
     );
     let p = tiers(&app, &admin).await;
-    assert_eq!(counts(&p), [(1, 40_000), (0, 0), (0, 0), (1, 600)]);
+    assert_eq!(counts(&p), [(1, 40_000), (0, 0), (0, 0), (2, 600)]);
 
     // The CPR recompute sees the same window.
     let r = app.post("/api/v1/cpr/recompute", &admin, &json!({})).await;
