@@ -215,7 +215,12 @@ pub fn page(
     }
     if let Some(v) = &filter.tier {
         // No tier row is `small`. `NOT EXISTS`, not `NOT IN`: PostgreSQL
-        // runs a `NOT IN` list too big for `work_mem` as a scan per card.
+        // runs a `NOT IN` list too big for `work_mem` as a scan per card,
+        // and SQLite builds the list of 200,000 ids for every page (52 ms
+        // against 0.2 ms for a page at 1M customers). The segment rules
+        // (`segments::tier_in`) count whole sets, where SQLite's `NOT IN`
+        // is the faster one (0.40 against 0.63 s), and sit under `OR` and
+        // `NOT`, hence their own forms; here the filter is always ANDed.
         query = if v == Tier::Small.as_str() {
             query.filter(sql::<diesel::sql_types::Bool>(
                 "NOT EXISTS (SELECT 1 FROM customer_tiers WHERE customer_tiers.customer_id = customers.id)",

@@ -466,7 +466,11 @@ impl SegmentScope {
     /// subplan only while it fits `work_mem`). SQLite gets `id IN (SELECT
     /// …)`, which it reads once and can start from (the tier's index, then
     /// cards by key); a correlated `EXISTS` made it probe the tier of every
-    /// card in the id range (0.5 s instead of 25 ms for a rare rule).
+    /// card in the id range (0.5 s instead of 25 ms for a rare rule). For a
+    /// set with `small`, SQLite's `NOT IN` counts 800,000 members in 0.40 s
+    /// (`NOT EXISTS`: 0.63 s) but builds its id list for every statement,
+    /// so a members page of such a rule costs ~50 ms at 1M customers (the
+    /// customer list's `?tier=small` uses `NOT EXISTS` for that reason).
     fn tier_in(&mut self, accepted: &[&'static str]) {
         let small = Tier::Small.as_str();
         let (negate, tiers): (bool, Vec<&str>) = if accepted.contains(&small) {
