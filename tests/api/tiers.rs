@@ -660,6 +660,82 @@ async fn concurrent_recomputes(app: TestApp, window_months: i64) {
     assert_eq!(events, 20 + 22 + 22);
 }
 
+/// A card archived after a recompute found its moves and before its chunk
+/// writes them is not moved: the chunk re-checks that each card is still
+/// active (`customers_archived`), so the card gets no tier and no history
+/// event, and the other moves are written. The test holds the chunks'
+/// advisory lock to stop the recompute exactly there, so it runs on
+/// PostgreSQL only: on SQLite a recompute holds the database's write lock
+/// while it refreshes the window, just before finding the moves, and an
+/// archive cannot be placed between the two from outside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_card_archived_while_a_recompute_waits_is_not_moved() {
+    crate::helpers::run(archived_while_a_recompute_waits, Backend::Postgres).await;
+}
+
+async fn archived_while_a_recompute_waits(app: TestApp) {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, QueryableByName, RunQueryDsl};
+    #[derive(QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let admin = app.admin_token().await;
+    let ids = population(&app, &admin, 20).await;
+    // The most profitable card: `important` if it were moved.
+    let archived = ids[ids.len() - 1];
+
+    // `tiers::TIER_CHUNK_LOCK` ("tier" in ASCII), held until COMMIT.
+    let mut blocker = diesel::PgConnection::establish(&app.database_url).unwrap();
+    blocker
+        .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(1953064306);")
+        .unwrap();
+    let mut watcher = diesel::PgConnection::establish(&app.database_url).unwrap();
+    let archive_while_it_waits = async {
+        // The recompute has found its moves once its first chunk waits.
+        let started = std::time::Instant::now();
+        loop {
+            let waiting = diesel::sql_query(
+                "SELECT COUNT(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                 WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()",
+            )
+            .get_result::<Waiting>(&mut watcher)
+            .unwrap();
+            if waiting.n > 0 {
+                break;
+            }
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "the recompute never reached its chunks"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let r = app
+            .delete(&format!("/api/v1/customers/{archived}"), &admin)
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text);
+        blocker.batch_execute("COMMIT").unwrap();
+    };
+    let (r, ()) = tokio::join!(recompute(&app, &admin), archive_while_it_waits);
+
+    assert_eq!(tier_of(&app, &admin, archived).await, "small");
+    assert_eq!(tier_history(&app, &admin, archived).await, vec![]);
+    let mut moved = 0;
+    for &c in &ids[..ids.len() - 1] {
+        let history = tier_history(&app, &admin, c).await;
+        let tier = tier_of(&app, &admin, c).await;
+        if tier == "small" {
+            assert_eq!(history, vec![], "customer {c}");
+        } else {
+            assert_eq!(history, vec![("small".to_string(), tier)], "customer {c}");
+            moved += 1;
+        }
+    }
+    assert!(moved > 0);
+    assert_eq!(r.body["changed"], moved, "{}", r.text);
+}
+
 /// SQLite plans with the statistics `ANALYZE` last wrote; a recompute that
 /// moves a tenth of the cards or more refreshes them. (PostgreSQL's
 /// autovacuum analyzes by itself: nothing of Patron's to check there.)
