@@ -1,7 +1,9 @@
 //! The change feed's storage. Every db-layer writer calls `record` (or
 //! `record_stage_events` for set-based stage changes) inside the caller's
-//! write transaction; `db::write_tx` calls `seal` just before COMMIT, which
-//! fills in each change's API representation and takes the commit number.
+//! write transaction; nothing is written then. `db::write_tx` calls `seal`
+//! just before COMMIT, which renders each changed entity, takes the commit
+//! number and writes every change once, complete and numbered, in the
+//! order recorded.
 //!
 //! Why a commit number and not the row id: ids come from a sequence handed
 //! out at INSERT time, so with two writers a later id can commit first and a
@@ -10,11 +12,13 @@
 //! UPDATE, whose row lock is held until COMMIT: the next writer waits on it,
 //! so numbers are handed out in commit order and a reader that sees number
 //! n has already been able to see every number below it. Readers order by
-//! (seq, id) and only read sealed rows. A set-based writer that records
-//! nothing else may take its number first and insert its rows numbered
-//! (`record_stage_events_numbered`): the same lock, held a little longer.
+//! (seq, id). Writing each row once, at seal, replaced an insert at record
+//! time, an update with the rendered data and an update with the number:
+//! three versions of every feed row in each index of `changes` on
+//! PostgreSQL.
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -54,10 +58,32 @@ pub const DELETED: &str = "deleted";
 pub const RESTORED: &str = "restored";
 pub const OPERATIONS: &[&str] = &[CREATED, UPDATED, DELETED, RESTORED];
 
+/// A change recorded in the current write transaction, not yet written:
+/// [`seal`] writes every row of it once, complete, with its commit number.
+enum Unsealed {
+    /// One entity's change; without `data`, the entity is rendered at seal.
+    Entity {
+        entity_type: String,
+        entity_id: i64,
+        operation: String,
+        version: i64,
+        at: NaiveDateTime,
+        data: Option<String>,
+    },
+    /// The stage changes of the history events `filter` matches, built in
+    /// SQL; `new_only` when the events are new in this transaction (no feed
+    /// entry to look for).
+    StageEvents { filter: String, new_only: bool },
+}
+
 thread_local! {
-    /// Set when the current write transaction recorded a change, so that
-    /// transactions that change nothing in the feed skip the counter.
-    static PENDING: Cell<bool> = const { Cell::new(false) };
+    /// The current write transaction's changes, in the order recorded. A
+    /// write transaction runs on one thread from `begin` to `seal`.
+    static UNSEALED: RefCell<Vec<Unsealed>> = const { RefCell::new(Vec::new()) };
+}
+
+fn push(change: Unsealed) {
+    UNSEALED.with(|u| u.borrow_mut().push(change));
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -89,28 +115,29 @@ impl ChangeRow {
 }
 
 /// Records a create, update or restore; the representation is taken when
-/// the transaction is sealed, so it shows the entity as committed.
+/// the transaction is sealed, so it shows the entity as committed. `_conn`
+/// is the transaction's connection: nothing is written before the seal.
 pub fn record(
-    conn: &mut DbConn,
+    _conn: &mut DbConn,
     entity_type: &str,
     entity_id: i64,
     operation: &str,
     version: i64,
 ) -> QueryResult<()> {
-    insert(
-        conn,
-        entity_type,
+    push(Unsealed::Entity {
+        entity_type: entity_type.to_string(),
         entity_id,
-        operation,
+        operation: operation.to_string(),
         version,
-        super::now(),
-        None,
-    )
+        at: super::now(),
+        data: None,
+    });
+    Ok(())
 }
 
 /// Records a hard delete with its tombstone (the row is gone at seal time).
 pub fn record_deleted(
-    conn: &mut DbConn,
+    _conn: &mut DbConn,
     entity_type: &str,
     entity_id: i64,
     version: i64,
@@ -121,15 +148,15 @@ pub fn record_deleted(
         "customer_id": customer_id,
         "deleted": true,
     });
-    insert(
-        conn,
-        entity_type,
+    push(Unsealed::Entity {
+        entity_type: entity_type.to_string(),
         entity_id,
-        DELETED,
+        operation: DELETED.to_string(),
         version,
-        super::now(),
-        Some(tombstone.to_string()),
-    )
+        at: super::now(),
+        data: Some(tombstone.to_string()),
+    });
+    Ok(())
 }
 
 /// Records many changes of one type and operation at once (the bulk
@@ -140,91 +167,38 @@ pub fn record_many(
     operation: &'static str,
     entities: &[(i64, i64)],
 ) -> QueryResult<()> {
-    if entities.is_empty() {
-        return Ok(());
+    for (id, version) in entities {
+        record(conn, entity_type, *id, operation, *version)?;
     }
-    let at = super::now();
-    let rows: Vec<Vec<Bind>> = entities
-        .iter()
-        .map(|(id, version)| {
-            vec![
-                entity_type.into(),
-                (*id).into(),
-                operation.into(),
-                (*version).into(),
-                at.into(),
-            ]
-        })
-        .collect();
-    batch::insert_rows(
-        conn,
-        "changes",
-        &["entity_type", "entity_id", "operation", "version", "at"],
-        &rows,
-    )?;
-    PENDING.with(|p| p.set(true));
-    Ok(())
-}
-
-fn insert(
-    conn: &mut DbConn,
-    entity_type: &str,
-    entity_id: i64,
-    operation: &str,
-    version: i64,
-    at: NaiveDateTime,
-    data: Option<String>,
-) -> QueryResult<()> {
-    diesel::insert_into(changes::table)
-        .values((
-            changes::entity_type.eq(entity_type),
-            changes::entity_id.eq(entity_id),
-            changes::operation.eq(operation),
-            changes::version.eq(version),
-            changes::at.eq(at),
-            changes::data.eq(data),
-        ))
-        .execute(conn)?;
-    PENDING.with(|p| p.set(true));
     Ok(())
 }
 
 /// Set-based: one `stage_change` per customer event of a stage kind that
-/// matches `event_filter` (SQL over `e`, the `customer_events` alias) and has
-/// no change yet. The representation is built in SQL (codes need no JSON
-/// escaping), so a recompute of every customer stays one statement.
-pub fn record_stage_events(conn: &mut DbConn, event_filter: &str) -> QueryResult<()> {
-    use diesel::connection::SimpleConnection;
-    conn.batch_execute(&stage_events_sql(event_filter, None))?;
-    PENDING.with(|p| p.set(true));
+/// matches `event_filter` (SQL over `e`, the `customer_events` alias) at
+/// seal and has no change yet. The representation is built in SQL (codes
+/// need no JSON escaping), so a recompute of every customer stays one
+/// statement.
+pub fn record_stage_events(_conn: &mut DbConn, event_filter: &str) -> QueryResult<()> {
+    push(Unsealed::StageEvents {
+        filter: event_filter.to_string(),
+        new_only: false,
+    });
     Ok(())
 }
 
-/// [`record_stage_events`] for a transaction that recorded nothing else
-/// before (a recompute chunk): takes the commit number now and inserts the
-/// rows with it, so each row is written once instead of inserted and then
-/// stamped at seal (on PostgreSQL the stamp is a second version of every
-/// row in each index of `changes`: 2 s of a first tier recompute at 1M
-/// customers). The counter's lock is held from here to COMMIT, so this
-/// should be the transaction's last statement. A change recorded after it
-/// gets a later number at seal: the feed keeps the order of recording.
-///
-/// `event_filter` must match only events this transaction inserted: they
-/// cannot have a feed entry yet, so no entry is looked for (a probe per
-/// event in `changes`, a third of the statement).
-pub fn record_stage_events_numbered(conn: &mut DbConn, event_filter: &str) -> QueryResult<()> {
-    use diesel::connection::SimpleConnection;
-    if PENDING.with(|p| p.get()) {
-        return Err(diesel::result::Error::QueryBuilderError(
-            "stage changes numbered after unsealed changes would come before them in the feed"
-                .into(),
-        ));
-    }
-    let seq = next_seq(conn)?;
-    conn.batch_execute(&stage_events_sql(event_filter, Some(seq)))
+/// [`record_stage_events`] for events this transaction inserted (a
+/// recompute chunk): they cannot have a feed entry yet, so none is looked
+/// for (a probe per event in `changes`, a third of the statement at 20,000
+/// tier moves on PostgreSQL).
+pub fn record_new_stage_events(_conn: &mut DbConn, event_filter: &str) -> QueryResult<()> {
+    push(Unsealed::StageEvents {
+        filter: event_filter.to_string(),
+        new_only: true,
+    });
+    Ok(())
 }
 
-fn stage_events_sql(event_filter: &str, seq: Option<i64>) -> String {
+fn stage_events_sql(event_filter: &str, seq: i64, new_only: bool) -> String {
     let kinds = STAGE_KINDS
         .iter()
         .map(|k| format!("'{k}'"))
@@ -236,16 +210,13 @@ fn stage_events_sql(event_filter: &str, seq: Option<i64>) -> String {
         value("e.from_value"),
         value("e.to_value"),
     );
-    // Numbered rows are for new events only (see `record_stage_events_numbered`).
-    let (seq, unrecorded) = match seq {
-        Some(seq) => (seq.to_string(), String::new()),
-        None => (
-            "NULL".to_string(),
-            format!(
-                " AND NOT EXISTS (SELECT 1 FROM changes c \
-                 WHERE c.entity_type = '{STAGE_CHANGE}' AND c.entity_id = e.id)"
-            ),
-        ),
+    let unrecorded = if new_only {
+        String::new()
+    } else {
+        format!(
+            " AND NOT EXISTS (SELECT 1 FROM changes c \
+             WHERE c.entity_type = '{STAGE_CHANGE}' AND c.entity_id = e.id)"
+        )
     };
     format!(
         "INSERT INTO changes (entity_type, entity_id, operation, version, at, seq, data) \
@@ -265,10 +236,10 @@ fn next_seq(conn: &mut DbConn) -> QueryResult<i64> {
 
 /// One history event of a stage kind (just inserted), as its `stage_change`:
 /// the text `record_stage_events` builds in SQL, rendered here so that a
-/// single write sends a statement diesel can cache instead of compiling a
+/// single write writes a statement diesel can cache instead of compiling a
 /// new one every time.
 pub fn record_stage_event(
-    conn: &mut DbConn,
+    _conn: &mut DbConn,
     event_id: i64,
     customer_id: i64,
     kind: &str,
@@ -292,7 +263,15 @@ pub fn record_stage_event(
         to,
     })
     .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    insert(conn, STAGE_CHANGE, event_id, CREATED, 1, at, Some(data))
+    push(Unsealed::Entity {
+        entity_type: STAGE_CHANGE.to_string(),
+        entity_id: event_id,
+        operation: CREATED.to_string(),
+        version: 1,
+        at,
+        data: Some(data),
+    });
+    Ok(())
 }
 
 /// History event kinds that are stage changes in the feed.
@@ -305,74 +284,135 @@ pub const STAGE_KINDS: &[&str] = &[
 
 /// Called by `write_tx` when a transaction begins.
 pub(super) fn begin() {
-    PENDING.with(|p| p.set(false));
+    UNSEALED.with(|u| u.borrow_mut().clear());
 }
 
-/// Called by `write_tx` just before COMMIT: fills in the representations,
-/// then takes the commit number (the last statement but one, so the counter
-/// lock is held for as short as possible) and stamps this transaction's rows.
+/// Called by `write_tx` just before COMMIT: renders the changed entities
+/// (once each: a transaction may change one several times), takes the
+/// commit number, and writes every change once, complete and numbered, in
+/// the order recorded. The counter's lock is held from the number to
+/// COMMIT: only the inserts come in between.
 pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
-    if !PENDING.with(|p| p.replace(false)) {
+    let unsealed = UNSEALED.with(|u| std::mem::take(&mut *u.borrow_mut()));
+    if unsealed.is_empty() {
         return Ok(());
     }
-    // Render once per entity (a transaction may change one several times),
-    // one batch per type.
-    let unrendered: Vec<(i64, String, i64)> = changes::table
-        .filter(changes::seq.is_null())
-        .filter(changes::data.is_null())
-        .select((changes::id, changes::entity_type, changes::entity_id))
-        .load(conn)?;
-    let mut by_type: std::collections::BTreeMap<String, Vec<(i64, i64)>> = Default::default();
-    for (change_id, entity_type, entity_id) in unrendered {
-        by_type
-            .entry(entity_type)
-            .or_default()
-            .push((change_id, entity_id));
-    }
-    for (entity_type, rows) in by_type {
-        let mut entities: Vec<i64> = rows.iter().map(|(_, entity)| *entity).collect();
-        entities.sort_unstable();
-        entities.dedup();
-        let rendered: std::collections::HashMap<i64, String> =
-            crate::http::change_data::render_many(conn, &entity_type, &entities)
-                .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?
-                .into_iter()
-                .collect();
-        fill_data(conn, &rows, &rendered)?;
-    }
+    let rendered = render(conn, &unsealed)?;
     let seq = next_seq(conn)?;
-    diesel::update(changes::table.filter(changes::seq.is_null()))
-        .set(changes::seq.eq(seq))
+    let mut rows: Vec<Vec<Bind>> = Vec::new();
+    for change in unsealed {
+        match change {
+            Unsealed::Entity {
+                entity_type,
+                entity_id,
+                operation,
+                version,
+                at,
+                data,
+            } => {
+                let data = match data {
+                    Some(data) => data,
+                    None => rendered
+                        .get(&(entity_type.clone(), entity_id))
+                        .cloned()
+                        .ok_or_else(|| {
+                            diesel::result::Error::QueryBuilderError(
+                                format!("{entity_type} {entity_id} left unrendered").into(),
+                            )
+                        })?,
+                };
+                rows.push(vec![
+                    Bind::from(&entity_type),
+                    entity_id.into(),
+                    Bind::from(&operation),
+                    version.into(),
+                    at.into(),
+                    seq.into(),
+                    Bind::from(&data),
+                ]);
+            }
+            Unsealed::StageEvents { filter, new_only } => {
+                write_rows(conn, &mut rows)?;
+                use diesel::connection::SimpleConnection;
+                conn.batch_execute(&stage_events_sql(&filter, seq, new_only))?;
+            }
+        }
+    }
+    write_rows(conn, &mut rows)
+}
+
+/// The representations of the entities changed without one, by (type, id),
+/// one batch per type.
+fn render(conn: &mut DbConn, unsealed: &[Unsealed]) -> QueryResult<HashMap<(String, i64), String>> {
+    let mut by_type: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for change in unsealed {
+        if let Unsealed::Entity {
+            entity_type,
+            entity_id,
+            data: None,
+            ..
+        } = change
+        {
+            by_type.entry(entity_type).or_default().push(*entity_id);
+        }
+    }
+    let mut out = HashMap::new();
+    for (entity_type, mut ids) in by_type {
+        ids.sort_unstable();
+        ids.dedup();
+        let rendered = crate::http::change_data::render_many(conn, entity_type, &ids)
+            .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+        out.extend(
+            rendered
+                .into_iter()
+                .map(|(id, data)| ((entity_type.to_string(), id), data)),
+        );
+    }
+    Ok(out)
+}
+
+const COLUMNS: [&str; 7] = [
+    "entity_type",
+    "entity_id",
+    "operation",
+    "version",
+    "at",
+    "seq",
+    "data",
+];
+
+/// Inserts `rows` (in order) and empties it. One row goes through diesel's
+/// insert, a statement it caches (the single writes); more as one
+/// multi-row statement.
+fn write_rows(conn: &mut DbConn, rows: &mut Vec<Vec<Bind>>) -> QueryResult<()> {
+    let taken = std::mem::take(rows);
+    match taken.as_slice() {
+        [] => Ok(()),
+        [row] => insert_one(conn, row),
+        more => batch::insert_rows(conn, "changes", &COLUMNS, more).map(|_| ()),
+    }
+}
+
+fn insert_one(conn: &mut DbConn, row: &[Bind]) -> QueryResult<()> {
+    let [Bind::Text(Some(entity_type)), Bind::Int(Some(entity_id)), Bind::Text(Some(operation)), Bind::Int(Some(version)), Bind::Time(Some(at)), Bind::Int(Some(seq)), Bind::Text(data)] =
+        row
+    else {
+        return Err(diesel::result::Error::QueryBuilderError(
+            "a change row of another shape".into(),
+        ));
+    };
+    diesel::insert_into(changes::table)
+        .values((
+            changes::entity_type.eq(entity_type),
+            changes::entity_id.eq(entity_id),
+            changes::operation.eq(operation),
+            changes::version.eq(version),
+            changes::at.eq(at),
+            changes::seq.eq(seq),
+            changes::data.eq(data),
+        ))
         .execute(conn)?;
     Ok(())
-}
-
-/// Writes the representations into this transaction's unsealed rows
-/// (`(change id, entity id)`), in one statement per chunk keyed by the
-/// change's own id: both engines then step from each value row to its change
-/// by primary key. SQLite used to run one UPDATE per row, compiled each
-/// time, because keyed by entity its planner could scan the `VALUES` list
-/// per row.
-fn fill_data(
-    conn: &mut DbConn,
-    rows: &[(i64, i64)],
-    rendered: &std::collections::HashMap<i64, String>,
-) -> QueryResult<()> {
-    let values = rows
-        .iter()
-        .map(|(change_id, entity_id)| {
-            let data = rendered.get(entity_id).ok_or_else(|| {
-                diesel::result::Error::QueryBuilderError("a change left unrendered".into())
-            })?;
-            Ok(vec![Bind::from(*change_id), Bind::from(data)])
-        })
-        .collect::<QueryResult<Vec<Vec<Bind>>>>()?;
-    batch::with_values(conn, 2, &values, fill_data_sql)?;
-    Ok(())
-}
-
-fn fill_data_sql(values: &str) -> String {
-    format!("UPDATE changes SET data = v.column2 FROM ({values}) AS v WHERE changes.id = v.column1")
 }
 
 /// Sealed changes after `after`, of `types` (all when empty), `limit` rows.
@@ -482,35 +522,6 @@ mod tests {
 
     use crate::db::memory_db as conn;
 
-    /// The data fill steps from each value row to its change by primary key,
-    /// whatever the statistics: never a scan of the changes or of the list.
-    #[test]
-    fn the_data_fill_finds_each_change_by_its_id() {
-        let mut conn = conn();
-        conn.batch_execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
-               INSERT INTO changes (entity_type, entity_id, operation, version, at, seq, data) \
-               SELECT 'customer', i, 'created', 1, '2026-01-01 00:00:00', i, '{}' FROM n; \
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
-               INSERT INTO changes (entity_type, entity_id, operation, version, at) \
-               SELECT 'customer', 5000 + i, 'created', 1, '2026-01-01 00:00:00' FROM n; \
-             ANALYZE;",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let DbConn::Sqlite(c) = &mut conn else {
-            panic!("SQLite");
-        };
-        let values = format!("VALUES {}", vec!["(?, ?)"; 500].join(", "));
-        let plan = batch::sqlite_plan(c, &fill_data_sql(&values), &[])
-            .unwrap_or_else(|e| panic!("{e}"))
-            .join("; ");
-        assert!(
-            plan.contains("SEARCH changes USING INTEGER PRIMARY KEY"),
-            "{plan}"
-        );
-        assert!(!plan.contains("SCAN changes"), "{plan}");
-    }
-
     fn stage_changes(conn: &mut DbConn) -> Vec<(i64, String, NaiveDateTime, Option<String>)> {
         changes::table
             .filter(changes::entity_type.eq(STAGE_CHANGE))
@@ -539,7 +550,9 @@ mod tests {
                (8, 'loyalty_changed', 'high', NULL, '2026-01-04 00:00:00');",
         )
         .unwrap_or_else(|e| panic!("{e}"));
+        begin();
         record_stage_events(&mut conn, "e.id > 0").unwrap_or_else(|e| panic!("{e}"));
+        seal(&mut conn).unwrap_or_else(|e| panic!("{e}"));
         let set_based = stage_changes(&mut conn);
         assert_eq!(set_based.len(), 3, "{set_based:?}");
 
@@ -550,6 +563,7 @@ mod tests {
         )
         .load(&mut conn)
         .unwrap_or_else(|e| panic!("{e}"));
+        begin();
         for e in &events {
             record_stage_event(
                 &mut conn,
@@ -562,14 +576,16 @@ mod tests {
             )
             .unwrap_or_else(|e| panic!("{e}"));
         }
+        seal(&mut conn).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(stage_changes(&mut conn), set_based);
     }
 
-    /// Numbered stage changes are complete and numbered when inserted;
-    /// a change recorded after them gets a later number at seal, and one
-    /// recorded before them is refused (it would come after them).
+    /// Nothing is written before the seal; then every change of the
+    /// transaction is written once, complete, with one commit number, in
+    /// the order recorded (entities and set-based stage changes mixed). The
+    /// next transaction's changes get a later number.
     #[test]
-    fn numbered_stage_changes_keep_the_order_of_recording() {
+    fn a_seal_writes_the_changes_once_in_the_order_recorded() {
         let mut conn = conn();
         conn.batch_execute(
             "PRAGMA foreign_keys = OFF; \
@@ -578,51 +594,51 @@ mod tests {
                (8, 'tier_changed', 'ordinary', 'small', '2026-01-03 00:00:00');",
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let rows = |conn: &mut DbConn| -> Vec<(String, Option<i64>, bool)> {
+        let rows = |conn: &mut DbConn| -> Vec<(String, i64, Option<i64>, bool)> {
             changes::table
                 .order(changes::id)
                 .select((
                     changes::entity_type,
+                    changes::entity_id,
                     changes::seq,
                     changes::data.is_not_null(),
                 ))
                 .load(conn)
                 .unwrap_or_else(|e| panic!("{e}"))
         };
-        begin();
-        record_stage_events_numbered(&mut conn, "e.id > 0").unwrap_or_else(|e| panic!("{e}"));
-        let numbered = rows(&mut conn);
-        assert_eq!(numbered.len(), 2, "{numbered:?}");
-        let first = numbered[0]
-            .1
-            .unwrap_or_else(|| panic!("numbered: {numbered:?}"));
-        assert!(
-            numbered.iter().all(|r| r.1 == Some(first) && r.2),
-            "{numbered:?}"
-        );
-
         let delete = |conn: &mut DbConn, id: i64| {
-            insert(
-                conn,
-                CUSTOMER,
-                id,
-                DELETED,
-                2,
-                crate::db::now(),
-                Some("{}".into()),
-            )
-            .unwrap_or_else(|e| panic!("{e}"))
+            record_deleted(conn, CUSTOMER, id, 2, None).unwrap_or_else(|e| panic!("{e}"))
         };
+        begin();
         delete(&mut conn, 7);
+        record_new_stage_events(&mut conn, "e.id > 0").unwrap_or_else(|e| panic!("{e}"));
+        delete(&mut conn, 8);
+        assert_eq!(rows(&mut conn), vec![]);
+        seal(&mut conn).unwrap_or_else(|e| panic!("{e}"));
+        let first = rows(&mut conn);
+        let kinds: Vec<(&str, i64)> = first.iter().map(|r| (r.0.as_str(), r.1)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (CUSTOMER, 7),
+                (STAGE_CHANGE, 1),
+                (STAGE_CHANGE, 2),
+                (CUSTOMER, 8)
+            ]
+        );
+        let seq = first[0].2.unwrap_or_else(|| panic!("{first:?}"));
+        assert!(first.iter().all(|r| r.2 == Some(seq) && r.3), "{first:?}");
+
+        begin();
+        delete(&mut conn, 9);
         seal(&mut conn).unwrap_or_else(|e| panic!("{e}"));
         let all = rows(&mut conn);
-        assert_eq!(all.len(), 3, "{all:?}");
-        assert!(all[2].1 > Some(first), "{all:?}");
-
+        assert_eq!(all.len(), 5, "{all:?}");
+        assert!(all[4].2 > Some(seq), "{all:?}");
+        // A transaction that recorded nothing takes no number.
         begin();
-        delete(&mut conn, 8);
-        assert!(record_stage_events_numbered(&mut conn, "e.id > 0").is_err());
-        begin();
+        seal(&mut conn).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rows(&mut conn).len(), 5);
     }
 
     /// The hourly purge usually has nothing to do; then it must not wait

@@ -171,7 +171,7 @@ fn apply(
                 ))?;
             }
             if moved > 0 {
-                super::changes::record_stage_events_numbered(
+                super::changes::record_new_stage_events(
                     conn,
                     &format!(
                         "e.id > {before} AND e.kind = '{TIER_CHANGED}' AND e.at = {at} \

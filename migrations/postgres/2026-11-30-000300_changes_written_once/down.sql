@@ -1,0 +1,1 @@
+CREATE INDEX changes_pending ON changes (id) WHERE seq IS NULL;
