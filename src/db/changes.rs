@@ -174,26 +174,29 @@ pub fn record_many(
 }
 
 /// Set-based: one `stage_change` per customer event of a stage kind that
-/// matches `event_filter` (SQL over `e`, the `customer_events` alias) at
-/// seal and has no change yet. The representation is built in SQL (codes
+/// matches `event_filter` (SQL over `e`, the `customer_events` alias) and
+/// has no change yet. The statement runs at seal, over the events that
+/// exist now (an id bound is added): an event the transaction inserts later
+/// is recorded by its own writer. The representation is built in SQL (codes
 /// need no JSON escaping), so a recompute of every customer stays one
 /// statement.
-pub fn record_stage_events(_conn: &mut DbConn, event_filter: &str) -> QueryResult<()> {
-    push(Unsealed::StageEvents {
-        filter: event_filter.to_string(),
-        new_only: false,
-    });
-    Ok(())
+pub fn record_stage_events(conn: &mut DbConn, event_filter: &str) -> QueryResult<()> {
+    push_stage_events(conn, event_filter, false)
 }
 
 /// [`record_stage_events`] for events this transaction inserted (a
 /// recompute chunk): they cannot have a feed entry yet, so none is looked
 /// for (a probe per event in `changes`, a third of the statement at 20,000
 /// tier moves on PostgreSQL).
-pub fn record_new_stage_events(_conn: &mut DbConn, event_filter: &str) -> QueryResult<()> {
+pub fn record_new_stage_events(conn: &mut DbConn, event_filter: &str) -> QueryResult<()> {
+    push_stage_events(conn, event_filter, true)
+}
+
+fn push_stage_events(conn: &mut DbConn, event_filter: &str, new_only: bool) -> QueryResult<()> {
+    let last = super::events::last_id(conn)?;
     push(Unsealed::StageEvents {
-        filter: event_filter.to_string(),
-        new_only: true,
+        filter: format!("({event_filter}) AND e.id <= {last}"),
+        new_only,
     });
     Ok(())
 }
@@ -285,6 +288,18 @@ pub const STAGE_KINDS: &[&str] = &[
 /// Called by `write_tx` when a transaction begins.
 pub(super) fn begin() {
     UNSEALED.with(|u| u.borrow_mut().clear());
+}
+
+/// How many changes the transaction has recorded so far (see
+/// `db::savepoint`).
+pub(super) fn mark() -> usize {
+    UNSEALED.with(|u| u.borrow().len())
+}
+
+/// Forgets the changes recorded after `mark`: their savepoint rolled back,
+/// so what they describe was never written.
+pub(super) fn forget_since(mark: usize) {
+    UNSEALED.with(|u| u.borrow_mut().truncate(mark));
 }
 
 /// Called by `write_tx` just before COMMIT: renders the changed entities

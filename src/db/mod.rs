@@ -236,6 +236,23 @@ where
     }
 }
 
+/// A savepoint inside a [`write_tx`] (diesel's nested `transaction`): when
+/// `f` fails, its writes are rolled back and so are the changes it recorded
+/// for the feed, which are only written at the outer transaction's seal.
+/// Use this, never `conn.transaction`, inside a `write_tx`.
+pub fn savepoint<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let mark = changes::mark();
+    let result = conn.transaction(f);
+    if result.is_err() {
+        changes::forget_since(mark);
+    }
+    result
+}
+
 /// Now, truncated to microseconds: PostgreSQL keeps microseconds and SQLite
 /// nanoseconds, and both backends must return the same value.
 pub fn now() -> NaiveDateTime {

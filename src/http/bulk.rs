@@ -5,7 +5,6 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::Connection;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -298,7 +297,7 @@ where
             let index = first_index + i;
             let done = match step {
                 Planned::Done(done) => done,
-                Planned::Each(item) => conn.transaction(|conn| apply(conn, index, item)),
+                Planned::Each(item) => db::savepoint(conn, |conn| apply(conn, index, item)),
             };
             results.push(match done {
                 Ok(a) => ItemResult {

@@ -130,7 +130,7 @@ pub fn plan(
     // In a savepoint: should the database refuse the batch (a unique or
     // foreign-key conflict with another writer that committed meanwhile),
     // the per-item path reports each item.
-    match conn.transaction(|conn| create_all(conn, user, &good, now)) {
+    match db::savepoint(conn, |conn| create_all(conn, user, &good, now)) {
         Ok(ids) => {
             for (card, id) in good.iter().zip(ids) {
                 out[card.index] = Some(Planned::Done(Ok(Applied {

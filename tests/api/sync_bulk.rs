@@ -279,7 +279,58 @@ backend_tests!(
     all_or_none_applies_nothing_on_failure,
     request_rules,
     sales_users_write_only_their_own,
+    a_failed_item_leaves_nothing_in_the_feed,
 );
+
+/// An item that fails after part of it was written (the card saved, then
+/// the funnel move refused) is rolled back to its savepoint, and so is its
+/// entry in the change feed: the feed has only the good item's changes.
+async fn a_failed_item_leaves_nothing_in_the_feed(app: TestApp) {
+    let token = app.admin_token().await;
+    let first = json!({"items": [{"external_id": "F-1", "kind": "individual", "name": "Before"}]});
+    let r = bulk(&app, "/api/v1/customers/bulk", &token, &first, None).await;
+    assert_eq!(statuses(&r), ["created"], "{}", r.text);
+    let failing = r.body["items"][0]["id"].as_i64().unwrap();
+    let head = app.get("/api/v1/changes/head", &token).await;
+    assert_eq!(head.status, 200, "{}", head.text);
+    let cursor = head.body["cursor"].as_str().unwrap().to_string();
+
+    // `won` needs a purchase: refused after the card's new name was saved.
+    let body = json!({"items": [
+        {"external_id": "F-1", "kind": "individual", "name": "After", "funnel_stage": "won"},
+        {"external_id": "F-2", "kind": "individual", "name": "Good"}
+    ]});
+    let r = bulk(&app, "/api/v1/customers/bulk", &token, &body, None).await;
+    assert_eq!(statuses(&r), ["error", "created"], "{}", r.text);
+    let good = r.body["items"][1]["id"].as_i64().unwrap();
+    let card = app
+        .get(&format!("/api/v1/customers/{failing}"), &token)
+        .await;
+    assert_eq!(card.body["name"], "Before", "{}", card.text);
+    assert_eq!(card.body["version"], 1, "{}", card.text);
+
+    let feed = app
+        .get(&format!("/api/v1/changes?after={cursor}&limit=100"), &token)
+        .await;
+    assert_eq!(feed.status, 200, "{}", feed.text);
+    let entries: Vec<(String, i64, String)> = feed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["entity_type"].as_str().unwrap().to_string(),
+                c["entity_id"].as_i64().unwrap(),
+                c["operation"].as_str().unwrap().to_string(),
+            )
+        })
+        .filter(|(t, _, _)| t == "customer")
+        .collect();
+    assert_eq!(
+        entries,
+        [("customer".to_string(), good, "created".to_string())]
+    );
+}
 
 async fn transactions_bulk_upserts_and_refreshes_figures(app: TestApp) {
     let token = app.admin_token().await;
