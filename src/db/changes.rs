@@ -162,13 +162,21 @@ pub fn record_deleted(
 /// Records many changes of one type and operation at once (the bulk
 /// paths): `(entity_id, version)` pairs, in this order.
 pub fn record_many(
-    conn: &mut DbConn,
+    _conn: &mut DbConn,
     entity_type: &'static str,
     operation: &'static str,
     entities: &[(i64, i64)],
 ) -> QueryResult<()> {
-    for (id, version) in entities {
-        record(conn, entity_type, *id, operation, *version)?;
+    let at = super::now();
+    for (entity_id, version) in entities {
+        push(Unsealed::Entity {
+            entity_type: entity_type.to_string(),
+            entity_id: *entity_id,
+            operation: operation.to_string(),
+            version: *version,
+            at,
+            data: None,
+        });
     }
     Ok(())
 }
@@ -239,8 +247,8 @@ fn next_seq(conn: &mut DbConn) -> QueryResult<i64> {
 
 /// One history event of a stage kind (just inserted), as its `stage_change`:
 /// the text `record_stage_events` builds in SQL, rendered here so that a
-/// single write writes a statement diesel can cache instead of compiling a
-/// new one every time.
+/// single write's row goes out with its other rows (alone, through diesel's
+/// cached insert) instead of an `INSERT … SELECT` compiled every time.
 pub fn record_stage_event(
     _conn: &mut DbConn,
     event_id: i64,
