@@ -58,22 +58,28 @@ pub const DELETED: &str = "deleted";
 pub const RESTORED: &str = "restored";
 pub const OPERATIONS: &[&str] = &[CREATED, UPDATED, DELETED, RESTORED];
 
+/// One change of an entity: a row of `changes` without its number.
+struct Change {
+    entity_type: String,
+    entity_id: i64,
+    operation: String,
+    version: i64,
+    at: NaiveDateTime,
+    /// `None` until the seal renders the entity.
+    data: Option<String>,
+}
+
 /// A change recorded in the current write transaction, not yet written:
 /// [`seal`] writes every row of it once, complete, with its commit number.
 enum Unsealed {
-    /// One entity's change; without `data`, the entity is rendered at seal.
-    Entity {
-        entity_type: String,
-        entity_id: i64,
-        operation: String,
-        version: i64,
-        at: NaiveDateTime,
-        data: Option<String>,
-    },
+    Entity(Change),
     /// The stage changes of the history events `filter` matches, built in
     /// SQL; `new_only` when the events are new in this transaction (no feed
     /// entry to look for).
-    StageEvents { filter: String, new_only: bool },
+    StageEvents {
+        filter: String,
+        new_only: bool,
+    },
 }
 
 thread_local! {
@@ -84,6 +90,24 @@ thread_local! {
 
 fn push(change: Unsealed) {
     UNSEALED.with(|u| u.borrow_mut().push(change));
+}
+
+fn push_entity(
+    entity_type: &str,
+    entity_id: i64,
+    operation: &str,
+    version: i64,
+    at: NaiveDateTime,
+    data: Option<String>,
+) {
+    push(Unsealed::Entity(Change {
+        entity_type: entity_type.to_string(),
+        entity_id,
+        operation: operation.to_string(),
+        version,
+        at,
+        data,
+    }));
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -124,14 +148,14 @@ pub fn record(
     operation: &str,
     version: i64,
 ) -> QueryResult<()> {
-    push(Unsealed::Entity {
-        entity_type: entity_type.to_string(),
+    push_entity(
+        entity_type,
         entity_id,
-        operation: operation.to_string(),
+        operation,
         version,
-        at: super::now(),
-        data: None,
-    });
+        super::now(),
+        None,
+    );
     Ok(())
 }
 
@@ -148,14 +172,8 @@ pub fn record_deleted(
         "customer_id": customer_id,
         "deleted": true,
     });
-    push(Unsealed::Entity {
-        entity_type: entity_type.to_string(),
-        entity_id,
-        operation: DELETED.to_string(),
-        version,
-        at: super::now(),
-        data: Some(tombstone.to_string()),
-    });
+    let data = Some(tombstone.to_string());
+    push_entity(entity_type, entity_id, DELETED, version, super::now(), data);
     Ok(())
 }
 
@@ -169,14 +187,7 @@ pub fn record_many(
 ) -> QueryResult<()> {
     let at = super::now();
     for (entity_id, version) in entities {
-        push(Unsealed::Entity {
-            entity_type: entity_type.to_string(),
-            entity_id: *entity_id,
-            operation: operation.to_string(),
-            version: *version,
-            at,
-            data: None,
-        });
+        push_entity(entity_type, *entity_id, operation, *version, at, None);
     }
     Ok(())
 }
@@ -274,14 +285,7 @@ pub fn record_stage_event(
         to,
     })
     .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    push(Unsealed::Entity {
-        entity_type: STAGE_CHANGE.to_string(),
-        entity_id: event_id,
-        operation: CREATED.to_string(),
-        version: 1,
-        at,
-        data: Some(data),
-    });
+    push_entity(STAGE_CHANGE, event_id, CREATED, 1, at, Some(data));
     Ok(())
 }
 
@@ -322,46 +326,28 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
     }
     let rendered = render(conn, &unsealed)?;
     let seq = next_seq(conn)?;
-    let mut rows: Vec<Vec<Bind>> = Vec::new();
+    let mut rows: Vec<Change> = Vec::new();
     for change in unsealed {
         match change {
-            Unsealed::Entity {
-                entity_type,
-                entity_id,
-                operation,
-                version,
-                at,
-                data,
-            } => {
-                let data = match data {
-                    Some(data) => data,
-                    None => rendered
-                        .get(&(entity_type.clone(), entity_id))
-                        .cloned()
-                        .ok_or_else(|| {
-                            diesel::result::Error::QueryBuilderError(
-                                format!("{entity_type} {entity_id} left unrendered").into(),
-                            )
-                        })?,
-                };
-                rows.push(vec![
-                    Bind::from(&entity_type),
-                    entity_id.into(),
-                    Bind::from(&operation),
-                    version.into(),
-                    at.into(),
-                    seq.into(),
-                    Bind::from(&data),
-                ]);
+            Unsealed::Entity(mut change) => {
+                if change.data.is_none() {
+                    let key = (change.entity_type.clone(), change.entity_id);
+                    change.data = Some(rendered.get(&key).cloned().ok_or_else(|| {
+                        diesel::result::Error::QueryBuilderError(
+                            format!("{} {} left unrendered", key.0, key.1).into(),
+                        )
+                    })?);
+                }
+                rows.push(change);
             }
             Unsealed::StageEvents { filter, new_only } => {
-                write_rows(conn, &mut rows)?;
+                write_rows(conn, seq, &mut rows)?;
                 use diesel::connection::SimpleConnection;
                 conn.batch_execute(&stage_events_sql(&filter, seq, new_only))?;
             }
         }
     }
-    write_rows(conn, &mut rows)
+    write_rows(conn, seq, &mut rows)
 }
 
 /// The representations of the entities changed without one, by (type, id),
@@ -369,12 +355,12 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
 fn render(conn: &mut DbConn, unsealed: &[Unsealed]) -> QueryResult<HashMap<(String, i64), String>> {
     let mut by_type: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for change in unsealed {
-        if let Unsealed::Entity {
+        if let Unsealed::Entity(Change {
             entity_type,
             entity_id,
             data: None,
             ..
-        } = change
+        }) = change
         {
             by_type.entry(entity_type).or_default().push(*entity_id);
         }
@@ -404,38 +390,42 @@ const COLUMNS: [&str; 7] = [
     "data",
 ];
 
-/// Inserts `rows` (in order) and empties it. One row goes through diesel's
-/// insert, a statement it caches (the single writes); more as one
-/// multi-row statement.
-fn write_rows(conn: &mut DbConn, rows: &mut Vec<Vec<Bind>>) -> QueryResult<()> {
-    let taken = std::mem::take(rows);
-    match taken.as_slice() {
+/// Inserts `rows` (in order) with the commit number `seq` and empties it.
+/// One row goes through diesel's insert, a statement it caches (the single
+/// writes); more as one multi-row statement.
+fn write_rows(conn: &mut DbConn, seq: i64, rows: &mut Vec<Change>) -> QueryResult<()> {
+    match std::mem::take(rows).as_slice() {
         [] => Ok(()),
-        [row] => insert_one(conn, row),
-        more => batch::insert_rows(conn, "changes", &COLUMNS, more).map(|_| ()),
+        [c] => diesel::insert_into(changes::table)
+            .values((
+                changes::entity_type.eq(&c.entity_type),
+                changes::entity_id.eq(c.entity_id),
+                changes::operation.eq(&c.operation),
+                changes::version.eq(c.version),
+                changes::at.eq(c.at),
+                changes::seq.eq(seq),
+                changes::data.eq(&c.data),
+            ))
+            .execute(conn)
+            .map(|_| ()),
+        more => {
+            let binds: Vec<Vec<Bind>> = more
+                .iter()
+                .map(|c| {
+                    vec![
+                        Bind::from(&c.entity_type),
+                        c.entity_id.into(),
+                        Bind::from(&c.operation),
+                        c.version.into(),
+                        c.at.into(),
+                        seq.into(),
+                        Bind::from(&c.data),
+                    ]
+                })
+                .collect();
+            batch::insert_rows(conn, "changes", &COLUMNS, &binds).map(|_| ())
+        }
     }
-}
-
-fn insert_one(conn: &mut DbConn, row: &[Bind]) -> QueryResult<()> {
-    let [Bind::Text(Some(entity_type)), Bind::Int(Some(entity_id)), Bind::Text(Some(operation)), Bind::Int(Some(version)), Bind::Time(Some(at)), Bind::Int(Some(seq)), Bind::Text(data)] =
-        row
-    else {
-        return Err(diesel::result::Error::QueryBuilderError(
-            "a change row of another shape".into(),
-        ));
-    };
-    diesel::insert_into(changes::table)
-        .values((
-            changes::entity_type.eq(entity_type),
-            changes::entity_id.eq(entity_id),
-            changes::operation.eq(operation),
-            changes::version.eq(version),
-            changes::at.eq(at),
-            changes::seq.eq(seq),
-            changes::data.eq(data),
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
 /// Sealed changes after `after`, of `types` (all when empty), `limit` rows.

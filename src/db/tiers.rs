@@ -255,7 +255,7 @@ fn serialize_chunks(conn: &mut DbConn) -> QueryResult<()> {
 }
 
 /// The advisory lock key of [`serialize_chunks`] ("tier" in ASCII).
-const TIER_CHUNK_LOCK: i64 = 0x7469_6572;
+pub const TIER_CHUNK_LOCK: i64 = 0x7469_6572;
 
 /// The tier of rank `r.rn` with profit `r.profit`.
 fn tier_sql(imp: i64, sec: i64, ord: i64) -> String {

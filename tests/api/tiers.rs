@@ -686,10 +686,11 @@ async fn archived_while_a_recompute_waits(app: TestApp) {
     // The most profitable card: `important` if it were moved.
     let archived = ids[ids.len() - 1];
 
-    // `tiers::TIER_CHUNK_LOCK` ("tier" in ASCII), held until COMMIT.
+    // Held until COMMIT.
+    let lock = patron::db::tiers::TIER_CHUNK_LOCK;
     let mut blocker = diesel::PgConnection::establish(&app.database_url).unwrap();
     blocker
-        .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(1953064306);")
+        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({lock});"))
         .unwrap();
     let mut watcher = diesel::PgConnection::establish(&app.database_url).unwrap();
     let archive_while_it_waits = async {
