@@ -2,8 +2,8 @@
 //! not compile through the multi-backend connection, and one statement per
 //! row costs a round trip each on PostgreSQL, so these build the rows into
 //! one statement per engine: on SQLite a `VALUES` list with one typed bind
-//! per value (chunked under the bind limit), on PostgreSQL one array bind
-//! per column (see `Arrays`).
+//! per value (in chunks of 100 rows kept prepared, see `PREPARED_ROWS`), on
+//! PostgreSQL one array bind per column (see `Arrays`).
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
