@@ -187,6 +187,11 @@ where
             return arrays.bind(&sql).execute(c);
         }
     };
+    if rows.iter().any(|row| row.len() != width) {
+        return Err(diesel::result::Error::QueryBuilderError(
+            format!("a row without exactly {width} values").into(),
+        ));
+    }
     let one = row_placeholders(width);
     let full = PREPARED_ROWS.min(chunk_rows(width));
     let mut done = 0;
@@ -437,6 +442,27 @@ mod tests {
             .get_result(c)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(all.n as usize, 2 * (PREPARED_ROWS * 2 + 7));
+    }
+
+    /// A row with fewer or more values than columns is an error, not a
+    /// shifted insert or a panic.
+    #[test]
+    fn rows_of_the_wrong_width_are_refused() {
+        use diesel::connection::SimpleConnection;
+        let mut conn = crate::db::memory_db();
+        conn.batch_execute("CREATE TABLE t (n INTEGER, m INTEGER)")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let short = vec![vec![Bind::from(1)]; PREPARED_ROWS];
+        assert!(insert_rows(&mut conn, "t", &["n", "m"], &short).is_err());
+        let long = vec![vec![Bind::from(1), 2.into(), 3.into()]; 3];
+        assert!(insert_rows(&mut conn, "t", &["n", "m"], &long).is_err());
+        let DbConn::Sqlite(c) = &mut conn else {
+            panic!("SQLite");
+        };
+        let rows: i64 = diesel::select(diesel::dsl::sql::<BigInt>("(SELECT COUNT(*) FROM t)"))
+            .get_result(c)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rows, 0);
     }
 
     /// Statistics taken while no row had an external id make the unique
