@@ -183,15 +183,20 @@ pub fn recreate(url: &str) -> BenchResult<()> {
             let mut admin = PgConnection::establish(&format!("{server}/postgres"))
                 .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
             // One statement per call: several in one string run as one
-            // transaction, and these two cannot run inside one.
-            for sql in [
-                format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-                format!("CREATE DATABASE \"{name}\""),
-            ] {
+            // transaction, and these cannot run inside one. A plain DROP
+            // first: it stops an autovacuum worker on the database by itself
+            // (likely right after a bulk run), which `WITH (FORCE)` refuses
+            // to do for a role without pg_signal_backend; FORCE then ends
+            // the sessions a killed run left behind.
+            let drop = format!("DROP DATABASE IF EXISTS \"{name}\"");
+            if admin.batch_execute(&drop).is_err() {
                 admin
-                    .batch_execute(&sql)
-                    .map_err(|e| format!("cannot recreate database {name}: {e}"))?;
+                    .batch_execute(&format!("{drop} WITH (FORCE)"))
+                    .map_err(|e| format!("cannot drop database {name}: {e}"))?;
             }
+            admin
+                .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .map_err(|e| format!("cannot create database {name}: {e}"))?;
             Ok(())
         }
         None => Err("the URL must start with sqlite:// or postgres://".into()),

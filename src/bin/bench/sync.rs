@@ -3,13 +3,17 @@
 //!
 //! ```text
 //! bench sync --database-url URL [--customers 100000] [--batch 1000] [--readers 1]
+//!            [--streams 1]
 //! ```
+//!
+//! `--streams N` sends the batches over N connections at once (batch b on
+//! stream b mod N), as an integrator's sync with N workers would.
 //!
 //! The database is recreated; Patron runs in this process (so the RSS is
 //! the server's plus the bench's small client state).
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::args::Args;
@@ -34,6 +38,58 @@ fn rss_kb() -> Option<u64> {
         .find(|l| l.starts_with("VmRSS:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
+}
+
+/// Sends `batches` one after the other on one connection and adds the ids
+/// each response names to `created` (what the card readers may read: with
+/// several streams, ids are not committed in their order). Returns each
+/// batch's time.
+fn send_batches(
+    base: &str,
+    token: &str,
+    batches: Vec<(usize, String)>,
+    created: &RwLock<Vec<i64>>,
+) -> BenchResult<Vec<Duration>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let http = reqwest::Client::new();
+    let mut times = Vec::with_capacity(batches.len());
+    for (b, body) in batches {
+        let t = Instant::now();
+        let resp = runtime
+            .block_on(
+                http.post(format!("{base}/api/v1/customers/bulk"))
+                    .bearer_auth(token)
+                    .header("Content-Type", "application/json")
+                    .header("Idempotency-Key", format!("bench-{b}"))
+                    .body(body)
+                    .send(),
+            )
+            .map_err(|e| format!("bulk {b}: {e}"))?;
+        let status = resp.status().as_u16();
+        let text = runtime.block_on(resp.text()).map_err(|e| e.to_string())?;
+        if status != 200 || text.contains("\"status\":\"error\"") {
+            return Err(format!(
+                "bulk {b}: {status} {}",
+                &text[..text.len().min(300)]
+            ));
+        }
+        times.push(t.elapsed());
+        let results: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("bulk {b}: {e}"))?;
+        let ids = results["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["id"].as_i64());
+        created
+            .write()
+            .map_err(|_| "created ids poisoned".to_string())?
+            .extend(ids);
+    }
+    Ok(times)
 }
 
 /// Resets the peak RSS (Linux: writing 5 to clear_refs).
@@ -63,6 +119,7 @@ pub fn run(args: &Args) -> BenchResult<()> {
     let customers: u32 = args.number("customers", 100_000)?;
     let batch: u32 = args.number("batch", 1000)?;
     let readers: usize = args.number("readers", 1)?;
+    let streams: usize = args.number::<usize>("streams", 1)?.max(1);
     crate::seed::recreate(&url)?;
     let running = Running::start(&url, "127.0.0.1:0")?;
     let token = running.login(ADMIN_EMAIL, ADMIN_PASSWORD)?;
@@ -75,23 +132,31 @@ pub fn run(args: &Args) -> BenchResult<()> {
 
     // Card readers: GET /customers/{id} on ids already created, all the time.
     let stop = Arc::new(AtomicBool::new(false));
-    let max_id = Arc::new(AtomicI64::new(0));
+    let created: Arc<RwLock<Vec<i64>>> = Arc::default();
     let mut handles = Vec::new();
     for r in 0..readers {
-        let (stop, max_id, token, addr) =
-            (stop.clone(), max_id.clone(), token.clone(), running.addr);
+        let (stop, created, token, addr) =
+            (stop.clone(), created.clone(), token.clone(), running.addr);
         handles.push(std::thread::spawn(move || -> BenchResult<Vec<Duration>> {
             let mut client = Client::connect(addr)?;
             let mut samples = Vec::new();
             let mut x: i64 = 7 + r as i64;
             while !stop.load(Ordering::Relaxed) {
-                let top = max_id.load(Ordering::Relaxed);
-                if top == 0 {
+                x = (x * 1_103_515_245 + 12_345) & 0x7fff_ffff;
+                let id = {
+                    let ids = created
+                        .read()
+                        .map_err(|_| "created ids poisoned".to_string())?;
+                    if ids.is_empty() {
+                        None
+                    } else {
+                        Some(ids[(x as usize) % ids.len()])
+                    }
+                };
+                let Some(id) = id else {
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
-                }
-                x = (x * 1_103_515_245 + 12_345) & 0x7fff_ffff;
-                let id = 1 + x % top;
+                };
                 let t = Instant::now();
                 let resp = client.get(&format!("/api/v1/customers/{id}"), &token)?;
                 samples.push(t.elapsed());
@@ -104,33 +169,31 @@ pub fn run(args: &Args) -> BenchResult<()> {
         }));
     }
 
-    let bodies: Vec<String> = (0..customers.div_ceil(batch))
-        .map(|b| batch_body(b * batch, batch.min(customers - b * batch)))
+    let bodies: Vec<(usize, String)> = (0..customers.div_ceil(batch))
+        .map(|b| {
+            (
+                b as usize,
+                batch_body(b * batch, batch.min(customers - b * batch)),
+            )
+        })
+        .collect();
+    // Batch b goes to stream b % streams; each stream sends its batches one
+    // after the other, as an integrator's sync worker would.
+    let mut per_stream: Vec<Vec<(usize, String)>> = vec![Vec::new(); streams];
+    for (b, body) in bodies {
+        per_stream[b % streams].push((b, body));
+    }
+    let started = Instant::now();
+    let senders: Vec<_> = per_stream
+        .into_iter()
+        .map(|mine| {
+            let (token, base, created) = (token.clone(), base.clone(), created.clone());
+            std::thread::spawn(move || send_batches(&base, &token, mine, &created))
+        })
         .collect();
     let mut batch_times = Vec::new();
-    let started = Instant::now();
-    for (b, body) in bodies.into_iter().enumerate() {
-        let t = Instant::now();
-        let resp = runtime
-            .block_on(
-                http.post(format!("{base}/api/v1/customers/bulk"))
-                    .bearer_auth(&token)
-                    .header("Content-Type", "application/json")
-                    .header("Idempotency-Key", format!("bench-{b}"))
-                    .body(body)
-                    .send(),
-            )
-            .map_err(|e| format!("bulk {b}: {e}"))?;
-        let status = resp.status().as_u16();
-        let text = runtime.block_on(resp.text()).map_err(|e| e.to_string())?;
-        if status != 200 || text.contains("\"status\":\"error\"") {
-            return Err(format!(
-                "bulk {b}: {status} {}",
-                &text[..text.len().min(300)]
-            ));
-        }
-        batch_times.push(t.elapsed());
-        max_id.store(i64::from((b as u32 + 1) * batch), Ordering::Relaxed);
+    for s in senders {
+        batch_times.extend(s.join().map_err(|_| "sender panicked".to_string())??);
     }
     let wall = started.elapsed();
     stop.store(true, Ordering::Relaxed);
@@ -139,7 +202,9 @@ pub fn run(args: &Args) -> BenchResult<()> {
         reads.extend(h.join().map_err(|_| "reader panicked".to_string())??);
     }
     let secs = wall.as_secs_f64();
-    println!("### Bulk upsert: {customers} new customers in batches of {batch}");
+    println!(
+        "### Bulk upsert: {customers} new customers in batches of {batch}, {streams} stream(s)"
+    );
     println!();
     println!(
         "Total {secs:.2} s, {:.0} items/s; per batch p50 {:.0} ms, max {:.0} ms.",
