@@ -161,6 +161,35 @@ pub fn insert_rows(
     })
 }
 
+/// Inserts `rows` like [`insert_rows`] into a table with a unique
+/// `external_id` and returns each new row's `(external_id, id)` from the
+/// insert itself (`RETURNING`: in no promised order for a multi-row insert,
+/// hence the key). Reading them back by external id afterwards was the most
+/// expensive statement of a PostgreSQL bulk upsert (~20 ms per 1,000 cards).
+pub fn insert_rows_returning_keys(
+    conn: &mut DbConn,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Bind>],
+) -> QueryResult<Vec<(String, i64)>> {
+    let names = columns.join(", ");
+    let make =
+        |values: &str| format!("INSERT INTO {table} ({names}) {values} RETURNING external_id, id");
+    let chunks = each_chunk(
+        conn,
+        columns.len(),
+        rows,
+        make,
+        |c, statement| statement.load::<ExternalId>(c),
+        |c, query| query.load::<ExternalId>(c),
+    )?;
+    Ok(chunks
+        .into_iter()
+        .flatten()
+        .map(|r| (r.external_id, r.id))
+        .collect())
+}
+
 /// Runs `make(values)` for each chunk of `rows`, where `values` is a row
 /// source whose columns are named `column1`, `column2`, … (use it as
 /// `({values}) AS v` and `v.column1`): `VALUES (?, …), …` on SQLite, one
@@ -176,15 +205,42 @@ pub fn with_values<F>(
 where
     F: Fn(&str) -> String,
 {
+    let counts = each_chunk(
+        conn,
+        width,
+        rows,
+        make,
+        |c, statement| statement.execute(c),
+        |c, query| query.execute(c),
+    )?;
+    Ok(counts.into_iter().sum())
+}
+
+/// The statements of [`with_values`], each run by `sqlite` or `pg`: one
+/// result per SQLite chunk, one for PostgreSQL (no statement for no rows).
+fn each_chunk<T, F>(
+    conn: &mut DbConn,
+    width: usize,
+    rows: &[Vec<Bind>],
+    make: F,
+    mut sqlite: impl FnMut(&mut diesel::SqliteConnection, Rows) -> QueryResult<T>,
+    pg: impl FnOnce(
+        &mut diesel::PgConnection,
+        BoxedSqlQuery<'static, diesel::pg::Pg, SqlQuery>,
+    ) -> QueryResult<T>,
+) -> QueryResult<Vec<T>>
+where
+    F: Fn(&str) -> String,
+{
     let c = match conn {
         DbConn::Sqlite(c) => c,
         DbConn::Postgresql(c) => {
             if rows.is_empty() {
-                return Ok(0);
+                return Ok(Vec::new());
             }
             let arrays = Arrays::of(rows, width)?;
             let sql = make(&arrays.select());
-            return arrays.bind(&sql).execute(c);
+            return Ok(vec![pg(c, arrays.bind(&sql))?]);
         }
     };
     if rows.iter().any(|row| row.len() != width) {
@@ -194,7 +250,7 @@ where
     }
     let one = row_placeholders(width);
     let full = PREPARED_ROWS.min(chunk_rows(width));
-    let mut done = 0;
+    let mut out = Vec::with_capacity(rows.len().div_ceil(full));
     for chunk in rows.chunks(full) {
         let values = format!("VALUES {}", vec![one.as_str(); chunk.len()].join(", "));
         let statement = Rows {
@@ -202,9 +258,9 @@ where
             rows: chunk,
             keep_prepared: chunk.len() == full,
         };
-        done += statement.execute(c)?;
+        out.push(sqlite(c, statement)?);
     }
-    Ok(done)
+    Ok(out)
 }
 
 /// Rows per SQLite statement of the bulk paths. Full chunks have the same
@@ -258,6 +314,10 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for Rows<'_> {
         }
         Ok(())
     }
+}
+
+impl diesel::query_builder::Query for Rows<'_> {
+    type SqlType = diesel::sql_types::Untyped;
 }
 
 impl RunQueryDsl<diesel::sqlite::SqliteConnection> for Rows<'_> {}
@@ -463,6 +523,31 @@ mod tests {
             .get_result(c)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(rows, 0);
+    }
+
+    /// Every inserted row's key comes back with the id it got, across full
+    /// chunks and the shorter last one, on a second call too.
+    #[test]
+    fn inserted_rows_return_their_keys_and_ids() {
+        use diesel::connection::SimpleConnection;
+        let mut conn = crate::db::memory_db();
+        conn.batch_execute("CREATE TABLE keyed (id INTEGER PRIMARY KEY, external_id TEXT UNIQUE)")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let n = PREPARED_ROWS * 2 + 7;
+        for round in 0..2 {
+            let rows: Vec<Vec<Bind>> = (0..n)
+                .map(|i| vec![Bind::from(format!("k-{round}-{i}").as_str())])
+                .collect();
+            let mut got = insert_rows_returning_keys(&mut conn, "keyed", &["external_id"], &rows)
+                .unwrap_or_else(|e| panic!("{e}"));
+            got.sort();
+            let keys: Vec<String> = (0..n).map(|i| format!("k-{round}-{i}")).collect();
+            let mut stored =
+                external_ids(&mut conn, "keyed", &keys).unwrap_or_else(|e| panic!("{e}"));
+            stored.sort();
+            assert_eq!(got.len(), n);
+            assert_eq!(got, stored);
+        }
     }
 
     /// Statistics taken while no row had an external id make the unique

@@ -159,6 +159,23 @@ pub fn record(
     Ok(())
 }
 
+/// Gives the changes of `entity_type` recorded so far without data their
+/// data now, by entity id, so the seal does not read those entities back.
+/// For a writer that holds the exact state it has just written (the bulk
+/// plan's new cards); a later change of the same entity is recorded and
+/// rendered as usual.
+pub fn set_data(entity_type: &str, mut data: HashMap<i64, String>) {
+    UNSEALED.with(|u| {
+        for change in u.borrow_mut().iter_mut() {
+            if let Unsealed::Entity(c) = change {
+                if c.data.is_none() && c.entity_type == entity_type {
+                    c.data = data.remove(&c.entity_id);
+                }
+            }
+        }
+    });
+}
+
 /// Records a hard delete with its tombstone (the row is gone at seal time).
 pub fn record_deleted(
     _conn: &mut DbConn,

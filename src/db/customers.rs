@@ -380,7 +380,7 @@ pub fn insert_many(conn: &mut DbConn, rows: &[CustomerRow]) -> QueryResult<Vec<i
             ]
         })
         .collect();
-    batch::insert_rows(
+    let found: std::collections::HashMap<String, i64> = batch::insert_rows_returning_keys(
         conn,
         "customers",
         &[
@@ -419,14 +419,9 @@ pub fn insert_many(conn: &mut DbConn, rows: &[CustomerRow]) -> QueryResult<Vec<i
             "archived_at",
         ],
         &values,
-    )?;
-    // The ids, matched back by external id (unique): RETURNING gives no
-    // order guarantee for a multi-row insert.
-    let external: Vec<String> = rows.iter().filter_map(|r| r.external_id.clone()).collect();
-    let found: std::collections::HashMap<String, i64> =
-        super::batch::external_ids(conn, "customers", &external)?
-            .into_iter()
-            .collect();
+    )?
+    .into_iter()
+    .collect();
     let ids = rows
         .iter()
         .map(|r| {

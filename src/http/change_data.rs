@@ -96,7 +96,7 @@ pub fn render_many(
 
 /// Straight to the stored text: a bulk write seals up to 1,000 cards, and a
 /// `Value` in between was a second serialisation of each.
-fn to_text<T: serde::Serialize>(view: T) -> Result<String, ApiError> {
+pub fn to_text<T: serde::Serialize>(view: T) -> Result<String, ApiError> {
     serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.to_string()))
 }
 

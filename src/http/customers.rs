@@ -214,11 +214,28 @@ pub fn views(conn: &mut DbConn, rows: Vec<Full>) -> Result<Vec<CustomerView>, Ap
     Ok(rows
         .into_iter()
         .map(|(row, stats)| {
-            let mine = tags.remove(&row.id).unwrap_or_default();
+            let mut mine = tags.remove(&row.id).unwrap_or_default();
+            // The database orders them by its collation; Rust's order is the
+            // one `normalize_tags` and `new_card_view` give, on any server.
+            mine.sort_unstable();
             let tier = tiers.remove(&row.id);
             CustomerView::new(row, stats, mine, tier.as_deref())
         })
         .collect())
+}
+
+/// The view of a card this transaction has just created (`row` as inserted,
+/// with its id; `tags` normalized), without reading it back: a new card has
+/// no tier yet, no figures, the stage `not_started`, the loyalty `unknown`
+/// and a share of wallet only of a known wallet (as `create_in_tx` stores).
+pub fn new_card_view(row: CustomerRow, tags: Vec<String>) -> CustomerView {
+    let stats = StatsRow {
+        cpr_stage: CprStage::NotStarted.as_str().to_string(),
+        loyalty_type: LoyaltyType::Unknown.as_str().to_string(),
+        share_of_wallet: new_card_share(row.wallet_size_cents),
+        ..StatsRow::default()
+    };
+    CustomerView::new(row, stats, tags, None)
 }
 
 /// The current view of one customer, derived figures included.
