@@ -4,16 +4,20 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::db::{self, changes, cpr, loyalty, settings, stats, Db};
+use crate::db::{self, changes, cpr, loyalty, settings, stats, wal, Db};
 use crate::domain::cpr::CprSettings;
 use crate::domain::loyalty::LoyaltySettings;
 
 /// Starts the periodic jobs: moving the 12-month window of the derived
 /// figures and the CPR window (which can move a customer's stage as old
-/// purchases leave it), once at start, then every `stats_refresh_secs`.
+/// purchases leave it), once at start, then every `stats_refresh_secs`; the
+/// purges; and on SQLite the log checkpoints.
 /// Every job stops once `alive` can no longer be upgraded (the application
 /// that started it is gone).
 pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
+    if db.backend() == db::Backend::Sqlite {
+        spawn_checkpointer(db.clone(), alive.clone());
+    }
     spawn_purge(db.clone(), config, alive.clone());
     spawn_idempotency_purge(db.clone(), config.idempotency_ttl_secs, alive.clone());
     let every = Duration::from_secs(config.stats_refresh_secs.max(1));
@@ -115,6 +119,36 @@ fn spawn_purge(db: Db, config: &Config, alive: Weak<()>) {
                 log::info!("purged {n} webhook delivery attempts older than the retention");
             }
             wait = next_wait(failed, every, retry);
+        }
+    });
+}
+
+/// Checkpoints SQLite's log beside the writers (see `db::wal`): every 100 ms
+/// while commits come in, every second otherwise.
+fn spawn_checkpointer(db: Db, alive: Weak<()>) {
+    const BUSY: Duration = Duration::from_millis(100);
+    const IDLE: Duration = Duration::from_secs(1);
+    tokio::spawn(async move {
+        let mut last = None;
+        let mut wait = IDLE;
+        loop {
+            tokio::time::sleep(wait).await;
+            if alive.strong_count() == 0 {
+                return;
+            }
+            wait = match db.run(|conn| Ok(wal::checkpoint(conn)?)).await {
+                Ok(Some(progress)) if Some(progress.log) != last => {
+                    last = Some(progress.log);
+                    BUSY
+                }
+                Ok(Some(_)) => IDLE,
+                Ok(None) => return,
+                Err(e) => {
+                    // The writers' own backstop keeps the log bounded.
+                    log::debug!("checkpoint failed: {e}");
+                    IDLE
+                }
+            };
         }
     });
 }

@@ -27,6 +27,7 @@ pub mod surveys;
 pub mod tiers;
 pub mod transactions;
 pub mod users;
+pub mod wal;
 pub mod webhooks;
 
 use std::time::Duration;
@@ -97,9 +98,13 @@ impl ManageConnection for Manager {
             Some(Backend::Sqlite) => {
                 let mut conn = SqliteConnection::establish(sqlite_path(&self.url))?;
                 // Per connection: these pragmas do not persist in the file.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                )
+                // The log is checkpointed by a job (`db::wal`); this
+                // connection's own checkpoint is only a backstop.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                     PRAGMA wal_autocheckpoint = {};",
+                    wal::AUTOCHECKPOINT_PAGES
+                ))
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConn::Sqlite(conn))
             }
