@@ -6,7 +6,7 @@ use std::str::FromStr;
 use crate::BenchResult;
 
 /// Flags that take no value.
-const SWITCHES: &[&str] = &["fresh", "wallets"];
+const SWITCHES: &[&str] = &["fresh", "wallets", "export-only"];
 
 pub struct Args {
     values: HashMap<String, String>,

@@ -47,6 +47,7 @@ const USAGE: &str = "usage:
   bench serve    --database-url URL [--bind ADDR]
   bench probe    --database-url URL
   bench sync     --database-url URL [--customers 100000] [--batch 1000] [--readers 1] [--streams 1]
+  bench sync     --database-url URL --export-only
   bench http     --database-url URL [--patron target/release/patron] [--oha target/tools/bin/oha]
                  [--port 18200] [--duration 10] [--connections 64] [--workers N]
                  [--soak-minutes M] [--soak-sample-secs 10]

@@ -4,13 +4,17 @@
 //! ```text
 //! bench sync --database-url URL [--customers 100000] [--batch 1000] [--readers 1]
 //!            [--streams 1]
+//! bench sync --database-url URL --export-only
 //! ```
 //!
 //! `--streams N` sends the batches over N connections at once (batch b on
 //! stream b mod N), as an integrator's sync with N workers would.
 //!
 //! The database is recreated; Patron runs in this process (so the RSS is
-//! the server's plus the bench's small client state).
+//! the server's plus the bench's small client state, and after an import
+//! also what the import left in the allocator). `--export-only` exports the
+//! database a previous run left, from a fresh process: the export's own
+//! memory.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -115,6 +119,9 @@ fn batch_body(start: u32, n: u32) -> String {
 }
 
 pub fn run(args: &Args) -> BenchResult<()> {
+    if args.flag("export-only") {
+        return run_export(args);
+    }
     let url = args.string("database-url")?;
     let customers: u32 = args.number("customers", 100_000)?;
     let batch: u32 = args.number("batch", 1000)?;
@@ -244,14 +251,51 @@ pub fn run(args: &Args) -> BenchResult<()> {
     );
     println!();
 
-    // CSV export of everything, streamed.
+    export(
+        &runtime,
+        &http,
+        &base,
+        &token,
+        "in the process that ran the import",
+    )?;
+    running.stop();
+    Ok(())
+}
+
+/// `bench sync --export-only`: the CSV export of the database a previous
+/// `bench sync` left, by a server started afresh in this process, so the
+/// peak RSS is the export's and not what the import left behind.
+pub fn run_export(args: &Args) -> BenchResult<()> {
+    let url = args.string("database-url")?;
+    let running = Running::start(&url, "127.0.0.1:0")?;
+    let token = running.login(ADMIN_EMAIL, ADMIN_PASSWORD)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", running.addr);
+    export(&runtime, &http, &base, &token, "fresh process")?;
+    running.stop();
+    Ok(())
+}
+
+/// Streams `GET /customers/export` to the end; prints its time and this
+/// process's RSS before and at its peak during the export.
+fn export(
+    runtime: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    which: &str,
+) -> BenchResult<()> {
     let before = rss_kb().unwrap_or_default();
     reset_peak();
     let started = Instant::now();
     let mut resp = runtime
         .block_on(
             http.get(format!("{base}/api/v1/customers/export"))
-                .bearer_auth(&token)
+                .bearer_auth(token)
                 .send(),
         )
         .map_err(|e| format!("export: {e}"))?;
@@ -263,13 +307,12 @@ pub fn run(args: &Args) -> BenchResult<()> {
     let secs = started.elapsed().as_secs_f64();
     let peak = peak_rss_kb().unwrap_or_default();
     println!(
-        "CSV export of {} rows ({:.1} MB): {secs:.2} s, {:.0} rows/s; process RSS {} MB before, peak {} MB during.",
+        "CSV export of {} rows ({:.1} MB), {which}: {secs:.2} s, {:.0} rows/s; process RSS {} MB before, peak {} MB during.",
         lines.saturating_sub(1),
         bytes as f64 / 1e6,
         lines as f64 / secs,
         before / 1024,
         peak / 1024
     );
-    running.stop();
     Ok(())
 }
