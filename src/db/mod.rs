@@ -29,6 +29,7 @@ pub mod transactions;
 pub mod users;
 pub mod wal;
 pub mod webhooks;
+mod writer;
 
 use std::time::Duration;
 
@@ -139,6 +140,8 @@ pub type PooledConn = PooledConnection<Manager>;
 pub struct Db {
     pool: DbPool,
     backend: Backend,
+    /// SQLite's writers of this database queue on it (see `writer`).
+    writer: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Db {
@@ -173,7 +176,11 @@ impl Db {
                 .map_err(|e| format!("cannot switch SQLite to WAL: {e}"))?;
         }
         migrate::run(&mut conn)?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            writer: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -192,7 +199,7 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, writer) = (self.pool.clone(), self.writer.clone());
         actix_web::web::block(move || {
             let waiting = std::time::Instant::now();
             let checkout = pool.get();
@@ -204,7 +211,7 @@ impl Db {
             // A connection that lost its server is dropped by the pool on its
             // return (diesel marks it broken), so a database restart heals by
             // itself (tests/api/outage.rs).
-            f(&mut conn)
+            writer::within(&writer, || f(&mut conn))
         })
         .await
         .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
@@ -213,7 +220,8 @@ impl Db {
 
 /// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`: a deferred
 /// transaction that reads and then writes fails at once with SQLITE_BUSY when
-/// another writer got there first, without waiting for the busy timeout.
+/// another writer got there first, without waiting for the busy timeout; and
+/// it first waits its turn behind this process's other writers (`writer`).
 /// Every write transaction ends by sealing the changes it recorded for the
 /// change feed (`changes::seal`), the last work before COMMIT.
 pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
@@ -221,6 +229,19 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    // Declared before the guard, so it outlives it. Only the outermost
+    // transaction queues: the lock is not reentrant.
+    let writer = match conn {
+        DbConn::Sqlite(c) => {
+            let depth =
+                AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()?;
+            depth.is_none().then(writer::current).flatten()
+        }
+        DbConn::Postgresql(_) => None,
+    };
+    let _queued = writer
+        .as_deref()
+        .map(|m| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,

@@ -128,14 +128,7 @@ pub fn run(args: &Args) -> BenchResult<()> {
     let readers: usize = args.number("readers", 1)?;
     let streams: usize = args.number::<usize>("streams", 1)?.max(1);
     crate::seed::recreate(&url)?;
-    let running = Running::start(&url, "127.0.0.1:0")?;
-    let token = running.login(ADMIN_EMAIL, ADMIN_PASSWORD)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let http = reqwest::Client::new();
-    let base = format!("http://{}", running.addr);
+    let (running, token, runtime, http, base) = start(&url)?;
 
     // Card readers: GET /customers/{id} on ids already created, all the time.
     let stop = Arc::new(AtomicBool::new(false));
@@ -267,17 +260,30 @@ pub fn run(args: &Args) -> BenchResult<()> {
 /// peak RSS is the export's and not what the import left behind.
 pub fn run_export(args: &Args) -> BenchResult<()> {
     let url = args.string("database-url")?;
-    let running = Running::start(&url, "127.0.0.1:0")?;
+    let (running, token, runtime, http, base) = start(&url)?;
+    export(&runtime, &http, &base, &token, "fresh process")?;
+    running.stop();
+    Ok(())
+}
+
+/// Patron on `url` in this process, the admin's token and a client for it.
+fn start(
+    url: &str,
+) -> BenchResult<(
+    Running,
+    String,
+    tokio::runtime::Runtime,
+    reqwest::Client,
+    String,
+)> {
+    let running = Running::start(url, "127.0.0.1:0")?;
     let token = running.login(ADMIN_EMAIL, ADMIN_PASSWORD)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let http = reqwest::Client::new();
     let base = format!("http://{}", running.addr);
-    export(&runtime, &http, &base, &token, "fresh process")?;
-    running.stop();
-    Ok(())
+    Ok((running, token, runtime, reqwest::Client::new(), base))
 }
 
 /// Streams `GET /customers/export` to the end; prints its time and this

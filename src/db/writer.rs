@@ -1,0 +1,114 @@
+//! SQLite writers of this process wait for each other in a queue.
+//!
+//! SQLite lets one transaction write at a time. A `BEGIN IMMEDIATE` that
+//! finds another writer waits in SQLite's busy handler, which sleeps in
+//! growing steps (up to 100 ms) and never learns that the writer finished:
+//! with two streams of bulk writes one batch waited 3 s of the 5 s busy
+//! timeout (docs/BENCHMARKS.md). So each [`Db`](super::Db) has a mutex that
+//! the outermost [`write_tx`](super::write_tx) on SQLite holds from BEGIN to
+//! COMMIT: the next writer is woken the moment it is released. Writers of
+//! other processes on the same file still meet in SQLite's busy handler.
+//!
+//! `Db::run` tells the blocking thread which database's mutex applies
+//! (`within`); a connection used outside `Db::run` (migrations, tools,
+//! unit tests) writes without it, as before.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<Mutex<()>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `lock` as this thread's writer lock.
+pub(super) fn within<T>(lock: &Arc<Mutex<()>>, f: impl FnOnce() -> T) -> T {
+    let before = CURRENT.with(|c| c.replace(Some(lock.clone())));
+    let out = f();
+    CURRENT.with(|c| *c.borrow_mut() = before);
+    out
+}
+
+/// This thread's writer lock, if `within` set one.
+pub(super) fn current() -> Option<Arc<Mutex<()>>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{write_tx, DbConn};
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    use std::time::Duration;
+
+    fn open(path: &str) -> DbConn {
+        let mut c = DbConn::Sqlite(
+            diesel::SqliteConnection::establish(path).unwrap_or_else(|e| panic!("{e}")),
+        );
+        // No busy wait at all: without the queue, the second writer fails.
+        c.batch_execute("PRAGMA busy_timeout = 0;")
+            .unwrap_or_else(|e| panic!("{e}"));
+        c
+    }
+
+    /// Two writers at once on one file, the second arriving while the
+    /// first is inside its transaction: with the queue both commit; without
+    /// it (no busy wait) the second is refused with "database is locked".
+    #[test]
+    fn a_second_writer_waits_for_the_first() {
+        let dir = std::env::temp_dir().join(format!("patron-writer-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("w.db").to_string_lossy().to_string();
+        let _ = std::fs::remove_file(&path);
+        // Kept open throughout: the last connection to close checkpoints
+        // and removes the log under an exclusive lock, which would make the
+        // second writer's BEGIN fail for a reason of its own.
+        let mut keeper = open(&path);
+        keeper
+            .batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER);")
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let race = |queued: bool| -> Vec<Result<(), String>> {
+            let lock = Arc::new(Mutex::new(()));
+            let (inside, entered) = std::sync::mpsc::channel();
+            let writer = |n: i64, hold: Duration, signal: Option<std::sync::mpsc::Sender<()>>| {
+                let (path, lock) = (path.clone(), lock.clone());
+                std::thread::spawn(move || {
+                    let mut conn = open(&path);
+                    let mut work = || {
+                        write_tx(&mut conn, |c| {
+                            c.batch_execute(&format!("INSERT INTO t VALUES ({n})"))?;
+                            if let Some(s) = &signal {
+                                let _ = s.send(());
+                            }
+                            std::thread::sleep(hold);
+                            Ok::<_, diesel::result::Error>(())
+                        })
+                        .map_err(|e| e.to_string())
+                    };
+                    if queued {
+                        within(&lock, work)
+                    } else {
+                        work()
+                    }
+                })
+            };
+            let first = writer(1, Duration::from_millis(200), Some(inside));
+            entered.recv().unwrap_or_else(|e| panic!("{e}"));
+            let second = writer(2, Duration::ZERO, None);
+            [first, second]
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| panic!("writer panicked")))
+                .collect()
+        };
+        assert_eq!(race(true), vec![Ok(()), Ok(())]);
+        let unqueued = race(false);
+        assert_eq!(unqueued[0], Ok(()));
+        assert!(
+            unqueued[1].as_ref().is_err_and(|e| e.contains("locked")),
+            "{unqueued:?}"
+        );
+        drop(keeper);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
