@@ -257,7 +257,8 @@ pub fn insert(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<CustomerRow> 
         super::changes::CREATED,
         row.version,
     )?;
-    customers::table.find(id).select(CARD).first(conn)
+    // The row as written: every column comes from `row` but the id.
+    Ok(CustomerRow { id, ..row.clone() })
 }
 
 /// The highest customer id (0 when there is none): where the id-range
@@ -484,21 +485,26 @@ pub fn save(conn: &mut DbConn, row: &CustomerRow, expected_version: i64) -> Quer
     Ok(n == 1)
 }
 
+/// The tags of the cards `ids`, as `(customer_id, tag)` ordered by card and
+/// then tag in Rust's byte order: the order `normalize_tags` gives, whatever
+/// the server's collation (a PostgreSQL `ORDER BY tag` follows its locale, so
+/// comparing with a request's tags would see a change where there is none).
 pub fn tags_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
-    if let [id] = ids {
+    let mut pairs: Vec<(i64, String)> = if let [id] = ids {
         // One card (the hot path): a statement diesel can cache; an `IN`
         // list is prepared anew every time on SQLite.
-        return customer_tags::table
+        customer_tags::table
             .filter(customer_tags::customer_id.eq(id))
-            .order(customer_tags::tag)
             .select((customer_tags::customer_id, customer_tags::tag))
-            .load(conn);
-    }
-    customer_tags::table
-        .filter(customer_tags::customer_id.eq_any(ids))
-        .order((customer_tags::customer_id, customer_tags::tag))
-        .select((customer_tags::customer_id, customer_tags::tag))
-        .load(conn)
+            .load(conn)?
+    } else {
+        customer_tags::table
+            .filter(customer_tags::customer_id.eq_any(ids))
+            .select((customer_tags::customer_id, customer_tags::tag))
+            .load(conn)?
+    };
+    pairs.sort_unstable();
+    Ok(pairs)
 }
 
 pub fn replace_tags(conn: &mut DbConn, id: i64, tags: &[String]) -> QueryResult<()> {

@@ -116,7 +116,7 @@ pub fn upsert_one(
         }
         None => {
             let (row, tags) = new_card(user, item, db::now())?;
-            let saved = create_in_tx(conn, user, &row, &tags)?;
+            let (saved, _) = create_in_tx(conn, user, &row, &tags)?;
             let applied = Applied {
                 status: ItemStatus::Created,
                 id: saved.id,

@@ -1,11 +1,14 @@
 //! `/customers`: the customer profile card.
 
+use std::collections::HashMap;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::change_data;
 use super::customer_input::{normalize_tags, source_link_errors, CustomerCreate, CustomerPatch};
 use super::customer_query::CustomerQuery;
 use super::extract::{JsonBody, QueryParams};
@@ -18,7 +21,7 @@ use crate::auth::AuthUser;
 use crate::db::customer_list::{self, Sort};
 use crate::db::customers::{self, CustomerRow, Full, StatsRow};
 use crate::db::page::{self, Cursor};
-use crate::db::{self, users, DbConn};
+use crate::db::{self, changes, users, DbConn};
 use crate::domain::codes::{
     from_db, AcquisitionSource, ChurnReason, Code, CprStage, CustomerKind, FunnelStage, Gender,
     LoyaltyType, PersonalityType, ProspectGrade, SocialStyle, Tier,
@@ -205,19 +208,15 @@ pub struct CustomerPage {
 /// Loads the tags of `rows` and builds their views, in order.
 pub fn views(conn: &mut DbConn, rows: Vec<Full>) -> Result<Vec<CustomerView>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|(r, _)| r.id).collect();
-    let mut tags: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    let mut tags: HashMap<i64, Vec<String>> = Default::default();
     for (id, tag) in customers::tags_of(conn, &ids)? {
         tags.entry(id).or_default().push(tag);
     }
-    let mut tiers: std::collections::HashMap<i64, String> =
-        db::tiers::of(conn, &ids)?.into_iter().collect();
+    let mut tiers: HashMap<i64, String> = db::tiers::of(conn, &ids)?.into_iter().collect();
     Ok(rows
         .into_iter()
         .map(|(row, stats)| {
-            let mut mine = tags.remove(&row.id).unwrap_or_default();
-            // The database orders them by its collation; Rust's order is the
-            // one `normalize_tags` and `new_card_view` give, on any server.
-            mine.sort_unstable();
+            let mine = tags.remove(&row.id).unwrap_or_default();
             let tier = tiers.remove(&row.id);
             CustomerView::new(row, stats, mine, tier.as_deref())
         })
@@ -327,13 +326,14 @@ fn fail_on(errors: Vec<FieldError>, conflict: Option<ApiError>) -> Result<(), Ap
 
 /// Creates a card inside the caller's write transaction: the database rules,
 /// the insert, its CPR stage, funnel history and tags. Used by `POST
-/// /customers` and the bulk upsert, so both write the same way.
+/// /customers` and the bulk upsert, so both write the same way. Returns the
+/// row as stored and the card's view.
 pub fn create_in_tx(
     conn: &mut DbConn,
     user: &AuthUser,
     row: &CustomerRow,
     tags: &[String],
-) -> Result<CustomerRow, ApiError> {
+) -> Result<(CustomerRow, CustomerView), ApiError> {
     let (errors, conflict) = reference_errors(conn, row)?;
     fail_on(errors, conflict)?;
     let saved = customers::insert(conn, row)?;
@@ -360,7 +360,12 @@ pub fn create_in_tx(
         },
     )?;
     customers::replace_tags(conn, saved.id, tags)?;
-    Ok(saved)
+    // The feed's data from the row just written, as the bulk plan does: no
+    // read-back of the card at the seal.
+    let view = new_card_view(saved.clone(), tags.to_vec());
+    let data = HashMap::from([(saved.id, change_data::to_text(&view)?)]);
+    changes::set_data(changes::CUSTOMER, data);
+    Ok((saved, view))
 }
 
 /// What `update_in_tx` did.
@@ -508,8 +513,8 @@ pub async fn create(
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                let saved = create_in_tx(conn, &user, &row, &tags)?;
-                view_of(conn, saved.id)
+                let (_, view) = create_in_tx(conn, &user, &row, &tags)?;
+                Ok(view)
             })
         })
         .await?;

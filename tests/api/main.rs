@@ -34,6 +34,7 @@ mod roles;
 mod segments;
 mod segments_rules;
 mod settings;
+mod sqlite_checkpoint;
 mod surveys;
 mod sync_bulk;
 mod sync_bulk_same;

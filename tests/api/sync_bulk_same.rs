@@ -115,6 +115,17 @@ async fn a_bulk_created_card_equals_a_single_created_one(app: TestApp) {
         .map(|c| c["data"].clone())
         .unwrap_or_default();
     assert_eq!(data, b.body);
+    // The single create answers, and feeds, the card as read too (all three
+    // are rendered from the row written, not read back).
+    assert_eq!(single.body, a.body);
+    let single_data = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["entity_id"] == single_id)
+        .map(|c| c["data"].clone())
+        .unwrap_or_default();
+    assert_eq!(single_data, a.body);
     assert_eq!(b.body["cpr_stage"], "not_started");
     assert_eq!(b.body["loyalty_type"], "unknown");
     assert_eq!(b.body["share_of_wallet"], 0.0);
@@ -241,8 +252,78 @@ async fn an_unchanged_card_whose_owner_left_is_reported(app: TestApp) {
     assert_eq!(again.body["items"][0]["errors"][0]["field"], "owner_id");
 }
 
+/// Tags in byte order (the order of `normalize_tags`) on every path, whatever
+/// the server's collation: a locale-aware `ORDER BY` would put `apple` before
+/// `Banana` and make a resend of the same tags look like a change.
+async fn mixed_case_tags_have_one_order_and_resend_unchanged(app: TestApp) {
+    let token = app.admin_token().await;
+    let tags = json!(["banana", "Banana", "apple", "Zebra", "大客户"]);
+    let ordered = json!(["Banana", "Zebra", "apple", "banana", "大客户"]);
+    let item = json!({"external_id": "TAGS", "kind": "organization", "name": "Tags", "tags": tags});
+    let first = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [item.clone()]}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        first.body["items"][0]["status"], "created",
+        "{}",
+        first.text
+    );
+    let id = first.body["items"][0]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{}", first.text));
+    let card = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(card.body["tags"], ordered, "{}", card.text);
+    let list = app.get("/api/v1/customers?limit=10", &token).await;
+    assert_eq!(list.body["items"][0]["tags"], ordered, "{}", list.text);
+    // The set-based path (the card exists, one item) and the per-item path
+    // (a duplicate key in the batch) both see no change.
+    let again = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [item.clone()]}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        again.body["items"][0]["status"], "unchanged",
+        "{}",
+        again.text
+    );
+    let twice = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [item.clone(), item]}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        twice.body["items"][0]["status"], "unchanged",
+        "{}",
+        twice.text
+    );
+    assert_eq!(
+        twice.body["items"][1]["status"], "unchanged",
+        "{}",
+        twice.text
+    );
+    let after = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(
+        after.body["version"], card.body["version"],
+        "{}",
+        after.text
+    );
+}
+
 backend_tests!(
     a_bulk_created_card_equals_a_single_created_one,
     bulk_created_cards_fail_as_single_creates_do,
     an_unchanged_card_whose_owner_left_is_reported,
+    mixed_case_tags_have_one_order_and_resend_unchanged,
 );
