@@ -40,6 +40,11 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 
 use crate::error::ApiError;
 
+/// How long a SQLite writer waits for another to finish before it fails
+/// with "database is locked" (503): SQLite's busy timeout, and the bound of
+/// this process's writer queue (`writer::WAIT`).
+const BUSY_TIMEOUT_MS: u64 = 5000;
+
 /// A connection to whichever backend `DATABASE_URL` names.
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
@@ -102,7 +107,7 @@ impl ManageConnection for Manager {
                 // The log is checkpointed by a job (`db::wal`); this
                 // connection's own checkpoint is only a backstop.
                 conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                    "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
                      PRAGMA wal_autocheckpoint = {};",
                     wal::AUTOCHECKPOINT_PAGES
                 ))
@@ -141,7 +146,7 @@ pub struct Db {
     pool: DbPool,
     backend: Backend,
     /// SQLite's writers of this database queue on it (see `writer`).
-    writer: std::sync::Arc<std::sync::Mutex<()>>,
+    writer: writer::Queue,
 }
 
 impl Db {
@@ -231,7 +236,7 @@ where
 {
     // Declared before the guard, so it outlives it. Only the outermost
     // transaction queues: the lock is not reentrant.
-    let writer = match conn {
+    let queue = match conn {
         DbConn::Sqlite(c) => {
             let depth =
                 AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()?;
@@ -239,9 +244,10 @@ where
         }
         DbConn::Postgresql(_) => None,
     };
-    let _queued = writer
-        .as_deref()
-        .map(|m| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let _turn = match &queue {
+        Some(queue) => Some(writer::turn(queue, writer::WAIT)?),
+        None => None,
+    };
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,

@@ -9,28 +9,57 @@
 //! COMMIT: the next writer is woken the moment it is released. Writers of
 //! other processes on the same file still meet in SQLite's busy handler.
 //!
+//! The wait is bounded as the busy handler's is ([`WAIT`]): a writer that
+//! cannot get its turn in time fails as SQLite's own "database is locked"
+//! does (a 503 problem), instead of holding a request for as long as the
+//! writers ahead of it take.
+//!
 //! `Db::run` tells the blocking thread which database's mutex applies
 //! (`within`); a connection used outside `Db::run` (migrations, tools,
 //! unit tests) writes without it, as before.
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::result::{DatabaseErrorKind, Error};
+use parking_lot::{Mutex, MutexGuard};
+
+/// The longest a writer waits for its turn: SQLite's `busy_timeout`.
+pub const WAIT: Duration = Duration::from_millis(super::BUSY_TIMEOUT_MS);
+
+/// The queue of one database's writers.
+pub type Queue = Arc<Mutex<()>>;
 
 thread_local! {
-    static CURRENT: RefCell<Option<Arc<Mutex<()>>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Queue>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with `lock` as this thread's writer lock.
-pub(super) fn within<T>(lock: &Arc<Mutex<()>>, f: impl FnOnce() -> T) -> T {
-    let before = CURRENT.with(|c| c.replace(Some(lock.clone())));
+/// Runs `f` with `queue` as this thread's writer queue.
+pub(super) fn within<T>(queue: &Queue, f: impl FnOnce() -> T) -> T {
+    let before = CURRENT.with(|c| c.replace(Some(queue.clone())));
     let out = f();
     CURRENT.with(|c| *c.borrow_mut() = before);
     out
 }
 
-/// This thread's writer lock, if `within` set one.
-pub(super) fn current() -> Option<Arc<Mutex<()>>> {
+/// This thread's writer queue, if `within` set one.
+pub(super) fn current() -> Option<Queue> {
     CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Waits at most `wait` for the turn to write; the error is the one SQLite
+/// gives when its busy timeout runs out (mapped to 503 like it).
+pub(super) fn turn(queue: &Queue, wait: Duration) -> Result<MutexGuard<'_, ()>, Error> {
+    queue.try_lock_for(wait).ok_or_else(|| {
+        Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(format!(
+                "database is locked: other writers held it for {} ms",
+                wait.as_millis()
+            )),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -69,7 +98,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
 
         let race = |queued: bool| -> Vec<Result<(), String>> {
-            let lock = Arc::new(Mutex::new(()));
+            let lock: Queue = Arc::default();
             let (inside, entered) = std::sync::mpsc::channel();
             let writer = |n: i64, hold: Duration, signal: Option<std::sync::mpsc::Sender<()>>| {
                 let (path, lock) = (path.clone(), lock.clone());
@@ -110,5 +139,24 @@ mod tests {
         );
         drop(keeper);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A writer whose turn does not come within the wait gets SQLite's
+    /// "database is locked" (a 503), not an endless wait.
+    #[test]
+    fn the_wait_for_a_turn_is_bounded() {
+        let queue: Queue = Arc::default();
+        let held = queue.lock();
+        let started = std::time::Instant::now();
+        let refused = turn(&queue, Duration::from_millis(50));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        let error = refused.err().unwrap_or_else(|| panic!("got a turn"));
+        assert!(error.to_string().contains("database is locked"), "{error}");
+        assert!(matches!(
+            crate::error::ApiError::from(error),
+            crate::error::ApiError::Unavailable(_)
+        ));
+        drop(held);
+        assert!(turn(&queue, Duration::from_millis(50)).is_ok());
     }
 }
