@@ -172,22 +172,35 @@ pub fn insert_rows_returning_keys(
     columns: &[&str],
     rows: &[Vec<Bind>],
 ) -> QueryResult<Vec<(String, i64)>> {
+    let keys: Vec<ExternalId> =
+        insert_rows_returning(conn, table, columns, rows, "external_id, id")?;
+    Ok(keys.into_iter().map(|r| (r.external_id, r.id)).collect())
+}
+
+/// Inserts `rows` like [`insert_rows`] and returns the columns `returning`
+/// of every new row as `R` (in no promised order).
+pub fn insert_rows_returning<R>(
+    conn: &mut DbConn,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Bind>],
+    returning: &str,
+) -> QueryResult<Vec<R>>
+where
+    R: QueryableByName<diesel::sqlite::Sqlite> + QueryableByName<diesel::pg::Pg> + 'static,
+{
     let names = columns.join(", ");
     let make =
-        |values: &str| format!("INSERT INTO {table} ({names}) {values} RETURNING external_id, id");
+        |values: &str| format!("INSERT INTO {table} ({names}) {values} RETURNING {returning}");
     let chunks = each_chunk(
         conn,
         columns.len(),
         rows,
         make,
-        |c, statement| statement.load::<ExternalId>(c),
-        |c, query| query.load::<ExternalId>(c),
+        |c, statement| statement.load::<R>(c),
+        |c, query| query.load::<R>(c),
     )?;
-    Ok(chunks
-        .into_iter()
-        .flatten()
-        .map(|r| (r.external_id, r.id))
-        .collect())
+    Ok(chunks.into_iter().flatten().collect())
 }
 
 /// Runs `make(values)` for each chunk of `rows`, where `values` is a row

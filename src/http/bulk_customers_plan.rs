@@ -142,7 +142,11 @@ pub fn plan(
                 })));
             }
         }
-        Err(ApiError::Conflict(_)) => {
+        Err(ApiError::Conflict(why)) => {
+            log::info!(
+                "bulk create of {} cards goes item by item: {why}",
+                good.len()
+            );
             for card in good {
                 out[card.index] = Some(Planned::Each(card.item));
             }

@@ -126,6 +126,32 @@ async fn a_bulk_created_card_equals_a_single_created_one(app: TestApp) {
         .map(|c| c["data"].clone())
         .unwrap_or_default();
     assert_eq!(single_data, a.body);
+    // Each new card's stage change in the feed is its history event, as the
+    // single create writes it: same data, same time, in event order.
+    for id in [single_id, bulk_id] {
+        let events = app
+            .get(&format!("/api/v1/customers/{id}/history?limit=100"), &token)
+            .await;
+        let stage: Vec<Value> = events.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "funnel_stage_changed")
+            .map(|e| json!({"data": {"id": e["id"], "customer_id": id, "kind": e["kind"], "from": e["from"], "to": e["to"]}, "at": e["at"]}))
+            .collect();
+        let fed = app
+            .get("/api/v1/changes?limit=1000&types=stage_change", &token)
+            .await;
+        let fed: Vec<Value> = fed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["data"]["customer_id"] == id)
+            .map(|c| json!({"data": c["data"], "at": c["at"]}))
+            .collect();
+        assert_eq!(stage.len(), 1, "{}", events.text);
+        assert_eq!(fed, stage);
+    }
     assert_eq!(b.body["cpr_stage"], "not_started");
     assert_eq!(b.body["loyalty_type"], "unknown");
     assert_eq!(b.body["share_of_wallet"], 0.0);
