@@ -588,24 +588,14 @@ mod tests {
 
         conn.batch_execute("DELETE FROM changes")
             .unwrap_or_else(|e| panic!("{e}"));
-        let events: Vec<EventRow> = diesel::sql_query(
-            "SELECT id, customer_id, kind, from_value, to_value, at FROM customer_events ORDER BY id",
+        let mut events: Vec<crate::db::events::Written> = diesel::sql_query(
+            "SELECT id, customer_id, kind, from_value, to_value, at FROM customer_events",
         )
         .load(&mut conn)
         .unwrap_or_else(|e| panic!("{e}"));
         begin();
-        for e in &events {
-            record_stage_event(
-                &mut conn,
-                e.id,
-                e.customer_id,
-                &e.kind,
-                e.from_value.as_deref(),
-                e.to_value.as_deref(),
-                e.at,
-            )
+        crate::db::events::record_stage_changes(&mut conn, &mut events)
             .unwrap_or_else(|e| panic!("{e}"));
-        }
         seal(&mut conn).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(stage_changes(&mut conn), set_based);
     }
@@ -708,21 +698,5 @@ mod tests {
             .batch_execute("ROLLBACK")
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(purge(&mut purger, after).ok(), Some(1));
-    }
-
-    #[derive(QueryableByName)]
-    struct EventRow {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        id: i64,
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        customer_id: i64,
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        kind: String,
-        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-        from_value: Option<String>,
-        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-        to_value: Option<String>,
-        #[diesel(sql_type = diesel::sql_types::Timestamp)]
-        at: NaiveDateTime,
     }
 }

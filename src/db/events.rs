@@ -124,9 +124,14 @@ pub fn insert_many(conn: &mut DbConn, events: &[NewEvent]) -> QueryResult<()> {
         &rows,
         "id, customer_id, kind, from_value, to_value, at",
     )?;
-    // In the order written, as the single insert records them.
-    written.sort_unstable_by_key(|w| w.id);
-    for w in written
+    record_stage_changes(conn, &mut written)
+}
+
+/// Records the stage changes among `events` (just written) for the feed,
+/// in the order written, as the single insert records its own.
+pub(super) fn record_stage_changes(conn: &mut DbConn, events: &mut [Written]) -> QueryResult<()> {
+    events.sort_unstable_by_key(|w| w.id);
+    for w in events
         .iter()
         .filter(|w| super::changes::STAGE_KINDS.contains(&w.kind.as_str()))
     {
@@ -143,9 +148,9 @@ pub fn insert_many(conn: &mut DbConn, events: &[NewEvent]) -> QueryResult<()> {
     Ok(())
 }
 
-/// What `insert_many` needs back of each event it wrote.
+/// An event as written: what its stage change in the feed needs.
 #[derive(QueryableByName)]
-struct Written {
+pub(super) struct Written {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     id: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]

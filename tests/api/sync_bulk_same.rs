@@ -286,14 +286,7 @@ async fn mixed_case_tags_have_one_order_and_resend_unchanged(app: TestApp) {
     let tags = json!(["banana", "Banana", "apple", "Zebra", "大客户"]);
     let ordered = json!(["Banana", "Zebra", "apple", "banana", "大客户"]);
     let item = json!({"external_id": "TAGS", "kind": "organization", "name": "Tags", "tags": tags});
-    let first = bulk(
-        &app,
-        "/api/v1/customers/bulk",
-        &token,
-        &json!({"items": [item.clone()]}),
-        None,
-    )
-    .await;
+    let first = upsert(&app, &token, json!([item.clone()])).await;
     assert_eq!(
         first.body["items"][0]["status"], "created",
         "{}",
@@ -308,27 +301,13 @@ async fn mixed_case_tags_have_one_order_and_resend_unchanged(app: TestApp) {
     assert_eq!(list.body["items"][0]["tags"], ordered, "{}", list.text);
     // The set-based path (the card exists, one item) and the per-item path
     // (a duplicate key in the batch) both see no change.
-    let again = bulk(
-        &app,
-        "/api/v1/customers/bulk",
-        &token,
-        &json!({"items": [item.clone()]}),
-        None,
-    )
-    .await;
+    let again = upsert(&app, &token, json!([item.clone()])).await;
     assert_eq!(
         again.body["items"][0]["status"], "unchanged",
         "{}",
         again.text
     );
-    let twice = bulk(
-        &app,
-        "/api/v1/customers/bulk",
-        &token,
-        &json!({"items": [item.clone(), item]}),
-        None,
-    )
-    .await;
+    let twice = upsert(&app, &token, json!([item.clone(), item])).await;
     assert_eq!(
         twice.body["items"][0]["status"], "unchanged",
         "{}",
@@ -345,6 +324,18 @@ async fn mixed_case_tags_have_one_order_and_resend_unchanged(app: TestApp) {
         "{}",
         after.text
     );
+}
+
+/// `POST /customers/bulk` with `items`, no idempotency key.
+async fn upsert(app: &TestApp, token: &str, items: Value) -> crate::helpers::Resp {
+    bulk(
+        app,
+        "/api/v1/customers/bulk",
+        token,
+        &json!({ "items": items }),
+        None,
+    )
+    .await
 }
 
 backend_tests!(
