@@ -19,7 +19,7 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
         spawn_checkpointer(db.clone(), alive.clone());
     }
     spawn_purge(db.clone(), config, alive.clone());
-    spawn_idempotency_purge(db.clone(), config.idempotency_ttl_secs, alive.clone());
+    spawn_idempotency_purge(db.clone(), config, alive.clone());
     let every = Duration::from_secs(config.stats_refresh_secs.max(1));
     let retry = retry_after(config);
     tokio::spawn(async move {
@@ -153,14 +153,18 @@ fn spawn_checkpointer(db: Db, alive: Weak<()>) {
     });
 }
 
-/// Forgets idempotency keys older than the TTL, every ten minutes (a key is
-/// kept at least the TTL, at most ten minutes more).
-fn spawn_idempotency_purge(db: Db, ttl_secs: u64, alive: Weak<()>) {
+/// Forgets idempotency keys older than the TTL, at start and then every ten
+/// minutes (a key is kept at least the TTL, at most ten minutes more); a
+/// round that failed is tried again after `job_retry_secs`.
+fn spawn_idempotency_purge(db: Db, config: &Config, alive: Weak<()>) {
+    const EVERY: Duration = Duration::from_secs(600);
+    let ttl_secs = config.idempotency_ttl_secs;
     let ttl = chrono::Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2_000_000));
+    let retry = retry_after(config);
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(600));
+        let mut wait = Duration::ZERO;
         loop {
-            ticker.tick().await;
+            tokio::time::sleep(wait).await;
             if alive.strong_count() == 0 {
                 return;
             }
@@ -172,10 +176,11 @@ fn spawn_idempotency_purge(db: Db, ttl_secs: u64, alive: Weak<()>) {
                     })?)
                 })
                 .await;
-            match result {
-                Ok(n) => log::debug!("purged {n} idempotency keys"),
-                Err(e) => log::warn!("idempotency purge failed: {e}"),
+            let failed = warn_if_failed("idempotency purge", &result);
+            if let Ok(n) = result {
+                log::debug!("purged {n} idempotency keys");
             }
+            wait = next_wait(failed, EVERY, retry);
         }
     });
 }

@@ -1,9 +1,11 @@
 //! `Idempotency-Key` on POSTs: replay, misuse, per user.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp};
 use crate::sync_bulk::bulk;
 
 async fn bulk_replay_writes_nothing(app: TestApp) {
@@ -192,6 +194,64 @@ async fn transactions_bulk_replay(app: TestApp) {
     assert_eq!(card.body["purchase_count"], 1);
 }
 
+/// A purge of expired keys that failed is tried again after
+/// `PATRON_JOB_RETRY_SECS`, not ten minutes later. A trigger makes its
+/// DELETE fail for a while; a key is seen as purged when reusing it with
+/// another body is accepted instead of answered 422.
+async fn failed_key_purge_is_retried_soon(app: TestApp) {
+    let token = app.admin_token().await;
+    let post = |name: &'static str| {
+        app.client
+            .post(app.url("/api/v1/customers"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "purge-me")
+            .json(&json!({"kind": "individual", "name": name}))
+    };
+    assert_eq!(app.send(post("first")).await.status, 201);
+    let (hold, release) = match app.backend {
+        Backend::Sqlite => (
+            "CREATE TRIGGER hold_purge BEFORE DELETE ON idempotency_keys \
+             BEGIN SELECT RAISE(ABORT, 'held by the test'); END;",
+            "DROP TRIGGER hold_purge;",
+        ),
+        Backend::Postgres => (
+            "CREATE FUNCTION hold_purge() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'held by the test'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER hold_purge BEFORE DELETE ON idempotency_keys \
+             FOR EACH STATEMENT EXECUTE FUNCTION hold_purge();",
+            "DROP TRIGGER hold_purge ON idempotency_keys; DROP FUNCTION hold_purge();",
+        ),
+    };
+    app.execute_sql(hold);
+    // A TTL of zero (below what the configuration allows, set here
+    // directly): this instance's first purge, at start, would forget the
+    // key; its next period is ten minutes away.
+    let purger = app
+        .start_another(|c| {
+            c.idempotency_ttl_secs = 0;
+            c.job_retry_secs = 1;
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let held = app.send(post("second")).await;
+    held.problem(422);
+    app.execute_sql(release);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.send(post("third")).await;
+        if r.status == 201 {
+            break;
+        }
+        r.problem(422);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the key was never purged after the trigger went away"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    purger.stop().await;
+}
+
 backend_tests!(
     bulk_replay_writes_nothing,
     same_key_other_body_is_422,
@@ -199,4 +259,5 @@ backend_tests!(
     keys_are_per_user,
     key_rules,
     transactions_bulk_replay,
+    failed_key_purge_is_retried_soon,
 );
