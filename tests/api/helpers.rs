@@ -202,6 +202,14 @@ where
         },
     };
 
+    // Dropped last: after the server stops, or while a failed test unwinds.
+    let _cleanup = Cleanup {
+        postgres: pg_admin,
+        sqlite_dir: database_url
+            .strip_prefix("sqlite://")
+            .and_then(|path| std::path::Path::new(path).parent())
+            .map(std::path::Path::to_path_buf),
+    };
     let mut config = Config::for_database(&database_url);
     config.pool_size = 3;
     // The webhook worker runs only in instances a test starts for it.
@@ -236,13 +244,35 @@ where
     test(test_app).await;
 
     handle.stop(true).await;
-    if let Some((admin, name)) = pg_admin {
-        if let Ok(mut conn) = PgConnection::establish(&admin) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn);
+}
+
+/// Removes a test's database when the test ends, also when it fails: a
+/// failed test tells what went wrong in its message, and leftovers would
+/// only pile up on the server.
+struct Cleanup {
+    /// (admin URL, database name)
+    postgres: Option<(String, String)>,
+    sqlite_dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.postgres {
+            // FORCE cannot end an autovacuum worker (the role has no
+            // pg_signal_backend), so a drop can fail for a moment: retry.
+            for _ in 0..10 {
+                let dropped = PgConnection::establish(admin).is_ok_and(|mut conn| {
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .is_ok()
+                });
+                if dropped {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
         }
-    } else if let Some(path) = database_url.strip_prefix("sqlite://") {
-        if let Some(dir) = std::path::Path::new(path).parent() {
+        if let Some(dir) = &self.sqlite_dir {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
