@@ -531,21 +531,7 @@ async fn failed_purge_is_retried_soon(app: TestApp) {
     let (items, _) = read_all(&app, &admin, None, "", 100).await;
     let first = items[0]["cursor"].as_str().unwrap().to_string();
 
-    let (hold, release) = match app.backend {
-        Backend::Sqlite => (
-            "CREATE TRIGGER hold_purge BEFORE DELETE ON changes \
-             BEGIN SELECT RAISE(ABORT, 'held by the test'); END;",
-            "DROP TRIGGER hold_purge;",
-        ),
-        Backend::Postgres => (
-            "CREATE FUNCTION hold_purge() RETURNS trigger AS $$ \
-             BEGIN RAISE EXCEPTION 'held by the test'; END $$ LANGUAGE plpgsql; \
-             CREATE TRIGGER hold_purge BEFORE DELETE ON changes \
-             FOR EACH STATEMENT EXECUTE FUNCTION hold_purge();",
-            "DROP TRIGGER hold_purge ON changes; DROP FUNCTION hold_purge();",
-        ),
-    };
-    app.execute_sql(hold);
+    app.refuse_deletes("changes");
     // Zero days of retention: this instance's first purge, at start, would
     // remove everything; its next period is an hour away.
     let purger = app
@@ -563,7 +549,7 @@ async fn failed_purge_is_retried_soon(app: TestApp) {
         200,
         "nothing is purged while the trigger refuses"
     );
-    app.execute_sql(release);
+    app.allow_deletes("changes");
     assert_eq!(
         purged_soon(&app, &admin, &first).await,
         410,

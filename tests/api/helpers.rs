@@ -310,6 +310,33 @@ pub fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestApp {
+    /// Makes every DELETE on `table` fail (a trigger) until `allow_deletes`:
+    /// how a test makes a purge job fail for a while.
+    pub fn refuse_deletes(&self, table: &str) {
+        self.execute_sql(&match self.backend {
+            Backend::Sqlite => format!(
+                "CREATE TRIGGER refuse_deletes BEFORE DELETE ON {table} \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+            ),
+            Backend::Postgres => format!(
+                "CREATE FUNCTION refuse_deletes() RETURNS trigger AS $$ \
+                 BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER refuse_deletes BEFORE DELETE ON {table} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION refuse_deletes();"
+            ),
+        });
+    }
+
+    /// Undoes `refuse_deletes(table)`.
+    pub fn allow_deletes(&self, table: &str) {
+        self.execute_sql(&match self.backend {
+            Backend::Sqlite => "DROP TRIGGER refuse_deletes;".to_string(),
+            Backend::Postgres => {
+                format!("DROP TRIGGER refuse_deletes ON {table}; DROP FUNCTION refuse_deletes();")
+            }
+        });
+    }
+
     /// Runs SQL (one or more statements) straight on the test database, for
     /// what no endpoint can do: letting time pass for a row, making a
     /// statement fail.

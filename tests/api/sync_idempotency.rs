@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::TestApp;
 use crate::sync_bulk::bulk;
 
 async fn bulk_replay_writes_nothing(app: TestApp) {
@@ -208,21 +208,7 @@ async fn failed_key_purge_is_retried_soon(app: TestApp) {
             .json(&json!({"kind": "individual", "name": name}))
     };
     assert_eq!(app.send(post("first")).await.status, 201);
-    let (hold, release) = match app.backend {
-        Backend::Sqlite => (
-            "CREATE TRIGGER hold_purge BEFORE DELETE ON idempotency_keys \
-             BEGIN SELECT RAISE(ABORT, 'held by the test'); END;",
-            "DROP TRIGGER hold_purge;",
-        ),
-        Backend::Postgres => (
-            "CREATE FUNCTION hold_purge() RETURNS trigger AS $$ \
-             BEGIN RAISE EXCEPTION 'held by the test'; END $$ LANGUAGE plpgsql; \
-             CREATE TRIGGER hold_purge BEFORE DELETE ON idempotency_keys \
-             FOR EACH STATEMENT EXECUTE FUNCTION hold_purge();",
-            "DROP TRIGGER hold_purge ON idempotency_keys; DROP FUNCTION hold_purge();",
-        ),
-    };
-    app.execute_sql(hold);
+    app.refuse_deletes("idempotency_keys");
     // A TTL of zero (below what the configuration allows, set here
     // directly): this instance's first purge, at start, would forget the
     // key; its next period is ten minutes away.
@@ -235,7 +221,7 @@ async fn failed_key_purge_is_retried_soon(app: TestApp) {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let held = app.send(post("second")).await;
     held.problem(422);
-    app.execute_sql(release);
+    app.allow_deletes("idempotency_keys");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let r = app.send(post("third")).await;
