@@ -25,7 +25,7 @@ use diesel::prelude::*;
 
 use super::batch::{self, Bind};
 use super::schema::{change_counter, changes};
-use super::DbConn;
+use super::{native, DbConn};
 
 pub const CUSTOMER: &str = "customer";
 pub const CONTACT: &str = "contact";
@@ -267,10 +267,10 @@ fn stage_events_sql(event_filter: &str, seq: i64, new_only: bool) -> String {
 /// The next commit number; its row lock is held until COMMIT (see the
 /// module's comment).
 fn next_seq(conn: &mut DbConn) -> QueryResult<i64> {
-    diesel::update(change_counter::table.find(1))
+    native!(conn, |c| diesel::update(change_counter::table.find(1))
         .set(change_counter::last.eq(change_counter::last + 1))
         .returning(change_counter::last)
-        .get_result(conn)
+        .get_result(c))
 }
 
 /// One history event of a stage kind (just inserted), as its `stage_change`:

@@ -4,7 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::{customer_tags, customers};
-use super::DbConn;
+use super::{native, DbConn};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = customers, treat_none_as_null = true)]
@@ -211,19 +211,19 @@ pub fn search_text(row: &CustomerRow) -> String {
 }
 
 pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<CustomerRow>> {
-    customers::table
+    native!(conn, |c| customers::table
         .find(id)
         .select(CARD)
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 pub fn find_full(conn: &mut DbConn, id: i64) -> QueryResult<Option<Full>> {
-    customers::table
+    native!(conn, |c| customers::table
         .find(id)
         .select((CARD, STATS))
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 pub fn find_by_external_id(
@@ -293,7 +293,7 @@ pub fn set_share_of_wallet_many(conn: &mut DbConn, ids: &[i64], share: f64) -> Q
 }
 
 fn insert_returning_id(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<i64> {
-    diesel::insert_into(customers::table)
+    native!(conn, |c| diesel::insert_into(customers::table)
         .values((
             customers::kind.eq(&row.kind),
             customers::name.eq(&row.name),
@@ -330,7 +330,7 @@ fn insert_returning_id(conn: &mut DbConn, row: &CustomerRow) -> QueryResult<i64>
             customers::archived_at.eq(&row.archived_at),
         ))
         .returning(customers::id)
-        .get_result(conn)
+        .get_result(c))
 }
 
 /// Inserts many new cards (a bulk write), each with an `external_id`, and
@@ -493,15 +493,15 @@ pub fn tags_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>
     let mut pairs: Vec<(i64, String)> = if let [id] = ids {
         // One card (the hot path): a statement diesel can cache; an `IN`
         // list is prepared anew every time on SQLite.
-        customer_tags::table
+        native!(conn, |c| customer_tags::table
             .filter(customer_tags::customer_id.eq(id))
             .select((customer_tags::customer_id, customer_tags::tag))
-            .load(conn)?
+            .load(c))?
     } else {
-        customer_tags::table
+        native!(conn, |c| customer_tags::table
             .filter(customer_tags::customer_id.eq_any(ids))
             .select((customer_tags::customer_id, customer_tags::tag))
-            .load(conn)?
+            .load(c))?
     };
     pairs.sort_unstable();
     Ok(pairs)

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::page::Before;
 use super::schema::customer_events;
-use super::DbConn;
+use super::{native, DbConn};
 
 pub const FUNNEL_STAGE_CHANGED: &str = "funnel_stage_changed";
 pub const PROSPECT_GRADE_CHANGED: &str = "prospect_grade_changed";
@@ -54,7 +54,7 @@ pub struct NewEvent<'a> {
 }
 
 pub fn insert(conn: &mut DbConn, e: &NewEvent) -> QueryResult<()> {
-    diesel::insert_into(customer_events::table)
+    native!(conn, |c| diesel::insert_into(customer_events::table)
         .values((
             customer_events::customer_id.eq(e.customer_id),
             customer_events::kind.eq(e.kind),
@@ -66,21 +66,21 @@ pub fn insert(conn: &mut DbConn, e: &NewEvent) -> QueryResult<()> {
             customer_events::at.eq(e.at),
         ))
         .returning(customer_events::id)
-        .get_result::<i64>(conn)
-        .and_then(|id| {
-            if super::changes::STAGE_KINDS.contains(&e.kind) {
-                super::changes::record_stage_event(
-                    conn,
-                    id,
-                    e.customer_id,
-                    e.kind,
-                    e.from_value,
-                    e.to_value,
-                    e.at,
-                )?;
-            }
-            Ok(())
-        })
+        .get_result::<i64>(c))
+    .and_then(|id| {
+        if super::changes::STAGE_KINDS.contains(&e.kind) {
+            super::changes::record_stage_event(
+                conn,
+                id,
+                e.customer_id,
+                e.kind,
+                e.from_value,
+                e.to_value,
+                e.at,
+            )?;
+        }
+        Ok(())
+    })
 }
 
 /// Many events at once (a bulk write), with their stage changes in the feed:

@@ -52,6 +52,24 @@ pub enum DbConn {
     Sqlite(SqliteConnection),
 }
 
+/// Runs a diesel query on the backend's own connection instead of through the
+/// `MultiConnection` wrapper, which renders a statement's whole SQL text twice
+/// on every execution (to decide whether it may be cached, and again while
+/// collecting its binds) even when the statement is already prepared: an
+/// eighth of a card read's CPU (docs/BENCHMARKS.md, #7). The expression is
+/// compiled once per backend; use it for the hot read paths.
+///
+/// `native!(conn, |c| table.find(id).first(c))`
+macro_rules! native {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Postgresql($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use native;
+
 /// Which engine a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -327,7 +345,7 @@ mod tests {
             .into_iter()
             .map(|o| o.compile_options)
             .collect();
-        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"] {
+        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0", "THREADSAFE=2"] {
             assert!(
                 options.iter().any(|o| o == wanted),
                 "{wanted} missing: {options:?}"

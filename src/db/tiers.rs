@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::stats::{literal, window_start_months};
-use super::DbConn;
+use super::{native, DbConn};
 use crate::domain::tiers::TierSettings;
 
 pub const TIER_CHANGED: &str = "tier_changed";
@@ -272,15 +272,15 @@ pub fn of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
     if let [id] = ids {
         // One card (the hot path): a statement diesel can cache; an `IN`
         // list is prepared anew every time on SQLite.
-        return t::table
+        return native!(conn, |c| t::table
             .filter(t::customer_id.eq(id))
             .select((t::customer_id, t::tier))
-            .load(conn);
+            .load(c));
     }
-    t::table
+    native!(conn, |c| t::table
         .filter(t::customer_id.eq_any(ids))
         .select((t::customer_id, t::tier))
-        .load(conn)
+        .load(c))
 }
 
 /// One tier's count and profit.
