@@ -8,8 +8,9 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
+use crate::auth::jwt::Claims;
 use crate::db::users;
 use crate::domain::codes::{from_db, Role};
 use crate::error::ApiError;
@@ -28,13 +29,15 @@ impl FromRequest for AuthUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let claims = req.extensions().get::<Claims>().cloned();
         let token = bearer_token(req);
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            let token = token?;
-            let now = chrono::Utc::now().timestamp();
-            let claims = state.jwt.verify(&token, now)?;
+            let claims = match claims {
+                Some(claims) => claims,
+                None => state.jwt.verify(&token?, chrono::Utc::now().timestamp())?,
+            };
             let id: i64 = claims
                 .sub
                 .parse()
@@ -64,6 +67,22 @@ impl FromRequest for AuthUser {
             Ok(user)
         })
     }
+}
+
+/// The claims of the request's bearer token if it is valid, verified once per
+/// request: the rate limit and the idempotency middlewares need the user
+/// before the handler runs, and the extractor takes the claims they stored.
+pub(crate) fn verified_claims(req: &HttpRequest, state: &AppState) -> Option<Claims> {
+    if let Some(claims) = req.extensions().get::<Claims>() {
+        return Some(claims.clone());
+    }
+    let token = bearer_token(req).ok()?;
+    let claims = state
+        .jwt
+        .verify(&token, chrono::Utc::now().timestamp())
+        .ok()?;
+    req.extensions_mut().insert(claims.clone());
+    Some(claims)
 }
 
 pub(crate) fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {

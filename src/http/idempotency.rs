@@ -123,11 +123,7 @@ fn payload_of(body: Bytes) -> Payload {
 
 /// The user id of a valid token, if any (the handler authenticates fully).
 fn token_user(req: &ServiceRequest, state: &AppState) -> Option<i64> {
-    let token = crate::auth::extract::bearer_token(req.request()).ok()?;
-    let claims = state
-        .jwt
-        .verify(&token, chrono::Utc::now().timestamp())
-        .ok()?;
+    let claims = crate::auth::extract::verified_claims(req.request(), state)?;
     claims.sub.parse().ok()
 }
 

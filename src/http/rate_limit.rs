@@ -63,6 +63,11 @@ impl RateLimits {
         }
     }
 
+    /// Is any limit set? (Without one, no token needs reading here.)
+    fn any(&self) -> bool {
+        self.users.is_some() || self.integrations.is_some()
+    }
+
     fn check(&self, user_id: i64, integration: bool) -> Option<Verdict> {
         let bucket = if integration {
             self.integrations.as_ref()
@@ -117,14 +122,11 @@ pub async fn middleware(
         req.app_data::<Data<RateLimits>>(),
         req.app_data::<Data<AppState>>(),
     ) {
-        (Some(limits), Some(state)) if req.path().starts_with("/api/v1/") => {
-            crate::auth::extract::bearer_token(req.request())
-                .ok()
-                .and_then(|t| state.jwt.verify(&t, chrono::Utc::now().timestamp()).ok())
-                .and_then(|claims| {
-                    let id: i64 = claims.sub.parse().ok()?;
-                    limits.check(id, claims.role == "integration")
-                })
+        (Some(limits), Some(state)) if limits.any() && req.path().starts_with("/api/v1/") => {
+            crate::auth::extract::verified_claims(req.request(), state).and_then(|claims| {
+                let id: i64 = claims.sub.parse().ok()?;
+                limits.check(id, claims.role == "integration")
+            })
         }
         _ => None,
     };
