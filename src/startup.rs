@@ -93,10 +93,15 @@ impl Application {
                 )
         })
         .workers(config.workers)
-        // Blocking threads beyond the pool's connections would only wait for
-        // one; the default (512 in all) grows memory by a stack and an
-        // allocator arena per thread under load (see docs/BENCHMARKS.md).
-        .worker_max_blocking_threads(config.pool_size as usize + 2)
+        // Each worker has its own blocking pool; together they hold about as
+        // many threads as the pool has connections. More would only wait for
+        // one: the default (512 per worker) grew memory by a stack and an
+        // allocator arena per thread under load, and a handful of idle threads
+        // per worker costs a futex wake-up and a context switch per database
+        // call that a busy thread would have taken from the queue (card reads
+        // ran ~10 % faster with pool/workers + 1 than with pool + 2;
+        // docs/BENCHMARKS.md).
+        .worker_max_blocking_threads(config.pool_size as usize / config.workers.max(1) + 1)
         .shutdown_timeout(10)
         .listen(listener)
         .map_err(|e| e.to_string())?;
