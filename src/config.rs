@@ -4,6 +4,8 @@ use std::env;
 
 use rand::distributions::{Alphanumeric, DistString};
 
+use crate::db::Backend;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
@@ -66,8 +68,14 @@ impl Config {
             Ok(_) => return Err("PATRON_JWT_SECRET must be at least 32 characters".into()),
             Err(_) => (random_string(48), true),
         };
+        let database_url = var("DATABASE_URL", "sqlite://patron.db");
+        let workers = number("PATRON_WORKERS", default_workers())?;
         Ok(Config {
-            database_url: var("DATABASE_URL", "sqlite://patron.db"),
+            pool_size: number(
+                "PATRON_DB_POOL_SIZE",
+                default_pool_size(&database_url, workers),
+            )?,
+            database_url,
             bind: var("PATRON_BIND", "127.0.0.1:8080"),
             jwt_secret,
             jwt_secret_generated,
@@ -82,8 +90,7 @@ impl Config {
                 .map(String::from)
                 .collect(),
             token_ttl_secs: number("PATRON_TOKEN_TTL_SECS", 3600)?,
-            workers: number("PATRON_WORKERS", default_workers())?,
-            pool_size: number("PATRON_DB_POOL_SIZE", 10)?,
+            workers,
             db_timeout_secs: number("PATRON_DB_TIMEOUT_SECS", 5)?,
             login_max_failures: number("PATRON_LOGIN_MAX_FAILURES", 5)?,
             login_window_secs: number("PATRON_LOGIN_WINDOW_SECS", 300)?,
@@ -167,6 +174,36 @@ fn default_workers() -> usize {
         .unwrap_or(2)
 }
 
+/// Connections per process when `PATRON_DB_POOL_SIZE` is not set.
+///
+/// PostgreSQL: 10, because a query there waits on the network and the server's
+/// own processes. SQLite runs every query on the calling thread, so a connection
+/// in use is a busy core: one per HTTP worker plus one (for a job, an export or
+/// a writer waiting its turn) reads fastest, and each further connection only adds
+/// its page cache (up to 2 MB) and a blocking thread. On 2 cores, 64 connections
+/// of card reads: 26,900/s with 10, 32,600/s with 3; 256 connections peaked at
+/// 76 MB RSS with 10, 60 MB with 3 (docs/BENCHMARKS.md, #7 session 14).
+pub fn default_pool_size(database_url: &str, workers: usize) -> u32 {
+    match Backend::of_url(database_url) {
+        Some(Backend::Sqlite) => u32::try_from(workers.max(1) + 1).unwrap_or(u32::MAX),
+        _ => 10,
+    }
+}
+
 pub fn random_string(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_pool_size;
+
+    #[test]
+    fn sqlite_pools_one_connection_per_worker_plus_one_and_postgres_ten() {
+        assert_eq!(default_pool_size("sqlite://patron.db", 2), 3);
+        assert_eq!(default_pool_size("sqlite:///data/p.db", 8), 9);
+        assert_eq!(default_pool_size("sqlite://patron.db", 0), 2);
+        assert_eq!(default_pool_size("postgres://u:p@h/db", 2), 10);
+        assert_eq!(default_pool_size("postgresql://u:p@h/db", 16), 10);
+    }
 }

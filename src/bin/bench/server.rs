@@ -26,7 +26,7 @@ pub struct Running {
 
 impl Running {
     /// Starts Patron on `database_url` with the production defaults for
-    /// workers (one per CPU) and pool size (10).
+    /// workers (one per CPU) and pool size (`config::default_pool_size`).
     pub fn start(database_url: &str, bind: &str) -> BenchResult<Running> {
         let mut config = Config::for_database(database_url);
         config.bind = bind.to_string();
@@ -35,7 +35,7 @@ impl Running {
         config.workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        config.pool_size = 10;
+        config.pool_size = patron::config::default_pool_size(database_url, config.workers);
         let (workers, pool_size) = (config.workers, config.pool_size);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
