@@ -68,6 +68,13 @@ impl Application {
         let rate_limits = web::Data::new(http::rate_limit::RateLimits::new(&config));
         let spec = openapi::spec();
         http::fallback::remember_routes(&spec);
+        // Serialized once and shared: a copy of the document per worker (as
+        // `SwaggerUi::url` keeps) costs each worker ~1 MB for its lifetime.
+        let spec_json = web::Data::new(web::Bytes::from(
+            serde_json::to_vec(&spec)
+                .map_err(|e| format!("cannot serialize the OpenAPI document: {e}"))?,
+        ));
+        drop(spec);
         let mut server = HttpServer::new(move || {
             let (app, _) = App::new()
                 .into_utoipa_app()
@@ -78,19 +85,27 @@ impl Application {
                 .app_data(http::payload_config())
                 .configure(http::routes)
                 .split_for_parts();
-            app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", spec.clone()))
-                .service(web::redirect("/swagger-ui", "/swagger-ui/"))
-                .default_service(web::to(http::fallback::unrouted))
-                .wrap(from_fn(http::idempotency::middleware))
-                .wrap(from_fn(http::rate_limit::middleware))
-                .wrap(cors(&origins))
-                .wrap(ErrorHandlers::new().default_handler(http::fallback::problem_fallback))
-                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
-                .wrap(metrics.clone())
-                .wrap(
-                    Logger::new("%{METHOD}xi %U %s %Dms")
-                        .custom_request_replace("METHOD", |req| req.method().to_string()),
-                )
+            app.service(
+                SwaggerUi::new("/swagger-ui/{_:.*}")
+                    .config(utoipa_swagger_ui::Config::from("/openapi.json")),
+            )
+            .service(
+                web::resource("/openapi.json")
+                    .app_data(spec_json.clone())
+                    .get(openapi_json),
+            )
+            .service(web::redirect("/swagger-ui", "/swagger-ui/"))
+            .default_service(web::to(http::fallback::unrouted))
+            .wrap(from_fn(http::idempotency::middleware))
+            .wrap(from_fn(http::rate_limit::middleware))
+            .wrap(cors(&origins))
+            .wrap(ErrorHandlers::new().default_handler(http::fallback::problem_fallback))
+            .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
+            .wrap(metrics.clone())
+            .wrap(
+                Logger::new("%{METHOD}xi %U %s %Dms")
+                    .custom_request_replace("METHOD", |req| req.method().to_string()),
+            )
         })
         .workers(config.workers)
         // Each worker has its own blocking pool; together they hold about as
@@ -123,6 +138,12 @@ impl Application {
     pub fn server(self) -> Server {
         self.server
     }
+}
+
+async fn openapi_json(spec: web::Data<web::Bytes>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type(header::ContentType::json())
+        .body(spec.get_ref().clone())
 }
 
 fn cors(origins: &[String]) -> Cors {

@@ -133,6 +133,10 @@ backend_tests!(served_spec_equals_generated_spec);
 async fn served_spec_equals_generated_spec(app: TestApp) {
     let r = app.get("/openapi.json", "").await;
     assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
     let generated = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
     assert_eq!(r.body, generated);
 }
