@@ -269,7 +269,7 @@ where
         let statement = Rows {
             sql: make(&values),
             rows: chunk,
-            keep_prepared: chunk.len() == full,
+            keep_prepared: chunk.len() == full || chunk.len() == 1,
         };
         out.push(sqlite(c, statement)?);
     }
@@ -278,7 +278,8 @@ where
 
 /// Rows per SQLite statement of the bulk paths. Full chunks have the same
 /// text every time, so each connection compiles them once and keeps them
-/// prepared; only the last, shorter chunk of a call is compiled each time.
+/// prepared, as are single rows (a single write's feed row, one text per
+/// table); only the last, shorter chunk of a call is compiled each time.
 /// Compiling a 1,000-row statement was 8 % of a bulk upsert's CPU
 /// (docs/BENCHMARKS.md), and one prepared statement per size would grow the
 /// cache without bound.
