@@ -412,12 +412,14 @@ pub fn run(args: &Args) -> BenchResult<()> {
     )?;
     let customers_after = last["items"][0]["id"].as_i64().unwrap_or(customers_before);
 
+    let pool = patron::config::default_pool_size(&url, workers);
     let mut md = String::new();
     let _ = writeln!(md, "### HTTP load ({})", crate::oha::version(&plan.oha));
     let _ = writeln!(md);
     let _ = writeln!(
         md,
-        "Patron: `{}` (release), {workers} workers, pool 10, per-user rate limit off, \
+        "Patron: `{}` (release), {workers} workers, pool {pool} (the default for the \
+         engine), per-user rate limit off, \
          default log level (one access-log line per request, to a file). Ceiling: \
          `bench ceiling`, actix-web with {workers} workers answering a constant \
          {}-byte JSON body. Load: oha on the same machine, {} s per run after {} s of \
