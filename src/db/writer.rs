@@ -51,15 +51,18 @@ pub(super) fn current() -> Option<Queue> {
 /// Waits at most `wait` for the turn to write; the error is the one SQLite
 /// gives when its busy timeout runs out (mapped to 503 like it).
 pub(super) fn turn(queue: &Queue, wait: Duration) -> Result<MutexGuard<'_, ()>, Error> {
-    queue.try_lock_for(wait).ok_or_else(|| {
-        Error::DatabaseError(
-            DatabaseErrorKind::Unknown,
-            Box::new(format!(
-                "database is locked: other writers held it for {} ms",
-                wait.as_millis()
-            )),
-        )
-    })
+    queue.try_lock_for(wait).ok_or_else(|| too_long(wait))
+}
+
+/// The error of a writer that waited `wait` in vain.
+pub(super) fn too_long(wait: Duration) -> Error {
+    Error::DatabaseError(
+        DatabaseErrorKind::Unknown,
+        Box::new(format!(
+            "database is locked: other writers held it for {} ms",
+            wait.as_millis()
+        )),
+    )
 }
 
 #[cfg(test)]
@@ -139,6 +142,69 @@ mod tests {
         );
         drop(keeper);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Writers queued behind a long transaction (through `Db::write`) wait
+    /// for their turn without a pooled connection, so a read still gets one.
+    /// When they waited inside `write_tx` (through `Db::run`), the queue held
+    /// every connection and the read timed out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writers_leave_connections_to_readers() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("q.db").display());
+        // The default pool on two workers; a read gives up after 1 s.
+        let db = crate::db::Db::connect_with_timeout(&url, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+        db.run(|c| Ok(c.batch_execute("CREATE TABLE t (n INTEGER)")?))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let (entered, inside) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let long = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |c| {
+                    write_tx(c, |c| {
+                        c.batch_execute("INSERT INTO t VALUES (0)")?;
+                        let _ = entered.send(());
+                        let _ = released.recv_timeout(Duration::from_secs(10));
+                        Ok::<_, crate::error::ApiError>(())
+                    })
+                })
+                .await
+            })
+        };
+        inside
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let queued: Vec<_> = (1..=4)
+            .map(|n| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    db.write(move |c| {
+                        write_tx(c, |c| {
+                            Ok::<_, crate::error::ApiError>(
+                                c.batch_execute(&format!("INSERT INTO t VALUES ({n})"))?,
+                            )
+                        })
+                    })
+                    .await
+                })
+            })
+            .collect();
+        // Time for the queued writers to take whatever they take while waiting.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let read = db
+            .run(|c| Ok(c.batch_execute("SELECT count(*) FROM t")?))
+            .await;
+        assert!(read.is_ok(), "the read found no free connection: {read:?}");
+
+        let _ = release.send(());
+        for writer in std::iter::once(long).chain(queued) {
+            let done = writer.await.unwrap_or_else(|e| panic!("{e}"));
+            assert!(done.is_ok(), "{done:?}");
+        }
     }
 
     /// A writer whose turn does not come within the wait gets SQLite's

@@ -184,7 +184,7 @@ pub async fn bulk_customers(
     let key = IdemKey::of(&req);
     state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             // The cards already known, read once inside the batch transaction.
             let ids = external_ids(&items);
             let mut known: Option<HashMap<String, CustomerRow>> = None;

@@ -236,7 +236,7 @@ pub async fn bulk_transactions(
     let key = IdemKey::of(&req);
     state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let ids: Vec<String> = items
                 .iter()
                 .filter_map(|i| external_id_of(i).ok())

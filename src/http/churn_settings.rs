@@ -191,7 +191,7 @@ pub async fn put_churn(
     let user_id = user.id;
     let version = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 store(conn, settings::CHURN, &value, expected, user_id)
             })

@@ -511,7 +511,7 @@ pub async fn create(
     let row = input.into_row(owner_id, db::now())?;
     let view = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let (_, view) = create_in_tx(conn, &user, &row, &tags)?;
                 Ok(view)
@@ -572,7 +572,7 @@ pub async fn patch(
     check(&input, input.null_errors())?;
     let view = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let row = find_customer(conn, id)?;
                 update_in_tx(conn, &user, row, input, expected, false)?;
@@ -633,7 +633,7 @@ async fn set_archived(
 ) -> Result<CustomerView, ApiError> {
     state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let mut row = find_customer(conn, id)?;
                 user.require_customer_write(row.owner_id)?;

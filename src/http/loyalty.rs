@@ -132,7 +132,7 @@ pub async fn put_settings(
     let user_id = user.id;
     let version = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let version = db::write_tx(conn, |conn| {
                 store(conn, settings::LOYALTY, &value, expected, user_id)
             })?;

@@ -587,7 +587,7 @@ pub async fn create(
     };
     let view = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 unknown_ids(conn, &members, &sent, "member_ids")?;
                 name_taken(conn, &row.name, None)?;
@@ -672,7 +672,7 @@ pub async fn patch(
         .map(|v| rule_errors(v, "rule", &mut errors));
     let view = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let mut row = find_segment(conn, id)?;
                 not_builtin(&row)?;
@@ -745,7 +745,7 @@ pub async fn delete(
     let expected = precondition::if_match(&req)?;
     state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let row = find_segment(conn, id)?;
                 not_builtin(&row)?;
@@ -838,7 +838,7 @@ pub async fn add_members(
     }
     let result = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let row = find_segment(conn, id)?;
                 static_only(&row)?;
@@ -895,7 +895,7 @@ pub async fn remove_member(
     let (id, customer_id) = path.into_inner();
     state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let row = find_segment(conn, id)?;
                 static_only(&row)?;

@@ -249,7 +249,7 @@ pub async fn put_cpr(
     let user_id = user.id;
     let version = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let version = db::write_tx(conn, |conn| {
                 store(conn, settings::CPR, &value, expected, user_id)
             })?;
@@ -329,7 +329,7 @@ pub async fn put_tiers(
     let user_id = user.id;
     let version = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 store(conn, settings::TIERS, &value, expected, user_id)
             })

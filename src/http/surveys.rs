@@ -531,7 +531,7 @@ pub async fn create(
     };
     let view = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 segment_exists(conn, row.segment_id)?;
                 let saved = store::insert(conn, &row)?;
@@ -636,7 +636,7 @@ pub async fn patch(
     fail(errors)?;
     let view = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let mut row = find_survey(conn, id)?;
                 precondition::check(expected, row.version)?;
@@ -720,7 +720,7 @@ pub async fn delete(
     let expected = precondition::if_match(&req)?;
     state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let row = find_survey(conn, id)?;
                 precondition::check(expected, row.version)?;

@@ -194,7 +194,7 @@ pub async fn create(
     };
     let row = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 if users::find_by_email(conn, &new.email)?.is_some() {
                     return Err(ApiError::Conflict(format!(
@@ -271,7 +271,7 @@ pub async fn patch(
     };
     let row = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let current = users::find(conn, id)?
                     .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))?;

@@ -363,7 +363,7 @@ pub async fn create(
     };
     let row = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let start = changes::head(conn)?;
                 Ok(webhooks::insert(conn, &new, start, db::now())?)
@@ -426,7 +426,7 @@ pub async fn patch(
     fail_on(errors)?;
     let row = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let row = find_webhook(conn, id)?;
                 precondition::check(expected, row.version)?;
@@ -469,7 +469,7 @@ pub async fn remove(
     let id = path.into_inner();
     let deleted = state
         .db
-        .run(move |conn| db::write_tx(conn, |conn| Ok(webhooks::delete(conn, id)?)))
+        .write(move |conn| db::write_tx(conn, |conn| Ok(webhooks::delete(conn, id)?)))
         .await?;
     if !deleted {
         return Err(ApiError::NotFound(format!("no webhook {id}")));
@@ -554,7 +554,7 @@ pub async fn replay(
         .transpose()?;
     let row = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::write_tx(conn, |conn| {
                 find_webhook(conn, id)?;
                 let purged = changes::purged_through(conn)?;
