@@ -246,9 +246,7 @@ impl Db {
         .await
         .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
     }
-}
 
-impl Db {
     /// As `run`, for a call that writes. On SQLite, where one transaction
     /// writes at a time, the call first waits its turn here, holding neither a
     /// connection nor a blocking thread: a writer that waited inside
