@@ -260,13 +260,22 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        self.write_waiting(writer::WAIT, f).await
+    }
+
+    /// `write`, waiting at most `wait` for the turn.
+    async fn write_waiting<T, F>(&self, wait: std::time::Duration, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         if self.backend != Backend::Sqlite {
             return self.run(f).await;
         }
-        let _turn = match tokio::time::timeout(writer::WAIT, self.write_gate.acquire()).await {
+        let _turn = match tokio::time::timeout(wait, self.write_gate.acquire()).await {
             Ok(Ok(permit)) => permit,
             // The semaphore is never closed; a timeout is the queue being too long.
-            _ => return Err(writer::too_long(writer::WAIT).into()),
+            _ => return Err(writer::too_long(wait).into()),
         };
         self.run(f).await
     }

@@ -207,6 +207,33 @@ mod tests {
         }
     }
 
+    /// A `Db::write` caller whose turn at the gate does not come in time
+    /// gets the same 503 as one waiting at the mutex, and writes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wait_at_the_write_gate_is_bounded() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("g.db").display());
+        let db = crate::db::Db::connect_with_timeout(&url, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+        // Both places at the gate taken, as by two writers in line.
+        let held = db
+            .write_gate
+            .acquire_many(2)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let refused = db
+            .write_waiting(Duration::from_millis(50), |_| Ok(()))
+            .await;
+        assert!(
+            matches!(&refused, Err(crate::error::ApiError::Unavailable(m)) if m.contains("database is locked")),
+            "{refused:?}"
+        );
+        drop(held);
+        assert!(db
+            .write_waiting(Duration::from_millis(50), |_| Ok(()))
+            .await
+            .is_ok());
+    }
+
     /// A writer whose turn does not come within the wait gets SQLite's
     /// "database is locked" (a 503), not an endless wait.
     #[test]
