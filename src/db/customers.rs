@@ -226,6 +226,90 @@ pub fn find_full(conn: &mut DbConn, id: i64) -> QueryResult<Option<Full>> {
         .optional())
 }
 
+/// A card as the API shows it: the row, its derived figures, its tier
+/// (`None`: `small`) and its tags in byte order.
+pub struct CardParts {
+    pub row: CustomerRow,
+    pub stats: StatsRow,
+    pub tier: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// One card in as few statements as the engine allows: the card read's hot
+/// path. On PostgreSQL, where each statement is a round trip (most of a card
+/// read's time), the tier and the tags come in the card's statement; SQLite
+/// runs in-process, where the tags' own cached statement is the cheaper one.
+pub fn find_card(conn: &mut DbConn, id: i64) -> QueryResult<Option<CardParts>> {
+    use super::schema::customer_tiers;
+    let card = customers::table
+        .left_join(customer_tiers::table)
+        .filter(customers::id.eq(id));
+    match conn {
+        DbConn::Postgresql(c) => {
+            let found: Option<(Full, Option<String>, Option<Vec<String>>)> = card
+                .select(((CARD, STATS), customer_tiers::tier.nullable(), TagsArray))
+                .first(c)
+                .optional()?;
+            Ok(found.map(|((row, stats), tier, tags)| CardParts {
+                row,
+                stats,
+                tier,
+                tags: tags.unwrap_or_default(),
+            }))
+        }
+        DbConn::Sqlite(c) => {
+            let found: Option<(CustomerRow, StatsRow, Option<String>)> = card
+                .select((CARD, STATS, customer_tiers::tier.nullable()))
+                .first(c)
+                .optional()?;
+            let Some((row, stats, tier)) = found else {
+                return Ok(None);
+            };
+            // The primary key (customer_id, tag) gives SQLite's BINARY order.
+            let tags = customer_tags::table
+                .filter(customer_tags::customer_id.eq(id))
+                .select(customer_tags::tag)
+                .order(customer_tags::tag)
+                .load(c)?;
+            Ok(Some(CardParts {
+                row,
+                stats,
+                tier,
+                tags,
+            }))
+        }
+    }
+}
+
+/// A card's tags as one array in its own statement (PostgreSQL). Written
+/// out with a static query id so each connection prepares the card read
+/// once: diesel never caches a statement with an `sql()` literal in it (that
+/// cost more than the round trip it saves).
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId, diesel::expression::ValidGrouping)]
+struct TagsArray;
+
+impl Expression for TagsArray {
+    type SqlType = diesel::sql_types::Nullable<diesel::sql_types::Array<diesel::sql_types::Text>>;
+}
+
+impl<QS> AppearsOnTable<QS> for TagsArray {}
+
+impl<QS> SelectableExpression<QS> for TagsArray {}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for TagsArray {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        // `COLLATE "C"`: byte order, as Rust sorts the tags everywhere else.
+        out.push_sql(
+            "(SELECT array_agg(t.tag ORDER BY t.tag COLLATE \"C\") \
+             FROM customer_tags t WHERE t.customer_id = customers.id)",
+        );
+        Ok(())
+    }
+}
+
 pub fn find_by_external_id(
     conn: &mut DbConn,
     external_id: &str,

@@ -239,11 +239,14 @@ pub fn new_card_view(row: CustomerRow, tags: Vec<String>) -> CustomerView {
 
 /// The current view of one customer, derived figures included.
 pub fn view_of(conn: &mut DbConn, id: i64) -> Result<CustomerView, ApiError> {
-    let full = customers::find_full(conn, id)?
+    let card = customers::find_card(conn, id)?
         .ok_or_else(|| ApiError::NotFound(format!("no customer {id}")))?;
-    let mut one = views(conn, vec![full])?;
-    one.pop()
-        .ok_or_else(|| ApiError::Internal("view lost".into()))
+    Ok(CustomerView::new(
+        card.row,
+        card.stats,
+        card.tags,
+        card.tier.as_deref(),
+    ))
 }
 
 fn card_response(status: StatusCode, view: CustomerView) -> HttpResponse {

@@ -70,7 +70,7 @@ async fn create_answers_201_with_location_etag_and_defaults(app: TestApp) {
         .post(
             CUSTOMERS,
             &manager,
-            &json!({"kind": "individual", "name": "  李雷  ", "tags": ["vip", " wholesale ", "vip", "健康"]}),
+            &json!({"kind": "individual", "name": "  李雷  ", "tags": ["vip", " wholesale ", "vip", "健康", "Vip"]}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -89,9 +89,13 @@ async fn create_answers_201_with_location_etag_and_defaults(app: TestApp) {
     assert_eq!(c["currency"], "CNY");
     assert_eq!(
         c["tags"],
-        json!(["vip", "wholesale", "健康"]),
-        "tags trimmed, sorted, deduplicated"
+        json!(["Vip", "vip", "wholesale", "健康"]),
+        "tags trimmed, sorted (byte order), deduplicated"
     );
+    // The read (one statement on PostgreSQL) gives the tags in the same order.
+    let read = app.get(&card(id), &manager).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(read.body["tags"], c["tags"], "{}", read.text);
     assert_eq!(c["version"], 1);
     assert_eq!(c["personality_type"], Value::Null);
     assert_eq!(c["personality_strategy"], Value::Null);
