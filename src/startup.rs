@@ -68,8 +68,7 @@ impl Application {
         let rate_limits = web::Data::new(http::rate_limit::RateLimits::new(&config));
         let spec = openapi::spec();
         http::fallback::remember_routes(&spec);
-        // Serialized once and shared: the copy of the document per worker that
-        // `SwaggerUi::url` keeps cost ~10 MB of idle RSS with two workers.
+        // Serialized once and shared (see `http::spec`).
         let spec_json = web::Data::new(web::Bytes::from(
             serde_json::to_vec(&spec)
                 .map_err(|e| format!("cannot serialize the OpenAPI document: {e}"))?,
@@ -92,7 +91,7 @@ impl Application {
             .service(
                 web::resource("/openapi.json")
                     .app_data(spec_json.clone())
-                    .get(openapi_json),
+                    .get(http::spec::openapi_json),
             )
             .service(web::redirect("/swagger-ui", "/swagger-ui/"))
             .default_service(web::to(http::fallback::unrouted))
@@ -138,12 +137,6 @@ impl Application {
     pub fn server(self) -> Server {
         self.server
     }
-}
-
-async fn openapi_json(spec: web::Data<web::Bytes>) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok()
-        .content_type(header::ContentType::json())
-        .body(spec.get_ref().clone())
 }
 
 fn cors(origins: &[String]) -> Cors {

@@ -41,6 +41,7 @@ pub mod report_period;
 pub mod segment_totals;
 pub mod segments;
 pub mod settings;
+pub mod spec;
 pub mod survey_responses;
 pub mod survey_results;
 pub mod surveys;
