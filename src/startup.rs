@@ -1,7 +1,5 @@
 //! Builds the application and the HTTP server.
 
-use std::net::TcpListener;
-
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers, Logger};
@@ -14,6 +12,11 @@ use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::db::Db;
 use crate::{http, openapi};
+
+/// Connections waiting to be accepted (the kernel caps it at
+/// `net.core.somaxconn`): actix's default, enough for a burst of a few
+/// hundred clients connecting at once.
+const BACKLOG: u32 = 1024;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -60,9 +63,6 @@ impl Application {
         });
         crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
         crate::webhook_worker::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
-        let listener = TcpListener::bind(&config.bind)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let origins = config.cors_origins.clone();
         let metrics = crate::metrics::build(db.pool())?;
         let rate_limits = web::Data::new(http::rate_limit::RateLimits::new(&config));
@@ -117,8 +117,18 @@ impl Application {
         // docs/BENCHMARKS.md).
         .worker_max_blocking_threads(config.pool_size as usize / config.workers.max(1) + 1)
         .shutdown_timeout(10)
-        .listen(listener)
-        .map_err(|e| e.to_string())?;
+        // actix's own bind, not a `std` listener: `std` listens with a backlog
+        // of 128, so a burst of more new connections than that lost SYNs,
+        // which clients resend after a second (the 1 s outliers of the
+        // 256-connection benchmark, docs/BENCHMARKS.md).
+        .backlog(BACKLOG)
+        .bind(&config.bind)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        let port = server
+            .addrs()
+            .first()
+            .map(|a| a.port())
+            .ok_or_else(|| format!("cannot listen on {}: no address", config.bind))?;
         if !handle_signals {
             server = server.disable_signals();
         }
