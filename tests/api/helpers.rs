@@ -187,15 +187,7 @@ where
                 let mut conn = PgConnection::establish(&admin).unwrap_or_else(|e| {
                     panic!("PATRON_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}")
                 });
-                // A locale-aware collation, as most production servers have:
-                // whatever Patron orders in SQL and compares in Rust must
-                // agree under it too (the server's own default may be C).
-                diesel::sql_query(format!(
-                    "CREATE DATABASE {name} TEMPLATE template0 \
-                     LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
-                ))
-                .execute(&mut conn)
-                .expect("create test database");
+                crate::pg_template::create_copy(&mut conn, &admin, &name);
                 (with_database(&admin, &name), Some((admin, name)))
             }
             None => return,

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod pg_template;
 
 mod account_plans;
 mod activity_figures;
