@@ -7,6 +7,7 @@ use crate::backend_tests;
 use crate::helpers::{Resp, TestApp};
 
 /// external_id, source links, owners and the full card.
+mod concurrent;
 mod links;
 
 backend_tests!(

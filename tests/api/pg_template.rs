@@ -31,8 +31,7 @@ pub fn create_copy(conn: &mut PgConnection, admin: &str, name: &str) {
     let template = template(admin);
     let mut last_error = None;
     for _ in 0..20 {
-        match diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
-            .execute(conn)
+        match diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}")).execute(conn)
         {
             Ok(_) => return,
             Err(e) => last_error = Some(e),
@@ -71,17 +70,25 @@ fn build(admin: &str) -> String {
         patron::db::migrate::run(&mut DbConn::Postgresql(target))
             .unwrap_or_else(|e| panic!("migrate {building}: {e}"));
     }
-    let renamed = diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
-        .execute(&mut conn)
-        .is_ok();
-    if !renamed {
-        // Another process published the same template first.
-        execute(&mut conn, &format!("DROP DATABASE IF EXISTS {building}"));
-        assert!(database_exists(&mut conn, &name), "template {name} missing");
-        return name;
+    // The migrating session's backend may still be exiting (the rename fails
+    // while anyone is connected): retry for a while.
+    for _ in 0..50 {
+        let renamed = diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+            .execute(&mut conn)
+            .is_ok();
+        if renamed {
+            drop_older_templates(&mut conn, &name);
+            return name;
+        }
+        if database_exists(&mut conn, &name) {
+            // Another process published the same template first.
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                .execute(&mut conn);
+            return name;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    drop_older_templates(&mut conn, &name);
-    name
+    panic!("could not rename {building} to {name}");
 }
 
 /// Templates of other migrations. Best effort; a concurrent test run of a
@@ -104,8 +111,8 @@ fn drop_older_templates(conn: &mut PgConnection, current: &str) {
     };
     for row in rows {
         if row.datname != current && complete(&row.datname) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {}", row.datname))
-                .execute(conn);
+            let _ =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {}", row.datname)).execute(conn);
         }
     }
 }
@@ -116,7 +123,11 @@ fn migrations_digest() -> String {
     let mut files = Vec::new();
     let dirs = std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
     for dir in dirs.flatten() {
-        for file in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let path = file.path();
             let relative = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
             files.push((relative, path));
