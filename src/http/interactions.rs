@@ -376,7 +376,7 @@ pub async fn create(
     };
     let saved = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
                 require_active_user(conn, row.user_id)?;

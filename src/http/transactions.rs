@@ -403,7 +403,7 @@ pub async fn create(
 
     let saved = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 let saved = create_in_tx(conn, &user, row)?;
                 stats::refresh(conn, customer_id, now)?;

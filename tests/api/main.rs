@@ -6,6 +6,7 @@ mod helpers;
 mod pg_template;
 
 mod account_plans;
+mod activity_concurrent;
 mod activity_figures;
 mod activity_funnel;
 mod activity_interactions;
