@@ -300,9 +300,7 @@ impl Db {
                             // A group took it: its outcome comes with that group's COMMIT.
                             return None;
                         }
-                        let queue = self.group.clone();
-                        let ran = self.run(move |conn| queue.run(conn).map_err(ApiError::Unavailable)).await;
-                        if let Err(e) = ran {
+                        if let Err(e) = self.run_group().await {
                             if self.group.withdraw(id) {
                                 return Some(Err(e));
                             }
@@ -317,6 +315,13 @@ impl Db {
             Err(_) if self.group.withdraw(id) => Err(writer::too_long(writer::WAIT).into()),
             Err(_) => (&mut outcome).await.unwrap_or_else(|_| Err(lost())),
         }
+    }
+
+    /// Runs the writes queued for a group in one transaction (see `group`).
+    async fn run_group(&self) -> Result<(), ApiError> {
+        let queue = self.group.clone();
+        self.run(move |conn| queue.run(conn).map_err(ApiError::Unavailable))
+            .await
     }
 
     /// `write`, waiting at most `wait` for the turn.
