@@ -279,6 +279,19 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        self.write_grouped_waiting(writer::WAIT, f).await
+    }
+
+    /// `write_grouped`, waiting at most `wait` for a group to take the write.
+    async fn write_grouped_waiting<T, F>(
+        &self,
+        wait: std::time::Duration,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         if self.backend != Backend::Sqlite {
             return self.run(f).await;
         }
@@ -309,10 +322,10 @@ impl Db {
                 }
             }
         };
-        match tokio::time::timeout(writer::WAIT, turns).await {
+        match tokio::time::timeout(wait, turns).await {
             Ok(Some(result)) => result,
             Ok(None) => (&mut outcome).await.unwrap_or_else(|_| Err(lost())),
-            Err(_) if self.group.withdraw(id) => Err(writer::too_long(writer::WAIT).into()),
+            Err(_) if self.group.withdraw(id) => Err(writer::too_long(wait).into()),
             Err(_) => (&mut outcome).await.unwrap_or_else(|_| Err(lost())),
         }
     }

@@ -234,6 +234,92 @@ mod tests {
             .is_ok());
     }
 
+    /// A grouped write that no group takes within the wait gets the same
+    /// 503 and is withdrawn: the next group does not write it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_grouped_write_no_group_takes_in_time_is_withdrawn() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let db = crate::db::Db::connect_with_timeout(&url, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+        db.run(|c| Ok(c.batch_execute("CREATE TABLE t (n INTEGER)")?))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let held = db
+            .write_gate
+            .acquire_many(2)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let refused = db
+            .write_grouped_waiting(Duration::from_millis(50), |c| {
+                Ok(c.batch_execute("INSERT INTO t VALUES (1)")?)
+            })
+            .await;
+        assert!(
+            matches!(&refused, Err(crate::error::ApiError::Unavailable(m)) if m.contains("database is locked")),
+            "{refused:?}"
+        );
+        drop(held);
+        db.write_grouped(|c| Ok(c.batch_execute("INSERT INTO t VALUES (2)")?))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(count(&db, "SELECT count(*) AS n FROM t").await, 1);
+        assert_eq!(
+            count(&db, "SELECT count(*) AS n FROM t WHERE n = 1").await,
+            0
+        );
+    }
+
+    /// When the group a caller runs cannot start (here: no connection within
+    /// the pool's 1 s), the caller gets that error and its write is
+    /// withdrawn, never run later.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_grouped_write_whose_group_cannot_start_is_withdrawn() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let db = crate::db::Db::connect_with_timeout(&url, 2, 1).unwrap_or_else(|e| panic!("{e}"));
+        db.run(|c| Ok(c.batch_execute("CREATE TABLE t (n INTEGER)")?))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pool = db.pool().clone();
+        let taken = tokio::task::spawn_blocking(move || {
+            (0..2)
+                .map(|_| pool.get().unwrap_or_else(|e| panic!("{e}")))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let refused = db
+            .write_grouped_waiting(Duration::from_secs(4), |c| {
+                Ok(c.batch_execute("INSERT INTO t VALUES (1)")?)
+            })
+            .await;
+        assert!(
+            matches!(&refused, Err(crate::error::ApiError::Unavailable(m)) if m.contains("timed out")),
+            "{refused:?}"
+        );
+        drop(taken);
+        db.write_grouped(|c| Ok(c.batch_execute("INSERT INTO t VALUES (2)")?))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(count(&db, "SELECT count(*) AS n FROM t").await, 1);
+        assert_eq!(
+            count(&db, "SELECT count(*) AS n FROM t WHERE n = 1").await,
+            0
+        );
+    }
+
+    async fn count(db: &crate::db::Db, sql: &'static str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        use diesel::RunQueryDsl;
+        db.run(move |c| Ok(diesel::sql_query(sql).get_result::<N>(c)?.n))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// A writer whose turn does not come within the wait gets SQLite's
     /// "database is locked" (a 503), not an endless wait.
     #[test]
