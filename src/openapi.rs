@@ -118,7 +118,7 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     (
         "Unavailable",
         "503",
-        "The database is unreachable; retry later",
+        "The database is busy or unreachable; retry later",
     ),
 ];
 
