@@ -121,7 +121,9 @@ impl ApiError {
                 1 => format!("{} is invalid: {}", errors[0].field, errors[0].message),
                 n => format!("{n} fields are invalid"),
             },
-            ApiError::Unavailable(_) => "the database is busy or not reachable; retry later".to_string(),
+            ApiError::Unavailable(_) => {
+                "the database is busy or not reachable; retry later".to_string()
+            }
             ApiError::Internal(_) => "an unexpected error occurred; it has been logged".to_string(),
             other => other.to_string(),
         };

@@ -219,7 +219,7 @@ pub async fn create(
     };
     let saved = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_plan(conn, &user, plan_id)?;
                 owner_check(conn, row.owner_id)?;
@@ -278,7 +278,7 @@ pub async fn patch(
         .transpose()?;
     let saved = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_plan(conn, &user, plan_id)?;
                 let mut row = find_action(conn, plan_id, id)?;
@@ -332,7 +332,7 @@ pub async fn delete(
     let (plan_id, id) = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_plan(conn, &user, plan_id)?;
                 find_action(conn, plan_id, id)?;

@@ -281,7 +281,7 @@ pub async fn create(
     };
     let view = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 let card = customers::find_full(conn, customer_id)?.ok_or_else(|| {
                     ApiError::Validation(vec![FieldError::new(
@@ -377,7 +377,7 @@ pub async fn patch(
         .transpose()?;
     let view = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 let mut row = writable_plan(conn, &user, id)?;
                 precondition::check(expected, row.version)?;
@@ -430,7 +430,7 @@ pub async fn delete(
     let id = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_plan(conn, &user, id)?;
                 plans::delete(conn, id)?;

@@ -116,7 +116,7 @@ pub async fn churn(
     let note = clean(input.note);
     let record = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 let card = writable_customer(conn, &user, customer_id)?;
                 if card.archived_at.is_some() {
@@ -189,7 +189,7 @@ pub async fn reactivate(
     let note = clean(input.note);
     let record = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
                 let now = db::now();

@@ -219,7 +219,7 @@ pub async fn create(
     };
     let saved = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
                 Ok(contacts::insert(conn, &row)?)
@@ -275,7 +275,7 @@ pub async fn patch(
     let role = input.role.as_ref().map(|r| r.get("role")).transpose()?;
     let saved = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
                 let mut row = find_contact(conn, customer_id, id)?;
@@ -328,7 +328,7 @@ pub async fn delete(
     let (customer_id, id) = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
                 find_contact(conn, customer_id, id)?;

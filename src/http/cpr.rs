@@ -152,7 +152,7 @@ pub async fn pin(
     let reason = input.reason.unwrap_or_default().trim().to_string();
     let view = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, id)?;
                 let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
@@ -184,7 +184,7 @@ pub async fn unpin(
     let id = path.into_inner();
     let view = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, id)?;
                 let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;

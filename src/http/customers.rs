@@ -575,7 +575,7 @@ pub async fn patch(
     check(&input, input.null_errors())?;
     let view = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 let row = find_customer(conn, id)?;
                 update_in_tx(conn, &user, row, input, expected, false)?;
@@ -636,7 +636,7 @@ async fn set_archived(
 ) -> Result<CustomerView, ApiError> {
     state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 let mut row = find_customer(conn, id)?;
                 user.require_customer_write(row.owner_id)?;

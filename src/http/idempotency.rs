@@ -259,7 +259,7 @@ pub async fn middleware(
         let idem = idem.clone();
         state
             .db
-            .write(move |conn| {
+            .write_grouped(move |conn| {
                 let now = db::now();
                 let stale = now - chrono::Duration::seconds(IN_FLIGHT_LEASE_SECS);
                 db::write_tx(conn, |conn| {
@@ -321,7 +321,7 @@ pub async fn middleware(
         let idem2 = idem.clone();
         let saved = state
             .db
-            .write(move |conn| {
+            .write_grouped(move |conn| {
                 Ok(db::write_tx(conn, |conn| {
                     idempotency::complete(conn, idem2.user_id, &idem2.key, &stored)
                 })?)
@@ -341,7 +341,7 @@ async fn release(state: &AppState, idem: &IdemKey) {
     let idem = idem.clone();
     let result = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             Ok(db::write_tx(conn, |conn| {
                 idempotency::release(conn, idem.user_id, &idem.key)
             })?)

@@ -467,7 +467,7 @@ pub async fn patch(
         .transpose()?;
     let saved = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
                 let mut row = find_interaction(conn, customer_id, id)?;
@@ -559,7 +559,7 @@ pub async fn delete(
     let (customer_id, id) = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
                 find_interaction(conn, customer_id, id)?;

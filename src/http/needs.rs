@@ -242,7 +242,7 @@ pub async fn create(
     };
     let saved = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
                 Ok(needs::insert(conn, &row)?)
@@ -308,7 +308,7 @@ pub async fn patch(
     };
     let saved = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
                 let mut row = find_need(conn, customer_id, id)?;
@@ -380,7 +380,7 @@ pub async fn delete(
     let (customer_id, id) = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
                 find_need(conn, customer_id, id)?;

@@ -245,7 +245,7 @@ pub async fn create(
     let customer_id = input.customer_id;
     let response = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 let survey = find_survey(conn, id)?;
                 let status = from_db(&survey.status, SurveyStatus::Draft);

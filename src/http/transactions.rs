@@ -474,7 +474,7 @@ pub async fn patch(
     check(&input, input.null_errors())?;
     let saved = state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 // The card first: a 403 or a missing card before the transaction's 404.
                 writable_customer(conn, &user, customer_id)?;
@@ -508,7 +508,7 @@ pub async fn delete(
     let (customer_id, id) = path.into_inner();
     state
         .db
-        .write(move |conn| {
+        .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
                 find_transaction(conn, customer_id, id)?;

@@ -26,6 +26,7 @@ mod crash;
 mod customers_crud;
 mod customers_list;
 mod customers_validation;
+mod edits_concurrent;
 mod errors;
 mod health;
 mod loyalty;
