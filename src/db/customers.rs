@@ -323,12 +323,23 @@ pub fn find_by_external_id(
 
 /// Takes the customer's row lock (PostgreSQL) for the rest of the
 /// transaction, so concurrent writes for one customer recompute its figures
-/// one after the other. SQLite write transactions are serialized anyway.
+/// one after the other; whether the card exists. SQLite write transactions
+/// are serialized anyway, so there it only looks.
+///
+/// Not `UPDATE customers SET id = id`, as it was: on SQLite an update of the
+/// key makes every foreign key that references it check its child rows, and
+/// `customers.source_customer_id` has no index, so each write of a
+/// customer's contact, need, purchase or interaction scanned the whole card
+/// table (~200 ms per request with 580,000 cards). `FOR NO KEY UPDATE` is the
+/// lock that update took on PostgreSQL, without a new row version: it still
+/// lets the inserts of the customer's records check their foreign key.
 pub fn lock(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
-    let n = diesel::update(customers::table.find(id))
-        .set(customers::id.eq(customers::id))
-        .execute(conn)?;
-    Ok(n == 1)
+    let card = customers::table.find(id).select(customers::id);
+    let found = match conn {
+        DbConn::Postgresql(c) => card.for_no_key_update().first::<i64>(c).optional()?,
+        DbConn::Sqlite(c) => card.first::<i64>(c).optional()?,
+    };
+    Ok(found.is_some())
 }
 
 /// Inserts a new card; `row.id` is ignored and assigned by the database.
@@ -623,4 +634,46 @@ pub fn by_external_ids(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<Cus
         .filter(customers::id.eq_any(found))
         .select(CARD)
         .load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::sql_types::BigInt;
+
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    fn total_changes(conn: &mut super::DbConn) -> i64 {
+        diesel::sql_query("SELECT total_changes() AS n")
+            .get_result::<N>(conn)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .n
+    }
+
+    /// On SQLite the card lock only looks: the `UPDATE` of the card's key it
+    /// was made SQLite check every foreign key that references the card, and
+    /// with no index on `source_customer_id` every write of a contact, need,
+    /// purchase or interaction scanned the whole card table (~200 ms each
+    /// with 580,000 cards; docs/BENCHMARKS.md, #7 session 18).
+    #[test]
+    fn the_card_lock_writes_nothing_on_sqlite() {
+        let mut c = crate::db::memory_db();
+        c.batch_execute(
+            "PRAGMA foreign_keys = ON;
+             INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at)
+               VALUES (1, 'a@x.io', 'A', 'admin', 'x', '2026-12-01 00:00:00', '2026-12-01 00:00:00');
+             INSERT INTO customers (id, kind, name, owner_id, created_at, updated_at)
+               VALUES (1, 'individual', 'one', 1, '2026-12-01 00:00:00', '2026-12-01 00:00:00');",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let before = total_changes(&mut c);
+        assert_eq!(super::lock(&mut c, 1).ok(), Some(true));
+        assert_eq!(super::lock(&mut c, 2).ok(), Some(false));
+        assert_eq!(total_changes(&mut c), before);
+    }
 }

@@ -193,6 +193,10 @@ pub struct Inputs {
     pub card_urls: PathBuf,
     pub list_urls: PathBuf,
     pub create_bodies: PathBuf,
+    /// `POST /customers/{id}/interactions` of random cards: a write of a
+    /// card's record, which locks the card and refreshes its figures.
+    pub interaction_urls: PathBuf,
+    pub interaction_bodies: PathBuf,
     pub bulk_bodies: PathBuf,
 }
 
@@ -219,6 +223,8 @@ fn write_inputs(dir: &Path, tag: &str, base: &str, max_id: i64) -> BenchResult<I
         card_urls: dir.join(format!("http-{tag}-card-urls.txt")),
         list_urls: dir.join(format!("http-{tag}-list-urls.txt")),
         create_bodies: dir.join(format!("http-{tag}-create-bodies.txt")),
+        interaction_urls: dir.join(format!("http-{tag}-interaction-urls.txt")),
+        interaction_bodies: dir.join(format!("http-{tag}-interaction-bodies.txt")),
         bulk_bodies: dir.join(format!("http-{tag}-bulk-bodies.txt")),
     };
     let mut rng = Lcg(42);
@@ -248,6 +254,27 @@ fn write_inputs(dir: &Path, tag: &str, base: &str, max_id: i64) -> BenchResult<I
                 "region": LIST_REGIONS[i % LIST_REGIONS.len()],
                 "industry": "retail",
                 "tags": ["load-test"],
+            })
+            .to_string()
+        }),
+    )?;
+    write_lines(
+        &inputs.interaction_urls,
+        (0..10_000).map(|_| {
+            format!(
+                "{base}/api/v1/customers/{}/interactions",
+                1 + rng.next(max_id as u64)
+            )
+        }),
+    )?;
+    write_lines(
+        &inputs.interaction_bodies,
+        (0..2_000).map(|i| {
+            let kind = ["call", "visit", "email", "meeting"][i % 4];
+            serde_json::json!({
+                "type": kind,
+                "summary": format!("Load test {stamp}-{i}"),
+                "outcome": "interested",
             })
             .to_string()
         }),
@@ -515,6 +542,7 @@ fn scenarios(s: &Servers, plan: &Plan, inputs: &Inputs) -> BenchResult<Vec<Row>>
     let card_urls = inputs.card_urls.display().to_string();
     let list_urls = inputs.list_urls.display().to_string();
     let create_url = format!("{}/api/v1/customers", s.base(&s.patron));
+    let interaction_urls = inputs.interaction_urls.display().to_string();
     let bulk_url = format!("{}/api/v1/customers/bulk", s.base(&s.patron));
     let token = Some(s.token.as_str());
     let base = Load {
@@ -626,6 +654,22 @@ fn scenarios(s: &Servers, plan: &Plan, inputs: &Inputs) -> BenchResult<Vec<Row>>
                 url: &create_url,
                 method: "POST",
                 bodies: Some(&inputs.create_bodies),
+                ..base
+            },
+            oha,
+            w,
+        )?,
+        ceiling_rate,
+    ));
+    rows.push(with_ratio(
+        measure(
+            "log an interaction (`POST /customers/{id}/interactions`)",
+            &s.patron,
+            &Load {
+                url: &interaction_urls,
+                urls_from_file: true,
+                method: "POST",
+                bodies: Some(&inputs.interaction_bodies),
                 ..base
             },
             oha,
