@@ -238,12 +238,7 @@ mod tests {
     /// 503 and is withdrawn: the next group does not write it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_grouped_write_no_group_takes_in_time_is_withdrawn() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let url = format!("sqlite://{}", dir.path().join("w.db").display());
-        let db = crate::db::Db::connect_with_timeout(&url, 3, 1).unwrap_or_else(|e| panic!("{e}"));
-        db.run(|c| Ok(c.batch_execute("CREATE TABLE t (n INTEGER)")?))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (_dir, db) = table_t(3).await;
         let held = db
             .write_gate
             .acquire_many(2)
@@ -259,14 +254,7 @@ mod tests {
             "{refused:?}"
         );
         drop(held);
-        db.write_grouped(|c| Ok(c.batch_execute("INSERT INTO t VALUES (2)")?))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(count(&db, "SELECT count(*) AS n FROM t").await, 1);
-        assert_eq!(
-            count(&db, "SELECT count(*) AS n FROM t WHERE n = 1").await,
-            0
-        );
+        only_the_next_write_is_there(&db).await;
     }
 
     /// When the group a caller runs cannot start (here: no connection within
@@ -274,12 +262,7 @@ mod tests {
     /// withdrawn, never run later.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_grouped_write_whose_group_cannot_start_is_withdrawn() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let url = format!("sqlite://{}", dir.path().join("s.db").display());
-        let db = crate::db::Db::connect_with_timeout(&url, 2, 1).unwrap_or_else(|e| panic!("{e}"));
-        db.run(|c| Ok(c.batch_execute("CREATE TABLE t (n INTEGER)")?))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (_dir, db) = table_t(2).await;
         let pool = db.pool().clone();
         let taken = tokio::task::spawn_blocking(move || {
             (0..2)
@@ -298,12 +281,31 @@ mod tests {
             "{refused:?}"
         );
         drop(taken);
+        only_the_next_write_is_there(&db).await;
+    }
+
+    /// A SQLite file database with a table `t (n)`, a pool of `pool`
+    /// connections and a 1 s wait for one.
+    async fn table_t(pool: u32) -> (tempfile::TempDir, crate::db::Db) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db =
+            crate::db::Db::connect_with_timeout(&url, pool, 1).unwrap_or_else(|e| panic!("{e}"));
+        db.run(|c| Ok(c.batch_execute("CREATE TABLE t (n INTEGER)")?))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (dir, db)
+    }
+
+    /// Runs a grouped write of 2 and checks that it alone is in `t`: the
+    /// refused write of 1 was withdrawn, not left for this group to run.
+    async fn only_the_next_write_is_there(db: &crate::db::Db) {
         db.write_grouped(|c| Ok(c.batch_execute("INSERT INTO t VALUES (2)")?))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(count(&db, "SELECT count(*) AS n FROM t").await, 1);
+        assert_eq!(count(db, "SELECT count(*) AS n FROM t").await, 1);
         assert_eq!(
-            count(&db, "SELECT count(*) AS n FROM t WHERE n = 1").await,
+            count(db, "SELECT count(*) AS n FROM t WHERE n = 1").await,
             0
         );
     }
