@@ -244,15 +244,7 @@ mod tests {
             .acquire_many(2)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let refused = db
-            .write_grouped_waiting(Duration::from_millis(50), |c| {
-                Ok(c.batch_execute("INSERT INTO t VALUES (1)")?)
-            })
-            .await;
-        assert!(
-            matches!(&refused, Err(crate::error::ApiError::Unavailable(m)) if m.contains("database is locked")),
-            "{refused:?}"
-        );
+        refused_write(&db, Duration::from_millis(50), "database is locked").await;
         drop(held);
         only_the_next_write_is_there(&db).await;
     }
@@ -271,15 +263,7 @@ mod tests {
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-        let refused = db
-            .write_grouped_waiting(Duration::from_secs(4), |c| {
-                Ok(c.batch_execute("INSERT INTO t VALUES (1)")?)
-            })
-            .await;
-        assert!(
-            matches!(&refused, Err(crate::error::ApiError::Unavailable(m)) if m.contains("timed out")),
-            "{refused:?}"
-        );
+        refused_write(&db, Duration::from_secs(4), "timed out").await;
         drop(taken);
         only_the_next_write_is_there(&db).await;
     }
@@ -295,6 +279,18 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         (dir, db)
+    }
+
+    /// Sends a grouped write of 1 that must be refused within `wait` with a
+    /// 503 whose cause mentions `why`.
+    async fn refused_write(db: &crate::db::Db, wait: Duration, why: &str) {
+        let refused = db
+            .write_grouped_waiting(wait, |c| Ok(c.batch_execute("INSERT INTO t VALUES (1)")?))
+            .await;
+        assert!(
+            matches!(&refused, Err(crate::error::ApiError::Unavailable(m)) if m.contains(why)),
+            "{refused:?}"
+        );
     }
 
     /// Runs a grouped write of 2 and checks that it alone is in `t`: the
