@@ -330,7 +330,7 @@ pub fn find_by_external_id(
 /// key makes every foreign key that references it check its child rows, and
 /// `customers.source_customer_id` has no index, so each write of a
 /// customer's contact, need, purchase or interaction scanned the whole card
-/// table (~200 ms per request with 580,000 cards). `FOR NO KEY UPDATE` is the
+/// table (~200 ms per request with 811,000 cards). `FOR NO KEY UPDATE` is the
 /// lock that update took on PostgreSQL, without a new row version: it still
 /// lets the inserts of the customer's records check their foreign key.
 pub fn lock(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
@@ -659,7 +659,7 @@ mod tests {
     /// was made SQLite check every foreign key that references the card, and
     /// with no index on `source_customer_id` every write of a contact, need,
     /// purchase or interaction scanned the whole card table (~200 ms each
-    /// with 580,000 cards; docs/BENCHMARKS.md, #7 session 18).
+    /// with 811,000 cards; docs/BENCHMARKS.md, #7 session 18).
     #[test]
     fn the_card_lock_writes_nothing_on_sqlite() {
         let mut c = crate::db::memory_db();
