@@ -51,12 +51,19 @@ const FIGURES: &str = "
     lifetime_profit_cents = COALESCE((SELECT CAST(SUM(t.amount_cents - t.cost_cents) AS BIGINT) FROM transactions t WHERE t.customer_id = customers.id), 0),
     open_complaints = (SELECT COUNT(*) FROM interactions i WHERE i.customer_id = customers.id AND i.type = 'complaint' AND i.complaint_status = 'open'),";
 
+/// The 12-month figures, each up to its window start (a literal in
+/// `window_figures`, a bound value in `RefreshOne`) and then `WINDOW_END`.
+const REVENUE_12M: &str =
+    "revenue_12m_cents = COALESCE((SELECT CAST(SUM(t.amount_cents) AS BIGINT) \
+     FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= ";
+const PROFIT_12M: &str =
+    "profit_12m_cents = COALESCE((SELECT CAST(SUM(t.amount_cents - t.cost_cents) AS BIGINT) \
+     FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= ";
+const WINDOW_END: &str = "), 0)";
+
 fn window_figures(start: NaiveDateTime) -> String {
     let start = literal(start);
-    format!(
-        "revenue_12m_cents = COALESCE((SELECT CAST(SUM(t.amount_cents) AS BIGINT) FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= {start}), 0),
-         profit_12m_cents = COALESCE((SELECT CAST(SUM(t.amount_cents - t.cost_cents) AS BIGINT) FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= {start}), 0)"
-    )
+    format!("{REVENUE_12M}{start}{WINDOW_END}, {PROFIT_12M}{start}{WINDOW_END}")
 }
 
 /// Recomputes every derived figure of one customer. Call inside the write
@@ -95,17 +102,15 @@ where
         use diesel::sql_types::{BigInt, Timestamp};
         out.push_sql("UPDATE customers SET ");
         out.push_sql(FIGURES);
-        out.push_sql(
-            " revenue_12m_cents = COALESCE((SELECT CAST(SUM(t.amount_cents) AS BIGINT) \
-             FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= ",
-        );
+        out.push_sql(" ");
+        out.push_sql(REVENUE_12M);
         out.push_bind_param::<Timestamp, _>(&self.start)?;
-        out.push_sql(
-            "), 0), profit_12m_cents = COALESCE((SELECT CAST(SUM(t.amount_cents - t.cost_cents) AS BIGINT) \
-             FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= ",
-        );
+        out.push_sql(WINDOW_END);
+        out.push_sql(", ");
+        out.push_sql(PROFIT_12M);
         out.push_bind_param::<Timestamp, _>(&self.start)?;
-        out.push_sql("), 0), stats_at = ");
+        out.push_sql(WINDOW_END);
+        out.push_sql(", stats_at = ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(" WHERE id = ");
         out.push_bind_param::<BigInt, _>(&self.customer_id)?;
