@@ -276,10 +276,16 @@ async fn overview_answers_the_questions(app: TestApp) {
             .status,
         201
     );
-    // Archived cards do not count.
+    // Archived cards do not count, nor do their purchases and contacts.
     let archived = customer(&app, &token, "Archived").await;
-    app.delete(&format!("/api/v1/customers/{archived}"), &token)
+    for d in [5, 6] {
+        sale(&app, &token, archived, 1_000, 0, d).await;
+    }
+    contact(&app, &token, archived, "visit", 4).await;
+    let r = app
+        .delete(&format!("/api/v1/customers/{archived}"), &token)
         .await;
+    assert_eq!(r.status, 204, "{}", r.text);
 
     let o = overview(&app, &token, "").await;
     assert_eq!(o["customers"], 4);
@@ -299,9 +305,40 @@ async fn overview_answers_the_questions(app: TestApp) {
     assert_eq!(mine["bought_once"], 1);
     assert_eq!(mine["loyalty_trend"]["repeat_rate"], 0.0);
     assert_eq!(mine["loyalty_trend"]["repeat_rate_before"], 0.0);
+    // One owner's book is counted card by card (all cards: set by set); the
+    // same rules hold, the archived buyer stays out.
+    let admin_id = app
+        .get(&format!("/api/v1/customers/{twice}"), &token)
+        .await
+        .body["owner_id"]
+        .clone();
+    let admins = overview(&app, &token, &format!("?owner_id={admin_id}")).await;
+    assert_eq!(
+        [
+            &admins["customers"],
+            &admins["bought"],
+            &admins["never_contacted"]
+        ],
+        [&json!(3), &json!(1), &json!(1)],
+        "Twice, Idle and Lost; Twice bought; Idle never contacted: {admins}"
+    );
 
     // Only the last 30 days: Twice bought twice, Once once; the period before
     // (30 to 60 days ago) had no buyer, so the trend is unknown.
+    // Seen from a period that ended yesterday, no card existed yet: their
+    // (back-dated) purchases and contacts count for nobody.
+    let yesterday = overview(&app, &token, &format!("?from={}&to={}", at(-365), at(-1))).await;
+    assert_eq!(
+        [
+            &yesterday["customers"],
+            &yesterday["bought"],
+            &yesterday["never_contacted"],
+            &yesterday["loyalty_trend"]["repeat_rate_before"]
+        ],
+        [&json!(0), &json!(0), &json!(0), &Value::Null],
+        "{yesterday}"
+    );
+
     let recent = overview(&app, &token, &format!("?from={}", at(-30))).await;
     assert_eq!(recent["bought_twice_or_more"], 1);
     assert_eq!(recent["loyalty_trend"]["direction"], "unknown");

@@ -519,6 +519,14 @@ pub fn run(args: &Args) -> BenchResult<()> {
     );
     let _ = writeln!(md);
     md.push_str(&targets(&rows, idle_rss_kb, plan.connections));
+    let (card, _) = get_json(servers.patron.addr, "/api/v1/customers/1", &servers.token)?;
+    let owner = card["owner_id"].as_i64().unwrap_or(1);
+    md.push('\n');
+    md.push_str(&crate::reports::run(
+        servers.patron.addr,
+        &servers.token,
+        owner,
+    )?);
 
     if soak_minutes > 0.0 {
         md.push('\n');

@@ -27,6 +27,7 @@ mod latency;
 mod oha;
 mod procstat;
 mod pyramid;
+mod reports;
 mod scenarios;
 mod seed;
 mod server;
