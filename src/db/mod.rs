@@ -19,6 +19,7 @@ pub mod loyalty;
 pub mod migrate;
 pub mod needs;
 pub mod page;
+mod reports;
 pub mod schema;
 pub mod segments;
 pub mod settings;
@@ -174,6 +175,8 @@ pub struct Db {
     write_gate: std::sync::Arc<tokio::sync::Semaphore>,
     /// Writes waiting to be committed together (see `write_grouped`).
     group: group::Queue,
+    /// Where reports wait for one of their connections (see `reports`).
+    report_slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Db {
@@ -214,6 +217,9 @@ impl Db {
             writer: Default::default(),
             write_gate: std::sync::Arc::new(tokio::sync::Semaphore::new(2)),
             group: Default::default(),
+            report_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(reports::slots(
+                pool_size,
+            ))),
         })
     }
 

@@ -107,7 +107,7 @@ pub async fn churn_report(
     let owner = q.owner_id;
     let cells = state
         .db
-        .run(move |conn| Ok(analytics::churn_cells(conn, from, to, bucket, owner)?))
+        .report(move |conn| Ok(analytics::churn_cells(conn, from, to, bucket, owner)?))
         .await?;
     let mut total = ChurnFigures::default();
     let mut by_reason: Vec<ReasonFigures> = ChurnReason::ALL

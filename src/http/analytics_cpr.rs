@@ -173,7 +173,7 @@ pub async fn cpr_report(
     Ok(HttpResponse::Ok().json(
         state
             .db
-            .run(move |conn| cpr_analytics(conn, from, to))
+            .report(move |conn| cpr_analytics(conn, from, to))
             .await?,
     ))
 }
@@ -208,7 +208,7 @@ pub async fn pareto_report(
 ) -> Result<HttpResponse, ApiError> {
     let view = state
         .db
-        .run(|conn| {
+        .report(|conn| {
             let (s, _) = settings::get::<TierSettings>(conn, settings::TIERS)?;
             let col = tiers::profit_column(s.window_months);
             let deciles = tiers::deciles(conn, col)?;

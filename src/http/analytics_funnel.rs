@@ -80,7 +80,7 @@ pub async fn funnel_report(
     let owner = q.owner_id;
     let entries = state
         .db
-        .run(move |conn| Ok(analytics::funnel_entries(conn, from, to, owner)?))
+        .report(move |conn| Ok(analytics::funnel_entries(conn, from, to, owner)?))
         .await?;
     let order = |s: &str| FunnelStage::ALL.iter().position(|x| x.as_code() == s);
     let mut firsts: HashMap<i64, [Option<NaiveDateTime>; 5]> = HashMap::new();

@@ -90,7 +90,7 @@ pub async fn overview(
     let owner = q.owner_id;
     let o = state
         .db
-        .run(move |conn| Ok(analytics::overview(conn, before, from, to, owner)?))
+        .report(move |conn| Ok(analytics::overview(conn, before, from, to, owner)?))
         .await?;
     let repeat_rate = rate(o.bought_twice_or_more, o.bought);
     let repeat_rate_before = rate(o.bought_twice_before, o.bought_before);

@@ -81,7 +81,7 @@ pub async fn sales_report(
     let owner = q.owner_id;
     let cells = state
         .db
-        .run(move |conn| Ok(analytics::sales(conn, from, to, key, owner)?))
+        .report(move |conn| Ok(analytics::sales(conn, from, to, key, owner)?))
         .await?;
     Ok(HttpResponse::Ok().json(SalesReport {
         from: from.and_utc(),

@@ -126,7 +126,7 @@ pub async fn at_risk(
     let owner = q.owner_id;
     let page = state
         .db
-        .run(move |conn| {
+        .report(move |conn| {
             let (s, _) = settings::get::<ChurnSettings>(conn, settings::CHURN)?;
             let rows = churn_risk::page(conn, &s, db::now(), owner, after, limit)?;
             Ok(page::finish(rows, limit, |r| Cursor {

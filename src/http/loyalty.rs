@@ -248,6 +248,6 @@ fn analytics(conn: &mut DbConn) -> Result<LoyaltyAnalytics, ApiError> {
 #[utoipa::path(tag = "analytics", responses((status = 200, body = LoyaltyAnalytics)))]
 #[get("/analytics/loyalty")]
 pub async fn report(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let body = state.db.run(analytics).await?;
+    let body = state.db.report(analytics).await?;
     Ok(HttpResponse::Ok().json(body))
 }

@@ -84,7 +84,7 @@ pub fn pyramid(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
 #[utoipa::path(tag = "tiers", responses((status = 200, body = TiersView)))]
 #[get("/tiers")]
 pub async fn get(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.db.run(pyramid).await?))
+    Ok(HttpResponse::Ok().json(state.db.report(pyramid).await?))
 }
 
 /// Rank every active customer by profit in the window and store its tier

@@ -1,0 +1,160 @@
+//! Reports take turns for a few of the pool's connections.
+//!
+//! A report reads every card (0.3–5 s at a million cards, docs/BENCHMARKS.md
+//! session 19) and holds its connection that long. SQLite's pool has one
+//! connection per core plus one (3 here): three managers opening a dashboard
+//! at once held them all, and every card read, list and write waited behind
+//! them until the pool's timeout, a 503. So reports first wait for a slot,
+//! holding neither a connection nor a blocking thread; the rest of the pool
+//! stays with the short requests.
+
+use std::time::Duration;
+
+use super::{Db, DbConn};
+use crate::error::ApiError;
+
+/// How long a report waits for a slot before it gets a 503 (a dashboard of
+/// several reports, each under a second or two, queues well within this).
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Slots for reports in a pool of `pool_size`: all but two connections,
+/// and at least one.
+pub fn slots(pool_size: u32) -> usize {
+    pool_size.saturating_sub(2).max(1) as usize
+}
+
+impl Db {
+    /// As `run`, for a report (a read over every card or every purchase):
+    /// it first waits for one of the report slots (`slots`).
+    pub async fn report<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.report_waiting(WAIT, f).await
+    }
+
+    /// `report`, waiting at most `wait` for a slot.
+    async fn report_waiting<T, F>(&self, wait: Duration, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _slot = match tokio::time::timeout(wait, self.report_slots.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            // The semaphore is never closed; a timeout is the queue being too long.
+            _ => {
+                return Err(ApiError::Unavailable(format!(
+                    "no report slot within {} s",
+                    wait.as_secs_f64()
+                )))
+            }
+        };
+        self.run(f).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    #[test]
+    fn short_requests_keep_two_connections() {
+        assert_eq!(
+            [1, 2, 3, 4, 10].map(slots),
+            [1, 1, 1, 2, 8],
+            "pool sizes 1, 2, 3, 4, 10"
+        );
+    }
+
+    /// A report that holds its connection until told to finish.
+    fn held_report(
+        db: &Db,
+        entered: mpsc::Sender<()>,
+        release: mpsc::Receiver<()>,
+    ) -> tokio::task::JoinHandle<Result<(), ApiError>> {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.report(move |_conn| {
+                let _ = entered.send(());
+                let _ = release.recv_timeout(Duration::from_secs(10));
+                Ok(())
+            })
+            .await
+        })
+    }
+
+    /// Three reports at once on SQLite's default pool of three: one runs,
+    /// two wait without a connection, and a card read still gets one at
+    /// once. Without the slots, the read times out (the pool is all reports).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_reports_leave_connections_to_reads() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        // A read gives up after 1 s.
+        let db = Db::connect_with_timeout(&url, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+        let (entered, inside) = mpsc::channel();
+        let mut releases = Vec::new();
+        let mut reports = Vec::new();
+        for _ in 0..3 {
+            let (release, released) = mpsc::channel();
+            releases.push(release);
+            reports.push(held_report(&db, entered.clone(), released));
+        }
+        inside
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("no report started: {e}"));
+        // Time for the others to take whatever they take while waiting.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            inside.try_recv().is_err(),
+            "a second report runs beside the first"
+        );
+
+        let read = db.run(|_conn| Ok(())).await;
+        assert!(read.is_ok(), "the read found no connection: {read:?}");
+
+        for release in &releases {
+            let _ = release.send(());
+        }
+        for report in reports {
+            let done = report.await.unwrap_or_else(|e| panic!("{e}"));
+            assert!(done.is_ok(), "{done:?}");
+        }
+    }
+
+    /// A report that finds every slot taken for longer than its wait gets
+    /// the 503 and never runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wait_for_a_slot_is_bounded() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let db = Db::connect_with_timeout(&url, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+        let (entered, inside) = mpsc::channel();
+        let (release, released) = mpsc::channel();
+        let first = held_report(&db, entered, released);
+        inside
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let late = db
+            .report_waiting(Duration::from_millis(200), move |_conn| {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        assert!(
+            matches!(late, Err(ApiError::Unavailable(_))),
+            "expected a 503, got {late:?}"
+        );
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+
+        let _ = release.send(());
+        let done = first.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(done.is_ok(), "{done:?}");
+    }
+}
