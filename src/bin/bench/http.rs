@@ -522,11 +522,14 @@ pub fn run(args: &Args) -> BenchResult<()> {
     let (card, _) = get_json(servers.patron.addr, "/api/v1/customers/1", &servers.token)?;
     let owner = card["owner_id"].as_i64().unwrap_or(1);
     md.push('\n');
-    md.push_str(&crate::reports::run(
-        servers.patron.addr,
-        &servers.token,
-        owner,
-    )?);
+    // After ten minutes of load runs, a failing report is a finding, not a
+    // reason to lose the table above.
+    match crate::reports::run(servers.patron.addr, &servers.token, owner) {
+        Ok(table) => md.push_str(&table),
+        Err(e) => {
+            let _ = writeln!(md, "Reports not timed: {e}");
+        }
+    }
 
     if soak_minutes > 0.0 {
         md.push('\n');
