@@ -177,12 +177,7 @@ struct Period {
 /// One owner's book, card by card: a few index look-ups per card, so the
 /// cost follows the size of the book (61 ms for 50,000 cards on SQLite).
 fn overview_of_owner(p: &Period, owner: i64) -> String {
-    let Period {
-        before: b,
-        from: f,
-        to: t,
-        year_before_to,
-    } = p;
+    let (b, f, t, year_before_to) = (&p.before, &p.from, &p.to, &p.year_before_to);
     let count_in = |lo: &str, hi: &str| {
         format!(
             "(SELECT COUNT(*) FROM transactions t WHERE t.customer_id = c.id AND t.occurred_at >= {lo} AND t.occurred_at < {hi})"
@@ -218,12 +213,7 @@ fn overview_of_owner(p: &Period, owner: i64) -> String {
 /// Card by card, a million cards took 5–8 s; this reads indexes only, apart
 /// from the few silent-loss candidates (0.7–0.9 s, docs/BENCHMARKS.md).
 fn overview_of_all(conn: &DbConn, p: &Period) -> String {
-    let Period {
-        before: b,
-        from: f,
-        to: t,
-        year_before_to,
-    } = p;
+    let (b, f, t, year_before_to) = (&p.before, &p.from, &p.to, &p.year_before_to);
     let counted = |col: &str| counted_card(conn, col, t);
     let (cards, buyers, contacted) = (
         counted("c.id"),

@@ -69,6 +69,15 @@ mod tests {
         );
     }
 
+    /// SQLite's default pool on two workers (3 connections), in a fresh
+    /// file; a read gives up after 1 s. Keep the directory while `Db` lives.
+    fn default_sqlite_pool() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("reports.db").display());
+        let db = Db::connect_with_timeout(&url, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+        (dir, db)
+    }
+
     /// A report that holds its connection until told to finish.
     fn held_report(
         db: &Db,
@@ -91,10 +100,7 @@ mod tests {
     /// once. Without the slots, the read times out (the pool is all reports).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn waiting_reports_leave_connections_to_reads() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let url = format!("sqlite://{}", dir.path().join("r.db").display());
-        // A read gives up after 1 s.
-        let db = Db::connect_with_timeout(&url, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+        let (_dir, db) = default_sqlite_pool();
         let (entered, inside) = mpsc::channel();
         let mut releases = Vec::new();
         let mut reports = Vec::new();
@@ -129,9 +135,7 @@ mod tests {
     /// the 503 and never runs.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wait_for_a_slot_is_bounded() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let url = format!("sqlite://{}", dir.path().join("w.db").display());
-        let db = Db::connect_with_timeout(&url, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+        let (_dir, db) = default_sqlite_pool();
         let (entered, inside) = mpsc::channel();
         let (release, released) = mpsc::channel();
         let first = held_report(&db, entered, released);
