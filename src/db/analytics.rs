@@ -8,6 +8,8 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
 use super::stats::literal;
 use super::DbConn;
+use crate::domain::codes::{Code, FunnelStage};
+use crate::domain::funnel_conversion::Firsts;
 
 /// How a report buckets time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,37 +275,71 @@ fn counted_card(conn: &DbConn, col: &str, t: &str) -> String {
     }
 }
 
+/// One customer's first entry into each funnel stage.
 #[derive(Debug, Clone, QueryableByName)]
-pub struct StageEntry {
-    #[diesel(sql_type = BigInt)]
-    pub customer_id: i64,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub stage: Option<String>,
-    #[diesel(sql_type = Timestamp)]
-    pub entered_at: NaiveDateTime,
+struct FirstsRow {
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    s0: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    s1: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    s2: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    s3: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    s4: Option<NaiveDateTime>,
 }
 
-/// First entry into each funnel stage (up to now) of the customers who
-/// entered some stage in `[from, to)`: the period's cohort only.
-pub fn funnel_entries(
+/// First entry into each funnel stage (up to now) of each customer who
+/// entered some stage in `[from, to)`: the period's cohort only. Rows are
+/// handed to `each` as they are read, one per customer: collected first, the
+/// 951,777 customers of the bench's cohort took the server from 38 to 396 MB.
+pub fn funnel_firsts(
     conn: &mut DbConn,
     from: NaiveDateTime,
     to: NaiveDateTime,
     owner_id: Option<i64>,
-) -> QueryResult<Vec<StageEntry>> {
+    mut each: impl FnMut(&Firsts),
+) -> QueryResult<()> {
     let owner = owner_id
         .map(|o| format!(" AND c.owner_id = {o}"))
         .unwrap_or_default();
-    diesel::sql_query(format!(
-        "SELECT e.customer_id AS customer_id, e.to_value AS stage, MIN(e.at) AS entered_at \
+    let columns: Vec<String> = FunnelStage::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| {
+            format!(
+                "MIN(CASE WHEN e.to_value = '{}' THEN e.at END) AS s{i}",
+                stage.as_code()
+            )
+        })
+        .collect();
+    let query = diesel::sql_query(format!(
+        "SELECT {columns} \
          FROM customer_events e JOIN customers c ON c.id = e.customer_id \
          WHERE e.kind = '{kind}' AND c.archived_at IS NULL{owner} AND e.customer_id IN ( \
            SELECT p.customer_id FROM customer_events p WHERE p.kind = '{kind}' \
            AND p.at >= {} AND p.at < {}) \
-         GROUP BY e.customer_id, e.to_value ORDER BY e.customer_id",
+         GROUP BY e.customer_id",
         literal(from),
         literal(to),
+        columns = columns.join(", "),
         kind = super::events::FUNNEL_STAGE_CHANGED,
-    ))
-    .load(conn)
+    ));
+    let mut take = |r: FirstsRow| each(&[r.s0, r.s1, r.s2, r.s3, r.s4]);
+    match conn {
+        // Row by row: by default libpq holds the whole result until the
+        // last row is read (199 MB at the bench's cohort).
+        DbConn::Postgresql(pg) => {
+            for row in query.load_iter::<FirstsRow, diesel::pg::PgRowByRowLoadingMode>(pg)? {
+                take(row?);
+            }
+        }
+        DbConn::Sqlite(lite) => {
+            for row in query.load_iter::<FirstsRow, diesel::connection::DefaultLoadingMode>(lite)? {
+                take(row?);
+            }
+        }
+    }
+    Ok(())
 }

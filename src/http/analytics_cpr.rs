@@ -13,6 +13,7 @@ use crate::auth::AuthUser;
 use crate::db::schema::{customer_events, customers};
 use crate::db::{cpr as cpr_db, settings, tiers, DbConn};
 use crate::domain::codes::{Code, CprStage};
+use crate::domain::statistics::median;
 use crate::domain::tiers::TierSettings;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -61,19 +62,6 @@ fn period(q: &PeriodQuery) -> (NaiveDateTime, NaiveDateTime) {
         .map(|t| t.naive_utc())
         .unwrap_or_else(|| crate::db::stats::window_start(to));
     (from, to)
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
 }
 
 fn cpr_analytics(

@@ -1,10 +1,8 @@
 //! `/analytics/funnel`: conversion rate and median days between the funnel
 //! stages, from the stage-change history `funnel.rs` records.
 
-use std::collections::HashMap;
-
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -12,7 +10,8 @@ use super::extract::QueryParams;
 use super::report_period;
 use crate::auth::AuthUser;
 use crate::db::analytics;
-use crate::domain::codes::{Code, FunnelStage};
+use crate::domain::codes::FunnelStage;
+use crate::domain::funnel_conversion::Conversion;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -51,19 +50,6 @@ pub struct FunnelReport {
     pub steps: Vec<FunnelStep>,
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
-
 /// Funnel conversion over the customers who entered a stage in `[from, to)`:
 /// the share that went on to the next stage (skipping ahead counts), and the
 /// median days it took. A customer's stage entries are its first
@@ -78,41 +64,24 @@ pub async fn funnel_report(
     let q = query.0;
     let (from, to) = report_period::resolve(q.from, q.to)?;
     let owner = q.owner_id;
-    let entries = state
+    let conversion = state
         .db
-        .report(move |conn| Ok(analytics::funnel_entries(conn, from, to, owner)?))
+        .report(move |conn| {
+            let mut tally = Conversion::new(from, to);
+            analytics::funnel_firsts(conn, from, to, owner, |firsts| tally.add(firsts))?;
+            Ok(tally)
+        })
         .await?;
-    let order = |s: &str| FunnelStage::ALL.iter().position(|x| x.as_code() == s);
-    let mut firsts: HashMap<i64, [Option<NaiveDateTime>; 5]> = HashMap::new();
-    for e in &entries {
-        if let Some(i) = e.stage.as_deref().and_then(order) {
-            firsts.entry(e.customer_id).or_insert([None; 5])[i] = Some(e.entered_at);
-        }
-    }
-    let steps = (0..FunnelStage::ALL.len() - 1)
-        .map(|i| {
-            let mut entered = 0;
-            let mut days = Vec::new();
-            for stages in firsts.values() {
-                let Some(at) = stages[i].filter(|at| *at >= from && *at < to) else {
-                    continue;
-                };
-                entered += 1;
-                // The earliest later stage reached after entering this one.
-                let next = stages[i + 1..].iter().flatten().filter(|n| **n >= at).min();
-                if let Some(n) = next {
-                    days.push((*n - at).num_seconds() as f64 / 86_400.0);
-                }
-            }
-            let converted = days.len() as i64;
-            FunnelStep {
-                from: FunnelStage::ALL[i],
-                to: FunnelStage::ALL[i + 1],
-                entered,
-                converted,
-                conversion_rate: (entered > 0).then(|| converted as f64 / entered as f64),
-                median_days: median(days),
-            }
+    let steps = conversion
+        .steps()
+        .into_iter()
+        .map(|s| FunnelStep {
+            from: s.from,
+            to: s.to,
+            entered: s.entered,
+            converted: s.converted,
+            conversion_rate: (s.entered > 0).then(|| s.converted as f64 / s.entered as f64),
+            median_days: s.median_days,
         })
         .collect();
     Ok(HttpResponse::Ok().json(FunnelReport {
