@@ -212,8 +212,9 @@ fn overview_of_owner(p: &Period, owner: i64) -> String {
 
 /// All cards, set by set: the purchases and contacts are grouped by customer
 /// once, and only their customers are checked against the counted cards.
-/// Card by card, a million cards took 5–8 s; this reads indexes only, apart
-/// from the few silent-loss candidates (0.7–0.9 s, docs/BENCHMARKS.md).
+/// Card by card, a million cards took 5–8 s; this takes 0.7–0.9 s
+/// (docs/BENCHMARKS.md, session 19), reading card rows only for the few
+/// silent-loss candidates on SQLite.
 fn overview_of_all(conn: &DbConn, p: &Period) -> String {
     let (b, f, t, year_before_to) = (&p.before, &p.from, &p.to, &p.year_before_to);
     let counted = |col: &str| counted_card(conn, col, t);
@@ -258,10 +259,11 @@ fn overview_of_all(conn: &DbConn, p: &Period) -> String {
 }
 
 /// A condition keeping the rows whose `col` is a card the overview counts:
-/// not archived and created before `t` (a literal). Neither form reads the
-/// cards' rows. SQLite looks the id up in lists read from the archived and
-/// creation indexes; PostgreSQL anti-joins, because its `NOT IN` falls back
-/// to a scan per row once the list outgrows `work_mem`.
+/// not archived and created before `t` (a literal). SQLite looks the id up in
+/// lists read from the archived and creation indexes (reading its wide card
+/// rows was most of the time); PostgreSQL anti-joins with a hash of the cards
+/// that do not count, because its `NOT IN` falls back to a scan per row once
+/// the list outgrows `work_mem`.
 fn counted_card(conn: &DbConn, col: &str, t: &str) -> String {
     match conn {
         DbConn::Sqlite(_) => format!(
