@@ -125,10 +125,15 @@ impl Sort {
     }
 }
 
-/// Nulls sort as the earliest instant, the same on both backends.
-const NULL_STAMP: &str = "0001-01-01 00:00:00";
+/// The sort keys of the two dates a card may lack: a missing date sorts as
+/// the earliest instant (`null_stamp`), the same on both backends. The indexes `customers_last_contact_sort` and
+/// `customers_last_purchase_sort` hold exactly these expressions; an index
+/// serves the order only while the text here and there agree (the plan test
+/// in tests/api/customers_list/plans.rs checks it on both engines).
+pub const LAST_CONTACT_KEY: &str = "COALESCE(customers.last_contact_at, '0001-01-01 00:00:00')";
+pub const LAST_PURCHASE_KEY: &str = "COALESCE(customers.last_purchase_at, '0001-01-01 00:00:00')";
 
-/// `NULL_STAMP` as a value, for cursors of rows whose date is null.
+/// The sort keys' stand-in for a missing date, for cursors of rows without it.
 fn null_stamp() -> NaiveDateTime {
     chrono::NaiveDate::from_ymd_opt(1, 1, 1)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
@@ -320,13 +325,6 @@ pub fn page(
             };
         }};
     }
-    macro_rules! nullable_stamp {
-        ($column:literal) => {
-            sql::<Timestamp>(concat!("COALESCE(customers.", $column, ", '"))
-                .sql(NULL_STAMP)
-                .sql("')")
-        };
-    }
     let key = after.map(|a| &a.k);
     match sort.field {
         "name" => keyset!(
@@ -336,11 +334,11 @@ pub fn page(
         "created_at" => keyset!(c::created_at, key.map(cursor_stamp).transpose()?),
         "updated_at" => keyset!(c::updated_at, key.map(cursor_stamp).transpose()?),
         "last_contact_at" => keyset!(
-            nullable_stamp!("last_contact_at"),
+            sql::<Timestamp>(LAST_CONTACT_KEY),
             key.map(cursor_stamp).transpose()?
         ),
         "last_purchase_at" => keyset!(
-            nullable_stamp!("last_purchase_at"),
+            sql::<Timestamp>(LAST_PURCHASE_KEY),
             key.map(cursor_stamp).transpose()?
         ),
         "purchase_count" => keyset!(c::purchase_count, key.map(cursor_number).transpose()?),
@@ -371,4 +369,17 @@ pub fn page(
         }
     }
     Ok(query.limit(limit + 1).load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sort_keys_and_the_cursors_use_one_stand_in_for_a_missing_date() {
+        let text = null_stamp().format("'%Y-%m-%d %H:%M:%S'").to_string();
+        assert_eq!(text, "'0001-01-01 00:00:00'");
+        assert!(LAST_CONTACT_KEY.contains(&text));
+        assert!(LAST_PURCHASE_KEY.contains(&text));
+    }
 }

@@ -8,6 +8,8 @@ use crate::helpers::{Resp, TestApp};
 
 /// Paging through sorted lists while inserting.
 mod paging;
+/// The sorts that need an index of an expression get it.
+mod plans;
 
 backend_tests!(
     q_searches_name_company_email_and_phone,

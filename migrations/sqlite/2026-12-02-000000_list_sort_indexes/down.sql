@@ -1,0 +1,3 @@
+DROP INDEX customers_lifetime_revenue;
+DROP INDEX customers_last_purchase_sort;
+DROP INDEX customers_last_contact_sort;
