@@ -43,27 +43,47 @@ pub struct RiskRow {
 }
 
 /// The signals and score of each candidate, as a SQL subquery.
+///
+/// Over every card, the two windows' revenue comes from one pass over the
+/// purchases since the earlier window began, grouped by buyer; per card (two
+/// index lookups each) it took 0.6–1.1 s at a million cards. One owner's
+/// book stays card by card: grouping every buyer's purchases for it would
+/// cost what the whole list costs.
 pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) -> String {
     let recent = literal(now - Duration::days(s.share_window_days));
     let before = literal(now - Duration::days(2 * s.share_window_days));
-    let owner = owner_id
-        .map(|o| format!(" AND c.owner_id = {o}"))
-        .unwrap_or_default();
-    let revenue = |cond: &str| {
-        format!(
-            "COALESCE((SELECT CAST(SUM(t.amount_cents) AS BIGINT) FROM transactions t \
-             WHERE t.customer_id = c.id AND {cond}), 0)"
-        )
+    let columns =
+        "c.id, c.name, c.owner_id, c.last_contact_at, c.open_complaints, c.satisfaction_overall, \
+           CAST(CASE WHEN u.active THEN 0 ELSE 1 END AS BIGINT) AS s_owner_inactive";
+    let candidates = "c.archived_at IS NULL AND c.churned_at IS NULL AND c.purchase_count > 0";
+    let base = match owner_id {
+        Some(owner) => {
+            let revenue = |cond: &str| {
+                format!(
+                    "COALESCE((SELECT CAST(SUM(t.amount_cents) AS BIGINT) FROM transactions t \
+                     WHERE t.customer_id = c.id AND {cond}), 0)"
+                )
+            };
+            format!(
+                "SELECT {columns}, {} AS revenue_recent_cents, {} AS revenue_before_cents \
+                 FROM customers c JOIN users u ON u.id = c.owner_id \
+                 WHERE {candidates} AND c.owner_id = {owner}",
+                revenue(&format!("t.occurred_at >= {recent}")),
+                revenue(&format!("t.occurred_at >= {before} AND t.occurred_at < {recent}")),
+            )
+        }
+        None => format!(
+            "SELECT {columns}, COALESCE(w.recent, 0) AS revenue_recent_cents, \
+               COALESCE(w.earlier, 0) AS revenue_before_cents \
+             FROM customers c JOIN users u ON u.id = c.owner_id \
+             LEFT JOIN (SELECT t.customer_id, \
+                 CAST(SUM(CASE WHEN t.occurred_at >= {recent} THEN t.amount_cents ELSE 0 END) AS BIGINT) AS recent, \
+                 CAST(SUM(CASE WHEN t.occurred_at < {recent} THEN t.amount_cents ELSE 0 END) AS BIGINT) AS earlier \
+               FROM transactions t WHERE t.occurred_at >= {before} GROUP BY t.customer_id) w \
+               ON w.customer_id = c.id \
+             WHERE {candidates}"
+        ),
     };
-    let base = format!(
-        "SELECT c.id, c.name, c.owner_id, c.last_contact_at, c.open_complaints, c.satisfaction_overall, \
-           {} AS revenue_recent_cents, {} AS revenue_before_cents, \
-           CAST(CASE WHEN u.active THEN 0 ELSE 1 END AS BIGINT) AS s_owner_inactive \
-         FROM customers c JOIN users u ON u.id = c.owner_id \
-         WHERE c.archived_at IS NULL AND c.churned_at IS NULL AND c.purchase_count > 0{owner}",
-        revenue(&format!("t.occurred_at >= {recent}")),
-        revenue(&format!("t.occurred_at >= {before} AND t.occurred_at < {recent}")),
-    );
     score_over(s, now, &base)
 }
 

@@ -9,7 +9,6 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel::sql_types::{BigInt, Nullable};
 
-use super::schema::customers;
 use super::stats::{literal, window_start_months};
 use super::DbConn;
 use crate::domain::loyalty::LoyaltySettings;
@@ -138,48 +137,97 @@ fn count_changes(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<i64> {
         .get_result(conn)
 }
 
-/// Active customers per loyalty type.
-pub fn per_type(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> {
-    customers::table
-        .filter(customers::archived_at.is_null())
-        .group_by(customers::loyalty_type)
-        .select((customers::loyalty_type, diesel::dsl::count_star()))
-        .load(conn)
-}
-
-#[derive(QueryableByName, Debug)]
-pub struct LevelRow {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    pub level: Option<i64>,
-    #[diesel(sql_type = BigInt)]
-    pub customers: i64,
-    #[diesel(sql_type = BigInt)]
-    pub repeat_customers: i64,
-}
-
 /// The level (1–5) the overall satisfaction rounds to (halves up), as
 /// `domain::surveys::level`; NULL without satisfaction.
 pub const LEVEL_SQL: &str = "CAST(CASE WHEN satisfaction_overall IS NULL THEN NULL \
     WHEN satisfaction_overall < 1.5 THEN 1 WHEN satisfaction_overall < 2.5 THEN 2 \
     WHEN satisfaction_overall < 3.5 THEN 3 WHEN satisfaction_overall < 4.5 THEN 4 ELSE 5 END AS BIGINT)";
 
-/// Active customers per satisfaction level (NULL: no satisfaction data),
-/// and how many of them bought at least `repeat_min_purchases` times in
-/// the window.
-pub fn per_level(
-    conn: &mut DbConn,
-    s: &LoyaltySettings,
-    now: NaiveDateTime,
-) -> QueryResult<Vec<LevelRow>> {
-    let purchases = purchases_sql(window_start_months(now, s.window_months));
-    diesel::sql_query(format!(
-        "SELECT level, COUNT(*) AS customers, \
-           CAST(COALESCE(SUM(CASE WHEN purchases >= {k} THEN 1 ELSE 0 END), 0) AS BIGINT) AS repeat_customers \
-         FROM (SELECT {LEVEL_SQL} AS level, {purchases} AS purchases FROM customers \
-               WHERE archived_at IS NULL) x GROUP BY level",
+#[derive(QueryableByName, Debug)]
+struct TypeLevelRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    loyalty_type: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    level: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    customers: i64,
+}
+
+#[derive(QueryableByName, Debug)]
+struct RepeatRow {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    level: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    customers: i64,
+}
+
+/// Active customers per satisfaction level (`None`: no satisfaction data).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LevelCount {
+    pub level: Option<i64>,
+    pub customers: i64,
+    /// Of them, those who bought at least `repeat_min_purchases` times in
+    /// the loyalty window.
+    pub repeat_customers: i64,
+}
+
+/// The figures of `/analytics/loyalty`.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Active customers per loyalty type (types without customers absent).
+    pub per_type: Vec<(String, i64)>,
+    /// Levels without customers absent.
+    pub per_level: Vec<LevelCount>,
+}
+
+/// Two passes, neither of them per card: the cards grouped by type and
+/// level, and the window's purchases grouped by buyer, of which only the
+/// repeat buyers' cards are read. Counting each card's purchases in the
+/// window (an index lookup per card) took 1.2–2.4 s at a million cards.
+pub fn counts(conn: &mut DbConn, s: &LoyaltySettings, now: NaiveDateTime) -> QueryResult<Counts> {
+    let cards: Vec<TypeLevelRow> = diesel::sql_query(format!(
+        "SELECT loyalty_type, {LEVEL_SQL} AS level, COUNT(*) AS customers FROM customers \
+         WHERE archived_at IS NULL GROUP BY loyalty_type, {LEVEL_SQL}"
+    ))
+    .load(conn)?;
+    // SQLite takes the join order as written with CROSS JOIN: the repeat
+    // buyers first, each card by its key (not every card against them).
+    let repeat: Vec<RepeatRow> = diesel::sql_query(format!(
+        "SELECT {LEVEL_SQL} AS level, COUNT(*) AS customers \
+         FROM (SELECT customer_id FROM transactions WHERE occurred_at >= {start} \
+               GROUP BY customer_id HAVING COUNT(*) >= {k}) r \
+         CROSS JOIN customers WHERE customers.id = r.customer_id AND customers.archived_at IS NULL \
+         GROUP BY {LEVEL_SQL}",
+        start = literal(window_start_months(now, s.window_months)),
         k = s.repeat_min_purchases,
     ))
-    .load(conn)
+    .load(conn)?;
+    let mut out = Counts::default();
+    for row in cards {
+        match out
+            .per_type
+            .iter_mut()
+            .find(|(t, _)| *t == row.loyalty_type)
+        {
+            Some((_, n)) => *n += row.customers,
+            None => out.per_type.push((row.loyalty_type, row.customers)),
+        }
+        match out.per_level.iter_mut().find(|l| l.level == row.level) {
+            Some(l) => l.customers += row.customers,
+            None => out.per_level.push(LevelCount {
+                level: row.level,
+                customers: row.customers,
+                repeat_customers: 0,
+            }),
+        }
+    }
+    for row in repeat {
+        // Every repeat buyer is an active card, so its level is listed.
+        if let Some(l) = out.per_level.iter_mut().find(|l| l.level == row.level) {
+            l.repeat_customers = row.customers;
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -201,25 +201,31 @@ const LEVEL_CODES: [&str; 5] = [
 
 fn analytics(conn: &mut DbConn) -> Result<LoyaltyAnalytics, ApiError> {
     let (s, _) = settings::get::<LoyaltySettings>(conn, settings::LOYALTY)?;
-    let per_type = loyalty::per_type(conn)?;
-    let per_level = loyalty::per_level(conn, &s, db::now())?;
+    let counts = loyalty::counts(conn, &s, db::now())?;
     let types = LoyaltyType::ALL
         .iter()
         .map(|t| TypeCount {
             loyalty_type: *t,
-            customers: per_type
+            customers: counts
+                .per_type
                 .iter()
                 .filter(|(code, _)| LoyaltyType::parse(code) == Some(*t))
                 .map(|(_, n)| n)
                 .sum(),
         })
         .collect();
+    let level_of = |level: Option<i64>| {
+        counts
+            .per_level
+            .iter()
+            .find(|r| r.level == level)
+            .map(|r| (r.customers, r.repeat_customers))
+            .unwrap_or((0, 0))
+    };
     let satisfaction = (1..=5_i64)
         .zip(LEVEL_CODES)
         .map(|(level, code)| {
-            let row = per_level.iter().find(|r| r.level == Some(level));
-            let customers = row.map(|r| r.customers).unwrap_or(0);
-            let repeat = row.map(|r| r.repeat_customers).unwrap_or(0);
+            let (customers, repeat) = level_of(Some(level));
             LevelFigures {
                 level,
                 code: code.to_string(),
@@ -233,11 +239,7 @@ fn analytics(conn: &mut DbConn) -> Result<LoyaltyAnalytics, ApiError> {
     Ok(LoyaltyAnalytics {
         types,
         satisfaction,
-        unrated_customers: per_level
-            .iter()
-            .filter(|r| r.level.is_none())
-            .map(|r| r.customers)
-            .sum(),
+        unrated_customers: level_of(None).0,
         settings: s.into(),
     })
 }

@@ -254,6 +254,8 @@ async fn at_risk_ranks_by_score_with_signals(app: TestApp) {
     let falling = customer(&app, &token, "Falling").await;
     sale(&app, &token, falling, 10_000, 0, 150).await;
     sale(&app, &token, falling, 1_000, 0, 10).await;
+    // Before both windows (180 days back): in neither figure.
+    sale(&app, &token, falling, 50_000, 0, 400).await;
     contact(&app, &token, falling, "complaint", 1).await;
     // Owner left: the rep is deactivated; never contacted.
     let orphan = app

@@ -194,6 +194,19 @@ async fn loyalty_type_follows_satisfaction_and_purchases(app: TestApp) {
         .collect();
     assert_eq!(in_feed, changes(&app, &admin, a).await);
 
+    // An archived repeat buyer, very satisfied, counts nowhere.
+    let f = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "F"}))
+        .await
+        .id();
+    let r = respond(&app, &admin, id, f, &[(q[0], json!(5)), (q[1], json!(5))]).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    sale(&app, &admin, f, 3).await;
+    sale(&app, &admin, f, 4).await;
+    assert_eq!(loyalty_of(&app, &admin, f).await, "high");
+    let r = app.delete(&format!("/api/v1/customers/{f}"), &admin).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
     // Satisfaction against repeat purchase, and the counts per type.
     let r = app.get("/api/v1/analytics/loyalty", &admin).await;
     assert_eq!(r.status, 200, "{}", r.text);
