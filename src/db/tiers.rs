@@ -9,6 +9,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::stats::{literal, window_start_months};
 use super::{native, DbConn};
+use crate::domain::pareto::{Pareto, Ranking};
 use crate::domain::tiers::TierSettings;
 
 pub const TIER_CHANGED: &str = "tier_changed";
@@ -348,8 +349,8 @@ pub fn totals(conn: &mut DbConn, col: &str) -> QueryResult<Vec<TierTotal>> {
 }
 
 /// The positive profit of the top `top` customers by `col` (ties do not
-/// change the sum). The total positive profit is the sum of [`totals`] or
-/// [`deciles`], which the callers have already.
+/// change the sum). The total positive profit is the sum of [`totals`],
+/// which the caller has already.
 pub fn top_profit(conn: &mut DbConn, col: &str, top: i64) -> QueryResult<i64> {
     scalar(
         conn,
@@ -360,23 +361,45 @@ pub fn top_profit(conn: &mut DbConn, col: &str, top: i64) -> QueryResult<i64> {
     )
 }
 
-/// Profit by decile of customers (1 = the most profitable tenth).
-#[derive(Debug, Clone, QueryableByName)]
-pub struct Decile {
+#[derive(QueryableByName)]
+struct Profit {
     #[diesel(sql_type = BigInt)]
-    pub decile: i64,
-    #[diesel(sql_type = BigInt)]
-    pub customers: i64,
-    #[diesel(sql_type = BigInt)]
-    pub profit_cents: i64,
+    p: i64,
 }
 
-pub fn deciles(conn: &mut DbConn, col: &str) -> QueryResult<Vec<Decile>> {
-    diesel::sql_query(format!(
-        "SELECT CAST(d AS BIGINT) AS decile, CAST(COUNT(*) AS BIGINT) AS customers, CAST(SUM(p) AS BIGINT) AS profit_cents FROM ( \
-           SELECT NTILE(10) OVER (ORDER BY {col} DESC, id ASC) AS d, \
-             CASE WHEN {col} > 0 THEN {col} ELSE 0 END AS p \
-           FROM customers WHERE archived_at IS NULL) x GROUP BY d ORDER BY d"
-    ))
-    .load(conn)
+/// The Pareto view of the active customers' profit by `col`: counted, then
+/// each profit read best first into `domain::pareto` (row by row on
+/// PostgreSQL), both from one snapshot. Ranking them in SQL with
+/// `NTILE(10)` took 0.7–1.5 s at a million cards, and holding the million
+/// values grew the server by ~10 MB per blocking thread that ran it.
+pub fn pareto(conn: &mut DbConn, col: &str) -> QueryResult<Pareto> {
+    conn.transaction(|conn| {
+        if let DbConn::Postgresql(pg) = conn {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(pg)?;
+        }
+        let customers = scalar(
+            conn,
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM customers WHERE archived_at IS NULL",
+        )?;
+        let mut ranking = Ranking::new(usize::try_from(customers).unwrap_or(0));
+        let query = diesel::sql_query(format!(
+            "SELECT {col} AS p FROM customers WHERE archived_at IS NULL ORDER BY {col} DESC"
+        ));
+        match conn {
+            DbConn::Postgresql(pg) => {
+                for row in query.load_iter::<Profit, diesel::pg::PgRowByRowLoadingMode>(pg)? {
+                    ranking.add(row?.p);
+                }
+            }
+            DbConn::Sqlite(lite) => {
+                for row in
+                    query.load_iter::<Profit, diesel::connection::DefaultLoadingMode>(lite)?
+                {
+                    ranking.add(row?.p);
+                }
+            }
+        }
+        Ok(ranking.finish())
+    })
 }

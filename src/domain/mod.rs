@@ -8,6 +8,7 @@ pub mod funnel;
 pub mod funnel_conversion;
 pub mod loyalty;
 pub mod market;
+pub mod pareto;
 pub mod reference;
 pub mod segments;
 pub mod statistics;

@@ -199,13 +199,13 @@ pub async fn pareto_report(
         .report(|conn| {
             let (s, _) = settings::get::<TierSettings>(conn, settings::TIERS)?;
             let col = tiers::profit_column(s.window_months);
-            let deciles = tiers::deciles(conn, col)?;
-            let customers: i64 = deciles.iter().map(|d| d.customers).sum();
-            let total: i64 = deciles.iter().map(|d| d.profit_cents).sum();
-            let top = tiers::top_profit(conn, col, (customers * 2 + 9) / 10)?;
+            let ranked = tiers::pareto(conn, col)?;
+            let customers: i64 = ranked.deciles.iter().map(|d| d.customers).sum();
+            let total: i64 = ranked.deciles.iter().map(|d| d.profit_cents).sum();
             let share = |p: i64| (total > 0).then(|| p as f64 / total as f64);
             let mut running = 0;
-            let rows = deciles
+            let rows = ranked
+                .deciles
                 .into_iter()
                 .map(|d| {
                     running += d.profit_cents;
@@ -221,7 +221,7 @@ pub async fn pareto_report(
             Ok(ParetoView {
                 customers,
                 total_profit_cents: total,
-                top20_share: share(top),
+                top20_share: share(ranked.top_fifth_cents),
                 deciles: rows,
             })
         })

@@ -39,6 +39,10 @@ const PATHS: &[(&str, &str)] = &[
         "/api/v1/customers?sort=-lifetime_revenue_cents&limit=50",
     ),
     (
+        "list sorted by purchase count (no index), page of 50",
+        "/api/v1/customers?sort=-purchase_count&limit=50",
+    ),
+    (
         "list filtered by a name nobody has",
         "/api/v1/customers?q=zzzz-nobody&limit=50",
     ),
