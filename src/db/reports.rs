@@ -54,6 +54,27 @@ impl Db {
     }
 }
 
+/// Runs `f`'s reads in one read-only transaction, so that figures from
+/// several statements (a count and the rows counted, customers and repeat
+/// buyers per level) come from the same state of the data: on PostgreSQL
+/// at `REPEATABLE READ` (its default gives each statement its own
+/// snapshot); on SQLite a transaction reads one snapshot of the WAL anyway.
+/// Call it outside any transaction: inside one it would be a savepoint,
+/// where PostgreSQL refuses to set the isolation level.
+pub fn snapshot<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> diesel::QueryResult<T>,
+) -> diesel::QueryResult<T> {
+    use diesel::{Connection, RunQueryDsl};
+    conn.transaction(|conn| {
+        if let DbConn::Postgresql(pg) = conn {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(pg)?;
+        }
+        f(conn)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc;

@@ -369,16 +369,12 @@ struct Profit {
 
 /// The Pareto view of the active customers' profit by `col`: counted, then
 /// each profit read best first into `domain::pareto` (row by row on
-/// PostgreSQL), both from one snapshot. Ranking them in SQL with
+/// PostgreSQL), both from one snapshot (`reports::snapshot`). Ranking them in SQL with
 /// `NTILE(10)` took 0.7–1.5 s at a million cards; collecting the million
 /// values first was as fast, but left the server at 125–137 MB after ten
 /// calls against 71–77 MB this way.
 pub fn pareto(conn: &mut DbConn, col: &str) -> QueryResult<Pareto> {
-    conn.transaction(|conn| {
-        if let DbConn::Postgresql(pg) = conn {
-            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .execute(pg)?;
-        }
+    super::reports::snapshot(conn, |conn| {
         let customers = scalar(
             conn,
             "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM customers WHERE archived_at IS NULL",

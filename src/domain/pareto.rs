@@ -67,8 +67,10 @@ impl Ranking {
     pub fn add(&mut self, profit_cents: i64) {
         let d = self.decile_of(self.seen);
         let p = profit_cents.max(0);
+        // Saturating: sums past i64 (9.2e16 currency units) are not real
+        // figures, and a report must not panic on them.
         if self.seen < self.top {
-            self.top_fifth_cents += p;
+            self.top_fifth_cents = self.top_fifth_cents.saturating_add(p);
         }
         self.seen += 1;
         while self.deciles.len() <= d {
@@ -78,8 +80,9 @@ impl Ranking {
                 profit_cents: 0,
             });
         }
-        self.deciles[d].customers += 1;
-        self.deciles[d].profit_cents += p;
+        let decile = &mut self.deciles[d];
+        decile.customers += 1;
+        decile.profit_cents = decile.profit_cents.saturating_add(p);
     }
 
     pub fn finish(self) -> Pareto {

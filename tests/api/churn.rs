@@ -293,6 +293,17 @@ async fn at_risk_ranks_by_score_with_signals(app: TestApp) {
     assert_eq!(f["revenue_recent_cents"], 1_000);
     assert_eq!(f["revenue_before_cents"], 10_000);
     assert_eq!(f["open_complaints"], 1);
+    // One owner's list sums each card's purchases by itself (the full list
+    // groups all purchases at once): the same figures.
+    let owner = app
+        .get(&format!("/api/v1/customers/{falling}"), &token)
+        .await;
+    let owner = &owner.body["owner_id"];
+    let mine = app
+        .get(&format!("/api/v1/churn/at-risk?owner_id={owner}"), &token)
+        .await;
+    assert_eq!(mine.status, 200, "{}", mine.text);
+    assert_eq!(entry(&mine.body, falling), f);
     let o = entry(&page.body, orphan);
     assert_eq!(o["score"], 40);
     assert_eq!(o["signals"]["owner_inactive"], true);
