@@ -328,20 +328,7 @@ pub fn funnel_firsts(
         columns = columns.join(", "),
         kind = super::events::FUNNEL_STAGE_CHANGED,
     ));
-    let mut take = |r: FirstsRow| each(&[r.s0, r.s1, r.s2, r.s3, r.s4]);
-    match conn {
-        // Row by row: by default libpq holds the whole result until the
-        // last row is read (199 MB at the bench's cohort).
-        DbConn::Postgresql(pg) => {
-            for row in query.load_iter::<FirstsRow, diesel::pg::PgRowByRowLoadingMode>(pg)? {
-                take(row?);
-            }
-        }
-        DbConn::Sqlite(lite) => {
-            for row in query.load_iter::<FirstsRow, diesel::connection::DefaultLoadingMode>(lite)? {
-                take(row?);
-            }
-        }
-    }
-    Ok(())
+    super::reports::each_row(conn, query, |r: FirstsRow| {
+        each(&[r.s0, r.s1, r.s2, r.s3, r.s4])
+    })
 }

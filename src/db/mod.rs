@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod needs;
 pub mod page;
 mod reports;
+pub use reports::snapshot;
 pub mod schema;
 pub mod segments;
 pub mod settings;

@@ -75,6 +75,34 @@ pub fn snapshot<T>(
     })
 }
 
+/// Hands each row of `query` to `f` as it is read, for reports over every
+/// card: on PostgreSQL row by row (by default libpq holds the whole result
+/// until the last row is read: 199 MB for the funnel at a million cards).
+pub fn each_row<R>(
+    conn: &mut DbConn,
+    query: diesel::query_builder::SqlQuery,
+    mut f: impl FnMut(R),
+) -> diesel::QueryResult<()>
+where
+    R: diesel::QueryableByName<diesel::pg::Pg> + diesel::QueryableByName<diesel::sqlite::Sqlite>,
+    R: 'static,
+{
+    use diesel::RunQueryDsl;
+    match conn {
+        DbConn::Postgresql(pg) => {
+            for row in query.load_iter::<R, diesel::pg::PgRowByRowLoadingMode>(pg)? {
+                f(row?);
+            }
+        }
+        DbConn::Sqlite(lite) => {
+            for row in query.load_iter::<R, diesel::connection::DefaultLoadingMode>(lite)? {
+                f(row?);
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc;

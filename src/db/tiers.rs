@@ -383,20 +383,7 @@ pub fn pareto(conn: &mut DbConn, col: &str) -> QueryResult<Pareto> {
         let query = diesel::sql_query(format!(
             "SELECT {col} AS p FROM customers WHERE archived_at IS NULL ORDER BY {col} DESC"
         ));
-        match conn {
-            DbConn::Postgresql(pg) => {
-                for row in query.load_iter::<Profit, diesel::pg::PgRowByRowLoadingMode>(pg)? {
-                    ranking.add(row?.p);
-                }
-            }
-            DbConn::Sqlite(lite) => {
-                for row in
-                    query.load_iter::<Profit, diesel::connection::DefaultLoadingMode>(lite)?
-                {
-                    ranking.add(row?.p);
-                }
-            }
-        }
+        super::reports::each_row(conn, query, |row: Profit| ranking.add(row.p))?;
         Ok(ranking.finish())
     })
 }
