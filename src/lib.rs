@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod startup;

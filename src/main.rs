@@ -30,10 +30,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve() -> Result<(), String> {
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("info,actix_web_prom=error"),
-    )
-    .init();
+    let _log = patron::logging::init();
     let config = Config::from_env()?;
     if config.jwt_secret_generated {
         log::warn!(

@@ -8,7 +8,7 @@
 //! The server runs as a child process (the real binary), so SIGKILL is real.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,67 +16,11 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
 use serde_json::{json, Value};
 
+use crate::binary::{Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 use crate::helpers::{postgres_admin_url, with_database};
 
 const BATCHES: usize = 24;
 const PER_BATCH: usize = 200;
-const ADMIN_EMAIL: &str = "admin@example.com";
-const ADMIN_PASSWORD: &str = "crash-test-password-1";
-const JWT_SECRET: &str = "crash-test-secret-crash-test-secret-crash-test";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    async fn start(database_url: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_patron"))
-            .env("DATABASE_URL", database_url)
-            .env("PATRON_BIND", format!("127.0.0.1:{port}"))
-            .env("PATRON_JWT_SECRET", JWT_SECRET)
-            .env("PATRON_ADMIN_EMAIL", ADMIN_EMAIL)
-            .env("PATRON_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("PATRON_WORKERS", "2")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the server binary starts");
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await {
-                if r.status().is_success() {
-                    return server;
-                }
-            }
-            assert!(Instant::now() < deadline, "the server did not become ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn kill(&mut self) {
-        // std's kill is SIGKILL on Unix: no shutdown hook runs.
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn login(client: &reqwest::Client, base: &str) -> String {
     let r = client
@@ -160,7 +104,7 @@ async fn crash_and_retry(database_url: String, store: Store) {
         .timeout(Duration::from_secs(60))
         .build()
         .expect("client");
-    let mut server = Server::start(&database_url).await;
+    let mut server = Server::start(&database_url, "warn", Stdio::null()).await;
     let token = login(&client, &server.base).await;
 
     // The stream: batches one after another until the server dies.
@@ -215,7 +159,7 @@ async fn crash_and_retry(database_url: String, store: Store) {
     }
 
     // Restart on the same database and send everything again, same keys.
-    let server = Server::start(&database_url).await;
+    let server = Server::start(&database_url, "warn", Stdio::null()).await;
     let token = login(&client, &server.base).await;
     let mut replayed = BTreeSet::new();
     for batch in 0..BATCHES {

@@ -2,9 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod binary;
 mod helpers;
 mod pg_template;
 
+mod access_log;
 mod account_plans;
 mod activity_concurrent;
 mod activity_figures;

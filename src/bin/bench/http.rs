@@ -519,11 +519,14 @@ pub fn run(args: &Args) -> BenchResult<()> {
     );
     let _ = writeln!(md);
     md.push_str(&targets(&rows, idle_rss_kb, plan.connections));
-    let (card, _) = get_json(servers.patron.addr, "/api/v1/customers/1", &servers.token)?;
-    let owner = card["owner_id"].as_i64().unwrap_or(1);
+    // After ten minutes of load runs, a failing report (or a failing read of
+    // the card that names its owner) is a finding, not a reason to lose the
+    // table above.
+    let owner = get_json(servers.patron.addr, "/api/v1/customers/1", &servers.token)
+        .ok()
+        .and_then(|(card, _)| card["owner_id"].as_i64())
+        .unwrap_or(1);
     md.push('\n');
-    // After ten minutes of load runs, a failing report is a finding, not a
-    // reason to lose the table above.
     match crate::reports::run(servers.patron.addr, &servers.token, owner) {
         Ok(table) => md.push_str(&table),
         Err(e) => {

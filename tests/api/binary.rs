@@ -1,0 +1,81 @@
+//! The real `patron` binary as a child process, for the tests that need what
+//! only a process has: SIGKILL (crash safety) and its own stderr (the log).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "binary-test-password-1";
+const JWT_SECRET: &str = "binary-test-secret-binary-test-secret-binary";
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// Starts the binary on a free port and waits until `/readyz` answers 200.
+    pub async fn start(database_url: &str, rust_log: &str, stderr: Stdio) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_patron"))
+            .env("DATABASE_URL", database_url)
+            .env("PATRON_BIND", format!("127.0.0.1:{port}"))
+            .env("PATRON_JWT_SECRET", JWT_SECRET)
+            .env("PATRON_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("PATRON_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("PATRON_WORKERS", "2")
+            .env("RUST_LOG", rust_log)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("the server binary starts");
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await {
+                if r.status().is_success() {
+                    return server;
+                }
+            }
+            assert!(Instant::now() < deadline, "the server did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL (std's `kill` on Unix): no shutdown hook runs.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, as a service manager stops it, and waits for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
