@@ -4,7 +4,7 @@ use std::env;
 
 use rand::distributions::{Alphanumeric, DistString};
 
-use crate::db::Backend;
+use crate::db::{Backend, SqliteLocking};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -59,6 +59,8 @@ pub struct Config {
     /// From this many customer ids on, a segment preview on SQLite counts its
     /// members in parallel id ranges (PostgreSQL parallelizes by itself).
     pub segment_split_from: i64,
+    /// Whether other processes may open the SQLite file while Patron runs.
+    pub sqlite_locking: SqliteLocking,
 }
 
 impl Config {
@@ -109,6 +111,7 @@ impl Config {
             idempotency_ttl_secs: number("PATRON_IDEMPOTENCY_TTL_SECS", 86_400)?.max(86_400),
             auth_cache_ms: number("PATRON_AUTH_CACHE_MS", 1000)?,
             segment_split_from: number("PATRON_SEGMENT_SPLIT_FROM", SEGMENT_SPLIT_FROM)?,
+            sqlite_locking: sqlite_locking(&var("PATRON_SQLITE_LOCKING", "exclusive"))?,
         })
     }
 
@@ -145,6 +148,7 @@ impl Config {
             // As in production: the revocation tests run through the cache.
             auth_cache_ms: 1000,
             segment_split_from: SEGMENT_SPLIT_FROM,
+            sqlite_locking: SqliteLocking::Exclusive,
         }
     }
 }
@@ -165,6 +169,16 @@ fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
             .parse()
             .map_err(|_| format!("{name} must be a number, got {v:?}")),
         _ => Ok(default),
+    }
+}
+
+fn sqlite_locking(value: &str) -> Result<SqliteLocking, String> {
+    match value {
+        "exclusive" => Ok(SqliteLocking::Exclusive),
+        "shared" => Ok(SqliteLocking::Shared),
+        other => Err(format!(
+            "PATRON_SQLITE_LOCKING must be exclusive or shared, got {other:?}"
+        )),
     }
 }
 
@@ -196,7 +210,16 @@ pub fn random_string(len: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::default_pool_size;
+    use super::{default_pool_size, sqlite_locking};
+    use crate::db::SqliteLocking;
+
+    #[test]
+    fn sqlite_locking_is_exclusive_or_shared() {
+        assert_eq!(sqlite_locking("exclusive"), Ok(SqliteLocking::Exclusive));
+        assert_eq!(sqlite_locking("shared"), Ok(SqliteLocking::Shared));
+        let error = sqlite_locking("Shared").err().unwrap_or_default();
+        assert!(error.contains("PATRON_SQLITE_LOCKING"), "{error}");
+    }
 
     #[test]
     fn sqlite_pools_one_connection_per_worker_plus_one_and_postgres_ten() {

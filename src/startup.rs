@@ -46,8 +46,12 @@ impl Application {
     /// no user, and binds the listener. `handle_signals` is false in tests.
     pub async fn build(config: Config, handle_signals: bool) -> Result<Application, String> {
         let url = config.database_url.clone();
-        let (pool_size, timeout) = (config.pool_size, config.db_timeout_secs);
-        let db = web::block(move || Db::connect_with_timeout(&url, pool_size, timeout))
+        let (pool_size, timeout, locking) = (
+            config.pool_size,
+            config.db_timeout_secs,
+            config.sqlite_locking,
+        );
+        let db = web::block(move || Db::connect_with_timeout(&url, pool_size, timeout, locking))
             .await
             .map_err(|e| e.to_string())??;
         let generated_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;

@@ -100,11 +100,60 @@ pub fn sqlite_path(url: &str) -> &str {
         .unwrap_or(url)
 }
 
+/// A connection, retried until `timeout` passes (a database that is still
+/// starting), with the last error if none came.
+fn first_connection(manager: &Manager, timeout: Duration) -> Result<DbConn, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match manager.connect() {
+            Ok(conn) => return Ok(conn),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(format!("cannot open the database: {e}"))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Whether the running Patron holds its SQLite file for itself
+/// (`PATRON_SQLITE_LOCKING`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteLocking {
+    /// Through SQLite's `unix-excl` VFS: the process takes the file's lock
+    /// once and keeps the WAL index in its own memory, where the default VFS
+    /// took and released POSIX locks (`fcntl`) on the file and on the `-shm`
+    /// index around every statement: 13 % of a card read's CPU
+    /// (docs/BENCHMARKS.md, session 21). While Patron runs, another process
+    /// (a second Patron, the `sqlite3` shell) gets "database is locked".
+    #[default]
+    Exclusive,
+    /// SQLite's default: other processes may open the file meanwhile.
+    Shared,
+}
+
+/// `path` as an SQLite URI that selects the `unix-excl` VFS.
+pub fn exclusive_uri(path: &str) -> String {
+    let mut uri = String::with_capacity(path.len() + 24);
+    uri.push_str("file:");
+    for c in path.chars() {
+        match c {
+            // The characters a URI path cannot hold as they are.
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?vfs=unix-excl");
+    uri
+}
+
 /// Picks the backend from the URL scheme so a bad password reports the real
 /// error (the derived `establish` tries every backend and hides the cause).
 #[derive(Debug, Clone)]
 pub struct Manager {
     url: String,
+    locking: SqliteLocking,
 }
 
 impl ManageConnection for Manager {
@@ -123,7 +172,11 @@ impl ManageConnection for Manager {
                 Ok(DbConn::Postgresql(conn))
             }
             Some(Backend::Sqlite) => {
-                let mut conn = SqliteConnection::establish(sqlite_path(&self.url))?;
+                let path = sqlite_path(&self.url);
+                let mut conn = match self.locking {
+                    SqliteLocking::Exclusive => SqliteConnection::establish(&exclusive_uri(path))?,
+                    SqliteLocking::Shared => SqliteConnection::establish(path)?,
+                };
                 // Per connection: these pragmas do not persist in the file.
                 // The log is checkpointed by a job (`db::wal`); this
                 // connection's own checkpoint is only a backstop.
@@ -183,7 +236,7 @@ pub struct Db {
 impl Db {
     /// Builds the pool, switches SQLite to WAL once, and runs the migrations.
     pub fn connect(url: &str, pool_size: u32) -> Result<Db, String> {
-        Db::connect_with_timeout(url, pool_size, 5)
+        Db::connect_with_timeout(url, pool_size, 5, SqliteLocking::default())
     }
 
     /// As `connect`, waiting at most `timeout_secs` for a connection.
@@ -191,27 +244,35 @@ impl Db {
         url: &str,
         pool_size: u32,
         timeout_secs: u64,
+        locking: SqliteLocking,
     ) -> Result<Db, String> {
         let backend = Backend::of_url(url)
             .ok_or_else(|| "DATABASE_URL must start with sqlite:// or postgres://".to_string())?;
+        let manager = Manager {
+            url: url.to_string(),
+            locking,
+        };
+        let timeout = Duration::from_secs(timeout_secs.max(1));
+        // Set up on a connection outside the pool, kept until the pool has its
+        // own: what stops the start (a wrong password, an SQLite file another
+        // process holds) is reported as it is, where the pool only says that
+        // it timed out waiting for a connection.
+        let mut setup = first_connection(&manager, timeout)?;
+        if backend == Backend::Sqlite {
+            // Set once, not per connection: concurrent switches race ("database is locked").
+            setup
+                .batch_execute("PRAGMA journal_mode = WAL;")
+                .map_err(|e| format!("cannot switch SQLite to WAL: {e}"))?;
+        }
+        migrate::run(&mut setup)?;
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(timeout_secs.max(1)))
+            .connection_timeout(timeout)
             .test_on_check_out(false)
-            .build(Manager {
-                url: url.to_string(),
-            })
+            .build(manager)
             .map_err(|e| format!("cannot open the database: {e}"))?;
-        let mut conn = pool
-            .get()
-            .map_err(|e| format!("cannot open the database: {e}"))?;
-        if backend == Backend::Sqlite {
-            // Set once, not per connection: concurrent switches race ("database is locked").
-            conn.batch_execute("PRAGMA journal_mode = WAL;")
-                .map_err(|e| format!("cannot switch SQLite to WAL: {e}"))?;
-        }
-        migrate::run(&mut conn)?;
+        drop(setup);
         Ok(Db {
             pool,
             backend,
@@ -482,5 +543,34 @@ mod tests {
             !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
             "{options:?}"
         );
+    }
+
+    /// `unix-excl` keeps the WAL index in the process's memory, so no `-shm`
+    /// file appears beside a database written in WAL mode; the default VFS
+    /// makes one. A path with the characters a URI must escape opens the
+    /// file of that very name.
+    #[test]
+    fn exclusive_locking_keeps_the_wal_index_in_memory() {
+        use super::{Db, SqliteLocking};
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for (locking, shm_file) in [
+            (SqliteLocking::Exclusive, false),
+            (SqliteLocking::Shared, true),
+        ] {
+            let path = dir.path().join(format!("a b?c#d%25e 名 {locking:?}.db"));
+            let url = format!("sqlite://{}", path.display());
+            let db =
+                Db::connect_with_timeout(&url, 2, 1, locking).unwrap_or_else(|e| panic!("{e}"));
+            assert!(path.is_file(), "{} was not created", path.display());
+            let shm = format!("{}-shm", path.display());
+            assert_eq!(std::path::Path::new(&shm).exists(), shm_file, "{locking:?}");
+            drop(db);
+        }
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
+            .filter(|n| n.ends_with(".db"))
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
     }
 }

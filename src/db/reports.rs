@@ -123,7 +123,8 @@ mod tests {
     fn default_sqlite_pool() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = format!("sqlite://{}", dir.path().join("reports.db").display());
-        let db = Db::connect_with_timeout(&url, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+        let db = Db::connect_with_timeout(&url, 3, 1, Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
         (dir, db)
     }
 

@@ -153,7 +153,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = format!("sqlite://{}", dir.path().join("q.db").display());
         // The default pool on two workers; a read gives up after 1 s.
-        let db = crate::db::Db::connect_with_timeout(&url, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+        let db = crate::db::Db::connect_with_timeout(&url, 3, 1, Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
         db.run(|c| Ok(c.batch_execute("CREATE TABLE t (n INTEGER)")?))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -213,7 +214,8 @@ mod tests {
     async fn the_wait_at_the_write_gate_is_bounded() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = format!("sqlite://{}", dir.path().join("g.db").display());
-        let db = crate::db::Db::connect_with_timeout(&url, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+        let db = crate::db::Db::connect_with_timeout(&url, 3, 1, Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
         // Both places at the gate taken, as by two writers in line.
         let held = db
             .write_gate
@@ -273,8 +275,8 @@ mod tests {
     async fn table_t(pool: u32) -> (tempfile::TempDir, crate::db::Db) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let db =
-            crate::db::Db::connect_with_timeout(&url, pool, 1).unwrap_or_else(|e| panic!("{e}"));
+        let db = crate::db::Db::connect_with_timeout(&url, pool, 1, Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
         db.run(|c| Ok(c.batch_execute("CREATE TABLE t (n INTEGER)")?))
             .await
             .unwrap_or_else(|e| panic!("{e}"));

@@ -13,28 +13,45 @@ pub struct Server {
     pub base: String,
 }
 
+/// The binary, configured for `database_url`, not yet started.
+pub fn command(database_url: &str, rust_log: &str) -> Command {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_patron"));
+    command
+        .env("DATABASE_URL", database_url)
+        .env("PATRON_BIND", format!("127.0.0.1:{port}"))
+        .env("PATRON_JWT_SECRET", JWT_SECRET)
+        .env("PATRON_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("PATRON_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("PATRON_WORKERS", "2")
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::null());
+    command
+}
+
 impl Server {
     /// Starts the binary on a free port and waits until `/readyz` answers 200.
     pub async fn start(database_url: &str, rust_log: &str, stderr: Stdio) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_patron"))
-            .env("DATABASE_URL", database_url)
-            .env("PATRON_BIND", format!("127.0.0.1:{port}"))
-            .env("PATRON_JWT_SECRET", JWT_SECRET)
-            .env("PATRON_ADMIN_EMAIL", ADMIN_EMAIL)
-            .env("PATRON_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("PATRON_WORKERS", "2")
-            .env("RUST_LOG", rust_log)
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("the server binary starts");
+        let mut command = command(database_url, rust_log);
+        command.stderr(stderr);
+        Server::spawn(command).await
+    }
+
+    /// Starts `command` (from [`command`]) and waits until it is ready.
+    pub async fn spawn(mut command: Command) -> Server {
+        let bind = command
+            .get_envs()
+            .find(|(k, _)| *k == "PATRON_BIND")
+            .and_then(|(_, v)| v)
+            .map(|v| v.to_string_lossy().to_string())
+            .expect("PATRON_BIND");
+        let child = command.spawn().expect("the server binary starts");
         let server = Server {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://{bind}"),
         };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);

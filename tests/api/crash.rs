@@ -159,7 +159,7 @@ async fn crash_and_retry(database_url: String, store: Store) {
     }
 
     // Restart on the same database and send everything again, same keys.
-    let server = Server::start(&database_url, "warn", Stdio::null()).await;
+    let mut server = Server::start(&database_url, "warn", Stdio::null()).await;
     let token = login(&client, &server.base).await;
     let mut replayed = BTreeSet::new();
     for batch in 0..BATCHES {
@@ -195,7 +195,9 @@ async fn crash_and_retry(database_url: String, store: Store) {
         );
     }
 
-    // Exactly once, never applied twice.
+    // Exactly once, never applied twice. (Stopped first: the running server
+    // holds an SQLite file for itself.)
+    server.terminate();
     let rows = store.rows();
     assert_eq!(rows.len(), BATCHES * PER_BATCH);
     for row in rows {

@@ -40,6 +40,7 @@ mod segments;
 mod segments_rules;
 mod settings;
 mod sqlite_checkpoint;
+mod sqlite_locking;
 mod surveys;
 mod sync_bulk;
 mod sync_bulk_same;
