@@ -17,6 +17,7 @@
 //! SIGKILL loses at most the last 100 ms of them.
 
 use std::io::{BufWriter, IsTerminal, Stderr, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -25,6 +26,11 @@ const BUFFER_BYTES: usize = 64 * 1024;
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 type Shared = Arc<Mutex<BufWriter<Stderr>>>;
+
+/// Set when the flusher has stopped: later lines (a thread outliving the
+/// server) are written through instead of waiting for a flush that will not
+/// come.
+static STOPPED: AtomicBool = AtomicBool::new(false);
 
 /// Keeps the log's flusher thread; dropping it writes out the lines still
 /// buffered. Hold it until the server has stopped.
@@ -38,6 +44,7 @@ impl Drop for Guard {
         if let Some((stop, thread)) = self.flusher.take() {
             drop(stop);
             let _ = thread.join();
+            STOPPED.store(true, Ordering::Release);
         }
     }
 }
@@ -67,6 +74,16 @@ pub fn init() -> Guard {
         builder.init();
         return Guard { flusher: None };
     };
+    // A panic's message goes to stderr directly: the lines before it first.
+    // `try_lock`: the panicking thread may be the one holding the buffer.
+    let previous = std::panic::take_hook();
+    let buffered = shared.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(mut buffer) = buffered.try_lock() {
+            let _ = buffer.flush();
+        }
+        previous(info);
+    }));
     builder
         .write_style(env_logger::WriteStyle::Never)
         .target(env_logger::Target::Pipe(Box::new(Lines(shared))))
@@ -96,7 +113,7 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, BufWriter<Stderr>> {
 
 /// env_logger's target: copies each line into the shared buffer. Its
 /// `flush`, which env_logger calls after every line, leaves the flushing to
-/// the flusher thread.
+/// the flusher thread while there is one.
 struct Lines(Shared);
 
 impl Write for Lines {
@@ -105,6 +122,9 @@ impl Write for Lines {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
+        if STOPPED.load(Ordering::Acquire) {
+            return lock(&self.0).flush();
+        }
         Ok(())
     }
 }

@@ -131,10 +131,27 @@ pub enum SqliteLocking {
     Shared,
 }
 
-/// `path` as an SQLite URI that selects the `unix-excl` VFS.
+/// `path` as an SQLite URI that selects the `unix-excl` VFS. A path that is
+/// already an SQLite URI (`file:…`) keeps its parameters and gains the VFS
+/// unless it names one.
 pub fn exclusive_uri(path: &str) -> String {
+    if path.starts_with("file:") {
+        return if path.contains("vfs=") {
+            path.to_string()
+        } else if path.contains('?') {
+            format!("{path}&vfs=unix-excl")
+        } else {
+            format!("{path}?vfs=unix-excl")
+        };
+    }
     let mut uri = String::with_capacity(path.len() + 24);
-    uri.push_str("file:");
+    // An absolute path after an empty authority: `file:///data/p.db`. (After
+    // `file:` alone, a path starting `//` would be read as a host name.)
+    uri.push_str(if path.starts_with('/') {
+        "file://"
+    } else {
+        "file:"
+    });
     for c in path.chars() {
         match c {
             // The characters a URI path cannot hold as they are.
@@ -231,10 +248,15 @@ pub struct Db {
     group: group::Queue,
     /// Where reports wait for one of their connections (see `reports`).
     report_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// With `SqliteLocking::Exclusive`, a connection that stays open as long
+    /// as the `Db`: `unix-excl` holds the file's lock only while the process
+    /// has a connection to it, and the pool closes idle and old connections,
+    /// so without it another process could take the file between two.
+    _sqlite_lock: Option<std::sync::Arc<std::sync::Mutex<DbConn>>>,
 }
 
 impl Db {
-    /// Builds the pool, switches SQLite to WAL once, and runs the migrations.
+    /// Switches SQLite to WAL once, runs the migrations, and builds the pool.
     pub fn connect(url: &str, pool_size: u32) -> Result<Db, String> {
         Db::connect_with_timeout(url, pool_size, 5, SqliteLocking::default())
     }
@@ -272,7 +294,8 @@ impl Db {
             .test_on_check_out(false)
             .build(manager)
             .map_err(|e| format!("cannot open the database: {e}"))?;
-        drop(setup);
+        let sqlite_lock = (backend == Backend::Sqlite && locking == SqliteLocking::Exclusive)
+            .then(|| std::sync::Arc::new(std::sync::Mutex::new(setup)));
         Ok(Db {
             pool,
             backend,
@@ -282,6 +305,7 @@ impl Db {
             report_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(reports::slots(
                 pool_size,
             ))),
+            _sqlite_lock: sqlite_lock,
         })
     }
 
@@ -545,6 +569,22 @@ mod tests {
         );
     }
 
+    #[test]
+    fn exclusive_uris() {
+        use super::exclusive_uri;
+        for (path, uri) in [
+            ("patron.db", "file:patron.db?vfs=unix-excl"),
+            ("/data/p.db", "file:///data/p.db?vfs=unix-excl"),
+            ("//data/p.db", "file:////data/p.db?vfs=unix-excl"),
+            ("/d/a?b#c%d.db", "file:///d/a%3fb%23c%25d.db?vfs=unix-excl"),
+            ("file:x.db", "file:x.db?vfs=unix-excl"),
+            ("file:x.db?mode=rwc", "file:x.db?mode=rwc&vfs=unix-excl"),
+            ("file:x.db?vfs=unix", "file:x.db?vfs=unix"),
+        ] {
+            assert_eq!(exclusive_uri(path), uri, "{path}");
+        }
+    }
+
     /// `unix-excl` keeps the WAL index in the process's memory, so no `-shm`
     /// file appears beside a database written in WAL mode; the default VFS
     /// makes one. A path with the characters a URI must escape opens the
@@ -558,7 +598,8 @@ mod tests {
             (SqliteLocking::Shared, true),
         ] {
             let path = dir.path().join(format!("a b?c#d%25e 名 {locking:?}.db"));
-            let url = format!("sqlite://{}", path.display());
+            // `sqlite:////abs` (a path starting `//`) is the same file.
+            let url = format!("sqlite:///{}", path.display());
             let db =
                 Db::connect_with_timeout(&url, 2, 1, locking).unwrap_or_else(|e| panic!("{e}"));
             assert!(path.is_file(), "{} was not created", path.display());

@@ -6,6 +6,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
 use diesel::sql_types::BigInt;
 use diesel::{Connection, RunQueryDsl, SqliteConnection};
 
@@ -14,6 +15,10 @@ use crate::binary::{command, Server};
 /// The number of users, read from this (another) process.
 fn read_from_another_process(path: &str) -> Result<i64, String> {
     let mut conn = SqliteConnection::establish(path).map_err(|e| e.to_string())?;
+    // Rides out a write of the server's start-up jobs (`shared`); the held
+    // file (`exclusive`) is still refused, after the second.
+    conn.batch_execute("PRAGMA busy_timeout = 1000")
+        .map_err(|e| e.to_string())?;
     diesel::select(diesel::dsl::sql::<BigInt>("(SELECT COUNT(*) FROM users)"))
         .get_result(&mut conn)
         .map_err(|e| e.to_string())
