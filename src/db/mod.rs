@@ -569,6 +569,28 @@ mod tests {
         );
     }
 
+    /// A database that does not answer stops the start after the timeout,
+    /// with its own error (not the pool's "timed out").
+    #[test]
+    fn an_unreachable_database_is_reported_as_it_is_after_the_timeout() {
+        use super::{Db, SqliteLocking};
+        let started = std::time::Instant::now();
+        let error = Db::connect_with_timeout(
+            "postgres://patron:patron@127.0.0.1:1/patron",
+            2,
+            1,
+            SqliteLocking::default(),
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(error.starts_with("cannot open the database: "), "{error}");
+        assert!(error.to_lowercase().contains("refused"), "{error}");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_secs(1),
+            "not retried"
+        );
+    }
+
     #[test]
     fn exclusive_uris() {
         use super::exclusive_uri;
