@@ -351,7 +351,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     let (_, api) = App::new()
         .into_utoipa_app()
         .openapi(base())
-        .configure(crate::http::routes)
+        .configure(crate::http::documented_routes)
         .split_for_parts();
     let mut api = api;
     complete(&mut api);

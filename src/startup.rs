@@ -4,14 +4,13 @@ use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers, Logger};
 use actix_web::{http::header, web, App, HttpServer};
-use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::db::Db;
-use crate::{http, openapi};
+use crate::http;
 
 /// Connections waiting to be accepted (the kernel caps it at
 /// `net.core.somaxconn`): actix's default, enough for a burst of a few
@@ -70,45 +69,30 @@ impl Application {
         let origins = config.cors_origins.clone();
         let metrics = crate::metrics::build(db.pool())?;
         let rate_limits = web::Data::new(http::rate_limit::RateLimits::new(&config));
-        let spec = openapi::spec();
-        http::fallback::remember_routes(&spec);
-        // Serialized once and shared (see `http::spec`).
-        let spec_json = web::Data::new(web::Bytes::from(
-            serde_json::to_vec(&spec)
-                .map_err(|e| format!("cannot serialize the OpenAPI document: {e}"))?,
-        ));
-        drop(spec);
         let mut server = HttpServer::new(move || {
-            let (app, _) = App::new()
-                .into_utoipa_app()
-                .openapi(openapi::base())
+            App::new()
                 .app_data(state.clone())
                 .app_data(rate_limits.clone())
                 .app_data(http::path_config())
                 .app_data(http::payload_config())
                 .configure(http::routes)
-                .split_for_parts();
-            app.service(
-                SwaggerUi::new("/swagger-ui/{_:.*}")
-                    .config(utoipa_swagger_ui::Config::from("/openapi.json")),
-            )
-            .service(
-                web::resource("/openapi.json")
-                    .app_data(spec_json.clone())
-                    .get(http::spec::openapi_json),
-            )
-            .service(web::redirect("/swagger-ui", "/swagger-ui/"))
-            .default_service(web::to(http::fallback::unrouted))
-            .wrap(from_fn(http::idempotency::middleware))
-            .wrap(from_fn(http::rate_limit::middleware))
-            .wrap(cors(&origins))
-            .wrap(ErrorHandlers::new().default_handler(http::fallback::problem_fallback))
-            .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
-            .wrap(metrics.clone())
-            .wrap(
-                Logger::new("%{METHOD}xi %U %s %Dms")
-                    .custom_request_replace("METHOD", |req| req.method().to_string()),
-            )
+                .service(
+                    SwaggerUi::new("/swagger-ui/{_:.*}")
+                        .config(utoipa_swagger_ui::Config::from("/openapi.json")),
+                )
+                .service(web::resource("/openapi.json").get(http::spec::openapi_json))
+                .service(web::redirect("/swagger-ui", "/swagger-ui/"))
+                .default_service(web::to(http::fallback::unrouted))
+                .wrap(from_fn(http::idempotency::middleware))
+                .wrap(from_fn(http::rate_limit::middleware))
+                .wrap(cors(&origins))
+                .wrap(ErrorHandlers::new().default_handler(http::fallback::problem_fallback))
+                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
+                .wrap(metrics.clone())
+                .wrap(
+                    Logger::new("%{METHOD}xi %U %s %Dms")
+                        .custom_request_replace("METHOD", |req| req.method().to_string()),
+                )
         })
         .workers(config.workers)
         // Each worker has its own blocking pool; together they hold about as

@@ -38,40 +38,41 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
     ))
 }
 
-/// Path templates and their methods, from the spec, to tell "no such
-/// resource" (404) from "this resource, but not with this method" (405).
-static ROUTES: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> = std::sync::OnceLock::new();
+/// Path templates (split at `/`) and their methods, from the spec, to tell
+/// "no such resource" (404) from "this resource, but not with this method"
+/// (405).
+pub struct RouteTable(Vec<(Vec<String>, Vec<String>)>);
 
-pub fn remember_routes(spec: &utoipa::openapi::OpenApi) {
-    let routes = spec
-        .paths
-        .paths
-        .iter()
-        .map(|(path, item)| {
-            let segments = path.split('/').map(String::from).collect();
-            let methods = [
-                ("GET", item.get.is_some()),
-                ("PUT", item.put.is_some()),
-                ("POST", item.post.is_some()),
-                ("PATCH", item.patch.is_some()),
-                ("DELETE", item.delete.is_some()),
-            ]
-            .into_iter()
-            .filter(|(_, present)| *present)
-            .map(|(m, _)| m.to_string())
+impl RouteTable {
+    pub fn from_spec(spec: &utoipa::openapi::OpenApi) -> RouteTable {
+        let routes = spec
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(String::from).collect();
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter(|(_, present)| *present)
+                .map(|(m, _)| m.to_string())
+                .collect();
+                (segments, methods)
+            })
             .collect();
-            (segments, methods)
-        })
-        .collect();
-    let _ = ROUTES.set(routes);
+        RouteTable(routes)
+    }
 }
 
 /// The methods the resource at `path` answers, if any route has that shape.
 fn allowed_methods(path: &str) -> Vec<String> {
     let parts: Vec<&str> = path.split('/').collect();
-    let Some(routes) = ROUTES.get() else {
-        return Vec::new();
-    };
+    let routes = &super::spec::routes().0;
     let matching: Vec<&(Vec<String>, Vec<String>)> = routes
         .iter()
         .filter(|(template, _)| {
@@ -114,13 +115,11 @@ pub async fn unrouted(req: actix_web::HttpRequest) -> HttpResponse {
 pub fn literal_route_refusal(req: &actix_web::HttpRequest) -> Option<HttpResponse> {
     let methods = allowed_methods(req.path());
     let method = req.method().as_str();
-    let is_literal = ROUTES.get().is_some_and(|routes| {
-        routes.iter().any(|(template, _)| {
-            template
-                .iter()
-                .map(String::as_str)
-                .eq(req.path().split('/'))
-        })
+    let is_literal = super::spec::routes().0.iter().any(|(template, _)| {
+        template
+            .iter()
+            .map(String::as_str)
+            .eq(req.path().split('/'))
     });
     (is_literal && !methods.is_empty() && !methods.iter().any(|m| m == method))
         .then(|| not_routed(req, methods))
