@@ -39,6 +39,7 @@ mod roles;
 mod segments;
 mod segments_rules;
 mod settings;
+mod spec_on_demand;
 mod sqlite_checkpoint;
 mod sqlite_locking;
 mod surveys;
