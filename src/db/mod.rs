@@ -248,11 +248,13 @@ pub struct Db {
     group: group::Queue,
     /// Where reports wait for one of their connections (see `reports`).
     report_slots: std::sync::Arc<tokio::sync::Semaphore>,
-    /// With `SqliteLocking::Exclusive`, a connection that stays open as long
-    /// as the `Db`: `unix-excl` holds the file's lock only while the process
-    /// has a connection to it, and the pool closes idle and old connections,
-    /// so without it another process could take the file between two.
-    _sqlite_lock: Option<std::sync::Arc<std::sync::Mutex<DbConn>>>,
+    /// With SQLite, the set-up connection, open as long as the `Db`: the pool
+    /// closes idle and old connections and opens its first in the background,
+    /// so the process may have none open for a moment, and then `unix-excl`
+    /// (`SqliteLocking::Exclusive`) would release the file's lock to any other
+    /// process, and the last connection's close would checkpoint and remove
+    /// the log and its index.
+    _sqlite_open: Option<std::sync::Arc<std::sync::Mutex<DbConn>>>,
 }
 
 impl Db {
@@ -275,10 +277,11 @@ impl Db {
             locking,
         };
         let timeout = Duration::from_secs(timeout_secs.max(1));
-        // Set up on a connection outside the pool, kept until the pool has its
-        // own: what stops the start (a wrong password, an SQLite file another
-        // process holds) is reported as it is, where the pool only says that
-        // it timed out waiting for a connection.
+        // Set up on a connection outside the pool (kept for the `Db`'s life
+        // with SQLite, see `_sqlite_open`): what stops the start (a
+        // wrong password, an SQLite file another process holds) is reported
+        // as it is, where the pool only says that it timed out waiting for a
+        // connection.
         let mut setup = first_connection(&manager, timeout)?;
         if backend == Backend::Sqlite {
             // Set once, not per connection: concurrent switches race ("database is locked").
@@ -287,15 +290,19 @@ impl Db {
                 .map_err(|e| format!("cannot switch SQLite to WAL: {e}"))?;
         }
         migrate::run(&mut setup)?;
+        // Unchecked: the set-up connection has just shown that the database
+        // answers, and waiting here for the pool's first connection as well
+        // made a database that went away in between cost a second timeout.
+        // The pool opens its connections in the background, and a request
+        // that finds none gets a 503 after `timeout`, as during an outage.
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(timeout)
             .test_on_check_out(false)
-            .build(manager)
-            .map_err(|e| format!("cannot open the database: {e}"))?;
-        let sqlite_lock = (backend == Backend::Sqlite && locking == SqliteLocking::Exclusive)
-            .then(|| std::sync::Arc::new(std::sync::Mutex::new(setup)));
+            .build_unchecked(manager);
+        let sqlite_open =
+            (backend == Backend::Sqlite).then(|| std::sync::Arc::new(std::sync::Mutex::new(setup)));
         Ok(Db {
             pool,
             backend,
@@ -305,7 +312,7 @@ impl Db {
             report_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(reports::slots(
                 pool_size,
             ))),
-            _sqlite_lock: sqlite_lock,
+            _sqlite_open: sqlite_open,
         })
     }
 
