@@ -204,6 +204,15 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(_, ref info) if is_connection_loss(info.message()) => {
                 ApiError::Unavailable(info.message().to_string())
             }
+            // Another transaction won a race for the same rows (PostgreSQL
+            // broke a deadlock, or a serialization conflict): nothing of
+            // this write was kept, and a retry will find the rows free.
+            Error::DatabaseError(Kind::SerializationFailure, info) => {
+                ApiError::Unavailable(info.message().to_string())
+            }
+            Error::DatabaseError(_, ref info) if info.message().contains("deadlock detected") => {
+                ApiError::Unavailable(info.message().to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

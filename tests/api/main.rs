@@ -31,6 +31,7 @@ mod customers_validation;
 mod edits_concurrent;
 mod errors;
 mod health;
+mod lock_races;
 mod loyalty;
 mod openapi;
 mod outage;
