@@ -1,17 +1,18 @@
 //! Group commit of small writes: several requests' writes in one
-//! transaction, each in a savepoint of its own, on both engines.
+//! transaction, each in a savepoint of its own.
 //!
 //! SQLite commits one transaction at a time, and a commit writes the WAL
 //! frames of every page the transaction changed: for a single create,
 //! `COMMIT` was 16 % of its CPU, and the pages of the `customers` indexes
 //! and the change feed it shares with the next create were written again by
-//! that one. PostgreSQL commits one write transaction at a time as well, in
-//! effect: each takes its feed number from the one `change_counter` row
-//! just before COMMIT and holds that row's lock until the commit is flushed
-//! (`changes`), so every create paid for a WAL flush of its own while the
-//! others waited for the lock (7 ms of waiting per create at 64 connections;
-//! grouped, creates went from ~1,050/s to ~2,200/s and the server's CPU per
-//! create from 1.0 to 0.36 ms; docs/BENCHMARKS.md, session 22).
+//! that one. PostgreSQL commits the writes that record changes one at a time
+//! as well, in effect: each takes its feed number from the one
+//! `change_counter` row just before COMMIT and holds that row's lock until
+//! the commit is flushed (`changes`), so every create paid for a WAL flush of
+//! its own while the others waited for the lock (7 ms of waiting per create
+//! at 64 connections). There only card creates are grouped
+//! (`Db::write_grouped_insert`): they wait for no other transaction's rows,
+//! so a group of them is never held up by one of its writes.
 //!
 //! So a writer that gets its turn takes every write queued behind
 //! it (up to [`MAX`]) into its transaction: each runs in a savepoint (a
@@ -46,22 +47,7 @@ type Job = Box<dyn FnOnce(&mut DbConn) -> Deliver + Send>;
 
 /// The writes of one database waiting for a group.
 #[derive(Clone, Default)]
-pub struct Queue(Arc<Mutex<Pending>>, Statements);
-
-/// Held by a group while it runs its writes, released before it seals the
-/// feed and commits. On PostgreSQL two groups can be in their transactions
-/// at once (one committing, the next running), and each may lock several
-/// customers' rows in no particular order: were both running their writes
-/// at once, one could lock a row the other holds and the other a row it
-/// holds (a deadlock, which PostgreSQL breaks by failing one). A group that
-/// has finished its writes waits for nothing the next one holds (the feed
-/// counter is taken at the seal, after the writes), so one group's commit
-/// may still overlap the next one's writes, which is where the gain is.
-/// (Within this process: other processes' groups, and other transactions
-/// that lock several rows, such as a bulk upsert, can still meet a group in
-/// a deadlock; the losing write is answered 503, retryable.)
-#[derive(Clone, Default)]
-struct Statements(Arc<Mutex<()>>);
+pub struct Queue(Arc<Mutex<Pending>>);
 
 #[derive(Default)]
 struct Pending {
@@ -112,13 +98,12 @@ impl Queue {
 
     /// Runs the queued writes (up to [`MAX`]) in one write transaction and
     /// then delivers each outcome. They are taken once the transaction has
-    /// begun, i.e. once this process's previous writer committed, so the
-    /// group holds everything that queued meanwhile.
+    /// begun (on SQLite: once this process's previous writer committed), so
+    /// the group holds everything that queued meanwhile.
     /// An error means the transaction failed (nothing of it committed).
     pub fn run(&self, conn: &mut DbConn) -> Result<(), String> {
         let mut delivers: Vec<Deliver> = Vec::new();
         let outcome = write_tx(conn, |conn| {
-            let _writing = self.1 .0.lock();
             let jobs: Vec<Job> = {
                 let mut pending = self.0.lock();
                 let n = pending.jobs.len().min(MAX);

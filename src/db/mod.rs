@@ -238,9 +238,9 @@ pub struct Db {
     backend: Backend,
     /// SQLite's writers of this database queue on it (see `writer`).
     writer: writer::Queue,
-    /// Where `write` callers (on SQLite) and grouped writes (on both
-    /// engines) wait for their turn before they take a connection and a
-    /// blocking thread (see `write`, `write_grouped`). Two permits: one
+    /// Where `write` callers (on SQLite) and grouped writes wait for their
+    /// turn before they take a connection and a blocking thread (see
+    /// `write`, `write_grouped`). Two permits: one
     /// writer in its transaction and the next one ready behind it, so the
     /// turn passes without a thread hop (with one permit, creates under a
     /// mixed load ran 690/s, with two 960/s; reads were unaffected).
@@ -368,13 +368,33 @@ impl Db {
     }
 
     /// As `write`, for a small write that may share its transaction with
-    /// others (group commit, see `group`): `f` is queued, and the caller
-    /// that gets the turn runs every queued write in one transaction,
+    /// others (group commit, see `group`): on SQLite `f` is queued, and the
+    /// caller that gets the turn runs every queued write in one transaction,
     /// each in a savepoint. `f` must touch nothing but the database, and it
     /// may use `write_tx` (which becomes a savepoint in the group). The wait
     /// for a group to take the write is bounded like `write`'s, with the same
-    /// 503; once taken, the call waits for its group's COMMIT.
+    /// 503; once taken, the call waits for its group's COMMIT. On PostgreSQL
+    /// it is `write` (see `write_grouped_insert`).
     pub async fn write_grouped<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.backend != Backend::Sqlite {
+            return self.run(f).await;
+        }
+        self.write_grouped_waiting(writer::WAIT, f).await
+    }
+
+    /// `write_grouped` on both engines, for a write that only adds rows and
+    /// waits for no other transaction's row lock (creating a card). On
+    /// PostgreSQL a group lasts as long as its slowest write: one waiting for
+    /// a row another transaction holds (a card's figures during a window
+    /// refresh or a bulk upsert) would hold up every write of its group and
+    /// of the groups behind it, where alone it holds up only itself. Grouped,
+    /// creates share the feed counter's row lock, the WAL flush and the round
+    /// trips of one commit (docs/BENCHMARKS.md, #7 session 22).
+    pub async fn write_grouped_insert<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,

@@ -514,7 +514,7 @@ pub async fn create(
     let row = input.into_row(owner_id, db::now())?;
     let view = state
         .db
-        .write_grouped(move |conn| {
+        .write_grouped_insert(move |conn| {
             db::write_tx(conn, |conn| {
                 let (_, view) = create_in_tx(conn, &user, &row, &tags)?;
                 Ok(view)

@@ -39,10 +39,13 @@ pub fn routes() -> &'static RouteTable {
 
 pub async fn openapi_json() -> Result<HttpResponse, ApiError> {
     // The first request builds the document (milliseconds of CPU): off the
-    // worker, like any other blocking work.
-    let doc = web::block(document)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // worker, like any other blocking work; later ones take it as it is.
+    let doc = match DOCUMENT.get() {
+        Some(doc) => doc,
+        None => web::block(document)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    };
     let json = doc.json.clone().map_err(ApiError::Internal)?;
     Ok(HttpResponse::Ok()
         .content_type(header::ContentType::json())

@@ -10,7 +10,10 @@ use crate::backend_tests;
 use crate::changes::read_all;
 use crate::helpers::{Resp, TestApp};
 
-backend_tests!(concurrent_edits_of_one_card_each_apply_once);
+backend_tests!(
+    concurrent_edits_of_one_card_each_apply_once,
+    concurrent_creates_with_one_taken_external_id_each_apply_once
+);
 
 /// At once: 6 PATCHes of the card with the same `If-Match` (one wins), 6
 /// contact creates, 5 sends of one more contact under one `Idempotency-Key`,
@@ -131,6 +134,62 @@ async fn concurrent_edits_of_one_card_each_apply_once(app: TestApp) {
     assert_eq!(count("need", "deleted"), 1, "{changes:?}");
     assert_eq!(count("need", "updated"), 1, "{changes:?}");
     assert_eq!(changes.len(), 10, "{changes:?}");
+}
+
+/// Card creates sent at once are committed in groups on both engines: of
+/// five that share one `external_id` one is created and four get 409 (each
+/// rolled back alone in its group), the other fifteen are all created, and
+/// the change feed holds each created card once.
+async fn concurrent_creates_with_one_taken_external_id_each_apply_once(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, start) = read_all(&app, &admin, None, "&types=customer", 100).await;
+    let bodies: Vec<_> = (0..20)
+        .map(|i| {
+            let external_id = if i % 4 == 0 {
+                "ERP-SAME".to_string()
+            } else {
+                format!("ERP-{i}")
+            };
+            json!({"kind": "organization", "name": format!("Rush {i}"), "external_id": external_id})
+        })
+        .collect();
+    let answers = futures_util::future::join_all(
+        bodies
+            .iter()
+            .map(|b| app.post("/api/v1/customers", &admin, b)),
+    )
+    .await;
+    let (mut same, mut others) = (Vec::new(), Vec::new());
+    for (answer, body) in answers.into_iter().zip(&bodies) {
+        if body["external_id"] == "ERP-SAME" {
+            same.push(answer);
+        } else {
+            others.push(answer);
+        }
+    }
+    one_ok_rest(&same, 201, 409, "create with a shared external_id");
+    assert!(others.iter().all(|r| r.status == 201), "{others:?}");
+    let created: Vec<i64> = same
+        .iter()
+        .chain(&others)
+        .filter(|r| r.status == 201)
+        .map(Resp::id)
+        .collect();
+    assert_eq!(created.len(), 16);
+    for id in &created {
+        let card = app.get(&format!("/api/v1/customers/{id}"), &admin).await;
+        assert_eq!(card.status, 200, "{}", card.text);
+    }
+    let (changes, _) = read_all(&app, &admin, Some(&start), "&types=customer", 100).await;
+    let mut fed: Vec<i64> = changes
+        .iter()
+        .filter(|ch| ch["operation"] == "created")
+        .filter_map(|ch| ch["entity_id"].as_i64())
+        .collect();
+    fed.sort_unstable();
+    let mut expected = created.clone();
+    expected.sort_unstable();
+    assert_eq!(fed, expected, "{changes:?}");
 }
 
 /// Exactly one of `answers` has status `ok` and the others `refused`; the one.

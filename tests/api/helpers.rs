@@ -339,6 +339,9 @@ impl TestApp {
             Backend::Sqlite => {
                 let path = self.database_url.strip_prefix("sqlite://").unwrap();
                 let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+                // The app's start-up jobs may be writing: wait for them as the
+                // app's own connections do, not fail at once.
+                conn.batch_execute("PRAGMA busy_timeout = 5000;").unwrap();
                 conn.batch_execute(sql).unwrap();
             }
             Backend::Postgres => {
