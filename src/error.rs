@@ -206,7 +206,8 @@ impl From<diesel::result::Error> for ApiError {
             }
             // Another transaction won a race for the same rows (PostgreSQL
             // broke a deadlock, or a serialization conflict): nothing of
-            // this write was kept, and a retry will find the rows free.
+            // this write was kept, and a retry may succeed (the other
+            // transaction may still hold the rows for a while).
             Error::DatabaseError(Kind::SerializationFailure, info) => {
                 ApiError::Unavailable(info.message().to_string())
             }

@@ -442,7 +442,7 @@ impl Db {
         match tokio::time::timeout(wait, turns).await {
             Ok(Some(result)) => result,
             Ok(None) => (&mut outcome).await.unwrap_or_else(|_| Err(lost())),
-            Err(_) if self.group.withdraw(id) => Err(writer::too_long(wait).into()),
+            Err(_) if self.group.withdraw(id) => Err(writer::group_too_long(self.backend, wait)),
             Err(_) => (&mut outcome).await.unwrap_or_else(|_| Err(lost())),
         }
     }

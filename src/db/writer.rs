@@ -65,6 +65,20 @@ pub(super) fn too_long(wait: Duration) -> Error {
     )
 }
 
+/// The 503 of a grouped write that no group took within `wait`. On SQLite
+/// it is worded as SQLite's own busy error, like every other writer's wait;
+/// on PostgreSQL (where only card creates are grouped) nothing is locked:
+/// the groups ahead were too many or too slow.
+pub(super) fn group_too_long(backend: super::Backend, wait: Duration) -> crate::error::ApiError {
+    match backend {
+        super::Backend::Sqlite => too_long(wait).into(),
+        super::Backend::Postgres => crate::error::ApiError::Unavailable(format!(
+            "too many writes queued: no group took this one within {} ms",
+            wait.as_millis()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +263,23 @@ mod tests {
         refused_write(&db, Duration::from_millis(50), "database is locked").await;
         drop(held);
         only_the_next_write_is_there(&db).await;
+    }
+
+    #[test]
+    fn a_grouped_write_waiting_too_long_is_a_503_worded_for_its_engine() {
+        use crate::db::Backend;
+        use crate::error::ApiError;
+        let wait = Duration::from_millis(5000);
+        let sqlite = group_too_long(Backend::Sqlite, wait);
+        assert!(
+            matches!(&sqlite, ApiError::Unavailable(m) if m.contains("database is locked") && m.contains("5000 ms")),
+            "{sqlite:?}"
+        );
+        let postgres = group_too_long(Backend::Postgres, wait);
+        assert!(
+            matches!(&postgres, ApiError::Unavailable(m) if m.contains("queued") && !m.contains("locked") && m.contains("5000 ms")),
+            "{postgres:?}"
+        );
     }
 
     /// When the group a caller runs cannot start (here: no connection within
