@@ -3,11 +3,19 @@
 //! a constant JSON body: no routing table, no middleware, no database, no
 //! auth. Whatever Patron does per request is measured against this.
 //!
+//! `GET /bytes/{n}` answers a constant JSON body of `n` bytes instead: the
+//! limit for answers as big as a list page, where moving the bytes through
+//! loopback and the load generator is a large part of the cost.
+//!
 //! ```text
 //! bench ceiling [--bind 127.0.0.1:18200] [--workers N]
 //! ```
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use actix_web::web::Bytes;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::args::Args;
 use crate::BenchResult;
@@ -22,10 +30,14 @@ pub fn run(args: &Args) -> BenchResult<()> {
     let workers: usize = args.number("workers", default_workers())?;
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(|| {
-            App::new().default_service(web::to(|| async {
+            App::new().default_service(web::to(|req: HttpRequest| async move {
+                let body = match req.path().strip_prefix("/bytes/").map(str::parse) {
+                    Some(Ok(n)) => sized_body(n),
+                    _ => Bytes::from_static(BODY.as_bytes()),
+                };
                 HttpResponse::Ok()
                     .content_type("application/json")
-                    .body(BODY)
+                    .body(body)
             }))
         })
         .workers(workers)
@@ -40,4 +52,46 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
+}
+
+/// Bodies above this are refused (answered with `BODY`): a typo must not
+/// allocate gigabytes.
+const MAX_BYTES: usize = 16 << 20;
+
+thread_local! {
+    /// Each worker builds a size's body once; answers share it.
+    static SIZED: RefCell<HashMap<usize, Bytes>> = RefCell::new(HashMap::new());
+}
+
+/// A JSON document of `n` bytes (or the 10 of `{"pad":""}` if `n` is smaller).
+fn sized_body(n: usize) -> Bytes {
+    if n > MAX_BYTES {
+        return Bytes::from_static(BODY.as_bytes());
+    }
+    SIZED.with(|cache| {
+        cache
+            .borrow_mut()
+            .entry(n)
+            .or_insert_with(|| {
+                let pad = n.saturating_sub(r#"{"pad":""}"#.len());
+                Bytes::from(format!(r#"{{"pad":"{}"}}"#, "x".repeat(pad)))
+            })
+            .clone()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sized_bodies_are_json_of_the_asked_size() {
+        for n in [10, 72, 65_000] {
+            let body = sized_body(n);
+            assert_eq!(body.len(), n);
+            let value: serde_json::Value =
+                serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{e}"));
+            assert!(value["pad"].is_string());
+        }
+    }
 }

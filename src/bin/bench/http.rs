@@ -449,7 +449,8 @@ pub fn run(args: &Args) -> BenchResult<()> {
          engine), per-user rate limit off, \
          default log level (one access-log line per request, to a file). Ceiling: \
          `bench ceiling`, actix-web with {workers} workers answering a constant \
-         {}-byte JSON body. Load: oha on the same machine, {} s per run after {} s of \
+         {}-byte JSON body (for the list page: a constant body of the page's size, \
+         `/bytes/{{n}}`). Load: oha on the same machine, {} s per run after {} s of \
          warm-up, keep-alive. Customers: {max_id} (ids 1–{max_id}); a card is {card_bytes} \
          bytes. Start-up jobs took {settle_secs:.1} s before the first run.",
         patron_bin.display(),
@@ -646,20 +647,35 @@ fn scenarios(s: &Servers, plan: &Plan, inputs: &Inputs) -> BenchResult<Vec<Row>>
         )?,
         ceiling_many_rate,
     ));
-    rows.push(with_ratio(
-        measure(
-            "filtered list, page of 50 (`GET /customers?region=…&kind=…`)",
-            &s.patron,
-            &Load {
-                url: &list_urls,
-                urls_from_file: true,
-                ..base
-            },
-            oha,
-            w,
-        )?,
-        ceiling_rate,
-    ));
+    let list = measure(
+        "filtered list, page of 50 (`GET /customers?region=…&kind=…`)",
+        &s.patron,
+        &Load {
+            url: &list_urls,
+            urls_from_file: true,
+            ..base
+        },
+        oha,
+        w,
+    )?;
+    // A page is ~50 cards: the machine's limit for answers that big is far
+    // below the small-body ceiling, so the list's ratio is to this one.
+    let page_bytes = list.outcome.bytes_per_response.round() as usize;
+    let page_url = format!("{}/bytes/{page_bytes}", s.base(&s.ceiling));
+    let ceiling_page = measure(
+        PAGE_CEILING,
+        &s.ceiling,
+        &Load {
+            url: &page_url,
+            token: None,
+            ..base
+        },
+        oha,
+        w,
+    )?;
+    let ceiling_page_rate = ceiling_page.outcome.per_second;
+    rows.push(ceiling_page);
+    rows.push(with_ratio(list, ceiling_page_rate));
     rows.push(with_ratio(
         measure(
             "create with validation (`POST /customers`)",
@@ -709,6 +725,9 @@ fn scenarios(s: &Servers, plan: &Plan, inputs: &Inputs) -> BenchResult<Vec<Row>>
     Ok(rows)
 }
 
+/// The ceiling's row for answers of a list page's size.
+const PAGE_CEILING: &str = "ceiling: constant JSON of a list page's size";
+
 fn verdict(met: bool) -> &'static str {
     if met {
         "**met**"
@@ -752,9 +771,17 @@ fn targets(rows: &[Row], idle_rss_kb: u64, c: usize) -> String {
         );
     }
     if let Some(r) = find("filtered list", c) {
+        let page_ceiling = find(PAGE_CEILING, c)
+            .map(|p| {
+                format!(
+                    " (a constant body of the page's {:.0} bytes: {:.0} requests/s)",
+                    r.outcome.bytes_per_response, p.outcome.per_second
+                )
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             md,
-            "| filtered list page of 50 ≥ 10,000 requests/s | {:.0} requests/s | {} |",
+            "| filtered list page of 50 ≥ 10,000 requests/s | {:.0} requests/s{page_ceiling} | {} |",
             r.outcome.per_second,
             verdict(r.outcome.per_second >= 10_000.0)
         );

@@ -36,6 +36,8 @@ pub struct Outcome {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Average body size of a response.
+    pub bytes_per_response: f64,
 }
 
 impl Load<'_> {
@@ -131,6 +133,7 @@ fn parse(stdout: &[u8]) -> BenchResult<Outcome> {
         p50_ms: number(&latency["p50"]),
         p99_ms: number(&latency["p99"]),
         max_ms: number(&latency["max"]),
+        bytes_per_response: number(&json["summary"]["sizePerRequest"]),
         ..Outcome::default()
     };
     if let Some(codes) = json["statusCodeDistribution"].as_object() {
