@@ -10,6 +10,8 @@ use crate::helpers::{Resp, TestApp};
 mod paging;
 /// The sorts that need an index of an expression get it.
 mod plans;
+/// `q` through the trigram index.
+mod search;
 
 backend_tests!(
     q_searches_name_company_email_and_phone,
