@@ -172,55 +172,6 @@ fn like_pattern(term: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// The search term as a query of SQLite's trigram index
-/// (`customers_search`): every trigram of the term, each quoted, all
-/// required. The index answers the cards holding them all (it keeps no
-/// positions), a superset of those holding the term, which the LIKE narrows.
-/// `None` below three characters: no trigram, and the LIKE alone reads the
-/// cards.
-fn trigram_query(term: &str) -> Option<String> {
-    let chars: Vec<char> = term.to_lowercase().chars().collect();
-    let mut trigrams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
-    trigrams.sort_unstable();
-    trigrams.dedup();
-    (!trigrams.is_empty()).then(|| {
-        trigrams
-            .iter()
-            .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    })
-}
-
-/// Above this many cards holding the term, SQLite's list reads the cards in
-/// the list's order until a page is full instead of asking the trigram index:
-/// a term that common fills a page within a few thousand cards, while the
-/// index would list every match (160 ms for "com" at 600,000 cards) before
-/// the first page.
-const FEW_MATCHES: i64 = 5_000;
-
-/// On SQLite: the term's trigram query if at most `FEW_MATCHES` cards hold
-/// it (counting stops there, so the question costs at most that many index
-/// entries). `None` on PostgreSQL, for short terms and for common ones.
-fn few_trigram_matches(conn: &mut DbConn, term: &str) -> Result<Option<String>, ApiError> {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let (DbConn::Sqlite(c), Some(phrase)) = (conn, trigram_query(term)) else {
-        return Ok(None);
-    };
-    let found = diesel::sql_query(
-        "SELECT count(*) AS n FROM (SELECT rowid FROM customers_search \
-         WHERE customers_search MATCH ? LIMIT ?)",
-    )
-    .bind::<diesel::sql_types::Text, _>(&phrase)
-    .bind::<diesel::sql_types::BigInt, _>(FEW_MATCHES + 1)
-    .get_result::<Count>(c)?;
-    Ok((found.n <= FEW_MATCHES).then_some(phrase))
-}
-
 /// One page of customers (`limit + 1` rows, so the caller knows if more exist).
 pub fn page(
     conn: &mut DbConn,
@@ -237,7 +188,8 @@ pub fn page(
     if let Some(q) = &filter.q {
         let pattern = like_pattern(q);
         query = match conn {
-            // PostgreSQL's trigram index serves this LIKE. Written as SQL so
+            // PostgreSQL's trigram index (pg_trgm, a migration) serves this
+            // LIKE for terms of three characters or more. Written as SQL so
             // that diesel does not keep the statement prepared: PostgreSQL
             // plans each search for its own term. A kept statement turned to
             // a generic plan after a few common terms (read the cards in the
@@ -248,19 +200,10 @@ pub fn page(
                     .bind::<diesel::sql_types::Text, _>(pattern)
                     .sql(" ESCAPE '\\'"),
             ),
+            // SQLite reads the cards (see docs/BENCHMARKS.md, #7 session 23,
+            // for the trigram index tried here and what it cost the writes).
             DbConn::Sqlite(_) => query.filter(c::search_text.like(pattern).escape('\\')),
         };
-        // SQLite's trigram index is a table of its own, asked for the cards
-        // that may match when they are few.
-        if let Some(phrase) = few_trigram_matches(conn, q)? {
-            query = query.filter(
-                sql::<diesel::sql_types::Bool>(
-                    "customers.id IN (SELECT rowid FROM customers_search WHERE customers_search MATCH ",
-                )
-                .bind::<diesel::sql_types::Text, _>(phrase)
-                .sql(")"),
-            );
-        }
     }
     if let Some(v) = &filter.kind {
         query = query.filter(c::kind.eq(v.clone()));
@@ -455,19 +398,5 @@ mod tests {
         assert_eq!(text, "'0001-01-01 00:00:00'");
         assert!(LAST_CONTACT_KEY.contains(&text));
         assert!(LAST_PURCHASE_KEY.contains(&text));
-    }
-
-    #[test]
-    fn a_trigram_query_asks_for_every_trigram_of_the_lowercased_term() {
-        assert_eq!(trigram_query("ab"), None);
-        assert_eq!(trigram_query("张伟"), None);
-        assert_eq!(trigram_query("纯净水").as_deref(), Some("\"纯净水\""));
-        assert_eq!(
-            trigram_query("ACME Co").as_deref(),
-            Some("\" co\" AND \"acm\" AND \"cme\" AND \"e c\" AND \"me \"")
-        );
-        // Repeated trigrams once; a quote doubled inside its quotes.
-        assert_eq!(trigram_query("aaaa").as_deref(), Some("\"aaa\""));
-        assert_eq!(trigram_query("a\"b").as_deref(), Some("\"a\"\"b\""));
     }
 }

@@ -1,8 +1,9 @@
-//! The list's text search (`q`) through the trigram index: whatever way a
-//! card is written (create, change, bulk upsert, CSV import, archive), a term
-//! of three characters or more finds it by its new text and no longer by its
-//! old; a term that many cards hold still pages like any list; and the index
-//! and its upkeep are in place on both engines.
+//! The list's text search (`q`), which PostgreSQL answers through a trigram
+//! index: whatever way a card is written (create, change, bulk upsert, CSV
+//! import, archive), a term finds it by its new text and no longer by its
+//! old; quotes and query-language words are plain text; a term that many
+//! cards hold still pages like any list; and on PostgreSQL the index is there
+//! and answers the list's LIKE.
 
 use serde_json::json;
 
@@ -14,8 +15,20 @@ backend_tests!(
     a_term_finds_the_card_however_it_was_written,
     a_term_with_quotes_is_searched_as_written,
     a_common_term_pages_and_a_rare_one_among_many_cards_is_found,
-    the_trigram_index_and_its_upkeep_are_in_place,
 );
+
+/// PostgreSQL only: SQLite has no trigram index (docs/BENCHMARKS.md, #7
+/// session 23).
+mod postgresql_searches_through_the_trigram_index {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        crate::helpers::run(
+            super::postgresql_searches_through_the_trigram_index,
+            crate::helpers::Backend::Postgres,
+        )
+        .await;
+    }
+}
 
 async fn a_term_finds_the_card_however_it_was_written(app: TestApp) {
     let admin = app.admin_token().await;
@@ -128,9 +141,9 @@ async fn a_term_with_quotes_is_searched_as_written(app: TestApp) {
     }
 }
 
-/// More cards than SQLite's list asks its trigram index about (5,000) hold
-/// "common": that search reads the cards in order; "zebra" is asked of the
-/// index. Both answer exactly, on both engines.
+/// 5,101 cards hold "common", one "zebra": the common term pages in order
+/// (PostgreSQL may read the cards in the list's order or ask its index; both
+/// must page alike), the rare one finds its card.
 async fn a_common_term_pages_and_a_rare_one_among_many_cards_is_found(app: TestApp) {
     let admin = app.admin_token().await;
     let first = create(
@@ -191,76 +204,41 @@ async fn a_common_term_pages_and_a_rare_one_among_many_cards_is_found(app: TestA
     );
 }
 
-/// SQLite: the index table and the three triggers that keep it are there (a
-/// later migration that rebuilds `customers` drops its triggers).
-/// PostgreSQL: the migration creates the index wherever pg_trgm can be
-/// created (with only a notice where it cannot): CI's PostgreSQL has it, so a
-/// migration that silently skipped it fails here; and the planner uses it for
-/// the list's LIKE.
-async fn the_trigram_index_and_its_upkeep_are_in_place(app: TestApp) {
+/// The migration creates the index wherever pg_trgm can be created (with
+/// only a notice where it cannot): CI's PostgreSQL has it, so a migration that
+/// silently skipped it fails here; and the planner can answer the list's LIKE
+/// with it.
+async fn postgresql_searches_through_the_trigram_index(app: TestApp) {
     use diesel::sql_types::Text;
     use diesel::{Connection, QueryableByName, RunQueryDsl};
-    #[derive(QueryableByName)]
-    struct Name {
-        #[diesel(sql_type = Text)]
-        name: String,
-    }
     #[derive(QueryableByName)]
     struct Step {
         #[diesel(sql_type = Text)]
         #[diesel(column_name = "QUERY PLAN")]
         plan: String,
     }
-    match app.backend {
-        Backend::Sqlite => {
-            let path = app.database_url.strip_prefix("sqlite://").unwrap();
-            let mut conn = diesel::SqliteConnection::establish(path).unwrap();
-            let mut names: Vec<String> = diesel::sql_query(
-                "SELECT name FROM sqlite_master WHERE name LIKE 'customers_search%' \
-                 AND type IN ('table', 'trigger') AND name NOT LIKE 'customers_search\\_%' ESCAPE '\\' \
-                 OR type = 'trigger' AND tbl_name = 'customers'",
-            )
-            .load::<Name>(&mut conn)
-            .unwrap()
-            .into_iter()
-            .map(|n| n.name)
-            .collect();
-            names.sort_unstable();
-            names.dedup();
-            assert_eq!(
-                names,
-                [
-                    "customers_search",
-                    "customers_search_delete",
-                    "customers_search_insert",
-                    "customers_search_update"
-                ]
-            );
-        }
-        Backend::Postgres => {
-            let mut conn = diesel::PgConnection::establish(&app.database_url).unwrap();
-            // A test database is too small for the planner to prefer any
-            // index; with plain index scans off too, the only plan other than
-            // reading the table is a bitmap scan of an index that answers the
-            // LIKE (a plain scan of any small index did, once).
-            for off in ["enable_seqscan", "enable_indexscan", "enable_indexonlyscan"] {
-                diesel::sql_query(format!("SET {off} = off"))
-                    .execute(&mut conn)
-                    .unwrap();
-            }
-            let plan: Vec<String> = diesel::sql_query(
-                "EXPLAIN SELECT id FROM customers \
-                 WHERE customers.search_text LIKE '%zebra%' ESCAPE '\\'",
-            )
-            .load::<Step>(&mut conn)
-            .unwrap()
-            .into_iter()
-            .map(|s| s.plan)
-            .collect();
-            assert!(
-                plan.iter().any(|l| l.contains("customers_search_trigrams")),
-                "{plan:#?}"
-            );
-        }
+    assert_eq!(app.backend, Backend::Postgres);
+    let mut conn = diesel::PgConnection::establish(&app.database_url).unwrap();
+    // A test database is too small for the planner to prefer any
+    // index; with plain index scans off too, the only plan other than
+    // reading the table is a bitmap scan of an index that answers the
+    // LIKE (a plain scan of any small index did, once).
+    for off in ["enable_seqscan", "enable_indexscan", "enable_indexonlyscan"] {
+        diesel::sql_query(format!("SET {off} = off"))
+            .execute(&mut conn)
+            .unwrap();
     }
+    let plan: Vec<String> = diesel::sql_query(
+        "EXPLAIN SELECT id FROM customers \
+         WHERE customers.search_text LIKE '%zebra%' ESCAPE '\\'",
+    )
+    .load::<Step>(&mut conn)
+    .unwrap()
+    .into_iter()
+    .map(|s| s.plan)
+    .collect();
+    assert!(
+        plan.iter().any(|l| l.contains("customers_search_trigrams")),
+        "{plan:#?}"
+    );
 }
