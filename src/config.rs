@@ -20,6 +20,8 @@ pub struct Config {
     pub token_ttl_secs: i64,
     pub workers: usize,
     pub pool_size: u32,
+    /// Threads of SQLite's lookup lane (`db::lookups`); 0: none.
+    pub sqlite_lookup_threads: usize,
     /// How long a request waits for a database connection before its 503.
     pub db_timeout_secs: u64,
     /// Failed logins allowed per email (and per client address) in `login_window_secs`.
@@ -77,6 +79,10 @@ impl Config {
                 "PATRON_DB_POOL_SIZE",
                 default_pool_size(&database_url, workers),
             )?,
+            sqlite_lookup_threads: number(
+                "PATRON_SQLITE_LOOKUP_THREADS",
+                default_lookup_threads(workers),
+            )?,
             database_url,
             bind: var("PATRON_BIND", "127.0.0.1:8080"),
             jwt_secret,
@@ -128,6 +134,7 @@ impl Config {
             token_ttl_secs: 3600,
             workers: 1,
             pool_size: 4,
+            sqlite_lookup_threads: default_lookup_threads(1),
             db_timeout_secs: 5,
             login_max_failures: 5,
             login_window_secs: 300,
@@ -204,13 +211,21 @@ pub fn default_pool_size(database_url: &str, workers: usize) -> u32 {
     }
 }
 
+/// Threads of SQLite's lookup lane when `PATRON_SQLITE_LOOKUP_THREADS` is
+/// not set: one per two workers, at least one. A lookup is CPU in this
+/// process; the other cores serve HTTP. On 2 cores one thread read cards
+/// 8–20 % faster than two (docs/BENCHMARKS.md, #7 session 24).
+pub fn default_lookup_threads(workers: usize) -> usize {
+    (workers / 2).max(1)
+}
+
 pub fn random_string(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), len)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{default_pool_size, sqlite_locking};
+    use super::{default_lookup_threads, default_pool_size, sqlite_locking};
     use crate::db::SqliteLocking;
 
     #[test]
@@ -228,5 +243,14 @@ mod tests {
         assert_eq!(default_pool_size("sqlite://patron.db", 0), 2);
         assert_eq!(default_pool_size("postgres://u:p@h/db", 2), 10);
         assert_eq!(default_pool_size("postgresql://u:p@h/db", 16), 10);
+    }
+
+    #[test]
+    fn sqlite_looks_up_on_one_thread_per_two_workers_and_at_least_one() {
+        assert_eq!(default_lookup_threads(0), 1);
+        assert_eq!(default_lookup_threads(1), 1);
+        assert_eq!(default_lookup_threads(2), 1);
+        assert_eq!(default_lookup_threads(3), 1);
+        assert_eq!(default_lookup_threads(8), 4);
     }
 }

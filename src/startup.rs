@@ -50,9 +50,11 @@ impl Application {
             config.db_timeout_secs,
             config.sqlite_locking,
         );
+        let lookup_threads = config.sqlite_lookup_threads;
         let db = web::block(move || Db::connect_with_timeout(&url, pool_size, timeout, locking))
             .await
-            .map_err(|e| e.to_string())??;
+            .map_err(|e| e.to_string())??
+            .with_lookup_threads(lookup_threads)?;
         let generated_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;
         let state = web::Data::new(AppState {
             db: db.clone(),

@@ -46,7 +46,10 @@ impl FromRequest for AuthUser {
                 Some(known) => known,
                 None => {
                     let epoch = users::epoch();
-                    let user = state.db.run(move |conn| Ok(users::find(conn, id)?)).await?;
+                    let user = state
+                        .db
+                        .lookup(move |conn| Ok(users::find(conn, id)?))
+                        .await?;
                     let user = user.filter(|u| u.active).ok_or_else(|| {
                         ApiError::Unauthorized("the account is disabled or no longer exists".into())
                     })?;

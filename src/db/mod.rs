@@ -15,6 +15,7 @@ pub mod events;
 mod group;
 pub mod idempotency;
 pub mod interactions;
+mod lookups;
 pub mod loyalty;
 pub mod migrate;
 pub mod needs;
@@ -256,6 +257,27 @@ pub struct Db {
     /// process, and the last connection's close would checkpoint and remove
     /// the log and its index.
     _sqlite_open: Option<std::sync::Arc<std::sync::Mutex<DbConn>>>,
+    /// Where `lookup` runs (SQLite, see `lookups`); `None`: on `run`'s threads.
+    lookups: Option<std::sync::Arc<lookups::Lane>>,
+}
+
+/// Runs `f` with a connection from `pool`, on the calling (blocking) thread.
+fn checked_out<T>(
+    pool: &DbPool,
+    writer: &writer::Queue,
+    f: impl FnOnce(&mut DbConn) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let waiting = std::time::Instant::now();
+    let checkout = pool.get();
+    crate::metrics::POOL_WAIT.observe(waiting.elapsed().as_secs_f64());
+    let mut conn = checkout.map_err(|e| {
+        crate::metrics::POOL_TIMEOUTS.inc();
+        ApiError::Unavailable(e.to_string())
+    })?;
+    // A connection that lost its server is dropped by the pool on its
+    // return (diesel marks it broken), so a database restart heals by
+    // itself (tests/api/outage.rs).
+    writer::within(writer, || f(&mut conn))
 }
 
 impl Db {
@@ -314,6 +336,7 @@ impl Db {
                 pool_size,
             ))),
             _sqlite_open: sqlite_open,
+            lookups: None,
         })
     }
 
@@ -334,21 +357,9 @@ impl Db {
         T: Send + 'static,
     {
         let (pool, writer) = (self.pool.clone(), self.writer.clone());
-        actix_web::web::block(move || {
-            let waiting = std::time::Instant::now();
-            let checkout = pool.get();
-            crate::metrics::POOL_WAIT.observe(waiting.elapsed().as_secs_f64());
-            let mut conn = checkout.map_err(|e| {
-                crate::metrics::POOL_TIMEOUTS.inc();
-                ApiError::Unavailable(e.to_string())
-            })?;
-            // A connection that lost its server is dropped by the pool on its
-            // return (diesel marks it broken), so a database restart heals by
-            // itself (tests/api/outage.rs).
-            writer::within(&writer, || f(&mut conn))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+        actix_web::web::block(move || checked_out(&pool, &writer, f))
+            .await
+            .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
     }
 
     /// As `run`, for a call that writes. On SQLite, where one transaction

@@ -326,7 +326,7 @@ pub async fn get(
     let id = path.into_inner();
     let view = state
         .db
-        .run(move |conn| {
+        .lookup(move |conn| {
             let row = find_plan(conn, id)?;
             plan_view(conn, row)
         })

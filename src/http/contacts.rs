@@ -244,7 +244,7 @@ pub async fn get(
     let (customer_id, id) = path.into_inner();
     let row = state
         .db
-        .run(move |conn| find_contact(conn, customer_id, id))
+        .lookup(move |conn| find_contact(conn, customer_id, id))
         .await?;
     Ok(contact_response(StatusCode::OK, row))
 }

@@ -539,7 +539,7 @@ pub async fn get(
     let id = path.into_inner();
     let view = state
         .db
-        .run(move |conn| {
+        .lookup(move |conn| {
             // One read: the card, its figures and tags (the hot path).
             view_of(conn, id)
         })

@@ -267,7 +267,7 @@ pub async fn get(
     let (customer_id, id) = path.into_inner();
     let row = state
         .db
-        .run(move |conn| find_need(conn, customer_id, id))
+        .lookup(move |conn| find_need(conn, customer_id, id))
         .await?;
     Ok(respond(StatusCode::OK, row))
 }

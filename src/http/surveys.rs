@@ -566,7 +566,7 @@ pub async fn get(
     let id = path.into_inner();
     let view = state
         .db
-        .run(move |conn| {
+        .lookup(move |conn| {
             let row = find_survey(conn, id)?;
             detail(conn, row)
         })

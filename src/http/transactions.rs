@@ -443,7 +443,7 @@ pub async fn get(
     let (customer_id, id) = path.into_inner();
     let row = state
         .db
-        .run(move |conn| find_transaction(conn, customer_id, id))
+        .lookup(move |conn| find_transaction(conn, customer_id, id))
         .await?;
     Ok(respond(StatusCode::OK, row))
 }

@@ -228,7 +228,10 @@ pub async fn get(
     if id != user.id {
         user.require_admin()?;
     }
-    let row = state.db.run(move |conn| Ok(users::find(conn, id)?)).await?;
+    let row = state
+        .db
+        .lookup(move |conn| Ok(users::find(conn, id)?))
+        .await?;
     let row = row.ok_or_else(|| ApiError::NotFound(format!("no user {id}")))?;
     Ok(user_response(actix_web::http::StatusCode::OK, row))
 }

@@ -387,7 +387,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
     let id = path.into_inner();
-    let row = state.db.run(move |conn| find_webhook(conn, id)).await?;
+    let row = state.db.lookup(move |conn| find_webhook(conn, id)).await?;
     Ok(respond(StatusCode::OK, row))
 }
 

@@ -32,6 +32,7 @@ mod edits_concurrent;
 mod errors;
 mod health;
 mod lock_races;
+mod lookups;
 mod loyalty;
 mod openapi;
 mod outage;
