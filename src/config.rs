@@ -212,11 +212,13 @@ pub fn default_pool_size(database_url: &str, workers: usize) -> u32 {
 }
 
 /// Threads of SQLite's lookup lane when `PATRON_SQLITE_LOOKUP_THREADS` is
-/// not set: one per two workers, at least one. A lookup is CPU in this
-/// process; the other cores serve HTTP. On 2 cores one thread read cards
-/// 8–20 % faster than two (docs/BENCHMARKS.md, #7 session 24).
+/// not set: one per two workers, at least one and at most two. A lookup is
+/// CPU in this process; the other cores serve HTTP. On 2 cores one thread
+/// read cards 8–20 % faster than two (docs/BENCHMARKS.md, #7 session 24);
+/// more than two were not measured, and idle lane threads bring back the
+/// wake-up per call the lane exists to avoid.
 pub fn default_lookup_threads(workers: usize) -> usize {
-    (workers / 2).max(1)
+    (workers / 2).clamp(1, 2)
 }
 
 pub fn random_string(len: usize) -> String {
@@ -246,11 +248,12 @@ mod tests {
     }
 
     #[test]
-    fn sqlite_looks_up_on_one_thread_per_two_workers_and_at_least_one() {
+    fn sqlite_looks_up_on_one_thread_per_two_workers_one_to_two() {
         assert_eq!(default_lookup_threads(0), 1);
         assert_eq!(default_lookup_threads(1), 1);
         assert_eq!(default_lookup_threads(2), 1);
         assert_eq!(default_lookup_threads(3), 1);
-        assert_eq!(default_lookup_threads(8), 4);
+        assert_eq!(default_lookup_threads(4), 2);
+        assert_eq!(default_lookup_threads(16), 2);
     }
 }

@@ -12,7 +12,8 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry}
 
 use crate::db::DbPool;
 
-/// Seconds spent waiting for a pooled connection (observed by `Db::run`).
+/// Seconds a database call waited for a pooled connection, from the call:
+/// its wait for a thread included (observed by `Db::run` and `Db::lookup`).
 pub static POOL_WAIT: LazyLock<Histogram> = LazyLock::new(|| {
     Histogram::with_opts(
         HistogramOpts::new(

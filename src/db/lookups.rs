@@ -11,7 +11,14 @@
 //! thread, 31,800–35,900/s on two, 29,800–34,300/s on the workers' pools
 //! (docs/BENCHMARKS.md, #7 session 24). Slow calls (lists, reports, writes,
 //! exports) stay on the workers' pools, so a lookup never waits for a thread
-//! behind them; it still takes its connection from the shared pool.
+//! behind them; it still takes its connection from the shared pool, and its
+//! wait for the lane counts against the pool's timeout (`checked_out`).
+//!
+//! The lane assumes that SQLite's pages are in memory (its cache or the
+//! operating system's): a database much larger than the machine's memory,
+//! or on a network disk, makes each lookup wait on a read, and a lane of one
+//! thread then reads one record at a time. Give it more threads there, or
+//! none (`PATRON_SQLITE_LOOKUP_THREADS=0`).
 //!
 //! PostgreSQL has no lane: there a lookup waits on a round trip, and a lane
 //! of few threads capped the rate (7,800/s on one thread, 11,100/s on two,
@@ -55,10 +62,12 @@ impl Db {
         Ok(self)
     }
 
-    /// As `run`, for a read of one record by key and what hangs on it (a
-    /// card with its tags, a contact, a user): on the lookup lane when the
-    /// database has one. Nothing that can take long belongs here: a slow call
-    /// holds up every lookup queued behind it.
+    /// As `run`, for a read of one record by key and what hangs on it, in
+    /// bounded number (a card with its tags, a contact, a user): on the
+    /// lookup lane when the database has one. Nothing that can take long
+    /// belongs here: a slow call holds up every lookup queued behind it, and
+    /// the token's user check is one of them. `f` runs outside any async
+    /// runtime's reach: no `tokio::spawn` or timers in it.
     pub async fn lookup<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
@@ -73,8 +82,9 @@ impl Db {
             return self.run(f).await;
         };
         let (pool, writer) = (self.pool.clone(), self.writer.clone());
+        let called = std::time::Instant::now();
         handle
-            .spawn_blocking(move || checked_out(&pool, &writer, f))
+            .spawn_blocking(move || checked_out(&pool, &writer, called, f))
             .await
             .map_err(|e| ApiError::Internal(format!("lookup task failed: {e}")))?
     }

@@ -262,14 +262,21 @@ pub struct Db {
 }
 
 /// Runs `f` with a connection from `pool`, on the calling (blocking) thread.
+/// `called` is when the request asked: the wait for a thread counts against
+/// the pool's timeout too, so a call queued behind others for a thread still
+/// gets its 503 within `PATRON_DB_TIMEOUT_SECS`, not that long again per call
+/// ahead of it (on a lookup lane of one thread, the k-th queued lookup would
+/// otherwise wait k timeouts). A connection free when the time is up is
+/// still taken.
 fn checked_out<T>(
     pool: &DbPool,
     writer: &writer::Queue,
+    called: std::time::Instant,
     f: impl FnOnce(&mut DbConn) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
-    let waiting = std::time::Instant::now();
-    let checkout = pool.get();
-    crate::metrics::POOL_WAIT.observe(waiting.elapsed().as_secs_f64());
+    let left = pool.connection_timeout().saturating_sub(called.elapsed());
+    let checkout = pool.get_timeout(left);
+    crate::metrics::POOL_WAIT.observe(called.elapsed().as_secs_f64());
     let mut conn = checkout.map_err(|e| {
         crate::metrics::POOL_TIMEOUTS.inc();
         ApiError::Unavailable(e.to_string())
@@ -357,7 +364,8 @@ impl Db {
         T: Send + 'static,
     {
         let (pool, writer) = (self.pool.clone(), self.writer.clone());
-        actix_web::web::block(move || checked_out(&pool, &writer, f))
+        let called = std::time::Instant::now();
+        actix_web::web::block(move || checked_out(&pool, &writer, called, f))
             .await
             .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
     }

@@ -326,7 +326,8 @@ pub async fn get(
     let id = path.into_inner();
     let view = state
         .db
-        .lookup(move |conn| {
+        .run(move |conn| {
+            // Not a lookup: a plan's actions are not bounded in number.
             let row = find_plan(conn, id)?;
             plan_view(conn, row)
         })
