@@ -135,7 +135,7 @@ pub fn new_card(
     now: NaiveDateTime,
 ) -> Result<(CustomerRow, Vec<String>), ApiError> {
     let input: CustomerCreate = bulk::parse_item(item)?;
-    check(&input, Vec::new())?;
+    check(&input, input.link_errors())?;
     let owner_id = input.owner_id.unwrap_or(user.id);
     user.require_customer_write(owner_id)?;
     let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());

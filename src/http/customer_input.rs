@@ -335,6 +335,20 @@ pub fn source_link_errors(
 }
 
 impl CustomerCreate {
+    /// The source link's rule, checked with each field's own rules so that
+    /// one 422 names every bad field of the body; the rules that need the
+    /// database (an active owner, an existing source) come once these pass.
+    /// An unknown source is reported on its own field only.
+    pub fn link_errors(&self) -> Vec<FieldError> {
+        match &self.acquisition_source {
+            Some(Input::Unknown(_)) => Vec::new(),
+            Some(Input::Known(source)) => {
+                source_link_errors(Some(source.as_str()), self.source_customer_id)
+            }
+            None => source_link_errors(None, self.source_customer_id),
+        }
+    }
+
     /// The new row; `owner_id` already resolved by the caller.
     pub fn into_row(
         self,

@@ -507,7 +507,7 @@ pub async fn create(
     body: JsonBody<CustomerCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
-    check(&input, Vec::new())?;
+    check(&input, input.link_errors())?;
     let owner_id = input.owner_id.unwrap_or(user.id);
     user.require_customer_write(owner_id)?;
     let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());

@@ -348,15 +348,34 @@ async fn every_bad_field_is_named_at_once(app: TestApp) {
     assert_eq!(fields.len(), 27);
     assert_invalid(&r, &fields);
     assert_eq!(r.body["detail"], "27 fields are invalid");
+    // A rule between fields (a referral names its source) is reported with
+    // the fields' own rules, in the same answer.
+    let r = app
+        .post(
+            CUSTOMERS,
+            &admin,
+            &card_with(json!({"gender": "x", "acquisition_source": "referral"})),
+        )
+        .await;
+    assert_invalid(&r, &["gender", "source_customer_id"]);
+    let r = app
+        .post(
+            CUSTOMERS,
+            &admin,
+            &card_with(json!({"email": "nope", "source_customer_id": 1})),
+        )
+        .await;
+    assert_invalid(&r, &["email", "source_customer_id"]);
     // The rules that need the database join the report only when the
     // rest is valid; a reference error is still reported with its field.
     let r = app
         .post(
             CUSTOMERS,
             &admin,
-            &card_with(json!({"owner_id": 999_999, "acquisition_source": "referral"})),
+            &card_with(json!({"owner_id": 999_999, "acquisition_source": "referral", "source_customer_id": 999_999})),
         )
         .await;
     assert_invalid(&r, &["owner_id", "source_customer_id"]);
+    assert_eq!(r.code_of("source_customer_id"), "unknown_customer");
     assert_eq!(count(&app, &admin).await, 0);
 }

@@ -112,13 +112,17 @@ async fn bad_items_fail_alone(app: TestApp) {
         {"external_id": "B-3", "kind": "individual", "name": "x", "shoe_size": 42},
         "not an object",
         {"external_id": "B-4", "kind": "individual", "name": "Bad owner", "owner_id": 99999},
-        {"external_id": 17, "kind": "individual", "name": "Numeric key"}
+        {"external_id": 17, "kind": "individual", "name": "Numeric key"},
+        {"external_id": "B-5", "kind": "individual", "name": "Bad link", "gender": "x", "acquisition_source": "referral"}
     ]});
     let r = bulk(&app, "/api/v1/customers/bulk", &token, &body, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         statuses(&r),
-        ["created", "error", "created", "error", "error", "error", "error", "error", "error"]
+        [
+            "created", "error", "created", "error", "error", "error", "error", "error", "error",
+            "error"
+        ]
     );
     let fields = |i: usize| -> Vec<String> {
         r.body["items"][i]["errors"]
@@ -135,6 +139,7 @@ async fn bad_items_fail_alone(app: TestApp) {
     assert_eq!(fields(6), ["item"]);
     assert_eq!(fields(7), ["owner_id"]);
     assert_eq!(fields(8), ["external_id"]);
+    assert_eq!(fields(9), ["gender", "source_customer_id"]);
     assert!(r.body["items"][1]["id"].is_null());
     assert_eq!(r.body["items"][1]["index"], 1);
     assert_eq!(customer_count(&app, &token).await, 2);
