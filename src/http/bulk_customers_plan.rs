@@ -174,7 +174,10 @@ fn unchanged(
     {
         return false;
     }
-    let wanted_tags = input.tags.as_deref().map(normalize_tags);
+    let wanted_tags = input
+        .tags
+        .as_ref()
+        .map(|t| normalize_tags(t.as_deref().unwrap_or_default()));
     let mut patched = row.clone();
     if input.apply(&mut patched).is_err() || patched != *row {
         return false;

@@ -224,6 +224,30 @@ fn is_csv(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/csv"))
 }
 
+/// A row with an odd number of `"` has a quoted field that is never closed
+/// (or a quote outside one, which RFC 4180 does not allow): the csv crate
+/// reads such a field to the end of the file, and the rows after it would
+/// silently become part of one cell.
+fn unbalanced_quotes(body: &[u8], records: &[csv::StringRecord]) -> Result<(), ApiError> {
+    let starts: Vec<usize> = records
+        .iter()
+        .map(|r| r.position().map_or(0, |p| p.byte() as usize))
+        .collect();
+    for (i, start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(body.len());
+        let raw = body.get(*start..end).unwrap_or_default();
+        if raw.iter().filter(|&&b| b == b'"').count() % 2 == 1 {
+            return Err(ApiError::BadRequest(format!(
+                "CSV row {} is malformed: a quoted field is not closed, or a quote stands \
+                 outside one (RFC 4180: enclose a field that holds a quote in quotes and \
+                 double the quote)",
+                i + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The CSV rows as bulk items (JSON objects); header problems are a 422.
 fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
@@ -266,9 +290,14 @@ fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
         return Err(ApiError::Validation(errors));
     }
     let mut items = Vec::new();
+    let mut records = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record
             .map_err(|e| ApiError::BadRequest(format!("CSV row {} is malformed: {e}", i + 1)))?;
+        records.push(record);
+    }
+    unbalanced_quotes(body, &records)?;
+    for record in records {
         if items.len() >= bulk::MAX_ITEMS {
             return Err(ApiError::PayloadTooLarge(format!(
                 "more than {} rows; split the file",

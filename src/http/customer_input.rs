@@ -25,7 +25,28 @@ pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 pub const MAX_TAGS: usize = 50;
 
-/// Tags: at most 50, each 1 to 50 characters.
+/// A tag, for the schema: 1 to 50 characters, not blank, without `|` (the
+/// tag separator of the CSV export, which would split it on the way back in).
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(50))
+            .pattern(Some(
+                r"^[^|]*[^|\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^|]*$",
+            ))
+            .examples([serde_json::json!("wholesale")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Tag {}
+
+/// Tags: at most 50, each 1 to 50 characters, not blank, without `|`.
 pub fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
     if tags.len() > MAX_TAGS {
         return Err(ValidationError::new("length")
@@ -33,10 +54,11 @@ pub fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
     }
     match tags
         .iter()
-        .find(|t| t.trim().is_empty() || t.chars().count() > 50)
+        .find(|t| t.trim().is_empty() || t.chars().count() > 50 || t.contains('|'))
     {
         Some(bad) => Err(ValidationError::new("tag").with_message(Cow::Owned(format!(
-            "tag {bad:?} must be 1 to 50 characters and not blank"
+            "tag {bad:?} must be 1 to 50 characters, not blank and without | \
+             (the tag separator of the CSV export)"
         )))),
         None => Ok(()),
     }
@@ -158,6 +180,7 @@ pub struct CustomerCreate {
     #[schema(max_length = 5000)]
     pub notes: Option<String>,
     #[validate(custom(function = "valid_tags"))]
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 50)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -275,9 +298,11 @@ pub struct CustomerPatch {
     #[validate(length(max = 5000))]
     #[schema(value_type = Option<String>, max_length = 5000)]
     pub notes: Option<Option<String>>,
-    /// Replaces the whole tag list.
+    /// Replaces the whole tag list; `null` or `[]` clears it.
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "valid_tags"))]
-    pub tags: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 50)]
+    pub tags: Option<Option<Vec<String>>>,
     /// Why `funnel_stage` or `prospect_grade` changes; kept in the history.
     /// Required to move back down the funnel.
     #[validate(length(min = 1, max = 500))]

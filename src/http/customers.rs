@@ -397,7 +397,10 @@ pub fn update_in_tx(
         user.require_owner_change()?;
     }
     precondition::check(expected, row.version)?;
-    let tags = input.tags.as_deref().map(normalize_tags);
+    let tags = input
+        .tags
+        .as_ref()
+        .map(|t| normalize_tags(t.as_deref().unwrap_or_default()));
     let before = row.version;
     let original = row.clone();
     let (stage_before, grade_before) = (row.funnel_stage.clone(), row.prospect_grade.clone());

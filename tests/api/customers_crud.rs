@@ -257,6 +257,13 @@ async fn patch_changes_only_the_sent_fields(app: TestApp) {
     let r = app.patch(&card(id), &admin, &json!({"tags": []})).await;
     assert_eq!(r.body["tags"], json!([]));
     assert_eq!(r.body["version"], 4);
+    // `null` clears the tags too, as it clears any field.
+    let r = app.patch(&card(id), &admin, &json!({"tags": ["x"]})).await;
+    assert_eq!(r.body["tags"], json!(["x"]));
+    let r = app.patch(&card(id), &admin, &json!({"tags": null})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["tags"], json!([]));
+    assert_eq!(app.get(&card(id), &admin).await.body["tags"], json!([]));
 }
 
 async fn patch_honours_if_match(app: TestApp) {

@@ -166,6 +166,29 @@ async fn import_rules(app: TestApp) {
     import(&app, &token, "", "external_id,kind,name\nA,individual\n")
         .await
         .problem(400);
+    // A quoted field never closed would swallow the rows after it into one
+    // cell (found by a black-box probe: three rows became one card).
+    let r = import(
+        &app,
+        &token,
+        "",
+        "external_id,kind,name\nQ-1,individual,\"Acme\nQ-2,individual,Beta\nQ-3,individual,Gamma\n",
+    )
+    .await;
+    r.problem(400);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("row 1"),
+        "{}",
+        r.text
+    );
+    import(
+        &app,
+        &token,
+        "",
+        "external_id,kind,name\nQ-4,individual,5\" pipe\n",
+    )
+    .await
+    .problem(400);
     let r = import(&app, &token, "", "external_id,kind,name\n").await;
     r.problem(422);
     assert_eq!(r.error_fields(), ["rows"]);
