@@ -21,6 +21,7 @@ pub mod migrate;
 pub mod needs;
 pub mod page;
 mod reports;
+pub mod row_lock;
 pub use reports::snapshot;
 pub mod schema;
 pub mod segments;

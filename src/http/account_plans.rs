@@ -176,7 +176,10 @@ pub fn find_plan(conn: &mut DbConn, id: i64) -> Result<PlanRow, ApiError> {
 pub fn writable_plan(conn: &mut DbConn, user: &AuthUser, id: i64) -> Result<PlanRow, ApiError> {
     let plan = find_plan(conn, id)?;
     writable_customer(conn, user, plan.customer_id)?;
-    Ok(plan)
+    // Read again under the card's lock, which every write of a plan takes:
+    // the first read may predate a write that committed while this one
+    // waited, and saving by that version would be a 412 nobody asked for.
+    find_plan(conn, id)
 }
 
 pub fn plan_view(conn: &mut DbConn, row: PlanRow) -> Result<PlanView, ApiError> {

@@ -17,6 +17,7 @@ use super::idempotency::IdemKey;
 use super::validation::check;
 use crate::auth::AuthUser;
 use crate::db::customers::{self, CustomerRow};
+use crate::db::row_lock::{self, Locked};
 use crate::db::{self, DbConn};
 use crate::domain::codes::{Code, FunnelStage, Role};
 use crate::domain::funnel;
@@ -74,12 +75,21 @@ pub fn external_ids(items: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// The cards these external ids name, in one query.
+/// The cards these external ids name, locked for the batch (in id order, so
+/// that batches naming the same cards in other orders do not deadlock) and
+/// read under the lock: an item then never finds its card changed since it
+/// was read, which answered it `conflict` under concurrent writes.
 pub fn existing(
     conn: &mut DbConn,
     ids: &[String],
 ) -> Result<HashMap<String, CustomerRow>, ApiError> {
-    Ok(customers::by_external_ids(conn, ids)?
+    let mut rows = customers::by_external_ids(conn, ids)?;
+    if matches!(conn, DbConn::Postgresql(_)) && !rows.is_empty() {
+        let found: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        row_lock::lock_all(conn, Locked::Customers, &found)?;
+        rows = customers::by_external_ids(conn, ids)?;
+    }
+    Ok(rows
         .into_iter()
         .filter_map(|r| r.external_id.clone().map(|e| (e, r)))
         .collect())

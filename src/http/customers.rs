@@ -21,6 +21,7 @@ use crate::auth::AuthUser;
 use crate::db::customer_list::{self, Sort};
 use crate::db::customers::{self, CustomerRow, Full, StatsRow};
 use crate::db::page::{self, Cursor};
+use crate::db::row_lock::{lock, Locked};
 use crate::db::{self, changes, users, DbConn};
 use crate::domain::codes::{
     from_db, AcquisitionSource, ChurnReason, Code, CprStage, CustomerKind, FunnelStage, Gender,
@@ -580,6 +581,7 @@ pub async fn patch(
         .db
         .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
+                lock(conn, Locked::Customers, id)?;
                 let row = find_customer(conn, id)?;
                 update_in_tx(conn, &user, row, input, expected, false)?;
                 view_of(conn, id)
@@ -641,6 +643,7 @@ async fn set_archived(
         .db
         .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
+                lock(conn, Locked::Customers, id)?;
                 let mut row = find_customer(conn, id)?;
                 user.require_customer_write(row.owner_id)?;
                 precondition::check(expected, row.version)?;

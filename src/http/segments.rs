@@ -26,6 +26,7 @@ use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::customer_list::{self, Filter, Sort};
 use crate::db::page::{self, Cursor};
+use crate::db::row_lock::{lock, Locked};
 use crate::db::segments::{self as store, SegmentRow, SegmentScope, Totals};
 use crate::db::{self, DbConn};
 use crate::domain::codes::{Code, Role};
@@ -674,6 +675,7 @@ pub async fn patch(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
+                lock(conn, Locked::Segments, id)?;
                 let mut row = find_segment(conn, id)?;
                 not_builtin(&row)?;
                 precondition::check(expected, row.version)?;

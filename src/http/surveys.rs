@@ -20,6 +20,7 @@ use super::validation::Input;
 use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::page::{self, Cursor};
+use crate::db::row_lock::{lock, Locked};
 use crate::db::surveys::{self as store, NewQuestion, QuestionRow, SurveyRow};
 use crate::db::{self, DbConn};
 use crate::domain::codes::{
@@ -638,6 +639,7 @@ pub async fn patch(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
+                lock(conn, Locked::Surveys, id)?;
                 let mut row = find_survey(conn, id)?;
                 precondition::check(expected, row.version)?;
                 let current = from_db(&row.status, SurveyStatus::Draft);

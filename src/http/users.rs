@@ -12,6 +12,7 @@ use super::validation::{check, known_code, not_blank, Input};
 use super::views::utc;
 use crate::auth::{password, AuthUser};
 use crate::db::page::{self, Cursor};
+use crate::db::row_lock::{lock, Locked};
 use crate::db::{self, users};
 use crate::domain::codes::{from_db, Role};
 use crate::error::{ApiError, FieldError};
@@ -276,6 +277,7 @@ pub async fn patch(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
+                lock(conn, Locked::Users, id)?;
                 let current = users::find(conn, id)?
                     .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))?;
                 precondition::check(expected, current.version)?;

@@ -15,6 +15,7 @@ use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::changes::{self, Position};
 use crate::db::page::{self, Cursor};
+use crate::db::row_lock::{lock, Locked};
 use crate::db::webhooks::{self, DeliveryRow, WebhookInput, WebhookRow};
 use crate::db::{self, DbConn};
 use crate::domain::webhooks as rules;
@@ -428,6 +429,7 @@ pub async fn patch(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
+                lock(conn, Locked::Webhooks, id)?;
                 let row = find_webhook(conn, id)?;
                 precondition::check(expected, row.version)?;
                 let reactivate = input.active == Some(true);

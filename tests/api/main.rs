@@ -55,3 +55,4 @@ mod tiers;
 mod updated_since;
 mod users;
 mod webhooks;
+mod writes_concurrent;

@@ -1,0 +1,73 @@
+//! Locks a record's row for the rest of the write transaction before it is
+//! read, so that a read-check-save cannot lose a race to another writer.
+//!
+//! The saves are conditional on the version read (`UPDATE … WHERE version =
+//! ?`). Without the lock two PATCHes of one record on PostgreSQL both read
+//! version n, one saves n + 1 and the other matches no row: it was answered
+//! 412 although the client sent no `If-Match` (found by a concurrency probe:
+//! 60–80 % of ten parallel PATCHes without a precondition). With the row
+//! locked first, the second waits for the first's COMMIT and reads its
+//! version. SQLite needs nothing: its writes run one at a time.
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+use super::DbConn;
+
+/// The tables whose records are read and then saved by version.
+#[derive(Debug, Clone, Copy)]
+pub enum Locked {
+    Customers,
+    Segments,
+    Users,
+    Surveys,
+    Webhooks,
+}
+
+impl Locked {
+    fn table(self) -> &'static str {
+        match self {
+            Locked::Customers => "customers",
+            Locked::Segments => "segments",
+            Locked::Users => "users",
+            Locked::Surveys => "surveys",
+            Locked::Webhooks => "webhooks",
+        }
+    }
+}
+
+/// Locks the row `id` of `table` until the transaction ends (PostgreSQL's
+/// `FOR NO KEY UPDATE`: inserts that reference the row still go ahead).
+/// A missing row locks nothing; the read that follows reports it.
+pub fn lock(conn: &mut DbConn, table: Locked, id: i64) -> QueryResult<()> {
+    if let DbConn::Postgresql(c) = conn {
+        // The table name comes from the enum above, never from a request.
+        diesel::sql_query(format!(
+            "SELECT id FROM {} WHERE id = $1 FOR NO KEY UPDATE",
+            table.table()
+        ))
+        .bind::<BigInt, _>(id)
+        .execute(c)?;
+    }
+    Ok(())
+}
+
+/// Locks the rows `ids` of `table` in id order, so that two transactions
+/// locking overlapping sets in any order cannot deadlock.
+pub fn lock_all(conn: &mut DbConn, table: Locked, ids: &[i64]) -> QueryResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if let DbConn::Postgresql(c) = conn {
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        diesel::sql_query(format!(
+            "SELECT id FROM {} WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            table.table()
+        ))
+        .bind::<diesel::sql_types::Array<BigInt>, _>(sorted)
+        .execute(c)?;
+    }
+    Ok(())
+}
