@@ -42,8 +42,26 @@ pub struct AnswerInput {
     pub question_id: Option<i64>,
     /// `rating_5`: an integer 1–5; `nps_0_10`: an integer 0–10;
     /// `single_choice`: one of the options, exactly; `text`: 1 to 4,000 characters.
-    #[schema(required = true, value_type = Object)]
+    #[schema(required = true, schema_with = integer_or_string)]
     pub value: Option<Value>,
+}
+
+/// An answer's value in the spec: a number or a string, by question kind
+/// (an `Object` here made the spec's own example, `"value": 4`, invalid).
+fn integer_or_string() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    utoipa::openapi::RefOr::T(Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer))
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(
+                "By the question's kind: `rating_5` an integer 1–5; `nps_0_10` an integer \
+                 0–10; `single_choice` one of the options, exactly; `text` 1 to 4,000 \
+                 characters.",
+            ))
+            .examples([serde_json::json!(4)])
+            .build(),
+    ))
 }
 
 /// A customer's response to an open survey.
@@ -75,7 +93,7 @@ pub struct AnswerView {
     pub question_id: i64,
     pub kind: QuestionKind,
     /// A number for `rating_5` and `nps_0_10`, a string for `single_choice` and `text`.
-    #[schema(value_type = Object, example = 4)]
+    #[schema(schema_with = integer_or_string)]
     pub value: Value,
 }
 

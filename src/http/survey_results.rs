@@ -89,7 +89,7 @@ pub struct QuestionResult {
 
 /// The figures of one calendar month (UTC) of the period.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PeriodResult {
+pub struct SurveyPeriod {
     /// `YYYY-MM`.
     #[schema(example = "2026-11")]
     pub period: String,
@@ -125,7 +125,7 @@ pub struct SurveyResults {
     /// Every question, in order.
     pub questions: Vec<QuestionResult>,
     /// Per month with responses, oldest first.
-    pub periods: Vec<PeriodResult>,
+    pub periods: Vec<SurveyPeriod>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -292,7 +292,7 @@ fn results(
                 .find(|(p, _)| p == month)
                 .map(|(_, n)| *n)
                 .unwrap_or(0);
-            PeriodResult {
+            SurveyPeriod {
                 period: month.to_string(),
                 responses: responses
                     .iter()

@@ -140,3 +140,47 @@ async fn served_spec_equals_generated_spec(app: TestApp) {
     let generated = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
     assert_eq!(r.body, generated);
 }
+
+/// Two types with one schema name are one component in the spec: utoipa
+/// keeps one and every reference points to it (survey results' periods were
+/// described as an account plan's). The names of the `ToSchema` types in
+/// `src/` must differ.
+#[test]
+fn schema_names_are_unique() {
+    let mut seen: std::collections::HashMap<String, String> = Default::default();
+    let mut dup = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src is readable") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let mut derives_schema = false;
+            for line in text.lines().map(str::trim) {
+                if line.starts_with("#[derive(") {
+                    derives_schema = line.contains("ToSchema");
+                } else if let Some(rest) = ["pub struct ", "pub enum ", "struct ", "enum "]
+                    .iter()
+                    .find_map(|p| line.strip_prefix(p))
+                {
+                    if derives_schema {
+                        let name: String = rest
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        let at = path.display().to_string();
+                        if let Some(first) = seen.insert(name.clone(), at.clone()) {
+                            dup.push(format!("{name}: {first} and {at}"));
+                        }
+                    }
+                    derives_schema = false;
+                }
+            }
+        }
+    }
+    assert!(seen.len() > 100, "the scan found the schema types");
+    assert!(dup.is_empty(), "schema names used twice: {dup:#?}");
+}
