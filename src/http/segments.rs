@@ -842,6 +842,10 @@ pub async fn add_members(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
+                // Concurrent adds of the same ids take turns: each sees the
+                // members the other added (else both inserted them, and the
+                // loser was a 409 on the members' key).
+                lock(conn, Locked::Segments, id)?;
                 let row = find_segment(conn, id)?;
                 static_only(&row)?;
                 unknown_ids(conn, &ids, &sent, "customer_ids")?;

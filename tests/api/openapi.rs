@@ -149,7 +149,10 @@ async fn served_spec_equals_generated_spec(app: TestApp) {
 fn schema_names_are_unique() {
     let mut seen: std::collections::HashMap<String, String> = Default::default();
     let mut dup = Vec::new();
-    let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+    let mut stack = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src"
+    ))];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("src is readable") {
             let path = entry.expect("entry").path();

@@ -94,6 +94,29 @@ async fn record_patches_without_if_match_all_apply(app: TestApp) {
         (format!("/api/v1/surveys/{}", survey.id()), "description"),
         (format!("/api/v1/webhooks/{}", webhook.id()), "description"),
     ];
+    // Adding the same customers to a static segment at once: each call
+    // adds or finds them, none is a conflict.
+    let ids: Vec<i64> = join_all((0..3).map(|i| {
+        app.create_customer(
+            &admin,
+            json!({"kind": "individual", "name": format!("Member {i}")}),
+        )
+    }))
+    .await
+    .iter()
+    .map(Resp::id)
+    .collect();
+    let members = format!("/api/v1/segments/{}/members", segment.id());
+    let body = json!({ "customer_ids": ids });
+    let rs = join_all((0..N).map(|_| app.post(&members, &admin, &body))).await;
+    assert_eq!(
+        statuses(&rs),
+        vec![200; N],
+        "{:?}",
+        rs.iter().find(|r| r.status != 200).map(|r| &r.text)
+    );
+    let added: i64 = rs.iter().map(|r| r.body["added"].as_i64().unwrap()).sum();
+    assert_eq!(added, 3, "each customer added once");
     for (url, field) in &targets {
         let bodies: Vec<Value> = (0..N)
             .map(|i| json!({ *field: format!("{field} {i}") }))
