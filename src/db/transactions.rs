@@ -52,6 +52,16 @@ pub fn insert(conn: &mut DbConn, r: &TransactionRow) -> QueryResult<TransactionR
     transactions::table.find(id).first(conn)
 }
 
+/// Whether the customer has any transaction.
+pub fn any_of(conn: &mut DbConn, customer_id: i64) -> QueryResult<bool> {
+    let first: Option<i64> = transactions::table
+        .filter(transactions::customer_id.eq(customer_id))
+        .select(transactions::id)
+        .first(conn)
+        .optional()?;
+    Ok(first.is_some())
+}
+
 pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<TransactionRow>> {
     transactions::table.find(id).first(conn).optional()
 }

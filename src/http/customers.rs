@@ -411,6 +411,17 @@ pub fn update_in_tx(
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
     input.apply(&mut row)?;
+    // The card's sums add its transactions' amounts, all in its currency.
+    if row.currency != original.currency && crate::db::transactions::any_of(conn, id)? {
+        return Err(ApiError::invalid(
+            "currency",
+            "immutable",
+            &format!(
+                "the card has transactions in {}: its currency cannot change",
+                original.currency
+            ),
+        ));
+    }
     let (errors, conflict) = reference_errors(conn, &row)?;
     fail_on(errors, conflict)?;
     if skip_unchanged && row == original {

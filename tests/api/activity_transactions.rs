@@ -331,6 +331,33 @@ async fn currency_other_than_the_card_is_422_naming_currency(app: TestApp) {
         r.text
     );
     assert!(listed(&app, &admin, &txs(c)).await.is_empty());
+
+    // Nor can the card's currency change under its transactions (found by a
+    // probe: the card showed USD over sums of CNY amounts).
+    let card = format!("/api/v1/customers/{c}");
+    let r = app.patch(&card, &admin, &json!({"currency": "USD"})).await;
+    assert_eq!(r.status, 200, "no transaction yet: {}", r.text);
+    let r = app.patch(&card, &admin, &json!({"currency": "CNY"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    record(
+        &app,
+        &admin,
+        c,
+        json!({"amount_cents": 100, "product": "Tea"}),
+    )
+    .await;
+    let r = app.patch(&card, &admin, &json!({"currency": "USD"})).await;
+    assert_422_naming(&r, "currency");
+    assert_eq!(r.body["errors"][0]["code"], "immutable");
+    assert_eq!(app.get(&card, &admin).await.body["currency"], "CNY");
+    let r = app
+        .patch(
+            &card,
+            &admin,
+            &json!({"currency": "CNY", "notes": "same currency"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 async fn external_id_clash_is_409_on_create_across_customers(app: TestApp) {
