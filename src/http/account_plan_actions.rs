@@ -181,6 +181,26 @@ pub async fn list(
     }))
 }
 
+/// Read one action of a plan (where a created action's `Location` points).
+#[utoipa::path(
+    tag = "account-plans",
+    params(("id" = i64, Path, description = "Plan id"), ("action_id" = i64, Path, description = "Action id")),
+    responses((status = 200, body = ActionView, headers(("ETag" = String))))
+)]
+#[get("/account-plans/{id}/actions/{action_id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (plan_id, id) = path.into_inner();
+    let row = state
+        .db
+        .lookup(move |conn| find_action(conn, plan_id, id))
+        .await?;
+    Ok(respond(StatusCode::OK, row))
+}
+
 /// Add an action to a plan (owner: an active user, default you).
 #[utoipa::path(
     tag = "account-plans",
@@ -320,22 +340,29 @@ pub async fn patch(
 /// Delete an action.
 #[utoipa::path(
     tag = "account-plans",
-    params(("id" = i64, Path, description = "Plan id"), ("action_id" = i64, Path, description = "Action id")),
-    responses((status = 204, description = "Deleted"))
+    params(("id" = i64, Path, description = "Plan id"), ("action_id" = i64, Path, description = "Action id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
 )]
 #[delete("/account-plans/{id}/actions/{action_id}")]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (plan_id, id) = path.into_inner();
+    let expected = precondition::if_match(&req)?;
     state
         .db
         .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_plan(conn, &user, plan_id)?;
-                find_action(conn, plan_id, id)?;
+                let found = find_action(conn, plan_id, id)?;
+                precondition::check(expected, found.version)?;
                 plans::delete_action(conn, id)?;
                 Ok(())
             })

@@ -422,21 +422,28 @@ pub async fn patch(
 /// Delete a plan and its actions.
 #[utoipa::path(
     tag = "account-plans",
-    params(("id" = i64, Path, description = "Plan id")),
-    responses((status = 204, description = "Deleted"))
+    params(("id" = i64, Path, description = "Plan id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
 )]
 #[delete("/account-plans/{id}")]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    req: HttpRequest,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
+    let expected = precondition::if_match(&req)?;
     state
         .db
         .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
-                writable_plan(conn, &user, id)?;
+                let plan = writable_plan(conn, &user, id)?;
+                precondition::check(expected, plan.version)?;
                 plans::delete(conn, id)?;
                 Ok(())
             })

@@ -547,22 +547,29 @@ pub async fn patch(
 /// Delete an interaction recorded by mistake. The card's figures follow.
 #[utoipa::path(
     tag = "interactions",
-    params(("id" = i64, Path, description = "Customer id"), ("interaction_id" = i64, Path, description = "Interaction id")),
-    responses((status = 204, description = "Deleted"))
+    params(("id" = i64, Path, description = "Customer id"), ("interaction_id" = i64, Path, description = "Interaction id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
 )]
 #[delete("/customers/{id}/interactions/{interaction_id}")]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
+    let expected = precondition::if_match(&req)?;
     state
         .db
         .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
-                find_interaction(conn, customer_id, id)?;
+                let found = find_interaction(conn, customer_id, id)?;
+                precondition::check(expected, found.version)?;
                 interactions::delete(conn, id)?;
                 stats::refresh(conn, customer_id, db::now())?;
                 Ok(())

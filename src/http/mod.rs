@@ -169,6 +169,7 @@ macro_rules! every_route {
                     .service(account_plans::delete)
                     .service(account_plan_actions::list)
                     .service(account_plan_actions::create)
+                    .service(account_plan_actions::get)
                     .service(account_plan_actions::patch)
                     .service(account_plan_actions::delete)
                     .service(account_plan_evaluation::evaluation),

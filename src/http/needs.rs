@@ -368,22 +368,29 @@ pub async fn patch(
 /// Delete a need.
 #[utoipa::path(
     tag = "needs",
-    params(("id" = i64, Path, description = "Customer id"), ("need_id" = i64, Path, description = "Need id")),
-    responses((status = 204, description = "Deleted"))
+    params(("id" = i64, Path, description = "Customer id"), ("need_id" = i64, Path, description = "Need id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
 )]
 #[delete("/customers/{id}/needs/{need_id}")]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
+    let expected = precondition::if_match(&req)?;
     state
         .db
         .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
-                find_need(conn, customer_id, id)?;
+                let found = find_need(conn, customer_id, id)?;
+                precondition::check(expected, found.version)?;
                 needs::delete(conn, id)?;
                 Ok(())
             })

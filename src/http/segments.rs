@@ -749,6 +749,7 @@ pub async fn delete(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
+                lock(conn, Locked::Segments, id)?;
                 let row = find_segment(conn, id)?;
                 not_builtin(&row)?;
                 precondition::check(expected, row.version)?;

@@ -496,22 +496,29 @@ pub async fn patch(
 /// Delete a transaction recorded by mistake. The card's figures follow.
 #[utoipa::path(
     tag = "transactions",
-    params(("id" = i64, Path, description = "Customer id"), ("transaction_id" = i64, Path, description = "Transaction id")),
-    responses((status = 204, description = "Deleted"))
+    params(("id" = i64, Path, description = "Customer id"), ("transaction_id" = i64, Path, description = "Transaction id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
 )]
 #[delete("/customers/{id}/transactions/{transaction_id}")]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
+    let expected = precondition::if_match(&req)?;
     state
         .db
         .write_grouped(move |conn| {
             db::write_tx(conn, |conn| {
                 writable_customer(conn, &user, customer_id)?;
-                find_transaction(conn, customer_id, id)?;
+                let found = find_transaction(conn, customer_id, id)?;
+                precondition::check(expected, found.version)?;
                 transactions::delete(conn, id)?;
                 let now = db::now();
                 stats::refresh(conn, customer_id, now)?;

@@ -456,26 +456,35 @@ pub async fn patch(
 }
 
 /// Delete a subscription and its delivery log (admin).
-#[utoipa::path(tag = "webhooks", params(("id" = i64, Path, description = "Webhook id")), responses(
+#[utoipa::path(tag = "webhooks", params(("id" = i64, Path, description = "Webhook id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")), responses(
     (status = 204, description = "Deleted"),
     (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, description = "No such webhook", body = crate::error::Problem, content_type = "application/problem+json")
+    (status = 404, description = "No such webhook", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
 ))]
 #[delete("/webhooks/{id}")]
 pub async fn remove(
     state: web::Data<AppState>,
     user: AuthUser,
+    req: HttpRequest,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
     let id = path.into_inner();
-    let deleted = state
+    let expected = precondition::if_match(&req)?;
+    state
         .db
-        .write(move |conn| db::write_tx(conn, |conn| Ok(webhooks::delete(conn, id)?)))
+        .write(move |conn| {
+            db::write_tx(conn, |conn| {
+                lock(conn, Locked::Webhooks, id)?;
+                let row = find_webhook(conn, id)?;
+                precondition::check(expected, row.version)?;
+                webhooks::delete(conn, id)?;
+                Ok(())
+            })
+        })
         .await?;
-    if !deleted {
-        return Err(ApiError::NotFound(format!("no webhook {id}")));
-    }
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -28,6 +28,7 @@ mod crash;
 mod customers_crud;
 mod customers_list;
 mod customers_validation;
+mod deletes_if_match;
 mod edits_concurrent;
 mod errors;
 mod health;
