@@ -21,27 +21,47 @@ pub struct Cursor {
     pub id: i64,
 }
 
+/// What a cursor string holds: the cursor and the list it was made for, so
+/// that a cursor of one list is refused by another with the same sort (a
+/// transactions cursor paged the interactions by its position).
+#[derive(Serialize, Deserialize)]
+struct Tagged {
+    l: String,
+    #[serde(flatten)]
+    c: Cursor,
+}
+
 impl Cursor {
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    /// The opaque string of this cursor for `list`.
+    pub fn encode(&self, list: &str) -> String {
+        let tagged = Tagged {
+            l: list.to_string(),
+            c: self.clone(),
+        };
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tagged).unwrap_or_default())
     }
 
-    /// Decodes a cursor and checks it was made for `sort`.
-    pub fn decode(raw: &str, sort: &str) -> Result<Cursor, ApiError> {
+    /// Decodes a cursor and checks it was made for `list` and `sort`.
+    pub fn decode(raw: &str, list: &str, sort: &str) -> Result<Cursor, ApiError> {
         let bad = |msg: &str| {
             ApiError::InvalidQuery(vec![FieldError::new("cursor", "invalid_value", msg)])
         };
         let bytes = URL_SAFE_NO_PAD
             .decode(raw.trim_end_matches('='))
             .map_err(|_| bad("not a cursor returned by this API"))?;
-        let cursor: Cursor =
+        let tagged: Tagged =
             serde_json::from_slice(&bytes).map_err(|_| bad("not a cursor returned by this API"))?;
-        if cursor.s != sort {
+        if tagged.l != list {
+            return Err(bad(
+                "this cursor belongs to another list; start again without a cursor",
+            ));
+        }
+        if tagged.c.s != sort {
             return Err(bad(
                 "this cursor belongs to another sort order; start again without a cursor",
             ));
         }
-        Ok(cursor)
+        Ok(tagged.c)
     }
 }
 
@@ -65,11 +85,16 @@ pub struct Page<T> {
 }
 
 /// Trims the extra row fetched to learn whether another page exists.
-pub fn finish<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> Cursor) -> Page<T> {
+pub fn finish<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    list: &str,
+    cursor_of: impl Fn(&T) -> Cursor,
+) -> Page<T> {
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more {
-        rows.last().map(|r| cursor_of(r).encode())
+        rows.last().map(|r| cursor_of(r).encode(list))
     } else {
         None
     };
@@ -90,10 +115,11 @@ mod tests {
             k: serde_json::json!("张三"),
             id: 42,
         };
-        let decoded = Cursor::decode(&c.encode(), "name").ok();
+        let decoded = Cursor::decode(&c.encode("customers"), "customers", "name").ok();
         assert_eq!(decoded, Some(c.clone()));
-        assert!(Cursor::decode(&c.encode(), "-name").is_err());
-        assert!(Cursor::decode("garbage!", "name").is_err());
+        assert!(Cursor::decode(&c.encode("customers"), "customers", "-name").is_err());
+        assert!(Cursor::decode(&c.encode("users"), "customers", "name").is_err());
+        assert!(Cursor::decode("garbage!", "customers", "name").is_err());
     }
 
     #[test]
@@ -106,14 +132,14 @@ mod tests {
 
     #[test]
     fn finish_sets_next_cursor_only_when_more() {
-        let page = finish(vec![1, 2, 3], 2, |n| Cursor {
+        let page = finish(vec![1, 2, 3], 2, "users", |n| Cursor {
             s: "id".into(),
             k: serde_json::Value::Null,
             id: *n,
         });
         assert_eq!(page.items, vec![1, 2]);
         assert!(page.next_cursor.is_some());
-        let page = finish(vec![1, 2], 2, |n| Cursor {
+        let page = finish(vec![1, 2], 2, "users", |n| Cursor {
             s: "id".into(),
             k: serde_json::Value::Null,
             id: *n,

@@ -209,7 +209,7 @@ pub async fn list(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "id"))
+        .map(|c| Cursor::decode(c, "account-plans", "id"))
         .transpose()?
         .map(|c| c.id);
     let status = q.status.map(|s| s.as_str());
@@ -218,7 +218,7 @@ pub async fn list(
         .db
         .run(move |conn| {
             let rows = plans::page(conn, customer, status, since, after, limit)?;
-            let page = page::finish(rows, limit, |r| Cursor {
+            let page = page::finish(rows, limit, "account-plans", |r| Cursor {
                 s: "id".into(),
                 k: serde_json::Value::Null,
                 id: r.id,

@@ -192,7 +192,7 @@ pub fn encode(p: Position) -> String {
         k: serde_json::json!(p.seq),
         id: p.id,
     }
-    .encode()
+    .encode("changes")
 }
 
 /// Decodes a feed cursor (field `after`).
@@ -204,7 +204,7 @@ pub fn decode(raw: &str) -> Result<Position, ApiError> {
             "not a cursor returned by the change feed",
         )])
     };
-    let cursor = Cursor::decode(raw, CURSOR_KIND).map_err(|_| bad())?;
+    let cursor = Cursor::decode(raw, "changes", CURSOR_KIND).map_err(|_| bad())?;
     let seq = cursor.k.as_i64().ok_or_else(bad)?;
     Ok(Position { seq, id: cursor.id })
 }

@@ -112,7 +112,7 @@ pub async fn at_risk(
     let after = match q.cursor.as_deref() {
         None => None,
         Some(raw) => {
-            let c = Cursor::decode(raw, SORT)?;
+            let c = Cursor::decode(raw, "at-risk", SORT)?;
             let score = c.k.as_i64().ok_or_else(|| {
                 ApiError::InvalidQuery(vec![FieldError::new(
                     "cursor",
@@ -129,7 +129,7 @@ pub async fn at_risk(
         .report(move |conn| {
             let (s, _) = settings::get::<ChurnSettings>(conn, settings::CHURN)?;
             let rows = churn_risk::page(conn, &s, db::now(), owner, after, limit)?;
-            Ok(page::finish(rows, limit, |r| Cursor {
+            Ok(page::finish(rows, limit, "at-risk", |r| Cursor {
                 s: SORT.into(),
                 k: serde_json::json!(r.score),
                 id: r.id,

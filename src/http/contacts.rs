@@ -158,7 +158,7 @@ pub async fn list(
         .0
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "id"))
+        .map(|c| Cursor::decode(c, "contacts", "id"))
         .transpose()?
         .map(|c| c.id);
     let page = state
@@ -166,7 +166,7 @@ pub async fn list(
         .run(move |conn| {
             find_customer(conn, customer_id)?;
             let rows = contacts::page(conn, customer_id, since, after, limit)?;
-            Ok(page::finish(rows, limit, |c| Cursor {
+            Ok(page::finish(rows, limit, "contacts", |c| Cursor {
                 s: "id".into(),
                 k: serde_json::Value::Null,
                 id: c.id,

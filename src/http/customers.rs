@@ -489,13 +489,13 @@ pub async fn list(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, &sort.as_string()))
+        .map(|c| Cursor::decode(c, "customers", &sort.as_string()))
         .transpose()?;
     let page = state
         .db
         .run(move |conn| {
             let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), limit)?;
-            let page = page::finish(rows, limit, |r| sort.cursor_for(r));
+            let page = page::finish(rows, limit, "customers", |r| sort.cursor_for(r));
             Ok(CustomerPage {
                 items: views(conn, page.items)?,
                 next_cursor: page.next_cursor,

@@ -234,7 +234,7 @@ async fn list_page(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, sort))
+        .map(|c| Cursor::decode(c, "interactions", sort))
         .transpose()?;
     let filter = q.filter(customer_id);
     state
@@ -244,7 +244,9 @@ async fn list_page(
                 find_customer(conn, id)?;
             }
             let rows = interactions::page(conn, &filter, sort, after.as_ref(), limit)?;
-            let page = page::finish(rows, limit, |r| interactions::cursor_for(sort, r));
+            let page = page::finish(rows, limit, "interactions", |r| {
+                interactions::cursor_for(sort, r)
+            });
             Ok(InteractionPage {
                 items: page.items.into_iter().map(InteractionView::from).collect(),
                 next_cursor: page.next_cursor,

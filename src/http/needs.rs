@@ -171,7 +171,7 @@ pub async fn list(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "id"))
+        .map(|c| Cursor::decode(c, "needs", "id"))
         .transpose()?
         .map(|c| c.id);
     let kind = q.kind.map(|k| k.as_str());
@@ -181,7 +181,7 @@ pub async fn list(
         .run(move |conn| {
             find_customer(conn, customer_id)?;
             let rows = needs::page(conn, customer_id, kind, since, after, limit)?;
-            Ok(page::finish(rows, limit, |r| Cursor {
+            Ok(page::finish(rows, limit, "needs", |r| Cursor {
                 s: "id".into(),
                 k: serde_json::Value::Null,
                 id: r.id,

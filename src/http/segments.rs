@@ -468,7 +468,7 @@ pub async fn list(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "id"))
+        .map(|c| Cursor::decode(c, "segments", "id"))
         .transpose()?
         .map(|c| c.id);
     let kind = q.kind.map(SegmentKind::as_str);
@@ -477,7 +477,7 @@ pub async fn list(
         .db
         .run(move |conn| Ok(store::page(conn, kind, q.builtin, since, after, limit)?))
         .await?;
-    let page = page::finish(rows, limit, |s| Cursor {
+    let page = page::finish(rows, limit, "segments", |s| Cursor {
         s: "id".into(),
         k: Value::Null,
         id: s.id,
@@ -785,7 +785,7 @@ pub async fn list_members(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, &sort.as_string()))
+        .map(|c| Cursor::decode(c, "segment-members", &sort.as_string()))
         .transpose()?;
     let page = state
         .db
@@ -796,7 +796,7 @@ pub async fn list_members(
                 ..filter
             };
             let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), limit)?;
-            let page = page::finish(rows, limit, |r| sort.cursor_for(r));
+            let page = page::finish(rows, limit, "segment-members", |r| sort.cursor_for(r));
             Ok(CustomerPage {
                 items: views(conn, page.items)?,
                 next_cursor: page.next_cursor,

@@ -381,7 +381,7 @@ pub async fn list(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "id"))
+        .map(|c| Cursor::decode(c, "survey-responses", "id"))
         .transpose()?
         .map(|c| c.id);
     let page = state
@@ -389,7 +389,7 @@ pub async fn list(
         .run(move |conn| {
             find_survey(conn, id)?;
             let rows = store::responses_page(conn, id, q.customer_id, after, limit)?;
-            let page = page::finish(rows, limit, |r| Cursor {
+            let page = page::finish(rows, limit, "survey-responses", |r| Cursor {
                 s: "id".into(),
                 k: Value::Null,
                 id: r.id,

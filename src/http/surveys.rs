@@ -450,7 +450,7 @@ pub async fn list(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "id"))
+        .map(|c| Cursor::decode(c, "surveys", "id"))
         .transpose()?
         .map(|c| c.id);
     let status = q.status.map(SurveyStatus::as_str);
@@ -459,7 +459,7 @@ pub async fn list(
         .db
         .run(move |conn| {
             let rows = store::page(conn, status, since, after, limit)?;
-            let page = page::finish(rows, limit, |s| Cursor {
+            let page = page::finish(rows, limit, "surveys", |s| Cursor {
                 s: "id".into(),
                 k: Value::Null,
                 id: s.id,

@@ -169,7 +169,7 @@ fn bound_for(source_rank: i64, cursor: Option<(NaiveDateTime, i64, i64)>) -> Opt
 }
 
 fn decode_cursor(raw: &str, types: &str) -> Result<(NaiveDateTime, i64, i64), ApiError> {
-    let c = Cursor::decode(raw, &format!("timeline:{types}"))?;
+    let c = Cursor::decode(raw, "timeline", &format!("timeline:{types}"))?;
     let arr =
         c.k.as_array()
             .ok_or_else(|| bad("cursor", "corrupt cursor"))?;
@@ -292,7 +292,7 @@ pub async fn timeline(
         .run(move |conn| {
             find_customer(conn, customer_id)?;
             let entries = load(conn, customer_id, &types, cursor, limit)?;
-            let page = page::finish(entries, limit, |e| Cursor {
+            let page = page::finish(entries, limit, "timeline", |e| Cursor {
                 s: format!("timeline:{types_key}"),
                 k: serde_json::json!([stamp(e.at), e.rank]),
                 id: e.id,
@@ -334,7 +334,7 @@ pub async fn history(
         .cursor
         .as_deref()
         .map(|c| {
-            let c = Cursor::decode(c, sort)?;
+            let c = Cursor::decode(c, "history", sort)?;
             let at =
                 c.k.as_str()
                     .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
@@ -347,7 +347,7 @@ pub async fn history(
         .run(move |conn| {
             find_customer(conn, customer_id)?;
             let rows = events::page(conn, customer_id, q.kind.as_deref(), before, limit + 1)?;
-            Ok(page::finish(rows, limit, |e| Cursor {
+            Ok(page::finish(rows, limit, "history", |e| Cursor {
                 s: sort.into(),
                 k: serde_json::Value::String(stamp(e.at)),
                 id: e.id,

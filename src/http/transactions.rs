@@ -191,7 +191,7 @@ async fn list_page(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, sort))
+        .map(|c| Cursor::decode(c, "transactions", sort))
         .transpose()?;
     let filter = Filter {
         customer_id: customer_id.or(q.customer_id),
@@ -208,7 +208,9 @@ async fn list_page(
                 find_customer(conn, id)?;
             }
             let rows = transactions::page(conn, &filter, sort, after.as_ref(), limit)?;
-            let page = page::finish(rows, limit, |r| transactions::cursor_for(sort, r));
+            let page = page::finish(rows, limit, "transactions", |r| {
+                transactions::cursor_for(sort, r)
+            });
             Ok(TransactionPage {
                 items: page.items.into_iter().map(TransactionView::from).collect(),
                 next_cursor: page.next_cursor,

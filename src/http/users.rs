@@ -135,14 +135,14 @@ pub async fn list(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "id"))
+        .map(|c| Cursor::decode(c, "users", "id"))
         .transpose()?
         .map(|c| c.id);
     let rows = state
         .db
         .run(move |conn| Ok(users::page(conn, since, after, limit)?))
         .await?;
-    let page = page::finish(rows, limit, |u| Cursor {
+    let page = page::finish(rows, limit, "users", |u| Cursor {
         s: "id".into(),
         k: serde_json::Value::Null,
         id: u.id,

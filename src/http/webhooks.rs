@@ -291,14 +291,14 @@ pub async fn list(
         .0
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "id"))
+        .map(|c| Cursor::decode(c, "webhooks", "id"))
         .transpose()?
         .map(|c| c.id);
     let page = state
         .db
         .run(move |conn| {
             let rows = webhooks::page(conn, after, limit)?;
-            Ok(page::finish(rows, limit, |r| Cursor {
+            Ok(page::finish(rows, limit, "webhooks", |r| Cursor {
                 s: "id".into(),
                 k: serde_json::Value::Null,
                 id: r.id,
@@ -509,7 +509,7 @@ pub async fn deliveries(
         .0
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "-id"))
+        .map(|c| Cursor::decode(c, "webhook-deliveries", "-id"))
         .transpose()?
         .map(|c| c.id);
     let page = state
@@ -517,10 +517,12 @@ pub async fn deliveries(
         .run(move |conn| {
             find_webhook(conn, id)?;
             let rows = webhooks::deliveries(conn, id, before, limit)?;
-            Ok(page::finish(rows, limit, |r| Cursor {
-                s: "-id".into(),
-                k: serde_json::Value::Null,
-                id: r.id,
+            Ok(page::finish(rows, limit, "webhook-deliveries", |r| {
+                Cursor {
+                    s: "-id".into(),
+                    k: serde_json::Value::Null,
+                    id: r.id,
+                }
             }))
         })
         .await?;

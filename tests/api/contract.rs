@@ -13,7 +13,77 @@ backend_tests!(
     a_literal_route_refuses_other_methods_with_405,
     if_match_accepts_only_quoted_version_tags,
     integral_floats_fill_integer_fields,
+    a_cursor_works_only_on_its_own_list,
 );
+
+/// Found by a black-box probe: lists with the same sort took each other's
+/// cursors (a transactions cursor paged the interactions by its position).
+async fn a_cursor_works_only_on_its_own_list(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Paged"}))
+        .await
+        .id();
+    for i in 0..2 {
+        let card = format!("/api/v1/customers/{c}");
+        let r = app
+            .post(
+                &format!("{card}/transactions"),
+                &token,
+                &json!({"amount_cents": 100 + i, "product": "Tea"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let r = app
+            .post(
+                &format!("{card}/interactions"),
+                &token,
+                &json!({"type": "call", "summary": format!("call {i}")}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let r = app
+            .post(
+                &format!("{card}/contacts"),
+                &token,
+                &json!({"name": format!("Contact {i}")}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    app.user_with_role("viewer").await;
+    let cursor_of = |r: &crate::helpers::Resp| {
+        r.body["next_cursor"]
+            .as_str()
+            .expect("a next page")
+            .to_string()
+    };
+    let tx = cursor_of(&app.get("/api/v1/transactions?limit=1", &token).await);
+    let contacts = cursor_of(
+        &app.get(&format!("/api/v1/customers/{c}/contacts?limit=1"), &token)
+            .await,
+    );
+    let users = cursor_of(&app.get("/api/v1/users?limit=1", &token).await);
+    for (list, cursor) in [
+        ("/api/v1/interactions?limit=1", &tx),
+        ("/api/v1/customers?limit=1", &users),
+        (
+            &format!("/api/v1/customers/{c}/needs?limit=1") as &str,
+            &contacts,
+        ),
+    ] {
+        let r = app.get(&format!("{list}&cursor={cursor}"), &token).await;
+        r.problem(400);
+        assert_eq!(r.error_fields(), ["cursor"], "{list}: {}", r.text);
+        assert!(r.text.contains("another list"), "{}", r.text);
+    }
+    // Each still pages its own list.
+    let r = app
+        .get(&format!("/api/v1/transactions?limit=1&cursor={tx}"), &token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(1));
+}
 
 async fn an_empty_cursor_is_the_first_page(app: TestApp) {
     let token = app.admin_token().await;

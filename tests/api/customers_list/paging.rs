@@ -224,13 +224,15 @@ async fn bad_cursors_are_400_naming_cursor(app: TestApp) {
     let garbage = [
         "!!!not a cursor!!!".to_string(),
         "abc".into(),
-        cursor_of(json!({"s": "id", "k": null})),
-        cursor_of(json!({"s": "id", "k": null, "id": "1"})),
-        cursor_of(json!({"s": "created_at", "k": "not a time", "id": 1})),
-        cursor_of(json!({"s": "-updated_at", "k": 42, "id": 1})),
+        cursor_of(json!({"l": "customers", "s": "id", "k": null})),
+        cursor_of(json!({"l": "customers", "s": "id", "k": null, "id": "1"})),
+        cursor_of(json!({"l": "customers", "s": "created_at", "k": "not a time", "id": 1})),
+        cursor_of(json!({"l": "customers", "s": "-updated_at", "k": 42, "id": 1})),
+        // A well-formed cursor without its list (as made before lists were named).
+        cursor_of(json!({"s": "id", "k": null, "id": 1})),
     ];
     for (n, bad) in garbage.iter().enumerate() {
-        let sort = ["id", "id", "id", "id", "created_at", "-updated_at"][n];
+        let sort = ["id", "id", "id", "id", "created_at", "-updated_at", "id"][n];
         let path = format!("{CUSTOMERS}?sort={sort}&cursor={}", enc(bad));
         assert_400_naming(&app.get(&path, &admin).await, "cursor");
     }
