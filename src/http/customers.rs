@@ -564,7 +564,8 @@ pub async fn get(
 
 /// Change a customer card: only the fields sent change, `null` clears one.
 /// Send `If-Match` with the ETag you read to avoid overwriting someone
-/// else's change (412 if the card changed since).
+/// else's change (412 if the card changed since). A PATCH that changes
+/// nothing writes nothing: the same version, no change in the feed.
 #[utoipa::path(
     tag = "customers",
     params(("id" = i64, Path, description = "Customer id"),
@@ -594,7 +595,7 @@ pub async fn patch(
             db::write_tx(conn, |conn| {
                 lock(conn, Locked::Customers, id)?;
                 let row = find_customer(conn, id)?;
-                update_in_tx(conn, &user, row, input, expected, false)?;
+                update_in_tx(conn, &user, row, input, expected, true)?;
                 view_of(conn, id)
             })
         })

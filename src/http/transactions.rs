@@ -450,7 +450,8 @@ pub async fn get(
     Ok(respond(StatusCode::OK, row))
 }
 
-/// Correct a transaction. The card's figures follow.
+/// Correct a transaction. The card's figures follow. A PATCH that changes
+/// nothing writes nothing: the same version, no change in the feed.
 #[utoipa::path(
     tag = "transactions",
     params(("id" = i64, Path, description = "Customer id"), ("transaction_id" = i64, Path, description = "Transaction id"),
@@ -482,7 +483,7 @@ pub async fn patch(
                 writable_customer(conn, &user, customer_id)?;
                 let row = find_transaction(conn, customer_id, id)?;
                 let now = db::now();
-                let row = match update_in_tx(conn, &user, row, input, expected, false)? {
+                let row = match update_in_tx(conn, &user, row, input, expected, true)? {
                     Updated::Saved(row) | Updated::Unchanged(row) => row,
                 };
                 stats::refresh(conn, customer_id, now)?;

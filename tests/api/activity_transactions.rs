@@ -566,6 +566,12 @@ async fn get_patch_with_if_match_and_delete(app: TestApp) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["version"], json!(4));
+    // Sent again, it changes nothing: no new version.
+    let r = app
+        .patch_if_match(&tx(c, id), &admin, "*", &json!({"notes": "again"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["version"], json!(4));
     // A garbage If-Match is a 400, not a 412 or 500.
     let r = app
         .patch_if_match(&tx(c, id), &admin, "yesterday", &json!({"notes": "x"}))

@@ -257,6 +257,16 @@ async fn patch_changes_only_the_sent_fields(app: TestApp) {
     let r = app.patch(&card(id), &admin, &json!({"tags": []})).await;
     assert_eq!(r.body["tags"], json!([]));
     assert_eq!(r.body["version"], 4);
+    // A PATCH that changes nothing writes nothing: same version, same ETag.
+    for same in [
+        json!({}),
+        json!({"tags": [], "name": r.body["name"].clone()}),
+    ] {
+        let again = app.patch(&card(id), &admin, &same).await;
+        assert_eq!(again.status, 200, "{}", again.text);
+        assert_eq!(again.body["version"], 4, "{same}");
+        assert_eq!(again.header("etag").as_deref(), Some("\"4\""));
+    }
     // `null` clears the tags too, as it clears any field.
     let r = app.patch(&card(id), &admin, &json!({"tags": ["x"]})).await;
     assert_eq!(r.body["tags"], json!(["x"]));
