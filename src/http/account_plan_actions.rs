@@ -76,6 +76,7 @@ pub struct ActionCreate {
     #[schema(required = true, value_type = AccountPlanActionType)]
     pub kind: Option<Input<AccountPlanActionType>>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// An active user; default: you.
     pub owner_id: Option<i64>,
@@ -104,6 +105,7 @@ pub struct ActionPatch {
     pub kind: Option<Option<Input<AccountPlanActionType>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 2000))]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = i64, required = false)]

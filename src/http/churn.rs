@@ -72,6 +72,7 @@ pub struct ChurnCreate {
     #[schema(required = true, value_type = ChurnReason)]
     pub reason: Option<Input<ChurnReason>>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 
@@ -81,6 +82,7 @@ pub struct ChurnCreate {
 pub struct ReactivateBody {
     /// How the customer was won back.
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 

@@ -200,7 +200,7 @@ pub struct SegmentPage {
 }))]
 pub struct SegmentCreate {
     /// Unique; 1 to 200 characters.
-    #[schema(required = true, value_type = String, example = "Hangzhou key accounts gone quiet")]
+    #[schema(required = true, value_type = String, example = "Hangzhou key accounts gone quiet", min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub name: Option<String>,
     #[schema(required = true, value_type = SegmentKind)]
     pub kind: Option<Input<SegmentKind>>,
@@ -211,6 +211,7 @@ pub struct SegmentCreate {
     #[schema(example = json!([42, 43]))]
     pub member_ids: Option<Vec<i64>>,
     /// At most 2,000 characters.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 
@@ -224,6 +225,11 @@ pub struct SegmentCreate {
     {"field": "last_contact_at", "op": "lt", "value": "-60d"}
 ]}}))]
 pub struct SegmentPatch {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
     /// Accepted only when it is the segment's current kind.
     #[schema(value_type = Option<SegmentKind>)]
@@ -232,7 +238,7 @@ pub struct SegmentPatch {
     #[schema(value_type = Option<Object>)]
     pub rule: Option<Value>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
 }
 
@@ -362,12 +368,10 @@ fn segment_response(status: StatusCode, view: SegmentView) -> HttpResponse {
 
 /// A name: trimmed, 1 to 200 characters.
 fn name_errors(name: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
-    match name.map(str::trim) {
+    // The length is the name as sent (the schema's maxLength), the name
+    // kept is trimmed.
+    match name {
         None => None,
-        Some("") => {
-            errors.push(FieldError::new("name", "blank", "must not be blank"));
-            None
-        }
         Some(n) if n.chars().count() > MAX_NAME => {
             errors.push(FieldError::new(
                 "name",
@@ -376,13 +380,18 @@ fn name_errors(name: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Strin
             ));
             None
         }
-        Some(n) => Some(n.to_string()),
+        Some(n) if n.trim().is_empty() => {
+            errors.push(FieldError::new("name", "blank", "must not be blank"));
+            None
+        }
+        Some(n) => Some(n.trim().to_string()),
     }
 }
 
 fn description_errors(description: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
-    let d = description.map(str::trim).filter(|d| !d.is_empty())?;
-    if d.chars().count() > MAX_DESCRIPTION {
+    let raw = description.filter(|d| !d.trim().is_empty())?;
+    let d = raw.trim();
+    if raw.chars().count() > MAX_DESCRIPTION {
         errors.push(FieldError::new(
             "description",
             "length",

@@ -166,10 +166,12 @@ pub struct SurveyPage {
 pub struct QuestionInput {
     #[schema(required = true, value_type = QuestionKind)]
     pub kind: Option<Input<QuestionKind>>,
-    #[schema(required = true, value_type = String)]
+    /// 1 to 500 characters.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 500, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub text: Option<String>,
     #[schema(value_type = Option<SatisfactionDimension>)]
     pub dimension: Option<Input<SatisfactionDimension>>,
+    #[schema(max_items = 20)]
     pub options: Option<Vec<String>>,
     pub required: Option<bool>,
 }
@@ -189,9 +191,10 @@ pub struct QuestionInput {
 }))]
 pub struct SurveyCreate {
     /// 1 to 200 characters.
-    #[schema(required = true, value_type = String)]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub title: Option<String>,
     /// At most 2,000 characters.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// An existing segment: the survey's target (422 `unknown_segment` otherwise).
     pub segment_id: Option<i64>,
@@ -210,9 +213,14 @@ pub struct SurveyCreate {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"status": "open"}))]
 pub struct SurveyPatch {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
     /// null removes the target segment.
     #[serde(default, deserialize_with = "nullable")]
@@ -246,16 +254,14 @@ fn text_field(
     required: bool,
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
-    match value.map(str::trim) {
+    // The length is the text as sent (what the schema's maxLength states),
+    // the text kept is trimmed.
+    match value {
         None if required => {
             errors.push(FieldError::new(field, "required", "is required"));
             None
         }
         None => None,
-        Some("") => {
-            errors.push(FieldError::new(field, "blank", "must not be blank"));
-            None
-        }
         Some(t) if t.chars().count() > max => {
             errors.push(FieldError::new(
                 field,
@@ -264,12 +270,16 @@ fn text_field(
             ));
             None
         }
-        Some(t) => Some(t.to_string()),
+        Some(t) if t.trim().is_empty() => {
+            errors.push(FieldError::new(field, "blank", "must not be blank"));
+            None
+        }
+        Some(t) => Some(t.trim().to_string()),
     }
 }
 
 fn description_field(value: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
-    let d = value.map(str::trim).filter(|d| !d.is_empty())?;
+    let d = value.filter(|d| !d.trim().is_empty())?;
     text_field(Some(d), "description", MAX_DESCRIPTION, false, errors)
 }
 

@@ -91,20 +91,22 @@ pub struct WebhookPage {
 pub struct WebhookCreate {
     /// `http` or `https` URL, at most 2000 characters (use https outside a
     /// private network).
-    #[schema(required = true, value_type = String)]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 2000)]
     pub url: Option<String>,
     /// Event filters: `*`, `<type>.<operation>`, `<type>.*` or
     /// `*.<operation>`; types `customer`, `contact`, `interaction`,
     /// `transaction`, `need`, `stage_change`, `survey`, `survey_response`;
     /// operations `created`,
     /// `updated`, `deleted`, `restored`. 1 to 50 filters.
-    #[schema(required = true, value_type = Vec<String>)]
+    #[schema(required = true, value_type = Vec<String>, min_items = 1, max_items = 50)]
     pub events: Option<Vec<String>>,
     /// The HMAC key for `Patron-Signature`, 16 to 200 characters. Write-only.
-    #[schema(required = true, value_type = String, write_only)]
+    #[schema(required = true, value_type = String, write_only, min_length = 16, max_length = 200)]
     pub secret: Option<String>,
     /// Defaults to true.
     pub active: Option<bool>,
+    /// At most 500 characters.
+    #[schema(max_length = 500)]
     pub description: Option<String>,
 }
 
@@ -114,13 +116,15 @@ pub struct WebhookCreate {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"active": true}))]
 pub struct WebhookPatch {
+    #[schema(min_length = 1, max_length = 2000)]
     pub url: Option<String>,
+    #[schema(min_items = 1, max_items = 50)]
     pub events: Option<Vec<String>>,
-    #[schema(write_only)]
+    #[schema(write_only, min_length = 16, max_length = 200)]
     pub secret: Option<String>,
     pub active: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub description: Option<Option<String>>,
 }
 
@@ -189,7 +193,7 @@ pub struct WebhookPageQuery {
 
 fn url_error(url: &str) -> Option<FieldError> {
     let bad = |msg: &str| Some(FieldError::new("url", "invalid_url", msg));
-    if url.len() > MAX_URL {
+    if url.chars().count() > MAX_URL {
         return Some(FieldError::new(
             "url",
             "length",

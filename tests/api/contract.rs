@@ -14,7 +14,44 @@ backend_tests!(
     if_match_accepts_only_quoted_version_tags,
     integral_floats_fill_integer_fields,
     a_cursor_works_only_on_its_own_list,
+    a_length_counts_the_text_as_sent,
 );
+
+/// The schema's maxLength counts the text as sent; the server kept to it
+/// also where it trims (a name of 200 characters and a space was taken).
+async fn a_length_counts_the_text_as_sent(app: TestApp) {
+    let token = app.admin_token().await;
+    let long = format!("{} ", "n".repeat(200));
+    let r = app
+        .post(
+            "/api/v1/segments",
+            &token,
+            &json!({"name": long, "kind": "static"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.code_of("name"), "length", "{}", r.text);
+    let r = app
+        .post("/api/v1/surveys", &token, &json!({"title": long}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.code_of("title"), "length", "{}", r.text);
+    // Within the limit the text is kept trimmed, as before.
+    let r = app
+        .post(
+            "/api/v1/segments",
+            &token,
+            &json!({"name": "  Quiet  ", "kind": "static"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["name"], "Quiet");
+    let r = app
+        .post("/api/v1/surveys", &token, &json!({"title": "   "}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.code_of("title"), "blank", "{}", r.text);
+}
 
 /// Found by a black-box probe: lists with the same sort took each other's
 /// cursors (a transactions cursor paged the interactions by its position).
@@ -187,4 +224,35 @@ fn the_spec_states_validation_limits() {
     assert_eq!(currency["pattern"], "^[A-Z]{3}$", "{currency}");
     let phone = &schemas["ContactCreate"]["properties"]["phone"];
     assert_eq!(phone["maxLength"], 32, "{phone}");
+    // Found missing by a black-box probe: the rules held by hand-written
+    // checks (surveys, segments, webhooks) and by validators without a
+    // schema attribute (notes of churn and plan actions).
+    let limits = [
+        ("SurveyCreate", "title", Some(1), 200),
+        ("SurveyCreate", "description", None, 2000),
+        ("SurveyPatch", "title", Some(1), 200),
+        ("SurveyPatch", "description", None, 2000),
+        ("QuestionInput", "text", Some(1), 500),
+        ("SegmentCreate", "name", Some(1), 200),
+        ("SegmentCreate", "description", None, 2000),
+        ("SegmentPatch", "name", Some(1), 200),
+        ("SegmentPatch", "description", None, 2000),
+        ("ChurnCreate", "note", None, 2000),
+        ("ReactivateBody", "note", None, 2000),
+        ("ActionCreate", "description", None, 2000),
+        ("ActionPatch", "description", None, 2000),
+        ("WebhookCreate", "url", Some(1), 2000),
+        ("WebhookCreate", "secret", Some(16), 200),
+        ("WebhookCreate", "description", None, 500),
+        ("WebhookPatch", "url", Some(1), 2000),
+        ("WebhookPatch", "secret", Some(16), 200),
+        ("WebhookPatch", "description", None, 500),
+    ];
+    for (schema, field, min, max) in limits {
+        let p = &schemas[schema]["properties"][field];
+        assert_eq!(p["maxLength"], max, "{schema}.{field}: {p}");
+        if let Some(min) = min {
+            assert_eq!(p["minLength"], min, "{schema}.{field}: {p}");
+        }
+    }
 }
