@@ -9,6 +9,7 @@ use serde::Serialize;
 use validator::ValidationError;
 
 use super::precondition::etag;
+use crate::error::{ApiError, FieldError};
 
 /// Clock skew tolerated for "when it happened" fields.
 const FUTURE_SKEW_MINUTES: i64 = 5;
@@ -40,4 +41,18 @@ pub fn versioned<T: Serialize>(
 /// Trims optional text; blank becomes absent.
 pub fn clean(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// The customer a list of a customer's records is for: the path's on
+/// `/customers/{id}/…`, the query's `customer_id` on the list of all. Both,
+/// naming different customers, is a 400 (the query's was ignored before).
+pub fn listed_customer(path: Option<i64>, query: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match (path, query) {
+        (Some(p), Some(q)) if p != q => Err(ApiError::InvalidQuery(vec![FieldError::new(
+            "customer_id",
+            "not_allowed",
+            "the path names the customer; leave customer_id out",
+        )])),
+        _ => Ok(path.or(query)),
+    }
 }

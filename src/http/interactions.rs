@@ -178,7 +178,8 @@ impl InteractionPatch {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct InteractionQuery {
-    /// Only this customer (on `/interactions`).
+    /// Only this customer (on `/interactions`; on `/customers/{id}/interactions`
+    /// the path names it, and another id here is a 400).
     pub customer_id: Option<i64>,
     #[serde(rename = "type")]
     #[param(rename = "type", inline)]
@@ -207,7 +208,7 @@ pub struct InteractionQuery {
 impl InteractionQuery {
     fn filter(&self, customer_id: Option<i64>) -> Filter {
         Filter {
-            customer_id: customer_id.or(self.customer_id),
+            customer_id,
             kind: self.kind.map(|k| k.as_str().to_string()),
             user_id: self.user_id,
             from: self.from.map(|t| t.naive_utc()),
@@ -236,7 +237,7 @@ async fn list_page(
         .as_deref()
         .map(|c| Cursor::decode(c, "interactions", sort))
         .transpose()?;
-    let filter = q.filter(customer_id);
+    let filter = q.filter(super::common::listed_customer(customer_id, q.customer_id)?);
     state
         .db
         .run(move |conn| {

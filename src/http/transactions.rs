@@ -161,7 +161,8 @@ impl TransactionPatch {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TransactionQuery {
-    /// Only this customer (on `/transactions`).
+    /// Only this customer (on `/transactions`; on `/customers/{id}/transactions`
+    /// the path names it, and another id here is a 400).
     pub customer_id: Option<i64>,
     /// Only customers owned by this user.
     pub owner_id: Option<i64>,
@@ -194,7 +195,7 @@ async fn list_page(
         .map(|c| Cursor::decode(c, "transactions", sort))
         .transpose()?;
     let filter = Filter {
-        customer_id: customer_id.or(q.customer_id),
+        customer_id: super::common::listed_customer(customer_id, q.customer_id)?,
         owner_id: q.owner_id,
         product: q.product,
         from: q.from.map(|t| t.naive_utc()),

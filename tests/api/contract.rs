@@ -15,7 +15,57 @@ backend_tests!(
     integral_floats_fill_integer_fields,
     a_cursor_works_only_on_its_own_list,
     a_length_counts_the_text_as_sent,
+    a_nested_list_refuses_another_customer,
 );
+
+/// Found by a black-box probe: `customer_id` on `/customers/{id}/…` lists
+/// was documented and silently ignored.
+async fn a_nested_list_refuses_another_customer(app: TestApp) {
+    let token = app.admin_token().await;
+    let mut ids = Vec::new();
+    for name in ["One", "Two"] {
+        let c = app
+            .create_customer(&token, json!({"kind": "individual", "name": name}))
+            .await
+            .id();
+        let r = app
+            .post(
+                &format!("/api/v1/customers/{c}/transactions"),
+                &token,
+                &json!({"amount_cents": 1, "product": "Tea"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        ids.push(c);
+    }
+    let (one, two) = (ids[0], ids[1]);
+    for list in ["transactions", "interactions"] {
+        let r = app
+            .get(
+                &format!("/api/v1/customers/{one}/{list}?customer_id={two}"),
+                &token,
+            )
+            .await;
+        r.problem(400);
+        assert_eq!(r.error_fields(), ["customer_id"], "{}", r.text);
+        let r = app
+            .get(
+                &format!("/api/v1/customers/{one}/{list}?customer_id={one}"),
+                &token,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = app
+        .get(&format!("/api/v1/transactions?customer_id={two}"), &token)
+        .await;
+    assert_eq!(
+        r.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.text
+    );
+}
 
 /// The schema's maxLength counts the text as sent; the server kept to it
 /// also where it trims (a name of 200 characters and a space was taken).
