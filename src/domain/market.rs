@@ -55,7 +55,9 @@ pub fn customer_share(i: &MarketInputs) -> MarketFigures {
 }
 
 /// Rules on the inputs, by field: ratios in 0..=1, population positive,
-/// spend and won not negative, won at most the population.
+/// spend and won not negative, won at most the target customers (a share
+/// is of them: 4,000,000 won of 150,000 targets gave a share of 26.7), and
+/// a revenue at stake that fits in 64 bits (it was capped without a word).
 pub fn problems(i: &MarketInputs) -> Vec<(&'static str, &'static str)> {
     let mut out = Vec::new();
     if i.population <= 0 {
@@ -80,6 +82,21 @@ pub fn problems(i: &MarketInputs) -> Vec<(&'static str, &'static str)> {
             out.push(("customers_won", "must not exceed the population"))
         }
         _ => {}
+    }
+    if out.is_empty() {
+        let f = customer_share(i);
+        if f.spenders.checked_mul(i.annual_spend).is_none() {
+            out.push((
+                "annual_spend",
+                "times the spenders, exceeds the largest revenue this API counts (2^63 - 1)",
+            ));
+        }
+        if i.customers_won.is_some_and(|w| w > f.target_customers) {
+            out.push((
+                "customers_won",
+                "must not exceed the target customers (population × segment × reachable ratio)",
+            ));
+        }
     }
     out
 }
@@ -126,6 +143,30 @@ mod tests {
         });
         assert_eq!(none.target_customers, 0);
         assert_eq!(none.customer_share, None);
+    }
+
+    #[test]
+    fn won_beyond_the_targets_and_an_overflowing_revenue_are_refused() {
+        let won = MarketInputs {
+            customers_won: Some(150_001),
+            ..texts()
+        };
+        assert_eq!(problems(&won).first().map(|p| p.0), Some("customers_won"));
+        let at_most = MarketInputs {
+            customers_won: Some(150_000),
+            ..texts()
+        };
+        assert!(problems(&at_most).is_empty());
+        let huge = MarketInputs {
+            population: i64::MAX,
+            segment_ratio: 1.0,
+            reachable_ratio: 1.0,
+            valid_ratio: 1.0,
+            spender_ratio: 1.0,
+            annual_spend: 2,
+            customers_won: Some(0),
+        };
+        assert_eq!(problems(&huge).first().map(|p| p.0), Some("annual_spend"));
     }
 
     #[test]

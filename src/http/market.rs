@@ -34,7 +34,8 @@ pub struct CustomerShareInput {
     /// Yearly spend of one spender (≥ 0; any unit, the revenue is in the same unit).
     #[schema(required = true, value_type = i64, minimum = 0)]
     pub annual_spend: Option<i64>,
-    /// Customers won so far (0 to population); default: the valid customers.
+    /// Customers won so far (0 to the target customers); default: the valid
+    /// customers. The revenue at stake must fit in 64 bits.
     #[schema(minimum = 0)]
     pub customers_won: Option<i64>,
 }

@@ -735,7 +735,8 @@ async fn list_per_customer_only_lists_its_transactions(app: TestApp) {
     // A customer_id in the query cannot widen a customer's list: another
     // customer's id there is refused.
     assert_400_naming(
-        &app.get(&format!("{}?customer_id={b}", txs(a)), &admin).await,
+        &app.get(&format!("{}?customer_id={b}", txs(a)), &admin)
+            .await,
         "customer_id",
     );
     // The items are full transactions.

@@ -99,6 +99,29 @@ async fn customer_share_validation_names_every_field(app: TestApp) {
         .await;
     r.problem(422);
     assert_eq!(r.error_fields(), ["customers_won"]);
+    // Found by a black-box probe: won beyond the target customers made a
+    // share of 26.7, and a revenue past 2^63 was capped without a word.
+    let r = app
+        .post(
+            SHARE,
+            &token,
+            &json!({"population": 5_000_000, "segment_ratio": 0.15, "reachable_ratio": 0.2,
+                    "valid_ratio": 0.5, "spender_ratio": 0.2, "annual_spend": 3000,
+                    "customers_won": 150_001}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["customers_won"]);
+    let r = app
+        .post(
+            SHARE,
+            &token,
+            &json!({"population": i64::MAX, "segment_ratio": 1, "reachable_ratio": 1,
+                    "valid_ratio": 1, "spender_ratio": 1, "annual_spend": i64::MAX}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["annual_spend"]);
     let r = app
         .post(
             SHARE,
