@@ -117,10 +117,21 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (slug, title) = self.slug_and_title();
         let detail = match self {
-            ApiError::Validation(errors) | ApiError::InvalidQuery(errors) => match errors.len() {
-                1 => format!("{} is invalid: {}", errors[0].field, errors[0].message),
-                n => format!("{n} fields are invalid"),
-            },
+            ApiError::Validation(errors) | ApiError::InvalidQuery(errors) => {
+                // A field can break several rules (a name both too short and
+                // blank): the detail counts fields, `errors` lists each rule.
+                let fields: std::collections::BTreeSet<&str> =
+                    errors.iter().map(|e| e.field.as_str()).collect();
+                match (errors.len(), fields.len()) {
+                    (1, _) => format!("{} is invalid: {}", errors[0].field, errors[0].message),
+                    (_, 1) => format!(
+                        "{} is invalid ({} rules broken)",
+                        errors[0].field,
+                        errors.len()
+                    ),
+                    (_, n) => format!("{n} fields are invalid"),
+                }
+            }
             ApiError::Unavailable(_) => {
                 "the database is busy or not reachable; retry later".to_string()
             }

@@ -124,6 +124,23 @@ async fn name_must_be_1_to_200_characters_and_not_blank(app: TestApp) {
     let admin = app.admin_token().await;
     let r = rejects(&app, &admin, json!({"name": ""}), "name").await;
     assert_eq!(r.code_of("name"), "length");
+    // Two rules of one field: the detail counts one field (it said "2 fields").
+    if r.body["errors"].as_array().map(Vec::len) == Some(2) {
+        assert_eq!(
+            r.body["detail"], "name is invalid (2 rules broken)",
+            "{}",
+            r.text
+        );
+    } else {
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("name is invalid"),
+            "{}",
+            r.text
+        );
+    }
     let r = rejects(&app, &admin, json!({"name": "  \t "}), "name").await;
     assert_eq!(r.code_of("name"), "blank");
     rejects(&app, &admin, json!({"name": "x".repeat(201)}), "name").await;
