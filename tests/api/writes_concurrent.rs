@@ -162,34 +162,17 @@ async fn bulk_batches_on_the_same_cards_all_apply(app: TestApp) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
 
-    let batches: Vec<Value> = (0..6)
+    let updates = (0..6)
         .map(|b| {
-            let mut items: Vec<Value> = keys
-                .iter()
+            keys.iter()
                 .map(|k| json!({"external_id": k, "notes": format!("batch {b}")}))
-                .collect();
-            if b % 2 == 1 {
-                items.reverse();
-            }
-            json!({ "items": items })
+                .collect()
         })
         .collect();
-    let rs = join_all(
-        batches
-            .iter()
-            .map(|b| app.post("/api/v1/customers/bulk", &admin, b)),
-    )
-    .await;
-    for r in &rs {
-        assert_eq!(r.status, 200, "{}", r.text);
-        for item in r.body["items"].as_array().unwrap() {
-            assert_eq!(item["status"], "updated", "{item}");
-        }
-    }
-
-    let orders: Vec<Value> = (0..4)
+    all_at_once(&app, &admin, "/api/v1/customers/bulk", updates, "updated").await;
+    let orders = (0..4)
         .map(|b| {
-            let mut items: Vec<Value> = (0..40)
+            (0..40)
                 .map(|i| {
                     json!({
                         "external_id": format!("SO-{b}-{i}"),
@@ -198,27 +181,40 @@ async fn bulk_batches_on_the_same_cards_all_apply(app: TestApp) {
                         "product": "tea",
                     })
                 })
-                .collect();
+                .collect()
+        })
+        .collect();
+    all_at_once(&app, &admin, "/api/v1/transactions/bulk", orders, "created").await;
+    let card = app
+        .get(&format!("/api/v1/customers?q={}", keys[0]), &admin)
+        .await;
+    assert_eq!(card.body["items"][0]["purchase_count"], 8, "{}", card.text);
+}
+
+/// Sends the batches at once, every other one in reverse order, and expects
+/// each item to end `status`.
+async fn all_at_once(
+    app: &TestApp,
+    token: &str,
+    url: &str,
+    batches: Vec<Vec<Value>>,
+    status: &str,
+) {
+    let bodies: Vec<Value> = batches
+        .into_iter()
+        .enumerate()
+        .map(|(b, mut items)| {
             if b % 2 == 1 {
                 items.reverse();
             }
             json!({ "items": items })
         })
         .collect();
-    let rs = join_all(
-        orders
-            .iter()
-            .map(|b| app.post("/api/v1/transactions/bulk", &admin, b)),
-    )
-    .await;
+    let rs = join_all(bodies.iter().map(|b| app.post(url, token, b))).await;
     for r in &rs {
-        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.status, 200, "{url}: {}", r.text);
         for item in r.body["items"].as_array().unwrap() {
-            assert_eq!(item["status"], "created", "{item}");
+            assert_eq!(item["status"], status, "{url}: {item}");
         }
     }
-    let card = app
-        .get(&format!("/api/v1/customers?q={}", keys[0]), &admin)
-        .await;
-    assert_eq!(card.body["items"][0]["purchase_count"], 8, "{}", card.text);
 }
