@@ -23,10 +23,13 @@ pub struct Cursor {
 
 /// What a cursor string holds: the cursor and the list it was made for, so
 /// that a cursor of one list is refused by another with the same sort (a
-/// transactions cursor paged the interactions by its position).
+/// transactions cursor paged the interactions by its position). Cursors made
+/// before lists were named have none and are taken as they were: an
+/// integrator's saved change-feed cursor must survive an upgrade.
 #[derive(Serialize, Deserialize)]
 struct Tagged {
-    l: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    l: Option<String>,
     #[serde(flatten)]
     c: Cursor,
 }
@@ -35,7 +38,7 @@ impl Cursor {
     /// The opaque string of this cursor for `list`.
     pub fn encode(&self, list: &str) -> String {
         let tagged = Tagged {
-            l: list.to_string(),
+            l: Some(list.to_string()),
             c: self.clone(),
         };
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tagged).unwrap_or_default())
@@ -51,7 +54,7 @@ impl Cursor {
             .map_err(|_| bad("not a cursor returned by this API"))?;
         let tagged: Tagged =
             serde_json::from_slice(&bytes).map_err(|_| bad("not a cursor returned by this API"))?;
-        if tagged.l != list {
+        if tagged.l.as_deref().is_some_and(|l| l != list) {
             return Err(bad(
                 "this cursor belongs to another list; start again without a cursor",
             ));
@@ -119,6 +122,12 @@ mod tests {
         assert_eq!(decoded, Some(c.clone()));
         assert!(Cursor::decode(&c.encode("customers"), "customers", "-name").is_err());
         assert!(Cursor::decode(&c.encode("users"), "customers", "name").is_err());
+        // A cursor made before lists were named is still good.
+        let legacy = URL_SAFE_NO_PAD.encode(br#"{"s":"name","k":"\u5f20\u4e09","id":42}"#);
+        assert_eq!(
+            Cursor::decode(&legacy, "customers", "name").ok(),
+            Some(c.clone())
+        );
         assert!(Cursor::decode("garbage!", "customers", "name").is_err());
     }
 

@@ -19,7 +19,40 @@ backend_tests!(
     expired_cursor_is_gone,
     head_is_where_the_feed_ends,
     failed_purge_is_retried_soon,
+    a_cursor_saved_before_lists_were_named_still_reads,
 );
+
+/// Cursors now name their list; an integrator's change-feed cursor saved
+/// before that (no list in it) must still resume the feed after an upgrade.
+async fn a_cursor_saved_before_lists_were_named_still_reads(app: TestApp) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let token = app.admin_token().await;
+    for name in ["One", "Two", "Three"] {
+        app.create_customer(&token, json!({"kind": "individual", "name": name}))
+            .await;
+    }
+    let first = app.get("/api/v1/changes?limit=1", &token).await;
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_string();
+    let mut old: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&cursor).unwrap()).unwrap();
+    assert_eq!(old["l"], "changes", "{old}");
+    old.as_object_mut().unwrap().remove("l");
+    let legacy = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&old).unwrap());
+    let now = app
+        .get(&format!("/api/v1/changes?after={cursor}"), &token)
+        .await;
+    let then = app
+        .get(&format!("/api/v1/changes?after={legacy}"), &token)
+        .await;
+    assert_eq!(then.status, 200, "{}", then.text);
+    assert_eq!(then.body["items"], now.body["items"]);
+    // The three cards' changes (and their funnel entries) after the first.
+    assert!(
+        now.body["items"].as_array().map_or(0, Vec::len) >= 2,
+        "{}",
+        now.text
+    );
+}
 
 /// Reads the whole feed from `after` in pages of `limit`.
 pub async fn read_all(

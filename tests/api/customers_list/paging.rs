@@ -228,8 +228,7 @@ async fn bad_cursors_are_400_naming_cursor(app: TestApp) {
         cursor_of(json!({"l": "customers", "s": "id", "k": null, "id": "1"})),
         cursor_of(json!({"l": "customers", "s": "created_at", "k": "not a time", "id": 1})),
         cursor_of(json!({"l": "customers", "s": "-updated_at", "k": 42, "id": 1})),
-        // A well-formed cursor without its list (as made before lists were named).
-        cursor_of(json!({"s": "id", "k": null, "id": 1})),
+        cursor_of(json!({"l": "users", "s": "id", "k": null, "id": 1})),
     ];
     for (n, bad) in garbage.iter().enumerate() {
         let sort = ["id", "id", "id", "id", "created_at", "-updated_at", "id"][n];
