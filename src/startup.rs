@@ -140,13 +140,17 @@ impl Application {
 }
 
 fn cors(origins: &[String]) -> Cors {
+    // The API's methods only (any method let a preflight allow CONNECT and
+    // TRACE), and every header a script needs, also whether a POST was a
+    // replay of an earlier one.
     let mut cors = Cors::default()
-        .allow_any_method()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allow_any_header()
         .expose_headers([
             header::ETAG,
             header::LOCATION,
             header::RETRY_AFTER,
+            header::HeaderName::from_static("idempotent-replayed"),
             header::HeaderName::from_static("ratelimit-limit"),
             header::HeaderName::from_static("ratelimit-remaining"),
             header::HeaderName::from_static("ratelimit-reset"),

@@ -861,6 +861,9 @@ async fn cors_allows_configured_origins() {
         .unwrap_or_default()
         .to_ascii_uppercase();
     assert!(methods.contains("PATCH"), "{methods}");
+    for other in ["TRACE", "CONNECT"] {
+        assert!(!methods.contains(other), "{other} allowed: {methods}");
+    }
 
     // An actual request exposes ETag and Location to scripts.
     let r = client
@@ -881,7 +884,7 @@ async fn cors_allows_configured_origins() {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    for name in ["etag", "location", "retry-after"] {
+    for name in ["etag", "location", "retry-after", "idempotent-replayed"] {
         assert!(exposed.contains(name), "{name} is not exposed: {exposed}");
     }
 
