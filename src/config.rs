@@ -22,6 +22,9 @@ pub struct Config {
     pub pool_size: u32,
     /// Threads of SQLite's lookup lane (`db::lookups`); 0: none.
     pub sqlite_lookup_threads: usize,
+    /// Card reads in one statement at most at once on PostgreSQL
+    /// (`db::card_reads`); 0: each card in a statement of its own.
+    pub pg_card_readers: usize,
     /// How long a request waits for a database connection before its 503.
     pub db_timeout_secs: u64,
     /// Failed logins allowed per email (and per client address) in `login_window_secs`.
@@ -83,6 +86,8 @@ impl Config {
                 "PATRON_SQLITE_LOOKUP_THREADS",
                 default_lookup_threads(workers),
             )?,
+            // As few as the lane's threads: fewer readers, larger batches.
+            pg_card_readers: number("PATRON_PG_CARD_READERS", default_lookup_threads(workers))?,
             database_url,
             bind: var("PATRON_BIND", "127.0.0.1:8080"),
             jwt_secret,
@@ -135,6 +140,7 @@ impl Config {
             workers: 1,
             pool_size: 4,
             sqlite_lookup_threads: default_lookup_threads(1),
+            pg_card_readers: default_lookup_threads(1),
             db_timeout_secs: 5,
             login_max_failures: 5,
             login_window_secs: 300,

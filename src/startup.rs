@@ -50,11 +50,12 @@ impl Application {
             config.db_timeout_secs,
             config.sqlite_locking,
         );
-        let lookup_threads = config.sqlite_lookup_threads;
+        let (lookup_threads, card_readers) = (config.sqlite_lookup_threads, config.pg_card_readers);
         let db = web::block(move || Db::connect_with_timeout(&url, pool_size, timeout, locking))
             .await
             .map_err(|e| e.to_string())??
-            .with_lookup_threads(lookup_threads)?;
+            .with_lookup_threads(lookup_threads)?
+            .with_card_readers(card_readers);
         let generated_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;
         let state = web::Data::new(AppState {
             db: db.clone(),

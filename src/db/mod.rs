@@ -4,6 +4,7 @@
 pub mod account_plans;
 pub mod analytics;
 pub mod batch;
+mod card_reads;
 pub mod changes;
 pub mod churn;
 pub mod churn_risk;
@@ -260,6 +261,8 @@ pub struct Db {
     _sqlite_open: Option<std::sync::Arc<std::sync::Mutex<DbConn>>>,
     /// Where `lookup` runs (SQLite, see `lookups`); `None`: on `run`'s threads.
     lookups: Option<std::sync::Arc<lookups::Lane>>,
+    /// Card reads waiting to share a statement (PostgreSQL, see `card_reads`).
+    card_reads: Option<card_reads::Queue>,
 }
 
 /// Runs `f` with a connection from `pool`, on the calling (blocking) thread.
@@ -345,6 +348,7 @@ impl Db {
             ))),
             _sqlite_open: sqlite_open,
             lookups: None,
+            card_reads: None,
         })
     }
 

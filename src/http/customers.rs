@@ -240,8 +240,12 @@ pub fn new_card_view(row: CustomerRow, tags: Vec<String>) -> CustomerView {
 
 /// The current view of one customer, derived figures included.
 pub fn view_of(conn: &mut DbConn, id: i64) -> Result<CustomerView, ApiError> {
-    let card = customers::find_card(conn, id)?
-        .ok_or_else(|| ApiError::NotFound(format!("no customer {id}")))?;
+    found(id, customers::find_card(conn, id)?)
+}
+
+/// The view of card `id` as read; `None` is a 404.
+fn found(id: i64, card: Option<customers::CardParts>) -> Result<CustomerView, ApiError> {
+    let card = card.ok_or_else(|| ApiError::NotFound(format!("no customer {id}")))?;
     Ok(CustomerView::new(
         card.row,
         card.stats,
@@ -552,13 +556,8 @@ pub async fn get(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let view = state
-        .db
-        .lookup(move |conn| {
-            // One read: the card, its figures and tags (the hot path).
-            view_of(conn, id)
-        })
-        .await?;
+    // The hot path: one read of the card, its figures, tier and tags.
+    let view = found(id, state.db.card(id).await?)?;
     Ok(card_response(StatusCode::OK, view))
 }
 

@@ -491,6 +491,18 @@ impl TestApp {
     }
 
     /// Creates a customer (as `token`) and returns the response.
+    /// A `Db` of its own on the test's database, opened on a blocking thread
+    /// as the server opens its own.
+    pub async fn open_db(&self, pool_size: u32, timeout_secs: u64) -> patron::db::Db {
+        let (url, locking) = (self.database_url.clone(), self.config.sqlite_locking);
+        tokio::task::spawn_blocking(move || {
+            patron::db::Db::connect_with_timeout(&url, pool_size, timeout_secs, locking)
+        })
+        .await
+        .expect("the blocking open")
+        .expect("the database")
+    }
+
     pub async fn create_customer(&self, token: &str, body: Value) -> Resp {
         let r = self.post("/api/v1/customers", token, &body).await;
         assert_eq!(r.status, 201, "customer creation failed: {}", r.text);

@@ -28,16 +28,12 @@ async fn run_thread(db: &Db) -> Option<String> {
         .expect("a call")
 }
 
-/// A `Db` of its own on the test's database (opened on a blocking thread).
+/// A `Db` of its own on the test's database with a lane of `lane` threads.
 async fn open(app: &TestApp, pool_size: u32, timeout_secs: u64, lane: usize) -> Db {
-    let (url, locking) = (app.database_url.clone(), app.config.sqlite_locking);
-    tokio::task::spawn_blocking(move || {
-        Db::connect_with_timeout(&url, pool_size, timeout_secs, locking)
-            .and_then(|db| db.with_lookup_threads(lane))
-    })
-    .await
-    .expect("the blocking open")
-    .expect("the database")
+    app.open_db(pool_size, timeout_secs)
+        .await
+        .with_lookup_threads(lane)
+        .expect("the lane")
 }
 
 async fn lookups_run_on_sqlite_lane_only(app: TestApp) {

@@ -17,6 +17,7 @@ mod activity_timeline;
 mod activity_transactions;
 mod analytics;
 mod auth;
+mod card_reads;
 mod changes;
 mod changes_surveys;
 mod churn;
