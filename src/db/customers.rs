@@ -648,6 +648,11 @@ pub fn tags_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>
 
 pub fn replace_tags(conn: &mut DbConn, id: i64, tags: &[String]) -> QueryResult<()> {
     diesel::delete(customer_tags::table.filter(customer_tags::customer_id.eq(id))).execute(conn)?;
+    add_tags(conn, id, tags)
+}
+
+/// Tags a card that has none of `tags` yet (a new card): no delete first.
+pub fn add_tags(conn: &mut DbConn, id: i64, tags: &[String]) -> QueryResult<()> {
     // One statement per tag: multi-row inserts do not compile through the
     // multi-backend connection, and a card has few tags.
     for tag in tags {

@@ -394,18 +394,20 @@ impl Db {
     /// As `write`, for a small write that may share its transaction with
     /// others (group commit, see `group`): on SQLite `f` is queued, and the
     /// caller that gets the turn runs every queued write in one transaction,
-    /// each in a savepoint. `f` must touch nothing but the database, and it
-    /// may use `write_tx` (which becomes a savepoint in the group). The wait
-    /// for a group to take the write is bounded like `write`'s, with the same
-    /// 503; once taken, the call waits for its group's COMMIT. On PostgreSQL
-    /// it is `write` (see `write_grouped_insert`).
+    /// each in a savepoint. `f` must touch nothing but the database. It
+    /// runs in a write transaction, its own or its savepoint in the group's:
+    /// it needs no `write_tx` (one would only add a savepoint, two round
+    /// trips on PostgreSQL). The wait for a group to take the write is
+    /// bounded like `write`'s, with the same 503; once taken, the call waits
+    /// for its group's COMMIT. On PostgreSQL it is `write` of `f` in a
+    /// `write_tx` (see `write_grouped_insert`).
     pub async fn write_grouped<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         if self.backend != Backend::Sqlite {
-            return self.run(f).await;
+            return self.run(move |conn| write_tx(conn, f)).await;
         }
         self.write_grouped_waiting(writer::WAIT, f).await
     }

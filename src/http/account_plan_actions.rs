@@ -242,11 +242,9 @@ pub async fn create(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_plan(conn, &user, plan_id)?;
-                owner_check(conn, row.owner_id)?;
-                Ok(plans::insert_action(conn, &row)?)
-            })
+            writable_plan(conn, &user, plan_id)?;
+            owner_check(conn, row.owner_id)?;
+            Ok(plans::insert_action(conn, &row)?)
         })
         .await?;
     Ok(respond(StatusCode::CREATED, saved))
@@ -301,39 +299,37 @@ pub async fn patch(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_plan(conn, &user, plan_id)?;
-                let mut row = find_action(conn, plan_id, id)?;
-                precondition::check(expected, row.version)?;
-                let before = row.version;
-                if let Some(k) = kind {
-                    row.kind = k.as_str().into();
-                }
-                if let Some(d) = input.description {
-                    row.description = clean(d);
-                }
-                if let Some(o) = input.owner_id.flatten() {
-                    owner_check(conn, o)?;
-                    row.owner_id = o;
-                }
-                if let Some(d) = input.due_date.flatten() {
-                    row.due_date = d;
-                }
-                if let Some(s) = status {
-                    row.status = s.as_str().into();
-                }
-                if let Some(c) = input.cost_cents.flatten() {
-                    row.cost_cents = c;
-                }
-                row.version = before + 1;
-                row.updated_at = db::now();
-                if !plans::save_action(conn, &row, before)? {
-                    return Err(ApiError::PreconditionFailed {
-                        current: before + 1,
-                    });
-                }
-                Ok(row)
-            })
+            writable_plan(conn, &user, plan_id)?;
+            let mut row = find_action(conn, plan_id, id)?;
+            precondition::check(expected, row.version)?;
+            let before = row.version;
+            if let Some(k) = kind {
+                row.kind = k.as_str().into();
+            }
+            if let Some(d) = input.description {
+                row.description = clean(d);
+            }
+            if let Some(o) = input.owner_id.flatten() {
+                owner_check(conn, o)?;
+                row.owner_id = o;
+            }
+            if let Some(d) = input.due_date.flatten() {
+                row.due_date = d;
+            }
+            if let Some(s) = status {
+                row.status = s.as_str().into();
+            }
+            if let Some(c) = input.cost_cents.flatten() {
+                row.cost_cents = c;
+            }
+            row.version = before + 1;
+            row.updated_at = db::now();
+            if !plans::save_action(conn, &row, before)? {
+                return Err(ApiError::PreconditionFailed {
+                    current: before + 1,
+                });
+            }
+            Ok(row)
         })
         .await?;
     Ok(respond(StatusCode::OK, saved))
@@ -361,13 +357,11 @@ pub async fn delete(
     state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_plan(conn, &user, plan_id)?;
-                let found = find_action(conn, plan_id, id)?;
-                precondition::check(expected, found.version)?;
-                plans::delete_action(conn, id)?;
-                Ok(())
-            })
+            writable_plan(conn, &user, plan_id)?;
+            let found = find_action(conn, plan_id, id)?;
+            precondition::check(expected, found.version)?;
+            plans::delete_action(conn, id)?;
+            Ok(())
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -285,8 +285,7 @@ pub async fn create(
     let view = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                let card = customers::find_full(conn, customer_id)?.ok_or_else(|| {
+                            let card = customers::find_full(conn, customer_id)?.ok_or_else(|| {
                     ApiError::Validation(vec![FieldError::new(
                         "customer_id",
                         "unknown_customer",
@@ -308,7 +307,7 @@ pub async fn create(
                 }
                 let saved = plans::insert(conn, &row)?;
                 plan_view(conn, saved)
-            })
+
         })
         .await?;
     Ok(respond(StatusCode::CREATED, view))
@@ -382,38 +381,36 @@ pub async fn patch(
     let view = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                let mut row = writable_plan(conn, &user, id)?;
-                precondition::check(expected, row.version)?;
-                let before = row.version;
-                if let Some(o) = input.objective.flatten() {
-                    row.objective = o.trim().to_string();
-                }
-                if let Some(d) = input.period_start.flatten() {
-                    row.period_start = d;
-                }
-                if let Some(d) = input.period_end.flatten() {
-                    row.period_end = d;
-                }
-                if let Some(b) = input.budget_cents.flatten() {
-                    row.budget_cents = b;
-                }
-                if let Some(s) = status {
-                    row.status = s.as_str().into();
-                }
-                let errors = period_errors(row.period_start, row.period_end);
-                if !errors.is_empty() {
-                    return Err(ApiError::Validation(errors));
-                }
-                row.version = before + 1;
-                row.updated_at = db::now();
-                if !plans::save(conn, &row, before)? {
-                    return Err(ApiError::PreconditionFailed {
-                        current: before + 1,
-                    });
-                }
-                plan_view(conn, row)
-            })
+            let mut row = writable_plan(conn, &user, id)?;
+            precondition::check(expected, row.version)?;
+            let before = row.version;
+            if let Some(o) = input.objective.flatten() {
+                row.objective = o.trim().to_string();
+            }
+            if let Some(d) = input.period_start.flatten() {
+                row.period_start = d;
+            }
+            if let Some(d) = input.period_end.flatten() {
+                row.period_end = d;
+            }
+            if let Some(b) = input.budget_cents.flatten() {
+                row.budget_cents = b;
+            }
+            if let Some(s) = status {
+                row.status = s.as_str().into();
+            }
+            let errors = period_errors(row.period_start, row.period_end);
+            if !errors.is_empty() {
+                return Err(ApiError::Validation(errors));
+            }
+            row.version = before + 1;
+            row.updated_at = db::now();
+            if !plans::save(conn, &row, before)? {
+                return Err(ApiError::PreconditionFailed {
+                    current: before + 1,
+                });
+            }
+            plan_view(conn, row)
         })
         .await?;
     Ok(respond(StatusCode::OK, view))
@@ -441,12 +438,10 @@ pub async fn delete(
     state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                let plan = writable_plan(conn, &user, id)?;
-                precondition::check(expected, plan.version)?;
-                plans::delete(conn, id)?;
-                Ok(())
-            })
+            let plan = writable_plan(conn, &user, id)?;
+            precondition::check(expected, plan.version)?;
+            plans::delete(conn, id)?;
+            Ok(())
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

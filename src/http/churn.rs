@@ -119,45 +119,42 @@ pub async fn churn(
     let record = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                let card = writable_customer(conn, &user, customer_id)?;
-                if card.archived_at.is_some() {
-                    return Err(ApiError::Conflict(format!(
-                        "customer {customer_id} is archived; restore it first"
-                    )));
-                }
-                if churn_db::open_record(conn, customer_id)?.is_some() {
-                    return Err(ApiError::Conflict(format!(
-                        "customer {customer_id} is already churned; reactivate it first"
-                    )));
-                }
-                let now = db::now();
-                let lost =
-                    churn_db::revenue_between(conn, customer_id, stats::window_start(now), now)?;
-                let row = churn_db::churn(
-                    conn,
+            let card = writable_customer(conn, &user, customer_id)?;
+            if card.archived_at.is_some() {
+                return Err(ApiError::Conflict(format!(
+                    "customer {customer_id} is archived; restore it first"
+                )));
+            }
+            if churn_db::open_record(conn, customer_id)?.is_some() {
+                return Err(ApiError::Conflict(format!(
+                    "customer {customer_id} is already churned; reactivate it first"
+                )));
+            }
+            let now = db::now();
+            let lost = churn_db::revenue_between(conn, customer_id, stats::window_start(now), now)?;
+            let row = churn_db::churn(
+                conn,
+                customer_id,
+                reason.as_str(),
+                note.as_deref(),
+                user.id,
+                lost,
+                now,
+            )?;
+            events::insert(
+                conn,
+                &NewEvent {
                     customer_id,
-                    reason.as_str(),
-                    note.as_deref(),
-                    user.id,
-                    lost,
-                    now,
-                )?;
-                events::insert(
-                    conn,
-                    &NewEvent {
-                        customer_id,
-                        kind: churn_db::CHURNED,
-                        from_value: None,
-                        to_value: Some(reason.as_str()),
-                        subject_id: Some(row.id),
-                        reason: note.as_deref(),
-                        user_id: Some(user.id),
-                        at: now,
-                    },
-                )?;
-                Ok(row)
-            })
+                    kind: churn_db::CHURNED,
+                    from_value: None,
+                    to_value: Some(reason.as_str()),
+                    subject_id: Some(row.id),
+                    reason: note.as_deref(),
+                    user_id: Some(user.id),
+                    at: now,
+                },
+            )?;
+            Ok(row)
         })
         .await?;
     let loc = format!("/api/v1/customers/{customer_id}/churn");
@@ -192,28 +189,26 @@ pub async fn reactivate(
     let record = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, customer_id)?;
-                let now = db::now();
-                let row = churn_db::reactivate(conn, customer_id, note.as_deref(), user.id, now)?
-                    .ok_or_else(|| {
+            writable_customer(conn, &user, customer_id)?;
+            let now = db::now();
+            let row = churn_db::reactivate(conn, customer_id, note.as_deref(), user.id, now)?
+                .ok_or_else(|| {
                     ApiError::Conflict(format!("customer {customer_id} is not churned"))
                 })?;
-                events::insert(
-                    conn,
-                    &NewEvent {
-                        customer_id,
-                        kind: churn_db::REACTIVATED,
-                        from_value: Some(row.reason.as_str()),
-                        to_value: None,
-                        subject_id: Some(row.id),
-                        reason: note.as_deref(),
-                        user_id: Some(user.id),
-                        at: now,
-                    },
-                )?;
-                Ok(row)
-            })
+            events::insert(
+                conn,
+                &NewEvent {
+                    customer_id,
+                    kind: churn_db::REACTIVATED,
+                    from_value: Some(row.reason.as_str()),
+                    to_value: None,
+                    subject_id: Some(row.id),
+                    reason: note.as_deref(),
+                    user_id: Some(user.id),
+                    at: now,
+                },
+            )?;
+            Ok(row)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ChurnRecordView::from(record)))

@@ -220,10 +220,8 @@ pub async fn create(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, customer_id)?;
-                Ok(contacts::insert(conn, &row)?)
-            })
+            writable_customer(conn, &user, customer_id)?;
+            Ok(contacts::insert(conn, &row)?)
         })
         .await?;
     Ok(contact_response(StatusCode::CREATED, saved))
@@ -276,38 +274,36 @@ pub async fn patch(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, customer_id)?;
-                let mut row = find_contact(conn, customer_id, id)?;
-                precondition::check(expected, row.version)?;
-                let before = row.version;
-                if let Some(name) = input.name {
-                    row.name = name.trim().to_string();
-                }
-                if let Some(role) = role {
-                    row.role = role.as_str().into();
-                }
-                if let Some(v) = input.title {
-                    row.title = clean(v);
-                }
-                if let Some(v) = input.email {
-                    row.email = clean(v).map(|e| e.to_lowercase());
-                }
-                if let Some(v) = input.phone {
-                    row.phone = clean(v);
-                }
-                if let Some(v) = input.notes {
-                    row.notes = clean(v);
-                }
-                row.version = before + 1;
-                row.updated_at = db::now();
-                if !contacts::save(conn, &row, before)? {
-                    return Err(ApiError::PreconditionFailed {
-                        current: before + 1,
-                    });
-                }
-                Ok(row)
-            })
+            writable_customer(conn, &user, customer_id)?;
+            let mut row = find_contact(conn, customer_id, id)?;
+            precondition::check(expected, row.version)?;
+            let before = row.version;
+            if let Some(name) = input.name {
+                row.name = name.trim().to_string();
+            }
+            if let Some(role) = role {
+                row.role = role.as_str().into();
+            }
+            if let Some(v) = input.title {
+                row.title = clean(v);
+            }
+            if let Some(v) = input.email {
+                row.email = clean(v).map(|e| e.to_lowercase());
+            }
+            if let Some(v) = input.phone {
+                row.phone = clean(v);
+            }
+            if let Some(v) = input.notes {
+                row.notes = clean(v);
+            }
+            row.version = before + 1;
+            row.updated_at = db::now();
+            if !contacts::save(conn, &row, before)? {
+                return Err(ApiError::PreconditionFailed {
+                    current: before + 1,
+                });
+            }
+            Ok(row)
         })
         .await?;
     Ok(contact_response(StatusCode::OK, saved))
@@ -335,13 +331,11 @@ pub async fn delete(
     state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, customer_id)?;
-                let found = find_contact(conn, customer_id, id)?;
-                precondition::check(expected, found.version)?;
-                contacts::delete(conn, customer_id, id)?;
-                Ok(())
-            })
+            writable_customer(conn, &user, customer_id)?;
+            let found = find_contact(conn, customer_id, id)?;
+            precondition::check(expected, found.version)?;
+            contacts::delete(conn, customer_id, id)?;
+            Ok(())
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

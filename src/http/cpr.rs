@@ -153,19 +153,17 @@ pub async fn pin(
     let view = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, id)?;
-                let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
-                cpr::set_pin(
-                    conn,
-                    id,
-                    Some((stage.as_str(), &reason)),
-                    user.id,
-                    &s,
-                    db::now(),
-                )?;
-                Ok::<_, ApiError>(())
-            })?;
+            writable_customer(conn, &user, id)?;
+            let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
+            cpr::set_pin(
+                conn,
+                id,
+                Some((stage.as_str(), &reason)),
+                user.id,
+                &s,
+                db::now(),
+            )?;
+            Ok::<_, ApiError>(())?;
             load(conn, id)
         })
         .await?;
@@ -185,12 +183,10 @@ pub async fn unpin(
     let view = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, id)?;
-                let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
-                cpr::set_pin(conn, id, None, user.id, &s, db::now())?;
-                Ok::<_, ApiError>(())
-            })?;
+            writable_customer(conn, &user, id)?;
+            let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
+            cpr::set_pin(conn, id, None, user.id, &s, db::now())?;
+            Ok::<_, ApiError>(())?;
             load(conn, id)
         })
         .await?;

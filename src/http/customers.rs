@@ -367,7 +367,7 @@ pub fn create_in_tx(
             purchase_count: 0,
         },
     )?;
-    customers::replace_tags(conn, saved.id, tags)?;
+    customers::add_tags(conn, saved.id, tags)?;
     // The feed's data from the row just written, as the bulk plan does: no
     // read-back of the card at the seal.
     let view = new_card_view(saved.clone(), tags.to_vec());
@@ -534,10 +534,8 @@ pub async fn create(
     let view = state
         .db
         .write_grouped_insert(move |conn| {
-            db::write_tx(conn, |conn| {
-                let (_, view) = create_in_tx(conn, &user, &row, &tags)?;
-                Ok(view)
-            })
+            let (_, view) = create_in_tx(conn, &user, &row, &tags)?;
+            Ok(view)
         })
         .await?;
     Ok(card_response(StatusCode::CREATED, view))
@@ -591,12 +589,10 @@ pub async fn patch(
     let view = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                lock(conn, Locked::Customers, id)?;
-                let row = find_customer(conn, id)?;
-                update_in_tx(conn, &user, row, input, expected, true)?;
-                view_of(conn, id)
-            })
+            lock(conn, Locked::Customers, id)?;
+            let row = find_customer(conn, id)?;
+            update_in_tx(conn, &user, row, input, expected, true)?;
+            view_of(conn, id)
         })
         .await?;
     Ok(card_response(StatusCode::OK, view))
@@ -653,25 +649,23 @@ async fn set_archived(
     state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                lock(conn, Locked::Customers, id)?;
-                let mut row = find_customer(conn, id)?;
-                user.require_customer_write(row.owner_id)?;
-                precondition::check(expected, row.version)?;
-                if row.archived_at.is_some() != archive {
-                    let before = row.version;
-                    let now = db::now();
-                    row.archived_at = archive.then_some(now);
-                    row.version = before + 1;
-                    row.updated_at = now;
-                    if !customers::save(conn, &row, before)? {
-                        return Err(ApiError::PreconditionFailed {
-                            current: before + 1,
-                        });
-                    }
+            lock(conn, Locked::Customers, id)?;
+            let mut row = find_customer(conn, id)?;
+            user.require_customer_write(row.owner_id)?;
+            precondition::check(expected, row.version)?;
+            if row.archived_at.is_some() != archive {
+                let before = row.version;
+                let now = db::now();
+                row.archived_at = archive.then_some(now);
+                row.version = before + 1;
+                row.updated_at = now;
+                if !customers::save(conn, &row, before)? {
+                    return Err(ApiError::PreconditionFailed {
+                        current: before + 1,
+                    });
                 }
-                view_of(conn, row.id)
-            })
+            }
+            view_of(conn, row.id)
         })
         .await
 }

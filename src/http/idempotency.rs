@@ -322,9 +322,12 @@ pub async fn middleware(
         let saved = state
             .db
             .write_grouped(move |conn| {
-                Ok(db::write_tx(conn, |conn| {
-                    idempotency::complete(conn, idem2.user_id, &idem2.key, &stored)
-                })?)
+                Ok(idempotency::complete(
+                    conn,
+                    idem2.user_id,
+                    &idem2.key,
+                    &stored,
+                )?)
             })
             .await;
         if let Err(e) = saved {
@@ -341,11 +344,7 @@ async fn release(state: &AppState, idem: &IdemKey) {
     let idem = idem.clone();
     let result = state
         .db
-        .write_grouped(move |conn| {
-            Ok(db::write_tx(conn, |conn| {
-                idempotency::release(conn, idem.user_id, &idem.key)
-            })?)
-        })
+        .write_grouped(move |conn| Ok(idempotency::release(conn, idem.user_id, &idem.key)?))
         .await;
     if let Err(e) = result {
         log::warn!("idempotency claim not released: {e}");

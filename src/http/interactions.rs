@@ -380,13 +380,11 @@ pub async fn create(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, customer_id)?;
-                require_active_user(conn, row.user_id)?;
-                let saved = interactions::insert(conn, &row)?;
-                stats::refresh(conn, customer_id, now)?;
-                Ok(saved)
-            })
+            writable_customer(conn, &user, customer_id)?;
+            require_active_user(conn, row.user_id)?;
+            let saved = interactions::insert(conn, &row)?;
+            stats::refresh(conn, customer_id, now)?;
+            Ok(saved)
         })
         .await?;
     Ok(respond(StatusCode::CREATED, saved))
@@ -471,77 +469,73 @@ pub async fn patch(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, customer_id)?;
-                let mut row = find_interaction(conn, customer_id, id)?;
-                precondition::check(expected, row.version)?;
-                let now = db::now();
-                let before = row.version;
-                let kind = kind.unwrap_or(from_db(&row.kind, InteractionType::Call));
-                let current_status = row
-                    .complaint_status
-                    .as_deref()
-                    .and_then(ComplaintStatus::parse);
-                let extra = complaint_errors(kind, status);
-                if !extra.is_empty() {
-                    return Err(ApiError::Validation(extra));
+            writable_customer(conn, &user, customer_id)?;
+            let mut row = find_interaction(conn, customer_id, id)?;
+            precondition::check(expected, row.version)?;
+            let now = db::now();
+            let before = row.version;
+            let kind = kind.unwrap_or(from_db(&row.kind, InteractionType::Call));
+            let current_status = row
+                .complaint_status
+                .as_deref()
+                .and_then(ComplaintStatus::parse);
+            let extra = complaint_errors(kind, status);
+            if !extra.is_empty() {
+                return Err(ApiError::Validation(extra));
+            }
+            row.kind = kind.as_str().into();
+            if let Some(Some(t)) = input.occurred_at {
+                row.occurred_at = db::micros(t.naive_utc());
+            }
+            if let Some(v) = input.channel {
+                row.channel = clean(v);
+            }
+            if let Some(Some(v)) = input.summary {
+                row.summary = v.trim().to_string();
+            }
+            if let Some(v) = input.outcome {
+                row.outcome = clean(v);
+            }
+            if let Some(v) = input.follow_up_at {
+                row.follow_up_at = v.map(|t| db::micros(t.naive_utc()));
+            }
+            match input.follow_up_done.flatten() {
+                Some(true) if row.follow_up_done_at.is_none() => row.follow_up_done_at = Some(now),
+                Some(false) => row.follow_up_done_at = None,
+                _ => {}
+            }
+            let new_status = match kind {
+                InteractionType::Complaint => {
+                    Some(status.or(current_status).unwrap_or(ComplaintStatus::Open))
                 }
-                row.kind = kind.as_str().into();
-                if let Some(Some(t)) = input.occurred_at {
-                    row.occurred_at = db::micros(t.naive_utc());
+                _ => None,
+            };
+            row.resolved_at = match new_status {
+                Some(ComplaintStatus::Resolved)
+                    if current_status == Some(ComplaintStatus::Resolved) =>
+                {
+                    row.resolved_at
                 }
-                if let Some(v) = input.channel {
-                    row.channel = clean(v);
-                }
-                if let Some(Some(v)) = input.summary {
-                    row.summary = v.trim().to_string();
-                }
-                if let Some(v) = input.outcome {
-                    row.outcome = clean(v);
-                }
-                if let Some(v) = input.follow_up_at {
-                    row.follow_up_at = v.map(|t| db::micros(t.naive_utc()));
-                }
-                match input.follow_up_done.flatten() {
-                    Some(true) if row.follow_up_done_at.is_none() => {
-                        row.follow_up_done_at = Some(now)
-                    }
-                    Some(false) => row.follow_up_done_at = None,
-                    _ => {}
-                }
-                let new_status = match kind {
-                    InteractionType::Complaint => {
-                        Some(status.or(current_status).unwrap_or(ComplaintStatus::Open))
-                    }
-                    _ => None,
-                };
-                row.resolved_at = match new_status {
-                    Some(ComplaintStatus::Resolved)
-                        if current_status == Some(ComplaintStatus::Resolved) =>
-                    {
-                        row.resolved_at
-                    }
-                    Some(ComplaintStatus::Resolved) => Some(now.max(row.occurred_at)),
-                    _ => None,
-                };
-                if row.resolved_at.is_some_and(|r| r < row.occurred_at) {
-                    return Err(ApiError::Validation(vec![FieldError::new(
-                        "occurred_at",
-                        "after_resolution",
-                        "must not be after the complaint was resolved (resolved_at)",
-                    )]));
-                }
-                row.complaint_status = new_status.map(|s| s.as_str().into());
-                row.version = before + 1;
-                row.updated_at = now;
-                if !interactions::save(conn, &row, before)? {
-                    return Err(ApiError::PreconditionFailed {
-                        current: before + 1,
-                    });
-                }
-                stats::refresh(conn, customer_id, now)?;
-                Ok(row)
-            })
+                Some(ComplaintStatus::Resolved) => Some(now.max(row.occurred_at)),
+                _ => None,
+            };
+            if row.resolved_at.is_some_and(|r| r < row.occurred_at) {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "occurred_at",
+                    "after_resolution",
+                    "must not be after the complaint was resolved (resolved_at)",
+                )]));
+            }
+            row.complaint_status = new_status.map(|s| s.as_str().into());
+            row.version = before + 1;
+            row.updated_at = now;
+            if !interactions::save(conn, &row, before)? {
+                return Err(ApiError::PreconditionFailed {
+                    current: before + 1,
+                });
+            }
+            stats::refresh(conn, customer_id, now)?;
+            Ok(row)
         })
         .await?;
     Ok(respond(StatusCode::OK, saved))
@@ -569,14 +563,12 @@ pub async fn delete(
     state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, customer_id)?;
-                let found = find_interaction(conn, customer_id, id)?;
-                precondition::check(expected, found.version)?;
-                interactions::delete(conn, id)?;
-                stats::refresh(conn, customer_id, db::now())?;
-                Ok(())
-            })
+            writable_customer(conn, &user, customer_id)?;
+            let found = find_interaction(conn, customer_id, id)?;
+            precondition::check(expected, found.version)?;
+            interactions::delete(conn, id)?;
+            stats::refresh(conn, customer_id, db::now())?;
+            Ok(())
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -243,10 +243,8 @@ pub async fn create(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, customer_id)?;
-                Ok(needs::insert(conn, &row)?)
-            })
+            writable_customer(conn, &user, customer_id)?;
+            Ok(needs::insert(conn, &row)?)
         })
         .await?;
     Ok(respond(StatusCode::CREATED, saved))
@@ -309,57 +307,55 @@ pub async fn patch(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, customer_id)?;
-                let mut row = find_need(conn, customer_id, id)?;
-                precondition::check(expected, row.version)?;
-                let before = row.version;
-                let old_kind = from_db(&row.kind, NeedKind::Actual);
-                let new_kind = kind.unwrap_or(old_kind);
-                // Converting to actual drops the latent type unless one is sent.
-                let new_latent = match latent {
-                    Some(t) => t,
-                    None if new_kind == NeedKind::Actual => None,
-                    None => row.latent_type.as_deref().and_then(LatentNeedType::parse),
-                };
-                let errors = shape_errors(new_kind, new_latent);
-                if !errors.is_empty() {
-                    return Err(ApiError::Validation(errors));
-                }
-                row.kind = new_kind.as_str().into();
-                row.latent_type = new_latent.map(|t| t.as_str().into());
-                if let Some(d) = input.description.flatten() {
-                    row.description = d.trim().to_string();
-                }
-                let now = db::now();
-                row.version = before + 1;
-                row.updated_at = now;
-                if !needs::save(conn, &row, before)? {
-                    return Err(ApiError::PreconditionFailed {
-                        current: before + 1,
-                    });
-                }
-                if new_kind != old_kind {
-                    events::insert(
-                        conn,
-                        &NewEvent {
-                            customer_id,
-                            kind: events::NEED_CONVERTED,
-                            from_value: Some(old_kind.as_str()),
-                            to_value: Some(new_kind.as_str()),
-                            subject_id: Some(id),
-                            reason: input
-                                .change_reason
-                                .as_deref()
-                                .map(str::trim)
-                                .filter(|r| !r.is_empty()),
-                            user_id: Some(user.id),
-                            at: now,
-                        },
-                    )?;
-                }
-                Ok(row)
-            })
+            writable_customer(conn, &user, customer_id)?;
+            let mut row = find_need(conn, customer_id, id)?;
+            precondition::check(expected, row.version)?;
+            let before = row.version;
+            let old_kind = from_db(&row.kind, NeedKind::Actual);
+            let new_kind = kind.unwrap_or(old_kind);
+            // Converting to actual drops the latent type unless one is sent.
+            let new_latent = match latent {
+                Some(t) => t,
+                None if new_kind == NeedKind::Actual => None,
+                None => row.latent_type.as_deref().and_then(LatentNeedType::parse),
+            };
+            let errors = shape_errors(new_kind, new_latent);
+            if !errors.is_empty() {
+                return Err(ApiError::Validation(errors));
+            }
+            row.kind = new_kind.as_str().into();
+            row.latent_type = new_latent.map(|t| t.as_str().into());
+            if let Some(d) = input.description.flatten() {
+                row.description = d.trim().to_string();
+            }
+            let now = db::now();
+            row.version = before + 1;
+            row.updated_at = now;
+            if !needs::save(conn, &row, before)? {
+                return Err(ApiError::PreconditionFailed {
+                    current: before + 1,
+                });
+            }
+            if new_kind != old_kind {
+                events::insert(
+                    conn,
+                    &NewEvent {
+                        customer_id,
+                        kind: events::NEED_CONVERTED,
+                        from_value: Some(old_kind.as_str()),
+                        to_value: Some(new_kind.as_str()),
+                        subject_id: Some(id),
+                        reason: input
+                            .change_reason
+                            .as_deref()
+                            .map(str::trim)
+                            .filter(|r| !r.is_empty()),
+                        user_id: Some(user.id),
+                        at: now,
+                    },
+                )?;
+            }
+            Ok(row)
         })
         .await?;
     Ok(respond(StatusCode::OK, saved))
@@ -387,13 +383,11 @@ pub async fn delete(
     state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, customer_id)?;
-                let found = find_need(conn, customer_id, id)?;
-                precondition::check(expected, found.version)?;
-                needs::delete(conn, id)?;
-                Ok(())
-            })
+            writable_customer(conn, &user, customer_id)?;
+            let found = find_need(conn, customer_id, id)?;
+            precondition::check(expected, found.version)?;
+            needs::delete(conn, id)?;
+            Ok(())
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

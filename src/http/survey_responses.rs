@@ -264,8 +264,7 @@ pub async fn create(
     let response = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                let survey = find_survey(conn, id)?;
+                            let survey = find_survey(conn, id)?;
                 let status = from_db(&survey.status, SurveyStatus::Draft);
                 if status != SurveyStatus::Open {
                     return Err(ApiError::Conflict(format!(
@@ -310,7 +309,7 @@ pub async fn create(
                     )));
                 }
                 record(conn, &survey, customer_id, user.id, &answers)
-            })
+
         })
         .await?;
     Ok(HttpResponse::Created().json(response))

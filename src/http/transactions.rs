@@ -407,13 +407,11 @@ pub async fn create(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                let saved = create_in_tx(conn, &user, row)?;
-                stats::refresh(conn, customer_id, now)?;
-                cpr::refresh_current(conn, customer_id, now)?;
-                crate::db::loyalty::refresh_current(conn, customer_id, now)?;
-                Ok(saved)
-            })
+            let saved = create_in_tx(conn, &user, row)?;
+            stats::refresh(conn, customer_id, now)?;
+            cpr::refresh_current(conn, customer_id, now)?;
+            crate::db::loyalty::refresh_current(conn, customer_id, now)?;
+            Ok(saved)
         })
         .await?;
     Ok(respond(StatusCode::CREATED, saved))
@@ -479,19 +477,17 @@ pub async fn patch(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                // The card first: a 403 or a missing card before the transaction's 404.
-                writable_customer(conn, &user, customer_id)?;
-                let row = find_transaction(conn, customer_id, id)?;
-                let now = db::now();
-                let row = match update_in_tx(conn, &user, row, input, expected, true)? {
-                    Updated::Saved(row) | Updated::Unchanged(row) => row,
-                };
-                stats::refresh(conn, customer_id, now)?;
-                cpr::refresh_current(conn, customer_id, now)?;
-                crate::db::loyalty::refresh_current(conn, customer_id, now)?;
-                Ok(row)
-            })
+            // The card first: a 403 or a missing card before the transaction's 404.
+            writable_customer(conn, &user, customer_id)?;
+            let row = find_transaction(conn, customer_id, id)?;
+            let now = db::now();
+            let row = match update_in_tx(conn, &user, row, input, expected, true)? {
+                Updated::Saved(row) | Updated::Unchanged(row) => row,
+            };
+            stats::refresh(conn, customer_id, now)?;
+            cpr::refresh_current(conn, customer_id, now)?;
+            crate::db::loyalty::refresh_current(conn, customer_id, now)?;
+            Ok(row)
         })
         .await?;
     Ok(respond(StatusCode::OK, saved))
@@ -519,17 +515,15 @@ pub async fn delete(
     state
         .db
         .write_grouped(move |conn| {
-            db::write_tx(conn, |conn| {
-                writable_customer(conn, &user, customer_id)?;
-                let found = find_transaction(conn, customer_id, id)?;
-                precondition::check(expected, found.version)?;
-                transactions::delete(conn, id)?;
-                let now = db::now();
-                stats::refresh(conn, customer_id, now)?;
-                cpr::refresh_current(conn, customer_id, now)?;
-                crate::db::loyalty::refresh_current(conn, customer_id, now)?;
-                Ok(())
-            })
+            writable_customer(conn, &user, customer_id)?;
+            let found = find_transaction(conn, customer_id, id)?;
+            precondition::check(expected, found.version)?;
+            transactions::delete(conn, id)?;
+            let now = db::now();
+            stats::refresh(conn, customer_id, now)?;
+            cpr::refresh_current(conn, customer_id, now)?;
+            crate::db::loyalty::refresh_current(conn, customer_id, now)?;
+            Ok(())
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
