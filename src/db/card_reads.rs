@@ -129,8 +129,9 @@ impl Db {
             let (pool, writer) = (self.pool.clone(), self.writer.clone());
             // Not awaited: the reader answers the requests queued behind this
             // one too; this one waits for its answer like them.
+            let claim = Claim(Some(queue));
             drop(tokio::task::spawn_blocking(move || {
-                read_until_empty(&queue, &pool, &writer)
+                read_until_empty(claim, &pool, &writer)
             }));
         }
         answer
@@ -139,7 +140,29 @@ impl Db {
     }
 }
 
-fn read_until_empty(queue: &Queue, pool: &DbPool, writer: &super::writer::Queue) {
+/// A reader's place among the queue's readers. `take` gives it back when
+/// the queue is empty; a reader that never ran (its runtime was shutting
+/// down and dropped the task) gives it back on drop, and with no reader
+/// left the reads still queued are failed (a 500 each) rather than left
+/// waiting for one.
+struct Claim(Option<Queue>);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(queue) = self.0.take() {
+            let mut pending = queue.0.lock();
+            pending.readers = pending.readers.saturating_sub(1);
+            if pending.readers == 0 {
+                pending.waiting.clear();
+            }
+        }
+    }
+}
+
+fn read_until_empty(mut claim: Claim, pool: &DbPool, writer: &super::writer::Queue) {
+    let Some(queue) = claim.0.take() else {
+        return;
+    };
     while let Some(batch) = queue.take() {
         // A panic fails this batch's reads (their replies are dropped: a
         // 500 each), not the reads queued after it.
@@ -230,6 +253,23 @@ mod tests {
         // ... so the next read starts one again.
         let (tx, _rx) = reply();
         assert!(queue.push(99, tx));
+    }
+
+    #[test]
+    fn a_reader_that_never_ran_gives_its_place_back() {
+        let queue = Queue::new(1);
+        let (tx, mut rx) = reply();
+        assert!(queue.push(1, tx));
+        drop(Claim(Some(queue.clone())));
+        assert_eq!(queue.0.lock().readers, 0);
+        // The read it was to serve fails instead of waiting forever ...
+        assert!(matches!(
+            rx.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed)
+        ));
+        // ... and the next read starts a reader again.
+        let (tx, _rx) = reply();
+        assert!(queue.push(2, tx));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use patron::error::ApiError;
 use patron::startup::Application;
 use serde_json::{json, Value};
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{hold_a_connection, Backend, TestApp};
 
 crate::backend_tests!(
     concurrent_card_reads_get_their_own_cards,
@@ -67,11 +67,7 @@ async fn queued_card_reads_share_a_statement(app: TestApp) {
         .await
         .id();
     let db = app.open_db(1, 5).await.with_card_readers(1);
-    let pool = db.pool().clone();
-    let held = tokio::task::spawn_blocking(move || pool.get())
-        .await
-        .expect("the blocking checkout")
-        .expect("the pool's one connection");
+    let held = hold_a_connection(&db).await;
     let reads: Vec<_> = (0..40)
         .map(|i| {
             let db = db.clone();
@@ -103,11 +99,7 @@ async fn queued_card_reads_share_a_statement(app: TestApp) {
 
 async fn queued_card_reads_all_get_their_503(app: TestApp) {
     let db = app.open_db(1, 1).await.with_card_readers(1);
-    let pool = db.pool().clone();
-    let held = tokio::task::spawn_blocking(move || pool.get())
-        .await
-        .expect("the blocking checkout")
-        .expect("the pool's one connection");
+    let held = hold_a_connection(&db).await;
     let started = Instant::now();
     let reads = join_all((1..=10).map(|id| db.card(id))).await;
     let took = started.elapsed();

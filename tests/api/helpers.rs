@@ -509,3 +509,13 @@ impl TestApp {
         r
     }
 }
+
+/// Takes a connection of `db`'s pool (its only one, in the tests that use
+/// this) and keeps it until the guard drops.
+pub async fn hold_a_connection(db: &patron::db::Db) -> patron::db::PooledConn {
+    let pool = db.pool().clone();
+    tokio::task::spawn_blocking(move || pool.get())
+        .await
+        .expect("the blocking checkout")
+        .expect("a connection of the pool")
+}

@@ -11,7 +11,7 @@ use patron::db::Db;
 use patron::error::ApiError;
 use patron::startup::Application;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{hold_a_connection, Backend, TestApp};
 
 const LANE: &str = "patron-lookup";
 
@@ -69,11 +69,7 @@ async fn the_started_app_has_its_lane(app: TestApp) {
 /// lane's thread during the first one's wait, and that counts.
 async fn queued_lookups_answer_within_one_timeout(app: TestApp) {
     let db = open(&app, 1, 1, 1).await;
-    let pool = db.pool().clone();
-    let held = tokio::task::spawn_blocking(move || pool.get())
-        .await
-        .expect("the blocking checkout")
-        .expect("the pool's one connection");
+    let held = hold_a_connection(&db).await;
     let started = Instant::now();
     let (a, b, c) = tokio::join!(
         db.lookup(|_| Ok(())),
