@@ -22,7 +22,8 @@
 //!
 //! PostgreSQL has no lane: there a lookup waits on a round trip, and a lane
 //! of few threads capped the rate (7,800/s on one thread, 11,100/s on two,
-//! 12,100/s on the workers' pools).
+//! 12,100/s on the workers' pools). Its card reads share statements instead
+//! (`card_reads`).
 
 use super::{checked_out, Db, DbConn};
 use crate::error::ApiError;
