@@ -28,7 +28,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -39,6 +39,15 @@ use crate::error::ApiError;
 
 /// The most cards one statement reads: a batch's requests all wait for it.
 pub const MAX: usize = 64;
+
+/// The most reads waiting at once; beyond, a read is a 503 at once. Only
+/// reached when the readers are held up (a statement waiting on a lock):
+/// without a bound the queue would grow by every read until they are back.
+const MAX_WAITING: usize = 8192;
+
+/// How much longer than the pool's timeout a read waits for its answer:
+/// the time its statement may take once the reader has a connection.
+const STATEMENT_ALLOWANCE: Duration = Duration::from_secs(1);
 
 type Reply = oneshot::Sender<Result<Option<CardParts>, ApiError>>;
 
@@ -72,8 +81,13 @@ impl Queue {
     }
 
     /// Queues a read of card `id`; true when the caller is to start a reader.
-    fn push(&self, id: i64, reply: Reply) -> bool {
+    fn push(&self, id: i64, reply: Reply) -> Result<bool, ApiError> {
         let mut pending = self.0.lock();
+        if pending.waiting.len() >= MAX_WAITING {
+            return Err(ApiError::Unavailable(format!(
+                "{MAX_WAITING} card reads are waiting for the database already"
+            )));
+        }
         pending.waiting.push(Waiting {
             id,
             asked: Instant::now(),
@@ -83,7 +97,7 @@ impl Queue {
         if start {
             pending.readers += 1;
         }
-        start
+        Ok(start)
     }
 
     /// The next batch, oldest first; `None` when nothing waits, and then the
@@ -125,7 +139,7 @@ impl Db {
                 .await;
         };
         let (reply, answer) = oneshot::channel();
-        if queue.push(id, reply) {
+        if queue.push(id, reply)? {
             let (pool, writer) = (self.pool.clone(), self.writer.clone());
             // Not awaited: the reader answers the requests queued behind this
             // one too; this one waits for its answer like them.
@@ -134,9 +148,20 @@ impl Db {
                 read_until_empty(claim, &pool, &writer)
             }));
         }
-        answer
-            .await
-            .map_err(|_| ApiError::Internal("the card's reader stopped without an answer".into()))?
+        // Bounded: a reader held up in its statement (a lock, a server that
+        // stopped answering) holds up every read queued behind it, where
+        // each read used to hold up only itself and its connection.
+        let limit = self.pool.connection_timeout() + STATEMENT_ALLOWANCE;
+        match tokio::time::timeout(limit, answer).await {
+            Ok(Ok(card)) => card,
+            Ok(Err(_)) => Err(ApiError::Internal(
+                "the card's reader stopped without an answer".into(),
+            )),
+            Err(_) => Err(ApiError::Unavailable(format!(
+                "the database did not answer the card read within {} s",
+                limit.as_secs()
+            ))),
+        }
     }
 }
 
@@ -217,6 +242,7 @@ fn deliver(batch: Vec<Waiting>, cards: Vec<CardParts>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -237,7 +263,7 @@ mod tests {
         for id in 0..(READERS as i64 + 3) {
             let (tx, rx) = reply();
             answers.push(rx);
-            started += usize::from(queue.push(id, tx));
+            started += usize::from(queue.push(id, tx).expect("room"));
         }
         assert_eq!(started, READERS);
         // One reader takes everything queued, oldest first.
@@ -252,14 +278,14 @@ mod tests {
         assert_eq!(queue.0.lock().readers, 0);
         // ... so the next read starts one again.
         let (tx, _rx) = reply();
-        assert!(queue.push(99, tx));
+        assert_eq!(queue.push(99, tx).ok(), Some(true));
     }
 
     #[test]
     fn a_reader_that_never_ran_gives_its_place_back() {
         let queue = Queue::new(1);
         let (tx, mut rx) = reply();
-        assert!(queue.push(1, tx));
+        assert_eq!(queue.push(1, tx).ok(), Some(true));
         drop(Claim(Some(queue.clone())));
         assert_eq!(queue.0.lock().readers, 0);
         // The read it was to serve fails instead of waiting forever ...
@@ -269,7 +295,7 @@ mod tests {
         ));
         // ... and the next read starts a reader again.
         let (tx, _rx) = reply();
-        assert!(queue.push(2, tx));
+        assert_eq!(queue.push(2, tx).ok(), Some(true));
     }
 
     #[test]
@@ -279,9 +305,26 @@ mod tests {
         for id in 0..(MAX as i64 * 2 + 1) {
             let (tx, rx) = reply();
             answers.push(rx);
-            queue.push(id, tx);
+            queue.push(id, tx).expect("room");
         }
         let sizes: Vec<usize> = std::iter::from_fn(|| queue.take().map(|b| b.len())).collect();
         assert_eq!(sizes, vec![MAX, MAX, 1]);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_the_next_read() {
+        let queue = Queue::new(1);
+        let mut answers = Vec::new();
+        for id in 0..MAX_WAITING as i64 {
+            let (tx, rx) = reply();
+            answers.push(rx);
+            queue.push(id, tx).expect("room");
+        }
+        let (tx, _rx) = reply();
+        assert!(matches!(queue.push(0, tx), Err(ApiError::Unavailable(_))));
+        // Once a reader takes a batch there is room again.
+        assert!(queue.take().is_some());
+        let (tx, _rx) = reply();
+        assert_eq!(queue.push(0, tx).ok(), Some(false), "the reader is at work");
     }
 }

@@ -163,7 +163,6 @@ pub async fn pin(
                 &s,
                 db::now(),
             )?;
-            Ok::<_, ApiError>(())?;
             load(conn, id)
         })
         .await?;
@@ -186,7 +185,6 @@ pub async fn unpin(
             writable_customer(conn, &user, id)?;
             let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
             cpr::set_pin(conn, id, None, user.id, &s, db::now())?;
-            Ok::<_, ApiError>(())?;
             load(conn, id)
         })
         .await?;

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
 use futures_util::future::join_all;
 use patron::error::ApiError;
 use patron::startup::Application;
@@ -18,6 +19,7 @@ crate::backend_tests!(
     concurrent_card_reads_get_their_own_cards,
     queued_card_reads_share_a_statement,
     queued_card_reads_all_get_their_503,
+    card_reads_held_up_in_their_statement_get_their_503,
     the_started_app_batches_card_reads_on_postgres,
 );
 
@@ -115,6 +117,43 @@ async fn queued_card_reads_all_get_their_503(app: TestApp) {
         db.card(1).await.is_ok(),
         "a read once the connection is back"
     );
+}
+
+/// A reader waiting in its statement (here on a table lock) holds up the
+/// reads queued behind it: each gets its 503 within the pool's timeout and
+/// a second, not when the lock goes. SQLite's readers never wait on a
+/// writer (WAL): there reads answer while a write transaction is open.
+async fn card_reads_held_up_in_their_statement_get_their_503(app: TestApp) {
+    let db = app.open_db(2, 1).await.with_card_readers(1);
+    let lock = match app.backend {
+        Backend::Postgres => "BEGIN; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE;",
+        Backend::Sqlite => "BEGIN IMMEDIATE; UPDATE customers SET notes = notes;",
+    };
+    // One of the pool's two connections; the reader gets the other.
+    let mut holder = hold_a_connection(&db).await;
+    let holder = tokio::task::spawn_blocking(move || {
+        holder.batch_execute(lock).expect("the lock");
+        holder
+    })
+    .await
+    .expect("the blocking lock");
+    let started = Instant::now();
+    let reads = join_all((1..=3).map(|id| db.card(id))).await;
+    let took = started.elapsed();
+    for read in &reads {
+        match app.backend {
+            Backend::Postgres => assert!(matches!(read, Err(ApiError::Unavailable(_))), "{read:?}"),
+            Backend::Sqlite => assert!(read.is_ok(), "{read:?}"),
+        }
+    }
+    assert!(took < Duration::from_secs(4), "the reads took {took:?}");
+    tokio::task::spawn_blocking(move || {
+        let mut holder = holder;
+        holder.batch_execute("ROLLBACK").expect("the rollback");
+    })
+    .await
+    .expect("the blocking rollback");
+    assert!(db.card(1).await.is_ok(), "a read once the lock is gone");
 }
 
 /// The server as `main` builds it (`Config` → `Application`) batches.
