@@ -1,7 +1,7 @@
 //! `GET /metrics` in Prometheus text format: request counts and latency
-//! histograms by route pattern and status (actix-web-prom), and the
-//! database pool: size, idle connections, and how long requests wait for a
-//! connection.
+//! histograms by route pattern and status (actix-web-prom), the database
+//! pool: size, idle connections, and how long requests wait for a
+//! connection, and on PostgreSQL how many card reads shared a statement.
 
 use std::sync::LazyLock;
 
@@ -35,6 +35,24 @@ pub static POOL_TIMEOUTS: LazyLock<IntCounter> = LazyLock::new(|| {
     IntCounter::with_opts(Opts::new(
         "patron_db_pool_timeouts_total",
         "Connection checkouts that timed out",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"))
+});
+
+/// Card reads queued to share a statement (PostgreSQL, `db::card_reads`).
+pub static CARD_READS: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::with_opts(Opts::new(
+        "patron_db_card_reads_total",
+        "Card reads queued to share a statement (PostgreSQL)",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"))
+});
+
+/// The statements those reads took: reads ÷ statements is the batch size.
+pub static CARD_READ_STATEMENTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::with_opts(Opts::new(
+        "patron_db_card_read_statements_total",
+        "Statements that read the queued cards (PostgreSQL)",
     ))
     .unwrap_or_else(|e| panic!("{e}"))
 });
@@ -92,9 +110,11 @@ pub fn build(pool: &DbPool) -> Result<PrometheusMetrics, String> {
     registry
         .register(Box::new(POOL_WAIT.clone()))
         .map_err(|e| e.to_string())?;
-    registry
-        .register(Box::new(POOL_TIMEOUTS.clone()))
-        .map_err(|e| e.to_string())?;
+    for counter in [&*POOL_TIMEOUTS, &*CARD_READS, &*CARD_READ_STATEMENTS] {
+        registry
+            .register(Box::new(counter.clone()))
+            .map_err(|e| e.to_string())?;
+    }
     PrometheusMetricsBuilder::new("patron")
         .registry(registry)
         .endpoint("/metrics")

@@ -88,6 +88,7 @@ impl Queue {
                 "{MAX_WAITING} card reads are waiting for the database already"
             )));
         }
+        crate::metrics::CARD_READS.inc();
         pending.waiting.push(Waiting {
             id,
             asked: Instant::now(),
@@ -111,6 +112,7 @@ impl Queue {
         }
         let n = pending.waiting.len().min(MAX);
         pending.batches += 1;
+        crate::metrics::CARD_READ_STATEMENTS.inc();
         Some(pending.waiting.drain(..n).collect())
     }
 }

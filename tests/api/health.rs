@@ -1,5 +1,6 @@
 use crate::backend_tests;
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp};
+use serde_json::json;
 
 backend_tests!(
     healthz_and_readyz_answer,
@@ -57,6 +58,35 @@ async fn metrics_count_requests_and_pool(app: TestApp) {
     assert!(text.contains("patron_db_pool_connections "), "{text}");
     assert!(text.contains("patron_db_pool_max_connections 3"), "{text}");
     assert!(text.contains("patron_db_pool_wait_seconds_count"), "{text}");
+    // Card reads that shared statements: counted on PostgreSQL only.
+    let customer = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Counted"}))
+        .await
+        .id();
+    let url = format!("/api/v1/customers/{customer}");
+    assert_eq!(app.get(&url, &token).await.status, 200);
+    let text = app.get("/metrics", "").await.text;
+    // Process-wide counters (other tests' reads count too); exposed on
+    // both engines, counted by PostgreSQL's reads only.
+    let reads = counter(&text, "patron_db_card_reads_total");
+    let statements = counter(&text, "patron_db_card_read_statements_total");
+    assert!(
+        statements <= reads,
+        "{statements} statements for {reads} reads"
+    );
+    if app.backend == Backend::Postgres {
+        assert!(
+            statements >= 1.0,
+            "{statements} statements for {reads} reads"
+        );
+    }
+}
+
+/// The value of counter `name` in a Prometheus text page.
+fn counter(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
 }
 
 async fn wrong_methods_get_405_with_allow(app: TestApp) {
