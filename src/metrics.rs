@@ -32,30 +32,33 @@ pub static POOL_WAIT: LazyLock<Histogram> = LazyLock::new(|| {
 
 /// Checkouts that timed out (the request got a 503).
 pub static POOL_TIMEOUTS: LazyLock<IntCounter> = LazyLock::new(|| {
-    IntCounter::with_opts(Opts::new(
+    counter(
         "patron_db_pool_timeouts_total",
         "Connection checkouts that timed out",
-    ))
-    .unwrap_or_else(|e| panic!("{e}"))
+    )
 });
 
 /// Card reads queued to share a statement (PostgreSQL, `db::card_reads`).
 pub static CARD_READS: LazyLock<IntCounter> = LazyLock::new(|| {
-    IntCounter::with_opts(Opts::new(
+    counter(
         "patron_db_card_reads_total",
         "Card reads queued to share a statement (PostgreSQL)",
-    ))
-    .unwrap_or_else(|e| panic!("{e}"))
+    )
 });
 
 /// The statements those reads took: reads ÷ statements is the batch size.
 pub static CARD_READ_STATEMENTS: LazyLock<IntCounter> = LazyLock::new(|| {
-    IntCounter::with_opts(Opts::new(
+    counter(
         "patron_db_card_read_statements_total",
         "Statements that read the queued cards (PostgreSQL)",
-    ))
-    .unwrap_or_else(|e| panic!("{e}"))
+    )
 });
+
+/// A counter with a constant, valid name: `with_opts` fails only on an
+/// invalid name, a bug that shows at the first scrape of any test.
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::with_opts(Opts::new(name, help)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
 
 /// Reads the pool's state at each scrape.
 struct PoolCollector {
