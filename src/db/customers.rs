@@ -4,6 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::{customer_tags, customers};
+use super::stamp::{OptStamp, Stamp};
 use super::{native, DbConn};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
@@ -40,8 +41,11 @@ pub struct CustomerRow {
     pub notes: Option<String>,
     pub search_text: String,
     pub version: i64,
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = Stamp)]
     pub updated_at: NaiveDateTime,
+    #[diesel(deserialize_as = OptStamp)]
     pub archived_at: Option<NaiveDateTime>,
 }
 
@@ -124,9 +128,12 @@ pub const CARD: Card = (
 /// Kept apart from the card so a card edit can never overwrite them.
 #[derive(Debug, Clone, Default, Queryable)]
 pub struct StatsRow {
+    #[diesel(deserialize_as = OptStamp)]
     pub last_contact_at: Option<NaiveDateTime>,
     pub purchase_count: i64,
+    #[diesel(deserialize_as = OptStamp)]
     pub first_purchase_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = OptStamp)]
     pub last_purchase_at: Option<NaiveDateTime>,
     pub lifetime_revenue_cents: i64,
     pub lifetime_profit_cents: i64,
@@ -136,12 +143,14 @@ pub struct StatsRow {
     pub cpr_stage: String,
     pub cpr_pinned: bool,
     pub share_of_wallet: Option<f64>,
+    #[diesel(deserialize_as = OptStamp)]
     pub churned_at: Option<NaiveDateTime>,
     pub churn_reason: Option<String>,
     pub satisfaction_overall: Option<f64>,
     pub satisfaction_product: Option<f64>,
     pub satisfaction_service: Option<f64>,
     pub satisfaction_social: Option<f64>,
+    #[diesel(deserialize_as = OptStamp)]
     pub satisfaction_at: Option<NaiveDateTime>,
     pub loyalty_type: String,
 }

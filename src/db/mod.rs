@@ -27,6 +27,7 @@ pub use reports::snapshot;
 pub mod schema;
 pub mod segments;
 pub mod settings;
+mod stamp;
 pub mod statistics;
 pub mod stats;
 pub mod surveys;

@@ -16,7 +16,7 @@ use super::funnel;
 use super::precondition::{self, etag};
 use super::users::owner_error;
 use super::validation::check;
-use super::views::{utc, StrategyView};
+use super::views::{opt_rfc3339, rfc3339, utc, StrategyView};
 use crate::auth::AuthUser;
 use crate::db::customer_list::{self, Sort};
 use crate::db::customers::{self, CustomerRow, Full, StatsRow};
@@ -75,15 +75,21 @@ pub struct CustomerView {
     pub tags: Vec<String>,
     /// Increases on every change; send it back in `If-Match`.
     pub version: i64,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
     /// Set when the card is archived (soft-deleted); restore it with POST /restore.
+    #[serde(serialize_with = "opt_rfc3339")]
     pub archived_at: Option<DateTime<Utc>>,
     /// When the customer was last contacted (latest interaction); null if never.
+    #[serde(serialize_with = "opt_rfc3339")]
     pub last_contact_at: Option<DateTime<Utc>>,
     /// Number of transactions ever recorded.
     pub purchase_count: i64,
+    #[serde(serialize_with = "opt_rfc3339")]
     pub first_purchase_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "opt_rfc3339")]
     pub last_purchase_at: Option<DateTime<Utc>>,
     /// Sum of all transaction amounts.
     pub lifetime_revenue_cents: i64,
@@ -104,6 +110,7 @@ pub struct CustomerView {
     /// Value tier of the customer pyramid (from the last `POST /tiers/recompute`).
     pub tier: Tier,
     /// When the customer was marked churned (`POST /customers/{id}/churn`); null unless churned now.
+    #[serde(serialize_with = "opt_rfc3339")]
     pub churned_at: Option<DateTime<Utc>>,
     /// Why the customer churned; null unless churned now.
     pub churn_reason: Option<ChurnReason>,
@@ -118,6 +125,7 @@ pub struct CustomerView {
     /// Latest mean rating of the `social` dimension (1–5).
     pub satisfaction_social: Option<f64>,
     /// When `satisfaction_overall` was last set.
+    #[serde(serialize_with = "opt_rfc3339")]
     pub satisfaction_at: Option<DateTime<Utc>>,
     /// Loyalty type from satisfaction and repeat purchase (see `/settings/loyalty`).
     pub loyalty_type: LoyaltyType,

@@ -14,6 +14,7 @@ backend_tests!(
     create_answers_201_with_location_etag_and_defaults,
     create_with_personality_type_returns_its_strategy,
     read_answers_200_with_etag_and_unknown_id_is_404,
+    timestamps_read_back_in_every_stored_shape,
     patch_changes_only_the_sent_fields,
     patch_honours_if_match,
     delete_archives_and_restore_brings_back,
@@ -156,6 +157,48 @@ async fn create_with_personality_type_returns_its_strategy(app: TestApp) {
             .await;
         assert_eq!(cleared.status, 200, "{}", cleared.text);
         assert_eq!(cleared.body["personality_strategy"], Value::Null);
+    }
+}
+
+/// Patron decodes the timestamps diesel writes by hand and hands any other
+/// shape to diesel (SQLite keeps text: an import or a hand edit may leave
+/// another shape); the card and the list answer the same instants.
+async fn timestamps_read_back_in_every_stored_shape(app: TestApp) {
+    let admin = app.admin_token().await;
+    let id = app
+        .create_customer(&admin, json!({"kind": "organization", "name": "Stamps"}))
+        .await
+        .id();
+    app.execute_sql(&format!(
+        "UPDATE customers SET created_at = '2026-07-16 07:05', \
+         updated_at = '2026-07-16 07:05:22.5', \
+         last_contact_at = '2026-07-17T08:00:01.123456', \
+         last_purchase_at = '2026-07-18 09:10:11.25' WHERE id = {id}"
+    ));
+    let expected = [
+        ("created_at", "2026-07-16T07:05:00Z"),
+        ("updated_at", "2026-07-16T07:05:22.500Z"),
+        ("last_contact_at", "2026-07-17T08:00:01.123456Z"),
+        ("last_purchase_at", "2026-07-18T09:10:11.250Z"),
+        ("first_purchase_at", ""),
+    ];
+    let read = app.get(&card(id), &admin).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    let list = app.get(&format!("{CUSTOMERS}?limit=200"), &admin).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let listed = list.body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|c| c["id"] == json!(id)))
+        .cloned()
+        .unwrap_or_default();
+    for (field, text) in expected {
+        let want = if text.is_empty() {
+            Value::Null
+        } else {
+            json!(text)
+        };
+        assert_eq!(read.body[field], want, "{field} of the card: {}", read.text);
+        assert_eq!(listed[field], want, "{field} in the list: {listed}");
     }
 }
 
