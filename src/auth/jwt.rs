@@ -1,7 +1,11 @@
 //! HS256 access tokens: `sub` (user id), `role`, `iat`, `exp`.
 
+use std::sync::Arc;
+
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+
+use super::verified_tokens::VerifiedTokens;
 
 use crate::error::ApiError;
 
@@ -22,6 +26,7 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    verified: Arc<VerifiedTokens>,
     pub ttl_secs: i64,
 }
 
@@ -39,6 +44,7 @@ impl JwtKeys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            verified: Arc::default(),
             ttl_secs,
         }
     }
@@ -61,8 +67,18 @@ impl JwtKeys {
             .map_err(|e| ApiError::Internal(format!("token signing failed: {e}")))
     }
 
-    /// Checks signature, algorithm, `exp`, and that `iat` is not in the future.
+    /// Checks signature, algorithm, `exp`, and that `iat` is not in the future
+    /// (once per token: `auth::verified_tokens`).
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
+        if let Some(claims) = self.verified.get(token, now, LEEWAY_SECS as i64) {
+            return Ok(claims);
+        }
+        let claims = self.check(token, now)?;
+        self.verified.put(token, &claims);
+        Ok(claims)
+    }
+
+    fn check(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| ApiError::Unauthorized(format!("invalid token: {e}")))?;
         if data.claims.iat > now + LEEWAY_SECS as i64 {
@@ -92,6 +108,34 @@ mod tests {
         let token = keys.issue(7, "sales", 0, now).unwrap_or_default();
         let claims = keys.verify(&token, now + 10);
         assert_eq!(claims.ok().map(|c| c.sub), Some("7".to_string()));
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_until_it_expires() {
+        let keys = JwtKeys::new(SECRET, 60);
+        let leeway = LEEWAY_SECS as i64;
+        let now = chrono::Utc::now().timestamp();
+        // Expires (leeway included) one second from now.
+        let token = keys
+            .issue(7, "sales", 0, now - 60 - leeway + 1)
+            .unwrap_or_default();
+        let first = keys.verify(&token, now);
+        assert_eq!(first.ok().map(|c| c.sub), Some("7".to_string()));
+        assert_eq!(keys.verified.len(), 1);
+        let again = keys.verify(&token, now);
+        assert_eq!(again.ok().map(|c| c.sub), Some("7".to_string()));
+        // Another string (one character of the signature changed) is checked.
+        let mut forged = token.clone();
+        let last = if forged.ends_with('A') { "B" } else { "A" };
+        forged.replace_range(forged.len() - 1.., last);
+        assert!(keys.verify(&forged, now).is_err());
+        assert_eq!(keys.verified.len(), 1, "a refused token is not kept");
+        // Past exp + leeway the remembered token is refused, as the check
+        // (which reads the clock itself) refuses it.
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let later = chrono::Utc::now().timestamp();
+        assert!(keys.verified.get(&token, later, leeway).is_none());
+        assert!(keys.verify(&token, later).is_err());
     }
 
     #[test]

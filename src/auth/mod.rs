@@ -7,5 +7,6 @@ pub mod password;
 pub mod roles;
 pub mod throttle;
 pub mod user_cache;
+mod verified_tokens;
 
 pub use extract::AuthUser;
