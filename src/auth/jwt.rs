@@ -38,7 +38,10 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.leeway = LEEWAY_SECS;
-        validation.validate_exp = true;
+        // `exp` is required but checked by `in_time`, against the caller's
+        // clock like `iat`: the decoding's own check reads the clock itself,
+        // and a remembered token must get the answer a decoded one gets.
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         JwtKeys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
@@ -67,27 +70,35 @@ impl JwtKeys {
             .map_err(|e| ApiError::Internal(format!("token signing failed: {e}")))
     }
 
-    /// Checks signature, algorithm, `exp`, and that `iat` is not in the future
-    /// (once per token: `auth::verified_tokens`).
+    /// Checks signature, algorithm, `exp`, and that `iat` is not in the future.
+    /// The signature is checked once per token (`auth::verified_tokens`); the
+    /// times at every call.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
-        if let Some(claims) = self.verified.get(token, now, LEEWAY_SECS as i64) {
+        if let Some(claims) = self.verified.get(token) {
+            in_time(&claims, now)?;
             return Ok(claims);
         }
-        let claims = self.check(token, now)?;
+        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| ApiError::Unauthorized(format!("invalid token: {e}")))?
+            .claims;
+        in_time(&claims, now)?;
         self.verified.put(token, &claims);
         Ok(claims)
     }
+}
 
-    fn check(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| ApiError::Unauthorized(format!("invalid token: {e}")))?;
-        if data.claims.iat > now + LEEWAY_SECS as i64 {
-            return Err(ApiError::Unauthorized(
-                "invalid token: issued in the future".into(),
-            ));
-        }
-        Ok(data.claims)
+/// Not expired at `now` and not issued after it, both with the leeway.
+fn in_time(claims: &Claims, now: i64) -> Result<(), ApiError> {
+    let leeway = LEEWAY_SECS as i64;
+    if claims.exp.saturating_add(leeway) < now {
+        return Err(ApiError::Unauthorized("invalid token: expired".into()));
     }
+    if claims.iat > now.saturating_add(leeway) {
+        return Err(ApiError::Unauthorized(
+            "invalid token: issued in the future".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -111,31 +122,40 @@ mod tests {
     }
 
     #[test]
-    fn a_verified_token_is_remembered_until_it_expires() {
+    fn a_remembered_token_gets_the_answer_a_decoded_one_gets() {
         let keys = JwtKeys::new(SECRET, 60);
         let leeway = LEEWAY_SECS as i64;
         let now = chrono::Utc::now().timestamp();
-        // Expires (leeway included) one second from now.
-        let token = keys
-            .issue(7, "sales", 0, now - 60 - leeway + 1)
-            .unwrap_or_default();
-        let first = keys.verify(&token, now);
-        assert_eq!(first.ok().map(|c| c.sub), Some("7".to_string()));
+        let token = keys.issue(7, "sales", 0, now).unwrap_or_default();
+        assert!(keys.verify(&token, now).is_ok());
+        assert!(keys.verified.get(&token).is_some(), "remembered");
+        // At each instant, the remembered token and a process that never saw
+        // it (a fresh key, same secret) answer alike.
+        for (at, ok) in [
+            (now - leeway - 1, false), // issued in the future
+            (now - leeway, true),
+            (now, true),
+            (now + 60 + leeway, true),
+            (now + 60 + leeway + 1, false), // expired
+        ] {
+            let fresh = JwtKeys::new(SECRET, 60);
+            assert_eq!(fresh.verify(&token, at).is_ok(), ok, "decoded at {at}");
+            assert_eq!(keys.verify(&token, at).is_ok(), ok, "remembered at {at}");
+        }
         assert_eq!(keys.verified.len(), 1);
-        let again = keys.verify(&token, now);
-        assert_eq!(again.ok().map(|c| c.sub), Some("7".to_string()));
-        // Another string (one character of the signature changed) is checked.
-        let mut forged = token.clone();
-        let last = if forged.ends_with('A') { "B" } else { "A" };
-        forged.replace_range(forged.len() - 1.., last);
+        // A token out of time when first seen is not kept.
+        let old = keys.issue(8, "sales", 0, now - 3600).unwrap_or_default();
+        assert!(keys.verify(&old, now).is_err());
+        assert!(keys.verified.get(&old).is_none());
+        // One character changed in the middle of the signature: refused by
+        // the HMAC, not kept.
+        let (head, signature) = token.rsplit_once('.').unwrap_or_default();
+        let mut forged: Vec<char> = signature.chars().collect();
+        let middle = forged.len() / 2;
+        forged[middle] = if forged[middle] == 'A' { 'B' } else { 'A' };
+        let forged = format!("{head}.{}", forged.into_iter().collect::<String>());
         assert!(keys.verify(&forged, now).is_err());
         assert_eq!(keys.verified.len(), 1, "a refused token is not kept");
-        // Past exp + leeway the remembered token is refused, as the check
-        // (which reads the clock itself) refuses it.
-        std::thread::sleep(std::time::Duration::from_millis(2100));
-        let later = chrono::Utc::now().timestamp();
-        assert!(keys.verified.get(&token, later, leeway).is_none());
-        assert!(keys.verify(&token, later).is_err());
     }
 
     #[test]

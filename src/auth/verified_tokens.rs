@@ -1,12 +1,13 @@
-//! Tokens this process has already verified.
+//! Tokens this process has already decoded.
 //!
 //! A client sends the same bearer token with every request, and checking it
 //! (base64, HMAC-SHA256, two JSON parses) was 8 % of a card read's CPU
-//! (docs/BENCHMARKS.md, session 27). A token byte-for-byte equal to one that
-//! passed the check with this process's key is answered from here, until its
-//! `exp` with the check's leeway: the answer the check would give at that
-//! moment. Revocation is not this cache's business: the user check after it
-//! (`auth::user_cache`) compares the token's generation on every request.
+//! (docs/BENCHMARKS.md, session 27). The signature and the claims are a
+//! function of the token's text and the key alone, so a token that passed
+//! once is remembered here, byte for byte, with its claims; the checks that
+//! depend on the time (`exp`, `iat`) still run on every request
+//! (`JwtKeys::verify`), and revocation is the user check's, after it
+//! (`auth::user_cache`).
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -14,7 +15,8 @@ use std::sync::RwLock;
 use super::jwt::Claims;
 
 /// Entries kept at most; beyond, the cache starts over (a token lives an
-/// hour by default, and each client holds one).
+/// hour by default, each client holds one, and only tokens still in time
+/// are kept).
 const MAX_ENTRIES: usize = 4096;
 
 #[derive(Default)]
@@ -23,12 +25,9 @@ pub struct VerifiedTokens {
 }
 
 impl VerifiedTokens {
-    /// The claims of `token` if it was verified and has not expired at `now`
-    /// (`leeway` seconds after its `exp`, as the check allows).
-    pub fn get(&self, token: &str, now: i64, leeway: i64) -> Option<Claims> {
-        let entries = self.entries.read().ok()?;
-        let claims = entries.get(token)?;
-        (now <= claims.exp.saturating_add(leeway)).then(|| claims.clone())
+    /// The claims of `token` if it passed the check before.
+    pub fn get(&self, token: &str) -> Option<Claims> {
+        self.entries.read().ok()?.get(token).cloned()
     }
 
     /// Remembers a token that passed the check.

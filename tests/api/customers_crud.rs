@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{Backend, Resp, TestApp};
 
 /// external_id, source links, owners and the full card.
 mod concurrent;
@@ -162,25 +162,54 @@ async fn create_with_personality_type_returns_its_strategy(app: TestApp) {
 
 /// Patron decodes the timestamps diesel writes by hand and hands any other
 /// shape to diesel (SQLite keeps text: an import or a hand edit may leave
-/// another shape); the card and the list answer the same instants.
+/// another shape, even a number); the card and the list answer the same
+/// instants, and PostgreSQL's (typed) columns answer what it stored.
 async fn timestamps_read_back_in_every_stored_shape(app: TestApp) {
     let admin = app.admin_token().await;
     let id = app
         .create_customer(&admin, json!({"kind": "organization", "name": "Stamps"}))
         .await
         .id();
+    let sqlite = matches!(app.backend, Backend::Sqlite);
+    // A julian day (a REAL) on SQLite: noon of 2026-07-20.
+    let julian = if sqlite {
+        "julianday('2026-07-20 12:00:00')"
+    } else {
+        "'2026-07-20 12:00:00'"
+    };
     app.execute_sql(&format!(
         "UPDATE customers SET created_at = '2026-07-16 07:05', \
          updated_at = '2026-07-16 07:05:22.5', \
          last_contact_at = '2026-07-17T08:00:01.123456', \
-         last_purchase_at = '2026-07-18 09:10:11.25' WHERE id = {id}"
+         last_purchase_at = '2026-07-18 09:10:11.25', \
+         churned_at = '2026-07-19 10:00:00.123456789', \
+         first_purchase_at = '2016-12-31 23:59:60', \
+         satisfaction_at = {julian} WHERE id = {id}"
     ));
     let expected = [
         ("created_at", "2026-07-16T07:05:00Z"),
         ("updated_at", "2026-07-16T07:05:22.500Z"),
         ("last_contact_at", "2026-07-17T08:00:01.123456Z"),
         ("last_purchase_at", "2026-07-18T09:10:11.250Z"),
-        ("first_purchase_at", ""),
+        // PostgreSQL keeps microseconds, and has no leap second.
+        (
+            "churned_at",
+            if sqlite {
+                "2026-07-19T10:00:00.123456789Z"
+            } else {
+                "2026-07-19T10:00:00.123457Z"
+            },
+        ),
+        (
+            "first_purchase_at",
+            if sqlite {
+                "2016-12-31T23:59:60Z"
+            } else {
+                "2017-01-01T00:00:00Z"
+            },
+        ),
+        ("satisfaction_at", "2026-07-20T12:00:00Z"),
+        ("archived_at", ""),
     ];
     let read = app.get(&card(id), &admin).await;
     assert_eq!(read.status, 200, "{}", read.text);
