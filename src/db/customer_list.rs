@@ -9,7 +9,7 @@ use diesel::sql_types::Timestamp;
 use super::customers::{Full, CARD, STATS};
 use super::page::Cursor;
 use super::schema::{customer_tags, customer_tiers, customers};
-use super::DbConn;
+use super::{native, DbConn};
 use crate::domain::codes::Tier;
 use crate::error::{ApiError, FieldError};
 
@@ -181,211 +181,219 @@ pub fn page(
     limit: i64,
 ) -> Result<Vec<Full>, ApiError> {
     use customers::dsl as c;
-    let mut query = customers::table.select((CARD, STATS)).into_boxed();
-    if !filter.include_archived {
-        query = query.filter(c::archived_at.is_null());
-    }
-    if let Some(q) = &filter.q {
-        let pattern = like_pattern(q);
-        query = match conn {
-            // PostgreSQL's trigram index (pg_trgm, a migration) serves this
-            // LIKE for terms of three characters or more. Written as SQL so
-            // that diesel does not keep the statement prepared: PostgreSQL
-            // plans each search for its own term. A kept statement turned to
-            // a generic plan after a few common terms (read the cards in the
-            // list's order until a page is full), which then read every card
-            // for a rare term (0.5 s at 1.4 million cards, not 3 ms).
-            DbConn::Postgresql(_) => query.filter(
-                sql::<diesel::sql_types::Bool>("customers.search_text LIKE ")
-                    .bind::<diesel::sql_types::Text, _>(pattern)
-                    .sql(" ESCAPE '\\'"),
-            ),
-            // SQLite reads the cards (see docs/BENCHMARKS.md, #7 session 23,
-            // for the trigram index tried here and what it cost the writes).
-            DbConn::Sqlite(_) => query.filter(c::search_text.like(pattern).escape('\\')),
-        };
-    }
-    if let Some(v) = &filter.kind {
-        query = query.filter(c::kind.eq(v.clone()));
-    }
-    if let Some(v) = &filter.funnel_stage {
-        query = query.filter(c::funnel_stage.eq(v.clone()));
-    }
-    if let Some(v) = &filter.prospect_grade {
-        query = query.filter(c::prospect_grade.eq(v.clone()));
-    }
-    if let Some(v) = filter.owner_id {
-        query = query.filter(c::owner_id.eq(v));
-    }
-    if let Some(v) = &filter.region {
-        query = query.filter(c::region.eq(v.clone()));
-    }
-    if let Some(v) = &filter.industry {
-        query = query.filter(c::industry.eq(v.clone()));
-    }
-    if let Some(v) = &filter.acquisition_source {
-        query = query.filter(c::acquisition_source.eq(v.clone()));
-    }
-    if let Some(v) = &filter.personality_type {
-        query = query.filter(c::personality_type.eq(v.clone()));
-    }
-    if let Some(v) = &filter.social_style {
-        query = query.filter(c::social_style.eq(v.clone()));
-    }
-    if let Some(v) = &filter.cpr_stage {
-        query = query.filter(c::cpr_stage.eq(v.clone()));
-    }
-    if let Some(v) = &filter.tier {
-        // No tier row is `small`. `NOT EXISTS`, not `NOT IN`: PostgreSQL
-        // runs a `NOT IN` list too big for `work_mem` as a scan per card,
-        // and SQLite builds the list of 200,000 ids for every page (52 ms
-        // against 0.2 ms for a page at 1M customers). The segment rules
-        // (`segments::tier_in`) count whole sets, where SQLite's `NOT IN`
-        // is the faster one (0.40 against 0.63 s), and sit under `OR` and
-        // `NOT`, hence their own forms; here the filter is always ANDed.
-        query = if v == Tier::Small.as_str() {
-            query.filter(sql::<diesel::sql_types::Bool>(
-                "NOT EXISTS (SELECT 1 FROM customer_tiers WHERE customer_tiers.customer_id = customers.id)",
-            ))
-        } else {
-            query.filter(
-                c::id.eq_any(
-                    customer_tiers::table
-                        .filter(customer_tiers::tier.eq(v.clone()))
-                        .select(customer_tiers::customer_id),
+    let postgres = matches!(conn, DbConn::Postgresql(_));
+    // Built on the backend's own connection: through `MultiConnection` the
+    // page's SQL was rendered twice per request (7–8 % of a page's CPU,
+    // docs/BENCHMARKS.md session 27). The body is compiled once per engine.
+    native!(conn, |conn| {
+        let mut query = customers::table.select((CARD, STATS)).into_boxed();
+        if !filter.include_archived {
+            query = query.filter(c::archived_at.is_null());
+        }
+        if let Some(q) = &filter.q {
+            let pattern = like_pattern(q);
+            query = match postgres {
+                // PostgreSQL's trigram index (pg_trgm, a migration) serves this
+                // LIKE for terms of three characters or more. Written as SQL so
+                // that diesel does not keep the statement prepared: PostgreSQL
+                // plans each search for its own term. A kept statement turned to
+                // a generic plan after a few common terms (read the cards in the
+                // list's order until a page is full), which then read every card
+                // for a rare term (0.5 s at 1.4 million cards, not 3 ms).
+                true => query.filter(
+                    sql::<diesel::sql_types::Bool>("customers.search_text LIKE ")
+                        .bind::<diesel::sql_types::Text, _>(pattern)
+                        .sql(" ESCAPE '\\'"),
                 ),
-            )
-        };
-    }
-    match filter.churned {
-        Some(true) => query = query.filter(c::churned_at.is_not_null()),
-        Some(false) => query = query.filter(c::churned_at.is_null()),
-        None => {}
-    }
-    if let Some(v) = filter.satisfaction_min {
-        query = query.filter(c::satisfaction_overall.ge(v));
-    }
-    if let Some(v) = filter.satisfaction_max {
-        query = query.filter(c::satisfaction_overall.le(v));
-    }
-    if let Some(v) = &filter.loyalty_type {
-        query = query.filter(c::loyalty_type.eq(v.clone()));
-    }
-    if let Some(v) = &filter.tag {
-        let tagged = customer_tags::table
-            .filter(customer_tags::tag.eq(v.clone()))
-            .select(customer_tags::customer_id);
-        query = query.filter(c::id.eq_any(tagged));
-    }
-    if let Some(v) = filter.updated_since {
-        query = query.filter(c::updated_at.ge(v));
-    }
-    match filter.never_contacted {
-        Some(true) => query = query.filter(c::last_contact_at.is_null()),
-        Some(false) => query = query.filter(c::last_contact_at.is_not_null()),
-        None => {}
-    }
-    if let Some(v) = filter.last_contact_before {
-        query = query.filter(c::last_contact_at.lt(v));
-    }
-    if let Some(v) = filter.last_contact_after {
-        query = query.filter(c::last_contact_at.ge(v));
-    }
-    if let Some(v) = filter.min_purchase_count {
-        query = query.filter(c::purchase_count.ge(v));
-    }
-    if let Some(v) = filter.max_purchase_count {
-        query = query.filter(c::purchase_count.le(v));
-    }
-    if let Some(v) = filter.last_purchase_before {
-        query = query.filter(c::last_purchase_at.lt(v));
-    }
-    if let Some(v) = filter.last_purchase_after {
-        query = query.filter(c::last_purchase_at.ge(v));
-    }
-    if let Some(v) = filter.min_revenue_12m_cents {
-        query = query.filter(c::revenue_12m_cents.ge(v));
-    }
-    if let Some(v) = filter.min_lifetime_revenue_cents {
-        query = query.filter(c::lifetime_revenue_cents.ge(v));
-    }
-    if let Some(scope) = &filter.segment {
-        query = query.filter(scope.clone());
-    }
-    match filter.has_open_complaints {
-        Some(true) => query = query.filter(c::open_complaints.gt(0)),
-        Some(false) => query = query.filter(c::open_complaints.eq(0)),
-        None => {}
-    }
-
-    // Keyset condition and order: (sort key, id) in the chosen direction.
-    let after_id = after.map(|a| a.id).unwrap_or_default();
-    macro_rules! keyset {
-        ($col:expr, $key:expr) => {{
-            if let Some(key) = $key {
-                query = if sort.descending {
-                    query.filter($col.le(key.clone())).filter(
-                        $col.lt(key.clone())
-                            .or($col.eq(key).and(c::id.lt(after_id))),
-                    )
-                } else {
-                    query.filter($col.ge(key.clone())).filter(
-                        $col.gt(key.clone())
-                            .or($col.eq(key).and(c::id.gt(after_id))),
-                    )
-                };
-            }
-            query = if sort.descending {
-                query.order(($col.desc(), c::id.desc()))
-            } else {
-                query.order(($col.asc(), c::id.asc()))
-            };
-        }};
-    }
-    let key = after.map(|a| &a.k);
-    match sort.field {
-        "name" => keyset!(
-            c::name,
-            key.map(|k| k.as_str().unwrap_or_default().to_string())
-        ),
-        "created_at" => keyset!(c::created_at, key.map(cursor_stamp).transpose()?),
-        "updated_at" => keyset!(c::updated_at, key.map(cursor_stamp).transpose()?),
-        "last_contact_at" => keyset!(
-            sql::<Timestamp>(LAST_CONTACT_KEY),
-            key.map(cursor_stamp).transpose()?
-        ),
-        "last_purchase_at" => keyset!(
-            sql::<Timestamp>(LAST_PURCHASE_KEY),
-            key.map(cursor_stamp).transpose()?
-        ),
-        "purchase_count" => keyset!(c::purchase_count, key.map(cursor_number).transpose()?),
-        "lifetime_revenue_cents" => keyset!(
-            c::lifetime_revenue_cents,
-            key.map(cursor_number).transpose()?
-        ),
-        "lifetime_profit_cents" => keyset!(
-            c::lifetime_profit_cents,
-            key.map(cursor_number).transpose()?
-        ),
-        "revenue_12m_cents" => keyset!(c::revenue_12m_cents, key.map(cursor_number).transpose()?),
-        "profit_12m_cents" => keyset!(c::profit_12m_cents, key.map(cursor_number).transpose()?),
-        "open_complaints" => keyset!(c::open_complaints, key.map(cursor_number).transpose()?),
-        _ => {
-            if after.is_some() {
-                query = if sort.descending {
-                    query.filter(c::id.lt(after_id))
-                } else {
-                    query.filter(c::id.gt(after_id))
-                };
-            }
-            query = if sort.descending {
-                query.order(c::id.desc())
-            } else {
-                query.order(c::id.asc())
+                // SQLite reads the cards (see docs/BENCHMARKS.md, #7 session 23,
+                // for the trigram index tried here and what it cost the writes).
+                false => query.filter(c::search_text.like(pattern).escape('\\')),
             };
         }
-    }
-    Ok(query.limit(limit + 1).load(conn)?)
+        if let Some(v) = &filter.kind {
+            query = query.filter(c::kind.eq(v.clone()));
+        }
+        if let Some(v) = &filter.funnel_stage {
+            query = query.filter(c::funnel_stage.eq(v.clone()));
+        }
+        if let Some(v) = &filter.prospect_grade {
+            query = query.filter(c::prospect_grade.eq(v.clone()));
+        }
+        if let Some(v) = filter.owner_id {
+            query = query.filter(c::owner_id.eq(v));
+        }
+        if let Some(v) = &filter.region {
+            query = query.filter(c::region.eq(v.clone()));
+        }
+        if let Some(v) = &filter.industry {
+            query = query.filter(c::industry.eq(v.clone()));
+        }
+        if let Some(v) = &filter.acquisition_source {
+            query = query.filter(c::acquisition_source.eq(v.clone()));
+        }
+        if let Some(v) = &filter.personality_type {
+            query = query.filter(c::personality_type.eq(v.clone()));
+        }
+        if let Some(v) = &filter.social_style {
+            query = query.filter(c::social_style.eq(v.clone()));
+        }
+        if let Some(v) = &filter.cpr_stage {
+            query = query.filter(c::cpr_stage.eq(v.clone()));
+        }
+        if let Some(v) = &filter.tier {
+            // No tier row is `small`. `NOT EXISTS`, not `NOT IN`: PostgreSQL
+            // runs a `NOT IN` list too big for `work_mem` as a scan per card,
+            // and SQLite builds the list of 200,000 ids for every page (52 ms
+            // against 0.2 ms for a page at 1M customers). The segment rules
+            // (`segments::tier_in`) count whole sets, where SQLite's `NOT IN`
+            // is the faster one (0.40 against 0.63 s), and sit under `OR` and
+            // `NOT`, hence their own forms; here the filter is always ANDed.
+            query = if v == Tier::Small.as_str() {
+                query.filter(sql::<diesel::sql_types::Bool>(
+                    "NOT EXISTS (SELECT 1 FROM customer_tiers WHERE customer_tiers.customer_id = customers.id)",
+                ))
+            } else {
+                query.filter(
+                    c::id.eq_any(
+                        customer_tiers::table
+                            .filter(customer_tiers::tier.eq(v.clone()))
+                            .select(customer_tiers::customer_id),
+                    ),
+                )
+            };
+        }
+        match filter.churned {
+            Some(true) => query = query.filter(c::churned_at.is_not_null()),
+            Some(false) => query = query.filter(c::churned_at.is_null()),
+            None => {}
+        }
+        if let Some(v) = filter.satisfaction_min {
+            query = query.filter(c::satisfaction_overall.ge(v));
+        }
+        if let Some(v) = filter.satisfaction_max {
+            query = query.filter(c::satisfaction_overall.le(v));
+        }
+        if let Some(v) = &filter.loyalty_type {
+            query = query.filter(c::loyalty_type.eq(v.clone()));
+        }
+        if let Some(v) = &filter.tag {
+            let tagged = customer_tags::table
+                .filter(customer_tags::tag.eq(v.clone()))
+                .select(customer_tags::customer_id);
+            query = query.filter(c::id.eq_any(tagged));
+        }
+        if let Some(v) = filter.updated_since {
+            query = query.filter(c::updated_at.ge(v));
+        }
+        match filter.never_contacted {
+            Some(true) => query = query.filter(c::last_contact_at.is_null()),
+            Some(false) => query = query.filter(c::last_contact_at.is_not_null()),
+            None => {}
+        }
+        if let Some(v) = filter.last_contact_before {
+            query = query.filter(c::last_contact_at.lt(v));
+        }
+        if let Some(v) = filter.last_contact_after {
+            query = query.filter(c::last_contact_at.ge(v));
+        }
+        if let Some(v) = filter.min_purchase_count {
+            query = query.filter(c::purchase_count.ge(v));
+        }
+        if let Some(v) = filter.max_purchase_count {
+            query = query.filter(c::purchase_count.le(v));
+        }
+        if let Some(v) = filter.last_purchase_before {
+            query = query.filter(c::last_purchase_at.lt(v));
+        }
+        if let Some(v) = filter.last_purchase_after {
+            query = query.filter(c::last_purchase_at.ge(v));
+        }
+        if let Some(v) = filter.min_revenue_12m_cents {
+            query = query.filter(c::revenue_12m_cents.ge(v));
+        }
+        if let Some(v) = filter.min_lifetime_revenue_cents {
+            query = query.filter(c::lifetime_revenue_cents.ge(v));
+        }
+        if let Some(scope) = &filter.segment {
+            query = query.filter(scope.clone());
+        }
+        match filter.has_open_complaints {
+            Some(true) => query = query.filter(c::open_complaints.gt(0)),
+            Some(false) => query = query.filter(c::open_complaints.eq(0)),
+            None => {}
+        }
+
+        // Keyset condition and order: (sort key, id) in the chosen direction.
+        let after_id = after.map(|a| a.id).unwrap_or_default();
+        macro_rules! keyset {
+            ($col:expr, $key:expr) => {{
+                if let Some(key) = $key {
+                    query = if sort.descending {
+                        query.filter($col.le(key.clone())).filter(
+                            $col.lt(key.clone())
+                                .or($col.eq(key).and(c::id.lt(after_id))),
+                        )
+                    } else {
+                        query.filter($col.ge(key.clone())).filter(
+                            $col.gt(key.clone())
+                                .or($col.eq(key).and(c::id.gt(after_id))),
+                        )
+                    };
+                }
+                query = if sort.descending {
+                    query.order(($col.desc(), c::id.desc()))
+                } else {
+                    query.order(($col.asc(), c::id.asc()))
+                };
+            }};
+        }
+        let key = after.map(|a| &a.k);
+        match sort.field {
+            "name" => keyset!(
+                c::name,
+                key.map(|k| k.as_str().unwrap_or_default().to_string())
+            ),
+            "created_at" => keyset!(c::created_at, key.map(cursor_stamp).transpose()?),
+            "updated_at" => keyset!(c::updated_at, key.map(cursor_stamp).transpose()?),
+            "last_contact_at" => keyset!(
+                sql::<Timestamp>(LAST_CONTACT_KEY),
+                key.map(cursor_stamp).transpose()?
+            ),
+            "last_purchase_at" => keyset!(
+                sql::<Timestamp>(LAST_PURCHASE_KEY),
+                key.map(cursor_stamp).transpose()?
+            ),
+            "purchase_count" => keyset!(c::purchase_count, key.map(cursor_number).transpose()?),
+            "lifetime_revenue_cents" => keyset!(
+                c::lifetime_revenue_cents,
+                key.map(cursor_number).transpose()?
+            ),
+            "lifetime_profit_cents" => keyset!(
+                c::lifetime_profit_cents,
+                key.map(cursor_number).transpose()?
+            ),
+            "revenue_12m_cents" => {
+                keyset!(c::revenue_12m_cents, key.map(cursor_number).transpose()?)
+            }
+            "profit_12m_cents" => keyset!(c::profit_12m_cents, key.map(cursor_number).transpose()?),
+            "open_complaints" => keyset!(c::open_complaints, key.map(cursor_number).transpose()?),
+            _ => {
+                if after.is_some() {
+                    query = if sort.descending {
+                        query.filter(c::id.lt(after_id))
+                    } else {
+                        query.filter(c::id.gt(after_id))
+                    };
+                }
+                query = if sort.descending {
+                    query.order(c::id.desc())
+                } else {
+                    query.order(c::id.asc())
+                };
+            }
+        }
+        Ok(query.limit(limit + 1).load(conn)?)
+    })
 }
 
 #[cfg(test)]

@@ -596,6 +596,28 @@ pub fn like_pattern(term: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// A scope's SQL and binds, the same for every backend type; `postgres`
+/// picks the text of the parts that differ by engine.
+macro_rules! walk_scope {
+    ($scope:expr, $out:ident, $postgres:expr) => {{
+        // Every rule makes different SQL: keep it out of the statement cache.
+        $out.unsafe_to_cache_prepared();
+        for part in &$scope.parts {
+            match part {
+                Part::Sql(s) => $out.push_sql(s),
+                Part::Engine(postgres, sqlite) => {
+                    $out.push_sql(if $postgres { postgres } else { sqlite })
+                }
+                Part::Text(v) => $out.push_bind_param::<Text, _>(v)?,
+                Part::Int(v) => $out.push_bind_param::<BigInt, _>(v)?,
+                Part::Double(v) => $out.push_bind_param::<Double, _>(v)?,
+                Part::Time(v) => $out.push_bind_param::<Timestamp, _>(v)?,
+            }
+        }
+        Ok(())
+    }};
+}
+
 impl Expression for SegmentScope {
     type SqlType = Bool;
 }
@@ -615,22 +637,22 @@ impl QueryId for SegmentScope {
 
 impl QueryFragment<DbBackend> for SegmentScope {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DbBackend>) -> QueryResult<()> {
-        // Every rule makes different SQL: keep it out of the statement cache.
-        out.unsafe_to_cache_prepared();
-        for part in &self.parts {
-            match part {
-                Part::Sql(s) => out.push_sql(s),
-                Part::Engine(postgres, sqlite) => out.push_sql(match out.backend() {
-                    DbBackend::Postgresql(_) => postgres,
-                    DbBackend::Sqlite(_) => sqlite,
-                }),
-                Part::Text(v) => out.push_bind_param::<Text, _>(v)?,
-                Part::Int(v) => out.push_bind_param::<BigInt, _>(v)?,
-                Part::Double(v) => out.push_bind_param::<Double, _>(v)?,
-                Part::Time(v) => out.push_bind_param::<Timestamp, _>(v)?,
-            }
-        }
-        Ok(())
+        let postgres = matches!(out.backend(), DbBackend::Postgresql(_));
+        walk_scope!(self, out, postgres)
+    }
+}
+
+/// For queries built on the backend's own connection (`db::native`: the
+/// customer list).
+impl QueryFragment<diesel::pg::Pg> for SegmentScope {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        walk_scope!(self, out, true)
+    }
+}
+
+impl QueryFragment<diesel::sqlite::Sqlite> for SegmentScope {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        walk_scope!(self, out, false)
     }
 }
 
