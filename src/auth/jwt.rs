@@ -37,7 +37,6 @@ impl JwtKeys {
         // Only HS256: a token claiming `none` or any other algorithm is refused.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
-        validation.leeway = LEEWAY_SECS;
         // `exp` is required but checked by `in_time`, against the caller's
         // clock like `iat`: the decoding's own check reads the clock itself,
         // and a remembered token must get the answer a decoded one gets.

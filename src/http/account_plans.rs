@@ -285,29 +285,28 @@ pub async fn create(
     let view = state
         .db
         .write_grouped(move |conn| {
-                            let card = customers::find_full(conn, customer_id)?.ok_or_else(|| {
-                    ApiError::Validation(vec![FieldError::new(
-                        "customer_id",
-                        "unknown_customer",
-                        "must be the id of an existing customer",
-                    )])
-                })?;
-                writable_customer(conn, &user, customer_id)?;
-                if card.0.archived_at.is_some() {
-                    return Err(ApiError::Conflict(format!(
-                        "customer {customer_id} is archived"
-                    )));
-                }
-                let stored = db::tiers::of(conn, &[customer_id])?.pop();
-                let tier = stored_tier(stored.as_ref().map(|(_, t)| t.as_str()));
-                if !eligible(tier) {
-                    return Err(ApiError::Conflict(format!(
-                        "customer {customer_id} is in tier {tier}; account plans are for key customers (important or secondary)"
-                    )));
-                }
-                let saved = plans::insert(conn, &row)?;
-                plan_view(conn, saved)
-
+            let card = customers::find_full(conn, customer_id)?.ok_or_else(|| {
+                ApiError::Validation(vec![FieldError::new(
+                    "customer_id",
+                    "unknown_customer",
+                    "must be the id of an existing customer",
+                )])
+            })?;
+            writable_customer(conn, &user, customer_id)?;
+            if card.0.archived_at.is_some() {
+                return Err(ApiError::Conflict(format!(
+                    "customer {customer_id} is archived"
+                )));
+            }
+            let stored = db::tiers::of(conn, &[customer_id])?.pop();
+            let tier = stored_tier(stored.as_ref().map(|(_, t)| t.as_str()));
+            if !eligible(tier) {
+                return Err(ApiError::Conflict(format!(
+                    "customer {customer_id} is in tier {tier}; account plans are for key customers (important or secondary)"
+                )));
+            }
+            let saved = plans::insert(conn, &row)?;
+            plan_view(conn, saved)
         })
         .await?;
     Ok(respond(StatusCode::CREATED, view))

@@ -264,52 +264,51 @@ pub async fn create(
     let response = state
         .db
         .write_grouped(move |conn| {
-                            let survey = find_survey(conn, id)?;
-                let status = from_db(&survey.status, SurveyStatus::Draft);
-                if status != SurveyStatus::Open {
-                    return Err(ApiError::Conflict(format!(
-                        "survey {id} is {status}: only open surveys take responses"
-                    )));
+            let survey = find_survey(conn, id)?;
+            let status = from_db(&survey.status, SurveyStatus::Draft);
+            if status != SurveyStatus::Open {
+                return Err(ApiError::Conflict(format!(
+                    "survey {id} is {status}: only open surveys take responses"
+                )));
+            }
+            let mut errors = shape;
+            if let Some(c) = customer_id {
+                if !customers::exists(conn, c)? {
+                    errors.push(FieldError::new(
+                        "customer_id",
+                        "unknown_customer",
+                        format!("no customer {c}"),
+                    ));
                 }
-                let mut errors = shape;
-                if let Some(c) = customer_id {
-                    if !customers::exists(conn, c)? {
-                        errors.push(FieldError::new(
-                            "customer_id",
-                            "unknown_customer",
-                            format!("no customer {c}"),
-                        ));
+            }
+            let questions: Vec<_> = store::questions(conn, &[id])?
+                .iter()
+                .map(domain_question)
+                .collect();
+            let answers = if errors.iter().any(|e| e.field == "answers") {
+                Vec::new()
+            } else {
+                match rules::check_answers(&questions, &sent) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        errors.extend(e);
+                        Vec::new()
                     }
                 }
-                let questions: Vec<_> = store::questions(conn, &[id])?
-                    .iter()
-                    .map(domain_question)
-                    .collect();
-                let answers = if errors.iter().any(|e| e.field == "answers") {
-                    Vec::new()
-                } else {
-                    match rules::check_answers(&questions, &sent) {
-                        Ok(a) => a,
-                        Err(e) => {
-                            errors.extend(e);
-                            Vec::new()
-                        }
-                    }
-                };
-                let Some(customer_id) = customer_id.filter(|_| errors.is_empty()) else {
-                    errors.sort_by(|a, b| a.field.cmp(&b.field));
-                    return Err(ApiError::Validation(errors));
-                };
-                writable_customer(conn, &user, customer_id)?;
-                if !survey.allow_multiple_responses
-                    && store::has_responded(conn, id, customer_id)?
-                {
-                    return Err(ApiError::Conflict(format!(
-                        "customer {customer_id} already responded to survey {id}, which takes one response per customer"
-                    )));
-                }
-                record(conn, &survey, customer_id, user.id, &answers)
-
+            };
+            let Some(customer_id) = customer_id.filter(|_| errors.is_empty()) else {
+                errors.sort_by(|a, b| a.field.cmp(&b.field));
+                return Err(ApiError::Validation(errors));
+            };
+            writable_customer(conn, &user, customer_id)?;
+            if !survey.allow_multiple_responses
+                && store::has_responded(conn, id, customer_id)?
+            {
+                return Err(ApiError::Conflict(format!(
+                    "customer {customer_id} already responded to survey {id}, which takes one response per customer"
+                )));
+            }
+            record(conn, &survey, customer_id, user.id, &answers)
         })
         .await?;
     Ok(HttpResponse::Created().json(response))

@@ -17,7 +17,7 @@ pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
 /// of a list page's CPU (docs/BENCHMARKS.md, session 27). For the hot views'
 /// `#[serde(serialize_with = "rfc3339")]`; a test holds it to chrono's text.
 pub fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    let mut out = Stamp::default();
+    let mut out = StampText::default();
     match out.rfc3339(t) {
         Some(text) => s.serialize_str(text),
         None => s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
@@ -30,12 +30,12 @@ const STAMP_LEN: usize = 30;
 /// A timestamp written into the stack (one allocation per timestamp was as
 /// dear as chrono's character-at-a-time writing).
 #[derive(Default)]
-struct Stamp {
+struct StampText {
     buf: [u8; STAMP_LEN],
     len: usize,
 }
 
-impl Stamp {
+impl StampText {
     /// chrono's `SecondsFormat::AutoSi` with `Z`: a fraction of 3, 6 or 9
     /// digits, only when there is one. `None` (chrono writes it then) for a
     /// year outside 0–9999 or a leap second.
