@@ -20,6 +20,7 @@ backend_tests!(
     updated_since_and_include_archived_filter,
     sorts_order_the_list,
     bad_filters_and_sorts_are_400_naming_the_parameter,
+    list_items_are_the_cards_read_one_by_one,
 );
 
 const CUSTOMERS: &str = "/api/v1/customers";
@@ -388,4 +389,59 @@ async fn bad_filters_and_sorts_are_400_naming_the_parameter(app: TestApp) {
         .get(&format!("{CUSTOMERS}?limit=5&Sort=name"), &admin)
         .await;
     unknown.problem(400);
+}
+
+/// A list item is the card `GET /customers/{id}` returns: the page reads
+/// each card's tier and tags in its own statement, and the tags come back in
+/// byte order whatever order they were stored in.
+async fn list_items_are_the_cards_read_one_by_one(app: TestApp) {
+    let admin = app.admin_token().await;
+    let ids = crate::tiers::population(&app, &admin, 10).await;
+    crate::tiers::recompute(&app, &admin).await;
+    let tags = json!([
+        "zeta",
+        "Alpha",
+        "大客户",
+        "say \"hi\" \\ there",
+        "🎉 party",
+        "alpha"
+    ]);
+    for (id, tags) in [(ids[0], tags), (ids[9], json!(["b", "a"]))] {
+        let r = app
+            .patch(
+                &format!("{CUSTOMERS}/{id}"),
+                &admin,
+                &json!({ "tags": tags }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
+    let r = app.get(&format!("{CUSTOMERS}?limit=500"), &admin).await;
+    assert_eq!(ids_of(&r), ids);
+    let items = r.body["items"].as_array().cloned().unwrap_or_default();
+    for item in &items {
+        let card = app
+            .get(&format!("{CUSTOMERS}/{}", item["id"]), &admin)
+            .await;
+        assert_eq!(card.status, 200, "{}", card.text);
+        assert_eq!(item, &card.body);
+    }
+    assert_eq!(
+        items[0]["tags"],
+        json!([
+            "Alpha",
+            "alpha",
+            "say \"hi\" \\ there",
+            "zeta",
+            "大客户",
+            "🎉 party"
+        ])
+    );
+    assert_eq!(items[9]["tags"], json!(["a", "b"]));
+    assert_eq!(items[5]["tags"], json!([]));
+    let tiers: Vec<&str> = items.iter().filter_map(|i| i["tier"].as_str()).collect();
+    assert_eq!(tiers.len(), ids.len());
+    assert!(tiers.iter().any(|t| *t != "small"), "{tiers:?}");
+    assert!(tiers.contains(&"small"), "{tiers:?}");
 }
