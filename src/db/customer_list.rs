@@ -6,7 +6,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Timestamp;
 
-use super::customers::{CardParts, CustomerRow, StatsRow, CARD, STATS};
+use super::customers::{Full, CARD, STATS};
 use super::page::Cursor;
 use super::schema::{customer_tags, customer_tiers, customers};
 use super::{native, DbConn};
@@ -100,12 +100,7 @@ impl Sort {
         }
     }
 
-    pub fn cursor_for(
-        &self,
-        CardParts {
-            row: card, stats, ..
-        }: &CardParts,
-    ) -> Cursor {
+    pub fn cursor_for(&self, (card, stats): &Full) -> Cursor {
         use serde_json::Value;
         let stamp = |t: Option<NaiveDateTime>| Value::String(stamp(t.unwrap_or_else(null_stamp)));
         let k = match self.field {
@@ -177,63 +172,21 @@ fn like_pattern(term: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// A card's tier, in the page's own statement.
-const TIER: &str = "(SELECT customer_tiers.tier FROM customer_tiers \
-     WHERE customer_tiers.customer_id = customers.id)";
-
-/// A card's tags as a JSON array of text, in the page's own statement
-/// (NULL or `[]` without tags; in no order: `card_parts` sorts them).
-const PG_TAGS: &str = "(SELECT json_agg(customer_tags.tag)::text FROM customer_tags \
-     WHERE customer_tags.customer_id = customers.id)";
-const SQLITE_TAGS: &str = "(SELECT json_group_array(customer_tags.tag) FROM customer_tags \
-     WHERE customer_tags.customer_id = customers.id)";
-
-type ListRow = (CustomerRow, StatsRow, Option<String>, Option<String>);
-
-fn card_parts((row, stats, tier, tags): ListRow) -> Result<CardParts, ApiError> {
-    let mut tags: Vec<String> = match tags {
-        Some(json) => serde_json::from_str(&json)
-            .map_err(|e| ApiError::Internal(format!("tags of card {}: {e}", row.id)))?,
-        None => Vec::new(),
-    };
-    // Byte order, as the card read and every write sort them.
-    tags.sort_unstable();
-    Ok(CardParts {
-        row,
-        stats,
-        tier,
-        tags,
-    })
-}
-
-/// One page of customers (`limit + 1` rows, so the caller knows if more
-/// exist), each with its tier and tags. They come in the page's statement
-/// as sub-selects, not in two more statements over the page's ids: on
-/// PostgreSQL those were two more round trips, on SQLite two `IN (…)` lists
-/// compiled for every page (docs/BENCHMARKS.md, session 28).
+/// One page of customers (`limit + 1` rows, so the caller knows if more exist).
 pub fn page(
     conn: &mut DbConn,
     filter: &Filter,
     sort: &Sort,
     after: Option<&Cursor>,
     limit: i64,
-) -> Result<Vec<CardParts>, ApiError> {
+) -> Result<Vec<Full>, ApiError> {
     use customers::dsl as c;
-    use diesel::sql_types::{Nullable, Text};
     let postgres = matches!(conn, DbConn::Postgresql(_));
-    let tags = if postgres { PG_TAGS } else { SQLITE_TAGS };
     // Built on the backend's own connection: through `MultiConnection` the
     // page's SQL was rendered twice per request (7–8 % of a page's CPU,
     // docs/BENCHMARKS.md session 27). The body is compiled once per engine.
     native!(conn, |conn| {
-        let mut query = customers::table
-            .select((
-                CARD,
-                STATS,
-                sql::<Nullable<Text>>(TIER),
-                sql::<Nullable<Text>>(tags),
-            ))
-            .into_boxed();
+        let mut query = customers::table.select((CARD, STATS)).into_boxed();
         if !filter.include_archived {
             query = query.filter(c::archived_at.is_null());
         }
@@ -439,8 +392,7 @@ pub fn page(
                 };
             }
         }
-        let rows: Vec<ListRow> = query.limit(limit + 1).load(conn)?;
-        rows.into_iter().map(card_parts).collect()
+        Ok(query.limit(limit + 1).load(conn)?)
     })
 }
 

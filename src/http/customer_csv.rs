@@ -11,7 +11,7 @@ use super::bulk::{self, BulkQuery};
 use super::bulk_customers::{existing, external_ids, upsert_one};
 use super::bulk_customers_plan;
 use super::customer_query::CustomerQuery;
-use super::customers::CustomerView;
+use super::customers::views;
 use super::extract::QueryParams;
 use super::idempotency::IdemKey;
 use crate::auth::AuthUser;
@@ -132,7 +132,7 @@ fn export_page(
                 out.write_record(&columns)
                     .map_err(|e| ApiError::Internal(e.to_string()))?;
             }
-            for view in rows.into_iter().map(CustomerView::from) {
+            for view in views(conn, rows)? {
                 let json =
                     serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
                 let record: Vec<String> = columns

@@ -19,7 +19,7 @@ use super::validation::check;
 use super::views::{opt_rfc3339, rfc3339, utc, StrategyView};
 use crate::auth::AuthUser;
 use crate::db::customer_list::{self, Sort};
-use crate::db::customers::{self, CardParts, CustomerRow, Full, StatsRow};
+use crate::db::customers::{self, CustomerRow, Full, StatsRow};
 use crate::db::page::{self, Cursor};
 use crate::db::row_lock::{lock, Locked};
 use crate::db::{self, changes, users, DbConn};
@@ -251,16 +251,15 @@ pub fn view_of(conn: &mut DbConn, id: i64) -> Result<CustomerView, ApiError> {
     found(id, customers::find_card(conn, id)?)
 }
 
-impl From<CardParts> for CustomerView {
-    fn from(card: CardParts) -> CustomerView {
-        CustomerView::new(card.row, card.stats, card.tags, card.tier.as_deref())
-    }
-}
-
 /// The view of card `id` as read; `None` is a 404.
-fn found(id: i64, card: Option<CardParts>) -> Result<CustomerView, ApiError> {
+fn found(id: i64, card: Option<customers::CardParts>) -> Result<CustomerView, ApiError> {
     let card = card.ok_or_else(|| ApiError::NotFound(format!("no customer {id}")))?;
-    Ok(card.into())
+    Ok(CustomerView::new(
+        card.row,
+        card.stats,
+        card.tags,
+        card.tier.as_deref(),
+    ))
 }
 
 fn card_response(status: StatusCode, view: CustomerView) -> HttpResponse {
@@ -510,7 +509,7 @@ pub async fn list(
             let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), limit)?;
             let page = page::finish(rows, limit, "customers", |r| sort.cursor_for(r));
             Ok(CustomerPage {
-                items: page.items.into_iter().map(CustomerView::from).collect(),
+                items: views(conn, page.items)?,
                 next_cursor: page.next_cursor,
             })
         })

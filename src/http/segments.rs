@@ -807,7 +807,7 @@ pub async fn list_members(
             let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), limit)?;
             let page = page::finish(rows, limit, "segment-members", |r| sort.cursor_for(r));
             Ok(CustomerPage {
-                items: page.items.into_iter().map(CustomerView::from).collect(),
+                items: views(conn, page.items)?,
                 next_cursor: page.next_cursor,
             })
         })

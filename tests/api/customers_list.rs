@@ -391,9 +391,8 @@ async fn bad_filters_and_sorts_are_400_naming_the_parameter(app: TestApp) {
     unknown.problem(400);
 }
 
-/// A list item is the card `GET /customers/{id}` returns: the page reads
-/// each card's tier and tags in its own statement, and the tags come back in
-/// byte order whatever order they were stored in.
+/// A list item is the card `GET /customers/{id}` returns (the two read the
+/// tier and the tags by different statements), tags in byte order.
 async fn list_items_are_the_cards_read_one_by_one(app: TestApp) {
     let admin = app.admin_token().await;
     let ids = crate::tiers::population(&app, &admin, 10).await;
