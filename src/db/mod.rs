@@ -21,6 +21,7 @@ pub mod loyalty;
 pub mod migrate;
 pub mod needs;
 pub mod page;
+mod pg_url;
 mod reports;
 pub mod row_lock;
 pub use reports::snapshot;
@@ -307,11 +308,14 @@ impl Db {
     ) -> Result<Db, String> {
         let backend = Backend::of_url(url)
             .ok_or_else(|| "DATABASE_URL must start with sqlite:// or postgres://".to_string())?;
-        let manager = Manager {
-            url: url.to_string(),
-            locking,
-        };
         let timeout = Duration::from_secs(timeout_secs.max(1));
+        let url = match backend {
+            Backend::Postgres => {
+                pg_url::with_defaults(url, timeout.as_secs(), |n| std::env::var_os(n).is_some())
+            }
+            Backend::Sqlite => url.to_string(),
+        };
+        let manager = Manager { url, locking };
         // Set up on a connection outside the pool (kept for the `Db`'s life
         // with SQLite, see `_sqlite_open`): what stops the start (a
         // wrong password, an SQLite file another process holds) is reported
@@ -640,6 +644,38 @@ mod tests {
         assert!(
             started.elapsed() >= std::time::Duration::from_secs(1),
             "not retried"
+        );
+    }
+
+    /// A server that takes the connection and never answers (a hung
+    /// PostgreSQL, a proxy in front of a dead one) stops the start after the
+    /// timeout: libpq by itself waits for its first byte forever.
+    #[test]
+    fn a_server_that_never_answers_is_given_up_on_after_the_timeout() {
+        use super::{Db, SqliteLocking};
+        use std::time::{Duration, Instant};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        std::thread::spawn(move || {
+            let held: Vec<_> = listener.incoming().collect();
+            drop(held);
+        });
+        let started = Instant::now();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let url = format!("postgres://patron:patron@127.0.0.1:{port}/patron");
+            let _ = tx.send(Db::connect_with_timeout(&url, 2, 2, SqliteLocking::default()).err());
+        });
+        let error = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("still connecting after 30 s"))
+            .unwrap_or_default();
+        assert!(error.starts_with("cannot open the database: "), "{error}");
+        assert!(error.contains("timeout"), "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
         );
     }
 

@@ -6,7 +6,8 @@ backend_tests!(
     healthz_and_readyz_answer,
     swagger_ui_is_served,
     metrics_count_requests_and_pool,
-    wrong_methods_get_405_with_allow
+    wrong_methods_get_405_with_allow,
+    database_sessions_get_patrons_settings,
 );
 
 async fn healthz_and_readyz_answer(app: TestApp) {
@@ -110,4 +111,46 @@ async fn wrong_methods_get_405_with_allow(app: TestApp) {
     assert_eq!(r.header("allow").as_deref(), Some("DELETE, GET, PATCH"));
     let r = app.get("/api/v1/nowhere/1", &token).await;
     r.problem(404);
+}
+
+#[derive(diesel::QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    value: String,
+}
+
+/// Every pooled connection is set up by Patron: on PostgreSQL the session
+/// is named (libpq's `application_name`, one of the URL settings Patron adds
+/// with its connect timeout and TCP keepalives: `db::pg_url`) and runs
+/// without JIT; on SQLite it waits for a busy file and enforces foreign keys.
+async fn database_sessions_get_patrons_settings(app: TestApp) {
+    use diesel::RunQueryDsl;
+    use patron::db::DbConn;
+    let db = app.open_db(1, 2).await;
+    let mut conn = crate::helpers::hold_a_connection(&db).await;
+    let settings = tokio::task::spawn_blocking(move || {
+        let query = match &*conn {
+            DbConn::Postgresql(_) => {
+                "SELECT application_name AS value FROM pg_stat_activity WHERE pid = pg_backend_pid() \
+                 UNION ALL SELECT current_setting('jit')"
+            }
+            DbConn::Sqlite(_) => {
+                "SELECT CAST(timeout AS TEXT) AS value FROM pragma_busy_timeout \
+                 UNION ALL SELECT CAST(foreign_keys AS TEXT) FROM pragma_foreign_keys"
+            }
+        };
+        match &mut *conn {
+            DbConn::Postgresql(c) => diesel::sql_query(query).load::<Setting>(c),
+            DbConn::Sqlite(c) => diesel::sql_query(query).load::<Setting>(c),
+        }
+    })
+    .await
+    .expect("the blocking query")
+    .expect("the settings");
+    let values: Vec<String> = settings.into_iter().map(|s| s.value).collect();
+    let expected = match app.backend {
+        Backend::Postgres => ["patron", "off"],
+        Backend::Sqlite => ["5000", "1"],
+    };
+    assert_eq!(values, expected);
 }
