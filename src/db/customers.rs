@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{customer_tags, customers};
 use super::stamp::{OptStamp, Stamp};
-use super::{native, DbConn};
+use super::{json_ids, native, DbConn};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = customers, treat_none_as_null = true)]
@@ -646,10 +646,16 @@ pub fn tags_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>
             .select((customer_tags::customer_id, customer_tags::tag))
             .load(c))?
     } else {
-        native!(conn, |c| customer_tags::table
-            .filter(customer_tags::customer_id.eq_any(ids))
-            .select((customer_tags::customer_id, customer_tags::tag))
-            .load(c))?
+        match conn {
+            DbConn::Postgresql(c) => customer_tags::table
+                .filter(customer_tags::customer_id.eq_any(ids))
+                .select((customer_tags::customer_id, customer_tags::tag))
+                .load(c)?,
+            DbConn::Sqlite(c) => customer_tags::table
+                .filter(json_ids::in_ids(customer_tags::customer_id, ids))
+                .select((customer_tags::customer_id, customer_tags::tag))
+                .load(c)?,
+        }
     };
     pairs.sort_unstable();
     Ok(pairs)

@@ -16,6 +16,7 @@ pub mod events;
 mod group;
 pub mod idempotency;
 pub mod interactions;
+mod json_ids;
 mod lookups;
 pub mod loyalty;
 pub mod migrate;

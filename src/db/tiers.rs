@@ -278,10 +278,16 @@ pub fn of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
             .select((t::customer_id, t::tier))
             .load(c));
     }
-    native!(conn, |c| t::table
-        .filter(t::customer_id.eq_any(ids))
-        .select((t::customer_id, t::tier))
-        .load(c))
+    match conn {
+        DbConn::Postgresql(c) => t::table
+            .filter(t::customer_id.eq_any(ids))
+            .select((t::customer_id, t::tier))
+            .load(c),
+        DbConn::Sqlite(c) => t::table
+            .filter(super::json_ids::in_ids(t::customer_id, ids))
+            .select((t::customer_id, t::tier))
+            .load(c),
+    }
 }
 
 /// One tier's count and profit.
