@@ -638,6 +638,9 @@ pub fn save(conn: &mut DbConn, row: &CustomerRow, expected_version: i64) -> Quer
 /// the server's collation (a PostgreSQL `ORDER BY tag` follows its locale, so
 /// comparing with a request's tags would see a change where there is none).
 pub fn tags_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut pairs: Vec<(i64, String)> = if let [id] = ids {
         // One card (the hot path): a statement diesel can cache; an `IN`
         // list is prepared anew every time on SQLite.

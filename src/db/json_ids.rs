@@ -5,7 +5,7 @@
 
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::sqlite::Sqlite;
 use diesel::QueryResult;
 
@@ -17,7 +17,7 @@ pub struct InJsonIds<C> {
 }
 
 /// `column IN (the ids)`, for a filter on SQLite.
-pub fn in_ids<C>(column: C, ids: &[i64]) -> InJsonIds<C> {
+pub fn in_ids<C: Expression<SqlType = BigInt>>(column: C, ids: &[i64]) -> InJsonIds<C> {
     use std::fmt::Write;
     let mut json = String::with_capacity(ids.len() * 8 + 2);
     json.push('[');

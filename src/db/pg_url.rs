@@ -10,13 +10,15 @@
 /// libpq's environment (`env_has(name)`: is the variable set?):
 ///
 /// - `connect_timeout`: `timeout_secs` (the pool's wait, `PATRON_DB_TIMEOUT_SECS`;
-///   libpq's least is 2 s), so a connect attempt never outlives the request
-///   that waits for it;
+///   libpq's least is 2 s) per address tried, so a silent server costs a
+///   bounded wait (a host name with two addresses, or several hosts, twice
+///   or more that);
 /// - `keepalives_idle=30`, `keepalives_interval=10`, `keepalives_count=3`: a
 ///   server that stopped answering is noticed ~60 s into a wait, not two hours;
 /// - `tcp_user_timeout=60000`: data the server has not acknowledged for 60 s
-///   ends the connection;
-/// - `application_name=patron`: the sessions are named in `pg_stat_activity`.
+///   ends the connection (libpq ignores these four on a Unix socket);
+/// - `fallback_application_name=patron`: the sessions are named in
+///   `pg_stat_activity` unless `application_name` or `PGAPPNAME` names them.
 pub fn with_defaults(url: &str, timeout_secs: u64, env_has: impl Fn(&str) -> bool) -> String {
     let connect_timeout = timeout_secs.max(2).to_string();
     let defaults: [(&str, &str, Option<&str>); 6] = [
@@ -29,25 +31,67 @@ pub fn with_defaults(url: &str, timeout_secs: u64, env_has: impl Fn(&str) -> boo
         ("keepalives_interval", "10", None),
         ("keepalives_count", "3", None),
         ("tcp_user_timeout", "60000", None),
-        ("application_name", "patron", Some("PGAPPNAME")),
+        ("fallback_application_name", "patron", None),
     ];
-    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
-    let named: Vec<&str> = query
+    let query = query_of(url);
+    let named: Vec<String> = query
+        .unwrap_or_default()
         .split('&')
-        .map(|pair| pair.split_once('=').map(|(k, _)| k).unwrap_or(pair))
+        .map(|pair| percent_decoded(pair.split_once('=').map(|(k, _)| k).unwrap_or(pair)))
         .collect();
     let mut out = url.to_string();
+    let mut has_query = query.is_some();
     for (key, value, env) in defaults {
-        let from_env = env.is_some_and(&env_has);
-        if named.contains(&key) || from_env {
+        if named.iter().any(|n| n == key) || env.is_some_and(&env_has) {
             continue;
         }
-        out.push(if out.contains('?') { '&' } else { '?' });
+        // A URL may end in `?` or `&`, which libpq accepts: no empty pair.
+        if !has_query {
+            out.push('?');
+            has_query = true;
+        } else if !out.ends_with(['?', '&']) {
+            out.push('&');
+        }
         out.push_str(key);
         out.push('=');
         out.push_str(value);
     }
     out
+}
+
+/// The query of a `postgres://` URL as libpq finds it: after the path, and
+/// a `?` in the user's password (before the `@` that ends the user info)
+/// is not its start.
+fn query_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let after_user = rest[..authority_end].rfind('@').map_or(0, |at| at + 1);
+    let from = &rest[after_user..];
+    from.find('?').map(|q| &from[q + 1..])
+}
+
+/// `%XX` decoded, as libpq reads a parameter's name.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -58,7 +102,7 @@ mod tests {
     }
 
     const ADDED: &str = "keepalives_idle=30&keepalives_interval=10&keepalives_count=3\
-                         &tcp_user_timeout=60000&application_name=patron";
+                         &tcp_user_timeout=60000&fallback_application_name=patron";
 
     #[test]
     fn each_setting_the_url_leaves_open_is_added() {
@@ -75,28 +119,49 @@ mod tests {
 
     #[test]
     fn the_urls_own_choices_stay() {
-        let url = "postgres://db/p?application_name=crm-east&connect_timeout=20\
+        let url = "postgres://db/p?fallback_application_name=crm-east&connect_timeout=20\
                    &keepalives_idle=5&keepalives_interval=1&keepalives_count=9\
                    &tcp_user_timeout=0";
         assert_eq!(with_defaults(url, 5), url);
         assert_eq!(
             with_defaults("postgres://db/p?keepalives_idle=5", 7),
             "postgres://db/p?keepalives_idle=5&connect_timeout=7&keepalives_interval=10\
-             &keepalives_count=3&tcp_user_timeout=60000&application_name=patron"
+             &keepalives_count=3&tcp_user_timeout=60000&fallback_application_name=patron"
+        );
+        // libpq decodes parameter names.
+        assert_eq!(
+            with_defaults(&format!("postgres://db/p?connect%5Ftimeout=9&{ADDED}"), 5),
+            format!("postgres://db/p?connect%5Ftimeout=9&{ADDED}")
         );
     }
 
-    /// `PGCONNECT_TIMEOUT` and `PGAPPNAME` are libpq's own way to choose;
-    /// a parameter in the URL would override them.
+    /// A `?` in the password is not the query's start; a URL ending in
+    /// `?` or `&` gets no empty pair (libpq rejects one).
+    #[test]
+    fn the_query_is_found_where_libpq_finds_it() {
+        assert_eq!(
+            with_defaults("postgres://u:p?w@db/p", 5),
+            format!("postgres://u:p?w@db/p?connect_timeout=5&{ADDED}")
+        );
+        assert_eq!(
+            with_defaults("postgres://u:p?w@db/p?sslmode=require&", 5),
+            format!("postgres://u:p?w@db/p?sslmode=require&connect_timeout=5&{ADDED}")
+        );
+        assert_eq!(
+            with_defaults("postgres://db/p?", 5),
+            format!("postgres://db/p?connect_timeout=5&{ADDED}")
+        );
+        assert_eq!(
+            with_defaults("postgres:///p?host=/var/run/postgresql", 5),
+            format!("postgres:///p?host=/var/run/postgresql&connect_timeout=5&{ADDED}")
+        );
+    }
+
+    /// `PGCONNECT_TIMEOUT` is libpq's own way to choose; a parameter in the
+    /// URL would override it (`PGAPPNAME` wins over a fallback name anyway).
     #[test]
     fn libpqs_environment_is_left_to_choose() {
-        let url = super::with_defaults("postgres://db/p", 5, |name| {
-            matches!(name, "PGCONNECT_TIMEOUT" | "PGAPPNAME")
-        });
-        assert_eq!(
-            url,
-            "postgres://db/p?keepalives_idle=30&keepalives_interval=10&keepalives_count=3\
-             &tcp_user_timeout=60000"
-        );
+        let url = super::with_defaults("postgres://db/p", 5, |name| name == "PGCONNECT_TIMEOUT");
+        assert_eq!(url, format!("postgres://db/p?{ADDED}"));
     }
 }

@@ -270,6 +270,9 @@ fn tier_sql(imp: i64, sec: i64, ord: i64) -> String {
 /// (customer id, tier): a customer not listed is `small`.
 pub fn of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
     use super::schema::customer_tiers as t;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     if let [id] = ids {
         // One card (the hot path): a statement diesel can cache; an `IN`
         // list is prepared anew every time on SQLite.

@@ -113,44 +113,47 @@ async fn wrong_methods_get_405_with_allow(app: TestApp) {
     r.problem(404);
 }
 
-#[derive(diesel::QueryableByName)]
-struct Setting {
+#[derive(diesel::QueryableByName, Debug, PartialEq)]
+struct Settings {
     #[diesel(sql_type = diesel::sql_types::Text)]
-    value: String,
+    first: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    second: String,
 }
 
 /// Every pooled connection is set up by Patron: on PostgreSQL the session
-/// is named (libpq's `application_name`, one of the URL settings Patron adds
-/// with its connect timeout and TCP keepalives: `db::pg_url`) and runs
-/// without JIT; on SQLite it waits for a busy file and enforces foreign keys.
+/// is named (libpq's `fallback_application_name`, one of the URL settings
+/// Patron adds with its connect timeout and TCP keepalives: `db::pg_url`)
+/// and runs without JIT; on SQLite it waits for a busy file and enforces
+/// foreign keys.
 async fn database_sessions_get_patrons_settings(app: TestApp) {
     use diesel::RunQueryDsl;
     use patron::db::DbConn;
     let db = app.open_db(1, 2).await;
     let mut conn = crate::helpers::hold_a_connection(&db).await;
-    let settings = tokio::task::spawn_blocking(move || {
-        let query = match &*conn {
-            DbConn::Postgresql(_) => {
-                "SELECT application_name AS value FROM pg_stat_activity WHERE pid = pg_backend_pid() \
-                 UNION ALL SELECT current_setting('jit')"
-            }
-            DbConn::Sqlite(_) => {
-                "SELECT CAST(timeout AS TEXT) AS value FROM pragma_busy_timeout \
-                 UNION ALL SELECT CAST(foreign_keys AS TEXT) FROM pragma_foreign_keys"
-            }
-        };
-        match &mut *conn {
-            DbConn::Postgresql(c) => diesel::sql_query(query).load::<Setting>(c),
-            DbConn::Sqlite(c) => diesel::sql_query(query).load::<Setting>(c),
-        }
+    let settings = tokio::task::spawn_blocking(move || match &mut *conn {
+        DbConn::Postgresql(c) => diesel::sql_query(
+            "SELECT current_setting('application_name') AS first, current_setting('jit') AS second",
+        )
+        .get_result::<Settings>(c),
+        DbConn::Sqlite(c) => diesel::sql_query(
+            "SELECT CAST((SELECT timeout FROM pragma_busy_timeout) AS TEXT) AS first, \
+             CAST((SELECT foreign_keys FROM pragma_foreign_keys) AS TEXT) AS second",
+        )
+        .get_result::<Settings>(c),
     })
     .await
     .expect("the blocking query")
     .expect("the settings");
-    let values: Vec<String> = settings.into_iter().map(|s| s.value).collect();
-    let expected = match app.backend {
-        Backend::Postgres => ["patron", "off"],
-        Backend::Sqlite => ["5000", "1"],
+    let (first, second) = match app.backend {
+        Backend::Postgres => ("patron", "off"),
+        Backend::Sqlite => ("5000", "1"),
     };
-    assert_eq!(values, expected);
+    assert_eq!(
+        settings,
+        Settings {
+            first: first.into(),
+            second: second.into()
+        }
+    );
 }
