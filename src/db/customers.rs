@@ -641,24 +641,17 @@ pub fn tags_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut pairs: Vec<(i64, String)> = if let [id] = ids {
-        // One card (the hot path): a statement diesel can cache; an `IN`
-        // list is prepared anew every time on SQLite.
-        native!(conn, |c| customer_tags::table
-            .filter(customer_tags::customer_id.eq(id))
+    // One statement text for any number of cards, kept prepared by diesel
+    // on both engines (`= ANY($1)`; on SQLite `json_ids`).
+    let mut pairs: Vec<(i64, String)> = match conn {
+        DbConn::Postgresql(c) => customer_tags::table
+            .filter(customer_tags::customer_id.eq_any(ids))
             .select((customer_tags::customer_id, customer_tags::tag))
-            .load(c))?
-    } else {
-        match conn {
-            DbConn::Postgresql(c) => customer_tags::table
-                .filter(customer_tags::customer_id.eq_any(ids))
-                .select((customer_tags::customer_id, customer_tags::tag))
-                .load(c)?,
-            DbConn::Sqlite(c) => customer_tags::table
-                .filter(json_ids::in_ids(customer_tags::customer_id, ids))
-                .select((customer_tags::customer_id, customer_tags::tag))
-                .load(c)?,
-        }
+            .load(c)?,
+        DbConn::Sqlite(c) => customer_tags::table
+            .filter(json_ids::in_ids(customer_tags::customer_id, ids))
+            .select((customer_tags::customer_id, customer_tags::tag))
+            .load(c)?,
     };
     pairs.sort_unstable();
     Ok(pairs)

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::stats::{literal, window_start_months};
-use super::{native, DbConn};
+use super::DbConn;
 use crate::domain::pareto::{Pareto, Ranking};
 use crate::domain::tiers::TierSettings;
 
@@ -273,14 +273,8 @@ pub fn of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    if let [id] = ids {
-        // One card (the hot path): a statement diesel can cache; an `IN`
-        // list is prepared anew every time on SQLite.
-        return native!(conn, |c| t::table
-            .filter(t::customer_id.eq(id))
-            .select((t::customer_id, t::tier))
-            .load(c));
-    }
+    // One statement text for any number of cards, kept prepared by diesel
+    // on both engines (`= ANY($1)`; on SQLite `json_ids`).
     match conn {
         DbConn::Postgresql(c) => t::table
             .filter(t::customer_id.eq_any(ids))
