@@ -186,16 +186,19 @@ impl Drop for Claim {
     }
 }
 
-fn read_until_empty(mut claim: Claim, pool: &DbPool, writer: &super::writer::Queue) {
+fn read_until_empty(claim: Claim, pool: &DbPool, writer: &super::writer::Queue) {
+    serve(claim, |batch| read_batch(batch, pool, writer));
+}
+
+/// Answers batches with `read` until the queue is empty.
+fn serve(mut claim: Claim, mut read: impl FnMut(Vec<Waiting>)) {
     let Some(queue) = claim.0.take() else {
         return;
     };
     while let Some(batch) = queue.take() {
         // A panic fails this batch's reads (their replies are dropped: a
         // 500 each), not the reads queued after it.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            read_batch(batch, pool, writer)
-        }));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(batch)));
     }
 }
 
@@ -298,6 +301,45 @@ mod tests {
         // ... and the next read starts a reader again.
         let (tx, _rx) = reply();
         assert_eq!(queue.push(2, tx).ok(), Some(true));
+    }
+
+    #[test]
+    fn a_panicking_batch_fails_its_reads_and_the_reader_goes_on() {
+        let queue = Queue::new(1);
+        let mut answers = Vec::new();
+        let mut started = 0;
+        for id in 0..(MAX as i64 + 1) {
+            let (tx, rx) = reply();
+            answers.push(rx);
+            started += usize::from(queue.push(id, tx).expect("room"));
+        }
+        assert_eq!(started, 1);
+        let mut batches = 0;
+        serve(Claim(Some(queue.clone())), |batch| {
+            batches += 1;
+            if batches == 1 {
+                panic!("a reader's bug");
+            }
+            deliver(batch, Vec::new());
+        });
+        assert_eq!(batches, 2);
+        // The first batch's reads fail (a 500 each, not a wait to the
+        // timeout); the read queued after them is answered (no such card).
+        for (i, answer) in answers.iter_mut().enumerate() {
+            let got = answer.try_recv();
+            if i < MAX {
+                assert!(
+                    matches!(got, Err(oneshot::error::TryRecvError::Closed)),
+                    "read {i}"
+                );
+            } else {
+                assert!(matches!(got, Ok(Ok(None))), "read {i}");
+            }
+        }
+        // The reader stopped when the queue was empty: the next read starts one.
+        assert_eq!(queue.0.lock().readers, 0);
+        let (tx, _rx) = reply();
+        assert_eq!(queue.push(0, tx).ok(), Some(true));
     }
 
     #[test]
