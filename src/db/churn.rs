@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{churn_records, customers, transactions};
-use super::DbConn;
+use super::{changes, DbConn};
 
 pub const CHURNED: &str = "churned";
 pub const REACTIVATED: &str = "reactivated";
@@ -91,21 +91,31 @@ pub fn reactivate(
     churn_records::table.find(open.id).first(conn).optional()
 }
 
+/// A card write like any other: a new version, and a change in the feed
+/// (integrators and webhooks learn of the churn or the win-back from it).
 fn mark_card(
     conn: &mut DbConn,
     customer_id: i64,
     at: Option<NaiveDateTime>,
     reason: Option<&str>,
     now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(customers::table.find(customer_id))
+) -> QueryResult<()> {
+    let version: i64 = diesel::update(customers::table.find(customer_id))
         .set((
             customers::churned_at.eq(at),
             customers::churn_reason.eq(reason),
             customers::version.eq(customers::version + 1),
             customers::updated_at.eq(now),
         ))
-        .execute(conn)
+        .returning(customers::version)
+        .get_result(conn)?;
+    changes::record(
+        conn,
+        changes::CUSTOMER,
+        customer_id,
+        changes::UPDATED,
+        version,
+    )
 }
 
 pub fn open_record(conn: &mut DbConn, customer_id: i64) -> QueryResult<Option<ChurnRecordRow>> {

@@ -11,6 +11,7 @@ use crate::settings::put;
 
 backend_tests!(
     churn_and_win_back_keep_records_card_history_and_timeline,
+    churn_and_win_back_are_card_changes_in_the_feed,
     churn_validation_and_roles,
     at_risk_ranks_by_score_with_signals,
     at_risk_falling_share_boundary_and_pages,
@@ -160,6 +161,46 @@ async fn churn_and_win_back_keep_records_card_history_and_timeline(app: TestApp)
         .unwrap()
         .iter()
         .any(|i| i["event"]["kind"] == "reactivated"));
+}
+
+/// A churn and a win-back change the card (its version, `churned_at`), so
+/// the feed carries each as an update with the card as it then was: an
+/// integrator syncing from the feed or a webhook would miss them otherwise.
+async fn churn_and_win_back_are_card_changes_in_the_feed(app: TestApp) {
+    use crate::changes::read_all;
+    let token = app.admin_token().await;
+    let c = customer(&app, &token, "Leaving").await;
+    let (_, start) = read_all(&app, &token, None, "", 100).await;
+    assert_eq!(
+        churn(&app, &token, c, "competition", None).await.status,
+        201
+    );
+    assert_eq!(reactivate(&app, &token, c).await.status, 200);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    assert_eq!(card.body["version"], 3, "{}", card.text);
+    let (items, _) = read_all(&app, &token, Some(&start), "&types=customer", 100).await;
+    let seen: Vec<(i64, String, i64, Value)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["entity_id"].as_i64().unwrap_or_default(),
+                i["operation"].as_str().unwrap_or_default().to_string(),
+                i["version"].as_i64().unwrap_or_default(),
+                i["data"]["churn_reason"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (c, "updated".to_string(), 2, json!("competition")),
+            (c, "updated".to_string(), 3, Value::Null),
+        ]
+    );
+    assert_eq!(
+        items[1]["data"], card.body,
+        "the feed's last state is the card"
+    );
 }
 
 async fn churn_validation_and_roles(app: TestApp) {
