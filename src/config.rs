@@ -76,9 +76,9 @@ impl Config {
             Err(_) => (random_string(48), true),
         };
         let database_url = var("DATABASE_URL", "sqlite://patron.db");
-        let workers = number("PATRON_WORKERS", default_workers())?;
+        let workers = at_least_one("PATRON_WORKERS", default_workers())?;
         Ok(Config {
-            pool_size: number(
+            pool_size: at_least_one(
                 "PATRON_DB_POOL_SIZE",
                 default_pool_size(&database_url, workers),
             )?,
@@ -102,9 +102,9 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect(),
-            token_ttl_secs: number("PATRON_TOKEN_TTL_SECS", 3600)?,
+            token_ttl_secs: at_least_one("PATRON_TOKEN_TTL_SECS", 3600)?,
             workers,
-            db_timeout_secs: number("PATRON_DB_TIMEOUT_SECS", 5)?,
+            db_timeout_secs: at_least_one("PATRON_DB_TIMEOUT_SECS", 5)?,
             login_max_failures: number("PATRON_LOGIN_MAX_FAILURES", 5)?,
             login_window_secs: number("PATRON_LOGIN_WINDOW_SECS", 300)?,
             stats_refresh_secs: number("PATRON_STATS_REFRESH_SECS", 3600)?,
@@ -185,6 +185,20 @@ fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
     }
 }
 
+/// A count or a duration where 0 cannot work (no worker, an empty pool, a
+/// token that has expired when issued): refused at start like a non-number,
+/// not left to a library's panic.
+fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(
+    name: &str,
+    default: T,
+) -> Result<T, String> {
+    let value = number(name, default)?;
+    if value < T::from(1) {
+        return Err(format!("{name} must be at least 1"));
+    }
+    Ok(value)
+}
+
 fn sqlite_locking(value: &str) -> Result<SqliteLocking, String> {
     match value {
         "exclusive" => Ok(SqliteLocking::Exclusive),
@@ -233,7 +247,7 @@ pub fn random_string(len: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{default_lookup_threads, default_pool_size, sqlite_locking};
+    use super::{at_least_one, default_lookup_threads, default_pool_size, sqlite_locking};
     use crate::db::SqliteLocking;
 
     #[test]
@@ -242,6 +256,23 @@ mod tests {
         assert_eq!(sqlite_locking("shared"), Ok(SqliteLocking::Shared));
         let error = sqlite_locking("Shared").err().unwrap_or_default();
         assert!(error.contains("PATRON_SQLITE_LOCKING"), "{error}");
+    }
+
+    #[test]
+    fn counts_that_cannot_be_zero_are_refused_with_their_name() {
+        // A name no test sets: unset, the default; set, the value or a refusal.
+        let name = "PATRON_TEST_AT_LEAST_ONE";
+        assert_eq!(at_least_one::<usize>(name, 4), Ok(4));
+        for (value, expected) in [
+            ("0", Err(format!("{name} must be at least 1"))),
+            ("-1", Err(format!("{name} must be a number, got \"-1\""))),
+            ("1", Ok(1)),
+            ("12", Ok(12)),
+        ] {
+            std::env::set_var(name, value);
+            assert_eq!(at_least_one::<usize>(name, 4), expected, "{value}");
+        }
+        std::env::remove_var(name);
     }
 
     #[test]

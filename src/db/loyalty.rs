@@ -114,6 +114,17 @@ pub fn refresh_ids_current(
     )?)
 }
 
+/// Every customer under the stored settings: after a recompute of the CPR
+/// stages, which sets the shares of wallet loyalty reads (a type from the
+/// old shares would stand until the hourly job). Returns the type changes.
+pub fn refresh_all_current(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+) -> Result<i64, crate::error::ApiError> {
+    let (settings, _) = super::settings::get::<LoyaltySettings>(conn, super::settings::LOYALTY)?;
+    Ok(refresh_all(conn, &settings, now)?)
+}
+
 /// Every customer, in id-range chunks of short transactions. Returns the
 /// number of type changes.
 pub fn refresh_all(conn: &mut DbConn, s: &LoyaltySettings, now: NaiveDateTime) -> QueryResult<i64> {

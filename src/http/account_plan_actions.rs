@@ -88,9 +88,10 @@ pub struct ActionCreate {
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<ActionStatus>)]
     pub status: Option<Input<ActionStatus>>,
-    /// At least 0; default 0.
-    #[validate(range(min = 0))]
-    #[schema(minimum = 0)]
+    /// At least 0 (default), at most 10^14 (a trillion in currency units,
+    /// as for transactions: a plan's sums cannot overflow).
+    #[validate(range(min = 0, max = 100_000_000_000_000i64))]
+    #[schema(minimum = 0, maximum = 100_000_000_000_000.0)]
     pub cost_cents: Option<i64>,
 }
 
@@ -119,8 +120,8 @@ pub struct ActionPatch {
     #[schema(value_type = ActionStatus, required = false)]
     pub status: Option<Option<Input<ActionStatus>>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(range(min = 0))]
-    #[schema(value_type = i64, required = false, minimum = 0)]
+    #[validate(range(min = 0, max = 100_000_000_000_000i64))]
+    #[schema(value_type = i64, required = false, minimum = 0, maximum = 100_000_000_000_000.0)]
     pub cost_cents: Option<Option<i64>>,
 }
 

@@ -112,7 +112,11 @@ pub async fn evaluation(
                 .filter(|a| a.due_date <= as_of)
                 .collect();
             let due_done = due.iter().filter(|a| done(a)).count() as i64;
-            let cost_cents: i64 = live.iter().map(|a| a.cost_cents).sum();
+            // Each cost is at most 10^14; saturating all the same, for rows
+            // written before that bound (a wrapped sum reads as a refund).
+            let cost_cents = live
+                .iter()
+                .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
             let in_period = result(conn, plan.customer_id, plan.period_start, plan.period_end)?;
             let (b_start, b_end) = period_before(plan.period_start, plan.period_end);
             let before = result(conn, plan.customer_id, b_start, b_end)?;

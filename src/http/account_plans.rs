@@ -94,9 +94,9 @@ pub struct PlanCreate {
     #[validate(required, custom(function = "calendar_date"))]
     #[schema(required = true, value_type = NaiveDate, pattern = "^(19|[2-9][0-9])")]
     pub period_end: Option<NaiveDate>,
-    /// At least 0.
-    #[validate(required, range(min = 0))]
-    #[schema(required = true, value_type = i64, minimum = 0)]
+    /// From 0 to 10^14 (as transactions' amounts).
+    #[validate(required, range(min = 0, max = 100_000_000_000_000i64))]
+    #[schema(required = true, value_type = i64, minimum = 0, maximum = 100_000_000_000_000.0)]
     pub budget_cents: Option<i64>,
     /// Default `draft`.
     #[validate(custom(function = "known_code"))]
@@ -122,8 +122,8 @@ pub struct PlanPatch {
     #[schema(value_type = NaiveDate, required = false, pattern = "^(19|[2-9][0-9])")]
     pub period_end: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(range(min = 0))]
-    #[schema(value_type = i64, required = false, minimum = 0)]
+    #[validate(range(min = 0, max = 100_000_000_000_000i64))]
+    #[schema(value_type = i64, required = false, minimum = 0, maximum = 100_000_000_000_000.0)]
     pub budget_cents: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]

@@ -204,7 +204,10 @@ pub async fn recompute(
         .db
         .run(|conn| {
             let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
-            Ok(cpr::refresh_all(conn, &s, db::now())?)
+            let now = db::now();
+            let changed = cpr::refresh_all(conn, &s, now)?;
+            db::loyalty::refresh_all_current(conn, now)?;
+            Ok(changed)
         })
         .await?;
     Ok(HttpResponse::Ok().json(CprRecomputed { changed }))

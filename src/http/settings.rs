@@ -226,7 +226,8 @@ pub async fn get_cpr(
 }
 
 /// Replace the CPR thresholds (admin or manager). Every customer's stage is
-/// recomputed under the new thresholds before the answer.
+/// recomputed under the new thresholds before the answer, and then every
+/// loyalty type (it reads the share of wallet).
 #[utoipa::path(
     tag = "settings",
     params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings changed since")),
@@ -253,7 +254,9 @@ pub async fn put_cpr(
             let version = db::write_tx(conn, |conn| {
                 store(conn, settings::CPR, &value, expected, user_id)
             })?;
-            cpr::refresh_all(conn, &value, db::now())?;
+            let now = db::now();
+            cpr::refresh_all(conn, &value, now)?;
+            db::loyalty::refresh_all_current(conn, now)?;
             Ok(version)
         })
         .await?;

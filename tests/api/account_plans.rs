@@ -180,6 +180,16 @@ async fn plan_crud_filters_and_validation(app: TestApp) {
         fields,
         ["budget_cents", "objective", "period_end", "status"]
     );
+    let r = app
+        .post(
+            PLANS,
+            &token,
+            &json!({"customer_id": key, "objective": "Grow", "period_start": day(0),
+                    "period_end": day(30), "budget_cents": 100_000_000_000_001_i64}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["budget_cents"]);
     let r = app.post(PLANS, &token, &json!({})).await;
     r.problem(422);
     let mut fields = r.error_fields();
@@ -226,6 +236,15 @@ async fn plan_crud_filters_and_validation(app: TestApp) {
     app.patch_if_match(&one, &token, &etag, &json!({"budget_cents": 1}))
         .await
         .problem(412);
+    let r = app
+        .patch(
+            &one,
+            &token,
+            &json!({"budget_cents": 100_000_000_000_001_i64}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["budget_cents"]);
     let r = app
         .patch(&one, &token, &json!({"period_end": day(-100)}))
         .await;
@@ -347,6 +366,26 @@ async fn actions_crud_and_validation(app: TestApp) {
     let mut fields = r.error_fields();
     fields.sort();
     assert_eq!(fields, ["due_date", "status"]);
+    // Costs stop at 10^14, as transactions do: two at i64::MAX summed to a
+    // negative cost in the evaluation.
+    let r = app
+        .patch(
+            &one,
+            &token,
+            &json!({"cost_cents": 100_000_000_000_001_i64}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["cost_cents"]);
+    let r = app
+        .post(
+            &actions,
+            &token,
+            &json!({"type": "dinner", "due_date": day(1), "cost_cents": i64::MAX}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["cost_cents"]);
 
     let list = app.get(&actions, &token).await;
     let types: Vec<&str> = list.body["items"]

@@ -13,6 +13,7 @@ use crate::surveys::{open_survey, respond};
 backend_tests!(
     loyalty_settings_rules,
     loyalty_type_follows_satisfaction_and_purchases,
+    loyalty_follows_a_change_of_the_cpr_window,
 );
 
 const LOYALTY: &str = "/api/v1/settings/loyalty";
@@ -301,4 +302,36 @@ async fn loyalty_type_follows_satisfaction_and_purchases(app: TestApp) {
         .map(|c| c["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, vec![b, cc]);
+}
+
+/// Loyalty reads the share of wallet; a new CPR window (or a CPR
+/// recompute) changes the shares, and the types follow at once, not at the
+/// next hourly job.
+async fn loyalty_follows_a_change_of_the_cpr_window(app: TestApp) {
+    use crate::settings::{default_cpr, set_cpr};
+    let admin = app.admin_token().await;
+    let (id, q) = open_survey(&app, &admin, json!({})).await;
+    let c = app
+        .create_customer(
+            &admin,
+            json!({"kind": "individual", "name": "Wallet", "wallet_size_cents": 2500}),
+        )
+        .await
+        .id();
+    let r = respond(&app, &admin, id, c, &[(q[0], json!(5)), (q[1], json!(5))]).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // Two sales of 1,000 four and five months ago: a share of 0.8 in 12 months.
+    sale(&app, &admin, c, 120).await;
+    sale(&app, &admin, c, 150).await;
+    assert_eq!(loyalty_of(&app, &admin, c).await, "high");
+    // A 3-month window holds neither sale: share 0, below the 0.5 minimum.
+    let mut cpr = default_cpr();
+    cpr["window_months"] = json!(3);
+    set_cpr(&app, &admin, cpr).await;
+    let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
+    assert_eq!(card.body["share_of_wallet"], 0.0, "{}", card.text);
+    assert_eq!(card.body["loyalty_type"], "latent", "{}", card.text);
+    // Back to 12 months through the recompute endpoint's path as well.
+    set_cpr(&app, &admin, default_cpr()).await;
+    assert_eq!(loyalty_of(&app, &admin, c).await, "high");
 }
