@@ -381,7 +381,7 @@ async fn actions_crud_and_validation(app: TestApp) {
         .post(
             &actions,
             &token,
-            &json!({"type": "dinner", "due_date": day(1), "cost_cents": i64::MAX}),
+            &json!({"type": "executive_visit", "due_date": day(1), "cost_cents": i64::MAX}),
         )
         .await;
     r.problem(422);
