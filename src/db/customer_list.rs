@@ -153,9 +153,7 @@ fn bad_cursor() -> ApiError {
 }
 
 fn cursor_stamp(v: &serde_json::Value) -> Result<NaiveDateTime, ApiError> {
-    v.as_str()
-        .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
-        .ok_or_else(bad_cursor)
+    super::page::stamp_of(v)
 }
 
 fn cursor_number(v: &serde_json::Value) -> Result<i64, ApiError> {

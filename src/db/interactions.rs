@@ -152,17 +152,7 @@ pub fn cursor_for(sort: &str, row: &InteractionRow) -> Cursor {
 }
 
 fn key_of(cursor: &Cursor) -> Result<NaiveDateTime, ApiError> {
-    cursor
-        .k
-        .as_str()
-        .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
-        .ok_or_else(|| {
-            ApiError::InvalidQuery(vec![FieldError::new(
-                "cursor",
-                "invalid_value",
-                "corrupt cursor",
-            )])
-        })
+    cursor.stamp_key()
 }
 
 pub fn page(

@@ -64,8 +64,44 @@ impl Cursor {
                 "this cursor belongs to another sort order; start again without a cursor",
             ));
         }
+        // Patron's cursors hold no NUL; PostgreSQL refuses one in text (a 500).
+        if has_nul(&tagged.c.k) {
+            return Err(bad("not a cursor returned by this API"));
+        }
         Ok(tagged.c)
     }
+}
+
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        _ => false,
+    }
+}
+
+impl Cursor {
+    /// The key as an instant (the lists' `%Y-%m-%dT%H:%M:%S%.f` text), in the
+    /// years 0001–9999: a forged cursor with another year, a NUL or no
+    /// instant at all is a 400, not a statement the database refuses.
+    pub fn stamp_key(&self) -> Result<chrono::NaiveDateTime, ApiError> {
+        stamp_of(&self.k)
+    }
+}
+
+/// An instant in a cursor's key (see [`Cursor::stamp_key`]).
+pub fn stamp_of(v: &serde_json::Value) -> Result<chrono::NaiveDateTime, ApiError> {
+    use chrono::Datelike;
+    v.as_str()
+        .and_then(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
+        .filter(|t| (1..=9999).contains(&t.year()))
+        .ok_or_else(|| {
+            ApiError::InvalidQuery(vec![FieldError::new(
+                "cursor",
+                "invalid_value",
+                "corrupt cursor",
+            )])
+        })
 }
 
 /// Checks `limit`, defaulting to 50.

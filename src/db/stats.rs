@@ -27,19 +27,9 @@ pub fn window_start_months(now: NaiveDateTime, months: u32) -> NaiveDateTime {
 /// bound of a period (a report's `from`, the period before it, a window
 /// start), and a bound outside those years means "since/until forever".
 pub fn literal(t: NaiveDateTime) -> String {
-    let (first, last) = literal_range();
     // The format diesel stores in SQLite, so text comparison orders correctly.
-    format!("'{}'", t.clamp(first, last).format("%F %T%.f"))
-}
-
-fn literal_range() -> (NaiveDateTime, NaiveDateTime) {
-    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
-    (
-        day(1, 1, 1).and_time(chrono::NaiveTime::MIN),
-        day(9999, 12, 31)
-            .and_hms_micro_opt(23, 59, 59, 999_999)
-            .unwrap_or_default(),
-    )
+    let t = crate::domain::instants::comparable(t);
+    format!("'{}'", t.format("%F %T%.f"))
 }
 
 const FIGURES: &str = "
@@ -402,7 +392,7 @@ mod tests {
 
     #[test]
     fn literal_clamps_to_four_digit_years() {
-        let (first, last) = super::literal_range();
+        let (first, last) = crate::domain::instants::range();
         let before = first - chrono::Duration::days(700_000);
         assert_eq!(literal(before), "'0001-01-01 00:00:00'");
         assert_eq!(literal(NaiveDateTime::MIN), "'0001-01-01 00:00:00'");

@@ -187,16 +187,7 @@ pub fn page(
     let after_id = after.map(|a| a.id).unwrap_or_default();
     if sort.ends_with("occurred_at") {
         if let Some(a) = after {
-            let key =
-                a.k.as_str()
-                    .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
-                    .ok_or_else(|| {
-                        ApiError::InvalidQuery(vec![FieldError::new(
-                            "cursor",
-                            "invalid_value",
-                            "corrupt cursor",
-                        )])
-                    })?;
+            let key = a.stamp_key()?;
             query = if descending {
                 query.filter(t::occurred_at.le(key)).filter(
                     t::occurred_at

@@ -6,6 +6,7 @@ pub mod codes;
 pub mod cpr;
 pub mod funnel;
 pub mod funnel_conversion;
+pub mod instants;
 pub mod loyalty;
 pub mod market;
 pub mod pareto;

@@ -353,8 +353,13 @@ impl When {
             .map(When::Absolute)
     }
 
-    /// The instant, for a rule evaluated at `now` (UTC).
+    /// The instant, for a rule evaluated at `now` (UTC), within the years
+    /// both engines compare alike (`instants::comparable`).
     pub fn resolve(self, now: NaiveDateTime) -> NaiveDateTime {
+        super::instants::comparable(self.unclamped(now))
+    }
+
+    fn unclamped(self, now: NaiveDateTime) -> NaiveDateTime {
         match self {
             When::Absolute(t) => t,
             When::Relative { amount, unit } => {
@@ -1202,6 +1207,10 @@ mod tests {
         }
         assert!(When::parse("-100y").is_some());
         assert!(When::parse("-36525d").is_some());
+        // An instant whose UTC falls in year 10000 compares as the last one
+        // of 9999 (SQLite compared its text below 2026's: every card matched).
+        let (_, last) = crate::domain::instants::range();
+        assert_eq!(at("9999-12-31T23:59:59-23:59"), last);
     }
 
     #[test]

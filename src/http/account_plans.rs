@@ -205,7 +205,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
     let limit = page::limit(q.limit)?;
-    let since = q.updated_since.map(|t| t.naive_utc());
+    let since = super::common::query_instant("updated_since", q.updated_since)?;
     let after = q
         .cursor
         .as_deref()

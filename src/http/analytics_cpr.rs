@@ -55,15 +55,6 @@ pub struct CprAnalytics {
     pub transitions: Vec<Transition>,
 }
 
-fn period(q: &PeriodQuery) -> (NaiveDateTime, NaiveDateTime) {
-    let to = q.to.map(|t| t.naive_utc()).unwrap_or_else(crate::db::now);
-    let from = q
-        .from
-        .map(|t| t.naive_utc())
-        .unwrap_or_else(|| crate::db::stats::window_start(to));
-    (from, to)
-}
-
 fn cpr_analytics(
     conn: &mut DbConn,
     from: NaiveDateTime,
@@ -150,14 +141,7 @@ pub async fn cpr_report(
     _user: AuthUser,
     query: QueryParams<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (from, to) = period(&query.0);
-    if from >= to {
-        return Err(ApiError::InvalidQuery(vec![crate::error::FieldError::new(
-            "from",
-            "range",
-            "must be before `to`",
-        )]));
-    }
+    let (from, to) = super::report_period::resolve(query.0.from, query.0.to)?;
     Ok(HttpResponse::Ok().json(
         state
             .db

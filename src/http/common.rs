@@ -14,12 +14,54 @@ use crate::error::{ApiError, FieldError};
 /// Clock skew tolerated for "when it happened" fields.
 const FUTURE_SKEW_MINUTES: i64 = 5;
 
-/// Validator rule: a past (or present) instant, not a future one.
+/// The years a stored instant may fall in (UTC), as for dates: chrono reads
+/// any signed year, PostgreSQL refuses some (a 500) and SQLite stores the
+/// rest as text that sorts wrongly (`-5000` before `2026`, `+10000` too).
+const STORED_YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
+
+/// The years an instant in a query may name (a filter bound, a cursor's
+/// key): 0001 is the lists' stand-in for "no date", and every such year
+/// compares the same way on both engines.
+pub const QUERY_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// Validator rule: an instant in years 1900–9999 (UTC).
+pub fn instant(t: &DateTime<Utc>) -> Result<(), ValidationError> {
+    use chrono::Datelike;
+    if STORED_YEARS.contains(&t.year()) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("range")
+            .with_message(Cow::Borrowed("must be in the years 1900 to 9999 (UTC)")))
+    }
+}
+
+/// Validator rule: a past (or present) instant, not a future one, from 1900.
 pub fn not_future(t: &DateTime<Utc>) -> Result<(), ValidationError> {
+    instant(t)?;
     if *t > Utc::now() + Duration::minutes(FUTURE_SKEW_MINUTES) {
         Err(ValidationError::new("range").with_message(Cow::Borrowed("must not be in the future")))
     } else {
         Ok(())
+    }
+}
+
+/// One instant filter of a list (see `query_instants`), as the database's.
+pub fn query_instant(
+    name: &str,
+    t: Option<DateTime<Utc>>,
+) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
+    query_instants(&[(name, t)])?;
+    Ok(t.map(|t| t.naive_utc()))
+}
+
+/// A list's instant filters, each checked against `QUERY_YEARS`: a 400
+/// naming every parameter out of range.
+pub fn query_instants(filters: &[(&str, Option<DateTime<Utc>>)]) -> Result<(), ApiError> {
+    let errors = instants_out_of_range(filters);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidQuery(errors))
     }
 }
 
@@ -55,4 +97,15 @@ pub fn listed_customer(path: Option<i64>, query: Option<i64>) -> Result<Option<i
         )])),
         _ => Ok(path.or(query)),
     }
+}
+
+/// An error for each of `filters` outside `QUERY_YEARS`, for a check that
+/// collects its own.
+pub fn instants_out_of_range(filters: &[(&str, Option<DateTime<Utc>>)]) -> Vec<FieldError> {
+    use chrono::Datelike;
+    filters
+        .iter()
+        .filter(|(_, t)| t.is_some_and(|t| !QUERY_YEARS.contains(&t.year())))
+        .map(|(name, _)| FieldError::new(*name, "range", "must be in the years 0001 to 9999 (UTC)"))
+        .collect()
 }

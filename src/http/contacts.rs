@@ -153,7 +153,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();
     let limit = page::limit(query.0.limit)?;
-    let since = query.0.updated_since.map(|t| t.naive_utc());
+    let since = super::common::query_instant("updated_since", query.0.updated_since)?;
     let after = query
         .0
         .cursor

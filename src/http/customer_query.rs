@@ -122,6 +122,13 @@ impl CustomerQuery {
                 errors.push(FieldError::new(name, "range", "must be between 1 and 5"));
             }
         }
+        errors.extend(super::common::instants_out_of_range(&[
+            ("updated_since", self.updated_since),
+            ("last_contact_before", self.last_contact_before),
+            ("last_contact_after", self.last_contact_after),
+            ("last_purchase_before", self.last_purchase_before),
+            ("last_purchase_after", self.last_purchase_after),
+        ]));
         if let (Some(low), Some(high)) = (self.satisfaction_min, self.satisfaction_max) {
             if low > high {
                 errors.push(FieldError::new(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::common::{clean, not_future, versioned};
+use super::common::{clean, instant, not_future, versioned};
 use super::customer_input::nullable;
 use super::customers::{find_customer, writable_customer};
 use super::extract::{JsonBody, QueryParams};
@@ -108,6 +108,8 @@ pub struct InteractionCreate {
     #[validate(length(max = 4000))]
     #[schema(max_length = 4000)]
     pub outcome: Option<String>,
+    /// When to follow up (years 1900–9999; may be in the future).
+    #[validate(custom(function = "instant"))]
     pub follow_up_at: Option<DateTime<Utc>>,
     /// Complaints only; defaults to `open` for a complaint.
     #[validate(custom(function = "known_code"))]
@@ -141,6 +143,7 @@ pub struct InteractionPatch {
     #[schema(value_type = Option<String>, max_length = 4000)]
     pub outcome: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "instant"))]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub follow_up_at: Option<Option<DateTime<Utc>>>,
     /// true marks the follow-up done (it leaves the due list); false reopens it.
@@ -225,6 +228,12 @@ async fn list_page(
     q: InteractionQuery,
     customer_id: Option<i64>,
 ) -> Result<InteractionPage, ApiError> {
+    super::common::query_instants(&[
+        ("from", q.from),
+        ("to", q.to),
+        ("follow_up_before", q.follow_up_before),
+        ("updated_since", q.updated_since),
+    ])?;
     let default_sort = if q.follow_up_before.is_some() {
         "follow_up_at"
     } else {

@@ -175,7 +175,7 @@ pub async fn list(
         .transpose()?
         .map(|c| c.id);
     let kind = q.kind.map(|k| k.as_str());
-    let since = q.updated_since.map(|t| t.naive_utc());
+    let since = super::common::query_instant("updated_since", q.updated_since)?;
     let page = state
         .db
         .run(move |conn| {

@@ -9,6 +9,7 @@ pub fn resolve(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<(NaiveDateTime, NaiveDateTime), ApiError> {
+    super::common::query_instants(&[("from", from), ("to", to)])?;
     let to = to.map(|t| t.naive_utc()).unwrap_or_else(crate::db::now);
     let from = from
         .map(|t| t.naive_utc())

@@ -481,7 +481,7 @@ pub async fn list(
         .transpose()?
         .map(|c| c.id);
     let kind = q.kind.map(SegmentKind::as_str);
-    let since = q.updated_since.map(|t| t.naive_utc());
+    let since = super::common::query_instant("updated_since", q.updated_since)?;
     let rows = state
         .db
         .run(move |conn| Ok(store::page(conn, kind, q.builtin, since, after, limit)?))

@@ -354,6 +354,10 @@ pub async fn get(
             "the only period is month",
         ));
     }
+    errors.extend(super::common::instants_out_of_range(&[
+        ("from", q.from),
+        ("to", q.to),
+    ]));
     if let (Some(f), Some(t)) = (q.from, q.to) {
         if f > t {
             errors.push(FieldError::new("from", "range", "must not be after `to`"));

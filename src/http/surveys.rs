@@ -464,7 +464,7 @@ pub async fn list(
         .transpose()?
         .map(|c| c.id);
     let status = q.status.map(SurveyStatus::as_str);
-    let since = q.updated_since.map(|t| t.naive_utc());
+    let since = super::common::query_instant("updated_since", q.updated_since)?;
     let page = state
         .db
         .run(move |conn| {

@@ -173,11 +173,7 @@ fn decode_cursor(raw: &str, types: &str) -> Result<(NaiveDateTime, i64, i64), Ap
     let arr =
         c.k.as_array()
             .ok_or_else(|| bad("cursor", "corrupt cursor"))?;
-    let at = arr
-        .first()
-        .and_then(|v| v.as_str())
-        .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
-        .ok_or_else(|| bad("cursor", "corrupt cursor"))?;
+    let at = page::stamp_of(arr.first().unwrap_or(&serde_json::Value::Null))?;
     let r = arr
         .get(1)
         .and_then(|v| v.as_i64())
@@ -335,10 +331,7 @@ pub async fn history(
         .as_deref()
         .map(|c| {
             let c = Cursor::decode(c, "history", sort)?;
-            let at =
-                c.k.as_str()
-                    .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
-                    .ok_or_else(|| bad("cursor", "corrupt cursor"))?;
+            let at = c.stamp_key()?;
             Ok::<_, ApiError>(Before::LtId(at, c.id))
         })
         .transpose()?;

@@ -194,6 +194,11 @@ async fn list_page(
         .as_deref()
         .map(|c| Cursor::decode(c, "transactions", sort))
         .transpose()?;
+    super::common::query_instants(&[
+        ("from", q.from),
+        ("to", q.to),
+        ("updated_since", q.updated_since),
+    ])?;
     let filter = Filter {
         customer_id: super::common::listed_customer(customer_id, q.customer_id)?,
         owner_id: q.owner_id,

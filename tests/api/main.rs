@@ -33,6 +33,7 @@ mod deletes_if_match;
 mod edits_concurrent;
 mod errors;
 mod health;
+mod instants;
 mod lock_races;
 mod lookups;
 mod loyalty;

@@ -1,0 +1,214 @@
+//! Instants out of the years both engines store alike: a request with one
+//! is refused naming the field (it was a 500 on PostgreSQL, which refuses
+//! such years, and on SQLite was stored as text that sorts wrongly).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::TestApp;
+
+backend_tests!(
+    stored_instants_are_in_the_years_1900_to_9999,
+    query_instants_are_in_the_years_0001_to_9999,
+    forged_cursors_with_bad_keys_are_refused,
+);
+
+async fn stored_instants_are_in_the_years_1900_to_9999(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Dates"}))
+        .await
+        .id();
+    let sales = format!("/api/v1/customers/{c}/transactions");
+    for bad in [
+        "-5000-01-01T00:00:00Z",
+        "1899-12-31T23:59:59Z",
+        "0000-01-01T00:00:00Z",
+    ] {
+        let r = app
+            .post(
+                &sales,
+                &token,
+                &json!({"amount_cents": 1, "product": "x", "occurred_at": bad}),
+            )
+            .await;
+        r.problem(422);
+        assert_eq!(r.error_fields(), ["occurred_at"], "{bad}: {}", r.text);
+    }
+    let r = app
+        .post(
+            &sales,
+            &token,
+            &json!({"amount_cents": 1, "product": "x", "occurred_at": "1900-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let contacts = format!("/api/v1/customers/{c}/interactions");
+    let r = app
+        .post(
+            &contacts,
+            &token,
+            &json!({"type": "call", "summary": "x", "follow_up_at": "+10000-01-01T00:00:00Z",
+                    "occurred_at": "-0001-01-01T00:00:00Z"}),
+        )
+        .await;
+    r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["follow_up_at", "occurred_at"], "{}", r.text);
+    let r = app
+        .post(&contacts, &token, &json!({"type": "call", "summary": "x"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let one = format!("{contacts}/{}", r.id());
+    let r = app
+        .patch(
+            &one,
+            &token,
+            &json!({"follow_up_at": "9999-12-31T23:59:59-23:59"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["follow_up_at"], "{}", r.text);
+
+    // A bulk item: its own error; the good item beside it is written.
+    let r = app
+        .post(
+            "/api/v1/transactions/bulk",
+            &token,
+            &json!({"items": [
+                {"external_id": "T-OLD", "customer_id": c, "amount_cents": 1, "product": "x",
+                 "occurred_at": "-5000-01-01T00:00:00Z"},
+                {"external_id": "T-OK", "customer_id": c, "amount_cents": 1, "product": "x"}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+    assert_eq!(r.body["items"][0]["errors"][0]["field"], "occurred_at");
+    assert_eq!(r.body["items"][1]["status"], "created", "{}", r.text);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    assert_eq!(card.body["purchase_count"], 2, "{}", card.text);
+    assert_eq!(card.body["first_purchase_at"], "1900-01-01T00:00:00Z");
+}
+
+async fn query_instants_are_in_the_years_0001_to_9999(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Filters"}))
+        .await
+        .id();
+    let (old, late) = ("-5000-01-01T00:00:00Z", "%2B10000-01-01T00:00:00Z");
+    let r = app
+        .get(
+            &format!("/api/v1/customers?updated_since={old}&last_contact_before={late}&last_purchase_after={old}"),
+            &token,
+        )
+        .await;
+    r.problem(400);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "last_contact_before",
+            "last_purchase_after",
+            "updated_since"
+        ]
+    );
+    for (path, fields) in [
+        (
+            format!("/api/v1/transactions?from={old}&to={late}"),
+            vec!["from", "to"],
+        ),
+        (
+            format!("/api/v1/interactions?follow_up_before={late}&updated_since={old}"),
+            vec!["follow_up_before", "updated_since"],
+        ),
+        (
+            format!("/api/v1/customers/{c}/contacts?updated_since={old}"),
+            vec!["updated_since"],
+        ),
+        (
+            format!("/api/v1/customers/{c}/needs?updated_since={late}"),
+            vec!["updated_since"],
+        ),
+        (
+            format!("/api/v1/surveys?updated_since={old}"),
+            vec!["updated_since"],
+        ),
+        (
+            format!("/api/v1/users?updated_since={old}"),
+            vec!["updated_since"],
+        ),
+        (
+            format!("/api/v1/segments?updated_since={old}"),
+            vec!["updated_since"],
+        ),
+        (
+            format!("/api/v1/account-plans?updated_since={old}"),
+            vec!["updated_since"],
+        ),
+        (format!("/api/v1/analytics/cpr?from={old}"), vec!["from"]),
+        (format!("/api/v1/analytics/sales?to={late}"), vec!["to"]),
+    ] {
+        let r = app.get(&path, &token).await;
+        r.problem(400);
+        assert_eq!(r.error_fields(), fields, "{path}: {}", r.text);
+    }
+    // The first and last four-digit years are fine (0001: "since always").
+    let r = app
+        .get(
+            "/api/v1/customers?updated_since=0001-01-01T00:00:00Z&last_contact_before=9999-12-31T23:59:59Z",
+            &token,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .get("/api/v1/transactions?from=0001-01-01T00:00:00Z", &token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Cursors are opaque, but a client can forge one: a key with a NUL or an
+/// instant PostgreSQL refuses is a 400, not a statement that fails.
+async fn forged_cursors_with_bad_keys_are_refused(app: TestApp) {
+    let token = app.admin_token().await;
+    let forge = |list: &str, sort: &str, key: serde_json::Value| {
+        let cursor = json!({"l": list, "s": sort, "k": key, "id": 1});
+        URL_SAFE_NO_PAD.encode(cursor.to_string())
+    };
+    for (path, cursor) in [
+        (
+            "/api/v1/customers?sort=name",
+            forge("customers", "name", json!("a\u{0}")),
+        ),
+        (
+            "/api/v1/customers?sort=-updated_at",
+            forge("customers", "-updated_at", json!("-5000-01-01T00:00:00")),
+        ),
+        (
+            "/api/v1/transactions?sort=-occurred_at",
+            forge(
+                "transactions",
+                "-occurred_at",
+                json!("+10000-01-01T00:00:00"),
+            ),
+        ),
+        (
+            "/api/v1/interactions?sort=-occurred_at",
+            forge(
+                "interactions",
+                "-occurred_at",
+                json!("-0001-01-01T00:00:00"),
+            ),
+        ),
+    ] {
+        let r = app.get(&format!("{path}&cursor={cursor}"), &token).await;
+        r.problem(400);
+        assert_eq!(r.error_fields(), ["cursor"], "{path}: {}", r.text);
+    }
+}
