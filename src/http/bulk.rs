@@ -113,8 +113,12 @@ fn rejection(rejected: BulkResponse) -> HttpResponse {
         .body(problem.to_string())
 }
 
-/// Reads a body of at most `BULK_BODY_LIMIT` bytes.
-pub async fn read_body(mut payload: web::Payload) -> Result<Bytes, ApiError> {
+/// Reads a body of at most `BULK_BODY_LIMIT` bytes (after decoding its
+/// `Content-Encoding`, as actix's extractors do for the other bodies: an
+/// ERP compresses the large ones first).
+pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<Bytes, ApiError> {
+    super::extract::known_encoding(req)?;
+    let mut payload = actix_web::dev::Decompress::from_headers(payload.into_inner(), req.headers());
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {

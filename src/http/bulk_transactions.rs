@@ -265,7 +265,7 @@ pub async fn bulk_transactions(
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager, Role::Sales, Role::Integration])?;
     let all_or_none = query.0.all_or_none.unwrap_or(false);
-    let body = bulk::read_body(payload).await?;
+    let body = bulk::read_body(&req, payload).await?;
     let items = bulk::json_items(&req, &body)?;
     let key = IdemKey::of(&req);
     state

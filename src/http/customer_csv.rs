@@ -297,6 +297,28 @@ fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
         records.push(record);
     }
     unbalanced_quotes(body, &records)?;
+    // As in a JSON body: no text may hold U+0000 (PostgreSQL cannot store
+    // it); every such cell named, as the JSON item's path would be.
+    let nul: Vec<FieldError> = records
+        .iter()
+        .enumerate()
+        .flat_map(|(i, record)| {
+            headers
+                .iter()
+                .zip(record.iter())
+                .filter(|(_, raw)| raw.contains('\0'))
+                .map(move |(name, _)| {
+                    FieldError::new(
+                        format!("items[{i}].{name}"),
+                        "invalid_character",
+                        "must not contain NUL (U+0000) characters",
+                    )
+                })
+        })
+        .collect();
+    if !nul.is_empty() {
+        return Err(ApiError::Validation(nul));
+    }
     for record in records {
         if items.len() >= bulk::MAX_ITEMS {
             return Err(ApiError::PayloadTooLarge(format!(
@@ -403,7 +425,7 @@ pub async fn import(
         ));
     }
     let all_or_none = query.0.all_or_none.unwrap_or(false);
-    let body = bulk::read_body(payload).await?;
+    let body = bulk::read_body(&req, payload).await?;
     let items = rows_as_items(&body)?;
     let key = IdemKey::of(&req);
     state

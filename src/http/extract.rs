@@ -28,6 +28,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let content_type_ok = is_json(req);
+        let encoding = known_encoding(req);
         let bytes = Bytes::from_request(req, payload);
         Box::pin(async move {
             if !content_type_ok {
@@ -35,6 +36,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "the request body must be JSON (Content-Type: application/json)".into(),
                 ));
             }
+            encoding?;
             let body = bytes
                 .await
                 .map_err(|e| match e.as_error::<PayloadError>() {
@@ -45,6 +47,22 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 })?;
             parse_json(&body).map(JsonBody)
         })
+    }
+}
+
+/// 415 for a `Content-Encoding` Patron cannot decode: actix reads an
+/// unknown one as `identity`, and the compressed bytes were then parsed as
+/// the body itself.
+pub(crate) fn known_encoding(req: &HttpRequest) -> Result<(), ApiError> {
+    use actix_web::http::header::ContentEncoding;
+    match req.headers().get(header::CONTENT_ENCODING) {
+        None => Ok(()),
+        Some(v) => match v.to_str().ok().map(str::parse::<ContentEncoding>) {
+            Some(Ok(_)) => Ok(()),
+            _ => Err(ApiError::UnsupportedMediaType(
+                "Content-Encoding must be gzip, deflate, br, zstd or identity".into(),
+            )),
+        },
     }
 }
 

@@ -23,6 +23,7 @@ mod changes_surveys;
 mod churn;
 mod churn_satisfaction;
 mod contacts;
+mod content_encoding;
 mod contract;
 mod cpr;
 mod crash;

@@ -163,6 +163,21 @@ async fn import_rules(app: TestApp) {
     let r = import(&app, &token, "", "external_id,name,name\nA,x,y\n").await;
     r.problem(422);
     assert_eq!(r.error_fields(), ["header.name"]);
+    // A NUL in a cell, as in a JSON string: 422 naming each, nothing
+    // written (PostgreSQL answered 500, SQLite stored it).
+    let r = import(
+        &app,
+        &token,
+        "",
+        "external_id,kind,name,region\nNUL-1,individual,a\u{0}b,x\nNUL-2,individual,fine,y\u{0}\n",
+    )
+    .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["items[0].name", "items[1].region"]);
+    let r = app
+        .get("/api/v1/customers?q=fine&include_archived=true", &token)
+        .await;
+    assert_eq!(r.body["items"], json!([]), "{}", r.text);
     import(&app, &token, "", "external_id,kind,name\nA,individual\n")
         .await
         .problem(400);
