@@ -55,8 +55,9 @@ pub struct ChangeItem {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChangePage {
     pub items: Vec<ChangeItem>,
-    /// Always present: pass it as `after` to continue. When the page is empty
-    /// it is the cursor you sent (poll again later with it).
+    /// Always present: pass it as `after` to continue (poll again later with
+    /// it). On the last page it is where the feed ended when read, also when
+    /// `types` left the page empty.
     pub next_cursor: String,
     /// True when more changes are already available after this page.
     pub has_more: bool,
@@ -113,25 +114,31 @@ pub async fn list(
     let page = state
         .db
         .run(move |conn| {
-            if let Some(after) = after {
-                if after < changes::purged_through(conn)? {
-                    return Err(ApiError::Gone(
-                        "this cursor is older than the change feed's retention and changes after it were purged: resync from the lists, then read the feed again without `after`".into(),
-                    ));
-                }
+            let purged = changes::purged_through(conn)?;
+            if after.is_some_and(|after| after < purged) {
+                return Err(ApiError::Gone(
+                    "this cursor is older than the change feed's retention and changes after it were purged: resync from the lists, then read the feed again without `after`".into(),
+                ));
             }
-            let mut rows = changes::page(conn, after.unwrap_or_default(), &types, limit + 1)?;
+            // Without `after`, the oldest retained change: an empty page then
+            // hands out the purge position, not a cursor from before it (a
+            // 410 at once, and again after every resync).
+            let start = after.unwrap_or(purged);
+            // Read before the page: every change up to the head is visible to
+            // the page's statement (numbers are taken in commit order), so a
+            // last page may move the cursor there even when `types` left it
+            // empty, and a rare type's cursor does not age out meanwhile.
+            let end = changes::head(conn)?;
+            let mut rows = changes::page(conn, start, &types, limit + 1)?;
             let has_more = rows.len() as i64 > limit;
             rows.truncate(limit as usize);
-            Ok((rows, has_more))
+            let last = rows.last().map_or(start, ChangeRow::position);
+            let next = if has_more { last } else { last.max(end) };
+            Ok((rows, has_more, next))
         })
         .await?;
-    let (rows, has_more) = page;
-    let next_cursor = rows
-        .last()
-        .map(|r| encode(r.position()))
-        .or(q.after)
-        .unwrap_or_else(|| encode(Position::default()));
+    let (rows, has_more, next) = page;
+    let next_cursor = encode(next);
     let items = rows.into_iter().map(item).collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(ChangePage {
         items,

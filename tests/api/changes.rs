@@ -518,10 +518,17 @@ async fn expired_cursor_is_gone(app: TestApp) {
             .status,
         200
     );
-    // Starting over without a cursor works.
+    // Starting over without a cursor works, and the cursor it hands out
+    // reads on (it was the feed's very start: a 410 at once, for ever).
     let r = app.get("/api/v1/changes", &admin).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["items"], json!([]));
+    let again = r.body["next_cursor"].as_str().unwrap_or_default();
+    assert_eq!(again, old, "the purge position");
+    let r = app
+        .get(&format!("/api/v1/changes?after={again}"), &admin)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     purger.stop().await;
 }
 
@@ -547,6 +554,13 @@ async fn head_is_where_the_feed_ends(app: TestApp) {
     .await;
     assert_eq!(after.len(), 1);
     assert_eq!(after[0]["entity_id"], json!(c));
+    // A type with no changes: the empty last page's cursor is the head, so
+    // it moves on with the feed instead of aging towards a 410.
+    let head = app.get("/api/v1/changes/head", &admin).await;
+    let r = app.get("/api/v1/changes?types=survey", &admin).await;
+    assert_eq!(r.body["items"], json!([]), "{}", r.text);
+    assert_eq!(r.body["next_cursor"], head.body["cursor"]);
+    assert_eq!(r.body["has_more"], json!(false));
 }
 
 async fn customer_named(app: &TestApp, token: &str, name: &str) -> i64 {
