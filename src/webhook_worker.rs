@@ -25,6 +25,9 @@ const BATCH: i64 = 100;
 /// Error texts kept in the delivery log are cut to this many characters.
 const MAX_ERROR_CHARS: usize = 500;
 
+/// The `disabled_reason` of a subscription whose next changes were purged.
+pub const PURGED: &str = "changes it had not delivered were purged (older than PATRON_CHANGES_RETENTION_DAYS): resync the receiver, POST /webhooks/{id}/replay with the feed's head, then PATCH {\"active\": true}";
+
 #[derive(Clone)]
 struct Worker {
     db: Db,
@@ -136,6 +139,14 @@ impl Worker {
                         return Ok(None);
                     };
                     if !hook.active {
+                        return Ok(None);
+                    }
+                    // Changes it has not delivered were purged (it was off, or
+                    // failing, longer than the retention): reading on would skip
+                    // them without a word, so it stops and says why, as the
+                    // feed answers such a cursor 410.
+                    if hook.position() < changes::purged_through(conn)? {
+                        webhooks::disable(conn, id, &owner, PURGED)?;
                         return Ok(None);
                     }
                     let rows = changes::page(conn, hook.position(), &[], BATCH)?;

@@ -259,15 +259,14 @@ pub fn fail(
         .filter(webhooks::lease_owner.eq(owner));
     if failures >= max_failures {
         diesel::update(target)
-            .set((
-                webhooks::failures.eq(failures),
-                webhooks::active.eq(false),
-                webhooks::disabled_reason.eq(Some(format!(
-                    "disabled after {failures} consecutive failed deliveries"
-                ))),
-                webhooks::version.eq(webhooks::version + 1),
-            ))
+            .set(webhooks::failures.eq(failures))
             .execute(conn)?;
+        disable(
+            conn,
+            id,
+            owner,
+            &format!("disabled after {failures} consecutive failed deliveries"),
+        )?;
     } else {
         diesel::update(target)
             .set((
@@ -276,6 +275,23 @@ pub fn fail(
             ))
             .execute(conn)?;
     }
+    Ok(())
+}
+
+/// Stops deliveries (`active: false`) with the reason an admin reads; a
+/// `PATCH {"active": true}` or a replay starts them again.
+pub fn disable(conn: &mut DbConn, id: i64, owner: &str, reason: &str) -> QueryResult<()> {
+    diesel::update(
+        webhooks::table
+            .filter(webhooks::id.eq(id))
+            .filter(webhooks::lease_owner.eq(owner)),
+    )
+    .set((
+        webhooks::active.eq(false),
+        webhooks::disabled_reason.eq(Some(reason)),
+        webhooks::version.eq(webhooks::version + 1),
+    ))
+    .execute(conn)?;
     Ok(())
 }
 

@@ -470,7 +470,7 @@ async fn gapless_when_transactions_commit_out_of_order(app: TestApp) {
 
 /// The status of reading after `cursor`, once it turns 410 (a purge removed
 /// what it points to) or after about ten seconds.
-async fn purged_soon(app: &TestApp, token: &str, cursor: &str) -> u16 {
+pub async fn purged_soon(app: &TestApp, token: &str, cursor: &str) -> u16 {
     let mut status = 0;
     for _ in 0..100 {
         status = app

@@ -22,6 +22,7 @@ backend_tests!(
     retries_back_off_then_disable_and_reenable,
     replay_from_a_cursor,
     the_delivery_log_follows_the_feed_retention,
+    a_subscription_behind_the_purge_stops_and_says_why,
 );
 
 const SECRET: &str = "a-long-shared-secret-0123";
@@ -634,4 +635,63 @@ async fn log_len(app: &TestApp, admin: &str, id: i64) -> Option<usize> {
         .body["items"]
         .as_array()
         .map(Vec::len)
+}
+
+/// A subscription switched off for longer than the retention: the changes
+/// it had not delivered are gone. Reading on from the next retained one
+/// skipped them without a word; it is disabled with the reason instead, as
+/// the feed answers such a cursor 410, and a replay from the head resumes it.
+async fn a_subscription_behind_the_purge_stops_and_says_why(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let hook = subscribe(&app, &admin, &receiver.url, json!(["*"])).await;
+    let path = format!("/api/v1/webhooks/{}", hook["id"]);
+    let r = app.patch(&path, &admin, &json!({"active": false})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let before = app.get("/api/v1/changes/head", &admin).await.body["cursor"].clone();
+    customer(&app, &admin, "Missed one").await;
+    customer(&app, &admin, "Missed two").await;
+    let purger = app
+        .start_another(|c| {
+            c.changes_retention_days = 0;
+            c.changes_purge_secs = 1;
+        })
+        .await;
+    let before = before.as_str().unwrap_or_default().to_string();
+    assert_eq!(
+        crate::changes::purged_soon(&app, &admin, &before).await,
+        410
+    );
+    purger.stop().await;
+
+    let r = app.patch(&path, &admin, &json!({"active": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let delivery = worker(&app, |_| {}).await;
+    let mut hook = Value::Null;
+    for _ in 0..300 {
+        hook = app.get(&path, &admin).await.body;
+        if hook["active"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hook["active"], json!(false), "{hook}");
+    let reason = hook["disabled_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("purged"), "{reason}");
+    assert!(receiver.all().is_empty(), "nothing delivered past the gap");
+
+    // Replayed from the head and re-enabled, it delivers what comes next.
+    let head = app.get("/api/v1/changes/head", &admin).await.body["cursor"].clone();
+    let r = app
+        .post(&format!("{path}/replay"), &admin, &json!({"after": head}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.patch(&path, &admin, &json!({"active": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let c = customer(&app, &admin, "After the resync").await;
+    eventually("the next change", || !receiver.delivered().is_empty()).await;
+    let got = receiver.delivered();
+    assert_eq!(change_of(&got[0])["entity_id"], json!(c));
+    delivery.stop().await;
+    receiver.stop().await;
 }
