@@ -4,6 +4,7 @@ pub mod account_plans;
 pub mod churn;
 pub mod codes;
 pub mod cpr;
+pub mod cpr_moves;
 pub mod funnel;
 pub mod funnel_conversion;
 pub mod instants;

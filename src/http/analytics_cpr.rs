@@ -1,7 +1,5 @@
 //! `/analytics/cpr` and `/analytics/pareto`.
 
-use std::collections::BTreeMap;
-
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -13,6 +11,7 @@ use crate::auth::AuthUser;
 use crate::db::schema::{customer_events, customers};
 use crate::db::{cpr as cpr_db, settings, tiers, DbConn};
 use crate::domain::codes::{Code, CprStage};
+use crate::domain::cpr_moves::{self, Moves, StageChange};
 use crate::domain::statistics::median;
 use crate::domain::tiers::TierSettings;
 use crate::error::ApiError;
@@ -71,8 +70,10 @@ fn cpr_analytics(
             ),
         ))
         .load(conn)?;
-    // Stays: from each stage change to the customer's next one (or creation for the first).
-    let changes: Vec<(i64, Option<String>, Option<String>, NaiveDateTime)> = customer_events::table
+    // Each customer's stage changes before `to`, in order, with the card's
+    // creation (where its first stay starts).
+    let changes: Vec<StageChange> = customer_events::table
+        .inner_join(customers::table)
         .filter(customer_events::kind.eq(cpr_db::CPR_STAGE_CHANGED))
         .filter(customer_events::at.lt(to))
         .order((
@@ -82,33 +83,31 @@ fn cpr_analytics(
         ))
         .select((
             customer_events::customer_id,
+            customers::created_at,
             customer_events::from_value,
             customer_events::to_value,
             customer_events::at,
         ))
-        .load(conn)?;
-    let mut stays: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut transitions: BTreeMap<(String, String), i64> = BTreeMap::new();
-    let mut previous: Option<(i64, NaiveDateTime)> = None;
-    for (customer, from_stage, to_stage, at) in &changes {
-        if *at >= from {
-            let key = (
-                from_stage.clone().unwrap_or_default(),
-                to_stage.clone().unwrap_or_default(),
-            );
-            *transitions.entry(key).or_default() += 1;
-            if let Some((prev_customer, started)) = previous {
-                if prev_customer == *customer {
-                    let days = (*at - started).num_seconds() as f64 / 86_400.0;
-                    stays
-                        .entry(from_stage.clone().unwrap_or_default())
-                        .or_default()
-                        .push(days);
-                }
-            }
-        }
-        previous = Some((*customer, *at));
-    }
+        .load::<(
+            i64,
+            NaiveDateTime,
+            Option<String>,
+            Option<String>,
+            NaiveDateTime,
+        )>(conn)?
+        .into_iter()
+        .map(|(customer_id, created_at, from, to, at)| StageChange {
+            customer_id,
+            created_at,
+            from: from.unwrap_or_default(),
+            to: to.unwrap_or_default(),
+            at,
+        })
+        .collect();
+    let Moves {
+        transitions,
+        mut stays,
+    } = cpr_moves::moves(&changes, from);
     let stages = CprStage::ALL
         .iter()
         .map(|stage| {
@@ -170,8 +169,10 @@ pub struct ParetoView {
     pub deciles: Vec<DecileRow>,
 }
 
-/// The Pareto view of profit (as of the last tier recompute): profit by
-/// decile of customers and the top-20% share.
+/// The Pareto view of profit: profit by decile of customers and the top-20%
+/// share, over the tier settings' window (with the default 12 months, the
+/// cards' live 12-month profit; with another window, the profit the last
+/// tier recompute ranked by).
 #[utoipa::path(tag = "analytics", responses((status = 200, body = ParetoView)))]
 #[get("/analytics/pareto")]
 pub async fn pareto_report(

@@ -1003,9 +1003,27 @@ async fn analytics_counts_stages_and_transitions_in_a_period(app: TestApp) {
     let ret = stage_figures(&r, "retention");
     assert_eq!((ret.customers, ret.revenue), (0, 0));
     assert!(ret.median.is_null());
-    // b spent a moment in conversion.
+    // b spent a moment in conversion; each mover a moment in not_started,
+    // from its creation to its first change.
     let days = conv.median.as_f64().unwrap_or_else(|| panic!("{}", r.text));
     assert!((0.0..0.01).contains(&days), "{}", r.text);
+    let days = ns.median.as_f64().unwrap_or_else(|| panic!("{}", r.text));
+    assert!((0.0..0.01).contains(&days), "{}", r.text);
+    // A pin that keeps b's stage is in its history, not a move.
+    let r = put(
+        &app,
+        &pin_path(b),
+        &admin,
+        &json!({"stage": "penetration", "reason": "key account"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .get(
+            &format!("/api/v1/analytics/cpr?from={start}&to={end}"),
+            &viewer,
+        )
+        .await;
     // Every change in the period (the archived customer's too: it happened).
     assert_eq!(
         transitions(&r),
