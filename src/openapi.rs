@@ -362,3 +362,36 @@ pub fn spec() -> utoipa::openapi::OpenApi {
 pub fn yaml() -> Result<String, String> {
     spec().to_yaml().map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::openapi::path::ParameterIn;
+
+    /// The history's `kind` pattern is written out in an attribute; it must
+    /// name every kind the server takes (`churned` and `reactivated` were
+    /// missing: a client validating against the spec could not ask for them).
+    #[test]
+    fn the_history_kind_pattern_names_every_event_kind() {
+        let spec = super::spec();
+        let pattern = spec
+            .paths
+            .paths
+            .get("/api/v1/customers/{id}/history")
+            .and_then(|item| item.get.as_ref())
+            .and_then(|op| op.parameters.as_ref())
+            .and_then(|params| {
+                params
+                    .iter()
+                    .find(|p| p.name == "kind" && p.parameter_in == ParameterIn::Query)
+            })
+            .and_then(|p| serde_json::to_value(&p.schema).ok())
+            .and_then(|schema| schema["pattern"].as_str().map(String::from))
+            .unwrap_or_default();
+        let listed: Vec<&str> = pattern
+            .trim_start_matches("^(")
+            .trim_end_matches(")$")
+            .split('|')
+            .collect();
+        assert_eq!(listed, crate::db::events::KINDS, "{pattern}");
+    }
+}

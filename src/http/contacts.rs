@@ -20,7 +20,7 @@ use crate::db::contacts::{self, ContactRow};
 use crate::db::page::{self, Cursor};
 use crate::db::{self, DbConn};
 use crate::domain::codes::{from_db, ContactRole};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -93,16 +93,22 @@ pub struct ContactCreate {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactPatch {
+    /// Cannot be cleared (`null` is a 422).
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
     #[schema(
+        value_type = String,
+        required = false,
         min_length = 1,
         max_length = 200,
         pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
     )]
-    pub name: Option<String>,
+    pub name: Option<Option<String>>,
+    /// Cannot be cleared (`null` is a 422).
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
-    #[schema(value_type = Option<ContactRole>)]
-    pub role: Option<Input<ContactRole>>,
+    #[schema(value_type = ContactRole, required = false)]
+    pub role: Option<Option<Input<ContactRole>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 100))]
     #[schema(value_type = Option<String>, max_length = 100)]
@@ -269,8 +275,22 @@ pub async fn patch(
     let (customer_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;
     let input = body.0;
-    check(&input, Vec::new())?;
-    let role = input.role.as_ref().map(|r| r.get("role")).transpose()?;
+    // The required fields cannot be cleared: `null` was taken as "not sent".
+    let nulls = [
+        ("name", matches!(input.name, Some(None))),
+        ("role", matches!(input.role, Some(None))),
+    ]
+    .into_iter()
+    .filter(|(_, null)| *null)
+    .map(|(field, _)| FieldError::new(field, "required", "must not be null"))
+    .collect();
+    check(&input, nulls)?;
+    let role = input
+        .role
+        .as_ref()
+        .and_then(Option::as_ref)
+        .map(|r| r.get("role"))
+        .transpose()?;
     let saved = state
         .db
         .write_grouped(move |conn| {
@@ -278,7 +298,7 @@ pub async fn patch(
             let mut row = find_contact(conn, customer_id, id)?;
             precondition::check(expected, row.version)?;
             let before = row.version;
-            if let Some(name) = input.name {
+            if let Some(name) = input.name.flatten() {
                 row.name = name.trim().to_string();
             }
             if let Some(role) = role {

@@ -200,7 +200,9 @@ pub struct InteractionQuery {
     /// Changed at or after this instant.
     pub updated_since: Option<DateTime<Utc>>,
     /// `-occurred_at` (default), `occurred_at`, `follow_up_at` (default with
-    /// `follow_up_before`), `-follow_up_at`, `id`, `-id`.
+    /// `follow_up_before`), `-follow_up_at`, `id`, `-id`. The `follow_up_at`
+    /// orders are the follow-up queue: they list only interactions that
+    /// have a follow-up date.
     #[param(pattern = "^(-?occurred_at|-?follow_up_at|-?id)$")]
     pub sort: Option<String>,
     #[param(minimum = 1, maximum = 500)]

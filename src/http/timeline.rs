@@ -107,7 +107,7 @@ pub struct TimelineQuery {
 pub struct HistoryQuery {
     /// Only events of this kind.
     #[param(
-        pattern = "^(funnel_stage_changed|prospect_grade_changed|need_converted|cpr_stage_changed|tier_changed|survey_answered|loyalty_changed)$"
+        pattern = "^(funnel_stage_changed|prospect_grade_changed|need_converted|cpr_stage_changed|tier_changed|churned|reactivated|survey_answered|loyalty_changed)$"
     )]
     pub kind: Option<String>,
     #[param(minimum = 1, maximum = 500)]
