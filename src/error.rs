@@ -39,7 +39,10 @@ impl FieldError {
     "title": "Validation failed",
     "status": 422,
     "detail": "2 fields are invalid",
-    "errors": [{"field": "email", "code": "email", "message": "must be a valid email address"}]
+    "errors": [
+        {"field": "email", "code": "email", "message": "must be a valid email address"},
+        {"field": "kind", "code": "unknown_code", "message": "must be one of: individual, organization"}
+    ]
 }))]
 pub struct Problem {
     /// A URI reference naming the kind of problem (see the README's error table).

@@ -1,6 +1,7 @@
 //! The OpenAPI document: the base (info, security, tags) plus every path
 //! registered through utoipa-actix-web. `patron openapi` prints it.
 
+use crate::error::ApiError;
 use actix_web::App;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -122,19 +123,54 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// An error as a handler returns it, for the example of the response named
+/// `name` in `PROBLEMS`: the example is then the server's own problem
+/// document (type, title, status), not a paraphrase of it.
+fn example_error(name: &str) -> ApiError {
+    use crate::error::FieldError;
+    match name {
+        "BadRequest" => ApiError::BadRequest(
+            "the body is not valid JSON: EOF while parsing an object at line 1 column 17".into(),
+        ),
+        "Unauthorized" => {
+            ApiError::Unauthorized("missing Authorization: Bearer <token> header".into())
+        }
+        "Forbidden" => ApiError::Forbidden("viewers have read-only access".into()),
+        "NotFound" => ApiError::NotFound("customer 42 not found".into()),
+        "PayloadTooLarge" => {
+            ApiError::PayloadTooLarge("the body is larger than 262144 bytes".into())
+        }
+        "UnsupportedMediaType" => ApiError::UnsupportedMediaType(
+            "the request body must be JSON (Content-Type: application/json)".into(),
+        ),
+        "ValidationFailed" => ApiError::Validation(vec![
+            FieldError::new("email", "email", "must be a valid email address"),
+            FieldError::new(
+                "kind",
+                "unknown_code",
+                "must be one of: individual, organization",
+            ),
+        ]),
+        "TooManyRequests" => ApiError::TooManyRequests {
+            detail: "more than 1200 requests per minute; retry in 12 s".into(),
+            retry_after_secs: 12,
+        },
+        "IdempotencyInFlight" => ApiError::Conflict(
+            "a request with this Idempotency-Key is still being processed; retry later".into(),
+        ),
+        "Unavailable" => ApiError::Unavailable("the database did not answer".into()),
+        _ => ApiError::Internal("an example".into()),
+    }
+}
+
 /// Adds what the handlers share instead of repeating it on each: the bearer
 /// requirement under /api/v1 and the problem responses each operation can
 /// give (401/403/429 when authenticated, 404 with a path id, 400/413/415/422
 /// with a body, 400 with query parameters, 500/503 always).
 pub fn complete(api: &mut utoipa::openapi::OpenApi) {
     let components = api.components.get_or_insert_with(Default::default);
-    for (name, status, description) in PROBLEMS {
-        let example = serde_json::json!({
-            "type": format!("/problems/{}", slug(name)),
-            "title": description.split(';').next().unwrap_or(description),
-            "status": status.parse::<u16>().unwrap_or(500),
-            "detail": description,
-        });
+    for (name, _, description) in PROBLEMS {
+        let example = serde_json::to_value(example_error(name).problem()).unwrap_or_default();
         let response = ResponseBuilder::new()
             .description(*description)
             .content(
@@ -305,23 +341,6 @@ fn if_match_is_a_string(op: &mut Operation) {
     }
 }
 
-/// The `type` slug of each shared problem response.
-fn slug(name: &str) -> &'static str {
-    match name {
-        "BadRequest" => "bad-request",
-        "Unauthorized" => "unauthorized",
-        "Forbidden" => "forbidden",
-        "NotFound" => "not-found",
-        "PayloadTooLarge" => "payload-too-large",
-        "UnsupportedMediaType" => "unsupported-media-type",
-        "ValidationFailed" => "validation",
-        "TooManyRequests" => "rate-limited",
-        "IdempotencyInFlight" => "conflict",
-        "Unavailable" => "unavailable",
-        _ => "internal",
-    }
-}
-
 fn has_query(op: &Operation) -> bool {
     op.parameters
         .as_ref()
@@ -366,6 +385,17 @@ pub fn yaml() -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use utoipa::openapi::path::ParameterIn;
+
+    /// Each shared problem response's example is the server's own document
+    /// for that status (titles were paraphrased from the descriptions).
+    #[test]
+    fn problem_examples_are_what_the_server_sends() {
+        for (name, status, _) in super::PROBLEMS {
+            let problem = super::example_error(name).problem();
+            assert_eq!(problem.status.to_string(), *status, "{name}");
+            assert!(!problem.title.is_empty(), "{name}");
+        }
+    }
 
     /// The history's `kind` pattern is written out in an attribute; it must
     /// name every kind the server takes (`churned` and `reactivated` were

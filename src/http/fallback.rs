@@ -147,7 +147,12 @@ fn not_routed(req: &actix_web::HttpRequest, methods: Vec<String>) -> HttpRespons
         } else {
             "/problems/method-not-allowed".into()
         },
-        title: status.canonical_reason().unwrap_or("Error").to_string(),
+        // The titles of the same types from handlers (`ApiError`).
+        title: if methods.is_empty() {
+            "Not found".into()
+        } else {
+            "Method not allowed".into()
+        },
         status: status.as_u16(),
         detail,
         errors: Vec::new(),

@@ -110,7 +110,14 @@ async fn wrong_methods_get_405_with_allow(app: TestApp) {
     r.problem(405);
     assert_eq!(r.header("allow").as_deref(), Some("DELETE, GET, PATCH"));
     let r = app.get("/api/v1/nowhere/1", &token).await;
-    r.problem(404);
+    // The same type and title as a handler's 404 (a missing card).
+    let unrouted = r.problem(404).clone();
+    let missing = app.get("/api/v1/customers/999999", &token).await;
+    let missing = missing.problem(404);
+    assert_eq!(
+        (&unrouted["type"], &unrouted["title"]),
+        (&missing["type"], &missing["title"])
+    );
 }
 
 #[derive(diesel::QueryableByName, Debug, PartialEq)]
