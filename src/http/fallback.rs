@@ -98,6 +98,10 @@ fn allowed_methods(path: &str) -> Vec<String> {
         .into_iter()
         .flat_map(|(_, methods)| methods.clone())
         .collect();
+    // Answered wherever GET is (`head::as_get`).
+    if out.iter().any(|m| m == "GET") {
+        out.push("HEAD".into());
+    }
     out.sort();
     out.dedup();
     out

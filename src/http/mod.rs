@@ -28,6 +28,7 @@ pub mod customers;
 pub mod extract;
 pub mod fallback;
 pub mod funnel;
+pub mod head;
 pub mod health;
 pub mod idempotency;
 pub mod interactions;

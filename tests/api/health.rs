@@ -8,6 +8,7 @@ backend_tests!(
     metrics_count_requests_and_pool,
     wrong_methods_get_405_with_allow,
     database_sessions_get_patrons_settings,
+    head_answers_wherever_get_does,
 );
 
 async fn healthz_and_readyz_answer(app: TestApp) {
@@ -100,7 +101,7 @@ async fn wrong_methods_get_405_with_allow(app: TestApp) {
         )
         .await;
     r.problem(405);
-    assert_eq!(r.header("allow").as_deref(), Some("GET, POST"));
+    assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD, POST"));
     let r = app
         .send(app.client.request(
             reqwest::Method::TRACE,
@@ -108,7 +109,10 @@ async fn wrong_methods_get_405_with_allow(app: TestApp) {
         ))
         .await;
     r.problem(405);
-    assert_eq!(r.header("allow").as_deref(), Some("DELETE, GET, PATCH"));
+    assert_eq!(
+        r.header("allow").as_deref(),
+        Some("DELETE, GET, HEAD, PATCH")
+    );
     let r = app.get("/api/v1/nowhere/1", &token).await;
     // The same type and title as a handler's 404 (a missing card).
     let unrouted = r.problem(404).clone();
@@ -163,4 +167,57 @@ async fn database_sessions_get_patrons_settings(app: TestApp) {
             second: second.into()
         }
     );
+}
+
+/// HEAD gets GET's status and headers without a body, wherever GET is
+/// routed (it was a 405 everywhere: monitors and load balancers probe with
+/// it); a path without GET still answers 405.
+async fn head_answers_wherever_get_does(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Headed"}))
+        .await
+        .id();
+    let card = format!("/api/v1/customers/{c}");
+    let got = app.get(&card, &token).await;
+    for (path, auth) in [
+        ("/healthz", ""),
+        ("/readyz", ""),
+        ("/openapi.json", ""),
+        (card.as_str(), token.as_str()),
+    ] {
+        let mut req = app.client.head(app.url(path));
+        if !auth.is_empty() {
+            req = req.bearer_auth(auth);
+        }
+        let r = app.send(req).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert!(r.text.is_empty(), "{path}: a body: {}", r.text);
+        assert!(
+            r.header("content-length").is_some_and(|n| n != "0"),
+            "{path}"
+        );
+    }
+    let r = app
+        .send(app.client.head(app.url(&card)).bearer_auth(&token))
+        .await;
+    assert_eq!(r.header("etag"), got.header("etag"));
+    assert_eq!(r.header("content-length"), Some(got.text.len().to_string()));
+    // Still authenticated, still 404 for a missing card.
+    let r = app.send(app.client.head(app.url(&card))).await;
+    assert_eq!(r.status, 401);
+    let r = app
+        .send(
+            app.client
+                .head(app.url("/api/v1/customers/999999"))
+                .bearer_auth(&token),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    // Where there is no GET, HEAD is not allowed either.
+    let r = app
+        .send(app.client.head(app.url("/api/v1/auth/token")))
+        .await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow").as_deref(), Some("POST"));
 }

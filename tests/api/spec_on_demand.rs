@@ -31,7 +31,7 @@ async fn a_fresh_server_answers_405_and_serves_its_spec_on_demand() {
         .headers()
         .get("allow")
         .map(|v| v.to_str().unwrap_or("").to_string());
-    assert_eq!(allow.as_deref(), Some("GET, POST"));
+    assert_eq!(allow.as_deref(), Some("GET, HEAD, POST"));
     let r = client
         .get(format!("{}/api/v1/no-such-thing", server.base))
         .send()
