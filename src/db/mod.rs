@@ -209,6 +209,8 @@ impl ManageConnection for Manager {
                     wal::AUTOCHECKPOINT_PAGES
                 ))
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                segments::register_unicode_lower(&mut conn)
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConn::Sqlite(conn))
             }
             None => Err(diesel::ConnectionError::InvalidConnectionUrl(

@@ -545,7 +545,16 @@ impl SegmentScope {
                         self.list(values, now);
                     }
                     Test::Contains(term) => {
-                        self.owned(format!("LOWER({col}) LIKE "));
+                        // SQLite's LOWER folds ASCII letters only: a term with
+                        // other cased letters ("école") compares through Rust's
+                        // Unicode lower-casing, as the term itself was; others
+                        // (ASCII, Chinese) keep the built-in, cheaper per row.
+                        if needs_unicode_lower(term) {
+                            self.parts.push(Part::Engine("LOWER(", "patron_lower("));
+                        } else {
+                            self.sql("LOWER(");
+                        }
+                        self.owned(format!("{col}) LIKE "));
                         self.parts.push(Part::Text(like_pattern(term)));
                         self.sql(" ESCAPE '\\'");
                     }
@@ -584,6 +593,24 @@ impl SegmentScope {
             Test::Cmp(..) => self.sql("1 = 0"),
         }
     }
+}
+
+diesel::define_sql_function! {
+    /// Unicode lower-casing on SQLite (`register_unicode_lower`).
+    fn patron_lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Registers `patron_lower` on an SQLite connection: `str::to_lowercase`, the
+/// folding the rule's term gets.
+pub fn register_unicode_lower(conn: &mut diesel::SqliteConnection) -> QueryResult<()> {
+    patron_lower_utils::register_impl(conn, |text: String| text.to_lowercase())
+}
+
+/// Whether `term` has a cased letter outside ASCII, which SQLite's LOWER
+/// leaves as it is.
+fn needs_unicode_lower(term: &str) -> bool {
+    term.chars()
+        .any(|c| !c.is_ascii() && (c.is_uppercase() || c.is_lowercase()))
 }
 
 /// `%term%`, lower-cased, with `%`, `_` and `\` in the term matched literally.

@@ -18,6 +18,7 @@ backend_tests!(
     each_op_on_representative_fields,
     relative_and_absolute_dates,
     totals_are_exact_sums_over_active_members,
+    contains_folds_case_beyond_ascii_on_both_engines,
 );
 
 fn small() -> Value {
@@ -877,4 +878,40 @@ async fn totals_are_exact_sums_over_active_members(app: TestApp) {
         r.body["totals"],
         json!({"revenue_12m_cents": 0, "profit_12m_cents": 0, "lifetime_revenue_cents": 0, "lifetime_profit_cents": 0})
     );
+}
+
+/// `contains` is case-insensitive for every cased letter: SQLite's LOWER
+/// folds ASCII only, and "école" found "ÉCOLE" on PostgreSQL but not on
+/// SQLite.
+async fn contains_folds_case_beyond_ascii_on_both_engines(app: TestApp) {
+    let token = app.admin_token().await;
+    let mut ids = Vec::new();
+    for (name, industry) in [
+        ("ÉCOLE Straße", "ÄRZTE"),
+        ("école du soir", "Ärzte und Co"),
+        ("杭州华康贸易有限公司", "Trade"),
+        ("Ecole sans accent", "aerzte"),
+    ] {
+        let r = app
+            .create_customer(
+                &token,
+                json!({"kind": "organization", "name": name, "industry": industry}),
+            )
+            .await;
+        ids.push(r.id());
+    }
+    let set = |i: &[usize]| i.iter().map(|&i| ids[i]).collect::<BTreeSet<i64>>();
+    for (field, term, expected) in [
+        ("name", "école", set(&[0, 1])),
+        ("name", "ÉCOLE", set(&[0, 1])),
+        ("name", "STRASSE", set(&[])),
+        ("name", "straße", set(&[0])),
+        ("name", "ecole", set(&[3])),
+        ("name", "华康", set(&[2])),
+        ("industry", "ärzte", set(&[0, 1])),
+        ("industry", "AERZTE", set(&[3])),
+    ] {
+        let rule = json!({"field": field, "op": "contains", "value": term});
+        assert_eq!(matches(&app, &token, &rule).await, expected, "{rule}");
+    }
 }
