@@ -70,6 +70,11 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A conflict caused by one field's value (a funnel move the rules do not
+    /// allow): a 409 whose `errors` names the field, and in a bulk item that
+    /// field's error.
+    #[error("{}", .0.message)]
+    FieldConflict(FieldError),
     #[error("the resource changed since you read it (version {current})")]
     PreconditionFailed { current: i64 },
     #[error("{0}")]
@@ -103,7 +108,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => ("unauthorized", "Authentication required"),
             ApiError::Forbidden(_) => ("forbidden", "Not allowed"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
-            ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::Conflict(_) | ApiError::FieldConflict(_) => ("conflict", "Conflict"),
             ApiError::PreconditionFailed { .. } => ("precondition-failed", "Version mismatch"),
             ApiError::Gone(_) => ("gone", "No longer available"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
@@ -143,6 +148,7 @@ impl ApiError {
         };
         let errors = match self {
             ApiError::Validation(errors) | ApiError::InvalidQuery(errors) => errors.clone(),
+            ApiError::FieldConflict(error) => vec![error.clone()],
             _ => Vec::new(),
         };
         Problem {
@@ -162,7 +168,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::FieldConflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -191,6 +191,7 @@ fn item_errors(e: ApiError) -> Result<Vec<FieldError>, ApiError> {
     Ok(match e {
         ApiError::Validation(errors) | ApiError::InvalidQuery(errors) => errors,
         ApiError::Conflict(m) => vec![FieldError::new("external_id", "conflict", m)],
+        ApiError::FieldConflict(error) => vec![error],
         ApiError::Forbidden(m) => vec![FieldError::new("item", "forbidden", m)],
         ApiError::NotFound(m) => vec![FieldError::new("item", "not_found", m)],
         ApiError::PreconditionFailed { .. } => vec![FieldError::new(

@@ -152,7 +152,7 @@ pub fn new_card(
     let row = input.into_row(owner_id, now)?;
     let to = FunnelStage::parse(&row.funnel_stage)
         .ok_or_else(|| ApiError::Internal(format!("unknown stage {}", row.funnel_stage)))?;
-    funnel::check_move(None, to, 0, false).map_err(|e| ApiError::Conflict(e.to_string()))?;
+    funnel::check_move(None, to, 0, false).map_err(super::funnel::move_refused)?;
     Ok((row, tags))
 }
 

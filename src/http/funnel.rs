@@ -18,6 +18,15 @@ pub struct FunnelChange<'a> {
     pub purchase_count: i64,
 }
 
+/// A funnel move the rules refuse: a 409 naming `funnel_stage`.
+pub fn move_refused(e: funnel::FunnelError) -> ApiError {
+    ApiError::FieldConflict(crate::error::FieldError::new(
+        "funnel_stage",
+        "conflict",
+        e.to_string(),
+    ))
+}
+
 /// Refuses illegal stage moves (409) and records every stage and grade
 /// change as a customer event.
 pub fn apply(conn: &mut DbConn, change: &FunnelChange) -> Result<(), ApiError> {
@@ -27,7 +36,7 @@ pub fn apply(conn: &mut DbConn, change: &FunnelChange) -> Result<(), ApiError> {
         let to = FunnelStage::parse(change.stage_after)
             .ok_or_else(|| ApiError::Internal(format!("unknown stage {}", change.stage_after)))?;
         funnel::check_move(from, to, change.purchase_count, change.reason.is_some())
-            .map_err(|e| ApiError::Conflict(e.to_string()))?;
+            .map_err(move_refused)?;
         events::insert(
             conn,
             &NewEvent {

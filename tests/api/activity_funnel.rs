@@ -227,6 +227,7 @@ async fn won_needs_a_recorded_transaction(app: TestApp) {
         let r = move_to(&app, &admin, id, body).await;
         let p = r.problem(409);
         assert_eq!(p["type"], json!("/problems/conflict"));
+        assert_eq!(p["errors"][0]["field"], json!("funnel_stage"), "{p}");
         let detail = p["detail"].as_str().unwrap();
         assert!(
             detail.contains("won") && detail.contains("transaction"),

@@ -307,6 +307,13 @@ async fn a_failed_item_leaves_nothing_in_the_feed(app: TestApp) {
     ]});
     let r = bulk(&app, "/api/v1/customers/bulk", &token, &body, None).await;
     assert_eq!(statuses(&r), ["error", "created"], "{}", r.text);
+    // The rule's field, not `external_id` (every conflict was blamed on it).
+    assert_eq!(
+        r.body["items"][0]["errors"][0]["field"], "funnel_stage",
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["items"][0]["errors"][0]["code"], "conflict");
     let good = r.body["items"][1]["id"].as_i64().unwrap();
     let card = app
         .get(&format!("/api/v1/customers/{failing}"), &token)
