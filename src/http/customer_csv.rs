@@ -441,11 +441,18 @@ pub async fn import(
                 key.as_ref(),
                 |conn, mut items| {
                     let known = existing(conn, &ids)?;
+                    // A key's second row in the file updates the card its first
+                    // row creates: its empty cells clear, as they would in a
+                    // file of their own (the items may go on to the per-row path).
+                    let mut first = std::collections::HashSet::new();
                     for item in &mut items {
-                        let creating = item
-                            .get("external_id")
-                            .and_then(Value::as_str)
-                            .is_none_or(|e| !known.contains_key(e.trim()));
+                        let creating =
+                            item.get("external_id")
+                                .and_then(Value::as_str)
+                                .is_none_or(|e| {
+                                    let e = e.trim();
+                                    !known.contains_key(e) && first.insert(e.to_string())
+                                });
                         drop_nulls(item, creating);
                     }
                     bulk_customers_plan::plan(conn, &user, items)

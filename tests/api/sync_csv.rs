@@ -286,4 +286,34 @@ backend_tests!(
     export_applies_the_list_filters_and_pages,
     import_rules,
     export_holds_limit_to_the_list_range,
+    a_keys_second_row_updates_what_its_first_created,
 );
+
+/// Two rows with one key in one file: the second updates the card the
+/// first creates, and its empty cells clear as they would in a file of their
+/// own (the region stayed while the tags cleared).
+async fn a_keys_second_row_updates_what_its_first_created(app: TestApp) {
+    let token = app.admin_token().await;
+    let csv = "external_id,name,kind,region,tags\nC1,first,individual,R1,a|b\nC1,second,,,\n";
+    let r = import(&app, &token, "", csv).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let statuses: Vec<&str> = r.body["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|i| i["status"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(statuses, ["created", "updated"], "{}", r.text);
+    let id = r.body["items"][0]["id"].as_i64().unwrap_or_default();
+    let card = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(card.body["name"], "second", "{}", card.text);
+    assert_eq!(
+        card.body["region"],
+        serde_json::Value::Null,
+        "{}",
+        card.text
+    );
+    assert_eq!(card.body["tags"], json!([]), "{}", card.text);
+    assert_eq!(
+        card.body["kind"], "individual",
+        "a required column left empty keeps its value"
+    );
+}
