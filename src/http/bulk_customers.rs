@@ -31,13 +31,45 @@ use crate::startup::AppState;
     {"external_id": "ERP-10043", "kind": "individual", "name": "王芳", "phone": "+86 138 0000 0001"}
 ]}))]
 pub struct CustomerBulkRequest {
-    /// Each item is a card as in `POST /customers` with a required
-    /// `external_id`. When a card with that `external_id` exists, the item
-    /// updates it as `PATCH` would (only the fields sent change; `null`
-    /// clears); otherwise it creates one (`kind` and `name` required).
-    /// 1 to 1,000 items (more is a 413).
+    /// Each item is a card with a required `external_id`. When a card with
+    /// that `external_id` exists, the item updates it as `PATCH` would (only
+    /// the fields sent change; `null` clears; `change_reason` for a funnel
+    /// move backwards); otherwise it creates one as `POST /customers` would
+    /// (`kind` and `name` required then). 1 to 1,000 items (more is a 413).
     #[schema(min_items = 1)]
-    pub items: Vec<CustomerCreate>,
+    pub items: Vec<CustomerBulkItem>,
+}
+
+/// One bulk card, for the spec (items are parsed one by one, as a create
+/// or as a patch): the fields of `CustomerPatch`, `external_id` required.
+/// It was typed `CustomerCreate`, which requires `kind` and `name` and has
+/// no `change_reason`: a generated client could send neither a partial
+/// update nor a move backwards.
+#[derive(Debug, Deserialize)]
+pub struct CustomerBulkItem(#[allow(dead_code)] Value);
+
+impl utoipa::PartialSchema for CustomerBulkItem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder};
+        use utoipa::openapi::Ref;
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("CustomerPatch"))
+            .item(ObjectBuilder::new().required("external_id"))
+            .into()
+    }
+}
+
+impl ToSchema for CustomerBulkItem {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push(("CustomerPatch".into(), CustomerPatch::schema()));
+        <CustomerPatch as ToSchema>::schemas(schemas);
+    }
 }
 
 /// The external id of an item, checked before anything else.
