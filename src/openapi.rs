@@ -107,6 +107,11 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "Rate limited (per user and minute; integration users have a higher limit); retry after Retry-After seconds",
     ),
     (
+        "Conflict",
+        "409",
+        "Conflicts with the current state: an archived customer (restore it first), a duplicate key, a move the rules refuse",
+    ),
+    (
         "IdempotencyInFlight",
         "409",
         "A request with this Idempotency-Key is still being processed; retry later",
@@ -155,6 +160,7 @@ fn example_error(name: &str) -> ApiError {
             detail: "more than 1200 requests per minute; retry in 12 s".into(),
             retry_after_secs: 12,
         },
+        "Conflict" => ApiError::Conflict("customer 42 is archived; restore it first".into()),
         "IdempotencyInFlight" => ApiError::Conflict(
             "a request with this Idempotency-Key is still being processed; retry later".into(),
         ),
@@ -236,6 +242,8 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             if secured && method == "post" {
                 idempotency_key(op);
                 wanted.extend(["IdempotencyInFlight", "ValidationFailed"]);
+            } else if secured && method != "get" {
+                wanted.push("Conflict");
             }
             add_responses(op, &wanted);
         }

@@ -180,9 +180,14 @@ pub fn page(
         query = query.filter(i::occurred_at.lt(v));
     }
     if let Some(v) = filter.follow_up_before {
+        // The morning list: archived customers' follow-ups are not due.
+        let archived = super::schema::customers::table
+            .filter(super::schema::customers::id.eq(i::customer_id))
+            .filter(super::schema::customers::archived_at.is_not_null());
         query = query
             .filter(i::follow_up_at.lt(v))
-            .filter(i::follow_up_done_at.is_null());
+            .filter(i::follow_up_done_at.is_null())
+            .filter(diesel::dsl::not(diesel::dsl::exists(archived)));
     }
     if let Some(v) = &filter.complaint_status {
         query = query.filter(i::complaint_status.eq(v.clone()));

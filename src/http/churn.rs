@@ -119,12 +119,7 @@ pub async fn churn(
     let record = state
         .db
         .write_grouped(move |conn| {
-            let card = writable_customer(conn, &user, customer_id)?;
-            if card.archived_at.is_some() {
-                return Err(ApiError::Conflict(format!(
-                    "customer {customer_id} is archived; restore it first"
-                )));
-            }
+            writable_customer(conn, &user, customer_id)?;
             if churn_db::open_record(conn, customer_id)?.is_some() {
                 return Err(ApiError::Conflict(format!(
                     "customer {customer_id} is already churned; reactivate it first"

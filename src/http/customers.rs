@@ -275,8 +275,10 @@ pub fn find_customer(conn: &mut DbConn, id: i64) -> Result<CustomerRow, ApiError
     customers::find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("no customer {id}")))
 }
 
-/// For writes to a customer's sub-resources: the customer exists, this user
-/// may change it, and its row is locked until the transaction ends.
+/// For writes to a customer's sub-resources: the customer exists, is not
+/// archived (an archived card is read-only until restored: it took contacts,
+/// sales and complaints that moved its figures while it listed nowhere),
+/// this user may change it, and its row is locked until the transaction ends.
 pub fn writable_customer(
     conn: &mut DbConn,
     user: &AuthUser,
@@ -284,6 +286,11 @@ pub fn writable_customer(
 ) -> Result<CustomerRow, ApiError> {
     let customer = find_customer(conn, id)?;
     user.require_customer_write(customer.owner_id)?;
+    if customer.archived_at.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "customer {id} is archived; restore it first"
+        )));
+    }
     customers::lock(conn, id)?;
     Ok(customer)
 }

@@ -94,8 +94,9 @@ pub struct InteractionCreate {
     #[validate(required, custom(function = "known_code"))]
     #[schema(required = true, value_type = InteractionType)]
     pub kind: Option<Input<InteractionType>>,
-    /// When it happened; defaults to now; not in the future.
+    /// When it happened; defaults to now; not in the future, not before 1900.
     #[validate(custom(function = "not_future"))]
+    #[schema(pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<DateTime<Utc>>,
     /// Who had the contact; defaults to the caller.
     pub user_id: Option<i64>,
@@ -110,6 +111,7 @@ pub struct InteractionCreate {
     pub outcome: Option<String>,
     /// When to follow up (years 1900–9999; may be in the future).
     #[validate(custom(function = "instant"))]
+    #[schema(pattern = "^(19|[2-9][0-9])")]
     pub follow_up_at: Option<DateTime<Utc>>,
     /// Complaints only; defaults to `open` for a complaint.
     #[validate(custom(function = "known_code"))]
@@ -128,7 +130,7 @@ pub struct InteractionPatch {
     pub kind: Option<Option<Input<InteractionType>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "not_future"))]
-    #[schema(value_type = DateTime<Utc>, required = false)]
+    #[schema(value_type = DateTime<Utc>, required = false, pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 100))]
@@ -144,7 +146,7 @@ pub struct InteractionPatch {
     pub outcome: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "instant"))]
-    #[schema(value_type = Option<DateTime<Utc>>)]
+    #[schema(value_type = Option<DateTime<Utc>>, pattern = "^(19|[2-9][0-9])")]
     pub follow_up_at: Option<Option<DateTime<Utc>>>,
     /// true marks the follow-up done (it leaves the due list); false reopens it.
     #[serde(default, deserialize_with = "nullable")]

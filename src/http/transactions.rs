@@ -94,8 +94,9 @@ pub struct TransactionCreate {
     #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
     #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub product: Option<String>,
-    /// When it happened; defaults to now; not in the future.
+    /// When it happened; defaults to now; not in the future, not before 1900.
     #[validate(custom(function = "not_future"))]
+    #[schema(pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<DateTime<Utc>>,
     /// The ERP's key: a second transaction with the same key is a 409.
     #[validate(length(min = 1, max = 100))]
@@ -128,7 +129,7 @@ pub struct TransactionPatch {
     pub product: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "not_future"))]
-    #[schema(value_type = DateTime<Utc>, required = false)]
+    #[schema(value_type = DateTime<Utc>, required = false, pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 100))]

@@ -16,6 +16,7 @@ mod activity_needs;
 mod activity_timeline;
 mod activity_transactions;
 mod analytics;
+mod archived;
 mod auth;
 mod card_reads;
 mod changes;

@@ -1,0 +1,110 @@
+//! An archived card is read-only until restored: no contacts, sales,
+//! needs or complaints are logged on it (they moved its figures while it
+//! listed nowhere), and its follow-ups are not due on the morning list.
+
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::TestApp;
+
+backend_tests!(an_archived_card_takes_no_activity_until_restored,);
+
+fn stamp(t: chrono::DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+async fn due_ids(app: &TestApp, token: &str) -> Vec<i64> {
+    let before = stamp(Utc::now() + Duration::hours(1));
+    let r = app
+        .get(
+            &format!("/api/v1/interactions?follow_up_before={before}"),
+            token,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["customer_id"].as_i64())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn an_archived_card_takes_no_activity_until_restored(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Archived"}))
+        .await
+        .id();
+    let card = format!("/api/v1/customers/{c}");
+    let call = json!({"type": "call", "summary": "Call back",
+                      "follow_up_at": stamp(Utc::now() - Duration::hours(2))});
+    let r = app
+        .post(&format!("{card}/interactions"), &token, &call)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(due_ids(&app, &token).await, [c]);
+
+    let r = app.delete(&card, &token).await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    assert_eq!(due_ids(&app, &token).await, Vec::<i64>::new());
+    let writes: [(&str, Value); 4] = [
+        (
+            "interactions",
+            json!({"type": "complaint", "summary": "Broken box"}),
+        ),
+        (
+            "transactions",
+            json!({"amount_cents": 100, "product": "Tea"}),
+        ),
+        (
+            "needs",
+            json!({"kind": "actual", "description": "More tea"}),
+        ),
+        ("contacts", json!({"name": "Assistant"})),
+    ];
+    for (list, body) in &writes {
+        let r = app.post(&format!("{card}/{list}"), &token, body).await;
+        let problem = r.problem(409);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("restore"),
+            "{list}: {}",
+            r.text
+        );
+    }
+    let r = app
+        .post(
+            "/api/v1/transactions/bulk",
+            &token,
+            &json!({"items": [{"external_id": "A-1", "customer_id": c, "amount_cents": 1, "product": "x"}]}),
+        )
+        .await;
+    assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+    let archived = app
+        .get(&format!("{card}?include_archived=true"), &token)
+        .await;
+    let archived = if archived.status == 200 {
+        archived
+    } else {
+        app.get(&card, &token).await
+    };
+    assert_eq!(archived.body["open_complaints"], 0, "{}", archived.text);
+    assert_eq!(archived.body["purchase_count"], 0, "{}", archived.text);
+
+    let r = app
+        .post(&format!("{card}/restore"), &token, &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(due_ids(&app, &token).await, [c]);
+    for (list, body) in &writes {
+        let r = app.post(&format!("{card}/{list}"), &token, body).await;
+        assert_eq!(r.status, 201, "{list}: {}", r.text);
+    }
+}
