@@ -89,18 +89,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let parsed = match serde_path_to_error::deserialize::<_, T>(&mut *de) {
         Ok(value) => de.end().map(|()| value).map_err(|_| malformed(body))?,
-        Err(e) => match with_integral_floats_as_integers(body) {
-            Some(value) => value,
-            // A type error may come before a syntax error further on: the
-            // body as a whole decides between 400 and 422.
-            None if e.inner().is_data() && serde_json::from_slice::<IgnoredAny>(body).is_ok() => {
-                return Err(ApiError::Validation(vec![serde_field_error(
-                    e.path(),
-                    e.inner(),
-                )]));
-            }
-            None => return Err(malformed(body)),
+        // Only a float where an integer goes is worth the second reading;
+        // when that fails too, its error names the field really at fault
+        // (the first named the float, which the second reading accepts).
+        Err(e) if is_float_error(e.inner()) => match with_integral_floats_as_integers(body) {
+            Some(Ok(value)) => value,
+            Some(Err(again)) => return Err(data_error(&again, body)),
+            None => return Err(data_error(&e, body)),
         },
+        Err(e) => return Err(data_error(&e, body)),
     };
     let nul_errors = nul_characters(body);
     if nul_errors.is_empty() {
@@ -110,17 +107,34 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
 }
 
+/// A type error may come before a syntax error further on: the body as a
+/// whole decides between 400 and 422 (naming the field).
+fn data_error(e: &serde_path_to_error::Error<serde_json::Error>, body: &[u8]) -> ApiError {
+    if e.inner().is_data() && serde_json::from_slice::<IgnoredAny>(body).is_ok() {
+        ApiError::Validation(vec![serde_field_error(e.path(), e.inner())])
+    } else {
+        malformed(body)
+    }
+}
+
+fn is_float_error(e: &serde_json::Error) -> bool {
+    e.is_data() && e.to_string().starts_with("invalid type: floating point")
+}
+
 /// JSON has one number type: `53.0` is the integer 53 to JSON Schema and to most
 /// clients' encoders (JavaScript, some ERP exports), but serde refuses it for an
-/// integer field. Only on the error path, the body is read again with every
-/// integral float in `i64` range written as an integer; `None` when that changes
-/// nothing or still does not fit `T`.
-fn with_integral_floats_as_integers<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+/// integer field. Only on that error, the body is read again with every integral
+/// float in `i64` range written as an integer; `None` when that changes nothing,
+/// else the second reading's outcome. (Through a `Value`, whose objects keep the
+/// last of duplicate keys: a body with both a float and a repeated key passes.)
+fn with_integral_floats_as_integers<T: DeserializeOwned>(
+    body: &[u8],
+) -> Option<Result<T, serde_path_to_error::Error<serde_json::Error>>> {
     let mut value = serde_json::from_slice::<serde_json::Value>(body).ok()?;
     if !integral_floats_to_integers(&mut value) {
         return None;
     }
-    serde_json::from_value(value).ok()
+    Some(serde_path_to_error::deserialize(value))
 }
 
 fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {

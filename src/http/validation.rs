@@ -200,6 +200,16 @@ pub fn serde_field_error<E: std::fmt::Display>(
         };
         return FieldError::new(field, "required", "is required");
     }
+    // "duplicate field `x`" too: a key sent twice in one object.
+    if let Some(rest) = text.strip_prefix("duplicate field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        field = if field == "." || field.is_empty() {
+            name.to_string()
+        } else {
+            format!("{field}.{name}")
+        };
+        return FieldError::new(field, "duplicate", "is given more than once");
+    }
     if field == "." {
         field = String::new();
     }

@@ -22,7 +22,35 @@ backend_tests!(
     problems_share_one_shape,
     a_burst_of_garbage_never_gets_a_500,
     nul_characters_are_refused_naming_the_field,
+    duplicate_keys_and_integral_floats_name_the_right_field,
 );
+
+/// A key sent twice is a 422 naming it (the field was empty, the message
+/// serde's); an integral float goes where an integer does, and when another
+/// field is wrong beside it, that field is named (the float was blamed).
+async fn duplicate_keys_and_integral_floats_name_the_right_field(app: TestApp) {
+    let token = app.admin_token().await;
+    let post = |body: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            app.post_raw("/api/v1/customers", token, "application/json", body)
+                .await
+        }
+    };
+    let r = post(r#"{"kind": "organization", "name": "x", "name": "y"}"#).await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["name"], "{}", r.text);
+    assert_eq!(r.body["errors"][0]["code"], "duplicate", "{}", r.text);
+    let r = post(
+        r#"{"kind": "organization", "name": "x", "annual_revenue_cents": 5.0, "employees": "x"}"#,
+    )
+    .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["employees"], "{}", r.text);
+    let r = post(r#"{"kind": "organization", "name": "Floats", "employees": 5.0}"#).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["employees"], 5, "{}", r.text);
+}
 
 /// Sends `method path` with an optional raw body and content type.
 async fn raw(
