@@ -24,6 +24,7 @@ fn stage_sql(s: &CprSettings, now: NaiveDateTime) -> String {
           WHEN share_of_wallet IS NOT NULL THEN \
             (CASE WHEN share_of_wallet >= {ret} AND first_purchase_at <= {tenure_cutoff} THEN 'retention' \
                   WHEN share_of_wallet <= {conv} THEN 'conversion' ELSE 'penetration' END) \
+          WHEN cpr_revenue_window_cents <= 0 THEN 'conversion' \
           ELSE (CASE WHEN purchase_count >= {min_purchases} AND first_purchase_at <= {tenure_cutoff} THEN 'retention' \
                      WHEN purchase_count = 1 THEN 'conversion' ELSE 'penetration' END) END)",
         ret = float(s.retention_share_min),
@@ -290,7 +291,7 @@ mod tests {
                             .map(|v| format!("CAST('{v:?}' AS DOUBLE PRECISION)"))
                             .unwrap_or_else(|| "NULL".into());
                         let sql = format!(
-                            "SELECT {expr} AS stage FROM (SELECT {purchases} AS purchase_count, {first} AS first_purchase_at, {share_sql} AS share_of_wallet) customers"
+                            "SELECT {expr} AS stage FROM (SELECT {purchases} AS purchase_count, {first} AS first_purchase_at, {share_sql} AS share_of_wallet, {revenue} AS cpr_revenue_window_cents) customers"
                         );
                         let got = diesel::sql_query(sql)
                             .get_result::<Stage>(&mut c)

@@ -140,6 +140,11 @@ pub fn stage(inputs: &CprInputs, settings: &CprSettings, now: NaiveDateTime) -> 
                 CprStage::Penetration
             }
         }
+        // Without a wallet size the stage follows purchases, but no business
+        // in the window is conversion as a share of 0 would be: a customer
+        // who stopped buying falls back (DOMAIN.md §5), it does not stay in
+        // retention on purchases made years ago.
+        None if inputs.revenue_in_window_cents <= 0 => CprStage::Conversion,
         None => {
             if inputs.purchase_count >= settings.retention_min_purchases && tenure_reached {
                 CprStage::Retention
@@ -236,6 +241,14 @@ mod tests {
         assert_eq!(stage_of(inputs(4, 179, 100, None)), CprStage::Penetration);
         assert_eq!(stage_of(inputs(4, 180, 100, Some(0))), CprStage::Retention);
         assert_eq!(stage_of(inputs(3, 400, 100, None)), CprStage::Penetration);
+        // No business in the window: conversion, as with a known wallet,
+        // however many purchases came before it.
+        assert_eq!(stage_of(inputs(4, 700, 0, None)), CprStage::Conversion);
+        assert_eq!(
+            stage_of(inputs(4, 700, 0, Some(100_000))),
+            CprStage::Conversion
+        );
+        assert_eq!(stage_of(inputs(2, 700, 0, Some(0))), CprStage::Conversion);
     }
 
     #[test]

@@ -305,6 +305,15 @@ async fn without_a_wallet_the_stage_follows_purchases(app: TestApp) {
     let v = cpr(&app, &admin, c).await;
     assert_figures(&v, "conversion", Value::Null, 1_000, Some("S"));
     assert!(v["wallet_in_window_cents"].is_null());
+
+    // Four purchases long ago and none in the window: no business now, so
+    // conversion (as a known wallet's share of 0 would be), not retention
+    // for ever on old purchases.
+    let c = customer(&app, &admin, None).await;
+    for d in [700, 650, 600, 550] {
+        buy(&app, &admin, c, 1_000, d).await;
+    }
+    assert_eq!(stage_of(&app, &admin, c).await, "conversion");
 }
 
 async fn changing_the_wallet_moves_the_stage(app: TestApp) {
