@@ -13,6 +13,9 @@ pub const CPR: &str = "cpr";
 pub const TIERS: &str = "tiers";
 pub const CHURN: &str = "churn";
 pub const LOYALTY: &str = "loyalty";
+/// What the last tier recompute ranked by (`tiers::Ranked`): written by the
+/// recompute, not by users.
+pub const TIERS_RANKED: &str = "tiers_ranked";
 
 /// The stored value (or the default when never set) and its version (0 when never set).
 pub fn get<T: DeserializeOwned + Default>(
@@ -77,4 +80,35 @@ pub fn put<T: Serialize>(
         .execute(conn)?
     };
     Ok((written == 1).then_some(expected + 1))
+}
+
+/// Stores `value` whatever the stored version (a document the service itself
+/// keeps, not a user's settings).
+pub fn set<T: Serialize>(
+    conn: &mut DbConn,
+    name: &str,
+    value: &T,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let json = serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let updated = diesel::update(settings::table.find(name))
+        .set((
+            settings::value.eq(&json),
+            settings::version.eq(settings::version + 1),
+            settings::updated_at.eq(now),
+            settings::updated_by.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(settings::table)
+            .values((
+                settings::name.eq(name),
+                settings::value.eq(&json),
+                settings::version.eq(1),
+                settings::updated_at.eq(now),
+                settings::updated_by.eq(None::<i64>),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }

@@ -302,6 +302,27 @@ pub struct TierTotal {
 /// 12-month profit with the default window (kept current by every
 /// transaction write, indexed for the pyramid), else the copy a recompute
 /// over another window stored in `tier_profit_cents`.
+/// The window the stored tiers were ranked over: the pyramid and the
+/// Pareto view read the profit of that window, not of the settings' current
+/// one (which applies from the next recompute: switching it made them read a
+/// profit no recompute had written yet).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct Ranked {
+    pub window_months: u32,
+}
+
+impl Default for Ranked {
+    /// Before any recompute, the default window's (the cards' own figure).
+    fn default() -> Ranked {
+        Ranked { window_months: 12 }
+    }
+}
+
+/// The window of the last recompute, for the profit column to read.
+pub fn ranked(conn: &mut DbConn) -> Result<Ranked, crate::error::ApiError> {
+    Ok(super::settings::get::<Ranked>(conn, super::settings::TIERS_RANKED)?.0)
+}
+
 pub fn profit_column(window_months: u32) -> &'static str {
     if window_months == 12 {
         "profit_12m_cents"

@@ -9,11 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::QueryParams;
 use crate::auth::AuthUser;
 use crate::db::schema::{customer_events, customers};
-use crate::db::{cpr as cpr_db, settings, tiers, DbConn};
+use crate::db::{cpr as cpr_db, tiers, DbConn};
 use crate::domain::codes::{Code, CprStage};
 use crate::domain::cpr_moves::{self, Moves, StageChange};
 use crate::domain::statistics::median;
-use crate::domain::tiers::TierSettings;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -182,8 +181,7 @@ pub async fn pareto_report(
     let view = state
         .db
         .report(|conn| {
-            let (s, _) = settings::get::<TierSettings>(conn, settings::TIERS)?;
-            let col = tiers::profit_column(s.window_months);
+            let col = tiers::profit_column(tiers::ranked(conn)?.window_months);
             let ranked = tiers::pareto(conn, col)?;
             let customers: i64 = ranked.deciles.iter().map(|d| d.customers).sum();
             let total: i64 = ranked.deciles.iter().map(|d| d.profit_cents).sum();

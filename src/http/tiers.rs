@@ -36,6 +36,8 @@ pub struct TiersView {
     pub tiers: Vec<TierRow>,
     /// Share of profit from the top 20% of customers (the texts cite 80/20); null without profit.
     pub pareto_top20_share: Option<f64>,
+    /// The window the tiers were last ranked over, whose profit these are (a
+    /// new window in `/settings/tiers` applies from the next recompute).
     pub window_months: u32,
 }
 
@@ -53,8 +55,8 @@ fn share(part: i64, total: i64) -> Option<f64> {
 }
 
 pub fn pyramid(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
-    let (s, _) = settings::get::<TierSettings>(conn, settings::TIERS)?;
-    let col = tiers::profit_column(s.window_months);
+    let ranked = tiers::ranked(conn)?;
+    let col = tiers::profit_column(ranked.window_months);
     let totals = tiers::totals(conn, col)?;
     let customers: i64 = totals.iter().map(|t| t.customers).sum();
     let top = (customers * 2 + 9) / 10;
@@ -76,7 +78,7 @@ pub fn pyramid(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
     Ok(TiersView {
         tiers: rows,
         pareto_top20_share: share(top_sum, total),
-        window_months: s.window_months,
+        window_months: ranked.window_months,
     })
 }
 
@@ -101,7 +103,12 @@ pub async fn recompute(
         .db
         .run(|conn| {
             let (s, _) = settings::get::<TierSettings>(conn, settings::TIERS)?;
-            let done = tiers::recompute(conn, &s, db::now())?;
+            let now = db::now();
+            let done = tiers::recompute(conn, &s, now)?;
+            let ranked = tiers::Ranked {
+                window_months: s.window_months,
+            };
+            settings::set(conn, settings::TIERS_RANKED, &ranked, now)?;
             Ok(TiersRecomputed {
                 customers: done.customers,
                 changed: done.changed,

@@ -375,8 +375,15 @@ async fn only_profit_in_the_window_counts(app: TestApp) {
     let mut s = default_tiers();
     s["window_months"] = json!(24);
     set_tiers(&app, &admin, s).await;
-    // Settings apply from the next recompute only.
+    // Settings apply from the next recompute only, and so does the profit
+    // the pyramid and the Pareto view read (it read the new window's column,
+    // which no recompute had written: every profit 0).
     assert_eq!(tier_of(&app, &admin, recent).await, "important");
+    let p = tiers(&app, &admin).await;
+    assert_eq!(p["window_months"], 12, "{p}");
+    assert_eq!(counts(&p), [(1, 500), (0, 0), (0, 0), (1, 100)]);
+    let pareto = app.get("/api/v1/analytics/pareto", &admin).await;
+    assert_eq!(pareto.body["total_profit_cents"], 600, "{}", pareto.text);
     let r = recompute(&app, &admin).await;
     assert_eq!(r.body["changed"], 2, "{}", r.text);
     assert_eq!(tier_of(&app, &admin, old).await, "important");
