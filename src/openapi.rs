@@ -1,13 +1,14 @@
 //! The OpenAPI document: the base (info, security, tags) plus every path
 //! registered through utoipa-actix-web. `patron openapi` prints it.
 
-use crate::error::ApiError;
 use actix_web::App;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
+
+use crate::error::ApiError;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -141,7 +142,7 @@ fn example_error(name: &str) -> ApiError {
             ApiError::Unauthorized("missing Authorization: Bearer <token> header".into())
         }
         "Forbidden" => ApiError::Forbidden("viewers have read-only access".into()),
-        "NotFound" => ApiError::NotFound("customer 42 not found".into()),
+        "NotFound" => ApiError::NotFound("no customer 42".into()),
         "PayloadTooLarge" => {
             ApiError::PayloadTooLarge("the body is larger than 262144 bytes".into())
         }

@@ -55,15 +55,7 @@ pub fn put<T: Serialize>(
         if exists {
             0
         } else {
-            diesel::insert_into(settings::table)
-                .values((
-                    settings::name.eq(name),
-                    settings::value.eq(&json),
-                    settings::version.eq(1),
-                    settings::updated_at.eq(now),
-                    settings::updated_by.eq(Some(user_id)),
-                ))
-                .execute(conn)?
+            insert(conn, name, &json, Some(user_id), now)?
         }
     } else {
         diesel::update(
@@ -91,24 +83,49 @@ pub fn set<T: Serialize>(
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
     let json = serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let updated = diesel::update(settings::table.find(name))
-        .set((
-            settings::value.eq(&json),
-            settings::version.eq(settings::version + 1),
-            settings::updated_at.eq(now),
-            settings::updated_by.eq(None::<i64>),
-        ))
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(settings::table)
-            .values((
-                settings::name.eq(name),
+    let update = |conn: &mut DbConn| {
+        diesel::update(settings::table.find(name))
+            .set((
                 settings::value.eq(&json),
-                settings::version.eq(1),
+                settings::version.eq(settings::version + 1),
                 settings::updated_at.eq(now),
                 settings::updated_by.eq(None::<i64>),
             ))
-            .execute(conn)?;
+            .execute(conn)
+    };
+    if update(conn)? == 0 {
+        // Two first writers (concurrent recomputes): the loser's insert hits
+        // the key in its own savepoint and it updates the winner's row.
+        match super::savepoint(conn, |conn| insert(conn, name, &json, None, now)) {
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => {
+                update(conn)?;
+            }
+            other => {
+                other?;
+            }
+        }
     }
     Ok(())
+}
+
+/// A document's first version.
+fn insert(
+    conn: &mut DbConn,
+    name: &str,
+    json: &str,
+    user_id: Option<i64>,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::insert_into(settings::table)
+        .values((
+            settings::name.eq(name),
+            settings::value.eq(json),
+            settings::version.eq(1),
+            settings::updated_at.eq(now),
+            settings::updated_by.eq(user_id),
+        ))
+        .execute(conn)
 }

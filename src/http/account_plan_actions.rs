@@ -273,17 +273,13 @@ pub async fn patch(
     let (plan_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;
     let input = body.0;
-    let nulls: Vec<FieldError> = [
+    let nulls = super::validation::nulls(&[
         ("type", matches!(input.kind, Some(None))),
         ("owner_id", matches!(input.owner_id, Some(None))),
         ("due_date", matches!(input.due_date, Some(None))),
         ("status", matches!(input.status, Some(None))),
         ("cost_cents", matches!(input.cost_cents, Some(None))),
-    ]
-    .into_iter()
-    .filter(|(_, n)| *n)
-    .map(|(f, _)| FieldError::new(f, "required", "must not be null"))
-    .collect();
+    ]);
     check_input(&input, nulls)?;
     let kind = input
         .kind

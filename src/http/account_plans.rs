@@ -359,17 +359,13 @@ pub async fn patch(
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
     let input = body.0;
-    let nulls: Vec<FieldError> = [
+    let nulls = super::validation::nulls(&[
         ("objective", matches!(input.objective, Some(None))),
         ("period_start", matches!(input.period_start, Some(None))),
         ("period_end", matches!(input.period_end, Some(None))),
         ("budget_cents", matches!(input.budget_cents, Some(None))),
         ("status", matches!(input.status, Some(None))),
-    ]
-    .into_iter()
-    .filter(|(_, n)| *n)
-    .map(|(f, _)| FieldError::new(f, "required", "must not be null"))
-    .collect();
+    ]);
     check(&input, nulls)?;
     let status = input
         .status

@@ -20,7 +20,7 @@ use crate::db::contacts::{self, ContactRow};
 use crate::db::page::{self, Cursor};
 use crate::db::{self, DbConn};
 use crate::domain::codes::{from_db, ContactRole};
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::startup::AppState;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -276,14 +276,10 @@ pub async fn patch(
     let expected = precondition::if_match(&req)?;
     let input = body.0;
     // The required fields cannot be cleared: `null` was taken as "not sent".
-    let nulls = [
+    let nulls = super::validation::nulls(&[
         ("name", matches!(input.name, Some(None))),
         ("role", matches!(input.role, Some(None))),
-    ]
-    .into_iter()
-    .filter(|(_, null)| *null)
-    .map(|(field, _)| FieldError::new(field, "required", "must not be null"))
-    .collect();
+    ]);
     check(&input, nulls)?;
     let role = input
         .role

@@ -450,16 +450,12 @@ impl CustomerPatch {
     /// Required fields sent as `null`: they cannot be cleared. Reported with
     /// the other rules so every bad field is named at once.
     pub fn null_errors(&self) -> Vec<FieldError> {
-        [
+        super::validation::nulls(&[
             ("kind", matches!(self.kind, Some(None))),
             ("name", matches!(self.name, Some(None))),
             ("funnel_stage", matches!(self.funnel_stage, Some(None))),
             ("currency", matches!(self.currency, Some(None))),
-        ]
-        .into_iter()
-        .filter(|(_, null)| *null)
-        .map(|(field, _)| FieldError::new(field, "required", "must not be null"))
-        .collect()
+        ])
     }
 
     /// Applies the sent fields to `row` (version and timestamps are the caller's).

@@ -162,7 +162,7 @@ pub struct InteractionPatch {
 impl InteractionPatch {
     /// Fields that cannot be cleared, sent as `null`.
     fn null_errors(&self) -> Vec<FieldError> {
-        [
+        super::validation::nulls(&[
             ("type", matches!(self.kind, Some(None))),
             ("occurred_at", matches!(self.occurred_at, Some(None))),
             ("summary", matches!(self.summary, Some(None))),
@@ -171,11 +171,7 @@ impl InteractionPatch {
                 "complaint_status",
                 matches!(self.complaint_status, Some(None)),
             ),
-        ]
-        .into_iter()
-        .filter(|(_, null)| *null)
-        .map(|(field, _)| FieldError::new(field, "required", "must not be null"))
-        .collect()
+        ])
     }
 }
 

@@ -102,14 +102,10 @@ pub struct NeedPatch {
 impl NeedPatch {
     /// Required fields sent as `null`: they cannot be cleared.
     fn null_errors(&self) -> Vec<FieldError> {
-        [
+        super::validation::nulls(&[
             ("kind", matches!(self.kind, Some(None))),
             ("description", matches!(self.description, Some(None))),
-        ]
-        .into_iter()
-        .filter(|(_, null)| *null)
-        .map(|(field, _)| FieldError::new(field, "required", "must not be null"))
-        .collect()
+        ])
     }
 }
 

@@ -144,17 +144,13 @@ pub struct TransactionPatch {
 impl TransactionPatch {
     /// Required fields sent as `null`: they cannot be cleared.
     pub fn null_errors(&self) -> Vec<FieldError> {
-        [
+        super::validation::nulls(&[
             ("amount_cents", matches!(self.amount_cents, Some(None))),
             ("cost_cents", matches!(self.cost_cents, Some(None))),
             ("currency", matches!(self.currency, Some(None))),
             ("occurred_at", matches!(self.occurred_at, Some(None))),
             ("product", matches!(self.product, Some(None))),
-        ]
-        .into_iter()
-        .filter(|(_, null)| *null)
-        .map(|(field, _)| FieldError::new(field, "required", "must not be null"))
-        .collect()
+        ])
     }
 }
 

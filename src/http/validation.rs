@@ -184,31 +184,38 @@ pub fn check<T: validator::Validate>(input: &T, extra: Vec<FieldError>) -> Resul
 }
 
 /// A serde error with the path where it happened.
+/// The fields of a PATCH that cannot be cleared but were sent as `null`
+/// (`(name, sent_null)` pairs): one `required` error each, reported with the
+/// body's other rules so every bad field is named at once.
+pub fn nulls(fields: &[(&str, bool)]) -> Vec<FieldError> {
+    fields
+        .iter()
+        .filter(|(_, null)| *null)
+        .map(|(field, _)| FieldError::new(*field, "required", "must not be null"))
+        .collect()
+}
+
 pub fn serde_field_error<E: std::fmt::Display>(
     path: &serde_path_to_error::Path,
     inner: &E,
 ) -> FieldError {
     let text = inner.to_string();
     let mut field = path.to_string();
-    // "missing field `x`" is reported at the parent; name the field itself.
-    if let Some(rest) = text.strip_prefix("missing field `") {
-        let name = rest.split('`').next().unwrap_or_default();
-        field = if field == "." || field.is_empty() {
-            name.to_string()
-        } else {
-            format!("{field}.{name}")
-        };
-        return FieldError::new(field, "required", "is required");
-    }
-    // "duplicate field `x`" too: a key sent twice in one object.
-    if let Some(rest) = text.strip_prefix("duplicate field `") {
-        let name = rest.split('`').next().unwrap_or_default();
-        field = if field == "." || field.is_empty() {
-            name.to_string()
-        } else {
-            format!("{field}.{name}")
-        };
-        return FieldError::new(field, "duplicate", "is given more than once");
+    // "missing field `x`" and "duplicate field `x`" (a key sent twice) are
+    // reported at the parent; name the field itself.
+    for (prefix, code, message) in [
+        ("missing field `", "required", "is required"),
+        ("duplicate field `", "duplicate", "is given more than once"),
+    ] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            let name = rest.split('`').next().unwrap_or_default();
+            let field = if field == "." || field.is_empty() {
+                name.to_string()
+            } else {
+                format!("{field}.{name}")
+            };
+            return FieldError::new(field, code, message);
+        }
     }
     if field == "." {
         field = String::new();
