@@ -94,7 +94,7 @@ pub fn stamp_of(v: &serde_json::Value) -> Result<chrono::NaiveDateTime, ApiError
     use chrono::Datelike;
     v.as_str()
         .and_then(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
-        .filter(|t| (1..=9999).contains(&t.year()))
+        .filter(|t| crate::domain::instants::YEARS.contains(&t.year()))
         .ok_or_else(|| {
             ApiError::InvalidQuery(vec![FieldError::new(
                 "cursor",

@@ -7,12 +7,15 @@
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
-/// The first and last instants of years 0001–9999.
+/// The years both engines compare alike.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// The first and last instants of [`YEARS`].
 pub fn range() -> (NaiveDateTime, NaiveDateTime) {
     let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
     (
-        day(1, 1, 1).and_time(NaiveTime::MIN),
-        day(9999, 12, 31)
+        day(*YEARS.start(), 1, 1).and_time(NaiveTime::MIN),
+        day(*YEARS.end(), 12, 31)
             .and_hms_micro_opt(23, 59, 59, 999_999)
             .unwrap_or_default(),
     )

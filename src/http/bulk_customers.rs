@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
-use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -24,8 +23,10 @@ use crate::domain::funnel;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
+// For the spec only: the body is read as items of JSON, each parsed as a
+// create or as a patch.
 /// Up to 1,000 customer cards keyed by `external_id`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 #[schema(example = json!({"items": [
     {"external_id": "ERP-10042", "kind": "organization", "name": "杭州华康贸易有限公司", "region": "Hangzhou"},
     {"external_id": "ERP-10043", "kind": "individual", "name": "王芳", "phone": "+86 138 0000 0001"}
@@ -45,8 +46,8 @@ pub struct CustomerBulkRequest {
 /// It was typed `CustomerCreate`, which requires `kind` and `name` and has
 /// no `change_reason`: a generated client could send neither a partial
 /// update nor a move backwards.
-#[derive(Debug, Deserialize)]
-pub struct CustomerBulkItem(#[allow(dead_code)] Value);
+#[derive(Debug)]
+pub struct CustomerBulkItem;
 
 impl utoipa::PartialSchema for CustomerBulkItem {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {

@@ -22,8 +22,9 @@ use crate::domain::codes::Role;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
+// For the spec only: the body is read as items of JSON, each parsed on its own.
 /// Up to 1,000 transactions keyed by `external_id`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 #[schema(example = json!({"items": [
     {"external_id": "SO-2026-0042", "customer_external_id": "ERP-10042", "amount_cents": 1280000,
      "cost_cents": 910000, "product": "Ginseng tea, 12 boxes", "occurred_at": "2026-11-20T10:30:00Z"},

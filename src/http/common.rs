@@ -22,7 +22,7 @@ const STORED_YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
 /// The years an instant in a query may name (a filter bound, a cursor's
 /// key): 0001 is the lists' stand-in for "no date", and every such year
 /// compares the same way on both engines.
-pub const QUERY_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+pub const QUERY_YEARS: std::ops::RangeInclusive<i32> = crate::domain::instants::YEARS;
 
 /// Validator rule: an instant in years 1900–9999 (UTC).
 pub fn instant(t: &DateTime<Utc>) -> Result<(), ValidationError> {

@@ -18,6 +18,7 @@ backend_tests!(
     unknown_missing_and_mistyped_fields_are_422,
     malformed_body_and_missing_token,
     if_match_is_honoured,
+    a_service_document_first_written_by_two_writers_at_once_keeps_the_later,
 );
 
 pub const CPR: &str = "/api/v1/settings/cpr";
@@ -456,4 +457,80 @@ async fn if_match_is_honoured(app: TestApp) {
     let r = put(&app, TIERS, &admin, Some("\"1\""), &default_tiers()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+}
+
+/// `db::settings::set` (the documents the service keeps, like the tiers'
+/// ranking window): when another transaction inserts the first version while
+/// this one is on its way, this one's insert meets the key and it updates
+/// that row instead of failing. On PostgreSQL the second writer's insert
+/// waits on the first's uncommitted key, which commits only once the wait
+/// shows in `pg_locks`; on SQLite the second writer waits for the first's
+/// write transaction and then finds the row.
+async fn a_service_document_first_written_by_two_writers_at_once_keeps_the_later(app: TestApp) {
+    use patron::db::{settings, write_tx, DbConn};
+    let db = app.open_db(3, 10).await;
+    let pool = db.pool().clone();
+    let backend = app.backend;
+    let now = chrono::Utc::now().naive_utc();
+    tokio::task::spawn_blocking(move || {
+        let mut first = pool.get().expect("a connection");
+        let mut watcher = pool.get().expect("a connection");
+        let second = {
+            let pool = pool.clone();
+            move || {
+                let mut conn = pool.get().expect("a connection");
+                write_tx(&mut conn, |c: &mut DbConn| {
+                    settings::set(c, "race_doc", &json!({"by": "second"}), now)
+                })
+            }
+        };
+        let handle = write_tx(&mut first, |c: &mut DbConn| {
+            settings::set(c, "race_doc", &json!({"by": "first"}), now)?;
+            let handle = std::thread::spawn(second);
+            wait_for_a_blocked_writer(&mut watcher, backend);
+            Ok::<_, patron::error::ApiError>(handle)
+        })
+        .expect("the first writer");
+        handle
+            .join()
+            .expect("no panic")
+            .expect("the second writer is not refused");
+        let (value, version): (Value, i64) =
+            settings::get(&mut first, "race_doc").expect("the document");
+        assert_eq!(value, json!({"by": "second"}), "the later write stays");
+        assert_eq!(version, 2, "one insert and one update");
+    })
+    .await
+    .expect("the blocking part");
+}
+
+/// Returns once another session waits for a lock (PostgreSQL), or after a
+/// moment (SQLite, whose waits do not show).
+fn wait_for_a_blocked_writer(conn: &mut patron::db::DbConn, backend: crate::helpers::Backend) {
+    use diesel::sql_types::BigInt;
+    use diesel::{QueryableByName, RunQueryDsl};
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    if backend == crate::helpers::Backend::Sqlite {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let waiting = diesel::sql_query("SELECT COUNT(*) AS n FROM pg_locks WHERE NOT granted")
+            .get_result::<N>(conn)
+            .expect("pg_locks")
+            .n;
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second writer never waited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
