@@ -52,6 +52,24 @@ pub fn lock(conn: &mut DbConn, table: Locked, id: i64) -> QueryResult<()> {
     Ok(())
 }
 
+/// Locks the row `id` of `table` against changes until the transaction ends
+/// (PostgreSQL's `FOR SHARE`), for a write that depends on the row's state
+/// without changing it: a survey's response needs the survey open and
+/// present until it commits. Such writers do not wait for each other; a
+/// change or delete of the row (which takes `lock`) waits for them, and
+/// they for it.
+pub fn lock_shared(conn: &mut DbConn, table: Locked, id: i64) -> QueryResult<()> {
+    if let DbConn::Postgresql(c) = conn {
+        diesel::sql_query(format!(
+            "SELECT id FROM {} WHERE id = $1 FOR SHARE",
+            table.table()
+        ))
+        .bind::<BigInt, _>(id)
+        .execute(c)?;
+    }
+    Ok(())
+}
+
 /// Locks the rows `ids` of `table` in id order, so that two transactions
 /// locking overlapping sets in any order cannot deadlock.
 pub fn lock_all(conn: &mut DbConn, table: Locked, ids: &[i64]) -> QueryResult<()> {

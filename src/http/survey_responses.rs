@@ -22,6 +22,7 @@ use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::events::{self, NewEvent, SURVEY_ANSWERED};
 use crate::db::page::{self, Cursor};
+use crate::db::row_lock::{lock_shared, Locked};
 use crate::db::surveys::{self as store, AnswerRow, NewAnswer, ResponseRow};
 use crate::db::{self, customers, loyalty, DbConn};
 use crate::domain::codes::{from_db, QuestionKind, SurveyStatus};
@@ -264,6 +265,10 @@ pub async fn create(
     let response = state
         .db
         .write_grouped(move |conn| {
+            // Held to the commit: a concurrent close or delete of the survey
+            // waits for this response, or this response for it (the delete
+            // would otherwise cascade over a response answered 201).
+            lock_shared(conn, Locked::Surveys, id)?;
             let survey = find_survey(conn, id)?;
             let status = from_db(&survey.status, SurveyStatus::Draft);
             if status != SurveyStatus::Open {

@@ -734,6 +734,9 @@ pub async fn delete(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
+                // Responses being written hold the survey (`lock_shared`):
+                // the check below sees them once they commit.
+                lock(conn, Locked::Surveys, id)?;
                 let row = find_survey(conn, id)?;
                 precondition::check(expected, row.version)?;
                 if !store::responses_page(conn, id, None, None, 0)?.is_empty() {

@@ -50,6 +50,7 @@ mod spec_on_demand;
 mod sqlite_checkpoint;
 mod sqlite_locking;
 mod surveys;
+mod surveys_races;
 mod sync_bulk;
 mod sync_bulk_same;
 mod sync_csv;

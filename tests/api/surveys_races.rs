@@ -1,0 +1,112 @@
+//! A survey's response against a close or a delete of the survey at the same
+//! moment: the response is refused (409, 404) once the other commits, never
+//! answered 201 and then closed out or cascaded away. Another connection
+//! holds the survey as the server's own close and delete do (PostgreSQL's
+//! row lock; SQLite's write lock) while the response arrives.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::TestApp;
+use crate::surveys::{open_survey, respond};
+
+backend_tests!(
+    a_response_waits_for_a_close_in_flight_and_is_refused,
+    a_response_waits_for_a_delete_in_flight_and_is_not_lost,
+);
+
+/// Holds survey `id` in a write transaction of another connection, runs
+/// `change` on it after a moment, then commits. Returns once the survey is
+/// held, with the thread to join.
+async fn hold_then(
+    app: &TestApp,
+    id: i64,
+    change: fn(&mut patron::db::DbConn, i64) -> diesel::QueryResult<()>,
+) -> std::thread::JoinHandle<()> {
+    use patron::db::row_lock::{lock, Locked};
+    let db = app.open_db(1, 10).await;
+    let (held, is_held) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let mut conn = db.pool().get().expect("a connection");
+        patron::db::write_tx(&mut conn, |c| {
+            lock(c, Locked::Surveys, id)?;
+            held.send(()).expect("the test waits");
+            std::thread::sleep(Duration::from_millis(500));
+            change(c, id)
+        })
+        .expect("the other writer");
+    });
+    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
+        .await
+        .expect("the wait");
+    thread
+}
+
+fn close(c: &mut patron::db::DbConn, id: i64) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl;
+    diesel::sql_query(format!(
+        "UPDATE surveys SET status = 'closed', version = version + 1 WHERE id = {id}"
+    ))
+    .execute(c)
+    .map(drop)
+}
+
+fn delete(c: &mut patron::db::DbConn, id: i64) -> diesel::QueryResult<()> {
+    patron::db::surveys::delete(c, id)
+}
+
+async fn a_response_waits_for_a_close_in_flight_and_is_refused(app: TestApp) {
+    let token = app.admin_token().await;
+    let customer = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Late"}))
+        .await
+        .id();
+    let (survey, qs) = open_survey(&app, &token, json!({})).await;
+    let other = hold_then(&app, survey, close).await;
+    let r = respond(
+        &app,
+        &token,
+        survey,
+        customer,
+        &[(qs[0], json!(4)), (qs[1], json!(5))],
+    )
+    .await;
+    other.join().expect("no panic");
+    assert_eq!(r.status, 409, "{}", r.text);
+    let list = app
+        .get(&format!("/api/v1/surveys/{survey}/responses"), &token)
+        .await;
+    assert_eq!(list.body["items"], json!([]), "{}", list.text);
+}
+
+async fn a_response_waits_for_a_delete_in_flight_and_is_not_lost(app: TestApp) {
+    let token = app.admin_token().await;
+    let customer = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Lost"}))
+        .await
+        .id();
+    let (survey, qs) = open_survey(&app, &token, json!({})).await;
+    let other = hold_then(&app, survey, delete).await;
+    let r = respond(
+        &app,
+        &token,
+        survey,
+        customer,
+        &[(qs[0], json!(4)), (qs[1], json!(5))],
+    )
+    .await;
+    other.join().expect("no panic");
+    assert_eq!(r.status, 404, "{}", r.text);
+    let card = app
+        .get(&format!("/api/v1/customers/{customer}"), &token)
+        .await;
+    assert_eq!(
+        card.body["satisfaction_overall"],
+        json!(null),
+        "{}",
+        card.text
+    );
+}
