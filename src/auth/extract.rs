@@ -10,7 +10,6 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
-use crate::auth::jwt::Claims;
 use crate::db::users;
 use crate::domain::codes::{from_db, Role};
 use crate::error::ApiError;
@@ -28,64 +27,58 @@ impl FromRequest for AuthUser {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let claims = req.extensions().get::<Claims>().cloned();
-        let token = bearer_token(req);
-        Box::pin(async move {
-            let state =
-                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            let claims = match claims {
-                Some(claims) => claims,
-                None => state.jwt.verify(&token?, chrono::Utc::now().timestamp())?,
-            };
-            let id: i64 = claims
-                .sub
-                .parse()
-                .map_err(|_| ApiError::Unauthorized("invalid token: bad subject".into()))?;
-            let (user, generation) = match state.users.get(id) {
-                Some(known) => known,
-                None => {
-                    let epoch = users::epoch();
-                    let user = state
-                        .db
-                        .lookup(move |conn| Ok(users::find(conn, id)?))
-                        .await?;
-                    let user = user.filter(|u| u.active).ok_or_else(|| {
-                        ApiError::Unauthorized("the account is disabled or no longer exists".into())
-                    })?;
-                    let auth = AuthUser {
-                        id: user.id,
-                        role: from_db(&user.role, Role::Viewer),
-                        email: user.email,
-                    };
-                    state.users.put(auth.clone(), user.token_generation, epoch);
-                    (auth, user.token_generation)
-                }
-            };
-            if claims.gen != generation {
-                return Err(ApiError::Unauthorized(
-                    "the token was revoked; log in again".into(),
-                ));
-            }
-            Ok(user)
-        })
+        Box::pin(authenticate(req))
     }
 }
 
-/// The claims of the request's bearer token if it is valid, verified once per
-/// request: the rate limit and the idempotency middlewares need the user
-/// before the handler runs, and the extractor takes the claims they stored.
-pub(crate) fn verified_claims(req: &HttpRequest, state: &AppState) -> Option<Claims> {
-    if let Some(claims) = req.extensions().get::<Claims>() {
-        return Some(claims.clone());
+/// The request's user: a valid token of an active user whose tokens were
+/// not revoked, with the user's current role. Checked once per request (the
+/// result is kept in the request): the rate limit and the idempotency
+/// middlewares need it before the handler runs, and a replay must not answer
+/// a token the handler would refuse.
+pub(crate) fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<AuthUser, ApiError>> {
+    let known = req.extensions().get::<AuthUser>().cloned();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let token = bearer_token(req);
+    let req = req.clone();
+    async move {
+        if let Some(user) = known {
+            return Ok(user);
+        }
+        let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+        let claims = state.jwt.verify(&token?, chrono::Utc::now().timestamp())?;
+        let id: i64 = claims
+            .sub
+            .parse()
+            .map_err(|_| ApiError::Unauthorized("invalid token: bad subject".into()))?;
+        let (user, generation) = match state.users.get(id) {
+            Some(known) => known,
+            None => {
+                let epoch = users::epoch();
+                let user = state
+                    .db
+                    .lookup(move |conn| Ok(users::find(conn, id)?))
+                    .await?;
+                let user = user.filter(|u| u.active).ok_or_else(|| {
+                    ApiError::Unauthorized("the account is disabled or no longer exists".into())
+                })?;
+                let auth = AuthUser {
+                    id: user.id,
+                    role: from_db(&user.role, Role::Viewer),
+                    email: user.email,
+                };
+                state.users.put(auth.clone(), user.token_generation, epoch);
+                (auth, user.token_generation)
+            }
+        };
+        if claims.gen != generation {
+            return Err(ApiError::Unauthorized(
+                "the token was revoked; log in again".into(),
+            ));
+        }
+        req.extensions_mut().insert(user.clone());
+        Ok(user)
     }
-    let token = bearer_token(req).ok()?;
-    let claims = state
-        .jwt
-        .verify(&token, chrono::Utc::now().timestamp())
-        .ok()?;
-    req.extensions_mut().insert(claims.clone());
-    Some(claims)
 }
 
 pub(crate) fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {

@@ -121,10 +121,13 @@ fn payload_of(body: Bytes) -> Payload {
     }
 }
 
-/// The user id of a valid token, if any (the handler authenticates fully).
-fn token_user(req: &ServiceRequest, state: &AppState) -> Option<i64> {
-    let claims = crate::auth::extract::verified_claims(req.request(), state)?;
-    claims.sub.parse().ok()
+/// The request's user, if it authenticates: a revoked token or a disabled
+/// user's gets no replay (the handler answers 401 and nothing is stored).
+async fn token_user(req: &ServiceRequest) -> Option<i64> {
+    crate::auth::extract::authenticate(req.request())
+        .await
+        .ok()
+        .map(|user| user.id)
 }
 
 /// Should a response be kept for replay? Not failures a retry may cure.
@@ -221,8 +224,7 @@ pub async fn middleware(
     let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
-    let Some(user_id) = token_user(&req, &state) else {
-        // No valid token: the handler answers 401 and nothing is stored.
+    let Some(user_id) = token_user(&req).await else {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
     let mut payload = req.take_payload();

@@ -19,8 +19,8 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
 use crate::config::Config;
+use crate::domain::codes::Role;
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 type Limiter =
     RateLimiter<i64, DefaultKeyedStateStore<i64>, DefaultClock, StateInformationMiddleware>;
@@ -112,21 +112,20 @@ fn add_headers(headers: &mut actix_web::http::header::HeaderMap, v: &Verdict) {
     }
 }
 
-/// The middleware: counts requests with a valid token (the token's user id
-/// and role; the handler still authenticates fully).
+/// The middleware: counts the requests of each authenticated user, by the
+/// user's current role (a token's role may be older); requests that do not
+/// authenticate are left to the handler's 401.
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let verdict = match (
-        req.app_data::<Data<RateLimits>>(),
-        req.app_data::<Data<AppState>>(),
-    ) {
-        (Some(limits), Some(state)) if limits.any() && req.path().starts_with("/api/v1/") => {
-            crate::auth::extract::verified_claims(req.request(), state).and_then(|claims| {
-                let id: i64 = claims.sub.parse().ok()?;
-                limits.check(id, claims.role == "integration")
-            })
+    let limits = req.app_data::<Data<RateLimits>>().cloned();
+    let verdict = match limits {
+        Some(limits) if limits.any() && req.path().starts_with("/api/v1/") => {
+            match crate::auth::extract::authenticate(req.request()).await {
+                Ok(user) => limits.check(user.id, user.role == Role::Integration),
+                Err(_) => None,
+            }
         }
         _ => None,
     };

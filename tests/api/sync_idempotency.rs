@@ -246,4 +246,50 @@ backend_tests!(
     key_rules,
     transactions_bulk_replay,
     failed_key_purge_is_retried_soon,
+    a_revoked_token_gets_no_replay,
 );
+
+/// A replay answers only a token the handler would accept: once the user is
+/// deactivated, the same key is a 401 (with the same body or another), on a
+/// single POST and on a bulk one, and nothing is written.
+async fn a_revoked_token_gets_no_replay(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (id, token) = app.user_with_role("integration").await;
+    let create = json!({"kind": "individual", "name": "Replayed"});
+    let keyed = |key: &str, body: &serde_json::Value| {
+        app.client
+            .post(app.url("/api/v1/customers"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .json(body)
+    };
+    assert_eq!(app.send(keyed("k-1", &create)).await.status, 201);
+    let items = json!({"items": [{"external_id": "R-1", "kind": "individual", "name": "R"}]});
+    let first = bulk(&app, "/api/v1/customers/bulk", &token, &items, Some("k-2")).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let off = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    app.send(keyed("k-1", &create)).await.problem(401);
+    app.send(keyed(
+        "k-1",
+        &json!({"kind": "individual", "name": "Other"}),
+    ))
+    .await
+    .problem(401);
+    bulk(&app, "/api/v1/customers/bulk", &token, &items, Some("k-2"))
+        .await
+        .problem(401);
+    let all = app.get("/api/v1/customers", &admin).await;
+    assert_eq!(
+        all.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        all.text
+    );
+}

@@ -78,7 +78,28 @@ async fn integration_users_get_the_higher_limit(app: TestApp) {
     assert_eq!(r.header("ratelimit-limit").as_deref(), Some("5"));
 }
 
+/// The limit follows the user's current role, not the one in the token: a
+/// user moved out of `integration` gets the ordinary limit at once.
+async fn the_limit_follows_a_role_change_at_once(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (id, token) = app.user_with_role("integration").await;
+    let r = app.get("/api/v1/customers", &token).await;
+    assert_eq!(r.header("ratelimit-limit").as_deref(), Some("20"));
+    let moved = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            &serde_json::json!({"role": "manager"}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let r = app.get("/api/v1/customers", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("ratelimit-limit").as_deref(), Some("5"));
+}
+
 limited_tests!(
     over_the_limit_is_429_with_headers,
-    integration_users_get_the_higher_limit
+    integration_users_get_the_higher_limit,
+    the_limit_follows_a_role_change_at_once,
 );
