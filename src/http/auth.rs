@@ -67,18 +67,26 @@ pub async fn token(
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
 
-    if let Some(wait) = state.throttle.check(&email, &client, Instant::now()) {
-        return Err(ApiError::TooManyRequests {
+    let attempt = state
+        .throttle
+        .begin(&email, &client, Instant::now())
+        .map_err(|wait| ApiError::TooManyRequests {
             detail: format!("too many failed logins; try again in {wait} s"),
             retry_after_secs: wait,
-        });
-    }
+        })?;
 
     let lookup = email.clone();
-    let user = state
+    let user = match state
         .db
         .run(move |conn| Ok(users::find_by_email(conn, &lookup)?))
-        .await?;
+        .await
+    {
+        Ok(user) => user,
+        Err(e) => {
+            attempt.void();
+            return Err(e);
+        }
+    };
     // Verify against a dummy hash when the email is unknown: same time, same answer.
     let hash = user
         .as_ref()
@@ -90,7 +98,7 @@ pub async fn token(
 
     match user {
         Some(user) if matches && user.active => {
-            state.throttle.record_success(&email);
+            attempt.succeeded();
             let now = chrono::Utc::now().timestamp();
             let access_token = state
                 .jwt
@@ -104,9 +112,7 @@ pub async fn token(
                 }))
         }
         _ => {
-            state
-                .throttle
-                .record_failure(&email, &client, Instant::now());
+            attempt.failed();
             Err(ApiError::Unauthorized(BAD_LOGIN.into()))
         }
     }

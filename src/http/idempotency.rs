@@ -213,7 +213,12 @@ pub async fn middleware(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if req.method() != Method::POST || !req.path().starts_with("/api/v1/") {
+    // A login writes nothing a retry could repeat, and its answer (a token)
+    // must not be stored.
+    if req.method() != Method::POST
+        || !req.path().starts_with("/api/v1/")
+        || req.path() == "/api/v1/auth/token"
+    {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     }
     let key = match key_of(&req) {

@@ -16,6 +16,7 @@ backend_tests!(
     login_email_is_case_insensitive,
     inactive_user_cannot_log_in,
     repeated_failures_lock_the_email_with_429,
+    a_burst_of_guesses_sent_at_once_is_cut_at_the_limit,
     a_successful_login_resets_the_failure_count,
     requests_without_a_token_get_401_with_www_authenticate,
     malformed_authorization_headers_get_401,
@@ -230,6 +231,29 @@ async fn repeated_failures_lock_the_email_with_429(app: TestApp) {
             .problem(401);
     }
     app.login("ghost@example.com", "wrong password")
+        .await
+        .problem(429);
+}
+
+/// Guesses sent all at once are counted while they are checked: no more than
+/// the limit's worth get an answer (401), the rest 429, and the right
+/// password sent in the burst gets no token.
+async fn a_burst_of_guesses_sent_at_once_is_cut_at_the_limit(app: TestApp) {
+    create_user(&app, "burst@example.com", "sales", true).await;
+    let guesses = (0..24).map(|i| {
+        let password = if i == 23 { PASSWORD } else { "wrong password" };
+        app.login("burst@example.com", password)
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    let checked = statuses.iter().filter(|s| **s == 401 || **s == 200).count();
+    assert!(checked <= 5, "{checked} guesses checked: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [200, 401, 429].contains(s)),
+        "{statuses:?}"
+    );
+    // However the burst fell, the email is locked now.
+    app.login("burst@example.com", "wrong password")
         .await
         .problem(429);
 }

@@ -247,7 +247,32 @@ backend_tests!(
     transactions_bulk_replay,
     failed_key_purge_is_retried_soon,
     a_revoked_token_gets_no_replay,
+    a_login_is_never_stored_for_replay,
 );
+
+/// `POST /auth/token` ignores `Idempotency-Key`: a token is never kept in
+/// the database or handed out again.
+async fn a_login_is_never_stored_for_replay(app: TestApp) {
+    let admin = app.admin_token().await;
+    let login = || {
+        app.client
+            .post(app.url("/api/v1/auth/token"))
+            .bearer_auth(&admin)
+            .header("Idempotency-Key", "login-1")
+            .json(&json!({"email": app.admin_email, "password": app.admin_password}))
+    };
+    let first = app.send(login()).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = app.send(login()).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert!(second.header("idempotent-replayed").is_none());
+    assert_eq!(second.header("cache-control").as_deref(), Some("no-store"));
+    assert_ne!(
+        second.body["access_token"], first.body["access_token"],
+        "a fresh token"
+    );
+}
 
 /// A replay answers only a token the handler would accept: once the user is
 /// deactivated, the same key is a 401 (with the same body or another), on a
