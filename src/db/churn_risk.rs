@@ -90,6 +90,10 @@ pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) 
 /// The signals and score over `base`, a subquery with the columns
 /// `last_contact_at`, `revenue_recent_cents`, `revenue_before_cents`,
 /// `satisfaction_overall`, `open_complaints` and `s_owner_inactive`.
+///
+/// The falling-share test compares in floating point: `revenue × 100` of a
+/// large customer passes the 64-bit range (a 500 on PostgreSQL). Exact for
+/// revenues below ~9·10^13 cents, as the domain rule's 128-bit arithmetic.
 fn score_over(s: &ChurnSettings, now: NaiveDateTime, base: &str) -> String {
     let contact_cutoff = literal(now - Duration::days(s.no_contact_days));
     let keep = 100 - s.share_drop_pct;
@@ -98,7 +102,7 @@ fn score_over(s: &ChurnSettings, now: NaiveDateTime, base: &str) -> String {
     let signals = format!(
         "SELECT b.*, \
            CAST(CASE WHEN b.last_contact_at IS NULL OR b.last_contact_at <= {contact_cutoff} THEN 1 ELSE 0 END AS BIGINT) AS s_no_contact, \
-           CAST(CASE WHEN b.revenue_before_cents > 0 AND b.revenue_recent_cents * 100 <= b.revenue_before_cents * {keep} THEN 1 ELSE 0 END AS BIGINT) AS s_falling_share, \
+           CAST(CASE WHEN b.revenue_before_cents > 0 AND CAST(b.revenue_recent_cents AS DOUBLE PRECISION) * 100 <= CAST(b.revenue_before_cents AS DOUBLE PRECISION) * {keep} THEN 1 ELSE 0 END AS BIGINT) AS s_falling_share, \
            CAST(CASE WHEN b.satisfaction_overall IS NOT NULL AND b.satisfaction_overall < {below:?} THEN 1 ELSE 0 END AS BIGINT) AS s_low_satisfaction, \
            CAST(CASE WHEN b.open_complaints >= {min_complaints} THEN 1 ELSE 0 END AS BIGINT) AS s_open_complaints \
          FROM ({base}) b"

@@ -15,6 +15,7 @@ backend_tests!(
     churn_validation_and_roles,
     at_risk_ranks_by_score_with_signals,
     at_risk_falling_share_boundary_and_pages,
+    at_risk_with_revenue_whose_hundredfold_passes_64_bits,
     churn_settings_rules,
     churn_report_by_reason_and_period,
 );
@@ -408,6 +409,47 @@ async fn at_risk_falling_share_boundary_and_pages(app: TestApp) {
         .await;
     assert_eq!(ids(&second.body, "customer_id"), vec![at_half[1]]);
     assert!(second.body["next_cursor"].is_null());
+}
+
+/// The falling-share test multiplies revenues by 100: a customer with
+/// 10^17 cents in the recent window (1,000 sales at the largest amount) is
+/// compared, not a 500 (PostgreSQL's bigint overflowed).
+async fn at_risk_with_revenue_whose_hundredfold_passes_64_bits(app: TestApp) {
+    let token = app.admin_token().await;
+    let whale = customer(&app, &token, "Whale").await;
+    sale(&app, &token, whale, 1_000, 0, 120).await;
+    contact(&app, &token, whale, "call", 0).await;
+    let items: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({"external_id": format!("W-{i}"), "customer_id": whale,
+                   "amount_cents": 100_000_000_000_000_i64, "product": "Ships", "occurred_at": days_ago(5)})
+        })
+        .collect();
+    let r = app
+        .post(
+            "/api/v1/transactions/bulk",
+            &token,
+            &json!({"items": items}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["items"][999]["status"],
+        "created",
+        "{}",
+        &r.text[..600.min(r.text.len())]
+    );
+    let falling = customer(&app, &token, "Falling").await;
+    sale(&app, &token, falling, 1_000, 0, 120).await;
+    contact(&app, &token, falling, "call", 0).await;
+    let page = app.get("/api/v1/churn/at-risk", &token).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(
+        ids(&page.body, "customer_id"),
+        vec![falling],
+        "{}",
+        page.text
+    );
 }
 
 async fn churn_settings_rules(app: TestApp) {
