@@ -107,8 +107,10 @@ pub fn save(conn: &mut DbConn, row: &SegmentRow, expected_version: i64) -> Query
     Ok(n == 1)
 }
 
-/// Deletes a segment and its member list.
+/// Deletes a segment and its member list; the surveys that target it lose
+/// their target (`surveys::untarget`).
 pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
+    super::surveys::untarget(conn, id, super::now())?;
     diesel::delete(segment_members::table.filter(segment_members::segment_id.eq(id)))
         .execute(conn)?;
     Ok(diesel::delete(segments::table.find(id)).execute(conn)? == 1)
@@ -160,6 +162,19 @@ pub fn add_members(
             ))
             .execute(conn)?;
     }
+    Ok(())
+}
+
+/// Records a change of a static segment's member list on the segment: a new
+/// version and `updated_at`, so `GET /segments?updated_since=` and the
+/// segment's ETag tell a syncing client to read its members again.
+pub fn touch(conn: &mut DbConn, segment_id: i64, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(segments::table.find(segment_id))
+        .set((
+            segments::version.eq(segments::version + 1),
+            segments::updated_at.eq(now),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 

@@ -119,6 +119,33 @@ pub fn save(conn: &mut DbConn, row: &SurveyRow, expected_version: i64) -> QueryR
     Ok(n == 1)
 }
 
+/// Takes the target off the surveys that target segment `segment_id` (it is
+/// being deleted): each gets a new version, `updated_at` and a change in the
+/// feed, as any other change of a survey (the database's `ON DELETE SET
+/// NULL` alone would change them unseen).
+pub fn untarget(conn: &mut DbConn, segment_id: i64, now: NaiveDateTime) -> QueryResult<()> {
+    let ids: Vec<i64> = surveys::table
+        .filter(surveys::segment_id.eq(segment_id))
+        .order(surveys::id)
+        .select(surveys::id)
+        .load(conn)?;
+    super::row_lock::lock_all(conn, super::row_lock::Locked::Surveys, &ids)?;
+    for id in ids {
+        let Some(mut row) = find(conn, id)? else {
+            continue;
+        };
+        if row.segment_id != Some(segment_id) {
+            continue;
+        }
+        let expected = row.version;
+        row.segment_id = None;
+        row.version = expected + 1;
+        row.updated_at = now;
+        save(conn, &row, expected)?;
+    }
+    Ok(())
+}
+
 /// Deletes a survey with its questions, responses and answers.
 pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<()> {
     let version: i64 = surveys::table

@@ -817,7 +817,7 @@ pub async fn list_members(
 
 /// Add customers to a static segment (409 for dynamic segments). Unknown
 /// customer ids are a 422 naming each; current members and repeats are
-/// ignored.
+/// ignored. Adding any raises the segment's `version` and `updated_at`.
 #[utoipa::path(
     tag = "segments",
     params(("id" = i64, Path, description = "Segment id")),
@@ -866,7 +866,11 @@ pub async fn add_members(
                     .copied()
                     .filter(|c| !present.contains(c))
                     .collect();
-                store::add_members(conn, id, &new, db::now())?;
+                let now = db::now();
+                store::add_members(conn, id, &new, now)?;
+                if !new.is_empty() {
+                    store::touch(conn, id, now)?;
+                }
                 let totals = store::totals(conn, &SegmentScope::for_members(id))?;
                 Ok(MembersAdded {
                     added: new.len() as i64,
@@ -891,7 +895,8 @@ fn static_only(row: &SegmentRow) -> Result<(), ApiError> {
 }
 
 /// Remove a customer from a static segment (409 for dynamic segments; 404
-/// when the customer is not a member).
+/// when the customer is not a member). Raises the segment's `version` and
+/// `updated_at`.
 #[utoipa::path(
     tag = "segments",
     params(("id" = i64, Path, description = "Segment id"),
@@ -913,9 +918,11 @@ pub async fn remove_member(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
+                lock(conn, Locked::Segments, id)?;
                 let row = find_segment(conn, id)?;
                 static_only(&row)?;
                 if store::remove_member(conn, id, customer_id)? {
+                    store::touch(conn, id, db::now())?;
                     Ok(())
                 } else {
                     Err(ApiError::NotFound(format!(

@@ -766,9 +766,31 @@ async fn static_members_add_remove_and_duplicates(app: TestApp) {
     let r = app.get(&format!("{SEGMENTS}/{id}"), &admin).await;
     assert_eq!(r.body["count"], 2);
     assert_eq!(
-        r.body["version"], 1,
-        "membership is not part of the segment's version"
+        r.body["version"], 3,
+        "one add that added, one removal (the add of members only and the 404s changed nothing)"
     );
+    // A syncing client finds the segment among the changed ones.
+    let created: chrono::DateTime<chrono::Utc> = r.body["created_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("created_at");
+    let updated: chrono::DateTime<chrono::Utc> = r.body["updated_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("updated_at");
+    assert!(updated > created, "{}", r.text);
+    let since = created.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let changed = app
+        .get(
+            &format!("{SEGMENTS}?updated_since={}", since.replace('+', "%2B")),
+            &admin,
+        )
+        .await;
+    let ids: Vec<i64> = changed.body["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["id"].as_i64()).collect())
+        .unwrap_or_default();
+    assert!(ids.contains(&id), "{}", changed.text);
 
     for body in [
         json!({}),
