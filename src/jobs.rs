@@ -39,8 +39,10 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
             }
             let result = db
                 .run(|conn| {
-                    let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
-                    Ok(cpr::refresh_all(conn, &s, db::now())?)
+                    settings::one_change_at_a_time(|| {
+                        let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
+                        Ok(cpr::refresh_all(conn, &s, db::now())?)
+                    })
                 })
                 .await;
             failed |= warn_if_failed("CPR recompute", &result);
@@ -51,8 +53,10 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
             // and purchases leave the loyalty window as time passes.
             let result = db
                 .run(|conn| {
-                    let (s, _) = settings::get::<LoyaltySettings>(conn, settings::LOYALTY)?;
-                    Ok(loyalty::refresh_all(conn, &s, db::now())?)
+                    settings::one_change_at_a_time(|| {
+                        let (s, _) = settings::get::<LoyaltySettings>(conn, settings::LOYALTY)?;
+                        Ok(loyalty::refresh_all(conn, &s, db::now())?)
+                    })
                 })
                 .await;
             failed |= warn_if_failed("loyalty recompute", &result);

@@ -38,6 +38,28 @@ pub fn get<T: DeserializeOwned + Default>(
     }
 }
 
+/// Locks the document `name` until the transaction ends (PostgreSQL; SQLite
+/// writes one at a time), so that a read of its version and the save that
+/// follows are not overtaken by another writer: two PUTs without `If-Match`
+/// at once were a 412 for one of them.
+pub fn lock(conn: &mut DbConn, name: &str) -> QueryResult<()> {
+    if let DbConn::Postgresql(c) = conn {
+        diesel::sql_query("SELECT name FROM settings WHERE name = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+/// One settings change and the recompute it starts at a time in this
+/// process: a recompute that finished after a later change's would leave
+/// every customer under the older thresholds until the hourly job.
+pub fn one_change_at_a_time<T>(f: impl FnOnce() -> T) -> T {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    f()
+}
+
 /// Stores `value` if the stored version is still `expected` (0: never set);
 /// returns the new version, or None when someone else changed it first.
 pub fn put<T: Serialize>(

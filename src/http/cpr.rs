@@ -203,11 +203,13 @@ pub async fn recompute(
     let changed = state
         .db
         .run(|conn| {
-            let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
-            let now = db::now();
-            let changed = cpr::refresh_all(conn, &s, now)?;
-            db::loyalty::refresh_all_current(conn, now)?;
-            Ok(changed)
+            settings::one_change_at_a_time(|| {
+                let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
+                let now = db::now();
+                let changed = cpr::refresh_all(conn, &s, now)?;
+                db::loyalty::refresh_all_current(conn, now)?;
+                Ok(changed)
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(CprRecomputed { changed }))

@@ -133,11 +133,13 @@ pub async fn put_settings(
     let version = state
         .db
         .write(move |conn| {
-            let version = db::write_tx(conn, |conn| {
-                store(conn, settings::LOYALTY, &value, expected, user_id)
-            })?;
-            loyalty::refresh_all(conn, &value, db::now())?;
-            Ok(version)
+            settings::one_change_at_a_time(|| {
+                let version = db::write_tx(conn, |conn| {
+                    store(conn, settings::LOYALTY, &value, expected, user_id)
+                })?;
+                loyalty::refresh_all(conn, &value, db::now())?;
+                Ok(version)
+            })
         })
         .await?;
     Ok(versioned(

@@ -251,13 +251,15 @@ pub async fn put_cpr(
     let version = state
         .db
         .write(move |conn| {
-            let version = db::write_tx(conn, |conn| {
-                store(conn, settings::CPR, &value, expected, user_id)
-            })?;
-            let now = db::now();
-            cpr::refresh_all(conn, &value, now)?;
-            db::loyalty::refresh_all_current(conn, now)?;
-            Ok(version)
+            settings::one_change_at_a_time(|| {
+                let version = db::write_tx(conn, |conn| {
+                    store(conn, settings::CPR, &value, expected, user_id)
+                })?;
+                let now = db::now();
+                cpr::refresh_all(conn, &value, now)?;
+                db::loyalty::refresh_all_current(conn, now)?;
+                Ok(version)
+            })
         })
         .await?;
     Ok(versioned(
@@ -289,13 +291,25 @@ pub fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
     expected: Option<i64>,
     user_id: i64,
 ) -> Result<i64, ApiError> {
+    settings::lock(conn, name)?;
     let (_, current) = settings::get::<T>(conn, name)?;
     precondition::check(expected, current)?;
-    settings::put(conn, name, value, current, user_id, db::now())?.ok_or(
-        ApiError::PreconditionFailed {
-            current: current + 1,
-        },
-    )
+    // The first version of a document has no row to lock: a writer that
+    // lost that insert without a precondition saves over the winner's.
+    let saved = db::savepoint(conn, |conn| {
+        settings::put(conn, name, value, current, user_id, db::now())
+    });
+    let saved = match saved {
+        Err(ApiError::Conflict(_)) | Ok(None) if expected.is_none() && current == 0 => {
+            settings::lock(conn, name)?;
+            let (_, current) = settings::get::<T>(conn, name)?;
+            settings::put(conn, name, value, current, user_id, db::now())?
+        }
+        other => other?,
+    };
+    saved.ok_or(ApiError::PreconditionFailed {
+        current: current + 1,
+    })
 }
 
 /// The tier cut-offs.

@@ -19,7 +19,26 @@ backend_tests!(
     malformed_body_and_missing_token,
     if_match_is_honoured,
     a_service_document_first_written_by_two_writers_at_once_keeps_the_later,
+    puts_without_if_match_at_once_all_succeed,
 );
+
+/// PUTs without `If-Match` replace the document whatever its version: sent
+/// at once, every one succeeds (on PostgreSQL most were a 412, the second
+/// overtaken between reading the version and saving) and each counts once.
+/// The first version is among them (no row to lock yet); the loyalty
+/// document also recomputes every customer after each.
+async fn puts_without_if_match_at_once_all_succeed(app: TestApp) {
+    let token = app.admin_token().await;
+    for path in ["/api/v1/settings/churn", "/api/v1/settings/loyalty"] {
+        let body = app.get(path, &token).await.body;
+        let puts = (0..8).map(|_| put(&app, path, &token, None, &body));
+        let answers = futures_util::future::join_all(puts).await;
+        let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+        assert!(statuses.iter().all(|s| *s == 200), "{path}: {statuses:?}");
+        let r = app.get(path, &token).await;
+        assert_eq!(r.header("etag").as_deref(), Some("\"8\""), "{path}");
+    }
+}
 
 pub const CPR: &str = "/api/v1/settings/cpr";
 pub const TIERS: &str = "/api/v1/settings/tiers";
