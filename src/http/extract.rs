@@ -84,8 +84,18 @@ pub(crate) fn is_json(req: &HttpRequest) -> bool {
 }
 
 /// Syntax errors (anywhere in the body, trailing garbage included) are 400;
-/// well-formed JSON of the wrong shape is 422 naming the field.
+/// well-formed JSON of the wrong shape is 422 naming the field. Every body
+/// is an object: serde fills a struct from an array too, by position
+/// (`["admin@localhost", "secret"]` logged in), which the spec never offers.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.trim_ascii_start().starts_with(b"[") {
+        serde_json::from_slice::<IgnoredAny>(body).map_err(|_| malformed(body))?;
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "",
+            "type",
+            "the body must be a JSON object, not an array",
+        )]));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     let parsed = match serde_path_to_error::deserialize::<_, T>(&mut *de) {
         Ok(value) => de.end().map(|()| value).map_err(|_| malformed(body))?,
@@ -338,6 +348,9 @@ mod tests {
         assert_eq!(r.err().map(fields), Some(vec!["name".to_string()]));
         let r = parse_json::<Named>(b"[1, 2]");
         assert!(matches!(r, Err(ApiError::Validation(_))), "{r:?}");
+        // An array that would fill the struct by position is refused too.
+        let r = parse_json::<Named>(br#" ["x", ["a"]]"#);
+        assert_eq!(r.err().map(fields), Some(vec![String::new()]));
     }
 
     #[test]

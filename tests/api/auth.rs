@@ -17,6 +17,7 @@ backend_tests!(
     inactive_user_cannot_log_in,
     repeated_failures_lock_the_email_with_429,
     a_burst_of_guesses_sent_at_once_is_cut_at_the_limit,
+    an_array_body_is_refused_not_read_by_position,
     a_successful_login_resets_the_failure_count,
     requests_without_a_token_get_401_with_www_authenticate,
     malformed_authorization_headers_get_401,
@@ -256,6 +257,20 @@ async fn a_burst_of_guesses_sent_at_once_is_cut_at_the_limit(app: TestApp) {
     app.login("burst@example.com", "wrong password")
         .await
         .problem(429);
+}
+
+/// serde fills a struct from an array by position: a login or a user sent
+/// as an array is a 422, not a token or a new user.
+async fn an_array_body_is_refused_not_read_by_position(app: TestApp) {
+    let admin = app.admin_token().await;
+    let login = json!([app.admin_email, app.admin_password]);
+    let r = app.post("/api/v1/auth/token", "", &login).await;
+    r.problem(422);
+    assert_eq!(r.error_codes(), vec![(String::new(), "type".to_string())]);
+    let user = json!(["pos@example.com", "Pos", "sales", PASSWORD]);
+    app.post("/api/v1/users", &admin, &user).await.problem(422);
+    let users = app.get("/api/v1/users", &admin).await;
+    assert!(!users.text.contains("pos@example.com"), "{}", users.text);
 }
 
 async fn a_successful_login_resets_the_failure_count(app: TestApp) {
