@@ -96,12 +96,7 @@ impl Config {
             admin_password: env::var("PATRON_ADMIN_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty()),
-            cors_origins: var("PATRON_CORS_ORIGINS", "")
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
+            cors_origins: cors_origins(&var("PATRON_CORS_ORIGINS", ""))?,
             token_ttl_secs: at_least_one("PATRON_TOKEN_TTL_SECS", 3600)?,
             workers,
             db_timeout_secs: at_least_one("PATRON_DB_TIMEOUT_SECS", 5)?,
@@ -199,6 +194,40 @@ fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(
     Ok(value)
 }
 
+/// `PATRON_CORS_ORIGINS`: origins as a browser sends them
+/// (`https://crm.example.com`, `http://localhost:5173`). Anything else was
+/// a panic of the CORS layer when the server started (`*`, not a URL) or an
+/// origin that never matched (a trailing `/`, a path).
+fn cors_origins(value: &str) -> Result<Vec<String>, String> {
+    let refuse = |origin: &str, why: &str| {
+        Err(format!(
+            "PATRON_CORS_ORIGINS: {origin:?} {why}; list origins like https://crm.example.com, comma-separated"
+        ))
+    };
+    let mut origins = Vec::new();
+    for origin in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if origin == "*" {
+            return refuse(origin, "is not supported (any origin)");
+        }
+        let Ok(uri) = origin.parse::<actix_web::http::Uri>() else {
+            return refuse(origin, "is not a URL");
+        };
+        let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+        let host_ok = uri.host().is_some_and(|h| !h.is_empty());
+        if !scheme_ok || !host_ok {
+            return refuse(origin, "is not an http(s) origin");
+        }
+        if origin.ends_with('/') || uri.path() != "/" || uri.query().is_some() {
+            return refuse(
+                origin,
+                "has a path (an origin is scheme://host[:port], no trailing /)",
+            );
+        }
+        origins.push(origin.to_string());
+    }
+    Ok(origins)
+}
+
 fn sqlite_locking(value: &str) -> Result<SqliteLocking, String> {
     match value {
         "exclusive" => Ok(SqliteLocking::Exclusive),
@@ -247,8 +276,33 @@ pub fn random_string(len: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{at_least_one, default_lookup_threads, default_pool_size, sqlite_locking};
+    use super::{
+        at_least_one, cors_origins, default_lookup_threads, default_pool_size, sqlite_locking,
+    };
     use crate::db::SqliteLocking;
+
+    #[test]
+    fn cors_origins_are_origins_or_a_config_error() {
+        assert_eq!(
+            cors_origins(" https://crm.example.com, http://localhost:5173 ,"),
+            Ok(vec![
+                "https://crm.example.com".to_string(),
+                "http://localhost:5173".to_string()
+            ])
+        );
+        assert_eq!(cors_origins(""), Ok(vec![]));
+        for bad in [
+            "*",
+            "not a url",
+            "crm.example.com",
+            "https://crm.example.com/",
+            "https://a.com/app",
+            "ftp://a.com",
+        ] {
+            let error = cors_origins(bad).err().unwrap_or_default();
+            assert!(error.starts_with("PATRON_CORS_ORIGINS"), "{bad}: {error}");
+        }
+    }
 
     #[test]
     fn sqlite_locking_is_exclusive_or_shared() {
