@@ -48,7 +48,10 @@ impl TierSettings {
                 out.push((name, "must be between 0 and 100".to_string()));
             }
         }
-        if self.important_pct + self.secondary_pct + self.ordinary_pct > 100.0 {
+        // In basis points, as the cuts are made: 32.02 + 40 + 27.98 adds up
+        // to 100.00000000000001 in floating point.
+        let bp = |pct: f64| (pct * 100.0).round() as i64;
+        if bp(self.important_pct) + bp(self.secondary_pct) + bp(self.ordinary_pct) > 10_000 {
             out.push((
                 "ordinary_pct",
                 "important_pct + secondary_pct + ordinary_pct must not exceed 100".to_string(),
@@ -128,6 +131,24 @@ mod tests {
         assert_eq!(count(&tiers, Tier::Ordinary), 15);
         assert_eq!(count(&tiers, Tier::Small), 80);
         assert_eq!(tiers[0], (100, Tier::Important));
+    }
+
+    #[test]
+    fn cut_offs_adding_up_to_exactly_100_are_accepted() {
+        let s = |i, se, o| TierSettings {
+            window_months: 12,
+            important_pct: i,
+            secondary_pct: se,
+            ordinary_pct: o,
+        };
+        assert!(32.02 + 40.0 + 27.98 > 100.0, "the float sum drifts");
+        assert_eq!(s(32.02, 40.0, 27.98).problems(), vec![]);
+        assert_eq!(s(0.01, 0.02, 99.97).problems(), vec![]);
+        let over = s(32.02, 40.0, 27.99).problems();
+        assert_eq!(
+            over.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+            vec!["ordinary_pct"]
+        );
     }
 
     #[test]
