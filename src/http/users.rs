@@ -277,6 +277,13 @@ pub async fn patch(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
+                // A change that may take an admin away locks the active
+                // admins (in id order) before its own row: two admins
+                // demoting each other at once locked their own rows first
+                // and then each other's, a deadlock (503) on PostgreSQL.
+                if input.role.is_some() || input.active == Some(false) {
+                    users::count_active_admins(conn)?;
+                }
                 lock(conn, Locked::Users, id)?;
                 let current = users::find(conn, id)?
                     .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))?;

@@ -684,6 +684,13 @@ async fn concurrent_demotions_keep_one_admin(app: TestApp) {
             !statuses.iter().all(|s| *s == 200),
             "round {round}: both admins were demoted, none is left"
         );
+        // The other is the rule's 409, not a deadlock's 503.
+        assert!(
+            statuses.contains(&409),
+            "round {round}: {} / {}",
+            a.text,
+            b.text
+        );
         // Get back to one admin (the first) for the next round.
         let token = if a.status == 200 {
             // The first was demoted: the second is the admin now.
