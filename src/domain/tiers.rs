@@ -141,7 +141,8 @@ mod tests {
             secondary_pct: se,
             ordinary_pct: o,
         };
-        assert!(32.02 + 40.0 + 27.98 > 100.0, "the float sum drifts");
+        let drifting: f64 = [32.02, 40.0, 27.98].iter().sum();
+        assert!(drifting > 100.0, "the float sum drifts: {drifting}");
         assert_eq!(s(32.02, 40.0, 27.98).problems(), vec![]);
         assert_eq!(s(0.01, 0.02, 99.97).problems(), vec![]);
         let over = s(32.02, 40.0, 27.99).problems();
