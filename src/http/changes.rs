@@ -120,6 +120,11 @@ pub async fn list(
                     "this cursor is older than the change feed's retention and changes after it were purged: resync from the lists, then read the feed again without `after`".into(),
                 ));
             }
+            if let Some(after) = after {
+                if after > changes::head(conn)? {
+                    return Err(ApiError::InvalidQuery(vec![past_the_end()]));
+                }
+            }
             // Without `after`, the oldest retained change: an empty page then
             // hands out the purge position, not a cursor from before it (a
             // 410 at once, and again after every resync).
@@ -196,6 +201,17 @@ pub fn encode(p: Position) -> String {
         id: p.id,
     }
     .encode("changes")
+}
+
+/// A cursor beyond the feed's newest change: never handed out by this feed
+/// (another database's, or one restored from a backup). Reading from it
+/// would skip every change until the feed caught up with it.
+pub fn past_the_end() -> FieldError {
+    FieldError::new(
+        "after",
+        "past_the_end",
+        "is beyond the feed's newest change: not a cursor of this feed (take GET /changes/head)",
+    )
 }
 
 /// Decodes a feed cursor (field `after`).

@@ -581,6 +581,11 @@ pub async fn replay(
                             "this cursor is older than the change feed's retention: the changes after it were purged".into(),
                         ))
                     }
+                    Some(p) if p > changes::head(conn)? => {
+                        return Err(ApiError::Validation(vec![
+                            super::changes::past_the_end(),
+                        ]))
+                    }
                     Some(p) => p,
                     None => purged.max(Position::default()),
                 };

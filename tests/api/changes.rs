@@ -20,7 +20,63 @@ backend_tests!(
     head_is_where_the_feed_ends,
     failed_purge_is_retried_soon,
     a_cursor_saved_before_lists_were_named_still_reads,
+    a_cursor_past_the_feeds_end_is_refused,
 );
+
+/// A cursor beyond the newest change (another database's, a restored
+/// backup's) is refused where it is given, by the feed (400) and by a
+/// webhook's replay (422): taken, it skipped every change until the feed
+/// caught up with it.
+async fn a_cursor_past_the_feeds_end_is_refused(app: TestApp) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let token = app.admin_token().await;
+    app.create_customer(&token, json!({"kind": "individual", "name": "One"}))
+        .await;
+    let head = app.get("/api/v1/changes/head", &token).await;
+    let cursor = head.body["cursor"].as_str().unwrap_or_default().to_string();
+    let mut ahead: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&cursor).unwrap_or_default())
+            .unwrap_or_default();
+    ahead["k"] = json!(ahead["k"].as_i64().unwrap_or(0) + 1000);
+    let ahead = URL_SAFE_NO_PAD.encode(ahead.to_string());
+    let at_head = app
+        .get(&format!("/api/v1/changes?after={cursor}"), &token)
+        .await;
+    assert_eq!(
+        at_head.status, 200,
+        "the head itself reads: {}",
+        at_head.text
+    );
+    let r = app
+        .get(&format!("/api/v1/changes?after={ahead}"), &token)
+        .await;
+    r.problem(400);
+    assert_eq!(
+        r.error_codes(),
+        vec![("after".to_string(), "past_the_end".to_string())]
+    );
+    let hook = app
+        .post(
+            "/api/v1/webhooks",
+            &token,
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["*"], "secret": "a webhook secret of length"}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    let replay = app
+        .post(
+            &format!("/api/v1/webhooks/{}/replay", hook.id()),
+            &token,
+            &json!({"after": ahead}),
+        )
+        .await;
+    replay.problem(422);
+    assert_eq!(
+        replay.error_codes(),
+        vec![("after".to_string(), "past_the_end".to_string())]
+    );
+}
 
 /// Cursors now name their list; an integrator's change-feed cursor saved
 /// before that (no list in it) must still resume the feed after an upgrade.
