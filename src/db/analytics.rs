@@ -56,13 +56,14 @@ pub fn churn_cells(
         .unwrap_or_default();
     diesel::sql_query(format!(
         "SELECT {period} AS period, r.reason AS reason, CAST(COUNT(*) AS BIGINT) AS churned, \
-           CAST(COALESCE(SUM(r.lost_revenue_cents), 0) AS BIGINT) AS lost_revenue_cents, \
+           {lost} AS lost_revenue_cents, \
            CAST(COALESCE(SUM(CASE WHEN r.reactivated_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS won_back \
          FROM churn_records r JOIN customers c ON c.id = r.customer_id \
          WHERE r.churned_at >= {} AND r.churned_at < {}{owner} \
          GROUP BY {period}, r.reason ORDER BY 1, 2",
         literal(from),
-        literal(to)
+        literal(to),
+        lost = super::money_sum("r.lost_revenue_cents"),
     ))
     .load(conn)
 }
@@ -113,13 +114,15 @@ pub fn sales(
     diesel::sql_query(format!(
         "SELECT {key_sql} AS key, CAST(COUNT(*) AS BIGINT) AS transactions, \
            CAST(COUNT(DISTINCT t.customer_id) AS BIGINT) AS customers, \
-           CAST(COALESCE(SUM(t.amount_cents), 0) AS BIGINT) AS revenue_cents, \
-           CAST(COALESCE(SUM(t.amount_cents - t.cost_cents), 0) AS BIGINT) AS profit_cents \
+           {revenue} AS revenue_cents, \
+           {profit} AS profit_cents \
          FROM transactions t JOIN customers c ON c.id = t.customer_id \
          WHERE t.occurred_at >= {} AND t.occurred_at < {}{owner} \
          GROUP BY {key_sql} ORDER BY {order}",
         literal(from),
-        literal(to)
+        literal(to),
+        revenue = super::money_sum("t.amount_cents"),
+        profit = super::money_sum("t.amount_cents - t.cost_cents"),
     ))
     .load(conn)
 }

@@ -574,6 +574,21 @@ where
     result
 }
 
+/// `SUM(expr)` of cents over many customers as BIGINT, 0 when there are no
+/// rows, held at the 64-bit range instead of failing past it (SQLite's SUM
+/// raises "integer overflow", PostgreSQL's cast "bigint out of range": a
+/// 500 for every report over the data). Summed in floating point, exact up to
+/// 2^53 cents (~9·10^13 yuan); a sum of that size is not a real business's.
+pub fn money_sum(expr: &str) -> String {
+    let sum = format!("SUM(CAST({expr} AS DOUBLE PRECISION))");
+    format!(
+        "(CASE WHEN {sum} IS NULL THEN 0 \
+           WHEN {sum} >= 9.2e18 THEN 9223372036854775807 \
+           WHEN {sum} <= -9.2e18 THEN -9223372036854775807 \
+           ELSE CAST({sum} AS BIGINT) END)"
+    )
+}
+
 /// Now, truncated to microseconds: PostgreSQL keeps microseconds and SQLite
 /// nanoseconds, and both backends must return the same value.
 pub fn now() -> NaiveDateTime {

@@ -220,13 +220,13 @@ pub fn totals_between(
             .filter(customers::id.le(upto))
             .filter(customers::archived_at.is_null())
             .filter(scope.clone())
-            .select(sql::<(BigInt, BigInt, BigInt, BigInt, BigInt)>(
-                "COUNT(*), \
-                 CAST(COALESCE(SUM(customers.revenue_12m_cents), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(customers.profit_12m_cents), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(customers.lifetime_revenue_cents), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(customers.lifetime_profit_cents), 0) AS BIGINT)",
-            ))
+            .select(sql::<(BigInt, BigInt, BigInt, BigInt, BigInt)>(&format!(
+                "COUNT(*), {}, {}, {}, {}",
+                super::money_sum("customers.revenue_12m_cents"),
+                super::money_sum("customers.profit_12m_cents"),
+                super::money_sum("customers.lifetime_revenue_cents"),
+                super::money_sum("customers.lifetime_profit_cents"),
+            )))
             .get_result::<(i64, i64, i64, i64, i64)>(conn)?;
     Ok(Totals {
         count,
@@ -240,13 +240,20 @@ pub fn totals_between(
 impl std::ops::Add for Totals {
     type Output = Totals;
 
+    /// Held at the 64-bit range, as each part's sums are (`money_sum`).
     fn add(self, other: Totals) -> Totals {
         Totals {
-            count: self.count + other.count,
-            revenue_12m_cents: self.revenue_12m_cents + other.revenue_12m_cents,
-            profit_12m_cents: self.profit_12m_cents + other.profit_12m_cents,
-            lifetime_revenue_cents: self.lifetime_revenue_cents + other.lifetime_revenue_cents,
-            lifetime_profit_cents: self.lifetime_profit_cents + other.lifetime_profit_cents,
+            count: self.count.saturating_add(other.count),
+            revenue_12m_cents: self
+                .revenue_12m_cents
+                .saturating_add(other.revenue_12m_cents),
+            profit_12m_cents: self.profit_12m_cents.saturating_add(other.profit_12m_cents),
+            lifetime_revenue_cents: self
+                .lifetime_revenue_cents
+                .saturating_add(other.lifetime_revenue_cents),
+            lifetime_profit_cents: self
+                .lifetime_profit_cents
+                .saturating_add(other.lifetime_profit_cents),
         }
     }
 }

@@ -336,9 +336,7 @@ pub fn profit_column(window_months: u32) -> &'static str {
 /// from their rows in `customer_tiers` (at most ~20 % of the cards); `small`
 /// is what remains of all the active cards.
 pub fn totals(conn: &mut DbConn, col: &str) -> QueryResult<Vec<TierTotal>> {
-    let positive = |c: &str| {
-        format!("CAST(COALESCE(SUM(CASE WHEN {c} > 0 THEN {c} ELSE 0 END), 0) AS BIGINT)")
-    };
+    let positive = |c: &str| super::money_sum(&format!("CASE WHEN {c} > 0 THEN {c} ELSE 0 END"));
     let mut rows: Vec<TierTotal> = diesel::sql_query(format!(
         "SELECT t.tier AS tier, CAST(COUNT(*) AS BIGINT) AS customers, {} AS profit_cents \
            FROM customer_tiers t JOIN customers c ON c.id = t.customer_id \
@@ -379,8 +377,9 @@ pub fn top_profit(conn: &mut DbConn, col: &str, top: i64) -> QueryResult<i64> {
     scalar(
         conn,
         &format!(
-            "SELECT CAST(SUM(p) AS BIGINT) AS n FROM (SELECT CASE WHEN {col} > 0 THEN {col} ELSE 0 END AS p \
-             FROM customers WHERE archived_at IS NULL ORDER BY {col} DESC, id ASC LIMIT {top}) x"
+            "SELECT {} AS n FROM (SELECT CASE WHEN {col} > 0 THEN {col} ELSE 0 END AS p \
+             FROM customers WHERE archived_at IS NULL ORDER BY {col} DESC, id ASC LIMIT {top}) x",
+            super::money_sum("p")
         ),
     )
 }

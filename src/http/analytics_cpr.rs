@@ -65,7 +65,7 @@ fn cpr_analytics(
             customers::cpr_stage,
             diesel::dsl::count_star(),
             diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
-                "CAST(SUM(cpr_revenue_window_cents) AS BIGINT)",
+                &crate::db::money_sum("cpr_revenue_window_cents"),
             ),
         ))
         .load(conn)?;

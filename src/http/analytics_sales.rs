@@ -87,8 +87,12 @@ pub async fn sales_report(
         from: from.and_utc(),
         to: to.and_utc(),
         group_by,
-        revenue_cents: cells.iter().map(|c| c.revenue_cents).sum(),
-        profit_cents: cells.iter().map(|c| c.profit_cents).sum(),
+        revenue_cents: cells
+            .iter()
+            .fold(0, |t, c| t.saturating_add(c.revenue_cents)),
+        profit_cents: cells
+            .iter()
+            .fold(0, |t, c| t.saturating_add(c.profit_cents)),
         rows: cells
             .into_iter()
             .map(|c| SalesRow {

@@ -17,7 +17,55 @@ backend_tests!(
     funnel_conversion_and_median_days,
     overview_of_a_period_from_the_first_centuries,
     a_reports_reads_come_from_one_snapshot,
+    sums_over_customers_past_64_bits_are_held_at_the_limit,
 );
+
+/// Sums over many customers that pass the 64-bit range (two customers of
+/// 5·10^18 cents, written past the API's limits with SQL, as years of the
+/// largest sales would add up) are held at i64::MAX: segment totals, the
+/// sales report, the tier recompute and the pyramid answer, not a 500.
+async fn sums_over_customers_past_64_bits_are_held_at_the_limit(app: TestApp) {
+    let token = app.admin_token().await;
+    let (a, b) = (
+        customer(&app, &token, "A").await,
+        customer(&app, &token, "B").await,
+    );
+    let when = "2026-01-10T10:00:00Z";
+    post_sale(&app, &token, a, 4_000, "Tea", when).await;
+    post_sale(&app, &token, b, 4_000, "Tea", when).await;
+    let huge = 5_000_000_000_000_000_000_i64;
+    app.execute_sql(&format!(
+        "UPDATE transactions SET amount_cents = {huge}, cost_cents = 0; \
+         UPDATE customers SET revenue_12m_cents = {huge}, profit_12m_cents = {huge}, \
+           lifetime_revenue_cents = {huge}, lifetime_profit_cents = {huge};"
+    ));
+    let rule = json!({"field": "kind", "op": "eq", "value": "individual"});
+    let r = app
+        .post("/api/v1/segments/preview", &token, &json!({"rule": rule}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["count"], 2);
+    assert_eq!(
+        r.body["totals"]["revenue_12m_cents"],
+        json!(i64::MAX),
+        "{}",
+        r.text
+    );
+    let r = app
+        .get(
+            "/api/v1/analytics/sales?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
+            &token,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["revenue_cents"], json!(i64::MAX), "{}", r.text);
+    let r = app
+        .post("/api/v1/tiers/recompute", &token, &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.get("/api/v1/tiers", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
 
 const SHARE: &str = "/api/v1/analytics/customer-share";
 
