@@ -58,23 +58,29 @@ fn delete(c: &mut patron::db::DbConn, id: i64) -> diesel::QueryResult<()> {
     patron::db::surveys::delete(c, id)
 }
 
-async fn a_response_waits_for_a_close_in_flight_and_is_refused(app: TestApp) {
-    let token = app.admin_token().await;
+/// A customer and an open survey; then a response sent while another
+/// connection holds the survey and applies `change`. Returns the response
+/// and (customer, survey).
+async fn respond_while_held(
+    app: &TestApp,
+    token: &str,
+    change: fn(&mut patron::db::DbConn, i64) -> diesel::QueryResult<()>,
+) -> (crate::helpers::Resp, i64, i64) {
     let customer = app
-        .create_customer(&token, json!({"kind": "individual", "name": "Late"}))
+        .create_customer(token, json!({"kind": "individual", "name": "Racer"}))
         .await
         .id();
-    let (survey, qs) = open_survey(&app, &token, json!({})).await;
-    let other = hold_then(&app, survey, close).await;
-    let r = respond(
-        &app,
-        &token,
-        survey,
-        customer,
-        &[(qs[0], json!(4)), (qs[1], json!(5))],
-    )
-    .await;
+    let (survey, qs) = open_survey(app, token, json!({})).await;
+    let other = hold_then(app, survey, change).await;
+    let answers = [(qs[0], json!(4)), (qs[1], json!(5))];
+    let r = respond(app, token, survey, customer, &answers).await;
     other.join().expect("no panic");
+    (r, customer, survey)
+}
+
+async fn a_response_waits_for_a_close_in_flight_and_is_refused(app: TestApp) {
+    let token = app.admin_token().await;
+    let (r, _, survey) = respond_while_held(&app, &token, close).await;
     assert_eq!(r.status, 409, "{}", r.text);
     let list = app
         .get(&format!("/api/v1/surveys/{survey}/responses"), &token)
@@ -84,21 +90,7 @@ async fn a_response_waits_for_a_close_in_flight_and_is_refused(app: TestApp) {
 
 async fn a_response_waits_for_a_delete_in_flight_and_is_not_lost(app: TestApp) {
     let token = app.admin_token().await;
-    let customer = app
-        .create_customer(&token, json!({"kind": "individual", "name": "Lost"}))
-        .await
-        .id();
-    let (survey, qs) = open_survey(&app, &token, json!({})).await;
-    let other = hold_then(&app, survey, delete).await;
-    let r = respond(
-        &app,
-        &token,
-        survey,
-        customer,
-        &[(qs[0], json!(4)), (qs[1], json!(5))],
-    )
-    .await;
-    other.join().expect("no panic");
+    let (r, customer, _) = respond_while_held(&app, &token, delete).await;
     assert_eq!(r.status, 404, "{}", r.text);
     let card = app
         .get(&format!("/api/v1/customers/{customer}"), &token)
