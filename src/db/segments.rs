@@ -572,12 +572,17 @@ impl SegmentScope {
                         // Unicode lower-casing, as the term itself was; others
                         // (ASCII, Chinese) keep the built-in, cheaper per row.
                         if needs_unicode_lower(term) {
-                            self.parts.push(Part::Engine("LOWER(", "patron_lower("));
+                            self.parts
+                                .push(Part::Engine("REPLACE(LOWER(", "patron_lower("));
+                            self.owned(col.to_string());
+                            // PostgreSQL's LOWER makes every Σ a σ; a stored
+                            // ς is made one too, as `fold` does.
+                            self.parts
+                                .push(Part::Engine("), 'ς', 'σ') LIKE ", ") LIKE "));
                         } else {
-                            self.sql("LOWER(");
+                            self.owned(format!("LOWER({col}) LIKE "));
                         }
-                        self.owned(format!("{col}) LIKE "));
-                        self.parts.push(Part::Text(like_pattern(term)));
+                        self.parts.push(Part::Text(like_pattern(&fold(term))));
                         self.sql(" ESCAPE '\\'");
                     }
                     Test::IsNull(_) => self.sql("1 = 1"),
@@ -622,10 +627,17 @@ diesel::define_sql_function! {
     fn patron_lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-/// Registers `patron_lower` on an SQLite connection: `str::to_lowercase`, the
-/// folding the rule's term gets.
+/// Registers `patron_lower` on an SQLite connection: [`fold`], the folding
+/// the rule's term gets.
 pub fn register_unicode_lower(conn: &mut diesel::SqliteConnection) -> QueryResult<()> {
-    patron_lower_utils::register_impl(conn, |text: String| text.to_lowercase())
+    patron_lower_utils::register_impl(conn, |text: String| fold(&text))
+}
+
+/// Lower case, with the word-final sigma ς as σ: Rust lower-cases a
+/// word-final Σ to ς and PostgreSQL to σ, so "ΟΔΟΣ" matched on one engine
+/// and not on the other until both sides were folded to σ.
+pub fn fold(text: &str) -> String {
+    text.to_lowercase().replace('ς', "σ")
 }
 
 /// Whether `term` has a cased letter outside ASCII, which SQLite's LOWER

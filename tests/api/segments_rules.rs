@@ -891,6 +891,8 @@ async fn contains_folds_case_beyond_ascii_on_both_engines(app: TestApp) {
         ("école du soir", "Ärzte und Co"),
         ("杭州华康贸易有限公司", "Trade"),
         ("Ecole sans accent", "aerzte"),
+        ("ΟΔΟΣ Shipping", "Freight"),
+        ("οδος shipping", "Freight"),
     ] {
         let r = app
             .create_customer(
@@ -910,6 +912,12 @@ async fn contains_folds_case_beyond_ascii_on_both_engines(app: TestApp) {
         ("name", "华康", set(&[2])),
         ("industry", "ärzte", set(&[0, 1])),
         ("industry", "AERZTE", set(&[3])),
+        // A word-final sigma: capital Σ, small σ and final ς all match
+        // (Rust folded "ΟΔΟΣ" to "οδος", PostgreSQL to "οδοσ").
+        ("name", "ΟΔΟΣ Shipping", set(&[4, 5])),
+        ("name", "οδος", set(&[4, 5])),
+        ("name", "οδοσ", set(&[4, 5])),
+        ("name", "Οδος shipping", set(&[4, 5])),
     ] {
         let rule = json!({"field": field, "op": "contains", "value": term});
         assert_eq!(matches(&app, &token, &rule).await, expected, "{rule}");
