@@ -22,6 +22,8 @@ use crate::error::ApiError;
 
 /// Changes read from the feed per round trip.
 const BATCH: i64 = 100;
+/// Subscriptions one process serves at once.
+const SIDE_BY_SIDE: usize = 8;
 /// Error texts kept in the delivery log are cut to this many characters.
 const MAX_ERROR_CHARS: usize = 500;
 
@@ -95,32 +97,43 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
 
 impl Worker {
     async fn round(&self) -> Result<(), ApiError> {
+        use futures_util::StreamExt;
         let now = db::now();
         let due = self
             .db
             .run(move |conn| Ok(webhooks::due(conn, now)?))
             .await?;
-        for id in due {
-            let (owner, lease) = (self.owner.clone(), self.lease);
-            let claimed = self
-                .db
-                .run(move |conn| {
-                    let now = db::now();
-                    let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
-                    Ok(webhooks::claim(conn, id, &owner, now, until)?)
-                })
-                .await?;
-            if !claimed {
-                continue;
-            }
-            let result = self.serve(id).await;
-            let owner = self.owner.clone();
-            self.db
-                .run(move |conn| Ok(webhooks::release(conn, id, &owner)?))
-                .await?;
-            result?;
+        // Served side by side: each subscription has its own lease, and one
+        // slow receiver (answering at its timeout) held up every other one
+        // for a whole round, one after another.
+        let results: Vec<Result<(), ApiError>> = futures_util::stream::iter(due)
+            .map(|id| self.claim_and_serve(id))
+            .buffer_unordered(SIDE_BY_SIDE)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    /// Serves subscription `id` if this process can claim it.
+    async fn claim_and_serve(&self, id: i64) -> Result<(), ApiError> {
+        let (owner, lease) = (self.owner.clone(), self.lease);
+        let claimed = self
+            .db
+            .run(move |conn| {
+                let now = db::now();
+                let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+                Ok(webhooks::claim(conn, id, &owner, now, until)?)
+            })
+            .await?;
+        if !claimed {
+            return Ok(());
         }
-        Ok(())
+        let result = self.serve(id).await;
+        let owner = self.owner.clone();
+        self.db
+            .run(move |conn| Ok(webhooks::release(conn, id, &owner)?))
+            .await?;
+        result
     }
 
     /// Delivers this subscription's pending changes in order until it is

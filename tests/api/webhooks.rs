@@ -23,7 +23,38 @@ backend_tests!(
     replay_from_a_cursor,
     the_delivery_log_follows_the_feed_retention,
     a_subscription_behind_the_purge_stops_and_says_why,
+    a_silent_receiver_does_not_hold_up_the_others,
 );
+
+/// Subscriptions are served side by side: a receiver that accepts the
+/// connection and never answers (each delivery waits the 20 s timeout) does
+/// not delay another subscription's delivery (it came after the timeout,
+/// once the worker had given up on the first).
+async fn a_silent_receiver_does_not_hold_up_the_others(app: TestApp) {
+    let admin = app.admin_token().await;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let silent_url = format!("http://{}/hooks", silent.local_addr().expect("its address"));
+    subscribe(&app, &admin, &silent_url, json!(["*"])).await;
+    let receiver = Receiver::start().await;
+    subscribe(&app, &admin, &receiver.url, json!(["*"])).await;
+    // The change is there before the worker starts: its first round finds
+    // both subscriptions due, the silent one first (by id).
+    customer(&app, &admin, "Anyone").await;
+    let sent = Instant::now();
+    let worker = worker(&app, |c| c.webhook_timeout_secs = 20).await;
+    eventually("the answering receiver's delivery", || {
+        !receiver.delivered().is_empty()
+    })
+    .await;
+    let waited = receiver.delivered()[0].at.duration_since(sent);
+    assert!(
+        waited < Duration::from_secs(10),
+        "{waited:?}: it waited for the silent receiver's timeout"
+    );
+    worker.stop().await;
+    receiver.stop().await;
+    drop(silent);
+}
 
 const SECRET: &str = "a-long-shared-secret-0123";
 
