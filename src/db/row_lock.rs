@@ -40,16 +40,7 @@ impl Locked {
 /// `FOR NO KEY UPDATE`: inserts that reference the row still go ahead).
 /// A missing row locks nothing; the read that follows reports it.
 pub fn lock(conn: &mut DbConn, table: Locked, id: i64) -> QueryResult<()> {
-    if let DbConn::Postgresql(c) = conn {
-        // The table name comes from the enum above, never from a request.
-        diesel::sql_query(format!(
-            "SELECT id FROM {} WHERE id = $1 FOR NO KEY UPDATE",
-            table.table()
-        ))
-        .bind::<BigInt, _>(id)
-        .execute(c)?;
-    }
-    Ok(())
+    lock_row(conn, table, id, "FOR NO KEY UPDATE")
 }
 
 /// Locks the row `id` of `table` against changes until the transaction ends
@@ -59,9 +50,14 @@ pub fn lock(conn: &mut DbConn, table: Locked, id: i64) -> QueryResult<()> {
 /// change or delete of the row (which takes `lock`) waits for them, and
 /// they for it.
 pub fn lock_shared(conn: &mut DbConn, table: Locked, id: i64) -> QueryResult<()> {
+    lock_row(conn, table, id, "FOR SHARE")
+}
+
+fn lock_row(conn: &mut DbConn, table: Locked, id: i64, mode: &str) -> QueryResult<()> {
     if let DbConn::Postgresql(c) = conn {
+        // The table name and mode come from this module, never from a request.
         diesel::sql_query(format!(
-            "SELECT id FROM {} WHERE id = $1 FOR SHARE",
+            "SELECT id FROM {} WHERE id = $1 {mode}",
             table.table()
         ))
         .bind::<BigInt, _>(id)

@@ -61,7 +61,8 @@ pub fn one_change_at_a_time<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Stores `value` if the stored version is still `expected` (0: never set);
-/// returns the new version, or None when someone else changed it first.
+/// returns the new version, or None when someone else changed it first (a
+/// first version another writer inserted meanwhile included).
 pub fn put<T: Serialize>(
     conn: &mut DbConn,
     name: &str,
@@ -72,12 +73,12 @@ pub fn put<T: Serialize>(
 ) -> Result<Option<i64>, ApiError> {
     let json = serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))?;
     let written = if expected == 0 {
-        let exists: bool =
-            diesel::select(diesel::dsl::exists(settings::table.find(name))).get_result(conn)?;
-        if exists {
-            0
-        } else {
-            insert(conn, name, &json, Some(user_id), now)?
+        match super::savepoint(conn, |conn| insert(conn, name, &json, Some(user_id), now)) {
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => 0,
+            other => other?,
         }
     } else {
         diesel::update(

@@ -294,18 +294,15 @@ pub fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
     settings::lock(conn, name)?;
     let (_, current) = settings::get::<T>(conn, name)?;
     precondition::check(expected, current)?;
-    // The first version of a document has no row to lock: a writer that
-    // lost that insert without a precondition saves over the winner's.
-    let saved = db::savepoint(conn, |conn| {
-        settings::put(conn, name, value, current, user_id, db::now())
-    });
-    let saved = match saved {
-        Err(ApiError::Conflict(_)) | Ok(None) if expected.is_none() && current == 0 => {
+    let saved = match settings::put(conn, name, value, current, user_id, db::now())? {
+        // The first version has no row to lock: a writer without a
+        // precondition that lost its insert saves over the winner's.
+        None if expected.is_none() && current == 0 => {
             settings::lock(conn, name)?;
             let (_, current) = settings::get::<T>(conn, name)?;
             settings::put(conn, name, value, current, user_id, db::now())?
         }
-        other => other?,
+        saved => saved,
     };
     saved.ok_or(ApiError::PreconditionFailed {
         current: current + 1,

@@ -281,9 +281,11 @@ pub async fn patch(
                 // admins (in id order) before its own row: two admins
                 // demoting each other at once locked their own rows first
                 // and then each other's, a deadlock (503) on PostgreSQL.
-                if input.role.is_some() || input.active == Some(false) {
-                    users::count_active_admins(conn)?;
-                }
+                let admins = if input.role.is_some() || input.active == Some(false) {
+                    Some(users::count_active_admins(conn)?)
+                } else {
+                    None
+                };
                 lock(conn, Locked::Users, id)?;
                 let current = users::find(conn, id)?
                     .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))?;
@@ -305,7 +307,9 @@ pub async fn patch(
                 let active = input.active.unwrap_or(current.active);
                 let loses_admin =
                     current.role == "admin" && current.active && (role != "admin" || !active);
-                if loses_admin && users::count_active_admins(conn)? <= 1 {
+                // Losing an admin needs a role or `active: false` sent, so
+                // the admins were counted above (and stay locked).
+                if loses_admin && admins.is_some_and(|n| n <= 1) {
                     return Err(ApiError::Conflict(
                         "this is the last active admin; make another admin first".into(),
                     ));

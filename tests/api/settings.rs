@@ -19,6 +19,7 @@ backend_tests!(
     malformed_body_and_missing_token,
     if_match_is_honoured,
     a_service_document_first_written_by_two_writers_at_once_keeps_the_later,
+    a_first_put_without_if_match_racing_another_is_not_refused,
     puts_without_if_match_at_once_all_succeed,
 );
 
@@ -486,11 +487,34 @@ async fn if_match_is_honoured(app: TestApp) {
 /// shows in `pg_locks`; on SQLite the second writer waits for the first's
 /// write transaction and then finds the row.
 async fn a_service_document_first_written_by_two_writers_at_once_keeps_the_later(app: TestApp) {
-    use patron::db::{settings, write_tx, DbConn};
+    fn set(c: &mut patron::db::DbConn, by: &str) -> Result<(), patron::error::ApiError> {
+        patron::db::settings::set(c, "race_doc", &json!({"by": by}), patron::db::now())
+    }
+    two_first_writers_at_once(&app, "race_doc", set).await;
+}
+
+/// The same for a user's PUT without `If-Match` (`http::settings::store`):
+/// the loser of the first insert saves over the winner's version, not a 412.
+async fn a_first_put_without_if_match_racing_another_is_not_refused(app: TestApp) {
+    fn put(c: &mut patron::db::DbConn, by: &str) -> Result<(), patron::error::ApiError> {
+        patron::http::settings::store(c, "race_put", &json!({"by": by}), None, 1).map(drop)
+    }
+    two_first_writers_at_once(&app, "race_put", put).await;
+}
+
+/// Two writers of the first version of document `name`: the first inserts
+/// and holds its transaction open until the second waits (for the key on
+/// PostgreSQL, for the write lock on SQLite), then commits. The second must
+/// succeed and its value stay, as version 2.
+async fn two_first_writers_at_once(
+    app: &TestApp,
+    name: &'static str,
+    write: fn(&mut patron::db::DbConn, &str) -> Result<(), patron::error::ApiError>,
+) {
+    use patron::db::{settings, write_tx};
     let db = app.open_db(3, 10).await;
     let pool = db.pool().clone();
     let backend = app.backend;
-    let now = chrono::Utc::now().naive_utc();
     tokio::task::spawn_blocking(move || {
         let mut first = pool.get().expect("a connection");
         let mut watcher = pool.get().expect("a connection");
@@ -498,13 +522,11 @@ async fn a_service_document_first_written_by_two_writers_at_once_keeps_the_later
             let pool = pool.clone();
             move || {
                 let mut conn = pool.get().expect("a connection");
-                write_tx(&mut conn, |c: &mut DbConn| {
-                    settings::set(c, "race_doc", &json!({"by": "second"}), now)
-                })
+                write_tx(&mut conn, |c| write(c, "second"))
             }
         };
-        let handle = write_tx(&mut first, |c: &mut DbConn| {
-            settings::set(c, "race_doc", &json!({"by": "first"}), now)?;
+        let handle = write_tx(&mut first, |c| {
+            write(c, "first")?;
             let handle = std::thread::spawn(second);
             wait_for_a_blocked_writer(&mut watcher, backend);
             Ok::<_, patron::error::ApiError>(handle)
@@ -514,8 +536,7 @@ async fn a_service_document_first_written_by_two_writers_at_once_keeps_the_later
             .join()
             .expect("no panic")
             .expect("the second writer is not refused");
-        let (value, version): (Value, i64) =
-            settings::get(&mut first, "race_doc").expect("the document");
+        let (value, version): (Value, i64) = settings::get(&mut first, name).expect("the document");
         assert_eq!(value, json!({"by": "second"}), "the later write stays");
         assert_eq!(version, 2, "one insert and one update");
     })
