@@ -290,10 +290,50 @@ fn checked_out<T>(
         crate::metrics::POOL_TIMEOUTS.inc();
         ApiError::Unavailable(e.to_string())
     })?;
-    // A connection that lost its server is dropped by the pool on its
-    // return (diesel marks it broken), so a database restart heals by
-    // itself (tests/api/outage.rs).
-    writer::within(writer, || f(&mut conn))
+    let result = writer::within(writer, || f(&mut conn));
+    if matches!(result, Err(ApiError::Unavailable(_))) {
+        evict_dead(pool, &mut conn);
+    }
+    result
+}
+
+/// After a statement failed as the database being unavailable: if the
+/// connection's server is gone (a restart, a failover, a cut network), the
+/// pool drops it, and every idle connection with it that is dead too.
+/// diesel marks a PostgreSQL connection broken only when a transaction
+/// fails, so a dead connection used outside one went back to the pool and
+/// was handed out again (the most recently returned first): after a restart
+/// `/readyz` and the reads stayed 503 for ~20 s, until the dead connections
+/// happened to be used in transactions (tests/api/outage.rs). A restart
+/// kills every connection at once, hence the sweep of the idle ones; it
+/// costs a `SELECT 1` per idle connection, only after such a failure.
+fn evict_dead(pool: &DbPool, conn: &mut DbConn) {
+    if !is_dead(conn) {
+        return; // a deadlock, a lock timeout: the connection is fine
+    }
+    mark_broken(conn);
+    let idle: Vec<PooledConn> = std::iter::from_fn(|| pool.try_get())
+        .take(pool.max_size() as usize)
+        .collect();
+    for mut other in idle {
+        if is_dead(&mut other) {
+            mark_broken(&mut other);
+        }
+    }
+}
+
+/// Whether the connection no longer reaches its server (PostgreSQL; an
+/// SQLite connection is a file in the process).
+fn is_dead(conn: &mut DbConn) -> bool {
+    matches!(conn, DbConn::Postgresql(_)) && conn.batch_execute("SELECT 1").is_err()
+}
+
+/// Makes the pool close the connection when it comes back (`has_broken`).
+fn mark_broken(conn: &mut DbConn) {
+    if let DbConn::Postgresql(c) = conn {
+        <AnsiTransactionManager as TransactionManager<PgConnection>>::transaction_manager_status_mut(c)
+            .set_in_error();
+    }
 }
 
 impl Db {
