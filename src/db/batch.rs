@@ -177,6 +177,20 @@ pub fn insert_rows_returning_keys(
     Ok(keys.into_iter().map(|r| (r.external_id, r.id)).collect())
 }
 
+/// The ids of new rows in the order of their `keys`, from what
+/// [`insert_rows_returning_keys`] returned (in no promised order).
+pub fn ids_in_order<'a>(
+    keys: impl Iterator<Item = Option<&'a String>>,
+    returned: Vec<(String, i64)>,
+) -> QueryResult<Vec<i64>> {
+    let found: std::collections::HashMap<String, i64> = returned.into_iter().collect();
+    keys.map(|k| {
+        k.and_then(|k| found.get(k).copied())
+            .ok_or(diesel::result::Error::NotFound)
+    })
+    .collect()
+}
+
 /// Inserts `rows` like [`insert_rows`] and returns the columns `returning`
 /// of every new row as `R` (in no promised order).
 pub fn insert_rows_returning<R>(

@@ -62,24 +62,48 @@ fn share_sql(revenue: &str, wallet: &str, months: u32) -> String {
     )
 }
 
+/// Which customers a refresh covers.
+#[derive(Clone, Copy)]
+enum Cards<'a> {
+    /// `low < id <= high`.
+    Range(i64, i64),
+    /// These ids (a batch's cards: at most a few thousand).
+    Ids(&'a [i64]),
+}
+
+impl Cards<'_> {
+    /// The selection as SQL over `column` (integers only).
+    fn on(&self, column: &str) -> String {
+        match self {
+            Cards::Range(low, high) => format!("{column} > {low} AND {column} <= {high}"),
+            Cards::Ids(ids) => {
+                let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+                format!("{column} IN ({})", list.join(", "))
+            }
+        }
+    }
+}
+
 /// Recomputes the window revenue, share of wallet and (unless pinned) the
-/// stage of the customers with `low < id <= high`, recording each stage
+/// stage of the `cards`, recording each stage
 /// change as an event. Set-based, and only the rows whose figures or stage
 /// change are written. Only integers, codes and our own timestamps go into
 /// the SQL text.
 fn refresh_range(
     conn: &mut DbConn,
-    low: i64,
-    high: i64,
+    cards: Cards,
     s: &CprSettings,
     now: NaiveDateTime,
     source: Revenue,
 ) -> QueryResult<()> {
+    if matches!(cards, Cards::Ids(ids) if ids.is_empty()) {
+        return Ok(());
+    }
     let start = literal(window_start_months(now, s.window_months));
     let months = s.window_months;
     let stage = stage_sql(s, now);
     let at = literal(now);
-    let range = format!("id > {low} AND id <= {high}");
+    let range = cards.on("id");
     // A share is in [0, 1]: -1 stands for "none" in the comparison.
     let figures = match source {
         Revenue::Card => {
@@ -92,6 +116,11 @@ fn refresh_range(
         }
         Revenue::Transactions => {
             let revenue = "COALESCE(w.revenue, 0)";
+            let (in_tx, in_c, in_customers) = (
+                cards.on("customer_id"),
+                cards.on("c.id"),
+                cards.on("customers.id"),
+            );
             let share = share_sql(revenue, "c.wallet_size_cents", months);
             // The range is repeated on the updated table so that PostgreSQL
             // does not hash-join all of `customers` for every chunk.
@@ -99,10 +128,10 @@ fn refresh_range(
                 "UPDATE customers SET cpr_revenue_window_cents = x.revenue, share_of_wallet = x.share \
                  FROM (SELECT c.id AS id, {revenue} AS revenue, {share} AS share FROM customers c \
                        LEFT JOIN (SELECT customer_id, CAST(SUM(amount_cents) AS BIGINT) AS revenue FROM transactions \
-                                  WHERE customer_id > {low} AND customer_id <= {high} AND occurred_at >= {start} \
+                                  WHERE {in_tx} AND occurred_at >= {start} \
                                   GROUP BY customer_id) w ON w.customer_id = c.id \
-                       WHERE c.id > {low} AND c.id <= {high}) x \
-                 WHERE customers.id = x.id AND customers.id > {low} AND customers.id <= {high} \
+                       WHERE {in_c}) x \
+                 WHERE customers.id = x.id AND {in_customers} \
                    AND (customers.cpr_revenue_window_cents <> x.revenue \
                    OR COALESCE(customers.share_of_wallet, -1) <> COALESCE(x.share, -1));"
             )
@@ -120,7 +149,8 @@ fn refresh_range(
     super::changes::record_stage_events(
         conn,
         &format!(
-            "e.id > {before} AND e.at = {at} AND e.customer_id > {low} AND e.customer_id <= {high}"
+            "e.id > {before} AND e.at = {at} AND {}",
+            cards.on("e.customer_id")
         ),
     )
 }
@@ -135,12 +165,22 @@ pub fn refresh(
 ) -> QueryResult<()> {
     refresh_range(
         conn,
-        customer_id - 1,
-        customer_id,
+        Cards::Range(customer_id - 1, customer_id),
         s,
         now,
         Revenue::Transactions,
     )
+}
+
+/// Many customers (a bulk write's cards), as `refresh` does one: a few
+/// statements for all of them, inside the caller's write transaction.
+pub fn refresh_ids(
+    conn: &mut DbConn,
+    ids: &[i64],
+    s: &CprSettings,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    refresh_range(conn, Cards::Ids(ids), s, now, Revenue::Transactions)
 }
 
 /// Every customer, in id-range chunks of short transactions. Returns the
@@ -160,7 +200,7 @@ pub fn refresh_all(conn: &mut DbConn, s: &CprSettings, now: NaiveDateTime) -> Qu
     let mut low = 0;
     while low <= max_id {
         super::write_tx(conn, |conn| {
-            refresh_range(conn, low, low + CHUNK, s, now, source)
+            refresh_range(conn, Cards::Range(low, low + CHUNK), s, now, source)
         })?;
         low += CHUNK;
     }

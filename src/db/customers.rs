@@ -529,7 +529,7 @@ pub fn insert_many(conn: &mut DbConn, rows: &[CustomerRow]) -> QueryResult<Vec<i
             ]
         })
         .collect();
-    let found: std::collections::HashMap<String, i64> = batch::insert_rows_returning_keys(
+    let returned = batch::insert_rows_returning_keys(
         conn,
         "customers",
         &[
@@ -568,18 +568,8 @@ pub fn insert_many(conn: &mut DbConn, rows: &[CustomerRow]) -> QueryResult<Vec<i
             "archived_at",
         ],
         &values,
-    )?
-    .into_iter()
-    .collect();
-    let ids = rows
-        .iter()
-        .map(|r| {
-            r.external_id
-                .as_ref()
-                .and_then(|e| found.get(e).copied())
-                .ok_or(diesel::result::Error::NotFound)
-        })
-        .collect::<QueryResult<Vec<i64>>>()?;
+    )?;
+    let ids = batch::ids_in_order(rows.iter().map(|r| r.external_id.as_ref()), returned)?;
     let recorded: Vec<(i64, i64)> = ids
         .iter()
         .zip(rows)
@@ -679,6 +669,18 @@ pub fn add_tags(conn: &mut DbConn, id: i64, tags: &[String]) -> QueryResult<()> 
 
 pub fn exists(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(customers::table.find(id))).get_result(conn)
+}
+
+/// The cards with these ids, in one query (in no order; unknown ids are
+/// left out).
+pub fn by_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<CustomerRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    customers::table
+        .filter(customers::id.eq_any(ids))
+        .select(CARD)
+        .load(conn)
 }
 
 /// The cards with these external ids (bulk upsert matching), in one query.

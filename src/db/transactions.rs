@@ -52,6 +52,66 @@ pub fn insert(conn: &mut DbConn, r: &TransactionRow) -> QueryResult<TransactionR
     transactions::table.find(id).first(conn)
 }
 
+/// Inserts new transactions, each with an `external_id` (the bulk
+/// upsert's creates), in one statement per engine chunk, and records their
+/// creates in the change feed in this order. Returns each row's id, in the
+/// order of `rows`.
+pub fn insert_many(conn: &mut DbConn, rows: &[TransactionRow]) -> QueryResult<Vec<i64>> {
+    use super::batch::{self, Bind};
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<Vec<Bind>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.customer_id.into(),
+                r.occurred_at.into(),
+                r.amount_cents.into(),
+                r.cost_cents.into(),
+                (&r.currency).into(),
+                (&r.product).into(),
+                (&r.external_id).into(),
+                (&r.notes).into(),
+                r.version.into(),
+                r.created_at.into(),
+                r.updated_at.into(),
+            ]
+        })
+        .collect();
+    let returned = batch::insert_rows_returning_keys(
+        conn,
+        "transactions",
+        &[
+            "customer_id",
+            "occurred_at",
+            "amount_cents",
+            "cost_cents",
+            "currency",
+            "product",
+            "external_id",
+            "notes",
+            "version",
+            "created_at",
+            "updated_at",
+        ],
+        &values,
+    )?;
+    let ids = batch::ids_in_order(rows.iter().map(|r| r.external_id.as_ref()), returned)?;
+    let created: Vec<(i64, i64)> = ids
+        .iter()
+        .zip(rows)
+        .map(|(id, r)| (*id, r.version))
+        .collect();
+    super::changes::record_many(
+        conn,
+        super::changes::TRANSACTION,
+        super::changes::CREATED,
+        &created,
+    )?;
+    Ok(ids)
+}
+
 /// Whether the customer has any transaction.
 pub fn any_of(conn: &mut DbConn, customer_id: i64) -> QueryResult<bool> {
     let first: Option<i64> = transactions::table

@@ -253,6 +253,13 @@ pub enum Planned<I> {
     Each(I),
 }
 
+/// A set-based pass's results, once it has given every item its `Planned`.
+pub fn settled<I>(out: Vec<Option<Planned<I>>>) -> Result<Vec<Planned<I>>, ApiError> {
+    out.into_iter()
+        .map(|p| p.ok_or_else(|| ApiError::Internal("bulk plan left an item".into())))
+        .collect()
+}
+
 /// A `plan` that leaves every item to the per-item path.
 pub fn each<I>(_: &mut DbConn, items: Vec<I>) -> Result<Vec<Planned<I>>, ApiError> {
     Ok(items.into_iter().map(Planned::Each).collect())

@@ -153,9 +153,7 @@ pub fn plan(
         }
         Err(e) => return Err(e),
     }
-    out.into_iter()
-        .map(|p| p.ok_or_else(|| ApiError::Internal("bulk plan left an item".into())))
-        .collect()
+    bulk::settled(out)
 }
 
 /// True when the item would change nothing on `row` and the caller may

@@ -8,6 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::bulk::{self, Applied, BulkQuery, ItemStatus};
+use super::bulk_transactions_plan as plan;
 use super::extract::QueryParams;
 use super::idempotency::IdemKey;
 use super::transactions::{
@@ -58,7 +59,7 @@ fn invalid(field: &str, code: &str, message: &str) -> ApiError {
 }
 
 /// Splits the customer reference off an item (the rest is a transaction).
-fn customer_ref(item: &mut Value) -> Result<(Option<i64>, Option<String>), ApiError> {
+pub(super) fn customer_ref(item: &mut Value) -> Result<(Option<i64>, Option<String>), ApiError> {
     let obj = item
         .as_object_mut()
         .ok_or_else(|| invalid("item", "invalid_type", "must be a JSON object"))?;
@@ -90,7 +91,7 @@ fn customer_ref(item: &mut Value) -> Result<(Option<i64>, Option<String>), ApiEr
     Ok((id, ext))
 }
 
-fn external_id_of(item: &Value) -> Result<String, ApiError> {
+pub(super) fn external_id_of(item: &Value) -> Result<String, ApiError> {
     match item.get("external_id") {
         None | Some(Value::Null) => Err(invalid(
             "external_id",
@@ -276,7 +277,10 @@ pub async fn bulk_transactions(
                 .iter()
                 .filter_map(|i| external_id_of(i).ok())
                 .collect();
-            let mut known: Option<HashMap<String, TransactionRow>> = None;
+            // The batch's transactions already recorded, by external id:
+            // read by the set-based pass once their cards are locked, and
+            // kept up to date by the per-item path.
+            let known = std::cell::RefCell::new(HashMap::new());
             // Cards whose figures the batch refreshes at its end.
             let touched = std::cell::RefCell::new(BTreeSet::new());
             bulk::run_batch(
@@ -287,20 +291,19 @@ pub async fn bulk_transactions(
                 key.as_ref(),
                 |conn, items| {
                     lock_cards(conn, &items, &ids)?;
-                    bulk::each(conn, items)
+                    let found: HashMap<String, TransactionRow> =
+                        transactions::by_external_ids(conn, &ids)?
+                            .into_iter()
+                            .filter_map(|r| r.external_id.clone().map(|e| (e, r)))
+                            .collect();
+                    let planned =
+                        plan::plan(conn, &user, items, &found, &mut touched.borrow_mut())?;
+                    *known.borrow_mut() = found;
+                    Ok(planned)
                 },
                 |conn, _, item| {
-                    let known = match &mut known {
-                        Some(k) => k,
-                        None => known.insert(
-                            transactions::by_external_ids(conn, &ids)?
-                                .into_iter()
-                                .filter_map(|r| r.external_id.clone().map(|e| (e, r)))
-                                .collect(),
-                        ),
-                    };
                     let mut mine = BTreeSet::new();
-                    let result = upsert_one(conn, &user, known, &mut mine, item);
+                    let result = upsert_one(conn, &user, &mut known.borrow_mut(), &mut mine, item);
                     // Only an applied item's card needs its figures refreshed.
                     if result.is_ok() {
                         touched.borrow_mut().extend(mine);
@@ -315,9 +318,7 @@ pub async fn bulk_transactions(
                         conn,
                         crate::db::settings::CPR,
                     )?;
-                    for id in &ids {
-                        cpr::refresh(conn, *id, &settings, now)?;
-                    }
+                    cpr::refresh_ids(conn, &ids, &settings, now)?;
                     crate::db::loyalty::refresh_ids_current(conn, &ids, now)?;
                     Ok(())
                 },

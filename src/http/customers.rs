@@ -285,14 +285,22 @@ pub fn writable_customer(
     id: i64,
 ) -> Result<CustomerRow, ApiError> {
     let customer = find_customer(conn, id)?;
+    may_write(user, &customer)?;
+    customers::lock(conn, id)?;
+    Ok(customer)
+}
+
+/// Whether `user` may write to the card's activity: its own card for a
+/// sales user, and not archived.
+pub fn may_write(user: &AuthUser, customer: &CustomerRow) -> Result<(), ApiError> {
     user.require_customer_write(customer.owner_id)?;
     if customer.archived_at.is_some() {
         return Err(ApiError::Conflict(format!(
-            "customer {id} is archived; restore it first"
+            "customer {} is archived; restore it first",
+            customer.id
         )));
     }
-    customers::lock(conn, id)?;
-    Ok(customer)
+    Ok(())
 }
 
 /// Rules that need the database: the owner is an active user, the linked

@@ -315,12 +315,18 @@ pub fn create_in_tx(
     mut row: TransactionRow,
 ) -> Result<TransactionRow, ApiError> {
     let customer = writable_customer(conn, user, row.customer_id)?;
-    if row.currency.is_empty() {
-        row.currency = customer.currency.clone();
-    }
-    currency_matches(&customer.currency, &row.currency)?;
+    fill_currency(&mut row, &customer.currency)?;
     external_id_free(conn, row.external_id.as_deref(), 0)?;
     Ok(transactions::insert(conn, &row)?)
+}
+
+/// A new transaction's currency: the card's when none was sent, and it
+/// must be the card's.
+pub fn fill_currency(row: &mut TransactionRow, card_currency: &str) -> Result<(), ApiError> {
+    if row.currency.is_empty() {
+        row.currency = card_currency.to_string();
+    }
+    currency_matches(card_currency, &row.currency)
 }
 
 /// What `update_in_tx` did.
@@ -328,6 +334,37 @@ pub enum Updated {
     Saved(TransactionRow),
     /// Nothing differs (only when asked to skip no-op changes).
     Unchanged(TransactionRow),
+}
+
+/// The fields a patch sets, on `row` (the currency must stay the card's).
+pub fn patch_row(
+    row: &mut TransactionRow,
+    input: TransactionPatch,
+    card_currency: &str,
+) -> Result<(), ApiError> {
+    if let Some(v) = input.amount_cents.flatten() {
+        row.amount_cents = v;
+    }
+    if let Some(v) = input.cost_cents.flatten() {
+        row.cost_cents = v;
+    }
+    if let Some(v) = input.currency.flatten() {
+        currency_matches(card_currency, &v)?;
+        row.currency = v;
+    }
+    if let Some(v) = input.product.flatten() {
+        row.product = v.trim().to_string();
+    }
+    if let Some(t) = input.occurred_at.flatten() {
+        row.occurred_at = db::micros(t.naive_utc());
+    }
+    if let Some(v) = input.external_id {
+        row.external_id = clean(v);
+    }
+    if let Some(v) = input.notes {
+        row.notes = clean(v);
+    }
+    Ok(())
 }
 
 /// Applies a patch to transaction `row` inside the caller's write
@@ -346,28 +383,7 @@ pub fn update_in_tx(
     precondition::check(expected, row.version)?;
     let original = row.clone();
     let before = row.version;
-    if let Some(v) = input.amount_cents.flatten() {
-        row.amount_cents = v;
-    }
-    if let Some(v) = input.cost_cents.flatten() {
-        row.cost_cents = v;
-    }
-    if let Some(v) = input.currency.flatten() {
-        currency_matches(&customer.currency, &v)?;
-        row.currency = v;
-    }
-    if let Some(v) = input.product.flatten() {
-        row.product = v.trim().to_string();
-    }
-    if let Some(t) = input.occurred_at.flatten() {
-        row.occurred_at = db::micros(t.naive_utc());
-    }
-    if let Some(v) = input.external_id {
-        row.external_id = clean(v);
-    }
-    if let Some(v) = input.notes {
-        row.notes = clean(v);
-    }
+    patch_row(&mut row, input, &customer.currency)?;
     external_id_free(conn, row.external_id.as_deref(), row.id)?;
     if skip_unchanged && row == original {
         return Ok(Updated::Unchanged(original));

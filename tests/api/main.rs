@@ -52,6 +52,7 @@ mod sqlite_locking;
 mod surveys;
 mod surveys_races;
 mod sync_bulk;
+mod sync_bulk_orders;
 mod sync_bulk_same;
 mod sync_csv;
 mod sync_idempotency;

@@ -1,0 +1,220 @@
+//! The set-based pass of the transaction bulk upsert: it settles the common
+//! items of an ERP sync — new orders and orders that did not change — in a
+//! few statements for the whole batch, and leaves every real update and
+//! every item that fails a rule to the per-item path
+//! (`bulk_transactions::upsert_one`), which names the errors.
+//!
+//! Item by item, a new order cost nine statements on PostgreSQL (its
+//! savepoint, the card read and lock, the external id check, the insert and
+//! its read-back, the feed's read at the seal), each a round trip: a batch
+//! of 1,000 took ~2 s there against 0.3 s on SQLite (docs/BENCHMARKS.md).
+//! The rules are the single writes', in memory: the field rules, a card the
+//! user may write to (not archived), the card's currency, an external id
+//! not yet recorded (the batch's were all looked up; the unique index
+//! catches a writer that committed meanwhile).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use serde_json::Value;
+
+use super::bulk::{self, Applied, ItemStatus, Planned};
+use super::bulk_transactions::{customer_ref, external_id_of};
+use super::change_data;
+use super::customers::may_write;
+use super::transactions::{
+    fill_currency, new_row, patch_row, TransactionCreate, TransactionPatch, TransactionView,
+};
+use super::validation::check;
+use crate::auth::AuthUser;
+use crate::db::customers::{self, CustomerRow};
+use crate::db::transactions::{self, TransactionRow};
+use crate::db::{self, changes, DbConn};
+use crate::error::ApiError;
+
+/// The cards a batch names, read once.
+struct Cards {
+    by_id: HashMap<i64, CustomerRow>,
+    id_of_external: HashMap<String, i64>,
+}
+
+impl Cards {
+    /// Every card the items name by id or external id, or own a known
+    /// transaction of: two queries.
+    fn read(
+        conn: &mut DbConn,
+        items: &[Value],
+        known: &HashMap<String, TransactionRow>,
+    ) -> Result<Cards, ApiError> {
+        let named: Vec<String> = items
+            .iter()
+            .filter_map(|i| Some(i.get("customer_external_id")?.as_str()?.trim().to_string()))
+            .collect();
+        let id_of_external: HashMap<String, i64> =
+            db::batch::external_ids(conn, "customers", &named)?
+                .into_iter()
+                .collect();
+        let ids: HashSet<i64> = items
+            .iter()
+            .filter_map(|i| i.get("customer_id")?.as_i64())
+            .chain(id_of_external.values().copied())
+            .chain(known.values().map(|t| t.customer_id))
+            .collect();
+        let ids: Vec<i64> = ids.into_iter().collect();
+        let by_id = customers::by_ids(conn, &ids)?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        Ok(Cards {
+            by_id,
+            id_of_external,
+        })
+    }
+
+    /// The card an item names, if it names one that exists.
+    fn named(&self, id: Option<i64>, external: Option<&str>) -> Option<Option<&CustomerRow>> {
+        match (id, external) {
+            (Some(id), _) => self.by_id.get(&id).map(Some),
+            (None, Some(ext)) => self
+                .id_of_external
+                .get(ext)
+                .and_then(|id| self.by_id.get(id))
+                .map(Some),
+            (None, None) => Some(None),
+        }
+    }
+
+    /// The card, if `user` may write to its activity.
+    fn writable(&self, user: &AuthUser, id: i64) -> Option<&CustomerRow> {
+        self.by_id.get(&id).filter(|c| may_write(user, c).is_ok())
+    }
+}
+
+/// What the set-based pass made of one item.
+enum Settled {
+    /// A known transaction the item leaves as it is.
+    Unchanged(TransactionRow),
+    /// A new transaction that passed every rule.
+    New(TransactionRow),
+}
+
+/// The set-based pass over a whole batch (see the module comment). `known`
+/// holds the batch's transactions already recorded, by external id, read
+/// after their cards were locked; `touched` gets the cards of the
+/// transactions it created.
+pub fn plan(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    items: Vec<Value>,
+    known: &HashMap<String, TransactionRow>,
+    touched: &mut BTreeSet<i64>,
+) -> Result<Vec<Planned<Value>>, ApiError> {
+    // A later item with the same external id updates what an earlier one
+    // wrote: such a batch keeps the in-order per-item path.
+    let mut seen = HashSet::new();
+    if items
+        .iter()
+        .filter_map(|i| external_id_of(i).ok())
+        .any(|k| !seen.insert(k))
+    {
+        return bulk::each(conn, items);
+    }
+    let cards = Cards::read(conn, &items, known)?;
+    let now = db::now();
+    let mut out: Vec<Option<Planned<Value>>> = Vec::with_capacity(items.len());
+    let mut new = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match settle(user, known, &cards, item.clone(), now) {
+            Some(Settled::Unchanged(row)) => out.push(Some(Planned::Done(Ok(Applied {
+                status: ItemStatus::Unchanged,
+                id: row.id,
+                version: row.version,
+            })))),
+            Some(Settled::New(row)) => {
+                new.push((index, item, row));
+                out.push(None);
+            }
+            None => out.push(Some(Planned::Each(item))),
+        }
+    }
+    // In a savepoint: should the database refuse the batch (an external id
+    // another writer recorded meanwhile), the per-item path reports each.
+    if new.is_empty() {
+        return bulk::settled(out);
+    }
+    let rows: Vec<TransactionRow> = new.iter().map(|(_, _, row)| row.clone()).collect();
+    match db::savepoint(conn, |conn| create_all(conn, &rows)) {
+        Ok(ids) => {
+            touched.extend(rows.iter().map(|r| r.customer_id));
+            for ((index, _, row), id) in new.iter().zip(ids) {
+                out[*index] = Some(Planned::Done(Ok(Applied {
+                    status: ItemStatus::Created,
+                    id,
+                    version: row.version,
+                })));
+            }
+        }
+        Err(ApiError::Conflict(why)) => {
+            log::info!(
+                "bulk create of {} transactions goes item by item: {why}",
+                new.len()
+            );
+            for (index, item, _) in new {
+                out[index] = Some(Planned::Each(item));
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    bulk::settled(out)
+}
+
+/// An item the set-based pass can settle exactly as the per-item path
+/// would; `None` leaves it to that path.
+fn settle(
+    user: &AuthUser,
+    known: &HashMap<String, TransactionRow>,
+    cards: &Cards,
+    mut item: Value,
+    now: NaiveDateTime,
+) -> Option<Settled> {
+    let (customer_id, customer_ext) = customer_ref(&mut item).ok()?;
+    let key = external_id_of(&item).ok()?;
+    let named = cards.named(customer_id, customer_ext.as_deref())?;
+    match known.get(&key) {
+        Some(row) => {
+            if named.is_some_and(|c| c.id != row.customer_id) {
+                return None; // a move: refused by the per-item path
+            }
+            let card = cards.writable(user, row.customer_id)?;
+            let input: TransactionPatch = bulk::parse_item(item).ok()?;
+            check(&input, input.null_errors()).ok()?;
+            let mut patched = row.clone();
+            patch_row(&mut patched, input, &card.currency).ok()?;
+            (patched == *row).then(|| Settled::Unchanged(row.clone()))
+        }
+        None => {
+            let input: TransactionCreate = bulk::parse_item(item).ok()?;
+            check(&input, Vec::new()).ok()?;
+            let card = cards.writable(user, named?.id)?;
+            let mut row = new_row(card.id, input, now);
+            fill_currency(&mut row, &card.currency).ok()?;
+            Some(Settled::New(row))
+        }
+    }
+}
+
+/// Inserts the new transactions and gives the change feed their data from
+/// the rows written (the seal would read each back). Returns their ids.
+fn create_all(conn: &mut DbConn, rows: &[TransactionRow]) -> Result<Vec<i64>, ApiError> {
+    let ids = transactions::insert_many(conn, rows)?;
+    let mut data = HashMap::with_capacity(rows.len());
+    for (id, row) in ids.iter().zip(rows) {
+        let row = TransactionRow {
+            id: *id,
+            ..row.clone()
+        };
+        data.insert(*id, change_data::to_text(TransactionView::from(row))?);
+    }
+    changes::set_data(changes::TRANSACTION, data);
+    Ok(ids)
+}

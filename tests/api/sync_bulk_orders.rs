@@ -1,0 +1,347 @@
+//! `POST /transactions/bulk`: the set-based pass (new orders and resent
+//! unchanged ones settled for the whole batch) must answer and write
+//! exactly what the per-item path would: the same rules, the same figures,
+//! the same change feed.
+
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp};
+use crate::sync_bulk::bulk;
+
+backend_tests!(
+    bulk_orders_keep_the_single_writes_rules,
+    bulk_orders_refresh_figures_stages_and_the_feed,
+    an_order_named_twice_in_a_batch_is_created_then_updated,
+    an_order_another_writer_records_meanwhile_is_not_counted_twice,
+);
+
+fn results(r: &crate::helpers::Resp) -> Vec<(String, String)> {
+    r.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {}", r.text))
+        .iter()
+        .map(|i| {
+            let code = i["errors"][0]["code"].as_str().unwrap_or_default();
+            (
+                i["status"].as_str().unwrap_or_default().to_string(),
+                code.to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(s, c)| (s.to_string(), c.to_string()))
+        .collect()
+}
+
+async fn bulk_orders_keep_the_single_writes_rules(app: TestApp) {
+    let admin = app.admin_token().await;
+    let card = |body: Value| {
+        let (app, admin) = (&app, &admin);
+        async move { app.create_customer(admin, body).await.id() }
+    };
+    let cny = card(json!({"kind": "individual", "name": "Yuan"})).await;
+    let usd = card(json!({"kind": "individual", "name": "Dollar", "currency": "USD"})).await;
+    let archived = card(json!({"kind": "individual", "name": "Gone"})).await;
+    let r = app
+        .delete(&format!("/api/v1/customers/{archived}"), &admin)
+        .await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    let (sales_id, sales) = app.user_with_role("sales").await;
+    let own = app
+        .create_customer(
+            &sales,
+            json!({"kind": "individual", "name": "Mine", "owner_id": sales_id}),
+        )
+        .await
+        .id();
+    let first = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &admin,
+        &json!({"items": [
+            {"external_id": "O-1", "customer_id": cny, "amount_cents": 100, "product": "Tea"}
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(results(&first), pairs(&[("created", "")]), "{}", first.text);
+
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &admin,
+        &json!({"items": [
+            {"external_id": "O-2", "customer_id": usd, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "O-3", "customer_id": usd, "amount_cents": 100, "product": "Tea", "currency": "CNY"},
+            {"external_id": "O-4", "customer_id": archived, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "O-5", "customer_id": cny, "amount_cents": 100, "product": "Tea", "occurred_at": "2999-01-01T00:00:00Z"},
+            {"external_id": "O-1", "customer_id": usd, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "O-1", "amount_cents": 100, "product": "Tea"},
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        results(&r),
+        pairs(&[
+            ("created", ""),
+            ("error", "currency_mismatch"),
+            ("error", "conflict"),
+            ("error", "range"),
+            ("error", "immutable"),
+            ("unchanged", ""),
+        ]),
+        "{}",
+        r.text
+    );
+    let o2 = r.body["items"][0]["id"].as_i64().unwrap_or_default();
+    let read = app
+        .get(
+            &format!("/api/v1/customers/{usd}/transactions/{o2}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        read.body["currency"], "USD",
+        "the card's currency: {}",
+        read.text
+    );
+    assert_eq!(r.body["items"][5]["version"], 1);
+
+    // A sales user: its own card only, also for an unchanged resend.
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &sales,
+        &json!({"items": [
+            {"external_id": "S-1", "customer_id": own, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "S-2", "customer_id": cny, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "O-1", "customer_id": cny, "amount_cents": 100, "product": "Tea"},
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        results(&r),
+        pairs(&[
+            ("created", ""),
+            ("error", "forbidden"),
+            ("error", "forbidden")
+        ]),
+        "{}",
+        r.text
+    );
+}
+
+/// New orders written set-based: the cards' figures and CPR stage follow
+/// in the same call, and the feed carries each order as the API returns it.
+async fn bulk_orders_refresh_figures_stages_and_the_feed(app: TestApp) {
+    let token = app.admin_token().await;
+    let mut cards = Vec::new();
+    for name in ["One", "Two", "Three"] {
+        let id = app
+            .create_customer(&token, json!({"kind": "individual", "name": name}))
+            .await
+            .id();
+        cards.push(id);
+    }
+    let head = app.get("/api/v1/changes/head", &token).await;
+    let cursor = head.body["cursor"].as_str().unwrap_or_default().to_string();
+    // One order for the first card, two for the second, none for the third.
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "F-1", "customer_id": cards[0], "amount_cents": 1000, "cost_cents": 400, "product": "Tea"},
+            {"external_id": "F-2", "customer_id": cards[1], "amount_cents": 200, "product": "Cups", "notes": "gift"},
+            {"external_id": "F-3", "customer_id": cards[1], "amount_cents": 300, "product": "Pot"},
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        results(&r),
+        pairs(&[("created", ""), ("created", ""), ("created", "")]),
+        "{}",
+        r.text
+    );
+    let expected = [
+        (1, 1000, 600, "conversion"),
+        (2, 500, 500, "penetration"),
+        (0, 0, 0, "not_started"),
+    ];
+    for (id, (count, revenue, profit, stage)) in cards.iter().zip(expected) {
+        let card = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+        assert_eq!(card.body["purchase_count"], count, "{}", card.text);
+        assert_eq!(
+            card.body["lifetime_revenue_cents"], revenue,
+            "{}",
+            card.text
+        );
+        assert_eq!(card.body["lifetime_profit_cents"], profit, "{}", card.text);
+        assert_eq!(card.body["cpr_stage"], stage, "{}", card.text);
+    }
+    let feed = app
+        .get(&format!("/api/v1/changes?after={cursor}"), &token)
+        .await;
+    assert_eq!(feed.status, 200, "{}", feed.text);
+    let items = feed.body["items"].as_array().cloned().unwrap_or_default();
+    let orders: Vec<&Value> = items
+        .iter()
+        .filter(|c| c["entity_type"] == "transaction")
+        .collect();
+    assert_eq!(orders.len(), 3, "{}", feed.text);
+    for (change, item) in orders
+        .iter()
+        .zip(r.body["items"].as_array().into_iter().flatten())
+    {
+        assert_eq!(change["entity_id"], item["id"]);
+        assert_eq!(change["operation"], "created");
+        let customer = change["data"]["customer_id"].as_i64().unwrap_or_default();
+        let read = app
+            .get(
+                &format!("/api/v1/customers/{customer}/transactions/{}", item["id"]),
+                &token,
+            )
+            .await;
+        assert_eq!(
+            change["data"], read.body,
+            "the feed's data is the order as read"
+        );
+    }
+    let stages: Vec<(i64, String)> = items
+        .iter()
+        .filter(|c| c["entity_type"] == "stage_change" && c["data"]["kind"] == "cpr_stage_changed")
+        .map(|c| {
+            (
+                c["data"]["customer_id"].as_i64().unwrap_or_default(),
+                c["data"]["to"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            (cards[0], "conversion".to_string()),
+            (cards[1], "penetration".to_string())
+        ],
+        "{}",
+        feed.text
+    );
+}
+
+/// The same external id twice in one batch: the second item updates what
+/// the first created, in order (the batch goes item by item).
+async fn an_order_named_twice_in_a_batch_is_created_then_updated(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Twice"}))
+        .await
+        .id();
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "D-1", "customer_id": c, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "D-1", "amount_cents": 250},
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        results(&r),
+        pairs(&[("created", ""), ("updated", "")]),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["items"][1]["version"], 2);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    assert_eq!(card.body["purchase_count"], 1);
+    assert_eq!(card.body["lifetime_revenue_cents"], 250);
+}
+
+/// Another writer records one of the batch's orders (on another card) while
+/// the batch runs. On PostgreSQL it commits between the batch's look-up of
+/// its external ids and its insert: the set-based insert meets the unique
+/// index, and the batch goes item by item, which refuses that one order
+/// and creates the others. (On SQLite the other writer holds the database
+/// until it commits, so the batch then sees the order and refuses it as a
+/// move to another card.)
+async fn an_order_another_writer_records_meanwhile_is_not_counted_twice(app: TestApp) {
+    use diesel::RunQueryDsl;
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let token = app.admin_token().await;
+    let mine = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Batch"}))
+        .await
+        .id();
+    let other = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Other"}))
+        .await
+        .id();
+    let db = app.open_db(1, 10).await;
+    let (held, is_held) = mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let mut conn = db.pool().get().expect("a connection");
+        patron::db::write_tx(&mut conn, |c| {
+            diesel::sql_query(format!(
+                "INSERT INTO transactions (customer_id, occurred_at, amount_cents, cost_cents, currency, \
+                 product, external_id, version, created_at, updated_at) VALUES ({other}, \
+                 CURRENT_TIMESTAMP, 500, 0, 'CNY', 'Elsewhere', 'R-2', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ))
+            .execute(c)?;
+            held.send(()).expect("the test waits");
+            std::thread::sleep(Duration::from_millis(1500));
+            Ok::<_, diesel::result::Error>(())
+        })
+        .expect("the other writer");
+    });
+    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
+        .await
+        .expect("the wait");
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "R-1", "customer_id": mine, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "R-2", "customer_id": mine, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "R-3", "customer_id": mine, "amount_cents": 100, "product": "Tea"},
+        ]}),
+        None,
+    )
+    .await;
+    writer.join().expect("no panic");
+    let refused = match app.backend {
+        Backend::Postgres => "conflict",
+        Backend::Sqlite => "immutable",
+    };
+    assert_eq!(
+        results(&r),
+        pairs(&[("created", ""), ("error", refused), ("created", "")]),
+        "{}",
+        r.text
+    );
+    let card = app.get(&format!("/api/v1/customers/{mine}"), &token).await;
+    assert_eq!(card.body["purchase_count"], 2, "{}", card.text);
+    let list = app
+        .get(&format!("/api/v1/customers/{mine}/transactions"), &token)
+        .await;
+    let mut keys: Vec<&str> = list.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["external_id"].as_str())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["R-1", "R-3"], "{}", list.text);
+}
