@@ -112,6 +112,47 @@ pub fn insert_many(conn: &mut DbConn, rows: &[TransactionRow]) -> QueryResult<Ve
     Ok(ids)
 }
 
+/// Saves changed transactions (the bulk upsert's corrections), each
+/// `version` one above the stored one, in one statement per engine chunk,
+/// and records the updates in the change feed in this order. Returns how
+/// many rows were saved: fewer than `rows` means one changed meanwhile
+/// (its stored version was not `version - 1`).
+pub fn update_many(conn: &mut DbConn, rows: &[TransactionRow]) -> QueryResult<usize> {
+    use super::batch::{self, Bind};
+    let values: Vec<Vec<Bind>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.into(),
+                r.occurred_at.into(),
+                r.amount_cents.into(),
+                r.cost_cents.into(),
+                (&r.currency).into(),
+                (&r.product).into(),
+                (&r.notes).into(),
+                r.version.into(),
+                r.updated_at.into(),
+            ]
+        })
+        .collect();
+    let saved = batch::with_values(conn, 9, &values, |values| {
+        format!(
+            "UPDATE transactions SET occurred_at = v.column2, amount_cents = v.column3, \
+             cost_cents = v.column4, currency = v.column5, product = v.column6, notes = v.column7, \
+             version = v.column8, updated_at = v.column9 \
+             FROM ({values}) AS v WHERE transactions.id = v.column1 AND transactions.version = v.column8 - 1"
+        )
+    })?;
+    let updated: Vec<(i64, i64)> = rows.iter().map(|r| (r.id, r.version)).collect();
+    super::changes::record_many(
+        conn,
+        super::changes::TRANSACTION,
+        super::changes::UPDATED,
+        &updated,
+    )?;
+    Ok(saved)
+}
+
 /// Whether the customer has any transaction.
 pub fn any_of(conn: &mut DbConn, customer_id: i64) -> QueryResult<bool> {
     let first: Option<i64> = transactions::table

@@ -1,8 +1,9 @@
-//! The set-based pass of the transaction bulk upsert: it settles the common
-//! items of an ERP sync — new orders and orders that did not change — in a
-//! few statements for the whole batch, and leaves every real update and
-//! every item that fails a rule to the per-item path
-//! (`bulk_transactions::upsert_one`), which names the errors.
+//! The set-based pass of the transaction bulk upsert: it settles the items
+//! of an ERP sync — new orders, corrections and orders that did not change
+//! — in a few statements for the whole batch, and leaves every item that
+//! fails a rule (or that it cannot settle exactly as the per-item path
+//! would) to that path (`bulk_transactions::upsert_one`), which names the
+//! errors.
 //!
 //! Item by item, a new order cost nine statements on PostgreSQL (its
 //! savepoint, the card read and lock, the external id check, the insert and
@@ -94,6 +95,8 @@ impl Cards {
 enum Settled {
     /// A known transaction the item leaves as it is.
     Unchanged(TransactionRow),
+    /// A known transaction as the item changes it (a new version).
+    Changed(TransactionRow),
     /// A new transaction that passed every rule.
     New(TransactionRow),
 }
@@ -122,7 +125,7 @@ pub fn plan(
     let cards = Cards::read(conn, &items, known)?;
     let now = db::now();
     let mut out: Vec<Option<Planned<Value>>> = Vec::with_capacity(items.len());
-    let mut new = Vec::new();
+    let (mut new, mut changed) = (Vec::new(), Vec::new());
     for (index, item) in items.into_iter().enumerate() {
         match settle(user, known, &cards, item.clone(), now) {
             Some(Settled::Unchanged(row)) => out.push(Some(Planned::Done(Ok(Applied {
@@ -134,18 +137,23 @@ pub fn plan(
                 new.push((index, item, row));
                 out.push(None);
             }
+            Some(Settled::Changed(row)) => {
+                changed.push((index, item, row));
+                out.push(None);
+            }
             None => out.push(Some(Planned::Each(item))),
         }
     }
-    // In a savepoint: should the database refuse the batch (an external id
-    // another writer recorded meanwhile), the per-item path reports each.
-    if new.is_empty() {
+    if new.is_empty() && changed.is_empty() {
         return bulk::settled(out);
     }
-    let rows: Vec<TransactionRow> = new.iter().map(|(_, _, row)| row.clone()).collect();
-    match db::savepoint(conn, |conn| create_all(conn, &rows)) {
+    // In a savepoint: should the database refuse the batch (an external id
+    // another writer recorded meanwhile), the per-item path reports each.
+    let new_rows: Vec<TransactionRow> = new.iter().map(|(_, _, row)| row.clone()).collect();
+    let changed_rows: Vec<TransactionRow> = changed.iter().map(|(_, _, row)| row.clone()).collect();
+    match db::savepoint(conn, |conn| write_all(conn, &new_rows, &changed_rows)) {
         Ok(ids) => {
-            touched.extend(rows.iter().map(|r| r.customer_id));
+            touched.extend(new_rows.iter().chain(&changed_rows).map(|r| r.customer_id));
             for ((index, _, row), id) in new.iter().zip(ids) {
                 out[*index] = Some(Planned::Done(Ok(Applied {
                     status: ItemStatus::Created,
@@ -153,13 +161,20 @@ pub fn plan(
                     version: row.version,
                 })));
             }
+            for (index, _, row) in &changed {
+                out[*index] = Some(Planned::Done(Ok(Applied {
+                    status: ItemStatus::Updated,
+                    id: row.id,
+                    version: row.version,
+                })));
+            }
         }
         Err(ApiError::Conflict(why)) => {
             log::info!(
-                "bulk create of {} transactions goes item by item: {why}",
-                new.len()
+                "bulk write of {} transactions goes item by item: {why}",
+                new.len() + changed.len()
             );
-            for (index, item, _) in new {
+            for (index, item, _) in new.into_iter().chain(changed) {
                 out[index] = Some(Planned::Each(item));
             }
         }
@@ -190,7 +205,15 @@ fn settle(
             check(&input, input.null_errors()).ok()?;
             let mut patched = row.clone();
             patch_row(&mut patched, input, &card.currency).ok()?;
-            (patched == *row).then(|| Settled::Unchanged(row.clone()))
+            if patched == *row {
+                return Some(Settled::Unchanged(patched));
+            }
+            if patched.external_id != row.external_id {
+                return None; // a new key: the per-item path checks it is free
+            }
+            patched.version = row.version + 1;
+            patched.updated_at = now;
+            Some(Settled::Changed(patched))
         }
         None => {
             let input: TransactionCreate = bulk::parse_item(item).ok()?;
@@ -203,17 +226,31 @@ fn settle(
     }
 }
 
-/// Inserts the new transactions and gives the change feed their data from
-/// the rows written (the seal would read each back). Returns their ids.
-fn create_all(conn: &mut DbConn, rows: &[TransactionRow]) -> Result<Vec<i64>, ApiError> {
-    let ids = transactions::insert_many(conn, rows)?;
-    let mut data = HashMap::with_capacity(rows.len());
-    for (id, row) in ids.iter().zip(rows) {
-        let row = TransactionRow {
+/// Inserts the new transactions, saves the changed ones, and gives the
+/// change feed their data from the rows written (the seal would read each
+/// back). Returns the new ones' ids.
+fn write_all(
+    conn: &mut DbConn,
+    new: &[TransactionRow],
+    changed: &[TransactionRow],
+) -> Result<Vec<i64>, ApiError> {
+    let ids = transactions::insert_many(conn, new)?;
+    if transactions::update_many(conn, changed)? != changed.len() {
+        // Not while the cards are locked (PostgreSQL) or the database is
+        // (SQLite); the per-item path would answer it as it does.
+        return Err(ApiError::Conflict("a transaction changed meanwhile".into()));
+    }
+    let written = ids
+        .iter()
+        .zip(new)
+        .map(|(id, row)| TransactionRow {
             id: *id,
             ..row.clone()
-        };
-        data.insert(*id, change_data::to_text(TransactionView::from(row))?);
+        })
+        .chain(changed.iter().cloned());
+    let mut data = HashMap::with_capacity(new.len() + changed.len());
+    for row in written {
+        data.insert(row.id, change_data::to_text(TransactionView::from(row))?);
     }
     changes::set_data(changes::TRANSACTION, data);
     Ok(ids)

@@ -64,13 +64,21 @@ async fn bulk_orders_keep_the_single_writes_rules(app: TestApp) {
         "/api/v1/transactions/bulk",
         &admin,
         &json!({"items": [
-            {"external_id": "O-1", "customer_id": cny, "amount_cents": 100, "product": "Tea"}
+            {"external_id": "O-1", "customer_id": cny, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "O-6", "customer_id": cny, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "O-7", "customer_id": cny, "amount_cents": 100, "product": "Tea"},
         ]}),
         None,
     )
     .await;
-    assert_eq!(results(&first), pairs(&[("created", "")]), "{}", first.text);
+    assert_eq!(
+        results(&first),
+        pairs(&[("created", ""), ("created", ""), ("created", "")]),
+        "{}",
+        first.text
+    );
 
+    // Each external id once: a batch naming one twice goes item by item.
     let r = bulk(
         &app,
         "/api/v1/transactions/bulk",
@@ -81,7 +89,8 @@ async fn bulk_orders_keep_the_single_writes_rules(app: TestApp) {
             {"external_id": "O-4", "customer_id": archived, "amount_cents": 100, "product": "Tea"},
             {"external_id": "O-5", "customer_id": cny, "amount_cents": 100, "product": "Tea", "occurred_at": "2999-01-01T00:00:00Z"},
             {"external_id": "O-1", "customer_id": usd, "amount_cents": 100, "product": "Tea"},
-            {"external_id": "O-1", "amount_cents": 100, "product": "Tea"},
+            {"external_id": "O-6", "amount_cents": 100, "product": "Tea"},
+            {"external_id": "O-7", "currency": "USD"},
         ]}),
         None,
     )
@@ -96,6 +105,7 @@ async fn bulk_orders_keep_the_single_writes_rules(app: TestApp) {
             ("error", "range"),
             ("error", "immutable"),
             ("unchanged", ""),
+            ("error", "currency_mismatch"),
         ]),
         "{}",
         r.text
@@ -235,6 +245,75 @@ async fn bulk_orders_refresh_figures_stages_and_the_feed(app: TestApp) {
         "{}",
         feed.text
     );
+
+    // Corrections, also set-based: new versions, the figures follow, and
+    // the feed carries each order as corrected.
+    let cursor = feed.body["next_cursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "F-1", "amount_cents": 1500},
+            {"external_id": "F-2", "notes": null, "product": "Tea cups"},
+            {"external_id": "F-3", "customer_id": cards[1], "amount_cents": 300, "product": "Pot"},
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        results(&r),
+        pairs(&[("updated", ""), ("updated", ""), ("unchanged", "")]),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["items"][0]["version"], 2);
+    let card = app
+        .get(&format!("/api/v1/customers/{}", cards[0]), &token)
+        .await;
+    assert_eq!(card.body["lifetime_revenue_cents"], 1500, "{}", card.text);
+    assert_eq!(card.body["lifetime_profit_cents"], 1100, "{}", card.text);
+    let feed = app
+        .get(&format!("/api/v1/changes?after={cursor}"), &token)
+        .await;
+    let updates: Vec<&Value> = feed.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["entity_type"] == "transaction")
+        .collect();
+    assert_eq!(updates.len(), 2, "{}", feed.text);
+    for change in updates {
+        assert_eq!(change["operation"], "updated");
+        assert_eq!(change["version"], 2);
+        let read = app
+            .get(
+                &format!(
+                    "/api/v1/customers/{}/transactions/{}",
+                    change["data"]["customer_id"], change["entity_id"]
+                ),
+                &token,
+            )
+            .await;
+        assert_eq!(
+            change["data"], read.body,
+            "the feed's data is the order as read"
+        );
+    }
+    let read = app
+        .get(
+            &format!(
+                "/api/v1/customers/{}/transactions/{}",
+                cards[1], r.body["items"][1]["id"]
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(read.body["product"], "Tea cups");
+    assert_eq!(read.body["notes"], Value::Null);
 }
 
 /// The same external id twice in one batch: the second item updates what

@@ -33,6 +33,7 @@ mod seed;
 mod server;
 mod soak;
 mod sync;
+mod sync_orders;
 
 use std::process::ExitCode;
 
@@ -47,7 +48,7 @@ const USAGE: &str = "usage:
   bench pyramid  --database-url URL [--requests K]
   bench serve    --database-url URL [--bind ADDR]
   bench probe    --database-url URL
-  bench sync     --database-url URL [--customers 100000] [--batch 1000] [--readers 1] [--streams 1]
+  bench sync     --database-url URL [--customers 100000] [--batch 1000] [--readers 1] [--streams 1] [--orders N]
   bench sync     --database-url URL --export-only
   bench http     --database-url URL [--patron target/release/patron] [--oha target/tools/bin/oha]
                  [--port 18200] [--duration 10] [--connections 64] [--workers N]

@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! bench sync --database-url URL [--customers 100000] [--batch 1000] [--readers 1]
-//!            [--streams 1]
+//!            [--streams 1] [--orders N]
 //! bench sync --database-url URL --export-only
 //! ```
 //!
 //! `--streams N` sends the batches over N connections at once (batch b on
 //! stream b mod N), as an integrator's sync with N workers would.
+//! `--orders N` (default: as many as customers; 0: none) then syncs orders
+//! for the new cards (`sync_orders`).
 //!
 //! The database is recreated; Patron runs in this process (so the RSS is
 //! the server's plus the bench's small client state, and after an import
@@ -127,6 +129,7 @@ pub fn run(args: &Args) -> BenchResult<()> {
     let batch: u32 = args.number("batch", 1000)?;
     let readers: usize = args.number("readers", 1)?;
     let streams: usize = args.number::<usize>("streams", 1)?.max(1);
+    let orders: u32 = args.number("orders", customers)?;
     crate::seed::recreate(&url)?;
     let (running, token, runtime, http, base) = start(&url)?;
 
@@ -243,6 +246,8 @@ pub fn run(args: &Args) -> BenchResult<()> {
         f64::from(customers) / secs
     );
     println!();
+
+    crate::sync_orders::run(&runtime, &http, &base, &token, customers, orders, batch)?;
 
     export(
         &runtime,
