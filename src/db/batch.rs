@@ -177,18 +177,33 @@ pub fn insert_rows_returning_keys(
     Ok(keys.into_iter().map(|r| (r.external_id, r.id)).collect())
 }
 
-/// The ids of new rows in the order of their `keys`, from what
-/// [`insert_rows_returning_keys`] returned (in no promised order).
-pub fn ids_in_order<'a>(
-    keys: impl Iterator<Item = Option<&'a String>>,
-    returned: Vec<(String, i64)>,
+/// Inserts new entities like [`insert_rows_returning_keys`] and records
+/// their creates in the change feed (as `entity_type`), in the order of
+/// `rows`. `keys` gives each row's `external_id` and version, in that order.
+/// Returns the new ids in that order.
+pub fn insert_recorded(
+    conn: &mut DbConn,
+    entity_type: &'static str,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Bind>],
+    keys: &[(Option<&String>, i64)],
 ) -> QueryResult<Vec<i64>> {
-    let found: std::collections::HashMap<String, i64> = returned.into_iter().collect();
-    keys.map(|k| {
-        k.and_then(|k| found.get(k).copied())
-            .ok_or(diesel::result::Error::NotFound)
-    })
-    .collect()
+    let returned: std::collections::HashMap<String, i64> =
+        insert_rows_returning_keys(conn, table, columns, rows)?
+            .into_iter()
+            .collect();
+    // A multi-row insert returns its rows in no promised order.
+    let created = keys
+        .iter()
+        .map(|(key, version)| {
+            key.and_then(|k| returned.get(k).copied())
+                .map(|id| (id, *version))
+                .ok_or(diesel::result::Error::NotFound)
+        })
+        .collect::<QueryResult<Vec<(i64, i64)>>>()?;
+    super::changes::record_many(conn, entity_type, super::changes::CREATED, &created)?;
+    Ok(created.into_iter().map(|(id, _)| id).collect())
 }
 
 /// Inserts `rows` like [`insert_rows`] and returns the columns `returning`

@@ -173,14 +173,22 @@ pub fn refresh(
 }
 
 /// Many customers (a bulk write's cards), as `refresh` does one: a few
-/// statements for all of them, inside the caller's write transaction.
+/// statements for all of them, inside the caller's write transaction, after
+/// `stats::refresh_many` with the same `now` (with the default 12-month
+/// window the revenue is then the card's `revenue_12m_cents`, and the
+/// cards' transactions are not read again).
 pub fn refresh_ids(
     conn: &mut DbConn,
     ids: &[i64],
     s: &CprSettings,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    refresh_range(conn, Cards::Ids(ids), s, now, Revenue::Transactions)
+    let source = if s.window_months == 12 {
+        Revenue::Card
+    } else {
+        Revenue::Transactions
+    };
+    refresh_range(conn, Cards::Ids(ids), s, now, source)
 }
 
 /// Every customer, in id-range chunks of short transactions. Returns the

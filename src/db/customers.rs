@@ -529,8 +529,13 @@ pub fn insert_many(conn: &mut DbConn, rows: &[CustomerRow]) -> QueryResult<Vec<i
             ]
         })
         .collect();
-    let returned = batch::insert_rows_returning_keys(
+    let keys: Vec<(Option<&String>, i64)> = rows
+        .iter()
+        .map(|r| (r.external_id.as_ref(), r.version))
+        .collect();
+    batch::insert_recorded(
         conn,
+        super::changes::CUSTOMER,
         "customers",
         &[
             "kind",
@@ -568,20 +573,8 @@ pub fn insert_many(conn: &mut DbConn, rows: &[CustomerRow]) -> QueryResult<Vec<i
             "archived_at",
         ],
         &values,
-    )?;
-    let ids = batch::ids_in_order(rows.iter().map(|r| r.external_id.as_ref()), returned)?;
-    let recorded: Vec<(i64, i64)> = ids
-        .iter()
-        .zip(rows)
-        .map(|(id, r)| (*id, r.version))
-        .collect();
-    super::changes::record_many(
-        conn,
-        super::changes::CUSTOMER,
-        super::changes::CREATED,
-        &recorded,
-    )?;
-    Ok(ids)
+        &keys,
+    )
 }
 
 /// Adds tags to many cards (a bulk write's new cards).

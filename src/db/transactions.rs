@@ -79,8 +79,13 @@ pub fn insert_many(conn: &mut DbConn, rows: &[TransactionRow]) -> QueryResult<Ve
             ]
         })
         .collect();
-    let returned = batch::insert_rows_returning_keys(
+    let keys: Vec<(Option<&String>, i64)> = rows
+        .iter()
+        .map(|r| (r.external_id.as_ref(), r.version))
+        .collect();
+    batch::insert_recorded(
         conn,
+        super::changes::TRANSACTION,
         "transactions",
         &[
             "customer_id",
@@ -96,20 +101,8 @@ pub fn insert_many(conn: &mut DbConn, rows: &[TransactionRow]) -> QueryResult<Ve
             "updated_at",
         ],
         &values,
-    )?;
-    let ids = batch::ids_in_order(rows.iter().map(|r| r.external_id.as_ref()), returned)?;
-    let created: Vec<(i64, i64)> = ids
-        .iter()
-        .zip(rows)
-        .map(|(id, r)| (*id, r.version))
-        .collect();
-    super::changes::record_many(
-        conn,
-        super::changes::TRANSACTION,
-        super::changes::CREATED,
-        &created,
-    )?;
-    Ok(ids)
+        &keys,
+    )
 }
 
 /// Saves changed transactions (the bulk upsert's corrections), each

@@ -14,6 +14,7 @@ backend_tests!(
     bulk_orders_refresh_figures_stages_and_the_feed,
     an_order_named_twice_in_a_batch_is_created_then_updated,
     an_order_another_writer_records_meanwhile_is_not_counted_twice,
+    a_bulk_gives_a_card_the_figures_single_writes_give,
 );
 
 fn results(r: &crate::helpers::Resp) -> Vec<(String, String)> {
@@ -423,4 +424,114 @@ async fn an_order_another_writer_records_meanwhile_is_not_counted_twice(app: Tes
         .collect();
     keys.sort_unstable();
     assert_eq!(keys, ["R-1", "R-3"], "{}", list.text);
+}
+
+/// The batch's figure refresh (one grouped pass over the touched cards) must
+/// give what the single writes' per-card refresh gives: the same orders and
+/// contacts on two cards, one through `POST`s, one through a bulk, then
+/// every derived figure compared (an order outside the 12-month window, a
+/// contact, an open and a resolved complaint, a known wallet).
+async fn a_bulk_gives_a_card_the_figures_single_writes_give(app: TestApp) {
+    let token = app.admin_token().await;
+    let card = json!({"kind": "organization", "name": "Twin", "wallet_size_cents": 100_000});
+    let single = app.create_customer(&token, card.clone()).await.id();
+    let batched = app.create_customer(&token, card).await.id();
+    let old = (chrono::Utc::now() - chrono::Duration::days(400)).to_rfc3339();
+    let recent = (chrono::Utc::now() - chrono::Duration::days(30)).to_rfc3339();
+    let orders = [
+        json!({"amount_cents": 70_000, "cost_cents": 20_000, "product": "Tea", "occurred_at": old}),
+        json!({"amount_cents": 25_000, "cost_cents": 5_000, "product": "Cups", "occurred_at": recent}),
+        json!({"amount_cents": 9_000, "product": "Pot"}),
+    ];
+    for id in [single, batched] {
+        for contact in [
+            json!({"type": "call", "summary": "Checked in", "occurred_at": recent}),
+            json!({"type": "complaint", "summary": "Late"}),
+            json!({"type": "complaint", "summary": "Broken", "complaint_status": "resolved"}),
+        ] {
+            let r = app
+                .post(
+                    &format!("/api/v1/customers/{id}/interactions"),
+                    &token,
+                    &contact,
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    }
+    for order in &orders {
+        let r = app
+            .post(
+                &format!("/api/v1/customers/{single}/transactions"),
+                &token,
+                order,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let items: Vec<Value> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let mut item = o.clone();
+            item["external_id"] = json!(format!("TW-{i}"));
+            item["customer_id"] = json!(batched);
+            item
+        })
+        .collect();
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &token,
+        &json!({"items": items}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        results(&r),
+        pairs(&[("created", ""), ("created", ""), ("created", "")]),
+        "{}",
+        r.text
+    );
+    let a = app
+        .get(&format!("/api/v1/customers/{single}"), &token)
+        .await;
+    let b = app
+        .get(&format!("/api/v1/customers/{batched}"), &token)
+        .await;
+    assert_eq!(a.body["purchase_count"], 3, "{}", a.text);
+    assert_eq!(a.body["revenue_12m_cents"], 34_000, "{}", a.text);
+    assert_eq!(a.body["open_complaints"], 1, "{}", a.text);
+    for field in [
+        "purchase_count",
+        "lifetime_revenue_cents",
+        "lifetime_profit_cents",
+        "revenue_12m_cents",
+        "profit_12m_cents",
+        "open_complaints",
+        "share_of_wallet",
+        "cpr_stage",
+        "loyalty_type",
+    ] {
+        assert_eq!(
+            a.body[field], b.body[field],
+            "{field}: {} / {}",
+            a.text, b.text
+        );
+    }
+    // Instants: the orders' own, and each card's latest contact.
+    assert!(a.body["first_purchase_at"].is_string());
+    for field in ["first_purchase_at", "last_contact_at"] {
+        let instant = |r: &crate::helpers::Resp| {
+            chrono::DateTime::parse_from_rfc3339(r.body[field].as_str().unwrap_or_default())
+                .map(|t| t.timestamp())
+                .unwrap_or_default()
+        };
+        assert!(
+            (instant(&a) - instant(&b)).abs() <= 5,
+            "{field}: {} / {}",
+            a.text,
+            b.text
+        );
+    }
 }
