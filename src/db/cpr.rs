@@ -62,6 +62,21 @@ fn share_sql(revenue: &str, wallet: &str, months: u32) -> String {
     )
 }
 
+/// With the default 12-month window, a card's CPR window revenue is its
+/// 12-month revenue: the assignments that set the window revenue and the
+/// share of wallet from `revenue` (the new 12-month revenue), for
+/// `stats::refresh_many` to make in its own update, so that a bulk batch
+/// writes each card once (its `refresh_ids` then finds them current).
+/// `None` with another window length.
+pub fn window_from_12m(s: &CprSettings, revenue: &str) -> Option<String> {
+    (s.window_months == 12).then(|| {
+        format!(
+            "cpr_revenue_window_cents = {revenue}, share_of_wallet = {}",
+            share_sql(revenue, "customers.wallet_size_cents", 12)
+        )
+    })
+}
+
 /// Which customers a refresh covers.
 #[derive(Clone, Copy)]
 enum Cards<'a> {
@@ -174,9 +189,9 @@ pub fn refresh(
 
 /// Many customers (a bulk write's cards), as `refresh` does one: a few
 /// statements for all of them, inside the caller's write transaction, after
-/// `stats::refresh_many` with the same `now` (with the default 12-month
-/// window the revenue is then the card's `revenue_12m_cents`, and the
-/// cards' transactions are not read again).
+/// `stats::refresh_many` with the same `now` and settings (with the default
+/// 12-month window the revenue is then the card's `revenue_12m_cents`, and
+/// that update has already stored it and the share: only stages change here).
 pub fn refresh_ids(
     conn: &mut DbConn,
     ids: &[i64],

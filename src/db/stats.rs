@@ -112,10 +112,15 @@ impl<C> RunQueryDsl<C> for RefreshOne {}
 /// transactions six times, and a batch of 1,000 orders for 1,000 cards with
 /// ~100 orders each spent 351 ms in it on PostgreSQL (docs/BENCHMARKS.md,
 /// session 31).
+///
+/// The same update also sets the CPR window's revenue and share of wallet
+/// when that window (`cpr`'s) is 12 months (`cpr::window_from_12m`): two
+/// updates of the same 1,000 cards were a third of a PostgreSQL batch each.
 pub fn refresh_many(
     conn: &mut DbConn,
     customer_ids: &[i64],
     now: NaiveDateTime,
+    cpr: &crate::domain::cpr::CprSettings,
 ) -> QueryResult<()> {
     if customer_ids.is_empty() {
         return Ok(());
@@ -124,12 +129,15 @@ pub fn refresh_many(
     let ids: Vec<String> = customer_ids.iter().map(i64::to_string).collect();
     let ids = ids.join(",");
     let (start, at) = (literal(window_start(now)), literal(now));
+    let window = super::cpr::window_from_12m(cpr, "x.revenue_12m")
+        .map(|set| format!(", {set}"))
+        .unwrap_or_default();
     conn.batch_execute(&format!(
         "UPDATE customers SET purchase_count = x.purchases, first_purchase_at = x.first_purchase, \
            last_purchase_at = x.last_purchase, lifetime_revenue_cents = x.revenue, \
            lifetime_profit_cents = x.profit, revenue_12m_cents = x.revenue_12m, \
            profit_12m_cents = x.profit_12m, last_contact_at = x.last_contact, \
-           open_complaints = x.open_complaints, stats_at = {at} \
+           open_complaints = x.open_complaints, stats_at = {at}{window} \
          FROM (SELECT c.id AS id, COALESCE(t.purchases, 0) AS purchases, \
                  t.first_purchase AS first_purchase, t.last_purchase AS last_purchase, \
                  COALESCE(t.revenue, 0) AS revenue, COALESCE(t.profit, 0) AS profit, \

@@ -313,11 +313,11 @@ pub async fn bulk_transactions(
                 |conn| {
                     let now = db::now();
                     let ids: Vec<i64> = touched.borrow().iter().copied().collect();
-                    stats::refresh_many(conn, &ids, now)?;
                     let (settings, _) = crate::db::settings::get::<crate::domain::cpr::CprSettings>(
                         conn,
                         crate::db::settings::CPR,
                     )?;
+                    stats::refresh_many(conn, &ids, now, &settings)?;
                     cpr::refresh_ids(conn, &ids, &settings, now)?;
                     crate::db::loyalty::refresh_ids_current(conn, &ids, now)?;
                     Ok(())
