@@ -32,6 +32,21 @@ fn results(r: &crate::helpers::Resp) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Sends `items` to `POST /transactions/bulk` as `token` and checks each
+/// item's status and first error code.
+async fn send_orders(
+    app: &TestApp,
+    token: &str,
+    items: Value,
+    expected: &[(&str, &str)],
+) -> crate::helpers::Resp {
+    let body = json!({ "items": items });
+    let r = bulk(app, "/api/v1/transactions/bulk", token, &body, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(results(&r), pairs(expected), "{}", r.text);
+    r
+}
+
 fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
     expected
         .iter()
@@ -60,31 +75,23 @@ async fn bulk_orders_keep_the_single_writes_rules(app: TestApp) {
         )
         .await
         .id();
-    let first = bulk(
+    send_orders(
         &app,
-        "/api/v1/transactions/bulk",
         &admin,
-        &json!({"items": [
+        json!([
             {"external_id": "O-1", "customer_id": cny, "amount_cents": 100, "product": "Tea"},
             {"external_id": "O-6", "customer_id": cny, "amount_cents": 100, "product": "Tea"},
             {"external_id": "O-7", "customer_id": cny, "amount_cents": 100, "product": "Tea"},
-        ]}),
-        None,
+        ]),
+        &[("created", ""), ("created", ""), ("created", "")],
     )
     .await;
-    assert_eq!(
-        results(&first),
-        pairs(&[("created", ""), ("created", ""), ("created", "")]),
-        "{}",
-        first.text
-    );
 
     // Each external id once: a batch naming one twice goes item by item.
-    let r = bulk(
+    let r = send_orders(
         &app,
-        "/api/v1/transactions/bulk",
         &admin,
-        &json!({"items": [
+        json!([
             {"external_id": "O-2", "customer_id": usd, "amount_cents": 100, "product": "Tea"},
             {"external_id": "O-3", "customer_id": usd, "amount_cents": 100, "product": "Tea", "currency": "CNY"},
             {"external_id": "O-4", "customer_id": archived, "amount_cents": 100, "product": "Tea"},
@@ -92,14 +99,8 @@ async fn bulk_orders_keep_the_single_writes_rules(app: TestApp) {
             {"external_id": "O-1", "customer_id": usd, "amount_cents": 100, "product": "Tea"},
             {"external_id": "O-6", "amount_cents": 100, "product": "Tea"},
             {"external_id": "O-7", "currency": "USD"},
-        ]}),
-        None,
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(
-        results(&r),
-        pairs(&[
+        ]),
+        &[
             ("created", ""),
             ("error", "currency_mismatch"),
             ("error", "conflict"),
@@ -107,10 +108,9 @@ async fn bulk_orders_keep_the_single_writes_rules(app: TestApp) {
             ("error", "immutable"),
             ("unchanged", ""),
             ("error", "currency_mismatch"),
-        ]),
-        "{}",
-        r.text
-    );
+        ],
+    )
+    .await;
     let o2 = r.body["items"][0]["id"].as_i64().unwrap_or_default();
     let read = app
         .get(
@@ -126,28 +126,21 @@ async fn bulk_orders_keep_the_single_writes_rules(app: TestApp) {
     assert_eq!(r.body["items"][5]["version"], 1);
 
     // A sales user: its own card only, also for an unchanged resend.
-    let r = bulk(
+    send_orders(
         &app,
-        "/api/v1/transactions/bulk",
         &sales,
-        &json!({"items": [
+        json!([
             {"external_id": "S-1", "customer_id": own, "amount_cents": 100, "product": "Tea"},
             {"external_id": "S-2", "customer_id": cny, "amount_cents": 100, "product": "Tea"},
             {"external_id": "O-1", "customer_id": cny, "amount_cents": 100, "product": "Tea"},
-        ]}),
-        None,
-    )
-    .await;
-    assert_eq!(
-        results(&r),
-        pairs(&[
+        ]),
+        &[
             ("created", ""),
             ("error", "forbidden"),
-            ("error", "forbidden")
-        ]),
-        "{}",
-        r.text
-    );
+            ("error", "forbidden"),
+        ],
+    )
+    .await;
 }
 
 /// New orders written set-based: the cards' figures and CPR stage follow
@@ -165,24 +158,17 @@ async fn bulk_orders_refresh_figures_stages_and_the_feed(app: TestApp) {
     let head = app.get("/api/v1/changes/head", &token).await;
     let cursor = head.body["cursor"].as_str().unwrap_or_default().to_string();
     // One order for the first card, two for the second, none for the third.
-    let r = bulk(
+    let r = send_orders(
         &app,
-        "/api/v1/transactions/bulk",
         &token,
-        &json!({"items": [
+        json!([
             {"external_id": "F-1", "customer_id": cards[0], "amount_cents": 1000, "cost_cents": 400, "product": "Tea"},
             {"external_id": "F-2", "customer_id": cards[1], "amount_cents": 200, "product": "Cups", "notes": "gift"},
             {"external_id": "F-3", "customer_id": cards[1], "amount_cents": 300, "product": "Pot"},
-        ]}),
-        None,
+        ]),
+        &[("created", ""), ("created", ""), ("created", "")],
     )
     .await;
-    assert_eq!(
-        results(&r),
-        pairs(&[("created", ""), ("created", ""), ("created", "")]),
-        "{}",
-        r.text
-    );
     let expected = [
         (1, 1000, 600, "conversion"),
         (2, 500, 500, "penetration"),
@@ -253,24 +239,17 @@ async fn bulk_orders_refresh_figures_stages_and_the_feed(app: TestApp) {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let r = bulk(
+    let r = send_orders(
         &app,
-        "/api/v1/transactions/bulk",
         &token,
-        &json!({"items": [
+        json!([
             {"external_id": "F-1", "amount_cents": 1500},
             {"external_id": "F-2", "notes": null, "product": "Tea cups"},
             {"external_id": "F-3", "customer_id": cards[1], "amount_cents": 300, "product": "Pot"},
-        ]}),
-        None,
+        ]),
+        &[("updated", ""), ("updated", ""), ("unchanged", "")],
     )
     .await;
-    assert_eq!(
-        results(&r),
-        pairs(&[("updated", ""), ("updated", ""), ("unchanged", "")]),
-        "{}",
-        r.text
-    );
     assert_eq!(r.body["items"][0]["version"], 2);
     let card = app
         .get(&format!("/api/v1/customers/{}", cards[0]), &token)
@@ -325,23 +304,16 @@ async fn an_order_named_twice_in_a_batch_is_created_then_updated(app: TestApp) {
         .create_customer(&token, json!({"kind": "individual", "name": "Twice"}))
         .await
         .id();
-    let r = bulk(
+    let r = send_orders(
         &app,
-        "/api/v1/transactions/bulk",
         &token,
-        &json!({"items": [
+        json!([
             {"external_id": "D-1", "customer_id": c, "amount_cents": 100, "product": "Tea"},
             {"external_id": "D-1", "amount_cents": 250},
-        ]}),
-        None,
+        ]),
+        &[("created", ""), ("updated", "")],
     )
     .await;
-    assert_eq!(
-        results(&r),
-        pairs(&[("created", ""), ("updated", "")]),
-        "{}",
-        r.text
-    );
     assert_eq!(r.body["items"][1]["version"], 2);
     let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
     assert_eq!(card.body["purchase_count"], 1);
