@@ -279,7 +279,9 @@ pub fn fail(
 }
 
 /// Stops deliveries (`active: false`) with the reason an admin reads; a
-/// `PATCH {"active": true}` or a replay starts them again.
+/// `PATCH {"active": true}` or a replay starts them again. A change of the
+/// subscription like any other (new version and `updated_at`); no next
+/// attempt is left showing.
 pub fn disable(conn: &mut DbConn, id: i64, owner: &str, reason: &str) -> QueryResult<()> {
     diesel::update(
         webhooks::table
@@ -289,7 +291,9 @@ pub fn disable(conn: &mut DbConn, id: i64, owner: &str, reason: &str) -> QueryRe
     .set((
         webhooks::active.eq(false),
         webhooks::disabled_reason.eq(Some(reason)),
+        webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
         webhooks::version.eq(webhooks::version + 1),
+        webhooks::updated_at.eq(super::now()),
     ))
     .execute(conn)?;
     Ok(())

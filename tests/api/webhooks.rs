@@ -533,6 +533,16 @@ async fn retries_back_off_then_disable_and_reenable(app: TestApp) {
         .as_str()
         .unwrap()
         .contains("3 consecutive"));
+    // A disabled subscription has no next attempt, and its disabling is a
+    // change of the subscription as any other: a new version and a new
+    // `updated_at` (the version moved alone before).
+    assert_eq!(state["next_attempt_at"], Value::Null, "{state}");
+    assert_eq!(state["version"], hook["version"].as_i64().unwrap_or(0) + 1);
+    let instant = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v["updated_at"].as_str().unwrap_or_default())
+            .map_err(|e| format!("{e}: {v}"))
+    };
+    assert!(instant(&state) > instant(&hook), "{state} / {hook}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let attempts = receiver.all();
     assert_eq!(attempts.len(), 3, "disabled: no more attempts");
