@@ -296,8 +296,11 @@ pub fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
     precondition::check(expected, current)?;
     let saved = match settings::put(conn, name, value, current, user_id, db::now())? {
         // The first version has no row to lock: a writer without a
-        // precondition that lost its insert saves over the winner's.
-        None if expected.is_none() && current == 0 => {
+        // precondition whose lock found no row can lose to another, by its
+        // insert or, when the row was committed between its lock and its
+        // read, by its update (PostgreSQL, 1 of 8 PUTs at once in CI). It
+        // saves over the winner's, the row now there to lock.
+        None if expected.is_none() => {
             settings::lock(conn, name)?;
             let (_, current) = settings::get::<T>(conn, name)?;
             settings::put(conn, name, value, current, user_id, db::now())?
