@@ -104,7 +104,7 @@ enum Settled {
 /// The set-based pass over a whole batch (see the module comment). `known`
 /// holds the batch's transactions already recorded, by external id, read
 /// after their cards were locked; `touched` gets the cards of the
-/// transactions it created.
+/// transactions it created or changed.
 pub fn plan(
     conn: &mut DbConn,
     user: &AuthUser,
