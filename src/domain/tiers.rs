@@ -50,8 +50,14 @@ impl TierSettings {
         }
         // In basis points, as the cuts are made: 32.02 + 40 + 27.98 adds up
         // to 100.00000000000001 in floating point.
+        // Saturating: a share out of range (already named above) such as
+        // 1e307 casts to i64::MAX, and a plain add overflowed (a panic in a
+        // debug build, found by schemathesis).
         let bp = |pct: f64| (pct * 100.0).round() as i64;
-        if bp(self.important_pct) + bp(self.secondary_pct) + bp(self.ordinary_pct) > 10_000 {
+        let total = bp(self.important_pct)
+            .saturating_add(bp(self.secondary_pct))
+            .saturating_add(bp(self.ordinary_pct));
+        if total > 10_000 {
             out.push((
                 "ordinary_pct",
                 "important_pct + secondary_pct + ordinary_pct must not exceed 100".to_string(),
@@ -117,6 +123,16 @@ pub fn pareto_top20_share(profits: &[i64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_share_is_named_not_an_overflow() {
+        let s = TierSettings {
+            secondary_pct: 2.843e307,
+            ..TierSettings::default()
+        };
+        let fields: Vec<&str> = s.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["secondary_pct", "ordinary_pct"]);
+    }
 
     fn count(tiers: &[(i64, Tier)], tier: Tier) -> usize {
         tiers.iter().filter(|(_, t)| *t == tier).count()
