@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::idempotency::{self, IdemKey};
-use super::validation::serde_field_error;
 use crate::db::idempotency::Stored;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, FieldError};
@@ -174,14 +173,20 @@ pub fn count_ok(n: usize, field: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Parses one item, naming the bad field relative to the item.
-pub fn parse_item<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
-        let mut error = serde_field_error(e.path(), e.inner());
-        if error.field.is_empty() || error.field == "." {
-            error.field = "item".into();
+/// Parses one item, naming every bad field relative to the item. As in a
+/// single write's body, an integral float (`53.0`) fills an integer field.
+pub fn parse_item<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T, ApiError> {
+    if let Ok(parsed) = T::deserialize(&value) {
+        return Ok(parsed);
+    }
+    super::extract::integral_floats_to_integers(&mut value);
+    super::type_errors::from_value(value).map_err(|mut errors| {
+        for error in &mut errors {
+            if error.field.is_empty() || error.field == "." {
+                error.field = "item".into();
+            }
         }
-        ApiError::Validation(vec![error])
+        ApiError::Validation(errors)
     })
 }
 

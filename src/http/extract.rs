@@ -99,15 +99,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let parsed = match serde_path_to_error::deserialize::<_, T>(&mut *de) {
         Ok(value) => de.end().map(|()| value).map_err(|_| malformed(body))?,
-        // Only a float where an integer goes is worth the second reading;
-        // when that fails too, its error names the field really at fault
-        // (the first named the float, which the second reading accepts).
-        Err(e) if is_float_error(e.inner()) => match with_integral_floats_as_integers(body) {
-            Some(Ok(value)) => value,
-            Some(Err(again)) => return Err(data_error(&again, body)),
-            None => return Err(data_error(&e, body)),
-        },
-        Err(e) => return Err(data_error(&e, body)),
+        Err(e) => wrong_shape(&e, body)?,
     };
     let nul_errors = nul_characters(body);
     if nul_errors.is_empty() {
@@ -117,37 +109,44 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
 }
 
-/// A type error may come before a syntax error further on: the body as a
-/// whole decides between 400 and 422 (naming the field).
-fn data_error(e: &serde_path_to_error::Error<serde_json::Error>, body: &[u8]) -> ApiError {
-    if e.inner().is_data() && serde_json::from_slice::<IgnoredAny>(body).is_ok() {
-        ApiError::Validation(vec![serde_field_error(e.path(), e.inner())])
-    } else {
-        malformed(body)
-    }
-}
-
-fn is_float_error(e: &serde_json::Error) -> bool {
-    e.is_data() && e.to_string().starts_with("invalid type: floating point")
-}
-
-/// JSON has one number type: `53.0` is the integer 53 to JSON Schema and to most
-/// clients' encoders (JavaScript, some ERP exports), but serde refuses it for an
-/// integer field. Only on that error, the body is read again with every integral
-/// float in `i64` range written as an integer; `None` when that changes nothing,
-/// else the second reading's outcome. (Through a `Value`, whose objects keep the
-/// last of duplicate keys: a body with both a float and a repeated key passes.)
-fn with_integral_floats_as_integers<T: DeserializeOwned>(
+/// The body did not read as a `T`: a 400 unless it is one well-formed JSON
+/// document (a type error may come before a syntax error further on), else a
+/// second reading through a `Value` that names every field at fault (the first
+/// stopped at one). That reading takes every integral float in `i64` range as
+/// an integer: JSON has one number type, and `53.0` is the integer 53 to JSON
+/// Schema and to most clients' encoders (JavaScript, some ERP exports), but
+/// serde refuses it for an integer field; such a body then reads. (A `Value`
+/// keeps the last of duplicate keys: a body with both a float and a repeated
+/// key passes.)
+fn wrong_shape<T: DeserializeOwned>(
+    first: &serde_path_to_error::Error<serde_json::Error>,
     body: &[u8],
-) -> Option<Result<T, serde_path_to_error::Error<serde_json::Error>>> {
-    let mut value = serde_json::from_slice::<serde_json::Value>(body).ok()?;
-    if !integral_floats_to_integers(&mut value) {
-        return None;
+) -> Result<T, ApiError> {
+    if !first.inner().is_data() {
+        return Err(malformed(body));
     }
-    Some(serde_path_to_error::deserialize(value))
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Err(malformed(body));
+    };
+    let first = serde_field_error(first.path(), first.inner());
+    // The only error the `Value` cannot show again: it holds one of the keys.
+    let duplicate = (first.code == "duplicate").then_some(first);
+    integral_floats_to_integers(&mut value);
+    let mut errors = match super::type_errors::from_value::<T>(value) {
+        Ok(parsed) => match duplicate {
+            None => return Ok(parsed),
+            Some(_) => Vec::new(),
+        },
+        Err(errors) => errors,
+    };
+    errors.extend(duplicate);
+    errors.extend(nul_characters(body));
+    errors.sort_by(|a, b| a.field.cmp(&b.field));
+    errors.dedup_by(|a, b| a.field == b.field);
+    Err(ApiError::Validation(errors))
 }
 
-fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
+pub(crate) fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
     use serde_json::Value;
     match value {
         Value::Number(n) if n.is_f64() => match n.as_f64() {
@@ -269,13 +268,18 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     }
     let query = without_empty_cursor(query);
     let de = serde_urlencoded::Deserializer::new(url_pairs(&query));
-    serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
-        let mut error = serde_field_error(e.path(), e.inner());
-        if error.field.is_empty() {
-            error.field = "query".into();
-        }
-        bad_query(vec![error])
-    })
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(parsed) => Ok(parsed),
+        // Again, to name every bad parameter, not only the first.
+        Err(_) => super::type_errors::from_query::<T>(&query).map_err(|mut errors| {
+            for error in &mut errors {
+                if error.field.is_empty() {
+                    error.field = "query".into();
+                }
+            }
+            bad_query(errors)
+        }),
+    }
 }
 
 fn url_pairs(query: &str) -> form_urlencoded::Parse<'_> {

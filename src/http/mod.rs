@@ -50,6 +50,7 @@ pub mod surveys;
 pub mod tiers;
 pub mod timeline;
 pub mod transactions;
+pub mod type_errors;
 pub mod users;
 pub mod validation;
 pub mod views;

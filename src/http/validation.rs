@@ -203,34 +203,40 @@ pub fn serde_field_error<E: std::fmt::Display>(
     let mut field = path.to_string();
     // "missing field `x`" and "duplicate field `x`" (a key sent twice) are
     // reported at the parent; name the field itself.
+    let child = |name: &str| {
+        if field == "." || field.is_empty() {
+            name.to_string()
+        } else {
+            format!("{field}.{name}")
+        }
+    };
     for (prefix, code, message) in [
         ("missing field `", "required", "is required"),
         ("duplicate field `", "duplicate", "is given more than once"),
     ] {
         if let Some(rest) = text.strip_prefix(prefix) {
             let name = rest.split('`').next().unwrap_or_default();
-            let field = if field == "." || field.is_empty() {
-                name.to_string()
-            } else {
-                format!("{field}.{name}")
-            };
-            return FieldError::new(field, code, message);
+            return FieldError::new(child(name), code, message);
         }
     }
     if field == "." {
         field = String::new();
     }
+    // The path of an unknown field ends with its key.
     let code = if text.starts_with("unknown field") {
         "unknown_field"
     } else {
         "invalid_type"
     };
-    // serde_json appends " at line L column C", which means nothing to a form.
-    let text = match text.find(" at line ") {
+    FieldError::new(field, code, strip_position(text))
+}
+
+/// serde_json appends " at line L column C", which means nothing to a form.
+fn strip_position(text: String) -> String {
+    match text.find(" at line ") {
         Some(i) => text[..i].to_string(),
         None => text,
-    };
-    FieldError::new(field, code, text)
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,87 @@ backend_tests!(
     a_burst_of_garbage_never_gets_a_500,
     nul_characters_are_refused_naming_the_field,
     duplicate_keys_and_integral_floats_name_the_right_field,
+    every_wrong_type_and_unknown_name_is_named_at_once,
 );
+
+fn sorted_fields(r: &Resp) -> Vec<String> {
+    let mut fields = r.error_fields();
+    fields.sort();
+    fields
+}
+
+/// serde stops at the first field it cannot read; the answer still names
+/// every bad parameter, body field and bulk item field, each with its code.
+async fn every_wrong_type_and_unknown_name_is_named_at_once(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = app
+        .get(
+            "/api/v1/customers?limit=abc&region=East&include_archived=maybe&colour=red&owner_id=me",
+            &token,
+        )
+        .await;
+    r.problem(400);
+    assert_eq!(
+        sorted_fields(&r),
+        vec!["colour", "include_archived", "limit", "owner_id"],
+        "{}",
+        r.text
+    );
+    assert_eq!(r.code_of("colour"), "unknown_field", "{}", r.text);
+    assert_eq!(r.code_of("limit"), "invalid_type", "{}", r.text);
+
+    let r = app
+        .post(
+            "/api/v1/customers",
+            &token,
+            &json!({"kind": "individual", "name": 5, "employees": "12", "colour": "red", "tags": "vip", "email": "a@b.cn"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        sorted_fields(&r),
+        vec!["colour", "employees", "name", "tags"],
+        "{}",
+        r.text
+    );
+    assert_eq!(r.code_of("colour"), "unknown_field", "{}", r.text);
+    assert_eq!(r.code_of("tags"), "invalid_type", "{}", r.text);
+
+    // Nothing was written, and a good body still reads.
+    let r = app.get("/api/v1/customers", &token).await;
+    assert_eq!(
+        r.body["items"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        r.text
+    );
+
+    // Each bulk item names all of its bad fields; an integral float fills an
+    // integer field as it does in a single write.
+    let r = app
+        .post(
+            "/api/v1/customers/bulk",
+            &token,
+            &json!({"items": [
+                {"external_id": "B-1", "kind": "individual", "name": 5, "employees": "x", "colour": 1},
+                {"external_id": "B-2", "kind": "organization", "name": "Float", "employees": 12.0},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let item = &r.body["items"][0];
+    assert_eq!(item["status"], "error", "{}", r.text);
+    let mut fields: Vec<&str> = item["errors"]
+        .as_array()
+        .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    fields.sort_unstable();
+    assert_eq!(fields, vec!["colour", "employees", "name"], "{}", r.text);
+    assert_eq!(r.body["items"][1]["status"], "created", "{}", r.text);
+    let id = r.body["items"][1]["id"].as_i64().unwrap_or_default();
+    let card = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(card.body["employees"], 12, "{}", card.text);
+}
 
 /// A key sent twice is a 422 naming it (the field was empty, the message
 /// serde's); an integral float goes where an integer does, and when another
