@@ -240,6 +240,9 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             if has_query(op) || has_if_match(op) {
                 wanted.push("BadRequest");
             }
+            if secured {
+                success_headers(op, method == "post");
+            }
             if secured && method == "post" {
                 idempotency_key(op);
                 wanted.extend(["IdempotencyInFlight", "ValidationFailed"]);
@@ -301,34 +304,74 @@ database transaction as the writes.",
 
 /// The rate-limit headers of a 429.
 fn rate_limit_headers(response: utoipa::openapi::Response) -> utoipa::openapi::Response {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    use utoipa::openapi::HeaderBuilder;
-    let int = || ObjectBuilder::new().schema_type(Type::Integer).build();
     let mut response = response;
-    for (name, description) in [
-        ("Retry-After", "Seconds until the next request is allowed"),
-        (
-            "RateLimit-Limit",
-            "Requests allowed per minute for this user (also sent on every counted response)",
-        ),
-        (
-            "RateLimit-Remaining",
-            "Requests left right now (also sent on every counted response)",
-        ),
-        (
-            "RateLimit-Reset",
-            "Seconds until the full allowance is back (also sent on every counted response)",
-        ),
-    ] {
-        response.headers.insert(
-            name.to_string(),
-            HeaderBuilder::new()
-                .schema(int())
-                .description(Some(description))
-                .build(),
-        );
+    response.headers.insert(
+        "Retry-After".to_string(),
+        integer_header("Seconds until the next request is allowed"),
+    );
+    for (name, header) in rate_limit_state() {
+        response.headers.insert(name, header);
     }
     response
+}
+
+/// What the rate limiter tells every request it counted (when a limit is set).
+fn rate_limit_state() -> [(String, utoipa::openapi::Header); 3] {
+    [
+        (
+            "RateLimit-Limit",
+            "Requests allowed per minute for this user; sent on every counted response \
+(PATRON_RATE_LIMIT_PER_MIN, PATRON_RATE_LIMIT_INTEGRATION_PER_MIN for integration users; \
+0 turns the limit and these headers off)",
+        ),
+        ("RateLimit-Remaining", "Requests left right now"),
+        (
+            "RateLimit-Reset",
+            "Seconds until the full allowance is back",
+        ),
+    ]
+    .map(|(name, description)| (name.to_string(), integer_header(description)))
+}
+
+fn integer_header(description: &str) -> utoipa::openapi::Header {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    utoipa::openapi::HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::Integer).build())
+        .description(Some(description))
+        .build()
+}
+
+/// The headers every success of an authenticated operation may carry: the
+/// rate limiter's state, and on a POST the mark of a replayed answer.
+fn success_headers(op: &mut Operation, post: bool) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    for (status, response) in op.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if !status.starts_with('2') {
+            continue;
+        }
+        for (name, header) in rate_limit_state() {
+            response.headers.entry(name).or_insert(header);
+        }
+        if post {
+            let replayed = utoipa::openapi::HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(["true"])),
+                )
+                .description(Some(
+                    "`true` on the stored answer to a retry with the same Idempotency-Key",
+                ))
+                .build();
+            response
+                .headers
+                .entry("Idempotent-Replayed".to_string())
+                .or_insert(replayed);
+        }
+    }
 }
 
 /// `If-Match` is optional but, when sent, a string ETag (never null).

@@ -95,7 +95,7 @@ pub struct ReactivateBody {
     params(("id" = i64, Path, description = "Customer id")),
     request_body = ChurnCreate,
     responses(
-        (status = 201, body = ChurnRecordView),
+        (status = 201, body = ChurnRecordView, headers(("Location" = String, description = "The customer's churn history"))),
         (status = 409, description = "The customer is already churned", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]

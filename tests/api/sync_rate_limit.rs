@@ -2,7 +2,9 @@
 
 use patron::config::Config;
 
-use crate::helpers::{run_configured, Backend, TestApp};
+use serde_json::{json, Value};
+
+use crate::helpers::{run_configured, Backend, Resp, TestApp};
 
 fn limited(config: &mut Config) {
     config.rate_limit_per_min = 5;
@@ -102,4 +104,96 @@ limited_tests!(
     over_the_limit_is_429_with_headers,
     integration_users_get_the_higher_limit,
     the_limit_follows_a_role_change_at_once,
+    the_headers_of_a_success_are_in_the_spec,
 );
+
+/// Headers HTTP itself sends, and the ones every answer carries (CORS,
+/// `nosniff`); every other header of an answer is the operation's and must be
+/// declared on its response in the spec.
+const TRANSPORT: [&str; 9] = [
+    "access-control-expose-headers",
+    "x-content-type-options",
+    "content-type",
+    "content-length",
+    "date",
+    "vary",
+    "connection",
+    "transfer-encoding",
+    "content-encoding",
+];
+
+/// Each answer's own headers that its operation's response does not declare.
+fn undeclared(spec: &Value, method: &str, path: &str, r: &Resp) -> Vec<String> {
+    let response = &spec["paths"][path][method]["responses"][r.status.to_string()];
+    assert!(
+        response.is_object(),
+        "{method} {path} {} is not in the spec",
+        r.status
+    );
+    let declared: Vec<String> = response["headers"]
+        .as_object()
+        .map(|h| h.keys().map(|k| k.to_ascii_lowercase()).collect())
+        .unwrap_or_default();
+    r.headers
+        .keys()
+        .map(|k| k.as_str().to_string())
+        .filter(|k| !TRANSPORT.contains(&k.as_str()) && !declared.contains(k))
+        .collect()
+}
+
+/// Found by a review: the rate limiter's headers went on every counted
+/// answer but the spec named them on the 429 only, and a churn record's
+/// `Location` was not in the spec at all.
+async fn the_headers_of_a_success_are_in_the_spec(app: TestApp) {
+    let spec = app.get("/openapi.json", "").await.body;
+    let (_, token) = app.user_with_role("integration").await;
+    let create = || {
+        app.client
+            .post(app.url("/api/v1/customers"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "headers-1")
+            .json(&json!({"kind": "individual", "name": "Headers"}))
+    };
+    let created = app.send(create()).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let replayed = app.send(create()).await;
+    assert_eq!(
+        replayed.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    let id = created.id();
+    let card = format!("/api/v1/customers/{id}");
+    let read = app.get(&card, &token).await;
+    let list = app.get("/api/v1/customers", &token).await;
+    let churned = app
+        .post(
+            &format!("{card}/churn"),
+            &token,
+            &json!({"reason": "natural"}),
+        )
+        .await;
+    assert_eq!(churned.status, 201, "{}", churned.text);
+    assert!(
+        churned.header("location").is_some(),
+        "{:?}",
+        churned.headers
+    );
+    for (method, path, r) in [
+        ("post", "/api/v1/customers", &created),
+        ("post", "/api/v1/customers", &replayed),
+        ("get", "/api/v1/customers/{id}", &read),
+        ("get", "/api/v1/customers", &list),
+        ("post", "/api/v1/customers/{id}/churn", &churned),
+    ] {
+        assert!(
+            r.header("ratelimit-limit").is_some(),
+            "{method} {path}: {:?}",
+            r.headers
+        );
+        assert_eq!(
+            undeclared(&spec, method, path, r),
+            Vec::<String>::new(),
+            "{method} {path}"
+        );
+    }
+}
