@@ -161,7 +161,7 @@ fn example_error(name: &str) -> ApiError {
             detail: "more than 1200 requests per minute; retry in 12 s".into(),
             retry_after_secs: 12,
         },
-        "Conflict" => ApiError::Conflict("customer 42 is archived; restore it first".into()),
+        "Conflict" => crate::http::customers::archived(42),
         "IdempotencyInFlight" => ApiError::Conflict(
             "a request with this Idempotency-Key is still being processed; retry later".into(),
         ),

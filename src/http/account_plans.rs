@@ -285,19 +285,15 @@ pub async fn create(
     let view = state
         .db
         .write_grouped(move |conn| {
-            let card = customers::find_full(conn, customer_id)?.ok_or_else(|| {
-                ApiError::Validation(vec![FieldError::new(
+            if customers::find_full(conn, customer_id)?.is_none() {
+                return Err(ApiError::Validation(vec![FieldError::new(
                     "customer_id",
                     "unknown_customer",
                     "must be the id of an existing customer",
-                )])
-            })?;
-            writable_customer(conn, &user, customer_id)?;
-            if card.0.archived_at.is_some() {
-                return Err(ApiError::Conflict(format!(
-                    "customer {customer_id} is archived"
-                )));
+                )]));
             }
+            // Refuses an archived card too.
+            writable_customer(conn, &user, customer_id)?;
             let stored = db::tiers::of(conn, &[customer_id])?.pop();
             let tier = stored_tier(stored.as_ref().map(|(_, t)| t.as_str()));
             if !eligible(tier) {

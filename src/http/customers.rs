@@ -295,12 +295,20 @@ pub fn writable_customer(
 pub fn may_write(user: &AuthUser, customer: &CustomerRow) -> Result<(), ApiError> {
     user.require_customer_write(customer.owner_id)?;
     if customer.archived_at.is_some() {
-        return Err(ApiError::Conflict(format!(
-            "customer {} is archived; restore it first",
-            customer.id
-        )));
+        return Err(archived(customer.id));
     }
     Ok(())
+}
+
+/// The 409 for a write to an archived card, naming `customer_id` with the
+/// code `archived` (a bulk item's result says so, not a clash of its own
+/// external id).
+pub fn archived(id: i64) -> ApiError {
+    ApiError::FieldConflict(FieldError::new(
+        "customer_id",
+        "archived",
+        format!("customer {id} is archived; restore it first"),
+    ))
 }
 
 /// Rules that need the database: the owner is an active user, the linked

@@ -78,6 +78,7 @@ async fn an_archived_card_takes_no_activity_until_restored(app: TestApp) {
             "{list}: {}",
             r.text
         );
+        assert_eq!(r.code_of("customer_id"), "archived", "{list}");
     }
     let r = app
         .post(
@@ -87,6 +88,15 @@ async fn an_archived_card_takes_no_activity_until_restored(app: TestApp) {
         )
         .await;
     assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+    // Named for what it is: the customer is archived, not the order's
+    // external id in conflict.
+    let error = &r.body["items"][0]["errors"][0];
+    assert_eq!(
+        (&error["field"], &error["code"]),
+        (&json!("customer_id"), &json!("archived")),
+        "{}",
+        r.text
+    );
     let archived = app
         .get(&format!("{card}?include_archived=true"), &token)
         .await;

@@ -103,7 +103,7 @@ async fn bulk_orders_keep_the_single_writes_rules(app: TestApp) {
         &[
             ("created", ""),
             ("error", "currency_mismatch"),
-            ("error", "conflict"),
+            ("error", "archived"),
             ("error", "range"),
             ("error", "immutable"),
             ("unchanged", ""),
