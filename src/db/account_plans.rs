@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::{account_plan_actions as actions, account_plans as plans, transactions};
 use super::DbConn;
 
-#[derive(Debug, Clone, Queryable, Identifiable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = plans, treat_none_as_null = true)]
 pub struct PlanRow {
     pub id: i64,
@@ -22,7 +22,7 @@ pub struct PlanRow {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Identifiable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = actions, treat_none_as_null = true)]
 pub struct ActionRow {
     pub id: i64,
@@ -70,6 +70,17 @@ pub fn save(conn: &mut DbConn, row: &PlanRow, expected_version: i64) -> QueryRes
     .set(row)
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// A change of one of the plan's actions is a change of the plan, which
+/// shows them: a new version (ETag) and `updated_at`.
+pub fn touch(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(plans::table.find(id))
+        .set((
+            plans::version.eq(plans::version + 1),
+            plans::updated_at.eq(now),
+        ))
+        .execute(conn)
 }
 
 pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {

@@ -8,7 +8,7 @@ use super::schema::interactions;
 use super::DbConn;
 use crate::error::{ApiError, FieldError};
 
-#[derive(Debug, Clone, Queryable, Identifiable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = interactions, treat_none_as_null = true)]
 pub struct InteractionRow {
     pub id: i64,

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::needs;
 use super::DbConn;
 
-#[derive(Debug, Clone, Queryable, Identifiable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = needs, treat_none_as_null = true)]
 pub struct NeedRow {
     pub id: i64,

@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use super::schema::{customers, survey_answers, survey_questions, survey_responses, surveys};
 use super::DbConn;
 
-#[derive(Debug, Clone, Queryable, Identifiable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = surveys, treat_none_as_null = true)]
 pub struct SurveyRow {
     pub id: i64,

@@ -245,6 +245,7 @@ pub async fn create(
         .write_grouped(move |conn| {
             writable_plan(conn, &user, plan_id)?;
             owner_check(conn, row.owner_id)?;
+            plans::touch(conn, plan_id, row.created_at)?;
             Ok(plans::insert_action(conn, &row)?)
         })
         .await?;
@@ -299,6 +300,7 @@ pub async fn patch(
             writable_plan(conn, &user, plan_id)?;
             let mut row = find_action(conn, plan_id, id)?;
             precondition::check(expected, row.version)?;
+            let stored = row.clone();
             let before = row.version;
             if let Some(k) = kind {
                 row.kind = k.as_str().into();
@@ -319,6 +321,10 @@ pub async fn patch(
             if let Some(c) = input.cost_cents.flatten() {
                 row.cost_cents = c;
             }
+            // Nothing differs: no write, no new version (of it or its plan).
+            if row == stored {
+                return Ok(row);
+            }
             row.version = before + 1;
             row.updated_at = db::now();
             if !plans::save_action(conn, &row, before)? {
@@ -326,6 +332,7 @@ pub async fn patch(
                     current: before + 1,
                 });
             }
+            plans::touch(conn, plan_id, row.updated_at)?;
             Ok(row)
         })
         .await?;
@@ -358,6 +365,7 @@ pub async fn delete(
             let found = find_action(conn, plan_id, id)?;
             precondition::check(expected, found.version)?;
             plans::delete_action(conn, id)?;
+            plans::touch(conn, plan_id, db::now())?;
             Ok(())
         })
         .await?;

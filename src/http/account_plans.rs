@@ -148,24 +148,22 @@ pub struct PlanQuery {
     pub updated_since: Option<DateTime<Utc>>,
 }
 
-fn period_errors(start: NaiveDate, end: NaiveDate) -> Vec<FieldError> {
+/// The period's rule, named on `blamed` (`period_end`, or `period_start`
+/// when a PATCH sent only that one).
+fn period_errors(start: NaiveDate, end: NaiveDate, blamed: &str) -> Vec<FieldError> {
     // A date out of range is reported on its own field already.
     if calendar_date(&start).is_err() || calendar_date(&end).is_err() {
         return Vec::new();
     }
-    match longest_period_end(start) {
-        _ if end < start => vec![FieldError::new(
-            "period_end",
-            "range",
-            "must be on or after period_start",
-        )],
-        Some(last) if end <= last => Vec::new(),
-        _ => vec![FieldError::new(
-            "period_end",
-            "range",
-            "must be at most ten years after period_start",
-        )],
-    }
+    let start_blamed = blamed == "period_start";
+    let message = match longest_period_end(start) {
+        _ if end < start && start_blamed => format!("must be on or before period_end ({end})"),
+        _ if end < start => "must be on or after period_start".to_string(),
+        Some(last) if end <= last => return Vec::new(),
+        _ if start_blamed => format!("must be at most ten years before period_end ({end})"),
+        _ => "must be at most ten years after period_start".to_string(),
+    };
+    vec![FieldError::new(blamed, "range", message)]
 }
 
 pub fn find_plan(conn: &mut DbConn, id: i64) -> Result<PlanRow, ApiError> {
@@ -257,7 +255,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     let extra = match (input.period_start, input.period_end) {
-        (Some(s), Some(e)) => period_errors(s, e),
+        (Some(s), Some(e)) => period_errors(s, e, "period_end"),
         _ => Vec::new(),
     };
     check(&input, extra)?;
@@ -362,7 +360,19 @@ pub async fn patch(
         ("budget_cents", matches!(input.budget_cents, Some(None))),
         ("status", matches!(input.status, Some(None))),
     ]);
-    check(&input, nulls)?;
+    // Both dates sent: their rule joins the body's other rules. One sent:
+    // it is checked against the stored other one, and named.
+    let (start, end) = (input.period_start.flatten(), input.period_end.flatten());
+    let mut extra = nulls;
+    if let (Some(start), Some(end)) = (start, end) {
+        extra.extend(period_errors(start, end, "period_end"));
+    }
+    check(&input, extra)?;
+    let blamed = if start.is_some() && end.is_none() {
+        "period_start"
+    } else {
+        "period_end"
+    };
     let status = input
         .status
         .as_ref()
@@ -374,6 +384,7 @@ pub async fn patch(
         .write_grouped(move |conn| {
             let mut row = writable_plan(conn, &user, id)?;
             precondition::check(expected, row.version)?;
+            let stored = row.clone();
             let before = row.version;
             if let Some(o) = input.objective.flatten() {
                 row.objective = o.trim().to_string();
@@ -390,9 +401,13 @@ pub async fn patch(
             if let Some(s) = status {
                 row.status = s.as_str().into();
             }
-            let errors = period_errors(row.period_start, row.period_end);
+            let errors = period_errors(row.period_start, row.period_end, blamed);
             if !errors.is_empty() {
                 return Err(ApiError::Validation(errors));
+            }
+            // Nothing differs: no write, no new version.
+            if row == stored {
+                return plan_view(conn, row);
             }
             row.version = before + 1;
             row.updated_at = db::now();

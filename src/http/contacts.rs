@@ -293,6 +293,7 @@ pub async fn patch(
             writable_customer(conn, &user, customer_id)?;
             let mut row = find_contact(conn, customer_id, id)?;
             precondition::check(expected, row.version)?;
+            let stored = row.clone();
             let before = row.version;
             if let Some(name) = input.name.flatten() {
                 row.name = name.trim().to_string();
@@ -311,6 +312,10 @@ pub async fn patch(
             }
             if let Some(v) = input.notes {
                 row.notes = clean(v);
+            }
+            // Nothing differs: no write, no new version, nothing in the feed.
+            if row == stored {
+                return Ok(row);
             }
             row.version = before + 1;
             row.updated_at = db::now();

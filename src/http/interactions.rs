@@ -481,6 +481,7 @@ pub async fn patch(
             writable_customer(conn, &user, customer_id)?;
             let mut row = find_interaction(conn, customer_id, id)?;
             precondition::check(expected, row.version)?;
+            let stored = row.clone();
             let now = db::now();
             let before = row.version;
             let kind = kind.unwrap_or(from_db(&row.kind, InteractionType::Call));
@@ -536,6 +537,10 @@ pub async fn patch(
                 )]));
             }
             row.complaint_status = new_status.map(|s| s.as_str().into());
+            // Nothing differs: no write, no new version, nothing in the feed.
+            if row == stored {
+                return Ok(row);
+            }
             row.version = before + 1;
             row.updated_at = now;
             if !interactions::save(conn, &row, before)? {

@@ -306,6 +306,7 @@ pub async fn patch(
             writable_customer(conn, &user, customer_id)?;
             let mut row = find_need(conn, customer_id, id)?;
             precondition::check(expected, row.version)?;
+            let stored = row.clone();
             let before = row.version;
             let old_kind = from_db(&row.kind, NeedKind::Actual);
             let new_kind = kind.unwrap_or(old_kind);
@@ -323,6 +324,10 @@ pub async fn patch(
             row.latent_type = new_latent.map(|t| t.as_str().into());
             if let Some(d) = input.description.flatten() {
                 row.description = d.trim().to_string();
+            }
+            // Nothing differs: no write, no new version, nothing in the feed.
+            if row == stored {
+                return Ok(row);
             }
             let now = db::now();
             row.version = before + 1;

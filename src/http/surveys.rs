@@ -652,6 +652,7 @@ pub async fn patch(
                 lock(conn, Locked::Surveys, id)?;
                 let mut row = find_survey(conn, id)?;
                 precondition::check(expected, row.version)?;
+                let stored = row.clone();
                 let current = from_db(&row.status, SurveyStatus::Draft);
                 if qlist.is_some() && current != SurveyStatus::Draft {
                     return Err(ApiError::Conflict(format!(
@@ -690,6 +691,12 @@ pub async fn patch(
                 }
                 if let Some(allow) = input.allow_multiple_responses {
                     row.allow_multiple_responses = allow;
+                }
+                // Nothing differs (the current status, the same title, `{}`):
+                // no write, no new version, nothing in the feed. Questions
+                // sent are a write (they are replaced above).
+                if qlist.is_none() && row == stored {
+                    return detail(conn, row);
                 }
                 let before = row.version;
                 row.version = before + 1;

@@ -41,6 +41,7 @@ mod lookups;
 mod loyalty;
 mod openapi;
 mod outage;
+mod patch_no_op;
 mod reference;
 mod roles;
 mod segments;
