@@ -4,8 +4,8 @@
 //! real update to the per-item path (`bulk_customers::upsert_one`).
 //!
 //! It applies the same rules as the single writes, in memory: the field
-//! rules, permissions, the owner and source-customer checks (one query each
-//! for the batch) and the funnel rule of a new card. Anything it cannot
+//! rules, permissions, the owner and source-customer checks of a new card
+//! (one query each for the batch) and its funnel rule. Anything it cannot
 //! settle exactly as the per-item path would goes to that path.
 
 use std::collections::{HashMap, HashSet};
@@ -37,13 +37,6 @@ struct NewCard {
     tags: Vec<String>,
 }
 
-/// A known card the item leaves as it is, pending the owner/source check.
-struct Same {
-    index: usize,
-    item: Value,
-    row: CustomerRow,
-}
-
 /// The set-based pass over a whole batch (see the module comment).
 pub fn plan(
     conn: &mut DbConn,
@@ -66,7 +59,7 @@ pub fn plan(
     }
     let now = db::now();
     let mut out: Vec<Option<Planned<Value>>> = Vec::with_capacity(items.len());
-    let (mut new_cards, mut same) = (Vec::new(), Vec::new());
+    let mut new_cards = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         let key = match external_id_of(&item) {
             Ok(key) => key,
@@ -77,13 +70,15 @@ pub fn plan(
         };
         match known.get(&key) {
             Some(row) => {
+                // An unchanged card keeps its stored owner and source, checked
+                // when written (an owner deactivated since may stay, as in a
+                // PATCH).
                 if unchanged(user, row, &tags, item.clone()) {
-                    same.push(Same {
-                        index,
-                        item,
-                        row: row.clone(),
-                    });
-                    out.push(None);
+                    out.push(Some(Planned::Done(Ok(Applied {
+                        status: ItemStatus::Unchanged,
+                        id: row.id,
+                        version: row.version,
+                    }))));
                 } else {
                     out.push(Some(Planned::Each(item)));
                 }
@@ -102,24 +97,7 @@ pub fn plan(
             },
         }
     }
-    let rows = new_cards
-        .iter()
-        .map(|c| &c.row)
-        .chain(same.iter().map(|s| &s.row));
-    let (owners, sources) = references(conn, rows)?;
-    for s in same {
-        let ok = reference_errors(&s.row, &owners, &sources).is_empty();
-        out[s.index] = Some(if ok {
-            Planned::Done(Ok(Applied {
-                status: ItemStatus::Unchanged,
-                id: s.row.id,
-                version: s.row.version,
-            }))
-        } else {
-            // The per-item path names the errors.
-            Planned::Each(s.item)
-        });
-    }
+    let (owners, sources) = references(conn, new_cards.iter().map(|c| &c.row))?;
     let mut good = Vec::new();
     for card in new_cards {
         let errors = reference_errors(&card.row, &owners, &sources);

@@ -335,11 +335,15 @@ pub fn link_errors(row: &CustomerRow, owner_active: bool, source_exists: bool) -
     errors
 }
 
+/// `new_owner`: the card gets this owner now (a create, or a reassignment).
+/// Keeping an owner who has since been deactivated is allowed: their cards
+/// stay editable until a manager hands them over.
 fn reference_errors(
     conn: &mut DbConn,
     row: &CustomerRow,
+    new_owner: bool,
 ) -> Result<(Vec<FieldError>, Option<ApiError>), ApiError> {
-    let owner_active = users::find(conn, row.owner_id)?.is_some_and(|u| u.active);
+    let owner_active = !new_owner || users::find(conn, row.owner_id)?.is_some_and(|u| u.active);
     let source_exists = match row.source_customer_id {
         Some(source) => customers::exists(conn, source)?,
         None => false,
@@ -373,7 +377,7 @@ pub fn create_in_tx(
     row: &CustomerRow,
     tags: &[String],
 ) -> Result<(CustomerRow, CustomerView), ApiError> {
-    let (errors, conflict) = reference_errors(conn, row)?;
+    let (errors, conflict) = reference_errors(conn, row, true)?;
     fail_on(errors, conflict)?;
     let saved = customers::insert(conn, row)?;
     // A new card has no transactions and no survey responses, so its CPR
@@ -457,7 +461,7 @@ pub fn update_in_tx(
             ),
         ));
     }
-    let (errors, conflict) = reference_errors(conn, &row)?;
+    let (errors, conflict) = reference_errors(conn, &row, row.owner_id != original.owner_id)?;
     fail_on(errors, conflict)?;
     if skip_unchanged && row == original {
         let same_tags = match &tags {
