@@ -56,6 +56,10 @@ pub const WRITABLE: &[&str] = &[
     "tags",
 ];
 
+/// Columns an import takes that the export never has: the reason a row moves
+/// the card back down the funnel (as a bulk item's `change_reason`).
+pub const IMPORT_ONLY: &[&str] = &["change_reason"];
+
 /// Columns the export adds and an import ignores (Patron's own figures).
 pub const READ_ONLY: &[&str] = &[
     "id",
@@ -126,7 +130,10 @@ fn export_page(
             } else {
                 None
             };
-            let mut out = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 300));
+            // RFC 4180 ends records with CRLF (the import reads either).
+            let mut out = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(Vec::with_capacity(rows.len() * 300));
             let columns = header_row();
             if with_header {
                 out.write_record(&columns)
@@ -156,8 +163,8 @@ fn export_page(
 /// Every card matching the list filters (the parameters of `GET
 /// /customers`; `sort` orders the rows; `limit` and `cursor` are ignored,
 /// though a `limit` outside 1–500 is a 400 as on the list),
-/// streamed as `text/csv; charset=utf-8` (RFC 4180, a header row, UTF-8
-/// without BOM). Columns: `id`, then the writable card fields in the order
+/// streamed as `text/csv; charset=utf-8` (RFC 4180: records end with CRLF;
+/// a header row, UTF-8 without BOM). Columns: `id`, then the writable card fields in the order
 /// `external_id, kind, name, company, email, phone, address, region,
 /// birthday, gender, age_band, income_band, occupation, education,
 /// industry, products, employees, annual_revenue_cents, owner_id,
@@ -260,7 +267,10 @@ fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
         .collect();
     let mut errors: Vec<FieldError> = headers
         .iter()
-        .filter(|h| !WRITABLE.contains(&h.as_str()) && !READ_ONLY.contains(&h.as_str()))
+        .filter(|h| {
+            let h = h.as_str();
+            !WRITABLE.contains(&h) && !READ_ONLY.contains(&h) && !IMPORT_ONLY.contains(&h)
+        })
         .map(|h| {
             FieldError::new(
                 format!("header.{h}"),
@@ -308,8 +318,9 @@ fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
                 .zip(record.iter())
                 .filter(|(_, raw)| raw.contains('\0'))
                 .map(move |(name, _)| {
+                    // Rows count from 1, as in the import's results.
                     FieldError::new(
-                        format!("items[{i}].{name}"),
+                        format!("items[{}].{name}", i + 1),
                         "invalid_character",
                         "must not contain NUL (U+0000) characters",
                     )
@@ -328,7 +339,14 @@ fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
         }
         let mut obj = Map::new();
         for (name, raw) in headers.iter().zip(record.iter()) {
-            if !WRITABLE.contains(&name.as_str()) {
+            let name_str = name.as_str();
+            if IMPORT_ONLY.contains(&name_str) {
+                if !raw.trim().is_empty() {
+                    obj.insert(name.clone(), Value::String(raw.trim().to_string()));
+                }
+                continue;
+            }
+            if !WRITABLE.contains(&name_str) {
                 continue;
             }
             let raw = raw.trim();
@@ -391,7 +409,9 @@ impl utoipa::ToSchema for CsvFile {}
 /// The body is `text/csv` (UTF-8, RFC 4180, a header row, a BOM is
 /// ignored) with the columns of the export; only `external_id` is required.
 /// Read-only columns (`id`, `version`, the figures) are ignored, so an
-/// export re-imports as is; an unknown or repeated column is a 422. Each
+/// export re-imports as is; an unknown or repeated column is a 422. One
+/// column the export never has is taken too: `change_reason`, the reason a
+/// row moves the card back down the funnel (an empty cell gives none). Each
 /// row upserts like one item of `POST /customers/bulk` (same rules, same
 /// results, `all_or_none` and `Idempotency-Key` alike), with `index` the
 /// data row number (1 = the first row after the header). A column left

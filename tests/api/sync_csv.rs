@@ -173,7 +173,8 @@ async fn import_rules(app: TestApp) {
     )
     .await;
     r.problem(422);
-    assert_eq!(r.error_fields(), ["items[0].name", "items[1].region"]);
+    // Rows count from 1, as in the import's results and all_or_none errors.
+    assert_eq!(r.error_fields(), ["items[1].name", "items[2].region"]);
     let r = app
         .get("/api/v1/customers?q=fine&include_archived=true", &token)
         .await;
@@ -287,7 +288,69 @@ backend_tests!(
     import_rules,
     export_holds_limit_to_the_list_range,
     a_keys_second_row_updates_what_its_first_created,
+    an_import_moves_a_card_back_with_its_reason,
+    the_export_ends_records_with_crlf,
 );
+
+/// Found by a review: a row moving a card back down the funnel needs a
+/// reason, which only a JSON bulk item could give (`change_reason` was "not a
+/// customer column").
+async fn an_import_moves_a_card_back_with_its_reason(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = import(
+        &app,
+        &token,
+        "",
+        "external_id,kind,name,funnel_stage\nBACK-1,individual,Back,key\n",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["status"], "created", "{}", r.text);
+    let id = r.body["items"][0]["id"].as_i64().unwrap_or_default();
+    let r = import(&app, &token, "", "external_id,funnel_stage\nBACK-1,lead\n").await;
+    assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+    let csv = "external_id,funnel_stage,change_reason\nBACK-1,lead,Budget frozen until 2027\n";
+    let r = import(&app, &token, "", csv).await;
+    assert_eq!(r.body["items"][0]["status"], "updated", "{}", r.text);
+    let card = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(card.body["funnel_stage"], "lead", "{}", card.text);
+    let history = app
+        .get(&format!("/api/v1/customers/{id}/history"), &token)
+        .await;
+    assert!(
+        history.text.contains("Budget frozen until 2027"),
+        "{}",
+        history.text
+    );
+    // The export never carries it: an export re-imports unchanged.
+    let export = app.get("/api/v1/customers/export", &token).await;
+    assert!(!export.text.contains("change_reason"), "{}", export.text);
+    let r = import(&app, &token, "", &export.text).await;
+    assert_eq!(r.body["items"][0]["status"], "unchanged", "{}", r.text);
+}
+
+/// RFC 4180: each record ends with CRLF, also inside the streamed pages.
+async fn the_export_ends_records_with_crlf(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "L-1", "kind": "individual", "name": "One", "notes": "two\nlines"},
+            {"external_id": "L-2", "kind": "individual", "name": "Two"}
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let export = app.get("/api/v1/customers/export", &token).await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    // Three records, each ending with CRLF; the note's own LF is inside quotes.
+    assert_eq!(export.text.matches("\r\n").count(), 3, "{:?}", export.text);
+    assert!(export.text.ends_with("\r\n"), "{:?}", export.text);
+    assert!(export.text.contains("\"two\nlines\""), "{:?}", export.text);
+}
 
 /// Two rows with one key in one file: the second updates the card the
 /// first creates, and its empty cells clear as they would in a file of their
