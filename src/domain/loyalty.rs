@@ -104,6 +104,39 @@ pub fn loyalty_type(i: &LoyaltyInputs, s: &LoyaltySettings) -> LoyaltyType {
     }
 }
 
+/// The direction of the repeat-purchase rate (`twice` of `bought` now,
+/// against `twice_before` of `bought_before`): `rising` or `falling` when it
+/// moved by at least one percentage point, else `steady`; `unknown` when
+/// nobody bought in either period. Compared on the counts, exactly: as
+/// floats, 3/50 − 1/20 came out 0.009999… and read as `steady`.
+pub fn repeat_trend(
+    twice: i64,
+    bought: i64,
+    twice_before: i64,
+    bought_before: i64,
+) -> &'static str {
+    if bought <= 0 || bought_before <= 0 {
+        return "unknown";
+    }
+    // change × both wholes = a·d − c·b; one point of it is b·d / 100, so
+    // |change| ≥ 0.01 ⇔ |a·d − c·b| ≥ ⌈b·d / 100⌉ (no product overflows i128).
+    let (a, b, c, d) = (
+        i128::from(twice),
+        i128::from(bought),
+        i128::from(twice_before),
+        i128::from(bought_before),
+    );
+    let scaled_change = a * d - c * b;
+    let point = (b * d + 99) / 100;
+    if scaled_change >= point {
+        "rising"
+    } else if scaled_change <= -point {
+        "falling"
+    } else {
+        "steady"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +213,31 @@ mod tests {
             ..LoyaltySettings::default()
         };
         assert_eq!(nan.problems().len(), 2);
+    }
+
+    #[test]
+    fn a_trend_of_exactly_one_point_moves() {
+        assert_eq!(
+            super::repeat_trend(3, 50, 1, 20),
+            "rising",
+            "0.06 against 0.05"
+        );
+        assert_eq!(
+            super::repeat_trend(1, 20, 3, 50),
+            "falling",
+            "0.05 against 0.06"
+        );
+        assert_eq!(
+            super::repeat_trend(299, 10_000, 3, 100),
+            "steady",
+            "0.0299 against 0.03"
+        );
+        assert_eq!(super::repeat_trend(1, 2, 1, 2), "steady");
+        assert_eq!(super::repeat_trend(0, 0, 1, 2), "unknown");
+        assert_eq!(super::repeat_trend(1, 2, 0, 0), "unknown");
+        assert_eq!(
+            super::repeat_trend(i64::MAX, i64::MAX, 0, i64::MAX),
+            "rising"
+        );
     }
 }

@@ -36,7 +36,8 @@ pub struct LoyaltyTrend {
     pub repeat_rate_before: Option<f64>,
     /// repeat_rate − repeat_rate_before; null when either is null.
     pub change: Option<f64>,
-    /// `rising`, `falling` or `steady` (|change| < 0.01); `unknown` without both rates.
+    /// `rising`, `falling` or `steady` (|change| < 0.01, compared exactly on the
+    /// counts); `unknown` without both rates.
     #[schema(example = "falling")]
     pub direction: String,
 }
@@ -95,12 +96,12 @@ pub async fn overview(
     let repeat_rate = rate(o.bought_twice_or_more, o.bought);
     let repeat_rate_before = rate(o.bought_twice_before, o.bought_before);
     let change = repeat_rate.zip(repeat_rate_before).map(|(a, b)| a - b);
-    let direction = match change {
-        None => "unknown",
-        Some(c) if c >= 0.01 => "rising",
-        Some(c) if c <= -0.01 => "falling",
-        Some(_) => "steady",
-    };
+    let direction = crate::domain::loyalty::repeat_trend(
+        o.bought_twice_or_more,
+        o.bought,
+        o.bought_twice_before,
+        o.bought_before,
+    );
     Ok(HttpResponse::Ok().json(Overview {
         from: from.and_utc(),
         to: to.and_utc(),
