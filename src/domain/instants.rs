@@ -27,9 +27,53 @@ pub fn comparable(t: NaiveDateTime) -> NaiveDateTime {
     t.clamp(first, last)
 }
 
+/// A query's instant as the bound of a `>=` or `<` comparison with stored
+/// instants (microseconds on both engines): clamped, and a fraction finer
+/// than a microsecond rounded up, so `t >= bound` and `t < bound` hold for
+/// exactly the stored instants they would hold for at full precision.
+/// (PostgreSQL truncated the bound: `from=…30.9021145Z` took a row stored at
+/// `…30.902114`.)
+pub fn bound(t: NaiveDateTime) -> NaiveDateTime {
+    use chrono::{SubsecRound, TimeDelta};
+    let t = comparable(t);
+    let whole = t.trunc_subsecs(6);
+    if whole == t {
+        return t;
+    }
+    whole
+        .checked_add_signed(TimeDelta::microseconds(1))
+        .unwrap_or(whole)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounds_finer_than_a_microsecond_round_up() {
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.naive_utc())
+                .unwrap_or_else(|e| panic!("{s}: {e}"))
+        };
+        assert_eq!(
+            bound(at("2026-12-03T10:00:30.9021145Z")),
+            at("2026-12-03T10:00:30.902115Z")
+        );
+        assert_eq!(
+            bound(at("2026-12-03T10:00:30.902114001Z")),
+            at("2026-12-03T10:00:30.902115Z")
+        );
+        for exact in ["2026-12-03T10:00:30.902114Z", "2026-12-03T10:00:30Z"] {
+            assert_eq!(bound(at(exact)), at(exact));
+        }
+        assert_eq!(
+            bound(at("2026-12-31T23:59:59.9999999Z")),
+            at("2027-01-01T00:00:00Z")
+        );
+        let (_, last) = range();
+        assert_eq!(bound(NaiveDateTime::MAX), last);
+    }
 
     #[test]
     fn instants_beyond_the_four_digit_years_are_clamped_to_them() {

@@ -45,13 +45,14 @@ pub fn not_future(t: &DateTime<Utc>) -> Result<(), ValidationError> {
     }
 }
 
-/// One instant filter of a list (see `query_instants`), as the database's.
+/// One instant filter of a list (see `query_instants`), as the bound of the
+/// database's `>=` (`updated_since`).
 pub fn query_instant(
     name: &str,
     t: Option<DateTime<Utc>>,
 ) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
     query_instants(&[(name, t)])?;
-    Ok(t.map(|t| t.naive_utc()))
+    Ok(t.map(|t| crate::domain::instants::bound(t.naive_utc())))
 }
 
 /// A list's instant filters, each checked against `QUERY_YEARS`: a 400

@@ -92,8 +92,10 @@ pub struct CustomerQuery {
     pub cursor: Option<String>,
 }
 
+/// The filter's instant as the bound of its `>=` (`…_after`,
+/// `updated_since`) or `<` (`…_before`) comparison.
 fn naive(t: Option<DateTime<Utc>>) -> Option<chrono::NaiveDateTime> {
-    t.map(|t| t.naive_utc())
+    t.map(|t| crate::domain::instants::bound(t.naive_utc()))
 }
 
 impl CustomerQuery {

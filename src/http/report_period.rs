@@ -12,12 +12,12 @@ pub fn resolve(
     // Bounds beyond the four-digit years mean "since ever" or "until ever"
     // (schemathesis sends year 0 and 91 with offsets): clamped, as every
     // stored instant lies within them.
-    use crate::domain::instants::comparable;
+    use crate::domain::instants::bound;
     let to = to
-        .map(|t| comparable(t.naive_utc()))
+        .map(|t| bound(t.naive_utc()))
         .unwrap_or_else(crate::db::now);
     let from = from
-        .map(|t| comparable(t.naive_utc()))
+        .map(|t| bound(t.naive_utc()))
         .unwrap_or_else(|| crate::db::stats::window_start(to));
     if from >= to {
         return Err(ApiError::InvalidQuery(vec![FieldError::new(

@@ -263,8 +263,9 @@ fn results(
         .into_iter()
         .map(QuestionView::from)
         .collect();
-    let start = from.map(|t| db::micros(t.naive_utc())).unwrap_or(far(1970));
-    let end = to.map(|t| db::micros(t.naive_utc())).unwrap_or(far(9999));
+    let bound = |t: DateTime<Utc>| crate::domain::instants::bound(t.naive_utc());
+    let start = from.map(bound).unwrap_or(far(1970));
+    let end = to.map(bound).unwrap_or(far(9999));
     let counts = store::answer_counts(conn, id, start, end)?;
     let responses = store::response_counts(conn, id, start, end)?;
     let segment = match survey.segment_id {

@@ -13,7 +13,78 @@ backend_tests!(
     stored_instants_are_in_the_years_1900_to_9999,
     query_instants_are_in_the_years_0001_to_9999,
     forged_cursors_with_bad_keys_are_refused,
+    bounds_finer_than_a_microsecond_compare_exactly,
 );
+
+/// Instants are stored to the microsecond; a query's bound may be finer. A
+/// row stored at `…t` is before a bound `…t + 0.5 µs` on both engines
+/// (PostgreSQL truncated the bound to `…t` and took the row).
+async fn bounds_finer_than_a_microsecond_compare_exactly(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Fine"}))
+        .await
+        .id();
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/transactions"),
+            &token,
+            &json!({"amount_cents": 700, "product": "Tea", "occurred_at": "2026-06-01T10:00:00.123456Z"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    let updated: chrono::DateTime<chrono::Utc> = card.body["updated_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{}", card.text));
+    let at = updated.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
+    let ids = |r: &crate::helpers::Resp| -> Vec<i64> {
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["items"]
+            .as_array()
+            .map(|items| items.iter().filter_map(|i| i["id"].as_i64()).collect())
+            .unwrap_or_default()
+    };
+    let list = |since: String| {
+        let (app, token) = (&app, &token);
+        async move {
+            app.get(&format!("/api/v1/customers?updated_since={since}"), token)
+                .await
+        }
+    };
+    assert_eq!(ids(&list(format!("{at}Z")).await), [c]);
+    assert_eq!(ids(&list(format!("{at}500Z")).await), Vec::<i64>::new());
+    assert_eq!(ids(&list(format!("{at}000Z")).await), [c]);
+
+    let revenue = |from: &str, to: &str| {
+        let (app, token) = (&app, &token);
+        let path = format!("/api/v1/analytics/sales?from={from}&to={to}");
+        async move {
+            let r = app.get(&path, token).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body["revenue_cents"].as_i64().unwrap_or(-1)
+        }
+    };
+    let (before, sale, half_after, after) = (
+        "2026-06-01T09:00:00Z",
+        "2026-06-01T10:00:00.123456Z",
+        "2026-06-01T10:00:00.1234565Z",
+        "2026-06-01T11:00:00Z",
+    );
+    assert_eq!(revenue(sale, after).await, 700);
+    assert_eq!(
+        revenue(half_after, after).await,
+        0,
+        "from is after the sale"
+    );
+    assert_eq!(
+        revenue(before, half_after).await,
+        700,
+        "to is after the sale"
+    );
+    assert_eq!(revenue(before, sale).await, 0, "to is exclusive");
+}
 
 async fn stored_instants_are_in_the_years_1900_to_9999(app: TestApp) {
     let token = app.admin_token().await;
