@@ -113,9 +113,9 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "Conflicts with the current state: an archived customer (restore it first), a duplicate key, a move the rules refuse",
     ),
     (
-        "IdempotencyInFlight",
+        "ConflictOrInFlight",
         "409",
-        "A request with this Idempotency-Key is still being processed; retry later",
+        "Conflicts with the current state (an archived customer: restore it first; a duplicate key; a move the rules refuse), or a request with this Idempotency-Key is still being processed (retry later)",
     ),
     (
         "InternalError",
@@ -162,7 +162,7 @@ fn example_error(name: &str) -> ApiError {
             retry_after_secs: 12,
         },
         "Conflict" => crate::http::customers::archived(42),
-        "IdempotencyInFlight" => ApiError::Conflict(
+        "ConflictOrInFlight" => ApiError::Conflict(
             "a request with this Idempotency-Key is still being processed; retry later".into(),
         ),
         "Unavailable" => ApiError::Unavailable("the database did not answer".into()),
@@ -245,7 +245,7 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             }
             if secured && method == "post" {
                 idempotency_key(op);
-                wanted.extend(["IdempotencyInFlight", "ValidationFailed"]);
+                wanted.extend(["ConflictOrInFlight", "ValidationFailed"]);
             } else if secured && method != "get" {
                 wanted.push("Conflict");
             }
