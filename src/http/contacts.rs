@@ -160,11 +160,13 @@ pub async fn list(
     let customer_id = path.into_inner();
     let limit = page::limit(query.0.limit)?;
     let since = super::common::query_instant("updated_since", query.0.updated_since)?;
+    // One list per customer: another customer's cursor is refused.
+    let list_name = format!("contacts:{customer_id}");
     let after = query
         .0
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "contacts", "id"))
+        .map(|c| Cursor::decode(c, &list_name, "id"))
         .transpose()?
         .map(|c| c.id);
     let page = state
@@ -172,7 +174,7 @@ pub async fn list(
         .run(move |conn| {
             find_customer(conn, customer_id)?;
             let rows = contacts::page(conn, customer_id, since, after, limit)?;
-            Ok(page::finish(rows, limit, "contacts", |c| Cursor {
+            Ok(page::finish(rows, limit, &list_name, |c| Cursor {
                 s: "id".into(),
                 k: serde_json::Value::Null,
                 id: c.id,

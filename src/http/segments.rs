@@ -791,10 +791,12 @@ pub async fn list_members(
     let filter = q.filter()?;
     let sort = Sort::parse(q.sort.as_deref())?;
     let limit = page::limit(q.limit)?;
+    // One list per segment: another segment's cursor is refused.
+    let list_name = format!("segment-members:{id}");
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "segment-members", &sort.as_string()))
+        .map(|c| Cursor::decode(c, &list_name, &sort.as_string()))
         .transpose()?;
     let page = state
         .db
@@ -805,7 +807,7 @@ pub async fn list_members(
                 ..filter
             };
             let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), limit)?;
-            let page = page::finish(rows, limit, "segment-members", |r| sort.cursor_for(r));
+            let page = page::finish(rows, limit, &list_name, |r| sort.cursor_for(r));
             Ok(CustomerPage {
                 items: views(conn, page.items)?,
                 next_cursor: page.next_cursor,

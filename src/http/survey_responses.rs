@@ -381,10 +381,12 @@ pub async fn list(
     let id = path.into_inner();
     let q = query.0;
     let limit = page::limit(q.limit)?;
+    // One list per survey: another survey's cursor is refused.
+    let list_name = format!("survey-responses:{id}");
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "survey-responses", "id"))
+        .map(|c| Cursor::decode(c, &list_name, "id"))
         .transpose()?
         .map(|c| c.id);
     let page = state
@@ -392,7 +394,7 @@ pub async fn list(
         .run(move |conn| {
             find_survey(conn, id)?;
             let rows = store::responses_page(conn, id, q.customer_id, after, limit)?;
-            let page = page::finish(rows, limit, "survey-responses", |r| Cursor {
+            let page = page::finish(rows, limit, &list_name, |r| Cursor {
                 s: "id".into(),
                 k: Value::Null,
                 id: r.id,

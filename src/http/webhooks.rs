@@ -513,7 +513,7 @@ pub async fn deliveries(
         .0
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "webhook-deliveries", "-id"))
+        .map(|c| Cursor::decode(c, &format!("webhook-deliveries:{id}"), "-id"))
         .transpose()?
         .map(|c| c.id);
     let page = state
@@ -521,13 +521,16 @@ pub async fn deliveries(
         .run(move |conn| {
             find_webhook(conn, id)?;
             let rows = webhooks::deliveries(conn, id, before, limit)?;
-            Ok(page::finish(rows, limit, "webhook-deliveries", |r| {
-                Cursor {
+            Ok(page::finish(
+                rows,
+                limit,
+                &format!("webhook-deliveries:{id}"),
+                |r| Cursor {
                     s: "-id".into(),
                     k: serde_json::Value::Null,
                     id: r.id,
-                }
-            }))
+                },
+            ))
         })
         .await?;
     Ok(HttpResponse::Ok().json(DeliveryPage {

@@ -170,6 +170,61 @@ async fn a_cursor_works_only_on_its_own_list(app: TestApp) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["items"].as_array().map(Vec::len), Some(1));
+
+    // The same list of another parent is another list (found by a review:
+    // a segment's member cursor paged another segment).
+    let other = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Other"}))
+        .await
+        .id();
+    let r = app
+        .get(
+            &format!("/api/v1/customers/{other}/contacts?limit=1&cursor={contacts}"),
+            &token,
+        )
+        .await;
+    r.problem(400);
+    assert_eq!(r.error_fields(), ["cursor"], "{}", r.text);
+    let mut segments = Vec::new();
+    for name in ["Paged A", "Paged B"] {
+        let r = app
+            .post(
+                "/api/v1/segments",
+                &token,
+                &json!({"name": name, "kind": "static", "member_ids": [c, other]}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        segments.push(r.id());
+    }
+    let members = cursor_of(
+        &app.get(
+            &format!("/api/v1/segments/{}/members?limit=1", segments[0]),
+            &token,
+        )
+        .await,
+    );
+    let r = app
+        .get(
+            &format!(
+                "/api/v1/segments/{}/members?limit=1&cursor={members}",
+                segments[1]
+            ),
+            &token,
+        )
+        .await;
+    r.problem(400);
+    assert_eq!(r.error_fields(), ["cursor"], "{}", r.text);
+    let r = app
+        .get(
+            &format!(
+                "/api/v1/segments/{}/members?limit=1&cursor={members}",
+                segments[0]
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 async fn an_empty_cursor_is_the_first_page(app: TestApp) {
