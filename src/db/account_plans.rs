@@ -4,7 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::{account_plan_actions as actions, account_plans as plans, transactions};
-use super::DbConn;
+use super::{changes, DbConn};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = plans, treat_none_as_null = true)]
@@ -54,6 +54,7 @@ pub fn insert(conn: &mut DbConn, r: &PlanRow) -> QueryResult<PlanRow> {
         ))
         .returning(plans::id)
         .get_result(conn)?;
+    changes::record(conn, changes::ACCOUNT_PLAN, id, changes::CREATED, r.version)?;
     plans::table.find(id).first(conn)
 }
 
@@ -69,21 +70,44 @@ pub fn save(conn: &mut DbConn, row: &PlanRow, expected_version: i64) -> QueryRes
     )
     .set(row)
     .execute(conn)?;
+    if n == 1 {
+        changes::record(
+            conn,
+            changes::ACCOUNT_PLAN,
+            row.id,
+            changes::UPDATED,
+            row.version,
+        )?;
+    }
     Ok(n == 1)
 }
 
 /// A change of one of the plan's actions is a change of the plan, which
-/// shows them: a new version (ETag) and `updated_at`.
-pub fn touch(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(plans::table.find(id))
-        .set((
-            plans::version.eq(plans::version + 1),
-            plans::updated_at.eq(now),
-        ))
-        .execute(conn)
+/// shows them: a new version (ETag), `updated_at` and a change in the feed.
+/// `plan` as read under the card's lock.
+pub fn touch(conn: &mut DbConn, plan: &PlanRow, now: NaiveDateTime) -> QueryResult<()> {
+    let version = plan.version + 1;
+    diesel::update(plans::table.find(plan.id))
+        .set((plans::version.eq(version), plans::updated_at.eq(now)))
+        .execute(conn)?;
+    changes::record(
+        conn,
+        changes::ACCOUNT_PLAN,
+        plan.id,
+        changes::UPDATED,
+        version,
+    )
 }
 
-pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
+pub fn delete(conn: &mut DbConn, plan: &PlanRow) -> QueryResult<usize> {
+    let id = plan.id;
+    changes::record_deleted(
+        conn,
+        changes::ACCOUNT_PLAN,
+        id,
+        plan.version + 1,
+        Some(plan.customer_id),
+    )?;
     diesel::delete(actions::table.filter(actions::plan_id.eq(id))).execute(conn)?;
     diesel::delete(plans::table.find(id)).execute(conn)
 }

@@ -37,6 +37,9 @@ pub const NEED: &str = "need";
 pub const STAGE_CHANGE: &str = "stage_change";
 pub const SURVEY: &str = "survey";
 pub const SURVEY_RESPONSE: &str = "survey_response";
+/// A key-account plan with its actions (a change of an action is a change of
+/// its plan).
+pub const ACCOUNT_PLAN: &str = "account_plan";
 
 /// Every entity type of the feed, for the `types` filter, webhook event
 /// names and the spec. Adding one: append here, call `record` from its
@@ -50,6 +53,7 @@ pub const ENTITY_TYPES: &[&str] = &[
     STAGE_CHANGE,
     SURVEY,
     SURVEY_RESPONSE,
+    ACCOUNT_PLAN,
 ];
 
 pub const CREATED: &str = "created";

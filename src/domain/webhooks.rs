@@ -14,6 +14,7 @@ pub const ENTITY_TYPES: &[&str] = &[
     "stage_change",
     "survey",
     "survey_response",
+    "account_plan",
 ];
 pub const OPERATIONS: &[&str] = &["created", "updated", "deleted", "restored"];
 pub const MAX_EVENT_FILTERS: usize = 50;

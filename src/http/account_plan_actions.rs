@@ -243,9 +243,9 @@ pub async fn create(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            writable_plan(conn, &user, plan_id)?;
+            let plan = writable_plan(conn, &user, plan_id)?;
             owner_check(conn, row.owner_id)?;
-            plans::touch(conn, plan_id, row.created_at)?;
+            plans::touch(conn, &plan, row.created_at)?;
             Ok(plans::insert_action(conn, &row)?)
         })
         .await?;
@@ -297,7 +297,7 @@ pub async fn patch(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            writable_plan(conn, &user, plan_id)?;
+            let plan = writable_plan(conn, &user, plan_id)?;
             let mut row = find_action(conn, plan_id, id)?;
             precondition::check(expected, row.version)?;
             let stored = row.clone();
@@ -332,7 +332,7 @@ pub async fn patch(
                     current: before + 1,
                 });
             }
-            plans::touch(conn, plan_id, row.updated_at)?;
+            plans::touch(conn, &plan, row.updated_at)?;
             Ok(row)
         })
         .await?;
@@ -361,11 +361,11 @@ pub async fn delete(
     state
         .db
         .write_grouped(move |conn| {
-            writable_plan(conn, &user, plan_id)?;
+            let plan = writable_plan(conn, &user, plan_id)?;
             let found = find_action(conn, plan_id, id)?;
             precondition::check(expected, found.version)?;
             plans::delete_action(conn, id)?;
-            plans::touch(conn, plan_id, db::now())?;
+            plans::touch(conn, &plan, db::now())?;
             Ok(())
         })
         .await?;

@@ -446,7 +446,7 @@ pub async fn delete(
         .write_grouped(move |conn| {
             let plan = writable_plan(conn, &user, id)?;
             precondition::check(expected, plan.version)?;
-            plans::delete(conn, id)?;
+            plans::delete(conn, &plan)?;
             Ok(())
         })
         .await?;

@@ -53,6 +53,10 @@ pub fn render(conn: &mut DbConn, entity_type: &str, id: i64) -> Result<String, A
         changes::SURVEY_RESPONSE => super::survey_responses::view_of(conn, id)?
             .map(to_text)
             .transpose()?,
+        changes::ACCOUNT_PLAN => match crate::db::account_plans::find(conn, id)? {
+            Some(row) => Some(to_text(super::account_plans::plan_view(conn, row)?)?),
+            None => None,
+        },
         other => {
             return Err(ApiError::Internal(format!(
                 "no representation for change entity {other}"

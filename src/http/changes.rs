@@ -32,9 +32,10 @@ pub struct ChangeItem {
     /// Resume after this change with `?after=<cursor>`.
     pub cursor: String,
     /// `customer`, `contact`, `interaction`, `transaction`, `need`,
-    /// `survey`, `survey_response` or `stage_change` (a CPR stage, tier,
-    /// funnel stage or loyalty type change, `data.kind` says which; its id is
-    /// the history event's id).
+    /// `survey`, `survey_response`, `account_plan` (with its actions: a change
+    /// of an action is an `updated` of its plan) or `stage_change` (a CPR
+    /// stage, tier, funnel stage or loyalty type change, `data.kind` says
+    /// which; its id is the history event's id).
     #[schema(example = "customer")]
     pub entity_type: String,
     pub entity_id: i64,
@@ -75,7 +76,7 @@ pub struct ChangeQuery {
     pub limit: Option<i64>,
     /// Comma-separated entity types to include (default: all): `customer`,
     /// `contact`, `interaction`, `transaction`, `need`, `stage_change`,
-    /// `survey`, `survey_response`.
+    /// `survey`, `survey_response`, `account_plan`.
     #[param(example = "customer,transaction")]
     pub types: Option<String>,
 }

@@ -95,7 +95,8 @@ pub struct WebhookCreate {
     pub url: Option<String>,
     /// Event filters: `*`, `<type>.<operation>`, `<type>.*` or
     /// `*.<operation>`; types `customer`, `contact`, `interaction`,
-    /// `transaction`, `need`, `stage_change`, `survey`, `survey_response`;
+    /// `transaction`, `need`, `stage_change`, `survey`, `survey_response`,
+    /// `account_plan`;
     /// operations `created`,
     /// `updated`, `deleted`, `restored`. 1 to 50 filters.
     #[schema(required = true, value_type = Vec<String>, min_items = 1, max_items = 50)]

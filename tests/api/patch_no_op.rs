@@ -126,11 +126,13 @@ async fn patches_that_change_nothing_keep_the_version(app: TestApp) {
 async fn an_action_change_is_a_change_of_its_plan(app: TestApp) {
     let token = app.admin_token().await;
     let key = key_customer(&app, &token).await;
+    let head = feed_head(&app, &token).await;
     let r = app
         .post("/api/v1/account-plans", &token, &plan_body(key))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let plan = format!("/api/v1/account-plans/{}", r.id());
+    let plan_id = r.id();
+    let plan = format!("/api/v1/account-plans/{plan_id}");
     unchanged_by(
         &app,
         &token,
@@ -187,6 +189,51 @@ async fn an_action_change_is_a_change_of_its_plan(app: TestApp) {
     let deleted = app.get(&plan, &token).await;
     assert_eq!(version(&deleted), version(&done) + 1, "{}", deleted.text);
     assert_eq!(deleted.body["actions"].as_array().map(Vec::len), Some(0));
+    let r = app.delete(&plan, &token).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    // The feed carries each of those changes as one of the plan, its data
+    // the plan as written (with its actions), then its tombstone.
+    let cursor = head["cursor"].as_str().unwrap_or_default();
+    let feed = app
+        .get(
+            &format!("/api/v1/changes?after={cursor}&types=account_plan&limit=100"),
+            &token,
+        )
+        .await;
+    assert_eq!(feed.status, 200, "{}", feed.text);
+    let items = feed.body["items"].as_array().cloned().unwrap_or_default();
+    let seen: Vec<(String, i64, i64, usize)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["operation"].as_str().unwrap_or_default().to_string(),
+                i["entity_id"].as_i64().unwrap_or_default(),
+                i["version"].as_i64().unwrap_or_default(),
+                i["data"]["actions"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    let v = version(&before);
+    let op = |o: &str, version: i64, actions: usize| (o.to_string(), plan_id, version, actions);
+    assert_eq!(
+        seen,
+        vec![
+            op("created", 1, 0),
+            op("updated", v + 1, 1),
+            op("updated", v + 2, 1),
+            op("updated", v + 3, 0),
+            op("deleted", v + 4, 0),
+        ],
+        "{}",
+        feed.text
+    );
+    assert_eq!(
+        items[2]["data"]["actions"][0]["status"], "done",
+        "{}",
+        feed.text
+    );
+    assert_eq!(items[4]["data"]["deleted"], true, "{}", feed.text);
 }
 
 async fn a_plan_period_is_checked_with_the_other_rules(app: TestApp) {
