@@ -3,7 +3,9 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::schema::{account_plan_actions as actions, account_plans as plans, transactions};
+use super::schema::{
+    account_plan_actions as actions, account_plans as plans, customers, transactions,
+};
 use super::{changes, DbConn};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
@@ -56,6 +58,14 @@ pub fn insert(conn: &mut DbConn, r: &PlanRow) -> QueryResult<PlanRow> {
         .get_result(conn)?;
     changes::record(conn, changes::ACCOUNT_PLAN, id, changes::CREATED, r.version)?;
     plans::table.find(id).first(conn)
+}
+
+/// The currency of a plan's money: its customer's.
+pub fn currency_of(conn: &mut DbConn, customer_id: i64) -> QueryResult<String> {
+    customers::table
+        .find(customer_id)
+        .select(customers::currency)
+        .first(conn)
 }
 
 pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<PlanRow>> {

@@ -43,6 +43,9 @@ pub struct PlanEvaluation {
     /// actions_due_done ÷ actions_due (0–1); null when nothing is due yet.
     pub execution_rate: Option<f64>,
     pub budget_cents: i64,
+    /// The customer's currency (ISO 4217): the unit of every `_cents` figure here.
+    #[schema(example = "CNY")]
+    pub currency: String,
     /// Sum of the cost of the actions not cancelled.
     pub cost_cents: i64,
     /// cost_cents ÷ budget_cents; null with a zero budget.
@@ -131,6 +134,7 @@ pub async fn evaluation(
                 actions_overdue: due.len() as i64 - due_done,
                 execution_rate: ratio(due_done, due.len() as i64),
                 budget_cents: plan.budget_cents,
+                currency: plans::currency_of(conn, plan.customer_id)?,
                 cost_cents,
                 budget_used: ratio(cost_cents, plan.budget_cents),
                 profit_uplift_cents: in_period.profit_cents - before.profit_cents,

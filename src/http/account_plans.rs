@@ -38,8 +38,12 @@ pub struct PlanView {
     pub period_start: NaiveDate,
     /// Last day of the plan period (inclusive).
     pub period_end: NaiveDate,
-    /// Budget for the plan's actions, in minor units.
+    /// Budget for the plan's actions, in minor units of `currency`.
     pub budget_cents: i64,
+    /// The customer's currency (ISO 4217): the unit of `budget_cents`, of the
+    /// actions' `cost_cents` and of the plan's evaluation.
+    #[schema(example = "CNY")]
+    pub currency: String,
     pub status: AccountPlanStatus,
     pub created_by: Option<i64>,
     /// The plan's actions, by due date.
@@ -50,7 +54,7 @@ pub struct PlanView {
 }
 
 impl PlanView {
-    pub fn new(r: PlanRow, actions: Vec<ActionView>) -> PlanView {
+    pub fn new(r: PlanRow, currency: String, actions: Vec<ActionView>) -> PlanView {
         PlanView {
             id: r.id,
             customer_id: r.customer_id,
@@ -58,6 +62,7 @@ impl PlanView {
             period_start: r.period_start,
             period_end: r.period_end,
             budget_cents: r.budget_cents,
+            currency,
             status: from_db(&r.status, AccountPlanStatus::Draft),
             created_by: r.created_by,
             actions,
@@ -185,7 +190,8 @@ pub fn plan_view(conn: &mut DbConn, row: PlanRow) -> Result<PlanView, ApiError> 
         .into_iter()
         .map(ActionView::from)
         .collect();
-    Ok(PlanView::new(row, actions))
+    let currency = plans::currency_of(conn, row.customer_id)?;
+    Ok(PlanView::new(row, currency, actions))
 }
 
 fn respond(status: StatusCode, view: PlanView) -> HttpResponse {

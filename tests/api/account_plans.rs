@@ -145,6 +145,13 @@ async fn plan_crud_filters_and_validation(app: TestApp) {
         .map(|p| p["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, vec![a, b]);
+    // The plan's money is in its customer's currency, and says so.
+    let card = app.get(&format!("/api/v1/customers/{key}"), &token).await;
+    let currency = card.body["currency"].clone();
+    assert!(currency.is_string(), "{}", card.text);
+    assert_eq!(all.body["items"][0]["currency"], currency, "{}", all.text);
+    let r = app.get(&format!("{PLANS}/{a}/evaluation"), &token).await;
+    assert_eq!(r.body["currency"], currency, "{}", r.text);
     let r = app.get(&format!("{PLANS}?status=active"), &token).await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(r.body["items"][0]["id"], b);
