@@ -25,7 +25,7 @@ pub type DbBackend = <DbConn as diesel::Connection>::Backend;
 pub const DYNAMIC: &str = "dynamic";
 pub const STATIC: &str = "static";
 
-#[derive(Debug, Clone, Queryable, Identifiable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = segments, treat_none_as_null = true)]
 pub struct SegmentRow {
     pub id: i64,

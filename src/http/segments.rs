@@ -688,6 +688,7 @@ pub async fn patch(
                 let mut row = find_segment(conn, id)?;
                 not_builtin(&row)?;
                 precondition::check(expected, row.version)?;
+                let stored = row.clone();
                 if kind.is_some_and(|k| k.as_str() != row.kind) {
                     errors.push(FieldError::new(
                         "kind",
@@ -716,6 +717,10 @@ pub async fn patch(
                 }
                 if let Some(Some((_, text))) = rule {
                     row.rule = Some(text);
+                }
+                // Nothing differs: no write, no new version.
+                if row == stored {
+                    return detail(conn, row);
                 }
                 let before = row.version;
                 row.version = before + 1;

@@ -314,7 +314,8 @@ pub async fn patch(
                         "this is the last active admin; make another admin first".into(),
                     ));
                 }
-                let revoke = new_hash.is_some() || (current.active && !active);
+                let new_password = new_hash.is_some();
+                let revoke = new_password || (current.active && !active);
                 let changes = users::UserChanges {
                     email,
                     name: input
@@ -329,6 +330,16 @@ pub async fn patch(
                     version: current.version + 1,
                     updated_at: now,
                 };
+                // Nothing differs (a password sent is always a change): no
+                // write, no new version.
+                if !new_password
+                    && changes.email == current.email
+                    && changes.name == current.name
+                    && changes.role == current.role
+                    && changes.active == current.active
+                {
+                    return Ok(current);
+                }
                 if users::update(conn, id, current.version, &changes)? == 0 {
                     return Err(ApiError::PreconditionFailed {
                         current: current.version + 1,

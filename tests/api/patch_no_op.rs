@@ -14,7 +14,54 @@ backend_tests!(
     patches_that_change_nothing_keep_the_version,
     an_action_change_is_a_change_of_its_plan,
     a_plan_period_is_checked_with_the_other_rules,
+    segments_and_users_keep_their_version_too,
 );
+
+async fn segments_and_users_keep_their_version_too(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = app
+        .post(
+            "/api/v1/segments",
+            &token,
+            &json!({"name": "Quiet ones", "kind": "dynamic", "rule": {"field": "region", "op": "eq", "value": "East"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let segment = format!("/api/v1/segments/{}", r.id());
+    let rule = r.body["rule"].clone();
+    unchanged_by(
+        &app,
+        &token,
+        &segment,
+        &[json!({}), json!({"name": "Quiet ones", "rule": rule})],
+    )
+    .await;
+    let r = app
+        .patch(&segment, &token, &json!({"name": "Loud ones"}))
+        .await;
+    assert_eq!(r.body["version"], 2, "{}", r.text);
+
+    let (id, _) = app.user_with_role("sales").await;
+    let user = format!("/api/v1/users/{id}");
+    unchanged_by(
+        &app,
+        &token,
+        &user,
+        &[json!({}), json!({"role": "sales", "active": true})],
+    )
+    .await;
+    // A password is always a change (it revokes the user's tokens).
+    let before = app.get(&user, &token).await;
+    let r = app
+        .patch(
+            &user,
+            &token,
+            &json!({"password": "another-long-password-1"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_ne!(r.body["version"], before.body["version"], "{}", r.text);
+}
 
 async fn feed_head(app: &TestApp, token: &str) -> Value {
     let r = app.get("/api/v1/changes/head", token).await;
