@@ -280,8 +280,13 @@ async fn dynamic_segment_crud_with_etags(app: TestApp) {
     assert_eq!(r.body["description"], Value::Null);
     assert_eq!(r.body["rule"], rule, "the rule stays");
     assert_eq!(r.body["count"], 1);
-    // Without If-Match the last writer wins.
+    // Without If-Match the last writer wins; `{}` changes nothing.
     let r = app.patch(&path, &admin, &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["version"], 2);
+    let r = app
+        .patch(&path, &admin, &json!({"description": "East"}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["version"], 3);
 
