@@ -36,6 +36,7 @@ impl Default for TierSettings {
 impl TierSettings {
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
+        let mut whole_points = true;
         if !(1..=60).contains(&self.window_months) {
             out.push(("window_months", "must be between 1 and 60".to_string()));
         }
@@ -46,6 +47,12 @@ impl TierSettings {
         ] {
             if !(0.0..=100.0).contains(&v) || v.is_nan() {
                 out.push((name, "must be between 0 and 100".to_string()));
+            } else if ((v * 100.0).round() - v * 100.0).abs() > 1e-6 {
+                // The cuts are made in whole basis points: 33.335 was
+                // rounded, so a sum of exactly 100 failed and one above
+                // 100 passed, and the stored share was not the one used.
+                whole_points = false;
+                out.push((name, "must have at most two decimals (0.01 %)".to_string()));
             }
         }
         // In basis points, as the cuts are made: 32.02 + 40 + 27.98 adds up
@@ -57,7 +64,8 @@ impl TierSettings {
         let total = bp(self.important_pct)
             .saturating_add(bp(self.secondary_pct))
             .saturating_add(bp(self.ordinary_pct));
-        if total > 10_000 {
+        // The sum of shares already named would be a sum of rounded ones.
+        if total > 10_000 && whole_points {
             out.push((
                 "ordinary_pct",
                 "important_pct + secondary_pct + ordinary_pct must not exceed 100".to_string(),
@@ -223,5 +231,24 @@ mod tests {
         profits.extend([5, 5, 2, 2, 2, 1, 1, 1, 1]);
         assert_eq!(pareto_top20_share(&profits), Some(0.85));
         assert_eq!(pareto_top20_share(&[0, 0]), None);
+    }
+
+    #[test]
+    fn a_share_finer_than_a_basis_point_is_named() {
+        let with = |important_pct: f64, secondary_pct: f64, ordinary_pct: f64| TierSettings {
+            important_pct,
+            secondary_pct,
+            ordinary_pct,
+            ..TierSettings::default()
+        };
+        let names = |s: TierSettings| s.problems().into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(
+            names(with(33.335, 33.335, 33.33)),
+            vec!["important_pct", "secondary_pct"]
+        );
+        assert_eq!(names(with(0.004, 0.0, 99.999)), vec!["important_pct", "ordinary_pct"]);
+        assert!(names(with(33.33, 33.34, 33.33)).is_empty());
+        assert!(names(with(32.02, 40.0, 27.98)).is_empty());
+        assert!(names(with(0.01, 0.29, 99.7)).is_empty());
     }
 }

@@ -50,7 +50,8 @@ pub struct TierSettingsBody {
     /// Profit window, in months (1–60).
     #[schema(minimum = 1, maximum = 60)]
     pub window_months: u32,
-    /// Top share of customers that are `important` (0–100).
+    /// Top share of customers that are `important` (0–100, at most two
+    /// decimals: the cuts are made in whole basis points).
     #[schema(minimum = 0, maximum = 100)]
     pub important_pct: f64,
     /// The next share that is `secondary`.

@@ -304,6 +304,9 @@ async fn tier_validation_names_every_bad_field_at_once(app: TestApp) {
         ("important_pct", json!(-0.1)),
         ("secondary_pct", json!(-4)),
         ("ordinary_pct", json!(-15)),
+        // The cuts are in whole basis points: a finer share was rounded.
+        ("important_pct", json!(33.335)),
+        ("ordinary_pct", json!(99.999)),
     ];
     for (field, value) in cases {
         let mut body = default_tiers();
