@@ -246,7 +246,10 @@ mod tests {
             names(with(33.335, 33.335, 33.33)),
             vec!["important_pct", "secondary_pct"]
         );
-        assert_eq!(names(with(0.004, 0.0, 99.999)), vec!["important_pct", "ordinary_pct"]);
+        assert_eq!(
+            names(with(0.004, 0.0, 99.999)),
+            vec!["important_pct", "ordinary_pct"]
+        );
         assert!(names(with(33.33, 33.34, 33.33)).is_empty());
         assert!(names(with(32.02, 40.0, 27.98)).is_empty());
         assert!(names(with(0.01, 0.29, 99.7)).is_empty());

@@ -24,15 +24,29 @@ const STORED_YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
 /// compares the same way on both engines.
 pub const QUERY_YEARS: std::ops::RangeInclusive<i32> = crate::domain::instants::YEARS;
 
-/// Validator rule: an instant in years 1900–9999 (UTC).
+/// Validator rule: an instant in years 1900–9999 (UTC), not a leap second.
 pub fn instant(t: &DateTime<Utc>) -> Result<(), ValidationError> {
     use chrono::Datelike;
+    if is_leap_second(t) {
+        return Err(ValidationError::new("leap_second").with_message(Cow::Borrowed(LEAP_SECOND)));
+    }
     if STORED_YEARS.contains(&t.year()) {
         Ok(())
     } else {
         Err(ValidationError::new("range")
             .with_message(Cow::Borrowed("must be in the years 1900 to 9999 (UTC)")))
     }
+}
+
+const LEAP_SECOND: &str = "must not be a leap second (:60); send :59.999999 or the next second";
+
+/// chrono reads a second of 60 at any minute (RFC 3339 allows it only at a
+/// real leap second); neither engine stores one alike (SQLite's `strftime`
+/// returns NULL for it: a 500 in the monthly report), and clients' parsers
+/// refuse it on the way back.
+fn is_leap_second(t: &DateTime<Utc>) -> bool {
+    use chrono::Timelike;
+    t.nanosecond() >= 1_000_000_000
 }
 
 /// Validator rule: a past (or present) instant, not a future one, from 1900.
@@ -106,7 +120,16 @@ pub fn instants_out_of_range(filters: &[(&str, Option<DateTime<Utc>>)]) -> Vec<F
     use chrono::Datelike;
     filters
         .iter()
-        .filter(|(_, t)| t.is_some_and(|t| !QUERY_YEARS.contains(&t.year())))
-        .map(|(name, _)| FieldError::new(*name, "range", "must be in the years 0001 to 9999 (UTC)"))
+        .filter_map(|(name, t)| match t {
+            Some(t) if is_leap_second(t) => {
+                Some(FieldError::new(*name, "leap_second", LEAP_SECOND))
+            }
+            Some(t) if !QUERY_YEARS.contains(&t.year()) => Some(FieldError::new(
+                *name,
+                "range",
+                "must be in the years 0001 to 9999 (UTC)",
+            )),
+            _ => None,
+        })
         .collect()
 }

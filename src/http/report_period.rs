@@ -13,6 +13,14 @@ pub fn resolve(
     // (schemathesis sends year 0 and 91 with offsets): clamped, as every
     // stored instant lies within them.
     use crate::domain::instants::bound;
+    // Out-of-range years are clamped below; a leap second is refused.
+    let leap: Vec<FieldError> = super::common::instants_out_of_range(&[("from", from), ("to", to)])
+        .into_iter()
+        .filter(|e| e.code == "leap_second")
+        .collect();
+    if !leap.is_empty() {
+        return Err(ApiError::InvalidQuery(leap));
+    }
     let to = to
         .map(|t| bound(t.naive_utc()))
         .unwrap_or_else(crate::db::now);

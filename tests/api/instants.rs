@@ -14,7 +14,74 @@ backend_tests!(
     query_instants_are_in_the_years_0001_to_9999,
     forged_cursors_with_bad_keys_are_refused,
     bounds_finer_than_a_microsecond_compare_exactly,
+    leap_seconds_are_refused_naming_the_field,
 );
+
+/// Found by a review: chrono reads a second of 60 at any minute; a stored
+/// one made SQLite's monthly sales report a 500 (`strftime` gives NULL) and
+/// came back in a form clients' RFC 3339 parsers refuse.
+async fn leap_seconds_are_refused_naming_the_field(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Leap"}))
+        .await
+        .id();
+    let card = format!("/api/v1/customers/{c}");
+    for at in [
+        "2025-03-10T08:30:60Z",
+        "2016-12-31T23:59:60Z",
+        "2025-03-10T08:30:60.5+08:00",
+    ] {
+        let r = app
+            .post(
+                &format!("{card}/transactions"),
+                &token,
+                &json!({"amount_cents": 1, "product": "x", "occurred_at": at}),
+            )
+            .await;
+        r.problem(422);
+        assert_eq!(r.code_of("occurred_at"), "leap_second", "{at}: {}", r.text);
+        let r = app
+            .post(
+                &format!("{card}/interactions"),
+                &token,
+                &json!({"type": "call", "summary": "x", "follow_up_at": at}),
+            )
+            .await;
+        r.problem(422);
+        assert_eq!(r.code_of("follow_up_at"), "leap_second", "{at}: {}", r.text);
+    }
+    let r = app
+        .post(
+            "/api/v1/transactions/bulk",
+            &token,
+            &json!({"items": [{"external_id": "LEAP-1", "customer_id": c, "amount_cents": 1,
+                               "product": "x", "occurred_at": "2025-03-10T08:30:60Z"}]}),
+        )
+        .await;
+    assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+    assert_eq!(
+        r.body["items"][0]["errors"][0]["field"], "occurred_at",
+        "{}",
+        r.text
+    );
+    for (path, field) in [
+        (
+            "/api/v1/customers?updated_since=2025-03-10T08:30:60Z",
+            "updated_since",
+        ),
+        ("/api/v1/transactions?from=2025-03-10T08:30:60Z", "from"),
+        ("/api/v1/analytics/sales?from=2025-03-10T08:30:60Z", "from"),
+        ("/api/v1/analytics/overview?to=2025-03-10T08:30:60Z", "to"),
+    ] {
+        let r = app.get(path, &token).await;
+        r.problem(400);
+        assert_eq!(r.code_of(field), "leap_second", "{path}: {}", r.text);
+    }
+    // Nothing was stored: the report still answers.
+    let r = app.get("/api/v1/analytics/sales", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
 
 /// Instants are stored to the microsecond; a query's bound may be finer. A
 /// row stored at `…t` is before a bound `…t + 0.5 µs` on both engines
