@@ -122,7 +122,7 @@ pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<Bytes
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
             actix_web::error::PayloadError::Overflow => too_large(),
-            e => ApiError::BadRequest(format!("cannot read the request body: {e}")),
+            e => super::extract::unreadable(&e),
         })?;
         if body.len() + chunk.len() > BULK_BODY_LIMIT {
             return Err(too_large());

@@ -43,11 +43,29 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(format!(
                         "the body is larger than {JSON_LIMIT} bytes"
                     )),
-                    _ => ApiError::BadRequest(format!("cannot read the request body: {e}")),
+                    Some(other) => unreadable(other),
+                    None => ApiError::BadRequest(format!("cannot read the request body: {e}")),
                 })?;
             parse_json(&body).map(JsonBody)
         })
     }
+}
+
+/// The 400 for a body that could not be read or decoded. actix's own text
+/// for these quotes Rust's debug form of the I/O error
+/// (`Some(Custom { kind: UnexpectedEof, … })`).
+pub(crate) fn unreadable(e: &PayloadError) -> ApiError {
+    let detail = match e {
+        PayloadError::Incomplete(_) => {
+            "the body ended early, or does not decode as its Content-Encoding says".to_string()
+        }
+        PayloadError::Io(io) => format!(
+            "cannot read the request body, or it does not decode as its Content-Encoding says ({})",
+            io.kind()
+        ),
+        other => format!("cannot read the request body: {other}"),
+    };
+    ApiError::BadRequest(detail)
 }
 
 /// 415 for a `Content-Encoding` Patron cannot decode: actix reads an

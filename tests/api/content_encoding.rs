@@ -15,7 +15,41 @@ use crate::helpers::{Resp, TestApp};
 backend_tests!(
     bulk_and_import_bodies_may_be_gzipped,
     an_unknown_content_encoding_is_415,
+    a_body_that_does_not_decode_is_a_plain_400,
 );
+
+/// Found by a review: a truncated or corrupt gzip body was a 400 quoting
+/// Rust's debug form of the I/O error (`Some(Custom { kind: … })`).
+async fn a_body_that_does_not_decode_is_a_plain_400(app: TestApp) {
+    let token = app.admin_token().await;
+    let card = gzip(
+        json!({"kind": "individual", "name": "Cut"})
+            .to_string()
+            .as_bytes(),
+    );
+    let bulk = gzip(
+        json!({"items": [{"external_id": "C-1", "kind": "individual", "name": "x"}]})
+            .to_string()
+            .as_bytes(),
+    );
+    for (path, body) in [
+        ("/api/v1/customers", card[..card.len() / 2].to_vec()),
+        ("/api/v1/customers/bulk", bulk[..bulk.len() / 2].to_vec()),
+        ("/api/v1/customers", b"not gzip at all".to_vec()),
+    ] {
+        let r = post_encoded(&app, path, &token, "application/json", "gzip", body).await;
+        let problem = r.problem(400);
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("Content-Encoding"), "{path}: {}", r.text);
+        assert!(
+            !detail.contains("Custom {") && !detail.contains("Some("),
+            "{path}: {}",
+            r.text
+        );
+    }
+    let list = app.get("/api/v1/customers", &token).await;
+    assert_eq!(list.body["items"], json!([]), "{}", list.text);
+}
 
 fn gzip(body: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
