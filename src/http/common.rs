@@ -66,7 +66,13 @@ pub fn query_instant(
     t: Option<DateTime<Utc>>,
 ) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
     query_instants(&[(name, t)])?;
-    Ok(t.map(|t| crate::domain::instants::bound(t.naive_utc())))
+    Ok(bound(t))
+}
+
+/// A query's instant as the bound of the database's `>=` or `<` (every
+/// list filter is one or the other): see `domain::instants::bound`.
+pub fn bound(t: Option<DateTime<Utc>>) -> Option<chrono::NaiveDateTime> {
+    t.map(|t| crate::domain::instants::bound(t.naive_utc()))
 }
 
 /// A list's instant filters, each checked against `QUERY_YEARS`: a 400

@@ -95,7 +95,7 @@ pub struct CustomerQuery {
 /// The filter's instant as the bound of its `>=` (`…_after`,
 /// `updated_since`) or `<` (`…_before`) comparison.
 fn naive(t: Option<DateTime<Utc>>) -> Option<chrono::NaiveDateTime> {
-    t.map(|t| crate::domain::instants::bound(t.naive_utc()))
+    super::common::bound(t)
 }
 
 impl CustomerQuery {

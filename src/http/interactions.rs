@@ -214,11 +214,11 @@ impl InteractionQuery {
             customer_id,
             kind: self.kind.map(|k| k.as_str().to_string()),
             user_id: self.user_id,
-            from: self.from.map(|t| t.naive_utc()),
-            to: self.to.map(|t| t.naive_utc()),
-            follow_up_before: self.follow_up_before.map(|t| t.naive_utc()),
+            from: super::common::bound(self.from),
+            to: super::common::bound(self.to),
+            follow_up_before: super::common::bound(self.follow_up_before),
             complaint_status: self.complaint_status.map(|s| s.as_str().to_string()),
-            updated_since: self.updated_since.map(|t| t.naive_utc()),
+            updated_since: super::common::bound(self.updated_since),
         }
     }
 }

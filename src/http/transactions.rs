@@ -200,9 +200,9 @@ async fn list_page(
         customer_id: super::common::listed_customer(customer_id, q.customer_id)?,
         owner_id: q.owner_id,
         product: q.product,
-        from: q.from.map(|t| t.naive_utc()),
-        to: q.to.map(|t| t.naive_utc()),
-        updated_since: q.updated_since.map(|t| t.naive_utc()),
+        from: super::common::bound(q.from),
+        to: super::common::bound(q.to),
+        updated_since: super::common::bound(q.updated_since),
     };
     state
         .db

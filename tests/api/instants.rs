@@ -151,6 +151,21 @@ async fn bounds_finer_than_a_microsecond_compare_exactly(app: TestApp) {
         "to is after the sale"
     );
     assert_eq!(revenue(before, sale).await, 0, "to is exclusive");
+    // The same in the lists of records.
+    let listed = |query: String| {
+        let (app, token) = (&app, &token);
+        async move {
+            let r = app
+                .get(&format!("/api/v1/transactions?{query}"), token)
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body["items"].as_array().map_or(0, Vec::len)
+        }
+    };
+    assert_eq!(listed(format!("from={sale}")).await, 1);
+    assert_eq!(listed(format!("from={half_after}")).await, 0);
+    assert_eq!(listed(format!("to={half_after}")).await, 1);
+    assert_eq!(listed(format!("to={sale}")).await, 0);
 }
 
 async fn stored_instants_are_in_the_years_1900_to_9999(app: TestApp) {
