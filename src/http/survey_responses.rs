@@ -74,7 +74,9 @@ fn integer_or_string() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema
 /// (`duplicate`); each `answers[i].value` must fit its question's kind
 /// (`invalid_type`, `range`, `invalid_choice`, `blank`, `length`);
 /// every required question must be answered (`answers`, `missing_answer`).
-/// Leave out the optional questions the customer did not answer.
+/// Leave out the optional questions the customer did not answer. Like every
+/// JSON body, the whole response is at most 256 KiB (413 beyond): about 20
+/// answers of 4,000 Chinese characters each.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"customer_id": 42, "answers": [
