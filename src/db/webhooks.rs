@@ -44,6 +44,7 @@ impl WebhookRow {
 }
 
 /// The fields a client sets.
+#[derive(PartialEq)]
 pub struct WebhookInput {
     pub url: String,
     pub events: Vec<String>,

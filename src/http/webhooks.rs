@@ -438,16 +438,31 @@ pub async fn patch(
                 let row = find_webhook(conn, id)?;
                 precondition::check(expected, row.version)?;
                 let reactivate = input.active == Some(true);
+                let stored = WebhookInput {
+                    events: row.filters(),
+                    url: row.url.clone(),
+                    secret: row.secret.clone(),
+                    active: row.active,
+                    description: row.description.clone(),
+                };
                 let new = WebhookInput {
                     events: input.events.map(dedup).unwrap_or_else(|| row.filters()),
-                    url: input.url.unwrap_or(row.url),
-                    secret: input.secret.unwrap_or(row.secret),
+                    url: input.url.unwrap_or(row.url.clone()),
+                    secret: input.secret.unwrap_or(row.secret.clone()),
                     active: input.active.unwrap_or(row.active),
                     description: match input.description {
                         Some(d) => super::common::clean(d),
-                        None => row.description,
+                        None => row.description.clone(),
                     },
                 };
+                // Nothing differs and nothing to reset (`{"active": true}` on a
+                // subscription with failures retries it now): no write.
+                let nothing_to_reset = row.failures == 0
+                    && row.disabled_reason.is_none()
+                    && row.next_attempt_at.is_none();
+                if new == stored && (!reactivate || nothing_to_reset) {
+                    return Ok(row);
+                }
                 if !webhooks::save(conn, id, &new, row.version, reactivate, db::now())? {
                     return Err(ApiError::PreconditionFailed {
                         current: row.version + 1,

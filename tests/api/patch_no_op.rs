@@ -14,10 +14,10 @@ backend_tests!(
     patches_that_change_nothing_keep_the_version,
     an_action_change_is_a_change_of_its_plan,
     a_plan_period_is_checked_with_the_other_rules,
-    segments_and_users_keep_their_version_too,
+    segments_users_and_webhooks_keep_their_version_too,
 );
 
-async fn segments_and_users_keep_their_version_too(app: TestApp) {
+async fn segments_users_and_webhooks_keep_their_version_too(app: TestApp) {
     let token = app.admin_token().await;
     let r = app
         .post(
@@ -50,6 +50,27 @@ async fn segments_and_users_keep_their_version_too(app: TestApp) {
         &[json!({}), json!({"role": "sales", "active": true})],
     )
     .await;
+    let r = app
+        .post(
+            "/api/v1/webhooks",
+            &token,
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["customer.*"], "secret": "0123456789abcdef0123"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let webhook = format!("/api/v1/webhooks/{}", r.id());
+    unchanged_by(
+        &app,
+        &token,
+        &webhook,
+        &[json!({}), json!({"active": true, "events": ["customer.*"]})],
+    )
+    .await;
+    let r = app
+        .patch(&webhook, &token, &json!({"description": "ERP"}))
+        .await;
+    assert_eq!(r.body["version"], 2, "{}", r.text);
+
     // A password is always a change (it revokes the user's tokens).
     let before = app.get(&user, &token).await;
     let r = app
