@@ -194,6 +194,31 @@ pub fn plan_view(conn: &mut DbConn, row: PlanRow) -> Result<PlanView, ApiError> 
     Ok(PlanView::new(row, currency, actions))
 }
 
+/// The views of a page of plans, with three statements whatever its length.
+fn plan_views(conn: &mut DbConn, rows: Vec<PlanRow>) -> Result<Vec<PlanView>, ApiError> {
+    let plan_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut customer_ids: Vec<i64> = rows.iter().map(|r| r.customer_id).collect();
+    customer_ids.sort_unstable();
+    customer_ids.dedup();
+    let mut actions = plans::actions_of_many(conn, &plan_ids)?;
+    let currencies = plans::currencies_of(conn, &customer_ids)?;
+    rows.into_iter()
+        .map(|row| {
+            // The plan's customer_id references the card, and cards are
+            // archived, never deleted: a missing currency is a broken database.
+            let currency = currencies.get(&row.customer_id).cloned().ok_or_else(|| {
+                ApiError::Internal(format!("account plan {} has no customer", row.id))
+            })?;
+            let acts = actions.remove(&row.id).unwrap_or_default();
+            Ok(PlanView::new(
+                row,
+                currency,
+                acts.into_iter().map(ActionView::from).collect(),
+            ))
+        })
+        .collect()
+}
+
 fn respond(status: StatusCode, view: PlanView) -> HttpResponse {
     let loc = format!("/api/v1/account-plans/{}", view.id);
     versioned(status, view.version, Some(loc), &view)
@@ -227,11 +252,7 @@ pub async fn list(
                 k: serde_json::Value::Null,
                 id: r.id,
             });
-            let items = page
-                .items
-                .into_iter()
-                .map(|r| plan_view(conn, r))
-                .collect::<Result<Vec<_>, _>>()?;
+            let items = plan_views(conn, page.items)?;
             Ok(PlanPage {
                 items,
                 next_cursor: page.next_cursor,

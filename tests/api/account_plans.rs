@@ -15,6 +15,7 @@ backend_tests!(
     actions_crud_and_validation,
     dates_stay_in_the_supported_range,
     evaluation_against_hand_computed_figures,
+    list_items_are_the_plans_read_one_by_one,
 );
 
 const PLANS: &str = "/api/v1/account-plans";
@@ -469,4 +470,59 @@ async fn evaluation_against_hand_computed_figures(app: TestApp) {
     // (35,000 − 10,000 − 15,000) / 15,000
     let roi = e["roi"].as_f64().unwrap();
     assert!((roi - 10_000.0 / 15_000.0).abs() < 1e-9, "{roi}");
+}
+
+/// The list reads a page's actions and currencies in one statement each: every
+/// item still equals the plan's own read, its actions in due-date order and
+/// only its own, a plan without actions included.
+async fn list_items_are_the_plans_read_one_by_one(app: TestApp) {
+    let token = app.admin_token().await;
+    let key = key_customer(&app, &token).await;
+    let mut plans = Vec::new();
+    for _ in 0..3 {
+        plans.push(app.post(PLANS, &token, &plan_body(key)).await.id());
+    }
+    // Actions given out of due-date order, interleaved between two plans.
+    for (plan, offset) in [
+        (plans[0], 9),
+        (plans[2], 3),
+        (plans[0], 1),
+        (plans[2], 7),
+        (plans[0], 5),
+    ] {
+        let r = app
+            .post(
+                &format!("{PLANS}/{plan}/actions"),
+                &token,
+                &json!({"type": "executive_visit", "due_date": day(offset)}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = app.get(&format!("{PLANS}?customer_id={key}"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let items = r.body["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 3, "{}", r.text);
+    for (item, plan) in items.iter().zip(&plans) {
+        let one = app.get(&format!("{PLANS}/{plan}"), &token).await;
+        assert_eq!(one.status, 200, "{}", one.text);
+        assert_eq!(item, &one.body);
+    }
+    let dues = |i: usize| -> Vec<String> {
+        items[i]["actions"]
+            .as_array()
+            .map(|a| a.iter().map(|x| x["due_date"].to_string()).collect())
+            .unwrap_or_default()
+    };
+    let quoted = |offsets: &[i64]| -> Vec<String> {
+        offsets.iter().map(|o| format!("\"{}\"", day(*o))).collect()
+    };
+    assert_eq!(dues(0), quoted(&[1, 5, 9]));
+    assert!(dues(1).is_empty(), "{}", r.text);
+    assert_eq!(dues(2), quoted(&[3, 7]));
+    assert!(
+        items.iter().all(|i| i["currency"].is_string()),
+        "{}",
+        r.text
+    );
 }
