@@ -148,7 +148,9 @@ pub struct InteractionPatch {
     #[validate(custom(function = "instant"))]
     #[schema(value_type = Option<DateTime<Utc>>, pattern = "^(19|[2-9][0-9])")]
     pub follow_up_at: Option<Option<DateTime<Utc>>>,
-    /// true marks the follow-up done (it leaves the due list); false reopens it.
+    /// true marks the follow-up done (it leaves the due list; 422 `no_follow_up`
+    /// without a `follow_up_at`); false reopens it. A new `follow_up_at`
+    /// reopens a done follow-up unless this request marks it done too.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool, required = false)]
     pub follow_up_done: Option<Option<bool>>,
@@ -507,9 +509,22 @@ pub async fn patch(
                 row.outcome = clean(v);
             }
             if let Some(v) = input.follow_up_at {
-                row.follow_up_at = v.map(|t| db::micros(t.naive_utc()));
+                let at = v.map(|t| db::micros(t.naive_utc()));
+                // Another date is another follow-up: still to do, unless this
+                // request also marks it done. Cleared, there is none to be done.
+                if at != row.follow_up_at {
+                    row.follow_up_done_at = None;
+                }
+                row.follow_up_at = at;
             }
             match input.follow_up_done.flatten() {
+                Some(true) if row.follow_up_at.is_none() => {
+                    return Err(ApiError::Validation(vec![FieldError::new(
+                        "follow_up_done",
+                        "no_follow_up",
+                        "there is no follow-up to mark done: the interaction has no follow_up_at",
+                    )]));
+                }
                 Some(true) if row.follow_up_done_at.is_none() => row.follow_up_done_at = Some(now),
                 Some(false) => row.follow_up_done_at = None,
                 _ => {}

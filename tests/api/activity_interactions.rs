@@ -1040,6 +1040,60 @@ async fn due_follow_ups_list(app: TestApp) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(due(before_now.clone()).await, vec![due_2d_ago, due_1h]);
+    // Done, then given another date: a new follow-up, due again; the same
+    // date again changes nothing, and a date with done: true stays done.
+    let r = app
+        .patch(&one, &token, &json!({"follow_up_done": true}))
+        .await;
+    assert_eq!(r.body["follow_up_done"], true, "{}", r.text);
+    let same = r.body["follow_up_at"].clone();
+    let r = app
+        .patch(&one, &token, &json!({"follow_up_at": same}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["follow_up_done"], true, "{}", r.text);
+    let r = app
+        .patch(
+            &one,
+            &token,
+            &json!({"follow_up_at": iso(t - Duration::hours(2))}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["follow_up_done"], false, "{}", r.text);
+    assert!(r.body["follow_up_done_at"].is_null(), "{}", r.text);
+    assert_eq!(
+        due(before_now.clone()).await,
+        vec![due_2d_ago, due_3h, due_1h]
+    );
+    let r = app
+        .patch(
+            &one,
+            &token,
+            &json!({"follow_up_at": iso(t + Duration::days(3)), "follow_up_done": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["follow_up_done"], true, "{}", r.text);
+    assert_eq!(due(before_now.clone()).await, vec![due_2d_ago, due_1h]);
+    // Cleared, there is no follow-up, done or not, and none to mark done.
+    let r = app
+        .patch(&one, &token, &json!({"follow_up_at": null}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["follow_up_done"], false, "{}", r.text);
+    assert!(r.body["follow_up_done_at"].is_null(), "{}", r.text);
+    let version = r.body["version"].clone();
+    let r = app
+        .patch(&one, &token, &json!({"follow_up_done": true}))
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        [("follow_up_done".to_string(), "no_follow_up".to_string())]
+    );
+    let r = app.get(&one, &token).await;
+    assert_eq!(r.body["version"], version, "nothing written: {}", r.text);
     // Clearing it too.
     let r = app
         .patch(
