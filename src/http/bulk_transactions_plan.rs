@@ -89,6 +89,13 @@ impl Cards {
     fn writable(&self, user: &AuthUser, id: i64) -> Option<&CustomerRow> {
         self.by_id.get(&id).filter(|c| may_write(user, c).is_ok())
     }
+
+    /// The card, if `user` may write to it were it not archived.
+    fn owned(&self, user: &AuthUser, id: i64) -> Option<&CustomerRow> {
+        self.by_id
+            .get(&id)
+            .filter(|c| user.require_customer_write(c.owner_id).is_ok())
+    }
 }
 
 /// What the set-based pass made of one item.
@@ -200,7 +207,9 @@ fn settle(
             if named.is_some_and(|c| c.id != row.customer_id) {
                 return None; // a move: refused by the per-item path
             }
-            let card = cards.writable(user, row.customer_id)?;
+            // A resend that changes nothing is `unchanged` on an archived
+            // card too (`update_in_tx`'s `resend`); a change is not settled here.
+            let card = cards.owned(user, row.customer_id)?;
             let input: TransactionPatch = bulk::parse_item(item).ok()?;
             check(&input, input.null_errors()).ok()?;
             let mut patched = row.clone();
@@ -208,6 +217,7 @@ fn settle(
             if patched == *row {
                 return Some(Settled::Unchanged(patched));
             }
+            cards.writable(user, row.customer_id)?;
             if patched.external_id != row.external_id {
                 return None; // a new key: the per-item path checks it is free
             }

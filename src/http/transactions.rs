@@ -10,7 +10,7 @@ use validator::Validate;
 
 use super::common::{clean, not_future, versioned};
 use super::customer_input::nullable;
-use super::customers::{find_customer, writable_customer};
+use super::customers::{archived, find_customer, writable_customer};
 use super::extract::{JsonBody, QueryParams};
 use super::precondition;
 use super::validation::{check, currency_code, not_blank};
@@ -18,7 +18,7 @@ use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::page::{self, Cursor};
 use crate::db::transactions::{self, Filter, TransactionRow};
-use crate::db::{self, cpr, stats, DbConn};
+use crate::db::{self, cpr, customers, stats, DbConn};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
 
@@ -332,7 +332,7 @@ pub fn fill_currency(row: &mut TransactionRow, card_currency: &str) -> Result<()
 /// What `update_in_tx` did.
 pub enum Updated {
     Saved(TransactionRow),
-    /// Nothing differs (only when asked to skip no-op changes).
+    /// Nothing differs: nothing was written.
     Unchanged(TransactionRow),
 }
 
@@ -369,24 +369,37 @@ pub fn patch_row(
 
 /// Applies a patch to transaction `row` inside the caller's write
 /// transaction (permissions, `If-Match`, currency, external id, the save
-/// with a version bump). The caller refreshes the card's figures. With
-/// `skip_unchanged`, a patch that changes nothing writes nothing.
+/// with a version bump). The caller refreshes the card's figures. A patch
+/// that changes nothing writes nothing. With `resend` (the bulk sync) that
+/// holds on an archived card too: an ERP re-sends its orders on every sync,
+/// and a card archived since must not fail each of them; a real change of
+/// its orders is still refused.
 pub fn update_in_tx(
     conn: &mut DbConn,
     user: &AuthUser,
     mut row: TransactionRow,
     input: TransactionPatch,
     expected: Option<i64>,
-    skip_unchanged: bool,
+    resend: bool,
 ) -> Result<Updated, ApiError> {
-    let customer = writable_customer(conn, user, row.customer_id)?;
+    let customer = if resend {
+        let card = find_customer(conn, row.customer_id)?;
+        user.require_customer_write(card.owner_id)?;
+        customers::lock(conn, card.id)?;
+        card
+    } else {
+        writable_customer(conn, user, row.customer_id)?
+    };
     precondition::check(expected, row.version)?;
     let original = row.clone();
     let before = row.version;
     patch_row(&mut row, input, &customer.currency)?;
     external_id_free(conn, row.external_id.as_deref(), row.id)?;
-    if skip_unchanged && row == original {
+    if row == original {
         return Ok(Updated::Unchanged(original));
+    }
+    if customer.archived_at.is_some() {
+        return Err(archived(customer.id));
     }
     row.version = before + 1;
     row.updated_at = db::now();
@@ -499,7 +512,7 @@ pub async fn patch(
             writable_customer(conn, &user, customer_id)?;
             let row = find_transaction(conn, customer_id, id)?;
             let now = db::now();
-            let row = match update_in_tx(conn, &user, row, input, expected, true)? {
+            let row = match update_in_tx(conn, &user, row, input, expected, false)? {
                 Updated::Saved(row) | Updated::Unchanged(row) => row,
             };
             stats::refresh(conn, customer_id, now)?;

@@ -15,6 +15,7 @@ backend_tests!(
     an_order_named_twice_in_a_batch_is_created_then_updated,
     an_order_another_writer_records_meanwhile_is_not_counted_twice,
     a_bulk_gives_a_card_the_figures_single_writes_give,
+    an_archived_cards_orders_resent_as_they_are_are_unchanged,
 );
 
 fn results(r: &crate::helpers::Resp) -> Vec<(String, String)> {
@@ -506,4 +507,81 @@ async fn a_bulk_gives_a_card_the_figures_single_writes_give(app: TestApp) {
             b.text
         );
     }
+}
+
+/// An ERP re-sends its orders on every sync: those of a card archived since
+/// are `unchanged` when they change nothing (in the set-based pass and item
+/// by item), while a change, a new order or a single PATCH is refused.
+async fn an_archived_cards_orders_resent_as_they_are_are_unchanged(app: TestApp) {
+    let admin = app.admin_token().await;
+    let gone = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "Gone"}))
+        .await
+        .id();
+    let orders = json!([
+        {"external_id": "A-1", "customer_id": gone, "amount_cents": 100, "product": "Tea"},
+        {"external_id": "A-2", "customer_id": gone, "amount_cents": 200, "product": "Tea"},
+    ]);
+    let r = send_orders(
+        &app,
+        &admin,
+        orders.clone(),
+        &[("created", ""), ("created", "")],
+    )
+    .await;
+    let a1 = r.body["items"][0]["id"].as_i64().unwrap_or_default();
+    let r = app
+        .delete(&format!("/api/v1/customers/{gone}"), &admin)
+        .await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    let feed_before = app.get("/api/v1/changes?limit=500", &admin).await;
+
+    send_orders(
+        &app,
+        &admin,
+        orders,
+        &[("unchanged", ""), ("unchanged", "")],
+    )
+    .await;
+    // A-1 named twice: the whole batch goes item by item.
+    send_orders(
+        &app,
+        &admin,
+        json!([
+            {"external_id": "A-1", "amount_cents": 100},
+            {"external_id": "A-1", "customer_id": gone, "product": "Tea"},
+            {"external_id": "A-2", "amount_cents": 250},
+            {"external_id": "A-3", "customer_id": gone, "amount_cents": 100, "product": "Tea"},
+        ]),
+        &[
+            ("unchanged", ""),
+            ("unchanged", ""),
+            ("error", "archived"),
+            ("error", "archived"),
+        ],
+    )
+    .await;
+    // In the set-based pass too: a change is refused, the rest unchanged.
+    send_orders(
+        &app,
+        &admin,
+        json!([
+            {"external_id": "A-1", "amount_cents": 100},
+            {"external_id": "A-2", "amount_cents": 250},
+        ]),
+        &[("unchanged", ""), ("error", "archived")],
+    )
+    .await;
+    let feed_after = app.get("/api/v1/changes?limit=500", &admin).await;
+    assert_eq!(
+        feed_before.body["items"], feed_after.body["items"],
+        "nothing written"
+    );
+    let one = format!("/api/v1/customers/{gone}/transactions/{a1}");
+    let r = app.get(&one, &admin).await;
+    assert_eq!(r.body["version"], 1, "{}", r.text);
+    // A single PATCH is a client's edit, not a resend: the card is read-only.
+    let r = app.patch(&one, &admin, &json!({"amount_cents": 100})).await;
+    r.problem(409);
+    assert_eq!(r.code_of("customer_id"), "archived", "{}", r.text);
 }
