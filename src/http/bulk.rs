@@ -3,9 +3,8 @@
 //! atomic mode and the idempotent store of the response.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::web::{Bytes, BytesMut};
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -116,20 +115,13 @@ fn rejection(rejected: BulkResponse) -> HttpResponse {
 /// `Content-Encoding`, as actix's extractors do for the other bodies: an
 /// ERP compresses the large ones first).
 pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<Bytes, ApiError> {
-    super::extract::known_encoding(req)?;
-    let mut payload = actix_web::dev::Decompress::from_headers(payload.into_inner(), req.headers());
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| match e {
-            actix_web::error::PayloadError::Overflow => too_large(),
-            e => super::extract::unreadable(&e),
-        })?;
-        if body.len() + chunk.len() > BULK_BODY_LIMIT {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+    let mut payload = payload.into_inner();
+    super::body::read(req, &mut payload, BULK_BODY_LIMIT)
+        .await
+        .map_err(|e| match e {
+            super::body::BodyError::TooLarge => too_large(),
+            super::body::BodyError::Bad(e) => e,
+        })
 }
 
 fn too_large() -> ApiError {

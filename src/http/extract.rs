@@ -8,10 +8,10 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::http::header;
-use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest};
 use serde::de::{DeserializeOwned, IgnoredAny};
 
+use super::body::BodyError;
 use super::validation::serde_field_error;
 use crate::error::{ApiError, FieldError};
 
@@ -28,23 +28,21 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let content_type_ok = is_json(req);
-        let encoding = known_encoding(req);
-        let bytes = Bytes::from_request(req, payload);
+        let req = req.clone();
+        let mut payload = payload.take();
         Box::pin(async move {
             if !content_type_ok {
                 return Err(ApiError::UnsupportedMediaType(
                     "the request body must be JSON (Content-Type: application/json)".into(),
                 ));
             }
-            encoding?;
-            let body = bytes
+            let body = super::body::read(&req, &mut payload, JSON_LIMIT)
                 .await
-                .map_err(|e| match e.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(format!(
+                .map_err(|e| match e {
+                    BodyError::TooLarge => ApiError::PayloadTooLarge(format!(
                         "the body is larger than {JSON_LIMIT} bytes"
                     )),
-                    Some(other) => unreadable(other),
-                    None => ApiError::BadRequest(format!("cannot read the request body: {e}")),
+                    BodyError::Bad(e) => e,
                 })?;
             parse_json(&body).map(JsonBody)
         })
@@ -66,22 +64,6 @@ pub(crate) fn unreadable(e: &PayloadError) -> ApiError {
         other => format!("cannot read the request body: {other}"),
     };
     ApiError::BadRequest(detail)
-}
-
-/// 415 for a `Content-Encoding` Patron cannot decode: actix reads an
-/// unknown one as `identity`, and the compressed bytes were then parsed as
-/// the body itself.
-pub(crate) fn known_encoding(req: &HttpRequest) -> Result<(), ApiError> {
-    use actix_web::http::header::ContentEncoding;
-    match req.headers().get(header::CONTENT_ENCODING) {
-        None => Ok(()),
-        Some(v) => match v.to_str().ok().map(str::parse::<ContentEncoding>) {
-            Some(Ok(_)) => Ok(()),
-            _ => Err(ApiError::UnsupportedMediaType(
-                "Content-Encoding must be gzip, deflate, br, zstd or identity".into(),
-            )),
-        },
-    }
 }
 
 pub(crate) fn is_json(req: &HttpRequest) -> bool {

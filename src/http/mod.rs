@@ -9,6 +9,7 @@ pub mod analytics_funnel;
 pub mod analytics_overview;
 pub mod analytics_sales;
 pub mod auth;
+pub mod body;
 pub mod bulk;
 pub mod bulk_customers;
 pub mod bulk_customers_plan;
