@@ -245,8 +245,8 @@ pub fn revenue_profit(
         .filter(transactions::occurred_at.ge(from))
         .filter(transactions::occurred_at.lt(to))
         .select((
-            diesel::dsl::sql::<Nullable<BigInt>>("CAST(SUM(amount_cents) AS BIGINT)"),
-            diesel::dsl::sql::<Nullable<BigInt>>("CAST(SUM(amount_cents - cost_cents) AS BIGINT)"),
+            diesel::dsl::sql::<Nullable<BigInt>>(&super::money_sum("amount_cents")),
+            diesel::dsl::sql::<Nullable<BigInt>>(&super::money_sum("amount_cents - cost_cents")),
         ))
         .first(conn)?;
     Ok((revenue.unwrap_or(0), profit.unwrap_or(0)))

@@ -37,7 +37,7 @@ pub fn revenue_between(
         .filter(transactions::occurred_at.lt(to))
         .select(diesel::dsl::sql::<
             diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
-        >("CAST(SUM(amount_cents) AS BIGINT)"))
+        >(&super::money_sum("amount_cents")))
         .first(conn)?;
     Ok(sum.unwrap_or(0))
 }

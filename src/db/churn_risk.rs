@@ -60,8 +60,9 @@ pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) 
         Some(owner) => {
             let revenue = |cond: &str| {
                 format!(
-                    "COALESCE((SELECT CAST(SUM(t.amount_cents) AS BIGINT) FROM transactions t \
-                     WHERE t.customer_id = c.id AND {cond}), 0)"
+                    "COALESCE((SELECT {sum} FROM transactions t \
+                     WHERE t.customer_id = c.id AND {cond}), 0)",
+                    sum = super::money_sum("t.amount_cents")
                 )
             };
             format!(
@@ -69,7 +70,9 @@ pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) 
                  FROM customers c JOIN users u ON u.id = c.owner_id \
                  WHERE {candidates} AND c.owner_id = {owner}",
                 revenue(&format!("t.occurred_at >= {recent}")),
-                revenue(&format!("t.occurred_at >= {before} AND t.occurred_at < {recent}")),
+                revenue(&format!(
+                    "t.occurred_at >= {before} AND t.occurred_at < {recent}"
+                )),
             )
         }
         None => format!(
@@ -77,11 +80,16 @@ pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) 
                COALESCE(w.earlier, 0) AS revenue_before_cents \
              FROM customers c JOIN users u ON u.id = c.owner_id \
              LEFT JOIN (SELECT t.customer_id, \
-                 CAST(SUM(CASE WHEN t.occurred_at >= {recent} THEN t.amount_cents ELSE 0 END) AS BIGINT) AS recent, \
-                 CAST(SUM(CASE WHEN t.occurred_at < {recent} THEN t.amount_cents ELSE 0 END) AS BIGINT) AS earlier \
+                 {recent_sum} AS recent, {earlier_sum} AS earlier \
                FROM transactions t WHERE t.occurred_at >= {before} GROUP BY t.customer_id) w \
                ON w.customer_id = c.id \
-             WHERE {candidates}"
+             WHERE {candidates}",
+            recent_sum = super::money_sum(&format!(
+                "CASE WHEN t.occurred_at >= {recent} THEN t.amount_cents ELSE 0 END"
+            )),
+            earlier_sum = super::money_sum(&format!(
+                "CASE WHEN t.occurred_at < {recent} THEN t.amount_cents ELSE 0 END"
+            )),
         ),
     };
     score_over(s, now, &base)

@@ -142,13 +142,14 @@ fn refresh_range(
             format!(
                 "UPDATE customers SET cpr_revenue_window_cents = x.revenue, share_of_wallet = x.share \
                  FROM (SELECT c.id AS id, {revenue} AS revenue, {share} AS share FROM customers c \
-                       LEFT JOIN (SELECT customer_id, CAST(SUM(amount_cents) AS BIGINT) AS revenue FROM transactions \
+                       LEFT JOIN (SELECT customer_id, {sum} AS revenue FROM transactions \
                                   WHERE {in_tx} AND occurred_at >= {start} \
                                   GROUP BY customer_id) w ON w.customer_id = c.id \
                        WHERE {in_c}) x \
                  WHERE customers.id = x.id AND {in_customers} \
                    AND (customers.cpr_revenue_window_cents <> x.revenue \
-                   OR COALESCE(customers.share_of_wallet, -1) <> COALESCE(x.share, -1));"
+                   OR COALESCE(customers.share_of_wallet, -1) <> COALESCE(x.share, -1));",
+                sum = super::money_sum("amount_cents"),
             )
         }
     };

@@ -2,11 +2,13 @@
 //! transactions in the same database transaction as every write that
 //! changes them, and refreshed as the 12-month window moves.
 
+use std::sync::LazyLock;
+
 use chrono::{Months, NaiveDateTime};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use super::DbConn;
+use super::{money_sum, DbConn};
 
 /// The start of the trailing 12-month window ending at `now`.
 pub fn window_start(now: NaiveDateTime) -> NaiveDateTime {
@@ -32,23 +34,40 @@ pub fn literal(t: NaiveDateTime) -> String {
     format!("'{}'", t.format("%F %T%.f"))
 }
 
-const FIGURES: &str = "
+/// The card's figures, as SQL. Money sums through `money_sum`: a card's
+/// SUM past 2^63 cents failed every later write of its records (SQLite
+/// "integer overflow", PostgreSQL "bigint out of range").
+static FIGURES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "
     last_contact_at = (SELECT MAX(i.occurred_at) FROM interactions i WHERE i.customer_id = customers.id),
     purchase_count = (SELECT COUNT(*) FROM transactions t WHERE t.customer_id = customers.id),
     first_purchase_at = (SELECT MIN(t.occurred_at) FROM transactions t WHERE t.customer_id = customers.id),
     last_purchase_at = (SELECT MAX(t.occurred_at) FROM transactions t WHERE t.customer_id = customers.id),
-    lifetime_revenue_cents = COALESCE((SELECT CAST(SUM(t.amount_cents) AS BIGINT) FROM transactions t WHERE t.customer_id = customers.id), 0),
-    lifetime_profit_cents = COALESCE((SELECT CAST(SUM(t.amount_cents - t.cost_cents) AS BIGINT) FROM transactions t WHERE t.customer_id = customers.id), 0),
-    open_complaints = (SELECT COUNT(*) FROM interactions i WHERE i.customer_id = customers.id AND i.type = 'complaint' AND i.complaint_status = 'open'),";
+    lifetime_revenue_cents = COALESCE((SELECT {revenue} FROM transactions t WHERE t.customer_id = customers.id), 0),
+    lifetime_profit_cents = COALESCE((SELECT {profit} FROM transactions t WHERE t.customer_id = customers.id), 0),
+    open_complaints = (SELECT COUNT(*) FROM interactions i WHERE i.customer_id = customers.id AND i.type = 'complaint' AND i.complaint_status = 'open'),",
+        revenue = money_sum("t.amount_cents"),
+        profit = money_sum("t.amount_cents - t.cost_cents"),
+    )
+});
 
 /// The 12-month figures, each up to its window start (a bound value in
 /// `RefreshOne`) and then `WINDOW_END`.
-const REVENUE_12M: &str =
-    "revenue_12m_cents = COALESCE((SELECT CAST(SUM(t.amount_cents) AS BIGINT) \
-     FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= ";
-const PROFIT_12M: &str =
-    "profit_12m_cents = COALESCE((SELECT CAST(SUM(t.amount_cents - t.cost_cents) AS BIGINT) \
-     FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= ";
+static REVENUE_12M: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "revenue_12m_cents = COALESCE((SELECT {} \
+         FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= ",
+        money_sum("t.amount_cents")
+    )
+});
+static PROFIT_12M: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "profit_12m_cents = COALESCE((SELECT {} \
+         FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= ",
+        money_sum("t.amount_cents - t.cost_cents")
+    )
+});
 const WINDOW_END: &str = "), 0)";
 
 /// Recomputes every derived figure of one customer. Call inside the write
@@ -86,13 +105,13 @@ where
     ) -> QueryResult<()> {
         use diesel::sql_types::{BigInt, Timestamp};
         out.push_sql("UPDATE customers SET ");
-        out.push_sql(FIGURES);
+        out.push_sql(&FIGURES);
         out.push_sql(" ");
-        out.push_sql(REVENUE_12M);
+        out.push_sql(&REVENUE_12M);
         out.push_bind_param::<Timestamp, _>(&self.start)?;
         out.push_sql(WINDOW_END);
         out.push_sql(", ");
-        out.push_sql(PROFIT_12M);
+        out.push_sql(&PROFIT_12M);
         out.push_bind_param::<Timestamp, _>(&self.start)?;
         out.push_sql(WINDOW_END);
         out.push_sql(", stats_at = ");
@@ -146,10 +165,8 @@ pub fn refresh_many(
                FROM customers c \
                LEFT JOIN (SELECT customer_id, COUNT(*) AS purchases, MIN(occurred_at) AS first_purchase, \
                             MAX(occurred_at) AS last_purchase, \
-                            CAST(SUM(amount_cents) AS BIGINT) AS revenue, \
-                            CAST(SUM(amount_cents - cost_cents) AS BIGINT) AS profit, \
-                            CAST(SUM(CASE WHEN occurred_at >= {start} THEN amount_cents ELSE 0 END) AS BIGINT) AS revenue_12m, \
-                            CAST(SUM(CASE WHEN occurred_at >= {start} THEN amount_cents - cost_cents ELSE 0 END) AS BIGINT) AS profit_12m \
+                            {revenue} AS revenue, {profit} AS profit, \
+                            {revenue_12m} AS revenue_12m, {profit_12m} AS profit_12m \
                           FROM transactions WHERE customer_id IN ({ids}) GROUP BY customer_id) t \
                  ON t.customer_id = c.id \
                LEFT JOIN (SELECT customer_id, MAX(occurred_at) AS last_contact, \
@@ -157,7 +174,15 @@ pub fn refresh_many(
                           FROM interactions WHERE customer_id IN ({ids}) GROUP BY customer_id) i \
                  ON i.customer_id = c.id \
                WHERE c.id IN ({ids})) x \
-         WHERE customers.id = x.id AND customers.id IN ({ids})"
+         WHERE customers.id = x.id AND customers.id IN ({ids})",
+        revenue = money_sum("amount_cents"),
+        profit = money_sum("amount_cents - cost_cents"),
+        revenue_12m = money_sum(&format!(
+            "CASE WHEN occurred_at >= {start} THEN amount_cents ELSE 0 END"
+        )),
+        profit_12m = money_sum(&format!(
+            "CASE WHEN occurred_at >= {start} THEN amount_cents - cost_cents ELSE 0 END"
+        )),
     ))
 }
 
@@ -250,14 +275,15 @@ fn move_window(conn: &mut DbConn, from: NaiveDateTime, now: NaiveDateTime) -> Qu
     // on PostgreSQL at 10M transactions).
     diesel::sql_query(format!(
         "UPDATE customers SET revenue_12m_cents = w.revenue, profit_12m_cents = w.profit FROM ( \
-           SELECT m.id AS id, CAST(COALESCE(SUM(t.amount_cents), 0) AS BIGINT) AS revenue, \
-             CAST(COALESCE(SUM(t.amount_cents - t.cost_cents), 0) AS BIGINT) AS profit \
+           SELECT m.id AS id, {revenue} AS revenue, {profit} AS profit \
            FROM (SELECT DISTINCT customer_id AS id FROM transactions \
                  WHERE occurred_at >= {from} AND occurred_at < {start}) m \
            LEFT JOIN transactions t ON t.customer_id = m.id AND t.occurred_at >= {start} \
            GROUP BY m.id) w \
          WHERE customers.id = w.id \
-           AND (customers.revenue_12m_cents <> w.revenue OR customers.profit_12m_cents <> w.profit)"
+           AND (customers.revenue_12m_cents <> w.revenue OR customers.profit_12m_cents <> w.profit)",
+        revenue = money_sum("t.amount_cents"),
+        profit = money_sum("t.amount_cents - t.cost_cents"),
     ))
     .execute(conn)
 }
@@ -269,10 +295,11 @@ fn refresh_every_window(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<us
     conn.batch_execute(&format!(
         "DROP TABLE IF EXISTS window_calc;
          CREATE TEMPORARY TABLE window_calc AS
-           SELECT customer_id AS id, CAST(SUM(amount_cents) AS BIGINT) AS revenue,
-                  CAST(SUM(amount_cents - cost_cents) AS BIGINT) AS profit
+           SELECT customer_id AS id, {revenue} AS revenue, {profit} AS profit
            FROM transactions WHERE occurred_at >= {start} GROUP BY customer_id;
-         CREATE INDEX window_calc_id ON window_calc (id);"
+         CREATE INDEX window_calc_id ON window_calc (id);",
+        revenue = money_sum("amount_cents"),
+        profit = money_sum("amount_cents - cost_cents"),
     ))?;
     let revenue = "COALESCE((SELECT w.revenue FROM window_calc w WHERE w.id = customers.id), 0)";
     let profit = "COALESCE((SELECT w.profit FROM window_calc w WHERE w.id = customers.id), 0)";

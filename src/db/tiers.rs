@@ -110,9 +110,10 @@ fn rank_from_transactions(
         "CREATE TEMPORARY TABLE tier_rank AS \
          SELECT p.id AS id, p.profit AS profit, ROW_NUMBER() OVER (ORDER BY p.profit DESC, p.id ASC) AS rn FROM ( \
            SELECT c.id AS id, COALESCE(s.profit, 0) AS profit FROM customers c LEFT JOIN ( \
-             SELECT customer_id, CAST(SUM(amount_cents - cost_cents) AS BIGINT) AS profit \
+             SELECT customer_id, {profit} AS profit \
              FROM transactions WHERE occurred_at >= {start} GROUP BY customer_id) s ON s.customer_id = c.id \
-           WHERE c.archived_at IS NULL) p"
+           WHERE c.archived_at IS NULL) p",
+        profit = super::money_sum("amount_cents - cost_cents"),
     ))?;
     scalar(conn, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM tier_rank")
 }
@@ -357,11 +358,12 @@ pub fn totals(conn: &mut DbConn, col: &str) -> QueryResult<Vec<TierTotal>> {
             customers: 0,
             profit_cents: 0,
         });
-    let (customers, profit_cents) = rows
-        .iter()
-        .fold((all.customers, all.profit_cents), |(n, p), t| {
-            (n - t.customers, p - t.profit_cents)
-        });
+    let (customers, profit_cents) =
+        rows.iter()
+            .fold((all.customers, all.profit_cents), |(n, p), t| {
+                // Held at the 64-bit range, as the sums are (`money_sum`).
+                (n - t.customers, p.saturating_sub(t.profit_cents))
+            });
     rows.push(TierTotal {
         tier: SMALL.to_string(),
         customers,

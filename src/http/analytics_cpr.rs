@@ -184,14 +184,17 @@ pub async fn pareto_report(
             let col = tiers::profit_column(tiers::ranked(conn)?.window_months);
             let ranked = tiers::pareto(conn, col)?;
             let customers: i64 = ranked.deciles.iter().map(|d| d.customers).sum();
-            let total: i64 = ranked.deciles.iter().map(|d| d.profit_cents).sum();
+            let total = ranked
+                .deciles
+                .iter()
+                .fold(0_i64, |sum, d| sum.saturating_add(d.profit_cents));
             let share = |p: i64| (total > 0).then(|| p as f64 / total as f64);
-            let mut running = 0;
+            let mut running: i64 = 0;
             let rows = ranked
                 .deciles
                 .into_iter()
                 .map(|d| {
-                    running += d.profit_cents;
+                    running = running.saturating_add(d.profit_cents);
                     DecileRow {
                         decile: d.decile,
                         customers: d.customers,

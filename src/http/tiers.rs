@@ -61,7 +61,9 @@ pub fn pyramid(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
     let customers: i64 = totals.iter().map(|t| t.customers).sum();
     let top = (customers * 2 + 9) / 10;
     let top_sum = tiers::top_profit(conn, col, top)?;
-    let total: i64 = totals.iter().map(|t| t.profit_cents).sum();
+    let total = totals
+        .iter()
+        .fold(0_i64, |sum, t| sum.saturating_add(t.profit_cents));
     let rows = Tier::ALL
         .iter()
         .map(|tier| {

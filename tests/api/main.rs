@@ -39,6 +39,7 @@ mod instants;
 mod lock_races;
 mod lookups;
 mod loyalty;
+mod money_overflow;
 mod openapi;
 mod outage;
 mod patch_no_op;
