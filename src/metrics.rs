@@ -121,6 +121,9 @@ pub fn build(pool: &DbPool) -> Result<PrometheusMetrics, String> {
     PrometheusMetricsBuilder::new("patron")
         .registry(registry)
         .endpoint("/metrics")
+        // A request no route matched is labelled with this, not its path:
+        // every made-up path was a series of its own, without limit.
+        .mask_unmatched_patterns("unmatched")
         .build()
         .map_err(|e| e.to_string())
 }

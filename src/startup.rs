@@ -93,6 +93,7 @@ impl Application {
                 .wrap(ErrorHandlers::new().default_handler(http::fallback::problem_fallback))
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
                 .wrap(metrics.clone())
+                .wrap(from_fn(http::fallback::known_method))
                 .wrap(
                     Logger::new("%{METHOD}xi %U %s %Dms")
                         .custom_request_replace("METHOD", |req| req.method().to_string()),

@@ -58,6 +58,24 @@ async fn metrics_count_requests_and_pool(app: TestApp) {
         "{text}"
     );
     assert!(text.contains("patron_db_pool_connections "), "{text}");
+    // Found by a review: every made-up path and method was a series of its
+    // own, without limit and without a token.
+    for path in ["/x/made-up-1", "/x/made-up-2", "//api/v1/customers"] {
+        assert_eq!(app.get(path, "").await.status, 404);
+    }
+    let method = reqwest::Method::from_bytes(b"FOO").unwrap_or_else(|e| panic!("{e}"));
+    let r = app
+        .send(app.client.request(method, app.url("/healthz")))
+        .await;
+    r.problem(501);
+    let text = app.get("/metrics", "").await.text;
+    assert!(
+        !text.contains("made-up") && !text.contains("//api"),
+        "{text}"
+    );
+    assert!(!text.contains("method=\"FOO\""), "{text}");
+    assert!(text.contains("endpoint=\"unmatched\""), "{text}");
+    let text = app.get("/metrics", "").await.text;
     assert!(text.contains("patron_db_pool_max_connections 3"), "{text}");
     assert!(text.contains("patron_db_pool_wait_seconds_count"), "{text}");
     // Card reads that shared statements: counted on PostgreSQL only.
