@@ -282,11 +282,11 @@ fn idempotency_key(op: &mut Operation) {
         .required(Required::False)
         .description(Some(
             "Makes the POST safe to retry: a retry with the same key and the same request \
-(method, path, query and body) returns the stored first response (status, body, Location, \
+(method, path, query and body) returns the stored first success (status, body, Location, \
 ETag; marked `Idempotent-Replayed: true`) and writes nothing. The same key with another \
 request is a 422; while the first request still runs, a 409. Keys are per user, 1 to 255 \
-visible ASCII characters, kept at least 24 h (PATRON_IDEMPOTENCY_TTL_SECS). 5xx, 401 and 429 \
-answers are not stored. Bulk writes and the CSV import store their response in the same \
+visible ASCII characters, kept at least 24 h (PATRON_IDEMPOTENCY_TTL_SECS). Only successes \
+are stored: a refused request wrote nothing, and its retry (the request corrected) runs again. Bulk writes and the CSV import store their response in the same \
 database transaction as the writes.",
         ))
         .schema(Some(

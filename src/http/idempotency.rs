@@ -1,5 +1,5 @@
 //! `Idempotency-Key` on every POST: a retry with the same key and body gets
-//! the stored first response and writes nothing; the same key with another
+//! the stored first success and writes nothing; the same key with another
 //! body is a 422; a retry while the first request still runs is a 409.
 //!
 //! Bulk writes and the CSV import store their response in the same database
@@ -130,13 +130,12 @@ async fn token_user(req: &ServiceRequest) -> Option<i64> {
         .map(|user| user.id)
 }
 
-/// Should a response be kept for replay? Not failures a retry may cure.
+/// Should a response be kept for replay? Only a success: a refused request
+/// wrote nothing (every write is one transaction), so running its retry again
+/// is safe, and the retry is usually the request corrected. A review found a
+/// 415 (wrong `Content-Type`) replayed for 24 h to the fixed retry.
 fn replayable(status: StatusCode) -> bool {
-    !(status.is_server_error()
-        || matches!(
-            status,
-            StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT
-        ))
+    status.is_success() || status.is_redirection()
 }
 
 /// The stored form of a response.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::helpers::TestApp;
@@ -94,19 +94,41 @@ async fn single_post_replays_status_and_headers(app: TestApp) {
     );
     let all = app.get("/api/v1/customers", &token).await;
     assert_eq!(all.body["items"].as_array().unwrap().len(), 1);
-    // A stored failure replays as the same failure.
-    let bad = || {
+    // A refusal wrote nothing and is not kept: the retry, usually the
+    // request corrected, runs (a review saw a 415 replayed for 24 h to the
+    // retry that fixed its Content-Type).
+    let with_key = |key: &str, content_type: &str, body: &Value| {
         app.client
             .post(app.url("/api/v1/customers"))
             .bearer_auth(&token)
-            .header("Idempotency-Key", "bad-1")
-            .json(&json!({"kind": "individual"}))
+            .header("Idempotency-Key", key)
+            .header("Content-Type", content_type)
+            .body(body.to_string())
     };
-    let r1 = app.send(bad()).await;
-    r1.problem(422);
-    let r2 = app.send(bad()).await;
-    r2.problem(422);
-    assert_eq!(r2.body, r1.body);
+    let incomplete = json!({"kind": "individual"});
+    let r = app
+        .send(with_key("bad-1", "application/json", &incomplete))
+        .await;
+    r.problem(422);
+    let r = app
+        .send(with_key("bad-1", "application/json", &incomplete))
+        .await;
+    r.problem(422);
+    assert_eq!(r.header("idempotent-replayed"), None);
+    let fixed = json!({"kind": "individual", "name": "Fixed"});
+    let r = app
+        .send(with_key("bad-1", "application/json", &fixed))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app.send(with_key("ct-1", "text/plain", &fixed)).await;
+    r.problem(415);
+    let r = app.send(with_key("ct-1", "application/json", &fixed)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.header("idempotent-replayed"), None);
+    // Once it succeeded, the key replays the success.
+    let again = app.send(with_key("ct-1", "application/json", &fixed)).await;
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(again.body, r.body);
 }
 
 async fn keys_are_per_user(app: TestApp) {
