@@ -139,3 +139,13 @@ pub fn instants_out_of_range(filters: &[(&str, Option<DateTime<Utc>>)]) -> Vec<F
         })
         .collect()
 }
+
+/// The cursor's list name of a list that is also nested under a customer
+/// (`/interactions` and `/customers/{id}/interactions`): one list per parent,
+/// so another card's cursor is a 400, not a page that silently skips rows.
+pub fn list_name(list: &str, customer_id: Option<i64>) -> String {
+    match customer_id {
+        Some(id) => format!("{list}:{id}"),
+        None => list.to_string(),
+    }
+}

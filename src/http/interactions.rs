@@ -243,10 +243,11 @@ async fn list_page(
     };
     let sort = interactions::parse_sort(q.sort.as_deref(), default_sort)?;
     let limit = page::limit(q.limit)?;
+    let list_name = super::common::list_name("interactions", customer_id);
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "interactions", sort))
+        .map(|c| Cursor::decode(c, &list_name, sort))
         .transpose()?;
     let filter = q.filter(super::common::listed_customer(customer_id, q.customer_id)?);
     state
@@ -256,7 +257,7 @@ async fn list_page(
                 find_customer(conn, id)?;
             }
             let rows = interactions::page(conn, &filter, sort, after.as_ref(), limit)?;
-            let page = page::finish(rows, limit, "interactions", |r| {
+            let page = page::finish(rows, limit, &list_name, |r| {
                 interactions::cursor_for(sort, r)
             });
             Ok(InteractionPage {

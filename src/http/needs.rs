@@ -164,10 +164,13 @@ pub async fn list(
     let customer_id = path.into_inner();
     let q = query.0;
     let limit = page::limit(q.limit)?;
+    // One list per customer: another card's cursor is a 400, not a page
+    // that silently skips this card's needs.
+    let list_name = format!("needs:{customer_id}");
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "needs", "id"))
+        .map(|c| Cursor::decode(c, &list_name, "id"))
         .transpose()?
         .map(|c| c.id);
     let kind = q.kind.map(|k| k.as_str());
@@ -177,7 +180,7 @@ pub async fn list(
         .run(move |conn| {
             find_customer(conn, customer_id)?;
             let rows = needs::page(conn, customer_id, kind, since, after, limit)?;
-            Ok(page::finish(rows, limit, "needs", |r| Cursor {
+            Ok(page::finish(rows, limit, &list_name, |r| Cursor {
                 s: "id".into(),
                 k: serde_json::Value::Null,
                 id: r.id,

@@ -168,8 +168,12 @@ fn bound_for(source_rank: i64, cursor: Option<(NaiveDateTime, i64, i64)>) -> Opt
     })
 }
 
-fn decode_cursor(raw: &str, types: &str) -> Result<(NaiveDateTime, i64, i64), ApiError> {
-    let c = Cursor::decode(raw, "timeline", &format!("timeline:{types}"))?;
+fn decode_cursor(
+    raw: &str,
+    list_name: &str,
+    types: &str,
+) -> Result<(NaiveDateTime, i64, i64), ApiError> {
+    let c = Cursor::decode(raw, list_name, &format!("timeline:{types}"))?;
     let arr =
         c.k.as_array()
             .ok_or_else(|| bad("cursor", "corrupt cursor"))?;
@@ -277,18 +281,21 @@ pub async fn timeline(
     let q = query.0;
     let types = parse_types(q.types.as_deref())?;
     let types_key = types.join(",");
+    // One list per customer, like every nested list: another card's cursor
+    // is a 400, not a page that silently skips entries.
+    let list_name = format!("timeline:{customer_id}");
     let limit = page::limit(q.limit)?;
     let cursor = q
         .cursor
         .as_deref()
-        .map(|c| decode_cursor(c, &types_key))
+        .map(|c| decode_cursor(c, &list_name, &types_key))
         .transpose()?;
     let page = state
         .db
         .run(move |conn| {
             find_customer(conn, customer_id)?;
             let entries = load(conn, customer_id, &types, cursor, limit)?;
-            let page = page::finish(entries, limit, "timeline", |e| Cursor {
+            let page = page::finish(entries, limit, &list_name, |e| Cursor {
                 s: format!("timeline:{types_key}"),
                 k: serde_json::json!([stamp(e.at), e.rank]),
                 id: e.id,
@@ -326,11 +333,12 @@ pub async fn history(
     }
     let limit = page::limit(q.limit)?;
     let sort = "history";
+    let list_name = format!("history:{customer_id}");
     let before = q
         .cursor
         .as_deref()
         .map(|c| {
-            let c = Cursor::decode(c, "history", sort)?;
+            let c = Cursor::decode(c, &list_name, sort)?;
             let at = c.stamp_key()?;
             Ok::<_, ApiError>(Before::LtId(at, c.id))
         })
@@ -340,7 +348,7 @@ pub async fn history(
         .run(move |conn| {
             find_customer(conn, customer_id)?;
             let rows = events::page(conn, customer_id, q.kind.as_deref(), before, limit + 1)?;
-            Ok(page::finish(rows, limit, "history", |e| Cursor {
+            Ok(page::finish(rows, limit, &list_name, |e| Cursor {
                 s: sort.into(),
                 k: serde_json::Value::String(stamp(e.at)),
                 id: e.id,

@@ -186,10 +186,11 @@ async fn list_page(
 ) -> Result<TransactionPage, ApiError> {
     let sort = transactions::parse_sort(q.sort.as_deref())?;
     let limit = page::limit(q.limit)?;
+    let list_name = super::common::list_name("transactions", customer_id);
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "transactions", sort))
+        .map(|c| Cursor::decode(c, &list_name, sort))
         .transpose()?;
     super::common::query_instants(&[
         ("from", q.from),
@@ -211,7 +212,7 @@ async fn list_page(
                 find_customer(conn, id)?;
             }
             let rows = transactions::page(conn, &filter, sort, after.as_ref(), limit)?;
-            let page = page::finish(rows, limit, "transactions", |r| {
+            let page = page::finish(rows, limit, &list_name, |r| {
                 transactions::cursor_for(sort, r)
             });
             Ok(TransactionPage {

@@ -185,6 +185,52 @@ async fn a_cursor_works_only_on_its_own_list(app: TestApp) {
         .await;
     r.problem(400);
     assert_eq!(r.error_fields(), ["cursor"], "{}", r.text);
+    // Every list nested under a card (found by reviews: transactions, needs,
+    // timeline and history cursors paged another card, skipping rows).
+    let card = format!("/api/v1/customers/{c}");
+    for i in 0..2 {
+        let r = app
+            .post(
+                &format!("{card}/needs"),
+                &token,
+                &json!({"kind": "actual", "description": format!("need {i}")}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    for stage in ["prospect", "ordinary"] {
+        let r = app
+            .patch(&card, &token, &json!({"funnel_stage": stage}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    for nested in [
+        "transactions",
+        "interactions",
+        "needs",
+        "timeline",
+        "history",
+        "contacts",
+    ] {
+        let mine = cursor_of(&app.get(&format!("{card}/{nested}?limit=1"), &token).await);
+        let theirs = format!("/api/v1/customers/{other}/{nested}?limit=1&cursor={mine}");
+        let r = app.get(&theirs, &token).await;
+        r.problem(400);
+        assert_eq!(r.error_fields(), ["cursor"], "{nested}: {}", r.text);
+        let r = app
+            .get(&format!("{card}/{nested}?limit=1&cursor={mine}"), &token)
+            .await;
+        assert_eq!(r.status, 200, "{nested}: {}", r.text);
+    }
+    // The lists across cards are lists of their own too.
+    for list in ["transactions", "interactions"] {
+        let all = cursor_of(&app.get(&format!("/api/v1/{list}?limit=1"), &token).await);
+        let r = app
+            .get(&format!("{card}/{list}?limit=1&cursor={all}"), &token)
+            .await;
+        r.problem(400);
+        assert_eq!(r.error_fields(), ["cursor"], "{list}: {}", r.text);
+    }
     let mut segments = Vec::new();
     for name in ["Paged A", "Paged B"] {
         let r = app
