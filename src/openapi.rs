@@ -176,6 +176,7 @@ fn example_error(name: &str) -> ApiError {
 /// with a body, 400 with query parameters, 500/503 always).
 pub fn complete(api: &mut utoipa::openapi::OpenApi) {
     let components = api.components.get_or_insert_with(Default::default);
+    bulk_transaction_item(components);
     for (name, _, description) in PROBLEMS {
         let example = serde_json::to_value(example_error(name).problem()).unwrap_or_default();
         let response = ResponseBuilder::new()
@@ -252,6 +253,57 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             add_responses(op, &wanted);
         }
     }
+}
+
+/// The item of `POST /transactions/bulk` as one object: `TransactionCreate`'s
+/// properties (one definition of their rules) and the customer reference.
+/// Derived with `#[serde(flatten)]` it was an `allOf` whose first part's
+/// `additionalProperties: false` refused `customer_id` and
+/// `customer_external_id`, so no item that names its customer passed the
+/// schema (a review). Only `external_id` is required: an item for a known
+/// order updates it as a PATCH, and the create's own fields are required
+/// only to create (the per-item error says so).
+fn bulk_transaction_item(components: &mut utoipa::openapi::Components) {
+    use utoipa::openapi::schema::Schema;
+    let object = |name: &str| match components.schemas.get(name) {
+        Some(RefOr::T(Schema::Object(o))) => Some(o.clone()),
+        Some(RefOr::T(Schema::AllOf(all))) => all.items.iter().find_map(|part| match part {
+            RefOr::T(Schema::Object(o)) => Some(o.clone()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    let (Some(mut item), Some(reference)) =
+        (object("TransactionCreate"), object("TransactionBulkItem"))
+    else {
+        return;
+    };
+    for (name, schema) in reference.properties {
+        item.properties.insert(name, schema);
+    }
+    item.required = vec!["external_id".to_string()];
+    if let Some(RefOr::T(Schema::Object(key))) = item.properties.get_mut("external_id") {
+        key.schema_type = utoipa::openapi::schema::SchemaType::Type(utoipa::openapi::Type::String);
+        key.description = Some(
+            "The ERP's key of the order: an order already recorded under it is updated, not \
+             counted twice."
+                .to_string(),
+        );
+    }
+    item.description = Some(
+        "One order of `POST /transactions/bulk`: the fields of `TransactionCreate`, a required \
+         `external_id`, and the customer named by `customer_id` or `customer_external_id`. \
+         To create, the customer, `amount_cents` and `product` are required; an `external_id` \
+         already recorded updates that order as a PATCH would."
+            .to_string(),
+    );
+    if let Some(serde_json::Value::Object(example)) = item.example.as_mut() {
+        example.insert("customer_external_id".into(), "ERP-10042".into());
+    }
+    components.schemas.insert(
+        "TransactionBulkItem".to_string(),
+        RefOr::T(Schema::Object(item)),
+    );
 }
 
 /// A unique, predictable operationId: the method and the path's words, e.g.

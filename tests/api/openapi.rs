@@ -187,3 +187,80 @@ fn schema_names_are_unique() {
     assert!(seen.len() > 100, "the scan found the schema types");
     assert!(dup.is_empty(), "schema names used twice: {dup:#?}");
 }
+
+/// The schema `s` points to, resolved through one `$ref`.
+fn resolved<'a>(spec: &'a Value, s: &'a Value) -> &'a Value {
+    match s["$ref"].as_str() {
+        Some(r) => &spec["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        None => s,
+    }
+}
+
+/// Where an object schema forbids other properties, `example` names only
+/// its properties and all the required ones.
+fn check_example(spec: &Value, schema: &Value, example: &Value, at: &str) {
+    let schema = resolved(spec, schema);
+    let (Some(props), Some(example)) = (schema["properties"].as_object(), example.as_object())
+    else {
+        return;
+    };
+    if schema["additionalProperties"] == Value::Bool(false) {
+        for key in example.keys() {
+            assert!(
+                props.contains_key(key),
+                "{at}: example property {key} is not in the schema"
+            );
+        }
+    }
+    for required in schema["required"].as_array().into_iter().flatten() {
+        let name = required.as_str().unwrap_or_default();
+        assert!(
+            example.contains_key(name),
+            "{at}: example lacks required {name}"
+        );
+    }
+    for (key, value) in example {
+        let items = &props.get(key).map_or(&Value::Null, |p| &p["items"]);
+        for (i, element) in value.as_array().into_iter().flatten().enumerate() {
+            check_example(spec, items, element, &format!("{at}.{key}[{i}]"));
+        }
+    }
+}
+
+/// Found by a review: the bulk order item was an `allOf` whose first part
+/// forbade other properties, so the customer reference its second part added
+/// (and the spec's own example) never passed the schema.
+#[test]
+fn examples_pass_their_schemas_and_no_all_of_forbids_its_parts() {
+    let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
+    for (name, schema) in spec["components"]["schemas"].as_object().expect("schemas") {
+        if let Some(parts) = schema["allOf"].as_array() {
+            let closed = parts
+                .iter()
+                .any(|p| resolved(&spec, p)["additionalProperties"] == Value::Bool(false));
+            let adds: Vec<&Value> = parts
+                .iter()
+                .filter(|p| resolved(&spec, p)["additionalProperties"] != Value::Bool(false))
+                .filter(|p| {
+                    resolved(&spec, p)["properties"]
+                        .as_object()
+                        .is_some_and(|o| !o.is_empty())
+                })
+                .collect();
+            assert!(
+                !(closed && !adds.is_empty()),
+                "{name}: allOf forbids the properties of a part"
+            );
+        }
+        check_example(&spec, schema, &schema["example"], name);
+    }
+    for (method, path, op) in operations(&spec) {
+        let content = &op["requestBody"]["content"]["application/json"];
+        check_example(
+            &spec,
+            &content["schema"],
+            &content["example"],
+            &format!("{method} {path}"),
+        );
+    }
+}
