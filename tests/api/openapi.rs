@@ -248,7 +248,7 @@ fn examples_pass_their_schemas_and_no_all_of_forbids_its_parts() {
                 })
                 .collect();
             assert!(
-                !(closed && !adds.is_empty()),
+                !closed || adds.is_empty(),
                 "{name}: allOf forbids the properties of a part"
             );
         }
