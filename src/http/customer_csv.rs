@@ -85,7 +85,15 @@ const INTEGERS: &[&str] = &[
     "wallet_size_cents",
 ];
 /// Fields an empty cell leaves alone rather than clears (they cannot be null).
-const REQUIRED: &[&str] = &["kind", "name", "funnel_stage", "currency", "external_id"];
+/// Columns a card cannot be without: an empty cell leaves the field as it is.
+const REQUIRED: &[&str] = &[
+    "kind",
+    "name",
+    "funnel_stage",
+    "currency",
+    "external_id",
+    "owner_id",
+];
 const TAG_SEPARATOR: char = '|';
 /// Rows fetched per database round trip of the export.
 const EXPORT_PAGE: i64 = 1000;

@@ -257,8 +257,11 @@ pub struct CustomerPatch {
     #[validate(range(min = 0))]
     #[schema(value_type = Option<i64>, minimum = 0)]
     pub annual_revenue_cents: Option<Option<i64>>,
-    /// Reassign the card (managers, admins and integrations only).
-    pub owner_id: Option<i64>,
+    /// Reassign the card (managers, admins and integrations only). A card
+    /// always has an owner: `null` is a 422.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = i64, required = false)]
+    pub owner_id: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 100))]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
@@ -455,6 +458,7 @@ impl CustomerPatch {
             ("name", matches!(self.name, Some(None))),
             ("funnel_stage", matches!(self.funnel_stage, Some(None))),
             ("currency", matches!(self.currency, Some(None))),
+            ("owner_id", matches!(self.owner_id, Some(None))),
         ])
     }
 
@@ -485,7 +489,7 @@ impl CustomerPatch {
         set_text(&mut row.products, self.products);
         set(&mut row.employees, self.employees);
         set(&mut row.annual_revenue_cents, self.annual_revenue_cents);
-        set(&mut row.owner_id, self.owner_id);
+        set(&mut row.owner_id, self.owner_id.flatten());
         set_text(&mut row.external_id, self.external_id);
         set_code(
             &mut row.acquisition_source,

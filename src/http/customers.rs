@@ -352,8 +352,10 @@ fn reference_errors(
     let mut conflict = None;
     if let Some(ext) = &row.external_id {
         if customers::find_by_external_id(conn, ext)?.is_some_and(|other| other.id != row.id) {
-            conflict = Some(ApiError::Conflict(format!(
-                "another customer has external_id {ext:?}"
+            conflict = Some(ApiError::FieldConflict(FieldError::new(
+                "external_id",
+                "conflict",
+                format!("another customer has external_id {ext:?}"),
             )));
         }
     }
@@ -422,7 +424,8 @@ pub enum Updated {
 /// caller's write transaction: permissions, `If-Match`, the database rules,
 /// the save with a version bump, tags, CPR and funnel history. Used by `PATCH
 /// /customers/{id}` and the bulk upsert. With `skip_unchanged`, a patch that
-/// changes nothing (card and tags) writes nothing and keeps the version.
+/// changes nothing (card and tags) writes nothing and keeps the version;
+/// any other change of an archived card is a 409 `archived`.
 pub fn update_in_tx(
     conn: &mut DbConn,
     user: &AuthUser,
@@ -433,7 +436,7 @@ pub fn update_in_tx(
 ) -> Result<Updated, ApiError> {
     let id = row.id;
     user.require_customer_write(row.owner_id)?;
-    if input.owner_id.is_some_and(|o| o != row.owner_id) {
+    if input.owner_id.flatten().is_some_and(|o| o != row.owner_id) {
         user.require_owner_change()?;
     }
     precondition::check(expected, row.version)?;
@@ -477,6 +480,12 @@ pub fn update_in_tx(
         if same_tags {
             return Ok(Updated::Unchanged(original));
         }
+    }
+    // Read-only until restored, like its records (a review found archived
+    // cards reassigned and moved down the funnel while hidden from every
+    // list); a resend that changes nothing was answered above.
+    if original.archived_at.is_some() {
+        return Err(archived(id));
     }
     row.version = before + 1;
     row.updated_at = db::now();

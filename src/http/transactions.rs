@@ -261,8 +261,10 @@ fn external_id_free(
 ) -> Result<(), ApiError> {
     if let Some(ext) = external_id {
         if transactions::find_by_external_id(conn, ext)?.is_some_and(|t| t.id != own_id) {
-            return Err(ApiError::Conflict(format!(
-                "a transaction with external_id {ext:?} exists; it is never counted twice"
+            return Err(ApiError::FieldConflict(FieldError::new(
+                "external_id",
+                "conflict",
+                format!("a transaction with external_id {ext:?} exists; it is never counted twice"),
             )));
         }
     }

@@ -198,9 +198,10 @@ pub async fn create(
         .write(move |conn| {
             db::write_tx(conn, |conn| {
                 if users::find_by_email(conn, &new.email)?.is_some() {
-                    return Err(ApiError::Conflict(format!(
-                        "a user with email {} exists",
-                        new.email
+                    return Err(ApiError::FieldConflict(FieldError::new(
+                        "email",
+                        "conflict",
+                        format!("a user with email {} exists", new.email),
                     )));
                 }
                 Ok(users::insert(conn, &new)?)
@@ -297,8 +298,10 @@ pub async fn patch(
                     .map(|e| e.trim().to_lowercase())
                     .unwrap_or(current.email.clone());
                 if email != current.email && users::find_by_email(conn, &email)?.is_some() {
-                    return Err(ApiError::Conflict(format!(
-                        "a user with email {email} exists"
+                    return Err(ApiError::FieldConflict(FieldError::new(
+                        "email",
+                        "conflict",
+                        format!("a user with email {email} exists"),
                     )));
                 }
                 let role = role
