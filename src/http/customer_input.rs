@@ -146,8 +146,12 @@ pub struct CustomerCreate {
     /// The responsible sales rep; defaults to the creator.
     pub owner_id: Option<i64>,
     /// The customer's key in the integrator's ERP; unique when present.
-    #[validate(length(min = 1, max = 100))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub external_id: Option<String>,
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<AcquisitionSource>)]
@@ -263,8 +267,8 @@ pub struct CustomerPatch {
     #[schema(value_type = i64, required = false)]
     pub owner_id: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(min = 1, max = 100))]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub external_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]

@@ -99,8 +99,12 @@ pub struct TransactionCreate {
     #[schema(pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<DateTime<Utc>>,
     /// The ERP's key: a second transaction with the same key is a 409.
-    #[validate(length(min = 1, max = 100))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub external_id: Option<String>,
     #[validate(length(max = 2000))]
     #[schema(max_length = 2000)]
@@ -132,8 +136,8 @@ pub struct TransactionPatch {
     #[schema(value_type = DateTime<Utc>, required = false, pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(min = 1, max = 100))]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub external_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 2000))]

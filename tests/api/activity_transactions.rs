@@ -271,6 +271,11 @@ async fn create_validation_names_every_bad_field(app: TestApp) {
         ),
         (json!({"amount_cents": 1}), "product"),
         (json!({"amount_cents": 1, "product": " "}), "product"),
+        // Blank was stored as "no key": a re-sent order then counted twice.
+        (
+            json!({"amount_cents": 1, "product": "Tea", "external_id": "   "}),
+            "external_id",
+        ),
         (
             json!({"amount_cents": 1, "product": "x".repeat(201)}),
             "product",
@@ -455,6 +460,17 @@ async fn external_id_clash_is_409_on_patch(app: TestApp) {
         )
         .await;
     r.problem(409);
+    assert_eq!(r.code_of("external_id"), "conflict", "{}", r.text);
+    // A blank key is refused, not taken for null (which unlinks the order).
+    let r = app
+        .patch(
+            &tx(b, other_customer),
+            &admin,
+            &json!({"external_id": " \u{3000} "}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.code_of("external_id"), "blank", "{}", r.text);
     // Nothing changed.
     let g = app.get(&tx(b, other_customer), &admin).await;
     assert_eq!(g.body["external_id"], json!("ERP-2"));

@@ -228,6 +228,10 @@ async fn text_fields_have_maximum_lengths(app: TestApp) {
     }
     let r = rejects(&app, &admin, json!({"external_id": ""}), "external_id").await;
     assert_eq!(r.code_of("external_id"), "length");
+    // Blank is not "none" (a review: it was stored as null, so an ERP key
+    // of spaces silently unlinked the card).
+    let r = rejects(&app, &admin, json!({"external_id": "   "}), "external_id").await;
+    assert_eq!(r.code_of("external_id"), "blank", "{}", r.text);
 }
 
 async fn birthday_must_not_be_in_the_future(app: TestApp) {
