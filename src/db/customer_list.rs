@@ -156,6 +156,12 @@ fn cursor_stamp(v: &serde_json::Value) -> Result<NaiveDateTime, ApiError> {
     super::page::stamp_of(v)
 }
 
+/// A name key: a cursor whose key is not a string was read as "" and paged
+/// from the start again (a review); it is as corrupt as a wrong number.
+fn cursor_text(v: &serde_json::Value) -> Result<String, ApiError> {
+    v.as_str().map(str::to_string).ok_or_else(bad_cursor)
+}
+
 fn cursor_number(v: &serde_json::Value) -> Result<i64, ApiError> {
     v.as_i64().ok_or_else(bad_cursor)
 }
@@ -347,10 +353,7 @@ pub fn page(
         }
         let key = after.map(|a| &a.k);
         match sort.field {
-            "name" => keyset!(
-                c::name,
-                key.map(|k| k.as_str().unwrap_or_default().to_string())
-            ),
+            "name" => keyset!(c::name, key.map(cursor_text).transpose()?),
             "created_at" => keyset!(c::created_at, key.map(cursor_stamp).transpose()?),
             "updated_at" => keyset!(c::updated_at, key.map(cursor_stamp).transpose()?),
             "last_contact_at" => keyset!(

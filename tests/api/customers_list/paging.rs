@@ -229,9 +229,22 @@ async fn bad_cursors_are_400_naming_cursor(app: TestApp) {
         cursor_of(json!({"l": "customers", "s": "created_at", "k": "not a time", "id": 1})),
         cursor_of(json!({"l": "customers", "s": "-updated_at", "k": 42, "id": 1})),
         cursor_of(json!({"l": "users", "s": "id", "k": null, "id": 1})),
+        // A name key that is not a string paged from the start again.
+        cursor_of(json!({"l": "customers", "s": "name", "k": 123, "id": 999})),
+        cursor_of(json!({"l": "customers", "s": "name", "k": null, "id": 999})),
     ];
     for (n, bad) in garbage.iter().enumerate() {
-        let sort = ["id", "id", "id", "id", "created_at", "-updated_at", "id"][n];
+        let sort = [
+            "id",
+            "id",
+            "id",
+            "id",
+            "created_at",
+            "-updated_at",
+            "id",
+            "name",
+            "name",
+        ][n];
         let path = format!("{CUSTOMERS}?sort={sort}&cursor={}", enc(bad));
         assert_400_naming(&app.get(&path, &admin).await, "cursor");
     }
