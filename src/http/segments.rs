@@ -208,7 +208,7 @@ pub struct SegmentCreate {
     #[schema(value_type = Option<Object>, example = json!({"field": "tier", "op": "eq", "value": "important"}))]
     pub rule: Option<Value>,
     /// `static` only: the first members (at most 1,000 existing customer ids; repeats are ignored).
-    #[schema(example = json!([42, 43]))]
+    #[schema(example = json!([42, 43]), max_items = 1000)]
     pub member_ids: Option<Vec<i64>>,
     /// At most 2,000 characters.
     #[schema(max_length = 2000)]

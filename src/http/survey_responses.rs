@@ -86,7 +86,7 @@ fn integer_or_string() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema
 pub struct ResponseCreate {
     #[schema(required = true, value_type = i64)]
     pub customer_id: Option<i64>,
-    #[schema(required = true, value_type = Vec<AnswerInput>)]
+    #[schema(required = true, value_type = Vec<AnswerInput>, min_items = 1, max_items = 100)]
     pub answers: Option<Vec<AnswerInput>>,
 }
 

@@ -171,7 +171,9 @@ pub struct QuestionInput {
     pub text: Option<String>,
     #[schema(value_type = Option<SatisfactionDimension>)]
     pub dimension: Option<Input<SatisfactionDimension>>,
-    #[schema(max_items = 20)]
+    /// A `single_choice` question's options: 2 to 20, each 1 to 200
+    /// characters and not blank; refused for other kinds.
+    #[schema(min_items = 2, max_items = 20)]
     pub options: Option<Vec<String>>,
     pub required: Option<bool>,
 }
@@ -201,6 +203,7 @@ pub struct SurveyCreate {
     /// Default false.
     pub allow_multiple_responses: Option<bool>,
     /// 0 to 100 questions, in order (a survey needs at least one to open).
+    #[schema(max_items = 100)]
     pub questions: Option<Vec<QuestionInput>>,
 }
 
@@ -227,6 +230,8 @@ pub struct SurveyPatch {
     #[schema(value_type = Option<i64>)]
     pub segment_id: Option<Option<i64>>,
     pub allow_multiple_responses: Option<bool>,
+    /// At most 100 questions, in order; replaces the whole list.
+    #[schema(max_items = 100)]
     pub questions: Option<Vec<QuestionInput>>,
     #[schema(value_type = Option<SurveyStatus>)]
     pub status: Option<Input<SurveyStatus>>,
