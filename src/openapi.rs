@@ -217,6 +217,9 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                 op.security = Some(Vec::new());
             }
             if_match_is_a_string(op);
+            if method == "get" {
+                if_none_match(op);
+            }
             let mut wanted: Vec<&str> = vec!["InternalError", "Unavailable"];
             if secured {
                 wanted.extend(["Unauthorized", "Forbidden", "TooManyRequests"]);
@@ -443,6 +446,38 @@ fn if_match_is_a_string(op: &mut Operation) {
             ));
         }
     }
+}
+
+/// A read whose 200 carries an ETag answers `If-None-Match` holding it with
+/// a 304 (`http::conditional`).
+fn if_none_match(op: &mut Operation) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn as In};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::Required;
+    let Some(RefOr::T(ok)) = op.responses.responses.get("200") else {
+        return;
+    };
+    let Some(etag) = ok.headers.get("ETag").cloned() else {
+        return;
+    };
+    let parameter = ParameterBuilder::new()
+        .name("If-None-Match")
+        .parameter_in(In::Header)
+        .required(Required::False)
+        .description(Some(
+            "The ETag of the copy the client holds (or a list, or `*`): when it is still \
+             current, the answer is a 304 without a body.",
+        ))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build();
+    op.parameters.get_or_insert_with(Vec::new).push(parameter);
+    let not_modified = ResponseBuilder::new()
+        .description("Not modified: the client's copy (`If-None-Match`) is current")
+        .header("ETag", etag)
+        .build();
+    op.responses
+        .responses
+        .insert("304".to_string(), RefOr::T(not_modified));
 }
 
 fn has_query(op: &Operation) -> bool {

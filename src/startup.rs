@@ -87,6 +87,7 @@ impl Application {
                 .service(web::redirect("/swagger-ui", "/swagger-ui/"))
                 .default_service(web::to(http::fallback::unrouted))
                 .wrap(from_fn(http::head::as_get))
+                .wrap(from_fn(http::conditional::not_modified))
                 .wrap(from_fn(http::idempotency::middleware))
                 .wrap(from_fn(http::rate_limit::middleware))
                 .wrap(cors(&origins))

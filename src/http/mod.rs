@@ -21,6 +21,7 @@ pub mod churn;
 pub mod churn_risk;
 pub mod churn_settings;
 pub mod common;
+pub mod conditional;
 pub mod contacts;
 pub mod cpr;
 pub mod customer_csv;

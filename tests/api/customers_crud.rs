@@ -19,6 +19,7 @@ backend_tests!(
     patch_honours_if_match,
     delete_archives_and_restore_brings_back,
     delete_with_stale_if_match_is_412,
+    a_read_with_the_current_etag_in_if_none_match_is_304,
 );
 
 const CUSTOMERS: &str = "/api/v1/customers";
@@ -478,4 +479,42 @@ async fn delete_with_stale_if_match_is_412(app: TestApp) {
     let ok = with_if_match(&app, app.client.delete(app.url(&card(id))), &admin, "\"2\"").await;
     assert_eq!(ok.status, 204, "{}", ok.text);
     assert!(app.get(&card(id), &admin).await.body["archived_at"].is_string());
+}
+
+/// Found by a review: `If-None-Match` was ignored, though every read sends
+/// an ETag (RFC 9110 §13.1.2 asks the server to evaluate it).
+async fn a_read_with_the_current_etag_in_if_none_match_is_304(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Cached"}))
+        .await
+        .id();
+    let url = format!("{CUSTOMERS}/{id}");
+    let read = |method: reqwest::Method, tag: &'static str| {
+        app.send(
+            app.client
+                .request(method, app.url(&url))
+                .bearer_auth(&token)
+                .header("If-None-Match", tag),
+        )
+    };
+    for tag in ["\"1\"", "W/\"1\"", "\"7\", \"1\"", "*"] {
+        let r = read(reqwest::Method::GET, tag).await;
+        assert_eq!(r.status, 304, "{tag}: {}", r.text);
+        assert!(r.text.is_empty(), "{tag}: {}", r.text);
+        assert_eq!(r.header("etag").as_deref(), Some("\"1\""), "{tag}");
+        let r = read(reqwest::Method::HEAD, tag).await;
+        assert_eq!(r.status, 304, "HEAD {tag}");
+    }
+    let r = read(reqwest::Method::GET, "\"2\"").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["id"], id);
+    // Changed since: the client's copy is stale, the full answer comes.
+    let r = app
+        .patch(&url, &token, &json!({"name": "Cached, then changed"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = read(reqwest::Method::GET, "\"1\"").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
 }
