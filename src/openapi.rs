@@ -189,11 +189,17 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                     .build(),
             )
             .build();
-        let response = if *name == "TooManyRequests" {
+        let mut response = if *name == "TooManyRequests" {
             rate_limit_headers(response)
         } else {
             response
         };
+        if *name == "ConflictOrInFlight" {
+            response.headers.insert(
+                "Retry-After".to_string(),
+                integer_header("On the 409 for a request still running under the same Idempotency-Key: seconds to wait before retrying"),
+            );
+        }
         components
             .responses
             .insert(name.to_string(), RefOr::T(response));

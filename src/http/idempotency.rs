@@ -76,6 +76,10 @@ fn key_of(req: &ServiceRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get(HEADER) else {
         return Ok(None);
     };
+    // Two keys: which one the client meant is a guess (the first was used).
+    if req.headers().get_all(HEADER).nth(1).is_some() {
+        return Err(key_error("send one Idempotency-Key header, not several"));
+    }
     let key = value
         .to_str()
         .map_err(|_| key_error("must be visible ASCII characters"))?
@@ -285,7 +289,13 @@ pub async fn middleware(
         Ok(Claim::Fresh) => {}
         Ok(Claim::Replay(stored)) => return Ok(req.into_response(replay(&stored))),
         Ok(Claim::Mismatch) => return Ok(error_response(req, mismatch())),
-        Ok(Claim::InFlight) => return Ok(error_response(req, in_flight())),
+        Ok(Claim::InFlight) => {
+            let mut res = error_response(req, in_flight());
+            // The first request is usually done within a second.
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Ok(res);
+        }
         Err(e) => return Ok(error_response(req, e)),
     }
     let result = next.call(req).await;

@@ -165,6 +165,19 @@ async fn key_rules(app: TestApp) {
         r.problem(422);
         assert_eq!(r.error_fields(), ["Idempotency-Key"], "{key:?}");
     }
+    // Two keys: the second was silently ignored (a review).
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/customers/bulk"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", "first")
+                .header("Idempotency-Key", "second")
+                .json(&body),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["Idempotency-Key"], "{}", r.text);
     let all = app.get("/api/v1/customers", &token).await;
     assert_eq!(all.body["items"], json!([]));
     // A 401 is not stored: the same key works once authenticated.
@@ -270,6 +283,7 @@ backend_tests!(
     failed_key_purge_is_retried_soon,
     a_revoked_token_gets_no_replay,
     a_login_is_never_stored_for_replay,
+    a_retry_while_the_first_runs_is_409_with_retry_after,
 );
 
 /// `POST /auth/token` ignores `Idempotency-Key`: a token is never kept in
@@ -339,4 +353,38 @@ async fn a_revoked_token_gets_no_replay(app: TestApp) {
         "{}",
         all.text
     );
+}
+
+/// The first request still runs (its claim is fresh): the retry is a 409
+/// that says when to come back (a review: "retry later", but no time).
+async fn a_retry_while_the_first_runs_is_409_with_retry_after(app: TestApp) {
+    use sha2::{Digest, Sha256};
+    let token = app.admin_token().await;
+    let body = r#"{"kind":"individual","name":"Slow"}"#;
+    let mut h = Sha256::new();
+    for part in ["POST", "/api/v1/customers", ""] {
+        h.update(part);
+        h.update([0]);
+    }
+    h.update(body);
+    let hash = hex::encode(h.finalize());
+    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f");
+    app.execute_sql(&format!(
+        "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at) \
+         SELECT MIN(id), 'busy-1', '{hash}', '{now}' FROM users"
+    ));
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/customers"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", "busy-1")
+                .header("Content-Type", "application/json")
+                .body(body),
+        )
+        .await;
+    r.problem(409);
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"), "{}", r.text);
+    let all = app.get("/api/v1/customers", &token).await;
+    assert_eq!(all.body["items"], json!([]), "nothing written");
 }
