@@ -78,11 +78,25 @@ impl JwtKeys {
             return Ok(claims);
         }
         let claims = decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| ApiError::Unauthorized(format!("invalid token: {e}")))?
+            .map_err(|e| ApiError::Unauthorized(refusal(&e).into()))?
             .claims;
         in_time(&claims, now)?;
         self.verified.put(token, &claims);
         Ok(claims)
+    }
+}
+
+/// Why a token was refused, in our words: the library's own text listed
+/// its algorithms and internals (a review).
+fn refusal(e: &jsonwebtoken::errors::Error) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::InvalidSignature => "invalid token: the signature does not match",
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "invalid token: only HS256 tokens issued by POST /auth/token are accepted"
+        }
+        ErrorKind::MissingRequiredClaim(_) => "invalid token: a required claim is missing",
+        _ => "invalid token: not a token issued by POST /auth/token",
     }
 }
 

@@ -128,6 +128,15 @@ fn wrong_shape<T: DeserializeOwned>(
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return Err(malformed(body));
     };
+    // `null`, a number or a string: serde's message named Patron's own type
+    // (`expected struct CustomerPatch`).
+    if !value.is_object() {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "",
+            "type",
+            "the body must be a JSON object",
+        )]));
+    }
     let first = serde_field_error(first.path(), first.inner());
     // The only error the `Value` cannot show again: it holds one of the keys.
     let duplicate = (first.code == "duplicate").then_some(first);
@@ -355,6 +364,19 @@ mod tests {
         // An array that would fill the struct by position is refused too.
         let r = parse_json::<Named>(br#" ["x", ["a"]]"#);
         assert_eq!(r.err().map(fields), Some(vec![String::new()]));
+        // Not an object: said so, without serde's name of the struct.
+        for body in ["null", "5", "\"text\"", "true"] {
+            match parse_json::<Named>(body.as_bytes()) {
+                Err(ApiError::Validation(errors)) => {
+                    assert_eq!(errors.len(), 1, "{body}");
+                    assert_eq!(
+                        errors[0].message, "the body must be a JSON object",
+                        "{body}"
+                    );
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
     }
 
     #[test]
