@@ -153,12 +153,14 @@ impl CustomerQuery {
             funnel_stage: self.funnel_stage.map(|v| v.as_str().to_string()),
             prospect_grade: self.prospect_grade.map(|v| v.as_str().to_string()),
             owner_id: self.owner_id,
-            region: self.region.clone(),
-            industry: self.industry.clone(),
+            // Trimmed as the stored values were (a review: `?region=%20Ningbo`
+            // found none of the cards written as " Ningbo ").
+            region: self.region.as_deref().map(|v| v.trim().to_string()),
+            industry: self.industry.as_deref().map(|v| v.trim().to_string()),
             acquisition_source: self.acquisition_source.map(|v| v.as_str().to_string()),
             personality_type: self.personality_type.map(|v| v.as_str().to_string()),
             social_style: self.social_style.map(|v| v.as_str().to_string()),
-            tag: self.tag.clone(),
+            tag: self.tag.as_deref().map(|v| v.trim().to_string()),
             updated_since: naive(self.updated_since),
             include_archived: self.include_archived.unwrap_or(false),
             never_contacted: self.never_contacted,

@@ -218,6 +218,9 @@ async fn each_filter_selects_exactly_its_customers(app: TestApp) {
         ("tag=vip".into(), vec![a, b]),
         (format!("tag={}", enc("大客户")), vec![b]),
         ("tag=none".into(), vec![]),
+        // Trimmed as the stored values are (found by a review).
+        ("tag=%20vip%20".into(), vec![a, b]),
+        (format!("region=%20{}%20", enc("华东")), vec![a]),
         ("tag=vip&kind=organization".into(), vec![b]),
         (
             "tag=vip&funnel_stage=key&region=%E5%8D%8E%E5%8D%97".into(),
