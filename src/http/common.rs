@@ -53,7 +53,9 @@ fn is_leap_second(t: &DateTime<Utc>) -> bool {
 pub fn not_future(t: &DateTime<Utc>) -> Result<(), ValidationError> {
     instant(t)?;
     if *t > Utc::now() + Duration::minutes(FUTURE_SKEW_MINUTES) {
-        Err(ValidationError::new("range").with_message(Cow::Borrowed("must not be in the future")))
+        Err(ValidationError::new("range").with_message(Cow::Borrowed(
+            "must not be in the future (more than 5 minutes ahead of the server's clock)",
+        )))
     } else {
         Ok(())
     }
