@@ -52,16 +52,27 @@ pub fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
         return Err(ValidationError::new("length")
             .with_message(Cow::Owned(format!("at most {MAX_TAGS} tags"))));
     }
-    match tags
+    Ok(())
+}
+
+/// Each bad tag at its index (`tags[2]`): a validator rule on the list could
+/// name only the list, and only its first bad tag (a review).
+pub fn tag_errors(tags: Option<&[String]>) -> Vec<FieldError> {
+    tags.unwrap_or_default()
         .iter()
-        .find(|t| t.trim().is_empty() || t.chars().count() > 50 || t.contains('|'))
-    {
-        Some(bad) => Err(ValidationError::new("tag").with_message(Cow::Owned(format!(
-            "tag {bad:?} must be 1 to 50 characters, not blank and without | \
-             (the tag separator of the CSV export)"
-        )))),
-        None => Ok(()),
-    }
+        .enumerate()
+        .filter(|(_, t)| t.trim().is_empty() || t.chars().count() > 50 || t.contains('|'))
+        .map(|(i, t)| {
+            FieldError::new(
+                format!("tags[{i}]"),
+                "tag",
+                format!(
+                    "tag {t:?} must be 1 to 50 characters, not blank and without | \
+                     (the tag separator of the CSV export)"
+                ),
+            )
+        })
+        .collect()
 }
 
 fn valid_birthday(date: &NaiveDate) -> Result<(), ValidationError> {
@@ -371,14 +382,17 @@ impl CustomerCreate {
     /// one 422 names every bad field of the body; the rules that need the
     /// database (an active owner, an existing source) come once these pass.
     /// An unknown source is reported on its own field only.
+    /// Each bad tag is named here too, at its index.
     pub fn link_errors(&self) -> Vec<FieldError> {
-        match &self.acquisition_source {
+        let mut errors = match &self.acquisition_source {
             Some(Input::Unknown(_)) => Vec::new(),
             Some(Input::Known(source)) => {
                 source_link_errors(Some(source.as_str()), self.source_customer_id)
             }
             None => source_link_errors(None, self.source_customer_id),
-        }
+        };
+        errors.extend(tag_errors(self.tags.as_deref()));
+        errors
     }
 
     /// The new row; `owner_id` already resolved by the caller.
@@ -455,15 +469,18 @@ fn set_code<T: crate::domain::codes::Code>(
 
 impl CustomerPatch {
     /// Required fields sent as `null`: they cannot be cleared. Reported with
-    /// the other rules so every bad field is named at once.
+    /// the other rules so every bad field is named at once; so is each bad
+    /// tag, at its index.
     pub fn null_errors(&self) -> Vec<FieldError> {
-        super::validation::nulls(&[
+        let mut errors = super::validation::nulls(&[
             ("kind", matches!(self.kind, Some(None))),
             ("name", matches!(self.name, Some(None))),
             ("funnel_stage", matches!(self.funnel_stage, Some(None))),
             ("currency", matches!(self.currency, Some(None))),
             ("owner_id", matches!(self.owner_id, Some(None))),
-        ])
+        ]);
+        errors.extend(tag_errors(self.tags.as_ref().and_then(|t| t.as_deref())));
+        errors
     }
 
     /// Applies the sent fields to `row` (version and timestamps are the caller's).

@@ -303,15 +303,31 @@ async fn tags_are_limited_in_number_and_length(app: TestApp) {
     assert_eq!(r.code_of("tags"), "length");
     // `|` separates the tags of the CSV export: a tag holding one would come
     // back from an export and import as two.
-    for bad in [
-        json!(["ok", ""]),
-        json!(["   "]),
-        json!(["标".repeat(51)]),
-        json!(["a|b"]),
+    for (bad, at) in [
+        (json!(["ok", ""]), "tags[1]"),
+        (json!(["   "]), "tags[0]"),
+        (json!(["标".repeat(51)]), "tags[0]"),
+        (json!(["a|b"]), "tags[0]"),
     ] {
-        let r = rejects(&app, &admin, json!({"tags": bad}), "tags").await;
-        assert_eq!(r.code_of("tags"), "tag");
+        let r = rejects(&app, &admin, json!({"tags": bad}), at).await;
+        assert_eq!(r.code_of(at), "tag");
     }
+    // Each bad tag at its index, all at once (a review: only the first,
+    // named `tags`).
+    let r = app
+        .post(
+            CUSTOMERS,
+            &admin,
+            &card_with(json!({"tags": ["", "ok", "x".repeat(51), "a|b"]})),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_fields(),
+        ["tags[0]", "tags[2]", "tags[3]"],
+        "{}",
+        r.text
+    );
     rejects(&app, &admin, json!({"tags": [1, 2]}), "tags[0]").await;
     let fifty: Vec<String> = (0..50).map(|n| format!("t{n:02}")).collect();
     let r = accepts(&app, &admin, json!({"tags": fifty})).await;
@@ -371,7 +387,7 @@ async fn every_bad_field_is_named_at_once(app: TestApp) {
         .as_object()
         .unwrap()
         .keys()
-        .map(String::as_str)
+        .map(|k| if k == "tags" { "tags[0]" } else { k.as_str() })
         .collect();
     assert_eq!(fields.len(), 27);
     assert_invalid(&r, &fields);

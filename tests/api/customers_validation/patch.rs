@@ -98,7 +98,7 @@ async fn patch_rules_match_create_rules(app: TestApp) {
             "tags",
             "length",
         ),
-        (json!({"tags": [" "]}), "tags", "tag"),
+        (json!({"tags": [" "]}), "tags[0]", "tag"),
         (json!({"kind": "robot"}), "kind", "invalid_value"),
         (json!({"gender": "x"}), "gender", "invalid_value"),
         (
@@ -161,7 +161,7 @@ async fn patch_names_every_bad_field_at_once(app: TestApp) {
         .as_object()
         .unwrap()
         .keys()
-        .map(String::as_str)
+        .map(|k| if k == "tags" { "tags[0]" } else { k.as_str() })
         .collect();
     assert_invalid(&r, &fields);
     unchanged(&app, &admin, &path).await;
