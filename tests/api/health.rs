@@ -67,7 +67,12 @@ async fn metrics_count_requests_and_pool(app: TestApp) {
     let r = app
         .send(app.client.request(method, app.url("/healthz")))
         .await;
-    r.problem(501);
+    assert_eq!(r.status, 405, "{}", r.text);
+    assert!(
+        r.header("allow").is_some_and(|a| a.contains("GET")),
+        "{}",
+        r.text
+    );
     let text = app.get("/metrics", "").await.text;
     assert!(
         !text.contains("made-up") && !text.contains("//api"),
