@@ -77,7 +77,6 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(rate_limits.clone())
                 .app_data(http::path_config())
-                .app_data(http::payload_config())
                 .configure(http::routes)
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")
@@ -89,6 +88,7 @@ impl Application {
                 .wrap(from_fn(http::head::as_get))
                 .wrap(from_fn(http::conditional::not_modified))
                 .wrap(from_fn(http::idempotency::middleware))
+                .wrap(from_fn(http::read_only::middleware))
                 .wrap(from_fn(http::rate_limit::middleware))
                 .wrap(cors(&origins))
                 .wrap(ErrorHandlers::new().default_handler(http::fallback::problem_fallback))

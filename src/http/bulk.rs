@@ -111,9 +111,8 @@ fn rejection(rejected: BulkResponse) -> HttpResponse {
         .body(problem.to_string())
 }
 
-/// Reads a body of at most `BULK_BODY_LIMIT` bytes (after decoding its
-/// `Content-Encoding`, as actix's extractors do for the other bodies: an
-/// ERP compresses the large ones first).
+/// Reads a body of at most `BULK_BODY_LIMIT` bytes, encoded and decoded
+/// (an ERP compresses the large ones first).
 pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<Bytes, ApiError> {
     let mut payload = payload.into_inner();
     super::body::read(req, &mut payload, BULK_BODY_LIMIT)

@@ -40,6 +40,7 @@ pub mod market;
 pub mod needs;
 pub mod precondition;
 pub mod rate_limit;
+pub mod read_only;
 pub mod reference;
 pub mod report_period;
 pub mod segment_totals;
@@ -195,9 +196,4 @@ pub fn documented_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConf
 /// Bad path ids become problems, not actix's plain-text default.
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(extract::path_error)
-}
-
-/// The body limit of `JsonBody`.
-pub fn payload_config() -> web::PayloadConfig {
-    web::PayloadConfig::new(extract::JSON_LIMIT)
 }
