@@ -10,6 +10,7 @@ use crate::helpers::{Resp, TestApp};
 
 backend_tests!(
     viewer_reads_customers_but_writes_nothing,
+    a_viewer_is_refused_before_its_request_is_read,
     sales_creates_customers_owned_by_itself,
     sales_writes_its_own_customers,
     sales_gets_403_on_customers_of_others,
@@ -165,6 +166,56 @@ async fn viewer_reads_customers_but_writes_nothing(app: TestApp) {
         "{}",
         list.text
     );
+}
+
+/// Every write operation of the spec, with ids that do not exist and a body
+/// that fails validation: a viewer gets the 403, never the 404 or the 422
+/// that would tell it about a request it may not make.
+async fn a_viewer_is_refused_before_its_request_is_read(app: TestApp) {
+    let (_, viewer) = app.user_with_role("viewer").await;
+    let reads = [
+        "/api/v1/segments/preview",
+        "/api/v1/analytics/customer-share",
+        "/api/v1/auth/token",
+    ];
+    let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
+    let mut refused = 0;
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for method in ["post", "put", "patch", "delete"] {
+            if item.get(method).is_none() || reads.contains(&path.as_str()) {
+                continue;
+            }
+            let url = path
+                .split('/')
+                .map(|part| {
+                    if part.starts_with('{') {
+                        "999999999"
+                    } else {
+                        part
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method =
+                reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let req = app
+                .client
+                .request(method.clone(), app.url(&url))
+                .bearer_auth(&viewer)
+                .json(&json!({"no_such_field": [1]}));
+            let r = app.send(req).await;
+            assert_eq!(r.status, 403, "{method} {url}: {}", r.text);
+            assert_forbidden(&r);
+            refused += 1;
+        }
+    }
+    assert!(refused > 40, "only {refused} write operations were tried");
+    // The reads that are POSTs are the viewer's: its bad body is its 422.
+    for path in &reads[..2] {
+        app.post(path, &viewer, &json!({"no_such_field": [1]}))
+            .await
+            .problem(422);
+    }
 }
 
 async fn sales_creates_customers_owned_by_itself(app: TestApp) {
