@@ -97,6 +97,12 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A 409 naming the field whose value conflicts with the stored data
+    /// (held by another record, or a move the record's state forbids).
+    pub fn field_conflict(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::FieldConflict(FieldError::new(field, "conflict", message))
+    }
+
     pub fn invalid(field: &str, code: &str, message: &str) -> ApiError {
         ApiError::Validation(vec![FieldError::new(field, code, message)])
     }

@@ -352,11 +352,10 @@ fn reference_errors(
     let mut conflict = None;
     if let Some(ext) = &row.external_id {
         if customers::find_by_external_id(conn, ext)?.is_some_and(|other| other.id != row.id) {
-            conflict = Some(ApiError::FieldConflict(FieldError::new(
+            conflict = Some(ApiError::field_conflict(
                 "external_id",
-                "conflict",
                 format!("another customer has external_id {ext:?}"),
-            )));
+            ));
         }
     }
     Ok((errors, conflict))

@@ -20,11 +20,7 @@ pub struct FunnelChange<'a> {
 
 /// A funnel move the rules refuse: a 409 naming `funnel_stage`.
 pub fn move_refused(e: funnel::FunnelError) -> ApiError {
-    ApiError::FieldConflict(crate::error::FieldError::new(
-        "funnel_stage",
-        "conflict",
-        e.to_string(),
-    ))
+    ApiError::field_conflict("funnel_stage", e.to_string())
 }
 
 /// Refuses illegal stage moves (409) and records every stage and grade

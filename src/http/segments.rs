@@ -455,11 +455,10 @@ fn unknown_ids(conn: &mut DbConn, ids: &[i64], sent: &[i64], field: &str) -> Res
 
 fn name_taken(conn: &mut DbConn, name: &str, except: Option<i64>) -> Result<(), ApiError> {
     match store::find_by_name(conn, name)? {
-        Some(other) if Some(other.id) != except => Err(ApiError::FieldConflict(FieldError::new(
+        Some(other) if Some(other.id) != except => Err(ApiError::field_conflict(
             "name",
-            "conflict",
             format!("segment {} is already named {name:?}", other.id),
-        ))),
+        )),
         _ => Ok(()),
     }
 }

@@ -265,11 +265,10 @@ fn external_id_free(
 ) -> Result<(), ApiError> {
     if let Some(ext) = external_id {
         if transactions::find_by_external_id(conn, ext)?.is_some_and(|t| t.id != own_id) {
-            return Err(ApiError::FieldConflict(FieldError::new(
+            return Err(ApiError::field_conflict(
                 "external_id",
-                "conflict",
                 format!("a transaction with external_id {ext:?} exists; it is never counted twice"),
-            )));
+            ));
         }
     }
     Ok(())

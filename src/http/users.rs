@@ -198,11 +198,10 @@ pub async fn create(
         .write(move |conn| {
             db::write_tx(conn, |conn| {
                 if users::find_by_email(conn, &new.email)?.is_some() {
-                    return Err(ApiError::FieldConflict(FieldError::new(
+                    return Err(ApiError::field_conflict(
                         "email",
-                        "conflict",
                         format!("a user with email {} exists", new.email),
-                    )));
+                    ));
                 }
                 Ok(users::insert(conn, &new)?)
             })
@@ -298,11 +297,10 @@ pub async fn patch(
                     .map(|e| e.trim().to_lowercase())
                     .unwrap_or(current.email.clone());
                 if email != current.email && users::find_by_email(conn, &email)?.is_some() {
-                    return Err(ApiError::FieldConflict(FieldError::new(
+                    return Err(ApiError::field_conflict(
                         "email",
-                        "conflict",
                         format!("a user with email {email} exists"),
-                    )));
+                    ));
                 }
                 let role = role
                     .map(|r| r.as_str().to_string())
