@@ -388,14 +388,14 @@ pub fn update_in_tx(
     expected: Option<i64>,
     resend: bool,
 ) -> Result<Updated, ApiError> {
-    let customer = if resend {
-        let card = find_customer(conn, row.customer_id)?;
-        user.require_customer_write(card.owner_id)?;
-        customers::lock(conn, card.id)?;
-        card
-    } else {
-        writable_customer(conn, user, row.customer_id)?
-    };
+    // A resend of an unchanged order is answered even on an archived card
+    // (below, once it is known to change nothing).
+    let customer = find_customer(conn, row.customer_id)?;
+    user.require_customer_write(customer.owner_id)?;
+    if !resend && customer.archived_at.is_some() {
+        return Err(archived(customer.id));
+    }
+    customers::lock(conn, customer.id)?;
     precondition::check(expected, row.version)?;
     let original = row.clone();
     let before = row.version;
