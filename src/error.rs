@@ -70,6 +70,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The same request (an Idempotency-Key) is still being answered: a 409
+    /// with `Retry-After`, as the first one is usually done within a second.
+    #[error("{0}")]
+    InProgress(String),
     /// A conflict caused by one field's value (a funnel move the rules do not
     /// allow): a 409 whose `errors` names the field, and in a bulk item that
     /// field's error.
@@ -114,7 +118,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => ("unauthorized", "Authentication required"),
             ApiError::Forbidden(_) => ("forbidden", "Not allowed"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
-            ApiError::Conflict(_) | ApiError::FieldConflict(_) => ("conflict", "Conflict"),
+            ApiError::Conflict(_) | ApiError::FieldConflict(_) | ApiError::InProgress(_) => {
+                ("conflict", "Conflict")
+            }
             ApiError::PreconditionFailed { .. } => ("precondition-failed", "Version mismatch"),
             ApiError::Gone(_) => ("gone", "No longer available"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
@@ -174,7 +180,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) | ApiError::FieldConflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::FieldConflict(_) | ApiError::InProgress(_) => {
+                StatusCode::CONFLICT
+            }
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -203,7 +211,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::InProgress(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             _ => {}

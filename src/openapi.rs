@@ -162,7 +162,7 @@ fn example_error(name: &str) -> ApiError {
             retry_after_secs: 12,
         },
         "Conflict" => crate::http::customers::archived(42),
-        "ConflictOrInFlight" => ApiError::Conflict(
+        "ConflictOrInFlight" => ApiError::InProgress(
             "a request with this Idempotency-Key is still being processed; retry later".into(),
         ),
         "Unavailable" => ApiError::Unavailable("the database did not answer".into()),

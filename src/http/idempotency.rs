@@ -173,7 +173,7 @@ pub fn replay(stored: &Stored) -> HttpResponse {
 }
 
 fn in_flight() -> ApiError {
-    ApiError::Conflict(
+    ApiError::InProgress(
         "a request with this Idempotency-Key is still being processed; retry later".into(),
     )
 }
@@ -289,13 +289,7 @@ pub async fn middleware(
         Ok(Claim::Fresh) => {}
         Ok(Claim::Replay(stored)) => return Ok(req.into_response(replay(&stored))),
         Ok(Claim::Mismatch) => return Ok(error_response(req, mismatch())),
-        Ok(Claim::InFlight) => {
-            let mut res = error_response(req, in_flight());
-            // The first request is usually done within a second.
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return Ok(res);
-        }
+        Ok(Claim::InFlight) => return Ok(error_response(req, in_flight())),
         Err(e) => return Ok(error_response(req, e)),
     }
     let result = next.call(req).await;

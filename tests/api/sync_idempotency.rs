@@ -356,35 +356,51 @@ async fn a_revoked_token_gets_no_replay(app: TestApp) {
 }
 
 /// The first request still runs (its claim is fresh): the retry is a 409
-/// that says when to come back (a review: "retry later", but no time).
+/// that says when to come back (a review: "retry later", but no time), for
+/// a single create and for a bulk call, which claims its key in its own
+/// write transaction.
 async fn a_retry_while_the_first_runs_is_409_with_retry_after(app: TestApp) {
     use sha2::{Digest, Sha256};
     let token = app.admin_token().await;
-    let body = r#"{"kind":"individual","name":"Slow"}"#;
-    let mut h = Sha256::new();
-    for part in ["POST", "/api/v1/customers", ""] {
-        h.update(part);
-        h.update([0]);
+    let single = r#"{"kind":"individual","name":"Slow"}"#;
+    let many = r#"{"items":[{"external_id":"S-1","kind":"individual","name":"Slow"}]}"#;
+    for (n, (path, body)) in [
+        ("/api/v1/customers", single),
+        ("/api/v1/customers/bulk", many),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut h = Sha256::new();
+        for part in ["POST", path, ""] {
+            h.update(part);
+            h.update([0]);
+        }
+        h.update(body);
+        let hash = hex::encode(h.finalize());
+        let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f");
+        app.execute_sql(&format!(
+            "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at) \
+             SELECT MIN(id), 'busy-{n}', '{hash}', '{now}' FROM users"
+        ));
+        let r = app
+            .send(
+                app.client
+                    .post(app.url(path))
+                    .bearer_auth(&token)
+                    .header("Idempotency-Key", format!("busy-{n}"))
+                    .header("Content-Type", "application/json")
+                    .body(body),
+            )
+            .await;
+        r.problem(409);
+        assert_eq!(
+            r.header("retry-after").as_deref(),
+            Some("1"),
+            "{path}: {}",
+            r.text
+        );
     }
-    h.update(body);
-    let hash = hex::encode(h.finalize());
-    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f");
-    app.execute_sql(&format!(
-        "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at) \
-         SELECT MIN(id), 'busy-1', '{hash}', '{now}' FROM users"
-    ));
-    let r = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/customers"))
-                .bearer_auth(&token)
-                .header("Idempotency-Key", "busy-1")
-                .header("Content-Type", "application/json")
-                .body(body),
-        )
-        .await;
-    r.problem(409);
-    assert_eq!(r.header("retry-after").as_deref(), Some("1"), "{}", r.text);
     let all = app.get("/api/v1/customers", &token).await;
     assert_eq!(all.body["items"], json!([]), "nothing written");
 }
