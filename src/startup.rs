@@ -3,7 +3,7 @@
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers, Logger};
-use actix_web::{http::header, web, App, HttpServer};
+use actix_web::{guard, http::header, web, App, HttpServer};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::jwt::JwtKeys;
@@ -78,11 +78,22 @@ impl Application {
                 .app_data(rate_limits.clone())
                 .app_data(http::path_config())
                 .configure(http::routes)
+                // Swagger UI's files answer GET only; its own service gave
+                // other methods a 404.
+                .service(
+                    web::resource("/swagger-ui/{_:.*}")
+                        .guard(guard::Not(guard::Any(guard::Get()).or(guard::Head())))
+                        .to(http::fallback::get_only),
+                )
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")
                         .config(utoipa_swagger_ui::Config::from("/openapi.json")),
                 )
-                .service(web::resource("/openapi.json").get(http::spec::openapi_json))
+                .service(
+                    web::resource("/openapi.json")
+                        .get(http::spec::openapi_json)
+                        .default_service(web::to(http::fallback::get_only)),
+                )
                 .service(web::redirect("/swagger-ui", "/swagger-ui/"))
                 .default_service(web::to(http::fallback::unrouted))
                 .wrap(from_fn(http::head::as_get))

@@ -113,6 +113,12 @@ pub async fn unrouted(req: actix_web::HttpRequest) -> HttpResponse {
     not_routed(&req, allowed_methods(req.path()))
 }
 
+/// The 405 of a path outside the spec that answers only GET (and HEAD): the
+/// spec itself and Swagger UI's files.
+pub async fn get_only(req: actix_web::HttpRequest) -> HttpResponse {
+    not_routed(&req, vec!["GET".into(), "HEAD".into()])
+}
+
 /// A request the router gave to a templated route (`PATCH /segments/{id}`)
 /// whose path is really a literal route without that method
 /// (`/segments/preview`): the 405 the client would get without the template.

@@ -11,6 +11,7 @@ use crate::helpers::TestApp;
 backend_tests!(
     an_empty_cursor_is_the_first_page,
     a_literal_route_refuses_other_methods_with_405,
+    the_spec_and_swagger_ui_answer_other_methods_with_405,
     if_match_accepts_only_quoted_version_tags,
     integral_floats_fill_integer_fields,
     a_cursor_works_only_on_its_own_list,
@@ -310,6 +311,27 @@ async fn a_literal_route_refuses_other_methods_with_405(app: TestApp) {
     app.get("/api/v1/segments/999999", &token)
         .await
         .problem(404);
+}
+
+/// Outside the spec's own paths the same rule holds: the spec and Swagger
+/// UI's files answer GET, and any other method gets the 405 that says so
+/// (a POST was a 405 without `Allow`, or Swagger UI's 404).
+async fn the_spec_and_swagger_ui_answer_other_methods_with_405(app: TestApp) {
+    for path in ["/openapi.json", "/swagger-ui/", "/swagger-ui/index.html"] {
+        let r = app.send(app.client.get(app.url(path))).await;
+        assert_eq!(r.status, 200, "GET {path}");
+        for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            let r = app
+                .send(app.client.request(method.clone(), app.url(path)))
+                .await;
+            r.problem(405);
+            assert_eq!(
+                r.header("allow").as_deref(),
+                Some("GET, HEAD"),
+                "{method} {path}"
+            );
+        }
+    }
 }
 
 async fn if_match_accepts_only_quoted_version_tags(app: TestApp) {
