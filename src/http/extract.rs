@@ -122,6 +122,17 @@ fn wrong_shape<T: DeserializeOwned>(
     first: &serde_path_to_error::Error<serde_json::Error>,
     body: &[u8],
 ) -> Result<T, ApiError> {
+    // Valid JSON (RFC 8259 sets no limit), but beyond any f64: name the field.
+    if first.inner().to_string().starts_with("number out of range")
+        && serde_json::from_slice::<IgnoredAny>(body).is_ok()
+    {
+        let at = serde_field_error(first.path(), first.inner());
+        return Err(ApiError::Validation(vec![FieldError::new(
+            at.field,
+            "range",
+            "is a number too large to represent",
+        )]));
+    }
     if !first.inner().is_data() {
         return Err(malformed(body));
     }
@@ -337,6 +348,26 @@ mod tests {
             ApiError::Validation(errors) => errors.into_iter().map(|e| e.field).collect(),
             other => panic!("not a validation error: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_number_beyond_f64_is_named() {
+        for (body, field) in [
+            (r#"{"name": 1e400}"#, "name"),
+            (r#"{"name": "x", "tags": ["a", -1E+999]}"#, "tags[1]"),
+        ] {
+            match parse_json::<Named>(body.as_bytes()) {
+                Err(ApiError::Validation(errors)) => {
+                    assert_eq!(errors.len(), 1, "{body}");
+                    assert_eq!(errors[0].field, field, "{body}");
+                    assert_eq!(errors[0].code, "range", "{body}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        // Invalid JSON further on is still the 400.
+        let r = parse_json::<Named>(br#"{"name": 1e400,"#);
+        assert!(matches!(r, Err(ApiError::BadRequest(_))), "{r:?}");
     }
 
     #[test]

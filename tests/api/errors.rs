@@ -24,7 +24,31 @@ backend_tests!(
     nul_characters_are_refused_naming_the_field,
     duplicate_keys_and_integral_floats_name_the_right_field,
     every_wrong_type_and_unknown_name_is_named_at_once,
+    a_number_too_large_for_any_type_is_named,
 );
+
+/// `1e400` is valid JSON, but no number type holds it: a 422 naming the
+/// field (it was a 400 calling the body invalid JSON), and nothing written.
+async fn a_number_too_large_for_any_type_is_named(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = app
+        .post_raw(
+            "/api/v1/customers",
+            &token,
+            "application/json",
+            r#"{"kind": "individual", "name": "Big", "tags": ["a", 1e400]}"#,
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        vec![("tags[1]".to_string(), "range".to_string())],
+        "{}",
+        r.text
+    );
+    let all = app.get("/api/v1/customers", &token).await;
+    assert_eq!(all.body["items"], json!([]), "nothing written");
+}
 
 fn sorted_fields(r: &Resp) -> Vec<String> {
     let mut fields = r.error_fields();
