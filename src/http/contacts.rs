@@ -127,10 +127,6 @@ pub struct ContactPatch {
     pub notes: Option<Option<String>>,
 }
 
-fn clean(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
-
 fn contact_response(status: StatusCode, row: ContactRow) -> HttpResponse {
     let mut response = HttpResponse::build(status);
     response.insert_header(etag(row.version));
@@ -217,10 +213,10 @@ pub async fn create(
             .unwrap_or(ContactRole::Other)
             .as_str()
             .into(),
-        title: clean(input.title),
-        email: clean(input.email).map(|e| e.to_lowercase()),
-        phone: clean(input.phone),
-        notes: clean(input.notes),
+        title: super::common::clean(input.title),
+        email: super::common::clean(input.email).map(|e| e.to_lowercase()),
+        phone: super::common::clean(input.phone),
+        notes: super::common::clean(input.notes),
         version: 1,
         created_at: now,
         updated_at: now,
@@ -304,16 +300,16 @@ pub async fn patch(
                 row.role = role.as_str().into();
             }
             if let Some(v) = input.title {
-                row.title = clean(v);
+                row.title = super::common::clean(v);
             }
             if let Some(v) = input.email {
-                row.email = clean(v).map(|e| e.to_lowercase());
+                row.email = super::common::clean(v).map(|e| e.to_lowercase());
             }
             if let Some(v) = input.phone {
-                row.phone = clean(v);
+                row.phone = super::common::clean(v);
             }
             if let Some(v) = input.notes {
-                row.notes = clean(v);
+                row.notes = super::common::clean(v);
             }
             // Nothing differs: no write, no new version, nothing in the feed.
             if row == stored {

@@ -337,10 +337,6 @@ fn code<T: crate::domain::codes::Code>(
         .transpose()
 }
 
-fn trimmed(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
-
 /// Tags trimmed, de-duplicated, in a stable order.
 pub fn normalize_tags(tags: &[String]) -> Vec<String> {
     let mut out: Vec<String> = tags
@@ -406,23 +402,23 @@ impl CustomerCreate {
             kind: code(&self.kind, "kind")?
                 .unwrap_or_else(|| CustomerKind::Individual.as_str().into()),
             name: self.name.unwrap_or_default().trim().to_string(),
-            company: trimmed(self.company),
-            email: trimmed(self.email).map(|e| e.to_lowercase()),
-            phone: trimmed(self.phone),
-            address: trimmed(self.address),
-            region: trimmed(self.region),
+            company: super::common::clean(self.company),
+            email: super::common::clean(self.email).map(|e| e.to_lowercase()),
+            phone: super::common::clean(self.phone),
+            address: super::common::clean(self.address),
+            region: super::common::clean(self.region),
             birthday: self.birthday,
             gender: code(&self.gender, "gender")?,
-            age_band: trimmed(self.age_band),
-            income_band: trimmed(self.income_band),
-            occupation: trimmed(self.occupation),
-            education: trimmed(self.education),
-            industry: trimmed(self.industry),
-            products: trimmed(self.products),
+            age_band: super::common::clean(self.age_band),
+            income_band: super::common::clean(self.income_band),
+            occupation: super::common::clean(self.occupation),
+            education: super::common::clean(self.education),
+            industry: super::common::clean(self.industry),
+            products: super::common::clean(self.products),
             employees: self.employees,
             annual_revenue_cents: self.annual_revenue_cents,
             owner_id,
-            external_id: trimmed(self.external_id),
+            external_id: super::common::clean(self.external_id),
             acquisition_source: code(&self.acquisition_source, "acquisition_source")?,
             source_customer_id: self.source_customer_id,
             personality_type: code(&self.personality_type, "personality_type")?,
@@ -432,7 +428,7 @@ impl CustomerCreate {
             prospect_grade: code(&self.prospect_grade, "prospect_grade")?,
             wallet_size_cents: self.wallet_size_cents,
             currency: self.currency.unwrap_or_else(|| "CNY".into()),
-            notes: trimmed(self.notes),
+            notes: super::common::clean(self.notes),
             search_text: String::new(),
             version: 1,
             created_at: now,
@@ -452,7 +448,7 @@ fn set<T>(target: &mut T, value: Option<T>) {
 
 fn set_text(target: &mut Option<String>, value: Option<Option<String>>) {
     if let Some(v) = value {
-        *target = trimmed(v);
+        *target = super::common::clean(v);
     }
 }
 
