@@ -18,8 +18,10 @@ use crate::error::ApiError;
 transactions, the sales funnel, tiers, segments, surveys, loyalty, churn and the CPR cycle.\n\n\
 Authenticate with `POST /api/v1/auth/token`, then send `Authorization: Bearer <access_token>` \
 (in Swagger UI: the Authorize button). Errors are `application/problem+json` (RFC 9457).\n\n\
-No string in a JSON body or a query parameter may contain U+0000 (NUL): such a value is a \
-422 (a 400 in a query) naming it, on every operation, since PostgreSQL cannot store it.",
+No string in a request body may contain a control character other than tab, line feed and \
+carriage return (U+0000 to U+001F, U+007F to U+009F): such a value is a 422 naming it \
+(`invalid_character`), on every operation, CSV cells included. No query parameter may \
+contain U+0000 (a 400 naming it), since PostgreSQL cannot store or compare it.",
         license(name = "MIT")
     ),
     modifiers(&BearerAuth),

@@ -101,11 +101,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         Ok(value) => de.end().map(|()| value).map_err(|_| malformed(body))?,
         Err(e) => wrong_shape(&e, body)?,
     };
-    let nul_errors = nul_characters(body);
-    if nul_errors.is_empty() {
+    let control_errors = control_characters(body);
+    if control_errors.is_empty() {
         Ok(parsed)
     } else {
-        Err(ApiError::Validation(nul_errors))
+        Err(ApiError::Validation(control_errors))
     }
 }
 
@@ -160,7 +160,7 @@ fn wrong_shape<T: DeserializeOwned>(
         Err(errors) => errors,
     };
     errors.extend(duplicate);
-    errors.extend(nul_characters(body));
+    errors.extend(control_characters(body));
     errors.sort_by(|a, b| a.field.cmp(&b.field));
     errors.dedup_by(|a, b| a.field == b.field);
     Err(ApiError::Validation(errors))
@@ -209,32 +209,71 @@ fn malformed(body: &[u8]) -> ApiError {
     }
 }
 
-/// Strings holding U+0000, which no text field may contain (PostgreSQL
-/// cannot store it): one error per string, named by its path.
-fn nul_characters(body: &[u8]) -> Vec<FieldError> {
-    // Fast path: in valid JSON a NUL can only be written as an escape.
-    if !body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+/// Strings holding a control character (`validation::forbidden_char`), which
+/// no text field may contain: one error per string, named by its path.
+fn control_characters(body: &[u8]) -> Vec<FieldError> {
+    if !may_hold_controls(body) {
         return Vec::new();
     }
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    find_nul(&value, String::new(), &mut out);
+    find_controls(&value, String::new(), &mut out);
     out
 }
 
-fn find_nul(value: &serde_json::Value, path: String, out: &mut Vec<FieldError>) {
+/// Whether a valid JSON text may hold a control character: C0 ones can only
+/// be written as escapes (`\u001b`, `\b`, `\f`; tab, LF and CR are allowed),
+/// DEL and C1 ones also raw. A body of plain text (Chinese as `\u4e2d`
+/// escapes included) is not parsed a second time.
+fn may_hold_controls(body: &[u8]) -> bool {
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'\\' => {
+                match body.get(i + 1) {
+                    Some(b'b' | b'f') => return true,
+                    Some(b'u') => {
+                        let hex = body.get(i + 2..i + 6).unwrap_or_default();
+                        if hex.len() == 4 && control_escape(hex) {
+                            return true;
+                        }
+                    }
+                    _ => {}
+                }
+                // The escaped character is not the start of another escape.
+                i += 2;
+            }
+            0x7F => return true,
+            0xC2 if matches!(body.get(i + 1), Some(0x80..=0x9F)) => return true,
+            _ => i += 1,
+        }
+    }
+    false
+}
+
+/// The 4 hex digits of a `\u` escape name a forbidden control character.
+fn control_escape(hex: &[u8]) -> bool {
+    std::str::from_utf8(hex)
+        .ok()
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .and_then(char::from_u32)
+        .is_some_and(super::validation::forbidden_char)
+}
+
+fn find_controls(value: &serde_json::Value, path: String, out: &mut Vec<FieldError>) {
     use serde_json::Value;
+    let holds = |s: &str| s.chars().any(super::validation::forbidden_char);
     match value {
-        Value::String(s) if s.contains('\0') => out.push(FieldError::new(
+        Value::String(s) if holds(s) => out.push(FieldError::new(
             path,
             "invalid_character",
-            "must not contain NUL (U+0000) characters",
+            super::validation::FORBIDDEN_CHAR_MESSAGE,
         )),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                find_nul(item, format!("{path}[{i}]"), out);
+                find_controls(item, format!("{path}[{i}]"), out);
             }
         }
         Value::Object(map) => {
@@ -244,14 +283,14 @@ fn find_nul(value: &serde_json::Value, path: String, out: &mut Vec<FieldError>) 
                 } else {
                     format!("{path}.{key}")
                 };
-                if key.contains('\0') {
+                if holds(key) {
                     out.push(FieldError::new(
-                        child.replace('\0', "\\u0000"),
+                        child.escape_debug().to_string(),
                         "invalid_character",
-                        "field names must not contain NUL (U+0000) characters",
+                        "field names must not contain control characters",
                     ));
                 } else {
-                    find_nul(item, child, out);
+                    find_controls(item, child, out);
                 }
             }
         }
@@ -442,6 +481,37 @@ mod tests {
         );
         let ok = parse_json::<Named>(br#"{"name": "C:\\u0000"}"#);
         assert_eq!(ok.ok().map(|n| n.name), Some("C:\\u0000".to_string()));
+    }
+
+    #[test]
+    fn control_characters_are_named_wherever_they_are_written() {
+        for (body, field) in [
+            (r#"{"name": "bell\u0007"}"#, "name"),
+            (r#"{"name": "esc\u001B[31m"}"#, "name"),
+            (r#"{"name": "form\ffeed"}"#, "name"),
+            (r#"{"name": "back\bspace"}"#, "name"),
+            (r#"{"name": "del\u007f"}"#, "name"),
+            ("{\"name\": \"raw del\u{7f}\"}", "name"),
+            ("{\"name\": \"raw c1 \u{85}\"}", "name"),
+            (r#"{"name": "x", "tags": ["\u009b"]}"#, "tags[0]"),
+        ] {
+            assert_eq!(
+                parse_json::<Named>(body.as_bytes()).err().map(fields),
+                Some(vec![field.to_string()]),
+                "{body}"
+            );
+        }
+        // Tab, line feed and carriage return are text; so are escaped
+        // backslashes before a `b`, an `f` or a `u`, and every other escape.
+        for body in [
+            r#"{"name": "a\tb\nc\r"}"#,
+            r#"{"name": "C:\\bin\\fonts\\u0007"}"#,
+            r#"{"name": "\u4e2d\u6587 \u00e9 \u00a0"}"#,
+            "{\"name\": \"caf\u{e9} \u{a0} \u{4e2d}\"}",
+        ] {
+            assert!(parse_json::<Named>(body.as_bytes()).is_ok(), "{body}");
+            assert!(!may_hold_controls(body.as_bytes()), "{body}");
+        }
     }
 
     #[test]

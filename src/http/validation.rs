@@ -75,6 +75,19 @@ pub fn not_blank(value: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// Characters no stored text may hold: the control characters (Unicode Cc)
+/// but tab, line feed and carriage return. NUL cannot be stored by
+/// PostgreSQL at all; the others are invisible in every UI and export, and
+/// break CSV, logs and terminals downstream (an ERP pasting a form feed or an
+/// escape sequence into a name).
+pub fn forbidden_char(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// The message of a text holding a `forbidden_char`.
+pub const FORBIDDEN_CHAR_MESSAGE: &str =
+    "must not contain control characters (U+0000 to U+001F but tab, line feed and carriage return; U+007F to U+009F)";
+
 /// ISO 4217 shape: three upper-case letters.
 pub fn currency_code(value: &str) -> Result<(), ValidationError> {
     if value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase()) {

@@ -935,6 +935,41 @@ async fn nul_characters_are_refused_naming_the_field(app: TestApp) {
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["name"], "C:\\u0000");
 
+    // The other control characters too, raw or escaped, in strings, arrays
+    // and nested items; tab, line feed and carriage return are text.
+    let r = app
+        .post_raw(
+            "/api/v1/customers",
+            &token,
+            "application/json",
+            "{\"kind\": \"individual\", \"name\": \"Bell\\u0007\", \"company\": \"esc\\u001b[2J\", \
+             \"notes\": \"form\\ffeed\", \"tags\": [\"ok\", \"c1\u{85}\", \"del\u{7f}\"]}",
+        )
+        .await;
+    r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        vec!["company", "name", "notes", "tags[1]", "tags[2]"],
+        "{}",
+        r.text
+    );
+    assert!(
+        r.error_codes()
+            .iter()
+            .all(|(_, code)| code == "invalid_character"),
+        "{}",
+        r.text
+    );
+    let r = app
+        .create_customer(
+            &token,
+            json!({"kind": "individual", "name": "Lines", "notes": "one\ttab\r\ntwo"}),
+        )
+        .await;
+    assert_eq!(r.body["notes"], "one\ttab\r\ntwo", "{}", r.text);
+
     // In query parameters: a 400 naming the parameter.
     for (query, field) in [
         ("q=%00", "q"),

@@ -169,12 +169,16 @@ async fn import_rules(app: TestApp) {
         &app,
         &token,
         "",
-        "external_id,kind,name,region\nNUL-1,individual,a\u{0}b,x\nNUL-2,individual,fine,y\u{0}\n",
+        "external_id,kind,name,region\nNUL-1,individual,a\u{0}b,x\nNUL-2,individual,fine,y\u{0}\n\
+         NUL-3,individual,bell\u{7},\"tab\tand\nline\"\n",
     )
     .await;
     r.problem(422);
     // Rows count from 1, as in the import's results and all_or_none errors.
-    assert_eq!(r.error_fields(), ["items[1].name", "items[2].region"]);
+    assert_eq!(
+        r.error_fields(),
+        ["items[1].name", "items[2].region", "items[3].name"]
+    );
     let r = app
         .get("/api/v1/customers?q=fine&include_archived=true", &token)
         .await;
