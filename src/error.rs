@@ -85,6 +85,9 @@ pub enum ApiError {
     Gone(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The body stopped arriving: a 408, and the connection is closed.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{} invalid", .0.len())]
@@ -124,6 +127,7 @@ impl ApiError {
             ApiError::PreconditionFailed { .. } => ("precondition-failed", "Version mismatch"),
             ApiError::Gone(_) => ("gone", "No longer available"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
+            ApiError::RequestTimeout(_) => ("request-timeout", "Request timeout"),
             ApiError::UnsupportedMediaType(_) => {
                 ("unsupported-media-type", "Unsupported media type")
             }
@@ -186,6 +190,7 @@ impl ResponseError for ApiError {
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -213,6 +218,11 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) | ApiError::InProgress(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            // The rest of the body may still come: the connection cannot be
+            // read for another request.
+            ApiError::RequestTimeout(_) => {
+                response.force_close();
             }
             _ => {}
         }

@@ -95,6 +95,11 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "The body is larger than the limit",
     ),
     (
+        "RequestTimeout",
+        "408",
+        "No part of the body arrived for 15 s; the connection is closed",
+    ),
+    (
         "UnsupportedMediaType",
         "415",
         "The body is not application/json",
@@ -151,6 +156,10 @@ fn example_error(name: &str) -> ApiError {
         "UnsupportedMediaType" => ApiError::UnsupportedMediaType(
             "the request body must be JSON (Content-Type: application/json)".into(),
         ),
+        "RequestTimeout" => ApiError::RequestTimeout(format!(
+            "no part of the body arrived for {} s; the connection is closed",
+            crate::http::body::BODY_IDLE_LIMIT.as_secs()
+        )),
         "ValidationFailed" => ApiError::Validation(vec![
             FieldError::new("email", "email", "must be a valid email address"),
             FieldError::new(
@@ -244,6 +253,7 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             if op.request_body.is_some() {
                 wanted.extend([
                     "BadRequest",
+                    "RequestTimeout",
                     "PayloadTooLarge",
                     "UnsupportedMediaType",
                     "ValidationFailed",
@@ -542,6 +552,18 @@ mod tests {
             assert_eq!(problem.status.to_string(), *status, "{name}");
             assert!(!problem.title.is_empty(), "{name}");
         }
+    }
+
+    /// The 408's description states the server's own idle limit.
+    #[test]
+    fn the_request_timeout_states_the_idle_limit() {
+        let secs = crate::http::body::BODY_IDLE_LIMIT.as_secs();
+        let described = super::PROBLEMS
+            .iter()
+            .find(|(name, _, _)| *name == "RequestTimeout")
+            .map(|(_, _, description)| *description)
+            .unwrap_or_default();
+        assert!(described.contains(&format!(" {secs} s")), "{described}");
     }
 
     /// The history's `kind` pattern is written out in an attribute; it must

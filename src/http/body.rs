@@ -9,6 +9,7 @@
 //! past the limit has been produced.
 
 use std::io::Read;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, ContentEncoding};
@@ -42,6 +43,35 @@ pub fn encoding(req: &HttpRequest) -> Result<ContentEncoding, ApiError> {
     }
 }
 
+/// The longest wait for the next bytes of a body. actix times out the
+/// request head only (`client_request_timeout`): a client that sent its
+/// headers and then trickled or stalled its body held the connection and
+/// its buffer for as long as it liked, on `POST /auth/token` without a token.
+pub const BODY_IDLE_LIMIT: Duration = Duration::from_secs(15);
+
+/// The body as sent (still encoded), of at most `limit` bytes.
+pub async fn read_raw(payload: &mut Payload, limit: usize) -> Result<Bytes, BodyError> {
+    let mut raw = BytesMut::new();
+    loop {
+        let next = actix_web::rt::time::timeout(BODY_IDLE_LIMIT, payload.next())
+            .await
+            .map_err(|_| {
+                BodyError::Bad(ApiError::RequestTimeout(format!(
+                    "no part of the body arrived for {} s; the connection is closed",
+                    BODY_IDLE_LIMIT.as_secs()
+                )))
+            })?;
+        let Some(chunk) = next else {
+            return Ok(raw.freeze());
+        };
+        let chunk = chunk.map_err(|e| BodyError::Bad(super::extract::unreadable(&e)))?;
+        if raw.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        raw.extend_from_slice(&chunk);
+    }
+}
+
 /// The body, decoded, of at most `limit` bytes (encoded and decoded).
 pub async fn read(
     req: &HttpRequest,
@@ -49,20 +79,12 @@ pub async fn read(
     limit: usize,
 ) -> Result<Bytes, BodyError> {
     let encoding = encoding(req).map_err(BodyError::Bad)?;
-    let mut raw = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| BodyError::Bad(super::extract::unreadable(&e)))?;
-        if raw.len() + chunk.len() > limit {
-            return Err(BodyError::TooLarge);
-        }
-        raw.extend_from_slice(&chunk);
-    }
+    let raw = read_raw(payload, limit).await?;
     if encoding == ContentEncoding::Identity {
-        return Ok(raw.freeze());
+        return Ok(raw);
     }
     // Decoding an 8 MB bulk body takes tens of milliseconds of CPU: off the
     // async worker, so the other requests it serves do not wait for it.
-    let raw = raw.freeze();
     actix_web::web::block(move || decode(encoding, raw, limit))
         .await
         .map_err(|e| BodyError::Bad(ApiError::Internal(e.to_string())))?

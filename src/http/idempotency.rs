@@ -13,9 +13,8 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::web::{Bytes, BytesMut, Data};
+use actix_web::web::{Bytes, Data};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::db::idempotency::{self, Claim, Stored};
@@ -104,18 +103,14 @@ fn request_hash(req: &ServiceRequest, body: &[u8]) -> String {
 }
 
 async fn read_body(payload: &mut Payload, limit: usize) -> Result<Bytes, ApiError> {
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the body is larger than {limit} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+    super::body::read_raw(payload, limit)
+        .await
+        .map_err(|e| match e {
+            super::body::BodyError::TooLarge => {
+                ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))
+            }
+            super::body::BodyError::Bad(e) => e,
+        })
 }
 
 fn payload_of(body: Bytes) -> Payload {

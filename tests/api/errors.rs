@@ -25,7 +25,60 @@ backend_tests!(
     duplicate_keys_and_integral_floats_name_the_right_field,
     every_wrong_type_and_unknown_name_is_named_at_once,
     a_number_too_large_for_any_type_is_named,
+    a_stalled_body_is_a_408_and_the_connection_closes,
 );
+
+/// Sends the head and the start of a body, then nothing: the raw answer,
+/// read until the server closes the connection.
+async fn stall(app: &TestApp, head: String) -> (String, std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("head sent");
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server closes the connection")
+    .expect("answer read");
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// A client that sends its headers and then stalls its body gets a 408
+/// problem once no byte came for `BODY_IDLE_LIMIT`, and its connection is
+/// closed (it was held for as long as the client liked, on the login
+/// without a token too); the same through the idempotency middleware, which
+/// reads the body first.
+async fn a_stalled_body_is_a_408_and_the_connection_closes(app: TestApp) {
+    let token = app.admin_token().await;
+    let login = "POST /api/v1/auth/token HTTP/1.1\r\nHost: patron\r\n\
+         Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"email\": "
+        .to_string();
+    let keyed = format!(
+        "POST /api/v1/customers HTTP/1.1\r\nHost: patron\r\nAuthorization: Bearer {token}\r\n\
+         Idempotency-Key: stall-1\r\nContent-Type: application/json\r\n\
+         Content-Length: 200\r\n\r\n{{\"kind\": "
+    );
+    let (a, b) = tokio::join!(stall(&app, login), stall(&app, keyed));
+    for (text, waited) in [a, b] {
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("application/problem+json"), "{text}");
+        assert!(text.contains("/problems/request-timeout"), "{text}");
+        let limit = patron::http::body::BODY_IDLE_LIMIT;
+        assert!(
+            waited + std::time::Duration::from_secs(1) >= limit,
+            "{waited:?}"
+        );
+    }
+    let all = app.get("/api/v1/customers", &token).await;
+    assert_eq!(all.body["items"], json!([]), "nothing written");
+}
 
 /// `1e400` is valid JSON, but no number type holds it: a 422 naming the
 /// field (it was a 400 calling the body invalid JSON), and nothing written.
