@@ -97,7 +97,7 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     (
         "RequestTimeout",
         "408",
-        "No part of the body arrived for 15 s; the connection is closed",
+        "No part of the body arrived for 15 s, or the whole body did not within 60 s (600 s for the bulk and import bodies); the connection is closed",
     ),
     (
         "UnsupportedMediaType",
@@ -554,16 +554,25 @@ mod tests {
         }
     }
 
-    /// The 408's description states the server's own idle limit.
+    /// The 408's description states the server's own limits.
     #[test]
-    fn the_request_timeout_states_the_idle_limit() {
-        let secs = crate::http::body::BODY_IDLE_LIMIT.as_secs();
+    fn the_request_timeout_states_the_limits() {
+        use crate::http::body::{body_deadline, BODY_IDLE_LIMIT};
         let described = super::PROBLEMS
             .iter()
             .find(|(name, _, _)| *name == "RequestTimeout")
             .map(|(_, _, description)| *description)
             .unwrap_or_default();
-        assert!(described.contains(&format!(" {secs} s")), "{described}");
+        for secs in [
+            BODY_IDLE_LIMIT.as_secs(),
+            body_deadline(crate::http::extract::JSON_LIMIT).as_secs(),
+            body_deadline(crate::http::bulk::BULK_BODY_LIMIT).as_secs(),
+        ] {
+            assert!(
+                described.contains(&format!("{secs} s")),
+                "{secs}: {described}"
+            );
+        }
     }
 
     /// The history's `kind` pattern is written out in an attribute; it must

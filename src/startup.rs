@@ -100,6 +100,7 @@ impl Application {
                 .wrap(from_fn(http::conditional::not_modified))
                 .wrap(from_fn(http::idempotency::middleware))
                 .wrap(from_fn(http::read_only::middleware))
+                .wrap(from_fn(http::body::keep_stalled_body))
                 .wrap(from_fn(http::rate_limit::middleware))
                 .wrap(cors(&origins))
                 .wrap(ErrorHandlers::new().default_handler(http::fallback::problem_fallback))

@@ -11,10 +11,12 @@
 use std::io::Read;
 use std::time::Duration;
 
-use actix_web::dev::Payload;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, ContentEncoding};
+use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut};
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage, HttpRequest};
 use futures_util::StreamExt;
 
 use crate::error::ApiError;
@@ -45,22 +47,56 @@ pub fn encoding(req: &HttpRequest) -> Result<ContentEncoding, ApiError> {
 
 /// The longest wait for the next bytes of a body. actix times out the
 /// request head only (`client_request_timeout`): a client that sent its
-/// headers and then trickled or stalled its body held the connection and
-/// its buffer for as long as it liked, on `POST /auth/token` without a token.
+/// headers and then stalled its body held the connection and its buffer for
+/// as long as it liked, on `POST /auth/token` without a token.
 pub const BODY_IDLE_LIMIT: Duration = Duration::from_secs(15);
 
-/// The body as sent (still encoded), of at most `limit` bytes.
-pub async fn read_raw(payload: &mut Payload, limit: usize) -> Result<Bytes, BodyError> {
+/// The longest a whole body may take to arrive, by its size limit: a client
+/// trickling a byte every few seconds never hits the idle limit.
+pub fn body_deadline(limit: usize) -> Duration {
+    if limit <= super::extract::JSON_LIMIT {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_secs(600)
+    }
+}
+
+/// The payload of a body that stopped arriving, kept alive (in the request,
+/// then in the response's body: `keep_stalled_body`) until the 408 has been
+/// sent: actix closes the connection after a response only while the unread
+/// payload is alive; once it is dropped, the rest of a chunked body is
+/// drained for as long as the client keeps sending.
+struct StalledBody(Payload);
+
+/// The body as sent (still encoded), of at most `limit` bytes, within
+/// `BODY_IDLE_LIMIT` between parts and `body_deadline` in all.
+pub async fn read_raw(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    // The runtime's clock (tests pause it).
+    let started = actix_web::rt::time::Instant::now();
+    let deadline = body_deadline(limit);
     let mut raw = BytesMut::new();
     loop {
-        let next = actix_web::rt::time::timeout(BODY_IDLE_LIMIT, payload.next())
-            .await
-            .map_err(|_| {
-                BodyError::Bad(ApiError::RequestTimeout(format!(
+        let left = deadline.saturating_sub(started.elapsed());
+        let next = actix_web::rt::time::timeout(left.min(BODY_IDLE_LIMIT), payload.next()).await;
+        let Ok(next) = next else {
+            let detail = if left <= BODY_IDLE_LIMIT {
+                format!(
+                    "the body did not arrive within {} s; the connection is closed",
+                    deadline.as_secs()
+                )
+            } else {
+                format!(
                     "no part of the body arrived for {} s; the connection is closed",
                     BODY_IDLE_LIMIT.as_secs()
-                )))
-            })?;
+                )
+            };
+            req.extensions_mut().insert(StalledBody(payload.take()));
+            return Err(BodyError::Bad(ApiError::RequestTimeout(detail)));
+        };
         let Some(chunk) = next else {
             return Ok(raw.freeze());
         };
@@ -72,6 +108,46 @@ pub async fn read_raw(payload: &mut Payload, limit: usize) -> Result<Bytes, Body
     }
 }
 
+/// Moves a stalled body's payload into the response body (see
+/// `StalledBody`), so that the connection is closed after the 408.
+pub async fn keep_stalled_body(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?.map_into_boxed_body();
+    let stalled = res.request().extensions_mut().remove::<StalledBody>();
+    Ok(match stalled {
+        Some(stalled) => res.map_body(|_, body| {
+            BoxBody::new(HoldingBody {
+                body,
+                _payload: stalled.0,
+            })
+        }),
+        None => res,
+    })
+}
+
+/// A response body that keeps the request's payload alive while it is sent.
+struct HoldingBody {
+    body: BoxBody,
+    _payload: Payload,
+}
+
+impl MessageBody for HoldingBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_next(cx)
+    }
+}
+
 /// The body, decoded, of at most `limit` bytes (encoded and decoded).
 pub async fn read(
     req: &HttpRequest,
@@ -79,7 +155,7 @@ pub async fn read(
     limit: usize,
 ) -> Result<Bytes, BodyError> {
     let encoding = encoding(req).map_err(BodyError::Bad)?;
-    let raw = read_raw(payload, limit).await?;
+    let raw = read_raw(req, payload, limit).await?;
     if encoding == ContentEncoding::Identity {
         return Ok(raw);
     }
@@ -128,6 +204,59 @@ mod tests {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         e.write_all(data).unwrap_or_else(|e| panic!("{e}"));
         Bytes::from(e.finish().unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// A body whose parts come every `every`, `parts` of them (then it ends).
+    fn slow_body(every: Duration, parts: usize) -> Payload {
+        let stream = futures_util::stream::unfold(0, move |sent| async move {
+            if sent == parts {
+                return None;
+            }
+            tokio::time::sleep(every).await;
+            let part: Result<Bytes, actix_web::error::PayloadError> = Ok(Bytes::from_static(b" "));
+            Some((part, sent + 1))
+        });
+        Payload::Stream {
+            payload: Box::pin(stream),
+        }
+    }
+
+    async fn timed_out(payload: &mut Payload) -> (String, bool) {
+        let req = actix_web::test::TestRequest::default().to_http_request();
+        match read_raw(&req, payload, crate::http::extract::JSON_LIMIT).await {
+            Err(BodyError::Bad(ApiError::RequestTimeout(detail))) => {
+                let kept = req.extensions().get::<StalledBody>().is_some();
+                (detail, kept)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_stalled_body_times_out_and_its_payload_is_kept() {
+        tokio::time::pause();
+        let started = tokio::time::Instant::now();
+        let (detail, kept) = timed_out(&mut slow_body(Duration::from_secs(3600), 1)).await;
+        assert!(detail.contains("for 15 s"), "{detail}");
+        assert!(kept, "the payload stays alive until the 408 is sent");
+        assert_eq!(started.elapsed().as_secs(), 15);
+    }
+
+    #[actix_web::test]
+    async fn a_trickled_body_ends_at_the_deadline() {
+        tokio::time::pause();
+        let started = tokio::time::Instant::now();
+        let (detail, _) = timed_out(&mut slow_body(Duration::from_secs(10), 1_000)).await;
+        assert!(detail.contains("within 60 s"), "{detail}");
+        assert_eq!(started.elapsed().as_secs(), 60);
+    }
+
+    #[actix_web::test]
+    async fn a_slow_body_within_the_limits_is_read() {
+        tokio::time::pause();
+        let req = actix_web::test::TestRequest::default().to_http_request();
+        let body = read_raw(&req, &mut slow_body(Duration::from_secs(10), 5), 1024).await;
+        assert!(matches!(body, Ok(ref b) if b.len() == 5), "{body:?}");
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl RouteTable {
 }
 
 /// The methods the resource at `path` answers, if any route has that shape.
-fn allowed_methods(path: &str) -> Vec<String> {
+pub fn allowed_methods(path: &str) -> Vec<String> {
     let parts: Vec<&str> = path.split('/').collect();
     let routes = &super::spec::routes().0;
     let matching: Vec<&(Vec<String>, Vec<String>)> = routes
@@ -110,7 +110,7 @@ fn allowed_methods(path: &str) -> Vec<String> {
 /// Unrouted requests: 405 with `Allow` when the path exists with other
 /// methods (OPTIONS and HEAD included), otherwise 404.
 pub async fn unrouted(req: actix_web::HttpRequest) -> HttpResponse {
-    not_routed(&req, allowed_methods(req.path()))
+    not_routed(&req, allowed_methods(super::routed_path(&req)))
 }
 
 /// The 405 of a path outside the spec that answers only GET (and HEAD): the
@@ -123,14 +123,13 @@ pub async fn get_only(req: actix_web::HttpRequest) -> HttpResponse {
 /// whose path is really a literal route without that method
 /// (`/segments/preview`): the 405 the client would get without the template.
 pub fn literal_route_refusal(req: &actix_web::HttpRequest) -> Option<HttpResponse> {
-    let methods = allowed_methods(req.path());
+    let path = super::routed_path(req);
+    let methods = allowed_methods(path);
     let method = req.method().as_str();
-    let is_literal = super::spec::routes().0.iter().any(|(template, _)| {
-        template
-            .iter()
-            .map(String::as_str)
-            .eq(req.path().split('/'))
-    });
+    let is_literal = super::spec::routes()
+        .0
+        .iter()
+        .any(|(template, _)| template.iter().map(String::as_str).eq(path.split('/')));
     (is_literal && !methods.is_empty() && !methods.iter().any(|m| m == method))
         .then(|| not_routed(req, methods))
 }
@@ -203,6 +202,9 @@ pub async fn known_method(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     }
-    let response = not_routed(req.request(), allowed_methods(req.path()));
+    let response = not_routed(
+        req.request(),
+        allowed_methods(super::routed_path(req.request())),
+    );
     Ok(req.into_response(response))
 }

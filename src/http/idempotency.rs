@@ -94,7 +94,7 @@ fn request_hash(req: &ServiceRequest, body: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(req.method().as_str());
     h.update([0]);
-    h.update(req.path());
+    h.update(super::routed_path(req.request()));
     h.update([0]);
     h.update(req.query_string());
     h.update([0]);
@@ -102,8 +102,12 @@ fn request_hash(req: &ServiceRequest, body: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-async fn read_body(payload: &mut Payload, limit: usize) -> Result<Bytes, ApiError> {
-    super::body::read_raw(payload, limit)
+async fn read_body(
+    req: &actix_web::HttpRequest,
+    payload: &mut Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    super::body::read_raw(req, payload, limit)
         .await
         .map_err(|e| match e {
             super::body::BodyError::TooLarge => {
@@ -213,9 +217,8 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // A login writes nothing a retry could repeat, and its answer (a token)
     // must not be stored.
-    if req.method() != Method::POST
-        || !req.path().starts_with("/api/v1/")
-        || req.path() == "/api/v1/auth/token"
+    let path = super::routed_path(req.request()).to_string();
+    if req.method() != Method::POST || !path.starts_with("/api/v1/") || path == "/api/v1/auth/token"
     {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     }
@@ -231,14 +234,14 @@ pub async fn middleware(
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
     let mut payload = req.take_payload();
-    let body = match read_body(&mut payload, body_limit(req.path())).await {
+    let body = match read_body(req.request(), &mut payload, body_limit(&path)).await {
         Ok(body) => body,
         Err(e) => return Ok(error_response(req, e)),
     };
     let hash = request_hash(&req, &body);
     req.set_payload(payload_of(body));
     let idem = IdemKey { user_id, key, hash };
-    if stores_in_tx(req.path()) {
+    if stores_in_tx(&path) {
         // The handler claims, writes and stores in one transaction; a
         // replay found now saves it the work.
         let found = {

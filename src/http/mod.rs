@@ -183,6 +183,14 @@ macro_rules! every_route {
     };
 }
 
+/// The path as the router matches it: percent-escapes of characters other
+/// than `/`, `%` and `+` decoded (`/api/v%31/customers` is routed as
+/// `/api/v1/customers`). The middlewares that classify requests by path use
+/// it, or an encoded letter walked past them to the handler.
+pub fn routed_path(req: &actix_web::HttpRequest) -> &str {
+    req.match_info().as_str()
+}
+
 /// The server's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     every_route!(cfg, web::scope);

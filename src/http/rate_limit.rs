@@ -121,7 +121,9 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let limits = req.app_data::<Data<RateLimits>>().cloned();
     let verdict = match limits {
-        Some(limits) if limits.any() && req.path().starts_with("/api/v1/") => {
+        Some(limits)
+            if limits.any() && super::routed_path(req.request()).starts_with("/api/v1/") =>
+        {
             match crate::auth::extract::authenticate(req.request()).await {
                 Ok(user) => limits.check(user.id, user.role == Role::Integration),
                 Err(_) => None,

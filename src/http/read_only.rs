@@ -20,12 +20,16 @@ const READ_POSTS: [&str; 3] = [
     "/api/v1/auth/token",
 ];
 
-/// Does this request ask to change data?
+/// Does this request ask to change data? Only routes that exist do: the
+/// others get the 404 or the 405 anyone gets (`fallback`).
 fn writes(method: &Method, path: &str) -> bool {
     let changes = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(method);
     changes
         && path.starts_with("/api/v1/")
         && !(method == Method::POST && READ_POSTS.contains(&path))
+        && super::fallback::allowed_methods(path)
+            .iter()
+            .any(|m| m == method.as_str())
 }
 
 pub async fn middleware(
@@ -33,7 +37,7 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // A request without a valid token is left to the handler's 401.
-    if writes(req.method(), req.path()) {
+    if writes(req.method(), super::routed_path(req.request())) {
         let user = crate::auth::extract::authenticate(req.request()).await;
         if matches!(user, Ok(ref u) if u.role == Role::Viewer) {
             let refusal = ApiError::Forbidden("viewers have read-only access".into());
@@ -59,7 +63,11 @@ mod tests {
         assert!(!writes(&Method::POST, "/api/v1/segments/preview"));
         assert!(!writes(&Method::POST, "/api/v1/analytics/customer-share"));
         assert!(!writes(&Method::POST, "/api/v1/auth/token"));
-        assert!(writes(&Method::POST, "/api/v1/segments/preview/x"));
+        assert!(writes(&Method::POST, "/api/v1/segments/7/members"));
+        // Not a route, or not with this method: the 404 or 405 of anyone.
+        assert!(!writes(&Method::POST, "/api/v1/segments/preview/x"));
+        assert!(!writes(&Method::PUT, "/api/v1/customers"));
+        assert!(!writes(&Method::DELETE, "/api/v1/segments/preview"));
         assert!(!writes(&Method::POST, "/metrics"));
     }
 }

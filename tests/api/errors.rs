@@ -54,7 +54,8 @@ async fn stall(app: &TestApp, head: String) -> (String, std::time::Duration) {
 /// problem once no byte came for `BODY_IDLE_LIMIT`, and its connection is
 /// closed (it was held for as long as the client liked, on the login
 /// without a token too); the same through the idempotency middleware, which
-/// reads the body first.
+/// reads the body first, and for a chunked body. (A trickled body's total
+/// deadline: `http::body`'s unit tests, on a paused clock.)
 async fn a_stalled_body_is_a_408_and_the_connection_closes(app: TestApp) {
     let token = app.admin_token().await;
     let login = "POST /api/v1/auth/token HTTP/1.1\r\nHost: patron\r\n\
@@ -65,8 +66,14 @@ async fn a_stalled_body_is_a_408_and_the_connection_closes(app: TestApp) {
          Idempotency-Key: stall-1\r\nContent-Type: application/json\r\n\
          Content-Length: 200\r\n\r\n{{\"kind\": "
     );
-    let (a, b) = tokio::join!(stall(&app, login), stall(&app, keyed));
-    for (text, waited) in [a, b] {
+    // Chunked: actix drains the rest of a chunked body whose reader is gone,
+    // for as long as the client keeps sending; the connection must close.
+    let chunked = "POST /api/v1/auth/token HTTP/1.1\r\nHost: patron\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+         a\r\n{\"email\": \r\n"
+        .to_string();
+    let (a, b, c) = tokio::join!(stall(&app, login), stall(&app, keyed), stall(&app, chunked));
+    for (text, waited) in [a, b, c] {
         assert!(text.starts_with("HTTP/1.1 408"), "{text}");
         assert!(text.contains("application/problem+json"), "{text}");
         assert!(text.contains("/problems/request-timeout"), "{text}");

@@ -210,6 +210,37 @@ async fn a_viewer_is_refused_before_its_request_is_read(app: TestApp) {
         }
     }
     assert!(refused > 40, "only {refused} write operations were tried");
+    // The router's path, percent-escapes decoded: an encoded letter does not
+    // walk past the rule, and does not lose a viewer its reads.
+    let r = app
+        .post(
+            "/api/v%31/customers/999999999/contacts",
+            &viewer,
+            &json!({"no_such_field": [1]}),
+        )
+        .await;
+    assert_forbidden(&r);
+    app.post(
+        "/api/v1/segments/%70review",
+        &viewer,
+        &json!({"no_such_field": [1]}),
+    )
+    .await
+    .problem(422);
+    // A route that does not exist, or not with this method, is the 404 or
+    // the 405 anyone gets.
+    app.post("/api/v1/no-such-thing", &viewer, &json!({}))
+        .await
+        .problem(404);
+    let r = app
+        .send(
+            app.client
+                .put(app.url("/api/v1/customers"))
+                .bearer_auth(&viewer)
+                .json(&json!({})),
+        )
+        .await;
+    r.problem(405);
     // The reads that are POSTs are the viewer's: its bad body is its 422.
     for path in &reads[..2] {
         app.post(path, &viewer, &json!({"no_such_field": [1]}))

@@ -284,7 +284,39 @@ backend_tests!(
     a_revoked_token_gets_no_replay,
     a_login_is_never_stored_for_replay,
     a_retry_while_the_first_runs_is_409_with_retry_after,
+    an_encoded_path_is_the_same_request,
 );
+
+/// The router decodes `%31` to `1`; the middleware saw the raw path, took
+/// `/api/v%31/customers` for a path outside the API and let its key go
+/// unused: the retry wrote a second card.
+async fn an_encoded_path_is_the_same_request(app: TestApp) {
+    let token = app.admin_token().await;
+    let send = |path: &'static str| {
+        app.client
+            .post(app.url(path))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "encoded-1")
+            .json(&json!({"kind": "individual", "name": "Once"}))
+    };
+    let first = app.send(send("/api/v%31/customers")).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let second = app.send(send("/api/v%31/customers")).await;
+    assert_eq!(
+        second.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    let plain = app.send(send("/api/v1/customers")).await;
+    assert_eq!(plain.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(plain.body, first.body);
+    let all = app.get("/api/v1/customers", &token).await;
+    assert_eq!(
+        all.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        all.text
+    );
+}
 
 /// `POST /auth/token` ignores `Idempotency-Key`: a token is never kept in
 /// the database or handed out again.
