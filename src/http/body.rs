@@ -174,13 +174,20 @@ pub fn decode(encoding: ContentEncoding, raw: Bytes, limit: usize) -> Result<Byt
             e.kind()
         )))
     };
-    // The decoders of actix-http, for the same bytes: gzip (one member),
-    // deflate as zlib (RFC 9110 §8.4.1.2), brotli and zstd.
+    // gzip with every member (RFC 1952 §2.2: a file is a series of members;
+    // `gzip -c a b` writes two, and actix's decoder, like a single-member
+    // one, dropped all but the first: the rows of a second member were lost
+    // without a word), deflate as zlib (RFC 9110 §8.4.1.2), brotli and zstd
+    // (every frame). The input is read through `rest`, so that bytes after
+    // a deflate stream are seen.
+    let mut rest: &[u8] = &raw;
     let decoder: Box<dyn Read + '_> = match encoding {
-        ContentEncoding::Gzip => Box::new(flate2::read::GzDecoder::new(&raw[..])),
-        ContentEncoding::Deflate => Box::new(flate2::read::ZlibDecoder::new(&raw[..])),
-        ContentEncoding::Brotli => Box::new(brotli::Decompressor::new(&raw[..], 8 * 1024)),
-        ContentEncoding::Zstd => Box::new(zstd::stream::read::Decoder::new(&raw[..]).map_err(bad)?),
+        ContentEncoding::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut rest)),
+        ContentEncoding::Deflate => Box::new(flate2::bufread::ZlibDecoder::new(&mut rest)),
+        ContentEncoding::Brotli => Box::new(brotli::Decompressor::new(&mut rest, 8 * 1024)),
+        ContentEncoding::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(&mut rest).map_err(bad)?)
+        }
         _ => return Ok(raw),
     };
     let mut out = Vec::new();
@@ -190,6 +197,15 @@ pub fn decode(encoding: ContentEncoding, raw: Bytes, limit: usize) -> Result<Byt
         .map_err(bad)?;
     if out.len() > limit {
         return Err(BodyError::TooLarge);
+    }
+    // Bytes after the end of the stream are not part of the body: a 400,
+    // not a body silently cut short. (brotli reads ahead, so what is left
+    // of its input says nothing; zstd refuses such bytes itself.)
+    if encoding == ContentEncoding::Deflate && !rest.is_empty() {
+        return Err(BodyError::Bad(ApiError::BadRequest(format!(
+            "{} bytes follow the end of the deflate stream",
+            rest.len()
+        ))));
     }
     Ok(Bytes::from(out))
 }
@@ -285,6 +301,29 @@ mod tests {
             let decoded = decode(encoding, raw, body.len()).unwrap_or_else(|e| panic!("{e:?}"));
             assert_eq!(&decoded[..], &body[..], "{encoding:?}");
         }
+    }
+
+    #[test]
+    fn every_gzip_member_is_decoded_and_trailing_bytes_are_bad() {
+        let mut two = gzip(b"external_id,name\nA,one\n").to_vec();
+        two.extend_from_slice(&gzip(b"B,two\n"));
+        let decoded = decode(ContentEncoding::Gzip, Bytes::from(two), 1024);
+        assert!(
+            matches!(decoded, Ok(ref b) if &b[..] == b"external_id,name\nA,one\nB,two\n"),
+            "{decoded:?}"
+        );
+        let mut trailing = gzip(b"{}").to_vec();
+        trailing.extend_from_slice(b"garbage");
+        let r = decode(ContentEncoding::Gzip, Bytes::from(trailing), 1024);
+        assert!(matches!(r, Err(BodyError::Bad(_))), "{r:?}");
+        let mut zlib = {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(b"{}").unwrap_or_else(|e| panic!("{e}"));
+            e.finish().unwrap_or_else(|e| panic!("{e}"))
+        };
+        zlib.extend_from_slice(b"junk");
+        let r = decode(ContentEncoding::Deflate, Bytes::from(zlib), 1024);
+        assert!(matches!(r, Err(BodyError::Bad(_))), "{r:?}");
     }
 
     #[test]

@@ -17,7 +17,52 @@ backend_tests!(
     an_unknown_content_encoding_is_415,
     a_body_that_does_not_decode_is_a_plain_400,
     a_compressed_body_is_refused_once_it_decodes_past_the_limit,
+    every_gzip_member_is_imported,
 );
+
+/// A gzip body of two members (`gzip -c a.csv b.csv`) is one body: the rows
+/// of the second were dropped without a word (a review). Bytes after the
+/// last member are a 400, not ignored.
+async fn every_gzip_member_is_imported(app: TestApp) {
+    let token = app.admin_token().await;
+    let mut two = gzip(b"external_id,kind,name\nMG-1,individual,one\nMG-2,individual,two\n");
+    two.extend(gzip(b"MG-3,individual,three\n"));
+    let r = post_encoded(
+        &app,
+        "/api/v1/customers/import",
+        &token,
+        "text/csv",
+        "gzip",
+        two,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["items"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        r.text
+    );
+    let mut trailing = gzip(br#"{"kind": "individual", "name": "Cut"}"#);
+    trailing.extend(b"junk");
+    post_encoded(
+        &app,
+        "/api/v1/customers",
+        &token,
+        "application/json",
+        "gzip",
+        trailing,
+    )
+    .await
+    .problem(400);
+    let list = app.get("/api/v1/customers", &token).await;
+    assert_eq!(
+        list.body["items"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        list.text
+    );
+}
 
 /// Found by a review: the limit was applied to each chunk actix had decoded
 /// whole, so a 122 KB zstd body decoding to 4 GB cost 7–10 s of CPU before
