@@ -20,7 +20,8 @@ Authenticate with `POST /api/v1/auth/token`, then send `Authorization: Bearer <a
 (in Swagger UI: the Authorize button). Errors are `application/problem+json` (RFC 9457).\n\n\
 No string in a request body may contain a control character other than tab, line feed and \
 carriage return (U+0000 to U+001F, U+007F to U+009F): such a value is a 422 naming it \
-(`invalid_character`), on every operation, CSV cells included. No query parameter may \
+(`invalid_character`), on every operation (in a bulk item or a CSV row: that item's error). \
+No query parameter may \
 contain U+0000 (a 400 naming it), since PostgreSQL cannot store or compare it.",
         license(name = "MIT")
     ),

@@ -143,7 +143,7 @@ pub fn json_items(req: &HttpRequest, body: &[u8]) -> Result<Vec<serde_json::Valu
             "the request body must be JSON (Content-Type: application/json)".into(),
         ));
     }
-    let parsed: Items = super::extract::parse_json(body)?;
+    let parsed: Items = super::extract::parse_json_items(body)?;
     count_ok(parsed.items.len(), "items")?;
     Ok(parsed.items)
 }
@@ -164,21 +164,30 @@ pub fn count_ok(n: usize, field: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Parses one item, naming every bad field relative to the item. As in a
-/// single write's body, an integral float (`53.0`) fills an integer field.
+/// Parses one item, naming every bad field relative to the item: its type
+/// errors and its text holding control characters (checked here, not on the
+/// whole body, so that they are this item's errors). As in a single write's
+/// body, an integral float (`53.0`) fills an integer field.
 pub fn parse_item<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T, ApiError> {
-    if let Ok(parsed) = T::deserialize(&value) {
-        return Ok(parsed);
+    let controls = super::extract::control_errors(&value);
+    if controls.is_empty() {
+        if let Ok(parsed) = T::deserialize(&value) {
+            return Ok(parsed);
+        }
     }
     super::extract::integral_floats_to_integers(&mut value);
-    super::type_errors::from_value(value).map_err(|mut errors| {
-        for error in &mut errors {
-            if error.field.is_empty() || error.field == "." {
-                error.field = "item".into();
-            }
+    let mut errors = match super::type_errors::from_value::<T>(value) {
+        Ok(parsed) if controls.is_empty() => return Ok(parsed),
+        Ok(_) => Vec::new(),
+        Err(errors) => errors,
+    };
+    for error in &mut errors {
+        if error.field.is_empty() || error.field == "." {
+            error.field = "item".into();
         }
-        ApiError::Validation(errors)
-    })
+    }
+    errors.extend(controls);
+    Err(ApiError::Validation(errors))
 }
 
 /// An item's failure as field errors; None for failures that are not the

@@ -315,30 +315,8 @@ fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
         records.push(record);
     }
     unbalanced_quotes(body, &records)?;
-    // As in a JSON body: no text may hold a control character but tab, LF
-    // and CR (NUL: PostgreSQL cannot store it); every such cell named, as
-    // the JSON item's path would be.
-    let controls: Vec<FieldError> = records
-        .iter()
-        .enumerate()
-        .flat_map(|(i, record)| {
-            headers
-                .iter()
-                .zip(record.iter())
-                .filter(|(_, raw)| raw.chars().any(super::validation::forbidden_char))
-                .map(move |(name, _)| {
-                    // Rows count from 1, as in the import's results.
-                    FieldError::new(
-                        format!("items[{}].{name}", i + 1),
-                        "invalid_character",
-                        super::validation::FORBIDDEN_CHAR_MESSAGE,
-                    )
-                })
-        })
-        .collect();
-    if !controls.is_empty() {
-        return Err(ApiError::Validation(controls));
-    }
+    // A cell holding a control character is its row's error, as a JSON
+    // item's text is (`bulk::parse_item`).
     for record in records {
         if items.len() >= bulk::MAX_ITEMS {
             return Err(ApiError::PayloadTooLarge(format!(

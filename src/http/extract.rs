@@ -88,6 +88,17 @@ pub(crate) fn is_json(req: &HttpRequest) -> bool {
 /// is an object: serde fills a struct from an array too, by position
 /// (`["admin@localhost", "secret"]` logged in), which the spec never offers.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    parse_body(body, true)
+}
+
+/// `parse_json` without the control-character scan, for a bulk body: its
+/// items are checked one by one (`bulk::parse_item`), so that one bad item
+/// is that item's error and not a refusal of the whole call.
+pub fn parse_json_items<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    parse_body(body, false)
+}
+
+fn parse_body<T: DeserializeOwned>(body: &[u8], scan_controls: bool) -> Result<T, ApiError> {
     if body.trim_ascii_start().starts_with(b"[") {
         serde_json::from_slice::<IgnoredAny>(body).map_err(|_| malformed(body))?;
         return Err(ApiError::Validation(vec![FieldError::new(
@@ -101,7 +112,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         Ok(value) => de.end().map(|()| value).map_err(|_| malformed(body))?,
         Err(e) => wrong_shape(&e, body)?,
     };
-    let control_errors = control_characters(body);
+    let control_errors = if scan_controls {
+        control_characters(body)
+    } else {
+        Vec::new()
+    };
     if control_errors.is_empty() {
         Ok(parsed)
     } else {
@@ -218,9 +233,7 @@ fn control_characters(body: &[u8]) -> Vec<FieldError> {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    find_controls(&value, String::new(), &mut out);
-    out
+    control_errors(&value)
 }
 
 /// Whether a valid JSON text may hold a control character: C0 ones can only
@@ -262,6 +275,13 @@ fn control_escape(hex: &[u8]) -> bool {
         .is_some_and(super::validation::forbidden_char)
 }
 
+/// Every string (and key) of `value` holding a control character, by path.
+pub fn control_errors(value: &serde_json::Value) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    find_controls(value, String::new(), &mut out);
+    out
+}
+
 fn find_controls(value: &serde_json::Value, path: String, out: &mut Vec<FieldError>) {
     use serde_json::Value;
     let holds = |s: &str| s.chars().any(super::validation::forbidden_char);
@@ -284,8 +304,19 @@ fn find_controls(value: &serde_json::Value, path: String, out: &mut Vec<FieldErr
                     format!("{path}.{key}")
                 };
                 if holds(key) {
+                    // Written as JSON would escape them, as `unknown_field`
+                    // and the query's errors name such a key.
+                    let escaped: String = child
+                        .chars()
+                        .map(|c| match c {
+                            c if super::validation::forbidden_char(c) => {
+                                format!("\\u{:04x}", c as u32)
+                            }
+                            c => c.to_string(),
+                        })
+                        .collect();
                     out.push(FieldError::new(
-                        child.escape_debug().to_string(),
+                        escaped,
                         "invalid_character",
                         "field names must not contain control characters",
                     ));
@@ -501,6 +532,13 @@ mod tests {
                 "{body}"
             );
         }
+        // A key is named as JSON escapes it.
+        assert_eq!(
+            parse_json::<Named>(br#"{"name": "x", "na\u0001me": 1}"#)
+                .err()
+                .map(fields),
+            Some(vec!["na\\u0001me".to_string()])
+        );
         // Tab, line feed and carriage return are text; so are escaped
         // backslashes before a `b`, an `f` or a `u`, and every other escape.
         for body in [

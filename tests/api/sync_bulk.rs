@@ -113,7 +113,8 @@ async fn bad_items_fail_alone(app: TestApp) {
         "not an object",
         {"external_id": "B-4", "kind": "individual", "name": "Bad owner", "owner_id": 99999},
         {"external_id": 17, "kind": "individual", "name": "Numeric key"},
-        {"external_id": "B-5", "kind": "individual", "name": "Bad link", "gender": "x", "acquisition_source": "referral"}
+        {"external_id": "B-5", "kind": "individual", "name": "Bad link", "gender": "x", "acquisition_source": "referral"},
+        {"external_id": "B-6", "kind": "individual", "name": "Bell\u{7}", "tags": ["ok", "esc\u{1b}"], "employees": "many"}
     ]});
     let r = bulk(&app, "/api/v1/customers/bulk", &token, &body, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -121,7 +122,7 @@ async fn bad_items_fail_alone(app: TestApp) {
         statuses(&r),
         [
             "created", "error", "created", "error", "error", "error", "error", "error", "error",
-            "error"
+            "error", "error"
         ]
     );
     let fields = |i: usize| -> Vec<String> {
@@ -140,6 +141,8 @@ async fn bad_items_fail_alone(app: TestApp) {
     assert_eq!(fields(7), ["owner_id"]);
     assert_eq!(fields(8), ["external_id"]);
     assert_eq!(fields(9), ["gender", "source_customer_id"]);
+    // A control character is the item's error, with its other errors.
+    assert_eq!(fields(10), ["employees", "name", "tags[1]"]);
     assert!(r.body["items"][1]["id"].is_null());
     assert_eq!(r.body["items"][1]["index"], 1);
     assert_eq!(customer_count(&app, &token).await, 2);
