@@ -137,22 +137,11 @@ fn wrong_shape<T: DeserializeOwned>(
     first: &serde_path_to_error::Error<serde_json::Error>,
     body: &[u8],
 ) -> Result<T, ApiError> {
-    // Valid JSON (RFC 8259 sets no limit), but beyond any f64: name the field.
-    if first.inner().to_string().starts_with("number out of range")
-        && serde_json::from_slice::<IgnoredAny>(body).is_ok()
-    {
-        let at = serde_field_error(first.path(), first.inner());
-        return Err(ApiError::Validation(vec![FieldError::new(
-            at.field,
-            "range",
-            "is a number too large to represent",
-        )]));
-    }
-    if !first.inner().is_data() {
+    if !first.inner().is_data() && !out_of_range(first.inner()) {
         return Err(malformed(body));
     }
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Err(malformed(body));
+        return Err(beyond_f64(first, body));
     };
     // `null`, a number or a string: serde's message named Patron's own type
     // (`expected struct CustomerPatch`).
@@ -222,6 +211,33 @@ fn malformed(body: &[u8]) -> ApiError {
         Err(e) => ApiError::BadRequest(format!("the body is not valid JSON: {e}")),
         Ok(_) => ApiError::BadRequest("the body is not valid JSON".into()),
     }
+}
+
+fn out_of_range(e: &serde_json::Error) -> bool {
+    e.to_string().starts_with("number out of range")
+}
+
+/// Valid JSON that no `Value` holds: a number beyond f64 (RFC 8259 sets no
+/// limit). A 422 naming it, with serde's first error when that was another
+/// (an unknown key or a wrong type before it); a 400 if the body is not JSON.
+fn beyond_f64(first: &serde_path_to_error::Error<serde_json::Error>, body: &[u8]) -> ApiError {
+    if serde_json::from_slice::<IgnoredAny>(body).is_err() {
+        return malformed(body);
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let Err(at) = serde_path_to_error::deserialize::<_, serde_json::Value>(&mut *de) else {
+        return malformed(body);
+    };
+    let mut errors = Vec::new();
+    if !out_of_range(first.inner()) {
+        errors.push(serde_field_error(first.path(), first.inner()));
+    }
+    errors.push(FieldError::new(
+        serde_field_error(at.path(), at.inner()).field,
+        "range",
+        "is a number too large to represent",
+    ));
+    ApiError::Validation(errors)
 }
 
 /// Strings holding a control character (`validation::forbidden_char`), which
@@ -435,6 +451,24 @@ mod tests {
                 other => panic!("{body}: {other:?}"),
             }
         }
+        // Behind another error, both are named.
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            name: String,
+            tags: Option<Vec<String>>,
+        }
+        let r = parse_json::<Strict>(br#"{"name": 5, "tags": ["a", 1e400]}"#);
+        assert_eq!(
+            r.err().map(fields),
+            Some(vec!["name".to_string(), "tags[1]".to_string()])
+        );
+        let r = parse_json::<Strict>(br#"{"name": "x", "zzz": {"a": 1e400}}"#);
+        assert_eq!(
+            r.err().map(fields),
+            Some(vec!["zzz".to_string(), "zzz.a".to_string()])
+        );
         // Invalid JSON further on is still the 400.
         let r = parse_json::<Named>(br#"{"name": 1e400,"#);
         assert!(matches!(r, Err(ApiError::BadRequest(_))), "{r:?}");

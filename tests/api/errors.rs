@@ -106,6 +106,26 @@ async fn a_number_too_large_for_any_type_is_named(app: TestApp) {
         "{}",
         r.text
     );
+    // Behind an unknown key (a second reading of the body could not hold
+    // the number: it was a 400 calling the body invalid JSON).
+    let r = app
+        .post_raw(
+            "/api/v1/customers",
+            &token,
+            "application/json",
+            r#"{"kind": "organization", "name": "Big", "zzz": 1e400}"#,
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        vec![
+            ("zzz".to_string(), "unknown_field".to_string()),
+            ("zzz".to_string(), "range".to_string())
+        ],
+        "{}",
+        r.text
+    );
     let all = app.get("/api/v1/customers", &token).await;
     assert_eq!(all.body["items"], json!([]), "nothing written");
 }
