@@ -268,7 +268,14 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             }
             if secured && method == "post" {
                 idempotency_key(op);
-                wanted.extend(["ConflictOrInFlight", "ValidationFailed"]);
+                // With a key, the body is read (and hashed) before the
+                // handler runs, even where the operation takes none.
+                wanted.extend([
+                    "ConflictOrInFlight",
+                    "ValidationFailed",
+                    "RequestTimeout",
+                    "PayloadTooLarge",
+                ]);
             } else if secured && method != "get" {
                 wanted.push("Conflict");
             }

@@ -19,9 +19,14 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
     }
     let status = res.status();
     let reason = status.canonical_reason().unwrap_or("Error");
+    // A missing file of Swagger UI is the 404 of any missing resource.
+    let (kind, title) = match status.as_u16() {
+        404 => ("/problems/not-found".to_string(), "Not found".to_string()),
+        code => (format!("/problems/http-{code}"), reason.to_string()),
+    };
     let problem = Problem {
-        kind: format!("/problems/http-{}", status.as_u16()),
-        title: reason.to_string(),
+        kind,
+        title,
         status: status.as_u16(),
         detail: match status.as_u16() {
             400 => "the request was refused (for a browser: is its Origin allowed by PATRON_CORS_ORIGINS?)".to_string(),

@@ -317,6 +317,12 @@ async fn a_literal_route_refuses_other_methods_with_405(app: TestApp) {
 /// UI's files answer GET, and any other method gets the 405 that says so
 /// (a POST was a 405 without `Allow`, or Swagger UI's 404).
 async fn the_spec_and_swagger_ui_answer_other_methods_with_405(app: TestApp) {
+    // A file Swagger UI does not have is the 404 of any missing resource.
+    let r = app
+        .send(app.client.get(app.url("/swagger-ui/no-such-file.js")))
+        .await;
+    r.problem(404);
+    assert_eq!(r.body["type"], "/problems/not-found", "{}", r.text);
     for path in ["/openapi.json", "/swagger-ui/", "/swagger-ui/index.html"] {
         let r = app.send(app.client.get(app.url(path))).await;
         assert_eq!(r.status, 200, "GET {path}");
