@@ -103,7 +103,7 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     (
         "UnsupportedMediaType",
         "415",
-        "The body is not application/json",
+        "The body is not application/json, or names a charset other than UTF-8",
     ),
     (
         "ValidationFailed",

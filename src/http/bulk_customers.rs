@@ -222,8 +222,7 @@ pub async fn bulk_customers(
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager, Role::Sales, Role::Integration])?;
     let all_or_none = query.0.all_or_none.unwrap_or(false);
-    let body = bulk::read_body(&req, payload).await?;
-    let items = bulk::json_items(&req, &body)?;
+    let items = bulk::read_json_items(&req, payload).await?;
     let key = IdemKey::of(&req);
     state
         .db

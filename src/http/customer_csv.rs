@@ -5,14 +5,17 @@
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::IntoParams;
 
 use super::bulk::{self, BulkQuery};
 use super::bulk_customers::{existing, external_ids, upsert_one};
 use super::bulk_customers_plan;
+use super::charset::CsvCharset;
 use super::customer_query::CustomerQuery;
 use super::customers::views;
-use super::extract::QueryParams;
+use super::extract::{both_queries, parse_query, split_query, QueryParams};
 use super::idempotency::IdemKey;
 use crate::auth::AuthUser;
 use crate::db::customer_list::{self, Filter, Sort};
@@ -119,17 +122,39 @@ fn cell(value: &Value) -> String {
     }
 }
 
+/// The export's own parameter, beside the list's filters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// The CSV's character set: `utf-8` (the default) or `gb18030`.
+    #[param(inline)]
+    pub charset: Option<CsvCharset>,
+}
+
+/// What every page of one export is read and written with.
+#[derive(Clone)]
+struct Page {
+    filter: Filter,
+    sort: Sort,
+    charset: CsvCharset,
+}
+
 /// One page of the export as CSV bytes, and the cursor after it.
 fn export_page(
     db: &Db,
-    filter: &Filter,
-    sort: &Sort,
+    page: &Page,
     after: Option<&Cursor>,
     with_header: bool,
 ) -> impl std::future::Future<Output = Result<(Bytes, Option<Cursor>), ApiError>> {
-    let (db, filter, sort, after) = (db.clone(), filter.clone(), sort.clone(), after.cloned());
+    let (db, page, after) = (db.clone(), page.clone(), after.cloned());
     async move {
         db.run(move |conn| {
+            let Page {
+                filter,
+                sort,
+                charset,
+            } = page;
             let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), EXPORT_PAGE)?;
             let more = rows.len() as i64 > EXPORT_PAGE;
             let rows: Vec<_> = rows.into_iter().take(EXPORT_PAGE as usize).collect();
@@ -160,7 +185,7 @@ fn export_page(
             let bytes = out
                 .into_inner()
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok((Bytes::from(bytes), next))
+            Ok((Bytes::from(charset.encode(bytes)?), next))
         })
         .await
     }
@@ -183,9 +208,13 @@ fn export_page(
 /// lifetime_revenue_cents, lifetime_profit_cents, revenue_12m_cents,
 /// profit_12m_cents, cpr_stage, tier`. Empty cell = no value. Rows are
 /// read 1,000 at a time, so memory stays flat whatever the count.
+///
+/// `charset=gb18030` answers in GB18030 (`text/csv; charset=gb18030`),
+/// which Excel on a Chinese Windows opens without garbling names: it reads
+/// a CSV in the system's GBK, of which GB18030 is the lossless superset.
 #[utoipa::path(
     tag = "sync",
-    params(CustomerQuery),
+    params(CustomerQuery, ExportQuery),
     responses((status = 200, description = "The CSV", content_type = "text/csv", body = String,
         example = "id,external_id,kind,name,...\n42,ERP-10042,organization,杭州华康贸易有限公司,...\n"))
 )]
@@ -193,9 +222,14 @@ fn export_page(
 pub async fn export(
     state: web::Data<AppState>,
     _user: AuthUser,
-    query: QueryParams<CustomerQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.0;
+    let (own, list) = split_query(req.query_string(), &["charset"]);
+    let (q, options) = both_queries(
+        parse_query::<CustomerQuery>(&list),
+        parse_query::<ExportQuery>(&own),
+    )?;
+    let charset = options.charset.unwrap_or_default();
     // Unused (the export is not paged), but held to the list's range like
     // every declared parameter: `limit=0` is a 400, not silently ignored.
     crate::db::page::limit(q.limit)?;
@@ -203,27 +237,35 @@ pub async fn export(
     let sort = Sort::parse(q.sort.as_deref())?;
     // The first page before answering: a database failure is still a 503 problem.
     let db = state.db.clone();
-    let (first, next) = export_page(&db, &filter, &sort, None, true).await?;
+    let page = Page {
+        filter,
+        sort,
+        charset,
+    };
+    let (first, next) = export_page(&db, &page, None, true).await?;
     let stream = futures_util::stream::unfold(
-        (Some(first), next, db, filter, sort),
-        |(ready, next, db, filter, sort)| async move {
+        (Some(first), next, db, page),
+        |(ready, next, db, page)| async move {
             if let Some(bytes) = ready {
-                return Some((Ok(bytes), (None, next, db, filter, sort)));
+                return Some((Ok(bytes), (None, next, db, page)));
             }
             let after = next?;
-            match export_page(&db, &filter, &sort, Some(&after), false).await {
-                Ok((bytes, next)) => Some((Ok(bytes), (None, next, db, filter, sort))),
+            match export_page(&db, &page, Some(&after), false).await {
+                Ok((bytes, next)) => Some((Ok(bytes), (None, next, db, page))),
                 // Mid-stream the status is sent: end the body early (the
                 // client sees a truncated transfer) and log why.
                 Err(e) => {
                     log::warn!("CSV export stopped: {e}");
-                    Some((Err(e), (None, None, db, filter, sort)))
+                    Some((Err(e), (None, None, db, page)))
                 }
             }
         },
     );
     Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_TYPE,
+            format!("text/csv; charset={}", charset.label()),
+        ))
         .insert_header((
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"customers.csv\"",
@@ -393,8 +435,14 @@ impl utoipa::ToSchema for CsvFile {}
 
 /// Import customers from CSV (upsert by `external_id`).
 ///
-/// The body is `text/csv` (UTF-8, RFC 4180, a header row, a BOM is
-/// ignored) with the columns of the export; only `external_id` is required.
+/// The body is `text/csv` (RFC 4180, a header row) with the columns of the
+/// export; only `external_id` is required. Its text is UTF-8 unless the
+/// `Content-Type` names another `charset` of the WHATWG Encoding Standard
+/// (`text/csv; charset=gbk` for a file Excel saved on a Chinese Windows;
+/// `gb18030`, `big5`, `shift_jis`, `windows-1252`, `utf-16le`, ...): an
+/// unknown charset is a 415, a byte sequence the charset does not define a
+/// 400 naming its line. A byte order mark is dropped and, as in browsers,
+/// wins over the declared charset.
 /// Read-only columns (`id`, `version`, the figures) are ignored, so an
 /// export re-imports as is; an unknown or repeated column is a 422. One
 /// column the export never has is taken too: `change_reason`, the reason a
@@ -413,7 +461,7 @@ impl utoipa::ToSchema for CsvFile {}
     responses(
         (status = 200, description = "Per-row results", body = bulk::BulkResponse),
         (status = 413, description = "More than 1,000 rows or a body over 8 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not text/csv", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not text/csv, or its charset is unknown", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "An unknown, repeated or missing column; or with `all_or_none`, a row failed and nothing was applied (`items[i].field` names the row's index)", body = bulk::BulkRejection, content_type = "application/problem+json")
     )
 )]
@@ -431,9 +479,12 @@ pub async fn import(
             "the request body must be CSV (Content-Type: text/csv)".into(),
         ));
     }
+    let encoding = super::charset::of_request(&req)?;
     let all_or_none = query.0.all_or_none.unwrap_or(false);
     let body = bulk::read_body(&req, payload).await?;
-    let items = rows_as_items(&body)?;
+    let items =
+        bulk::off_the_worker(move || rows_as_items(&super::charset::decode(encoding, &body)?))
+            .await?;
     let key = IdemKey::of(&req);
     state
         .db

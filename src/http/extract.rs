@@ -28,6 +28,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let content_type_ok = is_json(req);
+        let charset_ok = super::charset::require_utf8(req);
         let req = req.clone();
         let mut payload = payload.take();
         Box::pin(async move {
@@ -36,6 +37,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "the request body must be JSON (Content-Type: application/json)".into(),
                 ));
             }
+            charset_ok?;
             let body = super::body::read(&req, &mut payload, JSON_LIMIT)
                 .await
                 .map_err(|e| match e {
@@ -385,6 +387,38 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
             }
             bad_query(errors)
         }),
+    }
+}
+
+/// The query's `names` parameters apart from the rest, each as a query
+/// string: for a handler that takes a shared parameter set (the list's
+/// filters) and parameters of its own, each parsed with unknown names refused.
+pub fn split_query(query: &str, names: &[&str]) -> (String, String) {
+    let mut own = form_urlencoded::Serializer::new(String::new());
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in url_pairs(query) {
+        let out = if names.contains(&key.as_ref()) {
+            &mut own
+        } else {
+            &mut rest
+        };
+        out.append_pair(&key, &value);
+    }
+    (own.finish(), rest.finish())
+}
+
+/// Two parsed parameter sets, or every bad parameter of both.
+pub fn both_queries<A, B>(
+    a: Result<A, ApiError>,
+    b: Result<B, ApiError>,
+) -> Result<(A, B), ApiError> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(ApiError::InvalidQuery(mut first)), Err(ApiError::InvalidQuery(second))) => {
+            first.extend(second);
+            Err(ApiError::InvalidQuery(first))
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
     }
 }
 

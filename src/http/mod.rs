@@ -17,6 +17,7 @@ pub mod bulk_transactions;
 pub mod bulk_transactions_plan;
 pub mod change_data;
 pub mod changes;
+pub mod charset;
 pub mod churn;
 pub mod churn_risk;
 pub mod churn_settings;

@@ -21,6 +21,7 @@ mod auth;
 mod card_reads;
 mod changes;
 mod changes_surveys;
+mod charsets;
 mod churn;
 mod churn_satisfaction;
 mod contacts;

@@ -1,0 +1,178 @@
+//! Character sets of request and response bodies. JSON is UTF-8 (RFC 8259);
+//! a CSV file may come in the legacy encoding the ERP or spreadsheet wrote it
+//! in (in China usually GBK/GB18030), named by `Content-Type`'s `charset`.
+
+use std::borrow::Cow;
+
+use actix_web::http::header;
+use actix_web::HttpRequest;
+use encoding_rs::{DecoderResult, Encoding, GB18030, REPLACEMENT, UTF_8};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// The `charset` parameter of the request's `Content-Type`, if any.
+fn declared(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    value.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"').to_string())
+    })
+}
+
+/// The encoding a body is declared in: UTF-8 when no charset is given; a
+/// label the Encoding Standard does not know (or one it maps to its
+/// `replacement` encoding, such as ISO-2022-CN) is a 415.
+pub fn of_request(req: &HttpRequest) -> Result<&'static Encoding, ApiError> {
+    let Some(label) = declared(req) else {
+        return Ok(UTF_8);
+    };
+    match Encoding::for_label(label.as_bytes()) {
+        Some(encoding) if encoding != REPLACEMENT => Ok(encoding),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "charset {label:?} is not supported: send UTF-8, or name an encoding of the \
+             WHATWG Encoding Standard (gb18030, gbk, big5, shift_jis, windows-1252, ...)"
+        ))),
+    }
+}
+
+/// A JSON body's declared charset, which must be UTF-8 (RFC 8259): a body in
+/// another encoding would otherwise fail as a syntax error.
+pub fn require_utf8(req: &HttpRequest) -> Result<(), ApiError> {
+    let encoding = of_request(req)?;
+    if encoding == UTF_8 {
+        return Ok(());
+    }
+    Err(ApiError::UnsupportedMediaType(format!(
+        "JSON bodies are UTF-8 (RFC 8259), not {}: drop the charset or send charset=utf-8",
+        encoding.name()
+    )))
+}
+
+/// `body` as UTF-8 text. A byte order mark names the encoding and is dropped
+/// (as browsers do: it wins over the label). A byte sequence the encoding does
+/// not define is a 400 naming its line, never a silent U+FFFD.
+pub fn decode<'a>(encoding: &'static Encoding, body: &'a [u8]) -> Result<Cow<'a, [u8]>, ApiError> {
+    let (encoding, body) = match Encoding::for_bom(body) {
+        Some((bom, length)) => (bom, body.get(length..).unwrap_or_default()),
+        None => (encoding, body),
+    };
+    if encoding == UTF_8 {
+        // Checked by the CSV reader itself, which names the row.
+        return Ok(Cow::Borrowed(body));
+    }
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let capacity = decoder
+        .max_utf8_buffer_length_without_replacement(body.len())
+        .ok_or_else(|| ApiError::PayloadTooLarge("the body is too large to decode".into()))?;
+    let mut text = String::with_capacity(capacity);
+    let (result, read) = decoder.decode_to_string_without_replacement(body, &mut text, true);
+    match result {
+        DecoderResult::InputEmpty => Ok(Cow::Owned(text.into_bytes())),
+        DecoderResult::Malformed(_, _) => {
+            let line = 1 + body
+                .get(..read)
+                .unwrap_or_default()
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            Err(ApiError::BadRequest(format!(
+                "the body is not valid {} text: line {line} holds a byte sequence {} does \
+                 not define (is the charset of the Content-Type right?)",
+                encoding.name(),
+                encoding.name()
+            )))
+        }
+        // The buffer is sized for the worst case: never short.
+        DecoderResult::OutputFull => {
+            Err(ApiError::Internal("the CSV decoder ran out of room".into()))
+        }
+    }
+}
+
+/// The character set of a CSV answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum CsvCharset {
+    /// UTF-8 without BOM (RFC 4180's default and every tool's reading).
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// GB18030, which Excel on a Chinese Windows reads as its own (GBK)
+    /// encoding; it holds every Unicode character, so nothing is lost.
+    #[serde(rename = "gb18030")]
+    Gb18030,
+}
+
+impl CsvCharset {
+    /// The `charset` of the answer's `Content-Type`.
+    pub fn label(self) -> &'static str {
+        match self {
+            CsvCharset::Utf8 => "utf-8",
+            CsvCharset::Gb18030 => "gb18030",
+        }
+    }
+
+    /// UTF-8 text in this character set.
+    pub fn encode(self, text: Vec<u8>) -> Result<Vec<u8>, ApiError> {
+        if self == CsvCharset::Utf8 {
+            return Ok(text);
+        }
+        let text = String::from_utf8(text).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut encoder = GB18030.new_encoder();
+        let capacity = encoder
+            .max_buffer_length_from_utf8_without_replacement(text.len())
+            .ok_or_else(|| ApiError::Internal("the CSV page is too large to encode".into()))?;
+        let mut out = Vec::with_capacity(capacity);
+        let (result, _) =
+            encoder.encode_from_utf8_to_vec_without_replacement(&text, &mut out, true);
+        match result {
+            encoding_rs::EncoderResult::InputEmpty => Ok(out),
+            // GB18030 maps every scalar value: neither can happen.
+            other => Err(ApiError::Internal(format!(
+                "GB18030 could not encode the page: {other:?}"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gbk_decodes_and_names_the_bad_line() {
+        let (gbk, _, _) = encoding_rs::GBK.encode("name\n王芳\n");
+        let text = decode(encoding_rs::GBK, &gbk).unwrap_or_default();
+        assert_eq!(&*text, "name\n王芳\n".as_bytes());
+
+        let mut bad = gbk.into_owned();
+        bad.extend_from_slice(b"x\xff\n");
+        match decode(encoding_rs::GBK, &bad) {
+            Err(ApiError::BadRequest(detail)) => assert!(detail.contains("line 3"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bom_wins_over_the_label() {
+        let mut body = b"\xEF\xBB\xBF".to_vec();
+        body.extend_from_slice("王".as_bytes());
+        let text = decode(encoding_rs::GBK, &body).unwrap_or_default();
+        assert_eq!(&*text, "王".as_bytes());
+    }
+
+    #[test]
+    fn gb18030_encodes_every_character() {
+        // 王 is CD F5 in GBK and GB18030; U+1F600 needs GB18030's four bytes.
+        let out = CsvCharset::Gb18030
+            .encode("王😀".as_bytes().to_vec())
+            .unwrap_or_default();
+        assert_eq!(out, b"\xCD\xF5\x94\x39\xFC\x36");
+        let (back, _, errors) = GB18030.decode(&out);
+        assert!(!errors);
+        assert_eq!(back, "王😀");
+    }
+}

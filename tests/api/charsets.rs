@@ -1,0 +1,295 @@
+//! Character sets of bodies: a CSV import in the charset its `Content-Type`
+//! names (GBK from Excel on a Chinese Windows), the export in GB18030 on
+//! request, JSON only in UTF-8.
+
+use encoding_rs::{GB18030, GBK};
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+
+backend_tests!(
+    an_import_is_read_in_its_declared_charset,
+    an_import_in_an_unknown_charset_is_415,
+    bytes_the_charset_does_not_define_are_a_400_naming_the_line,
+    the_export_answers_in_gb18030_on_request,
+    an_unknown_export_charset_is_a_400_beside_the_other_bad_parameters,
+    json_bodies_are_utf8_only,
+);
+
+async fn post_bytes(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Resp {
+    app.send(
+        app.client
+            .post(app.url(path))
+            .bearer_auth(token)
+            .header("Content-Type", content_type)
+            .body(body),
+    )
+    .await
+}
+
+/// Every card's name, in code point order (the engines' collations differ).
+async fn names(app: &TestApp, token: &str) -> Vec<String> {
+    let list = app.get("/api/v1/customers", token).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let mut names: Vec<String> = list.body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|c| c["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+async fn an_import_is_read_in_its_declared_charset(app: TestApp) {
+    let token = app.admin_token().await;
+    let csv = "external_id,kind,name,region\nG-1,individual,王芳,杭州\n";
+    let (gbk, _, unmappable) = GBK.encode(csv);
+    assert!(!unmappable);
+    // 王 is CD F5 in GBK: the file really is not UTF-8.
+    assert!(gbk.windows(2).any(|w| w == b"\xCD\xF5"));
+    for content_type in ["text/csv; charset=gbk", "text/csv;charset=\"GBK\""] {
+        let r = post_bytes(
+            &app,
+            "/api/v1/customers/import",
+            &token,
+            content_type,
+            gbk.to_vec(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{content_type}: {}", r.text);
+        assert!(
+            ["created", "unchanged"]
+                .contains(&r.body["items"][0]["status"].as_str().unwrap_or_default()),
+            "{}",
+            r.text
+        );
+    }
+    // GB18030 holds what GBK cannot: a supplementary-plane character.
+    let csv = "external_id,kind,name\nG-2,individual,𠀀记\n";
+    let (gb18030, _, _) = GB18030.encode(csv);
+    let r = post_bytes(
+        &app,
+        "/api/v1/customers/import",
+        &token,
+        "text/csv; charset=gb18030",
+        gb18030.to_vec(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A byte order mark names the encoding and wins over the label.
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice("external_id,kind,name\nG-3,individual,李雷\n".as_bytes());
+    let r = post_bytes(
+        &app,
+        "/api/v1/customers/import",
+        &token,
+        "text/csv; charset=gbk",
+        bom,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(names(&app, &token).await, ["李雷", "王芳", "𠀀记"]);
+    let card = app
+        .get("/api/v1/customers?q=%E7%8E%8B%E8%8A%B3", &token)
+        .await;
+    assert_eq!(card.body["items"][0]["region"], "杭州", "{}", card.text);
+
+    // The same GBK file without its charset is not UTF-8: a 400, nothing written.
+    let (gbk, _, _) = GBK.encode("external_id,kind,name\nG-4,individual,韩梅梅\n");
+    let r = post_bytes(
+        &app,
+        "/api/v1/customers/import",
+        &token,
+        "text/csv",
+        gbk.to_vec(),
+    )
+    .await;
+    r.problem(400);
+    assert_eq!(names(&app, &token).await.len(), 3);
+}
+
+async fn an_import_in_an_unknown_charset_is_415(app: TestApp) {
+    let token = app.admin_token().await;
+    let csv = b"external_id,kind,name\nU-1,individual,x\n".to_vec();
+    // iso-2022-cn is a label the Encoding Standard maps to "replacement".
+    for charset in ["klingon", "iso-2022-cn", ""] {
+        let r = post_bytes(
+            &app,
+            "/api/v1/customers/import",
+            &token,
+            &format!("text/csv; charset={charset}"),
+            csv.clone(),
+        )
+        .await;
+        let problem = r.problem(415);
+        assert_eq!(problem["type"], "/problems/unsupported-media-type");
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(&format!("{charset:?}")), "{detail}");
+    }
+    assert!(names(&app, &token).await.is_empty());
+}
+
+async fn bytes_the_charset_does_not_define_are_a_400_naming_the_line(app: TestApp) {
+    let token = app.admin_token().await;
+    let (gbk, _, _) = GBK.encode("external_id,kind,name\nB-1,individual,王芳\n");
+    let mut body = gbk.into_owned();
+    body.extend_from_slice(b"B-2,individual,\x80\xFF\n");
+    let r = post_bytes(
+        &app,
+        "/api/v1/customers/import",
+        &token,
+        "text/csv; charset=gbk",
+        body,
+    )
+    .await;
+    let problem = r.problem(400);
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("GBK") && detail.contains("line 3"),
+        "{detail}"
+    );
+    assert!(names(&app, &token).await.is_empty(), "nothing written");
+}
+
+async fn the_export_answers_in_gb18030_on_request(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = app
+        .post(
+            "/api/v1/customers",
+            &token,
+            &json!({"kind": "organization", "name": "杭州华康贸易有限公司", "external_id": "X-1",
+                    "notes": "第一行, \"引号\"\n😀"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let export = app
+        .client
+        .get(app.url("/api/v1/customers/export?charset=gb18030"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(export.status(), 200);
+    assert_eq!(
+        export
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/csv; charset=gb18030")
+    );
+    let bytes = export.bytes().await.expect("body").to_vec();
+    assert!(std::str::from_utf8(&bytes).is_err(), "not UTF-8 any more");
+    // 杭 is BA BC in GBK and GB18030.
+    assert!(bytes.windows(2).any(|w| w == b"\xBA\xBC"));
+    let (text, _, malformed) = GB18030.decode(&bytes);
+    assert!(!malformed);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(String::from)
+        .collect();
+    let row = reader.records().next().expect("a row").expect("a record");
+    let at = |name: &str| headers.iter().position(|h| h == name).expect("column");
+    assert_eq!(&row[at("name")], "杭州华康贸易有限公司");
+    assert_eq!(&row[at("notes")], "第一行, \"引号\"\n😀");
+
+    // It re-imports as is when its charset is named.
+    let r = post_bytes(
+        &app,
+        "/api/v1/customers/import",
+        &token,
+        "text/csv; charset=gb18030",
+        bytes,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["status"], "unchanged", "{}", r.text);
+
+    // The default stays UTF-8.
+    let plain = app
+        .get("/api/v1/customers/export?charset=utf-8", &token)
+        .await;
+    assert_eq!(
+        plain.header("content-type").as_deref(),
+        Some("text/csv; charset=utf-8")
+    );
+    assert!(plain.text.contains("杭州华康贸易有限公司"));
+}
+
+async fn an_unknown_export_charset_is_a_400_beside_the_other_bad_parameters(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = app
+        .get("/api/v1/customers/export?charset=latin1", &token)
+        .await;
+    r.problem(400);
+    assert_eq!(r.error_fields(), ["charset"], "{}", r.text);
+    let r = app
+        .get(
+            "/api/v1/customers/export?charset=GBK&min_purchase_count=many&colour=red",
+            &token,
+        )
+        .await;
+    let problem = r.problem(400);
+    assert_eq!(problem["type"], "/problems/invalid-query");
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["charset", "colour", "min_purchase_count"], "{}", r.text);
+}
+
+async fn json_bodies_are_utf8_only(app: TestApp) {
+    let token = app.admin_token().await;
+    let card = json!({"kind": "individual", "name": "王芳"})
+        .to_string()
+        .into_bytes();
+    for content_type in [
+        "application/json; charset=UTF-8",
+        "application/json;charset=utf8",
+    ] {
+        let r = post_bytes(
+            &app,
+            "/api/v1/customers",
+            &token,
+            content_type,
+            card.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{content_type}: {}", r.text);
+    }
+    let items = json!({"items": [{"external_id": "J-1", "kind": "individual", "name": "x"}]})
+        .to_string()
+        .into_bytes();
+    for (path, body) in [
+        ("/api/v1/customers", card),
+        ("/api/v1/customers/bulk", items),
+    ] {
+        for charset in ["gbk", "utf-16", "nonsense"] {
+            let r = post_bytes(
+                &app,
+                path,
+                &token,
+                &format!("application/json; charset={charset}"),
+                body.clone(),
+            )
+            .await;
+            let problem = r.problem(415);
+            assert_eq!(
+                problem["type"], "/problems/unsupported-media-type",
+                "{path}"
+            );
+        }
+    }
+    assert_eq!(names(&app, &token).await, ["王芳", "王芳"]);
+}
