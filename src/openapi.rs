@@ -455,7 +455,7 @@ fn success_headers(op: &mut Operation, post: bool) {
     }
 }
 
-/// `If-Match` is optional but, when sent, a string ETag (never null).
+/// `If-Match` is optional but, when sent, `*` or a list of our ETags (never null).
 fn if_match_is_a_string(op: &mut Operation) {
     use utoipa::openapi::path::ParameterIn as In;
     use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -466,7 +466,9 @@ fn if_match_is_a_string(op: &mut Operation) {
             p.schema = Some(RefOr::T(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .pattern(Some(r#"^(\*|(W/)?"[0-9]{1,18}")$"#))
+                    .pattern(Some(
+                        r#"^(\*|(W/)?"[0-9]{1,18}"([ \t]*,[ \t]*(W/)?"[0-9]{1,18}")*)$"#,
+                    ))
                     .examples([serde_json::json!("\"3\"")])
                     .into(),
             ));

@@ -299,7 +299,7 @@ pub async fn patch(
         .write_grouped(move |conn| {
             let plan = writable_plan(conn, &user, plan_id)?;
             let mut row = find_action(conn, plan_id, id)?;
-            precondition::check(expected, row.version)?;
+            precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
             let before = row.version;
             if let Some(k) = kind {
@@ -363,7 +363,7 @@ pub async fn delete(
         .write_grouped(move |conn| {
             let plan = writable_plan(conn, &user, plan_id)?;
             let found = find_action(conn, plan_id, id)?;
-            precondition::check(expected, found.version)?;
+            precondition::check(expected.as_deref(), found.version)?;
             plans::delete_action(conn, id)?;
             plans::touch(conn, &plan, db::now())?;
             Ok(())

@@ -410,7 +410,7 @@ pub async fn patch(
         .db
         .write_grouped(move |conn| {
             let mut row = writable_plan(conn, &user, id)?;
-            precondition::check(expected, row.version)?;
+            precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
             let before = row.version;
             if let Some(o) = input.objective.flatten() {
@@ -472,7 +472,7 @@ pub async fn delete(
         .db
         .write_grouped(move |conn| {
             let plan = writable_plan(conn, &user, id)?;
-            precondition::check(expected, plan.version)?;
+            precondition::check(expected.as_deref(), plan.version)?;
             plans::delete(conn, &plan)?;
             Ok(())
         })

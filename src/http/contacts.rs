@@ -290,7 +290,7 @@ pub async fn patch(
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
             let mut row = find_contact(conn, customer_id, id)?;
-            precondition::check(expected, row.version)?;
+            precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
             let before = row.version;
             if let Some(name) = input.name.flatten() {
@@ -352,7 +352,7 @@ pub async fn delete(
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
             let found = find_contact(conn, customer_id, id)?;
-            precondition::check(expected, found.version)?;
+            precondition::check(expected.as_deref(), found.version)?;
             contacts::delete(conn, customer_id, id)?;
             Ok(())
         })

@@ -430,7 +430,7 @@ pub fn update_in_tx(
     user: &AuthUser,
     mut row: CustomerRow,
     input: CustomerPatch,
-    expected: Option<i64>,
+    expected: Option<Vec<i64>>,
     skip_unchanged: bool,
 ) -> Result<Updated, ApiError> {
     let id = row.id;
@@ -438,7 +438,7 @@ pub fn update_in_tx(
     if input.owner_id.flatten().is_some_and(|o| o != row.owner_id) {
         user.require_owner_change()?;
     }
-    precondition::check(expected, row.version)?;
+    precondition::check(expected.as_deref(), row.version)?;
     let tags = input
         .tags
         .as_ref()
@@ -686,7 +686,7 @@ async fn set_archived(
     state: &AppState,
     user: AuthUser,
     id: i64,
-    expected: Option<i64>,
+    expected: Option<Vec<i64>>,
     archive: bool,
 ) -> Result<CustomerView, ApiError> {
     state
@@ -695,7 +695,7 @@ async fn set_archived(
             lock(conn, Locked::Customers, id)?;
             let mut row = find_customer(conn, id)?;
             user.require_customer_write(row.owner_id)?;
-            precondition::check(expected, row.version)?;
+            precondition::check(expected.as_deref(), row.version)?;
             if row.archived_at.is_some() != archive {
                 let before = row.version;
                 let now = db::now();

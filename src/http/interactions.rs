@@ -483,7 +483,7 @@ pub async fn patch(
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
             let mut row = find_interaction(conn, customer_id, id)?;
-            precondition::check(expected, row.version)?;
+            precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
             let now = db::now();
             let before = row.version;
@@ -595,7 +595,7 @@ pub async fn delete(
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
             let found = find_interaction(conn, customer_id, id)?;
-            precondition::check(expected, found.version)?;
+            precondition::check(expected.as_deref(), found.version)?;
             interactions::delete(conn, id)?;
             stats::refresh(conn, customer_id, db::now())?;
             Ok(())

@@ -308,7 +308,7 @@ pub async fn patch(
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
             let mut row = find_need(conn, customer_id, id)?;
-            precondition::check(expected, row.version)?;
+            precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
             let before = row.version;
             let old_kind = from_db(&row.kind, NeedKind::Actual);
@@ -389,7 +389,7 @@ pub async fn delete(
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
             let found = find_need(conn, customer_id, id)?;
-            precondition::check(expected, found.version)?;
+            precondition::check(expected.as_deref(), found.version)?;
             needs::delete(conn, id)?;
             Ok(())
         })

@@ -9,22 +9,40 @@ pub fn etag(version: i64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
 }
 
-/// The version the client expects, from `If-Match`: `"3"`, `W/"3"` or `*`
+/// The versions the client accepts, from `If-Match` (RFC 9110 §13.1.1): one
+/// tag (`"3"`, or `W/"3"` as a proxy that weakens tags passes it on), a
+/// comma-separated list of them (also over several header lines), or `*`
 /// (`None` when absent or `*`). Anything else is a 400: a client that sends
 /// an unquoted or mangled tag has a bug we should not guess around.
-pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
-    let Some(value) = req.headers().get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or("").trim();
-    if text == "*" {
+pub fn if_match(req: &HttpRequest) -> Result<Option<Vec<i64>>, ApiError> {
+    let mut lines = req.headers().get_all(header::IF_MATCH).peekable();
+    if lines.peek().is_none() {
         return Ok(None);
     }
-    parse_etag(text).map(Some).ok_or_else(|| {
+    let text = lines
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let bad = || {
         ApiError::BadRequest(format!(
-            "If-Match {text:?} is not an ETag returned by this API (such as \"3\", W/\"3\" or *)"
+            "If-Match {text:?} is not an ETag returned by this API (such as \"3\", W/\"3\"), \
+             a comma-separated list of them, or *"
         ))
-    })
+    };
+    if text.trim() == "*" {
+        return Ok(None);
+    }
+    // Empty list elements are allowed and ignored (RFC 9110 §5.6.1).
+    let tags = text
+        .split(',')
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .map(|tag| parse_etag(tag).ok_or_else(bad))
+        .collect::<Result<Vec<_>, _>>()?;
+    if tags.is_empty() {
+        return Err(bad());
+    }
+    Ok(Some(tags))
 }
 
 /// `"3"` or `W/"3"`, at most 18 digits (the pattern in the spec).
@@ -37,17 +55,46 @@ fn parse_etag(text: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
-/// 412 when the client's expected version is not the current one.
-pub fn check(expected: Option<i64>, current: i64) -> Result<(), ApiError> {
+/// 412 unless the current version is one the client accepts.
+pub fn check(expected: Option<&[i64]>, current: i64) -> Result<(), ApiError> {
     match expected {
-        Some(v) if v != current => Err(ApiError::PreconditionFailed { current }),
+        Some(versions) if !versions.contains(&current) => {
+            Err(ApiError::PreconditionFailed { current })
+        }
         _ => Ok(()),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_etag;
+    use super::{if_match, parse_etag};
+    use actix_web::test::TestRequest;
+
+    fn tags(lines: &[&str]) -> Result<Option<Vec<i64>>, String> {
+        let mut req = TestRequest::default();
+        for line in lines {
+            req = req.append_header(("If-Match", *line));
+        }
+        if_match(&req.to_http_request()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn if_match_reads_one_tag_a_list_or_a_star() {
+        assert_eq!(tags(&[]), Ok(None));
+        assert_eq!(tags(&["*"]), Ok(None));
+        assert_eq!(tags(&["\"3\""]), Ok(Some(vec![3])));
+        assert_eq!(tags(&["\"3\", W/\"5\""]), Ok(Some(vec![3, 5])));
+        assert_eq!(tags(&["\"3\"", "\"4\",,"]), Ok(Some(vec![3, 4])));
+        for bad in [
+            &["\"3\", *"][..],
+            &["*", "\"3\""],
+            &[","],
+            &["\"3\" \"4\""],
+            &["3"],
+        ] {
+            assert!(tags(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn only_quoted_version_tags_parse() {

@@ -687,7 +687,7 @@ pub async fn patch(
                 lock(conn, Locked::Segments, id)?;
                 let mut row = find_segment(conn, id)?;
                 not_builtin(&row)?;
-                precondition::check(expected, row.version)?;
+                precondition::check(expected.as_deref(), row.version)?;
                 let stored = row.clone();
                 if kind.is_some_and(|k| k.as_str() != row.kind) {
                     errors.push(FieldError::new(
@@ -766,7 +766,7 @@ pub async fn delete(
                 lock(conn, Locked::Segments, id)?;
                 let row = find_segment(conn, id)?;
                 not_builtin(&row)?;
-                precondition::check(expected, row.version)?;
+                precondition::check(expected.as_deref(), row.version)?;
                 store::delete(conn, id)?;
                 Ok(())
             })

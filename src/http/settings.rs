@@ -289,12 +289,12 @@ pub fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
     conn: &mut db::DbConn,
     name: &str,
     value: &T,
-    expected: Option<i64>,
+    expected: Option<Vec<i64>>,
     user_id: i64,
 ) -> Result<i64, ApiError> {
     settings::lock(conn, name)?;
     let (_, current) = settings::get::<T>(conn, name)?;
-    precondition::check(expected, current)?;
+    precondition::check(expected.as_deref(), current)?;
     let saved = match settings::put(conn, name, value, current, user_id, db::now())? {
         // The first version has no row to lock: a writer without a
         // precondition whose lock found no row can lose to another, by its

@@ -656,7 +656,7 @@ pub async fn patch(
             db::write_tx(conn, |conn| {
                 lock(conn, Locked::Surveys, id)?;
                 let mut row = find_survey(conn, id)?;
-                precondition::check(expected, row.version)?;
+                precondition::check(expected.as_deref(), row.version)?;
                 let stored = row.clone();
                 let current = from_db(&row.status, SurveyStatus::Draft);
                 if qlist.is_some() && current != SurveyStatus::Draft {
@@ -750,7 +750,7 @@ pub async fn delete(
                 // the check below sees them once they commit.
                 lock(conn, Locked::Surveys, id)?;
                 let row = find_survey(conn, id)?;
-                precondition::check(expected, row.version)?;
+                precondition::check(expected.as_deref(), row.version)?;
                 if !store::responses_page(conn, id, None, None, 0)?.is_empty() {
                     return Err(ApiError::Conflict(format!(
                         "survey {id} has responses: close it instead"

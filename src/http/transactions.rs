@@ -385,7 +385,7 @@ pub fn update_in_tx(
     user: &AuthUser,
     mut row: TransactionRow,
     input: TransactionPatch,
-    expected: Option<i64>,
+    expected: Option<Vec<i64>>,
     resend: bool,
 ) -> Result<Updated, ApiError> {
     // A resend of an unchanged order is answered even on an archived card
@@ -396,7 +396,7 @@ pub fn update_in_tx(
         return Err(archived(customer.id));
     }
     customers::lock(conn, customer.id)?;
-    precondition::check(expected, row.version)?;
+    precondition::check(expected.as_deref(), row.version)?;
     let original = row.clone();
     let before = row.version;
     patch_row(&mut row, input, &customer.currency)?;
@@ -554,7 +554,7 @@ pub async fn delete(
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
             let found = find_transaction(conn, customer_id, id)?;
-            precondition::check(expected, found.version)?;
+            precondition::check(expected.as_deref(), found.version)?;
             transactions::delete(conn, id)?;
             let now = db::now();
             stats::refresh(conn, customer_id, now)?;

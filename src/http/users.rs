@@ -289,7 +289,7 @@ pub async fn patch(
                 lock(conn, Locked::Users, id)?;
                 let current = users::find(conn, id)?
                     .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))?;
-                precondition::check(expected, current.version)?;
+                precondition::check(expected.as_deref(), current.version)?;
                 let now = db::now();
                 let email = input
                     .email

@@ -436,7 +436,7 @@ pub async fn patch(
             db::write_tx(conn, |conn| {
                 lock(conn, Locked::Webhooks, id)?;
                 let row = find_webhook(conn, id)?;
-                precondition::check(expected, row.version)?;
+                precondition::check(expected.as_deref(), row.version)?;
                 let reactivate = input.active == Some(true);
                 let stored = WebhookInput {
                     events: row.filters(),
@@ -499,7 +499,7 @@ pub async fn remove(
             db::write_tx(conn, |conn| {
                 lock(conn, Locked::Webhooks, id)?;
                 let row = find_webhook(conn, id)?;
-                precondition::check(expected, row.version)?;
+                precondition::check(expected.as_deref(), row.version)?;
                 webhooks::delete(conn, id)?;
                 Ok(())
             })

@@ -246,7 +246,12 @@ async fn an_unknown_export_charset_is_a_400_beside_the_other_bad_parameters(app:
     assert_eq!(problem["type"], "/problems/invalid-query");
     let mut fields = r.error_fields();
     fields.sort();
-    assert_eq!(fields, ["charset", "colour", "min_purchase_count"], "{}", r.text);
+    assert_eq!(
+        fields,
+        ["charset", "colour", "min_purchase_count"],
+        "{}",
+        r.text
+    );
 }
 
 async fn json_bodies_are_utf8_only(app: TestApp) {

@@ -17,6 +17,7 @@ backend_tests!(
     timestamps_read_back_in_every_stored_shape,
     patch_changes_only_the_sent_fields,
     patch_honours_if_match,
+    if_match_takes_a_list_of_tags,
     delete_archives_and_restore_brings_back,
     delete_with_stale_if_match_is_412,
     a_read_with_the_current_etag_in_if_none_match_is_304,
@@ -394,6 +395,65 @@ async fn patch_honours_if_match(app: TestApp) {
         (r.body["name"].as_str(), r.body["version"].as_i64()),
         (Some("D"), Some(4))
     );
+}
+
+/// RFC 9110's `If-Match = "*" / #entity-tag`: a list matches when any of its
+/// tags does, over one header line or several; empty elements are ignored.
+async fn if_match_takes_a_list_of_tags(app: TestApp) {
+    let admin = app.admin_token().await;
+    let id = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "A"}))
+        .await
+        .id();
+    let r = app
+        .patch_if_match(&card(id), &admin, "\"7\", W/\"1\"", &json!({"name": "B"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["version"], 2);
+    let stale = app
+        .patch_if_match(&card(id), &admin, "\"1\",\"3\"", &json!({"name": "C"}))
+        .await;
+    let detail = stale.problem(412)["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("(version 2)"), "{detail}");
+    let r = app
+        .patch_if_match(&card(id), &admin, " , \"2\" ,, ", &json!({"name": "C"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Two header lines are one list.
+    let r = app
+        .send(
+            app.client
+                .patch(app.url(&card(id)))
+                .bearer_auth(&admin)
+                .header("If-Match", "\"9\"")
+                .header("If-Match", "\"3\"")
+                .json(&json!({"name": "D"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // `*` stands alone; a list needs at least one tag; every member is a tag of ours.
+    for bad in ["\"4\", *", ",", "\"4\", yesterday", "\"4\" \"5\""] {
+        let r = app
+            .patch_if_match(&card(id), &admin, bad, &json!({"name": "E"}))
+            .await;
+        r.problem(400);
+    }
+    let delete = with_if_match(
+        &app,
+        app.client.delete(app.url(&card(id))),
+        &admin,
+        "\"1\", \"2\"",
+    )
+    .await;
+    delete.problem(412);
+    let delete = with_if_match(
+        &app,
+        app.client.delete(app.url(&card(id))),
+        &admin,
+        "\"1\", \"4\"",
+    )
+    .await;
+    assert_eq!(delete.status, 204, "{}", delete.text);
 }
 
 async fn delete_archives_and_restore_brings_back(app: TestApp) {
