@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{GatedJson, QueryParams};
 use super::precondition::{self, etag};
 use super::validation::{check, known_code, not_blank, Input};
 use super::views::utc;
@@ -166,10 +166,9 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: JsonBody<UserCreate>,
+    body: GatedJson<UserCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_admin()?;
-    let input = body.0;
+    let input = body.open(user.require_admin())?;
     check(&input, Vec::new())?;
     let role = input
         .role
@@ -257,12 +256,11 @@ pub async fn patch(
     user: AuthUser,
     req: HttpRequest,
     path: web::Path<i64>,
-    body: JsonBody<UserPatch>,
+    body: GatedJson<UserPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_admin()?;
+    let input = body.open(user.require_admin())?;
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
-    let input = body.0;
     check(&input, Vec::new())?;
     let role = input.role.as_ref().map(|r| r.get("role")).transpose()?;
     let new_hash = match input.password.clone() {

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::common::versioned;
 use super::customer_input::nullable;
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{GatedJson, QueryParams};
 use super::precondition;
 use super::views::utc;
 use crate::auth::AuthUser;
@@ -340,10 +340,9 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: JsonBody<WebhookCreate>,
+    body: GatedJson<WebhookCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_admin()?;
-    let input = body.0;
+    let input = body.open(user.require_admin())?;
     let mut errors = Vec::new();
     let required = |field: &str| FieldError::new(field, "required", "is required");
     match input.url.as_deref() {
@@ -414,12 +413,11 @@ pub async fn patch(
     user: AuthUser,
     req: HttpRequest,
     path: web::Path<i64>,
-    body: JsonBody<WebhookPatch>,
+    body: GatedJson<WebhookPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_admin()?;
+    let input = body.open(user.require_admin())?;
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
-    let input = body.0;
     let mut errors = Vec::new();
     errors.extend(input.url.as_deref().and_then(url_error));
     if let Some(events) = input.events.as_deref() {
@@ -570,12 +568,11 @@ pub async fn replay(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    body: JsonBody<WebhookReplay>,
+    body: GatedJson<WebhookReplay>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_admin()?;
+    let input = body.open(user.require_admin())?;
     let id = path.into_inner();
-    let after = body
-        .0
+    let after = input
         .after
         .as_deref()
         .map(|c| {

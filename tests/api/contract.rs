@@ -347,7 +347,14 @@ async fn if_match_accepts_only_quoted_version_tags(app: TestApp) {
         .await
         .id();
     let path = format!("/api/v1/customers/{id}");
-    for bad in ["1", "\"1", "", "\"99999999999999999999\"", "\"1\", *", "\"1\", 2"] {
+    for bad in [
+        "1",
+        "\"1",
+        "",
+        "\"99999999999999999999\"",
+        "\"1\", *",
+        "\"1\", 2",
+    ] {
         let r = app
             .patch_if_match(&path, &token, bad, &json!({"notes": "x"}))
             .await;

@@ -18,6 +18,7 @@ backend_tests!(
     managers_and_integrations_write_any_customer_and_reassign_owners,
     admin_does_everything,
     only_admins_manage_users,
+    a_role_refused_a_route_gets_403_before_its_body_is_judged,
 );
 
 fn card(name: &str) -> Value {
@@ -577,4 +578,77 @@ async fn only_admins_manage_users(app: TestApp) {
         (r.body["role"].as_str(), r.body["active"].as_bool()),
         (Some("admin"), Some(true))
     );
+}
+
+/// A sales user's call of an admin-only (or admin-and-manager) route is a 403
+/// whatever its body: a 422 naming the fields would tell them what the call
+/// accepts, and is not what they can act on. The allowed role still gets
+/// the body's own error.
+async fn a_role_refused_a_route_gets_403_before_its_body_is_judged(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, sales) = app.user_with_role("sales").await;
+    let (_, manager) = app.user_with_role("manager").await;
+    let (customer, _) = customer_of(&app, crate_admin_id(&app).await, "Pinned").await;
+    let pin = format!("/api/v1/customers/{customer}/cpr/pin");
+    let admin_only = [
+        ("POST", "/api/v1/users".to_string()),
+        ("PATCH", "/api/v1/users/1".to_string()),
+        ("POST", "/api/v1/webhooks".to_string()),
+        ("PATCH", "/api/v1/webhooks/1".to_string()),
+        ("POST", "/api/v1/webhooks/1/replay".to_string()),
+    ];
+    let editors_only = [
+        ("PUT", "/api/v1/settings/cpr".to_string()),
+        ("PUT", "/api/v1/settings/tiers".to_string()),
+        ("PUT", "/api/v1/settings/loyalty".to_string()),
+        ("PUT", "/api/v1/settings/churn".to_string()),
+        ("POST", "/api/v1/surveys".to_string()),
+        ("PATCH", "/api/v1/surveys/1".to_string()),
+        ("PUT", pin),
+    ];
+    let bodies: [(&str, &[u8]); 3] = [
+        ("application/json", br#"{"no_such_field": [1]}"#),
+        ("application/json", b"{"),
+        ("text/plain", b"hello"),
+    ];
+    let call = |token: String, method: &str, url: &str, (content_type, body): (&str, &[u8])| {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        app.client
+            .request(method, app.url(url))
+            .bearer_auth(token)
+            .header("Content-Type", content_type)
+            .body(body.to_vec())
+    };
+    for (method, url) in admin_only.iter().chain(&editors_only) {
+        for body in bodies {
+            let r = app.send(call(sales.clone(), method, url, body)).await;
+            assert_eq!(r.status, 403, "sales {method} {url} {body:?}: {}", r.text);
+            assert_forbidden(&r);
+        }
+    }
+    for (method, url) in &admin_only {
+        let r = app
+            .send(call(manager.clone(), method, url, bodies[0]))
+            .await;
+        assert_eq!(r.status, 403, "manager {method} {url}: {}", r.text);
+    }
+    // Those allowed get the body's error.
+    for (method, url) in &editors_only {
+        let r = app
+            .send(call(manager.clone(), method, url, bodies[1]))
+            .await;
+        assert_eq!(r.status, 400, "manager {method} {url}: {}", r.text);
+        let r = app
+            .send(call(manager.clone(), method, url, bodies[2]))
+            .await;
+        assert_eq!(r.status, 415, "manager {method} {url}: {}", r.text);
+    }
+    for (method, url) in &admin_only {
+        let r = app.send(call(admin.clone(), method, url, bodies[0])).await;
+        assert!(
+            [404, 422].contains(&r.status),
+            "admin {method} {url}: {}",
+            r.text
+        );
+    }
 }
