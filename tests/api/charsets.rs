@@ -6,7 +6,7 @@ use encoding_rs::{GB18030, GBK};
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::TestApp;
 
 backend_tests!(
     an_import_is_read_in_its_declared_charset,
@@ -16,23 +16,6 @@ backend_tests!(
     an_unknown_export_charset_is_a_400_beside_the_other_bad_parameters,
     json_bodies_are_utf8_only,
 );
-
-async fn post_bytes(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-    content_type: &str,
-    body: Vec<u8>,
-) -> Resp {
-    app.send(
-        app.client
-            .post(app.url(path))
-            .bearer_auth(token)
-            .header("Content-Type", content_type)
-            .body(body),
-    )
-    .await
-}
 
 /// Every card's name, in code point order (the engines' collations differ).
 async fn names(app: &TestApp, token: &str) -> Vec<String> {
@@ -59,14 +42,14 @@ async fn an_import_is_read_in_its_declared_charset(app: TestApp) {
     // 王 is CD F5 in GBK: the file really is not UTF-8.
     assert!(gbk.windows(2).any(|w| w == b"\xCD\xF5"));
     for content_type in ["text/csv; charset=gbk", "text/csv;charset=\"GBK\""] {
-        let r = post_bytes(
-            &app,
-            "/api/v1/customers/import",
-            &token,
-            content_type,
-            gbk.to_vec(),
-        )
-        .await;
+        let r = app
+            .post_bytes(
+                "/api/v1/customers/import",
+                &token,
+                content_type,
+                gbk.to_vec(),
+            )
+            .await;
         assert_eq!(r.status, 200, "{content_type}: {}", r.text);
         assert!(
             ["created", "unchanged"]
@@ -78,26 +61,26 @@ async fn an_import_is_read_in_its_declared_charset(app: TestApp) {
     // GB18030 holds what GBK cannot: a supplementary-plane character.
     let csv = "external_id,kind,name\nG-2,individual,𠀀记\n";
     let (gb18030, _, _) = GB18030.encode(csv);
-    let r = post_bytes(
-        &app,
-        "/api/v1/customers/import",
-        &token,
-        "text/csv; charset=gb18030",
-        gb18030.to_vec(),
-    )
-    .await;
+    let r = app
+        .post_bytes(
+            "/api/v1/customers/import",
+            &token,
+            "text/csv; charset=gb18030",
+            gb18030.to_vec(),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     // A byte order mark names the encoding and wins over the label.
     let mut bom = b"\xEF\xBB\xBF".to_vec();
     bom.extend_from_slice("external_id,kind,name\nG-3,individual,李雷\n".as_bytes());
-    let r = post_bytes(
-        &app,
-        "/api/v1/customers/import",
-        &token,
-        "text/csv; charset=gbk",
-        bom,
-    )
-    .await;
+    let r = app
+        .post_bytes(
+            "/api/v1/customers/import",
+            &token,
+            "text/csv; charset=gbk",
+            bom,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(names(&app, &token).await, ["李雷", "王芳", "𠀀记"]);
     let card = app
@@ -107,14 +90,9 @@ async fn an_import_is_read_in_its_declared_charset(app: TestApp) {
 
     // The same GBK file without its charset is not UTF-8: a 400, nothing written.
     let (gbk, _, _) = GBK.encode("external_id,kind,name\nG-4,individual,韩梅梅\n");
-    let r = post_bytes(
-        &app,
-        "/api/v1/customers/import",
-        &token,
-        "text/csv",
-        gbk.to_vec(),
-    )
-    .await;
+    let r = app
+        .post_bytes("/api/v1/customers/import", &token, "text/csv", gbk.to_vec())
+        .await;
     r.problem(400);
     assert_eq!(names(&app, &token).await.len(), 3);
 }
@@ -124,14 +102,14 @@ async fn an_import_in_an_unknown_charset_is_415(app: TestApp) {
     let csv = b"external_id,kind,name\nU-1,individual,x\n".to_vec();
     // iso-2022-cn is a label the Encoding Standard maps to "replacement".
     for charset in ["klingon", "iso-2022-cn", ""] {
-        let r = post_bytes(
-            &app,
-            "/api/v1/customers/import",
-            &token,
-            &format!("text/csv; charset={charset}"),
-            csv.clone(),
-        )
-        .await;
+        let r = app
+            .post_bytes(
+                "/api/v1/customers/import",
+                &token,
+                &format!("text/csv; charset={charset}"),
+                csv.clone(),
+            )
+            .await;
         let problem = r.problem(415);
         assert_eq!(problem["type"], "/problems/unsupported-media-type");
         let detail = problem["detail"].as_str().unwrap_or_default();
@@ -145,14 +123,14 @@ async fn bytes_the_charset_does_not_define_are_a_400_naming_the_line(app: TestAp
     let (gbk, _, _) = GBK.encode("external_id,kind,name\nB-1,individual,王芳\n");
     let mut body = gbk.into_owned();
     body.extend_from_slice(b"B-2,individual,\x80\xFF\n");
-    let r = post_bytes(
-        &app,
-        "/api/v1/customers/import",
-        &token,
-        "text/csv; charset=gbk",
-        body,
-    )
-    .await;
+    let r = app
+        .post_bytes(
+            "/api/v1/customers/import",
+            &token,
+            "text/csv; charset=gbk",
+            body,
+        )
+        .await;
     let problem = r.problem(400);
     let detail = problem["detail"].as_str().unwrap_or_default();
     assert!(
@@ -207,14 +185,14 @@ async fn the_export_answers_in_gb18030_on_request(app: TestApp) {
     assert_eq!(&row[at("notes")], "第一行, \"引号\"\n😀");
 
     // It re-imports as is when its charset is named.
-    let r = post_bytes(
-        &app,
-        "/api/v1/customers/import",
-        &token,
-        "text/csv; charset=gb18030",
-        bytes,
-    )
-    .await;
+    let r = app
+        .post_bytes(
+            "/api/v1/customers/import",
+            &token,
+            "text/csv; charset=gb18030",
+            bytes,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["items"][0]["status"], "unchanged", "{}", r.text);
 
@@ -263,14 +241,9 @@ async fn json_bodies_are_utf8_only(app: TestApp) {
         "application/json; charset=UTF-8",
         "application/json;charset=utf8",
     ] {
-        let r = post_bytes(
-            &app,
-            "/api/v1/customers",
-            &token,
-            content_type,
-            card.clone(),
-        )
-        .await;
+        let r = app
+            .post_bytes("/api/v1/customers", &token, content_type, card.clone())
+            .await;
         assert_eq!(r.status, 201, "{content_type}: {}", r.text);
     }
     let items = json!({"items": [{"external_id": "J-1", "kind": "individual", "name": "x"}]})
@@ -281,14 +254,14 @@ async fn json_bodies_are_utf8_only(app: TestApp) {
         ("/api/v1/customers/bulk", items),
     ] {
         for charset in ["gbk", "utf-16", "nonsense"] {
-            let r = post_bytes(
-                &app,
-                path,
-                &token,
-                &format!("application/json; charset={charset}"),
-                body.clone(),
-            )
-            .await;
+            let r = app
+                .post_bytes(
+                    path,
+                    &token,
+                    &format!("application/json; charset={charset}"),
+                    body.clone(),
+                )
+                .await;
             let problem = r.problem(415);
             assert_eq!(
                 problem["type"], "/problems/unsupported-media-type",

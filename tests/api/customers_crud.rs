@@ -438,21 +438,11 @@ async fn if_match_takes_a_list_of_tags(app: TestApp) {
             .await;
         r.problem(400);
     }
-    let delete = with_if_match(
-        &app,
-        app.client.delete(app.url(&card(id))),
-        &admin,
-        "\"1\", \"2\"",
-    )
-    .await;
-    delete.problem(412);
-    let delete = with_if_match(
-        &app,
-        app.client.delete(app.url(&card(id))),
-        &admin,
-        "\"1\", \"4\"",
-    )
-    .await;
+    let delete = |tags: &'static str| {
+        with_if_match(&app, app.client.delete(app.url(&card(id))), &admin, tags)
+    };
+    delete("\"1\", \"2\"").await.problem(412);
+    let delete = delete("\"1\", \"4\"").await;
     assert_eq!(delete.status, 204, "{}", delete.text);
 }
 

@@ -457,6 +457,22 @@ impl TestApp {
         .await
     }
 
+    /// A POST of raw bytes (a body in another charset, say).
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Resp {
+        self.send(
+            self.authed(self.client.post(self.url(path)), token)
+                .header("Content-Type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Resp {
         self.post(
             "/api/v1/auth/token",
