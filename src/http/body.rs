@@ -8,7 +8,7 @@
 //! through `take(limit + 1)`, so a body is refused after at most one byte
 //! past the limit has been produced.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -184,7 +184,7 @@ pub fn decode(encoding: ContentEncoding, raw: Bytes, limit: usize) -> Result<Byt
     let decoder: Box<dyn Read + '_> = match encoding {
         ContentEncoding::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut rest)),
         ContentEncoding::Deflate => Box::new(flate2::bufread::ZlibDecoder::new(&mut rest)),
-        ContentEncoding::Brotli => Box::new(brotli::Decompressor::new(&mut rest, 8 * 1024)),
+        ContentEncoding::Brotli => return brotli(&raw, limit),
         ContentEncoding::Zstd => {
             Box::new(zstd::stream::read::Decoder::new(&mut rest).map_err(bad)?)
         }
@@ -199,8 +199,7 @@ pub fn decode(encoding: ContentEncoding, raw: Bytes, limit: usize) -> Result<Byt
         return Err(BodyError::TooLarge);
     }
     // Bytes after the end of the stream are not part of the body: a 400,
-    // not a body silently cut short. (brotli reads ahead, so what is left
-    // of its input says nothing; zstd refuses such bytes itself.)
+    // not a body silently cut short (zstd refuses such bytes itself).
     if encoding == ContentEncoding::Deflate && !rest.is_empty() {
         return Err(BodyError::Bad(ApiError::BadRequest(format!(
             "{} bytes follow the end of the deflate stream",
@@ -208,6 +207,73 @@ pub fn decode(encoding: ContentEncoding, raw: Bytes, limit: usize) -> Result<Byt
         ))));
     }
     Ok(Bytes::from(out))
+}
+
+/// A brotli body, fed to the decoder (its reader reads ahead, so what is
+/// left of the input would say nothing about bytes after the stream; the
+/// writer tells how much of each write the stream took).
+fn brotli(raw: &[u8], limit: usize) -> Result<Bytes, BodyError> {
+    let bad = |detail: String| {
+        BodyError::Bad(ApiError::BadRequest(format!(
+            "the body does not decode as its Content-Encoding says ({detail})"
+        )))
+    };
+    let mut decoder = brotli::DecompressorWriter::new(Limited::new(limit), 8 * 1024);
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let taken = match decoder.write(rest) {
+            Ok(taken) => taken,
+            Err(_) if decoder.get_ref().exceeded => return Err(BodyError::TooLarge),
+            Err(e) => return Err(bad(e.kind().to_string())),
+        };
+        // The stream ended before its input did.
+        if taken < rest.len() {
+            return Err(BodyError::Bad(ApiError::BadRequest(format!(
+                "{} bytes follow the end of the brotli stream",
+                rest.len() - taken
+            ))));
+        }
+        rest = rest.get(taken..).unwrap_or_default();
+    }
+    match decoder.close() {
+        Ok(()) => {}
+        Err(_) if decoder.get_ref().exceeded => return Err(BodyError::TooLarge),
+        Err(e) => return Err(bad(e.kind().to_string())),
+    }
+    let out = decoder.into_inner().unwrap_or_else(|partial| partial);
+    Ok(Bytes::from(out.bytes))
+}
+
+/// A `Vec` that refuses to grow past `limit` bytes.
+struct Limited {
+    bytes: Vec<u8>,
+    limit: usize,
+    exceeded: bool,
+}
+
+impl Limited {
+    fn new(limit: usize) -> Self {
+        Limited {
+            bytes: Vec::new(),
+            limit,
+            exceeded: false,
+        }
+    }
+}
+
+impl std::io::Write for Limited {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.limit {
+            self.exceeded = true;
+            return Err(std::io::Error::other("the decoded body is over the limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -324,6 +390,38 @@ mod tests {
         zlib.extend_from_slice(b"junk");
         let r = decode(ContentEncoding::Deflate, Bytes::from(zlib), 1024);
         assert!(matches!(r, Err(BodyError::Bad(_))), "{r:?}");
+    }
+
+    fn brotli_of(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+        w.write_all(data).unwrap_or_else(|e| panic!("{e}"));
+        drop(w);
+        out
+    }
+
+    #[test]
+    fn brotli_refuses_trailing_bytes_a_cut_stream_and_a_bomb() {
+        let body = br#"{"name": "Acme"}"#.repeat(20);
+        let whole = brotli_of(&body);
+        let r = decode(ContentEncoding::Brotli, Bytes::from(whole.clone()), body.len());
+        assert!(matches!(r, Ok(ref b) if b[..] == body[..]), "{r:?}");
+        let mut trailing = whole.clone();
+        trailing.extend_from_slice(b"garbage");
+        match decode(ContentEncoding::Brotli, Bytes::from(trailing), 1024) {
+            Err(BodyError::Bad(ApiError::BadRequest(detail))) => {
+                assert!(detail.contains("7 bytes follow"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let cut = whole.get(..whole.len() - 3).unwrap_or_default().to_vec();
+        let r = decode(ContentEncoding::Brotli, Bytes::from(cut), 1024);
+        assert!(matches!(r, Err(BodyError::Bad(_))), "{r:?}");
+        let bomb = brotli_of(&vec![0_u8; 4 << 20]);
+        let r = decode(ContentEncoding::Brotli, Bytes::from(bomb), 256 * 1024);
+        assert!(matches!(r, Err(BodyError::TooLarge)), "{r:?}");
+        let exact = brotli_of(&[b' '; 1024]);
+        assert!(decode(ContentEncoding::Brotli, Bytes::from(exact), 1024).is_ok());
     }
 
     #[test]
