@@ -404,7 +404,11 @@ mod tests {
     fn brotli_refuses_trailing_bytes_a_cut_stream_and_a_bomb() {
         let body = br#"{"name": "Acme"}"#.repeat(20);
         let whole = brotli_of(&body);
-        let r = decode(ContentEncoding::Brotli, Bytes::from(whole.clone()), body.len());
+        let r = decode(
+            ContentEncoding::Brotli,
+            Bytes::from(whole.clone()),
+            body.len(),
+        );
         assert!(matches!(r, Ok(ref b) if b[..] == body[..]), "{r:?}");
         let mut trailing = whole.clone();
         trailing.extend_from_slice(b"garbage");

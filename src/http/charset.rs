@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use actix_web::http::header;
 use actix_web::HttpRequest;
-use encoding_rs::{DecoderResult, Encoding, GB18030, REPLACEMENT, UTF_8};
+use encoding_rs::{DecoderResult, EncoderResult, Encoding, GB18030, REPLACEMENT, UTF_8};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -21,6 +21,27 @@ fn declared(req: &HttpRequest) -> Option<String> {
             .eq_ignore_ascii_case("charset")
             .then(|| value.trim().trim_matches('"').to_string())
     })
+}
+
+/// The request's media type as it bears on the body's meaning: the essence
+/// in lower case, and the charset when it is not UTF-8 (`text/csv;
+/// charset=gbk`). An idempotency key's request hash holds it, so that a
+/// retry declaring other bytes (another charset, another type) is not given
+/// the first request's answer.
+pub fn meaning(req: &HttpRequest) -> String {
+    let essence = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match declared(req) {
+        Some(label) if Encoding::for_label(label.as_bytes()) != Some(UTF_8) => {
+            format!("{essence};charset={}", label.trim().to_ascii_lowercase())
+        }
+        _ => essence,
+    }
 }
 
 /// The encoding a body is declared in: UTF-8 when no charset is given; a
@@ -107,6 +128,18 @@ pub enum CsvCharset {
 }
 
 impl CsvCharset {
+    /// The character set a `charset` label names, as the Encoding Standard
+    /// reads labels (any case; `utf8`, `unicode-1-1-utf-8`, ...). GBK is
+    /// answered as GB18030, its superset: a reader of GBK reads it, and
+    /// characters beyond GBK are not lost.
+    pub fn from_label(label: &str) -> Option<CsvCharset> {
+        match Encoding::for_label(label.trim().as_bytes())? {
+            e if e == UTF_8 => Some(CsvCharset::Utf8),
+            e if e == GB18030 || e == encoding_rs::GBK => Some(CsvCharset::Gb18030),
+            _ => None,
+        }
+    }
+
     /// The `charset` of the answer's `Content-Type`.
     pub fn label(self) -> &'static str {
         match self {
@@ -126,14 +159,22 @@ impl CsvCharset {
             .max_buffer_length_from_utf8_without_replacement(text.len())
             .ok_or_else(|| ApiError::Internal("the CSV page is too large to encode".into()))?;
         let mut out = Vec::with_capacity(capacity);
-        let (result, _) =
-            encoder.encode_from_utf8_to_vec_without_replacement(&text, &mut out, true);
-        match result {
-            encoding_rs::EncoderResult::InputEmpty => Ok(out),
-            // GB18030 maps every scalar value: neither can happen.
-            other => Err(ApiError::Internal(format!(
-                "GB18030 could not encode the page: {other:?}"
-            ))),
+        let mut rest = text.as_str();
+        loop {
+            let (result, read) =
+                encoder.encode_from_utf8_to_vec_without_replacement(rest, &mut out, true);
+            rest = rest.get(read..).unwrap_or_default();
+            match result {
+                EncoderResult::InputEmpty => return Ok(out),
+                // The Encoding Standard's encoder refuses one character,
+                // U+E5E5 (private use), which GB18030-2005 wrote A3 A0 and
+                // Windows' code page 936 still reads so: written that way,
+                // never a failed (cut) export. Nothing else is unmappable.
+                EncoderResult::Unmappable(c) => {
+                    out.extend_from_slice(if c == '\u{E5E5}' { b"\xA3\xA0" } else { b"?" })
+                }
+                EncoderResult::OutputFull => out.reserve(rest.len() * 4 + 16),
+            }
         }
     }
 }
@@ -162,6 +203,37 @@ mod tests {
         body.extend_from_slice("王".as_bytes());
         let text = decode(encoding_rs::GBK, &body).unwrap_or_default();
         assert_eq!(&*text, "王".as_bytes());
+    }
+
+    #[test]
+    fn the_one_character_the_standard_refuses_is_written_as_gb18030_2005_did() {
+        let out = CsvCharset::Gb18030
+            .encode("a\u{E5E5}b王".as_bytes().to_vec())
+            .unwrap_or_default();
+        assert_eq!(out, b"a\xA3\xA0b\xCD\xF5");
+        let (back, _, errors) = GB18030.decode(&out);
+        assert!(!errors, "{back}");
+    }
+
+    #[test]
+    fn export_labels_are_read_as_the_standard_reads_them() {
+        for label in ["utf-8", "UTF-8", "utf8", " Unicode-1-1-UTF-8 "] {
+            assert_eq!(
+                CsvCharset::from_label(label),
+                Some(CsvCharset::Utf8),
+                "{label}"
+            );
+        }
+        for label in ["gb18030", "GB18030", "gbk", "GB2312", "x-gbk"] {
+            assert_eq!(
+                CsvCharset::from_label(label),
+                Some(CsvCharset::Gb18030),
+                "{label}"
+            );
+        }
+        for label in ["big5", "latin1", "", "klingon", "utf-16le"] {
+            assert_eq!(CsvCharset::from_label(label), None, "{label}");
+        }
     }
 
     #[test]

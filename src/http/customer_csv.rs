@@ -127,9 +127,26 @@ fn cell(value: &Value) -> String {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// The CSV's character set: `utf-8` (the default) or `gb18030`.
-    #[param(inline)]
-    pub charset: Option<CsvCharset>,
+    /// The CSV's character set: `utf-8` (the default) or `gb18030`. Read as
+    /// a charset label (any case; `utf8`; `gbk` and `gb2312` are answered
+    /// in GB18030, their superset).
+    #[param(value_type = Option<CsvCharset>, inline)]
+    pub charset: Option<String>,
+}
+
+impl ExportQuery {
+    fn charset(&self) -> Result<CsvCharset, ApiError> {
+        let Some(label) = self.charset.as_deref() else {
+            return Ok(CsvCharset::default());
+        };
+        CsvCharset::from_label(label).ok_or_else(|| {
+            ApiError::InvalidQuery(vec![FieldError::new(
+                "charset",
+                "invalid_value",
+                format!("{label:?} is not a charset the export writes: utf-8 or gb18030"),
+            )])
+        })
+    }
 }
 
 /// What every page of one export is read and written with.
@@ -225,11 +242,10 @@ pub async fn export(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (own, list) = split_query(req.query_string(), &["charset"]);
-    let (q, options) = both_queries(
+    let (q, charset) = both_queries(
         parse_query::<CustomerQuery>(&list),
-        parse_query::<ExportQuery>(&own),
+        parse_query::<ExportQuery>(&own).and_then(|options| options.charset()),
     )?;
-    let charset = options.charset.unwrap_or_default();
     // Unused (the export is not paged), but held to the list's range like
     // every declared parameter: `limit=0` is a 400, not silently ignored.
     crate::db::page::limit(q.limit)?;
@@ -281,26 +297,63 @@ fn is_csv(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/csv"))
 }
 
-/// A row with an odd number of `"` has a quoted field that is never closed
-/// (or a quote outside one, which RFC 4180 does not allow): the csv crate
-/// reads such a field to the end of the file, and the rows after it would
-/// silently become part of one cell.
-fn unbalanced_quotes(body: &[u8], records: &[csv::StringRecord]) -> Result<(), ApiError> {
-    let starts: Vec<usize> = records
-        .iter()
-        .map(|r| r.position().map_or(0, |p| p.byte() as usize))
-        .collect();
-    for (i, start) in starts.iter().enumerate() {
-        let end = starts.get(i + 1).copied().unwrap_or(body.len());
-        let raw = body.get(*start..end).unwrap_or_default();
-        if raw.iter().filter(|&&b| b == b'"').count() % 2 == 1 {
-            return Err(ApiError::BadRequest(format!(
-                "CSV row {} is malformed: a quoted field is not closed, or a quote stands \
-                 outside one (RFC 4180: enclose a field that holds a quote in quotes and \
-                 double the quote)",
-                i + 1
-            )));
+/// RFC 4180's quoting, which the csv crate reads leniently: a field is
+/// either enclosed in quotes whole (a quote inside doubled) or holds none.
+/// Read leniently, `"x"y"z"` became `xy"z"`, `"ab"c` became `abc`, and a
+/// quoted field never closed swallowed every row after it into one cell:
+/// each is a 400 naming the row (0: the header) instead.
+fn strict_quoting(body: &[u8]) -> Result<(), ApiError> {
+    #[derive(PartialEq)]
+    enum At {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let malformed = |row: usize, what: &str| {
+        let which = if row == 0 {
+            "the CSV header row".to_string()
+        } else {
+            format!("CSV row {row}")
+        };
+        ApiError::BadRequest(format!(
+            "{which} is malformed: {what} (RFC 4180: a field that holds a quote, comma or \
+             line break is enclosed in quotes, and a quote inside it is doubled)"
+        ))
+    };
+    let (mut at, mut row, mut has_content) = (At::FieldStart, 0, false);
+    let mut bytes = body.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        let ends_record = (b == b'\n' || b == b'\r') && at != At::Quoted;
+        if ends_record {
+            if b == b'\r' && bytes.peek() == Some(&&b'\n') {
+                bytes.next();
+            }
+            // Blank lines are skipped, as the reader skips them.
+            row += usize::from(has_content);
+            (at, has_content) = (At::FieldStart, false);
+            continue;
         }
+        has_content = true;
+        at = match (at, b) {
+            (At::FieldStart, b'"') | (At::QuoteInQuoted, b'"') => At::Quoted,
+            (At::Quoted, b'"') => At::QuoteInQuoted,
+            (At::Quoted, _) => At::Quoted,
+            (_, b',') => At::FieldStart,
+            (At::FieldStart | At::Unquoted, _) => At::Unquoted,
+            (At::QuoteInQuoted, _) => {
+                return Err(malformed(row, "text follows the closing quote of a field"))
+            }
+        };
+        if at == At::Unquoted && b == b'"' {
+            return Err(malformed(
+                row,
+                "a quote stands in a field that is not quoted",
+            ));
+        }
+    }
+    if at == At::Quoted {
+        return Err(malformed(row, "a quoted field is not closed"));
     }
     Ok(())
 }
@@ -308,6 +361,7 @@ fn unbalanced_quotes(body: &[u8], records: &[csv::StringRecord]) -> Result<(), A
 /// The CSV rows as bulk items (JSON objects); header problems are a 422.
 fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    strict_quoting(body)?;
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(body);
     let headers: Vec<String> = reader
         .headers()
@@ -356,7 +410,6 @@ fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
             .map_err(|e| ApiError::BadRequest(format!("CSV row {} is malformed: {e}", i + 1)))?;
         records.push(record);
     }
-    unbalanced_quotes(body, &records)?;
     // A cell holding a control character is its row's error, as a JSON
     // item's text is (`bulk::parse_item`).
     for record in records {
@@ -532,4 +585,47 @@ pub async fn import(
         })
         .await
         .map(bulk::Outcome::respond)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strict_quoting;
+    use crate::error::ApiError;
+
+    fn refused_row(body: &str) -> String {
+        match strict_quoting(body.as_bytes()) {
+            Err(ApiError::BadRequest(detail)) => detail,
+            other => panic!("{body:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rfc_4180_quoting_is_taken() {
+        for good in [
+            "a,b\n1,2\n",
+            "a,b\r\n\"1,5\",\"say \"\"hi\"\"\"\r\n",
+            "a\n\"line\nbreak\"\n",
+            "a,b\r\r\n\n1,\"\"\n",
+            "a,b\n1,",
+            "a\r\"x\"\r",
+        ] {
+            assert!(strict_quoting(good.as_bytes()).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn lenient_readings_are_refused_naming_the_row() {
+        for (bad, row) in [
+            ("n\n\"x\"y\"z\"\n", "CSV row 1"),
+            ("n\nok\n\"ab\"c\n", "CSV row 2"),
+            ("n\n\nok\n\n a\"\"b\n", "CSV row 2"),
+            ("n\r1\r \"abc\"\r", "CSV row 2"),
+            ("n\n\"x\"  \n", "CSV row 1"),
+            ("n,\"m\n1,2\n", "the CSV header row"),
+            ("n\n\"Acme\nQ-2,Beta\n", "CSV row 1"),
+        ] {
+            let detail = refused_row(bad);
+            assert!(detail.starts_with(row), "{bad:?}: {detail}");
+        }
+    }
 }

@@ -15,6 +15,7 @@ backend_tests!(
     the_export_answers_in_gb18030_on_request,
     an_unknown_export_charset_is_a_400_beside_the_other_bad_parameters,
     json_bodies_are_utf8_only,
+    an_idempotency_key_covers_what_the_body_is_declared_to_be,
 );
 
 /// Every card's name, in code point order (the engines' collations differ).
@@ -151,9 +152,19 @@ async fn the_export_answers_in_gb18030_on_request(app: TestApp) {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
+    // The one character the Encoding Standard's GB18030 encoder refuses
+    // (private use U+E5E5) must not fail or cut the export.
+    let r = app
+        .post(
+            "/api/v1/customers",
+            &token,
+            &json!({"kind": "individual", "name": "PUA \u{E5E5}", "external_id": "X-2"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
     let export = app
         .client
-        .get(app.url("/api/v1/customers/export?charset=gb18030"))
+        .get(app.url("/api/v1/customers/export?charset=gb18030&sort=name"))
         .bearer_auth(&token)
         .send()
         .await
@@ -168,8 +179,9 @@ async fn the_export_answers_in_gb18030_on_request(app: TestApp) {
     );
     let bytes = export.bytes().await.expect("body").to_vec();
     assert!(std::str::from_utf8(&bytes).is_err(), "not UTF-8 any more");
-    // 杭 is BA BC in GBK and GB18030.
+    // 杭 is BA BC in GBK and GB18030; U+E5E5 is written A3 A0 (GB18030-2005).
     assert!(bytes.windows(2).any(|w| w == b"\xBA\xBC"));
+    assert!(bytes.windows(2).any(|w| w == b"\xA3\xA0"));
     let (text, _, malformed) = GB18030.decode(&bytes);
     assert!(!malformed);
     let mut reader = csv::Reader::from_reader(text.as_bytes());
@@ -179,8 +191,13 @@ async fn the_export_answers_in_gb18030_on_request(app: TestApp) {
         .iter()
         .map(String::from)
         .collect();
-    let row = reader.records().next().expect("a row").expect("a record");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a record")).collect();
+    assert_eq!(rows.len(), 2, "{text}");
     let at = |name: &str| headers.iter().position(|h| h == name).expect("column");
+    let row = rows
+        .iter()
+        .find(|r| &r[at("external_id")] == "X-1")
+        .expect("X-1 exported");
     assert_eq!(&row[at("name")], "杭州华康贸易有限公司");
     assert_eq!(&row[at("notes")], "第一行, \"引号\"\n😀");
 
@@ -194,12 +211,27 @@ async fn the_export_answers_in_gb18030_on_request(app: TestApp) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["items"][0]["status"], "unchanged", "{}", r.text);
+    let statuses = [&r.body["items"][0]["status"], &r.body["items"][1]["status"]];
+    assert!(statuses.contains(&&json!("unchanged")), "{}", r.text);
 
-    // The default stays UTF-8.
-    let plain = app
-        .get("/api/v1/customers/export?charset=utf-8", &token)
-        .await;
+    // Labels are read as charset labels: any case, aliases; GBK is answered
+    // in GB18030, its superset. The default stays UTF-8.
+    for (label, answered) in [
+        ("utf-8", "utf-8"),
+        ("UTF8", "utf-8"),
+        ("GBK", "gb18030"),
+        ("GB18030", "gb18030"),
+    ] {
+        let r = app
+            .get(&format!("/api/v1/customers/export?charset={label}"), &token)
+            .await;
+        assert_eq!(r.status, 200, "{label}: {}", r.text);
+        assert_eq!(
+            r.header("content-type").unwrap_or_default(),
+            format!("text/csv; charset={answered}")
+        );
+    }
+    let plain = app.get("/api/v1/customers/export", &token).await;
     assert_eq!(
         plain.header("content-type").as_deref(),
         Some("text/csv; charset=utf-8")
@@ -209,14 +241,17 @@ async fn the_export_answers_in_gb18030_on_request(app: TestApp) {
 
 async fn an_unknown_export_charset_is_a_400_beside_the_other_bad_parameters(app: TestApp) {
     let token = app.admin_token().await;
-    let r = app
-        .get("/api/v1/customers/export?charset=latin1", &token)
-        .await;
-    r.problem(400);
-    assert_eq!(r.error_fields(), ["charset"], "{}", r.text);
+    for bad in ["latin1", "big5", "", "utf-16"] {
+        let r = app
+            .get(&format!("/api/v1/customers/export?charset={bad}"), &token)
+            .await;
+        r.problem(400);
+        assert_eq!(r.error_fields(), ["charset"], "{bad}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["code"], "invalid_value", "{}", r.text);
+    }
     let r = app
         .get(
-            "/api/v1/customers/export?charset=GBK&min_purchase_count=many&colour=red",
+            "/api/v1/customers/export?charset=ebcdic&min_purchase_count=many&colour=red",
             &token,
         )
         .await;
@@ -270,4 +305,62 @@ async fn json_bodies_are_utf8_only(app: TestApp) {
         }
     }
     assert_eq!(names(&app, &token).await, ["王芳", "王芳"]);
+}
+
+/// The same bytes declared in another charset (or type) are another request:
+/// its key is a misuse (422), not a replay of the first answer. A charset
+/// that names UTF-8 is the same request as none.
+async fn an_idempotency_key_covers_what_the_body_is_declared_to_be(app: TestApp) {
+    let token = app.admin_token().await;
+    let keyed = |content_type: &str, key: &str, body: Vec<u8>| {
+        app.client
+            .post(app.url("/api/v1/customers/import"))
+            .bearer_auth(&token)
+            .header("Content-Type", content_type)
+            .header("Idempotency-Key", key)
+            .body(body)
+    };
+    let (gbk, _, _) = GBK.encode("external_id,kind,name\nK-1,individual,王芳\n");
+    let first = app
+        .send(keyed("text/csv; charset=gbk", "k-csv", gbk.to_vec()))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let again = app
+        .send(keyed("text/csv;charset=GBK", "k-csv", gbk.to_vec()))
+        .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    for other in [
+        "text/csv; charset=big5",
+        "text/csv",
+        "text/plain; charset=gbk",
+    ] {
+        let r = app.send(keyed(other, "k-csv", gbk.to_vec())).await;
+        r.problem(422);
+        assert_eq!(r.error_fields(), ["Idempotency-Key"], "{other}: {}", r.text);
+    }
+    assert_eq!(names(&app, &token).await, ["王芳"]);
+
+    let items = br#"{"items": [{"external_id": "K-2", "kind": "individual", "name": "x"}]}"#;
+    let bulk = |content_type: &str| {
+        app.client
+            .post(app.url("/api/v1/customers/bulk"))
+            .bearer_auth(&token)
+            .header("Content-Type", content_type)
+            .header("Idempotency-Key", "k-json")
+            .body(items.to_vec())
+    };
+    assert_eq!(app.send(bulk("application/json")).await.status, 200);
+    let utf8 = app.send(bulk("application/json; charset=UTF-8")).await;
+    assert_eq!(
+        utf8.header("idempotent-replayed").as_deref(),
+        Some("true"),
+        "{}",
+        utf8.text
+    );
+    for other in ["application/json; charset=gbk", "text/plain"] {
+        let r = app.send(bulk(other)).await;
+        r.problem(422);
+        assert_eq!(r.error_fields(), ["Idempotency-Key"], "{other}: {}", r.text);
+    }
 }

@@ -246,6 +246,23 @@ async fn import_rules(app: TestApp) {
     )
     .await
     .problem(400);
+    // Read leniently these were stored changed (`xy"z"`, `abc`): RFC 4180
+    // quotes a field whole or not at all.
+    for cell in ["\"x\"y\"z\"", "\"ab\"c", "a\"\"b", " \"abc\"", "\"x\"  "] {
+        let r = import(
+            &app,
+            &token,
+            "",
+            &format!("external_id,kind,name\nQ-5,individual,ok\nQ-6,individual,{cell}\n"),
+        )
+        .await;
+        r.problem(400);
+        let detail = r.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.starts_with("CSV row 2 is malformed"),
+            "{cell}: {detail}"
+        );
+    }
     let r = import(&app, &token, "", "external_id,kind,name\n").await;
     r.problem(422);
     assert_eq!(r.error_fields(), ["rows"]);
