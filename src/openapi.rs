@@ -238,6 +238,17 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             if method == "get" {
                 if_none_match(op);
             }
+            let method_upper = method.to_ascii_uppercase();
+            let route = actix_web::http::Method::from_bytes(method_upper.as_bytes())
+                .ok()
+                .and_then(|m| crate::http::closed_routes::allowed(&m, path));
+            if let Some(roles) = route {
+                let note = crate::http::closed_routes::spec_note(roles);
+                op.description = Some(match op.description.take() {
+                    Some(text) if !text.is_empty() => format!("{text}\n\n{note}"),
+                    _ => note,
+                });
+            }
             let mut wanted: Vec<&str> = vec!["InternalError", "Unavailable"];
             if secured {
                 wanted.extend(["Unauthorized", "Forbidden", "TooManyRequests"]);
