@@ -478,7 +478,7 @@ fn if_match_is_a_string(op: &mut Operation) {
                 ObjectBuilder::new()
                     .schema_type(Type::String)
                     .pattern(Some(
-                        r#"^(\*|(W/)?"[0-9]{1,18}"([ \t]*,[ \t]*(W/)?"[0-9]{1,18}")*)$"#,
+                        r#"^(\*|([ \t]*,)*[ \t]*(W/)?"(0|[1-9][0-9]{0,17})"[ \t]*(,[ \t]*((W/)?"(0|[1-9][0-9]{0,17})"[ \t]*)?)*)$"#,
                     ))
                     .examples([serde_json::json!("\"3\"")])
                     .into(),

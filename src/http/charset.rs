@@ -44,10 +44,22 @@ pub fn meaning(req: &HttpRequest) -> String {
     }
 }
 
+/// `Content-Type` is a singleton field (RFC 9110 §5.3): two of them say
+/// two things about one body, and neither is taken.
+fn single_header(req: &HttpRequest) -> Result<(), ApiError> {
+    if req.headers().get_all(header::CONTENT_TYPE).nth(1).is_some() {
+        return Err(ApiError::BadRequest(
+            "send one Content-Type header, not several".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The encoding a body is declared in: UTF-8 when no charset is given; a
 /// label the Encoding Standard does not know (or one it maps to its
 /// `replacement` encoding, such as ISO-2022-CN) is a 415.
 pub fn of_request(req: &HttpRequest) -> Result<&'static Encoding, ApiError> {
+    single_header(req)?;
     let Some(label) = declared(req) else {
         return Ok(UTF_8);
     };
@@ -60,16 +72,23 @@ pub fn of_request(req: &HttpRequest) -> Result<&'static Encoding, ApiError> {
     }
 }
 
-/// A JSON body's declared charset, which must be UTF-8 (RFC 8259): a body in
-/// another encoding would otherwise fail as a syntax error.
+/// A JSON body's declared charset, which must be UTF-8 (RFC 8259; US-ASCII
+/// is a part of it): a body in another encoding would otherwise fail as a
+/// syntax error.
 pub fn require_utf8(req: &HttpRequest) -> Result<(), ApiError> {
-    let encoding = of_request(req)?;
-    if encoding == UTF_8 {
+    single_header(req)?;
+    let Some(label) = declared(req) else {
+        return Ok(());
+    };
+    let ascii = ["us-ascii", "ascii"]
+        .iter()
+        .any(|a| label.trim().eq_ignore_ascii_case(a));
+    if ascii || Encoding::for_label(label.as_bytes()) == Some(UTF_8) {
         return Ok(());
     }
     Err(ApiError::UnsupportedMediaType(format!(
-        "JSON bodies are UTF-8 (RFC 8259), not {}: drop the charset or send charset=utf-8",
-        encoding.name()
+        "JSON bodies are UTF-8 (RFC 8259), not charset {label:?}: drop the charset or send \
+         charset=utf-8"
     )))
 }
 
@@ -82,8 +101,10 @@ pub fn decode<'a>(encoding: &'static Encoding, body: &'a [u8]) -> Result<Cow<'a,
         None => (encoding, body),
     };
     if encoding == UTF_8 {
-        // Checked by the CSV reader itself, which names the row.
-        return Ok(Cow::Borrowed(body));
+        return match std::str::from_utf8(body) {
+            Ok(_) => Ok(Cow::Borrowed(body)),
+            Err(e) => Err(not_valid(encoding, line_at(body, e.valid_up_to()))),
+        };
     }
     let mut decoder = encoding.new_decoder_without_bom_handling();
     let capacity = decoder
@@ -93,25 +114,35 @@ pub fn decode<'a>(encoding: &'static Encoding, body: &'a [u8]) -> Result<Cow<'a,
     let (result, read) = decoder.decode_to_string_without_replacement(body, &mut text, true);
     match result {
         DecoderResult::InputEmpty => Ok(Cow::Owned(text.into_bytes())),
-        DecoderResult::Malformed(_, _) => {
-            let line = 1 + body
-                .get(..read)
-                .unwrap_or_default()
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            Err(ApiError::BadRequest(format!(
-                "the body is not valid {} text: line {line} holds a byte sequence {} does \
-                 not define (is the charset of the Content-Type right?)",
-                encoding.name(),
-                encoding.name()
-            )))
-        }
+        DecoderResult::Malformed(_, _) => Err(not_valid(encoding, line_at(body, read))),
         // The buffer is sized for the worst case: never short.
         DecoderResult::OutputFull => {
             Err(ApiError::Internal("the CSV decoder ran out of room".into()))
         }
     }
+}
+
+fn not_valid(encoding: &'static Encoding, line: usize) -> ApiError {
+    ApiError::BadRequest(format!(
+        "the body is not valid {name} text: line {line} holds a byte sequence {name} does not \
+         define (is the charset of the Content-Type right?)",
+        name = encoding.name()
+    ))
+}
+
+/// The line (from 1) of `body` that byte `at` is on; CRLF, LF and a lone CR
+/// (Excel's "CSV (Macintosh)") each end a line.
+fn line_at(body: &[u8], at: usize) -> usize {
+    let before = body.get(..at).unwrap_or(body);
+    let mut line = 1;
+    let mut bytes = before.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        if b == b'\r' && bytes.peek() == Some(&&b'\n') {
+            continue;
+        }
+        line += usize::from(b == b'\n' || b == b'\r');
+    }
+    line
 }
 
 /// The character set of a CSV answer.
@@ -195,6 +226,34 @@ mod tests {
             Err(ApiError::BadRequest(detail)) => assert!(detail.contains("line 3"), "{detail}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn utf8_is_checked_too_and_lines_end_as_excel_ends_them() {
+        for (body, line) in [
+            (&b"a\nb\n\xff\n"[..], 3),
+            (b"a\r\nb\r\n\xff", 3),
+            (b"a\rb\r\xff\r", 3),
+            (b"\xff", 1),
+        ] {
+            match decode(UTF_8, body) {
+                Err(ApiError::BadRequest(detail)) => {
+                    assert!(
+                        detail.contains(&format!("UTF-8 text: line {line} ")),
+                        "{detail}"
+                    )
+                }
+                other => panic!("{body:?}: {other:?}"),
+            }
+        }
+        let (gbk, _, _) = encoding_rs::GBK.encode("a\rb\r");
+        let mut bad = gbk.into_owned();
+        bad.extend_from_slice(b"\xff");
+        let r = decode(encoding_rs::GBK, &bad);
+        assert!(
+            matches!(r, Err(ApiError::BadRequest(ref d)) if d.contains("line 3 ")),
+            "{r:?}"
+        );
     }
 
     #[test]

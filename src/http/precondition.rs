@@ -45,11 +45,18 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<Vec<i64>>, ApiError> {
     Ok(Some(tags))
 }
 
-/// `"3"` or `W/"3"`, at most 18 digits (the pattern in the spec).
+/// `"3"` or `W/"3"`, at most 18 digits, no leading zero (the spec's pattern).
 fn parse_etag(text: &str) -> Option<i64> {
     let quoted = text.strip_prefix("W/").unwrap_or(text);
     let digits = quoted.strip_prefix('"')?.strip_suffix('"')?;
-    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    // Versions are written without leading zeros: `"012"` is no tag of ours
+    // (compared as text, as RFC 9110 compares tags, it is not `"12"`).
+    let leading_zero = digits.len() > 1 && digits.starts_with('0');
+    if digits.is_empty()
+        || digits.len() > 18
+        || leading_zero
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     digits.parse().ok()
@@ -88,7 +95,10 @@ mod tests {
         for bad in [
             &["\"3\", *"][..],
             &["*", "\"3\""],
+            &["\"3\"", "*"],
+            &["*", "*"],
             &[","],
+            &["\"012\""],
             &["\"3\" \"4\""],
             &["3"],
         ] {

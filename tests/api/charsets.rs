@@ -116,6 +116,17 @@ async fn an_import_in_an_unknown_charset_is_415(app: TestApp) {
         let detail = problem["detail"].as_str().unwrap_or_default();
         assert!(detail.contains(&format!("{charset:?}")), "{detail}");
     }
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/customers/import"))
+                .bearer_auth(&token)
+                .header("Content-Type", "text/csv; charset=gbk")
+                .header("Content-Type", "text/csv; charset=big5")
+                .body(csv.clone()),
+        )
+        .await;
+    r.problem(400);
     assert!(names(&app, &token).await.is_empty());
 }
 
@@ -275,6 +286,7 @@ async fn json_bodies_are_utf8_only(app: TestApp) {
     for content_type in [
         "application/json; charset=UTF-8",
         "application/json;charset=utf8",
+        "application/json; charset=US-ASCII",
     ] {
         let r = app
             .post_bytes("/api/v1/customers", &token, content_type, card.clone())
@@ -302,9 +314,27 @@ async fn json_bodies_are_utf8_only(app: TestApp) {
                 problem["type"], "/problems/unsupported-media-type",
                 "{path}"
             );
+            let detail = problem["detail"].as_str().unwrap_or_default();
+            assert!(
+                detail.contains(&format!("not charset \"{charset}\"")),
+                "{detail}"
+            );
         }
+        // Content-Type is a singleton: two say two things about one body.
+        let r = app
+            .send(
+                app.client
+                    .post(app.url(path))
+                    .bearer_auth(&token)
+                    .header("Content-Type", "application/json")
+                    .header("Content-Type", "application/json; charset=gbk")
+                    .body(body.clone()),
+            )
+            .await;
+        let detail = r.problem(400)["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("one Content-Type"), "{detail}");
     }
-    assert_eq!(names(&app, &token).await, ["王芳", "王芳"]);
+    assert_eq!(names(&app, &token).await, ["王芳", "王芳", "王芳"]);
 }
 
 /// The same bytes declared in another charset (or type) are another request:

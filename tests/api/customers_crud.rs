@@ -432,9 +432,23 @@ async fn if_match_takes_a_list_of_tags(app: TestApp) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     // `*` stands alone; a list needs at least one tag; every member is a tag of ours.
-    for bad in ["\"4\", *", ",", "\"4\", yesterday", "\"4\" \"5\""] {
+    for bad in ["\"4\", *", ",", "\"4\", yesterday", "\"4\" \"5\"", "\"04\""] {
         let r = app
             .patch_if_match(&card(id), &admin, bad, &json!({"name": "E"}))
+            .await;
+        r.problem(400);
+    }
+    // `*` beside another line is `*` inside a list: header lines are one list.
+    for lines in [["*", "\"4\""], ["\"4\"", "*"], ["*", "*"]] {
+        let r = app
+            .send(
+                app.client
+                    .patch(app.url(&card(id)))
+                    .bearer_auth(&admin)
+                    .header("If-Match", lines[0])
+                    .header("If-Match", lines[1])
+                    .json(&json!({"name": "F"})),
+            )
             .await;
         r.problem(400);
     }
