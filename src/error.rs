@@ -221,7 +221,7 @@ impl ResponseError for ApiError {
             }
             // The rest of the body may still come: the connection cannot be
             // read for another request.
-            ApiError::RequestTimeout(_) => {
+            ApiError::RequestTimeout(_) | ApiError::PayloadTooLarge(_) => {
                 response.force_close();
             }
             _ => {}

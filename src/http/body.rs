@@ -75,6 +75,16 @@ pub async fn read_raw(
     payload: &mut Payload,
     limit: usize,
 ) -> Result<Bytes, BodyError> {
+    // A body declared longer than the limit is refused before any of it is
+    // read (the 413 closes the connection: the body is never read).
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
     // The runtime's clock (tests pause it).
     let started = actix_web::rt::time::Instant::now();
     let deadline = body_deadline(limit);
