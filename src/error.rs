@@ -90,6 +90,10 @@ pub enum ApiError {
     RequestTimeout(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A `Content-Encoding` Patron does not decode: a 415 that lists the
+    /// ones it does in `Accept-Encoding` (RFC 9110 §15.5.16).
+    #[error("Content-Encoding must be gzip, deflate, br, zstd or identity")]
+    UnsupportedEncoding,
     #[error("{} invalid", .0.len())]
     Validation(Vec<FieldError>),
     #[error("{detail}")]
@@ -128,7 +132,7 @@ impl ApiError {
             ApiError::Gone(_) => ("gone", "No longer available"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
             ApiError::RequestTimeout(_) => ("request-timeout", "Request timeout"),
-            ApiError::UnsupportedMediaType(_) => {
+            ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding => {
                 ("unsupported-media-type", "Unsupported media type")
             }
             ApiError::Validation(_) => ("validation", "Validation failed"),
@@ -191,7 +195,9 @@ impl ResponseError for ApiError {
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -218,6 +224,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) | ApiError::InProgress(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::UnsupportedEncoding => {
+                response.insert_header((header::ACCEPT_ENCODING, "gzip, deflate, br, zstd"));
             }
             // The rest of the body may still come: the connection cannot be
             // read for another request.

@@ -103,7 +103,7 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     (
         "UnsupportedMediaType",
         "415",
-        "The body is not application/json, or names a charset other than UTF-8",
+        "The body is not application/json, names a charset other than UTF-8, or has a Content-Encoding Patron does not decode",
     ),
     (
         "ValidationFailed",
@@ -206,6 +206,18 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
         } else {
             response
         };
+        if *name == "UnsupportedMediaType" {
+            use utoipa::openapi::schema::{ObjectBuilder, Type};
+            response.headers.insert(
+                "Accept-Encoding".to_string(),
+                utoipa::openapi::HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String).build())
+                    .description(Some(
+                        "On the 415 for a Content-Encoding Patron does not decode: the ones it does",
+                    ))
+                    .build(),
+            );
+        }
         if *name == "ConflictOrInFlight" {
             response.headers.insert(
                 "Retry-After".to_string(),

@@ -38,9 +38,7 @@ pub fn encoding(req: &HttpRequest) -> Result<ContentEncoding, ApiError> {
         None => Ok(ContentEncoding::Identity),
         Some(v) => match v.to_str().ok().map(str::parse::<ContentEncoding>) {
             Some(Ok(encoding)) => Ok(encoding),
-            _ => Err(ApiError::UnsupportedMediaType(
-                "Content-Encoding must be gzip, deflate, br, zstd or identity".into(),
-            )),
+            _ => Err(ApiError::UnsupportedEncoding),
         },
     }
 }

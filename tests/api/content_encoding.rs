@@ -240,6 +240,12 @@ async fn an_unknown_content_encoding_is_415(app: TestApp) {
     ] {
         let r = post_encoded(&app, path, &token, content_type, "x-unknown", body).await;
         r.problem(415);
+        // RFC 9110 §15.5.16: the encodings taken.
+        assert_eq!(
+            r.header("accept-encoding").as_deref(),
+            Some("gzip, deflate, br, zstd"),
+            "{path}"
+        );
     }
     let list = app.get("/api/v1/customers", &token).await;
     assert_eq!(
