@@ -38,6 +38,7 @@ impl FromRequest for AuthUser {
 /// a token the handler would refuse.
 pub(crate) fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<AuthUser, ApiError>> {
     let known = req.extensions().get::<AuthUser>().cloned();
+    let refused = req.extensions().get::<Refused>().cloned();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let token = bearer_token(req);
     let req = req.clone();
@@ -45,40 +46,66 @@ pub(crate) fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<Aut
         if let Some(user) = known {
             return Ok(user);
         }
-        let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-        let claims = state.jwt.verify(&token?, chrono::Utc::now().timestamp())?;
-        let id: i64 = claims
-            .sub
-            .parse()
-            .map_err(|_| ApiError::Unauthorized("invalid token: bad subject".into()))?;
-        let (user, generation) = match state.users.get(id) {
-            Some(known) => known,
-            None => {
-                let epoch = users::epoch();
-                let user = state
-                    .db
-                    .lookup(move |conn| Ok(users::find(conn, id)?))
-                    .await?;
-                let user = user.filter(|u| u.active).ok_or_else(|| {
-                    ApiError::Unauthorized("the account is disabled or no longer exists".into())
-                })?;
-                let auth = AuthUser {
-                    id: user.id,
-                    role: from_db(&user.role, Role::Viewer),
-                    email: user.email,
-                };
-                state.users.put(auth.clone(), user.token_generation, epoch);
-                (auth, user.token_generation)
-            }
-        };
-        if claims.gen != generation {
-            return Err(ApiError::Unauthorized(
-                "the token was revoked; log in again".into(),
-            ));
+        // Kept too, so that the handler's extractor answers at once: it
+        // was still looking the user up when a bad query had answered 400.
+        if let Some(Refused(why)) = refused {
+            return Err(ApiError::Unauthorized(why));
         }
-        req.extensions_mut().insert(user.clone());
-        Ok(user)
+        let checked = check(state, token).await;
+        match &checked {
+            Ok(user) => {
+                req.extensions_mut().insert(user.clone());
+            }
+            Err(ApiError::Unauthorized(why)) => {
+                req.extensions_mut().insert(Refused(why.clone()));
+            }
+            Err(_) => {}
+        }
+        checked
     }
+}
+
+/// A request's token refused (401), with the reason.
+#[derive(Clone)]
+struct Refused(String);
+
+/// The token's user: a valid signature, an active user, not revoked.
+async fn check(
+    state: Option<web::Data<AppState>>,
+    token: Result<String, ApiError>,
+) -> Result<AuthUser, ApiError> {
+    let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+    let claims = state.jwt.verify(&token?, chrono::Utc::now().timestamp())?;
+    let id: i64 = claims
+        .sub
+        .parse()
+        .map_err(|_| ApiError::Unauthorized("invalid token: bad subject".into()))?;
+    let (user, generation) = match state.users.get(id) {
+        Some(known) => known,
+        None => {
+            let epoch = users::epoch();
+            let user = state
+                .db
+                .lookup(move |conn| Ok(users::find(conn, id)?))
+                .await?;
+            let user = user.filter(|u| u.active).ok_or_else(|| {
+                ApiError::Unauthorized("the account is disabled or no longer exists".into())
+            })?;
+            let auth = AuthUser {
+                id: user.id,
+                role: from_db(&user.role, Role::Viewer),
+                email: user.email,
+            };
+            state.users.put(auth.clone(), user.token_generation, epoch);
+            (auth, user.token_generation)
+        }
+    };
+    if claims.gen != generation {
+        return Err(ApiError::Unauthorized(
+            "the token was revoked; log in again".into(),
+        ));
+    }
+    Ok(user)
 }
 
 pub(crate) fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {

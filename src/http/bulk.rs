@@ -142,6 +142,7 @@ pub async fn read_json_items(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
+    super::charset::single_header(req)?;
     if !super::extract::is_json(req) {
         return Err(ApiError::UnsupportedMediaType(
             "the request body must be JSON (Content-Type: application/json)".into(),

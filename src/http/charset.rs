@@ -44,10 +44,19 @@ pub fn meaning(req: &HttpRequest) -> String {
     }
 }
 
-/// `Content-Type` is a singleton field (RFC 9110 §5.3): two of them say
-/// two things about one body, and neither is taken.
-fn single_header(req: &HttpRequest) -> Result<(), ApiError> {
-    if req.headers().get_all(header::CONTENT_TYPE).nth(1).is_some() {
+/// `Content-Type` is a singleton field (RFC 9110 §5.3): two of them (as two
+/// lines, or as a list on one) say two things about one body, and neither
+/// is taken. Checked before the media type itself, so that the answer does
+/// not depend on which comes first.
+pub fn single_header(req: &HttpRequest) -> Result<(), ApiError> {
+    let mut lines = req.headers().get_all(header::CONTENT_TYPE);
+    let first = lines.next().map(|v| v.as_bytes()).unwrap_or_default();
+    let mut quoted = false;
+    let list = first.iter().any(|&b| {
+        quoted ^= b == b'"';
+        b == b',' && !quoted
+    });
+    if list || lines.next().is_some() {
         return Err(ApiError::BadRequest(
             "send one Content-Type header, not several".into(),
         ));

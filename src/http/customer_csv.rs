@@ -527,6 +527,7 @@ pub async fn import(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager, Role::Sales, Role::Integration])?;
+    super::charset::single_header(&req)?;
     if !is_csv(&req) {
         return Err(ApiError::UnsupportedMediaType(
             "the request body must be CSV (Content-Type: text/csv)".into(),

@@ -27,11 +27,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let single = super::charset::single_header(req);
         let content_type_ok = is_json(req);
         let charset_ok = super::charset::require_utf8(req);
         let req = req.clone();
         let mut payload = payload.take();
         Box::pin(async move {
+            single?;
             if !content_type_ok {
                 return Err(ApiError::UnsupportedMediaType(
                     "the request body must be JSON (Content-Type: application/json)".into(),

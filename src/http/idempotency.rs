@@ -230,16 +230,21 @@ pub async fn middleware(
     {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     }
+    if !req.headers().contains_key(HEADER) {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    }
+    let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    // A request that does not authenticate gets the handler's 401, whatever
+    // its key: the key is judged only for a caller who may send one.
+    let Some(user_id) = token_user(&req).await else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
     let key = match key_of(&req) {
         Ok(Some(key)) => key,
         Ok(None) => return next.call(req).await.map(|r| r.map_into_boxed_body()),
         Err(e) => return Ok(error_response(req, e)),
-    };
-    let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
-        return next.call(req).await.map(|r| r.map_into_boxed_body());
-    };
-    let Some(user_id) = token_user(&req).await else {
-        return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
     let mut payload = req.take_payload();
     let body = match read_body(req.request(), &mut payload, body_limit(&path)).await {

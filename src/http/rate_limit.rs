@@ -120,14 +120,17 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let limits = req.app_data::<Data<RateLimits>>().cloned();
-    let verdict = match limits {
-        Some(limits)
-            if limits.any() && super::routed_path(req.request()).starts_with("/api/v1/") =>
-        {
-            match crate::auth::extract::authenticate(req.request()).await {
-                Ok(user) => limits.check(user.id, user.role == Role::Integration),
-                Err(_) => None,
-            }
+    // Every API request is authenticated here, limits or not: the outcome is
+    // kept in the request, so that a refused token is the handler's first
+    // answer (401), not a race with its other extractors (a bad query's 400).
+    let user = if super::routed_path(req.request()).starts_with("/api/v1/") {
+        Some(crate::auth::extract::authenticate(req.request()).await)
+    } else {
+        None
+    };
+    let verdict = match (limits, user) {
+        (Some(limits), Some(Ok(user))) if limits.any() => {
+            limits.check(user.id, user.role == Role::Integration)
         }
         _ => None,
     };

@@ -28,6 +28,7 @@ backend_tests!(
     changing_the_password_revokes_old_tokens,
     other_changes_keep_the_token_valid,
     role_changes_take_effect_at_once,
+    a_refused_token_is_the_first_answer,
 );
 
 const PASSWORD: &str = "a long test password";
@@ -549,4 +550,42 @@ async fn role_changes_take_effect_at_once(app: TestApp) {
     assert_eq!(r.status, 200, "{}", r.text);
     let r = app.get("/api/v1/users", &token).await;
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// A token that does not authenticate gets 401 before anything else of the
+/// request is judged: a deactivated user's bad query was a 400 or a 401 by
+/// which extractor finished first (a review), and a bad `Idempotency-Key`
+/// was a 422 without any token.
+async fn a_refused_token_is_the_first_answer(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (id, token) = app.user_with_role("manager").await;
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for _ in 0..5 {
+        for path in ["/api/v1/customers?bogus=1", "/api/v1/changes?limit=abc"] {
+            assert_unauthorized(&app.get(path, &token).await);
+        }
+    }
+    for auth in [
+        None,
+        Some("Bearer garbage"),
+        Some(format!("Bearer {token}").leak() as &str),
+    ] {
+        for key in ["", "a b"] {
+            let mut req = app
+                .client
+                .post(app.url("/api/v1/tiers/recompute"))
+                .header("Idempotency-Key", key);
+            if let Some(auth) = auth {
+                req = req.header("Authorization", auth);
+            }
+            assert_unauthorized(&app.send(req).await);
+        }
+    }
 }

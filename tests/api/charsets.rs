@@ -320,21 +320,32 @@ async fn json_bodies_are_utf8_only(app: TestApp) {
                 "{detail}"
             );
         }
-        // Content-Type is a singleton: two say two things about one body.
+        // Content-Type is a singleton: two say two things about one body,
+        // whichever comes first, on two lines or as a list on one.
+        for lines in [
+            &["application/json", "application/json; charset=gbk"][..],
+            &["text/plain", "application/json"],
+            &["application/json, application/json"],
+        ] {
+            let mut req = app.client.post(app.url(path)).bearer_auth(&token);
+            for line in lines {
+                req = req.header("Content-Type", *line);
+            }
+            let r = app.send(req.body(body.clone())).await;
+            let detail = r.problem(400)["detail"].as_str().unwrap_or_default();
+            assert!(detail.contains("one Content-Type"), "{lines:?}: {detail}");
+        }
+        // A comma inside a quoted parameter is not a list.
         let r = app
-            .send(
-                app.client
-                    .post(app.url(path))
-                    .bearer_auth(&token)
-                    .header("Content-Type", "application/json")
-                    .header("Content-Type", "application/json; charset=gbk")
-                    .body(body.clone()),
-            )
+            .post_bytes(path, &token, "application/json; x=\"a,b\"", body.clone())
             .await;
-        let detail = r.problem(400)["detail"].as_str().unwrap_or_default();
-        assert!(detail.contains("one Content-Type"), "{detail}");
+        assert!(r.status < 300, "{}", r.text);
     }
-    assert_eq!(names(&app, &token).await, ["王芳", "王芳", "王芳"]);
+    // Three charsets that name UTF-8, then the quoted comma's card and item.
+    assert_eq!(
+        names(&app, &token).await,
+        ["x", "王芳", "王芳", "王芳", "王芳"]
+    );
 }
 
 /// The same bytes declared in another charset (or type) are another request:
