@@ -46,8 +46,8 @@ pub fn meaning(req: &HttpRequest) -> String {
 
 /// `Content-Type` is a singleton field (RFC 9110 §5.3): two of them (as two
 /// lines, or as a list on one) say two things about one body, and neither
-/// is taken. Checked before the media type itself, so that the answer does
-/// not depend on which comes first.
+/// is taken. Every reader of a body checks it first, before the media type
+/// and the charset, so that the answer does not depend on which comes first.
 pub fn single_header(req: &HttpRequest) -> Result<(), ApiError> {
     let mut lines = req.headers().get_all(header::CONTENT_TYPE);
     let first = lines.next().map(|v| v.as_bytes()).unwrap_or_default();
@@ -68,7 +68,6 @@ pub fn single_header(req: &HttpRequest) -> Result<(), ApiError> {
 /// label the Encoding Standard does not know (or one it maps to its
 /// `replacement` encoding, such as ISO-2022-CN) is a 415.
 pub fn of_request(req: &HttpRequest) -> Result<&'static Encoding, ApiError> {
-    single_header(req)?;
     let Some(label) = declared(req) else {
         return Ok(UTF_8);
     };
@@ -85,7 +84,6 @@ pub fn of_request(req: &HttpRequest) -> Result<&'static Encoding, ApiError> {
 /// is a part of it): a body in another encoding would otherwise fail as a
 /// syntax error.
 pub fn require_utf8(req: &HttpRequest) -> Result<(), ApiError> {
-    single_header(req)?;
     let Some(label) = declared(req) else {
         return Ok(());
     };

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::common::versioned;
-use super::extract::GatedJson;
+use super::extract::JsonBody;
 use super::precondition;
 use super::settings::{answer, field, problems, store, EDITORS};
 use crate::auth::AuthUser;
@@ -183,11 +183,11 @@ pub async fn put_churn(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    body: GatedJson<ChurnSettingsInput>,
+    body: JsonBody<ChurnSettingsInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.open(user.require_any(EDITORS))?;
+    user.require_any(EDITORS)?;
     let expected = precondition::if_match(&req)?;
-    let value = input.settings()?;
+    let value = body.0.settings()?;
     let user_id = user.id;
     let version = state
         .db

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::customers::{find_customer, writable_customer};
-use super::extract::GatedJson;
+use super::extract::JsonBody;
 use super::timeline::EventView;
 use super::validation::{check, known_code, not_blank, Input};
 use super::views::{utc, StrategyView};
@@ -137,10 +137,11 @@ pub async fn pin(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    body: GatedJson<CprPin>,
+    body: JsonBody<CprPin>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.open(user.require_any(&[Role::Admin, Role::Manager]))?;
+    user.require_any(&[Role::Admin, Role::Manager])?;
     let id = path.into_inner();
+    let input = body.0;
     check(&input, Vec::new())?;
     let stage = input
         .stage

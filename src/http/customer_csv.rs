@@ -359,8 +359,8 @@ fn strict_quoting(body: &[u8]) -> Result<(), ApiError> {
 }
 
 /// The CSV rows as bulk items (JSON objects); header problems are a 422.
+/// `body` is UTF-8 (`charset::decode`, which drops the byte order mark).
 fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     strict_quoting(body)?;
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(body);
     let headers: Vec<String> = reader

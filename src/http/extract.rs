@@ -53,30 +53,6 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
-/// A JSON body whose errors wait for the caller's role: a route only some
-/// roles may call answers everyone else 403 before it judges their body (a
-/// sales user's 422 would tell what an admin-only call accepts, and a 403
-/// is the answer they can act on). The body is still read in full first.
-pub struct GatedJson<T>(Result<T, ApiError>);
-
-impl<T> GatedJson<T> {
-    /// The body, once `role` (the handler's role check) has passed.
-    pub fn open(self, role: Result<(), ApiError>) -> Result<T, ApiError> {
-        role?;
-        self.0
-    }
-}
-
-impl<T: DeserializeOwned + 'static> FromRequest for GatedJson<T> {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = JsonBody::<T>::from_request(req, payload);
-        Box::pin(async move { Ok(GatedJson(body.await.map(|b| b.0))) })
-    }
-}
-
 /// The 400 for a body that could not be read or decoded. actix's own text
 /// for these quotes Rust's debug form of the I/O error
 /// (`Some(Custom { kind: UnexpectedEof, … })`).

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::common::versioned;
-use super::extract::GatedJson;
+use super::extract::JsonBody;
 use super::precondition;
 use crate::auth::AuthUser;
 use crate::db::{self, cpr, settings};
@@ -243,11 +243,11 @@ pub async fn put_cpr(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    body: GatedJson<CprSettingsInput>,
+    body: JsonBody<CprSettingsInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.open(user.require_any(EDITORS))?;
+    user.require_any(EDITORS)?;
     let expected = precondition::if_match(&req)?;
-    let value = input.settings()?;
+    let value = body.0.settings()?;
     let user_id = user.id;
     let version = state
         .db
@@ -339,11 +339,11 @@ pub async fn put_tiers(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    body: GatedJson<TierSettingsInput>,
+    body: JsonBody<TierSettingsInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.open(user.require_any(EDITORS))?;
+    user.require_any(EDITORS)?;
     let expected = precondition::if_match(&req)?;
-    let value = input.settings()?;
+    let value = body.0.settings()?;
     let user_id = user.id;
     let version = state
         .db

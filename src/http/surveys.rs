@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::common::versioned;
 use super::customer_input::nullable;
-use super::extract::{GatedJson, QueryParams};
+use super::extract::{JsonBody, QueryParams};
 use super::precondition;
 use super::validation::Input;
 use super::views::utc;
@@ -516,9 +516,10 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: GatedJson<SurveyCreate>,
+    body: JsonBody<SurveyCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.open(user.require_any(EDITORS))?;
+    user.require_any(EDITORS)?;
+    let input = body.0;
     let mut errors = Vec::new();
     let title = text_field(
         input.title.as_deref(),
@@ -625,11 +626,12 @@ pub async fn patch(
     user: AuthUser,
     req: HttpRequest,
     path: web::Path<i64>,
-    body: GatedJson<SurveyPatch>,
+    body: JsonBody<SurveyPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.open(user.require_any(EDITORS))?;
+    user.require_any(EDITORS)?;
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
+    let input = body.0;
     let mut errors = Vec::new();
     let title = text_field(
         input.title.as_deref(),

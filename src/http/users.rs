@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::extract::{GatedJson, QueryParams};
+use super::extract::{JsonBody, QueryParams};
 use super::precondition::{self, etag};
 use super::validation::{check, known_code, not_blank, Input};
 use super::views::utc;
@@ -166,9 +166,10 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: GatedJson<UserCreate>,
+    body: JsonBody<UserCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.open(user.require_admin())?;
+    user.require_admin()?;
+    let input = body.0;
     check(&input, Vec::new())?;
     let role = input
         .role
@@ -256,11 +257,12 @@ pub async fn patch(
     user: AuthUser,
     req: HttpRequest,
     path: web::Path<i64>,
-    body: GatedJson<UserPatch>,
+    body: JsonBody<UserPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.open(user.require_admin())?;
+    user.require_admin()?;
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
+    let input = body.0;
     check(&input, Vec::new())?;
     let role = input.role.as_ref().map(|r| r.get("role")).transpose()?;
     let new_hash = match input.password.clone() {

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::common::versioned;
 use super::customer_input::nullable;
-use super::extract::{GatedJson, QueryParams};
+use super::extract::{JsonBody, QueryParams};
 use super::precondition;
 use super::views::utc;
 use crate::auth::AuthUser;
@@ -340,9 +340,10 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: GatedJson<WebhookCreate>,
+    body: JsonBody<WebhookCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.open(user.require_admin())?;
+    user.require_admin()?;
+    let input = body.0;
     let mut errors = Vec::new();
     let required = |field: &str| FieldError::new(field, "required", "is required");
     match input.url.as_deref() {
@@ -413,11 +414,12 @@ pub async fn patch(
     user: AuthUser,
     req: HttpRequest,
     path: web::Path<i64>,
-    body: GatedJson<WebhookPatch>,
+    body: JsonBody<WebhookPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.open(user.require_admin())?;
+    user.require_admin()?;
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
+    let input = body.0;
     let mut errors = Vec::new();
     errors.extend(input.url.as_deref().and_then(url_error));
     if let Some(events) = input.events.as_deref() {
@@ -568,11 +570,12 @@ pub async fn replay(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    body: GatedJson<WebhookReplay>,
+    body: JsonBody<WebhookReplay>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.open(user.require_admin())?;
+    user.require_admin()?;
     let id = path.into_inner();
-    let after = input
+    let after = body
+        .0
         .after
         .as_deref()
         .map(|c| {
