@@ -81,7 +81,7 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     (
         "BadRequest",
         "400",
-        "Malformed body, or invalid query parameters (each named in `errors`)",
+        "Malformed body, or invalid or unknown query parameters (each named in `errors`; an operation without query parameters refuses any)",
     ),
     (
         "Unauthorized",
@@ -185,7 +185,8 @@ fn example_error(name: &str) -> ApiError {
 /// Adds what the handlers share instead of repeating it on each: the bearer
 /// requirement under /api/v1 and the problem responses each operation can
 /// give (401/403/429 when authenticated, 404 with a path id, 400/413/415/422
-/// with a body, 400 with query parameters, 500/503 always).
+/// with a body, 400 on every API operation (unknown query parameters),
+/// 500/503 always).
 pub fn complete(api: &mut utoipa::openapi::OpenApi) {
     let components = api.components.get_or_insert_with(Default::default);
     bulk_transaction_item(components);
@@ -283,7 +284,8 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                     "ValidationFailed",
                 ]);
             }
-            if has_query(op) || has_if_match(op) {
+            // Every API operation refuses query parameters it does not take.
+            if path.starts_with("/api/v1/") || has_query(op) || has_if_match(op) {
                 wanted.push("BadRequest");
             }
             if secured {

@@ -11,7 +11,7 @@ use validator::Validate;
 use super::account_plans::{find_plan, writable_plan};
 use super::common::{clean, versioned};
 use super::customer_input::nullable;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, NoQuery};
 use super::precondition;
 use super::validation::{calendar_date, check, known_code, Input};
 use super::views::utc;
@@ -169,6 +169,7 @@ fn respond(status: StatusCode, row: ActionRow) -> HttpResponse {
 pub async fn list(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -194,6 +195,7 @@ pub async fn list(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (plan_id, id) = path.into_inner();
@@ -215,6 +217,7 @@ pub async fn get(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
     body: JsonBody<ActionCreate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -267,6 +270,7 @@ pub async fn create(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     body: JsonBody<ActionPatch>,
@@ -353,6 +357,7 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::account_plans::find_plan;
+use super::extract::NoQuery;
 use crate::auth::AuthUser;
 use crate::db::account_plans as plans;
 use crate::db::{self};
@@ -93,6 +94,7 @@ fn result(
 pub async fn evaluation(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();

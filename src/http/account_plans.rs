@@ -13,7 +13,7 @@ use super::account_plan_actions::ActionView;
 use super::common::versioned;
 use super::customer_input::nullable;
 use super::customers::writable_customer;
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::precondition;
 use super::validation::{calendar_date, check, known_code, not_blank, Input};
 use super::views::utc;
@@ -278,6 +278,7 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     body: JsonBody<PlanCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
@@ -343,6 +344,7 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -373,6 +375,7 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
     body: JsonBody<PlanPatch>,
@@ -463,6 +466,7 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::QueryParams;
+use super::extract::{NoQuery, QueryParams};
 use crate::auth::AuthUser;
 use crate::db::schema::{customer_events, customers};
 use crate::db::{cpr as cpr_db, tiers, DbConn};
@@ -177,6 +177,7 @@ pub struct ParetoView {
 pub async fn pareto_report(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let view = state
         .db

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::extract::JsonBody;
+use super::extract::{JsonBody, NoQuery};
 use super::validation::check;
 use crate::auth::password;
 use crate::db::users;
@@ -54,6 +54,7 @@ const BAD_LOGIN: &str = "invalid email or password";
 )]
 #[post("/auth/token")]
 pub async fn token(
+    _query: NoQuery,
     state: web::Data<AppState>,
     req: HttpRequest,
     body: JsonBody<TokenRequest>,

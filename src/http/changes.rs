@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::QueryParams;
+use super::extract::{NoQuery, QueryParams};
 use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::changes::{self, ChangeRow, Position};
@@ -170,7 +170,11 @@ pub struct ChangeHead {
     )
 )]
 #[get("/changes/head")]
-pub async fn head(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+pub async fn head(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    _query: NoQuery,
+) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager, Role::Integration])?;
     let position = state.db.run(|conn| Ok(changes::head(conn)?)).await?;
     Ok(HttpResponse::Ok().json(ChangeHead {

@@ -11,7 +11,7 @@ use validator::Validate;
 
 use super::common::clean;
 use super::customers::{find_customer, writable_customer};
-use super::extract::JsonBody;
+use super::extract::{JsonBody, NoQuery};
 use super::validation::{check, known_code, Input};
 use super::views::utc;
 use crate::auth::AuthUser;
@@ -103,6 +103,7 @@ pub struct ReactivateBody {
 pub async fn churn(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
     body: JsonBody<ChurnCreate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -174,6 +175,7 @@ pub async fn churn(
 pub async fn reactivate(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
     body: JsonBody<ReactivateBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -219,6 +221,7 @@ pub async fn reactivate(
 pub async fn history(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::common::versioned;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, NoQuery};
 use super::precondition;
 use super::settings::{answer, field, problems, store, EDITORS};
 use crate::auth::AuthUser;
@@ -163,6 +163,7 @@ impl ChurnSettingsInput {
 pub async fn get_churn(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     answer::<ChurnSettings, ChurnSettingsBody>(&state, settings::CHURN).await
 }
@@ -182,6 +183,7 @@ pub async fn get_churn(
 pub async fn put_churn(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     body: JsonBody<ChurnSettingsInput>,
 ) -> Result<HttpResponse, ApiError> {

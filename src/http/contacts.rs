@@ -10,7 +10,7 @@ use validator::Validate;
 
 use super::customer_input::nullable;
 use super::customers::{find_customer, writable_customer};
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::precondition::{self, etag};
 use super::users::PageQuery;
 use super::validation::{check, known_code, not_blank, phone_number, Input};
@@ -194,6 +194,7 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
     body: JsonBody<ContactCreate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -241,6 +242,7 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
@@ -266,6 +268,7 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     body: JsonBody<ContactPatch>,
@@ -342,6 +345,7 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::customers::{find_customer, writable_customer};
-use super::extract::JsonBody;
+use super::extract::{JsonBody, NoQuery};
 use super::timeline::EventView;
 use super::validation::{check, known_code, not_blank, Input};
 use super::views::{utc, StrategyView};
@@ -118,6 +118,7 @@ fn load(conn: &mut DbConn, id: i64) -> Result<CprView, ApiError> {
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -136,6 +137,7 @@ pub async fn get(
 pub async fn pin(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
     body: JsonBody<CprPin>,
 ) -> Result<HttpResponse, ApiError> {
@@ -175,6 +177,7 @@ pub async fn pin(
 pub async fn unpin(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager])?;
@@ -198,6 +201,7 @@ pub async fn unpin(
 pub async fn recompute(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager])?;
     let changed = state

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::change_data;
 use super::customer_input::{normalize_tags, source_link_errors, CustomerCreate, CustomerPatch};
 use super::customer_query::CustomerQuery;
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::funnel;
 use super::precondition::{self, etag};
 use super::users::owner_error;
@@ -566,6 +566,7 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     body: JsonBody<CustomerCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
@@ -594,6 +595,7 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -621,6 +623,7 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
     body: JsonBody<CustomerPatch>,
@@ -657,6 +660,7 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -676,6 +680,7 @@ pub async fn delete(
 pub async fn restore(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let view = set_archived(&state, user, path.into_inner(), None, false).await?;

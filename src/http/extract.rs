@@ -361,6 +361,45 @@ impl<T: DeserializeOwned> FromRequest for QueryParams<T> {
     }
 }
 
+/// For an operation without query parameters: any parameter is a 400 naming
+/// it, as on the operations that take some (a typo such as `?fields=name`
+/// was silently ignored here and refused there).
+pub struct NoQuery;
+
+impl FromRequest for NoQuery {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(no_query(req.query_string()).map(|()| NoQuery))
+    }
+}
+
+fn no_query(query: &str) -> Result<(), ApiError> {
+    let mut names: Vec<String> = url_pairs(query).map(|(key, _)| key.into_owned()).collect();
+    names.dedup();
+    let errors: Vec<FieldError> = names
+        .into_iter()
+        .map(|key| {
+            let field = if key.is_empty() {
+                "query".to_string()
+            } else {
+                key.replace('\0', "\\u0000")
+            };
+            FieldError::new(
+                field,
+                "unknown_field",
+                "this operation takes no query parameters",
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(bad_query(errors))
+    }
+}
+
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     // No parameter may carry U+0000 (PostgreSQL cannot compare text with it).
     let nul: Vec<FieldError> = url_pairs(query)

@@ -11,7 +11,7 @@ use validator::Validate;
 use super::common::{clean, instant, not_future, versioned};
 use super::customer_input::nullable;
 use super::customers::{find_customer, writable_customer};
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::precondition;
 use super::users::owner_error;
 use super::validation::{check, known_code, not_blank, Input};
@@ -342,6 +342,7 @@ fn complaint_errors(kind: InteractionType, status: Option<ComplaintStatus>) -> V
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
     body: JsonBody<InteractionCreate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -432,6 +433,7 @@ fn find_interaction(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
@@ -458,6 +460,7 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     body: JsonBody<InteractionPatch>,
@@ -585,6 +588,7 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {

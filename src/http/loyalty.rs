@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::common::versioned;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, NoQuery};
 use super::precondition;
 use super::settings::{answer, field, problems, store, EDITORS};
 use crate::auth::AuthUser;
@@ -101,6 +101,7 @@ impl LoyaltySettingsInput {
 pub async fn get_settings(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     answer::<LoyaltySettings, LoyaltySettingsBody>(&state, settings::LOYALTY).await
 }
@@ -123,6 +124,7 @@ pub async fn get_settings(
 pub async fn put_settings(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     body: JsonBody<LoyaltySettingsInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -251,7 +253,11 @@ fn analytics(conn: &mut DbConn) -> Result<LoyaltyAnalytics, ApiError> {
 /// there are and what share of them are repeat buyers in the loyalty window.
 #[utoipa::path(tag = "analytics", responses((status = 200, body = LoyaltyAnalytics)))]
 #[get("/analytics/loyalty")]
-pub async fn report(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
+pub async fn report(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    _query: NoQuery,
+) -> Result<HttpResponse, ApiError> {
     let body = state.db.report(analytics).await?;
     Ok(HttpResponse::Ok().json(body))
 }

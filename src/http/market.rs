@@ -5,7 +5,7 @@ use actix_web::{post, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::JsonBody;
+use super::extract::{JsonBody, NoQuery};
 use crate::auth::AuthUser;
 use crate::domain::market::{self, MarketInputs};
 use crate::error::{ApiError, FieldError};
@@ -67,6 +67,7 @@ pub struct CustomerShareResult {
 #[post("/analytics/customer-share")]
 pub async fn customer_share(
     _user: AuthUser,
+    _query: NoQuery,
     body: JsonBody<CustomerShareInput>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;

@@ -60,6 +60,7 @@ pub mod users;
 pub mod validation;
 pub mod views;
 pub mod webhooks;
+pub mod wording;
 
 use actix_web::web;
 

@@ -12,7 +12,7 @@ use validator::Validate;
 use super::common::versioned;
 use super::customer_input::nullable;
 use super::customers::{find_customer, writable_customer};
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::precondition;
 use super::validation::{check, known_code, not_blank, Input};
 use super::views::utc;
@@ -204,6 +204,7 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
     body: JsonBody<NeedCreate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -259,6 +260,7 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
@@ -285,6 +287,7 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     body: JsonBody<NeedPatch>,
@@ -379,6 +382,7 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {

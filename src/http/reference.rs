@@ -4,6 +4,7 @@ use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::extract::NoQuery;
 use super::views::CodeEntryView;
 use crate::auth::AuthUser;
 use crate::domain::reference;
@@ -26,7 +27,7 @@ pub struct ReferenceList {
 /// The available code lists.
 #[utoipa::path(tag = "reference", responses((status = 200, body = ReferenceIndex)))]
 #[get("/reference")]
-pub async fn index(_user: AuthUser) -> HttpResponse {
+pub async fn index(_user: AuthUser, _query: NoQuery) -> HttpResponse {
     HttpResponse::Ok().json(ReferenceIndex {
         lists: reference::LIST_NAMES
             .iter()
@@ -45,7 +46,11 @@ pub async fn index(_user: AuthUser) -> HttpResponse {
     responses((status = 200, body = ReferenceList))
 )]
 #[get("/reference/{list}")]
-pub async fn list(_user: AuthUser, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    _user: AuthUser,
+    _query: NoQuery,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
     let entries = reference::list(&name).ok_or_else(|| {
         ApiError::NotFound(format!(

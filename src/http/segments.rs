@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::customer_input::nullable;
 use super::customer_query::CustomerQuery;
 use super::customers::{views, CustomerPage, CustomerView};
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::precondition::{self, etag};
 use super::validation::Input;
 use super::views::utc;
@@ -515,6 +515,7 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     body: JsonBody<SegmentCreate>,
 ) -> Result<HttpResponse, ApiError> {
     require_writer(&user)?;
@@ -620,6 +621,7 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -651,6 +653,7 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
     body: JsonBody<SegmentPatch>,
@@ -753,6 +756,7 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -838,6 +842,7 @@ pub async fn list_members(
 pub async fn add_members(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
     body: JsonBody<MembersAdd>,
 ) -> Result<HttpResponse, ApiError> {
@@ -917,6 +922,7 @@ fn static_only(row: &SegmentRow) -> Result<(), ApiError> {
 pub async fn remove_member(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     require_writer(&user)?;
@@ -953,6 +959,7 @@ pub async fn remove_member(
 pub async fn preview(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     body: JsonBody<SegmentPreview>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;

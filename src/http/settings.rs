@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::common::versioned;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, NoQuery};
 use super::precondition;
 use crate::auth::AuthUser;
 use crate::db::{self, cpr, settings};
@@ -222,6 +222,7 @@ pub const EDITORS: &[Role] = &[Role::Admin, Role::Manager];
 pub async fn get_cpr(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     answer::<CprSettings, CprSettingsBody>(&state, settings::CPR).await
 }
@@ -242,6 +243,7 @@ pub async fn get_cpr(
 pub async fn put_cpr(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     body: JsonBody<CprSettingsInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -319,6 +321,7 @@ pub fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
 pub async fn get_tiers(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     answer::<TierSettings, TierSettingsBody>(&state, settings::TIERS).await
 }
@@ -338,6 +341,7 @@ pub async fn get_tiers(
 pub async fn put_tiers(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     body: JsonBody<TierSettingsInput>,
 ) -> Result<HttpResponse, ApiError> {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::customers::writable_customer;
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::surveys::{domain_question, find_survey};
 use super::views::utc;
 use crate::auth::AuthUser;
@@ -236,6 +236,7 @@ pub struct ResponseQuery {
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
     body: JsonBody<ResponseCreate>,
 ) -> Result<HttpResponse, ApiError> {

@@ -5,6 +5,7 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::extract::NoQuery;
 use crate::auth::AuthUser;
 use crate::db::{self, settings, tiers};
 use crate::domain::codes::{Role, Tier};
@@ -87,7 +88,11 @@ pub fn pyramid(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
 /// The customer pyramid as of the last recompute.
 #[utoipa::path(tag = "tiers", responses((status = 200, body = TiersView)))]
 #[get("/tiers")]
-pub async fn get(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    _query: NoQuery,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.db.report(pyramid).await?))
 }
 
@@ -99,6 +104,7 @@ pub async fn get(state: web::Data<AppState>, _user: AuthUser) -> Result<HttpResp
 pub async fn recompute(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager])?;
     let result = state

@@ -11,7 +11,7 @@ use validator::Validate;
 use super::common::{clean, not_future, versioned};
 use super::customer_input::nullable;
 use super::customers::{archived, find_customer, writable_customer};
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::precondition;
 use super::validation::{check, currency_code, not_blank};
 use super::views::utc;
@@ -432,6 +432,7 @@ pub fn update_in_tx(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
     body: JsonBody<TransactionCreate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -476,6 +477,7 @@ fn find_transaction(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
+    _query: NoQuery,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
@@ -503,6 +505,7 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     body: JsonBody<TransactionPatch>,
@@ -544,6 +547,7 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {

@@ -235,13 +235,13 @@ pub fn serde_field_error<E: std::fmt::Display>(
     if field == "." {
         field = String::new();
     }
+    let text = strip_position(text);
     // The path of an unknown field ends with its key.
-    let code = if text.starts_with("unknown field") {
-        "unknown_field"
-    } else {
-        "invalid_type"
-    };
-    FieldError::new(field, code, strip_position(text))
+    if text.starts_with("unknown field") {
+        return FieldError::new(field, "unknown_field", text);
+    }
+    let (code, message) = super::wording::plain(&text);
+    FieldError::new(field, code, message)
 }
 
 /// serde_json appends " at line L column C", which means nothing to a form.

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::common::versioned;
 use super::customer_input::nullable;
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::precondition;
 use super::views::utc;
 use crate::auth::AuthUser;
@@ -340,6 +340,7 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     body: JsonBody<WebhookCreate>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
@@ -389,6 +390,7 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
@@ -412,6 +414,7 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
     body: JsonBody<WebhookPatch>,
@@ -487,6 +490,7 @@ pub async fn patch(
 pub async fn remove(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -569,6 +573,7 @@ pub async fn deliveries(
 pub async fn replay(
     state: web::Data<AppState>,
     user: AuthUser,
+    _query: NoQuery,
     path: web::Path<i64>,
     body: JsonBody<WebhookReplay>,
 ) -> Result<HttpResponse, ApiError> {

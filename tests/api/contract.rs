@@ -17,6 +17,7 @@ backend_tests!(
     a_cursor_works_only_on_its_own_list,
     a_length_counts_the_text_as_sent,
     a_nested_list_refuses_another_customer,
+    every_operation_refuses_unknown_query_parameters,
 );
 
 /// Found by a black-box probe: `customer_id` on `/customers/{id}/…` lists
@@ -441,4 +442,50 @@ fn the_spec_states_validation_limits() {
             assert_eq!(p["minLength"], min, "{schema}.{field}: {p}");
         }
     }
+}
+
+/// Every API operation in the spec, with or without query parameters of its
+/// own, refuses one it does not take, naming it (those without any ignored
+/// it: `GET /customers/1?fields=name` was a 200 with the whole card).
+async fn every_operation_refuses_unknown_query_parameters(app: TestApp) {
+    let token = app.admin_token().await;
+    let spec = app.get("/openapi.json", "").await.body;
+    let paths = spec["paths"].as_object().expect("paths");
+    let mut checked = 0;
+    for (path, item) in paths.iter().filter(|(p, _)| p.starts_with("/api/v1/")) {
+        let concrete = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "1" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let url = app.url(&format!("{concrete}?zz_unknown=1"));
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let mut req = app.client.request(m, url).bearer_auth(&token);
+            if method != "get" && method != "delete" {
+                req = req.json(&json!({}));
+            }
+            let r = app.send(req).await;
+            r.problem(400);
+            assert!(
+                r.error_fields().iter().any(|f| f == "zz_unknown"),
+                "{method} {path}: {}",
+                r.text
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} operations");
+
+    // A repeated name is one error; a pair without a name is "query".
+    let r = app.get("/api/v1/tiers?a=1&a=2&=3", &token).await;
+    r.problem(400);
+    assert_eq!(r.error_fields(), ["a", "query"], "{}", r.text);
+    assert_eq!(r.code_of("a"), "unknown_field");
+    // An empty query string is no parameter.
+    let r = app.get("/api/v1/tiers?", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }

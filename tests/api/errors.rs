@@ -27,6 +27,7 @@ backend_tests!(
     a_number_too_large_for_any_type_is_named,
     a_stalled_body_is_a_408_and_the_connection_closes,
     a_body_declared_over_the_limit_is_413_before_it_is_sent,
+    type_errors_are_worded_for_json_not_rust,
 );
 
 /// Sends the head and the start of a body, then nothing: the raw answer,
@@ -1171,4 +1172,68 @@ async fn cors_allows_configured_origins() {
 
     handle.stop(true).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Type errors speak of JSON and RFC 3339, not of Rust types and parser
+/// states (`expected i64`, `invalid digit found in string`); a date that is
+/// not in the calendar is a bad value, not a bad type.
+async fn type_errors_are_worded_for_json_not_rust(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = app
+        .post(
+            "/api/v1/customers",
+            &token,
+            &json!({"kind": "individual", "name": "Wording", "owner_id": "abc",
+                    "employees": 1.5, "tags": "vip", "birthday": "2000-02-30"}),
+        )
+        .await;
+    r.problem(422);
+    let message = |field: &str| {
+        r.body["errors"]
+            .as_array()
+            .and_then(|errors| errors.iter().find(|e| e["field"] == field))
+            .and_then(|e| e["message"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(r.code_of("owner_id"), "invalid_type", "{}", r.text);
+    assert_eq!(
+        message("owner_id"),
+        "expected an integer, got string \"abc\""
+    );
+    assert!(
+        message("employees").contains("expected an integer, got number `1.5`"),
+        "{}",
+        r.text
+    );
+    assert!(message("tags").contains("expected an array"), "{}", r.text);
+    assert_eq!(r.code_of("birthday"), "invalid_value", "{}", r.text);
+    assert!(message("birthday").contains("calendar"), "{}", r.text);
+    let r = app
+        .post(
+            "/api/v1/customers",
+            &token,
+            &json!({"kind": "individual", "name": "Wording", "birthday": "yesterday"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.code_of("birthday"), "invalid_type", "{}", r.text);
+    assert!(r.text.contains("RFC 3339"), "{}", r.text);
+    assert!(!r.text.contains("invalid characters"), "{}", r.text);
+
+    let r = app
+        .get(
+            "/api/v1/customers?limit=ten&updated_since=2026-02-30T00:00:00Z&never_contacted=maybe",
+            &token,
+        )
+        .await;
+    r.problem(400);
+    assert_eq!(r.code_of("limit"), "invalid_type", "{}", r.text);
+    assert_eq!(r.code_of("updated_since"), "invalid_value", "{}", r.text);
+    for words in ["expected an integer", "calendar", "expected true or false"] {
+        assert!(r.text.contains(words), "{words}: {}", r.text);
+    }
+    for rust in ["i64", "invalid digit", "out of range", "`true` or `false`"] {
+        assert!(!r.text.contains(rust), "{rust}: {}", r.text);
+    }
 }
