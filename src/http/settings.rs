@@ -295,8 +295,13 @@ pub fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
     user_id: i64,
 ) -> Result<i64, ApiError> {
     settings::lock(conn, name)?;
-    let (_, current) = settings::get::<T>(conn, name)?;
+    let (stored, current) = settings::get::<T>(conn, name)?;
     precondition::check(expected.as_deref(), current)?;
+    // The stored document again (a retry, a form saved unchanged) is no
+    // change: its version stays, so another editor's `If-Match` still holds.
+    if current > 0 && serde_json::to_value(&stored).ok() == serde_json::to_value(value).ok() {
+        return Ok(current);
+    }
     let saved = match settings::put(conn, name, value, current, user_id, db::now())? {
         // The first version has no row to lock: a writer without a
         // precondition whose lock found no row can lose to another, by its

@@ -21,6 +21,7 @@ backend_tests!(
     a_service_document_first_written_by_two_writers_at_once_keeps_the_later,
     a_first_put_without_if_match_racing_another_is_not_refused,
     puts_without_if_match_at_once_all_succeed,
+    a_put_of_the_stored_document_is_no_change,
 );
 
 /// PUTs without `If-Match` replace the document whatever its version: sent
@@ -30,9 +31,22 @@ backend_tests!(
 /// document also recomputes every customer after each.
 async fn puts_without_if_match_at_once_all_succeed(app: TestApp) {
     let token = app.admin_token().await;
-    for path in ["/api/v1/settings/churn", "/api/v1/settings/loyalty"] {
+    for (path, field) in [
+        ("/api/v1/settings/churn", "no_contact_days"),
+        ("/api/v1/settings/loyalty", "repeat_min_purchases"),
+    ] {
         let body = app.get(path, &token).await.body;
-        let puts = (0..8).map(|_| put(&app, path, &token, None, &body));
+        // Eight different documents: the same one again is no change.
+        let bodies: Vec<Value> = (0..8)
+            .map(|i| {
+                let mut body = body.clone();
+                body[field] = json!(2 + i);
+                body
+            })
+            .collect();
+        let puts = bodies
+            .iter()
+            .map(|body| put(&app, path, &token, None, body));
         let answers = futures_util::future::join_all(puts).await;
         let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
         assert!(statuses.iter().all(|s| *s == 200), "{path}: {statuses:?}");
@@ -477,7 +491,9 @@ async fn if_match_is_honoured(app: TestApp) {
     assert_eq!(r.status, 200, "{}", r.text);
     let r = put(&app, TIERS, &admin, Some("\"0\""), &default_tiers()).await;
     r.problem(412);
-    let r = put(&app, TIERS, &admin, Some("\"1\""), &default_tiers()).await;
+    let mut changed = default_tiers();
+    changed["ordinary_pct"] = json!(20.0);
+    let r = put(&app, TIERS, &admin, Some("\"1\""), &changed).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
 }
@@ -575,5 +591,37 @@ fn wait_for_a_blocked_writer(conn: &mut patron::db::DbConn, backend: crate::help
             "the second writer never waited"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// PUT is idempotent: the stored document sent again keeps its version (it
+/// wrote a new one each time, so an unchanged form's save made every other
+/// editor's `If-Match` stale). The first save of the defaults is a change.
+async fn a_put_of_the_stored_document_is_no_change(app: TestApp) {
+    let token = app.admin_token().await;
+    for (path, field, other) in [
+        (CPR, "retention_min_purchases", json!(5)),
+        (TIERS, "ordinary_pct", json!(20.0)),
+        ("/api/v1/settings/churn", "no_contact_days", json!(60)),
+        ("/api/v1/settings/loyalty", "repeat_min_purchases", json!(3)),
+    ] {
+        let body = app.get(path, &token).await.body;
+        let etag = |r: &Resp| r.header("etag").unwrap_or_default();
+        let first = put(&app, path, &token, None, &body).await;
+        assert_eq!(first.status, 200, "{path}: {}", first.text);
+        assert_eq!(etag(&first), "\"1\"", "{path}");
+        let again = put(&app, path, &token, Some("\"1\""), &body).await;
+        assert_eq!(again.status, 200, "{path}: {}", again.text);
+        assert_eq!(etag(&again), "\"1\"", "{path}");
+        assert_eq!(again.body, first.body, "{path}");
+        let mut changed = body.clone();
+        changed[field] = other;
+        let r = put(&app, path, &token, Some("\"1\""), &changed).await;
+        assert_eq!(etag(&r), "\"2\"", "{path}: {}", r.text);
+        // A stale If-Match is still refused, changed or not.
+        put(&app, path, &token, Some("\"1\""), &changed)
+            .await
+            .problem(412);
+        assert_eq!(etag(&app.get(path, &token).await), "\"2\"", "{path}");
     }
 }
