@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[schema(example = json!({"field": "email", "code": "email", "message": "must be a valid email address"}))]
 pub struct FieldError {
-    /// Path of the field in the request, e.g. `email`, `tags[2]`, `query.limit`.
+    /// Path of the field in the body (`email`, `tags[2]`, `lines[0].sku`) or the
+    /// name of the query parameter (`limit`); `""` for the body as a whole.
     pub field: String,
     /// Machine-readable rule that failed, e.g. `required`, `length`, `email`, `invalid_value`.
     pub code: String,

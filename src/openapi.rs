@@ -248,6 +248,7 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                 op.security = Some(Vec::new());
             }
             if_match_is_a_string(op);
+            etag_headers(op);
             if method == "get" {
                 if_none_match(op);
             }
@@ -492,11 +493,27 @@ fn if_match_is_a_string(op: &mut Operation) {
                 ObjectBuilder::new()
                     .schema_type(Type::String)
                     .pattern(Some(
-                        r#"^(\*|([ \t]*,)*[ \t]*(W/)?"(0|[1-9][0-9]{0,17})"[ \t]*(,[ \t]*((W/)?"(0|[1-9][0-9]{0,17})"[ \t]*)?)*)$"#,
+                        r#"^(\*|([ \t]*,)*[ \t]*(W/)?"(0|[1-9][0-9]{0,17})(\.[0-9a-f]{8})?"[ \t]*(,[ \t]*((W/)?"(0|[1-9][0-9]{0,17})(\.[0-9a-f]{8})?"[ \t]*)?)*)$"#,
                     ))
-                    .examples([serde_json::json!("\"3\"")])
+                    .examples([serde_json::json!("\"3.1c2d3e4f\"")])
                     .into(),
             ));
+        }
+    }
+}
+
+/// What an ETag holds (`http::conditional`), on every answer that sends one.
+fn etag_headers(op: &mut Operation) {
+    for response in op.responses.responses.values_mut() {
+        if let RefOr::T(response) = response {
+            if let Some(etag) = response.headers.get_mut("ETag") {
+                etag.description = Some(
+                    "`\"<version>.<digest>\"`: the record's version (what `If-Match` compares; \
+                     `\"<version>\"` alone is taken there too) and a digest of this answer's body \
+                     (what `If-None-Match` compares: it changes with derived figures too)"
+                        .to_string(),
+                );
+            }
         }
     }
 }

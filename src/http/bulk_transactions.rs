@@ -91,6 +91,25 @@ pub(super) fn customer_ref(item: &mut Value) -> Result<(Option<i64>, Option<Stri
     Ok((id, ext))
 }
 
+/// An item's transaction, once its customer reference is split off: serde's
+/// "unknown field" message lists the transaction's fields only, so a typo
+/// of `customer_id` was told every field but the one it meant (a review).
+fn parse_transaction<T: serde::de::DeserializeOwned>(item: Value) -> Result<T, ApiError> {
+    bulk::parse_item(item).map_err(|e| match e {
+        ApiError::Validation(mut errors) => {
+            for error in &mut errors {
+                if error.code == "unknown_field" && error.message.contains("expected one of ") {
+                    error
+                        .message
+                        .push_str(", `customer_id`, `customer_external_id`");
+                }
+            }
+            ApiError::Validation(errors)
+        }
+        other => other,
+    })
+}
+
 pub(super) fn external_id_of(item: &Value) -> Result<String, ApiError> {
     match item.get("external_id") {
         None | Some(Value::Null) => Err(invalid(
@@ -195,7 +214,7 @@ fn upsert_one(
                     "a transaction cannot move to another customer",
                 ));
             }
-            let input: TransactionPatch = bulk::parse_item(item)?;
+            let input: TransactionPatch = parse_transaction(item)?;
             check(&input, input.null_errors())?;
             match update_in_tx(conn, user, row, input, None, true)? {
                 Updated::Unchanged(row) => Ok(Applied {
@@ -216,7 +235,7 @@ fn upsert_one(
             }
         }
         None => {
-            let input: TransactionCreate = bulk::parse_item(item)?;
+            let input: TransactionCreate = parse_transaction(item)?;
             check(&input, Vec::new())?;
             let customer = customer.ok_or_else(|| {
                 invalid(

@@ -1,12 +1,21 @@
-//! `If-None-Match` on reads (RFC 9110 §13.1.2): a GET or HEAD whose answer
-//! carries the entity tag the client already holds is a 304 without a body,
-//! with the answer's other headers (ETag, RateLimit-*) kept. The handler
-//! still runs (the tag is the stored version, read with the record); what
-//! the client saves is the transfer and the parsing. A review found the
-//! header ignored on every record, though each read sends an ETag.
+//! Entity tags and `If-None-Match` on reads (RFC 9110 §8.8.3, §13.1.2).
+//!
+//! A handler tags its answer with the record's `version` (`"7"`); here the
+//! tag gets a digest of the answer's body (`"7.1c2d3e4f"`). The version alone
+//! is not a validator of the representation: a card's figures, CPR stage,
+//! tier, loyalty and satisfaction, a segment's member count change without
+//! it, and a review got a 304 for a card that had taken a new order.
+//! `If-Match` compares the version part only (`precondition`): what it
+//! guards is the client's edit, which those figures do not touch.
+//!
+//! A GET or HEAD whose answer carries the entity tag the client already
+//! holds is a 304 without a body, with the answer's other headers (ETag,
+//! RateLimit-*) kept. The handler still runs; what the client saves is the
+//! transfer and the parsing.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderValue;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::HttpResponse;
@@ -18,9 +27,9 @@ pub async fn not_modified(
     let wanted = (req.method() == Method::GET || req.method() == Method::HEAD)
         .then(|| req.headers().get(header::IF_NONE_MATCH).cloned())
         .flatten();
-    let res = next.call(req).await?;
+    let res = with_digest(next.call(req).await?.map_into_boxed_body());
     let Some(wanted) = wanted else {
-        return Ok(res.map_into_boxed_body());
+        return Ok(res);
     };
     let held = res.status() == StatusCode::OK
         && res
@@ -30,7 +39,7 @@ pub async fn not_modified(
             .zip(wanted.to_str().ok())
             .is_some_and(|(tag, wanted)| matches(wanted, tag));
     if !held {
-        return Ok(res.map_into_boxed_body());
+        return Ok(res);
     }
     let (req, res) = res.into_parts();
     let mut out = HttpResponse::NotModified().finish();
@@ -42,6 +51,40 @@ pub async fn not_modified(
     Ok(ServiceResponse::new(req, out))
 }
 
+/// A successful answer tagged with a bare version gets the digest of its
+/// body in the tag. Bodies are whole JSON documents here; a streamed one
+/// (none carries a tag today) would keep its tag as it is.
+fn with_digest(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let version = res
+        .headers()
+        .get(header::ETAG)
+        .and_then(|tag| tag.to_str().ok())
+        .and_then(|tag| tag.strip_prefix('"')?.strip_suffix('"'))
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_string);
+    let Some(version) = version.filter(|_| res.status().is_success()) else {
+        return res;
+    };
+    let (req, res) = res.into_parts();
+    let (mut head, body) = res.into_parts();
+    let body = match body.try_into_bytes() {
+        Ok(bytes) => {
+            let tag = tag(&version, &bytes);
+            if let Ok(value) = HeaderValue::from_str(&tag) {
+                head.headers_mut().insert(header::ETAG, value);
+            }
+            BoxBody::new(bytes)
+        }
+        Err(body) => body,
+    };
+    ServiceResponse::new(req, head.set_body(body))
+}
+
+/// `"<version>.<CRC-32 of the body, 8 hex digits>"`.
+fn tag(version: &str, body: &[u8]) -> String {
+    format!("\"{version}.{:08x}\"", crc32fast::hash(body))
+}
+
 /// Whether `If-None-Match` (a list of tags, or `*`) holds `etag`, by the weak
 /// comparison RFC 9110 §13.1.2 asks for (`W/"3"` matches `"3"`).
 fn matches(if_none_match: &str, etag: &str) -> bool {
@@ -51,7 +94,16 @@ fn matches(if_none_match: &str, etag: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{matches, tag};
+
+    #[test]
+    fn the_tag_is_the_version_and_a_digest_of_the_body() {
+        let one = tag("7", br#"{"id":1,"purchase_count":1}"#);
+        assert_eq!(one.len(), "\"7.\"".len() + 8, "{one}");
+        assert!(one.starts_with("\"7."), "{one}");
+        assert_eq!(one, tag("7", br#"{"id":1,"purchase_count":1}"#));
+        assert_ne!(one, tag("7", br#"{"id":1,"purchase_count":2}"#));
+    }
 
     #[test]
     fn weak_comparison_over_a_list() {

@@ -5,6 +5,8 @@ use actix_web::HttpRequest;
 
 use crate::error::ApiError;
 
+/// The tag a handler gives its answer: the version, to which
+/// `conditional::with_digest` adds the digest of the body sent.
 pub fn etag(version: i64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
 }
@@ -45,10 +47,23 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<Vec<i64>>, ApiError> {
     Ok(Some(tags))
 }
 
-/// `"3"` or `W/"3"`, at most 18 digits, no leading zero (the spec's pattern).
+/// `"3.1c2d3e4f"` as answered, or the version alone (`"3"`), either also
+/// weak (`W/"3"`): at most 18 digits, no leading zero, and when there, a
+/// digest of 8 lowercase hex digits (the spec's pattern). Only the version
+/// is compared: the digest changes with figures the client does not edit.
 fn parse_etag(text: &str) -> Option<i64> {
     let quoted = text.strip_prefix("W/").unwrap_or(text);
-    let digits = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    let opaque = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    let digits = match opaque.split_once('.') {
+        Some((digits, digest)) => {
+            let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+            if digest.len() != 8 || !digest.bytes().all(hex) {
+                return None;
+            }
+            digits
+        }
+        None => opaque,
+    };
     // Versions are written without leading zeros: `"012"` is no tag of ours
     // (compared as text, as RFC 9110 compares tags, it is not `"12"`).
     let leading_zero = digits.len() > 1 && digits.starts_with('0');
@@ -114,7 +129,17 @@ mod tests {
             parse_etag("\"999999999999999999\""),
             Some(999_999_999_999_999_999)
         );
+        // As answered: the version and the body's digest.
+        assert_eq!(parse_etag("\"3.0a1b2c3d\""), Some(3));
+        assert_eq!(parse_etag("W/\"3.0a1b2c3d\""), Some(3));
         for bad in [
+            "\"3.\"",
+            "\"3.0a1b2c3\"",
+            "\"3.0a1b2c3d4\"",
+            "\"3.0A1B2C3D\"",
+            "\".0a1b2c3d\"",
+            "\"03.0a1b2c3d\"",
+            "\"3.0a1b2c3d.0a1b2c3d\"",
             "3",
             "\"3",
             "3\"",

@@ -112,6 +112,9 @@ pub async fn recompute(
         .run(|conn| {
             let (s, _) = settings::get::<TierSettings>(conn, settings::TIERS)?;
             let now = db::now();
+            // The ranking moves the 12-month window: the stages that read
+            // the card's 12-month revenue follow it first.
+            super::cpr::refresh_stages(conn, now)?;
             let done = tiers::recompute(conn, &s, now)?;
             let ranked = tiers::Ranked {
                 window_months: s.window_months,

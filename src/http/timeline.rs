@@ -263,8 +263,9 @@ fn load(
 }
 
 /// Everything that happened with a customer, newest first: interactions,
-/// transactions, funnel stage and grade changes, need conversions (and, as
-/// those capabilities land, survey answers, CPR and churn events).
+/// transactions, and the events of its history (funnel stage and grade
+/// changes, need conversions, CPR stage, tier and loyalty changes, churn and
+/// reactivation, survey answers).
 #[utoipa::path(
     tag = "timeline",
     params(("id" = i64, Path, description = "Customer id"), TimelineQuery),
@@ -309,8 +310,9 @@ pub async fn timeline(
     Ok(HttpResponse::Ok().json(page))
 }
 
-/// The customer's history of changes: funnel stage and grade changes (from,
-/// to, who, when, why) and need conversions, newest first.
+/// The customer's history of changes, newest first (from, to, who, when,
+/// why): funnel stage and grade changes, need conversions, CPR stage, tier
+/// and loyalty type changes, churn and reactivation, survey answers.
 #[utoipa::path(
     tag = "timeline",
     params(("id" = i64, Path, description = "Customer id"), HistoryQuery),

@@ -306,7 +306,7 @@ async fn actions_crud_and_validation(app: TestApp) {
         .patch_if_match(&one, &token, "\"1\"", &json!({"status": "in_progress"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    assert_eq!(r.etag_version(), Some(2));
     let r = app
         .patch_if_match(&one, &token, "\"1\"", &json!({"status": "done"}))
         .await;

@@ -80,7 +80,7 @@ async fn create_answers_201_with_location_etag_and_defaults(app: TestApp) {
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.id();
     assert_eq!(r.header("location"), Some(card(id)));
-    assert_eq!(r.header("etag").as_deref(), Some("\"1\""));
+    assert_eq!(r.etag_version(), Some(1));
     let c = &r.body;
     assert_eq!(c["name"], "李雷", "the name is trimmed");
     assert_eq!(c["kind"], "individual");
@@ -243,7 +243,7 @@ async fn read_answers_200_with_etag_and_unknown_id_is_404(app: TestApp) {
         .await;
     let r = app.get(&card(created.id()), &admin).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.header("etag").as_deref(), Some("\"1\""));
+    assert_eq!(r.etag_version(), Some(1));
     assert_eq!(r.body, created.body);
     let (_, viewer) = app.user_with_role("viewer").await;
     assert_eq!(app.get(&card(created.id()), &viewer).await.status, 200);
@@ -289,7 +289,7 @@ async fn patch_changes_only_the_sent_fields(app: TestApp) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    assert_eq!(r.etag_version(), Some(2));
     let c = &r.body;
     assert_eq!(c["region"], "苏州");
     assert_eq!(c["phone"], Value::Null, "null clears an optional field");
@@ -339,7 +339,7 @@ async fn patch_changes_only_the_sent_fields(app: TestApp) {
         let again = app.patch(&card(id), &admin, &same).await;
         assert_eq!(again.status, 200, "{}", again.text);
         assert_eq!(again.body["version"], 4, "{same}");
-        assert_eq!(again.header("etag").as_deref(), Some("\"4\""));
+        assert_eq!(again.etag_version(), Some(4));
     }
     // `null` clears the tags too, as it clears any field.
     let r = app.patch(&card(id), &admin, &json!({"tags": ["x"]})).await;
@@ -360,7 +360,7 @@ async fn patch_honours_if_match(app: TestApp) {
         .patch_if_match(&card(id), &admin, "\"1\"", &json!({"name": "B"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    assert_eq!(r.etag_version(), Some(2));
 
     let stale = app
         .patch_if_match(&card(id), &admin, "\"1\"", &json!({"name": "C"}))
@@ -510,7 +510,7 @@ async fn delete_archives_and_restore_brings_back(app: TestApp) {
     assert_eq!(restored.status, 200, "{}", restored.text);
     assert_eq!(restored.body["archived_at"], Value::Null);
     assert_eq!(restored.body["version"], 3);
-    assert_eq!(restored.header("etag").as_deref(), Some("\"3\""));
+    assert_eq!(restored.etag_version(), Some(3));
     assert_eq!(restored.body["name"], "归档");
     assert_eq!(listed_ids(&app, &admin, "").await, vec![id, keep]);
     // Restoring a live card changes nothing.
@@ -546,7 +546,10 @@ async fn delete_with_stale_if_match_is_412(app: TestApp) {
 }
 
 /// Found by a review: `If-None-Match` was ignored, though every read sends
-/// an ETag (RFC 9110 §13.1.2 asks the server to evaluate it).
+/// an ETag (RFC 9110 §13.1.2 asks the server to evaluate it). A later review
+/// got a 304 for a card that had taken an order since: the tag was the
+/// version, which a card's figures do not move; it now holds a digest of the
+/// body too, and `If-Match` still compares the version.
 async fn a_read_with_the_current_etag_in_if_none_match_is_304(app: TestApp) {
     let token = app.admin_token().await;
     let id = app
@@ -554,7 +557,7 @@ async fn a_read_with_the_current_etag_in_if_none_match_is_304(app: TestApp) {
         .await
         .id();
     let url = format!("{CUSTOMERS}/{id}");
-    let read = |method: reqwest::Method, tag: &'static str| {
+    let read = |method: reqwest::Method, tag: String| {
         app.send(
             app.client
                 .request(method, app.url(&url))
@@ -562,23 +565,56 @@ async fn a_read_with_the_current_etag_in_if_none_match_is_304(app: TestApp) {
                 .header("If-None-Match", tag),
         )
     };
-    for tag in ["\"1\"", "W/\"1\"", "\"7\", \"1\"", "*"] {
-        let r = read(reqwest::Method::GET, tag).await;
-        assert_eq!(r.status, 304, "{tag}: {}", r.text);
-        assert!(r.text.is_empty(), "{tag}: {}", r.text);
-        assert_eq!(r.header("etag").as_deref(), Some("\"1\""), "{tag}");
-        let r = read(reqwest::Method::HEAD, tag).await;
-        assert_eq!(r.status, 304, "HEAD {tag}");
+    let first = app.get(&url, &token).await;
+    let tag = first.header("etag").unwrap_or_default();
+    assert_eq!(first.etag_version(), Some(1));
+    let weak = format!("W/{tag}");
+    let listed = format!("\"7.00000000\", {tag}");
+    for held in [tag.clone(), weak, listed, "*".to_string()] {
+        let r = read(reqwest::Method::GET, held.clone()).await;
+        assert_eq!(r.status, 304, "{held}: {}", r.text);
+        assert!(r.text.is_empty(), "{held}: {}", r.text);
+        assert_eq!(r.header("etag"), Some(tag.clone()), "{held}");
+        let r = read(reqwest::Method::HEAD, held.clone()).await;
+        assert_eq!(r.status, 304, "HEAD {held}");
     }
-    let r = read(reqwest::Method::GET, "\"2\"").await;
+    // The bare version is not the representation's tag.
+    let r = read(reqwest::Method::GET, "\"1\"".to_string()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["id"], id);
-    // Changed since: the client's copy is stale, the full answer comes.
+
+    // An order moves the figures, not the version: the copy held is stale.
     let r = app
-        .patch(&url, &token, &json!({"name": "Cached, then changed"}))
+        .post(
+            &format!("{url}/transactions"),
+            &token,
+            &json!({"amount_cents": 5000, "product": "Tea"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = read(reqwest::Method::GET, tag.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["purchase_count"], 1, "{}", r.text);
+    assert_eq!(r.etag_version(), Some(1));
+    let after_order = r.header("etag").unwrap_or_default();
+    assert_ne!(after_order, tag);
+    // The same body again has the same tag (a 304 now).
+    assert_eq!(
+        read(reqwest::Method::GET, after_order.clone()).await.status,
+        304
+    );
+
+    // If-Match guards the client's edit: the tag read before the order
+    // still holds (same version); after the edit it is stale.
+    let r = app
+        .patch_if_match(&url, &token, &tag, &json!({"name": "Cached, then changed"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = read(reqwest::Method::GET, "\"1\"").await;
+    assert_eq!(r.etag_version(), Some(2));
+    app.patch_if_match(&url, &token, &after_order, &json!({"name": "Lost"}))
+        .await
+        .problem(412);
+    let r = read(reqwest::Method::GET, after_order).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    assert_eq!(r.etag_version(), Some(2));
 }

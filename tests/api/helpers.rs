@@ -78,6 +78,19 @@ impl Resp {
             .map(String::from)
     }
 
+    /// The version in the ETag (`"7.1c2d3e4f"`: version 7 and the body's
+    /// digest); panics on a tag of another shape.
+    pub fn etag_version(&self) -> Option<i64> {
+        let tag = self.header("etag")?;
+        let opaque = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+        let (version, digest) = opaque
+            .and_then(|t| t.split_once('.'))
+            .unwrap_or_else(|| panic!("ETag {tag} is not \"<version>.<digest>\""));
+        assert_eq!(digest.len(), 8, "{tag}");
+        assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()), "{tag}");
+        Some(version.parse().expect("a version"))
+    }
+
     /// Asserts a problem+json response with this status, returns the body.
     pub fn problem(&self, status: u16) -> &Value {
         assert_eq!(

@@ -16,6 +16,7 @@ backend_tests!(
     an_order_another_writer_records_meanwhile_is_not_counted_twice,
     a_bulk_gives_a_card_the_figures_single_writes_give,
     an_archived_cards_orders_resent_as_they_are_are_unchanged,
+    an_unknown_field_is_told_the_customer_reference_too,
 );
 
 fn results(r: &crate::helpers::Resp) -> Vec<(String, String)> {
@@ -584,4 +585,50 @@ async fn an_archived_cards_orders_resent_as_they_are_are_unchanged(app: TestApp)
     let r = app.patch(&one, &admin, &json!({"amount_cents": 100})).await;
     r.problem(409);
     assert_eq!(r.code_of("customer_id"), "archived", "{}", r.text);
+}
+
+/// A typo of `customer_id` was told the transaction's fields only, without
+/// the two that name the customer (a review): for a new order and for an
+/// update of a known one.
+async fn an_unknown_field_is_told_the_customer_reference_too(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Typo"}))
+        .await
+        .id();
+    let send = |item: Value| {
+        let token = token.clone();
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/transactions/bulk",
+                &token,
+                &json!({"items": [item]}),
+            )
+            .await
+        }
+    };
+    let told_all = |r: &crate::helpers::Resp| {
+        let error = &r.body["items"][0]["errors"][0];
+        assert_eq!(error["field"], "custmer_id", "{}", r.text);
+        assert_eq!(error["code"], "unknown_field", "{}", r.text);
+        let message = error["message"].as_str().unwrap_or_default();
+        for name in ["`customer_id`", "`customer_external_id`", "`amount_cents`"] {
+            assert!(message.contains(name), "{name}: {message}");
+        }
+    };
+    let r =
+        send(json!({"external_id": "TYPO-1", "custmer_id": id, "amount_cents": 5, "product": "p"}))
+            .await;
+    told_all(&r);
+    let r = send(
+        json!({"external_id": "TYPO-1", "customer_id": id, "amount_cents": 5, "product": "p"}),
+    )
+    .await;
+    assert_eq!(r.body["items"][0]["status"], "created", "{}", r.text);
+    let r = send(
+        json!({"external_id": "TYPO-1", "customer_id": id, "amount_cents": 6, "custmer_id": 1}),
+    )
+    .await;
+    told_all(&r);
 }

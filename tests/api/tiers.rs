@@ -545,6 +545,14 @@ async fn a_purchase_leaving_the_window_moves_figures_tier_and_cpr(app: TestApp) 
     let leaving = customer(&app, &admin, "Big, about to leave the window").await;
     let staying = customer(&app, &admin, "Smaller, recent").await;
     let gone = customer(&app, &admin, "One purchase, about to leave the window").await;
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{leaving}"),
+            &admin,
+            &json!({"wallet_size_cents": 1_000_000}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     // 12 calendar months ago plus 10 s: in the window for 10 s more.
     let t0 = Utc::now();
     let boundary = t0.checked_sub_months(chrono::Months::new(12)).unwrap() + Duration::seconds(10);
@@ -603,6 +611,19 @@ async fn a_purchase_leaving_the_window_moves_figures_tier_and_cpr(app: TestApp) 
     );
     let p = tiers(&app, &admin).await;
     assert_eq!(counts(&p), [(1, 40_000), (0, 0), (0, 0), (2, 600)]);
+
+    // The tier recompute moved the window under the CPR figures too: the
+    // share and stage follow at once (they kept the old window's until the
+    // hourly job: 90 % of the wallet beside 1,000 cents of revenue).
+    let r = app
+        .get(&format!("/api/v1/customers/{leaving}"), &admin)
+        .await;
+    assert_eq!(r.body["share_of_wallet"], json!(0.001), "{}", r.text);
+    assert_eq!(r.body["cpr_stage"], "conversion", "{}", r.text);
+    let r = app
+        .get(&format!("/api/v1/customers/{leaving}/cpr"), &admin)
+        .await;
+    assert_eq!(r.body["revenue_in_window_cents"], 1_000, "{}", r.text);
 
     // The CPR recompute sees the same window.
     let r = app.post("/api/v1/cpr/recompute", &admin, &json!({})).await;
