@@ -33,6 +33,17 @@ pub fn roi(profit_in_period: i64, profit_before: i64, cost: i64) -> Option<f64> 
     (cost > 0).then(|| (profit_in_period as f64 - profit_before as f64 - cost as f64) / cost as f64)
 }
 
+/// An action counts toward the execution rate from its due day on
+/// (`due <= as_of`), and is overdue only once that day has passed without it
+/// done: an action due today is not late yet (a review found it counted so).
+pub fn is_due(due: NaiveDate, as_of: NaiveDate) -> bool {
+    due <= as_of
+}
+
+pub fn is_overdue(due: NaiveDate, as_of: NaiveDate, done: bool) -> bool {
+    !done && due < as_of
+}
+
 /// Share of `part` in `whole`; None when `whole` is 0.
 pub fn ratio(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
@@ -102,6 +113,16 @@ mod tests {
         };
         assert_eq!(codes("account-plan-actions"), AccountPlanActionType::CODES);
         assert_eq!(codes("churn-reasons"), ChurnReason::CODES);
+    }
+
+    #[test]
+    fn an_action_due_today_is_due_but_not_overdue() {
+        let today = day("2026-12-04");
+        assert!(is_due(today, today));
+        assert!(!is_overdue(today, today, false));
+        assert!(is_overdue(day("2026-12-03"), today, false));
+        assert!(!is_overdue(day("2026-12-03"), today, true));
+        assert!(!is_due(day("2026-12-05"), today));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::extract::NoQuery;
 use crate::auth::AuthUser;
 use crate::db::account_plans as plans;
 use crate::db::{self};
-use crate::domain::account_plans::{period_before, ratio, roi};
+use crate::domain::account_plans::{is_due, is_overdue, period_before, ratio, roi};
 use crate::domain::codes::{from_db, ActionStatus};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -39,7 +39,8 @@ pub struct PlanEvaluation {
     pub actions_due: i64,
     /// Of the due actions, those done.
     pub actions_due_done: i64,
-    /// Due actions not done.
+    /// Actions not done whose due date is before `as_of` (one due today is
+    /// not late yet).
     pub actions_overdue: i64,
     /// actions_due_done ÷ actions_due (0–1); null when nothing is due yet.
     pub execution_rate: Option<f64>,
@@ -114,9 +115,13 @@ pub async fn evaluation(
             let due: Vec<&plans::ActionRow> = live
                 .iter()
                 .copied()
-                .filter(|a| a.due_date <= as_of)
+                .filter(|a| is_due(a.due_date, as_of))
                 .collect();
             let due_done = due.iter().filter(|a| done(a)).count() as i64;
+            let overdue = due
+                .iter()
+                .filter(|a| is_overdue(a.due_date, as_of, done(a)))
+                .count() as i64;
             // Each cost is at most 10^14; saturating all the same, for rows
             // written before that bound (a wrapped sum reads as a refund).
             let cost_cents = live
@@ -133,7 +138,7 @@ pub async fn evaluation(
                 actions_done: live.iter().filter(|a| done(a)).count() as i64,
                 actions_due: due.len() as i64,
                 actions_due_done: due_done,
-                actions_overdue: due.len() as i64 - due_done,
+                actions_overdue: overdue,
                 execution_rate: ratio(due_done, due.len() as i64),
                 budget_cents: plan.budget_cents,
                 currency: plans::currency_of(conn, plan.customer_id)?,

@@ -438,6 +438,8 @@ async fn evaluation_against_hand_computed_figures(app: TestApp) {
         ("incentive_policy", -5, "planned", 5_000),
         ("joint_promotion", -3, "cancelled", 50_000),
         ("key_customer_forum", 30, "done", 0),
+        // Due today, not done: due, not overdue yet.
+        ("peak_supply", 0, "planned", 0),
     ] {
         let r = app
             .post(
@@ -451,12 +453,12 @@ async fn evaluation_against_hand_computed_figures(app: TestApp) {
     let r = app.get(&format!("{PLANS}/{plan}/evaluation"), &token).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let e = &r.body;
-    assert_eq!(e["actions_total"], 3, "cancelled actions do not count");
+    assert_eq!(e["actions_total"], 4, "cancelled actions do not count");
     assert_eq!(e["actions_done"], 2);
-    assert_eq!(e["actions_due"], 2);
+    assert_eq!(e["actions_due"], 3);
     assert_eq!(e["actions_due_done"], 1);
-    assert_eq!(e["actions_overdue"], 1);
-    assert_eq!(e["execution_rate"], 0.5);
+    assert_eq!(e["actions_overdue"], 1, "{}", r.text);
+    assert_eq!(e["execution_rate"], 1.0 / 3.0);
     assert_eq!(e["cost_cents"], 15_000);
     assert_eq!(e["budget_cents"], 20_000);
     assert_eq!(e["budget_used"], 0.75);
