@@ -21,6 +21,7 @@ pub struct Filter {
     pub funnel_stage: Option<String>,
     pub prospect_grade: Option<String>,
     pub owner_id: Option<i64>,
+    pub external_id: Option<String>,
     pub region: Option<String>,
     pub industry: Option<String>,
     pub acquisition_source: Option<String>,
@@ -225,6 +226,9 @@ pub fn page(
         }
         if let Some(v) = filter.owner_id {
             query = query.filter(c::owner_id.eq(v));
+        }
+        if let Some(v) = &filter.external_id {
+            query = query.filter(c::external_id.eq(v.clone()));
         }
         if let Some(v) = &filter.region {
             query = query.filter(c::region.eq(v.clone()));

@@ -215,6 +215,7 @@ pub struct Filter {
     pub customer_id: Option<i64>,
     /// Transactions of customers owned by this user.
     pub owner_id: Option<i64>,
+    pub external_id: Option<String>,
     pub product: Option<String>,
     pub from: Option<NaiveDateTime>,
     pub to: Option<NaiveDateTime>,
@@ -264,6 +265,9 @@ pub fn page(
             .filter(customers::owner_id.eq(v))
             .select(customers::id);
         query = query.filter(t::customer_id.eq_any(owned));
+    }
+    if let Some(v) = &filter.external_id {
+        query = query.filter(t::external_id.eq(v.clone()));
     }
     if let Some(v) = &filter.product {
         query = query.filter(t::product.eq(v.clone()));

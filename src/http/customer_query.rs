@@ -26,6 +26,9 @@ pub struct CustomerQuery {
     #[param(inline)]
     pub prospect_grade: Option<ProspectGrade>,
     pub owner_id: Option<i64>,
+    /// The card with this ERP key (exact, as stored; at most one card has
+    /// it): how an integrator finds the card of a record it syncs.
+    pub external_id: Option<String>,
     pub region: Option<String>,
     pub industry: Option<String>,
     #[param(inline)]
@@ -98,6 +101,15 @@ fn naive(t: Option<DateTime<Utc>>) -> Option<chrono::NaiveDateTime> {
     super::common::bound(t)
 }
 
+/// A text filter's value, trimmed; blank is none.
+fn text(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
 impl CustomerQuery {
     pub fn filter(&self) -> Result<Filter, ApiError> {
         let mut errors = Vec::new();
@@ -154,13 +166,16 @@ impl CustomerQuery {
             prospect_grade: self.prospect_grade.map(|v| v.as_str().to_string()),
             owner_id: self.owner_id,
             // Trimmed as the stored values were (a review: `?region=%20Ningbo`
-            // found none of the cards written as " Ningbo ").
-            region: self.region.as_deref().map(|v| v.trim().to_string()),
-            industry: self.industry.as_deref().map(|v| v.trim().to_string()),
+            // found none of the cards written as " Ningbo "); blank is no
+            // filter, as for `q` (a form's empty field; blank values are
+            // stored as none, so it matched nothing).
+            external_id: text(&self.external_id),
+            region: text(&self.region),
+            industry: text(&self.industry),
             acquisition_source: self.acquisition_source.map(|v| v.as_str().to_string()),
             personality_type: self.personality_type.map(|v| v.as_str().to_string()),
             social_style: self.social_style.map(|v| v.as_str().to_string()),
-            tag: self.tag.as_deref().map(|v| v.trim().to_string()),
+            tag: text(&self.tag),
             updated_since: naive(self.updated_since),
             include_archived: self.include_archived.unwrap_or(false),
             never_contacted: self.never_contacted,

@@ -167,6 +167,8 @@ pub struct TransactionQuery {
     pub customer_id: Option<i64>,
     /// Only customers owned by this user.
     pub owner_id: Option<i64>,
+    /// The transaction with this ERP key (exact, as stored).
+    pub external_id: Option<String>,
     /// Exact product name.
     pub product: Option<String>,
     /// Occurred at or after this instant.
@@ -204,6 +206,11 @@ async fn list_page(
     let filter = Filter {
         customer_id: super::common::listed_customer(customer_id, q.customer_id)?,
         owner_id: q.owner_id,
+        // Trimmed as stored; blank is no filter.
+        external_id: q
+            .external_id
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty()),
         product: q.product,
         from: super::common::bound(q.from),
         to: super::common::bound(q.to),

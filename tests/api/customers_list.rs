@@ -21,6 +21,7 @@ backend_tests!(
     sorts_order_the_list,
     bad_filters_and_sorts_are_400_naming_the_parameter,
     list_items_are_the_cards_read_one_by_one,
+    an_erp_key_finds_its_card_and_its_orders,
 );
 
 const CUSTOMERS: &str = "/api/v1/customers";
@@ -446,4 +447,78 @@ async fn list_items_are_the_cards_read_one_by_one(app: TestApp) {
     assert_eq!(tiers.len(), ids.len());
     assert!(tiers.iter().any(|t| *t != "small"), "{tiers:?}");
     assert!(tiers.contains(&"small"), "{tiers:?}");
+}
+
+/// An integrator finds the card, and the order, of a record it syncs by its
+/// ERP key (a review: neither list took `external_id`). Blank text filters
+/// are no filter, as `q` is (a blank region matched nothing: blank values
+/// are stored as none).
+async fn an_erp_key_finds_its_card_and_its_orders(app: TestApp) {
+    let token = app.admin_token().await;
+    let mut ids = Vec::new();
+    for (name, key) in [("Keyed", "ERP-7"), ("Keyed too", "ERP-77"), ("Unkeyed", "")] {
+        let mut body = json!({"kind": "organization", "name": name, "region": "Ningbo"});
+        if !key.is_empty() {
+            body["external_id"] = json!(key);
+        }
+        ids.push(app.create_customer(&token, body).await.id());
+    }
+    let r = app
+        .get(&format!("{CUSTOMERS}?external_id=ERP-7"), &token)
+        .await;
+    assert_eq!(ids_of(&r), [ids[0]]);
+    let r = app
+        .get(&format!("{CUSTOMERS}?external_id=%20ERP-77%20"), &token)
+        .await;
+    assert_eq!(ids_of(&r), [ids[1]], "trimmed as stored");
+    let r = app
+        .get(&format!("{CUSTOMERS}?external_id=erp-7"), &token)
+        .await;
+    assert_eq!(ids_of(&r), Vec::<i64>::new(), "exact: keys keep their case");
+    let r = app
+        .get(&format!("{CUSTOMERS}/export?external_id=ERP-77"), &token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.text.lines().count(), 2, "header and one row: {}", r.text);
+    for blank in ["external_id=", "region=", "industry=%20", "tag="] {
+        let r = app.get(&format!("{CUSTOMERS}?{blank}"), &token).await;
+        assert_eq!(ids_of(&r), ids, "{blank}");
+    }
+
+    for (c, key) in [(ids[0], "SO-1"), (ids[1], "SO-2")] {
+        let r = app
+            .post(
+                &format!("{CUSTOMERS}/{c}/transactions"),
+                &token,
+                &json!({"amount_cents": 100, "product": "Tea", "external_id": key}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = app
+        .get("/api/v1/transactions?external_id=SO-2", &token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let items = r.body["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{}", r.text);
+    assert_eq!(items[0]["customer_id"], ids[1]);
+    let r = app
+        .get(
+            &format!("{CUSTOMERS}/{}/transactions?external_id=SO-2", ids[0]),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        r.body["items"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        r.text
+    );
+    let r = app.get("/api/v1/transactions?external_id=", &token).await;
+    assert_eq!(
+        r.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        r.text
+    );
 }
