@@ -171,6 +171,17 @@ fn wrong_shape<T: DeserializeOwned>(
     errors.extend(control_characters(body));
     errors.sort_by(|a, b| a.field.cmp(&b.field));
     errors.dedup_by(|a, b| a.field == b.field);
+    // Inside an array named as one, the positions serde read it by are noise.
+    let arrays: Vec<String> = errors
+        .iter()
+        .filter(|e| e.message == super::wording::ARRAY_FOR_OBJECT)
+        .map(|e| e.field.clone())
+        .collect();
+    errors.retain(|e| {
+        !arrays
+            .iter()
+            .any(|a| e.field.starts_with(&format!("{a}[")) || e.field.starts_with(&format!("{a}.")))
+    });
     Err(ApiError::Validation(errors))
 }
 
@@ -247,7 +258,7 @@ fn beyond_f64(first: &serde_path_to_error::Error<serde_json::Error>, body: &[u8]
 /// Strings holding a control character (`validation::forbidden_char`), which
 /// no text field may contain: one error per string, named by its path.
 fn control_characters(body: &[u8]) -> Vec<FieldError> {
-    if !may_hold_controls(body) {
+    if !may_hold_controls(body) && !nests_arrays(body) {
         return Vec::new();
     }
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
@@ -286,6 +297,28 @@ fn may_hold_controls(body: &[u8]) -> bool {
     false
 }
 
+/// Whether a valid JSON text holds an array right inside an array (`[[`,
+/// spaces between allowed), outside strings.
+fn nests_arrays(body: &[u8]) -> bool {
+    let mut in_string = false;
+    let mut i = 0;
+    while i < body.len() {
+        match (in_string, body[i]) {
+            (true, b'\\') => i += 1,
+            (_, b'"') => in_string = !in_string,
+            (false, b'[') => {
+                let next = body[i + 1..].iter().find(|b| !b.is_ascii_whitespace());
+                if next == Some(&b'[') {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 /// The 4 hex digits of a `\u` escape name a forbidden control character.
 fn control_escape(hex: &[u8]) -> bool {
     std::str::from_utf8(hex)
@@ -296,6 +329,10 @@ fn control_escape(hex: &[u8]) -> bool {
 }
 
 /// Every string (and key) of `value` holding a control character, by path.
+/// What no schema can say for a body: control characters in its text, and
+/// an array right inside an array. No field of the API is a list of lists,
+/// and serde fills a struct from an array by position: `"answers": [[1, 4]]`
+/// was stored as an answer, `[[1]]` named a Rust struct in its error.
 pub fn control_errors(value: &serde_json::Value) -> Vec<FieldError> {
     let mut out = Vec::new();
     find_controls(value, String::new(), &mut out);
@@ -313,7 +350,16 @@ fn find_controls(value: &serde_json::Value, path: String, out: &mut Vec<FieldErr
         )),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                find_controls(item, format!("{path}[{i}]"), out);
+                let at = format!("{path}[{i}]");
+                if item.is_array() {
+                    out.push(FieldError::new(
+                        at,
+                        "invalid_type",
+                        super::wording::ARRAY_FOR_OBJECT,
+                    ));
+                } else {
+                    find_controls(item, at, out);
+                }
             }
         }
         Value::Object(map) => {
@@ -376,8 +422,17 @@ impl FromRequest for NoQuery {
 }
 
 fn no_query(query: &str) -> Result<(), ApiError> {
-    let mut names: Vec<String> = url_pairs(query).map(|(key, _)| key.into_owned()).collect();
-    names.dedup();
+    // Each name once, and at most 50 of them (a query of thousands of
+    // names is answered in a few lines, like a body's type errors).
+    let mut names: Vec<String> = Vec::new();
+    for (key, _) in url_pairs(query) {
+        if names.len() == 50 {
+            break;
+        }
+        if !names.iter().any(|n| *n == key) {
+            names.push(key.into_owned());
+        }
+    }
     let errors: Vec<FieldError> = names
         .into_iter()
         .map(|key| {
@@ -621,6 +676,51 @@ mod tests {
         );
         let ok = parse_json::<Named>(br#"{"name": "C:\\u0000"}"#);
         assert_eq!(ok.ok().map(|n| n.name), Some("C:\\u0000".to_string()));
+    }
+
+    #[test]
+    fn an_array_inside_an_array_is_named() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Answer {
+            question_id: i64,
+            value: i64,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Response {
+            answers: Vec<Answer>,
+        }
+        for (body, field) in [
+            (r#"{"answers": [[1, 4]]}"#, "answers[0]"),
+            (
+                r#"{"answers": [{"question_id": 1, "value": 4}, [ [2, 5] ]]}"#,
+                "answers[1]",
+            ),
+            (r#"{"answers": [[1]]}"#, "answers[0]"),
+        ] {
+            let errors = parse_json::<Response>(body.as_bytes())
+                .err()
+                .map(|e| match e {
+                    ApiError::Validation(errors) => errors
+                        .into_iter()
+                        .map(|e| (e.field, e.message))
+                        .collect::<Vec<_>>(),
+                    other => vec![(String::new(), other.to_string())],
+                });
+            assert_eq!(
+                errors,
+                Some(vec![(
+                    field.to_string(),
+                    "expected an object, got an array".to_string()
+                )]),
+                "{body}"
+            );
+        }
+        // Brackets in text are not arrays.
+        assert!(!nests_arrays(br#"{"name": "[[x]]", "tags": ["[", "["]}"#));
+        assert!(nests_arrays(br#"{"a": [ [1]]}"#));
+        assert!(!nests_arrays(br#"{"a": "\"[[", "b": [1]}"#));
     }
 
     #[test]

@@ -4,13 +4,27 @@
 //! to a tester in Swagger UI. The field and the code stay as they were; a date
 //! that is not in the calendar (`2026-02-30`) becomes an `invalid_value`.
 
+/// An array where an object belongs (a struct serde would fill by position).
+pub const ARRAY_FOR_OBJECT: &str = "expected an object, got an array";
+
 /// The code and message of a type error's text.
 pub fn plain(text: &str) -> (&'static str, String) {
     if let Some(message) = chrono_text(text) {
         return message;
     }
-    if let Some(message) = number_text(text) {
-        return ("invalid_type", message.to_string());
+    if let Some(answer) = number_text(text) {
+        return answer;
+    }
+    // A struct read from an array (by position) of the wrong length: the
+    // body's scan names an array where an object belongs, whatever its length.
+    if text.starts_with("invalid length ")
+        && (text.contains(", expected struct ")
+            || text.ends_with("expected fewer elements in array"))
+    {
+        return (
+            "invalid_type",
+            "expected an object, got an array".to_string(),
+        );
     }
     // An enum's: "unknown variant `x`, expected one of `a`, `b`".
     if let Some(rest) = text.strip_prefix("unknown variant ") {
@@ -20,6 +34,9 @@ pub fn plain(text: &str) -> (&'static str, String) {
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = text.strip_prefix(prefix) {
             if let Some((got, wanted)) = rest.rsplit_once(", expected ") {
+                if too_large_integer(got, wanted) {
+                    return ("range", OUT_OF_RANGE.to_string());
+                }
                 let code = if prefix == "invalid type: " {
                     "invalid_type"
                 } else {
@@ -37,8 +54,9 @@ pub fn plain(text: &str) -> (&'static str, String) {
 
 /// chrono's parse errors, as its `Display` words them.
 fn chrono_text(text: &str) -> Option<(&'static str, String)> {
-    const FORMAT: &str =
-        "expected an RFC 3339 date (2026-12-04) or date-time (2026-12-04T09:30:00Z), as the spec gives";
+    // The error does not say which of the two the field is; the spec does.
+    const FORMAT: &str = "not in this field's RFC 3339 format (format `date`: 2026-12-04; \
+         format `date-time`: 2026-12-04T09:30:00Z; the spec gives each field's)";
     match text {
         "input is out of range" => Some((
             "invalid_value",
@@ -56,18 +74,39 @@ fn chrono_text(text: &str) -> Option<(&'static str, String)> {
 }
 
 /// The standard library's number and boolean parse errors (query values).
-fn number_text(text: &str) -> Option<&'static str> {
-    Some(match text {
-        "invalid digit found in string" => "expected an integer",
-        "cannot parse integer from empty string" => "expected an integer, got an empty value",
-        "number too large to fit in target type" | "number too small to fit in target type" => {
-            "the integer is out of range"
+fn number_text(text: &str) -> Option<(&'static str, String)> {
+    let (code, message) = match text {
+        "invalid digit found in string" => ("invalid_type", "expected an integer"),
+        "cannot parse integer from empty string" => {
+            ("invalid_type", "expected an integer, got an empty value")
         }
-        "invalid float literal" => "expected a number",
-        "cannot parse float from empty string" => "expected a number, got an empty value",
-        "provided string was not `true` or `false`" => "expected true or false",
+        "number too large to fit in target type" | "number too small to fit in target type" => {
+            ("range", OUT_OF_RANGE)
+        }
+        "invalid float literal" => ("invalid_type", "expected a number"),
+        "cannot parse float from empty string" => {
+            ("invalid_type", "expected a number, got an empty value")
+        }
+        "provided string was not `true` or `false`" => ("invalid_type", "expected true or false"),
         _ => return None,
-    })
+    };
+    Some((code, message.to_string()))
+}
+
+const OUT_OF_RANGE: &str =
+    "the integer is out of range (-9223372036854775808 to 9223372036854775807)";
+
+/// A whole number JSON gave beyond 64 bits (serde_json reads it as a float):
+/// the client sent an integer, too large; `1e+20` was called "not an integer".
+fn too_large_integer(got: &str, wanted: &str) -> bool {
+    let integer_wanted = matches!(
+        wanted,
+        "i8" | "i16" | "i32" | "i64" | "isize" | "u8" | "u16" | "u32" | "u64" | "usize"
+    );
+    got.strip_prefix("floating point `")
+        .and_then(|rest| rest.strip_suffix('`'))
+        .and_then(|n| n.parse::<f64>().ok())
+        .is_some_and(|f| integer_wanted && f.fract() == 0.0 && f.abs() >= 2f64.powi(63))
 }
 
 /// serde's name of the expected type, for a reader of JSON.
@@ -84,6 +123,11 @@ fn expected(wanted: &str) -> String {
         "u64" | "usize" => range(0, u64::MAX.into()),
         "f32" | "f64" => "a number".to_string(),
         "a sequence" => "an array".to_string(),
+        // chrono's words for its types.
+        "a formatted date string" => "an RFC 3339 date string (2026-12-04)".to_string(),
+        other if other.contains("formatted date and time string") => {
+            "an RFC 3339 date-time string (2026-12-04T09:30:00Z)".to_string()
+        }
         "a map" => "an object".to_string(),
         "unit" => "null".to_string(),
         other if other.starts_with("struct ") || other.starts_with("a map ") => {
@@ -141,6 +185,26 @@ mod tests {
     }
 
     #[test]
+    fn an_integer_beyond_64_bits_is_out_of_range() {
+        let (code, message) = plain("invalid type: floating point `1e20`, expected i64");
+        assert_eq!(code, "range");
+        assert!(
+            message.starts_with("the integer is out of range"),
+            "{message}"
+        );
+        assert_eq!(plain("number too large to fit in target type").0, "range");
+        // A fraction is still a type error.
+        assert_eq!(
+            plain("invalid type: floating point `1.5`, expected i64").0,
+            "invalid_type"
+        );
+        assert_eq!(
+            plain("invalid type: integer `19900101`, expected a formatted date string").1,
+            "expected an RFC 3339 date string (2026-12-04), got integer `19900101`"
+        );
+    }
+
+    #[test]
     fn a_date_outside_the_calendar_is_a_bad_value() {
         let (code, message) = plain("input is out of range");
         assert_eq!(code, "invalid_value");
@@ -166,6 +230,10 @@ mod tests {
                 "invalid_value",
                 "unknown value `x`, expected `a` or `b`".to_string()
             )
+        );
+        assert_eq!(
+            plain("invalid length 1, expected struct AnswerInput with 2 elements").1,
+            "expected an object, got an array"
         );
         // Anything else keeps its words.
         assert_eq!(

@@ -480,11 +480,18 @@ async fn every_operation_refuses_unknown_query_parameters(app: TestApp) {
     }
     assert!(checked > 100, "only {checked} operations");
 
-    // A repeated name is one error; a pair without a name is "query".
-    let r = app.get("/api/v1/tiers?a=1&a=2&=3", &token).await;
+    // A repeated name is one error, apart or together; a pair without a
+    // name is "query"; at most 50 names are listed.
+    let r = app.get("/api/v1/tiers?a=1&b=2&a=2&=3", &token).await;
     r.problem(400);
-    assert_eq!(r.error_fields(), ["a", "query"], "{}", r.text);
+    assert_eq!(r.error_fields(), ["a", "b", "query"], "{}", r.text);
     assert_eq!(r.code_of("a"), "unknown_field");
+    let many: Vec<String> = (0..2000).map(|i| format!("k{i}=1&j=1")).collect();
+    let r = app
+        .get(&format!("/api/v1/tiers?{}", many.join("&")), &token)
+        .await;
+    r.problem(400);
+    assert_eq!(r.error_fields().len(), 50, "{}", r.text);
     // An empty query string is no parameter.
     let r = app.get("/api/v1/tiers?", &token).await;
     assert_eq!(r.status, 200, "{}", r.text);

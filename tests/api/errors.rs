@@ -1219,6 +1219,18 @@ async fn type_errors_are_worded_for_json_not_rust(app: TestApp) {
     r.problem(422);
     assert_eq!(r.code_of("birthday"), "invalid_type", "{}", r.text);
     assert!(r.text.contains("RFC 3339"), "{}", r.text);
+    // An integer beyond 64 bits is out of range, not "a number".
+    let r = app
+        .post_raw(
+            "/api/v1/customers",
+            &token,
+            "application/json",
+            r#"{"kind": "individual", "name": "Big", "annual_revenue_cents": 99999999999999999999}"#,
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.code_of("annual_revenue_cents"), "range", "{}", r.text);
+    assert!(!r.text.contains("1e+20"), "{}", r.text);
     assert!(!r.text.contains("invalid characters"), "{}", r.text);
 
     let r = app

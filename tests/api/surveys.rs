@@ -438,6 +438,37 @@ async fn response_validation_names_each_bad_answer(app: TestApp) {
     .problem(409);
     let (id, q) = open_survey(&app, &admin, json!({})).await;
     let url = format!("{SURVEYS}/{id}/responses");
+    // An answer written as an array: serde read it by position and stored
+    // it (a review); each is named, whatever its length.
+    let r = app
+        .post(
+            &url,
+            &admin,
+            &json!({"customer_id": c, "answers": [[q[0], 4], [q[1]], [[q[2], 5]]]}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_fields(),
+        ["answers[0]", "answers[1]", "answers[2]"],
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("expected an object, got an array"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("AnswerInput"), "{}", r.text);
+    let r = app
+        .post(
+            SURVEYS,
+            &admin,
+            &json!({"title": "Arrays", "questions": [["text", "Why?", null, null, null]]}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["questions[0]"], "{}", r.text);
     // Each bad answer at its path; the missing required one under `answers`.
     let r = respond(
         &app,
