@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::common::versioned;
 use super::extract::{JsonBody, NoQuery};
 use super::precondition;
-use super::settings::{answer, field, problems, store, EDITORS};
+use super::settings::{answer, field, months, problems, store, EDITORS};
 use crate::auth::AuthUser;
 use crate::db::{self, loyalty, settings, DbConn};
 use crate::domain::codes::{Code, LoyaltyType};
@@ -61,7 +61,7 @@ impl From<LoyaltySettings> for LoyaltySettingsBody {
 #[serde(deny_unknown_fields)]
 pub struct LoyaltySettingsInput {
     attitude_min_satisfaction: Option<f64>,
-    window_months: Option<u32>,
+    window_months: Option<i64>,
     repeat_min_purchases: Option<i64>,
     share_of_wallet_min: Option<f64>,
 }
@@ -76,7 +76,12 @@ impl LoyaltySettingsInput {
                 4.0,
                 &mut missing,
             ),
-            window_months: field(self.window_months, "window_months", 12, &mut missing),
+            window_months: field(
+                self.window_months.map(months),
+                "window_months",
+                12,
+                &mut missing,
+            ),
             repeat_min_purchases: field(
                 self.repeat_min_purchases,
                 "repeat_min_purchases",

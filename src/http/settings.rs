@@ -113,7 +113,7 @@ impl From<TierSettingsBody> for TierSettings {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CprSettingsInput {
-    window_months: Option<u32>,
+    window_months: Option<i64>,
     conversion_share_max: Option<f64>,
     retention_share_min: Option<f64>,
     retention_min_tenure_days: Option<i64>,
@@ -123,10 +123,17 @@ pub struct CprSettingsInput {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierSettingsInput {
-    window_months: Option<u32>,
+    window_months: Option<i64>,
     important_pct: Option<f64>,
     secondary_pct: Option<f64>,
     ordinary_pct: Option<f64>,
+}
+
+/// A window in months as sent: any integer reads, and one outside `u32` is
+/// 0, which the settings' own rule refuses naming their range (`-1` was
+/// told "an integer from 0 to 4294967295", a range no setting has).
+pub fn months(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(0)
 }
 
 /// Takes a field's value, or notes it as missing and stands in `neutral`
@@ -148,7 +155,12 @@ impl CprSettingsInput {
     fn settings(self) -> Result<CprSettings, ApiError> {
         let mut missing = Vec::new();
         let value = CprSettings {
-            window_months: field(self.window_months, "window_months", 12, &mut missing),
+            window_months: field(
+                self.window_months.map(months),
+                "window_months",
+                12,
+                &mut missing,
+            ),
             conversion_share_max: field(
                 self.conversion_share_max,
                 "conversion_share_max",
@@ -183,7 +195,12 @@ impl TierSettingsInput {
     fn settings(self) -> Result<TierSettings, ApiError> {
         let mut missing = Vec::new();
         let value = TierSettings {
-            window_months: field(self.window_months, "window_months", 12, &mut missing),
+            window_months: field(
+                self.window_months.map(months),
+                "window_months",
+                12,
+                &mut missing,
+            ),
             important_pct: field(self.important_pct, "important_pct", 0.0, &mut missing),
             secondary_pct: field(self.secondary_pct, "secondary_pct", 0.0, &mut missing),
             ordinary_pct: field(self.ordinary_pct, "ordinary_pct", 0.0, &mut missing),

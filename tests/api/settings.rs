@@ -248,6 +248,9 @@ async fn cpr_validation_names_every_bad_field_at_once(app: TestApp) {
     let cases: &[(&str, Value)] = &[
         ("window_months", json!(0)),
         ("window_months", json!(61)),
+        // Beyond what the stored type holds: the same rule, not its type's range.
+        ("window_months", json!(-1)),
+        ("window_months", json!(5_000_000_000_i64)),
         ("conversion_share_max", json!(-0.01)),
         ("conversion_share_max", json!(1.01)),
         ("retention_share_min", json!(1.0001)),
@@ -269,6 +272,10 @@ async fn cpr_validation_names_every_bad_field_at_once(app: TestApp) {
             assert_422_fields(&r, &["retention_share_min"]);
         } else {
             assert_422_fields(&r, &[field]);
+        }
+        if *field == "window_months" {
+            assert_eq!(r.code_of("window_months"), "range", "{}", r.text);
+            assert!(r.text.contains("between 1 and 60"), "{}", r.text);
         }
     }
     // Nothing was stored.
