@@ -169,8 +169,8 @@ fn respond(status: StatusCode, row: ActionRow) -> HttpResponse {
 pub async fn list(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let rows = state
@@ -195,8 +195,8 @@ pub async fn list(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (plan_id, id) = path.into_inner();
     let row = state
@@ -217,8 +217,8 @@ pub async fn get(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<ActionCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let plan_id = path.into_inner();
@@ -270,9 +270,9 @@ pub async fn create(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
     body: JsonBody<ActionPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let (plan_id, id) = path.into_inner();
@@ -357,9 +357,9 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (plan_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;

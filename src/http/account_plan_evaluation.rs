@@ -95,8 +95,8 @@ fn result(
 pub async fn evaluation(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let view = state

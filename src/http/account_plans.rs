@@ -344,8 +344,8 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let view = state
@@ -375,9 +375,9 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<PlanPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -466,9 +466,9 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;

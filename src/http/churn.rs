@@ -103,8 +103,8 @@ pub struct ReactivateBody {
 pub async fn churn(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<ChurnCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();
@@ -175,8 +175,8 @@ pub async fn churn(
 pub async fn reactivate(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<ReactivateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();
@@ -221,8 +221,8 @@ pub async fn reactivate(
 pub async fn history(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();
     let rows = state

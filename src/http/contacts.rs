@@ -194,8 +194,8 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<ContactCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();
@@ -242,8 +242,8 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
     let row = state
@@ -268,9 +268,9 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
     body: JsonBody<ContactPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
@@ -345,9 +345,9 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;

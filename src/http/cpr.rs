@@ -118,8 +118,8 @@ fn load(conn: &mut DbConn, id: i64) -> Result<CprView, ApiError> {
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     Ok(HttpResponse::Ok().json(state.db.run(move |conn| load(conn, id)).await?))
@@ -137,8 +137,8 @@ pub async fn get(
 pub async fn pin(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<CprPin>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager])?;
@@ -177,8 +177,8 @@ pub async fn pin(
 pub async fn unpin(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager])?;
     let id = path.into_inner();

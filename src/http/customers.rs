@@ -595,8 +595,8 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     // The hot path: one read of the card, its figures, tier and tags.
@@ -623,9 +623,9 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<CustomerPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -660,9 +660,9 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
@@ -680,8 +680,8 @@ pub async fn delete(
 pub async fn restore(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let view = set_archived(&state, user, path.into_inner(), None, false).await?;
     Ok(card_response(StatusCode::OK, view))

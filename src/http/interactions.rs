@@ -342,8 +342,8 @@ fn complaint_errors(kind: InteractionType, status: Option<ComplaintStatus>) -> V
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<InteractionCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();
@@ -433,8 +433,8 @@ fn find_interaction(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
     let row = state
@@ -460,9 +460,9 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
     body: JsonBody<InteractionPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
@@ -588,9 +588,9 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;

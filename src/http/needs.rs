@@ -204,8 +204,8 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<NeedCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();
@@ -260,8 +260,8 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
     let row = state
@@ -287,9 +287,9 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
     body: JsonBody<NeedPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
@@ -382,9 +382,9 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;

@@ -48,8 +48,8 @@ pub async fn index(_user: AuthUser, _query: NoQuery) -> HttpResponse {
 #[get("/reference/{list}")]
 pub async fn list(
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<String>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
     let entries = reference::list(&name).ok_or_else(|| {

@@ -621,8 +621,8 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let view = state
@@ -653,9 +653,9 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<SegmentPatch>,
 ) -> Result<HttpResponse, ApiError> {
     require_writer(&user)?;
@@ -756,9 +756,9 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     require_writer(&user)?;
     let id = path.into_inner();
@@ -842,8 +842,8 @@ pub async fn list_members(
 pub async fn add_members(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<MembersAdd>,
 ) -> Result<HttpResponse, ApiError> {
     require_writer(&user)?;
@@ -922,8 +922,8 @@ fn static_only(row: &SegmentRow) -> Result<(), ApiError> {
 pub async fn remove_member(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     require_writer(&user)?;
     let (id, customer_id) = path.into_inner();

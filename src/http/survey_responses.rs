@@ -236,8 +236,8 @@ pub struct ResponseQuery {
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<ResponseCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();

@@ -578,8 +578,8 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let view = state
@@ -626,9 +626,9 @@ fn transition(current: SurveyStatus, next: SurveyStatus) -> Result<(), ApiError>
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<SurveyPatch>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(EDITORS)?;
@@ -739,9 +739,9 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(EDITORS)?;
     let id = path.into_inner();

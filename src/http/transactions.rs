@@ -439,8 +439,8 @@ pub fn update_in_tx(
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<TransactionCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();
@@ -484,8 +484,8 @@ fn find_transaction(
 pub async fn get(
     state: web::Data<AppState>,
     _user: AuthUser,
-    _query: NoQuery,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
     let row = state
@@ -512,9 +512,9 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
     body: JsonBody<TransactionPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
@@ -554,9 +554,9 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;

@@ -224,8 +224,8 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     if id != user.id {
@@ -257,9 +257,9 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<UserPatch>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;

@@ -390,8 +390,8 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
     let id = path.into_inner();
@@ -414,9 +414,9 @@ pub async fn get(
 pub async fn patch(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<WebhookPatch>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
@@ -490,9 +490,9 @@ pub async fn patch(
 pub async fn remove(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     req: HttpRequest,
     path: web::Path<i64>,
+    _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
     let id = path.into_inner();
@@ -573,8 +573,8 @@ pub async fn deliveries(
 pub async fn replay(
     state: web::Data<AppState>,
     user: AuthUser,
-    _query: NoQuery,
     path: web::Path<i64>,
+    _query: NoQuery,
     body: JsonBody<WebhookReplay>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
