@@ -469,6 +469,18 @@ async fn response_validation_names_each_bad_answer(app: TestApp) {
         .await;
     r.problem(422);
     assert_eq!(r.error_fields(), ["questions[0]"], "{}", r.text);
+    // An integral float is the integer, as in every other integer field.
+    let (other, oq) = open_survey(&app, &admin, json!({})).await;
+    let r = respond(
+        &app,
+        &admin,
+        other,
+        c,
+        &[(oq[0], json!(5.0)), (oq[1], json!(4)), (oq[2], json!(7.0))],
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.text.contains(r#""value":7"#), "{}", r.text);
     // Each bad answer at its path; the missing required one under `answers`.
     let r = respond(
         &app,
