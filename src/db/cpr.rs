@@ -207,6 +207,24 @@ pub fn refresh_ids(
     refresh_range(conn, Cards::Ids(ids), s, now, source)
 }
 
+/// Every card's CPR stage and share of wallet under the stored settings,
+/// then its loyalty type (which reads the share), as of `now`; the number of
+/// stage changes. With the 12-month window this moves the window first:
+/// whatever moves it must run this too, or a card shows the new 12-month
+/// revenue beside the share and stage of the old one until the hourly job (a
+/// review found it after `POST /tiers/recompute`).
+pub fn refresh_stages(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+) -> Result<i64, crate::error::ApiError> {
+    super::settings::one_change_at_a_time(|| {
+        let (s, _) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
+        let changed = refresh_all(conn, &s, now)?;
+        super::loyalty::refresh_all_current(conn, now)?;
+        Ok(changed)
+    })
+}
+
 /// Every customer, in id-range chunks of short transactions. Returns the
 /// number of stage changes. With the default 12-month window the revenue is
 /// the card's `revenue_12m_cents` (the window is moved to `now` first, which

@@ -184,11 +184,12 @@ pub fn count_ok(n: usize, field: &str) -> Result<(), ApiError> {
 }
 
 /// Parses one item, naming every bad field relative to the item: its type
-/// errors and its text holding control characters (checked here, not on the
-/// whole body, so that they are this item's errors). As in a single write's
+/// errors and its `extract::content_errors` (control characters, nested
+/// arrays: checked here, not on the whole body, so that they are this
+/// item's errors). As in a single write's
 /// body, an integral float (`53.0`) fills an integer field.
 pub fn parse_item<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T, ApiError> {
-    let controls = super::extract::control_errors(&value);
+    let controls = super::extract::content_errors(&value);
     if controls.is_empty() {
         if let Ok(parsed) = T::deserialize(&value) {
             return Ok(parsed);

@@ -204,21 +204,9 @@ pub async fn recompute(
     _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager])?;
-    let changed = state.db.run(|conn| refresh_stages(conn, db::now())).await?;
+    let changed = state
+        .db
+        .run(|conn| cpr::refresh_stages(conn, db::now()))
+        .await?;
     Ok(HttpResponse::Ok().json(CprRecomputed { changed }))
-}
-
-/// Every card's CPR stage and share of wallet, then its loyalty type (which
-/// reads the share), as of `now`; the number of stage changes. With the
-/// 12-month window this moves the window first: whatever moves it must run
-/// this too, or a card shows the new 12-month revenue beside the share and
-/// stage of the old one until the hourly job (a review found it after
-/// `POST /tiers/recompute`).
-pub fn refresh_stages(conn: &mut db::DbConn, now: chrono::NaiveDateTime) -> Result<i64, ApiError> {
-    settings::one_change_at_a_time(|| {
-        let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
-        let changed = cpr::refresh_all(conn, &s, now)?;
-        db::loyalty::refresh_all_current(conn, now)?;
-        Ok(changed)
-    })
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::common::clean;
 use crate::db::customer_list::Filter;
 use crate::domain::codes::{
     AcquisitionSource, CprStage, CustomerKind, FunnelStage, LoyaltyType, PersonalityType,
@@ -101,15 +102,6 @@ fn naive(t: Option<DateTime<Utc>>) -> Option<chrono::NaiveDateTime> {
     super::common::bound(t)
 }
 
-/// A text filter's value, trimmed; blank is none.
-fn text(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-}
-
 impl CustomerQuery {
     pub fn filter(&self) -> Result<Filter, ApiError> {
         let mut errors = Vec::new();
@@ -169,13 +161,13 @@ impl CustomerQuery {
             // found none of the cards written as " Ningbo "); blank is no
             // filter, as for `q` (a form's empty field; blank values are
             // stored as none, so it matched nothing).
-            external_id: text(&self.external_id),
-            region: text(&self.region),
-            industry: text(&self.industry),
+            external_id: clean(self.external_id.clone()),
+            region: clean(self.region.clone()),
+            industry: clean(self.industry.clone()),
             acquisition_source: self.acquisition_source.map(|v| v.as_str().to_string()),
             personality_type: self.personality_type.map(|v| v.as_str().to_string()),
             social_style: self.social_style.map(|v| v.as_str().to_string()),
-            tag: text(&self.tag),
+            tag: clean(self.tag.clone()),
             updated_since: naive(self.updated_since),
             include_archived: self.include_archived.unwrap_or(false),
             never_contacted: self.never_contacted,

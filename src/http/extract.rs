@@ -95,14 +95,14 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     parse_body(body, true)
 }
 
-/// `parse_json` without the control-character scan, for a bulk body: its
+/// `parse_json` without the content scan (`content_errors`), for a bulk body: its
 /// items are checked one by one (`bulk::parse_item`), so that one bad item
 /// is that item's error and not a refusal of the whole call.
 pub fn parse_json_items<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     parse_body(body, false)
 }
 
-fn parse_body<T: DeserializeOwned>(body: &[u8], scan_controls: bool) -> Result<T, ApiError> {
+fn parse_body<T: DeserializeOwned>(body: &[u8], scan_content: bool) -> Result<T, ApiError> {
     if body.trim_ascii_start().starts_with(b"[") {
         serde_json::from_slice::<IgnoredAny>(body).map_err(|_| malformed(body))?;
         return Err(ApiError::Validation(vec![FieldError::new(
@@ -116,15 +116,15 @@ fn parse_body<T: DeserializeOwned>(body: &[u8], scan_controls: bool) -> Result<T
         Ok(value) => de.end().map(|()| value).map_err(|_| malformed(body))?,
         Err(e) => wrong_shape(&e, body)?,
     };
-    let control_errors = if scan_controls {
-        control_characters(body)
+    let content_errors = if scan_content {
+        body_content_errors(body)
     } else {
         Vec::new()
     };
-    if control_errors.is_empty() {
+    if content_errors.is_empty() {
         Ok(parsed)
     } else {
-        Err(ApiError::Validation(control_errors))
+        Err(ApiError::Validation(content_errors))
     }
 }
 
@@ -168,7 +168,7 @@ fn wrong_shape<T: DeserializeOwned>(
         Err(errors) => errors,
     };
     errors.extend(duplicate);
-    errors.extend(control_characters(body));
+    errors.extend(body_content_errors(body));
     errors.sort_by(|a, b| a.field.cmp(&b.field));
     errors.dedup_by(|a, b| a.field == b.field);
     // Inside an array named as one, the positions serde read it by are noise.
@@ -180,7 +180,7 @@ fn wrong_shape<T: DeserializeOwned>(
     errors.retain(|e| {
         !arrays
             .iter()
-            .any(|a| e.field.starts_with(&format!("{a}[")) || e.field.starts_with(&format!("{a}.")))
+            .any(|a| e.field != *a && super::type_errors::within(&e.field, a))
     });
     Err(ApiError::Validation(errors))
 }
@@ -255,16 +255,16 @@ fn beyond_f64(first: &serde_path_to_error::Error<serde_json::Error>, body: &[u8]
     ApiError::Validation(errors)
 }
 
-/// Strings holding a control character (`validation::forbidden_char`), which
-/// no text field may contain: one error per string, named by its path.
-fn control_characters(body: &[u8]) -> Vec<FieldError> {
+/// `content_errors` of a body, which is parsed a second time only when a
+/// cheap scan of its bytes finds one may be there.
+fn body_content_errors(body: &[u8]) -> Vec<FieldError> {
     if !may_hold_controls(body) && !nests_arrays(body) {
         return Vec::new();
     }
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return Vec::new();
     };
-    control_errors(&value)
+    content_errors(&value)
 }
 
 /// Whether a valid JSON text may hold a control character: C0 ones can only
@@ -328,18 +328,18 @@ fn control_escape(hex: &[u8]) -> bool {
         .is_some_and(super::validation::forbidden_char)
 }
 
-/// Every string (and key) of `value` holding a control character, by path.
-/// What no schema can say for a body: control characters in its text, and
-/// an array right inside an array. No field of the API is a list of lists,
+/// What no schema can say for a body, each by its path: a string (or key)
+/// holding a control character (`validation::forbidden_char`), which no text
+/// field may contain, and an array right inside an array. No field of the API is a list of lists,
 /// and serde fills a struct from an array by position: `"answers": [[1, 4]]`
 /// was stored as an answer, `[[1]]` named a Rust struct in its error.
-pub fn control_errors(value: &serde_json::Value) -> Vec<FieldError> {
+pub fn content_errors(value: &serde_json::Value) -> Vec<FieldError> {
     let mut out = Vec::new();
-    find_controls(value, String::new(), &mut out);
+    find_content_errors(value, String::new(), &mut out);
     out
 }
 
-fn find_controls(value: &serde_json::Value, path: String, out: &mut Vec<FieldError>) {
+fn find_content_errors(value: &serde_json::Value, path: String, out: &mut Vec<FieldError>) {
     use serde_json::Value;
     let holds = |s: &str| s.chars().any(super::validation::forbidden_char);
     match value {
@@ -358,7 +358,7 @@ fn find_controls(value: &serde_json::Value, path: String, out: &mut Vec<FieldErr
                         super::wording::ARRAY_FOR_OBJECT,
                     ));
                 } else {
-                    find_controls(item, at, out);
+                    find_content_errors(item, at, out);
                 }
             }
         }
@@ -387,7 +387,7 @@ fn find_controls(value: &serde_json::Value, path: String, out: &mut Vec<FieldErr
                         "field names must not contain control characters",
                     ));
                 } else {
-                    find_controls(item, child, out);
+                    find_content_errors(item, child, out);
                 }
             }
         }

@@ -114,7 +114,7 @@ pub async fn recompute(
             let now = db::now();
             // The ranking moves the 12-month window: the stages that read
             // the card's 12-month revenue follow it first.
-            super::cpr::refresh_stages(conn, now)?;
+            db::cpr::refresh_stages(conn, now)?;
             let done = tiers::recompute(conn, &s, now)?;
             let ranked = tiers::Ranked {
                 window_months: s.window_months,

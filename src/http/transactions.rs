@@ -207,10 +207,7 @@ async fn list_page(
         customer_id: super::common::listed_customer(customer_id, q.customer_id)?,
         owner_id: q.owner_id,
         // Trimmed as stored; blank is no filter.
-        external_id: q
-            .external_id
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty()),
+        external_id: super::common::clean(q.external_id),
         product: q.product,
         from: super::common::bound(q.from),
         to: super::common::bound(q.to),

@@ -82,7 +82,7 @@ fn every_error<S, T, E: std::fmt::Display>(
 }
 
 /// Whether `field` is `outer` or lies inside it (`lines[0].sku` in `lines`).
-fn within(field: &str, outer: &str) -> bool {
+pub(super) fn within(field: &str, outer: &str) -> bool {
     field
         .strip_prefix(outer)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))

@@ -21,10 +21,7 @@ pub fn plain(text: &str) -> (&'static str, String) {
         && (text.contains(", expected struct ")
             || text.ends_with("expected fewer elements in array"))
     {
-        return (
-            "invalid_type",
-            "expected an object, got an array".to_string(),
-        );
+        return ("invalid_type", ARRAY_FOR_OBJECT.to_string());
     }
     // An enum's: "unknown variant `x`, expected one of `a`, `b`".
     if let Some(rest) = text.strip_prefix("unknown variant ") {
