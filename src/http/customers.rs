@@ -284,9 +284,12 @@ pub fn writable_customer(
     user: &AuthUser,
     id: i64,
 ) -> Result<CustomerRow, ApiError> {
+    // Locked before it is read: a card read first could change (its
+    // currency, its archiving) before the lock was granted, and the write
+    // would go by the old state (PostgreSQL; SQLite writes one at a time).
+    customers::lock(conn, id)?;
     let customer = find_customer(conn, id)?;
     may_write(user, &customer)?;
-    customers::lock(conn, id)?;
     Ok(customer)
 }
 

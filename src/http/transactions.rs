@@ -394,12 +394,12 @@ pub fn update_in_tx(
 ) -> Result<Updated, ApiError> {
     // A resend of an unchanged order is answered even on an archived card
     // (below, once it is known to change nothing).
+    customers::lock(conn, row.customer_id)?;
     let customer = find_customer(conn, row.customer_id)?;
     user.require_customer_write(customer.owner_id)?;
     if !resend && customer.archived_at.is_some() {
         return Err(archived(customer.id));
     }
-    customers::lock(conn, customer.id)?;
     precondition::check(expected.as_deref(), row.version)?;
     let original = row.clone();
     let before = row.version;

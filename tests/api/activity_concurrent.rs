@@ -9,7 +9,11 @@ use crate::backend_tests;
 use crate::changes::read_all;
 use crate::helpers::TestApp;
 
-backend_tests!(concurrent_purchases_and_interactions_of_one_customer_all_count);
+backend_tests!(
+    concurrent_purchases_and_interactions_of_one_customer_all_count,
+    a_first_purchase_and_a_currency_change_at_once_never_mix_currencies,
+    a_contact_added_as_the_card_is_archived_goes_before_the_archive_or_not_at_all,
+);
 
 /// 12 purchases (the last 3 share an external id: 2 conflict) and 12
 /// interactions (4 logged for a user who does not exist: 422), all at once.
@@ -113,4 +117,117 @@ async fn concurrent_purchases_and_interactions_of_one_customer_all_count(app: Te
             .count()
     };
     assert_eq!((created("transaction"), created("interaction")), (10, 8));
+}
+
+/// A card's currency may change only while it has no transactions. A first
+/// purchase sent as the currency changes read the card before it was locked
+/// (PostgreSQL): it was recorded in the old currency while the change went
+/// through, and the card was left summing two currencies for good.
+async fn a_first_purchase_and_a_currency_change_at_once_never_mix_currencies(app: TestApp) {
+    let admin = app.admin_token().await;
+    for i in 0..12 {
+        let c = app
+            .create_customer(
+                &admin,
+                json!({"kind": "individual", "name": format!("Race {i}")}),
+            )
+            .await
+            .id();
+        let (bought, changed) = futures_util::future::join(
+            app.post(
+                &format!("/api/v1/customers/{c}/transactions"),
+                &admin,
+                &json!({"amount_cents": 100, "product": "Tea"}),
+            ),
+            app.patch(
+                &format!("/api/v1/customers/{c}"),
+                &admin,
+                &json!({"currency": "USD"}),
+            ),
+        )
+        .await;
+        assert_eq!(bought.status, 201, "{}", bought.text);
+        let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
+        let currency = card.body["currency"]
+            .as_str()
+            .expect("a currency")
+            .to_string();
+        if changed.status == 200 {
+            assert_eq!(currency, "USD");
+        } else {
+            assert_eq!(changed.code_of("currency"), "immutable", "{}", changed.text);
+            assert_eq!(currency, "CNY");
+        }
+        let orders = app
+            .get(&format!("/api/v1/customers/{c}/transactions"), &admin)
+            .await;
+        let items = orders.body["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{}", orders.text);
+        assert_eq!(
+            items[0]["currency"],
+            json!(currency),
+            "card {c}: {}",
+            orders.text
+        );
+    }
+}
+
+/// An archived card takes no writes. A contact sent as the card is archived
+/// read the card before it was locked (PostgreSQL) and was added after the
+/// archive committed. Now it either commits first (its change precedes the
+/// archive's in the feed) or is refused as archived.
+async fn a_contact_added_as_the_card_is_archived_goes_before_the_archive_or_not_at_all(
+    app: TestApp,
+) {
+    let admin = app.admin_token().await;
+    let (_, start) = read_all(&app, &admin, None, "&types=customer,contact", 100).await;
+    let mut added = Vec::new();
+    let mut cards = Vec::new();
+    for i in 0..12 {
+        let c = app
+            .create_customer(
+                &admin,
+                json!({"kind": "individual", "name": format!("Leaving {i}")}),
+            )
+            .await
+            .id();
+        let (contact, archived) = futures_util::future::join(
+            app.post(
+                &format!("/api/v1/customers/{c}/contacts"),
+                &admin,
+                &json!({"name": "Li Lei"}),
+            ),
+            app.delete(&format!("/api/v1/customers/{c}"), &admin),
+        )
+        .await;
+        assert_eq!(archived.status, 204, "{}", archived.text);
+        match contact.status {
+            201 => added.push((c, contact.id())),
+            409 => assert_eq!(
+                contact.code_of("customer_id"),
+                "archived",
+                "{}",
+                contact.text
+            ),
+            other => panic!("contact answered {other}: {}", contact.text),
+        }
+        cards.push(c);
+    }
+    let (changes, _) = read_all(&app, &admin, Some(&start), "&types=customer,contact", 100).await;
+    let position = |kind: &str, id: i64, operation: &str| {
+        changes.iter().position(|ch| {
+            ch["entity_type"] == json!(kind)
+                && ch["entity_id"] == json!(id)
+                && ch["operation"] == json!(operation)
+        })
+    };
+    for (c, contact) in added {
+        let contact_at = position("contact", contact, "created").expect("the contact's change");
+        let archive_at = position("customer", c, "deleted").expect("the archive's change");
+        assert!(
+            contact_at < archive_at,
+            "card {c}: contact {contact} added after the archive"
+        );
+    }
+    assert_eq!(cards.len(), 12);
 }
