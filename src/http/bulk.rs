@@ -167,6 +167,32 @@ pub async fn off_the_worker<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
+/// The text key `field` of a bulk item (an external id, a customer's
+/// external id), trimmed; `None` when absent or null. Checked before the
+/// item's lookups: a key with a control character names no stored record
+/// (no stored text holds one), and PostgreSQL refuses a NUL in a bind, which
+/// failed the whole batch with a 500.
+pub fn key_of(item: &serde_json::Value, field: &str) -> Result<Option<String>, ApiError> {
+    match item.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => {
+            let s = s.trim();
+            if s.is_empty() {
+                Err(ApiError::invalid(field, "blank", "must not be blank"))
+            } else if s.chars().any(super::validation::forbidden_char) {
+                Err(ApiError::invalid(
+                    field,
+                    "invalid_character",
+                    super::validation::FORBIDDEN_CHAR_MESSAGE,
+                ))
+            } else {
+                Ok(Some(s.to_string()))
+            }
+        }
+        Some(_) => Err(ApiError::invalid(field, "invalid_type", "must be a string")),
+    }
+}
+
 pub fn count_ok(n: usize, field: &str) -> Result<(), ApiError> {
     if n > MAX_ITEMS {
         return Err(ApiError::PayloadTooLarge(format!(

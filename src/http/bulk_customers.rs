@@ -75,30 +75,20 @@ impl ToSchema for CustomerBulkItem {
 
 /// The external id of an item, checked before anything else.
 pub fn external_id_of(item: &Value) -> Result<String, ApiError> {
-    let missing = || {
+    if !item.is_object() {
+        return Err(ApiError::invalid(
+            "item",
+            "invalid_type",
+            "must be a JSON object",
+        ));
+    }
+    super::bulk::key_of(item, "external_id")?.ok_or_else(|| {
         ApiError::invalid(
             "external_id",
             "required",
             "is required: bulk items are matched by external_id",
         )
-    };
-    let obj = item
-        .as_object()
-        .ok_or_else(|| ApiError::invalid("item", "invalid_type", "must be a JSON object"))?;
-    match obj.get("external_id") {
-        None | Some(serde_json::Value::Null) => Err(missing()),
-        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-        Some(serde_json::Value::String(_)) => Err(ApiError::invalid(
-            "external_id",
-            "length",
-            "must not be blank",
-        )),
-        Some(_) => Err(ApiError::invalid(
-            "external_id",
-            "invalid_type",
-            "must be a string",
-        )),
-    }
+    })
 }
 
 pub fn external_ids(items: &[Value]) -> Vec<String> {

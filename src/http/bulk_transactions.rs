@@ -60,27 +60,21 @@ fn invalid(field: &str, code: &str, message: &str) -> ApiError {
 
 /// Splits the customer reference off an item (the rest is a transaction).
 pub(super) fn customer_ref(item: &mut Value) -> Result<(Option<i64>, Option<String>), ApiError> {
-    let obj = item
-        .as_object_mut()
-        .ok_or_else(|| invalid("item", "invalid_type", "must be a JSON object"))?;
-    let id = match obj.remove("customer_id") {
+    if !item.is_object() {
+        return Err(invalid("item", "invalid_type", "must be a JSON object"));
+    }
+    let id = match item.get("customer_id") {
         None | Some(Value::Null) => None,
         Some(v) => Some(
             v.as_i64()
                 .ok_or_else(|| invalid("customer_id", "invalid_type", "must be an integer"))?,
         ),
     };
-    let ext = match obj.remove("customer_external_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Some(_) => {
-            return Err(invalid(
-                "customer_external_id",
-                "invalid_type",
-                "must be a non-blank string",
-            ))
-        }
-    };
+    let ext = bulk::key_of(item, "customer_external_id")?;
+    if let Some(obj) = item.as_object_mut() {
+        obj.remove("customer_id");
+        obj.remove("customer_external_id");
+    }
     if id.is_some() && ext.is_some() {
         return Err(invalid(
             "customer_external_id",
@@ -111,19 +105,13 @@ fn parse_transaction<T: serde::de::DeserializeOwned>(item: Value) -> Result<T, A
 }
 
 pub(super) fn external_id_of(item: &Value) -> Result<String, ApiError> {
-    match item.get("external_id") {
-        None | Some(Value::Null) => Err(invalid(
+    bulk::key_of(item, "external_id")?.ok_or_else(|| {
+        invalid(
             "external_id",
             "required",
             "is required: bulk items are matched by external_id",
-        )),
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-        Some(_) => Err(invalid(
-            "external_id",
-            "invalid_type",
-            "must be a non-blank string",
-        )),
-    }
+        )
+    })
 }
 
 /// Locks every card the batch writes to, in id order, before any item runs
@@ -141,7 +129,7 @@ fn lock_cards(conn: &mut DbConn, items: &[Value], external_ids: &[String]) -> Re
         .collect();
     let named: Vec<String> = items
         .iter()
-        .filter_map(|i| Some(i.get("customer_external_id")?.as_str()?.trim().to_string()))
+        .filter_map(|i| bulk::key_of(i, "customer_external_id").ok().flatten())
         .collect();
     if !named.is_empty() {
         ids.extend(

@@ -49,7 +49,11 @@ impl Cards {
     ) -> Result<Cards, ApiError> {
         let named: Vec<String> = items
             .iter()
-            .filter_map(|i| Some(i.get("customer_external_id")?.as_str()?.trim().to_string()))
+            .filter_map(|i| {
+                super::bulk::key_of(i, "customer_external_id")
+                    .ok()
+                    .flatten()
+            })
             .collect();
         let id_of_external: HashMap<String, i64> =
             db::batch::external_ids(conn, "customers", &named)?
