@@ -167,6 +167,18 @@ pub async fn off_the_worker<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
+/// Drops the nulls of `fields` from an item that updates a record. These
+/// are the fields a create fills in when they are null (a card's currency,
+/// an order's date, ...): on an existing record a null leaves the field as
+/// it is, so that an ERP re-sending an item exactly as it first sent it,
+/// nulls included, is `unchanged` (a PATCH refuses such a null: it could
+/// only mean "remove" there, and these fields cannot be empty).
+pub fn drop_defaulted_nulls(item: &mut serde_json::Value, fields: &[&str]) {
+    if let Some(obj) = item.as_object_mut() {
+        obj.retain(|key, value| !(value.is_null() && fields.contains(&key.as_str())));
+    }
+}
+
 /// The text key `field` of a bulk item (an external id, a customer's
 /// external id), trimmed; `None` when absent or null. Checked before the
 /// item's lookups: a key with a control character names no stored record

@@ -73,6 +73,10 @@ impl ToSchema for CustomerBulkItem {
     }
 }
 
+/// The fields a new card takes a default for when they are null (see
+/// `bulk::drop_defaulted_nulls`).
+pub const DEFAULTED_ON_CREATE: &[&str] = &["funnel_stage", "currency", "owner_id"];
+
 /// The external id of an item, checked before anything else.
 pub fn external_id_of(item: &Value) -> Result<String, ApiError> {
     if !item.is_object() {
@@ -128,6 +132,8 @@ pub fn upsert_one(
     let external_id = external_id_of(&item)?;
     match known.get(&external_id).cloned() {
         Some(row) => {
+            let mut item = item;
+            bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
             let input: CustomerPatch = bulk::parse_item(item)?;
             check(&input, input.null_errors())?;
             match update_in_tx(conn, user, row, input, None, true)? {

@@ -140,8 +140,9 @@ fn unchanged(
     user: &AuthUser,
     row: &CustomerRow,
     tags: &HashMap<i64, Vec<String>>,
-    item: Value,
+    mut item: Value,
 ) -> bool {
+    bulk::drop_defaulted_nulls(&mut item, super::bulk_customers::DEFAULTED_ON_CREATE);
     let Ok(input) = bulk::parse_item::<CustomerPatch>(item) else {
         return false;
     };

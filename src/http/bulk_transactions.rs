@@ -58,6 +58,10 @@ fn invalid(field: &str, code: &str, message: &str) -> ApiError {
     ApiError::invalid(field, code, message)
 }
 
+/// The fields a new order takes a default for when they are null (see
+/// `bulk::drop_defaulted_nulls`).
+pub(super) const DEFAULTED_ON_CREATE: &[&str] = &["cost_cents", "currency", "occurred_at"];
+
 /// Splits the customer reference off an item (the rest is a transaction).
 pub(super) fn customer_ref(item: &mut Value) -> Result<(Option<i64>, Option<String>), ApiError> {
     if !item.is_object() {
@@ -202,6 +206,7 @@ fn upsert_one(
                     "a transaction cannot move to another customer",
                 ));
             }
+            bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
             let input: TransactionPatch = parse_transaction(item)?;
             check(&input, input.null_errors())?;
             match update_in_tx(conn, user, row, input, None, true)? {

@@ -214,6 +214,7 @@ fn settle(
             // A resend that changes nothing is `unchanged` on an archived
             // card too (`update_in_tx`'s `resend`); a change is not settled here.
             let card = cards.owned(user, row.customer_id)?;
+            bulk::drop_defaulted_nulls(&mut item, super::bulk_transactions::DEFAULTED_ON_CREATE);
             let input: TransactionPatch = bulk::parse_item(item).ok()?;
             check(&input, input.null_errors()).ok()?;
             let mut patched = row.clone();

@@ -289,6 +289,7 @@ backend_tests!(
     sales_users_write_only_their_own,
     a_failed_item_leaves_nothing_in_the_feed,
     keys_with_control_characters_fail_their_item_alone,
+    a_resend_with_nulls_for_defaulted_fields_is_unchanged,
 );
 
 /// An item that fails after part of it was written (the card saved, then
@@ -561,4 +562,111 @@ async fn keys_with_control_characters_fail_their_item_alone(app: TestApp) {
         "{}",
         listed.text
     );
+}
+
+/// A field a create fills in when it is null (a card's currency, funnel
+/// stage and owner; an order's cost, currency and date) is left as it is by
+/// a null on an existing record: an ERP whose serializer writes nulls re-sent
+/// each item exactly as it first sent it and got item errors ("must not be
+/// null") instead of `unchanged` (an outside review).
+async fn a_resend_with_nulls_for_defaulted_fields_is_unchanged(app: TestApp) {
+    let token = app.admin_token().await;
+    let card = json!({"external_id": "N-1", "kind": "individual", "name": "n",
+        "currency": null, "funnel_stage": null, "owner_id": null});
+    let usd = json!({"external_id": "N-2", "kind": "individual", "name": "u", "currency": "USD"});
+    let first = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [card, usd]}),
+        None,
+    )
+    .await;
+    assert_eq!(statuses(&first), ["created", "created"], "{}", first.text);
+    let id = first.body["items"][0]["id"].as_i64().unwrap_or_default();
+    let before = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+
+    let usd_with_null =
+        json!({"external_id": "N-2", "kind": "individual", "name": "u", "currency": null});
+    let again = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [card, usd_with_null]}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        statuses(&again),
+        ["unchanged", "unchanged"],
+        "{}",
+        again.text
+    );
+
+    // A change beside the nulls goes the per-item way: the nulls keep theirs.
+    let renamed = json!({"external_id": "N-1", "kind": "individual", "name": "m",
+        "currency": null, "funnel_stage": null, "owner_id": null});
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [renamed]}),
+        None,
+    )
+    .await;
+    assert_eq!(statuses(&r), ["updated"], "{}", r.text);
+    let after = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(after.body["name"], "m");
+    for field in ["currency", "funnel_stage", "owner_id"] {
+        assert_eq!(after.body[field], before.body[field], "{field}");
+    }
+    let usd_card = app.get("/api/v1/customers?external_id=N-2", &token).await;
+    assert_eq!(
+        usd_card.body["items"][0]["currency"], "USD",
+        "{}",
+        usd_card.text
+    );
+
+    let order = json!({"external_id": "NO-1", "customer_external_id": "N-1", "amount_cents": 500,
+        "product": "p", "cost_cents": null, "occurred_at": null, "currency": null, "notes": null});
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &token,
+        &json!({"items": [order]}),
+        None,
+    )
+    .await;
+    assert_eq!(statuses(&r), ["created"], "{}", r.text);
+    let first_order = app
+        .get("/api/v1/transactions?external_id=NO-1", &token)
+        .await;
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &token,
+        &json!({"items": [order]}),
+        None,
+    )
+    .await;
+    assert_eq!(statuses(&r), ["unchanged"], "{}", r.text);
+    let mut more = order.clone();
+    more["amount_cents"] = json!(700);
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &token,
+        &json!({"items": [more]}),
+        None,
+    )
+    .await;
+    assert_eq!(statuses(&r), ["updated"], "{}", r.text);
+    let stored = app
+        .get("/api/v1/transactions?external_id=NO-1", &token)
+        .await;
+    let (was, now) = (&first_order.body["items"][0], &stored.body["items"][0]);
+    assert_eq!(now["amount_cents"], 700, "{}", stored.text);
+    for field in ["occurred_at", "cost_cents", "currency"] {
+        assert_eq!(now[field], was[field], "{field}");
+    }
 }
