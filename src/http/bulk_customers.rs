@@ -4,8 +4,10 @@ use std::collections::HashMap;
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{json, Value};
 use utoipa::ToSchema;
+use validator::Validate;
 
 use super::bulk::{self, Applied, BulkQuery, BulkResponse, ItemStatus};
 use super::bulk_customers_plan;
@@ -36,7 +38,10 @@ pub struct CustomerBulkRequest {
     /// that `external_id` exists, the item updates it as `PATCH` would (only
     /// the fields sent change; `null` clears; `change_reason` for a funnel
     /// move backwards); otherwise it creates one as `POST /customers` would
-    /// (`kind` and `name` required then). 1 to 1,000 items (more is a 413).
+    /// (`kind` and `name` required then; a `change_reason` is kept as the
+    /// reason of its first history event). A `null` for `currency`,
+    /// `funnel_stage` or `owner_id` leaves a known card's value as it is.
+    /// 1 to 1,000 items (more is a 413).
     #[schema(min_items = 1)]
     pub items: Vec<CustomerBulkItem>,
 }
@@ -71,6 +76,14 @@ impl ToSchema for CustomerBulkItem {
         schemas.push(("CustomerPatch".into(), CustomerPatch::schema()));
         <CustomerPatch as ToSchema>::schemas(schemas);
     }
+}
+
+/// A new card's `change_reason`, with the rule of `CustomerPatch`'s.
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+struct NewCardReason {
+    #[validate(length(min = 1, max = 500))]
+    change_reason: Option<String>,
 }
 
 /// The fields a new card takes a default for when they are null (see
@@ -154,8 +167,8 @@ pub fn upsert_one(
             }
         }
         None => {
-            let (row, tags) = new_card(user, item, db::now())?;
-            let (saved, _) = create_in_tx(conn, user, &row, &tags)?;
+            let (row, tags, reason) = new_card(user, item, db::now())?;
+            let (saved, _) = create_in_tx(conn, user, &row, &tags, reason.as_deref())?;
             let applied = Applied {
                 status: ItemStatus::Created,
                 id: saved.id,
@@ -167,14 +180,38 @@ pub fn upsert_one(
     }
 }
 
-/// The row and tags of a new card, by the rules of `POST /customers`.
+/// The row, tags and `change_reason` of a new card, by the rules of
+/// `POST /customers`. The reason is taken as on an update (a client of an
+/// upsert cannot know which its item will be; a CSV with the column failed
+/// every new row as an unknown field) and kept in the first history event.
 pub fn new_card(
     user: &AuthUser,
-    item: Value,
+    mut item: Value,
     now: NaiveDateTime,
-) -> Result<(CustomerRow, Vec<String>), ApiError> {
-    let input: CustomerCreate = bulk::parse_item(item)?;
-    check(&input, input.link_errors())?;
+) -> Result<(CustomerRow, Vec<String>, Option<String>), ApiError> {
+    let reason = item
+        .as_object_mut()
+        .and_then(|obj| obj.remove("change_reason"))
+        .map(|v| {
+            let r = bulk::parse_item::<NewCardReason>(json!({ "change_reason": v }))?;
+            check(&r, Vec::new())?;
+            Ok(r.change_reason)
+        })
+        .transpose();
+    let card = bulk::parse_item::<CustomerCreate>(item)
+        .and_then(|input| check(&input, input.link_errors()).map(|()| input));
+    // Both parts' errors at once, as one body's would be.
+    let (input, reason) = match (card, reason) {
+        (Ok(input), Ok(reason)) => (input, reason.flatten()),
+        (Err(ApiError::Validation(mut errors)), Err(ApiError::Validation(more))) => {
+            errors.extend(more);
+            return Err(ApiError::Validation(errors));
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    let reason = reason
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
     let owner_id = input.owner_id.unwrap_or(user.id);
     user.require_customer_write(owner_id)?;
     let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());
@@ -182,7 +219,7 @@ pub fn new_card(
     let to = FunnelStage::parse(&row.funnel_stage)
         .ok_or_else(|| ApiError::Internal(format!("unknown stage {}", row.funnel_stage)))?;
     funnel::check_move(None, to, 0, false).map_err(super::funnel::move_refused)?;
-    Ok((row, tags))
+    Ok((row, tags, reason))
 }
 
 /// Upsert up to 1,000 customer cards by `external_id` (ERP sync).

@@ -35,6 +35,7 @@ struct NewCard {
     item: Value,
     row: CustomerRow,
     tags: Vec<String>,
+    reason: Option<String>,
 }
 
 /// The set-based pass over a whole batch (see the module comment).
@@ -84,12 +85,13 @@ pub fn plan(
                 }
             }
             None => match new_card(user, item.clone(), now) {
-                Ok((row, tags)) => {
+                Ok((row, tags, reason)) => {
                     new_cards.push(NewCard {
                         index,
                         item,
                         row,
                         tags,
+                        reason,
                     });
                     out.push(None);
                 }
@@ -227,7 +229,7 @@ fn create_all(
             from_value: None,
             to_value: Some(&c.row.funnel_stage),
             subject_id: None,
-            reason: None,
+            reason: c.reason.as_deref(),
             user_id: Some(user.id),
             at: now,
         });
@@ -238,7 +240,7 @@ fn create_all(
                 from_value: None,
                 to_value: c.row.prospect_grade.as_deref(),
                 subject_id: None,
-                reason: None,
+                reason: c.reason.as_deref(),
                 user_id: Some(user.id),
                 at: now,
             });

@@ -36,8 +36,9 @@ pub struct TransactionBulkRequest {
     /// with a required `external_id`, naming its customer by `customer_id`
     /// (Patron id) or `customer_external_id` (the card's ERP key; one of the
     /// two, required to create). An existing `external_id` updates that
-    /// transaction as `PATCH` would; it cannot move to another customer.
-    /// 1 to 1,000 items (more is a 413).
+    /// transaction as `PATCH` would; it cannot move to another customer. A
+    /// `null` for `cost_cents`, `currency` or `occurred_at` leaves a known
+    /// transaction's value as it is. 1 to 1,000 items (more is a 413).
     #[schema(min_items = 1)]
     pub items: Vec<TransactionBulkItem>,
 }

@@ -380,6 +380,7 @@ pub fn create_in_tx(
     user: &AuthUser,
     row: &CustomerRow,
     tags: &[String],
+    reason: Option<&str>,
 ) -> Result<(CustomerRow, CustomerView), ApiError> {
     let (errors, conflict) = reference_errors(conn, row, true)?;
     fail_on(errors, conflict)?;
@@ -402,7 +403,7 @@ pub fn create_in_tx(
             stage_after: &saved.funnel_stage,
             grade_before: None,
             grade_after: saved.prospect_grade.as_deref(),
-            reason: None,
+            reason,
             purchase_count: 0,
         },
     )?;
@@ -581,7 +582,7 @@ pub async fn create(
     let view = state
         .db
         .write_grouped_insert(move |conn| {
-            let (_, view) = create_in_tx(conn, &user, &row, &tags)?;
+            let (_, view) = create_in_tx(conn, &user, &row, &tags, None)?;
             Ok(view)
         })
         .await?;

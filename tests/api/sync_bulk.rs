@@ -290,6 +290,7 @@ backend_tests!(
     a_failed_item_leaves_nothing_in_the_feed,
     keys_with_control_characters_fail_their_item_alone,
     a_resend_with_nulls_for_defaulted_fields_is_unchanged,
+    a_new_card_takes_a_change_reason,
 );
 
 /// An item that fails after part of it was written (the card saved, then
@@ -669,4 +670,91 @@ async fn a_resend_with_nulls_for_defaulted_fields_is_unchanged(app: TestApp) {
     for field in ["occurred_at", "cost_cents", "currency"] {
         assert_eq!(now[field], was[field], "{field}");
     }
+}
+
+/// The reasons in a card's history, oldest first.
+async fn reasons(app: &TestApp, token: &str, external_id: &str) -> Vec<Value> {
+    let card = app
+        .get(
+            &format!("/api/v1/customers?external_id={external_id}"),
+            token,
+        )
+        .await;
+    let id = card.body["items"][0]["id"].as_i64().unwrap_or_default();
+    let r = app
+        .get(&format!("/api/v1/customers/{id}/history?limit=100"), token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut items = r.body["items"].as_array().cloned().unwrap_or_default();
+    items.reverse();
+    items.into_iter().map(|e| e["reason"].clone()).collect()
+}
+
+/// `change_reason` is a field of an update item; a client of an upsert
+/// cannot know whether its item creates, so a new card takes it too (it was
+/// an unknown field there, and a CSV with the column failed every new row),
+/// and keeps it as the reason of its first funnel event.
+async fn a_new_card_takes_a_change_reason(app: TestApp) {
+    let token = app.admin_token().await;
+    let items = json!({"items": [
+        {"external_id": "R-1", "kind": "individual", "name": "a", "change_reason": "met at the fair"},
+        {"external_id": "R-2", "kind": "individual", "name": "b", "change_reason": null},
+        {"external_id": "R-3", "kind": "alien", "name": "c", "change_reason": "x".repeat(501)},
+        {"external_id": "R-4", "kind": "individual", "name": "d", "change_reason": 5}
+    ]});
+    let r = bulk(&app, "/api/v1/customers/bulk", &token, &items, None).await;
+    assert_eq!(
+        statuses(&r),
+        ["created", "created", "error", "error"],
+        "{}",
+        r.text
+    );
+    let mut bad: Vec<(String, String)> = r.body["items"][2]["errors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap_or_default().into(),
+                e["code"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    bad.sort();
+    assert_eq!(
+        bad,
+        [
+            ("change_reason".into(), "length".into()),
+            ("kind".into(), "invalid_value".into())
+        ],
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.body["items"][3]["errors"][0]["field"], "change_reason",
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        reasons(&app, &token, "R-1").await,
+        [json!("met at the fair")]
+    );
+    assert_eq!(reasons(&app, &token, "R-2").await, [Value::Null]);
+
+    // The per-item path (a batch naming one key twice) and the CSV import.
+    let twice = json!({"items": [
+        {"external_id": "R-5", "kind": "individual", "name": "e", "change_reason": "referral"},
+        {"external_id": "R-5", "name": "e2"}
+    ]});
+    let r = bulk(&app, "/api/v1/customers/bulk", &token, &twice, None).await;
+    assert_eq!(statuses(&r), ["created", "updated"], "{}", r.text);
+    assert_eq!(reasons(&app, &token, "R-5").await, [json!("referral")]);
+    let csv =
+        "external_id,kind,name,funnel_stage,change_reason\nR-6,individual,f,lead,from the ERP\n";
+    let r = app
+        .post_raw("/api/v1/customers/import", &token, "text/csv", csv)
+        .await;
+    assert_eq!(statuses(&r), ["created"], "{}", r.text);
+    assert_eq!(reasons(&app, &token, "R-6").await, [json!("from the ERP")]);
 }
