@@ -125,14 +125,14 @@ pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<Bytes
 
 fn too_large() -> ApiError {
     ApiError::PayloadTooLarge(format!(
-        "the body is larger than {BULK_BODY_LIMIT} bytes; send at most {MAX_ITEMS} items per call"
+        "the body is larger than {BULK_BODY_LIMIT} bytes (8 MiB): split the batch into smaller calls (at most {MAX_ITEMS} items each)"
     ))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Items {
-    items: Vec<serde_json::Value>,
+    items: Vec<super::unique_keys::UniqueKeys>,
 }
 
 /// The `items` of a JSON bulk body: 415 unless JSON in UTF-8, 413 over the
@@ -153,7 +153,7 @@ pub async fn read_json_items(
     off_the_worker(move || {
         let parsed: Items = super::extract::parse_json_items(&body)?;
         count_ok(parsed.items.len(), "items")?;
-        Ok(parsed.items)
+        Ok(parsed.items.into_iter().map(|item| item.0).collect())
     })
     .await
 }

@@ -56,6 +56,7 @@ pub mod tiers;
 pub mod timeline;
 pub mod transactions;
 pub mod type_errors;
+pub mod unique_keys;
 pub mod users;
 pub mod validation;
 pub mod views;

@@ -291,6 +291,7 @@ backend_tests!(
     keys_with_control_characters_fail_their_item_alone,
     a_resend_with_nulls_for_defaulted_fields_is_unchanged,
     a_new_card_takes_a_change_reason,
+    a_key_given_twice_in_an_item_is_refused,
 );
 
 /// An item that fails after part of it was written (the card saved, then
@@ -757,4 +758,39 @@ async fn a_new_card_takes_a_change_reason(app: TestApp) {
         .await;
     assert_eq!(statuses(&r), ["created"], "{}", r.text);
     assert_eq!(reasons(&app, &token, "R-6").await, [json!("from the ERP")]);
+}
+
+/// A key twice in one item is refused as in a single write's body (serde's
+/// `Value` kept the last: `"external_id": "DK2", "external_id": "DK3"`
+/// upserted DK3 with no word), naming it at its path; nothing is written.
+async fn a_key_given_twice_in_an_item_is_refused(app: TestApp) {
+    let token = app.admin_token().await;
+    let cards = r#"{"items": [{"external_id": "DK1", "kind": "individual", "name": "a"},
+        {"external_id": "DK2", "external_id": "DK3", "kind": "individual", "name": "b"}]}"#;
+    let r = app
+        .post_raw("/api/v1/customers/bulk", &token, "application/json", cards)
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(
+        r.error_codes(),
+        [("items[1].external_id".to_string(), "duplicate".to_string())]
+    );
+    let listed = app.get("/api/v1/customers", &token).await;
+    assert_eq!(listed.body["items"], json!([]), "{}", listed.text);
+
+    let orders = r#"{"items": [{"external_id": "O-1", "customer_external_id": "X",
+        "amount_cents": 1, "amount_cents": 2, "product": "p"}]}"#;
+    let r = app
+        .post_raw(
+            "/api/v1/transactions/bulk",
+            &token,
+            "application/json",
+            orders,
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(
+        r.error_codes(),
+        [("items[0].amount_cents".to_string(), "duplicate".to_string())]
+    );
 }
