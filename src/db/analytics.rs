@@ -190,6 +190,7 @@ fn overview_of_owner(p: &Period, owner: i64) -> String {
     };
     let in_period = count_in(f, t);
     let in_before = count_in(b, f);
+    let since = customer_since("c");
     format!(
         "SELECT CAST(COUNT(*) AS BIGINT) AS customers, \
            CAST(COALESCE(SUM(CASE WHEN x.n >= 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought, \
@@ -201,15 +202,15 @@ fn overview_of_owner(p: &Period, owner: i64) -> String {
            CAST(COALESCE(SUM(CASE WHEN x.nb >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought_twice_before \
          FROM (SELECT c.id, {in_period} AS n, {in_before} AS nb, \
              CASE WHEN NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND i.occurred_at < {t}) THEN 1 ELSE 0 END AS never_contacted, \
-             CASE WHEN c.created_at >= {year_before_to} AND EXISTS (SELECT 1 FROM churn_records r WHERE r.customer_id = c.id \
+             CASE WHEN {since} >= {year_before_to} AND EXISTS (SELECT 1 FROM churn_records r WHERE r.customer_id = c.id \
                AND r.churned_at >= {f} AND r.churned_at < {t}) THEN 1 ELSE 0 END AS new_lost, \
-             CASE WHEN c.created_at < {year_before_to} \
+             CASE WHEN {since} < {year_before_to} \
                AND EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = c.id AND t.occurred_at < {f}) \
                AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = c.id AND t.occurred_at >= {f} AND t.occurred_at < {t}) \
                AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND i.type = 'complaint') \
                AND NOT EXISTS (SELECT 1 FROM churn_records r WHERE r.customer_id = c.id AND r.note IS NOT NULL) \
                THEN 1 ELSE 0 END AS silent \
-           FROM customers c WHERE c.archived_at IS NULL AND c.created_at < {t} AND c.owner_id = {owner}) x"
+           FROM customers c WHERE c.archived_at IS NULL AND {since} < {t} AND c.owner_id = {owner}) x"
     )
 }
 
@@ -221,6 +222,7 @@ fn overview_of_owner(p: &Period, owner: i64) -> String {
 fn overview_of_all(conn: &DbConn, p: &Period) -> String {
     let (b, f, t, year_before_to) = (&p.before, &p.from, &p.to, &p.year_before_to);
     let counted = |col: &str| counted_card(conn, col, t);
+    let since = customer_since("c");
     let (cards, buyers, contacted) = (
         counted("c.id"),
         counted("x.customer_id"),
@@ -241,7 +243,7 @@ fn overview_of_all(conn: &DbConn, p: &Period) -> String {
              SUM(CASE WHEN x.nb >= 1 THEN 1 ELSE 0 END) AS bought_before, \
              SUM(CASE WHEN x.nb >= 2 THEN 1 ELSE 0 END) AS twice_before, \
              SUM(CASE WHEN x.n = 0 AND x.earlier > 0 \
-               AND EXISTS (SELECT 1 FROM customers c WHERE c.id = x.customer_id AND c.created_at < {year_before_to}) \
+               AND EXISTS (SELECT 1 FROM customers c WHERE c.id = x.customer_id AND {since} < {year_before_to}) \
                AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = x.customer_id AND i.type = 'complaint') \
                AND NOT EXISTS (SELECT 1 FROM churn_records r WHERE r.customer_id = x.customer_id AND r.note IS NOT NULL) \
                THEN 1 ELSE 0 END) AS silent \
@@ -256,13 +258,24 @@ fn overview_of_all(conn: &DbConn, p: &Period) -> String {
            WHERE {contacted}) i, \
          (SELECT CAST(COUNT(DISTINCT r.customer_id) AS BIGINT) AS new_lost FROM churn_records r \
            WHERE r.churned_at >= {f} AND r.churned_at < {t} AND EXISTS (SELECT 1 FROM customers c \
-             WHERE c.id = r.customer_id AND c.archived_at IS NULL AND c.created_at >= {year_before_to} \
-             AND c.created_at < {t})) r"
+             WHERE c.id = r.customer_id AND c.archived_at IS NULL AND {since} >= {year_before_to} \
+             AND {since} < {t})) r"
+    )
+}
+
+/// Since when the card `alias` is a customer: its first purchase when that
+/// is older than the card (an ERP loads its cards with years of orders; by
+/// the card's creation alone every past period counted nobody), else the
+/// card's creation.
+fn customer_since(alias: &str) -> String {
+    format!(
+        "(CASE WHEN {alias}.first_purchase_at < {alias}.created_at \
+          THEN {alias}.first_purchase_at ELSE {alias}.created_at END)"
     )
 }
 
 /// A condition keeping the rows whose `col` is a card the overview counts:
-/// not archived and created before `t` (a literal). SQLite looks the id up in
+/// not archived and a customer before `t` (a literal; `customer_since`). SQLite looks the id up in
 /// lists read from the archived and creation indexes (reading its wide card
 /// rows was most of the time); PostgreSQL anti-joins with a hash of the cards
 /// that do not count, because its `NOT IN` falls back to a scan per row once
@@ -271,11 +284,13 @@ fn counted_card(conn: &DbConn, col: &str, t: &str) -> String {
     match conn {
         DbConn::Sqlite(_) => format!(
             "{col} NOT IN (SELECT z.id FROM customers z WHERE z.archived_at IS NOT NULL) \
-             AND {col} NOT IN (SELECT z.id FROM customers z WHERE z.created_at >= {t})"
+             AND {col} NOT IN (SELECT z.id FROM customers z WHERE z.created_at >= {t} \
+               AND (z.first_purchase_at IS NULL OR z.first_purchase_at >= {t}))"
         ),
         DbConn::Postgresql(_) => format!(
             "NOT EXISTS (SELECT 1 FROM customers z WHERE z.id = {col} \
-             AND (z.archived_at IS NOT NULL OR z.created_at >= {t}))"
+             AND (z.archived_at IS NOT NULL OR (z.created_at >= {t} \
+               AND (z.first_purchase_at IS NULL OR z.first_purchase_at >= {t}))))"
         ),
     }
 }

@@ -43,13 +43,17 @@ pub struct LoyaltyTrend {
 }
 
 /// The CRM questions, answered for `[from, to)`. Customers counted are the
-/// cards existing at `to` and not archived (of `owner_id`, if given).
+/// cards that were customers at `to` and are not archived (of `owner_id`, if
+/// given). A card is a customer since its first purchase when that is older
+/// than the card (an ERP loads cards with their history), else since its
+/// creation.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Overview {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub owner_id: Option<i64>,
-    /// How many customers do we have? Cards created before `to`, not archived.
+    /// How many customers do we have? Cards that were customers before `to`
+    /// (created, or first bought, before it), not archived.
     pub customers: i64,
     /// How many bought from us? Customers with at least one transaction in the period.
     pub bought: i64,
@@ -60,11 +64,11 @@ pub struct Overview {
     pub bought_once: i64,
     /// How many were never contacted? Customers with no interaction before `to`.
     pub never_contacted: i64,
-    /// Why do new customers leave? New customers lost: customers created in the
+    /// Why do new customers leave? New customers lost: customers since the
     /// 12 months before `to` whose churn was recorded in the period (see
     /// `/analytics/churn` for the reasons).
     pub new_customers_lost: i64,
-    /// Why do old ones leave without a word? Silent losses: customers created more
+    /// Why do old ones leave without a word? Silent losses: customers for more
     /// than 12 months before `to` who bought before `from` but not in the period,
     /// never complained, and have no churn record with a note.
     pub silent_losses: i64,

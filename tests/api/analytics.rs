@@ -16,6 +16,7 @@ backend_tests!(
     overview_silent_losses_in_a_later_period,
     funnel_conversion_and_median_days,
     overview_of_a_period_from_the_first_centuries,
+    overview_counts_customers_from_their_first_purchase,
     a_reports_reads_come_from_one_snapshot,
     sums_over_customers_past_64_bits_are_held_at_the_limit,
 );
@@ -397,8 +398,10 @@ async fn overview_answers_the_questions(app: TestApp) {
 
     // Only the last 30 days: Twice bought twice, Once once; the period before
     // (30 to 60 days ago) had no buyer, so the trend is unknown.
-    // Seen from a period that ended yesterday, no card existed yet: their
-    // (back-dated) purchases and contacts count for nobody.
+    // Seen from a period that ended yesterday, no card existed yet, but Twice
+    // and Once were customers already: a customer is one since its first
+    // purchase when that is older than its card (an ERP loads cards with
+    // their history). Once was never contacted before then.
     let yesterday = overview(&app, &token, &format!("?from={}&to={}", at(-365), at(-1))).await;
     assert_eq!(
         [
@@ -407,9 +410,12 @@ async fn overview_answers_the_questions(app: TestApp) {
             &yesterday["never_contacted"],
             &yesterday["loyalty_trend"]["repeat_rate_before"]
         ],
-        [&json!(0), &json!(0), &json!(0), &Value::Null],
+        [&json!(2), &json!(2), &json!(1), &json!(0.5)],
         "{yesterday}"
     );
+    // Before anyone's first purchase there was nobody.
+    let earlier = overview(&app, &token, &format!("?from={}&to={}", at(-900), at(-600))).await;
+    assert_eq!(earlier["customers"], 0, "{earlier}");
 
     let recent = overview(&app, &token, &format!("?from={}", at(-30))).await;
     assert_eq!(recent["bought_twice_or_more"], 1);
@@ -544,4 +550,36 @@ async fn a_reports_reads_come_from_one_snapshot(app: TestApp) {
     assert_eq!((first, second), (1, 1));
     // Out of the snapshot, the same connection sees the new card.
     assert_eq!(count(&mut conn).unwrap(), 2, "the insert was committed");
+}
+
+/// An ERP loads a card with years of orders: the customer is one since its
+/// first order, not since the card was written. By the card alone every past
+/// period counted nobody, and an old customer gone quiet was "new", so
+/// never a silent loss (an outside review).
+async fn overview_counts_customers_from_their_first_purchase(app: TestApp) {
+    let token = app.admin_token().await;
+    let old = customer(&app, &token, "Old").await;
+    for days in [1_300, 900, 500] {
+        sale(&app, &token, old, 50_000, 0, days).await;
+    }
+    let year = overview(&app, &token, &format!("?from={}&to={}", at(-600), at(-400))).await;
+    assert_eq!(
+        [&year["customers"], &year["bought"]],
+        [&json!(1), &json!(1)],
+        "{year}"
+    );
+    // Bought before the last 200 days and not since, a customer for years,
+    // never complained: a silent loss, not a new customer.
+    let now = overview(&app, &token, &format!("?from={}", at(-200))).await;
+    assert_eq!(
+        [&now["customers"], &now["bought"], &now["silent_losses"]],
+        [&json!(1), &json!(0), &json!(1)],
+        "{now}"
+    );
+    assert_eq!(churn(&app, &token, old, "harsh_policies", None).await.status, 201);
+    let now = overview(&app, &token, &format!("?from={}", at(-200))).await;
+    assert_eq!(
+        now["new_customers_lost"], 0,
+        "a customer of years is not new: {now}"
+    );
 }
