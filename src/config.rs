@@ -2,6 +2,9 @@
 
 use std::env;
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use rand::distributions::{Alphanumeric, DistString};
 
 use crate::db::{Backend, SqliteLocking};
@@ -17,6 +20,9 @@ pub struct Config {
     /// None: generate one when the first admin is created, and print it.
     pub admin_password: Option<String>,
     pub cors_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` names the client (`http::client_address`);
+    /// empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<IpNet>,
     pub token_ttl_secs: i64,
     pub workers: usize,
     pub pool_size: u32,
@@ -97,6 +103,7 @@ impl Config {
                 .ok()
                 .filter(|p| !p.is_empty()),
             cors_origins: cors_origins(&var("PATRON_CORS_ORIGINS", ""))?,
+            trusted_proxies: trusted_proxies(&var("PATRON_TRUSTED_PROXIES", ""))?,
             token_ttl_secs: at_least_one("PATRON_TOKEN_TTL_SECS", 3600)?,
             workers,
             db_timeout_secs: at_least_one("PATRON_DB_TIMEOUT_SECS", 5)?,
@@ -131,6 +138,7 @@ impl Config {
             admin_email: "admin@example.com".into(),
             admin_password: Some(random_string(20)),
             cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             token_ttl_secs: 3600,
             workers: 1,
             pool_size: 4,
@@ -228,6 +236,27 @@ fn cors_origins(value: &str) -> Result<Vec<String>, String> {
     Ok(origins)
 }
 
+/// `PATRON_TRUSTED_PROXIES`: addresses (`10.0.0.5`, `2001:db8::7`) and
+/// CIDR ranges (`10.0.0.0/8`). A typo here would silently leave the login
+/// throttle keyed by the proxy's address, or trust the wrong hop: refused.
+fn trusted_proxies(value: &str) -> Result<Vec<IpNet>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!(
+                        "PATRON_TRUSTED_PROXIES: {entry:?} is not an IP address or a CIDR range; list them like 10.0.0.5, 10.1.0.0/16, comma-separated"
+                    )
+                })
+        })
+        .collect()
+}
+
 fn sqlite_locking(value: &str) -> Result<SqliteLocking, String> {
     match value {
         "exclusive" => Ok(SqliteLocking::Exclusive),
@@ -278,6 +307,7 @@ pub fn random_string(len: usize) -> String {
 mod tests {
     use super::{
         at_least_one, cors_origins, default_lookup_threads, default_pool_size, sqlite_locking,
+        trusted_proxies,
     };
     use crate::db::SqliteLocking;
 
@@ -301,6 +331,35 @@ mod tests {
         ] {
             let error = cors_origins(bad).err().unwrap_or_default();
             assert!(error.starts_with("PATRON_CORS_ORIGINS"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_or_a_config_error() {
+        let parsed = trusted_proxies(" 10.0.0.5, 10.1.0.0/16 ,2001:db8::/32,::1,")
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
+        assert_eq!(
+            parsed,
+            ["10.0.0.5/32", "10.1.0.0/16", "2001:db8::/32", "::1/128"]
+        );
+        assert_eq!(trusted_proxies(""), Ok(vec![]));
+        for bad in [
+            "10.0.0.0/33",
+            "proxy.internal",
+            "10.0.0",
+            "*",
+            "10.0.0.1:80",
+        ] {
+            let error = trusted_proxies(&format!("10.0.0.1,{bad}"))
+                .err()
+                .unwrap_or_default();
+            assert!(
+                error.starts_with(&format!("PATRON_TRUSTED_PROXIES: {bad:?} ")),
+                "{bad}: {error}"
+            );
         }
     }
 

@@ -30,6 +30,8 @@ pub struct AppState {
     /// From how many customer ids a SQLite segment preview counts in parallel
     /// parts (`http::segment_totals`).
     pub segment_split_from: i64,
+    /// Proxies whose `X-Forwarded-For` is believed (`http::client_address`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub struct Application {
@@ -66,6 +68,7 @@ impl Application {
             )),
             alive: std::sync::Arc::new(()),
             segment_split_from: config.segment_split_from,
+            trusted_proxies: config.trusted_proxies.clone(),
         });
         crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
         crate::webhook_worker::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));

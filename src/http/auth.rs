@@ -63,9 +63,8 @@ pub async fn token(
     check(&input, Vec::new())?;
     let email = input.email.unwrap_or_default().trim().to_lowercase();
     let password = input.password.unwrap_or_default();
-    let client = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
+    let client = super::client_address::of(&req, &state.trusted_proxies)
+        .map(|ip| ip.to_string())
         .unwrap_or_default();
 
     let attempt = state

@@ -21,6 +21,7 @@ pub mod charset;
 pub mod churn;
 pub mod churn_risk;
 pub mod churn_settings;
+pub mod client_address;
 pub mod closed_routes;
 pub mod common;
 pub mod conditional;

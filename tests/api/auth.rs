@@ -29,6 +29,8 @@ backend_tests!(
     other_changes_keep_the_token_valid,
     role_changes_take_effect_at_once,
     a_refused_token_is_the_first_answer,
+    behind_a_trusted_proxy_each_forwarded_client_has_its_own_lock,
+    without_trusted_proxies_x_forwarded_for_is_ignored,
 );
 
 const PASSWORD: &str = "a long test password";
@@ -51,6 +53,35 @@ async fn create_user(app: &TestApp, email: &str, role: &str, active: bool) -> i6
 async fn get_with_authorization(app: &TestApp, path: &str, value: &str) -> Resp {
     app.send(app.client.get(app.url(path)).header("Authorization", value))
         .await
+}
+
+/// A login sent to the instance at `base`, with `X-Forwarded-For` when given.
+async fn login_via(
+    app: &TestApp,
+    base: &str,
+    forwarded: Option<&str>,
+    email: &str,
+    password: &str,
+) -> Resp {
+    let mut req = app
+        .client
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"email": email, "password": password}));
+    if let Some(forwarded) = forwarded {
+        req = req.header("X-Forwarded-For", forwarded);
+    }
+    app.send(req).await
+}
+
+/// Fails 20 logins (the client limit: 4 × 5) from `forwarded`, four per
+/// email so that no email is locked.
+async fn fail_as_one_client(app: &TestApp, base: &str, forwarded: impl Fn(usize) -> String) {
+    for i in 0..20 {
+        let email = format!("guess{}@example.com", i / 4);
+        login_via(app, base, Some(&forwarded(i)), &email, "wrong password")
+            .await
+            .problem(401);
+    }
 }
 
 fn assert_unauthorized(r: &Resp) {
@@ -592,5 +623,62 @@ async fn a_refused_token_is_the_first_answer(app: TestApp) {
             }
             assert_unauthorized(&app.send(req).await);
         }
+    }
+}
+
+/// Behind a reverse proxy every login comes from the proxy's address: keyed
+/// by it, 20 failures from anyone locked everyone out. With the proxy in
+/// `PATRON_TRUSTED_PROXIES` the forwarded client is counted instead, and
+/// only the rightmost entry that is not a trusted proxy is believed.
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_lock(app: TestApp) {
+    let proxied = app
+        .start_another(|c| {
+            c.trusted_proxies = vec![
+                "127.0.0.1/32".parse().expect("a range"),
+                "10.0.0.0/8".parse().expect("a range"),
+            ];
+        })
+        .await;
+    let base = proxied.address.clone();
+    fail_as_one_client(&app, &base, |_| "203.0.113.7".into()).await;
+    // That client is locked: also when it sends an X-Forwarded-For of its
+    // own (the proxy appends the real address to it), or comes through a
+    // second trusted proxy.
+    for forwarded in [
+        "203.0.113.7",
+        "198.51.100.99, 203.0.113.7",
+        "203.0.113.7, 10.1.2.3",
+    ] {
+        let r = login_via(&app, &base, Some(forwarded), "fresh@example.com", "x").await;
+        r.problem(429);
+    }
+    // Another client behind the same proxy is not.
+    let r = login_via(
+        &app,
+        &base,
+        Some("198.51.100.2"),
+        &app.admin_email,
+        &app.admin_password,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    proxied.stop().await;
+}
+
+/// Without `PATRON_TRUSTED_PROXIES` the header is the client's word: a new
+/// X-Forwarded-For per guess does not escape the address's lock.
+async fn without_trusted_proxies_x_forwarded_for_is_ignored(app: TestApp) {
+    let base = app.address.clone();
+    fail_as_one_client(&app, &base, |i| format!("203.0.113.{i}")).await;
+    for forwarded in [Some("198.51.100.2"), None] {
+        let r = login_via(
+            &app,
+            &base,
+            forwarded,
+            &app.admin_email,
+            &app.admin_password,
+        )
+        .await;
+        r.problem(429);
     }
 }

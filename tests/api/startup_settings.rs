@@ -1,0 +1,44 @@
+//! Settings the service refuses at start-up: the real binary stops with a
+//! message naming the setting, instead of running with a value that would
+//! not do what was meant.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::binary::command;
+
+/// Starts the binary with `settings` on a fresh database; returns its stderr
+/// once it stopped on its own, and fails the test if it kept running.
+fn refused_start(settings: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("settings.db").display());
+    let mut command = command(&url, "warn");
+    command.stderr(Stdio::piped());
+    for (name, value) in settings {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("the server binary runs");
+    let started = Instant::now();
+    while child.try_wait().expect("its status").is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("it started with {settings:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("its output");
+    assert!(!out.status.success(), "{settings:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_trusted_proxy_that_is_no_address_stops_the_start() {
+    let stderr = refused_start(&[("PATRON_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.0/33")]);
+    assert!(
+        stderr.contains(
+            "PATRON_TRUSTED_PROXIES: \"10.0.0.0/33\" is not an IP address or a CIDR range"
+        ),
+        "{stderr}"
+    );
+}
