@@ -4,6 +4,9 @@ use crate::auth::password;
 use crate::config::{random_string, Config};
 use crate::db::{self, users, Db};
 use crate::domain::codes::Role;
+use crate::error::ApiError;
+use crate::http::users::UserCreate;
+use crate::http::validation::{check, Input};
 
 /// Creates the first admin if there is no user; returns the email and
 /// password when the password was generated (to be printed once).
@@ -13,6 +16,7 @@ pub async fn first_admin(db: &Db, config: &Config) -> Result<Option<(String, Str
         Some(p) => (p.clone(), false),
         None => (random_string(20), true),
     };
+    check_settings(&email, &password)?;
     let result = db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
@@ -40,4 +44,56 @@ pub async fn first_admin(db: &Db, config: &Config) -> Result<Option<(String, Str
         .await
         .map_err(|e| format!("cannot create the first admin: {e}"))?;
     Ok(if generated { result } else { None })
+}
+
+/// The first admin is held to the rules of `POST /users` (an email address,
+/// a password of 10 to 128 characters): without this check a 1-character
+/// password or an email such as `not an email` went in unchecked. Refused at
+/// every start, not only the one that creates the admin, so that a bad
+/// setting is found before it is needed.
+fn check_settings(email: &str, password: &str) -> Result<(), String> {
+    let input = UserCreate {
+        email: Some(email.to_string()),
+        name: Some("Administrator".into()),
+        role: Some(Input::Known(Role::Admin)),
+        password: Some(password.to_string()),
+        active: None,
+    };
+    let errors = match check(&input, Vec::new()) {
+        Ok(()) => return Ok(()),
+        Err(ApiError::Validation(errors)) => errors,
+        Err(other) => return Err(other.to_string()),
+    };
+    let refusals: Vec<String> = errors
+        .iter()
+        .map(|e| match e.field.as_str() {
+            "email" => format!("PATRON_ADMIN_EMAIL {email:?} {}", e.message),
+            // Never the password itself: it would end up in the log.
+            "password" => format!("PATRON_ADMIN_PASSWORD {}", e.message),
+            other => format!("first admin: {other} {}", e.message),
+        })
+        .collect();
+    Err(refusals.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_settings;
+
+    #[test]
+    fn the_first_admin_follows_the_rules_of_post_users() {
+        assert_eq!(check_settings("admin@localhost", "ten chars!"), Ok(()));
+        assert_eq!(
+            check_settings("admin@example.com", "x"),
+            Err("PATRON_ADMIN_PASSWORD must be 10 to 128 characters long".into())
+        );
+        assert_eq!(
+            check_settings("not an email", &"p".repeat(129)),
+            Err(
+                "PATRON_ADMIN_EMAIL \"not an email\" must be a valid email address; \
+                 PATRON_ADMIN_PASSWORD must be 10 to 128 characters long"
+                    .into()
+            )
+        );
+    }
 }

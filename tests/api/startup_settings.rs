@@ -42,3 +42,22 @@ fn a_trusted_proxy_that_is_no_address_stops_the_start() {
         "{stderr}"
     );
 }
+
+/// The first admin is held to the rules of `POST /users`.
+#[test]
+fn a_first_admin_that_post_users_would_refuse_stops_the_start() {
+    let stderr = refused_start(&[("PATRON_ADMIN_PASSWORD", "x")]);
+    assert!(
+        stderr.contains("PATRON_ADMIN_PASSWORD must be 10 to 128 characters long"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("\"x\""),
+        "the password is printed: {stderr}"
+    );
+    let stderr = refused_start(&[("PATRON_ADMIN_EMAIL", "not an email")]);
+    assert!(
+        stderr.contains("PATRON_ADMIN_EMAIL \"not an email\" must be a valid email address"),
+        "{stderr}"
+    );
+}
