@@ -545,7 +545,26 @@ pub fn path_error(err: actix_web::error::PathError, req: &HttpRequest) -> actix_
     if let Some(refusal) = super::fallback::literal_route_refusal(req) {
         return actix_web::error::InternalError::from_response(err, refusal).into();
     }
-    ApiError::NotFound(format!("no such resource: {err}")).into()
+    ApiError::NotFound(not_an_id(req.match_info().iter().map(|(_, value)| value))).into()
+}
+
+/// Longest path value repeated in a detail; a longer one is cut with `…`.
+const MAX_ECHOED_CHARS: usize = 40;
+
+/// The detail of a path id that does not read: the first path value that is
+/// not a 64-bit integer, named as the client sent it. (actix's own text,
+/// `Path deserialize error: can not parse "abc" to a i64`, spoke Rust to
+/// JSON clients.) Every path parameter but the reference list's name is an
+/// id, and that one is a string, which always reads.
+fn not_an_id<'a>(mut values: impl Iterator<Item = &'a str>) -> String {
+    let Some(value) = values.find(|v| v.parse::<i64>().is_err()) else {
+        return "no such resource".into();
+    };
+    let mut shown: String = value.chars().take(MAX_ECHOED_CHARS).collect();
+    if shown.len() < value.len() {
+        shown.push('…');
+    }
+    format!("no such resource: `{shown}` is not an id")
 }
 
 #[cfg(test)]
@@ -564,6 +583,24 @@ mod tests {
             ApiError::Validation(errors) => errors.into_iter().map(|e| e.field).collect(),
             other => panic!("not a validation error: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_path_value_that_is_no_id_is_named() {
+        assert_eq!(
+            not_an_id(["7", "abc", "x"].into_iter()),
+            "no such resource: `abc` is not an id"
+        );
+        assert_eq!(
+            not_an_id(["99999999999999999999"].into_iter()),
+            "no such resource: `99999999999999999999` is not an id"
+        );
+        let long = "é".repeat(41);
+        assert_eq!(
+            not_an_id([long.as_str()].into_iter()),
+            format!("no such resource: `{}…` is not an id", "é".repeat(40))
+        );
+        assert_eq!(not_an_id(["1"].into_iter()), "no such resource");
     }
 
     #[test]

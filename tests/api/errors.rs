@@ -367,6 +367,25 @@ async fn bad_path_ids_are_404_problems(app: TestApp) {
             .await
             .problem(404);
     }
+    // The detail names the value, in words for a JSON client, not Rust's
+    // (`Path deserialize error: can not parse "abc" to a i64`).
+    for (path, value) in [
+        ("/api/v1/customers/abc", "abc"),
+        ("/api/v1/users/1.5", "1.5"),
+        ("/api/v1/customers/7/contacts/x1", "x1"),
+        ("/api/v1/customers/abc/contacts/1", "abc"),
+        (
+            "/api/v1/webhooks/99999999999999999999",
+            "99999999999999999999",
+        ),
+    ] {
+        let r = app.get(path, &token).await;
+        assert_eq!(
+            r.problem(404)["detail"],
+            format!("no such resource: `{value}` is not an id"),
+            "{path}"
+        );
+    }
     // Well-formed ids that match nothing: 404 as well.
     for id in ["0", "-1", "9223372036854775807", "-9223372036854775808"] {
         app.get(&format!("/api/v1/customers/{id}"), &token)
