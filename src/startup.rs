@@ -161,10 +161,11 @@ impl Application {
 
 fn cors(origins: &[String]) -> Cors {
     // The API's methods only (any method let a preflight allow CONNECT and
-    // TRACE), and every header a script needs, also whether a POST was a
+    // TRACE), HEAD among them as it is served wherever GET is (its preflight
+    // was a 400), and every header a script needs, also whether a POST was a
     // replay of an earlier one.
     let mut cors = Cors::default()
-        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
         .allow_any_header()
         .expose_headers([
             header::ETAG,

@@ -19,6 +19,7 @@ backend_tests!(
     oversized_body_is_413,
     bad_query_parameters_are_400_naming_the_parameter,
     cors_preflight_from_an_unconfigured_origin_gets_no_allow_origin,
+    cors_preflight_for_head_is_allowed_like_get,
     problems_share_one_shape,
     a_burst_of_garbage_never_gets_a_500,
     nul_characters_are_refused_naming_the_field,
@@ -1105,6 +1106,56 @@ async fn nul_characters_are_refused_naming_the_field(app: TestApp) {
         r.problem(400);
         assert_eq!(r.error_fields(), vec![field], "{query}: {}", r.text);
     }
+}
+
+/// HEAD is served wherever GET is, so a browser script may send it too: its
+/// preflight was refused (400) while GET's was allowed.
+async fn cors_preflight_for_head_is_allowed_like_get(app: TestApp) {
+    let origin = "https://crm.example.com";
+    let other = app
+        .start_another(|c| c.cors_origins = vec![origin.to_string()])
+        .await;
+    for method in ["GET", "HEAD"] {
+        let r = app
+            .send(
+                app.client
+                    .request(
+                        Method::OPTIONS,
+                        format!("{}/api/v1/customers/1", other.address),
+                    )
+                    .header("Origin", origin)
+                    .header("Access-Control-Request-Method", method)
+                    .header("Access-Control-Request-Headers", "authorization"),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{method}: {}", r.text);
+        assert_eq!(
+            r.header("access-control-allow-origin").as_deref(),
+            Some(origin)
+        );
+        let allowed = r.header("access-control-allow-methods").unwrap_or_default();
+        assert!(allowed.contains(method), "{method}: {allowed}");
+    }
+    // The HEAD itself is answered with the origin allowed.
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Head"}))
+        .await
+        .id();
+    let r = app
+        .send(
+            app.client
+                .head(format!("{}/api/v1/customers/{id}", other.address))
+                .bearer_auth(&token)
+                .header("Origin", origin),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some(origin)
+    );
+    other.stop().await;
 }
 
 /// With configured origins, a preflight from one of them is answered and the
