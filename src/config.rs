@@ -76,11 +76,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Config, String> {
-        let (jwt_secret, jwt_secret_generated) = match env::var("PATRON_JWT_SECRET") {
-            Ok(s) if s.len() >= 32 => (s, false),
-            Ok(_) => return Err("PATRON_JWT_SECRET must be at least 32 characters".into()),
-            Err(_) => (random_string(48), true),
-        };
+        let (jwt_secret, jwt_secret_generated) = jwt_secret(env::var("PATRON_JWT_SECRET").ok())?;
         let database_url = var("DATABASE_URL", "sqlite://patron.db");
         let workers = at_least_one("PATRON_WORKERS", default_workers())?;
         Ok(Config {
@@ -236,6 +232,24 @@ fn cors_origins(value: &str) -> Result<Vec<String>, String> {
     Ok(origins)
 }
 
+/// `PATRON_JWT_SECRET`, or a random one (true: generated) when unset. At
+/// least 32 characters, counted as characters: by bytes, eleven CJK
+/// characters passed. Whitespace alone is refused, however long: it is a
+/// templating slip, not a key.
+fn jwt_secret(value: Option<String>) -> Result<(String, bool), String> {
+    match value {
+        None => Ok((random_string(48), true)),
+        Some(s) if s.trim().is_empty() => {
+            Err("PATRON_JWT_SECRET is blank (only whitespace); set at least 32 characters".into())
+        }
+        Some(s) if s.chars().count() < 32 => Err(format!(
+            "PATRON_JWT_SECRET must be at least 32 characters, got {}",
+            s.chars().count()
+        )),
+        Some(s) => Ok((s, false)),
+    }
+}
+
 /// `PATRON_TRUSTED_PROXIES`: addresses (`10.0.0.5`, `2001:db8::7`) and
 /// CIDR ranges (`10.0.0.0/8`). A typo here would silently leave the login
 /// throttle keyed by the proxy's address, or trust the wrong hop: refused.
@@ -306,8 +320,8 @@ pub fn random_string(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::{
-        at_least_one, cors_origins, default_lookup_threads, default_pool_size, sqlite_locking,
-        trusted_proxies,
+        at_least_one, cors_origins, default_lookup_threads, default_pool_size, jwt_secret,
+        sqlite_locking, trusted_proxies,
     };
     use crate::db::SqliteLocking;
 
@@ -331,6 +345,34 @@ mod tests {
         ] {
             let error = cors_origins(bad).err().unwrap_or_default();
             assert!(error.starts_with("PATRON_CORS_ORIGINS"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_jwt_secret_has_32_characters_not_bytes_and_is_not_blank() {
+        let generated = jwt_secret(None).unwrap_or_default();
+        assert!(generated.1 && generated.0.chars().count() >= 32);
+        let secret = "k".repeat(32);
+        assert_eq!(jwt_secret(Some(secret.clone())), Ok((secret, false)));
+        let cjk = "密".repeat(32);
+        assert_eq!(jwt_secret(Some(cjk.clone())), Ok((cjk, false)));
+        // 33 bytes, 11 characters: passed when bytes were counted.
+        assert_eq!(
+            jwt_secret(Some("密".repeat(11))),
+            Err("PATRON_JWT_SECRET must be at least 32 characters, got 11".into())
+        );
+        assert_eq!(
+            jwt_secret(Some("k".repeat(31))),
+            Err("PATRON_JWT_SECRET must be at least 32 characters, got 31".into())
+        );
+        for blank in ["", &" ".repeat(40), &"\t\n \u{3000}".repeat(12)] {
+            let error = jwt_secret(Some(blank.to_string()))
+                .err()
+                .unwrap_or_default();
+            assert!(
+                error.starts_with("PATRON_JWT_SECRET is blank"),
+                "{blank:?}: {error}"
+            );
         }
     }
 

@@ -61,3 +61,16 @@ fn a_first_admin_that_post_users_would_refuse_stops_the_start() {
         "{stderr}"
     );
 }
+
+/// The JWT secret's 32 characters are characters, not bytes, and not blanks.
+#[test]
+fn a_jwt_secret_of_few_characters_or_only_whitespace_stops_the_start() {
+    // 11 characters in 33 bytes.
+    let stderr = refused_start(&[("PATRON_JWT_SECRET", &"密".repeat(11))]);
+    assert!(
+        stderr.contains("PATRON_JWT_SECRET must be at least 32 characters, got 11"),
+        "{stderr}"
+    );
+    let stderr = refused_start(&[("PATRON_JWT_SECRET", &" ".repeat(40))]);
+    assert!(stderr.contains("PATRON_JWT_SECRET is blank"), "{stderr}");
+}
