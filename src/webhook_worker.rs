@@ -243,7 +243,7 @@ impl Worker {
                 Some(resp.status().as_u16()),
                 Some(format!("the receiver answered {}", resp.status())),
             ),
-            Err(e) => (false, None, Some(short(&e.to_string()))),
+            Err(e) => (false, None, Some(short(&failure_text(&e, self.timeout)))),
         };
         let (id, owner) = (hook.id, self.owner.clone());
         let (max_failures, base, max) =
@@ -280,6 +280,30 @@ impl Worker {
             .await?;
         Ok(ok)
     }
+}
+
+/// What the delivery log says of a request that got no answer. reqwest's
+/// own text is `error sending request for url (...)` for a receiver that
+/// never answered and for one that could not be reached alike; an admin needs
+/// to know which (a slow receiver, or a wrong host or port, a firewall).
+fn failure_text(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("timed out: no answer within {} s", timeout.as_secs())
+    } else if e.is_connect() {
+        format!("connection failed: {}", root_cause(e))
+    } else {
+        e.to_string()
+    }
+}
+
+/// The innermost error (`Connection refused (os error 111)`, `dns error:
+/// ...`): the outer ones only say a request was being sent.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 fn short(text: &str) -> String {

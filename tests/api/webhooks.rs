@@ -24,7 +24,61 @@ backend_tests!(
     the_delivery_log_follows_the_feed_retention,
     a_subscription_behind_the_purge_stops_and_says_why,
     a_silent_receiver_does_not_hold_up_the_others,
+    the_log_tells_a_timeout_from_a_failed_connection,
 );
+
+/// A receiver that accepts the connection and never answers is logged as a
+/// timeout (after the configured seconds), a port nobody listens on as a
+/// failed connection: both were `error sending request for url (...)`.
+async fn the_log_tells_a_timeout_from_a_failed_connection(app: TestApp) {
+    let admin = app.admin_token().await;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let silent_url = format!("http://{}/hooks", silent.local_addr().expect("its address"));
+    // Bound and let go: nothing listens there any more.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let closed_url = format!("http://{}/hooks", closed.local_addr().expect("its address"));
+    drop(closed);
+    let silent_id = subscribe(&app, &admin, &silent_url, json!(["*"])).await["id"]
+        .as_i64()
+        .unwrap();
+    let closed_id = subscribe(&app, &admin, &closed_url, json!(["*"])).await["id"]
+        .as_i64()
+        .unwrap();
+    customer(&app, &admin, "Unreachable").await;
+    let worker = worker(&app, |c| c.webhook_timeout_secs = 1).await;
+    let timed_out = first_logged_error(&app, &admin, silent_id).await;
+    assert_eq!(timed_out, "timed out: no answer within 1 s");
+    let refused = first_logged_error(&app, &admin, closed_id).await;
+    assert!(
+        refused.starts_with("connection failed: ") && refused.contains("refused"),
+        "{refused}"
+    );
+    worker.stop().await;
+    drop(silent);
+}
+
+/// The error of the first failed delivery logged for subscription `id`.
+async fn first_logged_error(app: &TestApp, admin: &str, id: i64) -> String {
+    let start = Instant::now();
+    loop {
+        let log = app
+            .get(&format!("/api/v1/webhooks/{id}/deliveries"), admin)
+            .await;
+        let first = log.body["items"]
+            .as_array()
+            .and_then(|items| items.last())
+            .and_then(|item| item["error"].as_str());
+        if let Some(error) = first {
+            return error.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "nothing logged for webhook {id}: {}",
+            log.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// Subscriptions are served side by side: a receiver that accepts the
 /// connection and never answers (each delivery waits the 20 s timeout) does
