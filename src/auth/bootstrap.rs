@@ -16,6 +16,15 @@ pub async fn first_admin(db: &Db, config: &Config) -> Result<Option<(String, Str
         Some(p) => (p.clone(), false),
         None => (random_string(20), true),
     };
+    // Checked only when they are used: a deployment whose users exist keeps
+    // starting whatever its environment still holds.
+    let users_exist = db
+        .run(|conn| Ok(users::count(conn)? > 0))
+        .await
+        .map_err(|e| format!("cannot count the users: {e}"))?;
+    if users_exist {
+        return Ok(None);
+    }
     check_settings(&email, &password)?;
     let result = db
         .run(move |conn| {
@@ -48,9 +57,8 @@ pub async fn first_admin(db: &Db, config: &Config) -> Result<Option<(String, Str
 
 /// The first admin is held to the rules of `POST /users` (an email address,
 /// a password of 10 to 128 characters): without this check a 1-character
-/// password or an email such as `not an email` went in unchecked. Refused at
-/// every start, not only the one that creates the admin, so that a bad
-/// setting is found before it is needed.
+/// password or an email such as `not an email` went in unchecked. Refused
+/// when the admin is created (the first start on an empty database).
 fn check_settings(email: &str, password: &str) -> Result<(), String> {
     let input = UserCreate {
         email: Some(email.to_string()),
