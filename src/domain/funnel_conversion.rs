@@ -11,8 +11,9 @@ use super::statistics::median;
 /// The funnel's stages: lead, prospect, ordinary, key, won.
 pub const STAGES: usize = 5;
 
-/// A customer's first entry into each stage (`FunnelStage::ALL` order), if any.
-pub type Firsts = [Option<NaiveDateTime>; STAGES];
+/// One entry of a customer into a stage: the stage's position in
+/// `FunnelStage::ALL`, and when.
+pub type Entry = (usize, NaiveDateTime);
 
 /// One step, from a stage to the next.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +22,7 @@ pub struct Step {
     pub to: FunnelStage,
     /// Customers whose first entry into `from` lies in the period.
     pub entered: i64,
-    /// Of those, how many reached `to` or a later stage at or after that entry.
+    /// Of those, how many entered `to` or a later stage at or after that entry.
     pub converted: i64,
     /// Median days from the entry to the earliest later stage, over the converted.
     pub median_days: Option<f64>,
@@ -45,17 +46,29 @@ impl Conversion {
         }
     }
 
-    /// Counts one customer. Skipping ahead converts: the step's next stage
-    /// is the earliest later stage reached.
-    pub fn add(&mut self, firsts: &Firsts) {
+    /// Counts one customer from all its stage entries, in any order. A stage
+    /// counts from its first entry; any later-stage entry at or after it
+    /// converts (skipping ahead does, and so does coming back after a move
+    /// down: key, ordinary, key converts the ordinary entry, which only the
+    /// first entry into each stage did not see).
+    pub fn add(&mut self, entries: &[Entry]) {
         for i in 0..STAGES - 1 {
-            let Some(at) = firsts[i].filter(|at| *at >= self.from && *at < self.to) else {
+            let first = entries
+                .iter()
+                .filter(|(s, _)| *s == i)
+                .map(|(_, at)| *at)
+                .min();
+            let Some(at) = first.filter(|at| *at >= self.from && *at < self.to) else {
                 continue;
             };
             self.entered[i] += 1;
-            let next = firsts[i + 1..].iter().flatten().filter(|n| **n >= at).min();
+            let next = entries
+                .iter()
+                .filter(|(s, n)| *s > i && *n >= at)
+                .map(|(_, n)| *n)
+                .min();
             if let Some(n) = next {
-                self.days[i].push((*n - at).num_seconds() as f64 / 86_400.0);
+                self.days[i].push((n - at).num_seconds() as f64 / 86_400.0);
             }
         }
     }
@@ -87,10 +100,16 @@ mod tests {
             .unwrap_or_default()
     }
 
-    fn tally(customers: &[Firsts]) -> Vec<Step> {
+    /// Each customer as its first entry into each stage (or none).
+    fn tally(customers: &[[Option<NaiveDateTime>; STAGES]]) -> Vec<Step> {
         let mut c = Conversion::new(day(10), day(20));
         for f in customers {
-            c.add(f);
+            let entries: Vec<Entry> = f
+                .iter()
+                .enumerate()
+                .filter_map(|(s, at)| at.map(|at| (s, at)))
+                .collect();
+            c.add(&entries);
         }
         c.steps()
     }
@@ -144,6 +163,20 @@ mod tests {
         let steps = tally(&[[Some(day(15)), Some(day(11)), None, None, None]]);
         assert_eq!((steps[0].entered, steps[0].converted), (1, 0));
         assert_eq!((steps[1].entered, steps[1].converted), (1, 0));
+    }
+
+    #[test]
+    fn coming_back_to_a_later_stage_after_a_move_down_converts() {
+        // Key on the 5th, down to ordinary on the 12th, key again on the 15th.
+        let mut c = Conversion::new(day(10), day(20));
+        c.add(&[(3, day(5)), (2, day(12)), (3, day(15))]);
+        let steps = c.steps();
+        assert_eq!((steps[2].entered, steps[2].converted), (1, 1));
+        assert_eq!(steps[2].median_days, Some(3.0));
+        // A second entry into a stage is not a new entry of it.
+        let mut c = Conversion::new(day(10), day(20));
+        c.add(&[(2, day(5)), (3, day(8)), (2, day(12))]);
+        assert_eq!(c.steps()[2].entered, 0);
     }
 
     #[test]

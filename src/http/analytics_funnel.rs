@@ -32,13 +32,16 @@ pub struct FunnelQuery {
 pub struct FunnelStep {
     pub from: FunnelStage,
     pub to: FunnelStage,
-    /// Customers who entered `from` in the period.
+    /// Customers whose first entry into `from` lies in the period.
     pub entered: i64,
-    /// Of those, how many have since reached `to` or a later stage.
+    /// Of those, how many entered `to` or a later stage at or after that first
+    /// entry (also after moving down and back up: key, ordinary, key converts
+    /// the ordinary entry).
     pub converted: i64,
     /// converted ÷ entered (0–1); null when nobody entered.
     pub conversion_rate: Option<f64>,
-    /// Median days from first entering `from` to first reaching `to` (or later), over the converted.
+    /// Median days from first entering `from` to the earliest entry into `to`
+    /// or a later stage after it, over the converted.
     pub median_days: Option<f64>,
 }
 
@@ -52,8 +55,9 @@ pub struct FunnelReport {
 
 /// Funnel conversion over the customers who entered a stage in `[from, to)`:
 /// the share that went on to the next stage (skipping ahead counts), and the
-/// median days it took. A customer's stage entries are its first
-/// `funnel_stage_changed` event into each stage (creation included).
+/// median days it took. A customer's stage entries are its
+/// `funnel_stage_changed` events (creation included); a stage counts from
+/// its first entry.
 #[utoipa::path(tag = "analytics", params(FunnelQuery), responses((status = 200, body = FunnelReport)))]
 #[get("/analytics/funnel")]
 pub async fn funnel_report(
@@ -68,7 +72,7 @@ pub async fn funnel_report(
         .db
         .report(move |conn| {
             let mut tally = Conversion::new(from, to);
-            analytics::funnel_firsts(conn, from, to, owner, |firsts| tally.add(firsts))?;
+            analytics::funnel_entries(conn, from, to, owner, |entries| tally.add(entries))?;
             Ok(tally)
         })
         .await?;
