@@ -83,7 +83,8 @@ pub struct CustomerQuery {
     /// `last_purchase_at`, `purchase_count`, `lifetime_revenue_cents`,
     /// `lifetime_profit_cents`, `revenue_12m_cents`, `profit_12m_cents`,
     /// `open_complaints`; prefix `-` for descending. Default `id`. Missing
-    /// dates sort as the earliest.
+    /// dates sort as the earliest. `name` follows the database's collation
+    /// (SQLite: code point order; PostgreSQL: the database's locale).
     #[param(
         example = "-updated_at",
         pattern = "^-?(id|name|created_at|updated_at|last_contact_at|last_purchase_at|purchase_count|lifetime_revenue_cents|lifetime_profit_cents|revenue_12m_cents|profit_12m_cents|open_complaints)$"
