@@ -117,13 +117,21 @@ pub struct WebhookCreate {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"active": true}))]
 pub struct WebhookPatch {
-    #[schema(min_length = 1, max_length = 2000)]
-    pub url: Option<String>,
-    #[schema(min_items = 1, max_items = 50)]
-    pub events: Option<Vec<String>>,
-    #[schema(write_only, min_length = 16, max_length = 200)]
-    pub secret: Option<String>,
-    pub active: Option<bool>,
+    // Read as "sent null" apart from "not sent": a null for a field that
+    // cannot be empty is a 422, as on the other PATCHes (it was a silent 200
+    // that changed nothing).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 2000)]
+    pub url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 50)]
+    pub events: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, write_only, min_length = 16, max_length = 200)]
+    pub secret: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<bool>)]
+    pub active: Option<Option<bool>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 500)]
     pub description: Option<Option<String>>,
@@ -210,6 +218,13 @@ fn url_error(url: &str) -> Option<FieldError> {
         Ok(_) => None,
         Err(_) => bad("must be an absolute http or https URL"),
     }
+}
+
+/// A URL as deliveries will call it (`url_error` passed it): parsed and
+/// written back, so that what is stored and shown is where the deliveries
+/// go (`http:///hook` is `http://hook/`; surrounding spaces are dropped).
+fn normalized(url: &str) -> String {
+    reqwest::Url::parse(url.trim()).map_or_else(|_| url.trim().to_string(), String::from)
 }
 
 fn events_errors(events: &[String], out: &mut Vec<FieldError>) {
@@ -362,7 +377,7 @@ pub async fn create(
     errors.extend(description_error(input.description.as_deref()));
     fail_on(errors)?;
     let new = WebhookInput {
-        url: input.url.unwrap_or_default(),
+        url: normalized(input.url.as_deref().unwrap_or_default()),
         events: dedup(input.events.unwrap_or_default()),
         secret: input.secret.unwrap_or_default(),
         active: input.active.unwrap_or(true),
@@ -423,12 +438,23 @@ pub async fn patch(
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
     let input = body.0;
-    let mut errors = Vec::new();
-    errors.extend(input.url.as_deref().and_then(url_error));
-    if let Some(events) = input.events.as_deref() {
+    let mut errors = super::validation::nulls(&[
+        ("url", matches!(input.url, Some(None))),
+        ("events", matches!(input.events, Some(None))),
+        ("secret", matches!(input.secret, Some(None))),
+        ("active", matches!(input.active, Some(None))),
+    ]);
+    let (url, events, secret, active) = (
+        input.url.flatten(),
+        input.events.flatten(),
+        input.secret.flatten(),
+        input.active.flatten(),
+    );
+    errors.extend(url.as_deref().and_then(url_error));
+    if let Some(events) = events.as_deref() {
         events_errors(events, &mut errors);
     }
-    errors.extend(input.secret.as_deref().and_then(secret_error));
+    errors.extend(secret.as_deref().and_then(secret_error));
     errors.extend(description_error(
         input.description.clone().flatten().as_deref(),
     ));
@@ -440,7 +466,7 @@ pub async fn patch(
                 lock(conn, Locked::Webhooks, id)?;
                 let row = find_webhook(conn, id)?;
                 precondition::check(expected.as_deref(), row.version)?;
-                let reactivate = input.active == Some(true);
+                let reactivate = active == Some(true);
                 let stored = WebhookInput {
                     events: row.filters(),
                     url: row.url.clone(),
@@ -449,10 +475,10 @@ pub async fn patch(
                     description: row.description.clone(),
                 };
                 let new = WebhookInput {
-                    events: input.events.map(dedup).unwrap_or_else(|| row.filters()),
-                    url: input.url.unwrap_or(row.url.clone()),
-                    secret: input.secret.unwrap_or(row.secret.clone()),
-                    active: input.active.unwrap_or(row.active),
+                    events: events.map(dedup).unwrap_or_else(|| row.filters()),
+                    url: url.map_or_else(|| row.url.clone(), |u| normalized(&u)),
+                    secret: secret.unwrap_or(row.secret.clone()),
+                    active: active.unwrap_or(row.active),
                     description: match input.description {
                         Some(d) => super::common::clean(d),
                         None => row.description.clone(),

@@ -25,6 +25,7 @@ backend_tests!(
     a_subscription_behind_the_purge_stops_and_says_why,
     a_silent_receiver_does_not_hold_up_the_others,
     the_log_tells_a_timeout_from_a_failed_connection,
+    urls_are_stored_as_called_and_nulls_are_refused,
 );
 
 /// A receiver that accepts the connection and never answers is logged as a
@@ -789,4 +790,45 @@ async fn a_subscription_behind_the_purge_stops_and_says_why(app: TestApp) {
     assert_eq!(change_of(&got[0])["entity_id"], json!(c));
     delivery.stop().await;
     receiver.stop().await;
+}
+
+/// The URL stored (and shown) is the one deliveries call: `http:///hook` was
+/// kept as written while the URL library calls `http://hook/`, and spaces
+/// around it were kept. A PATCH's null for a field that cannot be empty is
+/// a 422, as on the other PATCHes (it was a silent 200 that changed nothing).
+async fn urls_are_stored_as_called_and_nulls_are_refused(app: TestApp) {
+    let admin = app.admin_token().await;
+    let hook = subscribe(&app, &admin, " http:///hook ", json!(["*"])).await;
+    assert_eq!(hook["url"], "http://hook/", "{hook}");
+    let id = hook["id"].as_i64().unwrap_or_default();
+    let path = format!("/api/v1/webhooks/{id}");
+    let r = app
+        .patch(&path, &admin, &json!({"url": " https://example.com/a b "}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["url"], "https://example.com/a%20b", "{}", r.text);
+    let r = app
+        .patch(
+            &path,
+            &admin,
+            &json!({"url": null, "events": null, "secret": null, "active": null}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let mut codes = r.error_codes();
+    codes.sort();
+    let required = |f: &str| (f.to_string(), "required".to_string());
+    assert_eq!(
+        codes,
+        [
+            required("active"),
+            required("events"),
+            required("secret"),
+            required("url")
+        ]
+    );
+    let r = app
+        .patch(&path, &admin, &json!({"description": null}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
