@@ -19,6 +19,19 @@ pub fn longest_period_end(start: NaiveDate) -> Option<NaiveDate> {
         .pred_opt()
 }
 
+/// The days of the plan period `[start, end]` that have begun by `as_of`
+/// (inclusive days; today counts): a running plan is judged on the days it
+/// has run, against as many days before it. Judged on its whole period, a
+/// December plan seen on the 4th compared four days of profit with 31 and
+/// showed a loss. `None` before the plan starts: nothing to compare yet.
+pub fn elapsed(
+    start: NaiveDate,
+    end: NaiveDate,
+    as_of: NaiveDate,
+) -> Option<(NaiveDate, NaiveDate)> {
+    (as_of >= start).then(|| (start, end.min(as_of)))
+}
+
 /// The same-length period just before `[start, end]` (both inclusive days):
 /// `[start − len, start − 1]`.
 pub fn period_before(start: NaiveDate, end: NaiveDate) -> (NaiveDate, NaiveDate) {
@@ -55,6 +68,23 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn a_running_plan_is_judged_on_the_days_it_has_run() {
+        let (start, end) = (day("2026-12-02"), day("2026-12-31"));
+        assert_eq!(elapsed(start, end, day("2026-12-01")), None);
+        assert_eq!(elapsed(start, end, day("2026-12-02")), Some((start, start)));
+        assert_eq!(
+            elapsed(start, end, day("2026-12-04")),
+            Some((start, day("2026-12-04")))
+        );
+        assert_eq!(elapsed(start, end, day("2027-01-15")), Some((start, end)));
+        // Three days run: the three days before.
+        assert_eq!(
+            period_before(start, day("2026-12-04")),
+            (day("2026-11-29"), day("2026-12-01"))
+        );
     }
 
     #[test]

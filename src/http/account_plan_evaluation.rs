@@ -10,7 +10,7 @@ use super::extract::NoQuery;
 use crate::auth::AuthUser;
 use crate::db::account_plans as plans;
 use crate::db::{self};
-use crate::domain::account_plans::{is_due, is_overdue, period_before, ratio, roi};
+use crate::domain::account_plans::{elapsed, is_due, is_overdue, period_before, ratio, roi};
 use crate::domain::codes::{from_db, ActionStatus};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -52,9 +52,12 @@ pub struct PlanEvaluation {
     pub cost_cents: i64,
     /// cost_cents ÷ budget_cents; null with a zero budget.
     pub budget_used: Option<f64>,
-    /// The customer's transactions in the plan period (period_start to period_end, inclusive days, UTC).
+    /// The customer's transactions in the plan period so far: period_start
+    /// to the earlier of period_end and as_of (inclusive days, UTC; a running
+    /// plan is judged on the days it has run). Before the plan starts it is
+    /// empty: its `end` is the day before its `start`.
     pub in_period: PeriodResult,
-    /// The same number of days just before the plan period.
+    /// As many days as `in_period`, just before the plan period.
     pub before: PeriodResult,
     /// in_period.profit − before.profit: what the plan added.
     pub profit_uplift_cents: i64,
@@ -82,9 +85,20 @@ fn result(
     })
 }
 
+/// The empty period of a plan that has not started: it ends the day before
+/// it starts.
+fn not_started(start: NaiveDate) -> PeriodResult {
+    PeriodResult {
+        start,
+        end: start.pred_opt().unwrap_or(start),
+        revenue_cents: 0,
+        profit_cents: 0,
+    }
+}
+
 /// How the plan is going: actions done against due, cost against budget,
-/// the customer's revenue and profit in the plan period against the same
-/// length of time before it, and the ROI:
+/// the customer's revenue and profit in the plan period so far against the
+/// same length of time before it, and the ROI:
 /// (profit in period − profit before − cost) ÷ cost.
 #[utoipa::path(
     tag = "account-plans",
@@ -127,9 +141,19 @@ pub async fn evaluation(
             let cost_cents = live
                 .iter()
                 .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
-            let in_period = result(conn, plan.customer_id, plan.period_start, plan.period_end)?;
-            let (b_start, b_end) = period_before(plan.period_start, plan.period_end);
-            let before = result(conn, plan.customer_id, b_start, b_end)?;
+            let (in_period, before) = match elapsed(plan.period_start, plan.period_end, as_of) {
+                Some((start, end)) => {
+                    let (b_start, b_end) = period_before(start, end);
+                    (
+                        result(conn, plan.customer_id, start, end)?,
+                        result(conn, plan.customer_id, b_start, b_end)?,
+                    )
+                }
+                None => (
+                    not_started(plan.period_start),
+                    not_started(plan.period_start),
+                ),
+            };
             Ok(PlanEvaluation {
                 plan_id: plan.id,
                 customer_id: plan.customer_id,

@@ -16,6 +16,7 @@ backend_tests!(
     dates_stay_in_the_supported_range,
     evaluation_against_hand_computed_figures,
     list_items_are_the_plans_read_one_by_one,
+    a_running_plan_is_judged_on_the_days_it_has_run,
 );
 
 const PLANS: &str = "/api/v1/account-plans";
@@ -527,4 +528,56 @@ async fn list_items_are_the_plans_read_one_by_one(app: TestApp) {
         "{}",
         r.text
     );
+}
+
+/// A plan still running is judged on its days so far against as many days
+/// before it: judged on its whole period, a plan three days into a month
+/// compared three days of profit with a month's (an outside review). A plan
+/// not started has nothing to compare yet.
+async fn a_running_plan_is_judged_on_the_days_it_has_run(app: TestApp) {
+    let token = app.admin_token().await;
+    let key = key_customer(&app, &token).await; // its sale: 10 days ago
+    sale(&app, &token, key, 7_000, 2_000, 1).await;
+    sale(&app, &token, key, 4_000, 1_000, 4).await;
+    let mut body = plan_body(key);
+    body["period_start"] = json!(day(-2));
+    body["period_end"] = json!(day(27));
+    let plan = app.post(PLANS, &token, &body).await.id();
+    let r = app.get(&format!("{PLANS}/{plan}/evaluation"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let e = &r.body;
+    assert_eq!(
+        [&e["in_period"]["start"], &e["in_period"]["end"]],
+        [&json!(day(-2)), &json!(day(0))],
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        [&e["before"]["start"], &e["before"]["end"]],
+        [&json!(day(-5)), &json!(day(-3))],
+        "{}",
+        r.text
+    );
+    assert_eq!(e["in_period"]["profit_cents"], 5_000);
+    assert_eq!(e["before"]["profit_cents"], 3_000);
+    assert_eq!(e["profit_uplift_cents"], 2_000);
+
+    body["period_start"] = json!(day(3));
+    body["period_end"] = json!(day(10));
+    let later = app.post(PLANS, &token, &body).await.id();
+    let r = app
+        .get(&format!("{PLANS}/{later}/evaluation"), &token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for part in ["in_period", "before"] {
+        let p = &r.body[part];
+        assert_eq!(
+            [&p["start"], &p["end"]],
+            [&json!(day(3)), &json!(day(2))],
+            "{part}: {}",
+            r.text
+        );
+        assert_eq!(p["profit_cents"], 0, "{part}");
+    }
+    assert_eq!(r.body["profit_uplift_cents"], 0);
 }
