@@ -122,7 +122,7 @@ fn rank_from_transactions(
 /// transaction with its history events and feed entries.
 ///
 /// The moves are the ranked whose tier differs, and the customers above
-/// `small` who are no longer ranked. Both sides are at most the customers
+/// `small` who are no longer ranked (archived ones included). Both sides are at most the customers
 /// above `small` (~20 %), read from `customer_tiers` and the ranking, so
 /// nothing reads the other 80 % of the cards. Both are indexed temporary
 /// tables, so each join is a lookup per row on both engines.
@@ -134,10 +134,12 @@ fn apply(
 ) -> QueryResult<Recomputed> {
     let (imp, sec, ord) = s.cut_ranks(n);
     let tier = tier_sql(imp, sec, ord);
-    let active = active("t.customer_id");
+    // Archived cards' tiers too: not ranked, they go back to `small`. Kept,
+    // a card restored after this recompute came back in a tier no recompute
+    // had given it since, above the pyramid's cut (an outside review).
     conn.batch_execute(&format!(
         "CREATE TEMPORARY TABLE tier_now AS SELECT t.customer_id AS id, t.tier AS tier \
-           FROM customer_tiers t WHERE {active}; \
+           FROM customer_tiers t; \
          CREATE INDEX tier_now_id ON tier_now (id); \
          CREATE TEMPORARY TABLE tier_moves AS \
            SELECT r.id AS id, COALESCE(n.tier, '{SMALL}') AS old_tier, {tier} AS new_tier \
@@ -197,8 +199,8 @@ const SMALL: &str = "small";
 
 /// Applies the moves of ids in (`low`, `high`] and records one history
 /// event per card actually moved. The moves were computed before this
-/// transaction, so each card is re-checked here (still active, still in the
-/// tier the move starts from): a concurrent recompute that moved it first
+/// transaction, so each card is re-checked here (still active unless it
+/// moves to `small`, still in the tier the move starts from): a concurrent recompute that moved it first
 /// must not make this one record the same change again. The chunk holds
 /// [`serialize_chunks`]'s lock, so the check sees the other recompute's
 /// chunks committed; nothing else writes `customer_tiers`. The checked
@@ -212,7 +214,7 @@ fn write_moves(conn: &mut DbConn, low: i64, high: i64, at: &str) -> QueryResult<
         "DROP TABLE IF EXISTS tier_chunk; \
          CREATE TEMPORARY TABLE tier_chunk AS SELECT m.id AS id, m.old_tier AS old_tier, m.new_tier AS new_tier \
            FROM tier_moves m LEFT JOIN customer_tiers t ON t.customer_id = m.id \
-           WHERE m.id > {low} AND m.id <= {high} AND {} \
+           WHERE m.id > {low} AND m.id <= {high} AND (m.new_tier = '{SMALL}' OR {}) \
              AND COALESCE(t.tier, '{SMALL}') = m.old_tier;",
         active("m.id")
     ))?;

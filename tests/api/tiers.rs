@@ -436,6 +436,8 @@ async fn archived_customers_are_not_ranked(app: TestApp) {
     let admin = app.admin_token().await;
     let ids = population(&app, &admin, 100).await;
     let top = ids[99];
+    recompute(&app, &admin).await;
+    assert_eq!(tier_of(&app, &admin, top).await, "important");
     let r = app
         .delete(&format!("/api/v1/customers/{top}"), &admin)
         .await;
@@ -468,6 +470,21 @@ async fn archived_customers_are_not_ranked(app: TestApp) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["customers"], 99);
     assert_eq!(r.body["total_profit_cents"], sum(1, 99));
+
+    // Restored after a recompute that did not rank it, the card is `small`
+    // until one does: it came back `important`, two above the cut of one.
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{top}/restore"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["tier"], "small", "{}", r.text);
+    assert_eq!(listed(&app, &admin, "important").await, vec![ids[98]]);
+    recompute(&app, &admin).await;
+    assert_eq!(tier_of(&app, &admin, top).await, "important");
 }
 
 async fn role_rules_for_tiers(app: TestApp) {
