@@ -103,6 +103,11 @@ pub fn parse_json_items<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
 }
 
 fn parse_body<T: DeserializeOwned>(body: &[u8], scan_content: bool) -> Result<T, ApiError> {
+    // A UTF-8 byte order mark before the document (Windows tools write one:
+    // PowerShell's files, .NET's default encoder) is not part of it: RFC 8259
+    // lets a parser ignore it, and a 400 for an invisible character helps no
+    // one. The CSV import ignores it too.
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     if body.trim_ascii_start().starts_with(b"[") {
         serde_json::from_slice::<IgnoredAny>(body).map_err(|_| malformed(body))?;
         return Err(ApiError::Validation(vec![FieldError::new(

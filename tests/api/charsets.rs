@@ -15,6 +15,7 @@ backend_tests!(
     the_export_answers_in_gb18030_on_request,
     an_unknown_export_charset_is_a_400_beside_the_other_bad_parameters,
     json_bodies_are_utf8_only,
+    a_json_body_may_start_with_a_byte_order_mark,
     an_idempotency_key_covers_what_the_body_is_declared_to_be,
 );
 
@@ -404,4 +405,42 @@ async fn an_idempotency_key_covers_what_the_body_is_declared_to_be(app: TestApp)
         r.problem(422);
         assert_eq!(r.error_fields(), ["Idempotency-Key"], "{other}: {}", r.text);
     }
+}
+
+/// Windows tools (PowerShell's files, .NET's default encoder) put a UTF-8
+/// byte order mark before the JSON; RFC 8259 lets a parser ignore it, and it
+/// was a 400 "not valid JSON" here. A BOM anywhere else is still a character.
+async fn a_json_body_may_start_with_a_byte_order_mark(app: TestApp) {
+    let token = app.admin_token().await;
+    let with_bom = |json: &str| [b"\xEF\xBB\xBF".as_slice(), json.as_bytes()].concat();
+    let r = app
+        .post_bytes(
+            "/api/v1/customers",
+            &token,
+            "application/json",
+            with_bom(r#"{"kind": "individual", "name": "王芳"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["name"], "王芳");
+    let r = app
+        .post_bytes(
+            "/api/v1/customers/bulk",
+            &token,
+            "application/json",
+            with_bom(r#"{"items": [{"external_id": "B-1", "kind": "individual", "name": "b"}]}"#),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["status"], "created", "{}", r.text);
+    // Twice is one too many: the second is not a mark but the body's start.
+    let twice = [
+        b"\xEF\xBB\xBF".as_slice(),
+        &with_bom(r#"{"kind": "individual", "name": "x"}"#),
+    ]
+    .concat();
+    let r = app
+        .post_bytes("/api/v1/customers", &token, "application/json", twice)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
 }
