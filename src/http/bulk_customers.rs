@@ -145,6 +145,20 @@ pub fn upsert_one(
     let external_id = external_id_of(&item)?;
     match known.get(&external_id).cloned() {
         Some(row) => {
+            // As the set-based pass answers it (`bulk_customers_plan::unchanged`).
+            if user.require_customer_write(row.owner_id).is_err() {
+                let tags: Vec<String> = customers::tags_of(conn, &[row.id])?
+                    .into_iter()
+                    .map(|(_, t)| t)
+                    .collect();
+                if bulk_customers_plan::unchanged(&row, &tags, item.clone()) {
+                    return Ok(Applied {
+                        status: ItemStatus::Unchanged,
+                        id: row.id,
+                        version: row.version,
+                    });
+                }
+            }
             let mut item = item;
             bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
             let input: CustomerPatch = bulk::parse_item(item)?;

@@ -278,6 +278,45 @@ async fn sales_users_write_only_their_own(app: TestApp) {
     let id = r.body["items"][0]["id"].as_i64().unwrap();
     let card = app.get(&format!("/api/v1/customers/{id}"), &admin).await;
     assert_eq!(card.body["owner_id"], sales_id);
+
+    // A colleague's card sent back as it is (an export re-imported) is
+    // `unchanged`, on the set-based pass and on the per-item one (a batch
+    // naming a key twice); only a change is `forbidden`.
+    let same = json!({"external_id": "OTHER", "kind": "individual", "name": "Admin's"});
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &sales,
+        &json!({"items": [same]}),
+        None,
+    )
+    .await;
+    assert_eq!(statuses(&r), ["unchanged"], "{}", r.text);
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &sales,
+        &json!({"items": [same, same]}),
+        None,
+    )
+    .await;
+    assert_eq!(statuses(&r), ["unchanged", "unchanged"], "{}", r.text);
+    let changed = json!({"external_id": "OTHER", "tags": ["mine now"]});
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &sales,
+        &json!({"items": [changed, same]}),
+        None,
+    )
+    .await;
+    assert_eq!(statuses(&r), ["error", "unchanged"], "{}", r.text);
+    assert_eq!(r.body["items"][0]["errors"][0]["code"], "forbidden");
+    let csv = "external_id,kind,name\nOTHER,individual,Admin's\n";
+    let r = app
+        .post_raw("/api/v1/customers/import", &sales, "text/csv", csv)
+        .await;
+    assert_eq!(statuses(&r), ["unchanged"], "{}", r.text);
 }
 
 backend_tests!(
