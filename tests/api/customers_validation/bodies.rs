@@ -67,7 +67,9 @@ async fn bad_bodies_get_precise_problems(app: TestApp) {
         "{kind: individual}",
         "{\"name\": \"x\",}",
         "{\"kind\": 'individual'}",
-        "\u{feff}{}",
+        // A byte order mark is ignored before the document only
+        // (`charsets::a_json_body_may_start_with_a_byte_order_mark`).
+        "{}\u{feff}",
     ] {
         let r = post(Some("application/json"), bad).await;
         assert_eq!(r.body["type"], "/problems/bad-request", "{bad}: {}", r.text);
