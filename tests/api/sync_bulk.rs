@@ -544,6 +544,14 @@ async fn external_id_lookups_step_down_the_unique_index(app: TestApp) {
 
 backend_tests!(external_id_lookups_step_down_the_unique_index);
 
+const CARDS: &str = "/api/v1/customers/bulk";
+const ORDERS: &str = "/api/v1/transactions/bulk";
+
+/// A bulk call of `items`, without an idempotency key.
+async fn send(app: &TestApp, path: &str, token: &str, items: &[Value]) -> Resp {
+    bulk(app, path, token, &json!({ "items": items }), None).await
+}
+
 /// An item's key holding a NUL (or another control character) names no
 /// record: its item fails with `invalid_character` and the batch goes on.
 /// PostgreSQL refuses a NUL in a bind, and the batch's lookup of every
@@ -615,28 +623,14 @@ async fn a_resend_with_nulls_for_defaulted_fields_is_unchanged(app: TestApp) {
     let card = json!({"external_id": "N-1", "kind": "individual", "name": "n",
         "currency": null, "funnel_stage": null, "owner_id": null});
     let usd = json!({"external_id": "N-2", "kind": "individual", "name": "u", "currency": "USD"});
-    let first = bulk(
-        &app,
-        "/api/v1/customers/bulk",
-        &token,
-        &json!({"items": [card, usd]}),
-        None,
-    )
-    .await;
+    let first = send(&app, CARDS, &token, &[card.clone(), usd]).await;
     assert_eq!(statuses(&first), ["created", "created"], "{}", first.text);
     let id = first.body["items"][0]["id"].as_i64().unwrap_or_default();
     let before = app.get(&format!("/api/v1/customers/{id}"), &token).await;
 
     let usd_with_null =
         json!({"external_id": "N-2", "kind": "individual", "name": "u", "currency": null});
-    let again = bulk(
-        &app,
-        "/api/v1/customers/bulk",
-        &token,
-        &json!({"items": [card, usd_with_null]}),
-        None,
-    )
-    .await;
+    let again = send(&app, CARDS, &token, &[card, usd_with_null]).await;
     assert_eq!(
         statuses(&again),
         ["unchanged", "unchanged"],
@@ -647,14 +641,7 @@ async fn a_resend_with_nulls_for_defaulted_fields_is_unchanged(app: TestApp) {
     // A change beside the nulls goes the per-item way: the nulls keep theirs.
     let renamed = json!({"external_id": "N-1", "kind": "individual", "name": "m",
         "currency": null, "funnel_stage": null, "owner_id": null});
-    let r = bulk(
-        &app,
-        "/api/v1/customers/bulk",
-        &token,
-        &json!({"items": [renamed]}),
-        None,
-    )
-    .await;
+    let r = send(&app, CARDS, &token, &[renamed]).await;
     assert_eq!(statuses(&r), ["updated"], "{}", r.text);
     let after = app.get(&format!("/api/v1/customers/{id}"), &token).await;
     assert_eq!(after.body["name"], "m");
@@ -670,37 +657,16 @@ async fn a_resend_with_nulls_for_defaulted_fields_is_unchanged(app: TestApp) {
 
     let order = json!({"external_id": "NO-1", "customer_external_id": "N-1", "amount_cents": 500,
         "product": "p", "cost_cents": null, "occurred_at": null, "currency": null, "notes": null});
-    let r = bulk(
-        &app,
-        "/api/v1/transactions/bulk",
-        &token,
-        &json!({"items": [order]}),
-        None,
-    )
-    .await;
+    let r = send(&app, ORDERS, &token, std::slice::from_ref(&order)).await;
     assert_eq!(statuses(&r), ["created"], "{}", r.text);
     let first_order = app
         .get("/api/v1/transactions?external_id=NO-1", &token)
         .await;
-    let r = bulk(
-        &app,
-        "/api/v1/transactions/bulk",
-        &token,
-        &json!({"items": [order]}),
-        None,
-    )
-    .await;
+    let r = send(&app, ORDERS, &token, std::slice::from_ref(&order)).await;
     assert_eq!(statuses(&r), ["unchanged"], "{}", r.text);
     let mut more = order.clone();
     more["amount_cents"] = json!(700);
-    let r = bulk(
-        &app,
-        "/api/v1/transactions/bulk",
-        &token,
-        &json!({"items": [more]}),
-        None,
-    )
-    .await;
+    let r = send(&app, ORDERS, &token, &[more]).await;
     assert_eq!(statuses(&r), ["updated"], "{}", r.text);
     let stored = app
         .get("/api/v1/transactions?external_id=NO-1", &token)
