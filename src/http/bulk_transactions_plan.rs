@@ -93,13 +93,6 @@ impl Cards {
     fn writable(&self, user: &AuthUser, id: i64) -> Option<&CustomerRow> {
         self.by_id.get(&id).filter(|c| may_write(user, c).is_ok())
     }
-
-    /// The card, if `user` may write to it were it not archived.
-    fn owned(&self, user: &AuthUser, id: i64) -> Option<&CustomerRow> {
-        self.by_id
-            .get(&id)
-            .filter(|c| user.require_customer_write(c.owner_id).is_ok())
-    }
 }
 
 /// What the set-based pass made of one item.
@@ -212,8 +205,9 @@ fn settle(
                 return None; // a move: refused by the per-item path
             }
             // A resend that changes nothing is `unchanged` on an archived
-            // card too (`update_in_tx`'s `resend`); a change is not settled here.
-            let card = cards.owned(user, row.customer_id)?;
+            // card too, and on a card the user may not write (`update_in_tx`'s
+            // `resend`); a change is checked below.
+            let card = cards.by_id.get(&row.customer_id)?;
             bulk::drop_defaulted_nulls(&mut item, super::bulk_transactions::DEFAULTED_ON_CREATE);
             let input: TransactionPatch = bulk::parse_item(item).ok()?;
             check(&input, input.null_errors()).ok()?;

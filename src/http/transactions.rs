@@ -381,9 +381,10 @@ pub fn patch_row(
 /// transaction (permissions, `If-Match`, currency, external id, the save
 /// with a version bump). The caller refreshes the card's figures. A patch
 /// that changes nothing writes nothing. With `resend` (the bulk sync) that
-/// holds on an archived card too: an ERP re-sends its orders on every sync,
-/// and a card archived since must not fail each of them; a real change of
-/// its orders is still refused.
+/// holds on an archived card, and on a card the user may not write, too: an
+/// ERP re-sends its orders on every sync, and a card archived since (or a
+/// colleague's, in a sales user's file) must not fail each of them; a real
+/// change of its orders is still refused.
 pub fn update_in_tx(
     conn: &mut DbConn,
     user: &AuthUser,
@@ -396,9 +397,11 @@ pub fn update_in_tx(
     // (below, once it is known to change nothing).
     customers::lock(conn, row.customer_id)?;
     let customer = find_customer(conn, row.customer_id)?;
-    user.require_customer_write(customer.owner_id)?;
-    if !resend && customer.archived_at.is_some() {
-        return Err(archived(customer.id));
+    if !resend {
+        user.require_customer_write(customer.owner_id)?;
+        if customer.archived_at.is_some() {
+            return Err(archived(customer.id));
+        }
     }
     precondition::check(expected.as_deref(), row.version)?;
     let original = row.clone();
@@ -408,6 +411,7 @@ pub fn update_in_tx(
     if row == original {
         return Ok(Updated::Unchanged(original));
     }
+    user.require_customer_write(customer.owner_id)?;
     if customer.archived_at.is_some() {
         return Err(archived(customer.id));
     }

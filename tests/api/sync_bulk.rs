@@ -331,6 +331,7 @@ backend_tests!(
     a_resend_with_nulls_for_defaulted_fields_is_unchanged,
     a_new_card_takes_a_change_reason,
     a_key_given_twice_in_an_item_is_refused,
+    a_colleagues_order_resent_as_it_is_is_unchanged,
 );
 
 /// An item that fails after part of it was written (the card saved, then
@@ -798,4 +799,36 @@ async fn a_key_given_twice_in_an_item_is_refused(app: TestApp) {
         r.error_codes(),
         [("items[0].amount_cents".to_string(), "duplicate".to_string())]
     );
+}
+
+/// An order of a colleague's card re-sent as it is by a sales user is
+/// `unchanged`, as the card itself is; a change of it is `forbidden`. Both
+/// the set-based pass and the per-item path (a batch naming a key twice).
+async fn a_colleagues_order_resent_as_it_is_is_unchanged(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, sales) = app.user_with_role("sales").await;
+    let card = json!({"external_id": "THEIRS", "kind": "individual", "name": "Admin's"});
+    assert_eq!(
+        statuses(&send(&app, CARDS, &admin, &[card]).await),
+        ["created"]
+    );
+    let order = json!({"external_id": "SO-1", "customer_external_id": "THEIRS",
+        "amount_cents": 900, "product": "Tea", "occurred_at": "2026-01-05T10:00:00Z"});
+    let r = send(&app, ORDERS, &admin, std::slice::from_ref(&order)).await;
+    assert_eq!(statuses(&r), ["created"], "{}", r.text);
+    let r = send(&app, ORDERS, &sales, std::slice::from_ref(&order)).await;
+    assert_eq!(statuses(&r), ["unchanged"], "{}", r.text);
+    let r = send(&app, ORDERS, &sales, &[order.clone(), order.clone()]).await;
+    assert_eq!(statuses(&r), ["unchanged", "unchanged"], "{}", r.text);
+    let mut more = order.clone();
+    more["amount_cents"] = json!(1_000);
+    for batch in [vec![more.clone()], vec![more.clone(), order.clone()]] {
+        let r = send(&app, ORDERS, &sales, &batch).await;
+        assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+        assert_eq!(
+            r.body["items"][0]["errors"][0]["code"], "forbidden",
+            "{}",
+            r.text
+        );
+    }
 }
