@@ -138,11 +138,7 @@ async fn bulk_orders_keep_the_single_writes_rules(app: TestApp) {
             {"external_id": "S-2", "customer_id": cny, "amount_cents": 100, "product": "Tea"},
             {"external_id": "O-1", "customer_id": cny, "amount_cents": 100, "product": "Tea"},
         ]),
-        &[
-            ("created", ""),
-            ("error", "forbidden"),
-            ("unchanged", ""),
-        ],
+        &[("created", ""), ("error", "forbidden"), ("unchanged", "")],
     )
     .await;
 }
