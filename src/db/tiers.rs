@@ -122,9 +122,10 @@ fn rank_from_transactions(
 /// transaction with its history events and feed entries.
 ///
 /// The moves are the ranked whose tier differs, and the customers above
-/// `small` who are no longer ranked (archived ones included). Both sides are at most the customers
-/// above `small` (~20 %), read from `customer_tiers` and the ranking, so
-/// nothing reads the other 80 % of the cards. Both are indexed temporary
+/// `small` who are no longer ranked (archived ones included). Both sides
+/// are at most the customers above `small` (~20 %), read from
+/// `customer_tiers` and the ranking, so nothing reads the other 80 % of the
+/// cards. Both are indexed temporary
 /// tables, so each join is a lookup per row on both engines.
 fn apply(
     conn: &mut DbConn,
@@ -200,8 +201,9 @@ const SMALL: &str = "small";
 /// Applies the moves of ids in (`low`, `high`] and records one history
 /// event per card actually moved. The moves were computed before this
 /// transaction, so each card is re-checked here (still active unless it
-/// moves to `small`, still in the tier the move starts from): a concurrent recompute that moved it first
-/// must not make this one record the same change again. The chunk holds
+/// moves to `small`, still in the tier the move starts from): a concurrent
+/// recompute that moved it first must not make this one record the same
+/// change again. The chunk holds
 /// [`serialize_chunks`]'s lock, so the check sees the other recompute's
 /// chunks committed; nothing else writes `customer_tiers`. The checked
 /// moves are kept in `tier_chunk`, and the events and the tier rows are

@@ -99,7 +99,7 @@ pub fn external_id_of(item: &Value) -> Result<String, ApiError> {
             "must be a JSON object",
         ));
     }
-    super::bulk::key_of(item, "external_id")?.ok_or_else(|| {
+    bulk::key_of(item, "external_id")?.ok_or_else(|| {
         ApiError::invalid(
             "external_id",
             "required",

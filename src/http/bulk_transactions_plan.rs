@@ -49,11 +49,7 @@ impl Cards {
     ) -> Result<Cards, ApiError> {
         let named: Vec<String> = items
             .iter()
-            .filter_map(|i| {
-                super::bulk::key_of(i, "customer_external_id")
-                    .ok()
-                    .flatten()
-            })
+            .filter_map(|i| bulk::key_of(i, "customer_external_id").ok().flatten())
             .collect();
         let id_of_external: HashMap<String, i64> =
             db::batch::external_ids(conn, "customers", &named)?

@@ -182,7 +182,6 @@ async fn a_contact_added_as_the_card_is_archived_goes_before_the_archive_or_not_
     let admin = app.admin_token().await;
     let (_, start) = read_all(&app, &admin, None, "&types=customer,contact", 100).await;
     let mut added = Vec::new();
-    let mut cards = Vec::new();
     for i in 0..12 {
         let c = app
             .create_customer(
@@ -211,7 +210,6 @@ async fn a_contact_added_as_the_card_is_archived_goes_before_the_archive_or_not_
             ),
             other => panic!("contact answered {other}: {}", contact.text),
         }
-        cards.push(c);
     }
     let (changes, _) = read_all(&app, &admin, Some(&start), "&types=customer,contact", 100).await;
     let position = |kind: &str, id: i64, operation: &str| {
@@ -229,5 +227,4 @@ async fn a_contact_added_as_the_card_is_archived_goes_before_the_archive_or_not_
             "card {c}: contact {contact} added after the archive"
         );
     }
-    assert_eq!(cards.len(), 12);
 }
