@@ -285,14 +285,15 @@ impl Worker {
 /// What the delivery log says of a request that got no answer. reqwest's
 /// own text is `error sending request for url (...)` for a receiver that
 /// never answered and for one that could not be reached alike; an admin needs
-/// to know which (a slow receiver, or a wrong host or port, a firewall).
+/// to know which (a slow receiver, or a wrong host or port, a firewall), or
+/// that the receiver hung up or answered something that is not HTTP.
 fn failure_text(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         format!("timed out: no answer within {} s", timeout.as_secs())
     } else if e.is_connect() {
         format!("connection failed: {}", root_cause(e))
     } else {
-        e.to_string()
+        format!("request failed: {}", root_cause(e))
     }
 }
 

@@ -30,7 +30,8 @@ backend_tests!(
 
 /// A receiver that accepts the connection and never answers is logged as a
 /// timeout (after the configured seconds), a port nobody listens on as a
-/// failed connection: both were `error sending request for url (...)`.
+/// failed connection: both were `error sending request for url (...)`; one
+/// that hangs up without an answer says so.
 async fn the_log_tells_a_timeout_from_a_failed_connection(app: TestApp) {
     let admin = app.admin_token().await;
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
@@ -39,10 +40,26 @@ async fn the_log_tells_a_timeout_from_a_failed_connection(app: TestApp) {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let closed_url = format!("http://{}/hooks", closed.local_addr().expect("its address"));
     drop(closed);
+    let hangs_up = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let hangs_up_url = format!(
+        "http://{}/hooks",
+        hangs_up.local_addr().expect("its address")
+    );
+    // Reads the request and closes the connection; the thread ends with the
+    // test binary (retries keep coming until the worker stops).
+    std::thread::spawn(move || {
+        for mut stream in hangs_up.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+        }
+    });
     let silent_id = subscribe(&app, &admin, &silent_url, json!(["*"])).await["id"]
         .as_i64()
         .unwrap();
     let closed_id = subscribe(&app, &admin, &closed_url, json!(["*"])).await["id"]
+        .as_i64()
+        .unwrap();
+    let hangs_up_id = subscribe(&app, &admin, &hangs_up_url, json!(["*"])).await["id"]
         .as_i64()
         .unwrap();
     customer(&app, &admin, "Unreachable").await;
@@ -53,6 +70,11 @@ async fn the_log_tells_a_timeout_from_a_failed_connection(app: TestApp) {
     assert!(
         refused.starts_with("connection failed: ") && refused.contains("refused"),
         "{refused}"
+    );
+    let hung_up = first_logged_error(&app, &admin, hangs_up_id).await;
+    assert!(
+        hung_up.starts_with("request failed: ") && hung_up.contains("closed"),
+        "{hung_up}"
     );
     worker.stop().await;
     drop(silent);
