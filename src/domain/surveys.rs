@@ -97,7 +97,17 @@ fn check_value(
         QuestionKind::Nps010 => (Some(integer_in(value, 0, 10, field, errors)?), None),
         QuestionKind::SingleChoice => match value.as_str() {
             Some(s) if q.options.iter().any(|o| o == s) => (None, Some(s.to_string())),
-            _ => {
+            // A number or a boolean is the client's serialization bug, not
+            // a choice the respondent got wrong.
+            None => {
+                errors.push(FieldError::new(
+                    field,
+                    "invalid_type",
+                    "must be a string, one of the options",
+                ));
+                return None;
+            }
+            Some(_) => {
                 errors.push(FieldError::new(
                     field,
                     "invalid_choice",
@@ -462,7 +472,7 @@ mod tests {
             got,
             vec![
                 ("answers[1].value".into(), "length".into()),
-                ("answers[2].value".into(), "invalid_choice".into())
+                ("answers[2].value".into(), "invalid_type".into())
             ]
         );
     }

@@ -344,7 +344,9 @@ fn record(
     let row = store::insert_response(conn, survey.id, customer_id, user_id, now, &stored)?;
     let satisfaction = rules::response_satisfaction(answers);
     store::set_satisfaction(conn, customer_id, &satisfaction, now)?;
-    let overall = satisfaction.overall.map(|v| v.to_string());
+    // Two decimals always (`4.00`, not `4`): the text a consumer parses or
+    // compares is the same for every value.
+    let overall = satisfaction.overall.map(|v| format!("{v:.2}"));
     let reason = format!("survey {}: {}", survey.id, survey.title);
     events::insert(
         conn,

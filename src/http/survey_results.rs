@@ -334,7 +334,7 @@ fn results(
     params(("id" = i64, Path, description = "Survey id"), ResultsQuery),
     responses(
         (status = 200, body = SurveyResults),
-        (status = 400, description = "Bad query parameter (e.g. `from` after `to`, or a period other than month)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad query parameter (e.g. `from` not before `to`, or a period other than month)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such survey", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
@@ -360,8 +360,9 @@ pub async fn get(
         ("to", q.to),
     ]));
     if let (Some(f), Some(t)) = (q.from, q.to) {
-        if f > t {
-            errors.push(FieldError::new("from", "range", "must not be after `to`"));
+        // [t, t) holds nothing: refused, as by the other period reports.
+        if f >= t {
+            errors.push(FieldError::new("from", "range", "must be before `to`"));
         }
     }
     if !errors.is_empty() {

@@ -216,12 +216,18 @@ pub struct SurveyCreate {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"status": "open"}))]
 pub struct SurveyPatch {
+    // `null` is read (not taken for "unchanged") to be refused as `required`
+    // with the body's other rules: a form sending `"title": null` believed
+    // it had saved.
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(
+        value_type = String,
+        required = false,
         min_length = 1,
         max_length = 200,
         pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
     )]
-    pub title: Option<String>,
+    pub title: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
@@ -229,12 +235,16 @@ pub struct SurveyPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>)]
     pub segment_id: Option<Option<i64>>,
-    pub allow_multiple_responses: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = bool, required = false)]
+    pub allow_multiple_responses: Option<Option<bool>>,
     /// At most 100 questions, in order; replaces the whole list.
-    #[schema(max_items = 100)]
-    pub questions: Option<Vec<QuestionInput>>,
-    #[schema(value_type = Option<SurveyStatus>)]
-    pub status: Option<Input<SurveyStatus>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Vec<QuestionInput>, required = false, max_items = 100)]
+    pub questions: Option<Option<Vec<QuestionInput>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = SurveyStatus, required = false)]
+    pub status: Option<Option<Input<SurveyStatus>>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -635,9 +645,17 @@ pub async fn patch(
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
     let input = body.0;
-    let mut errors = Vec::new();
+    let mut errors = super::validation::nulls(&[
+        (
+            "allow_multiple_responses",
+            matches!(input.allow_multiple_responses, Some(None)),
+        ),
+        ("questions", matches!(input.questions, Some(None))),
+        ("status", matches!(input.status, Some(None))),
+        ("title", matches!(input.title, Some(None))),
+    ]);
     let title = text_field(
-        input.title.as_deref(),
+        input.title.as_ref().and_then(|t| t.as_deref()),
         "title",
         MAX_TITLE,
         false,
@@ -650,8 +668,13 @@ pub async fn patch(
     let status = input
         .status
         .as_ref()
+        .and_then(|s| s.as_ref())
         .and_then(|s| code(s, "status", &mut errors));
-    let qlist = input.questions.as_ref().map(|l| questions(l, &mut errors));
+    let qlist = input
+        .questions
+        .as_ref()
+        .and_then(|l| l.as_ref())
+        .map(|l| questions(l, &mut errors));
     fail(errors)?;
     let view = state
         .db
@@ -697,7 +720,7 @@ pub async fn patch(
                 if let Some(description) = description {
                     row.description = description;
                 }
-                if let Some(allow) = input.allow_multiple_responses {
+                if let Some(allow) = input.allow_multiple_responses.flatten() {
                     row.allow_multiple_responses = allow;
                 }
                 // Nothing differs (the current status, the same title, `{}`):

@@ -196,7 +196,6 @@ pub fn check<T: validator::Validate>(input: &T, extra: Vec<FieldError>) -> Resul
     }
 }
 
-/// A serde error with the path where it happened.
 /// The fields of a PATCH that cannot be cleared but were sent as `null`
 /// (`(name, sent_null)` pairs): one `required` error each, reported with the
 /// body's other rules so every bad field is named at once.
@@ -208,6 +207,7 @@ pub fn nulls(fields: &[(&str, bool)]) -> Vec<FieldError> {
         .collect()
 }
 
+/// A serde error with the path where it happened.
 pub fn serde_field_error<E: std::fmt::Display>(
     path: &serde_path_to_error::Path,
     inner: &E,

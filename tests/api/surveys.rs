@@ -308,6 +308,26 @@ async fn survey_validation_names_every_field(app: TestApp) {
             ("title".into(), "blank".into())
         ]
     );
+    // A field that cannot be cleared, sent as null: refused and named (it
+    // was a 200 that changed nothing); description and segment_id clear.
+    let r = app
+        .patch(
+            &format!("{SURVEYS}/{id}"),
+            &admin,
+            &json!({"title": null, "status": null, "allow_multiple_responses": null,
+                    "questions": null, "description": null}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        vec![
+            ("allow_multiple_responses".into(), "required".into()),
+            ("questions".into(), "required".into()),
+            ("status".into(), "required".into()),
+            ("title".into(), "required".into()),
+        ]
+    );
     let r = app
         .patch(
             &format!("{SURVEYS}/{id}"),
@@ -527,15 +547,18 @@ async fn response_validation_names_each_bad_answer(app: TestApp) {
         ],
     )
     .await;
+    // A number for a choice is a type error, not a wrong choice.
     assert_eq!(
         r.error_codes(),
         vec![
             ("answers[0].value".into(), "invalid_type".into()),
             ("answers[1].value".into(), "invalid_type".into()),
-            ("answers[2].value".into(), "invalid_choice".into()),
+            ("answers[2].value".into(), "invalid_type".into()),
             ("answers[3].value".into(), "invalid_type".into()),
         ]
     );
+    let r = respond(&app, &admin, id, c, &[(q[3], json!(true))]).await;
+    assert_eq!(r.code_of("answers[0].value"), "invalid_type", "{}", r.text);
     // Missing parts of the body, and an unknown customer.
     let r = app.post(&url, &admin, &json!({})).await;
     assert_eq!(
@@ -833,7 +856,7 @@ async fn survey_run_end_to_end(app: TestApp) {
         .iter()
         .find(|e| e["kind"] == "survey_answered")
         .unwrap_or_else(|| panic!("{}", tl.text));
-    assert_eq!(answered["to"], "4.5");
+    assert_eq!(answered["to"], "4.50");
     assert!(answered["subject_id"].is_i64());
     let changed = events
         .iter()
@@ -881,6 +904,15 @@ async fn results_query_rules(app: TestApp) {
         .await;
     r.problem(400);
     assert_eq!(r.error_fields(), vec!["from"]);
+    // An empty window, as the other period reports refuse it.
+    let r = app
+        .get(
+            &format!("{url}?from=2026-01-01T00:00:00Z&to=2026-01-01T00:00:00Z"),
+            &admin,
+        )
+        .await;
+    r.problem(400);
+    assert_eq!(r.code_of("from"), "range", "{}", r.text);
     app.get(&format!("{url}?from=yesterday"), &admin)
         .await
         .problem(400);
@@ -1020,7 +1052,7 @@ async fn card_keeps_latest_satisfaction_per_dimension(app: TestApp) {
     let items = h.body["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
     assert!(items[0]["to"].is_null());
-    assert_eq!(items[1]["to"], "2");
+    assert_eq!(items[1]["to"], "2.00");
 }
 
 async fn list_and_segments_filter_by_satisfaction(app: TestApp) {
