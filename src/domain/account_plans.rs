@@ -42,6 +42,13 @@ pub fn period_before(start: NaiveDate, end: NaiveDate) -> (NaiveDate, NaiveDate)
 /// Return on the plan's cost: (profit in the period − profit in the period
 /// before − cost) ÷ cost. The uplift over the period before is what the
 /// plan earned; the cost is what it spent. None without cost (no ratio).
+/// The profit the plan's period made over the period before. Each side is a
+/// sum held at the 64-bit range; their difference is held there too (a
+/// review found it overflowed: a 500, or a wrapped figure in a release build).
+pub fn uplift(profit_in_period: i64, profit_before: i64) -> i64 {
+    profit_in_period.saturating_sub(profit_before)
+}
+
 pub fn roi(profit_in_period: i64, profit_before: i64, cost: i64) -> Option<f64> {
     (cost > 0).then(|| (profit_in_period as f64 - profit_before as f64 - cost as f64) / cost as f64)
 }
@@ -117,6 +124,14 @@ mod tests {
             period_before(day("2026-01-01"), day("2026-01-01")),
             (day("2025-12-31"), day("2025-12-31"))
         );
+    }
+
+    #[test]
+    fn uplift_is_held_at_the_64_bit_range() {
+        assert_eq!(uplift(30_000, 10_000), 20_000);
+        assert_eq!(uplift(-5, 10), -15);
+        assert_eq!(uplift(i64::MAX / 2 + 10, -(i64::MAX / 2) - 10), i64::MAX);
+        assert_eq!(uplift(-(i64::MAX / 2) - 10, i64::MAX / 2 + 10), i64::MIN);
     }
 
     #[test]

@@ -10,7 +10,9 @@ use super::extract::NoQuery;
 use crate::auth::AuthUser;
 use crate::db::account_plans as plans;
 use crate::db::{self};
-use crate::domain::account_plans::{elapsed, is_due, is_overdue, period_before, ratio, roi};
+use crate::domain::account_plans::{
+    elapsed, is_due, is_overdue, period_before, ratio, roi, uplift,
+};
 use crate::domain::codes::{from_db, ActionStatus};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -168,7 +170,7 @@ pub async fn evaluation(
                 currency: plans::currency_of(conn, plan.customer_id)?,
                 cost_cents,
                 budget_used: ratio(cost_cents, plan.budget_cents),
-                profit_uplift_cents: in_period.profit_cents - before.profit_cents,
+                profit_uplift_cents: uplift(in_period.profit_cents, before.profit_cents),
                 roi: roi(in_period.profit_cents, before.profit_cents, cost_cents),
                 in_period,
                 before,
