@@ -17,6 +17,7 @@ backend_tests!(
     evaluation_against_hand_computed_figures,
     list_items_are_the_plans_read_one_by_one,
     a_running_plan_is_judged_on_the_days_it_has_run,
+    the_uplift_past_64_bits_is_held_at_the_limit,
 );
 
 const PLANS: &str = "/api/v1/account-plans";
@@ -473,6 +474,32 @@ async fn evaluation_against_hand_computed_figures(app: TestApp) {
     // (35,000 − 10,000 − 15,000) / 15,000
     let roi = e["roi"].as_f64().unwrap();
     assert!((roi - 10_000.0 / 15_000.0).abs() < 1e-9, "{roi}");
+}
+
+/// A period's profit and the period before's are sums held at the 64-bit
+/// range; their difference is held there too (it overflowed: a 500). The
+/// figures are written past the API's limits with SQL, as ~46,000 of the
+/// largest orders on each side would make them.
+async fn the_uplift_past_64_bits_is_held_at_the_limit(app: TestApp) {
+    let token = app.admin_token().await;
+    let key = key_customer(&app, &token).await;
+    sale(&app, &token, key, 20_000, 10_000, 90).await;
+    let plan = app.post(PLANS, &token, &plan_body(key)).await.id();
+    let huge = 5_000_000_000_000_000_000_i64;
+    app.execute_sql(&format!(
+        "UPDATE transactions SET amount_cents = {huge}, cost_cents = 0 WHERE amount_cents = 50000; \
+         UPDATE transactions SET amount_cents = 0, cost_cents = {huge} WHERE amount_cents = 20000;"
+    ));
+    let r = app.get(&format!("{PLANS}/{plan}/evaluation"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["in_period"]["profit_cents"],
+        json!(huge),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["before"]["profit_cents"], json!(-huge), "{}", r.text);
+    assert_eq!(r.body["profit_uplift_cents"], json!(i64::MAX), "{}", r.text);
 }
 
 /// The list reads a page's actions and currencies in one statement each: every
