@@ -20,7 +20,7 @@ use super::validation::Input;
 use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::page::{self, Cursor};
-use crate::db::row_lock::{lock, Locked};
+use crate::db::row_lock::{lock, lock_shared, Locked};
 use crate::db::surveys::{self as store, NewQuestion, QuestionRow, SurveyRow};
 use crate::db::{self, DbConn};
 use crate::domain::codes::{
@@ -420,15 +420,26 @@ pub fn find_survey(conn: &mut DbConn, id: i64) -> Result<SurveyRow, ApiError> {
     store::find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("no survey {id}")))
 }
 
+/// The target segment exists, and stays until this write commits: its
+/// delete waits for the write (then takes the target off the survey, with a
+/// new version and a change in the feed), or the write waits for the delete
+/// and finds no segment. Unlocked, a delete that ran beside a survey's
+/// create or re-target on PostgreSQL did not see the survey, and the
+/// database's `ON DELETE SET NULL` cleared the target unseen (same version,
+/// nothing in the feed).
 fn segment_exists(conn: &mut DbConn, id: Option<i64>) -> Result<(), ApiError> {
-    match id {
-        Some(id) if crate::db::segments::find(conn, id)?.is_none() => Err(ApiError::invalid(
+    let Some(id) = id else {
+        return Ok(());
+    };
+    lock_shared(conn, Locked::Segments, id)?;
+    if crate::db::segments::find(conn, id)?.is_none() {
+        return Err(ApiError::invalid(
             "segment_id",
             "unknown_segment",
             &format!("no segment {id}"),
-        )),
-        _ => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 /// The survey as the API shows it, if it exists (the change feed's `data`).
@@ -680,6 +691,11 @@ pub async fn patch(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
+                // The segment before the survey, in the order its delete
+                // takes them (it locks the surveys that target it).
+                if let Some(segment) = input.segment_id {
+                    segment_exists(conn, segment)?;
+                }
                 lock(conn, Locked::Surveys, id)?;
                 let mut row = find_survey(conn, id)?;
                 precondition::check(expected.as_deref(), row.version)?;
@@ -694,7 +710,6 @@ pub async fn patch(
                     transition(current, next)?;
                 }
                 if let Some(segment) = input.segment_id {
-                    segment_exists(conn, segment)?;
                     row.segment_id = segment;
                 }
                 if let Some(qlist) = &qlist {

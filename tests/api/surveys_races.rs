@@ -11,11 +11,12 @@ use serde_json::json;
 
 use crate::backend_tests;
 use crate::helpers::TestApp;
-use crate::surveys::{open_survey, respond};
+use crate::surveys::{create, open_survey, respond};
 
 backend_tests!(
     a_response_waits_for_a_close_in_flight_and_is_refused,
     a_response_waits_for_a_delete_in_flight_and_is_not_lost,
+    a_target_segment_deleted_meanwhile_is_taken_off_in_the_open,
 );
 
 /// Holds survey `id` in a write transaction of another connection, runs
@@ -101,4 +102,64 @@ async fn a_response_waits_for_a_delete_in_flight_and_is_not_lost(app: TestApp) {
         "{}",
         card.text
     );
+}
+
+/// Surveys created or re-targeted at a segment while it is deleted: each
+/// write either fails (422 `unknown_segment`) or keeps its target until the
+/// delete takes it off with a new version (and a change in the feed). On
+/// PostgreSQL the delete did not see a survey written beside it, and the
+/// database's `ON DELETE SET NULL` cleared the target at the same version,
+/// after a 2xx that named the segment (most rounds of a review's script).
+async fn a_target_segment_deleted_meanwhile_is_taken_off_in_the_open(app: TestApp) {
+    let token = app.admin_token().await;
+    for round in 0..6 {
+        let segment = app
+            .post(
+                "/api/v1/segments",
+                &token,
+                &json!({"name": format!("Going {round}"), "kind": "static"}),
+            )
+            .await
+            .id();
+        let mut retargeted = Vec::new();
+        for i in 0..2 {
+            let title = format!("Existing {round}.{i}");
+            retargeted.push(create(&app, &token, json!({ "title": title })).await.id());
+        }
+        let target = json!({ "segment_id": segment });
+        let (app, token, target) = (&app, &token, &target);
+        let creates = (0..2).map(|i| async move {
+            let title = format!("New {round}.{i}");
+            let body = json!({"title": title, "segment_id": segment});
+            app.post("/api/v1/surveys", token, &body).await
+        });
+        let patches = retargeted.iter().map(|id| async move {
+            app.patch(&format!("/api/v1/surveys/{id}"), token, target)
+                .await
+        });
+        let (created, patched, deleted) = futures_util::future::join3(
+            futures_util::future::join_all(creates),
+            futures_util::future::join_all(patches),
+            app.delete(&format!("/api/v1/segments/{segment}"), token),
+        )
+        .await;
+        assert_eq!(deleted.status, 204, "{}", deleted.text);
+        for r in created.iter().chain(patched.iter()) {
+            if r.status == 422 {
+                assert_eq!(r.code_of("segment_id"), "unknown_segment", "{}", r.text);
+                continue;
+            }
+            assert!(r.status == 200 || r.status == 201, "{}", r.text);
+            assert_eq!(r.body["segment_id"], segment, "{}", r.text);
+            let id = r.id();
+            let now = app.get(&format!("/api/v1/surveys/{id}"), token).await;
+            assert!(now.body["segment_id"].is_null(), "{}", now.text);
+            assert!(
+                now.body["version"].as_i64() > r.body["version"].as_i64(),
+                "round {round}: survey {id} lost its target unseen: answered {}, now {}",
+                r.text,
+                now.text
+            );
+        }
+    }
 }
