@@ -447,13 +447,16 @@ pub async fn create(
     let customer_id = path.into_inner();
     let input = body.0;
     check(&input, Vec::new())?;
-    let now = db::now();
-    let row = new_row(customer_id, input, now);
+    let row = new_row(customer_id, input, db::now());
 
     let saved = state
         .db
         .write_grouped(move |conn| {
             let saved = create_in_tx(conn, &user, row)?;
+            // Read once the card is locked (as update and delete do): a stage
+            // change stamped before this write waited for another would be
+            // dated before the change it follows.
+            let now = db::now();
             stats::refresh(conn, customer_id, now)?;
             cpr::refresh_current(conn, customer_id, now)?;
             crate::db::loyalty::refresh_current(conn, customer_id, now)?;

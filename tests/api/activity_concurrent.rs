@@ -13,6 +13,7 @@ backend_tests!(
     concurrent_purchases_and_interactions_of_one_customer_all_count,
     a_first_purchase_and_a_currency_change_at_once_never_mix_currencies,
     a_contact_added_as_the_card_is_archived_goes_before_the_archive_or_not_at_all,
+    a_stage_change_is_dated_after_the_write_it_waited_for,
 );
 
 /// 12 purchases (the last 3 share an external id: 2 conflict) and 12
@@ -225,6 +226,67 @@ async fn a_contact_added_as_the_card_is_archived_goes_before_the_archive_or_not_
         assert!(
             contact_at < archive_at,
             "card {c}: contact {contact} added after the archive"
+        );
+    }
+}
+
+/// A purchase that waits for the card (another transaction holds it) moves
+/// the CPR stage when it gets the card, and its stage change is dated then:
+/// it was dated when the request came in, before the write it waited for,
+/// so the card's history showed its stage changes out of order (a review).
+async fn a_stage_change_is_dated_after_the_write_it_waited_for(app: TestApp) {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let admin = app.admin_token().await;
+    let c = app
+        .create_customer(
+            &admin,
+            json!({"kind": "individual", "name": "Waiting", "wallet_size_cents": 100_000}),
+        )
+        .await
+        .id();
+    let db = app.open_db(1, 10).await;
+    let (held, is_held) = mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let mut conn = db.pool().get().expect("a connection");
+        patron::db::write_tx(&mut conn, |conn| {
+            patron::db::customers::lock(conn, c)?;
+            held.send(()).expect("the test waits");
+            std::thread::sleep(Duration::from_millis(400));
+            Ok::<_, diesel::result::Error>(chrono::Utc::now())
+        })
+        .expect("the other writer")
+    });
+    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
+        .await
+        .expect("the wait");
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/transactions"),
+            &admin,
+            &json!({"amount_cents": 90_000, "cost_cents": 0, "product": "Tea"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let released = holder.join().expect("no panic");
+    let history = app
+        .get(
+            &format!("/api/v1/customers/{c}/history?kind=cpr_stage_changed"),
+            &admin,
+        )
+        .await;
+    let changes = history.body["items"].as_array().expect("items");
+    assert!(!changes.is_empty(), "{}", history.text);
+    for change in changes {
+        let at: chrono::DateTime<chrono::Utc> = change["at"]
+            .as_str()
+            .expect("at")
+            .parse()
+            .expect("an instant");
+        assert!(
+            at >= released,
+            "dated {at}, the card was free at {released}: {}",
+            history.text
         );
     }
 }
