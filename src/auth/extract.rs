@@ -88,9 +88,7 @@ async fn check(
                 .db
                 .lookup(move |conn| Ok(users::find(conn, id)?))
                 .await?;
-            let user = user.filter(|u| u.active).ok_or_else(|| {
-                ApiError::Unauthorized("the account is disabled or no longer exists".into())
-            })?;
+            let user = user.filter(|u| u.active).ok_or_else(disabled)?;
             let auth = AuthUser {
                 id: user.id,
                 role: from_db(&user.role, Role::Viewer),
@@ -124,4 +122,24 @@ pub(crate) fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
         ));
     }
     Ok(token.trim().to_string())
+}
+
+/// The 401 for a caller whose account is disabled or gone: at the token's
+/// check, or found so by a write that names the caller (an owner, an
+/// interaction's user) after a deactivation committed while the request was
+/// on its way: a 422 there blamed a field the client may not have sent.
+pub fn disabled() -> ApiError {
+    ApiError::Unauthorized("the account is disabled or no longer exists".into())
+}
+
+impl AuthUser {
+    /// `Err(disabled())` when `id` is the caller and `active` says the
+    /// account is no longer active.
+    pub fn still_active(&self, id: i64, active: bool) -> Result<(), ApiError> {
+        if id == self.id && !active {
+            Err(disabled())
+        } else {
+            Ok(())
+        }
+    }
 }

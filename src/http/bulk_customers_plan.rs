@@ -101,6 +101,11 @@ pub fn plan(
         }
     }
     let (owners, sources) = references(conn, new_cards.iter().map(|c| &c.row))?;
+    // The caller, deactivated since its token was checked, owning new cards
+    // (its id is the default owner): the batch is a 401, not a 422 per item.
+    if new_cards.iter().any(|c| c.row.owner_id == user.id) {
+        user.still_active(user.id, owners.contains(&user.id))?;
+    }
     let mut good = Vec::new();
     for card in new_cards {
         let errors = reference_errors(&card.row, &owners, &sources);

@@ -314,8 +314,6 @@ pub fn archived(id: i64) -> ApiError {
     ))
 }
 
-/// Rules that need the database: the owner is an active user, the linked
-/// source customer exists, the external id is free.
 /// The rules on a card's links, given what the database says: an active
 /// owner, and a source customer that exists, is not the card itself and
 /// fits the acquisition source. Shared by the single writes and the bulk
@@ -338,15 +336,20 @@ pub fn link_errors(row: &CustomerRow, owner_active: bool, source_exists: bool) -
     errors
 }
 
-/// `new_owner`: the card gets this owner now (a create, or a reassignment).
-/// Keeping an owner who has since been deactivated is allowed: their cards
-/// stay editable until a manager hands them over.
+/// Rules that need the database: the owner is an active user, the linked
+/// source customer exists, the external id is free. `new_owner`: the card
+/// gets this owner now (a create, or a reassignment). Keeping an owner who
+/// has since been deactivated is allowed: their cards stay editable until a
+/// manager hands them over. A caller deactivated since its token was checked
+/// who would own the card is a 401, not a bad `owner_id`.
 fn reference_errors(
     conn: &mut DbConn,
+    user: &AuthUser,
     row: &CustomerRow,
     new_owner: bool,
 ) -> Result<(Vec<FieldError>, Option<ApiError>), ApiError> {
     let owner_active = !new_owner || users::find(conn, row.owner_id)?.is_some_and(|u| u.active);
+    user.still_active(row.owner_id, owner_active)?;
     let source_exists = match row.source_customer_id {
         Some(source) => customers::exists(conn, source)?,
         None => false,
@@ -382,7 +385,7 @@ pub fn create_in_tx(
     tags: &[String],
     reason: Option<&str>,
 ) -> Result<(CustomerRow, CustomerView), ApiError> {
-    let (errors, conflict) = reference_errors(conn, row, true)?;
+    let (errors, conflict) = reference_errors(conn, user, row, true)?;
     fail_on(errors, conflict)?;
     let saved = customers::insert(conn, row)?;
     // A new card has no transactions and no survey responses, so its CPR
@@ -467,7 +470,7 @@ pub fn update_in_tx(
             ),
         ));
     }
-    let (errors, conflict) = reference_errors(conn, &row, row.owner_id != original.owner_id)?;
+    let (errors, conflict) = reference_errors(conn, user, &row, row.owner_id != original.owner_id)?;
     fail_on(errors, conflict)?;
     if skip_unchanged && row == original {
         let same_tags = match &tags {

@@ -394,7 +394,7 @@ pub async fn create(
         .db
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
-            require_active_user(conn, row.user_id)?;
+            require_active_user(conn, &user, row.user_id)?;
             let saved = interactions::insert(conn, &row)?;
             stats::refresh(conn, customer_id, now)?;
             Ok(saved)
@@ -403,8 +403,12 @@ pub async fn create(
     Ok(respond(StatusCode::CREATED, saved))
 }
 
-fn require_active_user(conn: &mut DbConn, id: i64) -> Result<(), ApiError> {
-    if users::find(conn, id)?.is_some_and(|u| u.active) {
+/// The interaction's user is active; the caller itself, deactivated since
+/// its token was checked, is a 401 (its id may be the default, not sent).
+fn require_active_user(conn: &mut DbConn, caller: &AuthUser, id: i64) -> Result<(), ApiError> {
+    let active = users::find(conn, id)?.is_some_and(|u| u.active);
+    caller.still_active(id, active)?;
+    if active {
         Ok(())
     } else {
         Err(ApiError::Validation(vec![owner_error("user_id")]))

@@ -25,6 +25,7 @@ backend_tests!(
     alg_none_tokens_are_refused,
     tampered_tokens_are_refused,
     deactivating_a_user_revokes_their_token_at_once,
+    a_write_of_a_user_deactivated_on_its_way_is_a_401,
     changing_the_password_revokes_old_tokens,
     other_changes_keep_the_token_valid,
     role_changes_take_effect_at_once,
@@ -465,6 +466,53 @@ async fn deactivating_a_user_revokes_their_token_at_once(app: TestApp) {
     let fresh = app.token(&email, PASSWORD).await;
     let r = app.get("/api/v1/customers", &fresh).await;
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// A deactivation that commits while a request is past its token check (an
+/// instance that remembers the user check, as `PATRON_AUTH_CACHE_MS` lets it
+/// for a change made through another process) meets the write: it is a 401
+/// as for the token, not a 422 blaming `owner_id` or `user_id`, fields the
+/// request did not send (the caller's id is their default). Nothing written.
+async fn a_write_of_a_user_deactivated_on_its_way_is_a_401(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (id, sales) = app.user_with_role("sales").await;
+    let other = app.start_another(|c| c.auth_cache_ms = 600_000).await;
+    let at = other.address.clone();
+    let card = json!({"kind": "individual", "name": "Before"});
+    let r = app.post_at(&at, "/api/v1/customers", &sales, &card).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let c = r.id();
+    app.execute_sql(&format!("UPDATE users SET active = FALSE WHERE id = {id}"));
+    let writes = [
+        (
+            "/api/v1/customers".to_string(),
+            json!({"kind": "individual", "name": "After"}),
+        ),
+        (
+            format!("/api/v1/customers/{c}/interactions"),
+            json!({"type": "call", "summary": "After"}),
+        ),
+        (
+            "/api/v1/customers/bulk".to_string(),
+            json!({"items": [{"external_id": "after-1", "kind": "individual", "name": "After"}]}),
+        ),
+    ];
+    for (path, body) in &writes {
+        let r = app.post_at(&at, path, &sales, body).await;
+        assert_unauthorized(&r);
+    }
+    let list = app.get("/api/v1/customers", &admin).await;
+    assert_eq!(
+        list.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        list.text
+    );
+    let timeline = app
+        .get(&format!("/api/v1/customers/{c}/interactions"), &admin)
+        .await;
+    assert_eq!(timeline.body["items"], json!([]), "{}", timeline.text);
+    other.stop().await;
 }
 
 async fn changing_the_password_revokes_old_tokens(app: TestApp) {
