@@ -219,6 +219,12 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                     .build(),
             );
         }
+        if *name == "Unavailable" {
+            response.headers.insert(
+                "Retry-After".to_string(),
+                integer_header("Seconds to wait before retrying (always sent; `/readyz` says whether the database answers)"),
+            );
+        }
         if *name == "ConflictOrInFlight" {
             response.headers.insert(
                 "Retry-After".to_string(),

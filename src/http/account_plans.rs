@@ -95,7 +95,8 @@ pub struct PlanCreate {
     #[validate(required, custom(function = "calendar_date"))]
     #[schema(required = true, value_type = NaiveDate, pattern = "^(19|[2-9][0-9])")]
     pub period_start: Option<NaiveDate>,
-    /// On or after `period_start`, and at most ten years after it.
+    /// On or after `period_start`; the period is at most ten years long (its
+    /// last day at most ten years after `period_start`, less a day).
     #[validate(required, custom(function = "calendar_date"))]
     #[schema(required = true, value_type = NaiveDate, pattern = "^(19|[2-9][0-9])")]
     pub period_end: Option<NaiveDate>,
@@ -165,8 +166,14 @@ fn period_errors(start: NaiveDate, end: NaiveDate, blamed: &str) -> Vec<FieldErr
         _ if end < start && start_blamed => format!("must be on or before period_end ({end})"),
         _ if end < start => "must be on or after period_start".to_string(),
         Some(last) if end <= last => return Vec::new(),
-        _ if start_blamed => format!("must be at most ten years before period_end ({end})"),
-        _ => "must be at most ten years after period_start".to_string(),
+        // Ten years of days, both ends counted: the last allowed day named.
+        Some(last) if !start_blamed => format!(
+            "the period is at most ten years long: period_end at most {last} (ten years after period_start, less a day)"
+        ),
+        _ if start_blamed => format!(
+            "the period is at most ten years long: period_start at least ten years less a day before period_end ({end})"
+        ),
+        _ => "the period is at most ten years long".to_string(),
     };
     vec![FieldError::new(blamed, "range", message)]
 }

@@ -65,7 +65,12 @@ async fn dates_stay_in_the_supported_range(app: TestApp) {
         .await;
     r.problem(422);
     assert_eq!(r.error_codes(), [pair("period_end")]);
-    assert!(r.text.contains("ten years"), "{}", r.text);
+    let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("ten years") && message.contains("at most 2035-12-31"),
+        "the last allowed day is named: {}",
+        r.text
+    );
     let r = app
         .post(PLANS, &token, &body("1900-01-01", "1909-12-31"))
         .await;

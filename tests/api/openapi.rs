@@ -36,6 +36,11 @@ fn every_api_operation_is_secured_and_documents_its_problems() {
         spec["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // The retryable answers say when to retry.
+    for name in ["Unavailable", "TooManyRequests", "ConflictOrInFlight"] {
+        let headers = &spec["components"]["responses"][name]["headers"];
+        assert!(headers["Retry-After"].is_object(), "{name}: {headers}");
+    }
     for (method, path, op) in operations(&spec) {
         let responses = op["responses"].as_object().expect("responses");
         assert!(responses.contains_key("500"), "{method} {path} lacks 500");

@@ -211,6 +211,13 @@ async fn postgres_outage_is_503_and_recovers_without_restart() {
         ready.problem(503);
         let r = app.get(card, token).await;
         assert_eq!(r.status, 503, "card while down: {}", r.text);
+        // The spec's 503 documents it: a client retries after it.
+        assert_eq!(
+            r.header("retry-after").as_deref(),
+            Some("1"),
+            "{:?}",
+            r.headers
+        );
         assert!(started.elapsed() < Duration::from_secs(4));
         unavailable += 1;
     }
