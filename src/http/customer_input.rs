@@ -8,7 +8,9 @@ use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
-use super::validation::{calendar_date, currency_code, known_code, not_blank, phone_number, Input};
+use super::validation::{
+    calendar_date, currency_code, email_address, known_code, not_blank, phone_number, Input,
+};
 use crate::db::customers::{search_text, CustomerRow};
 use crate::domain::codes::{
     AcquisitionSource, CustomerKind, FunnelStage, Gender, PersonalityType, ProspectGrade,
@@ -106,7 +108,7 @@ pub struct CustomerCreate {
     #[validate(length(max = 200))]
     #[schema(max_length = 200)]
     pub company: Option<String>,
-    #[validate(email, length(max = 254))]
+    #[validate(custom(function = "email_address"), length(max = 254))]
     #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[validate(custom(function = "phone_number"))]
@@ -217,7 +219,7 @@ pub struct CustomerPatch {
     #[schema(value_type = Option<String>, max_length = 200)]
     pub company: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(email, length(max = 254))]
+    #[validate(custom(function = "email_address"), length(max = 254))]
     #[schema(value_type = Option<String>, format = Email, max_length = 254)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]

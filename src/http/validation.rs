@@ -113,6 +113,18 @@ pub fn calendar_date(date: &chrono::NaiveDate) -> Result<(), ValidationError> {
     }
 }
 
+/// An email address once trimmed (it is stored trimmed, as every text value
+/// is): `" a@b.example "` was refused in JSON and taken from a CSV cell,
+/// which is trimmed.
+pub fn email_address(value: &str) -> Result<(), ValidationError> {
+    use validator::ValidateEmail;
+    if value.trim().validate_email() {
+        Ok(())
+    } else {
+        Err(ValidationError::new("email"))
+    }
+}
+
 pub fn phone_number(value: &str) -> Result<(), ValidationError> {
     let ok_chars = value
         .chars()

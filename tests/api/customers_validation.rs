@@ -173,6 +173,9 @@ async fn email_and_phone_must_be_well_formed(app: TestApp) {
         r.body["email"], "wang.wei@huakang.example",
         "emails are lower-cased"
     );
+    // Trimmed as every text value is (and as a CSV cell is): accepted.
+    let r = accepts(&app, &admin, json!({"email": "  li.na@example.com \t"})).await;
+    assert_eq!(r.body["email"], "li.na@example.com", "{}", r.text);
 
     for bad in [
         "12ab5",
