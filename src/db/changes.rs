@@ -492,8 +492,18 @@ pub fn page(
         .load(conn)
 }
 
-/// The newest position the retention purge removed; cursors before it are
-/// expired.
+/// Whether the feed can ever hand out `p`: the start `(0, 0)` (an empty
+/// feed's cursor, and the purge position before any purge), or a sealed
+/// change's `(seq, id)`, both from 1 (the counter's first number is 1, and
+/// ids start at 1). Anything else (a negative id, `(0, 5)`) was made by
+/// hand: a bad cursor, not one "behind the purge", since no change can
+/// have been purged after a position that no change follows.
+pub fn can_be_cursor(p: Position) -> bool {
+    p == Position::default() || (p.seq >= 1 && p.id >= 1)
+}
+
+/// The newest position the retention purge removed (`(0, 0)` before the
+/// first purge); a cursor before it is expired: changes after it are gone.
 pub fn purged_through(conn: &mut DbConn) -> QueryResult<Position> {
     let (seq, id): (i64, i64) = change_counter::table
         .find(1)

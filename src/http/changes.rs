@@ -231,7 +231,11 @@ pub fn decode(raw: &str) -> Result<Position, ApiError> {
     };
     let cursor = Cursor::decode(raw, "changes", CURSOR_KIND).map_err(|_| bad())?;
     let seq = cursor.k.as_i64().ok_or_else(bad)?;
-    Ok(Position { seq, id: cursor.id })
+    let position = Position { seq, id: cursor.id };
+    if !changes::can_be_cursor(position) {
+        return Err(bad());
+    }
+    Ok(position)
 }
 
 fn parse_limit(requested: Option<i64>) -> Result<i64, ApiError> {

@@ -21,7 +21,70 @@ backend_tests!(
     failed_purge_is_retried_soon,
     a_cursor_saved_before_lists_were_named_still_reads,
     a_cursor_past_the_feeds_end_is_refused,
+    a_position_no_cursor_holds_is_a_bad_cursor_not_gone,
 );
+
+/// A feed cursor at a hand-made position, as the API encodes one.
+pub fn feed_cursor(seq: i64, id: i64) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    URL_SAFE_NO_PAD.encode(json!({"l": "changes", "s": "changes", "k": seq, "id": id}).to_string())
+}
+
+/// Found by a review: a forged cursor before the feed's start (a negative
+/// id) was a 410 "changes were purged, resync" on a feed that never purged
+/// anything, where every other bad cursor is a 400. Only the start `(0, 0)`
+/// and a change's own `(seq, id)` (both from 1) are positions of the feed;
+/// the rest are bad cursors, on the feed (400) and in a replay (422).
+async fn a_position_no_cursor_holds_is_a_bad_cursor_not_gone(app: TestApp) {
+    let token = app.admin_token().await;
+    let forged = [(0, -1), (-1, -1), (-5, 3), (0, 5), (3, 0), (3, -2), (-1, 0)];
+    let hook = app
+        .post(
+            "/api/v1/webhooks",
+            &token,
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["*"], "secret": "a webhook secret of length"}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    let replay = format!("/api/v1/webhooks/{}/replay", hook.id());
+    // On an empty feed, then on one with changes.
+    for round in 0..2 {
+        if round == 1 {
+            app.create_customer(&token, json!({"kind": "individual", "name": "One"}))
+                .await;
+        }
+        for (seq, id) in forged {
+            let cursor = feed_cursor(seq, id);
+            let r = app
+                .get(&format!("/api/v1/changes?after={cursor}"), &token)
+                .await;
+            r.problem(400);
+            assert_eq!(
+                r.error_codes(),
+                vec![("after".to_string(), "invalid_value".to_string())],
+                "({seq}, {id})"
+            );
+            let r = app.post(&replay, &token, &json!({"after": cursor})).await;
+            r.problem(422);
+            assert_eq!(
+                r.error_codes(),
+                vec![("after".to_string(), "invalid_value".to_string())],
+                "({seq}, {id})"
+            );
+        }
+        // The start is a cursor: it reads from the first change.
+        let start = feed_cursor(0, 0);
+        let r = app
+            .get(&format!("/api/v1/changes?after={start}"), &token)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let read = r.body["items"].as_array().map_or(0, Vec::len);
+        assert_eq!(read > 0, round == 1, "{}", r.text);
+        let r = app.post(&replay, &token, &json!({"after": start})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+}
 
 /// A cursor beyond the newest change (another database's, a restored
 /// backup's) is refused where it is given, by the feed (400) and by a
@@ -567,6 +630,11 @@ async fn expired_cursor_is_gone(app: TestApp) {
         .await;
     let problem = r.problem(410);
     assert!(problem["detail"].as_str().unwrap().contains("resync"));
+    // So is the feed's start, behind the purge now.
+    let start = feed_cursor(0, 0);
+    app.get(&format!("/api/v1/changes?after={start}"), &admin)
+        .await
+        .problem(410);
     // The newest purged position itself is still a valid place to resume.
     assert_eq!(
         app.get(&format!("/api/v1/changes?after={old}"), &admin)
