@@ -149,6 +149,48 @@ impl ExportQuery {
     }
 }
 
+/// The list's page parameters: the export is not paged (it streams every
+/// matching card), so it refuses them, as any parameter it does not take.
+/// It used to accept and ignore them, with the list's "Page size" and
+/// "the `next_cursor` of the previous page" in its spec: a generated client
+/// took it for a paged list.
+const PAGE_PARAMS: [&str; 2] = ["limit", "cursor"];
+
+/// The list's parameters (`CustomerQuery`) without its page: the export's
+/// in the spec.
+struct ExportFilters;
+
+impl IntoParams for ExportFilters {
+    fn into_params(
+        parameter_in: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        CustomerQuery::into_params(parameter_in)
+            .into_iter()
+            .filter(|p| !PAGE_PARAMS.contains(&p.name.as_str()))
+            .collect()
+    }
+}
+
+/// A 400 naming each page parameter in `query` (the `PAGE_PARAMS` split
+/// off the export's query), an empty `cursor=` too.
+fn not_paged(query: &str) -> Result<(), ApiError> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+        if !errors.iter().any(|e| e.field == name) {
+            errors.push(FieldError::new(
+                name,
+                "unknown_field",
+                "the export is not paged: it streams every matching card (no `limit` or `cursor`)",
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidQuery(errors))
+    }
+}
+
 /// What every page of one export is read and written with.
 #[derive(Clone)]
 struct Page {
@@ -211,8 +253,8 @@ fn export_page(
 /// Export customers as CSV.
 ///
 /// Every card matching the list filters (the parameters of `GET
-/// /customers`; `sort` orders the rows; `limit` and `cursor` are ignored,
-/// though a `limit` outside 1–500 is a 400 as on the list),
+/// /customers`; `sort` orders the rows; the export is not paged: `limit`
+/// and `cursor` are refused, 400),
 /// streamed as `text/csv; charset=utf-8` (RFC 4180: records end with CRLF;
 /// a header row, UTF-8 without BOM). Columns: `id`, then the writable card fields in the order
 /// `external_id, kind, name, company, email, phone, address, region,
@@ -231,7 +273,7 @@ fn export_page(
 /// a CSV in the system's GBK, of which GB18030 is the lossless superset.
 #[utoipa::path(
     tag = "sync",
-    params(CustomerQuery, ExportQuery),
+    params(ExportFilters, ExportQuery),
     responses((status = 200, description = "The CSV", content_type = "text/csv", body = String,
         example = "id,external_id,kind,name,...\n42,ERP-10042,organization,杭州华康贸易有限公司,...\n"))
 )]
@@ -241,14 +283,13 @@ pub async fn export(
     _user: AuthUser,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (own, list) = split_query(req.query_string(), &["charset"]);
-    let (q, charset) = both_queries(
-        parse_query::<CustomerQuery>(&list),
+    let (own, rest) = split_query(req.query_string(), &["charset"]);
+    let (paging, list) = split_query(&rest, &PAGE_PARAMS);
+    let filters = both_queries(parse_query::<CustomerQuery>(&list), not_paged(&paging));
+    let ((q, ()), charset) = both_queries(
+        filters,
         parse_query::<ExportQuery>(&own).and_then(|options| options.charset()),
     )?;
-    // Unused (the export is not paged), but held to the list's range like
-    // every declared parameter: `limit=0` is a 400, not silently ignored.
-    crate::db::page::limit(q.limit)?;
     let filter = q.filter()?;
     let sort = Sort::parse(q.sort.as_deref())?;
     // The first page before answering: a database failure is still a 503 problem.

@@ -312,9 +312,11 @@ async fn import_rules(app: TestApp) {
     assert_eq!(all.body["items"].as_array().unwrap().len(), 3);
 }
 
-/// Found by schemathesis: `limit=0` was accepted (the export ignores it);
-/// a declared parameter is held to its range even when unused.
-async fn export_holds_limit_to_the_list_range(app: TestApp) {
+/// Found by a review: the export took `limit` and `cursor`, documented as
+/// the list's "Page size" and "the `next_cursor` of the previous page", and
+/// ignored both (a garbage cursor was a 200, yet `limit=0` a 400). It is
+/// not paged: both are refused, named, and its spec lists neither.
+async fn export_refuses_the_list_paging(app: TestApp) {
     let token = app.admin_token().await;
     for id in ["E-1", "E-2"] {
         let r = bulk(
@@ -327,25 +329,64 @@ async fn export_holds_limit_to_the_list_range(app: TestApp) {
         .await;
         assert_eq!(r.status, 200);
     }
-    for bad in ["0", "501", "-1"] {
+    for (query, named) in [
+        ("limit=1", vec!["limit"]),
+        ("limit=0", vec!["limit"]),
+        ("cursor=abc", vec!["cursor"]),
+        ("cursor=", vec!["cursor"]),
+        ("limit=1&limit=2&cursor=abc", vec!["limit", "cursor"]),
+    ] {
         let r = app
-            .get(&format!("/api/v1/customers/export?limit={bad}"), &token)
+            .get(&format!("/api/v1/customers/export?{query}"), &token)
             .await;
         r.problem(400);
-        assert_eq!(r.error_fields(), ["limit"], "limit={bad}");
+        assert_eq!(r.error_fields(), named, "{query}: {}", r.text);
+        assert!(r.text.contains("not paged"), "{query}: {}", r.text);
+        assert!(
+            r.error_codes().iter().all(|(_, c)| c == "unknown_field"),
+            "{query}: {}",
+            r.text
+        );
     }
-    // In range it is still ignored: the export is not paged.
-    let one = app.get("/api/v1/customers/export?limit=1", &token).await;
-    assert_eq!(one.status, 200);
-    let (_, rows) = parse(&one.text);
-    assert_eq!(rows.len(), 2);
+    // Named with the other bad parameters at once.
+    let r = app
+        .get(
+            "/api/v1/customers/export?kind=alien&cursor=abc&charset=latin1",
+            &token,
+        )
+        .await;
+    r.problem(400);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["charset", "cursor", "kind"], "{}", r.text);
+    // The filters, `sort` and `charset` still apply.
+    let r = app
+        .get(
+            "/api/v1/customers/export?q=E-1&sort=-id&charset=gb18030",
+            &token,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let spec = app.get("/openapi.json", "").await.body;
+    let names: Vec<&str> = spec["paths"]["/api/v1/customers/export"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for gone in ["limit", "cursor"] {
+        assert!(!names.contains(&gone), "{gone} in {names:?}");
+    }
+    for kept in ["q", "sort", "charset", "updated_since", "include_archived"] {
+        assert!(names.contains(&kept), "{kept} not in {names:?}");
+    }
 }
 
 backend_tests!(
     round_trip_keeps_chinese_and_special_characters,
     export_applies_the_list_filters_and_pages,
     import_rules,
-    export_holds_limit_to_the_list_range,
+    export_refuses_the_list_paging,
     a_keys_second_row_updates_what_its_first_created,
     an_import_moves_a_card_back_with_its_reason,
     the_export_ends_records_with_crlf,
