@@ -182,11 +182,17 @@ fn example_error(name: &str) -> ApiError {
     }
 }
 
+/// The description's note on an operation that takes no body.
+const NO_BODY_NOTE: &str = "Takes no request body: send none, or `{}` as application/json. \
+Any other body is refused: 415 if it is not JSON, 400 if it does not parse, 422 naming each \
+field of an object (`unknown_field`).";
+
 /// Adds what the handlers share instead of repeating it on each: the bearer
 /// requirement under /api/v1 and the problem responses each operation can
-/// give (401/403/429 when authenticated, 404 with a path id, 400/413/415/422
-/// with a body, 400 on every API operation (unknown query parameters),
-/// 500/503 always).
+/// give (401/403/429 when authenticated, 404 with a path id, 400/408/413/
+/// 415/422 with a body, and on a POST, PUT or DELETE without one since a body
+/// sent there is refused, 400 on every API operation (unknown query
+/// parameters), 500/503 always).
 pub fn complete(api: &mut utoipa::openapi::OpenApi) {
     let components = api.components.get_or_insert_with(Default::default);
     bulk_transaction_item(components);
@@ -263,11 +269,10 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                 .ok()
                 .and_then(|m| crate::http::closed_routes::allowed(&m, path));
             if let Some(roles) = route {
-                let note = crate::http::closed_routes::spec_note(roles);
-                op.description = Some(match op.description.take() {
-                    Some(text) if !text.is_empty() => format!("{text}\n\n{note}"),
-                    _ => note,
-                });
+                add_note(op, crate::http::closed_routes::spec_note(roles));
+            }
+            if op.request_body.is_none() && method != "get" {
+                add_note(op, NO_BODY_NOTE.to_string());
             }
             let mut wanted: Vec<&str> = vec!["InternalError", "Unavailable"];
             if secured {
@@ -282,7 +287,9 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             if has_id {
                 wanted.push("NotFound");
             }
-            if op.request_body.is_some() {
+            // An operation without a body refuses one (`http::no_body`)
+            // with the same answers as those that take one.
+            if op.request_body.is_some() || method != "get" {
                 wanted.extend([
                     "BadRequest",
                     "RequestTimeout",
@@ -314,6 +321,14 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             add_responses(op, &wanted);
         }
     }
+}
+
+/// Appends a paragraph to the operation's description.
+fn add_note(op: &mut Operation, note: String) {
+    op.description = Some(match op.description.take() {
+        Some(text) if !text.is_empty() => format!("{text}\n\n{note}"),
+        _ => note,
+    });
 }
 
 /// The item of `POST /transactions/bulk` as one object: `TransactionCreate`'s

@@ -12,6 +12,7 @@ use super::account_plans::{find_plan, writable_plan};
 use super::common::{clean, versioned};
 use super::customer_input::nullable;
 use super::extract::{JsonBody, NoQuery};
+use super::no_body::NoBody;
 use super::precondition;
 use super::validation::{calendar_date, check, known_code, Input};
 use super::views::utc;
@@ -360,6 +361,7 @@ pub async fn delete(
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     let (plan_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;

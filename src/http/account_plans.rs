@@ -14,6 +14,7 @@ use super::common::versioned;
 use super::customer_input::nullable;
 use super::customers::writable_customer;
 use super::extract::{JsonBody, NoQuery, QueryParams};
+use super::no_body::NoBody;
 use super::precondition;
 use super::validation::{calendar_date, check, known_code, not_blank, Input};
 use super::views::utc;
@@ -476,6 +477,7 @@ pub async fn delete(
     req: HttpRequest,
     path: web::Path<i64>,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;

@@ -11,6 +11,7 @@ use validator::Validate;
 use super::customer_input::nullable;
 use super::customers::{find_customer, writable_customer};
 use super::extract::{JsonBody, NoQuery, QueryParams};
+use super::no_body::NoBody;
 use super::precondition::{self, etag};
 use super::users::PageQuery;
 use super::validation::{check, known_code, not_blank, phone_number, Input};
@@ -348,6 +349,7 @@ pub async fn delete(
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;

@@ -10,6 +10,7 @@ use validator::Validate;
 
 use super::customers::{find_customer, writable_customer};
 use super::extract::{JsonBody, NoQuery};
+use super::no_body::NoBody;
 use super::timeline::EventView;
 use super::validation::{check, known_code, not_blank, Input};
 use super::views::{utc, StrategyView};
@@ -179,6 +180,7 @@ pub async fn unpin(
     user: AuthUser,
     path: web::Path<i64>,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager])?;
     let id = path.into_inner();
@@ -202,6 +204,7 @@ pub async fn recompute(
     state: web::Data<AppState>,
     user: AuthUser,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager])?;
     let changed = state

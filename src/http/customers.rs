@@ -13,6 +13,7 @@ use super::customer_input::{normalize_tags, source_link_errors, CustomerCreate, 
 use super::customer_query::CustomerQuery;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::funnel;
+use super::no_body::NoBody;
 use super::precondition::{self, etag};
 use super::users::owner_error;
 use super::validation::check;
@@ -670,6 +671,7 @@ pub async fn delete(
     req: HttpRequest,
     path: web::Path<i64>,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
@@ -689,6 +691,7 @@ pub async fn restore(
     user: AuthUser,
     path: web::Path<i64>,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     let view = set_archived(&state, user, path.into_inner(), None, false).await?;
     Ok(card_response(StatusCode::OK, view))

@@ -41,6 +41,7 @@ pub mod interactions;
 pub mod loyalty;
 pub mod market;
 pub mod needs;
+pub mod no_body;
 pub mod precondition;
 pub mod rate_limit;
 pub mod read_only;

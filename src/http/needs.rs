@@ -13,6 +13,7 @@ use super::common::versioned;
 use super::customer_input::nullable;
 use super::customers::{find_customer, writable_customer};
 use super::extract::{JsonBody, NoQuery, QueryParams};
+use super::no_body::NoBody;
 use super::precondition;
 use super::validation::{check, known_code, not_blank, Input};
 use super::views::utc;
@@ -385,6 +386,7 @@ pub async fn delete(
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;

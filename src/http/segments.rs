@@ -20,6 +20,7 @@ use super::customer_input::nullable;
 use super::customer_query::CustomerQuery;
 use super::customers::{views, CustomerPage, CustomerView};
 use super::extract::{JsonBody, NoQuery, QueryParams};
+use super::no_body::NoBody;
 use super::precondition::{self, etag};
 use super::validation::Input;
 use super::views::utc;
@@ -759,6 +760,7 @@ pub async fn delete(
     req: HttpRequest,
     path: web::Path<i64>,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     require_writer(&user)?;
     let id = path.into_inner();
@@ -924,6 +926,7 @@ pub async fn remove_member(
     user: AuthUser,
     path: web::Path<(i64, i64)>,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     require_writer(&user)?;
     let (id, customer_id) = path.into_inner();

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::common::versioned;
 use super::customer_input::nullable;
 use super::extract::{JsonBody, NoQuery, QueryParams};
+use super::no_body::NoBody;
 use super::precondition;
 use super::validation::Input;
 use super::views::utc;
@@ -780,6 +781,7 @@ pub async fn delete(
     req: HttpRequest,
     path: web::Path<i64>,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(EDITORS)?;
     let id = path.into_inner();

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::NoQuery;
+use super::no_body::NoBody;
 use crate::auth::AuthUser;
 use crate::db::{self, settings, tiers};
 use crate::domain::codes::{Role, Tier};
@@ -105,6 +106,7 @@ pub async fn recompute(
     state: web::Data<AppState>,
     user: AuthUser,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager])?;
     let result = state

@@ -12,6 +12,7 @@ use super::common::{clean, not_future, versioned};
 use super::customer_input::nullable;
 use super::customers::{archived, find_customer, writable_customer};
 use super::extract::{JsonBody, NoQuery, QueryParams};
+use super::no_body::NoBody;
 use super::precondition;
 use super::validation::{check, currency_code, not_blank};
 use super::views::utc;
@@ -561,6 +562,7 @@ pub async fn delete(
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     let (customer_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::common::versioned;
 use super::customer_input::nullable;
 use super::extract::{JsonBody, NoQuery, QueryParams};
+use super::no_body::NoBody;
 use super::precondition;
 use super::views::utc;
 use crate::auth::AuthUser;
@@ -519,6 +520,7 @@ pub async fn remove(
     req: HttpRequest,
     path: web::Path<i64>,
     _query: NoQuery,
+    _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
     let id = path.into_inner();

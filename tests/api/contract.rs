@@ -18,6 +18,8 @@ backend_tests!(
     a_length_counts_the_text_as_sent,
     a_nested_list_refuses_another_customer,
     every_operation_refuses_unknown_query_parameters,
+    every_operation_without_a_body_refuses_one,
+    an_operation_without_a_body_takes_none_or_an_empty_object,
 );
 
 /// Found by a black-box probe: `customer_id` on `/customers/{id}/…` lists
@@ -510,4 +512,130 @@ async fn every_operation_refuses_unknown_query_parameters(app: TestApp) {
     // An empty query string is no parameter.
     let r = app.get("/api/v1/tiers?", &token).await;
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Found by a review: the operations that take no body (every DELETE, the
+/// recomputes, the restore) ignored any body, `{` and plain text included:
+/// `{"window_months": 6}` to `/tiers/recompute` was a 200 that used none
+/// of it. Each refuses one now as a body is refused elsewhere, and its spec
+/// says so (found from the spec: an operation added later is checked too).
+async fn every_operation_without_a_body_refuses_one(app: TestApp) {
+    let token = app.admin_token().await;
+    let spec = app.get("/openapi.json", "").await.body;
+    let paths = spec["paths"].as_object().expect("paths");
+    let mut checked = Vec::new();
+    for (path, item) in paths.iter().filter(|(p, _)| p.starts_with("/api/v1/")) {
+        let concrete = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "1" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ["post", "put", "patch", "delete"] {
+            let Some(op) = item.get(method) else {
+                continue;
+            };
+            if op.get("requestBody").is_some() {
+                continue;
+            }
+            let what = format!("{method} {path}");
+            for status in ["400", "413", "415", "422"] {
+                assert!(op["responses"].get(status).is_some(), "{what}: no {status}");
+            }
+            let description = op["description"].as_str().unwrap_or_default();
+            assert!(description.contains("Takes no request body"), "{what}");
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let send = |content_type: &str, body: &str| {
+                app.client
+                    .request(m.clone(), app.url(&concrete))
+                    .bearer_auth(&token)
+                    .header("Content-Type", content_type)
+                    .body(body.to_string())
+            };
+            let r = app
+                .send(send("application/json", r#"{"zz_field": 1}"#))
+                .await;
+            r.problem(422);
+            assert_eq!(
+                r.error_codes(),
+                [("zz_field".to_string(), "unknown_field".to_string())],
+                "{what}"
+            );
+            app.send(send("application/json", "{")).await.problem(400);
+            app.send(send("text/plain", "hello")).await.problem(415);
+            checked.push(what);
+        }
+    }
+    // The 12 DELETEs, the two recomputes and the restore.
+    assert!(checked.len() >= 15, "{checked:?}");
+    for op in [
+        "post /api/v1/tiers/recompute",
+        "post /api/v1/cpr/recompute",
+        "post /api/v1/customers/{id}/restore",
+        "delete /api/v1/customers/{id}",
+    ] {
+        assert!(checked.iter().any(|c| c == op), "{op} not checked");
+    }
+}
+
+/// What an operation without a body takes: none, none with a content type
+/// (an empty body is no body), or `{}`; what it refuses writes nothing.
+async fn an_operation_without_a_body_takes_none_or_an_empty_object(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Restored"}))
+        .await
+        .id();
+    let restore = format!("/api/v1/customers/{id}/restore");
+    let card = format!("/api/v1/customers/{id}");
+    let r = app
+        .send(
+            app.client
+                .delete(app.url(&card))
+                .bearer_auth(&token)
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    // A note to the restore is refused, and the card stays archived.
+    let r = app.post(&restore, &token, &json!({"note": "typo"})).await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["note"], "{}", r.text);
+    let archived = app.get(&card, &token).await;
+    assert!(
+        archived.body["archived_at"].is_string(),
+        "{}",
+        archived.text
+    );
+    let r = app.post(&restore, &token, &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["archived_at"].is_null(), "{}", r.text);
+
+    for path in ["/api/v1/tiers/recompute", "/api/v1/cpr/recompute"] {
+        let r = app
+            .send(app.client.post(app.url(path)).bearer_auth(&token))
+            .await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        let r = app.post_raw(path, &token, "text/plain", "").await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        let r = app.post(path, &token, &json!({})).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        let r = app
+            .post(path, &token, &json!({"window_months": 6, "dry_run": true}))
+            .await;
+        r.problem(422);
+        assert_eq!(r.error_fields(), ["dry_run", "window_months"], "{}", r.text);
+        // With an Idempotency-Key the body is read before the handler; it
+        // is refused all the same.
+        let r = app
+            .send(
+                app.client
+                    .post(app.url(path))
+                    .bearer_auth(&token)
+                    .header("Idempotency-Key", format!("no-body-{path}"))
+                    .json(&json!({"window_months": 6})),
+            )
+            .await;
+        r.problem(422);
+        assert_eq!(r.error_fields(), ["window_months"], "{}", r.text);
+    }
 }
