@@ -31,7 +31,7 @@ pub fn plain(text: &str) -> (&'static str, String) {
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = text.strip_prefix(prefix) {
             if let Some((got, wanted)) = rest.rsplit_once(", expected ") {
-                if too_large_integer(got, wanted) {
+                if too_large_integer(got, wanted) || beyond_i64(got, wanted) {
                     return ("range", OUT_OF_RANGE.to_string());
                 }
                 let code = if prefix == "invalid type: " {
@@ -104,6 +104,14 @@ fn too_large_integer(got: &str, wanted: &str) -> bool {
         .and_then(|rest| rest.strip_suffix('`'))
         .and_then(|n| n.parse::<f64>().ok())
         .is_some_and(|f| integer_wanted && f.fract() == 0.0 && f.abs() >= 2f64.powi(63))
+}
+
+/// A whole number from 2^63 to 2^64 − 1 for a 64-bit field: serde_json
+/// reads it as a `u64` (larger ones as floats, above), and serde said
+/// "expected an integer, got integer" with code `invalid_value`. Any integer
+/// an `i64` field is given and refuses is one of these.
+fn beyond_i64(got: &str, wanted: &str) -> bool {
+    matches!(wanted, "i64" | "isize") && got.starts_with("integer `")
 }
 
 /// serde's name of the expected type, for a reader of JSON.
@@ -190,6 +198,19 @@ mod tests {
             "{message}"
         );
         assert_eq!(plain("number too large to fit in target type").0, "range");
+        // From 2^63 to 2^64 - 1 serde_json has a u64 (a review: it said
+        // "expected an integer, got integer", code invalid_value).
+        let (code, message) = plain("invalid value: integer `9223372036854775808`, expected i64");
+        assert_eq!(code, "range");
+        assert!(
+            message.starts_with("the integer is out of range"),
+            "{message}"
+        );
+        // A narrower field still names its own range.
+        assert_eq!(
+            plain("invalid value: integer `70000`, expected i16").0,
+            "invalid_value"
+        );
         // A fraction is still a type error.
         assert_eq!(
             plain("invalid type: floating point `1.5`, expected i64").0,

@@ -29,6 +29,7 @@ backend_tests!(
     a_stalled_body_is_a_408_and_the_connection_closes,
     a_body_declared_over_the_limit_is_413_before_it_is_sent,
     type_errors_are_worded_for_json_not_rust,
+    integers_from_2_63_to_2_64_are_out_of_range,
 );
 
 /// Sends the head and the start of a body, then nothing: the raw answer,
@@ -1317,5 +1318,77 @@ async fn type_errors_are_worded_for_json_not_rust(app: TestApp) {
     }
     for rust in ["i64", "invalid digit", "out of range", "`true` or `false`"] {
         assert!(!r.text.contains(rust), "{rust}: {}", r.text);
+    }
+}
+
+/// Found by a review: serde_json reads a whole number from 2^63 to 2^64 - 1
+/// as a u64, and an int64 field answered `invalid_value` "expected an
+/// integer, got integer"; above 2^64 (read as a float) it was `range`. Every
+/// int64 field, in a body, a PATCH and a bulk item, now says `range`.
+async fn integers_from_2_63_to_2_64_are_out_of_range(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "organization", "name": "Big ints"}))
+        .await;
+    let id = c.id();
+    for n in [
+        "9223372036854775808",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-18446744073709551616",
+    ] {
+        let r = app
+            .post_raw(
+                "/api/v1/account-plans",
+                &token,
+                "application/json",
+                &format!(
+                    r#"{{"customer_id": {n}, "objective": "x", "period_start": "2026-01-01",
+                        "period_end": "2026-02-01", "budget_cents": {n}}}"#
+                ),
+            )
+            .await;
+        r.problem(422);
+        for field in ["budget_cents", "customer_id"] {
+            assert_eq!(r.code_of(field), "range", "{n}: {}", r.text);
+        }
+        assert!(!r.text.contains("got integer"), "{n}: {}", r.text);
+        let r = app
+            .send(
+                app.client
+                    .patch(app.url(&format!("/api/v1/customers/{id}")))
+                    .bearer_auth(&token)
+                    .header("Content-Type", "application/json")
+                    .body(format!(
+                        r#"{{"annual_revenue_cents": {n}, "employees": {n}}}"#
+                    )),
+            )
+            .await;
+        r.problem(422);
+        assert_eq!(
+            r.code_of("annual_revenue_cents"),
+            "range",
+            "{n}: {}",
+            r.text
+        );
+        let r = app
+            .post_raw(
+                "/api/v1/transactions/bulk",
+                &token,
+                "application/json",
+                &format!(
+                    r#"{{"items": [{{"external_id": "BIG-1", "customer_id": {id},
+                        "amount_cents": {n}, "product": "x"}}]}}"#
+                ),
+            )
+            .await;
+        assert_eq!(r.body["items"][0]["status"], "error", "{n}: {}", r.text);
+        assert_eq!(
+            r.body["items"][0]["errors"],
+            json!([{"field": "amount_cents", "code": "range",
+                    "message": "the integer is out of range (-9223372036854775808 to 9223372036854775807)"}]),
+            "{n}: {}",
+            r.text
+        );
     }
 }
