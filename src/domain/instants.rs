@@ -5,7 +5,7 @@
 //! for a comparison (a segment rule's `+9999999d`, a report's period) is
 //! clamped to them, which compares every stored instant the same way.
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
 
 /// The years both engines compare alike.
 pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
@@ -44,6 +44,87 @@ pub fn bound(t: NaiveDateTime) -> NaiveDateTime {
         .checked_add_signed(TimeDelta::microseconds(1))
         .unwrap_or(whole)
 }
+
+/// Why a request's date or instant was not read: its form is not RFC 3339's
+/// (`Display`: [`FORMAT_ERROR`]), or it is not in the calendar (chrono's
+/// words, [`CALENDAR_ERROR`]). `http::wording` words both for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    Format,
+    Calendar,
+}
+
+/// The text of [`Unreadable::Format`].
+pub const FORMAT_ERROR: &str = "not in the RFC 3339 form";
+/// The text of [`Unreadable::Calendar`]: chrono's, which the wording of
+/// chrono's own errors already maps.
+pub const CALENDAR_ERROR: &str = "input is out of range";
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unreadable::Format => FORMAT_ERROR,
+            Unreadable::Calendar => CALENDAR_ERROR,
+        })
+    }
+}
+
+/// A date exactly as RFC 3339's `full-date` (`2026-01-05`): four-digit
+/// year, two-digit month and day. chrono's own reader took `+2026-1-5`,
+/// `02026-01-05` refused, and ` 2026-01-05` (padding and a sign allowed):
+/// a form the spec (`format: date`) does not describe, silently normalized.
+pub fn parse_date(s: &str) -> Result<NaiveDate, Unreadable> {
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    if !shaped {
+        return Err(Unreadable::Format);
+    }
+    let number = |from: usize, to: usize| -> u32 {
+        b[from..to]
+            .iter()
+            .fold(0, |n, c| n * 10 + u32::from(c - b'0'))
+    };
+    // Four digits are at most 9999: the cast is exact.
+    #[allow(clippy::cast_possible_wrap)]
+    let year = number(0, 4) as i32;
+    NaiveDate::from_ymd_opt(year, number(5, 7), number(8, 10)).ok_or(Unreadable::Calendar)
+}
+
+/// An instant exactly as RFC 3339's `date-time` (`2026-01-05T08:30:00Z`,
+/// `…T08:30:00.5+08:00`; `T` and `Z` in either case). chrono's serde reader
+/// is relaxed (`+2026-01-05T0:0:0Z`, surrounding spaces, `UTC` for `Z`);
+/// its `parse_from_rfc3339` is RFC 3339 but for a space in place of `T`
+/// (which the RFC leaves to applications) and U+2212 for the offset's minus,
+/// both refused here. A leap second (`:60`) is read: the callers refuse it
+/// with its own code.
+pub fn parse_instant(s: &str) -> Result<DateTime<FixedOffset>, Unreadable> {
+    let b = s.as_bytes();
+    if !s.is_ascii() || !matches!(b.get(10), Some(b'T' | b't')) {
+        return Err(Unreadable::Format);
+    }
+    DateTime::parse_from_rfc3339(s).map_err(|e| match e.kind() {
+        chrono::format::ParseErrorKind::OutOfRange => Unreadable::Calendar,
+        _ => Unreadable::Format,
+    })
+}
+
+/// Whether `t` holds a leap second (`:60`, which RFC 3339 parsers read at
+/// any minute): chrono keeps it as a nanosecond past 999,999,999.
+pub fn is_leap_second(t: NaiveDateTime) -> bool {
+    use chrono::Timelike;
+    t.nanosecond() >= 1_000_000_000
+}
+
+/// The words of a leap second refused.
+pub const LEAP_SECOND_MESSAGE: &str =
+    "must not be a leap second (:60); send :59.999999 or the next second";
+
+/// The words of an instant of a filter outside [`YEARS`].
+pub const YEARS_MESSAGE: &str = "must be in the years 0001 to 9999 (UTC)";
 
 #[cfg(test)]
 mod tests {
@@ -90,5 +171,78 @@ mod tests {
         assert_eq!(comparable(inside), inside);
         assert_eq!(comparable(NaiveDateTime::MIN), first);
         assert_eq!(comparable(NaiveDateTime::MAX), last);
+    }
+
+    #[test]
+    fn dates_are_read_only_in_the_rfc_3339_form() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d);
+        assert_eq!(parse_date("2026-01-05").ok(), day(2026, 1, 5));
+        assert_eq!(parse_date("0000-01-01").ok(), day(0, 1, 1));
+        assert_eq!(parse_date("9999-12-31").ok(), day(9999, 12, 31));
+        for bad in [
+            "+2026-1-1",
+            "2026-2-3",
+            " 2026-12-31",
+            "2026-12-31 ",
+            "+02026-01-01",
+            "02026-01-01",
+            "-2026-01-01",
+            "2026/01/05",
+            "20260105",
+            "2026-01-05T00:00:00Z",
+            "２０２６-01-05",
+            "",
+        ] {
+            assert_eq!(parse_date(bad), Err(Unreadable::Format), "{bad:?}");
+        }
+        for off in ["2026-02-30", "2026-13-01", "2026-00-10", "2025-02-29"] {
+            assert_eq!(parse_date(off), Err(Unreadable::Calendar), "{off:?}");
+        }
+    }
+
+    #[test]
+    fn instants_are_read_only_in_the_rfc_3339_form() {
+        let utc = |s: &str| parse_instant(s).map(|t| t.naive_utc().to_string());
+        assert_eq!(
+            utc("2026-01-05T08:30:00Z").as_deref(),
+            Ok("2026-01-05 08:30:00")
+        );
+        assert_eq!(
+            utc("2026-01-05t08:30:00.25+08:00").as_deref(),
+            Ok("2026-01-05 00:30:00.250")
+        );
+        assert_eq!(
+            utc("2026-01-05T08:30:00.123456789z").as_deref(),
+            Ok("2026-01-05 08:30:00.123456789")
+        );
+        assert!(parse_instant("2016-12-31T23:59:60Z").is_ok_and(|t| is_leap_second(t.naive_utc())));
+        for bad in [
+            "2026-01-05T0:0:0Z",
+            "+2026-01-05T00:00:00Z",
+            " 2026-01-05T00:00:00Z",
+            "2026-01-05T00:00:00Z ",
+            "2026-01-05 00:00:00Z",
+            "2026-1-5T00:00:00Z",
+            "02026-01-05T00:00:00Z",
+            "2026-01-05T00:00:00",
+            "2026-01-05T00:00:00UTC",
+            "2026-01-05T00:00:00+0800",
+            "2026-01-05T00:00:00+8:00",
+            "2026-01-05T00:00:00\u{2212}08:00",
+            "2026-01-05T00:00:00.Z",
+            "2026-01-05",
+            "",
+        ] {
+            assert_eq!(parse_instant(bad), Err(Unreadable::Format), "{bad:?}");
+        }
+        for off in [
+            "2026-02-30T00:00:00Z",
+            "2026-01-05T24:00:00Z",
+            "2026-01-05T23:60:00Z",
+            "2026-01-05T00:00:61Z",
+            "2026-01-05T00:00:00+24:00",
+        ] {
+            assert_eq!(parse_instant(off), Err(Unreadable::Calendar), "{off:?}");
+        }
     }
 }

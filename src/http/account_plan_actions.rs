@@ -11,6 +11,7 @@ use validator::Validate;
 use super::account_plans::{find_plan, writable_plan};
 use super::common::{clean, versioned};
 use super::customer_input::nullable;
+use super::dates;
 use super::extract::{JsonBody, NoQuery};
 use super::no_body::NoBody;
 use super::precondition;
@@ -82,6 +83,7 @@ pub struct ActionCreate {
     /// An active user; default: you.
     pub owner_id: Option<i64>,
     /// From 1900-01-01.
+    #[serde(default, deserialize_with = "dates::optional")]
     #[validate(required, custom(function = "calendar_date"))]
     #[schema(required = true, value_type = NaiveDate, pattern = "^(19|[2-9][0-9])")]
     pub due_date: Option<NaiveDate>,
@@ -112,7 +114,7 @@ pub struct ActionPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = i64, required = false)]
     pub owner_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "dates::nullable")]
     #[validate(custom(function = "calendar_date"))]
     #[schema(value_type = NaiveDate, required = false, pattern = "^(19|[2-9][0-9])")]
     pub due_date: Option<Option<NaiveDate>>,

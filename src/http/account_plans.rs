@@ -13,6 +13,7 @@ use super::account_plan_actions::ActionView;
 use super::common::versioned;
 use super::customer_input::nullable;
 use super::customers::writable_customer;
+use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
 use super::precondition;
@@ -93,11 +94,13 @@ pub struct PlanCreate {
     #[schema(required = true, value_type = String, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub objective: Option<String>,
     /// From 1900-01-01.
+    #[serde(default, deserialize_with = "dates::optional")]
     #[validate(required, custom(function = "calendar_date"))]
     #[schema(required = true, value_type = NaiveDate, pattern = "^(19|[2-9][0-9])")]
     pub period_start: Option<NaiveDate>,
     /// On or after `period_start`; the period is at most ten years long (its
     /// last day at most ten years after `period_start`, less a day).
+    #[serde(default, deserialize_with = "dates::optional")]
     #[validate(required, custom(function = "calendar_date"))]
     #[schema(required = true, value_type = NaiveDate, pattern = "^(19|[2-9][0-9])")]
     pub period_end: Option<NaiveDate>,
@@ -120,11 +123,11 @@ pub struct PlanPatch {
     #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
     #[schema(value_type = String, required = false, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub objective: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "dates::nullable")]
     #[validate(custom(function = "calendar_date"))]
     #[schema(value_type = NaiveDate, required = false, pattern = "^(19|[2-9][0-9])")]
     pub period_start: Option<Option<NaiveDate>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "dates::nullable")]
     #[validate(custom(function = "calendar_date"))]
     #[schema(value_type = NaiveDate, required = false, pattern = "^(19|[2-9][0-9])")]
     pub period_end: Option<Option<NaiveDate>>,
@@ -152,6 +155,7 @@ pub struct PlanQuery {
     pub cursor: Option<String>,
     /// Only records changed at or after this instant (RFC 3339), for a
     /// pull-based sync; pages stay in id order.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
 }
 

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::dates;
 use super::extract::QueryParams;
 use super::report_period;
 use crate::auth::AuthUser;
@@ -28,8 +29,10 @@ pub enum PeriodBucket {
 #[into_params(parameter_in = Query)]
 pub struct ChurnReportQuery {
     /// Start (inclusive); default: 12 months before `to`.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<DateTime<Utc>>,
     /// End (exclusive); default: now.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub to: Option<DateTime<Utc>>,
     /// `month` (default) or `year`, in UTC.
     #[param(inline)]

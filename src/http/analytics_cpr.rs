@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::dates;
 use super::extract::{NoQuery, QueryParams};
 use crate::auth::AuthUser;
 use crate::db::schema::{customer_events, customers};
@@ -21,8 +22,10 @@ use crate::startup::AppState;
 #[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     /// Start of the period (inclusive); default: 12 months before `to`.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<DateTime<Utc>>,
     /// End of the period (exclusive); default: now.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub to: Option<DateTime<Utc>>,
 }
 

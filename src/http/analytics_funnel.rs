@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::dates;
 use super::extract::QueryParams;
 use super::report_period;
 use crate::auth::AuthUser;
@@ -20,8 +21,10 @@ use crate::startup::AppState;
 #[into_params(parameter_in = Query)]
 pub struct FunnelQuery {
     /// Start (inclusive); default: 12 months before `to`.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<DateTime<Utc>>,
     /// End (exclusive); default: now.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub to: Option<DateTime<Utc>>,
     /// Only customers owned (now) by this user.
     pub owner_id: Option<i64>,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::dates;
 use super::extract::QueryParams;
 use super::report_period;
 use crate::auth::AuthUser;
@@ -25,8 +26,10 @@ pub enum SalesGroup {
 #[into_params(parameter_in = Query)]
 pub struct SalesQuery {
     /// Start (inclusive); default: 12 months before `to`.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<DateTime<Utc>>,
     /// End (exclusive); default: now.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub to: Option<DateTime<Utc>>,
     /// `month` (default, UTC `YYYY-MM`), `owner` (the customer's current owner id) or `product`.
     #[param(inline)]

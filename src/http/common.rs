@@ -38,15 +38,14 @@ pub fn instant(t: &DateTime<Utc>) -> Result<(), ValidationError> {
     }
 }
 
-const LEAP_SECOND: &str = "must not be a leap second (:60); send :59.999999 or the next second";
+const LEAP_SECOND: &str = crate::domain::instants::LEAP_SECOND_MESSAGE;
 
 /// chrono reads a second of 60 at any minute (RFC 3339 allows it only at a
 /// real leap second); neither engine stores one alike (SQLite's `strftime`
 /// returns NULL for it: a 500 in the monthly report), and clients' parsers
 /// refuse it on the way back.
 fn is_leap_second(t: &DateTime<Utc>) -> bool {
-    use chrono::Timelike;
-    t.nanosecond() >= 1_000_000_000
+    crate::domain::instants::is_leap_second(t.naive_utc())
 }
 
 /// Validator rule: a past (or present) instant, not a future one, from 1900.
@@ -135,7 +134,7 @@ pub fn instants_out_of_range(filters: &[(&str, Option<DateTime<Utc>>)]) -> Vec<F
             Some(t) if !QUERY_YEARS.contains(&t.year()) => Some(FieldError::new(
                 *name,
                 "range",
-                "must be in the years 0001 to 9999 (UTC)",
+                crate::domain::instants::YEARS_MESSAGE,
             )),
             _ => None,
         })

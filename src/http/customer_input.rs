@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
+use super::dates;
 use super::validation::{
     calendar_date, currency_code, email_address, known_code, not_blank, phone_number, Input,
 };
@@ -125,6 +126,7 @@ pub struct CustomerCreate {
     #[schema(max_length = 100)]
     pub region: Option<String>,
     /// For care actions (birthday greetings); from 1900-01-01, not in the future.
+    #[serde(default, deserialize_with = "dates::optional")]
     #[validate(custom(function = "valid_birthday"))]
     #[schema(pattern = "^(19|[2-9][0-9])")]
     pub birthday: Option<NaiveDate>,
@@ -234,7 +236,7 @@ pub struct CustomerPatch {
     #[validate(length(max = 100))]
     #[schema(value_type = Option<String>, max_length = 100)]
     pub region: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "dates::nullable")]
     #[validate(custom(function = "valid_birthday"))]
     #[schema(value_type = Option<NaiveDate>, pattern = "^(19|[2-9][0-9])")]
     pub birthday: Option<Option<NaiveDate>>,

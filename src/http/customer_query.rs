@@ -5,6 +5,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::common::clean;
+use super::dates;
 use crate::db::customer_list::Filter;
 use crate::domain::codes::{
     AcquisitionSource, CprStage, CustomerKind, FunnelStage, LoyaltyType, PersonalityType,
@@ -44,22 +45,27 @@ pub struct CustomerQuery {
     /// Pair it with `sort=updated_at`: pages then follow the change time down its
     /// index, where the default order by id reads every card to find the few
     /// recent ones.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
     /// Include archived cards (default false).
     pub include_archived: Option<bool>,
     /// true: customers never contacted; false: contacted at least once.
     pub never_contacted: Option<bool>,
     /// Last contact before this instant ("no contact since"); excludes never-contacted customers.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub last_contact_before: Option<DateTime<Utc>>,
     /// Last contact at or after this instant.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub last_contact_after: Option<DateTime<Utc>>,
     #[param(minimum = 0)]
     pub min_purchase_count: Option<i64>,
     #[param(minimum = 0)]
     pub max_purchase_count: Option<i64>,
     /// Last purchase before this instant.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub last_purchase_before: Option<DateTime<Utc>>,
     /// Last purchase at or after this instant.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub last_purchase_after: Option<DateTime<Utc>>,
     pub min_revenue_12m_cents: Option<i64>,
     pub min_lifetime_revenue_cents: Option<i64>,

@@ -11,6 +11,7 @@ use validator::Validate;
 use super::common::{clean, instant, not_future, versioned};
 use super::customer_input::nullable;
 use super::customers::{find_customer, writable_customer};
+use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
 use super::precondition;
@@ -96,6 +97,7 @@ pub struct InteractionCreate {
     #[schema(required = true, value_type = InteractionType)]
     pub kind: Option<Input<InteractionType>>,
     /// When it happened; defaults to now; not in the future, not before 1900.
+    #[serde(default, deserialize_with = "dates::optional")]
     #[validate(custom(function = "not_future"))]
     #[schema(pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<DateTime<Utc>>,
@@ -111,6 +113,7 @@ pub struct InteractionCreate {
     #[schema(max_length = 4000)]
     pub outcome: Option<String>,
     /// When to follow up (years 1900–9999; may be in the future).
+    #[serde(default, deserialize_with = "dates::optional")]
     #[validate(custom(function = "instant"))]
     #[schema(pattern = "^(19|[2-9][0-9])")]
     pub follow_up_at: Option<DateTime<Utc>>,
@@ -129,7 +132,7 @@ pub struct InteractionPatch {
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = InteractionType, required = false)]
     pub kind: Option<Option<Input<InteractionType>>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "dates::nullable")]
     #[validate(custom(function = "not_future"))]
     #[schema(value_type = DateTime<Utc>, required = false, pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<Option<DateTime<Utc>>>,
@@ -145,7 +148,7 @@ pub struct InteractionPatch {
     #[validate(length(max = 4000))]
     #[schema(value_type = Option<String>, max_length = 4000)]
     pub outcome: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "dates::nullable")]
     #[validate(custom(function = "instant"))]
     #[schema(value_type = Option<DateTime<Utc>>, pattern = "^(19|[2-9][0-9])")]
     pub follow_up_at: Option<Option<DateTime<Utc>>>,
@@ -191,14 +194,18 @@ pub struct InteractionQuery {
     /// Only interactions had by this user.
     pub user_id: Option<i64>,
     /// Occurred at or after this instant.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<DateTime<Utc>>,
     /// Occurred before this instant.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub to: Option<DateTime<Utc>>,
     /// The due list: pending (not done) follow-ups due before this instant.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub follow_up_before: Option<DateTime<Utc>>,
     #[param(inline)]
     pub complaint_status: Option<ComplaintStatus>,
     /// Changed at or after this instant.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
     /// `-occurred_at` (default), `occurred_at`, `follow_up_at` (default with
     /// `follow_up_before`), `-follow_up_at`, `id`, `-id`. The `follow_up_at`

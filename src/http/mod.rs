@@ -31,6 +31,7 @@ pub mod customer_csv;
 pub mod customer_input;
 pub mod customer_query;
 pub mod customers;
+pub mod dates;
 pub mod extract;
 pub mod fallback;
 pub mod funnel;

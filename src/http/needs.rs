@@ -12,6 +12,7 @@ use validator::Validate;
 use super::common::versioned;
 use super::customer_input::nullable;
 use super::customers::{find_customer, writable_customer};
+use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
 use super::precondition;
@@ -121,6 +122,7 @@ pub struct NeedQuery {
     pub cursor: Option<String>,
     /// Only records changed at or after this instant (RFC 3339), for a
     /// pull-based sync; pages stay in id order.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
 }
 

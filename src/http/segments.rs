@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::customer_input::nullable;
 use super::customer_query::CustomerQuery;
 use super::customers::{views, CustomerPage, CustomerView};
+use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
 use super::precondition::{self, etag};
@@ -313,6 +314,7 @@ pub struct SegmentQuery {
     pub cursor: Option<String>,
     /// Only records changed at or after this instant (RFC 3339), for a
     /// pull-based sync; pages stay in id order.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
 }
 

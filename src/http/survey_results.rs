@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::dates;
 use super::extract::QueryParams;
 use super::segments::scope_of;
 use super::surveys::{find_survey, QuestionView};
@@ -133,8 +134,10 @@ pub struct SurveyResults {
 #[into_params(parameter_in = Query)]
 pub struct ResultsQuery {
     /// Responses submitted at or after this instant (default: all).
+    #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<DateTime<Utc>>,
     /// Responses submitted before this instant (default: all).
+    #[serde(default, deserialize_with = "dates::optional")]
     pub to: Option<DateTime<Utc>>,
     /// The breakdown in `periods`: only `month` (the default).
     #[param(pattern = "^month$", example = "month")]

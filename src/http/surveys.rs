@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::common::versioned;
 use super::customer_input::nullable;
+use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
 use super::precondition;
@@ -255,6 +256,7 @@ pub struct SurveyQuery {
     #[param(inline)]
     pub status: Option<SurveyStatus>,
     /// Only surveys changed at or after this instant (RFC 3339).
+    #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,

@@ -11,6 +11,7 @@ use validator::Validate;
 use super::common::{clean, not_future, versioned};
 use super::customer_input::nullable;
 use super::customers::{archived, find_customer, writable_customer};
+use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
 use super::precondition;
@@ -96,6 +97,7 @@ pub struct TransactionCreate {
     #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub product: Option<String>,
     /// When it happened; defaults to now; not in the future, not before 1900.
+    #[serde(default, deserialize_with = "dates::optional")]
     #[validate(custom(function = "not_future"))]
     #[schema(pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<DateTime<Utc>>,
@@ -132,7 +134,7 @@ pub struct TransactionPatch {
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
     #[schema(value_type = String, required = false, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub product: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "dates::nullable")]
     #[validate(custom(function = "not_future"))]
     #[schema(value_type = DateTime<Utc>, required = false, pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<Option<DateTime<Utc>>>,
@@ -173,10 +175,13 @@ pub struct TransactionQuery {
     /// Exact product name.
     pub product: Option<String>,
     /// Occurred at or after this instant.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<DateTime<Utc>>,
     /// Occurred before this instant.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub to: Option<DateTime<Utc>>,
     /// Changed at or after this instant.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
     /// `-occurred_at` (default), `occurred_at`, `id`, `-id`.
     #[param(pattern = "^(-?occurred_at|-?id)$")]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::precondition::{self, etag};
 use super::validation::{check, known_code, not_blank, Input};
@@ -111,6 +112,7 @@ pub struct PageQuery {
     pub cursor: Option<String>,
     /// Only records changed at or after this instant (RFC 3339), for a
     /// pull-based sync; pages stay in id order.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
 }
 

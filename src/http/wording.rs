@@ -60,7 +60,8 @@ fn chrono_text(text: &str) -> Option<(&'static str, String)> {
             "not a date or time of the calendar (no such month, day, hour, minute, second or offset)"
                 .to_string(),
         )),
-        "input contains invalid characters"
+        crate::domain::instants::FORMAT_ERROR
+        | "input contains invalid characters"
         | "premature end of input"
         | "trailing input"
         | "no possible date and time matching input"
@@ -230,6 +231,15 @@ mod tests {
         let (code, message) = plain("input contains invalid characters");
         assert_eq!(code, "invalid_type");
         assert!(message.contains("RFC 3339"), "{message}");
+        // The strict readers' own (`domain::instants`).
+        assert_eq!(
+            plain(crate::domain::instants::FORMAT_ERROR),
+            ("invalid_type", message)
+        );
+        assert_eq!(
+            plain(crate::domain::instants::CALENDAR_ERROR).0,
+            "invalid_value"
+        );
     }
 
     #[test]

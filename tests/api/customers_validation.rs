@@ -250,8 +250,8 @@ async fn birthday_must_not_be_in_the_future(app: TestApp) {
         .to_string();
     accepts(&app, &admin, json!({"birthday": yesterday})).await;
     accepts(&app, &admin, json!({"birthday": "1900-02-28"})).await;
-    // Before 1900 (or a year of more than four digits) is out of range.
-    for old in ["1899-12-31", "-0500-01-01"] {
+    // Before 1900 is out of range.
+    for old in ["1899-12-31", "0000-01-01"] {
         let r = rejects(&app, &admin, json!({"birthday": old}), "birthday").await;
         assert_eq!(r.code_of("birthday"), "range");
     }
@@ -263,7 +263,12 @@ async fn birthday_must_not_be_in_the_future(app: TestApp) {
     r.problem(422);
     assert_eq!(r.code_of("birthday"), "range");
     // Not a date at all.
-    for bad in ["1990-02-30", "01/02/1990", "1990-01-01T00:00:00Z"] {
+    for bad in [
+        "1990-02-30",
+        "01/02/1990",
+        "1990-01-01T00:00:00Z",
+        "-0500-01-01",
+    ] {
         rejects(&app, &admin, json!({"birthday": bad}), "birthday").await;
     }
 }

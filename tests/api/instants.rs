@@ -15,6 +15,7 @@ backend_tests!(
     forged_cursors_with_bad_keys_are_refused,
     bounds_finer_than_a_microsecond_compare_exactly,
     leap_seconds_are_refused_naming_the_field,
+    dates_and_instants_are_read_only_in_the_rfc_3339_forms,
 );
 
 /// Found by a review: chrono reads a second of 60 at any minute; a stored
@@ -254,7 +255,9 @@ async fn query_instants_are_in_the_years_0001_to_9999(app: TestApp) {
         .create_customer(&token, json!({"kind": "individual", "name": "Filters"}))
         .await
         .id();
-    let (old, late) = ("-5000-01-01T00:00:00Z", "%2B10000-01-01T00:00:00Z");
+    // Year 0000, and an instant of 9999 that falls in 10000 in UTC (a year
+    // of more than four digits is not the RFC 3339 form: a type error).
+    let (old, late) = ("0000-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59");
     let r = app
         .get(
             &format!("/api/v1/customers?updated_since={old}&last_contact_before={late}&last_purchase_after={old}"),
@@ -370,4 +373,184 @@ async fn forged_cursors_with_bad_keys_are_refused(app: TestApp) {
         r.problem(400);
         assert_eq!(r.error_fields(), ["cursor"], "{path}: {}", r.text);
     }
+}
+
+/// Found by a review: chrono's readers took `+2026-1-1`, ` 2026-12-31` and
+/// `2026-01-05T0:0:0Z` and stored them normalized, while `02026-01-01` was
+/// refused. A date is `YYYY-MM-DD`, an instant RFC 3339's `date-time`;
+/// anything else is the type error of any malformed value, naming the field
+/// (422 in a body or bulk item, 400 in a query).
+async fn dates_and_instants_are_read_only_in_the_rfc_3339_forms(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Forms"}))
+        .await
+        .id();
+    let type_error = |r: &crate::helpers::Resp, field: &str, what: &str| {
+        assert_eq!(r.code_of(field), "invalid_type", "{what}: {}", r.text);
+        assert!(r.text.contains("RFC 3339"), "{what}: {}", r.text);
+    };
+    let bad_dates = [
+        "+2026-1-1",
+        "2026-2-3",
+        " 2026-12-31",
+        "2026-12-31 ",
+        "+02026-01-01",
+        "02026-01-01",
+        "-2026-01-01",
+    ];
+    for bad in bad_dates {
+        let r = app
+            .post(
+                "/api/v1/customers",
+                &token,
+                &json!({"kind": "individual", "name": "Born", "birthday": bad.replace("2026", "1990")}),
+            )
+            .await;
+        r.problem(422);
+        type_error(&r, "birthday", bad);
+        let r = app
+            .post(
+                "/api/v1/account-plans",
+                &token,
+                &json!({"customer_id": c, "objective": "r", "period_start": bad,
+                        "period_end": bad, "budget_cents": 0}),
+            )
+            .await;
+        r.problem(422);
+        type_error(&r, "period_start", bad);
+        type_error(&r, "period_end", bad);
+        let r = app
+            .post(
+                "/api/v1/account-plans/1/actions",
+                &token,
+                &json!({"type": "peak_supply", "due_date": bad}),
+            )
+            .await;
+        r.problem(422);
+        type_error(&r, "due_date", bad);
+        let r = app
+            .patch(
+                &format!("/api/v1/customers/{c}"),
+                &token,
+                &json!({"birthday": bad.replace("2026", "1990")}),
+            )
+            .await;
+        r.problem(422);
+        type_error(&r, "birthday", bad);
+    }
+    let bad_instants = [
+        "2026-01-05T0:0:0Z",
+        "+2026-01-05T00:00:00Z",
+        " 2026-01-05T00:00:00Z",
+        "2026-01-05T00:00:00Z ",
+        "2026-01-05 00:00:00Z",
+        "2026-1-5T00:00:00Z",
+        "02026-01-05T00:00:00Z",
+        "2026-01-05T00:00:00",
+        "2026-01-05T00:00:00UTC",
+        "2026-01-05T00:00:00+0800",
+        "2026-01-05",
+    ];
+    let interactions = format!("/api/v1/customers/{c}/interactions");
+    let orders = format!("/api/v1/customers/{c}/transactions");
+    for bad in bad_instants {
+        let r = app
+            .post(
+                &interactions,
+                &token,
+                &json!({"type": "call", "summary": "x", "occurred_at": bad, "follow_up_at": bad}),
+            )
+            .await;
+        r.problem(422);
+        type_error(&r, "occurred_at", bad);
+        type_error(&r, "follow_up_at", bad);
+        let r = app
+            .post(
+                &orders,
+                &token,
+                &json!({"amount_cents": 1, "product": "x", "occurred_at": bad}),
+            )
+            .await;
+        r.problem(422);
+        type_error(&r, "occurred_at", bad);
+        let r = app
+            .post(
+                "/api/v1/transactions/bulk",
+                &token,
+                &json!({"items": [{"external_id": "F-1", "customer_id": c, "amount_cents": 1,
+                                   "product": "x", "occurred_at": bad}]}),
+            )
+            .await;
+        assert_eq!(r.body["items"][0]["status"], "error", "{bad}: {}", r.text);
+        assert_eq!(
+            r.body["items"][0]["errors"][0]["code"], "invalid_type",
+            "{bad}: {}",
+            r.text
+        );
+        let encoded: String = form_urlencoded::byte_serialize(bad.as_bytes()).collect();
+        for (path, field) in [
+            (format!("/api/v1/analytics/sales?from={encoded}"), "from"),
+            (format!("/api/v1/analytics/overview?to={encoded}"), "to"),
+            (
+                format!("/api/v1/customers?last_purchase_before={encoded}"),
+                "last_purchase_before",
+            ),
+            (
+                format!("/api/v1/transactions?updated_since={encoded}"),
+                "updated_since",
+            ),
+        ] {
+            let r = app.get(&path, &token).await;
+            r.problem(400);
+            type_error(&r, field, &path);
+        }
+    }
+    // Nothing of the above was stored.
+    let r = app.get(&orders, &token).await;
+    assert_eq!(r.body["items"], json!([]), "{}", r.text);
+
+    // The RFC 3339 forms: `t` and `z` in either case, any fraction, an offset.
+    for (at, stored) in [
+        ("2026-01-05t08:30:00z", "2026-01-05T08:30:00Z"),
+        ("2026-01-05T08:30:00.5+08:00", "2026-01-05T00:30:00.500Z"),
+    ] {
+        let r = app
+            .post(
+                &orders,
+                &token,
+                &json!({"amount_cents": 1, "product": "x", "occurred_at": at}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{at}: {}", r.text);
+        assert_eq!(r.body["occurred_at"], stored, "{at}");
+    }
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{c}"),
+            &token,
+            &json!({"birthday": "1990-02-03"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["birthday"], "1990-02-03");
+    let r = app
+        .get(
+            "/api/v1/analytics/sales?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00%2B08:00",
+            &token,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A date or time not in the calendar stays `invalid_value`.
+    let r = app
+        .post(
+            &interactions,
+            &token,
+            &json!({"type": "call", "summary": "x", "occurred_at": "2026-02-30T00:00:00Z",
+                    "follow_up_at": "2026-01-05T24:00:00Z"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.code_of("occurred_at"), "invalid_value", "{}", r.text);
+    assert_eq!(r.code_of("follow_up_at"), "invalid_value", "{}", r.text);
 }
