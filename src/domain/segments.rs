@@ -23,6 +23,7 @@ use super::codes::{
     AcquisitionSource, Code, CprStage, CustomerKind, FunnelStage, Gender, LoyaltyType,
     PersonalityType, ProspectGrade, SocialStyle, Tier,
 };
+use super::instants;
 use crate::error::FieldError;
 
 /// `dynamic` (members are whoever matches the rule now) or `static` (an
@@ -326,23 +327,28 @@ pub enum When {
 
 impl When {
     /// `"-90d"`, `"+7d"`, `"-12m"`, `"-1y"`, `"-6h"`, `"-2w"`, an RFC 3339
-    /// instant or a date (midnight UTC).
+    /// instant or a date (midnight UTC), in the forms a request's dates and
+    /// instants take (`instants::parse_date`, `parse_instant`): `2024-2-29`
+    /// and ` 2026-01-05` are refused, as in a body.
     pub fn parse(s: &str) -> Option<When> {
+        if s.starts_with(['-', '+']) {
+            return Self::relative(s);
+        }
+        if let Ok(t) = super::instants::parse_instant(s) {
+            return Some(When::Absolute(t.naive_utc()));
+        }
+        super::instants::parse_date(s)
+            .ok()
+            .map(|d| When::Absolute(d.and_time(chrono::NaiveTime::MIN)))
+    }
+
+    /// A stored rule's value, read as rules were before `parse` was made
+    /// strict: trimmed, and a date or instant in chrono's relaxed forms.
+    /// Stored rules are not refused (their segment would fail to read).
+    fn parse_stored(s: &str) -> Option<When> {
         let s = s.trim();
-        if let Some(sign) = s.chars().next().filter(|c| *c == '-' || *c == '+') {
-            let body = &s[1..];
-            let unit = Unit::parse(body.chars().last()?)?;
-            let digits = &body[..body.len() - 1];
-            if digits.is_empty() || digits.len() > 7 || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
-                return None;
-            }
-            let n: i64 = digits.parse().ok()?;
-            if n > unit.max() {
-                return None;
-            }
-            let amount = if sign == '-' { -n } else { n };
-            return Some(When::Relative { amount, unit });
+        if s.starts_with(['-', '+']) {
+            return Self::relative(s);
         }
         if let Ok(t) = DateTime::parse_from_rfc3339(s) {
             return Some(When::Absolute(t.naive_utc()));
@@ -351,6 +357,23 @@ impl When {
             .ok()
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(When::Absolute)
+    }
+
+    /// `-90d` and the like: a sign, 1 to 7 digits and a unit.
+    fn relative(s: &str) -> Option<When> {
+        let sign = s.chars().next().filter(|c| *c == '-' || *c == '+')?;
+        let body = &s[1..];
+        let unit = Unit::parse(body.chars().last()?)?;
+        let digits = &body[..body.len() - 1];
+        if digits.is_empty() || digits.len() > 7 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: i64 = digits.parse().ok()?;
+        if n > unit.max() {
+            return None;
+        }
+        let amount = if sign == '-' { -n } else { n };
+        Some(When::Relative { amount, unit })
     }
 
     /// The instant, for a rule evaluated at `now` (UTC), within the years
@@ -432,11 +455,32 @@ pub enum Rule {
     Cond(Cond),
 }
 
+/// Where a rule comes from, which decides how strictly its values are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Sent in a request: every rule applies.
+    Request,
+    /// Stored by an earlier version: the values later rules refuse (a date
+    /// such as `2024-2-29`, a leap second, a blank text) are read as they
+    /// were then, so that its segment still reads. Text values are trimmed
+    /// here too, as the card's text is.
+    Stored,
+}
+
 impl Rule {
     /// Parses a rule sent at `path` (e.g. `rule`), reporting every problem.
     pub fn parse(value: &Value, path: &str) -> Result<Rule, Vec<FieldError>> {
+        Self::read(value, path, Source::Request)
+    }
+
+    /// Parses a stored rule (its segment's `rule`): see [`Source::Stored`].
+    pub fn parse_stored(value: &Value) -> Result<Rule, Vec<FieldError>> {
+        Self::read(value, "rule", Source::Stored)
+    }
+
+    fn read(value: &Value, path: &str, source: Source) -> Result<Rule, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let rule = node(value, path, 1, &mut errors);
+        let rule = node(value, path, 1, &mut errors, source);
         match rule {
             Some(rule) if errors.is_empty() && rule.values() > MAX_VALUES => {
                 Err(vec![FieldError::new(
@@ -482,7 +526,13 @@ fn err(errors: &mut Vec<FieldError>, path: &str, code: &str, message: impl Into<
 const SHAPE: &str = "a rule is an object: {\"all\": [rules]}, {\"any\": [rules]}, \
 {\"not\": rule} or {\"field\": name, \"op\": op, \"value\": value}";
 
-fn node(value: &Value, path: &str, depth: usize, errors: &mut Vec<FieldError>) -> Option<Rule> {
+fn node(
+    value: &Value,
+    path: &str,
+    depth: usize,
+    errors: &mut Vec<FieldError>,
+    source: Source,
+) -> Option<Rule> {
     if depth > MAX_DEPTH {
         err(
             errors,
@@ -511,7 +561,8 @@ fn node(value: &Value, path: &str, depth: usize, errors: &mut Vec<FieldError>) -
         let child_path = format!("{path}.{key}");
         let child = &map[key];
         if key == "not" {
-            return node(child, &child_path, depth + 1, errors).map(|r| Rule::Not(Box::new(r)));
+            return node(child, &child_path, depth + 1, errors, source)
+                .map(|r| Rule::Not(Box::new(r)));
         }
         let Some(items) = child.as_array() else {
             err(
@@ -534,7 +585,15 @@ fn node(value: &Value, path: &str, depth: usize, errors: &mut Vec<FieldError>) -
         let rules: Vec<Option<Rule>> = items
             .iter()
             .enumerate()
-            .map(|(i, item)| node(item, &format!("{child_path}[{i}]"), depth + 1, errors))
+            .map(|(i, item)| {
+                node(
+                    item,
+                    &format!("{child_path}[{i}]"),
+                    depth + 1,
+                    errors,
+                    source,
+                )
+            })
             .collect();
         let rules: Option<Vec<Rule>> = rules.into_iter().collect();
         return rules.map(|r| {
@@ -549,13 +608,18 @@ fn node(value: &Value, path: &str, depth: usize, errors: &mut Vec<FieldError>) -
         .iter()
         .any(|k| map.contains_key(*k))
     {
-        return condition(map, path, errors).map(Rule::Cond);
+        return condition(map, path, errors, source).map(Rule::Cond);
     }
     err(errors, path, "invalid_rule", SHAPE);
     None
 }
 
-fn condition(map: &Map<String, Value>, path: &str, errors: &mut Vec<FieldError>) -> Option<Cond> {
+fn condition(
+    map: &Map<String, Value>,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+    source: Source,
+) -> Option<Cond> {
     for other in map
         .keys()
         .filter(|k| !["field", "op", "value"].contains(&k.as_str()))
@@ -688,7 +752,9 @@ fn condition(map: &Map<String, Value>, path: &str, errors: &mut Vec<FieldError>)
                     let values: Vec<Option<Scalar>> = items
                         .iter()
                         .enumerate()
-                        .map(|(i, v)| scalar(field, v, &format!("{value_path}[{i}]"), errors))
+                        .map(|(i, v)| {
+                            scalar(field, v, &format!("{value_path}[{i}]"), errors, source)
+                        })
                         .collect();
                     values.into_iter().collect::<Option<Vec<_>>>().map(Test::In)
                 }
@@ -708,7 +774,7 @@ fn condition(map: &Map<String, Value>, path: &str, errors: &mut Vec<FieldError>)
                 err(errors, &value_path, "required", "contains takes a string");
                 None
             }
-            Some(v) => match scalar(field, v, &value_path, errors) {
+            Some(v) => match scalar(field, v, &value_path, errors, source) {
                 Some(Scalar::Text(s)) if s.trim().is_empty() => {
                     err(errors, &value_path, "invalid_value", "must not be empty");
                     None
@@ -729,11 +795,55 @@ fn condition(map: &Map<String, Value>, path: &str, errors: &mut Vec<FieldError>)
                     );
                     None
                 }
-                Some(v) => scalar(field, v, &value_path, errors).map(|s| Test::Cmp(cmp, s)),
+                Some(v) => scalar(field, v, &value_path, errors, source).map(|s| Test::Cmp(cmp, s)),
             }
         }
     };
+    let test = match field.ty {
+        FieldType::Text => exact_text(test?, &value_path, errors, source),
+        _ => test,
+    };
     test.map(|test| Cond { field, test })
+}
+
+/// `eq`, `ne` and `in` on a text field compare the value trimmed: the card's
+/// text is stored trimmed and the list's filters (`?region=`) trim theirs,
+/// so `" East "` matched no card here while the list found the `East` ones
+/// (a review). Blank, the value could match no card (blank text is stored
+/// as none): refused in a request, where `is_null` is the test for a
+/// missing value. `contains` keeps its spaces: they are part of the
+/// substring.
+fn exact_text(
+    test: Test,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+    source: Source,
+) -> Option<Test> {
+    let mut trim = |value: Scalar, path: String| match value {
+        Scalar::Text(s) if s.trim().is_empty() && source == Source::Request => {
+            err(
+                errors,
+                &path,
+                "blank",
+                "must not be blank (blank text is stored as no value: test a missing value with op is_null)",
+            );
+            None
+        }
+        Scalar::Text(s) => Some(Scalar::Text(s.trim().to_string())),
+        other => Some(other),
+    };
+    match test {
+        Test::Cmp(cmp, value) => trim(value, path.to_string()).map(|v| Test::Cmp(cmp, v)),
+        Test::In(values) => {
+            let values: Vec<Option<Scalar>> = values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| trim(v, format!("{path}[{i}]")))
+                .collect();
+            values.into_iter().collect::<Option<Vec<_>>>().map(Test::In)
+        }
+        other => Some(other),
+    }
 }
 
 fn op_list(ops: &[Op]) -> String {
@@ -743,12 +853,45 @@ fn op_list(ops: &[Op]) -> String {
         .join(", ")
 }
 
+/// Why a timestamp value was refused.
+enum Refused {
+    Unreadable,
+    LeapSecond,
+    Years,
+}
+
+/// A timestamp value. A request's absolute instant is held to a list
+/// filter's rules: no leap second (which chrono reads at any minute) and
+/// years 0001–9999 in UTC (`0000-01-01` was taken and compared as the first
+/// instant). A stored rule's is read as it was saved.
+fn instant(s: &str, source: Source) -> Result<When, Refused> {
+    use chrono::Datelike;
+    let when = match source {
+        Source::Request => When::parse(s),
+        Source::Stored => When::parse_stored(s),
+    };
+    match when {
+        None => Err(Refused::Unreadable),
+        Some(When::Absolute(t)) if source == Source::Request => {
+            if instants::is_leap_second(t) {
+                Err(Refused::LeapSecond)
+            } else if !instants::YEARS.contains(&t.year()) {
+                Err(Refused::Years)
+            } else {
+                Ok(When::Absolute(t))
+            }
+        }
+        Some(when) => Ok(when),
+    }
+}
+
 /// One value for `field`, checked against its type.
 fn scalar(
     field: &Field,
     value: &Value,
     path: &str,
     errors: &mut Vec<FieldError>,
+    source: Source,
 ) -> Option<Scalar> {
     let null_hint = if value.is_null() {
         "; use op is_null to test for a missing value"
@@ -821,9 +964,18 @@ fn scalar(
             _ => wrong(errors, "a number"),
         },
         FieldType::Timestamp => match value {
-            Value::String(s) => match When::parse(s) {
-                Some(w) => Some(Scalar::Time(w)),
-                None => {
+            Value::String(s) => match instant(s, source) {
+                Ok(w) => Some(Scalar::Time(w)),
+                // As a list filter's instant (`?last_purchase_before=`).
+                Err(Refused::LeapSecond) => {
+                    err(errors, path, "leap_second", instants::LEAP_SECOND_MESSAGE);
+                    None
+                }
+                Err(Refused::Years) => {
+                    err(errors, path, "range", instants::YEARS_MESSAGE);
+                    None
+                }
+                Err(Refused::Unreadable) => {
                     err(
                         errors,
                         path,
@@ -872,6 +1024,76 @@ mod tests {
             v = json!({"all": [v]});
         }
         v
+    }
+
+    #[test]
+    fn exact_text_values_are_trimmed_and_not_blank() {
+        let rule = Rule::parse(
+            &json!({"all": [
+                {"field": "region", "op": "eq", "value": " East "},
+                {"field": "industry", "op": "in", "value": ["Tea\t", " Silk"]},
+                {"field": "company", "op": "contains", "value": " Ltd"}
+            ]}),
+            "rule",
+        )
+        .unwrap();
+        let Rule::All(conds) = rule else {
+            panic!("{rule:?}")
+        };
+        let tests: Vec<&Test> = conds
+            .iter()
+            .map(|c| match c {
+                Rule::Cond(c) => &c.test,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(tests[0], &Test::Cmp(Cmp::Eq, Scalar::Text("East".into())));
+        assert_eq!(
+            tests[1],
+            &Test::In(vec![
+                Scalar::Text("Tea".into()),
+                Scalar::Text("Silk".into())
+            ])
+        );
+        assert_eq!(
+            tests[2],
+            &Test::Contains(" Ltd".into()),
+            "a substring keeps its spaces"
+        );
+        assert_eq!(
+            one(json!({"field": "region", "op": "ne", "value": " "})),
+            pair("rule.value", "blank")
+        );
+        assert_eq!(
+            fields(json!({"field": "region", "op": "in", "value": ["a", "", "\t"]})),
+            vec![
+                pair("rule.value[1]", "blank"),
+                pair("rule.value[2]", "blank")
+            ]
+        );
+        // A stored rule keeps reading (a blank value matches no card).
+        assert!(Rule::parse_stored(&json!({"field": "region", "op": "eq", "value": ""})).is_ok());
+    }
+
+    #[test]
+    fn absolute_instants_follow_the_filters_rules() {
+        let at = |value: &str| json!({"field": "last_purchase_at", "op": "lt", "value": value});
+        for (value, code) in [
+            ("2026-01-01T23:59:60Z", "leap_second"),
+            ("0000-01-01T00:00:00Z", "range"),
+            ("0000-06-01", "range"),
+            ("9999-12-31T23:00:00-01:00", "range"),
+            ("2024-2-29", "invalid_value"),
+            (" 2026-01-01", "invalid_value"),
+            (" -90d", "invalid_value"),
+        ] {
+            assert_eq!(one(at(value)), pair("rule.value", code), "{value:?}");
+            // Stored before these rules: read as then.
+            assert!(Rule::parse_stored(&at(value)).is_ok(), "{value:?}");
+        }
+        for value in ["0001-01-01", "9999-12-31T23:59:59Z", "2026-01-01t00:00:00z"] {
+            assert!(Rule::parse(&at(value), "rule").is_ok(), "{value:?}");
+        }
     }
 
     #[test]

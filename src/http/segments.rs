@@ -155,8 +155,9 @@ pub struct SegmentPage {
 ///
 /// **Fields** (type: ops):
 /// text — `name`, `company`, `region`, `industry`, `age_band`, `income_band`,
-/// `occupation`, `education`, `currency`: `eq`, `ne`, `in` (exact) and
-/// `contains` (case-insensitive substring);
+/// `occupation`, `education`, `currency`: `eq`, `ne`, `in` (exact, with the
+/// value trimmed as stored text is; blank is refused) and `contains`
+/// (case-insensitive substring);
 /// codes — `kind`, `gender`, `acquisition_source`, `personality_type`,
 /// `social_style`, `funnel_stage`, `prospect_grade`, `tier`, `cpr_stage`,
 /// `loyalty_type`: `eq`, `ne`, `in` with valid codes (see `/reference`);
@@ -168,7 +169,8 @@ pub struct SegmentPage {
 /// overall satisfaction, 1–5): `eq`, `ne`, `lt`, `lte`, `gt`, `gte`;
 /// timestamps — `created_at`, `updated_at`, `last_contact_at`,
 /// `first_purchase_at`, `last_purchase_at`: `lt`, `lte`, `gt`, `gte` with an
-/// RFC 3339 instant, a date (`2026-01-31`, midnight UTC) or a relative date
+/// RFC 3339 instant (years 0001–9999 in UTC, no leap second), a date
+/// (`2026-01-31`, midnight UTC) or a relative date
 /// (`-90d`, `+7d`, `-2w`, `-12m`, `-1y`, `-6h`: from the moment the segment
 /// is read);
 /// `tags`: `contains` (has this tag), `in` (has any of these tags),
@@ -345,7 +347,7 @@ pub fn scope_of(row: &SegmentRow, now: NaiveDateTime) -> Result<SegmentScope, Ap
     let text = row.rule.as_deref().unwrap_or("null");
     let value: Value = serde_json::from_str(text)
         .map_err(|e| ApiError::Internal(format!("segment {}: stored rule: {e}", row.id)))?;
-    let rule = Rule::parse(&value, "rule").map_err(|errors| {
+    let rule = Rule::parse_stored(&value).map_err(|errors| {
         ApiError::Internal(format!(
             "segment {}: stored rule no longer valid: {errors:?}",
             row.id

@@ -19,6 +19,9 @@ backend_tests!(
     relative_and_absolute_dates,
     totals_are_exact_sums_over_active_members,
     contains_folds_case_beyond_ascii_on_both_engines,
+    rule_dates_are_read_as_a_requests_and_filters_are,
+    text_values_compare_trimmed_as_the_list_filters_do,
+    rules_stored_before_the_stricter_reading_still_read,
 );
 
 fn small() -> Value {
@@ -921,5 +924,245 @@ async fn contains_folds_case_beyond_ascii_on_both_engines(app: TestApp) {
     ] {
         let rule = json!({"field": field, "op": "contains", "value": term});
         assert_eq!(matches(&app, &token, &rule).await, expected, "{rule}");
+    }
+}
+
+/// One rule's errors as (field, code), sent as a preview.
+async fn rule_errors(app: &TestApp, token: &str, rule: &Value) -> Vec<(String, String)> {
+    let r = app
+        .post(
+            &format!("{SEGMENTS}/preview"),
+            token,
+            &json!({"rule": rule}),
+        )
+        .await;
+    r.problem(422);
+    r.error_codes()
+}
+
+/// Found by a review: a rule took `2024-2-29` and ` 2026-01-01` (forms a
+/// body's dates refuse), a leap second (`?last_purchase_before=` gives
+/// `leap_second`) and year 0000 (filters take 0001–9999).
+async fn rule_dates_are_read_as_a_requests_and_filters_are(app: TestApp) {
+    let admin = app.admin_token().await;
+    let a = customer(&app, &admin, "Bought", json!({})).await;
+    transaction(&app, &admin, a, 1_000, 0, 10).await;
+    let at = |value: &str| json!({"field": "last_purchase_at", "op": "lt", "value": value});
+    let one = |field: &str, code: &str| vec![(field.to_string(), code.to_string())];
+    for (value, code) in [
+        ("2026-01-01T23:59:60Z", "leap_second"),
+        ("2016-12-31T23:59:60+00:00", "leap_second"),
+        ("0000-01-01T00:00:00Z", "range"),
+        ("0000-12-31", "range"),
+        ("0001-01-01T00:30:00+01:00", "range"),
+        ("9999-12-31T23:59:59-23:59", "range"),
+        ("2024-2-29", "invalid_value"),
+        (" 2026-01-01", "invalid_value"),
+        ("2026-01-01 ", "invalid_value"),
+        ("+2026-01-01", "invalid_value"),
+        ("02026-01-01", "invalid_value"),
+        ("2026-01-05T0:0:0Z", "invalid_value"),
+        ("2026-01-05 00:00:00Z", "invalid_value"),
+        (" -90d", "invalid_value"),
+        ("2026-02-30", "invalid_value"),
+    ] {
+        assert_eq!(
+            rule_errors(&app, &admin, &at(value)).await,
+            one("rule.value", code),
+            "{value:?}"
+        );
+        let nested = json!({"all": [small(), {"not": at(value)}]});
+        assert_eq!(
+            rule_errors(&app, &admin, &nested).await,
+            one("rule.all[1].not.value", code),
+            "{value:?}"
+        );
+        let r = app
+            .post(
+                SEGMENTS,
+                &admin,
+                &json!({"name": "Dates", "kind": "dynamic", "rule": at(value)}),
+            )
+            .await;
+        r.problem(422);
+        assert_eq!(r.error_codes(), one("rule.value", code), "{value:?}");
+    }
+    let r = app
+        .get(
+            "/api/v1/customers?last_purchase_before=2026-01-01T23:59:60Z",
+            &admin,
+        )
+        .await;
+    r.problem(400);
+    assert_eq!(r.code_of("last_purchase_before"), "leap_second");
+    // The first and last instants of the four-digit years, and a leap
+    // second's neighbours, are taken.
+    for (value, bought_before) in [
+        ("0001-01-01T00:00:00Z", 0),
+        ("0001-01-01", 0),
+        ("9999-12-31T23:59:59.999999Z", 1),
+        ("2016-12-31T23:59:59.999999Z", 0),
+        ("2017-01-01T00:00:00z", 0),
+    ] {
+        assert_eq!(
+            matches(&app, &admin, &at(value)).await.len(),
+            bought_before,
+            "{value}"
+        );
+    }
+    let id = create_segment(
+        &app,
+        &admin,
+        json!({"name": "Dates", "kind": "dynamic", "rule": at("-1d")}),
+    )
+    .await
+    .id();
+    let r = app
+        .patch(
+            &format!("{SEGMENTS}/{id}"),
+            &admin,
+            &json!({"rule": at("2026-01-01T23:59:60Z")}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_codes(), one("rule.value", "leap_second"));
+}
+
+/// Found by a review: `?region=%20East%20` lists the `East` cards (stored
+/// text is trimmed, the filter trims), but a rule's `eq " East "` matched
+/// none and `ne " East "` every card. `eq`, `ne` and `in` now compare the
+/// value trimmed; blank, it is refused (`is_null` tests a missing value).
+async fn text_values_compare_trimmed_as_the_list_filters_do(app: TestApp) {
+    let admin = app.admin_token().await;
+    let east = customer(&app, &admin, "East 1", json!({"region": "East"})).await;
+    let east2 = customer(&app, &admin, "East 2", json!({"region": " East "})).await;
+    let west = customer(&app, &admin, "West", json!({"region": "West"})).await;
+    let none = customer(&app, &admin, "Nowhere", json!({})).await;
+    let set = |ids: &[i64]| ids.iter().copied().collect::<BTreeSet<i64>>();
+    let list = app
+        .get("/api/v1/customers?region=%20East%20&limit=500", &admin)
+        .await;
+    let listed: BTreeSet<i64> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(listed, set(&[east, east2]), "{}", list.text);
+    let region = |op: &str, value: Value| json!({"field": "region", "op": op, "value": value});
+    for (rule, want) in [
+        (region("eq", json!(" East ")), set(&[east, east2])),
+        (region("eq", json!("East\t")), set(&[east, east2])),
+        (
+            region("in", json!([" East", "West "])),
+            set(&[east, east2, west]),
+        ),
+        // A missing value differs from every value.
+        (region("ne", json!(" East ")), set(&[west, none])),
+        (
+            json!({"field": "name", "op": "eq", "value": "  West  "}),
+            set(&[west]),
+        ),
+    ] {
+        assert_eq!(matches(&app, &admin, &rule).await, want, "{rule}");
+    }
+    // Saved: the rule is kept as sent and matches the same cards.
+    let r = create_segment(
+        &app,
+        &admin,
+        json!({"name": "East", "kind": "dynamic", "rule": region("eq", json!(" East "))}),
+    )
+    .await;
+    assert_eq!(r.body["count"], 2, "{}", r.text);
+    assert_eq!(r.body["rule"]["value"], " East ");
+    let members: BTreeSet<i64> = member_ids(&app, &admin, r.id(), "", 50)
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(members, set(&[east, east2]));
+
+    // Blank: refused, each blank value named.
+    let blank = |field: &str| (field.to_string(), "blank".to_string());
+    assert_eq!(
+        rule_errors(&app, &admin, &region("eq", json!("  "))).await,
+        vec![blank("rule.value")]
+    );
+    assert_eq!(
+        rule_errors(&app, &admin, &region("ne", json!(""))).await,
+        vec![blank("rule.value")]
+    );
+    assert_eq!(
+        rule_errors(&app, &admin, &region("in", json!(["East", " ", ""]))).await,
+        vec![blank("rule.value[1]"), blank("rule.value[2]")]
+    );
+    // `contains` keeps its spaces (part of the substring) and refuses a
+    // blank one as before.
+    assert_eq!(
+        matches(&app, &admin, &region("contains", json!("ast "))).await,
+        set(&[])
+    );
+    assert_eq!(
+        rule_errors(&app, &admin, &region("contains", json!(" "))).await,
+        vec![("rule.value".to_string(), "invalid_value".to_string())]
+    );
+}
+
+/// Rules saved before values were read strictly (a date in chrono's relaxed
+/// form, a leap second, a blank text) still read: their segment would be a
+/// 500 otherwise. Their text values compare trimmed, as new rules' do.
+async fn rules_stored_before_the_stricter_reading_still_read(app: TestApp) {
+    let admin = app.admin_token().await;
+    let east = customer(&app, &admin, "East", json!({"region": "East"})).await;
+    let west = customer(&app, &admin, "West", json!({"region": "West"})).await;
+    let id = create_segment(
+        &app,
+        &admin,
+        json!({"name": "Old", "kind": "dynamic", "rule": small()}),
+    )
+    .await
+    .id();
+    let set = |ids: &[i64]| ids.iter().copied().collect::<BTreeSet<i64>>();
+    for (stored, want) in [
+        (
+            json!({"all": [
+                {"field": "region", "op": "eq", "value": " East "},
+                {"field": "created_at", "op": "gt", "value": " 2000-1-1"}
+            ]}),
+            set(&[east]),
+        ),
+        (
+            json!({"field": "created_at", "op": "lt", "value": "2016-12-31T23:59:60Z"}),
+            set(&[]),
+        ),
+        (
+            json!({"field": "region", "op": "ne", "value": ""}),
+            set(&[east, west]),
+        ),
+        (
+            json!({"field": "created_at", "op": "gt", "value": "0000-01-01T00:00:00Z"}),
+            set(&[east, west]),
+        ),
+    ] {
+        let text = stored.to_string().replace('\'', "''");
+        app.execute_sql(&format!(
+            "UPDATE segments SET rule = '{text}' WHERE id = {id}"
+        ));
+        let r = app.get(&format!("{SEGMENTS}/{id}"), &admin).await;
+        assert_eq!(r.status, 200, "{stored}: {}", r.text);
+        assert_eq!(r.body["count"], json!(want.len()), "{stored}: {}", r.text);
+        let members: BTreeSet<i64> = member_ids(&app, &admin, id, "", 50)
+            .await
+            .into_iter()
+            .collect();
+        assert_eq!(members, want, "{stored}");
+        // A PATCH that leaves the rule alone still answers.
+        let r = app
+            .patch(
+                &format!("{SEGMENTS}/{id}"),
+                &admin,
+                &json!({"description": "kept"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{stored}: {}", r.text);
     }
 }
