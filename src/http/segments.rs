@@ -221,7 +221,8 @@ pub struct SegmentCreate {
 
 /// Only the fields sent change; `null` clears the description. The kind of a
 /// segment cannot change; a static segment's members change through
-/// `/segments/{id}/members`.
+/// `/segments/{id}/members`. `null` for `name` or `kind`, or for the `rule`
+/// of a dynamic segment, is a 422 `required`: none of them can be cleared.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"rule": {"all": [
@@ -229,18 +230,30 @@ pub struct SegmentCreate {
     {"field": "last_contact_at", "op": "lt", "value": "-60d"}
 ]}}))]
 pub struct SegmentPatch {
+    // `null` is read (not taken for "unchanged") to be refused as `required`
+    // with the body's other rules: `"name": null` answered 200 and changed
+    // nothing (a review).
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(
+        value_type = String,
+        required = false,
         min_length = 1,
         max_length = 200,
         pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
     )]
-    pub name: Option<String>,
+    pub name: Option<Option<String>>,
     /// Accepted only when it is the segment's current kind.
-    #[schema(value_type = Option<SegmentKind>)]
-    pub kind: Option<Input<SegmentKind>>,
-    /// Dynamic segments only; replaces the rule (same language as `SegmentCreate.rule`).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = SegmentKind, required = false)]
+    pub kind: Option<Option<Input<SegmentKind>>>,
+    /// Dynamic segments only; replaces the rule (same language as
+    /// `SegmentCreate.rule`). A dynamic segment always has a rule: `null` is
+    /// a 422 `required`. A static segment has none: `null` there states its
+    /// current value and changes nothing (as `kind` may be sent unchanged);
+    /// a rule is a 422 `not_allowed`.
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Object>)]
-    pub rule: Option<Value>,
+    pub rule: Option<Option<Value>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
@@ -667,13 +680,16 @@ pub async fn patch(
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
     let input = body.0;
-    let mut errors = Vec::new();
-    let name = name_errors(input.name.as_deref(), &mut errors);
+    let mut errors = super::validation::nulls(&[
+        ("kind", matches!(input.kind, Some(None))),
+        ("name", matches!(input.name, Some(None))),
+    ]);
+    let name = name_errors(input.name.as_ref().and_then(|n| n.as_deref()), &mut errors);
     let description = input
         .description
         .as_ref()
         .map(|d| description_errors(d.as_deref(), &mut errors));
-    let kind = match &input.kind {
+    let kind = match input.kind.as_ref().and_then(Option::as_ref) {
         None => None,
         Some(k) => match k.get("kind") {
             Ok(k) => Some(k),
@@ -687,6 +703,7 @@ pub async fn patch(
     let rule = input
         .rule
         .as_ref()
+        .and_then(Option::as_ref)
         .map(|v| rule_errors(v, "rule", &mut errors));
     let view = state
         .db
@@ -704,13 +721,21 @@ pub async fn patch(
                         format!("a segment's kind cannot change (this one is {})", row.kind),
                     ));
                 }
-                if row.kind == store::STATIC && input.rule.is_some() {
-                    errors.retain(|e| !e.field.starts_with("rule"));
-                    errors.push(FieldError::new(
+                match &input.rule {
+                    Some(Some(_)) if row.kind == store::STATIC => {
+                        errors.retain(|e| !e.field.starts_with("rule"));
+                        errors.push(FieldError::new(
+                            "rule",
+                            "not_allowed",
+                            "a static segment has no rule; change its members with /segments/{id}/members",
+                        ));
+                    }
+                    Some(None) if row.kind != store::STATIC => errors.push(FieldError::new(
                         "rule",
-                        "not_allowed",
-                        "a static segment has no rule; change its members with /segments/{id}/members",
-                    ));
+                        "required",
+                        "must not be null: a dynamic segment always has a rule",
+                    )),
+                    _ => {}
                 }
                 if !errors.is_empty() {
                     errors.sort_by(|a, b| a.field.cmp(&b.field));

@@ -14,6 +14,7 @@ backend_tests!(
     dynamic_segment_crud_with_etags,
     names_are_unique,
     patch_rules_and_kind,
+    patch_null_is_refused_where_it_clears_nothing,
     create_validation_names_every_bad_field,
     malformed_requests_are_precise_problems,
     viewers_read_and_writers_write,
@@ -1211,4 +1212,66 @@ async fn deleting_a_segment_keeps_its_customers(app: TestApp) {
     // The name is free again; the new segment starts empty.
     let r = create_segment(&app, &admin, json!({"name": "S", "kind": "static"})).await;
     assert_eq!(r.body["count"], 0);
+}
+
+/// Found by a review: `PATCH {"rule": null}` and `{"name": null}` answered
+/// 200 and changed nothing. A null for a field that cannot be cleared is a
+/// 422 `required`, named with the body's other errors; `description: null`
+/// clears. A static segment has no rule: `rule: null` there states it and
+/// changes nothing.
+async fn patch_null_is_refused_where_it_clears_nothing(app: TestApp) {
+    let admin = app.admin_token().await;
+    let r = create_segment(
+        &app,
+        &admin,
+        json!({"name": "Dyn", "kind": "dynamic", "description": "d",
+               "rule": {"field": "tier", "op": "eq", "value": "small"}}),
+    )
+    .await;
+    let path = format!("{SEGMENTS}/{}", r.id());
+    let required = |field: &str| (field.to_string(), "required".to_string());
+    for (body, errors) in [
+        (json!({"name": null}), vec![required("name")]),
+        (json!({"rule": null}), vec![required("rule")]),
+        (json!({"kind": null}), vec![required("kind")]),
+        (
+            json!({"name": null, "rule": null, "kind": null, "description": "x"}),
+            vec![required("kind"), required("name"), required("rule")],
+        ),
+        (
+            json!({"name": null, "rule": {"field": "tier", "op": "eq", "value": "gold"}}),
+            vec![
+                required("name"),
+                ("rule.value".to_string(), "invalid_value".to_string()),
+            ],
+        ),
+    ] {
+        let r = app.patch(&path, &admin, &body).await;
+        r.problem(422);
+        assert_eq!(r.error_codes(), errors, "{body}: {}", r.text);
+    }
+    let r = app.get(&path, &admin).await;
+    assert_eq!(r.body["version"], 1, "nothing written: {}", r.text);
+    assert_eq!(r.body["name"], "Dyn");
+    assert_eq!(r.body["description"], "d");
+    let r = app
+        .patch(&path, &admin, &json!({"description": null}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["description"], Value::Null);
+    assert_eq!(r.body["version"], 2);
+
+    let r = create_segment(&app, &admin, json!({"name": "Stat", "kind": "static"})).await;
+    let path = format!("{SEGMENTS}/{}", r.id());
+    let r = app.patch(&path, &admin, &json!({"rule": null})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["version"].clone(), r.body["rule"].clone()),
+        (json!(1), Value::Null)
+    );
+    let r = app
+        .patch(&path, &admin, &json!({"rule": null, "name": null}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_codes(), vec![required("name")], "{}", r.text);
 }
