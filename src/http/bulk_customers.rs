@@ -82,7 +82,10 @@ impl ToSchema for CustomerBulkItem {
 #[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 struct NewCardReason {
-    #[validate(length(min = 1, max = 500))]
+    #[validate(
+        length(min = 1, max = 500),
+        custom(function = "super::validation::not_blank")
+    )]
     change_reason: Option<String>,
 }
 

@@ -79,7 +79,10 @@ pub struct ContactCreate {
     #[validate(length(max = 100))]
     #[schema(max_length = 100)]
     pub title: Option<String>,
-    #[validate(email, length(max = 254))]
+    #[validate(
+        custom(function = "super::validation::email_address"),
+        length(max = 254)
+    )]
     #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[validate(custom(function = "phone_number"))]
@@ -115,7 +118,10 @@ pub struct ContactPatch {
     #[schema(value_type = Option<String>, max_length = 100)]
     pub title: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(email, length(max = 254))]
+    #[validate(
+        custom(function = "super::validation::email_address"),
+        length(max = 254)
+    )]
     #[schema(value_type = Option<String>, format = Email, max_length = 254)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]

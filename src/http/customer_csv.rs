@@ -474,13 +474,16 @@ fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
             }
             let raw = raw.trim();
             let value = if name == "tags" {
-                Value::Array(
+                // An empty cell is no tags; an empty tag in a list (`a||b`,
+                // `a|`) is kept, to be refused as in JSON (`tags[1]`), not
+                // dropped without a word.
+                Value::Array(if raw.is_empty() {
+                    Vec::new()
+                } else {
                     raw.split(TAG_SEPARATOR)
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(|t| Value::String(t.to_string()))
-                        .collect(),
-                )
+                        .map(|t| Value::String(t.trim().to_string()))
+                        .collect()
+                })
             } else if raw.is_empty() {
                 if REQUIRED.contains(&name.as_str()) {
                     continue;

@@ -326,9 +326,14 @@ pub struct CustomerPatch {
     #[schema(value_type = Option<Vec<Tag>>, max_items = 50)]
     pub tags: Option<Option<Vec<String>>>,
     /// Why `funnel_stage` or `prospect_grade` changes; kept in the history.
-    /// Required to move back down the funnel.
-    #[validate(length(min = 1, max = 500))]
-    #[schema(min_length = 1, max_length = 500)]
+    /// Required to move back down the funnel; not blank (it was taken for
+    /// none, and a move down answered that it needed one).
+    #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub change_reason: Option<String>,
 }
 

@@ -26,7 +26,8 @@ pub fn resolve(
         .unwrap_or_else(crate::db::now);
     let from = from
         .map(|t| bound(t.naive_utc()))
-        .unwrap_or_else(|| crate::db::stats::window_start(to));
+        // Clamped too: a `to` in year 1 put the default start in year 0.
+        .unwrap_or_else(|| bound(crate::db::stats::window_start(to)));
     if from >= to {
         return Err(ApiError::InvalidQuery(vec![FieldError::new(
             "from",

@@ -115,14 +115,28 @@ pub fn calendar_date(date: &chrono::NaiveDate) -> Result<(), ValidationError> {
 
 /// An email address once trimmed (it is stored trimmed, as every text value
 /// is): `" a@b.example "` was refused in JSON and taken from a CSV cell,
-/// which is trimmed.
+/// which is trimmed. No invisible format character either: the domain check
+/// maps the domain through IDNA first, which drops a zero-width space, so
+/// `a@b.com\u{200b}` passed and was stored as sent (it looks like `a@b.com`
+/// and never matches it).
 pub fn email_address(value: &str) -> Result<(), ValidationError> {
     use validator::ValidateEmail;
-    if value.trim().validate_email() {
+    let value = value.trim();
+    if value.validate_email() && !value.chars().any(invisible) {
         Ok(())
     } else {
         Err(ValidationError::new("email"))
     }
+}
+
+/// Unicode's format characters (category Cf): they change no glyph, so a
+/// text holding one looks the same as one without it.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}'
+        | '\u{0890}'..='\u{0891}' | '\u{08E2}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
 }
 
 pub fn phone_number(value: &str) -> Result<(), ValidationError> {

@@ -424,6 +424,15 @@ async fn change_reason_is_validated(app: TestApp) {
     let id = new_customer(&app, &admin, json!({"funnel_stage": "key"}))
         .await
         .id();
+    // Blank: a 422 naming it (it was taken for none: a 409 asking for one).
+    let r = move_to(
+        &app,
+        &admin,
+        id,
+        json!({"funnel_stage": "ordinary", "change_reason": " \t "}),
+    )
+    .await;
+    assert_eq!(r.code_of("change_reason"), "blank", "{}", r.text);
     for reason in [json!(""), json!("x".repeat(501)), json!(42)] {
         let r = move_to(
             &app,

@@ -592,6 +592,16 @@ async fn converting_actual_to_latent_requires_a_latent_type(app: TestApp) {
         )
         .await;
     assert_422_naming(&r, "latent_type");
+    // A blank reason is refused, not dropped from the history.
+    let r = app
+        .patch(
+            &need(c, id),
+            &admin,
+            &json!({"kind": "latent", "latent_type": "insufficient_purchasing_power",
+                    "change_reason": "   "}),
+        )
+        .await;
+    assert_eq!(r.code_of("change_reason"), "blank", "{}", r.text);
     let g = app.get(&need(c, id), &admin).await;
     assert_eq!(g.body["kind"], json!("actual"));
     assert_eq!(g.body["version"], json!(1));

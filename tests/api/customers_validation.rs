@@ -173,6 +173,12 @@ async fn email_and_phone_must_be_well_formed(app: TestApp) {
         r.body["email"], "wang.wei@huakang.example",
         "emails are lower-cased"
     );
+    // An invisible character (a zero-width space after the domain passed
+    // the domain's IDNA check and was stored as sent).
+    for bad in ["a@b.com\u{200b}", "a\u{200b}@b.com", "a@b\u{feff}.com"] {
+        let r = rejects(&app, &admin, json!({"email": bad}), "email").await;
+        assert_eq!(r.code_of("email"), "email", "{bad:?}: {}", r.text);
+    }
     // Trimmed as every text value is (and as a CSV cell is): accepted.
     let r = accepts(&app, &admin, json!({"email": "  li.na@example.com \t"})).await;
     assert_eq!(r.body["email"], "li.na@example.com", "{}", r.text);

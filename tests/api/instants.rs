@@ -321,6 +321,14 @@ async fn query_instants_are_in_the_years_0001_to_9999(app: TestApp) {
         let r = app.get(&path, &token).await;
         assert_eq!(r.status, 200, "{path}: {}", r.text);
     }
+    // A `to` in year 1: the default start (12 months before) is clamped to
+    // year 1 as well, not answered as year 0.
+    for report in ["funnel", "sales", "overview", "churn", "cpr"] {
+        let path = format!("/api/v1/analytics/{report}?to=0001-06-01T00:00:00Z");
+        let r = app.get(&path, &token).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert_eq!(r.body["from"], "0001-01-01T00:00:00Z", "{path}: {}", r.text);
+    }
     // The first and last four-digit years are fine (0001: "since always").
     let r = app
         .get(
