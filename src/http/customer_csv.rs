@@ -399,6 +399,42 @@ fn strict_quoting(body: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A row the reader refuses: its quoting is checked before
+/// (`strict_quoting`), so its field count differs from the header's. Named
+/// by its row and the line it starts on: the csv crate's own text gave the
+/// line where the row before it ended ("record 1 (line: 1, byte: 22)" for
+/// the row on line 2 of a CRLF file), in its own words.
+fn unequal_row(body: &[u8], row: usize, e: &csv::Error) -> ApiError {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            pos: Some(pos),
+            expected_len,
+            len,
+        } => ApiError::BadRequest(format!(
+            "CSV row {row} (line {}) has {len} fields; the header has {expected_len}",
+            line_of(body, pos.byte())
+        )),
+        _ => ApiError::BadRequest(format!("CSV row {row} is malformed: {e}")),
+    }
+}
+
+/// The line (from 1) of the row the reader placed at `byte`: it may place
+/// it on the line break (or blank lines) before the row. CRLF, LF and a
+/// lone CR each end a line, as for the reader.
+fn line_of(body: &[u8], byte: u64) -> usize {
+    let mut at = usize::try_from(byte).unwrap_or(usize::MAX).min(body.len());
+    while body.get(at).is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        at += 1;
+    }
+    let before = &body[..at];
+    let breaks = before
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && before.get(i + 1) != Some(&b'\n')))
+        .count();
+    breaks + 1
+}
+
 /// The CSV rows as bulk items (JSON objects); header problems are a 422.
 /// `body` is UTF-8 (`charset::decode`, which drops the byte order mark).
 fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
@@ -447,8 +483,7 @@ fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
     let mut items = Vec::new();
     let mut records = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        let record = record
-            .map_err(|e| ApiError::BadRequest(format!("CSV row {} is malformed: {e}", i + 1)))?;
+        let record = record.map_err(|e| unequal_row(body, i + 1, &e))?;
         records.push(record);
     }
     // A cell holding a control character is its row's error, as a JSON
@@ -634,6 +669,29 @@ pub async fn import(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_row_of_the_wrong_length_is_named_by_its_row_and_line() {
+        let message = |body: &str| match super::rows_as_items(body.as_bytes()) {
+            Err(crate::error::ApiError::BadRequest(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        for body in [
+            "external_id,kind,name\nA,individual,x,extra\n",
+            "external_id,kind,name\r\nA,individual,x,extra\r\n",
+            "external_id,kind,name\rA,individual,x,extra",
+        ] {
+            assert_eq!(
+                message(body),
+                "CSV row 1 (line 2) has 4 fields; the header has 3",
+                "{body:?}"
+            );
+        }
+        assert_eq!(
+            message("external_id,kind,name\r\nA,individual,x\r\n\r\nB,individual,\"two\nlines\"\r\nC,x\r\n"),
+            "CSV row 3 (line 6) has 2 fields; the header has 3"
+        );
+    }
+
     use super::strict_quoting;
     use crate::error::ApiError;
 

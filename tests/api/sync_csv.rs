@@ -243,6 +243,21 @@ TAG-2,individual,b,
     import(&app, &token, "", "external_id,kind,name\nA,individual\n")
         .await
         .problem(400);
+    // Named by its row and the line it starts on (the CSV library's text
+    // gave the line before it in a CRLF file, in its own words).
+    let r = import(
+        &app,
+        &token,
+        "",
+        "external_id,kind,name\r\nA,individual,x\r\nB,individual,x,extra\r\n",
+    )
+    .await;
+    r.problem(400);
+    assert_eq!(
+        r.body["detail"], "CSV row 2 (line 3) has 4 fields; the header has 3",
+        "{}",
+        r.text
+    );
     // A quoted field never closed would swallow the rows after it into one
     // cell (found by a black-box probe: three rows became one card).
     let r = import(
