@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::customer_input::nullable;
-use super::customers::{find_customer, writable_customer};
+use super::customers::{find_customer, patchable_customer, refuse_archived, writable_customer};
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
 use super::precondition::{self, etag};
@@ -298,7 +298,7 @@ pub async fn patch(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            writable_customer(conn, &user, customer_id)?;
+            let customer = patchable_customer(conn, &user, customer_id)?;
             let mut row = find_contact(conn, customer_id, id)?;
             precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
@@ -325,6 +325,7 @@ pub async fn patch(
             if row == stored {
                 return Ok(row);
             }
+            refuse_archived(&customer)?;
             row.version = before + 1;
             row.updated_at = db::now();
             if !contacts::save(conn, &row, before)? {

@@ -298,10 +298,29 @@ pub fn writable_customer(
 /// sales user, and not archived.
 pub fn may_write(user: &AuthUser, customer: &CustomerRow) -> Result<(), ApiError> {
     user.require_customer_write(customer.owner_id)?;
-    if customer.archived_at.is_some() {
-        return Err(archived(customer.id));
+    refuse_archived(customer)
+}
+
+/// The card of a record being changed (a contact, an interaction, a need, a
+/// transaction), locked, for a user who may write it, archived or not: a
+/// PATCH that changes nothing is a 200 on an archived card, as the card's
+/// own is (it was a 409 for its records); `refuse_archived` before a write.
+pub fn patchable_customer(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    id: i64,
+) -> Result<CustomerRow, ApiError> {
+    customers::lock(conn, id)?;
+    let customer = find_customer(conn, id)?;
+    user.require_customer_write(customer.owner_id)?;
+    Ok(customer)
+}
+
+pub fn refuse_archived(customer: &CustomerRow) -> Result<(), ApiError> {
+    match customer.archived_at {
+        Some(_) => Err(archived(customer.id)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The 409 for a write to an archived card, naming `customer_id` with the

@@ -10,7 +10,7 @@ use validator::Validate;
 
 use super::common::{clean, instant, not_future, versioned};
 use super::customer_input::nullable;
-use super::customers::{find_customer, writable_customer};
+use super::customers::{find_customer, patchable_customer, refuse_archived, writable_customer};
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
@@ -496,7 +496,7 @@ pub async fn patch(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            writable_customer(conn, &user, customer_id)?;
+            let customer = patchable_customer(conn, &user, customer_id)?;
             let mut row = find_interaction(conn, customer_id, id)?;
             precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
@@ -572,6 +572,7 @@ pub async fn patch(
             if row == stored {
                 return Ok(row);
             }
+            refuse_archived(&customer)?;
             row.version = before + 1;
             row.updated_at = now;
             if !interactions::save(conn, &row, before)? {

@@ -10,7 +10,7 @@ use validator::Validate;
 
 use super::common::{clean, not_future, versioned};
 use super::customer_input::nullable;
-use super::customers::{archived, find_customer, writable_customer};
+use super::customers::{archived, find_customer, patchable_customer, writable_customer};
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
@@ -399,15 +399,13 @@ pub fn update_in_tx(
     expected: Option<Vec<i64>>,
     resend: bool,
 ) -> Result<Updated, ApiError> {
-    // A resend of an unchanged order is answered even on an archived card
-    // (below, once it is known to change nothing).
+    // A change that changes nothing is answered even on an archived card
+    // (below, once it is known), as the card's own PATCH is; a resend of an
+    // unchanged order even to a user who may not write the card.
     customers::lock(conn, row.customer_id)?;
     let customer = find_customer(conn, row.customer_id)?;
     if !resend {
         user.require_customer_write(customer.owner_id)?;
-        if customer.archived_at.is_some() {
-            return Err(archived(customer.id));
-        }
     }
     precondition::check(expected.as_deref(), row.version)?;
     let original = row.clone();
@@ -535,11 +533,14 @@ pub async fn patch(
         .db
         .write_grouped(move |conn| {
             // The card first: a 403 or a missing card before the transaction's 404.
-            writable_customer(conn, &user, customer_id)?;
+            patchable_customer(conn, &user, customer_id)?;
             let row = find_transaction(conn, customer_id, id)?;
             let now = db::now();
             let row = match update_in_tx(conn, &user, row, input, expected, false)? {
-                Updated::Saved(row) | Updated::Unchanged(row) => row,
+                Updated::Saved(row) => row,
+                // Nothing written, nothing to refresh (an archived card's
+                // figures included).
+                Updated::Unchanged(row) => return Ok(row),
             };
             stats::refresh(conn, customer_id, now)?;
             cpr::refresh_current(conn, customer_id, now)?;

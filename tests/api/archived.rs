@@ -12,6 +12,7 @@ backend_tests!(
     an_archived_card_takes_no_activity_until_restored,
     an_archived_card_itself_is_read_only_until_restored,
     conflicts_on_a_unique_field_name_it,
+    a_patch_of_its_records_that_changes_nothing_is_a_200,
 );
 
 fn stamp(t: chrono::DateTime<Utc>) -> String {
@@ -230,4 +231,57 @@ async fn conflicts_on_a_unique_field_name_it(app: TestApp) {
         .await;
     r.problem(422);
     assert_eq!(r.code_of("owner_id"), "required", "{}", r.text);
+}
+
+/// A PATCH of an archived card's contact, interaction, need or order that
+/// changes nothing (`{}`, or a field's current value) writes nothing and is
+/// a 200, as the card's own PATCH is (it was a 409 for its records: a form
+/// saved unchanged answered differently by resource); a change is a 409.
+async fn a_patch_of_its_records_that_changes_nothing_is_a_200(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Archived"}))
+        .await
+        .id();
+    let card = format!("/api/v1/customers/{c}");
+    let records: [(&str, Value, &str); 4] = [
+        ("contacts", json!({"name": "Assistant"}), "name"),
+        (
+            "interactions",
+            json!({"type": "call", "summary": "Called"}),
+            "summary",
+        ),
+        (
+            "needs",
+            json!({"kind": "actual", "description": "More tea"}),
+            "description",
+        ),
+        (
+            "transactions",
+            json!({"amount_cents": 100, "product": "Tea"}),
+            "product",
+        ),
+    ];
+    let mut urls = Vec::new();
+    for (list, body, field) in &records {
+        let r = app.post(&format!("{card}/{list}"), &token, body).await;
+        assert_eq!(r.status, 201, "{list}: {}", r.text);
+        urls.push((
+            format!("{card}/{list}/{}", r.id()),
+            *field,
+            body[*field].clone(),
+        ));
+    }
+    let r = app.delete(&card, &token).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    for (url, field, current) in &urls {
+        for same in [json!({}), json!({ *field: current })] {
+            let r = app.patch(url, &token, &same).await;
+            assert_eq!(r.status, 200, "{url} {same}: {}", r.text);
+            assert_eq!(r.body["version"], 1, "{url}: {}", r.text);
+        }
+        let r = app.patch(url, &token, &json!({ *field: "Changed" })).await;
+        r.problem(409);
+        assert_eq!(r.code_of("customer_id"), "archived", "{url}: {}", r.text);
+    }
 }
