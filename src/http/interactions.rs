@@ -121,6 +121,14 @@ pub struct InteractionCreate {
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<ComplaintStatus>)]
     pub complaint_status: Option<Input<ComplaintStatus>>,
+    /// A complaint recorded as `resolved` only: when it was resolved, for a
+    /// complaint entered after the fact (from `occurred_at` on, not in the
+    /// future); defaults to now. Without it a complaint of 2020 entered today
+    /// would show years of `resolution_seconds`.
+    #[serde(default, deserialize_with = "dates::optional")]
+    #[validate(custom(function = "not_future"))]
+    #[schema(pattern = "^(19|[2-9][0-9])")]
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 /// Only the fields sent change; `null` clears an optional field.
@@ -338,6 +346,37 @@ fn complaint_errors(kind: InteractionType, status: Option<ComplaintStatus>) -> V
     }
 }
 
+/// A new interaction's `resolved_at`, sent: only for a complaint recorded
+/// as resolved, and not before it happened.
+fn resolution_errors(
+    kind: Option<InteractionType>,
+    status: Option<ComplaintStatus>,
+    occurred_at: Option<DateTime<Utc>>,
+    resolved_at: Option<DateTime<Utc>>,
+) -> Vec<FieldError> {
+    let Some(resolved_at) = resolved_at else {
+        return Vec::new();
+    };
+    let resolved =
+        kind == Some(InteractionType::Complaint) && status == Some(ComplaintStatus::Resolved);
+    if !resolved {
+        return vec![FieldError::new(
+            "resolved_at",
+            "not_allowed",
+            "only a complaint recorded as resolved (complaint_status: resolved) takes a resolved_at",
+        )];
+    }
+    let occurred_at = occurred_at.unwrap_or_else(Utc::now);
+    if resolved_at < occurred_at {
+        return vec![FieldError::new(
+            "resolved_at",
+            "range",
+            "must not be before occurred_at",
+        )];
+    }
+    Vec::new()
+}
+
 /// Log a contact with the customer. Updates the card's `last_contact_at`
 /// (and `open_complaints` for a complaint) in the same transaction.
 #[utoipa::path(
@@ -361,11 +400,16 @@ pub async fn create(
         .complaint_status
         .as_ref()
         .and_then(|s| s.get("complaint_status").ok());
-    check_input(
-        &input,
-        kind.map(|k| complaint_errors(k, status))
-            .unwrap_or_default(),
-    )?;
+    let mut extra = kind
+        .map(|k| complaint_errors(k, status))
+        .unwrap_or_default();
+    extra.extend(resolution_errors(
+        kind,
+        status,
+        input.occurred_at,
+        input.resolved_at,
+    ));
+    check_input(&input, extra)?;
     let kind = input
         .kind
         .as_ref()
@@ -393,7 +437,13 @@ pub async fn create(
         follow_up_at: input.follow_up_at.map(|t| db::micros(t.naive_utc())),
         follow_up_done_at: None,
         complaint_status: status.map(|s| s.as_str().into()),
-        resolved_at: (status == Some(ComplaintStatus::Resolved)).then_some(now.max(occurred_at)),
+        resolved_at: (status == Some(ComplaintStatus::Resolved)).then(|| {
+            input
+                .resolved_at
+                .map(|t| db::micros(t.naive_utc()))
+                .unwrap_or(now)
+                .max(occurred_at)
+        }),
         version: 1,
         created_at: now,
         updated_at: now,

@@ -299,6 +299,51 @@ async fn complaint_status_open_resolve_reopen(app: TestApp) {
         (resolved - when).num_seconds()
     );
 
+    // Entered after the fact: resolved when it says (years of resolution
+    // time otherwise); only for a complaint recorded resolved, not before it
+    // happened, not in the future.
+    let r = interact(
+        &app,
+        &token,
+        c,
+        json!({"type": "complaint", "summary": "cracked jar", "occurred_at": "2020-03-01T09:00:00Z",
+               "complaint_status": "resolved", "resolved_at": "2020-03-03T09:00:00Z"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["resolved_at"], "2020-03-03T09:00:00Z", "{}", r.text);
+    assert_eq!(r.body["resolution_seconds"], 2 * 86_400);
+    for (body, code) in [
+        (
+            json!({"type": "complaint", "summary": "x", "resolved_at": "2020-03-03T09:00:00Z"}),
+            "not_allowed",
+        ),
+        (
+            json!({"type": "call", "summary": "x", "resolved_at": "2020-03-03T09:00:00Z"}),
+            "not_allowed",
+        ),
+        (
+            json!({"type": "complaint", "summary": "x", "complaint_status": "resolved",
+                   "occurred_at": "2020-03-03T09:00:00Z", "resolved_at": "2020-03-01T09:00:00Z"}),
+            "range",
+        ),
+        (
+            json!({"type": "complaint", "summary": "x", "complaint_status": "resolved",
+                   "resolved_at": iso(now() + Duration::days(1))}),
+            "range",
+        ),
+    ] {
+        let r = app
+            .post(
+                &format!("/api/v1/customers/{c}/interactions"),
+                &token,
+                &body,
+            )
+            .await;
+        r.problem(422);
+        assert_eq!(r.code_of("resolved_at"), code, "{body}: {}", r.text);
+    }
+
     // Open, then resolved by PATCH.
     let when = now() - Duration::hours(2);
     let r = interact(
