@@ -136,7 +136,7 @@ fn parse_body<T: DeserializeOwned>(body: &[u8], scan_content: bool) -> Result<T,
 /// The body did not read as a `T`: a 400 unless it is one well-formed JSON
 /// document (a type error may come before a syntax error further on), else a
 /// second reading through a `Value` that names every field at fault (the first
-/// stopped at one). That reading takes every integral float in `i64` range as
+/// stopped at one). That reading takes every integral float below 2^53 as
 /// an integer: JSON has one number type, and `53.0` is the integer 53 to JSON
 /// Schema and to most clients' encoders (JavaScript, some ERP exports), but
 /// serde refuses it for an integer field; such a body then reads. (A `Value`
@@ -194,8 +194,10 @@ pub(crate) fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool
     use serde_json::Value;
     match value {
         Value::Number(n) if n.is_f64() => match n.as_f64() {
-            // 2^63 is exactly representable; every integral float below it fits.
-            Some(f) if f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(63) => {
+            // Below 2^53 a float holds every integer exactly; past it the
+            // literal may have been rounded as it was read (`9007199254740993.0`
+            // was stored as ...992): left a float, to be refused as one.
+            Some(f) if f.fract() == 0.0 && f.abs() < 2f64.powi(53) => {
                 // The range check above makes the cast exact.
                 #[allow(clippy::cast_possible_truncation)]
                 let int = f as i64;
@@ -707,6 +709,26 @@ mod tests {
         }
         let r = parse_json::<Counted>(br#"{"n": 1, "items": [1.5], "ratio": 1}"#);
         assert_eq!(r.err().map(fields), Some(vec!["items[0]".to_string()]));
+        // Past 2^53 the float may have been rounded as it was read (...993.0
+        // reads as ...992): refused, not stored changed; an integer literal
+        // there is exact.
+        let r = parse_json::<Counted>(br#"{"n": 9007199254740993.0, "items": [], "ratio": 1}"#);
+        match r {
+            Err(ApiError::Validation(errors)) => {
+                assert_eq!(errors[0].field, "n");
+                assert_eq!(errors[0].code, "invalid_type");
+                assert!(errors[0].message.contains("2^53"), "{}", errors[0].message);
+            }
+            other => panic!("{other:?}"),
+        }
+        let ok = parse_json::<Counted>(
+            br#"{"n": 9007199254740993, "items": [9007199254740991.0], "ratio": 1}"#,
+        );
+        let ok = ok.map(|c| (c.n, c.items)).ok();
+        assert_eq!(
+            ok,
+            Some((9_007_199_254_740_993, vec![9_007_199_254_740_991]))
+        );
     }
 
     #[test]

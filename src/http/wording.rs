@@ -34,6 +34,9 @@ pub fn plain(text: &str) -> (&'static str, String) {
                 if too_large_integer(got, wanted) || beyond_i64(got, wanted) {
                     return ("range", OUT_OF_RANGE.to_string());
                 }
+                if inexact_integer(got, wanted) {
+                    return ("invalid_type", INEXACT.to_string());
+                }
                 let code = if prefix == "invalid type: " {
                     "invalid_type"
                 } else {
@@ -105,6 +108,23 @@ fn too_large_integer(got: &str, wanted: &str) -> bool {
         .and_then(|rest| rest.strip_suffix('`'))
         .and_then(|n| n.parse::<f64>().ok())
         .is_some_and(|f| integer_wanted && f.fract() == 0.0 && f.abs() >= 2f64.powi(63))
+}
+
+const INEXACT: &str = "expected an integer: past 2^53 an integer written with a fraction or \
+     an exponent (`9007199254740993.0`) cannot be read exactly; write it without them";
+
+/// A whole number from 2^53 to 2^63 written as a float (`.0`, an exponent)
+/// for an integer field: it may have been rounded when it was read, so it is
+/// not taken (`extract::integral_floats_to_integers` takes the ones below).
+fn inexact_integer(got: &str, wanted: &str) -> bool {
+    let integer_wanted = matches!(
+        wanted,
+        "i8" | "i16" | "i32" | "i64" | "isize" | "u8" | "u16" | "u32" | "u64" | "usize"
+    );
+    got.strip_prefix("floating point `")
+        .and_then(|rest| rest.strip_suffix('`'))
+        .and_then(|n| n.parse::<f64>().ok())
+        .is_some_and(|f| integer_wanted && f.fract() == 0.0 && f.abs() >= 2f64.powi(53))
 }
 
 /// A whole number from 2^63 to 2^64 − 1 for a 64-bit field: serde_json

@@ -261,6 +261,29 @@ async fn duplicate_keys_and_integral_floats_name_the_right_field(app: TestApp) {
     let r = post(r#"{"kind": "organization", "name": "Floats", "employees": 5.0}"#).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["employees"], 5, "{}", r.text);
+    // Past 2^53 a float may have been rounded as it was read: refused (it
+    // was stored as 9007199254740992); the same integer without `.0` is exact.
+    let r = post(
+        r#"{"kind": "organization", "name": "Big", "annual_revenue_cents": 9007199254740993.0}"#,
+    )
+    .await;
+    r.problem(422);
+    assert_eq!(
+        r.code_of("annual_revenue_cents"),
+        "invalid_type",
+        "{}",
+        r.text
+    );
+    let r = post(
+        r#"{"kind": "organization", "name": "Big", "annual_revenue_cents": 9007199254740993}"#,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        r.body["annual_revenue_cents"], 9_007_199_254_740_993_i64,
+        "{}",
+        r.text
+    );
 }
 
 /// Sends `method path` with an optional raw body and content type.
