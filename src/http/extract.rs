@@ -721,6 +721,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // Just below -2^63 reads as the float -2^63: out of range, not i64::MIN.
+        let r = parse_json::<Counted>(br#"{"n": -9223372036854775809, "items": [], "ratio": 1}"#);
+        match r {
+            Err(ApiError::Validation(errors)) => assert_eq!(errors[0].code, "range"),
+            other => panic!("{other:?}"),
+        }
         let ok = parse_json::<Counted>(
             br#"{"n": 9007199254740993, "items": [9007199254740991.0], "ratio": 1}"#,
         );
