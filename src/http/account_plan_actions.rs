@@ -144,14 +144,16 @@ fn check_input<T: Validate>(input: &T, extra: Vec<FieldError>) -> Result<(), Api
     }
 }
 
-fn owner_check(conn: &mut DbConn, owner_id: i64) -> Result<(), ApiError> {
-    if users::find(conn, owner_id)?.is_some_and(|u| u.active) {
+/// The action's owner is active; the caller itself (the default owner),
+/// deactivated since its token was checked, is a 401.
+fn owner_check(conn: &mut DbConn, user: &AuthUser, owner_id: i64) -> Result<(), ApiError> {
+    let active = users::find(conn, owner_id)?.is_some_and(|u| u.active);
+    user.still_active(owner_id, active)?;
+    if active {
         Ok(())
     } else {
-        Err(ApiError::Validation(vec![FieldError::new(
+        Err(ApiError::Validation(vec![super::users::owner_error(
             "owner_id",
-            "unknown_user",
-            "must be the id of an active user",
         )]))
     }
 }
@@ -250,7 +252,7 @@ pub async fn create(
         .db
         .write_grouped(move |conn| {
             let plan = writable_plan(conn, &user, plan_id)?;
-            owner_check(conn, row.owner_id)?;
+            owner_check(conn, &user, row.owner_id)?;
             plans::touch(conn, &plan, row.created_at)?;
             Ok(plans::insert_action(conn, &row)?)
         })
@@ -316,7 +318,7 @@ pub async fn patch(
                 row.description = clean(d);
             }
             if let Some(o) = input.owner_id.flatten() {
-                owner_check(conn, o)?;
+                owner_check(conn, &user, o)?;
                 row.owner_id = o;
             }
             if let Some(d) = input.due_date.flatten() {

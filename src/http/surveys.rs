@@ -694,10 +694,11 @@ pub async fn patch(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
-                // The segment before the survey, in the order its delete
-                // takes them (it locks the surveys that target it).
-                if let Some(segment) = input.segment_id {
-                    segment_exists(conn, segment)?;
+                // The segment locked before the survey, in the order its
+                // delete takes them (it locks the surveys that target it);
+                // checked below, after the survey's 404 and 412.
+                if let Some(Some(segment)) = input.segment_id {
+                    lock_shared(conn, Locked::Segments, segment)?;
                 }
                 lock(conn, Locked::Surveys, id)?;
                 let mut row = find_survey(conn, id)?;
@@ -713,6 +714,7 @@ pub async fn patch(
                     transition(current, next)?;
                 }
                 if let Some(segment) = input.segment_id {
+                    segment_exists(conn, segment)?;
                     row.segment_id = segment;
                 }
                 if let Some(qlist) = &qlist {

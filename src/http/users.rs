@@ -60,7 +60,11 @@ pub struct UserPage {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
-    #[validate(required, email, length(max = 254))]
+    #[validate(
+        required,
+        custom(function = "super::validation::email_address"),
+        length(max = 254)
+    )]
     #[schema(required = true, value_type = String, format = Email, example = "li.na@example.com", max_length = 254)]
     pub email: Option<String>,
     #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
@@ -80,7 +84,10 @@ pub struct UserCreate {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
-    #[validate(email, length(max = 254))]
+    #[validate(
+        custom(function = "super::validation::email_address"),
+        length(max = 254)
+    )]
     #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]

@@ -18,6 +18,7 @@ backend_tests!(
     list_items_are_the_plans_read_one_by_one,
     a_running_plan_is_judged_on_the_days_it_has_run,
     the_uplift_past_64_bits_is_held_at_the_limit,
+    an_action_by_a_manager_deactivated_on_the_way_is_a_401,
 );
 
 const PLANS: &str = "/api/v1/account-plans";
@@ -622,4 +623,25 @@ async fn a_running_plan_is_judged_on_the_days_it_has_run(app: TestApp) {
         assert_eq!(p["profit_cents"], 0, "{part}");
     }
     assert_eq!(r.body["profit_uplift_cents"], 0);
+}
+
+/// An action's owner defaults to the caller: a manager deactivated after the
+/// token check (an instance remembering the check) is a 401, not a 422 on
+/// the `owner_id` it did not send.
+async fn an_action_by_a_manager_deactivated_on_the_way_is_a_401(app: TestApp) {
+    let admin = app.admin_token().await;
+    let key = key_customer(&app, &admin).await;
+    let plan = app.post(PLANS, &admin, &plan_body(key)).await.id();
+    let (id, manager) = app.user_with_role("manager").await;
+    let other = app.start_another(|c| c.auth_cache_ms = 600_000).await;
+    let r = app.get_at(&other.address, PLANS, &manager).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.execute_sql(&format!("UPDATE users SET active = FALSE WHERE id = {id}"));
+    let action = json!({"type": "executive_visit", "due_date": day(1)});
+    let path = format!("{PLANS}/{plan}/actions");
+    let r = app.post_at(&other.address, &path, &manager, &action).await;
+    r.problem(401);
+    let plan = app.get(&format!("{PLANS}/{plan}"), &admin).await;
+    assert_eq!(plan.body["actions"], json!([]), "{}", plan.text);
+    other.stop().await;
 }

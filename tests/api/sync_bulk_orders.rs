@@ -579,8 +579,12 @@ async fn an_archived_cards_orders_resent_as_they_are_are_unchanged(app: TestApp)
     let one = format!("/api/v1/customers/{gone}/transactions/{a1}");
     let r = app.get(&one, &admin).await;
     assert_eq!(r.body["version"], 1, "{}", r.text);
-    // A single PATCH is a client's edit, not a resend: the card is read-only.
+    // A single PATCH that changes nothing writes nothing, as the card's own
+    // (archived.rs); one that changes the order is refused.
     let r = app.patch(&one, &admin, &json!({"amount_cents": 100})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["version"], 1, "{}", r.text);
+    let r = app.patch(&one, &admin, &json!({"amount_cents": 150})).await;
     r.problem(409);
     assert_eq!(r.code_of("customer_id"), "archived", "{}", r.text);
 }
