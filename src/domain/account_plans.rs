@@ -19,6 +19,20 @@ pub fn longest_period_end(start: NaiveDate) -> Option<NaiveDate> {
         .pred_opt()
 }
 
+/// The first day a plan ending on `end` may start on: the other side of
+/// `longest_period_end` (a start on it or later has `end` within reach).
+pub fn earliest_period_start(end: NaiveDate) -> Option<NaiveDate> {
+    let mut first = end
+        .checked_sub_months(chrono::Months::new(120))?
+        .succ_opt()?;
+    // Month ends clamp (2028-02-29 plus 120 months is 2038-02-28): step
+    // past the starts that fall short, a few days at most.
+    while longest_period_end(first)? < end {
+        first = first.succ_opt()?;
+    }
+    Some(first)
+}
+
 /// The days of the plan period `[start, end]` that have begun by `as_of`
 /// (inclusive days; today counts): a running plan is judged on the days it
 /// has run, against as many days before it. Judged on its whole period, a
@@ -39,9 +53,6 @@ pub fn period_before(start: NaiveDate, end: NaiveDate) -> (NaiveDate, NaiveDate)
     (start - Duration::days(days), start - Duration::days(1))
 }
 
-/// Return on the plan's cost: (profit in the period − profit in the period
-/// before − cost) ÷ cost. The uplift over the period before is what the
-/// plan earned; the cost is what it spent. None without cost (no ratio).
 /// The profit the plan's period made over the period before. Each side is a
 /// sum held at the 64-bit range; their difference is held there too (a
 /// review found it overflowed: a 500, or a wrapped figure in a release build).
@@ -49,6 +60,9 @@ pub fn uplift(profit_in_period: i64, profit_before: i64) -> i64 {
     profit_in_period.saturating_sub(profit_before)
 }
 
+/// Return on the plan's cost: (profit in the period − profit in the period
+/// before − cost) ÷ cost. The uplift over the period before is what the
+/// plan earned; the cost is what it spent. None without cost (no ratio).
 pub fn roi(profit_in_period: i64, profit_before: i64, cost: i64) -> Option<f64> {
     (cost > 0).then(|| (profit_in_period as f64 - profit_before as f64 - cost as f64) / cost as f64)
 }
@@ -124,6 +138,18 @@ mod tests {
             period_before(day("2026-01-01"), day("2026-01-01")),
             (day("2025-12-31"), day("2025-12-31"))
         );
+    }
+
+    #[test]
+    fn the_earliest_start_is_the_longest_ends_other_side() {
+        let mut end = NaiveDate::from_ymd_opt(2035, 1, 1).expect("a date");
+        while end < NaiveDate::from_ymd_opt(2038, 12, 31).expect("a date") {
+            let first = earliest_period_start(end).expect("in range");
+            assert!(longest_period_end(first).expect("in range") >= end, "{end}");
+            let before = first.pred_opt().expect("in range");
+            assert!(longest_period_end(before).expect("in range") < end, "{end}");
+            end = end.succ_opt().expect("in range");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::db::account_plans::{self as plans, PlanRow};
 use crate::db::customers;
 use crate::db::page::{self, Cursor};
 use crate::db::{self, DbConn};
-use crate::domain::account_plans::{eligible, longest_period_end};
+use crate::domain::account_plans::{earliest_period_start, eligible, longest_period_end};
 use crate::domain::codes::{from_db, AccountPlanStatus};
 use crate::domain::tiers::stored_tier;
 use crate::error::{ApiError, FieldError};
@@ -175,9 +175,12 @@ fn period_errors(start: NaiveDate, end: NaiveDate, blamed: &str) -> Vec<FieldErr
         Some(last) if !start_blamed => format!(
             "the period is at most ten years long: period_end at most {last} (ten years after period_start, less a day)"
         ),
-        _ if start_blamed => format!(
-            "the period is at most ten years long: period_start at least ten years less a day before period_end ({end})"
-        ),
+        _ if start_blamed => match earliest_period_start(end) {
+            Some(first) => format!(
+                "the period is at most ten years long: period_start at least {first} (period_end {end} less ten years, plus a day)"
+            ),
+            None => "the period is at most ten years long".to_string(),
+        },
         _ => "the period is at most ten years long".to_string(),
     };
     vec![FieldError::new(blamed, "range", message)]

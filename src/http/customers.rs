@@ -288,9 +288,8 @@ pub fn writable_customer(
     // Locked before it is read: a card read first could change (its
     // currency, its archiving) before the lock was granted, and the write
     // would go by the old state (PostgreSQL; SQLite writes one at a time).
-    customers::lock(conn, id)?;
-    let customer = find_customer(conn, id)?;
-    may_write(user, &customer)?;
+    let customer = patchable_customer(conn, user, id)?;
+    refuse_archived(&customer)?;
     Ok(customer)
 }
 

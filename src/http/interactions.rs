@@ -346,6 +346,14 @@ fn complaint_errors(kind: InteractionType, status: Option<ComplaintStatus>) -> V
     }
 }
 
+fn after_resolution() -> FieldError {
+    FieldError::new(
+        "occurred_at",
+        "after_resolution",
+        "must not be after the complaint was resolved (resolved_at)",
+    )
+}
+
 /// A new interaction's `resolved_at`, sent: only for a complaint recorded
 /// as resolved, and not before it happened.
 fn resolution_errors(
@@ -354,11 +362,11 @@ fn resolution_errors(
     occurred_at: Option<DateTime<Utc>>,
     resolved_at: Option<DateTime<Utc>>,
 ) -> Vec<FieldError> {
-    let Some(resolved_at) = resolved_at else {
+    // Without a known type its own error says enough.
+    let (Some(resolved_at), Some(kind)) = (resolved_at, kind) else {
         return Vec::new();
     };
-    let resolved =
-        kind == Some(InteractionType::Complaint) && status == Some(ComplaintStatus::Resolved);
+    let resolved = kind == InteractionType::Complaint && status == Some(ComplaintStatus::Resolved);
     if !resolved {
         return vec![FieldError::new(
             "resolved_at",
@@ -368,11 +376,8 @@ fn resolution_errors(
     }
     let occurred_at = occurred_at.unwrap_or_else(Utc::now);
     if resolved_at < occurred_at {
-        return vec![FieldError::new(
-            "resolved_at",
-            "range",
-            "must not be before occurred_at",
-        )];
+        // As a PATCH that moves `occurred_at` past the resolution says it.
+        return vec![after_resolution()];
     }
     Vec::new()
 }
@@ -611,11 +616,7 @@ pub async fn patch(
                 _ => None,
             };
             if row.resolved_at.is_some_and(|r| r < row.occurred_at) {
-                return Err(ApiError::Validation(vec![FieldError::new(
-                    "occurred_at",
-                    "after_resolution",
-                    "must not be after the complaint was resolved (resolved_at)",
-                )]));
+                return Err(ApiError::Validation(vec![after_resolution()]));
             }
             row.complaint_status = new_status.map(|s| s.as_str().into());
             // Nothing differs: no write, no new version, nothing in the feed.

@@ -24,11 +24,13 @@ pub fn resolve(
     let to = to
         .map(|t| bound(t.naive_utc()))
         .unwrap_or_else(crate::db::now);
+    let sent = from.is_some();
     let from = from
         .map(|t| bound(t.naive_utc()))
-        // Clamped too: a `to` in year 1 put the default start in year 0.
-        .unwrap_or_else(|| bound(crate::db::stats::window_start(to)));
-    if from >= to {
+        // Clamped too (a `to` in year 1 put the default start in year 0),
+        // and never past `to`: a default is not the client's error.
+        .unwrap_or_else(|| bound(crate::db::stats::window_start(to)).min(to));
+    if sent && from >= to {
         return Err(ApiError::InvalidQuery(vec![FieldError::new(
             "from",
             "range",

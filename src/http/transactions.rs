@@ -10,7 +10,7 @@ use validator::Validate;
 
 use super::common::{clean, not_future, versioned};
 use super::customer_input::nullable;
-use super::customers::{archived, find_customer, patchable_customer, writable_customer};
+use super::customers::{find_customer, patchable_customer, refuse_archived, writable_customer};
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
@@ -416,9 +416,7 @@ pub fn update_in_tx(
         return Ok(Updated::Unchanged(original));
     }
     user.require_customer_write(customer.owner_id)?;
-    if customer.archived_at.is_some() {
-        return Err(archived(customer.id));
-    }
+    refuse_archived(&customer)?;
     row.version = before + 1;
     row.updated_at = db::now();
     if !transactions::save(conn, &row, before)? {

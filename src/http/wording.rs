@@ -100,31 +100,35 @@ const OUT_OF_RANGE: &str =
 /// A whole number JSON gave beyond 64 bits (serde_json reads it as a float):
 /// the client sent an integer, too large; `1e+20` was called "not an integer".
 fn too_large_integer(got: &str, wanted: &str) -> bool {
-    let integer_wanted = matches!(
-        wanted,
-        "i8" | "i16" | "i32" | "i64" | "isize" | "u8" | "u16" | "u32" | "u64" | "usize"
-    );
+    whole_float(got, wanted, INTEGERS).is_some_and(|f| f.abs() >= 2f64.powi(63))
+}
+
+const INTEGERS: &[&str] = &[
+    "i8", "i16", "i32", "i64", "isize", "u8", "u16", "u32", "u64", "usize",
+];
+
+/// The whole number serde got as a float (`floating point `…``) for a field
+/// of one of the types `wanted_in`.
+fn whole_float(got: &str, wanted: &str, wanted_in: &[&str]) -> Option<f64> {
+    if !wanted_in.contains(&wanted) {
+        return None;
+    }
     got.strip_prefix("floating point `")
         .and_then(|rest| rest.strip_suffix('`'))
         .and_then(|n| n.parse::<f64>().ok())
-        .is_some_and(|f| integer_wanted && f.fract() == 0.0 && f.abs() >= 2f64.powi(63))
+        .filter(|f| f.fract() == 0.0)
 }
 
 const INEXACT: &str = "expected an integer: past 2^53 an integer written with a fraction or \
      an exponent (`9007199254740993.0`) cannot be read exactly; write it without them";
 
 /// A whole number from 2^53 to 2^63 written as a float (`.0`, an exponent)
-/// for an integer field: it may have been rounded when it was read, so it is
+/// for a 64-bit field: it may have been rounded when it was read, so it is
 /// not taken (`extract::integral_floats_to_integers` takes the ones below).
+/// A narrower field is told its range, as for any float.
 fn inexact_integer(got: &str, wanted: &str) -> bool {
-    let integer_wanted = matches!(
-        wanted,
-        "i8" | "i16" | "i32" | "i64" | "isize" | "u8" | "u16" | "u32" | "u64" | "usize"
-    );
-    got.strip_prefix("floating point `")
-        .and_then(|rest| rest.strip_suffix('`'))
-        .and_then(|n| n.parse::<f64>().ok())
-        .is_some_and(|f| integer_wanted && f.fract() == 0.0 && f.abs() >= 2f64.powi(53))
+    whole_float(got, wanted, &["i64", "isize", "u64", "usize"])
+        .is_some_and(|f| f.abs() >= 2f64.powi(53))
 }
 
 /// A whole number from 2^63 to 2^64 − 1 for a 64-bit field: serde_json

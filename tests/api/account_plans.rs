@@ -82,6 +82,18 @@ async fn dates_stay_in_the_supported_range(app: TestApp) {
         "the last allowed day is named: {}",
         r.text
     );
+    // A start moved back alone is blamed, naming the first allowed day.
+    let r = app
+        .post(PLANS, &token, &body("2026-01-01", "2035-12-31"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let long = format!("{PLANS}/{}", r.id());
+    let r = app
+        .patch(&long, &token, &json!({"period_start": "2025-12-31"}))
+        .await;
+    assert_eq!(r.error_codes(), [pair("period_start")], "{}", r.text);
+    let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("at least 2026-01-01"), "{}", r.text);
     let r = app
         .post(PLANS, &token, &body("1900-01-01", "1909-12-31"))
         .await;

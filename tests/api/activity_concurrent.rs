@@ -247,12 +247,15 @@ async fn a_stage_change_is_dated_after_the_write_it_waited_for(app: TestApp) {
         .id();
     let db = app.open_db(1, 10).await;
     let (held, is_held) = mpsc::channel();
+    let (release, to_release) = mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
         let mut conn = db.pool().get().expect("a connection");
         patron::db::write_tx(&mut conn, |conn| {
             patron::db::customers::lock(conn, c)?;
             held.send(()).expect("the test waits");
-            std::thread::sleep(Duration::from_millis(400));
+            // Held until the purchase has been sent (and had time to reach
+            // the card): a fixed sleep let a slow POST arrive after it.
+            to_release.recv().expect("the test releases");
             Ok::<_, diesel::result::Error>(chrono::Utc::now())
         })
         .expect("the other writer")
@@ -260,13 +263,16 @@ async fn a_stage_change_is_dated_after_the_write_it_waited_for(app: TestApp) {
     tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
         .await
         .expect("the wait");
-    let r = app
-        .post(
-            &format!("/api/v1/customers/{c}/transactions"),
-            &admin,
-            &json!({"amount_cents": 90_000, "cost_cents": 0, "product": "Tea"}),
-        )
-        .await;
+    let (path, body) = (
+        format!("/api/v1/customers/{c}/transactions"),
+        json!({"amount_cents": 90_000, "cost_cents": 0, "product": "Tea"}),
+    );
+    let purchase = app.post(&path, &admin, &body);
+    let release_later = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        release.send(()).expect("the holder waits");
+    };
+    let (r, ()) = futures_util::future::join(purchase, release_later).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let released = holder.join().expect("no panic");
     let history = app
