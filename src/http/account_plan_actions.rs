@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::account_plans::{find_plan, writable_plan};
+use super::account_plans::{find_plan, patchable_plan, writable_plan};
 use super::common::{clean, versioned};
 use super::customer_input::nullable;
 use super::dates;
@@ -306,7 +306,7 @@ pub async fn patch(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            let plan = writable_plan(conn, &user, plan_id)?;
+            let (plan, customer) = patchable_plan(conn, &user, plan_id)?;
             let mut row = find_action(conn, plan_id, id)?;
             precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
@@ -334,6 +334,7 @@ pub async fn patch(
             if row == stored {
                 return Ok(row);
             }
+            super::customers::refuse_archived(&customer)?;
             row.version = before + 1;
             row.updated_at = db::now();
             if !plans::save_action(conn, &row, before)? {

@@ -12,7 +12,7 @@ use validator::Validate;
 use super::account_plan_actions::ActionView;
 use super::common::versioned;
 use super::customer_input::nullable;
-use super::customers::writable_customer;
+use super::customers::{patchable_customer, refuse_archived, writable_customer};
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
@@ -22,6 +22,7 @@ use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::account_plans::{self as plans, PlanRow};
 use crate::db::customers;
+use crate::db::customers::CustomerRow;
 use crate::db::page::{self, Cursor};
 use crate::db::{self, DbConn};
 use crate::domain::account_plans::{earliest_period_start, eligible, longest_period_end};
@@ -190,14 +191,29 @@ pub fn find_plan(conn: &mut DbConn, id: i64) -> Result<PlanRow, ApiError> {
     plans::find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("no account plan {id}")))
 }
 
-/// The plan, for a write: this user may change its customer (locked).
+/// The plan, for a write: this user may change its customer (locked), and
+/// the customer is not archived.
 pub fn writable_plan(conn: &mut DbConn, user: &AuthUser, id: i64) -> Result<PlanRow, ApiError> {
+    let (plan, customer) = patchable_plan(conn, user, id)?;
+    refuse_archived(&customer)?;
+    Ok(plan)
+}
+
+/// The plan and its customer, for a PATCH: this user may change the
+/// customer (locked), archived or not: a PATCH that changes nothing is a 200
+/// on an archived card, as for its other records; `refuse_archived` before
+/// a write.
+pub fn patchable_plan(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    id: i64,
+) -> Result<(PlanRow, CustomerRow), ApiError> {
     let plan = find_plan(conn, id)?;
-    writable_customer(conn, user, plan.customer_id)?;
+    let customer = patchable_customer(conn, user, plan.customer_id)?;
     // Read again under the card's lock, which every write of a plan takes:
     // the first read may predate a write that committed while this one
     // waited, and saving by that version would be a 412 nobody asked for.
-    find_plan(conn, id)
+    Ok((find_plan(conn, id)?, customer))
 }
 
 pub fn plan_view(conn: &mut DbConn, row: PlanRow) -> Result<PlanView, ApiError> {
@@ -427,7 +443,7 @@ pub async fn patch(
     let view = state
         .db
         .write_grouped(move |conn| {
-            let mut row = writable_plan(conn, &user, id)?;
+            let (mut row, customer) = patchable_plan(conn, &user, id)?;
             precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
             let before = row.version;
@@ -454,6 +470,7 @@ pub async fn patch(
             if row == stored {
                 return plan_view(conn, row);
             }
+            refuse_archived(&customer)?;
             row.version = before + 1;
             row.updated_at = db::now();
             if !plans::save(conn, &row, before)? {

@@ -13,6 +13,7 @@ backend_tests!(
     an_archived_card_itself_is_read_only_until_restored,
     conflicts_on_a_unique_field_name_it,
     a_patch_of_its_records_that_changes_nothing_is_a_200,
+    a_patch_of_its_plans_that_changes_nothing_is_a_200,
 );
 
 fn stamp(t: chrono::DateTime<Utc>) -> String {
@@ -281,6 +282,50 @@ async fn a_patch_of_its_records_that_changes_nothing_is_a_200(app: TestApp) {
             assert_eq!(r.body["version"], 1, "{url}: {}", r.text);
         }
         let r = app.patch(url, &token, &json!({ *field: "Changed" })).await;
+        r.problem(409);
+        assert_eq!(r.code_of("customer_id"), "archived", "{url}: {}", r.text);
+    }
+}
+
+/// The same for an account plan and its actions (a key customer's).
+async fn a_patch_of_its_plans_that_changes_nothing_is_a_200(app: TestApp) {
+    let token = app.admin_token().await;
+    let key = crate::account_plans::key_customer(&app, &token).await;
+    let plans = "/api/v1/account-plans";
+    let r = app
+        .post(plans, &token, &crate::account_plans::plan_body(key))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let plan = format!("{plans}/{}", r.id());
+    let objective = r.body["objective"].clone();
+    let due = Utc::now().format("%Y-%m-%d").to_string();
+    let action = json!({"type": "executive_visit", "due_date": due, "description": "Visit"});
+    let r = app.post(&format!("{plan}/actions"), &token, &action).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let action = format!("{plan}/actions/{}", r.id());
+    let r = app
+        .delete(&format!("/api/v1/customers/{key}"), &token)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    for (url, same, changed) in [
+        (
+            &plan,
+            json!({ "objective": objective }),
+            json!({"objective": "Changed"}),
+        ),
+        (
+            &action,
+            json!({"description": "Visit"}),
+            json!({"description": "Changed"}),
+        ),
+    ] {
+        let version = app.get(url, &token).await.body["version"].clone();
+        for body in [json!({}), same] {
+            let r = app.patch(url, &token, &body).await;
+            assert_eq!(r.status, 200, "{url} {body}: {}", r.text);
+            assert_eq!(r.body["version"], version, "{url}: {}", r.text);
+        }
+        let r = app.patch(url, &token, &changed).await;
         r.problem(409);
         assert_eq!(r.code_of("customer_id"), "archived", "{url}: {}", r.text);
     }
