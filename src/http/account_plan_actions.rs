@@ -19,7 +19,7 @@ use super::validation::{calendar_date, check, known_code, Input};
 use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::account_plans::{self as plans, ActionRow};
-use crate::db::{self, users, DbConn};
+use crate::db::{self, DbConn};
 use crate::domain::codes::{from_db, AccountPlanActionType, ActionStatus};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
@@ -144,20 +144,6 @@ fn check_input<T: Validate>(input: &T, extra: Vec<FieldError>) -> Result<(), Api
     }
 }
 
-/// The action's owner is active; the caller itself (the default owner),
-/// deactivated since its token was checked, is a 401.
-fn owner_check(conn: &mut DbConn, user: &AuthUser, owner_id: i64) -> Result<(), ApiError> {
-    let active = users::find(conn, owner_id)?.is_some_and(|u| u.active);
-    user.still_active(owner_id, active)?;
-    if active {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(vec![super::users::owner_error(
-            "owner_id",
-        )]))
-    }
-}
-
 fn find_action(conn: &mut DbConn, plan_id: i64, id: i64) -> Result<ActionRow, ApiError> {
     plans::find_action(conn, plan_id, id)?
         .ok_or_else(|| ApiError::NotFound(format!("account plan {plan_id} has no action {id}")))
@@ -252,7 +238,7 @@ pub async fn create(
         .db
         .write_grouped(move |conn| {
             let plan = writable_plan(conn, &user, plan_id)?;
-            owner_check(conn, &user, row.owner_id)?;
+            super::users::require_active(conn, &user, row.owner_id, "owner_id")?;
             plans::touch(conn, &plan, row.created_at)?;
             Ok(plans::insert_action(conn, &row)?)
         })
@@ -318,7 +304,7 @@ pub async fn patch(
                 row.description = clean(d);
             }
             if let Some(o) = input.owner_id.flatten() {
-                owner_check(conn, &user, o)?;
+                super::users::require_active(conn, &user, o, "owner_id")?;
                 row.owner_id = o;
             }
             if let Some(d) = input.due_date.flatten() {

@@ -15,13 +15,12 @@ use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
 use super::precondition;
-use super::users::owner_error;
 use super::validation::{check, known_code, not_blank, Input};
 use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::interactions::{self, Filter, InteractionRow};
 use crate::db::page::{self, Cursor};
-use crate::db::{self, stats, users, DbConn};
+use crate::db::{self, stats, DbConn};
 use crate::domain::codes::{from_db, Code, ComplaintStatus, InteractionType};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
@@ -457,25 +456,13 @@ pub async fn create(
         .db
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
-            require_active_user(conn, &user, row.user_id)?;
+            super::users::require_active(conn, &user, row.user_id, "user_id")?;
             let saved = interactions::insert(conn, &row)?;
             stats::refresh(conn, customer_id, now)?;
             Ok(saved)
         })
         .await?;
     Ok(respond(StatusCode::CREATED, saved))
-}
-
-/// The interaction's user is active; the caller itself, deactivated since
-/// its token was checked, is a 401 (its id may be the default, not sent).
-fn require_active_user(conn: &mut DbConn, caller: &AuthUser, id: i64) -> Result<(), ApiError> {
-    let active = users::find(conn, id)?.is_some_and(|u| u.active);
-    caller.still_active(id, active)?;
-    if active {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(vec![owner_error("user_id")]))
-    }
 }
 
 fn find_interaction(

@@ -423,18 +423,25 @@ pub fn find_survey(conn: &mut DbConn, id: i64) -> Result<SurveyRow, ApiError> {
     store::find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("no survey {id}")))
 }
 
-/// The target segment exists, and stays until this write commits: its
-/// delete waits for the write (then takes the target off the survey, with a
-/// new version and a change in the feed), or the write waits for the delete
-/// and finds no segment. Unlocked, a delete that ran beside a survey's
-/// create or re-target on PostgreSQL did not see the survey, and the
-/// database's `ON DELETE SET NULL` cleared the target unseen (same version,
-/// nothing in the feed).
+/// Holds the target segment until this write commits: its delete waits for
+/// the write (then takes the target off the survey, with a new version and a
+/// change in the feed), or the write waits for the delete and finds no
+/// segment. Unheld, a delete that ran beside a survey's create or re-target
+/// on PostgreSQL did not see the survey, and the database's `ON DELETE SET
+/// NULL` cleared the target unseen (same version, nothing in the feed).
+/// Taken before the survey's own lock, in the order the delete takes them.
+fn hold_segment(conn: &mut DbConn, id: Option<i64>) -> Result<(), ApiError> {
+    match id {
+        Some(id) => Ok(lock_shared(conn, Locked::Segments, id)?),
+        None => Ok(()),
+    }
+}
+
+/// The target segment exists (held by `hold_segment` first).
 fn segment_exists(conn: &mut DbConn, id: Option<i64>) -> Result<(), ApiError> {
     let Some(id) = id else {
         return Ok(());
     };
-    lock_shared(conn, Locked::Segments, id)?;
     if crate::db::segments::find(conn, id)?.is_none() {
         return Err(ApiError::invalid(
             "segment_id",
@@ -574,6 +581,7 @@ pub async fn create(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
+                hold_segment(conn, row.segment_id)?;
                 segment_exists(conn, row.segment_id)?;
                 let saved = store::insert(conn, &row)?;
                 store::replace_questions(conn, saved.id, &qlist)?;
@@ -694,12 +702,8 @@ pub async fn patch(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
-                // The segment locked before the survey, in the order its
-                // delete takes them (it locks the surveys that target it);
-                // checked below, after the survey's 404 and 412.
-                if let Some(Some(segment)) = input.segment_id {
-                    lock_shared(conn, Locked::Segments, segment)?;
-                }
+                // Checked below, after the survey's 404 and 412.
+                hold_segment(conn, input.segment_id.flatten())?;
                 lock(conn, Locked::Surveys, id)?;
                 let mut row = find_survey(conn, id)?;
                 precondition::check(expected.as_deref(), row.version)?;

@@ -372,3 +372,21 @@ pub async fn patch(
 pub fn owner_error(field: &str) -> FieldError {
     FieldError::new(field, "unknown_user", "must be the id of an active user")
 }
+
+/// `id`, given to `field` (an owner, an interaction's user), names an active
+/// user; the caller itself (the field's default), deactivated since its
+/// token was checked, is a 401, not a 422 on a field it may not have sent.
+pub fn require_active(
+    conn: &mut crate::db::DbConn,
+    caller: &AuthUser,
+    id: i64,
+    field: &str,
+) -> Result<(), ApiError> {
+    let active = users::find(conn, id)?.is_some_and(|u| u.active);
+    caller.still_active(id, active)?;
+    if active {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(vec![owner_error(field)]))
+    }
+}
