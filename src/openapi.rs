@@ -415,7 +415,8 @@ ETag; marked `Idempotent-Replayed: true`) and writes nothing. The same key with 
 request is a 422; while the first request still runs, a 409. Keys are per user, 1 to 255 \
 visible ASCII characters, kept at least 24 h (PATRON_IDEMPOTENCY_TTL_SECS). Only successes \
 are stored: a refused request wrote nothing, and its retry (the request corrected) runs again. Bulk writes and the CSV import store their response in the same \
-database transaction as the writes.",
+database transaction as the writes (on SQLite, where those take turns, a retry sent while \
+the first runs waits for it and gets the replay rather than a 409).",
         ))
         .schema(Some(
             ObjectBuilder::new()
