@@ -25,6 +25,8 @@ WORKDIR /src
 # [[example]] — add placeholders for them here too, or this step fails.)
 COPY Cargo.toml Cargo.lock ./
 COPY .cargo .cargo
+# actix-http with a fix of ours, through [patch.crates-io] (vendor/README.md).
+COPY vendor vendor
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \

@@ -44,6 +44,7 @@ mod money_overflow;
 mod openapi;
 mod outage;
 mod patch_no_op;
+mod pipelining;
 mod reference;
 mod roles;
 mod segments;
