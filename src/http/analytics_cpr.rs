@@ -72,10 +72,12 @@ fn cpr_analytics(
             ),
         ))
         .load(conn)?;
-    // Each customer's stage changes before `to`, in order, with the card's
-    // creation (where its first stay starts).
+    // Each active customer's stage changes before `to`, in order, with the
+    // card's creation (where its first stay starts). Archived cards leave the
+    // moves and stays as they leave the stage counts: one population per report.
     let changes: Vec<StageChange> = customer_events::table
         .inner_join(customers::table)
+        .filter(customers::archived_at.is_null())
         .filter(customer_events::kind.eq(cpr_db::CPR_STAGE_CHANGED))
         .filter(customer_events::at.lt(to))
         .order((

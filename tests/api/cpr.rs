@@ -1033,12 +1033,14 @@ async fn analytics_counts_stages_and_transitions_in_a_period(app: TestApp) {
             &viewer,
         )
         .await;
-    // Every change in the period (the archived customer's too: it happened).
+    // Every change of the active customers in the period. The archived one's
+    // move is left out as it is from the stage counts (found by a review: the
+    // moves counted it, the stages did not, the funnel did not either).
     assert_eq!(
         transitions(&r),
         vec![
             ("conversion".to_string(), "penetration".to_string(), 1),
-            ("not_started".to_string(), "conversion".to_string(), 3),
+            ("not_started".to_string(), "conversion".to_string(), 2),
         ]
     );
     assert_eq!(r.body["from"], start);
