@@ -358,11 +358,15 @@ pub async fn get(
             "the only period is month",
         ));
     }
-    errors.extend(super::common::instants_out_of_range(&[
-        ("from", q.from),
-        ("to", q.to),
-    ]));
-    if let (Some(f), Some(t)) = (q.from, q.to) {
+    // A bound beyond the four-digit years is clamped ("since ever"), as by
+    // the analytics reports; only a leap second is refused.
+    errors.extend(
+        super::common::instants_out_of_range(&[("from", q.from), ("to", q.to)])
+            .into_iter()
+            .filter(|e| e.code == "leap_second"),
+    );
+    let bound = |t: DateTime<Utc>| crate::domain::instants::bound(t.naive_utc());
+    if let (Some(f), Some(t)) = (q.from.map(bound), q.to.map(bound)) {
         // [t, t) holds nothing: refused, as by the other period reports.
         if f >= t {
             errors.push(FieldError::new("from", "range", "must be before `to`"));

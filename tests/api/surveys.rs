@@ -913,6 +913,21 @@ async fn results_query_rules(app: TestApp) {
         .await;
     r.problem(400);
     assert_eq!(r.code_of("from"), "range", "{}", r.text);
+    // Bounds beyond the four-digit years mean "since ever" / "until ever", as
+    // for the analytics reports (found by a review: a 400 here alone).
+    for bounds in [
+        "from=0000-01-01T00:00:00Z",
+        "to=9999-12-31T23:59:59-01:00",
+        "from=0000-01-01T00:00:00Z&to=9999-12-31T23:59:59-01:00",
+    ] {
+        let r = app.get(&format!("{url}?{bounds}"), &admin).await;
+        assert_eq!(r.status, 200, "{bounds}: {}", r.text);
+    }
+    let r = app
+        .get(&format!("{url}?from=2016-12-31T23:59:60Z"), &admin)
+        .await;
+    r.problem(400);
+    assert_eq!(r.code_of("from"), "leap_second", "{}", r.text);
     app.get(&format!("{url}?from=yesterday"), &admin)
         .await
         .problem(400);
