@@ -39,6 +39,7 @@ impl FromRequest for AuthUser {
 pub(crate) fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<AuthUser, ApiError>> {
     let known = req.extensions().get::<AuthUser>().cloned();
     let refused = req.extensions().get::<Refused>().cloned();
+    let failed = req.extensions().get::<Failed>().cloned();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let token = bearer_token(req);
     let req = req.clone();
@@ -51,6 +52,11 @@ pub(crate) fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<Aut
         if let Some(Refused(why)) = refused {
             return Err(ApiError::Unauthorized(why));
         }
+        // The check could not be made (the database down: a 503 after the
+        // pool's wait). Asked again by the handler, it would wait as long again.
+        if let Some(Failed(error)) = failed {
+            return Err(error);
+        }
         let checked = check(state, token).await;
         match &checked {
             Ok(user) => {
@@ -59,7 +65,9 @@ pub(crate) fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<Aut
             Err(ApiError::Unauthorized(why)) => {
                 req.extensions_mut().insert(Refused(why.clone()));
             }
-            Err(_) => {}
+            Err(error) => {
+                req.extensions_mut().insert(Failed(error.clone()));
+            }
         }
         checked
     }
@@ -68,6 +76,10 @@ pub(crate) fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<Aut
 /// A request's token refused (401), with the reason.
 #[derive(Clone)]
 struct Refused(String);
+
+/// A request's token that could not be checked (not a 401), with the error.
+#[derive(Clone)]
+struct Failed(ApiError);
 
 /// The token's user: a valid signature, an active user, not revoked.
 async fn check(
