@@ -610,12 +610,77 @@ pub fn spec() -> utoipa::openapi::OpenApi {
 
 /// The spec as YAML, exactly what `openapi.yaml` holds.
 pub fn yaml() -> Result<String, String> {
-    spec().to_yaml().map_err(|e| e.to_string())
+    spec()
+        .to_yaml()
+        .map(|y| quote_timestamps(&y))
+        .map_err(|e| e.to_string())
+}
+
+/// The YAML writer follows YAML 1.2, where `2026-11-23` and
+/// `2026-11-23T08:00:00Z` are strings and need no quotes; YAML 1.1 loaders
+/// (PyYAML, js-yaml's default schema, SnakeYAML) read them as dates, so an
+/// example's instant reached a tool as another type than `/openapi.json`'s
+/// string. Such plain values are single-quoted: the same string in both.
+fn quote_timestamps(yaml: &str) -> String {
+    let mut out = String::with_capacity(yaml.len() + 64);
+    for line in yaml.lines() {
+        let split = line.rfind(": ").map(|i| i + 2).or_else(|| {
+            line.trim_start()
+                .starts_with("- ")
+                .then(|| line.find("- ").map_or(0, |i| i + 2))
+        });
+        match split {
+            Some(at) if looks_like_timestamp(&line[at..]) => {
+                out.push_str(&line[..at]);
+                out.push('\'');
+                out.push_str(&line[at..]);
+                out.push('\'');
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `YYYY-MM-DD`, alone or followed by a time: what YAML 1.1 takes for a
+/// timestamp.
+fn looks_like_timestamp(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() >= 10
+        && b[..10].iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+        && b[10..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || b":.TtZz+- ".contains(c))
 }
 
 #[cfg(test)]
 mod tests {
     use utoipa::openapi::path::ParameterIn;
+
+    /// The YAML read back is the JSON document, instants quoted where a
+    /// YAML 1.1 loader would have read a date.
+    #[test]
+    fn yaml_is_the_json_document_with_instants_quoted() {
+        let yaml = super::yaml().unwrap_or_default();
+        let read: serde_json::Value = serde_norway::from_str(&yaml).unwrap_or_default();
+        let json: serde_json::Value = serde_json::to_value(super::spec()).unwrap_or_default();
+        assert!(json.is_object());
+        assert!(
+            read == json,
+            "openapi.yaml read back differs from /openapi.json"
+        );
+        assert!(yaml.contains("created_at: '2026-11-23T08:00:00Z'"));
+        assert!(!yaml.lines().any(|l| l
+            .rsplit(": ")
+            .next()
+            .is_some_and(super::looks_like_timestamp)));
+        assert!(super::looks_like_timestamp("2026-02-15"));
+        assert!(!super::looks_like_timestamp("2026-02-15 was a Sunday"));
+    }
 
     /// Each shared problem response's example is the server's own document
     /// for that status (titles were paraphrased from the descriptions).
