@@ -119,16 +119,21 @@ pub fn save(conn: &mut DbConn, row: &SurveyRow, expected_version: i64) -> QueryR
     Ok(n == 1)
 }
 
+/// The surveys that target segment `segment_id`, by id.
+pub fn targeting(conn: &mut DbConn, segment_id: i64) -> QueryResult<Vec<i64>> {
+    surveys::table
+        .filter(surveys::segment_id.eq(segment_id))
+        .order(surveys::id)
+        .select(surveys::id)
+        .load(conn)
+}
+
 /// Takes the target off the surveys that target segment `segment_id` (it is
 /// being deleted): each gets a new version, `updated_at` and a change in the
 /// feed, as any other change of a survey (the database's `ON DELETE SET
 /// NULL` alone would change them unseen).
 pub fn untarget(conn: &mut DbConn, segment_id: i64, now: NaiveDateTime) -> QueryResult<()> {
-    let ids: Vec<i64> = surveys::table
-        .filter(surveys::segment_id.eq(segment_id))
-        .order(surveys::id)
-        .select(surveys::id)
-        .load(conn)?;
+    let ids = targeting(conn, segment_id)?;
     super::row_lock::lock_all(conn, super::row_lock::Locked::Surveys, &ids)?;
     for id in ids {
         let Some(mut row) = find(conn, id)? else {

@@ -7,7 +7,11 @@
 //! Roles: everyone reads and previews; `admin`, `manager`, `sales` and
 //! `integration` create, change and delete segments and edit static member
 //! lists (segments have no owner: any of these roles may edit any segment
-//! that is not ready-made); `viewer` reads only.
+//! that is not ready-made); `viewer` reads only. Deleting a segment that a
+//! survey targets takes the target off the survey, a change of the survey:
+//! only the roles that change surveys (admin, manager) may do it. A
+//! survey's panel is the segment as it is now, so its members and rule stay
+//! open to every writer.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
@@ -772,12 +776,18 @@ pub async fn patch(
 
 /// Delete a segment (and its member list; the customers stay). Ready-made
 /// segments cannot be deleted (409).
+///
+/// The surveys that target it lose their target (each a change of the survey: new `version`, an entry in the
+/// change feed), so a segment that a survey targets is deleted only by an
+/// admin or a manager, who may change surveys: another role gets a 403
+/// naming the surveys.
 #[utoipa::path(
     tag = "segments",
     params(("id" = i64, Path, description = "Segment id"),
         ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the segment changed since")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 403, description = "A viewer; or the segment is the target of a survey and the user is not an admin or manager (the problem names the surveys)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Ready-made segment", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The segment changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )
@@ -798,9 +808,13 @@ pub async fn delete(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
+                // Held to the commit: a survey created or re-targeted at this
+                // segment (`surveys::hold_segment`) waits for the delete, so
+                // the surveys read below are all those it takes the target off.
                 lock(conn, Locked::Segments, id)?;
                 let row = find_segment(conn, id)?;
                 not_builtin(&row)?;
+                may_untarget(conn, &user, id)?;
                 precondition::check(expected.as_deref(), row.version)?;
                 store::delete(conn, id)?;
                 Ok(())
@@ -808,6 +822,39 @@ pub async fn delete(
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The most survey ids a refusal names.
+const NAMED_SURVEYS: usize = 20;
+
+/// 403 unless `user` may change the surveys that target segment `id` (none
+/// does, or the user is an admin or manager): deleting the segment takes
+/// their target off. Called with the segment locked.
+fn may_untarget(conn: &mut DbConn, user: &AuthUser, id: i64) -> Result<(), ApiError> {
+    if user.require_any(super::surveys::EDITORS).is_ok() {
+        return Ok(());
+    }
+    let surveys = crate::db::surveys::targeting(conn, id)?;
+    if surveys.is_empty() {
+        return Ok(());
+    }
+    let mut named: Vec<String> = surveys
+        .iter()
+        .take(NAMED_SURVEYS)
+        .map(i64::to_string)
+        .collect();
+    if surveys.len() > NAMED_SURVEYS {
+        named.push(format!("and {} more", surveys.len() - NAMED_SURVEYS));
+    }
+    let (noun, them) = if surveys.len() == 1 {
+        ("survey", "it")
+    } else {
+        ("surveys", "them")
+    };
+    Err(ApiError::Forbidden(format!(
+        "segment {id} is the target of {noun} {}: deleting it changes {them}, and only admins and managers may change surveys",
+        named.join(", ")
+    )))
 }
 
 /// List a segment's members: the customers a dynamic segment's rule matches

@@ -111,7 +111,9 @@ pub struct SurveyResults {
     pub survey_id: i64,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
-    /// Active members of the target segment now; null without a target segment.
+    /// Active members of the target segment now (the segment as it is: its
+    /// members or rule changed since change the rate); null without a
+    /// target segment.
     pub target_customers: Option<i64>,
     pub responses: i64,
     /// Target-segment members who responded ÷ `target_customers` (0–1, four

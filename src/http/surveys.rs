@@ -39,8 +39,9 @@ const MAX_QUESTION_TEXT: usize = 500;
 const MAX_OPTIONS: usize = 20;
 const MAX_OPTION: usize = 200;
 
-/// Roles that create, change and delete surveys.
-const EDITORS: &[Role] = &[Role::Admin, Role::Manager];
+/// Roles that create, change and delete surveys (and delete a segment a
+/// survey targets, which changes the survey: `segments::delete`).
+pub const EDITORS: &[Role] = &[Role::Admin, Role::Manager];
 
 /// A question of a survey.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -430,6 +431,9 @@ pub fn find_survey(conn: &mut DbConn, id: i64) -> Result<SurveyRow, ApiError> {
 /// on PostgreSQL did not see the survey, and the database's `ON DELETE SET
 /// NULL` cleared the target unseen (same version, nothing in the feed).
 /// Taken before the survey's own lock, in the order the delete takes them.
+/// The delete's role check (`segments::may_untarget`: only admins and
+/// managers take a target off) counts on it too: no survey starts to target
+/// the segment between that check and the delete's commit.
 fn hold_segment(conn: &mut DbConn, id: Option<i64>) -> Result<(), ApiError> {
     match id {
         Some(id) => Ok(lock_shared(conn, Locked::Segments, id)?),

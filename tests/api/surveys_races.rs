@@ -17,6 +17,7 @@ backend_tests!(
     a_response_waits_for_a_close_in_flight_and_is_refused,
     a_response_waits_for_a_delete_in_flight_and_is_not_lost,
     a_target_segment_deleted_meanwhile_is_taken_off_in_the_open,
+    a_sales_delete_of_a_segment_never_takes_a_new_target_off,
 );
 
 /// Holds survey `id` in a write transaction of another connection, runs
@@ -160,6 +161,60 @@ async fn a_target_segment_deleted_meanwhile_is_taken_off_in_the_open(app: TestAp
                 r.text,
                 now.text
             );
+        }
+    }
+}
+
+/// A sales user deletes a segment while an admin targets a survey at it
+/// (created or re-targeted): the delete either commits first, and the
+/// survey's write is refused (422 `unknown_segment`), or comes second and is
+/// refused (403): never a 204 that took the new target off (the delete's
+/// role check and the survey's hold on the segment are in one order).
+async fn a_sales_delete_of_a_segment_never_takes_a_new_target_off(app: TestApp) {
+    let token = app.admin_token().await;
+    let (_, sales) = app.user_with_role("sales").await;
+    for round in 0..6 {
+        let segment = app
+            .post(
+                "/api/v1/segments",
+                &sales,
+                &json!({"name": format!("Contested {round}"), "kind": "static"}),
+            )
+            .await
+            .id();
+        let existing = create(&app, &token, json!({ "title": format!("Old {round}") }))
+            .await
+            .id();
+        let body = json!({"title": format!("New {round}"), "segment_id": segment});
+        let target = json!({ "segment_id": segment });
+        let (created, patched, deleted) = futures_util::future::join3(
+            app.post("/api/v1/surveys", &token, &body),
+            app.patch(&format!("/api/v1/surveys/{existing}"), &token, &target),
+            app.delete(&format!("/api/v1/segments/{segment}"), &sales),
+        )
+        .await;
+        let targeted = [&created, &patched]
+            .iter()
+            .filter(|r| r.status == 200 || r.status == 201)
+            .count();
+        for r in [&created, &patched] {
+            if r.status == 422 {
+                assert_eq!(r.code_of("segment_id"), "unknown_segment", "{}", r.text);
+            } else {
+                assert!(r.status == 200 || r.status == 201, "{}", r.text);
+                let id = r.id();
+                let now = app.get(&format!("/api/v1/surveys/{id}"), &token).await;
+                assert_eq!(
+                    now.body["segment_id"], segment,
+                    "round {round}: {}",
+                    now.text
+                );
+            }
+        }
+        match deleted.status {
+            204 => assert_eq!(targeted, 0, "round {round}: a target was taken off"),
+            403 => assert!(targeted > 0, "round {round}: {}", deleted.text),
+            _ => panic!("round {round}: {}", deleted.text),
         }
     }
 }
