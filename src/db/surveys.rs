@@ -289,6 +289,14 @@ pub fn insert_response(
     Ok(row)
 }
 
+/// Response `id` if it is one of survey `survey_id`'s (no row or one).
+pub fn response_of(conn: &mut DbConn, survey_id: i64, id: i64) -> QueryResult<Vec<ResponseRow>> {
+    survey_responses::table
+        .filter(survey_responses::id.eq(id))
+        .filter(survey_responses::survey_id.eq(survey_id))
+        .load(conn)
+}
+
 /// A survey's responses by id after `after_id`, `limit + 1` rows, optionally one customer's.
 pub fn responses_page(
     conn: &mut DbConn,

@@ -158,6 +158,7 @@ macro_rules! every_route {
                     .service(surveys::delete)
                     .service(survey_responses::create)
                     .service(survey_responses::list)
+                    .service(survey_responses::get)
                     .service(survey_results::get)
                     .service(loyalty::get_settings)
                     .service(loyalty::put_settings)

@@ -7,14 +7,20 @@
 //! response's rating answers, a `survey_answered` event goes into the
 //! customer's history (and timeline), and the customer's loyalty type is
 //! recomputed. Roles: `admin`, `manager`, `integration`, and `sales` for the
-//! customers it owns; everyone reads.
+//! customers it owns; everyone reads, the list and each response at
+//! `/surveys/{id}/responses/{response_id}` (the 201's `Location`).
+//!
+//! A response never changes once recorded: its `ETag` carries version 1,
+//! the version the change feed gives it.
 
+use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::common::versioned;
 use super::customers::writable_customer;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::surveys::{domain_question, find_survey};
@@ -183,6 +189,16 @@ pub fn view_of(conn: &mut DbConn, id: i64) -> Result<Option<ResponseView>, ApiEr
     Ok(views(conn, rows)?.into_iter().next())
 }
 
+/// The version in a response's `ETag`: a response never changes, and the
+/// change feed records its creation as version 1 (`store::insert_response`).
+const RESPONSE_VERSION: i64 = 1;
+
+/// A response's answer: its `ETag`, and on a create its `Location`.
+fn respond(status: StatusCode, view: &ResponseView) -> HttpResponse {
+    let location = format!("/api/v1/surveys/{}/responses/{}", view.survey_id, view.id);
+    versioned(status, RESPONSE_VERSION, Some(location), view)
+}
+
 fn views(conn: &mut DbConn, rows: Vec<ResponseRow>) -> Result<Vec<ResponseView>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut answers = store::answers_of(conn, &ids)?;
@@ -225,7 +241,7 @@ pub struct ResponseQuery {
     params(("id" = i64, Path, description = "Survey id")),
     request_body = ResponseCreate,
     responses(
-        (status = 201, body = ResponseView),
+        (status = 201, body = ResponseView, headers(("ETag" = String), ("Location" = String, description = "The response's URL: `/api/v1/surveys/{id}/responses/{response_id}`"))),
         (status = 403, description = "Viewer, or a sales user for a customer it does not own", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such survey", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Survey not open, or a second response from the customer", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -319,7 +335,7 @@ pub async fn create(
             record(conn, &survey, customer_id, user.id, &answers)
         })
         .await?;
-    Ok(HttpResponse::Created().json(response))
+    Ok(respond(StatusCode::CREATED, &response))
 }
 
 /// Stores the response and applies it to the customer.
@@ -364,6 +380,39 @@ fn record(
     loyalty::refresh_current(conn, customer_id, now)?;
     let answers = store::answers_of(conn, &[row.id])?;
     Ok(view(row, answers))
+}
+
+/// Read one response of a survey, as its create answered it (404 when the
+/// survey has no such response). A response never changes: its `ETag`'s
+/// version is always 1.
+#[utoipa::path(
+    tag = "surveys",
+    params(("id" = i64, Path, description = "Survey id"),
+        ("response_id" = i64, Path, description = "Response id")),
+    responses(
+        (status = 200, body = ResponseView, headers(("ETag" = String))),
+        (status = 404, description = "No such survey, or no such response of it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/surveys/{id}/responses/{response_id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<(i64, i64)>,
+    _query: NoQuery,
+) -> Result<HttpResponse, ApiError> {
+    let (id, response_id) = path.into_inner();
+    let view = state
+        .db
+        .lookup(move |conn| {
+            find_survey(conn, id)?;
+            let rows = store::response_of(conn, id, response_id)?;
+            views(conn, rows)?.into_iter().next().ok_or_else(|| {
+                ApiError::NotFound(format!("survey {id} has no response {response_id}"))
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, &view))
 }
 
 /// A survey's responses with their answers, oldest first.

@@ -18,6 +18,7 @@ backend_tests!(
     roles_for_surveys,
     card_keeps_latest_satisfaction_per_dimension,
     list_and_segments_filter_by_satisfaction,
+    a_response_has_its_own_url,
 );
 
 const SURVEYS: &str = "/api/v1/surveys";
@@ -1157,4 +1158,56 @@ async fn list_and_segments_filter_by_satisfaction(app: TestApp) {
         )
         .await;
     r.problem(422);
+}
+
+/// Found by a review: the 201 of a response had no `Location`, and a
+/// response no URL of its own. It is read where the `Location` says, by
+/// every role, as its create answered it; under another survey it is a 404.
+async fn a_response_has_its_own_url(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, viewer) = app.user_with_role("viewer").await;
+    let (_, sales) = app.user_with_role("sales").await;
+    let c = customer(&app, &admin, "Answered").await;
+    let (id, q) = open_survey(&app, &admin, json!({})).await;
+    let (other, _) = open_survey(&app, &admin, json!({})).await;
+    let created = respond(&app, &admin, id, c, &[(q[0], json!(5)), (q[1], json!(3))]).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let response = created.id();
+    let location = created.header("location").unwrap_or_default();
+    assert_eq!(location, format!("{SURVEYS}/{id}/responses/{response}"));
+    assert_eq!(created.etag_version(), Some(1), "{:?}", created.headers);
+    let etag = created.header("etag").unwrap_or_default();
+    for token in [&admin, &viewer, &sales] {
+        let r = app.get(&location, token).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body, created.body);
+        assert_eq!(r.header("etag").as_deref(), Some(etag.as_str()));
+    }
+    let r = app
+        .send(
+            app.client
+                .get(app.url(&location))
+                .bearer_auth(&admin)
+                .header("If-None-Match", &etag),
+        )
+        .await;
+    assert_eq!(r.status, 304, "{}", r.text);
+    let r = app
+        .get(&format!("{SURVEYS}/{other}/responses/{response}"), &admin)
+        .await;
+    r.problem(404);
+    assert_eq!(
+        r.body["detail"],
+        format!("survey {other} has no response {response}"),
+        "{}",
+        r.text
+    );
+    app.get(&format!("{SURVEYS}/{id}/responses/999999"), &admin)
+        .await
+        .problem(404);
+    let r = app
+        .get(&format!("{SURVEYS}/999999/responses/{response}"), &admin)
+        .await;
+    r.problem(404);
+    assert_eq!(r.body["detail"], "no survey 999999", "{}", r.text);
 }
