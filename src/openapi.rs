@@ -89,6 +89,11 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "Missing, invalid, expired or revoked bearer token",
     ),
     ("Forbidden", "403", "The user's role does not allow this"),
+    (
+        "ForbiddenOwner",
+        "403",
+        "The user's role does not allow this, or, for a sales user, the customer is owned by someone else (a sales user writes only the cards it owns, with their records and account plans)",
+    ),
     ("NotFound", "404", "No such resource (or a malformed id)"),
     (
         "PayloadTooLarge",
@@ -150,6 +155,9 @@ fn example_error(name: &str) -> ApiError {
             ApiError::Unauthorized("missing Authorization: Bearer <token> header".into())
         }
         "Forbidden" => ApiError::Forbidden("viewers have read-only access".into()),
+        "ForbiddenOwner" => {
+            ApiError::Forbidden("sales users may change only the customers they own".into())
+        }
         "NotFound" => ApiError::NotFound("no customer 42".into()),
         "PayloadTooLarge" => {
             ApiError::PayloadTooLarge("the body is larger than 262144 bytes".into())
@@ -189,10 +197,10 @@ field of an object (`unknown_field`).";
 
 /// Adds what the handlers share instead of repeating it on each: the bearer
 /// requirement under /api/v1 and the problem responses each operation can
-/// give (401/403/429 when authenticated, 404 with a path id, 400/408/413/
-/// 415/422 with a body, and on a POST, PUT or DELETE without one since a body
-/// sent there is refused, 400 on every API operation (unknown query
-/// parameters), 500/503 always).
+/// give (401/429 when authenticated, 403 where a role can get one, 404 with
+/// a path id, 400/408/413/415/422 with a body, and on a POST, PUT or DELETE
+/// without one since a body sent there is refused, 400 on every API
+/// operation (unknown query parameters), 500/503 always).
 pub fn complete(api: &mut utoipa::openapi::OpenApi) {
     let components = api.components.get_or_insert_with(Default::default);
     bulk_transaction_item(components);
@@ -276,7 +284,8 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             }
             let mut wanted: Vec<&str> = vec!["InternalError", "Unavailable"];
             if secured {
-                wanted.extend(["Unauthorized", "Forbidden", "TooManyRequests"]);
+                wanted.extend(["Unauthorized", "TooManyRequests"]);
+                wanted.extend(forbidden(&method_upper, path, route.is_some()));
                 if op.security.is_none() {
                     op.security = Some(vec![SecurityRequirement::new(
                         "bearer",
@@ -321,6 +330,28 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             add_responses(op, &wanted);
         }
     }
+}
+
+/// The 403 an authenticated operation lists, if a role can get one (a
+/// review found it on every read, where no role is refused): on a route
+/// closed to some roles; on every write, refused to viewers
+/// (`http::read_only`; the two read-only POSTs are open to every role); on
+/// the writes a sales user may make only on the cards it owns (the card's
+/// routes, the account plans', and a card's create, for its `owner_id`),
+/// which say so. An operation that describes its own 403 keeps it (`GET
+/// /users/{id}`: a user reads only itself unless an admin).
+fn forbidden(method: &str, path: &str, closed: bool) -> Option<&'static str> {
+    let method = actix_web::http::Method::from_bytes(method.as_bytes()).ok()?;
+    if closed {
+        return Some("Forbidden");
+    }
+    if !crate::http::read_only::writes(&method, path) {
+        return None;
+    }
+    let owned = (method == actix_web::http::Method::POST && path == "/api/v1/customers")
+        || path.starts_with("/api/v1/customers/{id}")
+        || path.starts_with("/api/v1/account-plans");
+    Some(if owned { "ForbiddenOwner" } else { "Forbidden" })
 }
 
 /// Appends a paragraph to the operation's description.

@@ -25,7 +25,8 @@ const READ_POSTS: [&str; 3] = [
 /// need the route table, which is built from the OpenAPI document, and
 /// that is built on first use only (its CPU and memory stay out of a server
 /// that never serves it; docs/BENCHMARKS.md, session 22).
-fn writes(method: &Method, path: &str) -> bool {
+/// The spec lists a 403 by the same rule (`openapi::complete`).
+pub fn writes(method: &Method, path: &str) -> bool {
     let changes = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(method);
     changes
         && path.starts_with("/api/v1/")

@@ -227,8 +227,16 @@ pub async fn create(
     Ok(response)
 }
 
-/// Read a user. Admins read anyone; every user may read themself.
-#[utoipa::path(tag = "users", params(("id" = i64, Path, description = "User id")), responses((status = 200, body = UserView, headers(("ETag" = String)))))]
+/// Read a user. Admins read anyone; every other user reads only itself
+/// (403 for another user).
+#[utoipa::path(
+    tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, body = UserView, headers(("ETag" = String))),
+        (status = 403, description = "A user who is not an admin, reading another user: non-admins read only themselves", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 #[get("/users/{id}")]
 pub async fn get(
     state: web::Data<AppState>,

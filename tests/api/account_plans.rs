@@ -305,6 +305,14 @@ async fn plan_crud_filters_and_validation(app: TestApp) {
         .problem(403);
     let (_, sales) = app.user_with_role("sales").await;
     app.delete(&one, &sales).await.problem(403);
+    crate::roles::assert_spec_names_the_owner_rule(
+        &app,
+        &[
+            ("delete", "/api/v1/account-plans/{id}"),
+            ("post", "/api/v1/account-plans"),
+        ],
+    )
+    .await;
 
     assert_eq!(app.delete(&one, &token).await.status, 204);
     app.get(&one, &token).await.problem(404);

@@ -21,6 +21,7 @@ backend_tests!(
     every_operation_without_a_body_refuses_one,
     an_operation_without_a_body_takes_none_or_an_empty_object,
     every_date_and_instant_of_the_spec_is_read_strictly,
+    a_403_is_listed_where_a_role_gets_one,
 );
 
 /// Found by a black-box probe: `customer_id` on `/customers/{id}/…` lists
@@ -717,4 +718,72 @@ async fn every_date_and_instant_of_the_spec_is_read_strictly(app: TestApp) {
     // At the time of writing: 40 query parameters, 14 body fields.
     assert!(queries >= 40, "only {queries} query parameters");
     assert!(bodies >= 14, "only {bodies} body fields");
+}
+
+/// Found by a review: the spec listed a 403 on every operation, reads
+/// included, where no role gets one. Each operation of the spec is tried as
+/// a viewer and as a sales user (ids 1: the bootstrap admin is user 1): a
+/// write lists its 403 and refuses the viewer; a read (and a read-only POST)
+/// lists a 403 exactly when one of them gets it.
+async fn a_403_is_listed_where_a_role_gets_one(app: TestApp) {
+    let (_, viewer) = app.user_with_role("viewer").await;
+    let (_, sales) = app.user_with_role("sales").await;
+    let spec = app.get("/openapi.json", "").await.body;
+    let paths = spec["paths"].as_object().expect("paths");
+    let read_posts = [
+        "/api/v1/segments/preview",
+        "/api/v1/analytics/customer-share",
+    ];
+    let mut reads = Vec::new();
+    for (path, item) in paths.iter().filter(|(p, _)| p.starts_with("/api/v1/")) {
+        if path == "/api/v1/auth/token" {
+            continue;
+        }
+        let concrete = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "1" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let Some(op) = item.get(method) else {
+                continue;
+            };
+            let what = format!("{method} {path}");
+            let listed = op["responses"].get("403").is_some();
+            let write = method != "get" && !read_posts.contains(&path.as_str());
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let send = |token: &str| {
+                let mut req = app.client.request(m.clone(), app.url(&concrete));
+                req = req.bearer_auth(token);
+                if method != "get" && method != "delete" {
+                    req = req.json(&json!({}));
+                }
+                app.send(req)
+            };
+            if write {
+                assert!(listed, "{what}: a write without its 403");
+                let r = send(&viewer).await;
+                assert_eq!(r.status, 403, "{what}: {}", r.text);
+                continue;
+            }
+            let mut refused = Vec::new();
+            for (role, token) in [("viewer", &viewer), ("sales", &sales)] {
+                let r = send(token).await;
+                assert_ne!(r.status, 500, "{what}: {}", r.text);
+                if r.status == 403 {
+                    refused.push(role);
+                }
+            }
+            assert_eq!(listed, !refused.is_empty(), "{what}: refused {refused:?}");
+            reads.push(what);
+        }
+    }
+    for op in [
+        "get /api/v1/customers",
+        "get /api/v1/users/{id}",
+        "get /api/v1/changes",
+        "post /api/v1/segments/preview",
+    ] {
+        assert!(reads.iter().any(|r| r == op), "{op} not checked");
+    }
 }
