@@ -38,6 +38,19 @@ impl AuthUser {
         }
     }
 
+    /// May this user create a card owned by `owner_id`? A sales user creates
+    /// cards only for itself; the refusal names the field (a review found
+    /// "may change only the customers they own" there, naming none).
+    pub fn require_card_create(&self, owner_id: i64) -> Result<(), ApiError> {
+        match self.role {
+            Role::Sales if owner_id != self.id => Err(ApiError::Forbidden(
+                "a sales user may create cards only for itself (owner_id): leave it out or send your own id"
+                    .into(),
+            )),
+            _ => self.require_customer_write(owner_id),
+        }
+    }
+
     /// Reassigning owners is a manager's decision, not a sales rep's.
     pub fn require_owner_change(&self) -> Result<(), ApiError> {
         match self.role {
@@ -71,6 +84,10 @@ mod tests {
         assert!(user(Role::Sales).require_customer_write(7).is_ok());
         assert!(user(Role::Sales).require_customer_write(8).is_err());
         assert!(user(Role::Sales).require_owner_change().is_err());
+        assert!(user(Role::Sales).require_card_create(7).is_ok());
+        assert!(user(Role::Sales).require_card_create(8).is_err());
+        assert!(user(Role::Viewer).require_card_create(7).is_err());
+        assert!(user(Role::Manager).require_card_create(8).is_ok());
     }
 
     #[test]

@@ -230,7 +230,7 @@ pub fn new_card(
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty());
     let owner_id = input.owner_id.unwrap_or(user.id);
-    user.require_customer_write(owner_id)?;
+    user.require_card_create(owner_id)?;
     let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());
     let row = input.into_row(owner_id, now)?;
     let to = FunnelStage::parse(&row.funnel_stage)

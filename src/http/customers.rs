@@ -599,7 +599,7 @@ pub async fn create(
     let input = body.0;
     check(&input, input.link_errors())?;
     let owner_id = input.owner_id.unwrap_or(user.id);
-    user.require_customer_write(owner_id)?;
+    user.require_card_create(owner_id)?;
     let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());
     let row = input.into_row(owner_id, db::now())?;
     let view = state

@@ -280,10 +280,29 @@ async fn sales_creates_customers_owned_by_itself(app: TestApp) {
     let r = app.create_customer(&sales, body).await;
     assert_eq!(r.body["owner_id"], json!(sales_id));
 
-    // A card owned by someone else is refused, and not created.
+    // A card owned by someone else is refused, and not created; the refusal
+    // names the field (a review found "may change only the customers they
+    // own" there).
     let mut body = card("For a colleague");
     body["owner_id"] = json!(other_id);
-    assert_forbidden(&app.post("/api/v1/customers", &sales, &body).await);
+    let r = app.post("/api/v1/customers", &sales, &body).await;
+    assert_forbidden(&r);
+    let detail = r.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("only for itself (owner_id)"), "{}", r.text);
+    body["external_id"] = json!("FOR-A-COLLEAGUE");
+    let r = app
+        .post("/api/v1/customers/bulk", &sales, &json!({"items": [body]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let error = &r.body["items"][0]["errors"][0];
+    assert_eq!(error["code"], "forbidden", "{}", r.text);
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("(owner_id)")),
+        "{}",
+        r.text
+    );
     let admin = app.admin_token().await;
     let mut body = card("For the admin");
     body["owner_id"] = json!(crate_admin_id(&app).await);
