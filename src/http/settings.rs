@@ -316,7 +316,9 @@ pub fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
     precondition::check(expected.as_deref(), current)?;
     // The stored document again (a retry, a form saved unchanged) is no
     // change: its version stays, so another editor's `If-Match` still holds.
-    if current > 0 && serde_json::to_value(&stored).ok() == serde_json::to_value(value).ok() {
+    // The defaults, never saved, are the stored document too (GET serves
+    // them as version 0): saving them unchanged writes nothing and stays 0.
+    if serde_json::to_value(&stored).ok() == serde_json::to_value(value).ok() {
         return Ok(current);
     }
     let saved = match settings::put(conn, name, value, current, user_id, db::now())? {

@@ -36,11 +36,13 @@ async fn puts_without_if_match_at_once_all_succeed(app: TestApp) {
         ("/api/v1/settings/loyalty", "repeat_min_purchases"),
     ] {
         let body = app.get(path, &token).await.body;
-        // Eight different documents: the same one again is no change.
+        // Eight different documents, none the defaults: the document
+        // stored (the defaults included) again is no change.
+        let stored = body[field].as_i64().unwrap_or_default();
         let bodies: Vec<Value> = (0..8)
             .map(|i| {
                 let mut body = body.clone();
-                body[field] = json!(2 + i);
+                body[field] = json!(stored + 1 + i);
                 body
             })
             .collect();
@@ -470,7 +472,9 @@ async fn if_match_is_honoured(app: TestApp) {
     let admin = app.admin_token().await;
     let (_, manager) = app.user_with_role("manager").await;
     // "0" matches the defaults, and "*" matches anything.
-    let r = put(&app, CPR, &admin, Some("\"0\""), &default_cpr()).await;
+    let mut first = default_cpr();
+    first["retention_min_purchases"] = json!(5);
+    let r = put(&app, CPR, &admin, Some("\"0\""), &first).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.etag_version(), Some(1));
     // A stale ETag is refused and changes nothing.
@@ -480,7 +484,7 @@ async fn if_match_is_honoured(app: TestApp) {
     r.problem(412);
     let r = app.get(CPR, &admin).await;
     assert_eq!(r.etag_version(), Some(1));
-    assert_eq!(r.body["retention_min_purchases"], json!(4));
+    assert_eq!(r.body["retention_min_purchases"], json!(5));
     // The current one, weak or strong, is accepted.
     let r = put(&app, CPR, &manager, Some("W/\"1\""), &other).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -494,13 +498,13 @@ async fn if_match_is_honoured(app: TestApp) {
     r.problem(400);
 
     // Tiers: a stale "0" once they were set.
-    let r = put(&app, TIERS, &admin, Some("\"0\""), &default_tiers()).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = put(&app, TIERS, &admin, Some("\"0\""), &default_tiers()).await;
-    r.problem(412);
     let mut changed = default_tiers();
     changed["ordinary_pct"] = json!(20.0);
-    let r = put(&app, TIERS, &admin, Some("\"1\""), &changed).await;
+    let r = put(&app, TIERS, &admin, Some("\"0\""), &changed).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = put(&app, TIERS, &admin, Some("\"0\""), &changed).await;
+    r.problem(412);
+    let r = put(&app, TIERS, &admin, Some("\"1\""), &default_tiers()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.etag_version(), Some(2));
 }
@@ -603,7 +607,9 @@ fn wait_for_a_blocked_writer(conn: &mut patron::db::DbConn, backend: crate::help
 
 /// PUT is idempotent: the stored document sent again keeps its version (it
 /// wrote a new one each time, so an unchanged form's save made every other
-/// editor's `If-Match` stale). The first save of the defaults is a change.
+/// editor's `If-Match` stale). The defaults, served as version 0, are the
+/// stored document too: saving them unchanged stays version 0 (it was 1,
+/// and an editor who had read them was refused with a 412).
 async fn a_put_of_the_stored_document_is_no_change(app: TestApp) {
     let token = app.admin_token().await;
     for (path, field, other) in [
@@ -612,27 +618,40 @@ async fn a_put_of_the_stored_document_is_no_change(app: TestApp) {
         ("/api/v1/settings/churn", "no_contact_days", json!(60)),
         ("/api/v1/settings/loyalty", "repeat_min_purchases", json!(3)),
     ] {
-        let body = app.get(path, &token).await.body;
-        let first = put(&app, path, &token, None, &body).await;
+        let read = app.get(path, &token).await;
+        assert_eq!(read.etag_version(), Some(0), "{path}");
+        let body = read.body.clone();
+        let first = put(&app, path, &token, Some("\"0\""), &body).await;
         assert_eq!(first.status, 200, "{path}: {}", first.text);
-        assert_eq!(first.etag_version(), Some(1), "{path}");
-        let again = put(&app, path, &token, Some("\"1\""), &body).await;
+        assert_eq!(first.header("etag"), read.header("etag"), "{path}");
+        assert_eq!(first.body, body, "{path}");
+        // Another editor who read the defaults still saves on "0".
+        let again = put(&app, path, &token, Some("\"0\""), &body).await;
         assert_eq!(again.status, 200, "{path}: {}", again.text);
-        assert_eq!(again.etag_version(), Some(1), "{path}");
-        assert_eq!(again.header("etag"), first.header("etag"), "{path}");
-        assert_eq!(again.body, first.body, "{path}");
-        let mut changed = body.clone();
-        changed[field] = other;
-        let r = put(&app, path, &token, Some("\"1\""), &changed).await;
-        assert_eq!(r.etag_version(), Some(2), "{path}: {}", r.text);
-        // A stale If-Match is still refused, changed or not.
-        put(&app, path, &token, Some("\"1\""), &changed)
-            .await
-            .problem(412);
+        assert_eq!(again.header("etag"), read.header("etag"), "{path}");
         assert_eq!(
-            app.get(path, &token).await.etag_version(),
-            Some(2),
+            app.get(path, &token).await.header("etag"),
+            read.header("etag"),
             "{path}"
         );
+        let mut changed = body.clone();
+        changed[field] = other;
+        let r = put(&app, path, &token, Some("\"0\""), &changed).await;
+        assert_eq!(r.etag_version(), Some(1), "{path}: {}", r.text);
+        // The stored document again keeps version 1.
+        let same = put(&app, path, &token, Some("\"1\""), &changed).await;
+        assert_eq!(same.status, 200, "{path}: {}", same.text);
+        assert_eq!(same.header("etag"), r.header("etag"), "{path}");
+        assert_eq!(same.body, r.body, "{path}");
+        // A stale If-Match is still refused, changed or not.
+        put(&app, path, &token, Some("\"0\""), &changed)
+            .await
+            .problem(412);
+        put(&app, path, &token, Some("\"0\""), &body)
+            .await
+            .problem(412);
+        // Back to the defaults is a change: they are now a saved version.
+        let back = put(&app, path, &token, Some("\"1\""), &body).await;
+        assert_eq!(back.etag_version(), Some(2), "{path}: {}", back.text);
     }
 }
