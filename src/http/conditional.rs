@@ -25,7 +25,7 @@ pub async fn not_modified(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let wanted = (req.method() == Method::GET || req.method() == Method::HEAD)
-        .then(|| req.headers().get(header::IF_NONE_MATCH).cloned())
+        .then(|| if_none_match(&req))
         .flatten();
     let res = with_digest(next.call(req).await?.map_into_boxed_body());
     let Some(wanted) = wanted else {
@@ -36,8 +36,7 @@ pub async fn not_modified(
             .headers()
             .get(header::ETAG)
             .and_then(|tag| tag.to_str().ok())
-            .zip(wanted.to_str().ok())
-            .is_some_and(|(tag, wanted)| matches(wanted, tag));
+            .is_some_and(|tag| matches(&wanted, tag));
     if !held {
         return Ok(res);
     }
@@ -49,6 +48,19 @@ pub async fn not_modified(
         }
     }
     Ok(ServiceResponse::new(req, out))
+}
+
+/// The `If-None-Match` list, over one header line or several: they are one
+/// comma-separated list (RFC 9110 §5.3), as `If-Match` reads them; only the
+/// first line was read, and a tag held on the second was a 200. A line that
+/// is not text holds no tag of ours.
+fn if_none_match(req: &ServiceRequest) -> Option<String> {
+    let lines: Vec<&str> = req
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(", "))
 }
 
 /// A successful answer tagged with a bare version gets the digest of its

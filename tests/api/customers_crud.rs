@@ -21,6 +21,7 @@ backend_tests!(
     delete_archives_and_restore_brings_back,
     delete_with_stale_if_match_is_412,
     a_read_with_the_current_etag_in_if_none_match_is_304,
+    if_none_match_over_several_lines_is_one_list,
 );
 
 const CUSTOMERS: &str = "/api/v1/customers";
@@ -617,4 +618,41 @@ async fn a_read_with_the_current_etag_in_if_none_match_is_304(app: TestApp) {
     let r = read(reqwest::Method::GET, after_order).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.etag_version(), Some(2));
+}
+
+/// Found by a review: `If-None-Match` sent over two header lines was read
+/// from the first only (a 200 for a tag held on the second), though several
+/// lines are one list (RFC 9110 §5.3) and `If-Match` reads them all.
+async fn if_none_match_over_several_lines_is_one_list(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Lines"}))
+        .await
+        .id();
+    let url = card(id);
+    let tag = app
+        .get(&url, &token)
+        .await
+        .header("etag")
+        .unwrap_or_default();
+    let read = |method: reqwest::Method, lines: [&str; 2]| {
+        let mut req = app
+            .client
+            .request(method, app.url(&url))
+            .bearer_auth(&token);
+        for line in lines {
+            req = req.header("If-None-Match", line);
+        }
+        app.send(req)
+    };
+    for lines in [["\"7.00000000\"", &tag], [&tag, "\"7.00000000\""]] {
+        for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+            let r = read(method.clone(), lines).await;
+            assert_eq!(r.status, 304, "{method} {lines:?}: {}", r.text);
+            assert_eq!(r.header("etag"), Some(tag.clone()), "{lines:?}");
+        }
+    }
+    let r = read(reqwest::Method::GET, ["\"7.00000000\"", "W/\"8.00000000\""]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["id"], id);
 }
