@@ -42,7 +42,7 @@ impl FieldError {
     "detail": "2 fields are invalid",
     "errors": [
         {"field": "email", "code": "email", "message": "must be a valid email address"},
-        {"field": "kind", "code": "unknown_code", "message": "must be one of: individual, organization"}
+        {"field": "kind", "code": "invalid_value", "message": "unknown value \"robot\"; expected one of: individual, organization"}
     ]
 }))]
 pub struct Problem {

@@ -173,8 +173,8 @@ fn example_error(name: &str) -> ApiError {
             FieldError::new("email", "email", "must be a valid email address"),
             FieldError::new(
                 "kind",
-                "unknown_code",
-                "must be one of: individual, organization",
+                "invalid_value",
+                "unknown value \"robot\"; expected one of: individual, organization",
             ),
         ]),
         "TooManyRequests" => ApiError::TooManyRequests {

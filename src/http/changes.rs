@@ -250,7 +250,9 @@ fn parse_limit(requested: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-/// `types`: a comma-separated list of known entity types.
+/// `types`: a comma-separated list of known entity types. An unknown one is
+/// `invalid_value`, as every unknown value of a closed list is (it was the
+/// only `unknown_code`).
 pub fn parse_types(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
     let Some(raw) = raw else {
         return Ok(Vec::new());
@@ -260,9 +262,9 @@ pub fn parse_types(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
         if !changes::ENTITY_TYPES.contains(&t) {
             return Err(ApiError::InvalidQuery(vec![FieldError::new(
                 "types",
-                "unknown_code",
+                "invalid_value",
                 format!(
-                    "unknown entity type {t:?}; one of: {}",
+                    "unknown entity type {t:?}; expected one of: {}",
                     changes::ENTITY_TYPES.join(", ")
                 ),
             )]));

@@ -410,6 +410,13 @@ async fn query_rules(app: TestApp) {
             r.text
         );
     }
+    // An unknown type is `invalid_value`, as any unknown value of a closed
+    // list (it was `unknown_code`, a code nothing else answers).
+    for query in ["types=bogus", "types=customer,bogus"] {
+        let r = app.get(&format!("/api/v1/changes?{query}"), &admin).await;
+        r.problem(400);
+        assert_eq!(r.code_of("types"), "invalid_value", "{query}: {}", r.text);
+    }
     let r = app
         .get("/api/v1/changes?limit=1000&types=need", &admin)
         .await;
