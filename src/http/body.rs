@@ -32,13 +32,17 @@ pub enum BodyError {
 
 /// The encoding of the body: 415 for one Patron cannot decode (actix reads
 /// an unknown one as `identity`, and the compressed bytes were then parsed
-/// as the body itself).
+/// as the body itself). `x-gzip` is gzip (RFC 9110 §8.4.1.3: old clients
+/// and proxies still label it so; it was a 415).
 pub fn encoding(req: &HttpRequest) -> Result<ContentEncoding, ApiError> {
     match req.headers().get(header::CONTENT_ENCODING) {
         None => Ok(ContentEncoding::Identity),
-        Some(v) => match v.to_str().ok().map(str::parse::<ContentEncoding>) {
-            Some(Ok(encoding)) => Ok(encoding),
-            _ => Err(ApiError::UnsupportedEncoding),
+        Some(v) => match v.to_str().ok().map(str::trim) {
+            Some(name) if name.eq_ignore_ascii_case("x-gzip") => Ok(ContentEncoding::Gzip),
+            Some(name) => name
+                .parse::<ContentEncoding>()
+                .map_err(|_| ApiError::UnsupportedEncoding),
+            None => Err(ApiError::UnsupportedEncoding),
         },
     }
 }

@@ -18,7 +18,49 @@ backend_tests!(
     a_body_that_does_not_decode_is_a_plain_400,
     a_compressed_body_is_refused_once_it_decodes_past_the_limit,
     every_gzip_member_is_imported,
+    x_gzip_is_gzip,
 );
+
+/// RFC 9110 §8.4.1.3: `x-gzip` is gzip. It was a 415 (a review), on the
+/// single-resource bodies as on the bulk ones.
+async fn x_gzip_is_gzip(app: TestApp) {
+    let token = app.admin_token().await;
+    let card = json!({"kind": "individual", "name": "Old label"}).to_string();
+    let r = post_encoded(
+        &app,
+        "/api/v1/customers",
+        &token,
+        "application/json",
+        "x-gzip",
+        gzip(card.as_bytes()),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["name"], "Old label", "{}", r.text);
+    let bulk = json!({"items": [{"external_id": "XG-1", "kind": "individual", "name": "Bulk"}]});
+    let r = post_encoded(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        "application/json",
+        "X-GZIP",
+        gzip(bulk.to_string().as_bytes()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["status"], "created", "{}", r.text);
+    // Still gzip only: bytes that are not gzip are a 400.
+    let r = post_encoded(
+        &app,
+        "/api/v1/customers",
+        &token,
+        "application/json",
+        "x-gzip",
+        card.into_bytes(),
+    )
+    .await;
+    r.problem(400);
+}
 
 /// A gzip body of two members (`gzip -c a.csv b.csv`) is one body: the rows
 /// of the second were dropped without a word (a review). Bytes after the
