@@ -63,8 +63,15 @@ pub enum ApiError {
     BadRequest(String),
     #[error("invalid query parameters")]
     InvalidQuery(Vec<FieldError>),
+    /// No credentials (no `Authorization`, another scheme, an empty
+    /// token) or a wrong login: a 401 with a bare `Bearer` challenge.
     #[error("{0}")]
     Unauthorized(String),
+    /// A bearer token sent and refused (invalid, expired, revoked, or its
+    /// user disabled): a 401 whose challenge says `error="invalid_token"`
+    /// (RFC 6750 §3.1), so a client can tell a token to renew from none sent.
+    #[error("{0}")]
+    InvalidToken(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -123,7 +130,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => ("bad-request", "Malformed request"),
             ApiError::InvalidQuery(_) => ("invalid-query", "Invalid query parameters"),
-            ApiError::Unauthorized(_) => ("unauthorized", "Authentication required"),
+            ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => {
+                ("unauthorized", "Authentication required")
+            }
             ApiError::Forbidden(_) => ("forbidden", "Not allowed"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::Conflict(_) | ApiError::FieldConflict(_) | ApiError::InProgress(_) => {
@@ -186,7 +195,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) | ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::FieldConflict(_) | ApiError::InProgress(_) => {
@@ -223,6 +232,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
+            ApiError::InvalidToken(why) => {
+                response.insert_header((header::WWW_AUTHENTICATE, invalid_token_challenge(why)));
+            }
             ApiError::Unavailable(_) | ApiError::InProgress(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
@@ -238,6 +250,17 @@ impl ResponseError for ApiError {
         }
         response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
     }
+}
+
+/// `Bearer error="invalid_token", error_description="…"`. The description
+/// is a quoted-string of the characters RFC 6750 §3 allows (printable ASCII
+/// but `"` and `\`); the others are left out.
+fn invalid_token_challenge(why: &str) -> String {
+    let description: String = why
+        .chars()
+        .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\')
+        .collect();
+    format!("Bearer error=\"invalid_token\", error_description=\"{description}\"")
 }
 
 impl From<diesel::result::Error> for ApiError {

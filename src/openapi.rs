@@ -233,6 +233,20 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                     .build(),
             );
         }
+        if *name == "Unauthorized" {
+            use utoipa::openapi::schema::{ObjectBuilder, Type};
+            response.headers.insert(
+                "WWW-Authenticate".to_string(),
+                utoipa::openapi::HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String).build())
+                    .description(Some(
+                        "`Bearer` when no bearer token was sent; `Bearer error=\"invalid_token\", \
+                         error_description=\"<the detail>\"` when the token sent is invalid, expired, \
+                         revoked or its user disabled (RFC 6750 §3.1): log in again",
+                    ))
+                    .build(),
+            );
+        }
         if *name == "Unavailable" {
             response.headers.insert(
                 "Retry-After".to_string(),

@@ -1,5 +1,7 @@
-//! The `AuthUser` extractor: a valid bearer token of an active user. The user
-//! is checked on every request so that deactivation and role changes take
+//! The `AuthUser` extractor: a valid bearer token of an active user. No
+//! token (or another scheme) is `ApiError::Unauthorized`, a bearer token sent
+//! and refused `ApiError::InvalidToken`: they differ in `WWW-Authenticate`
+//! (RFC 6750 §3.1). The user is checked on every request so that deactivation and role changes take
 //! effect at once, not when the token expires (through a cache that every
 //! change to the users empties: `auth::user_cache`).
 
@@ -50,7 +52,7 @@ pub(crate) fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<Aut
         // Kept too, so that the handler's extractor answers at once: it
         // was still looking the user up when a bad query had answered 400.
         if let Some(Refused(why)) = refused {
-            return Err(ApiError::Unauthorized(why));
+            return Err(why);
         }
         // The check could not be made (the database down: a 503 after the
         // pool's wait). Asked again by the handler, it would wait as long again.
@@ -62,7 +64,7 @@ pub(crate) fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<Aut
             Ok(user) => {
                 req.extensions_mut().insert(user.clone());
             }
-            Err(ApiError::Unauthorized(why)) => {
+            Err(why @ (ApiError::Unauthorized(_) | ApiError::InvalidToken(_))) => {
                 req.extensions_mut().insert(Refused(why.clone()));
             }
             Err(error) => {
@@ -75,7 +77,7 @@ pub(crate) fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<Aut
 
 /// A request's token refused (401), with the reason.
 #[derive(Clone)]
-struct Refused(String);
+struct Refused(ApiError);
 
 /// A request's token that could not be checked (not a 401), with the error.
 #[derive(Clone)]
@@ -91,7 +93,7 @@ async fn check(
     let id: i64 = claims
         .sub
         .parse()
-        .map_err(|_| ApiError::Unauthorized("invalid token: bad subject".into()))?;
+        .map_err(|_| ApiError::InvalidToken("invalid token: bad subject".into()))?;
     let (user, generation) = match state.users.get(id) {
         Some(known) => known,
         None => {
@@ -111,7 +113,7 @@ async fn check(
         }
     };
     if claims.gen != generation {
-        return Err(ApiError::Unauthorized(
+        return Err(ApiError::InvalidToken(
             "the token was revoked; log in again".into(),
         ));
     }
@@ -139,9 +141,10 @@ pub(crate) fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
 /// The 401 for a caller whose account is disabled or gone: at the token's
 /// check, or found so by a write that names the caller (an owner, an
 /// interaction's user) after a deactivation committed while the request was
-/// on its way: a 422 there blamed a field the client may not have sent.
+/// on its way: a 422 there blamed a field the client may not have sent. The
+/// token sent no longer holds: `invalid_token`.
 pub fn disabled() -> ApiError {
-    ApiError::Unauthorized("the account is disabled or no longer exists".into())
+    ApiError::InvalidToken("the account is disabled or no longer exists".into())
 }
 
 impl AuthUser {

@@ -78,7 +78,7 @@ impl JwtKeys {
             return Ok(claims);
         }
         let claims = decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| ApiError::Unauthorized(refusal(&e).into()))?
+            .map_err(|e| ApiError::InvalidToken(refusal(&e).into()))?
             .claims;
         in_time(&claims, now)?;
         self.verified.put(token, &claims);
@@ -104,10 +104,10 @@ fn refusal(e: &jsonwebtoken::errors::Error) -> &'static str {
 fn in_time(claims: &Claims, now: i64) -> Result<(), ApiError> {
     let leeway = LEEWAY_SECS as i64;
     if claims.exp.saturating_add(leeway) < now {
-        return Err(ApiError::Unauthorized("invalid token: expired".into()));
+        return Err(ApiError::InvalidToken("invalid token: expired".into()));
     }
     if claims.iat > now.saturating_add(leeway) {
-        return Err(ApiError::Unauthorized(
+        return Err(ApiError::InvalidToken(
             "invalid token: issued in the future".into(),
         ));
     }

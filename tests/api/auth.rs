@@ -24,6 +24,7 @@ backend_tests!(
     tokens_signed_with_another_secret_are_refused,
     alg_none_tokens_are_refused,
     tampered_tokens_are_refused,
+    expired_tokens_and_bad_subjects_are_invalid_tokens,
     deactivating_a_user_revokes_their_token_at_once,
     a_write_of_a_user_deactivated_on_its_way_is_a_401,
     changing_the_password_revokes_old_tokens,
@@ -85,11 +86,31 @@ async fn fail_as_one_client(app: &TestApp, base: &str, forwarded: impl Fn(usize)
     }
 }
 
+/// The 401 of a request without credentials (no `Authorization`, another
+/// scheme, no token after `Bearer`): a bare challenge, no error code (RFC
+/// 6750 §3.1: the client may not know it needs one).
 fn assert_unauthorized(r: &Resp) {
     r.problem(401);
     assert_eq!(
         r.header("www-authenticate").as_deref(),
         Some("Bearer"),
+        "{:?}",
+        r.headers
+    );
+}
+
+/// The 401 of a bearer token sent and refused: the challenge says
+/// `error="invalid_token"` with the problem's detail as its description
+/// (RFC 6750 §3.1; it was a bare `Bearer`, a review), so that a client can
+/// tell a token to renew from none sent.
+fn assert_invalid_token(r: &Resp) {
+    r.problem(401);
+    let detail = r.body["detail"].as_str().unwrap_or_default();
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(format!(
+            "Bearer error=\"invalid_token\", error_description=\"{detail}\""
+        )),
         "{:?}",
         r.headers
     );
@@ -365,13 +386,20 @@ async fn malformed_authorization_headers_get_401(app: TestApp) {
         "Bearer ".to_string(),
         "Bearer   ".to_string(),
         token.clone(),
+    ] {
+        let r = get_with_authorization(&app, "/api/v1/users", &value).await;
+        assert_eq!(r.status, 401, "{value:?}: {}", r.text);
+        assert_unauthorized(&r);
+    }
+    // A bearer token was sent: it is the token that is refused.
+    for value in [
         "Bearer not-a-jwt".to_string(),
         "Bearer a.b.c".to_string(),
         format!("Bearer {token}x"),
     ] {
         let r = get_with_authorization(&app, "/api/v1/users", &value).await;
         assert_eq!(r.status, 401, "{value:?}: {}", r.text);
-        assert_unauthorized(&r);
+        assert_invalid_token(&r);
     }
     // The well-formed header works, and the scheme is case-insensitive.
     let r = get_with_authorization(&app, "/api/v1/users", &format!("Bearer {token}")).await;
@@ -394,8 +422,8 @@ async fn tokens_signed_with_another_secret_are_refused(app: TestApp) {
         &jsonwebtoken::EncodingKey::from_secret(b"not-the-secret-of-this-server-not-the-secret"),
     )
     .unwrap();
-    assert_unauthorized(&app.get("/api/v1/users", &forged).await);
-    assert_unauthorized(&app.get("/api/v1/customers", &forged).await);
+    assert_invalid_token(&app.get("/api/v1/users", &forged).await);
+    assert_invalid_token(&app.get("/api/v1/customers", &forged).await);
 }
 
 async fn alg_none_tokens_are_refused(app: TestApp) {
@@ -408,7 +436,7 @@ async fn alg_none_tokens_are_refused(app: TestApp) {
     ] {
         let token = format!("{}.{}.", b64(&header), b64(&payload));
         let r = app.get("/api/v1/users", &token).await;
-        assert_unauthorized(&r);
+        assert_invalid_token(&r);
         // In our words: the library's text listed its algorithms (a review).
         assert!(
             !r.text.contains("HS384") && !r.text.contains("RS256"),
@@ -416,8 +444,39 @@ async fn alg_none_tokens_are_refused(app: TestApp) {
             r.text
         );
         let without_dot = format!("{}.{}", b64(&header), b64(&payload));
-        assert_unauthorized(&app.get("/api/v1/users", &without_dot).await);
+        assert_invalid_token(&app.get("/api/v1/users", &without_dot).await);
     }
+}
+
+/// Tokens signed with this server's secret that no longer hold (expired, or
+/// naming no user id): `error="invalid_token"`, the detail saying why.
+async fn expired_tokens_and_bad_subjects_are_invalid_tokens(app: TestApp) {
+    let admin = app.admin_token().await;
+    let admin_id = app.get("/api/v1/users", &admin).await.body["items"][0]["id"]
+        .as_i64()
+        .unwrap_or_default();
+    let n = now();
+    let key = jsonwebtoken::EncodingKey::from_secret(app.config.jwt_secret.as_bytes());
+    let sign = |claims: Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &key,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let expired = sign(json!({"sub": admin_id.to_string(), "role": "admin",
+                              "iat": n - 7200, "exp": n - 3600, "gen": 0}));
+    let r = app.get("/api/v1/customers", &expired).await;
+    assert_invalid_token(&r);
+    assert_eq!(r.body["detail"], "invalid token: expired", "{}", r.text);
+    let nobody = sign(json!({"sub": "someone", "role": "admin",
+                             "iat": n, "exp": n + 3600, "gen": 0}));
+    assert_invalid_token(&app.get("/api/v1/customers", &nobody).await);
+    // The same token, well formed, still works: only the claims differ.
+    let fine = sign(json!({"sub": admin_id.to_string(), "role": "admin",
+                           "iat": n, "exp": n + 3600, "gen": 0}));
+    assert_eq!(app.get("/api/v1/customers", &fine).await.status, 200);
 }
 
 async fn tampered_tokens_are_refused(app: TestApp) {
@@ -430,7 +489,7 @@ async fn tampered_tokens_are_refused(app: TestApp) {
     claims["role"] = json!("admin");
     claims["sub"] = json!("1");
     let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
-    assert_unauthorized(&app.get("/api/v1/users", &tampered).await);
+    assert_invalid_token(&app.get("/api/v1/users", &tampered).await);
     // The original still works (and is still not an admin's).
     let r = app.get("/api/v1/users", &sales).await;
     r.problem(403);
@@ -450,8 +509,8 @@ async fn deactivating_a_user_revokes_their_token_at_once(app: TestApp) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["active"], false);
-    assert_unauthorized(&app.get("/api/v1/customers", &token).await);
-    assert_unauthorized(&app.get(&format!("/api/v1/users/{id}"), &token).await);
+    assert_invalid_token(&app.get("/api/v1/customers", &token).await);
+    assert_invalid_token(&app.get(&format!("/api/v1/users/{id}"), &token).await);
     // Reactivating does not bring the old token back; a new login works.
     let r = app
         .patch(
@@ -461,7 +520,7 @@ async fn deactivating_a_user_revokes_their_token_at_once(app: TestApp) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_unauthorized(&app.get("/api/v1/customers", &token).await);
+    assert_invalid_token(&app.get("/api/v1/customers", &token).await);
     let email = r.body["email"].as_str().unwrap().to_string();
     let fresh = app.token(&email, PASSWORD).await;
     let r = app.get("/api/v1/customers", &fresh).await;
@@ -499,7 +558,7 @@ async fn a_write_of_a_user_deactivated_on_its_way_is_a_401(app: TestApp) {
     ];
     for (path, body) in &writes {
         let r = app.post_at(&at, path, &sales, body).await;
-        assert_unauthorized(&r);
+        assert_invalid_token(&r);
     }
     let list = app.get("/api/v1/customers", &admin).await;
     assert_eq!(
@@ -536,7 +595,7 @@ async fn changing_the_password_revokes_old_tokens(app: TestApp) {
         "{}",
         r.text
     );
-    assert_unauthorized(&app.get(&format!("/api/v1/users/{id}"), &old).await);
+    assert_invalid_token(&app.get(&format!("/api/v1/users/{id}"), &old).await);
     app.login("rotate@example.com", PASSWORD).await.problem(401);
     let new = app
         .token("rotate@example.com", "a brand new passphrase")
@@ -653,7 +712,7 @@ async fn a_refused_token_is_the_first_answer(app: TestApp) {
     assert_eq!(r.status, 200, "{}", r.text);
     for _ in 0..5 {
         for path in ["/api/v1/customers?bogus=1", "/api/v1/changes?limit=abc"] {
-            assert_unauthorized(&app.get(path, &token).await);
+            assert_invalid_token(&app.get(path, &token).await);
         }
     }
     for auth in [
@@ -666,10 +725,16 @@ async fn a_refused_token_is_the_first_answer(app: TestApp) {
                 .client
                 .post(app.url("/api/v1/tiers/recompute"))
                 .header("Idempotency-Key", key);
+            let sent = auth.is_some();
             if let Some(auth) = auth {
                 req = req.header("Authorization", auth);
             }
-            assert_unauthorized(&app.send(req).await);
+            let r = app.send(req).await;
+            if sent {
+                assert_invalid_token(&r);
+            } else {
+                assert_unauthorized(&r);
+            }
         }
     }
 }
