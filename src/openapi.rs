@@ -516,13 +516,33 @@ fn integer_header(description: &str) -> utoipa::openapi::Header {
 }
 
 /// The headers every success of an authenticated operation may carry: the
-/// rate limiter's state, and on a POST the mark of a replayed answer.
+/// rate limiter's state, `Cache-Control` (`http::cache_control`, also on a
+/// 304), and on a POST the mark of a replayed answer.
 fn success_headers(op: &mut Operation, post: bool) {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
     for (status, response) in op.responses.responses.iter_mut() {
         let RefOr::T(response) = response else {
             continue;
         };
+        if status == "304" || status.starts_with('2') {
+            let cache_control = utoipa::openapi::HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([crate::http::cache_control::DEFAULT])),
+                )
+                .description(Some(
+                    "On every answer under /api/v1 (errors too; `POST /auth/token` sends \
+                     `no-store`), with `Authorization` in `Vary`: a client may keep a copy \
+                     only to revalidate it (`If-None-Match`), never reuse it unasked or for \
+                     another user",
+                ))
+                .build();
+            response
+                .headers
+                .entry("Cache-Control".to_string())
+                .or_insert(cache_control);
+        }
         if !status.starts_with('2') {
             continue;
         }

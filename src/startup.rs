@@ -111,6 +111,9 @@ impl Application {
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
                 .wrap(metrics.clone())
                 .wrap(from_fn(http::fallback::known_method))
+                // Outside every layer that answers, so that each answer
+                // under /api/v1 gets it (429s, 405s, 304s, errors).
+                .wrap(from_fn(http::cache_control::private))
                 .wrap(
                     Logger::new("%{METHOD}xi %U %s %Dms")
                         .custom_request_replace("METHOD", |req| req.method().to_string()),

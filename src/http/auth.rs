@@ -45,7 +45,8 @@ const BAD_LOGIN: &str = "invalid email or password";
     tag = "auth",
     request_body = TokenRequest,
     responses(
-        (status = 200, body = TokenResponse),
+        (status = 200, body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`: a token is never kept by a cache"))),
         (status = 401, description = "Wrong email or password", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts", body = crate::error::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait")))

@@ -15,6 +15,7 @@ pub mod bulk_customers;
 pub mod bulk_customers_plan;
 pub mod bulk_transactions;
 pub mod bulk_transactions_plan;
+pub mod cache_control;
 pub mod change_data;
 pub mod changes;
 pub mod charset;

@@ -18,6 +18,7 @@ mod activity_transactions;
 mod analytics;
 mod archived;
 mod auth;
+mod cache_control;
 mod card_reads;
 mod changes;
 mod changes_surveys;
