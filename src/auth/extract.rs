@@ -41,7 +41,6 @@ impl FromRequest for AuthUser {
 pub(crate) fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<AuthUser, ApiError>> {
     let known = req.extensions().get::<AuthUser>().cloned();
     let refused = req.extensions().get::<Refused>().cloned();
-    let failed = req.extensions().get::<Failed>().cloned();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let token = bearer_token(req);
     let req = req.clone();
@@ -50,38 +49,29 @@ pub(crate) fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<Aut
             return Ok(user);
         }
         // Kept too, so that the handler's extractor answers at once: it
-        // was still looking the user up when a bad query had answered 400.
+        // was still looking the user up when a bad query had answered 400;
+        // and with the database down (a 503 after the pool's wait) it
+        // waited as long again.
         if let Some(Refused(why)) = refused {
             return Err(why);
-        }
-        // The check could not be made (the database down: a 503 after the
-        // pool's wait). Asked again by the handler, it would wait as long again.
-        if let Some(Failed(error)) = failed {
-            return Err(error);
         }
         let checked = check(state, token).await;
         match &checked {
             Ok(user) => {
                 req.extensions_mut().insert(user.clone());
             }
-            Err(why @ (ApiError::Unauthorized(_) | ApiError::InvalidToken(_))) => {
+            Err(why) => {
                 req.extensions_mut().insert(Refused(why.clone()));
-            }
-            Err(error) => {
-                req.extensions_mut().insert(Failed(error.clone()));
             }
         }
         checked
     }
 }
 
-/// A request's token refused (401), with the reason.
+/// A request's token refused (a 401) or not checked (the database down: a
+/// 503), with the error.
 #[derive(Clone)]
 struct Refused(ApiError);
-
-/// A request's token that could not be checked (not a 401), with the error.
-#[derive(Clone)]
-struct Failed(ApiError);
 
 /// The token's user: a valid signature, an active user, not revoked.
 async fn check(
