@@ -1,8 +1,10 @@
 //! The only place that reads the environment (see the README's table).
 
 use std::env;
-
+use std::fmt::Display;
 use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
 
 use ipnet::IpNet;
 use rand::distributions::{Alphanumeric, DistString};
@@ -75,21 +77,30 @@ pub struct Config {
 }
 
 impl Config {
+    /// Every number read here has a range (README's configuration table):
+    /// a value outside it stops the start, naming the variable, the value
+    /// and the range (`ranged`).
     pub fn from_env() -> Result<Config, String> {
         let (jwt_secret, jwt_secret_generated) = jwt_secret(env::var("PATRON_JWT_SECRET").ok())?;
         let database_url = var("DATABASE_URL", "sqlite://patron.db");
-        let workers = at_least_one("PATRON_WORKERS", default_workers())?;
+        let workers = ranged("PATRON_WORKERS", default_workers(), 1..=MAX_WORKERS)?;
         Ok(Config {
-            pool_size: at_least_one(
+            pool_size: ranged(
                 "PATRON_DB_POOL_SIZE",
                 default_pool_size(&database_url, workers),
+                1..=500,
             )?,
-            sqlite_lookup_threads: number(
+            sqlite_lookup_threads: ranged(
                 "PATRON_SQLITE_LOOKUP_THREADS",
                 default_lookup_threads(workers),
+                0..=64,
             )?,
             // As few as the lane's threads: fewer readers, larger batches.
-            pg_card_readers: number("PATRON_PG_CARD_READERS", default_lookup_threads(workers))?,
+            pg_card_readers: ranged(
+                "PATRON_PG_CARD_READERS",
+                default_lookup_threads(workers),
+                0..=64,
+            )?,
             database_url,
             bind: var("PATRON_BIND", "127.0.0.1:8080"),
             jwt_secret,
@@ -100,26 +111,45 @@ impl Config {
                 .filter(|p| !p.is_empty()),
             cors_origins: cors_origins(&var("PATRON_CORS_ORIGINS", ""))?,
             trusted_proxies: trusted_proxies(&var("PATRON_TRUSTED_PROXIES", ""))?,
-            token_ttl_secs: at_least_one("PATRON_TOKEN_TTL_SECS", 3600)?,
+            // Up to a year: the expiry is the clock plus this.
+            token_ttl_secs: ranged("PATRON_TOKEN_TTL_SECS", 3600, 1..=YEAR_SECS)?,
             workers,
-            db_timeout_secs: at_least_one("PATRON_DB_TIMEOUT_SECS", 5)?,
-            login_max_failures: number("PATRON_LOGIN_MAX_FAILURES", 5)?,
-            login_window_secs: number("PATRON_LOGIN_WINDOW_SECS", 300)?,
-            stats_refresh_secs: number("PATRON_STATS_REFRESH_SECS", 3600)?,
-            changes_retention_days: number("PATRON_CHANGES_RETENTION_DAYS", 30)?,
-            changes_purge_secs: number("PATRON_CHANGES_PURGE_SECS", 3600)?,
-            job_retry_secs: number("PATRON_JOB_RETRY_SECS", 60)?,
-            webhook_poll_ms: number("PATRON_WEBHOOK_POLL_MS", 1000)?,
-            webhook_timeout_secs: number("PATRON_WEBHOOK_TIMEOUT_SECS", 10)?,
-            webhook_backoff_base_ms: number("PATRON_WEBHOOK_BACKOFF_BASE_MS", 1000)?,
-            webhook_backoff_max_secs: number("PATRON_WEBHOOK_BACKOFF_MAX_SECS", 3600)?,
-            webhook_max_failures: number("PATRON_WEBHOOK_MAX_FAILURES", 10)?,
-            webhook_lease_secs: number("PATRON_WEBHOOK_LEASE_SECS", 60)?,
-            rate_limit_per_min: number("PATRON_RATE_LIMIT_PER_MIN", 1200)?,
-            rate_limit_integration_per_min: number("PATRON_RATE_LIMIT_INTEGRATION_PER_MIN", 12000)?,
-            idempotency_ttl_secs: number("PATRON_IDEMPOTENCY_TTL_SECS", 86_400)?.max(86_400),
-            auth_cache_ms: number("PATRON_AUTH_CACHE_MS", 1000)?,
-            segment_split_from: number("PATRON_SEGMENT_SPLIT_FROM", SEGMENT_SPLIT_FROM)?,
+            // Up to an hour: the pool's deadline is the clock plus this.
+            db_timeout_secs: ranged("PATRON_DB_TIMEOUT_SECS", 5, 1..=3600)?,
+            login_max_failures: ranged("PATRON_LOGIN_MAX_FAILURES", 5, 0..=1000)?,
+            login_window_secs: ranged("PATRON_LOGIN_WINDOW_SECS", 300, 0..=DAY_SECS)?,
+            stats_refresh_secs: ranged("PATRON_STATS_REFRESH_SECS", 3600, 0..=DAY_SECS)?,
+            changes_retention_days: ranged("PATRON_CHANGES_RETENTION_DAYS", 30, 0..=3650)?,
+            changes_purge_secs: ranged("PATRON_CHANGES_PURGE_SECS", 3600, 0..=DAY_SECS)?,
+            job_retry_secs: ranged("PATRON_JOB_RETRY_SECS", 60, 0..=3600)?,
+            webhook_poll_ms: ranged("PATRON_WEBHOOK_POLL_MS", 1000, 0..=60_000)?,
+            webhook_timeout_secs: ranged("PATRON_WEBHOOK_TIMEOUT_SECS", 10, 0..=3600)?,
+            webhook_backoff_base_ms: ranged("PATRON_WEBHOOK_BACKOFF_BASE_MS", 1000, 0..=3_600_000)?,
+            webhook_backoff_max_secs: ranged(
+                "PATRON_WEBHOOK_BACKOFF_MAX_SECS",
+                3600,
+                0..=DAY_SECS,
+            )?,
+            webhook_max_failures: ranged("PATRON_WEBHOOK_MAX_FAILURES", 10, 0..=1000)?,
+            webhook_lease_secs: ranged("PATRON_WEBHOOK_LEASE_SECS", 60, 0..=DAY_SECS)?,
+            rate_limit_per_min: ranged("PATRON_RATE_LIMIT_PER_MIN", 1200, 0..=1_000_000)?,
+            rate_limit_integration_per_min: ranged(
+                "PATRON_RATE_LIMIT_INTEGRATION_PER_MIN",
+                12000,
+                0..=1_000_000,
+            )?,
+            idempotency_ttl_secs: ranged(
+                "PATRON_IDEMPOTENCY_TTL_SECS",
+                DAY_SECS,
+                0..=30 * DAY_SECS,
+            )?
+            .max(DAY_SECS),
+            auth_cache_ms: ranged("PATRON_AUTH_CACHE_MS", 1000, 0..=60_000)?,
+            segment_split_from: ranged(
+                "PATRON_SEGMENT_SPLIT_FROM",
+                SEGMENT_SPLIT_FROM,
+                0..=1_000_000_000,
+            )?,
             sqlite_locking: sqlite_locking(&var("PATRON_SQLITE_LOCKING", "exclusive"))?,
         })
     }
@@ -167,6 +197,10 @@ impl Config {
 
 /// Below this many ids one query counts a segment as fast as any split.
 const SEGMENT_SPLIT_FROM: i64 = 100_000;
+const DAY_SECS: u64 = 86_400;
+const YEAR_SECS: i64 = 365 * 86_400;
+/// HTTP worker threads at most (and the default on a machine with more cores).
+const MAX_WORKERS: usize = 256;
 
 fn var(name: &str, default: &str) -> String {
     env::var(name)
@@ -175,27 +209,45 @@ fn var(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+/// A whole number in `range`, `default` when unset (or empty). A value
+/// that parses but cannot work (no worker, a token that has expired when
+/// issued) or that overflows where it is used (a lifetime added to the
+/// clock, a pool allocated up front: a panic at the first login, an abort
+/// at start) is refused at start, with the variable, the value and the
+/// range, like a non-number.
+fn ranged<T>(name: &str, default: T, range: RangeInclusive<T>) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + Display,
+{
     match env::var(name) {
-        Ok(v) if !v.is_empty() => v
-            .parse()
-            .map_err(|_| format!("{name} must be a number, got {v:?}")),
+        Ok(v) if !v.is_empty() => in_range(name, &v, &range),
         _ => Ok(default),
     }
 }
 
-/// A count or a duration where 0 cannot work (no worker, an empty pool, a
-/// token that has expired when issued): refused at start like a non-number,
-/// not left to a library's panic.
-fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(
-    name: &str,
-    default: T,
-) -> Result<T, String> {
-    let value = number(name, default)?;
-    if value < T::from(1) {
-        return Err(format!("{name} must be at least 1"));
+fn in_range<T>(name: &str, value: &str, range: &RangeInclusive<T>) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + Display,
+{
+    let refuse = || {
+        format!(
+            "{name} must be from {} to {}, got {value}",
+            range.start(),
+            range.end()
+        )
+    };
+    match value.parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        Ok(_) => Err(refuse()),
+        // A number all the same: too large for its type, or negative.
+        Err(_) if is_whole_number(value) => Err(refuse()),
+        Err(_) => Err(format!("{name} must be a number, got {value:?}")),
     }
-    Ok(value)
+}
+
+fn is_whole_number(value: &str) -> bool {
+    let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `PATRON_CORS_ORIGINS`: origins as a browser sends them
@@ -285,6 +337,7 @@ fn default_workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
+        .min(MAX_WORKERS)
 }
 
 /// Connections per process when `PATRON_DB_POOL_SIZE` is not set.
@@ -320,7 +373,7 @@ pub fn random_string(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::{
-        at_least_one, cors_origins, default_lookup_threads, default_pool_size, jwt_secret,
+        cors_origins, default_lookup_threads, default_pool_size, in_range, jwt_secret, ranged,
         sqlite_locking, trusted_proxies,
     };
     use crate::db::SqliteLocking;
@@ -414,19 +467,51 @@ mod tests {
     }
 
     #[test]
-    fn counts_that_cannot_be_zero_are_refused_with_their_name() {
-        // A name no test sets: unset, the default; set, the value or a refusal.
-        let name = "PATRON_TEST_AT_LEAST_ONE";
-        assert_eq!(at_least_one::<usize>(name, 4), Ok(4));
+    fn numbers_outside_their_range_are_refused_with_name_value_and_range() {
+        let name = "PATRON_TEST_RANGE";
+        let range = 1..=3600_u64;
+        assert_eq!(in_range(name, "1", &range), Ok(1));
+        assert_eq!(in_range(name, "3600", &range), Ok(3600));
+        assert_eq!(in_range(name, "+12", &range), Ok(12));
         for (value, expected) in [
-            ("0", Err(format!("{name} must be at least 1"))),
-            ("-1", Err(format!("{name} must be a number, got \"-1\""))),
-            ("1", Ok(1)),
-            ("12", Ok(12)),
+            ("0", "PATRON_TEST_RANGE must be from 1 to 3600, got 0"),
+            ("3601", "PATRON_TEST_RANGE must be from 1 to 3600, got 3601"),
+            // Numbers too, though a u64 cannot hold them.
+            ("-1", "PATRON_TEST_RANGE must be from 1 to 3600, got -1"),
+            (
+                "18446744073709551616",
+                "PATRON_TEST_RANGE must be from 1 to 3600, got 18446744073709551616",
+            ),
+            ("ten", "PATRON_TEST_RANGE must be a number, got \"ten\""),
+            ("1.5", "PATRON_TEST_RANGE must be a number, got \"1.5\""),
+            ("-", "PATRON_TEST_RANGE must be a number, got \"-\""),
+            (" 5", "PATRON_TEST_RANGE must be a number, got \" 5\""),
         ] {
-            std::env::set_var(name, value);
-            assert_eq!(at_least_one::<usize>(name, 4), expected, "{value}");
+            assert_eq!(
+                in_range(name, value, &range),
+                Err(expected.into()),
+                "{value}"
+            );
         }
+        // Signed settings: a negative number is a number out of range.
+        assert_eq!(
+            in_range(name, "-3", &(0..=3650_i64)),
+            Err::<i64, _>("PATRON_TEST_RANGE must be from 0 to 3650, got -3".into())
+        );
+    }
+
+    #[test]
+    fn unset_or_empty_is_the_default() {
+        // A name no test sets.
+        let name = "PATRON_TEST_RANGED_UNSET";
+        assert_eq!(ranged::<u32>(name, 7, 1..=3), Ok(7));
+        std::env::set_var(name, "");
+        assert_eq!(ranged::<u32>(name, 7, 1..=3), Ok(7));
+        std::env::set_var(name, "4");
+        assert_eq!(
+            ranged::<u32>(name, 7, 1..=3),
+            Err(format!("{name} must be from 1 to 3, got 4"))
+        );
         std::env::remove_var(name);
     }
 

@@ -71,7 +71,11 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
             crate::config::random_string(12)
         ),
         // The lease outlives the longest single delivery several times over.
-        lease: Duration::from_secs(config.webhook_lease_secs.max(3 * timeout.as_secs())),
+        lease: Duration::from_secs(
+            config
+                .webhook_lease_secs
+                .max(timeout.as_secs().saturating_mul(3)),
+        ),
         timeout,
         backoff_base_ms: config.webhook_backoff_base_ms.max(1),
         backoff_max_ms: config.webhook_backoff_max_secs.saturating_mul(1000).max(1),

@@ -62,7 +62,7 @@ impl JwtKeys {
             sub: user_id.to_string(),
             role: role.to_string(),
             iat: now,
-            exp: now + self.ttl_secs,
+            exp: now.saturating_add(self.ttl_secs),
             gen: generation,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)

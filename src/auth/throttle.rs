@@ -63,7 +63,10 @@ impl LoginThrottle {
             map.retain(|_, e| e.in_flight > 0 || now.duration_since(e.since) < window);
         }
         let keys = [email_key(email), client_key(client)];
-        let limits = [self.max_failures, self.max_failures * CLIENT_FACTOR];
+        let limits = [
+            self.max_failures,
+            self.max_failures.saturating_mul(CLIENT_FACTOR),
+        ];
         let mut wait = 0;
         for (key, max) in keys.iter().zip(limits) {
             let Some(entry) = map.get_mut(key) else {

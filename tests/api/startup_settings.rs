@@ -74,3 +74,84 @@ fn a_jwt_secret_of_few_characters_or_only_whitespace_stops_the_start() {
     let stderr = refused_start(&[("PATRON_JWT_SECRET", &" ".repeat(40))]);
     assert!(stderr.contains("PATRON_JWT_SECRET is blank"), "{stderr}");
 }
+
+/// Every numeric setting with its range (README's configuration table).
+const RANGES: &[(&str, u64, u64)] = &[
+    ("PATRON_TOKEN_TTL_SECS", 1, 31_536_000),
+    ("PATRON_WORKERS", 1, 256),
+    ("PATRON_DB_POOL_SIZE", 1, 500),
+    ("PATRON_SQLITE_LOOKUP_THREADS", 0, 64),
+    ("PATRON_PG_CARD_READERS", 0, 64),
+    ("PATRON_DB_TIMEOUT_SECS", 1, 3600),
+    ("PATRON_LOGIN_MAX_FAILURES", 0, 1000),
+    ("PATRON_LOGIN_WINDOW_SECS", 0, 86_400),
+    ("PATRON_STATS_REFRESH_SECS", 0, 86_400),
+    ("PATRON_CHANGES_RETENTION_DAYS", 0, 3650),
+    ("PATRON_CHANGES_PURGE_SECS", 0, 86_400),
+    ("PATRON_JOB_RETRY_SECS", 0, 3600),
+    ("PATRON_WEBHOOK_POLL_MS", 0, 60_000),
+    ("PATRON_WEBHOOK_TIMEOUT_SECS", 0, 3600),
+    ("PATRON_WEBHOOK_BACKOFF_BASE_MS", 0, 3_600_000),
+    ("PATRON_WEBHOOK_BACKOFF_MAX_SECS", 0, 86_400),
+    ("PATRON_WEBHOOK_MAX_FAILURES", 0, 1000),
+    ("PATRON_WEBHOOK_LEASE_SECS", 0, 86_400),
+    ("PATRON_RATE_LIMIT_PER_MIN", 0, 1_000_000),
+    ("PATRON_RATE_LIMIT_INTEGRATION_PER_MIN", 0, 1_000_000),
+    ("PATRON_IDEMPOTENCY_TTL_SECS", 0, 2_592_000),
+    ("PATRON_AUTH_CACHE_MS", 0, 60_000),
+    ("PATRON_SEGMENT_SPLIT_FROM", 0, 1_000_000_000),
+];
+
+/// A value that parses but is too large was accepted, then panicked: at
+/// every login (`PATRON_TOKEN_TTL_SECS`, `PATRON_LOGIN_MAX_FAILURES`), or
+/// half-way through the start (the pool's allocation, the DB timeout's
+/// deadline, the retention subtracted from the clock).
+#[test]
+fn a_number_above_its_range_stops_the_start_naming_value_and_range() {
+    for (name, low, high) in RANGES {
+        for value in [(high + 1).to_string(), "99999999999999999999".to_string()] {
+            let stderr = refused_start(&[(name, &value)]);
+            let expected = format!("{name} must be from {low} to {high}, got {value}");
+            assert!(stderr.contains(&expected), "{name}={value}: {stderr}");
+        }
+    }
+}
+
+/// The top of every range works: the service starts, a login gets a token
+/// (its expiry a year on) that the API accepts, and a wrong password is
+/// counted without an overflow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_top_of_every_range_the_service_starts_and_logs_in() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("top.db").display());
+    let mut command = command(&url, "warn");
+    command.stderr(Stdio::null());
+    for (name, _, high) in RANGES {
+        command.env(name, high.to_string());
+    }
+    let server = crate::binary::Server::spawn(command).await;
+    let client = reqwest::Client::new();
+    let login = |password: &'static str| {
+        client
+            .post(format!("{}/api/v1/auth/token", server.base))
+            .json(&serde_json::json!({"email": crate::binary::ADMIN_EMAIL, "password": password}))
+            .send()
+    };
+    assert_eq!(
+        login("wrong-password").await.expect("answered").status(),
+        401
+    );
+    let answer = login(crate::binary::ADMIN_PASSWORD)
+        .await
+        .expect("answered");
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.expect("json");
+    let token = body["access_token"].as_str().expect("a token");
+    let me = client
+        .get(format!("{}/api/v1/customers", server.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(me.status(), 200);
+}
