@@ -119,7 +119,9 @@ impl Config {
             login_max_failures: ranged("PATRON_LOGIN_MAX_FAILURES", 5, 0..=1000)?,
             login_window_secs: ranged("PATRON_LOGIN_WINDOW_SECS", 300, 0..=DAY_SECS)?,
             stats_refresh_secs: ranged("PATRON_STATS_REFRESH_SECS", 3600, 0..=DAY_SECS)?,
-            changes_retention_days: ranged("PATRON_CHANGES_RETENTION_DAYS", 30, 0..=3650)?,
+            // 0 kept nothing: every purge emptied the feed (cursors 410, webhooks
+            // disabled); it reads like "keep forever", which there is not.
+            changes_retention_days: ranged("PATRON_CHANGES_RETENTION_DAYS", 30, 1..=3650)?,
             changes_purge_secs: ranged("PATRON_CHANGES_PURGE_SECS", 3600, 0..=DAY_SECS)?,
             job_retry_secs: ranged("PATRON_JOB_RETRY_SECS", 60, 0..=3600)?,
             webhook_poll_ms: ranged("PATRON_WEBHOOK_POLL_MS", 1000, 0..=60_000)?,

@@ -100,7 +100,7 @@ fn retry_after(config: &Config) -> Duration {
 fn spawn_purge(db: Db, config: &Config, alive: Weak<()>) {
     let every = Duration::from_secs(config.changes_purge_secs.max(1));
     let retry = retry_after(config);
-    let retention = chrono::Duration::days(config.changes_retention_days.max(0));
+    let retention = chrono::Duration::days(config.changes_retention_days);
     tokio::spawn(async move {
         let mut wait = Duration::ZERO;
         loop {

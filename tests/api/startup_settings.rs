@@ -86,7 +86,7 @@ const RANGES: &[(&str, u64, u64)] = &[
     ("PATRON_LOGIN_MAX_FAILURES", 0, 1000),
     ("PATRON_LOGIN_WINDOW_SECS", 0, 86_400),
     ("PATRON_STATS_REFRESH_SECS", 0, 86_400),
-    ("PATRON_CHANGES_RETENTION_DAYS", 0, 3650),
+    ("PATRON_CHANGES_RETENTION_DAYS", 1, 3650),
     ("PATRON_CHANGES_PURGE_SECS", 0, 86_400),
     ("PATRON_JOB_RETRY_SECS", 0, 3600),
     ("PATRON_WEBHOOK_POLL_MS", 0, 60_000),
@@ -154,4 +154,15 @@ async fn at_the_top_of_every_range_the_service_starts_and_logs_in() {
         .await
         .expect("answered");
     assert_eq!(me.status(), 200);
+}
+
+/// 0 (or a negative number, read as 0) kept no change: every purge emptied
+/// the feed, integrators' cursors got 410 and webhooks were disabled.
+#[test]
+fn a_change_retention_of_zero_or_less_stops_the_start() {
+    for value in ["0", "-3"] {
+        let stderr = refused_start(&[("PATRON_CHANGES_RETENTION_DAYS", value)]);
+        let expected = format!("PATRON_CHANGES_RETENTION_DAYS must be from 1 to 3650, got {value}");
+        assert!(stderr.contains(&expected), "{value}: {stderr}");
+    }
 }
