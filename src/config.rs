@@ -84,6 +84,8 @@ impl Config {
         let (jwt_secret, jwt_secret_generated) = jwt_secret(env::var("PATRON_JWT_SECRET").ok())?;
         let database_url = var("DATABASE_URL", "sqlite://patron.db");
         let workers = ranged("PATRON_WORKERS", default_workers(), 1..=MAX_WORKERS)?;
+        // 0 was read as 1 s: the receiver had a second, whatever was meant.
+        let webhook_timeout_secs = ranged("PATRON_WEBHOOK_TIMEOUT_SECS", 10, 1..=3600)?;
         Ok(Config {
             pool_size: ranged(
                 "PATRON_DB_POOL_SIZE",
@@ -116,41 +118,47 @@ impl Config {
             workers,
             // Up to an hour: the pool's deadline is the clock plus this.
             db_timeout_secs: ranged("PATRON_DB_TIMEOUT_SECS", 5, 1..=3600)?,
-            login_max_failures: ranged("PATRON_LOGIN_MAX_FAILURES", 5, 0..=1000)?,
-            login_window_secs: ranged("PATRON_LOGIN_WINDOW_SECS", 300, 0..=DAY_SECS)?,
-            stats_refresh_secs: ranged("PATRON_STATS_REFRESH_SECS", 3600, 0..=DAY_SECS)?,
+            // The throttle cannot be turned off: 0 failures locked an email
+            // after its first one, right password included, and a window of
+            // 0 s let every guess through. (The rate limits' 0 is "unlimited".)
+            login_max_failures: ranged("PATRON_LOGIN_MAX_FAILURES", 5, 1..=1000)?,
+            login_window_secs: ranged("PATRON_LOGIN_WINDOW_SECS", 300, 1..=DAY_SECS)?,
+            // Periods and delays: 0 was read as 1 s.
+            stats_refresh_secs: ranged("PATRON_STATS_REFRESH_SECS", 3600, 1..=DAY_SECS)?,
             // 0 kept nothing: every purge emptied the feed (cursors 410, webhooks
             // disabled); it reads like "keep forever", which there is not.
             changes_retention_days: ranged("PATRON_CHANGES_RETENTION_DAYS", 30, 1..=3650)?,
-            changes_purge_secs: ranged("PATRON_CHANGES_PURGE_SECS", 3600, 0..=DAY_SECS)?,
-            job_retry_secs: ranged("PATRON_JOB_RETRY_SECS", 60, 0..=3600)?,
+            changes_purge_secs: ranged("PATRON_CHANGES_PURGE_SECS", 3600, 1..=DAY_SECS)?,
+            job_retry_secs: ranged("PATRON_JOB_RETRY_SECS", 60, 1..=3600)?,
+            // 0: this process runs no delivery worker.
             webhook_poll_ms: ranged("PATRON_WEBHOOK_POLL_MS", 1000, 0..=60_000)?,
-            webhook_timeout_secs: ranged("PATRON_WEBHOOK_TIMEOUT_SECS", 10, 0..=3600)?,
-            webhook_backoff_base_ms: ranged("PATRON_WEBHOOK_BACKOFF_BASE_MS", 1000, 0..=3_600_000)?,
+            webhook_timeout_secs,
+            // 0 was read as 1 (ms, failure).
+            webhook_backoff_base_ms: ranged("PATRON_WEBHOOK_BACKOFF_BASE_MS", 1000, 1..=3_600_000)?,
             webhook_backoff_max_secs: ranged(
                 "PATRON_WEBHOOK_BACKOFF_MAX_SECS",
                 3600,
-                0..=DAY_SECS,
+                1..=DAY_SECS,
             )?,
-            webhook_max_failures: ranged("PATRON_WEBHOOK_MAX_FAILURES", 10, 0..=1000)?,
-            webhook_lease_secs: ranged("PATRON_WEBHOOK_LEASE_SECS", 60, 0..=DAY_SECS)?,
+            webhook_max_failures: ranged("PATRON_WEBHOOK_MAX_FAILURES", 10, 1..=1000)?,
+            webhook_lease_secs: webhook_lease_secs(webhook_timeout_secs)?,
             rate_limit_per_min: ranged("PATRON_RATE_LIMIT_PER_MIN", 1200, 0..=1_000_000)?,
             rate_limit_integration_per_min: ranged(
                 "PATRON_RATE_LIMIT_INTEGRATION_PER_MIN",
                 12000,
                 0..=1_000_000,
             )?,
+            // Less than a day was raised to a day without a word.
             idempotency_ttl_secs: ranged(
                 "PATRON_IDEMPOTENCY_TTL_SECS",
                 DAY_SECS,
-                0..=30 * DAY_SECS,
-            )?
-            .max(DAY_SECS),
+                DAY_SECS..=30 * DAY_SECS,
+            )?,
             auth_cache_ms: ranged("PATRON_AUTH_CACHE_MS", 1000, 0..=60_000)?,
             segment_split_from: ranged(
                 "PATRON_SEGMENT_SPLIT_FROM",
                 SEGMENT_SPLIT_FROM,
-                0..=1_000_000_000,
+                1..=1_000_000_000,
             )?,
             sqlite_locking: sqlite_locking(&var("PATRON_SQLITE_LOCKING", "exclusive"))?,
         })
@@ -250,6 +258,15 @@ where
 fn is_whole_number(value: &str) -> bool {
     let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
     !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `PATRON_WEBHOOK_LEASE_SECS`: the lease outlives the longest single
+/// delivery several times over, at least 3 × the timeout; unset, 60 s or
+/// that. A shorter one was raised to it without a word.
+fn webhook_lease_secs(timeout_secs: u64) -> Result<u64, String> {
+    let least = timeout_secs.saturating_mul(3);
+    ranged("PATRON_WEBHOOK_LEASE_SECS", least.max(60), least..=DAY_SECS)
+        .map_err(|e| format!("{e} (at least 3 × PATRON_WEBHOOK_TIMEOUT_SECS)"))
 }
 
 /// `PATRON_CORS_ORIGINS`: origins as a browser sends them
@@ -376,7 +393,7 @@ pub fn random_string(len: usize) -> String {
 mod tests {
     use super::{
         cors_origins, default_lookup_threads, default_pool_size, in_range, jwt_secret, ranged,
-        sqlite_locking, trusted_proxies,
+        sqlite_locking, trusted_proxies, webhook_lease_secs,
     };
     use crate::db::SqliteLocking;
 
@@ -500,6 +517,25 @@ mod tests {
             in_range(name, "-3", &(0..=3650_i64)),
             Err::<i64, _>("PATRON_TEST_RANGE must be from 0 to 3650, got -3".into())
         );
+    }
+
+    #[test]
+    fn the_webhook_lease_is_at_least_three_timeouts_never_raised_silently() {
+        // No other test reads this variable.
+        let name = "PATRON_WEBHOOK_LEASE_SECS";
+        std::env::remove_var(name);
+        assert_eq!(webhook_lease_secs(10), Ok(60));
+        assert_eq!(webhook_lease_secs(30), Ok(90));
+        std::env::set_var(name, "90");
+        assert_eq!(webhook_lease_secs(30), Ok(90));
+        std::env::set_var(name, "60");
+        assert_eq!(
+            webhook_lease_secs(30),
+            Err(format!(
+                "{name} must be from 90 to 86400, got 60 (at least 3 × PATRON_WEBHOOK_TIMEOUT_SECS)"
+            ))
+        );
+        std::env::remove_var(name);
     }
 
     #[test]

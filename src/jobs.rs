@@ -20,7 +20,7 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
     }
     spawn_purge(db.clone(), config, alive.clone());
     spawn_idempotency_purge(db.clone(), config, alive.clone());
-    let every = Duration::from_secs(config.stats_refresh_secs.max(1));
+    let every = Duration::from_secs(config.stats_refresh_secs);
     let retry = retry_after(config);
     tokio::spawn(async move {
         let mut wait = Duration::ZERO;
@@ -91,14 +91,14 @@ fn next_wait(failed: bool, every: Duration, retry: Duration) -> Duration {
 }
 
 fn retry_after(config: &Config) -> Duration {
-    Duration::from_secs(config.job_retry_secs.max(1))
+    Duration::from_secs(config.job_retry_secs)
 }
 
 /// Drops changes older than `changes_retention_days` from the change feed,
 /// and webhook delivery attempts as old from their log, at start and then
 /// every `changes_purge_secs`.
 fn spawn_purge(db: Db, config: &Config, alive: Weak<()>) {
-    let every = Duration::from_secs(config.changes_purge_secs.max(1));
+    let every = Duration::from_secs(config.changes_purge_secs);
     let retry = retry_after(config);
     let retention = chrono::Duration::days(config.changes_retention_days);
     tokio::spawn(async move {

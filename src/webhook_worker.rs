@@ -50,7 +50,7 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
     if config.webhook_poll_ms == 0 {
         return;
     }
-    let timeout = Duration::from_secs(config.webhook_timeout_secs.max(1));
+    let timeout = Duration::from_secs(config.webhook_timeout_secs);
     let client = match reqwest::Client::builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
@@ -70,16 +70,12 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
             std::process::id(),
             crate::config::random_string(12)
         ),
-        // The lease outlives the longest single delivery several times over.
-        lease: Duration::from_secs(
-            config
-                .webhook_lease_secs
-                .max(timeout.as_secs().saturating_mul(3)),
-        ),
+        // At least 3 × the timeout (`config::webhook_lease_secs`).
+        lease: Duration::from_secs(config.webhook_lease_secs),
         timeout,
-        backoff_base_ms: config.webhook_backoff_base_ms.max(1),
-        backoff_max_ms: config.webhook_backoff_max_secs.saturating_mul(1000).max(1),
-        max_failures: config.webhook_max_failures.max(1),
+        backoff_base_ms: config.webhook_backoff_base_ms,
+        backoff_max_ms: config.webhook_backoff_max_secs.saturating_mul(1000),
+        max_failures: config.webhook_max_failures,
         alive: alive.clone(),
     };
     let every = Duration::from_millis(config.webhook_poll_ms);

@@ -83,23 +83,24 @@ const RANGES: &[(&str, u64, u64)] = &[
     ("PATRON_SQLITE_LOOKUP_THREADS", 0, 64),
     ("PATRON_PG_CARD_READERS", 0, 64),
     ("PATRON_DB_TIMEOUT_SECS", 1, 3600),
-    ("PATRON_LOGIN_MAX_FAILURES", 0, 1000),
-    ("PATRON_LOGIN_WINDOW_SECS", 0, 86_400),
-    ("PATRON_STATS_REFRESH_SECS", 0, 86_400),
+    ("PATRON_LOGIN_MAX_FAILURES", 1, 1000),
+    ("PATRON_LOGIN_WINDOW_SECS", 1, 86_400),
+    ("PATRON_STATS_REFRESH_SECS", 1, 86_400),
     ("PATRON_CHANGES_RETENTION_DAYS", 1, 3650),
-    ("PATRON_CHANGES_PURGE_SECS", 0, 86_400),
-    ("PATRON_JOB_RETRY_SECS", 0, 3600),
+    ("PATRON_CHANGES_PURGE_SECS", 1, 86_400),
+    ("PATRON_JOB_RETRY_SECS", 1, 3600),
     ("PATRON_WEBHOOK_POLL_MS", 0, 60_000),
-    ("PATRON_WEBHOOK_TIMEOUT_SECS", 0, 3600),
-    ("PATRON_WEBHOOK_BACKOFF_BASE_MS", 0, 3_600_000),
-    ("PATRON_WEBHOOK_BACKOFF_MAX_SECS", 0, 86_400),
-    ("PATRON_WEBHOOK_MAX_FAILURES", 0, 1000),
-    ("PATRON_WEBHOOK_LEASE_SECS", 0, 86_400),
+    ("PATRON_WEBHOOK_TIMEOUT_SECS", 1, 3600),
+    ("PATRON_WEBHOOK_BACKOFF_BASE_MS", 1, 3_600_000),
+    ("PATRON_WEBHOOK_BACKOFF_MAX_SECS", 1, 86_400),
+    ("PATRON_WEBHOOK_MAX_FAILURES", 1, 1000),
+    // At least 3 × PATRON_WEBHOOK_TIMEOUT_SECS (10 by default).
+    ("PATRON_WEBHOOK_LEASE_SECS", 30, 86_400),
     ("PATRON_RATE_LIMIT_PER_MIN", 0, 1_000_000),
     ("PATRON_RATE_LIMIT_INTEGRATION_PER_MIN", 0, 1_000_000),
-    ("PATRON_IDEMPOTENCY_TTL_SECS", 0, 2_592_000),
+    ("PATRON_IDEMPOTENCY_TTL_SECS", 86_400, 2_592_000),
     ("PATRON_AUTH_CACHE_MS", 0, 60_000),
-    ("PATRON_SEGMENT_SPLIT_FROM", 0, 1_000_000_000),
+    ("PATRON_SEGMENT_SPLIT_FROM", 1, 1_000_000_000),
 ];
 
 /// A value that parses but is too large was accepted, then panicked: at
@@ -165,4 +166,28 @@ fn a_change_retention_of_zero_or_less_stops_the_start() {
         let expected = format!("PATRON_CHANGES_RETENTION_DAYS must be from 1 to 3650, got {value}");
         assert!(stderr.contains(&expected), "{value}: {stderr}");
     }
+}
+
+/// Zero and other values below a range were rewritten without a word: a
+/// webhook timeout of 0 was 1 s, 0 failures 1, a job period of 0 every
+/// second, an idempotency TTL under a day a day; 0 login failures locked an
+/// email after one failure, right password included. Now each is refused
+/// (the settings where 0 means something, "off" or "none", keep it).
+#[test]
+fn a_number_below_its_range_stops_the_start_naming_value_and_range() {
+    for (name, low, high) in RANGES.iter().filter(|(_, low, _)| *low > 0) {
+        let value = (low - 1).to_string();
+        let stderr = refused_start(&[(name, &value)]);
+        let expected = format!("{name} must be from {low} to {high}, got {value}");
+        assert!(stderr.contains(&expected), "{name}={value}: {stderr}");
+    }
+    // The lease's least follows the timeout.
+    let stderr = refused_start(&[
+        ("PATRON_WEBHOOK_TIMEOUT_SECS", "30"),
+        ("PATRON_WEBHOOK_LEASE_SECS", "60"),
+    ]);
+    assert!(
+        stderr.contains("PATRON_WEBHOOK_LEASE_SECS must be from 90 to 86400, got 60 (at least 3 × PATRON_WEBHOOK_TIMEOUT_SECS)"),
+        "{stderr}"
+    );
 }
