@@ -1,30 +1,72 @@
+use std::io::Write;
+use std::process::ExitCode;
+
 use patron::config::Config;
 use patron::startup::Application;
 
+const USAGE: &str = "\
+usage: patron [serve]       run the service (the default)
+       patron openapi       print the OpenAPI spec (YAML) to stdout
+       patron -h | --help   print this help
+       patron -V | --version
+
+Settings are environment variables (DATABASE_URL, PATRON_*), each with its
+default and range in the Configuration section of README.md.
+";
+
 #[actix_web::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("openapi") => match patron::openapi::yaml() {
-            Ok(yaml) => {
-                print!("{yaml}");
-                std::process::ExitCode::SUCCESS
-            }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        [] | ["serve"] => match serve().await {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
-                std::process::ExitCode::FAILURE
+                ExitCode::FAILURE
             }
         },
-        None | Some("serve") => match serve().await {
-            Ok(()) => std::process::ExitCode::SUCCESS,
+        ["openapi"] => match patron::openapi::yaml() {
+            Ok(yaml) => print_out(&yaml),
             Err(e) => {
                 eprintln!("error: {e}");
-                std::process::ExitCode::FAILURE
+                ExitCode::FAILURE
             }
         },
-        Some(other) => {
-            eprintln!("unknown command {other:?}\nusage: patron [serve|openapi]");
-            std::process::ExitCode::from(2)
+        ["-h" | "--help" | "help"] => print_out(USAGE),
+        ["-V" | "--version"] => print_out(&format!("patron {}\n", env!("CARGO_PKG_VERSION"))),
+        [command, ..] => {
+            let known = [
+                "serve",
+                "openapi",
+                "-h",
+                "--help",
+                "help",
+                "-V",
+                "--version",
+            ];
+            let what = if known.contains(command) {
+                format!("{command} takes no arguments")
+            } else {
+                format!("unknown command {command:?}")
+            };
+            eprint!("error: {what}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes `text` to stdout. A reader that went away (`patron openapi |
+/// head`) ends the command quietly, as for any tool in a pipe; `print!`
+/// panicked on it.
+fn print_out(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -25,6 +25,7 @@ mod changes_surveys;
 mod charsets;
 mod churn;
 mod churn_satisfaction;
+mod cli;
 mod contacts;
 mod content_encoding;
 mod contract;
