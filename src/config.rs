@@ -272,7 +272,10 @@ fn webhook_lease_secs(timeout_secs: u64) -> Result<u64, String> {
 /// `PATRON_CORS_ORIGINS`: origins as a browser sends them
 /// (`https://crm.example.com`, `http://localhost:5173`). Anything else was
 /// a panic of the CORS layer when the server started (`*`, not a URL) or an
-/// origin that never matched (a trailing `/`, a path).
+/// origin that never matched (a trailing `/`, a path, a port beyond 65535,
+/// user info, which no `Origin` header carries). An accepted entry is kept
+/// in the form browsers send and the CORS layer compares byte for byte:
+/// the host in lower case (IDNA), a default port dropped.
 fn cors_origins(value: &str) -> Result<Vec<String>, String> {
     let refuse = |origin: &str, why: &str| {
         Err(format!(
@@ -284,21 +287,28 @@ fn cors_origins(value: &str) -> Result<Vec<String>, String> {
         if origin == "*" {
             return refuse(origin, "is not supported (any origin)");
         }
-        let Ok(uri) = origin.parse::<actix_web::http::Uri>() else {
-            return refuse(origin, "is not a URL");
+        let url = match url::Url::parse(origin) {
+            Ok(url) => url,
+            Err(e) => return refuse(origin, &format!("is not a URL ({e})")),
         };
-        let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-        let host_ok = uri.host().is_some_and(|h| !h.is_empty());
-        if !scheme_ok || !host_ok {
+        // What follows `scheme://`: the host and port, nothing else.
+        let authority = origin.split_once("://").map(|(_, rest)| rest);
+        if !matches!(url.scheme(), "http" | "https") || authority.is_none() {
             return refuse(origin, "is not an http(s) origin");
         }
-        if origin.ends_with('/') || uri.path() != "/" || uri.query().is_some() {
+        if !url.username().is_empty() || url.password().is_some() {
+            return refuse(
+                origin,
+                "has user info (user@), which no Origin header carries",
+            );
+        }
+        if authority.is_some_and(|a| a.contains(['/', '\\', '?', '#'])) {
             return refuse(
                 origin,
                 "has a path (an origin is scheme://host[:port], no trailing /)",
             );
         }
-        origins.push(origin.to_string());
+        origins.push(url.origin().ascii_serialization());
     }
     Ok(origins)
 }
@@ -407,13 +417,30 @@ mod tests {
             ])
         );
         assert_eq!(cors_origins(""), Ok(vec![]));
+        // As browsers send them, which the CORS layer compares byte for byte.
+        assert_eq!(
+            cors_origins("https://CRM.Example.com:443,http://[::1]:8080,https://bücher.de"),
+            Ok(vec![
+                "https://crm.example.com".to_string(),
+                "http://[::1]:8080".to_string(),
+                "https://xn--bcher-kva.de".to_string(),
+            ])
+        );
         for bad in [
             "*",
             "not a url",
             "crm.example.com",
             "https://crm.example.com/",
             "https://a.com/app",
+            "https://a.com?x=1",
+            "https://a.com#top",
+            "https://a.com/.",
             "ftp://a.com",
+            "https:a.com",
+            // Never in an Origin header: a port beyond 65535, user info.
+            "https://a.com:99999",
+            "https://user@a.com",
+            "https://user:secret@a.com",
         ] {
             let error = cors_origins(bad).err().unwrap_or_default();
             assert!(error.starts_with("PATRON_CORS_ORIGINS"), "{bad}: {error}");

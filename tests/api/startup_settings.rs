@@ -191,3 +191,20 @@ fn a_number_below_its_range_stops_the_start_naming_value_and_range() {
         "{stderr}"
     );
 }
+
+/// Origins no browser sends (`Origin` has no user info, and no port beyond
+/// 65535) were accepted, and the CORS entry could never match.
+#[test]
+fn a_cors_origin_that_can_never_match_stops_the_start() {
+    for (origin, why) in [
+        ("https://a.com:99999", "is not a URL (invalid port number)"),
+        ("https://user@a.com", "has user info"),
+    ] {
+        let stderr = refused_start(&[(
+            "PATRON_CORS_ORIGINS",
+            &format!("https://ok.example.com, {origin}"),
+        )]);
+        let expected = format!("PATRON_CORS_ORIGINS: {origin:?} {why}");
+        assert!(stderr.contains(&expected), "{origin}: {stderr}");
+    }
+}
