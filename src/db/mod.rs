@@ -106,18 +106,73 @@ pub fn sqlite_path(url: &str) -> &str {
         .unwrap_or(url)
 }
 
-/// A connection, retried until `timeout` passes (a database that is still
-/// starting), with the last error if none came.
+/// A connection. PostgreSQL's is retried until `timeout` passes (a server
+/// that is still starting), with the last error if none came, the URL's
+/// password masked. SQLite's is not: a file that cannot be opened now will
+/// not open in 5 s either, and its error names the path and why.
 fn first_connection(manager: &Manager, timeout: Duration) -> Result<DbConn, String> {
+    if Backend::of_url(&manager.url) == Some(Backend::Sqlite) {
+        let path = sqlite_path(&manager.url);
+        return manager.connect().map_err(|e| {
+            let why = sqlite_open_problem(path).unwrap_or_else(|| e.to_string());
+            format!("cannot open the SQLite database {path}: {why}")
+        });
+    }
     let deadline = std::time::Instant::now() + timeout;
     loop {
         match manager.connect() {
             Ok(conn) => return Ok(conn),
             Err(e) if std::time::Instant::now() >= deadline => {
-                return Err(format!("cannot open the database: {e}"))
+                let e = pg_url::redact(&manager.url, &e.to_string());
+                return Err(format!("cannot open the database: {e}"));
             }
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
+    }
+}
+
+/// Why SQLite cannot open `path`, where the file system can tell (SQLite
+/// says only "unable to open the database file"): no such directory, a
+/// directory, no permission. None when it cannot tell (an SQLite URI).
+fn sqlite_open_problem(path: &str) -> Option<String> {
+    use std::io::ErrorKind;
+    use std::path::Path;
+    if path.starts_with("file:") {
+        return None;
+    }
+    let file = Path::new(path);
+    match std::fs::metadata(file) {
+        Ok(m) if m.is_dir() => Some("it is a directory".into()),
+        Ok(_) => std::fs::File::open(file).err().map(|e| e.to_string()),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            let dir = file
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            match std::fs::metadata(dir) {
+                // Most likely no permission to create it: tried, and the
+                // file removed again if that worked after all.
+                Ok(m) if m.is_dir() => {
+                    match std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(file)
+                    {
+                        Ok(_) => {
+                            let _ = std::fs::remove_file(file);
+                            None
+                        }
+                        Err(e) => Some(format!("cannot create it in {}: {e}", dir.display())),
+                    }
+                }
+                Ok(_) => Some(format!("{} is not a directory", dir.display())),
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    Some(format!("the directory {} does not exist", dir.display()))
+                }
+                Err(e) => Some(format!("the directory {}: {e}", dir.display())),
+            }
+        }
+        Err(e) => Some(e.to_string()),
     }
 }
 
@@ -351,6 +406,14 @@ impl Db {
     ) -> Result<Db, String> {
         let backend = Backend::of_url(url)
             .ok_or_else(|| "DATABASE_URL must start with sqlite:// or postgres://".to_string())?;
+        // Both gave SQLite a private database per connection: migrations ran
+        // on one, requests on others ("no such table: users").
+        if backend == Backend::Sqlite && matches!(sqlite_path(url), "" | ":memory:") {
+            return Err(
+                "DATABASE_URL names no SQLite file: give its path, sqlite://patron.db or sqlite:///abs/path/patron.db"
+                    .into(),
+            );
+        }
         let timeout = Duration::from_secs(timeout_secs.max(1));
         let url = match backend {
             Backend::Postgres => {
@@ -652,6 +715,30 @@ pub(crate) fn memory_db() -> DbConn {
 #[cfg(test)]
 mod tests {
     use diesel::{sql_query, sql_types::Text, Connection, QueryableByName, RunQueryDsl};
+
+    /// SQLite says "unable to open the database file" for all of these.
+    #[test]
+    fn why_an_sqlite_file_cannot_be_opened_is_told() {
+        use super::sqlite_open_problem as problem;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = dir.path().display().to_string();
+        assert_eq!(problem(&root), Some("it is a directory".into()));
+        assert_eq!(
+            problem(&format!("{root}/missing/p.db")),
+            Some(format!("the directory {root}/missing does not exist"))
+        );
+        std::fs::write(dir.path().join("file"), "").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            problem(&format!("{root}/file/p.db")),
+            Some(format!("{root}/file is not a directory"))
+        );
+        // Nothing the file system can tell: SQLite's own words are kept
+        // (and no file is left behind).
+        assert_eq!(problem(&format!("{root}/new.db")), None);
+        assert!(!dir.path().join("new.db").exists());
+        assert_eq!(problem(&format!("{root}/file")), None);
+        assert_eq!(problem("file:missing/p.db?mode=rw"), None);
+    }
 
     #[derive(QueryableByName)]
     struct CompileOption {

@@ -70,6 +70,44 @@ fn query_of(url: &str) -> Option<&str> {
     from.find('?').map(|q| &from[q + 1..])
 }
 
+/// `text` (an error about `url`) with the URL's password masked (`***`),
+/// as written and as decoded: libpq quotes the part of the URL it could not
+/// read (`invalid percent-encoded token: "SeC%ZZ"`), and start-up errors go
+/// to stderr, which is usually collected into the logs.
+pub fn redact(url: &str, text: &str) -> String {
+    let mut out = text.to_string();
+    for secret in passwords(url) {
+        let decoded = percent_decoded(secret);
+        for form in [secret, decoded.as_str()] {
+            if !form.is_empty() {
+                out = out.replace(form, "***");
+            }
+        }
+    }
+    out
+}
+
+/// The passwords in a `postgres://` URL: the user info's (`user:secret@`)
+/// and any `password=` parameter's, as written.
+fn passwords(url: &str) -> Vec<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let user_info = authority.rfind('@').map(|at| &authority[..at]);
+    let mut found: Vec<&str> = user_info
+        .and_then(|u| u.split_once(':'))
+        .map(|(_, secret)| secret)
+        .into_iter()
+        .collect();
+    for pair in query_of(url).unwrap_or_default().split('&') {
+        if let Some((key, value)) = pair.split_once('=') {
+            if percent_decoded(key) == "password" {
+                found.push(value);
+            }
+        }
+    }
+    found
+}
+
 /// `%XX` decoded, as libpq reads a parameter's name.
 fn percent_decoded(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -155,6 +193,24 @@ mod tests {
             with_defaults("postgres:///p?host=/var/run/postgresql", 5),
             format!("postgres:///p?host=/var/run/postgresql&connect_timeout=5&{ADDED}")
         );
+    }
+
+    #[test]
+    fn a_password_is_masked_as_written_and_as_decoded() {
+        use super::redact;
+        let url = "postgres://patron:SeC%ZZ@127.0.0.1:5432/db";
+        assert_eq!(
+            redact(url, "invalid percent-encoded token: \"SeC%ZZ\""),
+            "invalid percent-encoded token: \"***\""
+        );
+        let url = "postgres://u:p%40ss%2Fw0rd@db/p?sslmode=require&password=qu%3Dery";
+        assert_eq!(
+            redact(url, &format!("{url} p@ss/w0rd qu=ery qu%3Dery")),
+            "postgres://u:***@db/p?sslmode=require&password=*** *** *** ***"
+        );
+        // No password: nothing to mask.
+        assert_eq!(redact("postgres://u@db/p", "u@db"), "u@db");
+        assert_eq!(redact("postgres://db/p", "text"), "text");
     }
 
     /// `PGCONNECT_TIMEOUT` is libpq's own way to choose; a parameter in the

@@ -208,3 +208,58 @@ fn a_cors_origin_that_can_never_match_stops_the_start() {
         assert!(stderr.contains(&expected), "{origin}: {stderr}");
     }
 }
+
+/// An empty SQLite path gave "no such table: users" (migrations ran on one
+/// private database, the user count on another); a missing directory gave
+/// "Unable to open the database file" after 5 s, naming neither the path
+/// nor the cause.
+#[test]
+fn an_sqlite_path_that_cannot_work_stops_the_start_at_once_naming_it() {
+    for url in ["sqlite://", "sqlite:"] {
+        let stderr = refused_start(&[("DATABASE_URL", url)]);
+        assert!(
+            stderr.contains("DATABASE_URL names no SQLite file"),
+            "{url}: {stderr}"
+        );
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("no-such-dir").join("p.db");
+    let started = Instant::now();
+    let stderr = refused_start(&[("DATABASE_URL", &format!("sqlite://{}", missing.display()))]);
+    assert!(
+        stderr.contains(&format!(
+            "cannot open the SQLite database {}: the directory {} does not exist",
+            missing.display(),
+            dir.path().join("no-such-dir").display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let stderr = refused_start(&[(
+        "DATABASE_URL",
+        &format!("sqlite://{}", dir.path().display()),
+    )]);
+    assert!(
+        stderr.contains(&format!(
+            "cannot open the SQLite database {}: it is a directory",
+            dir.path().display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// libpq quotes the part of a URL it cannot read, here the password.
+#[test]
+fn a_postgres_url_it_cannot_read_is_refused_without_its_password() {
+    let stderr = refused_start(&[
+        ("DATABASE_URL", "postgres://patron:SeC%ZZ@127.0.0.1:5432/db"),
+        ("PATRON_DB_TIMEOUT_SECS", "1"),
+    ]);
+    assert!(stderr.contains("cannot open the database: "), "{stderr}");
+    assert!(stderr.contains("***"), "{stderr}");
+    assert!(!stderr.contains("SeC"), "the password is printed: {stderr}");
+}
