@@ -68,5 +68,6 @@ mod tier_rules;
 mod tiers;
 mod updated_since;
 mod users;
+mod webhook_leases;
 mod webhooks;
 mod writes_concurrent;
