@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use super::customer_input::nullable;
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::precondition::{self, etag};
@@ -84,28 +85,52 @@ pub struct UserCreate {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
+    // `null` is read apart from "not sent": no field of a user can be empty,
+    // so a null is a 422 `required` with the body's other errors (it was a
+    // 200 that changed nothing, a review).
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(
         custom(function = "super::validation::email_address"),
         length(max = 254)
     )]
-    #[schema(format = Email, max_length = 254)]
-    pub email: Option<String>,
+    #[schema(value_type = String, required = false, format = Email, max_length = 254)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
     #[schema(
+        value_type = String,
+        required = false,
         min_length = 1,
         max_length = 200,
         pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
     )]
-    pub name: Option<String>,
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
-    #[schema(value_type = Option<Role>)]
-    pub role: Option<Input<Role>>,
+    #[schema(value_type = Role, required = false)]
+    pub role: Option<Option<Input<Role>>>,
     /// A new password; revokes the user's existing tokens.
+    #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 10, max = 128))]
-    #[schema(format = Password, min_length = 10, max_length = 128)]
-    pub password: Option<String>,
+    #[schema(value_type = String, required = false, format = Password, min_length = 10, max_length = 128)]
+    pub password: Option<Option<String>>,
     /// False deactivates the user and revokes their tokens at once.
-    pub active: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = bool, required = false)]
+    pub active: Option<Option<bool>>,
+}
+
+impl UserPatch {
+    /// Fields sent as `null`: none of them can be cleared.
+    fn null_errors(&self) -> Vec<FieldError> {
+        super::validation::nulls(&[
+            ("email", matches!(self.email, Some(None))),
+            ("name", matches!(self.name, Some(None))),
+            ("role", matches!(self.role, Some(None))),
+            ("password", matches!(self.password, Some(None))),
+            ("active", matches!(self.active, Some(None))),
+        ])
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -283,9 +308,24 @@ pub async fn patch(
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
     let input = body.0;
-    check(&input, Vec::new())?;
-    let role = input.role.as_ref().map(|r| r.get("role")).transpose()?;
-    let new_hash = match input.password.clone() {
+    check(&input, input.null_errors())?;
+    // Nulls were refused above: from here on, `None` is "not sent".
+    let UserPatch {
+        email,
+        name,
+        role,
+        password,
+        active,
+    } = input;
+    let (email, name, role, password, active) = (
+        email.flatten(),
+        name.flatten(),
+        role.flatten(),
+        password.flatten(),
+        active.flatten(),
+    );
+    let role = role.as_ref().map(|r| r.get("role")).transpose()?;
+    let new_hash = match password {
         Some(p) => Some(
             web::block(move || password::hash(&p))
                 .await
@@ -301,7 +341,7 @@ pub async fn patch(
                 // admins (in id order) before its own row: two admins
                 // demoting each other at once locked their own rows first
                 // and then each other's, a deadlock (503) on PostgreSQL.
-                let admins = if input.role.is_some() || input.active == Some(false) {
+                let admins = if role.is_some() || active == Some(false) {
                     Some(users::count_active_admins(conn)?)
                 } else {
                     None
@@ -311,8 +351,7 @@ pub async fn patch(
                     .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))?;
                 precondition::check(expected.as_deref(), current.version)?;
                 let now = db::now();
-                let email = input
-                    .email
+                let email = email
                     .as_deref()
                     .map(|e| e.trim().to_lowercase())
                     .unwrap_or(current.email.clone());
@@ -325,7 +364,7 @@ pub async fn patch(
                 let role = role
                     .map(|r| r.as_str().to_string())
                     .unwrap_or(current.role.clone());
-                let active = input.active.unwrap_or(current.active);
+                let active = active.unwrap_or(current.active);
                 let loses_admin =
                     current.role == "admin" && current.active && (role != "admin" || !active);
                 // Losing an admin needs a role or `active: false` sent, so
@@ -339,8 +378,7 @@ pub async fn patch(
                 let revoke = new_password || (current.active && !active);
                 let changes = users::UserChanges {
                     email,
-                    name: input
-                        .name
+                    name: name
                         .as_deref()
                         .map(|n| n.trim().to_string())
                         .unwrap_or(current.name.clone()),

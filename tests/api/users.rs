@@ -19,6 +19,7 @@ backend_tests!(
     get_one_as_admin_and_as_self,
     patch_changes_each_field,
     patch_validation_names_every_bad_field,
+    patch_null_is_a_422_for_every_field,
     patch_honours_if_match,
     patch_to_a_taken_email_is_a_409,
     last_active_admin_cannot_be_lost,
@@ -478,6 +479,63 @@ async fn patch_validation_names_every_bad_field(app: TestApp) {
     let got = app.get(&path, &admin).await;
     assert_eq!(got.body["version"], 1);
     assert_eq!(got.body["role"], "sales");
+}
+
+/// Found by a review: `null` for any field answered 200 and changed
+/// nothing (with other fields, the null was dropped silently). No field of a
+/// user can be empty: each null is a 422 `required`, named with the body's
+/// other errors, and nothing is written.
+async fn patch_null_is_a_422_for_every_field(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (id, _) = app.user_with_role("sales").await;
+    let path = format!("/api/v1/users/{id}");
+    let required = |field: &str| (field.to_string(), "required".to_string());
+    for field in ["email", "name", "role", "password", "active"] {
+        let r = app.patch(&path, &admin, &json!({ field: null })).await;
+        r.problem(422);
+        assert_eq!(
+            r.error_codes(),
+            vec![required(field)],
+            "{field}: {}",
+            r.text
+        );
+        assert_eq!(r.body["errors"][0]["message"], "must not be null");
+    }
+    let r = app
+        .patch(&path, &admin, &json!({"name": null, "role": "manager"}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_codes(), vec![required("name")], "{}", r.text);
+    let r = app
+        .patch(
+            &path,
+            &admin,
+            &json!({"active": null, "email": "nope", "password": null, "role": "owner"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_fields(),
+        vec!["active", "email", "password", "role"],
+        "{}",
+        r.text
+    );
+    let got = app.get(&path, &admin).await;
+    assert_eq!(got.body["version"], 1, "nothing written: {}", got.text);
+    assert_eq!(got.body["role"], "sales");
+    assert_eq!(got.body["active"], true);
+
+    // The spec says the same: no field of UserPatch takes null.
+    let spec = serde_json::to_value(patron::openapi::spec()).unwrap();
+    let props = &spec["components"]["schemas"]["UserPatch"]["properties"];
+    for field in ["email", "name", "role", "password", "active"] {
+        let text = props[field].to_string();
+        assert!(props[field].is_object(), "UserPatch.{field} missing");
+        assert!(
+            !text.contains("null"),
+            "UserPatch.{field} is nullable: {text}"
+        );
+    }
 }
 
 async fn patch_honours_if_match(app: TestApp) {
