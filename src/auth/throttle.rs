@@ -1,9 +1,12 @@
 //! Failed-login throttling: after `max_failures` failures for one email (or
-//! four times as many from one client address) within the window, further
-//! attempts get 429 until the window ends. Known and unknown emails are
-//! treated alike, so the lock reveals nothing.
+//! four times as many from one client address) within any window's length,
+//! further attempts get 429 until the oldest of those failures is a window
+//! old. The window slides: a fixed one, reset a window after its first
+//! failure, let a burst through on each side of its end (9 failures within
+//! 2 s, a review). Known and unknown emails are treated alike, so the lock
+//! reveals nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -13,15 +16,54 @@ pub struct LoginThrottle {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
-/// One email's or client's failures in the current window, and the attempts
-/// still being checked: those count against the limit too, or a burst of
-/// guesses sent at once would all be checked before the first failure is
-/// recorded.
-#[derive(Debug, Clone, Copy)]
+/// One email's or client's failures within the last window, and the
+/// attempts still being checked: those count against the limit too, or a
+/// burst of guesses sent at once would all be checked before the first
+/// failure is recorded.
+#[derive(Debug, Default)]
 struct Entry {
-    failures: u32,
-    since: Instant,
+    /// When each failure's attempt began, oldest first. Only the newest
+    /// `limit` can decide a lock, so no more are kept; nor any older than the
+    /// window.
+    failures: VecDeque<Instant>,
     in_flight: u32,
+}
+
+impl Entry {
+    /// Forgets the failures a window old at `now`.
+    fn expire(&mut self, now: Instant, window: Duration) {
+        while self
+            .failures
+            .front()
+            .is_some_and(|f| now.saturating_duration_since(*f) >= window)
+        {
+            self.failures.pop_front();
+        }
+    }
+
+    /// How long the key stays locked: until the oldest of the newest `max`
+    /// failures is a window old (none when fewer are held).
+    fn locked_for(&self, max: u32, now: Instant, window: Duration) -> Option<Duration> {
+        let held = self.failures.len();
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        if held == 0 || held < max {
+            return None;
+        }
+        // With a limit of 0 the newest failure decides.
+        let oldest = self.failures.get(held - max.max(1))?;
+        Some(window.saturating_sub(now.saturating_duration_since(*oldest)))
+    }
+
+    /// Records a failure of an attempt begun `at`, in order (attempts end
+    /// out of order), keeping at most `max` (one when the limit is 0).
+    fn record(&mut self, at: Instant, max: u32) {
+        let i = self.failures.partition_point(|f| *f <= at);
+        self.failures.insert(i, at);
+        let keep = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
+        while self.failures.len() > keep {
+            self.failures.pop_front();
+        }
+    }
 }
 
 const CLIENT_FACTOR: u32 = 4;
@@ -32,6 +74,7 @@ const PRUNE_ABOVE: usize = 10_000;
 pub struct Attempt<'a> {
     throttle: &'a LoginThrottle,
     keys: [String; 2],
+    limits: [u32; 2],
     at: Instant,
     verdict: Option<Verdict>,
 }
@@ -60,7 +103,10 @@ impl LoginThrottle {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > PRUNE_ABOVE {
             let window = self.window;
-            map.retain(|_, e| e.in_flight > 0 || now.duration_since(e.since) < window);
+            map.retain(|_, e| {
+                e.expire(now, window);
+                e.in_flight > 0 || !e.failures.is_empty()
+            });
         }
         let keys = [email_key(email), client_key(client)];
         let limits = [
@@ -72,14 +118,12 @@ impl LoginThrottle {
             let Some(entry) = map.get_mut(key) else {
                 continue;
             };
-            let elapsed = now.duration_since(entry.since);
-            if elapsed >= self.window {
-                entry.failures = 0;
-                entry.since = now;
-            } else if entry.failures >= max {
-                wait = wait.max(whole_seconds(self.window - elapsed));
+            entry.expire(now, self.window);
+            if let Some(left) = entry.locked_for(max, now, self.window) {
+                wait = wait.max(whole_seconds(left));
             }
-            if wait == 0 && entry.failures + entry.in_flight >= max {
+            let held = u32::try_from(entry.failures.len()).unwrap_or(u32::MAX);
+            if wait == 0 && held.saturating_add(entry.in_flight) >= max {
                 wait = 1;
             }
         }
@@ -87,41 +131,32 @@ impl LoginThrottle {
             return Err(wait);
         }
         for key in &keys {
-            let entry = map.entry(key.clone()).or_insert(Entry {
-                failures: 0,
-                since: now,
-                in_flight: 0,
-            });
-            entry.in_flight += 1;
+            map.entry(key.clone()).or_default().in_flight += 1;
         }
         Ok(Attempt {
             throttle: self,
             keys,
+            limits,
             at: now,
             verdict: None,
         })
     }
 
-    fn end(&self, keys: &[String; 2], verdict: Verdict, now: Instant) {
+    fn end(&self, attempt: &Attempt<'_>, verdict: Verdict) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        for (i, key) in keys.iter().enumerate() {
+        let keys = attempt.keys.iter().zip(attempt.limits);
+        for (i, (key, max)) in keys.enumerate() {
             let Some(entry) = map.get_mut(key) else {
                 continue;
             };
             entry.in_flight = entry.in_flight.saturating_sub(1);
             match verdict {
-                Verdict::Failed => {
-                    if now.duration_since(entry.since) >= self.window {
-                        entry.failures = 0;
-                        entry.since = now;
-                    }
-                    entry.failures += 1;
-                }
+                Verdict::Failed => entry.record(attempt.at, max),
                 // A success clears the email's failures, not the client's.
-                Verdict::Succeeded if i == 0 => entry.failures = 0,
+                Verdict::Succeeded if i == 0 => entry.failures.clear(),
                 Verdict::Succeeded | Verdict::Void => {}
             }
-            if entry.failures == 0 && entry.in_flight == 0 {
+            if entry.failures.is_empty() && entry.in_flight == 0 {
                 map.remove(key);
             }
         }
@@ -145,7 +180,7 @@ impl Attempt<'_> {
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         let verdict = self.verdict.unwrap_or(Verdict::Failed);
-        self.throttle.end(&self.keys, verdict, self.at);
+        self.throttle.end(self, verdict);
     }
 }
 
@@ -246,5 +281,88 @@ mod tests {
         let entries = t.entries.lock().map(|m| m.len()).unwrap_or(usize::MAX);
         assert_eq!(entries, 0, "nothing held, nothing counted");
         assert!(open(&t, "a@x.io", "c", now));
+    }
+
+    /// Found by a review: a fixed window let a burst through on each side
+    /// of its end. Failures straddling where a fixed window would reset are
+    /// still counted, and the lock lasts until the oldest of the last
+    /// `max` failures is a window old.
+    #[test]
+    fn the_window_slides() {
+        let t = LoginThrottle::new(5, 20);
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        fail(&t, "a@x.io", "c", at(0));
+        for _ in 0..4 {
+            fail(&t, "a@x.io", "c", at(19_000));
+        }
+        assert_eq!(t.begin("a@x.io", "c", at(19_500)).err(), Some(1));
+        // The first failure is a window old: one more may be tried, not five.
+        fail(&t, "a@x.io", "c", at(21_000));
+        assert_eq!(t.begin("a@x.io", "c", at(21_000)).err(), Some(18));
+        assert_eq!(t.begin("a@x.io", "c", at(38_500)).err(), Some(1));
+        // The four of 19 s are a window old at 39 s.
+        assert!(open(&t, "a@x.io", "c", at(39_000)));
+        for _ in 0..4 {
+            fail(&t, "a@x.io", "c", at(39_000));
+        }
+        assert_eq!(t.begin("a@x.io", "c", at(39_000)).err(), Some(2));
+    }
+
+    #[test]
+    fn the_client_window_slides_too() {
+        let t = LoginThrottle::new(2, 60);
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        for i in 0..8 {
+            fail(&t, &format!("u{i}@x.io"), "evil", at(10 * (i / 4)));
+        }
+        assert_eq!(t.begin("fresh@x.io", "evil", at(30)).err(), Some(30));
+        // The four of 0 s are a window old; the four of 10 s still count.
+        for i in 8..12 {
+            fail(&t, &format!("u{i}@x.io"), "evil", at(60));
+        }
+        assert_eq!(t.begin("fresh@x.io", "evil", at(60)).err(), Some(10));
+        assert!(open(&t, "fresh@x.io", "evil", at(70)));
+    }
+
+    /// Attempts end out of order; each failure counts from when its attempt
+    /// began, so the older one leaves the window first.
+    #[test]
+    fn failures_ending_out_of_order_expire_in_order() {
+        let t = LoginThrottle::new(2, 10);
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let first = t.begin("a@x.io", "c", at(0)).expect("open");
+        let second = t.begin("a@x.io", "c", at(5)).expect("open");
+        second.failed();
+        first.failed();
+        assert_eq!(t.begin("a@x.io", "c", at(6)).err(), Some(4));
+        assert!(open(&t, "a@x.io", "c", at(10)));
+        fail(&t, "a@x.io", "c", at(10));
+        assert_eq!(t.begin("a@x.io", "c", at(10)).err(), Some(5));
+    }
+
+    /// No key holds more failure instants than its limit, however many
+    /// failures it had; nor any a window old.
+    #[test]
+    fn a_key_holds_no_more_than_its_limit() {
+        let t = LoginThrottle::new(3, 10);
+        let start = Instant::now();
+        for s in 0..100 {
+            let now = start + Duration::from_secs(s);
+            if let Ok(attempt) = t.begin("a@x.io", "c", now) {
+                attempt.failed();
+            }
+        }
+        let held = |key: &str| {
+            let map = t.entries.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(key).map_or(0, |e| e.failures.len())
+        };
+        assert_eq!(held("email:a@x.io"), 3);
+        assert!(held("client:c") <= 12, "{}", held("client:c"));
+        // A window after the last failure, a new attempt forgets them all.
+        assert!(open(&t, "a@x.io", "c", start + Duration::from_secs(110)));
+        assert_eq!(held("email:a@x.io"), 0);
     }
 }

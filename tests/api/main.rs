@@ -40,6 +40,7 @@ mod errors;
 mod health;
 mod instants;
 mod lock_races;
+mod login_window;
 mod lookups;
 mod loyalty;
 mod money_overflow;

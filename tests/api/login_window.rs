@@ -1,0 +1,64 @@
+//! The login throttle's window slides: failures straddling the moment a
+//! fixed window (begun at the first failure) would have reset still count.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+
+backend_tests!(failures_straddling_a_window_end_still_count);
+
+const WINDOW_SECS: u64 = 3;
+
+async fn login(app: &TestApp, base: &str, email: &str) -> Resp {
+    let req = app
+        .client
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"email": email, "password": "wrong password"}));
+    app.send(req).await
+}
+
+async fn sleep_until(at: Instant) {
+    tokio::time::sleep(at.saturating_duration_since(Instant::now())).await;
+}
+
+/// Found by a review: with a fixed window, 9 failures for one email got
+/// through within 2 s around the window's end. Here 3 are allowed in 3 s:
+/// one failure, two more 1.5 s later (locked), and once the first is a
+/// window old only one more is let through, not three.
+async fn failures_straddling_a_window_end_still_count(app: TestApp) {
+    let other = app
+        .start_another(|c| {
+            c.login_max_failures = 3;
+            c.login_window_secs = WINDOW_SECS;
+        })
+        .await;
+    let base = other.address.clone();
+    let email = "slide@example.com";
+    login(&app, &base, email).await.problem(401);
+    // The server counted that failure before this instant.
+    let first = Instant::now();
+    sleep_until(first + Duration::from_millis(1500)).await;
+    for _ in 0..2 {
+        login(&app, &base, email).await.problem(401);
+    }
+    login(&app, &base, email).await.problem(429);
+    // The first failure is a window old; the two of 1.5 s are not (they stay
+    // until 4.5 s at the earliest).
+    sleep_until(first + Duration::from_millis(WINDOW_SECS * 1000 + 300)).await;
+    login(&app, &base, email).await.problem(401);
+    let r = login(&app, &base, email).await;
+    r.problem(429);
+    let retry: u64 = r
+        .header("retry-after")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default();
+    assert!((1..=WINDOW_SECS).contains(&retry), "Retry-After {retry}");
+    assert!(
+        first.elapsed() < Duration::from_millis(4500),
+        "too slow to tell: the failures of 1.5 s may have left the window"
+    );
+    other.stop().await;
+}
