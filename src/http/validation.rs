@@ -119,14 +119,26 @@ pub fn calendar_date(date: &chrono::NaiveDate) -> Result<(), ValidationError> {
 /// maps the domain through IDNA first, which drops a zero-width space, so
 /// `a@b.com\u{200b}` passed and was stored as sent (it looks like `a@b.com`
 /// and never matches it).
+///
+/// The validator crate checks the local part (before the last `@`) against
+/// the HTML form rule: the allowed ASCII characters, dots anywhere. RFC 5322's
+/// dot-atom has no dot at either end and no two in a row (`.a@x.com`,
+/// `a.@x.com`, `a..b@x.com`): mail servers refuse those, so a user or a card
+/// holding one could never be mailed. Quoted local parts (`"a..b"@x.com`)
+/// are refused by the crate already, and stay so.
 pub fn email_address(value: &str) -> Result<(), ValidationError> {
     use validator::ValidateEmail;
     let value = value.trim();
-    if value.validate_email() && !value.chars().any(invisible) {
-        Ok(())
-    } else {
-        Err(ValidationError::new("email"))
+    if !value.validate_email() || value.chars().any(invisible) {
+        return Err(ValidationError::new("email"));
     }
+    let local = value.rsplit_once('@').map_or(value, |(local, _)| local);
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Err(ValidationError::new("email").with_message(Cow::Borrowed(
+            "must be a valid email address: the part before @ cannot begin or end with a dot or hold two in a row",
+        )));
+    }
+    Ok(())
 }
 
 /// Unicode's format characters (category Cf) and the invisible marks IDNA
@@ -291,6 +303,30 @@ mod tests {
         assert!(phone_number("+86 138-0013-8000").is_ok());
         assert!(phone_number("12ab5").is_err());
         assert!(phone_number("1234").is_err());
+    }
+
+    #[test]
+    fn email_local_part_dots() {
+        for good in [
+            "a.b@x.com",
+            "a.b.c@x.com",
+            "a@x.com",
+            "a_.b@x.com",
+            "a+tag@x.com",
+        ] {
+            assert!(email_address(good).is_ok(), "{good}");
+        }
+        for bad in [
+            ".a@x.com",
+            "a.@x.com",
+            "a..b@x.com",
+            ".@x.com",
+            " .a@x.com ",
+            "\"a..b\"@x.com",
+            "a@ex..ample.com",
+        ] {
+            assert!(email_address(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -453,6 +453,9 @@ async fn contact_validation_names_every_bad_field_at_once(app: TestApp) {
     // Each rule on its own.
     for (body, field) in [
         (json!({"name": "ok", "email": "a@"}), "email"),
+        (json!({"name": "ok", "email": ".a@example.com"}), "email"),
+        (json!({"name": "ok", "email": "a.@example.com"}), "email"),
+        (json!({"name": "ok", "email": "a..b@example.com"}), "email"),
         (json!({"name": "ok", "phone": "12"}), "phone"),
         (
             json!({"name": "ok", "phone": "123456789012345678901"}),
@@ -521,6 +524,11 @@ async fn contact_patch_validation_names_every_bad_field(app: TestApp) {
     let mut fields = r.error_fields();
     fields.sort();
     assert_eq!(fields, vec!["email", "name", "phone", "role"], "{}", r.text);
+    let r = app
+        .patch(&path, &admin, &json!({"email": "v..w@example.com"}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), vec!["email"], "{}", r.text);
 
     // Nothing changed.
     let got = app.get(&path, &admin).await;

@@ -162,6 +162,10 @@ async fn email_and_phone_must_be_well_formed(app: TestApp) {
         "@example.com",
         "a b@example.com",
         "张三",
+        // A dot at either end of the local part, or two in a row.
+        ".lead@example.com",
+        "trail.@example.com",
+        "two..dots@example.com",
     ] {
         let r = rejects(&app, &admin, json!({"email": bad}), "email").await;
         assert_eq!(r.code_of("email"), "email");
