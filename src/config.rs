@@ -121,7 +121,8 @@ impl Config {
             // The throttle cannot be turned off: 0 failures locked an email
             // after its first one, right password included, and a window of
             // 0 s let every guess through. (The rate limits' 0 is "unlimited".)
-            login_max_failures: ranged("PATRON_LOGIN_MAX_FAILURES", 5, 1..=1000)?,
+            // Up to a million: scripts/proof's fuzzer sets 100,000.
+            login_max_failures: ranged("PATRON_LOGIN_MAX_FAILURES", 5, 1..=1_000_000)?,
             login_window_secs: ranged("PATRON_LOGIN_WINDOW_SECS", 300, 1..=DAY_SECS)?,
             // Periods and delays: 0 was read as 1 s.
             stats_refresh_secs: ranged("PATRON_STATS_REFRESH_SECS", 3600, 1..=DAY_SECS)?,
