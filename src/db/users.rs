@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::page::Cursor;
 use super::schema::users;
 use super::DbConn;
+use crate::error::{ApiError, FieldError};
 
 #[derive(Debug, Clone, Queryable, Identifiable)]
 #[diesel(table_name = users)]
@@ -130,22 +132,170 @@ pub fn update(
     written
 }
 
-/// Users ordered by id, after `after_id`, `limit + 1` rows.
+/// The user list's filters; they combine with AND.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub role: Option<&'static str>,
+    pub active: Option<bool>,
+    /// A substring of the email or the name, in any case.
+    pub q: Option<String>,
+    pub updated_since: Option<NaiveDateTime>,
+}
+
+/// The sortable fields of the user list.
+pub const SORT_FIELDS: &[&str] = &["id", "email", "name", "created_at", "updated_at"];
+
+/// A sort of the user list: a field, ascending or (`-field`) descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub field: &'static str,
+    pub descending: bool,
+}
+
+impl Sort {
+    /// `raw` as sent (default `id`); a 400 naming `sort` otherwise.
+    pub fn parse(raw: Option<&str>) -> Result<Sort, ApiError> {
+        let raw = raw.unwrap_or("id");
+        let (descending, name) = match raw.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, raw),
+        };
+        let field = SORT_FIELDS.iter().find(|f| **f == name).ok_or_else(|| {
+            ApiError::InvalidQuery(vec![FieldError::new(
+                "sort",
+                "invalid_value",
+                format!(
+                    "sort by one of {} (prefix - for descending)",
+                    SORT_FIELDS.join(", ")
+                ),
+            )])
+        })?;
+        Ok(Sort { field, descending })
+    }
+
+    /// As a cursor's `s`: `id`, the users' only order before sorts came,
+    /// so an earlier cursor still pages.
+    pub fn as_string(&self) -> String {
+        if self.descending {
+            format!("-{}", self.field)
+        } else {
+            self.field.to_string()
+        }
+    }
+
+    pub fn cursor_for(&self, user: &UserRow) -> Cursor {
+        use serde_json::Value;
+        let stamp = |t: NaiveDateTime| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
+        let k = match self.field {
+            "email" => Value::String(user.email.clone()),
+            "name" => Value::String(user.name.clone()),
+            "created_at" => stamp(user.created_at),
+            "updated_at" => stamp(user.updated_at),
+            _ => Value::Null,
+        };
+        Cursor {
+            s: self.as_string(),
+            k,
+            id: user.id,
+        }
+    }
+}
+
+fn cursor_text(cursor: &Cursor) -> Result<String, ApiError> {
+    cursor.k.as_str().map(str::to_string).ok_or_else(|| {
+        ApiError::InvalidQuery(vec![FieldError::new(
+            "cursor",
+            "invalid_value",
+            "corrupt cursor",
+        )])
+    })
+}
+
+/// One page of users in `sort` order (then by id), after the cursor's
+/// user, `limit + 1` rows (so the caller knows if more exist).
 pub fn page(
     conn: &mut DbConn,
-    since: Option<NaiveDateTime>,
-    after_id: Option<i64>,
+    filter: &Filter,
+    sort: Sort,
+    after: Option<&Cursor>,
     limit: i64,
-) -> QueryResult<Vec<UserRow>> {
-    let mut query = users::table
-        .order(users::id.asc())
-        .limit(limit + 1)
-        .into_boxed();
-    if let Some(since) = since {
-        query = query.filter(users::updated_at.ge(since));
+) -> Result<Vec<UserRow>, ApiError> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    use users::dsl as u;
+    let postgres = matches!(conn, DbConn::Postgresql(_));
+    let mut query = users::table.into_boxed();
+    if let Some(role) = filter.role {
+        query = query.filter(u::role.eq(role));
     }
-    if let Some(after) = after_id {
-        query = query.filter(users::id.gt(after));
+    if let Some(active) = filter.active {
+        query = query.filter(u::active.eq(active));
     }
-    query.load(conn)
+    if let Some(since) = filter.updated_since {
+        query = query.filter(u::updated_at.ge(since));
+    }
+    if let Some(term) = &filter.q {
+        // Both sides lower-cased by Unicode's rules, as a segment rule's
+        // `contains` is: SQLite's LOWER folds ASCII only (`patron_lower` is
+        // Rust's, registered on each connection); the few users are read
+        // whole, no index to keep.
+        let lower = |col: &str| match postgres {
+            true => format!("REPLACE(LOWER({col}), 'ς', 'σ')"),
+            false => format!("patron_lower({col})"),
+        };
+        let pattern = super::segments::like_pattern(&super::segments::fold(term));
+        query = query.filter(
+            sql::<Bool>(&format!("({} LIKE ", lower("users.email")))
+                .bind::<Text, _>(pattern.clone())
+                .sql(&format!(" ESCAPE '\\' OR {} LIKE ", lower("users.name")))
+                .bind::<Text, _>(pattern)
+                .sql(" ESCAPE '\\')"),
+        );
+    }
+    // Keyset condition and order: (sort key, id) in the chosen direction.
+    let after_id = after.map(|a| a.id).unwrap_or_default();
+    macro_rules! keyset {
+        ($col:expr, $key:expr) => {{
+            if let Some(a) = after {
+                let key = $key(a)?;
+                query = if sort.descending {
+                    query.filter($col.le(key.clone())).filter(
+                        $col.lt(key.clone())
+                            .or($col.eq(key).and(u::id.lt(after_id))),
+                    )
+                } else {
+                    query.filter($col.ge(key.clone())).filter(
+                        $col.gt(key.clone())
+                            .or($col.eq(key).and(u::id.gt(after_id))),
+                    )
+                };
+            }
+            query = if sort.descending {
+                query.order(($col.desc(), u::id.desc()))
+            } else {
+                query.order(($col.asc(), u::id.asc()))
+            };
+        }};
+    }
+    match sort.field {
+        "email" => keyset!(u::email, cursor_text),
+        "name" => keyset!(u::name, cursor_text),
+        "created_at" => keyset!(u::created_at, Cursor::stamp_key),
+        "updated_at" => keyset!(u::updated_at, Cursor::stamp_key),
+        _ => {
+            if after.is_some() {
+                query = if sort.descending {
+                    query.filter(u::id.lt(after_id))
+                } else {
+                    query.filter(u::id.gt(after_id))
+                };
+            }
+            query = if sort.descending {
+                query.order(u::id.desc())
+            } else {
+                query.order(u::id.asc())
+            };
+        }
+    }
+    Ok(query.limit(limit + 1).load(conn)?)
 }

@@ -5,15 +5,15 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::customer_input::nullable;
 use super::customers::{find_customer, patchable_customer, refuse_archived, writable_customer};
+use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
 use super::precondition::{self, etag};
-use super::users::PageQuery;
 use super::validation::{check, known_code, not_blank, phone_number, Input};
 use super::views::utc;
 use crate::auth::AuthUser;
@@ -149,6 +149,22 @@ fn contact_response(status: StatusCode, row: ContactRow) -> HttpResponse {
 fn find_contact(conn: &mut DbConn, customer_id: i64, id: i64) -> Result<ContactRow, ApiError> {
     contacts::find(conn, customer_id, id)?
         .ok_or_else(|| ApiError::NotFound(format!("customer {customer_id} has no contact {id}")))
+}
+
+/// A page of a card's contacts, in id order.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only records changed at or after this instant (RFC 3339), for a
+    /// pull-based sync; pages stay in id order.
+    #[serde(default, deserialize_with = "dates::optional")]
+    pub updated_since: Option<DateTime<Utc>>,
 }
 
 /// List a customer's contacts.

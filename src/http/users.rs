@@ -133,19 +133,57 @@ impl UserPatch {
     }
 }
 
+/// Filters, sort and page of the user list. Filters combine with AND.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct PageQuery {
+pub struct UserQuery {
+    /// Only users with this role.
+    #[param(inline)]
+    pub role: Option<Role>,
+    /// true: only active users; false: only deactivated ones.
+    pub active: Option<bool>,
+    /// Case-insensitive search: users whose email or name holds this text
+    /// (trimmed; blank is no filter).
+    #[param(max_length = 200)]
+    pub q: Option<String>,
+    /// One of `id`, `email`, `name`, `created_at`, `updated_at`; prefix `-`
+    /// for descending. Default `id`. Ties go by id. `name` follows the
+    /// database's collation (SQLite: code point order; PostgreSQL: the
+    /// database's locale).
+    #[param(
+        example = "email",
+        pattern = "^-?(id|email|name|created_at|updated_at)$"
+    )]
+    pub sort: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (of the same sort).
     pub cursor: Option<String>,
     /// Only records changed at or after this instant (RFC 3339), for a
-    /// pull-based sync; pages stay in id order.
+    /// pull-based sync.
     #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
+}
+
+impl UserQuery {
+    fn filter(&self) -> Result<users::Filter, ApiError> {
+        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+        if q.is_some_and(|q| q.chars().count() > 200) {
+            return Err(ApiError::InvalidQuery(vec![FieldError::new(
+                "q",
+                "length",
+                "must be at most 200 characters",
+            )]));
+        }
+        Ok(users::Filter {
+            role: self.role.map(Role::as_str),
+            active: self.active,
+            q: q.map(str::to_string),
+            updated_since: super::common::query_instant("updated_since", self.updated_since)?,
+        })
+    }
 }
 
 fn user_response(status: actix_web::http::StatusCode, user: users::UserRow) -> HttpResponse {
@@ -154,33 +192,30 @@ fn user_response(status: actix_web::http::StatusCode, user: users::UserRow) -> H
         .json(UserView::from(user))
 }
 
-/// List users.
-#[utoipa::path(tag = "users", params(PageQuery), responses((status = 200, body = UserPage)))]
+/// List users: filter by role, active flag or a search of email and name;
+/// sort by id, email, name, created_at or updated_at.
+#[utoipa::path(tag = "users", params(UserQuery), responses((status = 200, body = UserPage)))]
 #[get("/users")]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
-    query: QueryParams<PageQuery>,
+    query: QueryParams<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
     let q = query.0;
+    let filter = q.filter()?;
+    let sort = users::Sort::parse(q.sort.as_deref())?;
     let limit = page::limit(q.limit)?;
-    let since = super::common::query_instant("updated_since", q.updated_since)?;
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "users", "id"))
-        .transpose()?
-        .map(|c| c.id);
+        .map(|c| Cursor::decode(c, "users", &sort.as_string()))
+        .transpose()?;
     let rows = state
         .db
-        .run(move |conn| Ok(users::page(conn, since, after, limit)?))
+        .run(move |conn| users::page(conn, &filter, sort, after.as_ref(), limit))
         .await?;
-    let page = page::finish(rows, limit, "users", |u| Cursor {
-        s: "id".into(),
-        k: serde_json::Value::Null,
-        id: u.id,
-    });
+    let page = page::finish(rows, limit, "users", |u| sort.cursor_for(u));
     Ok(HttpResponse::Ok().json(UserPage {
         items: page.items.into_iter().map(UserView::from).collect(),
         next_cursor: page.next_cursor,
