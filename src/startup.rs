@@ -40,7 +40,6 @@ pub struct Application {
     /// Set when this start created the first admin with a generated password.
     pub generated_admin: Option<(String, String)>,
     pub db: Db,
-    webhook_leases: Option<crate::webhook_worker::Leases>,
 }
 
 impl Application {
@@ -72,11 +71,7 @@ impl Application {
             trusted_proxies: config.trusted_proxies.clone(),
         });
         crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
-        let webhook_leases = crate::webhook_worker::spawn(
-            db.clone(),
-            &config,
-            std::sync::Arc::downgrade(&state.alive),
-        );
+        crate::webhook_worker::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
         let origins = config.cors_origins.clone();
         let metrics = crate::metrics::build(db.pool())?;
         let rate_limits = web::Data::new(http::rate_limit::RateLimits::new(&config));
@@ -155,7 +150,6 @@ impl Application {
             port,
             generated_admin,
             db,
-            webhook_leases,
         })
     }
 
@@ -165,17 +159,6 @@ impl Application {
 
     pub fn server(self) -> Server {
         self.server
-    }
-
-    /// Serves until the server stops (a signal), then releases what this
-    /// process held for the others: its webhook delivery leases, which a
-    /// restart waited out before delivering again.
-    pub async fn run(self) -> std::io::Result<()> {
-        let stopped = self.server.await;
-        if let Some(leases) = self.webhook_leases {
-            leases.release().await;
-        }
-        stopped
     }
 }
 

@@ -7,11 +7,9 @@
 //! subscription only while it holds the subscription's lease (claimed with a
 //! conditional UPDATE, with an expiry so a crashed process's lease frees
 //! itself), and every position change is conditional on still holding it.
-//! It stops when the application that started it is dropped. A process
-//! that stops gracefully releases the leases it holds (`Leases::release`):
-//! otherwise a restart waited out the old lease before delivering again.
+//! It stops when the application that started it is dropped.
 
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -44,45 +42,13 @@ struct Worker {
     max_failures: i64,
     /// Gone once the application stopped: no new delivery starts then.
     alive: Weak<()>,
-    /// True once the leases were released: no claim after that. A claim
-    /// holds the read lock until its UPDATE is done, so none lands after
-    /// the release.
-    stopping: Arc<tokio::sync::RwLock<bool>>,
-}
-
-/// This process's hold on subscriptions, for the release when it stops.
-#[derive(Clone)]
-pub struct Leases {
-    db: Db,
-    owner: String,
-    stopping: Arc<tokio::sync::RwLock<bool>>,
-}
-
-impl Leases {
-    /// Stops claiming and drops every lease this process holds. A delivery
-    /// still under way can then no longer move the position (its updates
-    /// need the lease): its change is delivered again, at least once.
-    pub async fn release(&self) {
-        *self.stopping.write().await = true;
-        let owner = self.owner.clone();
-        match self
-            .db
-            .run(move |conn| Ok(webhooks::release_all(conn, &owner)?))
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => log::info!("released {n} webhook delivery leases"),
-            Err(e) => log::warn!("webhook delivery leases not released ({e}); they expire"),
-        }
-    }
 }
 
 /// Starts the worker unless `webhook_poll_ms` is 0. It stops once `alive`
-/// can no longer be upgraded (the application's state was dropped). The
-/// `Leases` are for the release when the process stops.
-pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Option<Leases> {
+/// can no longer be upgraded (the application's state was dropped).
+pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
     if config.webhook_poll_ms == 0 {
-        return None;
+        return;
     }
     let timeout = Duration::from_secs(config.webhook_timeout_secs);
     let client = match reqwest::Client::builder()
@@ -93,7 +59,7 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Option<Leases> {
         Ok(c) => c,
         Err(e) => {
             log::error!("webhook worker not started: {e}");
-            return None;
+            return;
         }
     };
     let worker = Worker {
@@ -111,12 +77,6 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Option<Leases> {
         backoff_max_ms: config.webhook_backoff_max_secs.saturating_mul(1000),
         max_failures: config.webhook_max_failures,
         alive: alive.clone(),
-        stopping: Arc::default(),
-    };
-    let leases = Leases {
-        db: worker.db.clone(),
-        owner: worker.owner.clone(),
-        stopping: worker.stopping.clone(),
     };
     let every = Duration::from_millis(config.webhook_poll_ms);
     tokio::spawn(async move {
@@ -133,7 +93,6 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Option<Leases> {
             }
         }
     });
-    Some(leases)
 }
 
 impl Worker {
@@ -158,10 +117,6 @@ impl Worker {
     /// Serves subscription `id` if this process can claim it.
     async fn claim_and_serve(&self, id: i64) -> Result<(), ApiError> {
         let (owner, lease) = (self.owner.clone(), self.lease);
-        let stopping = self.stopping.read().await;
-        if *stopping {
-            return Ok(());
-        }
         let claimed = self
             .db
             .run(move |conn| {
@@ -170,7 +125,6 @@ impl Worker {
                 Ok(webhooks::claim(conn, id, &owner, now, until)?)
             })
             .await?;
-        drop(stopping);
         if !claimed {
             return Ok(());
         }

@@ -214,18 +214,6 @@ pub fn release(conn: &mut DbConn, id: i64, owner: &str) -> QueryResult<()> {
     Ok(())
 }
 
-/// Drops every lease `owner` holds (a process that stops gracefully), so
-/// another process, or this one restarted, takes the deliveries over at
-/// once instead of when the leases expire. Returns how many.
-pub fn release_all(conn: &mut DbConn, owner: &str) -> QueryResult<usize> {
-    diesel::update(webhooks::table.filter(webhooks::lease_owner.eq(owner)))
-        .set((
-            webhooks::lease_owner.eq(None::<String>),
-            webhooks::lease_until.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)
-}
-
 /// The subscription while `owner` still holds its lease.
 pub fn held(conn: &mut DbConn, id: i64, owner: &str) -> QueryResult<Option<WebhookRow>> {
     webhooks::table

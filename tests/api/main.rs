@@ -69,6 +69,5 @@ mod tier_rules;
 mod tiers;
 mod updated_since;
 mod users;
-mod webhook_leases;
 mod webhooks;
 mod writes_concurrent;
