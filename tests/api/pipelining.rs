@@ -13,7 +13,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-backend_tests!(pipelined_answers_are_framed_by_their_own_request);
+backend_tests!(
+    pipelined_answers_are_framed_by_their_own_request,
+    a_streamed_answer_is_chunked_whatever_follows_it,
+);
 
 /// How often each sequence is sent: without the fix the framing went wrong in
 /// about one run in three, depending on which request was decoded first.
@@ -62,6 +65,82 @@ async fn pipelined_answers_are_framed_by_their_own_request(app: TestApp) {
             );
             assert!(last.closes, "{what}: {}", last.head);
         }
+    }
+}
+
+/// The CSV export's body is streamed, chunked. A request after it whose own
+/// payload is a stream (an `Upgrade`, which Patron answers as a plain GET)
+/// made the codec send the export's chunks unframed under its
+/// `Transfer-Encoding: chunked` (the review of the patch found the flag left
+/// out of it).
+async fn a_streamed_answer_is_chunked_whatever_follows_it(app: TestApp) {
+    let token = app.admin_token().await;
+    app.create_customer(&token, json!({"kind": "organization", "name": "Streamed"}))
+        .await
+        .id();
+    let host = app.address.trim_start_matches("http://");
+    let requests = format!(
+        "GET /api/v1/customers/export HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n\
+         GET /healthz HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
+    );
+    let mut stream = TcpStream::connect(host).await.unwrap();
+    stream.write_all(requests.as_bytes()).await.unwrap();
+    // Read until the export's last chunk; the connection may stay open after.
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 65536];
+    let body = loop {
+        if let Some(body) = dechunked(&bytes) {
+            break body;
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no complete chunked answer in {:?}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before a complete chunked answer: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        bytes.extend_from_slice(&buf[..n]);
+    };
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("Streamed"), "{text}");
+}
+
+/// The body of the first answer in `bytes` when it is chunked and complete;
+/// panics when its chunks are not framed.
+fn dechunked(bytes: &[u8]) -> Option<Vec<u8>> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let mut rest = &bytes[end + 4..];
+    let mut body = Vec::new();
+    loop {
+        let line = rest.windows(2).position(|w| w == b"\r\n")?;
+        let size = std::str::from_utf8(&rest[..line])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "not a chunk size: {:?}",
+                    String::from_utf8_lossy(&rest[..line.min(80)])
+                )
+            });
+        rest = &rest[line + 2..];
+        if rest.len() < size + 2 {
+            return None;
+        }
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
     }
 }
 

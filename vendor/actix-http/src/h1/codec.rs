@@ -33,8 +33,9 @@ pub struct Codec {
     // pipelined requests while an earlier one is still being served; the codec's
     // single set of flags then described the *last decoded* request, so a
     // response was framed by the next request's method and `Connection` header
-    // (a HEAD answer sent with a body, a GET answer without one).
-    pending: VecDeque<(bool, Version, ConnectionType)>,
+    // (a HEAD answer sent with a body, a GET answer without one). Per request:
+    // HEAD, a streamed request payload (CONNECT, an upgrade), version, `Connection`.
+    pending: VecDeque<(bool, bool, Version, ConnectionType)>,
 
     // encoder part
     flags: Flags,
@@ -140,13 +141,9 @@ impl Decoder for Codec {
                 self.conn_type = ConnectionType::Close
             }
 
-            // PATRON PATCH: remember this request's framing for its response.
-            self.pending.push_back((
-                self.flags.contains(Flags::HEAD),
-                self.version,
-                self.conn_type,
-            ));
-
+            // PATRON PATCH: whether this request's payload is a stream (its
+            // answer's body is then sent as is, not chunked).
+            let stream = matches!(payload, PayloadType::Stream(_));
             match payload {
                 PayloadType::None => self.payload = None,
                 PayloadType::Payload(pl) => self.payload = Some(pl),
@@ -155,6 +152,13 @@ impl Decoder for Codec {
                     self.flags.insert(Flags::STREAM);
                 }
             }
+            // PATRON PATCH: remember this request's framing for its response.
+            self.pending.push_back((
+                self.flags.contains(Flags::HEAD),
+                stream,
+                self.version,
+                self.conn_type,
+            ));
             Ok(Some(Message::Item(req)))
         } else {
             Ok(None)
@@ -175,14 +179,19 @@ impl Encoder<Message<(Response<()>, BodySize)>> for Codec {
                 // PATRON PATCH: frame the response by its own request. A response
                 // with no decoded request (an error for a request that could not
                 // be parsed, a timeout) has a body.
-                match self.pending.pop_front() {
-                    Some((head, version, conn_type)) => {
+                // The STREAM flag stays the decoder's (`message_type` reads it).
+                let stream = match self.pending.pop_front() {
+                    Some((head, stream, version, conn_type)) => {
                         self.flags.set(Flags::HEAD, head);
                         self.version = version;
                         self.conn_type = conn_type;
+                        stream
                     }
-                    None => self.flags.remove(Flags::HEAD),
-                }
+                    None => {
+                        self.flags.remove(Flags::HEAD);
+                        self.flags.contains(Flags::STREAM)
+                    }
+                };
 
                 // set response version
                 res.head_mut().version = self.version;
@@ -203,7 +212,7 @@ impl Encoder<Message<(Response<()>, BodySize)>> for Codec {
                     dst,
                     &mut res,
                     self.flags.contains(Flags::HEAD),
-                    self.flags.contains(Flags::STREAM),
+                    stream,
                     self.version,
                     length,
                     self.conn_type,
