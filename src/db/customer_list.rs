@@ -67,38 +67,12 @@ pub const SORT_FIELDS: &[&str] = &[
     "open_complaints",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sort {
-    pub field: &'static str,
-    pub descending: bool,
-}
+pub use super::page::Sort;
 
 impl Sort {
+    /// `raw` as sent (default `id`), one of the list's sort fields.
     pub fn parse(raw: Option<&str>) -> Result<Sort, ApiError> {
-        let raw = raw.unwrap_or("id");
-        let (descending, name) = match raw.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, raw),
-        };
-        let field = SORT_FIELDS.iter().find(|f| **f == name).ok_or_else(|| {
-            ApiError::InvalidQuery(vec![FieldError::new(
-                "sort",
-                "invalid_value",
-                format!(
-                    "sort by one of {} (prefix - for descending)",
-                    SORT_FIELDS.join(", ")
-                ),
-            )])
-        })?;
-        Ok(Sort { field, descending })
-    }
-
-    pub fn as_string(&self) -> String {
-        if self.descending {
-            format!("-{}", self.field)
-        } else {
-            self.field.to_string()
-        }
+        Sort::parse_in(raw, SORT_FIELDS)
     }
 
     pub fn cursor_for(&self, (card, stats): &Full) -> Cursor {

@@ -8,6 +8,46 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, FieldError};
 
+/// A list's sort: one of its fields, ascending or (`-field`) descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub field: &'static str,
+    pub descending: bool,
+}
+
+impl Sort {
+    /// `raw` as sent (default `id`), one of `fields`; a 400 naming `sort`
+    /// otherwise.
+    pub fn parse_in(raw: Option<&str>, fields: &[&'static str]) -> Result<Sort, ApiError> {
+        let raw = raw.unwrap_or("id");
+        let (descending, name) = match raw.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, raw),
+        };
+        let field = fields.iter().find(|f| **f == name).ok_or_else(|| {
+            ApiError::InvalidQuery(vec![FieldError::new(
+                "sort",
+                "invalid_value",
+                format!(
+                    "sort by one of {} (prefix - for descending)",
+                    fields.join(", ")
+                ),
+            )])
+        })?;
+        Ok(Sort { field, descending })
+    }
+
+    /// As a cursor's `s` (`-updated_at`): a cursor pages only the sort it
+    /// was made for.
+    pub fn as_string(&self) -> String {
+        if self.descending {
+            format!("-{}", self.field)
+        } else {
+            self.field.to_string()
+        }
+    }
+}
+
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
 

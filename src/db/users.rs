@@ -145,59 +145,29 @@ pub struct Filter {
 /// The sortable fields of the user list.
 pub const SORT_FIELDS: &[&str] = &["id", "email", "name", "created_at", "updated_at"];
 
-/// A sort of the user list: a field, ascending or (`-field`) descending.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sort {
-    pub field: &'static str,
-    pub descending: bool,
+pub use super::page::Sort;
+
+/// `raw` as sent (default `id`), one of [`SORT_FIELDS`]; a 400 naming `sort`
+/// otherwise.
+pub fn sort(raw: Option<&str>) -> Result<Sort, ApiError> {
+    Sort::parse_in(raw, SORT_FIELDS)
 }
 
-impl Sort {
-    /// `raw` as sent (default `id`); a 400 naming `sort` otherwise.
-    pub fn parse(raw: Option<&str>) -> Result<Sort, ApiError> {
-        let raw = raw.unwrap_or("id");
-        let (descending, name) = match raw.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, raw),
-        };
-        let field = SORT_FIELDS.iter().find(|f| **f == name).ok_or_else(|| {
-            ApiError::InvalidQuery(vec![FieldError::new(
-                "sort",
-                "invalid_value",
-                format!(
-                    "sort by one of {} (prefix - for descending)",
-                    SORT_FIELDS.join(", ")
-                ),
-            )])
-        })?;
-        Ok(Sort { field, descending })
-    }
-
-    /// As a cursor's `s`: `id`, the users' only order before sorts came,
-    /// so an earlier cursor still pages.
-    pub fn as_string(&self) -> String {
-        if self.descending {
-            format!("-{}", self.field)
-        } else {
-            self.field.to_string()
-        }
-    }
-
-    pub fn cursor_for(&self, user: &UserRow) -> Cursor {
-        use serde_json::Value;
-        let stamp = |t: NaiveDateTime| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
-        let k = match self.field {
-            "email" => Value::String(user.email.clone()),
-            "name" => Value::String(user.name.clone()),
-            "created_at" => stamp(user.created_at),
-            "updated_at" => stamp(user.updated_at),
-            _ => Value::Null,
-        };
-        Cursor {
-            s: self.as_string(),
-            k,
-            id: user.id,
-        }
+/// The cursor after `user` in `sort`'s order.
+pub fn cursor_for(sort: &Sort, user: &UserRow) -> Cursor {
+    use serde_json::Value;
+    let stamp = |t: NaiveDateTime| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
+    let k = match sort.field {
+        "email" => Value::String(user.email.clone()),
+        "name" => Value::String(user.name.clone()),
+        "created_at" => stamp(user.created_at),
+        "updated_at" => stamp(user.updated_at),
+        _ => Value::Null,
+    };
+    Cursor {
+        s: sort.as_string(),
+        k,
+        id: user.id,
     }
 }
 

@@ -204,7 +204,7 @@ pub async fn list(
     user.require_admin()?;
     let q = query.0;
     let filter = q.filter()?;
-    let sort = users::Sort::parse(q.sort.as_deref())?;
+    let sort = users::sort(q.sort.as_deref())?;
     let limit = page::limit(q.limit)?;
     let after = q
         .cursor
@@ -215,7 +215,7 @@ pub async fn list(
         .db
         .run(move |conn| users::page(conn, &filter, sort, after.as_ref(), limit))
         .await?;
-    let page = page::finish(rows, limit, "users", |u| sort.cursor_for(u));
+    let page = page::finish(rows, limit, "users", |u| users::cursor_for(&sort, u));
     Ok(HttpResponse::Ok().json(UserPage {
         items: page.items.into_iter().map(UserView::from).collect(),
         next_cursor: page.next_cursor,
