@@ -63,6 +63,11 @@ fn under_api(path: &str) -> bool {
 /// Adds `Authorization` to `Vary`, kept as one line (CORS writes `Origin, …`
 /// there), unless it is listed already or `Vary` is `*`.
 fn vary_authorization(headers: &mut HeaderMap) {
+    // Most answers (no CORS request) have no `Vary`: no list to build.
+    if !headers.contains_key(header::VARY) {
+        headers.insert(header::VARY, HeaderValue::from_static("Authorization"));
+        return;
+    }
     let listed: Vec<String> = headers
         .get_all(header::VARY)
         .filter_map(|v| v.to_str().ok())
