@@ -95,7 +95,7 @@ async fn serve() -> Result<(), String> {
             println!("  Log in with POST {base}/api/v1/auth/token as {admin_email} (or any user)")
         }
     }
-    let stopped = app.server().await.map_err(|e| e.to_string());
+    let stopped = app.run().await.map_err(|e| e.to_string());
     if stopped.is_ok() {
         log::info!("Patron stopped");
     }

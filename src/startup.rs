@@ -40,6 +40,7 @@ pub struct Application {
     /// Set when this start created the first admin with a generated password.
     pub generated_admin: Option<(String, String)>,
     pub db: Db,
+    webhooks: Option<crate::webhook_worker::Running>,
 }
 
 impl Application {
@@ -71,7 +72,11 @@ impl Application {
             trusted_proxies: config.trusted_proxies.clone(),
         });
         crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
-        crate::webhook_worker::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
+        let webhooks = crate::webhook_worker::spawn(
+            db.clone(),
+            &config,
+            std::sync::Arc::downgrade(&state.alive),
+        );
         let origins = config.cors_origins.clone();
         let metrics = crate::metrics::build(db.pool())?;
         let rate_limits = web::Data::new(http::rate_limit::RateLimits::new(&config));
@@ -150,6 +155,7 @@ impl Application {
             port,
             generated_admin,
             db,
+            webhooks,
         })
     }
 
@@ -157,8 +163,21 @@ impl Application {
         self.port
     }
 
+    /// The server alone (tests): its background workers stop when it is
+    /// dropped, without waiting for a delivery under way.
     pub fn server(self) -> Server {
         self.server
+    }
+
+    /// Serves until the server stops (a signal), then lets the webhook
+    /// worker finish the delivery under way and release its leases: a
+    /// restart waited the old leases out (60 s) before delivering again.
+    pub async fn run(self) -> std::io::Result<()> {
+        let stopped = self.server.await;
+        if let Some(webhooks) = self.webhooks {
+            webhooks.stop().await;
+        }
+        stopped
     }
 }
 

@@ -7,7 +7,10 @@
 //! subscription only while it holds the subscription's lease (claimed with a
 //! conditional UPDATE, with an expiry so a crashed process's lease frees
 //! itself), and every position change is conditional on still holding it.
-//! It stops when the application that started it is dropped.
+//! It stops when the application that started it is dropped, or when told
+//! to (`Running::stop`, a graceful stop): then it finishes the delivery under
+//! way, releases its leases itself and ends, so a restart need not wait the
+//! leases out.
 
 use std::sync::Weak;
 use std::time::{Duration, Instant};
@@ -42,13 +45,43 @@ struct Worker {
     max_failures: i64,
     /// Gone once the application stopped: no new delivery starts then.
     alive: Weak<()>,
+    /// True once `Running::stop` was called: no new delivery starts then either.
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+/// How long a graceful stop waits at most for the delivery under way (its
+/// own timeout may be longer): Docker's default grace before SIGKILL is 10 s,
+/// and a lease not released frees itself anyway.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// The worker of a running application, for its graceful stop.
+pub struct Running {
+    stopping: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Lets the delivery under way finish (its answer moves the position),
+    /// after which the worker releases its leases through the usual path and
+    /// ends. Releasing them while a delivery was still on the wire let another
+    /// process send the same change, and the next one, at the same time.
+    pub async fn stop(self) {
+        self.stopping.send_replace(true);
+        if tokio::time::timeout(STOP_WAIT, self.task).await.is_err() {
+            log::warn!(
+                "a webhook delivery was still under way after {} s; its lease frees itself when it expires",
+                STOP_WAIT.as_secs()
+            );
+        }
+    }
 }
 
 /// Starts the worker unless `webhook_poll_ms` is 0. It stops once `alive`
-/// can no longer be upgraded (the application's state was dropped).
-pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
+/// can no longer be upgraded (the application's state was dropped), or when
+/// the returned handle's `stop` is called.
+pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Option<Running> {
     if config.webhook_poll_ms == 0 {
-        return;
+        return None;
     }
     let timeout = Duration::from_secs(config.webhook_timeout_secs);
     let client = match reqwest::Client::builder()
@@ -59,9 +92,10 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
         Ok(c) => c,
         Err(e) => {
             log::error!("webhook worker not started: {e}");
-            return;
+            return None;
         }
     };
+    let (stopping, stop_rx) = tokio::sync::watch::channel(false);
     let worker = Worker {
         db,
         client,
@@ -77,14 +111,18 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
         backoff_max_ms: config.webhook_backoff_max_secs.saturating_mul(1000),
         max_failures: config.webhook_max_failures,
         alive: alive.clone(),
+        stopping: stop_rx,
     };
     let every = Duration::from_millis(config.webhook_poll_ms);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
-            let Some(_guard) = alive.upgrade() else {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = worker.stop_asked() => {}
+            }
+            let Some(_guard) = alive.upgrade().filter(|_| !worker.stopped()) else {
                 log::debug!("webhook worker stopped");
                 return;
             };
@@ -93,9 +131,25 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
             }
         }
     });
+    Some(Running { stopping, task })
 }
 
 impl Worker {
+    /// True once no new delivery may start.
+    fn stopped(&self) -> bool {
+        *self.stopping.borrow() || self.alive.strong_count() == 0
+    }
+
+    /// Resolves once a stop was asked, so an idle worker ends at once rather
+    /// than at its next tick.
+    async fn stop_asked(&self) {
+        let mut stopping = self.stopping.clone();
+        // An error: the handle was dropped without a stop; wait for the tick.
+        if stopping.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     async fn round(&self) -> Result<(), ApiError> {
         use futures_util::StreamExt;
         let now = db::now();
@@ -141,7 +195,7 @@ impl Worker {
     async fn serve(&self, id: i64) -> Result<(), ApiError> {
         let started = Instant::now();
         loop {
-            if started.elapsed() + self.timeout * 2 > self.lease || self.alive.strong_count() == 0 {
+            if started.elapsed() + self.timeout * 2 > self.lease || self.stopped() {
                 return Ok(());
             }
             let owner = self.owner.clone();
@@ -191,7 +245,7 @@ impl Worker {
                 }
             }
             match next {
-                Some(_) if self.alive.strong_count() == 0 => return Ok(()),
+                Some(_) if self.stopped() => return Ok(()),
                 Some(row) => {
                     if !self.deliver(&hook, row).await? {
                         return Ok(());
