@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::request_key::{self, RequestKey};
 use super::{savepoint, write_tx, DbConn};
 use crate::error::ApiError;
 
@@ -57,13 +58,24 @@ struct Pending {
 
 impl Queue {
     /// Queues `f`; its result (or the group's failure) goes to `reply`.
-    pub fn push<T, F>(&self, f: F, reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>) -> u64
+    /// `key`: the keyed request the write belongs to, marked applied in the
+    /// write's savepoint (`request_key`).
+    pub fn push<T, F>(
+        &self,
+        f: F,
+        key: Option<RequestKey>,
+        reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>,
+    ) -> u64
     where
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         let job: Job = Box::new(move |conn| {
-            let result = savepoint(conn, f);
+            let result = savepoint(conn, |conn| {
+                let value = f(conn)?;
+                request_key::mark_applied_for(conn, key.as_ref())?;
+                Ok(value)
+            });
             Box::new(move |failed| {
                 let outcome = match failed {
                     None => result,
@@ -159,6 +171,7 @@ mod tests {
                     fails.map_or(Ok(()), Err)
                 })
             },
+            None,
             reply,
         );
         answer
@@ -241,6 +254,7 @@ mod tests {
         let (reply, _withdrawn) = oneshot::channel::<Result<(), ApiError>>();
         let id = q.push(
             |conn: &mut DbConn| exec(conn, "INSERT INTO t VALUES (-1)"),
+            None,
             reply,
         );
         assert!(q.withdraw(id));

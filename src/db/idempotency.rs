@@ -26,12 +26,16 @@ pub enum Claim {
     Mismatch,
     /// The first request with this key is still running.
     InFlight,
+    /// The first request's write committed, but its response was never
+    /// stored (the process stopped, or the store failed): it must not run
+    /// again, and there is nothing to replay.
+    Applied,
 }
 
 /// Claims `key` for `user_id` (in its own write transaction, by the caller).
-/// An unfinished claim older than `stale_before` is taken over: its request
-/// died (a crash) without a stored response and without its write, because
-/// bulk writes store their response in their own transaction.
+/// An unfinished claim older than `stale_before` is taken over when its
+/// request died without its write (none marked it applied); one applied is
+/// `Applied`, never run again.
 pub fn claim(
     conn: &mut DbConn,
     user_id: i64,
@@ -40,7 +44,8 @@ pub fn claim(
     now: NaiveDateTime,
     stale_before: NaiveDateTime,
 ) -> QueryResult<Claim> {
-    let found: Option<(String, Option<i32>, String, String, NaiveDateTime)> = keys::table
+    type Found = (String, Option<i32>, String, String, NaiveDateTime, bool);
+    let found: Option<Found> = keys::table
         .find((user_id, key))
         .select((
             keys::request_hash,
@@ -48,6 +53,7 @@ pub fn claim(
             keys::headers,
             keys::body,
             keys::created_at,
+            keys::applied,
         ))
         .first(conn)
         .optional()?;
@@ -63,17 +69,32 @@ pub fn claim(
                 .execute(conn)?;
             Ok(Claim::Fresh)
         }
-        Some((stored_hash, _, _, _, _)) if stored_hash != hash => Ok(Claim::Mismatch),
-        Some((_, Some(status), headers, body, _)) => Ok(Claim::Replay(Stored {
+        Some((stored_hash, ..)) if stored_hash != hash => Ok(Claim::Mismatch),
+        Some((_, Some(status), headers, body, _, _)) => Ok(Claim::Replay(Stored {
             status: u16::try_from(status).unwrap_or(500),
             headers,
             body,
         })),
-        Some((_, None, _, _, created)) if created < stale_before => {
-            diesel::update(keys::table.find((user_id, key)))
-                .set(keys::created_at.eq(now))
-                .execute(conn)?;
-            Ok(Claim::Fresh)
+        Some((_, None, _, _, created, applied)) if created < stale_before => {
+            if applied {
+                return Ok(Claim::Applied);
+            }
+            // Conditional: of two retries taking it over at once (on
+            // PostgreSQL both read the stale row), one runs the request.
+            let taken = diesel::update(
+                keys::table
+                    .find((user_id, key))
+                    .filter(keys::status.is_null())
+                    .filter(keys::applied.eq(false))
+                    .filter(keys::created_at.lt(stale_before)),
+            )
+            .set(keys::created_at.eq(now))
+            .execute(conn)?;
+            Ok(if taken == 1 {
+                Claim::Fresh
+            } else {
+                Claim::InFlight
+            })
         }
         Some(_) => Ok(Claim::InFlight),
     }
@@ -96,13 +117,28 @@ pub fn complete(conn: &mut DbConn, user_id: i64, key: &str, stored: &Stored) -> 
     Ok(())
 }
 
+/// Records, in the transaction of a keyed request's write, that the request
+/// was applied (`db::request_key`).
+pub fn mark_applied(conn: &mut DbConn, user_id: i64, key: &str) -> QueryResult<()> {
+    diesel::update(
+        keys::table
+            .find((user_id, key))
+            .filter(keys::status.is_null()),
+    )
+    .set(keys::applied.eq(true))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Frees an unfinished claim, so a retry runs the request (after a response
-/// that must not be replayed: 5xx, 401, 429).
+/// that must not be replayed: 5xx, 401, 429). A claim marked applied stays:
+/// its write committed, and running it again could repeat it.
 pub fn release(conn: &mut DbConn, user_id: i64, key: &str) -> QueryResult<()> {
     diesel::delete(
         keys::table
             .find((user_id, key))
-            .filter(keys::status.is_null()),
+            .filter(keys::status.is_null())
+            .filter(keys::applied.eq(false)),
     )
     .execute(conn)?;
     Ok(())

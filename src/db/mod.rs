@@ -24,6 +24,7 @@ pub mod needs;
 pub mod page;
 mod pg_url;
 mod reports;
+pub mod request_key;
 pub mod row_lock;
 pub use reports::snapshot;
 pub mod schema;
@@ -479,11 +480,27 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        self.run_keyed(request_key::of_task(), f).await
+    }
+
+    /// `run` for the request keyed `key` (`request_key`): a write transaction
+    /// of `f` marks the key applied.
+    async fn run_keyed<T, F>(
+        &self,
+        key: Option<request_key::RequestKey>,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         let (pool, writer) = (self.pool.clone(), self.writer.clone());
         let called = std::time::Instant::now();
-        actix_web::web::block(move || checked_out(&pool, &writer, called, f))
-            .await
-            .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+        actix_web::web::block(move || {
+            request_key::on_thread(key, || checked_out(&pool, &writer, called, f))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
     }
 
     /// As `run`, for a call that writes. On SQLite, where one transaction
@@ -550,7 +567,7 @@ impl Db {
         T: Send + 'static,
     {
         let (reply, mut outcome) = tokio::sync::oneshot::channel();
-        let id = self.group.push(f, reply);
+        let id = self.group.push(f, request_key::of_task(), reply);
         let _withdraw = group::Withdraw {
             queue: &self.group,
             id,
@@ -587,8 +604,11 @@ impl Db {
     /// Runs the writes queued for a group in one transaction (see `group`).
     async fn run_group(&self) -> Result<(), ApiError> {
         let queue = self.group.clone();
-        self.run(move |conn| queue.run(conn).map_err(ApiError::Unavailable))
-            .await
+        // The group holds other requests' writes: each job marks its own key.
+        self.run_keyed(None, move |conn| {
+            queue.run(conn).map_err(ApiError::Unavailable)
+        })
+        .await
     }
 
     /// `write`, waiting at most `wait` for the turn.
@@ -646,6 +666,7 @@ where
     }
     changes::begin();
     match f(conn).and_then(|value| {
+        request_key::mark_applied(conn)?;
         changes::seal(conn)?;
         Ok(value)
     }) {

@@ -419,5 +419,6 @@ diesel::table! {
         headers -> Text,
         body -> Text,
         created_at -> Timestamp,
+        applied -> Bool,
     }
 }

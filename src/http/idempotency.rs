@@ -5,8 +5,10 @@
 //! Bulk writes and the CSV import store their response in the same database
 //! transaction as the writes (`in_tx`), so a crash can never leave a write
 //! without its key. Other POSTs are claimed before they run (an unfinished
-//! claim row) and their response stored right after; a claim whose request
-//! died is taken over after `IN_FLIGHT_LEASE_SECS`.
+//! claim row) and their response stored right after; their write's own
+//! transaction marks the claim applied (`db::request_key`). A claim whose
+//! request died is taken over after `IN_FLIGHT_LEASE_SECS` only when it was
+//! not applied; an applied one without a response is a 409 for good.
 
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -18,6 +20,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
 
 use crate::db::idempotency::{self, Claim, Stored};
+use crate::db::request_key::{self, RequestKey};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
@@ -185,6 +188,15 @@ fn in_flight() -> ApiError {
     )
 }
 
+fn applied() -> ApiError {
+    ApiError::Conflict(
+        "the first request with this Idempotency-Key was applied, but its response was not kept \
+         (the server stopped or failed before storing it): read the resource to see the outcome; \
+         a new request needs a new key"
+            .into(),
+    )
+}
+
 fn mismatch() -> ApiError {
     key_error("this Idempotency-Key was already used with a different request")
 }
@@ -301,9 +313,14 @@ pub async fn middleware(
         Ok(Claim::Replay(stored)) => return Ok(req.into_response(replay(&stored))),
         Ok(Claim::Mismatch) => return Ok(error_response(req, mismatch())),
         Ok(Claim::InFlight) => return Ok(error_response(req, in_flight())),
+        Ok(Claim::Applied) => return Ok(error_response(req, applied())),
         Err(e) => return Ok(error_response(req, e)),
     }
-    let result = next.call(req).await;
+    let key = RequestKey {
+        user_id: idem.user_id,
+        key: idem.key.clone(),
+    };
+    let result = request_key::scope(key, next.call(req)).await;
     let response = match result {
         Ok(response) => response,
         Err(e) => {
