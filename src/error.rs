@@ -111,6 +111,11 @@ pub enum ApiError {
     },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A change that was stored, whose follow-up work (recomputing the
+    /// cards) then failed: a 503 whose detail says what was kept, and no
+    /// `Retry-After` (sending the request again is not the remedy).
+    #[error("{0}")]
+    StoredNotApplied(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -147,7 +152,9 @@ impl ApiError {
             }
             ApiError::Validation(_) => ("validation", "Validation failed"),
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
-            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Unavailable(_) | ApiError::StoredNotApplied(_) => {
+                ("unavailable", "Service unavailable")
+            }
             ApiError::Internal(_) => ("internal", "Internal error"),
         }
     }
@@ -210,7 +217,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::StoredNotApplied(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

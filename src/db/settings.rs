@@ -106,10 +106,15 @@ pub fn set<T: Serialize>(
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
     let json = serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(set_json(conn, name, &json, now)?)
+}
+
+/// `set` of a document already in JSON.
+pub fn set_json(conn: &mut DbConn, name: &str, json: &str, now: NaiveDateTime) -> QueryResult<()> {
     let update = |conn: &mut DbConn| {
         diesel::update(settings::table.find(name))
             .set((
-                settings::value.eq(&json),
+                settings::value.eq(json),
                 settings::version.eq(settings::version + 1),
                 settings::updated_at.eq(now),
                 settings::updated_by.eq(None::<i64>),
@@ -119,7 +124,7 @@ pub fn set<T: Serialize>(
     if update(conn)? == 0 {
         // Two first writers (concurrent recomputes): the loser's insert hits
         // the key in its own savepoint and it updates the winner's row.
-        match super::savepoint(conn, |conn| insert(conn, name, &json, None, now)) {
+        match super::savepoint(conn, |conn| insert(conn, name, json, None, now)) {
             Err(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,

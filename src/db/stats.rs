@@ -215,27 +215,11 @@ pub fn window_moved_at(conn: &mut DbConn) -> QueryResult<Option<NaiveDateTime>> 
 }
 
 fn set_window_moved_at(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<()> {
-    use super::schema::settings;
     let json = serde_json::to_string(&WindowMark { moved_at: now })
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    let updated = diesel::update(settings::table.find(WINDOW_MARK))
-        .set((
-            settings::value.eq(&json),
-            settings::version.eq(settings::version + 1),
-            settings::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(settings::table)
-            .values((
-                settings::name.eq(WINDOW_MARK),
-                settings::value.eq(&json),
-                settings::version.eq(1),
-                settings::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
+    // Two first moves at once (the start-up job and a settings PUT, or two
+    // processes): an insert of its own made the second a 409.
+    super::settings::set_json(conn, WINDOW_MARK, &json, now)
 }
 
 /// Moves the 12-month window to `now`, so that every card's
@@ -246,8 +230,9 @@ fn set_window_moved_at(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<()>
 /// with a transaction in [previous window start − 10 min, new window start)
 /// are recomputed (found through `transactions_occurred`). Without a
 /// remembered move (a new database, or the clock went back) every customer
-/// is recomputed from one grouped scan. Runs in one write transaction, so
-/// no card write interleaves with it.
+/// is recomputed from one grouped scan. Runs in one write transaction with
+/// the cards it recomputes locked first (`lock_cards`), so no card write
+/// interleaves with it.
 pub fn refresh_windows(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
     super::write_tx(conn, |conn| {
         let changed = match window_moved_at(conn)? {
@@ -262,6 +247,24 @@ pub fn refresh_windows(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usi
     })
 }
 
+/// Locks the cards `ids` (a query of customer ids) in id order, on
+/// PostgreSQL, before their figures are computed. Under READ COMMITTED an
+/// UPDATE that waits for a card a concurrent purchase holds re-checks the
+/// card's new row but keeps the figures it computed from its own, older
+/// snapshot: the purchase's refresh was overwritten with a sum without it,
+/// wrong until the card's next write. Locked first, the statement that
+/// computes starts after those writers committed, and later ones wait.
+/// SQLite's writers run one at a time.
+fn lock_cards(conn: &mut DbConn, ids: &str) -> QueryResult<()> {
+    if let DbConn::Postgresql(c) = conn {
+        diesel::sql_query(format!(
+            "SELECT id FROM customers WHERE id IN ({ids}) ORDER BY id FOR NO KEY UPDATE"
+        ))
+        .execute(c)?;
+    }
+    Ok(())
+}
+
 /// Recomputes the window figures of the customers with a transaction in
 /// [`from`, window start at `now`), writing only the cards that change.
 fn move_window(conn: &mut DbConn, from: NaiveDateTime, now: NaiveDateTime) -> QueryResult<usize> {
@@ -270,14 +273,18 @@ fn move_window(conn: &mut DbConn, from: NaiveDateTime, now: NaiveDateTime) -> Qu
         return Ok(0);
     }
     let (from, start) = (literal(from), literal(start));
+    let moved = format!(
+        "SELECT DISTINCT customer_id AS id FROM transactions \
+         WHERE occurred_at >= {from} AND occurred_at < {start}"
+    );
+    lock_cards(conn, &moved)?;
     // One grouped pass over each moved customer's window: a correlated
     // subquery per figure read it four times (60 → 26 ms for 107 customers
     // on PostgreSQL at 10M transactions).
     diesel::sql_query(format!(
         "UPDATE customers SET revenue_12m_cents = w.revenue, profit_12m_cents = w.profit FROM ( \
            SELECT m.id AS id, {revenue} AS revenue, {profit} AS profit \
-           FROM (SELECT DISTINCT customer_id AS id FROM transactions \
-                 WHERE occurred_at >= {from} AND occurred_at < {start}) m \
+           FROM ({moved}) m \
            LEFT JOIN transactions t ON t.customer_id = m.id AND t.occurred_at >= {start} \
            GROUP BY m.id) w \
          WHERE customers.id = w.id \
@@ -292,6 +299,13 @@ fn move_window(conn: &mut DbConn, from: NaiveDateTime, now: NaiveDateTime) -> Qu
 /// transactions; only the rows whose figures differ are written.
 fn refresh_every_window(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
     let start = literal(window_start(now));
+    lock_cards(
+        conn,
+        &format!(
+            "SELECT id FROM customers WHERE revenue_12m_cents <> 0 OR profit_12m_cents <> 0 \
+             UNION SELECT customer_id FROM transactions WHERE occurred_at >= {start}"
+        ),
+    )?;
     conn.batch_execute(&format!(
         "DROP TABLE IF EXISTS window_calc;
          CREATE TEMPORARY TABLE window_calc AS

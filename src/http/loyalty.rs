@@ -144,7 +144,13 @@ pub async fn put_settings(
                 let version = db::write_tx(conn, |conn| {
                     store(conn, settings::LOYALTY, &value, expected, user_id)
                 })?;
-                loyalty::refresh_all(conn, &value, db::now())?;
+                loyalty::refresh_all(conn, &value, db::now()).map_err(|e| {
+                    super::settings::saved_but_not_applied(
+                        version,
+                        e.into(),
+                        "the next hourly job recomputes them",
+                    )
+                })?;
                 Ok(version)
             })
         })

@@ -276,8 +276,16 @@ pub async fn put_cpr(
                     store(conn, settings::CPR, &value, expected, user_id)
                 })?;
                 let now = db::now();
-                cpr::refresh_all(conn, &value, now)?;
-                db::loyalty::refresh_all_current(conn, now)?;
+                cpr::refresh_all(conn, &value, now)
+                    .map_err(ApiError::from)
+                    .and_then(|_| db::loyalty::refresh_all_current(conn, now))
+                    .map_err(|e| {
+                        saved_but_not_applied(
+                            version,
+                            e,
+                            "the next hourly job recomputes them, or POST /cpr/recompute now",
+                        )
+                    })?;
                 Ok(version)
             })
         })
@@ -287,6 +295,22 @@ pub async fn put_cpr(
         version,
         None,
         &CprSettingsBody::from(value),
+    ))
+}
+
+/// A settings change stored, whose recompute of the cards then failed (the
+/// database busy or gone): a 503 that says the change was kept and under
+/// which version, so that the client neither takes it for lost nor retries
+/// with its old `If-Match` (a 412) without knowing why.
+pub fn saved_but_not_applied(version: i64, e: ApiError, then: &str) -> ApiError {
+    log::warn!("settings saved as version {version}, but the recompute failed: {e}");
+    let why = match &e {
+        ApiError::Unavailable(_) => "the database is busy or not reachable",
+        _ => "an unexpected error (logged)",
+    };
+    ApiError::StoredNotApplied(format!(
+        "the settings were saved (version {version}, ETag \"{version}\"), but recomputing \
+         the cards failed ({why}); {then}"
     ))
 }
 

@@ -22,6 +22,7 @@ backend_tests!(
     a_first_put_without_if_match_racing_another_is_not_refused,
     puts_without_if_match_at_once_all_succeed,
     a_put_of_the_stored_document_is_no_change,
+    a_put_whose_recompute_fails_says_the_settings_were_saved,
 );
 
 /// PUTs without `If-Match` replace the document whatever its version: sent
@@ -654,4 +655,46 @@ async fn a_put_of_the_stored_document_is_no_change(app: TestApp) {
         let back = put(&app, path, &token, Some("\"1\""), &body).await;
         assert_eq!(back.etag_version(), Some(2), "{path}: {}", back.text);
     }
+}
+
+/// The CPR settings are stored, then every card is recomputed: when that
+/// recompute fails (here the window's mark cannot be written) the answer is
+/// a 503 that says the settings were kept and under which version. It was a
+/// bare 500 for a change that was saved, and a retry with the old
+/// `If-Match` a 412 the client could not explain.
+async fn a_put_whose_recompute_fails_says_the_settings_were_saved(app: TestApp) {
+    use crate::helpers::Backend;
+    let token = app.admin_token().await;
+    let mut body = app.get("/api/v1/settings/cpr", &token).await.body;
+    body["retention_min_purchases"] = json!(7);
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER refuse_mark_insert BEFORE INSERT ON settings \
+             WHEN NEW.name = 'stats_window' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END; \
+             CREATE TRIGGER refuse_mark_update BEFORE UPDATE ON settings \
+             WHEN NEW.name = 'stats_window' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION refuse_mark() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse_mark BEFORE INSERT OR UPDATE ON settings \
+             FOR EACH ROW WHEN (NEW.name = 'stats_window') EXECUTE FUNCTION refuse_mark();"
+        }
+    });
+    let r = put(&app, "/api/v1/settings/cpr", &token, Some("\"0\""), &body).await;
+    let problem = r.problem(503);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("the settings were saved (version 1")),
+        "{}",
+        r.text
+    );
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => "DROP TRIGGER refuse_mark_insert; DROP TRIGGER refuse_mark_update;",
+        Backend::Postgres => "DROP TRIGGER refuse_mark ON settings; DROP FUNCTION refuse_mark();",
+    });
+    let r = app.get("/api/v1/settings/cpr", &token).await;
+    assert_eq!(r.etag_version(), Some(1), "{}", r.text);
+    assert_eq!(r.body["retention_min_purchases"], 7);
 }
