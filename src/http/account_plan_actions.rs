@@ -303,7 +303,10 @@ pub async fn patch(
             if let Some(d) = input.description {
                 row.description = clean(d);
             }
-            if let Some(o) = input.owner_id.flatten() {
+            // Re-sending the stored owner is no change, even one since
+            // deactivated: a form that sends the whole action could not close
+            // the actions of a rep who has left.
+            if let Some(o) = input.owner_id.flatten().filter(|o| *o != row.owner_id) {
                 super::users::require_active(conn, &user, o, "owner_id")?;
                 row.owner_id = o;
             }

@@ -54,9 +54,11 @@ pub struct ChurnFigures {
 
 impl ChurnFigures {
     fn add(&mut self, c: &analytics::ChurnCell) {
-        self.churned += c.churned;
-        self.lost_revenue_cents += c.lost_revenue_cents;
-        self.won_back += c.won_back;
+        // Held at the 64-bit range like each cell (README): two huge cells
+        // wrapped to a negative total.
+        self.churned = self.churned.saturating_add(c.churned);
+        self.lost_revenue_cents = self.lost_revenue_cents.saturating_add(c.lost_revenue_cents);
+        self.won_back = self.won_back.saturating_add(c.won_back);
     }
 }
 

@@ -19,6 +19,7 @@ backend_tests!(
     a_running_plan_is_judged_on_the_days_it_has_run,
     the_uplift_past_64_bits_is_held_at_the_limit,
     an_action_by_a_manager_deactivated_on_the_way_is_a_401,
+    an_action_keeps_its_deactivated_owner_through_a_patch,
 );
 
 const PLANS: &str = "/api/v1/account-plans";
@@ -664,4 +665,46 @@ async fn an_action_by_a_manager_deactivated_on_the_way_is_a_401(app: TestApp) {
     let plan = app.get(&format!("{PLANS}/{plan}"), &admin).await;
     assert_eq!(plan.body["actions"], json!([]), "{}", plan.text);
     other.stop().await;
+}
+
+/// A PATCH that re-sends an action's stored owner, since deactivated, is
+/// no change of owner: a form that sends the whole action could not close
+/// the actions of a rep who had left (422 `owner_id`). Giving an action to a
+/// deactivated user is still refused.
+async fn an_action_keeps_its_deactivated_owner_through_a_patch(app: TestApp) {
+    let admin = app.admin_token().await;
+    let key = key_customer(&app, &admin).await;
+    let plan = app.post(PLANS, &admin, &plan_body(key)).await.id();
+    let (gone, _) = app.user_with_role("sales").await;
+    let (also_gone, _) = app.user_with_role("sales").await;
+    let path = format!("{PLANS}/{plan}/actions");
+    let action = json!({"type": "executive_visit", "due_date": day(1), "owner_id": gone});
+    let r = app.post(&path, &admin, &action).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let action = format!("{path}/{}", r.id());
+    for user in [gone, also_gone] {
+        let r = app
+            .patch(
+                &format!("/api/v1/users/{user}"),
+                &admin,
+                &json!({"active": false}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = app
+        .patch(
+            &action,
+            &admin,
+            &json!({"owner_id": gone, "status": "done"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["owner_id"], gone);
+    assert_eq!(r.body["status"], "done");
+    let r = app
+        .patch(&action, &admin, &json!({"owner_id": also_gone}))
+        .await;
+    let problem = r.problem(422);
+    assert_eq!(problem["errors"][0]["field"], "owner_id", "{}", r.text);
 }

@@ -18,6 +18,7 @@ backend_tests!(
     at_risk_with_revenue_whose_hundredfold_passes_64_bits,
     churn_settings_rules,
     churn_report_by_reason_and_period,
+    churn_report_totals_are_held_at_the_64_bit_range,
 );
 
 pub fn days_ago(days: i64) -> String {
@@ -517,6 +518,35 @@ async fn churn_settings_rules(app: TestApp) {
     .problem(412);
     let r = app.get("/api/v1/settings/churn", &sales).await;
     assert_eq!(r.body["weight_open_complaints"], 100);
+}
+
+/// Two churns whose lost revenue passes 2^63 cents together, under two
+/// reasons: each cell is held at the 64-bit range in SQL, and so is the
+/// report's total (it wrapped to a negative sum in release builds).
+async fn churn_report_totals_are_held_at_the_64_bit_range(app: TestApp) {
+    let token = app.admin_token().await;
+    let a = customer(&app, &token, "A").await;
+    let b = customer(&app, &token, "B").await;
+    for (id, reason) in [(a, "competition"), (b, "natural")] {
+        // One order of 6·10^18 cents each, past what the API takes (10^14).
+        let at = (Utc::now() - Duration::days(2)).format("%Y-%m-%d %H:%M:%S");
+        app.execute_sql(&format!(
+            "INSERT INTO transactions (customer_id, occurred_at, amount_cents, cost_cents, \
+               currency, product, version, created_at, updated_at) \
+             VALUES ({id}, '{at}', 6000000000000000000, 0, 'CNY', 'p', 1, '{at}', '{at}')"
+        ));
+        assert_eq!(churn(&app, &token, id, reason, None).await.status, 201);
+    }
+    let r = app.get("/api/v1/analytics/churn", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["total"]["lost_revenue_cents"],
+        i64::MAX,
+        "{}",
+        r.text
+    );
+    let periods = r.body["by_period"].as_array().unwrap();
+    assert_eq!(periods[0]["lost_revenue_cents"], i64::MAX, "{}", r.text);
 }
 
 async fn churn_report_by_reason_and_period(app: TestApp) {
