@@ -47,21 +47,61 @@ pub struct CustomerBulkRequest {
 }
 
 /// One bulk card, for the spec (items are parsed one by one, as a create
-/// or as a patch): the fields of `CustomerPatch`, `external_id` required.
-/// It was typed `CustomerCreate`, which requires `kind` and `name` and has
-/// no `change_reason`: a generated client could send neither a partial
-/// update nor a move backwards.
+/// or as a patch): the fields of `CustomerPatch`, `external_id` required,
+/// and `null` taken for the fields in `DEFAULTED_ON_CREATE`. It was typed
+/// `CustomerCreate`, which requires `kind` and `name` and has no
+/// `change_reason` (a generated client could send neither a partial update
+/// nor a move backwards), then `allOf` `CustomerPatch`, whose non-null
+/// `owner_id`, `funnel_stage` and `currency` made a schema-checking client
+/// refuse the nulls bulk documents.
 #[derive(Debug)]
 pub struct CustomerBulkItem;
 
 impl utoipa::PartialSchema for CustomerBulkItem {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder};
-        use utoipa::openapi::Ref;
-        AllOfBuilder::new()
-            .item(Ref::from_schema_name("CustomerPatch"))
-            .item(ObjectBuilder::new().required("external_id"))
-            .into()
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
+        use utoipa::openapi::RefOr;
+        let RefOr::T(Schema::Object(mut item)) = CustomerPatch::schema() else {
+            // CustomerPatch is a struct: always an object schema.
+            return CustomerPatch::schema();
+        };
+        item.description = Some(
+            "A card keyed by `external_id`: created as `POST /customers` would, or updated as \
+             `PATCH` would (`null` clears), except that a `null` for `currency`, `funnel_stage` \
+             or `owner_id` leaves a known card's value as it is (a new card takes the default)."
+                .into(),
+        );
+        item.required = vec!["external_id".into()];
+        item.example = Some(serde_json::json!({
+            "external_id": "ERP-10023", "kind": "company", "name": "Hangzhou Tea Co.",
+            "funnel_stage": "ordinary", "owner_id": null
+        }));
+        if let Some(RefOr::T(Schema::Object(id))) = item.properties.get_mut("external_id") {
+            id.schema_type = SchemaType::Type(Type::String);
+        }
+        for field in DEFAULTED_ON_CREATE {
+            let Some(property) = item.properties.get_mut(*field) else {
+                continue;
+            };
+            let description = format!(
+                "`null` (or absent) leaves a known card's {field} as it is; a new card takes the default."
+            );
+            *property = match property.clone() {
+                RefOr::T(Schema::Object(mut o)) => {
+                    if let SchemaType::Type(t) = o.schema_type.clone() {
+                        o.schema_type = SchemaType::from_iter([t, Type::Null]);
+                    }
+                    o.description = Some(description);
+                    RefOr::T(Schema::Object(o))
+                }
+                other => OneOfBuilder::new()
+                    .item(ObjectBuilder::new().schema_type(Type::Null))
+                    .item(other)
+                    .description(Some(description))
+                    .into(),
+            };
+        }
+        RefOr::T(Schema::Object(item))
     }
 }
 

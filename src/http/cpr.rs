@@ -46,7 +46,8 @@ pub struct CprView {
     pub since: DateTime<Utc>,
     /// How to work a customer in this stage: S (sales), V (value) or B (brand/relationship) marketing.
     pub strategy: Option<StrategyView>,
-    /// Every stage change, newest first.
+    /// The stage changes, newest first: the latest 500 (all of them, paged:
+    /// `GET /customers/{id}/history?kind=cpr_stage_changed`).
     pub history: Vec<EventView>,
 }
 

@@ -166,9 +166,12 @@ pub struct InteractionPatch {
     #[schema(value_type = bool, required = false)]
     pub follow_up_done: Option<Option<bool>>,
     /// `resolved` closes a complaint (records the resolution time); `open` reopens it.
+    /// `null` is what every other type has (as the view shows it): taken
+    /// with a `type` that is not `complaint`, refused (422 `required`) for a
+    /// complaint.
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
-    #[schema(value_type = ComplaintStatus, required = false)]
+    #[schema(value_type = Option<ComplaintStatus>, required = false)]
     pub complaint_status: Option<Option<Input<ComplaintStatus>>>,
 }
 
@@ -180,10 +183,6 @@ impl InteractionPatch {
             ("occurred_at", matches!(self.occurred_at, Some(None))),
             ("summary", matches!(self.summary, Some(None))),
             ("follow_up_done", matches!(self.follow_up_done, Some(None))),
-            (
-                "complaint_status",
-                matches!(self.complaint_status, Some(None)),
-            ),
         ])
     }
 }
@@ -535,6 +534,7 @@ pub async fn patch(
         .and_then(Option::as_ref)
         .map(|s| s.get("complaint_status"))
         .transpose()?;
+    let status_cleared = matches!(input.complaint_status, Some(None));
     let saved = state
         .db
         .write_grouped(move |conn| {
@@ -549,7 +549,14 @@ pub async fn patch(
                 .complaint_status
                 .as_deref()
                 .and_then(ComplaintStatus::parse);
-            let extra = complaint_errors(kind, status);
+            let mut extra = complaint_errors(kind, status);
+            if status_cleared && kind == InteractionType::Complaint {
+                extra.push(FieldError::new(
+                    "complaint_status",
+                    "required",
+                    "a complaint always has a status (open or resolved); null is for the other types",
+                ));
+            }
             if !extra.is_empty() {
                 return Err(ApiError::Validation(extra));
             }

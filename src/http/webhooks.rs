@@ -122,16 +122,16 @@ pub struct WebhookPatch {
     // cannot be empty is a 422, as on the other PATCHes (it was a silent 200
     // that changed nothing).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 2000)]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 2000)]
     pub url: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 50)]
+    #[schema(value_type = Vec<String>, required = false, min_items = 1, max_items = 50)]
     pub events: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, write_only, min_length = 16, max_length = 200)]
+    #[schema(value_type = String, required = false, write_only, min_length = 16, max_length = 200)]
     pub secret: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool, required = false)]
     pub active: Option<Option<bool>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 500)]
@@ -144,9 +144,12 @@ pub struct WebhookPatch {
 #[schema(example = json!({"after": "eyJzIjoiY2hhbmdlcyIsImsiOjEyLCJpZCI6MzR9"}))]
 pub struct WebhookReplay {
     /// A change-feed cursor: changes after it are delivered again. `null`
-    /// replays every retained change.
-    #[schema(value_type = Option<String>)]
-    pub after: Option<String>,
+    /// replays every retained change (up to `PATRON_CHANGES_RETENTION_DAYS`
+    /// of them). Required, `null` included: a client that left it out by
+    /// mistake (many drop unset fields) replayed the whole feed.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(required = true, value_type = Option<String>)]
+    pub after: Option<Option<String>>,
 }
 
 /// One attempt to deliver one change.
@@ -607,9 +610,14 @@ pub async fn replay(
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
     let id = path.into_inner();
-    let after = body
-        .0
-        .after
+    let Some(after) = body.0.after else {
+        return Err(ApiError::invalid(
+            "after",
+            "required",
+            "send a change-feed cursor, or null to replay every retained change",
+        ));
+    };
+    let after = after
         .as_deref()
         .map(|c| {
             super::changes::decode(c).map_err(|_| {

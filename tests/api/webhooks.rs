@@ -355,6 +355,13 @@ async fn validation_rules(app: TestApp) {
         .await;
     r.problem(422);
     assert_eq!(r.error_fields(), ["after"]);
+    // Left out, it is not taken for null (a replay of the whole feed).
+    let r = app
+        .post(&format!("/api/v1/webhooks/{id}/replay"), &admin, &json!({}))
+        .await;
+    let problem = r.problem(422);
+    assert_eq!(r.error_fields(), ["after"]);
+    assert_eq!(problem["errors"][0]["code"], "required", "{}", r.text);
     app.get("/api/v1/webhooks?limit=0", &admin)
         .await
         .problem(400);
