@@ -81,7 +81,7 @@ async fn serve() -> Result<(), String> {
     }
     let bind = config.bind.clone();
     let admin_email = config.admin_email.clone();
-    let app = Application::build(config, true).await?;
+    let app = Application::build(config).await?;
     let host = bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
     let base = format!("http://{host}:{}", app.port());
     println!("Patron is listening on {base}");

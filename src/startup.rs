@@ -45,8 +45,9 @@ pub struct Application {
 
 impl Application {
     /// Opens the database (migrating it), creates the first admin if there is
-    /// no user, and binds the listener. `handle_signals` is false in tests.
-    pub async fn build(config: Config, handle_signals: bool) -> Result<Application, String> {
+    /// no user, and binds the listener. Signals are `run`'s to handle (tests
+    /// drive the server without them).
+    pub async fn build(config: Config) -> Result<Application, String> {
         let url = config.database_url.clone();
         let (pool_size, timeout, locking) = (
             config.pool_size,
@@ -134,7 +135,7 @@ impl Application {
         // ran ~10 % faster with pool/workers + 1 than with pool + 2;
         // docs/BENCHMARKS.md).
         .worker_max_blocking_threads(config.pool_size as usize / config.workers.max(1) + 1)
-        .shutdown_timeout(10)
+        .shutdown_timeout(SHUTDOWN_SECS)
         // actix's own bind, not a `std` listener: `std` listens with a backlog
         // of 128, so a burst of more new connections than that lost SYNs,
         // which clients resend after a second (the 1 s outliers of the
@@ -147,9 +148,9 @@ impl Application {
             .first()
             .map(|a| a.port())
             .ok_or_else(|| format!("cannot listen on {}: no address", config.bind))?;
-        if !handle_signals {
-            server = server.disable_signals();
-        }
+        // `run` handles them: it stops the HTTP server and the webhook worker
+        // at once, within one grace period.
+        server = server.disable_signals();
         Ok(Application {
             server: server.run(),
             port,
@@ -169,16 +170,69 @@ impl Application {
         self.server
     }
 
-    /// Serves until the server stops (a signal), then lets the webhook
-    /// worker finish the delivery under way and release its leases: a
-    /// restart waited the old leases out (60 s) before delivering again.
+    /// Serves until SIGTERM, SIGINT (Ctrl-C) or SIGQUIT, then stops the HTTP
+    /// server and the webhook worker at the same time: the server finishes
+    /// the requests under way on SIGTERM (at most `SHUTDOWN_SECS`; SIGINT
+    /// and SIGQUIT drop them, as actix does), while the worker finishes its
+    /// delivery and releases its leases (a restart waited the old leases out,
+    /// 60 s, before delivering again). One after the other, the two waits
+    /// could together outlast Docker's 10 s grace, and the worker kept
+    /// starting deliveries while the server drained.
     pub async fn run(self) -> std::io::Result<()> {
-        let stopped = self.server.await;
-        if let Some(webhooks) = self.webhooks {
-            webhooks.stop().await;
-        }
+        let handle = self.server.handle();
+        let server = self.server;
+        tokio::pin!(server);
+        let graceful = tokio::select! {
+            stopped = &mut server => {
+                if let Some(webhooks) = self.webhooks {
+                    webhooks.stop().await;
+                }
+                return stopped;
+            }
+            graceful = stop_signal() => graceful?,
+        };
+        log::info!(
+            "stopping ({})",
+            if graceful { "graceful" } else { "immediate" }
+        );
+        let webhooks = async {
+            if let Some(webhooks) = self.webhooks {
+                webhooks.stop().await;
+            }
+        };
+        // The server future must be polled for the stop to happen: the
+        // handle's answer comes from it.
+        let http = async {
+            let ((), stopped) = tokio::join!(handle.stop(graceful), &mut server);
+            stopped
+        };
+        let (stopped, ()) = tokio::join!(http, webhooks);
         stopped
     }
+}
+
+/// How long a graceful stop lets the requests under way finish: Docker
+/// sends SIGKILL 10 s after SIGTERM by default.
+const SHUTDOWN_SECS: u64 = 10;
+
+/// Waits for a stop signal: true for a graceful stop (SIGTERM), false for
+/// an immediate one (SIGINT, SIGQUIT), as actix's own handling had it.
+#[cfg(unix)]
+async fn stop_signal() -> std::io::Result<bool> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
+    Ok(tokio::select! {
+        _ = term.recv() => true,
+        _ = int.recv() => false,
+        _ = quit.recv() => false,
+    })
+}
+
+#[cfg(not(unix))]
+async fn stop_signal() -> std::io::Result<bool> {
+    tokio::signal::ctrl_c().await.map(|()| false)
 }
 
 fn cors(origins: &[String]) -> Cors {

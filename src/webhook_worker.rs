@@ -49,10 +49,11 @@ struct Worker {
     stopping: tokio::sync::watch::Receiver<bool>,
 }
 
-/// How long a graceful stop waits at most for the delivery under way (its
-/// own timeout may be longer): Docker's default grace before SIGKILL is 10 s,
-/// and a lease not released frees itself anyway.
-const STOP_WAIT: Duration = Duration::from_secs(10);
+/// How long a stop waits at most for the delivery under way (its own
+/// timeout may be longer): under Docker's default grace before SIGKILL
+/// (10 s), so that the lease is released first; a lease not released frees
+/// itself anyway.
+const STOP_WAIT: Duration = Duration::from_secs(8);
 
 /// The worker of a running application, for its graceful stop.
 pub struct Running {
@@ -170,6 +171,11 @@ impl Worker {
 
     /// Serves subscription `id` if this process can claim it.
     async fn claim_and_serve(&self, id: i64) -> Result<(), ApiError> {
+        // Stopping: no claim (it would be released unused, or kept if the
+        // stop's wait ended in between).
+        if self.stopped() {
+            return Ok(());
+        }
         let (owner, lease) = (self.owner.clone(), self.lease);
         let claimed = self
             .db

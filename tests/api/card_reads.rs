@@ -158,7 +158,7 @@ async fn card_reads_held_up_in_their_statement_get_their_503(app: TestApp) {
 
 /// The server as `main` builds it (`Config` → `Application`) batches.
 async fn the_started_app_batches_card_reads_on_postgres(app: TestApp) {
-    let started = Application::build(app.config.clone(), false)
+    let started = Application::build(app.config.clone())
         .await
         .expect("starts");
     assert!(started.db.card(1).await.is_ok());
@@ -169,7 +169,7 @@ async fn the_started_app_batches_card_reads_on_postgres(app: TestApp) {
     assert_eq!(started.db.card_read_statements(), expected);
     let mut config = app.config.clone();
     config.pg_card_readers = 0;
-    let unbatched = Application::build(config, false).await.expect("starts");
+    let unbatched = Application::build(config).await.expect("starts");
     assert!(unbatched.db.card(1).await.is_ok());
     assert_eq!(
         unbatched.db.card_read_statements(),

@@ -1194,9 +1194,7 @@ async fn cors_allows_configured_origins() {
     let mut config = Config::for_database(&format!("sqlite://{}", dir.join("patron.db").display()));
     config.pool_size = 2;
     config.cors_origins = vec!["https://app.example".into()];
-    let app = Application::build(config, false)
-        .await
-        .expect("the app starts");
+    let app = Application::build(config).await.expect("the app starts");
     let base = format!("http://127.0.0.1:{}", app.port());
     let server = app.server();
     let handle = server.handle();

@@ -226,9 +226,7 @@ where
     let app_config = config.clone();
     let admin_email = config.admin_email.clone();
     let admin_password = config.admin_password.clone().unwrap_or_default();
-    let app = Application::build(config, false)
-        .await
-        .expect("the app starts");
+    let app = Application::build(config).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = app.server();
     let handle = server.handle();
@@ -369,7 +367,7 @@ impl TestApp {
     pub async fn start_another(&self, tweak: impl FnOnce(&mut Config)) -> OtherApp {
         let mut config = self.config.clone();
         tweak(&mut config);
-        let app = Application::build(config, false)
+        let app = Application::build(config)
             .await
             .expect("the other app starts");
         let address = format!("http://127.0.0.1:{}", app.port());

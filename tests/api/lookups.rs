@@ -56,7 +56,7 @@ async fn lookups_run_on_sqlite_lane_only(app: TestApp) {
 async fn the_started_app_has_its_lane(app: TestApp) {
     let mut config = app.config.clone();
     config.sqlite_lookup_threads = 1;
-    let started = Application::build(config, false).await.expect("starts");
+    let started = Application::build(config).await.expect("starts");
     let on = lookup_thread(&started.db).await;
     match app.backend {
         Backend::Sqlite => assert_eq!(on.as_deref(), Some(LANE)),

@@ -120,7 +120,7 @@ impl Outage {
             config.admin_email.clone(),
             config.admin_password.clone().unwrap_or_default(),
         );
-        let app = Application::build(config.clone(), false)
+        let app = Application::build(config.clone())
             .await
             .expect("the app starts");
         let test_app = TestApp {

@@ -42,7 +42,7 @@ impl Running {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start a runtime: {e}"))?;
-        let app = runtime.block_on(Application::build(config, false))?;
+        let app = runtime.block_on(Application::build(config))?;
         let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
         let server = app.server();
         let handle = server.handle();
