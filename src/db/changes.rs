@@ -390,10 +390,47 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
     write_rows(conn, seq, &mut rows)
 }
 
+/// Renders now the changes recorded since `from` (a `mark`) that have no
+/// data yet. For a grouped write (`db::group`) that another write of the
+/// same group follows: the seal renders each entity once, as the group left
+/// it, so a contact PATCHed by one request and deleted by the next showed
+/// the PATCH's `updated` change with the delete's tombstone, and two PATCHes
+/// both showed the second's version.
+pub(super) fn render_since(conn: &mut DbConn, from: usize) -> QueryResult<()> {
+    let mut by_type: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    UNSEALED.with(|u| {
+        for change in u.borrow().iter().skip(from) {
+            if let Unsealed::Entity(c) = change {
+                if c.data.is_none() {
+                    by_type
+                        .entry(c.entity_type.clone())
+                        .or_default()
+                        .push(c.entity_id);
+                }
+            }
+        }
+    });
+    if by_type.is_empty() {
+        return Ok(());
+    }
+    let rendered = render_types(conn, by_type)?;
+    UNSEALED.with(|u| {
+        for change in u.borrow_mut().iter_mut().skip(from) {
+            if let Unsealed::Entity(c) = change {
+                if c.data.is_none() {
+                    let key = (c.entity_type.clone(), c.entity_id);
+                    c.data = rendered.get(&key).cloned();
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
 /// The representations of the entities changed without one, by (type, id),
 /// one batch per type.
 fn render(conn: &mut DbConn, unsealed: &[Unsealed]) -> QueryResult<HashMap<(String, i64), String>> {
-    let mut by_type: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    let mut by_type: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for change in unsealed {
         if let Unsealed::Entity(Change {
             entity_type,
@@ -402,14 +439,24 @@ fn render(conn: &mut DbConn, unsealed: &[Unsealed]) -> QueryResult<HashMap<(Stri
             ..
         }) = change
         {
-            by_type.entry(entity_type).or_default().push(*entity_id);
+            by_type
+                .entry(entity_type.clone())
+                .or_default()
+                .push(*entity_id);
         }
     }
+    render_types(conn, by_type)
+}
+
+fn render_types(
+    conn: &mut DbConn,
+    by_type: BTreeMap<String, Vec<i64>>,
+) -> QueryResult<HashMap<(String, i64), String>> {
     let mut out = HashMap::new();
     for (entity_type, mut ids) in by_type {
         ids.sort_unstable();
         ids.dedup();
-        let rendered = crate::http::change_data::render_many(conn, entity_type, &ids)
+        let rendered = crate::http::change_data::render_many(conn, &entity_type, &ids)
             .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
         out.extend(
             rendered

@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::changes;
 use super::request_key::{self, RequestKey};
 use super::{savepoint, write_tx, DbConn};
 use crate::error::ApiError;
@@ -42,9 +43,9 @@ pub const MAX: usize = 32;
 /// `None` when it committed, else why it did not.
 type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
 
-/// A queued write: runs in the group's transaction and returns how to
-/// deliver its result.
-type Job = Box<dyn FnOnce(&mut DbConn) -> Deliver + Send>;
+/// A queued write: runs in the group's transaction (told whether other
+/// writes of the group follow it) and returns how to deliver its result.
+type Job = Box<dyn FnOnce(&mut DbConn, bool) -> Deliver + Send>;
 
 /// The writes of one database waiting for a group.
 #[derive(Clone, Default)]
@@ -70,10 +71,16 @@ impl Queue {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let job: Job = Box::new(move |conn| {
+        let job: Job = Box::new(move |conn, others_follow| {
             let result = savepoint(conn, |conn| {
+                let from = changes::mark();
                 let value = f(conn)?;
                 request_key::mark_applied_for(conn, key.as_ref())?;
+                // The feed shows the state this write left: a later write of
+                // the group may change or delete the same entity.
+                if others_follow {
+                    changes::render_since(conn, from)?;
+                }
                 Ok(value)
             });
             Box::new(move |failed| {
@@ -121,8 +128,9 @@ impl Queue {
                 let n = pending.jobs.len().min(MAX);
                 pending.jobs.drain(..n).map(|(_, job)| job).collect()
             };
-            for job in jobs {
-                delivers.push(job(conn));
+            let last = jobs.len().saturating_sub(1);
+            for (i, job) in jobs.into_iter().enumerate() {
+                delivers.push(job(conn, i < last));
             }
             Ok::<_, ApiError>(())
         });

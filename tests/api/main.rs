@@ -21,6 +21,7 @@ mod auth;
 mod cache_control;
 mod card_reads;
 mod changes;
+mod changes_grouped;
 mod changes_surveys;
 mod charsets;
 mod churn;
