@@ -152,9 +152,8 @@ impl ApiError {
             }
             ApiError::Validation(_) => ("validation", "Validation failed"),
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
-            ApiError::Unavailable(_) | ApiError::StoredNotApplied(_) => {
-                ("unavailable", "Service unavailable")
-            }
+            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::StoredNotApplied(_) => ("stored-not-applied", "Saved, not applied"),
             ApiError::Internal(_) => ("internal", "Internal error"),
         }
     }
@@ -277,6 +276,11 @@ impl From<diesel::result::Error> for ApiError {
         use diesel::result::{DatabaseErrorKind as Kind, Error};
         match e {
             Error::NotFound => ApiError::NotFound("not found".into()),
+            Error::QueryBuilderError(ref cause)
+                if cause.is::<crate::db::idempotency::Overtaken>() =>
+            {
+                ApiError::Conflict(cause.to_string())
+            }
             Error::DatabaseError(Kind::UniqueViolation, info) => ApiError::Conflict(format!(
                 "a record with the same unique value exists ({})",
                 info.message()

@@ -140,6 +140,14 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "503",
         "The database is busy or unreachable; retry later",
     ),
+    (
+        "UnavailableOrSaved",
+        "503",
+        "`/problems/unavailable`: the database is busy or unreachable, nothing was saved; retry \
+         later. `/problems/stored-not-applied` (as in the example): the settings were saved (the \
+         detail names the version, the new ETag) but recomputing the cards failed; do not send \
+         them again, the detail says what completes the recompute",
+    ),
 ];
 
 /// An error as a handler returns it, for the example of the response named
@@ -186,6 +194,12 @@ fn example_error(name: &str) -> ApiError {
             "a request with this Idempotency-Key is still being processed; retry later".into(),
         ),
         "Unavailable" => ApiError::Unavailable("the database did not answer".into()),
+        "UnavailableOrSaved" => ApiError::StoredNotApplied(
+            "the settings were saved (version 4, ETag \"4\"), but recomputing the cards failed \
+             (the database is busy or not reachable); the next hourly job recomputes them, or \
+             POST /cpr/recompute now"
+                .into(),
+        ),
         _ => ApiError::Internal("an example".into()),
     }
 }
@@ -253,6 +267,14 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                 integer_header("Seconds to wait before retrying (always sent; `/readyz` says whether the database answers)"),
             );
         }
+        if *name == "UnavailableOrSaved" {
+            response.headers.insert(
+                "Retry-After".to_string(),
+                integer_header(
+                    "With `/problems/unavailable` only: seconds to wait before retrying",
+                ),
+            );
+        }
         if *name == "ConflictOrInFlight" {
             response.headers.insert(
                 "Retry-After".to_string(),
@@ -296,7 +318,19 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             if op.request_body.is_none() && method != "get" {
                 add_note(op, NO_BODY_NOTE.to_string());
             }
-            let mut wanted: Vec<&str> = vec!["InternalError", "Unavailable"];
+            // The settings whose PUT recomputes every card after saving
+            // (`http::settings::saved_but_not_applied`).
+            let recomputes = method == "put"
+                && matches!(
+                    path.as_str(),
+                    "/api/v1/settings/cpr" | "/api/v1/settings/loyalty"
+                );
+            let unavailable = if recomputes {
+                "UnavailableOrSaved"
+            } else {
+                "Unavailable"
+            };
+            let mut wanted: Vec<&str> = vec!["InternalError", unavailable];
             if secured {
                 wanted.extend(["Unauthorized", "TooManyRequests"]);
                 wanted.extend(forbidden(&method_upper, path, route.is_some()));

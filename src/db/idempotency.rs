@@ -18,8 +18,9 @@ pub struct Stored {
 /// What a keyed request finds.
 #[derive(Debug)]
 pub enum Claim {
-    /// The key is new (or its stale claim was taken over): run the request.
-    Fresh,
+    /// The key is new (or its stale claim was taken over): run the request;
+    /// its writes mark the claim applied with this token.
+    Fresh(String),
     /// The same request already ran: replay this.
     Replay(Stored),
     /// The key was used with another request.
@@ -59,15 +60,17 @@ pub fn claim(
         .optional()?;
     match found {
         None => {
+            let token = crate::config::random_string(16);
             diesel::insert_into(keys::table)
                 .values((
                     keys::user_id.eq(user_id),
                     keys::idem_key.eq(key),
                     keys::request_hash.eq(hash),
                     keys::created_at.eq(now),
+                    keys::claim_token.eq(&token),
                 ))
                 .execute(conn)?;
-            Ok(Claim::Fresh)
+            Ok(Claim::Fresh(token))
         }
         Some((stored_hash, ..)) if stored_hash != hash => Ok(Claim::Mismatch),
         Some((_, Some(status), headers, body, _, _)) => Ok(Claim::Replay(Stored {
@@ -80,7 +83,10 @@ pub fn claim(
                 return Ok(Claim::Applied);
             }
             // Conditional: of two retries taking it over at once (on
-            // PostgreSQL both read the stale row), one runs the request.
+            // PostgreSQL both read the stale row), one runs the request. The
+            // new token makes the run it replaces unable to mark it applied:
+            // a run only slow (waiting on a lock) rolls back instead.
+            let token = crate::config::random_string(16);
             let taken = diesel::update(
                 keys::table
                     .find((user_id, key))
@@ -88,10 +94,10 @@ pub fn claim(
                     .filter(keys::applied.eq(false))
                     .filter(keys::created_at.lt(stale_before)),
             )
-            .set(keys::created_at.eq(now))
+            .set((keys::created_at.eq(now), keys::claim_token.eq(&token)))
             .execute(conn)?;
             Ok(if taken == 1 {
-                Claim::Fresh
+                Claim::Fresh(token)
             } else {
                 Claim::InFlight
             })
@@ -118,29 +124,55 @@ pub fn complete(conn: &mut DbConn, user_id: i64, key: &str, stored: &Stored) -> 
 }
 
 /// Records, in the transaction of a keyed request's write, that the request
-/// was applied (`db::request_key`).
-pub fn mark_applied(conn: &mut DbConn, user_id: i64, key: &str) -> QueryResult<()> {
-    diesel::update(
-        keys::table
-            .find((user_id, key))
-            .filter(keys::status.is_null()),
-    )
-    .set(keys::applied.eq(true))
-    .execute(conn)?;
-    Ok(())
-}
-
-/// Frees an unfinished claim, so a retry runs the request (after a response
-/// that must not be replayed: 5xx, 401, 429). A claim marked applied stays:
-/// its write committed, and running it again could repeat it.
-pub fn release(conn: &mut DbConn, user_id: i64, key: &str) -> QueryResult<()> {
-    diesel::delete(
+/// was applied (`db::request_key`). Fails with [`Overtaken`] when a retry
+/// took the claim over meanwhile (this run was slow, not dead): the write
+/// must roll back, or the key's request would be applied twice.
+pub fn mark_applied(conn: &mut DbConn, user_id: i64, key: &str, token: &str) -> QueryResult<()> {
+    let marked = diesel::update(
         keys::table
             .find((user_id, key))
             .filter(keys::status.is_null())
-            .filter(keys::applied.eq(false)),
+            .filter(keys::claim_token.eq(token)),
     )
+    .set(keys::applied.eq(true))
     .execute(conn)?;
+    if marked == 0 {
+        return Err(diesel::result::Error::QueryBuilderError(Box::new(
+            Overtaken,
+        )));
+    }
+    Ok(())
+}
+
+/// A keyed request whose claim a retry took over (see `mark_applied`).
+#[derive(Debug)]
+pub struct Overtaken;
+
+impl std::fmt::Display for Overtaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "a retry with the same Idempotency-Key took this request over while it waited; \
+             nothing of it was written: the retry's answer is the outcome",
+        )
+    }
+}
+
+impl std::error::Error for Overtaken {}
+
+/// Frees an unfinished claim, so a retry runs the request (after a response
+/// that must not be replayed: 5xx, 401, 429). A claim marked applied stays
+/// (its write committed, and running it again could repeat it), made stale
+/// at once: a retry learns it was applied now, not after a minute of "still
+/// being processed".
+pub fn release(conn: &mut DbConn, user_id: i64, key: &str) -> QueryResult<()> {
+    let unfinished = keys::table
+        .find((user_id, key))
+        .filter(keys::status.is_null());
+    diesel::delete(unfinished.filter(keys::applied.eq(false))).execute(conn)?;
+    let long_ago = chrono::DateTime::UNIX_EPOCH.naive_utc();
+    diesel::update(unfinished.filter(keys::applied.eq(true)))
+        .set(keys::created_at.eq(long_ago))
+        .execute(conn)?;
     Ok(())
 }
 

@@ -16,11 +16,12 @@ use std::cell::RefCell;
 
 use super::DbConn;
 
-/// Whose key, which key.
+/// Whose key, which key, and which run of the request holds its claim.
 #[derive(Debug, Clone)]
 pub struct RequestKey {
     pub user_id: i64,
     pub key: String,
+    pub token: String,
 }
 
 tokio::task_local! {
@@ -67,7 +68,7 @@ pub(super) fn mark_applied_for(
     key: Option<&RequestKey>,
 ) -> diesel::QueryResult<()> {
     match key {
-        Some(k) => super::idempotency::mark_applied(conn, k.user_id, &k.key),
+        Some(k) => super::idempotency::mark_applied(conn, k.user_id, &k.key, &k.token),
         None => Ok(()),
     }
 }

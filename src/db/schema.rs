@@ -420,5 +420,6 @@ diesel::table! {
         body -> Text,
         created_at -> Timestamp,
         applied -> Bool,
+        claim_token -> Nullable<Text>,
     }
 }

@@ -235,11 +235,13 @@ fn set_window_moved_at(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<()>
 /// interleaves with it.
 pub fn refresh_windows(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
     super::write_tx(conn, |conn| {
+        let overlap = chrono::Duration::minutes(OVERLAP_MINUTES);
         let changed = match window_moved_at(conn)? {
-            Some(last) if last <= now => {
-                let from = window_start(last) - chrono::Duration::minutes(OVERLAP_MINUTES);
-                move_window(conn, from, now)?
-            }
+            Some(last) if last <= now => move_window(conn, window_start(last) - overlap, now)?,
+            // Moved a moment "later" by a process whose clock runs ahead of
+            // this one's: nothing to move (a full recompute locked every card
+            // for a clock difference), and the mark is not set back.
+            Some(last) if last - now <= overlap => return Ok(0),
             _ => refresh_every_window(conn, now)?,
         };
         set_window_moved_at(conn, now)?;
@@ -368,6 +370,11 @@ mod tests {
         // 1 left the window, 3 entered it, 2 is already right.
         assert_eq!(refresh_windows(&mut c, now).ok(), Some(2));
         assert_eq!(refresh_windows(&mut c, now).ok(), Some(0));
+        // A process whose clock is five minutes behind finds the window
+        // moved "later" than its now: nothing to do, the mark stays.
+        let behind = now - chrono::Duration::minutes(5);
+        assert_eq!(refresh_windows(&mut c, behind).ok(), Some(0));
+        assert_eq!(window_moved_at(&mut c).ok(), Some(Some(now)));
         #[derive(QueryableByName)]
         struct Figures {
             #[diesel(sql_type = diesel::sql_types::BigInt)]

@@ -73,7 +73,7 @@ impl utoipa::PartialSchema for CustomerBulkItem {
         );
         item.required = vec!["external_id".into()];
         item.example = Some(serde_json::json!({
-            "external_id": "ERP-10023", "kind": "company", "name": "Hangzhou Tea Co.",
+            "external_id": "ERP-10023", "kind": "organization", "name": "Hangzhou Tea Co.",
             "funnel_stage": "ordinary", "owner_id": null
         }));
         if let Some(RefOr::T(Schema::Object(id))) = item.properties.get_mut("external_id") {

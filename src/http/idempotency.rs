@@ -308,17 +308,18 @@ pub async fn middleware(
             })
             .await
     };
-    match claimed {
-        Ok(Claim::Fresh) => {}
+    let token = match claimed {
+        Ok(Claim::Fresh(token)) => token,
         Ok(Claim::Replay(stored)) => return Ok(req.into_response(replay(&stored))),
         Ok(Claim::Mismatch) => return Ok(error_response(req, mismatch())),
         Ok(Claim::InFlight) => return Ok(error_response(req, in_flight())),
         Ok(Claim::Applied) => return Ok(error_response(req, applied())),
         Err(e) => return Ok(error_response(req, e)),
-    }
+    };
     let key = RequestKey {
         user_id: idem.user_id,
         key: idem.key.clone(),
+        token,
     };
     let result = request_key::scope(key, next.call(req)).await;
     let response = match result {

@@ -118,4 +118,43 @@ async fn a_claim_never_applied_is_run_again(app: TestApp) {
 backend_tests!(
     a_write_whose_response_was_lost_is_not_run_again,
     a_claim_never_applied_is_run_again,
+    a_claim_taken_over_cannot_be_marked_by_the_run_it_replaced,
 );
+
+/// The claim's token, at the database level (both engines): a run whose
+/// claim a retry took over (it was slow, not dead) can no longer mark the
+/// claim applied, so its write rolls back instead of being a second one; a
+/// run that answered an error after its write committed leaves the claim
+/// applied and stale at once, so the retry hears "applied" without a
+/// minute of "still being processed".
+async fn a_claim_taken_over_cannot_be_marked_by_the_run_it_replaced(app: TestApp) {
+    use patron::db::idempotency::{claim, mark_applied, release, Claim, Overtaken};
+    let (user, _) = app.user_with_role("sales").await;
+    let db = app.open_db(1, 5).await;
+    db.run(move |conn| {
+        let now = patron::db::now();
+        let lease = chrono::Duration::seconds(60);
+        let Claim::Fresh(slow) = claim(conn, user, "k", "h", now, now - lease)? else {
+            panic!("a new key is fresh");
+        };
+        // A minute later the retry finds the claim stale and takes it over.
+        let later = now + chrono::Duration::seconds(120);
+        let Claim::Fresh(retry) = claim(conn, user, "k", "h", later, later - lease)? else {
+            panic!("a stale claim never applied is taken over");
+        };
+        let refused = mark_applied(conn, user, "k", &slow);
+        assert!(
+            matches!(&refused, Err(diesel::result::Error::QueryBuilderError(e)) if e.is::<Overtaken>()),
+            "{refused:?}"
+        );
+        mark_applied(conn, user, "k", &retry)?;
+        // The retry answered an error after its write: released, the claim
+        // stays, and is found applied at once.
+        release(conn, user, "k")?;
+        let found = claim(conn, user, "k", "h", later, later - lease)?;
+        assert!(matches!(found, Claim::Applied), "{found:?}");
+        Ok(())
+    })
+    .await
+    .expect("the claims");
+}

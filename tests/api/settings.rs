@@ -683,6 +683,12 @@ async fn a_put_whose_recompute_fails_says_the_settings_were_saved(app: TestApp) 
     });
     let r = put(&app, "/api/v1/settings/cpr", &token, Some("\"0\""), &body).await;
     let problem = r.problem(503);
+    assert_eq!(
+        problem["type"], "/problems/stored-not-applied",
+        "{}",
+        r.text
+    );
+    assert_eq!(r.header("retry-after"), None, "resending is not the remedy");
     assert!(
         problem["detail"]
             .as_str()

@@ -1,1 +1,2 @@
+ALTER TABLE idempotency_keys DROP COLUMN claim_token;
 ALTER TABLE idempotency_keys DROP COLUMN applied;
