@@ -232,6 +232,18 @@ fn resolved<'a>(spec: &'a Value, s: &'a Value) -> &'a Value {
     }
 }
 
+/// The values an enum property allows, through a `$ref` or a `oneOf` with
+/// `null`.
+fn enum_of<'a>(spec: &'a Value, property: &'a Value) -> Option<&'a Vec<Value>> {
+    let direct = resolved(spec, property)["enum"].as_array();
+    direct.or_else(|| {
+        property["oneOf"]
+            .as_array()?
+            .iter()
+            .find_map(|part| resolved(spec, part)["enum"].as_array())
+    })
+}
+
 /// Where an object schema forbids other properties, `example` names only
 /// its properties and all the required ones.
 fn check_example(spec: &Value, schema: &Value, example: &Value, at: &str) {
@@ -256,6 +268,14 @@ fn check_example(spec: &Value, schema: &Value, example: &Value, at: &str) {
         );
     }
     for (key, value) in example {
+        // A code the schema's enum does not list (the bulk item's example
+        // said "company" where kinds are individual and organization).
+        if let Some(codes) = props.get(key).and_then(|p| enum_of(spec, p)) {
+            assert!(
+                value.is_null() || codes.contains(value),
+                "{at}: example {key} = {value} is not one of {codes:?}"
+            );
+        }
         let items = &props.get(key).map_or(&Value::Null, |p| &p["items"]);
         for (i, element) in value.as_array().into_iter().flatten().enumerate() {
             check_example(spec, items, element, &format!("{at}.{key}[{i}]"));
