@@ -618,7 +618,9 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let view = state
+    // Counted after the COMMIT (`detail`): a count scans every card, and
+    // inside the transaction it held SQLite's one write for as long.
+    let saved = state
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
@@ -626,10 +628,11 @@ pub async fn create(
                 name_taken(conn, &row.name, None)?;
                 let saved = store::insert(conn, &row)?;
                 store::add_members(conn, saved.id, &members, now)?;
-                detail(conn, saved)
+                Ok(saved)
             })
         })
         .await?;
+    let view = state.db.run(move |conn| detail(conn, saved)).await?;
     Ok(segment_response(StatusCode::CREATED, view))
 }
 
@@ -709,7 +712,8 @@ pub async fn patch(
         .as_ref()
         .and_then(Option::as_ref)
         .map(|v| rule_errors(v, "rule", &mut errors));
-    let view = state
+    // Counted after the COMMIT, as in `create`.
+    let saved = state
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
@@ -757,7 +761,7 @@ pub async fn patch(
                 }
                 // Nothing differs: no write, no new version.
                 if row == stored {
-                    return detail(conn, row);
+                    return Ok(row);
                 }
                 let before = row.version;
                 row.version = before + 1;
@@ -767,10 +771,11 @@ pub async fn patch(
                         current: before + 1,
                     });
                 }
-                detail(conn, row)
+                Ok(row)
             })
         })
         .await?;
+    let view = state.db.run(move |conn| detail(conn, saved)).await?;
     Ok(segment_response(StatusCode::OK, view))
 }
 
