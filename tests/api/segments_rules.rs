@@ -22,6 +22,7 @@ backend_tests!(
     rule_dates_are_read_as_a_requests_and_filters_are,
     text_values_compare_trimmed_as_the_list_filters_do,
     rules_stored_before_the_stricter_reading_still_read,
+    instants_finer_than_a_microsecond_compare_exactly,
 );
 
 fn small() -> Value {
@@ -1165,4 +1166,51 @@ async fn rules_stored_before_the_stricter_reading_still_read(app: TestApp) {
             .await;
         assert_eq!(r.status, 200, "{stored}: {}", r.text);
     }
+}
+
+/// Found by a review: a rule's instant finer than a microsecond was cut
+/// down to one for every op, so `gte X+0.5µs` took a card stored at `X`
+/// and `lt X+0.5µs` left it out; the list filters round such a bound up
+/// (`instants::bound`), and the README promises the exact comparison.
+async fn instants_finer_than_a_microsecond_compare_exactly(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = customer(&app, &admin, "Called at X", json!({})).await;
+    let x = "2026-06-01T10:00:00.123456Z";
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/interactions"),
+            &admin,
+            &json!({"type": "call", "summary": "Checked in", "occurred_at": x}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
+    assert_eq!(card.body["last_contact_at"], json!(x), "{}", card.text);
+
+    let half_after = "2026-06-01T10:00:00.1234565Z";
+    let half_before = "2026-06-01T10:00:00.1234555Z";
+    let at = |op: &str, value: &str| json!({"field": "last_contact_at", "op": op, "value": value});
+    let (none, card) = (BTreeSet::new(), BTreeSet::from([c]));
+    for (rule, expected) in [
+        (at("gte", half_after), &none),
+        (at("lt", half_after), &card),
+        (at("lte", half_after), &card),
+        (at("gt", half_after), &none),
+        (at("gte", half_before), &card),
+        (at("lt", half_before), &none),
+        (at("lte", half_before), &none),
+        (at("gt", half_before), &card),
+        (at("gte", x), &card),
+        (at("lt", x), &none),
+    ] {
+        assert_eq!(&matches(&app, &admin, &rule).await, expected, "{rule}");
+    }
+    // A saved segment counts as its preview.
+    let body = json!({"name": "Before X+", "kind": "dynamic", "rule": at("lt", half_after)});
+    let created = create_segment(&app, &admin, body).await;
+    assert_eq!(created.body["count"], 1, "{}", created.text);
+    let r = app
+        .get(&format!("{SEGMENTS}/{}", created.id()), &admin)
+        .await;
+    assert_eq!(r.body["count"], 1, "{}", r.text);
 }
