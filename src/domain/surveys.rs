@@ -233,7 +233,7 @@ pub struct ResponseSatisfaction {
 
 fn mean_of<'a>(values: impl Iterator<Item = &'a i64>) -> Option<f64> {
     let (sum, n) = values.fold((0_i64, 0_i64), |(s, n), v| (s + v, n + 1));
-    (n > 0).then(|| round(sum as f64 / n as f64, 2))
+    (n > 0).then(|| ratio(sum, n, 2))
 }
 
 pub fn response_satisfaction(answers: &[Answer]) -> ResponseSatisfaction {
@@ -258,10 +258,31 @@ pub fn response_satisfaction(answers: &[Answer]) -> ResponseSatisfaction {
     }
 }
 
-/// Rounds to `places` decimals.
-pub fn round(v: f64, places: i32) -> f64 {
-    let f = 10_f64.powi(places);
-    (v * f).round() / f
+/// `num / den` rounded to `places` decimals, halves away from zero (4.475
+/// is 4.48, as `level` rounds 4.5 up), on integers: `(num / den * 10^p)
+/// .round()` rounded some exact halves down (179/40 = 4.475 is 447.4999…
+/// hundredths as a float, so 4.47). 0 for `den` 0, which callers rule out.
+pub fn ratio(num: i64, den: i64, places: u32) -> f64 {
+    if den == 0 {
+        return 0.0;
+    }
+    let scale = 10_i128.pow(places);
+    let (num, den) = (i128::from(num) * scale, i128::from(den));
+    let (quotient, rest) = (num / den, num % den);
+    // The rest has the sign of `num`; it is a half or more when twice it
+    // reaches the divisor.
+    let away = if 2 * rest.abs() >= den.abs() {
+        if (num < 0) != (den < 0) {
+            -1
+        } else {
+            1
+        }
+    } else {
+        0
+    };
+    // At most |i64| × 10^places: exact in f64 for the places used (≤ 4)
+    // up to 2^53; the division gives the float nearest the decimal.
+    (quotient + away) as f64 / scale as f64
 }
 
 /// Answers per level 1–5 (index 0 is level 1).
@@ -271,13 +292,13 @@ pub type Distribution = [i64; 5];
 pub fn mean(d: &Distribution) -> Option<f64> {
     let total: i64 = d.iter().sum();
     let weighted: i64 = d.iter().zip(1_i64..).map(|(n, level)| n * level).sum();
-    (total > 0).then(|| round(weighted as f64 / total as f64, 2))
+    (total > 0).then(|| ratio(weighted, total, 2))
 }
 
 /// CSAT: percent of answers at level 4 or 5 (0–100, one decimal); None without answers.
 pub fn csat(d: &Distribution) -> Option<f64> {
     let total: i64 = d.iter().sum();
-    (total > 0).then(|| round((d[3] + d[4]) as f64 * 100.0 / total as f64, 1))
+    (total > 0).then(|| ratio((d[3] + d[4]) * 100, total, 1))
 }
 
 /// NPS from answers per score 0–10: percent promoters (9–10) minus percent
@@ -286,7 +307,7 @@ pub fn nps(scores: &[i64; 11]) -> Option<f64> {
     let total: i64 = scores.iter().sum();
     let promoters = scores[9] + scores[10];
     let detractors: i64 = scores[..7].iter().sum();
-    (total > 0).then(|| round((promoters - detractors) as f64 * 100.0 / total as f64, 1))
+    (total > 0).then(|| ratio((promoters - detractors) * 100, total, 1))
 }
 
 /// The level (1–5) a mean satisfaction rounds to (halves round up: 4.5 is 5).
@@ -308,7 +329,7 @@ pub fn level(mean: f64) -> i64 {
 /// without a target or when it has no members.
 pub fn response_rate(respondents: i64, targets: Option<i64>) -> Option<f64> {
     match targets {
-        Some(t) if t > 0 => Some(round(respondents as f64 / t as f64, 4)),
+        Some(t) if t > 0 => Some(ratio(respondents, t, 4)),
         _ => None,
     }
 }
@@ -492,6 +513,41 @@ mod tests {
         assert_eq!(s.social, None);
         let none = response_satisfaction(&[]);
         assert_eq!(none, ResponseSatisfaction::default());
+    }
+
+    /// Found by a review: rounded as floats, 179/40 = 4.475 (447.4999…
+    /// hundredths) came out 4.47.
+    #[test]
+    fn exact_halves_round_up() {
+        assert_eq!(ratio(179, 40, 2), 4.48);
+        assert_eq!(ratio(23, 40, 2), 0.58);
+        assert_eq!(ratio(41, 40, 2), 1.03);
+        assert_eq!(ratio(3, 20_000, 4), 0.0002);
+        assert_eq!(ratio(-100, 400, 1), -0.3);
+        assert_eq!(ratio(100, -400, 1), -0.3);
+        // Below and above a half, and whole values.
+        assert_eq!(ratio(1, 3, 2), 0.33);
+        assert_eq!(ratio(2, 3, 2), 0.67);
+        assert_eq!(ratio(8_949, 2_000, 2), 4.47);
+        assert_eq!(ratio(8_951, 2_000, 2), 4.48);
+        assert_eq!(ratio(0, 7, 2), 0.0);
+        assert_eq!(ratio(5, 1, 2), 5.0);
+        assert_eq!(ratio(i64::MAX, 1, 4), i64::MAX as f64);
+        // 21 answers of 4 and 19 of 5: 179 / 40.
+        assert_eq!(mean(&[0, 0, 0, 21, 19]), Some(4.48));
+        assert_eq!(response_rate(3, Some(20_000)), Some(0.0002));
+        // A card's satisfaction: one response with those 40 ratings.
+        let ratings: Vec<Answer> = (0..40)
+            .map(|i| Answer {
+                question_id: i,
+                kind: QuestionKind::Rating5,
+                dimension: Some(SatisfactionDimension::Product),
+                number: Some(if i < 21 { 4 } else { 5 }),
+                text: None,
+            })
+            .collect();
+        let s = response_satisfaction(&ratings);
+        assert_eq!((s.overall, s.product), (Some(4.48), Some(4.48)));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::auth::AuthUser;
 use crate::db::{self, loyalty, settings, DbConn};
 use crate::domain::codes::{Code, LoyaltyType};
 use crate::domain::loyalty::LoyaltySettings;
-use crate::domain::surveys::round;
+use crate::domain::surveys::ratio;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -246,8 +246,7 @@ fn analytics(conn: &mut DbConn) -> Result<LoyaltyAnalytics, ApiError> {
                 code: code.to_string(),
                 customers,
                 repeat_customers: repeat,
-                repeat_purchase_rate: (customers > 0)
-                    .then(|| round(repeat as f64 / customers as f64, 4)),
+                repeat_purchase_rate: (customers > 0).then(|| ratio(repeat, customers, 4)),
             }
         })
         .collect();
