@@ -13,6 +13,8 @@
 //! A response never changes once recorded: its `ETag` carries version 1,
 //! the version the change feed gives it.
 
+use std::collections::HashMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -201,13 +203,17 @@ fn respond(status: StatusCode, view: &ResponseView) -> HttpResponse {
 
 fn views(conn: &mut DbConn, rows: Vec<ResponseRow>) -> Result<Vec<ResponseView>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut answers = store::answers_of(conn, &ids)?;
+    // Grouped in one pass (each response's answers stay in id order, as
+    // `answers_of` reads them): partitioning what was left for every
+    // response took a page's answers times its responses.
+    let mut by_response: HashMap<i64, Vec<AnswerRow>> = HashMap::with_capacity(ids.len());
+    for a in store::answers_of(conn, &ids)? {
+        by_response.entry(a.response_id).or_default().push(a);
+    }
     Ok(rows
         .into_iter()
         .map(|r| {
-            let (mine, rest): (Vec<AnswerRow>, Vec<AnswerRow>) =
-                answers.drain(..).partition(|a| a.response_id == r.id);
-            answers = rest;
+            let mine = by_response.remove(&r.id).unwrap_or_default();
             view(r, mine)
         })
         .collect())

@@ -693,8 +693,13 @@ async fn second_response_needs_allow_multiple(app: TestApp) {
     assert_eq!(p1.status, 200);
     let items = p1.body["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
-    assert_eq!(items[0]["answers"][0]["value"], 3);
-    assert_eq!(items[0]["satisfaction"]["overall"], 3.0);
+    // Each response with its own answers, in question order.
+    for (item, v) in items.iter().zip([3, 4, 5]) {
+        assert_eq!(item["answers"][0]["value"], v, "{item}");
+        assert_eq!(item["answers"][1]["value"], v, "{item}");
+        assert_eq!(item["answers"].as_array().map(Vec::len), Some(2), "{item}");
+        assert_eq!(item["satisfaction"]["overall"], f64::from(v), "{item}");
+    }
     let cursor = p1.body["next_cursor"].as_str().unwrap();
     let p2 = app
         .get(&format!("{url}?limit=3&cursor={cursor}"), &admin)
