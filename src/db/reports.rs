@@ -61,10 +61,13 @@ impl Db {
 /// snapshot); on SQLite a transaction reads one snapshot of the WAL anyway.
 /// Call it outside any transaction: inside one it would be a savepoint,
 /// where PostgreSQL refuses to set the isolation level.
-pub fn snapshot<T>(
+pub fn snapshot<T, E>(
     conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> diesel::QueryResult<T>,
-) -> diesel::QueryResult<T> {
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
     use diesel::{Connection, RunQueryDsl};
     conn.transaction(|conn| {
         if let DbConn::Postgresql(pg) = conn {

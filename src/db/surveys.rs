@@ -437,16 +437,27 @@ pub fn response_counts(
     .load(conn)
 }
 
+/// The target segment's figures for a survey's results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetFigures {
+    /// Active members now.
+    pub members: i64,
+    /// Members who responded in [from, to).
+    pub respondents: i64,
+    /// Members who responded, per month with any (`period_sql`).
+    pub monthly: Vec<(String, i64)>,
+}
+
 /// Active members of the target segment now, and how many of them responded
-/// in each period of [from, to).
+/// in [from, to), in all and per month. The members are counted once: the
+/// count scans the cards for a broad rule.
 pub fn target_figures(
     conn: &mut DbConn,
     survey_id: i64,
     scope: &super::segments::SegmentScope,
     from: NaiveDateTime,
     to: NaiveDateTime,
-    monthly: bool,
-) -> QueryResult<(i64, Vec<(String, i64)>)> {
+) -> QueryResult<TargetFigures> {
     let members: i64 = customers::table
         .filter(customers::archived_at.is_null())
         .filter(scope.clone())
@@ -461,20 +472,22 @@ pub fn target_figures(
             .filter(customers::archived_at.is_null())
             .filter(scope.clone())
     };
-    if !monthly {
-        let n: i64 = filtered()
-            .select(diesel::dsl::sql::<BigInt>(
-                "COUNT(DISTINCT survey_responses.customer_id)",
-            ))
-            .get_result(conn)?;
-        return Ok((members, vec![(String::new(), n)]));
-    }
+    // A customer may respond in several months: the total is its own count.
+    let respondents: i64 = filtered()
+        .select(diesel::dsl::sql::<BigInt>(
+            "COUNT(DISTINCT survey_responses.customer_id)",
+        ))
+        .get_result(conn)?;
     let period = period_sql(conn).replace("r.submitted_at", "survey_responses.submitted_at");
-    let rows: Vec<(String, i64)> = filtered()
+    let monthly: Vec<(String, i64)> = filtered()
         .group_by(diesel::dsl::sql::<Text>(&period))
         .select(diesel::dsl::sql::<(Text, BigInt)>(&format!(
             "{period}, COUNT(DISTINCT survey_responses.customer_id)"
         )))
         .load(conn)?;
-    Ok((members, rows))
+    Ok(TargetFigures {
+        members,
+        respondents,
+        monthly,
+    })
 }

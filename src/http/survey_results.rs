@@ -280,10 +280,8 @@ fn results(
     let (targets, total_respondents, monthly_respondents) = match segment {
         Some(row) => {
             let scope = scope_of(&row, db::now())?;
-            let (members, total) = store::target_figures(conn, id, &scope, start, end, false)?;
-            let (_, monthly) = store::target_figures(conn, id, &scope, start, end, true)?;
-            let total = total.iter().map(|(_, n)| n).sum::<i64>();
-            (Some(members), total, monthly)
+            let t = store::target_figures(conn, id, &scope, start, end)?;
+            (Some(t.members), t.respondents, t.monthly)
         }
         None => (None, 0, Vec::new()),
     };
@@ -380,7 +378,10 @@ pub async fn get(
     let (from, to) = (q.from, q.to);
     let body = state
         .db
-        .run(move |conn| results(conn, id, from, to))
+        // One snapshot: the figures come from several statements, and a
+        // response or a card written between two of them made the panel's
+        // respondents and the answers disagree.
+        .run(move |conn| db::snapshot(conn, |conn| results(conn, id, from, to)))
         .await?;
     Ok(HttpResponse::Ok().json(body))
 }

@@ -545,7 +545,7 @@ async fn a_reports_reads_come_from_one_snapshot(app: TestApp) {
             "INSERT INTO customers (kind, name, owner_id, created_at, updated_at, search_text) \
              SELECT kind, 'Meanwhile', owner_id, created_at, updated_at, 'meanwhile' FROM customers",
         );
-        Ok((first, count(c)?))
+        Ok::<_, diesel::result::Error>((first, count(c)?))
     })
     .unwrap();
     assert_eq!((first, second), (1, 1));
