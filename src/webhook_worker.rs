@@ -217,12 +217,17 @@ impl Worker {
                     // Changes it has not delivered were purged (it was off, or
                     // failing, longer than the retention): reading on would skip
                     // them without a word, so it stops and says why, as the
-                    // feed answers such a cursor 410.
-                    if hook.position() < changes::purged_through(conn)? {
+                    // feed answers such a cursor 410. Checked again after the
+                    // read: a purge committing in between leaves a gap too.
+                    let rows = if hook.position() < changes::purged_through(conn)? {
+                        None
+                    } else {
+                        changes::page_retained(conn, hook.position(), &[], BATCH)?
+                    };
+                    let Some(rows) = rows else {
                         webhooks::disable(conn, id, &owner, PURGED)?;
                         return Ok(None);
-                    }
-                    let rows = changes::page(conn, hook.position(), &[], BATCH)?;
+                    };
                     Ok(Some((hook, rows)))
                 })
                 .await?;

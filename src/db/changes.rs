@@ -539,6 +539,24 @@ pub fn page(
         .load(conn)
 }
 
+/// `page` for a reader at `after`, or None when the retention purge has
+/// passed `after` by the time the page was read. The caller checked
+/// `purged_through` before, but the purge may commit between that check and
+/// the page: the page then lacks the rows it deleted and would be handed out
+/// as if nothing were missing. The purge deletes its rows and moves its
+/// position in one transaction, so reading the position again after the page
+/// tells: if `after` is still at or past it, no row after `after` was gone
+/// when the page was read.
+pub fn page_retained(
+    conn: &mut DbConn,
+    after: Position,
+    types: &[String],
+    limit: i64,
+) -> QueryResult<Option<Vec<ChangeRow>>> {
+    let rows = page(conn, after, types, limit)?;
+    Ok((after >= purged_through(conn)?).then_some(rows))
+}
+
 /// Whether the feed can ever hand out `p`: the start `(0, 0)` (an empty
 /// feed's cursor, and the purge position before any purge), or a sealed
 /// change's `(seq, id)`, both from 1 (the counter's first number is 1, and

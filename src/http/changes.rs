@@ -118,20 +118,23 @@ pub async fn list(
         .run(move |conn| {
             let purged = changes::purged_through(conn)?;
             if after.is_some_and(|after| after < purged) {
-                return Err(ApiError::Gone(
-                    "this cursor is older than the change feed's retention and changes after it were purged: resync from the lists, then read the feed again without `after`".into(),
-                ));
+                return Err(gone());
             }
-            if let Some(after) = after {
-                if after > changes::head(conn)? {
-                    return Err(ApiError::InvalidQuery(vec![past_the_end()]));
-                }
+            let end = changes::head(conn)?;
+            if after.is_some_and(|after| after > end) {
+                return Err(ApiError::InvalidQuery(vec![past_the_end()]));
             }
             // Without `after`, the oldest retained change: an empty page then
             // hands out the purge position, not a cursor from before it (a
-            // 410 at once, and again after every resync).
+            // 410 at once, and again after every resync). A purge that
+            // commits meanwhile only moves where that is.
+            let mut rows = match after {
+                Some(after) => {
+                    changes::page_retained(conn, after, &types, limit + 1)?.ok_or_else(gone)?
+                }
+                None => changes::page(conn, purged, &types, limit + 1)?,
+            };
             let start = after.unwrap_or(purged);
-            let mut rows = changes::page(conn, start, &types, limit + 1)?;
             let has_more = rows.len() as i64 > limit;
             rows.truncate(limit as usize);
             // Not moved past what `types` left out: a client may read on
@@ -198,6 +201,12 @@ pub fn item(row: ChangeRow) -> Result<ChangeItem, ApiError> {
         at: utc(row.at),
         data,
     })
+}
+
+fn gone() -> ApiError {
+    ApiError::Gone(
+        "this cursor is older than the change feed's retention and changes after it were purged: resync from the lists, then read the feed again without `after`".into(),
+    )
 }
 
 pub fn encode(p: Position) -> String {

@@ -22,6 +22,7 @@ backend_tests!(
     a_cursor_saved_before_lists_were_named_still_reads,
     a_cursor_past_the_feeds_end_is_refused,
     a_position_no_cursor_holds_is_a_bad_cursor_not_gone,
+    a_purge_between_the_check_and_the_read_is_seen,
 );
 
 /// A feed cursor at a hand-made position, as the API encodes one.
@@ -727,4 +728,40 @@ async fn failed_purge_is_retried_soon(app: TestApp) {
         "the retry purged the old changes"
     );
     purger.stop().await;
+}
+
+/// Found by a review: the feed and the webhook worker checked the purge
+/// position, then read a page. A purge committing in between deleted rows
+/// after the reader's cursor, and the page without them was a 200 (a webhook
+/// delivered on past the gap). `page_retained` reads the position again after
+/// the page. A purge cannot be made to land between two statements of a
+/// request, so this calls the steps in order with the purge between them.
+async fn a_purge_between_the_check_and_the_read_is_seen(app: TestApp) {
+    use patron::db::changes::{self, Position};
+    let admin = app.admin_token().await;
+    let old = customer_named(&app, &admin, "Aged").await;
+    // Its changes are past any retention; the next customer's are not.
+    app.execute_sql("UPDATE changes SET at = '2001-01-01 00:00:00'");
+    let kept = customer_named(&app, &admin, "Kept").await;
+    let cutoff = chrono::NaiveDate::from_ymd_opt(2002, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap();
+    let db = app.open_db(1, 5).await;
+    let (gap, read) = db
+        .run(move |conn| {
+            let start = Position::default();
+            // The reader's check passes: nothing was purged yet.
+            assert!(start >= changes::purged_through(conn)?);
+            assert!(changes::purge(conn, cutoff)? > 0);
+            // The plain read: the aged customer's changes are missing, and
+            // nothing says so.
+            let gap = changes::page(conn, start, &[], 100)?;
+            let read = changes::page_retained(conn, start, &[], 100)?;
+            Ok((gap, read))
+        })
+        .await
+        .unwrap();
+    let ids: Vec<i64> = gap.iter().map(|r| r.entity_id).collect();
+    assert!(ids.contains(&kept) && !ids.contains(&old), "{ids:?}");
+    assert!(read.is_none(), "the purge went unnoticed: {read:?}");
 }
