@@ -173,8 +173,11 @@ pub fn due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<i64>> {
 }
 
 /// Claims the subscription for `owner` until `until`, if no other process
-/// holds an unexpired lease: one conditional UPDATE, so of two processes
-/// racing for it exactly one wins.
+/// holds an unexpired lease and its next attempt is due: one conditional
+/// UPDATE, so of two processes racing for it exactly one wins. The due time
+/// is checked here too, not only in `due`: another process that listed it
+/// before a failure set the backoff would otherwise claim it right after the
+/// failure's lease was released, and retry at once.
 pub fn claim(
     conn: &mut DbConn,
     id: i64,
@@ -186,6 +189,11 @@ pub fn claim(
         webhooks::table
             .filter(webhooks::id.eq(id))
             .filter(webhooks::active.eq(true))
+            .filter(
+                webhooks::next_attempt_at
+                    .is_null()
+                    .or(webhooks::next_attempt_at.le(now)),
+            )
             .filter(
                 webhooks::lease_until
                     .is_null()

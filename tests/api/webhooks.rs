@@ -26,6 +26,7 @@ backend_tests!(
     a_silent_receiver_does_not_hold_up_the_others,
     the_log_tells_a_timeout_from_a_failed_connection,
     urls_are_stored_as_called_and_nulls_are_refused,
+    a_subscription_in_backoff_is_not_claimed,
 );
 
 /// A receiver that accepts the connection and never answers is logged as a
@@ -860,4 +861,41 @@ async fn urls_are_stored_as_called_and_nulls_are_refused(app: TestApp) {
         .patch(&path, &admin, &json!({"description": null}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Found by a review: `claim` checked the lease only. A process that had
+/// listed a subscription as due before another process's failed attempt set
+/// its backoff claimed it as soon as that lease was released, and retried at
+/// once: retries skipped the backoff and the subscription was disabled far
+/// too early. The claim itself now needs the next attempt to be due.
+async fn a_subscription_in_backoff_is_not_claimed(app: TestApp) {
+    let admin = app.admin_token().await;
+    let id = subscribe(&app, &admin, "http://127.0.0.1:9/hook", json!(["*"])).await["id"]
+        .as_i64()
+        .unwrap();
+    // As a failed attempt leaves it: lease released, next attempt later.
+    app.execute_sql(&format!(
+        "UPDATE webhooks SET failures = 1, next_attempt_at = '2999-01-01 00:00:00' WHERE id = {id}"
+    ));
+    let db = app.open_db(1, 5).await;
+    let claim = |db: patron::db::Db| async move {
+        db.run(move |conn| {
+            let now = patron::db::now();
+            let until = now + chrono::Duration::seconds(60);
+            Ok(patron::db::webhooks::claim(
+                conn,
+                id,
+                "another process",
+                now,
+                until,
+            )?)
+        })
+        .await
+        .unwrap()
+    };
+    assert!(!claim(db.clone()).await, "claimed during its backoff");
+    app.execute_sql(&format!(
+        "UPDATE webhooks SET next_attempt_at = '2001-01-01 00:00:00' WHERE id = {id}"
+    ));
+    assert!(claim(db).await, "not claimed once due");
 }
