@@ -31,7 +31,7 @@ const SIDE_BY_SIDE: usize = 8;
 const MAX_ERROR_CHARS: usize = 500;
 
 /// The `disabled_reason` of a subscription whose next changes were purged.
-pub const PURGED: &str = "changes it had not delivered were purged (older than PATRON_CHANGES_RETENTION_DAYS): resync the receiver, POST /webhooks/{id}/replay with the feed's head, then PATCH {\"active\": true}";
+pub const PURGED: &str = "changes it had not delivered were purged (older than PATRON_CHANGES_RETENTION_DAYS): take the feed's head (GET /changes/head) first, then resync the receiver, POST /webhooks/{id}/replay with that head, then PATCH {\"active\": true}";
 
 #[derive(Clone)]
 struct Worker {

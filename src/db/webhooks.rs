@@ -134,7 +134,9 @@ pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
     Ok(diesel::delete(webhooks::table.find(id)).execute(conn)? == 1)
 }
 
-/// Moves the delivery position (replay) and retries at once. It also drops
+/// Moves the delivery position (replay) and clears the backoff, so an
+/// active subscription retries at once; a disabled one stays disabled (only
+/// `save` with `reactivate` turns it back on). It also drops
 /// the lease: a worker in the middle of a delivery then cannot move the
 /// position forward over the replay (its updates need the lease).
 pub fn rewind(conn: &mut DbConn, id: i64, to: Position, now: NaiveDateTime) -> QueryResult<bool> {
@@ -287,8 +289,9 @@ pub fn fail(
     Ok(())
 }
 
-/// Stops deliveries (`active: false`) with the reason an admin reads; a
-/// `PATCH {"active": true}` or a replay starts them again. A change of the
+/// Stops deliveries (`active: false`) with the reason an admin reads; only
+/// a `PATCH {"active": true}` starts them again (a replay moves the position
+/// and leaves it disabled). A change of the
 /// subscription like any other (new version and `updated_at`); no next
 /// attempt is left showing.
 pub fn disable(conn: &mut DbConn, id: i64, owner: &str, reason: &str) -> QueryResult<()> {

@@ -339,7 +339,9 @@ pub async fn list(
 /// POSTed as JSON `{"event", "attempt", "change"}` (`change` as in
 /// `GET /changes`), one at a time and in feed order, with headers
 /// `Patron-Event`, `Patron-Delivery` (the change's cursor: the same on every
-/// retry, use it to drop duplicates) and
+/// retry, use it to drop duplicates; a replay sends the same ids again on
+/// purpose, so a receiver that drops ids it has seen must forget those after
+/// the replay's cursor when it asks for one) and
 /// `Patron-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 /// To verify: take `t` and `v1` from the header, compute the HMAC of the
 /// decimal `t`, a dot and the raw body with your secret, compare in constant
@@ -591,7 +593,10 @@ pub async fn deliveries(
 }
 
 /// Deliver again every selected change after a cursor (admin): moves the
-/// subscription's position back (or forward) to `after` and retries at once.
+/// subscription's position back (or forward) to `after` and clears the
+/// backoff: an active subscription retries at once. A disabled one stays
+/// disabled: `PATCH {"active": true}` re-enables it. The changes are sent with
+/// the same `Patron-Delivery` ids as before (they are the same changes).
 /// A cursor older than the feed's retention is 410.
 #[utoipa::path(tag = "webhooks", params(("id" = i64, Path, description = "Webhook id")), request_body = WebhookReplay, responses(
     (status = 200, body = WebhookView, headers(("ETag" = String))),
