@@ -317,7 +317,7 @@ impl Worker {
             .run(move |conn| {
                 db::write_tx(conn, |conn| {
                     let now = db::now();
-                    webhooks::log_delivery(
+                    let logged = webhooks::log_delivery(
                         conn,
                         &NewDelivery {
                             webhook_id: id,
@@ -331,6 +331,10 @@ impl Worker {
                             at: now,
                         },
                     )?;
+                    // Deleted meanwhile: nothing left to record.
+                    if !logged {
+                        return Ok(());
+                    }
                     if ok {
                         webhooks::advance(conn, id, &owner, position)?;
                     } else {

@@ -337,7 +337,17 @@ pub struct NewDelivery<'a> {
     pub at: NaiveDateTime,
 }
 
-pub fn log_delivery(conn: &mut DbConn, d: &NewDelivery) -> QueryResult<()> {
+/// Logs an attempt, in the write transaction that records its outcome; false
+/// (nothing written) when the subscription was deleted while the request was
+/// on the wire: its log went with it, and the insert would break the foreign
+/// key. The row is locked first (PostgreSQL), so a DELETE under way waits for
+/// this transaction's COMMIT (its cascade then removes this row) or this one
+/// for the DELETE's, and then finds nothing.
+pub fn log_delivery(conn: &mut DbConn, d: &NewDelivery) -> QueryResult<bool> {
+    super::row_lock::lock(conn, super::row_lock::Locked::Webhooks, d.webhook_id)?;
+    if find(conn, d.webhook_id)?.is_none() {
+        return Ok(false);
+    }
     diesel::insert_into(webhook_deliveries::table)
         .values((
             webhook_deliveries::webhook_id.eq(d.webhook_id),
@@ -351,7 +361,7 @@ pub fn log_delivery(conn: &mut DbConn, d: &NewDelivery) -> QueryResult<()> {
             webhook_deliveries::at.eq(d.at),
         ))
         .execute(conn)?;
-    Ok(())
+    Ok(true)
 }
 
 /// Forgets delivery attempts older than `before` (the change feed's

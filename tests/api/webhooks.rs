@@ -27,6 +27,7 @@ backend_tests!(
     the_log_tells_a_timeout_from_a_failed_connection,
     urls_are_stored_as_called_and_nulls_are_refused,
     a_subscription_in_backoff_is_not_claimed,
+    an_outcome_for_a_deleted_subscription_is_dropped,
 );
 
 /// A receiver that accepts the connection and never answers is logged as a
@@ -898,4 +899,42 @@ async fn a_subscription_in_backoff_is_not_claimed(app: TestApp) {
         "UPDATE webhooks SET next_attempt_at = '2001-01-01 00:00:00' WHERE id = {id}"
     ));
     assert!(claim(db).await, "not claimed once due");
+}
+
+/// Found by a review: a subscription deleted while its delivery was on the
+/// wire made the outcome's log insert break the foreign key, and the round
+/// logged an error. The outcome of a subscription that is gone is dropped.
+async fn an_outcome_for_a_deleted_subscription_is_dropped(app: TestApp) {
+    let admin = app.admin_token().await;
+    let id = subscribe(&app, &admin, "http://127.0.0.1:9/hook", json!(["*"])).await["id"]
+        .as_i64()
+        .unwrap();
+    let log = |db: patron::db::Db, webhook_id: i64| async move {
+        db.run(move |conn| {
+            patron::db::write_tx(conn, |conn| {
+                let logged = patron::db::webhooks::log_delivery(
+                    conn,
+                    &patron::db::webhooks::NewDelivery {
+                        webhook_id,
+                        change_id: 1,
+                        event: "customer.created",
+                        attempt: 1,
+                        outcome: "delivered",
+                        http_status: Some(200),
+                        error: None,
+                        duration_ms: 3,
+                        at: patron::db::now(),
+                    },
+                )?;
+                Ok::<_, patron::error::ApiError>(logged)
+            })
+        })
+        .await
+    };
+    let db = app.open_db(1, 5).await;
+    assert!(log(db.clone(), id).await.unwrap(), "logged while it exists");
+    let gone = app.delete(&format!("/api/v1/webhooks/{id}"), &admin).await;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    let after = log(db, id).await;
+    assert!(matches!(after, Ok(false)), "{after:?}");
 }
