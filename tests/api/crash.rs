@@ -17,7 +17,7 @@ use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConne
 use serde_json::{json, Value};
 
 use crate::binary::{Server, ADMIN_EMAIL, ADMIN_PASSWORD};
-use crate::helpers::{postgres_admin_url, with_database};
+use crate::helpers::EmptyPgDatabase;
 
 const BATCHES: usize = 24;
 const PER_BATCH: usize = 200;
@@ -216,19 +216,8 @@ async fn sigkill_during_bulk_upserts_loses_and_doubles_nothing_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_bulk_upserts_loses_and_doubles_nothing_postgres() {
-    let Some(admin) = postgres_admin_url() else {
+    let Some(db) = EmptyPgDatabase::create("crash") else {
         return;
     };
-    let name = format!("patron_crash_{}", std::process::id());
-    let mut conn = PgConnection::establish(&admin).expect("PostgreSQL reachable");
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .expect("drop");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create");
-    let url = with_database(&admin, &name);
-    crash_and_retry(url.clone(), Store::Postgres(url)).await;
-    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn);
+    crash_and_retry(db.url.clone(), Store::Postgres(db.url.clone())).await;
 }

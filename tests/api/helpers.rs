@@ -296,6 +296,41 @@ pub fn postgres_admin_url() -> Option<String> {
     }
 }
 
+/// An empty PostgreSQL database of a test's own (the binary migrates it),
+/// dropped with the value; `None` without PostgreSQL (a failure in CI, see
+/// `postgres_admin_url`).
+pub struct EmptyPgDatabase {
+    server: PgConnection,
+    name: String,
+    pub url: String,
+}
+
+impl EmptyPgDatabase {
+    pub fn create(tag: &str) -> Option<EmptyPgDatabase> {
+        let admin = postgres_admin_url()?;
+        let name = format!("patron_{tag}_{}", std::process::id());
+        let mut server = PgConnection::establish(&admin).expect("PostgreSQL reachable");
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut server)
+            .expect("drop");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut server)
+            .expect("create");
+        let url = with_database(&admin, &name);
+        Some(EmptyPgDatabase { server, name, url })
+    }
+}
+
+impl Drop for EmptyPgDatabase {
+    fn drop(&mut self) {
+        let _ = diesel::sql_query(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut self.server);
+    }
+}
+
 pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),

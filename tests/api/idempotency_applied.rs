@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
+use crate::sync_idempotency::post_hash;
 
 /// Makes storing a response fail, as a crash or a failed write would.
 fn refuse_responses(app: &TestApp) {
@@ -78,19 +79,12 @@ async fn a_write_whose_response_was_lost_is_not_run_again(app: TestApp) {
 /// A claim whose request died before its write (nothing marked it applied)
 /// is still taken over once old, and the retry runs.
 async fn a_claim_never_applied_is_run_again(app: TestApp) {
-    use sha2::{Digest, Sha256};
     let token = app.admin_token().await;
     let (path, body) = (
         "/api/v1/customers",
         r#"{"kind":"individual","name":"Died"}"#,
     );
-    let mut h = Sha256::new();
-    for part in ["POST", path, ""] {
-        h.update(part);
-        h.update([0]);
-    }
-    h.update(body);
-    let hash = hex::encode(h.finalize());
+    let hash = post_hash(path, body);
     let old = (chrono::Utc::now() - chrono::Duration::seconds(120)).format("%Y-%m-%d %H:%M:%S%.6f");
     app.execute_sql(&format!(
         "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at) \

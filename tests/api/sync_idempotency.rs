@@ -387,12 +387,25 @@ async fn a_revoked_token_gets_no_replay(app: TestApp) {
     );
 }
 
+/// The hash the middleware stores for a POST of `body` (JSON) to `path`
+/// without a query (`http::idempotency::request_hash`), for claim rows a
+/// test writes itself.
+pub fn post_hash(path: &str, body: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in ["POST", path, ""] {
+        h.update(part);
+        h.update([0]);
+    }
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
 /// The first request still runs (its claim is fresh): the retry is a 409
 /// that says when to come back (a review: "retry later", but no time), for
 /// a single create and for a bulk call, which claims its key in its own
 /// write transaction.
 async fn a_retry_while_the_first_runs_is_409_with_retry_after(app: TestApp) {
-    use sha2::{Digest, Sha256};
     let token = app.admin_token().await;
     let single = r#"{"kind":"individual","name":"Slow"}"#;
     let many = r#"{"items":[{"external_id":"S-1","kind":"individual","name":"Slow"}]}"#;
@@ -403,13 +416,7 @@ async fn a_retry_while_the_first_runs_is_409_with_retry_after(app: TestApp) {
     .into_iter()
     .enumerate()
     {
-        let mut h = Sha256::new();
-        for part in ["POST", path, ""] {
-            h.update(part);
-            h.update([0]);
-        }
-        h.update(body);
-        let hash = hex::encode(h.finalize());
+        let hash = post_hash(path, body);
         let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f");
         app.execute_sql(&format!(
             "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at) \

@@ -16,7 +16,7 @@ use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConne
 use serde_json::{json, Value};
 
 use crate::binary::{command, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
-use crate::helpers::{postgres_admin_url, with_database};
+use crate::helpers::EmptyPgDatabase;
 
 #[derive(QueryableByName, Debug, PartialEq)]
 struct Hook {
@@ -172,26 +172,15 @@ fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("leases.db").display())
 }
 
-/// A fresh PostgreSQL database for `f`, dropped afterwards.
-async fn on_postgres<F, Fut>(suffix: &str, f: F)
+/// `f` on an empty PostgreSQL database of its own.
+async fn on_postgres<F, Fut>(tag: &str, f: F)
 where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let Some(admin) = postgres_admin_url() else {
-        return;
-    };
-    let name = format!("patron_leases_{suffix}_{}", std::process::id());
-    let mut conn = PgConnection::establish(&admin).expect("PostgreSQL reachable");
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .expect("drop");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create");
-    f(with_database(&admin, &name)).await;
-    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn);
+    if let Some(db) = EmptyPgDatabase::create(&format!("leases_{tag}")) {
+        f(db.url.clone()).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
