@@ -21,10 +21,11 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::batch::{self, Bind};
-use super::schema::{change_counter, changes};
+use super::schema::{change_counter, change_type_purges, changes};
 use super::{native, DbConn};
 
 pub const CUSTOMER: &str = "customer";
@@ -516,27 +517,55 @@ fn write_rows(conn: &mut DbConn, seq: i64, rows: &mut Vec<Change>) -> QueryResul
 }
 
 /// Sealed changes after `after`, of `types` (all when empty), `limit` rows.
+///
+/// With types, each type's changes are walked in its own index order
+/// (`changes_type_order`) and merged: a scan in feed order filtering by type
+/// would read every change of other types between a rare type's changes,
+/// and one query over several types is sorted whole by both engines.
 pub fn page(
     conn: &mut DbConn,
     after: Position,
     types: &[String],
     limit: i64,
 ) -> QueryResult<Vec<ChangeRow>> {
-    let mut query = changes::table
-        .filter(changes::seq.is_not_null())
-        .filter(
-            changes::seq
-                .gt(after.seq)
-                .or(changes::seq.eq(after.seq).and(changes::id.gt(after.id))),
-        )
-        .into_boxed();
-    if !types.is_empty() {
-        query = query.filter(changes::entity_type.eq_any(types.to_vec()));
+    match types {
+        [] => after_query(after).limit(limit).load(conn),
+        [one] => after_query(after)
+            .filter(changes::entity_type.eq(one))
+            .limit(limit)
+            .load(conn),
+        several => {
+            let mut next = Vec::new();
+            for t in several {
+                let positions: Vec<(Option<i64>, i64)> = after_query(after)
+                    .filter(changes::entity_type.eq(t))
+                    .select((changes::seq, changes::id))
+                    .limit(limit)
+                    .load(conn)?;
+                next.extend(positions.into_iter().map(|(seq, id)| Position {
+                    seq: seq.unwrap_or_default(),
+                    id,
+                }));
+            }
+            next.sort_unstable();
+            next.truncate(usize::try_from(limit).unwrap_or(0));
+            let ids: Vec<i64> = next.iter().map(|p| p.id).collect();
+            changes::table
+                .filter(changes::id.eq_any(ids))
+                .order((changes::seq.asc(), changes::id.asc()))
+                .load(conn)
+        }
     }
-    query
+}
+
+/// Sealed changes after `after` in feed order. `seq >= after.seq` first, so
+/// both engines seek to the cursor in the index rather than walk up to it.
+fn after_query<'a>(after: Position) -> changes::BoxedQuery<'a, <DbConn as Connection>::Backend> {
+    changes::table
+        .filter(changes::seq.ge(after.seq))
+        .filter(changes::seq.gt(after.seq).or(changes::id.gt(after.id)))
         .order((changes::seq.asc(), changes::id.asc()))
-        .limit(limit)
-        .load(conn)
+        .into_boxed()
 }
 
 /// `page` for a reader at `after`, or None when the retention purge has
@@ -554,7 +583,7 @@ pub fn page_retained(
     limit: i64,
 ) -> QueryResult<Option<Vec<ChangeRow>>> {
     let rows = page(conn, after, types, limit)?;
-    Ok((after >= purged_through(conn)?).then_some(rows))
+    Ok((after >= purged_through_types(conn, types)?).then_some(rows))
 }
 
 /// Whether the feed can ever hand out `p`: the start `(0, 0)` (an empty
@@ -575,6 +604,27 @@ pub fn purged_through(conn: &mut DbConn) -> QueryResult<Position> {
         .select((change_counter::purged_seq, change_counter::purged_id))
         .first(conn)?;
     Ok(Position { seq, id })
+}
+
+/// The newest position the retention purge removed among changes of
+/// `types` (over all types when empty): a cursor read with `types` is
+/// expired only when a change of one of them was purged after it.
+pub fn purged_through_types(conn: &mut DbConn, types: &[String]) -> QueryResult<Position> {
+    if types.is_empty() {
+        return purged_through(conn);
+    }
+    let purged: Vec<(i64, i64)> = change_type_purges::table
+        .filter(change_type_purges::entity_type.eq_any(types))
+        .select((
+            change_type_purges::purged_seq,
+            change_type_purges::purged_id,
+        ))
+        .load(conn)?;
+    Ok(purged
+        .into_iter()
+        .map(|(seq, id)| Position { seq, id })
+        .max()
+        .unwrap_or_default())
 }
 
 /// Deletes sealed changes older than `before` (in commit order: never a row
@@ -610,6 +660,7 @@ pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
         let Some(id) = newest_id else {
             return Ok(0);
         };
+        remember_type_purges(conn, Position { seq, id })?;
         let n = diesel::delete(
             changes::table.filter(changes::seq.is_not_null()).filter(
                 changes::seq
@@ -618,14 +669,48 @@ pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
             ),
         )
         .execute(conn)?;
-        diesel::update(change_counter::table.find(1))
-            .set((
-                change_counter::purged_seq.eq(seq),
-                change_counter::purged_id.eq(id),
-            ))
-            .execute(conn)?;
+        // Never backwards: a purge of another process that computed an
+        // older position from its snapshot may commit after this one.
+        diesel::update(
+            change_counter::table.find(1).filter(
+                change_counter::purged_seq
+                    .lt(seq)
+                    .or(change_counter::purged_seq
+                        .eq(seq)
+                        .and(change_counter::purged_id.lt(id))),
+            ),
+        )
+        .set((
+            change_counter::purged_seq.eq(seq),
+            change_counter::purged_id.eq(id),
+        ))
+        .execute(conn)?;
         Ok(n)
     })
+}
+
+/// Records, for each entity type, its newest change at or before `through`
+/// (the purge is about to delete them all). One statement per type, each a
+/// step down `changes_type_order`; the types are this file's constants and
+/// the positions numbers, so they are written into the SQL.
+fn remember_type_purges(conn: &mut DbConn, through: Position) -> QueryResult<()> {
+    let Position { seq, id } = through;
+    let mut sql = String::new();
+    for t in ENTITY_TYPES {
+        // `WHERE true` before `ON CONFLICT`: SQLite's parser needs it there.
+        sql.push_str(&format!(
+            "INSERT INTO change_type_purges (entity_type, purged_seq, purged_id) \
+             SELECT '{t}', n.seq, n.id FROM (SELECT seq, id FROM changes \
+               WHERE entity_type = '{t}' AND seq <= {seq} AND (seq < {seq} OR id <= {id}) \
+               ORDER BY seq DESC, id DESC LIMIT 1) n WHERE true \
+             ON CONFLICT (entity_type) DO UPDATE \
+               SET purged_seq = excluded.purged_seq, purged_id = excluded.purged_id \
+               WHERE change_type_purges.purged_seq < excluded.purged_seq \
+                 OR (change_type_purges.purged_seq = excluded.purged_seq \
+                     AND change_type_purges.purged_id < excluded.purged_id);"
+        ));
+    }
+    conn.batch_execute(&sql)
 }
 
 /// The newest sealed position (where a new subscriber starts).

@@ -363,6 +363,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    change_type_purges (entity_type) {
+        entity_type -> Text,
+        purged_seq -> BigInt,
+        purged_id -> BigInt,
+    }
+}
+
+diesel::table! {
     change_counter (id) {
         id -> BigInt,
         last -> BigInt,

@@ -87,7 +87,8 @@ pub struct ChangeQuery {
 /// change (CPR stage, tier, funnel stage, loyalty type), in commit order: resuming from any cursor returns exactly
 /// the changes after it (no gap, no duplicate), also with concurrent writers
 /// and several Patron processes. Changes are kept for
-/// `PATRON_CHANGES_RETENTION_DAYS`; a cursor older than that answers 410:
+/// `PATRON_CHANGES_RETENTION_DAYS`; a cursor after which changes (of the
+/// `types` read, or of any type without `types`) were purged answers 410:
 /// resync (read the lists) and start the feed again without `after`.
 /// Roles: admin, manager, integration.
 #[utoipa::path(
@@ -116,10 +117,14 @@ pub async fn list(
     let page = state
         .db
         .run(move |conn| {
-            let purged = changes::purged_through(conn)?;
-            if after.is_some_and(|after| after < purged) {
-                return Err(gone());
+            // A cursor is expired for these types only when a change of
+            // one of them was purged after it.
+            if let Some(after) = after {
+                if after < changes::purged_through_types(conn, &types)? {
+                    return Err(gone());
+                }
             }
+            let purged = changes::purged_through(conn)?;
             let end = changes::head(conn)?;
             if after.is_some_and(|after| after > end) {
                 return Err(ApiError::InvalidQuery(vec![past_the_end()]));

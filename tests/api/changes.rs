@@ -23,6 +23,7 @@ backend_tests!(
     a_cursor_past_the_feeds_end_is_refused,
     a_position_no_cursor_holds_is_a_bad_cursor_not_gone,
     a_purge_between_the_check_and_the_read_is_seen,
+    a_typed_cursor_expires_only_when_its_types_were_purged,
 );
 
 /// A feed cursor at a hand-made position, as the API encodes one.
@@ -764,4 +765,91 @@ async fn a_purge_between_the_check_and_the_read_is_seen(app: TestApp) {
     let ids: Vec<i64> = gap.iter().map(|r| r.entity_id).collect();
     assert!(ids.contains(&kept) && !ids.contains(&old), "{ids:?}");
     assert!(read.is_none(), "the purge went unnoticed: {read:?}");
+}
+
+async fn need_for(app: &TestApp, token: &str, customer: i64) -> i64 {
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{customer}/needs"),
+            token,
+            &json!({"kind": "actual", "description": "Tea every month"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.id()
+}
+
+fn entities(items: &[Value]) -> Vec<(String, i64)> {
+    ops(items).into_iter().map(|(t, id, _)| (t, id)).collect()
+}
+
+/// Found by a review: a cursor read with `types` stays at its types' last
+/// change (so it may be read on with other types), and the purge position
+/// was one over all types: a poller of a rare type got a 410 and had to
+/// resync once the changes of other types after its cursor aged out, though
+/// none of its own was missing. The purge now keeps a position per type.
+async fn a_typed_cursor_expires_only_when_its_types_were_purged(app: TestApp) {
+    use patron::db::changes;
+    let admin = app.admin_token().await;
+    let (_, before_need) = read_all(&app, &admin, None, "&types=need", 100).await;
+    let customer = customer_named(&app, &admin, "Rare").await;
+    let first_need = need_for(&app, &admin, customer).await;
+    let (needs, at_need) = read_all(&app, &admin, Some(&before_need), "&types=need", 100).await;
+    assert_eq!(entities(&needs), vec![("need".into(), first_need)]);
+    for n in 0..3 {
+        customer_named(&app, &admin, &format!("Busy {n}")).await;
+    }
+    // Everything so far is past any retention.
+    app.execute_sql("UPDATE changes SET at = '2001-01-01 00:00:00'");
+    let cutoff = chrono::NaiveDate::from_ymd_opt(2002, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap();
+    let db = app.open_db(1, 5).await;
+    let purged = db
+        .run(move |conn| Ok(changes::purge(conn, cutoff)?))
+        .await
+        .unwrap();
+    assert!(purged > 4, "{purged}");
+    let read = |after: String, types: &'static str| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            app.get(&format!("/api/v1/changes?after={after}{types}"), admin)
+                .await
+        }
+    };
+    // No need after the need cursor was purged: it reads on.
+    let r = read(at_need.clone(), "&types=need").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"], json!([]));
+    // Customers after it were: read with them, or with every type, it is gone.
+    read(at_need.clone(), "&types=customer").await.problem(410);
+    read(at_need.clone(), "&types=need,customer")
+        .await
+        .problem(410);
+    read(at_need.clone(), "").await.problem(410);
+    // A cursor before the purged need is gone for needs too.
+    read(before_need.clone(), "&types=need").await.problem(410);
+
+    // Several types are merged in feed order, also across pages.
+    let (_, head) = read_all(&app, &admin, None, "", 100).await;
+    let k1 = customer_named(&app, &admin, "After 1").await;
+    let n2 = need_for(&app, &admin, k1).await;
+    let k2 = customer_named(&app, &admin, "After 2").await;
+    let n3 = need_for(&app, &admin, k2).await;
+    let want = vec![
+        ("customer".to_string(), k1),
+        ("need".to_string(), n2),
+        ("customer".to_string(), k2),
+        ("need".to_string(), n3),
+    ];
+    for limit in [1, 3, 100] {
+        let (both, _) = read_all(&app, &admin, Some(&head), "&types=need,customer", limit).await;
+        assert_eq!(entities(&both), want, "pages of {limit}");
+    }
+    let (needs, _) = read_all(&app, &admin, Some(&at_need), "&types=need", 1).await;
+    assert_eq!(
+        entities(&needs),
+        vec![("need".to_string(), n2), ("need".to_string(), n3)]
+    );
 }

@@ -1,0 +1,2 @@
+DROP INDEX changes_type_order;
+DROP TABLE change_type_purges;
