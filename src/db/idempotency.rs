@@ -106,13 +106,20 @@ pub fn claim(
     }
 }
 
-/// Stores the response of a claimed key. Called in the transaction of the
-/// write it describes where the handler can (bulk, import), else right after.
-pub fn complete(conn: &mut DbConn, user_id: i64, key: &str, stored: &Stored) -> QueryResult<()> {
+/// Stores the response of the run holding the claim `token` (one a retry
+/// took over stores nothing). Called right after the write it describes.
+pub fn complete(
+    conn: &mut DbConn,
+    user_id: i64,
+    key: &str,
+    token: &str,
+    stored: &Stored,
+) -> QueryResult<()> {
     diesel::update(
         keys::table
             .find((user_id, key))
-            .filter(keys::status.is_null()),
+            .filter(keys::status.is_null())
+            .filter(keys::claim_token.eq(token)),
     )
     .set((
         keys::status.eq(i32::from(stored.status)),
@@ -159,19 +166,28 @@ impl std::fmt::Display for Overtaken {
 
 impl std::error::Error for Overtaken {}
 
-/// Frees an unfinished claim, so a retry runs the request (after a response
-/// that must not be replayed: 5xx, 401, 429). A claim marked applied stays
-/// (its write committed, and running it again could repeat it), made stale
-/// at once: a retry learns it was applied now, not after a minute of "still
-/// being processed".
-pub fn release(conn: &mut DbConn, user_id: i64, key: &str) -> QueryResult<()> {
+/// Frees the unfinished claim `token` holds, so a retry runs the request
+/// (after a response that must not be replayed: 5xx, 401, 429). Only this
+/// run's claim: a run a retry took over must not free the retry's. A claim
+/// marked applied stays (its write committed, and running it again could
+/// repeat it), its age set to `stale_at`: a retry learns it was applied now,
+/// not after a minute of "still being processed", and the purge keeps it
+/// for the whole retention (an age in 1970 had it purged within minutes,
+/// and a retry after that ran the request again).
+pub fn release(
+    conn: &mut DbConn,
+    user_id: i64,
+    key: &str,
+    token: &str,
+    stale_at: NaiveDateTime,
+) -> QueryResult<()> {
     let unfinished = keys::table
         .find((user_id, key))
-        .filter(keys::status.is_null());
+        .filter(keys::status.is_null())
+        .filter(keys::claim_token.eq(token));
     diesel::delete(unfinished.filter(keys::applied.eq(false))).execute(conn)?;
-    let long_ago = chrono::DateTime::UNIX_EPOCH.naive_utc();
     diesel::update(unfinished.filter(keys::applied.eq(true)))
-        .set(keys::created_at.eq(long_ago))
+        .set(keys::created_at.eq(stale_at))
         .execute(conn)?;
     Ok(())
 }

@@ -316,6 +316,11 @@ pub async fn middleware(
         Ok(Claim::Applied) => return Ok(error_response(req, applied())),
         Err(e) => return Ok(error_response(req, e)),
     };
+    let claim = Claimed {
+        state: state.clone(),
+        idem: idem.clone(),
+        token: token.clone(),
+    };
     let key = RequestKey {
         user_id: idem.user_id,
         key: idem.key.clone(),
@@ -325,7 +330,7 @@ pub async fn middleware(
     let response = match result {
         Ok(response) => response,
         Err(e) => {
-            release(&state, &idem).await;
+            claim.release().await;
             return Err(e);
         }
     };
@@ -335,7 +340,7 @@ pub async fn middleware(
     let bytes = match to_bytes(body).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            release(&state, &idem).await;
+            claim.release().await;
             return Ok(ServiceResponse::new(
                 req,
                 ApiError::Internal("response body unreadable".into()).error_response(),
@@ -357,14 +362,36 @@ pub async fn middleware(
             &headers,
             String::from_utf8_lossy(&bytes).into_owned(),
         );
-        let idem2 = idem.clone();
-        let saved = state
+        claim.complete(stored).await;
+    } else {
+        claim.release().await;
+    }
+    let res = head.set_body(bytes).map_into_boxed_body();
+    Ok(ServiceResponse::new(req, res))
+}
+
+/// A run's claim, settled once: its response stored, or the claim freed.
+/// (An HTTP/1.1 client that gives up does not cancel the request: actix runs
+/// it to the end and it settles here as usual; see
+/// `a_post_the_client_gave_up_on_is_answered_to_its_retry`.)
+struct Claimed {
+    state: Data<AppState>,
+    idem: IdemKey,
+    token: String,
+}
+
+impl Claimed {
+    async fn complete(self, stored: Stored) {
+        let (idem, token) = (self.idem.clone(), self.token.clone());
+        let saved = self
+            .state
             .db
             .write_grouped(move |conn| {
                 Ok(idempotency::complete(
                     conn,
-                    idem2.user_id,
-                    &idem2.key,
+                    idem.user_id,
+                    &idem.key,
+                    &token,
                     &stored,
                 )?)
             })
@@ -372,18 +399,28 @@ pub async fn middleware(
         if let Err(e) = saved {
             log::warn!("idempotency key not stored: {e}");
         }
-    } else {
-        release(&state, &idem).await;
     }
-    let res = head.set_body(bytes).map_into_boxed_body();
-    Ok(ServiceResponse::new(req, res))
+
+    async fn release(self) {
+        release(&self.state, &self.idem, &self.token).await;
+    }
 }
 
-async fn release(state: &AppState, idem: &IdemKey) {
-    let idem = idem.clone();
+async fn release(state: &AppState, idem: &IdemKey, token: &str) {
+    let (idem, token) = (idem.clone(), token.to_string());
     let result = state
         .db
-        .write_grouped(move |conn| Ok(idempotency::release(conn, idem.user_id, &idem.key)?))
+        .write_grouped(move |conn| {
+            // Stale at once for a retry, kept for the key's whole retention.
+            let stale_at = db::now() - chrono::Duration::seconds(IN_FLIGHT_LEASE_SECS + 1);
+            Ok(idempotency::release(
+                conn,
+                idem.user_id,
+                &idem.key,
+                &token,
+                stale_at,
+            )?)
+        })
         .await;
     if let Err(e) = result {
         log::warn!("idempotency claim not released: {e}");

@@ -113,6 +113,8 @@ backend_tests!(
     a_write_whose_response_was_lost_is_not_run_again,
     a_claim_never_applied_is_run_again,
     a_claim_taken_over_cannot_be_marked_by_the_run_it_replaced,
+    an_overtaken_run_leaves_its_retrys_claim_alone,
+    a_post_the_client_gave_up_on_is_answered_to_its_retry,
 );
 
 /// The claim's token, at the database level (both engines): a run whose
@@ -122,7 +124,7 @@ backend_tests!(
 /// applied and stale at once, so the retry hears "applied" without a
 /// minute of "still being processed".
 async fn a_claim_taken_over_cannot_be_marked_by_the_run_it_replaced(app: TestApp) {
-    use patron::db::idempotency::{claim, mark_applied, release, Claim, Overtaken};
+    use patron::db::idempotency::{claim, mark_applied, purge, release, Claim, Overtaken};
     let (user, _) = app.user_with_role("sales").await;
     let db = app.open_db(1, 5).await;
     db.run(move |conn| {
@@ -144,11 +146,110 @@ async fn a_claim_taken_over_cannot_be_marked_by_the_run_it_replaced(app: TestApp
         mark_applied(conn, user, "k", &retry)?;
         // The retry answered an error after its write: released, the claim
         // stays, and is found applied at once.
-        release(conn, user, "k")?;
+        release(conn, user, "k", &retry, later - lease - chrono::Duration::seconds(1))?;
+        let found = claim(conn, user, "k", "h", later, later - lease)?;
+        assert!(matches!(found, Claim::Applied), "{found:?}");
+        // And it outlives the purge of the keys' retention (it was dated
+        // 1970, so the next purge removed it and a retry ran again).
+        let day_before = later - chrono::Duration::hours(24);
+        assert_eq!(purge(conn, day_before)?, 0, "the applied claim was purged");
         let found = claim(conn, user, "k", "h", later, later - lease)?;
         assert!(matches!(found, Claim::Applied), "{found:?}");
         Ok(())
     })
     .await
     .expect("the claims");
+}
+
+/// Found by a review: `release` freed whatever unfinished claim the key had.
+/// A run overtaken by its retry (it was slow past the lease) answered its
+/// 409 and released, deleting the retry's claim: the retry could then mark
+/// nothing and rolled back too, and a third request ran fresh beside it.
+async fn an_overtaken_run_leaves_its_retrys_claim_alone(app: TestApp) {
+    use patron::db::idempotency::{claim, release, Claim};
+    let (user, _) = app.user_with_role("sales").await;
+    let db = app.open_db(1, 5).await;
+    db.run(move |conn| {
+        let now = patron::db::now();
+        let lease = chrono::Duration::seconds(60);
+        let Claim::Fresh(slow) = claim(conn, user, "k", "h", now, now - lease)? else {
+            panic!("a new key is fresh");
+        };
+        let later = now + chrono::Duration::seconds(120);
+        let Claim::Fresh(_retry) = claim(conn, user, "k", "h", later, later - lease)? else {
+            panic!("a stale claim never applied is taken over");
+        };
+        release(conn, user, "k", &slow, later - lease)?;
+        let found = claim(conn, user, "k", "h", later, later - lease)?;
+        assert!(
+            matches!(found, Claim::InFlight),
+            "the retry's claim was freed: {found:?}"
+        );
+        Ok(())
+    })
+    .await
+    .expect("the claims");
+}
+
+/// A review feared that a client giving up on a keyed POST (its timeout, a
+/// dropped connection) cancels the request and leaves its claim "still being
+/// processed" for a minute. Measured: actix runs an HTTP/1.1 request to its
+/// end after the client has gone, so the claim settles as usual. Here the
+/// POST waits on a lock the test holds until the client has given up; the
+/// retry that follows gets an answer at once (the stored 201, or "applied"),
+/// and the card exists once.
+async fn a_post_the_client_gave_up_on_is_answered_to_its_retry(app: TestApp) {
+    use crate::helpers::hold_a_connection;
+    use diesel::connection::SimpleConnection;
+    use std::time::{Duration, Instant};
+    let token = app.admin_token().await;
+    let post = || {
+        app.client
+            .post(app.url("/api/v1/customers"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "gave-up")
+            .json(&json!({"kind": "individual", "name": "Dropped"}))
+    };
+    let db = app.open_db(1, 5).await;
+    let lock = match app.backend {
+        Backend::Postgres => "BEGIN; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE;",
+        Backend::Sqlite => "BEGIN IMMEDIATE; UPDATE customers SET notes = notes;",
+    };
+    let mut holder = hold_a_connection(&db).await;
+    let holder = tokio::task::spawn_blocking(move || {
+        holder.batch_execute(lock).expect("the lock");
+        holder
+    })
+    .await
+    .expect("the blocking lock");
+    let gave_up = post().timeout(Duration::from_millis(700)).send().await;
+    assert!(
+        gave_up.is_err(),
+        "the POST answered past the lock: {gave_up:?}"
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut holder = holder;
+        holder.batch_execute("ROLLBACK").expect("the rollback");
+    })
+    .await
+    .expect("the blocking rollback");
+    let started = Instant::now();
+    let answer = loop {
+        let retry = app.send(post()).await;
+        if retry.status != 409 || retry.header("retry-after").is_none() {
+            break retry;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "still \"being processed\" {:?} after the client gave up",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    match answer.status {
+        201 => {}
+        409 => assert!(answer.text.contains("was applied"), "{}", answer.text),
+        other => panic!("{other}: {}", answer.text),
+    }
+    assert_eq!(cards(&app, &token).await, 1);
 }
