@@ -3,8 +3,10 @@
 use std::sync::Weak;
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::config::Config;
-use crate::db::{self, changes, cpr, loyalty, settings, stats, wal, Db};
+use crate::db::{self, changes, chunks, cpr, loyalty, settings, stats, wal, Db};
 use crate::domain::cpr::CprSettings;
 use crate::domain::loyalty::LoyaltySettings;
 
@@ -13,8 +15,9 @@ use crate::domain::loyalty::LoyaltySettings;
 /// purchases leave it), once at start, then every `stats_refresh_secs`; the
 /// purges; and on SQLite the log checkpoints.
 /// Every job stops once `alive` can no longer be upgraded (the application
-/// that started it is gone).
-pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
+/// that started it is gone); the recomputes also when the returned handle's
+/// `stop` is called.
+pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Running {
     if db.backend() == db::Backend::Sqlite {
         spawn_checkpointer(db.clone(), alive.clone());
     }
@@ -22,50 +25,125 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) {
     spawn_idempotency_purge(db.clone(), config, alive.clone());
     let every = Duration::from_secs(config.stats_refresh_secs);
     let retry = retry_after(config);
-    tokio::spawn(async move {
+    let (stopping, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
         let mut wait = Duration::ZERO;
         loop {
-            tokio::time::sleep(wait).await;
-            if alive.strong_count() == 0 {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = stop_asked(&stop_rx) => {}
+            }
+            if alive.strong_count() == 0 || *stop_rx.borrow() {
                 return;
             }
-            let mut failed = false;
-            let result = db
-                .run(|conn| Ok(stats::refresh_windows(conn, db::now())?))
-                .await;
-            failed |= warn_if_failed("window refresh", &result);
-            if let Ok(n) = result {
-                log::debug!("moved the 12-month window of {n} customers");
-            }
-            let result = db
-                .run(|conn| {
-                    settings::one_change_at_a_time(|| {
-                        let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
-                        Ok(cpr::refresh_all(conn, &s, db::now())?)
-                    })
-                })
-                .await;
-            failed |= warn_if_failed("CPR recompute", &result);
-            if let Ok(n) = result {
-                log::debug!("CPR recompute: {n} stage changes");
-            }
-            // After the CPR refresh: loyalty reads the share of wallet it sets,
-            // and purchases leave the loyalty window as time passes.
-            let result = db
-                .run(|conn| {
-                    settings::one_change_at_a_time(|| {
-                        let (s, _) = settings::get::<LoyaltySettings>(conn, settings::LOYALTY)?;
-                        Ok(loyalty::refresh_all(conn, &s, db::now())?)
-                    })
-                })
-                .await;
-            failed |= warn_if_failed("loyalty recompute", &result);
-            if let Ok(n) = result {
-                log::debug!("loyalty recompute: {n} type changes");
-            }
+            let failed = recompute(&db, &stop_rx).await;
             wait = next_wait(failed, every, retry);
         }
     });
+    Running { stopping, task }
+}
+
+/// How long a stop waits at most for the recompute chunk under way: under
+/// Docker's default grace before SIGKILL (10 s), beside the HTTP server's
+/// and the webhook worker's waits.
+const STOP_WAIT: Duration = Duration::from_secs(8);
+
+/// The recompute job of a running application, for its graceful stop.
+pub struct Running {
+    stopping: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Ends the recompute under way after its chunk and waits for that. Each
+    /// chunk commits on its own and nothing marks a recompute as done, so
+    /// the next one (at the next start) recomputes the rest. Left to run, a
+    /// recompute of a million cards (minutes on a first run) outlasted the
+    /// grace before SIGKILL: the process could not exit while it ran.
+    pub async fn stop(self) {
+        self.stopping.send_replace(true);
+        if tokio::time::timeout(STOP_WAIT, self.task).await.is_err() {
+            log::warn!(
+                "a recompute step was still under way after {} s; the process exits when it commits",
+                STOP_WAIT.as_secs()
+            );
+        }
+    }
+}
+
+/// Resolves once a stop was asked (at once if it already was).
+async fn stop_asked(stopping: &watch::Receiver<bool>) {
+    let mut stopping = stopping.clone();
+    // An error: the handle was dropped without a stop (tests serving the
+    // bare server); only `alive` ends the job then.
+    if stopping.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// One round: the window move, then the CPR and loyalty recomputes, each
+/// begun only if no stop was asked; true when a step failed.
+async fn recompute(db: &Db, stopping: &watch::Receiver<bool>) -> bool {
+    let stopped = || *stopping.borrow();
+    let mut failed = false;
+    let result = db
+        .run(|conn| Ok(stats::refresh_windows(conn, db::now())?))
+        .await;
+    failed |= warn_if_failed("window refresh", &result);
+    if let Ok(n) = result {
+        log::debug!("moved the 12-month window of {n} customers");
+    }
+    if stopped() {
+        return failed;
+    }
+    let stop = stopping.clone();
+    let result = db
+        .run(move |conn| {
+            settings::one_change_at_a_time(|| {
+                let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
+                Ok(cpr::refresh_all_until(conn, &s, db::now(), &|| {
+                    *stop.borrow()
+                })?)
+            })
+        })
+        .await;
+    failed |= warn_if_failed("CPR recompute", &result);
+    if let Ok((n, walk)) = result {
+        log_walk("CPR recompute", walk);
+        log::debug!("CPR recompute: {n} stage changes");
+    }
+    if stopped() {
+        return failed;
+    }
+    // After the CPR refresh: loyalty reads the share of wallet it sets,
+    // and purchases leave the loyalty window as time passes.
+    let stop = stopping.clone();
+    let result = db
+        .run(move |conn| {
+            settings::one_change_at_a_time(|| {
+                let (s, _) = settings::get::<LoyaltySettings>(conn, settings::LOYALTY)?;
+                Ok(loyalty::refresh_all_until(conn, &s, db::now(), &|| {
+                    *stop.borrow()
+                })?)
+            })
+        })
+        .await;
+    failed |= warn_if_failed("loyalty recompute", &result);
+    if let Ok((n, walk)) = result {
+        log_walk("loyalty recompute", walk);
+        log::debug!("loyalty recompute: {n} type changes");
+    }
+    failed
+}
+
+/// Says so when a recompute ended early for a stop.
+fn log_walk(what: &str, walk: chunks::Walk) {
+    if walk.stopped {
+        log::info!(
+            "{what} stopped after {} chunks for the process's stop; the next start recomputes every card",
+            walk.chunks
+        );
+    }
 }
 
 /// Logs a failed step of a round; true when it failed.

@@ -41,6 +41,7 @@ pub struct Application {
     pub generated_admin: Option<(String, String)>,
     pub db: Db,
     webhooks: Option<crate::webhook_worker::Running>,
+    jobs: crate::jobs::Running,
 }
 
 impl Application {
@@ -72,7 +73,7 @@ impl Application {
             segment_split_from: config.segment_split_from,
             trusted_proxies: config.trusted_proxies.clone(),
         });
-        crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
+        let jobs = crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
         let webhooks = crate::webhook_worker::spawn(
             db.clone(),
             &config,
@@ -157,6 +158,7 @@ impl Application {
             generated_admin,
             db,
             webhooks,
+            jobs,
         })
     }
 
@@ -171,22 +173,24 @@ impl Application {
     }
 
     /// Serves until SIGTERM, SIGINT (Ctrl-C) or SIGQUIT, then stops the HTTP
-    /// server and the webhook worker at the same time: the server finishes
-    /// the requests under way on SIGTERM (at most `SHUTDOWN_SECS`; SIGINT
-    /// and SIGQUIT drop them, as actix does), while the worker finishes its
-    /// delivery and releases its leases (a restart waited the old leases out,
-    /// 60 s, before delivering again). One after the other, the two waits
-    /// could together outlast Docker's 10 s grace, and the worker kept
-    /// starting deliveries while the server drained.
+    /// server, the webhook worker and the recompute job at the same time:
+    /// the server finishes the requests under way on SIGTERM (at most
+    /// `SHUTDOWN_SECS`; SIGINT and SIGQUIT drop them, as actix does), the
+    /// worker finishes its delivery and releases its leases (a restart waited
+    /// the old leases out, 60 s, before delivering again), and a CPR or
+    /// loyalty recompute ends after the chunk under way (the process could
+    /// not exit before the recompute did: minutes at a million cards). One
+    /// after the other, the waits could together outlast Docker's 10 s
+    /// grace, and the worker kept starting deliveries while the server
+    /// drained.
     pub async fn run(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let server = self.server;
+        let (webhooks, jobs) = (self.webhooks, self.jobs);
         tokio::pin!(server);
         let graceful = tokio::select! {
             stopped = &mut server => {
-                if let Some(webhooks) = self.webhooks {
-                    webhooks.stop().await;
-                }
+                tokio::join!(stop_webhooks(webhooks), jobs.stop());
                 return stopped;
             }
             graceful = stop_signal() => graceful?,
@@ -195,19 +199,20 @@ impl Application {
             "stopping ({})",
             if graceful { "graceful" } else { "immediate" }
         );
-        let webhooks = async {
-            if let Some(webhooks) = self.webhooks {
-                webhooks.stop().await;
-            }
-        };
         // The server future must be polled for the stop to happen: the
         // handle's answer comes from it.
         let http = async {
             let ((), stopped) = tokio::join!(handle.stop(graceful), &mut server);
             stopped
         };
-        let (stopped, ()) = tokio::join!(http, webhooks);
+        let (stopped, (), ()) = tokio::join!(http, stop_webhooks(webhooks), jobs.stop());
         stopped
+    }
+}
+
+async fn stop_webhooks(webhooks: Option<crate::webhook_worker::Running>) {
+    if let Some(webhooks) = webhooks {
+        webhooks.stop().await;
     }
 }
 

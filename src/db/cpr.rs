@@ -231,6 +231,17 @@ pub fn refresh_stages(
 /// recomputes only the customers whose purchases left it), so no
 /// transaction is read; any other window sums each chunk's transactions.
 pub fn refresh_all(conn: &mut DbConn, s: &CprSettings, now: NaiveDateTime) -> QueryResult<i64> {
+    refresh_all_until(conn, s, now, &super::chunks::never).map(|(changed, _)| changed)
+}
+
+/// `refresh_all` that ends after the chunk under way once `stop` says so
+/// (the hourly job, when the process stops); also how far it got.
+pub fn refresh_all_until(
+    conn: &mut DbConn,
+    s: &CprSettings,
+    now: NaiveDateTime,
+    stop: &dyn Fn() -> bool,
+) -> QueryResult<(i64, super::chunks::Walk)> {
     let source = if s.window_months == 12 {
         super::stats::refresh_windows(conn, now)?;
         Revenue::Card
@@ -239,13 +250,9 @@ pub fn refresh_all(conn: &mut DbConn, s: &CprSettings, now: NaiveDateTime) -> Qu
     };
     let max_id = super::customers::last_id(conn)?;
     let before = count_changes(conn, now)?;
-    let mut low = 0;
-    while low <= max_id {
-        super::write_tx(conn, |conn| {
-            refresh_range(conn, Cards::Range(low, low + CHUNK), s, now, source)
-        })?;
-        low += CHUNK;
-    }
+    let walk = super::chunks::walk(conn, max_id, CHUNK, stop, |conn, low, high| {
+        refresh_range(conn, Cards::Range(low, high), s, now, source)
+    })?;
     let changed = count_changes(conn, now)? - before;
     if changed > 0 {
         // Every card, archived ones too: the recompute walks them all (the
@@ -253,7 +260,7 @@ pub fn refresh_all(conn: &mut DbConn, s: &CprSettings, now: NaiveDateTime) -> Qu
         let total: i64 = customers::table.count().get_result(conn)?;
         super::statistics::after_rows_moved(conn, "customers", changed, total)?;
     }
-    Ok(changed)
+    Ok((changed, walk))
 }
 
 fn count_changes(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<i64> {

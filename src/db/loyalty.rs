@@ -128,15 +128,23 @@ pub fn refresh_all_current(
 /// Every customer, in id-range chunks of short transactions. Returns the
 /// number of type changes.
 pub fn refresh_all(conn: &mut DbConn, s: &LoyaltySettings, now: NaiveDateTime) -> QueryResult<i64> {
+    refresh_all_until(conn, s, now, &super::chunks::never).map(|(changed, _)| changed)
+}
+
+/// `refresh_all` that ends after the chunk under way once `stop` says so
+/// (the hourly job, when the process stops); also how far it got.
+pub fn refresh_all_until(
+    conn: &mut DbConn,
+    s: &LoyaltySettings,
+    now: NaiveDateTime,
+    stop: &dyn Fn() -> bool,
+) -> QueryResult<(i64, super::chunks::Walk)> {
     let max_id = super::customers::last_id(conn)?;
     let before = count_changes(conn, now)?;
-    let mut low = 0;
-    while low <= max_id {
-        let scope = format!("id > {low} AND id <= {}", low + CHUNK);
-        super::write_tx(conn, |conn| refresh_scope(conn, &scope, s, now))?;
-        low += CHUNK;
-    }
-    Ok(count_changes(conn, now)? - before)
+    let walk = super::chunks::walk(conn, max_id, CHUNK, stop, |conn, low, high| {
+        refresh_scope(conn, &format!("id > {low} AND id <= {high}"), s, now)
+    })?;
+    Ok((count_changes(conn, now)? - before, walk))
 }
 
 fn count_changes(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<i64> {

@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod batch;
 mod card_reads;
 pub mod changes;
+pub mod chunks;
 pub mod churn;
 pub mod churn_risk;
 pub mod contacts;

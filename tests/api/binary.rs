@@ -74,19 +74,37 @@ impl Server {
 
     /// SIGTERM, as a service manager stops it, and waits for the exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.send_term();
+        self.exit_within(Duration::from_secs(30))
+            .expect("the server did not stop")
+    }
+
+    /// SIGTERM, without waiting.
+    pub fn send_term(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success(), "kill -TERM failed");
-        let deadline = Instant::now() + Duration::from_secs(30);
+    }
+
+    /// The exit status, if the process exits within `bound`.
+    pub fn exit_within(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + bound;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
+                return Some(status);
             }
-            assert!(Instant::now() < deadline, "the server did not stop");
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Its stderr, when it was started with `Stdio::piped()`.
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.stderr.take()
     }
 }
 

@@ -1,0 +1,192 @@
+//! Walking every customer in id ranges, each its own short write
+//! transaction: the recomputes of every card (CPR stages, loyalty types).
+//! A walk can be told to stop (the process is stopping): it ends after the
+//! range under way instead of walking on for minutes past the service
+//! manager's grace period. Ending early is safe: each range commits on its
+//! own, and nothing marks a walk as done; the next walk recomputes every
+//! card again.
+
+use diesel::QueryResult;
+
+use super::DbConn;
+
+/// How far a walk got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Walk {
+    /// Ranges committed.
+    pub chunks: u64,
+    /// Ended by `stop` before the last range: the cards of the ranges after
+    /// `chunks` were not recomputed.
+    pub stopped: bool,
+}
+
+/// Calls `f(conn, low, high)` for the customers `low < id <= high`, in
+/// ranges of `size` ids from 0 until one passes `last_id` (at least one),
+/// each in its own write transaction. `stop` is asked before each range.
+pub fn walk(
+    conn: &mut DbConn,
+    last_id: i64,
+    size: i64,
+    stop: &dyn Fn() -> bool,
+    mut f: impl FnMut(&mut DbConn, i64, i64) -> QueryResult<()>,
+) -> QueryResult<Walk> {
+    let mut walk = Walk {
+        chunks: 0,
+        stopped: false,
+    };
+    let mut low = 0;
+    while low <= last_id {
+        if stop() {
+            walk.stopped = true;
+            break;
+        }
+        super::write_tx(conn, |conn| f(conn, low, low + size))?;
+        walk.chunks += 1;
+        low += size;
+    }
+    Ok(walk)
+}
+
+/// For the recomputes that a request asked for and waits on: never stops.
+pub fn never() -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+
+    use super::*;
+    use crate::db::memory_db;
+    use crate::domain::cpr::CprSettings;
+    use crate::domain::loyalty::LoyaltySettings;
+
+    /// A stop that answers "go on" `n` times, then "stop".
+    fn after(n: u64) -> impl Fn() -> bool {
+        let asked = Cell::new(0);
+        move || {
+            asked.set(asked.get() + 1);
+            asked.get() > n
+        }
+    }
+
+    #[test]
+    fn a_stop_ends_the_walk_after_the_range_under_way() {
+        let mut c = memory_db();
+        let mut seen = Vec::new();
+        let got = walk(&mut c, 250, 100, &after(2), |_, low, high| {
+            seen.push((low, high));
+            Ok(())
+        });
+        assert_eq!(
+            got.ok(),
+            Some(Walk {
+                chunks: 2,
+                stopped: true
+            })
+        );
+        assert_eq!(seen, vec![(0, 100), (100, 200)]);
+        // Not stopped: every range, and a stop asked after the last one
+        // does not count as an early end.
+        let got = walk(&mut c, 250, 100, &after(3), |_, _, _| Ok(()));
+        assert_eq!(
+            got.ok(),
+            Some(Walk {
+                chunks: 3,
+                stopped: false
+            })
+        );
+        // No customer yet: one range still runs (as the recomputes always did).
+        assert_eq!(
+            walk(&mut c, 0, 100, &never, |_, _, _| Ok(()))
+                .ok()
+                .map(|w| w.chunks),
+            Some(1)
+        );
+    }
+
+    #[derive(QueryableByName)]
+    struct Card {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        cpr_stage: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        loyalty_type: String,
+    }
+
+    fn cards(c: &mut DbConn) -> Vec<(String, String)> {
+        diesel::sql_query("SELECT cpr_stage, loyalty_type FROM customers ORDER BY id")
+            .load::<Card>(c)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|r| (r.cpr_stage, r.loyalty_type))
+            .collect()
+    }
+
+    /// Two customers, one in each of the recomputes' first two ranges, both
+    /// with a stage and a type their (empty) records do not give.
+    fn two_wrong_cards() -> DbConn {
+        let mut c = memory_db();
+        c.batch_execute(
+            "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at) \
+               VALUES (1, 'a@x.io', 'A', 'admin', 'x', '2026-01-01 00:00:00', '2026-01-01 00:00:00');
+             INSERT INTO customers (id, kind, name, owner_id, created_at, updated_at, cpr_stage, loyalty_type) VALUES
+               (1, 'individual', 'first range', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'retention', 'high'),
+               (50001, 'individual', 'second range', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'retention', 'high');",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        c
+    }
+
+    #[test]
+    fn a_stopped_cpr_recompute_leaves_the_rest_to_the_next() {
+        let mut c = two_wrong_cards();
+        let s = CprSettings::default();
+        let now = crate::db::now();
+        let got = crate::db::cpr::refresh_all_until(&mut c, &s, now, &after(1));
+        assert_eq!(
+            got.ok(),
+            Some((
+                1,
+                Walk {
+                    chunks: 1,
+                    stopped: true
+                }
+            ))
+        );
+        let stages: Vec<String> = cards(&mut c).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(stages, ["not_started", "retention"]);
+        // The next recompute (the next start's) finishes the work.
+        assert_eq!(crate::db::cpr::refresh_all(&mut c, &s, now).ok(), Some(1));
+        let stages: Vec<String> = cards(&mut c).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(stages, ["not_started", "not_started"]);
+    }
+
+    #[test]
+    fn a_stopped_loyalty_recompute_leaves_the_rest_to_the_next() {
+        let mut c = two_wrong_cards();
+        let s = LoyaltySettings::default();
+        let now = crate::db::now();
+        let got = crate::db::loyalty::refresh_all_until(&mut c, &s, now, &after(1));
+        assert_eq!(
+            got.ok(),
+            Some((
+                1,
+                Walk {
+                    chunks: 1,
+                    stopped: true
+                }
+            ))
+        );
+        let types: Vec<String> = cards(&mut c).into_iter().map(|(_, t)| t).collect();
+        assert_eq!(types, ["unknown", "high"]);
+        assert_eq!(
+            crate::db::loyalty::refresh_all(&mut c, &s, now).ok(),
+            Some(1)
+        );
+        let types: Vec<String> = cards(&mut c).into_iter().map(|(_, t)| t).collect();
+        assert_eq!(types, ["unknown", "unknown"]);
+    }
+}
