@@ -139,7 +139,14 @@ pub async fn list(
                 }
                 None => changes::page(conn, purged, &types, limit + 1)?,
             };
-            let start = after.unwrap_or(purged);
+            let start = match after {
+                Some(after) => after,
+                // A purge that committed after `purged` was read leaves an
+                // empty page, and handing out the old position would be a
+                // 410 at the next read with nothing missed.
+                None if rows.is_empty() => purged.max(changes::purged_through(conn)?),
+                None => purged,
+            };
             let has_more = rows.len() as i64 > limit;
             rows.truncate(limit as usize);
             // Not moved past what `types` left out: a client may read on
