@@ -100,9 +100,10 @@ impl Cards<'_> {
 }
 
 /// Recomputes the window revenue, share of wallet and (unless pinned) the
-/// stage of the `cards`, recording each stage
-/// change as an event. Set-based, and only the rows whose figures or stage
-/// change are written. Only integers, codes and our own timestamps go into
+/// stage of the `cards`, recording each stage change as an event.
+/// Set-based, and only the rows whose figures or stage change are written;
+/// the stage expression is evaluated over the whole selection once, to find
+/// the cards that move. Only integers, codes and our own timestamps go into
 /// the SQL text.
 fn refresh_range(
     conn: &mut DbConn,
@@ -154,13 +155,24 @@ fn refresh_range(
         }
     };
     let before = super::events::last_id(conn)?;
+    conn.batch_execute(&figures)?;
+    // The moving cards are locked first: their events and their new stages
+    // are then written from the same rows (see `row_lock::lock_where`).
+    let moving = super::row_lock::lock_where(
+        conn,
+        super::row_lock::Locked::Customers,
+        &format!("{range} AND cpr_pinned = FALSE AND cpr_stage <> {stage}"),
+    )?;
+    if moving.is_empty() {
+        return Ok(());
+    }
+    let moving = Cards::Ids(&moving).on("id");
     conn.batch_execute(&format!(
-        "{figures}
-         INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
+        "INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
            SELECT id, '{CPR_STAGE_CHANGED}', cpr_stage, {stage}, {at} FROM customers \
-           WHERE {range} AND cpr_pinned = FALSE AND cpr_stage <> {stage};
+           WHERE {moving} AND cpr_stage <> {stage};
          UPDATE customers SET cpr_stage = {stage}, cpr_since = {at} \
-           WHERE {range} AND cpr_pinned = FALSE AND cpr_stage <> {stage};"
+           WHERE {moving} AND cpr_stage <> {stage};"
     ))?;
     super::changes::record_stage_events(
         conn,

@@ -57,18 +57,31 @@ fn refresh_scope(
 ) -> QueryResult<()> {
     let expr = type_sql(s, &purchases_sql(window_start_months(now, s.window_months)));
     let at = literal(now);
+    // The moving cards are locked first: their events and their new types
+    // are then written from the same rows (see `row_lock::lock_where`), and
+    // the type (a count of purchases per card) is evaluated again for them
+    // only, not for the whole scope.
+    let moving = super::row_lock::lock_where(
+        conn,
+        super::row_lock::Locked::Customers,
+        &format!("({scope}) AND loyalty_type <> {expr}"),
+    )?;
+    if moving.is_empty() {
+        return Ok(());
+    }
+    // Only integers go into the text.
+    let list: Vec<String> = moving.iter().map(i64::to_string).collect();
+    let list = list.join(", ");
+    let moving = format!("id IN ({list})");
     conn.batch_execute(&format!(
         "INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
            SELECT id, '{LOYALTY_CHANGED}', loyalty_type, {expr}, {at} FROM customers \
-           WHERE ({scope}) AND loyalty_type <> {expr};
-         UPDATE customers SET loyalty_type = {expr} WHERE ({scope}) AND loyalty_type <> {expr};"
+           WHERE {moving} AND loyalty_type <> {expr};
+         UPDATE customers SET loyalty_type = {expr} WHERE {moving} AND loyalty_type <> {expr};"
     ))?;
     super::changes::record_stage_events(
         conn,
-        &format!(
-            "e.at = {at} AND e.kind = '{LOYALTY_CHANGED}' \
-             AND e.customer_id IN (SELECT id FROM customers WHERE {scope})"
-        ),
+        &format!("e.at = {at} AND e.kind = '{LOYALTY_CHANGED}' AND e.customer_id IN ({list})"),
     )
 }
 

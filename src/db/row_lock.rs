@@ -85,3 +85,31 @@ pub fn lock_all(conn: &mut DbConn, table: Locked, ids: &[i64]) -> QueryResult<()
     }
     Ok(())
 }
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// The ids of the rows of `table` that match `condition`, in id order,
+/// locked until the transaction ends (PostgreSQL's `FOR NO KEY UPDATE`; a
+/// row another writer holds is waited for, and `condition` re-checked on
+/// what it committed). For a set-based write that reads the rows twice, its
+/// events and then its update: PostgreSQL reads each statement afresh, and a
+/// card changed in between got an event for a move the update no longer
+/// made, or a move without one. Locked first, nothing changes them between
+/// the two. SQLite's writers run one at a time: only the ids are read.
+/// `condition` is SQL of our own (integers, codes and our timestamps).
+pub fn lock_where(conn: &mut DbConn, table: Locked, condition: &str) -> QueryResult<Vec<i64>> {
+    let lock = match conn {
+        DbConn::Postgresql(_) => " FOR NO KEY UPDATE",
+        DbConn::Sqlite(_) => "",
+    };
+    let rows: Vec<Id> = diesel::sql_query(format!(
+        "SELECT id FROM {} WHERE {condition} ORDER BY id{lock}",
+        table.table()
+    ))
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}

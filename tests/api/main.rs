@@ -50,6 +50,7 @@ mod openapi;
 mod outage;
 mod patch_no_op;
 mod pipelining;
+mod recompute_races;
 mod recompute_stop;
 mod reference;
 mod roles;
