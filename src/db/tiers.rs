@@ -36,8 +36,9 @@ pub struct Recomputed {
     pub changed: i64,
 }
 
-/// Recomputes every active customer's tier. Runs on one connection: the
-/// ranking lives in a temporary table for the duration.
+/// Recomputes every active customer's tier, and records the window ranked
+/// over with the last of them ([`mark_ranked`]). Runs on one connection:
+/// the ranking lives in a temporary table for the duration.
 ///
 /// With the default 12-month window the ranking reads each card's
 /// `profit_12m_cents` (kept current by every transaction write; the window
@@ -162,8 +163,10 @@ fn apply(
     let at = literal(now);
     let mut changed = 0;
     let mut low = 0;
-    while low < max_id {
+    loop {
         let high = low + CHUNK;
+        // The last chunk (the only one, without moves) records the window.
+        let last = high >= max_id;
         changed += super::write_tx(conn, |conn| -> QueryResult<i64> {
             serialize_chunks(conn)?;
             let before = super::events::last_id(conn)?;
@@ -184,15 +187,43 @@ fn apply(
                     ),
                 )?;
             }
+            if last {
+                mark_ranked(conn, s, now)?;
+            }
             i64::try_from(moved)
                 .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
         })?;
+        if last {
+            break;
+        }
         low = high;
     }
     Ok(Recomputed {
         customers: n,
         changed,
     })
+}
+
+/// Records the window the tiers were ranked over ([`Ranked`]), in the
+/// transaction of the last chunk: the pyramid reads the profit of that
+/// window ([`profit_column`]), and the mark must change with the tiers it
+/// describes. Written after that transaction, a failure in between (a crash,
+/// the settings write refused) left the new tiers beside the old window's
+/// profit, the copy of an earlier recompute or another window's figure,
+/// until the next recompute; written before the chunks, a failed chunk left
+/// the old tiers beside a profit column no recompute had written for them.
+/// In the last chunk, a recompute that fails leaves the old mark with the
+/// profit column it names unchanged: a window other than 12 months writes
+/// `tier_profit_cents`, which the old 12-month mark does not read, and a
+/// 12-month window writes no profit (over chunks, the committed ones hold
+/// some tiers of the new ranking, as for any recompute that fails midway).
+fn mark_ranked(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult<()> {
+    let ranked = Ranked {
+        window_months: s.window_months,
+    };
+    let json = serde_json::to_string(&ranked)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    super::settings::set_json(conn, super::settings::TIERS_RANKED, &json, now)
 }
 
 /// The tier a customer without a `customer_tiers` row has.

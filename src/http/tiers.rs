@@ -117,11 +117,8 @@ pub async fn recompute(
             // The ranking moves the 12-month window: the stages that read
             // the card's 12-month revenue follow it first.
             db::cpr::refresh_stages(conn, now)?;
+            // Records the window ranked over with its last tiers.
             let done = tiers::recompute(conn, &s, now)?;
-            let ranked = tiers::Ranked {
-                window_months: s.window_months,
-            };
-            settings::set(conn, settings::TIERS_RANKED, &ranked, now)?;
             Ok(TiersRecomputed {
                 customers: done.customers,
                 changed: done.changed,

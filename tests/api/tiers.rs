@@ -21,6 +21,7 @@ backend_tests!(
     a_purchase_leaving_the_window_moves_figures_tier_and_cpr,
     concurrent_recomputes_record_each_move_once,
     concurrent_recomputes_over_another_window_record_each_move_once,
+    a_recompute_that_cannot_mark_its_window_moves_no_tier,
 );
 
 const RECOMPUTE: &str = "/api/v1/tiers/recompute";
@@ -819,4 +820,47 @@ async fn statistics_follow_the_recompute(app: TestApp) {
     let stats = tier_stats();
     assert_eq!(stats.len(), 1, "{stats:?}");
     assert!(stats[0].starts_with("6 "), "{stats:?}");
+}
+
+/// The window a recompute ranked over (`GET /tiers`' `window_months`, whose
+/// profit the pyramid reads) is recorded with its last tiers, in one
+/// transaction. Written after the tiers had committed, a failure between
+/// the two (forced here: a trigger refuses the mark) left tiers ranked over
+/// 6 months shown beside the 12-month profit, until the next recompute.
+async fn a_recompute_that_cannot_mark_its_window_moves_no_tier(app: TestApp) {
+    let admin = app.admin_token().await;
+    let ids = population(&app, &admin, 20).await;
+    let mut s = default_tiers();
+    s["window_months"] = json!(6);
+    set_tiers(&app, &admin, s).await;
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER refuse_mark_insert BEFORE INSERT ON settings \
+               WHEN NEW.name = 'tiers_ranked' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END; \
+             CREATE TRIGGER refuse_mark_update BEFORE UPDATE ON settings \
+               WHEN NEW.name = 'tiers_ranked' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION refuse_mark() RETURNS trigger AS $$ \
+               BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse_mark BEFORE INSERT OR UPDATE ON settings FOR EACH ROW \
+               WHEN (NEW.name = 'tiers_ranked') EXECUTE FUNCTION refuse_mark();"
+        }
+    });
+    let r = app.post(RECOMPUTE, &admin, &json!({})).await;
+    assert_eq!(r.status, 500, "{}", r.text);
+    let pyramid = tiers(&app, &admin).await;
+    assert_eq!(pyramid["window_months"], 12, "{pyramid}");
+    assert_eq!(customers_per_tier(&pyramid), [0, 0, 0, 20], "{pyramid}");
+    for &c in &ids {
+        assert_eq!(tier_history(&app, &admin, c).await, vec![], "customer {c}");
+    }
+
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => "DROP TRIGGER refuse_mark_insert; DROP TRIGGER refuse_mark_update;",
+        Backend::Postgres => "DROP TRIGGER refuse_mark ON settings; DROP FUNCTION refuse_mark();",
+    });
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["pyramid"]["window_months"], 6, "{}", r.text);
+    assert_eq!(r.body["changed"], 4, "{}", r.text);
 }
