@@ -41,6 +41,11 @@ pub const SURVEY_RESPONSE: &str = "survey_response";
 /// A key-account plan with its actions (a change of an action is a change of
 /// its plan).
 pub const ACCOUNT_PLAN: &str = "account_plan";
+/// A segment's definition (name, kind, rule, description); for a static
+/// segment also a change of its member list (an `updated`: read its members
+/// again). A dynamic segment's members follow its rule and the cards, with
+/// no change of the segment's own.
+pub const SEGMENT: &str = "segment";
 
 /// Every entity type of the feed, for the `types` filter, webhook event
 /// names and the spec. Adding one: append here, call `record` from its
@@ -55,6 +60,7 @@ pub const ENTITY_TYPES: &[&str] = &[
     SURVEY,
     SURVEY_RESPONSE,
     ACCOUNT_PLAN,
+    SEGMENT,
 ];
 
 pub const CREATED: &str = "created";

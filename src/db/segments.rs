@@ -15,7 +15,7 @@ use diesel::sql_types::{BigInt, Bool, Double, Text, Timestamp};
 
 use super::customers::{Full, CARD, STATS};
 use super::schema::{customers, segment_members, segments};
-use super::DbConn;
+use super::{changes, DbConn};
 use crate::domain::codes::{Code, Tier};
 use crate::domain::segments::{Cmp, Cond, Field, FieldType, Rule, Scalar, Test};
 
@@ -91,6 +91,7 @@ pub fn insert(conn: &mut DbConn, row: &SegmentRow) -> QueryResult<SegmentRow> {
         ))
         .returning(segments::id)
         .get_result(conn)?;
+    changes::record(conn, changes::SEGMENT, id, changes::CREATED, row.version)?;
     segments::table.find(id).first(conn)
 }
 
@@ -104,12 +105,30 @@ pub fn save(conn: &mut DbConn, row: &SegmentRow, expected_version: i64) -> Query
     )
     .set(row)
     .execute(conn)?;
+    if n == 1 {
+        changes::record(
+            conn,
+            changes::SEGMENT,
+            row.id,
+            changes::UPDATED,
+            row.version,
+        )?;
+    }
     Ok(n == 1)
 }
 
 /// Deletes a segment and its member list; the surveys that target it lose
 /// their target (`surveys::untarget`).
 pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
+    let Some(version) = segments::table
+        .find(id)
+        .select(segments::version)
+        .first::<i64>(conn)
+        .optional()?
+    else {
+        return Ok(false);
+    };
+    changes::record_deleted(conn, changes::SEGMENT, id, version + 1, None)?;
     super::surveys::untarget(conn, id, super::now())?;
     diesel::delete(segment_members::table.filter(segment_members::segment_id.eq(id)))
         .execute(conn)?;
@@ -169,13 +188,20 @@ pub fn add_members(
 /// version and `updated_at`, so `GET /segments?updated_since=` and the
 /// segment's ETag tell a syncing client to read its members again.
 pub fn touch(conn: &mut DbConn, segment_id: i64, now: NaiveDateTime) -> QueryResult<()> {
-    diesel::update(segments::table.find(segment_id))
+    let version: i64 = diesel::update(segments::table.find(segment_id))
         .set((
             segments::version.eq(segments::version + 1),
             segments::updated_at.eq(now),
         ))
-        .execute(conn)?;
-    Ok(())
+        .returning(segments::version)
+        .get_result(conn)?;
+    changes::record(
+        conn,
+        changes::SEGMENT,
+        segment_id,
+        changes::UPDATED,
+        version,
+    )
 }
 
 /// Removes one member; false when the customer was not a member.

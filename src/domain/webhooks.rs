@@ -15,6 +15,7 @@ pub const ENTITY_TYPES: &[&str] = &[
     "survey",
     "survey_response",
     "account_plan",
+    "segment",
 ];
 pub const OPERATIONS: &[&str] = &["created", "updated", "deleted", "restored"];
 pub const MAX_EVENT_FILTERS: usize = 50;

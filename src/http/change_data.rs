@@ -57,6 +57,9 @@ pub fn render(conn: &mut DbConn, entity_type: &str, id: i64) -> Result<String, A
             Some(row) => Some(to_text(super::account_plans::plan_view(conn, row)?)?),
             None => None,
         },
+        changes::SEGMENT => crate::db::segments::find(conn, id)?
+            .map(|row| to_text(super::segments::SegmentView::definition(row)))
+            .transpose()?,
         other => {
             return Err(ApiError::Internal(format!(
                 "no representation for change entity {other}"

@@ -33,7 +33,9 @@ pub struct ChangeItem {
     pub cursor: String,
     /// `customer`, `contact`, `interaction`, `transaction`, `need`,
     /// `survey`, `survey_response`, `account_plan` (with its actions: a change
-    /// of an action is an `updated` of its plan) or `stage_change` (a CPR
+    /// of an action is an `updated` of its plan), `segment` (its definition
+    /// without figures; a change of a static segment's members is an
+    /// `updated` of it) or `stage_change` (a CPR
     /// stage, tier, funnel stage or loyalty type change, `data.kind` says
     /// which; its id is the history event's id).
     #[schema(example = "customer")]
@@ -76,7 +78,7 @@ pub struct ChangeQuery {
     pub limit: Option<i64>,
     /// Comma-separated entity types to include (default: all): `customer`,
     /// `contact`, `interaction`, `transaction`, `need`, `stage_change`,
-    /// `survey`, `survey_response`, `account_plan`.
+    /// `survey`, `survey_response`, `account_plan`, `segment`.
     #[param(example = "customer,transaction")]
     pub types: Option<String>,
 }

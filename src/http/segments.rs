@@ -121,6 +121,12 @@ pub struct SegmentView {
 }
 
 impl SegmentView {
+    /// Without the figures (a list item, a change in the feed: counting
+    /// the members there would hold the write for a full scan).
+    pub fn definition(row: SegmentRow) -> SegmentView {
+        SegmentView::new(row, None)
+    }
+
     fn new(row: SegmentRow, totals: Option<Totals>) -> SegmentView {
         SegmentView {
             id: row.id,

@@ -97,7 +97,7 @@ pub struct WebhookCreate {
     /// Event filters: `*`, `<type>.<operation>`, `<type>.*` or
     /// `*.<operation>`; types `customer`, `contact`, `interaction`,
     /// `transaction`, `need`, `stage_change`, `survey`, `survey_response`,
-    /// `account_plan`;
+    /// `account_plan`, `segment`;
     /// operations `created`,
     /// `updated`, `deleted`, `restored`. 1 to 50 filters.
     #[schema(required = true, value_type = Vec<String>, min_items = 1, max_items = 50)]

@@ -24,6 +24,7 @@ backend_tests!(
     a_position_no_cursor_holds_is_a_bad_cursor_not_gone,
     a_purge_between_the_check_and_the_read_is_seen,
     a_typed_cursor_expires_only_when_its_types_were_purged,
+    segment_changes_reach_the_feed,
 );
 
 /// A feed cursor at a hand-made position, as the API encodes one.
@@ -852,4 +853,91 @@ async fn a_typed_cursor_expires_only_when_its_types_were_purged(app: TestApp) {
         entities(&needs),
         vec![("need".to_string(), n2), ("need".to_string(), n3)]
     );
+}
+
+/// Found by a review: segments (created, renamed, re-ruled, their members
+/// changed, deleted) never reached the feed, so an integrator mirroring
+/// marketing lists had to poll, and never saw a delete.
+async fn segment_changes_reach_the_feed(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, start) = read_all(&app, &admin, None, "", 100).await;
+    let a = customer_named(&app, &admin, "Member A").await;
+    let b = customer_named(&app, &admin, "Member B").await;
+    let created = app
+        .post(
+            "/api/v1/segments",
+            &admin,
+            &json!({"name": "Tea lovers", "kind": "static", "member_ids": [a]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.id();
+    let added = app
+        .post(
+            &format!("/api/v1/segments/{id}/members"),
+            &admin,
+            &json!({"customer_ids": [b]}),
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.text);
+    let removed = app
+        .delete(&format!("/api/v1/segments/{id}/members/{a}"), &admin)
+        .await;
+    assert_eq!(removed.status, 204, "{}", removed.text);
+    let renamed = app
+        .patch(
+            &format!("/api/v1/segments/{id}"),
+            &admin,
+            &json!({"name": "Green tea lovers"}),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    let dynamic = app
+        .post(
+            "/api/v1/segments",
+            &admin,
+            &json!({"name": "Hangzhou", "kind": "dynamic",
+                    "rule": {"field": "region", "op": "eq", "value": "Hangzhou"}}),
+        )
+        .await
+        .id();
+    let gone = app.delete(&format!("/api/v1/segments/{id}"), &admin).await;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+
+    let (items, _) = read_all(&app, &admin, Some(&start), "&types=segment", 2).await;
+    assert_eq!(
+        ops(&items),
+        vec![
+            ("segment".into(), id, "created".into()),
+            ("segment".into(), id, "updated".into()),
+            ("segment".into(), id, "updated".into()),
+            ("segment".into(), id, "updated".into()),
+            ("segment".into(), dynamic, "created".into()),
+            ("segment".into(), id, "deleted".into()),
+        ]
+    );
+    let versions: Vec<i64> = items
+        .iter()
+        .map(|i| i["version"].as_i64().unwrap_or(0))
+        .collect();
+    assert_eq!(versions, vec![1, 2, 3, 4, 1, 5]);
+    // The definition as the write left it, without the figures a read counts.
+    assert_eq!(items[3]["data"]["name"], json!("Green tea lovers"));
+    assert_eq!(items[3]["data"]["version"], json!(4));
+    assert!(items[3]["data"].get("count").is_none(), "{}", items[3]);
+    assert_eq!(
+        items[4]["data"]["rule"],
+        json!({"field": "region", "op": "eq", "value": "Hangzhou"})
+    );
+    assert_eq!(items[5]["data"]["deleted"], json!(true));
+    // Webhooks take segment events too.
+    let hook = app
+        .post(
+            "/api/v1/webhooks",
+            &admin,
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["segment.*"],
+                    "secret": "a-secret-of-16-chars"}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
 }
