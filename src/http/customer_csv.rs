@@ -5,9 +5,9 @@
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::bulk::{self, BulkQuery};
 use super::bulk_customers::{existing, external_ids, upsert_one};
@@ -109,17 +109,47 @@ fn header_row() -> Vec<&'static str> {
         .collect()
 }
 
-fn cell(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
+fn cell(value: &Value, formulas: Formulas) -> String {
+    let text = match value {
+        Value::Null => return String::new(),
+        // A number is never a formula: `-5` stays a number.
+        Value::Number(n) => return n.to_string(),
         Value::String(s) => s.clone(),
         Value::Array(items) => items
             .iter()
             .filter_map(Value::as_str)
             .collect::<Vec<_>>()
             .join(&TAG_SEPARATOR.to_string()),
-        other => other.to_string(),
+        other => return other.to_string(),
+    };
+    match formulas {
+        Formulas::Keep => text,
+        Formulas::Escape => escape_formula(text),
     }
+}
+
+/// Text a spreadsheet would evaluate as a formula (a first `=`, `+`, `-`,
+/// `@`, or a tab or CR, which some read past) gets a leading `'`: Excel,
+/// LibreOffice and Google Sheets then show it as text (OWASP's CSV
+/// injection advice).
+fn escape_formula(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+/// What the export does with text a spreadsheet would run as a formula.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Formulas {
+    /// As stored, for the round trip through the import (the default).
+    #[default]
+    Keep,
+    /// Prefixed with `'`, for a file opened in a spreadsheet (not for
+    /// re-import: the `'` would then be stored).
+    Escape,
 }
 
 /// The export's own parameter, beside the list's filters.
@@ -132,9 +162,47 @@ pub struct ExportQuery {
     /// in GB18030, their superset).
     #[param(value_type = Option<CsvCharset>, inline)]
     pub charset: Option<String>,
+    /// `escape` prefixes text cells starting with `=`, `+`, `-`, `@`, a tab
+    /// or a CR with `'`, so a spreadsheet shows them instead of running
+    /// them as formulas (CSV injection: a card named `=HYPERLINK(...)`);
+    /// `keep` (the default) writes them as stored, for the round trip
+    /// through the import (phone numbers start with `+`).
+    #[param(value_type = Option<Formulas>, inline)]
+    pub formulas: Option<String>,
 }
 
 impl ExportQuery {
+    /// The charset and the formula handling, each bad one named.
+    fn options(&self) -> Result<(CsvCharset, Formulas), ApiError> {
+        let charset = self.charset();
+        let formulas = self.formulas();
+        match (charset, formulas) {
+            (Ok(c), Ok(f)) => Ok((c, f)),
+            (c, f) => Err(ApiError::InvalidQuery(
+                c.err()
+                    .into_iter()
+                    .chain(f.err())
+                    .flat_map(|e| match e {
+                        ApiError::InvalidQuery(errors) => errors,
+                        _ => Vec::new(),
+                    })
+                    .collect(),
+            )),
+        }
+    }
+
+    fn formulas(&self) -> Result<Formulas, ApiError> {
+        match self.formulas.as_deref() {
+            None | Some("keep") => Ok(Formulas::Keep),
+            Some("escape") => Ok(Formulas::Escape),
+            Some(other) => Err(ApiError::InvalidQuery(vec![FieldError::new(
+                "formulas",
+                "invalid_value",
+                format!("{other:?} is not a way the export writes formulas: keep or escape"),
+            )])),
+        }
+    }
+
     fn charset(&self) -> Result<CsvCharset, ApiError> {
         let Some(label) = self.charset.as_deref() else {
             return Ok(CsvCharset::default());
@@ -197,6 +265,7 @@ struct Page {
     filter: Filter,
     sort: Sort,
     charset: CsvCharset,
+    formulas: Formulas,
 }
 
 /// One page of the export as CSV bytes, and the cursor after it.
@@ -213,6 +282,7 @@ fn export_page(
                 filter,
                 sort,
                 charset,
+                formulas,
             } = page;
             let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), EXPORT_PAGE)?;
             let more = rows.len() as i64 > EXPORT_PAGE;
@@ -236,7 +306,7 @@ fn export_page(
                     serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
                 let record: Vec<String> = columns
                     .iter()
-                    .map(|c| json.get(*c).map(cell).unwrap_or_default())
+                    .map(|c| json.get(*c).map(|v| cell(v, formulas)).unwrap_or_default())
                     .collect();
                 out.write_record(&record)
                     .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -271,6 +341,9 @@ fn export_page(
 /// `charset=gb18030` answers in GB18030 (`text/csv; charset=gb18030`),
 /// which Excel on a Chinese Windows opens without garbling names: it reads
 /// a CSV in the system's GBK, of which GB18030 is the lossless superset.
+///
+/// `formulas=escape` is for a file someone opens in a spreadsheet: text cells
+/// a spreadsheet would run as a formula get a leading `'` (see the parameter).
 #[utoipa::path(
     tag = "sync",
     params(ExportFilters, ExportQuery),
@@ -283,12 +356,12 @@ pub async fn export(
     _user: AuthUser,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (own, rest) = split_query(req.query_string(), &["charset"]);
+    let (own, rest) = split_query(req.query_string(), &["charset", "formulas"]);
     let (paging, list) = split_query(&rest, &PAGE_PARAMS);
     let filters = both_queries(parse_query::<CustomerQuery>(&list), not_paged(&paging));
-    let ((q, ()), charset) = both_queries(
+    let ((q, ()), (charset, formulas)) = both_queries(
         filters,
-        parse_query::<ExportQuery>(&own).and_then(|options| options.charset()),
+        parse_query::<ExportQuery>(&own).and_then(|options| options.options()),
     )?;
     let filter = q.filter()?;
     let sort = Sort::parse(q.sort.as_deref())?;
@@ -298,6 +371,7 @@ pub async fn export(
         filter,
         sort,
         charset,
+        formulas,
     };
     let (first, next) = export_page(&db, &page, None, true).await?;
     let stream = futures_util::stream::unfold(
@@ -669,6 +743,28 @@ pub async fn import(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn text_a_spreadsheet_would_run_is_escaped_only_when_asked() {
+        use super::{cell, Formulas};
+        use serde_json::json;
+        for (value, escaped) in [
+            (json!("=1+1"), "'=1+1"),
+            (json!("+86 1"), "'+86 1"),
+            (json!("-x"), "'-x"),
+            (json!("@x"), "'@x"),
+            (json!("\tx"), "'\tx"),
+            (json!("\rx"), "'\rx"),
+            (json!("a=b"), "a=b"),
+            (json!(""), ""),
+            (json!(-5), "-5"),
+            (json!(null), ""),
+            (json!(["=a", "b"]), "'=a|b"),
+        ] {
+            assert_eq!(cell(&value, Formulas::Escape), escaped, "{value}");
+        }
+        assert_eq!(cell(&json!("=1+1"), Formulas::Keep), "=1+1");
+    }
+
     #[test]
     fn a_row_of_the_wrong_length_is_named_by_its_row_and_line() {
         let message = |body: &str| match super::rows_as_items(body.as_bytes()) {

@@ -425,6 +425,7 @@ backend_tests!(
     a_keys_second_row_updates_what_its_first_created,
     an_import_moves_a_card_back_with_its_reason,
     the_export_ends_records_with_crlf,
+    an_export_for_a_spreadsheet_escapes_formulas,
 );
 
 /// Found by a review: a row moving a card back down the funnel needs a
@@ -514,4 +515,74 @@ async fn a_keys_second_row_updates_what_its_first_created(app: TestApp) {
         card.body["kind"], "individual",
         "a required column left empty keeps its value"
     );
+}
+
+/// Found by a review: cells are exported as stored, and a spreadsheet runs
+/// a card named `=HYPERLINK(...)` as a formula (CSV injection).
+/// `formulas=escape` writes such text with a leading `'`; numbers, and the
+/// default export (for the round trip), are left alone.
+async fn an_export_for_a_spreadsheet_escapes_formulas(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "X-1", "kind": "individual", "name": "=HYPERLINK(\"http://evil\",\"x\")",
+             "phone": "+86 138 0000 0000", "notes": "@SUM(A1)", "region": "-1+2",
+             "tags": ["=tag", "plain"]},
+            {"external_id": "X-2", "kind": "individual", "name": "Plain = fine"}
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let id = r.body["items"][0]["id"].as_i64().unwrap();
+    app.execute_sql(&format!(
+        "UPDATE customers SET lifetime_profit_cents = -500 WHERE id = {id}"
+    ));
+    let row_of = |text: &str| {
+        let (headers, rows) = parse(text);
+        let row = rows
+            .into_iter()
+            .find(|r| r[column(&headers, "external_id")] == "X-1")
+            .expect("the row");
+        (headers, row)
+    };
+    let escaped = app
+        .get("/api/v1/customers/export?formulas=escape&sort=id", &token)
+        .await;
+    assert_eq!(escaped.status, 200, "{}", escaped.text);
+    let (headers, row) = row_of(&escaped.text);
+    let at = |name: &str| row[column(&headers, name)].clone();
+    assert_eq!(at("name"), "'=HYPERLINK(\"http://evil\",\"x\")");
+    assert_eq!(at("phone"), "'+86 138 0000 0000");
+    assert_eq!(at("notes"), "'@SUM(A1)");
+    assert_eq!(at("region"), "'-1+2");
+    assert_eq!(at("tags"), "'=tag|plain");
+    assert_eq!(at("lifetime_profit_cents"), "-500", "a number is not text");
+    assert!(escaped.text.contains("Plain = fine"));
+    // The default and `keep` write what is stored.
+    for query in ["", "?formulas=keep"] {
+        let kept = app
+            .get(&format!("/api/v1/customers/export{query}"), &token)
+            .await;
+        let (headers, row) = row_of(&kept.text);
+        assert_eq!(
+            row[column(&headers, "name")],
+            "=HYPERLINK(\"http://evil\",\"x\")"
+        );
+        assert_eq!(row[column(&headers, "phone")], "+86 138 0000 0000");
+    }
+    // A bad value is named, beside a bad charset.
+    let r = app
+        .get(
+            "/api/v1/customers/export?formulas=strip&charset=latin1",
+            &token,
+        )
+        .await;
+    r.problem(400);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["charset", "formulas"], "{}", r.text);
 }
