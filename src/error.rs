@@ -82,6 +82,17 @@ pub enum ApiError {
     /// with `Retry-After`, as the first one is usually done within a second.
     #[error("{0}")]
     InProgress(String),
+    /// An Idempotency-Key whose first request was applied but whose response
+    /// was not kept: a 409 of its own type and without `Retry-After`, since
+    /// resending the key gets this answer for the key's whole retention (a
+    /// client that retries 409s could not tell it from the one above).
+    #[error("{0}")]
+    IdempotencyApplied(String),
+    /// A keyed request whose claim its retry took over (it was slow past the
+    /// lease): nothing of it was written, the retry's answer is the outcome,
+    /// and resending the key reads it (`Retry-After`, as for `InProgress`).
+    #[error("{0}")]
+    IdempotencyOvertaken(String),
     /// A conflict caused by one field's value (a funnel move the rules do not
     /// allow): a 409 whose `errors` names the field, and in a bulk item that
     /// field's error.
@@ -143,6 +154,10 @@ impl ApiError {
             ApiError::Conflict(_) | ApiError::FieldConflict(_) | ApiError::InProgress(_) => {
                 ("conflict", "Conflict")
             }
+            ApiError::IdempotencyApplied(_) => {
+                ("idempotency-applied", "Applied, response not kept")
+            }
+            ApiError::IdempotencyOvertaken(_) => ("idempotency-overtaken", "Taken over by a retry"),
             ApiError::PreconditionFailed { .. } => ("precondition-failed", "Version mismatch"),
             ApiError::Gone(_) => ("gone", "No longer available"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
@@ -204,9 +219,11 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) | ApiError::FieldConflict(_) | ApiError::InProgress(_) => {
-                StatusCode::CONFLICT
-            }
+            ApiError::Conflict(_)
+            | ApiError::FieldConflict(_)
+            | ApiError::InProgress(_)
+            | ApiError::IdempotencyApplied(_)
+            | ApiError::IdempotencyOvertaken(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -243,7 +260,9 @@ impl ResponseError for ApiError {
             ApiError::InvalidToken(why) => {
                 response.insert_header((header::WWW_AUTHENTICATE, invalid_token_challenge(why)));
             }
-            ApiError::Unavailable(_) | ApiError::InProgress(_) => {
+            ApiError::Unavailable(_)
+            | ApiError::InProgress(_)
+            | ApiError::IdempotencyOvertaken(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             ApiError::UnsupportedEncoding => {
@@ -279,7 +298,7 @@ impl From<diesel::result::Error> for ApiError {
             Error::QueryBuilderError(ref cause)
                 if cause.is::<crate::db::idempotency::Overtaken>() =>
             {
-                ApiError::Conflict(cause.to_string())
+                ApiError::IdempotencyOvertaken(cause.to_string())
             }
             Error::DatabaseError(Kind::UniqueViolation, info) => ApiError::Conflict(format!(
                 "a record with the same unique value exists ({})",
@@ -330,5 +349,29 @@ impl From<validator::ValidationErrors> for ApiError {
         crate::http::validation::flatten("", &errors, &mut out);
         out.sort_by(|a, b| a.field.cmp(&b.field));
         ApiError::Validation(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A review: the three Idempotency-Key 409s and a duplicate key shared
+    /// `/problems/conflict`, told apart only by `Retry-After`.
+    #[test]
+    fn an_overtaken_keyed_write_is_its_own_problem() {
+        let overtaken =
+            diesel::result::Error::QueryBuilderError(Box::new(crate::db::idempotency::Overtaken));
+        let e = ApiError::from(overtaken);
+        assert_eq!(e.problem().kind, "/problems/idempotency-overtaken");
+        assert_eq!(e.status_code(), StatusCode::CONFLICT);
+        let response = e.error_response();
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        let applied = ApiError::IdempotencyApplied("applied".into());
+        assert_eq!(applied.problem().kind, "/problems/idempotency-applied");
+        assert!(!applied
+            .error_response()
+            .headers()
+            .contains_key(header::RETRY_AFTER));
     }
 }

@@ -128,7 +128,8 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     (
         "ConflictOrInFlight",
         "409",
-        "Conflicts with the current state (an archived customer: restore it first; a duplicate key; a move the rules refuse), or a request with this Idempotency-Key is still being processed (retry later)",
+        "Conflicts with the current state (an archived customer: restore it first; a duplicate \
+         key; a move the rules refuse)",
     ),
     (
         "InternalError",
@@ -149,6 +150,36 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
          them again, the detail says what completes the recompute",
     ),
 ];
+
+/// What a keyed POST's 409 can also be, appended to the operation's own
+/// 409 (the one shared, or one an operation describes): the three are told
+/// apart by type, so that a client retrying the first stops at the second.
+const KEYED_409: &str = "With an Idempotency-Key: `/problems/conflict` with `Retry-After`: a request with this key is still being processed, retry later. \
+`/problems/idempotency-applied`, no `Retry-After`: the first request with this key was applied \
+but its response was not kept; do not send it again with this key (the answer stays this \
+409): read the resource to see the outcome, and use a new key for a new request. \
+`/problems/idempotency-overtaken`: this request waited past the key's 60 s lease and a retry \
+with the same key took it over; nothing of it was written and the retry's answer is the \
+outcome: send the key again (after `Retry-After`) to read it.";
+
+/// The `Retry-After` of a keyed POST's 409.
+fn keyed_retry_after() -> utoipa::openapi::Header {
+    integer_header(
+        "On the 409 for a request still running under the same Idempotency-Key, and on \
+         `/problems/idempotency-overtaken`: seconds to wait before sending the key again (never \
+         on `/problems/idempotency-applied`)",
+    )
+}
+
+/// A keyed POST that describes its own 409 says what the key adds to it.
+fn keyed_409(op: &mut Operation) {
+    if let Some(RefOr::T(response)) = op.responses.responses.get_mut("409") {
+        response.description = format!("{}\n\n{KEYED_409}", response.description);
+        response
+            .headers
+            .insert("Retry-After".to_string(), keyed_retry_after());
+    }
+}
 
 /// An error as a handler returns it, for the example of the response named
 /// `name` in `PROBLEMS`: the example is then the server's own problem
@@ -276,10 +307,10 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             );
         }
         if *name == "ConflictOrInFlight" {
-            response.headers.insert(
-                "Retry-After".to_string(),
-                integer_header("On the 409 for a request still running under the same Idempotency-Key: seconds to wait before retrying"),
-            );
+            response.description = format!("{}\n\n{KEYED_409}", response.description);
+            response
+                .headers
+                .insert("Retry-After".to_string(), keyed_retry_after());
         }
         components
             .responses
@@ -364,6 +395,7 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             }
             if secured && method == "post" {
                 idempotency_key(op);
+                keyed_409(op);
                 // With a key, the body is read (and hashed) before the
                 // handler runs, even where the operation takes none.
                 wanted.extend([
@@ -491,7 +523,9 @@ fn idempotency_key(op: &mut Operation) {
             "Makes the POST safe to retry: a retry with the same key and the same request \
 (method, path, query and body) returns the stored first success (status, body, Location, \
 ETag; marked `Idempotent-Replayed: true`) and writes nothing. The same key with another \
-request is a 422; while the first request still runs, a 409. Keys are per user, 1 to 255 \
+request is a 422; while the first request still runs, a 409 `/problems/conflict` with \
+`Retry-After`; once the first was applied but its response was lost (the server stopped), a \
+409 `/problems/idempotency-applied` for good: do not resend with this key. Keys are per user, 1 to 255 \
 visible ASCII characters, kept at least 24 h (PATRON_IDEMPOTENCY_TTL_SECS). Only successes \
 are stored: a refused request wrote nothing, and its retry (the request corrected) runs again. Bulk writes and the CSV import store their response in the same \
 database transaction as the writes (on SQLite, where those take turns, a retry sent while \

@@ -189,7 +189,7 @@ fn in_flight() -> ApiError {
 }
 
 fn applied() -> ApiError {
-    ApiError::Conflict(
+    ApiError::IdempotencyApplied(
         "the first request with this Idempotency-Key was applied, but its response was not kept \
          (the server stopped or failed before storing it): read the resource to see the outcome; \
          a new request needs a new key"

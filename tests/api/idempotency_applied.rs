@@ -59,12 +59,21 @@ async fn a_write_whose_response_was_lost_is_not_run_again(app: TestApp) {
     refuse_responses(&app);
     assert_eq!(app.send(post()).await.status, 201);
     allow_responses(&app);
-    // Within the lease: the first may still be running.
-    app.send(post()).await.problem(409);
+    // Within the lease: the first may still be running (retry later).
+    let in_flight = app.send(post()).await;
+    assert_eq!(in_flight.problem(409)["type"], "/problems/conflict");
+    assert_eq!(in_flight.header("retry-after").as_deref(), Some("1"));
     age_claims(&app);
+    // Applied: a type of its own and no `Retry-After`, so that a client
+    // retrying the in-flight 409 stops here (it was `/problems/conflict`).
     for _ in 0..2 {
         let retry = app.send(post()).await;
         let problem = retry.problem(409);
+        assert_eq!(
+            problem["type"], "/problems/idempotency-applied",
+            "{}",
+            retry.text
+        );
         assert!(
             problem["detail"]
                 .as_str()
@@ -72,6 +81,7 @@ async fn a_write_whose_response_was_lost_is_not_run_again(app: TestApp) {
             "{}",
             retry.text
         );
+        assert_eq!(retry.header("retry-after"), None, "{}", retry.text);
     }
     assert_eq!(cards(&app, &token).await, 1, "the card was created twice");
 }
@@ -248,7 +258,11 @@ async fn a_post_the_client_gave_up_on_is_answered_to_its_retry(app: TestApp) {
     };
     match answer.status {
         201 => {}
-        409 => assert!(answer.text.contains("was applied"), "{}", answer.text),
+        409 => assert_eq!(
+            answer.body["type"], "/problems/idempotency-applied",
+            "{}",
+            answer.text
+        ),
         other => panic!("{other}: {}", answer.text),
     }
     assert_eq!(cards(&app, &token).await, 1);

@@ -85,6 +85,25 @@ fn every_api_operation_is_secured_and_documents_its_problems() {
         if path.contains('{') {
             assert!(responses.contains_key("404"), "{method} {path} lacks 404");
         }
+        // Every keyed POST's 409, shared or its own, names the key's types.
+        if method == "post" {
+            let conflict = &responses["409"];
+            let conflict = match conflict["$ref"].as_str() {
+                Some(r) => &spec["components"]["responses"][r.rsplit('/').next().unwrap()],
+                None => conflict,
+            };
+            let text = conflict["description"].as_str().unwrap_or_default();
+            for kind in [
+                "/problems/idempotency-applied",
+                "/problems/idempotency-overtaken",
+            ] {
+                assert!(text.contains(kind), "{method} {path}: its 409 lacks {kind}");
+            }
+            assert!(
+                conflict["headers"]["Retry-After"].is_object(),
+                "{method} {path}: its 409 lacks Retry-After"
+            );
+        }
     }
 }
 
