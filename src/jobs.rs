@@ -43,11 +43,6 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Running {
     Running { stopping, task }
 }
 
-/// How long a stop waits at most for the recompute chunk under way: under
-/// Docker's default grace before SIGKILL (10 s), beside the HTTP server's
-/// and the webhook worker's waits.
-const STOP_WAIT: Duration = Duration::from_secs(8);
-
 /// The recompute job of a running application, for its graceful stop.
 pub struct Running {
     stopping: watch::Sender<bool>,
@@ -60,12 +55,12 @@ impl Running {
     /// the next one (at the next start) recomputes the rest. Left to run, a
     /// recompute of a million cards (minutes on a first run) outlasted the
     /// grace before SIGKILL: the process could not exit while it ran.
-    pub async fn stop(self) {
+    /// Waits at most `wait` (`startup::stop_wait`).
+    pub async fn stop(self, wait: Duration) {
         self.stopping.send_replace(true);
-        if tokio::time::timeout(STOP_WAIT, self.task).await.is_err() {
+        if tokio::time::timeout(wait, self.task).await.is_err() {
             log::warn!(
-                "a recompute step was still under way after {} s; the process exits when it commits",
-                STOP_WAIT.as_secs()
+                "a recompute step was still under way after {wait:?}; the process exits when it commits (at once on an immediate stop)"
             );
         }
     }

@@ -72,7 +72,7 @@ fn print_out(text: &str) -> ExitCode {
 }
 
 async fn serve() -> Result<(), String> {
-    let _log = patron::logging::init();
+    let log_guard = patron::logging::init();
     let config = Config::from_env()?;
     if config.jwt_secret_generated {
         log::warn!(
@@ -95,9 +95,19 @@ async fn serve() -> Result<(), String> {
             println!("  Log in with POST {base}/api/v1/auth/token as {admin_email} (or any user)")
         }
     }
-    let stopped = app.run().await.map_err(|e| e.to_string());
-    if stopped.is_ok() {
-        log::info!("Patron stopped");
+    match app.run().await.map_err(|e| e.to_string())? {
+        patron::startup::Stopped::Drained => {
+            log::info!("Patron stopped");
+            Ok(())
+        }
+        // Returning would drop the runtime, which waits for every blocking
+        // task under way (a recompute chunk: seconds): an immediate stop
+        // exits now instead. The database rolls back what was not committed.
+        patron::startup::Stopped::Immediately => {
+            log::info!("Patron stopped (immediate)");
+            // `exit` runs no destructor: the log's buffered lines first.
+            drop(log_guard);
+            std::process::exit(0)
+        }
     }
-    stopped
 }

@@ -1,5 +1,7 @@
 //! Builds the application and the HTTP server.
 
+use std::time::Duration;
+
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers, Logger};
@@ -173,71 +175,157 @@ impl Application {
     }
 
     /// Serves until SIGTERM, SIGINT (Ctrl-C) or SIGQUIT, then stops the HTTP
-    /// server, the webhook worker and the recompute job at the same time:
-    /// the server finishes the requests under way on SIGTERM (at most
-    /// `SHUTDOWN_SECS`; SIGINT and SIGQUIT drop them, as actix does), the
-    /// worker finishes its delivery and releases its leases (a restart waited
-    /// the old leases out, 60 s, before delivering again), and a CPR or
-    /// loyalty recompute ends after the chunk under way (the process could
-    /// not exit before the recompute did: minutes at a million cards). One
-    /// after the other, the waits could together outlast Docker's 10 s
-    /// grace, and the worker kept starting deliveries while the server
-    /// drained.
-    pub async fn run(self) -> std::io::Result<()> {
+    /// server, the webhook worker and the recompute job at the same time.
+    /// SIGTERM is graceful: the server finishes the requests under way (at
+    /// most `SHUTDOWN_SECS`), the worker finishes its delivery and releases
+    /// its leases (a restart waited the old leases out, 60 s, before
+    /// delivering again), and a CPR or loyalty recompute ends after the chunk
+    /// under way (the process could not exit before the recompute did:
+    /// minutes at a million cards); one after the other, the waits could
+    /// together outlast Docker's 10 s grace, and the worker kept starting
+    /// deliveries while the server drained. SIGINT and SIGQUIT are immediate
+    /// (as actix had them): requests are dropped and the worker and job get
+    /// `IMMEDIATE_WAIT` to end. A second signal during a graceful stop makes
+    /// it immediate: the handlers registered here replace the default action
+    /// for good, so a second Ctrl-C did nothing for up to 8 s.
+    pub async fn run(self) -> std::io::Result<Stopped> {
         let handle = self.server.handle();
         let server = self.server;
         let (webhooks, jobs) = (self.webhooks, self.jobs);
+        let mut signals = Signals::new()?;
         tokio::pin!(server);
         let graceful = tokio::select! {
             stopped = &mut server => {
-                tokio::join!(stop_webhooks(webhooks), jobs.stop());
-                return stopped;
+                tokio::join!(stop_webhooks(webhooks, true), stop_jobs(jobs, true));
+                return stopped.map(|()| Stopped::Drained);
             }
-            graceful = stop_signal() => graceful?,
+            graceful = signals.next() => graceful,
         };
-        log::info!(
-            "stopping ({})",
-            if graceful { "graceful" } else { "immediate" }
-        );
         // The server future must be polled for the stop to happen: the
         // handle's answer comes from it.
         let http = async {
             let ((), stopped) = tokio::join!(handle.stop(graceful), &mut server);
             stopped
         };
-        let (stopped, (), ()) = tokio::join!(http, stop_webhooks(webhooks), jobs.stop());
-        stopped
+        let stopping = async {
+            let (stopped, (), ()) = tokio::join!(
+                http,
+                stop_webhooks(webhooks, graceful),
+                stop_jobs(jobs, graceful)
+            );
+            stopped
+        };
+        if !graceful {
+            log::info!("stopping (immediate)");
+            return stopping.await.map(|()| Stopped::Immediately);
+        }
+        log::info!("stopping (graceful); a second signal makes it immediate");
+        tokio::select! {
+            stopped = stopping => stopped.map(|()| Stopped::Drained),
+            _ = signals.next() => {
+                // actix handles one stop command at a time, and the graceful
+                // one is under way: a `stop(false)` would wait behind it. The
+                // process exits instead (`Stopped::Immediately`), which
+                // closes the connections and cuts the deliveries off.
+                log::warn!(
+                    "a second stop signal: stopping now; requests and webhook deliveries \
+                     still under way are cut off"
+                );
+                Ok(Stopped::Immediately)
+            }
+        }
     }
 }
 
-async fn stop_webhooks(webhooks: Option<crate::webhook_worker::Running>) {
+/// How `Application::run` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Everything under way finished, or its wait ended.
+    Drained,
+    /// Work may still be under way (a recompute chunk, a request's query, a
+    /// delivery): the caller should exit the process now, since dropping
+    /// the runtime waits for every blocking task to return.
+    Immediately,
+}
+
+async fn stop_webhooks(webhooks: Option<crate::webhook_worker::Running>, graceful: bool) {
     if let Some(webhooks) = webhooks {
-        webhooks.stop().await;
+        webhooks.stop(stop_wait(graceful)).await;
     }
 }
+
+async fn stop_jobs(jobs: crate::jobs::Running, graceful: bool) {
+    jobs.stop(stop_wait(graceful)).await;
+}
+
+/// How long the webhook worker and the recompute job may take to end. On a
+/// graceful stop: the delivery under way (its own timeout may be longer) or
+/// the recompute chunk under way, under Docker's default grace before
+/// SIGKILL (10 s) beside the HTTP server's drain, so that the worker's lease
+/// is released first (one not released frees itself anyway). On an
+/// immediate one only long enough for an idle worker or job to end cleanly.
+fn stop_wait(graceful: bool) -> Duration {
+    if graceful {
+        Duration::from_secs(8)
+    } else {
+        IMMEDIATE_WAIT
+    }
+}
+
+/// An immediate stop's wait for the worker and the job.
+const IMMEDIATE_WAIT: Duration = Duration::from_millis(200);
 
 /// How long a graceful stop lets the requests under way finish: Docker
-/// sends SIGKILL 10 s after SIGTERM by default.
-const SHUTDOWN_SECS: u64 = 10;
+/// sends SIGKILL 10 s after SIGTERM by default, and actix checks the
+/// drained workers once a second, so 10 s ran into the SIGKILL (the
+/// worker's and the job's 8 s run at the same time).
+const SHUTDOWN_SECS: u64 = 8;
 
-/// Waits for a stop signal: true for a graceful stop (SIGTERM), false for
-/// an immediate one (SIGINT, SIGQUIT), as actix's own handling had it.
+/// The stop signals, each handled from the first wait to the exit.
 #[cfg(unix)]
-async fn stop_signal() -> std::io::Result<bool> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut quit = signal(SignalKind::quit())?;
-    Ok(tokio::select! {
-        _ = term.recv() => true,
-        _ = int.recv() => false,
-        _ = quit.recv() => false,
-    })
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+
+    /// The next stop signal: true for a graceful stop (SIGTERM), false for
+    /// an immediate one (SIGINT, SIGQUIT).
+    async fn next(&mut self) -> bool {
+        tokio::select! {
+            _ = self.term.recv() => true,
+            _ = self.int.recv() => false,
+            _ = self.quit.recv() => false,
+        }
+    }
 }
 
 #[cfg(not(unix))]
-async fn stop_signal() -> std::io::Result<bool> {
-    tokio::signal::ctrl_c().await.map(|()| false)
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn next(&mut self) -> bool {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        false
+    }
 }
 
 fn cors(origins: &[String]) -> Cors {

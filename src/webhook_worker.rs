@@ -49,12 +49,6 @@ struct Worker {
     stopping: tokio::sync::watch::Receiver<bool>,
 }
 
-/// How long a stop waits at most for the delivery under way (its own
-/// timeout may be longer): under Docker's default grace before SIGKILL
-/// (10 s), so that the lease is released first; a lease not released frees
-/// itself anyway.
-const STOP_WAIT: Duration = Duration::from_secs(8);
-
 /// The worker of a running application, for its graceful stop.
 pub struct Running {
     stopping: tokio::sync::watch::Sender<bool>,
@@ -66,12 +60,12 @@ impl Running {
     /// after which the worker releases its leases through the usual path and
     /// ends. Releasing them while a delivery was still on the wire let another
     /// process send the same change, and the next one, at the same time.
-    pub async fn stop(self) {
+    /// Waits at most `wait` (`startup::stop_wait`).
+    pub async fn stop(self, wait: Duration) {
         self.stopping.send_replace(true);
-        if tokio::time::timeout(STOP_WAIT, self.task).await.is_err() {
+        if tokio::time::timeout(wait, self.task).await.is_err() {
             log::warn!(
-                "a webhook delivery was still under way after {} s; its lease frees itself when it expires",
-                STOP_WAIT.as_secs()
+                "a webhook delivery was still under way after {wait:?}; its lease frees itself when it expires"
             );
         }
     }

@@ -81,11 +81,16 @@ impl Server {
 
     /// SIGTERM, without waiting.
     pub fn send_term(&self) {
+        self.send_signal("TERM");
+    }
+
+    /// The signal `name` (`TERM`, `INT`, `QUIT`), without waiting.
+    pub fn send_signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .expect("kill runs");
-        assert!(status.success(), "kill -TERM failed");
+        assert!(status.success(), "kill -{name} failed");
     }
 
     /// The exit status, if the process exits within `bound`.

@@ -85,12 +85,14 @@ fn read_request(stream: &mut TcpStream) {
 }
 
 /// Starts the binary with a subscription to a receiver, makes a change, and
-/// sends SIGTERM once the receiver holds its delivery. Returns the hook's
-/// row after the exit and how long the stop took.
+/// stops it with `signals` (the first with none, each next after `pause`)
+/// once the receiver holds its delivery. Returns the hook's row after the
+/// exit and how long the stop took from the first signal.
 async fn stop_mid_delivery(
     database_url: &str,
     timeout_secs: u32,
     answer_after: Option<Duration>,
+    signals: &[&str],
 ) -> (Vec<Hook>, Duration) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
     let url = format!(
@@ -139,14 +141,29 @@ async fn stop_mid_delivery(
         .recv_timeout(Duration::from_secs(30))
         .expect("the delivery reached the receiver");
     let began = Instant::now();
-    let status = server.terminate();
+    for (n, signal) in signals.iter().enumerate() {
+        if n > 0 {
+            // Past the first signal's handling: the graceful stop is under way.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        server.send_signal(signal);
+    }
+    let status = server
+        .exit_within(Duration::from_secs(30))
+        .expect("the server did not stop");
     let took = began.elapsed();
     assert!(status.success(), "{status:?}");
     (hooks(database_url), took)
 }
 
 async fn stop_finishes_the_delivery_and_releases_the_lease(database_url: String) {
-    let (rows, _) = stop_mid_delivery(&database_url, 30, Some(Duration::from_millis(1500))).await;
+    let (rows, _) = stop_mid_delivery(
+        &database_url,
+        30,
+        Some(Duration::from_millis(1500)),
+        &["TERM"],
+    )
+    .await;
     assert_eq!(
         rows,
         vec![Hook {
@@ -158,7 +175,7 @@ async fn stop_finishes_the_delivery_and_releases_the_lease(database_url: String)
 }
 
 async fn stop_keeps_the_lease_of_a_delivery_still_on_the_wire(database_url: String) {
-    let (rows, took) = stop_mid_delivery(&database_url, 60, None).await;
+    let (rows, took) = stop_mid_delivery(&database_url, 60, None, &["TERM"]).await;
     assert!(took < Duration::from_secs(25), "the stop took {took:?}");
     assert_eq!(rows.len(), 1);
     assert!(
@@ -166,6 +183,44 @@ async fn stop_keeps_the_lease_of_a_delivery_still_on_the_wire(database_url: Stri
         "released while the delivery was on the wire"
     );
     assert_eq!(rows[0].delivered, 0);
+}
+
+/// Found by a review: after SIGTERM every later signal was swallowed (the
+/// handlers stayed registered, the default action was never restored), so a
+/// second Ctrl-C during the stop did nothing while the worker waited up to
+/// 8 s for a delivery; and SIGINT, documented as immediate, waited as long.
+/// Both now exit at once; the delivery still on the wire keeps its lease.
+async fn a_second_signal_or_sigint_stops_at_once(database_url: String) {
+    for signals in [&["TERM", "INT"][..], &["INT"][..]] {
+        let (rows, took) = stop_mid_delivery(&database_url, 60, None, signals).await;
+        assert!(
+            took < Duration::from_secs(4),
+            "{signals:?}: the stop took {took:?} (the worker's wait is 8 s)"
+        );
+        assert_eq!(rows.len(), 1);
+        assert!(
+            rows[0].lease_owner.is_some(),
+            "{signals:?}: released while the delivery was on the wire"
+        );
+        assert_eq!(rows[0].delivered, 0);
+        // The next round of the loop starts over on the same database.
+        reset(&database_url);
+    }
+}
+
+/// Forgets the subscription and its lease, for another start on the database.
+fn reset(database_url: &str) {
+    const RESET: &str = "DELETE FROM webhook_deliveries; DELETE FROM webhooks";
+    match database_url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let mut c = SqliteConnection::establish(path).expect("open the SQLite file");
+            diesel::connection::SimpleConnection::batch_execute(&mut c, RESET).expect("reset");
+        }
+        None => {
+            let mut c = PgConnection::establish(database_url).expect("connect");
+            diesel::connection::SimpleConnection::batch_execute(&mut c, RESET).expect("reset");
+        }
+    }
 }
 
 fn sqlite_url(dir: &tempfile::TempDir) -> String {
@@ -203,4 +258,15 @@ async fn sigterm_keeps_the_lease_of_a_delivery_still_on_the_wire_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_keeps_the_lease_of_a_delivery_still_on_the_wire_postgres() {
     on_postgres("wire", stop_keeps_the_lease_of_a_delivery_still_on_the_wire).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_or_sigint_stops_at_once_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    a_second_signal_or_sigint_stops_at_once(sqlite_url(&dir)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_or_sigint_stops_at_once_postgres() {
+    on_postgres("second", a_second_signal_or_sigint_stops_at_once).await;
 }
