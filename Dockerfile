@@ -11,7 +11,8 @@
 # Secrets (PATRON_JWT_SECRET, PATRON_ADMIN_*) are deliberately not baked in.
 #
 # The binary needs no shared libraries beyond glibc/libgcc: SQLite is compiled in
-# (libsqlite3-sys "bundled") and so is libpq (pq-sys "bundled_without_openssl").
+# (libsqlite3-sys "bundled") and so is libpq with TLS (pq-sys "bundled", against
+# openssl-sys "vendored").
 #
 # Not built on the development machines (no Docker engine there).
 

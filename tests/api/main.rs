@@ -49,6 +49,7 @@ mod money_overflow;
 mod openapi;
 mod outage;
 mod patch_no_op;
+mod pg_tls;
 mod pipelining;
 mod recompute_races;
 mod recompute_stop;
