@@ -7,6 +7,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::schema::{customers, survey_answers, survey_questions, survey_responses, surveys};
 use super::DbConn;
+use crate::domain::surveys::{card_after, ResponseSatisfaction};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
 #[diesel(table_name = surveys, treat_none_as_null = true)]
@@ -327,39 +328,50 @@ pub fn answers_of(conn: &mut DbConn, response_ids: &[i64]) -> QueryResult<Vec<An
         .load(conn)
 }
 
-/// Sets the customer's latest satisfaction: each given dimension (and
-/// overall) replaces the stored one; dimensions not given keep theirs.
+/// Applies a response's satisfaction to the customer's card
+/// (`domain::surveys::card_after`): each rated dimension replaces the
+/// stored one, the others keep theirs, and overall is recomputed from the
+/// card's dimensions. Nothing happens without a rating.
 pub fn set_satisfaction(
     conn: &mut DbConn,
     customer_id: i64,
-    s: &crate::domain::surveys::ResponseSatisfaction,
+    s: &ResponseSatisfaction,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
-    let Some(overall) = s.overall else {
+    if s.overall.is_none() {
+        return Ok(());
+    }
+    let target = customers::table.find(customer_id);
+    // Written first: the row is locked (PostgreSQL) or the database
+    // (SQLite) until commit, so the dimensions read next are the ones the
+    // overall is written beside, whatever response commits at the same time.
+    diesel::update(target)
+        .set(customers::satisfaction_at.eq(Some(at)))
+        .execute(conn)?;
+    let (product, service, social): (Option<f64>, Option<f64>, Option<f64>) = target
+        .select((
+            customers::satisfaction_product,
+            customers::satisfaction_service,
+            customers::satisfaction_social,
+        ))
+        .first(conn)?;
+    let card = ResponseSatisfaction {
+        overall: None,
+        product,
+        service,
+        social,
+    };
+    let Some(after) = card_after(&card, s) else {
         return Ok(());
     };
-    let target = customers::table.find(customer_id);
     diesel::update(target)
         .set((
-            customers::satisfaction_overall.eq(Some(overall)),
-            customers::satisfaction_at.eq(Some(at)),
+            customers::satisfaction_overall.eq(after.overall),
+            customers::satisfaction_product.eq(after.product),
+            customers::satisfaction_service.eq(after.service),
+            customers::satisfaction_social.eq(after.social),
         ))
         .execute(conn)?;
-    if let Some(v) = s.product {
-        diesel::update(target)
-            .set(customers::satisfaction_product.eq(Some(v)))
-            .execute(conn)?;
-    }
-    if let Some(v) = s.service {
-        diesel::update(target)
-            .set(customers::satisfaction_service.eq(Some(v)))
-            .execute(conn)?;
-    }
-    if let Some(v) = s.social {
-        diesel::update(target)
-            .set(customers::satisfaction_social.eq(Some(v)))
-            .execute(conn)?;
-    }
     Ok(())
 }
 

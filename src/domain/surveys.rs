@@ -219,10 +219,11 @@ pub fn check_answers(
 }
 
 /// What one response says about the customer's satisfaction (1–5): the
-/// mean of its `rating_5` answers per dimension and over all of them.
-/// `nps_0_10` answers do not count: they measure willingness to recommend
-/// on another scale and are reported as NPS only. None where the response
-/// has no rating answer (the card keeps the earlier value).
+/// mean of its `rating_5` answers per dimension, and overall the mean of
+/// those dimension values (`overall_of`), the rule the card's overall
+/// follows too. `nps_0_10` answers do not count: they measure willingness
+/// to recommend on another scale and are reported as NPS only. None where
+/// the response has no rating answer (the card keeps the earlier value).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ResponseSatisfaction {
     pub overall: Option<f64>,
@@ -250,12 +251,55 @@ pub fn response_satisfaction(answers: &[Answer]) -> ResponseSatisfaction {
                 .map(|(_, v)| v),
         )
     };
+    let (product, service, social) = (
+        of(SatisfactionDimension::Product),
+        of(SatisfactionDimension::Service),
+        of(SatisfactionDimension::Social),
+    );
     ResponseSatisfaction {
-        overall: mean_of(ratings.iter().map(|(_, v)| v)),
-        product: of(SatisfactionDimension::Product),
-        service: of(SatisfactionDimension::Service),
-        social: of(SatisfactionDimension::Social),
+        overall: overall_of([product, service, social]),
+        product,
+        service,
+        social,
     }
+}
+
+/// The overall satisfaction of dimension values (two decimals each, as
+/// stored): their mean over the dimensions that have one, two decimals,
+/// halves up; None without any. Each dimension weighs the same however many
+/// questions rated it, and overall never contradicts the dimensions shown
+/// beside it: a card at product 5 and service 5 rated 2 on social is at
+/// 4.00, not at the 2.00 of the one answer that moved it.
+pub fn overall_of(dimensions: [Option<f64>; 3]) -> Option<f64> {
+    // In hundredths, so the mean rounds from the exact fraction (`ratio`);
+    // the values are 1–5 with two decimals, exact once rounded.
+    let hundredths: Vec<i64> = dimensions
+        .iter()
+        .flatten()
+        .map(|v| (v * 100.0).round() as i64)
+        .collect();
+    let n = hundredths.len() as i64;
+    (n > 0).then(|| ratio(hundredths.iter().sum(), n * 100, 2))
+}
+
+/// A card's satisfaction after a response: each dimension the response
+/// rates replaces the card's, the others keep theirs, and overall is
+/// recomputed from the result. None when the response rates nothing (the
+/// card stays as it is).
+pub fn card_after(
+    card: &ResponseSatisfaction,
+    response: &ResponseSatisfaction,
+) -> Option<ResponseSatisfaction> {
+    response.overall?;
+    let product = response.product.or(card.product);
+    let service = response.service.or(card.service);
+    let social = response.social.or(card.social);
+    Some(ResponseSatisfaction {
+        overall: overall_of([product, service, social]),
+        product,
+        service,
+        social,
+    })
 }
 
 /// `num / den` rounded to `places` decimals, halves away from zero (4.475
@@ -513,6 +557,83 @@ mod tests {
         assert_eq!(s.social, None);
         let none = response_satisfaction(&[]);
         assert_eq!(none, ResponseSatisfaction::default());
+    }
+
+    fn sat(
+        product: Option<f64>,
+        service: Option<f64>,
+        social: Option<f64>,
+    ) -> ResponseSatisfaction {
+        ResponseSatisfaction {
+            overall: overall_of([product, service, social]),
+            product,
+            service,
+            social,
+        }
+    }
+
+    /// Found by a review: a one-question social survey answered 2 set a
+    /// card at product 5 and service 5 to overall 2.00 (the response's
+    /// own mean), flipping loyalty and raising low satisfaction.
+    #[test]
+    fn overall_is_the_mean_of_the_cards_dimensions() {
+        let card = sat(Some(5.0), Some(5.0), None);
+        assert_eq!(card.overall, Some(5.0));
+        let response = sat(None, None, Some(2.0));
+        assert_eq!(response.overall, Some(2.0));
+        assert_eq!(
+            card_after(&card, &response),
+            Some(sat(Some(5.0), Some(5.0), Some(2.0)))
+        );
+        assert_eq!(
+            card_after(&card, &response).and_then(|c| c.overall),
+            Some(4.0)
+        );
+        // A rated dimension replaces the card's; nothing rated leaves the card.
+        let after = card_after(&card, &sat(Some(1.0), None, None));
+        assert_eq!(after, Some(sat(Some(1.0), Some(5.0), None)));
+        assert_eq!(after.and_then(|c| c.overall), Some(3.0));
+        assert_eq!(card_after(&card, &ResponseSatisfaction::default()), None);
+        // An empty card takes the response as it is.
+        let full = sat(Some(3.5), Some(4.0), Some(1.0));
+        assert_eq!(
+            card_after(&ResponseSatisfaction::default(), &full),
+            Some(full)
+        );
+    }
+
+    #[test]
+    fn overall_of_rounds_the_exact_mean() {
+        assert_eq!(overall_of([None, None, None]), None);
+        assert_eq!(overall_of([Some(4.48), None, None]), Some(4.48));
+        // 3.5 + 4 + 1 = 8.5 / 3 = 2.8333…
+        assert_eq!(overall_of([Some(3.5), Some(4.0), Some(1.0)]), Some(2.83));
+        // 4.47 + 4.48 = 8.95 / 2 = 4.475: a half, up (as a float mean, 4.47).
+        assert_eq!(overall_of([Some(4.47), None, Some(4.48)]), Some(4.48));
+        assert_eq!(overall_of([Some(1.0), Some(2.0), Some(2.0)]), Some(1.67));
+    }
+
+    /// The response's overall weighs its dimensions alike: four product
+    /// answers of 5 and one service answer of 1 are 3.00, not 4.20.
+    #[test]
+    fn a_responses_overall_weighs_dimensions_alike() {
+        let answers: Vec<Answer> = [(SatisfactionDimension::Product, 5); 4]
+            .into_iter()
+            .chain([(SatisfactionDimension::Service, 1)])
+            .zip(0..)
+            .map(|((d, v), i)| Answer {
+                question_id: i,
+                kind: QuestionKind::Rating5,
+                dimension: Some(d),
+                number: Some(v),
+                text: None,
+            })
+            .collect();
+        let s = response_satisfaction(&answers);
+        assert_eq!(
+            (s.overall, s.product, s.service),
+            (Some(3.0), Some(5.0), Some(1.0))
+        );
     }
 
     /// Found by a review: rounded as floats, 179/40 = 4.475 (447.4999…

@@ -115,8 +115,10 @@ pub struct CustomerView {
     pub churned_at: Option<DateTime<Utc>>,
     /// Why the customer churned; null unless churned now.
     pub churn_reason: Option<ChurnReason>,
-    /// Latest overall satisfaction (1–5): the mean of the rating answers of
-    /// the customer's latest survey response that had any; null before the first.
+    /// Overall satisfaction (1–5): the mean of the card's dimension values
+    /// below that are set (each dimension weighs the same, two decimals,
+    /// halves up), so it always summarises them; null before the first
+    /// response with a rating.
     #[schema(example = 4.33)]
     pub satisfaction_overall: Option<f64>,
     /// Latest mean rating of the `product` dimension (1–5).
@@ -125,7 +127,7 @@ pub struct CustomerView {
     pub satisfaction_service: Option<f64>,
     /// Latest mean rating of the `social` dimension (1–5).
     pub satisfaction_social: Option<f64>,
-    /// When `satisfaction_overall` was last set.
+    /// When a response with a rating last changed the satisfaction.
     #[serde(serialize_with = "opt_rfc3339")]
     pub satisfaction_at: Option<DateTime<Utc>>,
     /// Loyalty type from satisfaction and repeat purchase (see `/settings/loyalty`).

@@ -175,7 +175,7 @@ pub struct SegmentPage {
 /// and money in cents — `annual_revenue_cents`, `wallet_size_cents`,
 /// `lifetime_revenue_cents`, `lifetime_profit_cents`, `revenue_12m_cents`,
 /// `profit_12m_cents`: `eq`, `ne`, `in`, `lt`, `lte`, `gt`, `gte`;
-/// numbers — `share_of_wallet` (0–1) and `satisfaction_overall` (the latest
+/// numbers — `share_of_wallet` (0–1) and `satisfaction_overall` (the card's
 /// overall satisfaction, 1–5): `eq`, `ne`, `lt`, `lte`, `gt`, `gte`;
 /// timestamps — `created_at`, `updated_at`, `last_contact_at`,
 /// `first_purchase_at`, `last_purchase_at`: `lt`, `lte`, `gt`, `gte` with an

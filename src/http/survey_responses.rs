@@ -123,8 +123,11 @@ impl From<AnswerRow> for AnswerView {
 }
 
 /// The satisfaction one response gives (1–5): the mean of its `rating_5`
-/// answers per dimension and overall; null where it has none. `nps_0_10`
-/// answers do not count (they give the NPS).
+/// answers per dimension, and overall the mean of those dimension values
+/// (each weighs the same, however many questions rated it); null where it
+/// has none. `nps_0_10` answers do not count (they give the NPS). The
+/// card's overall is the mean of the card's dimensions after the response,
+/// not this one.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"overall": 4.5, "product": 5.0, "service": 4.0, "social": null}))]
 pub struct ResponseSatisfactionView {

@@ -1027,7 +1027,8 @@ async fn card_keeps_latest_satisfaction_per_dimension(app: TestApp) {
         &json!({"status": "open"}),
     )
     .await;
-    // product (5 + 2) / 2 = 3.5, service 4, social 1; overall (5+2+4+1)/4 = 3.0; nps ignored.
+    // product (5 + 2) / 2 = 3.5, service 4, social 1; overall the mean of
+    // those, (3.5 + 4 + 1) / 3 = 2.83 (each dimension weighs the same); nps ignored.
     let r = respond(
         &app,
         &admin,
@@ -1045,16 +1046,17 @@ async fn card_keeps_latest_satisfaction_per_dimension(app: TestApp) {
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(
         r.body["satisfaction"],
-        json!({"overall": 3.0, "product": 3.5, "service": 4.0, "social": 1.0})
+        json!({"overall": 2.83, "product": 3.5, "service": 4.0, "social": 1.0})
     );
     let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
-    assert_eq!(card.body["satisfaction_overall"], 3.0);
+    assert_eq!(card.body["satisfaction_overall"], 2.83);
     assert_eq!(card.body["satisfaction_product"], 3.5);
-    // A later response rating only service: service and overall move, the others stay.
+    // A later response rating only service: service moves, the other
+    // dimensions stay, overall is their new mean (3.5 + 2 + 1) / 3.
     let r = respond(&app, &admin, id, c, &[(q[2], json!(2))]).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
-    assert_eq!(card.body["satisfaction_overall"], 2.0);
+    assert_eq!(card.body["satisfaction_overall"], 2.17);
     assert_eq!(card.body["satisfaction_service"], 2.0);
     assert_eq!(card.body["satisfaction_product"], 3.5);
     assert_eq!(card.body["satisfaction_social"], 1.0);
@@ -1063,7 +1065,7 @@ async fn card_keeps_latest_satisfaction_per_dimension(app: TestApp) {
     assert_eq!(r.status, 201);
     assert!(r.body["satisfaction"]["overall"].is_null());
     let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
-    assert_eq!(card.body["satisfaction_overall"], 2.0);
+    assert_eq!(card.body["satisfaction_overall"], 2.17);
     let h = app
         .get(
             &format!("/api/v1/customers/{c}/history?kind=survey_answered"),
@@ -1073,7 +1075,9 @@ async fn card_keeps_latest_satisfaction_per_dimension(app: TestApp) {
     let items = h.body["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
     assert!(items[0]["to"].is_null());
+    // `to` is the overall the response gave, not the card's.
     assert_eq!(items[1]["to"], "2.00");
+    assert_eq!(items[2]["to"], "2.83");
 }
 
 async fn list_and_segments_filter_by_satisfaction(app: TestApp) {

@@ -1,0 +1,1 @@
+-- The earlier overall values are not kept: nothing to undo.
