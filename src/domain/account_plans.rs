@@ -33,17 +33,21 @@ pub fn earliest_period_start(end: NaiveDate) -> Option<NaiveDate> {
     Some(first)
 }
 
-/// The days of the plan period `[start, end]` that have begun by `as_of`
-/// (inclusive days; today counts): a running plan is judged on the days it
-/// has run, against as many days before it. Judged on its whole period, a
-/// December plan seen on the 4th compared four days of profit with 31 and
-/// showed a loss. `None` before the plan starts: nothing to compare yet.
+/// The whole days of the plan period `[start, end]` by `today`: from its
+/// start to the earlier of its end and yesterday (inclusive days). A running
+/// plan is judged on the days it has run, against as many days before it:
+/// judged on its whole period, a December plan seen on the 4th compared four
+/// days of profit with 31 and showed a loss. Today does not count until it
+/// is over: counted, a plan starting today and read at 09:00 compared nine
+/// hours of profit with the whole of yesterday (an outside review). `None`
+/// until the plan has run a whole day: nothing to compare yet.
 pub fn elapsed(
     start: NaiveDate,
     end: NaiveDate,
-    as_of: NaiveDate,
+    today: NaiveDate,
 ) -> Option<(NaiveDate, NaiveDate)> {
-    (as_of >= start).then(|| (start, end.min(as_of)))
+    let last = today.pred_opt()?;
+    (last >= start).then(|| (start, end.min(last)))
 }
 
 /// The same-length period just before `[start, end]` (both inclusive days):
@@ -92,15 +96,24 @@ mod tests {
     }
 
     #[test]
-    fn a_running_plan_is_judged_on_the_days_it_has_run() {
+    fn a_running_plan_is_judged_on_the_whole_days_it_has_run() {
         let (start, end) = (day("2026-12-02"), day("2026-12-31"));
         assert_eq!(elapsed(start, end, day("2026-12-01")), None);
-        assert_eq!(elapsed(start, end, day("2026-12-02")), Some((start, start)));
+        // Its first day is not over: nothing to compare yet.
+        assert_eq!(elapsed(start, end, day("2026-12-02")), None);
+        assert_eq!(elapsed(start, end, day("2026-12-03")), Some((start, start)));
         assert_eq!(
-            elapsed(start, end, day("2026-12-04")),
+            elapsed(start, end, day("2026-12-05")),
             Some((start, day("2026-12-04")))
         );
+        // Its last day counts once it is over.
+        assert_eq!(
+            elapsed(start, end, day("2026-12-31")),
+            Some((start, day("2026-12-30")))
+        );
+        assert_eq!(elapsed(start, end, day("2027-01-01")), Some((start, end)));
         assert_eq!(elapsed(start, end, day("2027-01-15")), Some((start, end)));
+        assert_eq!(elapsed(NaiveDate::MIN, end, NaiveDate::MIN), None);
         // Three days run: the three days before.
         assert_eq!(
             period_before(start, day("2026-12-04")),

@@ -54,10 +54,12 @@ pub struct PlanEvaluation {
     pub cost_cents: i64,
     /// cost_cents ÷ budget_cents; null with a zero budget.
     pub budget_used: Option<f64>,
-    /// The customer's transactions in the plan period so far: period_start
-    /// to the earlier of period_end and as_of (inclusive days, UTC; a running
-    /// plan is judged on the days it has run). Before the plan starts it is
-    /// empty: its `end` is the day before its `start`.
+    /// The customer's transactions in the plan period so far, whole days
+    /// only: period_start to the earlier of period_end and the day before
+    /// as_of (inclusive days, UTC; a running plan is judged on the days it
+    /// has run, and today, not over yet, would weigh a part of a day against
+    /// a whole one). Until the plan has run a whole day it is empty: its
+    /// `end` is the day before its `start`.
     pub in_period: PeriodResult,
     /// As many days as `in_period`, just before the plan period.
     pub before: PeriodResult,
@@ -87,8 +89,8 @@ fn result(
     })
 }
 
-/// The empty period of a plan that has not started: it ends the day before
-/// it starts.
+/// The empty period of a plan that has not run a whole day yet: it ends the
+/// day before it starts.
 fn not_started(start: NaiveDate) -> PeriodResult {
     PeriodResult {
         start,
@@ -99,8 +101,8 @@ fn not_started(start: NaiveDate) -> PeriodResult {
 }
 
 /// How the plan is going: actions done against due, cost against budget,
-/// the customer's revenue and profit in the plan period so far against the
-/// same length of time before it, and the ROI:
+/// the customer's revenue and profit in the plan period's whole days so far
+/// (through yesterday, UTC) against as many days before it, and the ROI:
 /// (profit in period − profit before − cost) ÷ cost.
 #[utoipa::path(
     tag = "account-plans",

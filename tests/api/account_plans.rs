@@ -16,7 +16,7 @@ backend_tests!(
     dates_stay_in_the_supported_range,
     evaluation_against_hand_computed_figures,
     list_items_are_the_plans_read_one_by_one,
-    a_running_plan_is_judged_on_the_days_it_has_run,
+    a_running_plan_is_judged_on_the_whole_days_it_has_run,
     the_uplift_past_64_bits_is_held_at_the_limit,
     an_action_by_a_manager_deactivated_on_the_way_is_a_401,
     an_action_keeps_its_deactivated_owner_through_a_patch,
@@ -463,11 +463,11 @@ async fn actions_crud_and_validation(app: TestApp) {
 
 async fn evaluation_against_hand_computed_figures(app: TestApp) {
     let token = app.admin_token().await;
-    // In the plan period (the last 61 days): 50,000 revenue, 30,000 profit
-    // (from key_customer) + 8,000 revenue, 5,000 profit.
+    // In the plan period's whole days (the 60 before today): 50,000 revenue,
+    // 30,000 profit (from key_customer) + 8,000 revenue, 5,000 profit.
     let key = key_customer(&app, &token).await;
     sale(&app, &token, key, 8_000, 3_000, 20).await;
-    // The 61 days before: 20,000 revenue, 10,000 profit. Older: ignored.
+    // The 60 days before: 20,000 revenue, 10,000 profit. Older: ignored.
     sale(&app, &token, key, 20_000, 10_000, 90).await;
     sale(&app, &token, key, 99_000, 0, 200).await;
     let plan = app.post(PLANS, &token, &plan_body(key)).await.id();
@@ -505,8 +505,9 @@ async fn evaluation_against_hand_computed_figures(app: TestApp) {
     assert_eq!(e["in_period"]["profit_cents"], 35_000);
     assert_eq!(e["before"]["revenue_cents"], 20_000);
     assert_eq!(e["before"]["profit_cents"], 10_000);
+    assert_eq!(e["in_period"]["end"], day(-1));
     assert_eq!(e["before"]["end"], day(-61));
-    assert_eq!(e["before"]["start"], day(-121));
+    assert_eq!(e["before"]["start"], day(-120));
     assert_eq!(e["profit_uplift_cents"], 25_000);
     // (35,000 − 10,000 − 15,000) / 15,000
     let roi = e["roi"].as_f64().unwrap();
@@ -594,15 +595,19 @@ async fn list_items_are_the_plans_read_one_by_one(app: TestApp) {
     );
 }
 
-/// A plan still running is judged on its days so far against as many days
-/// before it: judged on its whole period, a plan three days into a month
-/// compared three days of profit with a month's (an outside review). A plan
-/// not started has nothing to compare yet.
-async fn a_running_plan_is_judged_on_the_days_it_has_run(app: TestApp) {
+/// A plan still running is judged on its whole days so far against as many
+/// days before it: judged on its whole period, a plan three days into a
+/// month compared three days of profit with a month's (an outside review).
+/// Today is not over, so it is not one of them: counted, a plan starting
+/// today compared today's hours with all of yesterday (another review). A
+/// plan that has not run a whole day has nothing to compare yet.
+async fn a_running_plan_is_judged_on_the_whole_days_it_has_run(app: TestApp) {
     let token = app.admin_token().await;
     let key = key_customer(&app, &token).await; // its sale: 10 days ago
     sale(&app, &token, key, 7_000, 2_000, 1).await;
-    sale(&app, &token, key, 4_000, 1_000, 4).await;
+    sale(&app, &token, key, 4_000, 1_000, 3).await;
+    // Today's: in no period until today is over.
+    sale(&app, &token, key, 90_000, 0, 0).await;
     let mut body = plan_body(key);
     body["period_start"] = json!(day(-2));
     body["period_end"] = json!(day(27));
@@ -610,40 +615,45 @@ async fn a_running_plan_is_judged_on_the_days_it_has_run(app: TestApp) {
     let r = app.get(&format!("{PLANS}/{plan}/evaluation"), &token).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let e = &r.body;
+    assert_eq!(e["as_of"], day(0), "{}", r.text);
     assert_eq!(
         [&e["in_period"]["start"], &e["in_period"]["end"]],
-        [&json!(day(-2)), &json!(day(0))],
+        [&json!(day(-2)), &json!(day(-1))],
         "{}",
         r.text
     );
     assert_eq!(
         [&e["before"]["start"], &e["before"]["end"]],
-        [&json!(day(-5)), &json!(day(-3))],
+        [&json!(day(-4)), &json!(day(-3))],
         "{}",
         r.text
     );
-    assert_eq!(e["in_period"]["profit_cents"], 5_000);
-    assert_eq!(e["before"]["profit_cents"], 3_000);
+    assert_eq!(e["in_period"]["profit_cents"], 5_000, "{}", r.text);
+    assert_eq!(e["before"]["profit_cents"], 3_000, "{}", r.text);
     assert_eq!(e["profit_uplift_cents"], 2_000);
 
-    body["period_start"] = json!(day(3));
-    body["period_end"] = json!(day(10));
-    let later = app.post(PLANS, &token, &body).await.id();
-    let r = app
-        .get(&format!("{PLANS}/{later}/evaluation"), &token)
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    for part in ["in_period", "before"] {
-        let p = &r.body[part];
-        assert_eq!(
-            [&p["start"], &p["end"]],
-            [&json!(day(3)), &json!(day(2))],
-            "{part}: {}",
-            r.text
-        );
-        assert_eq!(p["profit_cents"], 0, "{part}");
+    // Starting today, or later: nothing to compare yet (today's sale and
+    // yesterday's stay out of it).
+    for (start, end) in [(0, 10), (3, 10)] {
+        body["period_start"] = json!(day(start));
+        body["period_end"] = json!(day(end));
+        let later = app.post(PLANS, &token, &body).await.id();
+        let r = app
+            .get(&format!("{PLANS}/{later}/evaluation"), &token)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        for part in ["in_period", "before"] {
+            let p = &r.body[part];
+            assert_eq!(
+                [&p["start"], &p["end"]],
+                [&json!(day(start)), &json!(day(start - 1))],
+                "{part}: {}",
+                r.text
+            );
+            assert_eq!(p["profit_cents"], 0, "{part}: {}", r.text);
+        }
+        assert_eq!(r.body["profit_uplift_cents"], 0);
     }
-    assert_eq!(r.body["profit_uplift_cents"], 0);
 }
 
 /// An action's owner defaults to the caller: a manager deactivated after the
