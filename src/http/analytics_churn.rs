@@ -46,7 +46,9 @@ pub struct ChurnReportQuery {
 pub struct ChurnFigures {
     /// Churns recorded.
     pub churned: i64,
-    /// Sum over those churns of the customer's revenue in the 12 months before the churn.
+    /// Sum over those churns of the customer's revenue in the 12 months
+    /// before the churn, each in its customer's currency, added as recorded
+    /// whatever the currency (no conversion).
     pub lost_revenue_cents: i64,
     /// Of those churns, how many were since won back.
     pub won_back: i64,

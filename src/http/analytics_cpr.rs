@@ -34,7 +34,8 @@ pub struct StageFigures {
     pub stage: CprStage,
     /// Active customers now in the stage.
     pub customers: i64,
-    /// Their revenue in the CPR window.
+    /// Their revenue in the CPR window, each customer's in its currency,
+    /// added as recorded whatever the currency (no conversion).
     pub revenue_cents: i64,
     /// Median days spent in the stage, over stays that ended in the period.
     pub median_days_in_stage: Option<f64>,
