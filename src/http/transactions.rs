@@ -172,7 +172,7 @@ pub struct TransactionQuery {
     pub owner_id: Option<i64>,
     /// The transaction with this ERP key (exact, as stored).
     pub external_id: Option<String>,
-    /// Exact product name.
+    /// Exact product name (trimmed, as products are stored; blank is no filter).
     pub product: Option<String>,
     /// Occurred at or after this instant.
     #[serde(default, deserialize_with = "dates::optional")]
@@ -212,9 +212,10 @@ async fn list_page(
     let filter = Filter {
         customer_id: super::common::listed_customer(customer_id, q.customer_id)?,
         owner_id: q.owner_id,
-        // Trimmed as stored; blank is no filter.
+        // Trimmed as stored; blank is no filter (a form's empty field: a
+        // product is never stored blank, so `?product=` matched nothing).
         external_id: super::common::clean(q.external_id),
-        product: q.product,
+        product: super::common::clean(q.product),
         from: super::common::bound(q.from),
         to: super::common::bound(q.to),
         updated_since: super::common::bound(q.updated_since),

@@ -862,6 +862,19 @@ async fn list_all_filters_by_customer_owner_product_and_period(app: TestApp) {
         listed(&app, &admin, &format!("{all}?product={}", enc("Tea pot"))).await,
         vec![t_c_pot]
     );
+    // Trimmed, as products are stored; blank is no filter (it matched none).
+    assert_eq!(
+        listed(&app, &admin, &format!("{all}?product={}", enc(" Tea pot "))).await,
+        vec![t_c_pot]
+    );
+    assert_eq!(
+        listed(&app, &admin, &format!("{all}?product=")).await,
+        vec![t_c_pot, t_c_tea, t_b_tea, t_a_cups, t_a_tea_old]
+    );
+    assert_eq!(
+        listed(&app, &admin, &format!("{all}?product=%20%20")).await,
+        vec![t_c_pot, t_c_tea, t_b_tea, t_a_cups, t_a_tea_old]
+    );
     // The period: from inclusive, to exclusive.
     let from = days_ago(25, 0);
     let to = days_ago(3, 0);
