@@ -695,7 +695,7 @@ pub async fn import(
     let key = IdemKey::of(&req);
     state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let ids = external_ids(&items);
             let mut known: Option<std::collections::HashMap<String, CustomerRow>> = None;
             bulk::run_batch(

@@ -426,6 +426,7 @@ backend_tests!(
     an_import_moves_a_card_back_with_its_reason,
     the_export_ends_records_with_crlf,
     an_export_for_a_spreadsheet_escapes_formulas,
+    imports_waiting_for_the_writer_leave_connections_to_reads,
 );
 
 /// Found by a review: a row moving a card back down the funnel needs a
@@ -585,4 +586,61 @@ async fn an_export_for_a_spreadsheet_escapes_formulas(app: TestApp) {
     let mut fields = r.error_fields();
     fields.sort();
     assert_eq!(fields, ["charset", "formulas"], "{}", r.text);
+}
+
+/// SQLite writes one transaction at a time: imports waiting for their turn
+/// wait at the write gate (`Db::write`), holding no pooled connection, as
+/// the JSON bulk does. The import took a connection first and waited inside
+/// its transaction, so four imports behind a held write took the test pool's
+/// three connections and a card read waited for the write to end.
+/// (PostgreSQL has no gate: its writers wait for rows, not for the database.)
+async fn imports_waiting_for_the_writer_leave_connections_to_reads(app: TestApp) {
+    use diesel::connection::SimpleConnection;
+    use std::time::{Duration, Instant};
+    if app.backend != crate::helpers::Backend::Sqlite {
+        return;
+    }
+    let token = app.admin_token().await;
+    let card = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Read me"}))
+        .await
+        .id();
+    let db = app.open_db(1, 10).await;
+    let (held, is_held) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let mut conn = db.pool().get().expect("a connection");
+        conn.batch_execute("BEGIN IMMEDIATE; UPDATE customers SET notes = notes;")
+            .expect("the write lock");
+        held.send(()).expect("the test waits");
+        std::thread::sleep(Duration::from_millis(3000));
+        conn.batch_execute("COMMIT").expect("the commit");
+    });
+    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
+        .await
+        .expect("the wait");
+    let imports: Vec<_> = (0..4)
+        .map(|n| {
+            let (app, token) = (&app, &token);
+            async move {
+                let csv = format!("external_id,kind,name\nGATE-{n},individual,Gate {n}\n");
+                import(app, token, "", &csv).await
+            }
+        })
+        .collect();
+    let read = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        let r = app.get(&format!("/api/v1/customers/{card}"), &token).await;
+        (r, started.elapsed())
+    };
+    let (imports, (read, took)) = tokio::join!(futures_util::future::join_all(imports), read);
+    writer.join().expect("no panic");
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert!(
+        took < Duration::from_millis(1500),
+        "the read waited {took:?}"
+    );
+    for r in imports {
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
 }
