@@ -68,13 +68,7 @@ pub(super) fn customer_ref(item: &mut Value) -> Result<(Option<i64>, Option<Stri
     if !item.is_object() {
         return Err(invalid("item", "invalid_type", "must be a JSON object"));
     }
-    let id = match item.get("customer_id") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_i64()
-                .ok_or_else(|| invalid("customer_id", "invalid_type", "must be an integer"))?,
-        ),
-    };
+    let id = customer_id_of(item)?;
     let ext = bulk::key_of(item, "customer_external_id")?;
     if let Some(obj) = item.as_object_mut() {
         obj.remove("customer_id");
@@ -88,6 +82,22 @@ pub(super) fn customer_ref(item: &mut Value) -> Result<(Option<i64>, Option<Stri
         ));
     }
     Ok((id, ext))
+}
+
+/// An item's `customer_id`, read by the rules of every integer field of a
+/// body (`bulk::parse_item`): `42.0` and `4.2e1` are 42, past the 64-bit
+/// range is `range`. It was read as the raw JSON's integer, so an ERP that
+/// writes every number as a float had its items refused as `invalid_type`.
+pub(super) fn customer_id_of(item: &Value) -> Result<Option<i64>, ApiError> {
+    #[derive(Deserialize)]
+    struct CustomerId {
+        customer_id: Option<i64>,
+    }
+    let Some(id) = item.get("customer_id") else {
+        return Ok(None);
+    };
+    let parsed: CustomerId = bulk::parse_item(serde_json::json!({ "customer_id": id }))?;
+    Ok(parsed.customer_id)
 }
 
 /// An item's transaction, once its customer reference is split off: serde's
@@ -130,7 +140,7 @@ fn lock_cards(conn: &mut DbConn, items: &[Value], external_ids: &[String]) -> Re
     }
     let mut ids: Vec<i64> = items
         .iter()
-        .filter_map(|i| i.get("customer_id")?.as_i64())
+        .filter_map(|i| customer_id_of(i).ok().flatten())
         .collect();
     let named: Vec<String> = items
         .iter()

@@ -20,7 +20,7 @@ use chrono::NaiveDateTime;
 use serde_json::Value;
 
 use super::bulk::{self, Applied, ItemStatus, Planned};
-use super::bulk_transactions::{customer_ref, external_id_of};
+use super::bulk_transactions::{customer_id_of, customer_ref, external_id_of};
 use super::change_data;
 use super::customers::may_write;
 use super::transactions::{
@@ -57,7 +57,7 @@ impl Cards {
                 .collect();
         let ids: HashSet<i64> = items
             .iter()
-            .filter_map(|i| i.get("customer_id")?.as_i64())
+            .filter_map(|i| customer_id_of(i).ok().flatten())
             .chain(id_of_external.values().copied())
             .chain(known.values().map(|t| t.customer_id))
             .collect();

@@ -17,6 +17,7 @@ backend_tests!(
     a_bulk_gives_a_card_the_figures_single_writes_give,
     an_archived_cards_orders_resent_as_they_are_are_unchanged,
     an_unknown_field_is_told_the_customer_reference_too,
+    a_customer_id_written_as_a_float_names_the_card,
 );
 
 fn results(r: &crate::helpers::Resp) -> Vec<(String, String)> {
@@ -633,4 +634,59 @@ async fn an_unknown_field_is_told_the_customer_reference_too(app: TestApp) {
     )
     .await;
     told_all(&r);
+}
+
+/// `customer_id` reads as every integer field of a body: a whole number
+/// written as a float is that integer (it was `invalid_type`), past the
+/// 64-bit range is `range` (it was `invalid_type`). Both paths: the
+/// set-based one, and item by item (a batch naming a key twice).
+async fn a_customer_id_written_as_a_float_names_the_card(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Floats"}))
+        .await
+        .id();
+    #[allow(clippy::cast_precision_loss)]
+    let float = c as f64;
+    let beyond = json!(9_223_372_036_854_775_808u64);
+    send_orders(
+        &app,
+        &token,
+        json!([
+            {"external_id": "F-1", "customer_id": float, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "F-2", "customer_id": beyond, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "F-3", "customer_id": "one", "amount_cents": 100, "product": "Tea"},
+        ]),
+        &[
+            ("created", ""),
+            ("error", "range"),
+            ("error", "invalid_type"),
+        ],
+    )
+    .await;
+    let r = send_orders(
+        &app,
+        &token,
+        json!([
+            {"external_id": "F-4", "customer_id": float, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "F-4", "customer_id": float, "amount_cents": 300},
+            {"external_id": "F-1", "customer_id": float, "amount_cents": 200},
+            {"external_id": "F-5", "customer_id": beyond, "amount_cents": 100, "product": "Tea"},
+        ]),
+        &[
+            ("created", ""),
+            ("updated", ""),
+            ("updated", ""),
+            ("error", "range"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        r.body["items"][3]["errors"][0]["field"], "customer_id",
+        "{}",
+        r.text
+    );
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    assert_eq!(card.body["purchase_count"], 2, "{}", card.text);
+    assert_eq!(card.body["lifetime_revenue_cents"], 500, "{}", card.text);
 }
