@@ -179,6 +179,14 @@ pub fn existing(
 }
 
 /// Creates or updates one card; the rules are those of the single writes.
+///
+/// `known` was read once for the batch: another writer may have created the
+/// card since (PostgreSQL: its insert is still uncommitted, so ours waits on
+/// the unique index, then fails once it commits). The create then runs in a
+/// savepoint of its own and, when it fails because the external id is
+/// taken, the card is read again (committed by then) and the item updates
+/// it, as it would have had the batch seen it: an ERP syncing from two
+/// workers got `conflict` for an item that was only late.
 pub fn upsert_one(
     conn: &mut DbConn,
     user: &AuthUser,
@@ -186,46 +194,15 @@ pub fn upsert_one(
     item: Value,
 ) -> Result<Applied, ApiError> {
     let external_id = external_id_of(&item)?;
-    match known.get(&external_id).cloned() {
-        Some(row) => {
-            // As the set-based pass answers it (`bulk_customers_plan::unchanged`).
-            if user.require_customer_write(row.owner_id).is_err() {
-                let tags: Vec<String> = customers::tags_of(conn, &[row.id])?
-                    .into_iter()
-                    .map(|(_, t)| t)
-                    .collect();
-                if bulk_customers_plan::unchanged(&row, &tags, item.clone()) {
-                    return Ok(Applied {
-                        status: ItemStatus::Unchanged,
-                        id: row.id,
-                        version: row.version,
-                    });
-                }
-            }
-            let mut item = item;
-            bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
-            let input: CustomerPatch = bulk::parse_item(item)?;
-            check(&input, input.null_errors())?;
-            match update_in_tx(conn, user, row, input, None, true)? {
-                Updated::Unchanged(row) => Ok(Applied {
-                    status: ItemStatus::Unchanged,
-                    id: row.id,
-                    version: row.version,
-                }),
-                Updated::Saved(row) => {
-                    let applied = Applied {
-                        status: ItemStatus::Updated,
-                        id: row.id,
-                        version: row.version,
-                    };
-                    known.insert(external_id, row);
-                    Ok(applied)
-                }
-            }
-        }
-        None => {
-            let (row, tags, reason) = new_card(user, item, db::now())?;
-            let (saved, _) = create_in_tx(conn, user, &row, &tags, reason.as_deref())?;
+    if let Some(row) = known.get(&external_id).cloned() {
+        return update_one(conn, user, known, external_id, row, item);
+    }
+    let created = db::savepoint(conn, |conn| {
+        let (row, tags, reason) = new_card(user, item.clone(), db::now())?;
+        create_in_tx(conn, user, &row, &tags, reason.as_deref()).map(|(saved, _)| saved)
+    });
+    match created {
+        Ok(saved) => {
             let applied = Applied {
                 status: ItemStatus::Created,
                 id: saved.id,
@@ -234,7 +211,66 @@ pub fn upsert_one(
             known.insert(external_id, saved);
             Ok(applied)
         }
+        Err(e) if external_id_taken(&e) => {
+            let mut found = existing(conn, std::slice::from_ref(&external_id))?;
+            match found.remove(&external_id) {
+                Some(row) => update_one(conn, user, known, external_id, row, item),
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
     }
+}
+
+/// A create refused because the external id is taken: by a card committed
+/// since the batch read it (the check before the insert), or by one whose
+/// insert committed while ours waited (the unique index).
+pub fn external_id_taken(e: &ApiError) -> bool {
+    match e {
+        ApiError::Conflict(_) => true,
+        ApiError::FieldConflict(error) => error.field == "external_id",
+        _ => false,
+    }
+}
+
+/// Updates the known card `row` as the item says (`upsert_one`).
+fn update_one(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    known: &mut HashMap<String, CustomerRow>,
+    external_id: String,
+    row: CustomerRow,
+    item: Value,
+) -> Result<Applied, ApiError> {
+    // As the set-based pass answers it (`bulk_customers_plan::unchanged`).
+    if user.require_customer_write(row.owner_id).is_err() {
+        let tags: Vec<String> = customers::tags_of(conn, &[row.id])?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        if bulk_customers_plan::unchanged(&row, &tags, item.clone()) {
+            return Ok(Applied {
+                status: ItemStatus::Unchanged,
+                id: row.id,
+                version: row.version,
+            });
+        }
+    }
+    let mut item = item;
+    bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
+    let input: CustomerPatch = bulk::parse_item(item)?;
+    check(&input, input.null_errors())?;
+    let (status, row) = match update_in_tx(conn, user, row, input, None, true)? {
+        Updated::Unchanged(row) => (ItemStatus::Unchanged, row),
+        Updated::Saved(row) => (ItemStatus::Updated, row),
+    };
+    let applied = Applied {
+        status,
+        id: row.id,
+        version: row.version,
+    };
+    known.insert(external_id, row);
+    Ok(applied)
 }
 
 /// The row, tags and `change_reason` of a new card, by the rules of

@@ -8,6 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::bulk::{self, Applied, BulkQuery, ItemStatus};
+use super::bulk_customers::external_id_taken;
 use super::bulk_transactions_plan as plan;
 use super::extract::QueryParams;
 use super::idempotency::IdemKey;
@@ -194,6 +195,11 @@ fn resolve_customer(
 
 /// Creates or updates one transaction; `touched` collects the cards whose
 /// figures the batch refreshes at the end.
+///
+/// As in `bulk_customers::upsert_one`: when the create finds the external
+/// id taken by a writer that committed after the batch read `known`, the
+/// transaction is read again and the item updates it (or is refused as a
+/// move to another card), as it would have been had the batch seen it.
 fn upsert_one(
     conn: &mut DbConn,
     user: &AuthUser,
@@ -204,51 +210,27 @@ fn upsert_one(
     let (customer_id, customer_ext) = customer_ref(&mut item)?;
     let external_id = external_id_of(&item)?;
     let customer = resolve_customer(conn, customer_id, customer_ext.as_deref())?;
-    match known.get(&external_id).cloned() {
-        Some(row) => {
-            if customer.is_some_and(|c| c != row.customer_id) {
-                return Err(invalid(
-                    if customer_id.is_some() {
-                        "customer_id"
-                    } else {
-                        "customer_external_id"
-                    },
-                    "immutable",
-                    "a transaction cannot move to another customer",
-                ));
-            }
-            bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
-            let input: TransactionPatch = parse_transaction(item)?;
-            check(&input, input.null_errors())?;
-            match update_in_tx(conn, user, row, input, None, true)? {
-                Updated::Unchanged(row) => Ok(Applied {
-                    status: ItemStatus::Unchanged,
-                    id: row.id,
-                    version: row.version,
-                }),
-                Updated::Saved(row) => {
-                    touched.insert(row.customer_id);
-                    let applied = Applied {
-                        status: ItemStatus::Updated,
-                        id: row.id,
-                        version: row.version,
-                    };
-                    known.insert(external_id, row);
-                    Ok(applied)
-                }
-            }
-        }
-        None => {
-            let input: TransactionCreate = parse_transaction(item)?;
-            check(&input, Vec::new())?;
-            let customer = customer.ok_or_else(|| {
-                invalid(
-                    "customer_id",
-                    "required",
-                    "name the customer by customer_id or customer_external_id",
-                )
-            })?;
-            let saved = create_in_tx(conn, user, new_row(customer, input, db::now()))?;
+    let named = Named {
+        customer,
+        by_id: customer_id.is_some(),
+    };
+    if let Some(row) = known.get(&external_id).cloned() {
+        return update_one(conn, user, known, touched, external_id, row, named, item);
+    }
+    let created = db::savepoint(conn, |conn| {
+        let input: TransactionCreate = parse_transaction(item.clone())?;
+        check(&input, Vec::new())?;
+        let customer = customer.ok_or_else(|| {
+            invalid(
+                "customer_id",
+                "required",
+                "name the customer by customer_id or customer_external_id",
+            )
+        })?;
+        create_in_tx(conn, user, new_row(customer, input, db::now()))
+    });
+    match created {
+        Ok(saved) => {
             touched.insert(saved.customer_id);
             let applied = Applied {
                 status: ItemStatus::Created,
@@ -258,7 +240,63 @@ fn upsert_one(
             known.insert(external_id, saved);
             Ok(applied)
         }
+        Err(e) if external_id_taken(&e) => {
+            match transactions::find_by_external_id(conn, &external_id)? {
+                Some(row) => update_one(conn, user, known, touched, external_id, row, named, item),
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
     }
+}
+
+/// The customer an item names (if any), and whether by `customer_id`.
+#[derive(Clone, Copy)]
+struct Named {
+    customer: Option<i64>,
+    by_id: bool,
+}
+
+/// Updates the known transaction `row` as the item says (`upsert_one`).
+#[allow(clippy::too_many_arguments)]
+fn update_one(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    known: &mut HashMap<String, TransactionRow>,
+    touched: &mut BTreeSet<i64>,
+    external_id: String,
+    row: TransactionRow,
+    named: Named,
+    mut item: Value,
+) -> Result<Applied, ApiError> {
+    if named.customer.is_some_and(|c| c != row.customer_id) {
+        return Err(invalid(
+            if named.by_id {
+                "customer_id"
+            } else {
+                "customer_external_id"
+            },
+            "immutable",
+            "a transaction cannot move to another customer",
+        ));
+    }
+    bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
+    let input: TransactionPatch = parse_transaction(item)?;
+    check(&input, input.null_errors())?;
+    let (status, row) = match update_in_tx(conn, user, row, input, None, true)? {
+        Updated::Unchanged(row) => (ItemStatus::Unchanged, row),
+        Updated::Saved(row) => {
+            touched.insert(row.customer_id);
+            (ItemStatus::Updated, row)
+        }
+    };
+    let applied = Applied {
+        status,
+        id: row.id,
+        version: row.version,
+    };
+    known.insert(external_id, row);
+    Ok(applied)
 }
 
 /// Upsert up to 1,000 transactions by `external_id` (ERP sync).

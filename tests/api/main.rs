@@ -66,6 +66,7 @@ mod surveys;
 mod surveys_races;
 mod sync_bulk;
 mod sync_bulk_orders;
+mod sync_bulk_races;
 mod sync_bulk_same;
 mod sync_csv;
 mod sync_idempotency;
