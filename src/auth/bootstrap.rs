@@ -29,6 +29,10 @@ pub async fn first_admin(db: &Db, config: &Config) -> Result<Option<(String, Str
     let result = db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
+                // Two processes starting on an empty database both counted
+                // no user under READ COMMITTED; the second's insert failed on
+                // the email and it stopped.
+                db::migrate::start_lock_in_tx(conn)?;
                 if users::count(conn)? > 0 {
                     return Ok(None);
                 }

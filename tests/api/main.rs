@@ -61,6 +61,7 @@ mod settings;
 mod spec_on_demand;
 mod sqlite_checkpoint;
 mod sqlite_locking;
+mod startup_races;
 mod startup_settings;
 mod surveys;
 mod surveys_races;
