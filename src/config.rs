@@ -321,6 +321,13 @@ fn cors_origins(value: &str) -> Result<Vec<String>, String> {
 fn jwt_secret(value: Option<String>) -> Result<(String, bool), String> {
     match value {
         None => Ok((random_string(48), true)),
+        // Empty is refused too, unlike every other setting where it means
+        // unset: a secret meant to be set and lost on the way (an empty
+        // variable in a deploy template) would otherwise become a random
+        // one, and every token would die with the process.
+        Some(s) if s.is_empty() => {
+            Err("PATRON_JWT_SECRET is empty; set at least 32 characters, or unset it for a random secret per start".into())
+        }
         Some(s) if s.trim().is_empty() => {
             Err("PATRON_JWT_SECRET is blank (only whitespace); set at least 32 characters".into())
         }
@@ -465,10 +472,12 @@ mod tests {
             jwt_secret(Some("k".repeat(31))),
             Err("PATRON_JWT_SECRET must be at least 32 characters, got 31".into())
         );
-        for blank in ["", &" ".repeat(40), &"\t\n \u{3000}".repeat(12)] {
-            let error = jwt_secret(Some(blank.to_string()))
-                .err()
-                .unwrap_or_default();
+        assert_eq!(
+            jwt_secret(Some(String::new())),
+            Err("PATRON_JWT_SECRET is empty; set at least 32 characters, or unset it for a random secret per start".into())
+        );
+        for blank in [" ".repeat(40), "\t\n \u{3000}".repeat(12)] {
+            let error = jwt_secret(Some(blank.clone())).err().unwrap_or_default();
             assert!(
                 error.starts_with("PATRON_JWT_SECRET is blank"),
                 "{blank:?}: {error}"

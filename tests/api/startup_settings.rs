@@ -62,7 +62,8 @@ fn a_first_admin_that_post_users_would_refuse_stops_the_start() {
     );
 }
 
-/// The JWT secret's 32 characters are characters, not bytes, and not blanks.
+/// The JWT secret's 32 characters are characters, not bytes, and not blanks;
+/// an empty one is refused as well.
 #[test]
 fn a_jwt_secret_of_few_characters_or_only_whitespace_stops_the_start() {
     // 11 characters in 33 bytes.
@@ -73,6 +74,9 @@ fn a_jwt_secret_of_few_characters_or_only_whitespace_stops_the_start() {
     );
     let stderr = refused_start(&[("PATRON_JWT_SECRET", &" ".repeat(40))]);
     assert!(stderr.contains("PATRON_JWT_SECRET is blank"), "{stderr}");
+    // Unlike other settings, empty is not unset (README).
+    let stderr = refused_start(&[("PATRON_JWT_SECRET", "")]);
+    assert!(stderr.contains("PATRON_JWT_SECRET is empty"), "{stderr}");
 }
 
 /// Every numeric setting with its range (README's configuration table).
