@@ -49,9 +49,10 @@ RUN rm -rf target/release/.fingerprint/patron-* \
 FROM debian:bookworm-slim
 
 # ca-certificates is left unpinned on purpose: it should be the current one.
+# tini runs as PID 1 (see ENTRYPOINT).
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 patron \
  && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home \
@@ -76,9 +77,19 @@ EXPOSE 8080
 # Numeric, so orchestrators can check runAsNonRoot without /etc/passwd.
 USER 10001:10001
 
-# No curl in the slim image: bash's /dev/tcp sends GET /readyz to the port in
+# Liveness, not readiness: /readyz is 503 while the database is down, which
+# would mark every container unhealthy during a PostgreSQL outage and have an
+# orchestrator restart them all, though Patron reconnects by itself. Point
+# the load balancer's check at /readyz instead.
+# No curl in the slim image: bash's /dev/tcp sends GET /healthz to the port in
 # PATRON_BIND and checks for a 200 status line.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["bash", "-c", "exec 3<>\"/dev/tcp/127.0.0.1/${PATRON_BIND##*:}\" && printf 'GET /readyz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && read -r _ code _ <&3 && [ \"$code\" = 200 ]"]
+  CMD ["bash", "-c", "exec 3<>\"/dev/tcp/127.0.0.1/${PATRON_BIND##*:}\" && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && read -r _ code _ <&3 && [ \"$code\" = 200 ]"]
 
-ENTRYPOINT ["/usr/local/bin/patron"]
+# tini as PID 1, Patron its child: the kernel ignores a signal sent to PID 1
+# that has no handler, and Patron installs its SIGTERM/SIGINT handlers only
+# once it serves, so during the start (waiting up to PATRON_DB_TIMEOUT_SECS
+# for PostgreSQL, a long migration) `docker stop` waited for SIGKILL. tini
+# passes the signal on, and before the handlers exist its default action
+# ends Patron. Arguments given to `docker run` still go to patron.
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/patron"]
