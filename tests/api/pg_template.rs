@@ -6,7 +6,9 @@
 //! named after the migrations' content, and each test's `CREATE DATABASE …
 //! TEMPLATE` copies it. The template stays on the server for the next run;
 //! when the migrations change, the next run builds a new one and drops the
-//! old ones.
+//! old ones that no run has used for an hour (a checkout with other
+//! migrations, testing against the same server at the same time, keeps its
+//! own: each run marks its template as used when it starts).
 
 use std::sync::OnceLock;
 
@@ -47,6 +49,7 @@ fn build(admin: &str) -> String {
         panic!("PATRON_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}")
     });
     if database_exists(&mut conn, &name) {
+        mark_used(&mut conn, &name);
         return name;
     }
     // Built under a private name and renamed when complete, so that a
@@ -77,10 +80,12 @@ fn build(admin: &str) -> String {
             .execute(&mut conn)
             .is_ok();
         if renamed {
+            mark_used(&mut conn, &name);
             drop_older_templates(&mut conn, &name);
             return name;
         }
         if database_exists(&mut conn, &name) {
+            mark_used(&mut conn, &name);
             // Another process published the same template first.
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
                 .execute(&mut conn);
@@ -91,26 +96,60 @@ fn build(admin: &str) -> String {
     panic!("could not rename {building} to {name}");
 }
 
-/// Templates of other migrations. Best effort; a concurrent test run of a
-/// checkout with other migrations against the same server loses its template
-/// and fails (rerun it): rare enough, next to a leftover database per
-/// migration change on every developer's server.
+/// How long a template of other migrations stays unused before a run with
+/// new migrations drops it: far longer than a test run, which marks its
+/// template used when it starts.
+const UNUSED_FOR_SECS: u64 = 3600;
+
+const USED_AT: &str = "patron test template, used at ";
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Records in the template's comment when a test run last started on it.
+fn mark_used(conn: &mut PgConnection, name: &str) {
+    let _ = diesel::sql_query(format!(
+        "COMMENT ON DATABASE {name} IS '{USED_AT}{}'",
+        unix_now()
+    ))
+    .execute(conn);
+}
+
+/// Templates of other migrations that no run has used for an hour. A
+/// template dropped while another checkout's suite was copying it failed
+/// that whole run ("template database ... does not exist"): two checkouts
+/// with different migrations tested against one server at the same time.
 fn drop_older_templates(conn: &mut PgConnection, current: &str) {
     #[derive(diesel::QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::Text)]
         datname: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        comment: Option<String>,
     }
-    let rows: Vec<Row> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE $1")
-        .bind::<diesel::sql_types::Text, _>(format!("{PREFIX}%"))
-        .load(conn)
-        .unwrap_or_default();
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT datname, shobj_description(oid, 'pg_database') AS comment \
+         FROM pg_database WHERE datname LIKE $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(format!("{PREFIX}%"))
+    .load(conn)
+    .unwrap_or_default();
     let complete = |n: &str| {
         n.strip_prefix(PREFIX)
             .is_some_and(|rest| rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
     };
+    let now = unix_now();
+    let unused = |comment: Option<&str>| {
+        comment
+            .and_then(|c| c.strip_prefix(USED_AT))
+            .and_then(|t| t.parse::<u64>().ok())
+            .is_none_or(|used| now.saturating_sub(used) > UNUSED_FOR_SECS)
+    };
     for row in rows {
-        if row.datname != current && complete(&row.datname) {
+        if row.datname != current && complete(&row.datname) && unused(row.comment.as_deref()) {
             let _ =
                 diesel::sql_query(format!("DROP DATABASE IF EXISTS {}", row.datname)).execute(conn);
         }
