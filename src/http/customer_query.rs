@@ -45,6 +45,9 @@ pub struct CustomerQuery {
     /// Pair it with `sort=updated_at`: pages then follow the change time down its
     /// index, where the default order by id reads every card to find the few
     /// recent ones.
+    /// A write is stamped when it starts and seen when it commits: poll again
+    /// from a minute before your last mark, or follow `GET /changes` (README,
+    /// "Pull-based sync").
     #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
     /// Include archived cards (default false).

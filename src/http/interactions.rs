@@ -211,6 +211,9 @@ pub struct InteractionQuery {
     #[param(inline)]
     pub complaint_status: Option<ComplaintStatus>,
     /// Changed at or after this instant.
+    /// A write is stamped when it starts and seen when it commits: poll again
+    /// from a minute before your last mark, or follow `GET /changes` (README,
+    /// "Pull-based sync").
     #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
     /// `-occurred_at` (default), `occurred_at`, `follow_up_at` (default with

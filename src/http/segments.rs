@@ -339,6 +339,9 @@ pub struct SegmentQuery {
     pub cursor: Option<String>,
     /// Only records changed at or after this instant (RFC 3339), for a
     /// pull-based sync; pages stay in id order.
+    /// A write is stamped when it starts and seen when it commits: poll again
+    /// from a minute before your last mark, or follow `GET /changes` (README,
+    /// "Pull-based sync").
     #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
 }

@@ -257,6 +257,9 @@ pub struct SurveyQuery {
     #[param(inline)]
     pub status: Option<SurveyStatus>,
     /// Only surveys changed at or after this instant (RFC 3339).
+    /// A write is stamped when it starts and seen when it commits: poll again
+    /// from a minute before your last mark, or follow `GET /changes` (README,
+    /// "Pull-based sync").
     #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
     #[param(minimum = 1, maximum = 500)]
