@@ -4,6 +4,10 @@ use std::process::ExitCode;
 use patron::config::Config;
 use patron::startup::Application;
 
+/// How long the runtime may take to end after a graceful stop before the
+/// process exits anyway (see `serve`).
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 const USAGE: &str = "\
 usage: patron [serve]       run the service (the default)
        patron openapi       print the OpenAPI spec (YAML) to stdout
@@ -98,6 +102,15 @@ async fn serve() -> Result<(), String> {
     match app.run().await.map_err(|e| e.to_string())? {
         patron::startup::Stopped::Drained => {
             log::info!("Patron stopped");
+            // Returning drops the runtime, which waits for every blocking
+            // task: one the drain's 8 s cut off (a request's recompute, a
+            // query waiting on a lock) held the process up, with the signal
+            // handlers still installed, so a second signal did nothing. The
+            // runtime gets a moment to end cleanly; then the process exits.
+            std::thread::spawn(|| {
+                std::thread::sleep(EXIT_GRACE);
+                std::process::exit(0)
+            });
             Ok(())
         }
         // Returning would drop the runtime, which waits for every blocking

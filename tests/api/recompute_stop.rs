@@ -185,3 +185,64 @@ async fn sigterm_ends_the_cpr_recompute_after_its_chunk_and_the_next_start_finis
     }
     assert!(next.terminate().success());
 }
+
+/// Found by a review: when a blocking task outlived the graceful stop's 8 s
+/// (here a `POST /cpr/recompute` waiting on a card another session holds;
+/// request-driven recomputes are never cut short), the process logged
+/// "Patron stopped" and then hung in the runtime's drop, which waits for
+/// every blocking task, with the signal handlers still installed: only
+/// SIGKILL ended it. It now exits a moment after the stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_exits_though_a_request_still_waits_in_the_database() {
+    use serde_json::{json, Value};
+    let Some(db) = EmptyPgDatabase::create("stop_blocked") else {
+        return;
+    };
+    let url = db.url.clone();
+    let mut start = command(&url, "warn");
+    start
+        .stderr(Stdio::null())
+        .env("PATRON_WEBHOOK_POLL_MS", "0");
+    let mut server = Server::spawn(start).await;
+    // A card whose stored stage the recompute will move (no purchase:
+    // "not_started"), held by another session.
+    let mut c = PgConnection::establish(&url).expect("connect");
+    c.batch_execute(
+        "INSERT INTO customers (id, kind, name, owner_id, created_at, updated_at, cpr_stage) \
+         VALUES (7, 'individual', 'held', (SELECT MIN(id) FROM users), \
+                 '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'retention')",
+    )
+    .expect("a card");
+    let mut held = hold(&url, 7);
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{}/api/v1/auth/token", server.base))
+        .json(&json!({"email": crate::binary::ADMIN_EMAIL, "password": crate::binary::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["access_token"].as_str().expect("a token").to_string();
+    let recompute = client
+        .post(format!("{}/api/v1/cpr/recompute", server.base))
+        .bearer_auth(token)
+        .send();
+    let waiting = tokio::spawn(recompute);
+    until_blocked(&url);
+
+    let started = Instant::now();
+    server.send_term();
+    // The drain waits at most 8 s for the request; then the process exits.
+    let exited = server.exit_within(Duration::from_secs(14));
+    held.batch_execute("COMMIT").expect("unlock");
+    let status = exited.expect("the process did not exit while the request waited on the card");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = waiting.await;
+}
