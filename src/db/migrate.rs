@@ -1,7 +1,7 @@
 //! Embedded migrations, one set per backend, run at start-up.
 
 use diesel::connection::SimpleConnection;
-use diesel::PgConnection;
+use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::DbConn;
@@ -29,30 +29,20 @@ pub fn run(conn: &mut DbConn) -> Result<(), String> {
         DbConn::Sqlite(c) => {
             c.immediate_transaction(|c| c.run_pending_migrations(SQLITE).map(|_| ()))
         }
-        // A session lock, not a transaction's: each migration still commits
-        // by itself, and the lock goes with the session if the process dies.
-        DbConn::Postgresql(c) => {
-            with_start_lock(c, |c| c.run_pending_migrations(POSTGRES).map(|_| ()))
-        }
+        // One transaction holding a transaction-level lock, as SQLite's: a
+        // session lock taken and released in two statements could be
+        // released on another server connection behind a transaction-mode
+        // pooler (PgBouncer), and block every later start. PostgreSQL's DDL
+        // is transactional; each migration's transaction is a savepoint.
+        DbConn::Postgresql(c) => c.transaction::<_, MigrationError, _>(|c| {
+            c.batch_execute(&format!("SELECT pg_advisory_xact_lock({START_LOCK})"))?;
+            c.run_pending_migrations(POSTGRES).map(|_| ())
+        }),
     };
     result.map_err(|e| format!("migrations failed: {e}"))
 }
 
-/// Runs `f` holding `START_LOCK` (waiting for it, however long another
-/// process's migrations take).
-fn with_start_lock<T>(
-    c: &mut PgConnection,
-    f: impl FnOnce(&mut PgConnection) -> diesel::migration::Result<T>,
-) -> diesel::migration::Result<T> {
-    c.batch_execute(&format!("SELECT pg_advisory_lock({START_LOCK})"))?;
-    let result = f(c);
-    // Failing, the session is closed with the set-up connection, which
-    // releases the lock as well.
-    let unlocked = c.batch_execute(&format!("SELECT pg_advisory_unlock({START_LOCK})"));
-    let value = result?;
-    unlocked?;
-    Ok(value)
-}
+type MigrationError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Holds `START_LOCK` until the end of the write transaction `conn` is in
 /// (PostgreSQL; SQLite's `BEGIN IMMEDIATE` already holds its write lock),
