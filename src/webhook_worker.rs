@@ -213,10 +213,15 @@ impl Worker {
                     // them without a word, so it stops and says why, as the
                     // feed answers such a cursor 410. Checked again after the
                     // read: a purge committing in between leaves a gap too.
-                    let rows = if hook.position() < changes::purged_through(conn)? {
+                    // Only changes of the types its filters select count: one
+                    // following a rare type is not stopped because others
+                    // aged out behind it (as the feed's typed cursors).
+                    let followed = rules::entity_types(&hook.filters());
+                    let rows = if hook.position() < changes::purged_through_types(conn, &followed)?
+                    {
                         None
                     } else {
-                        changes::page_retained(conn, hook.position(), &[], BATCH)?
+                        changes::page_retained_for(conn, hook.position(), &[], &followed, BATCH)?
                     };
                     let Some(rows) = rows else {
                         webhooks::disable(conn, id, &owner, PURGED)?;

@@ -588,8 +588,21 @@ pub fn page_retained(
     types: &[String],
     limit: i64,
 ) -> QueryResult<Option<Vec<ChangeRow>>> {
+    page_retained_for(conn, after, types, types, limit)
+}
+
+/// `page_retained` reading `types` for a reader that follows `followed`
+/// (a webhook reads every type and skips what its filters leave out):
+/// None only when a change of `followed` after `after` was purged.
+pub fn page_retained_for(
+    conn: &mut DbConn,
+    after: Position,
+    types: &[String],
+    followed: &[String],
+    limit: i64,
+) -> QueryResult<Option<Vec<ChangeRow>>> {
     let rows = page(conn, after, types, limit)?;
-    Ok((after >= purged_through_types(conn, types)?).then_some(rows))
+    Ok((after >= purged_through_types(conn, followed)?).then_some(rows))
 }
 
 /// Whether the feed can ever hand out `p`: the start `(0, 0)` (an empty

@@ -64,6 +64,23 @@ pub fn matches(filters: &[String], entity_type: &str, operation: &str) -> bool {
     })
 }
 
+/// The entity types `filters` can select, or none when one of them selects
+/// every type (`*`, `*.<operation>`): a subscription's position is expired
+/// only when a change of these types after it was purged.
+pub fn entity_types(filters: &[String]) -> Vec<String> {
+    let mut types: Vec<String> = Vec::new();
+    for f in filters {
+        let entity = f.split_once('.').map_or(f.as_str(), |(e, _)| e);
+        if entity == "*" {
+            return Vec::new();
+        }
+        if !types.iter().any(|t| t == entity) {
+            types.push(entity.to_string());
+        }
+    }
+    types
+}
+
 /// `Patron-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     format!("t={timestamp},v1={}", sign(secret, timestamp, body))
@@ -137,6 +154,17 @@ mod tests {
         ] {
             assert!(filter_error(bad).is_some(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_types_a_subscription_follows() {
+        let of = |f: &[&str]| entity_types(&f.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            of(&["need.created", "need.*", "segment.deleted"]),
+            ["need", "segment"]
+        );
+        assert!(of(&["need.created", "*.deleted"]).is_empty(), "every type");
+        assert!(of(&["*"]).is_empty(), "every type");
     }
 
     #[test]

@@ -638,10 +638,11 @@ pub async fn replay(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
-                find_webhook(conn, id)?;
+                let hook = find_webhook(conn, id)?;
                 let purged = changes::purged_through(conn)?;
+                let followed = crate::domain::webhooks::entity_types(&hook.filters());
                 let to = match after {
-                    Some(p) if p < purged => {
+                    Some(p) if p < changes::purged_through_types(conn, &followed)? => {
                         return Err(ApiError::Gone(
                             "this cursor is older than the change feed's retention: the changes after it were purged".into(),
                         ))

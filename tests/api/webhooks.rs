@@ -23,6 +23,7 @@ backend_tests!(
     replay_from_a_cursor,
     the_delivery_log_follows_the_feed_retention,
     a_subscription_behind_the_purge_stops_and_says_why,
+    a_subscription_to_a_rare_type_is_not_stopped_by_other_types_purged,
     a_silent_receiver_does_not_hold_up_the_others,
     the_log_tells_a_timeout_from_a_failed_connection,
     urls_are_stored_as_called_and_nulls_are_refused,
@@ -937,4 +938,64 @@ async fn an_outcome_for_a_deleted_subscription_is_dropped(app: TestApp) {
     assert_eq!(gone.status, 204, "{}", gone.text);
     let after = log(db, id).await;
     assert!(matches!(after, Ok(false)), "{after:?}");
+}
+
+/// A subscription to one type (`need.*`) switched off while only customers
+/// aged out behind it: none of its changes were purged, so re-enabled it
+/// delivers on (it was disabled as "purged", as the feed's typed cursors
+/// were 410), and a replay from a cursor behind the purge of other types is
+/// accepted.
+async fn a_subscription_to_a_rare_type_is_not_stopped_by_other_types_purged(app: TestApp) {
+    use patron::db::changes;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let hook = subscribe(&app, &admin, &receiver.url, json!(["need.*"])).await;
+    let path = format!("/api/v1/webhooks/{}", hook["id"]);
+    let r = app.patch(&path, &admin, &json!({"active": false})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let before = app.get("/api/v1/changes/head", &admin).await.body["cursor"].clone();
+    let c = customer(&app, &admin, "Aged out").await;
+    app.execute_sql("UPDATE changes SET at = '2001-01-01 00:00:00'");
+    let cutoff = chrono::NaiveDate::from_ymd_opt(2002, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap();
+    let db = app.open_db(1, 5).await;
+    let purged = db
+        .run(move |conn| Ok(changes::purge(conn, cutoff)?))
+        .await
+        .unwrap();
+    assert!(purged > 0);
+    // Behind the purge of customers, not of needs: a replay takes it.
+    let r = app
+        .post(&format!("{path}/replay"), &admin, &json!({"after": before}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.patch(&path, &admin, &json!({"active": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let need = app
+        .post(
+            &format!("/api/v1/customers/{c}/needs"),
+            &admin,
+            &json!({"kind": "actual", "description": "Tea"}),
+        )
+        .await;
+    assert_eq!(need.status, 201, "{}", need.text);
+    let delivery = worker(&app, |_| {}).await;
+    eventually("the need", || !receiver.delivered().is_empty()).await;
+    let got = receiver.delivered();
+    assert_eq!(change_of(&got[0])["entity_type"], json!("need"));
+    let hook = app.get(&path, &admin).await.body;
+    assert_eq!(hook["active"], json!(true), "{hook}");
+    // A subscription to every type behind the same purge is still refused.
+    let all = subscribe(&app, &admin, &receiver.url, json!(["*"])).await;
+    let r = app
+        .post(
+            &format!("/api/v1/webhooks/{}/replay", all["id"]),
+            &admin,
+            &json!({"after": before}),
+        )
+        .await;
+    r.problem(410);
+    delivery.stop().await;
+    receiver.stop().await;
 }
