@@ -159,8 +159,9 @@ impl std::fmt::Display for Overtaken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(
             "a retry with the same Idempotency-Key took this request over while it waited; \
-             nothing of it was written: the retry's answer is the outcome (send this key again to \
-             read it)",
+             nothing of it was written: the retry's answer is the outcome (send this key again: a \
+             retry that succeeded answers with its stored response, one that failed lets the \
+             request run anew)",
         )
     }
 }
