@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::db::{self, changes, chunks, cpr, loyalty, settings, stats, wal, Db};
 use crate::domain::cpr::CprSettings;
 use crate::domain::loyalty::LoyaltySettings;
+use crate::error::ApiError;
 
 /// Starts the periodic jobs: moving the 12-month window of the derived
 /// figures and the CPR window (which can move a customer's stage as old
@@ -91,44 +92,60 @@ async fn recompute(db: &Db, stopping: &watch::Receiver<bool>) -> bool {
     if stopped() {
         return failed;
     }
-    let stop = stopping.clone();
-    let result = db
-        .run(move |conn| {
-            settings::one_change_at_a_time(|| {
-                let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
-                Ok(cpr::refresh_all_until(conn, &s, db::now(), &|| {
-                    *stop.borrow()
-                })?)
-            })
-        })
-        .await;
-    failed |= warn_if_failed("CPR recompute", &result);
-    if let Ok((n, walk)) = result {
-        log_walk("CPR recompute", walk);
-        log::debug!("CPR recompute: {n} stage changes");
-    }
+    failed |= !walk_step(
+        db,
+        stopping,
+        "CPR recompute",
+        "stage changes",
+        |conn, stop| {
+            let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
+            Ok(cpr::refresh_all_until(conn, &s, db::now(), stop)?)
+        },
+    )
+    .await;
     if stopped() {
         return failed;
     }
     // After the CPR refresh: loyalty reads the share of wallet it sets,
     // and purchases leave the loyalty window as time passes.
+    failed |= !walk_step(
+        db,
+        stopping,
+        "loyalty recompute",
+        "type changes",
+        |conn, stop| {
+            let (s, _) = settings::get::<LoyaltySettings>(conn, settings::LOYALTY)?;
+            Ok(loyalty::refresh_all_until(conn, &s, db::now(), stop)?)
+        },
+    )
+    .await;
+    failed
+}
+
+/// One recompute of every card, chunk by chunk until a stop is asked, under
+/// the settings lock; false when it failed.
+async fn walk_step<F>(
+    db: &Db,
+    stopping: &watch::Receiver<bool>,
+    what: &'static str,
+    counted: &'static str,
+    step: F,
+) -> bool
+where
+    F: FnOnce(&mut db::DbConn, &dyn Fn() -> bool) -> Result<(i64, chunks::Walk), ApiError>
+        + Send
+        + 'static,
+{
     let stop = stopping.clone();
     let result = db
-        .run(move |conn| {
-            settings::one_change_at_a_time(|| {
-                let (s, _) = settings::get::<LoyaltySettings>(conn, settings::LOYALTY)?;
-                Ok(loyalty::refresh_all_until(conn, &s, db::now(), &|| {
-                    *stop.borrow()
-                })?)
-            })
-        })
+        .run(move |conn| settings::one_change_at_a_time(|| step(conn, &|| *stop.borrow())))
         .await;
-    failed |= warn_if_failed("loyalty recompute", &result);
+    let failed = warn_if_failed(what, &result);
     if let Ok((n, walk)) = result {
-        log_walk("loyalty recompute", walk);
-        log::debug!("loyalty recompute: {n} type changes");
+        log_walk(what, walk);
+        log::debug!("{what}: {n} {counted}");
     }
-    failed
+    !failed
 }
 
 /// Says so when a recompute ended early for a stop.
@@ -142,7 +159,7 @@ fn log_walk(what: &str, walk: chunks::Walk) {
 }
 
 /// Logs a failed step of a round; true when it failed.
-fn warn_if_failed<T>(what: &str, result: &Result<T, crate::error::ApiError>) -> bool {
+fn warn_if_failed<T>(what: &str, result: &Result<T, ApiError>) -> bool {
     match result {
         Ok(_) => false,
         Err(e) => {
