@@ -124,6 +124,7 @@ backend_tests!(
     a_claim_never_applied_is_run_again,
     a_claim_taken_over_cannot_be_marked_by_the_run_it_replaced,
     an_overtaken_run_leaves_its_retrys_claim_alone,
+    a_claim_left_by_a_process_before_the_marks_is_not_run_again,
     a_post_the_client_gave_up_on_is_answered_to_its_retry,
 );
 
@@ -266,4 +267,49 @@ async fn a_post_the_client_gave_up_on_is_answered_to_its_retry(app: TestApp) {
         other => panic!("{other}: {}", answer.text),
     }
     assert_eq!(cards(&app, &token).await, 1);
+}
+
+/// Found by a review: claims left unfinished by a process older than the
+/// applied mark (a deploy's SIGKILL mid-request) came through the migration
+/// as "never applied", so a retry took them over after 60 s and ran the
+/// request again, though its write may have committed: the double write the
+/// mark exists to prevent. Migration `2026-12-05-000200` counts them as
+/// applied (they alone have no claim token).
+async fn a_claim_left_by_a_process_before_the_marks_is_not_run_again(app: TestApp) {
+    let token = app.admin_token().await;
+    let (path, body) = (
+        "/api/v1/customers",
+        r#"{"kind":"individual","name":"Before the upgrade"}"#,
+    );
+    let hash = post_hash(path, body);
+    let old = (chrono::Utc::now() - chrono::Duration::seconds(120)).format("%Y-%m-%d %H:%M:%S%.6f");
+    app.execute_sql(&format!(
+        "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at) \
+         SELECT MIN(id), 'old-process', '{hash}', '{old}' FROM users"
+    ));
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => include_str!(
+            "../../migrations/sqlite/2026-12-05-000200_idempotency_claims_before_marks/up.sql"
+        ),
+        Backend::Postgres => include_str!(
+            "../../migrations/postgres/2026-12-05-000200_idempotency_claims_before_marks/up.sql"
+        ),
+    });
+    let retry = app
+        .send(
+            app.client
+                .post(app.url(path))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", "old-process")
+                .header("Content-Type", "application/json")
+                .body(body),
+        )
+        .await;
+    let problem = retry.problem(409);
+    assert_eq!(
+        problem["type"], "/problems/idempotency-applied",
+        "{}",
+        retry.text
+    );
+    assert_eq!(cards(&app, &token).await, 0, "the request ran again");
 }
