@@ -199,11 +199,15 @@ async fn a_graceful_stop_exits_though_a_request_still_waits_in_the_database() {
         return;
     };
     let url = db.url.clone();
-    let mut start = command(&url, "warn");
+    let mut start = command(&url, "warn,patron::jobs=debug");
     start
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .env("PATRON_WEBHOOK_POLL_MS", "0");
     let mut server = Server::spawn(start).await;
+    // The start-up round first: run after the card's insert, it moved the
+    // card itself, and the request then had nothing to wait for.
+    let log = lines(&mut server);
+    until_line(&log, "loyalty recompute:");
     // A card whose stored stage the recompute will move (no purchase:
     // "not_started"), held by another session.
     let mut c = PgConnection::establish(&url).expect("connect");
