@@ -174,21 +174,7 @@ pub struct ExportQuery {
 impl ExportQuery {
     /// The charset and the formula handling, each bad one named.
     fn options(&self) -> Result<(CsvCharset, Formulas), ApiError> {
-        let charset = self.charset();
-        let formulas = self.formulas();
-        match (charset, formulas) {
-            (Ok(c), Ok(f)) => Ok((c, f)),
-            (c, f) => Err(ApiError::InvalidQuery(
-                c.err()
-                    .into_iter()
-                    .chain(f.err())
-                    .flat_map(|e| match e {
-                        ApiError::InvalidQuery(errors) => errors,
-                        _ => Vec::new(),
-                    })
-                    .collect(),
-            )),
-        }
+        both_queries(self.charset(), self.formulas())
     }
 
     fn formulas(&self) -> Result<Formulas, ApiError> {

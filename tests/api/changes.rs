@@ -790,7 +790,6 @@ fn entities(items: &[Value]) -> Vec<(String, i64)> {
 /// resync once the changes of other types after its cursor aged out, though
 /// none of its own was missing. The purge now keeps a position per type.
 async fn a_typed_cursor_expires_only_when_its_types_were_purged(app: TestApp) {
-    use patron::db::changes;
     let admin = app.admin_token().await;
     let (_, before_need) = read_all(&app, &admin, None, "&types=need", 100).await;
     let customer = customer_named(&app, &admin, "Rare").await;
@@ -800,16 +799,7 @@ async fn a_typed_cursor_expires_only_when_its_types_were_purged(app: TestApp) {
     for n in 0..3 {
         customer_named(&app, &admin, &format!("Busy {n}")).await;
     }
-    // Everything so far is past any retention.
-    app.execute_sql("UPDATE changes SET at = '2001-01-01 00:00:00'");
-    let cutoff = chrono::NaiveDate::from_ymd_opt(2002, 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .unwrap();
-    let db = app.open_db(1, 5).await;
-    let purged = db
-        .run(move |conn| Ok(changes::purge(conn, cutoff)?))
-        .await
-        .unwrap();
+    let purged = purge_everything_so_far(&app).await;
     assert!(purged > 4, "{purged}");
     let read = |after: String, types: &'static str| {
         let app = &app;
@@ -940,4 +930,18 @@ async fn segment_changes_reach_the_feed(app: TestApp) {
         )
         .await;
     assert_eq!(hook.status, 201, "{}", hook.text);
+}
+
+/// Dates every change so far past any retention and runs the purge, as the
+/// hourly job would: how many changes it removed.
+pub async fn purge_everything_so_far(app: &TestApp) -> usize {
+    use patron::db::changes;
+    app.execute_sql("UPDATE changes SET at = '2001-01-01 00:00:00'");
+    let cutoff = chrono::NaiveDate::from_ymd_opt(2002, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("a date");
+    let db = app.open_db(1, 5).await;
+    db.run(move |conn| Ok(changes::purge(conn, cutoff)?))
+        .await
+        .expect("the purge")
 }
