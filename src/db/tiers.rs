@@ -63,7 +63,8 @@ const DROP_TEMPORARY: &str = "DROP TABLE IF EXISTS tier_rank; DROP TABLE IF EXIS
      DROP TABLE IF EXISTS tier_moves; DROP TABLE IF EXISTS tier_chunk";
 
 /// Fills the temporary `tier_rank (id, profit, rn)` and returns how many
-/// active customers the cut-offs apply to.
+/// customers the cut-offs apply to: the active ones with a positive profit
+/// in the window (`domain::tiers::ranked_population`).
 fn rank(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult<i64> {
     let n = if s.window_months == 12 {
         super::stats::refresh_windows(conn, now)?;
@@ -82,9 +83,11 @@ fn rank(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult<
 /// card's `profit_12m_cents`, which the pyramid reads (see
 /// [`profit_column`]): no copy of it is written.
 fn rank_from_cards(conn: &mut DbConn, s: &TierSettings) -> QueryResult<i64> {
+    // A range of `customers_profit_12m`.
     let n = scalar(
         conn,
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM customers WHERE archived_at IS NULL",
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM customers \
+         WHERE profit_12m_cents > 0 AND archived_at IS NULL",
     )?;
     let (_, _, ord) = s.cut_ranks(n);
     // `customers_profit_12m` (profit_12m_cents DESC, id, archived_at) hands
@@ -100,7 +103,8 @@ fn rank_from_cards(conn: &mut DbConn, s: &TierSettings) -> QueryResult<i64> {
 }
 
 /// Ranks every active customer from the transactions of the window (any
-/// window length).
+/// window length). All of them are in the ranking, not only those with a
+/// profit: each ranked card's `tier_profit_cents` is rewritten from it.
 fn rank_from_transactions(
     conn: &mut DbConn,
     s: &TierSettings,
@@ -116,7 +120,10 @@ fn rank_from_transactions(
            WHERE c.archived_at IS NULL) p",
         profit = super::money_sum("amount_cents - cost_cents"),
     ))?;
-    scalar(conn, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM tier_rank")
+    scalar(
+        conn,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM tier_rank WHERE profit > 0",
+    )
 }
 
 /// Finds the moves and writes them in id-range chunks, each in its own
@@ -332,6 +339,10 @@ pub struct TierTotal {
     pub customers: i64,
     #[diesel(sql_type = BigInt)]
     pub profit_cents: i64,
+    /// Those of them with a positive profit: the customers the Pareto
+    /// figure and the cut-offs are taken of.
+    #[diesel(sql_type = BigInt)]
+    pub profitable: i64,
 }
 
 /// The column holding the profit customers were ranked by: the card's own
@@ -373,15 +384,21 @@ pub fn profit_column(window_months: u32) -> &'static str {
 /// is what remains of all the active cards.
 pub fn totals(conn: &mut DbConn, col: &str) -> QueryResult<Vec<TierTotal>> {
     let positive = |c: &str| super::money_sum(&format!("CASE WHEN {c} > 0 THEN {c} ELSE 0 END"));
+    let profitable =
+        |c: &str| format!("CAST(COALESCE(SUM(CASE WHEN {c} > 0 THEN 1 ELSE 0 END), 0) AS BIGINT)");
     let mut rows: Vec<TierTotal> = diesel::sql_query(format!(
-        "SELECT t.tier AS tier, CAST(COUNT(*) AS BIGINT) AS customers, {} AS profit_cents \
+        "SELECT t.tier AS tier, CAST(COUNT(*) AS BIGINT) AS customers, {} AS profit_cents, \
+             {} AS profitable \
            FROM customer_tiers t JOIN customers c ON c.id = t.customer_id \
            WHERE c.archived_at IS NULL GROUP BY t.tier \
          UNION ALL \
-         SELECT '' AS tier, CAST(COUNT(*) AS BIGINT) AS customers, {} AS profit_cents \
+         SELECT '' AS tier, CAST(COUNT(*) AS BIGINT) AS customers, {} AS profit_cents, \
+             {} AS profitable \
            FROM customers WHERE archived_at IS NULL",
         positive(&format!("c.{col}")),
+        profitable(&format!("c.{col}")),
         positive(col),
+        profitable(col),
     ))
     .load(conn)?;
     let all = rows
@@ -392,17 +409,24 @@ pub fn totals(conn: &mut DbConn, col: &str) -> QueryResult<Vec<TierTotal>> {
             tier: String::new(),
             customers: 0,
             profit_cents: 0,
+            profitable: 0,
         });
-    let (customers, profit_cents) =
-        rows.iter()
-            .fold((all.customers, all.profit_cents), |(n, p), t| {
-                // Held at the 64-bit range, as the sums are (`money_sum`).
-                (n - t.customers, p.saturating_sub(t.profit_cents))
-            });
+    let (customers, profit_cents, profitable) = rows.iter().fold(
+        (all.customers, all.profit_cents, all.profitable),
+        |(n, p, k), t| {
+            // Held at the 64-bit range, as the sums are (`money_sum`).
+            (
+                n - t.customers,
+                p.saturating_sub(t.profit_cents),
+                k - t.profitable,
+            )
+        },
+    );
     rows.push(TierTotal {
         tier: SMALL.to_string(),
         customers,
         profit_cents,
+        profitable,
     });
     Ok(rows)
 }
@@ -427,7 +451,8 @@ struct Profit {
     p: i64,
 }
 
-/// The Pareto view of the active customers' profit by `col`: counted, then
+/// The Pareto view of the profit by `col` of the active customers who made
+/// one (`domain::tiers::ranked_population`): counted, then
 /// each profit read best first into `domain::pareto` (row by row on
 /// PostgreSQL), both from one snapshot (`reports::snapshot`). Ranking them in SQL with
 /// `NTILE(10)` took 0.7–1.5 s at a million cards; collecting the million
@@ -437,11 +462,15 @@ pub fn pareto(conn: &mut DbConn, col: &str) -> QueryResult<Pareto> {
     super::reports::snapshot(conn, |conn| {
         let customers = scalar(
             conn,
-            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM customers WHERE archived_at IS NULL",
+            &format!(
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM customers \
+                 WHERE {col} > 0 AND archived_at IS NULL"
+            ),
         )?;
         let mut ranking = Ranking::new(usize::try_from(customers).unwrap_or(0));
         let query = diesel::sql_query(format!(
-            "SELECT {col} AS p FROM customers WHERE archived_at IS NULL ORDER BY {col} DESC"
+            "SELECT {col} AS p FROM customers WHERE {col} > 0 AND archived_at IS NULL \
+             ORDER BY {col} DESC"
         ));
         super::reports::each_row(conn, query, |row: Profit| ranking.add(row.p))?;
         Ok(ranking.finish())

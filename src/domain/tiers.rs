@@ -1,8 +1,15 @@
 //! Value tiers, the customer pyramid (客户分级): customers ranked by profit
 //! in a window; the top `important_pct` % are important, the next
 //! `secondary_pct` % secondary, the next `ordinary_pct` % ordinary, the rest
-//! small. Customers without positive profit are always small. Ties are
-//! broken by id (older customers first), so a recompute is deterministic.
+//! small. Ties are broken by id (older customers first), so a recompute is
+//! deterministic.
+//!
+//! The percentages are of the customers who made a positive profit in the
+//! window ([`ranked_population`]); everyone else (leads, lapsed customers,
+//! break-even and loss-making ones) is small and outside the count. Counted
+//! over every card, a CRM holding 10,000 leads beside 500 buyers made every
+//! buyer a key customer and the top fifth's share of profit 1.0: the
+//! pyramid said nothing about the customers who buy.
 
 use serde::{Deserialize, Serialize};
 
@@ -103,11 +110,17 @@ pub fn tier_for(rank: i64, profit_cents: i64, cuts: (i64, i64, i64)) -> Tier {
     }
 }
 
-/// Ranks profits (customer id, profit) and gives each its tier, in input order.
+/// How many of these profits the cut-offs and the Pareto figure are taken
+/// of: the positive ones.
+pub fn ranked_population(profits: impl IntoIterator<Item = i64>) -> i64 {
+    profits.into_iter().filter(|p| *p > 0).count() as i64
+}
+
+/// Ranks profits (customer id, profit) and gives each its tier, best first.
 pub fn assign(profits: &[(i64, i64)], settings: &TierSettings) -> Vec<(i64, Tier)> {
     let mut ranked: Vec<(i64, i64)> = profits.to_vec();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let cuts = settings.cut_ranks(profits.len() as i64);
+    let cuts = settings.cut_ranks(ranked_population(profits.iter().map(|(_, p)| *p)));
     ranked
         .iter()
         .enumerate()
@@ -115,7 +128,8 @@ pub fn assign(profits: &[(i64, i64)], settings: &TierSettings) -> Vec<(i64, Tier
         .collect()
 }
 
-/// Share of the total profit made by the top 20% of customers.
+/// Share of the total profit made by the top 20% of the customers who made
+/// a profit ([`ranked_population`]).
 pub fn pareto_top20_share(profits: &[i64]) -> Option<f64> {
     let total: i64 = profits.iter().filter(|p| **p > 0).sum();
     if total <= 0 {
@@ -123,7 +137,7 @@ pub fn pareto_top20_share(profits: &[i64]) -> Option<f64> {
     }
     let mut sorted = profits.to_vec();
     sorted.sort_by(|a, b| b.cmp(a));
-    let top = (sorted.len() as i64 * 2 + 9) / 10;
+    let top = (ranked_population(profits.iter().copied()) * 2 + 9) / 10;
     let top_sum: i64 = sorted.iter().take(top as usize).filter(|p| **p > 0).sum();
     Some(top_sum as f64 / total as f64)
 }
@@ -188,6 +202,35 @@ mod tests {
         let tiers = assign(&profits, &s);
         assert_eq!(tiers[0], (3, Tier::Important));
         assert_eq!(tiers[1].1, Tier::Small);
+    }
+
+    #[test]
+    fn customers_without_profit_do_not_widen_the_cuts() {
+        // 20 buyers among 100 leads and one loss: the cuts are taken of
+        // the 20 (ranks 1 / 1 / 4: one important, three ordinary); taken
+        // of all 121 cards (2 / 6 / 25) they made every buyer a key or
+        // ordinary customer.
+        let mut profits: Vec<(i64, i64)> = (1..=100).map(|id| (id, 0)).collect();
+        profits.extend((101..=120).map(|id| (id, id * 10)));
+        profits.push((121, -500));
+        let tiers = assign(&profits, &TierSettings::default());
+        assert_eq!(tiers[0], (120, Tier::Important));
+        assert_eq!(tiers[1], (119, Tier::Ordinary));
+        assert_eq!(tiers[3], (117, Tier::Ordinary));
+        assert_eq!(tiers[4], (116, Tier::Small));
+        assert_eq!(count(&tiers, Tier::Important), 1);
+        assert_eq!(count(&tiers, Tier::Secondary), 0);
+        assert_eq!(count(&tiers, Tier::Ordinary), 3);
+        assert_eq!(ranked_population(profits.iter().map(|(_, p)| *p)), 20);
+    }
+
+    #[test]
+    fn the_pareto_top_fifth_is_of_the_customers_who_made_a_profit() {
+        // Ten buyers and ninety leads: the top fifth is two buyers, not
+        // twenty cards (which would hold all ten buyers: a share of 1.0).
+        let mut profits = vec![0; 90];
+        profits.extend([50, 20, 10, 5, 5, 4, 3, 1, 1, 1]);
+        assert_eq!(pareto_top20_share(&profits), Some(0.7));
     }
 
     #[test]

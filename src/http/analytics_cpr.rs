@@ -167,15 +167,19 @@ pub struct DecileRow {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ParetoView {
+    /// Active customers with a positive profit in the window, the ones cut
+    /// into deciles (leads and customers without profit are left out: they
+    /// would fill the bottom deciles with zeros and the top fifth with
+    /// every buyer).
     pub customers: i64,
     pub total_profit_cents: i64,
-    /// Share of profit from the top 20% of customers.
+    /// Share of profit from the top 20% of those customers.
     pub top20_share: Option<f64>,
     pub deciles: Vec<DecileRow>,
 }
 
-/// The Pareto view of profit: profit by decile of customers and the top-20%
-/// share, over the tier settings' window (with the default 12 months, the
+/// The Pareto view of profit: profit by decile of the customers who made a
+/// profit, and the top-20% share, over the tier settings' window (with the default 12 months, the
 /// cards' live 12-month profit; with another window, the profit the last
 /// tier recompute ranked by).
 #[utoipa::path(tag = "analytics", responses((status = 200, body = ParetoView)))]

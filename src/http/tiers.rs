@@ -36,8 +36,16 @@ pub struct TierRow {
 pub struct TiersView {
     /// From `important` down to `small`.
     pub tiers: Vec<TierRow>,
-    /// Share of profit from the top 20% of customers (the texts cite 80/20); null without profit.
+    /// Share of profit from the top 20% of the customers who made a profit
+    /// (the texts cite 80/20); null without profit.
     pub pareto_top20_share: Option<f64>,
+    /// Active customers with a positive profit in the window: the population
+    /// the Pareto figure is taken of, and the one the cut-off percentages
+    /// apply to (leads and customers without profit are `small` and outside
+    /// it). With the default window this is the current count; the tiers
+    /// are those the last recompute gave over the count it saw.
+    #[schema(example = 1840)]
+    pub profitable_customers: i64,
     /// The window the tiers were last ranked over, whose profit these are (a
     /// new window in `/settings/tiers` applies from the next recompute).
     pub window_months: u32,
@@ -45,7 +53,8 @@ pub struct TiersView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TiersRecomputed {
-    /// Active customers ranked.
+    /// Customers ranked: the active ones with a positive profit in the
+    /// window, the count the cut-off percentages were taken of.
     pub customers: i64,
     /// Customers whose tier changed (each recorded in its history).
     pub changed: i64,
@@ -60,8 +69,8 @@ pub fn pyramid(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
     let ranked = tiers::ranked(conn)?;
     let col = tiers::profit_column(ranked.window_months);
     let totals = tiers::totals(conn, col)?;
-    let customers: i64 = totals.iter().map(|t| t.customers).sum();
-    let top = (customers * 2 + 9) / 10;
+    let profitable: i64 = totals.iter().map(|t| t.profitable).sum();
+    let top = (profitable * 2 + 9) / 10;
     let top_sum = tiers::top_profit(conn, col, top)?;
     let total = totals
         .iter()
@@ -82,6 +91,7 @@ pub fn pyramid(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
     Ok(TiersView {
         tiers: rows,
         pareto_top20_share: share(top_sum, total),
+        profitable_customers: profitable,
         window_months: ranked.window_months,
     })
 }
@@ -98,8 +108,9 @@ pub async fn get(
 }
 
 /// Rank every active customer by profit in the window and store its tier
-/// (admins and managers). Ties are broken by id; customers without profit
-/// are `small`; every change is recorded in the customer's history.
+/// (admins and managers). The cut-off percentages are of the customers with
+/// a positive profit in the window; everyone else is `small`. Ties are
+/// broken by id; every change is recorded in the customer's history.
 #[utoipa::path(tag = "tiers", responses((status = 200, body = TiersRecomputed)))]
 #[post("/tiers/recompute")]
 pub async fn recompute(

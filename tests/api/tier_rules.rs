@@ -174,8 +174,17 @@ async fn tier_moves_are_in_the_change_feed_in_order(app: TestApp) {
     }
     assert_eq!(seen, ids[80..].iter().copied().collect::<BTreeSet<_>>());
 
-    // With 101 customers the cut ranks grow: 3 moves. Then a recompute
-    // that moves nothing adds nothing to the feed.
+    // A first profit puts the new card in the ranking: with 101 customers
+    // the cut ranks grow (2 / 6 / 21), 3 moves. Then a recompute that moves
+    // nothing adds nothing to the feed.
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{after}/transactions"),
+            &admin,
+            &json!({"amount_cents": 1, "cost_cents": 0, "product": "Sample"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(recompute(&app, &admin).await.body["changed"], 3);
     let end = app.get("/api/v1/changes/head", &admin).await;
     assert_eq!(recompute(&app, &admin).await.body["changed"], 0);

@@ -22,6 +22,8 @@ backend_tests!(
     concurrent_recomputes_record_each_move_once,
     concurrent_recomputes_over_another_window_record_each_move_once,
     a_recompute_that_cannot_mark_its_window_moves_no_tier,
+    leads_do_not_widen_the_cut_offs_or_the_pareto_fifth,
+    another_window_ranks_only_the_customers_with_profit_in_it,
 );
 
 const RECOMPUTE: &str = "/api/v1/tiers/recompute";
@@ -296,19 +298,20 @@ async fn no_profit_is_small_and_ties_go_to_the_lower_id(app: TestApp) {
     sale(&app, &admin, zero, 1_000, 1_000, 5).await;
     let idle = customer(&app, &admin, "Idle").await;
 
-    // Someone must be ranked first, but without profit they are all small.
+    // Without profit nobody is ranked: they are all small.
     let r = recompute(&app, &admin).await;
-    assert_eq!(r.body["customers"], 3);
+    assert_eq!(r.body["customers"], 0);
     assert_eq!(r.body["changed"], 0);
     let p = tiers(&app, &admin).await;
     assert_eq!(counts(&p), [(0, 0), (0, 0), (0, 0), (3, 0)]);
+    assert_eq!(p["profitable_customers"], 0, "{p}");
     assert!(p["pareto_top20_share"].is_null(), "{p}");
     for row in p["tiers"].as_array().unwrap() {
         assert!(row["profit_share"].is_null(), "{row}");
     }
 
     // Two customers with the same profit compete for the single important
-    // place (5 customers: ranks 1 / 1 / 1): the lower id wins, whatever the
+    // place (2 ranked: cut ranks 1 / 1 / 1): the lower id wins, whatever the
     // order of their sales.
     let first = customer(&app, &admin, "Older").await;
     let second = customer(&app, &admin, "Newer").await;
@@ -319,11 +322,13 @@ async fn no_profit_is_small_and_ties_go_to_the_lower_id(app: TestApp) {
     assert_eq!(r.body["changed"], 1, "{}", r.text);
     assert_eq!(tier_of(&app, &admin, first).await, "important");
     assert_eq!(tier_of(&app, &admin, second).await, "small");
+    assert_eq!(r.body["customers"], 2, "{}", r.text);
     let p = tiers(&app, &admin).await;
     // Only positive profit counts: 2,000 + 2,000.
     assert_eq!(counts(&p), [(1, 2_000), (0, 0), (0, 0), (4, 2_000)]);
     assert_eq!(p["tiers"][0]["profit_share"].as_f64(), Some(0.5));
-    // Top 20% of 5 customers = 1 customer.
+    // Top 20% of the 2 customers with a profit = 1 customer.
+    assert_eq!(p["profitable_customers"], 2, "{p}");
     assert_eq!(p["pareto_top20_share"].as_f64(), Some(0.5));
 
     // With room for everyone, the losses stay small.
@@ -339,11 +344,11 @@ async fn no_profit_is_small_and_ties_go_to_the_lower_id(app: TestApp) {
     for c in [loss, zero, idle] {
         assert_eq!(tier_of(&app, &admin, c).await, "small", "{c}");
     }
-    // With 40% for the top: 2 places for 5 customers, one each.
+    // Half and half: one place each for the 2 customers with a profit.
     set_tiers(
         &app,
         &admin,
-        json!({"window_months": 12, "important_pct": 20, "secondary_pct": 20, "ordinary_pct": 60}),
+        json!({"window_months": 12, "important_pct": 50, "secondary_pct": 50, "ordinary_pct": 0}),
     )
     .await;
     recompute(&app, &admin).await;
@@ -863,4 +868,74 @@ async fn a_recompute_that_cannot_mark_its_window_moves_no_tier(app: TestApp) {
     let r = recompute(&app, &admin).await;
     assert_eq!(r.body["pyramid"]["window_months"], 6, "{}", r.text);
     assert_eq!(r.body["changed"], 4, "{}", r.text);
+}
+
+/// 10 buyers among 40 leads: the percentages are of the 10 (cut ranks
+/// 1 / 1 / 2), not of the 50 cards (1 / 3 / 10, which made 7 of the 10
+/// buyers ordinary or better, and the top fifth of 50 cards every buyer: a
+/// Pareto share of 1.0).
+async fn leads_do_not_widen_the_cut_offs_or_the_pareto_fifth(app: TestApp) {
+    let admin = app.admin_token().await;
+    let buyers = population(&app, &admin, 10).await;
+    for i in 0..40 {
+        customer(&app, &admin, &format!("Lead {i}")).await;
+    }
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["customers"], 10, "{}", r.text);
+    assert_eq!(r.body["changed"], 2, "{}", r.text);
+    let p = &r.body["pyramid"];
+    assert_eq!(customers_per_tier(p), [1, 0, 1, 48]);
+    assert_eq!(p["profitable_customers"], 10, "{p}");
+    assert_eq!(tier_of(&app, &admin, buyers[9]).await, "important");
+    assert_eq!(tier_of(&app, &admin, buyers[8]).await, "ordinary");
+    assert_eq!(tier_of(&app, &admin, buyers[7]).await, "small");
+    // Profits 1k..10k: the top fifth of the 10 buyers is 10k + 9k of 55k.
+    let r = app.get("/api/v1/tiers", &admin).await;
+    assert_eq!(
+        floats(&r.text, "pareto_top20_share"),
+        [Some(19_000.0 / 55_000.0)]
+    );
+    let r = app.get("/api/v1/analytics/pareto", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["customers"], 10, "{}", r.text);
+    assert_eq!(r.body["total_profit_cents"], 55_000);
+    assert_eq!(floats(&r.text, "top20_share"), [Some(19_000.0 / 55_000.0)]);
+    let deciles = r.body["deciles"].as_array().unwrap();
+    assert_eq!(deciles.len(), 10, "{}", r.text);
+    assert!(deciles.iter().all(|d| d["customers"] == 1), "{}", r.text);
+    assert_eq!(deciles[9]["profit_cents"], 1_000, "{}", r.text);
+}
+
+/// A window other than 12 months ranks from the transactions: a customer
+/// whose only profit is outside that window, or whose profit in it is a
+/// loss, is outside the count as a lead is.
+async fn another_window_ranks_only_the_customers_with_profit_in_it(app: TestApp) {
+    let admin = app.admin_token().await;
+    let mut s = default_tiers();
+    s["window_months"] = json!(3);
+    s["important_pct"] = json!(50);
+    s["secondary_pct"] = json!(0);
+    s["ordinary_pct"] = json!(0);
+    set_tiers(&app, &admin, s).await;
+    let best = customer(&app, &admin, "Best").await;
+    sale(&app, &admin, best, 9_000, 0, 10).await;
+    let second = customer(&app, &admin, "Second").await;
+    sale(&app, &admin, second, 5_000, 0, 20).await;
+    // Outside the 3 months, and a loss inside them.
+    let lapsed = customer(&app, &admin, "Lapsed").await;
+    sale(&app, &admin, lapsed, 50_000, 0, 200).await;
+    let loss = customer(&app, &admin, "Loss").await;
+    sale(&app, &admin, loss, 1_000, 4_000, 5).await;
+    customer(&app, &admin, "Lead").await;
+    // Half of 2 is one important customer; half of 5 cards was three.
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["customers"], 2, "{}", r.text);
+    assert_eq!(customers_per_tier(&r.body["pyramid"]), [1, 0, 0, 4]);
+    assert_eq!(r.body["pyramid"]["profitable_customers"], 2);
+    assert_eq!(r.body["pyramid"]["window_months"], 3);
+    assert_eq!(tier_of(&app, &admin, best).await, "important");
+    assert_eq!(tier_of(&app, &admin, second).await, "small");
+    let r = app.get("/api/v1/analytics/pareto", &admin).await;
+    assert_eq!(r.body["customers"], 2, "{}", r.text);
+    assert_eq!(r.body["total_profit_cents"], 14_000, "{}", r.text);
 }
