@@ -61,7 +61,7 @@ impl Running {
         self.stopping.send_replace(true);
         if tokio::time::timeout(wait, self.task).await.is_err() {
             log::warn!(
-                "a recompute step was still under way after {wait:?}; the process exits when it commits (at once on an immediate stop)"
+                "a recompute step was still under way after {wait:?}; it is cut off when the process exits (1 s after the drain, at once on an immediate stop): its chunk rolls back and the next start recomputes its cards"
             );
         }
     }

@@ -228,7 +228,7 @@ fn example_error(name: &str) -> ApiError {
         ),
         "Unavailable" => ApiError::Unavailable("the database did not answer".into()),
         "UnavailableOrSaved" => ApiError::StoredNotApplied(
-            "the settings were saved (version 4, ETag \"4\"), but recomputing the cards failed \
+            "the settings were saved (version 4), but recomputing the cards failed \
              (the database is busy or not reachable); the next hourly job recomputes them, or \
              POST /cpr/recompute now"
                 .into(),

@@ -66,6 +66,10 @@ impl From<ActionRow> for ActionView {
 pub struct ActionList {
     /// By due date, then id.
     pub items: Vec<ActionView>,
+    /// Always null: the list comes whole (the shape of every list, whose
+    /// last page has a null cursor).
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -173,6 +177,7 @@ pub async fn list(
         .await?;
     Ok(HttpResponse::Ok().json(ActionList {
         items: rows.into_iter().map(ActionView::from).collect(),
+        next_cursor: None,
     }))
 }
 

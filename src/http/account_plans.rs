@@ -79,6 +79,7 @@ impl PlanView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlanPage {
     pub items: Vec<PlanView>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

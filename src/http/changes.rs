@@ -85,7 +85,7 @@ pub struct ChangeQuery {
 
 /// Read the change feed. Every create, update, delete and restore of
 /// customers, contacts, interactions, transactions, needs, surveys, survey
-/// responses and key-account plans (with their actions), and every stage
+/// responses, key-account plans (with their actions) and segments, and every stage
 /// change (CPR stage, tier, funnel stage, loyalty type), in commit order: resuming from any cursor returns exactly
 /// the changes after it (no gap, no duplicate), also with concurrent writers
 /// and several Patron processes. Changes are kept for

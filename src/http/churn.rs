@@ -61,6 +61,10 @@ impl From<ChurnRecordRow> for ChurnRecordView {
 pub struct ChurnHistory {
     /// Newest first; at most one is open (not reactivated).
     pub items: Vec<ChurnRecordView>,
+    /// Always null: the list comes whole (the shape of every list, whose
+    /// last page has a null cursor).
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -234,5 +238,6 @@ pub async fn history(
         .await?;
     Ok(HttpResponse::Ok().json(ChurnHistory {
         items: rows.into_iter().map(ChurnRecordView::from).collect(),
+        next_cursor: None,
     }))
 }

@@ -68,6 +68,7 @@ pub struct AtRiskItem {
 pub struct AtRiskPage {
     /// Highest score first; equal scores by customer id.
     pub items: Vec<AtRiskItem>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

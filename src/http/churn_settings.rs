@@ -157,7 +157,7 @@ impl ChurnSettingsInput {
     }
 }
 
-/// The churn-risk thresholds and weights. The ETag is the settings version (`"0"` for the defaults).
+/// The churn-risk thresholds and weights. The ETag is `"<version>.<digest>"`, the settings version first (`0` for the defaults); a PUT takes it as `If-Match`.
 #[utoipa::path(tag = "settings", responses((status = 200, body = ChurnSettingsBody, headers(("ETag" = String)))))]
 #[get("/settings/churn")]
 pub async fn get_churn(

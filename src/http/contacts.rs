@@ -62,6 +62,7 @@ impl From<ContactRow> for ContactView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContactPage {
     pub items: Vec<ContactView>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -643,8 +643,8 @@ impl utoipa::ToSchema for CsvFile {}
 /// results, `all_or_none` and `Idempotency-Key` alike), with `index` the
 /// data row number (1 = the first row after the header). A column left
 /// out leaves that field unchanged; an empty cell clears it (for `kind`,
-/// `name`, `funnel_stage` and `currency`, which cannot be empty, it leaves
-/// it unchanged); `tags` are separated by `|`. At most 1,000 rows.
+/// `name`, `funnel_stage` and `currency`, which cannot be empty, and for
+/// `owner_id` and `external_id`, it leaves it unchanged); `tags` are separated by `|`. At most 1,000 rows.
 #[utoipa::path(
     tag = "sync",
     params(BulkQuery),

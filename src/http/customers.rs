@@ -214,6 +214,7 @@ impl CustomerView {
 pub struct CustomerPage {
     pub items: Vec<CustomerView>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

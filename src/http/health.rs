@@ -50,7 +50,10 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 /// `patron_http_requests_duration_seconds` by route pattern, method and
 /// status; `patron_db_pool_connections`, `patron_db_pool_idle_connections`,
 /// `patron_db_pool_max_connections`, `patron_db_pool_wait_seconds`,
-/// `patron_db_pool_timeouts_total`. Served by the metrics middleware; this
+/// `patron_db_pool_timeouts_total`; `patron_db_card_reads_total` and
+/// `patron_db_card_read_statements_total` (PostgreSQL card reads and the
+/// statements that served them: their ratio is the batching that
+/// `PATRON_PG_CARD_READERS` tunes). Served by the metrics middleware; this
 /// handler only documents it.
 #[utoipa::path(
     tag = "operations",

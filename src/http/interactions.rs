@@ -83,6 +83,7 @@ impl From<InteractionRow> for InteractionView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InteractionPage {
     pub items: Vec<InteractionView>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -100,7 +100,7 @@ impl LoyaltySettingsInput {
     }
 }
 
-/// The loyalty thresholds. The ETag is the settings version (`"0"` for the defaults).
+/// The loyalty thresholds. The ETag is `"<version>.<digest>"`, the settings version first (`0` for the defaults); a PUT takes it as `If-Match`.
 #[utoipa::path(tag = "settings", responses((status = 200, body = LoyaltySettingsBody, headers(("ETag" = String)))))]
 #[get("/settings/loyalty")]
 pub async fn get_settings(

@@ -58,6 +58,7 @@ impl From<NeedRow> for NeedView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NeedPage {
     pub items: Vec<NeedView>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

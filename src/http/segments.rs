@@ -151,6 +151,7 @@ impl SegmentView {
 pub struct SegmentPage {
     pub items: Vec<SegmentView>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

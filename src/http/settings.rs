@@ -233,7 +233,7 @@ pub fn problems(
 
 pub const EDITORS: &[Role] = &[Role::Admin, Role::Manager];
 
-/// The CPR thresholds. The ETag is the settings version (`"0"` for the defaults).
+/// The CPR thresholds. The ETag is `"<version>.<digest>"`, the settings version first (`0` for the defaults); a PUT takes it as `If-Match`.
 #[utoipa::path(tag = "settings", responses((status = 200, body = CprSettingsBody, headers(("ETag" = String)))))]
 #[get("/settings/cpr")]
 pub async fn get_cpr(
@@ -309,7 +309,7 @@ pub fn saved_but_not_applied(version: i64, e: ApiError, then: &str) -> ApiError 
         _ => "an unexpected error (logged)",
     };
     ApiError::StoredNotApplied(format!(
-        "the settings were saved (version {version}, ETag \"{version}\"), but recomputing \
+        "the settings were saved (version {version}), but recomputing \
          the cards failed ({why}); {then}"
     ))
 }

@@ -225,6 +225,7 @@ fn views(conn: &mut DbConn, rows: Vec<ResponseRow>) -> Result<Vec<ResponseView>,
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ResponsePage {
     pub items: Vec<ResponseView>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -152,6 +152,7 @@ impl SurveyView {
 pub struct SurveyPage {
     pub items: Vec<SurveyView>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -79,6 +79,7 @@ pub struct TimelineItem {
 pub struct TimelinePage {
     /// Newest first.
     pub items: Vec<TimelineItem>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -86,6 +87,7 @@ pub struct TimelinePage {
 pub struct EventPage {
     /// Newest first.
     pub items: Vec<EventView>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

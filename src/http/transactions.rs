@@ -70,6 +70,7 @@ impl From<TransactionRow> for TransactionView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransactionPage {
     pub items: Vec<TransactionView>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -55,6 +55,7 @@ impl From<users::UserRow> for UserView {
 pub struct UserPage {
     pub items: Vec<UserView>,
     /// Pass as `cursor` to get the next page; null on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -78,6 +78,7 @@ impl From<WebhookRow> for WebhookView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookPage {
     pub items: Vec<WebhookView>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -190,6 +191,7 @@ impl From<DeliveryRow> for DeliveryView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryPage {
     pub items: Vec<DeliveryView>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -435,6 +435,13 @@ async fn actions_crud_and_validation(app: TestApp) {
     assert_eq!(r.error_fields(), ["cost_cents"]);
 
     let list = app.get(&actions, &token).await;
+    // The shape of every list: the whole list is its last page.
+    assert_eq!(
+        list.body.get("next_cursor"),
+        Some(&Value::Null),
+        "{}",
+        list.text
+    );
     let types: Vec<&str> = list.body["items"]
         .as_array()
         .unwrap()

@@ -132,6 +132,13 @@ async fn churn_and_win_back_keep_records_card_history_and_timeline(app: TestApp)
         .map(|i| i["reason"].as_str().unwrap())
         .collect();
     assert_eq!(reasons, ["integrity", "competition"], "newest first");
+    // The shape of every list: the whole list is its last page.
+    assert_eq!(
+        history.body.get("next_cursor"),
+        Some(&Value::Null),
+        "{}",
+        history.text
+    );
 
     let events = app
         .get(&format!("/api/v1/customers/{c}/history"), &token)

@@ -1,1 +1,2 @@
 -- The earlier overall values are not kept: nothing to undo.
+SELECT 1;

@@ -287,7 +287,7 @@ fn write_inputs(dir: &Path, tag: &str, base: &str, max_id: i64) -> BenchResult<I
                     let n = b * BULK_ITEMS + i;
                     serde_json::json!({
                         "external_id": format!("LOAD-{stamp}-{n:06}"),
-                        "kind": if n % 4 == 0 { "organization" } else { "individual" },
+                        "kind": if n.is_multiple_of(4) { "organization" } else { "individual" },
                         "name": format!("ERP customer {n}"),
                         "email": format!("erp{n}@example.com"),
                         "region": LIST_REGIONS[n % LIST_REGIONS.len()],
