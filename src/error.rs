@@ -300,10 +300,18 @@ impl From<diesel::result::Error> for ApiError {
             {
                 ApiError::IdempotencyOvertaken(cause.to_string())
             }
-            Error::DatabaseError(Kind::UniqueViolation, info) => ApiError::Conflict(format!(
-                "a record with the same unique value exists ({})",
-                info.message()
-            )),
+            // The engine's text names tables and indexes (`UNIQUE
+            // constraint failed: customers.external_id`): logged, not sent.
+            // Handlers check uniqueness first, so this is a race lost to
+            // another request's insert.
+            Error::DatabaseError(Kind::UniqueViolation, info) => {
+                log::info!("unique violation answered 409: {}", info.message());
+                ApiError::Conflict(
+                    "a record with the same unique value exists (another request may have just \
+                     created it)"
+                        .into(),
+                )
+            }
             Error::DatabaseError(Kind::ForeignKeyViolation, _) => ApiError::Conflict(
                 "a referenced record does not exist or is still referenced".into(),
             ),
@@ -355,6 +363,22 @@ impl From<validator::ValidationErrors> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An outside review: the engine's message (table and index names)
+    /// reached the client in the 409's detail.
+    #[test]
+    fn a_lost_unique_race_names_no_table() {
+        let info: Box<dyn diesel::result::DatabaseErrorInformation + Send + Sync> =
+            Box::new("UNIQUE constraint failed: customers.external_id".to_string());
+        let e = ApiError::from(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ));
+        assert_eq!(e.status_code(), StatusCode::CONFLICT);
+        let detail = e.problem().detail;
+        assert!(!detail.contains("customers"), "{detail}");
+        assert!(detail.contains("same unique value"), "{detail}");
+    }
 
     /// A review: the three Idempotency-Key 409s and a duplicate key shared
     /// `/problems/conflict`, told apart only by `Retry-After`.
