@@ -21,7 +21,7 @@ use crate::auth::AuthUser;
 use crate::db::interactions::{self, Filter, InteractionRow};
 use crate::db::page::{self, Cursor};
 use crate::db::{self, stats, DbConn};
-use crate::domain::codes::{from_db, Code, ComplaintStatus, InteractionType};
+use crate::domain::codes::{from_db, Code, ComplaintStatus, InteractionType, Role};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
 
@@ -101,7 +101,9 @@ pub struct InteractionCreate {
     #[validate(custom(function = "not_future"))]
     #[schema(pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<DateTime<Utc>>,
-    /// Who had the contact; defaults to the caller.
+    /// Who had the contact; defaults to the caller. Only managers, admins
+    /// and integrations may name another user: a sales user records its own
+    /// contacts (422 `not_allowed` otherwise).
     pub user_id: Option<i64>,
     #[validate(length(max = 100))]
     #[schema(max_length = 100)]
@@ -348,6 +350,20 @@ fn complaint_errors(kind: InteractionType, status: Option<ComplaintStatus>) -> V
     }
 }
 
+/// A sales user's contact is its own: naming a colleague (a manager, say)
+/// put words in their name on the customer's record, and the answer (422
+/// `unknown_user` or a 201) told a sales user which user ids are active.
+fn attribution_error(caller: &AuthUser, user_id: Option<i64>) -> Option<FieldError> {
+    let other = user_id.is_some_and(|id| id != caller.id);
+    (other && caller.role == Role::Sales).then(|| {
+        FieldError::new(
+            "user_id",
+            "not_allowed",
+            "a sales user records its own contacts: leave user_id out or send your own id",
+        )
+    })
+}
+
 fn after_resolution() -> FieldError {
     FieldError::new(
         "occurred_at",
@@ -416,6 +432,7 @@ pub async fn create(
         input.occurred_at,
         input.resolved_at,
     ));
+    extra.extend(attribution_error(&user, input.user_id));
     check_input(&input, extra)?;
     let kind = input
         .kind

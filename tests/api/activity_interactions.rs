@@ -24,6 +24,7 @@ backend_tests!(
     bad_queries_are_400_naming_the_parameter,
     role_rules,
     complaint_status_null_goes_with_the_other_types,
+    a_sales_user_records_only_its_own_contacts,
 );
 
 pub const TYPES: [&str; 9] = [
@@ -1322,4 +1323,55 @@ async fn complaint_status_null_goes_with_the_other_types(app: TestApp) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["version"], version);
+}
+
+/// A sales user may not put a contact in a colleague's name (an outside
+/// review: a rep logged complaints as its manager's, and learned from the
+/// answer which user ids are active). Managers, admins and integrations
+/// record for anyone.
+async fn a_sales_user_records_only_its_own_contacts(app: TestApp) {
+    let (manager, manager_token) = app.user_with_role("manager").await;
+    let (rep, rep_token) = app.user_with_role("sales").await;
+    let (_, sync_token) = app.user_with_role("integration").await;
+    let c = customer(&app, &rep_token, "The rep's own").await;
+    let path = interactions_of(c);
+    for user_id in [json!(manager), json!(987_654)] {
+        let r = app
+            .post(
+                &path,
+                &rep_token,
+                &json!({"type": "complaint", "summary": "x", "user_id": user_id}),
+            )
+            .await;
+        assert_422_naming(&r, &["user_id"]);
+        assert_eq!(r.body["errors"][0]["code"], "not_allowed", "{}", r.text);
+    }
+    let r = app
+        .post(
+            &path,
+            &rep_token,
+            &json!({"type": "call", "summary": "mine", "user_id": rep}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["user_id"], rep);
+    for token in [&manager_token, &sync_token] {
+        let r = app
+            .post(
+                &path,
+                token,
+                &json!({"type": "visit", "summary": "for the rep", "user_id": rep}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.body["user_id"], rep);
+    }
+    // Nothing was written by the refused ones.
+    let r = app.get(&path, &manager_token).await;
+    assert_eq!(
+        r.body["items"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        r.text
+    );
 }
