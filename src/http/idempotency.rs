@@ -229,16 +229,22 @@ fn error_response(req: ServiceRequest, e: ApiError) -> ServiceResponse<BoxBody> 
     req.into_response(e.error_response())
 }
 
+/// The POSTs whose answer is a token.
+const TOKEN_POSTS: [&str; 2] = ["/api/v1/auth/token", "/api/v1/auth/password"];
+
 /// The middleware (wrapped around the whole app; only keyed POSTs under
 /// `/api/v1` are touched).
 pub async fn middleware(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    // A login writes nothing a retry could repeat, and its answer (a token)
-    // must not be stored.
+    // A login writes nothing a retry could repeat; neither answer (a token)
+    // may be stored, and a password change retried checks the old password
+    // again (a 422 once it has changed: the client logs in with the new one).
     let path = super::routed_path(req.request()).to_string();
-    if req.method() != Method::POST || !path.starts_with("/api/v1/") || path == "/api/v1/auth/token"
+    if req.method() != Method::POST
+        || !path.starts_with("/api/v1/")
+        || TOKEN_POSTS.contains(&path.as_str())
     {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     }

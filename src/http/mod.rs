@@ -9,6 +9,7 @@ pub mod analytics_funnel;
 pub mod analytics_overview;
 pub mod analytics_sales;
 pub mod auth;
+pub mod auth_password;
 pub mod body;
 pub mod bulk;
 pub mod bulk_customers;
@@ -84,6 +85,7 @@ macro_rules! every_route {
             .service(
                 $scope("/api/v1")
                     .service(auth::token)
+                    .service(auth_password::change)
                     .service(changes::list)
                     .service(changes::head)
                     .service(webhooks::list)

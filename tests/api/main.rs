@@ -18,6 +18,7 @@ mod activity_transactions;
 mod analytics;
 mod archived;
 mod auth;
+mod auth_password;
 mod cache_control;
 mod card_reads;
 mod changes;

@@ -67,9 +67,11 @@ fn every_api_operation_is_secured_and_documents_its_problems() {
         assert!(responses.contains_key("401"), "{method} {path} lacks 401");
         // A 403 only where a role can get one (`contract::a_403_is_listed_
         // where_a_role_gets_one` checks which): every write, at least.
+        // The read-only POSTs, and one's own password (any role).
         let read_post = [
             "/api/v1/segments/preview",
             "/api/v1/analytics/customer-share",
+            "/api/v1/auth/password",
         ];
         if method != "get" && !read_post.contains(&path.as_str()) {
             assert!(responses.contains_key("403"), "{method} {path} lacks 403");

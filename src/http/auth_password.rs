@@ -1,0 +1,152 @@
+//! `POST /auth/password`: a user changes its own password. Without it a user
+//! who suspected a leak could neither rotate the password nor end its
+//! sessions without an admin, and admins chose (so knew) every password.
+
+use std::time::Instant;
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::auth::TokenResponse;
+use super::extract::{JsonBody, NoQuery};
+use super::validation::check;
+use crate::auth::{password, AuthUser};
+use crate::db::row_lock::{lock, Locked};
+use crate::db::{self, users};
+use crate::error::{ApiError, FieldError};
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "correct horse battery staple",
+    "new_password": "a longer passphrase of mine"}))]
+pub struct PasswordChange {
+    /// The password the caller logs in with now.
+    #[validate(required, length(min = 1, max = 1024))]
+    #[schema(required = true, value_type = String, format = Password, min_length = 1, max_length = 1024)]
+    pub current_password: Option<String>,
+    /// The new password (10–128 characters, as `POST /users` asks).
+    #[validate(required, length(min = 10, max = 128))]
+    #[schema(required = true, value_type = String, format = Password, min_length = 10, max_length = 128)]
+    pub new_password: Option<String>,
+}
+
+fn wrong_password() -> ApiError {
+    ApiError::Validation(vec![FieldError::new(
+        "current_password",
+        "wrong_password",
+        "is not the password you log in with",
+    )])
+}
+
+/// Change your own password (any role). Every token of yours issued before
+/// stops working, this one included; the answer carries a new one. A wrong
+/// `current_password` is a 422 naming it and counts as a failed login for
+/// your email: after 5 within 5 minutes both this and logging in get 429,
+/// so a stolen token cannot be used to guess the password.
+#[utoipa::path(
+    tag = "auth",
+    request_body = PasswordChange,
+    responses(
+        (status = 200, body = TokenResponse, description = "Changed; a new token (the old ones are revoked)",
+            headers(("Cache-Control" = String, description = "`no-store`: a token is never kept by a cache"))),
+        (status = 429, description = "Too many wrong passwords for this email", body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait")))
+    )
+)]
+#[post("/auth/password")]
+pub async fn change(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    _query: NoQuery,
+    body: JsonBody<PasswordChange>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    check(&input, Vec::new())?;
+    let current = input.current_password.unwrap_or_default();
+    let new = input.new_password.unwrap_or_default();
+    let client = super::client_address::of(&req, &state.trusted_proxies)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let attempt = state
+        .throttle
+        .begin(&user.email, &client, Instant::now())
+        .map_err(|wait| ApiError::TooManyRequests {
+            detail: format!("too many wrong passwords; try again in {wait} s"),
+            retry_after_secs: wait,
+        })?;
+    let id = user.id;
+    let row = match state.db.run(move |conn| Ok(users::find(conn, id)?)).await {
+        Ok(Some(row)) if row.active => row,
+        Ok(_) => {
+            attempt.void();
+            return Err(ApiError::Unauthorized(
+                "the user is no longer active".into(),
+            ));
+        }
+        Err(e) => {
+            attempt.void();
+            return Err(e);
+        }
+    };
+    let hash = row.password_hash.clone();
+    let matches = web::block(move || password::verify(&current, &hash))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if !matches {
+        attempt.failed();
+        return Err(wrong_password());
+    }
+    attempt.succeeded();
+    let new_hash = web::block(move || password::hash(&new))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let saved = state
+        .db
+        .write(move |conn| {
+            db::write_tx(conn, |conn| {
+                let now = db::now();
+                lock(conn, Locked::Users, id)?;
+                let current = users::find(conn, id)?
+                    .filter(|u| u.active)
+                    .ok_or_else(|| ApiError::Unauthorized("the user is no longer active".into()))?;
+                // Checked against the hash read before the (slow) hashing: a
+                // password changed meanwhile (by an admin, or another of
+                // these) is not overwritten on the strength of the old one.
+                if current.password_hash != row.password_hash {
+                    return Err(wrong_password());
+                }
+                let changes = users::UserChanges {
+                    email: current.email.clone(),
+                    name: current.name.clone(),
+                    role: current.role.clone(),
+                    password_hash: new_hash,
+                    active: current.active,
+                    token_generation: current.token_generation + 1,
+                    version: current.version + 1,
+                    updated_at: now,
+                };
+                // The row is locked: the version read is the one written over.
+                users::update(conn, id, current.version, &changes)?;
+                Ok(changes)
+            })
+        })
+        .await;
+    // Committed (or rolled back): cached user checks read before are void.
+    users::changed();
+    let saved = saved?;
+    let now = chrono::Utc::now().timestamp();
+    let access_token = state
+        .jwt
+        .issue(id, &saved.role, saved.token_generation, now)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: state.jwt.ttl_secs,
+        }))
+}
