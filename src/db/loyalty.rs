@@ -23,11 +23,13 @@ fn float(v: f64) -> String {
     format!("CAST('{v:?}' AS DOUBLE PRECISION)")
 }
 
-/// Transactions of the `customers` row in the window starting at `start`.
+/// Purchases (`db::purchase`) of the `customers` row in the window starting
+/// at `start`.
 fn purchases_sql(start: NaiveDateTime) -> String {
     format!(
-        "(SELECT COUNT(*) FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= {})",
-        literal(start)
+        "(SELECT COUNT(*) FROM transactions t WHERE t.customer_id = customers.id AND t.occurred_at >= {} AND {})",
+        literal(start),
+        super::purchase("t"),
     )
 }
 
@@ -232,11 +234,12 @@ fn counts_now(conn: &mut DbConn, s: &LoyaltySettings, now: NaiveDateTime) -> Que
     // buyers first, each card by its key (not every card against them).
     let repeat: Vec<RepeatRow> = diesel::sql_query(format!(
         "SELECT {LEVEL_SQL} AS level, COUNT(*) AS customers \
-         FROM (SELECT customer_id FROM transactions WHERE occurred_at >= {start} \
+         FROM (SELECT customer_id FROM transactions WHERE occurred_at >= {start} AND {purchase} \
                GROUP BY customer_id HAVING COUNT(*) >= {k}) r \
          CROSS JOIN customers WHERE customers.id = r.customer_id AND customers.archived_at IS NULL \
          GROUP BY {LEVEL_SQL}",
         start = literal(window_start_months(now, s.window_months)),
+        purchase = super::purchase(""),
         k = s.repeat_min_purchases,
     ))
     .load(conn)?;

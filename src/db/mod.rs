@@ -699,6 +699,22 @@ where
     result
 }
 
+/// The SQL condition that the transaction row `alias` (`"t"`, or `""` for
+/// an unqualified column) is a purchase: an amount above 0. A transaction
+/// corrected to 0 (the README's way to record a refund) and a free
+/// after-sales service are records, not purchases: counted as purchases,
+/// a refunded order kept the card's purchase count, its `won` move, its
+/// repeat purchases and the overview's buyers. Every count and date that
+/// means "purchase" uses this; sums need not (a 0 amount adds nothing, and
+/// a free service's cost is still a cost).
+pub fn purchase(alias: &str) -> String {
+    if alias.is_empty() {
+        "amount_cents > 0".to_string()
+    } else {
+        format!("{alias}.amount_cents > 0")
+    }
+}
+
 /// `SUM(expr)` of cents over many customers as BIGINT, 0 when there are no
 /// rows, held at the 64-bit range instead of failing past it (SQLite's SUM
 /// raises "integer overflow", PostgreSQL's cast "bigint out of range": a

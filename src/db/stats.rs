@@ -36,17 +36,20 @@ pub fn literal(t: NaiveDateTime) -> String {
 
 /// The card's figures, as SQL. Money sums through `money_sum`: a card's
 /// SUM past 2^63 cents failed every later write of its records (SQLite
-/// "integer overflow", PostgreSQL "bigint out of range").
+/// "integer overflow", PostgreSQL "bigint out of range"). The purchase
+/// count and dates are of purchases (`db::purchase`), the sums of every
+/// transaction.
 static FIGURES: LazyLock<String> = LazyLock::new(|| {
     format!(
         "
     last_contact_at = (SELECT MAX(i.occurred_at) FROM interactions i WHERE i.customer_id = customers.id),
-    purchase_count = (SELECT COUNT(*) FROM transactions t WHERE t.customer_id = customers.id),
-    first_purchase_at = (SELECT MIN(t.occurred_at) FROM transactions t WHERE t.customer_id = customers.id),
-    last_purchase_at = (SELECT MAX(t.occurred_at) FROM transactions t WHERE t.customer_id = customers.id),
+    purchase_count = (SELECT COUNT(*) FROM transactions t WHERE t.customer_id = customers.id AND {purchase}),
+    first_purchase_at = (SELECT MIN(t.occurred_at) FROM transactions t WHERE t.customer_id = customers.id AND {purchase}),
+    last_purchase_at = (SELECT MAX(t.occurred_at) FROM transactions t WHERE t.customer_id = customers.id AND {purchase}),
     lifetime_revenue_cents = COALESCE((SELECT {revenue} FROM transactions t WHERE t.customer_id = customers.id), 0),
     lifetime_profit_cents = COALESCE((SELECT {profit} FROM transactions t WHERE t.customer_id = customers.id), 0),
     open_complaints = (SELECT COUNT(*) FROM interactions i WHERE i.customer_id = customers.id AND i.type = 'complaint' AND i.complaint_status = 'open'),",
+        purchase = super::purchase("t"),
         revenue = money_sum("t.amount_cents"),
         profit = money_sum("t.amount_cents - t.cost_cents"),
     )
@@ -163,8 +166,9 @@ pub fn refresh_many(
                  COALESCE(t.revenue_12m, 0) AS revenue_12m, COALESCE(t.profit_12m, 0) AS profit_12m, \
                  i.last_contact AS last_contact, COALESCE(i.open_complaints, 0) AS open_complaints \
                FROM customers c \
-               LEFT JOIN (SELECT customer_id, COUNT(*) AS purchases, MIN(occurred_at) AS first_purchase, \
-                            MAX(occurred_at) AS last_purchase, \
+               LEFT JOIN (SELECT customer_id, COUNT(CASE WHEN {purchase} THEN 1 END) AS purchases, \
+                            MIN(CASE WHEN {purchase} THEN occurred_at END) AS first_purchase, \
+                            MAX(CASE WHEN {purchase} THEN occurred_at END) AS last_purchase, \
                             {revenue} AS revenue, {profit} AS profit, \
                             {revenue_12m} AS revenue_12m, {profit_12m} AS profit_12m \
                           FROM transactions WHERE customer_id IN ({ids}) GROUP BY customer_id) t \
@@ -175,6 +179,7 @@ pub fn refresh_many(
                  ON i.customer_id = c.id \
                WHERE c.id IN ({ids})) x \
          WHERE customers.id = x.id AND customers.id IN ({ids})",
+        purchase = super::purchase(""),
         revenue = money_sum("amount_cents"),
         profit = money_sum("amount_cents - cost_cents"),
         revenue_12m = money_sum(&format!(

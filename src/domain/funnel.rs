@@ -2,8 +2,10 @@
 //!
 //! - Stages run lead → prospect → ordinary → key → won. Moving forward may
 //!   skip stages (a walk-in can be an ordinary customer at once).
-//! - `won` needs at least one recorded transaction: a customer is won when
-//!   they have bought, not when someone says so.
+//! - `won` needs at least one purchase (the card's `purchase_count`: a
+//!   transaction with an amount above 0): a customer is won when they have
+//!   bought, not when someone says so (nor when an order was refunded to 0
+//!   or only a free service was recorded).
 //! - Moving back down the funnel (e.g. key → ordinary, won → key) is allowed
 //!   only with a reason, so that the history explains every step back.
 
@@ -20,7 +22,7 @@ impl std::fmt::Display for FunnelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FunnelError::WonWithoutPurchase => f.write_str(
-                "a customer can move to `won` only after at least one transaction is recorded",
+                "a customer can move to `won` only after at least one purchase (a transaction with an amount above 0) is recorded",
             ),
             FunnelError::BackwardWithoutReason { from, to } => write!(
                 f,

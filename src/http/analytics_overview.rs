@@ -58,11 +58,13 @@ pub struct Overview {
     /// How many customers do we have? Cards that were customers before `to`
     /// (created, or first bought, before it), not archived.
     pub customers: i64,
-    /// How many bought from us? Customers with at least one transaction in the period.
+    /// How many bought from us? Customers with at least one purchase (a
+    /// transaction with an amount above 0: not a refunded order corrected to
+    /// 0, not a free service) in the period.
     pub bought: i64,
-    /// How many bought twice or more? Customers with two or more transactions in the period.
+    /// How many bought twice or more? Customers with two or more purchases in the period.
     pub bought_twice_or_more: i64,
-    /// How many bought once and never again? Customers with exactly one transaction
+    /// How many bought once and never again? Customers with exactly one purchase
     /// in the period (bought − bought_twice_or_more).
     pub bought_once: i64,
     /// How many were never contacted? Customers with no interaction before `to`.

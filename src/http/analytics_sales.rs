@@ -43,8 +43,10 @@ pub struct SalesRow {
     /// The month (`YYYY-MM`), the owner's user id (as text) or the product.
     #[schema(example = "2026-03")]
     pub key: String,
+    /// Transactions recorded, free services (amount 0) included.
     pub transactions: i64,
-    /// Distinct customers who bought.
+    /// Distinct customers who bought: with a purchase (amount above 0)
+    /// under the key.
     pub customers: i64,
     /// Sum of `amount_cents`.
     pub revenue_cents: i64,

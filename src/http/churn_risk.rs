@@ -97,7 +97,8 @@ impl From<RiskRow> for AtRiskItem {
 
 const SORT: &str = "churn_risk";
 
-/// Customers at risk of churning: active, not churned, who have bought, with
+/// Customers at risk of churning: active, not churned, who have bought (a
+/// purchase count above 0: a free service or a refunded order is none), with
 /// a score of at least `min_score`; ranked by score (highest first). Signals:
 /// no contact for N days, falling share of wallet (recent revenue against the
 /// window before), low satisfaction, open complaints, owner deactivated.

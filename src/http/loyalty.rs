@@ -23,7 +23,8 @@ use crate::startup::AppState;
 ///
 /// Attitude is high when the latest overall satisfaction ≥
 /// `attitude_min_satisfaction`. Behaviour is high when the customer bought
-/// at least `repeat_min_purchases` times in the last `window_months` and,
+/// at least `repeat_min_purchases` times (purchases: transactions with an
+/// amount above 0) in the last `window_months` and,
 /// when its share of wallet (the CPR share) is known, that share ≥
 /// `share_of_wallet_min`. Types: both high `high`; attitude only `latent`;
 /// behaviour only `inertial`; neither `none`; no satisfaction data `unknown`.

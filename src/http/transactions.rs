@@ -83,6 +83,8 @@ const MAX_CENTS: i64 = 100_000_000_000_000;
 #[schema(example = json!({"amount_cents": 1280000, "cost_cents": 910000, "product": "Ginseng tea, 12 boxes",
     "occurred_at": "2026-11-20T10:30:00Z", "external_id": "SO-2026-0042"}))]
 pub struct TransactionCreate {
+    /// Above 0 for a purchase; 0 (a free service, a refunded order) is
+    /// recorded but counts in no purchase figure.
     #[validate(required, range(min = 0, max = 100_000_000_000_000i64))]
     #[schema(required = true, value_type = i64, minimum = 0, maximum = 100_000_000_000_000.0)]
     pub amount_cents: Option<i64>,
@@ -433,7 +435,9 @@ pub fn update_in_tx(
 }
 
 /// Record an order or service. The card's purchase count, revenue and
-/// profit figures are updated in the same transaction.
+/// profit figures are updated in the same transaction; a transaction of
+/// `amount_cents` 0 (a free service, or an order later corrected to 0 as a
+/// refund) is not a purchase: it counts in no purchase figure.
 #[utoipa::path(
     tag = "transactions",
     params(("id" = i64, Path, description = "Customer id")),

@@ -105,12 +105,14 @@ struct Sale {
     at: DateTime<Utc>,
 }
 
-/// The purchase figures `sales` should produce.
+/// The purchase figures `sales` should produce: the count and dates of
+/// purchases (amounts above 0), the sums of every transaction.
 fn purchase_figures(sales: &[Sale], mut f: Figures) -> Figures {
     let window = months_ago(12);
-    f.purchase_count = sales.len() as i64;
-    f.first_purchase_at = sales.iter().map(|s| s.at).min();
-    f.last_purchase_at = sales.iter().map(|s| s.at).max();
+    let purchases = || sales.iter().filter(|s| s.amount > 0);
+    f.purchase_count = purchases().count() as i64;
+    f.first_purchase_at = purchases().map(|s| s.at).min();
+    f.last_purchase_at = purchases().map(|s| s.at).max();
     f.lifetime_revenue_cents = sales.iter().map(|s| s.amount).sum();
     f.lifetime_profit_cents = sales.iter().map(|s| s.amount - s.cost).sum();
     let recent = || sales.iter().filter(|s| s.at >= window);
@@ -300,12 +302,13 @@ async fn transaction_figures_follow_every_write(app: TestApp) {
     }
     // Spelled out once, to check the expectation itself.
     let f = Figures::of(&card(&app, &token, c).await);
-    assert_eq!(f.purchase_count, 4);
+    // The oldest transaction, of 0, is no purchase.
+    assert_eq!(f.purchase_count, 3);
     assert_eq!(f.lifetime_revenue_cents, 150_700);
     assert_eq!(f.lifetime_profit_cents, 60_000 + 30_000 - 300);
     assert_eq!(f.revenue_12m_cents, 50_700);
     assert_eq!(f.profit_12m_cents, 29_700);
-    assert_eq!(f.first_purchase_at, Some(sales[3].at));
+    assert_eq!(f.first_purchase_at, Some(sales[0].at));
     assert_eq!(f.last_purchase_at, Some(sales[2].at));
 
     // Another customer's purchases never touch this card.
@@ -392,7 +395,8 @@ async fn transaction_figures_follow_every_write(app: TestApp) {
         "changing the product",
     )
     .await;
-    // The latest becomes the newest purchase anew.
+    // The transaction of 0 moved to now is not the last purchase; given an
+    // amount, it is.
     let latest = now() - Duration::hours(1);
     patch(sales[3].id, json!({"occurred_at": iso(latest)})).await;
     sales[3].at = latest;
@@ -401,9 +405,27 @@ async fn transaction_figures_follow_every_write(app: TestApp) {
         &token,
         c,
         &purchase_figures(&sales, base.clone()),
-        "moving one to now",
+        "moving the 0 to now",
     )
     .await;
+    assert_ne!(
+        purchase_figures(&sales, base.clone()).last_purchase_at,
+        Some(latest)
+    );
+    patch(sales[3].id, json!({"amount_cents": 500})).await;
+    sales[3].amount = 500;
+    assert_figures(
+        &app,
+        &token,
+        c,
+        &purchase_figures(&sales, base.clone()),
+        "pricing it",
+    )
+    .await;
+    assert_eq!(
+        purchase_figures(&sales, base.clone()).last_purchase_at,
+        Some(latest)
+    );
 
     // Deletes, down to none.
     while let Some(sale) = sales.first().copied() {

@@ -52,6 +52,7 @@ mod outage;
 mod patch_no_op;
 mod pg_tls;
 mod pipelining;
+mod purchases;
 mod recompute_races;
 mod recompute_stop;
 mod reference;

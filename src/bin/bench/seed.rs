@@ -587,6 +587,7 @@ fn refresh_all(conn: &mut DbConn, now_secs: i64) -> BenchResult<()> {
         .map(|t| t.naive_utc())
         .ok_or_else(|| "bad clock".to_string())?;
     let start = stats::literal(stats::window_start(now));
+    let purchase = db::purchase("");
     let sql = format!(
         "UPDATE customers SET
             last_contact_at = x.last_contact_at, open_complaints = x.open_complaints,
@@ -605,7 +606,9 @@ fn refresh_all(conn: &mut DbConn, now_secs: i64) -> BenchResult<()> {
                             0 AS revenue, 0 AS profit, 0 AS revenue_12m, 0 AS profit_12m
                      FROM interactions GROUP BY customer_id
                      UNION ALL
-                     SELECT customer_id, NULL, 0, COUNT(*), MIN(occurred_at), MAX(occurred_at),
+                     SELECT customer_id, NULL, 0, COUNT(CASE WHEN {purchase} THEN 1 END),
+                            MIN(CASE WHEN {purchase} THEN occurred_at END),
+                            MAX(CASE WHEN {purchase} THEN occurred_at END),
                             SUM(amount_cents), SUM(amount_cents - cost_cents),
                             SUM(CASE WHEN occurred_at >= {start} THEN amount_cents ELSE 0 END),
                             SUM(CASE WHEN occurred_at >= {start} THEN amount_cents - cost_cents ELSE 0 END)

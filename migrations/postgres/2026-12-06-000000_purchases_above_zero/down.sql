@@ -1,0 +1,1 @@
+-- The earlier counts are not kept (they counted refunds and free services): nothing to undo.
