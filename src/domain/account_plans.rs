@@ -71,6 +71,28 @@ pub fn roi(profit_in_period: i64, profit_before: i64, cost: i64) -> Option<f64> 
     (cost > 0).then(|| (profit_in_period as f64 - profit_before as f64 - cost as f64) / cost as f64)
 }
 
+/// Whether an action's cost has been incurred by `as_of`: it is done, or its
+/// due day has come (`is_due`; one overdue has its money committed all the
+/// same: leaving it out would flatter a plan that lets its actions slip).
+/// An action due later and not done has spent nothing yet. Cancelled actions
+/// never count (the caller leaves them out).
+pub fn cost_incurred(due: NaiveDate, as_of: NaiveDate, done: bool) -> bool {
+    done || is_due(due, as_of)
+}
+
+/// The cost the ROI is taken on: while the plan runs (`as_of` on or before
+/// its last day), the cost incurred to date, as the profit side counts only
+/// the days run (an outside review: a December forum's cost weighed against
+/// January's uplift read as a loss of nearly all of it); once the period is
+/// over, the whole committed cost, as the whole period is judged.
+pub fn roi_cost(committed: i64, to_date: i64, period_end: NaiveDate, as_of: NaiveDate) -> i64 {
+    if as_of > period_end {
+        committed
+    } else {
+        to_date
+    }
+}
+
 /// An action counts toward the execution rate from its due day on
 /// (`due <= as_of`), and is overdue only once that day has passed without it
 /// done: an action due today is not late yet (a review found it counted so).
@@ -210,6 +232,23 @@ mod tests {
         assert!(is_overdue(day("2026-12-03"), today, false));
         assert!(!is_overdue(day("2026-12-03"), today, true));
         assert!(!is_due(day("2026-12-05"), today));
+    }
+
+    #[test]
+    fn a_running_plan_is_charged_the_cost_incurred_so_far() {
+        let as_of = day("2026-02-01");
+        // Done (whenever due), or due by today: incurred.
+        assert!(cost_incurred(day("2026-12-01"), as_of, true));
+        assert!(cost_incurred(as_of, as_of, false));
+        assert!(cost_incurred(day("2026-01-15"), as_of, false), "overdue");
+        // Due later, not done: nothing spent yet.
+        assert!(!cost_incurred(day("2026-12-01"), as_of, false));
+        // The plan 2026-01-01..2026-12-31 with 100,000 committed, 0 to date.
+        let end = day("2026-12-31");
+        assert_eq!(roi_cost(100_000, 0, end, as_of), 0);
+        assert_eq!(roi_cost(100_000, 0, end, end), 0, "its last day runs");
+        assert_eq!(roi_cost(100_000, 0, end, day("2027-01-01")), 100_000);
+        assert_eq!(roi(30_000, 10_000, roi_cost(100_000, 0, end, as_of)), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::auth::AuthUser;
 use crate::db::account_plans as plans;
 use crate::db::{self};
 use crate::domain::account_plans::{
-    elapsed, is_due, is_overdue, period_before, ratio, roi, uplift,
+    cost_incurred, elapsed, is_due, is_overdue, period_before, ratio, roi, roi_cost, uplift,
 };
 use crate::domain::codes::{from_db, ActionStatus};
 use crate::error::ApiError;
@@ -50,9 +50,15 @@ pub struct PlanEvaluation {
     /// The customer's currency (ISO 4217): the unit of every `_cents` figure here.
     #[schema(example = "CNY")]
     pub currency: String,
-    /// Sum of the cost of the actions not cancelled.
+    /// Sum of the cost of the actions not cancelled, whatever their due
+    /// date: the plan's committed cost.
     pub cost_cents: i64,
-    /// cost_cents ÷ budget_cents; null with a zero budget.
+    /// The cost incurred by `as_of`: the actions not cancelled that are done
+    /// or due (due date on or before `as_of`). An action due later and not
+    /// done has spent nothing yet.
+    pub cost_to_date_cents: i64,
+    /// cost_cents ÷ budget_cents (the committed cost against the budget);
+    /// null with a zero budget.
     pub budget_used: Option<f64>,
     /// The customer's transactions in the plan period so far, whole days
     /// only: period_start to the earlier of period_end and the day before
@@ -65,8 +71,12 @@ pub struct PlanEvaluation {
     pub before: PeriodResult,
     /// in_period.profit − before.profit: what the plan added.
     pub profit_uplift_cents: i64,
-    /// (profit in period − profit before − cost) ÷ cost; null when the cost is 0.
-    /// 0 is break-even, −1 means the cost bought no uplift at all.
+    /// (profit in period − profit before − cost) ÷ cost; null when that cost
+    /// is 0. The cost is `cost_to_date_cents` while the plan runs (`as_of` on
+    /// or before `period_end`), as the profit side counts only the days run:
+    /// an action due months ahead is not charged against the first weeks'
+    /// uplift. Once the period is over, it is the committed `cost_cents`. 0 is
+    /// break-even, −1 means the cost bought no uplift at all.
     pub roi: Option<f64>,
 }
 
@@ -103,7 +113,8 @@ fn not_started(start: NaiveDate) -> PeriodResult {
 /// How the plan is going: actions done against due, cost against budget,
 /// the customer's revenue and profit in the plan period's whole days so far
 /// (through yesterday, UTC) against as many days before it, and the ROI:
-/// (profit in period − profit before − cost) ÷ cost.
+/// (profit in period − profit before − cost) ÷ cost, on the cost incurred to
+/// date while the plan runs and the committed cost once it is over.
 #[utoipa::path(
     tag = "account-plans",
     params(("id" = i64, Path, description = "Plan id")),
@@ -145,6 +156,11 @@ pub async fn evaluation(
             let cost_cents = live
                 .iter()
                 .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
+            let cost_to_date_cents = live
+                .iter()
+                .filter(|a| cost_incurred(a.due_date, as_of, done(a)))
+                .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
+            let charged = roi_cost(cost_cents, cost_to_date_cents, plan.period_end, as_of);
             let (in_period, before) = match elapsed(plan.period_start, plan.period_end, as_of) {
                 Some((start, end)) => {
                     let (b_start, b_end) = period_before(start, end);
@@ -171,9 +187,10 @@ pub async fn evaluation(
                 budget_cents: plan.budget_cents,
                 currency: plans::currency_of(conn, plan.customer_id)?,
                 cost_cents,
+                cost_to_date_cents,
                 budget_used: ratio(cost_cents, plan.budget_cents),
                 profit_uplift_cents: uplift(in_period.profit_cents, before.profit_cents),
-                roi: roi(in_period.profit_cents, before.profit_cents, cost_cents),
+                roi: roi(in_period.profit_cents, before.profit_cents, charged),
                 in_period,
                 before,
             })

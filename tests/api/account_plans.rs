@@ -17,6 +17,7 @@ backend_tests!(
     evaluation_against_hand_computed_figures,
     list_items_are_the_plans_read_one_by_one,
     a_running_plan_is_judged_on_the_whole_days_it_has_run,
+    a_running_plan_is_charged_the_cost_incurred_so_far,
     the_uplift_past_64_bits_is_held_at_the_limit,
     an_action_by_a_manager_deactivated_on_the_way_is_a_401,
     an_action_keeps_its_deactivated_owner_through_a_patch,
@@ -661,6 +662,68 @@ async fn a_running_plan_is_judged_on_the_whole_days_it_has_run(app: TestApp) {
         }
         assert_eq!(r.body["profit_uplift_cents"], 0);
     }
+}
+
+/// While a plan runs, its ROI is taken on the cost incurred to date (actions
+/// done or due), as its profit side counts only the days run: charged the
+/// whole committed cost, a year's plan with a forum due in eleven months
+/// read as a loss of nearly all of it a month in (an outside review). Once
+/// the period is over, the committed cost is charged.
+async fn a_running_plan_is_charged_the_cost_incurred_so_far(app: TestApp) {
+    let token = app.admin_token().await;
+    // 30,000 profit 10 days ago (key_customer), 10,000 profit 40 days ago.
+    let key = key_customer(&app, &token).await;
+    sale(&app, &token, key, 20_000, 10_000, 40).await;
+    let plan_of = |start: i64, end: i64| {
+        let mut body = plan_body(key);
+        body["period_start"] = json!(day(start));
+        body["period_end"] = json!(day(end));
+        body
+    };
+    let running = app.post(PLANS, &token, &plan_of(-31, 300)).await.id();
+    let over = app.post(PLANS, &token, &plan_of(-31, -1)).await.id();
+    for plan in [running, over] {
+        for (kind, due, status, cost) in [
+            ("executive_visit", -10, "done", 10_000),
+            ("key_customer_forum", 270, "planned", 100_000),
+            // Done ahead of its due date: spent.
+            ("peak_supply", 20, "done", 2_000),
+            ("joint_promotion", -3, "cancelled", 50_000),
+        ] {
+            let r = app
+                .post(
+                    &format!("{PLANS}/{plan}/actions"),
+                    &token,
+                    &json!({"type": kind, "due_date": day(due), "status": status, "cost_cents": cost}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    }
+    let r = app
+        .get(&format!("{PLANS}/{running}/evaluation"), &token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let e = &r.body;
+    assert_eq!(e["profit_uplift_cents"], 20_000, "{}", r.text);
+    assert_eq!(e["cost_cents"], 112_000, "committed: {}", r.text);
+    assert_eq!(e["cost_to_date_cents"], 12_000, "{}", r.text);
+    assert_eq!(e["budget_used"], 112_000.0 / 20_000.0, "{}", r.text);
+    // (20,000 − 12,000) ÷ 12,000, not (20,000 − 112,000) ÷ 112,000.
+    let roi = e["roi"].as_f64().unwrap_or(f64::NAN);
+    assert!((roi - 8_000.0 / 12_000.0).abs() < 1e-9, "{}", r.text);
+
+    let r = app.get(&format!("{PLANS}/{over}/evaluation"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let e = &r.body;
+    assert_eq!(e["profit_uplift_cents"], 20_000, "{}", r.text);
+    assert_eq!(e["cost_to_date_cents"], 12_000, "{}", r.text);
+    let roi = e["roi"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (roi - (20_000.0 - 112_000.0) / 112_000.0).abs() < 1e-9,
+        "the period is over: the committed cost: {}",
+        r.text
+    );
 }
 
 /// An action's owner defaults to the caller: a manager deactivated after the
