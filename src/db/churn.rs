@@ -4,6 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::events::{self, NewEvent};
 use super::schema::{churn_records, customers, transactions};
 use super::{changes, DbConn};
 
@@ -89,6 +90,73 @@ pub fn reactivate(
         .execute(conn)?;
     mark_card(conn, customer_id, None, None, now)?;
     churn_records::table.find(open.id).first(conn).optional()
+}
+
+/// Wins the customer back: closes the open churn record, clears the card
+/// and adds the `reactivated` event to its history (by `user_id`, with the
+/// note). None when the customer has no open record. Both the manual
+/// reactivation and a purchase after the churn (`win_back_buyers`) come
+/// here, so they leave the same trail.
+pub fn win_back(
+    conn: &mut DbConn,
+    customer_id: i64,
+    note: Option<&str>,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Option<ChurnRecordRow>> {
+    let Some(row) = reactivate(conn, customer_id, note, user_id, now)? else {
+        return Ok(None);
+    };
+    events::insert(
+        conn,
+        &NewEvent {
+            customer_id,
+            kind: REACTIVATED,
+            from_value: Some(row.reason.as_str()),
+            to_value: None,
+            subject_id: Some(row.id),
+            reason: note,
+            user_id: Some(user_id),
+            at: now,
+        },
+    )?;
+    Ok(Some(row))
+}
+
+/// Wins back each of `customer_ids` that is churned and has a purchase (a
+/// transaction with a positive amount) dated after its churn: a churned
+/// customer who buys again is a customer again (DOMAIN.md §10), and left
+/// churned it stayed out of the at-risk list and never counted as won back.
+/// An order dated before the churn (a backfill) wins nothing back. Called by
+/// every transaction write, in its write transaction, with the cards
+/// locked; `user_id` is the writer, the note names the first such purchase.
+pub fn win_back_buyers(
+    conn: &mut DbConn,
+    customer_ids: &[i64],
+    user_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    if customer_ids.is_empty() {
+        return Ok(());
+    }
+    let open: Vec<(i64, NaiveDateTime)> = churn_records::table
+        .filter(churn_records::customer_id.eq_any(customer_ids))
+        .filter(churn_records::reactivated_at.is_null())
+        .select((churn_records::customer_id, churn_records::churned_at))
+        .load(conn)?;
+    for (customer_id, churned_at) in open {
+        let first: Option<NaiveDateTime> = transactions::table
+            .filter(transactions::customer_id.eq(customer_id))
+            .filter(transactions::amount_cents.gt(0))
+            .filter(transactions::occurred_at.gt(churned_at))
+            .select(diesel::dsl::min(transactions::occurred_at))
+            .first(conn)?;
+        if let Some(at) = first {
+            let note = format!("purchase on {}", at.date());
+            win_back(conn, customer_id, Some(&note), user_id, now)?;
+        }
+    }
+    Ok(())
 }
 
 /// A card write like any other: a new version, and a change in the feed

@@ -307,7 +307,8 @@ fn update_one(
 /// user only on cards it owns, `external_id` never counted twice). The
 /// figures of every card the batch touched (purchase count, revenue,
 /// profit, CPR stage) are refreshed once at the end of the batch, in the
-/// same transaction.
+/// same transaction; a churned customer with a purchase dated after its
+/// churn is won back there, as by a single write.
 #[utoipa::path(
     tag = "sync",
     params(BulkQuery),
@@ -373,6 +374,7 @@ pub async fn bulk_transactions(
                 |conn| {
                     let now = db::now();
                     let ids: Vec<i64> = touched.borrow().iter().copied().collect();
+                    db::churn::win_back_buyers(conn, &ids, user.id, now)?;
                     let (settings, _) = crate::db::settings::get::<crate::domain::cpr::CprSettings>(
                         conn,
                         crate::db::settings::CPR,

@@ -165,7 +165,8 @@ pub async fn churn(
 
 /// Win the customer back (sales: own customers only): closes the open churn
 /// record, clears `churned_at`/`churn_reason` on the card and adds a
-/// `reactivated` event. 409 if the customer is not churned.
+/// `reactivated` event. 409 if the customer is not churned. A purchase
+/// dated after the churn does the same by itself (note `purchase on <date>`).
 #[utoipa::path(
     tag = "churn",
     params(("id" = i64, Path, description = "Customer id")),
@@ -192,24 +193,8 @@ pub async fn reactivate(
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
             let now = db::now();
-            let row = churn_db::reactivate(conn, customer_id, note.as_deref(), user.id, now)?
-                .ok_or_else(|| {
-                    ApiError::Conflict(format!("customer {customer_id} is not churned"))
-                })?;
-            events::insert(
-                conn,
-                &NewEvent {
-                    customer_id,
-                    kind: churn_db::REACTIVATED,
-                    from_value: Some(row.reason.as_str()),
-                    to_value: None,
-                    subject_id: Some(row.id),
-                    reason: note.as_deref(),
-                    user_id: Some(user.id),
-                    at: now,
-                },
-            )?;
-            Ok(row)
+            churn_db::win_back(conn, customer_id, note.as_deref(), user.id, now)?
+                .ok_or_else(|| ApiError::Conflict(format!("customer {customer_id} is not churned")))
         })
         .await?;
     Ok(HttpResponse::Ok().json(ChurnRecordView::from(record)))

@@ -20,7 +20,7 @@ use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::page::{self, Cursor};
 use crate::db::transactions::{self, Filter, TransactionRow};
-use crate::db::{self, cpr, customers, stats, DbConn};
+use crate::db::{self, churn, cpr, customers, stats, DbConn};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
 
@@ -437,7 +437,9 @@ pub fn update_in_tx(
 /// Record an order or service. The card's purchase count, revenue and
 /// profit figures are updated in the same transaction; a transaction of
 /// `amount_cents` 0 (a free service, or an order later corrected to 0 as a
-/// refund) is not a purchase: it counts in no purchase figure.
+/// refund) is not a purchase: it counts in no purchase figure. A purchase
+/// dated after the customer's churn wins it back, as
+/// `POST /customers/{id}/reactivate` does (note `purchase on <date>`).
 #[utoipa::path(
     tag = "transactions",
     params(("id" = i64, Path, description = "Customer id")),
@@ -468,6 +470,7 @@ pub async fn create(
             // change stamped before this write waited for another would be
             // dated before the change it follows.
             let now = db::now();
+            churn::win_back_buyers(conn, &[customer_id], user.id, now)?;
             stats::refresh(conn, customer_id, now)?;
             cpr::refresh_current(conn, customer_id, now)?;
             crate::db::loyalty::refresh_current(conn, customer_id, now)?;
@@ -549,6 +552,8 @@ pub async fn patch(
                 // figures included).
                 Updated::Unchanged(row) => return Ok(row),
             };
+            // A correction can make an order a purchase after the churn too.
+            churn::win_back_buyers(conn, &[customer_id], user.id, now)?;
             stats::refresh(conn, customer_id, now)?;
             cpr::refresh_current(conn, customer_id, now)?;
             crate::db::loyalty::refresh_current(conn, customer_id, now)?;

@@ -27,6 +27,7 @@ mod changes_surveys;
 mod charsets;
 mod churn;
 mod churn_satisfaction;
+mod churn_win_back;
 mod cli;
 mod contacts;
 mod content_encoding;
