@@ -20,6 +20,8 @@ pub struct RiskRow {
     pub owner_id: i64,
     #[diesel(sql_type = Nullable<Timestamp>)]
     pub last_contact_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    pub last_purchase_at: Option<NaiveDateTime>,
     #[diesel(sql_type = BigInt)]
     pub open_complaints: i64,
     #[diesel(sql_type = Nullable<Double>)]
@@ -32,6 +34,8 @@ pub struct RiskRow {
     pub s_no_contact: i64,
     #[diesel(sql_type = BigInt)]
     pub s_falling_share: i64,
+    #[diesel(sql_type = BigInt)]
+    pub s_no_purchase: i64,
     #[diesel(sql_type = BigInt)]
     pub s_low_satisfaction: i64,
     #[diesel(sql_type = BigInt)]
@@ -53,7 +57,7 @@ pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) 
     let recent = literal(now - Duration::days(s.share_window_days));
     let before = literal(now - Duration::days(2 * s.share_window_days));
     let columns =
-        "c.id, c.name, c.owner_id, c.last_contact_at, c.open_complaints, c.satisfaction_overall, \
+        "c.id, c.name, c.owner_id, c.last_contact_at, c.last_purchase_at, c.open_complaints, c.satisfaction_overall, \
            CAST(CASE WHEN u.active THEN 0 ELSE 1 END AS BIGINT) AS s_owner_inactive";
     let candidates = "c.archived_at IS NULL AND c.churned_at IS NULL AND c.purchase_count > 0";
     let base = match owner_id {
@@ -96,14 +100,16 @@ pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) 
 }
 
 /// The signals and score over `base`, a subquery with the columns
-/// `last_contact_at`, `revenue_recent_cents`, `revenue_before_cents`,
-/// `satisfaction_overall`, `open_complaints` and `s_owner_inactive`.
+/// `last_contact_at`, `last_purchase_at`, `revenue_recent_cents`,
+/// `revenue_before_cents`, `satisfaction_overall`, `open_complaints` and
+/// `s_owner_inactive`.
 ///
 /// The falling-share test compares in floating point: `revenue × 100` of a
 /// large customer passes the 64-bit range (a 500 on PostgreSQL). Exact for
 /// revenues below ~9·10^13 cents, as the domain rule's 128-bit arithmetic.
 fn score_over(s: &ChurnSettings, now: NaiveDateTime, base: &str) -> String {
     let contact_cutoff = literal(now - Duration::days(s.no_contact_days));
+    let purchase_cutoff = literal(now - Duration::days(s.no_purchase_days));
     let keep = 100 - s.share_drop_pct;
     let below = s.low_satisfaction_below;
     let min_complaints = s.min_open_complaints;
@@ -111,15 +117,18 @@ fn score_over(s: &ChurnSettings, now: NaiveDateTime, base: &str) -> String {
         "SELECT b.*, \
            CAST(CASE WHEN b.last_contact_at IS NULL OR b.last_contact_at <= {contact_cutoff} THEN 1 ELSE 0 END AS BIGINT) AS s_no_contact, \
            CAST(CASE WHEN b.revenue_before_cents > 0 AND CAST(b.revenue_recent_cents AS DOUBLE PRECISION) * 100 <= CAST(b.revenue_before_cents AS DOUBLE PRECISION) * {keep} THEN 1 ELSE 0 END AS BIGINT) AS s_falling_share, \
+           CAST(CASE WHEN b.last_purchase_at IS NOT NULL AND b.last_purchase_at <= {purchase_cutoff} THEN 1 ELSE 0 END AS BIGINT) AS s_no_purchase, \
            CAST(CASE WHEN b.satisfaction_overall IS NOT NULL AND b.satisfaction_overall < {below:?} THEN 1 ELSE 0 END AS BIGINT) AS s_low_satisfaction, \
            CAST(CASE WHEN b.open_complaints >= {min_complaints} THEN 1 ELSE 0 END AS BIGINT) AS s_open_complaints \
          FROM ({base}) b"
     );
     format!(
-        "SELECT g.*, CAST(g.s_no_contact * {} + g.s_falling_share * {} + g.s_low_satisfaction * {} \
-           + g.s_open_complaints * {} + g.s_owner_inactive * {} AS BIGINT) AS score FROM ({signals}) g",
+        "SELECT g.*, CAST(g.s_no_contact * {} + g.s_falling_share * {} + g.s_no_purchase * {} \
+           + g.s_low_satisfaction * {} + g.s_open_complaints * {} + g.s_owner_inactive * {} AS BIGINT) \
+           AS score FROM ({signals}) g",
         s.weight_no_contact,
         s.weight_falling_share,
+        s.weight_no_purchase,
         s.weight_low_satisfaction,
         s.weight_open_complaints,
         s.weight_owner_inactive,
@@ -166,6 +175,8 @@ mod tests {
         #[diesel(sql_type = BigInt)]
         s_falling_share: i64,
         #[diesel(sql_type = BigInt)]
+        s_no_purchase: i64,
+        #[diesel(sql_type = BigInt)]
         s_low_satisfaction: i64,
         #[diesel(sql_type = BigInt)]
         s_open_complaints: i64,
@@ -184,56 +195,75 @@ mod tests {
             .and_then(|d| d.and_hms_opt(12, 0, 0))
             .unwrap_or_default();
         let s = ChurnSettings::default();
+        let mut checked = 0;
         for days in [None, Some(0_i64), Some(89), Some(90), Some(91)] {
             for (recent, before) in [(0_i64, 0_i64), (50, 100), (51, 100), (0, 1), (100, 100)] {
-                for sat in [None, Some(1.0_f64), Some(2.99), Some(3.0), Some(4.5)] {
-                    for complaints in [0_i64, 1, 2] {
-                        for active in [true, false] {
-                            let inputs = RiskInputs {
-                                days_since_contact: days,
-                                revenue_recent_cents: recent,
-                                revenue_before_cents: before,
-                                satisfaction_overall: sat,
-                                open_complaints: complaints,
-                                owner_active: active,
-                            };
-                            let lc = days
-                                .map(|d| literal(now - Duration::days(d)))
-                                .unwrap_or_else(|| "NULL".into());
-                            let sat_sql = sat
-                                .map(|v| format!("CAST('{v:?}' AS DOUBLE PRECISION)"))
-                                .unwrap_or_else(|| "NULL".into());
-                            let base = format!(
-                                "SELECT {lc} AS last_contact_at, {recent} AS revenue_recent_cents, \
-                                 {before} AS revenue_before_cents, {sat_sql} AS satisfaction_overall, \
-                                 {complaints} AS open_complaints, {} AS s_owner_inactive",
-                                i64::from(!active)
-                            );
-                            let got: Scored = diesel::sql_query(score_over(&s, now, &base))
-                                .get_result(&mut c)
-                                .unwrap_or_else(|e| panic!("{e}"));
-                            let want = signals(&inputs, &s);
-                            let flags = [
-                                got.s_no_contact,
-                                got.s_falling_share,
-                                got.s_low_satisfaction,
-                                got.s_open_complaints,
-                                got.s_owner_inactive,
-                            ];
-                            let expected = [
-                                want.no_contact,
-                                want.falling_share,
-                                want.low_satisfaction,
-                                want.open_complaints,
-                                want.owner_inactive,
-                            ]
-                            .map(i64::from);
-                            assert_eq!(flags, expected, "{inputs:?}");
-                            assert_eq!(got.score, score(&want, &s), "{inputs:?}");
+                for bought in [None, Some(0_i64), Some(179), Some(180), Some(181)] {
+                    for sat in [None, Some(1.0_f64), Some(2.99), Some(3.0), Some(4.5)] {
+                        for complaints in [0_i64, 1, 2] {
+                            for active in [true, false] {
+                                let inputs = RiskInputs {
+                                    days_since_contact: days,
+                                    revenue_recent_cents: recent,
+                                    revenue_before_cents: before,
+                                    days_since_purchase: bought,
+                                    satisfaction_overall: sat,
+                                    open_complaints: complaints,
+                                    owner_active: active,
+                                };
+                                agree(&mut c, &s, now, &inputs);
+                                checked += 1;
+                            }
                         }
                     }
                 }
             }
         }
+        assert_eq!(checked, 3750);
+    }
+
+    fn agree(c: &mut DbConn, s: &ChurnSettings, now: NaiveDateTime, inputs: &RiskInputs) {
+        let ago = |d: Option<i64>| {
+            d.map(|d| literal(now - Duration::days(d)))
+                .unwrap_or_else(|| "NULL".into())
+        };
+        let sat_sql = inputs
+            .satisfaction_overall
+            .map(|v| format!("CAST('{v:?}' AS DOUBLE PRECISION)"))
+            .unwrap_or_else(|| "NULL".into());
+        let base = format!(
+            "SELECT {} AS last_contact_at, {} AS last_purchase_at, {} AS revenue_recent_cents, \
+             {} AS revenue_before_cents, {sat_sql} AS satisfaction_overall, \
+             {} AS open_complaints, {} AS s_owner_inactive",
+            ago(inputs.days_since_contact),
+            ago(inputs.days_since_purchase),
+            inputs.revenue_recent_cents,
+            inputs.revenue_before_cents,
+            inputs.open_complaints,
+            i64::from(!inputs.owner_active)
+        );
+        let got: Scored = diesel::sql_query(score_over(s, now, &base))
+            .get_result(c)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let want = signals(inputs, s);
+        let flags = [
+            got.s_no_contact,
+            got.s_falling_share,
+            got.s_no_purchase,
+            got.s_low_satisfaction,
+            got.s_open_complaints,
+            got.s_owner_inactive,
+        ];
+        let expected = [
+            want.no_contact,
+            want.falling_share,
+            want.no_purchase,
+            want.low_satisfaction,
+            want.open_complaints,
+            want.owner_inactive,
+        ]
+        .map(i64::from);
+        assert_eq!(flags, expected, "{inputs:?}");
+        assert_eq!(got.score, score(&want, s), "{inputs:?}");
     }
 }

@@ -8,12 +8,18 @@
 //!   `(100 − share_drop_pct)` % of the revenue in the window before, which
 //!   was positive (with a fixed wallet size, share of wallet falls exactly
 //!   when revenue does);
+//! - `no_purchase`: no purchase for at least `no_purchase_days` days. The
+//!   falling share compares two windows and goes quiet once both are empty
+//!   (2 × `share_window_days` after the last purchase): without this signal a
+//!   lapsed customer who still took the rep's calls left the list exactly as
+//!   the lapse grew (DOMAIN.md §10: a churned customer used to buy and no
+//!   longer does);
 //! - `low_satisfaction`: latest overall satisfaction (1–5) strictly below
 //!   `low_satisfaction_below`;
 //! - `open_complaints`: at least `min_open_complaints` complaints open;
 //! - `owner_inactive`: the owning rep's user account is deactivated.
 //!
-//! The score is the sum of the weights of the signals present (0–500);
+//! The score is the sum of the weights of the signals present (0–600);
 //! customers scoring at least `min_score` are at risk.
 
 use serde::{Deserialize, Serialize};
@@ -23,14 +29,32 @@ pub struct ChurnSettings {
     pub no_contact_days: i64,
     pub share_window_days: i64,
     pub share_drop_pct: i64,
+    /// Absent from settings stored before the signal existed: they read as
+    /// the default, not as an unreadable document.
+    #[serde(default = "defaults::no_purchase_days")]
+    pub no_purchase_days: i64,
     pub low_satisfaction_below: f64,
     pub min_open_complaints: i64,
     pub weight_no_contact: i64,
     pub weight_falling_share: i64,
+    #[serde(default = "defaults::weight_no_purchase")]
+    pub weight_no_purchase: i64,
     pub weight_low_satisfaction: i64,
     pub weight_open_complaints: i64,
     pub weight_owner_inactive: i64,
     pub min_score: i64,
+}
+
+mod defaults {
+    /// Twice the default share window: where the falling share goes quiet,
+    /// this takes over.
+    pub fn no_purchase_days() -> i64 {
+        180
+    }
+    /// The falling share's weight: the same lapse, carried on.
+    pub fn weight_no_purchase() -> i64 {
+        25
+    }
 }
 
 impl Default for ChurnSettings {
@@ -39,10 +63,12 @@ impl Default for ChurnSettings {
             no_contact_days: 90,
             share_window_days: 90,
             share_drop_pct: 50,
+            no_purchase_days: defaults::no_purchase_days(),
             low_satisfaction_below: 3.0,
             min_open_complaints: 1,
             weight_no_contact: 30,
             weight_falling_share: 25,
+            weight_no_purchase: defaults::weight_no_purchase(),
             weight_low_satisfaction: 20,
             weight_open_complaints: 15,
             weight_owner_inactive: 10,
@@ -63,9 +89,11 @@ impl ChurnSettings {
         range("no_contact_days", self.no_contact_days, 1, 3650);
         range("share_window_days", self.share_window_days, 7, 1830);
         range("share_drop_pct", self.share_drop_pct, 1, 100);
+        range("no_purchase_days", self.no_purchase_days, 1, 3650);
         range("min_open_complaints", self.min_open_complaints, 1, 1000);
         range("weight_no_contact", self.weight_no_contact, 0, 100);
         range("weight_falling_share", self.weight_falling_share, 0, 100);
+        range("weight_no_purchase", self.weight_no_purchase, 0, 100);
         range(
             "weight_low_satisfaction",
             self.weight_low_satisfaction,
@@ -79,7 +107,7 @@ impl ChurnSettings {
             100,
         );
         range("weight_owner_inactive", self.weight_owner_inactive, 0, 100);
-        range("min_score", self.min_score, 1, 500);
+        range("min_score", self.min_score, 1, 600);
         let s = self.low_satisfaction_below;
         if !(1.0..=5.0).contains(&s) || s.is_nan() {
             out.push(("low_satisfaction_below", "must be between 1 and 5".into()));
@@ -95,6 +123,8 @@ pub struct RiskInputs {
     pub days_since_contact: Option<i64>,
     pub revenue_recent_cents: i64,
     pub revenue_before_cents: i64,
+    /// Whole days since the last purchase; None if never bought.
+    pub days_since_purchase: Option<i64>,
     pub satisfaction_overall: Option<f64>,
     pub open_complaints: i64,
     pub owner_active: bool,
@@ -105,6 +135,7 @@ pub struct RiskInputs {
 pub struct Signals {
     pub no_contact: bool,
     pub falling_share: bool,
+    pub no_purchase: bool,
     pub low_satisfaction: bool,
     pub open_complaints: bool,
     pub owner_inactive: bool,
@@ -114,6 +145,9 @@ pub fn signals(i: &RiskInputs, s: &ChurnSettings) -> Signals {
     Signals {
         no_contact: i.days_since_contact.is_none_or(|d| d >= s.no_contact_days),
         falling_share: falling_share(i.revenue_recent_cents, i.revenue_before_cents, s),
+        no_purchase: i
+            .days_since_purchase
+            .is_some_and(|d| d >= s.no_purchase_days),
         low_satisfaction: i
             .satisfaction_overall
             .is_some_and(|v| v < s.low_satisfaction_below),
@@ -132,6 +166,7 @@ pub fn score(sig: &Signals, s: &ChurnSettings) -> i64 {
     [
         (sig.no_contact, s.weight_no_contact),
         (sig.falling_share, s.weight_falling_share),
+        (sig.no_purchase, s.weight_no_purchase),
         (sig.low_satisfaction, s.weight_low_satisfaction),
         (sig.open_complaints, s.weight_open_complaints),
         (sig.owner_inactive, s.weight_owner_inactive),
@@ -155,6 +190,7 @@ mod tests {
             days_since_contact: Some(1),
             revenue_recent_cents: 100,
             revenue_before_cents: 100,
+            days_since_purchase: Some(1),
             satisfaction_overall: Some(4.0),
             open_complaints: 0,
             owner_active: true,
@@ -203,6 +239,59 @@ mod tests {
         assert!(falling_share(0, 100, &all));
         assert!(!falling_share(1, 100, &all));
         assert!(falling_share(i64::MAX / 4, i64::MAX / 2, &s), "no overflow");
+    }
+
+    #[test]
+    fn no_purchase_starts_at_exactly_n_days_and_never_without_a_purchase() {
+        let s = ChurnSettings::default(); // 180 days
+        let with = |d| {
+            signals(
+                &RiskInputs {
+                    days_since_purchase: d,
+                    ..calm()
+                },
+                &s,
+            )
+            .no_purchase
+        };
+        assert!(!with(Some(179)));
+        assert!(with(Some(180)));
+        assert!(with(Some(5000)));
+        assert!(!with(None), "never bought: nothing lapsed");
+    }
+
+    /// The review's case: monthly purchases until the lapse, a rep call
+    /// every 60 days. The falling share holds from 90 days on and goes quiet
+    /// at 180, when both windows are empty; the lapse must stay scored on
+    /// every day after (it scored 0 from day 181, and left the list).
+    #[test]
+    fn a_lapse_stays_at_risk_however_long_it_lasts() {
+        let s = ChurnSettings::default();
+        let w = s.share_window_days;
+        for lapse in 0..=3000_i64 {
+            // Purchases of 1,000 on days lapse, lapse + 30, ... (days ago).
+            let revenue = |lo: i64, hi: i64| {
+                (0..100)
+                    .map(|k| lapse + 30 * k)
+                    .filter(|d| (lo..hi).contains(d))
+                    .count() as i64
+                    * 1_000
+            };
+            let inputs = RiskInputs {
+                days_since_contact: Some(lapse % 60),
+                revenue_recent_cents: revenue(0, w),
+                revenue_before_cents: revenue(w, 2 * w),
+                days_since_purchase: Some(lapse),
+                ..calm()
+            };
+            let sc = score(&signals(&inputs, &s), &s);
+            if lapse >= w {
+                assert!(at_risk(sc, &s), "lapsed {lapse} days: score {sc}");
+            }
+            if lapse < 60 {
+                assert_eq!(sc, 0, "two of the last three months bought at {lapse} days");
+            }
+        }
     }
 
     #[test]
@@ -257,11 +346,24 @@ mod tests {
         let all = Signals {
             no_contact: true,
             falling_share: true,
+            no_purchase: true,
             low_satisfaction: true,
             open_complaints: true,
             owner_inactive: true,
         };
-        assert_eq!(score(&all, &s), 100);
+        assert_eq!(score(&all, &s), 125);
+        let top = ChurnSettings {
+            weight_no_contact: 100,
+            weight_falling_share: 100,
+            weight_no_purchase: 100,
+            weight_low_satisfaction: 100,
+            weight_open_complaints: 100,
+            weight_owner_inactive: 100,
+            min_score: 600,
+            ..s
+        };
+        assert!(top.problems().is_empty(), "every signal can be required");
+        assert!(at_risk(score(&all, &top), &top));
         let two = Signals {
             no_contact: true,
             owner_inactive: true,
@@ -276,7 +378,9 @@ mod tests {
         let bad = ChurnSettings {
             no_contact_days: 0,
             share_drop_pct: 101,
+            no_purchase_days: 0,
             low_satisfaction_below: 5.5,
+            weight_no_purchase: 101,
             weight_owner_inactive: -1,
             min_score: 0,
             ..ChurnSettings::default()
@@ -287,10 +391,43 @@ mod tests {
             [
                 "no_contact_days",
                 "share_drop_pct",
+                "no_purchase_days",
+                "weight_no_purchase",
                 "weight_owner_inactive",
                 "min_score",
                 "low_satisfaction_below"
             ]
         );
+        let edges = |no_purchase_days, weight_no_purchase, min_score| {
+            ChurnSettings {
+                no_purchase_days,
+                weight_no_purchase,
+                min_score,
+                ..ChurnSettings::default()
+            }
+            .problems()
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect::<Vec<_>>()
+        };
+        assert!(edges(1, 0, 600).is_empty());
+        assert!(edges(3650, 100, 1).is_empty());
+        assert_eq!(
+            edges(3651, -1, 601),
+            ["no_purchase_days", "weight_no_purchase", "min_score"]
+        );
+    }
+
+    /// Settings stored before `no_purchase` existed read with its defaults
+    /// (an unreadable document was a 500 on every at-risk request).
+    #[test]
+    fn settings_stored_without_the_no_purchase_fields_read_with_its_defaults() {
+        let old = r#"{"no_contact_days":60,"share_window_days":30,"share_drop_pct":40,
+            "low_satisfaction_below":2.5,"min_open_complaints":2,"weight_no_contact":10,
+            "weight_falling_share":20,"weight_low_satisfaction":30,"weight_open_complaints":40,
+            "weight_owner_inactive":50,"min_score":5}"#;
+        let s: ChurnSettings = serde_json::from_str(old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((s.no_purchase_days, s.weight_no_purchase), (180, 25));
+        assert_eq!((s.no_contact_days, s.min_score), (60, 5));
     }
 }

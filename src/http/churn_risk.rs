@@ -37,6 +37,9 @@ pub struct RiskSignals {
     pub no_contact: bool,
     /// Revenue in the recent window at most (100 − `share_drop_pct`) % of the window before.
     pub falling_share: bool,
+    /// No purchase for at least `no_purchase_days` days: the lapse the falling
+    /// share stops seeing once both its windows are empty.
+    pub no_purchase: bool,
     /// Latest overall satisfaction below `low_satisfaction_below`.
     pub low_satisfaction: bool,
     /// At least `min_open_complaints` complaints open.
@@ -56,6 +59,7 @@ pub struct AtRiskItem {
     pub score: i64,
     pub signals: RiskSignals,
     pub last_contact_at: Option<DateTime<Utc>>,
+    pub last_purchase_at: Option<DateTime<Utc>>,
     /// Revenue in the last `share_window_days` days.
     pub revenue_recent_cents: i64,
     /// Revenue in the `share_window_days` days before that.
@@ -82,11 +86,13 @@ impl From<RiskRow> for AtRiskItem {
             signals: RiskSignals {
                 no_contact: r.s_no_contact == 1,
                 falling_share: r.s_falling_share == 1,
+                no_purchase: r.s_no_purchase == 1,
                 low_satisfaction: r.s_low_satisfaction == 1,
                 open_complaints: r.s_open_complaints == 1,
                 owner_inactive: r.s_owner_inactive == 1,
             },
             last_contact_at: r.last_contact_at.map(utc),
+            last_purchase_at: r.last_purchase_at.map(utc),
             revenue_recent_cents: r.revenue_recent_cents,
             revenue_before_cents: r.revenue_before_cents,
             satisfaction_overall: r.satisfaction_overall,
@@ -101,7 +107,8 @@ const SORT: &str = "churn_risk";
 /// purchase count above 0: a free service or a refunded order is none), with
 /// a score of at least `min_score`; ranked by score (highest first). Signals:
 /// no contact for N days, falling share of wallet (recent revenue against the
-/// window before), low satisfaction, open complaints, owner deactivated.
+/// window before), no purchase for N days, low satisfaction, open complaints,
+/// owner deactivated.
 #[utoipa::path(tag = "churn", params(AtRiskQuery), responses((status = 200, body = AtRiskPage)))]
 #[get("/churn/at-risk")]
 pub async fn at_risk(

@@ -21,9 +21,10 @@ use crate::startup::AppState;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"no_contact_days": 90, "share_window_days": 90, "share_drop_pct": 50,
-    "low_satisfaction_below": 3.0, "min_open_complaints": 1, "weight_no_contact": 30,
-    "weight_falling_share": 25, "weight_low_satisfaction": 20, "weight_open_complaints": 15,
-    "weight_owner_inactive": 10, "min_score": 1}))]
+    "no_purchase_days": 180, "low_satisfaction_below": 3.0, "min_open_complaints": 1,
+    "weight_no_contact": 30, "weight_falling_share": 25, "weight_no_purchase": 25,
+    "weight_low_satisfaction": 20, "weight_open_complaints": 15, "weight_owner_inactive": 10,
+    "min_score": 1}))]
 pub struct ChurnSettingsBody {
     /// `no_contact` when the last contact is at least this many days ago, or never (1–3650).
     #[schema(minimum = 1, maximum = 3650)]
@@ -34,6 +35,11 @@ pub struct ChurnSettingsBody {
     /// `falling_share` when recent revenue ≤ (100 − this) % of a positive revenue in the window before (1–100).
     #[schema(minimum = 1, maximum = 100)]
     pub share_drop_pct: i64,
+    /// `no_purchase` when the last purchase is at least this many days ago (1–3650). The falling
+    /// share goes quiet 2 × `share_window_days` after the last purchase (both windows empty);
+    /// set this at most that long for a lapse to stay listed without a gap.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub no_purchase_days: i64,
     /// `low_satisfaction` when the latest overall satisfaction (1–5) is strictly below this (1–5).
     #[schema(minimum = 1, maximum = 5)]
     pub low_satisfaction_below: f64,
@@ -46,6 +52,9 @@ pub struct ChurnSettingsBody {
     /// Score added by `falling_share` (0–100).
     #[schema(minimum = 0, maximum = 100)]
     pub weight_falling_share: i64,
+    /// Score added by `no_purchase` (0–100).
+    #[schema(minimum = 0, maximum = 100)]
+    pub weight_no_purchase: i64,
     /// Score added by `low_satisfaction` (0–100).
     #[schema(minimum = 0, maximum = 100)]
     pub weight_low_satisfaction: i64,
@@ -55,8 +64,8 @@ pub struct ChurnSettingsBody {
     /// Score added by `owner_inactive`, the owner's account being deactivated (0–100).
     #[schema(minimum = 0, maximum = 100)]
     pub weight_owner_inactive: i64,
-    /// Customers scoring at least this are listed (1–500).
-    #[schema(minimum = 1, maximum = 500)]
+    /// Customers scoring at least this are listed (1–600).
+    #[schema(minimum = 1, maximum = 600)]
     pub min_score: i64,
 }
 
@@ -66,10 +75,12 @@ impl From<ChurnSettings> for ChurnSettingsBody {
             no_contact_days: s.no_contact_days,
             share_window_days: s.share_window_days,
             share_drop_pct: s.share_drop_pct,
+            no_purchase_days: s.no_purchase_days,
             low_satisfaction_below: s.low_satisfaction_below,
             min_open_complaints: s.min_open_complaints,
             weight_no_contact: s.weight_no_contact,
             weight_falling_share: s.weight_falling_share,
+            weight_no_purchase: s.weight_no_purchase,
             weight_low_satisfaction: s.weight_low_satisfaction,
             weight_open_complaints: s.weight_open_complaints,
             weight_owner_inactive: s.weight_owner_inactive,
@@ -85,10 +96,12 @@ pub struct ChurnSettingsInput {
     no_contact_days: Option<i64>,
     share_window_days: Option<i64>,
     share_drop_pct: Option<i64>,
+    no_purchase_days: Option<i64>,
     low_satisfaction_below: Option<f64>,
     min_open_complaints: Option<i64>,
     weight_no_contact: Option<i64>,
     weight_falling_share: Option<i64>,
+    weight_no_purchase: Option<i64>,
     weight_low_satisfaction: Option<i64>,
     weight_open_complaints: Option<i64>,
     weight_owner_inactive: Option<i64>,
@@ -118,6 +131,12 @@ impl ChurnSettingsInput {
                 d.share_drop_pct,
                 &mut m,
             ),
+            no_purchase_days: field(
+                self.no_purchase_days,
+                "no_purchase_days",
+                d.no_purchase_days,
+                &mut m,
+            ),
             low_satisfaction_below: field(
                 self.low_satisfaction_below,
                 "low_satisfaction_below",
@@ -132,6 +151,7 @@ impl ChurnSettingsInput {
                 0,
                 &mut m,
             ),
+            weight_no_purchase: field(self.weight_no_purchase, "weight_no_purchase", 0, &mut m),
             weight_low_satisfaction: field(
                 self.weight_low_satisfaction,
                 "weight_low_satisfaction",

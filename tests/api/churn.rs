@@ -16,7 +16,9 @@ backend_tests!(
     at_risk_ranks_by_score_with_signals,
     at_risk_falling_share_boundary_and_pages,
     at_risk_with_revenue_whose_hundredfold_passes_64_bits,
+    at_risk_keeps_a_lapse_listed_after_the_share_windows_empty,
     churn_settings_rules,
+    churn_settings_stored_before_no_purchase_still_read,
     churn_report_by_reason_and_period,
     churn_report_totals_are_held_at_the_64_bit_range,
 );
@@ -270,9 +272,10 @@ async fn churn_validation_and_roles(app: TestApp) {
 
 async fn set_churn(app: &TestApp, token: &str, changes: Value) {
     let mut body = json!({"no_contact_days": 90, "share_window_days": 90, "share_drop_pct": 50,
-        "low_satisfaction_below": 3.0, "min_open_complaints": 1, "weight_no_contact": 30,
-        "weight_falling_share": 25, "weight_low_satisfaction": 20, "weight_open_complaints": 15,
-        "weight_owner_inactive": 10, "min_score": 1});
+        "no_purchase_days": 180, "low_satisfaction_below": 3.0, "min_open_complaints": 1,
+        "weight_no_contact": 30, "weight_falling_share": 25, "weight_no_purchase": 25,
+        "weight_low_satisfaction": 20, "weight_open_complaints": 15, "weight_owner_inactive": 10,
+        "min_score": 1});
     for (k, v) in changes.as_object().unwrap() {
         body[k] = v.clone();
     }
@@ -337,8 +340,8 @@ async fn at_risk_ranks_by_score_with_signals(app: TestApp) {
     assert_eq!(f["score"], 40);
     assert_eq!(
         f["signals"],
-        json!({"no_contact": false, "falling_share": true, "low_satisfaction": false,
-               "open_complaints": true, "owner_inactive": false})
+        json!({"no_contact": false, "falling_share": true, "no_purchase": false,
+               "low_satisfaction": false, "open_complaints": true, "owner_inactive": false})
     );
     assert_eq!(f["revenue_recent_cents"], 1_000);
     assert_eq!(f["revenue_before_cents"], 10_000);
@@ -460,6 +463,100 @@ async fn at_risk_with_revenue_whose_hundredfold_passes_64_bits(app: TestApp) {
     );
 }
 
+/// The review's case: monthly purchases until the lapse, the rep still
+/// calling. Lapsed 100 days, the falling share lists the customer; lapsed
+/// 200 days both share windows are empty, and the customer scored 0 and left
+/// the list as the lapse grew. `no_purchase` keeps it listed.
+async fn at_risk_keeps_a_lapse_listed_after_the_share_windows_empty(app: TestApp) {
+    let token = app.admin_token().await;
+    let mut lapsed = Vec::new();
+    for (name, lapse) in [("Lapsed 100 days", 100), ("Lapsed 200 days", 200)] {
+        let c = customer(&app, &token, name).await;
+        for month in 0..12 {
+            sale(&app, &token, c, 1_000, 0, lapse + 30 * month).await;
+        }
+        contact(&app, &token, c, "call", 20).await;
+        lapsed.push(c);
+    }
+    let (hundred, two_hundred) = (lapsed[0], lapsed[1]);
+    // Still buying monthly: no signal.
+    let buying = customer(&app, &token, "Buying").await;
+    for month in 0..12 {
+        sale(&app, &token, buying, 1_000, 0, 5 + 30 * month).await;
+    }
+    contact(&app, &token, buying, "call", 20).await;
+
+    let page = app.get("/api/v1/churn/at-risk", &token).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(ids(&page.body, "customer_id"), vec![hundred, two_hundred]);
+    let h = entry(&page.body, hundred);
+    assert_eq!(h["signals"]["falling_share"], true);
+    assert_eq!(h["signals"]["no_purchase"], false);
+    assert_eq!(h["score"], 25);
+    let t = entry(&page.body, two_hundred);
+    assert_eq!(
+        t["signals"],
+        json!({"no_contact": false, "falling_share": false, "no_purchase": true,
+               "low_satisfaction": false, "open_complaints": false, "owner_inactive": false})
+    );
+    assert_eq!(t["score"], 25);
+    assert_eq!(t["revenue_recent_cents"], 0);
+    assert_eq!(t["revenue_before_cents"], 0);
+    assert!(t["last_purchase_at"].is_string(), "{t}");
+    // One owner's list (card by card) agrees with the full list.
+    let owner = app
+        .get(&format!("/api/v1/customers/{two_hundred}"), &token)
+        .await;
+    let mine = app
+        .get(
+            &format!("/api/v1/churn/at-risk?owner_id={}", owner.body["owner_id"]),
+            &token,
+        )
+        .await;
+    assert_eq!(entry(&mine.body, two_hundred), t);
+
+    // The threshold and the weight are settings.
+    set_churn(&app, &token, json!({"no_purchase_days": 201})).await;
+    let page = app.get("/api/v1/churn/at-risk", &token).await;
+    assert_eq!(ids(&page.body, "customer_id"), vec![hundred]);
+    set_churn(
+        &app,
+        &token,
+        json!({"no_purchase_days": 90, "weight_no_purchase": 40}),
+    )
+    .await;
+    let page = app.get("/api/v1/churn/at-risk", &token).await;
+    assert_eq!(ids(&page.body, "customer_id"), vec![hundred, two_hundred]);
+    assert_eq!(entry(&page.body, hundred)["score"], 65);
+    assert_eq!(entry(&page.body, two_hundred)["score"], 40);
+    set_churn(&app, &token, json!({"weight_no_purchase": 0})).await;
+    let page = app.get("/api/v1/churn/at-risk", &token).await;
+    assert_eq!(ids(&page.body, "customer_id"), vec![hundred]);
+}
+
+/// Settings saved before `no_purchase` existed lack its two fields: they
+/// read with its defaults (an unreadable document was a 500).
+async fn churn_settings_stored_before_no_purchase_still_read(app: TestApp) {
+    let token = app.admin_token().await;
+    let old = r#"{"no_contact_days":60,"share_window_days":90,"share_drop_pct":50,"low_satisfaction_below":3.0,"min_open_complaints":1,"weight_no_contact":30,"weight_falling_share":25,"weight_low_satisfaction":20,"weight_open_complaints":15,"weight_owner_inactive":10,"min_score":1}"#;
+    app.execute_sql(&format!(
+        "INSERT INTO settings (name, value, version, updated_at) \
+         VALUES ('churn', '{old}', 3, CURRENT_TIMESTAMP)"
+    ));
+    let r = app.get("/api/v1/settings/churn", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.etag_version(), Some(3));
+    assert_eq!(r.body["no_contact_days"], 60);
+    assert_eq!(r.body["no_purchase_days"], 180);
+    assert_eq!(r.body["weight_no_purchase"], 25);
+    let c = customer(&app, &token, "Long gone").await;
+    sale(&app, &token, c, 1_000, 0, 400).await;
+    contact(&app, &token, c, "call", 1).await;
+    let page = app.get("/api/v1/churn/at-risk", &token).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(entry(&page.body, c)["signals"]["no_purchase"], true);
+}
+
 async fn churn_settings_rules(app: TestApp) {
     let token = app.admin_token().await;
     let r = app.get("/api/v1/settings/churn", &token).await;
@@ -483,8 +580,31 @@ async fn churn_settings_rules(app: TestApp) {
     .await;
     r.problem(422);
     let fields = r.error_fields();
-    assert_eq!(fields.len(), 11, "{fields:?}");
+    assert_eq!(fields.len(), 13, "{fields:?}");
     assert!(fields.contains(&"min_score".to_string()));
+    assert!(fields.contains(&"no_purchase_days".to_string()));
+    assert!(fields.contains(&"weight_no_purchase".to_string()));
+    // The no-purchase fields' ranges, and a score of every signal (600).
+    for (no_purchase_days, weight, min_score, bad) in [
+        (0, 0, 1, vec!["no_purchase_days"]),
+        (
+            3651,
+            101,
+            601,
+            vec!["min_score", "no_purchase_days", "weight_no_purchase"],
+        ),
+        (1, -1, 1, vec!["weight_no_purchase"]),
+    ] {
+        let mut b = body.clone();
+        b["no_purchase_days"] = json!(no_purchase_days);
+        b["weight_no_purchase"] = json!(weight);
+        b["min_score"] = json!(min_score);
+        let r = put(&app, "/api/v1/settings/churn", &token, None, &b).await;
+        r.problem(422);
+        let mut fields = r.error_fields();
+        fields.sort();
+        assert_eq!(fields, bad);
+    }
     body["share_drop_pct"] = json!(0);
     body["low_satisfaction_below"] = json!(5.1);
     body["weight_open_complaints"] = json!(101);
@@ -503,6 +623,10 @@ async fn churn_settings_rules(app: TestApp) {
     body["share_drop_pct"] = json!(100);
     body["low_satisfaction_below"] = json!(5.0);
     body["weight_open_complaints"] = json!(100);
+    // The upper edges of the no-purchase fields, and a score needing every signal.
+    body["no_purchase_days"] = json!(3650);
+    body["weight_no_purchase"] = json!(100);
+    body["min_score"] = json!(600);
     let (_, manager) = app.user_with_role("manager").await;
     let r = put(
         &app,
@@ -525,6 +649,9 @@ async fn churn_settings_rules(app: TestApp) {
     .problem(412);
     let r = app.get("/api/v1/settings/churn", &sales).await;
     assert_eq!(r.body["weight_open_complaints"], 100);
+    assert_eq!(r.body["no_purchase_days"], 3650);
+    assert_eq!(r.body["weight_no_purchase"], 100);
+    assert_eq!(r.body["min_score"], 600);
 }
 
 /// Two churns whose lost revenue passes 2^63 cents together, under two

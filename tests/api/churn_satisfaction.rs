@@ -49,8 +49,8 @@ async fn low_satisfaction_from_a_survey_puts_a_customer_at_risk(app: TestApp) {
     assert_eq!(items[0]["customer_id"], unhappy);
     assert_eq!(
         items[0]["signals"],
-        json!({"no_contact": false, "falling_share": false, "low_satisfaction": true,
-               "open_complaints": false, "owner_inactive": false})
+        json!({"no_contact": false, "falling_share": false, "no_purchase": false,
+               "low_satisfaction": true, "open_complaints": false, "owner_inactive": false})
     );
     assert_eq!(items[0]["score"], 20);
 }
