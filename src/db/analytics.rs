@@ -137,6 +137,8 @@ pub struct Overview {
     #[diesel(sql_type = BigInt)]
     pub bought_twice_or_more: i64,
     #[diesel(sql_type = BigInt)]
+    pub bought_once: i64,
+    #[diesel(sql_type = BigInt)]
     pub never_contacted: i64,
     #[diesel(sql_type = BigInt)]
     pub new_customers_lost: i64,
@@ -193,26 +195,34 @@ fn overview_of_owner(p: &Period, owner: i64) -> String {
     let in_period = count_in(f, t);
     let in_before = count_in(b, f);
     let since = customer_since("c");
+    let unheard = unheard("x.id", b);
     format!(
         "SELECT CAST(COUNT(*) AS BIGINT) AS customers, \
            CAST(COALESCE(SUM(CASE WHEN x.n >= 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought, \
            CAST(COALESCE(SUM(CASE WHEN x.n >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought_twice_or_more, \
+           CAST(COALESCE(SUM(CASE WHEN x.n = 1 AND x.lifetime = 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought_once, \
            CAST(COALESCE(SUM(x.never_contacted), 0) AS BIGINT) AS never_contacted, \
            CAST(COALESCE(SUM(x.new_lost), 0) AS BIGINT) AS new_customers_lost, \
-           CAST(COALESCE(SUM(x.silent), 0) AS BIGINT) AS silent_losses, \
+           CAST(COALESCE(SUM(CASE WHEN x.n = 0 AND x.nb >= 1 AND x.old = 1 AND {unheard} THEN 1 ELSE 0 END), 0) AS BIGINT) AS silent_losses, \
            CAST(COALESCE(SUM(CASE WHEN x.nb >= 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought_before, \
            CAST(COALESCE(SUM(CASE WHEN x.nb >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought_twice_before \
-         FROM (SELECT c.id, {in_period} AS n, {in_before} AS nb, \
+         FROM (SELECT c.id, {in_period} AS n, {in_before} AS nb, c.purchase_count AS lifetime, \
              CASE WHEN NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND i.occurred_at < {t}) THEN 1 ELSE 0 END AS never_contacted, \
              CASE WHEN {since} >= {year_before_to} AND EXISTS (SELECT 1 FROM churn_records r WHERE r.customer_id = c.id \
                AND r.churned_at >= {f} AND r.churned_at < {t}) THEN 1 ELSE 0 END AS new_lost, \
-             CASE WHEN {since} < {year_before_to} \
-               AND EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = c.id AND t.occurred_at < {f} AND {bought}) \
-               AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = c.id AND t.occurred_at >= {f} AND t.occurred_at < {t} AND {bought}) \
-               AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND i.type = 'complaint') \
-               AND NOT EXISTS (SELECT 1 FROM churn_records r WHERE r.customer_id = c.id AND r.note IS NOT NULL) \
-               THEN 1 ELSE 0 END AS silent \
+             CASE WHEN {since} < {year_before_to} THEN 1 ELSE 0 END AS old \
            FROM customers c WHERE c.archived_at IS NULL AND {since} < {t} AND c.owner_id = {owner}) x"
+    )
+}
+
+/// No word from the customer `col` since `b` (a literal: the start of the
+/// window before the period): no complaint, no churn recorded with a note.
+/// Words from before that window were about an earlier lapse, which the
+/// customer bought again after.
+fn unheard(col: &str, b: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = {col} AND i.type = 'complaint' AND i.occurred_at >= {b}) \
+         AND NOT EXISTS (SELECT 1 FROM churn_records r WHERE r.customer_id = {col} AND r.note IS NOT NULL AND r.churned_at >= {b})"
     )
 }
 
@@ -220,12 +230,13 @@ fn overview_of_owner(p: &Period, owner: i64) -> String {
 /// once, and only their customers are checked against the counted cards.
 /// Card by card, a million cards took 5–8 s; this takes 0.7–0.9 s
 /// (docs/BENCHMARKS.md, session 19), reading card rows only for the few
-/// silent-loss candidates on SQLite.
+/// silent-loss candidates and first-time single buyers on SQLite.
 fn overview_of_all(conn: &DbConn, p: &Period) -> String {
     let (b, f, t, year_before_to) = (&p.before, &p.from, &p.to, &p.year_before_to);
     let counted = |col: &str| counted_card(conn, col, t);
     let since = customer_since("c");
     let bought = super::purchase("t");
+    let unheard = unheard("x.customer_id", b);
     let (cards, buyers, contacted) = (
         counted("c.id"),
         counted("x.customer_id"),
@@ -235,6 +246,7 @@ fn overview_of_all(conn: &DbConn, p: &Period) -> String {
         "SELECT a.customers AS customers, \
            CAST(COALESCE(p.bought, 0) AS BIGINT) AS bought, \
            CAST(COALESCE(p.twice, 0) AS BIGINT) AS bought_twice_or_more, \
+           CAST(COALESCE(p.once, 0) AS BIGINT) AS bought_once, \
            CAST(a.customers - i.contacted AS BIGINT) AS never_contacted, \
            r.new_lost AS new_customers_lost, \
            CAST(COALESCE(p.silent, 0) AS BIGINT) AS silent_losses, \
@@ -245,10 +257,12 @@ fn overview_of_all(conn: &DbConn, p: &Period) -> String {
              SUM(CASE WHEN x.n >= 2 THEN 1 ELSE 0 END) AS twice, \
              SUM(CASE WHEN x.nb >= 1 THEN 1 ELSE 0 END) AS bought_before, \
              SUM(CASE WHEN x.nb >= 2 THEN 1 ELSE 0 END) AS twice_before, \
-             SUM(CASE WHEN x.n = 0 AND x.earlier > 0 \
+             SUM(CASE WHEN x.n = 1 AND x.earlier = 0 \
+               AND EXISTS (SELECT 1 FROM customers c WHERE c.id = x.customer_id AND c.purchase_count = 1) \
+               THEN 1 ELSE 0 END) AS once, \
+             SUM(CASE WHEN x.n = 0 AND x.nb > 0 \
                AND EXISTS (SELECT 1 FROM customers c WHERE c.id = x.customer_id AND {since} < {year_before_to}) \
-               AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = x.customer_id AND i.type = 'complaint') \
-               AND NOT EXISTS (SELECT 1 FROM churn_records r WHERE r.customer_id = x.customer_id AND r.note IS NOT NULL) \
+               AND {unheard} \
                THEN 1 ELSE 0 END) AS silent \
            FROM (SELECT t.customer_id, \
                SUM(CASE WHEN t.occurred_at >= {f} THEN 1 ELSE 0 END) AS n, \

@@ -64,8 +64,10 @@ pub struct Overview {
     pub bought: i64,
     /// How many bought twice or more? Customers with two or more purchases in the period.
     pub bought_twice_or_more: i64,
-    /// How many bought once and never again? Customers with exactly one purchase
-    /// in the period (bought − bought_twice_or_more).
+    /// How many bought once and never again? Customers whose only purchase ever
+    /// (to this day, after `to` included) was in the period. A customer with
+    /// years of orders and one in the period is not one, nor is one who bought
+    /// again after `to`: at most bought − bought_twice_or_more.
     pub bought_once: i64,
     /// How many were never contacted? Customers with no interaction before `to`.
     pub never_contacted: i64,
@@ -73,9 +75,11 @@ pub struct Overview {
     /// 12 months before `to` whose churn was recorded in the period (see
     /// `/analytics/churn` for the reasons).
     pub new_customers_lost: i64,
-    /// Why do old ones leave without a word? Silent losses: customers for more
-    /// than 12 months before `to` who bought before `from` but not in the period,
-    /// never complained, and have no churn record with a note.
+    /// Why do old ones leave without a word? Silent losses of the period:
+    /// customers for more than 12 months before `to` who bought in the same
+    /// length of time just before `from` and nothing in the period, with no
+    /// complaint and no churn recorded with a note since that time began. A
+    /// customer who stopped buying earlier was lost in an earlier period.
     pub silent_losses: i64,
     /// Why is loyalty falling? The repeat-purchase rate against the period before.
     pub loyalty_trend: LoyaltyTrend,
@@ -118,7 +122,7 @@ pub async fn overview(
         customers: o.customers,
         bought: o.bought,
         bought_twice_or_more: o.bought_twice_or_more,
-        bought_once: o.bought - o.bought_twice_or_more,
+        bought_once: o.bought_once,
         never_contacted: o.never_contacted,
         new_customers_lost: o.new_customers_lost,
         silent_losses: o.silent_losses,

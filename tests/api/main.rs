@@ -16,6 +16,7 @@ mod activity_needs;
 mod activity_timeline;
 mod activity_transactions;
 mod analytics;
+mod analytics_overview;
 mod archived;
 mod auth;
 mod auth_password;
