@@ -249,10 +249,12 @@ async fn a_free_service_is_not_a_purchase(app: TestApp) {
     assert_eq!(c["last_purchase_at"], r.body["occurred_at"], "{}", r.text);
     assert_eq!(move_to_won(&app, &token, buyer).await, 200);
 
-    // A customer of long standing who last bought 400 days ago and was only
-    // serviced in the period left silently.
+    // A customer of long standing (a first order 400 days ago) who last
+    // bought just before the period and was only serviced in it left
+    // silently.
     let silent = customer(&app, &token, "Old buyer").await;
     record(&app, &token, silent, 40_000, 0, "Tea", 400).await;
+    record(&app, &token, silent, 20_000, 0, "Tea", 45).await;
     record(&app, &token, silent, 0, 0, "Free maintenance", 5).await;
 
     let o = overview(&app, &token).await;
