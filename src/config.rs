@@ -38,6 +38,9 @@ pub struct Config {
     /// Failed logins allowed per email (and per client address) in `login_window_secs`.
     pub login_max_failures: u32,
     pub login_window_secs: u64,
+    /// Successful logins allowed per email (×4 per client address) in a
+    /// minute; 0: unlimited.
+    pub login_max_per_min: u32,
     /// How often the 12-month window figures are moved forward.
     pub stats_refresh_secs: u64,
     /// Days the change feed keeps a change; older cursors answer 410.
@@ -124,6 +127,9 @@ impl Config {
             // Up to a million: scripts/proof's fuzzer sets 100,000.
             login_max_failures: ranged("PATRON_LOGIN_MAX_FAILURES", 5, 1..=1_000_000)?,
             login_window_secs: ranged("PATRON_LOGIN_WINDOW_SECS", 300, 1..=DAY_SECS)?,
+            // Each login is an Argon2 check; 0 (unlimited) as for the rate
+            // limits. Up to 1,000: each counted login's instant is kept.
+            login_max_per_min: ranged("PATRON_LOGIN_MAX_PER_MIN", 10, 0..=1000)?,
             // Periods and delays: 0 was read as 1 s.
             stats_refresh_secs: ranged("PATRON_STATS_REFRESH_SECS", 3600, 1..=DAY_SECS)?,
             // 0 kept nothing: every purge emptied the feed (cursors 410, webhooks
@@ -184,6 +190,9 @@ impl Config {
             db_timeout_secs: 5,
             login_max_failures: 5,
             login_window_secs: 300,
+            // Tests log in far more often than people; the limit's own test
+            // sets it.
+            login_max_per_min: 0,
             stats_refresh_secs: 3600,
             changes_retention_days: 30,
             changes_purge_secs: 3600,

@@ -67,7 +67,11 @@ impl Application {
         let state = web::Data::new(AppState {
             db: db.clone(),
             jwt: JwtKeys::new(&config.jwt_secret, config.token_ttl_secs),
-            throttle: LoginThrottle::new(config.login_max_failures, config.login_window_secs),
+            throttle: LoginThrottle::new(
+                config.login_max_failures,
+                config.login_window_secs,
+                config.login_max_per_min,
+            ),
             users: crate::auth::user_cache::UserCache::new(std::time::Duration::from_millis(
                 config.auth_cache_ms,
             )),

@@ -1,10 +1,17 @@
-//! Failed-login throttling: after `max_failures` failures for one email (or
-//! four times as many from one client address) within any window's length,
-//! further attempts get 429 until the oldest of those failures is a window
-//! old. The window slides: a fixed one, reset a window after its first
-//! failure, let a burst through on each side of its end (9 failures within
-//! 2 s, a review). Known and unknown emails are treated alike, so the lock
-//! reveals nothing.
+//! Login throttling, per email and per client address (`client_key`).
+//!
+//! Failures: after `max_failures` failures for one email (or four times as
+//! many from one client address) within any window's length, further
+//! attempts get 429 until the oldest of those failures is a window old. The
+//! window slides: a fixed one, reset a window after its first failure, let a
+//! burst through on each side of its end (9 failures within 2 s, a review).
+//! Known and unknown emails are treated alike, so the lock reveals nothing.
+//!
+//! Successes: at most `max_logins` per email (four times as many per client
+//! address) within any minute. Each login costs an Argon2 check (19 MiB and
+//! tens of milliseconds of a core); without a limit, one valid account
+//! logging in over and over kept that work going for as long as it liked,
+//! with no token for the per-user rate limit to count (an outside review).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -13,59 +20,90 @@ use std::time::{Duration, Instant};
 pub struct LoginThrottle {
     max_failures: u32,
     window: Duration,
+    /// Successful logins per email in `LOGINS_WINDOW`; 0: unlimited.
+    max_logins: u32,
     entries: Mutex<HashMap<String, Entry>>,
 }
 
-/// One email's or client's failures within the last window, and the
-/// attempts still being checked: those count against the limit too, or a
-/// burst of guesses sent at once would all be checked before the first
-/// failure is recorded.
+/// One email's or client's failures within the last window, its successes
+/// within the last minute, and the attempts still being checked: those count
+/// against the limits too, or a burst sent at once would all be checked
+/// before the first verdict is recorded.
 #[derive(Debug, Default)]
 struct Entry {
     /// When each failure's attempt began, oldest first. Only the newest
     /// `limit` can decide a lock, so no more are kept; nor any older than the
     /// window.
     failures: VecDeque<Instant>,
+    /// The same for successful logins, over `LOGINS_WINDOW`.
+    logins: VecDeque<Instant>,
     in_flight: u32,
 }
 
 impl Entry {
-    /// Forgets the failures a window old at `now`.
-    fn expire(&mut self, now: Instant, window: Duration) {
-        while self
-            .failures
-            .front()
-            .is_some_and(|f| now.saturating_duration_since(*f) >= window)
-        {
-            self.failures.pop_front();
-        }
+    fn is_idle(&self) -> bool {
+        self.in_flight == 0 && self.failures.is_empty() && self.logins.is_empty()
     }
+}
 
-    /// How long the key stays locked: until the oldest of the newest `max`
-    /// failures is a window old (none when fewer are held).
-    fn locked_for(&self, max: u32, now: Instant, window: Duration) -> Option<Duration> {
-        let held = self.failures.len();
-        let max = usize::try_from(max).unwrap_or(usize::MAX);
-        if held == 0 || held < max {
-            return None;
-        }
-        // With a limit of 0 the newest failure decides.
-        let oldest = self.failures.get(held - max.max(1))?;
-        Some(window.saturating_sub(now.saturating_duration_since(*oldest)))
+/// Forgets the instants a window old at `now`.
+fn expire(instants: &mut VecDeque<Instant>, now: Instant, window: Duration) {
+    while instants
+        .front()
+        .is_some_and(|f| now.saturating_duration_since(*f) >= window)
+    {
+        instants.pop_front();
     }
+}
 
-    /// Records a failure of an attempt begun `at`, in order (attempts end
-    /// out of order), keeping at most `max` (one when the limit is 0).
-    fn record(&mut self, at: Instant, max: u32) {
-        let i = self.failures.partition_point(|f| *f <= at);
-        self.failures.insert(i, at);
-        let keep = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
-        while self.failures.len() > keep {
-            self.failures.pop_front();
+/// How long a key stays locked by `instants`: until the oldest of the newest
+/// `max` is a window old (none when fewer are held).
+fn locked_for(
+    instants: &VecDeque<Instant>,
+    max: u32,
+    now: Instant,
+    window: Duration,
+) -> Option<Duration> {
+    let held = instants.len();
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    if held == 0 || held < max {
+        return None;
+    }
+    // With a limit of 0 the newest decides.
+    let oldest = instants.get(held - max.max(1))?;
+    Some(window.saturating_sub(now.saturating_duration_since(*oldest)))
+}
+
+/// Records an attempt begun `at`, in order (attempts end out of order),
+/// keeping at most `max` (one when the limit is 0).
+fn record(instants: &mut VecDeque<Instant>, at: Instant, max: u32) {
+    let i = instants.partition_point(|f| *f <= at);
+    instants.insert(i, at);
+    let keep = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
+    while instants.len() > keep {
+        instants.pop_front();
+    }
+}
+
+/// Why an attempt may not begin, and for how many seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Too many failures (or attempts under way).
+    Failures(u64),
+    /// Too many successful logins within a minute.
+    Logins(u64),
+}
+
+impl Refused {
+    pub fn secs(self) -> u64 {
+        match self {
+            Refused::Failures(s) | Refused::Logins(s) => s,
         }
     }
 }
 
+/// The window of the successful-login limit.
+const LOGINS_WINDOW: Duration = Duration::from_secs(60);
 const CLIENT_FACTOR: u32 = 4;
 const PRUNE_ABOVE: usize = 10_000;
 
@@ -74,9 +112,16 @@ const PRUNE_ABOVE: usize = 10_000;
 pub struct Attempt<'a> {
     throttle: &'a LoginThrottle,
     keys: [String; 2],
-    limits: [u32; 2],
+    limits: [Limits; 2],
     at: Instant,
     verdict: Option<Verdict>,
+}
+
+/// A key's limits: failures per window, successes per minute (0: none).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    failures: u32,
+    logins: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,47 +133,72 @@ enum Verdict {
 }
 
 impl LoginThrottle {
-    pub fn new(max_failures: u32, window_secs: u64) -> LoginThrottle {
+    pub fn new(max_failures: u32, window_secs: u64, max_logins: u32) -> LoginThrottle {
         LoginThrottle {
             max_failures,
             window: Duration::from_secs(window_secs),
+            max_logins,
             entries: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Starts an attempt for `email` from `client`, or `Err(seconds to wait)`
-    /// when either is locked out (or has as many attempts under way as it
-    /// may still fail: then a second).
-    pub fn begin(&self, email: &str, client: &str, now: Instant) -> Result<Attempt<'_>, u64> {
+    /// Starts an attempt for `email` from `client`, or says why not and for
+    /// how long: either is locked out by its failures or its logins, or has
+    /// as many attempts under way as it may still fail or succeed (then a
+    /// second).
+    pub fn begin(&self, email: &str, client: &str, now: Instant) -> Result<Attempt<'_>, Refused> {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > PRUNE_ABOVE {
             let window = self.window;
             map.retain(|_, e| {
-                e.expire(now, window);
-                e.in_flight > 0 || !e.failures.is_empty()
+                expire(&mut e.failures, now, window);
+                expire(&mut e.logins, now, LOGINS_WINDOW);
+                !e.is_idle()
             });
         }
         let keys = [email_key(email), client_key(client)];
         let limits = [
-            self.max_failures,
-            self.max_failures.saturating_mul(CLIENT_FACTOR),
+            Limits {
+                failures: self.max_failures,
+                logins: self.max_logins,
+            },
+            Limits {
+                failures: self.max_failures.saturating_mul(CLIENT_FACTOR),
+                logins: self.max_logins.saturating_mul(CLIENT_FACTOR),
+            },
         ];
-        let mut wait = 0;
+        let mut refused: Option<Refused> = None;
+        let mut refuse = |r: Refused| {
+            if refused.is_none_or(|old| r.secs() > old.secs()) {
+                refused = Some(r);
+            }
+        };
         for (key, max) in keys.iter().zip(limits) {
             let Some(entry) = map.get_mut(key) else {
                 continue;
             };
-            entry.expire(now, self.window);
-            if let Some(left) = entry.locked_for(max, now, self.window) {
-                wait = wait.max(whole_seconds(left));
+            expire(&mut entry.failures, now, self.window);
+            expire(&mut entry.logins, now, LOGINS_WINDOW);
+            if let Some(left) = locked_for(&entry.failures, max.failures, now, self.window) {
+                refuse(Refused::Failures(whole_seconds(left)));
             }
             let held = u32::try_from(entry.failures.len()).unwrap_or(u32::MAX);
-            if wait == 0 && held.saturating_add(entry.in_flight) >= max {
-                wait = 1;
+            if held.saturating_add(entry.in_flight) >= max.failures {
+                refuse(Refused::Failures(1));
+            }
+            if max.logins == 0 {
+                continue;
+            }
+            if let Some(left) = locked_for(&entry.logins, max.logins, now, LOGINS_WINDOW) {
+                refuse(Refused::Logins(whole_seconds(left)));
+            }
+            let held = u32::try_from(entry.logins.len()).unwrap_or(u32::MAX);
+            if held.saturating_add(entry.in_flight) >= max.logins {
+                refuse(Refused::Logins(1));
             }
         }
-        if wait > 0 {
-            return Err(wait);
+        if let Some(refused) = refused {
+            return Err(refused);
         }
         for key in &keys {
             map.entry(key.clone()).or_default().in_flight += 1;
@@ -151,12 +221,19 @@ impl LoginThrottle {
             };
             entry.in_flight = entry.in_flight.saturating_sub(1);
             match verdict {
-                Verdict::Failed => entry.record(attempt.at, max),
-                // A success clears the email's failures, not the client's.
-                Verdict::Succeeded if i == 0 => entry.failures.clear(),
-                Verdict::Succeeded | Verdict::Void => {}
+                Verdict::Failed => record(&mut entry.failures, attempt.at, max.failures),
+                Verdict::Succeeded => {
+                    // A success clears the email's failures, not the client's.
+                    if i == 0 {
+                        entry.failures.clear();
+                    }
+                    if max.logins > 0 {
+                        record(&mut entry.logins, attempt.at, max.logins);
+                    }
+                }
+                Verdict::Void => {}
             }
-            if entry.failures.is_empty() && entry.in_flight == 0 {
+            if entry.is_idle() {
                 map.remove(key);
             }
         }
@@ -214,14 +291,17 @@ mod tests {
 
     #[test]
     fn locks_after_max_failures_and_unlocks_after_window() {
-        let t = LoginThrottle::new(3, 60);
+        let t = LoginThrottle::new(3, 60, 0);
         let start = Instant::now();
         for _ in 0..2 {
             fail(&t, "a@x.io", "1.2.3.4", start);
         }
         assert!(open(&t, "a@x.io", "1.2.3.4", start));
         fail(&t, "A@x.io", "1.2.3.4", start);
-        assert_eq!(t.begin("a@x.io", "9.9.9.9", start).err(), Some(60));
+        assert_eq!(
+            t.begin("a@x.io", "9.9.9.9", start).err().map(Refused::secs),
+            Some(60)
+        );
         assert!(open(&t, "b@x.io", "9.9.9.9", start));
         let later = start + Duration::from_secs(61);
         assert!(open(&t, "a@x.io", "1.2.3.4", later));
@@ -229,17 +309,17 @@ mod tests {
 
     #[test]
     fn the_wait_is_rounded_up() {
-        let t = LoginThrottle::new(1, 60);
+        let t = LoginThrottle::new(1, 60, 0);
         let start = Instant::now();
         fail(&t, "a@x.io", "c", start);
         let at = start + Duration::from_millis(56_500);
-        assert_eq!(t.begin("a@x.io", "c", at).err(), Some(4));
+        assert_eq!(t.begin("a@x.io", "c", at).err().map(Refused::secs), Some(4));
         assert!(open(&t, "a@x.io", "c", start + Duration::from_secs(60)));
     }
 
     #[test]
     fn success_clears_the_email() {
-        let t = LoginThrottle::new(2, 60);
+        let t = LoginThrottle::new(2, 60, 0);
         let now = Instant::now();
         fail(&t, "a@x.io", "c", now);
         t.begin("a@x.io", "c", now).expect("open").succeeded();
@@ -249,7 +329,7 @@ mod tests {
 
     #[test]
     fn one_client_trying_many_emails_is_locked() {
-        let t = LoginThrottle::new(2, 60);
+        let t = LoginThrottle::new(2, 60, 0);
         let now = Instant::now();
         for i in 0..8 {
             fail(&t, &format!("u{i}@x.io"), "evil", now);
@@ -259,23 +339,26 @@ mod tests {
 
     #[test]
     fn attempts_under_way_count_against_the_limit() {
-        let t = LoginThrottle::new(3, 60);
+        let t = LoginThrottle::new(3, 60, 0);
         let now = Instant::now();
         let under_way: Vec<_> = (0..3)
             .map(|_| t.begin("a@x.io", "c", now).expect("open"))
             .collect();
         assert_eq!(
-            t.begin("a@x.io", "c", now).err(),
+            t.begin("a@x.io", "c", now).err().map(Refused::secs),
             Some(1),
             "a burst is cut at the limit"
         );
         drop(under_way); // no verdict: each counts as a failure
-        assert_eq!(t.begin("a@x.io", "c", now).err(), Some(60));
+        assert_eq!(
+            t.begin("a@x.io", "c", now).err().map(Refused::secs),
+            Some(60)
+        );
     }
 
     #[test]
     fn a_void_attempt_is_not_counted() {
-        let t = LoginThrottle::new(1, 60);
+        let t = LoginThrottle::new(1, 60, 0);
         let now = Instant::now();
         t.begin("a@x.io", "c", now).expect("open").void();
         let entries = t.entries.lock().map(|m| m.len()).unwrap_or(usize::MAX);
@@ -289,40 +372,62 @@ mod tests {
     /// `max` failures is a window old.
     #[test]
     fn the_window_slides() {
-        let t = LoginThrottle::new(5, 20);
+        let t = LoginThrottle::new(5, 20, 0);
         let start = Instant::now();
         let at = |ms: u64| start + Duration::from_millis(ms);
         fail(&t, "a@x.io", "c", at(0));
         for _ in 0..4 {
             fail(&t, "a@x.io", "c", at(19_000));
         }
-        assert_eq!(t.begin("a@x.io", "c", at(19_500)).err(), Some(1));
+        assert_eq!(
+            t.begin("a@x.io", "c", at(19_500)).err().map(Refused::secs),
+            Some(1)
+        );
         // The first failure is a window old: one more may be tried, not five.
         fail(&t, "a@x.io", "c", at(21_000));
-        assert_eq!(t.begin("a@x.io", "c", at(21_000)).err(), Some(18));
-        assert_eq!(t.begin("a@x.io", "c", at(38_500)).err(), Some(1));
+        assert_eq!(
+            t.begin("a@x.io", "c", at(21_000)).err().map(Refused::secs),
+            Some(18)
+        );
+        assert_eq!(
+            t.begin("a@x.io", "c", at(38_500)).err().map(Refused::secs),
+            Some(1)
+        );
         // The four of 19 s are a window old at 39 s.
         assert!(open(&t, "a@x.io", "c", at(39_000)));
         for _ in 0..4 {
             fail(&t, "a@x.io", "c", at(39_000));
         }
-        assert_eq!(t.begin("a@x.io", "c", at(39_000)).err(), Some(2));
+        assert_eq!(
+            t.begin("a@x.io", "c", at(39_000)).err().map(Refused::secs),
+            Some(2)
+        );
     }
 
     #[test]
     fn the_client_window_slides_too() {
-        let t = LoginThrottle::new(2, 60);
+        let t = LoginThrottle::new(2, 60, 0);
         let start = Instant::now();
         let at = |s: u64| start + Duration::from_secs(s);
         for i in 0..8 {
             fail(&t, &format!("u{i}@x.io"), "evil", at(10 * (i / 4)));
         }
-        assert_eq!(t.begin("fresh@x.io", "evil", at(30)).err(), Some(30));
+        assert_eq!(
+            t.begin("fresh@x.io", "evil", at(30))
+                .err()
+                .map(Refused::secs),
+            Some(30)
+        );
         // The four of 0 s are a window old; the four of 10 s still count.
         for i in 8..12 {
             fail(&t, &format!("u{i}@x.io"), "evil", at(60));
         }
-        assert_eq!(t.begin("fresh@x.io", "evil", at(60)).err(), Some(10));
+        assert_eq!(
+            t.begin("fresh@x.io", "evil", at(60))
+                .err()
+                .map(Refused::secs),
+            Some(10)
+        );
         assert!(open(&t, "fresh@x.io", "evil", at(70)));
     }
 
@@ -330,24 +435,30 @@ mod tests {
     /// began, so the older one leaves the window first.
     #[test]
     fn failures_ending_out_of_order_expire_in_order() {
-        let t = LoginThrottle::new(2, 10);
+        let t = LoginThrottle::new(2, 10, 0);
         let start = Instant::now();
         let at = |s: u64| start + Duration::from_secs(s);
         let first = t.begin("a@x.io", "c", at(0)).expect("open");
         let second = t.begin("a@x.io", "c", at(5)).expect("open");
         second.failed();
         first.failed();
-        assert_eq!(t.begin("a@x.io", "c", at(6)).err(), Some(4));
+        assert_eq!(
+            t.begin("a@x.io", "c", at(6)).err().map(Refused::secs),
+            Some(4)
+        );
         assert!(open(&t, "a@x.io", "c", at(10)));
         fail(&t, "a@x.io", "c", at(10));
-        assert_eq!(t.begin("a@x.io", "c", at(10)).err(), Some(5));
+        assert_eq!(
+            t.begin("a@x.io", "c", at(10)).err().map(Refused::secs),
+            Some(5)
+        );
     }
 
     /// No key holds more failure instants than its limit, however many
     /// failures it had; nor any a window old.
     #[test]
     fn a_key_holds_no_more_than_its_limit() {
-        let t = LoginThrottle::new(3, 10);
+        let t = LoginThrottle::new(3, 10, 0);
         let start = Instant::now();
         for s in 0..100 {
             let now = start + Duration::from_secs(s);
@@ -364,5 +475,77 @@ mod tests {
         // A window after the last failure, a new attempt forgets them all.
         assert!(open(&t, "a@x.io", "c", start + Duration::from_secs(110)));
         assert_eq!(held("email:a@x.io"), 0);
+    }
+
+    fn succeed(t: &LoginThrottle, email: &str, client: &str, now: Instant) {
+        t.begin(email, client, now).expect("not locked").succeeded();
+    }
+
+    /// Found by an outside review: successes were never limited, so one
+    /// valid account could keep Argon2 running without end.
+    #[test]
+    fn successful_logins_are_limited_per_minute() {
+        let t = LoginThrottle::new(5, 300, 3);
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        succeed(&t, "a@x.io", "c", at(0));
+        succeed(&t, "a@x.io", "c", at(10));
+        succeed(&t, "a@x.io", "c", at(20));
+        assert_eq!(
+            t.begin("a@x.io", "c", at(30)).err(),
+            Some(Refused::Logins(30))
+        );
+        // Another email from the client is let in (its limit is 4 × 3).
+        assert!(open(&t, "b@x.io", "c", at(30)));
+        // The first login is a minute old: one more.
+        succeed(&t, "a@x.io", "c", at(60));
+        assert_eq!(
+            t.begin("a@x.io", "c", at(60)).err(),
+            Some(Refused::Logins(10))
+        );
+    }
+
+    #[test]
+    fn one_client_logging_in_as_many_emails_is_limited() {
+        let t = LoginThrottle::new(5, 300, 2);
+        let now = Instant::now();
+        for i in 0..8 {
+            succeed(&t, &format!("u{i}@x.io"), "busy", now);
+        }
+        assert_eq!(
+            t.begin("fresh@x.io", "busy", now).err(),
+            Some(Refused::Logins(60))
+        );
+        assert!(open(&t, "fresh@x.io", "other", now));
+    }
+
+    /// Logins under way count against the login limit too, as against the
+    /// failure limit; and failures are counted as before beside it.
+    #[test]
+    fn logins_under_way_count_and_failures_still_lock() {
+        let t = LoginThrottle::new(3, 300, 2);
+        let now = Instant::now();
+        succeed(&t, "a@x.io", "c", now);
+        let under_way = t.begin("a@x.io", "c", now).expect("open");
+        assert_eq!(t.begin("a@x.io", "c", now).err(), Some(Refused::Logins(1)));
+        under_way.void();
+        for _ in 0..3 {
+            fail(&t, "b@x.io", "c", now);
+        }
+        assert_eq!(
+            t.begin("b@x.io", "c", now).err(),
+            Some(Refused::Failures(300))
+        );
+    }
+
+    #[test]
+    fn zero_logins_is_unlimited() {
+        let t = LoginThrottle::new(5, 300, 0);
+        let now = Instant::now();
+        for _ in 0..100 {
+            succeed(&t, "a@x.io", "c", now);
+        }
+        let entries = t.entries.lock().map(|m| m.len()).unwrap_or(usize::MAX);
+        assert_eq!(entries, 0, "nothing held");
     }
 }

@@ -10,6 +10,7 @@ use validator::Validate;
 use super::extract::{JsonBody, NoQuery};
 use super::validation::check;
 use crate::auth::password;
+use crate::auth::throttle::Refused;
 use crate::db::users;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -39,8 +40,10 @@ pub struct TokenResponse {
 const BAD_LOGIN: &str = "invalid email or password";
 
 /// Exchange an email and password for an access token. Repeated failures
-/// for one email or from one client are refused with 429 for a while; the
-/// answer never tells whether the email exists.
+/// for one email or from one client are refused with 429 for a while, and
+/// so are more than `PATRON_LOGIN_MAX_PER_MIN` successful logins (default
+/// 10) per email within a minute (four times as many per client); the answer
+/// never tells whether the email exists.
 #[utoipa::path(
     tag = "auth",
     request_body = TokenRequest,
@@ -48,7 +51,7 @@ const BAD_LOGIN: &str = "invalid email or password";
         (status = 200, body = TokenResponse,
             headers(("Cache-Control" = String, description = "`no-store`: a token is never kept by a cache"))),
         (status = 401, description = "Wrong email or password", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed attempts", body = crate::error::Problem, content_type = "application/problem+json",
+        (status = 429, description = "Too many failed attempts, or logins within a minute", body = crate::error::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait")))
     ),
     security(())
@@ -71,9 +74,15 @@ pub async fn token(
     let attempt = state
         .throttle
         .begin(&email, &client, Instant::now())
-        .map_err(|wait| ApiError::TooManyRequests {
-            detail: format!("too many failed logins; try again in {wait} s"),
-            retry_after_secs: wait,
+        .map_err(|refused| {
+            let (what, wait) = match refused {
+                Refused::Failures(wait) => ("failed logins", wait),
+                Refused::Logins(wait) => ("logins", wait),
+            };
+            ApiError::TooManyRequests {
+                detail: format!("too many {what}; try again in {wait} s"),
+                retry_after_secs: wait,
+            }
         })?;
 
     let lookup = email.clone();
@@ -93,9 +102,7 @@ pub async fn token(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| password::dummy_hash().to_string());
-    let matches = web::block(move || password::verify(&password, &hash))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let matches = password::verify_off_pool(password, hash).await?;
 
     match user {
         Some(user) if matches && user.active => {

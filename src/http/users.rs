@@ -252,9 +252,7 @@ pub async fn create(
         .transpose()?
         .unwrap_or(Role::Viewer);
     let password = input.password.unwrap_or_default();
-    let hash = web::block(move || password::hash(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let hash = password::hash_off_pool(password).await?;
     let now = db::now();
     let new = users::NewUser {
         email: input.email.unwrap_or_default().trim().to_lowercase(),
@@ -365,11 +363,7 @@ pub async fn patch(
     );
     let role = role.as_ref().map(|r| r.get("role")).transpose()?;
     let new_hash = match password {
-        Some(p) => Some(
-            web::block(move || password::hash(&p))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))??,
-        ),
+        Some(p) => Some(password::hash_off_pool(p).await?),
         None => None,
     };
     let row = state

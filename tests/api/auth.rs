@@ -33,6 +33,7 @@ backend_tests!(
     a_refused_token_is_the_first_answer,
     behind_a_trusted_proxy_each_forwarded_client_has_its_own_lock,
     without_trusted_proxies_x_forwarded_for_is_ignored,
+    successful_logins_are_limited_per_minute,
 );
 
 const PASSWORD: &str = "a long test password";
@@ -794,4 +795,47 @@ async fn without_trusted_proxies_x_forwarded_for_is_ignored(app: TestApp) {
         .await;
         r.problem(429);
     }
+}
+
+/// Found by an outside review: successful logins were never limited, and
+/// each is an Argon2 check; one valid account (here a viewer's) looping on
+/// its right password kept the checks going. The 11th within a minute is a
+/// 429 with `Retry-After`; another account still logs in, and failures are
+/// counted as before beside the logins.
+async fn successful_logins_are_limited_per_minute(app: TestApp) {
+    create_user(&app, "loop@example.com", "viewer", true).await;
+    let limited = app.start_another(|c| c.login_max_per_min = 10).await;
+    let base = limited.address.clone();
+    for i in 0..10 {
+        let r = login_via(&app, &base, None, "loop@example.com", PASSWORD).await;
+        assert_eq!(r.status, 200, "login {i}: {}", r.text);
+    }
+    let r = login_via(&app, &base, None, "LOOP@example.com", PASSWORD).await;
+    r.problem(429);
+    assert_eq!(r.body["type"], "/problems/rate-limited");
+    assert!(r.body.get("access_token").is_none());
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let r = login_via(&app, &base, None, &app.admin_email, &app.admin_password).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for _ in 0..5 {
+        login_via(&app, &base, None, "guess@example.com", "wrong password")
+            .await
+            .problem(401);
+    }
+    let r = login_via(&app, &base, None, "guess@example.com", "wrong password").await;
+    r.problem(429);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("failed"),
+        "{}",
+        r.text
+    );
+    limited.stop().await;
 }
