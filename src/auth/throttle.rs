@@ -1,4 +1,5 @@
-//! Login throttling, per email and per client address (`client_key`).
+//! Login throttling, per email and per client address (an IPv6 client by
+//! its /64: `http::client_address::throttle_key`).
 //!
 //! Failures: after `max_failures` failures for one email (or four times as
 //! many from one client address) within any window's length, further

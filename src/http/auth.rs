@@ -68,7 +68,7 @@ pub async fn token(
     let email = input.email.unwrap_or_default().trim().to_lowercase();
     let password = input.password.unwrap_or_default();
     let client = super::client_address::of(&req, &state.trusted_proxies)
-        .map(|ip| ip.to_string())
+        .map(super::client_address::throttle_key)
         .unwrap_or_default();
 
     let attempt = state

@@ -9,7 +9,7 @@
 //! is the client. Entries to the left of it are whatever the client sent (a
 //! spoofed `X-Forwarded-For`) and are never read.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use actix_web::HttpRequest;
 use ipnet::IpNet;
@@ -24,6 +24,23 @@ pub fn of(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
         .map(|value| value.to_str().unwrap_or("?"))
         .collect();
     Some(through_proxies(peer, &forwarded, trusted))
+}
+
+/// The key a client is counted under by the login throttle: an IPv4
+/// address as it is (an IPv4-mapped IPv6 one as the IPv4 it maps), an IPv6
+/// address by its /64. A site, even a single host, is routed a whole /64 and
+/// may use any of its 2^64 addresses: keyed by the full address, each guess
+/// could come from a fresh one, and the per-client limits held no one (an
+/// outside review).
+pub fn throttle_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let prefix = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{prefix}/64")
+        }
+    }
 }
 
 /// Walks `X-Forwarded-For` (all its header lines, in order) from the right
@@ -107,6 +124,18 @@ mod tests {
                 "{header:?}"
             );
         }
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let key = |s: &str| throttle_key(ip(s));
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("::1"), "::/64");
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_ne!(key("203.0.113.7"), key("203.0.113.8"));
     }
 
     #[test]
