@@ -395,8 +395,14 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             if secured {
                 success_headers(op, method == "post");
             }
-            if secured && method == "post" {
-                idempotency_key(op);
+            let reads_only =
+                crate::http::read_only::reads_only(&actix_web::http::Method::POST, path);
+            if secured && method == "post" && reads_only {
+                idempotency_key(op, IGNORED_KEY);
+                // A malformed key is still refused.
+                wanted.push("ValidationFailed");
+            } else if secured && method == "post" {
+                idempotency_key(op, KEY);
                 keyed_409(op);
                 // With a key, the body is read (and hashed) before the
                 // handler runs, even where the operation takes none.
@@ -512,17 +518,8 @@ fn operation_id(method: &str, path: &str) -> String {
     }
 }
 
-/// The `Idempotency-Key` header every authenticated POST accepts.
-fn idempotency_key(op: &mut Operation) {
-    use utoipa::openapi::path::{ParameterBuilder, ParameterIn as In};
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    use utoipa::openapi::Required;
-    let parameter = ParameterBuilder::new()
-        .name("Idempotency-Key")
-        .parameter_in(In::Header)
-        .required(Required::False)
-        .description(Some(
-            "Makes the POST safe to retry: a retry with the same key and the same request \
+/// What `Idempotency-Key` does on a POST that writes.
+const KEY: &str = "Makes the POST safe to retry: a retry with the same key and the same request \
 (method, path, query and body) returns the stored first success (status, body, Location, \
 ETag; marked `Idempotent-Replayed: true`) and writes nothing. The same key with another \
 request is a 422; while the first request still runs, a 409 `/problems/conflict` with \
@@ -531,8 +528,24 @@ request is a 422; while the first request still runs, a 409 `/problems/conflict`
 visible ASCII characters, kept at least 24 h (PATRON_IDEMPOTENCY_TTL_SECS). Only successes \
 are stored: a refused request wrote nothing, and its retry (the request corrected) runs again. Bulk writes and the CSV import store their response in the same \
 database transaction as the writes (on SQLite, where those take turns, a retry sent while \
-the first runs waits for it and gets the replay rather than a 409).",
-        ))
+the first runs waits for it and gets the replay rather than a 409).";
+
+/// What it does on a POST that only reads.
+const IGNORED_KEY: &str = "Accepted, as on every POST, and ignored: this POST only reads, so a \
+retry runs it again and nothing is stored (no replay, no 409). A malformed key (not 1 to 255 \
+visible ASCII characters, or two headers) is still a 422.";
+
+/// The `Idempotency-Key` header every authenticated POST accepts, with
+/// what it does there.
+fn idempotency_key(op: &mut Operation, description: &str) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn as In};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::Required;
+    let parameter = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(In::Header)
+        .required(Required::False)
+        .description(Some(description))
         .schema(Some(
             ObjectBuilder::new()
                 .schema_type(Type::String)

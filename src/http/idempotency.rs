@@ -1,4 +1,5 @@
-//! `Idempotency-Key` on every POST: a retry with the same key and body gets
+//! `Idempotency-Key` on every POST that writes (one that only reads checks
+//! the key and ignores it: `http::read_only::reads_only`): a retry with the same key and body gets
 //! the stored first success and writes nothing; the same key with another
 //! body is a 422; a retry while the first request still runs is a 409.
 //!
@@ -264,6 +265,14 @@ pub async fn middleware(
         Ok(None) => return next.call(req).await.map(|r| r.map_into_boxed_body()),
         Err(e) => return Ok(error_response(req, e)),
     };
+    // A POST that only reads (a segment preview, a customer share) has
+    // nothing a retry could repeat: its key is checked as any, then ignored.
+    // Stored, a viewer (who may send these) wrote a claim row, on SQLite in
+    // the single writer's turn, and kept answers of up to a megabyte each
+    // for a day, as many as it had keys (an outside review).
+    if super::read_only::reads_only(req.method(), &path) {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    }
     let mut payload = req.take_payload();
     let body = match read_body(req.request(), &mut payload, body_limit(&path)).await {
         Ok(body) => body,

@@ -20,6 +20,12 @@ const READ_POSTS: [&str; 3] = [
     "/api/v1/auth/token",
 ];
 
+/// Is this a POST that changes nothing (a query too large for a URL, or
+/// logging in)?
+pub fn reads_only(method: &Method, path: &str) -> bool {
+    method == Method::POST && READ_POSTS.contains(&path)
+}
+
 /// Does this request ask to change data? Any write method under the API
 /// does, routed or not: telling a viewer's 404 or 405 from its 403 would
 /// need the route table, which is built from the OpenAPI document, and
@@ -30,7 +36,7 @@ pub fn writes(method: &Method, path: &str) -> bool {
     let changes = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(method);
     changes
         && path.starts_with("/api/v1/")
-        && !(method == Method::POST && (READ_POSTS.contains(&path) || path == OWN_PASSWORD))
+        && !(reads_only(method, path) || (method == Method::POST && path == OWN_PASSWORD))
 }
 
 /// A viewer's own password is its own to change: it writes no CRM data.

@@ -87,8 +87,22 @@ fn every_api_operation_is_secured_and_documents_its_problems() {
         if path.contains('{') {
             assert!(responses.contains_key("404"), "{method} {path} lacks 404");
         }
+        // A POST that only reads ignores its key (an outside review: a
+        // viewer stored answers through it): no 409, and the header says so.
+        if method == "post" && read_post.contains(&path.as_str()) {
+            assert!(
+                !responses.contains_key("409"),
+                "{method} {path} lists a 409"
+            );
+            let key = op["parameters"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == "Idempotency-Key"))
+                .expect("Idempotency-Key");
+            let text = key["description"].as_str().unwrap_or_default();
+            assert!(text.contains("ignored"), "{method} {path}: {text}");
+        }
         // Every keyed POST's 409, shared or its own, names the key's types.
-        if method == "post" {
+        if method == "post" && !read_post.contains(&path.as_str()) {
             let conflict = &responses["409"];
             let conflict = match conflict["$ref"].as_str() {
                 Some(r) => &spec["components"]["responses"][r.rsplit('/').next().unwrap()],

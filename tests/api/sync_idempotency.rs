@@ -285,7 +285,58 @@ backend_tests!(
     a_login_is_never_stored_for_replay,
     a_retry_while_the_first_runs_is_409_with_retry_after,
     an_encoded_path_is_the_same_request,
+    a_keyed_read_only_post_stores_nothing,
 );
+
+/// Found by an outside review: a viewer may send the two POSTs that only
+/// read, and with a key each stored a claim and the whole answer (up to a
+/// megabyte for a preview) for 24 h, as many as it had keys. Now the key is
+/// checked and ignored: both calls run, neither is a replay, another body
+/// under the same key is no 422, and the key table stays empty.
+async fn a_keyed_read_only_post_stores_nothing(app: TestApp) {
+    let (_, viewer) = app.user_with_role("viewer").await;
+    let share = json!({"population": 1000, "segment_ratio": 0.5, "reachable_ratio": 0.5,
+        "valid_ratio": 0.5, "spender_ratio": 0.5, "annual_spend": 100});
+    let preview = json!({"rule": {"field": "kind", "op": "eq", "value": "individual"}});
+    let mut share2 = share.clone();
+    share2["population"] = json!(2000);
+    let mut preview2 = preview.clone();
+    preview2["limit"] = json!(5);
+    let send = |path: &str, body: &Value, key: &str| {
+        app.send(
+            app.client
+                .post(app.url(path))
+                .bearer_auth(&viewer)
+                .header("Idempotency-Key", key)
+                .json(body),
+        )
+    };
+    for (path, body, other) in [
+        ("/api/v1/segments/preview", &preview, &preview2),
+        ("/api/v1/analytics/customer-share", &share, &share2),
+    ] {
+        for _ in 0..2 {
+            let r = send(path, body, "read-1").await;
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            assert!(r.header("idempotent-replayed").is_none(), "{path}");
+        }
+        let r = send(path, other, "read-1").await;
+        assert_eq!(r.status, 200, "{path}, another body: {}", r.text);
+        // A malformed key is still refused.
+        let r = send(path, body, "not visible").await;
+        assert_eq!(r.error_fields(), vec!["Idempotency-Key"], "{}", r.text);
+    }
+    let db = app.open_db(1, 5).await;
+    let stored = db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use patron::db::schema::idempotency_keys::dsl::idempotency_keys;
+            Ok(idempotency_keys.count().get_result::<i64>(conn)?)
+        })
+        .await
+        .expect("counted");
+    assert_eq!(stored, 0, "rows in idempotency_keys");
+}
 
 /// The router decodes `%31` to `1`; the middleware saw the raw path, took
 /// `/api/v%31/customers` for a path outside the API and let its key go
