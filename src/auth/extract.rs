@@ -3,7 +3,8 @@
 //! and refused `ApiError::InvalidToken`: they differ in `WWW-Authenticate`
 //! (RFC 6750 §3.1). The user is checked on every request so that deactivation and role changes take
 //! effect at once, not when the token expires (through a cache that every
-//! change to the users empties: `auth::user_cache`).
+//! change to the users empties: `auth::user_cache`, which remembers a
+//! disabled user too).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +13,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
+use super::user_cache::Known;
 use crate::db::users;
 use crate::domain::codes::{from_db, Role};
 use crate::error::ApiError;
@@ -85,14 +87,18 @@ async fn check(
         .parse()
         .map_err(|_| ApiError::InvalidToken("invalid token: bad subject".into()))?;
     let (user, generation) = match state.users.get(id) {
-        Some(known) => known,
+        Some(Known::Active(user, generation)) => (user, generation),
+        Some(Known::Disabled) => return Err(disabled()),
         None => {
             let epoch = users::epoch();
             let user = state
                 .db
                 .lookup(move |conn| Ok(users::find(conn, id)?))
                 .await?;
-            let user = user.filter(|u| u.active).ok_or_else(disabled)?;
+            let Some(user) = user.filter(|u| u.active) else {
+                state.users.put_disabled(id, epoch);
+                return Err(disabled());
+            };
             let auth = AuthUser {
                 id: user.id,
                 role: from_db(&user.role, Role::Viewer),

@@ -14,6 +14,12 @@
 //! concurrent change commits is therefore never kept past that commit.
 //! Another Patron process on the same database sees a change after at most
 //! `ttl` (its cache is its own).
+//!
+//! A user found disabled (or gone) is remembered as such, under the same
+//! rule: a disabled user's token, still unexpired, is refused before the
+//! per-user rate limit can count it, and unremembered each request with it
+//! cost a database read, as many as the holder cared to send (an outside
+//! review). Reactivating the user is a write to `users`, which forgets it.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -25,9 +31,17 @@ use crate::db::users::epoch;
 /// Entries kept at most; beyond, the cache starts over (users are few).
 const MAX_ENTRIES: usize = 10_000;
 
+/// What is known of a user.
+#[derive(Debug, Clone)]
+pub enum Known {
+    /// Active, with its token generation.
+    Active(AuthUser, i64),
+    /// Disabled, or no such user.
+    Disabled,
+}
+
 struct Entry {
-    user: AuthUser,
-    token_generation: i64,
+    known: Known,
     epoch: u64,
     at: Instant,
 }
@@ -45,19 +59,28 @@ impl UserCache {
         }
     }
 
-    /// The active user `id` and its token generation, if known and fresh.
-    pub fn get(&self, id: i64) -> Option<(AuthUser, i64)> {
+    /// What is known of user `id`, if known and fresh.
+    pub fn get(&self, id: i64) -> Option<Known> {
         if self.ttl.is_zero() {
             return None;
         }
         let entries = self.entries.read().ok()?;
         let e = entries.get(&id)?;
-        (e.epoch == epoch() && e.at.elapsed() < self.ttl)
-            .then(|| (e.user.clone(), e.token_generation))
+        (e.epoch == epoch() && e.at.elapsed() < self.ttl).then(|| e.known.clone())
     }
 
     /// Remembers an active user read after `epoch` was taken.
     pub fn put(&self, user: AuthUser, token_generation: i64, epoch: u64) {
+        self.keep(user.id, Known::Active(user, token_generation), epoch);
+    }
+
+    /// Remembers that user `id`, read after `epoch` was taken, is disabled
+    /// or gone.
+    pub fn put_disabled(&self, id: i64, epoch: u64) {
+        self.keep(id, Known::Disabled, epoch);
+    }
+
+    fn keep(&self, id: i64, known: Known, epoch: u64) {
         if self.ttl.is_zero() {
             return;
         }
@@ -66,10 +89,9 @@ impl UserCache {
                 entries.clear();
             }
             entries.insert(
-                user.id,
+                id,
                 Entry {
-                    user,
-                    token_generation,
+                    known,
                     epoch,
                     at: Instant::now(),
                 },
@@ -99,7 +121,7 @@ mod tests {
         cache.put(user(7), 3, before);
         // Other tests move the epoch too: only assert while it stood still.
         if epoch() == before {
-            assert_eq!(cache.get(7).map(|(u, g)| (u.id, g)), Some((7, 3)));
+            assert!(matches!(cache.get(7), Some(Known::Active(u, 3)) if u.id == 7));
         }
         assert!(cache.get(8).is_none());
         changed();
@@ -124,5 +146,21 @@ mod tests {
         let off = UserCache::new(Duration::ZERO);
         off.put(user(1), 0, epoch());
         assert!(off.get(1).is_none());
+    }
+
+    #[test]
+    fn a_disabled_user_is_remembered_until_the_users_change() {
+        let cache = UserCache::new(Duration::from_secs(60));
+        let before = epoch();
+        cache.put_disabled(9, before);
+        if epoch() == before {
+            assert!(matches!(cache.get(9), Some(Known::Disabled)));
+        }
+        changed();
+        assert!(cache.get(9).is_none());
+        let before = epoch();
+        changed();
+        cache.put_disabled(9, before);
+        assert!(cache.get(9).is_none(), "read before a change: not kept");
     }
 }

@@ -34,6 +34,7 @@ backend_tests!(
     behind_a_trusted_proxy_each_forwarded_client_has_its_own_lock,
     without_trusted_proxies_x_forwarded_for_is_ignored,
     successful_logins_are_limited_per_minute,
+    a_disabled_users_token_is_refused_from_memory,
 );
 
 const PASSWORD: &str = "a long test password";
@@ -838,4 +839,52 @@ async fn successful_logins_are_limited_per_minute(app: TestApp) {
         r.text
     );
     limited.stop().await;
+}
+
+/// Found by an outside review: only active users were remembered, so every
+/// request with a disabled user's unexpired token (refused before the
+/// per-user rate limit counts it) read the database. The instance here
+/// remembers for a minute; the user is disabled and enabled again behind its
+/// back (SQL, as another process would: no change it would notice), so only
+/// a read of the row could see the user active again. Each round first
+/// makes it forget (a write to the users); another test's user write may
+/// do that too between the two requests, hence a few rounds.
+async fn a_disabled_users_token_is_refused_from_memory(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (id, token) = app.user_with_role("sales").await;
+    let cached = app.start_another(|c| c.auth_cache_ms = 60_000).await;
+    let at = cached.address.clone();
+    let user = format!("/api/v1/users/{id}");
+    let mut remembered = false;
+    for round in 0..10 {
+        let r = app
+            .patch(&user, &admin, &json!({"name": format!("Round {round}")}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        app.execute_sql(&format!("UPDATE users SET active = FALSE WHERE id = {id}"));
+        assert_invalid_token(&app.get_at(&at, "/api/v1/customers", &token).await);
+        app.execute_sql(&format!("UPDATE users SET active = TRUE WHERE id = {id}"));
+        let r = app.get_at(&at, "/api/v1/customers", &token).await;
+        if r.status == 401 {
+            assert_invalid_token(&r);
+            remembered = true;
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    assert!(remembered, "the disabled user was read again every time");
+    // Through the API: the token stays refused; reactivated, a new token
+    // works at once (what was remembered is not stale).
+    let r = app.patch(&user, &admin, &json!({"active": false})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for _ in 0..3 {
+        assert_invalid_token(&app.get_at(&at, "/api/v1/customers", &token).await);
+    }
+    let r = app.patch(&user, &admin, &json!({"active": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let email = r.body["email"].as_str().unwrap().to_string();
+    let fresh = app.token(&email, PASSWORD).await;
+    let r = app.get_at(&at, "/api/v1/customers", &fresh).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    cached.stop().await;
 }
