@@ -397,7 +397,11 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             }
             let reads_only =
                 crate::http::read_only::reads_only(&actix_web::http::Method::POST, path);
-            if secured && method == "post" && reads_only {
+            let own_password = path == "/api/v1/auth/password";
+            if own_password {
+                // Its answer is a token, never stored: the key is not read
+                // (`http::idempotency`), so none is documented.
+            } else if secured && method == "post" && reads_only {
                 idempotency_key(op, IGNORED_KEY);
                 // A malformed key is still refused.
                 wanted.push("ValidationFailed");

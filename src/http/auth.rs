@@ -10,7 +10,7 @@ use validator::Validate;
 use super::extract::{JsonBody, NoQuery};
 use super::validation::check;
 use crate::auth::password;
-use crate::auth::throttle::Refused;
+use crate::auth::throttle::{Attempt, Refused};
 use crate::db::users;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -38,6 +38,32 @@ pub struct TokenResponse {
 }
 
 const BAD_LOGIN: &str = "invalid email or password";
+
+/// A password check for `email` from the request's client, counted by the
+/// login throttle (a login, or a password change's current password), or
+/// its 429.
+pub fn begin_attempt<'a>(
+    state: &'a AppState,
+    req: &HttpRequest,
+    email: &str,
+) -> Result<Attempt<'a>, ApiError> {
+    let client = super::client_address::of(req, &state.trusted_proxies)
+        .map(super::client_address::throttle_key)
+        .unwrap_or_default();
+    state
+        .throttle
+        .begin(email, &client, Instant::now())
+        .map_err(|refused| {
+            let (what, wait) = match refused {
+                Refused::Failures(wait) => ("failed logins", wait),
+                Refused::Logins(wait) => ("logins", wait),
+            };
+            ApiError::TooManyRequests {
+                detail: format!("too many {what}; try again in {wait} s"),
+                retry_after_secs: wait,
+            }
+        })
+}
 
 /// Exchange an email and password for an access token. Repeated failures
 /// for one email or from one client are refused with 429 for a while, and
@@ -67,23 +93,7 @@ pub async fn token(
     check(&input, Vec::new())?;
     let email = input.email.unwrap_or_default().trim().to_lowercase();
     let password = input.password.unwrap_or_default();
-    let client = super::client_address::of(&req, &state.trusted_proxies)
-        .map(super::client_address::throttle_key)
-        .unwrap_or_default();
-
-    let attempt = state
-        .throttle
-        .begin(&email, &client, Instant::now())
-        .map_err(|refused| {
-            let (what, wait) = match refused {
-                Refused::Failures(wait) => ("failed logins", wait),
-                Refused::Logins(wait) => ("logins", wait),
-            };
-            ApiError::TooManyRequests {
-                detail: format!("too many {what}; try again in {wait} s"),
-                retry_after_secs: wait,
-            }
-        })?;
+    let attempt = begin_attempt(&state, &req, &email)?;
 
     let lookup = email.clone();
     let user = match state

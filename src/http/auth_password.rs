@@ -2,8 +2,6 @@
 //! who suspected a leak could neither rotate the password nor end its
 //! sessions without an admin, and admins chose (so knew) every password.
 
-use std::time::Instant;
-
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -68,16 +66,7 @@ pub async fn change(
     check(&input, Vec::new())?;
     let current = input.current_password.unwrap_or_default();
     let new = input.new_password.unwrap_or_default();
-    let client = super::client_address::of(&req, &state.trusted_proxies)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    let attempt = state
-        .throttle
-        .begin(&user.email, &client, Instant::now())
-        .map_err(|wait| ApiError::TooManyRequests {
-            detail: format!("too many wrong passwords; try again in {wait} s"),
-            retry_after_secs: wait,
-        })?;
+    let attempt = super::auth::begin_attempt(&state, &req, &user.email)?;
     let id = user.id;
     let row = match state.db.run(move |conn| Ok(users::find(conn, id)?)).await {
         Ok(Some(row)) if row.active => row,
@@ -93,17 +82,13 @@ pub async fn change(
         }
     };
     let hash = row.password_hash.clone();
-    let matches = web::block(move || password::verify(&current, &hash))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let matches = password::verify_off_pool(current, hash).await?;
     if !matches {
         attempt.failed();
         return Err(wrong_password());
     }
     attempt.succeeded();
-    let new_hash = web::block(move || password::hash(&new))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let new_hash = password::hash_off_pool(new).await?;
     let saved = state
         .db
         .write(move |conn| {
