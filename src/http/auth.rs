@@ -39,6 +39,24 @@ pub struct TokenResponse {
 
 const BAD_LOGIN: &str = "invalid email or password";
 
+/// A new token for the user, never kept by a cache.
+pub fn token_response(
+    state: &AppState,
+    user_id: i64,
+    role: &str,
+    generation: i64,
+) -> Result<HttpResponse, ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    let access_token = state.jwt.issue(user_id, role, generation, now)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: state.jwt.ttl_secs,
+        }))
+}
+
 /// A password check for `email` from the request's client, counted by the
 /// login throttle (a login, or a password change's current password), or
 /// its 429.
@@ -117,17 +135,7 @@ pub async fn token(
     match user {
         Some(user) if matches && user.active => {
             attempt.succeeded();
-            let now = chrono::Utc::now().timestamp();
-            let access_token = state
-                .jwt
-                .issue(user.id, &user.role, user.token_generation, now)?;
-            Ok(HttpResponse::Ok()
-                .insert_header(("Cache-Control", "no-store"))
-                .json(TokenResponse {
-                    access_token,
-                    token_type: "Bearer".into(),
-                    expires_in: state.jwt.ttl_secs,
-                }))
+            token_response(&state, user.id, &user.role, user.token_generation)
         }
         _ => {
             attempt.failed();

@@ -123,15 +123,5 @@ pub async fn change(
     // Committed (or rolled back): cached user checks read before are void.
     users::changed();
     let saved = saved?;
-    let now = chrono::Utc::now().timestamp();
-    let access_token = state
-        .jwt
-        .issue(id, &saved.role, saved.token_generation, now)?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(TokenResponse {
-            access_token,
-            token_type: "Bearer".into(),
-            expires_in: state.jwt.ttl_secs,
-        }))
+    super::auth::token_response(&state, id, &saved.role, saved.token_generation)
 }
