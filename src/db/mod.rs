@@ -112,6 +112,25 @@ pub fn sqlite_path(url: &str) -> &str {
 /// that is still starting), with the last error if none came, the URL's
 /// password masked. SQLite's is not: a file that cannot be opened now will
 /// not open in 5 s either, and its error names the path and why.
+/// Switches a new SQLite file to WAL. SQLite answers "database is locked" at
+/// once, without its busy timeout, while another connection holds the file
+/// in the middle of the same switch or of its first transaction: two
+/// processes starting on a new file at once (tests/api/startup_races.rs)
+/// failed so now and then (once in a CI run). The switch is retried until
+/// `timeout`.
+fn to_wal(conn: &mut DbConn, timeout: Duration) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match conn.batch_execute("PRAGMA journal_mode = WAL;") {
+            Ok(()) => return Ok(()),
+            Err(e) if e.to_string().contains("locked") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(format!("cannot switch SQLite to WAL: {e}")),
+        }
+    }
+}
+
 fn first_connection(manager: &Manager, timeout: Duration) -> Result<DbConn, String> {
     if Backend::of_url(&manager.url) == Some(Backend::Sqlite) {
         let path = sqlite_path(&manager.url);
@@ -432,9 +451,7 @@ impl Db {
         let mut setup = first_connection(&manager, timeout)?;
         if backend == Backend::Sqlite {
             // Set once, not per connection: concurrent switches race ("database is locked").
-            setup
-                .batch_execute("PRAGMA journal_mode = WAL;")
-                .map_err(|e| format!("cannot switch SQLite to WAL: {e}"))?;
+            to_wal(&mut setup, timeout)?;
         }
         migrate::run(&mut setup)?;
         // Unchecked: the set-up connection has just shown that the database
