@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::events::{self, NewEvent};
 use super::schema::{churn_records, customers, transactions};
+use super::transactions::TransactionRow;
 use super::{changes, DbConn};
 
 pub const CHURNED: &str = "churned";
@@ -123,34 +124,52 @@ pub fn win_back(
     Ok(Some(row))
 }
 
-/// Wins back each of `customer_ids` that is churned and has a purchase (a
-/// transaction with a positive amount) dated after its churn: a churned
-/// customer who buys again is a customer again (DOMAIN.md §10), and left
-/// churned it stayed out of the at-risk list and never counted as won back.
-/// An order dated before the churn (a backfill) wins nothing back. Called by
-/// every transaction write, in its write transaction, with the cards
-/// locked; `user_id` is the writer, the note names the first such purchase.
+/// The purchases (customer, occurred at) among transaction rows a request
+/// wrote: what [`win_back_buyers`] judges.
+pub fn purchases_in<'a>(
+    rows: impl IntoIterator<Item = &'a TransactionRow>,
+) -> Vec<(i64, NaiveDateTime)> {
+    rows.into_iter()
+        .filter(|r| r.amount_cents > 0)
+        .map(|r| (r.customer_id, r.occurred_at))
+        .collect()
+}
+
+/// Wins back each customer that is churned and for whom this write recorded
+/// a purchase (a transaction with a positive amount, `purchases` from
+/// [`purchases_in`]) dated after its churn: a churned customer who buys
+/// again is a customer again (DOMAIN.md §10), and left churned it stayed out
+/// of the at-risk list and never counted as won back. An order dated before
+/// the churn (a backfill) wins nothing back, and neither does a write of
+/// anything else (a free service, an older order's correction): judged by
+/// every purchase on the card, any write to a card churned before this
+/// version, which had bought again meanwhile, won it back at that write's
+/// date, in the wrong period (an outside review). Called in the write's
+/// transaction with the cards locked; `user_id` is the writer, the note
+/// names the first such purchase written.
 pub fn win_back_buyers(
     conn: &mut DbConn,
-    customer_ids: &[i64],
+    purchases: &[(i64, NaiveDateTime)],
     user_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    if customer_ids.is_empty() {
+    if purchases.is_empty() {
         return Ok(());
     }
+    let mut customer_ids: Vec<i64> = purchases.iter().map(|(c, _)| *c).collect();
+    customer_ids.sort_unstable();
+    customer_ids.dedup();
     let open: Vec<(i64, NaiveDateTime)> = churn_records::table
-        .filter(churn_records::customer_id.eq_any(customer_ids))
+        .filter(churn_records::customer_id.eq_any(&customer_ids))
         .filter(churn_records::reactivated_at.is_null())
         .select((churn_records::customer_id, churn_records::churned_at))
         .load(conn)?;
     for (customer_id, churned_at) in open {
-        let first: Option<NaiveDateTime> = transactions::table
-            .filter(transactions::customer_id.eq(customer_id))
-            .filter(transactions::amount_cents.gt(0))
-            .filter(transactions::occurred_at.gt(churned_at))
-            .select(diesel::dsl::min(transactions::occurred_at))
-            .first(conn)?;
+        let first = purchases
+            .iter()
+            .filter(|(c, at)| *c == customer_id && *at > churned_at)
+            .map(|(_, at)| *at)
+            .min();
         if let Some(at) = first {
             let note = format!("purchase on {}", at.date());
             win_back(conn, customer_id, Some(&note), user_id, now)?;

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use chrono::NaiveDateTime;
+
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
@@ -193,8 +195,28 @@ fn resolve_customer(
     }
 }
 
-/// Creates or updates one transaction; `touched` collects the cards whose
-/// figures the batch refreshes at the end.
+/// What a batch wrote: the cards whose figures it refreshes at its end, and
+/// the purchases among the rows written (`churn::win_back_buyers`).
+#[derive(Default)]
+pub struct Touched {
+    pub cards: BTreeSet<i64>,
+    pub purchases: Vec<(i64, NaiveDateTime)>,
+}
+
+impl Touched {
+    pub fn add(&mut self, row: &TransactionRow) {
+        self.cards.insert(row.customer_id);
+        self.purchases
+            .extend(db::churn::purchases_in(std::iter::once(row)));
+    }
+
+    fn extend(&mut self, other: Touched) {
+        self.cards.extend(other.cards);
+        self.purchases.extend(other.purchases);
+    }
+}
+
+/// Creates or updates one transaction; `touched` collects what it wrote.
 ///
 /// As in `bulk_customers::upsert_one`: when the create finds the external
 /// id taken by a writer that committed after the batch read `known`, the
@@ -204,7 +226,7 @@ fn upsert_one(
     conn: &mut DbConn,
     user: &AuthUser,
     known: &mut HashMap<String, TransactionRow>,
-    touched: &mut BTreeSet<i64>,
+    touched: &mut Touched,
     mut item: Value,
 ) -> Result<Applied, ApiError> {
     let (customer_id, customer_ext) = customer_ref(&mut item)?;
@@ -231,7 +253,7 @@ fn upsert_one(
     });
     match created {
         Ok(saved) => {
-            touched.insert(saved.customer_id);
+            touched.add(&saved);
             let applied = Applied {
                 status: ItemStatus::Created,
                 id: saved.id,
@@ -263,7 +285,7 @@ fn update_one(
     conn: &mut DbConn,
     user: &AuthUser,
     known: &mut HashMap<String, TransactionRow>,
-    touched: &mut BTreeSet<i64>,
+    touched: &mut Touched,
     external_id: String,
     row: TransactionRow,
     named: Named,
@@ -286,7 +308,7 @@ fn update_one(
     let (status, row) = match update_in_tx(conn, user, row, input, None, true)? {
         Updated::Unchanged(row) => (ItemStatus::Unchanged, row),
         Updated::Saved(row) => {
-            touched.insert(row.customer_id);
+            touched.add(&row);
             (ItemStatus::Updated, row)
         }
     };
@@ -343,7 +365,7 @@ pub async fn bulk_transactions(
             // kept up to date by the per-item path.
             let known = std::cell::RefCell::new(HashMap::new());
             // Cards whose figures the batch refreshes at its end.
-            let touched = std::cell::RefCell::new(BTreeSet::new());
+            let touched = std::cell::RefCell::new(Touched::default());
             bulk::run_batch(
                 conn,
                 items,
@@ -363,7 +385,7 @@ pub async fn bulk_transactions(
                     Ok(planned)
                 },
                 |conn, _, item| {
-                    let mut mine = BTreeSet::new();
+                    let mut mine = Touched::default();
                     let result = upsert_one(conn, &user, &mut known.borrow_mut(), &mut mine, item);
                     // Only an applied item's card needs its figures refreshed.
                     if result.is_ok() {
@@ -373,8 +395,9 @@ pub async fn bulk_transactions(
                 },
                 |conn| {
                     let now = db::now();
-                    let ids: Vec<i64> = touched.borrow().iter().copied().collect();
-                    db::churn::win_back_buyers(conn, &ids, user.id, now)?;
+                    let touched = touched.borrow();
+                    let ids: Vec<i64> = touched.cards.iter().copied().collect();
+                    db::churn::win_back_buyers(conn, &touched.purchases, user.id, now)?;
                     let (settings, _) = crate::db::settings::get::<crate::domain::cpr::CprSettings>(
                         conn,
                         crate::db::settings::CPR,

@@ -14,7 +14,7 @@
 //! not yet recorded (the batch's were all looked up; the unique index
 //! catches a writer that committed meanwhile).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use serde_json::Value;
@@ -110,7 +110,7 @@ pub fn plan(
     user: &AuthUser,
     items: Vec<Value>,
     known: &HashMap<String, TransactionRow>,
-    touched: &mut BTreeSet<i64>,
+    touched: &mut super::bulk_transactions::Touched,
 ) -> Result<Vec<Planned<Value>>, ApiError> {
     // A later item with the same external id updates what an earlier one
     // wrote: such a batch keeps the in-order per-item path.
@@ -153,7 +153,9 @@ pub fn plan(
     let changed_rows: Vec<TransactionRow> = changed.iter().map(|(_, _, row)| row.clone()).collect();
     match db::savepoint(conn, |conn| write_all(conn, &new_rows, &changed_rows)) {
         Ok(ids) => {
-            touched.extend(new_rows.iter().chain(&changed_rows).map(|r| r.customer_id));
+            for row in new_rows.iter().chain(&changed_rows) {
+                touched.add(row);
+            }
             for ((index, _, row), id) in new.iter().zip(ids) {
                 out[*index] = Some(Planned::Done(Ok(Applied {
                     status: ItemStatus::Created,

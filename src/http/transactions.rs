@@ -470,7 +470,7 @@ pub async fn create(
             // change stamped before this write waited for another would be
             // dated before the change it follows.
             let now = db::now();
-            churn::win_back_buyers(conn, &[customer_id], user.id, now)?;
+            churn::win_back_buyers(conn, &churn::purchases_in([&saved]), user.id, now)?;
             stats::refresh(conn, customer_id, now)?;
             cpr::refresh_current(conn, customer_id, now)?;
             crate::db::loyalty::refresh_current(conn, customer_id, now)?;
@@ -553,7 +553,7 @@ pub async fn patch(
                 Updated::Unchanged(row) => return Ok(row),
             };
             // A correction can make an order a purchase after the churn too.
-            churn::win_back_buyers(conn, &[customer_id], user.id, now)?;
+            churn::win_back_buyers(conn, &churn::purchases_in([&row]), user.id, now)?;
             stats::refresh(conn, customer_id, now)?;
             cpr::refresh_current(conn, customer_id, now)?;
             crate::db::loyalty::refresh_current(conn, customer_id, now)?;

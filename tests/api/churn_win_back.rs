@@ -17,6 +17,7 @@ use crate::sync_bulk::bulk;
 backend_tests!(
     a_purchase_after_the_churn_wins_the_customer_back,
     a_bulk_sync_wins_back_the_customers_it_sells_to_again,
+    only_the_purchase_written_wins_back,
 );
 
 /// An instant just after now (the churn's), written as an ERP writes it:
@@ -205,4 +206,42 @@ async fn a_bulk_sync_wins_back_the_customers_it_sells_to_again(app: TestApp) {
             .unwrap_or_default();
         assert_eq!(last["data"], card(&app, &token, c).await, "{last}");
     }
+}
+
+/// Only a purchase the write records wins the customer back, not one the
+/// card already had: a card churned before this rule existed, which had
+/// bought again meanwhile, was won back by the next write of anything (a
+/// free service, a correction of an older order) at that write's date, in
+/// the wrong period (an outside review).
+async fn only_the_purchase_written_wins_back(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = customer(&app, &admin, "Bought again before the rule").await;
+    let old = order(&app, &admin, c, 4_000, &days_ago(40)).await;
+    assert_eq!(
+        churn(&app, &admin, c, "competition", None).await.status,
+        201
+    );
+    // A purchase after the churn, recorded as the version before the rule
+    // left it: no win-back.
+    let later = order(&app, &admin, c, 0, &just_after_now()).await;
+    app.execute_sql(&format!(
+        "UPDATE transactions SET amount_cents = 2500 WHERE id = {}",
+        later["id"]
+    ));
+    // A free service, and a correction of the order before the churn.
+    order(&app, &admin, c, 0, &just_after_now()).await;
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{c}/transactions/{}", old["id"]),
+            &admin,
+            &json!({"product": "Ginseng tea, large"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(card(&app, &admin, c).await["churned_at"].is_string());
+    assert_eq!(won_back(&app, &admin).await, 0);
+    // The next order is a purchase written after the churn.
+    order(&app, &admin, c, 1_000, &just_after_now()).await;
+    assert!(card(&app, &admin, c).await["churned_at"].is_null());
+    assert_eq!(won_back(&app, &admin).await, 1);
 }
