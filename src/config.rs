@@ -129,7 +129,7 @@ impl Config {
             login_window_secs: ranged("PATRON_LOGIN_WINDOW_SECS", 300, 1..=DAY_SECS)?,
             // Each login is an Argon2 check; 0 (unlimited) as for the rate
             // limits. Up to 1,000: each counted login's instant is kept.
-            login_max_per_min: ranged("PATRON_LOGIN_MAX_PER_MIN", 10, 0..=1000)?,
+            login_max_per_min: ranged("PATRON_LOGIN_MAX_PER_MIN", 30, 0..=1000)?,
             // Periods and delays: 0 was read as 1 s.
             stats_refresh_secs: ranged("PATRON_STATS_REFRESH_SECS", 3600, 1..=DAY_SECS)?,
             // 0 kept nothing: every purge emptied the feed (cursors 410, webhooks

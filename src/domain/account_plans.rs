@@ -72,12 +72,15 @@ pub fn roi(profit_in_period: i64, profit_before: i64, cost: i64) -> Option<f64> 
 }
 
 /// Whether an action's cost has been incurred by `as_of`: it is done, or its
-/// due day has come (`is_due`; one overdue has its money committed all the
-/// same: leaving it out would flatter a plan that lets its actions slip).
+/// due day has passed (one overdue has its money committed all the same:
+/// leaving it out would flatter a plan that lets its actions slip). Due
+/// today and not done, it is not charged yet: the profit side counts whole
+/// days through yesterday, and charging today's cost against it put a cost
+/// before its day (an outside review).
 /// An action due later and not done has spent nothing yet. Cancelled actions
 /// never count (the caller leaves them out).
 pub fn cost_incurred(due: NaiveDate, as_of: NaiveDate, done: bool) -> bool {
-    done || is_due(due, as_of)
+    done || due < as_of
 }
 
 /// The cost the ROI is taken on: while the plan runs (`as_of` on or before
@@ -237,9 +240,11 @@ mod tests {
     #[test]
     fn a_running_plan_is_charged_the_cost_incurred_so_far() {
         let as_of = day("2026-02-01");
-        // Done (whenever due), or due by today: incurred.
+        // Done (whenever due), or its due day passed: incurred.
         assert!(cost_incurred(day("2026-12-01"), as_of, true));
-        assert!(cost_incurred(as_of, as_of, false));
+        assert!(cost_incurred(day("2026-01-31"), as_of, false));
+        // Due today, not done: not yet, as today's profit is not counted.
+        assert!(!cost_incurred(as_of, as_of, false));
         assert!(cost_incurred(day("2026-01-15"), as_of, false), "overdue");
         // Due later, not done: nothing spent yet.
         assert!(!cost_incurred(day("2026-12-01"), as_of, false));

@@ -54,8 +54,9 @@ pub struct PlanEvaluation {
     /// date: the plan's committed cost.
     pub cost_cents: i64,
     /// The cost incurred by `as_of`: the actions not cancelled that are done
-    /// or due (due date on or before `as_of`). An action due later and not
-    /// done has spent nothing yet.
+    /// or whose due day has passed (due before `as_of`, as the profit side
+    /// counts the days through yesterday). An action due today or later and
+    /// not done has spent nothing yet.
     pub cost_to_date_cents: i64,
     /// cost_cents ÷ budget_cents (the committed cost against the budget);
     /// null with a zero budget.
