@@ -886,6 +886,23 @@ fn instant(s: &str, source: Source) -> Result<When, Refused> {
 }
 
 /// One value for `field`, checked against its type.
+/// An integer, also written as a whole float (`2.0`, `3e2`) as every other
+/// integer field takes it (README): a rule is read as raw JSON, so the body
+/// reader's own conversion reached it only when another field of the body
+/// failed to read first (an outside review: `2.0` was refused alone and
+/// accepted beside `"limit": 5.0`). Floats are exact up to 2^53 only.
+fn whole_number(value: &Value) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    value.as_i64().or_else(|| {
+        let f = value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)?;
+        #[allow(clippy::cast_possible_truncation)]
+        let n = f as i64;
+        Some(n)
+    })
+}
+
 fn scalar(
     field: &Field,
     value: &Value,
@@ -951,11 +968,11 @@ fn scalar(
             }
             _ => wrong(errors, &format!("one of the codes {}", codes.join(", "))),
         },
-        FieldType::Integer => match value.as_i64() {
+        FieldType::Integer => match whole_number(value) {
             Some(n) => Some(Scalar::Int(n)),
             None => wrong(errors, "an integer"),
         },
-        FieldType::Money => match value.as_i64() {
+        FieldType::Money => match whole_number(value) {
             Some(n) => Some(Scalar::Int(n)),
             None => wrong(errors, "an integer amount in minor units (cents)"),
         },
@@ -1024,6 +1041,26 @@ mod tests {
             v = json!({"all": [v]});
         }
         v
+    }
+
+    #[test]
+    fn integer_fields_take_a_whole_float_as_every_integer_field_does() {
+        for rule in [
+            json!({"field": "purchase_count", "op": "gte", "value": 2.0}),
+            json!({"field": "purchase_count", "op": "gte", "value": 3e2}),
+            json!({"field": "owner_id", "op": "in", "value": [1.0, 2]}),
+            json!({"field": "lifetime_revenue_cents", "op": "gt", "value": 100000.0}),
+        ] {
+            assert!(Rule::parse(&rule, "rule").is_ok(), "{rule}");
+        }
+        assert_eq!(
+            one(json!({"field": "purchase_count", "op": "gte", "value": 2.5})),
+            pair("rule.value", "invalid_type")
+        );
+        assert_eq!(
+            one(json!({"field": "purchase_count", "op": "gte", "value": 1e300})),
+            pair("rule.value", "invalid_type")
+        );
     }
 
     #[test]
