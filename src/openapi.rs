@@ -397,7 +397,7 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             }
             let reads_only =
                 crate::http::read_only::reads_only(&actix_web::http::Method::POST, path);
-            let own_password = path == "/api/v1/auth/password";
+            let own_password = path == crate::http::auth_password::PATH;
             if own_password {
                 // Its answer is a token, never stored: the key is not read
                 // (`http::idempotency`), so none is documented.

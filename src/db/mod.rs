@@ -108,10 +108,6 @@ pub fn sqlite_path(url: &str) -> &str {
         .unwrap_or(url)
 }
 
-/// A connection. PostgreSQL's is retried until `timeout` passes (a server
-/// that is still starting), with the last error if none came, the URL's
-/// password masked. SQLite's is not: a file that cannot be opened now will
-/// not open in 5 s either, and its error names the path and why.
 /// Switches a new SQLite file to WAL. SQLite answers "database is locked" at
 /// once, without its busy timeout, while another connection holds the file
 /// in the middle of the same switch or of its first transaction: two
@@ -131,6 +127,10 @@ fn to_wal(conn: &mut DbConn, timeout: Duration) -> Result<(), String> {
     }
 }
 
+/// A connection. PostgreSQL's is retried until `timeout` passes (a server
+/// that is still starting), with the last error if none came, the URL's
+/// password masked. SQLite's is not: a file that cannot be opened now will
+/// not open in 5 s either, and its error names the path and why.
 fn first_connection(manager: &Manager, timeout: Duration) -> Result<DbConn, String> {
     if Backend::of_url(&manager.url) == Some(Backend::Sqlite) {
         let path = sqlite_path(&manager.url);

@@ -34,6 +34,11 @@ pub struct PasswordChange {
     pub new_password: Option<String>,
 }
 
+/// The route's path: the viewer check, the idempotency layer and the spec
+/// each treat it apart (a viewer may call it; its token answer is never
+/// stored, so no key is read or documented).
+pub const PATH: &str = "/api/v1/auth/password";
+
 fn wrong_password() -> ApiError {
     ApiError::Validation(vec![FieldError::new(
         "current_password",

@@ -231,7 +231,7 @@ fn error_response(req: ServiceRequest, e: ApiError) -> ServiceResponse<BoxBody> 
 }
 
 /// The POSTs whose answer is a token.
-const TOKEN_POSTS: [&str; 2] = ["/api/v1/auth/token", "/api/v1/auth/password"];
+const TOKEN_POSTS: [&str; 2] = ["/api/v1/auth/token", super::auth_password::PATH];
 
 /// The middleware (wrapped around the whole app; only keyed POSTs under
 /// `/api/v1` are touched).

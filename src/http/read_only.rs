@@ -40,7 +40,7 @@ pub fn writes(method: &Method, path: &str) -> bool {
 }
 
 /// A viewer's own password is its own to change: it writes no CRM data.
-const OWN_PASSWORD: &str = "/api/v1/auth/password";
+const OWN_PASSWORD: &str = super::auth_password::PATH;
 
 pub async fn middleware(
     req: ServiceRequest,
