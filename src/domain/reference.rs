@@ -981,8 +981,8 @@ static LOYALTY_TYPES: &[CodeEntry] = &[
         code: "unknown",
         label_en: "Unknown",
         label_zh: "未知",
-        description: "Not enough data to classify: no satisfaction answers yet, or too few \
-            purchases to judge repeat behaviour.",
+        description: "Not enough data to classify: no satisfaction answers yet (attitude \
+            cannot be judged; a customer with answers but few purchases is `latent` or `none`).",
         strategy: Some(Strategy {
             code: None,
             name: "Gather the data",

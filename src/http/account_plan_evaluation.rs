@@ -73,7 +73,8 @@ pub struct PlanEvaluation {
     /// in_period.profit − before.profit: what the plan added.
     pub profit_uplift_cents: i64,
     /// (profit in period − profit before − cost) ÷ cost; null when that cost
-    /// is 0. The cost is `cost_to_date_cents` while the plan runs (`as_of` on
+    /// is 0, and until the plan has run a whole day (nothing to compare yet,
+    /// even when an action done early has cost something). The cost is `cost_to_date_cents` while the plan runs (`as_of` on
     /// or before `period_end`), as the profit side counts only the days run:
     /// an action due months ahead is not charged against the first weeks'
     /// uplift. Once the period is over, it is the committed `cost_cents`. 0 is
@@ -162,7 +163,8 @@ pub async fn evaluation(
                 .filter(|a| cost_incurred(a.due_date, as_of, done(a)))
                 .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
             let charged = roi_cost(cost_cents, cost_to_date_cents, plan.period_end, as_of);
-            let (in_period, before) = match elapsed(plan.period_start, plan.period_end, as_of) {
+            let run = elapsed(plan.period_start, plan.period_end, as_of);
+            let (in_period, before) = match run {
                 Some((start, end)) => {
                     let (b_start, b_end) = period_before(start, end);
                     (
@@ -191,7 +193,10 @@ pub async fn evaluation(
                 cost_to_date_cents,
                 budget_used: ratio(cost_cents, plan.budget_cents),
                 profit_uplift_cents: uplift(in_period.profit_cents, before.profit_cents),
-                roi: roi(in_period.profit_cents, before.profit_cents, charged),
+                // Nothing run, nothing to compare: a cost charged against two
+                // empty periods read as −1, "bought no uplift", before the
+                // plan's first day was over (an outside review).
+                roi: run.and_then(|_| roi(in_period.profit_cents, before.profit_cents, charged)),
                 in_period,
                 before,
             })

@@ -39,7 +39,8 @@ pub struct FunnelStep {
     pub entered: i64,
     /// Of those, how many entered `to` or a later stage at or after that first
     /// entry (also after moving down and back up: key, ordinary, key converts
-    /// the ordinary entry).
+    /// the ordinary entry), at any time up to now, not only before the
+    /// period's `to`: a cohort's figures keep growing as it converts later.
     pub converted: i64,
     /// converted ÷ entered (0–1); null when nobody entered.
     pub conversion_rate: Option<f64>,

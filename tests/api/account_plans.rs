@@ -646,10 +646,23 @@ async fn a_running_plan_is_judged_on_the_whole_days_it_has_run(app: TestApp) {
         body["period_start"] = json!(day(start));
         body["period_end"] = json!(day(end));
         let later = app.post(PLANS, &token, &body).await.id();
+        // Done ahead of the start: spent, with nothing run to weigh it
+        // against (an ROI of −1 read as "bought no uplift").
+        let r = app
+            .post(
+                &format!("{PLANS}/{later}/actions"),
+                &token,
+                &json!({"type": "executive_visit", "due_date": day(-5), "status": "done",
+                    "cost_cents": 50_000}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
         let r = app
             .get(&format!("{PLANS}/{later}/evaluation"), &token)
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["cost_to_date_cents"], 50_000, "{}", r.text);
+        assert_eq!(r.body["roi"], json!(null), "{}", r.text);
         for part in ["in_period", "before"] {
             let p = &r.body[part];
             assert_eq!(
