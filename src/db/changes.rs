@@ -541,9 +541,18 @@ pub fn page(
             .limit(limit)
             .load(conn),
         several => {
+            // Each type is its own statement, with its own snapshot: a seal
+            // committing between two of them put a later type's change on
+            // the page without an earlier type's change numbered before it,
+            // and the cursor moved past that one for good (an outside
+            // review). Everything up to the head read first has committed
+            // (numbers are taken in commit order), so every statement sees
+            // the same changes up to it; later ones wait for the next page.
+            let end = head(conn)?;
             let mut next = Vec::new();
             for t in several {
                 let positions: Vec<(Option<i64>, i64)> = after_query(after)
+                    .filter(changes::seq.le(end.seq))
                     .filter(changes::entity_type.eq(t))
                     .select((changes::seq, changes::id))
                     .limit(limit)

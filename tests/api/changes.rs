@@ -15,6 +15,7 @@ backend_tests!(
     query_rules,
     roles_that_may_read,
     pages_of_seven_during_two_concurrent_writers_in_two_instances,
+    pages_of_two_types_during_two_concurrent_writers_in_two_instances,
     gapless_when_transactions_commit_out_of_order,
     expired_cursor_is_gone,
     head_is_where_the_feed_ends,
@@ -443,6 +444,19 @@ async fn roles_that_may_read(app: TestApp) {
 }
 
 async fn pages_of_seven_during_two_concurrent_writers_in_two_instances(app: TestApp) {
+    concurrent_writers_read_in_pages(app, "customer").await;
+}
+
+/// Several types are read one statement per type and merged: a seal that
+/// committed between two of them put its later-type change on the page
+/// without its customer change, and the cursor moved past that one for
+/// good (an outside review). Each create seals a customer change and the
+/// card's first funnel stage.
+async fn pages_of_two_types_during_two_concurrent_writers_in_two_instances(app: TestApp) {
+    concurrent_writers_read_in_pages(app, "customer,stage_change").await;
+}
+
+async fn concurrent_writers_read_in_pages(app: TestApp, types: &str) {
     let admin = app.admin_token().await;
     let (_, start) = read_all(&app, &admin, None, "", 100).await;
     let other = app.start_another(|_| {}).await;
@@ -471,19 +485,28 @@ async fn pages_of_seven_during_two_concurrent_writers_in_two_instances(app: Test
     let b = writer(other.address.clone(), "乙");
     // Read in pages of 7 while they write, until both are done and caught up.
     let mut seen: Vec<i64> = Vec::new();
+    let mut stages = 0;
     let mut cursor = start;
     let mut writers_done = false;
     loop {
         let r = app
             .get(
-                &format!("/api/v1/changes?limit=7&types=customer&after={cursor}"),
+                &format!("/api/v1/changes?limit=7&types={types}&after={cursor}"),
                 &admin,
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
         let page = r.body["items"].as_array().cloned().unwrap_or_default();
         assert!(page.len() <= 7);
-        seen.extend(page.iter().map(|i| i["entity_id"].as_i64().unwrap()));
+        stages += page
+            .iter()
+            .filter(|i| i["entity_type"] == "stage_change")
+            .count();
+        seen.extend(
+            page.iter()
+                .filter(|i| i["entity_type"] == "customer")
+                .map(|i| i["entity_id"].as_i64().unwrap()),
+        );
         cursor = r.body["next_cursor"].as_str().unwrap().to_string();
         if writers_done && page.is_empty() {
             break;
@@ -506,10 +529,14 @@ async fn pages_of_seven_during_two_concurrent_writers_in_two_instances(app: Test
     let mut sorted = seen.clone();
     sorted.sort();
     assert_eq!(sorted, written, "every change once");
+    if types.contains("stage_change") {
+        assert_eq!(stages, 2 * EACH, "every card's first stage once");
+    }
     // Re-reading from the start gives the same sequence.
-    let (again, _) = read_all(&app, &admin, None, "&types=customer", 7).await;
+    let (again, _) = read_all(&app, &admin, None, &format!("&types={types}"), 7).await;
     let again: Vec<i64> = again
         .iter()
+        .filter(|i| i["entity_type"] == "customer")
         .map(|i| i["entity_id"].as_i64().unwrap())
         .collect();
     assert_eq!(again, seen);
