@@ -1,6 +1,10 @@
-//! Webhook rules: event names and filters, the signature, the retry delay.
+//! Webhook rules: event names and filters, the signature, the retry delay,
+//! and which addresses a delivery may go to.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hmac::{Hmac, Mac};
+use ipnet::IpNet;
 use sha2::Sha256;
 
 /// Entity types and operations of the change feed (`db::changes` holds the
@@ -127,9 +131,288 @@ pub fn backoff_ms(failures: i64, base_ms: u64, max_ms: u64) -> u64 {
     base_ms.saturating_mul(1u64 << exp.min(40)).min(max_ms)
 }
 
+/// Is `ip` an address on the public internet? Not: the networks of this
+/// server and its neighbours (loopback, private, carrier-grade NAT,
+/// link-local with the cloud metadata service at 169.254.169.254), and
+/// addresses no one answers on the internet (this network, benchmarking,
+/// IETF protocol assignments, multicast, reserved, broadcast). An IPv6
+/// address that carries an IPv4 one (IPv4-mapped `::ffff:0:0/96`, NAT64
+/// `64:ff9b::/96`) reaches that IPv4 address and is judged by it.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => embedded_v4(v6).map_or_else(|| is_public_v6(v6), is_public_v4),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    let not_public = a == 0 // 0.0.0.0/8, "this network" (0.0.0.0 is this host)
+        || a == 10
+        || (a == 100 && (64..128).contains(&b)) // 100.64.0.0/10, carrier-grade NAT
+        || a == 127
+        || (a == 169 && b == 254) // link-local, cloud metadata
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 168)
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 224; // multicast 224/4, reserved 240/4, broadcast
+    !not_public
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    let not_public = ip.is_unspecified()
+        || ip.is_loopback()
+        || first & 0xfe00 == 0xfc00 // unique local fc00::/7
+        || first & 0xffc0 == 0xfe80 // link-local fe80::/10
+        || first & 0xffc0 == 0xfec0 // site-local fec0::/10 (deprecated, still private)
+        || first & 0xff00 == 0xff00; // multicast ff00::/8
+    !not_public
+}
+
+/// The IPv4 address an IPv4-mapped or NAT64 address reaches.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let mapped = s[..6] == [0, 0, 0, 0, 0, 0xffff];
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    let [.., a, b, c, d] = ip.octets();
+    (mapped || nat64).then_some(Ipv4Addr::new(a, b, c, d))
+}
+
+/// May a delivery connect to `ip`: public, or in one of the `allowed`
+/// networks (`PATRON_WEBHOOK_ALLOWED_NETWORKS`). An IPv6 address carrying
+/// an IPv4 one is allowed by a network of either.
+pub fn address_allowed(ip: IpAddr, allowed: &[IpNet]) -> bool {
+    let v4 = match ip {
+        IpAddr::V6(v6) => embedded_v4(v6).map(IpAddr::V4),
+        IpAddr::V4(_) => None,
+    };
+    is_public(ip)
+        || allowed
+            .iter()
+            .any(|net| net.contains(&ip) || v4.is_some_and(|v4| net.contains(&v4)))
+}
+
+/// Why a delivery to `host` is refused before any name is resolved, or
+/// None: an IP address outside the allowed networks, or `localhost` (and
+/// `*.localhost`, RFC 6761: always this machine) unless loopback is allowed.
+/// Any other name is judged when a delivery connects, by the addresses it
+/// resolves to then (`webhook_target`): DNS can change after this check.
+pub fn host_refusal(host: url::Host<&str>, allowed: &[IpNet]) -> Option<String> {
+    match host {
+        url::Host::Ipv4(ip) => address_refusal(IpAddr::V4(ip), allowed),
+        url::Host::Ipv6(ip) => address_refusal(IpAddr::V6(ip), allowed),
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            let local = name == "localhost" || name.ends_with(".localhost");
+            let loopback_allowed = address_allowed(Ipv4Addr::LOCALHOST.into(), allowed)
+                || address_allowed(Ipv6Addr::LOCALHOST.into(), allowed);
+            (local && !loopback_allowed).then(|| {
+                format!(
+                    "{name} names this server itself (loopback), which is not in PATRON_WEBHOOK_ALLOWED_NETWORKS: deliveries there could reach this server's own services"
+                )
+            })
+        }
+    }
+}
+
+fn address_refusal(ip: IpAddr, allowed: &[IpNet]) -> Option<String> {
+    (!address_allowed(ip, allowed)).then(|| {
+        format!(
+            "{ip} is not a public address (loopback, private, link-local or reserved) and not in PATRON_WEBHOOK_ALLOWED_NETWORKS: deliveries there could reach this server's own network"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter()
+            .map(|n| n.parse().unwrap_or_else(|e| panic!("{n}: {e}")))
+            .collect()
+    }
+
+    /// The first and last address of each range, and one just outside it
+    /// where that is public.
+    #[test]
+    fn ipv4_ranges_that_are_not_public() {
+        for (range, inside, outside) in [
+            (
+                "0.0.0.0/8",
+                &["0.0.0.0", "0.255.255.255"][..],
+                &["1.0.0.0"][..],
+            ),
+            (
+                "10/8",
+                &["10.0.0.0", "10.1.2.3", "10.255.255.255"],
+                &["11.0.0.0", "9.255.255.255"],
+            ),
+            (
+                "100.64/10",
+                &["100.64.0.0", "100.127.255.255"],
+                &["100.63.255.255", "100.128.0.0"],
+            ),
+            (
+                "127/8",
+                &["127.0.0.1", "127.255.255.255"],
+                &["128.0.0.0", "126.255.255.255"],
+            ),
+            (
+                "169.254/16",
+                &["169.254.0.0", "169.254.169.254"],
+                &["169.253.255.255", "169.255.0.0"],
+            ),
+            (
+                "172.16/12",
+                &["172.16.0.0", "172.31.255.255"],
+                &["172.15.255.255", "172.32.0.0"],
+            ),
+            ("192.0.0/24", &["192.0.0.0", "192.0.0.255"], &["192.0.1.0"]),
+            (
+                "192.168/16",
+                &["192.168.0.0", "192.168.255.255"],
+                &["192.167.255.255", "192.169.0.0"],
+            ),
+            (
+                "198.18/15",
+                &["198.18.0.0", "198.19.255.255"],
+                &["198.17.255.255", "198.20.0.0"],
+            ),
+            (
+                "224/4",
+                &["224.0.0.0", "239.255.255.255"],
+                &["223.255.255.255"],
+            ),
+            (
+                "240/4",
+                &["240.0.0.0", "255.255.255.254", "255.255.255.255"],
+                &[],
+            ),
+        ] {
+            for a in inside {
+                assert!(!is_public(ip(a)), "{a} is in {range}");
+            }
+            for a in outside {
+                assert!(is_public(ip(a)), "{a} is outside {range}");
+            }
+        }
+        for public in ["8.8.8.8", "1.1.1.1", "93.184.216.34"] {
+            assert!(is_public(ip(public)), "{public}");
+        }
+    }
+
+    #[test]
+    fn ipv6_ranges_that_are_not_public() {
+        for (range, inside) in [
+            ("::/128", &["::"][..]),
+            ("::1/128", &["::1"]),
+            (
+                "fc00::/7",
+                &[
+                    "fc00::",
+                    "fd12:3456::1",
+                    "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                ],
+            ),
+            ("fe80::/10", &["fe80::1", "febf:ffff::1"]),
+            ("fec0::/10", &["fec0::1"]),
+            ("ff00::/8", &["ff02::1", "ffff::1"]),
+        ] {
+            for a in inside {
+                assert!(!is_public(ip(a)), "{a} is in {range}");
+            }
+        }
+        for public in [
+            "2001:4860:4860::8888",
+            "2a00:1450::1",
+            "fbff::1",
+            "fe7f::1",
+            "::2",
+        ] {
+            assert!(is_public(ip(public)), "{public}");
+        }
+    }
+
+    #[test]
+    fn ipv6_carrying_ipv4_is_judged_by_the_ipv4_address() {
+        for private in [
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.1.2.3",
+            "::ffff:0.0.0.0",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::192.168.1.1",
+            "64:ff9b::a9fe:a9fe",
+        ] {
+            assert!(!is_public(ip(private)), "{private}");
+        }
+        for public in ["::ffff:8.8.8.8", "64:ff9b::8.8.8.8"] {
+            assert!(is_public(ip(public)), "{public}");
+        }
+    }
+
+    #[test]
+    fn the_allowed_networks_let_private_addresses_through() {
+        let none: Vec<IpNet> = Vec::new();
+        assert!(address_allowed(ip("8.8.8.8"), &none));
+        assert!(!address_allowed(ip("10.1.2.3"), &none));
+        let erp = nets(&["10.0.0.0/8", "::1/128"]);
+        assert!(address_allowed(ip("10.1.2.3"), &erp));
+        assert!(address_allowed(ip("::ffff:10.1.2.3"), &erp));
+        assert!(address_allowed(ip("::1"), &erp));
+        assert!(!address_allowed(ip("127.0.0.1"), &erp));
+        assert!(!address_allowed(ip("169.254.169.254"), &erp));
+        // An IPv6 network allows its mapped addresses.
+        let mapped = nets(&["::ffff:192.168.0.0/112"]);
+        assert!(address_allowed(ip("::ffff:192.168.3.4"), &mapped));
+    }
+
+    #[test]
+    fn hosts_refused_before_resolving() {
+        let host = |s: &str| -> Option<String> {
+            let url = url::Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            let host = url.host().unwrap_or_else(|| panic!("{s}: no host"));
+            host_refusal(host, &[])
+        };
+        for refused in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://127.0.0.1:5432/",
+            "http://10.0.0.5/",
+            "http://[::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://0.0.0.0/",
+            // The URL parser reads these as 127.0.0.1, as browsers do.
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://localhost:6379/",
+            "http://LOCALHOST./",
+            "http://api.localhost/",
+        ] {
+            let why = host(refused).unwrap_or_else(|| panic!("{refused} is allowed"));
+            assert!(why.contains("PATRON_WEBHOOK_ALLOWED_NETWORKS"), "{why}");
+        }
+        assert_eq!(
+            host("http://[::ffff:7f00:1]/"),
+            Some("::ffff:127.0.0.1 is not a public address (loopback, private, link-local or reserved) and not in PATRON_WEBHOOK_ALLOWED_NETWORKS: deliveries there could reach this server's own network".into())
+        );
+        for allowed in [
+            "https://erp.example.com/",
+            "http://8.8.8.8/",
+            "http://notlocalhost/",
+        ] {
+            assert_eq!(host(allowed), None, "{allowed}");
+        }
+        let loopback = nets(&["127.0.0.0/8"]);
+        let url = url::Url::parse("http://localhost/").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(url.host().and_then(|h| host_refusal(h, &loopback)), None);
+    }
 
     #[test]
     fn filters_are_validated() {
