@@ -63,6 +63,9 @@ pub struct Config {
     pub webhook_max_failures: i64,
     /// How long a process owns a subscription's delivery once it claimed it.
     pub webhook_lease_secs: u64,
+    /// Private networks webhooks may deliver to besides public addresses
+    /// (`domain::webhooks::address_allowed`); empty: public addresses only.
+    pub webhook_allowed_networks: Vec<IpNet>,
     /// Requests per minute per user (0: unlimited).
     pub rate_limit_per_min: u32,
     /// Requests per minute per user with the `integration` role (0: unlimited).
@@ -115,7 +118,10 @@ impl Config {
                 .ok()
                 .filter(|p| !p.is_empty()),
             cors_origins: cors_origins(&var("PATRON_CORS_ORIGINS", ""))?,
-            trusted_proxies: trusted_proxies(&var("PATRON_TRUSTED_PROXIES", ""))?,
+            trusted_proxies: networks(
+                "PATRON_TRUSTED_PROXIES",
+                &var("PATRON_TRUSTED_PROXIES", ""),
+            )?,
             // Up to a year: the expiry is the clock plus this.
             token_ttl_secs: ranged("PATRON_TOKEN_TTL_SECS", 3600, 1..=YEAR_SECS)?,
             workers,
@@ -149,6 +155,10 @@ impl Config {
             )?,
             webhook_max_failures: ranged("PATRON_WEBHOOK_MAX_FAILURES", 10, 1..=1000)?,
             webhook_lease_secs: webhook_lease_secs(webhook_timeout_secs)?,
+            webhook_allowed_networks: networks(
+                "PATRON_WEBHOOK_ALLOWED_NETWORKS",
+                &var("PATRON_WEBHOOK_ALLOWED_NETWORKS", ""),
+            )?,
             rate_limit_per_min: ranged("PATRON_RATE_LIMIT_PER_MIN", 1200, 0..=1_000_000)?,
             rate_limit_integration_per_min: ranged(
                 "PATRON_RATE_LIMIT_INTEGRATION_PER_MIN",
@@ -203,6 +213,8 @@ impl Config {
             webhook_backoff_max_secs: 3600,
             webhook_max_failures: 10,
             webhook_lease_secs: 60,
+            // As in production: public addresses only.
+            webhook_allowed_networks: Vec::new(),
             // Tests are never throttled unless they ask for it.
             rate_limit_per_min: 0,
             rate_limit_integration_per_min: 0,
@@ -348,10 +360,11 @@ fn jwt_secret(value: Option<String>) -> Result<(String, bool), String> {
     }
 }
 
-/// `PATRON_TRUSTED_PROXIES`: addresses (`10.0.0.5`, `2001:db8::7`) and
-/// CIDR ranges (`10.0.0.0/8`). A typo here would silently leave the login
-/// throttle keyed by the proxy's address, or trust the wrong hop: refused.
-fn trusted_proxies(value: &str) -> Result<Vec<IpNet>, String> {
+/// `PATRON_TRUSTED_PROXIES`, `PATRON_WEBHOOK_ALLOWED_NETWORKS`: addresses
+/// (`10.0.0.5`, `2001:db8::7`) and CIDR ranges (`10.0.0.0/8`). A typo here
+/// would silently leave the login throttle keyed by the proxy's address,
+/// trust the wrong hop, or refuse every delivery to the ERP: refused.
+fn networks(name: &str, value: &str) -> Result<Vec<IpNet>, String> {
     value
         .split(',')
         .map(str::trim)
@@ -362,7 +375,7 @@ fn trusted_proxies(value: &str) -> Result<Vec<IpNet>, String> {
                 .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
                 .map_err(|_| {
                     format!(
-                        "PATRON_TRUSTED_PROXIES: {entry:?} is not an IP address or a CIDR range; list them like 10.0.0.5, 10.1.0.0/16, comma-separated"
+                        "{name}: {entry:?} is not an IP address or a CIDR range; list them like 10.0.0.5, 10.1.0.0/16, comma-separated"
                     )
                 })
         })
@@ -419,9 +432,14 @@ pub fn random_string(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::{
-        cors_origins, default_lookup_threads, default_pool_size, in_range, jwt_secret, ranged,
-        sqlite_locking, trusted_proxies, webhook_lease_secs,
+        cors_origins, default_lookup_threads, default_pool_size, in_range, jwt_secret, networks,
+        ranged, sqlite_locking, webhook_lease_secs,
     };
+    use ipnet::IpNet;
+
+    fn trusted_proxies(value: &str) -> Result<Vec<IpNet>, String> {
+        networks("PATRON_TRUSTED_PROXIES", value)
+    }
     use crate::db::SqliteLocking;
 
     #[test]
@@ -519,6 +537,27 @@ mod tests {
             assert!(
                 error.starts_with(&format!("PATRON_TRUSTED_PROXIES: {bad:?} ")),
                 "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn webhook_allowed_networks_are_addresses_or_ranges_or_a_config_error() {
+        let name = "PATRON_WEBHOOK_ALLOWED_NETWORKS";
+        let parsed = networks(name, "10.0.0.0/8, 192.168.7.20,fd00::/8 ,")
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
+        assert_eq!(parsed, ["10.0.0.0/8", "192.168.7.20/32", "fd00::/8"]);
+        assert_eq!(networks(name, ""), Ok(vec![]));
+        for bad in ["10.0.0.0/33", "erp.internal", "10/8", "*", "[::1]"] {
+            let error = networks(name, &format!("10.0.0.0/8,{bad}"))
+                .err()
+                .unwrap_or_default();
+            assert_eq!(
+                error,
+                format!("{name}: {bad:?} is not an IP address or a CIDR range; list them like 10.0.0.5, 10.1.0.0/16, comma-separated")
             );
         }
     }

@@ -268,3 +268,17 @@ fn a_postgres_url_it_cannot_read_is_refused_without_its_password() {
     assert!(stderr.contains("***"), "{stderr}");
     assert!(!stderr.contains("SeC"), "the password is printed: {stderr}");
 }
+
+#[test]
+fn a_webhook_network_that_is_no_address_stops_the_start() {
+    let stderr = refused_start(&[(
+        "PATRON_WEBHOOK_ALLOWED_NETWORKS",
+        "10.0.0.0/8, erp.internal",
+    )]);
+    assert!(
+        stderr.contains(
+            "PATRON_WEBHOOK_ALLOWED_NETWORKS: \"erp.internal\" is not an IP address or a CIDR range"
+        ),
+        "{stderr}"
+    );
+}
