@@ -11,4 +11,5 @@ pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod startup;
+pub mod webhook_target;
 pub mod webhook_worker;

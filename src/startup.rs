@@ -34,6 +34,8 @@ pub struct AppState {
     pub segment_split_from: i64,
     /// Proxies whose `X-Forwarded-For` is believed (`http::client_address`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Private networks a webhook's URL may name (`http::webhooks`).
+    pub webhook_allowed_networks: Vec<ipnet::IpNet>,
 }
 
 pub struct Application {
@@ -78,6 +80,7 @@ impl Application {
             alive: std::sync::Arc::new(()),
             segment_split_from: config.segment_split_from,
             trusted_proxies: config.trusted_proxies.clone(),
+            webhook_allowed_networks: config.webhook_allowed_networks.clone(),
         });
         let jobs = crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
         let webhooks = crate::webhook_worker::spawn(

@@ -12,7 +12,7 @@
 //! way, releases its leases itself and ends, so a restart need not wait the
 //! leases out.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -22,6 +22,7 @@ use crate::db::webhooks::{self, NewDelivery};
 use crate::db::{self, changes, Db};
 use crate::domain::webhooks as rules;
 use crate::error::ApiError;
+use crate::webhook_target::{self, AllowedResolver};
 
 /// Changes read from the feed per round trip.
 const BATCH: i64 = 100;
@@ -43,6 +44,9 @@ struct Worker {
     backoff_base_ms: u64,
     backoff_max_ms: u64,
     max_failures: i64,
+    /// `PATRON_WEBHOOK_ALLOWED_NETWORKS`, for hosts given as addresses (the
+    /// client's resolver holds it for host names).
+    allowed: Arc<[ipnet::IpNet]>,
     /// Gone once the application stopped: no new delivery starts then.
     alive: Weak<()>,
     /// True once `Running::stop` was called: no new delivery starts then either.
@@ -79,9 +83,13 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Option<Running> {
         return None;
     }
     let timeout = Duration::from_secs(config.webhook_timeout_secs);
+    let allowed: Arc<[ipnet::IpNet]> = config.webhook_allowed_networks.clone().into();
     let client = match reqwest::Client::builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
+        // Only public addresses and the allowed networks, checked as the
+        // connection is made (`webhook_target`).
+        .dns_resolver(Arc::new(AllowedResolver::new(allowed.clone())))
         .build()
     {
         Ok(c) => c,
@@ -105,6 +113,7 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Option<Running> {
         backoff_base_ms: config.webhook_backoff_base_ms,
         backoff_max_ms: config.webhook_backoff_max_secs.saturating_mul(1000),
         max_failures: config.webhook_max_failures,
+        allowed,
         alive: alive.clone(),
         stopping: stop_rx,
     };
@@ -288,17 +297,23 @@ impl Worker {
         let timestamp = Utc::now().timestamp();
         let signature = rules::signature(&hook.secret, timestamp, &body);
         let began = Instant::now();
-        let sent = self
-            .client
-            .post(&hook.url)
-            .header("content-type", "application/json")
-            .header("user-agent", "Patron-Webhooks/1")
-            .header("patron-event", &event)
-            .header("patron-delivery", &delivery_id)
-            .header("patron-signature", signature)
-            .body(body)
-            .send()
-            .await;
+        // A refused target is a failed attempt like an unreachable one:
+        // logged, retried with backoff, counted toward disabling.
+        let sent = match webhook_target::refusal(&hook.url, &self.allowed) {
+            Some(refused) => Err(refused),
+            None => self
+                .client
+                .post(&hook.url)
+                .header("content-type", "application/json")
+                .header("user-agent", "Patron-Webhooks/1")
+                .header("patron-event", &event)
+                .header("patron-delivery", &delivery_id)
+                .header("patron-signature", signature)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| failure_text(&e, self.timeout)),
+        };
         let duration_ms = began.elapsed().as_millis() as i64;
         let (ok, status, error) = match sent {
             Ok(resp) if resp.status().is_success() => (true, Some(resp.status().as_u16()), None),
@@ -307,7 +322,7 @@ impl Worker {
                 Some(resp.status().as_u16()),
                 Some(format!("the receiver answered {}", resp.status())),
             ),
-            Err(e) => (false, None, Some(short(&failure_text(&e, self.timeout)))),
+            Err(text) => (false, None, Some(short(&text))),
         };
         let (id, owner) = (hook.id, self.owner.clone());
         let (max_failures, base, max) =

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -92,7 +93,11 @@ pub struct WebhookPage {
 }))]
 pub struct WebhookCreate {
     /// `http` or `https` URL, at most 2000 characters (use https outside a
-    /// private network).
+    /// private network). Its host must be public: an IP address that is
+    /// loopback, private, link-local (cloud metadata), shared or reserved,
+    /// and `localhost`, are refused (422 `not_allowed`) unless the server's
+    /// `PATRON_WEBHOOK_ALLOWED_NETWORKS` includes it; a host name is checked
+    /// at each delivery, by the addresses it resolves to then.
     #[schema(required = true, value_type = String, min_length = 1, max_length = 2000)]
     pub url: Option<String>,
     /// Event filters: `*`, `<type>.<operation>`, `<type>.*` or
@@ -122,6 +127,8 @@ pub struct WebhookPatch {
     // Read as "sent null" apart from "not sent": a null for a field that
     // cannot be empty is a 422, as on the other PATCHes (it was a silent 200
     // that changed nothing).
+    /// As on creation: an `http` or `https` URL whose host is public or in
+    /// `PATRON_WEBHOOK_ALLOWED_NETWORKS` (422 `not_allowed` otherwise).
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = String, required = false, min_length = 1, max_length = 2000)]
     pub url: Option<Option<String>>,
@@ -206,7 +213,11 @@ pub struct WebhookPageQuery {
     pub cursor: Option<String>,
 }
 
-fn url_error(url: &str) -> Option<FieldError> {
+/// What is wrong with `url`, or None. A host that is an address outside
+/// the allowed networks, or `localhost`, is refused here so the admin
+/// learns it now; delivery checks again, at connect time, the addresses a
+/// host name resolves to then (`webhook_target`).
+fn url_error(url: &str, allowed: &[IpNet]) -> Option<FieldError> {
     let bad = |msg: &str| Some(FieldError::new("url", "invalid_url", msg));
     if url.chars().count() > MAX_URL {
         return Some(FieldError::new(
@@ -221,7 +232,10 @@ fn url_error(url: &str) -> Option<FieldError> {
         Ok(u) if !u.username().is_empty() || u.password().is_some() => {
             bad("must not carry credentials; use the secret to authenticate deliveries")
         }
-        Ok(_) => None,
+        Ok(u) => u
+            .host()
+            .and_then(|host| rules::host_refusal(host, allowed))
+            .map(|why| FieldError::new("url", "not_allowed", why)),
         Err(_) => bad("must be an absolute http or https URL"),
     }
 }
@@ -372,7 +386,7 @@ pub async fn create(
     let required = |field: &str| FieldError::new(field, "required", "is required");
     match input.url.as_deref() {
         None => errors.push(required("url")),
-        Some(url) => errors.extend(url_error(url)),
+        Some(url) => errors.extend(url_error(url, &state.webhook_allowed_networks)),
     }
     match input.events.as_deref() {
         None => errors.push(required("events")),
@@ -458,7 +472,10 @@ pub async fn patch(
         input.secret.flatten(),
         input.active.flatten(),
     );
-    errors.extend(url.as_deref().and_then(url_error));
+    errors.extend(
+        url.as_deref()
+            .and_then(|u| url_error(u, &state.webhook_allowed_networks)),
+    );
     if let Some(events) = events.as_deref() {
         events_errors(events, &mut errors);
     }

@@ -27,6 +27,8 @@ pub fn command(database_url: &str, rust_log: &str) -> Command {
         .env("PATRON_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("PATRON_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("PATRON_WORKERS", "2")
+        // Webhook receivers of the tests listen on loopback.
+        .env("PATRON_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8, ::1/128")
         .env("RUST_LOG", rust_log)
         .stdout(Stdio::null());
     command

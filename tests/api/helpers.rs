@@ -219,6 +219,12 @@ where
     config.pool_size = 3;
     // The webhook worker runs only in instances a test starts for it.
     config.webhook_poll_ms = 0;
+    // The tests' receivers listen on loopback, which production refuses by
+    // default (`PATRON_WEBHOOK_ALLOWED_NETWORKS`); tests of that rule clear it.
+    config.webhook_allowed_networks = vec![
+        "127.0.0.0/8".parse().expect("a network"),
+        "::1/128".parse().expect("a network"),
+    ];
     // Every SQLite segment preview counts in parallel parts, as at 100,000
     // customers and more in production, so every preview test checks them.
     config.segment_split_from = 1;

@@ -81,5 +81,6 @@ mod tiers;
 mod updated_since;
 mod users;
 mod webhook_leases;
+mod webhook_targets;
 mod webhooks;
 mod writes_concurrent;

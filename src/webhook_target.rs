@@ -1,0 +1,140 @@
+//! Where a webhook delivery may connect: public addresses and
+//! `PATRON_WEBHOOK_ALLOWED_NETWORKS` (`domain::webhooks::address_allowed`).
+//! The check that counts is made when the delivery connects, on the
+//! addresses its host resolves to then: a name checked at creation (or
+//! before the request) could resolve elsewhere a moment later (DNS
+//! rebinding).
+//!
+//! Through a proxy (reqwest reads `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`
+//! and `NO_PROXY`), the resolver resolves the proxy's host, not the
+//! receiver's: a proxy whose name resolves to a private address must be
+//! inside the allowed networks, and the proxy's own rules then decide where
+//! deliveries may go. An IP-address receiver is refused either way.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::domain::webhooks as rules;
+
+/// Resolves as the system does (`getaddrinfo`, /etc/hosts included) and
+/// keeps the allowed addresses only; none left is a failed connection.
+pub struct AllowedResolver {
+    allowed: Arc<[IpNet]>,
+}
+
+impl AllowedResolver {
+    pub fn new(allowed: Arc<[IpNet]>) -> AllowedResolver {
+        AllowedResolver { allowed }
+    }
+}
+
+impl Resolve for AllowedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allowed = self.allowed.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            // reqwest sets the URL's port on each address afterwards.
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let (kept, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = found
+                .into_iter()
+                .partition(|a| rules::address_allowed(a.ip(), &allowed));
+            if kept.is_empty() {
+                return Err(Refused(resolves_outside(&host, &refused)).into());
+            }
+            Ok(Box::new(kept.into_iter()) as Addrs)
+        })
+    }
+}
+
+fn resolves_outside(host: &str, refused: &[SocketAddr]) -> String {
+    let mut addresses: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
+    addresses.dedup();
+    format!(
+        "{host} resolves only to addresses outside the allowed networks ({}): not public and not in PATRON_WEBHOOK_ALLOWED_NETWORKS; nothing was sent",
+        addresses.join(", ")
+    )
+}
+
+/// The resolver's refusal, as the delivery log shows it.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Why a delivery to `url` is not even attempted, or None. reqwest calls
+/// no resolver for an IP-address host, so such a host is checked here: one
+/// stored before the rule, or before the setting was narrowed. `localhost`
+/// is refused here too (as at creation) unless loopback is allowed.
+pub fn refusal(url: &str, allowed: &[IpNet]) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let why = rules::host_refusal(url.host()?, allowed)?;
+    Some(format!("not sent: {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolver(allowed: &[&str]) -> AllowedResolver {
+        let nets: Vec<IpNet> = allowed
+            .iter()
+            .map(|n| n.parse().unwrap_or_else(|e| panic!("{n}: {e}")))
+            .collect();
+        AllowedResolver::new(nets.into())
+    }
+
+    fn name(host: &str) -> Name {
+        host.parse().unwrap_or_else(|_| panic!("{host}"))
+    }
+
+    /// `localhost` resolves through /etc/hosts, without a network: as a
+    /// name that an attacker points at 127.0.0.1 would.
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_unless_allowed() {
+        let refused = resolver(&[]).resolve(name("localhost")).await;
+        let error = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            error
+                .starts_with("localhost resolves only to addresses outside the allowed networks (")
+                && error.contains("PATRON_WEBHOOK_ALLOWED_NETWORKS"),
+            "{error}"
+        );
+        let kept: Vec<SocketAddr> = resolver(&["127.0.0.0/8", "::1/128"])
+            .resolve(name("localhost"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .collect();
+        assert!(!kept.is_empty());
+        assert!(kept.iter().all(|a| a.ip().is_loopback()), "{kept:?}");
+        // Only the allowed family is kept.
+        let v4: Vec<SocketAddr> = resolver(&["127.0.0.0/8"])
+            .resolve(name("localhost"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .collect();
+        assert!(v4.iter().all(|a| a.is_ipv4()) && !v4.is_empty(), "{v4:?}");
+    }
+
+    #[test]
+    fn an_address_host_is_checked_before_sending() {
+        assert_eq!(
+            refusal("http://127.0.0.1:5432/hooks", &[]),
+            Some("not sent: 127.0.0.1 is not a public address (loopback, private, link-local or reserved) and not in PATRON_WEBHOOK_ALLOWED_NETWORKS: deliveries there could reach this server's own network".into())
+        );
+        assert!(refusal("http://[fe80::1]/", &[]).is_some());
+        assert!(refusal("http://localhost:8080/", &[]).is_some());
+        let loopback: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap_or_else(|e| panic!("{e}"))];
+        assert_eq!(refusal("http://127.0.0.1:5432/hooks", &loopback), None);
+        assert_eq!(refusal("https://erp.example.com/hooks", &[]), None);
+    }
+}
