@@ -45,7 +45,10 @@ pub struct ChurnSettings {
     pub min_score: i64,
 }
 
-mod defaults {
+/// The defaults of the fields a document may lack (stored before the
+/// signal existed, or a PUT written then): one source for the reader, the
+/// PUT and the spec.
+pub mod defaults {
     /// Twice the default share window: where the falling share goes quiet,
     /// this takes over.
     pub fn no_purchase_days() -> i64 {

@@ -89,22 +89,64 @@ impl From<ChurnSettings> for ChurnSettingsBody {
     }
 }
 
-/// As sent: every field may be missing, so all missing ones are named at once.
-#[derive(Debug, Deserialize)]
+/// Thresholds and weights of the churn-risk score, as a `PUT` sends them: the
+/// whole document, which replaces the stored one. `no_purchase_days` and
+/// `weight_no_purchase` are optional, so that a body written before they
+/// existed still saves; the others are required.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"no_contact_days": 90, "share_window_days": 90, "share_drop_pct": 50,
+    "no_purchase_days": 180, "low_satisfaction_below": 3.0, "min_open_complaints": 1,
+    "weight_no_contact": 30, "weight_falling_share": 25, "weight_no_purchase": 25,
+    "weight_low_satisfaction": 20, "weight_open_complaints": 15, "weight_owner_inactive": 10,
+    "min_score": 1}))]
+// Required fields are `Option`s too: serde would stop at the first missing
+// one, `settings` names them all at once.
 pub struct ChurnSettingsInput {
+    /// `no_contact` when the last contact is at least this many days ago, or never (1–3650).
+    #[schema(required = true, value_type = i64, minimum = 1, maximum = 3650)]
     no_contact_days: Option<i64>,
+    /// Length of the recent window and of the window before it, in days (7–1830).
+    #[schema(required = true, value_type = i64, minimum = 7, maximum = 1830)]
     share_window_days: Option<i64>,
+    /// `falling_share` when recent revenue ≤ (100 − this) % of a positive revenue in the window before (1–100).
+    #[schema(required = true, value_type = i64, minimum = 1, maximum = 100)]
     share_drop_pct: Option<i64>,
+    /// `no_purchase` when the last purchase is at least this many days ago (1–3650). The falling
+    /// share goes quiet 2 × `share_window_days` after the last purchase (both windows empty);
+    /// set this at most that long for a lapse to stay listed without a gap. Optional: absent or
+    /// `null` is the default, 180, as in settings saved before the field existed. The PUT
+    /// replaces the whole settings, so leaving it out sets 180, not the value stored before.
+    #[schema(minimum = 1, maximum = 3650, default = crate::domain::churn::defaults::no_purchase_days)]
     no_purchase_days: Option<i64>,
+    /// `low_satisfaction` when the latest overall satisfaction (1–5) is strictly below this (1–5).
+    #[schema(required = true, value_type = f64, minimum = 1, maximum = 5)]
     low_satisfaction_below: Option<f64>,
+    /// `open_complaints` when at least this many complaints are open (1–1000).
+    #[schema(required = true, value_type = i64, minimum = 1, maximum = 1000)]
     min_open_complaints: Option<i64>,
+    /// Score added by `no_contact` (0–100).
+    #[schema(required = true, value_type = i64, minimum = 0, maximum = 100)]
     weight_no_contact: Option<i64>,
+    /// Score added by `falling_share` (0–100).
+    #[schema(required = true, value_type = i64, minimum = 0, maximum = 100)]
     weight_falling_share: Option<i64>,
+    /// Score added by `no_purchase` (0–100). Optional: absent or `null` is the default, 25, as in
+    /// settings saved before the field existed. The PUT replaces the whole settings, so leaving
+    /// it out sets 25, not the value stored before.
+    #[schema(minimum = 0, maximum = 100, default = crate::domain::churn::defaults::weight_no_purchase)]
     weight_no_purchase: Option<i64>,
+    /// Score added by `low_satisfaction` (0–100).
+    #[schema(required = true, value_type = i64, minimum = 0, maximum = 100)]
     weight_low_satisfaction: Option<i64>,
+    /// Score added by `open_complaints` (0–100).
+    #[schema(required = true, value_type = i64, minimum = 0, maximum = 100)]
     weight_open_complaints: Option<i64>,
+    /// Score added by `owner_inactive`, the owner's account being deactivated (0–100).
+    #[schema(required = true, value_type = i64, minimum = 0, maximum = 100)]
     weight_owner_inactive: Option<i64>,
+    /// Customers scoring at least this are listed (1–600).
+    #[schema(required = true, value_type = i64, minimum = 1, maximum = 600)]
     min_score: Option<i64>,
 }
 
@@ -131,12 +173,9 @@ impl ChurnSettingsInput {
                 d.share_drop_pct,
                 &mut m,
             ),
-            no_purchase_days: field(
-                self.no_purchase_days,
-                "no_purchase_days",
-                d.no_purchase_days,
-                &mut m,
-            ),
+            // Optional (absent or null): the default, as a stored
+            // document without it reads.
+            no_purchase_days: self.no_purchase_days.unwrap_or(d.no_purchase_days),
             low_satisfaction_below: field(
                 self.low_satisfaction_below,
                 "low_satisfaction_below",
@@ -151,7 +190,7 @@ impl ChurnSettingsInput {
                 0,
                 &mut m,
             ),
-            weight_no_purchase: field(self.weight_no_purchase, "weight_no_purchase", 0, &mut m),
+            weight_no_purchase: self.weight_no_purchase.unwrap_or(d.weight_no_purchase),
             weight_low_satisfaction: field(
                 self.weight_low_satisfaction,
                 "weight_low_satisfaction",
@@ -188,12 +227,16 @@ pub async fn get_churn(
     answer::<ChurnSettings, ChurnSettingsBody>(&state, settings::CHURN).await
 }
 
-/// Replace the churn-risk thresholds and weights (admin or manager); every
-/// field is required. `GET /churn/at-risk` uses them from the next request.
+/// Replace the churn-risk thresholds and weights (admin or manager). Every
+/// field is required but `no_purchase_days` and `weight_no_purchase`, added
+/// later: absent or `null`, they take their defaults (180 and 25), so a
+/// client written before them still saves. The PUT replaces the whole
+/// settings: leaving them out sets the defaults, not the values stored
+/// before. `GET /churn/at-risk` uses them from the next request.
 #[utoipa::path(
     tag = "settings",
     params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings changed since")),
-    request_body = ChurnSettingsBody,
+    request_body = ChurnSettingsInput,
     responses(
         (status = 200, body = ChurnSettingsBody, headers(("ETag" = String))),
         (status = 412, description = "Changed since you read them", body = crate::error::Problem, content_type = "application/problem+json")

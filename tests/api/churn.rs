@@ -19,6 +19,7 @@ backend_tests!(
     at_risk_keeps_a_lapse_listed_after_the_share_windows_empty,
     churn_settings_rules,
     churn_settings_stored_before_no_purchase_still_read,
+    churn_settings_put_without_the_no_purchase_fields_takes_their_defaults,
     churn_report_by_reason_and_period,
     churn_report_totals_are_held_at_the_64_bit_range,
 );
@@ -557,6 +558,114 @@ async fn churn_settings_stored_before_no_purchase_still_read(app: TestApp) {
     assert_eq!(entry(&page.body, c)["signals"]["no_purchase"], true);
 }
 
+/// The body a client wrote before `no_purchase` existed (the eleven older
+/// fields) still saves: the two new fields, absent or `null`, take their
+/// defaults, as stored settings without them read (it was a 422 naming
+/// both). Sent, they are kept and range-checked as before.
+async fn churn_settings_put_without_the_no_purchase_fields_takes_their_defaults(app: TestApp) {
+    let token = app.admin_token().await;
+    let path = "/api/v1/settings/churn";
+    let mut full = app.get(path, &token).await.body;
+    full["no_contact_days"] = json!(60);
+    full["no_purchase_days"] = json!(200);
+    full["weight_no_purchase"] = json!(40);
+    let r = put(&app, path, &token, Some("\"0\""), &full).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.etag_version(), Some(1));
+    let r = app.get(path, &token).await;
+    assert_eq!(
+        (
+            r.body["no_purchase_days"].clone(),
+            r.body["weight_no_purchase"].clone()
+        ),
+        (json!(200), json!(40))
+    );
+
+    // The older body replaces the whole document: the two are the defaults.
+    let mut older = full.clone();
+    let object = older.as_object_mut().unwrap();
+    object.remove("no_purchase_days");
+    object.remove("weight_no_purchase");
+    assert_eq!(object.len(), 11);
+    let r = put(&app, path, &token, Some("\"1\""), &older).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.etag_version(), Some(2));
+    assert_eq!(r.body["no_purchase_days"], 180, "{}", r.text);
+    assert_eq!(r.body["weight_no_purchase"], 25, "{}", r.text);
+    let read = app.get(path, &token).await;
+    assert_eq!(read.body, r.body);
+    assert_eq!(read.header("etag"), r.header("etag"));
+    assert_eq!(read.body["no_contact_days"], 60);
+    // A stale If-Match is refused as before, the older body too.
+    put(&app, path, &token, Some("\"1\""), &older)
+        .await
+        .problem(412);
+
+    // null is absent: the defaults again, which are stored, so no change.
+    let mut nulls = older.clone();
+    nulls["no_purchase_days"] = Value::Null;
+    nulls["weight_no_purchase"] = Value::Null;
+    let r = put(&app, path, &token, Some("\"2\""), &nulls).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.etag_version(), Some(2));
+    assert_eq!(r.body, read.body);
+
+    // Sent alone, each is range-checked and named on its own.
+    for (field, value) in [
+        ("no_purchase_days", json!(0)),
+        ("no_purchase_days", json!(3651)),
+        ("weight_no_purchase", json!(-1)),
+        ("weight_no_purchase", json!(101)),
+    ] {
+        let mut b = older.clone();
+        b[field] = value;
+        let r = put(&app, path, &token, None, &b).await;
+        r.problem(422);
+        assert_eq!(r.error_fields(), [field], "{}", r.text);
+    }
+    let mut b = older.clone();
+    b["weight_no_purchase"] = json!(0);
+    let r = put(&app, path, &token, Some("\"2\""), &b).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["no_purchase_days"].clone(),
+            r.body["weight_no_purchase"].clone()
+        ),
+        (json!(180), json!(0))
+    );
+}
+
+/// The spec says so: the PUT body has the two optional with their defaults,
+/// the GET (and the PUT's answer) always carries them.
+#[test]
+fn the_spec_shows_the_no_purchase_fields_optional_only_in_the_put_body() {
+    let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as JSON");
+    let op = &spec["paths"]["/api/v1/settings/churn"];
+    let schema = |r: &Value| {
+        let name = r["$ref"].as_str().unwrap_or_default();
+        let name = name.rsplit('/').next().unwrap_or_default();
+        spec["components"]["schemas"][name].clone()
+    };
+    let body = schema(&op["put"]["requestBody"]["content"]["application/json"]["schema"]);
+    let get = schema(&op["get"]["responses"]["200"]["content"]["application/json"]["schema"]);
+    let answer = schema(&op["put"]["responses"]["200"]["content"]["application/json"]["schema"]);
+    let required = |s: &Value| -> Vec<String> {
+        let list = s["required"].as_array().cloned().unwrap_or_default();
+        list.iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    for (field, default) in [("no_purchase_days", 180), ("weight_no_purchase", 25)] {
+        assert!(!required(&body).contains(&field.to_string()), "{body}");
+        assert_eq!(body["properties"][field]["default"], default, "{body}");
+        assert!(required(&get).contains(&field.to_string()), "{get}");
+        assert!(required(&answer).contains(&field.to_string()), "{answer}");
+    }
+    assert_eq!(required(&body).len(), 11, "{body}");
+    assert_eq!(required(&get).len(), 13, "{get}");
+}
+
 async fn churn_settings_rules(app: TestApp) {
     let token = app.admin_token().await;
     let r = app.get("/api/v1/settings/churn", &token).await;
@@ -579,11 +688,12 @@ async fn churn_settings_rules(app: TestApp) {
     )
     .await;
     r.problem(422);
+    // The eleven required fields; the two optional ones are not named.
     let fields = r.error_fields();
-    assert_eq!(fields.len(), 13, "{fields:?}");
+    assert_eq!(fields.len(), 11, "{fields:?}");
     assert!(fields.contains(&"min_score".to_string()));
-    assert!(fields.contains(&"no_purchase_days".to_string()));
-    assert!(fields.contains(&"weight_no_purchase".to_string()));
+    assert!(!fields.contains(&"no_purchase_days".to_string()));
+    assert!(!fields.contains(&"weight_no_purchase".to_string()));
     // The no-purchase fields' ranges, and a score of every signal (600).
     for (no_purchase_days, weight, min_score, bad) in [
         (0, 0, 1, vec!["no_purchase_days"]),
