@@ -1,16 +1,20 @@
 //! `POST /auth/password`: a user changes its own password. The old tokens
 //! stop working, the answer is a new one, the old password no longer logs
-//! in, a wrong current password is a 422 that counts as a failed login.
+//! in, a wrong current password is a 422 that counts as a failed login, and
+//! a user deactivated or re-passworded while the current one is checked is
+//! refused without the change.
 
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, Resp, TestApp};
 
 backend_tests!(
     a_user_changes_its_own_password_and_gets_a_new_token,
     a_wrong_current_password_is_named_and_throttled,
     a_password_change_names_every_bad_field,
+    a_user_deactivated_while_its_password_is_checked_is_refused,
+    a_password_changed_while_the_current_one_is_checked_is_not_overwritten,
 );
 
 const PATH: &str = "/api/v1/auth/password";
@@ -139,4 +143,120 @@ async fn a_password_change_names_every_bad_field(app: TestApp) {
     assert_eq!(r.error_fields(), ["email"], "{}", r.text);
     // None of these changed it.
     assert_eq!(app.login("manager.self@example.com", OLD).await.status, 200);
+}
+
+/// Deactivated after the handler read the user (active) and while it checks
+/// the current password: the write refuses with 401 and changes nothing (it
+/// set the new password of a deactivated account and answered a token).
+async fn a_user_deactivated_while_its_password_is_checked_is_refused(app: TestApp) {
+    let email = "sales.deactivated@example.com";
+    let (id, token) = user(&app, "sales", email).await;
+    let r = change_meanwhile(
+        &app,
+        &token,
+        &format!("UPDATE users SET active = FALSE, version = version + 1 WHERE id = {id}"),
+    )
+    .await;
+    r.problem(401);
+    assert!(r.text.contains("no longer active"), "{}", r.text);
+    app.execute_sql(&format!("UPDATE users SET active = TRUE WHERE id = {id}"));
+    app.login(email, NEW).await.problem(401);
+    assert_eq!(app.login(email, OLD).await.status, 200);
+}
+
+/// Another password set (by an admin) while the handler checks the current
+/// one against the hash it read: the write refuses with 422 `wrong_password`
+/// and keeps the other writer's password (it overwrote it on the strength of
+/// the old one).
+async fn a_password_changed_while_the_current_one_is_checked_is_not_overwritten(app: TestApp) {
+    let email = "manager.changed@example.com";
+    let (id, token) = user(&app, "manager", email).await;
+    // The admin's hash: a known other password.
+    let r = change_meanwhile(
+        &app,
+        &token,
+        &format!(
+            "UPDATE users SET password_hash = \
+             (SELECT password_hash FROM users WHERE email = '{}'), \
+             version = version + 1 WHERE id = {id}",
+            app.admin_email
+        ),
+    )
+    .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["current_password"], "{}", r.text);
+    assert_eq!(r.body["errors"][0]["code"], "wrong_password", "{}", r.text);
+    app.login(email, NEW).await.problem(401);
+    app.login(email, OLD).await.problem(401);
+    assert_eq!(app.login(email, &app.admin_password).await.status, 200);
+}
+
+/// `POST /auth/password` (OLD → NEW) with `sql` run in a transaction of the
+/// test's own that commits only once the handler has read the user and waits
+/// for the row in its write: the change lands between the two reads. On
+/// PostgreSQL the handler's wait for the row lock is seen; on SQLite waits do
+/// not show, so the commit comes after a pause (the handler's write, after
+/// two password hashes, waits up to SQLite's 5 s busy timeout for it).
+async fn change_meanwhile(app: &TestApp, token: &str, sql: &str) -> Resp {
+    use diesel::RunQueryDsl;
+    let db = app.open_db(2, 10).await;
+    let (backend, sql) = (app.backend, sql.to_string());
+    let (changed, made) = tokio::sync::oneshot::channel();
+    let holder = tokio::task::spawn_blocking(move || {
+        let pool = db.pool().clone();
+        let mut conn = pool.get().expect("a connection");
+        let mut watcher = pool.get().expect("a connection");
+        patron::db::write_tx(&mut conn, |c| {
+            diesel::sql_query(sql).execute(c)?;
+            changed.send(()).expect("the test waits");
+            wait_for_the_handlers_write(&mut watcher, backend);
+            Ok::<_, diesel::result::Error>(())
+        })
+        .expect("the change commits");
+    });
+    made.await.expect("the change is made");
+    let r = app
+        .post(
+            PATH,
+            token,
+            &json!({"current_password": OLD, "new_password": NEW}),
+        )
+        .await;
+    holder.await.expect("the holder");
+    r
+}
+
+/// Returns once the handler waits for the user's row lock (PostgreSQL), or
+/// after a pause (SQLite).
+fn wait_for_the_handlers_write(conn: &mut patron::db::DbConn, backend: Backend) {
+    use diesel::sql_types::BigInt;
+    use diesel::{QueryableByName, RunQueryDsl};
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    if backend == Backend::Sqlite {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let waiting = diesel::sql_query(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+             AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' \
+             AND query LIKE '%FROM users WHERE id = $1 FOR NO KEY UPDATE%'",
+        )
+        .get_result::<N>(conn)
+        .expect("pg_stat_activity")
+        .n;
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the handler never waited for the user's row"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
