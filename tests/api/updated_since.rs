@@ -1,6 +1,7 @@
 //! `updated_since` on the lists that had none (users, contacts, needs,
-//! segments, account plans): only what changed at or after the instant, in
-//! id order, and a bad instant is a 400 naming the parameter.
+//! segments, account plans) and on transactions and interactions (both the
+//! card's list and the global one): only what changed at or after the
+//! instant, in id order, and a bad instant is a 400 naming the parameter.
 
 use serde_json::{json, Value};
 
@@ -22,6 +23,20 @@ fn ids(page: &Value) -> Vec<i64> {
 /// Creates two records at `list` with `first` and `second`, edits the second,
 /// and checks that `updated_since` = its new `updated_at` lists only it.
 async fn check(app: &TestApp, token: &str, list: &str, first: Value, second: Value, edit: Value) {
+    check_lists(app, token, list, &[list], first, second, edit).await;
+}
+
+/// As `check`, with the records created and edited at `list` and the filter
+/// read on each of `reads` (a card's list and the global one).
+async fn check_lists(
+    app: &TestApp,
+    token: &str,
+    list: &str,
+    reads: &[&str],
+    first: Value,
+    second: Value,
+    edit: Value,
+) {
     let a = app.post(list, token, &first).await;
     assert_eq!(a.status, 201, "{list}: {}", a.text);
     let b = app.post(list, token, &second).await;
@@ -33,20 +48,24 @@ async fn check(app: &TestApp, token: &str, list: &str, first: Value, second: Val
         .as_str()
         .expect("updated_at")
         .to_string();
-    let sep = if list.contains('?') { '&' } else { '?' };
     let encoded = since.replace('+', "%2B");
-    let r = app
-        .get(&format!("{list}{sep}updated_since={encoded}"), token)
-        .await;
-    assert_eq!(r.status, 200, "{list}: {}", r.text);
-    assert_eq!(ids(&r.body), vec![b_id], "{list} since {since}");
-    let all = app.get(list, token).await;
-    assert!(ids(&all.body).contains(&a.id()), "{list}: {}", all.text);
-    let bad = app
-        .get(&format!("{list}{sep}updated_since=yesterday"), token)
-        .await;
-    bad.problem(400);
-    assert_eq!(bad.error_fields(), vec!["updated_since".to_string()]);
+    for read in reads {
+        let sep = if read.contains('?') { '&' } else { '?' };
+        // The edited row's own instant: `>=` keeps it, `>` would not, and the
+        // older unedited row is left out.
+        let r = app
+            .get(&format!("{read}{sep}updated_since={encoded}"), token)
+            .await;
+        assert_eq!(r.status, 200, "{read}: {}", r.text);
+        assert_eq!(ids(&r.body), vec![b_id], "{read} since {since}");
+        let all = app.get(read, token).await;
+        assert!(ids(&all.body).contains(&a.id()), "{read}: {}", all.text);
+        let bad = app
+            .get(&format!("{read}{sep}updated_since=yesterday"), token)
+            .await;
+        bad.problem(400);
+        assert_eq!(bad.error_fields(), vec!["updated_since".to_string()]);
+    }
 }
 
 async fn every_list_filters_by_updated_since(app: TestApp) {
@@ -100,6 +119,28 @@ async fn every_list_filters_by_updated_since(app: TestApp) {
         plan_body(key),
         plan_body(key),
         json!({"objective": "Grow the share of wallet"}),
+    )
+    .await;
+    let transactions = format!("/api/v1/customers/{customer}/transactions");
+    check_lists(
+        &app,
+        &token,
+        &transactions,
+        &[&transactions, "/api/v1/transactions"],
+        json!({"amount_cents": 1000, "product": "Green tea"}),
+        json!({"amount_cents": 2000, "product": "Black tea"}),
+        json!({"notes": "x"}),
+    )
+    .await;
+    let interactions = format!("/api/v1/customers/{customer}/interactions");
+    check_lists(
+        &app,
+        &token,
+        &interactions,
+        &[&interactions, "/api/v1/interactions"],
+        json!({"type": "call", "summary": "Asked about the spring range"}),
+        json!({"type": "visit", "summary": "Showed the catalogue"}),
+        json!({"outcome": "Order promised"}),
     )
     .await;
 }
