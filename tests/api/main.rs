@@ -69,6 +69,7 @@ mod sqlite_checkpoint;
 mod sqlite_locking;
 mod startup_races;
 mod startup_settings;
+mod survey_limits;
 mod surveys;
 mod surveys_races;
 mod sync_bulk;
