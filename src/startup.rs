@@ -19,6 +19,38 @@ use crate::http;
 /// hundred clients connecting at once.
 const BACKLOG: u32 = 1024;
 
+/// Listening sockets on every address `bind` resolves to, as actix's own
+/// `bind` makes them (address reuse, a backlog of `BACKLOG`: `std`'s 128 lost
+/// SYNs in a burst of new connections, which clients resend after a second,
+/// the 1 s outliers of the 256-connection benchmark, docs/BENCHMARKS.md).
+/// An error when none could be opened.
+fn listen(bind: &str) -> Result<Vec<std::net::TcpListener>, String> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let fail = |e: std::io::Error| format!("cannot listen on {bind}: {e}");
+    let open = |addr: std::net::SocketAddr| -> std::io::Result<std::net::TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(BACKLOG as i32)?;
+        socket.set_nonblocking(true)?;
+        Ok(socket.into())
+    };
+    let mut opened = Vec::new();
+    let mut last = None;
+    for addr in bind.to_socket_addrs().map_err(fail)? {
+        match open(addr) {
+            Ok(listener) => opened.push(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    match (opened.is_empty(), last) {
+        (false, _) => Ok(opened),
+        (true, Some(e)) => Err(fail(e)),
+        (true, None) => Err(format!("cannot listen on {bind}: no address")),
+    }
+}
+
 /// What every handler can reach.
 pub struct AppState {
     pub db: Db,
@@ -49,8 +81,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the database (migrating it), creates the first admin if there is
-    /// no user, and binds the listener. Signals are `run`'s to handle (tests
+    /// Opens the database (migrating it), binds the listener, then creates the
+    /// first admin if there is no user. Signals are `run`'s to handle (tests
     /// drive the server without them).
     pub async fn build(config: Config) -> Result<Application, String> {
         let url = config.database_url.clone();
@@ -65,6 +97,11 @@ impl Application {
             .map_err(|e| e.to_string())??
             .with_lookup_threads(lookup_threads)?
             .with_card_readers(card_readers);
+        // Before the first admin: a start that cannot listen (the port taken,
+        // a bad PATRON_BIND) stopped after committing a generated password it
+        // never printed, and later starts found a user and printed none (an
+        // outside review): the operator was locked out of a new database.
+        let listeners = listen(&config.bind)?;
         let generated_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;
         let state = web::Data::new(AppState {
             db: db.clone(),
@@ -145,14 +182,12 @@ impl Application {
         // ran ~10 % faster with pool/workers + 1 than with pool + 2;
         // docs/BENCHMARKS.md).
         .worker_max_blocking_threads(config.pool_size as usize / config.workers.max(1) + 1)
-        .shutdown_timeout(SHUTDOWN_SECS)
-        // actix's own bind, not a `std` listener: `std` listens with a backlog
-        // of 128, so a burst of more new connections than that lost SYNs,
-        // which clients resend after a second (the 1 s outliers of the
-        // 256-connection benchmark, docs/BENCHMARKS.md).
-        .backlog(BACKLOG)
-        .bind(&config.bind)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        .shutdown_timeout(SHUTDOWN_SECS);
+        for listener in listeners {
+            server = server
+                .listen(listener)
+                .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        }
         let port = server
             .addrs()
             .first()

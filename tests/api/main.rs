@@ -42,6 +42,7 @@ mod customers_validation;
 mod deletes_if_match;
 mod edits_concurrent;
 mod errors;
+mod first_admin;
 mod health;
 mod idempotency_applied;
 mod instants;

@@ -1,0 +1,69 @@
+//! The first admin's generated password is printed once, by the start that
+//! created it: a start that cannot listen must not create it. It did, and
+//! the password it committed was never shown (an outside review).
+
+use diesel::{Connection, RunQueryDsl};
+use patron::config::Config;
+use patron::startup::Application;
+
+use crate::helpers::EmptyPgDatabase;
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+const USERS: &str = "SELECT COUNT(*) AS n FROM users";
+
+/// A start on a taken port fails and leaves no user; the next start, on a
+/// free port, creates the admin and hands out its generated password.
+async fn a_start_that_cannot_listen_creates_no_admin(url: &str, users: impl Fn() -> i64) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("its address").port();
+    let mut config = Config::for_database(url);
+    config.webhook_poll_ms = 0;
+    config.admin_password = None;
+    config.bind = format!("127.0.0.1:{port}");
+    let refused = Application::build(config.clone()).await;
+    let error = refused.err().unwrap_or_default();
+    assert!(error.starts_with("cannot listen on 127.0.0.1:"), "{error}");
+    assert_eq!(users(), 0, "no admin without a start that prints it");
+
+    config.bind = "127.0.0.1:0".into();
+    let app = Application::build(config).await.expect("the app starts");
+    let (email, password) = app.generated_admin.clone().expect("a generated admin");
+    assert_eq!(email, "admin@example.com");
+    assert_eq!(password.chars().count(), 20, "{password}");
+    assert_eq!(users(), 1);
+    drop(app);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_cannot_listen_creates_no_admin_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("first.db").to_string_lossy().to_string();
+    let users = || {
+        let mut conn = diesel::SqliteConnection::establish(&path).expect("the file");
+        let c: Count = diesel::sql_query(USERS)
+            .get_result(&mut conn)
+            .expect("count");
+        c.n
+    };
+    a_start_that_cannot_listen_creates_no_admin(&format!("sqlite://{path}"), users).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_cannot_listen_creates_no_admin_postgres() {
+    let Some(db) = EmptyPgDatabase::create("first_admin") else {
+        return;
+    };
+    let users = || {
+        let mut conn = diesel::PgConnection::establish(&db.url).expect("the database");
+        let c: Count = diesel::sql_query(USERS)
+            .get_result(&mut conn)
+            .expect("count");
+        c.n
+    };
+    a_start_that_cannot_listen_creates_no_admin(&db.url, users).await;
+}
