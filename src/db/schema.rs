@@ -239,7 +239,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     surveys,
     survey_questions,
     survey_responses,
-    survey_answers
+    survey_answers,
+    survey_panel
 );
 
 diesel::table! {
@@ -302,6 +303,14 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        panel_frozen_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    survey_panel (survey_id, customer_id) {
+        survey_id -> BigInt,
+        customer_id -> BigInt,
     }
 }
 

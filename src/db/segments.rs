@@ -432,6 +432,20 @@ impl SegmentScope {
         }
     }
 
+    /// The frozen panel of survey `survey_id` (`db::surveys::freeze_panel`).
+    pub fn for_panel(survey_id: i64) -> SegmentScope {
+        SegmentScope {
+            parts: vec![
+                Part::Sql(Cow::Borrowed(
+                    "customers.id IN (SELECT survey_panel.customer_id FROM survey_panel \
+                     WHERE survey_panel.survey_id = ",
+                )),
+                Part::Int(survey_id),
+                Part::Sql(Cow::Borrowed(")")),
+            ],
+        }
+    }
+
     fn sql(&mut self, s: &'static str) {
         self.parts.push(Part::Sql(Cow::Borrowed(s)));
     }

@@ -5,7 +5,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
-use super::schema::{customers, survey_answers, survey_questions, survey_responses, surveys};
+use super::schema::{
+    customers, survey_answers, survey_panel, survey_questions, survey_responses, surveys,
+};
 use super::DbConn;
 use crate::domain::surveys::{card_after, ResponseSatisfaction};
 
@@ -23,6 +25,10 @@ pub struct SurveyRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When the panel was frozen (`freeze_panel`); None: the rate follows
+    /// the segment as it is now (a draft, no target, or opened before
+    /// panels were frozen).
+    pub panel_frozen_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -82,6 +88,7 @@ pub fn insert(conn: &mut DbConn, r: &SurveyRow) -> QueryResult<SurveyRow> {
             surveys::version.eq(r.version),
             surveys::created_at.eq(r.created_at),
             surveys::updated_at.eq(r.updated_at),
+            surveys::panel_frozen_at.eq(r.panel_frozen_at),
         ))
         .returning(surveys::id)
         .get_result(conn)?;
@@ -164,6 +171,7 @@ pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<()> {
         .execute(conn)?;
     diesel::delete(survey_questions::table.filter(survey_questions::survey_id.eq(id)))
         .execute(conn)?;
+    diesel::delete(survey_panel::table.filter(survey_panel::survey_id.eq(id))).execute(conn)?;
     diesel::delete(surveys::table.find(id)).execute(conn)?;
     Ok(())
 }
@@ -449,10 +457,30 @@ pub fn response_counts(
     .load(conn)
 }
 
+/// Freezes survey `survey_id`'s panel: the active customers `scope` (its
+/// target segment) holds now. One INSERT ... SELECT, so that a segment of a
+/// million cards is copied by the database in one statement. Returns the
+/// panel's size.
+pub fn freeze_panel(
+    conn: &mut DbConn,
+    survey_id: i64,
+    scope: &super::segments::SegmentScope,
+) -> QueryResult<usize> {
+    use diesel::IntoSql;
+    let members = customers::table
+        .filter(customers::archived_at.is_null())
+        .filter(scope.clone())
+        .select((survey_id.into_sql::<BigInt>(), customers::id));
+    diesel::insert_into(survey_panel::table)
+        .values(members)
+        .into_columns((survey_panel::survey_id, survey_panel::customer_id))
+        .execute(conn)
+}
+
 /// The target segment's figures for a survey's results.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetFigures {
-    /// Active members now.
+    /// Active members now (an archived card leaves, a restored one returns).
     pub members: i64,
     /// Members who responded in [from, to).
     pub respondents: i64,
@@ -460,8 +488,9 @@ pub struct TargetFigures {
     pub monthly: Vec<(String, i64)>,
 }
 
-/// Active members of the target segment now, and how many of them responded
-/// in [from, to), in all and per month. The members are counted once: the
+/// Active members of `scope` (the frozen panel, or the target segment now for
+/// a survey without one), and how many of them responded in [from, to), in
+/// all and per month. The members are counted once: the
 /// count scans the cards for a broad rule.
 pub fn target_figures(
     conn: &mut DbConn,

@@ -15,7 +15,8 @@ use super::extract::QueryParams;
 use super::segments::scope_of;
 use super::surveys::{find_survey, QuestionView};
 use crate::auth::AuthUser;
-use crate::db::surveys::{self as store, AnswerCount};
+use crate::db::segments::SegmentScope;
+use crate::db::surveys::{self as store, AnswerCount, SurveyRow};
 use crate::db::{self, DbConn};
 use crate::domain::codes::{QuestionKind, SatisfactionDimension};
 use crate::domain::surveys::{self as rules, Distribution};
@@ -95,7 +96,7 @@ pub struct SurveyPeriod {
     #[schema(example = "2026-11")]
     pub period: String,
     pub responses: i64,
-    /// Target-segment members who responded in this month ÷ members now (0–1); null without a target.
+    /// Panel members who responded in this month ÷ `target_customers` (0–1); null without a target.
     pub response_rate: Option<f64>,
     /// Over every `rating_5` answer (0–100).
     pub csat: Option<f64>,
@@ -111,13 +112,15 @@ pub struct SurveyResults {
     pub survey_id: i64,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
-    /// Active members of the target segment now (the segment as it is: its
-    /// members or rule changed since change the rate); null without a
-    /// target segment.
+    /// The panel: the target segment's active members when the survey
+    /// opened, less those archived since. A survey's own responses, or an
+    /// edit of the segment, do not change who was asked. A draft, or a
+    /// survey opened before panels were frozen (`panel_frozen_at` null),
+    /// counts its segment's active members now. Null without a target.
     pub target_customers: Option<i64>,
     pub responses: i64,
-    /// Target-segment members who responded ÷ `target_customers` (0–1, four
-    /// decimals); null without a target segment (or when it has no members).
+    /// Panel members who responded ÷ `target_customers` (0–1, four
+    /// decimals); null without a target (or when the panel is empty).
     pub response_rate: Option<f64>,
     /// Percent of all `rating_5` answers at level 4 or 5 (0–100, one decimal); null without any.
     pub csat: Option<f64>,
@@ -257,6 +260,22 @@ fn far(year: i32) -> NaiveDateTime {
         .unwrap_or_default()
 }
 
+/// Who the rate is measured against: the panel frozen as the survey opened
+/// (kept when its segment is deleted later), or, for a survey without one
+/// (a draft, or opened before panels were frozen: the migration could not
+/// evaluate rules, which are compiled here), its target segment as it is
+/// now. None: no target.
+fn target(conn: &mut DbConn, survey: &SurveyRow) -> Result<Option<SegmentScope>, ApiError> {
+    if survey.panel_frozen_at.is_some() {
+        return Ok(Some(SegmentScope::for_panel(survey.id)));
+    }
+    let segment = match survey.segment_id {
+        Some(s) => crate::db::segments::find(conn, s)?,
+        None => None,
+    };
+    segment.map(|row| scope_of(&row, db::now())).transpose()
+}
+
 fn results(
     conn: &mut DbConn,
     id: i64,
@@ -273,13 +292,8 @@ fn results(
     let end = to.map(bound).unwrap_or(far(9999));
     let counts = store::answer_counts(conn, id, start, end)?;
     let responses = store::response_counts(conn, id, start, end)?;
-    let segment = match survey.segment_id {
-        Some(s) => crate::db::segments::find(conn, s)?,
-        None => None,
-    };
-    let (targets, total_respondents, monthly_respondents) = match segment {
-        Some(row) => {
-            let scope = scope_of(&row, db::now())?;
+    let (targets, total_respondents, monthly_respondents) = match target(conn, &survey)? {
+        Some(scope) => {
             let t = store::target_figures(conn, id, &scope, start, end)?;
             (Some(t.members), t.respondents, t.monthly)
         }
@@ -330,8 +344,9 @@ fn results(
 
 /// The results of a survey over the responses submitted in [`from`, `to`),
 /// in total and per calendar month (UTC). The response rate counts the
-/// target segment's current active members who responded, against their
-/// number; it is null for a survey without a target segment.
+/// panel's active members (the target segment's, frozen as the survey
+/// opened) who responded, against their number; it is null for a survey
+/// without a target.
 #[utoipa::path(
     tag = "surveys",
     params(("id" = i64, Path, description = "Survey id"), ResultsQuery),

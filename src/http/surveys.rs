@@ -1,8 +1,9 @@
 //! `/surveys`: satisfaction surveys (客户满意度) and their questions.
 //!
 //! A survey is created as a `draft` whose questions can change; `PATCH`
-//! with `status` opens it (it then takes responses and its questions are
-//! frozen) and later closes it. Roles: everyone reads; `admin` and
+//! with `status` opens it (it then takes responses, and its questions and
+//! target are frozen: the target segment's active members become its panel)
+//! and later closes it. Roles: everyone reads; `admin` and
 //! `manager` create, change and delete surveys.
 
 use actix_web::http::StatusCode;
@@ -103,7 +104,7 @@ pub fn domain_question(q: &QuestionRow) -> Question {
         {"id": 7, "position": 1, "kind": "rating_5", "text": "How satisfied are you with our delivery times?", "dimension": "service", "options": null, "required": true},
         {"id": 8, "position": 2, "kind": "nps_0_10", "text": "How likely are you to recommend us?", "dimension": null, "options": null, "required": false}
     ],
-    "opened_at": "2026-11-24T08:00:00Z", "closed_at": null, "version": 2,
+    "opened_at": "2026-11-24T08:00:00Z", "closed_at": null, "panel_frozen_at": "2026-11-24T08:00:00Z", "version": 2,
     "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-24T08:00:00Z"
 }))]
 pub struct SurveyView {
@@ -111,7 +112,9 @@ pub struct SurveyView {
     pub title: String,
     pub description: Option<String>,
     pub status: SurveyStatus,
-    /// The target segment; the response rate is measured against its members. Null: no target.
+    /// The target segment; its active members when the survey opened are the
+    /// panel the response rate is measured against. Null: no target (or the
+    /// segment was deleted: a frozen panel stays).
     pub segment_id: Option<i64>,
     /// false: a second response from the same customer is refused (409).
     pub allow_multiple_responses: bool,
@@ -119,6 +122,10 @@ pub struct SurveyView {
     pub questions: Vec<QuestionView>,
     pub opened_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// When the panel was frozen (as the survey opened with a target). Null:
+    /// a draft, a survey opened without a target, or one opened before
+    /// panels were frozen (its rate follows the segment as it is now).
+    pub panel_frozen_at: Option<DateTime<Utc>>,
     /// Increases on every change; send it back in `If-Match`.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -141,6 +148,7 @@ impl SurveyView {
                 .collect(),
             opened_at: row.opened_at.map(utc),
             closed_at: row.closed_at.map(utc),
+            panel_frozen_at: row.panel_frozen_at.map(utc),
             version: row.version,
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
@@ -212,7 +220,8 @@ pub struct SurveyCreate {
 }
 
 /// Only the fields sent change. `questions` replaces the whole list (new
-/// ids) and is accepted only while the survey is a `draft` (409 after).
+/// ids) and is accepted only while the survey is a `draft` (409 after), and
+/// so is a new `segment_id` (the panel is frozen as the survey opens).
 /// `status` moves `draft` → `open` → `closed` (409 for any other change, or
 /// for opening a survey without questions); sending the current status
 /// changes nothing.
@@ -235,7 +244,7 @@ pub struct SurveyPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
-    /// null removes the target segment.
+    /// null removes the target segment. Only while `draft`: 409 once open.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>)]
     pub segment_id: Option<Option<i64>>,
@@ -460,6 +469,33 @@ fn segment_exists(conn: &mut DbConn, id: Option<i64>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Freezes the panel of survey `id` as it opens: the target segment's active
+/// members now (none without a target). The rate is measured against them,
+/// not the segment as it is later: the survey's own responses change the
+/// satisfaction and loyalty a dynamic rule may test (a follow-up survey of
+/// the `unknown`, or of the unhappy, lost each respondent from its panel),
+/// and a segment's members and rule are open to every writer. Returns the
+/// freeze's time, or None without a target.
+fn freeze_panel(
+    conn: &mut DbConn,
+    id: i64,
+    segment_id: Option<i64>,
+    now: chrono::NaiveDateTime,
+) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
+    // The segment is there: its delete takes the target off the surveys
+    // first, and waits for this one's lock. Were it gone, no panel.
+    let segment = match segment_id {
+        Some(s) => crate::db::segments::find(conn, s)?,
+        None => None,
+    };
+    let Some(segment) = segment else {
+        return Ok(None);
+    };
+    let scope = super::segments::scope_of(&segment, now)?;
+    store::freeze_panel(conn, id, &scope)?;
+    Ok(Some(now))
+}
+
 /// The survey as the API shows it, if it exists (the change feed's `data`).
 pub fn view_of(conn: &mut DbConn, id: i64) -> Result<Option<SurveyView>, ApiError> {
     store::find(conn, id)?
@@ -584,6 +620,7 @@ pub async fn create(
         version: 1,
         created_at: now,
         updated_at: now,
+        panel_frozen_at: None,
     };
     let view = state
         .db
@@ -644,8 +681,9 @@ fn transition(current: SurveyStatus, next: SurveyStatus) -> Result<(), ApiError>
     }
 }
 
-/// Change a survey (admin or manager). Questions change only while it is a
-/// `draft` (409 once open); `status` moves `draft` → `open` (needs at least
+/// Change a survey (admin or manager). Questions and the target segment
+/// change only while it is a `draft` (409 once open: opening freezes the
+/// segment's active members as the survey's panel); `status` moves `draft` → `open` (needs at least
 /// one question) → `closed`, any other move is a 409. Send `If-Match` with
 /// the ETag you read (412 if the survey changed since).
 #[utoipa::path(
@@ -657,7 +695,7 @@ fn transition(current: SurveyStatus, next: SurveyStatus) -> Result<(), ApiError>
         (status = 200, body = SurveyView, headers(("ETag" = String))),
         (status = 403, description = "Not admin or manager", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such survey", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Illegal status change, questions of a survey no longer a draft, or opening without questions", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Illegal status change, questions or target of a survey no longer a draft, or opening without questions", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The survey changed since you read it", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or an unknown segment", body = crate::error::Problem, content_type = "application/problem+json")
     )
@@ -726,6 +764,13 @@ pub async fn patch(
                     transition(current, next)?;
                 }
                 if let Some(segment) = input.segment_id {
+                    // Its panel was frozen as it opened: another target
+                    // would name a segment the rate is not measured against.
+                    if segment != row.segment_id && current != SurveyStatus::Draft {
+                        return Err(ApiError::Conflict(format!(
+                            "survey {id} is {current}: its target is frozen"
+                        )));
+                    }
                     segment_exists(conn, segment)?;
                     row.segment_id = segment;
                 }
@@ -740,7 +785,10 @@ pub async fn patch(
                         )));
                     }
                     match next {
-                        SurveyStatus::Open => row.opened_at = Some(now),
+                        SurveyStatus::Open => {
+                            row.opened_at = Some(now);
+                            row.panel_frozen_at = freeze_panel(conn, id, row.segment_id, now)?;
+                        }
                         SurveyStatus::Closed => row.closed_at = Some(now),
                         SurveyStatus::Draft => {}
                     }

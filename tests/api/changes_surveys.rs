@@ -196,8 +196,8 @@ async fn a_segment_a_survey_targets_is_deleted_only_by_admins_and_managers(app: 
     let (items, _) = read_all(&app, &admin, Some(&cursor), "&types=survey", 100).await;
     assert!(items.is_empty(), "{items:?}");
 
-    // The members stay open to sales: the survey's panel is the segment as
-    // it is now, and its rate follows it.
+    // The members stay open to sales: a draft's results preview the segment
+    // as it is now (the panel is frozen only as the survey opens).
     let results = format!("/api/v1/surveys/{}/results", surveys[0]);
     let r = app.get(&results, &admin).await;
     assert_eq!(r.body["target_customers"], 2, "{}", r.text);

@@ -71,6 +71,7 @@ mod sqlite_locking;
 mod startup_races;
 mod startup_settings;
 mod survey_limits;
+mod survey_panels;
 mod surveys;
 mod surveys_races;
 mod sync_bulk;

@@ -1,0 +1,2 @@
+DROP TABLE survey_panel;
+ALTER TABLE surveys DROP COLUMN panel_frozen_at;
