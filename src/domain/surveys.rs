@@ -220,8 +220,8 @@ pub fn check_answers(
 
 /// What one response says about the customer's satisfaction (1–5): the
 /// mean of its `rating_5` answers per dimension, and overall the mean of
-/// those dimension values (`overall_of`), the rule the card's overall
-/// follows too. `nps_0_10` answers do not count: they measure willingness
+/// those dimension means, each weighing the same (the card's overall
+/// follows that rule over its stored values: `overall_of`). `nps_0_10` answers do not count: they measure willingness
 /// to recommend on another scale and are reported as NPS only. None where
 /// the response has no rating answer (the card keeps the earlier value).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -232,9 +232,25 @@ pub struct ResponseSatisfaction {
     pub social: Option<f64>,
 }
 
-fn mean_of<'a>(values: impl Iterator<Item = &'a i64>) -> Option<f64> {
+/// The sum and count of some ratings; None without any.
+fn sum_of<'a>(values: impl Iterator<Item = &'a i64>) -> Option<(i64, i64)> {
     let (sum, n) = values.fold((0_i64, 0_i64), |(s, n), v| (s + v, n + 1));
-    (n > 0).then(|| ratio(sum, n, 2))
+    (n > 0).then_some((sum, n))
+}
+
+/// The mean of dimension means given as (sum, count), from the exact
+/// fraction: Σ(sᵢ/nᵢ)/k over a common denominator, rounded once. Rounding
+/// each mean first and then their mean was 0.01 off: product 5,5,4 and
+/// service 5,4 are 4.67 and 4.50, whose mean 4.585 rounded to 4.59 where
+/// (14/3 + 9/2)/2 = 55/12 = 4.5833 is 4.58. At most 100 answers: the
+/// products stay far inside an i64.
+fn exact_mean_of_means(parts: &[(i64, i64)]) -> Option<f64> {
+    if parts.is_empty() {
+        return None;
+    }
+    let den: i64 = parts.iter().map(|(_, n)| n).product();
+    let num: i64 = parts.iter().map(|(s, n)| s * (den / n)).sum();
+    Some(ratio(num, den * parts.len() as i64, 2))
 }
 
 pub fn response_satisfaction(answers: &[Answer]) -> ResponseSatisfaction {
@@ -244,23 +260,25 @@ pub fn response_satisfaction(answers: &[Answer]) -> ResponseSatisfaction {
         .filter_map(|a| Some((a.dimension?, a.number?)))
         .collect();
     let of = |d: SatisfactionDimension| {
-        mean_of(
+        sum_of(
             ratings
                 .iter()
                 .filter(move |(dim, _)| *dim == d)
                 .map(|(_, v)| v),
         )
     };
-    let (product, service, social) = (
+    let sums = [
         of(SatisfactionDimension::Product),
         of(SatisfactionDimension::Service),
         of(SatisfactionDimension::Social),
-    );
+    ];
+    let mean = |i: usize| sums[i].map(|(sum, n)| ratio(sum, n, 2));
+    let rated: Vec<(i64, i64)> = sums.iter().flatten().copied().collect();
     ResponseSatisfaction {
-        overall: overall_of([product, service, social]),
-        product,
-        service,
-        social,
+        overall: exact_mean_of_means(&rated),
+        product: mean(0),
+        service: mean(1),
+        social: mean(2),
     }
 }
 
@@ -611,6 +629,48 @@ mod tests {
         // 4.47 + 4.48 = 8.95 / 2 = 4.475: a half, up (as a float mean, 4.47).
         assert_eq!(overall_of([Some(4.47), None, Some(4.48)]), Some(4.48));
         assert_eq!(overall_of([Some(1.0), Some(2.0), Some(2.0)]), Some(1.67));
+    }
+
+    /// Found by a review: product 5,5,4 (14/3 = 4.67) and service 5,4
+    /// (4.50) gave overall 4.59, the rounded mean of the rounded means
+    /// (4.585); the exact mean of the means is 55/12 = 4.5833…: 4.58. The
+    /// card keeps its rule, the mean of its stored values beside it.
+    #[test]
+    fn a_responses_overall_rounds_once_from_the_exact_means() {
+        let answers: Vec<Answer> = [
+            (SatisfactionDimension::Product, 5),
+            (SatisfactionDimension::Product, 5),
+            (SatisfactionDimension::Product, 4),
+            (SatisfactionDimension::Service, 5),
+            (SatisfactionDimension::Service, 4),
+        ]
+        .into_iter()
+        .zip(0..)
+        .map(|((d, v), i)| Answer {
+            question_id: i,
+            kind: QuestionKind::Rating5,
+            dimension: Some(d),
+            number: Some(v),
+            text: None,
+        })
+        .collect();
+        let s = response_satisfaction(&answers);
+        assert_eq!(
+            (s.overall, s.product, s.service),
+            (Some(4.58), Some(4.67), Some(4.5))
+        );
+        let card = card_after(&ResponseSatisfaction::default(), &s);
+        assert_eq!(card.and_then(|c| c.overall), Some(4.59));
+        // Three dimensions: (14/3 + 9/2 + 1) / 3 = 61/18 = 3.3888…
+        let mut three = answers.clone();
+        three.push(Answer {
+            question_id: 9,
+            kind: QuestionKind::Rating5,
+            dimension: Some(SatisfactionDimension::Social),
+            number: Some(1),
+            text: None,
+        });
+        assert_eq!(response_satisfaction(&three).overall, Some(3.39));
     }
 
     /// The response's overall weighs its dimensions alike: four product

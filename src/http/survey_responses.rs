@@ -123,11 +123,12 @@ impl From<AnswerRow> for AnswerView {
 }
 
 /// The satisfaction one response gives (1–5): the mean of its `rating_5`
-/// answers per dimension, and overall the mean of those dimension values
-/// (each weighs the same, however many questions rated it); null where it
-/// has none. `nps_0_10` answers do not count (they give the NPS). The
-/// card's overall is the mean of the card's dimensions after the response,
-/// not this one.
+/// answers per dimension (two decimals), and overall the mean of those
+/// dimension means (each weighs the same, however many questions rated it),
+/// rounded once from the exact fractions (product 5, 5, 4 and service 5, 4:
+/// 55/12 = 4.58); null where it has none. `nps_0_10` answers do not count
+/// (they give the NPS). The card's overall is the mean of the card's stored
+/// dimensions after the response, not this one.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"overall": 4.5, "product": 5.0, "service": 4.0, "social": null}))]
 pub struct ResponseSatisfactionView {

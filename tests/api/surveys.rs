@@ -19,6 +19,7 @@ backend_tests!(
     card_keeps_latest_satisfaction_per_dimension,
     list_and_segments_filter_by_satisfaction,
     a_response_has_its_own_url,
+    a_responses_overall_rounds_once,
 );
 
 const SURVEYS: &str = "/api/v1/surveys";
@@ -1219,4 +1220,57 @@ async fn a_response_has_its_own_url(app: TestApp) {
         .await;
     r.problem(404);
     assert_eq!(r.body["detail"], "no survey 999999", "{}", r.text);
+}
+
+/// Found by a review: product 5, 5, 4 and service 5, 4 gave the response an
+/// overall of 4.59, the rounded mean of the rounded means (4.67 and 4.50);
+/// the mean of the exact means is 55/12 = 4.5833…: 4.58, in the response and
+/// its event. The card's overall is the mean of its stored values shown
+/// beside it (README): 4.59.
+async fn a_responses_overall_rounds_once(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = customer(&app, &admin, "Sun").await;
+    let rating =
+        |dimension: &str| json!({"kind": "rating_5", "text": dimension, "dimension": dimension});
+    let r = create(
+        &app,
+        &admin,
+        json!({"title": "Once", "questions": [
+            rating("product"), rating("product"), rating("product"),
+            rating("service"), rating("service")
+        ]}),
+    )
+    .await;
+    let id = r.id();
+    let q: Vec<i64> = r.body["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["id"].as_i64().unwrap())
+        .collect();
+    let o = app
+        .patch(
+            &format!("{SURVEYS}/{id}"),
+            &admin,
+            &json!({"status": "open"}),
+        )
+        .await;
+    assert_eq!(o.status, 200, "{}", o.text);
+    let values = [5, 5, 4, 5, 4];
+    let answers: Vec<(i64, Value)> = q.iter().zip(values).map(|(q, v)| (*q, json!(v))).collect();
+    let r = respond(&app, &admin, id, c, &answers).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let s = &r.body["satisfaction"];
+    assert_eq!(s["product"], 4.67, "{}", r.text);
+    assert_eq!(s["service"], 4.5, "{}", r.text);
+    assert_eq!(s["overall"], 4.58, "{}", r.text);
+    let h = app
+        .get(
+            &format!("/api/v1/customers/{c}/history?kind=survey_answered"),
+            &admin,
+        )
+        .await;
+    assert_eq!(h.body["items"][0]["to"], "4.58", "{}", h.text);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
+    assert_eq!(card.body["satisfaction_overall"], 4.59, "{}", card.text);
 }
