@@ -9,9 +9,9 @@
 //! lists (segments have no owner: any of these roles may edit any segment
 //! that is not ready-made); `viewer` reads only. Deleting a segment that a
 //! survey targets takes the target off the survey, a change of the survey:
-//! only the roles that change surveys (admin, manager) may do it. A
-//! survey's panel is the segment as it is now, so its members and rule stay
-//! open to every writer.
+//! only the roles that change surveys (admin, manager) may do it. Its
+//! members and rule stay open to every writer: an open survey's panel was
+//! frozen from it as the survey opened, and later edits do not change it.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};

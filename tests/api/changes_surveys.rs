@@ -154,8 +154,8 @@ async fn survey_now(app: &TestApp, token: &str, id: i64) -> Resp {
 /// survey's target off (a new version, a change in the feed) by deleting
 /// the segment. Only admins and managers delete a segment a survey
 /// targets; the others get a 403 naming the surveys, and nothing changes.
-/// The panel itself (the members) stays open to every writer: the rate
-/// follows the segment as it is now.
+/// The members stay open to every writer: a draft's results follow the
+/// segment as it is now (an open survey's panel is frozen).
 async fn a_segment_a_survey_targets_is_deleted_only_by_admins_and_managers(app: TestApp) {
     let admin = app.admin_token().await;
     let (_, sales) = app.user_with_role("sales").await;
