@@ -243,18 +243,12 @@ fn update_one(
     item: Value,
 ) -> Result<Applied, ApiError> {
     // As the set-based pass answers it (`bulk_customers_plan::unchanged`).
-    if user.require_customer_write(row.owner_id).is_err() {
-        let tags: Vec<String> = customers::tags_of(conn, &[row.id])?
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect();
-        if bulk_customers_plan::unchanged(&row, &tags, item.clone()) {
-            return Ok(Applied {
-                status: ItemStatus::Unchanged,
-                id: row.id,
-                version: row.version,
-            });
-        }
+    if user.require_customer_write(row.owner_id).is_err() && leaves_as_is(conn, &row, &item)? {
+        return Ok(Applied {
+            status: ItemStatus::Unchanged,
+            id: row.id,
+            version: row.version,
+        });
     }
     let mut item = item;
     bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
@@ -271,6 +265,16 @@ fn update_one(
     };
     known.insert(external_id, row);
     Ok(applied)
+}
+
+/// True when `item` would change nothing on the known card `row`
+/// (`bulk_customers_plan::unchanged`, with the card's tags read).
+pub fn leaves_as_is(conn: &mut DbConn, row: &CustomerRow, item: &Value) -> Result<bool, ApiError> {
+    let tags: Vec<String> = customers::tags_of(conn, &[row.id])?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    Ok(bulk_customers_plan::unchanged(row, &tags, item.clone()))
 }
 
 /// The row, tags and `change_reason` of a new card, by the rules of

@@ -1,6 +1,8 @@
 //! CSV of customer cards: `GET /customers/export` streams every matching
 //! card, `POST /customers/import` upserts rows by `external_id` with the
-//! bulk rules. One column list for both, so an export re-imports as is.
+//! bulk rules. One column list for both, so an export re-imports as is:
+//! its `version` column then keeps the import from undoing edits made
+//! since the export (`Exported`).
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
@@ -9,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::bulk::{self, BulkQuery};
-use super::bulk_customers::{existing, external_ids, upsert_one};
+use super::bulk::{self, Applied, BulkQuery, ItemStatus, Planned};
+use super::bulk_customers::{existing, external_id_of, external_ids, leaves_as_is, upsert_one};
 use super::bulk_customers_plan;
 use super::charset::CsvCharset;
 use super::customer_query::CustomerQuery;
@@ -63,7 +65,8 @@ pub const WRITABLE: &[&str] = &[
 /// the card back down the funnel (as a bulk item's `change_reason`).
 pub const IMPORT_ONLY: &[&str] = &["change_reason"];
 
-/// Columns the export adds and an import ignores (Patron's own figures).
+/// Columns the export adds and an import does not write (Patron's own
+/// figures); `version` is read as the row's `If-Match` (`Exported`).
 pub const READ_ONLY: &[&str] = &[
     "id",
     "version",
@@ -495,9 +498,90 @@ fn line_of(body: &[u8], byte: u64) -> usize {
     breaks + 1
 }
 
-/// The CSV rows as bulk items (JSON objects); header problems are a 422.
+/// A row's `version` cell: the version its card had when the file was
+/// exported. A row that updates that card must still find it there, as a
+/// PATCH with `If-Match` must: the import ignored the column, so a file
+/// exported, edited and re-imported put back the values of every row that
+/// someone changed meanwhile (another user's new phone number became the
+/// exported one again, `updated`, without a word).
+#[derive(Debug, Clone, PartialEq)]
+enum Exported {
+    /// No column, or an empty cell (a file made by hand): no check.
+    Unknown,
+    At(i64),
+    /// Not a whole number: the row's error.
+    Bad(String),
+}
+
+impl Exported {
+    fn of(cell: &str) -> Self {
+        let cell = cell.trim();
+        if cell.is_empty() {
+            return Exported::Unknown;
+        }
+        cell.parse::<i64>()
+            .map(Exported::At)
+            .unwrap_or_else(|_| Exported::Bad(cell.to_string()))
+    }
+
+    fn error(&self) -> Option<ApiError> {
+        match self {
+            Exported::Bad(text) => Some(ApiError::invalid(
+                "version",
+                "invalid_type",
+                &format!(
+                    "{text:?} is not a version: a whole number (the card's, from the export), or empty for no check"
+                ),
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The error of a row exported before its card last changed.
+fn stale(exported: i64, current: i64) -> ApiError {
+    ApiError::FieldConflict(FieldError::new(
+        "version",
+        "conflict",
+        format!(
+            "the row was exported at version {exported}; the card is at version {current}, \
+             changed since: export again and redo the edit, or empty the cell to overwrite"
+        ),
+    ))
+}
+
+/// The set-based pass (`bulk_customers_plan::plan`) over the rows whose
+/// `version` cell reads; a row whose cell does not is its error, unwritten.
+fn plan_rows(
+    conn: &mut crate::db::DbConn,
+    user: &AuthUser,
+    items: Vec<Value>,
+    exported: &[Exported],
+) -> Result<Vec<Planned<Value>>, ApiError> {
+    let mut out = Vec::with_capacity(items.len());
+    let mut good = Vec::with_capacity(items.len());
+    for (item, cell) in items.into_iter().zip(exported) {
+        match cell.error() {
+            Some(e) => out.push(Some(Planned::Done(Err(e)))),
+            None => {
+                good.push(item);
+                out.push(None);
+            }
+        }
+    }
+    let mut planned = bulk_customers_plan::plan(conn, user, good)?.into_iter();
+    for slot in &mut out {
+        if slot.is_none() {
+            *slot = planned.next();
+        }
+    }
+    bulk::settled(out)
+}
+
+/// The CSV rows as bulk items (JSON objects), each with its `version` cell;
+/// header problems are a 422.
 /// `body` is UTF-8 (`charset::decode`, which drops the byte order mark).
-fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
+fn rows_as_items(body: &[u8]) -> Result<(Vec<Value>, Vec<Exported>), ApiError> {
     strict_quoting(body)?;
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(body);
     let headers: Vec<String> = reader
@@ -541,6 +625,7 @@ fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
         return Err(ApiError::Validation(errors));
     }
     let mut items = Vec::new();
+    let mut versions = Vec::new();
     let mut records = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| unequal_row(body, i + 1, &e))?;
@@ -556,8 +641,13 @@ fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
             )));
         }
         let mut obj = Map::new();
+        let mut exported = Exported::Unknown;
         for (name, raw) in headers.iter().zip(record.iter()) {
             let name_str = name.as_str();
+            if name_str == "version" {
+                exported = Exported::of(raw);
+                continue;
+            }
             if IMPORT_ONLY.contains(&name_str) {
                 if !raw.trim().is_empty() {
                     obj.insert(name.clone(), Value::String(raw.trim().to_string()));
@@ -594,9 +684,10 @@ fn rows_as_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
             obj.insert(name.clone(), value);
         }
         items.push(Value::Object(obj));
+        versions.push(exported);
     }
     bulk::count_ok(items.len(), "rows")?;
-    Ok(items)
+    Ok((items, versions))
 }
 
 /// Null on create means "not given" (a card starts empty anyway).
@@ -635,8 +726,16 @@ impl utoipa::ToSchema for CsvFile {}
 /// unknown charset is a 415, a byte sequence the charset does not define a
 /// 400 naming its line. A byte order mark is dropped and, as in browsers,
 /// wins over the declared charset.
-/// Read-only columns (`id`, `version`, the figures) are ignored, so an
-/// export re-imports as is; an unknown or repeated column is a 422. One
+/// Read-only columns (`id`, the figures) are ignored, so an export
+/// re-imports as is; an unknown or repeated column is a 422. `version` is
+/// not ignored: a row that holds one and updates an existing card applies
+/// only while the card is still at that version (as a PATCH with
+/// `If-Match`), so re-importing an edited export does not undo what others
+/// changed since; a card changed since is that row's error (`version`,
+/// code `conflict`), a row that changes nothing is still `unchanged`, an
+/// empty cell checks nothing (a file made by hand), and a cell that is not
+/// a whole number is the row's error (`invalid_type`). A row creating a
+/// card ignores it. One
 /// column the export never has is taken too: `change_reason`, the reason a
 /// row moves the card back down the funnel (an empty cell gives none). Each
 /// row upserts like one item of `POST /customers/bulk` (same rules, same
@@ -675,7 +774,7 @@ pub async fn import(
     let encoding = super::charset::of_request(&req)?;
     let all_or_none = query.0.all_or_none.unwrap_or(false);
     let body = bulk::read_body(&req, payload).await?;
-    let items =
+    let (items, exported) =
         bulk::off_the_worker(move || rows_as_items(&super::charset::decode(encoding, &body)?))
             .await?;
     let key = IdemKey::of(&req);
@@ -684,6 +783,9 @@ pub async fn import(
         .write(move |conn| {
             let ids = external_ids(&items);
             let mut known: Option<std::collections::HashMap<String, CustomerRow>> = None;
+            // The known cards' versions before any row wrote: the rows of one
+            // key were all exported at the version its first row then changes.
+            let mut before = std::collections::HashMap::new();
             bulk::run_batch(
                 conn,
                 items,
@@ -706,18 +808,41 @@ pub async fn import(
                                 });
                         drop_nulls(item, creating);
                     }
-                    bulk_customers_plan::plan(conn, &user, items)
+                    plan_rows(conn, &user, items, &exported)
                 },
-                |conn, _, mut item| {
+                |conn, index, mut item| {
                     let known = match &mut known {
                         Some(k) => k,
-                        None => known.insert(existing(conn, &ids)?),
+                        None => {
+                            let read = existing(conn, &ids)?;
+                            before = read.iter().map(|(e, r)| (e.clone(), r.version)).collect();
+                            known.insert(read)
+                        }
                     };
                     let creating = item
                         .get("external_id")
                         .and_then(Value::as_str)
                         .is_none_or(|e| !known.contains_key(e.trim()));
                     drop_nulls(&mut item, creating);
+                    let key = external_id_of(&item).ok();
+                    let card = key
+                        .as_ref()
+                        .and_then(|k| Some((before.get(k)?, known.get(k)?)));
+                    if let (Some(Exported::At(wanted)), Some((&at, row))) =
+                        (exported.get(index.wrapping_sub(1)), card)
+                    {
+                        if *wanted != at {
+                            // Nothing to write, nothing undone: as the set-based pass answers.
+                            if leaves_as_is(conn, row, &item)? {
+                                return Ok(Applied {
+                                    status: ItemStatus::Unchanged,
+                                    id: row.id,
+                                    version: row.version,
+                                });
+                            }
+                            return Err(stale(*wanted, at));
+                        }
+                    }
                     upsert_one(conn, &user, known, item)
                 },
                 |_| Ok(()),

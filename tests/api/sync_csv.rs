@@ -427,6 +427,8 @@ backend_tests!(
     the_export_ends_records_with_crlf,
     an_export_for_a_spreadsheet_escapes_formulas,
     imports_waiting_for_the_writer_leave_connections_to_reads,
+    a_reimported_export_does_not_undo_later_edits,
+    an_import_checks_the_version_cell_of_each_row,
 );
 
 /// Found by a review: a row moving a card back down the funnel needs a
@@ -643,4 +645,140 @@ async fn imports_waiting_for_the_writer_leave_connections_to_reads(app: TestApp)
     for r in imports {
         assert_eq!(r.status, 200, "{}", r.text);
     }
+}
+
+/// The errors of one import row, as (field, code).
+fn row_errors(r: &Resp, i: usize) -> Vec<(String, String)> {
+    r.body["items"][i]["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap_or_default().to_string(),
+                e["code"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Found by a review: the import ignored the `version` column, so an export
+/// edited and re-imported put back the old value of every row someone
+/// changed meanwhile (`updated`, without a word). The row's version is now
+/// its `If-Match`.
+async fn a_reimported_export_does_not_undo_later_edits(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "V-1", "kind": "individual", "name": "One", "phone": "+86 111"},
+            {"external_id": "V-2", "kind": "individual", "name": "Two"}
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let one = r.body["items"][0]["id"].as_i64().unwrap();
+    let export = app.get("/api/v1/customers/export", &token).await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    // Someone changes card one after the export.
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{one}"),
+            &token,
+            &json!({"phone": "+86 222"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The file's other row is edited, and the file re-imported.
+    let (headers, mut rows) = parse(&export.text);
+    rows[1][column(&headers, "name")] = "Two edited".into();
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(&headers).unwrap();
+    for row in &rows {
+        out.write_record(row).unwrap();
+    }
+    let file = String::from_utf8(out.into_inner().unwrap()).unwrap();
+    let r = import(&app, &token, "", &file).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+    assert_eq!(
+        row_errors(&r, 0),
+        [("version".to_string(), "conflict".to_string())],
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["items"][1]["status"], "updated", "{}", r.text);
+    let card = app.get(&format!("/api/v1/customers/{one}"), &token).await;
+    assert_eq!(
+        card.body["phone"], "+86 222",
+        "the later edit stays: {}",
+        card.text
+    );
+    // With all_or_none the stale row names its version column.
+    let r = import(&app, &token, "?all_or_none=true", &file).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(
+        r.error_codes()
+            .contains(&("items[1].version".to_string(), "conflict".to_string())),
+        "{}",
+        r.text
+    );
+}
+
+/// The version cell: the card's current one updates, a stale one is the
+/// row's conflict unless the row changes nothing, an empty one checks
+/// nothing, one that is no number is the row's error; a key's rows in one
+/// file are all checked against the version before the import; a new card
+/// ignores it.
+async fn an_import_checks_the_version_cell_of_each_row(app: TestApp) {
+    let token = app.admin_token().await;
+    let csv = "external_id,kind,name,version\nW-1,individual,One,7\n";
+    let r = import(&app, &token, "", csv).await;
+    assert_eq!(r.body["items"][0]["status"], "created", "{}", r.text);
+    assert_eq!(r.body["items"][0]["version"], 1, "{}", r.text);
+    let id = r.body["items"][0]["id"].as_i64().unwrap();
+    let r = import(&app, &token, "", "external_id,name,version\nW-1,Two,1\n").await;
+    assert_eq!(r.body["items"][0]["status"], "updated", "{}", r.text);
+    assert_eq!(r.body["items"][0]["version"], 2, "{}", r.text);
+    let r = import(&app, &token, "", "external_id,name,version\nW-1,Three,1\n").await;
+    assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+    assert_eq!(row_errors(&r, 0), [("version".into(), "conflict".into())]);
+    // Stale but changing nothing: nothing to write, nothing undone.
+    let r = import(&app, &token, "", "external_id,name,version\nW-1,Two,1\n").await;
+    assert_eq!(r.body["items"][0]["status"], "unchanged", "{}", r.text);
+    let r = import(&app, &token, "", "external_id,name,version\nW-1,Three, \n").await;
+    assert_eq!(r.body["items"][0]["status"], "updated", "{}", r.text);
+    assert_eq!(r.body["items"][0]["version"], 3, "{}", r.text);
+    for bad in ["v3", "3.0", "3x"] {
+        let csv = format!("external_id,kind,name,version\nW-1,,Four,{bad}\nW-2,individual,New,\n");
+        let r = import(&app, &token, "", &csv).await;
+        assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+        assert_eq!(
+            row_errors(&r, 0),
+            [("version".into(), "invalid_type".into())]
+        );
+        assert_eq!(
+            r.body["items"][1]["status"],
+            if bad == "v3" { "created" } else { "unchanged" },
+            "{}",
+            r.text
+        );
+    }
+    // Two rows of one key, both exported at version 3: the second is not
+    // stale for the first's write; a third exported earlier is.
+    let csv = "external_id,name,region,version\nW-1,Five,,3\nW-1,Five,Hangzhou,3\nW-1,Six,,2\n";
+    let r = import(&app, &token, "", csv).await;
+    let statuses: Vec<&str> = r.body["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|i| i["status"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(statuses, ["updated", "updated", "error"], "{}", r.text);
+    assert_eq!(row_errors(&r, 2), [("version".into(), "conflict".into())]);
+    let card = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(card.body["name"], "Five", "{}", card.text);
+    assert_eq!(card.body["region"], "Hangzhou", "{}", card.text);
+    assert_eq!(card.body["version"], 5, "{}", card.text);
 }
