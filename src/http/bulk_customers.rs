@@ -368,6 +368,9 @@ pub async fn bulk_customers(
                 key.as_ref(),
                 |conn, items| bulk_customers_plan::plan(conn, &user, items),
                 |conn, _, item| {
+                    // Read again inside the first per-item savepoint, but the
+                    // plan locked these cards outside it: a rollback of that
+                    // savepoint keeps the locks.
                     let known = match &mut known {
                         Some(k) => k,
                         None => known.insert(existing(conn, &ids)?),

@@ -45,14 +45,19 @@ pub fn plan(
     items: Vec<Value>,
 ) -> Result<Vec<Planned<Value>>, ApiError> {
     let keys: Vec<Option<String>> = items.iter().map(|i| external_id_of(i).ok()).collect();
+    let ids: Vec<String> = keys.iter().flatten().cloned().collect();
+    // The cards are locked here, in the batch's transaction, whatever path
+    // the items take: locked first inside an item's savepoint (the per-item
+    // path reads them when its first item runs), a failed first item's
+    // ROLLBACK TO SAVEPOINT released the locks on PostgreSQL while the
+    // batch went on with the cards as read under them.
+    let known = existing(conn, &ids)?;
     // A later item with the same external id updates what an earlier one
     // wrote: such a batch keeps the in-order per-item path.
     let mut seen = HashSet::new();
     if keys.iter().flatten().any(|k| !seen.insert(k.as_str())) {
         return bulk::each(conn, items);
     }
-    let ids: Vec<String> = keys.iter().flatten().cloned().collect();
-    let known = existing(conn, &ids)?;
     let known_ids: Vec<i64> = known.values().map(|r| r.id).collect();
     let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
     for (id, tag) in customers::tags_of(conn, &known_ids)? {
