@@ -94,7 +94,8 @@ fn key_of(req: &ServiceRequest) -> Result<Option<String>, ApiError> {
 }
 
 /// Method, path, query, body and what the body is declared to be: a key
-/// reused for anything else is a misuse.
+/// reused for anything else is a misuse. `body` is the decoded body
+/// (`decoded`).
 fn request_hash(req: &ServiceRequest, body: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(req.method().as_str());
@@ -121,6 +122,33 @@ async fn read_body(
 ) -> Result<Bytes, ApiError> {
     super::body::read_raw(req, payload, limit)
         .await
+        .map_err(|e| match e {
+            super::body::BodyError::TooLarge => {
+                ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))
+            }
+            super::body::BodyError::Bad(e) => e,
+        })
+}
+
+/// The body as the handler reads it, decoded from its `Content-Encoding`:
+/// the hash covered the compressed bytes, and a client compressing the same
+/// body again for its retry (gzip stamps the time in its header, as
+/// Python's `gzip.compress` does) got 422 "already used with a different
+/// request" instead of the replay. A compressed body is decoded twice (here
+/// and by the handler, off the async worker both times); a body identity
+/// encoded hashes as it did, so keys stored before still replay.
+async fn decoded(
+    req: &actix_web::HttpRequest,
+    raw: Bytes,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let encoding = super::body::encoding(req)?;
+    if encoding == header::ContentEncoding::Identity {
+        return Ok(raw);
+    }
+    actix_web::web::block(move || super::body::decode(encoding, raw, limit))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| match e {
             super::body::BodyError::TooLarge => {
                 ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))
@@ -278,7 +306,10 @@ pub async fn middleware(
         Ok(body) => body,
         Err(e) => return Ok(error_response(req, e)),
     };
-    let hash = request_hash(&req, &body);
+    let hash = match decoded(req.request(), body.clone(), body_limit(&path)).await {
+        Ok(decoded) => request_hash(&req, &decoded),
+        Err(e) => return Ok(error_response(req, e)),
+    };
     req.set_payload(payload_of(body));
     let idem = IdemKey { user_id, key, hash };
     if stores_in_tx(&path) {

@@ -19,7 +19,60 @@ backend_tests!(
     a_compressed_body_is_refused_once_it_decodes_past_the_limit,
     every_gzip_member_is_imported,
     x_gzip_is_gzip,
+    a_body_compressed_again_for_its_retry_is_replayed,
 );
+
+/// Found by a review: the `Idempotency-Key` hash covered the compressed
+/// bytes, and gzip stamps the time in its header (Python's
+/// `gzip.compress`): a client compressing the same JSON again for its retry
+/// got 422 "already used with a different request" instead of the replay.
+/// The hash covers the decoded body, on the bulk path (stored in the batch
+/// transaction) and on a single POST (claimed first).
+async fn a_body_compressed_again_for_its_retry_is_replayed(app: TestApp) {
+    let token = app.admin_token().await;
+    let stamped = |body: &str, mtime: u32| {
+        let mut encoder = flate2::GzBuilder::new()
+            .mtime(mtime)
+            .write(Vec::new(), Compression::default());
+        encoder.write_all(body.as_bytes()).unwrap();
+        encoder.finish().unwrap()
+    };
+    let send = |path: &'static str, body: Vec<u8>| {
+        app.send(
+            app.client
+                .post(app.url(path))
+                .bearer_auth(&token)
+                .header("Content-Type", "application/json")
+                .header("Content-Encoding", "gzip")
+                .header("Idempotency-Key", format!("retry-{path}"))
+                .body(body),
+        )
+    };
+    let cards = json!({"items": [{"external_id": "RE-1", "kind": "individual", "name": "Again"}]})
+        .to_string();
+    let card = json!({"kind": "individual", "name": "Once"}).to_string();
+    for (path, body, status) in [
+        ("/api/v1/customers/bulk", &cards, 200),
+        ("/api/v1/customers", &card, 201),
+    ] {
+        let (first, second) = (stamped(body, 1_700_000_000), stamped(body, 1_700_000_009));
+        assert_ne!(first, second, "the gzip headers differ");
+        let r = send(path, first).await;
+        assert_eq!(r.status, status, "{}", r.text);
+        assert_eq!(r.header("idempotent-replayed"), None, "{}", r.text);
+        let again = send(path, second).await;
+        assert_eq!(again.status, status, "{path}: {}", again.text);
+        assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+        assert_eq!(again.body, r.body);
+        // Another body under the key is still another request.
+        let other = send(
+            path,
+            stamped(&body.replace("individual", "organization"), 1),
+        )
+        .await;
+        assert_eq!(other.status, 422, "{path}: {}", other.text);
+    }
+}
 
 /// RFC 9110 §8.4.1.3: `x-gzip` is gzip. It was a 415 (a review), on the
 /// single-resource bodies as on the bulk ones.
