@@ -23,7 +23,7 @@ use crate::db::row_lock::{self, Locked};
 use crate::db::transactions::{self, TransactionRow};
 use crate::db::{self, cpr, customers, stats, DbConn};
 use crate::domain::codes::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
 
 // For the spec only: the body is read as items of JSON, each parsed on its own.
@@ -223,6 +223,36 @@ impl Touched {
 /// transaction is read again and the item updates it (or is refused as a
 /// move to another card), as it would have been had the batch seen it.
 fn upsert_one(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    known: &mut HashMap<String, TransactionRow>,
+    touched: &mut Touched,
+    item: Value,
+) -> Result<Applied, ApiError> {
+    let given = |field: &str| item.get(field).is_some_and(|v| !v.is_null());
+    let by_external_id = given("customer_external_id") && !given("customer_id");
+    upsert_item(conn, user, known, touched, item).map_err(|e| match e {
+        e if !by_external_id => e,
+        ApiError::FieldConflict(error) => ApiError::FieldConflict(card_named(error)),
+        ApiError::Validation(errors) => {
+            ApiError::Validation(errors.into_iter().map(card_named).collect())
+        }
+        e => e,
+    })
+}
+
+/// An error about the card of an item that named it by
+/// `customer_external_id`, at that field: the single writes' `customer_id`
+/// (an archived card's, say) named a field the item did not send.
+fn card_named(mut error: FieldError) -> FieldError {
+    if error.field == "customer_id" {
+        error.field = "customer_external_id".into();
+    }
+    error
+}
+
+/// `upsert_one`, with the single writes' field names.
+fn upsert_item(
     conn: &mut DbConn,
     user: &AuthUser,
     known: &mut HashMap<String, TransactionRow>,

@@ -10,6 +10,7 @@ use crate::helpers::TestApp;
 use crate::sync_bulk::bulk;
 
 backend_tests!(
+    an_archived_card_named_by_its_external_id_is_named_so,
     bulk_orders_keep_the_single_writes_rules,
     bulk_orders_refresh_figures_stages_and_the_feed,
     an_order_named_twice_in_a_batch_is_created_then_updated,
@@ -685,4 +686,39 @@ async fn a_customer_id_written_as_a_float_names_the_card(app: TestApp) {
     let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
     assert_eq!(card.body["purchase_count"], 2, "{}", card.text);
     assert_eq!(card.body["lifetime_revenue_cents"], 500, "{}", card.text);
+}
+
+/// Found by a review: an order naming its card by `customer_external_id`
+/// got its archived card's error at `customer_id`, a field it did not send.
+async fn an_archived_card_named_by_its_external_id_is_named_so(app: TestApp) {
+    let admin = app.admin_token().await;
+    let gone = app
+        .create_customer(
+            &admin,
+            json!({"kind": "individual", "name": "Gone", "external_id": "GONE-1"}),
+        )
+        .await
+        .id();
+    let r = app
+        .delete(&format!("/api/v1/customers/{gone}"), &admin)
+        .await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &admin,
+        &json!({"items": [
+            {"external_id": "G-1", "customer_external_id": "GONE-1", "amount_cents": 100, "product": "Tea"},
+            {"external_id": "G-2", "customer_id": gone, "amount_cents": 100, "product": "Tea"}
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for (i, field) in [(0, "customer_external_id"), (1, "customer_id")] {
+        let item = &r.body["items"][i];
+        assert_eq!(item["status"], "error", "{}", r.text);
+        assert_eq!(item["errors"][0]["field"], field, "{}", r.text);
+        assert_eq!(item["errors"][0]["code"], "archived", "{}", r.text);
+    }
 }
