@@ -17,6 +17,7 @@ use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "admin@example.com", "password": "correct horse battery staple"}))]
 pub struct TokenRequest {
     #[validate(required, length(min = 1, max = 254))]
     #[schema(required = true, value_type = String, example = "admin@example.com", min_length = 1, max_length = 254)]

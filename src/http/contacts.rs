@@ -97,6 +97,7 @@ pub struct ContactCreate {
 /// Only the fields sent change; `null` clears an optional field.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "Purchasing director"}))]
 pub struct ContactPatch {
     /// Cannot be cleared (`null` is a 422).
     #[serde(default, deserialize_with = "nullable")]

@@ -120,6 +120,7 @@ pub struct TransactionCreate {
 /// Only the fields sent change; `null` clears an optional field.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"notes": "Delivered in two shipments"}))]
 pub struct TransactionPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[validate(range(min = 0, max = 100_000_000_000_000i64))]

@@ -61,6 +61,9 @@ pub struct UserPage {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+// The role is explicit: without it Swagger UI's default body made an admin.
+#[schema(example = json!({"email": "li.na@example.com", "name": "Li Na", "role": "sales",
+    "password": "a long passphrase"}))]
 pub struct UserCreate {
     #[validate(
         required,
@@ -85,6 +88,9 @@ pub struct UserCreate {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+// One harmless field: Swagger UI's body built from the schema sent every
+// field (a placeholder password, role admin, a new email).
+#[schema(example = json!({"name": "Li Na"}))]
 pub struct UserPatch {
     // `null` is read apart from "not sent": no field of a user can be empty,
     // so a null is a 422 `required` with the body's other errors (it was a

@@ -330,6 +330,35 @@ fn check_example(spec: &Value, schema: &Value, example: &Value, at: &str) {
     }
 }
 
+/// Found by an outside audit: `UserPatch`, `ContactPatch` and
+/// `TransactionPatch` had no example, so Swagger UI built their bodies from
+/// the schemas: a user PATCH sent a placeholder password (422) and, with it
+/// fixed, made the user an admin with a new email; the contact's phone and
+/// the transaction's currency were `"string"` (422). Every request body has
+/// its own example, on the body or on its schema.
+#[test]
+fn every_request_body_has_an_example() {
+    let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
+    let mut missing = Vec::new();
+    for (method, path, op) in operations(&spec) {
+        let Some(content) = op["requestBody"]["content"].as_object() else {
+            continue;
+        };
+        for (media_type, body) in content {
+            let on_body = body["example"] != Value::Null
+                || body["examples"].as_object().is_some_and(|e| !e.is_empty());
+            let on_schema = resolved(&spec, &body["schema"])["example"] != Value::Null;
+            if !on_body && !on_schema {
+                missing.push(format!("{method} {path} ({media_type})"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "request bodies without an example: {missing:#?}"
+    );
+}
+
 /// Found by a review: the bulk order item was an `allOf` whose first part
 /// forbade other properties, so the customer reference its second part added
 /// (and the spec's own example) never passed the schema.
