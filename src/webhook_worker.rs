@@ -338,7 +338,7 @@ impl Worker {
                             change_id,
                             event: &event,
                             attempt,
-                            outcome: if ok { "delivered" } else { "failed" },
+                            outcome: if ok { rules::DELIVERED } else { rules::FAILED },
                             http_status: status.map(i64::from),
                             error: error.as_deref(),
                             duration_ms,

@@ -24,6 +24,11 @@ pub const ENTITY_TYPES: &[&str] = &[
 pub const OPERATIONS: &[&str] = &["created", "updated", "deleted", "restored"];
 pub const MAX_EVENT_FILTERS: usize = 50;
 
+/// A delivery attempt's outcome: a 2xx answer, or anything else.
+pub const DELIVERED: &str = "delivered";
+pub const FAILED: &str = "failed";
+pub const DELIVERY_OUTCOMES: &[&str] = &[DELIVERED, FAILED];
+
 /// The event name of a change: `<entity_type>.<operation>`.
 pub fn event_name(entity_type: &str, operation: &str) -> String {
     format!("{entity_type}.{operation}")

@@ -38,11 +38,11 @@ pub struct ChangeItem {
     /// `updated` of it) or `stage_change` (a CPR
     /// stage, tier, funnel stage or loyalty type change, `data.kind` says
     /// which; its id is the history event's id).
-    #[schema(example = "customer")]
+    #[schema(value_type = super::code_schemas::ChangeEntityType)]
     pub entity_type: String,
     pub entity_id: i64,
     /// `created`, `updated`, `deleted` (customers: archived) or `restored`.
-    #[schema(example = "updated")]
+    #[schema(value_type = super::code_schemas::ChangeOperation)]
     pub operation: String,
     /// The entity's version after the change (deletes: the last version + 1).
     pub version: i64,

@@ -25,6 +25,7 @@ pub mod churn_risk;
 pub mod churn_settings;
 pub mod client_address;
 pub mod closed_routes;
+pub mod code_schemas;
 pub mod common;
 pub mod conditional;
 pub mod contacts;

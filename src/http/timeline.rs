@@ -27,7 +27,7 @@ pub struct EventView {
     /// `cpr_stage_changed`, `tier_changed`, `churned` (to: the reason; reason: the note),
     /// `reactivated` (from: the churn reason; reason: the note), `survey_answered`
     /// (`subject_id`: the response; `to`: the overall satisfaction it gave), `loyalty_changed`.
-    #[schema(example = "funnel_stage_changed")]
+    #[schema(value_type = super::code_schemas::EventKind)]
     pub kind: String,
     /// The value before (null when there was none).
     pub from: Option<String>,
@@ -62,7 +62,7 @@ impl From<EventRow> for EventView {
 pub struct TimelineItem {
     /// `interaction`, `transaction` or `event`.
     #[serde(rename = "type")]
-    #[schema(example = "interaction")]
+    #[schema(value_type = super::code_schemas::TimelineItemType)]
     pub kind: String,
     /// When it happened (the interaction's or transaction's `occurred_at`,
     /// the event's `at`).
@@ -117,7 +117,7 @@ pub struct HistoryQuery {
     pub cursor: Option<String>,
 }
 
-const SOURCES: [&str; 3] = ["event", "transaction", "interaction"];
+pub(super) const SOURCES: [&str; 3] = ["event", "transaction", "interaction"];
 
 /// The feed is ordered by (at, source rank, id), newest first; the rank
 /// breaks ties between sources at the same instant.

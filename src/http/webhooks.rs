@@ -106,10 +106,14 @@ pub struct WebhookCreate {
     /// `account_plan`, `segment`;
     /// operations `created`,
     /// `updated`, `deleted`, `restored`. 1 to 50 filters.
-    #[schema(required = true, value_type = Vec<String>, min_items = 1, max_items = 50)]
+    #[schema(required = true, value_type = Vec<super::code_schemas::EventFilter>, min_items = 1, max_items = 50)]
     pub events: Option<Vec<String>>,
-    /// The HMAC key for `Patron-Signature`, 16 to 200 characters. Write-only.
-    #[schema(required = true, value_type = String, write_only, min_length = 16, max_length = 200)]
+    /// The HMAC key for `Patron-Signature`, 16 to 200 characters, the first
+    /// and last not white space. Write-only.
+    // The pattern is `secret_error`'s rule (`str::trim`'s white space); two
+    // characters at least, as the minimum length asks anyway.
+    #[schema(required = true, value_type = String, write_only, min_length = 16, max_length = 200,
+        pattern = r"^[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$")]
     pub secret: Option<String>,
     /// Defaults to true.
     pub active: Option<bool>,
@@ -133,10 +137,11 @@ pub struct WebhookPatch {
     #[schema(value_type = String, required = false, min_length = 1, max_length = 2000)]
     pub url: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Vec<String>, required = false, min_items = 1, max_items = 50)]
+    #[schema(value_type = Vec<super::code_schemas::EventFilter>, required = false, min_items = 1, max_items = 50)]
     pub events: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = String, required = false, write_only, min_length = 16, max_length = 200)]
+    #[schema(value_type = String, required = false, write_only, min_length = 16, max_length = 200,
+        pattern = r"^[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$")]
     pub secret: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool, required = false)]
@@ -171,7 +176,7 @@ pub struct DeliveryView {
     /// 1 for the first attempt, counting up while it fails.
     pub attempt: i64,
     /// `delivered` (2xx) or `failed`.
-    #[schema(example = "delivered")]
+    #[schema(value_type = super::code_schemas::DeliveryOutcome)]
     pub outcome: String,
     pub http_status: Option<i64>,
     pub error: Option<String>,
