@@ -326,14 +326,29 @@ async fn validation_rules(app: TestApp) {
         r.problem(422);
         assert_eq!(r.error_fields(), [field], "{body}: {}", r.text);
     }
-    for (body, field) in [
-        (with("events", json!("*")), "events"),
-        (with("active", json!("yes")), "active"),
-        (with("bogus", json!(1)), "bogus"),
+    // A wrong type and an unknown field are field problems of the body
+    // (README, "Errors"): 422 naming each, also both in one body.
+    let mut both = with("events", json!("*"));
+    both["bogus"] = json!(1);
+    for (body, errors) in [
+        (with("events", json!("*")), vec![("events", "invalid_type")]),
+        (
+            with("active", json!("yes")),
+            vec![("active", "invalid_type")],
+        ),
+        (with("bogus", json!(1)), vec![("bogus", "unknown_field")]),
+        (
+            both,
+            vec![("bogus", "unknown_field"), ("events", "invalid_type")],
+        ),
     ] {
         let r = app.post("/api/v1/webhooks", &admin, &body).await;
-        assert!(r.status == 400 || r.status == 422, "{}", r.text);
-        assert!(r.text.contains(field), "{field}: {}", r.text);
+        r.problem(422);
+        let errors: Vec<(String, String)> = errors
+            .into_iter()
+            .map(|(f, c)| (f.to_string(), c.to_string()))
+            .collect();
+        assert_eq!(r.error_codes(), errors, "{body}: {}", r.text);
     }
     let id = subscribe(&app, &admin, "https://erp.example.com/hooks", json!(["*"])).await["id"]
         .as_i64()
