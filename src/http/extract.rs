@@ -246,7 +246,8 @@ fn out_of_range(e: &serde_json::Error) -> bool {
 
 /// Valid JSON that no `Value` holds: a number beyond f64 (RFC 8259 sets no
 /// limit). A 422 naming it, with serde's first error when that was another
-/// (an unknown key or a wrong type before it); a 400 if the body is not JSON.
+/// (an unknown key or a wrong type before it); a 400 if the body is not JSON
+/// or nests deeper than serde_json reads.
 fn beyond_f64(first: &serde_path_to_error::Error<serde_json::Error>, body: &[u8]) -> ApiError {
     if serde_json::from_slice::<IgnoredAny>(body).is_err() {
         return malformed(body);
@@ -255,6 +256,13 @@ fn beyond_f64(first: &serde_path_to_error::Error<serde_json::Error>, body: &[u8]
     let Err(at) = serde_path_to_error::deserialize::<_, serde_json::Value>(&mut *de) else {
         return malformed(body);
     };
+    // The `Value` also stops at serde_json's nesting limit: that body is not
+    // read at all (a 400 saying so), and calling its depth a number too
+    // large to represent, beside a shallow error, sent the client looking
+    // for a number.
+    if !out_of_range(at.inner()) {
+        return malformed(body);
+    }
     let mut errors = Vec::new();
     if !out_of_range(first.inner()) {
         errors.push(serde_field_error(first.path(), first.inner()));

@@ -26,11 +26,38 @@ backend_tests!(
     duplicate_keys_and_integral_floats_name_the_right_field,
     every_wrong_type_and_unknown_name_is_named_at_once,
     a_number_too_large_for_any_type_is_named,
+    a_body_nested_too_deep_is_400_beside_a_shallow_error,
     a_stalled_body_is_a_408_and_the_connection_closes,
     a_body_declared_over_the_limit_is_413_before_it_is_sent,
     type_errors_are_worded_for_json_not_rust,
     integers_from_2_63_to_2_64_are_out_of_range,
 );
+
+/// Found by an outside audit: past serde_json's 128 levels, a body that
+/// also had a shallow error (an unknown key, a wrong type) was a 422 calling
+/// its deep part "a number too large to represent", beside that error. It is
+/// the 400 of any body nested that deep (commit a1f320b), saying so.
+async fn a_body_nested_too_deep_is_400_beside_a_shallow_error(app: TestApp) {
+    let token = app.admin_token().await;
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    for body in [
+        format!(r#"{{"zzz": 1, "kind": "individual", "name": "Deep", "tags": {deep}}}"#),
+        format!(r#"{{"kind": "individual", "name": 5, "tags": {deep}}}"#),
+        format!(r#"{{"kind": "individual", "name": "Deep", "zzz": {deep}}}"#),
+    ] {
+        let r = app
+            .post_raw("/api/v1/customers", &token, "application/json", &body)
+            .await;
+        let problem = r.problem(400);
+        assert_eq!(problem["type"], "/problems/bad-request", "{body}");
+        assert_eq!(
+            problem["detail"], "the body nests arrays and objects deeper than the 128 levels read",
+            "{body}"
+        );
+    }
+    let all = app.get("/api/v1/customers", &token).await;
+    assert_eq!(all.body["items"], json!([]), "nothing written");
+}
 
 /// Sends the head and the start of a body, then nothing: the raw answer,
 /// read until the server closes the connection.
