@@ -236,8 +236,8 @@ fn set_window_moved_at(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<()>
 /// are recomputed (found through `transactions_occurred`). Without a
 /// remembered move (a new database, or the clock went back) every customer
 /// is recomputed from one grouped scan. Runs in one write transaction with
-/// the cards it recomputes locked first (`lock_cards`), so no card write
-/// interleaves with it.
+/// the cards it recomputes locked first (`lock_cards`, `lock_every_window`),
+/// so no card write interleaves with it; it writes no card it did not lock.
 pub fn refresh_windows(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
     super::write_tx(conn, |conn| {
         let overlap = chrono::Duration::minutes(OVERLAP_MINUTES);
@@ -303,16 +303,42 @@ fn move_window(conn: &mut DbConn, from: NaiveDateTime, now: NaiveDateTime) -> Qu
 }
 
 /// Every customer's window figures from one grouped scan of the window's
-/// transactions; only the rows whose figures differ are written.
+/// transactions; only the rows whose figures differ are written, and only
+/// among the cards locked first (`window_locked`). A card outside that set
+/// had no figures and no purchase in the window when the locks were taken;
+/// a first purchase committed after the scan's snapshot refreshed the card
+/// under its own lock, and the write below (a statement of its own, so a
+/// newer snapshot) found the card with figures and no sum for it: it was
+/// set to 0, wrong until the card's next write.
 fn refresh_every_window(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
     let start = literal(window_start(now));
-    lock_cards(
-        conn,
-        &format!(
-            "SELECT id FROM customers WHERE revenue_12m_cents <> 0 OR profit_12m_cents <> 0 \
-             UNION SELECT customer_id FROM transactions WHERE occurred_at >= {start}"
-        ),
-    )?;
+    let result = lock_every_window(conn, &start).and_then(|()| write_every_window(conn, &start));
+    let dropped =
+        conn.batch_execute("DROP TABLE IF EXISTS window_calc; DROP TABLE IF EXISTS window_locked");
+    let changed = result?;
+    dropped?;
+    Ok(changed)
+}
+
+/// Locks (PostgreSQL) the cards with 12-month figures or a transaction in
+/// the window, in id order, and keeps their ids in `window_locked`.
+fn lock_every_window(conn: &mut DbConn, start: &str) -> QueryResult<()> {
+    let lock = match conn {
+        DbConn::Postgresql(_) => "FOR NO KEY UPDATE",
+        DbConn::Sqlite(_) => "",
+    };
+    conn.batch_execute(&format!(
+        "DROP TABLE IF EXISTS window_locked;
+         CREATE TEMPORARY TABLE window_locked AS
+           SELECT id FROM customers WHERE id IN (
+             SELECT id FROM customers WHERE revenue_12m_cents <> 0 OR profit_12m_cents <> 0
+             UNION SELECT customer_id FROM transactions WHERE occurred_at >= {start})
+           ORDER BY id {lock};
+         CREATE INDEX window_locked_id ON window_locked (id);"
+    ))
+}
+
+fn write_every_window(conn: &mut DbConn, start: &str) -> QueryResult<usize> {
     conn.batch_execute(&format!(
         "DROP TABLE IF EXISTS window_calc;
          CREATE TEMPORARY TABLE window_calc AS
@@ -324,14 +350,12 @@ fn refresh_every_window(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<us
     ))?;
     let revenue = "COALESCE((SELECT w.revenue FROM window_calc w WHERE w.id = customers.id), 0)";
     let profit = "COALESCE((SELECT w.profit FROM window_calc w WHERE w.id = customers.id), 0)";
-    let changed = diesel::sql_query(format!(
+    diesel::sql_query(format!(
         "UPDATE customers SET revenue_12m_cents = {revenue}, profit_12m_cents = {profit} \
-         WHERE (revenue_12m_cents <> 0 OR profit_12m_cents <> 0 OR id IN (SELECT id FROM window_calc)) \
+         WHERE id IN (SELECT id FROM window_locked) \
            AND (revenue_12m_cents <> {revenue} OR profit_12m_cents <> {profit})"
     ))
-    .execute(conn);
-    conn.batch_execute("DROP TABLE IF EXISTS window_calc")?;
-    changed
+    .execute(conn)
 }
 
 #[cfg(test)]

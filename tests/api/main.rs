@@ -21,6 +21,7 @@ mod archived;
 mod auth;
 mod auth_password;
 mod cache_control;
+mod card_lock_races;
 mod card_reads;
 mod changes;
 mod changes_grouped;
