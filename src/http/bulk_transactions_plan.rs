@@ -29,6 +29,7 @@ use super::transactions::{
 use super::validation::check;
 use crate::auth::AuthUser;
 use crate::db::customers::{self, CustomerRow};
+use crate::db::row_lock::{self, Locked};
 use crate::db::transactions::{self, TransactionRow};
 use crate::db::{self, changes, DbConn};
 use crate::error::ApiError;
@@ -41,7 +42,7 @@ struct Cards {
 
 impl Cards {
     /// Every card the items name by id or external id, or own a known
-    /// transaction of: two queries.
+    /// transaction of, locked (PostgreSQL) and then read: three queries.
     fn read(
         conn: &mut DbConn,
         items: &[Value],
@@ -62,6 +63,13 @@ impl Cards {
             .chain(known.values().map(|t| t.customer_id))
             .collect();
         let ids: Vec<i64> = ids.into_iter().collect();
+        // `bulk_transactions::lock_cards` locked the cards it found before
+        // it waited; a card created with a named external id meanwhile (or
+        // owning an order recorded meanwhile) is found only here, and was
+        // read and written unlocked: a currency change committed while the
+        // batch planned left an order in the old currency on the card. The
+        // rows already held cost nothing.
+        row_lock::lock_all(conn, Locked::Customers, &ids)?;
         let by_id = customers::by_ids(conn, &ids)?
             .into_iter()
             .map(|c| (c.id, c))

@@ -13,10 +13,16 @@ use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::json;
 
 use crate::helpers::{Backend, TestApp};
+use crate::sync_bulk::bulk;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_first_purchase_during_a_full_window_move_keeps_its_figures() {
     crate::helpers::run(first_purchase_during_a_full_window_move, Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_card_created_while_a_bulk_waits_is_locked_before_it_is_read() {
+    crate::helpers::run(card_created_while_a_bulk_waits, Backend::Postgres).await;
 }
 
 /// Held by the test while the window move waits inside its grouped scan.
@@ -141,4 +147,73 @@ async fn first_purchase_during_a_full_window_move(app: TestApp) {
         &format!("SELECT revenue_12m_cents AS n FROM customers WHERE id = {buyer}"),
     );
     assert_eq!(figures, 100, "a locked card is still recomputed");
+}
+
+/// `POST /transactions/bulk` locks the cards it names, then reads them
+/// again to plan the batch. A card created with a named external id while
+/// the batch waited for its locks was found by the second read but not
+/// locked: a currency change committed meanwhile left an order in the old
+/// currency on the card (the order read the card before the change, its
+/// card update waited for the change and then went ahead). The batch is
+/// stopped at its locks by a card the test holds; the new card's currency
+/// is changed by a transaction the test holds open (as a `PATCH` would,
+/// between its write and its commit) and commits once the batch waits for it.
+async fn card_created_while_a_bulk_waits(app: TestApp) {
+    let admin = app.admin_token().await;
+    let busy = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "Busy"}))
+        .await
+        .id();
+    let (mut first, first_pid) = holder(
+        &app,
+        &format!("SELECT id FROM customers WHERE id = {busy} FOR UPDATE;"),
+    );
+    let mut watcher = PgConnection::establish(&app.database_url).unwrap();
+
+    let body = json!({"items": [
+        {"external_id": "SO-1", "customer_id": busy, "amount_cents": 100, "product": "Tea"},
+        {"external_id": "SO-2", "customer_external_id": "ERP-99", "amount_cents": 200,
+         "product": "Tea"},
+    ]});
+    let batch = async {
+        let r = bulk(&app, "/api/v1/transactions/bulk", &admin, &body, None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r
+    };
+    let meanwhile = async {
+        assert!(
+            until_waiting_for(&mut watcher, first_pid, Duration::from_secs(30)).await,
+            "the batch never waited for its cards"
+        );
+        let late = app
+            .create_customer(
+                &admin,
+                json!({"kind": "individual", "name": "Late", "external_id": "ERP-99"}),
+            )
+            .await
+            .id();
+        let (mut second, second_pid) = holder(
+            &app,
+            &format!("UPDATE customers SET currency = 'USD' WHERE id = {late};"),
+        );
+        first.batch_execute("COMMIT").unwrap();
+        // Locked first, the batch waits before it reads the card; unlocked,
+        // it waits at the card's update, after planning with the old currency.
+        until_waiting_for(&mut watcher, second_pid, Duration::from_secs(3)).await;
+        second.batch_execute("COMMIT").unwrap();
+    };
+    let (r, ()) = tokio::join!(batch, meanwhile);
+
+    let mixed = count(
+        &mut watcher,
+        "SELECT COUNT(*) AS n FROM transactions t JOIN customers c ON c.id = t.customer_id \
+         WHERE t.currency <> c.currency",
+    );
+    assert_eq!(
+        mixed, 0,
+        "an order in another currency than its card's: {}",
+        r.text
+    );
+    let orders = count(&mut watcher, "SELECT COUNT(*) AS n FROM transactions");
+    assert_eq!(orders, 2, "{}", r.text);
 }
