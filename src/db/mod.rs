@@ -266,8 +266,17 @@ impl ManageConnection for Manager {
                 // JIT compilation costs ~50 ms on every query over many rows
                 // (a segment preview scanning the cards took 330 ms with it,
                 // 276 ms without); Patron's queries gain nothing from it.
-                conn.batch_execute("SET jit = off")
-                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                // READ COMMITTED whatever the database's default: every
+                // write locks its rows and then reads them, which needs each
+                // statement to see what committed before its lock was
+                // granted. Under REPEATABLE READ (`ALTER DATABASE … SET
+                // default_transaction_isolation`) a second writer of a card
+                // failed "could not serialize access" (a 503) instead of
+                // waiting for the first.
+                conn.batch_execute(
+                    "SET jit = off; SET default_transaction_isolation = 'read committed'",
+                )
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConn::Postgresql(conn))
             }
             Some(Backend::Sqlite) => {

@@ -158,16 +158,25 @@ struct Settings {
 /// Every pooled connection is set up by Patron: on PostgreSQL the session
 /// is named (libpq's `fallback_application_name`, one of the URL settings
 /// Patron adds with its connect timeout and TCP keepalives: `db::pg_url`)
-/// and runs without JIT; on SQLite it waits for a busy file and enforces
-/// foreign keys.
+/// and runs without JIT and in READ COMMITTED, even where the database's
+/// default is REPEATABLE READ (set here: Patron's lock-then-read writes need
+/// each statement to see the latest commits); on SQLite it waits for a busy
+/// file and enforces foreign keys.
 async fn database_sessions_get_patrons_settings(app: TestApp) {
     use diesel::RunQueryDsl;
     use patron::db::DbConn;
+    if app.backend == Backend::Postgres {
+        app.execute_sql(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation \
+             = ''repeatable read''', current_database()); END $$",
+        );
+    }
     let db = app.open_db(1, 2).await;
     let mut conn = crate::helpers::hold_a_connection(&db).await;
     let settings = tokio::task::spawn_blocking(move || match &mut *conn {
         DbConn::Postgresql(c) => diesel::sql_query(
-            "SELECT current_setting('application_name') AS first, current_setting('jit') AS second",
+            "SELECT current_setting('application_name') AS first, \
+             current_setting('jit') || ' ' || current_setting('transaction_isolation') AS second",
         )
         .get_result::<Settings>(c),
         DbConn::Sqlite(c) => diesel::sql_query(
@@ -180,7 +189,7 @@ async fn database_sessions_get_patrons_settings(app: TestApp) {
     .expect("the blocking query")
     .expect("the settings");
     let (first, second) = match app.backend {
-        Backend::Postgres => ("patron", "off"),
+        Backend::Postgres => ("patron", "off read committed"),
         Backend::Sqlite => ("5000", "1"),
     };
     assert_eq!(
