@@ -124,11 +124,11 @@ fn refresh_range(
     let figures = match source {
         Revenue::Card => {
             let share = share_sql("revenue_12m_cents", "wallet_size_cents", months);
-            format!(
+            Some(format!(
                 "UPDATE customers SET cpr_revenue_window_cents = revenue_12m_cents, share_of_wallet = {share} \
                  WHERE {range} AND (cpr_revenue_window_cents <> revenue_12m_cents \
                    OR COALESCE(share_of_wallet, -1) <> COALESCE({share}, -1));"
-            )
+            ))
         }
         Revenue::Transactions => {
             let revenue = "COALESCE(w.revenue, 0)";
@@ -138,24 +138,39 @@ fn refresh_range(
                 cards.on("customers.id"),
             );
             let share = share_sql(revenue, "c.wallet_size_cents", months);
-            // The range is repeated on the updated table so that PostgreSQL
-            // does not hash-join all of `customers` for every chunk.
-            format!(
-                "UPDATE customers SET cpr_revenue_window_cents = x.revenue, share_of_wallet = x.share \
-                 FROM (SELECT c.id AS id, {revenue} AS revenue, {share} AS share FROM customers c \
-                       LEFT JOIN (SELECT customer_id, {sum} AS revenue FROM transactions \
-                                  WHERE {in_tx} AND occurred_at >= {start} \
-                                  GROUP BY customer_id) w ON w.customer_id = c.id \
-                       WHERE {in_c}) x \
-                 WHERE customers.id = x.id AND {in_customers} \
-                   AND (customers.cpr_revenue_window_cents <> x.revenue \
-                   OR COALESCE(customers.share_of_wallet, -1) <> COALESCE(x.share, -1));",
+            let window = format!(
+                "SELECT c.id AS id, {revenue} AS revenue, {share} AS share FROM customers c \
+                 LEFT JOIN (SELECT customer_id, {sum} AS revenue FROM transactions \
+                            WHERE {in_tx} AND occurred_at >= {start} \
+                            GROUP BY customer_id) w ON w.customer_id = c.id \
+                 WHERE {in_c}",
                 sum = super::money_sum("amount_cents"),
-            )
+            );
+            let stale = |card: &str| {
+                format!(
+                    "({card}.cpr_revenue_window_cents <> x.revenue \
+                     OR COALESCE({card}.share_of_wallet, -1) <> COALESCE(x.share, -1))"
+                )
+            };
+            // No stale card: no update, but the stages below may still move.
+            let update = |locked: String| {
+                // The range is repeated on the updated table so that
+                // PostgreSQL does not hash-join all of `customers` for every
+                // chunk.
+                format!(
+                    "UPDATE customers SET cpr_revenue_window_cents = x.revenue, share_of_wallet = x.share \
+                     FROM ({window}) x \
+                     WHERE customers.id = x.id AND {in_customers} AND {locked} AND {stale};",
+                    stale = stale("customers"),
+                )
+            };
+            lock_stale(conn, &range, &window, &stale("s"))?.map(update)
         }
     };
     let before = super::events::last_id(conn)?;
-    conn.batch_execute(&figures)?;
+    if let Some(figures) = figures {
+        conn.batch_execute(&figures)?;
+    }
     // The moving cards are locked first: their events and their new stages
     // are then written from the same rows (see `row_lock::lock_where`).
     let moving = super::row_lock::lock_where(
@@ -181,6 +196,36 @@ fn refresh_range(
             cards.on("e.customer_id")
         ),
     )
+}
+
+/// On PostgreSQL, locks the cards of `range` whose stored window figures
+/// differ from `window`'s (`stale`, over the card `s` and the figures `x`),
+/// and returns the condition that restricts the update to them (None: no
+/// card to update). The update's own re-check of a card that a purchase
+/// changed meanwhile compares the purchase's figures with the window summed
+/// before that purchase committed: they differ, so it wrote the stale sum
+/// over the purchase's (an outside review, with a 6-month window). Locked
+/// first, such a card is waited for here, and the update that follows reads
+/// the purchase's transactions afresh. SQLite's writers run one at a time:
+/// the range alone.
+fn lock_stale(
+    conn: &mut DbConn,
+    range: &str,
+    window: &str,
+    stale: &str,
+) -> QueryResult<Option<String>> {
+    if matches!(conn, DbConn::Sqlite(_)) {
+        return Ok(Some("TRUE".into()));
+    }
+    let ids = super::row_lock::lock_where(
+        conn,
+        super::row_lock::Locked::Customers,
+        &format!(
+            "{range} AND id IN (SELECT x.id FROM ({window}) x \
+               JOIN customers s ON s.id = x.id WHERE {stale})"
+        ),
+    )?;
+    Ok((!ids.is_empty()).then(|| Cards::Ids(&ids).on("customers.id")))
 }
 
 /// One customer, inside the caller's write transaction (after its figures

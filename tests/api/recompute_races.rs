@@ -30,6 +30,15 @@ async fn postgres_a_purchase_inside_a_loyalty_chunk_keeps_events_and_type_agreei
     crate::helpers::run(purchase_inside_a_loyalty_chunk, Backend::Postgres).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_purchase_under_way_keeps_its_window_revenue_through_a_recompute() {
+    crate::helpers::run(
+        purchase_under_way_keeps_its_window_revenue,
+        Backend::Postgres,
+    )
+    .await;
+}
+
 /// Held by the test while the recompute waits after its events.
 const HOLD: i64 = 0x686f_6c64;
 
@@ -228,4 +237,94 @@ async fn purchase_inside_a_chunk(
         "the card shows the last event's value: {chain:?}"
     );
     chain
+}
+
+/// With a window other than 12 months, a chunk sums each card's window from
+/// the transactions. A purchase that had updated card `c` but not yet
+/// committed when the chunk read them made the chunk's UPDATE wait for the
+/// card; PostgreSQL then re-checked the row against the sum read before the
+/// purchase: the purchase's revenue differed from it, so the stale sum
+/// (without the purchase) was written over it. The chunk now locks the
+/// cards it will update first and sums afresh once it has them. The test
+/// holds the purchase just after its own window update (a trigger waiting
+/// for an advisory lock), runs the recompute until it waits for the card,
+/// then lets the purchase commit.
+async fn purchase_under_way_keeps_its_window_revenue(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "Busy"}))
+        .await
+        .id();
+    // An old purchase, out of a 6-month window.
+    let old = (Utc::now() - chrono::Duration::days(240)).format("%Y-%m-%dT%H:%M:%SZ");
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/transactions"),
+            &admin,
+            &json!({"amount_cents": 500, "cost_cents": 0, "product": "Old tea",
+                    "occurred_at": old.to_string()}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mut six = crate::settings::default_cpr();
+    six["window_months"] = json!(6);
+    crate::settings::set_cpr(&app, &admin, six).await;
+    // A figure the recompute corrects (as a window moved by time leaves it).
+    app.execute_sql(&format!(
+        "UPDATE customers SET cpr_revenue_window_cents = 999 WHERE id = {c}"
+    ));
+
+    let mut watcher = PgConnection::establish(&app.database_url).unwrap();
+    watcher
+        .batch_execute(&format!(
+            "CREATE FUNCTION hold_the_purchase() RETURNS trigger AS $$ \
+             BEGIN PERFORM pg_advisory_xact_lock_shared({HOLD}); RETURN NULL; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER hold_the_purchase AFTER UPDATE ON customers FOR EACH ROW \
+             WHEN (NEW.id = {c} AND NEW.cpr_revenue_window_cents = 100 \
+                   AND OLD.cpr_revenue_window_cents <> 100) \
+             EXECUTE FUNCTION hold_the_purchase();"
+        ))
+        .unwrap();
+    let mut holder = PgConnection::establish(&app.database_url).unwrap();
+    holder
+        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({HOLD});"))
+        .unwrap();
+
+    let recompute_meanwhile = async {
+        let held = Instant::now();
+        while count(&mut watcher, &waiting("l.locktype = 'advisory'")) == 0 {
+            assert!(held.elapsed() < Duration::from_secs(30), "never held");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let recompute = async {
+            let r = app.post("/api/v1/cpr/recompute", &admin, &json!({})).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        };
+        let release = async {
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(3)
+                && count(&mut watcher, &waiting("l.locktype <> 'advisory'")) == 0
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            holder.batch_execute("COMMIT").unwrap();
+        };
+        tokio::join!(recompute, release);
+    };
+    tokio::join!(buy(&app, &admin, c), recompute_meanwhile);
+
+    let shown = diesel::sql_query(format!(
+        "SELECT cpr_revenue_window_cents AS n FROM customers WHERE id = {c}"
+    ))
+    .get_result::<N>(&mut watcher)
+    .unwrap()
+    .n;
+    assert_eq!(shown, 100, "the purchase's window revenue is kept");
+    let stage = diesel::sql_query(format!(
+        "SELECT cpr_stage AS v FROM customers WHERE id = {c}"
+    ))
+    .get_result::<Value>(&mut watcher)
+    .unwrap()
+    .v;
+    assert_eq!(stage, "penetration", "two purchases, one in the window");
 }
