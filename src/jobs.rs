@@ -98,8 +98,8 @@ async fn recompute(db: &Db, stopping: &watch::Receiver<bool>) -> bool {
         "CPR recompute",
         "stage changes",
         |conn, stop| {
-            let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
-            Ok(cpr::refresh_all_until(conn, &s, db::now(), stop)?)
+            let (s, version) = settings::get::<CprSettings>(conn, settings::CPR)?;
+            Ok(cpr::refresh_all_until(conn, &s, version, db::now(), stop)?)
         },
     )
     .await;
@@ -114,8 +114,14 @@ async fn recompute(db: &Db, stopping: &watch::Receiver<bool>) -> bool {
         "loyalty recompute",
         "type changes",
         |conn, stop| {
-            let (s, _) = settings::get::<LoyaltySettings>(conn, settings::LOYALTY)?;
-            Ok(loyalty::refresh_all_until(conn, &s, db::now(), stop)?)
+            let (s, version) = settings::get::<LoyaltySettings>(conn, settings::LOYALTY)?;
+            Ok(loyalty::refresh_all_until(
+                conn,
+                &s,
+                version,
+                db::now(),
+                stop,
+            )?)
         },
     )
     .await;
@@ -148,8 +154,14 @@ where
     !failed
 }
 
-/// Says so when a recompute ended early for a stop.
+/// Says so when a recompute ended early, for a stop or for newer settings.
 fn log_walk(what: &str, walk: chunks::Walk) {
+    if walk.superseded {
+        log::info!(
+            "{what} stopped after {} chunks: its settings were changed meanwhile (another instance, or this one), and that change recomputes every card",
+            walk.chunks
+        );
+    }
     if walk.stopped {
         log::info!(
             "{what} stopped after {} chunks for the process's stop; the next start recomputes every card",

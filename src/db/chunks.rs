@@ -5,6 +5,13 @@
 //! manager's grace period. Ending early is safe: each range commits on its
 //! own, and nothing marks a walk as done; the next walk recomputes every
 //! card again.
+//!
+//! A walk also ends when the settings it recomputes by were changed since
+//! it read them (`Under`): another process's settings change and its
+//! recompute would otherwise be undone, range by range, by a walk still
+//! under the older settings (the process-local `settings::one_change_at_a_time`
+//! cannot order two replicas). The newer change's own recompute covers
+//! every card.
 
 use diesel::QueryResult;
 
@@ -18,21 +25,36 @@ pub struct Walk {
     /// Ended by `stop` before the last range: the cards of the ranges after
     /// `chunks` were not recomputed.
     pub stopped: bool,
+    /// Ended because the settings changed (`Under`): the ranges after
+    /// `chunks` are left to the newer settings' recompute.
+    pub superseded: bool,
+}
+
+/// The settings document a walk recomputes by, and the version it read.
+#[derive(Debug, Clone, Copy)]
+pub struct Under<'a> {
+    pub name: &'a str,
+    pub version: i64,
 }
 
 /// Calls `f(conn, low, high)` for the customers `low < id <= high`, in
 /// ranges of `size` ids from 0 until one passes `last_id` (at least one),
-/// each in its own write transaction. `stop` is asked before each range.
+/// each in its own write transaction. `stop` is asked before each range;
+/// each range's transaction first checks that the settings are still at
+/// `under`'s version (and, on PostgreSQL, keeps them so until it commits),
+/// and the walk ends there when they are not.
 pub fn walk(
     conn: &mut DbConn,
     last_id: i64,
     size: i64,
+    under: Under,
     stop: &dyn Fn() -> bool,
     mut f: impl FnMut(&mut DbConn, i64, i64) -> QueryResult<()>,
 ) -> QueryResult<Walk> {
     let mut walk = Walk {
         chunks: 0,
         stopped: false,
+        superseded: false,
     };
     let mut low = 0;
     while low <= last_id {
@@ -40,7 +62,16 @@ pub fn walk(
             walk.stopped = true;
             break;
         }
-        super::write_tx(conn, |conn| f(conn, low, low + size))?;
+        let current = super::write_tx(conn, |conn| {
+            if super::settings::version_kept(conn, under.name)? != under.version {
+                return Ok(false);
+            }
+            f(conn, low, low + size).map(|()| true)
+        })?;
+        if !current {
+            walk.superseded = true;
+            break;
+        }
         walk.chunks += 1;
         low += size;
     }
@@ -64,6 +95,12 @@ mod tests {
     use crate::domain::cpr::CprSettings;
     use crate::domain::loyalty::LoyaltySettings;
 
+    /// Settings never stored (version 0), as in a new database.
+    const NONE: Under = Under {
+        name: "cpr",
+        version: 0,
+    };
+
     /// A stop that answers "go on" `n` times, then "stop".
     fn after(n: u64) -> impl Fn() -> bool {
         let asked = Cell::new(0);
@@ -77,7 +114,7 @@ mod tests {
     fn a_stop_ends_the_walk_after_the_range_under_way() {
         let mut c = memory_db();
         let mut seen = Vec::new();
-        let got = walk(&mut c, 250, 100, &after(2), |_, low, high| {
+        let got = walk(&mut c, 250, 100, NONE, &after(2), |_, low, high| {
             seen.push((low, high));
             Ok(())
         });
@@ -85,23 +122,25 @@ mod tests {
             got.ok(),
             Some(Walk {
                 chunks: 2,
-                stopped: true
+                stopped: true,
+                superseded: false
             })
         );
         assert_eq!(seen, vec![(0, 100), (100, 200)]);
         // Not stopped: every range, and a stop asked after the last one
         // does not count as an early end.
-        let got = walk(&mut c, 250, 100, &after(3), |_, _, _| Ok(()));
+        let got = walk(&mut c, 250, 100, NONE, &after(3), |_, _, _| Ok(()));
         assert_eq!(
             got.ok(),
             Some(Walk {
                 chunks: 3,
-                stopped: false
+                stopped: false,
+                superseded: false
             })
         );
         // No customer yet: one range still runs (as the recomputes always did).
         assert_eq!(
-            walk(&mut c, 0, 100, &never, |_, _, _| Ok(()))
+            walk(&mut c, 0, 100, NONE, &never, |_, _, _| Ok(()))
                 .ok()
                 .map(|w| w.chunks),
             Some(1)
@@ -145,21 +184,25 @@ mod tests {
         let mut c = two_wrong_cards();
         let s = CprSettings::default();
         let now = crate::db::now();
-        let got = crate::db::cpr::refresh_all_until(&mut c, &s, now, &after(1));
+        let got = crate::db::cpr::refresh_all_until(&mut c, &s, 0, now, &after(1));
         assert_eq!(
             got.ok(),
             Some((
                 1,
                 Walk {
                     chunks: 1,
-                    stopped: true
+                    stopped: true,
+                    superseded: false
                 }
             ))
         );
         let stages: Vec<String> = cards(&mut c).into_iter().map(|(s, _)| s).collect();
         assert_eq!(stages, ["not_started", "retention"]);
         // The next recompute (the next start's) finishes the work.
-        assert_eq!(crate::db::cpr::refresh_all(&mut c, &s, now).ok(), Some(1));
+        assert_eq!(
+            crate::db::cpr::refresh_all(&mut c, &s, 0, now).ok(),
+            Some(1)
+        );
         let stages: Vec<String> = cards(&mut c).into_iter().map(|(s, _)| s).collect();
         assert_eq!(stages, ["not_started", "not_started"]);
     }
@@ -169,24 +212,94 @@ mod tests {
         let mut c = two_wrong_cards();
         let s = LoyaltySettings::default();
         let now = crate::db::now();
-        let got = crate::db::loyalty::refresh_all_until(&mut c, &s, now, &after(1));
+        let got = crate::db::loyalty::refresh_all_until(&mut c, &s, 0, now, &after(1));
         assert_eq!(
             got.ok(),
             Some((
                 1,
                 Walk {
                     chunks: 1,
-                    stopped: true
+                    stopped: true,
+                    superseded: false
                 }
             ))
         );
         let types: Vec<String> = cards(&mut c).into_iter().map(|(_, t)| t).collect();
         assert_eq!(types, ["unknown", "high"]);
         assert_eq!(
-            crate::db::loyalty::refresh_all(&mut c, &s, now).ok(),
+            crate::db::loyalty::refresh_all(&mut c, &s, 0, now).ok(),
             Some(1)
         );
         let types: Vec<String> = cards(&mut c).into_iter().map(|(_, t)| t).collect();
         assert_eq!(types, ["unknown", "unknown"]);
+    }
+
+    /// Another writer stores version 2 of the settings `name` while the
+    /// walk's first range runs (a trigger on that range's first event of
+    /// `kind`): as a replica's PUT between two of this one's chunks.
+    fn newer_settings_during_the_first_range(c: &mut DbConn, name: &str, kind: &str) {
+        c.batch_execute(&format!(
+            "INSERT INTO settings (name, value, version, updated_at) \
+               VALUES ('{name}', '{{}}', 1, '2026-01-01 00:00:00');
+             CREATE TRIGGER newer_settings AFTER INSERT ON customer_events \
+               WHEN NEW.customer_id = 1 AND NEW.kind = '{kind}' \
+               BEGIN UPDATE settings SET version = 2 WHERE name = '{name}'; END;"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn a_cpr_recompute_under_older_settings_ends_at_a_newer_version() {
+        let mut c = two_wrong_cards();
+        newer_settings_during_the_first_range(&mut c, "cpr", "cpr_stage_changed");
+        let s = CprSettings::default();
+        let now = crate::db::now();
+        let got = crate::db::cpr::refresh_all_until(&mut c, &s, 1, now, &never);
+        assert_eq!(
+            got.ok(),
+            Some((
+                1,
+                Walk {
+                    chunks: 1,
+                    stopped: false,
+                    superseded: true
+                }
+            ))
+        );
+        // The second range was left as it was, for the newer version's
+        // recompute: not moved under the older one.
+        let stages: Vec<String> = cards(&mut c).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(stages, ["not_started", "retention"]);
+        // A walk under the stored version goes through.
+        assert_eq!(
+            crate::db::cpr::refresh_all(&mut c, &s, 2, now).ok(),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn a_loyalty_recompute_under_older_settings_ends_at_a_newer_version() {
+        let mut c = two_wrong_cards();
+        newer_settings_during_the_first_range(&mut c, "loyalty", "loyalty_changed");
+        let s = LoyaltySettings::default();
+        let now = crate::db::now();
+        let got = crate::db::loyalty::refresh_all_until(&mut c, &s, 1, now, &never);
+        assert_eq!(
+            got.ok(),
+            Some((
+                1,
+                Walk {
+                    chunks: 1,
+                    stopped: false,
+                    superseded: true
+                }
+            ))
+        );
+        let types: Vec<String> = cards(&mut c).into_iter().map(|(_, t)| t).collect();
+        assert_eq!(types, ["unknown", "high"]);
+        assert_eq!(
+            crate::db::loyalty::refresh_all(&mut c, &s, 2, now).ok(),
+            Some(1)
+        );
     }
 }

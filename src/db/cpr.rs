@@ -275,8 +275,8 @@ pub fn refresh_stages(
     now: NaiveDateTime,
 ) -> Result<i64, crate::error::ApiError> {
     super::settings::one_change_at_a_time(|| {
-        let (s, _) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
-        let changed = refresh_all(conn, &s, now)?;
+        let (s, version) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
+        let changed = refresh_all(conn, &s, version, now)?;
         super::loyalty::refresh_all_current(conn, now)?;
         Ok(changed)
     })
@@ -287,8 +287,15 @@ pub fn refresh_stages(
 /// the card's `revenue_12m_cents` (the window is moved to `now` first, which
 /// recomputes only the customers whose purchases left it), so no
 /// transaction is read; any other window sums each chunk's transactions.
-pub fn refresh_all(conn: &mut DbConn, s: &CprSettings, now: NaiveDateTime) -> QueryResult<i64> {
-    refresh_all_until(conn, s, now, &super::chunks::never).map(|(changed, _)| changed)
+/// `version` is the settings' stored version `s` is: the walk ends early
+/// when a newer one is stored meanwhile (`chunks::walk`).
+pub fn refresh_all(
+    conn: &mut DbConn,
+    s: &CprSettings,
+    version: i64,
+    now: NaiveDateTime,
+) -> QueryResult<i64> {
+    refresh_all_until(conn, s, version, now, &super::chunks::never).map(|(changed, _)| changed)
 }
 
 /// `refresh_all` that ends after the chunk under way once `stop` says so
@@ -296,6 +303,7 @@ pub fn refresh_all(conn: &mut DbConn, s: &CprSettings, now: NaiveDateTime) -> Qu
 pub fn refresh_all_until(
     conn: &mut DbConn,
     s: &CprSettings,
+    version: i64,
     now: NaiveDateTime,
     stop: &dyn Fn() -> bool,
 ) -> QueryResult<(i64, super::chunks::Walk)> {
@@ -307,7 +315,11 @@ pub fn refresh_all_until(
     };
     let max_id = super::customers::last_id(conn)?;
     let before = count_changes(conn, now)?;
-    let walk = super::chunks::walk(conn, max_id, CHUNK, stop, |conn, low, high| {
+    let under = super::chunks::Under {
+        name: super::settings::CPR,
+        version,
+    };
+    let walk = super::chunks::walk(conn, max_id, CHUNK, under, stop, |conn, low, high| {
         refresh_range(conn, Cards::Range(low, high), s, now, source)
     })?;
     let changed = count_changes(conn, now)? - before;

@@ -136,14 +136,22 @@ pub fn refresh_all_current(
     conn: &mut DbConn,
     now: NaiveDateTime,
 ) -> Result<i64, crate::error::ApiError> {
-    let (settings, _) = super::settings::get::<LoyaltySettings>(conn, super::settings::LOYALTY)?;
-    Ok(refresh_all(conn, &settings, now)?)
+    let (settings, version) =
+        super::settings::get::<LoyaltySettings>(conn, super::settings::LOYALTY)?;
+    Ok(refresh_all(conn, &settings, version, now)?)
 }
 
 /// Every customer, in id-range chunks of short transactions. Returns the
-/// number of type changes.
-pub fn refresh_all(conn: &mut DbConn, s: &LoyaltySettings, now: NaiveDateTime) -> QueryResult<i64> {
-    refresh_all_until(conn, s, now, &super::chunks::never).map(|(changed, _)| changed)
+/// number of type changes. `version` is the settings' stored version `s`
+/// is: the walk ends early when a newer one is stored meanwhile
+/// (`chunks::walk`).
+pub fn refresh_all(
+    conn: &mut DbConn,
+    s: &LoyaltySettings,
+    version: i64,
+    now: NaiveDateTime,
+) -> QueryResult<i64> {
+    refresh_all_until(conn, s, version, now, &super::chunks::never).map(|(changed, _)| changed)
 }
 
 /// `refresh_all` that ends after the chunk under way once `stop` says so
@@ -151,12 +159,17 @@ pub fn refresh_all(conn: &mut DbConn, s: &LoyaltySettings, now: NaiveDateTime) -
 pub fn refresh_all_until(
     conn: &mut DbConn,
     s: &LoyaltySettings,
+    version: i64,
     now: NaiveDateTime,
     stop: &dyn Fn() -> bool,
 ) -> QueryResult<(i64, super::chunks::Walk)> {
     let max_id = super::customers::last_id(conn)?;
     let before = count_changes(conn, now)?;
-    let walk = super::chunks::walk(conn, max_id, CHUNK, stop, |conn, low, high| {
+    let under = super::chunks::Under {
+        name: super::settings::LOYALTY,
+        version,
+    };
+    let walk = super::chunks::walk(conn, max_id, CHUNK, under, stop, |conn, low, high| {
         refresh_scope(conn, &format!("id > {low} AND id <= {high}"), s, now)
     })?;
     Ok((count_changes(conn, now)? - before, walk))

@@ -51,6 +51,34 @@ pub fn lock(conn: &mut DbConn, name: &str) -> QueryResult<()> {
     Ok(())
 }
 
+/// The stored version of `name` (0 when never set), kept from changing
+/// until the transaction ends (PostgreSQL's `FOR SHARE`: a PUT's save waits
+/// for it, and it for the save; SQLite writes one at a time). A recompute's
+/// range reads it first, so that no range under older settings commits
+/// after a newer version was stored (see `chunks::walk`).
+pub fn version_kept(conn: &mut DbConn, name: &str) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        version: i64,
+    }
+    let version = match conn {
+        DbConn::Postgresql(c) => {
+            diesel::sql_query("SELECT version FROM settings WHERE name = $1 FOR SHARE")
+                .bind::<diesel::sql_types::Text, _>(name)
+                .get_result::<Version>(c)
+                .optional()?
+                .map(|r| r.version)
+        }
+        DbConn::Sqlite(_) => settings::table
+            .find(name)
+            .select(settings::version)
+            .first(conn)
+            .optional()?,
+    };
+    Ok(version.unwrap_or(0))
+}
+
 /// One settings change and the recompute it starts at a time in this
 /// process: a recompute that finished after a later change's would leave
 /// every customer under the older thresholds until the hourly job.

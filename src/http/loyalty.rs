@@ -145,7 +145,7 @@ pub async fn put_settings(
                 let version = db::write_tx(conn, |conn| {
                     store(conn, settings::LOYALTY, &value, expected, user_id)
                 })?;
-                loyalty::refresh_all(conn, &value, db::now()).map_err(|e| {
+                loyalty::refresh_all(conn, &value, version, db::now()).map_err(|e| {
                     super::settings::saved_but_not_applied(
                         version,
                         e.into(),

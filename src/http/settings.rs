@@ -276,7 +276,7 @@ pub async fn put_cpr(
                     store(conn, settings::CPR, &value, expected, user_id)
                 })?;
                 let now = db::now();
-                cpr::refresh_all(conn, &value, now)
+                cpr::refresh_all(conn, &value, version, now)
                     .map_err(ApiError::from)
                     .and_then(|_| db::loyalty::refresh_all_current(conn, now))
                     .map_err(|e| {
