@@ -79,13 +79,28 @@ pub fn version_kept(conn: &mut DbConn, name: &str) -> QueryResult<i64> {
     Ok(version.unwrap_or(0))
 }
 
+/// The turn of settings changes and recomputes in this process (see
+/// `one_change_at_a_time`).
+static TURN: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// One settings change and the recompute it starts at a time in this
 /// process: a recompute that finished after a later change's would leave
-/// every customer under the older thresholds until the hourly job.
+/// every customer under the older thresholds until the hourly job. For a
+/// blocking thread (`Db::run`); a request takes `change_turn` instead.
 pub fn one_change_at_a_time<T>(f: impl FnOnce() -> T) -> T {
-    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = TURN.blocking_lock();
     f()
+}
+
+/// `one_change_at_a_time`'s turn, awaited by a settings PUT before it asks
+/// for SQLite's write turn (`Db::write`) and moved into the write's closure.
+/// Taken inside the closure, two PUTs behind a recompute held both of
+/// `Db::write`'s permits while they waited, and every other write got a 503
+/// after 5 s (an outside review). Owned, the turn lasts as long as the
+/// closure, even when the request that awaited it is dropped.
+pub async fn change_turn() -> tokio::sync::OwnedMutexGuard<()> {
+    TURN.clone().lock_owned().await
 }
 
 /// Stores `value` if the stored version is still `expected` (0: never set);

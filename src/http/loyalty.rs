@@ -138,22 +138,23 @@ pub async fn put_settings(
     let expected = precondition::if_match(&req)?;
     let value = body.0.settings()?;
     let user_id = user.id;
+    // Before the write turn: see `settings::change_turn`.
+    let turn = settings::change_turn().await;
     let version = state
         .db
         .write(move |conn| {
-            settings::one_change_at_a_time(|| {
-                let version = db::write_tx(conn, |conn| {
-                    store(conn, settings::LOYALTY, &value, expected, user_id)
-                })?;
-                loyalty::refresh_all(conn, &value, version, db::now()).map_err(|e| {
-                    super::settings::saved_but_not_applied(
-                        version,
-                        e.into(),
-                        "the next hourly job recomputes them",
-                    )
-                })?;
-                Ok(version)
-            })
+            let _turn = turn;
+            let version = db::write_tx(conn, |conn| {
+                store(conn, settings::LOYALTY, &value, expected, user_id)
+            })?;
+            loyalty::refresh_all(conn, &value, version, db::now()).map_err(|e| {
+                super::settings::saved_but_not_applied(
+                    version,
+                    e.into(),
+                    "the next hourly job recomputes them",
+                )
+            })?;
+            Ok(version)
         })
         .await?;
     Ok(versioned(

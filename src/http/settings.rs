@@ -268,26 +268,27 @@ pub async fn put_cpr(
     let expected = precondition::if_match(&req)?;
     let value = body.0.settings()?;
     let user_id = user.id;
+    // Before the write turn: see `settings::change_turn`.
+    let turn = settings::change_turn().await;
     let version = state
         .db
         .write(move |conn| {
-            settings::one_change_at_a_time(|| {
-                let version = db::write_tx(conn, |conn| {
-                    store(conn, settings::CPR, &value, expected, user_id)
+            let _turn = turn;
+            let version = db::write_tx(conn, |conn| {
+                store(conn, settings::CPR, &value, expected, user_id)
+            })?;
+            let now = db::now();
+            cpr::refresh_all(conn, &value, version, now)
+                .map_err(ApiError::from)
+                .and_then(|_| db::loyalty::refresh_all_current(conn, now))
+                .map_err(|e| {
+                    saved_but_not_applied(
+                        version,
+                        e,
+                        "the next hourly job recomputes them, or POST /cpr/recompute now",
+                    )
                 })?;
-                let now = db::now();
-                cpr::refresh_all(conn, &value, version, now)
-                    .map_err(ApiError::from)
-                    .and_then(|_| db::loyalty::refresh_all_current(conn, now))
-                    .map_err(|e| {
-                        saved_but_not_applied(
-                            version,
-                            e,
-                            "the next hourly job recomputes them, or POST /cpr/recompute now",
-                        )
-                    })?;
-                Ok(version)
-            })
+            Ok(version)
         })
         .await?;
     Ok(versioned(
