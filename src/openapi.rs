@@ -397,12 +397,14 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             }
             let reads_only =
                 crate::http::read_only::reads_only(&actix_web::http::Method::POST, path);
+            let rerun = !reads_only
+                && crate::http::idempotency::ignores_key(&actix_web::http::Method::POST, path);
             let own_password = path == crate::http::auth_password::PATH;
             if own_password {
                 // Its answer is a token, never stored: the key is not read
                 // (`http::idempotency`), so none is documented.
-            } else if secured && method == "post" && reads_only {
-                idempotency_key(op, IGNORED_KEY);
+            } else if secured && method == "post" && (reads_only || rerun) {
+                idempotency_key(op, if rerun { RERUN_KEY } else { IGNORED_KEY });
                 // A malformed key is still refused.
                 wanted.push("ValidationFailed");
             } else if secured && method == "post" {
@@ -538,6 +540,12 @@ the first runs waits for it and gets the replay rather than a 409).";
 const IGNORED_KEY: &str = "Accepted, as on every POST, and ignored: this POST only reads, so a \
 retry runs it again and nothing is stored (no replay, no 409). A malformed key (not 1 to 255 \
 visible ASCII characters, or two headers) is still a 422.";
+
+/// What it does on a recompute of every card.
+const RERUN_KEY: &str = "Accepted, as on every POST, and ignored: a recompute run again gives \
+the same cards, so a retry (after a timeout or a 503 half-way) runs it again and nothing is \
+stored (no replay, no 409). A malformed key (not 1 to 255 visible ASCII characters, or two \
+headers) is still a 422.";
 
 /// The `Idempotency-Key` header every authenticated POST accepts, with
 /// what it does there.

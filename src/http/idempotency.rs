@@ -1,5 +1,5 @@
-//! `Idempotency-Key` on every POST that writes (one that only reads checks
-//! the key and ignores it: `http::read_only::reads_only`): a retry with the same key and body gets
+//! `Idempotency-Key` on every POST that writes (one that only reads, or
+//! recomputes every card, checks the key and ignores it: `ignores_key`): a retry with the same key and body gets
 //! the stored first success and writes nothing; the same key with another
 //! body is a 422; a retry while the first request still runs is a 409.
 //!
@@ -25,6 +25,21 @@ use crate::db::request_key::{self, RequestKey};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
+
+/// The POSTs that recompute every card: run again, they give the same
+/// cards, so a retry simply runs. They commit in many transactions, and a
+/// claim is marked applied at the first: one that failed half-way (a 503)
+/// kept its claim applied, and its retry with the same key was a 409
+/// `idempotency-applied` for good, the recompute left half done (an outside
+/// review).
+const RERUN_POSTS: [&str; 2] = ["/api/v1/cpr/recompute", "/api/v1/tiers/recompute"];
+
+/// Is this a POST whose key is checked for its form and otherwise ignored
+/// (it only reads, or it is a recompute safe to run again)?
+pub fn ignores_key(method: &actix_web::http::Method, path: &str) -> bool {
+    super::read_only::reads_only(method, path)
+        || (method == actix_web::http::Method::POST && RERUN_POSTS.contains(&path))
+}
 
 pub const HEADER: &str = "idempotency-key";
 /// Set on a replayed response.
@@ -298,7 +313,7 @@ pub async fn middleware(
     // Stored, a viewer (who may send these) wrote a claim row, on SQLite in
     // the single writer's turn, and kept answers of up to a megabyte each
     // for a day, as many as it had keys (an outside review).
-    if super::read_only::reads_only(req.method(), &path) {
+    if ignores_key(req.method(), &path) {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     }
     let mut payload = req.take_payload();

@@ -286,7 +286,59 @@ backend_tests!(
     a_retry_while_the_first_runs_is_409_with_retry_after,
     an_encoded_path_is_the_same_request,
     a_keyed_read_only_post_stores_nothing,
+    a_keyed_recompute_runs_again,
 );
+
+/// Found by an outside review: a recompute commits in many transactions and
+/// its claim was marked applied at the first, so one that failed half-way
+/// answered its retry under the same key 409 `idempotency-applied` for good.
+/// Run again it gives the same cards: the key is checked and ignored, and a
+/// retry runs (here it corrects a stage changed since the first run, which
+/// a replay of the first answer would not).
+async fn a_keyed_recompute_runs_again(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "Again"}))
+        .await
+        .id();
+    let send = |path: &'static str| {
+        app.send(
+            app.client
+                .post(app.url(path))
+                .bearer_auth(&admin)
+                .header("Idempotency-Key", "recompute-1")
+                .json(&json!({})),
+        )
+    };
+    for path in ["/api/v1/cpr/recompute", "/api/v1/tiers/recompute"] {
+        for _ in 0..2 {
+            app.execute_sql(&format!(
+                "UPDATE customers SET cpr_stage = 'retention' WHERE id = {c}"
+            ));
+            let r = send(path).await;
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            assert!(r.header("idempotent-replayed").is_none(), "{path}");
+            let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
+            assert_eq!(
+                card.body["cpr_stage"], "not_started",
+                "{path}: {}",
+                card.text
+            );
+        }
+    }
+    let r = send("/api/v1/cpr/recompute").await;
+    assert_eq!(r.body["changed"], 0, "{}", r.text);
+    let db = app.open_db(1, 5).await;
+    let stored = db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use patron::db::schema::idempotency_keys::dsl::idempotency_keys;
+            Ok(idempotency_keys.count().get_result::<i64>(conn)?)
+        })
+        .await
+        .expect("counted");
+    assert_eq!(stored, 0, "rows in idempotency_keys");
+}
 
 /// Found by an outside review: a viewer may send the two POSTs that only
 /// read, and with a key each stored a claim and the whole answer (up to a
