@@ -143,8 +143,13 @@ where
         + 'static,
 {
     let stop = stopping.clone();
+    // Awaited holding nothing: see `settings::change_turn`.
+    let turn = settings::change_turn().await;
     let result = db
-        .run(move |conn| settings::one_change_at_a_time(|| step(conn, &|| *stop.borrow())))
+        .run(move |conn| {
+            let _turn = turn;
+            step(conn, &|| *stop.borrow())
+        })
         .await;
     let failed = warn_if_failed(what, &result);
     if let Ok((n, walk)) = result {

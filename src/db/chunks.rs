@@ -9,7 +9,7 @@
 //! A walk also ends when the settings it recomputes by were changed since
 //! it read them (`Under`): another process's settings change and its
 //! recompute would otherwise be undone, range by range, by a walk still
-//! under the older settings (the process-local `settings::one_change_at_a_time`
+//! under the older settings (the process-local `settings::change_turn`
 //! cannot order two replicas). The newer change's own recompute covers
 //! every card.
 

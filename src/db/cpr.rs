@@ -270,16 +270,16 @@ pub fn refresh_ids(
 /// whatever moves it must run this too, or a card shows the new 12-month
 /// revenue beside the share and stage of the old one until the hourly job (a
 /// review found it after `POST /tiers/recompute`).
+/// The caller holds the settings' turn (`settings::change_turn`).
 pub fn refresh_stages(
     conn: &mut DbConn,
     now: NaiveDateTime,
+    _turn: &super::settings::Turn,
 ) -> Result<i64, crate::error::ApiError> {
-    super::settings::one_change_at_a_time(|| {
-        let (s, version) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
-        let changed = refresh_all(conn, &s, version, now)?;
-        super::loyalty::refresh_all_current(conn, now)?;
-        Ok(changed)
-    })
+    let (s, version) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
+    let changed = refresh_all(conn, &s, version, now)?;
+    super::loyalty::refresh_all_current(conn, now)?;
+    Ok(changed)
 }
 
 /// Every customer, in id-range chunks of short transactions. Returns the

@@ -79,27 +79,26 @@ pub fn version_kept(conn: &mut DbConn, name: &str) -> QueryResult<i64> {
     Ok(version.unwrap_or(0))
 }
 
-/// The turn of settings changes and recomputes in this process (see
-/// `one_change_at_a_time`).
+/// The turn of settings changes and recomputes in this process (`change_turn`).
 static TURN: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
     std::sync::LazyLock::new(Default::default);
 
-/// One settings change and the recompute it starts at a time in this
-/// process: a recompute that finished after a later change's would leave
-/// every customer under the older thresholds until the hourly job. For a
-/// blocking thread (`Db::run`); a request takes `change_turn` instead.
-pub fn one_change_at_a_time<T>(f: impl FnOnce() -> T) -> T {
-    let _turn = TURN.blocking_lock();
-    f()
-}
+/// Held while a settings change and the recompute it starts, or a recompute,
+/// runs: one at a time in this process, as a recompute that finished after a
+/// later change's would leave every customer under the older thresholds
+/// until the hourly job. (Across processes each chunk checks the settings'
+/// version, `chunks::walk`.)
+pub type Turn = tokio::sync::OwnedMutexGuard<()>;
 
-/// `one_change_at_a_time`'s turn, awaited by a settings PUT before it asks
-/// for SQLite's write turn (`Db::write`) and moved into the write's closure.
-/// Taken inside the closure, two PUTs behind a recompute held both of
-/// `Db::write`'s permits while they waited, and every other write got a 503
-/// after 5 s (an outside review). Owned, the turn lasts as long as the
-/// closure, even when the request that awaited it is dropped.
-pub async fn change_turn() -> tokio::sync::OwnedMutexGuard<()> {
+/// Waits for the turn, holding nothing else: awaited before any blocking
+/// thread, pooled connection or write permit is taken, and moved into the
+/// database closure, which it outlives the request for. Waited for on a
+/// blocking thread (a request's closure, the hourly job), the waiters held
+/// those while the holder's closure queued for a blocking thread they
+/// filled: every database call of that worker hung for good (an outside
+/// review); inside a `Db::write` closure, two PUTs behind a recompute held
+/// both write permits and every other write got a 503 after 5 s.
+pub async fn change_turn() -> Turn {
     TURN.clone().lock_owned().await
 }
 

@@ -208,9 +208,11 @@ pub async fn recompute(
     _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager])?;
+    // Before any blocking thread or connection: see `settings::change_turn`.
+    let turn = db::settings::change_turn().await;
     let changed = state
         .db
-        .run(|conn| cpr::refresh_stages(conn, db::now()))
+        .run(move |conn| cpr::refresh_stages(conn, db::now(), &turn))
         .await?;
     Ok(HttpResponse::Ok().json(CprRecomputed { changed }))
 }

@@ -120,14 +120,16 @@ pub async fn recompute(
     _body: NoBody,
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager])?;
+    // Before any blocking thread or connection: see `settings::change_turn`.
+    let turn = settings::change_turn().await;
     let result = state
         .db
-        .run(|conn| {
+        .run(move |conn| {
             let (s, _) = settings::get::<TierSettings>(conn, settings::TIERS)?;
             let now = db::now();
             // The ranking moves the 12-month window: the stages that read
             // the card's 12-month revenue follow it first.
-            db::cpr::refresh_stages(conn, now)?;
+            db::cpr::refresh_stages(conn, now, &turn)?;
             // Records the window ranked over with its last tiers.
             let done = tiers::recompute(conn, &s, now)?;
             Ok(TiersRecomputed {

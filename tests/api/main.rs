@@ -66,6 +66,7 @@ mod roles;
 mod segments;
 mod segments_rules;
 mod settings;
+mod settings_turn;
 mod spec_on_demand;
 mod sqlite_checkpoint;
 mod sqlite_locking;
