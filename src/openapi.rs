@@ -393,7 +393,10 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                 wanted.push("BadRequest");
             }
             if secured {
-                success_headers(op, method == "post");
+                // No replay where the key is ignored (read-only POSTs, reruns).
+                let replays = method == "post"
+                    && !crate::http::idempotency::ignores_key(&actix_web::http::Method::POST, path);
+                success_headers(op, replays);
             }
             let reads_only =
                 crate::http::read_only::reads_only(&actix_web::http::Method::POST, path);
@@ -612,7 +615,7 @@ fn integer_header(description: &str) -> utoipa::openapi::Header {
 
 /// The headers every success of an authenticated operation may carry: the
 /// rate limiter's state, `Cache-Control` (`http::cache_control`, also on a
-/// 304), and on a POST the mark of a replayed answer.
+/// 304), and on a POST that stores its answer the mark of a replayed one.
 fn success_headers(op: &mut Operation, post: bool) {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
     for (status, response) in op.responses.responses.iter_mut() {

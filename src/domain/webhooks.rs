@@ -172,17 +172,24 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || first & 0xfe00 == 0xfc00 // unique local fc00::/7
         || first & 0xffc0 == 0xfe80 // link-local fe80::/10
         || first & 0xffc0 == 0xfec0 // site-local fec0::/10 (deprecated, still private)
-        || first & 0xff00 == 0xff00; // multicast ff00::/8
+        || first & 0xff00 == 0xff00 // multicast ff00::/8
+        // Local-use NAT64 64:ff9b:1::/48 (RFC 8215): it reaches whatever IPv4
+        // network the local translator serves, its own 10.x hosts included,
+        // with the IPv4 address split around a reserved octet (RFC 6052).
+        || ip.segments()[..3] == [0x64, 0xff9b, 1];
     !not_public
 }
 
 /// The IPv4 address an IPv4-mapped or NAT64 address reaches.
+/// Also the deprecated IPv4-compatible `::a.b.c.d` (`::/96`, `::` and
+/// `::1` aside), which an outside review found judged as public.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let mapped = s[..6] == [0, 0, 0, 0, 0, 0xffff];
     let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    let compatible = s[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback();
     let [.., a, b, c, d] = ip.octets();
-    (mapped || nat64).then_some(Ipv4Addr::new(a, b, c, d))
+    (mapped || nat64 || compatible).then_some(Ipv4Addr::new(a, b, c, d))
 }
 
 /// May a delivery connect to `ip`: public, or in one of the `allowed`
@@ -339,7 +346,8 @@ mod tests {
             "2a00:1450::1",
             "fbff::1",
             "fe7f::1",
-            "::2",
+            // Beside the local-use NAT64 /48.
+            "64:ff9b:2::1",
         ] {
             assert!(is_public(ip(public)), "{public}");
         }
@@ -355,6 +363,11 @@ mod tests {
             "64:ff9b::127.0.0.1",
             "64:ff9b::192.168.1.1",
             "64:ff9b::a9fe:a9fe",
+            // IPv4-compatible (deprecated) and the local-use NAT64 prefix.
+            "::10.1.2.3",
+            "::127.0.0.1",
+            "64:ff9b:1::a00:5",
+            "64:ff9b:1:ffff::808:808",
         ] {
             assert!(!is_public(ip(private)), "{private}");
         }
