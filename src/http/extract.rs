@@ -231,11 +231,13 @@ fn malformed(body: &[u8]) -> ApiError {
     match serde_json::from_slice::<IgnoredAny>(body) {
         Err(e) if e.is_eof() => ApiError::BadRequest(format!("the JSON body is incomplete: {e}")),
         Err(e) => ApiError::BadRequest(format!("the body is not valid JSON: {e}")),
-        // Well-formed, yet it did not read: serde_json reads at most 128
-        // nested arrays and objects (skipping a value counts no depth), and
-        // "not valid JSON" sent the client looking for a syntax error.
+        // Well-formed, yet it did not read: serde_json reads at most 127
+        // nested arrays and objects, refusing the 128th (skipping a value
+        // counts no depth), and "not valid JSON" sent the client looking for
+        // a syntax error.
         Ok(_) => ApiError::BadRequest(
-            "the body nests arrays and objects deeper than the 128 levels read".into(),
+            "the body nests arrays and objects 128 levels deep or more: at most 127 are read"
+                .into(),
         ),
     }
 }

@@ -33,7 +33,7 @@ backend_tests!(
     integers_from_2_63_to_2_64_are_out_of_range,
 );
 
-/// Found by an outside audit: past serde_json's 128 levels, a body that
+/// Found by an outside audit: past serde_json's 127 levels, a body that
 /// also had a shallow error (an unknown key, a wrong type) was a 422 calling
 /// its deep part "a number too large to represent", beside that error. It is
 /// the 400 of any body nested that deep (commit a1f320b), saying so.
@@ -51,9 +51,24 @@ async fn a_body_nested_too_deep_is_400_beside_a_shallow_error(app: TestApp) {
         let problem = r.problem(400);
         assert_eq!(problem["type"], "/problems/bad-request", "{body}");
         assert_eq!(
-            problem["detail"], "the body nests arrays and objects deeper than the 128 levels read",
+            problem["detail"],
+            "the body nests arrays and objects 128 levels deep or more: at most 127 are read",
             "{body}"
         );
+    }
+    // The edge: the body's object is one level, so 126 arrays more are read
+    // (a 422 on the tags' type) and 127 more are not.
+    for (levels, read) in [(126, true), (127, false)] {
+        let deep = format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        let body = format!(r#"{{"kind": "individual", "name": "Deep", "tags": {deep}}}"#);
+        let r = app
+            .post_raw("/api/v1/customers", &token, "application/json", &body)
+            .await;
+        if read {
+            assert_eq!(r.status, 422, "{levels}: {}", r.text);
+        } else {
+            assert_eq!(r.problem(400)["type"], "/problems/bad-request", "{levels}");
+        }
     }
     let all = app.get("/api/v1/customers", &token).await;
     assert_eq!(all.body["items"], json!([]), "nothing written");

@@ -458,12 +458,13 @@ async fn nesting_deeper_than_8_is_422(app: TestApp) {
                 &deep,
             )
             .await;
-        // Past serde_json's nesting limit (128) the body is not read at all:
+        // Past serde_json's nesting limit (127 read) the body is not read at all:
         // a 400 as for malformed JSON, saying why (it said "not valid JSON").
         let problem = r.problem(400);
         assert_eq!(problem["type"], "/problems/bad-request", "{levels}");
         assert_eq!(
-            problem["detail"], "the body nests arrays and objects deeper than the 128 levels read",
+            problem["detail"],
+            "the body nests arrays and objects 128 levels deep or more: at most 127 are read",
             "{levels}"
         );
     }
