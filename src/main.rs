@@ -86,18 +86,20 @@ async fn serve() -> Result<(), String> {
     let bind = config.bind.clone();
     let admin_email = config.admin_email.clone();
     let app = Application::build(config).await?;
-    let host = bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
-    let base = format!("http://{host}:{}", app.port());
-    println!("Patron is listening on {base}");
+    let (base, scope) = base_url(&bind, app.port());
+    println!("Patron is listening on {base}{scope}");
     println!("  Swagger UI: {base}/swagger-ui/");
     match &app.generated_admin {
         Some((email, password)) => {
             println!("  First admin created: {email} / {password}");
             println!("  (printed once; set PATRON_ADMIN_PASSWORD to choose it)");
         }
-        None => {
-            println!("  Log in with POST {base}/api/v1/auth/token as {admin_email} (or any user)")
-        }
+        // The database had users already: PATRON_ADMIN_EMAIL named the first
+        // admin only, who may since have been renamed or disabled.
+        None => println!(
+            "  Log in with POST {base}/api/v1/auth/token as an existing user (the first admin \
+             was {admin_email} unless PATRON_ADMIN_EMAIL differed then)"
+        ),
     }
     match app.run().await.map_err(|e| e.to_string())? {
         patron::startup::Stopped::Drained => {
@@ -122,5 +124,38 @@ async fn serve() -> Result<(), String> {
             drop(log_guard);
             std::process::exit(0)
         }
+    }
+}
+
+/// The address to print, and what a wildcard bind (`0.0.0.0`, `[::]`, the
+/// container's) covers: a browser on Windows cannot open `0.0.0.0`, so the
+/// loopback stands for it.
+fn base_url(bind: &str, port: u16) -> (String, &'static str) {
+    let host = bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+    match host {
+        "0.0.0.0" => (format!("http://127.0.0.1:{port}"), " (all IPv4 interfaces)"),
+        "[::]" => (format!("http://[::1]:{port}"), " (all interfaces)"),
+        _ => (format!("http://{host}:{port}"), ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base_url;
+
+    #[test]
+    fn a_wildcard_bind_prints_the_loopback() {
+        assert_eq!(
+            base_url("0.0.0.0:8080", 8080),
+            ("http://127.0.0.1:8080".into(), " (all IPv4 interfaces)")
+        );
+        assert_eq!(
+            base_url("[::]:9000", 9000),
+            ("http://[::1]:9000".into(), " (all interfaces)")
+        );
+        assert_eq!(
+            base_url("127.0.0.1:0", 41234),
+            ("http://127.0.0.1:41234".into(), "")
+        );
     }
 }
