@@ -83,6 +83,53 @@ impl utoipa::PartialSchema for EventFilter {
 
 impl utoipa::ToSchema for EventFilter {}
 
+/// A delivery's event name, `<type>.<operation>` (`domain::webhooks::event_name`).
+pub struct EventName;
+
+impl utoipa::PartialSchema for EventName {
+    fn schema() -> RefOr<Schema> {
+        use crate::domain::webhooks::{ENTITY_TYPES, OPERATIONS};
+        let pattern = format!(
+            r"^({})\.({})$",
+            ENTITY_TYPES.join("|"),
+            OPERATIONS.join("|")
+        );
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "The event delivered: `<type>.<operation>` of the change.",
+            ))
+            .pattern(Some(pattern))
+            .examples([serde_json::json!("customer.updated")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventName {}
+
+/// One option of a `single_choice` question: what `surveys::choice_options`
+/// accepts (1 to 200 characters, not blank).
+pub struct ChoiceOption;
+
+impl utoipa::PartialSchema for ChoiceOption {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "An option of a `single_choice` question: 1 to 200 characters, not blank.",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(crate::http::surveys::MAX_OPTION))
+            .pattern(Some(
+                r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+            ))
+            .examples([serde_json::json!("delivery")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ChoiceOption {}
+
 #[cfg(test)]
 mod tests {
     use crate::domain::webhooks::{filter_error, ENTITY_TYPES, OPERATIONS};
@@ -151,6 +198,34 @@ mod tests {
         for c in candidates {
             assert_eq!(pattern.is_match(&c), filter_error(&c).is_none(), "{c:?}");
         }
+    }
+
+    /// Every event name a delivery can carry matches the delivery's schema;
+    /// filters (with `*`) do not.
+    #[test]
+    fn the_event_name_pattern_takes_every_event() {
+        let spec = spec();
+        let schemas = &spec["components"]["schemas"];
+        let pattern = regex(&schemas["EventName"]["pattern"]);
+        for t in ENTITY_TYPES {
+            for op in OPERATIONS {
+                let name = crate::domain::webhooks::event_name(t, op);
+                assert!(pattern.is_match(&name), "{name}");
+            }
+        }
+        for not in [
+            "*",
+            "customer.*",
+            "*.created",
+            "customer",
+            "customer.created ",
+        ] {
+            assert!(!pattern.is_match(not), "{not}");
+        }
+        assert_eq!(
+            schemas["DeliveryView"]["properties"]["event"]["$ref"],
+            "#/components/schemas/EventName"
+        );
     }
 
     /// The secret pattern takes exactly the secrets of a valid length the

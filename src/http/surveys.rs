@@ -38,7 +38,7 @@ const MAX_DESCRIPTION: usize = 2000;
 const MAX_QUESTIONS: usize = 100;
 const MAX_QUESTION_TEXT: usize = 500;
 const MAX_OPTIONS: usize = 20;
-const MAX_OPTION: usize = 200;
+pub(crate) const MAX_OPTION: usize = 200;
 
 /// Roles that create, change and delete surveys (and delete a segment a
 /// survey targets, which changes the survey: `segments::delete`).
@@ -58,6 +58,7 @@ pub struct QuestionView {
     /// The satisfaction dimension of a `rating_5` question; null for other kinds.
     pub dimension: Option<SatisfactionDimension>,
     /// The options of a `single_choice` question; null for other kinds.
+    #[schema(value_type = Option<Vec<super::code_schemas::ChoiceOption>>)]
     pub options: Option<Vec<String>>,
     /// A response must answer it.
     pub required: bool,
@@ -185,7 +186,7 @@ pub struct QuestionInput {
     pub dimension: Option<Input<SatisfactionDimension>>,
     /// A `single_choice` question's options: 2 to 20, each 1 to 200
     /// characters and not blank; refused for other kinds.
-    #[schema(min_items = 2, max_items = 20)]
+    #[schema(value_type = Option<Vec<super::code_schemas::ChoiceOption>>, min_items = 2, max_items = 20)]
     pub options: Option<Vec<String>>,
     pub required: Option<bool>,
 }

@@ -171,7 +171,7 @@ pub struct DeliveryView {
     pub id: i64,
     /// The feed's change id (within `Patron-Delivery`'s cursor).
     pub change_id: i64,
-    #[schema(example = "customer.updated")]
+    #[schema(value_type = super::code_schemas::EventName)]
     pub event: String,
     /// 1 for the first attempt, counting up while it fails.
     pub attempt: i64,
