@@ -171,17 +171,29 @@ fn refresh_range(
     if let Some(figures) = figures {
         conn.batch_execute(&figures)?;
     }
-    // The moving cards are locked first: their events and their new stages
-    // are then written from the same rows (see `row_lock::lock_where`).
-    let moving = super::row_lock::lock_where(
-        conn,
-        super::row_lock::Locked::Customers,
-        &format!("{range} AND cpr_pinned = FALSE AND cpr_stage <> {stage}"),
-    )?;
-    if moving.is_empty() {
-        return Ok(());
-    }
-    let moving = Cards::Ids(&moving).on("id");
+    let unpinned = format!("{range} AND cpr_pinned = FALSE");
+    let moving = match conn {
+        // SQLite's writers run one at a time: nothing changes the range
+        // between the two statements. A list of the moving ids (up to a
+        // chunk's 50,000) was a statement of that many literals to parse,
+        // whose memory the process kept: idle RSS 29 → 43 MB after a
+        // start-up recompute that moved 69,330 cards (docs/BENCHMARKS.md,
+        // session 44).
+        DbConn::Sqlite(_) => unpinned,
+        // The moving cards are locked first: their events and their new
+        // stages are then written from the same rows (`row_lock::lock_where`).
+        DbConn::Postgresql(_) => {
+            let ids = super::row_lock::lock_where(
+                conn,
+                super::row_lock::Locked::Customers,
+                &format!("{unpinned} AND cpr_stage <> {stage}"),
+            )?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+            Cards::Ids(&ids).on("id")
+        }
+    };
     conn.batch_execute(&format!(
         "INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
            SELECT id, '{CPR_STAGE_CHANGED}', cpr_stage, {stage}, {at} FROM customers \
