@@ -273,7 +273,11 @@ where
         Ok(_) => Err(refuse()),
         // A number all the same: too large for its type, or negative.
         Err(_) if is_whole_number(value) => Err(refuse()),
-        Err(_) => Err(format!("{name} must be a number, got {value:?}")),
+        Err(_) => Err(format!(
+            "{name} must be a whole number from {} to {}, got {value:?}",
+            range.start(),
+            range.end()
+        )),
     }
 }
 
@@ -586,10 +590,22 @@ mod tests {
                 "18446744073709551616",
                 "PATRON_TEST_RANGE must be from 1 to 3600, got 18446744073709551616",
             ),
-            ("ten", "PATRON_TEST_RANGE must be a number, got \"ten\""),
-            ("1.5", "PATRON_TEST_RANGE must be a number, got \"1.5\""),
-            ("-", "PATRON_TEST_RANGE must be a number, got \"-\""),
-            (" 5", "PATRON_TEST_RANGE must be a number, got \" 5\""),
+            (
+                "ten",
+                "PATRON_TEST_RANGE must be a whole number from 1 to 3600, got \"ten\"",
+            ),
+            (
+                "1.5",
+                "PATRON_TEST_RANGE must be a whole number from 1 to 3600, got \"1.5\"",
+            ),
+            (
+                "-",
+                "PATRON_TEST_RANGE must be a whole number from 1 to 3600, got \"-\"",
+            ),
+            (
+                " 5",
+                "PATRON_TEST_RANGE must be a whole number from 1 to 3600, got \" 5\"",
+            ),
         ] {
             assert_eq!(
                 in_range(name, value, &range),

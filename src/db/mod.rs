@@ -299,7 +299,8 @@ impl ManageConnection for Manager {
                 Ok(DbConn::Sqlite(conn))
             }
             None => Err(diesel::ConnectionError::InvalidConnectionUrl(
-                "DATABASE_URL must start with sqlite:// or postgres://".into(),
+                "DATABASE_URL must start with sqlite:// (or sqlite:), postgres:// or postgresql://"
+                    .into(),
             )),
         }
     }
@@ -434,8 +435,10 @@ impl Db {
         timeout_secs: u64,
         locking: SqliteLocking,
     ) -> Result<Db, String> {
-        let backend = Backend::of_url(url)
-            .ok_or_else(|| "DATABASE_URL must start with sqlite:// or postgres://".to_string())?;
+        let backend = Backend::of_url(url).ok_or_else(|| {
+            "DATABASE_URL must start with sqlite:// (or sqlite:), postgres:// or postgresql://"
+                .to_string()
+        })?;
         // Both gave SQLite a private database per connection: migrations ran
         // on one, requests on others ("no such table: users").
         if backend == Backend::Sqlite && matches!(sqlite_path(url), "" | ":memory:") {

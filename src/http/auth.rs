@@ -17,10 +17,10 @@ use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"email": "admin@example.com", "password": "correct horse battery staple"}))]
+#[schema(example = json!({"email": "admin@localhost", "password": "correct horse battery staple"}))]
 pub struct TokenRequest {
     #[validate(required, length(min = 1, max = 254))]
-    #[schema(required = true, value_type = String, example = "admin@example.com", min_length = 1, max_length = 254)]
+    #[schema(required = true, value_type = String, example = "admin@localhost", min_length = 1, max_length = 254)]
     pub email: Option<String>,
     #[validate(required, length(min = 1, max = 1024))]
     #[schema(required = true, value_type = String, example = "correct horse battery staple", format = Password, min_length = 1, max_length = 1024)]
