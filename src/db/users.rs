@@ -91,10 +91,14 @@ pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
 }
 
 /// The number of active admins. Inside a write transaction the count holds
-/// until commit: on PostgreSQL the admin rows are locked (`FOR UPDATE`, in id
-/// order), so two transactions demoting two different admins cannot both see
-/// "another admin is left" (write skew); SQLite's `BEGIN IMMEDIATE` already
-/// serializes writers.
+/// until commit: on PostgreSQL the admin rows are locked (in id order), so two
+/// transactions demoting two different admins cannot both see "another admin
+/// is left" (write skew); SQLite's `BEGIN IMMEDIATE` already serializes
+/// writers. `FOR NO KEY UPDATE`, as `row_lock::lock`: it still excludes
+/// itself, but not the `FOR KEY SHARE` that the foreign-key check of every
+/// insert naming an admin takes (a card it owns, an interaction it logged).
+/// With `FOR UPDATE` a role change waited for a bulk import creating cards
+/// owned by an admin, and could deadlock with it (503).
 pub fn count_active_admins(conn: &mut DbConn) -> QueryResult<i64> {
     let admins = users::table
         .filter(users::role.eq("admin"))
@@ -104,7 +108,7 @@ pub fn count_active_admins(conn: &mut DbConn) -> QueryResult<i64> {
             let ids: Vec<i64> = admins
                 .select(users::id)
                 .order(users::id.asc())
-                .for_update()
+                .for_no_key_update()
                 .load(pg)?;
             Ok(ids.len() as i64)
         }

@@ -15,6 +15,7 @@ mod activity_interactions;
 mod activity_needs;
 mod activity_timeline;
 mod activity_transactions;
+mod admin_lock;
 mod analytics;
 mod analytics_overview;
 mod archived;
