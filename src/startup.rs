@@ -102,6 +102,7 @@ impl Application {
         // never printed, and later starts found a user and printed none (an
         // outside review): the operator was locked out of a new database.
         let listeners = listen(&config.bind)?;
+        crate::auth::stored_emails::normalize_stored(&db).await?;
         let generated_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;
         let state = web::Data::new(AppState {
             db: db.clone(),

@@ -11,7 +11,7 @@ use crate::http::validation::{check, Input};
 /// Creates the first admin if there is no user; returns the email and
 /// password when the password was generated (to be printed once).
 pub async fn first_admin(db: &Db, config: &Config) -> Result<Option<(String, String)>, String> {
-    let email = config.admin_email.trim().to_lowercase();
+    let email = crate::domain::email::normalize(&config.admin_email);
     let (password, generated) = match &config.admin_password {
         Some(p) => (p.clone(), false),
         None => (random_string(20), true),

@@ -5,6 +5,7 @@ pub mod extract;
 pub mod jwt;
 pub mod password;
 pub mod roles;
+pub mod stored_emails;
 pub mod throttle;
 pub mod user_cache;
 mod verified_tokens;

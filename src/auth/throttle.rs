@@ -269,7 +269,7 @@ fn whole_seconds(d: Duration) -> u64 {
 }
 
 fn email_key(email: &str) -> String {
-    format!("email:{}", email.trim().to_lowercase())
+    format!("email:{}", crate::domain::email::normalize(email))
 }
 
 fn client_key(client: &str) -> String {

@@ -86,6 +86,31 @@ pub fn insert(conn: &mut DbConn, new: &NewUser) -> QueryResult<UserRow> {
         .get_result(conn)
 }
 
+/// Every user's id and email, in id order.
+pub fn emails(conn: &mut DbConn) -> QueryResult<Vec<(i64, String)>> {
+    users::table
+        .select((users::id, users::email))
+        .order(users::id.asc())
+        .load(conn)
+}
+
+/// Sets the email of the user `id`, as a change of the user (a new version).
+pub fn set_email(
+    conn: &mut DbConn,
+    id: i64,
+    email: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    changed();
+    diesel::update(users::table.find(id))
+        .set((
+            users::email.eq(email),
+            users::version.eq(users::version + 1),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
 pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     users::table.count().get_result(conn)
 }

@@ -5,6 +5,7 @@ pub mod churn;
 pub mod codes;
 pub mod cpr;
 pub mod cpr_moves;
+pub mod email;
 pub mod funnel;
 pub mod funnel_conversion;
 pub mod instants;

@@ -110,7 +110,7 @@ pub async fn token(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     check(&input, Vec::new())?;
-    let email = input.email.unwrap_or_default().trim().to_lowercase();
+    let email = crate::domain::email::normalize(&input.email.unwrap_or_default());
     let password = input.password.unwrap_or_default();
     let attempt = begin_attempt(&state, &req, &email)?;
 

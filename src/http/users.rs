@@ -17,6 +17,7 @@ use crate::db::page::{self, Cursor};
 use crate::db::row_lock::{lock, Locked};
 use crate::db::{self, users};
 use crate::domain::codes::{from_db, Role};
+use crate::domain::email::normalize as normalize_email;
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
 
@@ -261,7 +262,7 @@ pub async fn create(
     let hash = password::hash_off_pool(password).await?;
     let now = db::now();
     let new = users::NewUser {
-        email: input.email.unwrap_or_default().trim().to_lowercase(),
+        email: normalize_email(&input.email.unwrap_or_default()),
         name: input.name.unwrap_or_default().trim().to_string(),
         role: role.as_str().into(),
         password_hash: hash,
@@ -392,7 +393,7 @@ pub async fn patch(
                 let now = db::now();
                 let email = email
                     .as_deref()
-                    .map(|e| e.trim().to_lowercase())
+                    .map(normalize_email)
                     .unwrap_or(current.email.clone());
                 if email != current.email && users::find_by_email(conn, &email)?.is_some() {
                     return Err(ApiError::field_conflict(

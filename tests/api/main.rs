@@ -87,6 +87,7 @@ mod sync_rate_limit;
 mod tier_rules;
 mod tiers;
 mod updated_since;
+mod user_emails;
 mod users;
 mod webhook_leases;
 mod webhook_targets;
