@@ -11,6 +11,9 @@ use rand::distributions::{Alphanumeric, DistString};
 
 use crate::db::{Backend, SqliteLocking};
 
+/// `PATRON_ADMIN_EMAIL` when it is not set.
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost";
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
@@ -113,7 +116,7 @@ impl Config {
             bind: var("PATRON_BIND", "127.0.0.1:8080"),
             jwt_secret,
             jwt_secret_generated,
-            admin_email: var("PATRON_ADMIN_EMAIL", "admin@localhost"),
+            admin_email: var("PATRON_ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL),
             admin_password: env::var("PATRON_ADMIN_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty()),

@@ -1,6 +1,7 @@
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
+use patron::auth::bootstrap::FirstAdmin;
 use patron::config::Config;
 use patron::startup::Application;
 
@@ -11,6 +12,9 @@ const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 const USAGE: &str = "\
 usage: patron [serve]       run the service (the default)
        patron openapi       print the OpenAPI spec (YAML) to stdout
+       patron reset-admin-password <email>
+                            set an active admin's new password, read as
+                            one line from stdin, and revoke its tokens
        patron -h | --help   print this help
        patron -V | --version
 
@@ -37,6 +41,17 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        ["reset-admin-password", email] => match reset_admin_password(email).await {
+            Ok(done) => print_out(&format!("{done}\n")),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        ["reset-admin-password", ..] => {
+            eprint!("error: reset-admin-password takes one argument, the admin's email\n{USAGE}");
+            ExitCode::from(2)
+        }
         ["-h" | "--help" | "help"] => print_out(USAGE),
         ["-V" | "--version"] => print_out(&format!("patron {}\n", env!("CARGO_PKG_VERSION"))),
         [command, ..] => {
@@ -89,14 +104,17 @@ async fn serve() -> Result<(), String> {
     let (base, scope) = base_url(&bind, app.port());
     println!("Patron is listening on {base}{scope}");
     println!("  Swagger UI: {base}/swagger-ui/");
-    match &app.generated_admin {
-        Some((email, password)) => {
+    match &app.first_admin {
+        FirstAdmin::Generated { email, password } => {
             println!("  First admin created: {email} / {password}");
             println!("  (printed once; set PATRON_ADMIN_PASSWORD to choose it)");
         }
+        FirstAdmin::Chosen { email } => println!(
+            "  Log in with POST {base}/api/v1/auth/token as {email} with PATRON_ADMIN_PASSWORD"
+        ),
         // The database had users already: PATRON_ADMIN_EMAIL named the first
         // admin only, who may since have been renamed or disabled.
-        None => println!(
+        FirstAdmin::Existing => println!(
             "  Log in with POST {base}/api/v1/auth/token as an existing user (the first admin \
              was {admin_email} unless PATRON_ADMIN_EMAIL differed then)"
         ),
@@ -125,6 +143,35 @@ async fn serve() -> Result<(), String> {
             std::process::exit(0)
         }
     }
+}
+
+/// `patron reset-admin-password <email>`, with the settings `serve` reads
+/// (`DATABASE_URL` and the database's). Stop the server first on SQLite: it
+/// holds its file (`PATRON_SQLITE_LOCKING`).
+async fn reset_admin_password(email: &str) -> Result<String, String> {
+    let _log_guard = patron::logging::init();
+    let config = Config::from_env()?;
+    let password = read_password()?;
+    patron::auth::reset::reset_admin_password(&config, email, password).await
+}
+
+/// One line of stdin, without its line ending. On a terminal a prompt
+/// first, on stderr (stdout says what was done); the line shows as typed.
+fn read_password() -> Result<String, String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("New password (10 to 128 characters, shown as typed): ");
+    }
+    let mut line = String::new();
+    let read = stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the new password from stdin: {e}"))?;
+    if read == 0 {
+        return Err("no new password on stdin: give it as one line".into());
+    }
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(line.strip_suffix('\r').unwrap_or(line).to_string())
 }
 
 /// The address to print, and what a wildcard bind (`0.0.0.0`, `[::]`, the

@@ -73,8 +73,8 @@ pub struct AppState {
 pub struct Application {
     server: Server,
     port: u16,
-    /// Set when this start created the first admin with a generated password.
-    pub generated_admin: Option<(String, String)>,
+    /// Whether this start created the first admin, and how.
+    pub first_admin: crate::auth::bootstrap::FirstAdmin,
     pub db: Db,
     webhooks: Option<crate::webhook_worker::Running>,
     jobs: crate::jobs::Running,
@@ -103,7 +103,7 @@ impl Application {
         // outside review): the operator was locked out of a new database.
         let listeners = listen(&config.bind)?;
         crate::auth::stored_emails::normalize_stored(&db).await?;
-        let generated_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;
+        let first_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             jwt: JwtKeys::new(&config.jwt_secret, config.token_ttl_secs),
@@ -200,7 +200,7 @@ impl Application {
         Ok(Application {
             server: server.run(),
             port,
-            generated_admin,
+            first_admin,
             db,
             webhooks,
             jobs,

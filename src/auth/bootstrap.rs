@@ -1,16 +1,26 @@
 //! The first admin, created when the database has no user at all.
 
 use crate::auth::password;
-use crate::config::{random_string, Config};
+use crate::config::{random_string, Config, DEFAULT_ADMIN_EMAIL};
 use crate::db::{self, users, Db};
 use crate::domain::codes::Role;
 use crate::error::ApiError;
 use crate::http::users::UserCreate;
 use crate::http::validation::{check, Input};
 
-/// Creates the first admin if there is no user; returns the email and
-/// password when the password was generated (to be printed once).
-pub async fn first_admin(db: &Db, config: &Config) -> Result<Option<(String, String)>, String> {
+/// What a start did about the first admin (`main` says it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstAdmin {
+    /// Created, with a generated password: printed this once.
+    Generated { email: String, password: String },
+    /// Created, with `PATRON_ADMIN_PASSWORD`.
+    Chosen { email: String },
+    /// The database had users: nothing created.
+    Existing,
+}
+
+/// Creates the first admin if there is no user.
+pub async fn first_admin(db: &Db, config: &Config) -> Result<FirstAdmin, String> {
     let email = crate::domain::email::normalize(&config.admin_email);
     let (password, generated) = match &config.admin_password {
         Some(p) => (p.clone(), false),
@@ -18,12 +28,19 @@ pub async fn first_admin(db: &Db, config: &Config) -> Result<Option<(String, Str
     };
     // Checked only when they are used: a deployment whose users exist keeps
     // starting whatever its environment still holds.
-    let users_exist = db
-        .run(|conn| Ok(users::count(conn)? > 0))
+    let lookup = email.clone();
+    let (users_exist, admin_email_names_a_user) = db
+        .run(move |conn| {
+            Ok((
+                users::count(conn)? > 0,
+                users::find_by_email(conn, &lookup)?.is_some(),
+            ))
+        })
         .await
         .map_err(|e| format!("cannot count the users: {e}"))?;
     if users_exist {
-        return Ok(None);
+        warn_ignored(config, admin_email_names_a_user);
+        return Ok(FirstAdmin::Existing);
     }
     check_settings(&email, &password)?;
     let result = db
@@ -56,7 +73,33 @@ pub async fn first_admin(db: &Db, config: &Config) -> Result<Option<(String, Str
         })
         .await
         .map_err(|e| format!("cannot create the first admin: {e}"))?;
-    Ok(if generated { result } else { None })
+    Ok(match result {
+        // Another process created it first.
+        None => FirstAdmin::Existing,
+        Some((email, password)) if generated => FirstAdmin::Generated { email, password },
+        Some((email, _)) => FirstAdmin::Chosen { email },
+    })
+}
+
+/// The first admin's settings are read on an empty database only: an
+/// operator who missed the generated password, set `PATRON_ADMIN_PASSWORD`
+/// and restarted got 401s with no word why.
+fn warn_ignored(config: &Config, admin_email_names_a_user: bool) {
+    if config.admin_password.is_some() {
+        log::warn!(
+            "PATRON_ADMIN_PASSWORD is ignored: the database already has users; to reset a \
+             password use `patron reset-admin-password <email>`"
+        );
+    }
+    // Set and naming no one (the default is no sign of intent): a new
+    // email does not make a new admin.
+    if config.admin_email != DEFAULT_ADMIN_EMAIL && !admin_email_names_a_user {
+        log::warn!(
+            "PATRON_ADMIN_EMAIL {:?} is ignored: the database already has users, none with \
+             this email; an admin creates users with POST /api/v1/users",
+            config.admin_email
+        );
+    }
 }
 
 /// The first admin is held to the rules of `POST /users` (an email address,

@@ -4,6 +4,7 @@ pub mod bootstrap;
 pub mod extract;
 pub mod jwt;
 pub mod password;
+pub mod reset;
 pub mod roles;
 pub mod stored_emails;
 pub mod throttle;

@@ -94,6 +94,16 @@ pub fn emails(conn: &mut DbConn) -> QueryResult<Vec<(i64, String)>> {
         .load(conn)
 }
 
+/// The emails of the active admins, in id order.
+pub fn active_admin_emails(conn: &mut DbConn) -> QueryResult<Vec<String>> {
+    users::table
+        .filter(users::role.eq("admin"))
+        .filter(users::active.eq(true))
+        .select(users::email)
+        .order(users::id.asc())
+        .load(conn)
+}
+
 /// Sets the email of the user `id`, as a change of the user (a new version).
 pub fn set_email(
     conn: &mut DbConn,

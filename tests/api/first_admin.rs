@@ -3,6 +3,7 @@
 //! the password it committed was never shown (an outside review).
 
 use diesel::{Connection, RunQueryDsl};
+use patron::auth::bootstrap::FirstAdmin;
 use patron::config::Config;
 use patron::startup::Application;
 
@@ -32,7 +33,9 @@ async fn a_start_that_cannot_listen_creates_no_admin(url: &str, users: impl Fn()
 
     config.bind = "127.0.0.1:0".into();
     let app = Application::build(config).await.expect("the app starts");
-    let (email, password) = app.generated_admin.clone().expect("a generated admin");
+    let FirstAdmin::Generated { email, password } = app.first_admin.clone() else {
+        panic!("no generated admin: {:?}", app.first_admin);
+    };
     assert_eq!(email, "admin@example.com");
     assert_eq!(password.chars().count(), 20, "{password}");
     assert_eq!(users(), 1);

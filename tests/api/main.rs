@@ -63,6 +63,7 @@ mod purchases;
 mod recompute_races;
 mod recompute_stop;
 mod reference;
+mod reset_admin;
 mod roles;
 mod segments;
 mod segments_rules;

@@ -1,0 +1,118 @@
+//! `patron reset-admin-password <email>`: the way back in when no admin's
+//! password is known. `PATRON_ADMIN_PASSWORD` is read on an empty database
+//! only, and `PATCH /users` needs an admin's token.
+
+use crate::auth::password;
+use crate::config::Config;
+use crate::db::{self, users, Db};
+use crate::domain::email::normalize;
+use crate::error::ApiError;
+use crate::http::users::UserPatch;
+use crate::http::validation::check;
+
+/// Sets the password of the active admin `email`, on the database the
+/// server would open (migrated first, as a start does), and revokes the
+/// admin's tokens. Only an active admin: there is always one (the last
+/// cannot be demoted or deactivated), and any other user's password an
+/// admin sets with `PATCH /users/{id}` once logged in. Returns what it did.
+pub async fn reset_admin_password(
+    config: &Config,
+    email: &str,
+    new_password: String,
+) -> Result<String, String> {
+    check_password(&new_password)?;
+    let (url, timeout, locking) = (
+        config.database_url.clone(),
+        config.db_timeout_secs,
+        config.sqlite_locking,
+    );
+    let db = actix_web::web::block(move || Db::connect_with_timeout(&url, 1, timeout, locking))
+        .await
+        .map_err(|e| e.to_string())??;
+    // As a start does: an account from before `domain::email` is found by
+    // the form typed now.
+    crate::auth::stored_emails::normalize_stored(&db).await?;
+    let hash = password::hash_off_pool(new_password)
+        .await
+        .map_err(|e| e.to_string())?;
+    let email = normalize(email);
+    let lookup = email.clone();
+    let id = db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let admins = users::active_admin_emails(conn)?.join(", ");
+                let user = users::find_by_email(conn, &lookup)?.ok_or_else(|| {
+                    ApiError::NotFound(format!(
+                        "no user has the email {lookup}; the active admins: {admins}"
+                    ))
+                })?;
+                if user.role != "admin" || !user.active {
+                    return Err(ApiError::Conflict(format!(
+                        "{lookup} is not an active admin; the active admins: {admins}"
+                    )));
+                }
+                let changes = users::UserChanges {
+                    email: user.email.clone(),
+                    name: user.name.clone(),
+                    role: user.role.clone(),
+                    password_hash: hash,
+                    active: true,
+                    // Tokens already handed out (to whoever has the old
+                    // password) stop working.
+                    token_generation: user.token_generation + 1,
+                    version: user.version + 1,
+                    updated_at: db::now(),
+                };
+                // The row is read and written in one write transaction.
+                if users::update(conn, user.id, user.version, &changes)? == 0 {
+                    return Err(ApiError::Conflict(format!(
+                        "{lookup} changed meanwhile; run the command again"
+                    )));
+                }
+                Ok(user.id)
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "The password of admin {email} (user {id}) is reset; the tokens it had are revoked."
+    ))
+}
+
+/// The rule of `POST /users` (10 to 128 characters).
+fn check_password(new_password: &str) -> Result<(), String> {
+    let input = UserPatch {
+        email: None,
+        name: None,
+        role: None,
+        password: Some(Some(new_password.to_string())),
+        active: None,
+    };
+    match check(&input, Vec::new()) {
+        Ok(()) => Ok(()),
+        Err(ApiError::Validation(errors)) => Err(errors
+            .iter()
+            .map(|e| format!("the new password {}", e.message))
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_password;
+
+    #[test]
+    fn the_new_password_follows_post_users() {
+        assert_eq!(check_password("ten chars!"), Ok(()));
+        assert_eq!(check_password(&"密".repeat(128)), Ok(()));
+        for bad in ["", "nine char", &"p".repeat(129)] {
+            assert_eq!(
+                check_password(bad),
+                Err("the new password must be 10 to 128 characters long".into()),
+                "{bad:?}"
+            );
+        }
+    }
+}
