@@ -38,7 +38,8 @@ pub struct Config {
     pub pg_card_readers: usize,
     /// How long a request waits for a database connection before its 503.
     pub db_timeout_secs: u64,
-    /// Failed logins allowed per email (and per client address) in `login_window_secs`.
+    /// Failed logins allowed per email from one client address in
+    /// `login_window_secs` (×20 per email from all, ×4 per client address).
     pub login_max_failures: u32,
     pub login_window_secs: u64,
     /// Successful logins allowed per email (×4 per client address) in a

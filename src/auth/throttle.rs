@@ -1,12 +1,20 @@
-//! Login throttling, per email and per client address (an IPv6 client by
-//! its /64: `http::client_address::throttle_key`).
+//! Login throttling, per email from one client address (an IPv6 client by
+//! its /64: `http::client_address::throttle_key`), per email across all
+//! addresses, and per client address.
 //!
-//! Failures: after `max_failures` failures for one email (or four times as
-//! many from one client address) within any window's length, further
-//! attempts get 429 until the oldest of those failures is a window old. The
-//! window slides: a fixed one, reset a window after its first failure, let a
-//! burst through on each side of its end (9 failures within 2 s, a review).
-//! Known and unknown emails are treated alike, so the lock reveals nothing.
+//! Failures: after `max_failures` failures for one email from one client
+//! address within any window's length, further attempts for that email from
+//! that address get 429 until the oldest of those failures is a window old.
+//! The same holds at 20 times as many failures for one email from all
+//! addresses together, and at four times as many from one address for all
+//! emails. Keyed by the email alone at `max_failures`, anyone who knew an
+//! email (the default admin's) could keep its owner out from anywhere with
+//! a wrong password every few minutes, and block the password change too
+//! (an outside review); the email-wide ceiling still keeps guesses spread
+//! over many addresses slow. The window slides: a fixed one, reset a window
+//! after its first failure, let a burst through on each side of its end (9
+//! failures within 2 s, a review). Known and unknown emails are treated
+//! alike, so the lock reveals nothing.
 //!
 //! Successes: at most `max_logins` per email (four times as many per client
 //! address) within any minute. Each login costs an Argon2 check (19 MiB and
@@ -26,7 +34,7 @@ pub struct LoginThrottle {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
-/// One email's or client's failures within the last window, its successes
+/// One key's (email and client, email, or client) failures within the last window, its successes
 /// within the last minute, and the attempts still being checked: those count
 /// against the limits too, or a burst sent at once would all be checked
 /// before the first verdict is recorded.
@@ -106,23 +114,30 @@ impl Refused {
 /// The window of the successful-login limit.
 const LOGINS_WINDOW: Duration = Duration::from_secs(60);
 const CLIENT_FACTOR: u32 = 4;
+/// The failures one email may have from all addresses together, in
+/// `max_failures`: 100 with the default 5, so that an attacker needs 20
+/// addresses (or /64s) to lock an email out, and one with that many still
+/// guesses no faster than 100 times a window.
+const EMAIL_FACTOR: u32 = 20;
 const PRUNE_ABOVE: usize = 10_000;
 
 /// An attempt under way (from `LoginThrottle::begin`). Dropped without a
 /// verdict (the client went away mid-check), it counts as a failure.
 pub struct Attempt<'a> {
     throttle: &'a LoginThrottle,
-    keys: [String; 2],
-    limits: [Limits; 2],
+    keys: [String; 3],
+    limits: [Limits; 3],
     at: Instant,
     verdict: Option<Verdict>,
 }
 
-/// A key's limits: failures per window, successes per minute (0: none).
+/// A key's limits: failures per window, successes per minute (0: none);
+/// and whether a success forgets the key's failures.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
     failures: u32,
     logins: u32,
+    cleared_by_success: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,15 +172,32 @@ impl LoginThrottle {
                 !e.is_idle()
             });
         }
-        let keys = [email_key(email), client_key(client)];
+        let keys = [
+            pair_key(email, client),
+            email_key(email),
+            client_key(client),
+        ];
         let limits = [
+            // Successes are limited per email (below), not per pair; a
+            // success forgets the failures of this email from this address,
+            // so a user who mistyped is not left near the lock.
             Limits {
                 failures: self.max_failures,
+                logins: 0,
+                cleared_by_success: true,
+            },
+            // Not cleared by a success: an attack spread over many
+            // addresses would get a fresh ceiling at each of the owner's
+            // logins.
+            Limits {
+                failures: self.max_failures.saturating_mul(EMAIL_FACTOR),
                 logins: self.max_logins,
+                cleared_by_success: false,
             },
             Limits {
                 failures: self.max_failures.saturating_mul(CLIENT_FACTOR),
                 logins: self.max_logins.saturating_mul(CLIENT_FACTOR),
+                cleared_by_success: false,
             },
         ];
         let mut refused: Option<Refused> = None;
@@ -216,7 +248,7 @@ impl LoginThrottle {
     fn end(&self, attempt: &Attempt<'_>, verdict: Verdict) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let keys = attempt.keys.iter().zip(attempt.limits);
-        for (i, (key, max)) in keys.enumerate() {
+        for (key, max) in keys {
             let Some(entry) = map.get_mut(key) else {
                 continue;
             };
@@ -224,8 +256,7 @@ impl LoginThrottle {
             match verdict {
                 Verdict::Failed => record(&mut entry.failures, attempt.at, max.failures),
                 Verdict::Succeeded => {
-                    // A success clears the email's failures, not the client's.
-                    if i == 0 {
+                    if max.cleared_by_success {
                         entry.failures.clear();
                     }
                     if max.logins > 0 {
@@ -276,6 +307,12 @@ fn client_key(client: &str) -> String {
     format!("client:{client}")
 }
 
+/// An email from one client. The address comes first: it holds no space,
+/// so no other pair can make the same key.
+fn pair_key(email: &str, client: &str) -> String {
+    format!("pair:{client} {}", email.trim().to_lowercase())
+}
+
 #[cfg(test)]
 #[allow(clippy::expect_used)]
 mod tests {
@@ -300,12 +337,59 @@ mod tests {
         assert!(open(&t, "a@x.io", "1.2.3.4", start));
         fail(&t, "A@x.io", "1.2.3.4", start);
         assert_eq!(
-            t.begin("a@x.io", "9.9.9.9", start).err().map(Refused::secs),
+            t.begin("a@x.io", "1.2.3.4", start).err().map(Refused::secs),
             Some(60)
         );
-        assert!(open(&t, "b@x.io", "9.9.9.9", start));
+        assert!(open(&t, "b@x.io", "1.2.3.4", start));
         let later = start + Duration::from_secs(61);
         assert!(open(&t, "a@x.io", "1.2.3.4", later));
+    }
+
+    /// Found by an outside review: keyed by the email alone, anyone's wrong
+    /// passwords locked its owner out everywhere. One address's failures
+    /// lock that address only; the owner's login from elsewhere leaves it
+    /// locked.
+    #[test]
+    fn one_clients_failures_do_not_lock_the_email_for_another() {
+        let t = LoginThrottle::new(3, 60, 0);
+        let now = Instant::now();
+        for _ in 0..3 {
+            fail(&t, "a@x.io", "evil", now);
+        }
+        assert_eq!(
+            t.begin("a@x.io", "evil", now).err(),
+            Some(Refused::Failures(60))
+        );
+        t.begin("A@x.io", "home", now).expect("open").succeeded();
+        assert_eq!(
+            t.begin("a@x.io", "evil", now).err(),
+            Some(Refused::Failures(60))
+        );
+    }
+
+    /// Guesses spread over many addresses still meet a limit: 20 times the
+    /// per-address one for the email, which a success does not clear.
+    #[test]
+    fn the_email_is_locked_across_addresses_at_twenty_times_the_limit() {
+        let t = LoginThrottle::new(2, 60, 0);
+        let now = Instant::now();
+        for i in 0..39 {
+            fail(&t, "a@x.io", &format!("10.0.0.{}", i / 2), now);
+        }
+        assert!(open(&t, "a@x.io", "fresh", now));
+        t.begin("a@x.io", "home", now).expect("open").succeeded();
+        fail(&t, "a@x.io", "10.0.0.19", now);
+        assert_eq!(
+            t.begin("a@x.io", "fresh", now).err(),
+            Some(Refused::Failures(60))
+        );
+        assert!(open(&t, "b@x.io", "fresh", now));
+        let held = t
+            .entries
+            .lock()
+            .map(|m| m.get("email:a@x.io").map_or(0, |e| e.failures.len()))
+            .unwrap_or(usize::MAX);
+        assert_eq!(held, 40);
     }
 
     #[test]
@@ -318,14 +402,16 @@ mod tests {
         assert!(open(&t, "a@x.io", "c", start + Duration::from_secs(60)));
     }
 
+    /// A success forgets the email's failures from its address: a user who
+    /// mistyped is not left near the lock.
     #[test]
-    fn success_clears_the_email() {
+    fn success_clears_the_email_from_its_address() {
         let t = LoginThrottle::new(2, 60, 0);
         let now = Instant::now();
         fail(&t, "a@x.io", "c", now);
         t.begin("a@x.io", "c", now).expect("open").succeeded();
         fail(&t, "a@x.io", "c", now);
-        assert!(open(&t, "a@x.io", "other", now));
+        assert!(open(&t, "a@x.io", "c", now));
     }
 
     #[test]
@@ -471,10 +557,12 @@ mod tests {
             let map = t.entries.lock().unwrap_or_else(|p| p.into_inner());
             map.get(key).map_or(0, |e| e.failures.len())
         };
-        assert_eq!(held("email:a@x.io"), 3);
+        assert_eq!(held("pair:c a@x.io"), 3);
+        assert!(held("email:a@x.io") <= 3, "{}", held("email:a@x.io"));
         assert!(held("client:c") <= 12, "{}", held("client:c"));
         // A window after the last failure, a new attempt forgets them all.
         assert!(open(&t, "a@x.io", "c", start + Duration::from_secs(110)));
+        assert_eq!(held("pair:c a@x.io"), 0);
         assert_eq!(held("email:a@x.io"), 0);
     }
 

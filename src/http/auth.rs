@@ -85,7 +85,8 @@ pub fn begin_attempt<'a>(
 }
 
 /// Exchange an email and password for an access token. Repeated failures
-/// for one email or from one client are refused with 429 for a while, and
+/// for one email from one client address (or for one email from many, or
+/// from one address for many emails) are refused with 429 for a while, and
 /// so are more than `PATRON_LOGIN_MAX_PER_MIN` successful logins (default
 /// 30) per email within a minute (four times as many per client); the answer
 /// never tells whether the email exists.

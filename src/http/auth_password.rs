@@ -50,15 +50,16 @@ fn wrong_password() -> ApiError {
 /// Change your own password (any role). Every token of yours issued before
 /// stops working, this one included; the answer carries a new one. A wrong
 /// `current_password` is a 422 naming it and counts as a failed login for
-/// your email: after 5 within 5 minutes both this and logging in get 429,
-/// so a stolen token cannot be used to guess the password.
+/// your email from your address: after 5 within 5 minutes both this and
+/// logging in from that address get 429, so a stolen token cannot be used to
+/// guess the password.
 #[utoipa::path(
     tag = "auth",
     request_body = PasswordChange,
     responses(
         (status = 200, body = TokenResponse, description = "Changed; a new token (the old ones are revoked)",
             headers(("Cache-Control" = String, description = "`no-store`: a token is never kept by a cache"))),
-        (status = 429, description = "Too many wrong passwords for this email", body = crate::error::Problem, content_type = "application/problem+json",
+        (status = 429, description = "Too many wrong passwords or failed logins (for this email from this address, for this email from all, or from this address), or logins within a minute", body = crate::error::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait")))
     )
 )]

@@ -33,6 +33,8 @@ backend_tests!(
     a_refused_token_is_the_first_answer,
     behind_a_trusted_proxy_each_forwarded_client_has_its_own_lock,
     without_trusted_proxies_x_forwarded_for_is_ignored,
+    one_addresss_failures_do_not_lock_the_email_elsewhere,
+    an_email_is_locked_after_failures_from_many_addresses,
     successful_logins_are_limited_per_minute,
     a_disabled_users_token_is_refused_from_memory,
 );
@@ -796,6 +798,83 @@ async fn without_trusted_proxies_x_forwarded_for_is_ignored(app: TestApp) {
         .await;
         r.problem(429);
     }
+}
+
+/// An instance that believes `X-Forwarded-For` from the tests' address, so
+/// that each test request may come from the client it names.
+async fn behind_a_proxy(app: &TestApp, max_failures: u32) -> crate::helpers::OtherApp {
+    app.start_another(|c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a range")];
+        c.login_max_failures = max_failures;
+    })
+    .await
+}
+
+/// Found by an outside review: failures were counted per email from any
+/// address, so anyone's five wrong passwords for a known email (the default
+/// admin's), then one every few minutes, kept its owner out everywhere, the
+/// password change included. Now they lock the guesser's address only: the
+/// owner logs in and changes the password from another, and the guesser
+/// stays locked, the new password included.
+async fn one_addresss_failures_do_not_lock_the_email_elsewhere(app: TestApp) {
+    let email = "owner@example.com";
+    create_user(&app, email, "sales", true).await;
+    let proxied = behind_a_proxy(&app, 5).await;
+    let base = proxied.address.clone();
+    let (guesser, owner) = ("203.0.113.7", "198.51.100.2");
+    for _ in 0..5 {
+        login_via(&app, &base, Some(guesser), email, "wrong password")
+            .await
+            .problem(401);
+    }
+    login_via(&app, &base, Some(guesser), email, PASSWORD)
+        .await
+        .problem(429);
+    let r = login_via(&app, &base, Some(owner), email, PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let token = r.body["access_token"].as_str().unwrap_or_default();
+    let new = "a new long test password";
+    let change = app
+        .client
+        .post(format!("{base}/api/v1/auth/password"))
+        .bearer_auth(token)
+        .header("X-Forwarded-For", owner)
+        .json(&json!({"current_password": PASSWORD, "new_password": new}));
+    let r = app.send(change).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    login_via(&app, &base, Some(guesser), email, new)
+        .await
+        .problem(429);
+    proxied.stop().await;
+}
+
+/// Guesses spread over many addresses still meet a limit: 20 times the
+/// per-address one for the email from all addresses together (here 1, so
+/// 20), which the owner's login does not reset. Then the right password is
+/// refused from any address; another email is not.
+async fn an_email_is_locked_after_failures_from_many_addresses(app: TestApp) {
+    let email = "spread@example.com";
+    create_user(&app, email, "sales", true).await;
+    let proxied = behind_a_proxy(&app, 1).await;
+    let base = proxied.address.clone();
+    let from = |i: usize| format!("203.0.113.{i}");
+    for i in 0..19 {
+        login_via(&app, &base, Some(&from(i)), email, "wrong password")
+            .await
+            .problem(401);
+    }
+    let r = login_via(&app, &base, Some("198.51.100.2"), email, PASSWORD).await;
+    assert_eq!(r.status, 200, "below the ceiling: {}", r.text);
+    login_via(&app, &base, Some(&from(19)), email, "wrong password")
+        .await
+        .problem(401);
+    let r = login_via(&app, &base, Some("198.51.100.3"), email, PASSWORD).await;
+    r.problem(429);
+    assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+    let admin = (&app.admin_email, &app.admin_password);
+    let r = login_via(&app, &base, Some("198.51.100.3"), admin.0, admin.1).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    proxied.stop().await;
 }
 
 /// Found by an outside review: successful logins were never limited, and

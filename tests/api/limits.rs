@@ -331,8 +331,8 @@ async fn login_limits_and_the_lockout(app: TestApp) {
     let admin = app.admin_email.clone();
     let wrong = |n: usize| "x".repeat(n);
     // Refused before the throttle is asked: none of these is a failed login,
-    // for the email or for the client, far past both lockouts (5 per email,
-    // 20 per client).
+    // for the email or for the client, far past both lockouts (5 per email
+    // from one client, 20 per client).
     for _ in 0..25 {
         let r = app.login(&email('z', 255), "whatever").await;
         assert_refused(&r, "email", "length");
