@@ -10,6 +10,7 @@ use validator::Validate;
 use super::auth::TokenResponse;
 use super::extract::{JsonBody, NoQuery};
 use super::validation::check;
+use crate::auth::extract::disabled;
 use crate::auth::{password, AuthUser};
 use crate::db::row_lock::{lock, Locked};
 use crate::db::{self, users};
@@ -79,11 +80,11 @@ pub async fn change(
     let id = user.id;
     let row = match state.db.run(move |conn| Ok(users::find(conn, id)?)).await {
         Ok(Some(row)) if row.active => row,
+        // Deactivated since the token's check (which may have come from
+        // the user cache): the token no longer holds.
         Ok(_) => {
             attempt.void();
-            return Err(ApiError::Unauthorized(
-                "the user is no longer active".into(),
-            ));
+            return Err(disabled());
         }
         Err(e) => {
             attempt.void();
@@ -106,7 +107,7 @@ pub async fn change(
                 lock(conn, Locked::Users, id)?;
                 let current = users::find(conn, id)?
                     .filter(|u| u.active)
-                    .ok_or_else(|| ApiError::Unauthorized("the user is no longer active".into()))?;
+                    .ok_or_else(disabled)?;
                 // Checked against the hash read before the (slow) hashing: a
                 // password changed meanwhile (by an admin, or another of
                 // these) is not overwritten on the strength of the old one.
