@@ -451,15 +451,21 @@ struct Profit {
     p: i64,
 }
 
-/// The Pareto view of the profit by `col` of the active customers who made
-/// one (`domain::tiers::ranked_population`): counted, then
-/// each profit read best first into `domain::pareto` (row by row on
-/// PostgreSQL), both from one snapshot (`reports::snapshot`). Ranking them in SQL with
-/// `NTILE(10)` took 0.7–1.5 s at a million cards; collecting the million
-/// values first was as fast, but left the server at 125–137 MB after ten
-/// calls against 71–77 MB this way.
-pub fn pareto(conn: &mut DbConn, col: &str) -> QueryResult<Pareto> {
+/// The Pareto view of the profit the last recompute's window names
+/// ([`ranked`], [`profit_column`]) of the active customers who made one
+/// (`domain::tiers::ranked_population`): counted, then each profit read
+/// best first into `domain::pareto` (row by row on PostgreSQL), all three
+/// from one snapshot (`reports::snapshot`: with the window read apart, a
+/// recompute over another window committed in between left the view on the
+/// column of a window the tiers were no longer ranked by). Returns the
+/// window with the view. Ranking them in SQL with `NTILE(10)` took 0.7–1.5 s
+/// at a million cards; collecting the million values first was as fast, but
+/// left the server at 125–137 MB after ten calls against 71–77 MB this way.
+/// Call it outside any transaction.
+pub fn pareto(conn: &mut DbConn) -> Result<(Ranked, Pareto), crate::error::ApiError> {
     super::reports::snapshot(conn, |conn| {
+        let window = ranked(conn)?;
+        let col = profit_column(window.window_months);
         let customers = scalar(
             conn,
             &format!(
@@ -473,6 +479,6 @@ pub fn pareto(conn: &mut DbConn, col: &str) -> QueryResult<Pareto> {
              ORDER BY {col} DESC"
         ));
         super::reports::each_row(conn, query, |row: Profit| ranking.add(row.p))?;
-        Ok(ranking.finish())
+        Ok((window, ranking.finish()))
     })
 }

@@ -10,7 +10,7 @@ use super::dates;
 use super::extract::{NoQuery, QueryParams};
 use crate::auth::AuthUser;
 use crate::db::schema::{customer_events, customers};
-use crate::db::{cpr as cpr_db, tiers, DbConn};
+use crate::db::{self, cpr as cpr_db, tiers, DbConn};
 use crate::domain::codes::{Code, CprStage};
 use crate::domain::cpr_moves::{self, Moves, StageChange};
 use crate::domain::statistics::median;
@@ -149,7 +149,10 @@ pub async fn cpr_report(
     Ok(HttpResponse::Ok().json(
         state
             .db
-            .report(move |conn| cpr_analytics(conn, from, to))
+            // One snapshot: a stage change committed between the counts
+            // and the moves made them disagree (a customer counted in the
+            // stage it had just left).
+            .report(move |conn| db::snapshot(conn, |conn| cpr_analytics(conn, from, to)))
             .await?,
     ))
 }
@@ -192,8 +195,7 @@ pub async fn pareto_report(
     let view = state
         .db
         .report(|conn| {
-            let col = tiers::profit_column(tiers::ranked(conn)?.window_months);
-            let ranked = tiers::pareto(conn, col)?;
+            let (_, ranked) = tiers::pareto(conn)?;
             let customers: i64 = ranked.deciles.iter().map(|d| d.customers).sum();
             let total = ranked
                 .deciles

@@ -65,7 +65,16 @@ fn share(part: i64, total: i64) -> Option<f64> {
     (total > 0).then(|| part as f64 / total as f64)
 }
 
+/// The pyramid, its statements read from one snapshot
+/// (`reports::snapshot`): a purchase committed between the totals and the
+/// top fifth's sum made the Pareto figure exceed 1, and one between the
+/// window's mark and the totals read a profit column beside tiers of
+/// another recompute. Call it outside any transaction.
 pub fn pyramid(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
+    db::snapshot(conn, pyramid_now)
+}
+
+fn pyramid_now(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
     let ranked = tiers::ranked(conn)?;
     let col = tiers::profit_column(ranked.window_months);
     let totals = tiers::totals(conn, col)?;
