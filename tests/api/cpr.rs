@@ -29,6 +29,7 @@ backend_tests!(
     unknown_customer_is_404,
     analytics_counts_stages_and_transitions_in_a_period,
     analytics_rejects_bad_periods,
+    a_contact_write_keeps_the_card_figures_together,
 );
 
 fn cpr_path(c: i64) -> String {
@@ -1095,4 +1096,67 @@ async fn analytics_rejects_bad_periods(app: TestApp) {
     let r = app.get("/api/v1/analytics/cpr?period=month", &admin).await;
     r.problem(400);
     app.get("/api/v1/analytics/cpr", "").await.problem(401);
+}
+
+/// Two purchases, then both moved out of every window behind the app's
+/// back (as the clock does between two hourly jobs).
+async fn two_purchases_that_leave_the_window(app: &TestApp, token: &str, c: i64) {
+    buy(app, token, c, 30_000, 10).await;
+    buy(app, token, c, 30_000, 20).await;
+    let k = card(app, token, c).await;
+    assert_eq!(k["revenue_12m_cents"], 60_000, "{k}");
+    assert_eq!(k["share_of_wallet"], json!(0.6), "{k}");
+    assert_eq!(k["cpr_stage"], "penetration", "{k}");
+    assert_eq!(k["loyalty_type"], "high", "{k}");
+    let long_ago = (Utc::now() - Duration::days(400)).format("'%Y-%m-%d %H:%M:%S'");
+    app.execute_sql(&format!(
+        "UPDATE transactions SET occurred_at = {long_ago} WHERE customer_id = {c}"
+    ));
+}
+
+/// After a contact write the card's 12-month revenue, its share of wallet,
+/// stage and loyalty type, and `/cpr`'s revenue are one figure again: the
+/// 12-month revenue followed the window and the rest kept the old revenue.
+async fn assert_figures_agree(app: &TestApp, token: &str, c: i64) {
+    let k = card(app, token, c).await;
+    assert_eq!(k["revenue_12m_cents"], 0, "{k}");
+    assert_eq!(k["share_of_wallet"], json!(0.0), "{k}");
+    assert_eq!(k["cpr_stage"], "conversion", "{k}");
+    // Satisfied, but no repeat purchase in the window any more.
+    assert_eq!(k["loyalty_type"], "latent", "{k}");
+    let v = cpr(app, token, c).await;
+    assert_figures(&v, "conversion", json!(0.0), 0, Some("S"));
+}
+
+async fn a_contact_write_keeps_the_card_figures_together(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = customer(&app, &admin, Some(100_000)).await;
+    app.execute_sql(&format!(
+        "UPDATE customers SET satisfaction_overall = 5 WHERE id = {c}"
+    ));
+    let contacts = format!("/api/v1/customers/{c}/interactions");
+
+    two_purchases_that_leave_the_window(&app, &admin, c).await;
+    let r = app
+        .post(
+            &contacts,
+            &admin,
+            &json!({"type": "call", "summary": "Checked in"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let contact = format!("{contacts}/{}", r.id());
+    assert_figures_agree(&app, &admin, c).await;
+
+    two_purchases_that_leave_the_window(&app, &admin, c).await;
+    let r = app
+        .patch(&contact, &admin, &json!({"summary": "Checked in again"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_figures_agree(&app, &admin, c).await;
+
+    two_purchases_that_leave_the_window(&app, &admin, c).await;
+    let r = app.delete(&contact, &admin).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_figures_agree(&app, &admin, c).await;
 }
