@@ -70,6 +70,16 @@ pub fn currency_of(conn: &mut DbConn, customer_id: i64) -> QueryResult<String> {
         .first(conn)
 }
 
+/// Whether the customer has any plan (its money is in the card's currency).
+pub fn any_of(conn: &mut DbConn, customer_id: i64) -> QueryResult<bool> {
+    let first: Option<i64> = plans::table
+        .filter(plans::customer_id.eq(customer_id))
+        .select(plans::id)
+        .first(conn)
+        .optional()?;
+    Ok(first.is_some())
+}
+
 pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<PlanRow>> {
     plans::table.find(id).first(conn).optional()
 }

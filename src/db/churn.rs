@@ -26,6 +26,17 @@ pub struct ChurnRecordRow {
     pub reactivation_note: Option<String>,
 }
 
+/// Whether the customer has any churn record, open or won back (its lost
+/// revenue is in the card's currency).
+pub fn any_of(conn: &mut DbConn, customer_id: i64) -> QueryResult<bool> {
+    let first: Option<i64> = churn_records::table
+        .filter(churn_records::customer_id.eq(customer_id))
+        .select(churn_records::id)
+        .first(conn)
+        .optional()?;
+    Ok(first.is_some())
+}
+
 /// Revenue of the customer in `[from, to)`.
 pub fn revenue_between(
     conn: &mut DbConn,

@@ -312,6 +312,11 @@ pub struct CustomerPatch {
     #[validate(range(min = 0))]
     #[schema(value_type = Option<i64>, minimum = 0)]
     pub wallet_size_cents: Option<Option<i64>>,
+    /// The currency of the card's money figures. Patron converts no amount,
+    /// so it cannot change once the card has transactions, account plans
+    /// or churn records (422 `immutable`), and a card with a wallet size or
+    /// an annual revenue sends them again with the change, in the new
+    /// currency or `null` (422 `not_restated`).
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "currency_code"))]
     #[schema(value_type = String, required = false, pattern = r"^[A-Z]{3}$")]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::change_data;
+use super::customer_currency::{check_change, Restated};
 use super::customer_input::{normalize_tags, source_link_errors, CustomerCreate, CustomerPatch};
 use super::customer_query::CustomerQuery;
 use super::extract::{JsonBody, NoQuery, QueryParams};
@@ -480,17 +481,10 @@ pub fn update_in_tx(
         .as_ref()
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
+    let restated = Restated::of(&input);
     input.apply(&mut row)?;
-    // The card's sums add its transactions' amounts, all in its currency.
-    if row.currency != original.currency && crate::db::transactions::any_of(conn, id)? {
-        return Err(ApiError::invalid(
-            "currency",
-            "immutable",
-            &format!(
-                "the card has transactions in {}: its currency cannot change",
-                original.currency
-            ),
-        ));
+    if row.currency != original.currency {
+        check_change(conn, &original, restated)?;
     }
     let (errors, conflict) = reference_errors(conn, user, &row, row.owner_id != original.owner_id)?;
     fail_on(errors, conflict)?;

@@ -38,6 +38,7 @@ mod content_encoding;
 mod contract;
 mod cpr;
 mod crash;
+mod currency;
 mod customers_crud;
 mod customers_list;
 mod customers_validation;

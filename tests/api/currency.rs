@@ -1,0 +1,140 @@
+//! A card's `currency` labels every amount recorded for it: it cannot
+//! change under transactions, account plans or churn records, and the
+//! card's own wallet size and annual revenue change currency only when the
+//! same PATCH states them again.
+
+use serde_json::json;
+
+use crate::account_plans::plan_body;
+use crate::backend_tests;
+use crate::churn::{churn, customer};
+use crate::helpers::{Resp, TestApp};
+
+backend_tests!(
+    recorded_money_keeps_the_card_currency,
+    the_card_figures_change_currency_only_restated,
+);
+
+async fn to_usd(app: &TestApp, token: &str, c: i64, extra: serde_json::Value) -> Resp {
+    let mut body = json!({"currency": "USD"});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    app.patch(&format!("/api/v1/customers/{c}"), token, &body)
+        .await
+}
+
+fn refused(r: &Resp, code: &str, naming: &str) {
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        [("currency".to_string(), code.to_string())]
+    );
+    assert!(r.text.contains(naming), "{}", r.text);
+}
+
+/// A plan's budget and a churn record's lost revenue were re-labelled USD
+/// by a PATCH of the card (only transactions kept the currency).
+async fn recorded_money_keeps_the_card_currency(app: TestApp) {
+    let admin = app.admin_token().await;
+    let planned = customer(&app, &admin, "Planned, no order yet").await;
+    // A key customer without a transaction: its tier set by hand (a
+    // recompute would need a profit, and the orders refuse the change).
+    app.execute_sql(&format!(
+        "INSERT INTO customer_tiers (customer_id, tier) VALUES ({planned}, 'important')"
+    ));
+    let r = app
+        .post("/api/v1/account-plans", &admin, &plan_body(planned))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let plan = r.id();
+    refused(
+        &to_usd(&app, &admin, planned, json!({})).await,
+        "immutable",
+        "account plans",
+    );
+    let r = app
+        .get(&format!("/api/v1/account-plans/{plan}"), &admin)
+        .await;
+    assert_eq!(r.body["currency"], "CNY", "{}", r.text);
+
+    let churned = customer(&app, &admin, "Churned, no order").await;
+    assert_eq!(
+        churn(&app, &admin, churned, "competition", None)
+            .await
+            .status,
+        201
+    );
+    refused(
+        &to_usd(&app, &admin, churned, json!({})).await,
+        "immutable",
+        "churn records",
+    );
+    // Won back, the record and its lost revenue stay.
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{churned}/reactivate"),
+            &admin,
+            &json!({"note": "won back"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    refused(
+        &to_usd(&app, &admin, churned, json!({})).await,
+        "immutable",
+        "churn records",
+    );
+
+    // Nothing recorded: the currency changes.
+    let plain = customer(&app, &admin, "Nothing recorded").await;
+    let r = to_usd(&app, &admin, plain, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["currency"], "USD", "{}", r.text);
+}
+
+/// A wallet size kept as it was became the same number of dollars: the
+/// share of wallet, the CPR stage and the loyalty type moved with it.
+async fn the_card_figures_change_currency_only_restated(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = app
+        .create_customer(
+            &admin,
+            json!({"kind": "organization", "name": "Huakang", "wallet_size_cents": 100_000,
+                   "annual_revenue_cents": 5_000_000}),
+        )
+        .await
+        .id();
+    let r = to_usd(&app, &admin, c, json!({})).await;
+    refused(
+        &r,
+        "not_restated",
+        "wallet_size_cents and annual_revenue_cents",
+    );
+    let r = to_usd(&app, &admin, c, json!({"wallet_size_cents": 14_000})).await;
+    refused(&r, "not_restated", "annual_revenue_cents");
+    let r = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
+    assert_eq!(r.body["currency"], "CNY", "{}", r.text);
+    assert_eq!(r.body["wallet_size_cents"], 100_000, "{}", r.text);
+
+    // Both sent again (a figure or null): stated in the new currency.
+    let r = to_usd(
+        &app,
+        &admin,
+        c,
+        json!({"wallet_size_cents": 14_000, "annual_revenue_cents": null}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["currency"], "USD", "{}", r.text);
+    assert_eq!(r.body["wallet_size_cents"], 14_000, "{}", r.text);
+    assert!(r.body["annual_revenue_cents"].is_null(), "{}", r.text);
+    // Back to CNY: the one figure left must come along again.
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{c}"),
+            &admin,
+            &json!({"currency": "CNY"}),
+        )
+        .await;
+    refused(&r, "not_restated", "wallet_size_cents is in USD");
+}
