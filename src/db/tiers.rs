@@ -60,7 +60,8 @@ pub fn recompute(
 }
 
 const DROP_TEMPORARY: &str = "DROP TABLE IF EXISTS tier_rank; DROP TABLE IF EXISTS tier_now; \
-     DROP TABLE IF EXISTS tier_moves; DROP TABLE IF EXISTS tier_chunk";
+     DROP TABLE IF EXISTS tier_moves; DROP TABLE IF EXISTS tier_chunk; \
+     DROP TABLE IF EXISTS tier_stale";
 
 /// Fills the temporary `tier_rank (id, profit, rn)` and returns how many
 /// customers the cut-offs apply to: the active ones with a positive profit
@@ -161,11 +162,24 @@ fn apply(
     ))?;
     // Another window than 12 months also keeps the profit ranked by on the
     // card, for the pyramid (`tier_profit_cents`): every ranked card, not
-    // only the moves.
+    // only the moves. The archived cards, which this recompute gives no
+    // tier, get 0: kept, an earlier recompute's figure came back with the
+    // card's restore and counted in the pyramid and the Pareto view beside
+    // this recompute's (an outside review). Zeroed after the copy: a card
+    // archived after the ranking, before this list, gets no tier either
+    // (`write_moves`).
     let copy_profit = s.window_months != 12;
     let mut max_id = scalar(conn, "SELECT MAX(id) AS n FROM tier_moves")?;
     if copy_profit {
-        max_id = max_id.max(scalar(conn, "SELECT MAX(id) AS n FROM tier_rank")?);
+        // From the small index of archived cards (`customers_archived`).
+        conn.batch_execute(
+            "CREATE TEMPORARY TABLE tier_stale AS SELECT c.id AS id FROM customers c \
+               WHERE c.archived_at IS NOT NULL AND c.tier_profit_cents <> 0; \
+             CREATE INDEX tier_stale_id ON tier_stale (id);",
+        )?;
+        max_id = max_id
+            .max(scalar(conn, "SELECT MAX(id) AS n FROM tier_rank")?)
+            .max(scalar(conn, "SELECT MAX(id) AS n FROM tier_stale")?);
     }
     let at = literal(now);
     let mut changed = 0;
@@ -182,7 +196,10 @@ fn apply(
                 conn.batch_execute(&format!(
                     "UPDATE customers SET tier_profit_cents = r.profit FROM tier_rank r \
                      WHERE r.id = customers.id AND r.id > {low} AND r.id <= {high} \
-                     AND customers.tier_profit_cents <> r.profit"
+                     AND customers.tier_profit_cents <> r.profit; \
+                     UPDATE customers SET tier_profit_cents = 0 \
+                     WHERE id IN (SELECT id FROM tier_stale WHERE id > {low} AND id <= {high}) \
+                     AND tier_profit_cents <> 0"
                 ))?;
             }
             if moved > 0 {

@@ -24,6 +24,7 @@ backend_tests!(
     a_recompute_that_cannot_mark_its_window_moves_no_tier,
     leads_do_not_widen_the_cut_offs_or_the_pareto_fifth,
     another_window_ranks_only_the_customers_with_profit_in_it,
+    a_restored_card_brings_back_no_profit_of_an_earlier_ranking,
 );
 
 const RECOMPUTE: &str = "/api/v1/tiers/recompute";
@@ -938,4 +939,53 @@ async fn another_window_ranks_only_the_customers_with_profit_in_it(app: TestApp)
     let r = app.get("/api/v1/analytics/pareto", &admin).await;
     assert_eq!(r.body["customers"], 2, "{}", r.text);
     assert_eq!(r.body["total_profit_cents"], 14_000, "{}", r.text);
+}
+
+/// Over a window other than 12 months the pyramid reads the profit each
+/// card was last ranked by (`tier_profit_cents`). A card ranked, archived,
+/// left out of the next recompute and then restored kept the first
+/// ranking's figure, which the pyramid and the Pareto view counted beside
+/// the second's: a `small` card with a profit no recompute had given it.
+async fn a_restored_card_brings_back_no_profit_of_an_earlier_ranking(app: TestApp) {
+    let admin = app.admin_token().await;
+    let mut s = default_tiers();
+    s["window_months"] = json!(6);
+    set_tiers(&app, &admin, s).await;
+    let gone = customer(&app, &admin, "Archived for a while").await;
+    sale(&app, &admin, gone, 10_000, 0, 10).await;
+    let kept = customer(&app, &admin, "Stays").await;
+    sale(&app, &admin, kept, 5_000, 0, 10).await;
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["pyramid"]["profitable_customers"], 2, "{}", r.text);
+
+    let r = app
+        .delete(&format!("/api/v1/customers/{gone}"), &admin)
+        .await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    let r = recompute(&app, &admin).await;
+    assert_eq!(r.body["customers"], 1, "{}", r.text);
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{gone}/restore"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // The last recompute ranked `kept` alone: `gone` is small without profit.
+    let p = tiers(&app, &admin).await;
+    assert_eq!(counts(&p), [(1, 5_000), (0, 0), (0, 0), (1, 0)], "{p}");
+    assert_eq!(p["profitable_customers"], 1, "{p}");
+    let r = app.get("/api/v1/tiers", &admin).await;
+    assert_eq!(floats(&r.text, "pareto_top20_share"), [Some(1.0)]);
+    let r = app.get("/api/v1/analytics/pareto", &admin).await;
+    assert_eq!(r.body["customers"], 1, "{}", r.text);
+    assert_eq!(r.body["total_profit_cents"], 5_000, "{}", r.text);
+    // The next recompute ranks it again, with its profit.
+    let r = recompute(&app, &admin).await;
+    assert_eq!(
+        counts(&r.body["pyramid"]),
+        [(1, 10_000), (0, 0), (0, 0), (1, 5_000)]
+    );
 }
