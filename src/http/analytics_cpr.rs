@@ -179,12 +179,17 @@ pub struct ParetoView {
     /// Share of profit from the top 20% of those customers.
     pub top20_share: Option<f64>,
     pub deciles: Vec<DecileRow>,
+    /// The window the tiers were last ranked over, whose profit this is (a
+    /// new window in `/settings/tiers` applies from the next recompute), as
+    /// in `GET /tiers`.
+    pub window_months: u32,
 }
 
 /// The Pareto view of profit: profit by decile of the customers who made a
-/// profit, and the top-20% share, over the tier settings' window (with the default 12 months, the
-/// cards' live 12-month profit; with another window, the profit the last
-/// tier recompute ranked by).
+/// profit, and the top-20% share, over the window of the last tier
+/// recompute (`window_months`; a new window in `/settings/tiers` applies
+/// from the next recompute). With 12 months, the cards' live 12-month
+/// profit; with another window, the profit that recompute ranked by.
 #[utoipa::path(tag = "analytics", responses((status = 200, body = ParetoView)))]
 #[get("/analytics/pareto")]
 pub async fn pareto_report(
@@ -195,7 +200,7 @@ pub async fn pareto_report(
     let view = state
         .db
         .report(|conn| {
-            let (_, ranked) = tiers::pareto(conn)?;
+            let (window, ranked) = tiers::pareto(conn)?;
             let customers: i64 = ranked.deciles.iter().map(|d| d.customers).sum();
             let total = ranked
                 .deciles
@@ -222,6 +227,7 @@ pub async fn pareto_report(
                 total_profit_cents: total,
                 top20_share: share(ranked.top_fifth_cents),
                 deciles: rows,
+                window_months: window.window_months,
             })
         })
         .await?;

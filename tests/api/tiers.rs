@@ -391,6 +391,7 @@ async fn only_profit_in_the_window_counts(app: TestApp) {
     assert_eq!(counts(&p), [(1, 500), (0, 0), (0, 0), (1, 100)]);
     let pareto = app.get("/api/v1/analytics/pareto", &admin).await;
     assert_eq!(pareto.body["total_profit_cents"], 600, "{}", pareto.text);
+    assert_eq!(pareto.body["window_months"], 12, "{}", pareto.text);
     let r = recompute(&app, &admin).await;
     assert_eq!(r.body["changed"], 2, "{}", r.text);
     assert_eq!(tier_of(&app, &admin, old).await, "important");
@@ -398,6 +399,13 @@ async fn only_profit_in_the_window_counts(app: TestApp) {
     let p = tiers(&app, &admin).await;
     assert_eq!(p["window_months"], 24);
     assert_eq!(counts(&p), [(1, 1_000_100), (0, 0), (0, 0), (1, 500)]);
+    let pareto = app.get("/api/v1/analytics/pareto", &admin).await;
+    assert_eq!(pareto.body["window_months"], 24, "{}", pareto.text);
+    assert_eq!(
+        pareto.body["total_profit_cents"], 1_000_600,
+        "{}",
+        pareto.text
+    );
 }
 
 async fn new_cut_offs_apply_on_the_next_recompute(app: TestApp) {
