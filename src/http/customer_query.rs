@@ -41,7 +41,15 @@ pub struct CustomerQuery {
     pub social_style: Option<SocialStyle>,
     /// Customers carrying this tag.
     pub tag: Option<String>,
-    /// Only cards changed at or after this instant (RFC 3339), for pull-based sync.
+    /// Only cards whose own record changed at or after this instant (RFC 3339),
+    /// for pull-based sync: a create, an edit, a churn or win-back, an archive
+    /// or a restore (an archived card lists only with `include_archived=true`).
+    /// What the card derives from other records moves without stamping it: its
+    /// figures (on a write or delete of an interaction or transaction, and the
+    /// hourly 12-month refresh), CPR stage, tier, loyalty type and
+    /// satisfaction. The change feed (`GET /changes`) carries those records'
+    /// changes and deletes, each stage move and each survey response (README,
+    /// "Pull-based sync").
     /// Pair it with `sort=updated_at`: pages then follow the change time down its
     /// index, where the default order by id reads every card to find the few
     /// recent ones.

@@ -7,9 +7,13 @@ use serde_json::{json, Value};
 
 use crate::account_plans::{key_customer, plan_body};
 use crate::backend_tests;
+use crate::changes::read_all;
 use crate::helpers::TestApp;
 
-backend_tests!(every_list_filters_by_updated_since);
+backend_tests!(
+    every_list_filters_by_updated_since,
+    a_card_is_seen_for_its_own_writes_and_its_derived_state_in_the_feed,
+);
 
 fn ids(page: &Value) -> Vec<i64> {
     page["items"]
@@ -143,4 +147,110 @@ async fn every_list_filters_by_updated_since(app: TestApp) {
         json!({"outcome": "Order promised"}),
     )
     .await;
+}
+
+/// The customers listed for `query` plus `extra`.
+async fn listed(app: &TestApp, token: &str, query: &str, extra: &str) -> Vec<i64> {
+    let r = app
+        .get(&format!("/api/v1/customers?{query}{extra}"), token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    ids(&r.body)
+}
+
+/// What README "Pull-based sync" and the parameter's description promise for
+/// the customer list: `updated_since` sees the card's own writes (an archive
+/// only with `include_archived=true`), not the figures its interactions and
+/// transactions move nor their deletes, which the change feed carries.
+async fn a_card_is_seen_for_its_own_writes_and_its_derived_state_in_the_feed(app: TestApp) {
+    let token = app.admin_token().await;
+    let created = app
+        .create_customer(&token, json!({"kind": "organization", "name": "Mirror"}))
+        .await;
+    let card_id = created.id();
+    let card = format!("/api/v1/customers/{card_id}");
+    let stamped = created.body["updated_at"].clone();
+    let version = created.body["version"].clone();
+    let (_, head) = read_all(&app, &token, None, "", 1000).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    let call = app
+        .post(
+            &format!("{card}/interactions"),
+            &token,
+            &json!({"type": "call", "summary": "Asked for a quote"}),
+        )
+        .await;
+    assert_eq!(call.status, 201, "{}", call.text);
+    let since = call.body["created_at"]
+        .as_str()
+        .expect("created_at")
+        .to_string();
+    let order = app
+        .post(
+            &format!("{card}/transactions"),
+            &token,
+            &json!({"amount_cents": 1000, "product": "Green tea"}),
+        )
+        .await;
+    assert_eq!(order.status, 201, "{}", order.text);
+    let deleted = app
+        .delete(&format!("{card}/interactions/{}", call.id()), &token)
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+
+    // The figures moved; the card's own stamp and version did not.
+    let read = app.get(&card, &token).await;
+    assert_eq!(read.body["purchase_count"], 1, "{}", read.text);
+    assert_eq!(read.body["updated_at"], stamped, "{}", read.text);
+    assert_eq!(read.body["version"], version, "{}", read.text);
+    let query = format!("updated_since={}", since.replace('+', "%2B"));
+    assert_eq!(listed(&app, &token, &query, "").await, Vec::<i64>::new());
+    assert_eq!(
+        listed(&app, &token, &query, "&include_archived=true").await,
+        Vec::<i64>::new()
+    );
+
+    // The feed has each cause, with the card it moved.
+    let (items, _) = read_all(
+        &app,
+        &token,
+        Some(&head),
+        "&types=interaction,transaction",
+        1000,
+    )
+    .await;
+    let seen: Vec<(String, String, Value)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["entity_type"].as_str().unwrap_or_default().to_string(),
+                i["operation"].as_str().unwrap_or_default().to_string(),
+                i["data"]["customer_id"].clone(),
+            )
+        })
+        .collect();
+    let on_card = json!(card_id);
+    assert_eq!(
+        seen,
+        vec![
+            ("interaction".into(), "created".into(), on_card.clone()),
+            ("transaction".into(), "created".into(), on_card.clone()),
+            ("interaction".into(), "deleted".into(), on_card),
+        ]
+    );
+
+    // An archive is a write of the card: seen only with include_archived.
+    let r = app.delete(&card, &token).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(listed(&app, &token, &query, "").await, Vec::<i64>::new());
+    assert_eq!(
+        listed(&app, &token, &query, "&include_archived=true").await,
+        vec![card_id]
+    );
+    let r = app
+        .post(&format!("{card}/restore"), &token, &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(listed(&app, &token, &query, "").await, vec![card_id]);
 }
