@@ -204,6 +204,14 @@ pub fn delete_action(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
     diesel::delete(actions::table.find(id)).execute(conn)
 }
 
+/// How many actions a plan has.
+pub fn action_count(conn: &mut DbConn, plan_id: i64) -> QueryResult<i64> {
+    actions::table
+        .filter(actions::plan_id.eq(plan_id))
+        .count()
+        .get_result(conn)
+}
+
 /// A plan's actions by due date, then id.
 pub fn actions_of(conn: &mut DbConn, plan_id: i64) -> QueryResult<Vec<ActionRow>> {
     actions::table

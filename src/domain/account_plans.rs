@@ -5,6 +5,12 @@ use chrono::{Duration, NaiveDate};
 
 use super::codes::Tier;
 
+/// The most actions a plan holds. Every change of an action records the
+/// plan with all its actions in the change feed, and a list of plans loads
+/// them all: unbounded, a plan's n-th action wrote n actions to the feed. A
+/// plan's measures are a handful; 100 leaves room, as for a survey's questions.
+pub const MAX_ACTIONS: i64 = 100;
+
 /// Plans are for key customers (关键客户): the `important` and `secondary` tiers.
 pub fn eligible(tier: Tier) -> bool {
     matches!(tier, Tier::Important | Tier::Secondary)

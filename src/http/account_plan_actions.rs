@@ -20,6 +20,7 @@ use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::account_plans::{self as plans, ActionRow};
 use crate::db::{self, DbConn};
+use crate::domain::account_plans::MAX_ACTIONS;
 use crate::domain::codes::{from_db, AccountPlanActionType, ActionStatus};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
@@ -202,7 +203,9 @@ pub async fn get(
     Ok(respond(StatusCode::OK, row))
 }
 
-/// Add an action to a plan (owner: an active user, default you).
+/// Add an action to a plan (owner: an active user, default you). A plan
+/// holds at most 100 actions: the 101st is a 422 naming `actions` (code
+/// `length`); delete one first.
 #[utoipa::path(
     tag = "account-plans",
     params(("id" = i64, Path, description = "Plan id")),
@@ -243,6 +246,15 @@ pub async fn create(
         .db
         .write_grouped(move |conn| {
             let plan = writable_plan(conn, &user, plan_id)?;
+            // Counted under the card's lock (`writable_plan`), which every
+            // write of the plan's actions takes: two adds cannot both pass.
+            if plans::action_count(conn, plan_id)? >= MAX_ACTIONS {
+                return Err(ApiError::invalid(
+                    "actions",
+                    "length",
+                    &format!("an account plan holds at most {MAX_ACTIONS} actions"),
+                ));
+            }
             super::users::require_active(conn, &user, row.owner_id, "owner_id")?;
             plans::touch(conn, &plan, row.created_at)?;
             Ok(plans::insert_action(conn, &row)?)

@@ -49,7 +49,7 @@ pub struct PlanView {
     pub currency: String,
     pub status: AccountPlanStatus,
     pub created_by: Option<i64>,
-    /// The plan's actions, by due date.
+    /// The plan's actions, by due date (at most 100).
     pub actions: Vec<ActionView>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -386,7 +386,8 @@ pub async fn get(
     let view = state
         .db
         .run(move |conn| {
-            // Not a lookup: a plan's actions are not bounded in number.
+            // Not a lookup: a plan brings up to 100 actions, more than the
+            // lookup lane's small reads.
             let row = find_plan(conn, id)?;
             plan_view(conn, row)
         })

@@ -7,6 +7,7 @@ mod helpers;
 mod pg_template;
 
 mod access_log;
+mod account_plan_limits;
 mod account_plans;
 mod activity_concurrent;
 mod activity_figures;
