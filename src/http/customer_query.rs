@@ -68,14 +68,19 @@ pub struct CustomerQuery {
     /// Last contact at or after this instant.
     #[serde(default, deserialize_with = "dates::optional")]
     pub last_contact_after: Option<DateTime<Utc>>,
+    /// `purchase_count` at least this: purchases, transactions with
+    /// `amount_cents` above 0 (inclusive; at least 0).
     #[param(minimum = 0)]
     pub min_purchase_count: Option<i64>,
+    /// `purchase_count` at most this: purchases, transactions with
+    /// `amount_cents` above 0 (inclusive; at least 0).
     #[param(minimum = 0)]
     pub max_purchase_count: Option<i64>,
-    /// Last purchase before this instant.
+    /// Last purchase (amount above 0) before this instant; excludes customers
+    /// who never bought.
     #[serde(default, deserialize_with = "dates::optional")]
     pub last_purchase_before: Option<DateTime<Utc>>,
-    /// Last purchase at or after this instant.
+    /// Last purchase (amount above 0) at or after this instant.
     #[serde(default, deserialize_with = "dates::optional")]
     pub last_purchase_after: Option<DateTime<Utc>>,
     pub min_revenue_12m_cents: Option<i64>,

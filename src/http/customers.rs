@@ -87,10 +87,13 @@ pub struct CustomerView {
     /// When the customer was last contacted (latest interaction); null if never.
     #[serde(serialize_with = "opt_rfc3339")]
     pub last_contact_at: Option<DateTime<Utc>>,
-    /// Number of transactions ever recorded.
+    /// Number of purchases: transactions with `amount_cents` above 0 (one of
+    /// 0, a refunded order or a free service, is recorded but not counted).
     pub purchase_count: i64,
+    /// When the first purchase (amount above 0) occurred; null before one.
     #[serde(serialize_with = "opt_rfc3339")]
     pub first_purchase_at: Option<DateTime<Utc>>,
+    /// When the latest purchase (amount above 0) occurred; null before one.
     #[serde(serialize_with = "opt_rfc3339")]
     pub last_purchase_at: Option<DateTime<Utc>>,
     /// Sum of all transaction amounts.
