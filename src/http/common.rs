@@ -79,11 +79,34 @@ pub fn bound(t: Option<DateTime<Utc>>) -> Option<chrono::NaiveDateTime> {
 /// A list's instant filters, each checked against `QUERY_YEARS`: a 400
 /// naming every parameter out of range.
 pub fn query_instants(filters: &[(&str, Option<DateTime<Utc>>)]) -> Result<(), ApiError> {
-    let errors = instants_out_of_range(filters);
+    query_errors(instants_out_of_range(filters))
+}
+
+/// A list's query errors as its 400, or none.
+pub fn query_errors(errors: Vec<FieldError>) -> Result<(), ApiError> {
     if errors.is_empty() {
         Ok(())
     } else {
         Err(ApiError::InvalidQuery(errors))
+    }
+}
+
+/// A pair of a list's instant filters, `low` (its `>=`) and `high` (its
+/// `<`), that no stored instant meets together: a 400 naming `low`, as the
+/// period reports refuse `from >= to`. It was an empty page, which reads as
+/// "nothing happened" to a client that swapped the two. Compared as bounds,
+/// so a pair a sub-microsecond apart is judged as the database would.
+pub fn empty_period(
+    low: (&str, Option<DateTime<Utc>>),
+    high: (&str, Option<DateTime<Utc>>),
+) -> Option<FieldError> {
+    match (bound(low.1), bound(high.1)) {
+        (Some(l), Some(h)) if l >= h => Some(FieldError::new(
+            low.0,
+            "range",
+            format!("must be before `{}`", high.0),
+        )),
+        _ => None,
     }
 }
 

@@ -65,11 +65,13 @@ pub struct CustomerQuery {
     /// Last contact before this instant ("no contact since"); excludes never-contacted customers.
     #[serde(default, deserialize_with = "dates::optional")]
     pub last_contact_before: Option<DateTime<Utc>>,
-    /// Last contact at or after this instant.
+    /// Last contact at or after this instant; with `last_contact_before`,
+    /// before it (a 400 otherwise: the pair holds nothing).
     #[serde(default, deserialize_with = "dates::optional")]
     pub last_contact_after: Option<DateTime<Utc>>,
     /// `purchase_count` at least this: purchases, transactions with
-    /// `amount_cents` above 0 (inclusive; at least 0).
+    /// `amount_cents` above 0 (inclusive; at least 0, and not above
+    /// `max_purchase_count`: a 400).
     #[param(minimum = 0)]
     pub min_purchase_count: Option<i64>,
     /// `purchase_count` at most this: purchases, transactions with
@@ -80,7 +82,8 @@ pub struct CustomerQuery {
     /// who never bought.
     #[serde(default, deserialize_with = "dates::optional")]
     pub last_purchase_before: Option<DateTime<Utc>>,
-    /// Last purchase (amount above 0) at or after this instant.
+    /// Last purchase (amount above 0) at or after this instant; with
+    /// `last_purchase_before`, before it (a 400 otherwise).
     #[serde(default, deserialize_with = "dates::optional")]
     pub last_purchase_after: Option<DateTime<Utc>>,
     pub min_revenue_12m_cents: Option<i64>,
@@ -93,7 +96,8 @@ pub struct CustomerQuery {
     pub tier: Option<Tier>,
     /// true: customers churned now (not won back); false: the others.
     pub churned: Option<bool>,
-    /// Latest overall satisfaction at least this (1–5); excludes customers without one.
+    /// Latest overall satisfaction at least this (1–5, not above
+    /// `satisfaction_max`: a 400); excludes customers without one.
     #[param(minimum = 1, maximum = 5)]
     pub satisfaction_min: Option<f64>,
     /// Latest overall satisfaction at most this (1–5); excludes customers without one.
@@ -158,6 +162,8 @@ impl CustomerQuery {
             ("last_purchase_before", self.last_purchase_before),
             ("last_purchase_after", self.last_purchase_after),
         ]));
+        // A pair no card can meet is a 400, not an empty page that reads as
+        // "no such customers" to a client that swapped the two.
         if let (Some(low), Some(high)) = (self.satisfaction_min, self.satisfaction_max) {
             if low > high {
                 errors.push(FieldError::new(
@@ -166,6 +172,27 @@ impl CustomerQuery {
                     "must not be above satisfaction_max",
                 ));
             }
+        }
+        if let (Some(low), Some(high)) = (self.min_purchase_count, self.max_purchase_count) {
+            if low > high {
+                errors.push(FieldError::new(
+                    "min_purchase_count",
+                    "range",
+                    "must not be above max_purchase_count",
+                ));
+            }
+        }
+        for (low, high) in [
+            (
+                ("last_contact_after", self.last_contact_after),
+                ("last_contact_before", self.last_contact_before),
+            ),
+            (
+                ("last_purchase_after", self.last_purchase_after),
+                ("last_purchase_before", self.last_purchase_before),
+            ),
+        ] {
+            errors.extend(super::common::empty_period(low, high));
         }
         if !errors.is_empty() {
             return Err(ApiError::InvalidQuery(errors));

@@ -202,7 +202,8 @@ pub struct InteractionQuery {
     pub kind: Option<InteractionType>,
     /// Only interactions had by this user.
     pub user_id: Option<i64>,
-    /// Occurred at or after this instant.
+    /// Occurred at or after this instant; with `to`, before it (a 400
+    /// otherwise: the pair holds nothing).
     #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<DateTime<Utc>>,
     /// Occurred before this instant.
@@ -250,12 +251,14 @@ async fn list_page(
     q: InteractionQuery,
     customer_id: Option<i64>,
 ) -> Result<InteractionPage, ApiError> {
-    super::common::query_instants(&[
+    let mut errors = super::common::instants_out_of_range(&[
         ("from", q.from),
         ("to", q.to),
         ("follow_up_before", q.follow_up_before),
         ("updated_since", q.updated_since),
-    ])?;
+    ]);
+    errors.extend(super::common::empty_period(("from", q.from), ("to", q.to)));
+    super::common::query_errors(errors)?;
     let default_sort = if q.follow_up_before.is_some() {
         "follow_up_at"
     } else {

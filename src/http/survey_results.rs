@@ -380,13 +380,8 @@ pub async fn get(
             .into_iter()
             .filter(|e| e.code == "leap_second"),
     );
-    let bound = |t: DateTime<Utc>| crate::domain::instants::bound(t.naive_utc());
-    if let (Some(f), Some(t)) = (q.from.map(bound), q.to.map(bound)) {
-        // [t, t) holds nothing: refused, as by the other period reports.
-        if f >= t {
-            errors.push(FieldError::new("from", "range", "must be before `to`"));
-        }
-    }
+    // [t, t) holds nothing: refused, as by the other period reports.
+    errors.extend(super::common::empty_period(("from", q.from), ("to", q.to)));
     if !errors.is_empty() {
         return Err(ApiError::InvalidQuery(errors));
     }

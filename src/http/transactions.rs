@@ -178,7 +178,8 @@ pub struct TransactionQuery {
     pub external_id: Option<String>,
     /// Exact product name (trimmed, as products are stored; blank is no filter).
     pub product: Option<String>,
-    /// Occurred at or after this instant.
+    /// Occurred at or after this instant; with `to`, before it (a 400
+    /// otherwise: the pair holds nothing).
     #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<DateTime<Utc>>,
     /// Occurred before this instant.
@@ -211,11 +212,13 @@ async fn list_page(
         .as_deref()
         .map(|c| Cursor::decode(c, &list_name, sort))
         .transpose()?;
-    super::common::query_instants(&[
+    let mut errors = super::common::instants_out_of_range(&[
         ("from", q.from),
         ("to", q.to),
         ("updated_since", q.updated_since),
-    ])?;
+    ]);
+    errors.extend(super::common::empty_period(("from", q.from), ("to", q.to)));
+    super::common::query_errors(errors)?;
     let filter = Filter {
         customer_id: super::common::listed_customer(customer_id, q.customer_id)?,
         owner_id: q.owner_id,

@@ -51,6 +51,7 @@ mod health;
 mod idempotency_applied;
 mod instants;
 mod limits;
+mod list_bounds;
 mod lock_races;
 mod login_window;
 mod lookups;
