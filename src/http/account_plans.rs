@@ -147,7 +147,9 @@ pub struct PlanPatch {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PlanQuery {
+    /// Only the plans of this customer.
     pub customer_id: Option<i64>,
+    /// Only plans in this status.
     #[param(inline)]
     pub status: Option<AccountPlanStatus>,
     /// Page size, 1 to 500 (default 50).

@@ -21,22 +21,34 @@ pub struct CustomerQuery {
     /// Case-insensitive text search in name, company, email and phone.
     #[param(max_length = 200)]
     pub q: Option<String>,
+    /// Only cards of this kind.
     #[param(inline)]
     pub kind: Option<CustomerKind>,
+    /// Only cards at this funnel stage.
     #[param(inline)]
     pub funnel_stage: Option<FunnelStage>,
+    /// Only cards with this prospect grade (cards without one never match).
     #[param(inline)]
     pub prospect_grade: Option<ProspectGrade>,
+    /// Only cards owned by this user (a user id; an unknown id lists none).
     pub owner_id: Option<i64>,
     /// The card with this ERP key (exact, as stored; at most one card has
     /// it): how an integrator finds the card of a record it syncs.
     pub external_id: Option<String>,
+    /// Only cards in this region: equal to the stored value, case and
+    /// accents included, after trimming the spaces around it (as stored
+    /// values are); blank is no filter.
     pub region: Option<String>,
+    /// Only cards in this industry, matched as `region` is (exact,
+    /// case-sensitive, trimmed; blank is no filter).
     pub industry: Option<String>,
+    /// Only cards acquired through this source.
     #[param(inline)]
     pub acquisition_source: Option<AcquisitionSource>,
+    /// Only cards with this personality type.
     #[param(inline)]
     pub personality_type: Option<PersonalityType>,
+    /// Only cards with this social style.
     #[param(inline)]
     pub social_style: Option<SocialStyle>,
     /// Customers carrying this tag.
@@ -86,12 +98,21 @@ pub struct CustomerQuery {
     /// `last_purchase_before`, before it (a 400 otherwise).
     #[serde(default, deserialize_with = "dates::optional")]
     pub last_purchase_after: Option<DateTime<Utc>>,
+    /// `revenue_12m_cents` at least this (inclusive; minor units of each
+    /// card's own currency, unconverted). Any integer: revenue is never
+    /// below 0, so 0 or less lists every card.
     pub min_revenue_12m_cents: Option<i64>,
+    /// `lifetime_revenue_cents` at least this (inclusive; minor units of each
+    /// card's own currency, unconverted). Any integer: revenue is never
+    /// below 0, so 0 or less lists every card.
     pub min_lifetime_revenue_cents: Option<i64>,
     /// true: with open complaints; false: without.
     pub has_open_complaints: Option<bool>,
+    /// Only cards at this CPR stage (the card's `cpr_stage`).
     #[param(inline)]
     pub cpr_stage: Option<CprStage>,
+    /// Only cards in this tier (the card's `tier`, from the last tier
+    /// recompute; `small` also takes the cards no recompute has ranked).
     #[param(inline)]
     pub tier: Option<Tier>,
     /// true: customers churned now (not won back); false: the others.
@@ -103,6 +124,7 @@ pub struct CustomerQuery {
     /// Latest overall satisfaction at most this (1–5); excludes customers without one.
     #[param(minimum = 1, maximum = 5)]
     pub satisfaction_max: Option<f64>,
+    /// Only cards of this loyalty type (the card's `loyalty_type`).
     #[param(inline)]
     pub loyalty_type: Option<LoyaltyType>,
     /// One of `id`, `name`, `created_at`, `updated_at`, `last_contact_at`,

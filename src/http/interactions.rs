@@ -197,6 +197,7 @@ pub struct InteractionQuery {
     /// Only this customer (on `/interactions`; on `/customers/{id}/interactions`
     /// the path names it, and another id here is a 400).
     pub customer_id: Option<i64>,
+    /// Only interactions of this type.
     #[serde(rename = "type")]
     #[param(rename = "type", inline)]
     pub kind: Option<InteractionType>,
@@ -212,6 +213,7 @@ pub struct InteractionQuery {
     /// The due list: pending (not done) follow-ups due before this instant.
     #[serde(default, deserialize_with = "dates::optional")]
     pub follow_up_before: Option<DateTime<Utc>>,
+    /// Only complaints in this status (other interactions have none).
     #[param(inline)]
     pub complaint_status: Option<ComplaintStatus>,
     /// Changed at or after this instant.
@@ -226,8 +228,10 @@ pub struct InteractionQuery {
     /// have a follow-up date.
     #[param(pattern = "^(-?occurred_at|-?follow_up_at|-?id)$")]
     pub sort: Option<String>,
+    /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 

@@ -121,10 +121,13 @@ impl NeedPatch {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NeedQuery {
+    /// Only needs of this kind.
     #[param(inline)]
     pub kind: Option<NeedKind>,
+    /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Only records changed at or after this instant (RFC 3339), for a
     /// pull-based sync; pages stay in id order.

@@ -236,6 +236,7 @@ pub struct ResponsePage {
 pub struct ResponseQuery {
     /// Only this customer's responses.
     pub customer_id: Option<i64>,
+    /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.

@@ -265,6 +265,7 @@ pub struct SurveyPatch {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SurveyQuery {
+    /// Only surveys in this status.
     #[param(inline)]
     pub status: Option<SurveyStatus>,
     /// Only surveys changed at or after this instant (RFC 3339).
@@ -273,6 +274,7 @@ pub struct SurveyQuery {
     /// "Pull-based sync").
     #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
+    /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.

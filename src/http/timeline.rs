@@ -98,8 +98,10 @@ pub struct TimelineQuery {
     /// Comma-separated subset of `interaction,transaction,event` (default all).
     #[param(example = "interaction,transaction")]
     pub types: Option<String>,
+    /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -112,8 +114,10 @@ pub struct HistoryQuery {
         pattern = "^(funnel_stage_changed|prospect_grade_changed|need_converted|cpr_stage_changed|tier_changed|churned|reactivated|survey_answered|loyalty_changed)$"
     )]
     pub kind: Option<String>,
+    /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 

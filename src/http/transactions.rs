@@ -194,8 +194,10 @@ pub struct TransactionQuery {
     /// `-occurred_at` (default), `occurred_at`, `id`, `-id`.
     #[param(pattern = "^(-?occurred_at|-?id)$")]
     pub sort: Option<String>,
+    /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
