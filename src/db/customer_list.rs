@@ -141,10 +141,10 @@ fn cursor_number(v: &serde_json::Value) -> Result<i64, ApiError> {
     v.as_i64().ok_or_else(bad_cursor)
 }
 
-/// `%` and `_` in a search term are literal.
+/// `%` and `_` in a search term are literal. Folded as the stored
+/// `search_text` is (`customers::search_text`).
 fn like_pattern(term: &str) -> String {
-    let escaped = term
-        .to_lowercase()
+    let escaped = super::segments::fold(term)
         .replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_");

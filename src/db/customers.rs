@@ -204,7 +204,9 @@ pub const STATS: Stats = (
 /// A card with its derived figures.
 pub type Full = (CustomerRow, StatsRow);
 
-/// The text `q` searches: lower-cased name, company, email and phone.
+/// The text `q` searches: name, company, email and phone, folded as the
+/// term is (`segments::fold`: lower case, a word-final ς as σ, so "ΟΔΟΣ"
+/// finds "Οδοστρωμα" and "οδοσ" finds "ΟΔΟΣ").
 pub fn search_text(row: &CustomerRow) -> String {
     [
         Some(&row.name),
@@ -214,7 +216,7 @@ pub fn search_text(row: &CustomerRow) -> String {
     ]
     .into_iter()
     .flatten()
-    .map(|s| s.to_lowercase())
+    .map(|s| super::segments::fold(s))
     .collect::<Vec<_>>()
     .join("\u{1f}")
 }

@@ -18,7 +18,8 @@ use crate::error::{ApiError, FieldError};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CustomerQuery {
-    /// Case-insensitive text search in name, company, email and phone.
+    /// Case-insensitive text search in name, company, email and phone: a
+    /// substring, lower-cased by Unicode's rules, a word-final `ς` as `σ`.
     #[param(max_length = 200)]
     pub q: Option<String>,
     /// Only cards of this kind.

@@ -91,7 +91,7 @@ impl Customer {
         ]
         .into_iter()
         .flatten()
-        .map(|s| s.to_lowercase())
+        .map(|s| patron::db::segments::fold(s))
         .collect::<Vec<_>>()
         .join("\u{1f}")
     }

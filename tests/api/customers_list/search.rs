@@ -11,10 +11,16 @@ use super::{create, enc, list, CUSTOMERS};
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
 
+const FINAL_SIGMA_MIGRATION: [&str; 2] = [
+    include_str!("../../../migrations/sqlite/2026-12-08-000000_search_text_final_sigma/up.sql"),
+    include_str!("../../../migrations/postgres/2026-12-08-000000_search_text_final_sigma/up.sql"),
+];
+
 backend_tests!(
     a_term_finds_the_card_however_it_was_written,
     a_term_with_quotes_is_searched_as_written,
     a_common_term_pages_and_a_rare_one_among_many_cards_is_found,
+    a_word_final_sigma_is_either_sigma,
 );
 
 /// PostgreSQL only: SQLite has no trigram index (docs/BENCHMARKS.md, #7
@@ -240,5 +246,57 @@ async fn postgresql_searches_through_the_trigram_index(app: TestApp) {
     assert!(
         plan.iter().any(|l| l.contains("customers_search_trigrams")),
         "{plan:#?}"
+    );
+}
+
+/// Rust lower-cases a word-final Σ to ς, so the term "ΟΔΟΣ" (ς) missed
+/// "ΟΔΟΣΤΡΩΜΑ" (σ mid-word) and "οδοσ" missed a stored "οδος"; both sides
+/// now fold ς to σ, as segment rules and the user search do, whichever way
+/// the card was written. Migration `2026-12-08-000000` folds the text of
+/// cards written before.
+async fn a_word_final_sigma_is_either_sigma(app: TestApp) {
+    let admin = app.admin_token().await;
+    let paving = create(
+        &app,
+        &admin,
+        json!({"kind": "organization", "name": "ΟΔΟΣΤΡΩΜΑ ΑΕ"}),
+    )
+    .await;
+    let r = app
+        .post(
+            &format!("{CUSTOMERS}/bulk"),
+            &admin,
+            &json!({"items": [{"external_id": "ERP-SIGMA", "kind": "organization", "name": "Οδος Shipping"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let road = r.body["items"][0]["id"].as_i64().unwrap();
+    for term in ["ΟΔΟΣ", "οδος", "οδοσ", "Οδοσ"] {
+        assert_eq!(
+            list(&app, &admin, &format!("q={}", enc(term))).await,
+            vec![paving, road],
+            "q={term}"
+        );
+    }
+    assert_eq!(
+        list(&app, &admin, &format!("q={}", enc("ΑΕ"))).await,
+        vec![paving]
+    );
+
+    // A card stored before the fold, as Rust lower-cased it.
+    app.execute_sql(&format!(
+        "UPDATE customers SET search_text = 'οδος shipping' WHERE id = {road};"
+    ));
+    assert_eq!(
+        list(&app, &admin, &format!("q={}", enc("οδοσ s"))).await,
+        Vec::<i64>::new()
+    );
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => FINAL_SIGMA_MIGRATION[0],
+        Backend::Postgres => FINAL_SIGMA_MIGRATION[1],
+    });
+    assert_eq!(
+        list(&app, &admin, &format!("q={}", enc("οδοσ s"))).await,
+        vec![road]
     );
 }

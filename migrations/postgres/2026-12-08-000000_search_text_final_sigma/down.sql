@@ -1,0 +1,2 @@
+-- The folded text finds what the old one did and more: nothing to undo.
+SELECT 1;

@@ -1,0 +1,1 @@
+-- The folded text finds what the old one did and more: nothing to undo.
