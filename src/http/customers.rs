@@ -486,9 +486,6 @@ pub fn update_in_tx(
         .filter(|r| !r.is_empty());
     let restated = Restated::of(&input);
     input.apply(&mut row)?;
-    if row.currency != original.currency {
-        check_change(conn, &original, restated)?;
-    }
     let (errors, conflict) = reference_errors(conn, user, &row, row.owner_id != original.owner_id)?;
     fail_on(errors, conflict)?;
     if skip_unchanged && row == original {
@@ -511,6 +508,11 @@ pub fn update_in_tx(
     // list); a resend that changes nothing was answered above.
     if original.archived_at.is_some() {
         return Err(archived(id));
+    }
+    // After the archived refusal: its 422s (restate the money, records in
+    // the currency) would only lead a client to a resend that gets the 409.
+    if row.currency != original.currency {
+        check_change(conn, &original, restated)?;
     }
     row.version = before + 1;
     row.updated_at = db::now();

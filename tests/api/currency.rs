@@ -13,6 +13,7 @@ use crate::helpers::{Resp, TestApp};
 backend_tests!(
     recorded_money_keeps_the_card_currency,
     the_card_figures_change_currency_only_restated,
+    an_archived_card_answers_archived_before_its_currency_rules,
 );
 
 async fn to_usd(app: &TestApp, token: &str, c: i64, extra: serde_json::Value) -> Resp {
@@ -137,4 +138,25 @@ async fn the_card_figures_change_currency_only_restated(app: TestApp) {
         )
         .await;
     refused(&r, "not_restated", "wallet_size_cents is in USD");
+}
+
+/// An archived card's currency change is refused as archived first: the
+/// 422 asking to restate its wallet size led to a resend that got the 409.
+async fn an_archived_card_answers_archived_before_its_currency_rules(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = app
+        .create_customer(
+            &admin,
+            json!({"kind": "organization", "name": "Archived", "wallet_size_cents": 100_000}),
+        )
+        .await
+        .id();
+    let r = app.delete(&format!("/api/v1/customers/{c}"), &admin).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = to_usd(&app, &admin, c, json!({})).await;
+    r.problem(409);
+    assert_eq!(
+        r.error_codes(),
+        [("customer_id".to_string(), "archived".to_string())]
+    );
 }
