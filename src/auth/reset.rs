@@ -35,20 +35,25 @@ pub async fn reset_admin_password(
     let hash = password::hash_off_pool(new_password)
         .await
         .map_err(|e| e.to_string())?;
-    let email = normalize(email);
-    let lookup = email.clone();
-    let id = db
+    let typed = email.to_string();
+    let (id, email) = db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
+                // The stored emails: each, typed so, names its admin here.
                 let admins = users::active_admin_emails(conn)?.join(", ");
-                let user = users::find_by_email(conn, &lookup)?.ok_or_else(|| {
+                // As a login finds it: an email kept in its old spelling at
+                // start-up (its normal form is another user's) is found
+                // typed as stored.
+                let user = users::find_for_login(conn, &typed)?.ok_or_else(|| {
                     ApiError::NotFound(format!(
-                        "no user has the email {lookup}; the active admins: {admins}"
+                        "no user has the email {}; the active admins: {admins}",
+                        normalize(&typed)
                     ))
                 })?;
                 if user.role != "admin" || !user.active {
                     return Err(ApiError::Conflict(format!(
-                        "{lookup} is not an active admin; the active admins: {admins}"
+                        "{} is not an active admin; the active admins: {admins}",
+                        user.email
                     )));
                 }
                 let changes = users::UserChanges {
@@ -66,10 +71,11 @@ pub async fn reset_admin_password(
                 // The row is read and written in one write transaction.
                 if users::update(conn, user.id, user.version, &changes)? == 0 {
                     return Err(ApiError::Conflict(format!(
-                        "{lookup} changed meanwhile; run the command again"
+                        "{} changed meanwhile; run the command again",
+                        user.email
                     )));
                 }
-                Ok(user.id)
+                Ok((user.id, user.email))
             })
         })
         .await

@@ -79,6 +79,27 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserR
         .optional()
 }
 
+/// The user a login (or `patron reset-admin-password`) typed as `typed`
+/// names: the one whose stored email is `typed` as emails were stored
+/// before `domain::email::normalize` (trimmed, lower-cased), else the one
+/// holding its normal form. A start rewrites old spellings to the normal
+/// form, except one whose form another user had already: typed as stored
+/// it still reaches that user, and any other spelling reaches the holder.
+pub fn find_for_login(conn: &mut DbConn, typed: &str) -> QueryResult<Option<UserRow>> {
+    let (old, normal) = (
+        crate::domain::email::old_form(typed),
+        crate::domain::email::normalize(typed),
+    );
+    let mut found: Vec<UserRow> = users::table
+        .filter(users::email.eq_any([&old, &normal]))
+        .load(conn)?;
+    let exact = found.iter().position(|u| u.email == old);
+    Ok(match exact {
+        Some(i) => Some(found.swap_remove(i)),
+        None => found.pop(),
+    })
+}
+
 pub fn insert(conn: &mut DbConn, new: &NewUser) -> QueryResult<UserRow> {
     changed();
     diesel::insert_into(users::table)
@@ -86,10 +107,20 @@ pub fn insert(conn: &mut DbConn, new: &NewUser) -> QueryResult<UserRow> {
         .get_result(conn)
 }
 
-/// Every user's id and email, in id order.
-pub fn emails(conn: &mut DbConn) -> QueryResult<Vec<(i64, String)>> {
+/// A user's email as stored, with what decides which of two spellings of
+/// one email keeps it (`auth::stored_emails`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct StoredEmail {
+    pub id: i64,
+    pub email: String,
+    pub role: String,
+    pub active: bool,
+}
+
+/// Every user's email, in id order.
+pub fn emails(conn: &mut DbConn) -> QueryResult<Vec<StoredEmail>> {
     users::table
-        .select((users::id, users::email))
+        .select((users::id, users::email, users::role, users::active))
         .order(users::id.asc())
         .load(conn)
 }

@@ -23,6 +23,14 @@ pub fn normalize(raw: &str) -> String {
     format!("{}@{domain}", local.to_lowercase())
 }
 
+/// `raw` as emails were stored before `normalize`: trimmed and lower-cased.
+/// A stored email of this form whose normal form another user had already
+/// was kept so at start-up (`auth::stored_emails`); a login typed so still
+/// finds it (`db::users::find_for_login`).
+pub fn old_form(raw: &str) -> String {
+    raw.trim().to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize;

@@ -111,14 +111,13 @@ pub async fn token(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     check(&input, Vec::new())?;
-    let email = crate::domain::email::normalize(&input.email.unwrap_or_default());
+    let typed = input.email.unwrap_or_default();
     let password = input.password.unwrap_or_default();
-    let attempt = begin_attempt(&state, &req, &email)?;
+    let attempt = begin_attempt(&state, &req, &crate::domain::email::normalize(&typed))?;
 
-    let lookup = email.clone();
     let user = match state
         .db
-        .run(move |conn| Ok(users::find_by_email(conn, &lookup)?))
+        .run(move |conn| Ok(users::find_for_login(conn, &typed)?))
         .await
     {
         Ok(user) => user,

@@ -6,11 +6,15 @@
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::helpers::TestApp;
+use diesel::connection::SimpleConnection;
+
+use crate::helpers::{hold_a_connection, Backend, TestApp};
 
 backend_tests!(
     unicode_and_punycode_domains_are_one_email,
     emails_stored_in_unicode_are_rewritten_at_start,
+    an_admin_kept_in_its_old_spelling_is_reset_and_logs_in_so,
+    a_start_with_only_kept_spellings_writes_nothing,
 );
 
 const PASSWORD: &str = "a long test password";
@@ -77,9 +81,10 @@ async fn unicode_and_punycode_domains_are_one_email(app: TestApp) {
     assert_eq!(login.status, 200, "{}", login.text);
 }
 
-/// Rows written before kept their Unicode domain, which a login (now in
-/// Punycode) never finds: a start rewrites them, unless the Punycode form
-/// is another user's already (that row is left as it is).
+/// Rows written before kept their Unicode domain, which a login typed in
+/// Punycode (or any spelling but the stored one) never finds: a start
+/// rewrites them, unless the Punycode form is another user's already (that
+/// row is left as it is).
 async fn emails_stored_in_unicode_are_rewritten_at_start(app: TestApp) {
     let admin = app.admin_token().await;
     let mut ids = Vec::new();
@@ -104,7 +109,7 @@ async fn emails_stored_in_unicode_are_rewritten_at_start(app: TestApp) {
          UPDATE users SET email = 'twin@café.fr' WHERE id = {}",
         ids[0], ids[2]
     ));
-    let before = app.login("old@café.fr", PASSWORD).await;
+    let before = app.login("old@xn--caf-dma.fr", PASSWORD).await;
     assert_eq!(before.status, 401, "{}", before.text);
 
     let other = app.start_another(|_| {}).await;
@@ -135,4 +140,115 @@ async fn emails_stored_in_unicode_are_rewritten_at_start(app: TestApp) {
         .await;
     assert_eq!(twin.body["email"], "twin@café.fr", "{}", twin.text);
     other.stop().await;
+}
+
+/// Found by a review: an old database with the only active admin stored as
+/// `boss@café.fr` and a viewer as `boss@xn--caf-dma.fr`. The start keeps
+/// the admin's spelling (its normal form is the viewer's); a login, and
+/// `reset-admin-password`, looked up the normal form only, so found the
+/// viewer: the command refused, naming the admin by an email it did not
+/// take, and the admin could never log in again. Typed as stored (in any
+/// case), the email now names the admin in both; any other spelling names
+/// the viewer.
+async fn an_admin_kept_in_its_old_spelling_is_reset_and_logs_in_so(app: TestApp) {
+    let admin = app.admin_token().await;
+    let mut ids = Vec::new();
+    for (email, role) in [
+        ("boss@example.com", "admin"),
+        ("boss@xn--caf-dma.fr", "viewer"),
+    ] {
+        let r = app
+            .post(
+                "/api/v1/users",
+                &admin,
+                &json!({"email": email, "name": "Boss", "role": role, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        ids.push(r.id());
+    }
+    let (boss, viewer) = (ids[0], ids[1]);
+    app.execute_sql(&format!(
+        "UPDATE users SET email = 'boss@café.fr' WHERE id = {boss}"
+    ));
+    let new_password = "the boss's new password";
+    let reset = |typed: &'static str| {
+        let config = app.config.clone();
+        async move {
+            patron::auth::reset::reset_admin_password(&config, typed, new_password.into()).await
+        }
+    };
+
+    // The viewer is named by the normal form: refused, and each admin
+    // listed by an email the command takes.
+    let refused = reset("boss@xn--caf-dma.fr").await.expect_err("a viewer");
+    assert!(
+        refused.contains(&format!(
+            "boss@xn--caf-dma.fr is not an active admin; the active admins: {}, boss@café.fr",
+            app.admin_email
+        )),
+        "{refused}"
+    );
+    let done = reset("Boss@CAFÉ.fr").await.expect("the admin is reset");
+    assert!(
+        done.contains(&format!("admin boss@café.fr (user {boss})")),
+        "{done}"
+    );
+
+    let token = app.token("boss@café.fr", new_password).await;
+    let r = app.get(&format!("/api/v1/users/{boss}"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["role"], "admin", "{}", r.text);
+    // Any other spelling is the viewer's.
+    app.login("boss@xn--caf-dma.fr", new_password)
+        .await
+        .problem(401);
+    let token = app.token("BOSS@xn--caf-dma.fr", PASSWORD).await;
+    let r = app.get(&format!("/api/v1/users/{viewer}"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["email"], "boss@xn--caf-dma.fr", "{}", r.text);
+}
+
+/// Found by a review: an email kept in its old spelling stayed "to
+/// rewrite", so every start opened a write transaction (and took the start
+/// lock) for nothing. With a writer holding the database, a start with only
+/// kept spellings left reads and goes on.
+async fn a_start_with_only_kept_spellings_writes_nothing(app: TestApp) {
+    let admin = app.admin_token().await;
+    for email in ["twin@example.com", "twin@xn--caf-dma.fr"] {
+        let r = app
+            .post(
+                "/api/v1/users",
+                &admin,
+                &json!({"email": email, "name": "Twin", "role": "viewer", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    app.execute_sql("UPDATE users SET email = 'twin@café.fr' WHERE email = 'twin@example.com'");
+    let db = app.open_db(2, 1).await;
+    let lock = match app.backend {
+        // The start lock (`db::migrate::START_LOCK`) a rewrite takes first.
+        Backend::Postgres => "BEGIN; SELECT pg_advisory_xact_lock(123563867795310);",
+        Backend::Sqlite => "BEGIN IMMEDIATE; UPDATE users SET name = name;",
+    };
+    let mut holder = hold_a_connection(&db).await;
+    let holder = tokio::task::spawn_blocking(move || {
+        holder.batch_execute(lock).expect("the lock");
+        holder
+    })
+    .await
+    .expect("the blocking lock");
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        patron::auth::stored_emails::normalize_stored(&db),
+    )
+    .await;
+    tokio::task::spawn_blocking(move || {
+        let mut holder = holder;
+        holder.batch_execute("ROLLBACK").expect("the rollback");
+    })
+    .await
+    .expect("the blocking rollback");
+    assert_eq!(done, Ok(Ok(())), "it waited for the write lock");
 }
