@@ -14,7 +14,9 @@
 //! over many addresses slow. The window slides: a fixed one, reset a window
 //! after its first failure, let a burst through on each side of its end (9
 //! failures within 2 s, a review). Known and unknown emails are treated
-//! alike, so the lock reveals nothing.
+//! alike, so the lock reveals nothing. A password change's current password
+//! is also counted per user from all addresses, at `max_failures`
+//! (`begin_password_change`).
 //!
 //! Successes: at most `max_logins` per email (four times as many per client
 //! address) within any minute. Each login costs an Argon2 check (19 MiB and
@@ -125,8 +127,7 @@ const PRUNE_ABOVE: usize = 10_000;
 /// verdict (the client went away mid-check), it counts as a failure.
 pub struct Attempt<'a> {
     throttle: &'a LoginThrottle,
-    keys: [String; 3],
-    limits: [Limits; 3],
+    keys: Vec<(String, Limits)>,
     at: Instant,
     verdict: Option<Verdict>,
 }
@@ -163,6 +164,75 @@ impl LoginThrottle {
     /// as many attempts under way as it may still fail or succeed (then a
     /// second).
     pub fn begin(&self, email: &str, client: &str, now: Instant) -> Result<Attempt<'_>, Refused> {
+        self.begin_keys(self.login_keys(email, client), now)
+    }
+
+    /// `begin` for the current password of a password change by the user
+    /// `user_id`: also counted per user from all addresses together, at
+    /// `max_failures`. Only the holder of the user's token gets here, so
+    /// the addresses that spread a login's guesses (and save its owner from
+    /// a stranger's lock) would only let a stolen token guess 20 times as
+    /// often, from 20 addresses.
+    pub fn begin_password_change(
+        &self,
+        user_id: i64,
+        email: &str,
+        client: &str,
+        now: Instant,
+    ) -> Result<Attempt<'_>, Refused> {
+        let mut keys = self.login_keys(email, client);
+        keys.push((
+            format!("user:{user_id}"),
+            Limits {
+                failures: self.max_failures,
+                logins: 0,
+                cleared_by_success: true,
+            },
+        ));
+        self.begin_keys(keys, now)
+    }
+
+    /// The keys a login counts under, with their limits.
+    fn login_keys(&self, email: &str, client: &str) -> Vec<(String, Limits)> {
+        vec![
+            // Successes are limited per email (below), not per pair; a
+            // success forgets the failures of this email from this address,
+            // so a user who mistyped is not left near the lock.
+            (
+                pair_key(email, client),
+                Limits {
+                    failures: self.max_failures,
+                    logins: 0,
+                    cleared_by_success: true,
+                },
+            ),
+            // Not cleared by a success: an attack spread over many
+            // addresses would get a fresh ceiling at each of the owner's
+            // logins.
+            (
+                email_key(email),
+                Limits {
+                    failures: self.max_failures.saturating_mul(EMAIL_FACTOR),
+                    logins: self.max_logins,
+                    cleared_by_success: false,
+                },
+            ),
+            (
+                client_key(client),
+                Limits {
+                    failures: self.max_failures.saturating_mul(CLIENT_FACTOR),
+                    logins: self.max_logins.saturating_mul(CLIENT_FACTOR),
+                    cleared_by_success: false,
+                },
+            ),
+        ]
+    }
+
+    fn begin_keys(
+        &self,
+        keys: Vec<(String, Limits)>,
+        now: Instant,
+    ) -> Result<Attempt<'_>, Refused> {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > PRUNE_ABOVE {
             let window = self.window;
@@ -172,41 +242,13 @@ impl LoginThrottle {
                 !e.is_idle()
             });
         }
-        let keys = [
-            pair_key(email, client),
-            email_key(email),
-            client_key(client),
-        ];
-        let limits = [
-            // Successes are limited per email (below), not per pair; a
-            // success forgets the failures of this email from this address,
-            // so a user who mistyped is not left near the lock.
-            Limits {
-                failures: self.max_failures,
-                logins: 0,
-                cleared_by_success: true,
-            },
-            // Not cleared by a success: an attack spread over many
-            // addresses would get a fresh ceiling at each of the owner's
-            // logins.
-            Limits {
-                failures: self.max_failures.saturating_mul(EMAIL_FACTOR),
-                logins: self.max_logins,
-                cleared_by_success: false,
-            },
-            Limits {
-                failures: self.max_failures.saturating_mul(CLIENT_FACTOR),
-                logins: self.max_logins.saturating_mul(CLIENT_FACTOR),
-                cleared_by_success: false,
-            },
-        ];
         let mut refused: Option<Refused> = None;
         let mut refuse = |r: Refused| {
             if refused.is_none_or(|old| r.secs() > old.secs()) {
                 refused = Some(r);
             }
         };
-        for (key, max) in keys.iter().zip(limits) {
+        for (key, max) in &keys {
             let Some(entry) = map.get_mut(key) else {
                 continue;
             };
@@ -233,13 +275,12 @@ impl LoginThrottle {
         if let Some(refused) = refused {
             return Err(refused);
         }
-        for key in &keys {
+        for (key, _) in &keys {
             map.entry(key.clone()).or_default().in_flight += 1;
         }
         Ok(Attempt {
             throttle: self,
             keys,
-            limits,
             at: now,
             verdict: None,
         })
@@ -247,8 +288,7 @@ impl LoginThrottle {
 
     fn end(&self, attempt: &Attempt<'_>, verdict: Verdict) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let keys = attempt.keys.iter().zip(attempt.limits);
-        for (key, max) in keys {
+        for (key, max) in &attempt.keys {
             let Some(entry) = map.get_mut(key) else {
                 continue;
             };
@@ -564,6 +604,26 @@ mod tests {
         assert!(open(&t, "a@x.io", "c", start + Duration::from_secs(110)));
         assert_eq!(held("pair:c a@x.io"), 0);
         assert_eq!(held("email:a@x.io"), 0);
+    }
+
+    /// A password change's wrong current passwords lock the user at
+    /// `max_failures` from all addresses together; its logins, and other
+    /// users, are not locked by them.
+    #[test]
+    fn a_password_change_is_locked_per_user_across_addresses() {
+        let t = LoginThrottle::new(3, 60, 0);
+        let now = Instant::now();
+        for i in 0..3 {
+            t.begin_password_change(7, "a@x.io", &format!("10.0.0.{i}"), now)
+                .expect("open")
+                .failed();
+        }
+        assert_eq!(
+            t.begin_password_change(7, "a@x.io", "fresh", now).err(),
+            Some(Refused::Failures(60))
+        );
+        assert!(open(&t, "a@x.io", "fresh", now));
+        assert!(t.begin_password_change(8, "b@x.io", "fresh", now).is_ok());
     }
 
     fn succeed(t: &LoginThrottle, email: &str, client: &str, now: Instant) {

@@ -59,29 +59,34 @@ pub fn token_response(
 }
 
 /// A password check for `email` from the request's client, counted by the
-/// login throttle (a login, or a password change's current password), or
-/// its 429.
+/// login throttle, or its 429: a login, or (with the user's id) a password
+/// change's current password, also counted per user.
 pub fn begin_attempt<'a>(
     state: &'a AppState,
     req: &HttpRequest,
     email: &str,
+    changing: Option<i64>,
 ) -> Result<Attempt<'a>, ApiError> {
     let client = super::client_address::of(req, &state.trusted_proxies)
         .map(super::client_address::throttle_key)
         .unwrap_or_default();
-    state
-        .throttle
-        .begin(email, &client, Instant::now())
-        .map_err(|refused| {
-            let (what, wait) = match refused {
-                Refused::Failures(wait) => ("failed logins", wait),
-                Refused::Logins(wait) => ("logins", wait),
-            };
-            ApiError::TooManyRequests {
-                detail: format!("too many {what}; try again in {wait} s"),
-                retry_after_secs: wait,
-            }
-        })
+    let now = Instant::now();
+    match changing {
+        None => state.throttle.begin(email, &client, now),
+        Some(user_id) => state
+            .throttle
+            .begin_password_change(user_id, email, &client, now),
+    }
+    .map_err(|refused| {
+        let (what, wait) = match refused {
+            Refused::Failures(wait) => ("failed logins", wait),
+            Refused::Logins(wait) => ("logins", wait),
+        };
+        ApiError::TooManyRequests {
+            detail: format!("too many {what}; try again in {wait} s"),
+            retry_after_secs: wait,
+        }
+    })
 }
 
 /// Exchange an email and password for an access token. Repeated failures
@@ -113,7 +118,7 @@ pub async fn token(
     check(&input, Vec::new())?;
     let typed = input.email.unwrap_or_default();
     let password = input.password.unwrap_or_default();
-    let attempt = begin_attempt(&state, &req, &crate::domain::email::normalize(&typed))?;
+    let attempt = begin_attempt(&state, &req, &crate::domain::email::normalize(&typed), None)?;
 
     let user = match state
         .db

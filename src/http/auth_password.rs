@@ -51,8 +51,9 @@ fn wrong_password() -> ApiError {
 /// Change your own password (any role). Every token of yours issued before
 /// stops working, this one included; the answer carries a new one. A wrong
 /// `current_password` is a 422 naming it and counts as a failed login for
-/// your email from your address: after 5 within 5 minutes both this and
-/// logging in from that address get 429, so a stolen token cannot be used to
+/// your email from your address, and as a wrong password of yours from any
+/// address: after 5 within 5 minutes this gets 429 (from every address), as
+/// does logging in from that address, so a stolen token cannot be used to
 /// guess the password.
 #[utoipa::path(
     tag = "auth",
@@ -60,7 +61,7 @@ fn wrong_password() -> ApiError {
     responses(
         (status = 200, body = TokenResponse, description = "Changed; a new token (the old ones are revoked)",
             headers(("Cache-Control" = String, description = "`no-store`: a token is never kept by a cache"))),
-        (status = 429, description = "Too many wrong passwords or failed logins (for this email from this address, for this email from all, or from this address), or logins within a minute", body = crate::error::Problem, content_type = "application/problem+json",
+        (status = 429, description = "Too many wrong current passwords (5 per window, from all addresses), or failed logins (for this email from this address, for this email from all, or from this address), or logins within a minute", body = crate::error::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait")))
     )
 )]
@@ -76,7 +77,7 @@ pub async fn change(
     check(&input, Vec::new())?;
     let current = input.current_password.unwrap_or_default();
     let new = input.new_password.unwrap_or_default();
-    let attempt = super::auth::begin_attempt(&state, &req, &user.email)?;
+    let attempt = super::auth::begin_attempt(&state, &req, &user.email, Some(user.id))?;
     let id = user.id;
     let row = match state.db.run(move |conn| Ok(users::find(conn, id)?)).await {
         Ok(Some(row)) if row.active => row,
