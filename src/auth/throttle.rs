@@ -24,7 +24,9 @@
 //! logging in over and over kept that work going for as long as it liked,
 //! with no token for the per-user rate limit to count (an outside review).
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -33,8 +35,18 @@ pub struct LoginThrottle {
     window: Duration,
     /// Successful logins per email in `LOGINS_WINDOW`; 0: unlimited.
     max_logins: u32,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<HashMap<Key, Entry>>,
+    /// At most this many keys are held (`MAX_ENTRIES`; less in tests).
+    max_entries: usize,
+    /// Two SipHash keys, drawn at random for the process.
+    hashers: [RandomState; 2],
 }
+
+/// A key (an email from a client, an email, a client, a user) as a 128-bit
+/// hash: 16 bytes whatever the email's length (up to 254 characters, three
+/// keys per attempt), and with keys drawn at random per process, no one can
+/// choose two emails of one key; by chance two meet once in 2^64 pairs.
+type Key = u128;
 
 /// One key's (email and client, email, or client) failures within the last window, its successes
 /// within the last minute, and the attempts still being checked: those count
@@ -54,6 +66,17 @@ struct Entry {
 impl Entry {
     fn is_idle(&self) -> bool {
         self.in_flight == 0 && self.failures.is_empty() && self.logins.is_empty()
+    }
+
+    /// When the entry would be idle (none while an attempt is under way:
+    /// its end finds the entry).
+    fn ends(&self, window: Duration) -> Option<Instant> {
+        if self.in_flight > 0 {
+            return None;
+        }
+        let failures = self.failures.back().map(|f| *f + window);
+        let logins = self.logins.back().map(|l| *l + LOGINS_WINDOW);
+        failures.max(logins)
     }
 }
 
@@ -121,13 +144,17 @@ const CLIENT_FACTOR: u32 = 4;
 /// addresses (or /64s) to lock an email out, and one with that many still
 /// guesses no faster than 100 times a window.
 const EMAIL_FACTOR: u32 = 20;
-const PRUNE_ABOVE: usize = 10_000;
+/// The keys held at most. Each holds up to its limit's instants (16 bytes
+/// each): 100,000 keys of the defaults' failures are a few tens of MB at
+/// worst. Without a cap, failures from ever new addresses and emails (an
+/// IPv6 /48 holds 65,536 /64s) grew the map for a whole window.
+const MAX_ENTRIES: usize = 100_000;
 
 /// An attempt under way (from `LoginThrottle::begin`). Dropped without a
 /// verdict (the client went away mid-check), it counts as a failure.
 pub struct Attempt<'a> {
     throttle: &'a LoginThrottle,
-    keys: Vec<(String, Limits)>,
+    keys: Vec<(Key, Limits)>,
     at: Instant,
     verdict: Option<Verdict>,
 }
@@ -156,6 +183,8 @@ impl LoginThrottle {
             window: Duration::from_secs(window_secs),
             max_logins,
             entries: Mutex::new(HashMap::new()),
+            max_entries: MAX_ENTRIES,
+            hashers: [RandomState::new(), RandomState::new()],
         }
     }
 
@@ -182,7 +211,7 @@ impl LoginThrottle {
     ) -> Result<Attempt<'_>, Refused> {
         let mut keys = self.login_keys(email, client);
         keys.push((
-            format!("user:{user_id}"),
+            self.key(("user", user_id)),
             Limits {
                 failures: self.max_failures,
                 logins: 0,
@@ -193,13 +222,13 @@ impl LoginThrottle {
     }
 
     /// The keys a login counts under, with their limits.
-    fn login_keys(&self, email: &str, client: &str) -> Vec<(String, Limits)> {
+    fn login_keys(&self, email: &str, client: &str) -> Vec<(Key, Limits)> {
         vec![
             // Successes are limited per email (below), not per pair; a
             // success forgets the failures of this email from this address,
             // so a user who mistyped is not left near the lock.
             (
-                pair_key(email, client),
+                self.pair_key(email, client),
                 Limits {
                     failures: self.max_failures,
                     logins: 0,
@@ -210,7 +239,7 @@ impl LoginThrottle {
             // addresses would get a fresh ceiling at each of the owner's
             // logins.
             (
-                email_key(email),
+                self.email_key(email),
                 Limits {
                     failures: self.max_failures.saturating_mul(EMAIL_FACTOR),
                     logins: self.max_logins,
@@ -218,7 +247,7 @@ impl LoginThrottle {
                 },
             ),
             (
-                client_key(client),
+                self.client_key(client),
                 Limits {
                     failures: self.max_failures.saturating_mul(CLIENT_FACTOR),
                     logins: self.max_logins.saturating_mul(CLIENT_FACTOR),
@@ -228,19 +257,10 @@ impl LoginThrottle {
         ]
     }
 
-    fn begin_keys(
-        &self,
-        keys: Vec<(String, Limits)>,
-        now: Instant,
-    ) -> Result<Attempt<'_>, Refused> {
+    fn begin_keys(&self, keys: Vec<(Key, Limits)>, now: Instant) -> Result<Attempt<'_>, Refused> {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > PRUNE_ABOVE {
-            let window = self.window;
-            map.retain(|_, e| {
-                expire(&mut e.failures, now, window);
-                expire(&mut e.logins, now, LOGINS_WINDOW);
-                !e.is_idle()
-            });
+        if map.len() + keys.len() > self.max_entries {
+            self.make_room(&mut map, now, keys.len());
         }
         let mut refused: Option<Refused> = None;
         let mut refuse = |r: Refused| {
@@ -276,7 +296,7 @@ impl LoginThrottle {
             return Err(refused);
         }
         for (key, _) in &keys {
-            map.entry(key.clone()).or_default().in_flight += 1;
+            map.entry(*key).or_default().in_flight += 1;
         }
         Ok(Attempt {
             throttle: self,
@@ -339,18 +359,58 @@ fn whole_seconds(d: Duration) -> u64 {
     (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
-fn email_key(email: &str) -> String {
-    format!("email:{}", crate::domain::email::normalize(email))
-}
+impl LoginThrottle {
+    /// Hashes `parts` (a tuple led by the key's kind: a `str` hashes with
+    /// its length, so no two tuples of different parts meet but by chance).
+    fn key(&self, parts: impl Hash) -> Key {
+        let [high, low] = &self.hashers;
+        (u128::from(high.hash_one(&parts)) << 64) | u128::from(low.hash_one(&parts))
+    }
 
-fn client_key(client: &str) -> String {
-    format!("client:{client}")
-}
+    fn email_key(&self, email: &str) -> Key {
+        self.key(("email", crate::domain::email::normalize(email)))
+    }
 
-/// An email from one client. The address comes first: it holds no space,
-/// so no other pair can make the same key.
-fn pair_key(email: &str, client: &str) -> String {
-    format!("pair:{client} {}", email.trim().to_lowercase())
+    fn client_key(&self, client: &str) -> Key {
+        self.key(("client", client))
+    }
+
+    /// An email from one client.
+    fn pair_key(&self, email: &str, client: &str) -> Key {
+        self.key(("pair", client, email.trim().to_lowercase()))
+    }
+
+    /// Forgets what has expired and, if that leaves too little room for
+    /// `wanted` new keys, the keys whose counts end soonest, so that the map
+    /// with the new keys holds nine tenths of the cap: a full map is scanned
+    /// once per tenth of the cap's new keys, not at every attempt. A key forgotten early loses its
+    /// counts (an attacker who floods the map with new keys shortens the
+    /// locks nearest their end first); one whose attempt is under way is
+    /// kept.
+    fn make_room(&self, map: &mut HashMap<Key, Entry>, now: Instant, wanted: usize) {
+        let window = self.window;
+        map.retain(|_, e| {
+            expire(&mut e.failures, now, window);
+            expire(&mut e.logins, now, LOGINS_WINDOW);
+            !e.is_idle()
+        });
+        let room = (self.max_entries - self.max_entries / 10).saturating_sub(wanted);
+        let Some(excess) = map.len().checked_sub(room).filter(|n| *n > 0) else {
+            return;
+        };
+        let mut ends: Vec<Instant> = map.values().filter_map(|e| e.ends(window)).collect();
+        let Some(last) = excess.min(ends.len()).checked_sub(1) else {
+            return;
+        };
+        let (_, cutoff, _) = ends.select_nth_unstable(last);
+        let cutoff = *cutoff;
+        let mut left = last + 1;
+        map.retain(|_, e| {
+            let evict = left > 0 && e.ends(window).is_some_and(|end| end <= cutoff);
+            left -= usize::from(evict);
+            !evict
+        });
+    }
 }
 
 #[cfg(test)]
@@ -427,7 +487,10 @@ mod tests {
         let held = t
             .entries
             .lock()
-            .map(|m| m.get("email:a@x.io").map_or(0, |e| e.failures.len()))
+            .map(|m| {
+                m.get(&t.email_key("a@x.io"))
+                    .map_or(0, |e| e.failures.len())
+            })
             .unwrap_or(usize::MAX);
         assert_eq!(held, 40);
     }
@@ -593,17 +656,18 @@ mod tests {
                 attempt.failed();
             }
         }
-        let held = |key: &str| {
+        let held = |key: Key| {
             let map = t.entries.lock().unwrap_or_else(|p| p.into_inner());
-            map.get(key).map_or(0, |e| e.failures.len())
+            map.get(&key).map_or(0, |e| e.failures.len())
         };
-        assert_eq!(held("pair:c a@x.io"), 3);
-        assert!(held("email:a@x.io") <= 3, "{}", held("email:a@x.io"));
-        assert!(held("client:c") <= 12, "{}", held("client:c"));
+        let (pair, email) = (t.pair_key("a@x.io", "c"), t.email_key("a@x.io"));
+        assert_eq!(held(pair), 3);
+        assert!(held(email) <= 3, "{}", held(email));
+        assert!(held(t.client_key("c")) <= 12, "{}", held(t.client_key("c")));
         // A window after the last failure, a new attempt forgets them all.
         assert!(open(&t, "a@x.io", "c", start + Duration::from_secs(110)));
-        assert_eq!(held("pair:c a@x.io"), 0);
-        assert_eq!(held("email:a@x.io"), 0);
+        assert_eq!(held(pair), 0);
+        assert_eq!(held(email), 0);
     }
 
     /// A password change's wrong current passwords lock the user at
@@ -624,6 +688,62 @@ mod tests {
         );
         assert!(open(&t, "a@x.io", "fresh", now));
         assert!(t.begin_password_change(8, "b@x.io", "fresh", now).is_ok());
+    }
+
+    /// Found by a review: the map had no bound but the window, and past
+    /// 10,000 keys every attempt scanned it all under the lock. At its cap
+    /// the keys whose counts end soonest are forgotten, down to nine tenths
+    /// of the cap (so the next scan is a tenth of the cap's keys away); a
+    /// lock newer than they is kept, and so is a key under way.
+    #[test]
+    fn the_map_is_capped_and_forgets_what_ends_soonest() {
+        let mut t = LoginThrottle::new(3, 60, 0);
+        t.max_entries = 30;
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let len = |t: &LoginThrottle| t.entries.lock().map(|m| m.len()).unwrap_or(usize::MAX);
+        let filler = |i: usize| (format!("u{i}@x.io"), format!("10.0.0.{i}"));
+        // Five failures of three keys each, ending at 60 s to 64 s.
+        for i in 0..5 {
+            let (email, client) = filler(i);
+            fail(&t, &email, &client, at(i as u64));
+        }
+        // A lock ending at 70 s, and an attempt under way since 0 s.
+        for _ in 0..3 {
+            fail(&t, "a@x.io", "c", at(10));
+        }
+        let under_way = t.begin("w@x.io", "10.9.9.9", at(0)).expect("open");
+        assert_eq!(len(&t), 21);
+        // Three more fill the map; the next makes room for itself.
+        for i in 5..8 {
+            let (email, client) = filler(i);
+            fail(&t, &email, &client, at(20));
+        }
+        assert_eq!(len(&t), 30);
+        let (email, client) = filler(8);
+        fail(&t, &email, &client, at(20));
+        assert_eq!(len(&t), 27, "nine tenths of 30, its own keys included");
+        let map_holds = |key: Key| t.entries.lock().is_ok_and(|m| m.contains_key(&key));
+        let forgotten = (0..5)
+            .filter(|i| !map_holds(t.client_key(&filler(*i).1)))
+            .count();
+        assert_eq!(forgotten, 2, "the six keys ending soonest went");
+        assert!(!map_holds(t.email_key(&filler(1).0)));
+        assert!(map_holds(t.email_key(&filler(2).0)));
+        assert!(map_holds(t.pair_key("w@x.io", "10.9.9.9")));
+        assert!(map_holds(t.client_key(&filler(8).1)));
+        assert_eq!(
+            t.begin("a@x.io", "c", at(20)).err(),
+            Some(Refused::Failures(50)),
+            "the newer lock holds"
+        );
+        under_way.void();
+        // However many new keys come, the map stays within its cap.
+        for i in 9..200 {
+            let (email, client) = filler(i);
+            fail(&t, &email, &client, at(30));
+            assert!(len(&t) <= 30, "{}", len(&t));
+        }
     }
 
     fn succeed(t: &LoginThrottle, email: &str, client: &str, now: Instant) {
