@@ -152,7 +152,8 @@ pub struct UserQuery {
     /// true: only active users; false: only deactivated ones.
     pub active: Option<bool>,
     /// Case-insensitive search: users whose email or name holds this text
-    /// (trimmed; blank is no filter).
+    /// (trimmed; blank is no filter). Emails are searched as stored: a
+    /// non-ASCII domain in Punycode (`xn--…`).
     #[param(max_length = 200)]
     pub q: Option<String>,
     /// One of `id`, `email`, `name`, `created_at`, `updated_at`; prefix `-`
