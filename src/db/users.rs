@@ -85,19 +85,18 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserR
 /// holding its normal form. A start rewrites old spellings to the normal
 /// form, except one whose form another user had already: typed as stored
 /// it still reaches that user, and any other spelling reaches the holder.
+/// An active user goes before a deactivated one: two rows for one mailbox
+/// are mostly an old account switched off, and the address typed the
+/// usual way must keep reaching the account in use.
 pub fn find_for_login(conn: &mut DbConn, typed: &str) -> QueryResult<Option<UserRow>> {
     let (old, normal) = (
         crate::domain::email::old_form(typed),
         crate::domain::email::normalize(typed),
     );
-    let mut found: Vec<UserRow> = users::table
+    let found: Vec<UserRow> = users::table
         .filter(users::email.eq_any([&old, &normal]))
         .load(conn)?;
-    let exact = found.iter().position(|u| u.email == old);
-    Ok(match exact {
-        Some(i) => Some(found.swap_remove(i)),
-        None => found.pop(),
-    })
+    Ok(found.into_iter().max_by_key(|u| (u.active, u.email == old)))
 }
 
 pub fn insert(conn: &mut DbConn, new: &NewUser) -> QueryResult<UserRow> {
