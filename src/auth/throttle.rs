@@ -15,7 +15,7 @@
 //! after its first failure, let a burst through on each side of its end (9
 //! failures within 2 s, a review). Known and unknown emails are treated
 //! alike, so the lock reveals nothing. A password change's current password
-//! is also counted per user from all addresses, at `max_failures`
+//! is also counted per token from all addresses, at `max_failures`
 //! (`begin_password_change`).
 //!
 //! Successes: at most `max_logins` per email (four times as many per client
@@ -42,7 +42,7 @@ pub struct LoginThrottle {
     hashers: [RandomState; 2],
 }
 
-/// A key (an email from a client, an email, a client, a user) as a 128-bit
+/// A key (an email from a client, an email, a client, a token) as a 128-bit
 /// hash: 16 bytes whatever the email's length (up to 254 characters, three
 /// keys per attempt), and with keys drawn at random per process, no one can
 /// choose two emails of one key; by chance two meet once in 2^64 pairs.
@@ -197,21 +197,27 @@ impl LoginThrottle {
     }
 
     /// `begin` for the current password of a password change by the user
-    /// `user_id`: also counted per user from all addresses together, at
-    /// `max_failures`. Only the holder of the user's token gets here, so
-    /// the addresses that spread a login's guesses (and save its owner from
-    /// a stranger's lock) would only let a stolen token guess 20 times as
-    /// often, from 20 addresses.
+    /// `user_id` with its token issued at `issued_at` (the token's `iat`):
+    /// also counted per token from all addresses together, at
+    /// `max_failures`. Only the token's holder gets here, so the addresses
+    /// that spread a login's guesses (and save its owner from a stranger's
+    /// lock) would only let a stolen token guess 20 times as often, from 20
+    /// addresses. Per token, not per user: per user, a thief's five wrong
+    /// guesses a window locked the owner's own token out of the change too,
+    /// the only self-service way to revoke the thief's (a review). A thief
+    /// cannot get another token without the password, so each stolen one
+    /// still gets `max_failures` guesses a window.
     pub fn begin_password_change(
         &self,
         user_id: i64,
+        issued_at: i64,
         email: &str,
         client: &str,
         now: Instant,
     ) -> Result<Attempt<'_>, Refused> {
         let mut keys = self.login_keys(email, client);
         keys.push((
-            self.key(("user", user_id)),
+            self.key(("token", user_id, issued_at)),
             Limits {
                 failures: self.max_failures,
                 logins: 0,
@@ -670,24 +676,32 @@ mod tests {
         assert_eq!(held(email), 0);
     }
 
-    /// A password change's wrong current passwords lock the user at
-    /// `max_failures` from all addresses together; its logins, and other
-    /// users, are not locked by them.
+    /// A password change's wrong current passwords lock the token at
+    /// `max_failures` from all addresses together; its user's logins, its
+    /// user's other tokens and other users are not locked by them. Found by
+    /// a review: counted per user, a stolen token's guesses locked the
+    /// owner's own token out of the change.
     #[test]
-    fn a_password_change_is_locked_per_user_across_addresses() {
+    fn a_password_change_is_locked_per_token_across_addresses() {
         let t = LoginThrottle::new(3, 60, 0);
         let now = Instant::now();
         for i in 0..3 {
-            t.begin_password_change(7, "a@x.io", &format!("10.0.0.{i}"), now)
+            t.begin_password_change(7, 1000, "a@x.io", &format!("10.0.0.{i}"), now)
                 .expect("open")
                 .failed();
         }
         assert_eq!(
-            t.begin_password_change(7, "a@x.io", "fresh", now).err(),
+            t.begin_password_change(7, 1000, "a@x.io", "fresh", now)
+                .err(),
             Some(Refused::Failures(60))
         );
         assert!(open(&t, "a@x.io", "fresh", now));
-        assert!(t.begin_password_change(8, "b@x.io", "fresh", now).is_ok());
+        assert!(t
+            .begin_password_change(7, 1001, "a@x.io", "home", now)
+            .is_ok());
+        assert!(t
+            .begin_password_change(8, 1000, "b@x.io", "fresh", now)
+            .is_ok());
     }
 
     /// Found by a review: the map had no bound but the window, and past

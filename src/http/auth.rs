@@ -59,13 +59,14 @@ pub fn token_response(
 }
 
 /// A password check for `email` from the request's client, counted by the
-/// login throttle, or its 429: a login, or (with the user's id) a password
-/// change's current password, also counted per user.
+/// login throttle, or its 429: a login, or (with the user's id and its
+/// token's `iat`) a password change's current password, also counted per
+/// token.
 pub fn begin_attempt<'a>(
     state: &'a AppState,
     req: &HttpRequest,
     email: &str,
-    changing: Option<i64>,
+    changing: Option<(i64, i64)>,
 ) -> Result<Attempt<'a>, ApiError> {
     let client = super::client_address::of(req, &state.trusted_proxies)
         .map(super::client_address::throttle_key)
@@ -73,9 +74,9 @@ pub fn begin_attempt<'a>(
     let now = Instant::now();
     match changing {
         None => state.throttle.begin(email, &client, now),
-        Some(user_id) => state
+        Some((user_id, issued_at)) => state
             .throttle
-            .begin_password_change(user_id, email, &client, now),
+            .begin_password_change(user_id, issued_at, email, &client, now),
     }
     .map_err(|refused| {
         let (what, wait) = match refused {

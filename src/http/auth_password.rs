@@ -10,7 +10,7 @@ use validator::Validate;
 use super::auth::TokenResponse;
 use super::extract::{JsonBody, NoQuery};
 use super::validation::check;
-use crate::auth::extract::disabled;
+use crate::auth::extract::{bearer_token, disabled};
 use crate::auth::{password, AuthUser};
 use crate::db::row_lock::{lock, Locked};
 use crate::db::{self, users};
@@ -51,17 +51,19 @@ fn wrong_password() -> ApiError {
 /// Change your own password (any role). Every token of yours issued before
 /// stops working, this one included; the answer carries a new one. A wrong
 /// `current_password` is a 422 naming it and counts as a failed login for
-/// your email from your address, and as a wrong password of yours from any
-/// address: after 5 within 5 minutes this gets 429 (from every address), as
-/// does logging in from that address, so a stolen token cannot be used to
-/// guess the password.
+/// your email from your address, and as a wrong password sent with this
+/// token from any address: after 5 within 5 minutes this token gets 429 here
+/// (from every address), as does logging in from that address, so a stolen
+/// token cannot be used to guess the password. The count is per token, not
+/// per user: your other tokens (a new login) can still change the password,
+/// and so revoke a stolen one.
 #[utoipa::path(
     tag = "auth",
     request_body = PasswordChange,
     responses(
         (status = 200, body = TokenResponse, description = "Changed; a new token (the old ones are revoked)",
             headers(("Cache-Control" = String, description = "`no-store`: a token is never kept by a cache"))),
-        (status = 429, description = "Too many wrong current passwords (5 per window, from all addresses), or failed logins (for this email from this address, for this email from all, or from this address), or logins within a minute", body = crate::error::Problem, content_type = "application/problem+json",
+        (status = 429, description = "Too many wrong current passwords with this token (5 per window per token, from all addresses), or failed logins (for this email from this address, for this email from all, or from this address), or logins within a minute", body = crate::error::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait")))
     )
 )]
@@ -77,7 +79,14 @@ pub async fn change(
     check(&input, Vec::new())?;
     let current = input.current_password.unwrap_or_default();
     let new = input.new_password.unwrap_or_default();
-    let attempt = super::auth::begin_attempt(&state, &req, &user.email, Some(user.id))?;
+    // The token the extractor checked (its claims are remembered, so this
+    // is a lookup): its `iat` names it for the per-token count.
+    let issued_at = state
+        .jwt
+        .verify(&bearer_token(&req)?, chrono::Utc::now().timestamp())?
+        .iat;
+    let attempt =
+        super::auth::begin_attempt(&state, &req, &user.email, Some((user.id, issued_at)))?;
     let id = user.id;
     let row = match state.db.run(move |conn| Ok(users::find(conn, id)?)).await {
         Ok(Some(row)) if row.active => row,
