@@ -52,7 +52,7 @@ type Key = u128;
 /// within the last minute, and the attempts still being checked: those count
 /// against the limits too, or a burst sent at once would all be checked
 /// before the first verdict is recorded.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Entry {
     /// When each failure's attempt began, oldest first. Only the newest
     /// `limit` can decide a lock, so no more are kept; nor any older than the
@@ -61,9 +61,21 @@ struct Entry {
     /// The same for successful logins, over `LOGINS_WINDOW`.
     logins: VecDeque<Instant>,
     in_flight: u32,
+    /// The key's limits (the same at every attempt), for the choice of
+    /// what a full map forgets.
+    limits: Limits,
 }
 
 impl Entry {
+    fn new(limits: Limits) -> Entry {
+        Entry {
+            failures: VecDeque::new(),
+            logins: VecDeque::new(),
+            in_flight: 0,
+            limits,
+        }
+    }
+
     fn is_idle(&self) -> bool {
         self.in_flight == 0 && self.failures.is_empty() && self.logins.is_empty()
     }
@@ -77,6 +89,29 @@ impl Entry {
         let failures = self.failures.back().map(|f| *f + window);
         let logins = self.logins.back().map(|l| *l + LOGINS_WINDOW);
         failures.max(logins)
+    }
+
+    /// How long the entry stays locked, by its failures or its logins (none
+    /// when it is not). Expired instants must be gone.
+    fn locked_for(&self, now: Instant, window: Duration) -> Option<Duration> {
+        let failures = locked_for(&self.failures, self.limits.failures, now, window);
+        let logins = (self.limits.logins > 0)
+            .then(|| locked_for(&self.logins, self.limits.logins, now, LOGINS_WINDOW))
+            .flatten();
+        failures.max(logins)
+    }
+
+    /// Where a full map forgets the entry, first first: furthest below its
+    /// failure limit (as a share of it, in 32-bit fixed point), then soonest
+    /// to end. None for an entry kept: locked, or with an attempt under way.
+    fn eviction_rank(&self, now: Instant, window: Duration) -> Option<(u64, Instant)> {
+        if self.locked_for(now, window).is_some() {
+            return None;
+        }
+        let end = self.ends(window)?;
+        let held = u64::try_from(self.failures.len()).unwrap_or(u64::MAX);
+        let share = held.saturating_mul(1 << 32) / u64::from(self.limits.failures.max(1));
+        Some((share, end))
     }
 }
 
@@ -265,8 +300,14 @@ impl LoginThrottle {
 
     fn begin_keys(&self, keys: Vec<(Key, Limits)>, now: Instant) -> Result<Attempt<'_>, Refused> {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() + keys.len() > self.max_entries {
-            self.make_room(&mut map, now, keys.len());
+        let fresh =
+            |map: &HashMap<Key, Entry>| keys.iter().filter(|(k, _)| !map.contains_key(k)).count();
+        if map.len() + fresh(&map) > self.max_entries {
+            let wanted = fresh(&map);
+            self.make_room(&mut map, now, wanted);
+            if map.len() + fresh(&map) > self.max_entries {
+                return Err(Refused::Failures(self.full_for(&map, now)));
+            }
         }
         let mut refused: Option<Refused> = None;
         let mut refuse = |r: Refused| {
@@ -301,8 +342,10 @@ impl LoginThrottle {
         if let Some(refused) = refused {
             return Err(refused);
         }
-        for (key, _) in &keys {
-            map.entry(*key).or_default().in_flight += 1;
+        for (key, max) in &keys {
+            map.entry(*key)
+                .or_insert_with(|| Entry::new(*max))
+                .in_flight += 1;
         }
         Ok(Attempt {
             throttle: self,
@@ -387,12 +430,16 @@ impl LoginThrottle {
     }
 
     /// Forgets what has expired and, if that leaves too little room for
-    /// `wanted` new keys, the keys whose counts end soonest, so that the map
-    /// with the new keys holds nine tenths of the cap: a full map is scanned
-    /// once per tenth of the cap's new keys, not at every attempt. A key forgotten early loses its
-    /// counts (an attacker who floods the map with new keys shortens the
-    /// locks nearest their end first); one whose attempt is under way is
-    /// kept.
+    /// `wanted` new keys, the keys furthest below their failure limit (one
+    /// failure, or successes only, first; of those alike, the soonest to
+    /// end), so that the map with the new keys holds nine tenths of the cap:
+    /// a full map is scanned once per tenth of the cap's new keys, not at
+    /// every attempt. A key forgotten early loses its counts. A locked key
+    /// is never forgotten before its lock ends, nor one whose attempt is
+    /// under way: forgetting the soonest to end first (a review), an
+    /// attacker flooding the map with new keys (new /64s, new emails)
+    /// forgot its own oldest locks first. The map may be left fuller than
+    /// wanted (`full_for`).
     fn make_room(&self, map: &mut HashMap<Key, Entry>, now: Instant, wanted: usize) {
         let window = self.window;
         map.retain(|_, e| {
@@ -404,18 +451,35 @@ impl LoginThrottle {
         let Some(excess) = map.len().checked_sub(room).filter(|n| *n > 0) else {
             return;
         };
-        let mut ends: Vec<Instant> = map.values().filter_map(|e| e.ends(window)).collect();
-        let Some(last) = excess.min(ends.len()).checked_sub(1) else {
+        let mut ranks: Vec<(u64, Instant)> = map
+            .values()
+            .filter_map(|e| e.eviction_rank(now, window))
+            .collect();
+        let Some(last) = excess.min(ranks.len()).checked_sub(1) else {
             return;
         };
-        let (_, cutoff, _) = ends.select_nth_unstable(last);
+        let (_, cutoff, _) = ranks.select_nth_unstable(last);
         let cutoff = *cutoff;
         let mut left = last + 1;
         map.retain(|_, e| {
-            let evict = left > 0 && e.ends(window).is_some_and(|end| end <= cutoff);
+            let evict = left > 0 && e.eviction_rank(now, window).is_some_and(|r| r <= cutoff);
             left -= usize::from(evict);
             !evict
         });
+    }
+
+    /// The wait for a new key when the map is full of keys it keeps (locks
+    /// and attempts under way, after `make_room`): until the soonest lock
+    /// ends (a second while attempts are all that is held). The attempt is
+    /// refused rather than a lock forgotten: filling 100,000 keys with locks
+    /// takes 5 failed Argon2 checks each (the defaults) within a window, and
+    /// a lock forgotten gives its guesser a fresh count; keys already held
+    /// (an email and address with counts) are still let in.
+    fn full_for(&self, map: &HashMap<Key, Entry>, now: Instant) -> u64 {
+        map.values()
+            .filter_map(|e| e.locked_for(now, self.window))
+            .min()
+            .map_or(1, whole_seconds)
     }
 }
 
@@ -706,50 +770,56 @@ mod tests {
 
     /// Found by a review: the map had no bound but the window, and past
     /// 10,000 keys every attempt scanned it all under the lock. At its cap
-    /// the keys whose counts end soonest are forgotten, down to nine tenths
-    /// of the cap (so the next scan is a tenth of the cap's keys away); a
-    /// lock newer than they is kept, and so is a key under way.
+    /// the keys furthest below their failure limit are forgotten first (of
+    /// those alike, the soonest to end), down to nine tenths of the cap (so
+    /// the next scan is a tenth of the cap's keys away); a lock is kept,
+    /// older though it is, and so is a key under way.
     #[test]
-    fn the_map_is_capped_and_forgets_what_ends_soonest() {
+    fn the_map_is_capped_and_forgets_what_is_furthest_from_a_lock() {
         let mut t = LoginThrottle::new(3, 60, 0);
         t.max_entries = 30;
         let start = Instant::now();
         let at = |s: u64| start + Duration::from_secs(s);
         let len = |t: &LoginThrottle| t.entries.lock().map(|m| m.len()).unwrap_or(usize::MAX);
         let filler = |i: usize| (format!("u{i}@x.io"), format!("10.0.0.{i}"));
-        // Five failures of three keys each, ending at 60 s to 64 s.
-        for i in 0..5 {
-            let (email, client) = filler(i);
-            fail(&t, &email, &client, at(i as u64));
-        }
-        // A lock ending at 70 s, and an attempt under way since 0 s.
+        // A lock ending at 60 s (its email and address 3 of 60 and 12), and
+        // an attempt under way since 0 s.
         for _ in 0..3 {
-            fail(&t, "a@x.io", "c", at(10));
+            fail(&t, "a@x.io", "c", at(0));
         }
         let under_way = t.begin("w@x.io", "10.9.9.9", at(0)).expect("open");
-        assert_eq!(len(&t), 21);
-        // Three more fill the map; the next makes room for itself.
-        for i in 5..8 {
+        // Eight failures of three keys each (1 of 3, 60 and 12), ending at
+        // 70 s to 77 s, fill the map; the next makes room for itself.
+        for i in 0..8 {
             let (email, client) = filler(i);
-            fail(&t, &email, &client, at(20));
+            fail(&t, &email, &client, at(10 + i as u64));
         }
         assert_eq!(len(&t), 30);
         let (email, client) = filler(8);
         fail(&t, &email, &client, at(20));
         assert_eq!(len(&t), 27, "nine tenths of 30, its own keys included");
         let map_holds = |key: Key| t.entries.lock().is_ok_and(|m| m.contains_key(&key));
-        let forgotten = (0..5)
-            .filter(|i| !map_holds(t.client_key(&filler(*i).1)))
-            .count();
-        assert_eq!(forgotten, 2, "the six keys ending soonest went");
-        assert!(!map_holds(t.email_key(&filler(1).0)));
-        assert!(map_holds(t.email_key(&filler(2).0)));
+        // Six went: the emails of one failure in 60, soonest ending first.
+        for i in 0..6 {
+            assert!(!map_holds(t.email_key(&filler(i).0)), "{i}");
+        }
+        for i in 6..9 {
+            assert!(map_holds(t.email_key(&filler(i).0)), "{i}");
+        }
+        for i in 0..9 {
+            let (email, client) = filler(i);
+            assert!(map_holds(t.client_key(&client)), "{i}");
+            assert!(map_holds(t.pair_key(&email, &client)), "{i}");
+        }
+        assert!(
+            map_holds(t.email_key("a@x.io")),
+            "3 of 60 is nearer its limit"
+        );
         assert!(map_holds(t.pair_key("w@x.io", "10.9.9.9")));
-        assert!(map_holds(t.client_key(&filler(8).1)));
         assert_eq!(
             t.begin("a@x.io", "c", at(20)).err(),
-            Some(Refused::Failures(50)),
-            "the newer lock holds"
+            Some(Refused::Failures(40)),
+            "the older lock holds"
         );
         under_way.void();
         // However many new keys come, the map stays within its cap.
@@ -758,6 +828,62 @@ mod tests {
             fail(&t, &email, &client, at(30));
             assert!(len(&t) <= 30, "{}", len(&t));
         }
+    }
+
+    /// Found by a review: forgetting the keys that end soonest, a flood of
+    /// new keys (new /64s, new emails, one failure each) forgot the oldest
+    /// locks first, the flooder's own among them. A lock outlasts any flood.
+    #[test]
+    fn a_lock_survives_a_flood_of_single_failure_keys() {
+        let mut t = LoginThrottle::new(3, 60, 0);
+        t.max_entries = 30;
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        for _ in 0..3 {
+            fail(&t, "a@x.io", "c", at(0));
+        }
+        for i in 0..500 {
+            fail(
+                &t,
+                &format!("u{i}@x.io"),
+                &format!("10.0.{}.{}", i / 256, i % 256),
+                at(10),
+            );
+        }
+        assert_eq!(
+            t.begin("a@x.io", "c", at(30)).err(),
+            Some(Refused::Failures(30))
+        );
+        assert!(open(&t, "a@x.io", "c", at(60)));
+    }
+
+    /// A map full of keys it keeps (locks, attempts under way) refuses a
+    /// new key's attempt until the soonest lock ends, rather than forget a
+    /// lock; keys it holds are still let in.
+    #[test]
+    fn a_map_full_of_locks_refuses_new_keys() {
+        let mut t = LoginThrottle::new(1, 60, 0);
+        t.max_entries = 4;
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        // A lock (the pair, 1 of 1); its email and address are 1 of 20, 4.
+        fail(&t, "a@x.io", "c", at(0));
+        let under_way = t.begin("b@x.io", "c", at(10)).expect("open");
+        // b@x.io's two new keys fit once a@x.io's email (1 of 20) is
+        // forgotten; n@x.io's three do not: the pair is locked, and the rest
+        // are under way.
+        assert_eq!(
+            t.begin("n@x.io", "d", at(10)).err(),
+            Some(Refused::Failures(50))
+        );
+        assert_eq!(
+            t.begin("a@x.io", "c", at(10)).err(),
+            Some(Refused::Failures(50)),
+            "the lock holds"
+        );
+        under_way.void();
+        assert!(open(&t, "n@x.io", "d", at(10)));
+        fail(&t, "a@x.io", "e", at(10));
     }
 
     fn succeed(t: &LoginThrottle, email: &str, client: &str, now: Instant) {
