@@ -73,6 +73,23 @@ static PROFIT_12M: LazyLock<String> = LazyLock::new(|| {
 });
 const WINDOW_END: &str = "), 0)";
 
+/// After a write of a customer's transactions or interactions: its derived
+/// figures, then its CPR figures and stage and its loyalty type under the
+/// stored settings, in that order (each reads what the one before wrote).
+/// `refresh` alone moves the 12-month revenue to `now`'s window, and an
+/// order that had left it between two hourly jobs left the share of wallet,
+/// the stage and the loyalty type on the old revenue. Inside the write
+/// transaction, after the card's lock (and `now` read after it).
+pub fn refresh_card(
+    conn: &mut DbConn,
+    customer_id: i64,
+    now: NaiveDateTime,
+) -> Result<(), crate::error::ApiError> {
+    refresh(conn, customer_id, now)?;
+    super::cpr::refresh_current(conn, customer_id, now)?;
+    super::loyalty::refresh_current(conn, customer_id, now)
+}
+
 /// Recomputes every derived figure of one customer. Call inside the write
 /// transaction, after `customers::lock`.
 pub fn refresh(conn: &mut DbConn, customer_id: i64, now: NaiveDateTime) -> QueryResult<()> {

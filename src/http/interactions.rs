@@ -486,29 +486,11 @@ pub async fn create(
             super::users::require_active(conn, &user, row.user_id, "user_id")?;
             let saved = interactions::insert(conn, &row)?;
             // Read once the card is locked, as the transaction writes do.
-            refresh_card(conn, customer_id, db::now())?;
+            stats::refresh_card(conn, customer_id, db::now())?;
             Ok(saved)
         })
         .await?;
     Ok(respond(StatusCode::CREATED, saved))
-}
-
-/// The card's figures after a contact write, refreshed as a transaction
-/// write refreshes them, in the same order: `stats::refresh` also moves the
-/// card's 12-month revenue to `now`'s window, and without the CPR and
-/// loyalty refreshes that follow it an order that had left the window
-/// between two hourly jobs left the share of wallet, the stage and the
-/// loyalty type on the old revenue beside the new one. Inside the write
-/// transaction, after the card's lock.
-fn refresh_card(
-    conn: &mut DbConn,
-    customer_id: i64,
-    now: chrono::NaiveDateTime,
-) -> Result<(), ApiError> {
-    stats::refresh(conn, customer_id, now)?;
-    db::cpr::refresh_current(conn, customer_id, now)?;
-    db::loyalty::refresh_current(conn, customer_id, now)?;
-    Ok(())
 }
 
 fn find_interaction(
@@ -672,7 +654,7 @@ pub async fn patch(
                     current: before + 1,
                 });
             }
-            refresh_card(conn, customer_id, now)?;
+            stats::refresh_card(conn, customer_id, now)?;
             Ok(row)
         })
         .await?;
@@ -707,7 +689,7 @@ pub async fn delete(
             let found = find_interaction(conn, customer_id, id)?;
             precondition::check(expected.as_deref(), found.version)?;
             interactions::delete(conn, id)?;
-            refresh_card(conn, customer_id, db::now())?;
+            stats::refresh_card(conn, customer_id, db::now())?;
             Ok(())
         })
         .await?;

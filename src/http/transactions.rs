@@ -20,7 +20,7 @@ use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::page::{self, Cursor};
 use crate::db::transactions::{self, Filter, TransactionRow};
-use crate::db::{self, churn, cpr, customers, stats, DbConn};
+use crate::db::{self, churn, customers, stats, DbConn};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
 
@@ -477,9 +477,7 @@ pub async fn create(
             // dated before the change it follows.
             let now = db::now();
             churn::win_back_buyers(conn, &churn::purchases_in([&saved]), user.id, now)?;
-            stats::refresh(conn, customer_id, now)?;
-            cpr::refresh_current(conn, customer_id, now)?;
-            crate::db::loyalty::refresh_current(conn, customer_id, now)?;
+            stats::refresh_card(conn, customer_id, now)?;
             Ok(saved)
         })
         .await?;
@@ -560,9 +558,7 @@ pub async fn patch(
             };
             // A correction can make an order a purchase after the churn too.
             churn::win_back_buyers(conn, &churn::purchases_in([&row]), user.id, now)?;
-            stats::refresh(conn, customer_id, now)?;
-            cpr::refresh_current(conn, customer_id, now)?;
-            crate::db::loyalty::refresh_current(conn, customer_id, now)?;
+            stats::refresh_card(conn, customer_id, now)?;
             Ok(row)
         })
         .await?;
@@ -598,9 +594,7 @@ pub async fn delete(
             precondition::check(expected.as_deref(), found.version)?;
             transactions::delete(conn, id)?;
             let now = db::now();
-            stats::refresh(conn, customer_id, now)?;
-            cpr::refresh_current(conn, customer_id, now)?;
-            crate::db::loyalty::refresh_current(conn, customer_id, now)?;
+            stats::refresh_card(conn, customer_id, now)?;
             Ok(())
         })
         .await?;

@@ -13,7 +13,7 @@ use patron::error::ApiError;
 use patron::startup::Application;
 use serde_json::{json, Value};
 
-use crate::helpers::{hold_a_connection, Backend, TestApp};
+use crate::helpers::{hold_a_connection, hold_locked, Backend, TestApp};
 
 crate::backend_tests!(
     concurrent_card_reads_get_their_own_cards,
@@ -130,13 +130,7 @@ async fn card_reads_held_up_in_their_statement_get_their_503(app: TestApp) {
         Backend::Sqlite => "BEGIN IMMEDIATE; UPDATE customers SET notes = notes;",
     };
     // One of the pool's two connections; the reader gets the other.
-    let mut holder = hold_a_connection(&db).await;
-    let holder = tokio::task::spawn_blocking(move || {
-        holder.batch_execute(lock).expect("the lock");
-        holder
-    })
-    .await
-    .expect("the blocking lock");
+    let holder = hold_locked(&db, lock).await;
     let started = Instant::now();
     let reads = join_all((1..=3).map(|id| db.card(id))).await;
     let took = started.elapsed();

@@ -580,6 +580,19 @@ impl TestApp {
 
 /// Takes a connection of `db`'s pool (its only one, in the tests that use
 /// this) and keeps it until the guard drops.
+/// A connection of `db`'s pool that has run `sql` (a `BEGIN` and a lock it
+/// keeps until the connection is dropped or rolled back).
+pub async fn hold_locked(db: &patron::db::Db, sql: &'static str) -> patron::db::PooledConn {
+    use diesel::connection::SimpleConnection;
+    let mut holder = hold_a_connection(db).await;
+    tokio::task::spawn_blocking(move || {
+        holder.batch_execute(sql).expect("the lock");
+        holder
+    })
+    .await
+    .expect("the blocking lock")
+}
+
 pub async fn hold_a_connection(db: &patron::db::Db) -> patron::db::PooledConn {
     let pool = db.pool().clone();
     tokio::task::spawn_blocking(move || pool.get())

@@ -210,7 +210,7 @@ async fn an_overtaken_run_leaves_its_retrys_claim_alone(app: TestApp) {
 /// retry that follows gets an answer at once (the stored 201, or "applied"),
 /// and the card exists once.
 async fn a_post_the_client_gave_up_on_is_answered_to_its_retry(app: TestApp) {
-    use crate::helpers::hold_a_connection;
+    use crate::helpers::hold_locked;
     use diesel::connection::SimpleConnection;
     use std::time::{Duration, Instant};
     let token = app.admin_token().await;
@@ -226,13 +226,7 @@ async fn a_post_the_client_gave_up_on_is_answered_to_its_retry(app: TestApp) {
         Backend::Postgres => "BEGIN; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE;",
         Backend::Sqlite => "BEGIN IMMEDIATE; UPDATE customers SET notes = notes;",
     };
-    let mut holder = hold_a_connection(&db).await;
-    let holder = tokio::task::spawn_blocking(move || {
-        holder.batch_execute(lock).expect("the lock");
-        holder
-    })
-    .await
-    .expect("the blocking lock");
+    let holder = hold_locked(&db, lock).await;
     let gave_up = post().timeout(Duration::from_millis(700)).send().await;
     assert!(
         gave_up.is_err(),

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::backend_tests;
 use diesel::connection::SimpleConnection;
 
-use crate::helpers::{hold_a_connection, Backend, TestApp};
+use crate::helpers::{hold_locked, Backend, TestApp};
 
 backend_tests!(
     unicode_and_punycode_domains_are_one_email,
@@ -233,13 +233,7 @@ async fn a_start_with_only_kept_spellings_writes_nothing(app: TestApp) {
         Backend::Postgres => "BEGIN; SELECT pg_advisory_xact_lock(123563867795310);",
         Backend::Sqlite => "BEGIN IMMEDIATE; UPDATE users SET name = name;",
     };
-    let mut holder = hold_a_connection(&db).await;
-    let holder = tokio::task::spawn_blocking(move || {
-        holder.batch_execute(lock).expect("the lock");
-        holder
-    })
-    .await
-    .expect("the blocking lock");
+    let holder = hold_locked(&db, lock).await;
     let done = tokio::time::timeout(
         std::time::Duration::from_secs(5),
         patron::auth::stored_emails::normalize_stored(&db),
