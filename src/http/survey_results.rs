@@ -118,6 +118,8 @@ pub struct SurveyResults {
     /// survey opened before panels were frozen (`panel_frozen_at` null),
     /// counts its segment's active members now. Null without a target.
     pub target_customers: Option<i64>,
+    /// Responses in the window; like every figure below, those of cards
+    /// archived since are left out (a restore brings them back).
     pub responses: i64,
     /// Panel members who responded ÷ `target_customers` (0–1, four
     /// decimals); null without a target (or when the panel is empty).

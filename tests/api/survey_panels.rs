@@ -14,6 +14,7 @@ backend_tests!(
     a_static_panel_ignores_later_member_edits,
     the_target_is_frozen_once_open,
     a_survey_opened_before_panels_follows_its_segment,
+    an_archived_respondent_leaves_every_figure,
 );
 
 const SURVEYS: &str = "/api/v1/surveys";
@@ -243,4 +244,60 @@ async fn a_survey_opened_before_panels_follows_its_segment(app: TestApp) {
     let s = app.get(&format!("{SURVEYS}/{id}"), &admin).await;
     assert!(s.body["panel_frozen_at"].is_null(), "{}", s.text);
     assert_eq!(results(&app, &admin, id).await["target_customers"], 3);
+}
+
+/// Two members respond (ratings 5 and 1, NPS 10 and 0); the second is
+/// archived: its answers leave the counts, CSAT, NPS and months as it leaves
+/// the panel (the rate stayed 1 of 1 while CSAT still read 50 %), and come
+/// back with its restore.
+async fn an_archived_respondent_leaves_every_figure(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = customers(&app, &admin, 2).await;
+    let seg = segment(
+        &app,
+        &admin,
+        json!({"name": "Both", "kind": "static", "member_ids": c}),
+    )
+    .await;
+    let (id, q) = open_survey(&app, &admin, json!({"segment_id": seg})).await;
+    for (cust, rating, nps) in [(c[0], 5, 10), (c[1], 1, 0)] {
+        let r = respond(
+            &app,
+            &admin,
+            id,
+            cust,
+            &[
+                (q[0], json!(rating)),
+                (q[1], json!(rating)),
+                (q[2], json!(nps)),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let both = results(&app, &admin, id).await;
+    assert_eq!(both["responses"], 2, "{both}");
+    assert_eq!(both["csat"], 50.0, "{both}");
+    assert_eq!(both["nps"], 0.0, "{both}");
+    let r = app
+        .delete(&format!("/api/v1/customers/{}", c[1]), &admin)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let one = results(&app, &admin, id).await;
+    assert_eq!(one["target_customers"], 1, "{one}");
+    assert_eq!(one["responses"], 1, "{one}");
+    assert_eq!(one["response_rate"], 1.0, "{one}");
+    assert_eq!(one["csat"], 100.0, "{one}");
+    assert_eq!(one["nps"], 100.0, "{one}");
+    assert_eq!(one["periods"][0]["responses"], 1, "{one}");
+    assert_eq!(one["dimensions"][0]["csat"], 100.0, "{one}");
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{}/restore", c[1]),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(results(&app, &admin, id).await, both);
 }
