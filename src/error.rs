@@ -290,6 +290,36 @@ fn invalid_token_challenge(why: &str) -> String {
     format!("Bearer error=\"invalid_token\", error_description=\"{description}\"")
 }
 
+/// The request field a unique constraint guards, by PostgreSQL's constraint
+/// name or SQLite's `table.column`: a race lost to another request's insert
+/// (two `POST /segments` of one name at once) is then the same 409 naming
+/// the field as the handler's own check gives (a review found it naming
+/// none, so a form had nothing to highlight).
+fn unique_field(info: &dyn diesel::result::DatabaseErrorInformation) -> Option<&'static str> {
+    const GUARDED: [(&str, &str, &str); 4] = [
+        ("users_email_key", "users.email", "email"),
+        (
+            "customers_external_id_key",
+            "customers.external_id",
+            "external_id",
+        ),
+        (
+            "transactions_external_id_key",
+            "transactions.external_id",
+            "external_id",
+        ),
+        ("segments_name_key", "segments.name", "name"),
+    ];
+    GUARDED.iter().find_map(|(constraint, column, field)| {
+        let named = info.constraint_name() == Some(constraint)
+            || info
+                .message()
+                .strip_prefix("UNIQUE constraint failed: ")
+                .is_some_and(|columns| columns == *column);
+        named.then_some(*field)
+    })
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind as Kind, Error};
@@ -306,11 +336,12 @@ impl From<diesel::result::Error> for ApiError {
             // another request's insert.
             Error::DatabaseError(Kind::UniqueViolation, info) => {
                 log::info!("unique violation answered 409: {}", info.message());
-                ApiError::Conflict(
-                    "a record with the same unique value exists (another request may have just \
-                     created it)"
-                        .into(),
-                )
+                let message = "a record with the same unique value exists (another request may \
+                               have just created it)";
+                match unique_field(info.as_ref()) {
+                    Some(field) => ApiError::field_conflict(field, message),
+                    None => ApiError::Conflict(message.into()),
+                }
             }
             Error::DatabaseError(Kind::ForeignKeyViolation, _) => ApiError::Conflict(
                 "a referenced record does not exist or is still referenced".into(),
@@ -378,6 +409,67 @@ mod tests {
         let detail = e.problem().detail;
         assert!(!detail.contains("customers"), "{detail}");
         assert!(detail.contains("same unique value"), "{detail}");
+        assert_eq!(e.problem().errors[0].field, "external_id");
+    }
+
+    /// A lost race names the field its constraint guards, on either engine's
+    /// wording; a constraint of no request field names none.
+    #[test]
+    fn a_lost_unique_race_names_its_field() {
+        struct Pg(&'static str);
+        impl diesel::result::DatabaseErrorInformation for Pg {
+            fn message(&self) -> &str {
+                "duplicate key value violates unique constraint"
+            }
+            fn details(&self) -> Option<&str> {
+                None
+            }
+            fn hint(&self) -> Option<&str> {
+                None
+            }
+            fn table_name(&self) -> Option<&str> {
+                None
+            }
+            fn column_name(&self) -> Option<&str> {
+                None
+            }
+            fn constraint_name(&self) -> Option<&str> {
+                Some(self.0)
+            }
+            fn statement_position(&self) -> Option<i32> {
+                None
+            }
+        }
+        let field = |info: Box<dyn diesel::result::DatabaseErrorInformation + Send + Sync>| {
+            let e = ApiError::from(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                info,
+            ));
+            assert_eq!(e.status_code(), StatusCode::CONFLICT);
+            e.problem().errors.first().map(|f| f.field.clone())
+        };
+        assert_eq!(
+            field(Box::new(Pg("segments_name_key"))).as_deref(),
+            Some("name")
+        );
+        assert_eq!(
+            field(Box::new(Pg("users_email_key"))).as_deref(),
+            Some("email")
+        );
+        assert_eq!(
+            field(Box::new(
+                "UNIQUE constraint failed: segments.name".to_string()
+            ))
+            .as_deref(),
+            Some("name")
+        );
+        assert_eq!(field(Box::new(Pg("idempotency_keys_pkey"))), None);
+        assert_eq!(
+            field(Box::new(
+                "UNIQUE constraint failed: idempotency_keys.key".to_string()
+            )),
+            None
+        );
     }
 
     /// A review: the three Idempotency-Key 409s and a duplicate key shared

@@ -133,7 +133,10 @@ pub fn plan(
                 })));
             }
         }
-        Err(ApiError::Conflict(why)) => {
+        // A key taken meanwhile (the unique index names its field since a
+        // review) or a link gone: each item then gets its own answer.
+        Err(ApiError::Conflict(why))
+        | Err(ApiError::FieldConflict(FieldError { message: why, .. })) => {
             log::info!(
                 "bulk create of {} cards goes item by item: {why}",
                 good.len()

@@ -32,7 +32,7 @@ use crate::db::customers::{self, CustomerRow};
 use crate::db::row_lock::{self, Locked};
 use crate::db::transactions::{self, TransactionRow};
 use crate::db::{self, changes, DbConn};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 
 /// The cards a batch names, read once.
 struct Cards {
@@ -179,7 +179,10 @@ pub fn plan(
                 })));
             }
         }
-        Err(ApiError::Conflict(why)) => {
+        // A key taken meanwhile (the unique index names its field since a
+        // review) or a link gone: each item then gets its own answer.
+        Err(ApiError::Conflict(why))
+        | Err(ApiError::FieldConflict(FieldError { message: why, .. })) => {
             log::info!(
                 "bulk write of {} transactions goes item by item: {why}",
                 new.len() + changed.len()

@@ -69,6 +69,7 @@ mod reference;
 mod reset_admin;
 mod roles;
 mod segments;
+mod segments_races;
 mod segments_rules;
 mod settings;
 mod settings_turn;
