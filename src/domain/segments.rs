@@ -800,7 +800,7 @@ fn condition(
         }
     };
     let test = match field.ty {
-        FieldType::Text => exact_text(test?, &value_path, errors, source),
+        FieldType::Text => exact_text(field, test?, &value_path, errors, source),
         _ => test,
     };
     test.map(|test| Cond { field, test })
@@ -812,13 +812,17 @@ fn condition(
 /// (a review). Blank, the value could match no card (blank text is stored
 /// as none): refused in a request, where `is_null` is the test for a
 /// missing value. `contains` keeps its spaces: they are part of the
-/// substring.
+/// substring. A card's `currency` is three upper-case letters, so `usd`
+/// could match none: refused in a request as the card's own field is (a
+/// review found it accepted, a segment silently empty).
 fn exact_text(
+    field: &Field,
     test: Test,
     path: &str,
     errors: &mut Vec<FieldError>,
     source: Source,
 ) -> Option<Test> {
+    let currency = field.name == "currency";
     let mut trim = |value: Scalar, path: String| match value {
         Scalar::Text(s) if s.trim().is_empty() && source == Source::Request => {
             err(
@@ -826,6 +830,19 @@ fn exact_text(
                 &path,
                 "blank",
                 "must not be blank (blank text is stored as no value: test a missing value with op is_null)",
+            );
+            None
+        }
+        Scalar::Text(s)
+            if currency
+                && source == Source::Request
+                && !super::codes::is_currency_code(s.trim()) =>
+        {
+            err(
+                errors,
+                &path,
+                "currency",
+                "must be an ISO 4217 code such as CNY or USD (three upper-case letters, as cards store it)",
             );
             None
         }
@@ -1110,6 +1127,31 @@ mod tests {
         );
         // A stored rule keeps reading (a blank value matches no card).
         assert!(Rule::parse_stored(&json!({"field": "region", "op": "eq", "value": ""})).is_ok());
+    }
+
+    #[test]
+    fn a_currency_is_tested_as_cards_store_it() {
+        assert_eq!(
+            one(json!({"field": "currency", "op": "eq", "value": "usd"})),
+            pair("rule.value", "currency")
+        );
+        assert_eq!(
+            fields(json!({"field": "currency", "op": "in", "value": ["CNY", "US", "EURO"]})),
+            vec![
+                pair("rule.value[1]", "currency"),
+                pair("rule.value[2]", "currency")
+            ]
+        );
+        for rule in [
+            json!({"field": "currency", "op": "eq", "value": " USD "}),
+            json!({"field": "currency", "op": "contains", "value": "us"}),
+        ] {
+            assert!(Rule::parse(&rule, "rule").is_ok(), "{rule}");
+        }
+        // A rule stored before keeps reading (it matches no card).
+        assert!(
+            Rule::parse_stored(&json!({"field": "currency", "op": "eq", "value": "usd"})).is_ok()
+        );
     }
 
     #[test]

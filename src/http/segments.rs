@@ -167,7 +167,8 @@ pub struct SegmentPage {
 /// **Fields** (type: ops):
 /// text — `name`, `company`, `region`, `industry`, `age_band`, `income_band`,
 /// `occupation`, `education`, `currency`: `eq`, `ne`, `in` (exact, with the
-/// value trimmed as stored text is; blank is refused) and `contains`
+/// value trimmed as stored text is; blank is refused; a `currency` value
+/// must be an ISO 4217 code, three upper-case letters) and `contains`
 /// (case-insensitive substring);
 /// codes — `kind`, `gender`, `acquisition_source`, `personality_type`,
 /// `social_style`, `funnel_stage`, `prospect_grade`, `tier`, `cpr_stage`,

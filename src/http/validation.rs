@@ -90,7 +90,7 @@ pub const FORBIDDEN_CHAR_MESSAGE: &str =
 
 /// ISO 4217 shape: three upper-case letters.
 pub fn currency_code(value: &str) -> Result<(), ValidationError> {
-    if value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase()) {
+    if crate::domain::codes::is_currency_code(value) {
         Ok(())
     } else {
         Err(ValidationError::new("currency")
