@@ -10,8 +10,11 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[schema(example = json!({"field": "email", "code": "email", "message": "must be a valid email address"}))]
 pub struct FieldError {
-    /// Path of the field in the body (`email`, `tags[2]`, `lines[0].sku`) or the
-    /// name of the query parameter (`limit`); `""` for the body as a whole.
+    /// Path of the field in the body (`email`, `tags[2]`, `lines[0].sku`), the
+    /// name of the query parameter (`limit`) or CSV column, or `customer_id`
+    /// for the customer a request writes to (the 409 `archived`, whether the
+    /// customer is named by the path or the body); `""` for the body as a
+    /// whole.
     pub field: String,
     /// Machine-readable rule that failed, e.g. `required`, `length`, `email`, `invalid_value`.
     pub code: String,
@@ -52,7 +55,9 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    /// Every bad field, for validation failures.
+    /// Every bad field, for validation failures; the one field at fault for a
+    /// 409 that one field causes (`external_id` taken, `funnel_stage` move
+    /// refused, `customer_id` archived), which tells those cases apart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }

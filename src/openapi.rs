@@ -120,16 +120,12 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "429",
         "Rate limited (per user and minute; integration users have a higher limit); retry after Retry-After seconds",
     ),
-    (
-        "Conflict",
-        "409",
-        "Conflicts with the current state: an archived customer (restore it first), a duplicate key, a move the rules refuse",
-    ),
+    ("Archived", "409", ARCHIVED_409),
+    ("ArchivedOrInFlight", "409", ARCHIVED_409),
     (
         "ConflictOrInFlight",
         "409",
-        "Conflicts with the current state (an archived customer: restore it first; a duplicate \
-         key; a move the rules refuse)",
+        "No conflict of its own: a 409 here comes from the Idempotency-Key.",
     ),
     (
         "InternalError",
@@ -150,6 +146,68 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
          them again, the detail says what completes the recompute",
     ),
 ];
+
+/// The 409 of a write to an archived card or to its records (`http::customers::
+/// archived`), on each operation that can give it (`shared_conflicts`).
+const ARCHIVED_409: &str = "The customer is archived (`errors`: `[{field: customer_id, code: \
+archived}]`, however the request names the customer): the card and its records are read-only \
+until `POST /customers/{id}/restore`; resending the write will not succeed.";
+
+/// The 409 of a funnel move the rules refuse (`http::funnel::move_refused`).
+const FUNNEL_409: &str = "A funnel move the rules refuse (`errors`: `[{field: funnel_stage, code: \
+conflict}]`): `won` needs a recorded purchase (a transaction above 0), and moving back down \
+the funnel needs a `change_reason`.";
+
+/// The causes of a 409 that several operations share, each listed only on
+/// the operations that can give it: a write to a card's records, its
+/// account plans or a survey response for it meets an archived card (a
+/// review found an operation's own 409, `The external_id was already
+/// recorded`, hiding it: an ERP sync that skips that 409 would drop real
+/// orders); a card's create or change moves it in the funnel. Archiving
+/// an archived card and restoring one never conflict.
+fn shared_conflicts(method: &str, path: &str) -> Vec<&'static str> {
+    let mut causes = Vec::new();
+    let card_change = method == "patch" && path == "/api/v1/customers/{id}";
+    let record =
+        path.starts_with("/api/v1/customers/{id}/") && path != "/api/v1/customers/{id}/restore";
+    let for_a_card =
+        path.starts_with("/api/v1/account-plans") || path == "/api/v1/surveys/{id}/responses";
+    if method != "get" && (card_change || record || for_a_card) {
+        causes.push(ARCHIVED_409);
+    }
+    if card_change || (method == "post" && path == "/api/v1/customers") {
+        causes.push(FUNNEL_409);
+    }
+    causes
+}
+
+/// The 409 an operation lists: its own (if it describes one) followed by
+/// the shared causes that apply and, on a keyed POST, what the key adds; a
+/// shared response where it has none of its own; none where no 409 can
+/// happen.
+fn conflicts(op: &mut Operation, causes: &[&str], keyed: bool) {
+    if let Some(RefOr::T(response)) = op.responses.responses.get_mut("409") {
+        for cause in causes {
+            response.description = format!("{}\n\n{cause}", response.description);
+        }
+        if keyed {
+            keyed_409(op);
+        }
+        return;
+    }
+    let shared = match (causes, keyed) {
+        ([], false) => return,
+        ([], true) => "ConflictOrInFlight",
+        ([only], true) if *only == ARCHIVED_409 => "ArchivedOrInFlight",
+        ([only], false) if *only == ARCHIVED_409 => "Archived",
+        // No operation without a 409 of its own has another mix.
+        _ => return,
+    };
+    op.responses.responses.insert(
+        "409".to_string(),
+        RefOr::Ref(Ref::new(format!("#/components/responses/{shared}"))),
+    );
+}
 
 /// What a keyed POST's 409 can also be, appended to the operation's own
 /// 409 (the one shared, or one an operation describes): the three are told
@@ -222,7 +280,7 @@ fn example_error(name: &str) -> ApiError {
             detail: "more than 1200 requests per minute; retry in 12 s".into(),
             retry_after_secs: 12,
         },
-        "Conflict" => crate::http::customers::archived(42),
+        "Archived" | "ArchivedOrInFlight" => crate::http::customers::archived(42),
         "ConflictOrInFlight" => ApiError::InProgress(
             "a request with this Idempotency-Key is still being processed; retry later".into(),
         ),
@@ -308,7 +366,7 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                 ),
             );
         }
-        if *name == "ConflictOrInFlight" {
+        if matches!(*name, "ConflictOrInFlight" | "ArchivedOrInFlight") {
             response.description = format!("{}\n\n{KEYED_409}", response.description);
             response
                 .headers
@@ -412,17 +470,12 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                 wanted.push("ValidationFailed");
             } else if secured && method == "post" {
                 idempotency_key(op, KEY);
-                keyed_409(op);
+                conflicts(op, &shared_conflicts(method, path), true);
                 // With a key, the body is read (and hashed) before the
                 // handler runs, even where the operation takes none.
-                wanted.extend([
-                    "ConflictOrInFlight",
-                    "ValidationFailed",
-                    "RequestTimeout",
-                    "PayloadTooLarge",
-                ]);
+                wanted.extend(["ValidationFailed", "RequestTimeout", "PayloadTooLarge"]);
             } else if secured && method != "get" {
-                wanted.push("Conflict");
+                conflicts(op, &shared_conflicts(method, path), false);
             }
             add_responses(op, &wanted);
         }

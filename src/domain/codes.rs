@@ -113,7 +113,11 @@ code_enum!(
 );
 
 code_enum!(
-    /// Sales funnel stage (大客户销售漏斗).
+    /// Sales funnel stage (大客户销售漏斗), in order. A card moves forward
+    /// freely (stages may be skipped); `won` needs a recorded purchase (a
+    /// transaction above 0), and a move back down needs a `change_reason`.
+    /// A move the rules refuse is a 409 naming `funnel_stage` (code
+    /// `conflict`), not a 422: it depends on the card's state.
     FunnelStage { Lead => "lead", Prospect => "prospect", Ordinary => "ordinary", Key => "key", Won => "won" }
 );
 

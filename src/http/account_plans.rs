@@ -308,7 +308,7 @@ pub async fn list(
     request_body = PlanCreate,
     responses(
         (status = 201, body = PlanView, headers(("ETag" = String), ("Location" = String))),
-        (status = 409, description = "The customer is not a key customer (tier important or secondary), or is archived", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The customer is not a key customer (tier important or secondary; no `errors`)", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/account-plans")]

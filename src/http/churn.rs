@@ -100,7 +100,7 @@ pub struct ReactivateBody {
     request_body = ChurnCreate,
     responses(
         (status = 201, body = ChurnRecordView, headers(("Location" = String, description = "The customer's churn history"))),
-        (status = 409, description = "The customer is already churned", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The customer is already churned (no `errors`)", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/customers/{id}/churn")]
@@ -173,7 +173,7 @@ pub async fn churn(
     request_body = ReactivateBody,
     responses(
         (status = 200, body = ChurnRecordView),
-        (status = 409, description = "The customer is not churned", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The customer is not churned (no `errors`)", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/customers/{id}/reactivate")]

@@ -180,7 +180,9 @@ pub struct CustomerCreate {
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<SocialStyle>)]
     pub social_style: Option<Input<SocialStyle>>,
-    /// Defaults to `lead`.
+    /// Defaults to `lead`. Not `won`: a new card has no purchase yet, and
+    /// `won` needs one (409 naming `funnel_stage`); record the card, then its
+    /// transaction, then move it.
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<FunnelStage>)]
     pub funnel_stage: Option<Input<FunnelStage>>,
@@ -302,6 +304,8 @@ pub struct CustomerPatch {
     pub social_style: Option<Option<Input<SocialStyle>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
+    /// A move back down needs `change_reason`, and `won` a recorded
+    /// purchase: a move the rules refuse is a 409 naming `funnel_stage`.
     #[schema(value_type = FunnelStage, required = false)]
     pub funnel_stage: Option<Option<Input<FunnelStage>>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -331,8 +335,10 @@ pub struct CustomerPatch {
     #[schema(value_type = Option<Vec<Tag>>, max_items = 50)]
     pub tags: Option<Option<Vec<String>>>,
     /// Why `funnel_stage` or `prospect_grade` changes; kept in the history.
-    /// Required to move back down the funnel; not blank (it was taken for
-    /// none, and a move down answered that it needed one).
+    /// Needed to move back down the funnel: a move down without one is a 409
+    /// naming `funnel_stage` (code `conflict`; the rule depends on the
+    /// card's stage, so it is not a 422). Not blank (it was taken for none,
+    /// and a move down answered that it needed one).
     #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
     #[schema(
         min_length = 1,

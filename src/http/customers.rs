@@ -588,7 +588,7 @@ pub async fn list(
     responses(
         (status = 201, body = CustomerView, headers(("ETag" = String), ("Location" = String))),
         (status = 403, description = "A viewer; or a sales user naming another user as `owner_id` (a sales user creates cards only for itself)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The external_id is taken", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The external_id is taken by another customer (`errors`: `[{field: external_id, code: conflict}]`)", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/customers")]
@@ -645,7 +645,7 @@ pub async fn get(
     responses(
         (status = 200, body = CustomerView, headers(("ETag" = String))),
         (status = 403, description = "A viewer; or a sales user changing a card owned by someone else, or changing `owner_id` (only managers, admins and integrations reassign owners)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The external_id is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The external_id is taken by another customer (`errors`: `[{field: external_id, code: conflict}]`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The card changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]

@@ -452,7 +452,7 @@ pub fn update_in_tx(
     request_body = TransactionCreate,
     responses(
         (status = 201, body = TransactionView, headers(("ETag" = String), ("Location" = String))),
-        (status = 409, description = "The external_id was already recorded", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The external_id was already recorded (`errors`: `[{field: external_id, code: conflict}]`)", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/customers/{id}/transactions")]
@@ -526,7 +526,7 @@ pub async fn get(
     request_body = TransactionPatch,
     responses(
         (status = 200, body = TransactionView, headers(("ETag" = String))),
-        (status = 409, description = "The external_id is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The external_id is taken by another transaction (`errors`: `[{field: external_id, code: conflict}]`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]

@@ -421,3 +421,99 @@ fn examples_pass_their_schemas_and_no_all_of_forbids_its_parts() {
         );
     }
 }
+
+/// The 409 of an operation and its description, its own or the shared one.
+fn conflict_text(spec: &Value, op: &Value) -> Option<String> {
+    let conflict = op["responses"].get("409")?;
+    let conflict = match conflict["$ref"].as_str() {
+        Some(r) => &spec["components"]["responses"][r.rsplit('/').next().unwrap_or_default()],
+        None => conflict,
+    };
+    Some(
+        conflict["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+/// A 409 states every cause the operation can meet, with what `errors`
+/// holds for it: an operation's own 409 (`The external_id was already
+/// recorded`) hid that an archived card is a 409 too, so an ERP sync
+/// skipping "already recorded" orders would have dropped real ones (a
+/// review); the funnel's 409s were stated nowhere. And no 409 is listed
+/// where none can happen (archiving, restoring, the settings, webhooks).
+#[test]
+fn a_409_states_every_cause_and_only_where_it_happens() {
+    let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
+    let archived = "`[{field: customer_id, code: archived}]`";
+    let funnel = "`[{field: funnel_stage, code: conflict}]`";
+    for (method, path, op) in operations(&spec) {
+        let text = conflict_text(&spec, &op).unwrap_or_default();
+        let card_write = path.starts_with("/api/v1/customers/{id}/")
+            && !path.ends_with("/restore")
+            && method != "get";
+        if card_write || (method == "patch" && path == "/api/v1/customers/{id}") {
+            assert!(text.contains(archived), "{method} {path}: {text}");
+        }
+        if path.ends_with("/restore") {
+            assert!(!text.contains("archived"), "{method} {path}: {text}");
+        }
+    }
+    let op = |method: &str, path: &str| spec["paths"][path][method].clone();
+    for (method, path) in [
+        ("post", "/api/v1/customers/{id}/transactions"),
+        (
+            "patch",
+            "/api/v1/customers/{id}/transactions/{transaction_id}",
+        ),
+        ("post", "/api/v1/customers/{id}/churn"),
+        ("post", "/api/v1/customers/{id}/reactivate"),
+        ("post", "/api/v1/surveys/{id}/responses"),
+        ("post", "/api/v1/account-plans"),
+        ("patch", "/api/v1/account-plans/{id}"),
+    ] {
+        let text = conflict_text(&spec, &op(method, path)).unwrap_or_default();
+        assert!(text.contains(archived), "{method} {path}: {text}");
+    }
+    for (method, path) in [
+        ("post", "/api/v1/customers"),
+        ("patch", "/api/v1/customers/{id}"),
+    ] {
+        let text = conflict_text(&spec, &op(method, path)).unwrap_or_default();
+        assert!(text.contains(funnel), "{method} {path}: {text}");
+        assert!(text.contains("external_id"), "{method} {path}: {text}");
+    }
+    let text = conflict_text(&spec, &op("post", "/api/v1/customers/{id}/transactions"));
+    assert!(
+        text.unwrap_or_default()
+            .contains("`[{field: external_id, code: conflict}]`"),
+        "the recorded order's 409 names its field"
+    );
+    for (method, path) in [
+        ("delete", "/api/v1/customers/{id}"),
+        ("put", "/api/v1/settings/cpr"),
+        ("put", "/api/v1/settings/tiers"),
+        ("put", "/api/v1/settings/loyalty"),
+        ("put", "/api/v1/settings/churn"),
+        ("patch", "/api/v1/webhooks/{id}"),
+        ("delete", "/api/v1/webhooks/{id}"),
+    ] {
+        let text = conflict_text(&spec, &op(method, path));
+        assert!(text.is_none(), "{method} {path} lists a 409: {text:?}");
+    }
+    // The funnel's rules are on the schemas a client writes with.
+    let schemas = &spec["components"]["schemas"];
+    let stage = schemas["FunnelStage"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    for rule in ["`won` needs a recorded purchase", "`change_reason`", "409"] {
+        assert!(stage.contains(rule), "FunnelStage lacks {rule:?}: {stage}");
+    }
+    let reason = schemas["CustomerPatch"]["properties"]["change_reason"].to_string();
+    assert!(reason.contains("409"), "{reason}");
+    let create = schemas["CustomerCreate"]["properties"]["funnel_stage"].to_string();
+    assert!(create.contains("409"), "{create}");
+    let field = schemas["FieldError"]["properties"]["field"]["description"].to_string();
+    assert!(field.contains("customer_id"), "{field}");
+}
