@@ -327,16 +327,9 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             response
         };
         if *name == "UnsupportedMediaType" {
-            use utoipa::openapi::schema::{ObjectBuilder, Type};
-            response.headers.insert(
-                "Accept-Encoding".to_string(),
-                utoipa::openapi::HeaderBuilder::new()
-                    .schema(ObjectBuilder::new().schema_type(Type::String).build())
-                    .description(Some(
-                        "On the 415 for a Content-Encoding Patron does not decode: the ones it does",
-                    ))
-                    .build(),
-            );
+            response
+                .headers
+                .insert("Accept-Encoding".to_string(), accept_encoding_header());
         }
         if *name == "Unauthorized" {
             use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -451,8 +444,11 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                 wanted.push("BadRequest");
             }
             if secured {
-                // No replay where the key is ignored (read-only POSTs, reruns).
+                // No replay where the key is ignored (read-only POSTs, reruns)
+                // or not read at all (one's own password: its answer, a token,
+                // is never stored).
                 let replays = method == "post"
+                    && path != crate::http::auth_password::PATH
                     && !crate::http::idempotency::ignores_key(&actix_web::http::Method::POST, path);
                 success_headers(op, replays);
             }
@@ -461,6 +457,16 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             let rerun = !reads_only
                 && crate::http::idempotency::ignores_key(&actix_web::http::Method::POST, path);
             let own_password = path == crate::http::auth_password::PATH;
+            // What the Idempotency-Key can add to a 422: nothing where it is
+            // not read, a malformed key where it is ignored, and a key reused
+            // with another request where it is stored.
+            let key_422 = if !secured || method != "post" || own_password {
+                None
+            } else if reads_only || rerun {
+                Some(MALFORMED_KEY_422)
+            } else {
+                Some(KEYED_422)
+            };
             if own_password {
                 // Its answer is a token, never stored: the key is not read
                 // (`http::idempotency`), so none is documented.
@@ -478,8 +484,73 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
                 conflicts(op, &shared_conflicts(method, path), false);
             }
             add_responses(op, &wanted);
+            keep_shared_causes(op, key_422, secured);
         }
     }
+}
+
+/// The 422 of a malformed Idempotency-Key (`http::idempotency::key_error`).
+const MALFORMED_KEY_422: &str = "Also a 422 naming `Idempotency-Key`: a malformed key (not 1 to \
+255 visible ASCII characters, or two headers).";
+
+/// The 422s of a stored Idempotency-Key (`key_error`, `mismatch`).
+const KEYED_422: &str = "Also a 422 naming `Idempotency-Key`: a malformed key (not 1 to 255 \
+visible ASCII characters, or two headers), or a key already used with another request.";
+
+/// The shared cause of a 415 that an operation's own 415 keeps.
+const ENCODING_415: &str = "Also a 415: a Content-Encoding Patron does not decode \
+(`Accept-Encoding` lists the ones it does).";
+
+/// The shared cause of a 429 that an operation's own 429 keeps.
+const RATE_429: &str = "Also a 429: the per-user request limit (per minute; integration users \
+have a higher one), with the `RateLimit-*` headers.";
+
+/// An operation that describes its own 415, 422 or 429 keeps the shared
+/// causes that apply there (a review found the import's 415 without the
+/// unknown Content-Encoding, the keyed POSTs' 422s without the key's, the
+/// password change's 429 without the request limit): the shared answer is
+/// listed only where the operation has none of its own.
+fn keep_shared_causes(op: &mut Operation, key_422: Option<&str>, secured: bool) {
+    if let Some(response) = own(op, "415") {
+        response.description = sentence(&response.description, ENCODING_415);
+        response
+            .headers
+            .entry("Accept-Encoding".to_string())
+            .or_insert_with(accept_encoding_header);
+    }
+    if let (Some(response), Some(key)) = (own(op, "422"), key_422) {
+        response.description = sentence(&response.description, key);
+    }
+    if let (Some(response), true) = (own(op, "429"), secured) {
+        response.description = sentence(&response.description, RATE_429);
+        for (name, header) in rate_limit_state() {
+            response.headers.entry(name).or_insert(header);
+        }
+    }
+}
+
+/// `text` followed by the sentence `more`.
+fn sentence(text: &str, more: &str) -> String {
+    format!("{}. {more}", text.trim_end().trim_end_matches('.'))
+}
+
+/// The operation's own response for `status`, if it describes one.
+fn own<'a>(op: &'a mut Operation, status: &str) -> Option<&'a mut utoipa::openapi::Response> {
+    match op.responses.responses.get_mut(status) {
+        Some(RefOr::T(response)) => Some(response),
+        _ => None,
+    }
+}
+
+/// The `Accept-Encoding` of a 415 for an unknown Content-Encoding.
+fn accept_encoding_header() -> utoipa::openapi::Header {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    utoipa::openapi::HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::String).build())
+        .description(Some(
+            "On the 415 for a Content-Encoding Patron does not decode: the ones it does",
+        ))
+        .build()
 }
 
 /// The 403 an authenticated operation lists, if a role can get one (a

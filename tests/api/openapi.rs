@@ -105,6 +105,13 @@ fn every_api_operation_is_secured_and_documents_its_problems() {
                 .as_array()
                 .and_then(|ps| ps.iter().find(|p| p["name"] == "Idempotency-Key"));
             assert!(key.is_none(), "{method} {path} documents Idempotency-Key");
+            // Nor a replay (the middleware skips it: `TOKEN_POSTS`).
+            for (status, response) in responses {
+                assert!(
+                    response["headers"].get("Idempotent-Replayed").is_none(),
+                    "{method} {path} {status} documents Idempotent-Replayed"
+                );
+            }
         } else if method == "post" && ignores_key(path.as_str()) {
             assert!(
                 !responses.contains_key("409"),
@@ -516,4 +523,50 @@ fn a_409_states_every_cause_and_only_where_it_happens() {
     assert!(create.contains("409"), "{create}");
     let field = schemas["FieldError"]["properties"]["field"]["description"].to_string();
     assert!(field.contains("customer_id"), "{field}");
+}
+
+/// An operation's own 415, 422 or 429 keeps the shared causes that apply:
+/// a review found the import's 415 without the unknown Content-Encoding,
+/// the keyed POSTs' 422s without the malformed or reused key, the bulk
+/// writes' without an empty batch, and the password change's 429 without
+/// the per-user request limit and its headers.
+#[test]
+fn own_responses_keep_the_shared_causes() {
+    let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
+    let response = |method: &str, path: &str, status: &str| {
+        spec["paths"][path][method]["responses"][status].clone()
+    };
+    let text = |r: &Value| r["description"].as_str().unwrap_or_default().to_string();
+    let import = response("post", "/api/v1/customers/import", "415");
+    assert!(text(&import).contains("Content-Encoding"), "{import}");
+    assert!(import["headers"]["Accept-Encoding"].is_object(), "{import}");
+    for path in [
+        "/api/v1/customers/bulk",
+        "/api/v1/transactions/bulk",
+        "/api/v1/customers/import",
+        "/api/v1/webhooks",
+        "/api/v1/surveys",
+        "/api/v1/surveys/{id}/responses",
+    ] {
+        let own = text(&response("post", path, "422"));
+        assert!(
+            own.contains("a key already used with another request"),
+            "post {path}: {own}"
+        );
+    }
+    for path in ["/api/v1/customers/bulk", "/api/v1/transactions/bulk"] {
+        let own = text(&response("post", path, "422"));
+        assert!(own.contains("no item"), "post {path}: {own}");
+    }
+    let limited = response("post", "/api/v1/auth/password", "429");
+    assert!(
+        text(&limited).contains("per-user request limit"),
+        "{limited}"
+    );
+    for header in ["Retry-After", "RateLimit-Limit", "RateLimit-Remaining"] {
+        assert!(
+            limited["headers"][header].is_object(),
+            "{header}: {limited}"
+        );
+    }
 }
