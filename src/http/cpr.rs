@@ -129,6 +129,9 @@ pub async fn get(
 
 /// Pin the stage by hand (managers and admins), with a reason; it stays
 /// until unpinned, whatever the transactions say.
+///
+/// Unconditional: a pin has no version, so `If-Match` is not read (the
+/// last pin wins, and the stage history records each).
 #[utoipa::path(
     tag = "cpr",
     params(("id" = i64, Path, description = "Customer id")),
@@ -174,6 +177,9 @@ pub async fn pin(
 }
 
 /// Unpin: the stage returns to the computed one.
+///
+/// Unconditional: a pin has no version, so `If-Match` is not read
+/// (unpinning twice changes nothing).
 #[utoipa::path(tag = "cpr", params(("id" = i64, Path, description = "Customer id")), responses((status = 200, body = CprView)))]
 #[delete("/customers/{id}/cpr/pin")]
 pub async fn unpin(

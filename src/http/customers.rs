@@ -702,6 +702,10 @@ pub async fn delete(
 }
 
 /// Restore an archived customer card.
+///
+/// Unconditional: `If-Match` is not read (restoring sets only
+/// `archived_at` back, whatever else changed, and restoring a card that is
+/// not archived changes nothing).
 #[utoipa::path(
     tag = "customers",
     params(("id" = i64, Path, description = "Customer id")),

@@ -96,7 +96,7 @@ pub struct SurveyPeriod {
     #[schema(example = "2026-11")]
     pub period: String,
     pub responses: i64,
-    /// Panel members who responded in this month ÷ `target_customers` (0–1); null without a target.
+    /// Panel members who responded in this month ÷ `target_customers` (0–1); null without a target or with an empty panel.
     pub response_rate: Option<f64>,
     /// Over every `rating_5` answer (0–100).
     pub csat: Option<f64>,

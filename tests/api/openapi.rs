@@ -570,3 +570,23 @@ fn own_responses_keep_the_shared_causes() {
         );
     }
 }
+
+/// The writes that never read `If-Match` say so (API readers took "PATCH
+/// and PUT honour it" to cover the pin; a review), and list no 412.
+#[test]
+fn unconditional_writes_say_so() {
+    let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
+    for (method, path) in [
+        ("put", "/api/v1/customers/{id}/cpr/pin"),
+        ("delete", "/api/v1/customers/{id}/cpr/pin"),
+        ("post", "/api/v1/customers/{id}/restore"),
+    ] {
+        let op = &spec["paths"][path][method];
+        let text = op["description"].as_str().unwrap_or_default();
+        assert!(
+            text.contains("Unconditional: ") && text.contains("`If-Match` is not"),
+            "{method} {path}: {text}"
+        );
+        assert!(op["responses"].get("412").is_none(), "{method} {path}");
+    }
+}
