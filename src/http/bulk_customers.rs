@@ -242,13 +242,26 @@ fn update_one(
     row: CustomerRow,
     item: Value,
 ) -> Result<Applied, ApiError> {
+    let (applied, row) = update_card(conn, user, row, item)?;
+    known.insert(external_id, row);
+    Ok(applied)
+}
+
+/// Updates the card `row` as the item says, and the card as it then is.
+pub fn update_card(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    row: CustomerRow,
+    item: Value,
+) -> Result<(Applied, CustomerRow), ApiError> {
     // As the set-based pass answers it (`bulk_customers_plan::unchanged`).
     if user.require_customer_write(row.owner_id).is_err() && leaves_as_is(conn, &row, &item)? {
-        return Ok(Applied {
+        let applied = Applied {
             status: ItemStatus::Unchanged,
             id: row.id,
             version: row.version,
-        });
+        };
+        return Ok((applied, row));
     }
     let mut item = item;
     bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
@@ -263,8 +276,7 @@ fn update_one(
         id: row.id,
         version: row.version,
     };
-    known.insert(external_id, row);
-    Ok(applied)
+    Ok((applied, row))
 }
 
 /// True when `item` would change nothing on the known card `row`

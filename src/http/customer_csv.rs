@@ -1,6 +1,6 @@
 //! CSV of customer cards: `GET /customers/export` streams every matching
-//! card, `POST /customers/import` upserts rows by `external_id` with the
-//! bulk rules. One column list for both, so an export re-imports as is:
+//! card, `POST /customers/import` upserts rows by `id` or `external_id` with
+//! the bulk rules (`customer_csv_target`). One column list for both, so an export re-imports as is:
 //! its `version` column then keeps the import from undoing edits made
 //! since the export (`Exported`).
 
@@ -15,6 +15,7 @@ use super::bulk::{self, Applied, BulkQuery, ItemStatus, Planned};
 use super::bulk_customers::{existing, external_id_of, external_ids, leaves_as_is, upsert_one};
 use super::bulk_customers_plan;
 use super::charset::CsvCharset;
+use super::customer_csv_target::{self, Resolved, Target};
 use super::customer_query::CustomerQuery;
 use super::customers::views;
 use super::extract::{both_queries, parse_query, split_query, QueryParams};
@@ -66,7 +67,8 @@ pub const WRITABLE: &[&str] = &[
 pub const IMPORT_ONLY: &[&str] = &["change_reason"];
 
 /// Columns the export adds and an import does not write (Patron's own
-/// figures); `version` is read as the row's `If-Match` (`Exported`).
+/// figures); `version` is read as the row's `If-Match` (`Exported`), `id`
+/// as the card the row updates (`customer_csv_target::Target`).
 pub const READ_ONLY: &[&str] = &[
     "id",
     "version",
@@ -505,7 +507,7 @@ fn line_of(body: &[u8], byte: u64) -> usize {
 /// someone changed meanwhile (another user's new phone number became the
 /// exported one again, `updated`, without a word).
 #[derive(Debug, Clone, PartialEq)]
-enum Exported {
+pub(super) enum Exported {
     /// No column, or an empty cell (a file made by hand): no check.
     Unknown,
     At(i64),
@@ -539,7 +541,7 @@ impl Exported {
 }
 
 /// The error of a row exported before its card last changed.
-fn stale(exported: i64, current: i64) -> ApiError {
+pub(super) fn stale(exported: i64, current: i64) -> ApiError {
     ApiError::FieldConflict(FieldError::new(
         "version",
         "conflict",
@@ -551,25 +553,39 @@ fn stale(exported: i64, current: i64) -> ApiError {
 }
 
 /// The set-based pass (`bulk_customers_plan::plan`) over the rows whose
-/// `version` cell reads; a row whose cell does not is its error, unwritten.
+/// `id` and `version` cells read; a row whose cell does not is its error,
+/// unwritten. Rows that update a card without a key by its id go to the
+/// per-item path, and every row does when one of them gives its card a key.
 fn plan_rows(
     conn: &mut crate::db::DbConn,
     user: &AuthUser,
     items: Vec<Value>,
     exported: &[Exported],
+    resolved: Resolved,
 ) -> Result<Vec<Planned<Value>>, ApiError> {
+    let Resolved {
+        mut errors,
+        keyless,
+        assigns_key,
+    } = resolved;
     let mut out = Vec::with_capacity(items.len());
     let mut good = Vec::with_capacity(items.len());
-    for (item, cell) in items.into_iter().zip(exported) {
-        match cell.error() {
+    for (pos, (item, cell)) in items.into_iter().zip(exported).enumerate() {
+        match errors.remove(&pos).or_else(|| cell.error()) {
             Some(e) => out.push(Some(Planned::Done(Err(e)))),
+            None if keyless.contains_key(&pos) => out.push(Some(Planned::Each(item))),
             None => {
                 good.push(item);
                 out.push(None);
             }
         }
     }
-    let mut planned = bulk_customers_plan::plan(conn, user, good)?.into_iter();
+    let planned = if assigns_key {
+        bulk::each(conn, good)?
+    } else {
+        bulk_customers_plan::plan(conn, user, good)?
+    };
+    let mut planned = planned.into_iter();
     for slot in &mut out {
         if slot.is_none() {
             *slot = planned.next();
@@ -578,10 +594,14 @@ fn plan_rows(
     bulk::settled(out)
 }
 
+/// The CSV rows as bulk items (JSON objects), each with its `version` and
+/// `id` cells.
+type Rows = (Vec<Value>, Vec<Exported>, Vec<Target>);
+
 /// The CSV rows as bulk items (JSON objects), each with its `version` cell;
 /// header problems are a 422.
 /// `body` is UTF-8 (`charset::decode`, which drops the byte order mark).
-fn rows_as_items(body: &[u8]) -> Result<(Vec<Value>, Vec<Exported>), ApiError> {
+fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
     strict_quoting(body)?;
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(body);
     let headers: Vec<String> = reader
@@ -604,11 +624,11 @@ fn rows_as_items(body: &[u8]) -> Result<(Vec<Value>, Vec<Exported>), ApiError> {
             )
         })
         .collect();
-    if !headers.iter().any(|h| h == "external_id") {
+    if !headers.iter().any(|h| h == "external_id" || h == "id") {
         errors.push(FieldError::new(
             "header.external_id",
             "required",
-            "rows are matched by external_id: the column is required",
+            "rows are matched by external_id (or id): the column is required",
         ));
     }
     let mut seen = std::collections::HashSet::new();
@@ -626,6 +646,7 @@ fn rows_as_items(body: &[u8]) -> Result<(Vec<Value>, Vec<Exported>), ApiError> {
     }
     let mut items = Vec::new();
     let mut versions = Vec::new();
+    let mut targets = Vec::new();
     let mut records = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| unequal_row(body, i + 1, &e))?;
@@ -642,10 +663,15 @@ fn rows_as_items(body: &[u8]) -> Result<(Vec<Value>, Vec<Exported>), ApiError> {
         }
         let mut obj = Map::new();
         let mut exported = Exported::Unknown;
+        let mut target = Target::Key;
         for (name, raw) in headers.iter().zip(record.iter()) {
             let name_str = name.as_str();
             if name_str == "version" {
                 exported = Exported::of(raw);
+                continue;
+            }
+            if name_str == "id" {
+                target = Target::of(raw);
                 continue;
             }
             if IMPORT_ONLY.contains(&name_str) {
@@ -685,9 +711,10 @@ fn rows_as_items(body: &[u8]) -> Result<(Vec<Value>, Vec<Exported>), ApiError> {
         }
         items.push(Value::Object(obj));
         versions.push(exported);
+        targets.push(target);
     }
     bulk::count_ok(items.len(), "rows")?;
-    Ok((items, versions))
+    Ok((items, versions, targets))
 }
 
 /// Null on create means "not given" (a card starts empty anyway).
@@ -716,18 +743,29 @@ impl utoipa::PartialSchema for CsvFile {
 
 impl utoipa::ToSchema for CsvFile {}
 
-/// Import customers from CSV (upsert by `external_id`).
+/// Import customers from CSV (upsert by `id` or `external_id`).
 ///
 /// The body is `text/csv` (RFC 4180, a header row) with the columns of the
-/// export; only `external_id` is required. Its text is UTF-8 unless the
+/// export; `external_id` or `id` is required. Its text is UTF-8 unless the
 /// `Content-Type` names another `charset` of the WHATWG Encoding Standard
 /// (`text/csv; charset=gbk` for a file Excel saved on a Chinese Windows;
 /// `gb18030`, `big5`, `shift_jis`, `windows-1252`, `utf-16le`, ...): an
 /// unknown charset is a 415, a byte sequence the charset does not define a
 /// 400 naming its line. A byte order mark is dropped and, as in browsers,
 /// wins over the declared charset.
-/// Read-only columns (`id`, the figures) are ignored, so an export
-/// re-imports as is; an unknown or repeated column is a 422. `version` is
+/// A row with an `id` updates that card, never creates one: an empty
+/// `external_id` cell matches it by id (cards made in the UI have no
+/// external id), a key equal to the card's is fine, and a key in the row of
+/// a card without one gives it that key (another card's key is the row's
+/// error `external_id`, code `conflict`); a key other than the card's own
+/// is the row's error `external_id`, code `conflict` (it would write over
+/// another card, or make a second one); an id no card has is the row's
+/// error `id`, code `not_found` (`invalid_type` when not a whole number).
+/// Archived cards are matched by id as by key (a row that changes one is
+/// its `customer_id`/`archived` error). A row with an empty `id` cell, or a
+/// file without the column, is matched by `external_id`.
+/// The figures' columns are ignored, so an export re-imports as is; an
+/// unknown or repeated column is a 422. `version` is
 /// not ignored: a row that holds one and updates an existing card applies
 /// only while the card is still at that version (as a PATCH with
 /// `If-Match`), so re-importing an edited export does not undo what others
@@ -774,14 +812,16 @@ pub async fn import(
     let encoding = super::charset::of_request(&req)?;
     let all_or_none = query.0.all_or_none.unwrap_or(false);
     let body = bulk::read_body(&req, payload).await?;
-    let (items, exported) =
+    let (items, exported, targets) =
         bulk::off_the_worker(move || rows_as_items(&super::charset::decode(encoding, &body)?))
             .await?;
     let key = IdemKey::of(&req);
     state
         .db
         .write(move |conn| {
-            let ids = external_ids(&items);
+            // Set by the plan, once the rows' ids have filled their keys.
+            let ids = std::cell::OnceCell::new();
+            let keyless = std::cell::OnceCell::new();
             let mut known: Option<std::collections::HashMap<String, CustomerRow>> = None;
             // The known cards' versions before any row wrote: the rows of one
             // key were all exported at the version its first row then changes.
@@ -793,12 +833,20 @@ pub async fn import(
                 all_or_none,
                 key.as_ref(),
                 |conn, mut items| {
-                    let known = existing(conn, &ids)?;
+                    let resolved = customer_csv_target::resolve(conn, &mut items, &targets)?;
+                    let known = existing(conn, ids.get_or_init(|| external_ids(&items)))?;
                     // A key's second row in the file updates the card its first
-                    // row creates: its empty cells clear, as they would in a
-                    // file of their own (the items may go on to the per-row path).
+                    // row creates (or gives by id): its empty cells clear, as
+                    // they would in a file of their own (the items may go on
+                    // to the per-row path).
                     let mut first = std::collections::HashSet::new();
-                    for item in &mut items {
+                    for (pos, item) in items.iter_mut().enumerate() {
+                        if resolved.keyless.contains_key(&pos) {
+                            if let Ok(key) = external_id_of(item) {
+                                first.insert(key);
+                            }
+                            continue;
+                        }
                         let creating =
                             item.get("external_id")
                                 .and_then(Value::as_str)
@@ -808,17 +856,29 @@ pub async fn import(
                                 });
                         drop_nulls(item, creating);
                     }
-                    plan_rows(conn, &user, items, &exported)
+                    let _ = keyless.set(resolved.keyless.clone());
+                    plan_rows(conn, &user, items, &exported, resolved)
                 },
                 |conn, index, mut item| {
                     let known = match &mut known {
                         Some(k) => k,
                         None => {
-                            let read = existing(conn, &ids)?;
+                            let read = existing(conn, ids.get().map_or(&[], Vec::as_slice))?;
                             before = read.iter().map(|(e, r)| (e.clone(), r.version)).collect();
                             known.insert(read)
                         }
                     };
+                    let pos = index.wrapping_sub(1);
+                    if let Some(card) = keyless.get().and_then(|k| k.get(&pos)) {
+                        return customer_csv_target::update_by_id(
+                            conn,
+                            &user,
+                            card,
+                            exported.get(pos),
+                            known,
+                            item,
+                        );
+                    }
                     let creating = item
                         .get("external_id")
                         .and_then(Value::as_str)

@@ -31,6 +31,7 @@ pub mod conditional;
 pub mod contacts;
 pub mod cpr;
 pub mod customer_csv;
+mod customer_csv_target;
 pub mod customer_currency;
 pub mod customer_input;
 pub mod customer_query;

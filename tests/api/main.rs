@@ -87,6 +87,7 @@ mod sync_bulk_orders;
 mod sync_bulk_races;
 mod sync_bulk_same;
 mod sync_csv;
+mod sync_csv_ids;
 mod sync_idempotency;
 mod sync_rate_limit;
 mod tier_rules;
