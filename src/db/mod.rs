@@ -715,6 +715,23 @@ where
 /// `f` fails, its writes are rolled back and so are the changes it recorded
 /// for the feed, which are only written at the outer transaction's seal.
 /// Use this, never `conn.transaction`, inside a `write_tx`.
+/// A `savepoint` whose changes are rendered for the feed when it succeeds,
+/// not at commit: a later write of the same transaction changes the same
+/// record (a bulk batch naming it twice), and each change must show the
+/// state its own write left (as in a group, `db::group`).
+pub fn savepoint_rendered<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let from = changes::mark();
+    savepoint(conn, |conn| {
+        let value = f(conn)?;
+        changes::render_since(conn, from)?;
+        Ok(value)
+    })
+}
+
 pub fn savepoint<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,

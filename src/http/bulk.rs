@@ -314,6 +314,11 @@ pub enum Planned<I> {
     Done(Result<Applied, ApiError>),
     /// Left to the per-item path, in its own savepoint.
     Each(I),
+    /// As `Each`, and its changes rendered for the feed when it commits: a
+    /// later item of the batch writes the same record. The feed renders
+    /// each record once, at commit, so both items' changes showed the last
+    /// one's state (a `created` at version 1 with version 2's amount).
+    Repeated(I),
 }
 
 /// A set-based pass's results, once it has given every item its `Planned`.
@@ -323,9 +328,28 @@ pub fn settled<I>(out: Vec<Option<Planned<I>>>) -> Result<Vec<Planned<I>>, ApiEr
         .collect()
 }
 
-/// A `plan` that leaves every item to the per-item path.
-pub fn each<I>(_: &mut DbConn, items: Vec<I>) -> Result<Vec<Planned<I>>, ApiError> {
-    Ok(items.into_iter().map(Planned::Each).collect())
+/// Every item left to the per-item path, in order (a batch naming one
+/// record twice), by its key (`None`: names no record); the items whose
+/// key a later item repeats are `Repeated`.
+pub fn in_order<I>(items: Vec<I>, keys: &[Option<String>]) -> Vec<Planned<I>> {
+    let mut later = std::collections::HashSet::new();
+    let mut repeated = vec![false; items.len()];
+    for (i, key) in keys.iter().enumerate().rev() {
+        if let Some(key) = key {
+            repeated[i] = !later.insert(key.as_str());
+        }
+    }
+    items
+        .into_iter()
+        .zip(repeated.into_iter().chain(std::iter::repeat(false)))
+        .map(|(item, r)| {
+            if r {
+                Planned::Repeated(item)
+            } else {
+                Planned::Each(item)
+            }
+        })
+        .collect()
 }
 
 /// Runs one write transaction for the batch: first `plan` over all items
@@ -373,6 +397,9 @@ where
             let done = match step {
                 Planned::Done(done) => done,
                 Planned::Each(item) => db::savepoint(conn, |conn| apply(conn, index, item)),
+                Planned::Repeated(item) => {
+                    db::savepoint_rendered(conn, |conn| apply(conn, index, item))
+                }
             };
             results.push(match done {
                 Ok(a) => ItemResult {

@@ -56,7 +56,7 @@ pub fn plan(
     // wrote: such a batch keeps the in-order per-item path.
     let mut seen = HashSet::new();
     if keys.iter().flatten().any(|k| !seen.insert(k.as_str())) {
-        return bulk::each(conn, items);
+        return Ok(bulk::in_order(items, &keys));
     }
     let known_ids: Vec<i64> = known.values().map(|r| r.id).collect();
     let mut tags: HashMap<i64, Vec<String>> = HashMap::new();

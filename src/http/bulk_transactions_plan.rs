@@ -122,13 +122,10 @@ pub fn plan(
 ) -> Result<Vec<Planned<Value>>, ApiError> {
     // A later item with the same external id updates what an earlier one
     // wrote: such a batch keeps the in-order per-item path.
+    let keys: Vec<Option<String>> = items.iter().map(|i| external_id_of(i).ok()).collect();
     let mut seen = HashSet::new();
-    if items
-        .iter()
-        .filter_map(|i| external_id_of(i).ok())
-        .any(|k| !seen.insert(k))
-    {
-        return bulk::each(conn, items);
+    if keys.iter().flatten().any(|k| !seen.insert(k)) {
+        return Ok(bulk::in_order(items, &keys));
     }
     let cards = Cards::read(conn, &items, known)?;
     let now = db::now();

@@ -573,7 +573,8 @@ fn plan_rows(
     for (pos, (item, cell)) in items.into_iter().zip(exported).enumerate() {
         match errors.remove(&pos).or_else(|| cell.error()) {
             Some(e) => out.push(Some(Planned::Done(Err(e)))),
-            None if keyless.contains_key(&pos) => out.push(Some(Planned::Each(item))),
+            // Rendered as it commits: a later row may name the card by id.
+            None if keyless.contains_key(&pos) => out.push(Some(Planned::Repeated(item))),
             None => {
                 good.push(item);
                 out.push(None);
@@ -581,7 +582,8 @@ fn plan_rows(
         }
     }
     let planned = if assigns_key {
-        bulk::each(conn, good)?
+        let keys: Vec<Option<String>> = good.iter().map(|i| external_id_of(i).ok()).collect();
+        bulk::in_order(good, &keys)
     } else {
         bulk_customers_plan::plan(conn, user, good)?
     };

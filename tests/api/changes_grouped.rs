@@ -72,3 +72,83 @@ async fn every_change_shows_the_state_its_own_write_left(app: TestApp) {
     let patched = statuses.iter().filter(|s| **s == 200).count();
     assert_eq!(updated, patched, "{items:?}");
 }
+
+backend_tests!(a_bulk_item_repeated_later_shows_its_own_state,);
+
+/// Found by a review: a bulk batch naming one record twice went item by
+/// item in one transaction, and the seal rendered the record once, as the
+/// batch left it: the `created` change of an order showed the second
+/// item's amount and version. Both bulk endpoints and the CSV import.
+async fn a_bulk_item_repeated_later_shows_its_own_state(app: TestApp) {
+    let token = app.admin_token().await;
+    let head = app.get("/api/v1/changes/head", &token).await;
+    let start = head.body["cursor"].as_str().map(String::from);
+    let r = crate::sync_bulk::bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "R-1", "kind": "individual", "name": "First"},
+            {"external_id": "R-1", "name": "Second"}
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let c = r.body["items"][0]["id"].as_i64().unwrap();
+    let r = crate::sync_bulk::bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &token,
+        &json!({"items": [
+            {"external_id": "D-1", "customer_id": c, "amount_cents": 100, "product": "Tea"},
+            {"external_id": "D-1", "amount_cents": 250}
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .post_raw(
+            "/api/v1/customers/import",
+            &token,
+            "text/csv",
+            "external_id,name\nR-1,Third\nR-1,Fourth\n",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (items, _) = read_all(
+        &app,
+        &token,
+        start.as_deref(),
+        "&types=customer,transaction",
+        100,
+    )
+    .await;
+    let shown: Vec<(String, String, i64, Value)> = items
+        .iter()
+        .map(|i| {
+            let field = if i["entity_type"] == "customer" {
+                "name"
+            } else {
+                "amount_cents"
+            };
+            (
+                i["entity_type"].as_str().unwrap_or_default().to_string(),
+                i["operation"].as_str().unwrap_or_default().to_string(),
+                i["data"]["version"].as_i64().unwrap_or_default(),
+                i["data"][field].clone(),
+            )
+        })
+        .filter(|(t, _, _, _)| t == "transaction" || t == "customer")
+        .collect();
+    let expected: Vec<(String, String, i64, Value)> = vec![
+        ("customer".into(), "created".into(), 1, json!("First")),
+        ("customer".into(), "updated".into(), 2, json!("Second")),
+        ("transaction".into(), "created".into(), 1, json!(100)),
+        ("transaction".into(), "updated".into(), 2, json!(250)),
+        ("customer".into(), "updated".into(), 3, json!("Third")),
+        ("customer".into(), "updated".into(), 4, json!("Fourth")),
+    ];
+    assert_eq!(shown, expected, "{items:#?}");
+}
