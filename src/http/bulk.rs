@@ -16,8 +16,10 @@ use crate::error::{ApiError, FieldError};
 
 /// Most items in one bulk call (and rows in one CSV import).
 pub const MAX_ITEMS: usize = 1000;
-/// Body limit of the bulk endpoints and the import: 1,000 full cards with
-/// long notes stay far below it, and it keeps one request's memory bounded.
+/// Body limit of the bulk endpoints and the import: it keeps one request's
+/// memory bounded. About 8 KB per item at 1,000 items: typical ERP cards,
+/// not cards at their field limits (~30 KB of Chinese each), so clients
+/// split batches by size too (README, Limits).
 pub const BULK_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -260,7 +262,8 @@ fn item_errors(e: ApiError) -> Result<Vec<FieldError>, ApiError> {
         ApiError::PreconditionFailed { .. } => vec![FieldError::new(
             "item",
             "conflict",
-            "the record changed during the call; retry",
+            "the record changed during the call: send the item again in a new request, \
+             with a new Idempotency-Key (this response is what the key replays)",
         )],
         ApiError::BadRequest(m) => vec![FieldError::new("item", "invalid_value", m)],
         other => return Err(other),
