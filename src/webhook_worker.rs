@@ -121,17 +121,22 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Option<Running> {
     let task = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut serving = Serving::default();
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
                 () = worker.stop_asked() => {}
             }
-            let Some(_guard) = alive.upgrade().filter(|_| !worker.stopped()) else {
+            serving.reap();
+            if alive.strong_count() == 0 || worker.stopped() {
+                // The serves under way finish their delivery and release
+                // their leases themselves.
+                serving.finish().await;
                 log::debug!("webhook worker stopped");
                 return;
-            };
-            if let Err(e) = worker.round().await {
-                log::warn!("webhook delivery round failed: {e}");
+            }
+            if let Err(e) = worker.start_due(&mut serving).await {
+                log::warn!("listing the due webhooks failed: {e}");
             }
         }
     });
@@ -154,22 +159,28 @@ impl Worker {
         }
     }
 
-    async fn round(&self) -> Result<(), ApiError> {
-        use futures_util::StreamExt;
+    /// Starts serving the due subscriptions this process is not serving
+    /// already, up to `SIDE_BY_SIDE` at once. There is no round to wait
+    /// for: a slow receiver (answering at its timeout, or a long backlog)
+    /// holds one slot, and the others' changes start at the next tick.
+    async fn start_due(&self, serving: &mut Serving) -> Result<(), ApiError> {
+        if serving.len() >= SIDE_BY_SIDE {
+            return Ok(());
+        }
         let now = db::now();
         let due = self
             .db
             .run(move |conn| Ok(webhooks::due(conn, now)?))
             .await?;
-        // Served side by side: each subscription has its own lease, and one
-        // slow receiver (answering at its timeout) held up every other one
-        // for a whole round, one after another.
-        let results: Vec<Result<(), ApiError>> = futures_util::stream::iter(due)
-            .map(|id| self.claim_and_serve(id))
-            .buffer_unordered(SIDE_BY_SIDE)
-            .collect()
-            .await;
-        results.into_iter().collect()
+        for id in serving.next_turns(due, SIDE_BY_SIDE) {
+            let worker = self.clone();
+            serving.start(id, async move {
+                if let Err(e) = worker.claim_and_serve(id).await {
+                    log::warn!("webhook {id}: serving it failed: {e}");
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Serves subscription `id` if this process can claim it.
@@ -365,6 +376,65 @@ impl Worker {
     }
 }
 
+/// The subscriptions this process is serving, each in its own task.
+#[derive(Default)]
+struct Serving {
+    tasks: tokio::task::JoinSet<()>,
+    ids: std::collections::HashMap<tokio::task::Id, i64>,
+    /// The subscription started last: the next start goes to the ids after
+    /// it first, so with more than `SIDE_BY_SIDE` due the low ids do not
+    /// take every freed slot.
+    last: i64,
+}
+
+impl Serving {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn start(&mut self, id: i64, serve: impl std::future::Future<Output = ()> + Send + 'static) {
+        let task = self.tasks.spawn(serve).id();
+        self.ids.insert(task, id);
+        self.last = id;
+    }
+
+    /// Forgets the serves that ended (or panicked).
+    fn reap(&mut self) {
+        while let Some(ended) = self.tasks.try_join_next_with_id() {
+            let task = match ended {
+                Ok((task, ())) => task,
+                Err(e) => {
+                    log::error!("a webhook serve ended abnormally: {e}");
+                    e.id()
+                }
+            };
+            self.ids.remove(&task);
+        }
+    }
+
+    /// Of `due` (ascending ids), those to start now: not served here
+    /// already, the ids after the last one started first, at most up to
+    /// `cap` serves in all.
+    fn next_turns(&self, due: Vec<i64>, cap: usize) -> Vec<i64> {
+        let busy: std::collections::HashSet<i64> = self.ids.values().copied().collect();
+        let (before, after): (Vec<i64>, Vec<i64>) = due
+            .into_iter()
+            .filter(|id| !busy.contains(id))
+            .partition(|id| *id <= self.last);
+        after
+            .into_iter()
+            .chain(before)
+            .take(cap.saturating_sub(self.len()))
+            .collect()
+    }
+
+    /// Waits for every serve under way to end.
+    async fn finish(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
+        self.ids.clear();
+    }
+}
+
 /// What the delivery log says of a request that got no answer. reqwest's
 /// own text is `error sending request for url (...)` for a receiver that
 /// never answered and for one that could not be reached alike; an admin needs
@@ -392,4 +462,22 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 fn short(text: &str) -> String {
     text.chars().take(MAX_ERROR_CHARS).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Freed slots go round the due subscriptions, not always to the lowest
+    /// ids; one already served here is not started twice.
+    #[tokio::test]
+    async fn turns_go_round_and_skip_those_served() {
+        let mut serving = Serving::default();
+        assert_eq!(serving.next_turns(vec![1, 2, 3], 2), [1, 2]);
+        serving.start(2, std::future::pending());
+        assert_eq!(serving.next_turns(vec![1, 2, 3, 4], 3), [3, 4]);
+        assert_eq!(serving.next_turns(vec![1, 2, 3, 4], 2), [3]);
+        assert_eq!(serving.next_turns(vec![1, 2], 8), [1]);
+        serving.tasks.abort_all();
+    }
 }

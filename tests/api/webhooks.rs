@@ -108,15 +108,16 @@ async fn first_logged_error(app: &TestApp, admin: &str, id: i64) -> String {
 
 /// Subscriptions are served side by side: a receiver that accepts the
 /// connection and never answers (each delivery waits the 20 s timeout) does
-/// not delay another subscription's delivery (it came after the timeout,
-/// once the worker had given up on the first).
+/// not delay another subscription's deliveries, the first (it came after the
+/// timeout, once the worker had given up on the first) nor those of changes
+/// made while the silent one's delivery waits.
 async fn a_silent_receiver_does_not_hold_up_the_others(app: TestApp) {
     let admin = app.admin_token().await;
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let silent_url = format!("http://{}/hooks", silent.local_addr().expect("its address"));
     subscribe(&app, &admin, &silent_url, json!(["*"])).await;
     let receiver = Receiver::start().await;
-    subscribe(&app, &admin, &receiver.url, json!(["*"])).await;
+    subscribe(&app, &admin, &receiver.url, json!(["customer.created"])).await;
     // The change is there before the worker starts: its first round finds
     // both subscriptions due, the silent one first (by id).
     customer(&app, &admin, "Anyone").await;
@@ -130,6 +131,24 @@ async fn a_silent_receiver_does_not_hold_up_the_others(app: TestApp) {
     assert!(
         waited < Duration::from_secs(10),
         "{waited:?}: it waited for the silent receiver's timeout"
+    );
+    // A change made while the silent receiver's delivery is still waiting
+    // out its timeout: it was held back until that delivery ended (the
+    // worker started the next subscriptions only once every one of a round
+    // was served).
+    let second = customer(&app, &admin, "Someone else").await;
+    let sent = Instant::now();
+    let of_second = || {
+        receiver
+            .delivered()
+            .into_iter()
+            .find(|g| change_of(g)["entity_id"].as_i64() == Some(second))
+    };
+    eventually("the second customer's delivery", || of_second().is_some()).await;
+    let waited = of_second().map(|g| g.at.duration_since(sent)).unwrap();
+    assert!(
+        waited < Duration::from_secs(10),
+        "{waited:?}: the second change waited for the silent receiver's timeout"
     );
     worker.stop().await;
     receiver.stop().await;
