@@ -236,21 +236,34 @@ impl Worker {
                     // Only changes of the types its filters select count: one
                     // following a rare type is not stopped because others
                     // aged out behind it (as the feed's typed cursors).
+                    // Only changes of those types are read (one following a
+                    // rare type read the whole feed, a page and a position
+                    // write per 100 changes of other types); the head, read
+                    // first, is where it stands once a page that is not full
+                    // held nothing for it: every change up to the head has
+                    // committed, so none of its types before it was missed.
                     let followed = rules::entity_types(&hook.filters());
+                    let head = changes::head(conn)?;
                     let rows = if hook.position() < changes::purged_through_types(conn, &followed)?
                     {
                         None
                     } else {
-                        changes::page_retained_for(conn, hook.position(), &[], &followed, BATCH)?
+                        changes::page_retained_for(
+                            conn,
+                            hook.position(),
+                            &followed,
+                            &followed,
+                            BATCH,
+                        )?
                     };
                     let Some(rows) = rows else {
                         webhooks::disable(conn, id, &owner, PURGED)?;
                         return Ok(None);
                     };
-                    Ok(Some((hook, rows)))
+                    Ok(Some((hook, rows, head)))
                 })
                 .await?;
-            let Some((hook, rows)) = batch else {
+            let Some((hook, rows, head)) = batch else {
                 return Ok(());
             };
             let filters = hook.filters();
@@ -263,6 +276,9 @@ impl Worker {
                     break;
                 }
                 last_skipped = Some(row.position());
+            }
+            if next.is_none() && !full {
+                last_skipped = last_skipped.max(Some(head));
             }
             if let Some(to) = last_skipped {
                 let owner = self.owner.clone();

@@ -29,6 +29,7 @@ backend_tests!(
     urls_are_stored_as_called_and_nulls_are_refused,
     a_subscription_in_backoff_is_not_claimed,
     an_outcome_for_a_deleted_subscription_is_dropped,
+    a_subscription_to_a_rare_type_reads_only_its_type,
 );
 
 /// A receiver that accepts the connection and never answers is logged as a
@@ -1021,5 +1022,60 @@ async fn a_subscription_to_a_rare_type_is_not_stopped_by_other_types_purged(app:
         .await;
     r.problem(410);
     delivery.stop().await;
+    receiver.stop().await;
+}
+
+/// A subscription to one type reads only that type's changes: behind 250
+/// customer changes, its contact goes out with one move of its position
+/// (the delivery's). It read the whole feed, 100 changes a page, and moved
+/// its position past each page: three moves more.
+async fn a_subscription_to_a_rare_type_reads_only_its_type(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let hook = subscribe(&app, &admin, &receiver.url, json!(["contact.created"])).await;
+    let id = hook["id"].as_i64().unwrap();
+    let items: Vec<Value> = (0..250)
+        .map(|n| json!({"external_id": format!("RARE-{n}"), "kind": "individual", "name": format!("Bulk {n}")}))
+        .collect();
+    let r = crate::sync_bulk::bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &admin,
+        &json!({ "items": items }),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let c = customer(&app, &admin, "Has a contact").await;
+    let contact = app
+        .post(
+            &format!("/api/v1/customers/{c}/contacts"),
+            &admin,
+            &json!({"name": "Rare"}),
+        )
+        .await
+        .id();
+    // Each statement that sets the position adds an `x` to the description.
+    app.execute_sql(&match app.backend {
+        crate::helpers::Backend::Sqlite => "CREATE TRIGGER count_moves AFTER UPDATE OF cursor_seq ON webhooks \
+             BEGIN UPDATE webhooks SET description = COALESCE(description, '') || 'x' WHERE id = NEW.id; END;"
+            .to_string(),
+        crate::helpers::Backend::Postgres => "CREATE FUNCTION count_moves() RETURNS trigger AS $$ \
+             BEGIN NEW.description := COALESCE(OLD.description, '') || 'x'; RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER count_moves BEFORE UPDATE OF cursor_seq ON webhooks \
+             FOR EACH ROW EXECUTE FUNCTION count_moves();"
+            .to_string(),
+    });
+    let worker = worker(&app, |_| {}).await;
+    eventually("the contact's delivery", || {
+        !receiver.delivered().is_empty()
+    })
+    .await;
+    worker.stop().await;
+    let got = receiver.delivered();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(change_of(&got[0])["entity_id"], contact);
+    let r = app.get(&format!("/api/v1/webhooks/{id}"), &admin).await;
+    assert_eq!(r.body["description"], "x", "{}", r.text);
     receiver.stop().await;
 }
