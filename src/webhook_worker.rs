@@ -170,7 +170,10 @@ impl Worker {
         let now = db::now();
         let due = self
             .db
-            .run(move |conn| Ok(webhooks::due(conn, now)?))
+            .run(move |conn| {
+                let head = changes::head(conn)?;
+                Ok(webhooks::due(conn, now, head)?)
+            })
             .await?;
         for id in serving.next_turns(due, SIDE_BY_SIDE) {
             let worker = self.clone();
@@ -196,7 +199,12 @@ impl Worker {
             .run(move |conn| {
                 let now = db::now();
                 let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
-                Ok(webhooks::claim(conn, id, &owner, now, until)?)
+                // Through the write path (on SQLite the process's writer
+                // queue): an autocommit write beside a long import failed
+                // with SQLITE_BUSY, and a failed release kept the lease.
+                db::write_tx(conn, |conn| {
+                    Ok::<_, ApiError>(webhooks::claim(conn, id, &owner, now, until)?)
+                })
             })
             .await?;
         if !claimed {
@@ -205,7 +213,11 @@ impl Worker {
         let result = self.serve(id).await;
         let owner = self.owner.clone();
         self.db
-            .run(move |conn| Ok(webhooks::release(conn, id, &owner)?))
+            .run(move |conn| {
+                db::write_tx(conn, |conn| {
+                    Ok::<_, ApiError>(webhooks::release(conn, id, &owner)?)
+                })
+            })
             .await?;
         result
     }
@@ -257,7 +269,7 @@ impl Worker {
                         )?
                     };
                     let Some(rows) = rows else {
-                        webhooks::disable(conn, id, &owner, PURGED)?;
+                        db::write_tx(conn, |conn| webhooks::disable(conn, id, &owner, PURGED))?;
                         return Ok(None);
                     };
                     Ok(Some((hook, rows, head)))
@@ -284,7 +296,11 @@ impl Worker {
                 let owner = self.owner.clone();
                 let moved = self
                     .db
-                    .run(move |conn| Ok(webhooks::advance(conn, id, &owner, to)?))
+                    .run(move |conn| {
+                        db::write_tx(conn, |conn| {
+                            Ok::<_, ApiError>(webhooks::advance(conn, id, &owner, to)?)
+                        })
+                    })
                     .await?;
                 if !moved {
                     return Ok(());

@@ -155,10 +155,20 @@ pub fn rewind(conn: &mut DbConn, id: i64, to: Position, now: NaiveDateTime) -> Q
     Ok(n == 1)
 }
 
-/// Active subscriptions whose next attempt is due and whose lease is free.
-pub fn due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<i64>> {
+/// Active subscriptions whose next attempt is due, whose lease is free and
+/// whose position is before the feed's head `head`. A subscription at the
+/// head has nothing to deliver: every process claimed and released each idle
+/// one at every poll (two writes), which on SQLite queue behind a bulk
+/// import. Behind the head is an over-approximation for one whose types have
+/// no change after it: serving it moves it to the head (`webhook_worker`).
+pub fn due(conn: &mut DbConn, now: NaiveDateTime, head: Position) -> QueryResult<Vec<i64>> {
     webhooks::table
         .filter(webhooks::active.eq(true))
+        .filter(
+            webhooks::cursor_seq.lt(head.seq).or(webhooks::cursor_seq
+                .eq(head.seq)
+                .and(webhooks::cursor_id.lt(head.id))),
+        )
         .filter(
             webhooks::next_attempt_at
                 .is_null()

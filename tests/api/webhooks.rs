@@ -30,6 +30,7 @@ backend_tests!(
     a_subscription_in_backoff_is_not_claimed,
     an_outcome_for_a_deleted_subscription_is_dropped,
     a_subscription_to_a_rare_type_reads_only_its_type,
+    an_idle_subscription_is_not_claimed,
 );
 
 /// A receiver that accepts the connection and never answers is logged as a
@@ -1055,17 +1056,7 @@ async fn a_subscription_to_a_rare_type_reads_only_its_type(app: TestApp) {
         )
         .await
         .id();
-    // Each statement that sets the position adds an `x` to the description.
-    app.execute_sql(&match app.backend {
-        crate::helpers::Backend::Sqlite => "CREATE TRIGGER count_moves AFTER UPDATE OF cursor_seq ON webhooks \
-             BEGIN UPDATE webhooks SET description = COALESCE(description, '') || 'x' WHERE id = NEW.id; END;"
-            .to_string(),
-        crate::helpers::Backend::Postgres => "CREATE FUNCTION count_moves() RETURNS trigger AS $$ \
-             BEGIN NEW.description := COALESCE(OLD.description, '') || 'x'; RETURN NEW; END $$ LANGUAGE plpgsql; \
-             CREATE TRIGGER count_moves BEFORE UPDATE OF cursor_seq ON webhooks \
-             FOR EACH ROW EXECUTE FUNCTION count_moves();"
-            .to_string(),
-    });
+    count_writes_of(&app, "cursor_seq");
     let worker = worker(&app, |_| {}).await;
     eventually("the contact's delivery", || {
         !receiver.delivered().is_empty()
@@ -1075,7 +1066,72 @@ async fn a_subscription_to_a_rare_type_reads_only_its_type(app: TestApp) {
     let got = receiver.delivered();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(change_of(&got[0])["entity_id"], contact);
-    let r = app.get(&format!("/api/v1/webhooks/{id}"), &admin).await;
+    // The instance's stop does not wait for the worker's last writes.
+    let r = description_once_set(&app, &admin, id).await;
     assert_eq!(r.body["description"], "x", "{}", r.text);
     receiver.stop().await;
+}
+
+/// Each statement that sets `column` of a subscription adds an `x` to its
+/// description.
+fn count_writes_of(app: &TestApp, column: &str) {
+    app.execute_sql(&match app.backend {
+        crate::helpers::Backend::Sqlite => format!(
+            "CREATE TRIGGER count_writes AFTER UPDATE OF {column} ON webhooks \
+             BEGIN UPDATE webhooks SET description = COALESCE(description, '') || 'x' WHERE id = NEW.id; END;"
+        ),
+        crate::helpers::Backend::Postgres => format!(
+            "CREATE FUNCTION count_writes() RETURNS trigger AS $$ \
+             BEGIN NEW.description := COALESCE(OLD.description, '') || 'x'; RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER count_writes BEFORE UPDATE OF {column} ON webhooks \
+             FOR EACH ROW EXECUTE FUNCTION count_writes();"
+        ),
+    });
+}
+
+/// A subscription with nothing after its position is not claimed: every
+/// poll of every process claimed and released each one (two writes).
+async fn an_idle_subscription_is_not_claimed(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    customer(&app, &admin, "Before").await;
+    let id = subscribe(&app, &admin, &receiver.url, json!(["*"])).await["id"]
+        .as_i64()
+        .unwrap();
+    count_writes_of(&app, "lease_owner");
+    let worker = worker(&app, |_| {}).await;
+    // 25 polls.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = app.get(&format!("/api/v1/webhooks/{id}"), &admin).await;
+    assert_eq!(r.body["description"], Value::Null, "{}", r.text);
+    // A change: claimed, delivered, released.
+    customer(&app, &admin, "After").await;
+    eventually("the delivery", || !receiver.delivered().is_empty()).await;
+    let start = Instant::now();
+    loop {
+        let r = app.get(&format!("/api/v1/webhooks/{id}"), &admin).await;
+        if r.body["description"] == "xx" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.stop().await;
+    receiver.stop().await;
+}
+
+/// Subscription `id` once its description is set, and after a little more
+/// time for any further writes to show.
+async fn description_once_set(app: &TestApp, admin: &str, id: i64) -> crate::helpers::Resp {
+    let start = Instant::now();
+    loop {
+        let r = app.get(&format!("/api/v1/webhooks/{id}"), admin).await;
+        if !r.body["description"].is_null() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.get(&format!("/api/v1/webhooks/{id}"), admin).await
 }
