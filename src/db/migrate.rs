@@ -1,6 +1,8 @@
 //! Embedded migrations, one set per backend, run at start-up.
 
+use diesel::backend::Backend;
 use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -20,15 +22,19 @@ const START_LOCK: i64 = 0x7061_7472_6f6e;
 /// migration both ran it, and the second failed ("relation users already
 /// exists", "column ... already exists") and stopped. With the lock the
 /// second waits for the first, then finds nothing pending.
+///
+/// A database that holds a migration this binary does not know (a newer
+/// Patron migrated it, and the image was rolled back) stops the start:
+/// diesel's pending list only subtracts the applied versions, so the older
+/// binary started and then failed on what the newer migrations changed
+/// (a column dropped, a table renamed) with 500s.
 pub fn run(conn: &mut DbConn) -> Result<(), String> {
     let result = match conn {
         // SQLite's write lock, held from the reading of the list to the
         // last migration (each migration's transaction is a savepoint in
         // it). Another process waits for it as for any writer (the busy
         // timeout).
-        DbConn::Sqlite(c) => {
-            c.immediate_transaction(|c| c.run_pending_migrations(SQLITE).map(|_| ()))
-        }
+        DbConn::Sqlite(c) => c.immediate_transaction(|c| run_known(c, SQLITE)),
         // One transaction holding a transaction-level lock, as SQLite's: a
         // session lock taken and released in two statements could be
         // released on another server connection behind a transaction-mode
@@ -36,13 +42,49 @@ pub fn run(conn: &mut DbConn) -> Result<(), String> {
         // is transactional; each migration's transaction is a savepoint.
         DbConn::Postgresql(c) => c.transaction::<_, MigrationError, _>(|c| {
             c.batch_execute(&format!("SELECT pg_advisory_xact_lock({START_LOCK})"))?;
-            c.run_pending_migrations(POSTGRES).map(|_| ())
+            run_known(c, POSTGRES)
         }),
     };
     result.map_err(|e| format!("migrations failed: {e}"))
 }
 
 type MigrationError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs the pending migrations of `known` unless `conn`'s database holds
+/// an applied migration that `known` lacks.
+fn run_known<C, DB>(conn: &mut C, known: EmbeddedMigrations) -> Result<(), MigrationError>
+where
+    C: MigrationHarness<DB>,
+    DB: Backend,
+    EmbeddedMigrations: MigrationSource<DB>,
+{
+    let ours = known
+        .migrations()?
+        .iter()
+        .map(|m| m.name().version().as_owned())
+        .collect::<std::collections::HashSet<_>>();
+    let mut unknown = conn
+        .applied_migrations()?
+        .into_iter()
+        .filter(|v| !ours.contains(v))
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>();
+    if !unknown.is_empty() {
+        unknown.sort();
+        return Err(newer_schema(&unknown).into());
+    }
+    conn.run_pending_migrations(known).map(|_| ())
+}
+
+/// What the operator reads when the database is ahead of this binary.
+fn newer_schema(unknown: &[String]) -> String {
+    format!(
+        "the database holds migrations this Patron does not know ({}): a newer Patron \
+         migrated it. Run that newer Patron (or a later one) on this database; an older \
+         one cannot work on its schema (one Patron version per database, see the README)",
+        unknown.join(", ")
+    )
+}
 
 /// Holds `START_LOCK` until the end of the write transaction `conn` is in
 /// (PostgreSQL; SQLite's `BEGIN IMMEDIATE` already holds its write lock),

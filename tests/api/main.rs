@@ -57,6 +57,7 @@ mod login_window;
 mod lookups;
 mod loyalty;
 mod money_overflow;
+mod newer_schema;
 mod openapi;
 mod outage;
 mod patch_no_op;

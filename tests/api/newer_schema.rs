@@ -1,0 +1,63 @@
+//! An older Patron started on a database a newer one migrated (an image
+//! rolled back) refuses to start, naming the migrations it does not know.
+//! diesel only runs what is pending: the older binary started and then
+//! failed its requests on the newer schema (a column the newer migrations
+//! dropped) with 500s.
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use patron::config::Config;
+use patron::startup::Application;
+
+use crate::helpers::EmptyPgDatabase;
+
+const FUTURE: &str = "29991231000000";
+
+async fn an_older_patron_refuses_a_newer_schema(url: &str, execute: impl Fn(&str)) {
+    let mut config = Config::for_database(url);
+    config.webhook_poll_ms = 0;
+    config.bind = "127.0.0.1:0".into();
+    config.sqlite_locking = patron::db::SqliteLocking::Shared;
+    let app = Application::build(config.clone())
+        .await
+        .expect("the app starts");
+    drop(app);
+    execute(&format!(
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('{FUTURE}')"
+    ));
+    let refused = Application::build(config.clone()).await;
+    let error = refused.err().unwrap_or_default();
+    assert!(error.contains(FUTURE), "{error}");
+    assert!(error.contains("newer Patron"), "{error}");
+
+    // The binary it was is fine again once the row is gone.
+    execute(&format!(
+        "DELETE FROM __diesel_schema_migrations WHERE version = '{FUTURE}'"
+    ));
+    drop(Application::build(config).await.expect("the app starts"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_patron_refuses_a_newer_schema_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("newer.db").to_string_lossy().to_string();
+    let execute = |sql: &str| {
+        let mut conn = diesel::SqliteConnection::establish(&path).expect("the file");
+        conn.batch_execute("PRAGMA busy_timeout = 5000;")
+            .expect("busy timeout");
+        conn.batch_execute(sql).expect("the statement");
+    };
+    an_older_patron_refuses_a_newer_schema(&format!("sqlite://{path}"), execute).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_patron_refuses_a_newer_schema_postgres() {
+    let Some(db) = EmptyPgDatabase::create("newer_schema") else {
+        return;
+    };
+    let execute = |sql: &str| {
+        let mut conn = diesel::PgConnection::establish(&db.url).expect("the database");
+        conn.batch_execute(sql).expect("the statement");
+    };
+    an_older_patron_refuses_a_newer_schema(&db.url, execute).await;
+}
