@@ -655,10 +655,28 @@ pub fn purged_through_types(conn: &mut DbConn, types: &[String]) -> QueryResult<
         .unwrap_or_default())
 }
 
+/// How many changes one purge transaction deletes at most: the writers
+/// queued behind it (SQLite's writer lock; they give up after
+/// `writer::WAIT`) wait for one batch, not for every change that aged out
+/// at once (30 days after a million-row import, or a shortened retention).
+pub const PURGE_BATCH: i64 = 10_000;
+
 /// Deletes sealed changes older than `before` (in commit order: never a row
 /// that a retained row precedes), remembering the newest removed position.
 /// Returns how many were removed.
 pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    purge_in_batches(conn, before, PURGE_BATCH)
+}
+
+/// `purge`, deleting at most `batch` changes per write transaction, oldest
+/// first. Each batch moves the purge positions to its own newest change,
+/// so between batches every change at or before them is gone and none
+/// after them: a cursor's 410 stays exact while the purge goes on.
+pub fn purge_in_batches(
+    conn: &mut DbConn,
+    before: NaiveDateTime,
+    batch: i64,
+) -> QueryResult<usize> {
     // Usually nothing is old enough: one step down `changes_at` says so
     // without taking the write lock.
     let oldest: Option<NaiveDateTime> = changes::table
@@ -667,54 +685,88 @@ pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
     if oldest.is_none_or(|at| at >= before) {
         return Ok(0);
     }
-    super::write_tx(conn, |conn| {
-        // The newest sealed position that is older than the retention, in
-        // two steps that each have one plan whatever `before` is: the range
-        // of `changes_at`, then one commit's rows. (Asked in one query
-        // ordered by position, SQLite cannot see that the range is usually
-        // empty and walks every change in commit order instead.)
-        let newest_seq: Option<i64> = changes::table
-            .filter(changes::at.lt(before))
-            .select(diesel::dsl::max(changes::seq))
-            .first(conn)?;
-        let Some(seq) = newest_seq else {
-            return Ok(0);
-        };
-        let newest_id: Option<i64> = changes::table
-            .filter(changes::seq.eq(seq))
-            .filter(changes::at.lt(before))
-            .select(diesel::dsl::max(changes::id))
-            .first(conn)?;
-        let Some(id) = newest_id else {
-            return Ok(0);
-        };
-        remember_type_purges(conn, Position { seq, id })?;
-        let n = diesel::delete(
-            changes::table.filter(changes::seq.is_not_null()).filter(
-                changes::seq
-                    .lt(seq)
-                    .or(changes::seq.eq(seq).and(changes::id.le(id))),
-            ),
-        )
-        .execute(conn)?;
-        // Never backwards: a purge of another process that computed an
-        // older position from its snapshot may commit after this one.
-        diesel::update(
-            change_counter::table.find(1).filter(
-                change_counter::purged_seq
-                    .lt(seq)
-                    .or(change_counter::purged_seq
-                        .eq(seq)
-                        .and(change_counter::purged_id.lt(id))),
-            ),
-        )
-        .set((
-            change_counter::purged_seq.eq(seq),
-            change_counter::purged_id.eq(id),
-        ))
-        .execute(conn)?;
-        Ok(n)
-    })
+    let Some(through) = newest_before(conn, before)? else {
+        return Ok(0);
+    };
+    let mut purged = 0;
+    loop {
+        let (n, end) = super::write_tx(conn, |conn| {
+            // The batch ends at its `batch`-th oldest change, or at
+            // `through` when fewer are left before it. (The rows of a
+            // purge of another process may already be gone: then this
+            // deletes nothing, and the positions never move backwards.)
+            let nth: Option<(Option<i64>, i64)> = changes::table
+                .filter(changes::seq.ge(1))
+                .order((changes::seq, changes::id))
+                .select((changes::seq, changes::id))
+                .offset(batch.max(1) - 1)
+                .first(conn)
+                .optional()?;
+            let end = match nth {
+                Some((Some(seq), id)) => through.min(Position { seq, id }),
+                _ => through,
+            };
+            Ok::<_, diesel::result::Error>((delete_through(conn, end)?, end))
+        })?;
+        purged += n;
+        if end == through {
+            return Ok(purged);
+        }
+    }
+}
+
+/// The newest sealed position older than `before`, in two steps that each
+/// have one plan whatever `before` is: the range of `changes_at`, then one
+/// commit's rows. (Asked in one query ordered by position, SQLite cannot
+/// see that the range is usually empty and walks every change in commit
+/// order instead.) Rows only age: a change written later is not older
+/// than `before`, so the position read here stays the purge's end.
+fn newest_before(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<Option<Position>> {
+    let newest_seq: Option<i64> = changes::table
+        .filter(changes::at.lt(before))
+        .select(diesel::dsl::max(changes::seq))
+        .first(conn)?;
+    let Some(seq) = newest_seq else {
+        return Ok(None);
+    };
+    let newest_id: Option<i64> = changes::table
+        .filter(changes::seq.eq(seq))
+        .filter(changes::at.lt(before))
+        .select(diesel::dsl::max(changes::id))
+        .first(conn)?;
+    Ok(newest_id.map(|id| Position { seq, id }))
+}
+
+/// In a write transaction: deletes every sealed change at or before `end`
+/// and moves the purge positions (over all types and per type) to it.
+fn delete_through(conn: &mut DbConn, end: Position) -> QueryResult<usize> {
+    let Position { seq, id } = end;
+    remember_type_purges(conn, end)?;
+    // `seq <= s` first: a range of `changes_order` (an OR at the top
+    // could not use the index as one range).
+    let n = diesel::delete(
+        changes::table
+            .filter(changes::seq.le(seq))
+            .filter(changes::seq.lt(seq).or(changes::id.le(id))),
+    )
+    .execute(conn)?;
+    // Never backwards: a purge of another process that computed an
+    // older position from its snapshot may commit after this one.
+    diesel::update(
+        change_counter::table.find(1).filter(
+            change_counter::purged_seq
+                .lt(seq)
+                .or(change_counter::purged_seq
+                    .eq(seq)
+                    .and(change_counter::purged_id.lt(id))),
+        ),
+    )
+    .set((
+        change_counter::purged_seq.eq(seq),
+        change_counter::purged_id.eq(id),
+    ))
+    .execute(conn)?;
+    Ok(n)
 }
 
 /// Records, for each entity type, its newest change at or before `through`

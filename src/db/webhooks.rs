@@ -377,8 +377,40 @@ pub fn log_delivery(conn: &mut DbConn, d: &NewDelivery) -> QueryResult<bool> {
 /// Forgets delivery attempts older than `before` (the change feed's
 /// retention: the changes they delivered are gone too). Returns how many.
 pub fn purge_deliveries(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::at.lt(before)))
-        .execute(conn)
+    purge_deliveries_in_batches(conn, before, super::changes::PURGE_BATCH)
+}
+
+/// `purge_deliveries`, at most `batch` attempts per write transaction, as
+/// the change purge: in the writer queue (one DELETE outside it met this
+/// process's writers only in SQLite's busy handler, and failed when they
+/// kept the lock 5 s), and never holding the lock for a whole month of
+/// attempts. Which old attempts go first does not matter: none is read
+/// once it is older than the retention.
+pub fn purge_deliveries_in_batches(
+    conn: &mut DbConn,
+    before: NaiveDateTime,
+    batch: i64,
+) -> QueryResult<usize> {
+    let batch = batch.max(1);
+    let mut purged = 0;
+    loop {
+        let n = super::write_tx(conn, |conn| {
+            let old: Vec<i64> = webhook_deliveries::table
+                .filter(webhook_deliveries::at.lt(before))
+                .select(webhook_deliveries::id)
+                .limit(batch)
+                .load(conn)?;
+            if old.is_empty() {
+                return Ok(0);
+            }
+            diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(old)))
+                .execute(conn)
+        })?;
+        purged += n;
+        if i64::try_from(n).map_or(true, |n| n < batch) {
+            return Ok(purged);
+        }
+    }
 }
 
 /// A subscription's delivery log, newest first, before `before_id`.
