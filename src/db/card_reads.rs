@@ -146,9 +146,9 @@ impl Db {
             // Not awaited: the reader answers the requests queued behind this
             // one too; this one waits for its answer like them.
             let claim = Claim(Some(queue));
-            drop(tokio::task::spawn_blocking(move || {
-                read_until_empty(claim, &pool, &writer)
-            }));
+            // On the home runtime: the reader is counted from now on, and a
+            // worker's blocking threads may all be busy (see `Db::home`).
+            drop(self.spawn_in_turn(move || read_until_empty(claim, &pool, &writer)));
         }
         // Bounded: a reader held up in its statement (a lock, a server that
         // stopped answering) holds up every read queued behind it, where

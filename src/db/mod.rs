@@ -354,6 +354,16 @@ pub struct Db {
     lookups: Option<std::sync::Arc<lookups::Lane>>,
     /// Card reads waiting to share a statement (PostgreSQL, see `card_reads`).
     card_reads: Option<card_reads::Queue>,
+    /// The runtime that opened the database (the main one), whose blocking
+    /// pool runs the calls that hold a process-wide turn: a card reader
+    /// (counted when queued) and a write holding a `write_gate` permit.
+    /// Each HTTP worker has its own small blocking pool (`startup`: pool /
+    /// workers + 1 threads, 1 on PostgreSQL from 11 workers): a turn taken
+    /// on a worker whose threads were all busy (a long report) waited there
+    /// for one, and two such turns held up every card read (or write) of
+    /// the process until they timed out with 503. Turns are few (two
+    /// readers, two permits), so they add at most four threads here.
+    home: Option<tokio::runtime::Handle>,
 }
 
 /// Runs `f` with a connection from `pool`, on the calling (blocking) thread.
@@ -491,6 +501,7 @@ impl Db {
             _sqlite_open: sqlite_open,
             lookups: None,
             card_reads: None,
+            home: tokio::runtime::Handle::try_current().ok(),
         })
     }
 
@@ -531,6 +542,38 @@ impl Db {
         })
         .await
         .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// `run_keyed` for a call that holds a process-wide turn: on the home
+    /// runtime's blocking pool (see `home`), not the calling worker's.
+    async fn run_keyed_in_turn<T, F>(
+        &self,
+        key: Option<request_key::RequestKey>,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (pool, writer) = (self.pool.clone(), self.writer.clone());
+        let called = std::time::Instant::now();
+        self.spawn_in_turn(move || {
+            request_key::on_thread(key, || checked_out(&pool, &writer, called, f))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// Spawns `f` on the home runtime's blocking pool (see `home`).
+    fn spawn_in_turn<T, F>(&self, f: F) -> tokio::task::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.home {
+            Some(home) => home.spawn_blocking(f),
+            None => tokio::task::spawn_blocking(f),
+        }
     }
 
     /// As `run`, for a call that writes. On SQLite, where one transaction
@@ -635,7 +678,7 @@ impl Db {
     async fn run_group(&self) -> Result<(), ApiError> {
         let queue = self.group.clone();
         // The group holds other requests' writes: each job marks its own key.
-        self.run_keyed(None, move |conn| {
+        self.run_keyed_in_turn(None, move |conn| {
             queue.run(conn).map_err(ApiError::Unavailable)
         })
         .await
@@ -655,7 +698,7 @@ impl Db {
             // The semaphore is never closed; a timeout is the queue being too long.
             _ => return Err(writer::too_long(wait).into()),
         };
-        self.run(f).await
+        self.run_keyed_in_turn(request_key::of_task(), f).await
     }
 }
 

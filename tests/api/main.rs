@@ -22,6 +22,7 @@ mod analytics_overview;
 mod archived;
 mod auth;
 mod auth_password;
+mod busy_workers;
 mod cache_control;
 mod card_lock_races;
 mod card_reads;
