@@ -83,7 +83,10 @@ USER 10001:10001
 # the load balancer's check at /readyz instead.
 # No curl in the slim image: bash's /dev/tcp sends GET /healthz to the port in
 # PATRON_BIND and checks for a 200 status line.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+# The port opens only after the migrations, which can take minutes on a large
+# database: failures in the 10 min start period do not count (the first
+# success ends it), so Docker/Swarm does not kill a start mid-migration.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10m --retries=3 \
   CMD ["bash", "-c", "exec 3<>\"/dev/tcp/127.0.0.1/${PATRON_BIND##*:}\" && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && read -r _ code _ <&3 && [ \"$code\" = 200 ]"]
 
 # tini as PID 1, Patron its child: the kernel ignores a signal sent to PID 1
