@@ -91,8 +91,8 @@ impl Config {
     /// a value outside it stops the start, naming the variable, the value
     /// and the range (`ranged`).
     pub fn from_env() -> Result<Config, String> {
-        let (jwt_secret, jwt_secret_generated) = jwt_secret(env::var("PATRON_JWT_SECRET").ok())?;
-        let database_url = var("DATABASE_URL", "sqlite://patron.db");
+        let (jwt_secret, jwt_secret_generated) = jwt_secret(raw("PATRON_JWT_SECRET")?)?;
+        let database_url = var("DATABASE_URL", "sqlite://patron.db")?;
         let workers = ranged("PATRON_WORKERS", default_workers(), 1..=MAX_WORKERS)?;
         // 0 was read as 1 s: the receiver had a second, whatever was meant.
         let webhook_timeout_secs = ranged("PATRON_WEBHOOK_TIMEOUT_SECS", 10, 1..=3600)?;
@@ -114,17 +114,15 @@ impl Config {
                 0..=64,
             )?,
             database_url,
-            bind: var("PATRON_BIND", "127.0.0.1:8080"),
+            bind: var("PATRON_BIND", "127.0.0.1:8080")?,
             jwt_secret,
             jwt_secret_generated,
-            admin_email: var("PATRON_ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL),
-            admin_password: env::var("PATRON_ADMIN_PASSWORD")
-                .ok()
-                .filter(|p| !p.is_empty()),
-            cors_origins: cors_origins(&var("PATRON_CORS_ORIGINS", ""))?,
+            admin_email: var("PATRON_ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL)?,
+            admin_password: raw("PATRON_ADMIN_PASSWORD")?.filter(|p| !p.is_empty()),
+            cors_origins: cors_origins(&var("PATRON_CORS_ORIGINS", "")?)?,
             trusted_proxies: networks(
                 "PATRON_TRUSTED_PROXIES",
-                &var("PATRON_TRUSTED_PROXIES", ""),
+                &var("PATRON_TRUSTED_PROXIES", "")?,
             )?,
             // Up to a year: the expiry is the clock plus this.
             token_ttl_secs: ranged("PATRON_TOKEN_TTL_SECS", 3600, 1..=YEAR_SECS)?,
@@ -161,7 +159,7 @@ impl Config {
             webhook_lease_secs: webhook_lease_secs(webhook_timeout_secs)?,
             webhook_allowed_networks: networks(
                 "PATRON_WEBHOOK_ALLOWED_NETWORKS",
-                &var("PATRON_WEBHOOK_ALLOWED_NETWORKS", ""),
+                &var("PATRON_WEBHOOK_ALLOWED_NETWORKS", "")?,
             )?,
             rate_limit_per_min: ranged("PATRON_RATE_LIMIT_PER_MIN", 1200, 0..=1_000_000)?,
             rate_limit_integration_per_min: ranged(
@@ -181,7 +179,7 @@ impl Config {
                 SEGMENT_SPLIT_FROM,
                 1..=1_000_000_000,
             )?,
-            sqlite_locking: sqlite_locking(&var("PATRON_SQLITE_LOCKING", "exclusive"))?,
+            sqlite_locking: sqlite_locking(&var("PATRON_SQLITE_LOCKING", "exclusive")?)?,
         })
     }
 
@@ -238,11 +236,24 @@ const YEAR_SECS: i64 = 365 * 86_400;
 /// HTTP worker threads at most (and the default on a machine with more cores).
 const MAX_WORKERS: usize = 256;
 
-fn var(name: &str, default: &str) -> String {
-    env::var(name)
-        .ok()
+/// The variable's value as set (empty included), `None` when unset. A value
+/// that is not UTF-8 stops the start, naming the variable: read as unset,
+/// it gave the default without a word (a bind address or a secret with a
+/// stray Latin-1 byte).
+fn raw(name: &str) -> Result<Option<String>, String> {
+    match env::var(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(env::VarError::NotPresent) => Ok(None),
+        Err(env::VarError::NotUnicode(_)) => Err(format!(
+            "{name} is not valid UTF-8; set it in UTF-8 or unset it"
+        )),
+    }
+}
+
+fn var(name: &str, default: &str) -> Result<String, String> {
+    Ok(raw(name)?
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_string())
+        .unwrap_or_else(|| default.to_string()))
 }
 
 /// A whole number in `range`, `default` when unset (or empty). A value
@@ -255,8 +266,8 @@ fn ranged<T>(name: &str, default: T, range: RangeInclusive<T>) -> Result<T, Stri
 where
     T: FromStr + PartialOrd + Display,
 {
-    match env::var(name) {
-        Ok(v) if !v.is_empty() => in_range(name, &v, &range),
+    match raw(name)? {
+        Some(v) if !v.is_empty() => in_range(name, &v, &range),
         _ => Ok(default),
     }
 }
@@ -656,6 +667,19 @@ mod tests {
             Err(format!("{name} must be from 1 to 3, got 4"))
         );
         std::env::remove_var(name);
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_is_refused_not_defaulted() {
+        use std::os::unix::ffi::OsStrExt;
+        // A name no other test sets.
+        let name = "PATRON_TEST_NOT_UTF8";
+        std::env::set_var(name, std::ffi::OsStr::from_bytes(b"caf\xe9"));
+        let refused = format!("{name} is not valid UTF-8; set it in UTF-8 or unset it");
+        assert_eq!(ranged::<u32>(name, 7, 1..=3), Err(refused.clone()));
+        assert_eq!(super::var(name, "x"), Err(refused));
+        std::env::remove_var(name);
+        assert_eq!(super::var(name, "x"), Ok("x".into()));
     }
 
     #[test]
