@@ -11,6 +11,7 @@ use validator::Validate;
 
 use super::bulk::{self, Applied, BulkQuery, BulkResponse, ItemStatus};
 use super::bulk_customers_plan;
+use super::bulk_version;
 use super::customer_input::{normalize_tags, CustomerCreate, CustomerPatch};
 use super::customers::{create_in_tx, update_in_tx, Updated};
 use super::extract::QueryParams;
@@ -41,7 +42,9 @@ pub struct CustomerBulkRequest {
     /// (`kind` and `name` required then; a `change_reason` is kept as the
     /// reason of its first history event). A `null` for `currency`,
     /// `funnel_stage` or `owner_id` leaves a known card's value as it is.
-    /// 1 to 1,000 items (more is a 413).
+    /// An item may hold the `version` of the card it was based on: a card
+    /// changed since is then that item's error (`version`, code `conflict`)
+    /// instead of being overwritten. 1 to 1,000 items (more is a 413).
     #[schema(min_items = 1)]
     pub items: Vec<CustomerBulkItem>,
 }
@@ -68,13 +71,15 @@ impl utoipa::PartialSchema for CustomerBulkItem {
         item.description = Some(
             "A card keyed by `external_id`: created as `POST /customers` would, or updated as \
              `PATCH` would (`null` clears), except that a `null` for `currency`, `funnel_stage` \
-             or `owner_id` leaves a known card's value as it is (a new card takes the default)."
+             or `owner_id` leaves a known card's value as it is (a new card takes the default). \
+             `version`, when given, must be the known card's version (see the property)."
                 .into(),
         );
+        item.properties.insert("version".into(), version_schema());
         item.required = vec!["external_id".into()];
         item.example = Some(serde_json::json!({
             "external_id": "ERP-10023", "kind": "organization", "name": "Hangzhou Tea Co.",
-            "funnel_stage": "ordinary", "owner_id": null
+            "funnel_stage": "ordinary", "owner_id": null, "version": 3
         }));
         if let Some(RefOr::T(Schema::Object(id))) = item.properties.get_mut("external_id") {
             id.schema_type = SchemaType::Type(Type::String);
@@ -103,6 +108,24 @@ impl utoipa::PartialSchema for CustomerBulkItem {
         }
         RefOr::T(Schema::Object(item))
     }
+}
+
+/// The optional `version` of a bulk card (`bulk_version`).
+fn version_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .description(Some(
+            "The card's version as the client last read it (from the change feed, say). On a \
+             known card that has another version the item is refused, error `version`/`conflict`, \
+             unless it changes nothing (`unchanged`): the card changed since, and the item would \
+             undo that change. Read the card and send the item again. Absent or `null`: no check \
+             (last writer wins). Ignored when the item creates a card. Every item of one card in \
+             a batch is checked against the version it had before the batch.",
+        ))
+        .examples([serde_json::json!(3)])
+        .into()
 }
 
 impl ToSchema for CustomerBulkItem {
@@ -279,6 +302,34 @@ pub fn update_card(
     Ok((applied, row))
 }
 
+/// The `version` check of an item (`bulk_version`): `sent` is the item's
+/// version, `before` the card's before the batch (`None` for a card the
+/// batch had not found: the item creates, and the version is ignored), `row`
+/// the card as it is now. `Some` settles the item: `unchanged` when it
+/// changes nothing, nothing being undone; `None` lets it apply.
+pub fn version_check(
+    conn: &mut DbConn,
+    sent: Option<i64>,
+    before: Option<i64>,
+    row: Option<&CustomerRow>,
+    item: &Value,
+) -> Result<Option<Applied>, ApiError> {
+    let (Some(sent), Some(before), Some(row)) = (sent, before, row) else {
+        return Ok(None);
+    };
+    if sent == before {
+        return Ok(None);
+    }
+    if leaves_as_is(conn, row, item)? {
+        return Ok(Some(Applied {
+            status: ItemStatus::Unchanged,
+            id: row.id,
+            version: row.version,
+        }));
+    }
+    Err(bulk_version::stale("card", sent, before))
+}
+
 /// True when `item` would change nothing on the known card `row`
 /// (`bulk_customers_plan::unchanged`, with the card's tags read).
 pub fn leaves_as_is(conn: &mut DbConn, row: &CustomerRow, item: &Value) -> Result<bool, ApiError> {
@@ -344,6 +395,15 @@ pub fn new_card(
 /// /customers/{id}` (a `sales` user writes only cards it owns). Over 1,000
 /// items or over 8 MiB is a 413. Honours `Idempotency-Key`: the response is
 /// stored in the same transaction as the writes.
+///
+/// Without `version` an item overwrites whatever the card holds (last
+/// writer wins). With it, as a `PATCH` with `If-Match`: a known card at
+/// another version is the item's error `version`/`conflict` (the card
+/// changed since the client read it: read it, e.g. from the change feed,
+/// and send the item again), unless the item changes nothing
+/// (`unchanged`); a `version` that is not a whole number is
+/// `version`/`invalid_type`; an item that creates a card ignores it (as the
+/// CSV import's `version` cell).
 #[utoipa::path(
     tag = "sync",
     params(BulkQuery),
@@ -364,7 +424,8 @@ pub async fn bulk_customers(
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager, Role::Sales, Role::Integration])?;
     let all_or_none = query.0.all_or_none.unwrap_or(false);
-    let items = bulk::read_json_items(&req, payload).await?;
+    let mut items = bulk::read_json_items(&req, payload).await?;
+    let (versions, bad_versions) = bulk_version::take(&mut items);
     let key = IdemKey::of(&req);
     state
         .db
@@ -372,21 +433,40 @@ pub async fn bulk_customers(
             // The cards already known, read once inside the batch transaction.
             let ids = external_ids(&items);
             let mut known: Option<HashMap<String, CustomerRow>> = None;
+            // Their versions before any item wrote (`version_check`).
+            let mut before = HashMap::new();
             bulk::run_batch(
                 conn,
                 items,
                 0,
                 all_or_none,
                 key.as_ref(),
-                |conn, items| bulk_customers_plan::plan(conn, &user, items),
-                |conn, _, item| {
+                // A changed card goes to the per-item path, which checks the
+                // version; an unchanged one is `unchanged` whatever its version.
+                |conn, items| {
+                    bulk_version::plan_read(items, bad_versions, &versions, |items, _| {
+                        bulk_customers_plan::plan(conn, &user, items)
+                    })
+                },
+                |conn, index, item| {
                     // Read again inside the first per-item savepoint, but the
                     // plan locked these cards outside it: a rollback of that
                     // savepoint keeps the locks.
                     let known = match &mut known {
                         Some(k) => k,
-                        None => known.insert(existing(conn, &ids)?),
+                        None => {
+                            let read = existing(conn, &ids)?;
+                            before = read.iter().map(|(e, r)| (e.clone(), r.version)).collect();
+                            known.insert(read)
+                        }
                     };
+                    let key = external_id_of(&item).ok();
+                    let at = key.as_ref().and_then(|k| before.get(k).copied());
+                    let row = key.as_ref().and_then(|k| known.get(k));
+                    let sent = versions.get(index).copied().flatten();
+                    if let Some(done) = version_check(conn, sent, at, row, &item)? {
+                        return Ok(done);
+                    }
                     // `known` changes only when the item's savepoint commits.
                     upsert_one(conn, &user, known, item)
                 },

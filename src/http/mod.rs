@@ -16,6 +16,7 @@ pub mod bulk_customers;
 pub mod bulk_customers_plan;
 pub mod bulk_transactions;
 pub mod bulk_transactions_plan;
+pub mod bulk_version;
 pub mod cache_control;
 pub mod change_data;
 pub mod changes;

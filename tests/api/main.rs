@@ -89,6 +89,7 @@ mod sync_bulk;
 mod sync_bulk_orders;
 mod sync_bulk_races;
 mod sync_bulk_same;
+mod sync_bulk_version;
 mod sync_csv;
 mod sync_csv_ids;
 mod sync_idempotency;

@@ -1,0 +1,170 @@
+//! An item's `version` in `POST /customers/bulk` (and `/transactions/bulk`):
+//! a record changed since the client read it is not overwritten.
+
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
+use crate::sync_bulk::bulk;
+
+const CUSTOMERS: &str = "/api/v1/customers/bulk";
+
+fn statuses(r: &Resp) -> Vec<String> {
+    r.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {}", r.text))
+        .iter()
+        .map(|i| i["status"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Cards K and L from the ERP (version 1), then a salesperson's edit of K's
+/// phone (version 2), which the ERP has not read. Returns K's id.
+async fn edited_card(app: &TestApp, token: &str) -> i64 {
+    let body = json!({"items": [
+        {"external_id": "K", "kind": "individual", "name": "王芳", "phone": "+86 138 0000 0001"},
+        {"external_id": "L", "kind": "individual", "name": "李雷"}
+    ]});
+    let r = bulk(app, CUSTOMERS, token, &body, None).await;
+    assert_eq!(statuses(&r), ["created", "created"], "{}", r.text);
+    let id = r.body["items"][0]["id"].as_i64().unwrap();
+    let edit = app
+        .patch(
+            &format!("/api/v1/customers/{id}"),
+            token,
+            &json!({"phone": "+86 138 0000 0002"}),
+        )
+        .await;
+    assert_eq!(edit.status, 200, "{}", edit.text);
+    assert_eq!(edit.body["version"], 2);
+    id
+}
+
+async fn card(app: &TestApp, token: &str, id: i64) -> Value {
+    let r = app.get(&format!("/api/v1/customers/{id}"), token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+/// The review's case: the ERP sends K's old phone for version 1; the edit
+/// stays, the item is its error, the batch's other items apply.
+async fn a_stale_item_is_refused_and_the_others_apply(app: TestApp) {
+    let token = app.admin_token().await;
+    let k = edited_card(&app, &token).await;
+    let body = json!({"items": [
+        {"external_id": "K", "phone": "+86 138 0000 0001", "version": 1},
+        {"external_id": "L", "region": "Hangzhou", "version": 1},
+        {"external_id": "M", "kind": "individual", "name": "张伟"}
+    ]});
+    let r = bulk(&app, CUSTOMERS, &token, &body, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(statuses(&r), ["error", "updated", "created"], "{}", r.text);
+    let error = &r.body["items"][0]["errors"][0];
+    assert_eq!(error["field"], "version", "{}", r.text);
+    assert_eq!(error["code"], "conflict");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("version 1") && message.contains("version 2"),
+        "{message}"
+    );
+    let k = card(&app, &token, k).await;
+    assert_eq!(k["phone"], "+86 138 0000 0002");
+    assert_eq!(k["version"], 2);
+    assert_eq!(r.body["items"][1]["version"], 2);
+}
+
+/// The card's own version applies the item; a stale one that changes
+/// nothing is `unchanged` (nothing is undone).
+async fn the_current_version_updates_and_a_stale_resend_is_unchanged(app: TestApp) {
+    let token = app.admin_token().await;
+    let k = edited_card(&app, &token).await;
+    let same = json!({"items": [{"external_id": "K", "phone": "+86 138 0000 0002", "version": 1}]});
+    let r = bulk(&app, CUSTOMERS, &token, &same, None).await;
+    assert_eq!(statuses(&r), ["unchanged"], "{}", r.text);
+    assert_eq!(r.body["items"][0]["version"], 2);
+    let current =
+        json!({"items": [{"external_id": "K", "phone": "+86 138 0000 0003", "version": 2}]});
+    let r = bulk(&app, CUSTOMERS, &token, &current, None).await;
+    assert_eq!(statuses(&r), ["updated"], "{}", r.text);
+    assert_eq!(r.body["items"][0]["version"], 3);
+    assert_eq!(card(&app, &token, k).await["phone"], "+86 138 0000 0003");
+    // No version, null: no check (last writer wins, as before).
+    let blind =
+        json!({"items": [{"external_id": "K", "phone": "+86 138 0000 0001", "version": null}]});
+    let r = bulk(&app, CUSTOMERS, &token, &blind, None).await;
+    assert_eq!(statuses(&r), ["updated"], "{}", r.text);
+}
+
+/// With `all_or_none`, a stale item rejects the batch: nothing applied.
+async fn a_stale_item_rejects_an_all_or_none_batch(app: TestApp) {
+    let token = app.admin_token().await;
+    let k = edited_card(&app, &token).await;
+    let body = json!({"items": [
+        {"external_id": "L", "region": "Hangzhou", "version": 1},
+        {"external_id": "K", "phone": "+86 138 0000 0001", "version": 1}
+    ]});
+    let r = bulk(
+        &app,
+        &format!("{CUSTOMERS}?all_or_none=true"),
+        &token,
+        &body,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(
+        r.body["errors"][0]["field"], "items[1].version",
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["errors"][0]["code"], "conflict");
+    assert_eq!(statuses(&r), ["skipped", "error"]);
+    assert_eq!(card(&app, &token, k).await["phone"], "+86 138 0000 0002");
+    let l = app.get("/api/v1/customers?external_id=L", &token).await;
+    assert!(!l.text.contains("Hangzhou"), "{}", l.text);
+}
+
+/// A `version` on an item that creates is ignored, as the CSV import's
+/// cell; one that is not a whole number is the item's error.
+async fn a_create_ignores_version_and_a_bad_one_is_refused(app: TestApp) {
+    let token = app.admin_token().await;
+    let body = json!({"items": [
+        {"external_id": "N", "kind": "individual", "name": "赵敏", "version": 7},
+        {"external_id": "O", "kind": "individual", "name": "周芷若", "version": "1"},
+        {"external_id": "P", "kind": "individual", "name": "小昭", "version": 1.5}
+    ]});
+    let r = bulk(&app, CUSTOMERS, &token, &body, None).await;
+    assert_eq!(statuses(&r), ["created", "error", "error"], "{}", r.text);
+    assert_eq!(r.body["items"][0]["version"], 1);
+    for i in [1, 2] {
+        let error = &r.body["items"][i]["errors"][0];
+        assert_eq!(error["field"], "version", "{}", r.text);
+        assert_eq!(error["code"], "invalid_type");
+    }
+}
+
+/// A batch naming the card twice (the in-order path): both items are
+/// checked against the version the card had before the batch.
+async fn items_of_one_card_are_checked_against_its_version_before_the_batch(app: TestApp) {
+    let token = app.admin_token().await;
+    let k = edited_card(&app, &token).await;
+    let body = json!({"items": [
+        {"external_id": "K", "region": "Hangzhou", "version": 2},
+        {"external_id": "K", "email": "k@example.com", "version": 2},
+        {"external_id": "K", "phone": "+86 138 0000 0001", "version": 1}
+    ]});
+    let r = bulk(&app, CUSTOMERS, &token, &body, None).await;
+    assert_eq!(statuses(&r), ["updated", "updated", "error"], "{}", r.text);
+    let k = card(&app, &token, k).await;
+    assert_eq!(k["version"], 4);
+    assert_eq!(k["phone"], "+86 138 0000 0002");
+    assert_eq!(k["email"], "k@example.com");
+}
+
+backend_tests!(
+    a_stale_item_is_refused_and_the_others_apply,
+    the_current_version_updates_and_a_stale_resend_is_unchanged,
+    a_stale_item_rejects_an_all_or_none_batch,
+    a_create_ignores_version_and_a_bad_one_is_refused,
+    items_of_one_card_are_checked_against_its_version_before_the_batch,
+);
