@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::bulk::{self, Applied, BulkQuery, ItemStatus};
 use super::bulk_customers::external_id_taken;
 use super::bulk_transactions_plan as plan;
+use super::bulk_version;
 use super::extract::QueryParams;
 use super::idempotency::IdemKey;
 use super::transactions::{
@@ -41,7 +42,10 @@ pub struct TransactionBulkRequest {
     /// two, required to create). An existing `external_id` updates that
     /// transaction as `PATCH` would; it cannot move to another customer. A
     /// `null` for `cost_cents`, `currency` or `occurred_at` leaves a known
-    /// transaction's value as it is. 1 to 1,000 items (more is a 413).
+    /// transaction's value as it is. An item may hold the `version` of the
+    /// order it was based on: an order changed since is then that item's
+    /// error (`version`, code `conflict`) instead of being overwritten. 1 to
+    /// 1,000 items (more is a 413).
     #[schema(min_items = 1)]
     pub items: Vec<TransactionBulkItem>,
 }
@@ -54,6 +58,16 @@ pub struct TransactionBulkItem {
     pub customer_id: Option<i64>,
     /// The customer's `external_id`.
     pub customer_external_id: Option<String>,
+    /// The order's version as the client last read it (from the change
+    /// feed, say). On a known order that has another version the item is
+    /// refused, error `version`/`conflict`, unless it changes nothing
+    /// (`unchanged`): the order changed since, and the item would undo that
+    /// change. Read it and send the item again. Absent or `null`: no check
+    /// (last writer wins). Ignored when the item creates an order. Every
+    /// item of one order in a batch is checked against the version it had
+    /// before the batch.
+    #[schema(example = 3)]
+    pub version: Option<i64>,
     #[serde(flatten)]
     pub transaction: TransactionCreate,
 }
@@ -351,6 +365,40 @@ fn update_one(
     Ok(applied)
 }
 
+/// The `version` check of an item (`bulk_version`): `sent` is its version,
+/// `before` the versions of the known orders before the batch (an item that
+/// creates ignores it). `Some` settles a stale item: `unchanged` when it
+/// changes nothing, else its `version` error. Whether it changes nothing is
+/// answered by applying it to a scratch copy of the order (every rule of the
+/// update, the card's currency included) and, when it would write, by
+/// refusing it: the item's savepoint then rolls the write back.
+fn version_check(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    known: &HashMap<String, TransactionRow>,
+    before: &HashMap<String, i64>,
+    sent: Option<i64>,
+    item: &Value,
+) -> Option<Result<Applied, ApiError>> {
+    let key = external_id_of(item).ok()?;
+    let (sent, at) = (sent?, *before.get(&key)?);
+    if sent == at {
+        return None;
+    }
+    let mut scratch: HashMap<String, TransactionRow> = known
+        .get(&key)
+        .map(|row| (key.clone(), row.clone()))
+        .into_iter()
+        .collect();
+    let mut unused = Touched::default();
+    Some(
+        match upsert_one(conn, user, &mut scratch, &mut unused, item.clone()) {
+            Ok(applied) if applied.status == ItemStatus::Unchanged => Ok(applied),
+            _ => Err(bulk_version::stale("transaction", sent, at)),
+        },
+    )
+}
+
 /// Upsert up to 1,000 transactions by `external_id` (ERP sync).
 ///
 /// Results, modes, limits and idempotency as `POST /customers/bulk`. Each
@@ -360,7 +408,9 @@ fn update_one(
 /// figures of every card the batch touched (purchase count, revenue,
 /// profit, CPR stage) are refreshed once at the end of the batch, in the
 /// same transaction; a churned customer with a purchase dated after its
-/// churn is won back there, as by a single write.
+/// churn is won back there, as by a single write. An item's `version`
+/// works as in `POST /customers/bulk`: an order at another version is the
+/// item's error `version`/`conflict` unless the item changes nothing.
 #[utoipa::path(
     tag = "sync",
     params(BulkQuery),
@@ -381,7 +431,8 @@ pub async fn bulk_transactions(
 ) -> Result<HttpResponse, ApiError> {
     user.require_any(&[Role::Admin, Role::Manager, Role::Sales, Role::Integration])?;
     let all_or_none = query.0.all_or_none.unwrap_or(false);
-    let items = bulk::read_json_items(&req, payload).await?;
+    let mut items = bulk::read_json_items(&req, payload).await?;
+    let (versions, bad_versions) = bulk_version::take(&mut items);
     let key = IdemKey::of(&req);
     state
         .db
@@ -394,6 +445,8 @@ pub async fn bulk_transactions(
             // read by the set-based pass once their cards are locked, and
             // kept up to date by the per-item path.
             let known = std::cell::RefCell::new(HashMap::new());
+            // Their versions before any item wrote (`version_check`).
+            let before = std::cell::RefCell::new(HashMap::new());
             // Cards whose figures the batch refreshes at its end.
             let touched = std::cell::RefCell::new(Touched::default());
             bulk::run_batch(
@@ -403,18 +456,29 @@ pub async fn bulk_transactions(
                 all_or_none,
                 key.as_ref(),
                 |conn, items| {
-                    lock_cards(conn, &items, &ids)?;
-                    let found: HashMap<String, TransactionRow> =
-                        transactions::by_external_ids(conn, &ids)?
-                            .into_iter()
-                            .filter_map(|r| r.external_id.clone().map(|e| (e, r)))
-                            .collect();
-                    let planned =
-                        plan::plan(conn, &user, items, &found, &mut touched.borrow_mut())?;
-                    *known.borrow_mut() = found;
-                    Ok(planned)
+                    bulk_version::plan_read(items, bad_versions, &versions, |items, versions| {
+                        lock_cards(conn, &items, &ids)?;
+                        let found: HashMap<String, TransactionRow> =
+                            transactions::by_external_ids(conn, &ids)?
+                                .into_iter()
+                                .filter_map(|r| r.external_id.clone().map(|e| (e, r)))
+                                .collect();
+                        let mut touched = touched.borrow_mut();
+                        let planned =
+                            plan::plan(conn, &user, items, &versions, &found, &mut touched)?;
+                        *before.borrow_mut() =
+                            found.iter().map(|(e, r)| (e.clone(), r.version)).collect();
+                        *known.borrow_mut() = found;
+                        Ok(planned)
+                    })
                 },
-                |conn, _, item| {
+                |conn, index, item| {
+                    let sent = versions.get(index).copied().flatten();
+                    if let Some(result) =
+                        version_check(conn, &user, &known.borrow(), &before.borrow(), sent, &item)
+                    {
+                        return result;
+                    }
                     let mut mine = Touched::default();
                     let result = upsert_one(conn, &user, &mut known.borrow_mut(), &mut mine, item);
                     // Only an applied item's card needs its figures refreshed.

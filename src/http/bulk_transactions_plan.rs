@@ -117,6 +117,7 @@ pub fn plan(
     conn: &mut DbConn,
     user: &AuthUser,
     items: Vec<Value>,
+    versions: &[Option<i64>],
     known: &HashMap<String, TransactionRow>,
     touched: &mut super::bulk_transactions::Touched,
 ) -> Result<Vec<Planned<Value>>, ApiError> {
@@ -132,7 +133,8 @@ pub fn plan(
     let mut out: Vec<Option<Planned<Value>>> = Vec::with_capacity(items.len());
     let (mut new, mut changed) = (Vec::new(), Vec::new());
     for (index, item) in items.into_iter().enumerate() {
-        match settle(user, known, &cards, item.clone(), now) {
+        let sent = versions.get(index).copied().flatten();
+        match settle(user, known, &cards, item.clone(), sent, now) {
             Some(Settled::Unchanged(row)) => out.push(Some(Planned::Done(Ok(Applied {
                 status: ItemStatus::Unchanged,
                 id: row.id,
@@ -194,12 +196,15 @@ pub fn plan(
 }
 
 /// An item the set-based pass can settle exactly as the per-item path
-/// would; `None` leaves it to that path.
+/// would; `None` leaves it to that path. `sent` is the item's `version`
+/// (`bulk_version`): a change to an order at another version is left to
+/// the per-item path, which refuses it.
 fn settle(
     user: &AuthUser,
     known: &HashMap<String, TransactionRow>,
     cards: &Cards,
     mut item: Value,
+    sent: Option<i64>,
     now: NaiveDateTime,
 ) -> Option<Settled> {
     let (customer_id, customer_ext) = customer_ref(&mut item).ok()?;
@@ -221,6 +226,9 @@ fn settle(
             patch_row(&mut patched, input, &card.currency).ok()?;
             if patched == *row {
                 return Some(Settled::Unchanged(patched));
+            }
+            if sent.is_some_and(|v| v != row.version) {
+                return None; // stale: the per-item path names the error
             }
             cards.writable(user, row.customer_id)?;
             if patched.external_id != row.external_id {

@@ -161,7 +161,107 @@ async fn items_of_one_card_are_checked_against_its_version_before_the_batch(app:
     assert_eq!(k["email"], "k@example.com");
 }
 
+const ORDERS: &str = "/api/v1/transactions/bulk";
+
+/// Orders O-1 and O-2 of card C from the ERP (version 1), then a user's
+/// correction of O-1's amount (version 2). Returns the card's and O-1's ids.
+async fn corrected_order(app: &TestApp, token: &str) -> (i64, i64) {
+    let card = app
+        .create_customer(
+            token,
+            json!({"kind": "individual", "name": "王芳", "external_id": "C"}),
+        )
+        .await;
+    let card = card.body["id"].as_i64().unwrap();
+    let body = json!({"items": [
+        {"external_id": "O-1", "customer_external_id": "C", "amount_cents": 1000, "product": "Tea"},
+        {"external_id": "O-2", "customer_external_id": "C", "amount_cents": 2000, "product": "Tea"}
+    ]});
+    let r = bulk(app, ORDERS, token, &body, None).await;
+    assert_eq!(statuses(&r), ["created", "created"], "{}", r.text);
+    let order = r.body["items"][0]["id"].as_i64().unwrap();
+    let fix = app
+        .patch(
+            &format!("/api/v1/customers/{card}/transactions/{order}"),
+            token,
+            &json!({"amount_cents": 1500}),
+        )
+        .await;
+    assert_eq!(fix.status, 200, "{}", fix.text);
+    assert_eq!(fix.body["version"], 2);
+    (card, order)
+}
+
+async fn order(app: &TestApp, token: &str, card: i64, id: i64) -> Value {
+    let r = app
+        .get(
+            &format!("/api/v1/customers/{card}/transactions/{id}"),
+            token,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+/// The same for orders: a stale correction is refused, the others apply
+/// (set-based and per item), a stale resend is `unchanged`, the current
+/// version applies, a create ignores it, all_or_none rejects.
+async fn a_stale_order_item_is_refused(app: TestApp) {
+    let token = app.admin_token().await;
+    let (card, o1) = corrected_order(&app, &token).await;
+    let body = json!({"items": [
+        {"external_id": "O-1", "amount_cents": 1000, "version": 1},
+        {"external_id": "O-2", "amount_cents": 2500, "version": 1},
+        {"external_id": "O-3", "customer_id": card, "amount_cents": 10, "product": "Cup", "version": 9}
+    ]});
+    let r = bulk(&app, ORDERS, &token, &body, None).await;
+    assert_eq!(statuses(&r), ["error", "updated", "created"], "{}", r.text);
+    assert_eq!(r.body["items"][0]["errors"][0]["field"], "version");
+    assert_eq!(r.body["items"][0]["errors"][0]["code"], "conflict");
+    assert_eq!(r.body["items"][2]["version"], 1);
+    let o = order(&app, &token, card, o1).await;
+    assert_eq!(
+        (o["amount_cents"].clone(), o["version"].clone()),
+        (json!(1500), json!(2))
+    );
+
+    let atomic = json!({"items": [
+        {"external_id": "O-2", "amount_cents": 2600, "version": 2},
+        {"external_id": "O-1", "amount_cents": 1000, "version": 1}
+    ]});
+    let r = bulk(
+        &app,
+        &format!("{ORDERS}?all_or_none=true"),
+        &token,
+        &atomic,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(
+        r.body["errors"][0]["field"], "items[1].version",
+        "{}",
+        r.text
+    );
+
+    let resend = json!({"items": [{"external_id": "O-1", "amount_cents": 1500, "version": 1}]});
+    let r = bulk(&app, ORDERS, &token, &resend, None).await;
+    assert_eq!(statuses(&r), ["unchanged"], "{}", r.text);
+    assert_eq!(r.body["items"][0]["version"], 2);
+    // A batch naming O-1 twice goes item by item: the same answers.
+    let twice = json!({"items": [
+        {"external_id": "O-1", "amount_cents": 1000, "version": 1},
+        {"external_id": "O-1", "amount_cents": 1700, "version": 2}
+    ]});
+    let r = bulk(&app, ORDERS, &token, &twice, None).await;
+    assert_eq!(statuses(&r), ["error", "updated"], "{}", r.text);
+    assert_eq!(r.body["items"][1]["version"], 3);
+    let o = order(&app, &token, card, o1).await;
+    assert_eq!(o["amount_cents"], 1700);
+}
+
 backend_tests!(
+    a_stale_order_item_is_refused,
     a_stale_item_is_refused_and_the_others_apply,
     the_current_version_updates_and_a_stale_resend_is_unchanged,
     a_stale_item_rejects_an_all_or_none_batch,
