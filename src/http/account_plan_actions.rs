@@ -159,7 +159,9 @@ fn respond(status: StatusCode, row: ActionRow) -> HttpResponse {
     versioned(status, row.version, Some(loc), &ActionView::from(row))
 }
 
-/// A plan's actions.
+/// A plan's actions, whole: a plan holds at most 100, so the list is not
+/// paged. `next_cursor` is always null (the shape of every list's last
+/// page), and `limit` and `cursor` are refused (400, `unknown_field`).
 #[utoipa::path(tag = "account-plans", params(("id" = i64, Path, description = "Plan id")), responses((status = 200, body = ActionList)))]
 #[get("/account-plans/{id}/actions")]
 pub async fn list(

@@ -92,6 +92,10 @@ pub struct ChangeQuery {
 /// `PATRON_CHANGES_RETENTION_DAYS`; a cursor after which changes (of the
 /// `types` read, or of any type without `types`) were purged answers 410:
 /// resync (read the lists) and start the feed again without `after`.
+/// Its paging is its own, not the lists': `limit` is 1 to 1,000, default
+/// 100 (the lists' is 1 to 500, default 50: a reader catching up takes
+/// fewer calls), `after` (not `cursor`) takes a cursor, and `next_cursor`
+/// is never null (the cursor sent, on an empty page: poll again with it).
 /// Roles: admin, manager, integration.
 #[utoipa::path(
     tag = "changes",

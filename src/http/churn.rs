@@ -200,7 +200,10 @@ pub async fn reactivate(
     Ok(HttpResponse::Ok().json(ChurnRecordView::from(record)))
 }
 
-/// The customer's churns and win-backs, newest first.
+/// The customer's churns and win-backs, newest first, whole: one record per
+/// churn (a handful per customer), so the list is not paged. `next_cursor`
+/// is always null (the shape of every list's last page), and `limit` and
+/// `cursor` are refused (400, `unknown_field`).
 #[utoipa::path(
     tag = "churn",
     params(("id" = i64, Path, description = "Customer id")),

@@ -37,7 +37,9 @@ pub async fn index(_user: AuthUser, _query: NoQuery) -> HttpResponse {
 }
 
 /// One code list with English and Chinese labels and, where the domain has
-/// one, the strategy for each code.
+/// one, the strategy for each code. The list comes whole (a few dozen codes
+/// at most): `{list, items}`, with no `next_cursor`, and no query
+/// parameter is taken.
 #[utoipa::path(
     tag = "reference",
     params(("list" = String, Path, description = "The list name",

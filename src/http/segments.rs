@@ -541,7 +541,7 @@ pub async fn list(
     request_body = SegmentCreate,
     responses(
         (status = 201, body = SegmentView, headers(("ETag" = String), ("Location" = String))),
-        (status = 409, description = "The name is taken", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The name is taken (`errors`: `[{field: name, code: conflict}]`, also when a concurrent write took it first)", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/segments")]
@@ -681,7 +681,7 @@ pub async fn get(
     request_body = SegmentPatch,
     responses(
         (status = 200, body = SegmentView, headers(("ETag" = String))),
-        (status = 409, description = "Ready-made segment, or the name is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Ready-made segment (no `errors`), or the name is taken (`errors`: `[{field: name, code: conflict}]`, also when a concurrent write took it first)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The segment changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]

@@ -240,7 +240,7 @@ pub async fn list(
     request_body = UserCreate,
     responses(
         (status = 201, body = UserView, headers(("ETag" = String), ("Location" = String))),
-        (status = 409, description = "The email is taken", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The email is taken (`errors`: `[{field: email, code: conflict}]`, also when a concurrent write took it first)", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/users")]
@@ -336,7 +336,7 @@ pub async fn get(
     request_body = UserPatch,
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),
-        (status = 409, description = "Email taken, or the last admin would be lost", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email is taken (`errors`: `[{field: email, code: conflict}]`, also when a concurrent write took it first), or the last active admin would be lost (no `errors`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The user changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]

@@ -590,3 +590,54 @@ fn unconditional_writes_say_so() {
         assert!(op["responses"].get("412").is_none(), "{method} {path}");
     }
 }
+
+/// The lists that are not paged say so, the feed states its own limits, a
+/// unique field's 409 names it, and bulk items take a `version`.
+#[test]
+fn paging_exceptions_conflict_fields_and_bulk_versions_are_documented() {
+    let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
+    let text = |path: &str, method: &str| {
+        let op = &spec["paths"][path][method];
+        let text = format!(
+            "{} {}",
+            op["summary"].as_str().unwrap_or_default(),
+            op["description"].as_str().unwrap_or_default()
+        );
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    for path in [
+        "/api/v1/account-plans/{id}/actions",
+        "/api/v1/customers/{id}/churn",
+    ] {
+        let t = text(path, "get");
+        assert!(t.contains("`next_cursor` is always null"), "{path}: {t}");
+        assert!(t.contains("unknown_field"), "{path}: {t}");
+        let params = spec["paths"][path]["get"]["parameters"].to_string();
+        assert!(!params.contains("\"limit\""), "{path}: {params}");
+    }
+    let feed = text("/api/v1/changes", "get");
+    assert!(feed.contains("1 to 1,000, default 100"), "{feed}");
+    assert!(text("/api/v1/reference/{list}", "get").contains("no `next_cursor`"));
+    for (path, method, field) in [
+        ("/api/v1/users", "post", "email"),
+        ("/api/v1/users/{id}", "patch", "email"),
+        ("/api/v1/segments", "post", "name"),
+        ("/api/v1/segments/{id}", "patch", "name"),
+    ] {
+        let conflict = spec["paths"][path][method]["responses"]["409"]["description"].to_string();
+        assert!(
+            conflict.contains(&format!("field: {field}, code: conflict")),
+            "{method} {path}: {conflict}"
+        );
+    }
+    for item in ["CustomerBulkItem", "TransactionBulkItem"] {
+        let version = &spec["components"]["schemas"][item]["properties"]["version"];
+        assert!(
+            version["description"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("`version`/`conflict`"),
+            "{item}: {version}"
+        );
+    }
+}
