@@ -42,7 +42,10 @@ pub struct ChurnCell {
     pub won_back: i64,
 }
 
-/// Churns recorded in `[from, to)` by period and reason.
+/// Churns recorded in `[from, to)` by period and reason; of `owner_id`, the
+/// churns recorded while the card was theirs (the record's owner, not the
+/// card's current one: a handed-over card's losses stay with who lost it,
+/// and past reports do not move when cards are reassigned).
 pub fn churn_cells(
     conn: &mut DbConn,
     from: NaiveDateTime,
@@ -52,13 +55,13 @@ pub fn churn_cells(
 ) -> QueryResult<Vec<ChurnCell>> {
     let period = bucket_sql(conn, bucket, "r.churned_at");
     let owner = owner_id
-        .map(|o| format!(" AND c.owner_id = {o}"))
+        .map(|o| format!(" AND r.owner_id = {o}"))
         .unwrap_or_default();
     diesel::sql_query(format!(
         "SELECT {period} AS period, r.reason AS reason, CAST(COUNT(*) AS BIGINT) AS churned, \
            {lost} AS lost_revenue_cents, \
            CAST(COALESCE(SUM(CASE WHEN r.reactivated_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS won_back \
-         FROM churn_records r JOIN customers c ON c.id = r.customer_id \
+         FROM churn_records r \
          WHERE r.churned_at >= {} AND r.churned_at < {}{owner} \
          GROUP BY {period}, r.reason ORDER BY 1, 2",
         literal(from),

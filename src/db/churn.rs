@@ -24,6 +24,9 @@ pub struct ChurnRecordRow {
     pub reactivated_at: Option<NaiveDateTime>,
     pub reactivated_by: Option<i64>,
     pub reactivation_note: Option<String>,
+    /// The card's owner when the churn was recorded: the churn figures of
+    /// an owner count it, whoever owns the card later.
+    pub owner_id: Option<i64>,
 }
 
 /// Whether the customer has any churn record, open or won back (its lost
@@ -56,7 +59,8 @@ pub fn revenue_between(
 }
 
 /// Opens a churn record and marks the card; call inside the write
-/// transaction with the customer locked.
+/// transaction with the customer locked. The record keeps the card's owner
+/// of the moment (a handed-over card's losses stay with who lost it).
 pub fn churn(
     conn: &mut DbConn,
     customer_id: i64,
@@ -66,9 +70,14 @@ pub fn churn(
     lost_revenue_cents: i64,
     now: NaiveDateTime,
 ) -> QueryResult<ChurnRecordRow> {
+    let owner_id: i64 = customers::table
+        .find(customer_id)
+        .select(customers::owner_id)
+        .first(conn)?;
     let id: i64 = diesel::insert_into(churn_records::table)
         .values((
             churn_records::customer_id.eq(customer_id),
+            churn_records::owner_id.eq(Some(owner_id)),
             churn_records::reason.eq(reason),
             churn_records::note.eq(note),
             churn_records::churned_at.eq(now),

@@ -255,6 +255,7 @@ diesel::table! {
         reactivated_at -> Nullable<Timestamp>,
         reactivated_by -> Nullable<BigInt>,
         reactivation_note -> Nullable<Text>,
+        owner_id -> Nullable<BigInt>,
     }
 }
 

@@ -37,7 +37,9 @@ pub struct ChurnReportQuery {
     /// `month` (default) or `year`, in UTC.
     #[param(inline)]
     pub period: Option<PeriodBucket>,
-    /// Only customers owned by this user.
+    /// Only the churns recorded while this user owned the card: a churn
+    /// stays with the owner of that moment when the card is handed over
+    /// later (archived cards included, as in the whole report).
     pub owner_id: Option<i64>,
 }
 

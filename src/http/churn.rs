@@ -38,6 +38,11 @@ pub struct ChurnRecordView {
     pub reactivated_at: Option<DateTime<Utc>>,
     pub reactivated_by: Option<i64>,
     pub reactivation_note: Option<String>,
+    /// The card's owner when the churn was recorded: the owner whose churn
+    /// figures (`/analytics/churn?owner_id=`) count it, also after the card
+    /// is handed over. Null only for a churn recorded before it was kept
+    /// (those were given the card's owner at the upgrade).
+    pub owner_id: Option<i64>,
 }
 
 impl From<ChurnRecordRow> for ChurnRecordView {
@@ -53,6 +58,7 @@ impl From<ChurnRecordRow> for ChurnRecordView {
             reactivated_at: r.reactivated_at.map(utc),
             reactivated_by: r.reactivated_by,
             reactivation_note: r.reactivation_note,
+            owner_id: r.owner_id,
         }
     }
 }

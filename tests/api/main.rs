@@ -33,6 +33,7 @@ mod changes_surveys;
 mod charsets;
 mod churn;
 mod churn_limits;
+mod churn_owner;
 mod churn_satisfaction;
 mod churn_win_back;
 mod cli;
