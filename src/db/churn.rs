@@ -27,7 +27,13 @@ pub struct ChurnRecordRow {
     /// The card's owner when the churn was recorded: the churn figures of
     /// an owner count it, whoever owns the card later.
     pub owner_id: Option<i64>,
+    /// The purchase that won the customer back by being recorded; None for
+    /// a manual reactivation (final) and for an open record.
+    pub reactivated_by_transaction_id: Option<i64>,
 }
+
+/// A purchase a write recorded: (customer, occurred at, transaction id).
+pub type Purchase = (i64, NaiveDateTime, i64);
 
 /// Whether the customer has any churn record, open or won back (its lost
 /// revenue is in the card's currency).
@@ -92,10 +98,11 @@ pub fn churn(
 
 /// Closes the open churn record and clears the card; None when the
 /// customer has no open record.
-pub fn reactivate(
+fn reactivate(
     conn: &mut DbConn,
     customer_id: i64,
     note: Option<&str>,
+    by_purchase: Option<i64>,
     user_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<Option<ChurnRecordRow>> {
@@ -107,6 +114,7 @@ pub fn reactivate(
             churn_records::reactivated_at.eq(Some(now)),
             churn_records::reactivated_by.eq(Some(user_id)),
             churn_records::reactivation_note.eq(note),
+            churn_records::reactivated_by_transaction_id.eq(by_purchase),
         ))
         .execute(conn)?;
     mark_card(conn, customer_id, None, None, now)?;
@@ -116,16 +124,18 @@ pub fn reactivate(
 /// Wins the customer back: closes the open churn record, clears the card
 /// and adds the `reactivated` event to its history (by `user_id`, with the
 /// note). None when the customer has no open record. Both the manual
-/// reactivation and a purchase after the churn (`win_back_buyers`) come
-/// here, so they leave the same trail.
+/// reactivation and a purchase after the churn (`win_back_buyers`, which
+/// passes the purchase as `by_purchase`) come here, so they leave the same
+/// trail.
 pub fn win_back(
     conn: &mut DbConn,
     customer_id: i64,
     note: Option<&str>,
+    by_purchase: Option<i64>,
     user_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<Option<ChurnRecordRow>> {
-    let Some(row) = reactivate(conn, customer_id, note, user_id, now)? else {
+    let Some(row) = reactivate(conn, customer_id, note, by_purchase, user_id, now)? else {
         return Ok(None);
     };
     events::insert(
@@ -144,14 +154,12 @@ pub fn win_back(
     Ok(Some(row))
 }
 
-/// The purchases (customer, occurred at) among transaction rows a request
-/// wrote: what [`win_back_buyers`] judges.
-pub fn purchases_in<'a>(
-    rows: impl IntoIterator<Item = &'a TransactionRow>,
-) -> Vec<(i64, NaiveDateTime)> {
+/// The purchases among transaction rows a request wrote: what
+/// [`win_back_buyers`] judges.
+pub fn purchases_in<'a>(rows: impl IntoIterator<Item = &'a TransactionRow>) -> Vec<Purchase> {
     rows.into_iter()
         .filter(|r| r.amount_cents > 0)
-        .map(|r| (r.customer_id, r.occurred_at))
+        .map(|r| (r.customer_id, r.occurred_at, r.id))
         .collect()
 }
 
@@ -166,17 +174,18 @@ pub fn purchases_in<'a>(
 /// version, which had bought again meanwhile, won it back at that write's
 /// date, in the wrong period (an outside review). Called in the write's
 /// transaction with the cards locked; `user_id` is the writer, the note
-/// names the first such purchase written.
+/// names the first such purchase written, and the record keeps its id
+/// ([`reopen_unbought`] undoes the win-back if it goes).
 pub fn win_back_buyers(
     conn: &mut DbConn,
-    purchases: &[(i64, NaiveDateTime)],
+    purchases: &[Purchase],
     user_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     if purchases.is_empty() {
         return Ok(());
     }
-    let mut customer_ids: Vec<i64> = purchases.iter().map(|(c, _)| *c).collect();
+    let mut customer_ids: Vec<i64> = purchases.iter().map(|(c, _, _)| *c).collect();
     customer_ids.sort_unstable();
     customer_ids.dedup();
     let open: Vec<(i64, NaiveDateTime)> = churn_records::table
@@ -187,15 +196,110 @@ pub fn win_back_buyers(
     for (customer_id, churned_at) in open {
         let first = purchases
             .iter()
-            .filter(|(c, at)| *c == customer_id && *at > churned_at)
-            .map(|(_, at)| *at)
+            .filter(|(c, at, _)| *c == customer_id && *at > churned_at)
+            .map(|(_, at, id)| (*at, *id))
             .min();
-        if let Some(at) = first {
+        if let Some((at, id)) = first {
             let note = format!("purchase on {}", at.date());
-            win_back(conn, customer_id, Some(&note), user_id, now)?;
+            win_back(conn, customer_id, Some(&note), Some(id), user_id, now)?;
         }
     }
     Ok(())
+}
+
+/// Undoes the automatic win-backs that no purchase supports any more: for
+/// each of `customer_ids` whose latest churn record was closed by a
+/// purchase (`win_back_buyers`), when the card has no purchase (amount
+/// above 0) dated after the churn left, because the write deleted that
+/// order or corrected it to 0 or to before the churn (an order recorded on
+/// the wrong card, then deleted "as recorded by mistake", kept the customer
+/// won back), the record is opened again and the card churned as before:
+/// the churn's date and reason back on the card (a new version and change,
+/// as a churn is), and a `churned` event by `user_id` saying why. A
+/// purchase after the churn still there keeps the win-back, linked to the
+/// earliest such purchase. A manual reactivation is final, and a record
+/// followed by a later churn is history: neither is touched. Called in the
+/// write's transaction with the cards locked, after `win_back_buyers`.
+pub fn reopen_unbought(
+    conn: &mut DbConn,
+    customer_ids: &[i64],
+    user_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    if customer_ids.is_empty() {
+        return Ok(());
+    }
+    let won: Vec<ChurnRecordRow> = churn_records::table
+        .filter(churn_records::customer_id.eq_any(customer_ids))
+        .filter(churn_records::reactivated_by_transaction_id.is_not_null())
+        .load(conn)?;
+    for record in won {
+        let latest: i64 = churn_records::table
+            .filter(churn_records::customer_id.eq(record.customer_id))
+            .select(diesel::dsl::max(churn_records::id))
+            .first::<Option<i64>>(conn)?
+            .unwrap_or(record.id);
+        if latest != record.id {
+            continue;
+        }
+        let still: Option<i64> = transactions::table
+            .filter(transactions::customer_id.eq(record.customer_id))
+            .filter(transactions::occurred_at.gt(record.churned_at))
+            .filter(transactions::amount_cents.gt(0))
+            .order((transactions::occurred_at, transactions::id))
+            .select(transactions::id)
+            .first(conn)
+            .optional()?;
+        match still {
+            Some(id) if Some(id) == record.reactivated_by_transaction_id => {}
+            Some(id) => {
+                diesel::update(churn_records::table.find(record.id))
+                    .set(churn_records::reactivated_by_transaction_id.eq(Some(id)))
+                    .execute(conn)?;
+            }
+            None => reopen(conn, &record, user_id, now)?,
+        }
+    }
+    Ok(())
+}
+
+/// What an event of a reopened churn says.
+pub const REOPENED_NOTE: &str = "win-back undone: no purchase after the churn is left";
+
+fn reopen(
+    conn: &mut DbConn,
+    record: &ChurnRecordRow,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(churn_records::table.find(record.id))
+        .set((
+            churn_records::reactivated_at.eq(None::<NaiveDateTime>),
+            churn_records::reactivated_by.eq(None::<i64>),
+            churn_records::reactivation_note.eq(None::<String>),
+            churn_records::reactivated_by_transaction_id.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+    mark_card(
+        conn,
+        record.customer_id,
+        Some(record.churned_at),
+        Some(&record.reason),
+        now,
+    )?;
+    events::insert(
+        conn,
+        &NewEvent {
+            customer_id: record.customer_id,
+            kind: CHURNED,
+            from_value: None,
+            to_value: Some(record.reason.as_str()),
+            subject_id: Some(record.id),
+            reason: Some(REOPENED_NOTE),
+            user_id: Some(user_id),
+            at: now,
+        },
+    )
 }
 
 /// A card write like any other: a new version, and a change in the feed

@@ -256,6 +256,7 @@ diesel::table! {
         reactivated_by -> Nullable<BigInt>,
         reactivation_note -> Nullable<Text>,
         owner_id -> Nullable<BigInt>,
+        reactivated_by_transaction_id -> Nullable<BigInt>,
     }
 }
 

@@ -2,8 +2,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::NaiveDateTime;
-
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
@@ -214,7 +212,7 @@ fn resolve_customer(
 #[derive(Default)]
 pub struct Touched {
     pub cards: BTreeSet<i64>,
-    pub purchases: Vec<(i64, NaiveDateTime)>,
+    pub purchases: Vec<db::churn::Purchase>,
 }
 
 impl Touched {
@@ -492,6 +490,8 @@ pub async fn bulk_transactions(
                     let touched = touched.borrow();
                     let ids: Vec<i64> = touched.cards.iter().copied().collect();
                     db::churn::win_back_buyers(conn, &touched.purchases, user.id, now)?;
+                    // A correction can take away the purchase that won a card back.
+                    db::churn::reopen_unbought(conn, &ids, user.id, now)?;
                     let (settings, _) = crate::db::settings::get::<crate::domain::cpr::CprSettings>(
                         conn,
                         crate::db::settings::CPR,

@@ -38,6 +38,11 @@ pub struct ChurnRecordView {
     pub reactivated_at: Option<DateTime<Utc>>,
     pub reactivated_by: Option<i64>,
     pub reactivation_note: Option<String>,
+    /// The purchase whose recording won the customer back; null for a
+    /// manual reactivation. If that purchase is deleted or corrected (to 0,
+    /// or to before the churn) and no purchase after the churn is left, the
+    /// churn is open again.
+    pub reactivated_by_transaction_id: Option<i64>,
     /// The card's owner when the churn was recorded: the owner whose churn
     /// figures (`/analytics/churn?owner_id=`) count it, also after the card
     /// is handed over. Null only for a churn recorded before it was kept
@@ -59,6 +64,7 @@ impl From<ChurnRecordRow> for ChurnRecordView {
             reactivated_by: r.reactivated_by,
             reactivation_note: r.reactivation_note,
             owner_id: r.owner_id,
+            reactivated_by_transaction_id: r.reactivated_by_transaction_id,
         }
     }
 }
@@ -199,7 +205,7 @@ pub async fn reactivate(
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
             let now = db::now();
-            churn_db::win_back(conn, customer_id, note.as_deref(), user.id, now)?
+            churn_db::win_back(conn, customer_id, note.as_deref(), None, user.id, now)?
                 .ok_or_else(|| ApiError::Conflict(format!("customer {customer_id} is not churned")))
         })
         .await?;

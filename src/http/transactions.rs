@@ -517,8 +517,11 @@ pub async fn get(
     Ok(respond(StatusCode::OK, row))
 }
 
-/// Correct a transaction. The card's figures follow. A PATCH that changes
-/// nothing writes nothing: the same version, no change in the feed.
+/// Correct a transaction. The card's figures follow, the churn too: a
+/// purchase after the churn wins the customer back, and one that won it back
+/// corrected to 0 or to before the churn, with no other purchase after it
+/// left, opens the churn again. A PATCH that changes nothing writes nothing:
+/// the same version, no change in the feed.
 #[utoipa::path(
     tag = "transactions",
     params(("id" = i64, Path, description = "Customer id"), ("transaction_id" = i64, Path, description = "Transaction id"),
@@ -558,6 +561,8 @@ pub async fn patch(
             };
             // A correction can make an order a purchase after the churn too.
             churn::win_back_buyers(conn, &churn::purchases_in([&row]), user.id, now)?;
+            // Or take away the purchase that won it back (0, or dated before the churn).
+            churn::reopen_unbought(conn, &[customer_id], user.id, now)?;
             stats::refresh_card(conn, customer_id, now)?;
             Ok(row)
         })
@@ -565,7 +570,9 @@ pub async fn patch(
     Ok(respond(StatusCode::OK, saved))
 }
 
-/// Delete a transaction recorded by mistake. The card's figures follow.
+/// Delete a transaction recorded by mistake. The card's figures follow; if
+/// the purchase had won a churned customer back and no purchase after the
+/// churn is left, the churn is open again.
 #[utoipa::path(
     tag = "transactions",
     params(("id" = i64, Path, description = "Customer id"), ("transaction_id" = i64, Path, description = "Transaction id"),
@@ -594,6 +601,7 @@ pub async fn delete(
             precondition::check(expected.as_deref(), found.version)?;
             transactions::delete(conn, id)?;
             let now = db::now();
+            churn::reopen_unbought(conn, &[customer_id], user.id, now)?;
             stats::refresh_card(conn, customer_id, now)?;
             Ok(())
         })

@@ -22,7 +22,7 @@ backend_tests!(
 
 /// An instant just after now (the churn's), written as an ERP writes it:
 /// to the second. Within the five minutes ahead a write may be dated.
-fn just_after_now() -> String {
+pub fn just_after_now() -> String {
     (Utc::now() + Duration::seconds(2))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
@@ -32,14 +32,14 @@ fn day_of(instant: &str) -> &str {
     &instant[..10]
 }
 
-async fn card(app: &TestApp, token: &str, c: i64) -> Value {
+pub async fn card(app: &TestApp, token: &str, c: i64) -> Value {
     let r = app.get(&format!("/api/v1/customers/{c}"), token).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body
 }
 
 /// The customer's churn records, newest first.
-async fn records(app: &TestApp, token: &str, c: i64) -> Vec<Value> {
+pub async fn records(app: &TestApp, token: &str, c: i64) -> Vec<Value> {
     let r = app
         .get(&format!("/api/v1/customers/{c}/churn"), token)
         .await;
@@ -63,7 +63,7 @@ async fn reactivations(app: &TestApp, token: &str, c: i64) -> Vec<(Value, Value)
         .collect()
 }
 
-async fn order(app: &TestApp, token: &str, c: i64, amount: i64, at: &str) -> Value {
+pub async fn order(app: &TestApp, token: &str, c: i64, amount: i64, at: &str) -> Value {
     let r = app
         .post(
             &format!("/api/v1/customers/{c}/transactions"),
@@ -75,7 +75,7 @@ async fn order(app: &TestApp, token: &str, c: i64, amount: i64, at: &str) -> Val
     r.body
 }
 
-async fn won_back(app: &TestApp, token: &str) -> Value {
+pub async fn won_back(app: &TestApp, token: &str) -> Value {
     let r = app.get("/api/v1/analytics/churn", token).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["total"]["won_back"].clone()

@@ -36,6 +36,7 @@ mod churn_limits;
 mod churn_owner;
 mod churn_satisfaction;
 mod churn_win_back;
+mod churn_win_back_undone;
 mod cli;
 mod contacts;
 mod content_encoding;

@@ -1,0 +1,1 @@
+ALTER TABLE churn_records DROP COLUMN reactivated_by_transaction_id;
