@@ -89,16 +89,23 @@ pub fn cost_incurred(due: NaiveDate, as_of: NaiveDate, done: bool) -> bool {
     done || due < as_of
 }
 
-/// The cost the ROI is taken on: while the plan runs (`as_of` on or before
-/// its last day), the cost incurred to date, as the profit side counts only
-/// the days run (an outside review: a December forum's cost weighed against
-/// January's uplift read as a loss of nearly all of it); once the period is
-/// over, the whole committed cost, as the whole period is judged.
-pub fn roi_cost(committed: i64, to_date: i64, period_end: NaiveDate, as_of: NaiveDate) -> i64 {
+/// Whether an action's cost goes into the ROI read on `as_of`: while the
+/// plan runs (`as_of` on or before its last day), the cost incurred to date
+/// ([`cost_incurred`]), as the profit side counts only the days run (an
+/// outside review: a December forum's cost weighed against January's uplift
+/// read as a loss of nearly all of it); once the period is over, the cost
+/// incurred by its end, as the whole period is judged: done, or due on or
+/// before `period_end` (overdue then, its money committed all the same).
+/// An action due after the period and not done belongs to no day the profit
+/// side counts: charging the whole committed cost once the period ended
+/// moved a December action of a plan ending in June into its ROI overnight
+/// (an outside review). Cancelled actions never count (the caller leaves
+/// them out).
+pub fn charged(due: NaiveDate, done: bool, period_end: NaiveDate, as_of: NaiveDate) -> bool {
     if as_of > period_end {
-        committed
+        done || due <= period_end
     } else {
-        to_date
+        cost_incurred(due, as_of, done)
     }
 }
 
@@ -254,12 +261,33 @@ mod tests {
         assert!(cost_incurred(day("2026-01-15"), as_of, false), "overdue");
         // Due later, not done: nothing spent yet.
         assert!(!cost_incurred(day("2026-12-01"), as_of, false));
-        // The plan 2026-01-01..2026-12-31 with 100,000 committed, 0 to date.
-        let end = day("2026-12-31");
-        assert_eq!(roi_cost(100_000, 0, end, as_of), 0);
-        assert_eq!(roi_cost(100_000, 0, end, end), 0, "its last day runs");
-        assert_eq!(roi_cost(100_000, 0, end, day("2027-01-01")), 100_000);
-        assert_eq!(roi(30_000, 10_000, roi_cost(100_000, 0, end, as_of)), None);
+        // The plan 2026-01-01..2026-12-31, a forum due 2026-12-15 not done.
+        let (end, forum) = (day("2026-12-31"), day("2026-12-15"));
+        assert!(!charged(forum, false, end, as_of));
+        assert!(charged(forum, false, end, end), "overdue on its last day");
+        assert!(!charged(day("2026-12-31"), false, end, end), "due today");
+        assert!(charged(forum, false, end, day("2027-01-01")));
+    }
+
+    #[test]
+    fn an_ended_plan_is_charged_what_was_incurred_by_its_end() {
+        // The plan 2026-01-01..2026-06-30.
+        let end = day("2026-06-30");
+        for as_of in [day("2026-07-01"), day("2027-03-01")] {
+            // Done in March: charged.
+            assert!(charged(day("2026-03-10"), true, end, as_of));
+            // Planned for December, not done: after the period, not charged.
+            assert!(!charged(day("2026-12-15"), false, end, as_of));
+            // Due after the period but done: its money was spent.
+            assert!(charged(day("2026-12-15"), true, end, as_of));
+            // Due within the period and not done (overdue), or on its last
+            // day: committed, charged.
+            assert!(charged(day("2026-05-01"), false, end, as_of));
+            assert!(charged(end, false, end, as_of));
+        }
+        // On its last day the plan still runs: the action due that day is not
+        // charged yet; the next day it is.
+        assert!(!charged(end, false, end, end));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::auth::AuthUser;
 use crate::db::account_plans as plans;
 use crate::db::{self};
 use crate::domain::account_plans::{
-    cost_incurred, elapsed, is_due, is_overdue, period_before, ratio, roi, roi_cost, uplift,
+    charged, cost_incurred, elapsed, is_due, is_overdue, period_before, ratio, roi, uplift,
 };
 use crate::domain::codes::{from_db, ActionStatus};
 use crate::error::ApiError;
@@ -77,8 +77,10 @@ pub struct PlanEvaluation {
     /// even when an action done early has cost something). The cost is `cost_to_date_cents` while the plan runs (`as_of` on
     /// or before `period_end`), as the profit side counts only the days run:
     /// an action due months ahead is not charged against the first weeks'
-    /// uplift. Once the period is over, it is the committed `cost_cents`. 0 is
-    /// break-even, −1 means the cost bought no uplift at all.
+    /// uplift. Once the period is over, it is the cost incurred by its end:
+    /// actions done, or due on or before `period_end` (not an action planned
+    /// for after the period and not done). 0 is break-even, −1 means the cost
+    /// bought no uplift at all.
     pub roi: Option<f64>,
 }
 
@@ -162,7 +164,10 @@ pub async fn evaluation(
                 .iter()
                 .filter(|a| cost_incurred(a.due_date, as_of, done(a)))
                 .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
-            let charged = roi_cost(cost_cents, cost_to_date_cents, plan.period_end, as_of);
+            let roi_cost = live
+                .iter()
+                .filter(|a| charged(a.due_date, done(a), plan.period_end, as_of))
+                .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
             let run = elapsed(plan.period_start, plan.period_end, as_of);
             let (in_period, before) = match run {
                 Some((start, end)) => {
@@ -196,7 +201,7 @@ pub async fn evaluation(
                 // Nothing run, nothing to compare: a cost charged against two
                 // empty periods read as −1, "bought no uplift", before the
                 // plan's first day was over (an outside review).
-                roi: run.and_then(|_| roi(in_period.profit_cents, before.profit_cents, charged)),
+                roi: run.and_then(|_| roi(in_period.profit_cents, before.profit_cents, roi_cost)),
                 in_period,
                 before,
             })
