@@ -134,76 +134,85 @@ pub async fn evaluation(
     let id = path.into_inner();
     let view = state
         .db
+        // One snapshot for the plan, its actions, both profit sums and the
+        // currency: on PostgreSQL an action PATCH or a transaction committed
+        // between the reads gave a cost from the new actions beside a profit
+        // from before (an outside review), as /analytics/loyalty avoids.
         .run(move |conn| {
-            let plan = find_plan(conn, id)?;
-            let actions = plans::actions_of(conn, id)?;
-            let as_of = db::now().date();
-            let live: Vec<_> = actions
-                .iter()
-                .filter(|a| from_db(&a.status, ActionStatus::Planned) != ActionStatus::Cancelled)
-                .collect();
-            let done = |a: &plans::ActionRow| {
-                from_db(&a.status, ActionStatus::Planned) == ActionStatus::Done
-            };
-            let due: Vec<&plans::ActionRow> = live
-                .iter()
-                .copied()
-                .filter(|a| is_due(a.due_date, as_of))
-                .collect();
-            let due_done = due.iter().filter(|a| done(a)).count() as i64;
-            let overdue = due
-                .iter()
-                .filter(|a| is_overdue(a.due_date, as_of, done(a)))
-                .count() as i64;
-            // Each cost is at most 10^14; saturating all the same, for rows
-            // written before that bound (a wrapped sum reads as a refund).
-            let cost_cents = live
-                .iter()
-                .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
-            let cost_to_date_cents = live
-                .iter()
-                .filter(|a| cost_incurred(a.due_date, as_of, done(a)))
-                .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
-            let roi_cost = live
-                .iter()
-                .filter(|a| charged(a.due_date, done(a), plan.period_end, as_of))
-                .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
-            let run = elapsed(plan.period_start, plan.period_end, as_of);
-            let (in_period, before) = match run {
-                Some((start, end)) => {
-                    let (b_start, b_end) = period_before(start, end);
-                    (
-                        result(conn, plan.customer_id, start, end)?,
-                        result(conn, plan.customer_id, b_start, b_end)?,
-                    )
-                }
-                None => (
-                    not_started(plan.period_start),
-                    not_started(plan.period_start),
-                ),
-            };
-            Ok(PlanEvaluation {
-                plan_id: plan.id,
-                customer_id: plan.customer_id,
-                as_of,
-                actions_total: live.len() as i64,
-                actions_done: live.iter().filter(|a| done(a)).count() as i64,
-                actions_due: due.len() as i64,
-                actions_due_done: due_done,
-                actions_overdue: overdue,
-                execution_rate: ratio(due_done, due.len() as i64),
-                budget_cents: plan.budget_cents,
-                currency: plans::currency_of(conn, plan.customer_id)?,
-                cost_cents,
-                cost_to_date_cents,
-                budget_used: ratio(cost_cents, plan.budget_cents),
-                profit_uplift_cents: uplift(in_period.profit_cents, before.profit_cents),
-                // Nothing run, nothing to compare: a cost charged against two
-                // empty periods read as −1, "bought no uplift", before the
-                // plan's first day was over (an outside review).
-                roi: run.and_then(|_| roi(in_period.profit_cents, before.profit_cents, roi_cost)),
-                in_period,
-                before,
+            db::snapshot(conn, |conn| {
+                let plan = find_plan(conn, id)?;
+                let actions = plans::actions_of(conn, id)?;
+                let as_of = db::now().date();
+                let live: Vec<_> = actions
+                    .iter()
+                    .filter(|a| {
+                        from_db(&a.status, ActionStatus::Planned) != ActionStatus::Cancelled
+                    })
+                    .collect();
+                let done = |a: &plans::ActionRow| {
+                    from_db(&a.status, ActionStatus::Planned) == ActionStatus::Done
+                };
+                let due: Vec<&plans::ActionRow> = live
+                    .iter()
+                    .copied()
+                    .filter(|a| is_due(a.due_date, as_of))
+                    .collect();
+                let due_done = due.iter().filter(|a| done(a)).count() as i64;
+                let overdue = due
+                    .iter()
+                    .filter(|a| is_overdue(a.due_date, as_of, done(a)))
+                    .count() as i64;
+                // Each cost is at most 10^14; saturating all the same, for rows
+                // written before that bound (a wrapped sum reads as a refund).
+                let cost_cents = live
+                    .iter()
+                    .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
+                let cost_to_date_cents = live
+                    .iter()
+                    .filter(|a| cost_incurred(a.due_date, as_of, done(a)))
+                    .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
+                let roi_cost = live
+                    .iter()
+                    .filter(|a| charged(a.due_date, done(a), plan.period_end, as_of))
+                    .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
+                let run = elapsed(plan.period_start, plan.period_end, as_of);
+                let (in_period, before) = match run {
+                    Some((start, end)) => {
+                        let (b_start, b_end) = period_before(start, end);
+                        (
+                            result(conn, plan.customer_id, start, end)?,
+                            result(conn, plan.customer_id, b_start, b_end)?,
+                        )
+                    }
+                    None => (
+                        not_started(plan.period_start),
+                        not_started(plan.period_start),
+                    ),
+                };
+                Ok(PlanEvaluation {
+                    plan_id: plan.id,
+                    customer_id: plan.customer_id,
+                    as_of,
+                    actions_total: live.len() as i64,
+                    actions_done: live.iter().filter(|a| done(a)).count() as i64,
+                    actions_due: due.len() as i64,
+                    actions_due_done: due_done,
+                    actions_overdue: overdue,
+                    execution_rate: ratio(due_done, due.len() as i64),
+                    budget_cents: plan.budget_cents,
+                    currency: plans::currency_of(conn, plan.customer_id)?,
+                    cost_cents,
+                    cost_to_date_cents,
+                    budget_used: ratio(cost_cents, plan.budget_cents),
+                    profit_uplift_cents: uplift(in_period.profit_cents, before.profit_cents),
+                    // Nothing run, nothing to compare: a cost charged against two
+                    // empty periods read as −1, "bought no uplift", before the
+                    // plan's first day was over (an outside review).
+                    roi: run
+                        .and_then(|_| roi(in_period.profit_cents, before.profit_cents, roi_cost)),
+                    in_period,
+                    before,
+                })
             })
         })
         .await?;

@@ -283,16 +283,19 @@ pub async fn list(
     let page = state
         .db
         .run(move |conn| {
-            let rows = plans::page(conn, customer, status, since, after, limit)?;
-            let page = page::finish(rows, limit, "account-plans", |r| Cursor {
-                s: "id".into(),
-                k: serde_json::Value::Null,
-                id: r.id,
-            });
-            let items = plan_views(conn, page.items)?;
-            Ok(PlanPage {
-                items,
-                next_cursor: page.next_cursor,
+            db::snapshot(conn, |conn| {
+                // One snapshot, as for one plan: each version beside its actions.
+                let rows = plans::page(conn, customer, status, since, after, limit)?;
+                let page = page::finish(rows, limit, "account-plans", |r| Cursor {
+                    s: "id".into(),
+                    k: serde_json::Value::Null,
+                    id: r.id,
+                });
+                let items = plan_views(conn, page.items)?;
+                Ok(PlanPage {
+                    items,
+                    next_cursor: page.next_cursor,
+                })
             })
         })
         .await?;
@@ -389,9 +392,13 @@ pub async fn get(
         .db
         .run(move |conn| {
             // Not a lookup: a plan brings up to 100 actions, more than the
-            // lookup lane's small reads.
-            let row = find_plan(conn, id)?;
-            plan_view(conn, row)
+            // lookup lane's small reads. One snapshot: on PostgreSQL an
+            // action written between the reads put a newer action list
+            // beside the plan's older version and ETag (an outside review).
+            db::snapshot(conn, |conn| {
+                let row = find_plan(conn, id)?;
+                plan_view(conn, row)
+            })
         })
         .await?;
     Ok(respond(StatusCode::OK, view))
