@@ -162,8 +162,8 @@ pub fn page(
 #[cfg(test)]
 mod tests {
     //! The SQL must give the signals and score `domain::churn` gives, at
-    //! every boundary (low satisfaction included: no HTTP endpoint of this
-    //! branch can set it).
+    //! every boundary (low satisfaction included, set here directly rather
+    //! than through survey responses, which set it over HTTP).
     use super::*;
     use crate::domain::churn::{score, signals, RiskInputs};
     use diesel::Connection;

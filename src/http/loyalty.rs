@@ -181,7 +181,8 @@ pub struct LevelFigures {
     #[schema(example = "satisfied")]
     pub code: String,
     pub customers: i64,
-    /// Of them, customers with at least `repeat_min_purchases` purchases in the window.
+    /// Of them, customers with at least `repeat_min_purchases` purchases in
+    /// the window, counted at the request (live, unlike the stored `types`).
     pub repeat_customers: i64,
     /// `repeat_customers` ÷ `customers` (0–1, four decimals); null without customers.
     pub repeat_purchase_rate: Option<f64>,
@@ -197,7 +198,10 @@ pub struct LevelFigures {
     "settings": {"attitude_min_satisfaction": 4.0, "window_months": 12, "repeat_min_purchases": 2, "share_of_wallet_min": 0.5}
 }))]
 pub struct LoyaltyAnalytics {
-    /// Every type, in order `high`, `latent`, `inertial`, `none`, `unknown`.
+    /// Every type, in order `high`, `latent`, `inertial`, `none`, `unknown`:
+    /// the types stored on the cards, which a purchase leaving the window
+    /// moves only at the periodic job's next round (`satisfaction`'s repeat
+    /// counts are live).
     pub types: Vec<TypeCount>,
     /// Satisfaction against repeat purchase: one row per level 1–5
     /// (satisfied is not loyal: compare the rates).
