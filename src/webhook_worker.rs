@@ -6,7 +6,8 @@
 //! Several processes may run it against one database: a process works on a
 //! subscription only while it holds the subscription's lease (claimed with a
 //! conditional UPDATE, with an expiry so a crashed process's lease frees
-//! itself), and every position change is conditional on still holding it.
+//! itself), and every position change is conditional on still holding it
+//! and on the subscription's version it read (`webhooks::Held`).
 //! It stops when the application that started it is dropped, or when told
 //! to (`Running::stop`, a graceful stop): then it finishes the delivery under
 //! way, releases its leases itself and ends, so a restart need not wait the
@@ -167,12 +168,11 @@ impl Worker {
         if serving.len() >= SIDE_BY_SIDE {
             return Ok(());
         }
-        let now = db::now();
         let due = self
             .db
             .run(move |conn| {
                 let head = changes::head(conn)?;
-                Ok(webhooks::due(conn, now, head)?)
+                Ok(webhooks::due(conn, head)?)
             })
             .await?;
         for id in serving.next_turns(due, SIDE_BY_SIDE) {
@@ -193,17 +193,16 @@ impl Worker {
         if self.stopped() {
             return Ok(());
         }
-        let (owner, lease) = (self.owner.clone(), self.lease);
+        let owner = self.owner.clone();
+        let lease = chrono::Duration::from_std(self.lease).unwrap_or_default();
         let claimed = self
             .db
             .run(move |conn| {
-                let now = db::now();
-                let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
                 // Through the write path (on SQLite the process's writer
                 // queue): an autocommit write beside a long import failed
                 // with SQLITE_BUSY, and a failed release kept the lease.
                 db::write_tx(conn, |conn| {
-                    Ok::<_, ApiError>(webhooks::claim(conn, id, &owner, now, until)?)
+                    Ok::<_, ApiError>(webhooks::claim(conn, id, &owner, lease)?)
                 })
             })
             .await?;
@@ -269,7 +268,12 @@ impl Worker {
                         )?
                     };
                     let Some(rows) = rows else {
-                        db::write_tx(conn, |conn| webhooks::disable(conn, id, &owner, PURGED))?;
+                        let held = webhooks::Held {
+                            id,
+                            owner: &owner,
+                            version: hook.version,
+                        };
+                        db::write_tx(conn, |conn| webhooks::disable(conn, held, PURGED))?;
                         return Ok(None);
                     };
                     Ok(Some((hook, rows, head)))
@@ -292,24 +296,33 @@ impl Worker {
             if next.is_none() && !full {
                 last_skipped = last_skipped.max(Some(head));
             }
+            // The failures read count those of the change at the position:
+            // once it moved, the next change's attempts start at 1.
+            let mut attempt = hook.failures + 1;
             if let Some(to) = last_skipped {
-                let owner = self.owner.clone();
+                let (owner, version) = (self.owner.clone(), hook.version);
                 let moved = self
                     .db
                     .run(move |conn| {
+                        let held = webhooks::Held {
+                            id,
+                            owner: &owner,
+                            version,
+                        };
                         db::write_tx(conn, |conn| {
-                            Ok::<_, ApiError>(webhooks::advance(conn, id, &owner, to)?)
+                            Ok::<_, ApiError>(webhooks::advance(conn, held, to)?)
                         })
                     })
                     .await?;
                 if !moved {
                     return Ok(());
                 }
+                attempt = 1;
             }
             match next {
                 Some(_) if self.stopped() => return Ok(()),
                 Some(row) => {
-                    if !self.deliver(&hook, row).await? {
+                    if !self.deliver(&hook, attempt, row).await? {
                         return Ok(());
                     }
                 }
@@ -319,16 +332,18 @@ impl Worker {
         }
     }
 
-    /// One attempt; true when delivered (and the position moved past it).
+    /// One attempt, numbered `attempt`; true when delivered: the position
+    /// moved past it, or a replay or PATCH made meanwhile moved it elsewhere
+    /// (`webhooks::Held`), and serving goes on from there.
     async fn deliver(
         &self,
         hook: &webhooks::WebhookRow,
+        attempt: i64,
         row: changes::ChangeRow,
     ) -> Result<bool, ApiError> {
         let event = rules::event_name(&row.entity_type, &row.operation);
         let position = row.position();
         let change_id = row.id;
-        let attempt = hook.failures + 1;
         let item = crate::http::changes::item(row)?;
         let delivery_id = item.cursor.clone();
         let body = serde_json::json!({
@@ -367,7 +382,7 @@ impl Worker {
             ),
             Err(text) => (false, None, Some(short(&text))),
         };
-        let (id, owner) = (hook.id, self.owner.clone());
+        let (id, owner, version) = (hook.id, self.owner.clone(), hook.version);
         let (max_failures, base, max) =
             (self.max_failures, self.backoff_base_ms, self.backoff_max_ms);
         self.db
@@ -392,13 +407,18 @@ impl Worker {
                     if !logged {
                         return Ok(());
                     }
+                    let held = webhooks::Held {
+                        id,
+                        owner: &owner,
+                        version,
+                    };
                     if ok {
-                        webhooks::advance(conn, id, &owner, position)?;
+                        webhooks::advance(conn, held, position)?;
                     } else {
                         // At most 30 days, so the instant cannot overflow.
                         let wait = rules::backoff_ms(attempt, base, max).min(30 * 86_400_000);
-                        let retry_at = now + chrono::Duration::milliseconds(wait as i64);
-                        webhooks::fail(conn, id, &owner, attempt, max_failures, retry_at)?;
+                        let wait = chrono::Duration::milliseconds(wait as i64);
+                        webhooks::fail(conn, held, attempt, max_failures, wait)?;
                     }
                     Ok::<_, ApiError>(())
                 })

@@ -93,7 +93,9 @@ pub fn page(conn: &mut DbConn, after_id: Option<i64>, limit: i64) -> QueryResult
 }
 
 /// Saves the client's fields if the row still has `expected_version`.
-/// Re-activating clears the failure count and the disabled reason.
+/// Re-activating clears the failure count and the disabled reason. The new
+/// version makes the outcome of an attempt on the wire not count (`Held`):
+/// its failure cannot undo the reset and disable the subscription again.
 pub fn save(
     conn: &mut DbConn,
     id: i64,
@@ -136,16 +138,18 @@ pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
 
 /// Moves the delivery position (replay) and clears the backoff, so an
 /// active subscription retries at once; a disabled one stays disabled (only
-/// `save` with `reactivate` turns it back on). It also drops
-/// the lease: a worker in the middle of a delivery then cannot move the
-/// position forward over the replay (its updates need the lease).
+/// `save` with `reactivate` turns it back on). The lease stays with the
+/// process that holds it: dropping it let another process claim at once and
+/// POST the replayed changes while the holder's delivery was still on the
+/// wire (two POSTs at once, out of order). The new version makes that
+/// delivery's outcome not count (`advance`, `fail` and `disable` need the
+/// version read at the claim), so it cannot move the position over the
+/// replay; the holder then serves the replayed position itself.
 pub fn rewind(conn: &mut DbConn, id: i64, to: Position, now: NaiveDateTime) -> QueryResult<bool> {
     let n = diesel::update(webhooks::table.find(id))
         .set((
             webhooks::cursor_seq.eq(to.seq),
             webhooks::cursor_id.eq(to.id),
-            webhooks::lease_owner.eq(None::<String>),
-            webhooks::lease_until.eq(None::<NaiveDateTime>),
             webhooks::failures.eq(0),
             webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
             webhooks::version.eq(webhooks::version + 1),
@@ -155,13 +159,20 @@ pub fn rewind(conn: &mut DbConn, id: i64, to: Position, now: NaiveDateTime) -> Q
     Ok(n == 1)
 }
 
+/// The clock leases and next attempts are set and compared by: this
+/// process's.
+pub fn clock(_conn: &mut DbConn) -> QueryResult<NaiveDateTime> {
+    Ok(super::now())
+}
+
 /// Active subscriptions whose next attempt is due, whose lease is free and
 /// whose position is before the feed's head `head`. A subscription at the
 /// head has nothing to deliver: every process claimed and released each idle
 /// one at every poll (two writes), which on SQLite queue behind a bulk
 /// import. Behind the head is an over-approximation for one whose types have
 /// no change after it: serving it moves it to the head (`webhook_worker`).
-pub fn due(conn: &mut DbConn, now: NaiveDateTime, head: Position) -> QueryResult<Vec<i64>> {
+pub fn due(conn: &mut DbConn, head: Position) -> QueryResult<Vec<i64>> {
+    let now = clock(conn)?;
     webhooks::table
         .filter(webhooks::active.eq(true))
         .filter(
@@ -184,7 +195,7 @@ pub fn due(conn: &mut DbConn, now: NaiveDateTime, head: Position) -> QueryResult
         .load(conn)
 }
 
-/// Claims the subscription for `owner` until `until`, if no other process
+/// Claims the subscription for `owner` for `lease` (by `clock`), if no other process
 /// holds an unexpired lease and its next attempt is due: one conditional
 /// UPDATE, so of two processes racing for it exactly one wins. The due time
 /// is checked here too, not only in `due`: another process that listed it
@@ -194,9 +205,10 @@ pub fn claim(
     conn: &mut DbConn,
     id: i64,
     owner: &str,
-    now: NaiveDateTime,
-    until: NaiveDateTime,
+    lease: chrono::Duration,
 ) -> QueryResult<bool> {
+    let now = clock(conn)?;
+    let until = now + lease;
     let n = diesel::update(
         webhooks::table
             .filter(webhooks::id.eq(id))
@@ -243,12 +255,27 @@ pub fn held(conn: &mut DbConn, id: i64, owner: &str) -> QueryResult<Option<Webho
         .optional()
 }
 
-/// Moves past changes (delivered or not selected) while `owner` holds the lease.
-pub fn advance(conn: &mut DbConn, id: i64, owner: &str, to: Position) -> QueryResult<bool> {
+/// The subscription as a delivery read it: who holds the lease, and the
+/// version its position and failure count were read at. An outcome counts
+/// only while both hold: a replay or a PATCH (a new version) made while the
+/// request was on the wire wins over it, so an attempt of a change before a
+/// replay cannot move the position over the replayed ones, nor a failure undo
+/// a `PATCH {"active": true}`. The lease stays, so no other process delivers
+/// meanwhile; the holder carries on from what the replay or PATCH left.
+#[derive(Clone, Copy)]
+pub struct Held<'a> {
+    pub id: i64,
+    pub owner: &'a str,
+    pub version: i64,
+}
+
+/// Moves past changes (delivered or not selected), if `held` still holds.
+pub fn advance(conn: &mut DbConn, held: Held, to: Position) -> QueryResult<bool> {
     let n = diesel::update(
         webhooks::table
-            .filter(webhooks::id.eq(id))
-            .filter(webhooks::lease_owner.eq(owner))
+            .filter(webhooks::id.eq(held.id))
+            .filter(webhooks::lease_owner.eq(held.owner))
+            .filter(webhooks::version.eq(held.version))
             .filter(
                 webhooks::cursor_seq.lt(to.seq).or(webhooks::cursor_seq
                     .eq(to.seq)
@@ -265,30 +292,31 @@ pub fn advance(conn: &mut DbConn, id: i64, owner: &str, to: Position) -> QueryRe
     Ok(n == 1)
 }
 
-/// Counts a failed attempt: the next one waits `retry_at`, or the
-/// subscription is disabled once `max_failures` failed in a row.
+/// Counts a failed attempt, if `held` still holds: the next one waits
+/// `wait` (by `clock`), or the subscription is disabled once `max_failures`
+/// failed in a row.
 pub fn fail(
     conn: &mut DbConn,
-    id: i64,
-    owner: &str,
+    held: Held,
     failures: i64,
     max_failures: i64,
-    retry_at: NaiveDateTime,
+    wait: chrono::Duration,
 ) -> QueryResult<()> {
     let target = webhooks::table
-        .filter(webhooks::id.eq(id))
-        .filter(webhooks::lease_owner.eq(owner));
+        .filter(webhooks::id.eq(held.id))
+        .filter(webhooks::lease_owner.eq(held.owner))
+        .filter(webhooks::version.eq(held.version));
     if failures >= max_failures {
         diesel::update(target)
             .set(webhooks::failures.eq(failures))
             .execute(conn)?;
         disable(
             conn,
-            id,
-            owner,
+            held,
             &format!("disabled after {failures} consecutive failed deliveries"),
         )?;
     } else {
+        let retry_at = clock(conn)? + wait;
         diesel::update(target)
             .set((
                 webhooks::failures.eq(failures),
@@ -303,12 +331,13 @@ pub fn fail(
 /// a `PATCH {"active": true}` starts them again (a replay moves the position
 /// and leaves it disabled). A change of the
 /// subscription like any other (new version and `updated_at`); no next
-/// attempt is left showing.
-pub fn disable(conn: &mut DbConn, id: i64, owner: &str, reason: &str) -> QueryResult<()> {
+/// attempt is left showing. Only if `held` still holds.
+pub fn disable(conn: &mut DbConn, held: Held, reason: &str) -> QueryResult<()> {
     diesel::update(
         webhooks::table
-            .filter(webhooks::id.eq(id))
-            .filter(webhooks::lease_owner.eq(owner)),
+            .filter(webhooks::id.eq(held.id))
+            .filter(webhooks::lease_owner.eq(held.owner))
+            .filter(webhooks::version.eq(held.version)),
     )
     .set((
         webhooks::active.eq(false),

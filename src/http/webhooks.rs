@@ -360,9 +360,7 @@ pub async fn list(
 /// POSTed as JSON `{"event", "attempt", "change"}` (`change` as in
 /// `GET /changes`), one at a time and in feed order, with headers
 /// `Patron-Event`, `Patron-Delivery` (the change's cursor: the same on every
-/// retry, use it to drop duplicates; a replay sends the same ids again on
-/// purpose, so a receiver that drops ids it has seen must forget those after
-/// the replay's cursor when it asks for one) and
+/// retry) and
 /// `Patron-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 /// To verify: take `t` and `v1` from the header, compute the HMAC of the
 /// decimal `t`, a dot and the raw body with your secret, compare in constant
@@ -372,7 +370,11 @@ pub async fn list(
 /// (`PATRON_WEBHOOK_BACKOFF_BASE_MS` doubling up to
 /// `PATRON_WEBHOOK_BACKOFF_MAX_SECS`), and later changes wait behind it; after
 /// `PATRON_WEBHOOK_MAX_FAILURES` failures in a row the subscription is
-/// disabled (`active: false`, `disabled_reason`). Delivery is at least once.
+/// disabled (`active: false`, `disabled_reason`). Delivery is at least once,
+/// and a replay sends older changes again after newer ones: apply a change
+/// only if its `change.version` is above the version you hold of that entity,
+/// so a repeat changes nothing and a replayed older change never overwrites
+/// newer data.
 #[utoipa::path(tag = "webhooks", request_body = WebhookCreate, responses(
     (status = 201, body = WebhookView, headers(("ETag" = String), ("Location" = String))),
     (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -621,7 +623,9 @@ pub async fn deliveries(
 /// backoff: an active subscription retries at once. A disabled one stays
 /// disabled: `PATCH {"active": true}` re-enables it. The changes are sent with
 /// the same `Patron-Delivery` ids as before (they are the same changes).
-/// A cursor older than the feed's retention is 410.
+/// A delivery on the wire meanwhile is waited for: its answer no longer
+/// counts, no other POST starts before it ends, and the replayed changes
+/// follow in order. A cursor older than the feed's retention is 410.
 #[utoipa::path(tag = "webhooks", params(("id" = i64, Path, description = "Webhook id")), request_body = WebhookReplay, responses(
     (status = 200, body = WebhookView, headers(("ETag" = String))),
     (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),

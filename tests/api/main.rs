@@ -102,6 +102,7 @@ mod updated_since;
 mod user_emails;
 mod users;
 mod webhook_leases;
+mod webhook_replays;
 mod webhook_targets;
 mod webhooks;
 mod writes_concurrent;

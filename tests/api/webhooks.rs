@@ -918,14 +918,11 @@ async fn a_subscription_in_backoff_is_not_claimed(app: TestApp) {
     let db = app.open_db(1, 5).await;
     let claim = |db: patron::db::Db| async move {
         db.run(move |conn| {
-            let now = patron::db::now();
-            let until = now + chrono::Duration::seconds(60);
             Ok(patron::db::webhooks::claim(
                 conn,
                 id,
                 "another process",
-                now,
-                until,
+                chrono::Duration::seconds(60),
             )?)
         })
         .await
