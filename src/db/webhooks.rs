@@ -159,10 +159,24 @@ pub fn rewind(conn: &mut DbConn, id: i64, to: Position, now: NaiveDateTime) -> Q
     Ok(n == 1)
 }
 
-/// The clock leases and next attempts are set and compared by: this
-/// process's.
-pub fn clock(_conn: &mut DbConn) -> QueryResult<NaiveDateTime> {
-    Ok(super::now())
+/// The clock leases and next attempts are set and compared by. PostgreSQL:
+/// the database's, so that replicas whose clocks differ agree on when a lease
+/// ends (with each process's own, one running ahead saw the others' live
+/// leases as expired and delivered beside them, and one running behind
+/// wrote leases that had ended already). Inside a transaction it is the
+/// transaction's start. SQLite is a file on one host, whose processes share
+/// that host's clock: this process's, in microseconds like every stored
+/// instant (SQLite's own `CURRENT_TIMESTAMP` has whole seconds).
+pub fn clock(conn: &mut DbConn) -> QueryResult<NaiveDateTime> {
+    match conn {
+        // UTC wall time whatever the session's TimeZone: the columns hold
+        // UTC without a zone.
+        DbConn::Postgresql(c) => diesel::select(diesel::dsl::sql::<diesel::sql_types::Timestamp>(
+            "now() AT TIME ZONE 'UTC'",
+        ))
+        .get_result(c),
+        DbConn::Sqlite(_) => Ok(super::now()),
+    }
 }
 
 /// Active subscriptions whose next attempt is due, whose lease is free and

@@ -101,6 +101,7 @@ mod tiers;
 mod updated_since;
 mod user_emails;
 mod users;
+mod webhook_clock;
 mod webhook_leases;
 mod webhook_replays;
 mod webhook_targets;
