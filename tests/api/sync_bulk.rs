@@ -13,7 +13,8 @@ pub async fn bulk(app: &TestApp, path: &str, token: &str, body: &Value, key: Opt
     app.send(req).await
 }
 
-fn statuses(r: &Resp) -> Vec<String> {
+/// Each bulk item's `status`, in order.
+pub fn statuses(r: &Resp) -> Vec<String> {
     r.body["items"]
         .as_array()
         .unwrap_or_else(|| panic!("no items in {}", r.text))

@@ -4,19 +4,10 @@
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
-use crate::sync_bulk::bulk;
+use crate::helpers::TestApp;
+use crate::sync_bulk::{bulk, statuses};
 
 const CUSTOMERS: &str = "/api/v1/customers/bulk";
-
-fn statuses(r: &Resp) -> Vec<String> {
-    r.body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {}", r.text))
-        .iter()
-        .map(|i| i["status"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
 
 /// Cards K and L from the ERP (version 1), then a salesperson's edit of K's
 /// phone (version 2), which the ERP has not read. Returns K's id.

@@ -648,7 +648,7 @@ async fn imports_waiting_for_the_writer_leave_connections_to_reads(app: TestApp)
 }
 
 /// The errors of one import row, as (field, code).
-fn row_errors(r: &Resp, i: usize) -> Vec<(String, String)> {
+pub fn row_errors(r: &Resp, i: usize) -> Vec<(String, String)> {
     r.body["items"][i]["errors"]
         .as_array()
         .into_iter()

@@ -7,7 +7,8 @@ use serde_json::json;
 
 use crate::backend_tests;
 use crate::helpers::{Resp, TestApp};
-use crate::sync_bulk::bulk;
+use crate::sync_bulk::{bulk, statuses};
+use crate::sync_csv::row_errors as errors;
 
 async fn import(app: &TestApp, token: &str, query: &str, csv: &str) -> Resp {
     app.post_raw(
@@ -54,29 +55,6 @@ async fn count(app: &TestApp, token: &str) -> usize {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["items"].as_array().map(Vec::len).unwrap_or_default()
-}
-
-fn statuses(r: &Resp) -> Vec<String> {
-    r.body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {}", r.text))
-        .iter()
-        .map(|i| i["status"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn errors(r: &Resp, i: usize) -> Vec<(String, String)> {
-    r.body["items"][i]["errors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            (
-                e["field"].as_str().unwrap_or_default().to_string(),
-                e["code"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// The whole export, phones edited in a spreadsheet, re-imported with
