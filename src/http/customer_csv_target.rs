@@ -74,6 +74,10 @@ pub fn resolve(
     if ids.is_empty() {
         return Ok(resolved);
     }
+    let mut named: HashMap<i64, usize> = HashMap::new();
+    for id in &ids {
+        *named.entry(*id).or_default() += 1;
+    }
     row_lock::lock_all(conn, Locked::Customers, &ids)?;
     let cards: HashMap<i64, CustomerRow> = customers::by_ids(conn, &ids)?
         .into_iter()
@@ -102,6 +106,13 @@ pub fn resolve(
             (Some(own), Some(key)) if *own == key => {}
             (Some(own), Some(key)) => {
                 resolved.errors.insert(pos, other_key(id, own, &key));
+            }
+            // A copied row (a new customer typed over a copy of a UI
+            // card's row, its id left as it was) would give the card a key
+            // and write the new customer over it: with the card named by
+            // another row of the file too, the key is not given (review).
+            (None, Some(key)) if named.get(&id).copied().unwrap_or(0) > 1 => {
+                resolved.errors.insert(pos, copied(id, &key));
             }
             (None, key) => {
                 resolved.assigns_key |= key.is_some();
@@ -150,6 +161,17 @@ pub fn update_by_id(
         known.insert(key, row);
     }
     Ok(applied)
+}
+
+fn copied(id: i64, key: &str) -> ApiError {
+    ApiError::field_conflict(
+        "id",
+        format!(
+            "card {id} has no external_id and several rows of this file name it: this one would \
+             give it {key:?} (a copied row?). Empty the id cell to create a card, or give card \
+             {id} its key in a file that names it once"
+        ),
+    )
 }
 
 fn external_id(item: &Value) -> Result<Option<String>, ApiError> {

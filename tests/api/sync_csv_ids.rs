@@ -206,6 +206,24 @@ async fn rows_by_id_keep_the_archive_and_version_rules(app: TestApp) {
 backend_tests!(
     an_edited_export_with_ui_cards_reimports,
     a_key_typed_into_a_ui_cards_row_goes_to_that_card,
+    a_copied_row_does_not_write_over_a_ui_card,
     a_row_whose_key_names_another_card_is_refused,
     rows_by_id_keep_the_archive_and_version_rules,
 );
+
+/// A UI card's row copied in the spreadsheet and typed over with a new
+/// customer, its id left as it was: the copy would have given the card the
+/// new key and written the new customer over it (review). The key is not
+/// given while the file names the card in another row too.
+async fn a_copied_row_does_not_write_over_a_ui_card(app: TestApp) {
+    let token = app.admin_token().await;
+    let (ui, _) = two_cards(&app, &token).await;
+    let csv = format!("id,external_id,name\n{ui},,UI card\n{ui},NEW-1,Beta Co\n");
+    let r = import(&app, &token, "", &csv).await;
+    assert_eq!(statuses(&r), ["unchanged", "error"], "{}", r.text);
+    assert_eq!(errors(&r, 1), [("id".into(), "conflict".into())]);
+    let card = card(&app, &token, ui).await;
+    assert_eq!(card["name"], "UI card");
+    assert!(card["external_id"].is_null(), "{card}");
+    assert_eq!(count(&app, &token).await, 2, "no card was added");
+}
