@@ -392,7 +392,10 @@ fn version_check(
     Some(
         match upsert_one(conn, user, &mut scratch, &mut unused, item.clone()) {
             Ok(applied) if applied.status == ItemStatus::Unchanged => Ok(applied),
-            _ => Err(bulk_version::stale("transaction", sent, at)),
+            Ok(_) => Err(bulk_version::stale("transaction", sent, at)),
+            // The item's own error (a bad amount, a move of its customer, a
+            // timeout), not "read it and send it again" (review).
+            Err(e) => Err(e),
         },
     )
 }

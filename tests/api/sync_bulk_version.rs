@@ -249,6 +249,16 @@ async fn a_stale_order_item_is_refused(app: TestApp) {
     assert_eq!(r.body["items"][1]["version"], 3);
     let o = order(&app, &token, card, o1).await;
     assert_eq!(o["amount_cents"], 1700);
+    // A stale item that is wrong in itself gets its own error, not "read
+    // it and send it again" (review).
+    let wrong = json!({"items": [{"external_id": "O-1", "amount_cents": "x", "version": 1}]});
+    let r = bulk(&app, ORDERS, &token, &wrong, None).await;
+    assert_eq!(statuses(&r), ["error"], "{}", r.text);
+    assert_eq!(
+        r.body["items"][0]["errors"][0]["field"], "amount_cents",
+        "{}",
+        r.text
+    );
 }
 
 backend_tests!(
