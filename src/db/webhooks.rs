@@ -107,10 +107,17 @@ pub fn save(
     let target = webhooks::table
         .filter(webhooks::id.eq(id))
         .filter(webhooks::version.eq(expected_version));
+    let events = serde_json::json!(w.events).to_string();
+    // Other events: the failures counted were another change's, which the
+    // new filter may now put behind older ones (a review: a widened filter
+    // sent an older change as the last attempt before disabling).
+    diesel::update(target.filter(webhooks::events.ne(&events)))
+        .set(webhooks::failures.eq(0))
+        .execute(conn)?;
     let n = diesel::update(target)
         .set((
             webhooks::url.eq(&w.url),
-            webhooks::events.eq(serde_json::json!(w.events).to_string()),
+            webhooks::events.eq(&events),
             webhooks::secret.eq(&w.secret),
             webhooks::active.eq(w.active),
             webhooks::description.eq(&w.description),

@@ -620,7 +620,9 @@ pub async fn deliveries(
 
 /// Deliver again every selected change after a cursor (admin): moves the
 /// subscription's position back (or forward) to `after` and clears the
-/// backoff: an active subscription retries at once. A disabled one stays
+/// backoff: an active subscription retries at once (once the lease of a
+/// process that was delivering, or was killed delivering, is released or
+/// ends: `PATRON_WEBHOOK_LEASE_SECS`). A disabled one stays
 /// disabled: `PATCH {"active": true}` re-enables it. The changes are sent with
 /// the same `Patron-Delivery` ids as before (they are the same changes).
 /// A delivery on the wire meanwhile is waited for: its answer no longer

@@ -19,6 +19,7 @@ backend_tests!(
     a_replay_during_a_delivery_waits_for_it,
     a_reenable_during_a_failing_attempt_stays,
     attempts_restart_once_the_position_moved,
+    new_events_start_the_failure_count_again,
 );
 
 /// Changes 1, 2, 3; two processes deliver. While the first POST (1) is held
@@ -320,4 +321,24 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Failures counted under one `events` list were another change's: a new
+/// list starts the count again (a review: a widened filter put an older
+/// change first and sent it as the last attempt before disabling); a PATCH
+/// of anything else keeps it.
+async fn new_events_start_the_failure_count_again(app: TestApp) {
+    let admin = app.admin_token().await;
+    let id = subscribe(&app, &admin, "https://hooks.example.com/in").await;
+    let url = format!("/api/v1/webhooks/{id}");
+    app.execute_sql(&format!("UPDATE webhooks SET failures = 2 WHERE id = {id}"));
+    let r = app
+        .patch(&url, &admin, &json!({"description": "ERP"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["consecutive_failures"], 2, "{}", r.text);
+    let widened = json!({"events": ["customer.created", "contact.created"]});
+    let r = app.patch(&url, &admin, &widened).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["consecutive_failures"], 0, "{}", r.text);
 }
