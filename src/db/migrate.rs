@@ -50,6 +50,13 @@ pub fn run(conn: &mut DbConn) -> Result<(), String> {
 
 type MigrationError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Versions a Patron of this repository once ran and a later one removed,
+/// not a newer Patron's: SQLite's FTS5 trigram index
+/// (`2026-12-02-000100_customer_search_trigrams`, added by 3e04696 and taken
+/// out by the next commit). A file migrated in between holds the version;
+/// refused as unknown, it could not start at all (a review).
+const RETIRED: [&str; 1] = ["20261202000100"];
+
 /// Runs the pending migrations of `known` unless `conn`'s database holds
 /// an applied migration that `known` lacks.
 fn run_known<C, DB>(conn: &mut C, known: EmbeddedMigrations) -> Result<(), MigrationError>
@@ -66,7 +73,7 @@ where
     let mut unknown = conn
         .applied_migrations()?
         .into_iter()
-        .filter(|v| !ours.contains(v))
+        .filter(|v| !ours.contains(v) && !RETIRED.contains(&v.to_string().as_str()))
         .map(|v| v.to_string())
         .collect::<Vec<_>>();
     if !unknown.is_empty() {

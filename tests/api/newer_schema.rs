@@ -34,7 +34,22 @@ async fn an_older_patron_refuses_a_newer_schema(url: &str, execute: impl Fn(&str
     execute(&format!(
         "DELETE FROM __diesel_schema_migrations WHERE version = '{FUTURE}'"
     ));
-    drop(Application::build(config).await.expect("the app starts"));
+    drop(
+        Application::build(config.clone())
+            .await
+            .expect("the app starts"),
+    );
+
+    // A version this repository once had and removed is not a newer
+    // Patron's (SQLite's trigram index of 2026-12-02, PostgreSQL's is
+    // still ours): the start goes on.
+    execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261202000100'");
+    execute("INSERT INTO __diesel_schema_migrations (version) VALUES ('20261202000100')");
+    drop(
+        Application::build(config)
+            .await
+            .expect("a retired version is no newer Patron's"),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
