@@ -754,10 +754,6 @@ where
     }
 }
 
-/// A savepoint inside a [`write_tx`] (diesel's nested `transaction`): when
-/// `f` fails, its writes are rolled back and so are the changes it recorded
-/// for the feed, which are only written at the outer transaction's seal.
-/// Use this, never `conn.transaction`, inside a `write_tx`.
 /// A `savepoint` whose changes are rendered for the feed when it succeeds,
 /// not at commit: a later write of the same transaction changes the same
 /// record (a bulk batch naming it twice), and each change must show the
@@ -775,6 +771,10 @@ where
     })
 }
 
+/// A savepoint inside a [`write_tx`] (diesel's nested `transaction`): when
+/// `f` fails, its writes are rolled back and so are the changes it recorded
+/// for the feed, which are only written at the outer transaction's seal.
+/// Use this, never `conn.transaction`, inside a `write_tx`.
 pub fn savepoint<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,

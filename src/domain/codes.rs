@@ -43,13 +43,13 @@ pub trait Code: Sized + Copy + 'static {
     fn as_code(self) -> &'static str;
 }
 
-/// Parses a code read back from the database; an unknown one means the data
-/// was written by something else, and falls back to `default`.
 /// An ISO 4217 code's shape, as money is stored: three upper-case letters.
 pub fn is_currency_code(value: &str) -> bool {
     value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase())
 }
 
+/// Parses a code read back from the database; an unknown one means the data
+/// was written by something else, and falls back to `default`.
 pub fn from_db<T: Code>(s: &str, default: T) -> T {
     T::parse(s).unwrap_or_else(|| {
         log::warn!(

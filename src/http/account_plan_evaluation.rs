@@ -79,7 +79,9 @@ pub struct PlanEvaluation {
     /// an action due months ahead is not charged against the first weeks'
     /// uplift. Once the period is over, it is the cost incurred by its end:
     /// actions done, or due on or before `period_end` (not an action planned
-    /// for after the period and not done). 0 is break-even, −1 means the cost
+    /// for after the period and not done; no done date is kept, so such an
+    /// action marked done later enters the ended plan's ROI that day).
+    /// 0 is break-even, −1 means the cost
     /// bought no uplift at all.
     pub roi: Option<f64>,
 }
