@@ -759,7 +759,9 @@ impl utoipa::ToSchema for CsvFile {}
 /// `external_id` cell matches it by id (cards made in the UI have no
 /// external id), a key equal to the card's is fine, and a key in the row of
 /// a card without one gives it that key (another card's key is the row's
-/// error `external_id`, code `conflict`); a key other than the card's own
+/// error `external_id`, code `conflict`; while another row of the file names
+/// that card too, no key is given: the row's error `id`, code `conflict`,
+/// a copied row); a key other than the card's own
 /// is the row's error `external_id`, code `conflict` (it would write over
 /// another card, or make a second one); an id no card has is the row's
 /// error `id`, code `not_found` (`invalid_type` when not a whole number).
