@@ -6,7 +6,7 @@ use crate::backend_tests;
 use crate::helpers::{Resp, TestApp};
 use crate::sync_bulk::bulk;
 
-async fn import(app: &TestApp, token: &str, query: &str, csv: &str) -> Resp {
+pub async fn import(app: &TestApp, token: &str, query: &str, csv: &str) -> Resp {
     app.post_raw(
         &format!("/api/v1/customers/import{query}"),
         token,

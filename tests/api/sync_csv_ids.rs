@@ -6,19 +6,9 @@
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::TestApp;
 use crate::sync_bulk::{bulk, statuses};
-use crate::sync_csv::row_errors as errors;
-
-async fn import(app: &TestApp, token: &str, query: &str, csv: &str) -> Resp {
-    app.post_raw(
-        &format!("/api/v1/customers/import{query}"),
-        token,
-        "text/csv",
-        csv,
-    )
-    .await
-}
+use crate::sync_csv::{import, row_errors as errors};
 
 /// A card made in the UI (no external id) and one synced from the ERP.
 async fn two_cards(app: &TestApp, token: &str) -> (i64, i64) {
