@@ -279,8 +279,9 @@ fn spawn_idempotency_purge(db: Db, config: &Config, alive: Weak<()>) {
             if alive.strong_count() == 0 {
                 return;
             }
+            // `write`: on SQLite it waits for the turn holding no connection.
             let result = db
-                .run(move |conn| {
+                .write(move |conn| {
                     let before = db::now() - ttl;
                     Ok(db::write_tx(conn, |conn| {
                         crate::db::idempotency::purge(conn, before)

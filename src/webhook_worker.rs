@@ -198,7 +198,7 @@ impl Worker {
         let lease = chrono::Duration::from_std(self.lease).unwrap_or_default();
         let claimed = self
             .db
-            .run(move |conn| {
+            .write(move |conn| {
                 // Through the write path (on SQLite the process's writer
                 // queue): an autocommit write beside a long import failed
                 // with SQLITE_BUSY, and a failed release kept the lease.
@@ -213,7 +213,7 @@ impl Worker {
         let result = self.serve(id).await;
         let owner = self.owner.clone();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 db::write_tx(conn, |conn| {
                     Ok::<_, ApiError>(webhooks::release(conn, id, &owner)?)
                 })
@@ -304,7 +304,7 @@ impl Worker {
                 let (owner, version) = (self.owner.clone(), hook.version);
                 let moved = self
                     .db
-                    .run(move |conn| {
+                    .write(move |conn| {
                         let held = webhooks::Held {
                             id,
                             owner: &owner,
@@ -387,7 +387,7 @@ impl Worker {
         let (max_failures, base, max) =
             (self.max_failures, self.backoff_base_ms, self.backoff_max_ms);
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 db::write_tx(conn, |conn| {
                     let now = db::now();
                     let logged = webhooks::log_delivery(

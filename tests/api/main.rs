@@ -105,5 +105,6 @@ mod webhook_clock;
 mod webhook_leases;
 mod webhook_replays;
 mod webhook_targets;
+mod webhook_turns;
 mod webhooks;
 mod writes_concurrent;
