@@ -549,6 +549,8 @@ async fn two_first_writers_at_once(
     tokio::task::spawn_blocking(move || {
         let mut first = pool.get().expect("a connection");
         let mut watcher = pool.get().expect("a connection");
+        let first_pid =
+            (backend == crate::helpers::Backend::Postgres).then(|| backend_pid(&mut first));
         let second = {
             let pool = pool.clone();
             move || {
@@ -559,7 +561,7 @@ async fn two_first_writers_at_once(
         let handle = write_tx(&mut first, |c| {
             write(c, "first")?;
             let handle = std::thread::spawn(second);
-            wait_for_a_blocked_writer(&mut watcher, backend);
+            wait_for_a_blocked_writer(&mut watcher, first_pid);
             Ok::<_, patron::error::ApiError>(handle)
         })
         .expect("the first writer");
@@ -575,25 +577,43 @@ async fn two_first_writers_at_once(
     .expect("the blocking part");
 }
 
-/// Returns once another session waits for a lock (PostgreSQL), or after a
-/// moment (SQLite, whose waits do not show).
-fn wait_for_a_blocked_writer(conn: &mut patron::db::DbConn, backend: crate::helpers::Backend) {
-    use diesel::sql_types::BigInt;
-    use diesel::{QueryableByName, RunQueryDsl};
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    if backend == crate::helpers::Backend::Sqlite {
+#[derive(diesel::QueryableByName)]
+struct N {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The PostgreSQL backend process serving `conn`.
+fn backend_pid(conn: &mut patron::db::DbConn) -> i64 {
+    use diesel::RunQueryDsl;
+    diesel::sql_query("SELECT CAST(pg_backend_pid() AS BIGINT) AS n")
+        .get_result::<N>(conn)
+        .expect("pg_backend_pid")
+        .n
+}
+
+/// Returns once a session of the test's database waits for the first
+/// writer's (`first_pid`) to insert into `settings` (PostgreSQL), or after a
+/// moment (SQLite, whose waits do not show). Any lock wait on the server did
+/// not do: other tests' waits beside this one returned at once, and the
+/// first writer committed before the second had started, so the race was
+/// not staged.
+fn wait_for_a_blocked_writer(conn: &mut patron::db::DbConn, first_pid: Option<i64>) {
+    use diesel::RunQueryDsl;
+    let Some(first_pid) = first_pid else {
         std::thread::sleep(std::time::Duration::from_millis(300));
         return;
-    }
+    };
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND {first_pid} = ANY(pg_blocking_pids(pid)) \
+         AND query LIKE 'INSERT INTO \"settings\"%'"
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let waiting = diesel::sql_query("SELECT COUNT(*) AS n FROM pg_locks WHERE NOT granted")
+        let waiting = diesel::sql_query(&sql)
             .get_result::<N>(conn)
-            .expect("pg_locks")
+            .expect("pg_stat_activity")
             .n;
         if waiting > 0 {
             return;
