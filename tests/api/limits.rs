@@ -1,7 +1,8 @@
 //! Length and money limits no other test sent past: each field at its limit
 //! is taken, one past it is a 422 naming the field alone with its code (the
 //! same rule on POST and PATCH), and a refused login does not count toward
-//! the login lockout.
+//! the login lockout. A PATCH's rules are its own struct's (`ContactPatch`
+//! and the like), so each is sent past here too, not only the POST's.
 
 use serde_json::{json, Value};
 
@@ -11,6 +12,7 @@ use crate::helpers::{Resp, TestApp};
 
 backend_tests!(
     transaction_money_and_text_limits,
+    contact_patch_text_limits,
     plan_action_and_interaction_text_limits,
     user_field_limits,
     login_limits_and_the_lockout,
@@ -172,6 +174,50 @@ async fn transaction_money_and_text_limits(app: TestApp) {
     )
     .await;
     assert_eq!(r.body["notes"], json!(text(2000)));
+    let r = past_then_at(
+        &app,
+        &token,
+        Method::Patch,
+        &one,
+        &json!({}),
+        "product",
+        chars(200),
+        "length",
+        200,
+    )
+    .await;
+    assert_eq!(r.body["product"], json!(text(200)));
+}
+
+async fn contact_patch_text_limits(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "organization", "name": "Staffed"}))
+        .await
+        .id();
+    let contacts = format!("/api/v1/customers/{c}/contacts");
+    let r = app.post(&contacts, &token, &json!({"name": "Li"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let one = format!("{contacts}/{}", r.id());
+    for (field, limits) in [
+        ("name", chars(200)),
+        ("title", chars(100)),
+        ("notes", chars(2000)),
+    ] {
+        let r = past_then_at(
+            &app,
+            &token,
+            Method::Patch,
+            &one,
+            &json!({}),
+            field,
+            limits.clone(),
+            "length",
+            200,
+        )
+        .await;
+        assert_eq!(r.body[field], limits.0, "{}", r.text);
+    }
 }
 
 async fn plan_action_and_interaction_text_limits(app: TestApp) {
@@ -216,11 +262,12 @@ async fn plan_action_and_interaction_text_limits(app: TestApp) {
         201,
     )
     .await;
+    let action = format!("{actions}/{}", r.id());
     past_then_at(
         &app,
         &token,
         Method::Patch,
-        &format!("{actions}/{}", r.id()),
+        &action,
         &json!({}),
         "description",
         chars(2000),
@@ -228,6 +275,20 @@ async fn plan_action_and_interaction_text_limits(app: TestApp) {
         200,
     )
     .await;
+    // Named by its JSON name, not the struct's field (`kind`).
+    let r = past_then_at(
+        &app,
+        &token,
+        Method::Patch,
+        &action,
+        &json!({}),
+        "type",
+        (json!("peak_supply"), json!("dinner")),
+        "invalid_value",
+        200,
+    )
+    .await;
+    assert_eq!(r.body["type"], "peak_supply", "{}", r.text);
     let interactions = format!("/api/v1/customers/{key}/interactions");
     let r = past_then_at(
         &app,
@@ -241,18 +302,22 @@ async fn plan_action_and_interaction_text_limits(app: TestApp) {
         201,
     )
     .await;
-    past_then_at(
-        &app,
-        &token,
-        Method::Patch,
-        &format!("{interactions}/{}", r.id()),
-        &json!({}),
-        "summary",
-        chars(4000),
-        "length",
-        200,
-    )
-    .await;
+    let interaction = format!("{interactions}/{}", r.id());
+    for field in ["summary", "outcome"] {
+        let r = past_then_at(
+            &app,
+            &token,
+            Method::Patch,
+            &interaction,
+            &json!({}),
+            field,
+            chars(4000),
+            "length",
+            200,
+        )
+        .await;
+        assert_eq!(r.body[field], json!(text(4000)), "{}", r.text);
+    }
 }
 
 /// An address of `len` characters that is otherwise valid: a 64-character

@@ -698,26 +698,9 @@ async fn reasons(app: &TestApp, token: &str, external_id: &str) -> Vec<Value> {
     items.into_iter().map(|e| e["reason"].clone()).collect()
 }
 
-/// `change_reason` is a field of an update item; a client of an upsert
-/// cannot know whether its item creates, so a new card takes it too (it was
-/// an unknown field there, and a CSV with the column failed every new row),
-/// and keeps it as the reason of its first funnel event.
-async fn a_new_card_takes_a_change_reason(app: TestApp) {
-    let token = app.admin_token().await;
-    let items = json!({"items": [
-        {"external_id": "R-1", "kind": "individual", "name": "a", "change_reason": "met at the fair"},
-        {"external_id": "R-2", "kind": "individual", "name": "b", "change_reason": null},
-        {"external_id": "R-3", "kind": "alien", "name": "c", "change_reason": "x".repeat(501)},
-        {"external_id": "R-4", "kind": "individual", "name": "d", "change_reason": 5}
-    ]});
-    let r = bulk(&app, "/api/v1/customers/bulk", &token, &items, None).await;
-    assert_eq!(
-        statuses(&r),
-        ["created", "created", "error", "error"],
-        "{}",
-        r.text
-    );
-    let mut bad: Vec<(String, String)> = r.body["items"][2]["errors"]
+/// The (field, code) pairs of bulk item `i`'s errors, sorted.
+fn item_errors(r: &Resp, i: usize) -> Vec<(String, String)> {
+    let mut errors: Vec<(String, String)> = r.body["items"][i]["errors"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -729,13 +712,55 @@ async fn a_new_card_takes_a_change_reason(app: TestApp) {
             )
         })
         .collect();
-    bad.sort();
+    errors.sort();
+    errors
+}
+
+/// `change_reason` is a field of an update item; a client of an upsert
+/// cannot know whether its item creates, so a new card takes it too (it was
+/// an unknown field there, and a CSV with the column failed every new row),
+/// and keeps it as the reason of its first funnel event.
+async fn a_new_card_takes_a_change_reason(app: TestApp) {
+    let token = app.admin_token().await;
+    let items = json!({"items": [
+        {"external_id": "R-1", "kind": "individual", "name": "a", "change_reason": "met at the fair"},
+        {"external_id": "R-2", "kind": "individual", "name": "b", "change_reason": null},
+        {"external_id": "R-3", "kind": "alien", "name": "c", "change_reason": "x".repeat(501)},
+        {"external_id": "R-4", "kind": "individual", "name": "d", "change_reason": 5},
+        {"external_id": "R-7", "kind": "individual", "name": "g", "change_reason": ""},
+        {"external_id": "R-8", "kind": "individual", "name": "h", "change_reason": "   "}
+    ]});
+    let r = bulk(&app, "/api/v1/customers/bulk", &token, &items, None).await;
     assert_eq!(
-        bad,
+        statuses(&r),
+        ["created", "created", "error", "error", "error", "error"],
+        "{}",
+        r.text
+    );
+    let pair = |field: &str, code: &str| (field.to_string(), code.to_string());
+    assert_eq!(
+        item_errors(&r, 2),
         [
-            ("change_reason".into(), "length".into()),
-            ("kind".into(), "invalid_value".into())
+            pair("change_reason", "length"),
+            pair("kind", "invalid_value")
         ],
+        "{}",
+        r.text
+    );
+    // Empty and blank are refused as on PATCH /customers/{id}, not stored
+    // as "no reason".
+    assert_eq!(
+        item_errors(&r, 4),
+        [
+            pair("change_reason", "blank"),
+            pair("change_reason", "length")
+        ],
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        item_errors(&r, 5),
+        [pair("change_reason", "blank")],
         "{}",
         r.text
     );
