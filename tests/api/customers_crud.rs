@@ -128,7 +128,10 @@ async fn create_with_personality_type_returns_its_strategy(app: TestApp) {
     let admin = app.admin_token().await;
     let reference = app.get("/api/v1/reference/personality-types", &admin).await;
     assert_eq!(reference.status, 200, "{}", reference.text);
-    for entry in reference.body["items"].as_array().unwrap() {
+    let types = reference.body["items"].as_array().unwrap();
+    // Every one of the six (an empty list made the loop check nothing).
+    assert_eq!(types.len(), 6, "{}", reference.text);
+    for entry in types {
         let code = entry["code"].as_str().unwrap();
         let r = app
             .create_customer(
