@@ -11,15 +11,18 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use serde_json::json;
 
-use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
 
-backend_tests!(a_role_change_does_not_wait_for_an_insert_naming_an_admin);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_role_change_does_not_wait_for_an_insert_naming_an_admin() {
+    crate::helpers::run(
+        a_role_change_does_not_wait_for_an_insert_naming_an_admin,
+        Backend::Postgres,
+    )
+    .await;
+}
 
 async fn a_role_change_does_not_wait_for_an_insert_naming_an_admin(app: TestApp) {
-    if app.backend == Backend::Sqlite {
-        return;
-    }
     let admin = app.admin_token().await;
     let first = app.get("/api/v1/users?limit=1", &admin).await;
     assert_eq!(first.body["items"][0]["role"], "admin", "{}", first.text);

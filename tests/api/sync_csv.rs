@@ -426,7 +426,6 @@ backend_tests!(
     an_import_moves_a_card_back_with_its_reason,
     the_export_ends_records_with_crlf,
     an_export_for_a_spreadsheet_escapes_formulas,
-    imports_waiting_for_the_writer_leave_connections_to_reads,
     a_reimported_export_does_not_undo_later_edits,
     an_import_checks_the_version_cell_of_each_row,
 );
@@ -596,12 +595,18 @@ async fn an_export_for_a_spreadsheet_escapes_formulas(app: TestApp) {
 /// its transaction, so four imports behind a held write took the test pool's
 /// three connections and a card read waited for the write to end.
 /// (PostgreSQL has no gate: its writers wait for rows, not for the database.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_imports_waiting_for_the_writer_leave_connections_to_reads() {
+    crate::helpers::run(
+        imports_waiting_for_the_writer_leave_connections_to_reads,
+        crate::helpers::Backend::Sqlite,
+    )
+    .await;
+}
+
 async fn imports_waiting_for_the_writer_leave_connections_to_reads(app: TestApp) {
     use diesel::connection::SimpleConnection;
     use std::time::{Duration, Instant};
-    if app.backend != crate::helpers::Backend::Sqlite {
-        return;
-    }
     let token = app.admin_token().await;
     let card = app
         .create_customer(&token, json!({"kind": "individual", "name": "Read me"}))

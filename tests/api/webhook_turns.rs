@@ -10,16 +10,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
 
-backend_tests!(lease_writes_waiting_for_the_writer_leave_connections_to_reads);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_lease_writes_waiting_for_the_writer_leave_connections_to_reads() {
+    crate::helpers::run(
+        lease_writes_waiting_for_the_writer_leave_connections_to_reads,
+        Backend::Sqlite,
+    )
+    .await;
+}
 
 async fn lease_writes_waiting_for_the_writer_leave_connections_to_reads(app: TestApp) {
     use diesel::connection::SimpleConnection;
-    if app.backend != Backend::Sqlite {
-        return;
-    }
     let admin = app.admin_token().await;
     // Nothing listens on a port just closed: each delivery fails, and each
     // retry claims the subscription again.
