@@ -68,6 +68,9 @@ pub struct AppState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Private networks a webhook's URL may name (`http::webhooks`).
     pub webhook_allowed_networks: Vec<ipnet::IpNet>,
+    /// Idempotency claims whose settling the database refused so far
+    /// (`http::idempotency_settle`).
+    pub unsettled: crate::http::idempotency_settle::Unsettled,
 }
 
 pub struct Application {
@@ -119,6 +122,7 @@ impl Application {
             segment_split_from: config.segment_split_from,
             trusted_proxies: config.trusted_proxies.clone(),
             webhook_allowed_networks: config.webhook_allowed_networks.clone(),
+            unsettled: Default::default(),
         });
         let jobs = crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
         let webhooks = crate::webhook_worker::spawn(

@@ -36,7 +36,9 @@ pub enum Claim {
 /// Claims `key` for `user_id` (in its own write transaction, by the caller).
 /// An unfinished claim older than `stale_before` is taken over when its
 /// request died without its write (none marked it applied); one applied is
-/// `Applied`, never run again.
+/// `Applied`, never run again. So is at once the claim of `released`, a
+/// token whose run ended without a response to keep but could not free its
+/// claim (the database busy: `http::idempotency_settle`).
 pub fn claim(
     conn: &mut DbConn,
     user_id: i64,
@@ -44,8 +46,17 @@ pub fn claim(
     hash: &str,
     now: NaiveDateTime,
     stale_before: NaiveDateTime,
+    released: Option<&str>,
 ) -> QueryResult<Claim> {
-    type Found = (String, Option<i32>, String, String, NaiveDateTime, bool);
+    type Found = (
+        String,
+        Option<i32>,
+        String,
+        String,
+        NaiveDateTime,
+        bool,
+        Option<String>,
+    );
     let found: Option<Found> = keys::table
         .find((user_id, key))
         .select((
@@ -55,6 +66,7 @@ pub fn claim(
             keys::body,
             keys::created_at,
             keys::applied,
+            keys::claim_token,
         ))
         .first(conn)
         .optional()?;
@@ -73,12 +85,14 @@ pub fn claim(
             Ok(Claim::Fresh(token))
         }
         Some((stored_hash, ..)) if stored_hash != hash => Ok(Claim::Mismatch),
-        Some((_, Some(status), headers, body, _, _)) => Ok(Claim::Replay(Stored {
+        Some((_, Some(status), headers, body, ..)) => Ok(Claim::Replay(Stored {
             status: u16::try_from(status).unwrap_or(500),
             headers,
             body,
         })),
-        Some((_, None, _, _, created, applied)) if created < stale_before => {
+        Some((_, None, _, _, created, applied, held))
+            if created < stale_before || (released.is_some() && held.as_deref() == released) =>
+        {
             if applied {
                 return Ok(Claim::Applied);
             }
@@ -87,12 +101,15 @@ pub fn claim(
             // new token makes the run it replaces unable to mark it applied:
             // a run only slow (waiting on a lock) rolls back instead.
             let token = crate::config::random_string(16);
+            let free = keys::created_at
+                .lt(stale_before)
+                .or(keys::claim_token.eq(released));
             let taken = diesel::update(
                 keys::table
                     .find((user_id, key))
                     .filter(keys::status.is_null())
                     .filter(keys::applied.eq(false))
-                    .filter(keys::created_at.lt(stale_before)),
+                    .filter(free),
             )
             .set((keys::created_at.eq(now), keys::claim_token.eq(&token)))
             .execute(conn)?;

@@ -20,6 +20,7 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
 
+use super::idempotency_settle::{settle, Pending};
 use crate::db::idempotency::{self, Claim, Stored};
 use crate::db::request_key::{self, RequestKey};
 use crate::db::{self, DbConn};
@@ -349,15 +350,34 @@ pub async fn middleware(
         req.extensions_mut().insert(idem);
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     }
+    // A run of this process whose settling the database refused so far
+    // (`idempotency_settle`): its response is the replay, its freed claim is
+    // free.
+    let released = match state.unsettled.get(idem.user_id, &idem.key) {
+        Some(Pending::Completed { hash, .. }) if hash != idem.hash => {
+            return Ok(error_response(req, mismatch()))
+        }
+        Some(Pending::Completed { stored, .. }) => return Ok(req.into_response(replay(&stored))),
+        Some(Pending::Released { token }) => Some(token),
+        None => None,
+    };
     let claimed = {
-        let idem = idem.clone();
+        let (idem, released) = (idem.clone(), released.clone());
         state
             .db
             .write_grouped(move |conn| {
                 let now = db::now();
                 let stale = now - chrono::Duration::seconds(IN_FLIGHT_LEASE_SECS);
                 db::write_tx(conn, |conn| {
-                    idempotency::claim(conn, idem.user_id, &idem.key, &idem.hash, now, stale)
+                    idempotency::claim(
+                        conn,
+                        idem.user_id,
+                        &idem.key,
+                        &idem.hash,
+                        now,
+                        stale,
+                        released.as_deref(),
+                    )
                 })
                 .or_else(|e| match e {
                     diesel::result::Error::DatabaseError(
@@ -369,6 +389,9 @@ pub async fn middleware(
             })
             .await
     };
+    if let (Some(token), Ok(Claim::Fresh(_) | Claim::Applied)) = (&released, &claimed) {
+        state.unsettled.forget(idem.user_id, &idem.key, token);
+    }
     let token = match claimed {
         Ok(Claim::Fresh(token)) => token,
         Ok(Claim::Replay(stored)) => return Ok(req.into_response(replay(&stored))),
@@ -443,47 +466,28 @@ struct Claimed {
 
 impl Claimed {
     async fn complete(self, stored: Stored) {
-        let (idem, token) = (self.idem.clone(), self.token.clone());
-        let saved = self
-            .state
-            .db
-            .write_grouped(move |conn| {
-                Ok(idempotency::complete(
-                    conn,
-                    idem.user_id,
-                    &idem.key,
-                    &token,
-                    &stored,
-                )?)
-            })
-            .await;
-        if let Err(e) = saved {
-            log::warn!("idempotency key not stored: {e}");
-        }
+        let pending = Pending::Completed {
+            token: self.token.clone(),
+            hash: self.idem.hash.clone(),
+            stored,
+        };
+        self.settle(pending).await;
     }
 
     async fn release(self) {
-        release(&self.state, &self.idem, &self.token).await;
+        let pending = Pending::Released {
+            token: self.token.clone(),
+        };
+        self.settle(pending).await;
     }
-}
 
-async fn release(state: &AppState, idem: &IdemKey, token: &str) {
-    let (idem, token) = (idem.clone(), token.to_string());
-    let result = state
-        .db
-        .write_grouped(move |conn| {
-            // Stale at once for a retry, kept for the key's whole retention.
-            let stale_at = db::now() - chrono::Duration::seconds(IN_FLIGHT_LEASE_SECS + 1);
-            Ok(idempotency::release(
-                conn,
-                idem.user_id,
-                &idem.key,
-                &token,
-                stale_at,
-            )?)
-        })
-        .await;
-    if let Err(e) = result {
-        log::warn!("idempotency claim not released: {e}");
+    /// Settles the claim now, or (the database refusing) in the background.
+    async fn settle(self, pending: Pending) {
+        let (user_id, key) = (self.idem.user_id, self.idem.key.clone());
+        if let Err(e) = settle(&self.state.db, user_id, &key, &pending).await {
+            log::warn!("idempotency claim not settled, retrying in the background: {e}");
+            let db = self.state.db.clone();
+            self.state.unsettled.retry(db, user_id, key, pending);
+        }
     }
 }

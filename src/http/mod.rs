@@ -44,6 +44,7 @@ pub mod funnel;
 pub mod head;
 pub mod health;
 pub mod idempotency;
+pub mod idempotency_settle;
 pub mod interactions;
 pub mod loyalty;
 pub mod market;

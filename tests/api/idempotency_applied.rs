@@ -10,7 +10,7 @@ use crate::helpers::{Backend, TestApp};
 use crate::sync_idempotency::post_hash;
 
 /// Makes storing a response fail, as a crash or a failed write would.
-fn refuse_responses(app: &TestApp) {
+pub fn refuse_responses(app: &TestApp) {
     app.execute_sql(match app.backend {
         Backend::Sqlite => {
             "CREATE TRIGGER refuse_responses BEFORE UPDATE OF status ON idempotency_keys \
@@ -25,7 +25,7 @@ fn refuse_responses(app: &TestApp) {
     });
 }
 
-fn allow_responses(app: &TestApp) {
+pub fn allow_responses(app: &TestApp) {
     app.execute_sql(match app.backend {
         Backend::Sqlite => "DROP TRIGGER refuse_responses;",
         Backend::Postgres => {
@@ -49,7 +49,7 @@ async fn cards(app: &TestApp, token: &str) -> usize {
 
 async fn a_write_whose_response_was_lost_is_not_run_again(app: TestApp) {
     let token = app.admin_token().await;
-    let post = || {
+    let first = || {
         app.client
             .post(app.url("/api/v1/customers"))
             .bearer_auth(&token)
@@ -57,8 +57,18 @@ async fn a_write_whose_response_was_lost_is_not_run_again(app: TestApp) {
             .json(&json!({"kind": "individual", "name": "Once"}))
     };
     refuse_responses(&app);
-    assert_eq!(app.send(post()).await.status, 201);
-    allow_responses(&app);
+    assert_eq!(app.send(first()).await.status, 201);
+    // The retries go to another process: the first one keeps the response
+    // it could not store and replays it (`idempotency_unsettled.rs`); the
+    // one that lost it here stopped, or is another instance.
+    let other = app.start_another(|_| {}).await;
+    let post = || {
+        app.client
+            .post(format!("{}/api/v1/customers", other.address))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "lost-answer")
+            .json(&json!({"kind": "individual", "name": "Once"}))
+    };
     // Within the lease: the first may still be running (retry later).
     let in_flight = app.send(post()).await;
     assert_eq!(in_flight.problem(409)["type"], "/problems/conflict");
@@ -84,6 +94,8 @@ async fn a_write_whose_response_was_lost_is_not_run_again(app: TestApp) {
         assert_eq!(retry.header("retry-after"), None, "{}", retry.text);
     }
     assert_eq!(cards(&app, &token).await, 1, "the card was created twice");
+    other.stop().await;
+    allow_responses(&app);
 }
 
 /// A claim whose request died before its write (nothing marked it applied)
@@ -141,12 +153,12 @@ async fn a_claim_taken_over_cannot_be_marked_by_the_run_it_replaced(app: TestApp
     db.run(move |conn| {
         let now = patron::db::now();
         let lease = chrono::Duration::seconds(60);
-        let Claim::Fresh(slow) = claim(conn, user, "k", "h", now, now - lease)? else {
+        let Claim::Fresh(slow) = claim(conn, user, "k", "h", now, now - lease, None)? else {
             panic!("a new key is fresh");
         };
         // A minute later the retry finds the claim stale and takes it over.
         let later = now + chrono::Duration::seconds(120);
-        let Claim::Fresh(retry) = claim(conn, user, "k", "h", later, later - lease)? else {
+        let Claim::Fresh(retry) = claim(conn, user, "k", "h", later, later - lease, None)? else {
             panic!("a stale claim never applied is taken over");
         };
         let refused = mark_applied(conn, user, "k", &slow);
@@ -158,13 +170,13 @@ async fn a_claim_taken_over_cannot_be_marked_by_the_run_it_replaced(app: TestApp
         // The retry answered an error after its write: released, the claim
         // stays, and is found applied at once.
         release(conn, user, "k", &retry, later - lease - chrono::Duration::seconds(1))?;
-        let found = claim(conn, user, "k", "h", later, later - lease)?;
+        let found = claim(conn, user, "k", "h", later, later - lease, None)?;
         assert!(matches!(found, Claim::Applied), "{found:?}");
         // And it outlives the purge of the keys' retention (it was dated
         // 1970, so the next purge removed it and a retry ran again).
         let day_before = later - chrono::Duration::hours(24);
         assert_eq!(purge(conn, day_before)?, 0, "the applied claim was purged");
-        let found = claim(conn, user, "k", "h", later, later - lease)?;
+        let found = claim(conn, user, "k", "h", later, later - lease, None)?;
         assert!(matches!(found, Claim::Applied), "{found:?}");
         Ok(())
     })
@@ -183,15 +195,15 @@ async fn an_overtaken_run_leaves_its_retrys_claim_alone(app: TestApp) {
     db.run(move |conn| {
         let now = patron::db::now();
         let lease = chrono::Duration::seconds(60);
-        let Claim::Fresh(slow) = claim(conn, user, "k", "h", now, now - lease)? else {
+        let Claim::Fresh(slow) = claim(conn, user, "k", "h", now, now - lease, None)? else {
             panic!("a new key is fresh");
         };
         let later = now + chrono::Duration::seconds(120);
-        let Claim::Fresh(_retry) = claim(conn, user, "k", "h", later, later - lease)? else {
+        let Claim::Fresh(_retry) = claim(conn, user, "k", "h", later, later - lease, None)? else {
             panic!("a stale claim never applied is taken over");
         };
         release(conn, user, "k", &slow, later - lease)?;
-        let found = claim(conn, user, "k", "h", later, later - lease)?;
+        let found = claim(conn, user, "k", "h", later, later - lease, None)?;
         assert!(
             matches!(found, Claim::InFlight),
             "the retry's claim was freed: {found:?}"

@@ -53,6 +53,7 @@ mod errors;
 mod first_admin;
 mod health;
 mod idempotency_applied;
+mod idempotency_unsettled;
 mod instants;
 mod limits;
 mod list_bounds;
