@@ -112,7 +112,9 @@ pub struct SegmentView {
     pub updated_at: DateTime<Utc>,
     /// Active (not archived) members now. Present when one segment is
     /// returned (read, create, change); absent in the list, where counting
-    /// every segment would be expensive.
+    /// every segment would be expensive, and in the answer to a create or
+    /// change that was saved but could not be counted then (the database
+    /// busy: read the segment for its figures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<i64>,
     /// Value sums over the active members; present with `count`.
@@ -390,6 +392,22 @@ fn detail(conn: &mut DbConn, row: SegmentRow) -> Result<SegmentView, ApiError> {
     Ok(SegmentView::new(row, Some(totals)))
 }
 
+/// The answer to a committed create or change: with its figures, or without
+/// them (`count` and `totals` absent) when counting fails (no connection in
+/// time, a lost one). An error there answered a saved write with a 503, and
+/// the client's retry met the name it had taken (409), its key applied
+/// (409) or a new version (412).
+async fn saved_view(state: &AppState, saved: SegmentRow) -> SegmentView {
+    let row = saved.clone();
+    match state.db.run(move |conn| detail(conn, row)).await {
+        Ok(view) => view,
+        Err(e) => {
+            log::warn!("segment {} saved, its figures not counted: {e}", saved.id);
+            SegmentView::definition(saved)
+        }
+    }
+}
+
 fn segment_response(status: StatusCode, view: SegmentView) -> HttpResponse {
     let mut response = HttpResponse::build(status);
     response.insert_header(etag(view.version));
@@ -643,8 +661,10 @@ pub async fn create(
             })
         })
         .await?;
-    let view = state.db.run(move |conn| detail(conn, saved)).await?;
-    Ok(segment_response(StatusCode::CREATED, view))
+    Ok(segment_response(
+        StatusCode::CREATED,
+        saved_view(&state, saved).await,
+    ))
 }
 
 /// Read a segment with its member count and value totals, computed now.
@@ -786,8 +806,10 @@ pub async fn patch(
             })
         })
         .await?;
-    let view = state.db.run(move |conn| detail(conn, saved)).await?;
-    Ok(segment_response(StatusCode::OK, view))
+    Ok(segment_response(
+        StatusCode::OK,
+        saved_view(&state, saved).await,
+    ))
 }
 
 /// Delete a segment (and its member list; the customers stay). Ready-made

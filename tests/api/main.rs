@@ -77,6 +77,7 @@ mod roles;
 mod segments;
 mod segments_races;
 mod segments_rules;
+mod segments_saved;
 mod settings;
 mod settings_turn;
 mod spec_on_demand;
