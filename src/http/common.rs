@@ -165,8 +165,10 @@ pub fn instants_out_of_range(filters: &[(&str, Option<DateTime<Utc>>)]) -> Vec<F
 }
 
 /// The cursor's list name of a list that is also nested under a customer
-/// (`/interactions` and `/customers/{id}/interactions`): one list per parent,
-/// so another card's cursor is a 400, not a page that silently skips rows.
+/// (`/interactions` and `/customers/{id}/interactions`): one list per
+/// customer listed (by the path or by `?customer_id=`, which list the
+/// same), so another card's cursor is a 400, not a page that silently skips
+/// rows.
 pub fn list_name(list: &str, customer_id: Option<i64>) -> String {
     match customer_id {
         Some(id) => format!("{list}:{id}"),

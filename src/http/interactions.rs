@@ -270,13 +270,16 @@ async fn list_page(
     };
     let sort = interactions::parse_sort(q.sort.as_deref(), default_sort)?;
     let limit = page::limit(q.limit)?;
-    let list_name = super::common::list_name("interactions", customer_id);
+    // Named by the customer listed, however it is named (path or
+    // `?customer_id=`): one list, one cursor.
+    let listed = super::common::listed_customer(customer_id, q.customer_id)?;
+    let list_name = super::common::list_name("interactions", listed);
     let after = q
         .cursor
         .as_deref()
         .map(|c| Cursor::decode(c, &list_name, sort))
         .transpose()?;
-    let filter = q.filter(super::common::listed_customer(customer_id, q.customer_id)?);
+    let filter = q.filter(listed);
     state
         .db
         .run(move |conn| {

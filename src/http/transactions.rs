@@ -208,7 +208,10 @@ async fn list_page(
 ) -> Result<TransactionPage, ApiError> {
     let sort = transactions::parse_sort(q.sort.as_deref())?;
     let limit = page::limit(q.limit)?;
-    let list_name = super::common::list_name("transactions", customer_id);
+    // Named by the customer listed, however it is named (path or
+    // `?customer_id=`): one list, one cursor.
+    let listed = super::common::listed_customer(customer_id, q.customer_id)?;
+    let list_name = super::common::list_name("transactions", listed);
     let after = q
         .cursor
         .as_deref()
@@ -222,7 +225,7 @@ async fn list_page(
     errors.extend(super::common::empty_period(("from", q.from), ("to", q.to)));
     super::common::query_errors(errors)?;
     let filter = Filter {
-        customer_id: super::common::listed_customer(customer_id, q.customer_id)?,
+        customer_id: listed,
         owner_id: q.owner_id,
         // Trimmed as stored; blank is no filter (a form's empty field: a
         // product is never stored blank, so `?product=` matched nothing).

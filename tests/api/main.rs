@@ -57,6 +57,7 @@ mod idempotency_unsettled;
 mod instants;
 mod limits;
 mod list_bounds;
+mod list_cursor_customer;
 mod lock_races;
 mod login_window;
 mod lookups;

@@ -1,0 +1,97 @@
+//! `/interactions?customer_id=5` and `/customers/5/interactions` list the
+//! same rows: their cursors are one list's, and another customer's cursor is
+//! refused. The cursor was named by the path's customer only, so a cursor of
+//! `?customer_id=5` was taken by `?customer_id=6` (silently skipping its rows
+//! before the position), and one of `/customers/5/...` refused by
+//! `?customer_id=5`. The same for transactions.
+
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::TestApp;
+
+backend_tests!(
+    interaction_cursors_follow_the_customer_listed,
+    transaction_cursors_follow_the_customer_listed,
+);
+
+async fn interaction_cursors_follow_the_customer_listed(app: TestApp) {
+    cursors_follow_the_customer(
+        app,
+        "interactions",
+        json!({"type": "call", "summary": "hello"}),
+    )
+    .await;
+}
+
+async fn transaction_cursors_follow_the_customer_listed(app: TestApp) {
+    cursors_follow_the_customer(
+        app,
+        "transactions",
+        json!({"amount_cents": 500, "product": "Tea"}),
+    )
+    .await;
+}
+
+async fn cursors_follow_the_customer(app: TestApp, list: &str, item: serde_json::Value) {
+    let token = app.admin_token().await;
+    let mut cards = Vec::new();
+    for name in ["Five", "Six"] {
+        let card = app
+            .create_customer(&token, json!({"kind": "individual", "name": name}))
+            .await
+            .id();
+        for _ in 0..2 {
+            let r = app
+                .post(&format!("/api/v1/customers/{card}/{list}"), &token, &item)
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+        cards.push(card);
+    }
+    let (five, six) = (cards[0], cards[1]);
+    let nested = format!("/api/v1/customers/{five}/{list}?limit=1");
+    let across = format!("/api/v1/{list}?customer_id={five}&limit=1");
+    let page = |path: String| {
+        let (app, token) = (&app, &token);
+        async move {
+            let r = app.get(&path, token).await;
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            let ids: Vec<i64> = r.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_i64().unwrap())
+                .collect();
+            (
+                ids,
+                r.body["next_cursor"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        }
+    };
+    let (first, _) = page(nested.clone()).await;
+    let (second, _) = page(format!("{nested}&cursor=")).await;
+    assert_eq!(first, second);
+    // Either way of naming customer 5 takes the other's cursor.
+    let (_, nested_cursor) = page(nested.clone()).await;
+    let (rest, _) = page(format!("{across}&cursor={nested_cursor}")).await;
+    let (_, across_cursor) = page(across.clone()).await;
+    let (rest_nested, _) = page(format!("{nested}&cursor={across_cursor}")).await;
+    assert_eq!(rest, rest_nested);
+    assert_eq!(rest.len(), 1);
+    assert_ne!(rest, first);
+    // Customer 5's cursor is not customer 6's list, however either is named.
+    for path in [
+        format!("/api/v1/{list}?customer_id={six}&limit=1&cursor={across_cursor}"),
+        format!("/api/v1/{list}?customer_id={six}&limit=1&cursor={nested_cursor}"),
+        format!("/api/v1/customers/{six}/{list}?limit=1&cursor={across_cursor}"),
+        format!("/api/v1/{list}?limit=1&cursor={across_cursor}"),
+    ] {
+        let r = app.get(&path, &token).await;
+        r.problem(400);
+        assert_eq!(r.error_fields(), ["cursor"], "{path}: {}", r.text);
+    }
+}
