@@ -70,15 +70,16 @@ pub struct ChangePage {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ChangeQuery {
-    /// A `cursor` or `next_cursor` from this feed; without it the feed starts
-    /// at the oldest retained change.
+    /// A `cursor` or `next_cursor` from this feed; without it (or empty) the
+    /// feed starts at the oldest retained change.
     pub after: Option<String>,
     /// Changes per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Comma-separated entity types to include (default: all): `customer`,
     /// `contact`, `interaction`, `transaction`, `need`, `stage_change`,
-    /// `survey`, `survey_response`, `account_plan`, `segment`.
+    /// `survey`, `survey_response`, `account_plan`, `segment`. Empty entries
+    /// are skipped (`customer,` is `customer`); a list of none is a 400.
     #[param(example = "customer,transaction")]
     pub types: Option<String>,
 }
@@ -119,7 +120,14 @@ pub async fn list(
     let q = query.0;
     let limit = parse_limit(q.limit)?;
     let types = parse_types(q.types.as_deref())?;
-    let after = q.after.as_deref().map(decode).transpose()?;
+    // An empty `after=` is no cursor, as an empty `cursor=` on the lists: a
+    // client passing its saved position through as-is sends it at the start.
+    let after = q
+        .after
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .map(decode)
+        .transpose()?;
     let page = state
         .db
         .run(move |conn| {
@@ -279,13 +287,15 @@ fn parse_limit(requested: Option<i64>) -> Result<i64, ApiError> {
 
 /// `types`: a comma-separated list of known entity types. An unknown one is
 /// `invalid_value`, as every unknown value of a closed list is (it was the
-/// only `unknown_code`).
+/// only `unknown_code`). Empty entries are skipped, as the timeline's
+/// `types` skips them (a trailing comma was a 400 here); a list of none is
+/// refused like the timeline's, not read as "all".
 pub fn parse_types(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
     let Some(raw) = raw else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for t in raw.split(',').map(str::trim) {
+    for t in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         if !changes::ENTITY_TYPES.contains(&t) {
             return Err(ApiError::InvalidQuery(vec![FieldError::new(
                 "types",
@@ -299,6 +309,16 @@ pub fn parse_types(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
         if !out.iter().any(|o| o == t) {
             out.push(t.to_string());
         }
+    }
+    if out.is_empty() {
+        return Err(ApiError::InvalidQuery(vec![FieldError::new(
+            "types",
+            "invalid_value",
+            format!(
+                "names no entity type; leave it out for all, or list some of: {}",
+                changes::ENTITY_TYPES.join(", ")
+            ),
+        )]));
     }
     Ok(out)
 }

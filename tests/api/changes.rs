@@ -400,7 +400,8 @@ async fn query_rules(app: TestApp) {
         ("limit=1001", "limit"),
         ("limit=x", "limit"),
         ("types=customers", "types"),
-        ("types=customer,", "types"),
+        ("types=,", "types"),
+        ("types=", "types"),
         ("after=garbage!", "after"),
         // A cursor of another list is not a feed cursor.
         ("after=eyJzIjoiaWQiLCJrIjpudWxsLCJpZCI6MX0", "after"),

@@ -27,6 +27,7 @@ mod cache_control;
 mod card_lock_races;
 mod card_reads;
 mod changes;
+mod changes_empty;
 mod changes_grouped;
 mod changes_purge;
 mod changes_surveys;
