@@ -18,12 +18,17 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderValue;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::error::ApiError;
 
 pub async fn not_modified(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if !req.method().is_safe() && req.headers().contains_key(header::IF_NONE_MATCH) {
+        return Ok(req.into_response(unsafe_if_none_match().error_response()));
+    }
     let wanted = (req.method() == Method::GET || req.method() == Method::HEAD)
         .then(|| if_none_match(&req))
         .flatten();
@@ -48,6 +53,21 @@ pub async fn not_modified(
         }
     }
     Ok(ServiceResponse::new(req, out))
+}
+
+/// `If-None-Match` on a write is refused, not ignored. RFC 9110 has it
+/// evaluated there too (a 412 when the tag or `*` matches), and a client
+/// sending it means to guard its write: ignored, the write went through
+/// unguarded without a word (an outside review). Writes here are guarded by
+/// `If-Match` (`precondition`), checked under the record's lock; no write
+/// creates at a URL a client chooses, where `If-None-Match: *` would guard a
+/// PUT, and "unless it is still at version 3" guards nothing a client needs.
+fn unsafe_if_none_match() -> ApiError {
+    ApiError::BadRequest(
+        "If-None-Match is evaluated on GET and HEAD only; to guard a write, send If-Match with \
+         the ETag you read (412 if the record changed since)"
+            .into(),
+    )
 }
 
 /// The `If-None-Match` list, over one header line or several: they are one

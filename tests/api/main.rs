@@ -55,6 +55,7 @@ mod first_admin;
 mod health;
 mod idempotency_applied;
 mod idempotency_unsettled;
+mod if_none_match_writes;
 mod instants;
 mod limits;
 mod list_bounds;
