@@ -21,6 +21,10 @@ pub struct Filter {
     pub funnel_stage: Option<String>,
     pub prospect_grade: Option<String>,
     pub owner_id: Option<i64>,
+    /// Only the cards this card referred (their `source_customer_id`).
+    pub source_customer_id: Option<i64>,
+    /// Only the cards whose birthday is celebrated in this window.
+    pub birthdays: Option<crate::domain::birthdays::Window>,
     pub external_id: Option<String>,
     pub region: Option<String>,
     pub industry: Option<String>,
@@ -203,6 +207,14 @@ pub fn page(
         }
         if let Some(v) = &filter.external_id {
             query = query.filter(c::external_id.eq(v.clone()));
+        }
+        if let Some(v) = filter.source_customer_id {
+            query = query.filter(c::source_customer_id.eq(v));
+        }
+        if let Some(window) = &filter.birthdays {
+            query = query.filter(super::segments::SegmentScope::birthdays(
+                &window.key_ranges(),
+            ));
         }
         if let Some(v) = &filter.region {
             query = query.filter(c::region.eq(v.clone()));

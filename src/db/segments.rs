@@ -446,6 +446,38 @@ impl SegmentScope {
         }
     }
 
+    /// The cards whose birthday's key (`domain::birthdays`) is in one of
+    /// `ranges`: the customer list's `birthday_within_days` and the rules'
+    /// `days_to_birthday`. The key is computed from the stored date on each
+    /// engine (SQLite keeps a date as `YYYY-MM-DD` text) and compared as an
+    /// integer, so both engines agree whatever their collation.
+    pub fn birthdays(ranges: &[(i64, i64)]) -> SegmentScope {
+        let mut scope = SegmentScope { parts: Vec::new() };
+        scope.birthday_keys(ranges);
+        scope
+    }
+
+    fn birthday_keys(&mut self, ranges: &[(i64, i64)]) {
+        if ranges.is_empty() {
+            self.sql("1 = 0");
+            return;
+        }
+        self.sql("(customers.birthday IS NOT NULL AND (");
+        for (i, (low, high)) in ranges.iter().enumerate() {
+            if i > 0 {
+                self.sql(" OR ");
+            }
+            self.parts.push(Part::Engine(
+                "CAST(to_char(customers.birthday, 'MMDD') AS BIGINT) BETWEEN ",
+                "CAST(strftime('%m%d', customers.birthday) AS INTEGER) BETWEEN ",
+            ));
+            self.parts.push(Part::Int(*low));
+            self.sql(" AND ");
+            self.parts.push(Part::Int(*high));
+        }
+        self.sql("))");
+    }
+
     fn sql(&mut self, s: &'static str) {
         self.parts.push(Part::Sql(Cow::Borrowed(s)));
     }

@@ -1,6 +1,7 @@
 //! The CRM rules as plain Rust: no HTTP, no SQL.
 
 pub mod account_plans;
+pub mod birthdays;
 pub mod churn;
 pub mod codes;
 pub mod cpr;

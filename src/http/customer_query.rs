@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 use super::common::clean;
 use super::dates;
 use crate::db::customer_list::Filter;
+use crate::domain::birthdays::{Window, MAX_WINDOW_DAYS};
 use crate::domain::codes::{
     AcquisitionSource, CprStage, CustomerKind, FunnelStage, LoyaltyType, PersonalityType,
     ProspectGrade, SocialStyle, Tier,
@@ -33,6 +34,19 @@ pub struct CustomerQuery {
     pub prospect_grade: Option<ProspectGrade>,
     /// Only cards owned by this user (a user id; an unknown id lists none).
     pub owner_id: Option<i64>,
+    /// Only the cards this customer referred: those whose
+    /// `source_customer_id` is this id (at least 1; an unknown id lists
+    /// none).
+    #[param(minimum = 1)]
+    pub source_customer_id: Option<i64>,
+    /// Only cards whose birthday is celebrated from today (UTC, the
+    /// server's clock) to this many days later, both included: `0` is
+    /// today, `7` the coming week, `366` every card with a birthday (0 to
+    /// 366). Matched on month and day, over the year end too; a 29 February
+    /// birthday is celebrated on 28 February in a year without one. Cards
+    /// without a birthday never match. Combines with every sort.
+    #[param(minimum = 0, maximum = 366)]
+    pub birthday_within_days: Option<i64>,
     /// The card with this ERP key (exact, as stored; at most one card has
     /// it): how an integrator finds the card of a record it syncs.
     pub external_id: Option<String>,
@@ -170,6 +184,23 @@ impl CustomerQuery {
                 errors.push(FieldError::new(name, "range", "must be at least 0"));
             }
         }
+        if self.source_customer_id.is_some_and(|v| v < 1) {
+            errors.push(FieldError::new(
+                "source_customer_id",
+                "range",
+                "must be a customer id (at least 1)",
+            ));
+        }
+        if self
+            .birthday_within_days
+            .is_some_and(|v| !(0..=MAX_WINDOW_DAYS).contains(&v))
+        {
+            errors.push(FieldError::new(
+                "birthday_within_days",
+                "range",
+                format!("must be between 0 (today) and {MAX_WINDOW_DAYS} (a year and a day)"),
+            ));
+        }
         for (name, value) in [
             ("satisfaction_min", self.satisfaction_min),
             ("satisfaction_max", self.satisfaction_max),
@@ -230,6 +261,12 @@ impl CustomerQuery {
             funnel_stage: self.funnel_stage.map(|v| v.as_str().to_string()),
             prospect_grade: self.prospect_grade.map(|v| v.as_str().to_string()),
             owner_id: self.owner_id,
+            source_customer_id: self.source_customer_id,
+            // Today by the server's clock, as every relative date of a rule.
+            birthdays: self.birthday_within_days.map(|days| Window {
+                today: Utc::now().date_naive(),
+                days,
+            }),
             // Trimmed as the stored values were (a review: `?region=%20Ningbo`
             // found none of the cards written as " Ningbo "); blank is no
             // filter, as for `q` (a form's empty field; blank values are

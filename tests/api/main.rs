@@ -45,6 +45,7 @@ mod contract;
 mod cpr;
 mod crash;
 mod currency;
+mod customers_birthdays;
 mod customers_crud;
 mod customers_list;
 mod customers_validation;
