@@ -51,6 +51,20 @@ impl AuthUser {
         }
     }
 
+    /// Changing or clearing an ERP key (`external_id`) once a record has
+    /// one: the ERP finds its records by that key, so its next sync would
+    /// create the order again (its revenue counted twice) or a second card.
+    /// Setting a key on a record without one stays open to every writer.
+    pub fn require_key_change(&self, field: &str) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin | Role::Manager | Role::Integration => Ok(()),
+            _ => Err(ApiError::Forbidden(format!(
+                "only managers, admins and integrations may change or clear an {field} once set: \
+                 the ERP matches its records by it, and its next sync would create this one again"
+            ))),
+        }
+    }
+
     /// Reassigning owners is a manager's decision, not a sales rep's.
     pub fn require_owner_change(&self) -> Result<(), ApiError> {
         match self.role {

@@ -486,6 +486,9 @@ pub fn update_in_tx(
         .filter(|r| !r.is_empty());
     let restated = Restated::of(&input);
     input.apply(&mut row)?;
+    if original.external_id.is_some() && row.external_id != original.external_id {
+        user.require_key_change("external_id")?;
+    }
     let (errors, conflict) = reference_errors(conn, user, &row, row.owner_id != original.owner_id)?;
     fail_on(errors, conflict)?;
     if skip_unchanged && row == original {
@@ -644,7 +647,7 @@ pub async fn get(
     request_body = CustomerPatch,
     responses(
         (status = 200, body = CustomerView, headers(("ETag" = String))),
-        (status = 403, description = "A viewer; or a sales user changing a card owned by someone else, or changing `owner_id` (only managers, admins and integrations reassign owners)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A viewer; or a sales user changing a card owned by someone else, or changing `owner_id` (only managers, admins and integrations reassign owners); or a sales user changing or clearing an `external_id` the card already has (the ERP's key: only managers, admins and integrations change it, so the next sync does not create a second card)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The external_id is taken by another customer (`errors`: `[{field: external_id, code: conflict}]`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The card changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )

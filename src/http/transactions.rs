@@ -427,6 +427,9 @@ pub fn update_in_tx(
     let original = row.clone();
     let before = row.version;
     patch_row(&mut row, input, &customer.currency)?;
+    if original.external_id.is_some() && row.external_id != original.external_id {
+        user.require_key_change("external_id")?;
+    }
     external_id_free(conn, row.external_id.as_deref(), row.id)?;
     if row == original {
         return Ok(Updated::Unchanged(original));
@@ -532,6 +535,7 @@ pub async fn get(
     request_body = TransactionPatch,
     responses(
         (status = 200, body = TransactionView, headers(("ETag" = String))),
+        (status = 403, description = "A viewer; a sales user on a card owned by someone else; or a sales user changing or clearing an `external_id` the transaction already has (the ERP's order key: only managers, admins and integrations change it, so the next sync does not record the order again)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The external_id is taken by another transaction (`errors`: `[{field: external_id, code: conflict}]`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )

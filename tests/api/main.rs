@@ -51,6 +51,7 @@ mod customers_list;
 mod customers_validation;
 mod deletes_if_match;
 mod edits_concurrent;
+mod erp_keys;
 mod errors;
 mod first_admin;
 mod health;
