@@ -503,7 +503,7 @@ mod tests {
     fn rows_inserted_in_prepared_chunks_keep_their_values() {
         use diesel::connection::SimpleConnection;
         use diesel::sql_types::Integer;
-        let mut conn = crate::db::memory_db();
+        let mut conn = crate::db::testing::sqlite();
         conn.batch_execute("CREATE TABLE t (n INTEGER, s TEXT, d DATE, at TIMESTAMP)")
             .unwrap_or_else(|e| panic!("{e}"));
         let day = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap_or_default();
@@ -552,7 +552,7 @@ mod tests {
     #[test]
     fn rows_of_the_wrong_width_are_refused() {
         use diesel::connection::SimpleConnection;
-        let mut conn = crate::db::memory_db();
+        let mut conn = crate::db::testing::sqlite();
         conn.batch_execute("CREATE TABLE t (n INTEGER, m INTEGER)")
             .unwrap_or_else(|e| panic!("{e}"));
         let short = vec![vec![Bind::from(1)]; PREPARED_ROWS];
@@ -573,7 +573,7 @@ mod tests {
     #[test]
     fn inserted_rows_return_their_keys_and_ids() {
         use diesel::connection::SimpleConnection;
-        let mut conn = crate::db::memory_db();
+        let mut conn = crate::db::testing::sqlite();
         conn.batch_execute("CREATE TABLE keyed (id INTEGER PRIMARY KEY, external_id TEXT UNIQUE)")
             .unwrap_or_else(|e| panic!("{e}"));
         let n = PREPARED_ROWS * 2 + 7;
@@ -599,7 +599,7 @@ mod tests {
     #[test]
     fn external_id_lookups_use_the_index_whatever_the_statistics() {
         use diesel::connection::SimpleConnection;
-        let mut conn = crate::db::memory_db();
+        let mut conn = crate::db::testing::sqlite();
         conn.batch_execute(
             "CREATE TABLE lookup (id INTEGER PRIMARY KEY, external_id TEXT UNIQUE, pad TEXT); \
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) \

@@ -813,7 +813,7 @@ mod tests {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
 
-    use crate::db::memory_db as conn;
+    use crate::db::testing::sqlite as conn;
 
     fn stage_changes(conn: &mut DbConn) -> Vec<(i64, String, NaiveDateTime, Option<String>)> {
         changes::table

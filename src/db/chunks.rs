@@ -91,7 +91,7 @@ mod tests {
     use diesel::prelude::*;
 
     use super::*;
-    use crate::db::memory_db;
+    use crate::db::testing::{db_tests, is_postgres};
     use crate::domain::cpr::CprSettings;
     use crate::domain::loyalty::LoyaltySettings;
 
@@ -110,11 +110,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_stop_ends_the_walk_after_the_range_under_way() {
-        let mut c = memory_db();
+    db_tests!(
+        a_stop_ends_the_walk_after_the_range_under_way,
+        a_stopped_cpr_recompute_leaves_the_rest_to_the_next,
+        a_stopped_loyalty_recompute_leaves_the_rest_to_the_next,
+        a_cpr_recompute_under_older_settings_ends_at_a_newer_version,
+        a_loyalty_recompute_under_older_settings_ends_at_a_newer_version,
+    );
+
+    fn a_stop_ends_the_walk_after_the_range_under_way(c: &mut DbConn) {
         let mut seen = Vec::new();
-        let got = walk(&mut c, 250, 100, NONE, &after(2), |_, low, high| {
+        let got = walk(c, 250, 100, NONE, &after(2), |_, low, high| {
             seen.push((low, high));
             Ok(())
         });
@@ -129,7 +135,7 @@ mod tests {
         assert_eq!(seen, vec![(0, 100), (100, 200)]);
         // Not stopped: every range, and a stop asked after the last one
         // does not count as an early end.
-        let got = walk(&mut c, 250, 100, NONE, &after(3), |_, _, _| Ok(()));
+        let got = walk(c, 250, 100, NONE, &after(3), |_, _, _| Ok(()));
         assert_eq!(
             got.ok(),
             Some(Walk {
@@ -140,7 +146,7 @@ mod tests {
         );
         // No customer yet: one range still runs (as the recomputes always did).
         assert_eq!(
-            walk(&mut c, 0, 100, NONE, &never, |_, _, _| Ok(()))
+            walk(c, 0, 100, NONE, &never, |_, _, _| Ok(()))
                 .ok()
                 .map(|w| w.chunks),
             Some(1)
@@ -166,8 +172,7 @@ mod tests {
 
     /// Two customers, one in each of the recomputes' first two ranges, both
     /// with a stage and a type their (empty) records do not give.
-    fn two_wrong_cards() -> DbConn {
-        let mut c = memory_db();
+    fn two_wrong_cards(c: &mut DbConn) {
         c.batch_execute(
             "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at) \
                VALUES (1, 'a@x.io', 'A', 'admin', 'x', '2026-01-01 00:00:00', '2026-01-01 00:00:00');
@@ -176,15 +181,13 @@ mod tests {
                (50001, 'individual', 'second range', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'retention', 'high');",
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        c
     }
 
-    #[test]
-    fn a_stopped_cpr_recompute_leaves_the_rest_to_the_next() {
-        let mut c = two_wrong_cards();
+    fn a_stopped_cpr_recompute_leaves_the_rest_to_the_next(c: &mut DbConn) {
+        two_wrong_cards(c);
         let s = CprSettings::default();
         let now = crate::db::now();
-        let got = crate::db::cpr::refresh_all_until(&mut c, &s, 0, now, &after(1));
+        let got = crate::db::cpr::refresh_all_until(c, &s, 0, now, &after(1));
         assert_eq!(
             got.ok(),
             Some((
@@ -196,23 +199,19 @@ mod tests {
                 }
             ))
         );
-        let stages: Vec<String> = cards(&mut c).into_iter().map(|(s, _)| s).collect();
+        let stages: Vec<String> = cards(c).into_iter().map(|(s, _)| s).collect();
         assert_eq!(stages, ["not_started", "retention"]);
         // The next recompute (the next start's) finishes the work.
-        assert_eq!(
-            crate::db::cpr::refresh_all(&mut c, &s, 0, now).ok(),
-            Some(1)
-        );
-        let stages: Vec<String> = cards(&mut c).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(crate::db::cpr::refresh_all(c, &s, 0, now).ok(), Some(1));
+        let stages: Vec<String> = cards(c).into_iter().map(|(s, _)| s).collect();
         assert_eq!(stages, ["not_started", "not_started"]);
     }
 
-    #[test]
-    fn a_stopped_loyalty_recompute_leaves_the_rest_to_the_next() {
-        let mut c = two_wrong_cards();
+    fn a_stopped_loyalty_recompute_leaves_the_rest_to_the_next(c: &mut DbConn) {
+        two_wrong_cards(c);
         let s = LoyaltySettings::default();
         let now = crate::db::now();
-        let got = crate::db::loyalty::refresh_all_until(&mut c, &s, 0, now, &after(1));
+        let got = crate::db::loyalty::refresh_all_until(c, &s, 0, now, &after(1));
         assert_eq!(
             got.ok(),
             Some((
@@ -224,13 +223,10 @@ mod tests {
                 }
             ))
         );
-        let types: Vec<String> = cards(&mut c).into_iter().map(|(_, t)| t).collect();
+        let types: Vec<String> = cards(c).into_iter().map(|(_, t)| t).collect();
         assert_eq!(types, ["unknown", "high"]);
-        assert_eq!(
-            crate::db::loyalty::refresh_all(&mut c, &s, 0, now).ok(),
-            Some(1)
-        );
-        let types: Vec<String> = cards(&mut c).into_iter().map(|(_, t)| t).collect();
+        assert_eq!(crate::db::loyalty::refresh_all(c, &s, 0, now).ok(), Some(1));
+        let types: Vec<String> = cards(c).into_iter().map(|(_, t)| t).collect();
         assert_eq!(types, ["unknown", "unknown"]);
     }
 
@@ -238,23 +234,34 @@ mod tests {
     /// walk's first range runs (a trigger on that range's first event of
     /// `kind`): as a replica's PUT between two of this one's chunks.
     fn newer_settings_during_the_first_range(c: &mut DbConn, name: &str, kind: &str) {
+        let when = format!("NEW.customer_id = 1 AND NEW.kind = '{kind}'");
+        let update = format!("UPDATE settings SET version = 2 WHERE name = '{name}';");
+        let trigger = if is_postgres(c) {
+            format!(
+                "CREATE FUNCTION newer_settings() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                   BEGIN IF {when} THEN {update} END IF; RETURN NEW; END $$; \
+                 CREATE TRIGGER newer_settings AFTER INSERT ON customer_events \
+                   FOR EACH ROW EXECUTE FUNCTION newer_settings();"
+            )
+        } else {
+            format!(
+                "CREATE TRIGGER newer_settings AFTER INSERT ON customer_events \
+                   WHEN {when} BEGIN {update} END;"
+            )
+        };
         c.batch_execute(&format!(
             "INSERT INTO settings (name, value, version, updated_at) \
-               VALUES ('{name}', '{{}}', 1, '2026-01-01 00:00:00');
-             CREATE TRIGGER newer_settings AFTER INSERT ON customer_events \
-               WHEN NEW.customer_id = 1 AND NEW.kind = '{kind}' \
-               BEGIN UPDATE settings SET version = 2 WHERE name = '{name}'; END;"
+               VALUES ('{name}', '{{}}', 1, '2026-01-01 00:00:00'); {trigger}"
         ))
         .unwrap_or_else(|e| panic!("{e}"));
     }
 
-    #[test]
-    fn a_cpr_recompute_under_older_settings_ends_at_a_newer_version() {
-        let mut c = two_wrong_cards();
-        newer_settings_during_the_first_range(&mut c, "cpr", "cpr_stage_changed");
+    fn a_cpr_recompute_under_older_settings_ends_at_a_newer_version(c: &mut DbConn) {
+        two_wrong_cards(c);
+        newer_settings_during_the_first_range(c, "cpr", "cpr_stage_changed");
         let s = CprSettings::default();
         let now = crate::db::now();
-        let got = crate::db::cpr::refresh_all_until(&mut c, &s, 1, now, &never);
+        let got = crate::db::cpr::refresh_all_until(c, &s, 1, now, &never);
         assert_eq!(
             got.ok(),
             Some((
@@ -268,22 +275,18 @@ mod tests {
         );
         // The second range was left as it was, for the newer version's
         // recompute: not moved under the older one.
-        let stages: Vec<String> = cards(&mut c).into_iter().map(|(s, _)| s).collect();
+        let stages: Vec<String> = cards(c).into_iter().map(|(s, _)| s).collect();
         assert_eq!(stages, ["not_started", "retention"]);
         // A walk under the stored version goes through.
-        assert_eq!(
-            crate::db::cpr::refresh_all(&mut c, &s, 2, now).ok(),
-            Some(1)
-        );
+        assert_eq!(crate::db::cpr::refresh_all(c, &s, 2, now).ok(), Some(1));
     }
 
-    #[test]
-    fn a_loyalty_recompute_under_older_settings_ends_at_a_newer_version() {
-        let mut c = two_wrong_cards();
-        newer_settings_during_the_first_range(&mut c, "loyalty", "loyalty_changed");
+    fn a_loyalty_recompute_under_older_settings_ends_at_a_newer_version(c: &mut DbConn) {
+        two_wrong_cards(c);
+        newer_settings_during_the_first_range(c, "loyalty", "loyalty_changed");
         let s = LoyaltySettings::default();
         let now = crate::db::now();
-        let got = crate::db::loyalty::refresh_all_until(&mut c, &s, 1, now, &never);
+        let got = crate::db::loyalty::refresh_all_until(c, &s, 1, now, &never);
         assert_eq!(
             got.ok(),
             Some((
@@ -295,11 +298,8 @@ mod tests {
                 }
             ))
         );
-        let types: Vec<String> = cards(&mut c).into_iter().map(|(_, t)| t).collect();
+        let types: Vec<String> = cards(c).into_iter().map(|(_, t)| t).collect();
         assert_eq!(types, ["unknown", "high"]);
-        assert_eq!(
-            crate::db::loyalty::refresh_all(&mut c, &s, 2, now).ok(),
-            Some(1)
-        );
+        assert_eq!(crate::db::loyalty::refresh_all(c, &s, 2, now).ok(), Some(1));
     }
 }

@@ -424,7 +424,7 @@ mod tests {
     use super::*;
     use crate::domain::cpr::{stage, CprInputs};
 
-    use crate::db::memory_db as conn;
+    use crate::db::testing::sqlite as conn;
 
     #[derive(QueryableByName)]
     struct Stage {

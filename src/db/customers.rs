@@ -719,7 +719,7 @@ mod tests {
     /// with 811,000 cards; docs/BENCHMARKS.md, #7 session 18).
     #[test]
     fn the_card_lock_writes_nothing_on_sqlite() {
-        let mut c = crate::db::memory_db();
+        let mut c = crate::db::testing::sqlite();
         c.batch_execute(
             "PRAGMA foreign_keys = ON;
              INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at)

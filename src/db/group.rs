@@ -209,7 +209,7 @@ mod tests {
     /// each caller gets its own outcome.
     #[test]
     fn a_failing_write_rolls_back_alone() {
-        let mut conn = crate::db::memory_db();
+        let mut conn = crate::db::testing::sqlite();
         exec(&mut conn, "CREATE TABLE t (n INTEGER)").unwrap_or_else(|e| panic!("{e}"));
         let q = Queue::default();
         let first = queue(&q, "INSERT INTO t VALUES (1)", None);
@@ -230,7 +230,7 @@ mod tests {
     /// caller is told (503), also those whose own work succeeded.
     #[test]
     fn a_failed_commit_fails_every_write_of_the_group() {
-        let mut conn = crate::db::memory_db();
+        let mut conn = crate::db::testing::sqlite();
         exec(
             &mut conn,
             "PRAGMA foreign_keys = ON; CREATE TABLE t (n INTEGER); \
@@ -256,7 +256,7 @@ mod tests {
     /// A group takes at most `MAX` writes; a withdrawn one never runs.
     #[test]
     fn a_group_takes_at_most_max_writes_and_never_a_withdrawn_one() {
-        let mut conn = crate::db::memory_db();
+        let mut conn = crate::db::testing::sqlite();
         exec(&mut conn, "CREATE TABLE t (n INTEGER)").unwrap_or_else(|e| panic!("{e}"));
         let q = Queue::default();
         let (reply, _withdrawn) = oneshot::channel::<Result<(), ApiError>>();

@@ -42,6 +42,9 @@ pub mod wal;
 pub mod webhooks;
 mod writer;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
@@ -828,15 +831,6 @@ pub fn now() -> NaiveDateTime {
 /// Truncates a client-sent instant to what both backends keep.
 pub fn micros(t: NaiveDateTime) -> NaiveDateTime {
     t.trunc_subsecs(6)
-}
-
-/// A migrated in-memory SQLite database, for the db layer's unit tests.
-#[cfg(test)]
-pub(crate) fn memory_db() -> DbConn {
-    let mut c =
-        DbConn::Sqlite(SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")));
-    migrate::run(&mut c).unwrap_or_else(|e| panic!("{e}"));
-    c
 }
 
 #[cfg(test)]
