@@ -813,7 +813,21 @@ mod tests {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
 
-    use crate::db::testing::sqlite as conn;
+    use crate::db::testing::db_tests;
+
+    db_tests!(
+        one_stage_event_reads_as_the_set_based_ones,
+        a_seal_writes_the_changes_once_in_the_order_recorded,
+    );
+
+    /// The cards 7 and 8 the events below are of (the foreign keys hold on
+    /// both engines).
+    const CARDS: &str =
+        "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at) \
+           VALUES (1, 'a@x.io', 'A', 'admin', 'x', '2026-01-01 00:00:00', '2026-01-01 00:00:00'); \
+         INSERT INTO customers (id, kind, name, owner_id, created_at, updated_at) VALUES \
+           (7, 'individual', 'seven', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00'), \
+           (8, 'individual', 'eight', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00');";
 
     fn stage_changes(conn: &mut DbConn) -> Vec<(i64, String, NaiveDateTime, Option<String>)> {
         changes::table
@@ -831,22 +845,19 @@ mod tests {
 
     /// A single write renders its stage change in Rust; recomputes build the
     /// same text in SQL. Feed readers must not be able to tell them apart.
-    #[test]
-    fn one_stage_event_reads_as_the_set_based_ones() {
-        let mut conn = conn();
-        // Only the feed's text is compared: no customers are needed.
-        conn.batch_execute(
-            "PRAGMA foreign_keys = OFF; \
+    fn one_stage_event_reads_as_the_set_based_ones(conn: &mut DbConn) {
+        conn.batch_execute(&format!(
+            "{CARDS} \
              INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) VALUES \
                (7, 'funnel_stage_changed', NULL, 'lead', '2026-01-02 03:04:05.123456'), \
                (7, 'tier_changed', 'small', 'important', '2026-01-03 00:00:00'), \
-               (8, 'loyalty_changed', 'high', NULL, '2026-01-04 00:00:00');",
-        )
+               (8, 'loyalty_changed', 'high', NULL, '2026-01-04 00:00:00');"
+        ))
         .unwrap_or_else(|e| panic!("{e}"));
         begin();
-        record_stage_events(&mut conn, "e.id > 0").unwrap_or_else(|e| panic!("{e}"));
-        seal(&mut conn).unwrap_or_else(|e| panic!("{e}"));
-        let set_based = stage_changes(&mut conn);
+        record_stage_events(conn, "e.id > 0").unwrap_or_else(|e| panic!("{e}"));
+        seal(conn).unwrap_or_else(|e| panic!("{e}"));
+        let set_based = stage_changes(conn);
         assert_eq!(set_based.len(), 3, "{set_based:?}");
 
         conn.batch_execute("DELETE FROM changes")
@@ -854,28 +865,26 @@ mod tests {
         let mut events: Vec<crate::db::events::Written> = diesel::sql_query(
             "SELECT id, customer_id, kind, from_value, to_value, at FROM customer_events",
         )
-        .load(&mut conn)
+        .load(conn)
         .unwrap_or_else(|e| panic!("{e}"));
         begin();
-        crate::db::events::record_stage_changes(&mut conn, &mut events)
+        crate::db::events::record_stage_changes(conn, &mut events)
             .unwrap_or_else(|e| panic!("{e}"));
-        seal(&mut conn).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(stage_changes(&mut conn), set_based);
+        seal(conn).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stage_changes(conn), set_based);
     }
 
     /// Nothing is written before the seal; then every change of the
     /// transaction is written once, complete, with one commit number, in
     /// the order recorded (entities and set-based stage changes mixed). The
     /// next transaction's changes get a later number.
-    #[test]
-    fn a_seal_writes_the_changes_once_in_the_order_recorded() {
-        let mut conn = conn();
-        conn.batch_execute(
-            "PRAGMA foreign_keys = OFF; \
+    fn a_seal_writes_the_changes_once_in_the_order_recorded(conn: &mut DbConn) {
+        conn.batch_execute(&format!(
+            "{CARDS} \
              INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) VALUES \
                (7, 'tier_changed', 'small', 'important', '2026-01-03 00:00:00'), \
-               (8, 'tier_changed', 'ordinary', 'small', '2026-01-03 00:00:00');",
-        )
+               (8, 'tier_changed', 'ordinary', 'small', '2026-01-03 00:00:00');"
+        ))
         .unwrap_or_else(|e| panic!("{e}"));
         let rows = |conn: &mut DbConn| -> Vec<(String, i64, Option<i64>, bool)> {
             changes::table
@@ -893,12 +902,12 @@ mod tests {
             record_deleted(conn, CUSTOMER, id, 2, None).unwrap_or_else(|e| panic!("{e}"))
         };
         begin();
-        delete(&mut conn, 7);
-        record_new_stage_events(&mut conn, "e.id > 0").unwrap_or_else(|e| panic!("{e}"));
-        delete(&mut conn, 8);
-        assert_eq!(rows(&mut conn), vec![]);
-        seal(&mut conn).unwrap_or_else(|e| panic!("{e}"));
-        let first = rows(&mut conn);
+        delete(conn, 7);
+        record_new_stage_events(conn, "e.id > 0").unwrap_or_else(|e| panic!("{e}"));
+        delete(conn, 8);
+        assert_eq!(rows(conn), vec![]);
+        seal(conn).unwrap_or_else(|e| panic!("{e}"));
+        let first = rows(conn);
         let kinds: Vec<(&str, i64)> = first.iter().map(|r| (r.0.as_str(), r.1)).collect();
         assert_eq!(
             kinds,
@@ -913,20 +922,22 @@ mod tests {
         assert!(first.iter().all(|r| r.2 == Some(seq) && r.3), "{first:?}");
 
         begin();
-        delete(&mut conn, 9);
-        seal(&mut conn).unwrap_or_else(|e| panic!("{e}"));
-        let all = rows(&mut conn);
+        delete(conn, 9);
+        seal(conn).unwrap_or_else(|e| panic!("{e}"));
+        let all = rows(conn);
         assert_eq!(all.len(), 5, "{all:?}");
         assert!(all[4].2 > Some(seq), "{all:?}");
         // A transaction that recorded nothing takes no number.
         begin();
-        seal(&mut conn).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(rows(&mut conn).len(), 5);
+        seal(conn).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rows(conn).len(), 5);
     }
 
     /// The hourly purge usually has nothing to do; then it must not wait
     /// for, or hold, the write lock (it once held it for minutes at start-up
     /// while walking every change, and every write failed meanwhile).
+    /// SQLite only: its database-wide write lock is what is tested
+    /// (PostgreSQL's purge locks no more than the rows it deletes).
     #[test]
     fn a_purge_with_nothing_old_leaves_the_write_lock_alone() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

@@ -717,6 +717,8 @@ mod tests {
     /// with no index on `source_customer_id` every write of a contact, need,
     /// purchase or interaction scanned the whole card table (~200 ms each
     /// with 811,000 cards; docs/BENCHMARKS.md, #7 session 18).
+    /// SQLite only: `total_changes()` is SQLite's, and on PostgreSQL the
+    /// lock is a real row lock (`FOR NO KEY UPDATE`).
     #[test]
     fn the_card_lock_writes_nothing_on_sqlite() {
         let mut c = crate::db::testing::sqlite();

@@ -158,12 +158,20 @@ impl Drop for Withdraw<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::testing::db_tests;
     use diesel::connection::SimpleConnection;
     use diesel::sql_types::BigInt;
     use diesel::RunQueryDsl;
     use tokio::sync::oneshot;
 
     type Reply = oneshot::Receiver<Result<(), ApiError>>;
+
+    // Both engines: PostgreSQL groups card creates (`Db::write_grouped_insert`).
+    db_tests!(
+        a_failing_write_rolls_back_alone,
+        a_failed_commit_fails_every_write_of_the_group,
+        a_group_takes_at_most_max_writes_and_never_a_withdrawn_one,
+    );
 
     fn exec(conn: &mut DbConn, sql: &str) -> Result<(), ApiError> {
         conn.batch_execute(sql).map_err(ApiError::from)
@@ -207,10 +215,8 @@ mod tests {
 
     /// A write that fails in a group rolls back alone; the others commit and
     /// each caller gets its own outcome.
-    #[test]
-    fn a_failing_write_rolls_back_alone() {
-        let mut conn = crate::db::testing::sqlite();
-        exec(&mut conn, "CREATE TABLE t (n INTEGER)").unwrap_or_else(|e| panic!("{e}"));
+    fn a_failing_write_rolls_back_alone(conn: &mut DbConn) {
+        exec(conn, "CREATE TABLE t (n BIGINT)").unwrap_or_else(|e| panic!("{e}"));
         let q = Queue::default();
         let first = queue(&q, "INSERT INTO t VALUES (1)", None);
         let failing = queue(
@@ -219,21 +225,19 @@ mod tests {
             Some(ApiError::Conflict("taken".into())),
         );
         let third = queue(&q, "INSERT INTO t VALUES (3)", None);
-        assert_eq!(q.run(&mut conn), Ok(()));
+        assert_eq!(q.run(conn), Ok(()));
         assert!(answer(first).is_ok());
         assert!(matches!(answer(failing), Err(ApiError::Conflict(_))));
         assert!(answer(third).is_ok());
-        assert_eq!(rows(&mut conn), vec![1, 3]);
+        assert_eq!(rows(conn), vec![1, 3]);
     }
 
     /// When the group's COMMIT fails, nothing of it is written and every
     /// caller is told (503), also those whose own work succeeded.
-    #[test]
-    fn a_failed_commit_fails_every_write_of_the_group() {
-        let mut conn = crate::db::testing::sqlite();
+    fn a_failed_commit_fails_every_write_of_the_group(conn: &mut DbConn) {
         exec(
-            &mut conn,
-            "PRAGMA foreign_keys = ON; CREATE TABLE t (n INTEGER); \
+            conn,
+            "CREATE TABLE t (n BIGINT); \
              CREATE TABLE p (id INTEGER PRIMARY KEY); \
              CREATE TABLE c (p INTEGER REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED);",
         )
@@ -242,22 +246,20 @@ mod tests {
         let good = queue(&q, "INSERT INTO t VALUES (1)", None);
         // Checked only at COMMIT: the orphan makes the group's commit fail.
         let orphan = queue(&q, "INSERT INTO c VALUES (99)", None);
-        assert!(q.run(&mut conn).is_err());
+        assert!(q.run(conn).is_err());
         assert!(matches!(answer(good), Err(ApiError::Unavailable(_))));
         assert!(matches!(answer(orphan), Err(ApiError::Unavailable(_))));
-        assert_eq!(rows(&mut conn), Vec::<i64>::new());
+        assert_eq!(rows(conn), Vec::<i64>::new());
         // The connection is fine for the next group.
         let next = queue(&q, "INSERT INTO t VALUES (4)", None);
-        assert_eq!(q.run(&mut conn), Ok(()));
+        assert_eq!(q.run(conn), Ok(()));
         assert!(answer(next).is_ok());
-        assert_eq!(rows(&mut conn), vec![4]);
+        assert_eq!(rows(conn), vec![4]);
     }
 
     /// A group takes at most `MAX` writes; a withdrawn one never runs.
-    #[test]
-    fn a_group_takes_at_most_max_writes_and_never_a_withdrawn_one() {
-        let mut conn = crate::db::testing::sqlite();
-        exec(&mut conn, "CREATE TABLE t (n INTEGER)").unwrap_or_else(|e| panic!("{e}"));
+    fn a_group_takes_at_most_max_writes_and_never_a_withdrawn_one(conn: &mut DbConn) {
+        exec(conn, "CREATE TABLE t (n BIGINT)").unwrap_or_else(|e| panic!("{e}"));
         let q = Queue::default();
         let (reply, _withdrawn) = oneshot::channel::<Result<(), ApiError>>();
         let id = q.push(
@@ -269,10 +271,10 @@ mod tests {
         let replies: Vec<Reply> = (0..=MAX)
             .map(|_| queue(&q, "INSERT INTO t VALUES (1)", None))
             .collect();
-        assert_eq!(q.run(&mut conn), Ok(()));
-        assert_eq!(rows(&mut conn).len(), MAX);
-        assert_eq!(q.run(&mut conn), Ok(()));
-        assert_eq!(rows(&mut conn).len(), MAX + 1);
+        assert_eq!(q.run(conn), Ok(()));
+        assert_eq!(rows(conn).len(), MAX);
+        assert_eq!(q.run(conn), Ok(()));
+        assert_eq!(rows(conn).len(), MAX + 1);
         assert!(replies.into_iter().all(|r| answer(r).is_ok()));
     }
 }

@@ -299,7 +299,11 @@ fn sql_type_of(
     s: &LoyaltySettings,
     i: &crate::domain::loyalty::LoyaltyInputs,
 ) -> QueryResult<String> {
-    let opt = |v: Option<f64>| v.map(float).unwrap_or_else(|| "NULL".into());
+    // A bare NULL is text to PostgreSQL, which then cannot compare it.
+    let opt = |v: Option<f64>| {
+        v.map(float)
+            .unwrap_or_else(|| "CAST(NULL AS DOUBLE PRECISION)".into())
+    };
     let expr = type_sql(s, &i.purchases_in_window.to_string());
     let sql = format!(
         "SELECT {expr} AS kind FROM (SELECT {sat} AS satisfaction_overall, {share} AS share_of_wallet) customers",
@@ -315,14 +319,12 @@ fn sql_type_of(
 mod tests {
     //! The SQL must give the type `domain::loyalty::loyalty_type` gives, at every boundary.
     use super::*;
+    use crate::db::testing::db_tests;
     use crate::domain::loyalty::{loyalty_type, LoyaltyInputs};
-    use diesel::Connection;
 
-    #[test]
-    fn sql_type_matches_the_domain_rule() {
-        let mut c = DbConn::Sqlite(
-            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")),
-        );
+    db_tests!(sql_type_matches_the_domain_rule);
+
+    fn sql_type_matches_the_domain_rule(c: &mut DbConn) {
         let s = LoyaltySettings::default();
         for sat in [None, Some(1.0), Some(3.99), Some(4.0), Some(5.0)] {
             for purchases in [0_i64, 1, 2, 3] {
@@ -332,7 +334,7 @@ mod tests {
                         purchases_in_window: purchases,
                         share_of_wallet: share,
                     };
-                    let got = sql_type_of(&mut c, &s, &i).unwrap_or_else(|e| panic!("{e}"));
+                    let got = sql_type_of(c, &s, &i).unwrap_or_else(|e| panic!("{e}"));
                     assert_eq!(got, loyalty_type(&i, &s).as_str(), "{i:?}");
                 }
             }
