@@ -161,15 +161,28 @@ pub fn page(
 
 #[cfg(test)]
 mod tests {
-    //! The SQL must give the signals and score `domain::churn` gives, at
-    //! every boundary (low satisfaction included, set here directly rather
-    //! than through survey responses, which set it over HTTP).
+    //! The list's SQL must give the signals and score `domain::churn` gives,
+    //! at every boundary, from real cards, owners and purchases (low
+    //! satisfaction set on the card directly rather than through survey
+    //! responses, which set it over HTTP).
+    use std::collections::HashMap;
+
+    use diesel::connection::SimpleConnection;
+
     use super::*;
+    use crate::db::testing::{db_tests, insert_rows};
     use crate::domain::churn::{score, signals, RiskInputs};
-    use diesel::Connection;
+
+    db_tests!(listed_signals_match_the_domain_rule);
 
     #[derive(QueryableByName)]
     struct Scored {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = BigInt)]
+        revenue_recent_cents: i64,
+        #[diesel(sql_type = BigInt)]
+        revenue_before_cents: i64,
         #[diesel(sql_type = BigInt)]
         s_no_contact: i64,
         #[diesel(sql_type = BigInt)]
@@ -186,23 +199,26 @@ mod tests {
         score: i64,
     }
 
-    #[test]
-    fn sql_signals_match_the_domain_rule() {
-        let mut c = DbConn::Sqlite(
-            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")),
-        );
+    /// One card per combination of the inputs, owned by an active (1) or
+    /// an inactive (2) user. Each window's revenue is one purchase on the
+    /// window's first instant; a purchase a second before the earlier
+    /// window must count in neither. Both statements are checked: the whole
+    /// list's (one grouped pass over the purchases) and one owner's book's
+    /// (card by card). Archived, churned and never-bought cards are not
+    /// listed.
+    fn listed_signals_match_the_domain_rule(c: &mut DbConn) {
         let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 29)
             .and_then(|d| d.and_hms_opt(12, 0, 0))
             .unwrap_or_default();
         let s = ChurnSettings::default();
-        let mut checked = 0;
+        let mut cards = Vec::new();
         for days in [None, Some(0_i64), Some(89), Some(90), Some(91)] {
             for (recent, before) in [(0_i64, 0_i64), (50, 100), (51, 100), (0, 1), (100, 100)] {
                 for bought in [None, Some(0_i64), Some(179), Some(180), Some(181)] {
                     for sat in [None, Some(1.0_f64), Some(2.99), Some(3.0), Some(4.5)] {
                         for complaints in [0_i64, 1, 2] {
                             for active in [true, false] {
-                                let inputs = RiskInputs {
+                                cards.push(RiskInputs {
                                     days_since_contact: days,
                                     revenue_recent_cents: recent,
                                     revenue_before_cents: before,
@@ -210,41 +226,103 @@ mod tests {
                                     satisfaction_overall: sat,
                                     open_complaints: complaints,
                                     owner_active: active,
-                                };
-                                agree(&mut c, &s, now, &inputs);
-                                checked += 1;
+                                });
                             }
                         }
                     }
                 }
             }
         }
-        assert_eq!(checked, 3750);
-    }
-
-    fn agree(c: &mut DbConn, s: &ChurnSettings, now: NaiveDateTime, inputs: &RiskInputs) {
+        assert_eq!(cards.len(), 3750);
+        let at = literal(now);
+        c.batch_execute(&format!(
+            "{}; INSERT INTO users (id, email, name, role, password_hash, active, created_at, updated_at) \
+             VALUES (2, 'gone@x.io', 'Gone', 'sales', 'x', FALSE, {at}, {at})",
+            crate::db::testing::OWNER
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
         let ago = |d: Option<i64>| {
             d.map(|d| literal(now - Duration::days(d)))
                 .unwrap_or_else(|| "NULL".into())
         };
-        let sat_sql = inputs
-            .satisfaction_overall
-            .map(|v| format!("CAST('{v:?}' AS DOUBLE PRECISION)"))
-            .unwrap_or_else(|| "NULL".into());
-        let base = format!(
-            "SELECT {} AS last_contact_at, {} AS last_purchase_at, {} AS revenue_recent_cents, \
-             {} AS revenue_before_cents, {sat_sql} AS satisfaction_overall, \
-             {} AS open_complaints, {} AS s_owner_inactive",
-            ago(inputs.days_since_contact),
-            ago(inputs.days_since_purchase),
-            inputs.revenue_recent_cents,
-            inputs.revenue_before_cents,
-            inputs.open_complaints,
-            i64::from(!inputs.owner_active)
+        let n = cards.len() as i64;
+        insert_rows(
+            c,
+            "customers (id, kind, name, owner_id, created_at, updated_at, purchase_count, \
+               last_contact_at, last_purchase_at, satisfaction_overall, open_complaints, \
+               archived_at, churned_at)",
+            cards
+                .iter()
+                .zip(1..)
+                .map(|(card, id)| {
+                    format!(
+                        "({id}, 'individual', 'c{id}', {owner}, {at}, {at}, 1, {}, {}, {}, {}, NULL, NULL)",
+                        ago(card.days_since_contact),
+                        ago(card.days_since_purchase),
+                        card.satisfaction_overall
+                            .map(|v| format!("{v:?}"))
+                            .unwrap_or_else(|| "NULL".into()),
+                        card.open_complaints,
+                        owner = if card.owner_active { 1 } else { 2 },
+                    )
+                })
+                .chain([
+                    format!("({}, 'individual', 'archived', 1, {at}, {at}, 1, NULL, NULL, NULL, 0, {at}, NULL)", n + 1),
+                    format!("({}, 'individual', 'churned', 1, {at}, {at}, 1, NULL, NULL, NULL, 0, NULL, {at})", n + 2),
+                    format!("({}, 'individual', 'lead', 1, {at}, {at}, 0, NULL, NULL, NULL, 0, NULL, NULL)", n + 3),
+                ]),
         );
-        let got: Scored = diesel::sql_query(score_over(s, now, &base))
-            .get_result(c)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let recent = now - Duration::days(s.share_window_days);
+        let earlier = now - Duration::days(2 * s.share_window_days);
+        let purchase = |id: i64, when: NaiveDateTime, cents: i64| {
+            format!(
+                "({id}, {}, {cents}, 0, 'CNY', 'p', {at}, {at})",
+                literal(when)
+            )
+        };
+        insert_rows(
+            c,
+            "transactions (customer_id, occurred_at, amount_cents, cost_cents, currency, \
+               product, created_at, updated_at)",
+            cards.iter().zip(1..).flat_map(|(card, id)| {
+                [
+                    (recent, card.revenue_recent_cents),
+                    (earlier, card.revenue_before_cents),
+                ]
+                .into_iter()
+                .filter(|(_, cents)| *cents > 0)
+                .map(move |(when, cents)| purchase(id, when, cents))
+                .chain([purchase(id, earlier - Duration::seconds(1), 999)])
+            }),
+        );
+        let scored = |c: &mut DbConn, owner: Option<i64>| -> HashMap<i64, Scored> {
+            diesel::sql_query(scored_sql(&s, now, owner))
+                .load::<Scored>(c)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect()
+        };
+        let all = scored(c, None);
+        let mut books = scored(c, Some(1));
+        books.extend(scored(c, Some(2)));
+        for (name, listed) in [("whole list", all), ("owners' books", books)] {
+            assert_eq!(listed.len(), cards.len(), "{name}");
+            for (inputs, id) in cards.iter().zip(1..) {
+                let got = listed
+                    .get(&id)
+                    .unwrap_or_else(|| panic!("{name}: card {id} not listed"));
+                agree(got, &s, inputs, &format!("{name}, card {id}"));
+            }
+        }
+    }
+
+    fn agree(got: &Scored, s: &ChurnSettings, inputs: &RiskInputs, what: &str) {
+        assert_eq!(
+            (got.revenue_recent_cents, got.revenue_before_cents),
+            (inputs.revenue_recent_cents, inputs.revenue_before_cents),
+            "{what}: {inputs:?}"
+        );
         let want = signals(inputs, s);
         let flags = [
             got.s_no_contact,
@@ -263,7 +341,7 @@ mod tests {
             want.owner_inactive,
         ]
         .map(i64::from);
-        assert_eq!(flags, expected, "{inputs:?}");
-        assert_eq!(got.score, score(&want, s), "{inputs:?}");
+        assert_eq!(flags, expected, "{what}: {inputs:?}");
+        assert_eq!(got.score, score(&want, s), "{what}: {inputs:?}");
     }
 }

@@ -420,55 +420,126 @@ pub fn refresh_current(
 
 #[cfg(test)]
 mod tests {
-    //! The SQL must give the stage `domain::cpr::stage` gives, at every boundary.
+    //! The refresh must give the share of wallet and the stage that
+    //! `domain::cpr` gives, at every boundary, from real cards and purchases.
     use super::*;
-    use crate::domain::cpr::{stage, CprInputs};
+    use crate::db::testing::{db_tests, insert_rows};
+    use crate::domain::cpr::{share_of_wallet, stage, CprInputs};
 
-    use crate::db::testing::sqlite as conn;
+    db_tests!(refreshed_stages_match_the_domain_rule);
 
     #[derive(QueryableByName)]
-    struct Stage {
+    struct Card {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
         #[diesel(sql_type = diesel::sql_types::Text)]
-        stage: String,
+        cpr_stage: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+        share_of_wallet: Option<f64>,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        cpr_revenue_window_cents: i64,
     }
 
-    #[test]
-    fn sql_stage_matches_the_domain_rule() {
-        let mut c = conn();
+    /// One card per combination of the inputs, with its purchase count,
+    /// first purchase and wallet on the card (as the figures' refresh leaves
+    /// them) and its window revenue as purchases: one on the window's first
+    /// instant (inside) and one a second before it (outside, must not
+    /// count). The refresh then computes each card's revenue, share and
+    /// stage in SQL (`share_sql`, `stage_sql`), under the default 12-month
+    /// window and a 6-month one (the wallet is scaled to the window).
+    fn refreshed_stages_match_the_domain_rule(c: &mut DbConn) {
         let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
             .and_then(|d| d.and_hms_opt(12, 0, 0))
             .unwrap_or_default();
-        let s = CprSettings::default();
-        let expr = stage_sql(&s, now);
+        let mut cards = Vec::new();
         for purchases in [0_i64, 1, 2, 3, 4, 5] {
             for tenure in [0_i64, 179, 180, 181, 400] {
                 for revenue in [0_i64, 99, 100, 101, 799, 800, 801, 5000] {
                     for wallet in [None, Some(0_i64), Some(1000)] {
-                        let inputs = CprInputs {
+                        cards.push(CprInputs {
                             purchase_count: purchases,
                             first_purchase_at: (purchases > 0)
                                 .then(|| now - Duration::days(tenure)),
                             revenue_in_window_cents: revenue,
                             wallet_size_cents: wallet,
-                        };
-                        let share =
-                            crate::domain::cpr::share_of_wallet(revenue, wallet, s.window_months);
-                        let first = inputs
-                            .first_purchase_at
-                            .map(literal)
-                            .unwrap_or_else(|| "NULL".into());
-                        let share_sql = share
-                            .map(|v| format!("CAST('{v:?}' AS DOUBLE PRECISION)"))
-                            .unwrap_or_else(|| "NULL".into());
-                        let sql = format!(
-                            "SELECT {expr} AS stage FROM (SELECT {purchases} AS purchase_count, {first} AS first_purchase_at, {share_sql} AS share_of_wallet, {revenue} AS cpr_revenue_window_cents) customers"
-                        );
-                        let got = diesel::sql_query(sql)
-                            .get_result::<Stage>(&mut c)
-                            .unwrap_or_else(|e| panic!("{e}"));
-                        assert_eq!(got.stage, stage(&inputs, &s, now).as_str(), "{inputs:?}");
+                        });
                     }
                 }
+            }
+        }
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "NULL".into());
+        c.batch_execute(crate::db::testing::OWNER)
+            .unwrap_or_else(|e| panic!("{e}"));
+        insert_rows(
+            c,
+            "customers (id, kind, name, owner_id, created_at, updated_at, \
+               purchase_count, first_purchase_at, wallet_size_cents)",
+            cards.iter().zip(1..).map(|(card, id)| {
+                format!(
+                    "({id}, 'individual', 'c{id}', 1, {at}, {at}, {}, {}, {})",
+                    card.purchase_count,
+                    opt(card.first_purchase_at.map(literal)),
+                    opt(card.wallet_size_cents.map(|w| w.to_string())),
+                    at = literal(now),
+                )
+            }),
+        );
+        for months in [12, 6] {
+            let s = CprSettings {
+                window_months: months,
+                ..CprSettings::default()
+            };
+            let start = window_start_months(now, months);
+            c.batch_execute("DELETE FROM transactions")
+                .unwrap_or_else(|e| panic!("{e}"));
+            let purchase = |id: i64, at: NaiveDateTime, cents: i64| {
+                format!(
+                    "({id}, {at}, {cents}, 0, 'CNY', 'p', {now}, {now})",
+                    at = literal(at),
+                    now = literal(now)
+                )
+            };
+            insert_rows(
+                c,
+                "transactions (customer_id, occurred_at, amount_cents, cost_cents, currency, \
+                   product, created_at, updated_at)",
+                cards.iter().zip(1..).flat_map(|(card, id)| {
+                    let inside = (card.revenue_in_window_cents > 0)
+                        .then(|| purchase(id, start, card.revenue_in_window_cents));
+                    let outside = purchase(id, start - Duration::seconds(1), 777);
+                    inside.into_iter().chain([outside])
+                }),
+            );
+            crate::db::write_tx(c, |c| {
+                refresh_range(
+                    c,
+                    Cards::Range(0, cards.len() as i64),
+                    &s,
+                    now,
+                    Revenue::Transactions,
+                )
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+            let got: Vec<Card> = diesel::sql_query(
+                "SELECT id, cpr_stage, share_of_wallet, cpr_revenue_window_cents \
+                 FROM customers ORDER BY id",
+            )
+            .load(c)
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(got.len(), cards.len());
+            for (card, inputs) in got.iter().zip(&cards) {
+                let want_share = share_of_wallet(
+                    inputs.revenue_in_window_cents,
+                    inputs.wallet_size_cents,
+                    months,
+                );
+                let what = format!("card {} ({months} months): {inputs:?}", card.id);
+                assert_eq!(
+                    card.cpr_revenue_window_cents, inputs.revenue_in_window_cents,
+                    "{what}"
+                );
+                assert_eq!(card.share_of_wallet, want_share, "{what}");
+                assert_eq!(card.cpr_stage, stage(inputs, &s, now).as_str(), "{what}");
             }
         }
     }

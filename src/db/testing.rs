@@ -58,6 +58,22 @@ pub(crate) fn is_postgres(conn: &DbConn) -> bool {
     matches!(conn, DbConn::Postgresql(_))
 }
 
+/// The user (id 1, active) that a test's cards belong to.
+pub(crate) const OWNER: &str =
+    "INSERT INTO users (id, email, name, role, password_hash, active, created_at, updated_at) \
+     VALUES (1, 'owner@x.io', 'Owner', 'admin', 'x', TRUE, '2026-01-01 00:00:00', '2026-01-01 00:00:00')";
+
+/// `INSERT INTO {into} VALUES` the `rows` (each `(…)`), 500 to a
+/// statement: SQLite's limit of terms in a compound SELECT.
+pub(crate) fn insert_rows(conn: &mut DbConn, into: &str, rows: impl IntoIterator<Item = String>) {
+    use diesel::connection::SimpleConnection;
+    let rows: Vec<String> = rows.into_iter().collect();
+    for chunk in rows.chunks(500) {
+        conn.batch_execute(&format!("INSERT INTO {into} VALUES {}", chunk.join(", ")))
+            .unwrap_or_else(|e| panic!("{into}: {e}"));
+    }
+}
+
 /// The URL of a role that may create databases, or None (and a note) when
 /// none is set. With PATRON_TEST_REQUIRE_POSTGRES=1 a missing URL fails.
 fn admin_url() -> Option<String> {
