@@ -499,3 +499,158 @@ pub fn pareto(conn: &mut DbConn) -> Result<(Ranked, Pareto), crate::error::ApiEr
         Ok((window, ranking.finish()))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The recompute's ranking in SQL must give the tiers
+    //! `domain::tiers::assign` gives, and the pyramid's Pareto figure the
+    //! rule of `domain::tiers`, from real cards and purchases.
+    use std::collections::HashMap;
+
+    use chrono::Duration;
+
+    use super::*;
+    use crate::db::testing::{db_tests, insert_rows};
+    use crate::domain::codes::Tier;
+    use crate::domain::tiers::{assign, ranked_population, stored_tier, top_fifth};
+
+    db_tests!(recomputed_tiers_match_the_domain_rule);
+
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = BigInt)]
+        customer_id: i64,
+        #[diesel(sql_type = Text)]
+        tier: String,
+    }
+
+    /// 60 cards: ties of profit (broken by id), leads without a purchase,
+    /// losses, and archived cards among the most profitable (never ranked).
+    /// Each card's profit is a purchase a month ago; every fifth card also
+    /// bought nine months ago (in the 12-month window, not in a 6-month
+    /// one), and every card bought 400 days ago (in neither). Recomputed
+    /// under each window (the 12-month one ranks the cards' own figures,
+    /// another sums the purchases) and two sets of cut-offs.
+    fn recomputed_tiers_match_the_domain_rule(c: &mut DbConn) {
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 30)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .unwrap_or_default();
+        let at = literal(now);
+        let ids: Vec<i64> = (1..=60).collect();
+        let archived = |id: i64| id == 13 || id == 26;
+        // (when, amount, cost) of each card's purchases.
+        let purchases = |id: i64| -> Vec<(NaiveDateTime, i64, i64)> {
+            let mut out = vec![(now - Duration::days(400), 90_000, 0)];
+            match id % 10 {
+                // A lead: no purchase in any window.
+                0 => return out,
+                // A loss.
+                7 => out.push((now - Duration::days(30), 100, 400)),
+                // Ties: id % 13 repeats the same profit.
+                _ => out.push((now - Duration::days(30), (id % 13) * 1000 + 500, 500)),
+            }
+            if id % 5 == 0 || id % 5 == 3 {
+                out.push((now - Duration::days(270), 2500, 0));
+            }
+            out
+        };
+        c.batch_execute(crate::db::testing::OWNER)
+            .unwrap_or_else(|e| panic!("{e}"));
+        insert_rows(
+            c,
+            "customers (id, kind, name, owner_id, created_at, updated_at, archived_at)",
+            ids.iter().map(|id| {
+                let gone = if archived(*id) { at.as_str() } else { "NULL" };
+                format!("({id}, 'individual', 'c{id}', 1, {at}, {at}, {gone})")
+            }),
+        );
+        insert_rows(
+            c,
+            "transactions (customer_id, occurred_at, amount_cents, cost_cents, currency, \
+               product, created_at, updated_at)",
+            ids.iter().flat_map(|id| {
+                let at = &at;
+                purchases(*id).into_iter().map(move |(when, amount, cost)| {
+                    format!(
+                        "({id}, {}, {amount}, {cost}, 'CNY', 'p', {at}, {at})",
+                        literal(when)
+                    )
+                })
+            }),
+        );
+        let pyramid = TierSettings::default();
+        let wide = TierSettings {
+            important_pct: 10.0,
+            secondary_pct: 20.0,
+            ordinary_pct: 30.0,
+            ..pyramid
+        };
+        for s in [
+            pyramid,
+            wide,
+            TierSettings {
+                window_months: 6,
+                ..wide
+            },
+            TierSettings {
+                window_months: 6,
+                ..pyramid
+            },
+        ] {
+            let start = window_start_months(now, s.window_months);
+            let profits: Vec<(i64, i64)> = ids
+                .iter()
+                .filter(|id| !archived(**id))
+                .map(|id| {
+                    let profit = purchases(*id)
+                        .iter()
+                        .filter(|(when, _, _)| *when >= start)
+                        .map(|(_, amount, cost)| amount - cost)
+                        .sum();
+                    (*id, profit)
+                })
+                .collect();
+            let done = recompute(c, &s, now).unwrap_or_else(|e| panic!("{e}"));
+            let what = format!("{s:?}");
+            assert_eq!(
+                done.customers,
+                ranked_population(profits.iter().map(|(_, p)| *p)),
+                "{what}"
+            );
+            let stored: HashMap<i64, String> = diesel::sql_query(
+                "SELECT customer_id, tier FROM customer_tiers ORDER BY customer_id",
+            )
+            .load::<Stored>(c)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|r| (r.customer_id, r.tier))
+            .collect();
+            let want = assign(&profits, &s);
+            let got: Vec<(i64, Tier)> = want
+                .iter()
+                .map(|(id, _)| (*id, stored_tier(stored.get(id).map(String::as_str))))
+                .collect();
+            assert_eq!(got, want, "{what}");
+            assert!(
+                want.iter().any(|(_, t)| *t == Tier::Ordinary),
+                "the fixture reaches the cut-offs: {what}"
+            );
+            // Archived cards hold no tier.
+            assert!(stored.keys().all(|id| !archived(*id)), "{what}: {stored:?}");
+
+            // The pyramid's Pareto fifth: the top fifth of the profitable.
+            let col = profit_column(s.window_months);
+            let totals = totals(c, col).unwrap_or_else(|e| panic!("{e}"));
+            let profitable: i64 = totals.iter().map(|t| t.profitable).sum();
+            assert_eq!(profitable, done.customers, "{what}");
+            let mut positive: Vec<i64> =
+                profits.iter().map(|(_, p)| *p).filter(|p| *p > 0).collect();
+            positive.sort_by(|a, b| b.cmp(a));
+            let top = top_fifth(profitable);
+            let want_top: i64 = positive.iter().take(top as usize).sum();
+            assert_eq!(top_profit(c, col, top).ok(), Some(want_top), "{what}");
+            let total: i64 = totals.iter().map(|t| t.profit_cents).sum();
+            assert_eq!(total, positive.iter().sum::<i64>(), "{what}");
+        }
+    }
+}

@@ -128,18 +128,17 @@ pub fn assign(profits: &[(i64, i64)], settings: &TierSettings) -> Vec<(i64, Tier
         .collect()
 }
 
-/// Share of the total profit made by the top 20% of the customers who made
-/// a profit ([`ranked_population`]).
-pub fn pareto_top20_share(profits: &[i64]) -> Option<f64> {
-    let total: i64 = profits.iter().filter(|p| **p > 0).sum();
-    if total <= 0 {
-        return None;
-    }
-    let mut sorted = profits.to_vec();
-    sorted.sort_by(|a, b| b.cmp(a));
-    let top = (ranked_population(profits.iter().copied()) * 2 + 9) / 10;
-    let top_sum: i64 = sorted.iter().take(top as usize).filter(|p| **p > 0).sum();
-    Some(top_sum as f64 / total as f64)
+/// How many customers the Pareto figure's top fifth holds among the
+/// `profitable` ones ([`ranked_population`]): 20 %, rounded up to a whole
+/// customer.
+pub fn top_fifth(profitable: i64) -> i64 {
+    (profitable * 2 + 9) / 10
+}
+
+/// Share of the total positive profit made by the top fifth ([`top_fifth`]);
+/// None without profit.
+pub fn pareto_top20_share(top_fifth_profit_cents: i64, total_profit_cents: i64) -> Option<f64> {
+    (total_profit_cents > 0).then(|| top_fifth_profit_cents as f64 / total_profit_cents as f64)
 }
 
 #[cfg(test)]
@@ -226,11 +225,13 @@ mod tests {
 
     #[test]
     fn the_pareto_top_fifth_is_of_the_customers_who_made_a_profit() {
-        // Ten buyers and ninety leads: the top fifth is two buyers, not
+        // Ten buyers among ninety leads: the top fifth is two buyers, not
         // twenty cards (which would hold all ten buyers: a share of 1.0).
         let mut profits = vec![0; 90];
         profits.extend([50, 20, 10, 5, 5, 4, 3, 1, 1, 1]);
-        assert_eq!(pareto_top20_share(&profits), Some(0.7));
+        let profitable = ranked_population(profits.iter().copied());
+        assert_eq!(top_fifth(profitable), 2);
+        assert_eq!(pareto_top20_share(50 + 20, 100), Some(0.7));
     }
 
     #[test]
@@ -268,12 +269,15 @@ mod tests {
     }
 
     #[test]
-    fn pareto_share() {
-        // 10 customers: one makes 80 of 100.
-        let mut profits = vec![80];
-        profits.extend([5, 5, 2, 2, 2, 1, 1, 1, 1]);
-        assert_eq!(pareto_top20_share(&profits), Some(0.85));
-        assert_eq!(pareto_top20_share(&[0, 0]), None);
+    fn the_top_fifth_rounds_up_to_a_whole_customer() {
+        assert_eq!(top_fifth(0), 0);
+        assert_eq!(top_fifth(1), 1);
+        assert_eq!(top_fifth(5), 1);
+        assert_eq!(top_fifth(6), 2);
+        assert_eq!(top_fifth(10), 2);
+        assert_eq!(top_fifth(11), 3);
+        assert_eq!(pareto_top20_share(0, 0), None);
+        assert_eq!(pareto_top20_share(85, 100), Some(0.85));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::extract::NoQuery;
 use super::no_body::NoBody;
 use crate::auth::AuthUser;
 use crate::db::{self, settings, tiers};
+use crate::domain;
 use crate::domain::codes::{Role, Tier};
 use crate::domain::tiers::TierSettings;
 use crate::error::ApiError;
@@ -79,8 +80,7 @@ fn pyramid_now(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
     let col = tiers::profit_column(ranked.window_months);
     let totals = tiers::totals(conn, col)?;
     let profitable: i64 = totals.iter().map(|t| t.profitable).sum();
-    let top = (profitable * 2 + 9) / 10;
-    let top_sum = tiers::top_profit(conn, col, top)?;
+    let top_sum = tiers::top_profit(conn, col, domain::tiers::top_fifth(profitable))?;
     let total = totals
         .iter()
         .fold(0_i64, |sum, t| sum.saturating_add(t.profit_cents));
@@ -99,7 +99,7 @@ fn pyramid_now(conn: &mut db::DbConn) -> Result<TiersView, ApiError> {
         .collect();
     Ok(TiersView {
         tiers: rows,
-        pareto_top20_share: share(top_sum, total),
+        pareto_top20_share: domain::tiers::pareto_top20_share(top_sum, total),
         profitable_customers: profitable,
         window_months: ranked.window_months,
     })
