@@ -24,6 +24,7 @@ pub mod migrate;
 pub mod needs;
 pub mod page;
 mod pg_url;
+pub use pg_url::with_database;
 mod reports;
 pub mod request_key;
 pub mod row_lock;

@@ -132,6 +132,20 @@ fn percent_decoded(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `url` naming the database `name` instead of its own, keeping its
+/// parameters (tests and tools make databases of their own on a server).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let host = base.find("://").map_or(0, |i| i + 3);
+    let base = base[host..].find('/').map_or(base, |i| &base[..host + i]);
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// No libpq variable set.
@@ -219,5 +233,19 @@ mod tests {
     fn libpqs_environment_is_left_to_choose() {
         let url = super::with_defaults("postgres://db/p", 5, |name| name == "PGCONNECT_TIMEOUT");
         assert_eq!(url, format!("postgres://db/p?{ADDED}"));
+    }
+
+    #[test]
+    fn a_url_gets_the_database_named() {
+        for (url, want) in [
+            ("postgres://u:p@h:5432/postgres", "postgres://u:p@h:5432/x"),
+            (
+                "postgres://u:p@h/postgres?sslmode=require",
+                "postgres://u:p@h/x?sslmode=require",
+            ),
+            ("postgres://h", "postgres://h/x"),
+        ] {
+            assert_eq!(super::with_database(url, "x"), want, "{url}");
+        }
     }
 }

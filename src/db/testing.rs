@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use diesel::r2d2::ManageConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
-use super::{migrate, DbConn, Manager, SqliteLocking};
+use super::{migrate, with_database, DbConn, Manager, SqliteLocking};
 
 /// Declares tests that run on both engines: for each `name`, the fn
 /// `name(conn: &mut DbConn)` runs as `name::sqlite` and `name::postgres`.
@@ -89,19 +89,6 @@ fn admin_url() -> Option<String> {
     }
 }
 
-/// `url` naming the database `name` instead of its own.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let host = base.find("://").map_or(0, |i| i + 3);
-    let base = base[host..].find('/').map_or(base, |i| &base[..host + i]);
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
 /// A migrated PostgreSQL database of one test's own, dropped with the value
 /// (also when the test fails).
 pub(crate) struct PgTestDb {
@@ -175,24 +162,6 @@ impl Drop for PgTestDb {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-    }
-}
-
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn a_url_gets_the_database_named() {
-        for (url, want) in [
-            ("postgres://u:p@h:5432/postgres", "postgres://u:p@h:5432/x"),
-            (
-                "postgres://u:p@h/postgres?sslmode=require",
-                "postgres://u:p@h/x?sslmode=require",
-            ),
-            ("postgres://h", "postgres://h/x"),
-        ] {
-            assert_eq!(with_database(url, "x"), want, "{url}");
         }
     }
 }
