@@ -63,15 +63,15 @@ fn share_sql(revenue: &str, wallet: &str, months: u32) -> String {
 }
 
 /// With the default 12-month window, a card's CPR window revenue is its
-/// 12-month revenue: the assignments that set the window revenue and the
-/// share of wallet from `revenue` (the new 12-month revenue), for
+/// 12-month revenue: the assignments that set the window revenue, the
+/// share of wallet and their window from `revenue` (the new 12-month revenue), for
 /// `stats::refresh_many` to make in its own update, so that a bulk batch
 /// writes each card once (its `refresh_ids` then finds them current).
 /// `None` with another window length.
 pub fn window_from_12m(s: &CprSettings, revenue: &str) -> Option<String> {
     (s.window_months == 12).then(|| {
         format!(
-            "cpr_revenue_window_cents = {revenue}, share_of_wallet = {}",
+            "cpr_revenue_window_cents = {revenue}, share_of_wallet = {}, cpr_window_months = 12",
             share_sql(revenue, "customers.wallet_size_cents", 12)
         )
     })
@@ -99,8 +99,18 @@ impl Cards<'_> {
     }
 }
 
+/// The figures of `card` (the stored row) were computed over another window
+/// than `months`: a NULL window (no figures other than zero written yet)
+/// is every window's.
+fn other_window(card: &str, months: u32) -> String {
+    format!("COALESCE({card}.cpr_window_months, {months}) <> {months}")
+}
+
 /// Recomputes the window revenue, share of wallet and (unless pinned) the
-/// stage of the `cards`, recording each stage change as an event.
+/// stage of the `cards`, recording each stage change as an event. The
+/// window they are computed over is stored with them, for the card's CPR
+/// view: a card that the recompute after a window change has not reached
+/// keeps the figures, and the window, of the one before.
 /// Set-based, and only the rows whose figures or stage change are written;
 /// the stage expression is evaluated over the whole selection once, to find
 /// the cards that move. Only integers, codes and our own timestamps go into
@@ -125,9 +135,11 @@ fn refresh_range(
         Revenue::Card => {
             let share = share_sql("revenue_12m_cents", "wallet_size_cents", months);
             Some(format!(
-                "UPDATE customers SET cpr_revenue_window_cents = revenue_12m_cents, share_of_wallet = {share} \
+                "UPDATE customers SET cpr_revenue_window_cents = revenue_12m_cents, share_of_wallet = {share}, \
+                   cpr_window_months = {months} \
                  WHERE {range} AND (cpr_revenue_window_cents <> revenue_12m_cents \
-                   OR COALESCE(share_of_wallet, -1) <> COALESCE({share}, -1));"
+                   OR COALESCE(share_of_wallet, -1) <> COALESCE({share}, -1) OR {other});",
+                other = other_window("customers", months),
             ))
         }
         Revenue::Transactions => {
@@ -149,7 +161,8 @@ fn refresh_range(
             let stale = |card: &str| {
                 format!(
                     "({card}.cpr_revenue_window_cents <> x.revenue \
-                     OR COALESCE({card}.share_of_wallet, -1) <> COALESCE(x.share, -1))"
+                     OR COALESCE({card}.share_of_wallet, -1) <> COALESCE(x.share, -1) OR {other})",
+                    other = other_window(card, months),
                 )
             };
             // No stale card: no update, but the stages below may still move.
@@ -158,7 +171,8 @@ fn refresh_range(
                 // PostgreSQL does not hash-join all of `customers` for every
                 // chunk.
                 format!(
-                    "UPDATE customers SET cpr_revenue_window_cents = x.revenue, share_of_wallet = x.share \
+                    "UPDATE customers SET cpr_revenue_window_cents = x.revenue, share_of_wallet = x.share, \
+                       cpr_window_months = {months} \
                      FROM ({window}) x \
                      WHERE customers.id = x.id AND {in_customers} AND {locked} AND {stale};",
                     stale = stale("customers"),

@@ -68,6 +68,7 @@ diesel::table! {
         cpr_since -> Nullable<Timestamp>,
         share_of_wallet -> Nullable<Double>,
         cpr_revenue_window_cents -> BigInt,
+        cpr_window_months -> Nullable<Integer>,
         tier_profit_cents -> BigInt,
         satisfaction_overall -> Nullable<Double>,
         satisfaction_product -> Nullable<Double>,

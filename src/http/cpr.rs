@@ -41,6 +41,11 @@ pub struct CprView {
     pub wallet_size_cents: Option<i64>,
     /// The wallet scaled to the window.
     pub wallet_in_window_cents: Option<i64>,
+    /// The window, in months, that the revenue, share and stage were computed
+    /// over: the CPR settings' `window_months` once the recompute after a
+    /// change of it has reached this card; until then (a recompute under way,
+    /// stopped, or failed: `PUT /settings/cpr`'s 503), the window before, so
+    /// that the share is still the revenue ÷ the wallet for the window.
     pub window_months: u32,
     /// When the current stage began.
     pub since: DateTime<Utc>,
@@ -71,17 +76,23 @@ pub struct CprRecomputed {
     pub changed: i64,
 }
 
+/// The card's stored CPR columns.
+#[derive(Queryable)]
+struct CprRow {
+    stage: String,
+    pinned: bool,
+    reason: Option<String>,
+    since: Option<chrono::NaiveDateTime>,
+    share: Option<f64>,
+    revenue: i64,
+    /// The window `share` and `revenue` were computed over.
+    computed_over: Option<i32>,
+}
+
 fn load(conn: &mut DbConn, id: i64) -> Result<CprView, ApiError> {
     let card = find_customer(conn, id)?;
     let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
-    let (stage, pinned, reason, since, share, revenue): (
-        String,
-        bool,
-        Option<String>,
-        Option<chrono::NaiveDateTime>,
-        Option<f64>,
-        i64,
-    ) = customers::table
+    let row: CprRow = customers::table
         .find(id)
         .select((
             customers::cpr_stage,
@@ -90,8 +101,15 @@ fn load(conn: &mut DbConn, id: i64) -> Result<CprView, ApiError> {
             customers::cpr_since,
             customers::share_of_wallet,
             customers::cpr_revenue_window_cents,
+            customers::cpr_window_months,
         ))
         .first(conn)?;
+    // No window stored: no figures other than zero computed yet, which are
+    // every window's.
+    let window_months = row
+        .computed_over
+        .and_then(|m| u32::try_from(m).ok())
+        .unwrap_or(s.window_months);
     let history: Vec<EventRow> = customer_events::table
         .filter(customer_events::customer_id.eq(id))
         .filter(customer_events::kind.eq(cpr::CPR_STAGE_CHANGED))
@@ -100,16 +118,16 @@ fn load(conn: &mut DbConn, id: i64) -> Result<CprView, ApiError> {
         .load(conn)?;
     Ok(CprView {
         customer_id: id,
-        stage: from_db(&stage, CprStage::NotStarted),
-        pinned,
-        pin_reason: reason,
-        share_of_wallet: share,
-        revenue_in_window_cents: revenue,
+        stage: from_db(&row.stage, CprStage::NotStarted),
+        pinned: row.pinned,
+        pin_reason: row.reason,
+        share_of_wallet: row.share,
+        revenue_in_window_cents: row.revenue,
         wallet_size_cents: card.wallet_size_cents,
-        wallet_in_window_cents: wallet_in_window(card.wallet_size_cents, s.window_months),
-        window_months: s.window_months,
-        since: utc(since.unwrap_or(card.created_at)),
-        strategy: reference::cpr_strategy(&stage).map(StrategyView::from),
+        wallet_in_window_cents: wallet_in_window(card.wallet_size_cents, window_months),
+        window_months,
+        since: utc(row.since.unwrap_or(card.created_at)),
+        strategy: reference::cpr_strategy(&row.stage).map(StrategyView::from),
         history: history.into_iter().map(EventView::from).collect(),
     })
 }
