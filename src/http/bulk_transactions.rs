@@ -495,10 +495,7 @@ pub async fn bulk_transactions(
                     db::churn::win_back_buyers(conn, &touched.purchases, user.id, now)?;
                     // A correction can take away the purchase that won a card back.
                     db::churn::reopen_unbought(conn, &ids, user.id, now)?;
-                    let (settings, _) = crate::db::settings::get::<crate::domain::cpr::CprSettings>(
-                        conn,
-                        crate::db::settings::CPR,
-                    )?;
+                    let settings = cpr::settings_kept(conn)?;
                     stats::refresh_many(conn, &ids, now, &settings)?;
                     cpr::refresh_ids(conn, &ids, &settings, now)?;
                     crate::db::loyalty::refresh_ids_current(conn, &ids, now)?;

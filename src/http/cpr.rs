@@ -213,7 +213,7 @@ pub async fn unpin(
         .db
         .write_grouped(move |conn| {
             writable_customer(conn, &user, id)?;
-            let (s, _) = settings::get::<CprSettings>(conn, settings::CPR)?;
+            let s = cpr::settings_kept(conn)?;
             cpr::set_pin(conn, id, None, user.id, &s, db::now())?;
             load(conn, id)
         })

@@ -43,6 +43,7 @@ mod contacts;
 mod content_encoding;
 mod contract;
 mod cpr;
+mod cpr_settings_race;
 mod cpr_window;
 mod crash;
 mod currency;
