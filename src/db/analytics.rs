@@ -347,7 +347,7 @@ pub fn funnel_entries(
          WHERE e.kind = '{kind}' AND c.archived_at IS NULL{owner} AND e.customer_id IN ( \
            SELECT p.customer_id FROM customer_events p WHERE p.kind = '{kind}' \
            AND p.at >= {} AND p.at < {}) \
-         ORDER BY e.customer_id, e.at",
+         ORDER BY e.customer_id, e.at, e.id",
         literal(from),
         literal(to),
         kind = super::events::FUNNEL_STAGE_CHANGED,

@@ -1,7 +1,8 @@
 //! Funnel conversion (`/analytics/funnel`): of the customers who first
 //! entered a stage in a period, how many went on to a later stage, and how
-//! many days it took. Fed one customer at a time, so a report over a million
-//! customers keeps only the counts and the converted customers' days.
+//! many days it took; and how long the stays in each stage that ended in the
+//! period lasted (DOMAIN.md §4's time-in-stage). Fed one customer at a time,
+//! so a report over a million customers keeps only the counts and the days.
 
 use chrono::NaiveDateTime;
 
@@ -28,12 +29,23 @@ pub struct Step {
     pub median_days: Option<f64>,
 }
 
+/// The stays in one stage that ended in the period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stays {
+    pub stage: FunnelStage,
+    /// How many stays in `stage` ended (the customer moved to another stage) in the period.
+    pub ended: i64,
+    /// Median days of those stays, each from its entry into `stage` to the move out.
+    pub median_days: Option<f64>,
+}
+
 /// The tally over `[from, to)`.
 pub struct Conversion {
     from: NaiveDateTime,
     to: NaiveDateTime,
     entered: [i64; STAGES - 1],
     days: [Vec<f64>; STAGES - 1],
+    stays: [Vec<f64>; STAGES],
 }
 
 impl Conversion {
@@ -43,6 +55,7 @@ impl Conversion {
             to,
             entered: [0; STAGES - 1],
             days: Default::default(),
+            stays: Default::default(),
         }
     }
 
@@ -68,9 +81,46 @@ impl Conversion {
                 .map(|(_, n)| *n)
                 .min();
             if let Some(n) = next {
-                self.days[i].push((n - at).num_seconds() as f64 / 86_400.0);
+                self.days[i].push(days(at, n));
             }
         }
+        self.add_stays(entries);
+    }
+
+    /// The stays that ended in the period, as `cpr_moves::moves` counts the
+    /// CPR stage's: a stay starts at the entry into its stage (the first, at
+    /// the card's creation) and ends at the next entry into another stage;
+    /// an entry into the stage the customer is already in moves nothing.
+    fn add_stays(&mut self, entries: &[Entry]) {
+        let mut in_order = entries.to_vec();
+        // Stable: entries at the same instant keep the order they were recorded in.
+        in_order.sort_by_key(|(_, at)| *at);
+        let mut current: Option<Entry> = None;
+        for (stage, at) in in_order {
+            match current {
+                Some((s, _)) if s == stage => {}
+                Some((s, since)) => {
+                    if at >= self.from && at < self.to {
+                        self.stays[s].push(days(since, at));
+                    }
+                    current = Some((stage, at));
+                }
+                None => current = Some((stage, at)),
+            }
+        }
+    }
+
+    /// Per funnel stage, the stays that ended in the period.
+    pub fn stays(&self) -> Vec<Stays> {
+        self.stays
+            .iter()
+            .enumerate()
+            .map(|(i, days)| Stays {
+                stage: FunnelStage::ALL[i],
+                ended: days.len() as i64,
+                median_days: median(days.clone()),
+            })
+            .collect()
     }
 
     pub fn steps(self) -> Vec<Step> {
@@ -86,6 +136,10 @@ impl Conversion {
             })
             .collect()
     }
+}
+
+fn days(from: NaiveDateTime, to: NaiveDateTime) -> f64 {
+    (to - from).num_seconds() as f64 / 86_400.0
 }
 
 #[cfg(test)]
@@ -189,5 +243,63 @@ mod tests {
         assert_eq!(steps[0].median_days, Some(2.0));
         let steps = tally(&[[at(10, 0), at(10, 12), None, None, None]]);
         assert_eq!(steps[0].median_days, Some(0.5));
+    }
+
+    /// (stays ended, median days) per stage, lead first.
+    fn stays(c: &Conversion) -> Vec<(i64, Option<f64>)> {
+        c.stays().iter().map(|s| (s.ended, s.median_days)).collect()
+    }
+
+    #[test]
+    fn stays_that_ended_in_the_period_count_from_their_entry() {
+        let mut c = Conversion::new(day(10), day(20));
+        // Lead from the 1st to the 11th (ended in the period: 10 days),
+        // prospect from the 11th to the 14th (3 days), ordinary still.
+        c.add(&[(0, day(1)), (1, day(11)), (2, day(14))]);
+        // Lead from the 12th to the 20th: ended at the period's end
+        // (exclusive), not counted; the prospect stay is still open.
+        c.add(&[(0, day(12)), (1, day(20))]);
+        // Lead from the 2nd to the 9th: ended before the period.
+        c.add(&[(0, day(2)), (1, day(9)), (2, day(15))]);
+        assert_eq!(
+            stays(&c),
+            [
+                (1, Some(10.0)),
+                (2, Some(4.5)),
+                (0, None),
+                (0, None),
+                (0, None)
+            ],
+            "prospect: 3 days (11th to 14th) and 6 (9th to 15th)"
+        );
+    }
+
+    #[test]
+    fn a_move_down_ends_a_stay_and_a_repeat_entry_does_not() {
+        let mut c = Conversion::new(day(1), day(30));
+        // Key on the 5th, ordinary on the 12th, key again on the 15th, an
+        // entry into key again on the 18th (no move), won on the 25th.
+        c.add(&[
+            (3, day(5)),
+            (2, day(12)),
+            (3, day(15)),
+            (3, day(18)),
+            (4, day(25)),
+        ]);
+        assert_eq!(
+            stays(&c),
+            [
+                (0, None),
+                (0, None),
+                (1, Some(3.0)),
+                (2, Some(8.5)),
+                (0, None)
+            ],
+            "key: 7 days (5th to 12th) and 10 (15th to 25th)"
+        );
+        // Entries in any order are read in time order.
+        let mut c = Conversion::new(day(1), day(30));
+        c.add(&[(1, day(8)), (0, day(2))]);
+        assert_eq!(stays(&c)[0], (1, Some(6.0)));
     }
 }

@@ -56,6 +56,7 @@ mod edits_concurrent;
 mod erp_keys;
 mod errors;
 mod first_admin;
+mod funnel_stays;
 mod health;
 mod idempotency_applied;
 mod idempotency_unsettled;
