@@ -38,7 +38,8 @@ pub enum Claim {
 /// request died without its write (none marked it applied); one applied is
 /// `Applied`, never run again. So is at once the claim of `released`, a
 /// token whose run ended without a response to keep but could not free its
-/// claim (the database busy: `http::idempotency_settle`).
+/// claim (the database busy: `http::idempotency_settle`). A claim taken
+/// over takes the request's hash: its retry may carry another body.
 pub fn claim(
     conn: &mut DbConn,
     user_id: i64,
@@ -84,18 +85,30 @@ pub fn claim(
                 .execute(conn)?;
             Ok(Claim::Fresh(token))
         }
-        Some((stored_hash, ..)) if stored_hash != hash => Ok(Claim::Mismatch),
-        Some((_, Some(status), headers, body, ..)) => Ok(Claim::Replay(Stored {
-            status: u16::try_from(status).unwrap_or(500),
-            headers,
-            body,
-        })),
-        Some((_, None, _, _, created, applied, held))
+        Some((stored_hash, Some(status), headers, body, ..)) if stored_hash == hash => {
+            Ok(Claim::Replay(Stored {
+                status: u16::try_from(status).unwrap_or(500),
+                headers,
+                body,
+            }))
+        }
+        Some((stored_hash, None, _, _, created, applied, held))
             if created < stale_before || (released.is_some() && held.as_deref() == released) =>
         {
             if applied {
-                return Ok(Claim::Applied);
+                return Ok(if stored_hash == hash {
+                    Claim::Applied
+                } else {
+                    Claim::Mismatch
+                });
             }
+            // Never applied: nothing was written under the key, so it is as
+            // free as a refused request's, and its retry (usually the request
+            // corrected) runs whatever its body, which the claim now holds.
+            // Checking the old body first answered a corrected retry 422
+            // "already used with a different request" for the key's whole
+            // retention when the failed run's release never landed.
+            //
             // Conditional: of two retries taking it over at once (on
             // PostgreSQL both read the stale row), one runs the request. The
             // new token makes the run it replaces unable to mark it applied:
@@ -111,7 +124,11 @@ pub fn claim(
                     .filter(keys::applied.eq(false))
                     .filter(free),
             )
-            .set((keys::created_at.eq(now), keys::claim_token.eq(&token)))
+            .set((
+                keys::created_at.eq(now),
+                keys::claim_token.eq(&token),
+                keys::request_hash.eq(hash),
+            ))
             .execute(conn)?;
             Ok(if taken == 1 {
                 Claim::Fresh(token)
@@ -119,31 +136,38 @@ pub fn claim(
                 Claim::InFlight
             })
         }
+        Some((stored_hash, ..)) if stored_hash != hash => Ok(Claim::Mismatch),
         Some(_) => Ok(Claim::InFlight),
     }
 }
 
 /// Stores the response of the run holding the claim `token` (one a retry
-/// took over stores nothing). Called right after the write it describes.
+/// took over stores nothing). Called right after the write it describes;
+/// retried later, only for a claim made after `claimed_after` (its lease
+/// not over: past it, the key may have been answered as applied for good).
 pub fn complete(
     conn: &mut DbConn,
     user_id: i64,
     key: &str,
     token: &str,
     stored: &Stored,
+    claimed_after: Option<NaiveDateTime>,
 ) -> QueryResult<()> {
-    diesel::update(
-        keys::table
-            .find((user_id, key))
-            .filter(keys::status.is_null())
-            .filter(keys::claim_token.eq(token)),
-    )
-    .set((
+    let claim = keys::table
+        .find((user_id, key))
+        .filter(keys::status.is_null())
+        .filter(keys::claim_token.eq(token));
+    let response = (
         keys::status.eq(i32::from(stored.status)),
         keys::headers.eq(&stored.headers),
         keys::body.eq(&stored.body),
-    ))
-    .execute(conn)?;
+    );
+    match claimed_after {
+        Some(after) => diesel::update(claim.filter(keys::created_at.gt(after)))
+            .set(response)
+            .execute(conn)?,
+        None => diesel::update(claim).set(response).execute(conn)?,
+    };
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
 
-use super::idempotency_settle::{settle, Pending};
+use super::idempotency_settle::{passing, settle, Pending, Within, LEASE};
 use crate::db::idempotency::{self, Claim, Stored};
 use crate::db::request_key::{self, RequestKey};
 use crate::db::{self, DbConn};
@@ -361,6 +361,9 @@ pub async fn middleware(
         Some(Pending::Released { token }) => Some(token),
         None => None,
     };
+    // Before the claim's own time, so that what is kept of it in memory
+    // ends no later than its lease (`idempotency_settle`).
+    let claimed_at = std::time::Instant::now();
     let claimed = {
         let (idem, released) = (idem.clone(), released.clone());
         state
@@ -389,7 +392,10 @@ pub async fn middleware(
             })
             .await
     };
-    if let (Some(token), Ok(Claim::Fresh(_) | Claim::Applied)) = (&released, &claimed) {
+    // Only a takeover ends the released run's entry: one applied still has
+    // its stale stamp to write, and forgotten, it was dropped, and the
+    // retries told "applied" were then told "still being processed".
+    if let (Some(token), Ok(Claim::Fresh(_))) = (&released, &claimed) {
         state.unsettled.forget(idem.user_id, &idem.key, token);
     }
     let token = match claimed {
@@ -404,6 +410,7 @@ pub async fn middleware(
         state: state.clone(),
         idem: idem.clone(),
         token: token.clone(),
+        lease_end: claimed_at + LEASE,
     };
     let key = RequestKey {
         user_id: idem.user_id,
@@ -462,6 +469,7 @@ struct Claimed {
     state: Data<AppState>,
     idem: IdemKey,
     token: String,
+    lease_end: std::time::Instant,
 }
 
 impl Claimed {
@@ -481,13 +489,18 @@ impl Claimed {
         self.settle(pending).await;
     }
 
-    /// Settles the claim now, or (the database refusing) in the background.
+    /// Settles the claim now, or (the database busy) in the background.
     async fn settle(self, pending: Pending) {
         let (user_id, key) = (self.idem.user_id, self.idem.key.clone());
-        if let Err(e) = settle(&self.state.db, user_id, &key, &pending).await {
-            log::warn!("idempotency claim not settled, retrying in the background: {e}");
-            let db = self.state.db.clone();
-            self.state.unsettled.retry(db, user_id, key, pending);
+        match settle(&self.state.db, user_id, &key, &pending, Within::Run).await {
+            Ok(()) => {}
+            Err(e) if passing(&e) => {
+                log::warn!("idempotency claim not settled, retrying in the background: {e}");
+                let db = self.state.db.clone();
+                let until = self.lease_end;
+                self.state.unsettled.retry(db, user_id, key, pending, until);
+            }
+            Err(e) => log::error!("idempotency claim of user {user_id} not settled: {e}"),
         }
     }
 }

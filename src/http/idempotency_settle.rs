@@ -11,13 +11,23 @@
 //! `idempotency-applied` for good, never the stored answer (an outside
 //! review).
 //!
-//! Now a settling that fails is remembered in this process and retried in
-//! the background with backoff, for a bounded time, each failure logged.
-//! Meanwhile a retry with the key is answered from the memory: the response
-//! of a completed run is replayed; the claim of a released one is free
-//! (`db::idempotency::claim` takes it over at once). Another process still
-//! sees the claim row: its retries get the 409 until the settling lands or
-//! the lease ends.
+//! Now a settling that fails for a passing cause (`ApiError::Unavailable`:
+//! the database busy, locked, unreachable, a deadlock) is remembered in this
+//! process and retried in the background with backoff until the claim's
+//! lease ends, each failure logged. Meanwhile a retry with the key is
+//! answered from the memory: the response of a completed run is replayed;
+//! the claim of a released one is free (`db::idempotency::claim` takes it
+//! over at once). Another process still sees the claim row: its retries get
+//! the 409 until the settling lands or the lease ends.
+//!
+//! Bounded, since a completed entry holds its whole response: past the
+//! lease an entry is ignored (its task may have died), and past
+//! `MAX_ENTRIES` or `MAX_BODY_BYTES` a failure is only logged, as before.
+//! The lease is the limit because another process judges the claim by it:
+//! past it, an applied claim answers `idempotency-applied` "for good", and a
+//! response stored after that (it was retried for 5 minutes) turned the
+//! answer into a replay. Any other failure is not retried: it would fail
+//! the same way.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,13 +37,15 @@ use parking_lot::Mutex;
 
 use crate::db::idempotency::{self, Stored};
 use crate::db::{self, Db};
+use crate::error::ApiError;
 
-/// How long a failed release is retried: after the lease, a claim never
-/// applied is taken over and one applied reads as applied, without it.
-const RELEASE_FOR: Duration = Duration::from_secs(super::idempotency::IN_FLIGHT_LEASE_SECS as u64);
-/// How long a failed store of a response is retried (and the response
-/// replayed from memory): beyond, the key answers `idempotency-applied`.
-const COMPLETE_FOR: Duration = Duration::from_secs(300);
+/// How long a claim is held: settling is retried, and a response replayed
+/// from memory, until this long after the claim.
+pub const LEASE: Duration = Duration::from_secs(super::idempotency::IN_FLIGHT_LEASE_SECS as u64);
+/// Most entries kept at once.
+const MAX_ENTRIES: usize = 10_000;
+/// Most response bytes kept at once (over the entries).
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
 const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 
@@ -56,30 +68,87 @@ impl Pending {
             Pending::Completed { token, .. } | Pending::Released { token } => token,
         }
     }
+
+    /// The bytes it holds, as counted against `MAX_BODY_BYTES`.
+    fn size(&self) -> usize {
+        match self {
+            Pending::Completed { stored, .. } => stored.body.len() + stored.headers.len(),
+            Pending::Released { .. } => 0,
+        }
+    }
+}
+
+/// Is a settling that failed so worth trying again?
+pub fn passing(e: &ApiError) -> bool {
+    matches!(e, ApiError::Unavailable(_))
+}
+
+#[derive(Debug)]
+struct Entry {
+    pending: Pending,
+    /// The end of the claim's lease: past it, the entry no longer answers.
+    until: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Memory {
+    entries: HashMap<(i64, String), Entry>,
+    bytes: usize,
+}
+
+impl Memory {
+    fn remove(&mut self, id: &(i64, String)) {
+        if let Some(entry) = self.entries.remove(id) {
+            self.bytes -= entry.pending.size();
+        }
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        let expired: Vec<(i64, String)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.until <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            self.remove(&id);
+        }
+    }
 }
 
 /// The claims of this process waiting to be settled.
 #[derive(Debug, Clone, Default)]
 pub struct Unsettled {
-    pending: Arc<Mutex<HashMap<(i64, String), Pending>>>,
+    memory: Arc<Mutex<Memory>>,
 }
 
 impl Unsettled {
-    /// What the last run with this key left unsettled, if anything.
+    /// What the last run with this key left unsettled, if anything, and its
+    /// lease is not over.
     pub fn get(&self, user_id: i64, key: &str) -> Option<Pending> {
-        self.pending
-            .lock()
-            .get(&(user_id, key.to_string()))
-            .cloned()
+        let mut memory = self.memory.lock();
+        let id = (user_id, key.to_string());
+        match memory.entries.get(&id) {
+            Some(entry) if entry.until > Instant::now() => Some(entry.pending.clone()),
+            Some(_) => {
+                memory.remove(&id);
+                None
+            }
+            None => None,
+        }
     }
 
     /// Forgets the entry of `token` (settled, given up, or taken over by a
     /// retry); a newer run's entry stays.
     pub fn forget(&self, user_id: i64, key: &str, token: &str) {
-        let mut pending = self.pending.lock();
+        let mut memory = self.memory.lock();
         let id = (user_id, key.to_string());
-        if pending.get(&id).is_some_and(|p| p.token() == token) {
-            pending.remove(&id);
+        if memory
+            .entries
+            .get(&id)
+            .is_some_and(|e| e.pending.token() == token)
+        {
+            memory.remove(&id);
         }
     }
 
@@ -87,33 +156,59 @@ impl Unsettled {
         self.get(user_id, key).is_some_and(|p| p.token() == token)
     }
 
-    /// Remembers `pending` and retries it in the background until it is
-    /// written, a retry took the claim over, or its time is up.
-    pub fn retry(&self, db: Db, user_id: i64, key: String, pending: Pending) {
-        let token = pending.token().to_string();
-        self.pending
-            .lock()
-            .insert((user_id, key.clone()), pending.clone());
-        let unsettled = self.clone();
-        let settle_for = match pending {
-            Pending::Completed { .. } => COMPLETE_FOR,
-            Pending::Released { .. } => RELEASE_FOR,
+    /// Keeps `pending` until `until`, unless the memory is full.
+    fn remember(&self, user_id: i64, key: &str, pending: &Pending, until: Instant) -> bool {
+        let mut memory = self.memory.lock();
+        let id = (user_id, key.to_string());
+        memory.remove(&id);
+        let fits = |m: &Memory| {
+            m.entries.len() < MAX_ENTRIES && m.bytes + pending.size() <= MAX_BODY_BYTES
         };
+        if !fits(&memory) {
+            memory.sweep(Instant::now());
+        }
+        if !fits(&memory) {
+            return false;
+        }
+        memory.bytes += pending.size();
+        memory.entries.insert(
+            id,
+            Entry {
+                pending: pending.clone(),
+                until,
+            },
+        );
+        true
+    }
+
+    /// Remembers `pending` and retries it in the background until it is
+    /// written, a retry took the claim over, or the claim's lease ends at
+    /// `until`. Past the memory's bounds it is only logged.
+    pub fn retry(&self, db: Db, user_id: i64, key: String, pending: Pending, until: Instant) {
+        if Instant::now() >= until {
+            log::error!("idempotency claim of user {user_id} left unsettled: its lease is over");
+            return;
+        }
+        if !self.remember(user_id, &key, &pending, until) {
+            log::error!(
+                "idempotency claim of user {user_id} left unsettled: too many unsettled claims \
+                 are kept already"
+            );
+            return;
+        }
+        let token = pending.token().to_string();
+        let unsettled = self.clone();
         tokio::spawn(async move {
-            let until = Instant::now() + settle_for;
             let mut pause = FIRST_PAUSE;
             loop {
                 tokio::time::sleep(pause).await;
                 if !unsettled.holds(user_id, &key, &token) {
-                    return; // a retry took the claim over
+                    return; // a retry took the claim over, or the lease is over
                 }
-                match settle(&db, user_id, &key, &pending).await {
+                match settle(&db, user_id, &key, &pending, Within::Lease).await {
                     Ok(()) => break,
-                    Err(e) if Instant::now() >= until => {
-                        log::error!(
-                            "idempotency claim of user {user_id} left unsettled after {}s: {e}",
-                            settle_for.as_secs()
-                        );
+                    Err(e) if !passing(&e) || Instant::now() >= until => {
+                        log::error!("idempotency claim of user {user_id} left unsettled: {e}");
                         break;
                     }
                     Err(e) => log::warn!("idempotency claim not settled yet, retrying: {e}"),
@@ -125,24 +220,111 @@ impl Unsettled {
     }
 }
 
+/// Whether a response is stored past the claim's lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Within {
+    /// Right after its run: as long as the claim is this run's.
+    Run,
+    /// Later, in the background: only while the lease lasts (past it,
+    /// another process may have answered `idempotency-applied`, for good).
+    Lease,
+}
+
 /// One try at writing what `pending` left to write.
 pub async fn settle(
     db: &Db,
     user_id: i64,
     key: &str,
     pending: &Pending,
-) -> Result<(), crate::error::ApiError> {
+    within: Within,
+) -> Result<(), ApiError> {
     let (key, pending) = (key.to_string(), pending.clone());
-    db.write_grouped(move |conn| match &pending {
-        Pending::Completed { token, stored, .. } => {
-            Ok(idempotency::complete(conn, user_id, &key, token, stored)?)
-        }
-        Pending::Released { token } => {
-            // Stale at once for a retry, kept for the key's whole retention.
-            let stale_at =
-                db::now() - chrono::Duration::seconds(super::idempotency::IN_FLIGHT_LEASE_SECS + 1);
-            Ok(idempotency::release(conn, user_id, &key, token, stale_at)?)
+    db.write_grouped(move |conn| {
+        let lease = chrono::Duration::seconds(super::idempotency::IN_FLIGHT_LEASE_SECS);
+        match &pending {
+            Pending::Completed { token, stored, .. } => {
+                let claimed_after = (within == Within::Lease).then(|| db::now() - lease);
+                Ok(idempotency::complete(
+                    conn,
+                    user_id,
+                    &key,
+                    token,
+                    stored,
+                    claimed_after,
+                )?)
+            }
+            Pending::Released { token } => {
+                // Stale at once for a retry, kept for the key's whole retention.
+                let stale_at = db::now() - lease - chrono::Duration::seconds(1);
+                Ok(idempotency::release(conn, user_id, &key, token, stale_at)?)
+            }
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn completed(token: &str, body_len: usize) -> Pending {
+        Pending::Completed {
+            token: token.into(),
+            hash: "h".into(),
+            stored: Stored {
+                status: 201,
+                headers: String::new(),
+                body: "x".repeat(body_len),
+            },
+        }
+    }
+
+    #[test]
+    fn an_entry_past_its_lease_is_not_answered() {
+        let unsettled = Unsettled::default();
+        let past = Instant::now() - Duration::from_millis(1);
+        assert!(unsettled.remember(1, "k", &completed("t", 10), past));
+        assert!(unsettled.get(1, "k").is_none());
+        assert_eq!(unsettled.memory.lock().bytes, 0, "removed with its bytes");
+        let later = Instant::now() + LEASE;
+        assert!(unsettled.remember(1, "k", &completed("t", 10), later));
+        assert!(unsettled.get(1, "k").is_some());
+    }
+
+    #[test]
+    fn the_memory_keeps_at_most_its_bytes_and_entries() {
+        let unsettled = Unsettled::default();
+        let until = Instant::now() + LEASE;
+        let half = MAX_BODY_BYTES / 2;
+        assert!(unsettled.remember(1, "a", &completed("a", half), until));
+        assert!(unsettled.remember(1, "b", &completed("b", half - 10), until));
+        assert!(!unsettled.remember(1, "c", &completed("c", 100), until));
+        assert!(unsettled.get(1, "c").is_none());
+        // Replacing an entry gives its bytes back first.
+        assert!(unsettled.remember(1, "b", &completed("b2", 100), until));
+        unsettled.forget(1, "a", "a");
+        assert_eq!(unsettled.memory.lock().bytes, 100);
+        for i in 1..MAX_ENTRIES {
+            let key = format!("k{i}");
+            assert!(unsettled.remember(2, &key, &Pending::Released { token: key.clone() }, until));
+        }
+        let full = Pending::Released { token: "z".into() };
+        assert!(!unsettled.remember(3, "z", &full, until));
+        // Expired entries make room.
+        let gone = Instant::now() - Duration::from_millis(1);
+        unsettled
+            .memory
+            .lock()
+            .entries
+            .values_mut()
+            .for_each(|e| e.until = gone);
+        assert!(unsettled.remember(3, "z", &full, until));
+        assert_eq!(unsettled.memory.lock().entries.len(), 1);
+    }
+
+    #[test]
+    fn only_passing_failures_are_retried() {
+        assert!(passing(&ApiError::Unavailable("database is locked".into())));
+        assert!(!passing(&ApiError::Internal("refused by a trigger".into())));
+    }
 }

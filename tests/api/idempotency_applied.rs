@@ -35,7 +35,7 @@ pub fn allow_responses(app: &TestApp) {
 }
 
 /// Lets the claims' lease run out.
-fn age_claims(app: &TestApp) {
+pub fn age_claims(app: &TestApp) {
     let old = (chrono::Utc::now() - chrono::Duration::seconds(120)).format("%Y-%m-%d %H:%M:%S%.6f");
     app.execute_sql(&format!(
         "UPDATE idempotency_keys SET created_at = '{old}' WHERE status IS NULL"

@@ -6,16 +6,17 @@
 //! `idempotency-applied` for good (an outside review).
 //!
 //! The failure is staged with triggers, on both engines: what the code sees
-//! is the same error as a write that timed out in SQLite's queue (a held
-//! `BEGIN IMMEDIATE` cannot be timed from outside to fall between the
-//! claim's commit and the settling, and would make the handler's write fail
-//! too).
+//! is the same error as a write that timed out in SQLite's queue ("database
+//! is locked") or lost a race on PostgreSQL (a serialization failure), the
+//! passing causes it retries (a held `BEGIN IMMEDIATE` cannot be timed from
+//! outside to fall between the claim's commit and the settling, and would
+//! make the handler's write fail too).
 
 use serde_json::json;
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
-use crate::idempotency_applied::{allow_responses, refuse_responses};
+use crate::idempotency_applied::age_claims;
 
 fn keyed(
     app: &TestApp,
@@ -29,6 +30,41 @@ fn keyed(
         .bearer_auth(token)
         .header("Idempotency-Key", key)
         .json(&json!({"kind": "individual", "name": name}))
+}
+
+/// Makes `event` (`DELETE`, or `UPDATE` storing a response) on the keys
+/// fail as a busy database does, until `calm`.
+fn busy(app: &TestApp, event: &str) {
+    let when = match event {
+        "DELETE" => "",
+        _ => "WHEN NEW.status IS NOT NULL",
+    };
+    app.execute_sql(&match app.backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER busy BEFORE {event} ON idempotency_keys {when} \
+             BEGIN SELECT RAISE(ABORT, 'database is locked (staged by the test)'); END;"
+        ),
+        Backend::Postgres => {
+            let each = match event {
+                "DELETE" => "FOR EACH STATEMENT".to_string(),
+                _ => "FOR EACH ROW WHEN (NEW.status IS NOT NULL)".to_string(),
+            };
+            format!(
+                "CREATE FUNCTION busy() RETURNS trigger AS $$ \
+                 BEGIN RAISE EXCEPTION 'staged by the test' USING ERRCODE = 'serialization_failure'; \
+                 END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER busy BEFORE {event} ON idempotency_keys {each} \
+                 EXECUTE FUNCTION busy();"
+            )
+        }
+    });
+}
+
+fn calm(app: &TestApp) {
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => "DROP TRIGGER busy;",
+        Backend::Postgres => "DROP TRIGGER busy ON idempotency_keys; DROP FUNCTION busy();",
+    });
 }
 
 /// Makes creating a card fail (its handler answers an error).
@@ -61,7 +97,7 @@ fn allow_cards(app: &TestApp) {
 async fn a_failed_run_that_could_not_free_its_claim_is_run_again(app: TestApp) {
     let token = app.admin_token().await;
     refuse_cards(&app);
-    app.refuse_deletes("idempotency_keys");
+    busy(&app, "DELETE");
     let failed = app
         .send(keyed(&app, &app.address, &token, "unfreed", "Retry me"))
         .await;
@@ -82,7 +118,7 @@ async fn a_failed_run_that_could_not_free_its_claim_is_run_again(app: TestApp) {
         Some("true")
     );
     assert_eq!(replay.id(), retry.id());
-    app.allow_deletes("idempotency_keys");
+    calm(&app);
 }
 
 /// The write committed and was answered 201, but its response could not be
@@ -91,7 +127,7 @@ async fn a_failed_run_that_could_not_free_its_claim_is_run_again(app: TestApp) {
 /// replays it too).
 async fn a_response_that_could_not_be_stored_is_replayed_and_stored_later(app: TestApp) {
     let token = app.admin_token().await;
-    refuse_responses(&app);
+    busy(&app, "UPDATE");
     let first = app
         .send(keyed(&app, &app.address, &token, "unstored", "Once"))
         .await;
@@ -107,7 +143,7 @@ async fn a_response_that_could_not_be_stored_is_replayed_and_stored_later(app: T
         .send(keyed(&app, &app.address, &token, "unstored", "Twice"))
         .await;
     assert_eq!(other_body.status, 422, "{}", other_body.text);
-    allow_responses(&app);
+    calm(&app);
     let other = app.start_another(|_| {}).await;
     let started = std::time::Instant::now();
     let stored = loop {
@@ -128,7 +164,180 @@ async fn a_response_that_could_not_be_stored_is_replayed_and_stored_later(app: T
     assert_eq!(stored.id(), first.id());
 }
 
+/// A refused request (a 422: no name) whose claim could not be freed: its
+/// retry, corrected, runs at once, and later retries replay the corrected
+/// run. The freed claim still held the first body's hash, checked first:
+/// the corrected retry was a 422 "already used with a different request".
+async fn a_corrected_retry_runs_while_the_release_is_pending(app: TestApp) {
+    let token = app.admin_token().await;
+    busy(&app, "DELETE");
+    let unnamed = || {
+        app.client
+            .post(app.url("/api/v1/customers"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "corrected")
+            .json(&json!({"kind": "individual"}))
+    };
+    let refused = app.send(unnamed()).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(refused.error_fields(), vec!["name".to_string()]);
+    let corrected = app
+        .send(keyed(&app, &app.address, &token, "corrected", "Fixed"))
+        .await;
+    assert_eq!(corrected.status, 201, "{}", corrected.text);
+    let replay = app
+        .send(keyed(&app, &app.address, &token, "corrected", "Fixed"))
+        .await;
+    assert_eq!(replay.status, 201, "{}", replay.text);
+    assert_eq!(
+        replay.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(replay.id(), corrected.id());
+    // The key now belongs to the corrected request.
+    let first_again = app.send(unnamed()).await;
+    assert_eq!(first_again.status, 422, "{}", first_again.text);
+    assert_eq!(
+        first_again.error_fields(),
+        vec!["Idempotency-Key".to_string()]
+    );
+    calm(&app);
+}
+
+/// The same, when the release never lands and the retry goes to another
+/// process (without the memory): once the lease is over, the claim, never
+/// applied, is free for the corrected request. It was a 422 for the key's
+/// whole retention (the hash was checked before the takeover).
+async fn a_corrected_retry_takes_over_a_stale_claim_never_applied(app: TestApp) {
+    let token = app.admin_token().await;
+    busy(&app, "DELETE");
+    let refused = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/customers"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", "stale-corrected")
+                .json(&json!({"kind": "individual"})),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    let other = app.start_another(|_| {}).await;
+    age_claims(&app);
+    let corrected = app
+        .send(keyed(
+            &app,
+            &other.address,
+            &token,
+            "stale-corrected",
+            "Fixed",
+        ))
+        .await;
+    let replay = app
+        .send(keyed(
+            &app,
+            &other.address,
+            &token,
+            "stale-corrected",
+            "Fixed",
+        ))
+        .await;
+    other.stop().await;
+    assert_eq!(corrected.status, 201, "{}", corrected.text);
+    assert_eq!(replay.status, 201, "{}", replay.text);
+    assert_eq!(replay.id(), corrected.id());
+    calm(&app);
+}
+
+/// A response kept past the claim's lease is not stored: another process
+/// may have answered `idempotency-applied` by then, which is for good. It
+/// was stored for 5 minutes, and the applied key turned into a replay.
+async fn a_response_is_not_stored_past_the_lease(app: TestApp) {
+    let token = app.admin_token().await;
+    busy(&app, "UPDATE");
+    let first = app
+        .send(keyed(&app, &app.address, &token, "late", "Late"))
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    // The lease is over (as another process judges it): no store lands.
+    age_claims(&app);
+    calm(&app);
+    let other = app.start_another(|_| {}).await;
+    let applied = app
+        .send(keyed(&app, &other.address, &token, "late", "Late"))
+        .await;
+    assert_eq!(
+        applied.problem(409)["type"],
+        "/problems/idempotency-applied"
+    );
+    // Time for the background store (200 ms, then 400 ms, ...) to try.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let still = app
+        .send(keyed(&app, &other.address, &token, "late", "Late"))
+        .await;
+    other.stop().await;
+    assert_eq!(still.problem(409)["type"], "/problems/idempotency-applied");
+}
+
+/// A run whose write was applied, answered with an error whose claim could
+/// not be stamped stale: its retries are told "applied" each time. The
+/// first such answer forgot the pending stamp, and the next retry was told
+/// "still being processed" after "applied".
+async fn an_applied_claim_whose_release_is_pending_stays_applied(app: TestApp) {
+    let token = app.admin_token().await;
+    refuse_cards(&app);
+    busy(&app, "DELETE");
+    busy_stamps(&app);
+    let failed = app
+        .send(keyed(&app, &app.address, &token, "applied-pending", "Once"))
+        .await;
+    assert!(failed.status >= 500, "{} {}", failed.status, failed.text);
+    allow_cards(&app);
+    // As if the run's write had committed before it failed.
+    app.execute_sql("UPDATE idempotency_keys SET applied = TRUE WHERE status IS NULL");
+    for _ in 0..3 {
+        let retry = app
+            .send(keyed(&app, &app.address, &token, "applied-pending", "Once"))
+            .await;
+        assert_eq!(retry.problem(409)["type"], "/problems/idempotency-applied");
+    }
+    calm_stamps(&app);
+    calm(&app);
+}
+
+/// Makes stamping an applied claim stale (the release of one) fail as a
+/// busy database does.
+fn busy_stamps(app: &TestApp) {
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER busy_stamps BEFORE UPDATE OF created_at ON idempotency_keys \
+             WHEN NEW.applied AND NEW.created_at < OLD.created_at \
+             BEGIN SELECT RAISE(ABORT, 'database is locked (staged by the test)'); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION busy_stamps() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'staged by the test' USING ERRCODE = 'serialization_failure'; \
+             END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER busy_stamps BEFORE UPDATE ON idempotency_keys FOR EACH ROW \
+             WHEN (NEW.applied AND NEW.created_at < OLD.created_at) \
+             EXECUTE FUNCTION busy_stamps();"
+        }
+    });
+}
+
+fn calm_stamps(app: &TestApp) {
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => "DROP TRIGGER busy_stamps;",
+        Backend::Postgres => {
+            "DROP TRIGGER busy_stamps ON idempotency_keys; DROP FUNCTION busy_stamps();"
+        }
+    });
+}
+
 backend_tests!(
+    a_response_is_not_stored_past_the_lease,
+    an_applied_claim_whose_release_is_pending_stays_applied,
+    a_corrected_retry_runs_while_the_release_is_pending,
+    a_corrected_retry_takes_over_a_stale_claim_never_applied,
     a_failed_run_that_could_not_free_its_claim_is_run_again,
     a_response_that_could_not_be_stored_is_replayed_and_stored_later,
 );
