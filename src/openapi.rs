@@ -81,7 +81,7 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     (
         "BadRequest",
         "400",
-        "Malformed body, or invalid or unknown query parameters (each named in `errors`; an operation without query parameters refuses any)",
+        "Malformed body, invalid or unknown query parameters (each named in `errors`; an operation without query parameters refuses any), or `If-None-Match` on a write (evaluated on GET and HEAD only)",
     ),
     (
         "Unauthorized",

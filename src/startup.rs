@@ -160,6 +160,7 @@ impl Application {
                 .wrap(from_fn(http::head::as_get))
                 .wrap(from_fn(http::conditional::not_modified))
                 .wrap(from_fn(http::idempotency::middleware))
+                .wrap(from_fn(http::conditional::refuse_on_writes))
                 .wrap(from_fn(http::closed_routes::middleware))
                 .wrap(from_fn(http::read_only::middleware))
                 .wrap(from_fn(http::body::keep_stalled_body))

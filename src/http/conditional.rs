@@ -26,9 +26,6 @@ pub async fn not_modified(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if !req.method().is_safe() && req.headers().contains_key(header::IF_NONE_MATCH) {
-        return Ok(req.into_response(unsafe_if_none_match().error_response()));
-    }
     let wanted = (req.method() == Method::GET || req.method() == Method::HEAD)
         .then(|| if_none_match(&req))
         .flatten();
@@ -55,17 +52,41 @@ pub async fn not_modified(
     Ok(ServiceResponse::new(req, out))
 }
 
-/// `If-None-Match` on a write is refused, not ignored. RFC 9110 has it
-/// evaluated there too (a 412 when the tag or `*` matches), and a client
-/// sending it means to guard its write: ignored, the write went through
-/// unguarded without a word (an outside review). Writes here are guarded by
-/// `If-Match` (`precondition`), checked under the record's lock; no write
-/// creates at a URL a client chooses, where `If-None-Match: *` would guard a
-/// PUT, and "unless it is still at version 3" guards nothing a client needs.
+/// `If-None-Match` on a write under `/api/v1` is refused, not ignored.
+/// RFC 9110 has it evaluated there too (a 412 when the tag or `*` matches),
+/// and a client sending it means to guard its write: ignored, the write went
+/// through unguarded without a word (an outside review). Writes that are
+/// guarded take `If-Match` (`precondition`), checked under the record's
+/// lock; no write creates at a URL a client chooses, where
+/// `If-None-Match: *` would guard a PUT, and "unless it is still at version
+/// 3" guards nothing a client needs.
+///
+/// Wrapped outside the idempotency middleware: a request refused unread
+/// must not claim its key (on SQLite, a claim takes the single writer's
+/// turn). Inside the rate limit and the role refusals (`read_only`,
+/// `closed_routes`), as before; before the handler judges the token and the
+/// router the path (a 400, not a 401, 404 or 405, under `/api/v1`). Other
+/// paths (`/metrics`, `/healthz`) answer a write as they did, a 405.
+pub async fn refuse_on_writes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if !req.method().is_safe()
+        && req.headers().contains_key(header::IF_NONE_MATCH)
+        && super::routed_path(req.request()).starts_with("/api/v1/")
+    {
+        return Ok(req.into_response(unsafe_if_none_match().error_response()));
+    }
+    next.call(req).await.map(|r| r.map_into_boxed_body())
+}
+
+/// Not every write takes `If-Match` (a pin, a restore, a create do not):
+/// the answer must not promise a guard where there is none.
 fn unsafe_if_none_match() -> ApiError {
     ApiError::BadRequest(
-        "If-None-Match is evaluated on GET and HEAD only; to guard a write, send If-Match with \
-         the ETag you read (412 if the record changed since)"
+        "If-None-Match is not supported on writes (it is evaluated on GET and HEAD only); where \
+         an operation documents If-Match, send that with the ETag you read to guard the write \
+         (412 if the record changed since)"
             .into(),
     )
 }
