@@ -69,6 +69,9 @@ async fn a_saved_segment_is_answered_without_figures_when_counting_fails(app: Te
         Some("true")
     );
     assert_eq!(replay.id(), id);
+    // The answer as it was: the replay does not count either.
+    assert!(replay.body.get("count").is_none(), "{}", replay.text);
+    assert!(replay.body.get("totals").is_none(), "{}", replay.text);
 
     assert_eq!(patched.status, 200, "{}", patched.text);
     assert_eq!(patched.body["name"], "Renamed");
