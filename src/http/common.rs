@@ -134,13 +134,22 @@ pub fn clean(v: Option<String>) -> Option<String> {
 /// `/customers/{id}/…`, the query's `customer_id` on the list of all. Both,
 /// naming different customers, is a 400 (the query's was ignored before).
 pub fn listed_customer(path: Option<i64>, query: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match customer_mismatch(path, query) {
+        Some(error) => Err(ApiError::InvalidQuery(vec![error])),
+        None => Ok(path.or(query)),
+    }
+}
+
+/// `listed_customer`'s error, for a check that collects its own (the path's
+/// customer is the one listed meanwhile).
+pub fn customer_mismatch(path: Option<i64>, query: Option<i64>) -> Option<FieldError> {
     match (path, query) {
-        (Some(p), Some(q)) if p != q => Err(ApiError::InvalidQuery(vec![FieldError::new(
+        (Some(p), Some(q)) if p != q => Some(FieldError::new(
             "customer_id",
             "not_allowed",
             "the path names the customer; leave customer_id out",
-        )])),
-        _ => Ok(path.or(query)),
+        )),
+        _ => None,
     }
 }
 

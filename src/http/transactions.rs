@@ -209,8 +209,9 @@ async fn list_page(
     let sort = transactions::parse_sort(q.sort.as_deref())?;
     let limit = page::limit(q.limit)?;
     // Named by the customer listed, however it is named (path or
-    // `?customer_id=`): one list, one cursor.
-    let listed = super::common::listed_customer(customer_id, q.customer_id)?;
+    // `?customer_id=`): one list, one cursor. Two customers named is a
+    // query error, reported with the others below (the path's is read).
+    let listed = customer_id.or(q.customer_id);
     let list_name = super::common::list_name("transactions", listed);
     let after = q
         .cursor
@@ -223,6 +224,7 @@ async fn list_page(
         ("updated_since", q.updated_since),
     ]);
     errors.extend(super::common::empty_period(("from", q.from), ("to", q.to)));
+    errors.extend(super::common::customer_mismatch(customer_id, q.customer_id));
     super::common::query_errors(errors)?;
     let filter = Filter {
         customer_id: listed,
