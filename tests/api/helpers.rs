@@ -579,6 +579,30 @@ pub async fn hold_locked(db: &patron::db::Db, sql: &'static str) -> patron::db::
     .expect("the blocking lock")
 }
 
+/// Holds SQLite's write lock from a connection of its own for `held_for`,
+/// as another process's long write would; returns once it is held. Join the
+/// handle to wait for its COMMIT.
+pub async fn hold_the_sqlite_write(
+    app: &TestApp,
+    held_for: std::time::Duration,
+) -> std::thread::JoinHandle<()> {
+    use diesel::connection::SimpleConnection;
+    let db = app.open_db(1, 10).await;
+    let (held, is_held) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let mut conn = db.pool().get().expect("a connection");
+        conn.batch_execute("BEGIN IMMEDIATE; UPDATE customers SET notes = notes;")
+            .expect("the write lock");
+        held.send(()).expect("the test waits");
+        std::thread::sleep(held_for);
+        conn.batch_execute("COMMIT").expect("the commit");
+    });
+    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
+        .await
+        .expect("the wait");
+    writer
+}
+
 pub async fn hold_a_connection(db: &patron::db::Db) -> patron::db::PooledConn {
     let pool = db.pool().clone();
     tokio::task::spawn_blocking(move || pool.get())

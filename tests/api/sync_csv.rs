@@ -605,26 +605,13 @@ async fn sqlite_imports_waiting_for_the_writer_leave_connections_to_reads() {
 }
 
 async fn imports_waiting_for_the_writer_leave_connections_to_reads(app: TestApp) {
-    use diesel::connection::SimpleConnection;
     use std::time::{Duration, Instant};
     let token = app.admin_token().await;
     let card = app
         .create_customer(&token, json!({"kind": "individual", "name": "Read me"}))
         .await
         .id();
-    let db = app.open_db(1, 10).await;
-    let (held, is_held) = std::sync::mpsc::channel();
-    let writer = std::thread::spawn(move || {
-        let mut conn = db.pool().get().expect("a connection");
-        conn.batch_execute("BEGIN IMMEDIATE; UPDATE customers SET notes = notes;")
-            .expect("the write lock");
-        held.send(()).expect("the test waits");
-        std::thread::sleep(Duration::from_millis(3000));
-        conn.batch_execute("COMMIT").expect("the commit");
-    });
-    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
-        .await
-        .expect("the wait");
+    let writer = crate::helpers::hold_the_sqlite_write(&app, Duration::from_millis(3000)).await;
     let imports: Vec<_> = (0..4)
         .map(|n| {
             let (app, token) = (&app, &token);

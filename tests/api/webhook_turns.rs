@@ -22,7 +22,6 @@ async fn sqlite_lease_writes_waiting_for_the_writer_leave_connections_to_reads()
 }
 
 async fn lease_writes_waiting_for_the_writer_leave_connections_to_reads(app: TestApp) {
-    use diesel::connection::SimpleConnection;
     let admin = app.admin_token().await;
     // Nothing listens on a port just closed: each delivery fails, and each
     // retry claims the subscription again.
@@ -71,19 +70,7 @@ async fn lease_writes_waiting_for_the_writer_leave_connections_to_reads(app: Tes
         assert!(Instant::now() < deadline, "no retries: {}", r.text);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let db = app.open_db(1, 10).await;
-    let (held, is_held) = std::sync::mpsc::channel();
-    let writer = std::thread::spawn(move || {
-        let mut conn = db.pool().get().expect("a connection");
-        conn.batch_execute("BEGIN IMMEDIATE; UPDATE customers SET notes = notes;")
-            .expect("the write lock");
-        held.send(()).expect("the test waits");
-        std::thread::sleep(Duration::from_millis(3000));
-        conn.batch_execute("COMMIT").expect("the commit");
-    });
-    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
-        .await
-        .expect("the wait");
+    let writer = crate::helpers::hold_the_sqlite_write(&app, Duration::from_millis(3000)).await;
     // Long enough for every subscription's next retry to come due.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let started = Instant::now();
