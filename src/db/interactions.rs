@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::page::{Before, Cursor};
-use super::schema::interactions;
+use super::schema::{customers, interactions};
 use super::DbConn;
 use crate::error::{ApiError, FieldError};
 
@@ -107,6 +107,8 @@ pub struct Filter {
     pub customer_id: Option<i64>,
     pub kind: Option<String>,
     pub user_id: Option<i64>,
+    /// Interactions on the cards this user owns now.
+    pub owner_id: Option<i64>,
     pub from: Option<NaiveDateTime>,
     pub to: Option<NaiveDateTime>,
     /// Pending follow-ups due before this instant.
@@ -173,6 +175,14 @@ pub fn page(
     if let Some(v) = filter.user_id {
         query = query.filter(i::user_id.eq(v));
     }
+    if let Some(v) = filter.owner_id {
+        // The card's current owner, as the transactions list reads it: a
+        // card handed over brings its owed follow-ups and open complaints.
+        let owned = customers::table
+            .filter(customers::owner_id.eq(v))
+            .select(customers::id);
+        query = query.filter(i::customer_id.eq_any(owned));
+    }
     if let Some(v) = filter.from {
         query = query.filter(i::occurred_at.ge(v));
     }
@@ -181,9 +191,9 @@ pub fn page(
     }
     if let Some(v) = filter.follow_up_before {
         // The morning list: archived customers' follow-ups are not due.
-        let archived = super::schema::customers::table
-            .filter(super::schema::customers::id.eq(i::customer_id))
-            .filter(super::schema::customers::archived_at.is_not_null());
+        let archived = customers::table
+            .filter(customers::id.eq(i::customer_id))
+            .filter(customers::archived_at.is_not_null());
         query = query
             .filter(i::follow_up_at.lt(v))
             .filter(i::follow_up_done_at.is_null())

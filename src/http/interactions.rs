@@ -201,8 +201,14 @@ pub struct InteractionQuery {
     #[serde(rename = "type")]
     #[param(rename = "type", inline)]
     pub kind: Option<InteractionType>,
-    /// Only interactions had by this user.
+    /// Only interactions had by this user (their author, kept when the
+    /// card changes hands).
     pub user_id: Option<i64>,
+    /// Only interactions on the cards this user owns now (a user id; an
+    /// unknown id lists none): after a hand-over the new owner's due list
+    /// (with `follow_up_before`) and open complaints (with
+    /// `complaint_status=open`) include what the card's earlier reps logged.
+    pub owner_id: Option<i64>,
     /// Occurred at or after this instant; with `to`, before it (a 400
     /// otherwise: the pair holds nothing).
     #[serde(default, deserialize_with = "dates::optional")]
@@ -241,6 +247,7 @@ impl InteractionQuery {
             customer_id,
             kind: self.kind.map(|k| k.as_str().to_string()),
             user_id: self.user_id,
+            owner_id: self.owner_id,
             from: super::common::bound(self.from),
             to: super::common::bound(self.to),
             follow_up_before: super::common::bound(self.follow_up_before),
@@ -298,8 +305,9 @@ async fn list_page(
         .await
 }
 
-/// Interactions across customers: filter by type, user, period; with
-/// `follow_up_before` it is the list of due follow-ups a rep opens each morning.
+/// Interactions across customers: filter by type, author, card owner,
+/// period; with `follow_up_before` and `owner_id` it is the list of due
+/// follow-ups a rep opens each morning.
 #[utoipa::path(tag = "interactions", params(InteractionQuery), responses((status = 200, body = InteractionPage)))]
 #[get("/interactions")]
 pub async fn list_all(

@@ -62,6 +62,7 @@ mod idempotency_applied;
 mod idempotency_unsettled;
 mod if_none_match_writes;
 mod instants;
+mod interactions_owner;
 mod limits;
 mod list_bounds;
 mod list_cursor_customer;

@@ -1,0 +1,2 @@
+DROP INDEX interactions_open_complaints;
+DROP INDEX interactions_customer_follow_up;
