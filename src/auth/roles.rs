@@ -65,6 +65,22 @@ impl AuthUser {
         }
     }
 
+    /// May this user delete a complaint, or make it another type? Either
+    /// takes it out of the card's `open_complaints` and the at-risk signal
+    /// with no trace on the card: the rep whose card it is could make a
+    /// customer's complaints disappear. Resolving it and correcting its
+    /// text stay with the card's rep.
+    pub fn require_complaint_removal(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin | Role::Manager | Role::Integration => Ok(()),
+            _ => Err(ApiError::Forbidden(
+                "only managers, admins and integrations may delete a complaint or change its type: \
+                 a complaint stays on the customer's record (you may resolve it or correct its text)"
+                    .into(),
+            )),
+        }
+    }
+
     /// Reassigning owners is a manager's decision, not a sales rep's.
     pub fn require_owner_change(&self) -> Result<(), ApiError> {
         match self.role {
@@ -102,6 +118,15 @@ mod tests {
         assert!(user(Role::Sales).require_card_create(8).is_err());
         assert!(user(Role::Viewer).require_card_create(7).is_err());
         assert!(user(Role::Manager).require_card_create(8).is_ok());
+    }
+
+    #[test]
+    fn only_managers_admins_and_integrations_remove_complaints() {
+        assert!(user(Role::Sales).require_complaint_removal().is_err());
+        assert!(user(Role::Viewer).require_complaint_removal().is_err());
+        assert!(user(Role::Manager).require_complaint_removal().is_ok());
+        assert!(user(Role::Admin).require_complaint_removal().is_ok());
+        assert!(user(Role::Integration).require_complaint_removal().is_ok());
     }
 
     #[test]

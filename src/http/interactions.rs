@@ -538,7 +538,9 @@ pub async fn get(
 }
 
 /// Change an interaction: mark its follow-up done, resolve a complaint,
-/// correct the record. The card's figures follow.
+/// correct the record. The card's figures follow. A sales user changes the
+/// interactions of the cards it owns, but turns no complaint into another
+/// type: only managers, admins and integrations re-classify one.
 #[utoipa::path(
     tag = "interactions",
     params(("id" = i64, Path, description = "Customer id"), ("interaction_id" = i64, Path, description = "Interaction id"),
@@ -546,6 +548,7 @@ pub async fn get(
     request_body = InteractionPatch,
     responses(
         (status = 200, body = InteractionView, headers(("ETag" = String))),
+        (status = 403, description = "A viewer; or a sales user changing an interaction on a card owned by someone else, or changing a complaint's `type` (only managers, admins and integrations re-classify a complaint; a sales user may resolve it or correct its text)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
@@ -584,7 +587,11 @@ pub async fn patch(
             let stored = row.clone();
             let now = db::now();
             let before = row.version;
-            let kind = kind.unwrap_or(from_db(&row.kind, InteractionType::Call));
+            let stored_kind = from_db(&row.kind, InteractionType::Call);
+            let kind = kind.unwrap_or(stored_kind);
+            if stored_kind == InteractionType::Complaint && kind != InteractionType::Complaint {
+                user.require_complaint_removal()?;
+            }
             let current_status = row
                 .complaint_status
                 .as_deref()
@@ -673,12 +680,14 @@ pub async fn patch(
 }
 
 /// Delete an interaction recorded by mistake. The card's figures follow.
+/// A complaint is deleted only by a manager, an admin or an integration.
 #[utoipa::path(
     tag = "interactions",
     params(("id" = i64, Path, description = "Customer id"), ("interaction_id" = i64, Path, description = "Interaction id"),
         ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 403, description = "A viewer; or a sales user deleting an interaction on a card owned by someone else, or deleting a complaint (only managers, admins and integrations delete one: it stays on the customer's record)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
@@ -699,6 +708,9 @@ pub async fn delete(
             writable_customer(conn, &user, customer_id)?;
             let found = find_interaction(conn, customer_id, id)?;
             precondition::check(expected.as_deref(), found.version)?;
+            if from_db(&found.kind, InteractionType::Call) == InteractionType::Complaint {
+                user.require_complaint_removal()?;
+            }
             interactions::delete(conn, id)?;
             stats::refresh_card(conn, customer_id, db::now())?;
             Ok(())

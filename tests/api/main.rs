@@ -39,6 +39,7 @@ mod churn_satisfaction;
 mod churn_win_back;
 mod churn_win_back_undone;
 mod cli;
+mod complaints_kept;
 mod contacts;
 mod content_encoding;
 mod contract;

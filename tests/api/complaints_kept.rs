@@ -1,0 +1,155 @@
+//! A complaint stays on the customer's record: a sales user may resolve a
+//! complaint on its card and correct its text, but deleting it or making it
+//! another type is for managers, admins and integrations. Either took it out
+//! of the card's `open_complaints` and the at-risk signal with no trace, so
+//! the card's rep could make a customer's complaints disappear (an outside
+//! review).
+
+use serde_json::{json, Value};
+
+use crate::activity_interactions::{customer, interact, interactions_of};
+use crate::backend_tests;
+use crate::helpers::TestApp;
+
+backend_tests!(
+    a_sales_user_neither_deletes_nor_reclassifies_a_complaint,
+    managers_and_integrations_remove_complaints,
+);
+
+async fn open_complaints(app: &TestApp, token: &str, card: i64) -> Value {
+    let r = app.get(&format!("/api/v1/customers/{card}"), token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["open_complaints"].clone()
+}
+
+async fn a_sales_user_neither_deletes_nor_reclassifies_a_complaint(app: TestApp) {
+    let (_, manager) = app.user_with_role("manager").await;
+    let (_, rep) = app.user_with_role("sales").await;
+    let card = customer(&app, &rep, "Unhappy").await;
+    // Logged by the rep itself and by the service desk (a manager).
+    let own = interact(
+        &app,
+        &rep,
+        card,
+        json!({"type": "complaint", "summary": "Broken lids"}),
+    )
+    .await
+    .id();
+    let desk = interact(
+        &app,
+        &manager,
+        card,
+        json!({"type": "complaint", "summary": "Late delivery"}),
+    )
+    .await
+    .id();
+    assert_eq!(open_complaints(&app, &rep, card).await, 2);
+
+    for id in [own, desk] {
+        let one = format!("{}/{id}", interactions_of(card));
+        let r = app.delete(&one, &rep).await;
+        let detail = r.problem(403)["detail"].as_str().unwrap().to_string();
+        assert!(detail.contains("complaint"), "{detail}");
+        for body in [
+            json!({"type": "call"}),
+            json!({"type": "call", "complaint_status": null}),
+            json!({"type": "care", "summary": "Called to apologise"}),
+        ] {
+            let r = app.patch(&one, &rep, &body).await;
+            let detail = r.problem(403)["detail"].as_str().unwrap().to_string();
+            assert!(detail.contains("complaint"), "{body}: {detail}");
+        }
+        // Nothing of the refused requests was stored.
+        let r = app.get(&one, &rep).await;
+        assert_eq!(r.body["type"], "complaint", "{}", r.text);
+        assert_eq!(r.body["version"], 1, "{}", r.text);
+    }
+    assert_eq!(open_complaints(&app, &rep, card).await, 2);
+
+    // The rep still works the complaint: corrects its text, keeps its type,
+    // resolves it.
+    let one = format!("{}/{desk}", interactions_of(card));
+    let r = app
+        .patch(
+            &one,
+            &rep,
+            &json!({"type": "complaint", "summary": "Late delivery (two weeks)"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .patch(&one, &rep, &json!({"complaint_status": "resolved"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["complaint_status"], "resolved");
+    assert_eq!(open_complaints(&app, &rep, card).await, 1);
+    // A resolved complaint is still a complaint.
+    app.delete(&one, &rep).await.problem(403);
+
+    // Other contacts stay the rep's to correct, and a call may become a
+    // complaint (that adds one, it hides none).
+    let call = interact(
+        &app,
+        &rep,
+        card,
+        json!({"type": "call", "summary": "hello"}),
+    )
+    .await
+    .id();
+    let call = format!("{}/{call}", interactions_of(card));
+    let r = app.patch(&call, &rep, &json!({"type": "visit"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.patch(&call, &rep, &json!({"type": "complaint"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(open_complaints(&app, &rep, card).await, 2);
+    let mistake = interact(
+        &app,
+        &rep,
+        card,
+        json!({"type": "email", "summary": "typo"}),
+    )
+    .await
+    .id();
+    let r = app
+        .delete(&format!("{}/{mistake}", interactions_of(card)), &rep)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+}
+
+async fn managers_and_integrations_remove_complaints(app: TestApp) {
+    let (_, manager) = app.user_with_role("manager").await;
+    let (_, integration) = app.user_with_role("integration").await;
+    let admin = app.admin_token().await;
+    let (_, rep) = app.user_with_role("sales").await;
+    let card = customer(&app, &rep, "Corrected").await;
+    let complaint = |summary: &str| json!({"type": "complaint", "summary": summary});
+    let a = interact(
+        &app,
+        &rep,
+        card,
+        complaint("logged as a complaint by mistake"),
+    )
+    .await
+    .id();
+    let b = interact(&app, &rep, card, complaint("duplicate"))
+        .await
+        .id();
+    let c = interact(&app, &rep, card, complaint("synced twice"))
+        .await
+        .id();
+    let d = interact(&app, &rep, card, complaint("another duplicate"))
+        .await
+        .id();
+    assert_eq!(open_complaints(&app, &rep, card).await, 4);
+    let path = |id: i64| format!("{}/{id}", interactions_of(card));
+
+    let r = app
+        .patch(&path(a), &manager, &json!({"type": "call"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["complaint_status"], Value::Null);
+    assert_eq!(app.delete(&path(b), &manager).await.status, 204);
+    assert_eq!(app.delete(&path(c), &integration).await.status, 204);
+    assert_eq!(app.delete(&path(d), &admin).await.status, 204);
+    assert_eq!(open_complaints(&app, &rep, card).await, 0);
+}
