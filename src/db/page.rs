@@ -4,6 +4,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, FieldError};
@@ -70,6 +71,12 @@ pub struct Cursor {
 struct Tagged {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     l: Option<String>,
+    /// The day the list's first page took as today, for a list whose filter
+    /// depends on the date (the customers' `birthday_within_days`): the
+    /// following pages read the same day, so paging across midnight does
+    /// not mix two days' windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    d: Option<NaiveDate>,
     #[serde(flatten)]
     c: Cursor,
 }
@@ -77,8 +84,15 @@ struct Tagged {
 impl Cursor {
     /// The opaque string of this cursor for `list`.
     pub fn encode(&self, list: &str) -> String {
+        self.encode_on(list, None)
+    }
+
+    /// The opaque string of this cursor for `list`, read on `day` (see
+    /// `Tagged::d`).
+    pub fn encode_on(&self, list: &str, day: Option<NaiveDate>) -> String {
         let tagged = Tagged {
             l: Some(list.to_string()),
+            d: day,
             c: self.clone(),
         };
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tagged).unwrap_or_default())
@@ -86,6 +100,17 @@ impl Cursor {
 
     /// Decodes a cursor and checks it was made for `list` and `sort`.
     pub fn decode(raw: &str, list: &str, sort: &str) -> Result<Cursor, ApiError> {
+        Self::decode_on(raw, list, sort).map(|(cursor, _)| cursor)
+    }
+
+    /// As `decode`, with the day the cursor's list was read on, if it
+    /// carries one (years 1900–9999, as a query's dates; a forged cursor
+    /// with another is a 400).
+    pub fn decode_on(
+        raw: &str,
+        list: &str,
+        sort: &str,
+    ) -> Result<(Cursor, Option<NaiveDate>), ApiError> {
         let bad = |msg: &str| {
             ApiError::InvalidQuery(vec![FieldError::new("cursor", "invalid_value", msg)])
         };
@@ -108,9 +133,15 @@ impl Cursor {
         if has_nul(&tagged.c.k) {
             return Err(bad("not a cursor returned by this API"));
         }
-        Ok(tagged.c)
+        if tagged.d.is_some_and(|d| !DAY_YEARS.contains(&d.year())) {
+            return Err(bad("corrupt cursor"));
+        }
+        Ok((tagged.c, tagged.d))
     }
 }
+
+/// The years of a cursor's day: those of a date in a request.
+const DAY_YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
 
 fn has_nul(v: &serde_json::Value) -> bool {
     match v {
@@ -131,7 +162,6 @@ impl Cursor {
 
 /// An instant in a cursor's key (see [`Cursor::stamp_key`]).
 pub fn stamp_of(v: &serde_json::Value) -> Result<chrono::NaiveDateTime, ApiError> {
-    use chrono::Datelike;
     v.as_str()
         .and_then(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
         .filter(|t| crate::domain::instants::YEARS.contains(&t.year()))
@@ -165,15 +195,26 @@ pub struct Page<T> {
 
 /// Trims the extra row fetched to learn whether another page exists.
 pub fn finish<T>(
+    rows: Vec<T>,
+    limit: i64,
+    list: &str,
+    cursor_of: impl Fn(&T) -> Cursor,
+) -> Page<T> {
+    finish_on(rows, limit, list, None, cursor_of)
+}
+
+/// As `finish`, for a list read on `day` (see `Tagged::d`).
+pub fn finish_on<T>(
     mut rows: Vec<T>,
     limit: i64,
     list: &str,
+    day: Option<NaiveDate>,
     cursor_of: impl Fn(&T) -> Cursor,
 ) -> Page<T> {
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more {
-        rows.last().map(|r| cursor_of(r).encode(list))
+        rows.last().map(|r| cursor_of(r).encode_on(list, day))
     } else {
         None
     };
@@ -205,6 +246,35 @@ mod tests {
             Some(c.clone())
         );
         assert!(Cursor::decode("garbage!", "customers", "name").is_err());
+    }
+
+    #[test]
+    fn a_cursor_carries_the_day_its_list_was_read_on() {
+        let c = Cursor {
+            s: "id".into(),
+            k: serde_json::Value::Null,
+            id: 7,
+        };
+        let day = NaiveDate::from_ymd_opt(2026, 12, 31);
+        let raw = c.encode_on("customers", day);
+        assert_eq!(
+            Cursor::decode_on(&raw, "customers", "id").ok(),
+            Some((c.clone(), day))
+        );
+        // The day is checked with the rest: a foreign list is still refused.
+        assert!(Cursor::decode_on(&raw, "users", "id").is_err());
+        assert_eq!(
+            Cursor::decode_on(&c.encode("customers"), "customers", "id").ok(),
+            Some((c.clone(), None))
+        );
+        for forged in [
+            br#"{"l":"customers","d":"0001-01-01","s":"id","k":null,"id":7}"#.as_slice(),
+            br#"{"l":"customers","d":"2026-02-30","s":"id","k":null,"id":7}"#.as_slice(),
+            br#"{"l":"customers","d":20261231,"s":"id","k":null,"id":7}"#.as_slice(),
+        ] {
+            let raw = URL_SAFE_NO_PAD.encode(forged);
+            assert!(Cursor::decode_on(&raw, "customers", "id").is_err());
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! The query parameters of the customer list.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::common::clean;
 use super::dates;
-use crate::db::customer_list::Filter;
+use crate::db::customer_list::{Filter, Sort};
+use crate::db::customers::Full;
+use crate::db::page::{self, Cursor, Page};
 use crate::domain::birthdays::{Window, MAX_WINDOW_DAYS};
 use crate::domain::codes::{
     AcquisitionSource, CprStage, CustomerKind, FunnelStage, LoyaltyType, PersonalityType,
@@ -39,14 +41,24 @@ pub struct CustomerQuery {
     /// none).
     #[param(minimum = 1)]
     pub source_customer_id: Option<i64>,
-    /// Only cards whose birthday is celebrated from today (UTC, the
-    /// server's clock) to this many days later, both included: `0` is
-    /// today, `7` the coming week, `366` every card with a birthday (0 to
-    /// 366). Matched on month and day, over the year end too; a 29 February
-    /// birthday is celebrated on 28 February in a year without one. Cards
-    /// without a birthday never match. Combines with every sort.
+    /// Only cards whose birthday is celebrated from `birthday_from` (default
+    /// today, the server's UTC date) to this many days later, both
+    /// included: `0` is that day, `7` the coming week, `366` every card with
+    /// a birthday (0 to 366). Matched on month and day, over the year end
+    /// too; a 29 February birthday is celebrated on 28 February in a year
+    /// without one. Cards without a birthday never match. Combines with
+    /// every sort. Without `birthday_from`, the day the first page took as
+    /// today holds for the pages its cursors lead to: paging across
+    /// midnight UTC does not mix two days' windows.
     #[param(minimum = 0, maximum = 366)]
     pub birthday_within_days: Option<i64>,
+    /// The first day of the `birthday_within_days` window (`YYYY-MM-DD`,
+    /// 1900-01-01 to 9999-12-31): the client's local date, for a shop
+    /// whose day does not begin at midnight UTC (a Beijing job at 07:30 runs
+    /// at 23:30 UTC the day before). Only with `birthday_within_days`.
+    #[serde(default, deserialize_with = "dates::optional")]
+    #[param(value_type = Option<String>, format = Date, pattern = "^(19|[2-9][0-9])")]
+    pub birthday_from: Option<NaiveDate>,
     /// The card with this ERP key (exact, as stored; at most one card has
     /// it): how an integrator finds the card of a record it syncs.
     pub external_id: Option<String>,
@@ -201,6 +213,7 @@ impl CustomerQuery {
                 format!("must be between 0 (today) and {MAX_WINDOW_DAYS} (a year and a day)"),
             ));
         }
+        errors.extend(self.birthday_from_errors());
         for (name, value) in [
             ("satisfaction_min", self.satisfaction_min),
             ("satisfaction_max", self.satisfaction_max),
@@ -262,9 +275,12 @@ impl CustomerQuery {
             prospect_grade: self.prospect_grade.map(|v| v.as_str().to_string()),
             owner_id: self.owner_id,
             source_customer_id: self.source_customer_id,
-            // Today by the server's clock, as every relative date of a rule.
+            // The client's day when it names one; else today by the
+            // server's clock, as every relative date of a rule.
             birthdays: self.birthday_within_days.map(|days| Window {
-                today: Utc::now().date_naive(),
+                today: self
+                    .birthday_from
+                    .unwrap_or_else(|| Utc::now().date_naive()),
                 days,
             }),
             // Trimmed as the stored values were (a review: `?region=%20Ningbo`
@@ -297,6 +313,81 @@ impl CustomerQuery {
             satisfaction_max: self.satisfaction_max,
             loyalty_type: self.loyalty_type.map(|v| v.as_str().to_string()),
             segment: None,
+        })
+    }
+}
+
+impl CustomerQuery {
+    /// `birthday_from`'s 400s: a year outside 1900–9999 (as every date a
+    /// request names), or no window to begin (it was no filter at all).
+    fn birthday_from_errors(&self) -> Option<FieldError> {
+        let from = self.birthday_from?;
+        if !(1900..=9999).contains(&from.year()) {
+            return Some(FieldError::new(
+                "birthday_from",
+                "range",
+                "must be from 1900-01-01 to 9999-12-31",
+            ));
+        }
+        if self.birthday_within_days.is_none() {
+            return Some(FieldError::new(
+                "birthday_from",
+                "not_allowed",
+                "is the first day of the birthday_within_days window: send both",
+            ));
+        }
+        None
+    }
+
+    /// One page of a paged customer list (`list`: its cursors' name): the
+    /// filter, then `sort`, `limit` and `cursor` checked in that order, as
+    /// every list does.
+    pub fn paged(&self, list: &str) -> Result<Paged, ApiError> {
+        let mut filter = self.filter()?;
+        let sort = Sort::parse(self.sort.as_deref())?;
+        let limit = page::limit(self.limit)?;
+        let (after, carried) = match self.cursor.as_deref() {
+            Some(raw) => {
+                let (cursor, day) = Cursor::decode_on(raw, list, &sort.as_string())?;
+                (Some(cursor), day)
+            }
+            None => (None, None),
+        };
+        // The first page's day holds for the following ones: read anew,
+        // pages read after midnight UTC took the next day's window, skipping
+        // and repeating cards. A day the client names wins.
+        if let (None, Some(day), Some(window)) =
+            (self.birthday_from, carried, filter.birthdays.as_mut())
+        {
+            window.today = day;
+        }
+        Ok(Paged {
+            day: filter.birthdays.map(|w| w.today),
+            filter,
+            sort,
+            limit,
+            after,
+            list: list.to_string(),
+        })
+    }
+}
+
+/// What one page of a paged customer list reads (see `CustomerQuery::paged`).
+pub struct Paged {
+    pub filter: Filter,
+    pub sort: Sort,
+    pub limit: i64,
+    pub after: Option<Cursor>,
+    list: String,
+    /// The birthday window's first day, which the next cursor carries.
+    day: Option<NaiveDate>,
+}
+
+impl Paged {
+    /// The page of `rows` (read with one more than `limit`) and its cursor.
+    pub fn finish(&self, rows: Vec<Full>) -> Page<Full> {
+        page::finish_on(rows, self.limit, &self.list, self.day, |r| {
+            self.sort.cursor_for(r)
         })
     }
 }

@@ -20,9 +20,8 @@ use super::users::owner_error;
 use super::validation::check;
 use super::views::{opt_rfc3339, rfc3339, utc, StrategyView};
 use crate::auth::AuthUser;
-use crate::db::customer_list::{self, Sort};
+use crate::db::customer_list;
 use crate::db::customers::{self, CustomerRow, Full, StatsRow};
-use crate::db::page::{self, Cursor};
 use crate::db::row_lock::{lock, Locked};
 use crate::db::{self, changes, users, DbConn};
 use crate::domain::codes::{
@@ -560,20 +559,18 @@ pub async fn list(
     _user: AuthUser,
     query: QueryParams<CustomerQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.0;
-    let filter = q.filter()?;
-    let sort = Sort::parse(q.sort.as_deref())?;
-    let limit = page::limit(q.limit)?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| Cursor::decode(c, "customers", &sort.as_string()))
-        .transpose()?;
+    let paged = query.0.paged("customers")?;
     let page = state
         .db
         .run(move |conn| {
-            let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), limit)?;
-            let page = page::finish(rows, limit, "customers", |r| sort.cursor_for(r));
+            let rows = customer_list::page(
+                conn,
+                &paged.filter,
+                &paged.sort,
+                paged.after.as_ref(),
+                paged.limit,
+            )?;
+            let page = paged.finish(rows);
             Ok(CustomerPage {
                 items: views(conn, page.items)?,
                 next_cursor: page.next_cursor,

@@ -30,7 +30,7 @@ use super::precondition::{self, etag};
 use super::validation::Input;
 use super::views::utc;
 use crate::auth::AuthUser;
-use crate::db::customer_list::{self, Filter, Sort};
+use crate::db::customer_list::{self, Filter};
 use crate::db::page::{self, Cursor};
 use crate::db::row_lock::{lock, Locked};
 use crate::db::segments::{self as store, SegmentRow, SegmentScope, Totals};
@@ -912,27 +912,24 @@ pub async fn list_members(
     query: QueryParams<CustomerQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let q = query.0;
-    let filter = q.filter()?;
-    let sort = Sort::parse(q.sort.as_deref())?;
-    let limit = page::limit(q.limit)?;
     // One list per segment: another segment's cursor is refused.
-    let list_name = format!("segment-members:{id}");
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| Cursor::decode(c, &list_name, &sort.as_string()))
-        .transpose()?;
+    let paged = query.0.paged(&format!("segment-members:{id}"))?;
     let page = state
         .db
         .run(move |conn| {
             let row = find_segment(conn, id)?;
             let filter = Filter {
                 segment: Some(scope_of(&row, db::now())?),
-                ..filter
+                ..paged.filter.clone()
             };
-            let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), limit)?;
-            let page = page::finish(rows, limit, &list_name, |r| sort.cursor_for(r));
+            let rows = customer_list::page(
+                conn,
+                &filter,
+                &paged.sort,
+                paged.after.as_ref(),
+                paged.limit,
+            )?;
+            let page = paged.finish(rows);
             Ok(CustomerPage {
                 items: views(conn, page.items)?,
                 next_cursor: page.next_cursor,
