@@ -130,6 +130,18 @@ pub fn clean(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// Whether a PATCH's `external_id` (`sent`: absent, null or a value,
+/// stored trimmed) changes or clears the key `current` a record already
+/// has. Read from the request, before the `If-Match` check, as an owner
+/// change is: a user who may not change it got a 412 for a stale version,
+/// then a 403 on the resend with the fresh one.
+pub fn changes_set_key(current: Option<&str>, sent: Option<&Option<String>>) -> bool {
+    match (current, sent) {
+        (Some(current), Some(sent)) => clean(sent.clone()).as_deref() != Some(current),
+        _ => false,
+    }
+}
+
 /// The customer a list of a customer's records is for: the path's on
 /// `/customers/{id}/…`, the query's `customer_id` on the list of all. Both,
 /// naming different customers, is a 400 (the query's was ignored before).

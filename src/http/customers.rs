@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::change_data;
+use super::common::changes_set_key;
 use super::customer_currency::{check_change, Restated};
 use super::customer_input::{normalize_tags, source_link_errors, CustomerCreate, CustomerPatch};
 use super::customer_query::CustomerQuery;
@@ -470,6 +471,9 @@ pub fn update_in_tx(
     if input.owner_id.flatten().is_some_and(|o| o != row.owner_id) {
         user.require_owner_change()?;
     }
+    if changes_set_key(row.external_id.as_deref(), input.external_id.as_ref()) {
+        user.require_key_change("external_id")?;
+    }
     precondition::check(expected.as_deref(), row.version)?;
     let tags = input
         .tags
@@ -485,9 +489,6 @@ pub fn update_in_tx(
         .filter(|r| !r.is_empty());
     let restated = Restated::of(&input);
     input.apply(&mut row)?;
-    if original.external_id.is_some() && row.external_id != original.external_id {
-        user.require_key_change("external_id")?;
-    }
     let (errors, conflict) = reference_errors(conn, user, &row, row.owner_id != original.owner_id)?;
     fail_on(errors, conflict)?;
     if skip_unchanged && row == original {

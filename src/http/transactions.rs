@@ -425,13 +425,13 @@ pub fn update_in_tx(
     if !resend {
         user.require_customer_write(customer.owner_id)?;
     }
+    if super::common::changes_set_key(row.external_id.as_deref(), input.external_id.as_ref()) {
+        user.require_key_change("external_id")?;
+    }
     precondition::check(expected.as_deref(), row.version)?;
     let original = row.clone();
     let before = row.version;
     patch_row(&mut row, input, &customer.currency)?;
-    if original.external_id.is_some() && row.external_id != original.external_id {
-        user.require_key_change("external_id")?;
-    }
     external_id_free(conn, row.external_id.as_deref(), row.id)?;
     if row == original {
         return Ok(Updated::Unchanged(original));

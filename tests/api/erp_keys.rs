@@ -11,6 +11,7 @@ use crate::helpers::{Resp, TestApp};
 backend_tests!(
     sales_may_not_change_or_clear_a_cards_erp_key,
     sales_may_not_change_or_clear_an_orders_erp_key,
+    a_stale_if_match_does_not_hide_the_key_refusal,
 );
 
 fn assert_key_refused(r: &Resp) {
@@ -140,4 +141,48 @@ async fn sales_may_not_change_or_clear_an_orders_erp_key(app: TestApp) {
         assert_eq!(r.status, 200, "{role}: {}", r.text);
         assert_eq!(r.body["external_id"], body["external_id"], "{role}");
     }
+}
+
+/// The key permission is checked before `If-Match`, as the owner change
+/// is: a sales user's stale PATCH changing a key got a 412, then a 403 on
+/// the resend with the fresh version.
+async fn a_stale_if_match_does_not_hide_the_key_refusal(app: TestApp) {
+    let (_, sales) = app.user_with_role("sales").await;
+    let card = app
+        .create_customer(
+            &sales,
+            json!({"kind": "individual", "name": "Keyed", "external_id": "ERP-1"}),
+        )
+        .await
+        .id();
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{card}/transactions"),
+            &sales,
+            &json!({"amount_cents": 1000, "cost_cents": 500, "product": "Tea",
+                    "occurred_at": "2026-11-20T10:30:00Z", "external_id": "SO-1"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let order = format!("/api/v1/customers/{card}/transactions/{}", r.id());
+    let card = format!("/api/v1/customers/{card}");
+    let stale = "\"999\"";
+    for (path, other) in [(&card, "ERP-2"), (&order, "SO-2")] {
+        for body in [json!({"external_id": other}), json!({"external_id": null})] {
+            let r = app.patch_if_match(path, &sales, stale, &body).await;
+            assert_key_refused(&r);
+        }
+        // The key sent back as stored (trimmed) changes nothing: the
+        // version check answers.
+        let own = if path == &card { " ERP-1 " } else { " SO-1 " };
+        app.patch_if_match(path, &sales, stale, &json!({"external_id": own}))
+            .await
+            .problem(412);
+    }
+    // As for the owner, checked before the version too.
+    let (manager_id, _) = app.user_with_role("manager").await;
+    let r = app
+        .patch_if_match(&card, &sales, stale, &json!({"owner_id": manager_id}))
+        .await;
+    r.problem(403);
 }
