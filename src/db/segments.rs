@@ -447,8 +447,9 @@ impl SegmentScope {
     }
 
     /// The cards whose birthday's key (`domain::birthdays`) is in one of
-    /// `ranges`: the customer list's `birthday_within_days` and the rules'
-    /// `days_to_birthday`. The key is computed from the stored date on each
+    /// `ranges`: the customer list's `birthday_within_days` (also on the
+    /// export and a segment's members; no segment rule reads birthdays).
+    /// The key is computed from the stored date on each
     /// engine (SQLite keeps a date as `YYYY-MM-DD` text) and compared as an
     /// integer, so both engines agree whatever their collation.
     pub fn birthdays(ranges: &[(i64, i64)]) -> SegmentScope {

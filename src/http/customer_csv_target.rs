@@ -206,7 +206,7 @@ fn other_key(id: i64, own: &str, key: &str) -> ApiError {
         "conflict",
         format!(
             "card {id} has external_id {own:?}, not {key:?}: a row's id and external_id name one card \
-             (change a card's external_id with PATCH /customers/{id})"
+             (managers, admins and integrations change a card's external_id with PATCH /customers/{id})"
         ),
     ))
 }
