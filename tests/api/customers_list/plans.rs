@@ -12,7 +12,10 @@ use patron::db::customer_list::{LAST_CONTACT_KEY, LAST_PURCHASE_KEY};
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
 
-backend_tests!(the_sorts_without_a_column_index_of_their_own_use_an_expression_index);
+backend_tests!(
+    the_sorts_without_a_column_index_of_their_own_use_an_expression_index,
+    the_referral_filter_uses_the_partial_index_of_referred_cards,
+);
 
 #[derive(QueryableByName)]
 struct SqliteStep {
@@ -101,6 +104,32 @@ async fn the_sorts_without_a_column_index_of_their_own_use_an_expression_index(a
                     "{key} {dir} sorts: {plan}"
                 );
             }
+        }
+    }
+}
+
+/// `source_customer_id` reads the partial index of the referred cards
+/// (`customers_source`, `WHERE source_customer_id IS NOT NULL`), in id
+/// order, instead of every card: the filter's `=` implies the index's
+/// condition on both engines.
+async fn the_referral_filter_uses_the_partial_index_of_referred_cards(app: TestApp) {
+    let filter = "customers.archived_at IS NULL AND customers.source_customer_id = 5";
+    for (dir, op) in [("ASC", ">"), ("DESC", "<")] {
+        let first = format!(
+            "SELECT customers.id FROM customers WHERE {filter} \
+             ORDER BY customers.id {dir} LIMIT 51"
+        );
+        let later = format!(
+            "SELECT customers.id FROM customers WHERE {filter} AND customers.id {op} 7 \
+             ORDER BY customers.id {dir} LIMIT 51"
+        );
+        for sql in [first, later] {
+            let plan = plan(&app, &sql);
+            assert!(plan.contains("customers_source"), "{dir}: {plan}");
+            assert!(
+                !plan.contains("TEMP B-TREE") && !plan.contains("Sort"),
+                "{dir} sorts: {plan}"
+            );
         }
     }
 }
