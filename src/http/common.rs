@@ -142,18 +142,10 @@ pub fn changes_set_key(current: Option<&str>, sent: Option<&Option<String>>) -> 
     }
 }
 
-/// The customer a list of a customer's records is for: the path's on
-/// `/customers/{id}/…`, the query's `customer_id` on the list of all. Both,
-/// naming different customers, is a 400 (the query's was ignored before).
-pub fn listed_customer(path: Option<i64>, query: Option<i64>) -> Result<Option<i64>, ApiError> {
-    match customer_mismatch(path, query) {
-        Some(error) => Err(ApiError::InvalidQuery(vec![error])),
-        None => Ok(path.or(query)),
-    }
-}
-
-/// `listed_customer`'s error, for a check that collects its own (the path's
-/// customer is the one listed meanwhile).
+/// The customer of a list of a customer's records is named by the path on
+/// `/customers/{id}/…`, by the query's `customer_id` on the list of all:
+/// both, naming different customers, is this error (the query's was ignored
+/// before), collected with the query's others.
 pub fn customer_mismatch(path: Option<i64>, query: Option<i64>) -> Option<FieldError> {
     match (path, query) {
         (Some(p), Some(q)) if p != q => Some(FieldError::new(

@@ -269,6 +269,7 @@ async fn list_page(
         ("updated_since", q.updated_since),
     ]);
     errors.extend(super::common::empty_period(("from", q.from), ("to", q.to)));
+    errors.extend(super::common::customer_mismatch(customer_id, q.customer_id));
     super::common::query_errors(errors)?;
     let default_sort = if q.follow_up_before.is_some() {
         "follow_up_at"
@@ -278,8 +279,9 @@ async fn list_page(
     let sort = interactions::parse_sort(q.sort.as_deref(), default_sort)?;
     let limit = page::limit(q.limit)?;
     // Named by the customer listed, however it is named (path or
-    // `?customer_id=`): one list, one cursor.
-    let listed = super::common::listed_customer(customer_id, q.customer_id)?;
+    // `?customer_id=`): one list, one cursor. Two customers named is a
+    // query error, reported with the others above.
+    let listed = customer_id.or(q.customer_id);
     let list_name = super::common::list_name("interactions", listed);
     let after = q
         .cursor

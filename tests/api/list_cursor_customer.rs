@@ -94,4 +94,19 @@ async fn cursors_follow_the_customer(app: TestApp, list: &str, item: serde_json:
         r.problem(400);
         assert_eq!(r.error_fields(), ["cursor"], "{path}: {}", r.text);
     }
+    // Two customers named is a 400 reported with the query's other faults,
+    // so that a client fixes them in one go (it came alone on interactions).
+    let both = app
+        .get(
+            &format!(
+                "/api/v1/customers/{five}/{list}?customer_id={six}\
+                 &from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z"
+            ),
+            &token,
+        )
+        .await;
+    both.problem(400);
+    let mut fields = both.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["customer_id", "from"], "{list}: {}", both.text);
 }
