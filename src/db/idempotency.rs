@@ -39,7 +39,8 @@ pub enum Claim {
 /// `Applied`, never run again. So is at once the claim of `released`, a
 /// token whose run ended without a response to keep but could not free its
 /// claim (the database busy: `http::idempotency_settle`). A claim taken
-/// over takes the request's hash: its retry may carry another body.
+/// over takes the request's hash: its retry may carry another body. Another
+/// body meanwhile is `InFlight` until the claim is applied or answered.
 pub fn claim(
     conn: &mut DbConn,
     user_id: i64,
@@ -136,7 +137,17 @@ pub fn claim(
                 Claim::InFlight
             })
         }
-        Some((stored_hash, ..)) if stored_hash != hash => Ok(Claim::Mismatch),
+        // Another request under a key whose request wrote (applied) or was
+        // answered is a misuse, for good. One still running and not applied
+        // may yet fail and free the key for this very body: a 409 to retry,
+        // as the process holding a released claim (and, past the lease,
+        // any) runs it. A 422 here, final for clients, depended on which
+        // process the retry reached.
+        Some((stored_hash, status, _, _, _, applied, _))
+            if stored_hash != hash && (status.is_some() || applied) =>
+        {
+            Ok(Claim::Mismatch)
+        }
         Some(_) => Ok(Claim::InFlight),
     }
 }

@@ -248,6 +248,39 @@ async fn a_corrected_retry_takes_over_a_stale_claim_never_applied(app: TestApp) 
     calm(&app);
 }
 
+/// The same retry, sent to another process within the lease: it cannot
+/// know the claim was freed, and the first run may still be going, so it
+/// answers 409 with `Retry-After` (it was a 422 "already used with a
+/// different request", final for a client, while this process ran it at
+/// once); after the lease it runs.
+async fn a_corrected_retry_elsewhere_is_told_to_wait_not_refused(app: TestApp) {
+    let token = app.admin_token().await;
+    busy(&app, "DELETE");
+    let refused = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/customers"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", "elsewhere")
+                .json(&json!({"kind": "individual"})),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    let other = app.start_another(|_| {}).await;
+    let early = app
+        .send(keyed(&app, &other.address, &token, "elsewhere", "Fixed"))
+        .await;
+    age_claims(&app);
+    let late = app
+        .send(keyed(&app, &other.address, &token, "elsewhere", "Fixed"))
+        .await;
+    other.stop().await;
+    assert_eq!(early.problem(409)["type"], "/problems/conflict");
+    assert!(early.header("retry-after").is_some(), "{:?}", early.text);
+    assert_eq!(late.status, 201, "{}", late.text);
+    calm(&app);
+}
+
 /// A response kept past the claim's lease is not stored: another process
 /// may have answered `idempotency-applied` by then, which is for good. It
 /// was stored for 5 minutes, and the applied key turned into a replay.
@@ -338,6 +371,7 @@ backend_tests!(
     an_applied_claim_whose_release_is_pending_stays_applied,
     a_corrected_retry_runs_while_the_release_is_pending,
     a_corrected_retry_takes_over_a_stale_claim_never_applied,
+    a_corrected_retry_elsewhere_is_told_to_wait_not_refused,
     a_failed_run_that_could_not_free_its_claim_is_run_again,
     a_response_that_could_not_be_stored_is_replayed_and_stored_later,
 );
