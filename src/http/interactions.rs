@@ -585,15 +585,17 @@ pub async fn patch(
         .write_grouped(move |conn| {
             let customer = patchable_customer(conn, &user, customer_id)?;
             let mut row = find_interaction(conn, customer_id, id)?;
+            let stored_kind = from_db(&row.kind, InteractionType::Call);
+            let kind = kind.unwrap_or(stored_kind);
+            // Before If-Match, as the owner check: a 412 would have the
+            // user re-read and resend only to be refused.
+            if stored_kind == InteractionType::Complaint && kind != InteractionType::Complaint {
+                user.require_complaint_removal()?;
+            }
             precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
             let now = db::now();
             let before = row.version;
-            let stored_kind = from_db(&row.kind, InteractionType::Call);
-            let kind = kind.unwrap_or(stored_kind);
-            if stored_kind == InteractionType::Complaint && kind != InteractionType::Complaint {
-                user.require_complaint_removal()?;
-            }
             let current_status = row
                 .complaint_status
                 .as_deref()
@@ -709,10 +711,11 @@ pub async fn delete(
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
             let found = find_interaction(conn, customer_id, id)?;
-            precondition::check(expected.as_deref(), found.version)?;
+            // Before If-Match: a 412 would only send the user back to a 403.
             if from_db(&found.kind, InteractionType::Call) == InteractionType::Complaint {
                 user.require_complaint_removal()?;
             }
+            precondition::check(expected.as_deref(), found.version)?;
             interactions::delete(conn, id)?;
             stats::refresh_card(conn, customer_id, db::now())?;
             Ok(())

@@ -14,6 +14,7 @@ use crate::helpers::TestApp;
 backend_tests!(
     a_sales_user_neither_deletes_nor_reclassifies_a_complaint,
     managers_and_integrations_remove_complaints,
+    a_stale_if_match_does_not_hide_the_complaint_refusal,
 );
 
 async fn open_complaints(app: &TestApp, token: &str, card: i64) -> Value {
@@ -152,4 +153,39 @@ async fn managers_and_integrations_remove_complaints(app: TestApp) {
     assert_eq!(app.delete(&path(c), &integration).await.status, 204);
     assert_eq!(app.delete(&path(d), &admin).await.status, 204);
     assert_eq!(open_complaints(&app, &rep, card).await, 0);
+}
+
+/// The complaint check comes before `If-Match`, as the owner and ERP key
+/// checks: a sales user's stale delete or reclassification got a 412, then
+/// a 403 on the resend with the fresh version.
+async fn a_stale_if_match_does_not_hide_the_complaint_refusal(app: TestApp) {
+    let (_, rep) = app.user_with_role("sales").await;
+    let card = customer(&app, &rep, "Unhappy").await;
+    let id = interact(
+        &app,
+        &rep,
+        card,
+        json!({"type": "complaint", "summary": "Lids"}),
+    )
+    .await
+    .id();
+    let one = format!("{}/{id}", interactions_of(card));
+    let stale = "\"999\"";
+    let r = app
+        .send(
+            app.client
+                .delete(app.url(&one))
+                .bearer_auth(&rep)
+                .header("If-Match", stale),
+        )
+        .await;
+    r.problem(403);
+    let r = app
+        .patch_if_match(&one, &rep, stale, &json!({"type": "call"}))
+        .await;
+    r.problem(403);
+    // Keeping it a complaint is allowed: the version check answers.
+    app.patch_if_match(&one, &rep, stale, &json!({"summary": "Lids (two)"}))
+        .await
+        .problem(412);
 }
