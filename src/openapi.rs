@@ -219,8 +219,9 @@ but its response was not kept; do not send it again with this key (the answer st
 `/problems/idempotency-overtaken`: this request waited past the key's 60 s lease and a retry \
 with the same key took it over; nothing of it was written and the retry's answer is the \
 outcome: send the key again (after `Retry-After`): a retry that succeeded answers with its \
-stored response, one still running with the in-flight 409, and one that failed (nothing kept) \
-runs the request anew.";
+stored response if it was the same request (a retry may carry another body: then a 422, the \
+key being the retry's), one still running with the in-flight 409, and one that failed \
+(nothing kept) runs the request anew.";
 
 /// The `Retry-After` of a keyed POST's 409.
 fn keyed_retry_after() -> utoipa::openapi::Header {

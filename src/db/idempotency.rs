@@ -212,8 +212,9 @@ impl std::fmt::Display for Overtaken {
         f.write_str(
             "a retry with the same Idempotency-Key took this request over while it waited; \
              nothing of it was written: the retry's answer is the outcome (send this key again: a \
-             retry that succeeded answers with its stored response, one that failed lets the \
-             request run anew)",
+             retry that succeeded answers with its stored response if it was the same request, \
+             otherwise a 422, the key being the retry's; one still running, a 409 to retry \
+             later; one that failed lets the request run anew)",
         )
     }
 }

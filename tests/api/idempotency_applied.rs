@@ -136,6 +136,7 @@ backend_tests!(
     a_claim_never_applied_is_run_again,
     a_claim_taken_over_cannot_be_marked_by_the_run_it_replaced,
     an_overtaken_run_leaves_its_retrys_claim_alone,
+    an_overtaken_run_resent_hears_what_its_message_says,
     a_claim_left_by_a_process_before_the_marks_is_not_run_again,
     a_post_the_client_gave_up_on_is_answered_to_its_retry,
 );
@@ -208,6 +209,51 @@ async fn an_overtaken_run_leaves_its_retrys_claim_alone(app: TestApp) {
             matches!(found, Claim::InFlight),
             "the retry's claim was freed: {found:?}"
         );
+        Ok(())
+    })
+    .await
+    .expect("the claims");
+}
+
+/// What the overtaken 409 promises its resend, when the retry that took
+/// the claim over carried another body: the in-flight 409 while the retry
+/// runs unapplied, a 422 once it wrote or was answered. The message said
+/// the resend got the retry's stored response.
+async fn an_overtaken_run_resent_hears_what_its_message_says(app: TestApp) {
+    use patron::db::idempotency::{claim, complete, mark_applied, Claim, Overtaken, Stored};
+    let (user, _) = app.user_with_role("sales").await;
+    let db = app.open_db(1, 5).await;
+    db.run(move |conn| {
+        let now = patron::db::now();
+        let lease = chrono::Duration::seconds(60);
+        let Claim::Fresh(slow) = claim(conn, user, "k", "first", now, now - lease, None)? else {
+            panic!("a new key is fresh");
+        };
+        let later = now + chrono::Duration::seconds(120);
+        let Claim::Fresh(retry) = claim(conn, user, "k", "fixed", later, later - lease, None)?
+        else {
+            panic!("a stale claim never applied is taken over, whatever its body");
+        };
+        let refused = mark_applied(conn, user, "k", &slow);
+        assert!(
+            matches!(&refused, Err(diesel::result::Error::QueryBuilderError(e)) if e.is::<Overtaken>()),
+            "{refused:?}"
+        );
+        let running = claim(conn, user, "k", "first", later, later - lease, None)?;
+        assert!(matches!(running, Claim::InFlight), "{running:?}");
+        mark_applied(conn, user, "k", &retry)?;
+        let applied = claim(conn, user, "k", "first", later, later - lease, None)?;
+        assert!(matches!(applied, Claim::Mismatch), "{applied:?}");
+        let stored = Stored {
+            status: 201,
+            headers: "[]".into(),
+            body: "{}".into(),
+        };
+        complete(conn, user, "k", &retry, &stored, None)?;
+        let answered = claim(conn, user, "k", "first", later, later - lease, None)?;
+        assert!(matches!(answered, Claim::Mismatch), "{answered:?}");
+        let message = Overtaken.to_string();
+        assert!(message.contains("422"), "{message}");
         Ok(())
     })
     .await
