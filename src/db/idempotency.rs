@@ -153,32 +153,31 @@ pub fn claim(
 }
 
 /// Stores the response of the run holding the claim `token` (one a retry
-/// took over stores nothing). Called right after the write it describes;
-/// retried later, only for a claim made after `claimed_after` (its lease
-/// not over: past it, the key may have been answered as applied for good).
+/// took over stores nothing), only for a claim made after `claimed_after`:
+/// past its lease, another process may have answered the key as applied,
+/// for good, and a response stored then turned that into a replay. So even
+/// right after its run: a run slow past the lease stores nothing.
 pub fn complete(
     conn: &mut DbConn,
     user_id: i64,
     key: &str,
     token: &str,
     stored: &Stored,
-    claimed_after: Option<NaiveDateTime>,
+    claimed_after: NaiveDateTime,
 ) -> QueryResult<()> {
-    let claim = keys::table
-        .find((user_id, key))
-        .filter(keys::status.is_null())
-        .filter(keys::claim_token.eq(token));
-    let response = (
+    diesel::update(
+        keys::table
+            .find((user_id, key))
+            .filter(keys::status.is_null())
+            .filter(keys::claim_token.eq(token))
+            .filter(keys::created_at.gt(claimed_after)),
+    )
+    .set((
         keys::status.eq(i32::from(stored.status)),
         keys::headers.eq(&stored.headers),
         keys::body.eq(&stored.body),
-    );
-    match claimed_after {
-        Some(after) => diesel::update(claim.filter(keys::created_at.gt(after)))
-            .set(response)
-            .execute(conn)?,
-        None => diesel::update(claim).set(response).execute(conn)?,
-    };
+    ))
+    .execute(conn)?;
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
 
-use super::idempotency_settle::{passing, settle, Pending, Within, LEASE};
+use super::idempotency_settle::{passing, settle, Pending, LEASE};
 use crate::db::idempotency::{self, Claim, Stored};
 use crate::db::request_key::{self, RequestKey};
 use crate::db::{self, DbConn};
@@ -492,7 +492,7 @@ impl Claimed {
     /// Settles the claim now, or (the database busy) in the background.
     async fn settle(self, pending: Pending) {
         let (user_id, key) = (self.idem.user_id, self.idem.key.clone());
-        match settle(&self.state.db, user_id, &key, &pending, Within::Run).await {
+        match settle(&self.state.db, user_id, &key, &pending).await {
             Ok(()) => {}
             Err(e) if passing(&e) => {
                 log::warn!("idempotency claim not settled, retrying in the background: {e}");

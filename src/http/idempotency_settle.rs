@@ -205,7 +205,7 @@ impl Unsettled {
                 if !unsettled.holds(user_id, &key, &token) {
                     return; // a retry took the claim over, or the lease is over
                 }
-                match settle(&db, user_id, &key, &pending, Within::Lease).await {
+                match settle(&db, user_id, &key, &pending).await {
                     Ok(()) => break,
                     Err(e) if !passing(&e) || Instant::now() >= until => {
                         log::error!("idempotency claim of user {user_id} left unsettled: {e}");
@@ -220,30 +220,16 @@ impl Unsettled {
     }
 }
 
-/// Whether a response is stored past the claim's lease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Within {
-    /// Right after its run: as long as the claim is this run's.
-    Run,
-    /// Later, in the background: only while the lease lasts (past it,
-    /// another process may have answered `idempotency-applied`, for good).
-    Lease,
-}
-
-/// One try at writing what `pending` left to write.
-pub async fn settle(
-    db: &Db,
-    user_id: i64,
-    key: &str,
-    pending: &Pending,
-    within: Within,
-) -> Result<(), ApiError> {
+/// One try at writing what `pending` left to write. A response is stored
+/// only while the claim's lease lasts, the first try included: past it,
+/// another process may have answered `idempotency-applied`, for good.
+pub async fn settle(db: &Db, user_id: i64, key: &str, pending: &Pending) -> Result<(), ApiError> {
     let (key, pending) = (key.to_string(), pending.clone());
     db.write_grouped(move |conn| {
         let lease = chrono::Duration::seconds(super::idempotency::IN_FLIGHT_LEASE_SECS);
         match &pending {
             Pending::Completed { token, stored, .. } => {
-                let claimed_after = (within == Within::Lease).then(|| db::now() - lease);
+                let claimed_after = db::now() - lease;
                 Ok(idempotency::complete(
                     conn,
                     user_id,

@@ -249,7 +249,7 @@ async fn an_overtaken_run_resent_hears_what_its_message_says(app: TestApp) {
             headers: "[]".into(),
             body: "{}".into(),
         };
-        complete(conn, user, "k", &retry, &stored, None)?;
+        complete(conn, user, "k", &retry, &stored, later - lease)?;
         let answered = claim(conn, user, "k", "first", later, later - lease, None)?;
         assert!(matches!(answered, Claim::Mismatch), "{answered:?}");
         let message = Overtaken.to_string();

@@ -311,6 +311,35 @@ async fn a_response_is_not_stored_past_the_lease(app: TestApp) {
     assert_eq!(still.problem(409)["type"], "/problems/idempotency-applied");
 }
 
+/// The same for a run slow past its lease (its claim aged inside its write,
+/// by a trigger, as a minute's wait would): its response, stored right
+/// after the run, is not stored either. Only the background store obeyed
+/// the lease, and the run's first store turned another process's
+/// `idempotency-applied` "for good" into a replay.
+async fn a_run_slow_past_the_lease_does_not_store_its_response(app: TestApp) {
+    let token = app.admin_token().await;
+    let old = (chrono::Utc::now() - chrono::Duration::seconds(120)).format("%Y-%m-%d %H:%M:%S%.6f");
+    let age = format!("UPDATE idempotency_keys SET created_at = '{old}' WHERE status IS NULL;");
+    app.execute_sql(&match app.backend {
+        Backend::Sqlite => {
+            format!("CREATE TRIGGER slow AFTER INSERT ON customers BEGIN {age} END;")
+        }
+        Backend::Postgres => format!(
+            "CREATE FUNCTION slow() RETURNS trigger AS $$ BEGIN {age} RETURN NULL; END \
+             $$ LANGUAGE plpgsql; CREATE TRIGGER slow AFTER INSERT ON customers \
+             FOR EACH STATEMENT EXECUTE FUNCTION slow();"
+        ),
+    });
+    let first = app
+        .send(keyed(&app, &app.address, &token, "slow", "Slow"))
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let retry = app
+        .send(keyed(&app, &app.address, &token, "slow", "Slow"))
+        .await;
+    assert_eq!(retry.problem(409)["type"], "/problems/idempotency-applied");
+}
+
 /// A run whose write was applied, answered with an error whose claim could
 /// not be stamped stale: its retries are told "applied" each time. The
 /// first such answer forgot the pending stamp, and the next retry was told
@@ -368,6 +397,7 @@ fn calm_stamps(app: &TestApp) {
 
 backend_tests!(
     a_response_is_not_stored_past_the_lease,
+    a_run_slow_past_the_lease_does_not_store_its_response,
     an_applied_claim_whose_release_is_pending_stays_applied,
     a_corrected_retry_runs_while_the_release_is_pending,
     a_corrected_retry_takes_over_a_stale_claim_never_applied,
