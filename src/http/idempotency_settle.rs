@@ -203,7 +203,10 @@ impl Unsettled {
             loop {
                 tokio::time::sleep(pause).await;
                 if !unsettled.holds(user_id, &key, &token) {
-                    return; // a retry took the claim over, or the lease is over
+                    if why_gone(&pending, Instant::now(), until) == Gone::LeaseOver {
+                        lease_over(user_id, &pending);
+                    }
+                    return;
                 }
                 match settle(&db, user_id, &key, &pending).await {
                     Ok(()) => break,
@@ -217,6 +220,43 @@ impl Unsettled {
             }
             unsettled.forget(user_id, &key, &token);
         });
+    }
+}
+
+/// Why a pending settling found its entry gone from the memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gone {
+    /// A retry took the released claim over (and forgot the entry).
+    TakenOver,
+    /// The claim's lease ended first.
+    LeaseOver,
+}
+
+fn why_gone(pending: &Pending, now: Instant, until: Instant) -> Gone {
+    match pending {
+        // A retry is answered a completed run's response, never takes its
+        // claim over: only the lease's end drops it.
+        Pending::Completed { .. } => Gone::LeaseOver,
+        Pending::Released { .. } if now >= until => Gone::LeaseOver,
+        Pending::Released { .. } => Gone::TakenOver,
+    }
+}
+
+/// A settling the lease ended before the database took it: a lost response
+/// is an error (the key answers `idempotency-applied` where its 2xx was
+/// given), a claim not freed only a warning (past the lease any process
+/// takes over a claim never applied).
+fn lease_over(user_id: i64, pending: &Pending) {
+    match pending {
+        Pending::Completed { stored, .. } => log::error!(
+            "idempotency response ({}) of user {user_id} lost: the claim's lease ended before \
+             the database took it; its retries are answered idempotency-applied",
+            stored.status
+        ),
+        Pending::Released { .. } => log::warn!(
+            "idempotency claim of user {user_id} not freed before its lease ended; \
+             it is taken over as stale"
+        ),
     }
 }
 
@@ -306,6 +346,17 @@ mod tests {
             .for_each(|e| e.until = gone);
         assert!(unsettled.remember(3, "z", &full, until));
         assert_eq!(unsettled.memory.lock().entries.len(), 1);
+    }
+
+    #[test]
+    fn a_completed_entry_gone_is_a_lost_response_a_released_one_a_takeover_until_the_lease_ends() {
+        let now = Instant::now();
+        let (before, after) = (now + Duration::from_secs(1), now - Duration::from_millis(1));
+        assert_eq!(why_gone(&completed("t", 1), now, before), Gone::LeaseOver);
+        assert_eq!(why_gone(&completed("t", 1), now, after), Gone::LeaseOver);
+        let released = Pending::Released { token: "t".into() };
+        assert_eq!(why_gone(&released, now, before), Gone::TakenOver);
+        assert_eq!(why_gone(&released, now, after), Gone::LeaseOver);
     }
 
     #[test]
