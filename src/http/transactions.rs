@@ -206,18 +206,8 @@ async fn list_page(
     q: TransactionQuery,
     customer_id: Option<i64>,
 ) -> Result<TransactionPage, ApiError> {
-    let sort = transactions::parse_sort(q.sort.as_deref())?;
-    let limit = page::limit(q.limit)?;
-    // Named by the customer listed, however it is named (path or
-    // `?customer_id=`): one list, one cursor. Two customers named is a
-    // query error, reported with the others below (the path's is read).
-    let listed = customer_id.or(q.customer_id);
-    let list_name = super::common::list_name("transactions", listed);
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| Cursor::decode(c, &list_name, sort))
-        .transpose()?;
+    // The query's errors first, together, as on interactions: one request
+    // answers the same whichever list it names.
     let mut errors = super::common::instants_out_of_range(&[
         ("from", q.from),
         ("to", q.to),
@@ -226,6 +216,18 @@ async fn list_page(
     errors.extend(super::common::empty_period(("from", q.from), ("to", q.to)));
     errors.extend(super::common::customer_mismatch(customer_id, q.customer_id));
     super::common::query_errors(errors)?;
+    let sort = transactions::parse_sort(q.sort.as_deref())?;
+    let limit = page::limit(q.limit)?;
+    // Named by the customer listed, however it is named (path or
+    // `?customer_id=`): one list, one cursor. Two customers named is a
+    // query error, reported with the others above.
+    let listed = customer_id.or(q.customer_id);
+    let list_name = super::common::list_name("transactions", listed);
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, &list_name, sort))
+        .transpose()?;
     let filter = Filter {
         customer_id: listed,
         owner_id: q.owner_id,

@@ -109,4 +109,14 @@ async fn cursors_follow_the_customer(app: TestApp, list: &str, item: serde_json:
     let mut fields = both.error_fields();
     fields.sort();
     assert_eq!(fields, ["customer_id", "from"], "{list}: {}", both.text);
+    // The query's errors come before the page's, on both lists (transactions
+    // answered the limit first, interactions the two customers).
+    let r = app
+        .get(
+            &format!("/api/v1/customers/{five}/{list}?customer_id={six}&limit=0"),
+            &token,
+        )
+        .await;
+    r.problem(400);
+    assert_eq!(r.error_fields(), ["customer_id"], "{list}: {}", r.text);
 }
