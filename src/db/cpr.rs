@@ -422,16 +422,14 @@ pub fn set_pin(
 }
 
 /// The CPR settings for a card write to refresh by, kept from changing until
-/// its transaction ends (PostgreSQL: `settings::version_kept`'s `FOR
-/// SHARE`). Read plainly, a purchase that read the old thresholds could
-/// commit after `PUT /settings/cpr`'s recompute had passed its card (the
-/// purchase not yet visible to it): the card kept a stage of the old
-/// thresholds until the hourly job. Kept, the PUT's save waits for the
-/// purchase, whose card its recompute then sees, or the purchase reads the
-/// saved settings.
+/// its transaction ends (`settings::get_kept`). Read plainly, a purchase
+/// that read the old thresholds could commit after `PUT /settings/cpr`'s
+/// recompute had passed its card (the purchase not yet visible to it): the
+/// card kept a stage of the old thresholds until the hourly job. Kept, the
+/// PUT's save waits for the purchase, whose card its recompute then sees, or
+/// the purchase reads the saved settings.
 pub fn settings_kept(conn: &mut DbConn) -> Result<CprSettings, crate::error::ApiError> {
-    super::settings::version_kept(conn, super::settings::CPR)?;
-    Ok(super::settings::get::<CprSettings>(conn, super::settings::CPR)?.0)
+    Ok(super::settings::get_kept::<CprSettings>(conn, super::settings::CPR)?.0)
 }
 
 /// After a write that changes a customer's transactions or wallet: its CPR

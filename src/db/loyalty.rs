@@ -98,18 +98,24 @@ pub fn refresh(
 }
 
 /// One customer under the stored settings (after a response or a
-/// transaction write), inside the caller's write transaction.
+/// transaction write), inside the caller's write transaction. The settings
+/// are kept until it commits (`settings::get_kept`), as the CPR ones
+/// (`cpr::settings_kept`): read plainly, a write that read the old
+/// thresholds could commit after `PUT /settings/loyalty`'s recompute had
+/// passed its card, which kept a type of the old thresholds until the
+/// hourly job.
 pub fn refresh_current(
     conn: &mut DbConn,
     customer_id: i64,
     now: NaiveDateTime,
 ) -> Result<(), crate::error::ApiError> {
-    let (settings, _) = super::settings::get::<LoyaltySettings>(conn, super::settings::LOYALTY)?;
+    let (settings, _) =
+        super::settings::get_kept::<LoyaltySettings>(conn, super::settings::LOYALTY)?;
     Ok(refresh(conn, customer_id, &settings, now)?)
 }
 
 /// Many customers under the stored settings (a bulk write), inside the
-/// caller's write transaction.
+/// caller's write transaction; kept as in `refresh_current`.
 pub fn refresh_ids_current(
     conn: &mut DbConn,
     ids: &[i64],
@@ -118,7 +124,8 @@ pub fn refresh_ids_current(
     if ids.is_empty() {
         return Ok(());
     }
-    let (settings, _) = super::settings::get::<LoyaltySettings>(conn, super::settings::LOYALTY)?;
+    let (settings, _) =
+        super::settings::get_kept::<LoyaltySettings>(conn, super::settings::LOYALTY)?;
     // Only integers go into the text.
     let list: Vec<String> = ids.iter().map(i64::to_string).collect();
     Ok(refresh_scope(

@@ -38,45 +38,89 @@ pub fn get<T: DeserializeOwned + Default>(
     }
 }
 
-/// Locks the document `name` until the transaction ends (PostgreSQL; SQLite
-/// writes one at a time), so that a read of its version and the save that
-/// follows are not overtaken by another writer: two PUTs without `If-Match`
-/// at once were a 412 for one of them.
+/// PostgreSQL advisory lock keys, one per settings document: its writers
+/// (`lock`) and the card writes and recompute ranges that read it
+/// (`version_kept`) meet there. An advisory lock exists before the document
+/// was ever saved (a row lock had no row to take on a new database, and the
+/// race it closed stayed open until the first save), writes no tuple (`FOR
+/// SHARE` on one hot row wrote a tuple lock, and MultiXacts under
+/// concurrent card writes), and a queued exclusive request blocks later
+/// shared ones, so a save is not starved by a stream of card writes.
+/// The high half spells "stng" so that `pg_locks` shows whose they are.
+pub const CPR_LOCK: i64 = 0x7374_6e67_0000_0001;
+pub const TIERS_LOCK: i64 = 0x7374_6e67_0000_0002;
+pub const CHURN_LOCK: i64 = 0x7374_6e67_0000_0003;
+pub const LOYALTY_LOCK: i64 = 0x7374_6e67_0000_0004;
+pub const TIERS_RANKED_LOCK: i64 = 0x7374_6e67_0000_0005;
+/// Any other name: one key for all, coarser but still correct.
+pub const OTHER_LOCK: i64 = 0x7374_6e67_0000_0000;
+
+fn lock_key(name: &str) -> i64 {
+    match name {
+        CPR => CPR_LOCK,
+        TIERS => TIERS_LOCK,
+        CHURN => CHURN_LOCK,
+        LOYALTY => LOYALTY_LOCK,
+        TIERS_RANKED => TIERS_RANKED_LOCK,
+        _ => OTHER_LOCK,
+    }
+}
+
+/// Locks the document `name` against its other writers and its readers
+/// that keep it (`version_kept`) until the transaction ends (PostgreSQL;
+/// SQLite writes one at a time), so that a read of its version and the save
+/// that follows are not overtaken by another writer: two PUTs without
+/// `If-Match` at once were a 412 for one of them. Reads after it see every
+/// save committed before it was granted (READ COMMITTED: each statement
+/// takes a new snapshot).
 pub fn lock(conn: &mut DbConn, name: &str) -> QueryResult<()> {
     if let DbConn::Postgresql(c) = conn {
-        diesel::sql_query("SELECT name FROM settings WHERE name = $1 FOR UPDATE")
-            .bind::<diesel::sql_types::Text, _>(name)
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(lock_key(name))
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+/// Keeps the document `name` from changing until the transaction ends
+/// (PostgreSQL: a shared advisory lock, `lock` waits for it and it for
+/// `lock`'s holder; SQLite writes one at a time). Its own statement, taken
+/// before the document is read: a read in the same statement would use the
+/// snapshot taken before the wait, and so miss a save committed during it.
+pub fn keep(conn: &mut DbConn, name: &str) -> QueryResult<()> {
+    if let DbConn::Postgresql(c) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock_shared($1)")
+            .bind::<diesel::sql_types::BigInt, _>(lock_key(name))
             .execute(c)?;
     }
     Ok(())
 }
 
 /// The stored version of `name` (0 when never set), kept from changing
-/// until the transaction ends (PostgreSQL's `FOR SHARE`: a PUT's save waits
-/// for it, and it for the save; SQLite writes one at a time). A recompute's
-/// range reads it first, so that no range under older settings commits
-/// after a newer version was stored (see `chunks::walk`).
+/// until the transaction ends (`keep`). A recompute's range reads it first,
+/// so that no range under older settings commits after a newer version was
+/// stored (see `chunks::walk`).
 pub fn version_kept(conn: &mut DbConn, name: &str) -> QueryResult<i64> {
-    #[derive(QueryableByName)]
-    struct Version {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        version: i64,
-    }
-    let version = match conn {
-        DbConn::Postgresql(c) => {
-            diesel::sql_query("SELECT version FROM settings WHERE name = $1 FOR SHARE")
-                .bind::<diesel::sql_types::Text, _>(name)
-                .get_result::<Version>(c)
-                .optional()?
-                .map(|r| r.version)
-        }
-        DbConn::Sqlite(_) => settings::table
-            .find(name)
-            .select(settings::version)
-            .first(conn)
-            .optional()?,
-    };
+    keep(conn, name)?;
+    let version = settings::table
+        .find(name)
+        .select(settings::version)
+        .first(conn)
+        .optional()?;
     Ok(version.unwrap_or(0))
+}
+
+/// The stored value of `name` (or the default) and its version, kept from
+/// changing until the transaction ends (`keep`): for a card write that
+/// refreshes by them, so that a settings change's recompute, which starts
+/// after its save, sees the card write, or the card write reads the saved
+/// settings.
+pub fn get_kept<T: DeserializeOwned + Default>(
+    conn: &mut DbConn,
+    name: &str,
+) -> Result<(T, i64), ApiError> {
+    keep(conn, name)?;
+    get(conn, name)
 }
 
 /// The turn of settings changes and recomputes in this process (`change_turn`).

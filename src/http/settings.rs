@@ -346,19 +346,9 @@ pub fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
     if serde_json::to_value(&stored).ok() == serde_json::to_value(value).ok() {
         return Ok(current);
     }
-    let saved = match settings::put(conn, name, value, current, user_id, db::now())? {
-        // The first version has no row to lock: a writer without a
-        // precondition whose lock found no row can lose to another, by its
-        // insert or, when the row was committed between its lock and its
-        // read, by its update (PostgreSQL, 1 of 8 PUTs at once in CI). It
-        // saves over the winner's, the row now there to lock.
-        None if expected.is_none() => {
-            settings::lock(conn, name)?;
-            let (_, current) = settings::get::<T>(conn, name)?;
-            settings::put(conn, name, value, current, user_id, db::now())?
-        }
-        saved => saved,
-    };
+    // `settings::lock` is held before the first save too (an advisory
+    // lock, not the row's): no other writer saves between the read and this.
+    let saved = settings::put(conn, name, value, current, user_id, db::now())?;
     saved.ok_or(ApiError::PreconditionFailed {
         current: current + 1,
     })
