@@ -100,10 +100,16 @@ impl Cards<'_> {
 }
 
 /// The figures of `card` (the stored row) were computed over another window
-/// than `months`: a NULL window (no figures other than zero written yet)
-/// is every window's.
+/// than `months`, or over one not known: a NULL window beside window
+/// revenue was computed before the window was stored (the upgrade fills
+/// none, not to rewrite every card in one transaction), and this recompute,
+/// or the hourly walk's, writes it range by range. A NULL window beside no
+/// revenue (a new card) is every window's.
 fn other_window(card: &str, months: u32) -> String {
-    format!("COALESCE({card}.cpr_window_months, {months}) <> {months}")
+    format!(
+        "(COALESCE({card}.cpr_window_months, {months}) <> {months} \
+          OR ({card}.cpr_window_months IS NULL AND {card}.cpr_revenue_window_cents <> 0))"
+    )
 }
 
 /// Recomputes the window revenue, share of wallet and (unless pinned) the
@@ -463,6 +469,8 @@ mod tests {
         share_of_wallet: Option<f64>,
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         cpr_revenue_window_cents: i64,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+        cpr_window_months: Option<i32>,
     }
 
     /// One card per combination of the inputs, with its purchase count,
@@ -471,7 +479,10 @@ mod tests {
     /// instant (inside) and one a second before it (outside, must not
     /// count). The refresh then computes each card's revenue, share and
     /// stage in SQL (`share_sql`, `stage_sql`), under the default 12-month
-    /// window and a 6-month one (the wallet is scaled to the window).
+    /// window and a 6-month one (the wallet is scaled to the window), and
+    /// stores the window with them; then the 6-month one again after the
+    /// stored windows were cleared, as an upgrade leaves the cards (figures
+    /// from before the window was stored): the cards with revenue get it.
     fn refreshed_stages_match_the_domain_rule(c: &mut DbConn) {
         let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
             .and_then(|d| d.and_hms_opt(12, 0, 0))
@@ -509,7 +520,11 @@ mod tests {
                 )
             }),
         );
-        for months in [12, 6] {
+        for (months, upgraded) in [(12, false), (6, false), (6, true)] {
+            if upgraded {
+                c.batch_execute("UPDATE customers SET cpr_window_months = NULL")
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
             let s = CprSettings {
                 window_months: months,
                 ..CprSettings::default()
@@ -546,8 +561,8 @@ mod tests {
             })
             .unwrap_or_else(|e| panic!("{e}"));
             let got: Vec<Card> = diesel::sql_query(
-                "SELECT id, cpr_stage, share_of_wallet, cpr_revenue_window_cents \
-                 FROM customers ORDER BY id",
+                "SELECT id, cpr_stage, share_of_wallet, cpr_revenue_window_cents, \
+                   cpr_window_months FROM customers ORDER BY id",
             )
             .load(c)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -565,6 +580,16 @@ mod tests {
                 );
                 assert_eq!(card.share_of_wallet, want_share, "{what}");
                 assert_eq!(card.cpr_stage, stage(inputs, &s, now).as_str(), "{what}");
+                // Figures written carry their window; zero revenue with no
+                // share is every window's (none written), and a zero share
+                // already stored is not rewritten for a window not known.
+                let written =
+                    inputs.revenue_in_window_cents > 0 || (want_share.is_some() && !upgraded);
+                assert_eq!(
+                    card.cpr_window_months,
+                    written.then_some(i32::try_from(months).unwrap_or_default()),
+                    "{what} (cleared first: {upgraded})"
+                );
             }
         }
     }

@@ -45,7 +45,10 @@ pub struct CprView {
     /// over: the CPR settings' `window_months` once the recompute after a
     /// change of it has reached this card; until then (a recompute under way,
     /// stopped, or failed: `PUT /settings/cpr`'s 503), the window before, so
-    /// that the share is still the revenue ÷ the wallet for the window.
+    /// that the share is still the revenue ÷ the wallet for the window. The
+    /// settings' window for a card with no figures yet, and for one whose
+    /// figures were computed before the window was stored with them (an
+    /// upgrade), until the next recompute, the hourly one's included.
     pub window_months: u32,
     /// When the current stage began.
     pub since: DateTime<Utc>,
@@ -105,7 +108,8 @@ fn load(conn: &mut DbConn, id: i64) -> Result<CprView, ApiError> {
         ))
         .first(conn)?;
     // No window stored: no figures other than zero computed yet, which are
-    // every window's.
+    // every window's, or figures from before the window was stored, whose
+    // window is not known (the next recompute stores it).
     let window_months = row
         .computed_over
         .and_then(|m| u32::try_from(m).ok())

@@ -16,6 +16,7 @@ use crate::helpers::TestApp;
 backend_tests!(
     a_card_not_yet_recomputed_shows_the_window_of_its_figures,
     the_recompute_brings_the_window_even_when_the_figures_stay,
+    the_recompute_stores_the_window_a_card_from_before_it_lacks,
 );
 
 async fn customer(app: &TestApp, token: &str, wallet: i64) -> i64 {
@@ -129,5 +130,30 @@ async fn the_recompute_brings_the_window_even_when_the_figures_stay(app: TestApp
     assert_eq!(
         figures(&cpr(&app, &admin, c).await),
         (6, 20_000, 6_000, 1.0)
+    );
+}
+
+/// A card with window revenue and no stored window: computed before the
+/// window was stored (the upgrade stores none). It shows the settings'
+/// window, and a recompute stores it even when the figures stay: left NULL,
+/// the card would show whatever window the settings say next, beside
+/// figures of the old one.
+async fn the_recompute_stores_the_window_a_card_from_before_it_lacks(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = customer(&app, &admin, 12_000).await;
+    buy(&app, &admin, c, 20_000, 1).await;
+    app.execute_sql(&format!(
+        "UPDATE customers SET cpr_window_months = NULL WHERE id = {c}"
+    ));
+    assert_eq!(
+        figures(&cpr(&app, &admin, c).await),
+        (12, 20_000, 12_000, 1.0)
+    );
+    recompute(&app, &admin).await;
+    six_months_not_applied(&app);
+    assert_eq!(
+        figures(&cpr(&app, &admin, c).await),
+        (12, 20_000, 12_000, 1.0),
+        "the recompute under 12 months stored its window"
     );
 }

@@ -4,10 +4,12 @@
 -- change until the recompute reached the card (an outside review: a
 -- 12 -> 6 change showed 12 months of revenue as 6 months'). Null until a
 -- refresh writes figures other than zero (a new card): zero revenue is
--- every window's, and the settings' window is reported. The cards with
--- window revenue here take the stored settings' window, the one the last
--- completed recompute applied.
+-- every window's, and the settings' window is reported. Null also on the
+-- cards here, whose window is not known: the stored settings' is not
+-- necessarily the one their figures were computed over (a PUT's recompute
+-- that failed or was stopped), and filling it here would rewrite every
+-- card with revenue in this one transaction, customers locked meanwhile.
+-- They show the settings' window until a recompute (the hourly job's
+-- included, range by range) writes it: a null window beside revenue counts
+-- as another window there.
 ALTER TABLE customers ADD COLUMN cpr_window_months INTEGER;
-UPDATE customers SET cpr_window_months = COALESCE(
-    (SELECT CAST(CAST(value AS json)->>'window_months' AS INTEGER) FROM settings WHERE name = 'cpr'), 12)
-  WHERE cpr_revenue_window_cents <> 0;
