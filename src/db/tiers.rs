@@ -541,6 +541,11 @@ mod tests {
         // (when, amount, cost) of each card's purchases.
         let purchases = |id: i64| -> Vec<(NaiveDateTime, i64, i64)> {
             let mut out = vec![(now - Duration::days(400), 90_000, 0)];
+            // The archived cards make the most profit in every window: ranked,
+            // they would take the top tiers.
+            if archived(id) {
+                out.push((now - Duration::days(30), 1_000_000, 0));
+            }
             match id % 10 {
                 // A lead: no purchase in any window.
                 0 => return out,
@@ -610,8 +615,28 @@ mod tests {
                     (*id, profit)
                 })
                 .collect();
+            // As if archived after an earlier recompute over another window
+            // had stored their profit: this one gives them none.
+            c.batch_execute(
+                "UPDATE customers SET tier_profit_cents = 77700 WHERE archived_at IS NOT NULL",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
             let done = recompute(c, &s, now).unwrap_or_else(|e| panic!("{e}"));
             let what = format!("{s:?}");
+            // The 12-month window ranks `profit_12m_cents` and leaves
+            // `tier_profit_cents` alone (nothing reads it then).
+            if s.window_months != 12 {
+                assert_eq!(
+                    scalar(
+                        c,
+                        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM customers \
+                         WHERE archived_at IS NOT NULL AND tier_profit_cents <> 0"
+                    )
+                    .ok(),
+                    Some(0),
+                    "{what}: archived cards keep no profit"
+                );
+            }
             assert_eq!(
                 done.customers,
                 ranked_population(profits.iter().map(|(_, p)| *p)),
