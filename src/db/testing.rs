@@ -163,5 +163,11 @@ impl Drop for PgTestDb {
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
+        // Said, not failed: a drop cannot fail the test that passed, but a
+        // silent leftover database piles up on the test server unseen.
+        eprintln!(
+            "warning: test database {} not dropped after 10 tries; drop it by hand",
+            self.name
+        );
     }
 }
