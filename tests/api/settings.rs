@@ -525,7 +525,9 @@ async fn a_service_document_first_written_by_two_writers_at_once_keeps_the_later
 }
 
 /// The same for a user's PUT without `If-Match` (`http::settings::store`):
-/// the loser of the first insert saves over the winner's version, not a 412.
+/// the later writer saves over the first's version, not a 412. On
+/// PostgreSQL it waits at the document's advisory lock (`settings::lock`),
+/// before its read, rather than at the insert.
 async fn a_first_put_without_if_match_racing_another_is_not_refused(app: TestApp) {
     fn put(c: &mut patron::db::DbConn, by: &str) -> Result<(), patron::error::ApiError> {
         patron::http::settings::store(c, "race_put", &json!({"by": by}), None, 1).map(drop)
@@ -593,11 +595,11 @@ fn backend_pid(conn: &mut patron::db::DbConn) -> i64 {
 }
 
 /// Returns once a session of the test's database waits for the first
-/// writer's (`first_pid`) to insert into `settings` (PostgreSQL), or after a
-/// moment (SQLite, whose waits do not show). Any lock wait on the server did
-/// not do: other tests' waits beside this one returned at once, and the
-/// first writer committed before the second had started, so the race was
-/// not staged.
+/// writer's (`first_pid`) to insert into `settings` or to lock the document
+/// (PostgreSQL), or after a moment (SQLite, whose waits do not show). Any
+/// lock wait on the server did not do: other tests' waits beside this one
+/// returned at once, and the first writer committed before the second had
+/// started, so the race was not staged.
 fn wait_for_a_blocked_writer(conn: &mut patron::db::DbConn, first_pid: Option<i64>) {
     use diesel::RunQueryDsl;
     let Some(first_pid) = first_pid else {
@@ -607,7 +609,8 @@ fn wait_for_a_blocked_writer(conn: &mut patron::db::DbConn, first_pid: Option<i6
     let sql = format!(
         "SELECT COUNT(*) AS n FROM pg_stat_activity \
          WHERE datname = current_database() AND {first_pid} = ANY(pg_blocking_pids(pid)) \
-         AND query LIKE 'INSERT INTO \"settings\"%'"
+         AND (query LIKE 'INSERT INTO \"settings\"%' \
+              OR query LIKE 'SELECT pg_advisory_xact_lock(%')"
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
