@@ -65,15 +65,21 @@ pub async fn not_modified(
 /// must not claim its key (on SQLite, a claim takes the single writer's
 /// turn). Inside the rate limit and the role refusals (`read_only`,
 /// `closed_routes`), as before; before the handler judges the token and the
-/// router the path (a 400, not a 401, 404 or 405, under `/api/v1`). Other
-/// paths (`/metrics`, `/healthz`) answer a write as they did, a 405.
+/// router the path (a 400, not a 401, under `/api/v1`). A method the path
+/// does not answer keeps its 405 (and an unknown path its 404): the 400
+/// answered schemathesis's undeclared `PUT` with the header. Other paths
+/// (`/metrics`, `/healthz`) answer a write as they did, a 405.
 pub async fn refuse_on_writes(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let path = super::routed_path(req.request());
     if !req.method().is_safe()
         && req.headers().contains_key(header::IF_NONE_MATCH)
-        && super::routed_path(req.request()).starts_with("/api/v1/")
+        && path.starts_with("/api/v1/")
+        && super::fallback::allowed_methods(path)
+            .iter()
+            .any(|m| m == req.method().as_str())
     {
         return Ok(req.into_response(unsafe_if_none_match().error_response()));
     }

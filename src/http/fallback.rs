@@ -75,7 +75,7 @@ impl RouteTable {
 }
 
 /// The methods the resource at `path` answers, if any route has that shape.
-fn allowed_methods(path: &str) -> Vec<String> {
+pub fn allowed_methods(path: &str) -> Vec<String> {
     let parts: Vec<&str> = path.split('/').collect();
     let routes = &super::spec::routes().0;
     let matching: Vec<&(Vec<String>, Vec<String>)> = routes

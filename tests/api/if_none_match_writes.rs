@@ -101,6 +101,26 @@ async fn the_refusal_claims_no_key_and_keeps_to_the_api(app: TestApp) {
         .await;
     assert_eq!(plain.status, 405, "{}", plain.text);
     assert_eq!(guarded.status, 405, "{}", guarded.text);
+
+    // A method the path does not answer keeps its 405, an unknown path its
+    // 404 (schemathesis sends undeclared methods with the header, empty).
+    let token = app.admin_token().await;
+    for (path, status) in [
+        ("/api/v1/customers/1", 405),
+        ("/api/v1/account-plans/1/actions/2", 405),
+        ("/api/v1/no-such-list/1", 404),
+    ] {
+        let r = app
+            .send(
+                app.client
+                    .put(app.url(path))
+                    .bearer_auth(&token)
+                    .header("If-None-Match", "")
+                    .json(&json!({})),
+            )
+            .await;
+        assert_eq!(r.status, status, "PUT {path}: {}", r.text);
+    }
 }
 
 async fn if_none_match_on_a_write_is_refused_not_ignored(app: TestApp) {
