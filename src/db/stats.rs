@@ -42,13 +42,13 @@ pub fn literal(t: NaiveDateTime) -> String {
 static FIGURES: LazyLock<String> = LazyLock::new(|| {
     format!(
         "
-    last_contact_at = (SELECT MAX(i.occurred_at) FROM interactions i WHERE i.customer_id = customers.id),
+    {LAST_CONTACT},
     purchase_count = (SELECT COUNT(*) FROM transactions t WHERE t.customer_id = customers.id AND {purchase}),
     first_purchase_at = (SELECT MIN(t.occurred_at) FROM transactions t WHERE t.customer_id = customers.id AND {purchase}),
     last_purchase_at = (SELECT MAX(t.occurred_at) FROM transactions t WHERE t.customer_id = customers.id AND {purchase}),
     lifetime_revenue_cents = COALESCE((SELECT {revenue} FROM transactions t WHERE t.customer_id = customers.id), 0),
     lifetime_profit_cents = COALESCE((SELECT {profit} FROM transactions t WHERE t.customer_id = customers.id), 0),
-    open_complaints = (SELECT COUNT(*) FROM interactions i WHERE i.customer_id = customers.id AND i.type = 'complaint' AND i.complaint_status = 'open'),",
+    {OPEN_COMPLAINTS},",
         purchase = super::purchase("t"),
         revenue = money_sum("t.amount_cents"),
         profit = money_sum("t.amount_cents - t.cost_cents"),
@@ -89,6 +89,50 @@ pub fn refresh_card(
     super::cpr::refresh_current(conn, customer_id, now)?;
     super::loyalty::refresh_current(conn, customer_id, now)
 }
+
+/// Recomputes the figures a customer's interactions give its card
+/// (`last_contact_at`, `open_complaints`): what a contact write changes.
+/// Call inside the write transaction, after `customers::lock`. The rest
+/// (purchases, the 12-month and CPR windows, loyalty) depends on
+/// transactions and time only: `refresh_card` after a contact write read
+/// every transaction of the card and both settings for figures the write
+/// could not move, and doubled its cost (docs/BENCHMARKS.md, session 47).
+/// The windows stay as consistent with each other as before the write: the
+/// window move (`refresh_windows`) and the recomputes carry them.
+pub fn refresh_contacts(conn: &mut DbConn, customer_id: i64) -> QueryResult<()> {
+    let one = RefreshContacts { customer_id };
+    super::native!(conn, |c| one.execute(c)).map(|_| ())
+}
+
+/// `refresh_contacts`' statement, bound and with a static query id (prepared
+/// once per connection, as `RefreshOne`).
+#[derive(diesel::query_builder::QueryId)]
+struct RefreshContacts {
+    customer_id: i64,
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for RefreshContacts
+where
+    DB: diesel::backend::Backend,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        out.push_sql(&CONTACT_FIGURES);
+        out.push_bind_param::<diesel::sql_types::BigInt, _>(&self.customer_id)?;
+        Ok(())
+    }
+}
+
+impl<C> RunQueryDsl<C> for RefreshContacts {}
+
+/// The figures a card's interactions give it, in `FIGURES` and alone.
+const LAST_CONTACT: &str = "last_contact_at = (SELECT MAX(i.occurred_at) FROM interactions i WHERE i.customer_id = customers.id)";
+const OPEN_COMPLAINTS: &str = "open_complaints = (SELECT COUNT(*) FROM interactions i WHERE i.customer_id = customers.id AND i.type = 'complaint' AND i.complaint_status = 'open')";
+static CONTACT_FIGURES: LazyLock<String> =
+    LazyLock::new(|| format!("UPDATE customers SET {LAST_CONTACT}, {OPEN_COMPLAINTS} WHERE id = "));
 
 /// Recomputes every derived figure of one customer. Call inside the write
 /// transaction, after `customers::lock`.

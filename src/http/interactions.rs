@@ -498,8 +498,7 @@ pub async fn create(
             writable_customer(conn, &user, customer_id)?;
             super::users::require_active(conn, &user, row.user_id, "user_id")?;
             let saved = interactions::insert(conn, &row)?;
-            // Read once the card is locked, as the transaction writes do.
-            stats::refresh_card(conn, customer_id, db::now())?;
+            stats::refresh_contacts(conn, customer_id)?;
             Ok(saved)
         })
         .await?;
@@ -676,7 +675,7 @@ pub async fn patch(
                     current: before + 1,
                 });
             }
-            stats::refresh_card(conn, customer_id, now)?;
+            stats::refresh_contacts(conn, customer_id)?;
             Ok(row)
         })
         .await?;
@@ -717,7 +716,7 @@ pub async fn delete(
             }
             precondition::check(expected.as_deref(), found.version)?;
             interactions::delete(conn, id)?;
-            stats::refresh_card(conn, customer_id, db::now())?;
+            stats::refresh_contacts(conn, customer_id)?;
             Ok(())
         })
         .await?;
