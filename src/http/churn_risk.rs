@@ -3,7 +3,7 @@
 //! `/settings/churn`).
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -26,7 +26,10 @@ pub struct AtRiskQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page. It carries the first page's
+    /// `as_of` and churn settings: the pages after it score as of that
+    /// instant, and are a 400 naming `cursor` once the settings changed
+    /// (start again without a cursor).
     pub cursor: Option<String>,
 }
 
@@ -74,6 +77,11 @@ pub struct AtRiskPage {
     pub items: Vec<AtRiskItem>,
     #[schema(required = true)]
     pub next_cursor: Option<String>,
+    /// The instant the scores are reckoned at (the day counts and the
+    /// revenue windows end there): the first page's, kept by the pages read
+    /// with its cursors, so a card crossing a threshold meanwhile is neither
+    /// skipped nor listed twice.
+    pub as_of: DateTime<Utc>,
 }
 
 impl From<RiskRow> for AtRiskItem {
@@ -108,7 +116,8 @@ const SORT: &str = "churn_risk";
 /// a score of at least `min_score`; ranked by score (highest first). Signals:
 /// no contact for N days, falling share of wallet (recent revenue against the
 /// window before), no purchase for N days, low satisfaction, open complaints,
-/// owner deactivated.
+/// owner deactivated. The pages after the first score as of its `as_of`
+/// under the same settings (their cursors carry both).
 #[utoipa::path(tag = "churn", params(AtRiskQuery), responses((status = 200, body = AtRiskPage)))]
 #[get("/churn/at-risk")]
 pub async fn at_risk(
@@ -118,35 +127,73 @@ pub async fn at_risk(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
     let limit = page::limit(q.limit)?;
-    let after = match q.cursor.as_deref() {
-        None => None,
-        Some(raw) => {
-            let c = Cursor::decode(raw, "at-risk", SORT)?;
-            let score = c.k.as_i64().ok_or_else(|| {
-                ApiError::InvalidQuery(vec![FieldError::new(
-                    "cursor",
-                    "invalid_value",
-                    "not a cursor returned by this API",
-                )])
-            })?;
-            Some((score, c.id))
-        }
-    };
+    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let owner = q.owner_id;
-    let page = state
+    let (page, as_of) = state
         .db
         .report(move |conn| {
-            let (s, _) = settings::get::<ChurnSettings>(conn, settings::CHURN)?;
-            let rows = churn_risk::page(conn, &s, db::now(), owner, after, limit)?;
-            Ok(page::finish(rows, limit, "at-risk", |r| Cursor {
+            let (s, version) = settings::get::<ChurnSettings>(conn, settings::CHURN)?;
+            if after.as_ref().is_some_and(|a| a.version != version) {
+                return Err(bad_cursor(
+                    "the churn settings changed since this list's first page; start again without a cursor",
+                ));
+            }
+            let as_of = after.as_ref().map_or_else(db::now, |a| a.as_of);
+            let resume = after.map(|a| (a.score, a.id));
+            let rows = churn_risk::page(conn, &s, as_of, owner, resume, limit)?;
+            let page = page::finish(rows, limit, "at-risk", |r| Cursor {
                 s: SORT.into(),
-                k: serde_json::json!(r.score),
+                k: serde_json::json!([r.score, stamp(as_of), version]),
                 id: r.id,
-            }))
+            });
+            Ok((page, as_of))
         })
         .await?;
     Ok(HttpResponse::Ok().json(AtRiskPage {
         items: page.items.into_iter().map(AtRiskItem::from).collect(),
         next_cursor: page.next_cursor,
+        as_of: utc(as_of),
     }))
+}
+
+/// Where a later page resumes, and what its first page was scored under.
+/// Scored anew at each page's own "now", a card crossing a cutoff between
+/// two pages (no contact for N days, a purchase leaving a window) changed
+/// score and was skipped or listed twice without any write.
+struct After {
+    score: i64,
+    id: i64,
+    as_of: NaiveDateTime,
+    /// The churn settings' version: other weights or thresholds reorder
+    /// the whole list, which no position in the old order resumes.
+    version: i64,
+}
+
+/// A cursor's key is `[score, as_of, settings version]`; one holding the
+/// score alone was made before pages kept their instant and is refused.
+fn decode_cursor(raw: &str) -> Result<After, ApiError> {
+    let c = Cursor::decode(raw, "at-risk", SORT)?;
+    if c.k.is_number() {
+        return Err(bad_cursor(
+            "this cursor predates the list's fixed instant; start again without a cursor",
+        ));
+    }
+    let corrupt = || bad_cursor("corrupt cursor");
+    let [score, as_of, version] = c.k.as_array().map(Vec::as_slice).unwrap_or_default() else {
+        return Err(corrupt());
+    };
+    Ok(After {
+        score: score.as_i64().ok_or_else(corrupt)?,
+        id: c.id,
+        as_of: page::stamp_of(as_of)?,
+        version: version.as_i64().ok_or_else(corrupt)?,
+    })
+}
+
+fn stamp(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+fn bad_cursor(msg: &str) -> ApiError {
+    ApiError::InvalidQuery(vec![FieldError::new("cursor", "invalid_value", msg)])
 }

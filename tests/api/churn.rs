@@ -271,7 +271,7 @@ async fn churn_validation_and_roles(app: TestApp) {
     churn(&app, &token, c, "natural", None).await.problem(409);
 }
 
-async fn set_churn(app: &TestApp, token: &str, changes: Value) {
+pub async fn set_churn(app: &TestApp, token: &str, changes: Value) {
     let mut body = json!({"no_contact_days": 90, "share_window_days": 90, "share_drop_pct": 50,
         "no_purchase_days": 180, "low_satisfaction_below": 3.0, "min_open_complaints": 1,
         "weight_no_contact": 30, "weight_falling_share": 25, "weight_no_purchase": 25,

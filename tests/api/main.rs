@@ -33,6 +33,7 @@ mod changes_purge;
 mod changes_surveys;
 mod charsets;
 mod churn;
+mod churn_at_risk_pages;
 mod churn_limits;
 mod churn_owner;
 mod churn_satisfaction;
