@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::activity_interactions::{at, customer, interaction_at, interactions_of, iso, now};
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{ids_of, TestApp};
 
 backend_tests!(
     interaction_figures_follow_every_write,
@@ -457,17 +457,7 @@ async fn list(app: &TestApp, token: &str, query: &str) -> HashSet<i64> {
     let r = app
         .get(&format!("/api/v1/customers?limit=500&{query}"), token)
         .await;
-    ids(&r).into_iter().collect()
-}
-
-fn ids(r: &Resp) -> Vec<i64> {
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {}", r.text))
-        .iter()
-        .map(|c| c["id"].as_i64().unwrap())
-        .collect()
+    ids_of(&r).into_iter().collect()
 }
 
 async fn list_filters_on_derived_figures(app: TestApp) {
@@ -595,7 +585,7 @@ async fn list_filters_on_derived_figures(app: TestApp) {
     let r = app
         .get(&format!("{}?type=complaint", interactions_of(c2)), &token)
         .await;
-    let complaint = ids(&r)[0];
+    let complaint = ids_of(&r)[0];
     let r = app
         .patch(
             &format!("{}/{complaint}", interactions_of(c2)),
@@ -670,7 +660,7 @@ async fn walk(app: &TestApp, token: &str, sort: &str, limit: usize) -> Vec<i64> 
             url.push_str(&format!("&cursor={c}"));
         }
         let r = app.get(&url, token).await;
-        let page = ids(&r);
+        let page = ids_of(&r);
         assert!(
             !page.is_empty() && page.len() <= limit,
             "{sort}: {}",
@@ -758,7 +748,7 @@ async fn sorts_on_derived_figures_page_in_order(app: TestApp) {
         let r = app
             .get(&format!("/api/v1/customers?sort={sort}&limit=500"), &token)
             .await;
-        assert_eq!(ids(&r), want, "one page sorted by {sort}");
+        assert_eq!(ids_of(&r), want, "one page sorted by {sort}");
         for limit in [2, 3] {
             let got = walk(&app, &token, sort, limit).await;
             let unique: HashSet<i64> = got.iter().copied().collect();

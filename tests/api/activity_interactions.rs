@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, SecondsFormat, SubsecRound, Utc};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{ids_of, Resp, TestApp};
 
 backend_tests!(
     each_type_is_created_with_its_defaults,
@@ -93,16 +93,6 @@ pub async fn interaction_at(
     .id()
 }
 
-fn ids(r: &Resp) -> Vec<i64> {
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {}", r.text))
-        .iter()
-        .map(|i| i["id"].as_i64().unwrap())
-        .collect()
-}
-
 /// Every page of `path` (which has a query string) with `limit`, in order.
 async fn walk(app: &TestApp, token: &str, path: &str, limit: i64) -> Vec<i64> {
     let mut all = Vec::new();
@@ -113,7 +103,7 @@ async fn walk(app: &TestApp, token: &str, path: &str, limit: i64) -> Vec<i64> {
             url.push_str(&format!("&cursor={c}"));
         }
         let r = app.get(&url, token).await;
-        let page = ids(&r);
+        let page = ids_of(&r);
         assert!(page.len() as i64 <= limit, "{}", r.text);
         all.extend(page);
         match r.body["next_cursor"].as_str() {
@@ -191,7 +181,7 @@ async fn each_type_is_created_with_its_defaults(app: TestApp) {
         assert_eq!(got.body, r.body);
     }
     let r = app.get(&interactions_of(c), &token).await;
-    assert_eq!(ids(&r).len(), TYPES.len());
+    assert_eq!(ids_of(&r).len(), TYPES.len());
 }
 
 async fn explicit_fields_are_kept_and_type_is_required(app: TestApp) {
@@ -245,7 +235,7 @@ async fn explicit_fields_are_kept_and_type_is_required(app: TestApp) {
 
     // Nothing was created by the failures.
     let r = app.get(&interactions_of(c), &token).await;
-    assert_eq!(ids(&r).len(), 2);
+    assert_eq!(ids_of(&r).len(), 2);
     // An unknown customer is a 404.
     let r = app
         .post(
@@ -611,7 +601,7 @@ async fn bad_input_is_422_naming_every_bad_field(app: TestApp) {
     assert_eq!(r.body["type"], "call");
     // Exactly one interaction exists.
     let r = app.get(&path, &token).await;
-    assert_eq!(ids(&r), vec![id]);
+    assert_eq!(ids_of(&r), vec![id]);
 }
 
 async fn unknown_or_inactive_user_is_422_naming_user_id(app: TestApp) {
@@ -647,7 +637,7 @@ async fn unknown_or_inactive_user_is_422_naming_user_id(app: TestApp) {
         .await;
     assert_422_naming(&r, &["user_id"]);
     let r = app.get(&path, &token).await;
-    assert!(ids(&r).is_empty());
+    assert!(ids_of(&r).is_empty());
 }
 
 async fn get_patch_if_match_and_delete(app: TestApp) {
@@ -758,7 +748,7 @@ async fn get_patch_if_match_and_delete(app: TestApp) {
     app.patch(&one, &token, &json!({"summary": "late"}))
         .await
         .problem(404);
-    assert!(ids(&app.get(&path, &token).await).is_empty());
+    assert!(ids_of(&app.get(&path, &token).await).is_empty());
 }
 
 async fn customer_list_is_newest_first_and_pages_without_loss(app: TestApp) {
@@ -782,7 +772,7 @@ async fn customer_list_is_newest_first_and_pages_without_loss(app: TestApp) {
     let expected: Vec<i64> = newest_first.iter().map(|(_, id)| *id).collect();
     let path = interactions_of(c);
     let r = app.get(&path, &token).await;
-    assert_eq!(ids(&r), expected, "newest first, ties by id descending");
+    assert_eq!(ids_of(&r), expected, "newest first, ties by id descending");
     assert!(r.body["next_cursor"].is_null());
     for item in r.body["items"].as_array().unwrap() {
         assert_eq!(item["customer_id"], c);
@@ -818,7 +808,7 @@ async fn customer_list_is_newest_first_and_pages_without_loss(app: TestApp) {
             url.push_str(&format!("&cursor={cur}"));
         }
         let r = app.get(&url, &token).await;
-        seen.extend(ids(&r));
+        seen.extend(ids_of(&r));
         // New ones newer, older and at an existing instant.
         let n = inserted.len() as i64;
         for when in [
@@ -891,9 +881,10 @@ async fn cross_customer_list_filters(app: TestApp) {
         let app = &app;
         let token = token.clone();
         async move {
-            ids(&app
-                .get(&format!("/api/v1/interactions?{query}"), &token)
-                .await)
+            ids_of(
+                &app.get(&format!("/api/v1/interactions?{query}"), &token)
+                    .await,
+            )
         }
     };
 
@@ -948,7 +939,7 @@ async fn cross_customer_list_filters(app: TestApp) {
     let r = app
         .get(&format!("{}?type=call", interactions_of(c2)), &token)
         .await;
-    assert_eq!(ids(&r), want(&|m| m.1 == c2 && m.2 == "call"));
+    assert_eq!(ids_of(&r), want(&|m| m.1 == c2 && m.2 == "call"));
     // The cross-customer list walks in pages too.
     assert_eq!(
         walk(&app, &token, "/api/v1/interactions?type=call", 1).await,
@@ -994,9 +985,10 @@ async fn due_follow_ups_list(app: TestApp) {
         let app = &app;
         let token = token.clone();
         async move {
-            ids(&app
-                .get(&format!("/api/v1/interactions?{query}"), &token)
-                .await)
+            ids_of(
+                &app.get(&format!("/api/v1/interactions?{query}"), &token)
+                    .await,
+            )
         }
     };
     let before_now = format!("follow_up_before={}", iso(t));
@@ -1026,7 +1018,7 @@ async fn due_follow_ups_list(app: TestApp) {
     let r = app
         .get(&format!("{}?{before_now}", interactions_of(c2)), &token)
         .await;
-    assert_eq!(ids(&r), vec![due_2d_ago, due_1h]);
+    assert_eq!(ids_of(&r), vec![due_2d_ago, due_1h]);
     // The due list pages in the same order.
     assert_eq!(
         walk(
@@ -1222,11 +1214,11 @@ async fn role_rules(app: TestApp) {
     let one = format!("{}/{id}", interactions_of(theirs));
     assert_eq!(app.get(&one, &viewer).await.status, 200);
     assert_eq!(
-        ids(&app.get(&interactions_of(theirs), &viewer).await),
+        ids_of(&app.get(&interactions_of(theirs), &viewer).await),
         vec![id]
     );
     assert_eq!(
-        ids(&app.get("/api/v1/interactions", &viewer).await),
+        ids_of(&app.get("/api/v1/interactions", &viewer).await),
         vec![id]
     );
     app.patch(&one, &viewer, &json!({"summary": "x"}))
@@ -1244,7 +1236,7 @@ async fn role_rules(app: TestApp) {
     app.delete(&one, &rep_token).await.problem(403);
     assert_eq!(app.get(&one, &rep_token).await.status, 200);
     assert_eq!(
-        ids(&app.get(&interactions_of(theirs), &rep_token).await),
+        ids_of(&app.get(&interactions_of(theirs), &rep_token).await),
         vec![id]
     );
     let r = interact(&app, &rep_token, mine, body.clone()).await;
@@ -1265,7 +1257,7 @@ async fn role_rules(app: TestApp) {
     // Nothing the forbidden calls tried was stored.
     assert_eq!(app.get(&one, &manager).await.body["summary"], "hello");
     assert_eq!(
-        ids(&app.get("/api/v1/interactions", &manager).await).len(),
+        ids_of(&app.get("/api/v1/interactions", &manager).await).len(),
         3
     );
     app.post(&interactions_of(theirs), "", &body)

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{ids_of, Resp, TestApp};
 
 backend_tests!(
     create_actual_and_latent_needs,
@@ -56,16 +56,6 @@ fn codes_for(r: &Resp, field: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn ids_of(r: &Resp) -> Vec<i64> {
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {}", r.text))
-        .iter()
-        .map(|t| t["id"].as_i64().unwrap())
-        .collect()
 }
 
 async fn customer(app: &TestApp, token: &str) -> i64 {

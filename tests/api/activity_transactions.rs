@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{ids_of, Resp, TestApp};
 
 backend_tests!(
     create_answers_201_with_location_etag_and_defaults,
@@ -64,16 +64,6 @@ fn assert_422_naming(r: &Resp, field: &str) {
 fn assert_400_naming(r: &Resp, field: &str) {
     r.problem(400);
     assert!(names(r, field), "expected {field} in {}", r.text);
-}
-
-fn ids_of(r: &Resp) -> Vec<i64> {
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {}", r.text))
-        .iter()
-        .map(|t| t["id"].as_i64().unwrap())
-        .collect()
 }
 
 /// The ids listed at `path_and_query` (one page of up to 500).

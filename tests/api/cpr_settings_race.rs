@@ -14,12 +14,12 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::BigInt;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::json;
 
+use crate::cpr_window::buy;
 use crate::helpers::{Backend, TestApp};
 use crate::settings::{default_cpr, put, set_cpr};
 
@@ -72,19 +72,6 @@ fn waiting(conn: &mut PgConnection, condition: &str) -> i64 {
     .get_result::<N>(conn)
     .expect("a count")
     .n
-}
-
-async fn buy(app: &TestApp, token: &str, c: i64, amount: i64, days_ago: i64) {
-    let at = (Utc::now() - chrono::Duration::days(days_ago)).format("%Y-%m-%dT%H:%M:%SZ");
-    let r = app
-        .post(
-            &format!("/api/v1/customers/{c}/transactions"),
-            token,
-            &json!({"amount_cents": amount, "cost_cents": 0, "product": "Ginseng tea",
-                    "occurred_at": at.to_string()}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
 }
 
 /// Holds the purchase at its write `on` (`UPDATE ON customers`) of a row

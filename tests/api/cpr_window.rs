@@ -28,7 +28,8 @@ async fn customer(app: &TestApp, token: &str, wallet: i64) -> i64 {
     .id()
 }
 
-async fn buy(app: &TestApp, token: &str, c: i64, amount: i64, days_ago: i64) {
+/// A purchase of `amount` cents on card `c`, `days_ago` days back.
+pub async fn buy(app: &TestApp, token: &str, c: i64, amount: i64, days_ago: i64) {
     let at = (Utc::now() - Duration::days(days_ago)).format("%Y-%m-%dT%H:%M:%SZ");
     let r = app
         .post(

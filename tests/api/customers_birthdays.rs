@@ -12,7 +12,7 @@ use chrono::{Datelike, Duration, NaiveDate, Utc};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{ids_of, Resp, TestApp};
 
 backend_tests!(
     birthday_windows_match_month_and_day_over_the_year_end,
@@ -24,16 +24,6 @@ backend_tests!(
 );
 
 const CUSTOMERS: &str = "/api/v1/customers";
-
-fn ids_of(r: &Resp) -> Vec<i64> {
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {}", r.text))
-        .iter()
-        .map(|c| c["id"].as_i64().unwrap())
-        .collect()
-}
 
 /// Every page of `query` on `list`, `limit` cards at a time, through the
 /// cursors.

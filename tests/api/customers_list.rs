@@ -4,12 +4,12 @@
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{ids_of, Resp, TestApp};
 
 /// Paging through sorted lists while inserting.
 mod paging;
 /// The sorts that need an index of an expression get it.
-mod plans;
+pub mod plans;
 /// `q` through the trigram index.
 mod search;
 
@@ -29,16 +29,6 @@ const CUSTOMERS: &str = "/api/v1/customers";
 /// URL-encodes one query value.
 fn enc(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-fn ids_of(r: &Resp) -> Vec<i64> {
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {}", r.text))
-        .iter()
-        .map(|c| c["id"].as_i64().unwrap())
-        .collect()
 }
 
 /// The ids listed for `query` (one page of up to 500).

@@ -70,6 +70,17 @@ pub struct Resp {
     pub text: String,
 }
 
+/// The ids of a list page's items, the page checked to be a 200.
+pub fn ids_of(r: &Resp) -> Vec<i64> {
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {}", r.text))
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect()
+}
+
 impl Resp {
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers

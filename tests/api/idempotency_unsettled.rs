@@ -15,21 +15,46 @@
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, Resp, TestApp};
 use crate::idempotency_applied::age_claims;
 
-fn keyed(
-    app: &TestApp,
-    address: &str,
-    token: &str,
-    key: &str,
-    name: &str,
-) -> reqwest::RequestBuilder {
-    app.client
-        .post(format!("{address}/api/v1/customers"))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(&json!({"kind": "individual", "name": name}))
+/// Sends the keyed card creation for `name` to the instance at `address`.
+async fn keyed(app: &TestApp, address: &str, token: &str, key: &str, name: &str) -> Resp {
+    app.send(
+        app.client
+            .post(format!("{address}/api/v1/customers"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&json!({"kind": "individual", "name": name})),
+    )
+    .await
+}
+
+/// The keyed card creation without a name, to this instance: a 422 (the
+/// refusal whose claim the tests keep from being freed).
+async fn unnamed(app: &TestApp, token: &str, key: &str) -> Resp {
+    app.send(
+        app.client
+            .post(app.url("/api/v1/customers"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&json!({"kind": "individual"})),
+    )
+    .await
+}
+
+/// `unnamed`, checked to be refused.
+async fn refused_keyed(app: &TestApp, token: &str, key: &str) -> Resp {
+    let refused = unnamed(app, token, key).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    refused
+}
+
+/// `r` is the replay of the 201 that created card `id`.
+fn assert_replayed(r: &Resp, id: i64) {
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(r.id(), id);
 }
 
 /// Makes `event` (`DELETE`, or `UPDATE` storing a response) on the keys
@@ -98,26 +123,15 @@ async fn a_failed_run_that_could_not_free_its_claim_is_run_again(app: TestApp) {
     let token = app.admin_token().await;
     refuse_cards(&app);
     busy(&app, "DELETE");
-    let failed = app
-        .send(keyed(&app, &app.address, &token, "unfreed", "Retry me"))
-        .await;
+    let failed = keyed(&app, &app.address, &token, "unfreed", "Retry me").await;
     assert!(failed.status >= 500, "{} {}", failed.status, failed.text);
     allow_cards(&app);
     // The claim is still there (its release keeps failing in the
     // background), but this process knows it was freed.
-    let retry = app
-        .send(keyed(&app, &app.address, &token, "unfreed", "Retry me"))
-        .await;
+    let retry = keyed(&app, &app.address, &token, "unfreed", "Retry me").await;
     assert_eq!(retry.status, 201, "{}", retry.text);
-    let replay = app
-        .send(keyed(&app, &app.address, &token, "unfreed", "Retry me"))
-        .await;
-    assert_eq!(replay.status, 201, "{}", replay.text);
-    assert_eq!(
-        replay.header("idempotent-replayed").as_deref(),
-        Some("true")
-    );
-    assert_eq!(replay.id(), retry.id());
+    let replay = keyed(&app, &app.address, &token, "unfreed", "Retry me").await;
+    assert_replayed(&replay, retry.id());
     calm(&app);
 }
 
@@ -128,40 +142,25 @@ async fn a_failed_run_that_could_not_free_its_claim_is_run_again(app: TestApp) {
 async fn a_response_that_could_not_be_stored_is_replayed_and_stored_later(app: TestApp) {
     let token = app.admin_token().await;
     busy(&app, "UPDATE");
-    let first = app
-        .send(keyed(&app, &app.address, &token, "unstored", "Once"))
-        .await;
+    let first = keyed(&app, &app.address, &token, "unstored", "Once").await;
     assert_eq!(first.status, 201, "{}", first.text);
-    let retry = app
-        .send(keyed(&app, &app.address, &token, "unstored", "Once"))
-        .await;
-    assert_eq!(retry.status, 201, "{}", retry.text);
-    assert_eq!(retry.header("idempotent-replayed").as_deref(), Some("true"));
-    assert_eq!(retry.id(), first.id());
+    let retry = keyed(&app, &app.address, &token, "unstored", "Once").await;
+    assert_replayed(&retry, first.id());
     // The key with another request is still a misuse.
-    let other_body = app
-        .send(keyed(&app, &app.address, &token, "unstored", "Twice"))
-        .await;
+    let other_body = keyed(&app, &app.address, &token, "unstored", "Twice").await;
     assert_eq!(other_body.status, 422, "{}", other_body.text);
     calm(&app);
     let other = app.start_another(|_| {}).await;
     let started = std::time::Instant::now();
     let stored = loop {
-        let r = app
-            .send(keyed(&app, &other.address, &token, "unstored", "Once"))
-            .await;
+        let r = keyed(&app, &other.address, &token, "unstored", "Once").await;
         if r.status != 409 || started.elapsed() > std::time::Duration::from_secs(20) {
             break r;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     other.stop().await;
-    assert_eq!(stored.status, 201, "{}", stored.text);
-    assert_eq!(
-        stored.header("idempotent-replayed").as_deref(),
-        Some("true")
-    );
-    assert_eq!(stored.id(), first.id());
+    assert_replayed(&stored, first.id());
 }
 
 /// A refused request (a 422: no name) whose claim could not be freed: its
@@ -171,31 +170,14 @@ async fn a_response_that_could_not_be_stored_is_replayed_and_stored_later(app: T
 async fn a_corrected_retry_runs_while_the_release_is_pending(app: TestApp) {
     let token = app.admin_token().await;
     busy(&app, "DELETE");
-    let unnamed = || {
-        app.client
-            .post(app.url("/api/v1/customers"))
-            .bearer_auth(&token)
-            .header("Idempotency-Key", "corrected")
-            .json(&json!({"kind": "individual"}))
-    };
-    let refused = app.send(unnamed()).await;
-    assert_eq!(refused.status, 422, "{}", refused.text);
+    let refused = refused_keyed(&app, &token, "corrected").await;
     assert_eq!(refused.error_fields(), vec!["name".to_string()]);
-    let corrected = app
-        .send(keyed(&app, &app.address, &token, "corrected", "Fixed"))
-        .await;
+    let corrected = keyed(&app, &app.address, &token, "corrected", "Fixed").await;
     assert_eq!(corrected.status, 201, "{}", corrected.text);
-    let replay = app
-        .send(keyed(&app, &app.address, &token, "corrected", "Fixed"))
-        .await;
-    assert_eq!(replay.status, 201, "{}", replay.text);
-    assert_eq!(
-        replay.header("idempotent-replayed").as_deref(),
-        Some("true")
-    );
-    assert_eq!(replay.id(), corrected.id());
+    let replay = keyed(&app, &app.address, &token, "corrected", "Fixed").await;
+    assert_replayed(&replay, corrected.id());
     // The key now belongs to the corrected request.
-    let first_again = app.send(unnamed()).await;
+    let first_again = unnamed(&app, &token, "corrected").await;
     assert_eq!(first_again.status, 422, "{}", first_again.text);
     assert_eq!(
         first_again.error_fields(),
@@ -211,36 +193,11 @@ async fn a_corrected_retry_runs_while_the_release_is_pending(app: TestApp) {
 async fn a_corrected_retry_takes_over_a_stale_claim_never_applied(app: TestApp) {
     let token = app.admin_token().await;
     busy(&app, "DELETE");
-    let refused = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/customers"))
-                .bearer_auth(&token)
-                .header("Idempotency-Key", "stale-corrected")
-                .json(&json!({"kind": "individual"})),
-        )
-        .await;
-    assert_eq!(refused.status, 422, "{}", refused.text);
+    refused_keyed(&app, &token, "stale-corrected").await;
     let other = app.start_another(|_| {}).await;
     age_claims(&app);
-    let corrected = app
-        .send(keyed(
-            &app,
-            &other.address,
-            &token,
-            "stale-corrected",
-            "Fixed",
-        ))
-        .await;
-    let replay = app
-        .send(keyed(
-            &app,
-            &other.address,
-            &token,
-            "stale-corrected",
-            "Fixed",
-        ))
-        .await;
+    let corrected = keyed(&app, &other.address, &token, "stale-corrected", "Fixed").await;
+    let replay = keyed(&app, &other.address, &token, "stale-corrected", "Fixed").await;
     other.stop().await;
     assert_eq!(corrected.status, 201, "{}", corrected.text);
     assert_eq!(replay.status, 201, "{}", replay.text);
@@ -256,24 +213,11 @@ async fn a_corrected_retry_takes_over_a_stale_claim_never_applied(app: TestApp) 
 async fn a_corrected_retry_elsewhere_is_told_to_wait_not_refused(app: TestApp) {
     let token = app.admin_token().await;
     busy(&app, "DELETE");
-    let refused = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/customers"))
-                .bearer_auth(&token)
-                .header("Idempotency-Key", "elsewhere")
-                .json(&json!({"kind": "individual"})),
-        )
-        .await;
-    assert_eq!(refused.status, 422, "{}", refused.text);
+    refused_keyed(&app, &token, "elsewhere").await;
     let other = app.start_another(|_| {}).await;
-    let early = app
-        .send(keyed(&app, &other.address, &token, "elsewhere", "Fixed"))
-        .await;
+    let early = keyed(&app, &other.address, &token, "elsewhere", "Fixed").await;
     age_claims(&app);
-    let late = app
-        .send(keyed(&app, &other.address, &token, "elsewhere", "Fixed"))
-        .await;
+    let late = keyed(&app, &other.address, &token, "elsewhere", "Fixed").await;
     other.stop().await;
     assert_eq!(early.problem(409)["type"], "/problems/conflict");
     assert!(early.header("retry-after").is_some(), "{:?}", early.text);
@@ -287,26 +231,20 @@ async fn a_corrected_retry_elsewhere_is_told_to_wait_not_refused(app: TestApp) {
 async fn a_response_is_not_stored_past_the_lease(app: TestApp) {
     let token = app.admin_token().await;
     busy(&app, "UPDATE");
-    let first = app
-        .send(keyed(&app, &app.address, &token, "late", "Late"))
-        .await;
+    let first = keyed(&app, &app.address, &token, "late", "Late").await;
     assert_eq!(first.status, 201, "{}", first.text);
     // The lease is over (as another process judges it): no store lands.
     age_claims(&app);
     calm(&app);
     let other = app.start_another(|_| {}).await;
-    let applied = app
-        .send(keyed(&app, &other.address, &token, "late", "Late"))
-        .await;
+    let applied = keyed(&app, &other.address, &token, "late", "Late").await;
     assert_eq!(
         applied.problem(409)["type"],
         "/problems/idempotency-applied"
     );
     // Time for the background store (200 ms, then 400 ms, ...) to try.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let still = app
-        .send(keyed(&app, &other.address, &token, "late", "Late"))
-        .await;
+    let still = keyed(&app, &other.address, &token, "late", "Late").await;
     other.stop().await;
     assert_eq!(still.problem(409)["type"], "/problems/idempotency-applied");
 }
@@ -330,13 +268,9 @@ async fn a_run_slow_past_the_lease_does_not_store_its_response(app: TestApp) {
              FOR EACH STATEMENT EXECUTE FUNCTION slow();"
         ),
     });
-    let first = app
-        .send(keyed(&app, &app.address, &token, "slow", "Slow"))
-        .await;
+    let first = keyed(&app, &app.address, &token, "slow", "Slow").await;
     assert_eq!(first.status, 201, "{}", first.text);
-    let retry = app
-        .send(keyed(&app, &app.address, &token, "slow", "Slow"))
-        .await;
+    let retry = keyed(&app, &app.address, &token, "slow", "Slow").await;
     assert_eq!(retry.problem(409)["type"], "/problems/idempotency-applied");
 }
 
@@ -349,17 +283,13 @@ async fn an_applied_claim_whose_release_is_pending_stays_applied(app: TestApp) {
     refuse_cards(&app);
     busy(&app, "DELETE");
     busy_stamps(&app);
-    let failed = app
-        .send(keyed(&app, &app.address, &token, "applied-pending", "Once"))
-        .await;
+    let failed = keyed(&app, &app.address, &token, "applied-pending", "Once").await;
     assert!(failed.status >= 500, "{} {}", failed.status, failed.text);
     allow_cards(&app);
     // As if the run's write had committed before it failed.
     app.execute_sql("UPDATE idempotency_keys SET applied = TRUE WHERE status IS NULL");
     for _ in 0..3 {
-        let retry = app
-            .send(keyed(&app, &app.address, &token, "applied-pending", "Once"))
-            .await;
+        let retry = keyed(&app, &app.address, &token, "applied-pending", "Once").await;
         assert_eq!(retry.problem(409)["type"], "/problems/idempotency-applied");
     }
     calm_stamps(&app);

@@ -5,13 +5,12 @@
 //! owner's morning list missed them (an outside review).
 
 use chrono::{Duration, Utc};
-use diesel::sql_types::Text;
-use diesel::{Connection, QueryableByName, RunQueryDsl};
 use serde_json::json;
 
 use crate::activity_interactions::{customer, interact, interactions_of, iso};
 use crate::backend_tests;
-use crate::helpers::{Backend, Resp, TestApp};
+use crate::customers_list::plans::{plan_bound, Bind};
+use crate::helpers::{ids_of, Backend, TestApp};
 
 backend_tests!(
     a_handed_over_card_brings_its_follow_ups_and_complaints,
@@ -19,20 +18,11 @@ backend_tests!(
     the_owner_lists_do_not_scan_the_history,
 );
 
-fn ids(r: &Resp) -> Vec<i64> {
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {}", r.text))
-        .iter()
-        .map(|i| i["id"].as_i64().unwrap())
-        .collect()
-}
-
 async fn listed(app: &TestApp, token: &str, query: &str) -> Vec<i64> {
-    ids(&app
-        .get(&format!("/api/v1/interactions?{query}"), token)
-        .await)
+    ids_of(
+        &app.get(&format!("/api/v1/interactions?{query}"), token)
+            .await,
+    )
 }
 
 async fn a_handed_over_card_brings_its_follow_ups_and_complaints(app: TestApp) {
@@ -89,7 +79,7 @@ async fn a_handed_over_card_brings_its_follow_ups_and_complaints(app: TestApp) {
     let first = app
         .get(&format!("/api/v1/interactions?{mine}&limit=1"), &rep_b)
         .await;
-    assert_eq!(ids(&first), vec![owed]);
+    assert_eq!(ids_of(&first), vec![owed]);
     let cursor = first.body["next_cursor"].as_str().unwrap().to_string();
     assert_eq!(
         listed(&app, &rep_b, &format!("{mine}&limit=1&cursor={cursor}")).await,
@@ -143,63 +133,19 @@ async fn owner_id_is_a_user_id(app: TestApp) {
     let r = app
         .get(&format!("{}?owner_id=999999", interactions_of(c)), &token)
         .await;
-    assert!(ids(&r).is_empty());
+    assert!(ids_of(&r).is_empty());
 }
 
-#[derive(QueryableByName)]
-struct SqliteStep {
-    #[diesel(sql_type = Text)]
-    detail: String,
-}
-
-#[derive(QueryableByName)]
-struct PgStep {
-    #[diesel(sql_type = Text)]
-    #[diesel(column_name = "QUERY PLAN")]
-    plan: String,
-}
-
-/// The plan of `sql` (with `$1`, `$2` for the owner and the value), one
-/// step a line.
+/// The plan of `sql` with the owner (7) and the value bound to `$1` and
+/// `$2`, as the list binds them, one step a line.
 fn plan(app: &TestApp, sql: &str) -> String {
-    let lines: Vec<String> = match app.backend {
-        Backend::Sqlite => {
-            let path = app.database_url.strip_prefix("sqlite://").unwrap();
-            let mut conn = diesel::SqliteConnection::establish(path).unwrap();
-            let sql = sql.replace("$1", "?").replace("$2", "?");
-            diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-                .bind::<diesel::sql_types::BigInt, _>(7_i64)
-                .bind::<Text, _>(PARAM)
-                .load::<SqliteStep>(&mut conn)
-                .unwrap()
-                .into_iter()
-                .map(|s| s.detail)
-                .collect()
-        }
-        Backend::Postgres => {
-            let mut conn = diesel::PgConnection::establish(&app.database_url).unwrap();
-            // A test database is too small for PostgreSQL to prefer an index
-            // to reading the table; with that off it still reads the table
-            // when no index serves the query, which is what this looks for.
-            diesel::sql_query("SET enable_seqscan = off")
-                .execute(&mut conn)
-                .unwrap();
-            diesel::sql_query(format!("EXPLAIN {sql}"))
-                .bind::<diesel::sql_types::BigInt, _>(7_i64)
-                .bind::<Text, _>(PARAM)
-                .load::<PgStep>(&mut conn)
-                .unwrap()
-                .into_iter()
-                .map(|s| s.plan)
-                .collect()
-        }
-    };
-    lines.join("\n")
+    plan_bound(
+        app,
+        sql,
+        &[Bind::Int(7), Bind::Text("open")],
+        &["enable_seqscan"],
+    )
 }
-
-/// Bound as the list binds its values (a literal would let a partial
-/// index match where the served query's parameter would not).
-const PARAM: &str = "open";
 
 /// The queries `db::interactions::page` builds for the owner's morning
 /// list and open complaints, parameters bound.

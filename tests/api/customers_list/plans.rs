@@ -5,7 +5,9 @@
 //! text: this pins that on both engines, in both directions, on a first page
 //! and on a page after a cursor.
 
-use diesel::sql_types::Text;
+use diesel::pg::Pg;
+use diesel::sql_types::{BigInt, Text};
+use diesel::sqlite::Sqlite;
 use diesel::{Connection, QueryableByName, RunQueryDsl};
 use patron::db::customer_list::{LAST_CONTACT_KEY, LAST_PURCHASE_KEY};
 
@@ -30,13 +32,41 @@ struct PgStep {
     plan: String,
 }
 
+/// A value bound to a planned query's `$1`, `$2`, ...: bound as the served
+/// query binds it (a literal can let a partial index match where the
+/// served query's parameter would not).
+pub enum Bind {
+    Int(i64),
+    Text(&'static str),
+}
+
 /// The plan of `sql` on the test's database, one step per line.
 fn plan(app: &TestApp, sql: &str) -> String {
+    plan_bound(app, sql, &[], &["enable_seqscan", "enable_sort"])
+}
+
+/// The plan of `sql`, `binds` bound to its `$1`, `$2`, ... (`?` on SQLite)
+/// and, on PostgreSQL, the planner settings `pg_off` turned off: a test
+/// database is too small for PostgreSQL to prefer an index to reading the
+/// table or to a sort; with them off it still reads the table, or sorts,
+/// when no index serves the query, which is what the tests look for.
+pub fn plan_bound(app: &TestApp, sql: &str, binds: &[Bind], pg_off: &[&str]) -> String {
     let lines: Vec<String> = match app.backend {
         Backend::Sqlite => {
             let path = app.database_url.strip_prefix("sqlite://").unwrap();
             let mut conn = diesel::SqliteConnection::establish(path).unwrap();
-            diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            let sql = (1..=binds.len())
+                .rev()
+                .fold(sql.to_string(), |sql, n| sql.replace(&format!("${n}"), "?"));
+            let mut query =
+                diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).into_boxed::<Sqlite>();
+            for b in binds {
+                query = match b {
+                    Bind::Int(v) => query.bind::<BigInt, _>(*v),
+                    Bind::Text(v) => query.bind::<Text, _>(*v),
+                };
+            }
+            query
                 .load::<SqliteStep>(&mut conn)
                 .unwrap()
                 .into_iter()
@@ -45,16 +75,19 @@ fn plan(app: &TestApp, sql: &str) -> String {
         }
         Backend::Postgres => {
             let mut conn = diesel::PgConnection::establish(&app.database_url).unwrap();
-            // A test database is too small for PostgreSQL to prefer an
-            // index to a sort; with both off it still sorts when no index
-            // gives the order, which is what this looks for.
-            diesel::sql_query("SET enable_seqscan = off")
-                .execute(&mut conn)
-                .unwrap();
-            diesel::sql_query("SET enable_sort = off")
-                .execute(&mut conn)
-                .unwrap();
-            diesel::sql_query(format!("EXPLAIN {sql}"))
+            for setting in pg_off {
+                diesel::sql_query(format!("SET {setting} = off"))
+                    .execute(&mut conn)
+                    .unwrap();
+            }
+            let mut query = diesel::sql_query(format!("EXPLAIN {sql}")).into_boxed::<Pg>();
+            for b in binds {
+                query = match b {
+                    Bind::Int(v) => query.bind::<BigInt, _>(*v),
+                    Bind::Text(v) => query.bind::<Text, _>(*v),
+                };
+            }
+            query
                 .load::<PgStep>(&mut conn)
                 .unwrap()
                 .into_iter()

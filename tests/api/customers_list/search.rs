@@ -181,7 +181,7 @@ async fn a_common_term_pages_and_a_rare_one_among_many_cards_is_found(app: TestA
         .get(&format!("{CUSTOMERS}?q=common&limit=50"), &admin)
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let ids = super::ids_of(&r);
+    let ids = crate::helpers::ids_of(&r);
     assert_eq!(ids.len(), 50);
     assert_eq!(ids[0], first);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
@@ -193,7 +193,7 @@ async fn a_common_term_pages_and_a_rare_one_among_many_cards_is_found(app: TestA
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let page2 = super::ids_of(&r);
+    let page2 = crate::helpers::ids_of(&r);
     assert_eq!(page2.len(), 50);
     assert!(page2[0] > ids[49]);
 
