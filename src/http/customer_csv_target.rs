@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::bulk::{self, Applied, ItemStatus};
-use super::bulk_customers::{leaves_as_is, update_card};
+use super::bulk_customers::{external_ids, leaves_as_is, update_card};
 use super::customer_csv::{stale, Exported};
 use crate::auth::AuthUser;
 use crate::db::customers::{self, CustomerRow};
@@ -54,7 +54,8 @@ pub struct Resolved {
 }
 
 /// Matches each row holding an `id` to its card, locked for the batch
-/// (PostgreSQL). A row naming a card that has an `external_id` gets that
+/// (PostgreSQL) with the cards the other rows name by key (`lock_file`).
+/// A row naming a card that has an `external_id` gets that
 /// key (an empty cell) or must hold it; the other rows of the card are
 /// `keyless`. Archived cards are matched too, as by key: a row that would
 /// change one is its `archived` error, one that changes nothing `unchanged`.
@@ -78,7 +79,7 @@ pub fn resolve(
     for id in &ids {
         *named.entry(*id).or_default() += 1;
     }
-    row_lock::lock_all(conn, Locked::Customers, &ids)?;
+    lock_file(conn, items, &ids)?;
     let cards: HashMap<i64, CustomerRow> = customers::by_ids(conn, &ids)?
         .into_iter()
         .map(|r| (r.id, r))
@@ -121,6 +122,28 @@ pub fn resolve(
         }
     }
     Ok(resolved)
+}
+
+/// Locks every card of the file at once, in id order: those its rows name
+/// by `id` and those they name by key (read first, unlocked). The cards
+/// named by id were locked here alone and the keys' cards later, by the
+/// bulk pass (`bulk_customers::existing`): a `POST /customers/bulk` naming
+/// the same cards by key locks them all in id order, so with a key's card
+/// below an id's, each held the card the other waited for, and PostgreSQL
+/// failed one of them after its deadlock check (a 503). The later locks of
+/// the bulk pass then find the cards already held.
+fn lock_file(conn: &mut DbConn, items: &[Value], ids: &[i64]) -> Result<(), ApiError> {
+    if !matches!(conn, DbConn::Postgresql(_)) {
+        return Ok(());
+    }
+    let mut all = ids.to_vec();
+    let keys = external_ids(items);
+    if !keys.is_empty() {
+        let named = crate::db::batch::external_ids(conn, "customers", &keys)?;
+        all.extend(named.into_iter().map(|(_, id)| id));
+    }
+    row_lock::lock_all(conn, Locked::Customers, &all)?;
+    Ok(())
 }
 
 /// Updates the card `before` (as it was before the import) by id, as a row

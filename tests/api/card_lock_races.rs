@@ -25,6 +25,11 @@ async fn postgres_a_card_created_while_a_bulk_waits_is_locked_before_it_is_read(
     crate::helpers::run(card_created_while_a_bulk_waits, Backend::Postgres).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_import_locks_its_cards_in_the_order_a_bulk_does() {
+    crate::helpers::run(import_and_bulk_lock_in_one_order, Backend::Postgres).await;
+}
+
 /// Held by the test while the window move waits inside its grouped scan.
 const HOLD: i64 = 0x7769_6e64;
 
@@ -216,4 +221,67 @@ async fn card_created_while_a_bulk_waits(app: TestApp) {
     );
     let orders = count(&mut watcher, "SELECT COUNT(*) AS n FROM transactions");
     assert_eq!(orders, 2, "{}", r.text);
+}
+
+/// A CSV import whose rows name one card by `id` and another by key, and a
+/// `POST /customers/bulk` naming both by key at the same time. The import
+/// locked the card named by id first and the key's card later; the bulk
+/// locks both in id order. With the key's card below the id's, each held
+/// the card the other waited for: PostgreSQL's deadlock check failed one
+/// of them after a second (a 503). The test is the bulk, staged: it holds
+/// the lower card (the first the bulk locks) until the import waits for
+/// it, then takes the higher one, as the bulk's next lock would. Now the
+/// import locks both at once, in id order: it waits for the lower card
+/// holding nothing, and both go through.
+async fn import_and_bulk_lock_in_one_order(app: TestApp) {
+    let admin = app.admin_token().await;
+    let r = bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &admin,
+        &json!({"items": [
+            {"external_id": "ERP-LO", "kind": "individual", "name": "Low"},
+            {"external_id": "ERP-HI", "kind": "individual", "name": "High"},
+        ]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (low, high) = (
+        r.body["items"][0]["id"].as_i64().unwrap(),
+        r.body["items"][1]["id"].as_i64().unwrap(),
+    );
+    assert!(low < high);
+    let (mut the_bulk, pid) = holder(
+        &app,
+        &format!("SELECT id FROM customers WHERE id = {low} FOR NO KEY UPDATE;"),
+    );
+    let mut watcher = PgConnection::establish(&app.database_url).unwrap();
+
+    let csv = format!("id,external_id,region\n{high},,East\n,ERP-LO,West\n");
+    let import = crate::sync_csv::import(&app, &admin, "", &csv);
+    let meanwhile = async {
+        assert!(
+            until_waiting_for(&mut watcher, pid, Duration::from_secs(30)).await,
+            "the import never waited for the lower card"
+        );
+        let next = the_bulk.batch_execute(&format!(
+            "SELECT id FROM customers WHERE id = {high} FOR NO KEY UPDATE"
+        ));
+        let _ = the_bulk.batch_execute(if next.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        next
+    };
+    let (r, next) = tokio::join!(import, meanwhile);
+    assert!(next.is_ok(), "the bulk's second lock failed: {next:?}");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        crate::sync_bulk::statuses(&r),
+        ["updated", "updated"],
+        "{}",
+        r.text
+    );
+    let region =
+        |id: i64| format!("SELECT COUNT(*) AS n FROM customers WHERE id = {id} AND region = ");
+    assert_eq!(count(&mut watcher, &format!("{}'East'", region(high))), 1);
+    assert_eq!(count(&mut watcher, &format!("{}'West'", region(low))), 1);
 }
