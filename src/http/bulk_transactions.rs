@@ -1,6 +1,6 @@
 //! `POST /transactions/bulk`: upsert up to 1,000 orders by `external_id`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -208,23 +208,34 @@ fn resolve_customer(
 }
 
 /// What a batch wrote: the cards whose figures it refreshes at its end, and
-/// the purchases among the rows written (`churn::win_back_buyers`).
+/// each order it wrote as its last item left it, a purchase or not
+/// (`purchases`, for `churn::win_back_buyers`).
 #[derive(Default)]
 pub struct Touched {
     pub cards: BTreeSet<i64>,
-    pub purchases: Vec<db::churn::Purchase>,
+    /// By transaction id. An order written and then corrected in one batch
+    /// counts as corrected: kept as first written, an order created and
+    /// then zeroed won the customer back, and the batch's end undid the
+    /// win-back at once (`churn::reopen_unbought`), leaving both in the
+    /// card's history and in the change feed.
+    orders: BTreeMap<i64, Option<db::churn::Purchase>>,
 }
 
 impl Touched {
     pub fn add(&mut self, row: &TransactionRow) {
         self.cards.insert(row.customer_id);
-        self.purchases
-            .extend(db::churn::purchases_in(std::iter::once(row)));
+        let purchase = db::churn::purchases_in(std::iter::once(row)).pop();
+        self.orders.insert(row.id, purchase);
     }
 
     fn extend(&mut self, other: Touched) {
         self.cards.extend(other.cards);
-        self.purchases.extend(other.purchases);
+        self.orders.extend(other.orders);
+    }
+
+    /// The purchases among the orders as the batch leaves them.
+    pub fn purchases(&self) -> Vec<db::churn::Purchase> {
+        self.orders.values().flatten().copied().collect()
     }
 }
 
@@ -492,7 +503,7 @@ pub async fn bulk_transactions(
                     let now = db::now();
                     let touched = touched.borrow();
                     let ids: Vec<i64> = touched.cards.iter().copied().collect();
-                    db::churn::win_back_buyers(conn, &touched.purchases, user.id, now)?;
+                    db::churn::win_back_buyers(conn, &touched.purchases(), user.id, now)?;
                     // A correction can take away the purchase that won a card back.
                     db::churn::reopen_unbought(conn, &ids, user.id, now)?;
                     let settings = cpr::settings_kept(conn)?;

@@ -160,7 +160,15 @@ pub fn plan(
     let changed_rows: Vec<TransactionRow> = changed.iter().map(|(_, _, row)| row.clone()).collect();
     match db::savepoint(conn, |conn| write_all(conn, &new_rows, &changed_rows)) {
         Ok(ids) => {
-            for row in new_rows.iter().chain(&changed_rows) {
+            // The new rows with their ids: `touched` keeps each order once,
+            // by id (the plan's rows have none yet).
+            for (row, id) in new_rows.iter().zip(&ids) {
+                touched.add(&TransactionRow {
+                    id: *id,
+                    ..row.clone()
+                });
+            }
+            for row in &changed_rows {
                 touched.add(row);
             }
             for ((index, _, row), id) in new.iter().zip(ids) {

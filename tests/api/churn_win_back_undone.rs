@@ -19,6 +19,7 @@ backend_tests!(
     deleting_the_purchase_reopens_the_churn,
     correcting_the_purchase_away_reopens_the_churn,
     a_manual_reactivation_and_a_later_churn_stay,
+    an_order_zeroed_in_its_own_batch_wins_nothing_back,
 );
 
 /// A churned customer (reason `competition`) and its churn's instant.
@@ -204,4 +205,70 @@ async fn a_manual_reactivation_and_a_later_churn_stay(app: TestApp) {
     let history = records(&app, &admin, d).await;
     assert!(history[0]["reactivated_at"].is_null());
     assert_eq!(history[1]["reactivated_by_transaction_id"], t["id"]);
+}
+
+/// One bulk batch records an order after the churn and then corrects it to
+/// 0 (the ERP's refund, sent with the sale): the batch leaves no purchase
+/// after the churn, so nothing is won back. Judged by the order as first
+/// written, the batch won the customer back and its end undid that at once:
+/// a `reactivated` and a `churned` event in the history, and two card
+/// changes in the feed, for a win-back that never was.
+async fn an_order_zeroed_in_its_own_batch_wins_nothing_back(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, sync) = app.user_with_role("integration").await;
+    let (c, at) = churned(&app, &admin, "Refunded in the same sync").await;
+    let before = card(&app, &admin, c).await;
+    let head = app.get("/api/v1/changes/head", &admin).await;
+    let cursor = head.body["cursor"].as_str().unwrap_or_default().to_string();
+    let item = |amount: i64| {
+        json!({"external_id": "SO-7", "customer_id": c, "amount_cents": amount,
+               "product": "Gift set", "occurred_at": just_after_now()})
+    };
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &sync,
+        &json!({"items": [item(4_000), item(0)]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        crate::sync_bulk::statuses(&r),
+        ["created", "updated"],
+        "{}",
+        r.text
+    );
+    assert_reopened(&app, &admin, c, &at).await;
+    assert_eq!(records(&app, &admin, c).await.len(), 1, "the same record");
+    assert_eq!(
+        churned_events(&app, &admin, c).await,
+        [json!("Went to a rival")]
+    );
+    let history = app
+        .get(&format!("/api/v1/customers/{c}/history"), &admin)
+        .await;
+    assert!(
+        !history.text.contains("\"reactivated\""),
+        "no win-back in the history: {}",
+        history.text
+    );
+    let after = card(&app, &admin, c).await;
+    assert_eq!(after["purchase_count"], before["purchase_count"], "{after}");
+    assert_eq!(won_back(&app, &admin).await, 0);
+    let feed = app
+        .get(
+            &format!("/api/v1/changes?after={cursor}&types=customer"),
+            &admin,
+        )
+        .await;
+    assert_eq!(feed.status, 200, "{}", feed.text);
+    let cards: Vec<&Value> = feed.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["entity_id"] == json!(c))
+        .collect();
+    assert!(cards.is_empty(), "no card change in the feed: {cards:?}");
+    assert_eq!(after["version"], before["version"], "{after}");
 }
