@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;
 use diesel::expression::{
     is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping,
@@ -16,6 +16,7 @@ use diesel::sql_types::{BigInt, Bool, Double, Text, Timestamp};
 use super::customers::{Full, CARD, STATS};
 use super::schema::{customers, segment_members, segments};
 use super::{changes, DbConn};
+use crate::domain::birthdays::Window;
 use crate::domain::codes::{Code, Tier};
 use crate::domain::segments::{Cmp, Cond, Field, FieldType, Rule, Scalar, Test};
 
@@ -357,14 +358,25 @@ enum Source {
     Tags,
     /// `customer_tiers`, which holds only the customers above `small`.
     Tier,
+    /// `customers.birthday`, whose window is a set of month-day keys.
+    Birthday,
 }
 
 fn source(field: &Field) -> Source {
     match field.name {
         "tags" => Source::Tags,
         "tier" => Source::Tier,
+        "birthday" => Source::Birthday,
         name => Source::Column(name),
     }
+}
+
+/// When a rule is read: `now` for its instants (`-90d`), `today` for its
+/// birthday windows (the day a list's pages share, see `for_rule_on`).
+#[derive(Debug, Clone, Copy)]
+struct At {
+    now: NaiveDateTime,
+    today: NaiveDate,
 }
 
 /// The tiers `not rule` accepts, when `rule` is a tier test [`tier_set`]
@@ -411,10 +423,18 @@ fn tier_set(test: &Test) -> Option<Vec<&'static str>> {
 }
 
 impl SegmentScope {
-    /// The members of a dynamic segment with `rule`, evaluated at `now`.
+    /// The members of a dynamic segment with `rule`, evaluated at `now`
+    /// (its birthday windows from `now`'s date, UTC).
     pub fn for_rule(rule: &Rule, now: NaiveDateTime) -> SegmentScope {
+        Self::for_rule_on(rule, now, now.date())
+    }
+
+    /// As [`for_rule`](Self::for_rule), with the birthday windows counted
+    /// from `today`: a member list's day, which its cursors carry so that
+    /// paging across midnight UTC does not mix two days' windows.
+    pub fn for_rule_on(rule: &Rule, now: NaiveDateTime, today: NaiveDate) -> SegmentScope {
         let mut scope = SegmentScope { parts: Vec::new() };
-        scope.rule(rule, now);
+        scope.rule(rule, At { now, today });
         scope
     }
 
@@ -448,7 +468,7 @@ impl SegmentScope {
 
     /// The cards whose birthday's key (`domain::birthdays`) is in one of
     /// `ranges`: the customer list's `birthday_within_days` (also on the
-    /// export and a segment's members; no segment rule reads birthdays).
+    /// export and a segment's members) and a rule's `birthday` `within_days`.
     /// The key is computed from the stored date on each
     /// engine (SQLite keeps a date as `YYYY-MM-DD` text) and compared as an
     /// integer, so both engines agree whatever their collation.
@@ -487,12 +507,12 @@ impl SegmentScope {
         self.parts.push(Part::Sql(Cow::Owned(s)));
     }
 
-    fn value(&mut self, v: &Scalar, now: NaiveDateTime) {
+    fn value(&mut self, v: &Scalar, at: At) {
         self.parts.push(match v {
             Scalar::Text(s) => Part::Text(s.clone()),
             Scalar::Int(n) => Part::Int(*n),
             Scalar::Double(x) => Part::Double(*x),
-            Scalar::Time(w) => Part::Time(super::micros(w.resolve(now))),
+            Scalar::Time(w) => Part::Time(super::micros(w.resolve(at.now))),
         });
     }
 
@@ -502,27 +522,27 @@ impl SegmentScope {
     /// instants it would hold for at full precision, as the list filters'
     /// bounds do (`instants::bound`). Cut down alone, `gte …00.0000005Z`
     /// took a card stored at `…00.000000`.
-    fn compared(&mut self, op: Cmp, v: &Scalar, now: NaiveDateTime) {
+    fn compared(&mut self, op: Cmp, v: &Scalar, at: At) {
         match (op, v) {
-            (Cmp::Lt | Cmp::Gte, Scalar::Time(w)) => self
-                .parts
-                .push(Part::Time(crate::domain::instants::bound(w.resolve(now)))),
-            _ => self.value(v, now),
+            (Cmp::Lt | Cmp::Gte, Scalar::Time(w)) => self.parts.push(Part::Time(
+                crate::domain::instants::bound(w.resolve(at.now)),
+            )),
+            _ => self.value(v, at),
         }
     }
 
-    fn list(&mut self, values: &[Scalar], now: NaiveDateTime) {
+    fn list(&mut self, values: &[Scalar], at: At) {
         self.sql("(");
         for (i, v) in values.iter().enumerate() {
             if i > 0 {
                 self.sql(", ");
             }
-            self.value(v, now);
+            self.value(v, at);
         }
         self.sql(")");
     }
 
-    fn rule(&mut self, rule: &Rule, now: NaiveDateTime) {
+    fn rule(&mut self, rule: &Rule, at: At) {
         match rule {
             Rule::All(rules) | Rule::Any(rules) => {
                 let glue = if matches!(rule, Rule::All(_)) {
@@ -535,7 +555,7 @@ impl SegmentScope {
                     if i > 0 {
                         self.sql(glue);
                     }
-                    self.rule(r, now);
+                    self.rule(r, at);
                 }
                 self.sql(")");
             }
@@ -546,26 +566,36 @@ impl SegmentScope {
                 Some(accepted) => self.tier_in(&accepted),
                 None => {
                     self.sql("(NOT ");
-                    self.rule(r, now);
+                    self.rule(r, at);
                     self.sql(")");
                 }
             },
-            Rule::Cond(c) => self.condition(c, now),
+            Rule::Cond(c) => self.condition(c, at),
         }
     }
 
     /// Every condition is true or false, never SQL NULL, so that `not` is
     /// the exact complement: a missing value fails every test except `ne`
     /// and `is_null`.
-    fn condition(&mut self, c: &Cond, now: NaiveDateTime) {
+    fn condition(&mut self, c: &Cond, at: At) {
         match source(c.field) {
-            Source::Tags => self.tags(&c.test, now),
+            Source::Tags => self.tags(&c.test, at),
             Source::Tier => match tier_set(&c.test) {
                 Some(accepted) => self.tier_in(&accepted),
                 // The parser allows only `eq`, `ne` and `in` with tier codes.
                 None => self.sql("1 = 0"),
             },
-            Source::Column(name) => self.compare(format!("customers.{name}"), c, now),
+            Source::Birthday => match c.test {
+                Test::WithinDays(days) => self.birthday_keys(
+                    &Window {
+                        today: at.today,
+                        days,
+                    }
+                    .key_ranges(),
+                ),
+                _ => self.compare("customers.birthday".to_string(), c, at),
+            },
+            Source::Column(name) => self.compare(format!("customers.{name}"), c, at),
         }
     }
 
@@ -625,14 +655,14 @@ impl SegmentScope {
     }
 
     /// A test of the value `col` (SQL over `customers`).
-    fn compare(&mut self, col: String, c: &Cond, now: NaiveDateTime) {
+    fn compare(&mut self, col: String, c: &Cond, at: At) {
         let nullable = c.field.nullable;
         match &c.test {
             Test::IsNull(true) => self.owned(format!("{col} IS NULL")),
             Test::IsNull(false) => self.owned(format!("{col} IS NOT NULL")),
             Test::Cmp(Cmp::Ne, v) if nullable => {
                 self.owned(format!("({col} IS NULL OR {col} <> "));
-                self.value(v, now);
+                self.value(v, at);
                 self.sql(")");
             }
             test => {
@@ -644,15 +674,15 @@ impl SegmentScope {
                 match test {
                     Test::Cmp(op, v) if unindexed_range(c.field, *op) => {
                         self.owned(format!("{col} + 0 {} ", op.sql()));
-                        self.compared(*op, v, now);
+                        self.compared(*op, v, at);
                     }
                     Test::Cmp(op, v) => {
                         self.owned(format!("{col} {} ", op.sql()));
-                        self.compared(*op, v, now);
+                        self.compared(*op, v, at);
                     }
                     Test::In(values) => {
                         self.owned(format!("{col} IN "));
-                        self.list(values, now);
+                        self.list(values, at);
                     }
                     Test::Contains(term) => {
                         // SQLite's LOWER folds ASCII letters only: a term with
@@ -674,13 +704,15 @@ impl SegmentScope {
                         self.sql(" ESCAPE '\\'");
                     }
                     Test::IsNull(_) => self.sql("1 = 1"),
+                    // The parser allows a window on a birthday alone.
+                    Test::WithinDays(_) => self.sql("1 = 0"),
                 }
                 self.sql(")");
             }
         }
     }
 
-    fn tags(&mut self, test: &Test, now: NaiveDateTime) {
+    fn tags(&mut self, test: &Test, at: At) {
         const TAGGED: &str =
             "customers.id IN (SELECT customer_tags.customer_id FROM customer_tags \
                               WHERE customer_tags.tag ";
@@ -696,7 +728,7 @@ impl SegmentScope {
             Test::In(tags) => {
                 self.sql(TAGGED);
                 self.sql("IN ");
-                self.list(tags, now);
+                self.list(tags, at);
                 self.sql(")");
             }
             Test::IsNull(true) => {
@@ -705,7 +737,7 @@ impl SegmentScope {
             }
             Test::IsNull(false) => self.sql(ANY_TAG),
             // The parser allows no other test on tags.
-            Test::Cmp(..) => self.sql("1 = 0"),
+            Test::Cmp(..) | Test::WithinDays(_) => self.sql("1 = 0"),
         }
     }
 }
@@ -965,6 +997,111 @@ mod tests {
         // Every value of `ne` is a code, so the set is never empty; an
         // empty `in` is refused by the parser.
         assert!(Rule::parse(&json!({"field": "tier", "op": "in", "value": []}), "rule").is_err());
+    }
+
+    /// A rule's text and its bound integers on (PostgreSQL, SQLite), read
+    /// at noon on `today`.
+    fn on_day(rule: serde_json::Value, today: NaiveDate) -> (String, String, Vec<i64>) {
+        let parsed = Rule::parse(&rule, "rule").unwrap();
+        let now = NaiveDate::from_ymd_opt(2026, 1, 1)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
+        let scope = SegmentScope::for_rule_on(&parsed, now, today);
+        let text = |postgres: bool| {
+            scope
+                .parts
+                .iter()
+                .map(|p| match p {
+                    Part::Sql(s) => s.to_string(),
+                    Part::Engine(pg, sqlite) => (if postgres { *pg } else { *sqlite }).to_string(),
+                    _ => "?".to_string(),
+                })
+                .collect::<String>()
+        };
+        let ints = scope
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Int(n) => Some(*n),
+                _ => None,
+            })
+            .collect();
+        (text(true), text(false), ints)
+    }
+
+    /// A birthday window is the list filter's SQL (`birthday_keys`), from
+    /// the day given, not the instant's.
+    #[test]
+    fn a_birthday_window_is_the_lists_month_day_keys() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let within = |days: i64| json!({"field": "birthday", "op": "within_days", "value": days});
+        let (pg, sqlite, keys) = on_day(within(3), day(2026, 12, 30));
+        assert_eq!(
+            sqlite,
+            "(customers.birthday IS NOT NULL AND (\
+             CAST(strftime('%m%d', customers.birthday) AS INTEGER) BETWEEN ? AND ? OR \
+             CAST(strftime('%m%d', customers.birthday) AS INTEGER) BETWEEN ? AND ?))"
+        );
+        assert_eq!(
+            pg,
+            "(customers.birthday IS NOT NULL AND (\
+             CAST(to_char(customers.birthday, 'MMDD') AS BIGINT) BETWEEN ? AND ? OR \
+             CAST(to_char(customers.birthday, 'MMDD') AS BIGINT) BETWEEN ? AND ?))"
+        );
+        assert_eq!(keys, vec![101, 102, 1230, 1231]);
+        // The same as the list's filter for that window.
+        let list = SegmentScope::birthdays(
+            &Window {
+                today: day(2026, 12, 30),
+                days: 3,
+            }
+            .key_ranges(),
+        );
+        let rule = SegmentScope::for_rule_on(
+            &Rule::parse(&within(3), "rule").unwrap(),
+            NaiveDateTime::default(),
+            day(2026, 12, 30),
+        );
+        assert_eq!(rule, list);
+        // 28 February of a common year greets the 29th too.
+        assert_eq!(on_day(within(0), day(2027, 2, 28)).2, vec![228, 229]);
+        // `not` is the complement: cards without a birthday included.
+        let (_, sqlite, _) = on_day(json!({"not": within(0)}), day(2026, 6, 10));
+        assert!(
+            sqlite.starts_with("(NOT (customers.birthday IS NOT NULL AND"),
+            "{sqlite}"
+        );
+        let (_, sqlite, _) = on_day(
+            json!({"field": "birthday", "op": "is_null"}),
+            day(2026, 6, 10),
+        );
+        assert_eq!(sqlite, "customers.birthday IS NULL");
+        // `for_rule` counts from the instant's UTC date.
+        let at = day(2026, 6, 10).and_hms_opt(23, 59, 0).unwrap();
+        assert_eq!(
+            SegmentScope::for_rule(&Rule::parse(&within(0), "rule").unwrap(), at),
+            SegmentScope::birthdays(&[(610, 610)])
+        );
+    }
+
+    /// `eq` on the referrer is `IS NOT NULL AND =`, which implies the
+    /// condition of the partial index `customers_source` on both engines
+    /// (tests/api/customers_list/plans.rs runs this text's plan).
+    #[test]
+    fn a_referrer_test_keeps_the_partial_index() {
+        assert_eq!(
+            sql_of(json!({"field": "source_customer_id", "op": "eq", "value": 5})),
+            (
+                "(customers.source_customer_id IS NOT NULL AND customers.source_customer_id = ?)"
+                    .to_string(),
+                1
+            )
+        );
+        assert_eq!(
+            sql_of(json!({"field": "source_customer_id", "op": "ne", "value": 5})).0,
+            "(customers.source_customer_id IS NULL OR customers.source_customer_id <> ?)"
+        );
     }
 
     #[test]

@@ -138,6 +138,19 @@ mod tests {
         }
     }
 
+    /// A segment rule binds four values per window (`Rule::values`): its
+    /// days are one run, so at most two ranges of keys (split at the year
+    /// end), on every day of a leap year and the common years around it.
+    #[test]
+    fn a_window_is_at_most_two_ranges() {
+        for today in day(2027, 1, 1).iter_days().take(365 + 366 + 365) {
+            for days in [0, 1, 30, 58, 59, 60, 300, 364, 365, MAX_WINDOW_DAYS] {
+                let ranges = window(today, days);
+                assert!(ranges.len() <= 2, "{today} +{days}: {ranges:?}");
+            }
+        }
+    }
+
     #[test]
     fn a_predicate_can_leave_every_birthday_out() {
         assert!(key_ranges(day(2026, 5, 5), |d| d > 365).is_empty());

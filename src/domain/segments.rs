@@ -19,6 +19,7 @@
 use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeDelta};
 use serde_json::{Map, Value};
 
+use super::birthdays::MAX_WINDOW_DAYS;
 use super::codes::{
     AcquisitionSource, Code, CprStage, CustomerKind, FunnelStage, Gender, LoyaltyType,
     PersonalityType, ProspectGrade, SocialStyle, Tier,
@@ -93,6 +94,10 @@ pub enum FieldType {
     /// The card's tags: `contains` = has this tag, `in` = has any of these,
     /// `is_null` = has no tag at all.
     Tags,
+    /// A birthday, tested on its month and day alone: `within_days` = is
+    /// celebrated from the day the rule is read to this many days later
+    /// (`birthdays::Window`, 29 February on the 28th in a common year).
+    Birthday,
 }
 
 impl FieldType {
@@ -105,6 +110,7 @@ impl FieldType {
             FieldType::Double => "number",
             FieldType::Timestamp => "timestamp",
             FieldType::Tags => "tags",
+            FieldType::Birthday => "month-day",
         }
     }
 }
@@ -125,7 +131,8 @@ const fn field(name: &'static str, ty: FieldType, nullable: bool) -> Field {
 }
 
 use FieldType::{
-    Code as C, Double as D, Integer as I, Money as M, Tags as G, Text as T, Timestamp as S,
+    Birthday as B, Code as C, Double as D, Integer as I, Money as M, Tags as G, Text as T,
+    Timestamp as S,
 };
 
 /// Every field a rule may use. To add one, add a line here (and, if it is
@@ -147,6 +154,9 @@ pub static FIELDS: &[Field] = &[
     field("annual_revenue_cents", M, true),
     field("owner_id", I, false),
     field("acquisition_source", C(AcquisitionSource::CODES), true),
+    // Who referred the card (`referral`, `chain_expansion`).
+    field("source_customer_id", I, true),
+    field("birthday", B, true),
     field("personality_type", C(PersonalityType::CODES), true),
     field("social_style", C(SocialStyle::CODES), true),
     field("funnel_stage", C(FunnelStage::CODES), false),
@@ -189,6 +199,7 @@ pub enum Op {
     Gte,
     Contains,
     IsNull,
+    WithinDays,
 }
 
 impl Op {
@@ -202,6 +213,7 @@ impl Op {
         Op::Gte,
         Op::Contains,
         Op::IsNull,
+        Op::WithinDays,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -215,6 +227,7 @@ impl Op {
             Op::Gte => "gte",
             Op::Contains => "contains",
             Op::IsNull => "is_null",
+            Op::WithinDays => "within_days",
         }
     }
 
@@ -234,6 +247,7 @@ impl Field {
             FieldType::Double => vec![Eq, Ne, Lt, Lte, Gt, Gte],
             FieldType::Timestamp => vec![Lt, Lte, Gt, Gte],
             FieldType::Tags => vec![Contains, In, IsNull],
+            FieldType::Birthday => vec![WithinDays],
         };
         if self.nullable {
             ops.push(IsNull);
@@ -437,6 +451,9 @@ pub enum Test {
     Contains(String),
     /// `true`: the value is missing; `false`: present. For tags: no tag at all.
     IsNull(bool),
+    /// A birthday celebrated from the day the rule is read to this many
+    /// days later, both included (0 to [`MAX_WINDOW_DAYS`]).
+    WithinDays(i64),
 }
 
 /// One condition.
@@ -494,7 +511,9 @@ impl Rule {
         }
     }
 
-    /// How many values the rule binds (one per condition, one per `in` item).
+    /// How many values the rule binds (one per condition, one per `in` item,
+    /// four per birthday window: its days are one run, at most two ranges
+    /// of month-day keys split at the year end, two bounds each).
     pub fn values(&self) -> usize {
         match self {
             Rule::All(rules) | Rule::Any(rules) => rules.iter().map(Rule::values).sum(),
@@ -503,7 +522,21 @@ impl Rule {
                 test: Test::In(items),
                 ..
             }) => items.len(),
+            Rule::Cond(Cond {
+                test: Test::WithinDays(_),
+                ..
+            }) => 4,
             Rule::Cond(_) => 1,
+        }
+    }
+
+    /// Whether the rule tests a birthday window, whose members change with
+    /// the date the rule is read on (not only with the time, as `-90d`).
+    pub fn reads_birthdays(&self) -> bool {
+        match self {
+            Rule::All(rules) | Rule::Any(rules) => rules.iter().any(Rule::reads_birthdays),
+            Rule::Not(rule) => rule.reads_birthdays(),
+            Rule::Cond(c) => matches!(c.test, Test::WithinDays(_)),
         }
     }
 
@@ -769,6 +802,21 @@ fn condition(
                 None
             }
         },
+        Op::WithinDays => match value {
+            None => {
+                err(
+                    errors,
+                    &value_path,
+                    "required",
+                    format!("within_days takes a number of days, 0 to {MAX_WINDOW_DAYS}"),
+                );
+                None
+            }
+            Some(v) => match scalar(field, v, &value_path, errors, source) {
+                Some(Scalar::Int(days)) => Some(Test::WithinDays(days)),
+                _ => None,
+            },
+        },
         Op::Contains => match value {
             None => {
                 err(errors, &value_path, "required", "contains takes a string");
@@ -992,6 +1040,23 @@ fn scalar(
         FieldType::Money => match whole_number(value) {
             Some(n) => Some(Scalar::Int(n)),
             None => wrong(errors, "an integer amount in minor units (cents)"),
+        },
+        // A number of days, as the list's `birthday_within_days`.
+        FieldType::Birthday => match whole_number(value) {
+            Some(n) if (0..=MAX_WINDOW_DAYS).contains(&n) => Some(Scalar::Int(n)),
+            Some(_) => {
+                err(
+                    errors,
+                    path,
+                    "range",
+                    format!("must be between 0 (today) and {MAX_WINDOW_DAYS} (a year and a day)"),
+                );
+                None
+            }
+            None => wrong(
+                errors,
+                &format!("a number of days (an integer, 0 to {MAX_WINDOW_DAYS})"),
+            ),
         },
         FieldType::Double => match value.as_f64() {
             Some(n) if value.is_number() => Some(Scalar::Double(n)),
@@ -1512,6 +1577,118 @@ mod tests {
         // of 9999 (SQLite compared its text below 2026's: every card matched).
         let (_, last) = crate::domain::instants::range();
         assert_eq!(at("9999-12-31T23:59:59-23:59"), last);
+    }
+
+    #[test]
+    fn a_birthday_takes_a_window_of_days_or_is_null() {
+        let rule = Rule::parse(
+            &json!({"all": [
+                {"field": "birthday", "op": "within_days", "value": 30},
+                {"field": "birthday", "op": "within_days", "value": 366.0},
+                {"not": {"field": "birthday", "op": "is_null"}},
+                {"field": "source_customer_id", "op": "eq", "value": 42},
+                {"field": "source_customer_id", "op": "in", "value": [1, 2]},
+                {"field": "source_customer_id", "op": "is_null", "value": false}
+            ]}),
+            "rule",
+        )
+        .unwrap();
+        let Rule::All(items) = &rule else { panic!() };
+        let test = |i: usize| match &items[i] {
+            Rule::Cond(c) => c.test.clone(),
+            Rule::Not(r) => match r.as_ref() {
+                Rule::Cond(c) => c.test.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(test(0), Test::WithinDays(30));
+        assert_eq!(test(1), Test::WithinDays(366), "a whole float, as integers");
+        assert_eq!(test(2), Test::IsNull(true));
+        assert_eq!(test(3), Test::Cmp(Cmp::Eq, Scalar::Int(42)));
+        assert_eq!(test(5), Test::IsNull(false));
+        assert!(rule.reads_birthdays());
+        assert!(!Rule::parse(
+            &json!({"field": "source_customer_id", "op": "eq", "value": 1}),
+            "rule"
+        )
+        .unwrap()
+        .reads_birthdays());
+        // Two ranges of keys (over the year end), two bounds each.
+        assert_eq!(rule.values(), 4 + 4 + 1 + 1 + 2 + 1);
+        assert!(Rule::parse(
+            &json!({"field": "birthday", "op": "within_days", "value": 0}),
+            "rule"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn birthday_errors_name_their_path() {
+        let within = |value: Value| {
+            json!({"all": [
+                {"field": "tier", "op": "eq", "value": "small"},
+                {"field": "birthday", "op": "within_days", "value": value}
+            ]})
+        };
+        for (value, code) in [
+            (json!(-1), "range"),
+            (json!(367), "range"),
+            (json!(1e300), "invalid_type"),
+            (json!(7.5), "invalid_type"),
+            (json!("30"), "invalid_type"),
+            (json!("-30d"), "invalid_type"),
+            (json!(null), "invalid_type"),
+            (json!([30]), "invalid_type"),
+        ] {
+            assert_eq!(
+                one(within(value.clone())),
+                pair("rule.all[1].value", code),
+                "{value}"
+            );
+        }
+        assert_eq!(
+            one(json!({"field": "birthday", "op": "within_days"})),
+            pair("rule.value", "required")
+        );
+        for op in ["eq", "ne", "in", "lt", "gte", "contains"] {
+            assert_eq!(
+                one(json!({"field": "birthday", "op": op, "value": "2026-06-10"})),
+                pair("rule.op", "op_not_allowed"),
+                "{op}"
+            );
+        }
+        // The window is a birthday's alone.
+        for field in [
+            "created_at",
+            "last_contact_at",
+            "source_customer_id",
+            "name",
+        ] {
+            assert_eq!(
+                one(json!({"field": field, "op": "within_days", "value": 7})),
+                pair("rule.op", "op_not_allowed"),
+                "{field}"
+            );
+        }
+        assert_eq!(
+            one(json!({"field": "source_customer_id", "op": "eq", "value": "42"})),
+            pair("rule.value", "invalid_type")
+        );
+        let message = match Rule::parse(
+            &json!({"field": "birthday", "op": "eq", "value": 1}),
+            "rule",
+        ) {
+            Err(e) => e[0].message.clone(),
+            Ok(r) => panic!("{r:?}"),
+        };
+        assert!(message.contains("within_days, is_null"), "{message}");
+        // A stored rule is held to the same range (no earlier version
+        // stored one).
+        assert!(Rule::parse_stored(
+            &json!({"field": "birthday", "op": "within_days", "value": 400})
+        )
+        .is_err());
     }
 
     #[test]

@@ -363,6 +363,7 @@ impl CustomerQuery {
         }
         Ok(Paged {
             day: filter.birthdays.map(|w| w.today),
+            carried,
             filter,
             sort,
             limit,
@@ -381,9 +382,22 @@ pub struct Paged {
     list: String,
     /// The birthday window's first day, which the next cursor carries.
     day: Option<NaiveDate>,
+    /// The day the cursor sent carries, if any.
+    carried: Option<NaiveDate>,
 }
 
 impl Paged {
+    /// The day a segment's birthday rule counts from on this page, which
+    /// the next cursor carries: the list's own window's first day when it
+    /// has one (`birthday_from`, else the cursor's, else today), else the
+    /// cursor's day, else `today`. One day for the filter and the rule, and
+    /// for every page of the list.
+    pub fn hold_day(&mut self, today: NaiveDate) -> NaiveDate {
+        let day = self.day.or(self.carried).unwrap_or(today);
+        self.day = Some(day);
+        day
+    }
+
     /// The page of `rows` (read with one more than `limit`) and its cursor.
     pub fn finish(&self, rows: Vec<Full>) -> Page<Full> {
         page::finish_on(rows, self.limit, &self.list, self.day, |r| {

@@ -175,7 +175,8 @@ pub struct SegmentPage {
 /// codes — `kind`, `gender`, `acquisition_source`, `personality_type`,
 /// `social_style`, `funnel_stage`, `prospect_grade`, `tier`, `cpr_stage`,
 /// `loyalty_type`: `eq`, `ne`, `in` with valid codes (see `/reference`);
-/// integers — `owner_id`, `employees`, `purchase_count`, `open_complaints` —
+/// integers — `owner_id`, `employees`, `purchase_count`, `open_complaints`,
+/// `source_customer_id` (the customer who referred the card) —
 /// and money in cents — `annual_revenue_cents`, `wallet_size_cents`,
 /// `lifetime_revenue_cents`, `lifetime_profit_cents`, `revenue_12m_cents`,
 /// `profit_12m_cents`: `eq`, `ne`, `in`, `lt`, `lte`, `gt`, `gte`;
@@ -188,14 +189,22 @@ pub struct SegmentPage {
 /// (`-90d`, `+7d`, `-2w`, `-12m`, `-1y`, `-6h`: from the moment the segment
 /// is read);
 /// `tags`: `contains` (has this tag), `in` (has any of these tags),
-/// `is_null` (true: no tag at all).
+/// `is_null` (true: no tag at all);
+/// `birthday`: `within_days` with 0 to 366 (celebrated from the day the
+/// segment is read to that many days later, both included: `0` today, `30`
+/// the coming month, over the year end too; matched on month and day, a
+/// 29 February birthday on 28 February in a common year; cards without a
+/// birthday never match). The day is the server's UTC date when the segment
+/// is read, so such a segment's members change with the date; its member
+/// list counts from the list's own day (`birthday_from`, else the UTC
+/// date), which its cursors carry.
 /// Fields that can be missing also take `is_null` (value `true`, the
 /// default, or `false`): `company`, `region`, `industry`, `gender`,
 /// `age_band`, `income_band`, `occupation`, `education`, `employees`,
-/// `annual_revenue_cents`, `acquisition_source`, `personality_type`,
-/// `social_style`, `prospect_grade`, `wallet_size_cents`, `last_contact_at`,
-/// `first_purchase_at`, `last_purchase_at`, `share_of_wallet`,
-/// `satisfaction_overall`.
+/// `annual_revenue_cents`, `acquisition_source`, `source_customer_id`,
+/// `personality_type`, `social_style`, `prospect_grade`, `wallet_size_cents`,
+/// `birthday`, `last_contact_at`, `first_purchase_at`, `last_purchase_at`,
+/// `share_of_wallet`, `satisfaction_overall`.
 /// `in` takes 1 to 500 values.
 ///
 /// **Missing values** fail every test except `ne` (a missing value differs
@@ -369,10 +378,19 @@ fn not_builtin(row: &SegmentRow) -> Result<(), ApiError> {
     }
 }
 
-/// Which customers a stored segment holds, evaluated at `now`.
+/// Which customers a stored segment holds, evaluated at `now` (its
+/// birthday windows from `now`'s UTC date).
 pub fn scope_of(row: &SegmentRow, now: NaiveDateTime) -> Result<SegmentScope, ApiError> {
+    Ok(match rule_of(row)? {
+        None => SegmentScope::for_members(row.id),
+        Some(rule) => SegmentScope::for_rule(&rule, now),
+    })
+}
+
+/// The rule of a dynamic segment; none for a static one.
+fn rule_of(row: &SegmentRow) -> Result<Option<Rule>, ApiError> {
     if row.kind == store::STATIC {
-        return Ok(SegmentScope::for_members(row.id));
+        return Ok(None);
     }
     let text = row.rule.as_deref().unwrap_or("null");
     let value: Value = serde_json::from_str(text)
@@ -383,7 +401,7 @@ pub fn scope_of(row: &SegmentRow, now: NaiveDateTime) -> Result<SegmentScope, Ap
             row.id
         ))
     })?;
-    Ok(SegmentScope::for_rule(&rule, now))
+    Ok(Some(rule))
 }
 
 fn detail(conn: &mut DbConn, row: SegmentRow) -> Result<SegmentView, ApiError> {
@@ -898,7 +916,10 @@ fn may_untarget(conn: &mut DbConn, user: &AuthUser, id: i64) -> Result<(), ApiEr
 /// List a segment's members: the customers a dynamic segment's rule matches
 /// now, or a static segment's listed customers. Same shape, filters, sorts
 /// and cursors as `GET /customers` (archived customers only with
-/// `include_archived=true`).
+/// `include_archived=true`); a rule's
+/// `birthday` window counts from the list's day: `birthday_from` when sent,
+/// else the server's UTC date, carried by the cursors as the list's own
+/// window's day is.
 #[utoipa::path(
     tag = "segments",
     params(("id" = i64, Path, description = "Segment id"), CustomerQuery),
@@ -913,13 +934,24 @@ pub async fn list_members(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     // One list per segment: another segment's cursor is refused.
-    let paged = query.0.paged(&format!("segment-members:{id}"))?;
+    let mut paged = query.0.paged(&format!("segment-members:{id}"))?;
     let page = state
         .db
         .run(move |conn| {
             let row = find_segment(conn, id)?;
+            let now = db::now();
+            let scope = match rule_of(&row)? {
+                None => SegmentScope::for_members(row.id),
+                // A birthday rule's window moves with the date: the pages of
+                // one list share a day, as the list's own window does.
+                Some(rule) if rule.reads_birthdays() => {
+                    let today = paged.hold_day(now.date());
+                    SegmentScope::for_rule_on(&rule, now, today)
+                }
+                Some(rule) => SegmentScope::for_rule(&rule, now),
+            };
             let filter = Filter {
-                segment: Some(scope_of(&row, db::now())?),
+                segment: Some(scope),
                 ..paged.filter.clone()
             };
             let rows = customer_list::page(

@@ -86,6 +86,7 @@ mod reference;
 mod reset_admin;
 mod roles;
 mod segments;
+mod segments_birthdays;
 mod segments_races;
 mod segments_rules;
 mod segments_saved;

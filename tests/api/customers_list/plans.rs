@@ -17,6 +17,7 @@ use crate::helpers::{Backend, TestApp};
 backend_tests!(
     the_sorts_without_a_column_index_of_their_own_use_an_expression_index,
     the_referral_filter_uses_the_partial_index_of_referred_cards,
+    a_segment_rule_on_the_referrer_uses_the_partial_index,
 );
 
 #[derive(QueryableByName)]
@@ -164,5 +165,33 @@ async fn the_referral_filter_uses_the_partial_index_of_referred_cards(app: TestA
                 "{dir} sorts: {plan}"
             );
         }
+    }
+}
+
+/// A segment rule's `source_customer_id` `eq` (the text
+/// `db::segments::tests::a_referrer_test_keeps_the_partial_index` pins)
+/// reads `customers_source` too: for the count, the preview's first
+/// members and the member list.
+async fn a_segment_rule_on_the_referrer_uses_the_partial_index(app: TestApp) {
+    let rule = "(customers.source_customer_id IS NOT NULL AND customers.source_customer_id = 5)";
+    let live = format!("customers.archived_at IS NULL AND {rule}");
+    for sql in [
+        format!(
+            "SELECT COUNT(*) FROM customers WHERE customers.id > -9223372036854775808 \
+             AND customers.id <= 9223372036854775807 AND {live}"
+        ),
+        format!(
+            "SELECT customers.id FROM customers WHERE {live} ORDER BY customers.id + 0 LIMIT 50"
+        ),
+        format!(
+            "SELECT customers.id FROM customers WHERE {live} ORDER BY customers.id ASC LIMIT 51"
+        ),
+        format!(
+            "SELECT customers.id FROM customers WHERE {live} AND customers.id > 7 \
+             ORDER BY customers.id ASC LIMIT 51"
+        ),
+    ] {
+        let plan = plan(&app, &sql);
+        assert!(plan.contains("customers_source"), "{sql}: {plan}");
     }
 }
