@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::db::job_rounds::{self, Round};
 use crate::db::{self, changes, chunks, cpr, loyalty, settings, stats, wal, Db};
 use crate::domain::cpr::CprSettings;
 use crate::domain::loyalty::LoyaltySettings;
@@ -14,7 +15,10 @@ use crate::error::ApiError;
 /// Starts the periodic jobs: moving the 12-month window of the derived
 /// figures and the CPR window (which can move a customer's stage as old
 /// purchases leave it), once at start, then every `stats_refresh_secs`; the
-/// purges; and on SQLite the log checkpoints.
+/// purges; and on SQLite the log checkpoints. Of the processes on one
+/// database, one runs each recompute round (`job_rounds`): a process whose
+/// round, at start or on its timer, finds another's started less than 0.9
+/// periods ago skips it and waits its period.
 /// Every job stops once `alive` can no longer be upgraded (the application
 /// that started it is gone); the recomputes also when the returned handle's
 /// `stop` is called.
@@ -29,6 +33,7 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Running {
     let (stopping, stop_rx) = watch::channel(false);
     let task = tokio::spawn(async move {
         let mut wait = Duration::ZERO;
+        let mut round = Round::Startup;
         loop {
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -37,8 +42,20 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Running {
             if alive.strong_count() == 0 || *stop_rx.borrow() {
                 return;
             }
-            let failed = recompute(&db, &stop_rx).await;
-            wait = next_wait(failed, every, retry);
+            wait = match claim(&db, every, round).await {
+                // Still the start-up round's claim when tried again.
+                Claimed::Failed => next_wait(true, every, retry),
+                Claimed::Not => {
+                    round = Round::Timer;
+                    every
+                }
+                Claimed::At(started) => {
+                    round = Round::Timer;
+                    let outcome = recompute(&db, &stop_rx).await;
+                    settle(&db, started, outcome).await;
+                    next_wait(outcome == Outcome::Failed, every, retry)
+                }
+            };
         }
     });
     Running { stopping, task }
@@ -52,16 +69,17 @@ pub struct Running {
 
 impl Running {
     /// Ends the recompute under way after its chunk and waits for that. Each
-    /// chunk commits on its own and nothing marks a recompute as done, so
-    /// the next one (at the next start) recomputes the rest. Left to run, a
-    /// recompute of a million cards (minutes on a first run) outlasted the
-    /// grace before SIGKILL: the process could not exit while it ran.
+    /// chunk commits on its own and the round's claim is given back
+    /// (`settle`), so the next round (the next start's, or another
+    /// process's) recomputes every card. Left to run, a recompute of a
+    /// million cards (minutes on a first run) outlasted the grace before
+    /// SIGKILL: the process could not exit while it ran.
     /// Waits at most `wait` (`startup::stop_wait`).
     pub async fn stop(self, wait: Duration) {
         self.stopping.send_replace(true);
         if tokio::time::timeout(wait, self.task).await.is_err() {
             log::warn!(
-                "a recompute step was still under way after {wait:?}; it is cut off when the process exits (1 s after the drain, at once on an immediate stop): its chunk rolls back and the next start recomputes its cards"
+                "a recompute step was still under way after {wait:?}; it is cut off when the process exits (1 s after the drain, at once on an immediate stop): its chunk rolls back, and its round's claim stands as a crashed process's does: the round claimed once it is due (0.9 periods after its start, on any process) recomputes its cards"
             );
         }
     }
@@ -77,9 +95,90 @@ async fn stop_asked(stopping: &watch::Receiver<bool>) {
     }
 }
 
+/// What the claim of a recompute round gave.
+enum Claimed {
+    /// This process runs the round claimed at this start.
+    At(chrono::NaiveDateTime),
+    /// Another process's round is recent: this one waits its period.
+    Not,
+    /// The claim failed (a locked or unreachable database): tried again
+    /// after the retry delay.
+    Failed,
+}
+
+/// The slack between replicas' timers: a round is due when the last one,
+/// this process's or another's, started at least 0.9 periods ago. With the
+/// whole period, a replica whose timer fires a moment before the last round
+/// is a period old would find it not yet due, and the cards would wait
+/// almost two periods for the next.
+fn due_after(every: Duration) -> Duration {
+    every / 10 * 9
+}
+
+/// Claims this period's recompute round for this process
+/// (`job_rounds::claim`): of every process on the database, one runs it.
+async fn claim(db: &Db, every: Duration, round: Round) -> Claimed {
+    let due = due_after(every);
+    // `write`: on SQLite it waits for the turn holding no connection.
+    let result = db
+        .write(move |conn| Ok(job_rounds::claim(conn, job_rounds::RECOMPUTE, due, round)?))
+        .await;
+    match result {
+        Ok(Some(started)) => Claimed::At(started),
+        Ok(None) => {
+            log::debug!("recompute round skipped: another process ran one less than {due:?} ago");
+            Claimed::Not
+        }
+        Err(e) => {
+            log::warn!("claiming the recompute round failed: {e}");
+            Claimed::Failed
+        }
+    }
+}
+
+/// Records how the round claimed at `started` ended: finished, or given
+/// back (failed or stopped: its retry, the next process's round or the
+/// next start claims it at once, not a period later).
+async fn settle(db: &Db, started: chrono::NaiveDateTime, outcome: Outcome) {
+    let result = db
+        .write(move |conn| {
+            let ended = match outcome {
+                Outcome::Done => job_rounds::finish,
+                Outcome::Failed | Outcome::Stopped => job_rounds::release,
+            };
+            Ok(ended(conn, job_rounds::RECOMPUTE, started)?)
+        })
+        .await;
+    // A claim that could not be given back is claimed again once due.
+    warn_if_failed("recording the recompute round's end", &result);
+}
+
+/// How a recompute round ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Every step ran (a walk superseded by newer settings included: that
+    /// change's own recompute covers every card).
+    Done,
+    /// A step failed.
+    Failed,
+    /// A stop was asked before every step had run (or just after the last
+    /// chunk: the round is then given back whole, and the next start walks
+    /// once more).
+    Stopped,
+}
+
 /// One round: the window move, then the CPR and loyalty recomputes, each
-/// begun only if no stop was asked; true when a step failed.
-async fn recompute(db: &Db, stopping: &watch::Receiver<bool>) -> bool {
+/// begun only if no stop was asked.
+async fn recompute(db: &Db, stopping: &watch::Receiver<bool>) -> Outcome {
+    let outcome = |failed: bool| {
+        if failed {
+            Outcome::Failed
+        } else if *stopping.borrow() {
+            Outcome::Stopped
+        } else {
+            Outcome::Done
+        }
+    };
     let stopped = || *stopping.borrow();
     let mut failed = false;
     let result = db
@@ -90,7 +189,7 @@ async fn recompute(db: &Db, stopping: &watch::Receiver<bool>) -> bool {
         log::debug!("moved the 12-month window of {n} customers");
     }
     if stopped() {
-        return failed;
+        return outcome(failed);
     }
     failed |= !walk_step(
         db,
@@ -104,7 +203,7 @@ async fn recompute(db: &Db, stopping: &watch::Receiver<bool>) -> bool {
     )
     .await;
     if stopped() {
-        return failed;
+        return outcome(failed);
     }
     // After the CPR refresh: loyalty reads the share of wallet it sets,
     // and purchases leave the loyalty window as time passes.
@@ -125,7 +224,7 @@ async fn recompute(db: &Db, stopping: &watch::Receiver<bool>) -> bool {
         },
     )
     .await;
-    failed
+    outcome(failed)
 }
 
 /// One recompute of every card, chunk by chunk until a stop is asked, under
@@ -300,6 +399,18 @@ fn spawn_idempotency_purge(db: Db, config: &Config, alive: Weak<()>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_round_is_due_a_tenth_of_its_period_early() {
+        assert_eq!(
+            due_after(Duration::from_secs(3600)),
+            Duration::from_secs(3240)
+        );
+        assert_eq!(
+            due_after(Duration::from_secs(1)),
+            Duration::from_millis(900)
+        );
+    }
 
     #[test]
     fn a_failed_round_is_retried_sooner_never_later() {

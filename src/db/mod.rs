@@ -17,6 +17,7 @@ pub mod events;
 mod group;
 pub mod idempotency;
 pub mod interactions;
+pub mod job_rounds;
 mod json_ids;
 mod lookups;
 pub mod loyalty;

@@ -443,3 +443,12 @@ diesel::table! {
         claim_token -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    job_rounds (name) {
+        name -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        patron_version -> Text,
+    }
+}

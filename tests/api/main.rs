@@ -65,6 +65,7 @@ mod idempotency_unsettled;
 mod if_none_match_writes;
 mod instants;
 mod interactions_owner;
+mod job_rounds;
 mod limits;
 mod list_bounds;
 mod list_cursor_customer;

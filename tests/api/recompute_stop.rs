@@ -1,8 +1,8 @@
 //! A graceful stop (SIGTERM) ends the start-up / hourly CPR recompute after
 //! the chunk under way: the process could not exit while the recompute ran
 //! (minutes at a million cards on a first run), so `docker stop` ended in
-//! SIGKILL. The next start recomputes the cards the stopped one did not
-//! reach. The real binary, so that the signal and the exit are real.
+//! SIGKILL. The stopped round gives its claim (`job_rounds`) back, and the
+//! next start recomputes the cards it did not reach. The real binary, so that the signal and the exit are real.
 //!
 //! PostgreSQL only: the test holds row locks on the cards of the second and
 //! third chunks so that the recompute is surely in its second chunk when the
@@ -126,6 +126,10 @@ async fn sigterm_ends_the_cpr_recompute_after_its_chunk_and_the_next_start_finis
     let mut first = Server::start(&url, "warn", Stdio::null()).await;
     assert!(first.terminate().success());
     let mut c = PgConnection::establish(&url).expect("connect");
+    // Its round claimed the period (`job_rounds`): as if an hour had passed,
+    // so that the next start's round walks.
+    c.batch_execute("UPDATE job_rounds SET started_at = '2001-01-01 00:00:00'")
+        .expect("a due round");
     for id in CARDS {
         c.batch_execute(&format!(
             "INSERT INTO customers (id, kind, name, owner_id, created_at, updated_at, cpr_stage) \
@@ -173,7 +177,8 @@ async fn sigterm_ends_the_cpr_recompute_after_its_chunk_and_the_next_start_finis
         "the recompute ended after the chunk under way"
     );
 
-    // The next start's recompute reaches the card the stopped one did not.
+    // The next start's recompute reaches the card the stopped one did not:
+    // the stopped round gave its claim back.
     let mut next = Server::start(&url, "warn", Stdio::null()).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while stages(&url)[2].1 != "not_started" {
