@@ -92,6 +92,7 @@ mod segments_races;
 mod segments_rules;
 mod segments_saved;
 mod settings;
+mod settings_lock_order;
 mod settings_turn;
 mod spec_on_demand;
 mod sqlite_checkpoint;
