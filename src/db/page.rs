@@ -160,11 +160,16 @@ impl Cursor {
     }
 }
 
-/// An instant in a cursor's key (see [`Cursor::stamp_key`]).
+/// An instant in a cursor's key (see [`Cursor::stamp_key`]). Only what the
+/// server writes there: no leap second and no digit past the microsecond
+/// (stored instants have neither), as the at-risk list echoes its key's
+/// instant back as `as_of`, where a client's parser would refuse a `:60`.
 pub fn stamp_of(v: &serde_json::Value) -> Result<chrono::NaiveDateTime, ApiError> {
+    use crate::domain::instants;
     v.as_str()
         .and_then(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
-        .filter(|t| crate::domain::instants::YEARS.contains(&t.year()))
+        .filter(|t| instants::YEARS.contains(&t.year()))
+        .filter(|t| !instants::is_leap_second(*t) && super::micros(*t) == *t)
         .ok_or_else(|| {
             ApiError::InvalidQuery(vec![FieldError::new(
                 "cursor",

@@ -73,7 +73,9 @@ static PROFIT_12M: LazyLock<String> = LazyLock::new(|| {
 });
 const WINDOW_END: &str = "), 0)";
 
-/// After a write of a customer's transactions or interactions: its derived
+/// After a write of a customer's transactions (an interaction's write runs
+/// `refresh_contacts`: it moves none of the figures after the contact
+/// ones, and calling this from it halved its throughput): its derived
 /// figures, then its CPR figures and stage and its loyalty type under the
 /// stored settings, in that order (each reads what the one before wrote).
 /// `refresh` alone moves the 12-month revenue to `now`'s window, and an

@@ -78,9 +78,10 @@ pub struct AtRiskPage {
     #[schema(required = true)]
     pub next_cursor: Option<String>,
     /// The instant the scores are reckoned at (the day counts and the
-    /// revenue windows end there): the first page's, kept by the pages read
-    /// with its cursors, so a card crossing a threshold meanwhile is neither
-    /// skipped nor listed twice.
+    /// revenue windows' starts): the first page's, kept by the pages read
+    /// with its cursors, so that a card crossing a threshold as time passes
+    /// is neither skipped nor listed twice. Writes made meanwhile still
+    /// count (a new contact or order moves the card's score and place).
     pub as_of: DateTime<Utc>,
 }
 

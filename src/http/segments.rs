@@ -196,8 +196,10 @@ pub struct SegmentPage {
 /// 29 February birthday on 28 February in a common year; cards without a
 /// birthday never match). The day is the server's UTC date when the segment
 /// is read, so such a segment's members change with the date; its member
-/// list counts from the list's own day (`birthday_from`, else the UTC
-/// date), which its cursors carry.
+/// list counts from the list's own day (`birthday_from`, which goes with
+/// `birthday_within_days`: `birthday_within_days=366&birthday_from=…` names
+/// the day and keeps every birthday of the rule; else the UTC date), which
+/// its cursors carry.
 /// Fields that can be missing also take `is_null` (value `true`, the
 /// default, or `false`): `company`, `region`, `industry`, `gender`,
 /// `age_band`, `income_band`, `occupation`, `education`, `employees`,
@@ -917,9 +919,10 @@ fn may_untarget(conn: &mut DbConn, user: &AuthUser, id: i64) -> Result<(), ApiEr
 /// now, or a static segment's listed customers. Same shape, filters, sorts
 /// and cursors as `GET /customers` (archived customers only with
 /// `include_archived=true`); a rule's
-/// `birthday` window counts from the list's day: `birthday_from` when sent,
-/// else the server's UTC date, carried by the cursors as the list's own
-/// window's day is.
+/// `birthday` window counts from the list's day: `birthday_from` when sent
+/// (with `birthday_within_days`, as always: `366` names the day and leaves
+/// the rule alone to choose), else the server's UTC date, carried by the
+/// cursors as the list's own window's day is.
 #[utoipa::path(
     tag = "segments",
     params(("id" = i64, Path, description = "Segment id"), CustomerQuery),

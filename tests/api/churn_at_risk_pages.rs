@@ -132,6 +132,9 @@ async fn at_risk_tampered_cursors_are_400_naming_cursor(app: TestApp) {
         json!(30),
         json!([30, "not an instant", key[2]]),
         json!([30, "0000-01-01T00:00:00.000000", key[2]]),
+        // Echoed back as `as_of`: only instants the server writes there.
+        json!([30, "2026-12-31T23:59:60.500000", key[2]]),
+        json!([30, "2026-12-01T10:00:00.123456789", key[2]]),
         json!([30, key[1], "1"]),
         json!([30.5, key[1], key[2]]),
         json!([30, key[1]]),

@@ -65,11 +65,11 @@ fn next_cursor(r: &Resp) -> String {
 }
 
 /// In a leap year: every month-day is a valid birthday then.
-fn born(month: u32, day: u32) -> NaiveDate {
+pub fn born(month: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(1996, month, day).unwrap()
 }
 
-fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+pub fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
@@ -80,7 +80,7 @@ fn is_leap(year: i32) -> bool {
 /// The rule as the README states it, day by day: a birthday is in the
 /// window when one of its days is the birthday's month and day, or is 28
 /// February of a year without a 29th for a 29 February birthday.
-fn celebrated_within(from: NaiveDate, days: i64, birthday: NaiveDate) -> bool {
+pub fn celebrated_within(from: NaiveDate, days: i64, birthday: NaiveDate) -> bool {
     (0..=days).any(|offset| {
         let d = from + Duration::days(offset);
         (d.month(), d.day()) == (birthday.month(), birthday.day())
@@ -101,7 +101,7 @@ async fn card(app: &TestApp, token: &str, name: &str, birthday: NaiveDate) -> i6
 
 /// First days the windows are read from: mid-year, the year end, a common
 /// year's end of February, a leap year's 28th and 29th.
-const FIRST_DAYS: [(i32, u32, u32); 5] = [
+pub const FIRST_DAYS: [(i32, u32, u32); 5] = [
     (2026, 6, 10),
     (2026, 12, 30),
     (2027, 2, 27),
@@ -109,8 +109,9 @@ const FIRST_DAYS: [(i32, u32, u32); 5] = [
     (2028, 2, 29),
 ];
 
-async fn birthday_windows_match_month_and_day_over_the_year_end(app: TestApp) {
-    let admin = app.admin_token().await;
+/// Birthdays at the edges of the windows read from `FIRST_DAYS`: the year
+/// end, 28/29 February and 1 March, and each first day's neighbours.
+pub fn edge_birthdays() -> Vec<NaiveDate> {
     let mut birthdays = vec![
         born(12, 31),
         born(1, 1),
@@ -125,6 +126,12 @@ async fn birthday_windows_match_month_and_day_over_the_year_end(app: TestApp) {
             birthdays.push(born(near.month(), near.day()));
         }
     }
+    birthdays
+}
+
+async fn birthday_windows_match_month_and_day_over_the_year_end(app: TestApp) {
+    let admin = app.admin_token().await;
+    let birthdays = edge_birthdays();
     let mut cards: Vec<(i64, NaiveDate)> = Vec::new();
     for (i, b) in birthdays.iter().enumerate() {
         cards.push((card(&app, &admin, &format!("Born {i}"), *b).await, *b));

@@ -266,6 +266,59 @@ fn bad_rules() -> Vec<(Value, &'static str, &'static str)> {
     ]
 }
 
+/// `rule` is a 422 naming `field` with `code` (and a message) on a
+/// create, a preview and a patch of the segment `existing`.
+pub async fn assert_refused_everywhere(
+    app: &TestApp,
+    admin: &str,
+    existing: i64,
+    rule: &Value,
+    field: &str,
+    code: &str,
+) {
+    for (what, r) in [
+        (
+            "create",
+            app.post(
+                SEGMENTS,
+                admin,
+                &json!({"name": "Bad", "kind": "dynamic", "rule": rule}),
+            )
+            .await,
+        ),
+        (
+            "preview",
+            app.post(
+                &format!("{SEGMENTS}/preview"),
+                admin,
+                &json!({"rule": rule}),
+            )
+            .await,
+        ),
+        (
+            "patch",
+            app.patch(
+                &format!("{SEGMENTS}/{existing}"),
+                admin,
+                &json!({"rule": rule}),
+            )
+            .await,
+        ),
+    ] {
+        r.problem(422);
+        assert_eq!(r.error_fields(), vec![field], "{what} {rule}: {}", r.text);
+        assert_eq!(r.code_of(field), code, "{what} {rule}: {}", r.text);
+        assert!(
+            !r.body["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{what} {rule}: {}",
+            r.text
+        );
+    }
+}
+
 async fn rule_errors_name_their_path(app: TestApp) {
     let admin = app.admin_token().await;
     let existing = create_segment(
@@ -276,48 +329,7 @@ async fn rule_errors_name_their_path(app: TestApp) {
     .await
     .id();
     for (rule, field, code) in bad_rules() {
-        for (what, r) in [
-            (
-                "create",
-                app.post(
-                    SEGMENTS,
-                    &admin,
-                    &json!({"name": "Bad", "kind": "dynamic", "rule": rule}),
-                )
-                .await,
-            ),
-            (
-                "preview",
-                app.post(
-                    &format!("{SEGMENTS}/preview"),
-                    &admin,
-                    &json!({"rule": rule}),
-                )
-                .await,
-            ),
-            (
-                "patch",
-                app.patch(
-                    &format!("{SEGMENTS}/{existing}"),
-                    &admin,
-                    &json!({"rule": rule}),
-                )
-                .await,
-            ),
-        ] {
-            r.problem(422);
-            assert_eq!(r.error_fields(), vec![field], "{what} {rule}: {}", r.text);
-            assert_eq!(
-                r.body["errors"][0]["code"], code,
-                "{what} {rule}: {}",
-                r.text
-            );
-            assert!(
-                !r.body["errors"][0]["message"].as_str().unwrap().is_empty(),
-                "{}",
-                r.text
-            );
-        }
+        assert_refused_everywhere(&app, &admin, existing, &rule, field, code).await;
     }
     let r = app.get(&format!("{SEGMENTS}?builtin=false"), &admin).await;
     assert_eq!(
