@@ -34,6 +34,9 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Running {
     let task = tokio::spawn(async move {
         let mut wait = Duration::ZERO;
         let mut round = Round::Startup;
+        // This process's failed round whose release failed too (the
+        // database was down): its retry claims it back (`job_rounds::claim`).
+        let mut unreleased = None;
         loop {
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -42,17 +45,22 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Running {
             if alive.strong_count() == 0 || *stop_rx.borrow() {
                 return;
             }
-            wait = match claim(&db, every, round).await {
+            wait = match claim(&db, every, round, unreleased).await {
                 // Still the start-up round's claim when tried again.
                 Claimed::Failed => next_wait(true, every, retry),
-                Claimed::Not => {
+                Claimed::Not(due_in) => {
                     round = Round::Timer;
-                    every
+                    unreleased = None;
+                    // When the other round's period ends, not a whole period
+                    // after this skip: the cards wait no longer than the
+                    // period promises (a second's slack for the clocks).
+                    every.min(due_in + Duration::from_secs(1))
                 }
                 Claimed::At(started) => {
                     round = Round::Timer;
                     let outcome = recompute(&db, &stop_rx).await;
-                    settle(&db, started, outcome).await;
+                    let settled = settle(&db, started, outcome).await;
+                    unreleased = (outcome != Outcome::Done && !settled).then_some(started);
                     next_wait(outcome == Outcome::Failed, every, retry)
                 }
             };
@@ -99,8 +107,8 @@ async fn stop_asked(stopping: &watch::Receiver<bool>) {
 enum Claimed {
     /// This process runs the round claimed at this start.
     At(chrono::NaiveDateTime),
-    /// Another process's round is recent: this one waits its period.
-    Not,
+    /// Another process's round is recent; the next is due this long from now.
+    Not(Duration),
     /// The claim failed (a locked or unreachable database): tried again
     /// after the retry delay.
     Failed,
@@ -117,17 +125,31 @@ fn due_after(every: Duration) -> Duration {
 
 /// Claims this period's recompute round for this process
 /// (`job_rounds::claim`): of every process on the database, one runs it.
-async fn claim(db: &Db, every: Duration, round: Round) -> Claimed {
+/// `unreleased`: this process's failed round it could not give back.
+async fn claim(
+    db: &Db,
+    every: Duration,
+    round: Round,
+    unreleased: Option<chrono::NaiveDateTime>,
+) -> Claimed {
     let due = due_after(every);
     // `write`: on SQLite it waits for the turn holding no connection.
     let result = db
-        .write(move |conn| Ok(job_rounds::claim(conn, job_rounds::RECOMPUTE, due, round)?))
+        .write(move |conn| {
+            Ok(job_rounds::claim(
+                conn,
+                job_rounds::RECOMPUTE,
+                due,
+                round,
+                unreleased,
+            )?)
+        })
         .await;
     match result {
-        Ok(Some(started)) => Claimed::At(started),
-        Ok(None) => {
-            log::debug!("recompute round skipped: another process ran one less than {due:?} ago");
-            Claimed::Not
+        Ok(job_rounds::Claim::Claimed(started)) => Claimed::At(started),
+        Ok(job_rounds::Claim::Recent(due_in)) => {
+            log::debug!("recompute round skipped: another process ran one less than {due:?} ago; due in {due_in:?}");
+            Claimed::Not(due_in)
         }
         Err(e) => {
             log::warn!("claiming the recompute round failed: {e}");
@@ -138,8 +160,9 @@ async fn claim(db: &Db, every: Duration, round: Round) -> Claimed {
 
 /// Records how the round claimed at `started` ended: finished, or given
 /// back (failed or stopped: its retry, the next process's round or the
-/// next start claims it at once, not a period later).
-async fn settle(db: &Db, started: chrono::NaiveDateTime, outcome: Outcome) {
+/// next start claims it at once, not a period later). False when the
+/// record failed.
+async fn settle(db: &Db, started: chrono::NaiveDateTime, outcome: Outcome) -> bool {
     let result = db
         .write(move |conn| {
             let ended = match outcome {
@@ -149,8 +172,9 @@ async fn settle(db: &Db, started: chrono::NaiveDateTime, outcome: Outcome) {
             Ok(ended(conn, job_rounds::RECOMPUTE, started)?)
         })
         .await;
-    // A claim that could not be given back is claimed again once due.
-    warn_if_failed("recording the recompute round's end", &result);
+    // A failed round that could not be given back is claimed by this
+    // process's retry (`unreleased`), or by any once due.
+    !warn_if_failed("recording the recompute round's end", &result)
 }
 
 /// How a recompute round ended.

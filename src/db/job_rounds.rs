@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error};
+use diesel::result::Error;
 
 use super::schema::job_rounds;
 use super::DbConn;
@@ -15,9 +15,17 @@ use super::DbConn;
 /// The start-up and hourly recompute (window move, CPR, loyalty).
 pub const RECOMPUTE: &str = "recompute";
 
-/// The version that claims: a start-up round of another version walks even
-/// after a recent round (`claim`).
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The build that claims: a start-up round of another build walks even
+/// after a recent round (`claim`), as its code may compute the cards'
+/// figures differently. The package version plus a hash of the sources and
+/// migrations (`build.rs`): the package version alone never changed.
+const VERSION: &str = env!("PATRON_BUILD_ID");
+
+/// A recorded start further ahead of the clock than this is taken as due: it
+/// was written by a clock that was ahead (a host booted with a wrong time,
+/// then corrected), and would otherwise keep every process from the round
+/// until real time caught up with it.
+const AHEAD: chrono::Duration = chrono::Duration::minutes(10);
 
 /// Which round a claim is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,57 +36,83 @@ pub enum Round {
     Timer,
 }
 
+/// What a claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This process runs the round it recorded as started then.
+    Claimed(NaiveDateTime),
+    /// Another round is recent; the next one is due this long from now.
+    Recent(Duration),
+}
+
 /// Claims a round of the job `name` for this process: when the last one
 /// started at least `due_after` ago, by the database's clock on PostgreSQL
-/// (`webhooks::clock`: replicas whose clocks differ still agree), or, for a
-/// start-up round, when another Patron version claimed it (its code may
-/// compute the cards' figures differently). Returns the start it recorded
-/// (for `finish` and `release`), or None when another round is recent. A
-/// conditional UPDATE: two processes at once, one waits for the other's row
-/// lock (PostgreSQL re-checks the condition on the row it committed; SQLite
-/// writes one at a time), and only one claims. A round that was claimed and
-/// never finished (its process crashed) is claimed again once `due_after`
-/// has passed.
+/// (`webhooks::clock`: replicas whose clocks differ still agree); when it is
+/// `own`, this process's claim of a round that failed and whose release
+/// failed too (a retry after an outage must not wait for the period); when
+/// it lies more than `AHEAD` in the future; or, for a start-up round, when
+/// another build claimed it. The row is read, then swapped only if it is
+/// still what was read: of two processes at once, one claims. A round that
+/// was claimed and never finished (its process crashed) is claimed again
+/// once `due_after` has passed.
 pub fn claim(
     conn: &mut DbConn,
     name: &str,
     due_after: Duration,
     round: Round,
-) -> QueryResult<Option<NaiveDateTime>> {
+    own: Option<NaiveDateTime>,
+) -> QueryResult<Claim> {
     super::write_tx(conn, |conn| {
         let now = super::webhooks::clock(conn)?;
         let due_after = chrono::Duration::from_std(due_after)
             .map_err(|e| Error::QueryBuilderError(e.into()))?;
-        let due = job_rounds::started_at.le(now - due_after);
-        let row = job_rounds::table.find(name);
+        let last: Option<(NaiveDateTime, String)> = job_rounds::table
+            .find(name)
+            .select((job_rounds::started_at, job_rounds::patron_version))
+            .first(conn)
+            .optional()?;
         let set = (
             job_rounds::started_at.eq(now),
             job_rounds::finished_at.eq(None::<NaiveDateTime>),
             job_rounds::patron_version.eq(VERSION),
         );
-        let claimed = match round {
-            Round::Timer => diesel::update(row.filter(due)).set(set).execute(conn)?,
-            Round::Startup => {
-                diesel::update(row.filter(due.or(job_rounds::patron_version.ne(VERSION))))
-                    .set(set)
-                    .execute(conn)?
-            }
-        };
-        if claimed == 1 {
-            return Ok(Some(now));
-        }
-        // No row yet (a new database, or a migration deleted it); another
-        // process's insert meanwhile is its claim.
-        let inserted = super::savepoint(conn, |conn| {
-            diesel::insert_into(job_rounds::table)
+        let Some((started, version)) = last else {
+            // A new database, or a migration deleted the row. Another
+            // process's insert meanwhile is its claim.
+            let inserted = super::native!(conn, |c| diesel::insert_into(job_rounds::table)
                 .values((job_rounds::name.eq(name), set))
-                .execute(conn)
-        });
-        match inserted {
-            Ok(_) => Ok(Some(now)),
-            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
-            Err(e) => Err(e),
+                .on_conflict_do_nothing()
+                .execute(c))?;
+            return Ok(if inserted == 1 {
+                Claim::Claimed(now)
+            } else {
+                Claim::Recent(due_after.to_std().unwrap_or_default())
+            });
+        };
+        let ahead = started > now + AHEAD;
+        if ahead {
+            log::warn!(
+                "the last {name} round is recorded as started at {started}, ahead of the clock ({now}): taken as due"
+            );
         }
+        let due = started <= now - due_after
+            || ahead
+            || own == Some(started)
+            || (round == Round::Startup && version != VERSION);
+        if !due {
+            let wait = (started + due_after - now).to_std().unwrap_or_default();
+            return Ok(Claim::Recent(wait));
+        }
+        let swapped =
+            diesel::update(ours(name, started).filter(job_rounds::patron_version.eq(&version)))
+                .set(set)
+                .execute(conn)?;
+        Ok(if swapped == 1 {
+            Claim::Claimed(now)
+        } else {
+            // Another process claimed it between the read and the swap.
+            Claim::Recent(due_after.to_std().unwrap_or_default())
+        })
     })
 }
 
@@ -106,6 +140,16 @@ pub fn release(conn: &mut DbConn, name: &str, started: NaiveDateTime) -> QueryRe
     })
 }
 
+/// Makes the next round of `name` due at once, whoever claimed the last
+/// (`settings::put` of the settings the round applies). Moves its start
+/// back to the Unix epoch, as `release` does.
+pub fn make_due(conn: &mut DbConn, name: &str) -> QueryResult<()> {
+    diesel::update(job_rounds::table.find(name))
+        .set(job_rounds::started_at.eq(chrono::DateTime::UNIX_EPOCH.naive_utc()))
+        .execute(conn)
+        .map(drop)
+}
+
 /// The row of `name` if its round is still the one claimed at `started`.
 fn ours(
     name: &str,
@@ -130,12 +174,27 @@ mod tests {
     db_tests!(
         one_claim_per_period,
         a_released_round_is_claimed_again_at_once,
-        a_round_that_never_finished_is_claimed_once_due,
-        a_start_up_round_of_another_version_claims,
+        a_failed_rounds_retry_claims_its_own_unreleased_round,
+        a_start_ahead_of_the_clock_is_due,
+        a_start_up_round_of_another_build_claims,
     );
 
-    fn set_start(conn: &mut DbConn, hours_ago: i64) {
-        let at = crate::db::now() - chrono::Duration::hours(hours_ago);
+    /// The claim's start, or None when another round is recent.
+    fn claimed(
+        conn: &mut DbConn,
+        round: Round,
+        own: Option<NaiveDateTime>,
+    ) -> Option<NaiveDateTime> {
+        match claim(conn, RECOMPUTE, HOUR, round, own).unwrap() {
+            Claim::Claimed(at) => Some(at),
+            Claim::Recent(_) => None,
+        }
+    }
+
+    /// Moves the recorded start by `by` from the database's clock (the one
+    /// claims compare with).
+    fn set_start(conn: &mut DbConn, by: chrono::Duration) {
+        let at = crate::db::webhooks::clock(conn).unwrap() + by;
         diesel::update(job_rounds::table.find(RECOMPUTE))
             .set(job_rounds::started_at.eq(at))
             .execute(conn)
@@ -143,66 +202,78 @@ mod tests {
     }
 
     /// Two processes with the same period, a moment apart: the second one's
-    /// claim, start-up or timer, finds the first one's round.
+    /// claim, start-up or timer, finds the first one's round, and how long
+    /// until the next is due.
     fn one_claim_per_period(conn: &mut DbConn) {
-        let first = claim(conn, RECOMPUTE, HOUR, Round::Startup).unwrap();
-        assert!(first.is_some(), "the first claim on a new database");
-        assert_eq!(claim(conn, RECOMPUTE, HOUR, Round::Startup).unwrap(), None);
-        assert_eq!(claim(conn, RECOMPUTE, HOUR, Round::Timer).unwrap(), None);
+        assert!(
+            claimed(conn, Round::Startup, None).is_some(),
+            "the first claim on a new database"
+        );
+        assert_eq!(claimed(conn, Round::Startup, None), None);
+        match claim(conn, RECOMPUTE, HOUR, Round::Timer, None).unwrap() {
+            Claim::Recent(wait) => {
+                assert!(wait > Duration::from_secs(3500) && wait <= HOUR, "{wait:?}")
+            }
+            other => panic!("{other:?}"),
+        }
         // An hour later (less the slack between replicas' timers): due.
-        set_start(conn, 1);
-        assert!(claim(conn, RECOMPUTE, HOUR, Round::Timer)
-            .unwrap()
-            .is_some());
-        assert_eq!(claim(conn, RECOMPUTE, HOUR, Round::Timer).unwrap(), None);
+        set_start(conn, -chrono::Duration::hours(1));
+        assert!(claimed(conn, Round::Timer, None).is_some());
+        assert_eq!(claimed(conn, Round::Timer, None), None);
     }
 
     fn a_released_round_is_claimed_again_at_once(conn: &mut DbConn) {
-        let started = claim(conn, RECOMPUTE, HOUR, Round::Timer).unwrap().unwrap();
+        let started = claimed(conn, Round::Timer, None).unwrap();
         release(conn, RECOMPUTE, started).unwrap();
-        let again = claim(conn, RECOMPUTE, HOUR, Round::Timer).unwrap();
-        assert!(again.is_some(), "the retry claims the released round");
+        assert!(
+            claimed(conn, Round::Timer, None).is_some(),
+            "the retry claims the released round"
+        );
         // A release of the older claim leaves the newer one alone.
         release(conn, RECOMPUTE, started).unwrap();
-        assert_eq!(claim(conn, RECOMPUTE, HOUR, Round::Timer).unwrap(), None);
+        assert_eq!(claimed(conn, Round::Timer, None), None);
     }
 
-    /// A crashed round: claimed, never finished nor released.
-    fn a_round_that_never_finished_is_claimed_once_due(conn: &mut DbConn) {
-        let started = claim(conn, RECOMPUTE, HOUR, Round::Timer).unwrap().unwrap();
-        finish(conn, RECOMPUTE, started).unwrap();
-        let finished: Option<NaiveDateTime> = job_rounds::table
-            .find(RECOMPUTE)
-            .select(job_rounds::finished_at)
-            .first(conn)
-            .unwrap();
-        assert!(finished.is_some());
-        set_start(conn, 2);
-        let crashed = claim(conn, RECOMPUTE, HOUR, Round::Timer).unwrap();
-        assert!(crashed.is_some());
-        assert_eq!(claim(conn, RECOMPUTE, HOUR, Round::Startup).unwrap(), None);
-        set_start(conn, 2);
-        assert!(claim(conn, RECOMPUTE, HOUR, Round::Startup)
-            .unwrap()
-            .is_some());
+    /// A round failed and so did its release (the database was down): the
+    /// retry names the round it still holds and claims it; no one else does.
+    fn a_failed_rounds_retry_claims_its_own_unreleased_round(conn: &mut DbConn) {
+        let started = claimed(conn, Round::Timer, None).unwrap();
+        assert_eq!(claimed(conn, Round::Timer, None), None, "another process");
+        let retried = claimed(conn, Round::Timer, Some(started));
+        assert!(retried.is_some(), "the retry of the round it holds");
+        assert_eq!(
+            claimed(conn, Round::Timer, Some(started)),
+            None,
+            "an older claim of its own"
+        );
     }
 
-    fn a_start_up_round_of_another_version_claims(conn: &mut DbConn) {
-        claim(conn, RECOMPUTE, HOUR, Round::Startup)
-            .unwrap()
-            .unwrap();
+    /// A start recorded by a clock that was ahead: due, not a wait of days.
+    fn a_start_ahead_of_the_clock_is_due(conn: &mut DbConn) {
+        claimed(conn, Round::Timer, None).unwrap();
+        set_start(conn, chrono::Duration::days(1));
+        assert!(claimed(conn, Round::Timer, None).is_some());
+        // Within the tolerance: a recent round.
+        set_start(conn, chrono::Duration::minutes(5));
+        assert_eq!(claimed(conn, Round::Timer, None), None);
+    }
+
+    fn a_start_up_round_of_another_build_claims(conn: &mut DbConn) {
+        claimed(conn, Round::Startup, None).unwrap();
         diesel::update(job_rounds::table.find(RECOMPUTE))
             .set(job_rounds::patron_version.eq("0.0.1-older"))
             .execute(conn)
             .unwrap();
         assert_eq!(
-            claim(conn, RECOMPUTE, HOUR, Round::Timer).unwrap(),
+            claimed(conn, Round::Timer, None),
             None,
             "a timer's round waits for the period whoever ran the last one"
         );
-        assert!(claim(conn, RECOMPUTE, HOUR, Round::Startup)
-            .unwrap()
-            .is_some());
-        assert_eq!(claim(conn, RECOMPUTE, HOUR, Round::Startup).unwrap(), None);
+        assert!(claimed(conn, Round::Startup, None).is_some());
+        assert_eq!(claimed(conn, Round::Startup, None), None);
+        assert!(
+            VERSION.starts_with(env!("CARGO_PKG_VERSION"))
+                && VERSION.len() > env!("CARGO_PKG_VERSION").len()
+        );
     }
 }

@@ -180,6 +180,13 @@ pub fn put<T: Serialize>(
         ))
         .execute(conn)?
     };
+    // The settings the recompute round applies: the next round, of any
+    // process or at the next start, is due. A change whose own recompute
+    // was cut off (a crash, a kill) is then finished by the next start, as
+    // before rounds were claimed, not up to two periods later.
+    if written == 1 && (name == CPR || name == LOYALTY) {
+        super::job_rounds::make_due(conn, super::job_rounds::RECOMPUTE)?;
+    }
     Ok((written == 1).then_some(expected + 1))
 }
 

@@ -13,11 +13,13 @@ use serde_json::json;
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
+use crate::settings::{default_cpr, set_cpr};
 
 backend_tests!(
     a_start_up_round_after_another_process_s_round_is_skipped,
     a_round_that_never_finished_is_run_by_the_next_claimant,
     a_failed_round_is_claimed_again_by_its_retry,
+    a_settings_change_makes_the_next_round_due,
 );
 
 #[derive(QueryableByName, Debug)]
@@ -182,4 +184,28 @@ async fn a_failed_round_is_claimed_again_by_its_retry(app: TestApp) {
         "the failed round was not retried",
     );
     retrying.stop().await;
+}
+
+/// A change of the settings the round applies makes the next round due, of
+/// any process or at the next start: a change whose own recompute was cut
+/// off (a crash, a kill) is finished by the next start, as it was before
+/// rounds were claimed. Staged: the card goes stale after the change's own
+/// recompute, which a crash in it would have left undone.
+async fn a_settings_change_makes_the_next_round_due(app: TestApp) {
+    let id = stale_card(&app).await;
+    let admin = app.admin_token().await;
+    let mut changed = default_cpr();
+    changed["retention_min_purchases"] = json!(5);
+    set_cpr(&app, &admin, changed).await;
+    app.execute_sql(&format!(
+        "UPDATE customers SET cpr_stage = 'retention' WHERE id = {id}"
+    ));
+    let next = app.start_another(|_| {}).await;
+    recomputed_soon(
+        &app,
+        id,
+        Duration::from_secs(30),
+        "the start after a settings change did not walk",
+    );
+    next.stop().await;
 }

@@ -4,10 +4,9 @@
 -- round: N replicas walked every card N times a period, and a rolling
 -- restart N times in a row. A process now runs a round only when its
 -- conditional UPDATE of this row claims it (`db::job_rounds::claim`).
--- `patron_version` is the version that claimed it: a start-up round of
--- another version walks anyway, as its code may compute the cards' figures
--- differently. A later migration that changes what the recompute computes
--- deletes the row, so that the first start after it walks.
+-- `patron_version` is the build that claimed it (the package version and a
+-- hash of the sources and migrations, build.rs): the first start of another
+-- build walks anyway, as its code may compute the cards' figures differently.
 CREATE TABLE job_rounds (
     name TEXT PRIMARY KEY,
     started_at TIMESTAMP NOT NULL,

@@ -405,6 +405,11 @@ pub fn run(args: &Args) -> BenchResult<()> {
     let localhost = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
     let ceiling = start_ceiling(localhost(port), workers)?;
     let log = dir.join(format!("http-{tag}-patron.log"));
+    {
+        let db = patron::db::Db::connect(&url, 1)?;
+        let mut conn = db.pool().get().map_err(|e| e.to_string())?;
+        crate::scenarios::forget_rounds(&mut conn)?;
+    }
     let patron = start_patron(&patron_bin, &url, localhost(port + 1), workers, &log)?;
     eprintln!("waiting for Patron's start-up jobs to finish …");
     let settled = Instant::now();

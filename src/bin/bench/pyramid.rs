@@ -116,6 +116,9 @@ fn reset(conn: &mut DbConn, cpr: bool) -> BenchResult<f64> {
     sql.push_str(&format!(
         "DELETE FROM segments WHERE name LIKE '{PREFIX}%' AND kind = 'dynamic';"
     ));
+    // The start-up recompute the bench waits for runs only when no round
+    // is recent (`scenarios::forget_rounds`).
+    sql.push_str("DELETE FROM job_rounds;");
     db::write_tx(conn, |c| c.batch_execute(&sql)).map_err(|e| format!("reset: {e}"))?;
     // The mass update leaves dead rows; autovacuum would clean them on a
     // live server before long.

@@ -93,6 +93,15 @@ fn facts(conn: &mut DbConn) -> BenchResult<Facts> {
     })
 }
 
+/// Forgets the recompute rounds earlier runs recorded (`db::job_rounds`), so
+/// that the Patron a bench starts next runs its start-up round as on a fresh
+/// database: a run less than a period after the last would skip it, and the
+/// start-up figures (its time, the idle RSS after it) would measure nothing.
+pub fn forget_rounds(conn: &mut DbConn) -> BenchResult<()> {
+    conn.batch_execute("DELETE FROM job_rounds")
+        .map_err(|e| format!("forgetting the recompute rounds: {e}"))
+}
+
 /// Waits for the window refresh the app runs at start-up (`jobs::spawn`)
 /// so it does not overlap the measurements: takes the write lock that
 /// refresh holds, then lets go.
@@ -332,6 +341,7 @@ pub fn activity(args: &Args) -> BenchResult<()> {
     let facts = facts(&mut conn)?;
 
     eprintln!("starting Patron on {backend} …");
+    forget_rounds(&mut conn)?;
     let running = Running::start(&url, "127.0.0.1:0")?;
     let settled = settle(&mut conn)?;
     drop(conn);
