@@ -18,7 +18,7 @@ use crate::error::ApiError;
 /// purges; and on SQLite the log checkpoints. Of the processes on one
 /// database, one runs each recompute round (`job_rounds`): a process whose
 /// round, at start or on its timer, finds another's started less than 0.9
-/// periods ago skips it and waits its period.
+/// periods ago skips it and sleeps until that one's 0.9 periods are up.
 /// Every job stops once `alive` can no longer be upgraded (the application
 /// that started it is gone); the recomputes also when the returned handle's
 /// `stop` is called.

@@ -25,6 +25,8 @@ const VERSION: &str = env!("PATRON_BUILD_ID");
 /// was written by a clock that was ahead (a host booted with a wrong time,
 /// then corrected), and would otherwise keep every process from the round
 /// until real time caught up with it.
+/// (At most the time a round is recent: a shorter period would otherwise
+/// wait out the tolerance.)
 const AHEAD: chrono::Duration = chrono::Duration::minutes(10);
 
 /// Which round a claim is for.
@@ -62,58 +64,103 @@ pub fn claim(
     round: Round,
     own: Option<NaiveDateTime>,
 ) -> QueryResult<Claim> {
+    let due_after =
+        chrono::Duration::from_std(due_after).map_err(|e| Error::QueryBuilderError(e.into()))?;
+    let period_left = |started: NaiveDateTime, now: NaiveDateTime| {
+        (started + due_after - now).to_std().unwrap_or_default()
+    };
     super::write_tx(conn, |conn| {
-        let now = super::webhooks::clock(conn)?;
-        let due_after = chrono::Duration::from_std(due_after)
-            .map_err(|e| Error::QueryBuilderError(e.into()))?;
-        let last: Option<(NaiveDateTime, String)> = job_rounds::table
-            .find(name)
-            .select((job_rounds::started_at, job_rounds::patron_version))
-            .first(conn)
-            .optional()?;
-        let set = (
-            job_rounds::started_at.eq(now),
-            job_rounds::finished_at.eq(None::<NaiveDateTime>),
-            job_rounds::patron_version.eq(VERSION),
-        );
-        let Some((started, version)) = last else {
-            // A new database, or a migration deleted the row. Another
-            // process's insert meanwhile is its claim.
-            let inserted = super::native!(conn, |c| diesel::insert_into(job_rounds::table)
-                .values((job_rounds::name.eq(name), set))
-                .on_conflict_do_nothing()
-                .execute(c))?;
-            return Ok(if inserted == 1 {
-                Claim::Claimed(now)
-            } else {
-                Claim::Recent(due_after.to_std().unwrap_or_default())
-            });
-        };
-        let ahead = started > now + AHEAD;
-        if ahead {
-            log::warn!(
-                "the last {name} round is recorded as started at {started}, ahead of the clock ({now}): taken as due"
-            );
+        // A lost swap (the row changed between the read and the swap: another
+        // claim, or a release or settings change making it due) decides again
+        // on what is there now; a few times at most.
+        for _ in 0..3 {
+            let now = super::webhooks::clock(conn)?;
+            let last: Option<(NaiveDateTime, String)> = job_rounds::table
+                .find(name)
+                .select((job_rounds::started_at, job_rounds::patron_version))
+                .first(conn)
+                .optional()?;
+            let Some((started, version)) = last else {
+                // A new database, or the row was deleted. Another process's
+                // insert meanwhile is its claim.
+                let inserted = super::native!(conn, |c| diesel::insert_into(job_rounds::table)
+                    .values((
+                        job_rounds::name.eq(name),
+                        job_rounds::started_at.eq(now),
+                        job_rounds::patron_version.eq(VERSION),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(c))?;
+                if inserted == 1 {
+                    return Ok(Claim::Claimed(now));
+                }
+                continue;
+            };
+            // Every writer uses one clock (the database's, or SQLite's host):
+            // a start ahead of it by more than a moment was written by a
+            // clock that was wrong then.
+            let ahead = started > now + AHEAD.min(due_after);
+            if ahead {
+                log::warn!(
+                    "the last {name} round is recorded as started at {started}, ahead of the clock ({now}): taken as due"
+                );
+            }
+            // Only a start-up round records its build: a timer round of an
+            // older build beside a newer one would otherwise make the newer
+            // build's next start walk again.
+            let startup_walk = round == Round::Startup && version != VERSION;
+            let due = started <= now - due_after || ahead || own == Some(started) || startup_walk;
+            if !due {
+                return Ok(Claim::Recent(period_left(started, now)));
+            }
+            if swap(
+                conn,
+                name,
+                (started, &version),
+                now,
+                round == Round::Startup,
+            )? == 1
+            {
+                return Ok(Claim::Claimed(now));
+            }
         }
-        let due = started <= now - due_after
-            || ahead
-            || own == Some(started)
-            || (round == Round::Startup && version != VERSION);
-        if !due {
-            let wait = (started + due_after - now).to_std().unwrap_or_default();
-            return Ok(Claim::Recent(wait));
-        }
-        let swapped =
-            diesel::update(ours(name, started).filter(job_rounds::patron_version.eq(&version)))
-                .set(set)
-                .execute(conn)?;
-        Ok(if swapped == 1 {
-            Claim::Claimed(now)
-        } else {
-            // Another process claimed it between the read and the swap.
-            Claim::Recent(due_after.to_std().unwrap_or_default())
-        })
+        Ok(Claim::Recent(due_after.to_std().unwrap_or_default()))
     })
+}
+
+/// Claims the row of `name` at `now` if it is still `read` (PostgreSQL: by
+/// value; SQLite's writers are serial from the transaction's start, and its
+/// text timestamps need not be in the one form an `=` would match).
+fn swap(
+    conn: &mut DbConn,
+    name: &str,
+    read: (NaiveDateTime, &str),
+    now: NaiveDateTime,
+    record_build: bool,
+) -> QueryResult<usize> {
+    let claim = (
+        job_rounds::started_at.eq(now),
+        job_rounds::finished_at.eq(None::<NaiveDateTime>),
+    );
+    let build = job_rounds::patron_version.eq(VERSION);
+    match conn {
+        DbConn::Sqlite(c) => {
+            let row = job_rounds::table.find(name);
+            if record_build {
+                diesel::update(row).set((claim, build)).execute(c)
+            } else {
+                diesel::update(row).set(claim).execute(c)
+            }
+        }
+        DbConn::Postgresql(c) => {
+            let row = ours(name, read.0).filter(job_rounds::patron_version.eq(read.1));
+            if record_build {
+                diesel::update(row).set((claim, build)).execute(c)
+            } else {
+                diesel::update(row).set(claim).execute(c)
+            }
+        }
+    }
 }
 
 /// Records that the round claimed at `started` ran to its end.
@@ -177,6 +224,7 @@ mod tests {
         a_failed_rounds_retry_claims_its_own_unreleased_round,
         a_start_ahead_of_the_clock_is_due,
         a_start_up_round_of_another_build_claims,
+        a_start_written_by_hand_in_another_form_is_claimed,
     );
 
     /// The claim's start, or None when another round is recent.
@@ -271,9 +319,35 @@ mod tests {
         );
         assert!(claimed(conn, Round::Startup, None).is_some());
         assert_eq!(claimed(conn, Round::Startup, None), None);
+        // A timer round keeps the recorded build: an older build's timer
+        // beside a newer one does not make the newer's next start walk.
+        diesel::update(job_rounds::table.find(RECOMPUTE))
+            .set(job_rounds::patron_version.eq("0.0.1-older"))
+            .execute(conn)
+            .unwrap();
+        set_start(conn, -chrono::Duration::hours(1));
+        assert!(claimed(conn, Round::Timer, None).is_some());
+        let kept: String = job_rounds::table
+            .find(RECOMPUTE)
+            .select(job_rounds::patron_version)
+            .first(conn)
+            .unwrap();
+        assert_eq!(kept, "0.0.1-older");
         assert!(
             VERSION.starts_with(env!("CARGO_PKG_VERSION"))
                 && VERSION.len() > env!("CARGO_PKG_VERSION").len()
         );
+    }
+
+    /// A start repaired by hand in another text form (SQLite keeps the text
+    /// as written; an `=` on it never matched diesel's own form, and every
+    /// claim lost its swap for good).
+    fn a_start_written_by_hand_in_another_form_is_claimed(conn: &mut DbConn) {
+        use diesel::connection::SimpleConnection;
+        claimed(conn, Round::Timer, None).unwrap();
+        conn.batch_execute("UPDATE job_rounds SET started_at = '2001-01-01T00:00:00'")
+            .unwrap();
+        assert!(claimed(conn, Round::Timer, None).is_some());
+        assert_eq!(claimed(conn, Round::Timer, None), None);
     }
 }
