@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::customers_birthdays::{born, celebrated_within, day, edge_birthdays, FIRST_DAYS};
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{ids_of, Resp, TestApp};
 use crate::segments::{create_segment, customer, member_ids, SEGMENTS};
 use crate::segments_rules::assert_refused_everywhere;
 
@@ -57,13 +57,10 @@ async fn preview(app: &TestApp, token: &str, rule: &Value) -> (i64, BTreeSet<i64
         )
         .await;
     assert_eq!(r.status, 200, "{rule}: {}", r.text);
-    let ids = r.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_i64().unwrap())
-        .collect();
-    (r.body["count"].as_i64().unwrap(), ids)
+    (
+        r.body["count"].as_i64().unwrap(),
+        ids_of(&r).into_iter().collect(),
+    )
 }
 
 /// A segment's `count` as its read gives it.
@@ -262,10 +259,9 @@ async fn members_from_first_query(
     let mut path = format!("{SEGMENTS}/{id}/members?limit={limit}&{query}");
     loop {
         let r = app.get(&path, token).await;
-        assert_eq!(r.status, 200, "{path}: {}", r.text);
-        let items = r.body["items"].as_array().unwrap();
-        assert!(items.len() <= limit);
-        out.extend(items.iter().map(|c| c["id"].as_i64().unwrap()));
+        let ids = ids_of(&r);
+        assert!(ids.len() <= limit);
+        out.extend(ids);
         match r.body["next_cursor"].as_str() {
             Some(c) => path = format!("{SEGMENTS}/{id}/members?limit={limit}&cursor={c}"),
             None => return out,
