@@ -240,7 +240,7 @@ const MAX_WORKERS: usize = 256;
 /// that is not UTF-8 stops the start, naming the variable: read as unset,
 /// it gave the default without a word (a bind address or a secret with a
 /// stray Latin-1 byte).
-fn raw(name: &str) -> Result<Option<String>, String> {
+pub(crate) fn raw(name: &str) -> Result<Option<String>, String> {
     match env::var(name) {
         Ok(v) => Ok(Some(v)),
         Err(env::VarError::NotPresent) => Ok(None),
@@ -250,7 +250,7 @@ fn raw(name: &str) -> Result<Option<String>, String> {
     }
 }
 
-fn var(name: &str, default: &str) -> Result<String, String> {
+pub(crate) fn var(name: &str, default: &str) -> Result<String, String> {
     Ok(raw(name)?
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| default.to_string()))

@@ -49,14 +49,24 @@ impl Drop for Guard {
     }
 }
 
-/// Sets up `log` from `RUST_LOG` (default: `info`).
-pub fn init() -> Guard {
-    let mut builder = env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("info,actix_web_prom=error"),
-    );
+/// The filter when `RUST_LOG` is unset or empty: the metrics middleware's
+/// per-request warnings stay out.
+const DEFAULT_FILTER: &str = "info,actix_web_prom=error";
+
+/// Sets up `log` from `RUST_LOG` (default: `DEFAULT_FILTER`). Read as every
+/// other setting is (`config::var`): an empty value (a deploy template's)
+/// is the default, not env_logger's "errors only", which hid the access log
+/// and the start-up warnings; a value that is not UTF-8 stops the start.
+pub fn init() -> Result<Guard, String> {
+    let filter = crate::config::var("RUST_LOG", DEFAULT_FILTER)?;
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(&filter);
+    if let Some(style) = crate::config::raw("RUST_LOG_STYLE")? {
+        builder.parse_write_style(&style);
+    }
     if std::io::stderr().is_terminal() {
         builder.init();
-        return Guard { flusher: None };
+        return Ok(Guard { flusher: None });
     }
     let shared: Shared = Arc::new(Mutex::new(BufWriter::with_capacity(
         BUFFER_BYTES,
@@ -72,7 +82,7 @@ pub fn init() -> Guard {
     let Ok(thread) = flusher else {
         // Without the thread nothing would flush: write every line directly.
         builder.init();
-        return Guard { flusher: None };
+        return Ok(Guard { flusher: None });
     };
     // A panic's message goes to stderr directly: the lines before it first.
     // `try_lock`: the panicking thread may be the one holding the buffer.
@@ -88,9 +98,9 @@ pub fn init() -> Guard {
         .write_style(env_logger::WriteStyle::Never)
         .target(env_logger::Target::Pipe(Box::new(Lines(shared))))
         .init();
-    Guard {
+    Ok(Guard {
         flusher: Some((stop, thread)),
-    }
+    })
 }
 
 fn flush_until_stopped(shared: &Shared, stopped: &mpsc::Receiver<()>) {

@@ -91,7 +91,7 @@ fn print_out(text: &str) -> ExitCode {
 }
 
 async fn serve() -> Result<(), String> {
-    let log_guard = patron::logging::init();
+    let log_guard = patron::logging::init()?;
     let config = Config::from_env()?;
     if config.jwt_secret_generated {
         log::warn!(
@@ -149,7 +149,7 @@ async fn serve() -> Result<(), String> {
 /// (`DATABASE_URL` and the database's). Stop the server first on SQLite: it
 /// holds its file (`PATRON_SQLITE_LOCKING`).
 async fn reset_admin_password(email: &str) -> Result<String, String> {
-    let _log_guard = patron::logging::init();
+    let _log_guard = patron::logging::init()?;
     let config = Config::from_env()?;
     let password = read_password()?;
     patron::auth::reset::reset_admin_password(&config, email, password).await

@@ -70,3 +70,30 @@ async fn access_log_lines_reach_stderr_while_running_and_at_shutdown() {
         "the log does not end with the shutdown line:\n{text}"
     );
 }
+
+/// An empty `RUST_LOG` (a deploy template's) is the default filter, as an
+/// empty value of every other setting is: env_logger read it as "errors
+/// only", and the access log and the start-up warnings were gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_log_filter_keeps_the_access_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("log.db");
+    let log = dir.path().join("stderr.log");
+    let file = std::fs::File::create(&log).expect("log file");
+    let mut server = Server::start(
+        &format!("sqlite://{}", db.to_string_lossy()),
+        "",
+        Stdio::from(file),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/customers", server.base);
+    assert_eq!(status_of(&client, &url).await, 401);
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status}");
+    let text = log_text(&log);
+    assert!(
+        text.contains("GET /api/v1/customers 401"),
+        "no access-log line with RUST_LOG empty:\n{text}"
+    );
+}

@@ -9,7 +9,7 @@ use crate::binary::command;
 
 /// Starts the binary with `settings` on a fresh database; returns its stderr
 /// once it stopped on its own, and fails the test if it kept running.
-fn refused_start(settings: &[(&str, &str)]) -> String {
+fn refused_start<V: AsRef<std::ffi::OsStr> + std::fmt::Debug>(settings: &[(&str, V)]) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("settings.db").display());
     let mut command = command(&url, "warn");
@@ -281,4 +281,16 @@ fn a_webhook_network_that_is_no_address_stops_the_start() {
         ),
         "{stderr}"
     );
+}
+
+/// `RUST_LOG` is read as every other setting: not UTF-8, it stops the start
+/// (env_logger took it for unset).
+#[test]
+fn a_log_filter_that_is_not_utf8_stops_the_start() {
+    use std::os::unix::ffi::OsStrExt;
+    let stderr = refused_start(&[(
+        "RUST_LOG",
+        std::ffi::OsStr::from_bytes(b"info,patron=d\xe9bug"),
+    )]);
+    assert!(stderr.contains("RUST_LOG is not valid UTF-8"), "{stderr}");
 }
