@@ -458,7 +458,6 @@ pub async fn patch(
         .db
         .write_grouped(move |conn| {
             let (mut row, customer) = patchable_plan(conn, &user, id)?;
-            precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
             let before = row.version;
             if let Some(o) = input.objective.flatten() {
@@ -480,6 +479,8 @@ pub async fn patch(
             if !errors.is_empty() {
                 return Err(ApiError::Validation(errors));
             }
+            // After the body's checks: a 412 says the body was valid.
+            precondition::check(expected.as_deref(), before)?;
             // Nothing differs: no write, no new version.
             if row == stored {
                 return plan_view(conn, row);

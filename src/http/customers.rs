@@ -474,7 +474,6 @@ pub fn update_in_tx(
     if changes_set_key(row.external_id.as_deref(), input.external_id.as_ref()) {
         user.require_key_change("external_id")?;
     }
-    precondition::check(expected.as_deref(), row.version)?;
     let tags = input
         .tags
         .as_ref()
@@ -491,6 +490,8 @@ pub fn update_in_tx(
     input.apply(&mut row)?;
     let (errors, conflict) = reference_errors(conn, user, &row, row.owner_id != original.owner_id)?;
     fail_on(errors, conflict)?;
+    // After the body's checks: a 412 says the body was valid.
+    precondition::check(expected.as_deref(), before)?;
     if skip_unchanged && row == original {
         let same_tags = match &tags {
             None => true,

@@ -591,7 +591,6 @@ pub async fn patch(
             if stored_kind == InteractionType::Complaint && kind != InteractionType::Complaint {
                 user.require_complaint_removal()?;
             }
-            precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
             let now = db::now();
             let before = row.version;
@@ -663,6 +662,9 @@ pub async fn patch(
                 return Err(ApiError::Validation(vec![after_resolution()]));
             }
             row.complaint_status = new_status.map(|s| s.as_str().into());
+            // After every check of the body: a 412 says the body was valid,
+            // so that re-reading and sending it again can succeed.
+            precondition::check(expected.as_deref(), before)?;
             // Nothing differs: no write, no new version, nothing in the feed.
             if row == stored {
                 return Ok(row);

@@ -326,7 +326,6 @@ pub async fn patch(
         .write_grouped(move |conn| {
             let customer = patchable_customer(conn, &user, customer_id)?;
             let mut row = find_need(conn, customer_id, id)?;
-            precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
             let before = row.version;
             let old_kind = from_db(&row.kind, NeedKind::Actual);
@@ -346,6 +345,9 @@ pub async fn patch(
             if let Some(d) = input.description.flatten() {
                 row.description = d.trim().to_string();
             }
+            // After every check of the body: a 412 says the body was valid,
+            // so that re-reading and sending it again can succeed.
+            precondition::check(expected.as_deref(), before)?;
             // Nothing differs: no write, no new version, nothing in the feed.
             if row == stored {
                 return Ok(row);

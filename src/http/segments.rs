@@ -771,7 +771,6 @@ pub async fn patch(
                 lock(conn, Locked::Segments, id)?;
                 let mut row = find_segment(conn, id)?;
                 not_builtin(&row)?;
-                precondition::check(expected.as_deref(), row.version)?;
                 let stored = row.clone();
                 if kind.is_some_and(|k| k.as_str() != row.kind) {
                     errors.push(FieldError::new(
@@ -800,6 +799,8 @@ pub async fn patch(
                     errors.sort_by(|a, b| a.field.cmp(&b.field));
                     return Err(ApiError::Validation(errors));
                 }
+                // After the body's checks: a 412 says the body was valid.
+                precondition::check(expected.as_deref(), row.version)?;
                 if let Some(name) = name {
                     name_taken(conn, &name, Some(row.id))?;
                     row.name = name;

@@ -97,6 +97,7 @@ mod settings_turn;
 mod spec_on_demand;
 mod sqlite_checkpoint;
 mod sqlite_locking;
+mod stale_bodies;
 mod startup_races;
 mod startup_settings;
 mod survey_limits;

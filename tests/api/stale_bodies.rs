@@ -1,0 +1,125 @@
+//! A `PATCH` checks its body before it compares versions: a bad body is a
+//! 422 even with a stale `If-Match`, and a 412 means the body was valid
+//! (README, "Versions"). The checks that need the stored record (a latent
+//! type on an actual need, a complaint status on a call, a plan's period, a
+//! static segment's rule, a card's owner) came after the comparison: a
+//! client got a 412, re-read, resent, and only then learnt the body could
+//! never be taken (an outside review).
+
+use serde_json::json;
+
+use crate::account_plans::{key_customer, plan_body};
+use crate::activity_interactions::{customer, interact, interactions_of};
+use crate::backend_tests;
+use crate::helpers::TestApp;
+use crate::segments::create_segment;
+
+backend_tests!(
+    record_rules_come_before_the_version_check,
+    card_and_segment_rules_come_before_the_version_check,
+);
+
+/// Not the version of anything here.
+const STALE: &str = "\"999\"";
+
+async fn record_rules_come_before_the_version_check(app: TestApp) {
+    let admin = app.admin_token().await;
+    let card = customer(&app, &admin, "Stale bodies").await;
+
+    let needs = format!("/api/v1/customers/{card}/needs");
+    let r = app
+        .post(
+            &needs,
+            &admin,
+            &json!({"kind": "actual", "description": "Tea"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let need = format!("{needs}/{}", r.id());
+    let bad = json!({"latent_type": "product_shortage"});
+    let r = app.patch_if_match(&need, &admin, STALE, &bad).await;
+    r.problem(422);
+    assert_eq!(r.code_of("latent_type"), "not_allowed", "{}", r.text);
+    // A valid body with the stale version: the version check answers.
+    let good = json!({"description": "Green tea"});
+    app.patch_if_match(&need, &admin, STALE, &good)
+        .await
+        .problem(412);
+
+    let call = interact(&app, &admin, card, json!({"type": "call", "summary": "Hi"}))
+        .await
+        .id();
+    let one = format!("{}/{call}", interactions_of(card));
+    for (bad, field, code) in [
+        (
+            json!({"complaint_status": "open"}),
+            "complaint_status",
+            "not_allowed",
+        ),
+        (
+            json!({"follow_up_done": true}),
+            "follow_up_done",
+            "no_follow_up",
+        ),
+    ] {
+        let r = app.patch_if_match(&one, &admin, STALE, &bad).await;
+        r.problem(422);
+        assert_eq!(r.code_of(field), code, "{bad}: {}", r.text);
+    }
+    app.patch_if_match(&one, &admin, STALE, &json!({"summary": "Hello"}))
+        .await
+        .problem(412);
+
+    let key = key_customer(&app, &admin).await;
+    let r = app
+        .post("/api/v1/account-plans", &admin, &plan_body(key))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let plan = format!("/api/v1/account-plans/{}", r.id());
+    // Before the stored period_start (60 days ago).
+    let bad = json!({"period_end": "2001-01-01"});
+    let r = app.patch_if_match(&plan, &admin, STALE, &bad).await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["period_end"], "{}", r.text);
+    app.patch_if_match(&plan, &admin, STALE, &json!({"budget_cents": 1}))
+        .await
+        .problem(412);
+}
+
+async fn card_and_segment_rules_come_before_the_version_check(app: TestApp) {
+    let admin = app.admin_token().await;
+    let card = customer(&app, &admin, "Stale card").await;
+    let path = format!("/api/v1/customers/{card}");
+    let r = app
+        .patch_if_match(&path, &admin, STALE, &json!({"owner_id": 999_999}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["owner_id"], "{}", r.text);
+    app.patch_if_match(&path, &admin, STALE, &json!({"region": "Hangzhou"}))
+        .await
+        .problem(412);
+
+    let segment = create_segment(
+        &app,
+        &admin,
+        json!({"name": "Hand-picked", "kind": "static"}),
+    )
+    .await
+    .id();
+    let path = format!("/api/v1/segments/{segment}");
+    for (bad, field, code) in [
+        (json!({"kind": "dynamic"}), "kind", "immutable"),
+        (
+            json!({"rule": {"field": "region", "op": "eq", "value": "Hangzhou"}}),
+            "rule",
+            "not_allowed",
+        ),
+    ] {
+        let r = app.patch_if_match(&path, &admin, STALE, &bad).await;
+        r.problem(422);
+        assert_eq!(r.code_of(field), code, "{bad}: {}", r.text);
+    }
+    app.patch_if_match(&path, &admin, STALE, &json!({"name": "Picked"}))
+        .await
+        .problem(412);
+}
