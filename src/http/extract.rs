@@ -112,7 +112,7 @@ fn parse_body<T: DeserializeOwned>(body: &[u8], scan_content: bool) -> Result<T,
         serde_json::from_slice::<IgnoredAny>(body).map_err(|_| malformed(body))?;
         return Err(ApiError::Validation(vec![FieldError::new(
             "",
-            "type",
+            "invalid_type",
             "the body must be a JSON object, not an array",
         )]));
     }
@@ -157,7 +157,7 @@ fn wrong_shape<T: DeserializeOwned>(
     if !value.is_object() {
         return Err(ApiError::Validation(vec![FieldError::new(
             "",
-            "type",
+            "invalid_type",
             "the body must be a JSON object",
         )]));
     }

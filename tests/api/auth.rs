@@ -329,7 +329,10 @@ async fn an_array_body_is_refused_not_read_by_position(app: TestApp) {
     let login = json!([app.admin_email, app.admin_password]);
     let r = app.post("/api/v1/auth/token", "", &login).await;
     r.problem(422);
-    assert_eq!(r.error_codes(), vec![(String::new(), "type".to_string())]);
+    assert_eq!(
+        r.error_codes(),
+        vec![(String::new(), "invalid_type".to_string())]
+    );
     let user = json!(["pos@example.com", "Pos", "sales", PASSWORD]);
     app.post("/api/v1/users", &admin, &user).await.problem(422);
     let users = app.get("/api/v1/users", &admin).await;
