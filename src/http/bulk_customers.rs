@@ -34,6 +34,8 @@ use crate::startup::AppState;
     {"external_id": "ERP-10042", "kind": "organization", "name": "杭州华康贸易有限公司", "region": "Hangzhou"},
     {"external_id": "ERP-10043", "kind": "individual", "name": "王芳", "phone": "+86 138 0000 0001"}
 ]}))]
+// Read with unknown keys refused (`bulk::Items`).
+#[serde(deny_unknown_fields)]
 pub struct CustomerBulkRequest {
     /// Each item is a card with a required `external_id`. When a card with
     /// that `external_id` exists, the item updates it as `PATCH` would (only
@@ -45,7 +47,7 @@ pub struct CustomerBulkRequest {
     /// An item may hold the `version` of the card it was based on: a card
     /// changed since is then that item's error (`version`, code `conflict`)
     /// instead of being overwritten. 1 to 1,000 items (more is a 413).
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, max_items = 1000)]
     pub items: Vec<CustomerBulkItem>,
 }
 

@@ -33,6 +33,8 @@ use crate::startup::AppState;
      "cost_cents": 910000, "product": "Ginseng tea, 12 boxes", "occurred_at": "2026-11-20T10:30:00Z"},
     {"external_id": "SO-2026-0043", "customer_id": 42, "amount_cents": 56000, "product": "Gift set"}
 ]}))]
+// Read with unknown keys refused (`bulk::Items`).
+#[serde(deny_unknown_fields)]
 pub struct TransactionBulkRequest {
     /// Each item is a transaction as in `POST /customers/{id}/transactions`
     /// with a required `external_id`, naming its customer by `customer_id`
@@ -44,7 +46,7 @@ pub struct TransactionBulkRequest {
     /// order it was based on: an order changed since is then that item's
     /// error (`version`, code `conflict`) instead of being overwritten. 1 to
     /// 1,000 items (more is a 413).
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, max_items = 1000)]
     pub items: Vec<TransactionBulkItem>,
 }
 

@@ -181,14 +181,16 @@ pub struct UserQuery {
 
 impl UserQuery {
     fn filter(&self) -> Result<users::Filter, ApiError> {
-        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-        if q.is_some_and(|q| q.chars().count() > 200) {
+        // Counted as sent, as the spec's maxLength and the customer list's
+        // `q` count it, before the trim.
+        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
             return Err(ApiError::InvalidQuery(vec![FieldError::new(
                 "q",
                 "length",
                 "must be at most 200 characters",
             )]));
         }
+        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
         Ok(users::Filter {
             role: self.role.map(Role::as_str),
             active: self.active,

@@ -107,6 +107,13 @@ async fn a_length_counts_the_text_as_sent(app: TestApp) {
         .await;
     r.problem(422);
     assert_eq!(r.code_of("title"), "blank", "{}", r.text);
+    // Query texts too: the user list's `q` was counted after its trim.
+    let q = format!("{}%20", "n".repeat(200));
+    for list in ["/api/v1/users", "/api/v1/customers"] {
+        let r = app.get(&format!("{list}?q={q}"), &token).await;
+        r.problem(400);
+        assert_eq!(r.code_of("q"), "length", "{list}: {}", r.text);
+    }
 }
 
 /// Found by a black-box probe: lists with the same sort took each other's
