@@ -18,7 +18,9 @@ use crate::error::ApiError;
 /// purges; and on SQLite the log checkpoints. Of the processes on one
 /// database, one runs each recompute round (`job_rounds`): a process whose
 /// round, at start or on its timer, finds another's started less than 0.9
-/// periods ago skips it and sleeps until that one's 0.9 periods are up.
+/// periods ago skips it and sleeps until that one's 0.9 periods are up (at
+/// most the retry delay while that round is under way: a failed or stopped
+/// one is given back, to be taken over).
 /// Every job stops once `alive` can no longer be upgraded (the application
 /// that started it is gone); the recomputes also when the returned handle's
 /// `stop` is called.
@@ -48,13 +50,22 @@ pub fn spawn(db: Db, config: &Config, alive: Weak<()>) -> Running {
             wait = match claim(&db, every, round, unreleased).await {
                 // Still the start-up round's claim when tried again.
                 Claimed::Failed => next_wait(true, every, retry),
-                Claimed::Not(due_in) => {
+                Claimed::Not { due_in, under_way } => {
                     round = Round::Timer;
                     unreleased = None;
                     // When the other round's period ends, not a whole period
                     // after this skip: the cards wait no longer than the
                     // period promises (a second's slack for the clocks).
-                    every.min(due_in + Duration::from_secs(1))
+                    let due = every.min(due_in + Duration::from_secs(1));
+                    // A round under way is given back if it fails or its
+                    // process stops (SIGTERM in a rolling restart): looked
+                    // at again after the retry delay, so that another
+                    // process takes it over then, not 0.9 periods later.
+                    if under_way {
+                        due.min(retry)
+                    } else {
+                        due
+                    }
                 }
                 Claimed::At(started) => {
                     round = Round::Timer;
@@ -107,8 +118,9 @@ async fn stop_asked(stopping: &watch::Receiver<bool>) {
 enum Claimed {
     /// This process runs the round claimed at this start.
     At(chrono::NaiveDateTime),
-    /// Another process's round is recent; the next is due this long from now.
-    Not(Duration),
+    /// Another process's round is recent; the next is due this long from
+    /// now. `under_way`: that round has not finished.
+    Not { due_in: Duration, under_way: bool },
     /// The claim failed (a locked or unreachable database): tried again
     /// after the retry delay.
     Failed,
@@ -147,9 +159,9 @@ async fn claim(
         .await;
     match result {
         Ok(job_rounds::Claim::Claimed(started)) => Claimed::At(started),
-        Ok(job_rounds::Claim::Recent(due_in)) => {
-            log::debug!("recompute round skipped: another process ran one less than {due:?} ago; due in {due_in:?}");
-            Claimed::Not(due_in)
+        Ok(job_rounds::Claim::Recent { due_in, under_way }) => {
+            log::debug!("recompute round skipped: another process ran one less than {due:?} ago (under way: {under_way}); due in {due_in:?}");
+            Claimed::Not { due_in, under_way }
         }
         Err(e) => {
             log::warn!("claiming the recompute round failed: {e}");

@@ -44,7 +44,9 @@ pub enum Claim {
     /// This process runs the round it recorded as started then.
     Claimed(NaiveDateTime),
     /// Another round is recent; the next one is due this long from now.
-    Recent(Duration),
+    /// `under_way`: it has not finished (it runs, or its process crashed),
+    /// and a release (a failure, a stop) may make it due before then.
+    Recent { due_in: Duration, under_way: bool },
 }
 
 /// Claims a round of the job `name` for this process: when the last one
@@ -75,12 +77,16 @@ pub fn claim(
         // on what is there now; a few times at most.
         for _ in 0..3 {
             let now = super::webhooks::clock(conn)?;
-            let last: Option<(NaiveDateTime, String)> = job_rounds::table
+            let last: Option<(NaiveDateTime, String, Option<NaiveDateTime>)> = job_rounds::table
                 .find(name)
-                .select((job_rounds::started_at, job_rounds::patron_version))
+                .select((
+                    job_rounds::started_at,
+                    job_rounds::patron_version,
+                    job_rounds::finished_at,
+                ))
                 .first(conn)
                 .optional()?;
-            let Some((started, version)) = last else {
+            let Some((started, version, finished)) = last else {
                 // A new database, or the row was deleted. Another process's
                 // insert meanwhile is its claim.
                 let inserted = super::native!(conn, |c| diesel::insert_into(job_rounds::table)
@@ -111,7 +117,10 @@ pub fn claim(
             let startup_walk = round == Round::Startup && version != VERSION;
             let due = started <= now - due_after || ahead || own == Some(started) || startup_walk;
             if !due {
-                return Ok(Claim::Recent(period_left(started, now)));
+                return Ok(Claim::Recent {
+                    due_in: period_left(started, now),
+                    under_way: finished.is_none(),
+                });
             }
             if swap(
                 conn,
@@ -124,7 +133,10 @@ pub fn claim(
                 return Ok(Claim::Claimed(now));
             }
         }
-        Ok(Claim::Recent(due_after.to_std().unwrap_or_default()))
+        Ok(Claim::Recent {
+            due_in: due_after.to_std().unwrap_or_default(),
+            under_way: true,
+        })
     })
 }
 
@@ -235,7 +247,7 @@ mod tests {
     ) -> Option<NaiveDateTime> {
         match claim(conn, RECOMPUTE, HOUR, round, own).unwrap() {
             Claim::Claimed(at) => Some(at),
-            Claim::Recent(_) => None,
+            Claim::Recent { .. } => None,
         }
     }
 
@@ -253,17 +265,27 @@ mod tests {
     /// claim, start-up or timer, finds the first one's round, and how long
     /// until the next is due.
     fn one_claim_per_period(conn: &mut DbConn) {
-        assert!(
-            claimed(conn, Round::Startup, None).is_some(),
-            "the first claim on a new database"
-        );
+        let first = claimed(conn, Round::Startup, None);
+        assert!(first.is_some(), "the first claim on a new database");
         assert_eq!(claimed(conn, Round::Startup, None), None);
         match claim(conn, RECOMPUTE, HOUR, Round::Timer, None).unwrap() {
-            Claim::Recent(wait) => {
-                assert!(wait > Duration::from_secs(3500) && wait <= HOUR, "{wait:?}")
+            Claim::Recent { due_in, under_way } => {
+                assert!(
+                    due_in > Duration::from_secs(3500) && due_in <= HOUR,
+                    "{due_in:?}"
+                );
+                assert!(under_way, "the first round has not finished");
             }
             other => panic!("{other:?}"),
         }
+        finish(conn, RECOMPUTE, first.unwrap()).unwrap();
+        assert!(matches!(
+            claim(conn, RECOMPUTE, HOUR, Round::Timer, None).unwrap(),
+            Claim::Recent {
+                under_way: false,
+                ..
+            }
+        ));
         // An hour later (less the slack between replicas' timers): due.
         set_start(conn, -chrono::Duration::hours(1));
         assert!(claimed(conn, Round::Timer, None).is_some());

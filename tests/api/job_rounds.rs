@@ -20,6 +20,7 @@ backend_tests!(
     a_round_that_never_finished_is_run_by_the_next_claimant,
     a_failed_round_is_claimed_again_by_its_retry,
     a_settings_change_makes_the_next_round_due,
+    a_round_given_back_is_taken_over_by_a_process_that_skipped_it,
 );
 
 #[derive(QueryableByName, Debug)]
@@ -208,4 +209,39 @@ async fn a_settings_change_makes_the_next_round_due(app: TestApp) {
         "the start after a settings change did not walk",
     );
     next.stop().await;
+}
+
+/// A process that found another's round under way looks again after the
+/// retry delay, not when that round's period is up: a round given back (its
+/// process stopped by SIGTERM in a rolling restart, or failed) is taken
+/// over then. It slept ~0.9 periods (54 minutes by default), leaving the
+/// cards the stopped round had not reached (an outside review).
+async fn a_round_given_back_is_taken_over_by_a_process_that_skipped_it(app: TestApp) {
+    let id = stale_card(&app).await;
+    // Another process's round, started just now and not finished.
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => {
+            "UPDATE job_rounds SET started_at = strftime('%Y-%m-%d %H:%M:%f', 'now'), \
+             finished_at = NULL"
+        }
+        Backend::Postgres => {
+            "UPDATE job_rounds SET started_at = now() AT TIME ZONE 'UTC', finished_at = NULL"
+        }
+    });
+    let other = app.start_another(|c| c.job_retry_secs = 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        stage(&app, id),
+        "retention",
+        "the round under way was claimed"
+    );
+    // That process stops mid-round: `job_rounds::release`.
+    app.execute_sql("UPDATE job_rounds SET started_at = '1970-01-01 00:00:00'");
+    recomputed_soon(
+        &app,
+        id,
+        Duration::from_secs(15),
+        "the round given back was not taken over",
+    );
+    other.stop().await;
 }
