@@ -313,7 +313,6 @@ pub async fn patch(
         .write_grouped(move |conn| {
             let (plan, customer) = patchable_plan(conn, &user, plan_id)?;
             let mut row = find_action(conn, plan_id, id)?;
-            precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
             let before = row.version;
             if let Some(k) = kind {
@@ -338,6 +337,9 @@ pub async fn patch(
             if let Some(c) = input.cost_cents.flatten() {
                 row.cost_cents = c;
             }
+            // After the body's checks (the owner's): a 412 says the body was
+            // valid.
+            precondition::check(expected.as_deref(), before)?;
             // Nothing differs: no write, no new version (of it or its plan).
             if row == stored {
                 return Ok(row);

@@ -751,11 +751,10 @@ pub async fn patch(
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
-                // Checked below, after the survey's 404 and 412.
+                // Checked below, after the survey's 404.
                 hold_segment(conn, input.segment_id.flatten())?;
                 lock(conn, Locked::Surveys, id)?;
                 let mut row = find_survey(conn, id)?;
-                precondition::check(expected.as_deref(), row.version)?;
                 let stored = row.clone();
                 let current = from_db(&row.status, SurveyStatus::Draft);
                 if qlist.is_some() && current != SurveyStatus::Draft {
@@ -775,18 +774,32 @@ pub async fn patch(
                         )));
                     }
                     segment_exists(conn, segment)?;
+                }
+                let next = status.filter(|n| *n != current);
+                if next == Some(SurveyStatus::Open) {
+                    // The questions it will have: those sent, or those stored.
+                    let none = match &qlist {
+                        Some(sent) => sent.is_empty(),
+                        None => store::questions(conn, &[id])?.is_empty(),
+                    };
+                    if none {
+                        return Err(ApiError::Conflict(format!(
+                            "survey {id} has no questions: add some before opening it"
+                        )));
+                    }
+                }
+                // After every check of the body against the survey, before
+                // any write: a 412 says the body was valid, so that
+                // re-reading and sending it again can succeed.
+                precondition::check(expected.as_deref(), row.version)?;
+                if let Some(segment) = input.segment_id {
                     row.segment_id = segment;
                 }
                 if let Some(qlist) = &qlist {
                     store::replace_questions(conn, id, qlist)?;
                 }
                 let now = db::now();
-                if let Some(next) = status.filter(|n| *n != current) {
-                    if next == SurveyStatus::Open && store::questions(conn, &[id])?.is_empty() {
-                        return Err(ApiError::Conflict(format!(
-                            "survey {id} has no questions: add some before opening it"
-                        )));
-                    }
+                if let Some(next) = next {
                     match next {
                         SurveyStatus::Open => {
                             row.opened_at = Some(now);

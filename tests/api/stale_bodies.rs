@@ -2,7 +2,8 @@
 //! 422 even with a stale `If-Match`, and a 412 means the body was valid
 //! (README, "Versions"). The checks that need the stored record (a latent
 //! type on an actual need, a complaint status on a call, a plan's period, a
-//! static segment's rule, a card's owner) came after the comparison: a
+//! static segment's rule, a card's owner, an action's owner, a survey's
+//! target or status move) came after the comparison: a
 //! client got a 412, re-read, resent, and only then learnt the body could
 //! never be taken (an outside review).
 
@@ -13,10 +14,12 @@ use crate::activity_interactions::{customer, interact, interactions_of};
 use crate::backend_tests;
 use crate::helpers::TestApp;
 use crate::segments::create_segment;
+use crate::surveys::{create, open_survey, questions};
 
 backend_tests!(
     record_rules_come_before_the_version_check,
     card_and_segment_rules_come_before_the_version_check,
+    action_and_survey_checks_come_before_the_version_check,
 );
 
 /// Not the version of anything here.
@@ -120,6 +123,72 @@ async fn card_and_segment_rules_come_before_the_version_check(app: TestApp) {
         assert_eq!(r.code_of(field), code, "{bad}: {}", r.text);
     }
     app.patch_if_match(&path, &admin, STALE, &json!({"name": "Picked"}))
+        .await
+        .problem(412);
+}
+
+async fn action_and_survey_checks_come_before_the_version_check(app: TestApp) {
+    let admin = app.admin_token().await;
+    let key = key_customer(&app, &admin).await;
+    let r = app
+        .post("/api/v1/account-plans", &admin, &plan_body(key))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let actions = format!("/api/v1/account-plans/{}/actions", r.id());
+    let r = app
+        .post(
+            &actions,
+            &admin,
+            &json!({"type": "executive_visit", "due_date": "2030-06-01"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let action = format!("{actions}/{}", r.id());
+    let r = app
+        .patch_if_match(&action, &admin, STALE, &json!({"owner_id": 999_999}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["owner_id"], "{}", r.text);
+    app.patch_if_match(&action, &admin, STALE, &json!({"cost_cents": 5}))
+        .await
+        .problem(412);
+
+    let draft = create(&app, &admin, json!({"title": "Draft"})).await.id();
+    let path = format!("/api/v1/surveys/{draft}");
+    let r = app
+        .patch_if_match(&path, &admin, STALE, &json!({"segment_id": 999_999}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["segment_id"], "{}", r.text);
+    // Opening without questions, or with the questions sent emptied.
+    for body in [
+        json!({"status": "open"}),
+        json!({"status": "open", "questions": []}),
+    ] {
+        app.patch_if_match(&path, &admin, STALE, &body)
+            .await
+            .problem(409);
+    }
+    let opening = json!({"status": "open", "questions": questions()});
+    app.patch_if_match(&path, &admin, STALE, &opening)
+        .await
+        .problem(412);
+    // Nothing was written by the refused requests.
+    let r = app.get(&path, &admin).await;
+    assert_eq!(r.body["status"], "draft", "{}", r.text);
+    assert_eq!(r.body["questions"], json!([]), "{}", r.text);
+
+    let (open, _) = open_survey(&app, &admin, json!({})).await;
+    let path = format!("/api/v1/surveys/{open}");
+    for body in [
+        json!({"status": "draft"}),
+        json!({"questions": questions()}),
+    ] {
+        app.patch_if_match(&path, &admin, STALE, &body)
+            .await
+            .problem(409);
+    }
+    app.patch_if_match(&path, &admin, STALE, &json!({"status": "closed"}))
         .await
         .problem(412);
 }
