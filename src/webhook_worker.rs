@@ -256,19 +256,25 @@ impl Worker {
                     // committed, so none of its types before it was missed.
                     let followed = rules::entity_types(&hook.filters());
                     let head = changes::head(conn)?;
-                    let rows = if hook.position() < changes::purged_through_types(conn, &followed)?
-                    {
+                    let purged = changes::purged_through_types(conn, &followed)?;
+                    // Replayed from the oldest retained change: what the
+                    // purge took since was not retained, so it reads on from
+                    // the oldest still there.
+                    let from = match hook.position() {
+                        p if p < purged && hook.from_oldest => purged,
+                        p => p,
+                    };
+                    let rows = if from < purged {
                         None
                     } else {
-                        changes::page_retained_for(
-                            conn,
-                            hook.position(),
-                            &followed,
-                            &followed,
-                            BATCH,
-                        )?
+                        changes::page_retained_for(conn, from, &followed, &followed, BATCH)?
                     };
                     let Some(rows) = rows else {
+                        // A purge committed during the read: read again at
+                        // the next round, from the oldest retained then.
+                        if hook.from_oldest {
+                            return Ok(None);
+                        }
                         let held = webhooks::Held {
                             id,
                             owner: &owner,
@@ -294,7 +300,8 @@ impl Worker {
                 }
                 last_skipped = Some(row.position());
             }
-            if next.is_none() && !full {
+            let caught_up = next.is_none() && !full;
+            if caught_up {
                 last_skipped = last_skipped.max(Some(head));
             }
             // The failures read count those of the change at the position:
@@ -302,6 +309,7 @@ impl Worker {
             let mut attempt = hook.failures + 1;
             if let Some(to) = last_skipped {
                 let (owner, version) = (self.owner.clone(), hook.version);
+                let from_oldest = hook.from_oldest;
                 let moved = self
                     .db
                     .write(move |conn| {
@@ -311,7 +319,13 @@ impl Worker {
                             version,
                         };
                         db::write_tx(conn, |conn| {
-                            Ok::<_, ApiError>(webhooks::advance(conn, held, to)?)
+                            let moved = webhooks::advance(conn, held, to)?;
+                            // At the head (moved there, or there already):
+                            // a replay from the oldest is over.
+                            if caught_up && from_oldest {
+                                webhooks::caught_up(conn, held)?;
+                            }
+                            Ok::<_, ApiError>(moved)
                         })
                     })
                     .await?;

@@ -409,6 +409,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        from_oldest -> Bool,
     }
 }
 

@@ -28,6 +28,10 @@ pub struct WebhookRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Replayed from the oldest retained change and not yet caught up with
+    /// the head: the purge passing its position takes changes that were
+    /// not retained, not ones it missed (`webhook_worker`).
+    pub from_oldest: bool,
 }
 
 impl WebhookRow {
@@ -152,11 +156,18 @@ pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
 /// delivery's outcome not count (`advance`, `fail` and `disable` need the
 /// version read at the claim), so it cannot move the position over the
 /// replay; the holder then serves the replayed position itself.
-pub fn rewind(conn: &mut DbConn, id: i64, to: Position, now: NaiveDateTime) -> QueryResult<bool> {
+pub fn rewind(
+    conn: &mut DbConn,
+    id: i64,
+    to: Position,
+    from_oldest: bool,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     let n = diesel::update(webhooks::table.find(id))
         .set((
             webhooks::cursor_seq.eq(to.seq),
             webhooks::cursor_id.eq(to.id),
+            webhooks::from_oldest.eq(from_oldest),
             webhooks::failures.eq(0),
             webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
             webhooks::version.eq(webhooks::version + 1),
@@ -311,6 +322,22 @@ pub fn advance(conn: &mut DbConn, held: Held, to: Position) -> QueryResult<bool>
     ))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// A subscription replayed from the oldest retained change has caught up
+/// with the head, if `held` still holds: from here on a purge passing its
+/// position took changes it missed.
+pub fn caught_up(conn: &mut DbConn, held: Held) -> QueryResult<()> {
+    diesel::update(
+        webhooks::table
+            .filter(webhooks::id.eq(held.id))
+            .filter(webhooks::lease_owner.eq(held.owner))
+            .filter(webhooks::version.eq(held.version))
+            .filter(webhooks::from_oldest.eq(true)),
+    )
+    .set(webhooks::from_oldest.eq(false))
+    .execute(conn)
+    .map(drop)
 }
 
 /// Counts a failed attempt, if `held` still holds: the next one waits

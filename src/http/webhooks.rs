@@ -158,8 +158,10 @@ pub struct WebhookPatch {
 pub struct WebhookReplay {
     /// A change-feed cursor: changes after it are delivered again. `null`
     /// replays every retained change (up to `PATRON_CHANGES_RETENTION_DAYS`
-    /// of them). Required, `null` included: a client that left it out by
-    /// mistake (many drop unset fields) replayed the whole feed.
+    /// of them; until it has caught up with the feed's head, changes purged
+    /// before it reached them are passed over, not a reason to stop it).
+    /// Required, `null` included: a client that left it out by mistake (many
+    /// drop unset fields) replayed the whole feed.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(required = true, value_type = Option<String>)]
     pub after: Option<Option<String>>,
@@ -685,7 +687,7 @@ pub async fn replay(
                     Some(p) => p,
                     None => purged.max(Position::default()),
                 };
-                webhooks::rewind(conn, id, to, db::now())?;
+                webhooks::rewind(conn, id, to, after.is_none(), db::now())?;
                 find_webhook(conn, id)
             })
         })

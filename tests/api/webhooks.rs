@@ -23,6 +23,7 @@ backend_tests!(
     replay_from_a_cursor,
     the_delivery_log_follows_the_feed_retention,
     a_subscription_behind_the_purge_stops_and_says_why,
+    a_replay_from_the_oldest_reads_on_past_the_purge,
     a_subscription_to_a_rare_type_is_not_stopped_by_other_types_purged,
     a_silent_receiver_does_not_hold_up_the_others,
     the_log_tells_a_timeout_from_a_failed_connection,
@@ -856,6 +857,73 @@ async fn a_subscription_behind_the_purge_stops_and_says_why(app: TestApp) {
     eventually("the next change", || !receiver.delivered().is_empty()).await;
     let got = receiver.delivered();
     assert_eq!(change_of(&got[0])["entity_id"], json!(c));
+    delivery.stop().await;
+    receiver.stop().await;
+}
+
+/// Switches `path` off, makes two changes and purges the feed through them
+/// (a process with no retention); returns the feed's head before them.
+async fn changes_purged_while_off(app: &TestApp, admin: &str, path: &str) {
+    let r = app.patch(path, admin, &json!({"active": false})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let before = app.get("/api/v1/changes/head", admin).await.body["cursor"].clone();
+    customer(app, admin, "Aged out one").await;
+    customer(app, admin, "Aged out two").await;
+    let purger = app
+        .start_another(|c| {
+            c.changes_retention_days = 0;
+            c.changes_purge_secs = 1;
+        })
+        .await;
+    let before = before.as_str().unwrap_or_default().to_string();
+    assert_eq!(crate::changes::purged_soon(app, admin, &before).await, 410);
+    purger.stop().await;
+    let r = app.patch(path, admin, &json!({"active": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// `after: null` replays every retained change: the changes the purge
+/// takes before the subscription reaches them were not retained, and it
+/// reads on from the oldest still there. It was stopped as one that had
+/// missed changes, and told to resync (an outside review). Once it has
+/// caught up with the head, a purge past it stops it again.
+async fn a_replay_from_the_oldest_reads_on_past_the_purge(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let hook = subscribe(&app, &admin, &receiver.url, json!(["*"])).await;
+    let path = format!("/api/v1/webhooks/{}", hook["id"]);
+    let r = app
+        .post(&format!("{path}/replay"), &admin, &json!({"after": null}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    changes_purged_while_off(&app, &admin, &path).await;
+    let delivery = worker(&app, |_| {}).await;
+    let c = customer(&app, &admin, "After the purge").await;
+    eventually("the next change", || !receiver.delivered().is_empty()).await;
+    assert_eq!(change_of(&receiver.delivered()[0])["entity_id"], json!(c));
+    // The customer and its first stage: the head.
+    eventually("its stage", || receiver.delivered().len() == 2).await;
+    let hook = app.get(&path, &admin).await.body;
+    assert_eq!(hook["active"], json!(true), "{hook}");
+    delivery.stop().await;
+
+    changes_purged_while_off(&app, &admin, &path).await;
+    let delivery = worker(&app, |_| {}).await;
+    let mut hook = Value::Null;
+    for _ in 0..300 {
+        hook = app.get(&path, &admin).await.body;
+        if hook["active"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        hook["active"],
+        json!(false),
+        "caught up, then purged past: {hook}"
+    );
+    let got: Vec<Value> = receiver.delivered().iter().map(change_of).collect();
+    assert_eq!(got.len(), 2, "nothing delivered past the gap: {got:?}");
     delivery.stop().await;
     receiver.stop().await;
 }
