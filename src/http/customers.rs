@@ -490,6 +490,15 @@ pub fn update_in_tx(
     input.apply(&mut row)?;
     let (errors, conflict) = reference_errors(conn, user, &row, row.owner_id != original.owner_id)?;
     fail_on(errors, conflict)?;
+    // A change of currency is a change, never the no-op answered below:
+    // refused on an archived card first (its 422s would only lead to a
+    // resend that gets the 409), then checked against the card's records.
+    if row.currency != original.currency {
+        if original.archived_at.is_some() {
+            return Err(archived(id));
+        }
+        check_change(conn, &original, restated)?;
+    }
     // After the body's checks: a 412 says the body was valid.
     precondition::check(expected.as_deref(), before)?;
     if skip_unchanged && row == original {
@@ -512,11 +521,6 @@ pub fn update_in_tx(
     // list); a resend that changes nothing was answered above.
     if original.archived_at.is_some() {
         return Err(archived(id));
-    }
-    // After the archived refusal: its 422s (restate the money, records in
-    // the currency) would only lead a client to a resend that gets the 409.
-    if row.currency != original.currency {
-        check_change(conn, &original, restated)?;
     }
     row.version = before + 1;
     row.updated_at = db::now();

@@ -430,11 +430,12 @@ pub fn update_in_tx(
     if super::common::changes_set_key(row.external_id.as_deref(), input.external_id.as_ref()) {
         user.require_key_change("external_id")?;
     }
-    precondition::check(expected.as_deref(), row.version)?;
     let original = row.clone();
     let before = row.version;
     patch_row(&mut row, input, &customer.currency)?;
     external_id_free(conn, row.external_id.as_deref(), row.id)?;
+    // After the body's checks: a 412 says the body was valid.
+    precondition::check(expected.as_deref(), before)?;
     if row == original {
         return Ok(Updated::Unchanged(original));
     }

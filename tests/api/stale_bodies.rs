@@ -3,9 +3,9 @@
 //! (README, "Versions"). The checks that need the stored record (a latent
 //! type on an actual need, a complaint status on a call, a plan's period, a
 //! static segment's rule, a card's owner, an action's owner, a survey's
-//! target or status move) came after the comparison: a
-//! client got a 412, re-read, resent, and only then learnt the body could
-//! never be taken (an outside review).
+//! target or status move, a card's or an order's currency) came after the
+//! comparison: a client got a 412, re-read, resent, and only then learnt the
+//! body could never be taken (outside reviews).
 
 use serde_json::json;
 
@@ -91,14 +91,45 @@ async fn record_rules_come_before_the_version_check(app: TestApp) {
 
 async fn card_and_segment_rules_come_before_the_version_check(app: TestApp) {
     let admin = app.admin_token().await;
-    let card = customer(&app, &admin, "Stale card").await;
+    let card = app
+        .create_customer(
+            &admin,
+            json!({"kind": "individual", "name": "Stale card", "wallet_size_cents": 100_000}),
+        )
+        .await
+        .id();
     let path = format!("/api/v1/customers/{card}");
     let r = app
         .patch_if_match(&path, &admin, STALE, &json!({"owner_id": 999_999}))
         .await;
     r.problem(422);
     assert_eq!(r.error_fields(), ["owner_id"], "{}", r.text);
+    // Another currency without the wallet size restated in it.
+    let r = app
+        .patch_if_match(&path, &admin, STALE, &json!({"currency": "USD"}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.code_of("currency"), "not_restated", "{}", r.text);
     app.patch_if_match(&path, &admin, STALE, &json!({"region": "Hangzhou"}))
+        .await
+        .problem(412);
+
+    // An order in another currency than its card's.
+    let r = app
+        .post(
+            &format!("{path}/transactions"),
+            &admin,
+            &json!({"amount_cents": 5_000, "product": "Tea"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let order = format!("{path}/transactions/{}", r.id());
+    let r = app
+        .patch_if_match(&order, &admin, STALE, &json!({"currency": "USD"}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.code_of("currency"), "currency_mismatch", "{}", r.text);
+    app.patch_if_match(&order, &admin, STALE, &json!({"amount_cents": 6_000}))
         .await
         .problem(412);
 
