@@ -3,7 +3,7 @@
 # A server on this machine is reached without TLS unless the URL chooses
 # (`sslmode=`): Debian's PostgreSQL has ssl = on, and libpq's default
 # (`prefer`) then encrypted every statement and row over loopback, which
-# halved the PostgreSQL figures (docs/BENCHMARKS.md, session 48). Across a
+# cost a third of the PostgreSQL figures (docs/BENCHMARKS.md, session 48). Across a
 # network keep TLS; the bench measures Patron, not the cipher.
 plain_on_loopback() {
     local url=$1 rest host
