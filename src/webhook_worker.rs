@@ -258,10 +258,12 @@ impl Worker {
                     let head = changes::head(conn)?;
                     let purged = changes::purged_through_types(conn, &followed)?;
                     // Replayed from the oldest retained change: what the
-                    // purge took since was not retained, so it reads on from
-                    // the oldest still there.
+                    // purge took of the changes the replay covered was not
+                    // retained, so it reads on from the oldest still there.
+                    // A purge past a later change is a gap as for any other.
+                    let covered = hook.replay_through();
                     let from = match hook.position() {
-                        p if p < purged && hook.from_oldest => purged,
+                        p if p < purged && covered.is_some_and(|t| purged <= t) => purged,
                         p => p,
                     };
                     let rows = if from < purged {
@@ -270,9 +272,10 @@ impl Worker {
                         changes::page_retained_for(conn, from, &followed, &followed, BATCH)?
                     };
                     let Some(rows) = rows else {
-                        // A purge committed during the read: read again at
-                        // the next round, from the oldest retained then.
-                        if hook.from_oldest {
+                        // A purge committed during the read, while still in
+                        // the replay's changes: read again at the next round
+                        // and judge by the purge then.
+                        if covered.is_some_and(|t| from < t) {
                             return Ok(None);
                         }
                         let held = webhooks::Held {
@@ -283,15 +286,19 @@ impl Worker {
                         db::write_tx(conn, |conn| webhooks::disable(conn, held, PURGED))?;
                         return Ok(None);
                     };
-                    Ok(Some((hook, rows, head)))
+                    // Passed over: written with the page's move below.
+                    let jumped = (from != hook.position()).then_some(from);
+                    Ok(Some((hook, rows, head, jumped)))
                 })
                 .await?;
-            let Some((hook, rows, head)) = batch else {
+            let Some((hook, rows, head, jumped)) = batch else {
                 return Ok(());
             };
             let filters = hook.filters();
             let full = rows.len() as i64 == BATCH;
-            let mut last_skipped = None;
+            // The purged changes passed over count as skipped: the move
+            // starts the next change's attempts at 1.
+            let mut last_skipped = jumped;
             let mut next = None;
             for row in rows {
                 if rules::matches(&filters, &row.entity_type, &row.operation) {
@@ -300,8 +307,7 @@ impl Worker {
                 }
                 last_skipped = Some(row.position());
             }
-            let caught_up = next.is_none() && !full;
-            if caught_up {
+            if next.is_none() && !full {
                 last_skipped = last_skipped.max(Some(head));
             }
             // The failures read count those of the change at the position:
@@ -309,7 +315,6 @@ impl Worker {
             let mut attempt = hook.failures + 1;
             if let Some(to) = last_skipped {
                 let (owner, version) = (self.owner.clone(), hook.version);
-                let from_oldest = hook.from_oldest;
                 let moved = self
                     .db
                     .write(move |conn| {
@@ -319,13 +324,7 @@ impl Worker {
                             version,
                         };
                         db::write_tx(conn, |conn| {
-                            let moved = webhooks::advance(conn, held, to)?;
-                            // At the head (moved there, or there already):
-                            // a replay from the oldest is over.
-                            if caught_up && from_oldest {
-                                webhooks::caught_up(conn, held)?;
-                            }
-                            Ok::<_, ApiError>(moved)
+                            Ok::<_, ApiError>(webhooks::advance(conn, held, to)?)
                         })
                     })
                     .await?;

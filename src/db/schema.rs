@@ -409,7 +409,8 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
-        from_oldest -> Bool,
+        replay_through_seq -> Nullable<BigInt>,
+        replay_through_id -> Nullable<BigInt>,
     }
 }
 

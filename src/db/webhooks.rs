@@ -28,10 +28,10 @@ pub struct WebhookRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-    /// Replayed from the oldest retained change and not yet caught up with
-    /// the head: the purge passing its position takes changes that were
-    /// not retained, not ones it missed (`webhook_worker`).
-    pub from_oldest: bool,
+    /// The head when a replay from the oldest retained change was asked
+    /// (`replay_through`).
+    pub replay_through_seq: Option<i64>,
+    pub replay_through_id: Option<i64>,
 }
 
 impl WebhookRow {
@@ -44,6 +44,17 @@ impl WebhookRow {
             seq: self.cursor_seq,
             id: self.cursor_id,
         }
+    }
+
+    /// The changes a replay from the oldest retained change covered: those
+    /// through the feed's head when it was asked. Those the purge takes
+    /// before they are delivered were not retained; a purge past a later
+    /// change is a gap (`webhook_worker`).
+    pub fn replay_through(&self) -> Option<Position> {
+        Some(Position {
+            seq: self.replay_through_seq?,
+            id: self.replay_through_id?,
+        })
     }
 }
 
@@ -160,14 +171,15 @@ pub fn rewind(
     conn: &mut DbConn,
     id: i64,
     to: Position,
-    from_oldest: bool,
+    through: Option<Position>,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     let n = diesel::update(webhooks::table.find(id))
         .set((
             webhooks::cursor_seq.eq(to.seq),
             webhooks::cursor_id.eq(to.id),
-            webhooks::from_oldest.eq(from_oldest),
+            webhooks::replay_through_seq.eq(through.map(|p| p.seq)),
+            webhooks::replay_through_id.eq(through.map(|p| p.id)),
             webhooks::failures.eq(0),
             webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
             webhooks::version.eq(webhooks::version + 1),
@@ -322,22 +334,6 @@ pub fn advance(conn: &mut DbConn, held: Held, to: Position) -> QueryResult<bool>
     ))
     .execute(conn)?;
     Ok(n == 1)
-}
-
-/// A subscription replayed from the oldest retained change has caught up
-/// with the head, if `held` still holds: from here on a purge passing its
-/// position took changes it missed.
-pub fn caught_up(conn: &mut DbConn, held: Held) -> QueryResult<()> {
-    diesel::update(
-        webhooks::table
-            .filter(webhooks::id.eq(held.id))
-            .filter(webhooks::lease_owner.eq(held.owner))
-            .filter(webhooks::version.eq(held.version))
-            .filter(webhooks::from_oldest.eq(true)),
-    )
-    .set(webhooks::from_oldest.eq(false))
-    .execute(conn)
-    .map(drop)
 }
 
 /// Counts a failed attempt, if `held` still holds: the next one waits

@@ -673,13 +673,14 @@ pub async fn replay(
                 let hook = find_webhook(conn, id)?;
                 let purged = changes::purged_through(conn)?;
                 let followed = crate::domain::webhooks::entity_types(&hook.filters());
+                let head = changes::head(conn)?;
                 let to = match after {
                     Some(p) if p < changes::purged_through_types(conn, &followed)? => {
                         return Err(ApiError::Gone(
                             "this cursor is older than the change feed's retention: the changes after it were purged".into(),
                         ))
                     }
-                    Some(p) if p > changes::head(conn)? => {
+                    Some(p) if p > head => {
                         return Err(ApiError::Validation(vec![
                             super::changes::past_the_end(),
                         ]))
@@ -687,7 +688,8 @@ pub async fn replay(
                     Some(p) => p,
                     None => purged.max(Position::default()),
                 };
-                webhooks::rewind(conn, id, to, after.is_none(), db::now())?;
+                let through = after.is_none().then_some(head);
+                webhooks::rewind(conn, id, to, through, db::now())?;
                 find_webhook(conn, id)
             })
         })

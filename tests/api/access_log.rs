@@ -3,6 +3,7 @@
 //! (`patron::logging`), which must neither hold them back while the server
 //! idles nor lose the buffered ones when it stops.
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -22,18 +23,25 @@ async fn status_of(client: &reqwest::Client, url: &str) -> u16 {
         .as_u16()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn access_log_lines_reach_stderr_while_running_and_at_shutdown() {
-    let dir = tempfile::tempdir().expect("temp dir");
+/// The binary on a fresh SQLite database in `dir`, its stderr in a file
+/// there (returned), with `RUST_LOG` set to `rust_log`.
+async fn logging_server(dir: &tempfile::TempDir, rust_log: &str) -> (Server, PathBuf) {
     let db = dir.path().join("log.db");
     let log = dir.path().join("stderr.log");
     let file = std::fs::File::create(&log).expect("log file");
-    let mut server = Server::start(
+    let server = Server::start(
         &format!("sqlite://{}", db.to_string_lossy()),
-        "info",
+        rust_log,
         Stdio::from(file),
     )
     .await;
+    (server, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_lines_reach_stderr_while_running_and_at_shutdown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut server, log) = logging_server(&dir, "info").await;
     let client = reqwest::Client::new();
 
     // While the server idles, the flusher writes what it was given.
@@ -77,15 +85,7 @@ async fn access_log_lines_reach_stderr_while_running_and_at_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_log_filter_keeps_the_access_log() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("log.db");
-    let log = dir.path().join("stderr.log");
-    let file = std::fs::File::create(&log).expect("log file");
-    let mut server = Server::start(
-        &format!("sqlite://{}", db.to_string_lossy()),
-        "",
-        Stdio::from(file),
-    )
-    .await;
+    let (mut server, log) = logging_server(&dir, "").await;
     let client = reqwest::Client::new();
     let url = format!("{}/api/v1/customers", server.base);
     assert_eq!(status_of(&client, &url).await, 401);

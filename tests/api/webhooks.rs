@@ -640,18 +640,7 @@ async fn retries_back_off_then_disable_and_reenable(app: TestApp) {
     let w = worker(&app, |c| c.webhook_max_failures = 3).await;
     let c = customer(&app, &admin, "失败").await;
     eventually("3 failed attempts", || receiver.all().len() >= 3).await;
-    let mut state = Value::Null;
-    for _ in 0..100 {
-        state = app
-            .get(&format!("/api/v1/webhooks/{id}"), &admin)
-            .await
-            .body;
-        if state["active"] == json!(false) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(state["active"], json!(false), "{state}");
+    let state = disabled_soon(&app, &admin, &format!("/api/v1/webhooks/{id}")).await;
     assert_eq!(state["consecutive_failures"], json!(3));
     assert!(state["disabled_reason"]
         .as_str()
@@ -811,36 +800,9 @@ async fn a_subscription_behind_the_purge_stops_and_says_why(app: TestApp) {
     let receiver = Receiver::start().await;
     let hook = subscribe(&app, &admin, &receiver.url, json!(["*"])).await;
     let path = format!("/api/v1/webhooks/{}", hook["id"]);
-    let r = app.patch(&path, &admin, &json!({"active": false})).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let before = app.get("/api/v1/changes/head", &admin).await.body["cursor"].clone();
-    customer(&app, &admin, "Missed one").await;
-    customer(&app, &admin, "Missed two").await;
-    let purger = app
-        .start_another(|c| {
-            c.changes_retention_days = 0;
-            c.changes_purge_secs = 1;
-        })
-        .await;
-    let before = before.as_str().unwrap_or_default().to_string();
-    assert_eq!(
-        crate::changes::purged_soon(&app, &admin, &before).await,
-        410
-    );
-    purger.stop().await;
-
-    let r = app.patch(&path, &admin, &json!({"active": true})).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    changes_purged_while_off(&app, &admin, &path).await;
     let delivery = worker(&app, |_| {}).await;
-    let mut hook = Value::Null;
-    for _ in 0..300 {
-        hook = app.get(&path, &admin).await.body;
-        if hook["active"] == json!(false) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(hook["active"], json!(false), "{hook}");
+    let hook = disabled_soon(&app, &admin, &path).await;
     let reason = hook["disabled_reason"].as_str().unwrap_or_default();
     assert!(reason.contains("purged"), "{reason}");
     assert!(receiver.all().is_empty(), "nothing delivered past the gap");
@@ -861,67 +823,90 @@ async fn a_subscription_behind_the_purge_stops_and_says_why(app: TestApp) {
     receiver.stop().await;
 }
 
-/// Switches `path` off, makes two changes and purges the feed through them
-/// (a process with no retention); returns the feed's head before them.
-async fn changes_purged_while_off(app: &TestApp, admin: &str, path: &str) {
-    let r = app.patch(path, admin, &json!({"active": false})).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let before = app.get("/api/v1/changes/head", admin).await.body["cursor"].clone();
-    customer(app, admin, "Aged out one").await;
-    customer(app, admin, "Aged out two").await;
+/// The feed's head (a cursor).
+async fn head(app: &TestApp, admin: &str) -> String {
+    let r = app.get("/api/v1/changes/head", admin).await;
+    r.body["cursor"].as_str().unwrap_or_default().to_string()
+}
+
+/// Purges the feed through its head, as a process with no retention does,
+/// once `before` (a cursor before the changes to purge) is gone.
+async fn purge_the_feed(app: &TestApp, admin: &str, before: &str) {
     let purger = app
         .start_another(|c| {
             c.changes_retention_days = 0;
             c.changes_purge_secs = 1;
         })
         .await;
-    let before = before.as_str().unwrap_or_default().to_string();
-    assert_eq!(crate::changes::purged_soon(app, admin, &before).await, 410);
+    assert_eq!(crate::changes::purged_soon(app, admin, before).await, 410);
     purger.stop().await;
+}
+
+/// Switches `path` off, makes two changes and purges the feed through them,
+/// then switches it on again.
+async fn changes_purged_while_off(app: &TestApp, admin: &str, path: &str) {
+    let r = app.patch(path, admin, &json!({"active": false})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let before = head(app, admin).await;
+    customer(app, admin, "Aged out one").await;
+    customer(app, admin, "Aged out two").await;
+    purge_the_feed(app, admin, &before).await;
     let r = app.patch(path, admin, &json!({"active": true})).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
-/// `after: null` replays every retained change: the changes the purge
-/// takes before the subscription reaches them were not retained, and it
-/// reads on from the oldest still there. It was stopped as one that had
-/// missed changes, and told to resync (an outside review). Once it has
-/// caught up with the head, a purge past it stops it again.
+/// The subscription at `path` once the worker has disabled it (fails the
+/// test if it stays active for 6 s).
+async fn disabled_soon(app: &TestApp, admin: &str, path: &str) -> Value {
+    let mut hook = Value::Null;
+    for _ in 0..300 {
+        hook = app.get(path, admin).await.body;
+        if hook["active"] == json!(false) {
+            return hook;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("still active: {hook}");
+}
+
+/// `after: null` replays every retained change: those of its changes (the
+/// feed's through its head when it was asked) that the purge takes before
+/// the subscription reaches them were not retained, and it reads on from
+/// the oldest still there. It was stopped as one that had missed changes,
+/// and told to resync (an outside review). A purge past a change made after
+/// the replay is a gap, and stops it as any other.
 async fn a_replay_from_the_oldest_reads_on_past_the_purge(app: TestApp) {
     let admin = app.admin_token().await;
     let receiver = Receiver::start().await;
     let hook = subscribe(&app, &admin, &receiver.url, json!(["*"])).await;
     let path = format!("/api/v1/webhooks/{}", hook["id"]);
+    let before = head(&app, &admin).await;
+    customer(&app, &admin, "Replayed, then aged out").await;
     let r = app
         .post(&format!("{path}/replay"), &admin, &json!({"after": null}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    changes_purged_while_off(&app, &admin, &path).await;
+    // No worker runs yet: the replay has delivered nothing when the purge
+    // takes its changes.
+    purge_the_feed(&app, &admin, &before).await;
     let delivery = worker(&app, |_| {}).await;
     let c = customer(&app, &admin, "After the purge").await;
-    eventually("the next change", || !receiver.delivered().is_empty()).await;
+    // The customer and its first stage.
+    eventually("the next changes", || receiver.delivered().len() == 2).await;
     assert_eq!(change_of(&receiver.delivered()[0])["entity_id"], json!(c));
-    // The customer and its first stage: the head.
-    eventually("its stage", || receiver.delivered().len() == 2).await;
     let hook = app.get(&path, &admin).await.body;
     assert_eq!(hook["active"], json!(true), "{hook}");
     delivery.stop().await;
 
-    changes_purged_while_off(&app, &admin, &path).await;
+    // Past the replay's changes: a purge of changes it had not delivered
+    // stops it.
+    let before = head(&app, &admin).await;
+    customer(&app, &admin, "Made after the replay").await;
+    purge_the_feed(&app, &admin, &before).await;
     let delivery = worker(&app, |_| {}).await;
-    let mut hook = Value::Null;
-    for _ in 0..300 {
-        hook = app.get(&path, &admin).await.body;
-        if hook["active"] == json!(false) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        hook["active"],
-        json!(false),
-        "caught up, then purged past: {hook}"
-    );
+    let hook = disabled_soon(&app, &admin, &path).await;
+    let reason = hook["disabled_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("purged"), "{reason}");
     let got: Vec<Value> = receiver.delivered().iter().map(change_of).collect();
     assert_eq!(got.len(), 2, "nothing delivered past the gap: {got:?}");
     delivery.stop().await;

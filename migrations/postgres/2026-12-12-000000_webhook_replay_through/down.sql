@@ -1,1 +1,2 @@
-ALTER TABLE webhooks DROP COLUMN from_oldest;
+ALTER TABLE webhooks DROP COLUMN replay_through_id;
+ALTER TABLE webhooks DROP COLUMN replay_through_seq;

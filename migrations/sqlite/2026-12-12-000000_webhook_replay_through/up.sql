@@ -1,7 +1,9 @@
--- A subscription replayed from the oldest retained change (`POST
--- /webhooks/{id}/replay {"after": null}`) until it has caught up with the
--- feed's head. The purge may take changes it has not reached meanwhile:
--- they were not retained, and it reads on from the oldest still there,
--- where any other subscription behind the purge is stopped (it missed
--- changes it was following). `webhook_worker`.
-ALTER TABLE webhooks ADD COLUMN from_oldest BOOLEAN NOT NULL DEFAULT 0;
+-- A replay from the oldest retained change (`POST /webhooks/{id}/replay
+-- {"after": null}`) covers the changes through the feed's head when it was
+-- asked. The purge may take some of them before the subscription reaches
+-- them: they were not retained, and it reads on from the oldest still
+-- there. A purge past a later change (made after the replay) is a gap, and
+-- stops the subscription as for any other (`webhook_worker`). NULL: no such
+-- replay.
+ALTER TABLE webhooks ADD COLUMN replay_through_seq BIGINT;
+ALTER TABLE webhooks ADD COLUMN replay_through_id BIGINT;
