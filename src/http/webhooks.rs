@@ -158,8 +158,9 @@ pub struct WebhookPatch {
 pub struct WebhookReplay {
     /// A change-feed cursor: changes after it are delivered again. `null`
     /// replays every retained change (up to `PATRON_CHANGES_RETENTION_DAYS`
-    /// of them; until it has caught up with the feed's head, changes purged
-    /// before it reached them are passed over, not a reason to stop it).
+    /// of them; those of them, through the feed's head at the replay, that
+    /// are purged before they are delivered are passed over, not a reason
+    /// to stop it).
     /// Required, `null` included: a client that left it out by mistake (many
     /// drop unset fields) replayed the whole feed.
     #[serde(default, deserialize_with = "nullable")]
