@@ -272,10 +272,12 @@ impl Worker {
                         changes::page_retained_for(conn, from, &followed, &followed, BATCH)?
                     };
                     let Some(rows) = rows else {
-                        // A purge committed during the read, while still in
-                        // the replay's changes: read again at the next round
-                        // and judge by the purge then.
-                        if covered.is_some_and(|t| from < t) {
+                        // A purge that committed during the read and took
+                        // only the replay's own changes: read again at the
+                        // next round, from the oldest retained then. A purge
+                        // past them (before the read or during it) is a gap.
+                        let purged = changes::purged_through_types(conn, &followed)?;
+                        if covered.is_some_and(|t| purged <= t) {
                             return Ok(None);
                         }
                         let held = webhooks::Held {

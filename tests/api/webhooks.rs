@@ -899,7 +899,35 @@ async fn a_replay_from_the_oldest_reads_on_past_the_purge(app: TestApp) {
     delivery.stop().await;
 
     // Past the replay's changes: a purge of changes it had not delivered
-    // stops it.
+    // stops it, also while it is still before the replay's last change.
+    let r = app
+        .post(&format!("{path}/replay"), &admin, &json!({"after": null}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let before = head(&app, &admin).await;
+    customer(&app, &admin, "Made after the second replay").await;
+    purge_the_feed(&app, &admin, &before).await;
+    let delivery = worker(&app, |_| {}).await;
+    let hook = disabled_soon(&app, &admin, &path).await;
+    let reason = hook["disabled_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("purged"), "{reason}");
+    assert_eq!(
+        receiver.delivered().len(),
+        2,
+        "nothing delivered past the gap"
+    );
+    delivery.stop().await;
+    // Replayed from the head and switched on: caught up, then purged past.
+    let r = app
+        .post(
+            &format!("{path}/replay"),
+            &admin,
+            &json!({"after": head(&app, &admin).await}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.patch(&path, &admin, &json!({"active": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let before = head(&app, &admin).await;
     customer(&app, &admin, "Made after the replay").await;
     purge_the_feed(&app, &admin, &before).await;
