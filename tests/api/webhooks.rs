@@ -802,9 +802,7 @@ async fn a_subscription_behind_the_purge_stops_and_says_why(app: TestApp) {
     let path = format!("/api/v1/webhooks/{}", hook["id"]);
     changes_purged_while_off(&app, &admin, &path).await;
     let delivery = worker(&app, |_| {}).await;
-    let hook = disabled_soon(&app, &admin, &path).await;
-    let reason = hook["disabled_reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("purged"), "{reason}");
+    stopped_for_the_purge(&app, &admin, &path).await;
     assert!(receiver.all().is_empty(), "nothing delivered past the gap");
 
     // Replayed from the head and re-enabled, it delivers what comes next.
@@ -869,6 +867,14 @@ async fn disabled_soon(app: &TestApp, admin: &str, path: &str) -> Value {
     panic!("still active: {hook}");
 }
 
+/// Waits until the worker has stopped the subscription at `path` for
+/// changes purged before it delivered them.
+async fn stopped_for_the_purge(app: &TestApp, admin: &str, path: &str) {
+    let hook = disabled_soon(app, admin, path).await;
+    let reason = hook["disabled_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("purged"), "{reason}");
+}
+
 /// `after: null` replays every retained change: those of its changes (the
 /// feed's through its head when it was asked) that the purge takes before
 /// the subscription reaches them were not retained, and it reads on from
@@ -908,9 +914,7 @@ async fn a_replay_from_the_oldest_reads_on_past_the_purge(app: TestApp) {
     customer(&app, &admin, "Made after the second replay").await;
     purge_the_feed(&app, &admin, &before).await;
     let delivery = worker(&app, |_| {}).await;
-    let hook = disabled_soon(&app, &admin, &path).await;
-    let reason = hook["disabled_reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("purged"), "{reason}");
+    stopped_for_the_purge(&app, &admin, &path).await;
     assert_eq!(
         receiver.delivered().len(),
         2,
@@ -932,9 +936,7 @@ async fn a_replay_from_the_oldest_reads_on_past_the_purge(app: TestApp) {
     customer(&app, &admin, "Made after the replay").await;
     purge_the_feed(&app, &admin, &before).await;
     let delivery = worker(&app, |_| {}).await;
-    let hook = disabled_soon(&app, &admin, &path).await;
-    let reason = hook["disabled_reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("purged"), "{reason}");
+    stopped_for_the_purge(&app, &admin, &path).await;
     let got: Vec<Value> = receiver.delivered().iter().map(change_of).collect();
     assert_eq!(got.len(), 2, "nothing delivered past the gap: {got:?}");
     delivery.stop().await;
