@@ -160,9 +160,8 @@ pub struct WebhookReplay {
     /// replays every retained change (up to `PATRON_CHANGES_RETENTION_DAYS`
     /// of them; those of them, through the feed's head at the replay, that
     /// are purged before they are delivered are passed over, not a reason
-    /// to stop it).
-    /// Required, `null` included: a client that left it out by mistake (many
-    /// drop unset fields) replayed the whole feed.
+    /// to stop it). Required, `null` included: a client that left it out by
+    /// mistake (many drop unset fields) replayed the whole feed.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(required = true, value_type = Option<String>)]
     pub after: Option<Option<String>>,
