@@ -141,8 +141,11 @@ pub fn backoff_ms(failures: i64, base_ms: u64, max_ms: u64) -> u64 {
 /// link-local with the cloud metadata service at 169.254.169.254), and
 /// addresses no one answers on the internet (this network, benchmarking,
 /// IETF protocol assignments, multicast, reserved, broadcast). An IPv6
-/// address that carries an IPv4 one (IPv4-mapped `::ffff:0:0/96`, NAT64
-/// `64:ff9b::/96`) reaches that IPv4 address and is judged by it.
+/// address that carries an IPv4 one (IPv4-mapped `::ffff:0:0/96`,
+/// IPv4-translated `::ffff:0:0:0/96`, NAT64 `64:ff9b::/96`, 6to4
+/// `2002::/16`, Teredo `2001::/32`) reaches that IPv4 address, through a
+/// translator, relay or tunnel that may sit in this server's network, and is
+/// judged by it.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -180,16 +183,31 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     !not_public
 }
 
-/// The IPv4 address an IPv4-mapped or NAT64 address reaches.
+/// The IPv4 address an IPv6 address carries, when it has one.
 /// Also the deprecated IPv4-compatible `::a.b.c.d` (`::/96`, `::` and
 /// `::1` aside), which an outside review found judged as public.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
+    let o = ip.octets();
+    let last = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
     let mapped = s[..6] == [0, 0, 0, 0, 0, 0xffff];
+    // SIIT's IPv4-translated form (RFC 2765), ::ffff:0:a.b.c.d.
+    let translated = s[..6] == [0, 0, 0, 0, 0xffff, 0];
     let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
     let compatible = s[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback();
-    let [.., a, b, c, d] = ip.octets();
-    (mapped || nat64 || compatible).then_some(Ipv4Addr::new(a, b, c, d))
+    if mapped || translated || nat64 || compatible {
+        return Some(last);
+    }
+    match s[..2] {
+        // 6to4 (RFC 3056): 2002:aabb:ccdd::/48 is the site at a.b.c.d; a
+        // 6to4 relay sends the packet there over IPv4.
+        [0x2002, _] => Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])),
+        // Teredo (RFC 4380): the client's IPv4 address is the last 32 bits,
+        // inverted; the relay sends the packet there over IPv4 (UDP). The
+        // Teredo server's own address (bits 32–63) is not where it goes.
+        [0x2001, 0] => Some(!last),
+        _ => None,
+    }
 }
 
 /// May a delivery connect to `ip`: public, or in one of the `allowed`
@@ -368,10 +386,28 @@ mod tests {
             "::127.0.0.1",
             "64:ff9b:1::a00:5",
             "64:ff9b:1:ffff::808:808",
+            // IPv4-translated (SIIT), 6to4 (the site's address in bits
+            // 16–47) and Teredo (the client's address inverted at the end).
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:a9fe:a9fe",
+            "2002:7f00:1::",
+            "2002:a00:5:1::1",
+            "2002:a9fe:a9fe::",
+            "2002:c0a8:101:ffff:ffff:ffff:ffff:ffff",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "2001:0:808:808::f5ff:fffa",
         ] {
             assert!(!is_public(ip(private)), "{private}");
         }
-        for public in ["::ffff:8.8.8.8", "64:ff9b::8.8.8.8"] {
+        for public in [
+            "::ffff:8.8.8.8",
+            "64:ff9b::8.8.8.8",
+            "::ffff:0:8.8.8.8",
+            "2002:808:808::1",
+            "2001:0:4136:e378:8000:63bf:f7f7:f7f7",
+            // Beside Teredo: 2001:1::/32 and on are not Teredo.
+            "2001:1::a00:5",
+        ] {
             assert!(is_public(ip(public)), "{public}");
         }
     }
@@ -390,6 +426,8 @@ mod tests {
         // An IPv6 network allows its mapped addresses.
         let mapped = nets(&["::ffff:192.168.0.0/112"]);
         assert!(address_allowed(ip("::ffff:192.168.3.4"), &mapped));
+        assert!(address_allowed(ip("2002:a01:203::1"), &erp));
+        assert!(!address_allowed(ip("2002:c0a8:304::1"), &erp));
     }
 
     #[test]
@@ -405,6 +443,7 @@ mod tests {
             "http://10.0.0.5/",
             "http://[::1]/",
             "http://[::ffff:127.0.0.1]/",
+            "http://[2002:7f00:1::]/",
             "http://0.0.0.0/",
             // The URL parser reads these as 127.0.0.1, as browsers do.
             "http://2130706433/",

@@ -47,12 +47,15 @@ public_only_tests!(urls_of_the_servers_own_network_are_refused);
 
 const SECRET: &str = "a-long-shared-secret-0123";
 
-const REFUSED: [&str; 9] = [
+const REFUSED: [&str; 11] = [
     "http://169.254.169.254/latest/meta-data/",
     "http://10.1.2.3/hooks",
     "http://127.0.0.1:5432/",
     "http://[::1]:8080/hooks",
     "http://[::ffff:127.0.0.1]/hooks",
+    // 6to4 to 169.254.169.254, Teredo to 10.0.0.5.
+    "http://[2002:a9fe:a9fe::1]/latest/meta-data/",
+    "http://[2001:0:808:808::f5ff:fffa]/hooks",
     "http://localhost:6379/",
     "http://api.localhost/hooks",
     "http://0.0.0.0/",
