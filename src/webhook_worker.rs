@@ -398,49 +398,129 @@ impl Worker {
             ),
             Err(text) => (false, None, Some(short(&text))),
         };
-        let (id, owner, version) = (hook.id, self.owner.clone(), hook.version);
-        let (max_failures, base, max) =
-            (self.max_failures, self.backoff_base_ms, self.backoff_max_ms);
-        self.db
-            .write(move |conn| {
-                db::write_tx(conn, |conn| {
-                    let now = db::now();
-                    let logged = webhooks::log_delivery(
-                        conn,
-                        &NewDelivery {
-                            webhook_id: id,
-                            change_id,
-                            event: &event,
-                            attempt,
-                            outcome: if ok { rules::DELIVERED } else { rules::FAILED },
-                            http_status: status.map(i64::from),
-                            error: error.as_deref(),
-                            duration_ms,
-                            at: now,
-                        },
-                    )?;
-                    // Deleted meanwhile: nothing left to record.
-                    if !logged {
-                        return Ok(());
-                    }
-                    let held = webhooks::Held {
-                        id,
-                        owner: &owner,
-                        version,
-                    };
-                    if ok {
-                        webhooks::advance(conn, held, position)?;
-                    } else {
-                        // At most 30 days, so the instant cannot overflow.
-                        let wait = rules::backoff_ms(attempt, base, max).min(30 * 86_400_000);
-                        let wait = chrono::Duration::milliseconds(wait as i64);
-                        webhooks::fail(conn, held, attempt, max_failures, wait)?;
-                    }
-                    Ok::<_, ApiError>(())
-                })
-            })
-            .await?;
+        let outcome = Outcome {
+            id: hook.id,
+            version: hook.version,
+            change_id,
+            position,
+            event,
+            attempt,
+            ok,
+            status,
+            error,
+            duration_ms,
+        };
+        self.record(outcome, &delivery_id).await?;
         Ok(ok)
+    }
+
+    /// Writes an attempt's outcome: its delivery-log row, and the position
+    /// moved past the change or the failure counted. The receiver has
+    /// answered: a write that fails (SQLite's write lock held past its wait
+    /// by another process's long import, a PostgreSQL connection lost) is
+    /// tried again for up to one delivery timeout, which the lease leaves
+    /// (`serve` starts no delivery with less than two timeouts of it left).
+    /// Given up, the change is sent again later (at least once), and the
+    /// error says so.
+    async fn record(&self, outcome: Outcome, delivery_id: &str) -> Result<(), ApiError> {
+        let given_up_at = Instant::now() + self.timeout;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let (this, owner) = (outcome.clone(), self.owner.clone());
+            let (max_failures, base, max) =
+                (self.max_failures, self.backoff_base_ms, self.backoff_max_ms);
+            let written = self
+                .db
+                .write(move |conn| {
+                    db::write_tx(conn, |conn| {
+                        this.write(conn, &owner, max_failures, base, max)
+                    })
+                })
+                .await;
+            let e = match written {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let what = if outcome.ok { "delivered" } else { "failed" };
+            if Instant::now() + pause >= given_up_at {
+                log::error!(
+                    "webhook {}: the outcome of attempt {} ({what}) of delivery {delivery_id} was not recorded: {e}; the change will be sent again",
+                    outcome.id,
+                    outcome.attempt
+                );
+                return Err(e);
+            }
+            log::warn!(
+                "webhook {}: recording the outcome of delivery {delivery_id} ({what}) failed, trying again: {e}",
+                outcome.id
+            );
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+    }
+}
+
+/// What one attempt came to, to be written (`Worker::record`).
+#[derive(Clone)]
+struct Outcome {
+    id: i64,
+    version: i64,
+    change_id: i64,
+    position: changes::Position,
+    event: String,
+    attempt: i64,
+    ok: bool,
+    status: Option<u16>,
+    error: Option<String>,
+    duration_ms: i64,
+}
+
+impl Outcome {
+    fn write(
+        &self,
+        conn: &mut db::DbConn,
+        owner: &str,
+        max_failures: i64,
+        backoff_base_ms: u64,
+        backoff_max_ms: u64,
+    ) -> Result<(), ApiError> {
+        let logged = webhooks::log_delivery(
+            conn,
+            &NewDelivery {
+                webhook_id: self.id,
+                change_id: self.change_id,
+                event: &self.event,
+                attempt: self.attempt,
+                outcome: if self.ok {
+                    rules::DELIVERED
+                } else {
+                    rules::FAILED
+                },
+                http_status: self.status.map(i64::from),
+                error: self.error.as_deref(),
+                duration_ms: self.duration_ms,
+                at: db::now(),
+            },
+        )?;
+        // Deleted meanwhile: nothing left to record.
+        if !logged {
+            return Ok(());
+        }
+        let held = webhooks::Held {
+            id: self.id,
+            owner,
+            version: self.version,
+        };
+        if self.ok {
+            webhooks::advance(conn, held, self.position)?;
+        } else {
+            // At most 30 days, so the instant cannot overflow.
+            let wait = rules::backoff_ms(self.attempt, backoff_base_ms, backoff_max_ms)
+                .min(30 * 86_400_000);
+            let wait = chrono::Duration::milliseconds(wait as i64);
+            webhooks::fail(conn, held, self.attempt, max_failures, wait)?;
+        }
+        Ok(())
     }
 }
 

@@ -20,6 +20,23 @@ pub enum Backend {
 /// `name(app: TestApp)` runs as `name::sqlite` and `name::postgres`.
 #[macro_export]
 macro_rules! backend_tests {
+    // Each test run with the configuration changed by `$tweak`, a function
+    // of the calling module.
+    (configured by $tweak:ident; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    $crate::helpers::run_configured(super::$name, $crate::helpers::Backend::Sqlite, super::$tweak).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    $crate::helpers::run_configured(super::$name, $crate::helpers::Backend::Postgres, super::$tweak).await;
+                }
+            }
+        )*
+    };
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {

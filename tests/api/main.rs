@@ -120,6 +120,7 @@ mod user_emails;
 mod users;
 mod webhook_clock;
 mod webhook_leases;
+mod webhook_outcomes;
 mod webhook_replays;
 mod webhook_targets;
 mod webhook_turns;

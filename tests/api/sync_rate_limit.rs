@@ -4,29 +4,12 @@ use patron::config::Config;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{run_configured, Backend, Resp, TestApp};
+use crate::backend_tests;
+use crate::helpers::{Resp, TestApp};
 
 fn limited(config: &mut Config) {
     config.rate_limit_per_min = 5;
     config.rate_limit_integration_per_min = 20;
-}
-
-macro_rules! limited_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::run_configured(super::$name, super::Backend::Sqlite, super::limited).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::run_configured(super::$name, super::Backend::Postgres, super::limited).await;
-                }
-            }
-        )*
-    };
 }
 
 async fn over_the_limit_is_429_with_headers(app: TestApp) {
@@ -100,7 +83,7 @@ async fn the_limit_follows_a_role_change_at_once(app: TestApp) {
     assert_eq!(r.header("ratelimit-limit").as_deref(), Some("5"));
 }
 
-limited_tests!(
+backend_tests!(configured by limited;
     over_the_limit_is_429_with_headers,
     integration_users_get_the_higher_limit,
     the_limit_follows_a_role_change_at_once,

@@ -13,7 +13,7 @@ use patron::config::Config;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{run_configured, Backend, TestApp};
+use crate::helpers::TestApp;
 
 backend_tests!(
     the_allowed_networks_open_exactly_their_addresses,
@@ -25,25 +25,7 @@ fn public_only(config: &mut Config) {
     config.webhook_allowed_networks.clear();
 }
 
-macro_rules! public_only_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::run_configured(super::$name, super::Backend::Sqlite, super::public_only).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::run_configured(super::$name, super::Backend::Postgres, super::public_only).await;
-                }
-            }
-        )*
-    };
-}
-
-public_only_tests!(urls_of_the_servers_own_network_are_refused);
+backend_tests!(configured by public_only; urls_of_the_servers_own_network_are_refused);
 
 const SECRET: &str = "a-long-shared-secret-0123";
 
