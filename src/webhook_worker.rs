@@ -338,7 +338,10 @@ impl Worker {
             match next {
                 Some(_) if self.stopped() => return Ok(()),
                 Some(row) => {
-                    if !self.deliver(&hook, attempt, row).await? {
+                    if !self
+                        .deliver(&hook, attempt, row, started + self.lease)
+                        .await?
+                    {
                         return Ok(());
                     }
                 }
@@ -356,6 +359,7 @@ impl Worker {
         hook: &webhooks::WebhookRow,
         attempt: i64,
         row: changes::ChangeRow,
+        lease_ends: Instant,
     ) -> Result<bool, ApiError> {
         let event = rules::event_name(&row.entity_type, &row.operation);
         let position = row.position();
@@ -410,7 +414,7 @@ impl Worker {
             error,
             duration_ms,
         };
-        self.record(outcome, &delivery_id).await?;
+        self.record(outcome, &delivery_id, lease_ends).await?;
         Ok(ok)
     }
 
@@ -418,12 +422,18 @@ impl Worker {
     /// moved past the change or the failure counted. The receiver has
     /// answered: a write that fails (SQLite's write lock held past its wait
     /// by another process's long import, a PostgreSQL connection lost) is
-    /// tried again for up to one delivery timeout, which the lease leaves
-    /// (`serve` starts no delivery with less than two timeouts of it left).
+    /// tried again for up to one delivery timeout, while the lease lasts
+    /// (`serve` starts no delivery with less than two timeouts of it left;
+    /// past it, another process may have taken the subscription over).
     /// Given up, the change is sent again later (at least once), and the
     /// error says so.
-    async fn record(&self, outcome: Outcome, delivery_id: &str) -> Result<(), ApiError> {
-        let given_up_at = Instant::now() + self.timeout;
+    async fn record(
+        &self,
+        outcome: Outcome,
+        delivery_id: &str,
+        lease_ends: Instant,
+    ) -> Result<(), ApiError> {
+        let given_up_at = lease_ends.min(Instant::now() + self.timeout);
         let mut pause = Duration::from_millis(250);
         loop {
             let (this, owner) = (outcome.clone(), self.owner.clone());
