@@ -424,6 +424,12 @@ fn write_every_window(conn: &mut DbConn, start: &str) -> QueryResult<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::testing::db_tests;
+
+    db_tests!(
+        window_refresh_writes_only_what_moved,
+        window_move_recomputes_only_customers_whose_purchases_left,
+    );
 
     #[test]
     fn window_is_twelve_calendar_months() {
@@ -434,13 +440,7 @@ mod tests {
         assert_eq!(start.to_string(), "2025-03-31 10:00:00");
     }
 
-    #[test]
-    fn window_refresh_writes_only_what_moved() {
-        use diesel::Connection;
-        let mut c = DbConn::Sqlite(
-            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")),
-        );
-        super::super::migrate::run(&mut c).unwrap_or_else(|e| panic!("{e}"));
+    fn window_refresh_writes_only_what_moved(c: &mut DbConn) {
         let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
             .and_then(|d| d.and_hms_opt(12, 0, 0))
             .unwrap_or_default();
@@ -460,13 +460,13 @@ mod tests {
         ))
         .unwrap_or_else(|e| panic!("{e}"));
         // 1 left the window, 3 entered it, 2 is already right.
-        assert_eq!(refresh_windows(&mut c, now).ok(), Some(2));
-        assert_eq!(refresh_windows(&mut c, now).ok(), Some(0));
+        assert_eq!(refresh_windows(c, now).ok(), Some(2));
+        assert_eq!(refresh_windows(c, now).ok(), Some(0));
         // A process whose clock is five minutes behind finds the window
         // moved "later" than its now: nothing to do, the mark stays.
         let behind = now - chrono::Duration::minutes(5);
-        assert_eq!(refresh_windows(&mut c, behind).ok(), Some(0));
-        assert_eq!(window_moved_at(&mut c).ok(), Some(Some(now)));
+        assert_eq!(refresh_windows(c, behind).ok(), Some(0));
+        assert_eq!(window_moved_at(c).ok(), Some(Some(now)));
         #[derive(QueryableByName)]
         struct Figures {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -477,7 +477,7 @@ mod tests {
         let rows: Vec<Figures> = diesel::sql_query(
             "SELECT revenue_12m_cents, profit_12m_cents FROM customers ORDER BY id",
         )
-        .load(&mut c)
+        .load(c)
         .unwrap_or_default();
         let got: Vec<(i64, i64)> = rows
             .iter()
@@ -486,13 +486,7 @@ mod tests {
         assert_eq!(got, vec![(0, 0), (70, 30), (9, 8)]);
     }
 
-    #[test]
-    fn window_move_recomputes_only_customers_whose_purchases_left() {
-        use diesel::Connection;
-        let mut c = DbConn::Sqlite(
-            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}")),
-        );
-        super::super::migrate::run(&mut c).unwrap_or_else(|e| panic!("{e}"));
+    fn window_move_recomputes_only_customers_whose_purchases_left(c: &mut DbConn) {
         let day = |d: u32, h: u32| {
             chrono::NaiveDate::from_ymd_opt(2026, 11, d)
                 .and_then(|d| d.and_hms_opt(h, 0, 0))
@@ -534,23 +528,23 @@ mod tests {
             .map(|f| (f.revenue_12m_cents, f.profit_12m_cents))
             .collect()
         };
-        assert_eq!(window_moved_at(&mut c).ok(), Some(None));
+        assert_eq!(window_moved_at(c).ok(), Some(None));
         // No mark yet: every customer, from a full scan.
-        assert_eq!(refresh_windows(&mut c, first).ok(), Some(2));
-        assert_eq!(window_moved_at(&mut c).ok(), Some(Some(first)));
-        assert_eq!(figures(&mut c), vec![(570, 440), (10, 5), (0, 0)]);
+        assert_eq!(refresh_windows(c, first).ok(), Some(2));
+        assert_eq!(window_moved_at(c).ok(), Some(Some(first)));
+        assert_eq!(figures(c), vec![(570, 440), (10, 5), (0, 0)]);
         c.batch_execute("UPDATE customers SET revenue_12m_cents = 99 WHERE id = 3")
             .unwrap_or_else(|e| panic!("{e}"));
         // Four hours later the old purchase is still in the window.
-        assert_eq!(refresh_windows(&mut c, day(20, 16)).ok(), Some(0));
+        assert_eq!(refresh_windows(c, day(20, 16)).ok(), Some(0));
         // Six hours later it has left: only customer 1 is rewritten.
         let later = day(20, 18);
-        assert_eq!(refresh_windows(&mut c, later).ok(), Some(1));
-        assert_eq!(figures(&mut c), vec![(70, 40), (10, 5), (99, 0)]);
-        assert_eq!(window_moved_at(&mut c).ok(), Some(Some(later)));
+        assert_eq!(refresh_windows(c, later).ok(), Some(1));
+        assert_eq!(figures(c), vec![(70, 40), (10, 5), (99, 0)]);
+        assert_eq!(window_moved_at(c).ok(), Some(Some(later)));
         // A clock that went back: a full recompute again (fixes customer 3).
-        assert_eq!(refresh_windows(&mut c, first).ok(), Some(2));
-        assert_eq!(figures(&mut c), vec![(570, 440), (10, 5), (0, 0)]);
+        assert_eq!(refresh_windows(c, first).ok(), Some(2));
+        assert_eq!(figures(c), vec![(570, 440), (10, 5), (0, 0)]);
     }
 
     #[test]
