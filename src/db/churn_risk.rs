@@ -56,6 +56,10 @@ pub struct RiskRow {
 pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) -> String {
     let recent = literal(now - Duration::days(s.share_window_days));
     let before = literal(now - Duration::days(2 * s.share_window_days));
+    // Up to `now`: the pages after the first score as of the first's
+    // instant, and a purchase dated after it (recorded meanwhile, or dated
+    // ahead) is not in the window that instant closes.
+    let until = literal(now);
     let columns =
         "c.id, c.name, c.owner_id, c.last_contact_at, c.last_purchase_at, c.open_complaints, c.satisfaction_overall, \
            CAST(CASE WHEN u.active THEN 0 ELSE 1 END AS BIGINT) AS s_owner_inactive";
@@ -73,7 +77,9 @@ pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) 
                 "SELECT {columns}, {} AS revenue_recent_cents, {} AS revenue_before_cents \
                  FROM customers c JOIN users u ON u.id = c.owner_id \
                  WHERE {candidates} AND c.owner_id = {owner}",
-                revenue(&format!("t.occurred_at >= {recent}")),
+                revenue(&format!(
+                    "t.occurred_at >= {recent} AND t.occurred_at <= {until}"
+                )),
                 revenue(&format!(
                     "t.occurred_at >= {before} AND t.occurred_at < {recent}"
                 )),
@@ -85,7 +91,8 @@ pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) 
              FROM customers c JOIN users u ON u.id = c.owner_id \
              LEFT JOIN (SELECT t.customer_id, \
                  {recent_sum} AS recent, {earlier_sum} AS earlier \
-               FROM transactions t WHERE t.occurred_at >= {before} GROUP BY t.customer_id) w \
+               FROM transactions t WHERE t.occurred_at >= {before} AND t.occurred_at <= {until} \
+               GROUP BY t.customer_id) w \
                ON w.customer_id = c.id \
              WHERE {candidates}",
             recent_sum = super::money_sum(&format!(
@@ -202,7 +209,8 @@ mod tests {
     /// One card per combination of the inputs, owned by an active (1) or
     /// an inactive (2) user. Each window's revenue is one purchase on the
     /// window's first instant; a purchase a second before the earlier
-    /// window must count in neither. Both statements are checked: the whole
+    /// window, or a second after `now` (a later page scores as of the
+    /// first's instant), must count in neither. Both statements are checked: the whole
     /// list's (one grouped pass over the purchases) and one owner's book's
     /// (card by card). Archived, churned and never-bought cards are not
     /// listed.
@@ -292,7 +300,10 @@ mod tests {
                 .into_iter()
                 .filter(|(_, cents)| *cents > 0)
                 .map(move |(when, cents)| purchase(id, when, cents))
-                .chain([purchase(id, earlier - Duration::seconds(1), 999)])
+                .chain([
+                    purchase(id, earlier - Duration::seconds(1), 999),
+                    purchase(id, now + Duration::seconds(1), 777),
+                ])
             }),
         );
         let scored = |c: &mut DbConn, owner: Option<i64>| -> HashMap<i64, Scored> {
