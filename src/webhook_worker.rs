@@ -413,6 +413,7 @@ impl Worker {
             status,
             error,
             duration_ms,
+            at: db::now(),
         };
         self.record(outcome, &delivery_id, lease_ends).await?;
         Ok(ok)
@@ -420,12 +421,13 @@ impl Worker {
 
     /// Writes an attempt's outcome: its delivery-log row, and the position
     /// moved past the change or the failure counted. The receiver has
-    /// answered: a write that fails (SQLite's write lock held past its wait
-    /// by another process's long import, a PostgreSQL connection lost) is
-    /// tried again for up to one delivery timeout, while the lease lasts
-    /// (`serve` starts no delivery with less than two timeouts of it left;
-    /// past it, another process may have taken the subscription over).
-    /// Given up, the change is sent again later (at least once), and the
+    /// answered: a write that fails as the database being unavailable
+    /// (SQLite's write lock held past its wait by another process's long
+    /// import, a PostgreSQL connection lost) is tried again for up to one
+    /// delivery timeout, while the lease lasts (`serve` starts no delivery
+    /// with less than two timeouts of it left; past it, another process may
+    /// have taken the subscription over). Any other error, or one past that,
+    /// is given up: the change is sent again later (at least once), and the
     /// error says so.
     async fn record(
         &self,
@@ -435,6 +437,7 @@ impl Worker {
     ) -> Result<(), ApiError> {
         let given_up_at = lease_ends.min(Instant::now() + self.timeout);
         let mut pause = Duration::from_millis(250);
+        let mut again = false;
         loop {
             let (this, owner) = (outcome.clone(), self.owner.clone());
             let (max_failures, base, max) =
@@ -443,7 +446,7 @@ impl Worker {
                 .db
                 .write(move |conn| {
                     db::write_tx(conn, |conn| {
-                        this.write(conn, &owner, max_failures, base, max)
+                        this.write(conn, &owner, again, (max_failures, base, max))
                     })
                 })
                 .await;
@@ -452,7 +455,8 @@ impl Worker {
                 Err(e) => e,
             };
             let what = if outcome.ok { "delivered" } else { "failed" };
-            if Instant::now() + pause >= given_up_at {
+            let transient = matches!(e, ApiError::Unavailable(_));
+            if !transient || Instant::now() + pause >= given_up_at {
                 log::error!(
                     "webhook {}: the outcome of attempt {} ({what}) of delivery {delivery_id} was not recorded: {e}; the change will be sent again",
                     outcome.id,
@@ -466,6 +470,7 @@ impl Worker {
             );
             tokio::time::sleep(pause).await;
             pause *= 2;
+            again = true;
         }
     }
 }
@@ -483,37 +488,41 @@ struct Outcome {
     status: Option<u16>,
     error: Option<String>,
     duration_ms: i64,
+    /// When the answer came: the log row's instant, the same on every try.
+    at: chrono::NaiveDateTime,
 }
 
 impl Outcome {
+    /// `again`: an earlier write of it failed, perhaps only its COMMIT's
+    /// answer (a PostgreSQL connection lost after the server committed):
+    /// once its log row is there, the whole write is.
     fn write(
         &self,
         conn: &mut db::DbConn,
         owner: &str,
-        max_failures: i64,
-        backoff_base_ms: u64,
-        backoff_max_ms: u64,
+        again: bool,
+        (max_failures, backoff_base_ms, backoff_max_ms): (i64, u64, u64),
     ) -> Result<(), ApiError> {
-        let logged = webhooks::log_delivery(
-            conn,
-            &NewDelivery {
-                webhook_id: self.id,
-                change_id: self.change_id,
-                event: &self.event,
-                attempt: self.attempt,
-                outcome: if self.ok {
-                    rules::DELIVERED
-                } else {
-                    rules::FAILED
-                },
-                http_status: self.status.map(i64::from),
-                error: self.error.as_deref(),
-                duration_ms: self.duration_ms,
-                at: db::now(),
+        let delivery = NewDelivery {
+            webhook_id: self.id,
+            change_id: self.change_id,
+            event: &self.event,
+            attempt: self.attempt,
+            outcome: if self.ok {
+                rules::DELIVERED
+            } else {
+                rules::FAILED
             },
-        )?;
+            http_status: self.status.map(i64::from),
+            error: self.error.as_deref(),
+            duration_ms: self.duration_ms,
+            at: self.at,
+        };
+        if again && webhooks::delivery_logged(conn, &delivery)? {
+            return Ok(());
+        }
         // Deleted meanwhile: nothing left to record.
-        if !logged {
+        if !webhooks::log_delivery(conn, &delivery)? {
             return Ok(());
         }
         let held = webhooks::Held {
@@ -624,7 +633,80 @@ fn short(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+
     use super::*;
+    use crate::db::schema::{webhook_deliveries, webhooks as hooks};
+    use crate::db::testing::db_tests;
+
+    db_tests!(an_outcome_written_again_is_logged_once);
+
+    /// A write tried again after its COMMIT's answer was lost (the server had
+    /// committed) finds its row and writes nothing; another attempt of the
+    /// same change (a replay sends it again, numbered 1 again) is its own row.
+    fn an_outcome_written_again_is_logged_once(conn: &mut db::DbConn) {
+        conn.batch_execute(
+            "INSERT INTO webhooks (id, url, events, secret, active, cursor_seq, cursor_id, failures, \
+               lease_owner, version, created_at, updated_at) \
+             VALUES (1, 'https://erp.example.com/hooks', '[\"*\"]', 'a-long-shared-secret', TRUE, \
+               0, 0, 0, 'me', 1, '2026-12-01 00:00:00', '2026-12-01 00:00:00')",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let delivered = Outcome {
+            id: 1,
+            version: 1,
+            change_id: 5,
+            position: changes::Position { seq: 3, id: 5 },
+            event: "customer.created".into(),
+            attempt: 1,
+            ok: true,
+            status: Some(200),
+            error: None,
+            duration_ms: 12,
+            at: db::micros(
+                chrono::NaiveDate::from_ymd_opt(2026, 12, 6)
+                    .and_then(|d| d.and_hms_micro_opt(5, 6, 7, 123_456))
+                    .unwrap_or_default(),
+            ),
+        };
+        let write = |conn: &mut db::DbConn, outcome: &Outcome, again: bool| {
+            db::write_tx(conn, |conn| {
+                outcome.write(conn, "me", again, (10, 100, 1000))
+            })
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let logged = |conn: &mut db::DbConn| -> i64 {
+            webhook_deliveries::table
+                .count()
+                .get_result(conn)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let cursor = |conn: &mut db::DbConn| -> (i64, i64, i64) {
+            hooks::table
+                .find(1)
+                .select((hooks::cursor_seq, hooks::cursor_id, hooks::failures))
+                .first(conn)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        write(conn, &delivered, false);
+        assert_eq!((logged(conn), cursor(conn)), (1, (3, 5, 0)));
+        write(conn, &delivered, true);
+        assert_eq!(logged(conn), 1, "written again: no second row");
+        // The same change sent again later (a replay moved the position
+        // back), and failed: a row of its own, its failure counted.
+        conn.batch_execute("UPDATE webhooks SET cursor_seq = 0, cursor_id = 0")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let failed = Outcome {
+            ok: false,
+            status: Some(503),
+            error: Some("the receiver answered 503".into()),
+            at: delivered.at + chrono::Duration::seconds(30),
+            ..delivered.clone()
+        };
+        write(conn, &failed, true);
+        assert_eq!((logged(conn), cursor(conn)), (2, (0, 0, 1)));
+    }
 
     /// Freed slots go round the due subscriptions, not always to the lowest
     /// ids; one already served here is not started twice.

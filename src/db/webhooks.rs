@@ -447,6 +447,20 @@ pub fn log_delivery(conn: &mut DbConn, d: &NewDelivery) -> QueryResult<bool> {
     Ok(true)
 }
 
+/// Whether the attempt `d` is in the log already: a write whose COMMIT
+/// failed as the connection died may have committed (`Worker::record`).
+pub fn delivery_logged(conn: &mut DbConn, d: &NewDelivery) -> QueryResult<bool> {
+    let found = webhook_deliveries::table
+        .filter(webhook_deliveries::at.eq(d.at))
+        .filter(webhook_deliveries::webhook_id.eq(d.webhook_id))
+        .filter(webhook_deliveries::change_id.eq(d.change_id))
+        .filter(webhook_deliveries::attempt.eq(d.attempt))
+        .select(webhook_deliveries::id)
+        .first::<i64>(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// Forgets delivery attempts older than `before` (the change feed's
 /// retention: the changes they delivered are gone too). Returns how many.
 pub fn purge_deliveries(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {

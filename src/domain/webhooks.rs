@@ -143,13 +143,17 @@ pub fn backoff_ms(failures: i64, base_ms: u64, max_ms: u64) -> u64 {
 /// IETF protocol assignments, multicast, reserved, broadcast). An IPv6
 /// address that carries an IPv4 one (IPv4-mapped `::ffff:0:0/96`,
 /// IPv4-translated `::ffff:0:0:0/96`, NAT64 `64:ff9b::/96`, 6to4
-/// `2002::/16`, Teredo `2001::/32`) reaches that IPv4 address, through a
+/// `2002::/16`, Teredo `2001::/32`, ISATAP's `::5efe:a.b.c.d` interface
+/// ids) reaches that IPv4 address, through a
 /// translator, relay or tunnel that may sit in this server's network, and is
 /// judged by it.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => embedded_v4(v6).map_or_else(|| is_public_v6(v6), is_public_v4),
+        IpAddr::V6(v6) => match carried_v4(v6).as_slice() {
+            [] => is_public_v6(v6),
+            carried => carried.iter().all(|v4| is_public_v4(*v4)),
+        },
     }
 }
 
@@ -176,17 +180,21 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || first & 0xffc0 == 0xfe80 // link-local fe80::/10
         || first & 0xffc0 == 0xfec0 // site-local fec0::/10 (deprecated, still private)
         || first & 0xff00 == 0xff00 // multicast ff00::/8
-        // Local-use NAT64 64:ff9b:1::/48 (RFC 8215): it reaches whatever IPv4
-        // network the local translator serves, its own 10.x hosts included,
-        // with the IPv4 address split around a reserved octet (RFC 6052).
-        || ip.segments()[..3] == [0x64, 0xff9b, 1];
+        // The rest of 64:ff9b::/32 beside the well-known /96 (judged by its
+        // IPv4 address): the local-use 64:ff9b:1::/48 (RFC 8215) reaches
+        // whatever IPv4 network the local translator serves, its own 10.x
+        // hosts included, with the IPv4 address split around a reserved
+        // octet (RFC 6052); nothing on the internet answers on the rest.
+        || ip.segments()[..2] == [0x64, 0xff9b];
     !not_public
 }
 
-/// The IPv4 address an IPv6 address carries, when it has one.
-/// Also the deprecated IPv4-compatible `::a.b.c.d` (`::/96`, `::` and
-/// `::1` aside), which an outside review found judged as public.
-fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+/// The IPv4 addresses an IPv6 address carries: none, one, or two (a 6to4
+/// or Teredo prefix with an ISATAP interface id, either of which a relay
+/// or router may follow). Also the deprecated IPv4-compatible `::a.b.c.d`
+/// (`::/96`, `::` and `::1` aside), which an outside review found judged as
+/// public.
+fn carried_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
     let s = ip.segments();
     let o = ip.octets();
     let last = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
@@ -196,32 +204,46 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
     let compatible = s[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback();
     if mapped || translated || nat64 || compatible {
-        return Some(last);
+        return vec![last];
     }
+    let mut carried = Vec::new();
     match s[..2] {
         // 6to4 (RFC 3056): 2002:aabb:ccdd::/48 is the site at a.b.c.d; a
         // 6to4 relay sends the packet there over IPv4.
-        [0x2002, _] => Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])),
+        [0x2002, _] => carried.push(Ipv4Addr::new(o[2], o[3], o[4], o[5])),
         // Teredo (RFC 4380): the client's IPv4 address is the last 32 bits,
         // inverted; the relay sends the packet there over IPv4 (UDP). The
         // Teredo server's own address (bits 32–63) is not where it goes.
-        [0x2001, 0] => Some(!last),
-        _ => None,
+        [0x2001, 0] => carried.push(!last),
+        _ => {}
     }
+    // ISATAP (RFC 5214): under any /64, the interface id 0:5efe:a.b.c.d
+    // (200:5efe: the address is global) is the node's IPv4 address, which
+    // an ISATAP router in the site reaches over IPv4.
+    if s[4] & 0xfdff == 0 && s[5] == 0x5efe {
+        carried.push(last);
+    }
+    carried
 }
 
 /// May a delivery connect to `ip`: public, or in one of the `allowed`
 /// networks (`PATRON_WEBHOOK_ALLOWED_NETWORKS`). An IPv6 address carrying
-/// an IPv4 one is allowed by a network of either.
+/// IPv4 ones is allowed by a network of its own, or when each IPv4 address
+/// it carries is public or in one of them.
 pub fn address_allowed(ip: IpAddr, allowed: &[IpNet]) -> bool {
-    let v4 = match ip {
-        IpAddr::V6(v6) => embedded_v4(v6).map(IpAddr::V4),
-        IpAddr::V4(_) => None,
-    };
-    is_public(ip)
-        || allowed
-            .iter()
-            .any(|net| net.contains(&ip) || v4.is_some_and(|v4| net.contains(&v4)))
+    let listed = |ip: IpAddr| allowed.iter().any(|net| net.contains(&ip));
+    if is_public(ip) || listed(ip) {
+        return true;
+    }
+    match ip {
+        IpAddr::V6(v6) => match carried_v4(v6).as_slice() {
+            [] => false,
+            carried => carried
+                .iter()
+                .all(|v4| is_public_v4(*v4) || listed(IpAddr::V4(*v4))),
+        },
+        IpAddr::V4(_) => false,
+    }
 }
 
 /// Why a delivery to `host` is refused before any name is resolved, or
@@ -364,8 +386,9 @@ mod tests {
             "2a00:1450::1",
             "fbff::1",
             "fe7f::1",
-            // Beside the local-use NAT64 /48.
-            "64:ff9b:2::1",
+            // Beside 64:ff9b::/32.
+            "64:fe9b::1",
+            "64:ff9c::1",
         ] {
             assert!(is_public(ip(public)), "{public}");
         }
@@ -396,6 +419,13 @@ mod tests {
             "2002:c0a8:101:ffff:ffff:ffff:ffff:ffff",
             "2001:0:4136:e378:8000:63bf:80ff:fffe",
             "2001:0:808:808::f5ff:fffa",
+            // ISATAP under a global prefix, and 64:ff9b::/32 beyond the /96.
+            "2001:db8:1:2:0:5efe:10.0.0.5",
+            "2a00:1450:1:2:200:5efe:169.254.169.254",
+            "64:ff9b:a00:5::",
+            "64:ff9b:ffff::1",
+            // 6to4 to a public site, with an ISATAP interface id inside.
+            "2002:808:808:1:0:5efe:10.0.0.5",
         ] {
             assert!(!is_public(ip(private)), "{private}");
         }
@@ -407,6 +437,9 @@ mod tests {
             "2001:0:4136:e378:8000:63bf:f7f7:f7f7",
             // Beside Teredo: 2001:1::/32 and on are not Teredo.
             "2001:1::a00:5",
+            "2a00:1450:1:2:200:5efe:8.8.8.8",
+            // Not an ISATAP interface id.
+            "2a00:1450:1:2:100:5efe:a00:5",
         ] {
             assert!(is_public(ip(public)), "{public}");
         }

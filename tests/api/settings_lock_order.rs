@@ -10,7 +10,8 @@
 //! waiter (a "soft" edge), and PostgreSQL's deadlock check, after
 //! `deadlock_timeout` (1 s by default), moves it ahead of the PUT in the
 //! lock's queue. The price is that one second, in a rare interleaving, so
-//! the order is kept.
+//! the order is kept. The three take their locks through Patron's own
+//! functions (`settings::keep`, `settings::lock`, `row_lock::lock_all`).
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -18,12 +19,14 @@ use std::time::{Duration, Instant};
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::BigInt;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
-use patron::db::settings::CPR_LOCK;
+use patron::db::row_lock::{lock_all, Locked};
+use patron::db::settings::{self, CPR};
+use patron::db::DbConn;
 
 use crate::helpers::EmptyPgDatabase;
 
-fn connect(url: &str) -> PgConnection {
-    PgConnection::establish(url).expect("connect")
+fn connect(url: &str) -> DbConn {
+    DbConn::Postgresql(PgConnection::establish(url).expect("connect"))
 }
 
 /// Waits until `n` sessions wait for an advisory lock of this database.
@@ -50,18 +53,24 @@ fn until_waiting(url: &str, n: i64) {
     }
 }
 
-/// Runs `sql` on `conn` on a thread of its own; the result comes on the
+/// Runs `steps` on `conn` on a thread of its own; the result comes on the
 /// returned channel.
 fn in_background(
-    mut conn: PgConnection,
-    sql: String,
-) -> mpsc::Receiver<(PgConnection, Result<(), String>)> {
+    mut conn: DbConn,
+    steps: impl FnOnce(&mut DbConn) -> diesel::QueryResult<()> + Send + 'static,
+) -> mpsc::Receiver<Result<(), String>> {
     let (send, receive) = mpsc::channel();
     std::thread::spawn(move || {
-        let result = conn.batch_execute(&sql).map_err(|e| e.to_string());
-        let _ = send.send((conn, result));
+        let _ = send.send(steps(&mut conn).map_err(|e| e.to_string()));
     });
     receive
+}
+
+/// The card's stage set to `stage`, and the transaction committed.
+fn set_stage_and_commit(conn: &mut DbConn, stage: &str) -> diesel::QueryResult<()> {
+    conn.batch_execute(&format!(
+        "UPDATE customers SET cpr_stage = '{stage}' WHERE id = 1; COMMIT"
+    ))
 }
 
 #[test]
@@ -77,38 +86,30 @@ fn postgres_a_chunk_a_card_write_and_a_settings_save_between_them_do_not_deadloc
              INSERT INTO customers VALUES (1, 'retention');",
         )
         .expect("a card");
-    chunk
-        .batch_execute(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock_shared({CPR_LOCK})"
-        ))
-        .expect("the chunk keeps the settings");
+    chunk.batch_execute("BEGIN").expect("a transaction");
+    settings::keep(&mut chunk, CPR).expect("the chunk keeps the settings");
     let mut purchase = connect(&url);
-    purchase
-        .batch_execute("BEGIN; SELECT id FROM customers WHERE id = 1 FOR NO KEY UPDATE")
-        .expect("the purchase locks its card");
-    let save = in_background(
-        connect(&url),
-        format!("BEGIN; SELECT pg_advisory_xact_lock({CPR_LOCK}); COMMIT"),
-    );
+    purchase.batch_execute("BEGIN").expect("a transaction");
+    lock_all(&mut purchase, Locked::Customers, &[1]).expect("the purchase locks its card");
+    let save = in_background(connect(&url), |conn| {
+        conn.batch_execute("BEGIN")?;
+        settings::lock(conn, CPR)?;
+        conn.batch_execute("COMMIT")
+    });
     until_waiting(&url, 1);
-    let purchase_done = in_background(
-        purchase,
-        format!(
-            "SELECT pg_advisory_xact_lock_shared({CPR_LOCK}); \
-             UPDATE customers SET cpr_stage = 'penetration' WHERE id = 1; COMMIT"
-        ),
-    );
+    let purchase_done = in_background(purchase, |conn| {
+        settings::keep(conn, CPR)?;
+        set_stage_and_commit(conn, "penetration")
+    });
     until_waiting(&url, 2);
 
     let asked = Instant::now();
-    let moved = chunk.batch_execute(
-        "SELECT id FROM customers WHERE id = 1 FOR NO KEY UPDATE; \
-         UPDATE customers SET cpr_stage = 'not_started' WHERE id = 1; COMMIT",
-    );
+    let moved = lock_all(&mut chunk, Locked::Customers, &[1])
+        .and_then(|()| set_stage_and_commit(&mut chunk, "not_started"));
     let waited = asked.elapsed();
     let wait = Duration::from_secs(10);
-    let (_, purchased) = purchase_done.recv_timeout(wait).expect("the purchase ends");
-    let (_, saved) = save.recv_timeout(wait).expect("the save ends");
+    let purchased = purchase_done.recv_timeout(wait).expect("the purchase ends");
+    let saved = save.recv_timeout(wait).expect("the save ends");
     assert_eq!(moved.map_err(|e| e.to_string()), Ok(()), "the chunk");
     assert_eq!(purchased, Ok(()), "the purchase");
     assert_eq!(saved, Ok(()), "the save");
