@@ -14,7 +14,7 @@ use super::bulk_version;
 use super::extract::QueryParams;
 use super::idempotency::IdemKey;
 use super::transactions::{
-    create_in_tx, new_row, update_in_tx, TransactionCreate, TransactionPatch, Updated,
+    create_in_tx, update_in_tx, TransactionCreate, TransactionPatch, Updated,
 };
 use super::validation::check;
 use crate::auth::AuthUser;
@@ -304,7 +304,7 @@ fn upsert_item(
                 "name the customer by customer_id or customer_external_id",
             )
         })?;
-        create_in_tx(conn, user, new_row(customer, input, db::now()))
+        create_in_tx(conn, user, customer, input)
     });
     match created {
         Ok(saved) => {

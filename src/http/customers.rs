@@ -490,19 +490,9 @@ pub fn update_in_tx(
     input.apply(&mut row)?;
     let (errors, conflict) = reference_errors(conn, user, &row, row.owner_id != original.owner_id)?;
     fail_on(errors, conflict)?;
-    // A change of currency is a change, never the no-op answered below:
-    // refused on an archived card first (its 422s would only lead to a
-    // resend that gets the 409), then checked against the card's records.
-    if row.currency != original.currency {
-        if original.archived_at.is_some() {
-            return Err(archived(id));
-        }
-        check_change(conn, &original, restated)?;
-    }
-    // After the body's checks: a 412 says the body was valid.
-    precondition::check(expected.as_deref(), before)?;
-    if skip_unchanged && row == original {
-        let same_tags = match &tags {
+    let unchanged = skip_unchanged
+        && row == original
+        && match &tags {
             None => true,
             Some(tags) => {
                 let current: Vec<String> = customers::tags_of(conn, &[id])?
@@ -512,15 +502,22 @@ pub fn update_in_tx(
                 current == *tags
             }
         };
-        if same_tags {
-            return Ok(Updated::Unchanged(original));
-        }
-    }
     // Read-only until restored, like its records (a review found archived
     // cards reassigned and moved down the funnel while hidden from every
-    // list); a resend that changes nothing was answered above.
-    if original.archived_at.is_some() {
+    // list); a resend that changes nothing is answered below. Refused before
+    // the version check, as a state the client must change first: a 412
+    // would only lead to a resend that gets the 409.
+    if !unchanged && original.archived_at.is_some() {
         return Err(archived(id));
+    }
+    // A change of currency is checked against the card's records.
+    if row.currency != original.currency {
+        check_change(conn, &original, restated)?;
+    }
+    // After the body's checks: a 412 says the body was valid.
+    precondition::check(expected.as_deref(), before)?;
+    if unchanged {
+        return Ok(Updated::Unchanged(original));
     }
     row.version = before + 1;
     row.updated_at = db::now();

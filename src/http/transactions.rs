@@ -345,12 +345,17 @@ pub fn new_row(
 /// is writable by `user` and locked, the currency matches, the external id
 /// is free. The caller refreshes the card's figures (once per customer).
 /// Used by `POST /customers/{id}/transactions` and the bulk upsert.
+/// Stamped (and, without `occurred_at`, dated) once the card is locked: read
+/// before a wait for the lock, a purchase recorded after a churn committed
+/// during the wait was dated before it, and did not win the customer back.
 pub fn create_in_tx(
     conn: &mut DbConn,
     user: &AuthUser,
-    mut row: TransactionRow,
+    customer_id: i64,
+    input: TransactionCreate,
 ) -> Result<TransactionRow, ApiError> {
-    let customer = writable_customer(conn, user, row.customer_id)?;
+    let customer = writable_customer(conn, user, customer_id)?;
+    let mut row = new_row(customer_id, input, db::now());
     fill_currency(&mut row, &customer.currency)?;
     external_id_free(conn, row.external_id.as_deref(), 0)?;
     Ok(transactions::insert(conn, &row)?)
@@ -434,13 +439,17 @@ pub fn update_in_tx(
     let before = row.version;
     patch_row(&mut row, input, &customer.currency)?;
     external_id_free(conn, row.external_id.as_deref(), row.id)?;
+    // A state the client must change first (restore the card): before the
+    // version check, whose 412 would only lead to a resend that gets it.
+    if row != original {
+        refuse_archived(&customer)?;
+    }
     // After the body's checks: a 412 says the body was valid.
     precondition::check(expected.as_deref(), before)?;
     if row == original {
         return Ok(Updated::Unchanged(original));
     }
     user.require_customer_write(customer.owner_id)?;
-    refuse_archived(&customer)?;
     row.version = before + 1;
     row.updated_at = db::now();
     if !transactions::save(conn, &row, before)? {
@@ -477,12 +486,11 @@ pub async fn create(
     let customer_id = path.into_inner();
     let input = body.0;
     check(&input, Vec::new())?;
-    let row = new_row(customer_id, input, db::now());
 
     let saved = state
         .db
         .write_grouped(move |conn| {
-            let saved = create_in_tx(conn, &user, row)?;
+            let saved = create_in_tx(conn, &user, customer_id, input)?;
             // Read once the card is locked (as update and delete do): a stage
             // change stamped before this write waited for another would be
             // dated before the change it follows.

@@ -18,6 +18,7 @@ backend_tests!(
     a_purchase_after_the_churn_wins_the_customer_back,
     a_bulk_sync_wins_back_the_customers_it_sells_to_again,
     only_the_purchase_written_wins_back,
+    an_undated_purchase_waiting_behind_a_churn_wins_back,
 );
 
 /// An instant just after now (the churn's), written as an ERP writes it:
@@ -244,4 +245,76 @@ async fn only_the_purchase_written_wins_back(app: TestApp) {
     order(&app, &admin, c, 1_000, &just_after_now()).await;
     assert!(card(&app, &admin, c).await["churned_at"].is_null());
     assert_eq!(won_back(&app, &admin).await, 1);
+}
+
+/// A purchase sent without `occurred_at` while the card is held, queued
+/// behind a churn sent just before it: the churn commits first, and the
+/// purchase, recorded after it, is dated after it and wins the customer
+/// back. It was dated when it arrived, before its wait for the card and so
+/// before the churn, and the card stayed churned (an outside review).
+async fn an_undated_purchase_waiting_behind_a_churn_wins_back(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = customer(&app, &admin, "Churned while we wrote").await;
+    sale(&app, &admin, c, 5_000, 1_000, 30).await;
+    let held = hold_the_card(&app, c, std::time::Duration::from_millis(1500)).await;
+    let churned = churn(&app, &admin, c, "competition", None);
+    let bought = async {
+        // Arrives after the churn, which already waits for the card.
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        app.post(
+            &format!("/api/v1/customers/{c}/transactions"),
+            &admin,
+            &json!({"amount_cents": 2_000, "product": "Ginseng tea"}),
+        )
+        .await
+    };
+    let (churned, bought) = tokio::join!(churned, bought);
+    tokio::task::spawn_blocking(move || held.join().expect("no panic"))
+        .await
+        .expect("the blocking join");
+    assert_eq!(churned.status, 201, "{}", churned.text);
+    assert_eq!(bought.status, 201, "{}", bought.text);
+    let record = &records(&app, &admin, c).await[0];
+    let (churned_at, bought_at) = (
+        record["churned_at"].as_str().unwrap_or_default(),
+        bought.body["occurred_at"].as_str().unwrap_or_default(),
+    );
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(bought_at).ok()
+            > chrono::DateTime::parse_from_rfc3339(churned_at).ok(),
+        "the purchase ({bought_at}) is dated after the churn ({churned_at})"
+    );
+    assert!(record["reactivated_at"].is_string(), "{record}");
+    assert!(card(&app, &admin, c).await["churned_at"].is_null());
+}
+
+/// Holds card `c` from a connection of its own for `held_for`, as a long
+/// write of another process would (SQLite: the database's write lock;
+/// PostgreSQL: the card's row); returns once it is held.
+async fn hold_the_card(
+    app: &TestApp,
+    c: i64,
+    held_for: std::time::Duration,
+) -> std::thread::JoinHandle<()> {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    if app.backend == crate::helpers::Backend::Sqlite {
+        return crate::helpers::hold_the_sqlite_write(app, held_for).await;
+    }
+    let url = app.database_url.clone();
+    let (held, is_held) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let mut conn = diesel::PgConnection::establish(&url).expect("a connection");
+        conn.batch_execute(&format!(
+            "BEGIN; SELECT id FROM customers WHERE id = {c} FOR UPDATE"
+        ))
+        .expect("the card's lock");
+        held.send(()).expect("the test waits");
+        std::thread::sleep(held_for);
+        conn.batch_execute("COMMIT").expect("the commit");
+    });
+    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
+        .await
+        .expect("the wait");
+    holder
 }

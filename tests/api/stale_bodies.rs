@@ -5,7 +5,8 @@
 //! static segment's rule, a card's owner, an action's owner, a survey's
 //! target or status move, a card's or an order's currency) came after the
 //! comparison: a client got a 412, re-read, resent, and only then learnt the
-//! body could never be taken (outside reviews).
+//! body could never be taken (outside reviews). So did the 409 of a change
+//! to an archived card or its order.
 
 use serde_json::json;
 
@@ -140,6 +141,35 @@ async fn card_and_segment_rules_come_before_the_version_check(app: TestApp) {
     app.patch_if_match(&order, &admin, STALE, &json!({"amount_cents": 6_000}))
         .await
         .problem(412);
+
+    // An archived card and its orders are read-only until it is restored:
+    // a change is the 409 before the version check; a body that changes
+    // nothing is still compared (412), then answered.
+    let r = app.delete(&path, &admin).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    for (one, change, same) in [
+        (
+            &path,
+            json!({"region": "Shanghai"}),
+            json!({"name": "Stale card"}),
+        ),
+        (
+            &order,
+            json!({"amount_cents": 7_000}),
+            json!({"amount_cents": 5_000}),
+        ),
+    ] {
+        let r = app.patch_if_match(one, &admin, STALE, &change).await;
+        r.problem(409);
+        assert_eq!(r.code_of("customer_id"), "archived", "{}", r.text);
+        app.patch_if_match(one, &admin, STALE, &same)
+            .await
+            .problem(412);
+        let r = app.get(one, &admin).await;
+        let etag = r.header("etag").unwrap_or_default();
+        let r = app.patch_if_match(one, &admin, &etag, &same).await;
+        assert_eq!(r.status, 200, "{one}: {}", r.text);
+    }
 
     let segment = create_segment(
         &app,
