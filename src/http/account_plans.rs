@@ -475,8 +475,13 @@ pub async fn patch(
             if let Some(s) = status {
                 row.status = s.as_str().into();
             }
+            // Only a period the body moves: a plan stored before the
+            // ten-year rule keeps taking its other changes (a status-only
+            // form could not close it, refused on a date it never sent).
+            let moved =
+                (row.period_start, row.period_end) != (stored.period_start, stored.period_end);
             let errors = period_errors(row.period_start, row.period_end, blamed);
-            if !errors.is_empty() {
+            if moved && !errors.is_empty() {
                 return Err(ApiError::Validation(errors));
             }
             // After the body's checks: a 412 says the body was valid.

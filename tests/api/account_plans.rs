@@ -10,6 +10,7 @@ use crate::churn::{customer, sale};
 use crate::helpers::TestApp;
 
 backend_tests!(
+    a_plan_stored_longer_than_ten_years_takes_its_other_changes,
     plans_are_only_for_key_customers,
     plan_crud_filters_and_validation,
     actions_crud_and_validation,
@@ -143,6 +144,50 @@ async fn dates_stay_in_the_supported_range(app: TestApp) {
         .await;
     r.problem(422);
     assert_eq!(r.error_codes(), [pair("due_date")]);
+}
+
+/// A plan stored before the ten-year rule with a longer period takes the
+/// changes that leave its period alone (a status-only form could not close
+/// it: refused on a `period_end` it never sent); a move of its period is
+/// checked as any other.
+async fn a_plan_stored_longer_than_ten_years_takes_its_other_changes(app: TestApp) {
+    let token = app.admin_token().await;
+    let key = key_customer(&app, &token).await;
+    let r = app
+        .post(
+            PLANS,
+            &token,
+            &json!({"customer_id": key, "objective": "Old plan", "period_start": "2026-01-01",
+                    "period_end": "2035-12-31", "budget_cents": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.id();
+    let plan = format!("{PLANS}/{id}");
+    app.execute_sql(&format!(
+        "UPDATE account_plans SET period_end = '2040-12-31' WHERE id = {id}"
+    ));
+    for change in [
+        json!({"status": "active"}),
+        json!({"budget_cents": 5, "objective": "Old plan, kept"}),
+        json!({"period_end": "2040-12-31"}),
+    ] {
+        let r = app.patch(&plan, &token, &change).await;
+        assert_eq!(r.status, 200, "{change}: {}", r.text);
+    }
+    for (moved, field) in [
+        (json!({"period_end": "2041-01-01"}), "period_end"),
+        (json!({"period_start": "2027-01-01"}), "period_start"),
+    ] {
+        let r = app.patch(&plan, &token, &moved).await;
+        r.problem(422);
+        assert_eq!(
+            r.error_codes(),
+            [(field.to_string(), "range".to_string())],
+            "{moved}: {}",
+            r.text
+        );
+    }
 }
 
 async fn plans_are_only_for_key_customers(app: TestApp) {
