@@ -518,11 +518,9 @@ impl Outcome {
             duration_ms: self.duration_ms,
             at: self.at,
         };
-        if again && webhooks::delivery_logged(conn, &delivery)? {
-            return Ok(());
-        }
-        // Deleted meanwhile: nothing left to record.
-        if !webhooks::log_delivery(conn, &delivery)? {
+        // Deleted meanwhile, or the earlier write landed whole: nothing
+        // left to record.
+        if !webhooks::log_delivery(conn, &delivery, again)? {
             return Ok(());
         }
         let held = webhooks::Held {

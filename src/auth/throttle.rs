@@ -241,7 +241,11 @@ impl LoginThrottle {
     /// guesses a window locked the owner's own token out of the change too,
     /// the only self-service way to revoke the thief's (a review). A thief
     /// cannot get another token without the password, so each stolen one
-    /// still gets `max_failures` guesses a window.
+    /// still gets `max_failures` guesses a window. Not under the email's
+    /// ceiling across addresses: strangers' wrong logins fill it (20
+    /// addresses, or one IPv6 /56), and it would lock the owner's change,
+    /// and so the revocation, for as long as they kept it full (a review);
+    /// the token key bounds a stolen token's guesses already.
     pub fn begin_password_change(
         &self,
         user_id: i64,
@@ -250,7 +254,9 @@ impl LoginThrottle {
         client: &str,
         now: Instant,
     ) -> Result<Attempt<'_>, Refused> {
+        let email_wide = self.email_key(email);
         let mut keys = self.login_keys(email, client);
+        keys.retain(|(key, _)| *key != email_wide);
         keys.push((
             self.key(("token", user_id, issued_at)),
             Limits {
@@ -766,6 +772,33 @@ mod tests {
         assert!(t
             .begin_password_change(8, 1000, "b@x.io", "fresh", now)
             .is_ok());
+    }
+
+    /// The email locked across addresses by strangers' wrong logins does
+    /// not lock its owner's password change (the only self-service way to
+    /// revoke a stolen token); the change's own keys still count.
+    #[test]
+    fn strangers_locking_the_email_do_not_lock_its_password_change() {
+        let t = LoginThrottle::new(2, 60, 0);
+        let now = Instant::now();
+        for i in 0..40 {
+            fail(&t, "a@x.io", &format!("10.0.0.{}", i / 2), now);
+        }
+        assert_eq!(
+            t.begin("a@x.io", "home", now).err(),
+            Some(Refused::Failures(60))
+        );
+        t.begin_password_change(7, 1000, "a@x.io", "home", now)
+            .expect("open")
+            .succeeded();
+        for _ in 0..2 {
+            t.begin_password_change(7, 1000, "a@x.io", "home", now)
+                .expect("open")
+                .failed();
+        }
+        assert!(t
+            .begin_password_change(7, 1000, "a@x.io", "home", now)
+            .is_err());
     }
 
     /// Found by a review: the map had no bound but the window, and past

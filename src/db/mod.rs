@@ -752,10 +752,15 @@ where
             <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
             Ok(value)
         }
-        Err(e) => {
-            <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
-            Err(e)
-        }
+        Err(e) => match <DbConn as Connection>::TransactionManager::rollback_transaction(conn) {
+            // The connection died inside the transaction (a restart, a
+            // failover): diesel marks it broken and refuses the rollback.
+            // The statement's own error says what happened (a 503); the
+            // rollback's turned it into a 500 (an outside review). As
+            // diesel's own `transaction` does.
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+            Err(rollback) => Err(rollback.into()),
+        },
     }
 }
 
@@ -838,6 +843,27 @@ pub fn micros(t: NaiveDateTime) -> NaiveDateTime {
 #[cfg(test)]
 mod tests {
     use diesel::{sql_query, sql_types::Text, Connection, QueryableByName, RunQueryDsl};
+
+    use crate::error::ApiError;
+
+    /// A PostgreSQL connection that dies inside a write transaction is the
+    /// 503 of a database unavailable, as one dead before it: the rollback
+    /// diesel refuses then (the connection is marked broken) does not make
+    /// it an internal error.
+    #[test]
+    fn a_connection_lost_inside_a_write_is_unavailable() {
+        let Some(mut db) = super::testing::postgres() else {
+            return;
+        };
+        let result: Result<(), ApiError> = super::write_tx(&mut db, |conn| {
+            sql_query("SELECT pg_terminate_backend(pg_backend_pid())").execute(conn)?;
+            Ok(())
+        });
+        match result {
+            Err(ApiError::Unavailable(_)) => {}
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+    }
 
     /// SQLite says "unable to open the database file" for all of these.
     #[test]

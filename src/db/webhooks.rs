@@ -425,11 +425,29 @@ pub struct NewDelivery<'a> {
 /// on the wire: its log went with it, and the insert would break the foreign
 /// key. The row is locked first (PostgreSQL), so a DELETE under way waits for
 /// this transaction's COMMIT (its cascade then removes this row) or this one
-/// for the DELETE's, and then finds nothing.
-pub fn log_delivery(conn: &mut DbConn, d: &NewDelivery) -> QueryResult<bool> {
+/// for the DELETE's, and then finds nothing. Also false with `again` when
+/// the attempt is logged already.
+pub fn log_delivery(conn: &mut DbConn, d: &NewDelivery, again: bool) -> QueryResult<bool> {
     super::row_lock::lock(conn, super::row_lock::Locked::Webhooks, d.webhook_id)?;
     if find(conn, d.webhook_id)?.is_none() {
         return Ok(false);
+    }
+    // Written again after a write that failed, perhaps only its COMMIT's
+    // answer (a PostgreSQL connection lost after the server committed):
+    // its row there, the whole write is. Read under the lock, which that
+    // write held until its COMMIT landed.
+    if again {
+        let logged = webhook_deliveries::table
+            .filter(webhook_deliveries::at.eq(d.at))
+            .filter(webhook_deliveries::webhook_id.eq(d.webhook_id))
+            .filter(webhook_deliveries::change_id.eq(d.change_id))
+            .filter(webhook_deliveries::attempt.eq(d.attempt))
+            .select(webhook_deliveries::id)
+            .first::<i64>(conn)
+            .optional()?;
+        if logged.is_some() {
+            return Ok(false);
+        }
     }
     diesel::insert_into(webhook_deliveries::table)
         .values((
@@ -445,20 +463,6 @@ pub fn log_delivery(conn: &mut DbConn, d: &NewDelivery) -> QueryResult<bool> {
         ))
         .execute(conn)?;
     Ok(true)
-}
-
-/// Whether the attempt `d` is in the log already: a write whose COMMIT
-/// failed as the connection died may have committed (`Worker::record`).
-pub fn delivery_logged(conn: &mut DbConn, d: &NewDelivery) -> QueryResult<bool> {
-    let found = webhook_deliveries::table
-        .filter(webhook_deliveries::at.eq(d.at))
-        .filter(webhook_deliveries::webhook_id.eq(d.webhook_id))
-        .filter(webhook_deliveries::change_id.eq(d.change_id))
-        .filter(webhook_deliveries::attempt.eq(d.attempt))
-        .select(webhook_deliveries::id)
-        .first::<i64>(conn)
-        .optional()?;
-    Ok(found.is_some())
 }
 
 /// Forgets delivery attempts older than `before` (the change feed's

@@ -150,10 +150,10 @@ pub fn backoff_ms(failures: i64, base_ms: u64, max_ms: u64) -> u64 {
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match carried_v4(v6).as_slice() {
-            [] => is_public_v6(v6),
-            carried => carried.iter().all(|v4| is_public_v4(*v4)),
-        },
+        IpAddr::V6(v6) => {
+            let routed = translated_v4(v6).map_or_else(|| is_public_v6(v6), is_public_v4);
+            routed && isatap_v4(v6).is_none_or(is_public_v4)
+        }
     }
 }
 
@@ -189,12 +189,11 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     !not_public
 }
 
-/// The IPv4 addresses an IPv6 address carries: none, one, or two (a 6to4
-/// or Teredo prefix with an ISATAP interface id, either of which a relay
-/// or router may follow). Also the deprecated IPv4-compatible `::a.b.c.d`
-/// (`::/96`, `::` and `::1` aside), which an outside review found judged as
-/// public.
-fn carried_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
+/// The IPv4 address whose route an IPv6 address's prefix stands for, when
+/// it has one: the address is reached through it, and judged by it. Also
+/// the deprecated IPv4-compatible `::a.b.c.d` (`::/96`, `::` and `::1`
+/// aside), which an outside review found judged as public.
+fn translated_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let o = ip.octets();
     let last = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
@@ -204,45 +203,46 @@ fn carried_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
     let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
     let compatible = s[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback();
     if mapped || translated || nat64 || compatible {
-        return vec![last];
+        return Some(last);
     }
-    let mut carried = Vec::new();
     match s[..2] {
         // 6to4 (RFC 3056): 2002:aabb:ccdd::/48 is the site at a.b.c.d; a
         // 6to4 relay sends the packet there over IPv4.
-        [0x2002, _] => carried.push(Ipv4Addr::new(o[2], o[3], o[4], o[5])),
+        [0x2002, _] => Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])),
         // Teredo (RFC 4380): the client's IPv4 address is the last 32 bits,
         // inverted; the relay sends the packet there over IPv4 (UDP). The
         // Teredo server's own address (bits 32–63) is not where it goes.
-        [0x2001, 0] => carried.push(!last),
-        _ => {}
+        [0x2001, 0] => Some(!last),
+        _ => None,
     }
-    // ISATAP (RFC 5214): under any /64, the interface id 0:5efe:a.b.c.d
-    // (200:5efe: the address is global) is the node's IPv4 address, which
-    // an ISATAP router in the site reaches over IPv4.
-    if s[4] & 0xfdff == 0 && s[5] == 0x5efe {
-        carried.push(last);
-    }
-    carried
+}
+
+/// ISATAP (RFC 5214): under any /64, the interface id 0:5efe:a.b.c.d
+/// (200:5efe: the address is global) is the node's IPv4 address, which an
+/// ISATAP router of the prefix's site reaches over IPv4. A condition on top
+/// of the prefix's own (a unique-local prefix stays private whatever its
+/// interface id).
+fn isatap_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let o = ip.octets();
+    (s[4] & 0xfdff == 0 && s[5] == 0x5efe).then(|| Ipv4Addr::new(o[12], o[13], o[14], o[15]))
 }
 
 /// May a delivery connect to `ip`: public, or in one of the `allowed`
 /// networks (`PATRON_WEBHOOK_ALLOWED_NETWORKS`). An IPv6 address carrying
-/// IPv4 ones is allowed by a network of its own, or when each IPv4 address
-/// it carries is public or in one of them.
+/// IPv4 ones is allowed by a network of its own, or when its prefix's route
+/// (the IPv4 address it stands for, or else the IPv6 prefix) and its ISATAP
+/// interface id's address are each public or allowed.
 pub fn address_allowed(ip: IpAddr, allowed: &[IpNet]) -> bool {
     let listed = |ip: IpAddr| allowed.iter().any(|net| net.contains(&ip));
-    if is_public(ip) || listed(ip) {
-        return true;
-    }
+    let v4_ok = |v4: Ipv4Addr| is_public_v4(v4) || listed(IpAddr::V4(v4));
     match ip {
-        IpAddr::V6(v6) => match carried_v4(v6).as_slice() {
-            [] => false,
-            carried => carried
-                .iter()
-                .all(|v4| is_public_v4(*v4) || listed(IpAddr::V4(*v4))),
-        },
-        IpAddr::V4(_) => false,
+        IpAddr::V4(v4) => v4_ok(v4),
+        IpAddr::V6(_) if listed(ip) => true,
+        IpAddr::V6(v6) => {
+            let routed = translated_v4(v6).map_or_else(|| is_public_v6(v6), v4_ok);
+            routed && isatap_v4(v6).is_none_or(v4_ok)
+        }
     }
 }
 
@@ -426,6 +426,10 @@ mod tests {
             "64:ff9b:ffff::1",
             // 6to4 to a public site, with an ISATAP interface id inside.
             "2002:808:808:1:0:5efe:10.0.0.5",
+            // A private prefix stays private whatever its interface id.
+            "fd00::5efe:8.8.8.8",
+            "fe80::200:5efe:8.8.8.8",
+            "64:ff9b:1:a00:0:5efe:808:808",
         ] {
             assert!(!is_public(ip(private)), "{private}");
         }
@@ -461,6 +465,13 @@ mod tests {
         assert!(address_allowed(ip("::ffff:192.168.3.4"), &mapped));
         assert!(address_allowed(ip("2002:a01:203::1"), &erp));
         assert!(!address_allowed(ip("2002:c0a8:304::1"), &erp));
+        // An ISATAP interface id does not open a private prefix.
+        assert!(!address_allowed(ip("fd00::5efe:10.0.0.5"), &erp));
+        assert!(!address_allowed(
+            ip("2a00:1450:1:2:0:5efe:192.168.1.1"),
+            &erp
+        ));
+        assert!(address_allowed(ip("2a00:1450:1:2:0:5efe:10.0.0.5"), &erp));
     }
 
     #[test]

@@ -339,12 +339,16 @@ pub async fn patch(
             }
             // After the body's checks (the owner's): a 412 says the body was
             // valid.
+            // A change to an archived card's record: the 409 before the
+            // version check, whose 412 would only lead to a resend that gets it.
+            if row != stored {
+                super::customers::refuse_archived(&customer)?;
+            }
             precondition::check(expected.as_deref(), before)?;
             // Nothing differs: no write, no new version (of it or its plan).
             if row == stored {
                 return Ok(row);
             }
-            super::customers::refuse_archived(&customer)?;
             row.version = before + 1;
             row.updated_at = db::now();
             if !plans::save_action(conn, &row, before)? {

@@ -435,12 +435,17 @@ pub async fn patch(
         ("budget_cents", matches!(input.budget_cents, Some(None))),
         ("status", matches!(input.status, Some(None))),
     ]);
-    // Both dates sent: their rule joins the body's other rules. One sent:
-    // it is checked against the stored other one, and named.
+    // Both dates sent: with another rule of the body broken, their rule is
+    // named with it (every bad field at once). Alone, the period is checked
+    // in the write against the stored plan, and only when it moves: a plan
+    // stored before the ten-year rule takes a form that resends its dates.
+    // One sent: it is checked against the stored other one, and named.
     let (start, end) = (input.period_start.flatten(), input.period_end.flatten());
     let mut extra = nulls;
     if let (Some(start), Some(end)) = (start, end) {
-        extra.extend(period_errors(start, end, "period_end"));
+        if check(&input, extra.clone()).is_err() {
+            extra.extend(period_errors(start, end, "period_end"));
+        }
     }
     check(&input, extra)?;
     let blamed = if start.is_some() && end.is_none() {
@@ -484,13 +489,17 @@ pub async fn patch(
             if moved && !errors.is_empty() {
                 return Err(ApiError::Validation(errors));
             }
+            // A change to an archived card's plan: the 409 before the
+            // version check, whose 412 would only lead to a resend that gets it.
+            if row != stored {
+                refuse_archived(&customer)?;
+            }
             // After the body's checks: a 412 says the body was valid.
             precondition::check(expected.as_deref(), before)?;
             // Nothing differs: no write, no new version.
             if row == stored {
                 return plan_view(conn, row);
             }
-            refuse_archived(&customer)?;
             row.version = before + 1;
             row.updated_at = db::now();
             if !plans::save(conn, &row, before)? {

@@ -322,14 +322,34 @@ pub fn version_check(
     if sent == before {
         return Ok(None);
     }
+    stale_item(conn, row, item, || {
+        bulk_version::stale("card", sent, before)
+    })
+    .map(Some)
+}
+
+/// The answer to an item (a bulk item, an import's row) sent with a version
+/// other than the card's: `unchanged` when it changes nothing, nothing
+/// being undone; a change to an archived card is its 409 before the
+/// version's, as a PATCH answers (a re-read and resend would only get it);
+/// any other change is `stale`.
+pub fn stale_item(
+    conn: &mut DbConn,
+    row: &CustomerRow,
+    item: &Value,
+    stale: impl FnOnce() -> ApiError,
+) -> Result<Applied, ApiError> {
     if leaves_as_is(conn, row, item)? {
-        return Ok(Some(Applied {
+        return Ok(Applied {
             status: ItemStatus::Unchanged,
             id: row.id,
             version: row.version,
-        }));
+        });
     }
-    Err(bulk_version::stale("card", sent, before))
+    if row.archived_at.is_some() {
+        return Err(super::customers::archived(row.id));
+    }
+    Err(stale())
 }
 
 /// True when `item` would change nothing on the known card `row`

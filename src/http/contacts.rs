@@ -321,7 +321,6 @@ pub async fn patch(
         .write_grouped(move |conn| {
             let customer = patchable_customer(conn, &user, customer_id)?;
             let mut row = find_contact(conn, customer_id, id)?;
-            precondition::check(expected.as_deref(), row.version)?;
             let stored = row.clone();
             let before = row.version;
             if let Some(name) = input.name.flatten() {
@@ -342,11 +341,16 @@ pub async fn patch(
             if let Some(v) = input.notes {
                 row.notes = super::common::clean(v);
             }
+            // A change to an archived card's record: the 409 before the
+            // version check, whose 412 would only lead to a resend that gets it.
+            if row != stored {
+                refuse_archived(&customer)?;
+            }
+            precondition::check(expected.as_deref(), before)?;
             // Nothing differs: no write, no new version, nothing in the feed.
             if row == stored {
                 return Ok(row);
             }
-            refuse_archived(&customer)?;
             row.version = before + 1;
             row.updated_at = db::now();
             if !contacts::save(conn, &row, before)? {

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::bulk::{self, Applied, BulkQuery, ItemStatus, Planned};
-use super::bulk_customers::{existing, external_id_of, external_ids, leaves_as_is, upsert_one};
+use super::bulk::{self, BulkQuery, Planned};
+use super::bulk_customers::{existing, external_id_of, external_ids, stale_item, upsert_one};
 use super::bulk_customers_plan;
 use super::charset::CsvCharset;
 use super::customer_csv_target::{self, Resolved, Target};
@@ -897,14 +897,7 @@ pub async fn import(
                     {
                         if *wanted != at {
                             // Nothing to write, nothing undone: as the set-based pass answers.
-                            if leaves_as_is(conn, row, &item)? {
-                                return Ok(Applied {
-                                    status: ItemStatus::Unchanged,
-                                    id: row.id,
-                                    version: row.version,
-                                });
-                            }
-                            return Err(stale(*wanted, at));
+                            return stale_item(conn, row, &item, || stale(*wanted, at));
                         }
                     }
                     upsert_one(conn, &user, known, item)

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::bulk::{self, Applied, ItemStatus};
-use super::bulk_customers::{external_ids, leaves_as_is, update_card};
+use super::bulk::{self, Applied};
+use super::bulk_customers::{external_ids, stale_item, update_card};
 use super::customer_csv::{stale, Exported};
 use crate::auth::AuthUser;
 use crate::db::customers::{self, CustomerRow};
@@ -169,14 +169,7 @@ pub fn update_by_id(
     }
     if let Some(Exported::At(wanted)) = exported {
         if *wanted != before.version {
-            if leaves_as_is(conn, &row, &item)? {
-                return Ok(Applied {
-                    status: ItemStatus::Unchanged,
-                    id: row.id,
-                    version: row.version,
-                });
-            }
-            return Err(stale(*wanted, before.version));
+            return stale_item(conn, &row, &item, || stale(*wanted, before.version));
         }
     }
     let (applied, row) = update_card(conn, user, row, item)?;

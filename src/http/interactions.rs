@@ -664,12 +664,16 @@ pub async fn patch(
             row.complaint_status = new_status.map(|s| s.as_str().into());
             // After every check of the body: a 412 says the body was valid,
             // so that re-reading and sending it again can succeed.
+            // A change to an archived card's record: the 409 before the
+            // version check, whose 412 would only lead to a resend that gets it.
+            if row != stored {
+                refuse_archived(&customer)?;
+            }
             precondition::check(expected.as_deref(), before)?;
             // Nothing differs: no write, no new version, nothing in the feed.
             if row == stored {
                 return Ok(row);
             }
-            refuse_archived(&customer)?;
             row.version = before + 1;
             row.updated_at = now;
             if !interactions::save(conn, &row, before)? {

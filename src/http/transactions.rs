@@ -441,7 +441,9 @@ pub fn update_in_tx(
     external_id_free(conn, row.external_id.as_deref(), row.id)?;
     // A state the client must change first (restore the card): before the
     // version check, whose 412 would only lead to a resend that gets it.
+    // A sales user's refusal comes first, as for any request of theirs.
     if row != original {
+        user.require_customer_write(customer.owner_id)?;
         refuse_archived(&customer)?;
     }
     // After the body's checks: a 412 says the body was valid.
@@ -449,7 +451,6 @@ pub fn update_in_tx(
     if row == original {
         return Ok(Updated::Unchanged(original));
     }
-    user.require_customer_write(customer.owner_id)?;
     row.version = before + 1;
     row.updated_at = db::now();
     if !transactions::save(conn, &row, before)? {

@@ -171,6 +171,8 @@ async fn a_plan_stored_longer_than_ten_years_takes_its_other_changes(app: TestAp
         json!({"status": "active"}),
         json!({"budget_cents": 5, "objective": "Old plan, kept"}),
         json!({"period_end": "2040-12-31"}),
+        // A form that resends every field.
+        json!({"status": "completed", "period_start": "2026-01-01", "period_end": "2040-12-31"}),
     ] {
         let r = app.patch(&plan, &token, &change).await;
         assert_eq!(r.status, 200, "{change}: {}", r.text);

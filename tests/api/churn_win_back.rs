@@ -256,7 +256,7 @@ async fn an_undated_purchase_waiting_behind_a_churn_wins_back(app: TestApp) {
     let admin = app.admin_token().await;
     let c = customer(&app, &admin, "Churned while we wrote").await;
     sale(&app, &admin, c, 5_000, 1_000, 30).await;
-    let held = hold_the_card(&app, c, std::time::Duration::from_millis(1500)).await;
+    let held = crate::helpers::hold_the_card(&app, c, std::time::Duration::from_millis(1500)).await;
     let churned = churn(&app, &admin, c, "competition", None);
     let bought = async {
         // Arrives after the churn, which already waits for the card.
@@ -286,35 +286,4 @@ async fn an_undated_purchase_waiting_behind_a_churn_wins_back(app: TestApp) {
     );
     assert!(record["reactivated_at"].is_string(), "{record}");
     assert!(card(&app, &admin, c).await["churned_at"].is_null());
-}
-
-/// Holds card `c` from a connection of its own for `held_for`, as a long
-/// write of another process would (SQLite: the database's write lock;
-/// PostgreSQL: the card's row); returns once it is held.
-async fn hold_the_card(
-    app: &TestApp,
-    c: i64,
-    held_for: std::time::Duration,
-) -> std::thread::JoinHandle<()> {
-    use diesel::connection::SimpleConnection;
-    use diesel::Connection;
-    if app.backend == crate::helpers::Backend::Sqlite {
-        return crate::helpers::hold_the_sqlite_write(app, held_for).await;
-    }
-    let url = app.database_url.clone();
-    let (held, is_held) = std::sync::mpsc::channel();
-    let holder = std::thread::spawn(move || {
-        let mut conn = diesel::PgConnection::establish(&url).expect("a connection");
-        conn.batch_execute(&format!(
-            "BEGIN; SELECT id FROM customers WHERE id = {c} FOR UPDATE"
-        ))
-        .expect("the card's lock");
-        held.send(()).expect("the test waits");
-        std::thread::sleep(held_for);
-        conn.batch_execute("COMMIT").expect("the commit");
-    });
-    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
-        .await
-        .expect("the wait");
-    holder
 }

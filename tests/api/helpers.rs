@@ -614,13 +614,49 @@ pub async fn hold_the_sqlite_write(
     app: &TestApp,
     held_for: std::time::Duration,
 ) -> std::thread::JoinHandle<()> {
-    use diesel::connection::SimpleConnection;
     let db = app.open_db(1, 10).await;
+    held_in_a_thread(held_for, move || {
+        let conn = db.pool().get().expect("a connection");
+        let lock = "BEGIN IMMEDIATE; UPDATE customers SET notes = notes;";
+        (Box::new(conn), lock.to_string())
+    })
+    .await
+}
+
+/// Holds card `c` from a connection of its own for `held_for`, as a long
+/// write of another process would (SQLite: the database's write lock;
+/// PostgreSQL: the card's row); returns once it is held.
+pub async fn hold_the_card(
+    app: &TestApp,
+    c: i64,
+    held_for: std::time::Duration,
+) -> std::thread::JoinHandle<()> {
+    use diesel::Connection;
+    if app.backend == Backend::Sqlite {
+        return hold_the_sqlite_write(app, held_for).await;
+    }
+    let url = app.database_url.clone();
+    let lock = format!("BEGIN; SELECT id FROM customers WHERE id = {c} FOR UPDATE");
+    held_in_a_thread(held_for, move || {
+        let conn = diesel::PgConnection::establish(&url).expect("a connection");
+        (Box::new(conn), lock)
+    })
+    .await
+}
+
+type Holder = Box<dyn diesel::connection::SimpleConnection + Send>;
+
+/// Runs the `BEGIN …` that `open` gives on the connection it opens, on a
+/// thread of its own, and commits `held_for` later; returns once the
+/// statements ran.
+async fn held_in_a_thread(
+    held_for: std::time::Duration,
+    open: impl FnOnce() -> (Holder, String) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
     let (held, is_held) = std::sync::mpsc::channel();
-    let writer = std::thread::spawn(move || {
-        let mut conn = db.pool().get().expect("a connection");
-        conn.batch_execute("BEGIN IMMEDIATE; UPDATE customers SET notes = notes;")
-            .expect("the write lock");
+    let holder = std::thread::spawn(move || {
+        let (mut conn, sql) = open();
+        conn.batch_execute(&sql).expect("the lock");
         held.send(()).expect("the test waits");
         std::thread::sleep(held_for);
         conn.batch_execute("COMMIT").expect("the commit");
@@ -628,7 +664,7 @@ pub async fn hold_the_sqlite_write(
     tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
         .await
         .expect("the wait");
-    writer
+    holder
 }
 
 pub async fn hold_a_connection(db: &patron::db::Db) -> patron::db::PooledConn {

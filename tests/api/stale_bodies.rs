@@ -16,11 +16,13 @@ use crate::backend_tests;
 use crate::helpers::TestApp;
 use crate::segments::create_segment;
 use crate::surveys::{create, open_survey, questions};
+use crate::sync_bulk::bulk;
 
 backend_tests!(
     record_rules_come_before_the_version_check,
     card_and_segment_rules_come_before_the_version_check,
     action_and_survey_checks_come_before_the_version_check,
+    an_archived_cards_records_refuse_a_change_before_the_version_check,
 );
 
 /// Not the version of anything here.
@@ -260,4 +262,87 @@ async fn action_and_survey_checks_come_before_the_version_check(app: TestApp) {
     app.patch_if_match(&path, &admin, STALE, &json!({"status": "closed"}))
         .await
         .problem(412);
+}
+
+/// The records of an archived card are read-only until it is restored, as
+/// the card and its orders are (above): a change is the 409 before the
+/// version check, a body that changes nothing is still compared (412). A
+/// bulk item with an old version names the card's 409 too, not its version.
+async fn an_archived_cards_records_refuse_a_change_before_the_version_check(app: TestApp) {
+    let admin = app.admin_token().await;
+    let key = key_customer(&app, &admin).await;
+    let card = format!("/api/v1/customers/{key}");
+    let r = app
+        .patch(&card, &admin, &json!({"external_id": "K-ARCHIVED"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let created = |path: String, body: serde_json::Value| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let r = app.post(&path, admin, &body).await;
+            assert_eq!(r.status, 201, "{path}: {}", r.text);
+            format!("{path}/{}", r.id())
+        }
+    };
+    let need = created(
+        format!("{card}/needs"),
+        json!({"kind": "actual", "description": "Tea"}),
+    )
+    .await;
+    let contact = created(format!("{card}/contacts"), json!({"name": "Assistant"})).await;
+    let call = created(
+        interactions_of(key),
+        json!({"type": "call", "summary": "Hi"}),
+    )
+    .await;
+    let plan = created("/api/v1/account-plans".into(), plan_body(key)).await;
+    let action = created(
+        format!("{plan}/actions"),
+        json!({"type": "executive_visit", "due_date": "2030-06-01"}),
+    )
+    .await;
+    let r = app.delete(&card, &admin).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    for (one, change, same) in [
+        (
+            &need,
+            json!({"description": "Green tea"}),
+            json!({"description": "Tea"}),
+        ),
+        (
+            &contact,
+            json!({"name": "Secretary"}),
+            json!({"name": "Assistant"}),
+        ),
+        (&call, json!({"summary": "Hello"}), json!({"summary": "Hi"})),
+        (
+            &plan,
+            json!({"budget_cents": 1}),
+            json!({"budget_cents": 20_000}),
+        ),
+        (
+            &action,
+            json!({"cost_cents": 5}),
+            json!({"due_date": "2030-06-01"}),
+        ),
+    ] {
+        let r = app.patch_if_match(one, &admin, STALE, &change).await;
+        r.problem(409);
+        assert_eq!(r.code_of("customer_id"), "archived", "{one}: {}", r.text);
+        app.patch_if_match(one, &admin, STALE, &same)
+            .await
+            .problem(412);
+    }
+    let body =
+        json!({"items": [{"external_id": "K-ARCHIVED", "version": 1, "region": "Hangzhou"}]});
+    let r = bulk(&app, "/api/v1/customers/bulk", &admin, &body, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let error = &r.body["items"][0]["errors"][0];
+    assert_eq!(
+        (&error["field"], &error["code"]),
+        (&json!("customer_id"), &json!("archived")),
+        "{}",
+        r.text
+    );
 }

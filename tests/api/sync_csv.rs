@@ -773,4 +773,20 @@ async fn an_import_checks_the_version_cell_of_each_row(app: TestApp) {
     assert_eq!(card.body["name"], "Five", "{}", card.text);
     assert_eq!(card.body["region"], "Hangzhou", "{}", card.text);
     assert_eq!(card.body["version"], 5, "{}", card.text);
+    // Archived: a stale row that changes the card names the 409 a PATCH
+    // gives first, not its version (by key and by id alike).
+    let r = app.delete(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    for csv in [
+        "external_id,name,version\nW-1,Seven,2\n".to_string(),
+        format!("id,name,version\n{id},Seven,2\n"),
+    ] {
+        let r = import(&app, &token, "", &csv).await;
+        assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+        assert_eq!(
+            row_errors(&r, 0),
+            [("customer_id".into(), "archived".into())],
+            "{csv}"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 //! was sent a second time.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use diesel::RunQueryDsl;
@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
+use crate::webhook_replays::{attempts, deliveries, eventually_async};
 
 backend_tests!(configured by no_worker; a_delivery_whose_outcome_write_fails_is_recorded_once);
 
@@ -107,43 +108,21 @@ async fn a_delivery_whose_outcome_write_fails_is_recorded_once(app: TestApp) {
     }
     // Changes are delivered in order: once the second is in, a first sent
     // again would have been sent before it.
-    let log = delivered(&app, &admin, hook, 2).await;
+    eventually_async("both deliveries logged", || async {
+        deliveries(&app, &admin, hook).await.len() >= 2
+    })
+    .await;
     worker.stop().await;
     let got = receiver.customers();
     assert_eq!(got, [first, second], "each change sent once");
-    let attempts: Vec<(i64, &str)> = log
-        .iter()
-        .map(|d| {
-            (
-                d["attempt"].as_i64().unwrap(),
-                d["outcome"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(attempts, [(1, "delivered"), (1, "delivered")], "{log:?}");
+    let log = deliveries(&app, &admin, hook).await;
+    assert_eq!(
+        attempts(&log),
+        [(1, "delivered"), (1, "delivered")],
+        "{log:?}"
+    );
     let r = app.get(&format!("/api/v1/webhooks/{hook}"), &admin).await;
     assert_eq!(r.body["consecutive_failures"], 0, "{}", r.text);
-}
-
-/// The delivery log once it holds `n` rows (newest first), waiting up to 60 s.
-async fn delivered(app: &TestApp, admin: &str, hook: i64, n: usize) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let r = app
-            .get(&format!("/api/v1/webhooks/{hook}/deliveries"), admin)
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        let items = r.body["items"].as_array().cloned().unwrap_or_default();
-        if items.len() >= n {
-            return items;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{n} deliveries logged: {}",
-            r.text
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A receiver that answers its first request with 200 once the test adds a

@@ -116,16 +116,7 @@ async fn a_reenable_during_a_failing_attempt_stays(app: TestApp) {
     })
     .await;
     let log = deliveries(&app, &admin, id).await;
-    let attempts: Vec<(i64, &str)> = log
-        .iter()
-        .map(|d| {
-            (
-                d["attempt"].as_i64().unwrap(),
-                d["outcome"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(attempts, [(1, "delivered"), (3, "failed")]);
+    assert_eq!(attempts(&log), [(1, "delivered"), (3, "failed")]);
     worker.stop().await;
     receiver.stop().await;
 }
@@ -288,12 +279,24 @@ async fn customer(app: &TestApp, admin: &str, name: &str) -> i64 {
 }
 
 /// The delivery log, newest first.
-async fn deliveries(app: &TestApp, admin: &str, id: i64) -> Vec<Value> {
+pub async fn deliveries(app: &TestApp, admin: &str, id: i64) -> Vec<Value> {
     let r = app
         .get(&format!("/api/v1/webhooks/{id}/deliveries"), admin)
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The log's (attempt, outcome) pairs, in its order.
+pub fn attempts(log: &[Value]) -> Vec<(i64, &str)> {
+    log.iter()
+        .map(|d| {
+            (
+                d["attempt"].as_i64().unwrap_or_default(),
+                d["outcome"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 /// Waits up to 60 s for `done` (the whole suite on 2 cores is slow).
@@ -308,7 +311,8 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-async fn eventually_async<F, Fut>(what: &str, mut done: F)
+/// `eventually` for a check that awaits (a request).
+pub async fn eventually_async<F, Fut>(what: &str, mut done: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

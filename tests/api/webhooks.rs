@@ -1042,6 +1042,7 @@ async fn an_outcome_for_a_deleted_subscription_is_dropped(app: TestApp) {
                         duration_ms: 3,
                         at: patron::db::now(),
                     },
+                    false,
                 )?;
                 Ok::<_, patron::error::ApiError>(logged)
             })
