@@ -552,8 +552,30 @@ impl Rule {
     }
 }
 
+/// The errors one rule is answered with at most: each empty leaf of a rule
+/// near the body's size limit is an error, and uncapped a 248 KB rule was
+/// answered with 16 MB of them (a review).
+const MAX_ERRORS: usize = 100;
+
 fn err(errors: &mut Vec<FieldError>, path: &str, code: &str, message: impl Into<String>) {
-    errors.push(FieldError::new(path, code, message));
+    match errors.len() {
+        n if n < MAX_ERRORS => errors.push(FieldError::new(path, code, message)),
+        MAX_ERRORS => errors.push(FieldError::new(
+            "rule",
+            "too_many_errors",
+            format!("the rule has more than {MAX_ERRORS} errors; fix these first"),
+        )),
+        _ => {}
+    }
+}
+
+/// The scale of a number field: a share is 0 to 1, satisfaction 1 to 5.
+fn scale(field: &str) -> Option<(f64, f64)> {
+    match field {
+        "share_of_wallet" => Some((0.0, 1.0)),
+        "satisfaction_overall" => Some((1.0, 5.0)),
+        _ => None,
+    }
 }
 
 const SHAPE: &str = "a rule is an object: {\"all\": [rules]}, {\"any\": [rules]}, \
@@ -1059,7 +1081,23 @@ fn scalar(
             ),
         },
         FieldType::Double => match value.as_f64() {
-            Some(n) if value.is_number() => Some(Scalar::Double(n)),
+            // Out of the field's scale, a rule sent now matches no one
+            // (a share of 50 meant as percent): refused, as the list's
+            // filters are; a stored one still reads.
+            Some(n) if value.is_number() => match scale(field.name) {
+                Some((low, high))
+                    if matches!(source, Source::Request) && !(low..=high).contains(&n) =>
+                {
+                    err(
+                        errors,
+                        path,
+                        "range",
+                        format!("must be between {low} and {high}"),
+                    );
+                    None
+                }
+                _ => Some(Scalar::Double(n)),
+            },
             _ => wrong(errors, "a number"),
         },
         FieldType::Timestamp => match value {
@@ -1306,6 +1344,34 @@ mod tests {
             one(json!({"field": "tier", "op": "eq", "value": "small", "extra": 1})),
             pair("rule.extra", "unknown_key")
         );
+    }
+
+    /// A rule of many bad leaves is answered with the first hundred and a
+    /// last entry saying there are more (a review: 16 MB for 248 KB).
+    #[test]
+    fn errors_stop_at_a_hundred() {
+        let leaves: Vec<Value> = (0..100).map(|_| json!({})).collect();
+        let rule = json!({"any": (0..3).map(|_| json!({"any": leaves})).collect::<Vec<_>>()});
+        let errors = fields(rule);
+        assert_eq!(errors.len(), 101);
+        let codes = |code: &str| errors.iter().filter(|(_, c)| c == code).count();
+        assert_eq!((codes("invalid_rule"), codes("too_many_errors")), (100, 1));
+        assert!(errors.contains(&pair("rule", "too_many_errors")));
+    }
+
+    /// A share is 0 to 1 and satisfaction 1 to 5: a rule sent out of the
+    /// scale (a share in percent) matched no one; a stored one still reads.
+    #[test]
+    fn numbers_out_of_their_fields_scale_are_refused_in_requests() {
+        for (field, bad, good) in [
+            ("share_of_wallet", 50.0, 0.5),
+            ("satisfaction_overall", 0.5, 4.5),
+        ] {
+            let rule = |v: f64| json!({"field": field, "op": "gte", "value": v});
+            assert_eq!(one(rule(bad)), pair("rule.value", "range"), "{field}");
+            assert!(Rule::parse(&rule(good), "rule").is_ok(), "{field}");
+            assert!(Rule::parse_stored(&rule(bad)).is_ok(), "{field}");
+        }
     }
 
     #[test]

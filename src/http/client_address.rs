@@ -18,11 +18,16 @@ use ipnet::IpNet;
 /// connection has no peer address (not a TCP connection).
 pub fn of(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
-    let forwarded: Vec<&str> = req
+    // Each entry on its own: a byte that is not text in what the client
+    // sent spoils its own entry only, not the address a proxy appended to
+    // the same line (read whole, the line was one bad entry, and the walk
+    // stopped at the proxy: a review).
+    let lines: Vec<String> = req
         .headers()
         .get_all("x-forwarded-for")
-        .map(|value| value.to_str().unwrap_or("?"))
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
         .collect();
+    let forwarded: Vec<&str> = lines.iter().map(String::as_str).collect();
     Some(through_proxies(peer, &forwarded, trusted))
 }
 

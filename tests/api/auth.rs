@@ -772,6 +772,17 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_lock(app: Test
         let r = login_via(&app, &base, Some(forwarded), "fresh@example.com", "x").await;
         r.problem(429);
     }
+    // A byte that is not text in the client's own entry spoils that entry
+    // only: the address the proxy appended to the same line still counts
+    // (read whole, the line was one bad entry, and the proxy was counted).
+    let spoiled =
+        reqwest::header::HeaderValue::from_bytes(b"\xff, 203.0.113.7").expect("a header value");
+    let req = app
+        .client
+        .post(format!("{base}/api/v1/auth/token"))
+        .header("X-Forwarded-For", spoiled)
+        .json(&json!({"email": "fresh@example.com", "password": "x"}));
+    app.send(req).await.problem(429);
     // Another client behind the same proxy is not.
     let r = login_via(
         &app,

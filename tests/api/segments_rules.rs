@@ -124,6 +124,16 @@ fn bad_rules() -> Vec<(Value, &'static str, &'static str)> {
         ),
         // Values.
         (
+            json!({"field": "share_of_wallet", "op": "gt", "value": 50}),
+            "rule.value",
+            "range",
+        ),
+        (
+            json!({"field": "satisfaction_overall", "op": "gte", "value": 80}),
+            "rule.value",
+            "range",
+        ),
+        (
             json!({"field": "tier", "op": "eq"}),
             "rule.value",
             "required",
