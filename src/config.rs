@@ -392,6 +392,7 @@ fn networks(name: &str, value: &str) -> Result<Vec<IpNet>, String> {
             entry
                 .parse::<IpNet>()
                 .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map(ipv4_as_itself)
                 .map_err(|_| {
                     format!(
                         "{name}: {entry:?} is not an IP address or a CIDR range; list them like 10.0.0.5, 10.1.0.0/16, comma-separated"
@@ -399,6 +400,21 @@ fn networks(name: &str, value: &str) -> Result<Vec<IpNet>, String> {
                 })
         })
         .collect()
+}
+
+/// An IPv4-mapped range (`::ffff:10.0.0.5`, `::ffff:0:0/96`) as the IPv4
+/// range it maps: a peer on such an address is read as its IPv4 address,
+/// which the mapped form never matched (a trusted proxy written so was
+/// silently ignored: a review).
+fn ipv4_as_itself(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => v6
+            .network()
+            .to_ipv4_mapped()
+            .and_then(|v4| ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
+            .map_or(net, IpNet::V4),
+        other => other,
+    }
 }
 
 fn sqlite_locking(value: &str) -> Result<SqliteLocking, String> {
@@ -570,6 +586,15 @@ mod tests {
             .collect::<Vec<_>>();
         assert_eq!(parsed, ["10.0.0.0/8", "192.168.7.20/32", "fd00::/8"]);
         assert_eq!(networks(name, ""), Ok(vec![]));
+        let mapped = networks(
+            name,
+            "::ffff:10.0.0.5, ::ffff:0:0/96, ::ffff:192.168.0.0/112",
+        )
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>();
+        assert_eq!(mapped, ["10.0.0.5/32", "0.0.0.0/0", "192.168.0.0/16"]);
         for bad in ["10.0.0.0/33", "erp.internal", "10/8", "*", "[::1]"] {
             let error = networks(name, &format!("10.0.0.0/8,{bad}"))
                 .err()

@@ -107,6 +107,12 @@ impl Application {
         let listeners = listen(&config.bind)?;
         crate::auth::stored_emails::normalize_stored(&db).await?;
         let first_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;
+        // Hashed here, off the request path: made at the first login of an
+        // unknown email, on that request's worker thread, it held the worker
+        // up and took twice a wrong password's time (a review).
+        web::block(crate::auth::password::dummy_hash)
+            .await
+            .map_err(|e| e.to_string())?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             jwt: JwtKeys::new(&config.jwt_secret, config.token_ttl_secs),
