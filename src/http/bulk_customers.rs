@@ -311,6 +311,7 @@ pub fn update_card(
 /// changes nothing, nothing being undone; `None` lets it apply.
 pub fn version_check(
     conn: &mut DbConn,
+    user: &AuthUser,
     sent: Option<i64>,
     before: Option<i64>,
     row: Option<&CustomerRow>,
@@ -322,7 +323,7 @@ pub fn version_check(
     if sent == before {
         return Ok(None);
     }
-    stale_item(conn, row, item, || {
+    stale_item(conn, user, row, item, || {
         bulk_version::stale("card", sent, before)
     })
     .map(Some)
@@ -331,10 +332,12 @@ pub fn version_check(
 /// The answer to an item (a bulk item, an import's row) sent with a version
 /// other than the card's: `unchanged` when it changes nothing, nothing
 /// being undone; a change to an archived card is its 409 before the
-/// version's, as a PATCH answers (a re-read and resend would only get it);
-/// any other change is `stale`.
+/// version's, as a PATCH answers (a re-read and resend would only get it),
+/// after a sales user's 403 (a card not theirs, which they could not
+/// restore either); any other change is `stale`.
 pub fn stale_item(
     conn: &mut DbConn,
+    user: &AuthUser,
     row: &CustomerRow,
     item: &Value,
     stale: impl FnOnce() -> ApiError,
@@ -347,6 +350,7 @@ pub fn stale_item(
         });
     }
     if row.archived_at.is_some() {
+        user.require_customer_write(row.owner_id)?;
         return Err(super::customers::archived(row.id));
     }
     Err(stale())
@@ -486,7 +490,7 @@ pub async fn bulk_customers(
                     let at = key.as_ref().and_then(|k| before.get(k).copied());
                     let row = key.as_ref().and_then(|k| known.get(k));
                     let sent = versions.get(index).copied().flatten();
-                    if let Some(done) = version_check(conn, sent, at, row, &item)? {
+                    if let Some(done) = version_check(conn, &user, sent, at, row, &item)? {
                         return Ok(done);
                     }
                     // `known` changes only when the item's savepoint commits.

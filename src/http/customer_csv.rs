@@ -897,7 +897,7 @@ pub async fn import(
                     {
                         if *wanted != at {
                             // Nothing to write, nothing undone: as the set-based pass answers.
-                            return stale_item(conn, row, &item, || stale(*wanted, at));
+                            return stale_item(conn, &user, row, &item, || stale(*wanted, at));
                         }
                     }
                     upsert_one(conn, &user, known, item)

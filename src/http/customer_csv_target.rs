@@ -169,7 +169,7 @@ pub fn update_by_id(
     }
     if let Some(Exported::At(wanted)) = exported {
         if *wanted != before.version {
-            return stale_item(conn, &row, &item, || stale(*wanted, before.version));
+            return stale_item(conn, user, &row, &item, || stale(*wanted, before.version));
         }
     }
     let (applied, row) = update_card(conn, user, row, item)?;

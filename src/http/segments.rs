@@ -780,6 +780,16 @@ pub async fn patch(
                     ));
                 }
                 match &input.rule {
+                    // The stored rule sent back as it is (a form resending
+                    // the whole segment): read as stored rules are, so one
+                    // saved before a newer check of its values still takes
+                    // the body's other changes.
+                    Some(Some(sent))
+                        if row.rule.as_deref() == Some(sent.to_string().as_str())
+                            && Rule::parse_stored(sent).is_ok() =>
+                    {
+                        errors.retain(|e| !e.field.starts_with("rule"));
+                    }
                     Some(Some(_)) if row.kind == store::STATIC => {
                         errors.retain(|e| !e.field.starts_with("rule"));
                         errors.push(FieldError::new(

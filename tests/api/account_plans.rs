@@ -177,6 +177,16 @@ async fn a_plan_stored_longer_than_ten_years_takes_its_other_changes(app: TestAp
         let r = app.patch(&plan, &token, &change).await;
         assert_eq!(r.status, 200, "{change}: {}", r.text);
     }
+    // With another field wrong, the stored dates resent are not named.
+    let r = app
+        .patch(
+            &plan,
+            &token,
+            &json!({"objective": " ", "period_start": "2026-01-01", "period_end": "2040-12-31"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["objective"], "{}", r.text);
     for (moved, field) in [
         (json!({"period_end": "2041-01-01"}), "period_end"),
         (json!({"period_start": "2027-01-01"}), "period_start"),

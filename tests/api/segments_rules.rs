@@ -1169,6 +1169,11 @@ async fn rules_stored_before_the_stricter_reading_still_read(app: TestApp) {
             json!({"field": "created_at", "op": "gt", "value": "0000-01-01T00:00:00Z"}),
             set(&[east, west]),
         ),
+        // A share in percent, saved before shares were checked: no one.
+        (
+            json!({"field": "share_of_wallet", "op": "gte", "value": 50}),
+            set(&[]),
+        ),
     ] {
         let text = stored.to_string().replace('\'', "''");
         app.execute_sql(&format!(
@@ -1182,15 +1187,15 @@ async fn rules_stored_before_the_stricter_reading_still_read(app: TestApp) {
             .into_iter()
             .collect();
         assert_eq!(members, want, "{stored}");
-        // A PATCH that leaves the rule alone still answers.
-        let r = app
-            .patch(
-                &format!("{SEGMENTS}/{id}"),
-                &admin,
-                &json!({"description": "kept"}),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{stored}: {}", r.text);
+        // A PATCH that leaves the rule alone still answers, also one that
+        // sends it back as it is (a form resending the whole segment).
+        for body in [
+            json!({"description": "kept"}),
+            json!({"description": "resent", "rule": stored}),
+        ] {
+            let r = app.patch(&format!("{SEGMENTS}/{id}"), &admin, &body).await;
+            assert_eq!(r.status, 200, "{body}: {}", r.text);
+        }
     }
 }
 

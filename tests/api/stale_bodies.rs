@@ -345,4 +345,14 @@ async fn an_archived_cards_records_refuse_a_change_before_the_version_check(app:
         "{}",
         r.text
     );
+    // A sales user's item for a card not theirs: the 403 first (they could
+    // not restore it either).
+    let (_, sales) = app.user_with_role("sales").await;
+    let r = bulk(&app, "/api/v1/customers/bulk", &sales, &body, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["items"][0]["errors"][0]["code"], "forbidden",
+        "{}",
+        r.text
+    );
 }
