@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::TestApp;
+use crate::helpers::{Resp, TestApp};
 
 backend_tests!(
     an_archived_card_takes_no_activity_until_restored,
@@ -96,13 +96,7 @@ async fn an_archived_card_takes_no_activity_until_restored(app: TestApp) {
     assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
     // Named for what it is: the customer is archived, not the order's
     // external id in conflict.
-    let error = &r.body["items"][0]["errors"][0];
-    assert_eq!(
-        (&error["field"], &error["code"]),
-        (&json!("customer_id"), &json!("archived")),
-        "{}",
-        r.text
-    );
+    item_is_archived(&r, 0);
     // An archived card reads as any other (its GET takes no parameter).
     let archived = app.get(&card, &token).await;
     assert_eq!(archived.status, 200, "{}", archived.text);
@@ -318,4 +312,15 @@ async fn a_patch_of_its_plans_that_changes_nothing_is_a_200(app: TestApp) {
         r.problem(409);
         assert_eq!(r.code_of("customer_id"), "archived", "{url}: {}", r.text);
     }
+}
+
+/// Bulk item `i` of `r` was refused for its archived customer.
+pub fn item_is_archived(r: &Resp, i: usize) {
+    let error = &r.body["items"][i]["errors"][0];
+    assert_eq!(
+        (&error["field"], &error["code"]),
+        (&json!("customer_id"), &json!("archived")),
+        "{}",
+        r.text
+    );
 }

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::account_plans::{key_customer, plan_body};
 use crate::activity_interactions::{customer, interact, interactions_of};
+use crate::archived::item_is_archived;
 use crate::backend_tests;
 use crate::helpers::TestApp;
 use crate::segments::create_segment;
@@ -161,12 +162,7 @@ async fn card_and_segment_rules_come_before_the_version_check(app: TestApp) {
             json!({"amount_cents": 5_000}),
         ),
     ] {
-        let r = app.patch_if_match(one, &admin, STALE, &change).await;
-        r.problem(409);
-        assert_eq!(r.code_of("customer_id"), "archived", "{}", r.text);
-        app.patch_if_match(one, &admin, STALE, &same)
-            .await
-            .problem(412);
+        archived_before_stale(&app, &admin, one, &change, &same).await;
         let r = app.get(one, &admin).await;
         let etag = r.header("etag").unwrap_or_default();
         let r = app.patch_if_match(one, &admin, &etag, &same).await;
@@ -327,24 +323,13 @@ async fn an_archived_cards_records_refuse_a_change_before_the_version_check(app:
             json!({"due_date": "2030-06-01"}),
         ),
     ] {
-        let r = app.patch_if_match(one, &admin, STALE, &change).await;
-        r.problem(409);
-        assert_eq!(r.code_of("customer_id"), "archived", "{one}: {}", r.text);
-        app.patch_if_match(one, &admin, STALE, &same)
-            .await
-            .problem(412);
+        archived_before_stale(&app, &admin, one, &change, &same).await;
     }
     let body =
         json!({"items": [{"external_id": "K-ARCHIVED", "version": 1, "region": "Hangzhou"}]});
     let r = bulk(&app, "/api/v1/customers/bulk", &admin, &body, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let error = &r.body["items"][0]["errors"][0];
-    assert_eq!(
-        (&error["field"], &error["code"]),
-        (&json!("customer_id"), &json!("archived")),
-        "{}",
-        r.text
-    );
+    item_is_archived(&r, 0);
     // A sales user's item for a card not theirs: the 403 first (they could
     // not restore it either).
     let (_, sales) = app.user_with_role("sales").await;
@@ -355,4 +340,21 @@ async fn an_archived_cards_records_refuse_a_change_before_the_version_check(app:
         "{}",
         r.text
     );
+}
+
+/// With a stale `If-Match`, `change` to the archived card's record at `one`
+/// is the 409 `archived`, and `same` (changing nothing) the 412.
+async fn archived_before_stale(
+    app: &TestApp,
+    admin: &str,
+    one: &str,
+    change: &serde_json::Value,
+    same: &serde_json::Value,
+) {
+    let r = app.patch_if_match(one, admin, STALE, change).await;
+    r.problem(409);
+    assert_eq!(r.code_of("customer_id"), "archived", "{one}: {}", r.text);
+    app.patch_if_match(one, admin, STALE, same)
+        .await
+        .problem(412);
 }
