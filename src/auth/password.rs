@@ -7,6 +7,7 @@
 //! right password, so never throttled as failures) held its few threads
 //! hashing while every other request's query waited (an outside review).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Semaphore;
@@ -54,12 +55,49 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    off_pool_in(permits(), waiting(), cores * WAITING_PER_CORE, f).await
+}
+
+/// Checks waiting for a core, at most, per core: about two seconds of
+/// checks. Past it a login or a password write is a 429 at once: a flood
+/// of logins with unknown emails (each a full check, by design) queued
+/// every login behind it without bound (a review).
+const WAITING_PER_CORE: usize = 48;
+
+/// `off_pool` with its semaphore, waiting count and bound given.
+async fn off_pool_in<T, F>(
+    permits: &Arc<Semaphore>,
+    waiting: &'static AtomicUsize,
+    most_waiting: usize,
+    f: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     let failed = |e: &dyn std::fmt::Display| ApiError::Internal(format!("password check: {e}"));
-    let permit = permits()
+    // Counted out again however the wait ends (a request dropped too).
+    struct Waiting(&'static AtomicUsize);
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let ahead = waiting.fetch_add(1, Ordering::SeqCst);
+    let queued = Waiting(waiting);
+    if ahead >= most_waiting {
+        return Err(ApiError::TooManyRequests {
+            detail: "too many password checks are waiting; retry in 2 s".into(),
+            retry_after_secs: 2,
+        });
+    }
+    let permit = permits
         .clone()
         .acquire_owned()
         .await
         .map_err(|e| failed(&e))?;
+    drop(queued);
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("patron-argon2".into())
@@ -69,6 +107,11 @@ where
         })
         .map_err(|e| failed(&e))?;
     rx.await.map_err(|e| failed(&e))
+}
+
+fn waiting() -> &'static AtomicUsize {
+    static WAITING: AtomicUsize = AtomicUsize::new(0);
+    &WAITING
 }
 
 /// As many as the machine has cores: each check keeps one busy.
@@ -117,6 +160,25 @@ mod tests {
             (1..=cores).contains(&most),
             "{most} at once on {cores} cores"
         );
+    }
+
+    /// Past the bound of checks waiting, a call is a 429 at once, and the
+    /// count goes down as the waits end.
+    #[tokio::test]
+    async fn checks_waiting_past_the_bound_are_refused() {
+        static WAITING: AtomicUsize = AtomicUsize::new(0);
+        let permits = Arc::new(Semaphore::new(1));
+        let slow = || std::thread::sleep(Duration::from_millis(200));
+        // One runs, two wait, two are refused.
+        let calls = (0..5).map(|_| off_pool_in(&permits, &WAITING, 2, slow));
+        let results = futures_util::future::join_all(calls).await;
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(ApiError::TooManyRequests { .. })))
+            .count();
+        assert_eq!((results.len() - refused, refused), (3, 2));
+        assert_eq!(WAITING.load(Ordering::SeqCst), 0);
+        assert!(off_pool_in(&permits, &WAITING, 2, slow).await.is_ok());
     }
 
     #[tokio::test]

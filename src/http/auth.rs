@@ -103,7 +103,7 @@ pub fn begin_attempt<'a>(
         (status = 200, body = TokenResponse,
             headers(("Cache-Control" = String, description = "`no-store`: a token is never kept by a cache"))),
         (status = 401, description = "Wrong email or password", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed attempts, or logins within a minute", body = crate::error::Problem, content_type = "application/problem+json",
+        (status = 429, description = "Too many failed attempts, or logins within a minute, or too many password checks waiting (`Retry-After: 2`; not a failed attempt)", body = crate::error::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait")))
     ),
     security(())
@@ -137,7 +137,14 @@ pub async fn token(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| password::dummy_hash().to_string());
-    let matches = password::verify_off_pool(password, hash).await?;
+    // Not a failed login when the check could not run (too many waiting).
+    let matches = match password::verify_off_pool(password, hash).await {
+        Ok(matches) => matches,
+        Err(e) => {
+            attempt.void();
+            return Err(e);
+        }
+    };
 
     match user {
         Some(user) if matches && user.active => {

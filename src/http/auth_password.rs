@@ -63,7 +63,7 @@ fn wrong_password() -> ApiError {
     responses(
         (status = 200, body = TokenResponse, description = "Changed; a new token (the old ones are revoked)",
             headers(("Cache-Control" = String, description = "`no-store`: a token is never kept by a cache"))),
-        (status = 429, description = "Too many wrong current passwords with this token (5 per window per token, from all addresses), or failed logins (for this email from this address, or from this address; strangers' failures for this email from all addresses do not lock a password change), or logins within a minute", body = crate::error::Problem, content_type = "application/problem+json",
+        (status = 429, description = "Too many wrong current passwords with this token (5 per window per token, from all addresses), or failed logins (for this email from this address, or from this address; strangers' failures for this email from all addresses do not lock a password change), or logins within a minute, or too many password checks waiting (`Retry-After: 2`; not a failed attempt)", body = crate::error::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait")))
     )
 )]
@@ -102,7 +102,13 @@ pub async fn change(
         }
     };
     let hash = row.password_hash.clone();
-    let matches = password::verify_off_pool(current, hash).await?;
+    let matches = match password::verify_off_pool(current, hash).await {
+        Ok(matches) => matches,
+        Err(e) => {
+            attempt.void();
+            return Err(e);
+        }
+    };
     if !matches {
         attempt.failed();
         return Err(wrong_password());
