@@ -46,6 +46,16 @@ pub async fn hash_off_pool(password: String) -> Result<String, ApiError> {
     off_pool(move || hash(&password)).await?
 }
 
+/// The hash of `new` when `current` matches `phc`, None when it does not: a
+/// password change's two steps in one turn of the bounded checks.
+pub async fn verify_then_hash_off_pool(
+    current: String,
+    phc: String,
+    new: String,
+) -> Result<Option<String>, ApiError> {
+    off_pool(move || verify(&current, &phc).then(|| hash(&new)).transpose()).await?
+}
+
 /// Runs `f` on a thread of its own once one of `permits()` is free. The
 /// permit goes with the thread, so a request dropped while its check runs
 /// does not let another start before it ends. A thread per call costs tens
@@ -55,8 +65,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    off_pool_in(permits(), waiting(), cores * WAITING_PER_CORE, f).await
+    off_pool_in(permits(), waiting(), cores() * WAITING_PER_CORE, f).await
 }
 
 /// Checks waiting for a core, at most, per core: about two seconds of
@@ -117,10 +126,13 @@ fn waiting() -> &'static AtomicUsize {
 /// As many as the machine has cores: each check keeps one busy.
 fn permits() -> &'static Arc<Semaphore> {
     static PERMITS: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    PERMITS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Arc::new(Semaphore::new(cores))
-    })
+    PERMITS.get_or_init(|| Arc::new(Semaphore::new(cores())))
+}
+
+/// Read once: on Linux each read looks at the cgroup's files.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// A hash of nothing in particular, verified against when the email is
@@ -187,7 +199,21 @@ mod tests {
         assert!(verify_off_pool("correct horse".into(), h.clone())
             .await
             .expect("ran"));
-        assert!(!verify_off_pool("wrong horse".into(), h).await.expect("ran"));
+        assert!(!verify_off_pool("wrong horse".into(), h.clone())
+            .await
+            .expect("ran"));
+        let changed =
+            verify_then_hash_off_pool("correct horse".into(), h.clone(), "new horse".into())
+                .await
+                .expect("ran")
+                .expect("the current password matched");
+        assert!(verify("new horse", &changed));
+        assert_eq!(
+            verify_then_hash_off_pool("wrong horse".into(), h, "new horse".into())
+                .await
+                .expect("ran"),
+            None
+        );
     }
 
     #[test]

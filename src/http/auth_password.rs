@@ -102,19 +102,20 @@ pub async fn change(
         }
     };
     let hash = row.password_hash.clone();
-    let matches = match password::verify_off_pool(current, hash).await {
-        Ok(matches) => matches,
+    // One turn for both: hashed in a second turn, the new password could
+    // meet a full queue after the current one was taken.
+    let new_hash = match password::verify_then_hash_off_pool(current, hash, new).await {
+        Ok(Some(new_hash)) => new_hash,
+        Ok(None) => {
+            attempt.failed();
+            return Err(wrong_password());
+        }
         Err(e) => {
             attempt.void();
             return Err(e);
         }
     };
-    if !matches {
-        attempt.failed();
-        return Err(wrong_password());
-    }
     attempt.succeeded();
-    let new_hash = password::hash_off_pool(new).await?;
     let saved = state
         .db
         .write(move |conn| {
