@@ -146,15 +146,9 @@ pub fn backoff_ms(failures: i64, base_ms: u64, max_ms: u64) -> u64 {
 /// `2002::/16`, Teredo `2001::/32`, ISATAP's `::5efe:a.b.c.d` interface
 /// ids) reaches that IPv4 address, through a
 /// translator, relay or tunnel that may sit in this server's network, and is
-/// judged by it.
+/// judged by it (`address_allowed` with no network allowed).
 pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            let routed = translated_v4(v6).map_or_else(|| is_public_v6(v6), is_public_v4);
-            routed && isatap_v4(v6).is_none_or(is_public_v4)
-        }
-    }
+    address_allowed(ip, &[])
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
@@ -196,7 +190,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 fn translated_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let o = ip.octets();
-    let last = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    let last = last_32_bits(ip);
     let mapped = s[..6] == [0, 0, 0, 0, 0, 0xffff];
     // SIIT's IPv4-translated form (RFC 2765), ::ffff:0:a.b.c.d.
     let translated = s[..6] == [0, 0, 0, 0, 0xffff, 0];
@@ -224,8 +218,12 @@ fn translated_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 /// interface id).
 fn isatap_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
-    let o = ip.octets();
-    (s[4] & 0xfdff == 0 && s[5] == 0x5efe).then(|| Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+    (s[4] & 0xfdff == 0 && s[5] == 0x5efe).then(|| last_32_bits(ip))
+}
+
+fn last_32_bits(ip: Ipv6Addr) -> Ipv4Addr {
+    let [.., a, b, c, d] = ip.octets();
+    Ipv4Addr::new(a, b, c, d)
 }
 
 /// May a delivery connect to `ip`: public, or in one of the `allowed`
