@@ -337,25 +337,19 @@ pub async fn patch(
             if let Some(c) = input.cost_cents.flatten() {
                 row.cost_cents = c;
             }
-            // After the body's checks (the owner's): a 412 says the body was
-            // valid.
-            // A change to an archived card's record: the 409 before the
-            // version check, whose 412 would only lead to a resend that gets it.
-            if row != stored {
-                super::customers::refuse_archived(&customer)?;
-            }
-            precondition::check(expected.as_deref(), before)?;
-            // Nothing differs: no write, no new version (of it or its plan).
-            if row == stored {
+            // After the body's checks (the owner's too). Unchanged: its plan
+            // gets no new version either.
+            if !super::customers::record_patch_writes(
+                &customer,
+                row != stored,
+                expected.as_deref(),
+                before,
+            )? {
                 return Ok(row);
             }
             row.version = before + 1;
             row.updated_at = db::now();
-            if !plans::save_action(conn, &row, before)? {
-                return Err(ApiError::PreconditionFailed {
-                    current: before + 1,
-                });
-            }
+            precondition::require_saved(plans::save_action(conn, &row, before)?, before)?;
             plans::touch(conn, &plan, row.updated_at)?;
             Ok(row)
         })

@@ -12,7 +12,9 @@ use validator::Validate;
 use super::account_plan_actions::ActionView;
 use super::common::versioned;
 use super::customer_input::nullable;
-use super::customers::{patchable_customer, refuse_archived, writable_customer};
+use super::customers::{
+    patchable_customer, record_patch_writes, refuse_archived, writable_customer,
+};
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
@@ -491,24 +493,12 @@ pub async fn patch(
             if moved && !errors.is_empty() {
                 return Err(ApiError::Validation(errors));
             }
-            // A change to an archived card's plan: the 409 before the
-            // version check, whose 412 would only lead to a resend that gets it.
-            if row != stored {
-                refuse_archived(&customer)?;
-            }
-            // After the body's checks: a 412 says the body was valid.
-            precondition::check(expected.as_deref(), before)?;
-            // Nothing differs: no write, no new version.
-            if row == stored {
+            if !record_patch_writes(&customer, row != stored, expected.as_deref(), before)? {
                 return plan_view(conn, row);
             }
             row.version = before + 1;
             row.updated_at = db::now();
-            if !plans::save(conn, &row, before)? {
-                return Err(ApiError::PreconditionFailed {
-                    current: before + 1,
-                });
-            }
+            precondition::require_saved(plans::save(conn, &row, before)?, before)?;
             plan_view(conn, row)
         })
         .await?;

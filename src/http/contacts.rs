@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::customer_input::nullable;
-use super::customers::{find_customer, patchable_customer, refuse_archived, writable_customer};
+use super::customers::{find_customer, patchable_customer, record_patch_writes, writable_customer};
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
@@ -341,23 +341,12 @@ pub async fn patch(
             if let Some(v) = input.notes {
                 row.notes = super::common::clean(v);
             }
-            // A change to an archived card's record: the 409 before the
-            // version check, whose 412 would only lead to a resend that gets it.
-            if row != stored {
-                refuse_archived(&customer)?;
-            }
-            precondition::check(expected.as_deref(), before)?;
-            // Nothing differs: no write, no new version, nothing in the feed.
-            if row == stored {
+            if !record_patch_writes(&customer, row != stored, expected.as_deref(), before)? {
                 return Ok(row);
             }
             row.version = before + 1;
             row.updated_at = db::now();
-            if !contacts::save(conn, &row, before)? {
-                return Err(ApiError::PreconditionFailed {
-                    current: before + 1,
-                });
-            }
+            precondition::require_saved(contacts::save(conn, &row, before)?, before)?;
             Ok(row)
         })
         .await?;

@@ -322,6 +322,26 @@ pub fn patchable_customer(
     Ok(customer)
 }
 
+/// Whether a PATCH of a card's record writes, once its body is applied and
+/// checked (`changed`: the row differs from the stored one). In this order:
+/// a change to an archived card's record is the 409, before the version
+/// check, whose 412 would only lead to a resend that gets it; then the 412
+/// (after the body's checks: a 412 says the body was valid, so that
+/// re-reading and sending it again can succeed); then `false` when nothing
+/// differs: no write, no new version, nothing in the feed.
+pub fn record_patch_writes(
+    customer: &CustomerRow,
+    changed: bool,
+    expected: Option<&[i64]>,
+    version: i64,
+) -> Result<bool, ApiError> {
+    if changed {
+        refuse_archived(customer)?;
+    }
+    super::precondition::check(expected, version)?;
+    Ok(changed)
+}
+
 pub fn refuse_archived(customer: &CustomerRow) -> Result<(), ApiError> {
     match customer.archived_at {
         Some(_) => Err(archived(customer.id)),
@@ -521,11 +541,7 @@ pub fn update_in_tx(
     }
     row.version = before + 1;
     row.updated_at = db::now();
-    if !customers::save(conn, &row, before)? {
-        return Err(ApiError::PreconditionFailed {
-            current: before + 1,
-        });
-    }
+    precondition::require_saved(customers::save(conn, &row, before)?, before)?;
     if let Some(tags) = &tags {
         customers::replace_tags(conn, id, tags)?;
     }
@@ -746,11 +762,7 @@ async fn set_archived(
                 row.archived_at = archive.then_some(now);
                 row.version = before + 1;
                 row.updated_at = now;
-                if !customers::save(conn, &row, before)? {
-                    return Err(ApiError::PreconditionFailed {
-                        current: before + 1,
-                    });
-                }
+                precondition::require_saved(customers::save(conn, &row, before)?, before)?;
             }
             view_of(conn, row.id)
         })

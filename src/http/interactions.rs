@@ -10,7 +10,7 @@ use validator::Validate;
 
 use super::common::{clean, instant, not_future, versioned};
 use super::customer_input::nullable;
-use super::customers::{find_customer, patchable_customer, refuse_archived, writable_customer};
+use super::customers::{find_customer, patchable_customer, record_patch_writes, writable_customer};
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
@@ -662,25 +662,12 @@ pub async fn patch(
                 return Err(ApiError::Validation(vec![after_resolution()]));
             }
             row.complaint_status = new_status.map(|s| s.as_str().into());
-            // After every check of the body: a 412 says the body was valid,
-            // so that re-reading and sending it again can succeed.
-            // A change to an archived card's record: the 409 before the
-            // version check, whose 412 would only lead to a resend that gets it.
-            if row != stored {
-                refuse_archived(&customer)?;
-            }
-            precondition::check(expected.as_deref(), before)?;
-            // Nothing differs: no write, no new version, nothing in the feed.
-            if row == stored {
+            if !record_patch_writes(&customer, row != stored, expected.as_deref(), before)? {
                 return Ok(row);
             }
             row.version = before + 1;
             row.updated_at = now;
-            if !interactions::save(conn, &row, before)? {
-                return Err(ApiError::PreconditionFailed {
-                    current: before + 1,
-                });
-            }
+            precondition::require_saved(interactions::save(conn, &row, before)?, before)?;
             stats::refresh_contacts(conn, customer_id)?;
             Ok(row)
         })

@@ -11,7 +11,7 @@ use validator::Validate;
 
 use super::common::versioned;
 use super::customer_input::nullable;
-use super::customers::{find_customer, patchable_customer, refuse_archived, writable_customer};
+use super::customers::{find_customer, patchable_customer, record_patch_writes, writable_customer};
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
@@ -345,26 +345,13 @@ pub async fn patch(
             if let Some(d) = input.description.flatten() {
                 row.description = d.trim().to_string();
             }
-            // After every check of the body: a 412 says the body was valid,
-            // so that re-reading and sending it again can succeed.
-            // A change to an archived card's record: the 409 before the
-            // version check, whose 412 would only lead to a resend that gets it.
-            if row != stored {
-                refuse_archived(&customer)?;
-            }
-            precondition::check(expected.as_deref(), before)?;
-            // Nothing differs: no write, no new version, nothing in the feed.
-            if row == stored {
+            if !record_patch_writes(&customer, row != stored, expected.as_deref(), before)? {
                 return Ok(row);
             }
             let now = db::now();
             row.version = before + 1;
             row.updated_at = now;
-            if !needs::save(conn, &row, before)? {
-                return Err(ApiError::PreconditionFailed {
-                    current: before + 1,
-                });
-            }
+            precondition::require_saved(needs::save(conn, &row, before)?, before)?;
             if new_kind != old_kind {
                 events::insert(
                     conn,

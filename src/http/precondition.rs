@@ -87,6 +87,18 @@ pub fn check(expected: Option<&[i64]>, current: i64) -> Result<(), ApiError> {
     }
 }
 
+/// The 412 of a compare-and-set save (`saved` false) that found its row no
+/// longer at `before`: another write came first between the read and it.
+pub fn require_saved(saved: bool, before: i64) -> Result<(), ApiError> {
+    if saved {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed {
+            current: before + 1,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{if_match, parse_etag};

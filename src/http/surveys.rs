@@ -828,11 +828,7 @@ pub async fn patch(
                 let before = row.version;
                 row.version = before + 1;
                 row.updated_at = now;
-                if !store::save(conn, &row, before)? {
-                    return Err(ApiError::PreconditionFailed {
-                        current: before + 1,
-                    });
-                }
+                precondition::require_saved(store::save(conn, &row, before)?, before)?;
                 detail(conn, row)
             })
         })

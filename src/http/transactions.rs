@@ -10,7 +10,7 @@ use validator::Validate;
 
 use super::common::{clean, not_future, versioned};
 use super::customer_input::nullable;
-use super::customers::{find_customer, patchable_customer, refuse_archived, writable_customer};
+use super::customers::{find_customer, patchable_customer, record_patch_writes, writable_customer};
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
@@ -439,25 +439,17 @@ pub fn update_in_tx(
     let before = row.version;
     patch_row(&mut row, input, &customer.currency)?;
     external_id_free(conn, row.external_id.as_deref(), row.id)?;
-    // A state the client must change first (restore the card): before the
-    // version check, whose 412 would only lead to a resend that gets it.
-    // A sales user's refusal comes first, as for any request of theirs.
+    // A sales user's refusal of a change comes first, as for any request
+    // of theirs (a resend skipped it above).
     if row != original {
         user.require_customer_write(customer.owner_id)?;
-        refuse_archived(&customer)?;
     }
-    // After the body's checks: a 412 says the body was valid.
-    precondition::check(expected.as_deref(), before)?;
-    if row == original {
+    if !record_patch_writes(&customer, row != original, expected.as_deref(), before)? {
         return Ok(Updated::Unchanged(original));
     }
     row.version = before + 1;
     row.updated_at = db::now();
-    if !transactions::save(conn, &row, before)? {
-        return Err(ApiError::PreconditionFailed {
-            current: before + 1,
-        });
-    }
+    precondition::require_saved(transactions::save(conn, &row, before)?, before)?;
     Ok(Updated::Saved(row))
 }
 
