@@ -534,6 +534,22 @@ pub fn update_in_tx(
     if row.currency != original.currency {
         check_change(conn, &original, restated)?;
     }
+    // The card's purchases as locked: the save below does not change them.
+    let purchase_count = customers::find_full(conn, id)?
+        .map(|(_, s)| s.purchase_count)
+        .unwrap_or_default();
+    let (stage_after, grade_after) = (row.funnel_stage.clone(), row.prospect_grade.clone());
+    let funnel_change = funnel::FunnelChange {
+        customer_id: id,
+        user_id: user.id,
+        stage_before: Some(&stage_before),
+        stage_after: &stage_after,
+        grade_before: grade_before.as_deref(),
+        grade_after: grade_after.as_deref(),
+        reason: reason.as_deref(),
+        purchase_count,
+    };
+    funnel::check(&funnel_change)?;
     // After the body's checks: a 412 says the body was valid.
     precondition::check(expected.as_deref(), before)?;
     if unchanged {
@@ -551,22 +567,7 @@ pub fn update_in_tx(
         crate::db::cpr::refresh_current(conn, id, row.updated_at)?;
         crate::db::loyalty::refresh_current(conn, id, row.updated_at)?;
     }
-    let purchase_count = customers::find_full(conn, id)?
-        .map(|(_, s)| s.purchase_count)
-        .unwrap_or_default();
-    funnel::apply(
-        conn,
-        &funnel::FunnelChange {
-            customer_id: id,
-            user_id: user.id,
-            stage_before: Some(&stage_before),
-            stage_after: &row.funnel_stage,
-            grade_before: grade_before.as_deref(),
-            grade_after: row.prospect_grade.as_deref(),
-            reason: reason.as_deref(),
-            purchase_count,
-        },
-    )?;
+    funnel::apply(conn, &funnel_change)?;
     Ok(Updated::Saved(row))
 }
 

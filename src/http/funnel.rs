@@ -23,16 +23,25 @@ pub fn move_refused(e: funnel::FunnelError) -> ApiError {
     ApiError::field_conflict("funnel_stage", e.to_string())
 }
 
+/// Refuses a stage move the rules do not allow (409). A change checks this
+/// before its version (a 412 says the body was valid) and `apply` again.
+pub fn check(change: &FunnelChange) -> Result<(), ApiError> {
+    if change.stage_before == Some(change.stage_after) {
+        return Ok(());
+    }
+    let from = change.stage_before.and_then(FunnelStage::parse);
+    let to = FunnelStage::parse(change.stage_after)
+        .ok_or_else(|| ApiError::Internal(format!("unknown stage {}", change.stage_after)))?;
+    funnel::check_move(from, to, change.purchase_count, change.reason.is_some())
+        .map_err(move_refused)
+}
+
 /// Refuses illegal stage moves (409) and records every stage and grade
 /// change as a customer event.
 pub fn apply(conn: &mut DbConn, change: &FunnelChange) -> Result<(), ApiError> {
     let at = db::now();
+    check(change)?;
     if change.stage_before != Some(change.stage_after) {
-        let from = change.stage_before.and_then(FunnelStage::parse);
-        let to = FunnelStage::parse(change.stage_after)
-            .ok_or_else(|| ApiError::Internal(format!("unknown stage {}", change.stage_after)))?;
-        funnel::check_move(from, to, change.purchase_count, change.reason.is_some())
-            .map_err(move_refused)?;
         events::insert(
             conn,
             &NewEvent {

@@ -6,7 +6,7 @@
 //! target or status move, a card's or an order's currency) came after the
 //! comparison: a client got a 412, re-read, resent, and only then learnt the
 //! body could never be taken (outside reviews). So did the 409 of a change
-//! to an archived card or its order.
+//! to an archived card or its order, and of a funnel move the rules refuse.
 
 use serde_json::json;
 
@@ -125,6 +125,28 @@ async fn card_and_segment_rules_come_before_the_version_check(app: TestApp) {
             .await
             .problem(412);
     }
+    // Funnel moves the rules refuse: won without a purchase, down without a
+    // reason (a review: they were the 409 only after the version check).
+    let r = app
+        .patch(&path, &admin, &json!({"funnel_stage": "key"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for refused in [
+        json!({"funnel_stage": "won"}),
+        json!({"funnel_stage": "lead"}),
+    ] {
+        let r = app.patch_if_match(&path, &admin, STALE, &refused).await;
+        r.problem(409);
+        assert_eq!(r.error_fields(), ["funnel_stage"], "{refused}: {}", r.text);
+    }
+    app.patch_if_match(
+        &path,
+        &admin,
+        STALE,
+        &json!({"funnel_stage": "lead", "change_reason": "budget frozen"}),
+    )
+    .await
+    .problem(412);
 
     // An order in another currency than its card's.
     let r = app
