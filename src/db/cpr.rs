@@ -136,90 +136,77 @@ fn refresh_range(
     let stage = stage_sql(s, now);
     let at = literal(now);
     let range = cards.on("id");
+    let unpinned_moving = format!("(cpr_pinned = FALSE AND cpr_stage <> {stage})");
+    // Over a `customers` row: its stored figures differ from the window's.
     // A share is in [0, 1]: -1 stands for "none" in the comparison.
-    let figures = match source {
-        Revenue::Card => {
-            let share = share_sql("revenue_12m_cents", "wallet_size_cents", months);
-            Some(format!(
-                "UPDATE customers SET cpr_revenue_window_cents = revenue_12m_cents, share_of_wallet = {share}, \
-                   cpr_window_months = {months} \
-                 WHERE {range} AND (cpr_revenue_window_cents <> revenue_12m_cents \
-                   OR COALESCE(share_of_wallet, -1) <> COALESCE({share}, -1) OR {other});",
-                other = other_window("customers", months),
-            ))
-        }
-        Revenue::Transactions => {
-            let revenue = "COALESCE(w.revenue, 0)";
-            let (in_tx, in_c, in_customers) = (
-                cards.on("customer_id"),
-                cards.on("c.id"),
-                cards.on("customers.id"),
-            );
-            let share = share_sql(revenue, "c.wallet_size_cents", months);
-            let window = format!(
-                "SELECT c.id AS id, {revenue} AS revenue, {share} AS share FROM customers c \
-                 LEFT JOIN (SELECT customer_id, {sum} AS revenue FROM transactions \
-                            WHERE {in_tx} AND occurred_at >= {start} \
-                            GROUP BY customer_id) w ON w.customer_id = c.id \
-                 WHERE {in_c}",
-                sum = super::money_sum("amount_cents"),
-            );
-            let stale = |card: &str| {
-                format!(
-                    "({card}.cpr_revenue_window_cents <> x.revenue \
-                     OR COALESCE({card}.share_of_wallet, -1) <> COALESCE(x.share, -1) OR {other})",
-                    other = other_window(card, months),
-                )
-            };
-            // No stale card: no update, but the stages below may still move.
-            let update = |locked: String| {
-                // The range is repeated on the updated table so that
-                // PostgreSQL does not hash-join all of `customers` for every
-                // chunk.
-                format!(
-                    "UPDATE customers SET cpr_revenue_window_cents = x.revenue, share_of_wallet = x.share, \
-                       cpr_window_months = {months} \
-                     FROM ({window}) x \
-                     WHERE customers.id = x.id AND {in_customers} AND {locked} AND {stale};",
-                    stale = stale("customers"),
-                )
-            };
-            lock_stale(conn, &range, &window, &stale("s"))?.map(update)
-        }
+    let card_share = share_sql("revenue_12m_cents", "wallet_size_cents", months);
+    let window = window_sql(cards, months, &start);
+    let stale = match source {
+        Revenue::Card => format!(
+            "(cpr_revenue_window_cents <> revenue_12m_cents \
+              OR COALESCE(share_of_wallet, -1) <> COALESCE({card_share}, -1) OR {other})",
+            other = other_window("customers", months),
+        ),
+        Revenue::Transactions => format!(
+            "id IN (SELECT x.id FROM ({window}) x JOIN customers s ON s.id = x.id WHERE {})",
+            differs("s", months)
+        ),
     };
-    let before = super::events::last_id(conn)?;
-    if let Some(figures) = figures {
-        conn.batch_execute(&figures)?;
-    }
-    let unpinned = format!("{range} AND cpr_pinned = FALSE");
-    let moving = match conn {
-        // SQLite's writers run one at a time: nothing changes the range
-        // between the two statements. A list of the moving ids (up to a
-        // chunk's 50,000) was a statement of that many literals to parse,
-        // whose memory the process kept: idle RSS 29 → 43 MB after a
-        // start-up recompute that moved 69,330 cards (docs/BENCHMARKS.md,
-        // session 44).
-        DbConn::Sqlite(_) => unpinned,
-        // The moving cards are locked first: their events and their new
-        // stages are then written from the same rows (`row_lock::lock_where`).
+    // The cards this refresh may write. SQLite's writers run one at a time:
+    // nothing changes the range between the statements. A list of the moving
+    // ids (up to a chunk's 50,000) was a statement of that many literals to
+    // parse, whose memory the process kept: idle RSS 29 → 43 MB after a
+    // start-up recompute that moved 69,330 cards (docs/BENCHMARKS.md,
+    // session 44).
+    // On PostgreSQL they are locked first, all of them in one statement in
+    // id order, as the bulk writers lock theirs: the cards with figures to
+    // write and those whose stage moves with the figures they have (a card
+    // with no figures to write keeps them). Locked in two passes, the
+    // stale ones and then the moving ones, a chunk held a card a bulk batch
+    // waited for while it waited for a lower one the batch held: a deadlock,
+    // one of the two a 503 (an outside review). Locked, the cards' events and
+    // new stages are written from the same rows, and a purchase committed
+    // meanwhile on a card not locked here is left to its own refresh (its
+    // figures summed before it committed would overwrite its own).
+    let scope = match conn {
+        DbConn::Sqlite(_) => cards.on("customers.id"),
         DbConn::Postgresql(_) => {
             let ids = super::row_lock::lock_where(
                 conn,
                 super::row_lock::Locked::Customers,
-                &format!("{unpinned} AND cpr_stage <> {stage}"),
+                &format!("{range} AND ({stale} OR {unpinned_moving})"),
             )?;
             if ids.is_empty() {
                 return Ok(());
             }
-            Cards::Ids(&ids).on("id")
+            Cards::Ids(&ids).on("customers.id")
         }
     };
+    let before = super::events::last_id(conn)?;
+    conn.batch_execute(&match source {
+        Revenue::Card => format!(
+            "UPDATE customers SET cpr_revenue_window_cents = revenue_12m_cents, \
+               share_of_wallet = {card_share}, cpr_window_months = {months} \
+             WHERE {scope} AND {stale};"
+        ),
+        // The scope is on the updated table too so that PostgreSQL does not
+        // hash-join all of `customers` for every chunk.
+        Revenue::Transactions => format!(
+            "UPDATE customers SET cpr_revenue_window_cents = x.revenue, share_of_wallet = x.share, \
+               cpr_window_months = {months} \
+             FROM ({window}) x \
+             WHERE customers.id = x.id AND {scope} AND {};",
+            differs("customers", months),
+        ),
+    })?;
+    // Evaluated on the new figures.
+    let moving = format!("{scope} AND {unpinned_moving}");
     conn.batch_execute(&format!(
         "INSERT INTO customer_events (customer_id, kind, from_value, to_value, at) \
            SELECT id, '{CPR_STAGE_CHANGED}', cpr_stage, {stage}, {at} FROM customers \
-           WHERE {moving} AND cpr_stage <> {stage};
+           WHERE {moving};
          UPDATE customers SET cpr_stage = {stage}, cpr_since = {at} \
-           WHERE {moving} AND cpr_stage <> {stage};"
+           WHERE {moving};"
     ))?;
     super::changes::record_stage_events(
         conn,
@@ -230,34 +217,31 @@ fn refresh_range(
     )
 }
 
-/// On PostgreSQL, locks the cards of `range` whose stored window figures
-/// differ from `window`'s (`stale`, over the card `s` and the figures `x`),
-/// and returns the condition that restricts the update to them (None: no
-/// card to update). The update's own re-check of a card that a purchase
-/// changed meanwhile compares the purchase's figures with the window summed
-/// before that purchase committed: they differ, so it wrote the stale sum
-/// over the purchase's (an outside review, with a 6-month window). Locked
-/// first, such a card is waited for here, and the update that follows reads
-/// the purchase's transactions afresh. SQLite's writers run one at a time:
-/// the range alone.
-fn lock_stale(
-    conn: &mut DbConn,
-    range: &str,
-    window: &str,
-    stale: &str,
-) -> QueryResult<Option<String>> {
-    if matches!(conn, DbConn::Sqlite(_)) {
-        return Ok(Some("TRUE".into()));
-    }
-    let ids = super::row_lock::lock_where(
-        conn,
-        super::row_lock::Locked::Customers,
-        &format!(
-            "{range} AND id IN (SELECT x.id FROM ({window}) x \
-               JOIN customers s ON s.id = x.id WHERE {stale})"
-        ),
-    )?;
-    Ok((!ids.is_empty()).then(|| Cards::Ids(&ids).on("customers.id")))
+/// The window's figures of `cards` summed from their transactions since
+/// `start`: `id`, `revenue`, `share`.
+fn window_sql(cards: Cards, months: u32, start: &str) -> String {
+    let revenue = "COALESCE(w.revenue, 0)";
+    format!(
+        "SELECT c.id AS id, {revenue} AS revenue, {share} AS share FROM customers c \
+         LEFT JOIN (SELECT customer_id, {sum} AS revenue FROM transactions \
+                    WHERE {in_tx} AND occurred_at >= {start} \
+                    GROUP BY customer_id) w ON w.customer_id = c.id \
+         WHERE {in_c}",
+        share = share_sql(revenue, "c.wallet_size_cents", months),
+        sum = super::money_sum("amount_cents"),
+        in_tx = cards.on("customer_id"),
+        in_c = cards.on("c.id"),
+    )
+}
+
+/// The stored figures of `card` (a `customers` row) differ from the
+/// window's (`x`, from [`window_sql`]).
+fn differs(card: &str, months: u32) -> String {
+    format!(
+        "({card}.cpr_revenue_window_cents <> x.revenue \
+         OR COALESCE({card}.share_of_wallet, -1) <> COALESCE(x.share, -1) OR {other})",
+        other = other_window(card, months),
+    )
 }
 
 /// One customer, inside the caller's write transaction (after its figures
