@@ -125,9 +125,14 @@ pub fn save(
     let events = serde_json::json!(w.events).to_string();
     // Other events: the failures counted were another change's, which the
     // new filter may now put behind older ones (a review: a widened filter
-    // sent an older change as the last attempt before disabling).
+    // sent an older change as the last attempt before disabling); so was the
+    // wait they set before the next attempt (a review: a filter narrowed to
+    // leave out a failing type still waited up to the back-off's hour).
     diesel::update(target.filter(webhooks::events.ne(&events)))
-        .set(webhooks::failures.eq(0))
+        .set((
+            webhooks::failures.eq(0),
+            webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
+        ))
         .execute(conn)?;
     let n = diesel::update(target)
         .set((

@@ -329,20 +329,30 @@ where
 
 /// Failures counted under one `events` list were another change's: a new
 /// list starts the count again (a review: a widened filter put an older
-/// change first and sent it as the last attempt before disabling); a PATCH
-/// of anything else keeps it.
+/// change first and sent it as the last attempt before disabling), and the
+/// wait they set before the next attempt (a review: a filter narrowed to
+/// leave out a failing type still waited up to an hour); a PATCH of
+/// anything else keeps both.
 async fn new_events_start_the_failure_count_again(app: TestApp) {
     let admin = app.admin_token().await;
     let id = subscribe(&app, &admin, "https://hooks.example.com/in").await;
     let url = format!("/api/v1/webhooks/{id}");
-    app.execute_sql(&format!("UPDATE webhooks SET failures = 2 WHERE id = {id}"));
+    app.execute_sql(&format!(
+        "UPDATE webhooks SET failures = 2, next_attempt_at = '2999-01-01 00:00:00' WHERE id = {id}"
+    ));
     let r = app
         .patch(&url, &admin, &json!({"description": "ERP"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["consecutive_failures"], 2, "{}", r.text);
+    assert_eq!(
+        r.body["next_attempt_at"], "2999-01-01T00:00:00Z",
+        "{}",
+        r.text
+    );
     let widened = json!({"events": ["customer.created", "contact.created"]});
     let r = app.patch(&url, &admin, &widened).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["consecutive_failures"], 0, "{}", r.text);
+    assert_eq!(r.body["next_attempt_at"], json!(null), "{}", r.text);
 }
