@@ -298,6 +298,40 @@ pub fn refresh_stages(
     Ok(changed)
 }
 
+/// Moves the 12-month window to `now` for what reads the cards' 12-month
+/// figures (the tier ranking), and with a 12-month CPR window brings the
+/// share of wallet, stage and loyalty type of the cards it moved up to
+/// date: they kept the old window's until the hourly job (a review found
+/// it after `POST /tiers/recompute`). Only those cards: a walk of every
+/// card, each time, added seconds to every tier recompute at 1M cards (a
+/// review); a full move (no remembered one) is followed by the full walk.
+/// The caller holds the settings' turn (`settings::change_turn`).
+pub fn follow_window(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    turn: &super::settings::Turn,
+) -> Result<(), crate::error::ApiError> {
+    let ids = match super::stats::refresh_windows_moved(conn, now)? {
+        super::stats::Moved::Every(_) => return refresh_stages(conn, now, turn).map(|_| ()),
+        super::stats::Moved::Cards(ids) => ids,
+    };
+    let (s, _) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
+    if s.window_months != 12 {
+        // The stage reads its own window's revenue, which this move left.
+        return Ok(());
+    }
+    for chunk in ids.chunks(ID_CHUNK) {
+        super::write_tx(conn, |conn| {
+            refresh_ids(conn, chunk, &s, now)?;
+            super::loyalty::refresh_ids_current(conn, chunk, now)
+        })?;
+    }
+    Ok(())
+}
+
+/// Cards refreshed per transaction by id (an `IN` list of literals).
+const ID_CHUNK: usize = 5_000;
+
 /// Every customer, in id-range chunks of short transactions. Returns the
 /// number of stage changes. With the default 12-month window the revenue is
 /// the card's `revenue_12m_cents` (the window is moved to `now` first, which

@@ -138,7 +138,7 @@ pub async fn recompute(
             let now = db::now();
             // The ranking moves the 12-month window: the stages that read
             // the card's 12-month revenue follow it first.
-            db::cpr::refresh_stages(conn, now, &turn)?;
+            db::cpr::follow_window(conn, now, &turn)?;
             // Records the window ranked over with its last tiers.
             let done = tiers::recompute(conn, &s, now)?;
             Ok(TiersRecomputed {

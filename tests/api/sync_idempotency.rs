@@ -310,20 +310,30 @@ async fn a_keyed_recompute_runs_again(app: TestApp) {
                 .json(&json!({})),
         )
     };
-    for path in ["/api/v1/cpr/recompute", "/api/v1/tiers/recompute"] {
+    // What each recompute corrects: the stage, and the tier.
+    let changed_since = [
+        (
+            "/api/v1/cpr/recompute",
+            format!("UPDATE customers SET cpr_stage = 'retention' WHERE id = {c}"),
+            ("cpr_stage", "not_started"),
+        ),
+        (
+            "/api/v1/tiers/recompute",
+            format!(
+                "DELETE FROM customer_tiers WHERE customer_id = {c}; \
+                 INSERT INTO customer_tiers (customer_id, tier) VALUES ({c}, 'important')"
+            ),
+            ("tier", "small"),
+        ),
+    ];
+    for &(path, ref change, (field, corrected)) in &changed_since {
         for _ in 0..2 {
-            app.execute_sql(&format!(
-                "UPDATE customers SET cpr_stage = 'retention' WHERE id = {c}"
-            ));
+            app.execute_sql(change);
             let r = send(path).await;
             assert_eq!(r.status, 200, "{path}: {}", r.text);
             assert!(r.header("idempotent-replayed").is_none(), "{path}");
             let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
-            assert_eq!(
-                card.body["cpr_stage"], "not_started",
-                "{path}: {}",
-                card.text
-            );
+            assert_eq!(card.body[field], corrected, "{path}: {}", card.text);
         }
     }
     let r = send("/api/v1/cpr/recompute").await;
