@@ -135,7 +135,18 @@ fn refresh_range(
     let months = s.window_months;
     let stage = stage_sql(s, now);
     let at = literal(now);
-    let range = cards.on("id");
+    // A walk of every card (a range, one `now` for minutes) leaves a card
+    // whose figures a purchase refreshed after that `now`: the purchase
+    // refreshed its stage as of its own, later instant, which the walk's
+    // older one undid (an outside review: a move to retention undone, its
+    // event dated before the one it undid). The hourly walk takes it next.
+    let newer = match cards {
+        Cards::Range(..) => {
+            format!(" AND (customers.stats_at IS NULL OR customers.stats_at <= {at})")
+        }
+        Cards::Ids(_) => String::new(),
+    };
+    let range = format!("{}{newer}", cards.on("customers.id"));
     let unpinned_moving = format!("(cpr_pinned = FALSE AND cpr_stage <> {stage})");
     // Over a `customers` row: its stored figures differ from the window's.
     // A share is in [0, 1]: -1 stands for "none" in the comparison.
@@ -169,7 +180,7 @@ fn refresh_range(
     // meanwhile on a card not locked here is left to its own refresh (its
     // figures summed before it committed would overwrite its own).
     let scope = match conn {
-        DbConn::Sqlite(_) => cards.on("customers.id"),
+        DbConn::Sqlite(_) => range.clone(),
         DbConn::Postgresql(_) => {
             let ids = super::row_lock::lock_where(
                 conn,
@@ -475,7 +486,10 @@ mod tests {
     use crate::db::testing::{db_tests, insert_rows};
     use crate::domain::cpr::{share_of_wallet, stage, CprInputs};
 
-    db_tests!(refreshed_stages_match_the_domain_rule);
+    db_tests!(
+        refreshed_stages_match_the_domain_rule,
+        a_walk_leaves_the_cards_a_later_purchase_refreshed,
+    );
 
     #[derive(QueryableByName)]
     struct Card {
@@ -609,6 +623,53 @@ mod tests {
                     "{what} (cleared first: {upgraded})"
                 );
             }
+        }
+    }
+
+    /// A walk of every card runs minutes with one `now`; a purchase
+    /// committed meanwhile refreshed its card as of its own, later instant
+    /// (`stats_at`). Two cards whose stage is not the one their figures give
+    /// (no purchase: not started): the one refreshed after the walk's `now`
+    /// is left as its refresh made it, the other is moved; a refresh of the
+    /// cards by id (a write's own) moves both.
+    fn a_walk_leaves_the_cards_a_later_purchase_refreshed(c: &mut DbConn) {
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .unwrap_or_default();
+        c.batch_execute(crate::db::testing::OWNER)
+            .unwrap_or_else(|e| panic!("{e}"));
+        insert_rows(
+            c,
+            "customers (id, kind, name, owner_id, created_at, updated_at, cpr_stage, stats_at)",
+            [(1, now), (2, now + Duration::seconds(30))].map(|(id, stats_at)| {
+                format!(
+                    "({id}, 'individual', 'c{id}', 1, {at}, {at}, 'retention', {})",
+                    literal(stats_at),
+                    at = literal(now),
+                )
+            }),
+        );
+        let stages = |c: &mut DbConn| -> Vec<String> {
+            let got: Vec<Card> = diesel::sql_query(
+                "SELECT id, cpr_stage, share_of_wallet, cpr_revenue_window_cents, \
+                   cpr_window_months FROM customers ORDER BY id",
+            )
+            .load(c)
+            .unwrap_or_else(|e| panic!("{e}"));
+            got.into_iter().map(|card| card.cpr_stage).collect()
+        };
+        let s = CprSettings::default();
+        for source in [Revenue::Card, Revenue::Transactions] {
+            c.batch_execute("UPDATE customers SET cpr_stage = 'retention'")
+                .unwrap_or_else(|e| panic!("{e}"));
+            crate::db::write_tx(c, |c| refresh_range(c, Cards::Range(0, 2), &s, now, source))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(stages(c), ["not_started", "retention"]);
+            crate::db::write_tx(c, |c| {
+                refresh_range(c, Cards::Ids(&[1, 2]), &s, now, source)
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(stages(c), ["not_started", "not_started"]);
         }
     }
 }
