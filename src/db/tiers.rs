@@ -237,10 +237,14 @@ fn apply(
 /// until the next recompute; written before the chunks, a failed chunk left
 /// the old tiers beside a profit column no recompute had written for them.
 /// In the last chunk, a recompute that fails leaves the old mark with the
-/// profit column it names unchanged: a window other than 12 months writes
-/// `tier_profit_cents`, which the old 12-month mark does not read, and a
-/// 12-month window writes no profit (over chunks, the committed ones hold
-/// some tiers of the new ranking, as for any recompute that fails midway).
+/// profit column it names unchanged when either window is 12 months: a
+/// window other than 12 months writes `tier_profit_cents`, which the old
+/// 12-month mark does not read, and a 12-month window writes no profit
+/// (over chunks, the committed ones hold some tiers of the new ranking, as
+/// for any recompute that fails midway). From one other window to another
+/// (6 to 3) the old mark reads `tier_profit_cents` as the chunks rewrite
+/// it: the sums mix the two windows until the last chunk commits (README,
+/// an outside review; a column per window would be needed to avoid it).
 fn mark_ranked(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult<()> {
     let ranked = Ranked {
         window_months: s.window_months,
