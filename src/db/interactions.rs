@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::page::{Before, Cursor};
 use super::schema::{customers, interactions};
 use super::DbConn;
+use crate::domain::codes::ComplaintStatus;
 use crate::error::{ApiError, FieldError};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
@@ -189,18 +190,26 @@ pub fn page(
     if let Some(v) = filter.to {
         query = query.filter(i::occurred_at.lt(v));
     }
-    if let Some(v) = filter.follow_up_before {
-        // The morning list: archived customers' follow-ups are not due.
-        let archived = customers::table
+    // The lists of work to do, the due follow-ups and the open complaints,
+    // leave archived cards out: their records take no change until the card
+    // is restored (a review: a rep's open complaints listed ones whose
+    // resolution was a 409), and they come back with it.
+    let archived = || {
+        customers::table
             .filter(customers::id.eq(i::customer_id))
-            .filter(customers::archived_at.is_not_null());
+            .filter(customers::archived_at.is_not_null())
+    };
+    if let Some(v) = filter.follow_up_before {
         query = query
             .filter(i::follow_up_at.lt(v))
             .filter(i::follow_up_done_at.is_null())
-            .filter(diesel::dsl::not(diesel::dsl::exists(archived)));
+            .filter(diesel::dsl::not(diesel::dsl::exists(archived())));
     }
     if let Some(v) = &filter.complaint_status {
         query = query.filter(i::complaint_status.eq(v.clone()));
+        if v.as_str() == ComplaintStatus::Open.as_str() {
+            query = query.filter(diesel::dsl::not(diesel::dsl::exists(archived())));
+        }
     }
     if let Some(v) = filter.updated_since {
         query = query.filter(i::updated_at.ge(v));

@@ -338,7 +338,9 @@ pub struct CustomerPatch {
     /// Needed to move back down the funnel: a move down without one is a 409
     /// naming `funnel_stage` (code `conflict`; the rule depends on the
     /// card's stage, so it is not a 422). Not blank (it was taken for none,
-    /// and a move down answered that it needed one).
+    /// and a move down answered that it needed one). With neither changing
+    /// it is not kept (an ERP resending a card with its reason is not
+    /// refused).
     #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
     #[schema(
         min_length = 1,

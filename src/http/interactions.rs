@@ -124,8 +124,8 @@ pub struct InteractionCreate {
     #[schema(value_type = Option<ComplaintStatus>)]
     pub complaint_status: Option<Input<ComplaintStatus>>,
     /// A complaint recorded as `resolved` only: when it was resolved, for a
-    /// complaint entered after the fact (from `occurred_at` on, not in the
-    /// future); defaults to now. Without it a complaint of 2020 entered today
+    /// complaint entered after the fact (from `occurred_at` on, which must
+    /// be sent with it, not in the future); defaults to now. Without it a complaint of 2020 entered today
     /// would show years of `resolution_seconds`.
     #[serde(default, deserialize_with = "dates::optional")]
     #[validate(custom(function = "not_future"))]
@@ -219,7 +219,9 @@ pub struct InteractionQuery {
     /// The due list: pending (not done) follow-ups due before this instant.
     #[serde(default, deserialize_with = "dates::optional")]
     pub follow_up_before: Option<DateTime<Utc>>,
-    /// Only complaints in this status (other interactions have none).
+    /// Only complaints in this status (other interactions have none); `open`
+    /// leaves archived cards out, as `follow_up_before` does: their
+    /// complaints take no change until the card is restored.
     #[param(inline)]
     pub complaint_status: Option<ComplaintStatus>,
     /// Changed at or after this instant.
@@ -412,7 +414,16 @@ fn resolution_errors(
             "only a complaint recorded as resolved (complaint_status: resolved) takes a resolved_at",
         )];
     }
-    let occurred_at = occurred_at.unwrap_or_else(Utc::now);
+    // Without it the complaint occurred now, and only a resolution in the
+    // next minutes (the clock skew allowed) was after it: a 422 on
+    // `occurred_at` for a resolution of the client's now (a review).
+    let Some(occurred_at) = occurred_at else {
+        return vec![FieldError::new(
+            "occurred_at",
+            "required",
+            "needed with resolved_at: when the complaint was made, which it was resolved after",
+        )];
+    };
     if resolved_at < occurred_at {
         // As a PATCH that moves `occurred_at` past the resolution says it.
         return vec![after_resolution()];

@@ -97,7 +97,8 @@ pub struct NeedPatch {
     #[schema(value_type = String, required = false, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub description: Option<Option<String>>,
     /// Why the need was converted (the stimulus, or why it fell back); not
-    /// blank (a blank one was dropped without a word).
+    /// blank (a blank one was dropped without a word). Kept with the
+    /// conversion: without a change of `kind` it is not kept.
     #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
     #[schema(
         min_length = 1,

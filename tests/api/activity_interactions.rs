@@ -321,8 +321,15 @@ async fn complaint_status_open_resolve_reopen(app: TestApp) {
         ),
         (
             json!({"type": "complaint", "summary": "x", "complaint_status": "resolved",
-                   "resolved_at": iso(now() + Duration::days(1))}),
+                   "occurred_at": "2020-03-03T09:00:00Z", "resolved_at": iso(now() + Duration::days(1))}),
             "range",
+        ),
+        // Without occurred_at (now), any resolution of the past was before
+        // it: named for what is missing (a review).
+        (
+            json!({"type": "complaint", "summary": "x", "complaint_status": "resolved",
+                   "resolved_at": iso(now() - Duration::minutes(1))}),
+            "required",
         ),
     ] {
         let r = app
@@ -333,7 +340,7 @@ async fn complaint_status_open_resolve_reopen(app: TestApp) {
             )
             .await;
         r.problem(422);
-        let field = if code == "after_resolution" {
+        let field = if ["after_resolution", "required"].contains(&code) {
             "occurred_at"
         } else {
             "resolved_at"
