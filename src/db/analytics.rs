@@ -109,10 +109,12 @@ pub fn sales(
     let owner = owner_id
         .map(|o| format!(" AND c.owner_id = {o}"))
         .unwrap_or_default();
-    let order = if key == SalesKey::Month {
-        "1"
-    } else {
-        "4 DESC, 1"
+    // Ties by key in byte order on both engines (PostgreSQL's collation
+    // put `apple` before `Banana`, SQLite after: a review).
+    let order = match (key, &*conn) {
+        (SalesKey::Month, _) => "1".to_string(),
+        (_, DbConn::Postgresql(_)) => format!("4 DESC, {key_sql} COLLATE \"C\""),
+        (_, DbConn::Sqlite(_)) => "4 DESC, 1".to_string(),
     };
     diesel::sql_query(format!(
         "SELECT {key_sql} AS key, CAST(COUNT(*) AS BIGINT) AS transactions, \
@@ -281,6 +283,47 @@ fn overview_of_all(conn: &DbConn, p: &Period) -> String {
              WHERE c.id = r.customer_id AND c.archived_at IS NULL AND {since} >= {year_before_to} \
              AND {since} < {t})) r"
     )
+}
+
+/// Why the new customers of `overview` were lost in `[from, to)`: each
+/// churn reason recorded in the period with the customers it was recorded
+/// for (a customer with two churns of different reasons counts in both),
+/// most first, then by reason.
+pub fn new_losses_by_reason(
+    conn: &mut DbConn,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    owner_id: Option<i64>,
+) -> QueryResult<Vec<ReasonCount>> {
+    let (f, t) = (literal(from), literal(to));
+    let year_before_to = literal(super::stats::window_start(to));
+    let since = customer_since("c");
+    let owner = owner_id
+        .map(|o| format!(" AND c.owner_id = {o}"))
+        .unwrap_or_default();
+    let mut rows: Vec<ReasonCount> = diesel::sql_query(format!(
+        "SELECT r.reason AS reason, CAST(COUNT(DISTINCT r.customer_id) AS BIGINT) AS customers \
+         FROM churn_records r JOIN customers c ON c.id = r.customer_id \
+         WHERE r.churned_at >= {f} AND r.churned_at < {t} AND c.archived_at IS NULL \
+           AND {since} >= {year_before_to} AND {since} < {t}{owner} \
+         GROUP BY r.reason"
+    ))
+    .load(conn)?;
+    // In Rust: the engines' collations order text differently.
+    rows.sort_by(|a, b| {
+        b.customers
+            .cmp(&a.customers)
+            .then_with(|| a.reason.cmp(&b.reason))
+    });
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ReasonCount {
+    #[diesel(sql_type = Text)]
+    pub reason: String,
+    #[diesel(sql_type = BigInt)]
+    pub customers: i64,
 }
 
 /// Since when the card `alias` is a customer: its first purchase when that

@@ -58,9 +58,14 @@ pub fn customer_share(i: &MarketInputs) -> MarketFigures {
 /// spend and won not negative, won at most the target customers (a share
 /// is of them: 4,000,000 won of 150,000 targets gave a share of 26.7), and
 /// a revenue at stake that fits in 64 bits (it was capped without a word).
-pub fn problems(i: &MarketInputs) -> Vec<(&'static str, &'static str)> {
+/// `missing`: the inputs the caller does not have (stand-in values in `i`),
+/// which no rule reads: a rule on a stand-in named a field that was right
+/// (a review: "must not exceed the target customers" of a target computed
+/// from a missing ratio).
+pub fn problems(i: &MarketInputs, missing: &[&str]) -> Vec<(&'static str, &'static str)> {
+    let has = |field: &str| !missing.contains(&field);
     let mut out = Vec::new();
-    if i.population <= 0 {
+    if has("population") && i.population <= 0 {
         out.push(("population", "must be positive"));
     }
     for (name, r) in [
@@ -69,21 +74,21 @@ pub fn problems(i: &MarketInputs) -> Vec<(&'static str, &'static str)> {
         ("valid_ratio", i.valid_ratio),
         ("spender_ratio", i.spender_ratio),
     ] {
-        if !(0.0..=1.0).contains(&r) {
+        if has(name) && !(0.0..=1.0).contains(&r) {
             out.push((name, "must be between 0 and 1"));
         }
     }
-    if i.annual_spend < 0 {
+    if has("annual_spend") && i.annual_spend < 0 {
         out.push(("annual_spend", "must not be negative"));
     }
     match i.customers_won {
         Some(w) if w < 0 => out.push(("customers_won", "must not be negative")),
-        Some(w) if w > i.population => {
+        Some(w) if has("population") && w > i.population => {
             out.push(("customers_won", "must not exceed the population"))
         }
         _ => {}
     }
-    if out.is_empty() {
+    if out.is_empty() && missing.is_empty() {
         let f = customer_share(i);
         if f.spenders.checked_mul(i.annual_spend).is_none() {
             out.push((
@@ -151,12 +156,15 @@ mod tests {
             customers_won: Some(150_001),
             ..texts()
         };
-        assert_eq!(problems(&won).first().map(|p| p.0), Some("customers_won"));
+        assert_eq!(
+            problems(&won, &[]).first().map(|p| p.0),
+            Some("customers_won")
+        );
         let at_most = MarketInputs {
             customers_won: Some(150_000),
             ..texts()
         };
-        assert!(problems(&at_most).is_empty());
+        assert!(problems(&at_most, &[]).is_empty());
         let huge = MarketInputs {
             population: i64::MAX,
             segment_ratio: 1.0,
@@ -166,7 +174,10 @@ mod tests {
             annual_spend: 2,
             customers_won: Some(0),
         };
-        assert_eq!(problems(&huge).first().map(|p| p.0), Some("annual_spend"));
+        assert_eq!(
+            problems(&huge, &[]).first().map(|p| p.0),
+            Some("annual_spend")
+        );
     }
 
     #[test]
@@ -176,7 +187,7 @@ mod tests {
             reachable_ratio: 1.0,
             ..texts()
         };
-        assert!(problems(&edge).is_empty());
+        assert!(problems(&edge, &[]).is_empty());
         let bad = MarketInputs {
             population: 0,
             segment_ratio: -0.01,
@@ -186,7 +197,7 @@ mod tests {
             annual_spend: -1,
             customers_won: Some(-1),
         };
-        let fields: Vec<_> = problems(&bad).into_iter().map(|(f, _)| f).collect();
+        let fields: Vec<_> = problems(&bad, &[]).into_iter().map(|(f, _)| f).collect();
         assert_eq!(
             fields,
             [
@@ -202,6 +213,32 @@ mod tests {
             customers_won: Some(5_000_001),
             ..texts()
         };
-        assert_eq!(problems(&too_many).len(), 1);
+        assert_eq!(problems(&too_many, &[]).len(), 1);
+    }
+
+    #[test]
+    fn no_rule_reads_a_missing_input() {
+        // A missing ratio stands in as 0: no target to hold the won to.
+        let stand_in = MarketInputs {
+            reachable_ratio: 0.0,
+            customers_won: Some(10),
+            ..texts()
+        };
+        assert_eq!(
+            problems(&stand_in, &[]).len(),
+            1,
+            "sent as 0, it is refused"
+        );
+        assert!(problems(&stand_in, &["reachable_ratio"]).is_empty());
+        let no_population = MarketInputs {
+            population: 1,
+            customers_won: Some(5),
+            ..texts()
+        };
+        assert_eq!(
+            problems(&no_population, &[]).first().map(|p| p.0),
+            Some("customers_won")
+        );
+        assert!(problems(&no_population, &["population"]).is_empty());
     }
 }

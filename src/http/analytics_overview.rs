@@ -28,6 +28,14 @@ pub struct OverviewQuery {
     pub owner_id: Option<i64>,
 }
 
+/// A churn reason and the customers it was recorded for.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReasonCount {
+    #[schema(value_type = crate::domain::codes::ChurnReason)]
+    pub reason: String,
+    pub customers: i64,
+}
+
 /// Is loyalty rising or falling? Behavioural loyalty (行为忠诚) measured as
 /// the repeat-purchase rate, in the period against the same length of time
 /// just before it.
@@ -71,10 +79,13 @@ pub struct Overview {
     pub bought_once: i64,
     /// How many were never contacted? Customers with no interaction before `to`.
     pub never_contacted: i64,
-    /// Why do new customers leave? New customers lost: customers since the
-    /// 12 months before `to` whose churn was recorded in the period (see
-    /// `/analytics/churn` for the reasons).
+    /// New customers lost: customers since the 12 months before `to` whose
+    /// churn was recorded in the period.
     pub new_customers_lost: i64,
+    /// Why do new customers leave? The reasons their churns of the period
+    /// were recorded with, each with its customers (a customer with churns
+    /// of two reasons counts in both), most first, then by reason.
+    pub new_customers_lost_by_reason: Vec<ReasonCount>,
     /// Why do old ones leave without a word? Silent losses of the period:
     /// customers for more than 12 months before `to` who bought in the same
     /// length of time just before `from` and nothing in the period, with no
@@ -102,9 +113,16 @@ pub async fn overview(
     let (from, to) = report_period::resolve(q.from, q.to)?;
     let before = from - (to - from);
     let owner = q.owner_id;
-    let o = state
+    let (o, lost_by_reason) = state
         .db
-        .report(move |conn| Ok(analytics::overview(conn, before, from, to, owner)?))
+        .report(move |conn| {
+            crate::db::snapshot(conn, |conn| {
+                Ok((
+                    analytics::overview(conn, before, from, to, owner)?,
+                    analytics::new_losses_by_reason(conn, from, to, owner)?,
+                ))
+            })
+        })
         .await?;
     let repeat_rate = rate(o.bought_twice_or_more, o.bought);
     let repeat_rate_before = rate(o.bought_twice_before, o.bought_before);
@@ -125,6 +143,13 @@ pub async fn overview(
         bought_once: o.bought_once,
         never_contacted: o.never_contacted,
         new_customers_lost: o.new_customers_lost,
+        new_customers_lost_by_reason: lost_by_reason
+            .into_iter()
+            .map(|r| ReasonCount {
+                reason: r.reason,
+                customers: r.customers,
+            })
+            .collect(),
         silent_losses: o.silent_losses,
         loyalty_trend: LoyaltyTrend {
             repeat_rate,

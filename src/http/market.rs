@@ -93,11 +93,11 @@ pub async fn customer_share(
         annual_spend: b.annual_spend.unwrap_or(0),
         customers_won: b.customers_won,
     };
-    let missing: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+    let missing: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    let problems = market::problems(&inputs, &missing);
     errors.extend(
-        market::problems(&inputs)
+        problems
             .into_iter()
-            .filter(|(f, _)| !missing.iter().any(|m| m == f))
             .map(|(f, m)| FieldError::new(f, "range", m)),
     );
     if !errors.is_empty() {

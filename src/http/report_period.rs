@@ -21,21 +21,22 @@ pub fn resolve(
     if !leap.is_empty() {
         return Err(ApiError::InvalidQuery(leap));
     }
-    let to = to
-        .map(|t| bound(t.naive_utc()))
-        .unwrap_or_else(crate::db::now);
-    let sent = from.is_some();
-    let from = from
-        .map(|t| bound(t.naive_utc()))
-        // Clamped too (a `to` in year 1 put the default start in year 0),
-        // and never past `to`: a default is not the client's error.
-        .unwrap_or_else(|| bound(crate::db::stats::window_start(to)).min(to));
-    if sent && from >= to {
+    let to = to.map(|t| t.naive_utc()).unwrap_or_else(crate::db::now);
+    // As sent: two bounds that only meet once clamped (years 0 and 1) or
+    // rounded to microseconds are an empty period, not a `from` after `to`
+    // (a review: a 400 that was not true).
+    if from.is_some_and(|f| f.naive_utc() >= to) {
         return Err(ApiError::InvalidQuery(vec![FieldError::new(
             "from",
             "range",
             "must be before `to`",
         )]));
     }
+    let to = bound(to);
+    let from = from
+        .map(|t| bound(t.naive_utc()))
+        // Clamped too (a `to` in year 1 put the default start in year 0),
+        // and never past `to`: a default is not the client's error.
+        .unwrap_or_else(|| bound(crate::db::stats::window_start(to)).min(to));
     Ok((from, to))
 }

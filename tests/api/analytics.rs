@@ -118,6 +118,17 @@ async fn customer_share_validation_names_every_field(app: TestApp) {
             "valid_ratio"
         ]
     );
+    // Only what is missing: a won figure is not held to a target or a
+    // population the request does not give (a review: it was named too).
+    for (missing, won) in [("reachable_ratio", 10), ("population", 5)] {
+        let mut body = json!({"population": 1000, "segment_ratio": 0.5, "reachable_ratio": 0.5,
+                              "valid_ratio": 1, "spender_ratio": 1, "annual_spend": 1,
+                              "customers_won": won});
+        body.as_object_mut().map(|b| b.remove(missing));
+        let r = app.post(SHARE, &token, &body).await;
+        r.problem(422);
+        assert_eq!(r.error_fields(), [missing], "{}", r.text);
+    }
     let r = app
         .post(
             SHARE,
@@ -254,6 +265,23 @@ async fn sales_grouped_by_month_owner_and_product(app: TestApp) {
             ("Tea".to_string(), 6_000, 4_500)
         ]
     );
+    // Equal revenue: by product in byte order on both engines (PostgreSQL's
+    // collation put `apple` first: a review).
+    post_sale(&app, &token, a, 500, "apple", "2024-06-01T00:00:00Z").await;
+    post_sale(&app, &token, a, 500, "Banana", "2024-06-02T00:00:00Z").await;
+    let r = app
+        .get(
+            "/api/v1/analytics/sales?from=2024-06-01T00:00:00Z&to=2024-07-01T00:00:00Z&group_by=product",
+            &token,
+        )
+        .await;
+    assert_eq!(
+        rows(&r.body),
+        [
+            ("Banana".to_string(), 500, 375),
+            ("apple".to_string(), 500, 375)
+        ]
+    );
     let r = app
         .get(
             &format!("/api/v1/analytics/sales?{q}&group_by=owner"),
@@ -368,6 +396,11 @@ async fn overview_answers_the_questions(app: TestApp) {
     assert_eq!(o["bought_once"], 0, "Once bought in the year before too");
     assert_eq!(o["never_contacted"], 2, "Once and Idle");
     assert_eq!(o["new_customers_lost"], 1);
+    // Why (DOMAIN.md §12 asks why new customers leave; a review).
+    assert_eq!(
+        o["new_customers_lost_by_reason"],
+        json!([{"reason": "harsh_policies", "customers": 1}])
+    );
     assert_eq!(o["silent_losses"], 0, "everyone is new");
     let trend = &o["loyalty_trend"];
     assert_eq!(trend["repeat_rate"], 0.5);
@@ -376,6 +409,7 @@ async fn overview_answers_the_questions(app: TestApp) {
 
     let mine = overview(&app, &token, &format!("?owner_id={rep}")).await;
     assert_eq!(mine["customers"], 1);
+    assert_eq!(mine["new_customers_lost_by_reason"], json!([]));
     assert_eq!(mine["bought_once"], 0);
     assert_eq!(mine["loyalty_trend"]["repeat_rate"], 0.0);
     assert_eq!(mine["loyalty_trend"]["repeat_rate_before"], 0.0);
@@ -395,6 +429,10 @@ async fn overview_answers_the_questions(app: TestApp) {
         ],
         [&json!(3), &json!(1), &json!(1)],
         "Twice, Idle and Lost; Twice bought; Idle never contacted: {admins}"
+    );
+    assert_eq!(
+        admins["new_customers_lost_by_reason"],
+        json!([{"reason": "harsh_policies", "customers": 1}])
     );
 
     // Only the last 30 days: Twice bought twice, Once once; the period before

@@ -1096,6 +1096,25 @@ async fn analytics_rejects_bad_periods(app: TestApp) {
     let r = app.get("/api/v1/analytics/cpr?period=month", &admin).await;
     r.problem(400);
     app.get("/api/v1/analytics/cpr", "").await.problem(401);
+    // Bounds that only meet once clamped (year 0 to year 1) or rounded to
+    // microseconds are an empty period, not a `from` after `to` (a review).
+    for (from, to) in [
+        ("0000-01-01T00:00:00Z", "0000-06-01T00:00:00Z"),
+        (
+            "2026-01-01T00:00:30.9021141Z",
+            "2026-01-01T00:00:30.9021149Z",
+        ),
+    ] {
+        for path in ["cpr", "sales", "churn", "overview"] {
+            let r = app
+                .get(
+                    &format!("/api/v1/analytics/{path}?from={from}&to={to}"),
+                    &admin,
+                )
+                .await;
+            assert_eq!(r.status, 200, "{path} {from} {to}: {}", r.text);
+        }
+    }
 }
 
 /// Two purchases, then both moved out of every window behind the app's
