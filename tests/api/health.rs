@@ -18,6 +18,12 @@ async fn healthz_and_readyz_answer(app: TestApp) {
     let r = app.get("/readyz", "").await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["status"], "ok");
+    // It reads the database, not only a connection (SQLite's `SELECT 1`
+    // touches no file: a review): without Patron's schema, not ready.
+    app.execute_sql("ALTER TABLE __diesel_schema_migrations RENAME TO schema_gone");
+    app.get("/readyz", "").await.problem(503);
+    app.execute_sql("ALTER TABLE schema_gone RENAME TO __diesel_schema_migrations");
+    assert_eq!(app.get("/readyz", "").await.status, 200);
 }
 
 async fn swagger_ui_is_served(app: TestApp) {
