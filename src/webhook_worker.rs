@@ -8,7 +8,7 @@
 //! conditional UPDATE, with an expiry so a crashed process's lease frees
 //! itself), and every position change is conditional on still holding it
 //! and on the subscription's version it read (`webhooks::Held`). Leases and
-//! retry times follow the database's clock on PostgreSQL (`webhooks::clock`).
+//! retry times follow the database's clock on PostgreSQL (`db::clock`).
 //! It stops when the application that started it is dropped, or when told
 //! to (`Running::stop`, a graceful stop): then it finishes the delivery under
 //! way, releases its leases itself and ends, so a restart need not wait the

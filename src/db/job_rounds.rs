@@ -51,7 +51,7 @@ pub enum Claim {
 
 /// Claims a round of the job `name` for this process: when the last one
 /// started at least `due_after` ago, by the database's clock on PostgreSQL
-/// (`webhooks::clock`: replicas whose clocks differ still agree); when it is
+/// (`db::clock`: replicas whose clocks differ still agree); when it is
 /// `own`, this process's claim of a round that failed and whose release
 /// failed too (a retry after an outage must not wait for the period); when
 /// it lies more than `AHEAD` in the future; or, for a start-up round, when
@@ -76,7 +76,7 @@ pub fn claim(
         // claim, or a release or settings change making it due) decides again
         // on what is there now; a few times at most.
         for _ in 0..3 {
-            let now = super::webhooks::clock(conn)?;
+            let now = super::clock(conn)?;
             let last: Option<(NaiveDateTime, String, Option<NaiveDateTime>)> = job_rounds::table
                 .find(name)
                 .select((
@@ -178,7 +178,7 @@ fn swap(
 /// Records that the round claimed at `started` ran to its end.
 pub fn finish(conn: &mut DbConn, name: &str, started: NaiveDateTime) -> QueryResult<()> {
     super::write_tx(conn, |conn| {
-        let now = super::webhooks::clock(conn)?;
+        let now = super::clock(conn)?;
         diesel::update(ours(name, started))
             .set(job_rounds::finished_at.eq(now))
             .execute(conn)
@@ -254,7 +254,7 @@ mod tests {
     /// Moves the recorded start by `by` from the database's clock (the one
     /// claims compare with).
     fn set_start(conn: &mut DbConn, by: chrono::Duration) {
-        let at = crate::db::webhooks::clock(conn).unwrap() + by;
+        let at = crate::db::clock(conn).unwrap() + by;
         diesel::update(job_rounds::table.find(RECOMPUTE))
             .set(job_rounds::started_at.eq(at))
             .execute(conn)

@@ -835,6 +835,28 @@ pub fn now() -> NaiveDateTime {
     micros(Utc::now().naive_utc())
 }
 
+/// The clock that leases (webhook leases, `Idempotency-Key` claims) and
+/// retry times are set and compared by. PostgreSQL:
+/// the database's, so that replicas whose clocks differ agree on when a lease
+/// ends (with each process's own, one running ahead saw the others' live
+/// leases as expired and delivered beside them, and one running behind
+/// wrote leases that had ended already). Inside a transaction it is the
+/// transaction's start. SQLite is a file on one host, whose processes share
+/// that host's clock: this process's, in microseconds like every stored
+/// instant (SQLite's own `CURRENT_TIMESTAMP` has whole seconds).
+pub fn clock(conn: &mut DbConn) -> diesel::QueryResult<NaiveDateTime> {
+    use diesel::RunQueryDsl;
+    match conn {
+        // UTC wall time whatever the session's TimeZone: the columns hold
+        // UTC without a zone.
+        DbConn::Postgresql(c) => diesel::select(diesel::dsl::sql::<diesel::sql_types::Timestamp>(
+            "now() AT TIME ZONE 'UTC'",
+        ))
+        .get_result(c),
+        DbConn::Sqlite(_) => Ok(now()),
+    }
+}
+
 /// Truncates a client-sent instant to what both backends keep.
 pub fn micros(t: NaiveDateTime) -> NaiveDateTime {
     t.trunc_subsecs(6)

@@ -194,26 +194,6 @@ pub fn rewind(
     Ok(n == 1)
 }
 
-/// The clock leases and next attempts are set and compared by. PostgreSQL:
-/// the database's, so that replicas whose clocks differ agree on when a lease
-/// ends (with each process's own, one running ahead saw the others' live
-/// leases as expired and delivered beside them, and one running behind
-/// wrote leases that had ended already). Inside a transaction it is the
-/// transaction's start. SQLite is a file on one host, whose processes share
-/// that host's clock: this process's, in microseconds like every stored
-/// instant (SQLite's own `CURRENT_TIMESTAMP` has whole seconds).
-pub fn clock(conn: &mut DbConn) -> QueryResult<NaiveDateTime> {
-    match conn {
-        // UTC wall time whatever the session's TimeZone: the columns hold
-        // UTC without a zone.
-        DbConn::Postgresql(c) => diesel::select(diesel::dsl::sql::<diesel::sql_types::Timestamp>(
-            "now() AT TIME ZONE 'UTC'",
-        ))
-        .get_result(c),
-        DbConn::Sqlite(_) => Ok(super::now()),
-    }
-}
-
 /// Active subscriptions whose next attempt is due, whose lease is free and
 /// whose position is before the feed's head `head`. A subscription at the
 /// head has nothing to deliver: every process claimed and released each idle
@@ -221,7 +201,7 @@ pub fn clock(conn: &mut DbConn) -> QueryResult<NaiveDateTime> {
 /// import. Behind the head is an over-approximation for one whose types have
 /// no change after it: serving it moves it to the head (`webhook_worker`).
 pub fn due(conn: &mut DbConn, head: Position) -> QueryResult<Vec<i64>> {
-    let now = clock(conn)?;
+    let now = super::clock(conn)?;
     webhooks::table
         .filter(webhooks::active.eq(true))
         .filter(
@@ -256,7 +236,7 @@ pub fn claim(
     owner: &str,
     lease: chrono::Duration,
 ) -> QueryResult<bool> {
-    let now = clock(conn)?;
+    let now = super::clock(conn)?;
     let until = now + lease;
     let n = diesel::update(
         webhooks::table
@@ -365,7 +345,7 @@ pub fn fail(
             &format!("disabled after {failures} consecutive failed deliveries"),
         )?;
     } else {
-        let retry_at = clock(conn)? + wait;
+        let retry_at = super::clock(conn)? + wait;
         diesel::update(target)
             .set((
                 webhooks::failures.eq(failures),

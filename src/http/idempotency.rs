@@ -369,7 +369,12 @@ pub async fn middleware(
         state
             .db
             .write_grouped(move |conn| {
-                let now = db::now();
+                // The database's clock on PostgreSQL, as for the answer's
+                // store (`idempotency_settle`): with each process's own, a
+                // retry on a replica running a minute ahead found a claim
+                // just applied past its lease and answered it applied, for
+                // good, before its response was stored (a review).
+                let now = db::clock(conn)?;
                 let stale = now - chrono::Duration::seconds(IN_FLIGHT_LEASE_SECS);
                 db::write_tx(conn, |conn| {
                     idempotency::claim(

@@ -269,7 +269,7 @@ pub async fn settle(db: &Db, user_id: i64, key: &str, pending: &Pending) -> Resu
         let lease = chrono::Duration::seconds(super::idempotency::IN_FLIGHT_LEASE_SECS);
         match &pending {
             Pending::Completed { token, stored, .. } => {
-                let claimed_after = db::now() - lease;
+                let claimed_after = db::clock(conn)? - lease;
                 Ok(idempotency::complete(
                     conn,
                     user_id,
@@ -281,7 +281,7 @@ pub async fn settle(db: &Db, user_id: i64, key: &str, pending: &Pending) -> Resu
             }
             Pending::Released { token } => {
                 // Stale at once for a retry, kept for the key's whole retention.
-                let stale_at = db::now() - lease - chrono::Duration::seconds(1);
+                let stale_at = db::clock(conn)? - lease - chrono::Duration::seconds(1);
                 Ok(idempotency::release(conn, user_id, &key, token, stale_at)?)
             }
         }

@@ -61,6 +61,7 @@ mod first_admin;
 mod funnel_stays;
 mod health;
 mod idempotency_applied;
+mod idempotency_clock;
 mod idempotency_unsettled;
 mod if_none_match_writes;
 mod instants;

@@ -2,7 +2,7 @@
 //! review): each process compared leases with its own clock, so with two
 //! replicas whose clocks differ, the one running ahead saw the other's live
 //! lease as expired and delivered beside it. SQLite keeps the process's
-//! clock: its processes share one host (`db::webhooks::clock`).
+//! clock: its processes share one host (`db::clock`).
 
 use chrono::{Duration, NaiveDateTime, Utc};
 use patron::db::{changes, webhooks, Db};
