@@ -153,11 +153,7 @@ fn refresh_range(
     let card_share = share_sql("revenue_12m_cents", "wallet_size_cents", months);
     let window = window_sql(cards, months, &start);
     let stale = match source {
-        Revenue::Card => format!(
-            "(cpr_revenue_window_cents <> revenue_12m_cents \
-              OR COALESCE(share_of_wallet, -1) <> COALESCE({card_share}, -1) OR {other})",
-            other = other_window("customers", months),
-        ),
+        Revenue::Card => card_stale(months),
         Revenue::Transactions => format!(
             "id IN (SELECT x.id FROM ({window}) x JOIN customers s ON s.id = x.id WHERE {})",
             differs("s", months)
@@ -228,6 +224,18 @@ fn refresh_range(
     )
 }
 
+/// Over a `customers` row, with the window of `months` taken from its
+/// 12-month figures: its stored CPR figures differ from them. A share is in
+/// [0, 1]: -1 stands for "none" in the comparison.
+fn card_stale(months: u32) -> String {
+    format!(
+        "(cpr_revenue_window_cents <> revenue_12m_cents \
+          OR COALESCE(share_of_wallet, -1) <> COALESCE({share}, -1) OR {other})",
+        share = share_sql("revenue_12m_cents", "wallet_size_cents", months),
+        other = other_window("customers", months),
+    )
+}
+
 /// The window's figures of `cards` summed from their transactions since
 /// `start`: `id`, `revenue`, `share`.
 fn window_sql(cards: Cards, months: u32, start: &str) -> String {
@@ -263,9 +271,12 @@ pub fn refresh(
     s: &CprSettings,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    // By id, not as a range of one: a range is a walk's, which leaves a
+    // card a later write refreshed (a review: a wallet change on a replica
+    // whose clock ran behind another's purchase kept the old share).
     refresh_range(
         conn,
-        Cards::Range(customer_id - 1, customer_id),
+        Cards::Ids(&[customer_id]),
         s,
         now,
         Revenue::Transactions,
@@ -311,28 +322,45 @@ pub fn refresh_stages(
 
 /// Moves the 12-month window to `now` for what reads the cards' 12-month
 /// figures (the tier ranking), and with a 12-month CPR window brings the
-/// share of wallet, stage and loyalty type of the cards it moved up to
-/// date: they kept the old window's until the hourly job (a review found
-/// it after `POST /tiers/recompute`). Only those cards: a walk of every
-/// card, each time, added seconds to every tier recompute at 1M cards (a
-/// review); a full move (no remembered one) is followed by the full walk.
+/// share of wallet, stage and loyalty type of every card whose CPR figures
+/// lag its 12-month ones up to date: they kept the old window's until the
+/// hourly job (a review found it after `POST /tiers/recompute`). Only
+/// those cards, found by one scan: a walk of every card, each time, added
+/// seconds to every tier recompute at 1M cards (a review). Found by what
+/// they hold, not by what this move rewrote: a retry after a failure
+/// half-way finds the window moved and the cards still lagging (a review).
 /// The caller holds the settings' turn (`settings::change_turn`).
 pub fn follow_window(
     conn: &mut DbConn,
     now: NaiveDateTime,
-    turn: &super::settings::Turn,
+    _turn: &super::settings::Turn,
 ) -> Result<(), crate::error::ApiError> {
-    let ids = match super::stats::refresh_windows_moved(conn, now)? {
-        super::stats::Moved::Every(_) => return refresh_stages(conn, now, turn).map(|_| ()),
-        super::stats::Moved::Cards(ids) => ids,
-    };
+    super::stats::refresh_windows(conn, now)?;
     let (s, _) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
     if s.window_months != 12 {
         // The stage reads its own window's revenue, which this move left.
         return Ok(());
     }
-    for chunk in ids.chunks(ID_CHUNK) {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let lagging: Vec<i64> = diesel::sql_query(format!(
+        "SELECT id FROM customers WHERE {} ORDER BY id",
+        card_stale(s.window_months)
+    ))
+    .load::<Id>(conn)?
+    .into_iter()
+    .map(|r| r.id)
+    .collect();
+    for chunk in lagging.chunks(ID_CHUNK) {
         super::write_tx(conn, |conn| {
+            // Locked at once in id order, as the bulk writers lock theirs:
+            // the CPR refresh and then the loyalty one each lock the cards
+            // they move, and a card only the second moves, below one the
+            // first holds, was locked out of order (a review).
+            super::row_lock::lock_all(conn, super::row_lock::Locked::Customers, chunk)?;
             refresh_ids(conn, chunk, &s, now)?;
             super::loyalty::refresh_ids_current(conn, chunk, now)
         })?;

@@ -302,36 +302,18 @@ fn set_window_moved_at(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<()>
 /// the cards it recomputes locked first (`lock_cards`, `lock_every_window`),
 /// so no card write interleaves with it; it writes no card it did not lock.
 pub fn refresh_windows(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
-    Ok(match refresh_windows_moved(conn, now)? {
-        Moved::Cards(ids) => ids.len(),
-        Moved::Every(n) => n,
-    })
-}
-
-/// The cards a window move rewrote.
-pub enum Moved {
-    /// These (the customers whose purchases left the window).
-    Cards(Vec<i64>),
-    /// This many, of every customer recomputed (no remembered move).
-    Every(usize),
-}
-
-/// `refresh_windows`, telling which cards it rewrote.
-pub fn refresh_windows_moved(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Moved> {
     super::write_tx(conn, |conn| {
         let overlap = chrono::Duration::minutes(OVERLAP_MINUTES);
-        let moved = match window_moved_at(conn)? {
-            Some(last) if last <= now => {
-                Moved::Cards(move_window(conn, window_start(last) - overlap, now)?)
-            }
+        let changed = match window_moved_at(conn)? {
+            Some(last) if last <= now => move_window(conn, window_start(last) - overlap, now)?,
             // Moved a moment "later" by a process whose clock runs ahead of
             // this one's: nothing to move (a full recompute locked every card
             // for a clock difference), and the mark is not set back.
-            Some(last) if last - now <= overlap => return Ok(Moved::Cards(Vec::new())),
-            _ => Moved::Every(refresh_every_window(conn, now)?),
+            Some(last) if last - now <= overlap => return Ok(0),
+            _ => refresh_every_window(conn, now)?,
         };
         set_window_moved_at(conn, now)?;
-        Ok(moved)
+        Ok(changed)
     })
 }
 
@@ -354,16 +336,11 @@ fn lock_cards(conn: &mut DbConn, ids: &str) -> QueryResult<()> {
 }
 
 /// Recomputes the window figures of the customers with a transaction in
-/// [`from`, window start at `now`), writing only the cards that change;
-/// their ids.
-fn move_window(
-    conn: &mut DbConn,
-    from: NaiveDateTime,
-    now: NaiveDateTime,
-) -> QueryResult<Vec<i64>> {
+/// [`from`, window start at `now`), writing only the cards that change.
+fn move_window(conn: &mut DbConn, from: NaiveDateTime, now: NaiveDateTime) -> QueryResult<usize> {
     let start = window_start(now);
     if from >= start {
-        return Ok(Vec::new());
+        return Ok(0);
     }
     let (from, start) = (literal(from), literal(start));
     let moved = format!(
@@ -374,26 +351,18 @@ fn move_window(
     // One grouped pass over each moved customer's window: a correlated
     // subquery per figure read it four times (60 → 26 ms for 107 customers
     // on PostgreSQL at 10M transactions).
-    let rows: Vec<Id> = diesel::sql_query(format!(
+    diesel::sql_query(format!(
         "UPDATE customers SET revenue_12m_cents = w.revenue, profit_12m_cents = w.profit FROM ( \
            SELECT m.id AS id, {revenue} AS revenue, {profit} AS profit \
            FROM ({moved}) m \
            LEFT JOIN transactions t ON t.customer_id = m.id AND t.occurred_at >= {start} \
            GROUP BY m.id) w \
          WHERE customers.id = w.id \
-           AND (customers.revenue_12m_cents <> w.revenue OR customers.profit_12m_cents <> w.profit) \
-         RETURNING customers.id AS id",
+           AND (customers.revenue_12m_cents <> w.revenue OR customers.profit_12m_cents <> w.profit)",
         revenue = money_sum("t.amount_cents"),
         profit = money_sum("t.amount_cents - t.cost_cents"),
     ))
-    .load(conn)?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
-}
-
-#[derive(diesel::QueryableByName)]
-struct Id {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    id: i64,
+    .execute(conn)
 }
 
 /// Every customer's window figures from one grouped scan of the window's

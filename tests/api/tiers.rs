@@ -25,6 +25,7 @@ backend_tests!(
     leads_do_not_widen_the_cut_offs_or_the_pareto_fifth,
     another_window_ranks_only_the_customers_with_profit_in_it,
     a_restored_card_brings_back_no_profit_of_an_earlier_ranking,
+    a_recompute_after_one_that_failed_brings_the_cpr_figures_along,
 );
 
 const RECOMPUTE: &str = "/api/v1/tiers/recompute";
@@ -996,4 +997,38 @@ async fn a_restored_card_brings_back_no_profit_of_an_earlier_ranking(app: TestAp
         counts(&r.body["pyramid"]),
         [(1, 10_000), (0, 0), (0, 0), (1, 5_000)]
     );
+}
+
+/// The tier recompute moves the 12-month window and brings the CPR figures
+/// of the cards whose 12-month figures it changed along. A recompute that
+/// failed after its window move committed left those cards behind; its
+/// retry found the window already moved (a review: the cards it brought
+/// along were only those its own move rewrote). Staged here as the failed
+/// recompute leaves a card: its 12-month revenue moved, its CPR figures not.
+async fn a_recompute_after_one_that_failed_brings_the_cpr_figures_along(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = app
+        .create_customer(
+            &admin,
+            json!({"kind": "individual", "name": "Left behind", "wallet_size_cents": 100_000}),
+        )
+        .await
+        .id();
+    sale(&app, &admin, c, 10_000, 0, 30).await;
+    let r = app
+        .post("/api/v1/tiers/recompute", &admin, &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
+    assert_eq!(card.body["cpr_stage"], "conversion", "{}", card.text);
+    app.execute_sql(&format!(
+        "UPDATE customers SET revenue_12m_cents = 90000 WHERE id = {c}"
+    ));
+    let r = app
+        .post("/api/v1/tiers/recompute", &admin, &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
+    assert_eq!(card.body["share_of_wallet"], json!(0.9), "{}", card.text);
+    assert_eq!(card.body["cpr_stage"], "penetration", "{}", card.text);
 }
