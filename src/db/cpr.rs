@@ -84,6 +84,9 @@ enum Cards<'a> {
     Range(i64, i64),
     /// These ids (a batch's cards: at most a few thousand).
     Ids(&'a [i64]),
+    /// These ids, for a recompute with one `now` as a walk's range is
+    /// (`follow_window`): guarded as a walk is (`refresh_range`).
+    Recompute(&'a [i64]),
 }
 
 impl Cards<'_> {
@@ -91,7 +94,7 @@ impl Cards<'_> {
     fn on(&self, column: &str) -> String {
         match self {
             Cards::Range(low, high) => format!("{column} > {low} AND {column} <= {high}"),
-            Cards::Ids(ids) => {
+            Cards::Ids(ids) | Cards::Recompute(ids) => {
                 let list: Vec<String> = ids.iter().map(i64::to_string).collect();
                 format!("{column} IN ({})", list.join(", "))
             }
@@ -128,7 +131,7 @@ fn refresh_range(
     now: NaiveDateTime,
     source: Revenue,
 ) -> QueryResult<()> {
-    if matches!(cards, Cards::Ids(ids) if ids.is_empty()) {
+    if matches!(cards, Cards::Ids(ids) | Cards::Recompute(ids) if ids.is_empty()) {
         return Ok(());
     }
     let start = literal(window_start_months(now, s.window_months));
@@ -141,7 +144,7 @@ fn refresh_range(
     // older one undid (an outside review: a move to retention undone, its
     // event dated before the one it undid). The hourly walk takes it next.
     let newer = match cards {
-        Cards::Range(..) => {
+        Cards::Range(..) | Cards::Recompute(_) => {
             format!(" AND (customers.stats_at IS NULL OR customers.stats_at <= {at})")
         }
         Cards::Ids(_) => String::new(),
@@ -333,10 +336,10 @@ pub fn refresh_stages(
 pub fn follow_window(
     conn: &mut DbConn,
     now: NaiveDateTime,
-    _turn: &super::settings::Turn,
+    turn: &super::settings::Turn,
 ) -> Result<(), crate::error::ApiError> {
     super::stats::refresh_windows(conn, now)?;
-    let (s, _) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
+    let (s, version) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
     if s.window_months != 12 {
         // The stage reads its own window's revenue, which this move left.
         return Ok(());
@@ -354,16 +357,35 @@ pub fn follow_window(
     .into_iter()
     .map(|r| r.id)
     .collect();
+    if lagging.len() > CHUNK as usize {
+        // Many (a first recompute after a reset or an upgrade): a walk of
+        // every card by id ranges is the cheaper way (266 s by lists of ids
+        // at 1M lagging cards on PostgreSQL, docs/BENCHMARKS.md session 50).
+        return refresh_stages(conn, now, turn).map(|_| ());
+    }
     for chunk in lagging.chunks(ID_CHUNK) {
-        super::write_tx(conn, |conn| {
+        let current = super::write_tx(conn, |conn| -> Result<bool, crate::error::ApiError> {
+            // As a walk's range (`chunks::walk`): the settings kept until
+            // this commits, taken before the cards as a walk takes them; a
+            // newer CPR version stops here, its own recompute takes every
+            // card (another replica's change of window was undone card by
+            // card as "lagging": a review).
+            if super::settings::version_kept(conn, super::settings::CPR)? != version {
+                return Ok(false);
+            }
+            super::settings::version_kept(conn, super::settings::LOYALTY)?;
             // Locked at once in id order, as the bulk writers lock theirs:
             // the CPR refresh and then the loyalty one each lock the cards
-            // they move, and a card only the second moves, below one the
+            // they move, and a card only the second moved, below one the
             // first holds, was locked out of order (a review).
             super::row_lock::lock_all(conn, super::row_lock::Locked::Customers, chunk)?;
-            refresh_ids(conn, chunk, &s, now)?;
-            super::loyalty::refresh_ids_current(conn, chunk, now)
+            refresh_range(conn, Cards::Recompute(chunk), &s, now, Revenue::Card)?;
+            super::loyalty::refresh_ids_current(conn, chunk, now)?;
+            Ok(true)
         })?;
+        if !current {
+            break;
+        }
     }
     Ok(())
 }
@@ -658,8 +680,9 @@ mod tests {
     /// committed meanwhile refreshed its card as of its own, later instant
     /// (`stats_at`). Two cards whose stage is not the one their figures give
     /// (no purchase: not started): the one refreshed after the walk's `now`
-    /// is left as its refresh made it, the other is moved; a refresh of the
-    /// cards by id (a write's own) moves both.
+    /// is left as its refresh made it, the other is moved (a walk's range,
+    /// or the ids of a recompute: `follow_window`); a refresh of the cards
+    /// by id (a write's own) moves both.
     fn a_walk_leaves_the_cards_a_later_purchase_refreshed(c: &mut DbConn) {
         let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
             .and_then(|d| d.and_hms_opt(12, 0, 0))
@@ -687,10 +710,14 @@ mod tests {
             got.into_iter().map(|card| card.cpr_stage).collect()
         };
         let s = CprSettings::default();
-        for source in [Revenue::Card, Revenue::Transactions] {
+        for (source, walk) in [
+            (Revenue::Card, Cards::Range(0, 2)),
+            (Revenue::Transactions, Cards::Range(0, 2)),
+            (Revenue::Card, Cards::Recompute(&[1, 2])),
+        ] {
             c.batch_execute("UPDATE customers SET cpr_stage = 'retention'")
                 .unwrap_or_else(|e| panic!("{e}"));
-            crate::db::write_tx(c, |c| refresh_range(c, Cards::Range(0, 2), &s, now, source))
+            crate::db::write_tx(c, |c| refresh_range(c, walk, &s, now, source))
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(stages(c), ["not_started", "retention"]);
             crate::db::write_tx(c, |c| {

@@ -41,9 +41,10 @@ pub struct Recomputed {
 /// the ranking lives in a temporary table for the duration.
 ///
 /// With the default 12-month window the ranking reads each card's
-/// `profit_12m_cents` (kept current by every transaction write; the window
-/// is moved to `now` first, which touches only the customers whose
-/// purchases left it since the last move), so no transaction is read. Any
+/// `profit_12m_cents` (kept current by every transaction write; the caller
+/// moves the window to `now` first, `cpr::follow_window`, which touches only
+/// the customers whose purchases left it since the last move), so no
+/// transaction is read. Any
 /// other window sums the window's transactions in one grouped scan:
 /// correct, but seconds to minutes at millions of transactions.
 pub fn recompute(
@@ -68,7 +69,10 @@ const DROP_TEMPORARY: &str = "DROP TABLE IF EXISTS tier_rank; DROP TABLE IF EXIS
 /// in the window (`domain::tiers::ranked_population`).
 fn rank(conn: &mut DbConn, s: &TierSettings, now: NaiveDateTime) -> QueryResult<i64> {
     let n = if s.window_months == 12 {
-        super::stats::refresh_windows(conn, now)?;
+        // The caller moved the window (`cpr::follow_window`, which brings
+        // the CPR figures along): moved again here, a write committed in
+        // between could be rewritten with nothing to bring its CPR figures
+        // along (a review).
         rank_from_cards(conn, s)?
     } else {
         rank_from_transactions(conn, s, now)?
@@ -625,6 +629,8 @@ mod tests {
                 "UPDATE customers SET tier_profit_cents = 77700 WHERE archived_at IS NOT NULL",
             )
             .unwrap_or_else(|e| panic!("{e}"));
+            // The window move the caller makes first (`cpr::follow_window`).
+            crate::db::stats::refresh_windows(c, now).unwrap_or_else(|e| panic!("{e}"));
             let done = recompute(c, &s, now).unwrap_or_else(|e| panic!("{e}"));
             let what = format!("{s:?}");
             // The 12-month window ranks `profit_12m_cents` and leaves

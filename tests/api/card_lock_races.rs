@@ -265,17 +265,7 @@ async fn import_and_bulk_lock_in_one_order(app: TestApp) {
 
     let csv = format!("id,external_id,region\n{high},,East\n,ERP-LO,West\n");
     let import = crate::sync_csv::import(&app, &admin, "", &csv);
-    let meanwhile = async {
-        assert!(
-            until_waiting_for(&mut watcher, pid, Duration::from_secs(30)).await,
-            "the import never waited for the lower card"
-        );
-        let next = the_bulk.batch_execute(&format!(
-            "SELECT id FROM customers WHERE id = {high} FOR NO KEY UPDATE"
-        ));
-        let _ = the_bulk.batch_execute(if next.is_ok() { "COMMIT" } else { "ROLLBACK" });
-        next
-    };
+    let meanwhile = then_the_higher_card(&mut watcher, &mut the_bulk, pid, high, "the import");
     let (r, next) = tokio::join!(import, meanwhile);
     assert!(next.is_ok(), "the bulk's second lock failed: {next:?}");
     assert_eq!(r.status, 200, "{}", r.text);
@@ -289,6 +279,27 @@ async fn import_and_bulk_lock_in_one_order(app: TestApp) {
         |id: i64| format!("SELECT COUNT(*) AS n FROM customers WHERE id = {id} AND region = ");
     assert_eq!(count(&mut watcher, &format!("{}'East'", region(high))), 1);
     assert_eq!(count(&mut watcher, &format!("{}'West'", region(low))), 1);
+}
+
+/// The staged bulk's next lock: once `what` waits for the lower card that
+/// `the_bulk` (session `pid`) holds, it takes the higher card and commits
+/// (rolls back when that failed, a deadlock); how that lock went.
+async fn then_the_higher_card(
+    watcher: &mut PgConnection,
+    the_bulk: &mut PgConnection,
+    pid: i64,
+    high: i64,
+    what: &str,
+) -> diesel::QueryResult<()> {
+    assert!(
+        until_waiting_for(watcher, pid, Duration::from_secs(30)).await,
+        "{what} never waited for the lower card"
+    );
+    let next = the_bulk.batch_execute(&format!(
+        "SELECT id FROM customers WHERE id = {high} FOR NO KEY UPDATE"
+    ));
+    let _ = the_bulk.batch_execute(if next.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    next
 }
 
 /// A CPR recompute (`POST /cpr/recompute`, `PUT /settings/cpr`, the hourly
@@ -329,17 +340,7 @@ async fn cpr_recompute_and_bulk_lock_in_one_order(app: TestApp) {
 
     let empty = json!({});
     let recompute = app.post("/api/v1/cpr/recompute", &admin, &empty);
-    let meanwhile = async {
-        assert!(
-            until_waiting_for(&mut watcher, pid, Duration::from_secs(30)).await,
-            "the recompute never waited for the lower card"
-        );
-        let next = the_bulk.batch_execute(&format!(
-            "SELECT id FROM customers WHERE id = {high} FOR NO KEY UPDATE"
-        ));
-        let _ = the_bulk.batch_execute(if next.is_ok() { "COMMIT" } else { "ROLLBACK" });
-        next
-    };
+    let meanwhile = then_the_higher_card(&mut watcher, &mut the_bulk, pid, high, "the recompute");
     let (r, next) = tokio::join!(recompute, meanwhile);
     assert!(next.is_ok(), "the bulk's second lock failed: {next:?}");
     assert_eq!(r.status, 200, "{}", r.text);
