@@ -336,7 +336,7 @@ pub fn refresh_stages(
 pub fn follow_window(
     conn: &mut DbConn,
     now: NaiveDateTime,
-    turn: &super::settings::Turn,
+    _turn: &super::settings::Turn,
 ) -> Result<(), crate::error::ApiError> {
     super::stats::refresh_windows(conn, now)?;
     let (s, version) = super::settings::get::<CprSettings>(conn, super::settings::CPR)?;
@@ -360,8 +360,11 @@ pub fn follow_window(
     if lagging.len() > CHUNK as usize {
         // Many (a first recompute after a reset or an upgrade): a walk of
         // every card by id ranges is the cheaper way (266 s by lists of ids
-        // at 1M lagging cards on PostgreSQL, docs/BENCHMARKS.md session 50).
-        return refresh_stages(conn, now, turn).map(|_| ());
+        // at 1M lagging cards on PostgreSQL, docs/BENCHMARKS.md session 50),
+        // as `refresh_stages` makes it, without moving the window again.
+        walk_moved(conn, &s, version, now, &super::chunks::never)?;
+        super::loyalty::refresh_all_current(conn, now)?;
+        return Ok(());
     }
     for chunk in lagging.chunks(ID_CHUNK) {
         let current = super::write_tx(conn, |conn| -> Result<bool, crate::error::ApiError> {
@@ -418,8 +421,24 @@ pub fn refresh_all_until(
     now: NaiveDateTime,
     stop: &dyn Fn() -> bool,
 ) -> QueryResult<(i64, super::chunks::Walk)> {
-    let source = if s.window_months == 12 {
+    if s.window_months == 12 {
         super::stats::refresh_windows(conn, now)?;
+    }
+    walk_moved(conn, s, version, now, stop)
+}
+
+/// `refresh_all_until` once the 12-month window was moved to `now` (with
+/// that window length): the walk alone. Moved again at the same `now`, the
+/// window's last ten minutes were summed again, which could undo a purchase
+/// committed between the two moves (a review).
+fn walk_moved(
+    conn: &mut DbConn,
+    s: &CprSettings,
+    version: i64,
+    now: NaiveDateTime,
+    stop: &dyn Fn() -> bool,
+) -> QueryResult<(i64, super::chunks::Walk)> {
+    let source = if s.window_months == 12 {
         Revenue::Card
     } else {
         Revenue::Transactions

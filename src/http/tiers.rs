@@ -136,8 +136,8 @@ pub async fn recompute(
         .run(move |conn| {
             let (s, _) = settings::get::<TierSettings>(conn, settings::TIERS)?;
             let now = db::now();
-            // The ranking moves the 12-month window: the stages that read
-            // the card's 12-month revenue follow it first.
+            // The 12-month window moved for the ranking, and the stages
+            // that read the card's 12-month revenue brought along.
             db::cpr::follow_window(conn, now, &turn)?;
             // Records the window ranked over with its last tiers.
             let done = tiers::recompute(conn, &s, now)?;
