@@ -82,6 +82,13 @@ fn holder(app: &TestApp, begin: &str) -> (PgConnection, i64) {
     (conn, pid)
 }
 
+/// A new card named `name`; its id.
+async fn card(app: &TestApp, admin: &str, name: &str) -> i64 {
+    app.create_customer(admin, json!({"kind": "individual", "name": name}))
+        .await
+        .id()
+}
+
 async fn buy(app: &TestApp, token: &str, c: i64, amount: i64) {
     let r = app
         .post(
@@ -104,17 +111,9 @@ async fn buy(app: &TestApp, token: &str, c: i64, amount: i64) {
 /// that waits for an advisory lock the test holds, only in that statement).
 async fn first_purchase_during_a_full_window_move(app: TestApp) {
     let admin = app.admin_token().await;
-    let card = |name: &'static str| {
-        let (app, admin) = (&app, &admin);
-        async move {
-            app.create_customer(admin, json!({"kind": "individual", "name": name}))
-                .await
-                .id()
-        }
-    };
-    let buyer = card("Regular").await;
+    let buyer = card(&app, &admin, "Regular").await;
     buy(&app, &admin, buyer, 100).await;
-    let first = card("First-timer").await;
+    let first = card(&app, &admin, "First-timer").await;
 
     let mut watcher = PgConnection::establish(&app.database_url).unwrap();
     watcher
@@ -313,15 +312,10 @@ async fn then_the_higher_card(
 /// at once, in id order: it waits for the lower card holding nothing.
 async fn cpr_recompute_and_bulk_lock_in_one_order(app: TestApp) {
     let admin = app.admin_token().await;
-    let card = |name: &'static str| {
-        let (app, admin) = (&app, &admin);
-        async move {
-            app.create_customer(admin, json!({"kind": "individual", "name": name}))
-                .await
-                .id()
-        }
-    };
-    let (low, high) = (card("Moving").await, card("Stale").await);
+    let (low, high) = (
+        card(&app, &admin, "Moving").await,
+        card(&app, &admin, "Stale").await,
+    );
     assert!(low < high);
     let mut watcher = PgConnection::establish(&app.database_url).unwrap();
     // Out of step as a recompute finds cards after a change of its rules:
