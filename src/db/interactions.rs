@@ -207,7 +207,7 @@ pub fn page(
     }
     if let Some(v) = &filter.complaint_status {
         query = query.filter(i::complaint_status.eq(v.clone()));
-        if v.as_str() == ComplaintStatus::Open.as_str() {
+        if v == ComplaintStatus::Open.as_str() {
             query = query.filter(diesel::dsl::not(diesel::dsl::exists(archived())));
         }
     }

@@ -11,6 +11,7 @@ use super::extract::QueryParams;
 use super::report_period;
 use crate::auth::AuthUser;
 use crate::db::analytics;
+use crate::domain::codes::{from_db, ChurnReason};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -31,8 +32,7 @@ pub struct OverviewQuery {
 /// A churn reason and the customers it was recorded for.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReasonCount {
-    #[schema(value_type = crate::domain::codes::ChurnReason)]
-    pub reason: String,
+    pub reason: ChurnReason,
     pub customers: i64,
 }
 
@@ -146,7 +146,7 @@ pub async fn overview(
         new_customers_lost_by_reason: lost_by_reason
             .into_iter()
             .map(|r| ReasonCount {
-                reason: r.reason,
+                reason: from_db(&r.reason, ChurnReason::Natural),
                 customers: r.customers,
             })
             .collect(),

@@ -338,7 +338,7 @@ pub fn record_patch_writes(
     if changed {
         refuse_archived(customer)?;
     }
-    super::precondition::check(expected, version)?;
+    precondition::check(expected, version)?;
     Ok(changed)
 }
 
@@ -534,10 +534,15 @@ pub fn update_in_tx(
     if row.currency != original.currency {
         check_change(conn, &original, restated)?;
     }
-    // The card's purchases as locked: the save below does not change them.
-    let purchase_count = customers::find_full(conn, id)?
-        .map(|(_, s)| s.purchase_count)
-        .unwrap_or_default();
+    // The card's purchases as locked (the save below does not change them),
+    // read only for a stage move: only `won` needs them.
+    let purchase_count = if row.funnel_stage == stage_before {
+        0
+    } else {
+        customers::find_full(conn, id)?
+            .map(|(_, s)| s.purchase_count)
+            .unwrap_or_default()
+    };
     let (stage_after, grade_after) = (row.funnel_stage.clone(), row.prospect_grade.clone());
     let funnel_change = funnel::FunnelChange {
         customer_id: id,
