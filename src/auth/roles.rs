@@ -81,6 +81,23 @@ impl AuthUser {
         }
     }
 
+    /// May this user change a plan action owned by `action_owner` on a card
+    /// owned by `card_owner`? `Ok(true)`: only as the action's owner, who
+    /// records its execution (status, cost, description) on a card it may not
+    /// write otherwise: a plan assigns work across the team, and an action
+    /// whose owner could not close it went overdue in the plan's evaluation.
+    pub fn require_action_write(
+        &self,
+        card_owner: i64,
+        action_owner: i64,
+    ) -> Result<bool, ApiError> {
+        match self.require_customer_write(card_owner) {
+            Ok(()) => Ok(false),
+            Err(_) if self.role != Role::Viewer && action_owner == self.id => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reassigning owners is a manager's decision, not a sales rep's.
     pub fn require_owner_change(&self) -> Result<(), ApiError> {
         match self.role {
@@ -118,6 +135,25 @@ mod tests {
         assert!(user(Role::Sales).require_card_create(8).is_err());
         assert!(user(Role::Viewer).require_card_create(7).is_err());
         assert!(user(Role::Manager).require_card_create(8).is_ok());
+    }
+
+    #[test]
+    fn an_actions_owner_changes_it_on_a_card_it_does_not_own() {
+        assert_eq!(
+            user(Role::Sales).require_action_write(7, 9).ok(),
+            Some(false)
+        );
+        assert_eq!(
+            user(Role::Sales).require_action_write(8, 7).ok(),
+            Some(true)
+        );
+        assert!(user(Role::Sales).require_action_write(8, 9).is_err());
+        assert_eq!(
+            user(Role::Manager).require_action_write(8, 9).ok(),
+            Some(false)
+        );
+        assert!(user(Role::Viewer).require_action_write(8, 7).is_err());
+        assert!(user(Role::Viewer).require_action_write(7, 7).is_err());
     }
 
     #[test]

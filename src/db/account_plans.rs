@@ -134,11 +134,13 @@ pub fn delete(conn: &mut DbConn, plan: &PlanRow) -> QueryResult<usize> {
     diesel::delete(plans::table.find(id)).execute(conn)
 }
 
-/// Plans by id after `after_id`, `limit + 1` rows.
+/// Plans by id after `after_id`, `limit + 1` rows; `open_only` leaves out
+/// the plans of archived cards.
 pub fn page(
     conn: &mut DbConn,
     customer_id: Option<i64>,
     status: Option<&str>,
+    open_only: bool,
     since: Option<NaiveDateTime>,
     after_id: Option<i64>,
     limit: i64,
@@ -152,6 +154,14 @@ pub fn page(
     }
     if let Some(s) = status {
         q = q.filter(plans::status.eq(s.to_string()));
+    }
+    if open_only {
+        // Open work leaves archived cards out, as the open complaints do: a
+        // plan of an archived card takes no change until the card is restored.
+        let archived = customers::table
+            .filter(customers::id.eq(plans::customer_id))
+            .filter(customers::archived_at.is_not_null());
+        q = q.filter(diesel::dsl::not(diesel::dsl::exists(archived)));
     }
     if let Some(since) = since {
         q = q.filter(plans::updated_at.ge(since));

@@ -2,6 +2,8 @@
 //! The only backend-specific SQL is the period bucket of a timestamp.
 //! Only numbers, our own timestamps and fixed codes go into the text.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
@@ -146,8 +148,6 @@ pub struct Overview {
     #[diesel(sql_type = BigInt)]
     pub never_contacted: i64,
     #[diesel(sql_type = BigInt)]
-    pub new_customers_lost: i64,
-    #[diesel(sql_type = BigInt)]
     pub silent_losses: i64,
     #[diesel(sql_type = BigInt)]
     pub bought_before: i64,
@@ -183,7 +183,7 @@ struct Period {
     before: String,
     from: String,
     to: String,
-    /// Cards created since then are new customers.
+    /// Customers since before then are old ones (silent losses).
     year_before_to: String,
 }
 
@@ -207,14 +207,11 @@ fn overview_of_owner(p: &Period, owner: i64) -> String {
            CAST(COALESCE(SUM(CASE WHEN x.n >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought_twice_or_more, \
            CAST(COALESCE(SUM(CASE WHEN x.n = 1 AND x.lifetime = 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought_once, \
            CAST(COALESCE(SUM(x.never_contacted), 0) AS BIGINT) AS never_contacted, \
-           CAST(COALESCE(SUM(x.new_lost), 0) AS BIGINT) AS new_customers_lost, \
            CAST(COALESCE(SUM(CASE WHEN x.n = 0 AND x.nb >= 1 AND x.old = 1 AND {unheard} THEN 1 ELSE 0 END), 0) AS BIGINT) AS silent_losses, \
            CAST(COALESCE(SUM(CASE WHEN x.nb >= 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought_before, \
            CAST(COALESCE(SUM(CASE WHEN x.nb >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS bought_twice_before \
          FROM (SELECT c.id, {in_period} AS n, {in_before} AS nb, c.purchase_count AS lifetime, \
              CASE WHEN NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND i.occurred_at < {t}) THEN 1 ELSE 0 END AS never_contacted, \
-             CASE WHEN {since} >= {year_before_to} AND EXISTS (SELECT 1 FROM churn_records r WHERE r.customer_id = c.id \
-               AND r.churned_at >= {f} AND r.churned_at < {t}) THEN 1 ELSE 0 END AS new_lost, \
              CASE WHEN {since} < {year_before_to} THEN 1 ELSE 0 END AS old \
            FROM customers c WHERE c.archived_at IS NULL AND {since} < {t} AND c.owner_id = {owner}) x"
     )
@@ -253,7 +250,6 @@ fn overview_of_all(conn: &DbConn, p: &Period) -> String {
            CAST(COALESCE(p.twice, 0) AS BIGINT) AS bought_twice_or_more, \
            CAST(COALESCE(p.once, 0) AS BIGINT) AS bought_once, \
            CAST(a.customers - i.contacted AS BIGINT) AS never_contacted, \
-           r.new_lost AS new_customers_lost, \
            CAST(COALESCE(p.silent, 0) AS BIGINT) AS silent_losses, \
            CAST(COALESCE(p.bought_before, 0) AS BIGINT) AS bought_before, \
            CAST(COALESCE(p.twice_before, 0) AS BIGINT) AS bought_twice_before \
@@ -277,45 +273,89 @@ fn overview_of_all(conn: &DbConn, p: &Period) -> String {
            WHERE {buyers}) p, \
          (SELECT CAST(COUNT(*) AS BIGINT) AS contacted FROM \
              (SELECT i.customer_id FROM interactions i WHERE i.occurred_at < {t} GROUP BY i.customer_id) y \
-           WHERE {contacted}) i, \
-         (SELECT CAST(COUNT(DISTINCT r.customer_id) AS BIGINT) AS new_lost FROM churn_records r \
-           WHERE r.churned_at >= {f} AND r.churned_at < {t} AND EXISTS (SELECT 1 FROM customers c \
-             WHERE c.id = r.customer_id AND c.archived_at IS NULL AND {since} >= {year_before_to} \
-             AND {since} < {t})) r"
+           WHERE {contacted}) i"
     )
 }
 
-/// Why the new customers of `overview` were lost in `[from, to)`: each
-/// churn reason recorded in the period with the customers it was recorded
-/// for (a customer with two churns of different reasons counts in both),
-/// most first, then by reason.
-pub fn new_losses_by_reason(
+/// The new customers of `overview` lost in `[from, to)`, and why.
+#[derive(Debug, Clone)]
+pub struct NewLosses {
+    /// Customers with a churn in the period that found them new.
+    pub customers: i64,
+    /// Each churn reason recorded in the period with the customers it was
+    /// recorded for (a customer with two churns of different reasons counts
+    /// in both), most first, then by reason.
+    pub by_reason: Vec<ReasonCount>,
+}
+
+#[derive(Debug, QueryableByName)]
+struct Loss {
+    #[diesel(sql_type = BigInt)]
+    customer_id: i64,
+    #[diesel(sql_type = Text)]
+    reason: String,
+    #[diesel(sql_type = Timestamp)]
+    churned_at: NaiveDateTime,
+    #[diesel(sql_type = Timestamp)]
+    since: NaiveDateTime,
+}
+
+/// The churns recorded in `[from, to)` of the cards the overview counts
+/// that found the customer new (`domain::churn::new_when_lost`). Each churn
+/// is judged at its own date, in Rust: the engines add months to a date
+/// differently (SQLite's 29 February less 12 months is 1 March), and a
+/// condition on the report's end counted a loss in a month's report and not
+/// in the year's around it (a review). The SQL keeps the customers since 12
+/// months before `from`, of which those are a part.
+pub fn new_losses(
     conn: &mut DbConn,
     from: NaiveDateTime,
     to: NaiveDateTime,
     owner_id: Option<i64>,
-) -> QueryResult<Vec<ReasonCount>> {
+) -> QueryResult<NewLosses> {
     let (f, t) = (literal(from), literal(to));
-    let year_before_to = literal(super::stats::window_start(to));
+    let year_before_from = literal(super::stats::window_start(from));
     let since = customer_since("c");
     let owner = owner_id
         .map(|o| format!(" AND c.owner_id = {o}"))
         .unwrap_or_default();
-    let mut rows: Vec<ReasonCount> = diesel::sql_query(format!(
-        "SELECT r.reason AS reason, CAST(COUNT(DISTINCT r.customer_id) AS BIGINT) AS customers \
+    let losses: Vec<Loss> = diesel::sql_query(format!(
+        "SELECT r.customer_id AS customer_id, r.reason AS reason, r.churned_at AS churned_at, \
+           {since} AS since \
          FROM churn_records r JOIN customers c ON c.id = r.customer_id \
          WHERE r.churned_at >= {f} AND r.churned_at < {t} AND c.archived_at IS NULL \
-           AND {since} >= {year_before_to} AND {since} < {t}{owner} \
-         GROUP BY r.reason"
+           AND {since} >= {year_before_from} AND {since} < {t}{owner}"
     ))
     .load(conn)?;
+    let mut customers = BTreeSet::new();
+    let mut by_reason: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for loss in losses
+        .into_iter()
+        .filter(|l| crate::domain::churn::new_when_lost(l.since, l.churned_at))
+    {
+        customers.insert(loss.customer_id);
+        by_reason
+            .entry(loss.reason)
+            .or_default()
+            .insert(loss.customer_id);
+    }
+    let mut by_reason: Vec<ReasonCount> = by_reason
+        .into_iter()
+        .map(|(reason, ids)| ReasonCount {
+            reason,
+            customers: ids.len() as i64,
+        })
+        .collect();
     // In Rust: the engines' collations order text differently.
-    rows.sort_by(|a, b| {
+    by_reason.sort_by(|a, b| {
         b.customers
             .cmp(&a.customers)
             .then_with(|| a.reason.cmp(&b.reason))
     });
-    Ok(rows)
+    Ok(NewLosses {
+        customers: customers.len() as i64,
+        by_reason,
+    })
 }
 
 #[derive(Debug, Clone, QueryableByName)]

@@ -3,7 +3,7 @@
 
 use chrono::{Duration, NaiveDate};
 
-use super::codes::Tier;
+use super::codes::{AccountPlanStatus, Tier};
 
 /// The most actions a plan holds. Every change of an action records the
 /// plan with all its actions in the change feed, and a list of plans loads
@@ -14,6 +14,17 @@ pub const MAX_ACTIONS: i64 = 100;
 /// Plans are for key customers (关键客户): the `important` and `secondary` tiers.
 pub fn eligible(tier: Tier) -> bool {
     matches!(tier, Tier::Important | Tier::Secondary)
+}
+
+/// A completed or cancelled plan is closed: its objective, period, budget
+/// and actions stay as they were signed off (its evaluation with them) until
+/// it is reopened. Any status may follow any other: a plan closed by mistake
+/// is reopened, not recreated.
+pub fn is_closed(status: AccountPlanStatus) -> bool {
+    matches!(
+        status,
+        AccountPlanStatus::Completed | AccountPlanStatus::Cancelled
+    )
 }
 
 /// The last day a plan starting on `start` may run to: ten years on. A plan is
@@ -131,6 +142,14 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn completed_and_cancelled_plans_are_closed() {
+        assert!(!is_closed(AccountPlanStatus::Draft));
+        assert!(!is_closed(AccountPlanStatus::Active));
+        assert!(is_closed(AccountPlanStatus::Completed));
+        assert!(is_closed(AccountPlanStatus::Cancelled));
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! The score is the sum of the weights of the signals present (0–600);
 //! customers scoring at least `min_score` are at risk.
 
+use chrono::{Months, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -182,6 +183,16 @@ pub fn score(sig: &Signals, s: &ChurnSettings) -> i64 {
 
 pub fn at_risk(score: i64, s: &ChurnSettings) -> bool {
     score >= s.min_score
+}
+
+/// Was a customer since `since` new when it was lost at `churned_at`? A
+/// customer for at most 12 calendar months then (DOMAIN.md §12, "why do new
+/// customers leave"). Judged at the churn, not at a report's end: a year's
+/// report and a month's inside it count the same loss alike.
+pub fn new_when_lost(since: NaiveDateTime, churned_at: NaiveDateTime) -> bool {
+    churned_at
+        .checked_sub_months(Months::new(12))
+        .is_none_or(|start| since >= start)
 }
 
 #[cfg(test)]
@@ -419,6 +430,23 @@ mod tests {
             edges(3651, -1, 601),
             ["no_purchase_days", "weight_no_purchase", "min_score"]
         );
+    }
+
+    #[test]
+    fn a_customer_is_new_when_lost_within_12_months_of_becoming_one() {
+        let at =
+            |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap_or_default();
+        let lost = at("2026-12-06 10:00:00");
+        assert!(new_when_lost(at("2025-12-17 00:00:00"), lost));
+        assert!(new_when_lost(at("2025-12-06 10:00:00"), lost));
+        assert!(!new_when_lost(at("2025-12-06 09:59:59"), lost));
+        assert!(new_when_lost(at("2026-12-06 10:00:00"), lost));
+        // A month's end: 12 months before 29 February is 28 February.
+        let leap = at("2024-02-29 12:00:00");
+        assert!(new_when_lost(at("2023-02-28 12:00:00"), leap));
+        assert!(!new_when_lost(at("2023-02-28 11:59:59"), leap));
+        // Before any calendar: nothing is older than the start of time.
+        assert!(new_when_lost(NaiveDateTime::MIN, NaiveDateTime::MIN));
     }
 
     /// Settings stored before `no_purchase` existed read with its defaults

@@ -196,7 +196,10 @@ code_enum!(
 );
 
 code_enum!(
-    /// Status of a key-account plan: `draft` → `active` → `completed`, or `cancelled`.
+    /// Status of a key-account plan. Any status may follow any other (a plan
+    /// is reopened by setting `draft` or `active`); a `completed` or
+    /// `cancelled` plan is closed: only its status changes, and its actions
+    /// take no write (409) until it is reopened.
     AccountPlanStatus { Draft => "draft", Active => "active", Completed => "completed", Cancelled => "cancelled" }
 );
 

@@ -137,6 +137,38 @@ pub fn repeat_trend(
     }
 }
 
+/// The change of the repeat-purchase rate (the arguments of
+/// `repeat_trend`), on the counts, to four decimal places cut toward zero:
+/// |change| ≥ 0.01 exactly when the trend is `rising` or `falling` (as a
+/// float subtraction, 3/50 − 1/20 gave 0.00999… beside `rising`; rounded,
+/// 0.00995 would read 0.01 beside `steady`). None when nobody bought in
+/// either period.
+pub fn repeat_change(
+    twice: i64,
+    bought: i64,
+    twice_before: i64,
+    bought_before: i64,
+) -> Option<f64> {
+    if bought <= 0 || bought_before <= 0 {
+        return None;
+    }
+    let (a, b, c, d) = (
+        i128::from(twice),
+        i128::from(bought),
+        i128::from(twice_before),
+        i128::from(bought_before),
+    );
+    // Each product is below 2^126; the rest times 10^4 may not be, and then
+    // the whole (b·d above 2^113) loses its last four digits instead.
+    let (diff, whole) = (a * d - c * b, b * d);
+    let (units, rest) = (diff / whole, diff % whole);
+    let places = match rest.checked_mul(10_000) {
+        Some(r) => r / whole,
+        None => rest / (whole / 10_000),
+    };
+    Some((units * 10_000 + places) as f64 / 10_000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +270,30 @@ mod tests {
         assert_eq!(
             super::repeat_trend(i64::MAX, i64::MAX, 0, i64::MAX),
             "rising"
+        );
+    }
+
+    #[test]
+    fn the_repeat_change_agrees_with_its_trend() {
+        assert_eq!(super::repeat_change(3, 50, 1, 20), Some(0.01));
+        assert_eq!(super::repeat_change(1, 20, 3, 50), Some(-0.01));
+        // 0.0299 against 0.03: −0.0001, steady.
+        assert_eq!(super::repeat_change(299, 10_000, 3, 100), Some(-0.0001));
+        // 199/20,000 − 0 = 0.00995: cut to 0.0099 (steady), not rounded to 0.01.
+        assert_eq!(super::repeat_change(199, 20_000, 0, 1), Some(0.0099));
+        assert_eq!(super::repeat_trend(199, 20_000, 0, 1), "steady");
+        assert_eq!(super::repeat_change(1, 3, 0, 1), Some(0.3333));
+        assert_eq!(super::repeat_change(0, 3, 1, 1), Some(-1.0));
+        assert_eq!(super::repeat_change(0, 0, 1, 2), None);
+        assert_eq!(super::repeat_change(1, 2, 0, 0), None);
+        assert_eq!(
+            super::repeat_change(i64::MAX, i64::MAX, 0, i64::MAX),
+            Some(1.0)
+        );
+        let half = i64::MAX / 2;
+        assert_eq!(
+            super::repeat_change(half, i64::MAX, 0, i64::MAX),
+            Some(0.4999)
         );
     }
 }

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::account_plans::{find_plan, patchable_plan, writable_plan};
+use super::account_plans::{find_plan, locked_plan, refuse_closed, writable_plan};
 use super::common::{clean, versioned};
 use super::customer_input::nullable;
+use super::customers::refuse_archived;
 use super::dates;
 use super::extract::{JsonBody, NoQuery};
 use super::no_body::NoBody;
@@ -212,7 +213,10 @@ pub async fn get(
     tag = "account-plans",
     params(("id" = i64, Path, description = "Plan id")),
     request_body = ActionCreate,
-    responses((status = 201, body = ActionView, headers(("ETag" = String), ("Location" = String))))
+    responses(
+        (status = 201, body = ActionView, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled (`plan_id`, code `closed`): reopen it first", body = crate::error::Problem, content_type = "application/problem+json")
+    )
 )]
 #[post("/account-plans/{id}/actions")]
 pub async fn create(
@@ -248,6 +252,7 @@ pub async fn create(
         .db
         .write_grouped(move |conn| {
             let plan = writable_plan(conn, &user, plan_id)?;
+            refuse_closed(&plan, "plan_id")?;
             // Counted under the card's lock (`writable_plan`), which every
             // write of the plan's actions takes: two adds cannot both pass.
             if plans::action_count(conn, plan_id)? >= MAX_ACTIONS {
@@ -265,7 +270,11 @@ pub async fn create(
     Ok(respond(StatusCode::CREATED, saved))
 }
 
-/// Change an action (e.g. mark it `done` with its actual cost).
+/// Change an action (e.g. mark it `done` with its actual cost). Those who
+/// may change the customer change any field; the action's owner, on a card
+/// it does not own, records its execution: `status`, `cost_cents` and
+/// `description`. A completed or cancelled plan's actions take no change
+/// (409) until the plan is reopened.
 #[utoipa::path(
     tag = "account-plans",
     params(("id" = i64, Path, description = "Plan id"), ("action_id" = i64, Path, description = "Action id"),
@@ -273,6 +282,8 @@ pub async fn create(
     request_body = ActionPatch,
     responses(
         (status = 200, body = ActionView, headers(("ETag" = String))),
+        (status = 403, description = "A viewer; or a sales user on a card owned by someone else, unless it is the action's owner changing only its `status`, `cost_cents` and `description`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled (`plan_id`, code `closed`): reopen it first", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
@@ -311,8 +322,11 @@ pub async fn patch(
     let saved = state
         .db
         .write_grouped(move |conn| {
-            let (plan, customer) = patchable_plan(conn, &user, plan_id)?;
+            let (plan, customer) = locked_plan(conn, plan_id)?;
             let mut row = find_action(conn, plan_id, id)?;
+            if user.require_action_write(customer.owner_id, row.owner_id)? {
+                owner_may_change(&input, &row, kind)?;
+            }
             let stored = row.clone();
             let before = row.version;
             if let Some(k) = kind {
@@ -337,6 +351,10 @@ pub async fn patch(
             if let Some(c) = input.cost_cents.flatten() {
                 row.cost_cents = c;
             }
+            if row != stored {
+                refuse_archived(&customer)?;
+                refuse_closed(&plan, "plan_id")?;
+            }
             // After the body's checks (the owner's too). Unchanged: its plan
             // gets no new version either.
             if !super::customers::record_patch_writes(
@@ -357,6 +375,27 @@ pub async fn patch(
     Ok(respond(StatusCode::OK, saved))
 }
 
+/// What an action's owner who may not write its card may change: the
+/// record of its execution. Its type, owner and due date are the plan's, for
+/// the card's writers; sending them unchanged is no change.
+fn owner_may_change(
+    input: &ActionPatch,
+    row: &ActionRow,
+    kind: Option<AccountPlanActionType>,
+) -> Result<(), ApiError> {
+    let moved = kind.is_some_and(|k| k.as_str() != row.kind)
+        || input.owner_id.flatten().is_some_and(|o| o != row.owner_id)
+        || input.due_date.flatten().is_some_and(|d| d != row.due_date);
+    if moved {
+        return Err(ApiError::Forbidden(
+            "as this action's owner you may change its status, cost_cents and description; \
+             its type, owner_id and due_date are for those who may change the customer"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Delete an action.
 #[utoipa::path(
     tag = "account-plans",
@@ -364,6 +403,7 @@ pub async fn patch(
         ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled (`plan_id`, code `closed`): reopen it first", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
@@ -383,6 +423,7 @@ pub async fn delete(
         .write_grouped(move |conn| {
             let plan = writable_plan(conn, &user, plan_id)?;
             let found = find_action(conn, plan_id, id)?;
+            refuse_closed(&plan, "plan_id")?;
             precondition::check(expected.as_deref(), found.version)?;
             plans::delete_action(conn, id)?;
             plans::touch(conn, &plan, db::now())?;

@@ -12,9 +12,7 @@ use validator::Validate;
 use super::account_plan_actions::ActionView;
 use super::common::versioned;
 use super::customer_input::nullable;
-use super::customers::{
-    patchable_customer, record_patch_writes, refuse_archived, writable_customer,
-};
+use super::customers::{locked_customer, record_patch_writes, refuse_archived, writable_customer};
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
@@ -27,7 +25,9 @@ use crate::db::customers;
 use crate::db::customers::CustomerRow;
 use crate::db::page::{self, Cursor};
 use crate::db::{self, DbConn};
-use crate::domain::account_plans::{earliest_period_start, eligible, longest_period_end};
+use crate::domain::account_plans::{
+    earliest_period_start, eligible, is_closed, longest_period_end,
+};
 use crate::domain::codes::{from_db, AccountPlanStatus};
 use crate::domain::tiers::stored_tier;
 use crate::error::{ApiError, FieldError};
@@ -151,7 +151,9 @@ pub struct PlanPatch {
 pub struct PlanQuery {
     /// Only the plans of this customer.
     pub customer_id: Option<i64>,
-    /// Only plans in this status.
+    /// Only plans in this status. `draft` and `active`, the plans still
+    /// to run, leave out those of archived cards (they take no change until
+    /// the card is restored); `updated_since` without `status` lists them all.
     #[param(inline)]
     pub status: Option<AccountPlanStatus>,
     /// Page size, 1 to 500 (default 50).
@@ -216,12 +218,37 @@ pub fn patchable_plan(
     user: &AuthUser,
     id: i64,
 ) -> Result<(PlanRow, CustomerRow), ApiError> {
+    let (plan, customer) = locked_plan(conn, id)?;
+    user.require_customer_write(customer.owner_id)?;
+    Ok((plan, customer))
+}
+
+/// The plan and its customer, locked, before any check of who writes.
+pub fn locked_plan(conn: &mut DbConn, id: i64) -> Result<(PlanRow, CustomerRow), ApiError> {
     let plan = find_plan(conn, id)?;
-    let customer = patchable_customer(conn, user, plan.customer_id)?;
+    let customer = locked_customer(conn, plan.customer_id)?;
     // Read again under the card's lock, which every write of a plan takes:
     // the first read may predate a write that committed while this one
     // waited, and saving by that version would be a 412 nobody asked for.
     Ok((find_plan(conn, id)?, customer))
+}
+
+/// The 409 for a change to a closed plan or its actions (`is_closed`),
+/// naming `field`.
+pub fn refuse_closed(plan: &PlanRow, field: &str) -> Result<(), ApiError> {
+    let status = from_db(&plan.status, AccountPlanStatus::Draft);
+    if !is_closed(status) {
+        return Ok(());
+    }
+    Err(ApiError::FieldConflict(FieldError::new(
+        field,
+        "closed",
+        format!(
+            "account plan {} is {}: reopen it first (PATCH its status to active or draft)",
+            plan.id,
+            status.as_str()
+        ),
+    )))
 }
 
 pub fn plan_view(conn: &mut DbConn, row: PlanRow) -> Result<PlanView, ApiError> {
@@ -281,13 +308,14 @@ pub async fn list(
         .transpose()?
         .map(|c| c.id);
     let status = q.status.map(|s| s.as_str());
+    let open_only = q.status.is_some_and(|s| !is_closed(s));
     let customer = q.customer_id;
     let page = state
         .db
         .run(move |conn| {
             db::snapshot(conn, |conn| {
                 // One snapshot, as for one plan: each version beside its actions.
-                let rows = plans::page(conn, customer, status, since, after, limit)?;
+                let rows = plans::page(conn, customer, status, open_only, since, after, limit)?;
                 let page = page::finish(rows, limit, "account-plans", |r| Cursor {
                     s: "id".into(),
                     k: serde_json::Value::Null,
@@ -407,7 +435,9 @@ pub async fn get(
 }
 
 /// Change a plan (objective, period, budget, status); `period_end` stays on
-/// or after `period_start`.
+/// or after `period_start`. Any status may follow any other, but a completed
+/// or cancelled plan is closed: a body that changes more than its status is
+/// a 409 unless it also reopens the plan (`draft` or `active`).
 #[utoipa::path(
     tag = "account-plans",
     params(("id" = i64, Path, description = "Plan id"),
@@ -415,6 +445,7 @@ pub async fn get(
     request_body = PlanPatch,
     responses(
         (status = 200, body = PlanView, headers(("ETag" = String))),
+        (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled and the body changes more than its status without reopening it (`status`, code `closed`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
@@ -492,6 +523,15 @@ pub async fn patch(
             let errors = period_errors(row.period_start, row.period_end, blamed);
             if moved && !errors.is_empty() {
                 return Err(ApiError::Validation(errors));
+            }
+            // A closed plan takes its reopening (with other changes in the
+            // same body) or a move between the two closed statuses, nothing
+            // else: its signed-off figures stay put.
+            let mut others = row.clone();
+            others.status.clone_from(&stored.status);
+            if others != stored && is_closed(from_db(&row.status, AccountPlanStatus::Draft)) {
+                refuse_archived(&customer)?;
+                refuse_closed(&stored, "status")?;
             }
             if !record_patch_writes(&customer, row != stored, expected.as_deref(), before)? {
                 return plan_view(conn, row);

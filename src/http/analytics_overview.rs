@@ -45,7 +45,9 @@ pub struct LoyaltyTrend {
     pub repeat_rate: Option<f64>,
     /// The same rate in the period before; null when nobody bought then.
     pub repeat_rate_before: Option<f64>,
-    /// repeat_rate − repeat_rate_before; null when either is null.
+    /// repeat_rate − repeat_rate_before, computed on the counts, to four
+    /// decimal places cut toward zero (so |change| ≥ 0.01 exactly when
+    /// `direction` is `rising` or `falling`); null when either is null.
     pub change: Option<f64>,
     /// `rising`, `falling` or `steady` (|change| < 0.01, compared exactly on the
     /// counts); `unknown` without both rates.
@@ -79,8 +81,10 @@ pub struct Overview {
     pub bought_once: i64,
     /// How many were never contacted? Customers with no interaction before `to`.
     pub never_contacted: i64,
-    /// New customers lost: customers since the 12 months before `to` whose
-    /// churn was recorded in the period.
+    /// New customers lost: customers with a churn recorded in the period
+    /// that found them new, customers for at most the 12 months before it
+    /// (judged at each churn, not at `to`: a month's report and the year's
+    /// around it count the same loss alike).
     pub new_customers_lost: i64,
     /// Why do new customers leave? The reasons their churns of the period
     /// were recorded with, each with its customers (a customer with churns
@@ -113,20 +117,25 @@ pub async fn overview(
     let (from, to) = report_period::resolve(q.from, q.to)?;
     let before = from - (to - from);
     let owner = q.owner_id;
-    let (o, lost_by_reason) = state
+    let (o, lost) = state
         .db
         .report(move |conn| {
             crate::db::snapshot(conn, |conn| {
                 Ok((
                     analytics::overview(conn, before, from, to, owner)?,
-                    analytics::new_losses_by_reason(conn, from, to, owner)?,
+                    analytics::new_losses(conn, from, to, owner)?,
                 ))
             })
         })
         .await?;
     let repeat_rate = rate(o.bought_twice_or_more, o.bought);
     let repeat_rate_before = rate(o.bought_twice_before, o.bought_before);
-    let change = repeat_rate.zip(repeat_rate_before).map(|(a, b)| a - b);
+    let change = crate::domain::loyalty::repeat_change(
+        o.bought_twice_or_more,
+        o.bought,
+        o.bought_twice_before,
+        o.bought_before,
+    );
     let direction = crate::domain::loyalty::repeat_trend(
         o.bought_twice_or_more,
         o.bought,
@@ -142,8 +151,9 @@ pub async fn overview(
         bought_twice_or_more: o.bought_twice_or_more,
         bought_once: o.bought_once,
         never_contacted: o.never_contacted,
-        new_customers_lost: o.new_customers_lost,
-        new_customers_lost_by_reason: lost_by_reason
+        new_customers_lost: lost.customers,
+        new_customers_lost_by_reason: lost
+            .by_reason
             .into_iter()
             .map(|r| ReasonCount {
                 reason: from_db(&r.reason, ChurnReason::Natural),

@@ -316,10 +316,16 @@ pub fn patchable_customer(
     user: &AuthUser,
     id: i64,
 ) -> Result<CustomerRow, ApiError> {
-    customers::lock(conn, id)?;
-    let customer = find_customer(conn, id)?;
+    let customer = locked_customer(conn, id)?;
     user.require_customer_write(customer.owner_id)?;
     Ok(customer)
+}
+
+/// The card, locked, before any check of who writes: for a caller whose
+/// rule is not the card's own (a plan action's owner).
+pub fn locked_customer(conn: &mut DbConn, id: i64) -> Result<CustomerRow, ApiError> {
+    customers::lock(conn, id)?;
+    find_customer(conn, id)
 }
 
 /// Whether a PATCH of a card's record writes, once its body is applied and

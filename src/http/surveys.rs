@@ -870,12 +870,14 @@ pub async fn delete(
                 // the check below sees them once they commit.
                 lock(conn, Locked::Surveys, id)?;
                 let row = find_survey(conn, id)?;
-                precondition::check(expected.as_deref(), row.version)?;
+                // The 409 before the 412: a resend with the fresh version
+                // would be refused anyway.
                 if !store::responses_page(conn, id, None, None, 0)?.is_empty() {
                     return Err(ApiError::Conflict(format!(
                         "survey {id} has responses: close it instead"
                     )));
                 }
+                precondition::check(expected.as_deref(), row.version)?;
                 store::delete(conn, id)?;
                 Ok(())
             })

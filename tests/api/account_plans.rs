@@ -22,6 +22,9 @@ backend_tests!(
     the_uplift_past_64_bits_is_held_at_the_limit,
     an_action_by_a_manager_deactivated_on_the_way_is_a_401,
     an_action_keeps_its_deactivated_owner_through_a_patch,
+    an_actions_owner_records_its_execution_on_a_card_it_does_not_own,
+    a_closed_plan_keeps_its_figures_until_reopened,
+    open_plans_of_archived_cards_are_not_listed_as_open,
 );
 
 const PLANS: &str = "/api/v1/account-plans";
@@ -858,4 +861,191 @@ async fn an_action_keeps_its_deactivated_owner_through_a_patch(app: TestApp) {
         .await;
     let problem = r.problem(422);
     assert_eq!(problem["errors"][0]["field"], "owner_id", "{}", r.text);
+}
+
+/// A plan assigns work across the team: the owner of an action on a card
+/// it does not own records its execution (status, cost, description), and
+/// nothing else of it; another sales user changes nothing of it.
+async fn an_actions_owner_records_its_execution_on_a_card_it_does_not_own(app: TestApp) {
+    let admin = app.admin_token().await;
+    let key = key_customer(&app, &admin).await;
+    let plan = app.post(PLANS, &admin, &plan_body(key)).await.id();
+    let (rep, rep_token) = app.user_with_role("sales").await;
+    let (_, other_token) = app.user_with_role("sales").await;
+    let path = format!("{PLANS}/{plan}/actions");
+    let action = json!({"type": "sales_feedback", "due_date": day(-1), "owner_id": rep});
+    let r = app.post(&path, &admin, &action).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let one = format!("{path}/{}", r.id());
+    let r = app
+        .patch(
+            &one,
+            &rep_token,
+            &json!({"status": "done", "cost_cents": 1_200, "description": "Met their buyer",
+                    "type": "sales_feedback", "owner_id": rep}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "done");
+    assert_eq!(r.body["cost_cents"], 1_200);
+    assert_eq!(r.body["description"], "Met their buyer");
+    for body in [
+        json!({"type": "executive_visit"}),
+        json!({"due_date": day(3)}),
+        json!({"owner_id": 1, "status": "planned"}),
+    ] {
+        let r = app.patch(&one, &rep_token, &body).await;
+        r.problem(403);
+    }
+    let r = app
+        .patch(&one, &other_token, &json!({"status": "planned"}))
+        .await;
+    r.problem(403);
+    let r = app.delete(&one, &rep_token).await;
+    r.problem(403);
+    let r = app
+        .post(
+            &path,
+            &rep_token,
+            &json!({"type": "sales_feedback", "due_date": day(1)}),
+        )
+        .await;
+    r.problem(403);
+    let r = app.get(&one, &admin).await;
+    assert_eq!(r.body["status"], "done", "{}", r.text);
+    assert_eq!(r.body["type"], "sales_feedback");
+    assert_eq!(r.body["due_date"], day(-1));
+    assert_eq!(r.body["owner_id"], rep);
+    let eval = app.get(&format!("{PLANS}/{plan}/evaluation"), &admin).await;
+    assert_eq!(eval.body["actions_due_done"], 1, "{}", eval.text);
+}
+
+/// A completed or cancelled plan is closed: its objective, period, budget
+/// and actions stay as signed off (the evaluation with them) until it is
+/// reopened; a move to the other closed status, or a reopening with other
+/// changes in the same body, is taken.
+async fn a_closed_plan_keeps_its_figures_until_reopened(app: TestApp) {
+    let admin = app.admin_token().await;
+    let key = key_customer(&app, &admin).await;
+    let plan = app.post(PLANS, &admin, &plan_body(key)).await.id();
+    let one = format!("{PLANS}/{plan}");
+    let actions = format!("{one}/actions");
+    let r = app
+        .post(
+            &actions,
+            &admin,
+            &json!({"type": "executive_visit", "due_date": day(-2), "cost_cents": 500}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let action = format!("{actions}/{}", r.id());
+    // Closing with a last change in the same body is taken.
+    let r = app
+        .patch(
+            &one,
+            &admin,
+            &json!({"status": "completed", "budget_cents": 30_000}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let version = r.etag_version();
+    let before = app.get(&format!("{one}/evaluation"), &admin).await;
+    assert_eq!(before.status, 200, "{}", before.text);
+    let r = app.patch(&one, &admin, &json!({"budget_cents": 1})).await;
+    let problem = r.problem(409);
+    assert_eq!(problem["errors"][0]["field"], "status", "{}", r.text);
+    assert_eq!(problem["errors"][0]["code"], "closed", "{}", r.text);
+    let done = json!({"type": "key_customer_forum", "due_date": day(-1), "status": "done",
+                      "cost_cents": 5_000_000});
+    for r in [
+        app.post(&actions, &admin, &done).await,
+        app.patch(&action, &admin, &json!({"status": "done"})).await,
+        app.delete(&action, &admin).await,
+    ] {
+        let problem = r.problem(409);
+        assert_eq!(problem["errors"][0]["field"], "plan_id", "{}", r.text);
+        assert_eq!(problem["errors"][0]["code"], "closed", "{}", r.text);
+    }
+    // Sending what is stored is no change, closed or not.
+    let r = app
+        .patch(
+            &one,
+            &admin,
+            &json!({"budget_cents": 30_000, "status": "completed"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.etag_version(), version);
+    let after = app.get(&format!("{one}/evaluation"), &admin).await;
+    for field in [
+        "actions_total",
+        "cost_cents",
+        "budget_cents",
+        "budget_used",
+        "execution_rate",
+    ] {
+        assert_eq!(
+            after.body[field], before.body[field],
+            "{field}: {}",
+            after.text
+        );
+    }
+    let r = app
+        .patch(&one, &admin, &json!({"status": "cancelled"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "cancelled");
+    let r = app
+        .patch(
+            &one,
+            &admin,
+            &json!({"status": "active", "budget_cents": 40_000}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["budget_cents"], 40_000);
+    let r = app.patch(&action, &admin, &json!({"status": "done"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// `status=draft|active` lists the plans still to run: those of an archived
+/// card take no change (closing one is a 409) and are left out, as the open
+/// complaints are; they are back when the card is restored.
+async fn open_plans_of_archived_cards_are_not_listed_as_open(app: TestApp) {
+    let admin = app.admin_token().await;
+    let key = key_customer(&app, &admin).await;
+    let mut body = plan_body(key);
+    body["status"] = json!("active");
+    let plan = app.post(PLANS, &admin, &body).await.id();
+    let listed = |r: &crate::helpers::Resp| crate::helpers::ids_of(r).contains(&plan);
+    let r = app.get(&format!("{PLANS}?status=active"), &admin).await;
+    assert!(listed(&r), "{}", r.text);
+    let r = app
+        .delete(&format!("/api/v1/customers/{key}"), &admin)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = app.get(&format!("{PLANS}?status=active"), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(!listed(&r), "{}", r.text);
+    let r = app.get(&format!("{PLANS}?customer_id={key}"), &admin).await;
+    assert!(listed(&r), "{}", r.text);
+    let r = app
+        .patch(
+            &format!("{PLANS}/{plan}"),
+            &admin,
+            &json!({"status": "completed"}),
+        )
+        .await;
+    let problem = r.problem(409);
+    assert_eq!(problem["errors"][0]["code"], "archived", "{}", r.text);
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{key}/restore"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.get(&format!("{PLANS}?status=active"), &admin).await;
+    assert!(listed(&r), "{}", r.text);
 }

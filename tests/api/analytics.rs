@@ -14,6 +14,7 @@ backend_tests!(
     sales_grouped_by_month_owner_and_product,
     overview_answers_the_questions,
     overview_silent_losses_in_a_later_period,
+    a_new_customer_lost_is_judged_at_its_churn,
     funnel_conversion_and_median_days,
     funnel_converts_after_a_move_down_and_back,
     overview_of_a_period_from_the_first_centuries,
@@ -406,6 +407,7 @@ async fn overview_answers_the_questions(app: TestApp) {
     assert_eq!(trend["repeat_rate"], 0.5);
     assert_eq!(trend["repeat_rate_before"], 0.5);
     assert_eq!(trend["direction"], "steady");
+    assert_eq!(trend["change"], 0.0);
 
     let mine = overview(&app, &token, &format!("?owner_id={rep}")).await;
     assert_eq!(mine["customers"], 1);
@@ -505,6 +507,34 @@ async fn overview_silent_losses_in_a_later_period(app: TestApp) {
     assert_eq!(o["bought"], 0);
     assert_eq!(o["silent_losses"], 2, "Silent and Unnoted: {o}");
     assert_eq!(o["new_customers_lost"], 0);
+}
+
+/// A customer who first bought 354 days ago and is lost today was new when
+/// lost: the week's report and a report to two months from now, which holds
+/// the same churn, both count it (the second counted customers since the 12
+/// months before its end, and left it out: a review). One who first bought
+/// 400 days ago was not new.
+async fn a_new_customer_lost_is_judged_at_its_churn(app: TestApp) {
+    let token = app.admin_token().await;
+    let new = customer(&app, &token, "New").await;
+    sale(&app, &token, new, 1_000, 0, 354).await;
+    let old = customer(&app, &token, "Old").await;
+    sale(&app, &token, old, 1_000, 0, 400).await;
+    for c in [new, old] {
+        let r = churn(&app, &token, c, "competition", None).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    for (from, to) in [(-5, 1), (-300, 65), (-30, 365)] {
+        let o = overview(&app, &token, &format!("?from={}&to={}", at(from), at(to))).await;
+        assert_eq!(o["new_customers_lost"], 1, "{from}..{to}: {o}");
+        assert_eq!(
+            o["new_customers_lost_by_reason"],
+            json!([{"reason": "competition", "customers": 1}]),
+            "{from}..{to}: {o}"
+        );
+    }
+    let o = overview(&app, &token, &format!("?from={}&to={}", at(-30), at(-1))).await;
+    assert_eq!(o["new_customers_lost"], 0, "{o}");
 }
 
 async fn funnel_conversion_and_median_days(app: TestApp) {

@@ -221,6 +221,16 @@ async fn survey_crud_and_list(app: TestApp) {
     app.delete(&format!("{SURVEYS}/{id}"), &admin)
         .await
         .problem(409);
+    // The 409 before a stale If-Match's 412: re-reading would not help.
+    let stale = app
+        .send(
+            app.client
+                .delete(app.url(&format!("{SURVEYS}/{id}")))
+                .bearer_auth(&admin)
+                .header("If-Match", "\"999\""),
+        )
+        .await;
+    stale.problem(409);
 }
 
 async fn survey_validation_names_every_field(app: TestApp) {
