@@ -118,7 +118,7 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     (
         "TooManyRequests",
         "429",
-        "Rate limited (per user and minute; integration users have a higher limit), or, on a write that hashes a password, too many password checks waiting (no RateLimit headers then); retry after Retry-After seconds",
+        "Rate limited (per user and minute; integration users have a higher limit), or, on a write that hashes a password, too many password checks waiting (`Retry-After: 2`; the RateLimit headers still show the user's own allowance, which may have requests left); retry after Retry-After seconds",
     ),
     ("Archived", "409", ARCHIVED_409),
     ("ArchivedOrInFlight", "409", ARCHIVED_409),

@@ -37,7 +37,7 @@ fn purchases_sql(start: NaiveDateTime) -> String {
 /// its purchases in the window.
 fn type_sql(s: &LoyaltySettings, purchases: &str) -> String {
     let behaviour = format!(
-        "({purchases} >= {k} AND (share_of_wallet IS NULL OR share_of_wallet >= {share}))",
+        "(churned_at IS NULL AND {purchases} >= {k} AND (share_of_wallet IS NULL OR share_of_wallet >= {share}))",
         k = s.repeat_min_purchases,
         share = float(s.share_of_wallet_min),
     );
@@ -257,6 +257,7 @@ fn counts_now(conn: &mut DbConn, s: &LoyaltySettings, now: NaiveDateTime) -> Que
          FROM (SELECT customer_id FROM transactions WHERE occurred_at >= {start} AND {purchase} \
                GROUP BY customer_id HAVING COUNT(*) >= {k}) r \
          CROSS JOIN customers WHERE customers.id = r.customer_id AND customers.archived_at IS NULL \
+           AND customers.churned_at IS NULL \
          GROUP BY {LEVEL_SQL}",
         start = literal(window_start_months(now, s.window_months)),
         purchase = super::purchase(""),
@@ -313,9 +314,15 @@ fn sql_type_of(
     };
     let expr = type_sql(s, &i.purchases_in_window.to_string());
     let sql = format!(
-        "SELECT {expr} AS kind FROM (SELECT {sat} AS satisfaction_overall, {share} AS share_of_wallet) customers",
+        "SELECT {expr} AS kind FROM (SELECT {sat} AS satisfaction_overall, {share} AS share_of_wallet, \
+           {churned} AS churned_at) customers",
         sat = opt(i.satisfaction_overall),
         share = opt(i.share_of_wallet),
+        churned = if i.churned {
+            literal(chrono::NaiveDateTime::default())
+        } else {
+            "CAST(NULL AS TIMESTAMP)".into()
+        },
     );
     diesel::sql_query(sql)
         .get_result::<TypeRow>(conn)
@@ -336,13 +343,16 @@ mod tests {
         for sat in [None, Some(1.0), Some(3.99), Some(4.0), Some(5.0)] {
             for purchases in [0_i64, 1, 2, 3] {
                 for share in [None, Some(0.0), Some(0.4999), Some(0.5), Some(1.0)] {
-                    let i = LoyaltyInputs {
-                        satisfaction_overall: sat,
-                        purchases_in_window: purchases,
-                        share_of_wallet: share,
-                    };
-                    let got = sql_type_of(c, &s, &i).unwrap_or_else(|e| panic!("{e}"));
-                    assert_eq!(got, loyalty_type(&i, &s).as_str(), "{i:?}");
+                    for churned in [false, true] {
+                        let i = LoyaltyInputs {
+                            satisfaction_overall: sat,
+                            purchases_in_window: purchases,
+                            share_of_wallet: share,
+                            churned,
+                        };
+                        let got = sql_type_of(c, &s, &i).unwrap_or_else(|e| panic!("{e}"));
+                        assert_eq!(got, loyalty_type(&i, &s).as_str(), "{i:?}");
+                    }
                 }
             }
         }

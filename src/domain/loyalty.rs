@@ -6,7 +6,10 @@
 //!   `repeat_min_purchases` times in the trailing `window_months` **and**,
 //!   when its share of wallet is known (the CPR share, see `domain::cpr`),
 //!   that share is at or above `share_of_wallet_min`. An unknown share does
-//!   not count against the customer.
+//!   not count against the customer. A customer with an open churn
+//!   (DOMAIN.md §10: it used to buy and no longer does) is low whatever it
+//!   bought before: a lost customer reads `latent` or `none`, never `high`
+//!   or `inertial` (a review found churned cards among the highly loyal).
 //! - Without any satisfaction data the type is `unknown`: behaviour alone
 //!   cannot tell `high` from `inertial`.
 //!
@@ -80,6 +83,8 @@ pub struct LoyaltyInputs {
     pub purchases_in_window: i64,
     /// CPR share of wallet (0–1); None when the wallet is unknown.
     pub share_of_wallet: Option<f64>,
+    /// An open churn record (`churned_at` set on the card).
+    pub churned: bool,
 }
 
 pub fn attitude_high(satisfaction: f64, s: &LoyaltySettings) -> bool {
@@ -87,7 +92,8 @@ pub fn attitude_high(satisfaction: f64, s: &LoyaltySettings) -> bool {
 }
 
 pub fn behaviour_high(i: &LoyaltyInputs, s: &LoyaltySettings) -> bool {
-    i.purchases_in_window >= s.repeat_min_purchases
+    !i.churned
+        && i.purchases_in_window >= s.repeat_min_purchases
         && i.share_of_wallet
             .is_none_or(|share| share >= s.share_of_wallet_min)
 }
@@ -178,6 +184,7 @@ mod tests {
             satisfaction_overall: sat,
             purchases_in_window: purchases,
             share_of_wallet: share,
+            churned: false,
         }
     }
 
@@ -211,6 +218,19 @@ mod tests {
         assert!(!behaviour_high(&inputs(None, 1, Some(1.0)), &s));
         assert!(behaviour_high(&inputs(None, 50, Some(1.0)), &s));
         assert!(!behaviour_high(&inputs(None, 0, None), &s));
+    }
+
+    #[test]
+    fn a_churned_customer_is_never_a_repeat_buyer() {
+        let s = LoyaltySettings::default();
+        let churned = |sat| LoyaltyInputs {
+            churned: true,
+            ..inputs(sat, 50, Some(1.0))
+        };
+        assert!(!behaviour_high(&churned(None), &s));
+        assert_eq!(loyalty_type(&churned(Some(5.0)), &s), LoyaltyType::Latent);
+        assert_eq!(loyalty_type(&churned(Some(1.0)), &s), LoyaltyType::None);
+        assert_eq!(loyalty_type(&churned(None), &s), LoyaltyType::Unknown);
     }
 
     #[test]

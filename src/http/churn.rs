@@ -17,7 +17,7 @@ use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::churn::{self as churn_db, ChurnRecordRow};
 use crate::db::events::{self, NewEvent};
-use crate::db::{self, stats};
+use crate::db::{self, loyalty, stats};
 use crate::domain::codes::{from_db, ChurnReason};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -166,6 +166,8 @@ pub async fn churn(
                     at: now,
                 },
             )?;
+            // A lost customer is no repeat buyer (`domain::loyalty`).
+            loyalty::refresh_current(conn, customer_id, now)?;
             Ok(row)
         })
         .await?;
@@ -205,8 +207,13 @@ pub async fn reactivate(
         .write_grouped(move |conn| {
             writable_customer(conn, &user, customer_id)?;
             let now = db::now();
-            churn_db::win_back(conn, customer_id, note.as_deref(), None, user.id, now)?
-                .ok_or_else(|| ApiError::Conflict(format!("customer {customer_id} is not churned")))
+            let record =
+                churn_db::win_back(conn, customer_id, note.as_deref(), None, user.id, now)?
+                    .ok_or_else(|| {
+                        ApiError::Conflict(format!("customer {customer_id} is not churned"))
+                    })?;
+            loyalty::refresh_current(conn, customer_id, now)?;
+            Ok(record)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ChurnRecordView::from(record)))

@@ -327,7 +327,12 @@ fn export_page(
 /// updated_at, archived_at, last_contact_at, purchase_count,
 /// lifetime_revenue_cents, lifetime_profit_cents, revenue_12m_cents,
 /// profit_12m_cents, cpr_stage, tier`. Empty cell = no value. Rows are
-/// read 1,000 at a time, so memory stays flat whatever the count.
+/// read 1,000 at a time, so memory stays flat whatever the count. The 200
+/// is sent with the first 1,000: a database failure after them (a restart,
+/// a pool timeout) ends the transfer early, on a row boundary, without the
+/// chunked encoding's closing chunk. An HTTP/1.1 client sees the transfer
+/// fail; retry the export then (an HTTP/1.0 client, whose body ends with the
+/// connection, cannot tell: use HTTP/1.1).
 ///
 /// `charset=gb18030` answers in GB18030 (`text/csv; charset=gb18030`),
 /// which Excel on a Chinese Windows opens without garbling names: it reads

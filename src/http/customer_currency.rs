@@ -4,39 +4,23 @@
 //! revenue. Patron converts nothing, so a new currency would re-label
 //! those amounts as they are (CNY 12,000 becoming USD 12,000).
 
-use super::customer_input::CustomerPatch;
 use crate::db::customers::CustomerRow;
 use crate::db::{account_plans, churn, transactions, DbConn};
 use crate::error::ApiError;
-
-/// Which of the card's own money figures a PATCH sends (a figure or
-/// `null`): sent with a new currency, it is stated in that currency.
-#[derive(Debug, Clone, Copy)]
-pub struct Restated {
-    wallet_size_cents: bool,
-    annual_revenue_cents: bool,
-}
-
-impl Restated {
-    /// Read before `CustomerPatch::apply`, which takes the patch.
-    pub fn of(input: &CustomerPatch) -> Restated {
-        Restated {
-            wallet_size_cents: input.wallet_size_cents.is_some(),
-            annual_revenue_cents: input.annual_revenue_cents.is_some(),
-        }
-    }
-}
 
 /// Refuses a change of `original`'s currency (the card as stored, locked)
 /// that would re-label recorded money, naming `currency`: 422 `immutable`
 /// while the card has transactions, account plans or churn records (their
 /// amounts cannot be restated through the card), and 422 `not_restated`
 /// while it holds a wallet size or an annual revenue that the same request
-/// does not send again.
+/// does not restate: send it again as another figure, or null. The same
+/// figure sent again is not restated: a CSV export re-imported with only the
+/// currency cell edited, or an ERP's whole-card upsert, sends every figure
+/// as it was, and re-labelled CNY 1,000,000 as USD 1,000,000 (a review).
 pub fn check_change(
     conn: &mut DbConn,
     original: &CustomerRow,
-    restated: Restated,
+    changed: &CustomerRow,
 ) -> Result<(), ApiError> {
     let id = original.id;
     let was = &original.currency;
@@ -61,10 +45,14 @@ pub fn check_change(
         ));
     }
     let mut kept = Vec::new();
-    if original.wallet_size_cents.is_some() && !restated.wallet_size_cents {
+    if original.wallet_size_cents.is_some()
+        && changed.wallet_size_cents == original.wallet_size_cents
+    {
         kept.push("wallet_size_cents");
     }
-    if original.annual_revenue_cents.is_some() && !restated.annual_revenue_cents {
+    if original.annual_revenue_cents.is_some()
+        && changed.annual_revenue_cents == original.annual_revenue_cents
+    {
         kept.push("annual_revenue_cents");
     }
     if !kept.is_empty() {
@@ -74,7 +62,7 @@ pub fn check_change(
             "not_restated",
             &format!(
                 "the card's {} {verb} in {was}: send the figure in the new currency \
-                 (or null) with the change",
+                 (another figure, or null) with the change",
                 kept.join(" and ")
             ),
         ));

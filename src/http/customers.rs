@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::change_data;
 use super::common::changes_set_key;
-use super::customer_currency::{check_change, Restated};
+use super::customer_currency::check_change;
 use super::customer_input::{normalize_tags, source_link_errors, CustomerCreate, CustomerPatch};
 use super::customer_query::CustomerQuery;
 use super::extract::{JsonBody, NoQuery, QueryParams};
@@ -512,7 +512,6 @@ pub fn update_in_tx(
         .as_ref()
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
-    let restated = Restated::of(&input);
     input.apply(&mut row)?;
     let (errors, conflict) = reference_errors(conn, user, &row, row.owner_id != original.owner_id)?;
     fail_on(errors, conflict)?;
@@ -538,7 +537,7 @@ pub fn update_in_tx(
     }
     // A change of currency is checked against the card's records.
     if row.currency != original.currency {
-        check_change(conn, &original, restated)?;
+        check_change(conn, &original, &row)?;
     }
     // The card's purchases as locked (the save below does not change them),
     // read only for a stage move: only `won` needs them.

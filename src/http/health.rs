@@ -29,7 +29,8 @@ pub async fn healthz() -> HttpResponse {
     tag = "operations",
     responses(
         (status = 200, body = Health),
-        (status = 503, description = "The database is unreachable, or has no Patron schema", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 503, description = "The database is unreachable, or has no Patron schema", body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before asking again (1)")))
     )
 )]
 #[get("/readyz")]

@@ -26,7 +26,8 @@ use crate::startup::AppState;
 /// at least `repeat_min_purchases` times (purchases: transactions with an
 /// amount above 0) in the last `window_months` and,
 /// when its share of wallet (the CPR share) is known, that share ≥
-/// `share_of_wallet_min`. Types: both high `high`; attitude only `latent`;
+/// `share_of_wallet_min`, and it has no open churn (a lost customer no
+/// longer buys). Types: both high `high`; attitude only `latent`;
 /// behaviour only `inertial`; neither `none`; no satisfaction data `unknown`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -204,7 +205,8 @@ pub struct LoyaltyAnalytics {
     /// counts are live).
     pub types: Vec<TypeCount>,
     /// Satisfaction against repeat purchase: one row per level 1–5
-    /// (satisfied is not loyal: compare the rates).
+    /// (satisfied is not loyal: compare the rates). A churned customer is
+    /// no repeat buyer, as in its type.
     pub satisfaction: Vec<LevelFigures>,
     /// Active customers without satisfaction data (not in `satisfaction`).
     pub unrated_customers: i64,

@@ -14,6 +14,7 @@ backend_tests!(
     recorded_money_keeps_the_card_currency,
     the_card_figures_change_currency_only_restated,
     an_archived_card_answers_archived_before_its_currency_rules,
+    a_reimported_export_with_only_the_currency_edited_is_refused,
 );
 
 async fn to_usd(app: &TestApp, token: &str, c: i64, extra: serde_json::Value) -> Resp {
@@ -113,6 +114,16 @@ async fn the_card_figures_change_currency_only_restated(app: TestApp) {
     );
     let r = to_usd(&app, &admin, c, json!({"wallet_size_cents": 14_000})).await;
     refused(&r, "not_restated", "annual_revenue_cents");
+    // The same figure sent again is no restatement: a form or an ERP that
+    // sends the whole card sends every figure as it was.
+    let r = to_usd(
+        &app,
+        &admin,
+        c,
+        json!({"wallet_size_cents": 14_000, "annual_revenue_cents": 5_000_000}),
+    )
+    .await;
+    refused(&r, "not_restated", "annual_revenue_cents");
     let r = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
     assert_eq!(r.body["currency"], "CNY", "{}", r.text);
     assert_eq!(r.body["wallet_size_cents"], 100_000, "{}", r.text);
@@ -159,4 +170,47 @@ async fn an_archived_card_answers_archived_before_its_currency_rules(app: TestAp
         r.error_codes(),
         [("customer_id".to_string(), "archived".to_string())]
     );
+}
+
+/// An export re-imported with only a row's currency cell edited sends the
+/// card's wallet size and annual revenue as they were: refused (the row's
+/// error), not CNY 1,000,000 re-labelled USD 1,000,000 (a review).
+async fn a_reimported_export_with_only_the_currency_edited_is_refused(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = app
+        .create_customer(
+            &admin,
+            json!({"kind": "organization", "name": "Huakang", "wallet_size_cents": 100_000_000,
+                   "annual_revenue_cents": 500_000_000}),
+        )
+        .await
+        .id();
+    let export = app.get("/api/v1/customers/export", &admin).await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    let mut reader = csv::Reader::from_reader(export.text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map(|h| h.iter().map(String::from).collect())
+        .unwrap_or_default();
+    let currency = headers.iter().position(|h| h == "currency");
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(&headers).unwrap_or_default();
+    for record in reader.records().flatten() {
+        let mut row: Vec<String> = record.iter().map(String::from).collect();
+        if let Some(i) = currency {
+            row[i] = "USD".into();
+        }
+        out.write_record(&row).unwrap_or_default();
+    }
+    let file = String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default();
+    let r = crate::sync_csv::import(&app, &admin, "", &file).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        crate::sync_csv::row_errors(&r, 0),
+        [("currency".to_string(), "not_restated".to_string())],
+        "{}",
+        r.text
+    );
+    let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
+    assert_eq!(card.body["currency"], "CNY", "{}", card.text);
 }

@@ -14,6 +14,7 @@ backend_tests!(
     loyalty_settings_rules,
     loyalty_type_follows_satisfaction_and_purchases,
     loyalty_follows_a_change_of_the_cpr_window,
+    a_churned_customer_is_no_repeat_buyer,
 );
 
 const LOYALTY: &str = "/api/v1/settings/loyalty";
@@ -333,5 +334,51 @@ async fn loyalty_follows_a_change_of_the_cpr_window(app: TestApp) {
     assert_eq!(card.body["loyalty_type"], "latent", "{}", card.text);
     // Back to 12 months through the recompute endpoint's path as well.
     set_cpr(&app, &admin, default_cpr()).await;
+    assert_eq!(loyalty_of(&app, &admin, c).await, "high");
+}
+
+/// A churned customer used to buy and no longer does (DOMAIN.md §10): a
+/// satisfied repeat buyer lost reads `latent`, not `high`, and counts as no
+/// repeat buyer in `/analytics/loyalty`; won back, it is `high` again. A
+/// churned card counted among the highly loyal (a review).
+async fn a_churned_customer_is_no_repeat_buyer(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (id, q) = open_survey(&app, &admin, json!({})).await;
+    let c = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "Lost"}))
+        .await
+        .id();
+    let r = respond(&app, &admin, id, c, &[(q[0], json!(5)), (q[1], json!(5))]).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    sale(&app, &admin, c, 10).await;
+    sale(&app, &admin, c, 5).await;
+    assert_eq!(loyalty_of(&app, &admin, c).await, "high");
+    let r = crate::churn::churn(&app, &admin, c, "competition", None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(loyalty_of(&app, &admin, c).await, "latent");
+    let report = app.get("/api/v1/analytics/loyalty", &admin).await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    let high = report.body["types"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["loyalty_type"] == "high")
+        .map(|t| t["customers"].clone());
+    assert_eq!(high, Some(json!(0)), "{}", report.text);
+    let repeat: i64 = report.body["satisfaction"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["repeat_customers"].as_i64())
+        .sum();
+    assert_eq!(repeat, 0, "{}", report.text);
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/reactivate"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(loyalty_of(&app, &admin, c).await, "high");
 }
