@@ -471,7 +471,14 @@ fn count_changes(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<i64> {
         .get_result(conn)
 }
 
-/// Pins a stage by hand (or unpins with `None`), recording the change.
+/// What the event of an unpin says.
+pub const UNPINNED_NOTE: &str = "unpinned: the stage is computed again";
+
+/// Pins a stage by hand (or unpins with `None`), recording the change. An
+/// unpin of a pinned card is an event of its own (from and to its stage, by
+/// the user), then the computed stage's move if any: it changes the card's
+/// `cpr_pinned`, and with the stage kept it left no trace in the history or
+/// the change feed, so a mirror kept the card pinned (a review).
 pub fn set_pin(
     conn: &mut DbConn,
     customer_id: i64,
@@ -481,9 +488,9 @@ pub fn set_pin(
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     use super::events::{self, NewEvent};
-    let current: String = customers::table
+    let (current, pinned): (String, bool) = customers::table
         .find(customer_id)
-        .select(customers::cpr_stage)
+        .select((customers::cpr_stage, customers::cpr_pinned))
         .first(conn)?;
     match pin {
         Some((stage, reason)) => {
@@ -520,6 +527,22 @@ pub fn set_pin(
                     customers::cpr_pin_reason.eq(None::<String>),
                 ))
                 .execute(conn)?;
+            if pinned {
+                events::insert(
+                    conn,
+                    &NewEvent {
+                        customer_id,
+                        kind: CPR_STAGE_CHANGED,
+                        from_value: Some(&current),
+                        to_value: Some(&current),
+                        subject_id: None,
+                        reason: Some(UNPINNED_NOTE),
+                        user_id: Some(user_id),
+                        at: now,
+                    },
+                )?;
+                super::stats::stamp(conn, customer_id, now)?;
+            }
             refresh(conn, customer_id, s, now)
         }
     }

@@ -92,6 +92,26 @@ pub fn refresh_card(
     super::loyalty::refresh_current(conn, customer_id, now)
 }
 
+/// Marks the card's figures as computed at `now` (`stats_at`), for a write
+/// that refreshes its CPR stage without its other figures (a wallet change,
+/// an unpin): a walk of every card that started before `now` then leaves
+/// the card (`cpr::refresh_range`), where it re-judged the card at its older
+/// instant and undid the write's stage, with an event dated before the one
+/// it undid (a review). Never moved back.
+pub fn stamp(conn: &mut DbConn, customer_id: i64, now: NaiveDateTime) -> QueryResult<()> {
+    use super::schema::customers;
+    diesel::update(
+        customers::table.find(customer_id).filter(
+            customers::stats_at
+                .is_null()
+                .or(customers::stats_at.lt(now)),
+        ),
+    )
+    .set(customers::stats_at.eq(now))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Recomputes the figures a customer's interactions give its card
 /// (`last_contact_at`, `open_complaints`): what a contact write changes.
 /// Call inside the write transaction, after `customers::lock`. The rest

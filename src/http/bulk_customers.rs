@@ -290,7 +290,7 @@ pub fn update_card(
     }
     let mut item = item;
     bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
-    let input: CustomerPatch = bulk::parse_item(item)?;
+    let input = bulk::parse_item::<CustomerPatch>(item)?.trimmed();
     check(&input, input.null_errors())?;
     let (status, row) = match update_in_tx(conn, user, row, input, None, true)? {
         Updated::Unchanged(row) => (ItemStatus::Unchanged, row),
@@ -385,6 +385,7 @@ pub fn new_card(
         })
         .transpose();
     let card = bulk::parse_item::<CustomerCreate>(item)
+        .map(CustomerCreate::trimmed)
         .and_then(|input| check(&input, input.link_errors()).map(|()| input));
     // Both parts' errors at once, as one body's would be.
     let (input, reason) = match (card, reason) {

@@ -158,7 +158,7 @@ pub fn plan(
 /// was (a review).
 pub fn unchanged(row: &CustomerRow, row_tags: &[String], mut item: Value) -> bool {
     bulk::drop_defaulted_nulls(&mut item, super::bulk_customers::DEFAULTED_ON_CREATE);
-    let Ok(input) = bulk::parse_item::<CustomerPatch>(item) else {
+    let Ok(input) = bulk::parse_item::<CustomerPatch>(item).map(CustomerPatch::trimmed) else {
         return false;
     };
     if check(&input, input.null_errors()).is_err() {

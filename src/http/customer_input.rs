@@ -395,7 +395,47 @@ pub fn source_link_errors(
     }
 }
 
+/// Surrounding whitespace off a value that holds something else: a value
+/// is stored trimmed, so its length rules judge it trimmed, as the CSV
+/// import's trimmed cells are (a value pasted with a trailing space at the
+/// limit was a 422 in JSON and stored from a CSV: a review). A blank value
+/// stays as sent, for its own `not_blank` error.
+fn trim(value: Option<&mut String>) {
+    if let Some(v) = value {
+        let t = v.trim();
+        if !t.is_empty() && t.len() != v.len() {
+            *v = t.to_string();
+        }
+    }
+}
+
+fn trim_all(values: Option<&mut Vec<String>>) {
+    for v in values.into_iter().flatten() {
+        trim(Some(v));
+    }
+}
+
 impl CustomerCreate {
+    /// The body with its text trimmed (`trim`), before its checks.
+    pub fn trimmed(mut self) -> Self {
+        trim(self.name.as_mut());
+        trim(self.company.as_mut());
+        trim(self.email.as_mut());
+        trim(self.phone.as_mut());
+        trim(self.address.as_mut());
+        trim(self.region.as_mut());
+        trim(self.age_band.as_mut());
+        trim(self.income_band.as_mut());
+        trim(self.occupation.as_mut());
+        trim(self.education.as_mut());
+        trim(self.industry.as_mut());
+        trim(self.products.as_mut());
+        trim(self.external_id.as_mut());
+        trim(self.notes.as_mut());
+        trim_all(self.tags.as_mut());
+        self
+    }
+
     /// The source link's rule, checked with each field's own rules so that
     /// one 422 names every bad field of the body; the rules that need the
     /// database (an active owner, an existing source) come once these pass.
@@ -486,6 +526,27 @@ fn set_code<T: crate::domain::codes::Code>(
 }
 
 impl CustomerPatch {
+    /// The body with its text trimmed (`trim`), before its checks.
+    pub fn trimmed(mut self) -> Self {
+        trim(self.name.as_mut().and_then(Option::as_mut));
+        trim(self.company.as_mut().and_then(Option::as_mut));
+        trim(self.email.as_mut().and_then(Option::as_mut));
+        trim(self.phone.as_mut().and_then(Option::as_mut));
+        trim(self.address.as_mut().and_then(Option::as_mut));
+        trim(self.region.as_mut().and_then(Option::as_mut));
+        trim(self.age_band.as_mut().and_then(Option::as_mut));
+        trim(self.income_band.as_mut().and_then(Option::as_mut));
+        trim(self.occupation.as_mut().and_then(Option::as_mut));
+        trim(self.education.as_mut().and_then(Option::as_mut));
+        trim(self.industry.as_mut().and_then(Option::as_mut));
+        trim(self.products.as_mut().and_then(Option::as_mut));
+        trim(self.external_id.as_mut().and_then(Option::as_mut));
+        trim(self.notes.as_mut().and_then(Option::as_mut));
+        trim(self.change_reason.as_mut());
+        trim_all(self.tags.as_mut().and_then(Option::as_mut));
+        self
+    }
+
     /// Required fields sent as `null`: they cannot be cleared. Reported with
     /// the other rules so every bad field is named at once; so is each bad
     /// tag, at its index.

@@ -574,6 +574,7 @@ pub fn update_in_tx(
     // Of the card's own fields only the wallet size feeds the CPR stage (the
     // share of wallet) and, through the share, the loyalty type.
     if row.wallet_size_cents != original.wallet_size_cents {
+        crate::db::stats::stamp(conn, id, row.updated_at)?;
         crate::db::cpr::refresh_current(conn, id, row.updated_at)?;
         crate::db::loyalty::refresh_current(conn, id, row.updated_at)?;
     }
@@ -628,7 +629,7 @@ pub async fn create(
     _query: NoQuery,
     body: JsonBody<CustomerCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.0;
+    let input = body.0.trimmed();
     check(&input, input.link_errors())?;
     let owner_id = input.owner_id.unwrap_or(user.id);
     user.require_card_create(owner_id)?;
@@ -690,7 +691,7 @@ pub async fn patch(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
-    let input = body.0;
+    let input = body.0.trimmed();
     check(&input, input.null_errors())?;
     let view = state
         .db

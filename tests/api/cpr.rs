@@ -30,6 +30,7 @@ backend_tests!(
     analytics_counts_stages_and_transitions_in_a_period,
     analytics_rejects_bad_periods,
     a_contact_write_keeps_the_card_figures_together,
+    a_walk_begun_before_a_wallet_change_leaves_its_stage,
 );
 
 fn cpr_path(c: i64) -> String {
@@ -625,6 +626,7 @@ async fn a_pinned_stage_survives_changes_until_unpinned(app: TestApp) {
         pairs(&[
             ("not_started", "conversion"),
             ("conversion", "retention"),
+            ("retention", "retention"),
             ("retention", "conversion"),
         ])
     );
@@ -644,10 +646,44 @@ async fn a_pinned_stage_survives_changes_until_unpinned(app: TestApp) {
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["since"], before["since"]);
+    // The unpin that keeps the stage changes `pinned` all the same: an event
+    // by its user, and an entry in the change feed (there was none, and a
+    // mirror kept the card pinned: a review). A second unpin changes nothing.
+    let head = app.get("/api/v1/changes/head", &admin).await;
+    assert_eq!(head.status, 200, "{}", head.text);
+    let after = head.body["cursor"].as_str().unwrap_or_default().to_string();
+    // The card's owner is the admin who made it.
+    let admin_id = card(&app, &admin, c).await["owner_id"].clone();
     let r = app.delete(&pin_path(c), &admin).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["stage"], "penetration");
     assert_eq!(r.body["since"], before["since"]);
+    let last = r.body["history"]
+        .as_array()
+        .and_then(|h| h.iter().max_by_key(|e| e["id"].as_i64()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (&last["from"], &last["to"]),
+        (&json!("penetration"), &json!("penetration")),
+        "{last}"
+    );
+    assert_eq!(last["user_id"], admin_id, "{last}");
+    assert!(
+        last["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("unpinned")),
+        "{last}"
+    );
+    let feed = app
+        .get(&format!("/api/v1/changes?after={after}"), &admin)
+        .await;
+    assert_eq!(feed.status, 200, "{}", feed.text);
+    let items = feed.body["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{}", feed.text);
+    assert_eq!(items[0]["data"]["customer_id"], c, "{}", feed.text);
+    let again = app.delete(&pin_path(c), &admin).await;
+    assert_eq!(again.body["history"], r.body["history"], "{}", again.text);
 }
 
 async fn recompute_role_rules_and_changed_count(app: TestApp) {
@@ -1214,4 +1250,50 @@ async fn a_contact_write_keeps_the_card_figures_together(app: TestApp) {
     assert_eq!(r.status, 204, "{}", r.text);
     assert_only_contacts_moved(&app, &admin, c, &before).await;
     assert!(last_contact(&card(&app, &admin, c).await).is_null());
+}
+
+/// A walk of every card (the hourly job, a recompute) runs for minutes at
+/// one `now`. A wallet change after that `now` moved the card to retention
+/// at its own instant; the walk, reaching the card later, judged it at its
+/// older `now` (tenure not yet reached) and moved it back, with an event
+/// dated before the one it undid (a review). The wallet change now marks the
+/// card's figures as of its instant, and the walk leaves the card. Here the
+/// walk's `now` is 30 days back; the card's figures were last refreshed 40
+/// days back (a purchase then), so only the wallet change's mark protects it.
+async fn a_walk_begun_before_a_wallet_change_leaves_its_stage(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = customer(&app, &admin, None).await;
+    // First purchase 200 days back: tenure 200 days now, 170 at the walk's `now`.
+    buy(&app, &admin, c, 900_000, 200).await;
+    let forty_days_back = (Utc::now() - Duration::days(40)).naive_utc();
+    app.execute_sql(&format!(
+        "UPDATE customers SET stats_at = '{}' WHERE id = {c}",
+        forty_days_back.format("%Y-%m-%d %H:%M:%S")
+    ));
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{c}"),
+            &admin,
+            &json!({"wallet_size_cents": 1_000_000}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["cpr_stage"], "retention", "{}", r.text);
+    let db = app.open_db(1, 10).await;
+    let mut conn = db.pool().get().unwrap_or_else(|e| panic!("{e}"));
+    let walk_now = (Utc::now() - Duration::days(30)).naive_utc();
+    let (settings, version) = patron::db::settings::get::<patron::domain::cpr::CprSettings>(
+        &mut conn,
+        patron::db::settings::CPR,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    patron::db::cpr::refresh_all(&mut conn, &settings, version, walk_now)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v = cpr(&app, &admin, c).await;
+    assert_eq!(v["stage"], "retention", "{v}");
+    assert_eq!(
+        steps(&v).last().cloned(),
+        Some(("conversion".to_string(), "retention".to_string())),
+        "{v}"
+    );
 }
