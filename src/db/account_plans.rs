@@ -24,6 +24,8 @@ pub struct PlanRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When it was completed or cancelled; None while draft or active.
+    pub closed_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, AsChangeset)]
@@ -55,6 +57,7 @@ pub fn insert(conn: &mut DbConn, r: &PlanRow) -> QueryResult<PlanRow> {
             plans::version.eq(r.version),
             plans::created_at.eq(r.created_at),
             plans::updated_at.eq(r.updated_at),
+            plans::closed_at.eq(r.closed_at),
         ))
         .returning(plans::id)
         .get_result(conn)?;

@@ -31,7 +31,9 @@ pub struct PeriodResult {
 pub struct PlanEvaluation {
     pub plan_id: i64,
     pub customer_id: i64,
-    /// The day the evaluation counts due actions up to (today, UTC).
+    /// The day the evaluation is judged as of (today, UTC; for a completed
+    /// or cancelled plan the day it closed, `closed_at`): it counts due
+    /// actions up to it and the period's days before it.
     pub as_of: NaiveDate,
     /// Actions not cancelled.
     pub actions_total: i64,
@@ -144,7 +146,10 @@ pub async fn evaluation(
             db::snapshot(conn, |conn| {
                 let plan = find_plan(conn, id)?;
                 let actions = plans::actions_of(conn, id)?;
-                let as_of = db::now().date();
+                // A closed plan as of the day it closed: what was signed off
+                // stays put as days pass (actions falling due, a longer period).
+                let today = db::now().date();
+                let as_of = plan.closed_at.map_or(today, |at| at.date().min(today));
                 let live: Vec<_> = actions
                     .iter()
                     .filter(|a| {

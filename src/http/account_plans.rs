@@ -56,6 +56,10 @@ pub struct PlanView {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the plan was completed or cancelled (null while draft or
+    /// active): its evaluation is judged as of that day.
+    #[schema(required = true)]
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 impl PlanView {
@@ -74,6 +78,7 @@ impl PlanView {
             version: r.version,
             created_at: utc(r.created_at),
             updated_at: utc(r.updated_at),
+            closed_at: r.closed_at.map(utc),
         }
     }
 }
@@ -377,6 +382,7 @@ pub async fn create(
         version: 1,
         created_at: now,
         updated_at: now,
+        closed_at: is_closed(status).then_some(now),
     };
     let view = state
         .db
@@ -538,6 +544,14 @@ pub async fn patch(
             }
             row.version = before + 1;
             row.updated_at = db::now();
+            // Closed when it leaves draft or active; a move between the two
+            // closed statuses keeps the day it closed; reopened, none.
+            let closed = |r: &PlanRow| is_closed(from_db(&r.status, AccountPlanStatus::Draft));
+            row.closed_at = match (closed(&stored), closed(&row)) {
+                (false, true) => Some(row.updated_at),
+                (true, true) => stored.closed_at.or(Some(row.updated_at)),
+                (_, false) => None,
+            };
             precondition::require_saved(plans::save(conn, &row, before)?, before)?;
             plan_view(conn, row)
         })
@@ -545,13 +559,15 @@ pub async fn patch(
     Ok(respond(StatusCode::OK, view))
 }
 
-/// Delete a plan and its actions.
+/// Delete a plan and its actions. A completed or cancelled plan is kept as
+/// signed off: reopen it first (409 otherwise).
 #[utoipa::path(
     tag = "account-plans",
     params(("id" = i64, Path, description = "Plan id"),
         ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled (`status`, code `closed`): reopen it first", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
@@ -570,6 +586,7 @@ pub async fn delete(
         .db
         .write_grouped(move |conn| {
             let plan = writable_plan(conn, &user, id)?;
+            refuse_closed(&plan, "status")?;
             precondition::check(expected.as_deref(), plan.version)?;
             plans::delete(conn, &plan)?;
             Ok(())

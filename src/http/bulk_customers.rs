@@ -379,7 +379,11 @@ pub fn new_card(
         .as_object_mut()
         .and_then(|obj| obj.remove("change_reason"))
         .map(|v| {
-            let r = bulk::parse_item::<NewCardReason>(json!({ "change_reason": v }))?;
+            let mut r = bulk::parse_item::<NewCardReason>(json!({ "change_reason": v }))?;
+            // Judged trimmed, as an existing card's (`CustomerPatch::trimmed`).
+            if let Some(reason) = r.change_reason.as_mut().filter(|s| !s.trim().is_empty()) {
+                *reason = reason.trim().to_string();
+            }
             check(&r, Vec::new())?;
             Ok(r.change_reason)
         })

@@ -13,7 +13,8 @@ use crate::error::ApiError;
 /// while the card has transactions, account plans or churn records (their
 /// amounts cannot be restated through the card), and 422 `not_restated`
 /// while it holds a wallet size or an annual revenue that the same request
-/// does not restate: send it again as another figure, or null. The same
+/// does not restate: send it again as another figure, or null (0 needs
+/// nothing: it is the same amount in any currency). The same
 /// figure sent again is not restated: a CSV export re-imported with only the
 /// currency cell edited, or an ERP's whole-card upsert, sends every figure
 /// as it was, and re-labelled CNY 1,000,000 as USD 1,000,000 (a review).
@@ -45,14 +46,13 @@ pub fn check_change(
         ));
     }
     let mut kept = Vec::new();
-    if original.wallet_size_cents.is_some()
-        && changed.wallet_size_cents == original.wallet_size_cents
-    {
+    // 0 is the same amount in any currency.
+    let kept_as_was =
+        |was: Option<i64>, now: Option<i64>| was.is_some_and(|w| w != 0) && now == was;
+    if kept_as_was(original.wallet_size_cents, changed.wallet_size_cents) {
         kept.push("wallet_size_cents");
     }
-    if original.annual_revenue_cents.is_some()
-        && changed.annual_revenue_cents == original.annual_revenue_cents
-    {
+    if kept_as_was(original.annual_revenue_cents, changed.annual_revenue_cents) {
         kept.push("annual_revenue_cents");
     }
     if !kept.is_empty() {

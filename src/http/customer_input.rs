@@ -320,7 +320,8 @@ pub struct CustomerPatch {
     /// so it cannot change once the card has transactions, account plans
     /// or churn records (422 `immutable`), and a card with a wallet size or
     /// an annual revenue sends them again with the change, in the new
-    /// currency or `null` (422 `not_restated`).
+    /// currency (another figure: one sent unchanged is not restated, except
+    /// 0) or `null` (422 `not_restated`).
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "currency_code"))]
     #[schema(value_type = String, required = false, pattern = r"^[A-Z]{3}$")]

@@ -948,6 +948,7 @@ async fn a_closed_plan_keeps_its_figures_until_reopened(app: TestApp) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["closed_at"].is_string(), "{}", r.text);
     let version = r.etag_version();
     let before = app.get(&format!("{one}/evaluation"), &admin).await;
     assert_eq!(before.status, 200, "{}", before.text);
@@ -990,11 +991,30 @@ async fn a_closed_plan_keeps_its_figures_until_reopened(app: TestApp) {
             after.text
         );
     }
+    let r = app.delete(&one, &admin).await;
+    let problem = r.problem(409);
+    assert_eq!(problem["errors"][0]["code"], "closed", "{}", r.text);
+    // Judged as of the day it closed (moved three days back by SQL): the
+    // action due two days back was not due yet then.
+    app.execute_sql(&format!(
+        "UPDATE account_plans SET closed_at = '{}' WHERE id = {plan}",
+        (Utc::now() - Duration::days(3)).format("%Y-%m-%d %H:%M:%S")
+    ));
+    let frozen = app.get(&format!("{one}/evaluation"), &admin).await;
+    assert_eq!(frozen.body["as_of"], day(-3), "{}", frozen.text);
+    assert_eq!(frozen.body["actions_due"], 0, "{}", frozen.text);
+    assert_eq!(frozen.body["actions_overdue"], 0, "{}", frozen.text);
     let r = app
         .patch(&one, &admin, &json!({"status": "cancelled"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["status"], "cancelled");
+    assert_eq!(
+        r.body["closed_at"].as_str().map(|s| s[..10].to_string()),
+        Some(day(-3)),
+        "a move between closed statuses keeps the day it closed: {}",
+        r.text
+    );
     let r = app
         .patch(
             &one,
@@ -1004,6 +1024,10 @@ async fn a_closed_plan_keeps_its_figures_until_reopened(app: TestApp) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["budget_cents"], 40_000);
+    assert!(r.body["closed_at"].is_null(), "{}", r.text);
+    let eval = app.get(&format!("{one}/evaluation"), &admin).await;
+    assert_eq!(eval.body["as_of"], day(0), "{}", eval.text);
+    assert_eq!(eval.body["actions_overdue"], 1, "{}", eval.text);
     let r = app.patch(&action, &admin, &json!({"status": "done"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }

@@ -124,6 +124,16 @@ async fn the_card_figures_change_currency_only_restated(app: TestApp) {
     )
     .await;
     refused(&r, "not_restated", "annual_revenue_cents");
+    // 0 is the same amount in any currency: sent again as it was, it passes.
+    let zero = app
+        .create_customer(
+            &admin,
+            json!({"kind": "organization", "name": "Zero", "annual_revenue_cents": 0}),
+        )
+        .await
+        .id();
+    let r = to_usd(&app, &admin, zero, json!({"annual_revenue_cents": 0})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let r = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
     assert_eq!(r.body["currency"], "CNY", "{}", r.text);
     assert_eq!(r.body["wallet_size_cents"], 100_000, "{}", r.text);

@@ -728,12 +728,15 @@ async fn a_new_card_takes_a_change_reason(app: TestApp) {
         {"external_id": "R-3", "kind": "alien", "name": "c", "change_reason": "x".repeat(501)},
         {"external_id": "R-4", "kind": "individual", "name": "d", "change_reason": 5},
         {"external_id": "R-7", "kind": "individual", "name": "g", "change_reason": ""},
-        {"external_id": "R-8", "kind": "individual", "name": "h", "change_reason": "   "}
+        {"external_id": "R-8", "kind": "individual", "name": "h", "change_reason": "   "},
+        {"external_id": "R-9", "kind": "individual", "name": "i", "change_reason": format!("{} ", "x".repeat(500))}
     ]});
     let r = bulk(&app, "/api/v1/customers/bulk", &token, &items, None).await;
+    // The 500 characters and a trailing space are judged trimmed, as an
+    // existing card's reason is.
     assert_eq!(
         statuses(&r),
-        ["created", "created", "error", "error", "error", "error"],
+        ["created", "created", "error", "error", "error", "error", "created"],
         "{}",
         r.text
     );

@@ -1,0 +1,1 @@
+ALTER TABLE account_plans DROP COLUMN closed_at;
