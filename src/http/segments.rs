@@ -234,6 +234,7 @@ pub struct SegmentCreate {
     #[schema(required = true, value_type = SegmentKind)]
     pub kind: Option<Input<SegmentKind>>,
     /// Required for `dynamic`, absent for `static`.
+    #[serde(default, deserialize_with = "super::unique_keys::optional")]
     #[schema(value_type = Option<Object>, example = json!({"field": "tier", "op": "eq", "value": "important"}))]
     pub rule: Option<Value>,
     /// `static` only: the first members (at most 1,000 existing customer ids; repeats are ignored).
@@ -276,7 +277,7 @@ pub struct SegmentPatch {
     /// a 422 `required`. A static segment has none: `null` there states its
     /// current value and changes nothing (as `kind` may be sent unchanged);
     /// a rule is a 422 `not_allowed`.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::unique_keys::nullable")]
     #[schema(value_type = Option<Object>)]
     pub rule: Option<Option<Value>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -294,6 +295,7 @@ pub struct SegmentPatch {
 ]}, "limit": 20}))]
 pub struct SegmentPreview {
     /// Same language as `SegmentCreate.rule`.
+    #[serde(default, deserialize_with = "super::unique_keys::optional")]
     #[schema(required = true, value_type = Object)]
     pub rule: Option<Value>,
     /// How many matching customers to return (1 to 500, default 50), by id.

@@ -11,6 +11,18 @@ use serde_json::{Map, Number, Value};
 /// A `Value` whose objects had no key twice.
 pub struct UniqueKeys(pub Value);
 
+/// `deserialize_with` for an optional field holding free JSON (a segment's
+/// rule): a key given twice in it is refused, not the last one kept.
+pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Option::<UniqueKeys>::deserialize(d).map(|v| v.map(|u| u.0))
+}
+
+/// `optional` for a PATCH field, where `null` is sent (`Some(None)`) and
+/// absence is `None` (with `#[serde(default)]`).
+pub fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Value>>, D::Error> {
+    optional(d).map(Some)
+}
+
 impl<'de> Deserialize<'de> for UniqueKeys {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(Checked).map(UniqueKeys)

@@ -23,6 +23,7 @@ backend_tests!(
     text_values_compare_trimmed_as_the_list_filters_do,
     rules_stored_before_the_stricter_reading_still_read,
     instants_finer_than_a_microsecond_compare_exactly,
+    a_key_given_twice_in_a_rule_is_named,
 );
 
 fn small() -> Value {
@@ -1244,4 +1245,64 @@ async fn instants_finer_than_a_microsecond_compare_exactly(app: TestApp) {
         .get(&format!("{SEGMENTS}/{}", created.id()), &admin)
         .await;
     assert_eq!(r.body["count"], 1, "{}", r.text);
+}
+
+/// A key given twice in a rule is a 422 `duplicate` at its path, as in a
+/// bulk item: the rule was read keeping the last one, then evaluated and
+/// saved as something other than what was sent (a review).
+async fn a_key_given_twice_in_a_rule_is_named(app: TestApp) {
+    let admin = app.admin_token().await;
+    let twice =
+        r#"{"rule": {"field": "tier", "op": "eq", "value": "small", "value": "important"}}"#;
+    let r = app
+        .post_raw(
+            &format!("{SEGMENTS}/preview"),
+            &admin,
+            "application/json",
+            twice,
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        [("rule.value".to_string(), "duplicate".to_string())],
+        "{}",
+        r.text
+    );
+    let nested = r#"{"name": "A", "kind": "dynamic", "rule": {"all": [{"field": "region", "op": "eq", "value": "East"}], "all": [{"field": "tier", "op": "eq", "value": "important"}]}}"#;
+    let r = app
+        .post_raw(SEGMENTS, &admin, "application/json", nested)
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        [("rule.all".to_string(), "duplicate".to_string())],
+        "{}",
+        r.text
+    );
+    let id = create_segment(
+        &app,
+        &admin,
+        json!({"name": "B", "kind": "dynamic", "rule": small()}),
+    )
+    .await
+    .id();
+    let r = app
+        .send(
+            app.client
+                .patch(app.url(&format!("{SEGMENTS}/{id}")))
+                .bearer_auth(&admin)
+                .header("Content-Type", "application/json")
+                .body(r#"{"rule": {"field": "tier", "op": "eq", "op": "ne", "value": "small"}}"#),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        [("rule.op".to_string(), "duplicate".to_string())],
+        "{}",
+        r.text
+    );
+    let saved = app.get(&format!("{SEGMENTS}/{id}"), &admin).await;
+    assert_eq!(saved.body["rule"], small(), "{}", saved.text);
 }

@@ -261,7 +261,58 @@ async fn a_stale_order_item_is_refused(app: TestApp) {
     );
 }
 
+/// A stale card item that is wrong in itself gets its own error, not "read
+/// it and send it again" whose resend gets that error (a review): a bad
+/// email, and a sales user's change to a card it does not own. Through the
+/// CSV import's `version` column too. Nothing is written.
+async fn a_stale_card_item_wrong_in_itself_gets_its_own_error(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = edited_card(&app, &token).await;
+    let bad = json!({"items": [{"external_id": "K", "email": "not-an-email", "version": 1}]});
+    let r = bulk(&app, CUSTOMERS, &token, &bad, None).await;
+    assert_eq!(statuses(&r), ["error"], "{}", r.text);
+    assert_eq!(
+        r.body["items"][0]["errors"][0]["field"], "email",
+        "{}",
+        r.text
+    );
+    let (_, rep) = app.user_with_role("sales").await;
+    let theirs = json!({"items": [{"external_id": "K", "name": "X", "version": 1}]});
+    let r = bulk(&app, CUSTOMERS, &rep, &theirs, None).await;
+    assert_eq!(statuses(&r), ["error"], "{}", r.text);
+    assert_ne!(
+        r.body["items"][0]["errors"][0]["field"], "version",
+        "{}",
+        r.text
+    );
+    // A valid stale change still gets the version's error, and writes nothing.
+    let stale = json!({"items": [{"external_id": "K", "name": "Y", "version": 1}]});
+    let r = bulk(&app, CUSTOMERS, &token, &stale, None).await;
+    assert_eq!(statuses(&r), ["error"], "{}", r.text);
+    assert_eq!(
+        r.body["items"][0]["errors"][0]["field"], "version",
+        "{}",
+        r.text
+    );
+    let csv = format!("id,version,email\n{id},1,not-an-email\n");
+    let r = crate::sync_csv::import(&app, &token, "", &csv).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["items"][0]["errors"][0]["field"], "email",
+        "{}",
+        r.text
+    );
+    let k = card(&app, &token, id).await;
+    assert_eq!(
+        (k["name"].as_str(), k["version"].as_i64()),
+        (Some("王芳"), Some(2)),
+        "{k}"
+    );
+    assert!(k["email"].is_null(), "{k}");
+}
+
 backend_tests!(
+    a_stale_card_item_wrong_in_itself_gets_its_own_error,
     a_stale_order_item_is_refused,
     a_stale_item_is_refused_and_the_others_apply,
     the_current_version_updates_and_a_stale_resend_is_unchanged,
