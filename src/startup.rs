@@ -179,6 +179,8 @@ impl Application {
                 // Outside every layer that answers, so that each answer
                 // under /api/v1 gets it (429s, 405s, 304s, errors).
                 .wrap(from_fn(http::cache_control::private))
+                // Outside every layer that answers without reading a body.
+                .wrap(from_fn(http::body::close_unread_body))
                 .wrap(
                     Logger::new("%{METHOD}xi %U %s %Dms")
                         .custom_request_replace("METHOD", |req| req.method().to_string()),

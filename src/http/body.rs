@@ -8,16 +8,21 @@
 //! through `take(limit + 1)`, so a body is refused after at most one byte
 //! past the limit has been produced.
 
+use std::cell::RefCell;
 use std::io::{Read, Write};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::header::{self, ContentEncoding};
 use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpRequest};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 
 use crate::error::ApiError;
 
@@ -133,6 +138,88 @@ pub async fn keep_stalled_body(
             BoxBody::new(HoldingBody {
                 body,
                 _payload: stalled.0,
+            })
+        }),
+        None => res,
+    })
+}
+
+/// A request's payload, shared between the stream the handlers read and
+/// `close_unread_body`, which keeps it when they left it unread.
+struct Shared {
+    payload: Option<Payload>,
+    /// Read to its end.
+    done: bool,
+}
+
+/// The stream the handlers read the payload through.
+struct Tracked(Rc<RefCell<Shared>>);
+
+impl Stream for Tracked {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut shared = self.0.borrow_mut();
+        let Some(payload) = shared.payload.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let next = Pin::new(payload).poll_next(cx);
+        if matches!(next, Poll::Ready(None)) {
+            shared.done = true;
+        }
+        next
+    }
+}
+
+/// Whether the request says it has a body (chunked, or a length above 0).
+fn has_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return true;
+    }
+    headers
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) != Some(0))
+}
+
+/// Closes the connection after a response to a request whose body was not
+/// read to its end (a GET, a 401, a 404, a 415 answered without reading
+/// it): actix then drained the rest with no timer running, for as long as
+/// the client kept a chunked body open, past every timeout (a review: a
+/// chunked `GET /healthz` held its connection for good, no token needed).
+/// The unread payload is kept alive in the response body, as
+/// `keep_stalled_body` does for a 408, so that actix closes instead.
+pub async fn close_unread_body(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if !has_body(&req) {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    }
+    let shared = Rc::new(RefCell::new(Shared {
+        payload: Some(req.take_payload()),
+        done: false,
+    }));
+    let tracked: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
+        Box::pin(Tracked(Rc::clone(&shared)));
+    req.set_payload(Payload::from(tracked));
+    let res = next.call(req).await?.map_into_boxed_body();
+    let unread = {
+        let mut shared = shared.borrow_mut();
+        if shared.done {
+            None
+        } else {
+            shared.payload.take()
+        }
+    };
+    Ok(match unread {
+        Some(payload) => res.map_body(|_, body| {
+            BoxBody::new(HoldingBody {
+                body,
+                _payload: payload,
             })
         }),
         None => res,

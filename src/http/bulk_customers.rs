@@ -334,11 +334,12 @@ pub fn version_check(
 /// being undone; a change to an archived card is its 409 before the
 /// version's, as a PATCH answers (a re-read and resend would only get it),
 /// after a sales user's 403 (a card not theirs, which they could not
-/// restore either); an item wrong in itself (a bad field, a card or an owner
-/// or key change the user may not touch) gets its own error, as a stale
-/// order does (`bulk_transactions::version_check`); any other change is
-/// `stale`. The item is applied to find out: a write it would make is
-/// refused, and its savepoint (the caller's) rolls it back.
+/// restore either); an item wrong in itself (a bad field, a card the user
+/// may not change) gets its own error, as a stale order does; any other
+/// change is `stale`, also one a rule would refuse against the card as it
+/// is now: that refusal may come from what another writer stored since (a
+/// move back from a funnel stage set meanwhile, a currency its new orders
+/// fix), and the item may pass once re-read (a review).
 pub fn stale_item(
     conn: &mut DbConn,
     user: &AuthUser,
@@ -357,13 +358,14 @@ pub fn stale_item(
         user.require_customer_write(row.owner_id)?;
         return Err(super::customers::archived(row.id));
     }
-    // "Read it and send it again" only for an item that could then pass
-    // (a review: a bad email got the version's error, then its own).
-    match update_card(conn, user, row.clone(), item.clone()) {
-        Ok((applied, _)) if applied.status == ItemStatus::Unchanged => Ok(applied),
-        Ok(_) => Err(stale()),
-        Err(e) => Err(e),
-    }
+    // "Read it and send it again" not for an item a resend could not pass
+    // either (a review: a bad email got the version's error, then its own).
+    user.require_customer_write(row.owner_id)?;
+    let mut patch = item.clone();
+    bulk::drop_defaulted_nulls(&mut patch, DEFAULTED_ON_CREATE);
+    let input = bulk::parse_item::<CustomerPatch>(patch)?.trimmed();
+    check(&input, input.null_errors())?;
+    Err(stale())
 }
 
 /// True when `item` would change nothing on the known card `row`

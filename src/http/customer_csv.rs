@@ -352,6 +352,8 @@ pub async fn export(
     _user: AuthUser,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    // Before the split, which re-encodes what it decoded.
+    super::extract::check_query_text(req.query_string())?;
     let (own, rest) = split_query(req.query_string(), &["charset", "formulas"]);
     let (paging, list) = split_query(&rest, &PAGE_PARAMS);
     let filters = both_queries(parse_query::<CustomerQuery>(&list), not_paged(&paging));

@@ -139,9 +139,19 @@ fn parse_body<T: DeserializeOwned>(body: &[u8], scan_content: bool) -> Result<T,
 /// stopped at one). That reading takes every integral float below 2^53 as
 /// an integer: JSON has one number type, and `53.0` is the integer 53 to JSON
 /// Schema and to most clients' encoders (JavaScript, some ERP exports), but
-/// serde refuses it for an integer field; such a body then reads. (A `Value`
-/// keeps the last of duplicate keys: a body with both a float and a repeated
-/// key passes.)
+/// serde refuses it for an integer field; such a body then reads. A `Value`
+/// keeps the last of duplicate keys, so the body is checked for them apart
+/// (a float before a repeated key in a segment rule let the repeat pass: a
+/// review).
+/// The first key given twice in one of the body's objects, at its path.
+fn repeated_key(body: &[u8]) -> Option<FieldError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize::<_, super::unique_keys::UniqueKeys>(&mut de)
+        .err()
+        .map(|e| serde_field_error(e.path(), e.inner()))
+        .filter(|e| e.code == "duplicate")
+}
+
 fn wrong_shape<T: DeserializeOwned>(
     first: &serde_path_to_error::Error<serde_json::Error>,
     body: &[u8],
@@ -163,7 +173,9 @@ fn wrong_shape<T: DeserializeOwned>(
     }
     let first = serde_field_error(first.path(), first.inner());
     // The only error the `Value` cannot show again: it holds one of the keys.
-    let duplicate = (first.code == "duplicate").then_some(first);
+    let duplicate = (first.code == "duplicate")
+        .then_some(first)
+        .or_else(|| repeated_key(body));
     integral_floats_to_integers(&mut value);
     let mut errors = match super::type_errors::from_value::<T>(value) {
         Ok(parsed) => match duplicate {
@@ -477,21 +489,49 @@ fn no_query(query: &str) -> Result<(), ApiError> {
     }
 }
 
-pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    // No parameter may carry U+0000 (PostgreSQL cannot compare text with it).
-    let nul: Vec<FieldError> = url_pairs(query)
-        .filter(|(k, v)| k.contains('\0') || v.contains('\0'))
-        .map(|(k, _)| {
-            FieldError::new(
-                k.replace('\0', "\\u0000"),
+/// The parameters whose name or value, percent-decoded, is not UTF-8, or
+/// holds U+0000 (PostgreSQL cannot compare text with it). Decoded leniently,
+/// a value in another encoding (GBK `%D6%D0` for 中) became U+FFFD and was
+/// looked up as such: an `external_id` search found nothing, and the client
+/// made a second card (a review).
+pub fn check_query_text(query: &str) -> Result<(), ApiError> {
+    let decode = |s: &str| {
+        let spaced = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(|d| d.into_owned())
+    };
+    let mut errors = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (key, value) = (decode(raw_key), decode(raw_value));
+        let name = match &key {
+            Ok(k) => k.replace('\0', "\\u0000"),
+            Err(_) => raw_key.to_string(),
+        };
+        if key.is_err() || value.is_err() {
+            errors.push(FieldError::new(
+                name,
+                "invalid_character",
+                "must be UTF-8, percent-encoded (another encoding, such as GBK, is not read)",
+            ));
+        } else if key.iter().chain(value.iter()).any(|s| s.contains('\0')) {
+            errors.push(FieldError::new(
+                name,
                 "invalid_character",
                 "must not contain NUL (%00) characters",
-            )
-        })
-        .collect();
-    if !nul.is_empty() {
-        return Err(bad_query(nul));
+            ));
+        }
     }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(bad_query(errors))
+    }
+}
+
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    check_query_text(query)?;
     let query = without_empty_cursor(query);
     let de = serde_urlencoded::Deserializer::new(url_pairs(&query));
     match serde_path_to_error::deserialize::<_, T>(de) {
@@ -724,6 +764,19 @@ mod tests {
         }
         let r = parse_json::<Counted>(br#"{"n": 1, "items": [1.5], "ratio": 1}"#);
         assert_eq!(r.err().map(fields), Some(vec!["items[0]".to_string()]));
+        // A float read as an integer does not let a repeated key inside free
+        // JSON through (the re-read `Value` keeps the last one silently).
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Ruled {
+            n: i64,
+            #[serde(deserialize_with = "crate::http::unique_keys::optional")]
+            rule: Option<serde_json::Value>,
+        }
+        let r = parse_json::<Ruled>(br#"{"n": 20.0, "rule": {"v": 1, "v": 2}}"#);
+        assert_eq!(r.err().map(fields), Some(vec!["rule.v".to_string()]));
+        let r = parse_json::<Ruled>(br#"{"n": 20.0, "rule": {"v": 1}}"#);
+        assert_eq!(r.ok().map(|r| r.n), Some(20));
         // Past 2^53 the float may have been rounded as it was read (...993.0
         // reads as ...992): refused, not stored changed; an integer literal
         // there is exact.

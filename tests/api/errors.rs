@@ -23,6 +23,8 @@ backend_tests!(
     problems_share_one_shape,
     a_burst_of_garbage_never_gets_a_500,
     nul_characters_are_refused_naming_the_field,
+    an_unread_chunked_body_closes_its_connection,
+    a_query_value_not_in_utf8_is_refused_naming_it,
     duplicate_keys_and_integral_floats_name_the_right_field,
     every_wrong_type_and_unknown_name_is_named_at_once,
     a_number_too_large_for_any_type_is_named,
@@ -1455,6 +1457,60 @@ async fn integers_from_2_63_to_2_64_are_out_of_range(app: TestApp) {
                     "message": "the integer is out of range (-9223372036854775808 to 9223372036854775807)"}]),
             "{n}: {}",
             r.text
+        );
+    }
+}
+
+/// A query value percent-encoded in another encoding than UTF-8 (GBK
+/// `%D6%D0` for 中, as an old client sends it) was decoded to U+FFFD and
+/// looked up as such: `?external_id=` found no card and the client made a
+/// second one (a review). It is a 400 naming the parameter, on the list and
+/// the export; UTF-8 (and U+FFFD itself, sent encoded) reads as before.
+async fn a_query_value_not_in_utf8_is_refused_naming_it(app: TestApp) {
+    let token = app.admin_token().await;
+    for path in [
+        "/api/v1/customers?external_id=%D6%D0-1001",
+        "/api/v1/customers/export?external_id=%D6%D0-1001",
+        "/api/v1/customers?region=ok&q=%FF",
+    ] {
+        let r = app.get(path, &token).await;
+        let body = r.problem(400);
+        assert_eq!(
+            body["errors"][0]["code"], "invalid_character",
+            "{path}: {}",
+            r.text
+        );
+        let field = body["errors"][0]["field"].as_str().unwrap_or_default();
+        assert!(["external_id", "q"].contains(&field), "{path}: {}", r.text);
+    }
+    for path in [
+        "/api/v1/customers?external_id=%E4%B8%AD-1001",
+        "/api/v1/customers?q=%EF%BF%BD",
+        "/api/v1/customers?q=a+b",
+    ] {
+        let r = app.get(path, &token).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+    }
+}
+
+/// A chunked body left unread (a GET, a 401 before any body is read) was
+/// drained by actix with no timer running, for as long as the client kept
+/// it open: a connection held for good, no token needed (a review). The
+/// answer comes, then the connection closes.
+async fn an_unread_chunked_body_closes_its_connection(app: TestApp) {
+    let health = "GET /healthz HTTP/1.1\r\nHost: patron\r\nTransfer-Encoding: chunked\r\n\r\n\
+         5\r\nhello\r\n"
+        .to_string();
+    let anonymous = "POST /api/v1/customers HTTP/1.1\r\nHost: patron\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+         a\r\n{\"kind\": \r\n"
+        .to_string();
+    let (a, b) = tokio::join!(stall(&app, health), stall(&app, anonymous));
+    for ((text, waited), status) in [(a, "200"), (b, "401")] {
+        assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{text}");
+        assert!(
+            waited < std::time::Duration::from_secs(10),
+            "closed after {waited:?}: {text}"
         );
     }
 }
