@@ -474,6 +474,32 @@ fn count_changes(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<i64> {
 /// What the event of an unpin says.
 pub const UNPINNED_NOTE: &str = "unpinned: the stage is computed again";
 
+/// A pin or an unpin of a card's stage, by a user at `now`.
+struct HandMove {
+    customer_id: i64,
+    user_id: i64,
+    now: NaiveDateTime,
+}
+
+impl HandMove {
+    /// Its `cpr_stage_changed` event (also one from a stage to itself).
+    fn record(&self, conn: &mut DbConn, from: &str, to: &str, reason: &str) -> QueryResult<()> {
+        super::events::insert(
+            conn,
+            &super::events::NewEvent {
+                customer_id: self.customer_id,
+                kind: CPR_STAGE_CHANGED,
+                from_value: Some(from),
+                to_value: Some(to),
+                subject_id: None,
+                reason: Some(reason),
+                user_id: Some(self.user_id),
+                at: self.now,
+            },
+        )
+    }
+}
+
 /// Pins a stage by hand (or unpins with `None`), recording the change. An
 /// unpin of a pinned card is an event of its own (from and to its stage, by
 /// the user), then the computed stage's move if any: it changes the card's
@@ -487,11 +513,15 @@ pub fn set_pin(
     s: &CprSettings,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    use super::events::{self, NewEvent};
     let (current, pinned): (String, bool) = customers::table
         .find(customer_id)
         .select((customers::cpr_stage, customers::cpr_pinned))
         .first(conn)?;
+    let by_hand = HandMove {
+        customer_id,
+        user_id,
+        now,
+    };
     match pin {
         Some((stage, reason)) => {
             diesel::update(customers::table.find(customer_id))
@@ -506,19 +536,7 @@ pub fn set_pin(
                     .set(customers::cpr_since.eq(Some(now)))
                     .execute(conn)?;
             }
-            events::insert(
-                conn,
-                &NewEvent {
-                    customer_id,
-                    kind: CPR_STAGE_CHANGED,
-                    from_value: Some(&current),
-                    to_value: Some(stage),
-                    subject_id: None,
-                    reason: Some(reason),
-                    user_id: Some(user_id),
-                    at: now,
-                },
-            )
+            by_hand.record(conn, &current, stage, reason)
         }
         None => {
             diesel::update(customers::table.find(customer_id))
@@ -528,19 +546,7 @@ pub fn set_pin(
                 ))
                 .execute(conn)?;
             if pinned {
-                events::insert(
-                    conn,
-                    &NewEvent {
-                        customer_id,
-                        kind: CPR_STAGE_CHANGED,
-                        from_value: Some(&current),
-                        to_value: Some(&current),
-                        subject_id: None,
-                        reason: Some(UNPINNED_NOTE),
-                        user_id: Some(user_id),
-                        at: now,
-                    },
-                )?;
+                by_hand.record(conn, &current, &current, UNPINNED_NOTE)?;
                 super::stats::stamp(conn, customer_id, now)?;
             }
             refresh(conn, customer_id, s, now)

@@ -509,6 +509,11 @@ pub fn check_query_text(query: &str) -> Result<(), ApiError> {
             Ok(k) => k.replace('\0', "\\u0000"),
             Err(_) => raw_key.to_string(),
         };
+        // Each name once, and at most 50 (as `no_query`): a head of
+        // repeated bad pairs was a 2.5 MB answer.
+        if errors.len() >= 50 || errors.iter().any(|e: &FieldError| e.field == name) {
+            continue;
+        }
         if key.is_err() || value.is_err() {
             errors.push(FieldError::new(
                 name,

@@ -1483,6 +1483,13 @@ async fn a_query_value_not_in_utf8_is_refused_naming_it(app: TestApp) {
         let field = body["errors"][0]["field"].as_str().unwrap_or_default();
         assert!(["external_id", "q"].contains(&field), "{path}: {}", r.text);
     }
+    // Each name once, at most 50 of them.
+    let many: Vec<String> = (0..80).map(|i| format!("p{i}=%FF&p{i}=%FE")).collect();
+    let r = app
+        .get(&format!("/api/v1/customers?{}", many.join("&")), &token)
+        .await;
+    r.problem(400);
+    assert_eq!(r.error_fields().len(), 50, "{}", r.text);
     for path in [
         "/api/v1/customers?external_id=%E4%B8%AD-1001",
         "/api/v1/customers?q=%EF%BF%BD",
