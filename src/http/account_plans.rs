@@ -533,9 +533,10 @@ pub async fn patch(
             // A closed plan takes its reopening (with other changes in the
             // same body) or a move between the two closed statuses, nothing
             // else: its signed-off figures stay put.
+            let closed = |r: &PlanRow| is_closed(from_db(&r.status, AccountPlanStatus::Draft));
             let mut others = row.clone();
             others.status.clone_from(&stored.status);
-            if others != stored && is_closed(from_db(&row.status, AccountPlanStatus::Draft)) {
+            if others != stored && closed(&row) {
                 refuse_archived(&customer)?;
                 refuse_closed(&stored, "status")?;
             }
@@ -546,7 +547,6 @@ pub async fn patch(
             row.updated_at = db::now();
             // Closed when it leaves draft or active; a move between the two
             // closed statuses keeps the day it closed; reopened, none.
-            let closed = |r: &PlanRow| is_closed(from_db(&r.status, AccountPlanStatus::Draft));
             row.closed_at = match (closed(&stored), closed(&row)) {
                 (false, true) => Some(row.updated_at),
                 (true, true) => stored.closed_at.or(Some(row.updated_at)),

@@ -288,10 +288,7 @@ pub fn update_card(
         };
         return Ok((applied, row));
     }
-    let mut item = item;
-    bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
-    let input = bulk::parse_item::<CustomerPatch>(item)?.trimmed();
-    check(&input, input.null_errors())?;
+    let input = item_patch(item)?;
     let (status, row) = match update_in_tx(conn, user, row, input, None, true)? {
         Updated::Unchanged(row) => (ItemStatus::Unchanged, row),
         Updated::Saved(row) => (ItemStatus::Updated, row),
@@ -361,11 +358,18 @@ pub fn stale_item(
     // "Read it and send it again" not for an item a resend could not pass
     // either (a review: a bad email got the version's error, then its own).
     user.require_customer_write(row.owner_id)?;
-    let mut patch = item.clone();
-    bulk::drop_defaulted_nulls(&mut patch, DEFAULTED_ON_CREATE);
-    let input = bulk::parse_item::<CustomerPatch>(patch)?.trimmed();
-    check(&input, input.null_errors())?;
+    item_patch(item.clone())?;
     Err(stale())
+}
+
+/// An item read as a change of a known card, as `update_card`, a stale item
+/// and the set-based pass (`bulk_customers_plan::unchanged`) all judge it:
+/// the defaulted nulls dropped, the text trimmed, the field rules checked.
+pub fn item_patch(mut item: Value) -> Result<CustomerPatch, ApiError> {
+    bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
+    let input = bulk::parse_item::<CustomerPatch>(item)?.trimmed();
+    check(&input, input.null_errors())?;
+    Ok(input)
 }
 
 /// True when `item` would change nothing on the known card `row`
@@ -393,9 +397,7 @@ pub fn new_card(
         .map(|v| {
             let mut r = bulk::parse_item::<NewCardReason>(json!({ "change_reason": v }))?;
             // Judged trimmed, as an existing card's (`CustomerPatch::trimmed`).
-            if let Some(reason) = r.change_reason.as_mut().filter(|s| !s.trim().is_empty()) {
-                *reason = reason.trim().to_string();
-            }
+            super::customer_input::trim(r.change_reason.as_mut());
             check(&r, Vec::new())?;
             Ok(r.change_reason)
         })

@@ -15,11 +15,10 @@ use diesel::prelude::*;
 use serde_json::Value;
 
 use super::bulk::{self, Applied, ItemStatus, Planned};
-use super::bulk_customers::{existing, external_id_of, new_card};
+use super::bulk_customers::{existing, external_id_of, item_patch, new_card};
 use super::change_data;
-use super::customer_input::{normalize_tags, CustomerPatch};
+use super::customer_input::normalize_tags;
 use super::customers::{link_errors, new_card_view};
-use super::validation::check;
 use crate::auth::AuthUser;
 use crate::db::changes;
 use crate::db::customers::{self, CustomerRow};
@@ -156,14 +155,10 @@ pub fn plan(
 /// every card, so that says nothing new, and a sales user re-importing an
 /// export with colleagues' rows got `forbidden` for each row it left as it
 /// was (a review).
-pub fn unchanged(row: &CustomerRow, row_tags: &[String], mut item: Value) -> bool {
-    bulk::drop_defaulted_nulls(&mut item, super::bulk_customers::DEFAULTED_ON_CREATE);
-    let Ok(input) = bulk::parse_item::<CustomerPatch>(item).map(CustomerPatch::trimmed) else {
+pub fn unchanged(row: &CustomerRow, row_tags: &[String], item: Value) -> bool {
+    let Ok(input) = item_patch(item) else {
         return false;
     };
-    if check(&input, input.null_errors()).is_err() {
-        return false;
-    }
     let wanted_tags = input
         .tags
         .as_ref()

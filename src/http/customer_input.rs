@@ -401,7 +401,7 @@ pub fn source_link_errors(
 /// import's trimmed cells are (a value pasted with a trailing space at the
 /// limit was a 422 in JSON and stored from a CSV: a review). A blank value
 /// stays as sent, for its own `not_blank` error.
-fn trim(value: Option<&mut String>) {
+pub fn trim(value: Option<&mut String>) {
     if let Some(v) = value {
         let t = v.trim();
         if !t.is_empty() && t.len() != v.len() {

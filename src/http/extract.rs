@@ -133,6 +133,15 @@ fn parse_body<T: DeserializeOwned>(body: &[u8], scan_content: bool) -> Result<T,
     }
 }
 
+/// The first key given twice in one of the body's objects, at its path.
+fn repeated_key(body: &[u8]) -> Option<FieldError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize::<_, super::unique_keys::UniqueKeys>(&mut de)
+        .err()
+        .map(|e| serde_field_error(e.path(), e.inner()))
+        .filter(|e| e.code == "duplicate")
+}
+
 /// The body did not read as a `T`: a 400 unless it is one well-formed JSON
 /// document (a type error may come before a syntax error further on), else a
 /// second reading through a `Value` that names every field at fault (the first
@@ -143,15 +152,6 @@ fn parse_body<T: DeserializeOwned>(body: &[u8], scan_content: bool) -> Result<T,
 /// keeps the last of duplicate keys, so the body is checked for them apart
 /// (a float before a repeated key in a segment rule let the repeat pass: a
 /// review).
-/// The first key given twice in one of the body's objects, at its path.
-fn repeated_key(body: &[u8]) -> Option<FieldError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize::<_, super::unique_keys::UniqueKeys>(&mut de)
-        .err()
-        .map(|e| serde_field_error(e.path(), e.inner()))
-        .filter(|e| e.code == "duplicate")
-}
-
 fn wrong_shape<T: DeserializeOwned>(
     first: &serde_path_to_error::Error<serde_json::Error>,
     body: &[u8],
@@ -495,37 +495,30 @@ fn no_query(query: &str) -> Result<(), ApiError> {
 /// looked up as such: an `external_id` search found nothing, and the client
 /// made a second card (a review).
 pub fn check_query_text(query: &str) -> Result<(), ApiError> {
-    let decode = |s: &str| {
-        let spaced = s.replace('+', " ");
-        percent_encoding::percent_decode_str(&spaced)
-            .decode_utf8()
-            .map(|d| d.into_owned())
-    };
-    let mut errors = Vec::new();
+    // A `+` is a space once decoded: neither changes UTF-8 nor NUL, so the
+    // raw parts are checked as they are, and nothing is copied unless bad.
+    fn decode(s: &str) -> Result<std::borrow::Cow<'_, str>, std::str::Utf8Error> {
+        percent_encoding::percent_decode_str(s).decode_utf8()
+    }
+    let mut errors: Vec<FieldError> = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let (key, value) = (decode(raw_key), decode(raw_value));
+        let problem = if key.is_err() || value.is_err() {
+            "must be UTF-8, percent-encoded (another encoding, such as GBK, is not read)"
+        } else if key.iter().chain(value.iter()).any(|s| s.contains('\0')) {
+            "must not contain NUL (%00) characters"
+        } else {
+            continue;
+        };
         let name = match &key {
-            Ok(k) => k.replace('\0', "\\u0000"),
+            Ok(k) => k.replace('+', " ").replace('\0', "\\u0000"),
             Err(_) => raw_key.to_string(),
         };
         // Each name once, and at most 50 (as `no_query`): a head of
         // repeated bad pairs was a 2.5 MB answer.
-        if errors.len() >= 50 || errors.iter().any(|e: &FieldError| e.field == name) {
-            continue;
-        }
-        if key.is_err() || value.is_err() {
-            errors.push(FieldError::new(
-                name,
-                "invalid_character",
-                "must be UTF-8, percent-encoded (another encoding, such as GBK, is not read)",
-            ));
-        } else if key.iter().chain(value.iter()).any(|s| s.contains('\0')) {
-            errors.push(FieldError::new(
-                name,
-                "invalid_character",
-                "must not contain NUL (%00) characters",
-            ));
+        if errors.len() < 50 && !errors.iter().any(|e| e.field == name) {
+            errors.push(FieldError::new(name, "invalid_character", problem));
         }
     }
     if errors.is_empty() {
