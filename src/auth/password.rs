@@ -13,15 +13,16 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 
 use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+    self, rand_core::OsRng, Decimal, Ident, Output, ParamsString, PasswordHash, PasswordHasher,
+    PasswordVerifier, Salt, SaltString,
 };
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::error::ApiError;
 
 pub fn hash(password: &str) -> Result<String, ApiError> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
+    OwnMappingArgon2
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))
@@ -29,11 +30,67 @@ pub fn hash(password: &str) -> Result<String, ApiError> {
 
 pub fn verify(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default()
+        Ok(parsed) => OwnMappingArgon2
             .verify_password(password.as_bytes(), &parsed)
             .is_ok(),
         Err(_) => false,
     }
+}
+
+/// Argon2 as the `argon2` crate computes it (same PHC strings, same
+/// constant-time comparison, which `PasswordVerifier` brings), but in
+/// working memory from `working_memory`.
+struct OwnMappingArgon2;
+
+impl PasswordHasher for OwnMappingArgon2 {
+    type Params = Params;
+
+    fn hash_password_customized<'a>(
+        &self,
+        password: &[u8],
+        algorithm: Option<Ident<'a>>,
+        version: Option<Decimal>,
+        params: Params,
+        salt: impl Into<Salt<'a>>,
+    ) -> password_hash::Result<PasswordHash<'a>> {
+        let algorithm = algorithm.map(Algorithm::try_from).transpose()?;
+        let algorithm = algorithm.unwrap_or_default();
+        let version = version.map(Version::try_from).transpose()?;
+        let version = version.unwrap_or_default();
+        let salt = salt.into();
+        let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+        let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+        let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let memory = working_memory(params.block_count());
+        let argon2 = Argon2::new(algorithm, version, params.clone());
+        let hash = Output::init_with(output_len, |out| {
+            Ok(argon2.hash_password_into_with_memory(password, salt_bytes, out, memory)?)
+        })?;
+        Ok(PasswordHash {
+            algorithm: algorithm.ident(),
+            version: Some(version.into()),
+            params: ParamsString::try_from(&params)?,
+            salt: Some(salt),
+            hash: Some(hash),
+        })
+    }
+}
+
+/// Blocks of 1 KiB reserved for a check, at least: over 32 MiB, glibc's
+/// largest mmap threshold on 64-bit, so the check's 19 MiB is a mapping of
+/// its own, returned to the system when the check ends. The `argon2` crate
+/// asks for exactly 19 MiB; once one such block was freed (the start-up
+/// `dummy_hash`), glibc raised its threshold past it, and every later check
+/// left its 19 MiB resident in the allocation arena of the thread that ran
+/// it: 63 MB at 256 connections instead of 42 (docs/BENCHMARKS.md).
+const RESERVED_BLOCKS: usize = 33 * 1024;
+
+/// `blocks` of working memory, in a reservation of `RESERVED_BLOCKS` or
+/// more; only the blocks used are ever touched.
+fn working_memory(blocks: usize) -> Vec<Block> {
+    let mut memory = Vec::with_capacity(blocks.max(RESERVED_BLOCKS));
+    memory.resize(blocks, Block::default());
+    memory
 }
 
 /// `verify`, off the blocking pool and bounded (see the module's note).
@@ -214,6 +271,77 @@ mod tests {
                 .expect("ran"),
             None
         );
+    }
+
+    /// The same PHC strings as the `argon2` crate's own hasher, both ways.
+    #[test]
+    fn hashes_are_the_argon2_crates() {
+        let ours = hash("correct horse").expect("hashed");
+        let parsed = PasswordHash::new(&ours).expect("a PHC string");
+        assert!(Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .is_ok());
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse", &salt)
+            .expect("hashed")
+            .to_string();
+        assert!(verify("correct horse", &theirs));
+        assert!(!verify("wrong horse", &theirs));
+        // Other parameters, as a hash written by another setting would carry.
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x10,
+            Params::new(4096, 2, 2, Some(24)).expect("params"),
+        );
+        let other = argon2i
+            .hash_password(b"correct horse", &salt)
+            .expect("hashed")
+            .to_string();
+        assert!(verify("correct horse", &other));
+        assert!(!verify("wrong horse", &other));
+    }
+
+    /// Checks leave no working memory resident once they end, after the
+    /// first one too. Run in a process of its own (this test's executable
+    /// again, on this test alone): the other tests' threads allocate too.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn checks_return_their_memory() {
+        const CHILD: &str = "PATRON_TEST_PASSWORD_MEMORY_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            let rss_kib = || {
+                let status = std::fs::read_to_string("/proc/self/status").expect("status");
+                let line = status.lines().find(|l| l.starts_with("VmRSS:"));
+                let kib = line.and_then(|l| l.split_whitespace().nth(1));
+                kib.and_then(|k| k.parse::<u64>().ok()).expect("VmRSS")
+            };
+            let phc = hash("first").expect("hashed");
+            let before = rss_kib();
+            for _ in 0..3 {
+                let phc = phc.clone();
+                std::thread::spawn(move || verify("first", &phc))
+                    .join()
+                    .expect("checked");
+            }
+            let grown = rss_kib().saturating_sub(before);
+            assert!(grown < 8 * 1024, "{grown} KiB left resident by 3 checks");
+            return;
+        }
+        let exe = std::env::current_exe().expect("test executable");
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "auth::password::tests::checks_return_their_memory",
+            ])
+            .args(["--test-threads=1", "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .expect("ran");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "{text}");
     }
 
     #[test]
