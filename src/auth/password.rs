@@ -77,12 +77,14 @@ impl PasswordHasher for OwnMappingArgon2 {
 }
 
 /// Blocks of 1 KiB reserved for a check, at least: over 32 MiB, glibc's
-/// largest mmap threshold on 64-bit, so the check's 19 MiB is a mapping of
-/// its own, returned to the system when the check ends. The `argon2` crate
-/// asks for exactly 19 MiB; once one such block was freed (the start-up
-/// `dummy_hash`), glibc raised its threshold past it, and every later check
-/// left its 19 MiB resident in the allocation arena of the thread that ran
-/// it: 63 MB at 256 connections instead of 42 (docs/BENCHMARKS.md).
+/// largest mmap threshold on 64-bit, so glibc gives the check's 19 MiB a
+/// mapping of its own, returned to the system when the check ends (unless
+/// an arena already holds that much free, already resident, memory). The
+/// `argon2` crate asks for exactly 19 MiB; once one such block was freed
+/// (the start-up `dummy_hash`), glibc raised its threshold past it, and
+/// every later check left 19 MiB more resident in the arena of the thread
+/// that ran it (docs/BENCHMARKS.md, session 51: 58 MB instead of 42 after a
+/// login and 256 connections of card reads).
 const RESERVED_BLOCKS: usize = 33 * 1024;
 
 /// `blocks` of working memory, in a reservation of `RESERVED_BLOCKS` or
@@ -336,6 +338,8 @@ mod tests {
             ])
             .args(["--test-threads=1", "--nocapture"])
             .env(CHILD, "1")
+            // As the container image runs (Dockerfile): threads share arenas.
+            .env("MALLOC_ARENA_MAX", "2")
             .output()
             .expect("ran");
         let text = String::from_utf8_lossy(&out.stdout).to_string()

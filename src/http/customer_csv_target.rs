@@ -97,7 +97,16 @@ pub fn resolve(
             resolved.errors.insert(pos, unknown(id));
             continue;
         };
-        let key = bulk::key_of(item, "external_id").ok().flatten();
+        // A key cell that is no key (a control character, blank) is the
+        // row's error, as in a row without an id: not a missing key, which
+        // the card's own key would fill in (review).
+        let key = match bulk::key_of(item, "external_id") {
+            Ok(key) => key,
+            Err(e) => {
+                resolved.errors.insert(pos, e);
+                continue;
+            }
+        };
         match (&card.external_id, key) {
             (Some(own), None) => {
                 if let Some(obj) = item.as_object_mut() {

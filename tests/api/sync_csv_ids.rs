@@ -140,6 +140,18 @@ async fn a_row_whose_key_names_another_card_is_refused(app: TestApp) {
     assert_eq!(card(&app, &token, a).await["external_id"], "E-A");
     assert_eq!(count(&app, &token).await, 2, "no card was added");
 
+    // A key cell that is no key is the row's own error, not a missing key
+    // the card's key fills in (review).
+    let csv = format!("id,external_id,name\n{a},E-A\u{1},A edited\n{b},,B edited\n");
+    let r = import(&app, &token, "", &csv).await;
+    assert_eq!(statuses(&r), ["error", "updated"], "{}", r.text);
+    assert_eq!(
+        errors(&r, 0),
+        [("external_id".into(), "invalid_character".into())]
+    );
+    assert_eq!(card(&app, &token, a).await["name"], "A");
+    assert_eq!(card(&app, &token, b).await["external_id"], "E-B");
+
     let missing = b + 1000;
     let csv =
         format!("id,external_id,kind,name\n{missing},E-C,individual,C\nx1,E-D,individual,D\n");
