@@ -41,6 +41,20 @@ impl Default for TierSettings {
 }
 
 impl TierSettings {
+    /// The settings with each share as the cuts use it, in whole basis
+    /// points: `problems` lets a share a floating-point step off two
+    /// decimals through (32.02 is 3201.9999999999995 basis points), and
+    /// 1.000000001 was stored and shown while the cuts used 1.00 (review).
+    pub fn in_whole_points(self) -> Self {
+        let points = |pct: f64| (pct * 100.0).round() / 100.0;
+        TierSettings {
+            important_pct: points(self.important_pct),
+            secondary_pct: points(self.secondary_pct),
+            ordinary_pct: points(self.ordinary_pct),
+            ..self
+        }
+    }
+
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         let mut whole_points = true;

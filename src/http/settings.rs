@@ -206,7 +206,7 @@ impl TierSettingsInput {
             ordinary_pct: field(self.ordinary_pct, "ordinary_pct", 0.0, &mut missing),
         };
         problems(missing, value.problems())?;
-        Ok(value)
+        Ok(value.in_whole_points())
     }
 }
 

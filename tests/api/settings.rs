@@ -359,6 +359,22 @@ async fn tier_validation_names_every_bad_field_at_once(app: TestApp) {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // A share a floating-point step off two decimals is accepted (32.02 is
+    // 3201.9999999999995 basis points) and stored as the share the cuts use,
+    // not as sent (review).
+    let r = put(
+        &app,
+        TIERS,
+        &admin,
+        None,
+        &json!({"window_months": 12, "important_pct": 1.000000001, "secondary_pct": 32.02, "ordinary_pct": 15}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["important_pct"], json!(1.0), "{}", r.text);
+    assert_eq!(r.body["secondary_pct"], json!(32.02), "{}", r.text);
+    let r = app.get(TIERS, &admin).await;
+    assert_eq!(r.body["important_pct"], json!(1.0), "{}", r.text);
 }
 
 async fn unknown_missing_and_mistyped_fields_are_422(app: TestApp) {
