@@ -67,6 +67,27 @@ pub fn elapsed(
     (last >= start).then(|| (start, end.min(last)))
 }
 
+/// The day a plan's evaluation is judged as of (`today` while it runs).
+/// A closed plan is judged as of the day it closed, so that days passing
+/// do not move what was signed off; one closed on or after its last day is
+/// judged on its whole period, that last day included (as of the day after
+/// it, even on the closing day itself): closed on its `period_end`, it was
+/// judged as still running, a day short, for good (review).
+pub fn judged_as_of(
+    closed: Option<NaiveDate>,
+    period_end: NaiveDate,
+    today: NaiveDate,
+) -> NaiveDate {
+    let Some(closed) = closed else {
+        return today;
+    };
+    let as_of = closed.min(today);
+    match period_end.succ_opt() {
+        Some(after) if closed >= period_end => as_of.max(after),
+        _ => as_of,
+    }
+}
+
 /// The same-length period just before `[start, end]` (both inclusive days):
 /// `[start − len, start − 1]`.
 pub fn period_before(start: NaiveDate, end: NaiveDate) -> (NaiveDate, NaiveDate) {
@@ -137,8 +158,26 @@ pub fn ratio(part: i64, whole: i64) -> Option<f64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closed_plan_is_judged_as_of_its_closing_day_or_its_whole_period() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).expect("a date");
+        let end = d(6, 30);
+        // Running: today.
+        assert_eq!(judged_as_of(None, end, d(6, 10)), d(6, 10));
+        // Closed inside its period: that day, however late it is read.
+        assert_eq!(judged_as_of(Some(d(6, 10)), end, d(8, 1)), d(6, 10));
+        // Closed on its last day: the whole period, read that day or later.
+        assert_eq!(judged_as_of(Some(end), end, end), d(7, 1));
+        assert_eq!(judged_as_of(Some(end), end, d(8, 1)), d(7, 1));
+        // Closed after it: the closing day, as before.
+        assert_eq!(judged_as_of(Some(d(7, 5)), end, d(8, 1)), d(7, 5));
+        let max = NaiveDate::MAX;
+        assert_eq!(judged_as_of(Some(max), max, max), max);
+    }
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()

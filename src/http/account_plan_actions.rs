@@ -282,7 +282,7 @@ pub async fn create(
     request_body = ActionPatch,
     responses(
         (status = 200, body = ActionView, headers(("ETag" = String))),
-        (status = 403, description = "A viewer; or a sales user on a card owned by someone else, unless it is the action's owner changing only its `status`, `cost_cents` and `description`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A viewer; or a sales user on a card owned by someone else, unless it is the action's owner changing only its `status` (not to or from `cancelled`), `cost_cents` and `description`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled (`plan_id`, code `closed`): reopen it first", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
     )
@@ -325,7 +325,7 @@ pub async fn patch(
             let (plan, customer) = locked_plan(conn, plan_id)?;
             let mut row = find_action(conn, plan_id, id)?;
             if user.require_action_write(customer.owner_id, row.owner_id)? {
-                owner_may_change(&input, &row, kind)?;
+                owner_may_change(&input, &row, kind, status)?;
             }
             let stored = row.clone();
             let before = row.version;
@@ -377,19 +377,27 @@ pub async fn patch(
 
 /// What an action's owner who may not write its card may change: the
 /// record of its execution. Its type, owner and due date are the plan's, for
-/// the card's writers; sending them unchanged is no change.
+/// the card's writers; sending them unchanged is no change. So is cancelling
+/// it or taking it out of `cancelled`: a cancelled action leaves every
+/// figure of the evaluation, as a deleted one does, and its owner could
+/// have taken its own overdue work out of the execution rate (review).
 fn owner_may_change(
     input: &ActionPatch,
     row: &ActionRow,
     kind: Option<AccountPlanActionType>,
+    status: Option<ActionStatus>,
 ) -> Result<(), ApiError> {
+    let cancelled = |s: ActionStatus| s == ActionStatus::Cancelled;
+    let stored = from_db(&row.status, ActionStatus::Planned);
     let moved = kind.is_some_and(|k| k.as_str() != row.kind)
         || input.owner_id.flatten().is_some_and(|o| o != row.owner_id)
-        || input.due_date.flatten().is_some_and(|d| d != row.due_date);
+        || input.due_date.flatten().is_some_and(|d| d != row.due_date)
+        || status.is_some_and(|s| cancelled(s) != cancelled(stored));
     if moved {
         return Err(ApiError::Forbidden(
-            "as this action's owner you may change its status, cost_cents and description; \
-             its type, owner_id and due_date are for those who may change the customer"
+            "as this action's owner you may change its status (but not to or from cancelled), \
+             cost_cents and description; its type, owner_id and due_date, and cancelling it, \
+             are for those who may change the customer"
                 .into(),
         ));
     }

@@ -11,7 +11,8 @@ use crate::auth::AuthUser;
 use crate::db::account_plans as plans;
 use crate::db::{self};
 use crate::domain::account_plans::{
-    charged, cost_incurred, elapsed, is_due, is_overdue, period_before, ratio, roi, uplift,
+    charged, cost_incurred, elapsed, is_due, is_overdue, judged_as_of, period_before, ratio, roi,
+    uplift,
 };
 use crate::domain::codes::{from_db, ActionStatus};
 use crate::error::ApiError;
@@ -32,7 +33,8 @@ pub struct PlanEvaluation {
     pub plan_id: i64,
     pub customer_id: i64,
     /// The day the evaluation is judged as of (today, UTC; for a completed
-    /// or cancelled plan the day it closed, `closed_at`): it counts due
+    /// or cancelled plan the day it closed, `closed_at`, or the day after
+    /// `period_end` when it closed on or after that day): it counts due
     /// actions up to it and the period's days before it.
     pub as_of: NaiveDate,
     /// Actions not cancelled.
@@ -146,10 +148,8 @@ pub async fn evaluation(
             db::snapshot(conn, |conn| {
                 let plan = find_plan(conn, id)?;
                 let actions = plans::actions_of(conn, id)?;
-                // A closed plan as of the day it closed: what was signed off
-                // stays put as days pass (actions falling due, a longer period).
-                let today = db::now().date();
-                let as_of = plan.closed_at.map_or(today, |at| at.date().min(today));
+                let closed = plan.closed_at.map(|at| at.date());
+                let as_of = judged_as_of(closed, plan.period_end, db::now().date());
                 let live: Vec<_> = actions
                     .iter()
                     .filter(|a| {

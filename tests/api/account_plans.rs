@@ -24,6 +24,7 @@ backend_tests!(
     an_action_keeps_its_deactivated_owner_through_a_patch,
     an_actions_owner_records_its_execution_on_a_card_it_does_not_own,
     a_closed_plan_keeps_its_figures_until_reopened,
+    a_plan_closed_on_its_last_day_is_judged_on_its_whole_period,
     open_plans_of_archived_cards_are_not_listed_as_open,
 );
 
@@ -893,10 +894,31 @@ async fn an_actions_owner_records_its_execution_on_a_card_it_does_not_own(app: T
         json!({"type": "executive_visit"}),
         json!({"due_date": day(3)}),
         json!({"owner_id": 1, "status": "planned"}),
+        // Cancelled leaves the evaluation as a delete does (review).
+        json!({"status": "cancelled"}),
     ] {
         let r = app.patch(&one, &rep_token, &body).await;
         r.problem(403);
     }
+    // Nor is a cancelled action brought back by its owner.
+    let r = app
+        .patch(&one, &admin, &json!({"status": "cancelled"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .patch(&one, &rep_token, &json!({"status": "done"}))
+        .await;
+    r.problem(403);
+    let r = app
+        .patch(
+            &one,
+            &rep_token,
+            &json!({"status": "cancelled", "cost_cents": 1_200}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "staying cancelled is no move: {}", r.text);
+    let r = app.patch(&one, &admin, &json!({"status": "done"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let r = app
         .patch(&one, &other_token, &json!({"status": "planned"}))
         .await;
@@ -1035,6 +1057,31 @@ async fn a_closed_plan_keeps_its_figures_until_reopened(app: TestApp) {
 /// `status=draft|active` lists the plans still to run: those of an archived
 /// card take no change (closing one is a 409) and are left out, as the open
 /// complaints are; they are back when the card is restored.
+/// Closed on its `period_end` (today), a plan is judged on its whole
+/// period at once: an action due that day and not done is overdue, and the
+/// judgement is the one it keeps (review: it stayed a day short for good).
+async fn a_plan_closed_on_its_last_day_is_judged_on_its_whole_period(app: TestApp) {
+    let admin = app.admin_token().await;
+    let key = key_customer(&app, &admin).await;
+    let plan = app.post(PLANS, &admin, &plan_body(key)).await.id();
+    let one = format!("{PLANS}/{plan}");
+    let action = json!({"type": "executive_visit", "due_date": day(0), "cost_cents": 500});
+    let r = app.post(&format!("{one}/actions"), &admin, &action).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let eval = app.get(&format!("{one}/evaluation"), &admin).await;
+    assert_eq!(eval.body["as_of"], day(0), "{}", eval.text);
+    assert_eq!(eval.body["actions_overdue"], 0, "{}", eval.text);
+    let r = app
+        .patch(&one, &admin, &json!({"status": "completed"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let eval = app.get(&format!("{one}/evaluation"), &admin).await;
+    assert_eq!(eval.body["as_of"], day(1), "{}", eval.text);
+    assert_eq!(eval.body["actions_due"], 1, "{}", eval.text);
+    assert_eq!(eval.body["actions_overdue"], 1, "{}", eval.text);
+    assert_eq!(eval.body["cost_to_date_cents"], 500, "{}", eval.text);
+}
+
 async fn open_plans_of_archived_cards_are_not_listed_as_open(app: TestApp) {
     let admin = app.admin_token().await;
     let key = key_customer(&app, &admin).await;
