@@ -218,7 +218,13 @@ pub async fn unpin(
         .write_grouped(move |conn| {
             writable_customer(conn, &user, id)?;
             let s = cpr::settings_kept(conn)?;
-            cpr::set_pin(conn, id, None, user.id, &s, db::now())?;
+            let now = db::now();
+            cpr::set_pin(conn, id, None, user.id, &s, now)?;
+            // The unpin's stage is judged on the window as of now: the
+            // card's 12-month figures and its loyalty type (judged on the
+            // share) follow, or they stayed on the window of the last
+            // refresh beside the new share until the hourly job (review).
+            db::stats::refresh_card(conn, id, now)?;
             load(conn, id)
         })
         .await?;

@@ -572,11 +572,12 @@ pub fn update_in_tx(
         customers::replace_tags(conn, id, tags)?;
     }
     // Of the card's own fields only the wallet size feeds the CPR stage (the
-    // share of wallet) and, through the share, the loyalty type.
+    // share of wallet) and, through the share, the loyalty type. The share
+    // is judged on the window as of now, so the card's 12-month figures
+    // move to it too (review: they stayed on the last refresh's window).
     if row.wallet_size_cents != original.wallet_size_cents {
         crate::db::stats::stamp(conn, id, row.updated_at)?;
-        crate::db::cpr::refresh_current(conn, id, row.updated_at)?;
-        crate::db::loyalty::refresh_current(conn, id, row.updated_at)?;
+        crate::db::stats::refresh_card(conn, id, row.updated_at)?;
     }
     funnel::apply(conn, &funnel_change)?;
     Ok(Updated::Saved(row))

@@ -123,7 +123,11 @@ pub async fn middleware(
     // Every API request is authenticated here, limits or not: the outcome is
     // kept in the request, so that a refused token is the handler's first
     // answer (401), not a race with its other extractors (a bad query's 400).
-    let user = if super::routed_path(req.request()).starts_with("/api/v1/") {
+    // A login is no user's request: an SDK that sends its token on every
+    // call was refused a new one once its user's minute was spent (review).
+    // Logins have a throttle of their own (`PATRON_LOGIN_MAX_PER_MIN`).
+    let path = super::routed_path(req.request());
+    let user = if path.starts_with("/api/v1/") && path != "/api/v1/auth/token" {
         Some(crate::auth::extract::authenticate(req.request()).await)
     } else {
         None

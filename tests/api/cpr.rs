@@ -11,6 +11,7 @@ use crate::helpers::TestApp;
 use crate::settings::{default_cpr, set_cpr};
 
 backend_tests!(
+    an_unpin_or_a_wallet_change_moves_every_window_figure,
     walk_from_not_started_through_conversion_and_penetration_to_retention,
     share_exactly_at_the_thresholds,
     tenure_exactly_at_the_threshold,
@@ -1208,6 +1209,47 @@ async fn assert_only_contacts_moved(app: &TestApp, token: &str, c: i64, before: 
     let k = card(app, token, c).await;
     assert_eq!(k["revenue_12m_cents"], 60_000, "{k}");
     assert_eq!(k["cpr_stage"], "penetration", "{k}");
+}
+
+/// An unpin refreshes the card's window figures when they lag (purchases
+/// gone out of the window since the last refresh); the loyalty type, judged
+/// on the share of wallet, follows in the same write (review: it kept the
+/// old share's `high` until the hourly job).
+async fn an_unpin_or_a_wallet_change_moves_every_window_figure(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = customer(&app, &admin, Some(100_000)).await;
+    app.execute_sql(&format!(
+        "UPDATE customers SET satisfaction_overall = 5 WHERE id = {c}"
+    ));
+    let r = put(
+        &app,
+        &pin_path(c),
+        &admin,
+        &json!({"stage": "penetration", "reason": "key account"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    two_purchases_that_leave_the_window(&app, &admin, c).await;
+    let r = app.delete(&pin_path(c), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let k = card(&app, &admin, c).await;
+    assert_eq!(k["revenue_12m_cents"], 0, "{k}");
+    assert_eq!(k["share_of_wallet"], json!(0.0), "{k}");
+    assert_ne!(k["loyalty_type"], "high", "{k}");
+    // A wallet change judges the share on the window as of now too.
+    two_purchases_that_leave_the_window(&app, &admin, c).await;
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{c}"),
+            &admin,
+            &json!({"wallet_size_cents": 200_000}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let k = card(&app, &admin, c).await;
+    assert_eq!(k["revenue_12m_cents"], 0, "{k}");
+    assert_eq!(k["share_of_wallet"], json!(0.0), "{k}");
+    assert_ne!(k["loyalty_type"], "high", "{k}");
 }
 
 async fn a_contact_write_keeps_the_card_figures_together(app: TestApp) {

@@ -45,6 +45,20 @@ async fn over_the_limit_is_429_with_headers(app: TestApp) {
         r.status, 429,
         "the same user with a new token is still limited"
     );
+    // Nor is a login counted when it carries the limited user's token, as an
+    // SDK sending it on every call does (review).
+    let login = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .bearer_auth(&token)
+        .json(&json!({"email": app.admin_email.clone(), "password": app.admin_password.clone()}));
+    let r = app.send(login).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.header("ratelimit-limit").is_none(),
+        "{:?}",
+        r.header("ratelimit-limit")
+    );
     // Unauthenticated requests are not counted against anyone (401 as usual).
     app.get("/api/v1/customers", "").await.problem(401);
     // Health checks are never limited.
