@@ -200,7 +200,7 @@ pub fn win_back_buyers(
             .map(|(_, at, id)| (*at, *id))
             .min();
         if let Some((at, id)) = first {
-            let note = format!("purchase on {}", at.date());
+            let note = win_back_note(at);
             win_back(conn, customer_id, Some(&note), Some(id), user_id, now)?;
         }
     }
@@ -242,25 +242,35 @@ pub fn reopen_unbought(
         if latest != record.id {
             continue;
         }
-        let still: Option<i64> = transactions::table
+        let still: Option<(i64, NaiveDateTime)> = transactions::table
             .filter(transactions::customer_id.eq(record.customer_id))
             .filter(transactions::occurred_at.gt(record.churned_at))
             .filter(transactions::amount_cents.gt(0))
             .order((transactions::occurred_at, transactions::id))
-            .select(transactions::id)
+            .select((transactions::id, transactions::occurred_at))
             .first(conn)
             .optional()?;
         match still {
-            Some(id) if Some(id) == record.reactivated_by_transaction_id => {}
-            Some(id) => {
+            Some((id, _)) if Some(id) == record.reactivated_by_transaction_id => {}
+            // The note names the purchase's day, as `win_back_buyers` wrote
+            // it: it kept the day of the purchase gone (review).
+            Some((id, at)) => {
                 diesel::update(churn_records::table.find(record.id))
-                    .set(churn_records::reactivated_by_transaction_id.eq(Some(id)))
+                    .set((
+                        churn_records::reactivated_by_transaction_id.eq(Some(id)),
+                        churn_records::reactivation_note.eq(Some(win_back_note(at))),
+                    ))
                     .execute(conn)?;
             }
             None => reopen(conn, &record, user_id, now)?,
         }
     }
     Ok(())
+}
+
+/// The note of a win-back by the purchase made at `at`.
+fn win_back_note(at: NaiveDateTime) -> String {
+    format!("purchase on {}", at.date())
 }
 
 /// What an event of a reopened churn says.

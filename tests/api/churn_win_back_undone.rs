@@ -17,6 +17,7 @@ use crate::sync_bulk::bulk;
 
 backend_tests!(
     deleting_the_purchase_reopens_the_churn,
+    a_win_back_moved_to_another_purchase_names_its_day,
     correcting_the_purchase_away_reopens_the_churn,
     a_manual_reactivation_and_a_later_churn_stay,
     an_order_zeroed_in_its_own_batch_wins_nothing_back,
@@ -115,6 +116,48 @@ async fn deleting_the_purchase_reopens_the_churn(app: TestApp) {
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
     assert_won_back(&app, &admin, c, &second["id"]).await;
+}
+
+/// The win-back moved to the purchase left after the churn says that
+/// purchase's day (review: it kept the day of the purchase gone).
+async fn a_win_back_moved_to_another_purchase_names_its_day(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (c, _) = churned(&app, &admin, "Moved").await;
+    let ten_days_back = days_ago(10).replace('T', " ").replace('Z', "");
+    for table in ["churn_records", "customers"] {
+        let column = if table == "customers" {
+            "id"
+        } else {
+            "customer_id"
+        };
+        app.execute_sql(&format!(
+            "UPDATE {table} SET churned_at = '{ten_days_back}' WHERE {column} = {c}"
+        ));
+    }
+    let first = order(&app, &admin, c, 1_000, &days_ago(5)).await;
+    let second = order(&app, &admin, c, 2_000, &days_ago(2)).await;
+    assert_won_back(&app, &admin, c, &first["id"]).await;
+    let note = |day: &str| json!(format!("purchase on {day}"));
+    let record = &records(&app, &admin, c).await[0];
+    assert_eq!(
+        record["reactivation_note"],
+        note(&days_ago(5)[..10]),
+        "{record}"
+    );
+    let r = app
+        .delete(
+            &format!("/api/v1/customers/{c}/transactions/{}", first["id"]),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_won_back(&app, &admin, c, &second["id"]).await;
+    let record = &records(&app, &admin, c).await[0];
+    assert_eq!(
+        record["reactivation_note"],
+        note(&days_ago(2)[..10]),
+        "{record}"
+    );
 }
 
 async fn correcting_the_purchase_away_reopens_the_churn(app: TestApp) {
