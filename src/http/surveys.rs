@@ -185,7 +185,8 @@ pub struct QuestionInput {
     #[schema(value_type = Option<SatisfactionDimension>)]
     pub dimension: Option<Input<SatisfactionDimension>>,
     /// A `single_choice` question's options: 2 to 20, each 1 to 200
-    /// characters and not blank; refused for other kinds.
+    /// characters and not blank, no two the same once trimmed (422
+    /// `duplicate`); refused for other kinds.
     #[schema(value_type = Option<Vec<super::code_schemas::ChoiceOption>>, min_items = 2, max_items = 20)]
     pub options: Option<Vec<String>>,
     pub required: Option<bool>,

@@ -63,7 +63,7 @@ fn build(admin: &str) -> String {
     execute(
         &mut conn,
         &format!(
-            "CREATE DATABASE {building} TEMPLATE template0 \
+            "CREATE DATABASE {building} TEMPLATE template0 ENCODING 'UTF8' \
              LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
         ),
     );
