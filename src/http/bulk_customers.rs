@@ -367,9 +367,7 @@ pub fn stale_item(
 /// the defaulted nulls dropped, the text trimmed, the field rules checked.
 pub fn item_patch(mut item: Value) -> Result<CustomerPatch, ApiError> {
     bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
-    let input = bulk::parse_item::<CustomerPatch>(item)?.trimmed();
-    check(&input, input.null_errors())?;
-    Ok(input)
+    bulk::parse_item::<CustomerPatch>(item)?.checked()
 }
 
 /// True when `item` would change nothing on the known card `row`
@@ -396,15 +394,14 @@ pub fn new_card(
         .and_then(|obj| obj.remove("change_reason"))
         .map(|v| {
             let mut r = bulk::parse_item::<NewCardReason>(json!({ "change_reason": v }))?;
-            // Judged trimmed, as an existing card's (`CustomerPatch::trimmed`).
+            // Judged as an existing card's (`CustomerPatch::checked`).
+            let as_sent = super::validation::length_errors(&r);
             super::customer_input::trim(r.change_reason.as_mut());
-            check(&r, Vec::new())?;
+            check(&r, as_sent)?;
             Ok(r.change_reason)
         })
         .transpose();
-    let card = bulk::parse_item::<CustomerCreate>(item)
-        .map(CustomerCreate::trimmed)
-        .and_then(|input| check(&input, input.link_errors()).map(|()| input));
+    let card = bulk::parse_item::<CustomerCreate>(item).and_then(CustomerCreate::checked);
     // Both parts' errors at once, as one body's would be.
     let (input, reason) = match (card, reason) {
         (Ok(input), Ok(reason)) => (input, reason.flatten()),

@@ -18,7 +18,6 @@ use super::funnel;
 use super::no_body::NoBody;
 use super::precondition::{self, etag};
 use super::users::owner_error;
-use super::validation::check;
 use super::views::{opt_rfc3339, rfc3339, utc, StrategyView};
 use crate::auth::AuthUser;
 use crate::db::customer_list;
@@ -630,8 +629,7 @@ pub async fn create(
     _query: NoQuery,
     body: JsonBody<CustomerCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.0.trimmed();
-    check(&input, input.link_errors())?;
+    let input = body.0.checked()?;
     let owner_id = input.owner_id.unwrap_or(user.id);
     user.require_card_create(owner_id)?;
     let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());
@@ -692,8 +690,7 @@ pub async fn patch(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
-    let input = body.0.trimmed();
-    check(&input, input.null_errors())?;
+    let input = body.0.checked()?;
     let view = state
         .db
         .write_grouped(move |conn| {

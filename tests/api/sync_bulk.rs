@@ -732,11 +732,11 @@ async fn a_new_card_takes_a_change_reason(app: TestApp) {
         {"external_id": "R-9", "kind": "individual", "name": "i", "change_reason": format!("{} ", "x".repeat(500))}
     ]});
     let r = bulk(&app, "/api/v1/customers/bulk", &token, &items, None).await;
-    // The 500 characters and a trailing space are judged trimmed, as an
-    // existing card's reason is.
+    // The 500 characters and a trailing space are 501 as sent (the spec's
+    // maxLength), as an existing card's reason is.
     assert_eq!(
         statuses(&r),
-        ["created", "created", "error", "error", "error", "error", "created"],
+        ["created", "created", "error", "error", "error", "error", "error"],
         "{}",
         r.text
     );
@@ -764,6 +764,12 @@ async fn a_new_card_takes_a_change_reason(app: TestApp) {
     assert_eq!(
         item_errors(&r, 5),
         [pair("change_reason", "blank")],
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        item_errors(&r, 6),
+        [pair("change_reason", "length")],
         "{}",
         r.text
     );
