@@ -251,9 +251,12 @@ pub fn reopen_unbought(
             .first(conn)
             .optional()?;
         match still {
-            Some((id, _)) if Some(id) == record.reactivated_by_transaction_id => {}
+            Some((id, at))
+                if Some(id) == record.reactivated_by_transaction_id
+                    && record.reactivation_note.as_deref() == Some(&win_back_note(at)) => {}
             // The note names the purchase's day, as `win_back_buyers` wrote
-            // it: it kept the day of the purchase gone (review).
+            // it: it kept the day of a purchase gone, or of the purchase's
+            // date before a correction (reviews).
             Some((id, at)) => {
                 diesel::update(churn_records::table.find(record.id))
                     .set((

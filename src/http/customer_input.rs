@@ -113,7 +113,7 @@ pub struct CustomerCreate {
     #[validate(custom(function = "email_address"), length(max = 254))]
     #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
-    #[validate(custom(function = "phone_number"))]
+    #[validate(length(max = 32), custom(function = "phone_number"))]
     #[schema(
         example = "+86 571 8888 1234",
         pattern = r"^[-+(). ]*(?:[0-9][-+(). ]*){5,20}$",
@@ -228,7 +228,7 @@ pub struct CustomerPatch {
     #[schema(value_type = Option<String>, format = Email, max_length = 254)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(custom(function = "phone_number"))]
+    #[validate(length(max = 32), custom(function = "phone_number"))]
     #[schema(value_type = Option<String>, pattern = r"^[-+(). ]*(?:[0-9][-+(). ]*){5,20}$", max_length = 32)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]

@@ -158,6 +158,22 @@ async fn a_win_back_moved_to_another_purchase_names_its_day(app: TestApp) {
         note(&days_ago(2)[..10]),
         "{record}"
     );
+    // Its own date corrected, still the earliest after the churn: the note follows.
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{c}/transactions/{}", second["id"]),
+            &admin,
+            &json!({"occurred_at": days_ago(1)}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_won_back(&app, &admin, c, &second["id"]).await;
+    let record = &records(&app, &admin, c).await[0];
+    assert_eq!(
+        record["reactivation_note"],
+        note(&days_ago(1)[..10]),
+        "{record}"
+    );
 }
 
 async fn correcting_the_purchase_away_reopens_the_churn(app: TestApp) {
