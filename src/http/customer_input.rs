@@ -411,16 +411,26 @@ pub fn trim(value: Option<&mut String>) {
     }
 }
 
+/// A card body trimmed and checked: its lengths as sent, every rule on the
+/// trimmed text with the body's own `more` rules, one 422 naming every bad
+/// field.
+fn trimmed_and_checked<T: Validate>(
+    raw: T,
+    trimmed: fn(T) -> T,
+    more: fn(&T) -> Vec<FieldError>,
+) -> Result<T, ApiError> {
+    let as_sent = length_errors(&raw);
+    let input = trimmed(raw);
+    let mut errors = more(&input);
+    errors.extend(as_sent);
+    check(&input, errors)?;
+    Ok(input)
+}
+
 impl CustomerCreate {
-    /// The body trimmed and checked: its lengths as sent, every rule on
-    /// the trimmed text, one 422 naming every bad field.
+    /// The body trimmed and checked (`trimmed_and_checked`).
     pub fn checked(self) -> Result<Self, ApiError> {
-        let as_sent = length_errors(&self);
-        let input = self.trimmed();
-        let mut errors = input.link_errors();
-        errors.extend(as_sent);
-        check(&input, errors)?;
-        Ok(input)
+        trimmed_and_checked(self, Self::trimmed, Self::link_errors)
     }
 
     /// The body with its text trimmed (`trim`), before its checks. Tags
@@ -533,14 +543,9 @@ fn set_code<T: crate::domain::codes::Code>(
 }
 
 impl CustomerPatch {
-    /// The body trimmed and checked, as `CustomerCreate::checked`.
+    /// The body trimmed and checked (`trimmed_and_checked`).
     pub fn checked(self) -> Result<Self, ApiError> {
-        let as_sent = length_errors(&self);
-        let input = self.trimmed();
-        let mut errors = input.null_errors();
-        errors.extend(as_sent);
-        check(&input, errors)?;
-        Ok(input)
+        trimmed_and_checked(self, Self::trimmed, Self::null_errors)
     }
 
     /// The body with its text trimmed (`trim`), before its checks. Tags
