@@ -176,8 +176,16 @@ pub fn refresh_all_until(
         name: super::settings::LOYALTY,
         version,
     };
+    // A card a write refreshed after the walk's `now` (`stats_at`) is left
+    // as that write judged it, at its own later instant, as the CPR walk
+    // leaves it (`cpr::refresh_range`): the walk's older instant still
+    // counted a purchase gone out of the window since, and undid the type
+    // with an event dated before the one it undid (review).
+    let at = literal(now);
     let walk = super::chunks::walk(conn, max_id, CHUNK, under, stop, |conn, low, high| {
-        refresh_scope(conn, &format!("id > {low} AND id <= {high}"), s, now)
+        let range =
+            format!("id > {low} AND id <= {high} AND (stats_at IS NULL OR stats_at <= {at})");
+        refresh_scope(conn, &range, s, now)
     })?;
     Ok((count_changes(conn, now)? - before, walk))
 }
@@ -336,7 +344,42 @@ mod tests {
     use crate::db::testing::db_tests;
     use crate::domain::loyalty::{loyalty_type, LoyaltyInputs};
 
-    db_tests!(sql_type_matches_the_domain_rule);
+    db_tests!(
+        sql_type_matches_the_domain_rule,
+        a_walk_leaves_the_cards_a_later_write_refreshed
+    );
+
+    /// Two cards whose type is not the one their records give: the one a
+    /// write refreshed after the walk's `now` is left as that write made
+    /// it; a refresh by id (a write's own) moves it.
+    fn a_walk_leaves_the_cards_a_later_write_refreshed(c: &mut DbConn) {
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .unwrap_or_default();
+        let later = now + chrono::Duration::seconds(30);
+        c.batch_execute(crate::db::testing::OWNER)
+            .unwrap_or_else(|e| panic!("{e}"));
+        c.batch_execute(&format!(
+            "INSERT INTO customers (id, kind, name, owner_id, created_at, updated_at, loyalty_type, stats_at) VALUES
+               (1, 'individual', 'a', 1, {at}, {at}, 'high', {at}),
+               (2, 'individual', 'b', 1, {at}, {at}, 'high', {later});",
+            at = literal(now),
+            later = literal(later),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let types = |c: &mut DbConn| -> Vec<String> {
+            crate::db::schema::customers::table
+                .order(crate::db::schema::customers::id)
+                .select(crate::db::schema::customers::loyalty_type)
+                .load(c)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let s = LoyaltySettings::default();
+        assert_eq!(refresh_all(c, &s, 0, now).ok(), Some(1));
+        assert_eq!(types(c), ["unknown", "high"]);
+        crate::db::write_tx(c, |c| refresh(c, 2, &s, now)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(types(c), ["unknown", "unknown"]);
+    }
 
     fn sql_type_matches_the_domain_rule(c: &mut DbConn) {
         let s = LoyaltySettings::default();
