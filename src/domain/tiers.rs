@@ -40,13 +40,18 @@ impl Default for TierSettings {
     }
 }
 
+/// A share in whole basis points, as the cuts are made (0.01 % each).
+fn basis_points(pct: f64) -> i64 {
+    (pct * 100.0).round() as i64
+}
+
 impl TierSettings {
     /// The settings with each share as the cuts use it, in whole basis
     /// points: `problems` lets a share a floating-point step off two
     /// decimals through (32.02 is 3201.9999999999995 basis points), and
     /// 1.000000001 was stored and shown while the cuts used 1.00 (review).
     pub fn in_whole_points(self) -> Self {
-        let points = |pct: f64| (pct * 100.0).round() / 100.0;
+        let points = |pct: f64| basis_points(pct) as f64 / 100.0;
         TierSettings {
             important_pct: points(self.important_pct),
             secondary_pct: points(self.secondary_pct),
@@ -81,7 +86,7 @@ impl TierSettings {
         // Saturating: a share out of range (already named above) such as
         // 1e307 casts to i64::MAX, and a plain add overflowed (a panic in a
         // debug build, found by schemathesis).
-        let bp = |pct: f64| (pct * 100.0).round() as i64;
+        let bp = basis_points;
         let total = bp(self.important_pct)
             .saturating_add(bp(self.secondary_pct))
             .saturating_add(bp(self.ordinary_pct));
@@ -98,7 +103,7 @@ impl TierSettings {
     /// The last rank (1-based) of each tier above `small` among `n`
     /// customers: (important, secondary, ordinary), cumulative.
     pub fn cut_ranks(&self, n: i64) -> (i64, i64, i64) {
-        let bp = |pct: f64| (pct * 100.0).round() as i64;
+        let bp = basis_points;
         let important = bp(self.important_pct);
         let secondary = important + bp(self.secondary_pct);
         let ordinary = secondary + bp(self.ordinary_pct);
