@@ -20,6 +20,10 @@ pub struct RiskRow {
     pub owner_id: i64,
     #[diesel(sql_type = Nullable<Timestamp>)]
     pub last_contact_at: Option<NaiveDateTime>,
+    /// The latest of the last contact, the first purchase and the card's
+    /// creation (`domain::churn::silent_days`).
+    #[diesel(sql_type = Timestamp)]
+    pub silent_since: NaiveDateTime,
     #[diesel(sql_type = Nullable<Timestamp>)]
     pub last_purchase_at: Option<NaiveDateTime>,
     #[diesel(sql_type = BigInt)]
@@ -61,7 +65,7 @@ pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) 
     // ahead) is not in the window that instant closes.
     let until = literal(now);
     let columns =
-        "c.id, c.name, c.owner_id, c.last_contact_at, c.last_purchase_at, c.open_complaints, c.satisfaction_overall, \
+        "c.id, c.name, c.owner_id, c.created_at, c.last_contact_at, c.first_purchase_at, c.last_purchase_at, c.open_complaints, c.satisfaction_overall, \
            CAST(CASE WHEN u.active THEN 0 ELSE 1 END AS BIGINT) AS s_owner_inactive";
     let candidates = "c.archived_at IS NULL AND c.churned_at IS NULL AND c.purchase_count > 0";
     let base = match owner_id {
@@ -107,7 +111,7 @@ pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) 
 }
 
 /// The signals and score over `base`, a subquery with the columns
-/// `last_contact_at`, `last_purchase_at`, `revenue_recent_cents`,
+/// `created_at`, `last_contact_at`, `first_purchase_at`, `last_purchase_at`, `revenue_recent_cents`,
 /// `revenue_before_cents`, `satisfaction_overall`, `open_complaints` and
 /// `s_owner_inactive`.
 ///
@@ -120,9 +124,14 @@ fn score_over(s: &ChurnSettings, now: NaiveDateTime, base: &str) -> String {
     let keep = 100 - s.share_drop_pct;
     let below = s.low_satisfaction_below;
     let min_complaints = s.min_open_complaints;
+    // The latest of three instants, two of them nullable, in CASEs (SQLite
+    // has no GREATEST; its MAX of NULL is NULL).
+    let known = "CASE WHEN b.first_purchase_at > b.created_at THEN b.first_purchase_at ELSE b.created_at END";
+    let silent_since =
+        format!("CASE WHEN b.last_contact_at > {known} THEN b.last_contact_at ELSE {known} END");
     let signals = format!(
-        "SELECT b.*, \
-           CAST(CASE WHEN b.last_contact_at IS NULL OR b.last_contact_at <= {contact_cutoff} THEN 1 ELSE 0 END AS BIGINT) AS s_no_contact, \
+        "SELECT b.*, {silent_since} AS silent_since, \
+           CAST(CASE WHEN {silent_since} <= {contact_cutoff} THEN 1 ELSE 0 END AS BIGINT) AS s_no_contact, \
            CAST(CASE WHEN b.revenue_before_cents > 0 AND CAST(b.revenue_recent_cents AS DOUBLE PRECISION) * 100 <= CAST(b.revenue_before_cents AS DOUBLE PRECISION) * {keep} THEN 1 ELSE 0 END AS BIGINT) AS s_falling_share, \
            CAST(CASE WHEN b.last_purchase_at IS NOT NULL AND b.last_purchase_at <= {purchase_cutoff} THEN 1 ELSE 0 END AS BIGINT) AS s_no_purchase, \
            CAST(CASE WHEN b.satisfaction_overall IS NOT NULL AND b.satisfaction_overall < {below:?} THEN 1 ELSE 0 END AS BIGINT) AS s_low_satisfaction, \
@@ -223,11 +232,24 @@ mod tests {
         for days in [None, Some(0_i64), Some(89), Some(90), Some(91)] {
             for (recent, before) in [(0_i64, 0_i64), (50, 100), (51, 100), (0, 1), (100, 100)] {
                 for bought in [None, Some(0_i64), Some(179), Some(180), Some(181)] {
-                    for sat in [None, Some(1.0_f64), Some(2.99), Some(3.0), Some(4.5)] {
-                        for complaints in [0_i64, 1, 2] {
+                    for sat in [None, Some(2.99_f64), Some(3.0)] {
+                        // Never bought, with the card 89 days old; else
+                        // bought 89, 90 or 2000 days ago, the card 400 or
+                        // 89 days old (an ERP load of old orders).
+                        let silence = [
+                            (None, 89),
+                            (Some(89_i64), 400_i64),
+                            (Some(90), 400),
+                            (Some(2000), 89),
+                        ];
+                        for (complaints, (first, created)) in
+                            [0_i64, 1].into_iter().flat_map(|n| silence.map(|s| (n, s)))
+                        {
                             for active in [true, false] {
                                 cards.push(RiskInputs {
                                     days_since_contact: days,
+                                    days_since_first_purchase: first,
+                                    days_since_created: created,
                                     revenue_recent_cents: recent,
                                     revenue_before_cents: before,
                                     days_since_purchase: bought,
@@ -241,7 +263,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(cards.len(), 3750);
+        assert_eq!(cards.len(), 6000);
         let at = literal(now);
         c.batch_execute(&format!(
             "{}; INSERT INTO users (id, email, name, role, password_hash, active, created_at, updated_at) \
@@ -257,15 +279,17 @@ mod tests {
         insert_rows(
             c,
             "customers (id, kind, name, owner_id, created_at, updated_at, purchase_count, \
-               last_contact_at, last_purchase_at, satisfaction_overall, open_complaints, \
-               archived_at, churned_at)",
+               last_contact_at, first_purchase_at, last_purchase_at, satisfaction_overall, \
+               open_complaints, archived_at, churned_at)",
             cards
                 .iter()
                 .zip(1..)
                 .map(|(card, id)| {
                     format!(
-                        "({id}, 'individual', 'c{id}', {owner}, {at}, {at}, 1, {}, {}, {}, {}, NULL, NULL)",
+                        "({id}, 'individual', 'c{id}', {owner}, {}, {at}, 1, {}, {}, {}, {}, {}, NULL, NULL)",
+                        ago(Some(card.days_since_created)),
                         ago(card.days_since_contact),
+                        ago(card.days_since_first_purchase),
                         ago(card.days_since_purchase),
                         card.satisfaction_overall
                             .map(|v| format!("{v:?}"))
@@ -275,9 +299,9 @@ mod tests {
                     )
                 })
                 .chain([
-                    format!("({}, 'individual', 'archived', 1, {at}, {at}, 1, NULL, NULL, NULL, 0, {at}, NULL)", n + 1),
-                    format!("({}, 'individual', 'churned', 1, {at}, {at}, 1, NULL, NULL, NULL, 0, NULL, {at})", n + 2),
-                    format!("({}, 'individual', 'lead', 1, {at}, {at}, 0, NULL, NULL, NULL, 0, NULL, NULL)", n + 3),
+                    format!("({}, 'individual', 'archived', 1, {at}, {at}, 1, NULL, NULL, NULL, NULL, 0, {at}, NULL)", n + 1),
+                    format!("({}, 'individual', 'churned', 1, {at}, {at}, 1, NULL, NULL, NULL, NULL, 0, NULL, {at})", n + 2),
+                    format!("({}, 'individual', 'lead', 1, {at}, {at}, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL)", n + 3),
                 ]),
         );
         let recent = now - Duration::days(s.share_window_days);

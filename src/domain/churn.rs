@@ -3,7 +3,9 @@
 //! (`db::churn_risk`), and a test there checks SQL and Rust agree.
 //!
 //! Signals, for a customer who has bought and is not churned:
-//! - `no_contact`: no interaction for at least `no_contact_days` days (or never);
+//! - `no_contact`: nothing heard from us for at least `no_contact_days` days:
+//!   since the last interaction, the first purchase or the card's creation,
+//!   whichever is latest (see `silent_days`);
 //! - `falling_share`: revenue in the last `share_window_days` days is at most
 //!   `(100 − share_drop_pct)` % of the revenue in the window before, which
 //!   was positive (with a fixed wallet size, share of wallet falls exactly
@@ -125,6 +127,10 @@ impl ChurnSettings {
 pub struct RiskInputs {
     /// Whole days since the last contact; None if never contacted.
     pub days_since_contact: Option<i64>,
+    /// Whole days since the first purchase; None if never bought.
+    pub days_since_first_purchase: Option<i64>,
+    /// Whole days since the card was created.
+    pub days_since_created: i64,
     pub revenue_recent_cents: i64,
     pub revenue_before_cents: i64,
     /// Whole days since the last purchase; None if never bought.
@@ -147,7 +153,7 @@ pub struct Signals {
 
 pub fn signals(i: &RiskInputs, s: &ChurnSettings) -> Signals {
     Signals {
-        no_contact: i.days_since_contact.is_none_or(|d| d >= s.no_contact_days),
+        no_contact: silent_days(i) >= s.no_contact_days,
         falling_share: falling_share(i.revenue_recent_cents, i.revenue_before_cents, s),
         no_purchase: i
             .days_since_purchase
@@ -158,6 +164,20 @@ pub fn signals(i: &RiskInputs, s: &ChurnSettings) -> Signals {
         open_complaints: i.open_complaints >= s.min_open_complaints,
         owner_inactive: !i.owner_active,
     }
+}
+
+/// How long the customer has heard nothing from us: since the latest of its
+/// last contact, its first purchase (it became a customer) and the card's
+/// creation (Patron learnt of it). Counted from "never" for a card never
+/// contacted, every new buyer and every card an ERP sync loads with years of
+/// orders topped the at-risk list at once, and a lead contacted before its
+/// first order looked more silent than one never contacted (reviews): a rep
+/// has `no_contact_days` from each of these to log a contact.
+pub fn silent_days(i: &RiskInputs) -> i64 {
+    [i.days_since_contact, i.days_since_first_purchase]
+        .into_iter()
+        .flatten()
+        .fold(i.days_since_created, i64::min)
 }
 
 /// Recent revenue at most (100 − drop) % of a positive revenue before; in
@@ -202,6 +222,8 @@ mod tests {
     fn calm() -> RiskInputs {
         RiskInputs {
             days_since_contact: Some(1),
+            days_since_first_purchase: Some(400),
+            days_since_created: 500,
             revenue_recent_cents: 100,
             revenue_before_cents: 100,
             days_since_purchase: Some(1),
@@ -224,19 +246,38 @@ mod tests {
     #[test]
     fn no_contact_starts_at_exactly_n_days_and_when_never_contacted() {
         let s = ChurnSettings::default();
-        let with = |d| {
+        let with = |contact, first_purchase, created| {
             signals(
                 &RiskInputs {
-                    days_since_contact: d,
+                    days_since_contact: contact,
+                    days_since_first_purchase: first_purchase,
+                    days_since_created: created,
                     ..calm()
                 },
                 &s,
             )
             .no_contact
         };
-        assert!(!with(Some(89)));
-        assert!(with(Some(90)));
-        assert!(with(None));
+        assert!(!with(Some(89), Some(400), 500));
+        assert!(with(Some(90), Some(400), 500));
+        // Never contacted: silent since the first purchase.
+        assert!(with(None, Some(400), 500));
+        assert!(with(None, Some(90), 500));
+        assert!(
+            !with(None, Some(89), 500),
+            "a new buyer is not a long silence"
+        );
+        assert!(!with(None, Some(0), 500));
+        // A card loaded with years of orders: silent since it was created.
+        assert!(!with(None, Some(2000), 89), "an ERP load is no silence");
+        assert!(with(None, Some(2000), 90));
+        assert!(!with(None, None, 89));
+        assert!(with(None, None, 90));
+        // The latest of the three counts, whichever it is: a lead contacted
+        // before its first order is not silent for that contact.
+        assert!(!with(Some(120), Some(5), 200));
+        assert!(!with(Some(10), Some(400), 500));
+        assert!(!with(Some(400), Some(400), 10));
     }
 
     #[test]

@@ -1015,7 +1015,7 @@ static CHURN_REASONS: &[CodeEntry] = &[
                 "Keep every profile card complete and current so a successor can take over.",
                 "Give each key account at least two contacts on our side.",
                 "When a rep leaves, have the successor call all their customers within days.",
-                "Watch accounts whose owner changed on the at-risk list.",
+                "Reassign a departed rep's accounts promptly: the at-risk list flags them (owner inactive) until they have a new owner.",
                 "Win back with a visit by a senior manager and the new owner.",
             ],
         }),

@@ -36,7 +36,8 @@ pub struct AtRiskQuery {
 /// The signals a customer shows; each adds its weight to the score.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RiskSignals {
-    /// No contact for at least `no_contact_days` days, or never contacted.
+    /// Nothing heard from us for at least `no_contact_days` days: `silent_since`
+    /// is that long ago.
     pub no_contact: bool,
     /// Revenue in the recent window at most (100 − `share_drop_pct`) % of the window before.
     pub falling_share: bool,
@@ -62,6 +63,10 @@ pub struct AtRiskItem {
     pub score: i64,
     pub signals: RiskSignals,
     pub last_contact_at: Option<DateTime<Utc>>,
+    /// Where the silence counts from: the latest of the last contact, the
+    /// first purchase and the card's creation (a new buyer, or a card an ERP
+    /// sync just loaded with years of orders, is no long silence).
+    pub silent_since: DateTime<Utc>,
     pub last_purchase_at: Option<DateTime<Utc>>,
     /// Revenue in the last `share_window_days` days.
     pub revenue_recent_cents: i64,
@@ -101,6 +106,7 @@ impl From<RiskRow> for AtRiskItem {
                 owner_inactive: r.s_owner_inactive == 1,
             },
             last_contact_at: r.last_contact_at.map(utc),
+            silent_since: utc(r.silent_since),
             last_purchase_at: r.last_purchase_at.map(utc),
             revenue_recent_cents: r.revenue_recent_cents,
             revenue_before_cents: r.revenue_before_cents,
@@ -115,10 +121,12 @@ const SORT: &str = "churn_risk";
 /// Customers at risk of churning: active, not churned, who have bought (a
 /// purchase count above 0: a free service or a refunded order is none), with
 /// a score of at least `min_score`; ranked by score (highest first). Signals:
-/// no contact for N days, falling share of wallet (recent revenue against the
-/// window before), no purchase for N days, low satisfaction, open complaints,
-/// owner deactivated. The pages after the first score as of its `as_of`
-/// under the same settings (their cursors carry both).
+/// no contact for N days (since the last contact, the first purchase or the
+/// card's creation, whichever is latest), falling share of wallet (recent
+/// revenue against the window before), no purchase for N days, low
+/// satisfaction, open complaints, owner deactivated. The pages after the
+/// first score as of its `as_of` under the same settings (their cursors
+/// carry both).
 #[utoipa::path(tag = "churn", params(AtRiskQuery), responses((status = 200, body = AtRiskPage)))]
 #[get("/churn/at-risk")]
 pub async fn at_risk(

@@ -26,7 +26,8 @@ use crate::startup::AppState;
     "weight_low_satisfaction": 20, "weight_open_complaints": 15, "weight_owner_inactive": 10,
     "min_score": 1}))]
 pub struct ChurnSettingsBody {
-    /// `no_contact` when the last contact is at least this many days ago, or never (1–3650).
+    /// `no_contact` when nothing was heard from us for at least this many days: since the
+    /// last contact, the first purchase or the card's creation, whichever is latest (1–3650).
     #[schema(minimum = 1, maximum = 3650)]
     pub no_contact_days: i64,
     /// Length of the recent window and of the window before it, in days (7–1830).
@@ -103,7 +104,8 @@ impl From<ChurnSettings> for ChurnSettingsBody {
 // Required fields are `Option`s too: serde would stop at the first missing
 // one, `settings` names them all at once.
 pub struct ChurnSettingsInput {
-    /// `no_contact` when the last contact is at least this many days ago, or never (1–3650).
+    /// `no_contact` when nothing was heard from us for at least this many days: since the
+    /// last contact, the first purchase or the card's creation, whichever is latest (1–3650).
     #[schema(required = true, value_type = i64, minimum = 1, maximum = 3650)]
     no_contact_days: Option<i64>,
     /// Length of the recent window and of the window before it, in days (7–1830).

@@ -271,6 +271,18 @@ async fn churn_validation_and_roles(app: TestApp) {
     churn(&app, &token, c, "natural", None).await.problem(409);
 }
 
+/// Dates the cards' creation `days` back: the silence of a card never
+/// contacted counts from it at the latest.
+pub fn created_days_ago(app: &TestApp, cards: &[i64], days: i64) {
+    let at = (Utc::now() - Duration::days(days)).naive_utc();
+    let ids: Vec<String> = cards.iter().map(i64::to_string).collect();
+    app.execute_sql(&format!(
+        "UPDATE customers SET created_at = '{}' WHERE id IN ({})",
+        at.format("%Y-%m-%d %H:%M:%S"),
+        ids.join(", ")
+    ));
+}
+
 pub async fn set_churn(app: &TestApp, token: &str, changes: Value) {
     let mut body = json!({"no_contact_days": 90, "share_window_days": 90, "share_drop_pct": 50,
         "no_purchase_days": 180, "low_satisfaction_below": 3.0, "min_open_complaints": 1,
@@ -301,8 +313,9 @@ async fn at_risk_ranks_by_score_with_signals(app: TestApp) {
     let calm = customer(&app, &token, "Calm").await;
     sale(&app, &token, calm, 1_000, 0, 10).await;
     contact(&app, &token, calm, "visit", 1).await;
-    // Silent: bought, never contacted.
+    // Silent: a customer for 400 days, buying still, never contacted.
     let silent = customer(&app, &token, "Silent").await;
+    sale(&app, &token, silent, 1_000, 0, 400).await;
     sale(&app, &token, silent, 1_000, 0, 10).await;
     // Falling with an open complaint: 10,000 before, 1,000 recently.
     let falling = customer(&app, &token, "Falling").await;
@@ -316,7 +329,21 @@ async fn at_risk_ranks_by_score_with_signals(app: TestApp) {
         .create_customer(&rep_token, json!({"kind": "individual", "name": "Orphan"}))
         .await
         .id();
+    sale(&app, &rep_token, orphan, 1_000, 0, 400).await;
     sale(&app, &rep_token, orphan, 1_000, 0, 10).await;
+    // New: first bought 10 days ago, not contacted yet: no long silence
+    // (counted from "never", every new buyer was listed at once; a review).
+    let new = customer(&app, &token, "New").await;
+    sale(&app, &token, new, 1_000, 0, 10).await;
+    // Imported: an ERP load of years of orders today, not contacted yet:
+    // no long silence either (a review of the first fix).
+    let imported = customer(&app, &token, "Imported").await;
+    sale(&app, &token, imported, 1_000, 0, 400).await;
+    sale(&app, &token, imported, 1_000, 0, 10).await;
+    // The cards are older than any day counted here; New's is as old as
+    // its first order.
+    created_days_ago(&app, &[calm, silent, falling, orphan], 500);
+    created_days_ago(&app, &[new], 10);
     let r = app
         .patch(
             &format!("/api/v1/users/{rep}"),
@@ -362,22 +389,37 @@ async fn at_risk_ranks_by_score_with_signals(app: TestApp) {
     assert_eq!(o["score"], 40);
     assert_eq!(o["signals"]["owner_inactive"], true);
     assert_eq!(o["signals"]["no_contact"], true);
-    assert_eq!(entry(&page.body, silent)["score"], 30);
-    let _ = (calm, prospect);
+    let s = entry(&page.body, silent);
+    assert_eq!(s["score"], 30);
+    assert_eq!(s["last_contact_at"], Value::Null);
+    let card = app
+        .get(&format!("/api/v1/customers/{silent}"), &token)
+        .await;
+    assert_eq!(s["silent_since"], card.body["first_purchase_at"], "{s}");
+    let _ = (prospect, imported);
 
     // Weights are settings: without the no-contact weight, silent drops out.
     set_churn(&app, &token, json!({"weight_no_contact": 0})).await;
     let page = app.get("/api/v1/churn/at-risk", &token).await;
     assert_eq!(ids(&page.body, "customer_id"), vec![falling, orphan]);
     assert_eq!(entry(&page.body, orphan)["score"], 10);
-    // The no-contact threshold: the calm customer was contacted 1 day ago.
+    // The no-contact threshold: the calm customer was contacted 1 day ago,
+    // the new one first bought 10 days ago.
     set_churn(&app, &token, json!({"no_contact_days": 1, "min_score": 30})).await;
     let page = app.get("/api/v1/churn/at-risk", &token).await;
     assert_eq!(
         ids(&page.body, "customer_id"),
-        vec![falling, orphan, calm, silent]
+        vec![falling, orphan, calm, silent, new]
     );
+    let c = entry(&page.body, calm);
+    assert_eq!(c["silent_since"], c["last_contact_at"], "{c}");
     assert_eq!(entry(&page.body, falling)["score"], 70);
+    set_churn(&app, &token, json!({"no_contact_days": 11})).await;
+    let page = app.get("/api/v1/churn/at-risk", &token).await;
+    assert_eq!(
+        ids(&page.body, "customer_id"),
+        vec![falling, orphan, silent]
+    );
     // Owner filter.
     let page = app
         .get(&format!("/api/v1/churn/at-risk?owner_id={rep}"), &token)

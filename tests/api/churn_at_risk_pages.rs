@@ -16,15 +16,18 @@ backend_tests!(
     at_risk_tampered_cursors_are_400_naming_cursor,
 );
 
-/// Cards that bought 10 days ago and were never contacted: the no-contact
-/// signal alone (30), listed in id order.
+/// Cards created 500 days ago that first bought 400 days ago, again 10 days
+/// ago, and were never contacted: the no-contact signal alone (30), listed
+/// in id order.
 async fn silent_cards(app: &TestApp, token: &str, n: usize) -> Vec<i64> {
     let mut ids = Vec::new();
     for i in 0..n {
         let c = customer(app, token, &format!("Silent {i}")).await;
+        sale(app, token, c, 1_000, 0, 400).await;
         sale(app, token, c, 1_000, 0, 10).await;
         ids.push(c);
     }
+    crate::churn::created_days_ago(app, &ids, 500);
     ids
 }
 
