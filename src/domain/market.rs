@@ -88,20 +88,37 @@ pub fn problems(i: &MarketInputs, missing: &[&str]) -> Vec<(&'static str, &'stat
         }
         _ => {}
     }
-    if out.is_empty() && missing.is_empty() {
-        let f = customer_share(i);
-        if f.spenders.checked_mul(i.annual_spend).is_none() {
-            out.push((
-                "annual_spend",
-                "times the spenders, exceeds the largest revenue this API counts (2^63 - 1)",
-            ));
-        }
-        if i.customers_won.is_some_and(|w| w > f.target_customers) {
-            out.push((
-                "customers_won",
-                "must not exceed the target customers (population × segment × reachable ratio)",
-            ));
-        }
+    // The rules on derived figures run once the inputs each reads are sent
+    // and sound, whatever else is wrong: gated on a clean request, a bad
+    // field elsewhere hid them until a second try (a review).
+    let sound = |fields: &[&str], out: &[(&str, &str)]| {
+        fields
+            .iter()
+            .all(|f| has(f) && !out.iter().any(|(bad, _)| bad == f))
+    };
+    let f = customer_share(i);
+    let target_inputs = ["population", "segment_ratio", "reachable_ratio"];
+    let revenue_inputs = [
+        "population",
+        "segment_ratio",
+        "reachable_ratio",
+        "valid_ratio",
+        "spender_ratio",
+        "annual_spend",
+    ];
+    let revenue_fits = f.spenders.checked_mul(i.annual_spend).is_some();
+    let won_fits = i.customers_won.is_none_or(|w| w <= f.target_customers);
+    if !revenue_fits && sound(&revenue_inputs, &out) {
+        out.push((
+            "annual_spend",
+            "times the spenders, exceeds the largest revenue this API counts (2^63 - 1)",
+        ));
+    }
+    if !won_fits && sound(&target_inputs, &out) && sound(&["customers_won"], &out) {
+        out.push((
+            "customers_won",
+            "must not exceed the target customers (population × segment × reachable ratio)",
+        ));
     }
     out
 }
@@ -178,6 +195,61 @@ mod tests {
             problems(&huge, &[]).first().map(|p| p.0),
             Some("annual_spend")
         );
+    }
+
+    /// A review: the two rules on derived figures ran only on an otherwise
+    /// clean request, so a negative spend hid "won beyond the targets" until
+    /// a second try, and a negative won figure hid the overflow.
+    #[test]
+    fn a_bad_field_elsewhere_hides_no_rule_on_derived_figures() {
+        let won_and_spend = MarketInputs {
+            population: 1000,
+            segment_ratio: 0.1,
+            reachable_ratio: 0.1,
+            annual_spend: -1,
+            customers_won: Some(50),
+            ..texts()
+        };
+        let fields: Vec<_> = problems(&won_and_spend, &[])
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(fields, ["annual_spend", "customers_won"]);
+        // The won check reads neither ratio after the target: a bad valid
+        // ratio leaves it on, and a missing spend too.
+        let won_and_ratio = MarketInputs {
+            valid_ratio: 2.0,
+            ..won_and_spend
+        };
+        let fields: Vec<_> = problems(&won_and_ratio, &["annual_spend"])
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(fields, ["valid_ratio", "customers_won"]);
+        // The overflow reads every input but the won figure.
+        let huge = MarketInputs {
+            population: i64::MAX,
+            segment_ratio: 1.0,
+            reachable_ratio: 1.0,
+            valid_ratio: 1.0,
+            spender_ratio: 1.0,
+            annual_spend: i64::MAX,
+            customers_won: Some(-1),
+        };
+        let fields: Vec<_> = problems(&huge, &[]).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["customers_won", "annual_spend"]);
+        // A derived rule on an unsound input stays quiet: the target of a
+        // bad ratio means nothing.
+        let bad_target = MarketInputs {
+            reachable_ratio: 1.5,
+            customers_won: Some(1_000_000),
+            ..texts()
+        };
+        let fields: Vec<_> = problems(&bad_target, &[])
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(fields, ["reachable_ratio"]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::churn::{churn, contact, customer, sale};
-use crate::helpers::TestApp;
+use crate::helpers::{Resp, TestApp};
 
 backend_tests!(
     customer_share_gives_the_texts_example,
@@ -130,6 +130,36 @@ async fn customer_share_validation_names_every_field(app: TestApp) {
         r.problem(422);
         assert_eq!(r.error_fields(), [missing], "{}", r.text);
     }
+    // A bad field elsewhere hides no rule on a derived figure: the won
+    // figure beyond the 10 targets was named only once the spend was fixed
+    // (a review), and the overflow only once the won figure was.
+    let r = app
+        .post(
+            SHARE,
+            &token,
+            &json!({"population": 1000, "segment_ratio": 0.1, "reachable_ratio": 0.1,
+                    "valid_ratio": 1, "spender_ratio": 1, "annual_spend": -1, "customers_won": 50}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_fields(),
+        ["annual_spend", "customers_won"],
+        "{}",
+        r.text
+    );
+    let r = app
+        .post(
+            SHARE,
+            &token,
+            &json!({"population": i64::MAX, "segment_ratio": 1, "reachable_ratio": 1,
+                    "valid_ratio": 1, "spender_ratio": 1, "annual_spend": i64::MAX, "customers_won": -1}),
+        )
+        .await;
+    r.problem(422);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["annual_spend", "customers_won"], "{}", r.text);
     let r = app
         .post(
             SHARE,
@@ -578,6 +608,34 @@ async fn funnel_conversion_and_median_days(app: TestApp) {
     assert!(steps[2]["median_days"].is_null());
     assert_eq!(steps[3]["entered"], 0);
     assert!(steps[3]["conversion_rate"].is_null());
+    // One owner's funnel: a rep's card, moved on, is all of it; the
+    // admin's three are left out, and the whole funnel counts four.
+    let (rep, rep_token) = app.user_with_role("sales").await;
+    let mine = app
+        .create_customer(&rep_token, json!({"kind": "individual", "name": "Rep's"}))
+        .await
+        .id();
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{mine}"),
+            &rep_token,
+            &json!({"funnel_stage": "prospect"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let first_step = |r: &Resp| {
+        (
+            r.body["steps"][0]["entered"].clone(),
+            r.body["steps"][0]["converted"].clone(),
+        )
+    };
+    let r = app
+        .get(&format!("/api/v1/analytics/funnel?owner_id={rep}"), &token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(first_step(&r), (json!(1), json!(1)), "{}", r.text);
+    let r = app.get("/api/v1/analytics/funnel", &token).await;
+    assert_eq!(first_step(&r), (json!(4), json!(3)), "{}", r.text);
     let past = app
         .get(
             "/api/v1/analytics/funnel?from=2020-01-01T00:00:00Z&to=2021-01-01T00:00:00Z",
