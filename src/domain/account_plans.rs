@@ -88,6 +88,17 @@ pub fn judged_as_of(
     }
 }
 
+/// The last day whose actions have fallen due: today while the plan runs,
+/// the day it closed once closed. Unlike [`judged_as_of`], a plan closed on
+/// its last day does not reach past it: an action due the day after (a
+/// follow-up) had not fallen due when the manager signed off, and counting
+/// it halved the execution rate of the plan for good (a review). The
+/// actions due by then and not done are late as of [`judged_as_of`]: closed
+/// on its last day, that day is over for the plan.
+pub fn actions_due_by(closed: Option<NaiveDate>, today: NaiveDate) -> NaiveDate {
+    closed.map_or(today, |closed| closed.min(today))
+}
+
 /// The same-length period just before `[start, end]` (both inclusive days):
 /// `[start − len, start − 1]`.
 pub fn period_before(start: NaiveDate, end: NaiveDate) -> (NaiveDate, NaiveDate) {
@@ -142,10 +153,11 @@ pub fn charged(due: NaiveDate, done: bool, period_end: NaiveDate, as_of: NaiveDa
 }
 
 /// An action counts toward the execution rate from its due day on
-/// (`due <= as_of`), and is overdue only once that day has passed without it
-/// done: an action due today is not late yet (a review found it counted so).
-pub fn is_due(due: NaiveDate, as_of: NaiveDate) -> bool {
-    due <= as_of
+/// (`due <= due_by`, [`actions_due_by`]), and is overdue only once that day
+/// has passed without it done: an action due today is not late yet (a review
+/// found it counted so).
+pub fn is_due(due: NaiveDate, due_by: NaiveDate) -> bool {
+    due <= due_by
 }
 
 pub fn is_overdue(due: NaiveDate, as_of: NaiveDate, done: bool) -> bool {
@@ -177,6 +189,32 @@ mod tests {
         assert_eq!(judged_as_of(Some(d(7, 5)), end, d(8, 1)), d(7, 5));
         let max = NaiveDate::MAX;
         assert_eq!(judged_as_of(Some(max), max, max), max);
+    }
+
+    /// Closed on its last day: the actions due that day are due (and late
+    /// if not done: the period is over), the next day's follow-up is not.
+    #[test]
+    fn a_plan_closed_on_its_last_day_has_no_action_of_the_day_after_due() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).expect("a date");
+        let end = d(6, 30);
+        let closed = Some(end);
+        let due_by = actions_due_by(closed, d(8, 1));
+        let as_of = judged_as_of(closed, end, d(8, 1));
+        assert_eq!(due_by, end);
+        assert!(is_due(end, due_by));
+        assert!(!is_due(d(7, 1), due_by));
+        assert!(is_overdue(end, as_of, false));
+        assert!(!is_overdue(end, as_of, true));
+        // Running: today's actions are due, not late.
+        assert_eq!(actions_due_by(None, d(6, 10)), d(6, 10));
+        assert!(!is_overdue(
+            d(6, 10),
+            judged_as_of(None, end, d(6, 10)),
+            false
+        ));
+        // Closed inside the period or after it: the closing day.
+        assert_eq!(actions_due_by(Some(d(6, 10)), d(8, 1)), d(6, 10));
+        assert_eq!(actions_due_by(Some(d(7, 5)), d(8, 1)), d(7, 5));
     }
 
     fn day(s: &str) -> NaiveDate {

@@ -11,8 +11,8 @@ use crate::auth::AuthUser;
 use crate::db::account_plans as plans;
 use crate::db::{self};
 use crate::domain::account_plans::{
-    charged, cost_incurred, elapsed, is_due, is_overdue, judged_as_of, period_before, ratio, roi,
-    uplift,
+    actions_due_by, charged, cost_incurred, elapsed, is_due, is_overdue, judged_as_of,
+    period_before, ratio, roi, uplift,
 };
 use crate::domain::codes::{from_db, ActionStatus};
 use crate::error::ApiError;
@@ -34,14 +34,16 @@ pub struct PlanEvaluation {
     pub customer_id: i64,
     /// The day the evaluation is judged as of (today, UTC; for a completed
     /// or cancelled plan the day it closed, `closed_at`, or the day after
-    /// `period_end` when it closed on or after that day): it counts due
-    /// actions up to it and the period's days before it.
+    /// `period_end` when it closed on that day): it counts the period's days
+    /// before it, and an action due before it and not done is overdue.
     pub as_of: NaiveDate,
     /// Actions not cancelled.
     pub actions_total: i64,
     /// Actions with status `done`.
     pub actions_done: i64,
-    /// Actions not cancelled whose due date is on or before `as_of`.
+    /// Actions not cancelled whose due date is on or before today (a
+    /// running plan) or the day it closed (a closed one: for a plan closed
+    /// on its `period_end`, that day, not `as_of`).
     pub actions_due: i64,
     /// Of the due actions, those done.
     pub actions_due_done: i64,
@@ -149,7 +151,9 @@ pub async fn evaluation(
                 let plan = find_plan(conn, id)?;
                 let actions = plans::actions_of(conn, id)?;
                 let closed = plan.closed_at.map(|at| at.date());
-                let as_of = judged_as_of(closed, plan.period_end, db::now().date());
+                let today = db::now().date();
+                let as_of = judged_as_of(closed, plan.period_end, today);
+                let due_by = actions_due_by(closed, today);
                 let live: Vec<_> = actions
                     .iter()
                     .filter(|a| {
@@ -162,7 +166,7 @@ pub async fn evaluation(
                 let due: Vec<&plans::ActionRow> = live
                     .iter()
                     .copied()
-                    .filter(|a| is_due(a.due_date, as_of))
+                    .filter(|a| is_due(a.due_date, due_by))
                     .collect();
                 let due_done = due.iter().filter(|a| done(a)).count() as i64;
                 let overdue = due

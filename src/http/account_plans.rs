@@ -57,7 +57,8 @@ pub struct PlanView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When the plan was completed or cancelled (null while draft or
-    /// active): its evaluation is judged as of that day.
+    /// active): its evaluation is judged as of that day (closed on its
+    /// `period_end`: on its whole period, as of the day after).
     #[schema(required = true)]
     pub closed_at: Option<DateTime<Utc>>,
 }

@@ -358,6 +358,27 @@ async fn plan_crud_filters_and_validation(app: TestApp) {
     let mut fields = r.error_fields();
     fields.sort();
     assert_eq!(fields, ["objective", "status"]);
+    // None of them can be cleared: null is a 422 `required` for each.
+    let r = app
+        .patch(
+            &one,
+            &token,
+            &json!({"period_start": null, "period_end": null, "budget_cents": null, "status": null}),
+        )
+        .await;
+    r.problem(422);
+    let required = |f: &str| (f.to_string(), "required".to_string());
+    assert_eq!(
+        r.error_codes(),
+        [
+            required("budget_cents"),
+            required("period_end"),
+            required("period_start"),
+            required("status")
+        ],
+        "{}",
+        r.text
+    );
 
     // Roles: viewers read only; sales only for customers they own.
     let (_, viewer) = app.user_with_role("viewer").await;
@@ -366,8 +387,27 @@ async fn plan_crud_filters_and_validation(app: TestApp) {
     app.patch(&one, &viewer, &json!({"budget_cents": 1}))
         .await
         .problem(403);
-    let (_, sales) = app.user_with_role("sales").await;
+    let (rep, sales) = app.user_with_role("sales").await;
     app.delete(&one, &sales).await.problem(403);
+    app.post(PLANS, &sales, &plan_body(key)).await.problem(403);
+    app.patch(&one, &sales, &json!({"budget_cents": 1}))
+        .await
+        .problem(403);
+    // Handed the card, the sales user plans for it and changes its plans.
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{key}"),
+            &token,
+            &json!({"owner_id": rep}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.patch(&one, &sales, &json!({"budget_cents": 1})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.post(PLANS, &sales, &plan_body(key)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let planned = format!("{PLANS}/{}", r.id());
+    assert_eq!(app.delete(&planned, &sales).await.status, 204);
     crate::roles::assert_spec_names_the_owner_rule(
         &app,
         &[
@@ -475,6 +515,26 @@ async fn actions_crud_and_validation(app: TestApp) {
     let mut fields = r.error_fields();
     fields.sort();
     assert_eq!(fields, ["due_date", "status"]);
+    let r = app
+        .patch(
+            &one,
+            &token,
+            &json!({"type": null, "owner_id": null, "status": null, "cost_cents": null}),
+        )
+        .await;
+    r.problem(422);
+    let required = |f: &str| (f.to_string(), "required".to_string());
+    assert_eq!(
+        r.error_codes(),
+        [
+            required("cost_cents"),
+            required("owner_id"),
+            required("status"),
+            required("type")
+        ],
+        "{}",
+        r.text
+    );
     // Costs stop at 10^14, as transactions do: two at i64::MAX summed to a
     // negative cost in the evaluation.
     let r = app
@@ -1068,6 +1128,13 @@ async fn a_plan_closed_on_its_last_day_is_judged_on_its_whole_period(app: TestAp
     let action = json!({"type": "executive_visit", "due_date": day(0), "cost_cents": 500});
     let r = app.post(&format!("{one}/actions"), &admin, &action).await;
     assert_eq!(r.status, 201, "{}", r.text);
+    // A follow-up due the day after the period: not due at the sign-off
+    // (a review: judged as of the day after, it counted as due for good).
+    let follow_up = json!({"type": "information_exchange", "due_date": day(1), "cost_cents": 300});
+    let r = app
+        .post(&format!("{one}/actions"), &admin, &follow_up)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
     let eval = app.get(&format!("{one}/evaluation"), &admin).await;
     assert_eq!(eval.body["as_of"], day(0), "{}", eval.text);
     assert_eq!(eval.body["actions_overdue"], 0, "{}", eval.text);
@@ -1077,6 +1144,7 @@ async fn a_plan_closed_on_its_last_day_is_judged_on_its_whole_period(app: TestAp
     assert_eq!(r.status, 200, "{}", r.text);
     let eval = app.get(&format!("{one}/evaluation"), &admin).await;
     assert_eq!(eval.body["as_of"], day(1), "{}", eval.text);
+    assert_eq!(eval.body["actions_total"], 2, "{}", eval.text);
     assert_eq!(eval.body["actions_due"], 1, "{}", eval.text);
     assert_eq!(eval.body["actions_overdue"], 1, "{}", eval.text);
     assert_eq!(eval.body["cost_to_date_cents"], 500, "{}", eval.text);
