@@ -212,7 +212,8 @@ pub async fn reactivate(
                     .ok_or_else(|| {
                         ApiError::Conflict(format!("customer {customer_id} is not churned"))
                     })?;
-            loyalty::refresh_current(conn, customer_id, now)?;
+            // Every figure as of now, stamped: see `survey_responses::record`.
+            stats::refresh_card(conn, customer_id, now)?;
             Ok(record)
         })
         .await?;

@@ -32,7 +32,7 @@ use crate::db::events::{self, NewEvent, SURVEY_ANSWERED};
 use crate::db::page::{self, Cursor};
 use crate::db::row_lock::{lock_shared, Locked};
 use crate::db::surveys::{self as store, AnswerRow, NewAnswer, ResponseRow};
-use crate::db::{self, customers, loyalty, DbConn};
+use crate::db::{self, customers, stats, DbConn};
 use crate::domain::codes::{from_db, QuestionKind, SurveyStatus};
 use crate::domain::surveys::{self as rules, SentAnswer};
 use crate::error::{ApiError, FieldError};
@@ -389,7 +389,11 @@ fn record(
             at: now,
         },
     )?;
-    loyalty::refresh_current(conn, customer_id, now)?;
+    // Every figure as of now, stamped (`stats_at`): refreshing the loyalty
+    // type alone, a walk begun before the response still judged the card at
+    // its older instant and undid the type, with an event dated before the
+    // one it undid (a review; as the wallet change and the unpin).
+    stats::refresh_card(conn, customer_id, now)?;
     let answers = store::answers_of(conn, &[row.id])?;
     Ok(view(row, answers))
 }

@@ -15,6 +15,7 @@ backend_tests!(
     loyalty_type_follows_satisfaction_and_purchases,
     loyalty_follows_a_change_of_the_cpr_window,
     a_churned_customer_is_no_repeat_buyer,
+    a_walk_begun_before_a_response_or_a_win_back_leaves_its_type,
 );
 
 const LOYALTY: &str = "/api/v1/settings/loyalty";
@@ -381,4 +382,77 @@ async fn a_churned_customer_is_no_repeat_buyer(app: TestApp) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(loyalty_of(&app, &admin, c).await, "high");
+}
+
+/// A walk of every card (the hourly job) runs at one `now`. A survey
+/// response or a win-back after that `now` set the card's loyalty type at
+/// its own instant, without marking the card's figures as of it: the walk,
+/// reaching the card later, judged it at its older `now` (when a purchase
+/// since gone out of the window was still in it) and undid the type, with an
+/// event dated before the one it undid (a review). Both now refresh and mark
+/// the card's figures, and the walk leaves it. Here the walk's `now` is 30
+/// days back: purchases 380 and 40 days back are two in its window, one in
+/// today's; the card's figures were last marked 50 days back.
+async fn a_walk_begun_before_a_response_or_a_win_back_leaves_its_type(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (survey, q) = open_survey(&app, &admin, json!({"allow_multiple_responses": true})).await;
+    let mut cards = Vec::new();
+    for name in ["Answered", "Won back"] {
+        let c = crate::churn::customer(&app, &admin, name).await;
+        for days in [380, 40] {
+            crate::churn::sale(&app, &admin, c, 1_000, 0, days).await;
+        }
+        cards.push(c);
+    }
+    let (answered, won_back) = (cards[0], cards[1]);
+    let five = [(q[0], json!(5)), (q[1], json!(5))];
+    let r = respond(&app, &admin, survey, won_back, &five).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = crate::churn::churn(&app, &admin, won_back, "competition", None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let fifty_days_back = (Utc::now() - Duration::days(50)).naive_utc();
+    app.execute_sql(&format!(
+        "UPDATE customers SET stats_at = '{}'",
+        fifty_days_back.format("%Y-%m-%d %H:%M:%S")
+    ));
+    let r = respond(&app, &admin, survey, answered, &five).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{won_back}/reactivate"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let loyalty_of = |c: i64| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let r = app.get(&format!("/api/v1/customers/{c}"), admin).await;
+            r.body["loyalty_type"].clone()
+        }
+    };
+    // Satisfied, one purchase in today's window: latent.
+    for c in [answered, won_back] {
+        assert_eq!(loyalty_of(c).await, "latent", "card {c}");
+    }
+    let db = app.open_db(1, 10).await;
+    let mut conn = db.pool().get().unwrap_or_else(|e| panic!("{e}"));
+    let walk_now = (Utc::now() - Duration::days(30)).naive_utc();
+    let (settings, version) =
+        patron::db::settings::get::<patron::domain::loyalty::LoyaltySettings>(
+            &mut conn,
+            patron::db::settings::LOYALTY,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    patron::db::loyalty::refresh_all(&mut conn, &settings, version, walk_now)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for c in [answered, won_back] {
+        assert_eq!(
+            loyalty_of(c).await,
+            "latent",
+            "card {c}: undone by the walk"
+        );
+    }
 }
