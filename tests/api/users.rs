@@ -28,6 +28,7 @@ backend_tests!(
     last_active_admin_cannot_be_lost,
     concurrent_demotions_keep_one_admin,
     unknown_and_malformed_user_ids_are_404,
+    an_admin_deactivated_or_demoted_while_its_change_waits_changes_nothing,
 );
 
 const PASSWORD: &str = "a long test password";
@@ -1100,4 +1101,82 @@ async fn unknown_and_malformed_user_ids_are_404(app: TestApp) {
             .await;
         r.problem(404);
     }
+}
+
+/// Changes `admin` (`set`, SQL) in a transaction that holds the writer
+/// (SQLite) or the users table (PostgreSQL: reads go on, writes and row
+/// locks wait) while `request` is sent, and commits 400 ms later: the
+/// request waits for it where it writes.
+async fn changed_while_waiting(
+    app: &TestApp,
+    admin: i64,
+    set: &'static str,
+    request: impl std::future::Future<Output = Resp>,
+) -> Resp {
+    use diesel::RunQueryDsl;
+    use std::sync::mpsc;
+    let db = app.open_db(1, 10).await;
+    let lock_table = app.backend == crate::helpers::Backend::Postgres;
+    let (held, is_held) = mpsc::channel();
+    let (release, to_release) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut conn = db.pool().get().expect("a connection");
+        patron::db::write_tx(&mut conn, |conn| {
+            if lock_table {
+                diesel::sql_query("LOCK TABLE users IN EXCLUSIVE MODE").execute(conn)?;
+            }
+            diesel::sql_query(format!("UPDATE users SET {set} WHERE id = {admin}"))
+                .execute(conn)?;
+            held.send(()).expect("the test waits");
+            to_release.recv().expect("the test releases");
+            Ok::<_, diesel::result::Error>(())
+        })
+        .expect("the other writer")
+    });
+    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
+        .await
+        .expect("the wait");
+    let release_later = async {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        release.send(()).expect("the holder waits");
+    };
+    let (r, ()) = futures_util::future::join(request, release_later).await;
+    holder.join().expect("no panic");
+    r
+}
+
+/// A review: the caller's admin rights were checked when its token was,
+/// not where its change commits, so an admin deactivated while its change
+/// waited (for a password hash, for the writer) still created a user or
+/// made someone an admin. Now the change fails as the caller's next request
+/// would (401), and nothing is written.
+async fn an_admin_deactivated_or_demoted_while_its_change_waits_changes_nothing(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (creator, creator_token) = app.user_with_role("admin").await;
+    let body =
+        json!({"email": "late@example.com", "name": "Late", "role": "admin", "password": PASSWORD});
+    let inactive = "active = FALSE";
+    let r =
+        changed_while_waiting(&app, creator, inactive, create(&app, &creator_token, body)).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = app.get("/api/v1/users?q=late", &admin).await;
+    assert_eq!(r.body["items"], json!([]), "{}", r.text);
+
+    let (promoter, promoter_token) = app.user_with_role("admin").await;
+    let (viewer, _) = app.user_with_role("viewer").await;
+    let path = format!("/api/v1/users/{viewer}");
+    let to_admin = json!({"role": "admin"});
+    let promote = app.patch(&path, &promoter_token, &to_admin);
+    let r = changed_while_waiting(&app, promoter, inactive, promote).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = app.get(&path, &admin).await;
+    assert_eq!(r.body["role"], "viewer", "{}", r.text);
+
+    // Demoted meanwhile: a 403, as its next request would get.
+    let (demoted, demoted_token) = app.user_with_role("admin").await;
+    let promote = app.patch(&path, &demoted_token, &to_admin);
+    let r = changed_while_waiting(&app, demoted, "role = 'sales'", promote).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = app.get(&path, &admin).await;
+    assert_eq!(r.body["role"], "viewer", "{}", r.text);
 }
