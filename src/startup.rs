@@ -230,6 +230,19 @@ impl Application {
         self.server
     }
 
+    /// The server and its background work, to stop apart (tests): with the
+    /// server alone, the webhook worker of a stopped instance still
+    /// delivered until the instance's state was dropped, some time later,
+    /// and a test that went on at once saw a delivery it did not expect (a
+    /// review of a flaky test).
+    pub fn server_and_background(self) -> (Server, Background) {
+        let background = Background {
+            webhooks: self.webhooks,
+            jobs: self.jobs,
+        };
+        (self.server, background)
+    }
+
     /// Serves until SIGTERM, SIGINT (Ctrl-C) or SIGQUIT, then stops the HTTP
     /// server, the webhook worker and the recompute job at the same time.
     /// SIGTERM is graceful: the server finishes the requests under way (at
@@ -302,6 +315,23 @@ pub enum Stopped {
     /// delivery): the caller should exit the process now, since dropping
     /// the runtime waits for every blocking task to return.
     Immediately,
+}
+
+/// An instance's webhook worker and recompute job.
+pub struct Background {
+    webhooks: Option<crate::webhook_worker::Running>,
+    jobs: crate::jobs::Running,
+}
+
+impl Background {
+    /// Stops both as a graceful stop (`graceful`) or an immediate one does:
+    /// the webhook delivery still under way after the wait is cancelled.
+    pub async fn stop(self, graceful: bool) {
+        tokio::join!(
+            stop_webhooks(self.webhooks, graceful),
+            stop_jobs(self.jobs, graceful)
+        );
+    }
 }
 
 async fn stop_webhooks(webhooks: Option<crate::webhook_worker::Running>, graceful: bool) {

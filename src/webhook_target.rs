@@ -50,12 +50,19 @@ impl Resolve for AllowedResolver {
     }
 }
 
+/// The refusal the delivery log shows, without the addresses: listed there,
+/// they told whoever could read the log (an admin) what each internal name
+/// resolves to, a map of the server's network that no request had to be
+/// sent for (a review). The operator finds them in the server's log.
 fn resolves_outside(host: &str, refused: &[SocketAddr]) -> String {
     let mut addresses: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
     addresses.dedup();
-    format!(
-        "{host} resolves only to addresses outside the allowed networks ({}): not public and not in PATRON_WEBHOOK_ALLOWED_NETWORKS; nothing was sent",
+    log::warn!(
+        "webhook delivery to {host} not sent: it resolves only to {}, outside the allowed networks",
         addresses.join(", ")
+    );
+    format!(
+        "{host} resolves only to addresses outside the allowed networks (not public and not in PATRON_WEBHOOK_ALLOWED_NETWORKS; the server's log names them): nothing was sent"
     )
 }
 
@@ -107,6 +114,11 @@ mod tests {
             error
                 .starts_with("localhost resolves only to addresses outside the allowed networks (")
                 && error.contains("PATRON_WEBHOOK_ALLOWED_NETWORKS"),
+            "{error}"
+        );
+        // Which addresses is for the server's log, not the delivery log.
+        assert!(
+            !error.contains("127.0.0.1") && !error.contains("::1"),
             "{error}"
         );
         let kept: Vec<SocketAddr> = resolver(&["127.0.0.0/8", "::1/128"])

@@ -157,6 +157,44 @@ pub fn save(
     Ok(n == 1)
 }
 
+/// Switches a subscription off for its delete, under the caller's lock: the
+/// worker claims it no more, and a delivery under way (claimed at the older
+/// version) records no outcome. Its log then goes in batches
+/// (`delete_log_batch`) before the row does.
+pub fn stop_for_delete(conn: &mut DbConn, id: i64) -> QueryResult<()> {
+    diesel::update(webhooks::table.find(id))
+        .set((
+            webhooks::active.eq(false),
+            webhooks::disabled_reason.eq(Some("being deleted")),
+            webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
+            webhooks::version.eq(webhooks::version + 1),
+            webhooks::updated_at.eq(super::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Forgets at most `batch` attempts of one subscription's log, in a write
+/// transaction of its own; returns how many. A subscription's delete takes
+/// its log this way first: in the delete's one transaction, a busy
+/// subscription's month of attempts held the writer long enough for the
+/// writers queued behind it to give up (503), as the purge once did (a
+/// review).
+pub fn delete_log_batch(conn: &mut DbConn, webhook_id: i64, batch: i64) -> QueryResult<usize> {
+    super::write_tx(conn, |conn| {
+        let ids: Vec<i64> = webhook_deliveries::table
+            .filter(webhook_deliveries::webhook_id.eq(webhook_id))
+            .select(webhook_deliveries::id)
+            .limit(batch.max(1))
+            .load(conn)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(ids)))
+            .execute(conn)
+    })
+}
+
 pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<bool> {
     diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::webhook_id.eq(id)))
         .execute(conn)?;
@@ -505,4 +543,50 @@ pub fn deliveries(
         query = query.filter(webhook_deliveries::id.lt(before));
     }
     query.load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::stats::literal;
+    use crate::db::testing::{db_tests, insert_rows};
+
+    db_tests!(a_log_goes_in_batches_and_only_its_own);
+
+    /// Seven attempts of subscription 1 go in batches of three (3, 3, 1,
+    /// then none), and subscription 2's two stay.
+    fn a_log_goes_in_batches_and_only_its_own(c: &mut DbConn) {
+        let at = literal(
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 6)
+                .and_then(|d| d.and_hms_opt(12, 0, 0))
+                .unwrap_or_default(),
+        );
+        insert_rows(
+            c,
+            "webhooks (id, url, events, secret, active, created_at, updated_at)",
+            [1, 2].map(|id| {
+                format!("({id}, 'https://x.example/', '[\"*\"]', 's', TRUE, {at}, {at})")
+            }),
+        );
+        insert_rows(
+            c,
+            "webhook_deliveries (webhook_id, change_id, event, attempt, outcome, duration_ms, at)",
+            (0..9).map(|n| {
+                let hook = if n < 7 { 1 } else { 2 };
+                format!("({hook}, {n}, 'customer.created', 1, 'delivered', 5, {at})")
+            }),
+        );
+        let left = |c: &mut DbConn, hook: i64| -> i64 {
+            webhook_deliveries::table
+                .filter(webhook_deliveries::webhook_id.eq(hook))
+                .count()
+                .get_result(c)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let batches: Vec<usize> = (0..4)
+            .map(|_| delete_log_batch(c, 1, 3).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        assert_eq!(batches, [3, 3, 1, 0]);
+        assert_eq!((left(c, 1), left(c, 2)), (0, 2));
+    }
 }

@@ -29,6 +29,10 @@ const MIN_SECRET: usize = 16;
 const MAX_SECRET: usize = 200;
 const MAX_DESCRIPTION: usize = 500;
 
+/// Delivery attempts a subscription's delete forgets per write (as the
+/// retention purge's batches).
+const LOG_DELETE_BATCH: i64 = crate::db::changes::PURGE_BATCH;
+
 /// A subscription. The secret is write-only and never returned.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
@@ -93,10 +97,12 @@ pub struct WebhookPage {
     "secret": "a-long-random-shared-secret", "description": "ERP sync"
 }))]
 pub struct WebhookCreate {
-    /// `http` or `https` URL, at most 2000 characters (use https outside a
-    /// private network). Its host must be public: an IP address that is
-    /// loopback, private, link-local (cloud metadata), shared or reserved,
-    /// and `localhost`, are refused (422 `not_allowed`) unless the server's
+    /// `http` or `https` URL, at most 2000 characters as sent and as stored
+    /// (the form deliveries call: non-ASCII in the path percent-encoded, in
+    /// the host Punycode; use https outside a private network). Its host
+    /// must be public: an IP address that is loopback, private, link-local
+    /// (cloud metadata), shared or reserved, and `localhost`, are refused
+    /// (422 `not_allowed`) unless the server's
     /// `PATRON_WEBHOOK_ALLOWED_NETWORKS` includes it; a host name is checked
     /// at each delivery, by the addresses it resolves to then.
     #[schema(required = true, value_type = String, min_length = 1, max_length = 2000)]
@@ -235,6 +241,17 @@ fn url_error(url: &str, allowed: &[IpNet]) -> Option<FieldError> {
         ));
     }
     match reqwest::Url::parse(url) {
+        // Stored as called: percent-encoding made a URL of 1,924 characters
+        // 17,000 long, which the GET returned and a PATCH of it refused (a
+        // review).
+        Ok(u) if u.as_str().len() > MAX_URL => Some(FieldError::new(
+            "url",
+            "length",
+            format!(
+                "must be at most {MAX_URL} characters as deliveries call it (non-ASCII characters are percent-encoded or Punycode: {} here)",
+                u.as_str().len()
+            ),
+        )),
         Ok(u) if !matches!(u.scheme(), "http" | "https") => bad("must be an http or https URL"),
         Ok(u) if u.host_str().is_none_or(str::is_empty) => bad("must name a host"),
         Ok(u) if !u.username().is_empty() || u.password().is_some() => {
@@ -539,7 +556,11 @@ pub async fn patch(
     Ok(respond(StatusCode::OK, row))
 }
 
-/// Delete a subscription and its delivery log (admin).
+/// Delete a subscription and its delivery log (admin). The subscription is
+/// switched off at once (the 404 and the 412 come before that), then its log
+/// goes in batches (other writes go on between them), then the
+/// subscription. A delete cut short (a 503) leaves it switched off
+/// (`disabled_reason`: being deleted): send the delete again.
 #[utoipa::path(tag = "webhooks", params(("id" = i64, Path, description = "Webhook id"),
         ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")), responses(
     (status = 204, description = "Deleted"),
@@ -559,6 +580,9 @@ pub async fn remove(
     user.require_admin()?;
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
+    // The 404 and the 412 before anything changes; then no delivery starts
+    // or records an outcome: a version moved by the worker (a disable after
+    // failures) made a 412 after the log was gone (a review).
     state
         .db
         .write(move |conn| {
@@ -566,8 +590,27 @@ pub async fn remove(
                 lock(conn, Locked::Webhooks, id)?;
                 let row = find_webhook(conn, id)?;
                 precondition::check(expected.as_deref(), row.version)?;
-                webhooks::delete(conn, id)?;
-                Ok(())
+                Ok(webhooks::stop_for_delete(conn, id)?)
+            })
+        })
+        .await?;
+    // The log, a batch per write: other writers take their turns between.
+    loop {
+        let n = state
+            .db
+            .write(move |conn| Ok(webhooks::delete_log_batch(conn, id, LOG_DELETE_BATCH)?))
+            .await?;
+        if i64::try_from(n).map_or(true, |n| n < LOG_DELETE_BATCH) {
+            break;
+        }
+    }
+    // Gone already (a delete sent twice at once): done all the same.
+    state
+        .db
+        .write(move |conn| {
+            db::write_tx(conn, |conn| {
+                lock(conn, Locked::Webhooks, id)?;
+                Ok(webhooks::delete(conn, id)?)
             })
         })
         .await?;

@@ -69,12 +69,23 @@ pub struct TestApp {
 pub struct OtherApp {
     pub address: String,
     handle: actix_web::dev::ServerHandle,
+    background: patron::startup::Background,
 }
 
 impl OtherApp {
-    /// Stops the server; its background workers stop with it.
+    /// Stops the server, then its webhook worker and recompute job as a
+    /// graceful stop does: a delivery under way may finish (8 s at most,
+    /// then it is cancelled), and its lease is released.
     pub async fn stop(self) {
         self.handle.stop(true).await;
+        self.background.stop(true).await;
+    }
+
+    /// As `stop`, with an immediate stop's wait (a delivery still under way
+    /// after 200 ms is cancelled, its lease left to expire).
+    pub async fn stop_now(self) {
+        self.handle.stop(false).await;
+        self.background.stop(false).await;
     }
 }
 
@@ -426,10 +437,14 @@ impl TestApp {
             .await
             .expect("the other app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
-        let server = app.server();
+        let (server, background) = app.server_and_background();
         let handle = server.handle();
         tokio::spawn(server);
-        OtherApp { address, handle }
+        OtherApp {
+            address,
+            handle,
+            background,
+        }
     }
 
     /// The same request against another instance.
