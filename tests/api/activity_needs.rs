@@ -662,6 +662,7 @@ async fn patch_validation_names_every_bad_field(app: TestApp) {
         (json!({"description": "x".repeat(2001)}), "description"),
         (json!({"change_reason": "x".repeat(501)}), "change_reason"),
         (json!({"kind": null}), "kind"),
+        (json!({"description": null}), "description"),
         (json!({"customer_id": 2}), "customer_id"),
     ] {
         let r = app.patch(&need(c, id), &admin, &body).await;
@@ -670,6 +671,27 @@ async fn patch_validation_names_every_bad_field(app: TestApp) {
     let g = app.get(&need(c, id), &admin).await;
     assert_eq!(g.body["version"], json!(1));
     assert_eq!(g.body["description"], json!("Tea"));
+    // A latent need that stays latent keeps a type: null is no way to
+    // clear it.
+    let latent = add(
+        &app,
+        &admin,
+        c,
+        json!({"kind": "latent", "latent_type": "competitive_market", "description": "Later"}),
+    )
+    .await;
+    let r = app
+        .patch(&need(c, latent), &admin, &json!({"latent_type": null}))
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        [("latent_type".to_string(), "required".to_string())],
+        "{}",
+        r.text
+    );
+    let g = app.get(&need(c, latent), &admin).await;
+    assert_eq!(g.body["latent_type"], "competitive_market", "{}", g.text);
 }
 
 async fn delete_removes_the_need(app: TestApp) {

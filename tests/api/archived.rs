@@ -100,6 +100,12 @@ async fn an_archived_card_takes_no_activity_until_restored(app: TestApp) {
         );
         assert_eq!(r.code_of("customer_id"), "archived", "{list}");
     }
+    // A survey response too: it changes the card's satisfaction.
+    let (survey, q) = crate::surveys::open_survey(&app, &token, json!({})).await;
+    let answers = [(q[0], json!(4)), (q[1], json!(5))];
+    let r = crate::surveys::respond(&app, &token, survey, c, &answers).await;
+    r.problem(409);
+    assert_eq!(r.code_of("customer_id"), "archived", "{}", r.text);
     let r = app
         .post(
             "/api/v1/transactions/bulk",
@@ -128,6 +134,8 @@ async fn an_archived_card_takes_no_activity_until_restored(app: TestApp) {
         let r = app.post(&format!("{card}/{list}"), &token, body).await;
         assert_eq!(r.status, 201, "{list}: {}", r.text);
     }
+    let r = crate::surveys::respond(&app, &token, survey, c, &answers).await;
+    assert_eq!(r.status, 201, "{}", r.text);
 }
 
 /// Found by a review: the card itself took PATCHes and bulk updates while

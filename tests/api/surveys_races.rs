@@ -18,7 +18,62 @@ backend_tests!(
     a_response_waits_for_a_delete_in_flight_and_is_not_lost,
     a_target_segment_deleted_meanwhile_is_taken_off_in_the_open,
     a_sales_delete_of_a_segment_never_takes_a_new_target_off,
+    two_responses_of_one_customer_at_once_store_one,
 );
+
+/// Two responses of one customer to a survey that takes one, sent while
+/// another connection holds the card: both wait for it, and the second to
+/// get it sees the first (409). No unique index stands behind the rule: the
+/// card's lock, taken before the check, is what orders them (a review: no
+/// test would notice the check moved above it).
+async fn two_responses_of_one_customer_at_once_store_one(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Twice"}))
+        .await
+        .id();
+    let (survey, qs) = open_survey(&app, &token, json!({})).await;
+    let db = app.open_db(1, 10).await;
+    let (held, is_held) = mpsc::channel();
+    let (release, to_release) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut conn = db.pool().get().expect("a connection");
+        patron::db::write_tx(&mut conn, |conn| {
+            patron::db::customers::lock(conn, c)?;
+            held.send(()).expect("the test waits");
+            to_release.recv().expect("the test releases");
+            Ok::<_, diesel::result::Error>(())
+        })
+        .expect("the other writer")
+    });
+    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
+        .await
+        .expect("the wait");
+    let answers = [(qs[0], json!(4)), (qs[1], json!(5))];
+    let release_later = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        release.send(()).expect("the holder waits");
+    };
+    let (a, b, ()) = futures_util::future::join3(
+        respond(&app, &token, survey, c, &answers),
+        respond(&app, &token, survey, c, &answers),
+        release_later,
+    )
+    .await;
+    holder.join().expect("no panic");
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{} / {}", a.text, b.text);
+    let list = app
+        .get(&format!("/api/v1/surveys/{survey}/responses"), &token)
+        .await;
+    assert_eq!(
+        list.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        list.text
+    );
+}
 
 /// Holds survey `id` in a write transaction of another connection, runs
 /// `change` on it after a moment, then commits. Returns once the survey is
