@@ -21,6 +21,11 @@ pub const MAX_ITEMS: usize = 1000;
 /// not cards at their field limits (~30 KB of Chinese each), so clients
 /// split batches by size too (README, Limits).
 pub const BULK_BODY_LIMIT: usize = 8 * 1024 * 1024;
+/// Most JSON values in a bulk body, counted before it is parsed
+/// (`json_values`): 200 per item at the most items, well above a card with
+/// its fields, tags and contacts; the bytes alone let 8 MiB of tiny values
+/// take 134 MB.
+pub const MAX_JSON_VALUES: u64 = 200 * MAX_ITEMS as u64;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +158,11 @@ pub async fn read_json_items(
     super::charset::require_utf8(req)?;
     let body = read_body(req, payload).await?;
     off_the_worker(move || {
+        if super::json_values::more_than(&body, MAX_JSON_VALUES) {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the body holds more than {MAX_JSON_VALUES} JSON values: split the batch into smaller calls (at most {MAX_ITEMS} items each)"
+            )));
+        }
         let parsed: Items = super::extract::parse_json_items(&body)?;
         count_ok(parsed.items.len(), "items")?;
         Ok(parsed.items.into_iter().map(|item| item.0).collect())

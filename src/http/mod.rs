@@ -46,6 +46,7 @@ pub mod health;
 pub mod idempotency;
 pub mod idempotency_settle;
 pub mod interactions;
+pub mod json_values;
 pub mod loyalty;
 pub mod market;
 pub mod needs;

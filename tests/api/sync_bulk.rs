@@ -228,6 +228,33 @@ async fn request_rules(app: TestApp) {
     app.post_raw(path, &token, "application/json", &huge)
         .await
         .problem(413);
+    // Values are counted before the body is parsed into memory: 250,000
+    // tiny items (0.5 MB) were 250,000 values built before the item cap, or
+    // before the unknown field's 422 (a review), on either bulk endpoint.
+    let tiny = format!("{{\"items\": [{}0], \"bogus\": 1}}", "0,".repeat(249_999));
+    for path in [path, "/api/v1/transactions/bulk"] {
+        let r = app.post_raw(path, &token, "application/json", &tiny).await;
+        let problem = r.problem(413);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("more than 200000 JSON values")),
+            "{path}: {}",
+            r.text
+        );
+    }
+    let orders: Vec<Value> = (0..1001)
+        .map(|i| json!({"external_id": format!("O-{i}"), "customer_external_id": "C", "amount_cents": 1, "product": "x"}))
+        .collect();
+    bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &token,
+        &json!({"items": orders}),
+        None,
+    )
+    .await
+    .problem(413);
     let (_, viewer) = app.user_with_role("viewer").await;
     bulk(
         &app,

@@ -306,6 +306,19 @@ TAG-2,individual,b,
         many.push_str(&format!("X-{i},individual,n\n"));
     }
     import(&app, &token, "", &many).await.problem(413);
+    // Counted as read: a malformed row after the 1,000th is never reached
+    // (all rows were read first, ~170 bytes each held however short; a
+    // review).
+    many.push_str("X-bad,individual,n,one too many\n");
+    let r = import(&app, &token, "", &many).await;
+    let problem = r.problem(413);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("more than 1000 rows")),
+        "{}",
+        r.text
+    );
     let (_, viewer) = app.user_with_role("viewer").await;
     import(&app, &viewer, "", "external_id,kind,name\nV,individual,v\n")
         .await
