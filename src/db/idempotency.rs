@@ -252,6 +252,32 @@ pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
 }
 
 /// The stored hash and, once complete, the response of a key.
+/// Makes a bulk batch with `key` wait, on PostgreSQL, for another batch of
+/// the same user and key until that one's transaction ends (an advisory
+/// lock on a hash of both, for the rest of the transaction). Without it a
+/// retry sent while the first ran found no key yet, ran against the first's
+/// result, and an `all_or_none` batch whose items carry `version` answered
+/// 422 "nothing was applied" for a key whose batch had applied (a review).
+/// With it, the retry finds the first's stored answer and replays it, as
+/// SQLite's single writer always did. Two keys sharing a hash only wait for
+/// each other.
+pub fn wait_for_same_key(conn: &mut DbConn, user_id: i64, key: &str) -> QueryResult<()> {
+    if let DbConn::Postgresql(c) = conn {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(b"patron idempotency key\0")
+            .chain_update(user_id.to_be_bytes())
+            .chain_update(key.as_bytes())
+            .finalize();
+        let mut first = [0_u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(i64::from_be_bytes(first))
+            .execute(c)?;
+    }
+    Ok(())
+}
+
 pub fn find(
     conn: &mut DbConn,
     user_id: i64,

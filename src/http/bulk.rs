@@ -392,6 +392,7 @@ where
 {
     let outcome = db::write_tx(conn, |conn| {
         if let Some(key) = key {
+            crate::db::idempotency::wait_for_same_key(conn, key.user_id, &key.key)?;
             if let Some(replay) = idempotency::check_in_tx(conn, key)? {
                 return Err(Abort::Replay(replay));
             }

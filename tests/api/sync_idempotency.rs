@@ -287,7 +287,94 @@ backend_tests!(
     an_encoded_path_is_the_same_request,
     a_keyed_read_only_post_stores_nothing,
     a_keyed_recompute_runs_again,
+    a_new_users_password_is_not_in_the_request_hash,
+    a_keyed_batch_sent_twice_at_once_replays_the_first,
 );
+
+/// A keyed `all_or_none` batch sent twice while another connection holds
+/// its card: both wait. On PostgreSQL the second found no key yet, ran after
+/// the first had applied, failed its item's `version` and answered 422
+/// "nothing was applied" (a review). It waits for the first's key now, and
+/// replays its answer, as on SQLite.
+async fn a_keyed_batch_sent_twice_at_once_replays_the_first(app: TestApp) {
+    use std::sync::mpsc;
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(
+            &token,
+            json!({"kind": "individual", "name": "Twice", "external_id": "TWICE-1"}),
+        )
+        .await
+        .id();
+    let db = app.open_db(1, 10).await;
+    let (held, is_held) = mpsc::channel();
+    let (release, to_release) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut conn = db.pool().get().expect("a connection");
+        patron::db::write_tx(&mut conn, |conn| {
+            patron::db::customers::lock(conn, c)?;
+            held.send(()).expect("the test waits");
+            to_release.recv().expect("the test releases");
+            Ok::<_, diesel::result::Error>(())
+        })
+        .expect("the other writer")
+    });
+    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
+        .await
+        .expect("the wait");
+    let body = json!({"items": [{"external_id": "TWICE-1", "region": "East", "version": 1}]});
+    let path = "/api/v1/customers/bulk?all_or_none=true";
+    let release_later = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        release.send(()).expect("the holder waits");
+    };
+    let (a, b, ()) = futures_util::future::join3(
+        bulk(&app, path, &token, &body, Some("twice")),
+        bulk(&app, path, &token, &body, Some("twice")),
+        release_later,
+    )
+    .await;
+    holder.join().expect("no panic");
+    for r in [&a, &b] {
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["items"][0]["status"], "updated", "{}", r.text);
+    }
+    assert_eq!(a.body, b.body);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    assert_eq!(card.body["version"], 2, "{}", card.text);
+}
+
+/// A review: the request hash of a keyed `POST /users` was a plain SHA-256
+/// of its body, password included, kept for the key's life. The password is
+/// left out of it: a retry with another password replays the first answer
+/// (the user, with the first password), where any other field changed is
+/// still a 422; a different email under the same key is one.
+async fn a_new_users_password_is_not_in_the_request_hash(app: TestApp) {
+    let token = app.admin_token().await;
+    let send = |email: &str, password: &str| {
+        app.client
+            .post(app.url("/api/v1/users"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "new-user-1")
+            .json(&json!({"email": email, "name": "Li Na", "role": "sales", "password": password}))
+    };
+    let first = app
+        .send(send("li.na@example.com", "the first long password"))
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = app
+        .send(send("li.na@example.com", "another long password"))
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    app.token("li.na@example.com", "the first long password")
+        .await;
+    let other = app
+        .send(send("wang.wu@example.com", "the first long password"))
+        .await;
+    assert_eq!(other.status, 422, "{}", other.text);
+}
 
 /// Found by an outside review: a recompute commits in many transactions and
 /// its claim was marked applied at the first, so one that failed half-way
