@@ -314,8 +314,14 @@ fn text_field(
     }
 }
 
+/// A blank description is none; its length is judged as sent first, blank
+/// or not (2,001 spaces were taken as none although the schema's maxLength
+/// refuses them; a review).
 fn description_field(value: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
-    let d = value.filter(|d| !d.trim().is_empty())?;
+    let d = value?;
+    if d.trim().is_empty() && d.chars().count() <= MAX_DESCRIPTION {
+        return None;
+    }
     text_field(Some(d), "description", MAX_DESCRIPTION, false, errors)
 }
 

@@ -442,6 +442,11 @@ async fn create_validation_names_every_bad_field(app: TestApp) {
             json!({"name": "ok", "kind": "static", "description": "d".repeat(2001)}),
             vec!["description"],
         ),
+        // Blank, and too long as sent (a review: it was taken as none).
+        (
+            json!({"name": "ok", "kind": "static", "description": " ".repeat(2001)}),
+            vec!["description"],
+        ),
         (json!({"name": "ok", "kind": "dynamic"}), vec!["rule"]),
         (
             json!({"name": "ok", "kind": "dynamic", "rule": null}),

@@ -272,6 +272,24 @@ async fn survey_validation_names_every_field(app: TestApp) {
         "{}",
         r.text
     );
+    // Blank, and too long as sent (a review: it was taken as none); blank
+    // within the limit is none.
+    for (spaces, status) in [(2001, 422), (2000, 201)] {
+        let r = app
+            .post(
+                SURVEYS,
+                &admin,
+                &json!({"title": "Blank", "description": " ".repeat(spaces),
+                        "questions": [{"kind": "rating_5", "text": "How?", "dimension": "service"}]}),
+            )
+            .await;
+        assert_eq!(r.status, status, "{}", r.text);
+        if status == 201 {
+            assert_eq!(r.body["description"], Value::Null, "{}", r.text);
+        } else {
+            assert_eq!(r.error_fields(), ["description"], "{}", r.text);
+        }
+    }
     let r = app
         .post(SURVEYS, &admin, &json!({"description": "x"}))
         .await;
