@@ -619,6 +619,19 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
+    // One error for a header longer than every column named once: an error
+    // per column of 4 million made hundreds of MB of answer (a review).
+    let columns = WRITABLE.len() + READ_ONLY.len() + IMPORT_ONLY.len();
+    if headers.len() > columns {
+        return Err(ApiError::invalid(
+            "header",
+            "length",
+            &format!(
+                "{} columns; a customer CSV has at most {columns}, each named once",
+                headers.len()
+            ),
+        ));
+    }
     let mut errors: Vec<FieldError> = headers
         .iter()
         .filter(|h| {
@@ -703,7 +716,10 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
                 Value::Array(if raw.is_empty() {
                     Vec::new()
                 } else {
-                    raw.split(TAG_SEPARATOR)
+                    // One piece past the most tags holds the rest: the
+                    // list's length error says enough, where 8 million
+                    // separators were 8 million tags (a review).
+                    raw.splitn(super::customer_input::MAX_TAGS + 1, TAG_SEPARATOR)
                         .map(|t| Value::String(t.trim().to_string()))
                         .collect()
                 })

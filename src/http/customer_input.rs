@@ -60,10 +60,13 @@ pub fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
 }
 
 /// Each bad tag at its index (`tags[2]`): a validator rule on the list could
-/// name only the list, and only its first bad tag (a review).
+/// name only the list, and only its first bad tag (a review). Past the most
+/// tags, the list's length error speaks for the rest: an error per tag of a
+/// list of thousands is no help and a large answer.
 pub fn tag_errors(tags: Option<&[String]>) -> Vec<FieldError> {
     tags.unwrap_or_default()
         .iter()
+        .take(MAX_TAGS + 1)
         .enumerate()
         .filter(|(_, t)| t.trim().is_empty() || t.chars().count() > 50 || t.contains('|'))
         .map(|(i, t)| {

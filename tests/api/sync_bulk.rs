@@ -232,8 +232,15 @@ async fn request_rules(app: TestApp) {
     // tiny items (0.5 MB) were 250,000 values built before the item cap, or
     // before the unknown field's 422 (a review), on either bulk endpoint.
     let tiny = format!("{{\"items\": [{}0], \"bogus\": 1}}", "0,".repeat(249_999));
-    for path in [path, "/api/v1/transactions/bulk"] {
-        let r = app.post_raw(path, &token, "application/json", &tiny).await;
+    // A byte order mark first, which the parse skips, is skipped by the
+    // count too (a review: the count stopped at it and let the body by).
+    let marked = format!("{}{tiny}", '\u{feff}');
+    for (path, tiny) in [
+        (path, &tiny),
+        ("/api/v1/transactions/bulk", &tiny),
+        (path, &marked),
+    ] {
+        let r = app.post_raw(path, &token, "application/json", tiny).await;
         let problem = r.problem(413);
         assert!(
             problem["detail"]

@@ -183,6 +183,34 @@ TAG-2,individual,b,
     let r = import(&app, &token, "", "external_id,name,name\nA,x,y\n").await;
     r.problem(422);
     assert_eq!(r.error_fields(), ["header.name"]);
+    // A header of 100,000 columns is one error, not one per column (a
+    // review: millions of errors made an answer of hundreds of MB).
+    let wide = format!("external_id{}\nA\n", ",name".repeat(100_000));
+    let r = import(&app, &token, "", &wide).await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        [("header".to_string(), "length".to_string())],
+        "{}",
+        r.text
+    );
+    // A tags cell of 100,000 separators is 51 tags: the list's length
+    // error and the 51st's, not 100,001 tags and an error for each blank.
+    let tags = format!(
+        "external_id,kind,name,tags\nT-1,individual,n,{}\n",
+        "|".repeat(100_000)
+    );
+    let r = import(&app, &token, "", &tags).await;
+    assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+    let errors = r.body["items"][0]["errors"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    assert!(
+        (1..=52).contains(&errors),
+        "{errors} errors: {:.300}",
+        r.text
+    );
     // A NUL or another control character in a cell is its row's error,
     // naming the column, as in a JSON item (PostgreSQL answered 500 to a NUL,
     // SQLite stored it); tab and line feed are text; good rows are applied.
