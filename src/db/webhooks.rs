@@ -157,15 +157,19 @@ pub fn save(
     Ok(n == 1)
 }
 
+/// The `disabled_reason` of a subscription whose delete began.
+pub const BEING_DELETED: &str = "being deleted";
+
 /// Switches a subscription off for its delete, under the caller's lock: the
 /// worker claims it no more, and a delivery under way (claimed at the older
-/// version) records no outcome. Its log then goes in batches
+/// version) moves no position and counts no failure (its attempt may still
+/// be logged: the row goes with the subscription). Its log then goes in batches
 /// (`delete_log_batch`) before the row does.
 pub fn stop_for_delete(conn: &mut DbConn, id: i64) -> QueryResult<()> {
     diesel::update(webhooks::table.find(id))
         .set((
             webhooks::active.eq(false),
-            webhooks::disabled_reason.eq(Some("being deleted")),
+            webhooks::disabled_reason.eq(Some(BEING_DELETED)),
             webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
             webhooks::version.eq(webhooks::version + 1),
             webhooks::updated_at.eq(super::now()),
