@@ -600,6 +600,41 @@ impl TestApp {
         .expect("the database")
     }
 
+    /// Runs `hold` in a write transaction of another connection (a row
+    /// lock on PostgreSQL, the writer on SQLite), sends `requests` once it
+    /// has run, and commits 400 ms later: the requests meet it where they
+    /// write and wait. Returns what `requests` gave.
+    pub async fn while_held<T>(
+        &self,
+        hold: impl FnOnce(&mut patron::db::DbConn) -> diesel::QueryResult<()> + Send + 'static,
+        requests: impl std::future::Future<Output = T>,
+    ) -> T {
+        use std::sync::mpsc;
+        let db = self.open_db(1, 10).await;
+        let (held, is_held) = mpsc::channel();
+        let (release, to_release) = mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let mut conn = db.pool().get().expect("a connection");
+            patron::db::write_tx(&mut conn, |conn| {
+                hold(conn)?;
+                held.send(()).expect("the test waits");
+                to_release.recv().expect("the test releases");
+                Ok::<_, diesel::result::Error>(())
+            })
+            .expect("the other writer")
+        });
+        tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
+            .await
+            .expect("the wait");
+        let release_later = async {
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            release.send(()).expect("the holder waits");
+        };
+        let (out, ()) = futures_util::future::join(requests, release_later).await;
+        holder.join().expect("no panic");
+        out
+    }
+
     pub async fn create_customer(&self, token: &str, body: Value) -> Resp {
         let r = self.post("/api/v1/customers", token, &body).await;
         assert_eq!(r.status, 201, "customer creation failed: {}", r.text);

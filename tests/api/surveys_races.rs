@@ -33,34 +33,17 @@ async fn two_responses_of_one_customer_at_once_store_one(app: TestApp) {
         .await
         .id();
     let (survey, qs) = open_survey(&app, &token, json!({})).await;
-    let db = app.open_db(1, 10).await;
-    let (held, is_held) = mpsc::channel();
-    let (release, to_release) = mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let mut conn = db.pool().get().expect("a connection");
-        patron::db::write_tx(&mut conn, |conn| {
-            patron::db::customers::lock(conn, c)?;
-            held.send(()).expect("the test waits");
-            to_release.recv().expect("the test releases");
-            Ok::<_, diesel::result::Error>(())
-        })
-        .expect("the other writer")
-    });
-    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
-        .await
-        .expect("the wait");
     let answers = [(qs[0], json!(4)), (qs[1], json!(5))];
-    let release_later = async {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        release.send(()).expect("the holder waits");
-    };
-    let (a, b, ()) = futures_util::future::join3(
+    let both = futures_util::future::join(
         respond(&app, &token, survey, c, &answers),
         respond(&app, &token, survey, c, &answers),
-        release_later,
-    )
-    .await;
-    holder.join().expect("no panic");
+    );
+    let (a, b) = app
+        .while_held(
+            move |conn| patron::db::customers::lock(conn, c).map(drop),
+            both,
+        )
+        .await;
     let mut statuses = [a.status, b.status];
     statuses.sort();
     assert_eq!(statuses, [201, 409], "{} / {}", a.text, b.text);

@@ -297,7 +297,6 @@ backend_tests!(
 /// "nothing was applied" (a review). It waits for the first's key now, and
 /// replays its answer, as on SQLite.
 async fn a_keyed_batch_sent_twice_at_once_replays_the_first(app: TestApp) {
-    use std::sync::mpsc;
     let token = app.admin_token().await;
     let c = app
         .create_customer(
@@ -306,35 +305,18 @@ async fn a_keyed_batch_sent_twice_at_once_replays_the_first(app: TestApp) {
         )
         .await
         .id();
-    let db = app.open_db(1, 10).await;
-    let (held, is_held) = mpsc::channel();
-    let (release, to_release) = mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let mut conn = db.pool().get().expect("a connection");
-        patron::db::write_tx(&mut conn, |conn| {
-            patron::db::customers::lock(conn, c)?;
-            held.send(()).expect("the test waits");
-            to_release.recv().expect("the test releases");
-            Ok::<_, diesel::result::Error>(())
-        })
-        .expect("the other writer")
-    });
-    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
-        .await
-        .expect("the wait");
     let body = json!({"items": [{"external_id": "TWICE-1", "region": "East", "version": 1}]});
     let path = "/api/v1/customers/bulk?all_or_none=true";
-    let release_later = async {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        release.send(()).expect("the holder waits");
-    };
-    let (a, b, ()) = futures_util::future::join3(
+    let both = futures_util::future::join(
         bulk(&app, path, &token, &body, Some("twice")),
         bulk(&app, path, &token, &body, Some("twice")),
-        release_later,
-    )
-    .await;
-    holder.join().expect("no panic");
+    );
+    let (a, b) = app
+        .while_held(
+            move |conn| patron::db::customers::lock(conn, c).map(drop),
+            both,
+        )
+        .await;
     for r in [&a, &b] {
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.body["items"][0]["status"], "updated", "{}", r.text);

@@ -1105,8 +1105,8 @@ async fn unknown_and_malformed_user_ids_are_404(app: TestApp) {
 
 /// Changes `admin` (`set`, SQL) in a transaction that holds the writer
 /// (SQLite) or the users table (PostgreSQL: reads go on, writes and row
-/// locks wait) while `request` is sent, and commits 400 ms later: the
-/// request waits for it where it writes.
+/// locks wait) while `request` is sent: the request waits for it where it
+/// writes.
 async fn changed_while_waiting(
     app: &TestApp,
     admin: i64,
@@ -1114,35 +1114,15 @@ async fn changed_while_waiting(
     request: impl std::future::Future<Output = Resp>,
 ) -> Resp {
     use diesel::RunQueryDsl;
-    use std::sync::mpsc;
-    let db = app.open_db(1, 10).await;
     let lock_table = app.backend == crate::helpers::Backend::Postgres;
-    let (held, is_held) = mpsc::channel();
-    let (release, to_release) = mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let mut conn = db.pool().get().expect("a connection");
-        patron::db::write_tx(&mut conn, |conn| {
-            if lock_table {
-                diesel::sql_query("LOCK TABLE users IN EXCLUSIVE MODE").execute(conn)?;
-            }
-            diesel::sql_query(format!("UPDATE users SET {set} WHERE id = {admin}"))
-                .execute(conn)?;
-            held.send(()).expect("the test waits");
-            to_release.recv().expect("the test releases");
-            Ok::<_, diesel::result::Error>(())
-        })
-        .expect("the other writer")
-    });
-    tokio::task::spawn_blocking(move || is_held.recv().expect("held"))
-        .await
-        .expect("the wait");
-    let release_later = async {
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-        release.send(()).expect("the holder waits");
+    let hold = move |conn: &mut patron::db::DbConn| {
+        if lock_table {
+            diesel::sql_query("LOCK TABLE users IN EXCLUSIVE MODE").execute(conn)?;
+        }
+        diesel::sql_query(format!("UPDATE users SET {set} WHERE id = {admin}")).execute(conn)?;
+        Ok(())
     };
-    let (r, ()) = futures_util::future::join(request, release_later).await;
-    holder.join().expect("no panic");
-    r
+    app.while_held(hold, request).await
 }
 
 /// A review: the caller's admin rights were checked when its token was,
