@@ -613,25 +613,24 @@ type Rows = (Vec<Value>, Vec<Exported>, Vec<Target>);
 fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
     strict_quoting(body)?;
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(body);
-    let headers: Vec<String> = reader
+    let raw_headers = reader
         .headers()
-        .map_err(|e| ApiError::BadRequest(format!("the CSV header row is unreadable: {e}")))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    // One error for a header longer than every column named once: an error
-    // per column of 4 million made hundreds of MB of answer (a review).
+        .map_err(|e| ApiError::BadRequest(format!("the CSV header row is unreadable: {e}")))?;
+    // One error for a header longer than every column named once, before
+    // any cell is copied: an error per column of 4 million made hundreds of
+    // MB of answer (a review).
     let columns = WRITABLE.len() + READ_ONLY.len() + IMPORT_ONLY.len();
-    if headers.len() > columns {
+    if raw_headers.len() > columns {
         return Err(ApiError::invalid(
             "header",
             "length",
             &format!(
                 "{} columns; a customer CSV has at most {columns}, each named once",
-                headers.len()
+                raw_headers.len()
             ),
         ));
     }
+    let headers: Vec<String> = raw_headers.iter().map(|h| h.trim().to_string()).collect();
     let mut errors: Vec<FieldError> = headers
         .iter()
         .filter(|h| {

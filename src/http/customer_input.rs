@@ -70,11 +70,15 @@ pub fn tag_errors(tags: Option<&[String]>) -> Vec<FieldError> {
         .enumerate()
         .filter(|(_, t)| t.trim().is_empty() || t.chars().count() > 50 || t.contains('|'))
         .map(|(i, t)| {
+            // Quoted up to 60 characters: the 51st piece of a CSV tags
+            // cell holds the rest of the cell, megabytes perhaps.
+            let shown: String = t.chars().take(60).collect();
+            let more = if shown.len() < t.len() { "…" } else { "" };
             FieldError::new(
                 format!("tags[{i}]"),
                 "tag",
                 format!(
-                    "tag {t:?} must be 1 to 50 characters, not blank and without | \
+                    "tag {shown:?}{more} must be 1 to 50 characters, not blank and without | \
                      (the tag separator of the CSV export)"
                 ),
             )

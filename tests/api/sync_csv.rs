@@ -211,6 +211,13 @@ TAG-2,individual,b,
         "{errors} errors: {:.300}",
         r.text
     );
+    // The 51st tag, the rest of the cell, is quoted in part.
+    assert!(
+        r.text.len() < 20_000,
+        "{} bytes: {:.300}",
+        r.text.len(),
+        r.text
+    );
     // A NUL or another control character in a cell is its row's error,
     // naming the column, as in a JSON item (PostgreSQL answered 500 to a NUL,
     // SQLite stored it); tab and line feed are text; good rows are applied.

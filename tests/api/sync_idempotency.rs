@@ -356,6 +356,24 @@ async fn a_new_users_password_is_not_in_the_request_hash(app: TestApp) {
         .send(send("wang.wu@example.com", "the first long password"))
         .await;
     assert_eq!(other.status, 422, "{}", other.text);
+    // With a byte order mark before it (PowerShell, .NET), parsed as the
+    // handler parses it: the password stayed in the hash (a review).
+    let marked = || {
+        app.client
+            .post(app.url("/api/v1/users"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "new-user-2")
+            .header("Content-Type", "application/json")
+    };
+    let body = |password: &str| {
+        let json = json!({"email": "zhao.liu@example.com", "name": "Zhao Liu", "role": "sales", "password": password});
+        format!("\u{feff}{json}")
+    };
+    let first = app.send(marked().body(body("a first long password"))).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = app.send(marked().body(body("another long password"))).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.body, first.body);
 }
 
 /// Found by an outside review: a recompute commits in many transactions and
