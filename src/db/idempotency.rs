@@ -251,7 +251,6 @@ pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(keys::table.filter(keys::created_at.lt(before))).execute(conn)
 }
 
-/// The stored hash and, once complete, the response of a key.
 /// Makes a bulk batch with `key` wait, on PostgreSQL, for another batch of
 /// the same user and key until that one's transaction ends (an advisory
 /// lock on a hash of both, for the rest of the transaction). Without it a
@@ -278,6 +277,7 @@ pub fn wait_for_same_key(conn: &mut DbConn, user_id: i64, key: &str) -> QueryRes
     Ok(())
 }
 
+/// The stored hash and, once complete, the response of a key.
 pub fn find(
     conn: &mut DbConn,
     user_id: i64,

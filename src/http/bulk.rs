@@ -22,9 +22,9 @@ pub const MAX_ITEMS: usize = 1000;
 /// split batches by size too (README, Limits).
 pub const BULK_BODY_LIMIT: usize = 8 * 1024 * 1024;
 /// Most JSON values in a bulk body, counted before it is parsed
-/// (`json_values`): 200 per item at the most items, well above a card with
-/// its fields, tags and contacts; the bytes alone let 8 MiB of tiny values
-/// take 134 MB.
+/// (`json_values`): 200 per item at the most items, over twice a card with
+/// every field and 50 tags; the bytes alone let 8 MiB of tiny values take
+/// 134 MB.
 pub const MAX_JSON_VALUES: u64 = 200 * MAX_ITEMS as u64;
 
 #[derive(Debug, Deserialize, IntoParams)]
