@@ -582,8 +582,8 @@ pub async fn remove(
     let id = path.into_inner();
     let expected = precondition::if_match(&req)?;
     // The 404 and the 412 before anything changes; then no delivery starts
-    // or records an outcome: a version moved by the worker (a disable after
-    // failures) made a 412 after the log was gone (a review).
+    // or moves the position: checked last, a version moved by the worker (a
+    // disable after failures) made a 412 after the log was gone (a review).
     state
         .db
         .write(move |conn| {
