@@ -197,6 +197,10 @@ mod tests {
         );
     }
 
+    fn fields_of(problems: Vec<(&'static str, &'static str)>) -> Vec<&'static str> {
+        problems.into_iter().map(|(f, _)| f).collect()
+    }
+
     /// A review: the two rules on derived figures ran only on an otherwise
     /// clean request, so a negative spend hid "won beyond the targets" until
     /// a second try, and a negative won figure hid the overflow.
@@ -210,10 +214,7 @@ mod tests {
             customers_won: Some(50),
             ..texts()
         };
-        let fields: Vec<_> = problems(&won_and_spend, &[])
-            .into_iter()
-            .map(|(f, _)| f)
-            .collect();
+        let fields = fields_of(problems(&won_and_spend, &[]));
         assert_eq!(fields, ["annual_spend", "customers_won"]);
         // The won check reads neither ratio after the target: a bad valid
         // ratio leaves it on, and a missing spend too.
@@ -221,10 +222,7 @@ mod tests {
             valid_ratio: 2.0,
             ..won_and_spend
         };
-        let fields: Vec<_> = problems(&won_and_ratio, &["annual_spend"])
-            .into_iter()
-            .map(|(f, _)| f)
-            .collect();
+        let fields = fields_of(problems(&won_and_ratio, &["annual_spend"]));
         assert_eq!(fields, ["valid_ratio", "customers_won"]);
         // The overflow reads every input but the won figure.
         let huge = MarketInputs {
@@ -236,7 +234,7 @@ mod tests {
             annual_spend: i64::MAX,
             customers_won: Some(-1),
         };
-        let fields: Vec<_> = problems(&huge, &[]).into_iter().map(|(f, _)| f).collect();
+        let fields = fields_of(problems(&huge, &[]));
         assert_eq!(fields, ["customers_won", "annual_spend"]);
         // A derived rule on an unsound input stays quiet: the target of a
         // bad ratio means nothing.
@@ -245,10 +243,7 @@ mod tests {
             customers_won: Some(1_000_000),
             ..texts()
         };
-        let fields: Vec<_> = problems(&bad_target, &[])
-            .into_iter()
-            .map(|(f, _)| f)
-            .collect();
+        let fields = fields_of(problems(&bad_target, &[]));
         assert_eq!(fields, ["reachable_ratio"]);
     }
 
@@ -269,7 +264,7 @@ mod tests {
             annual_spend: -1,
             customers_won: Some(-1),
         };
-        let fields: Vec<_> = problems(&bad, &[]).into_iter().map(|(f, _)| f).collect();
+        let fields = fields_of(problems(&bad, &[]));
         assert_eq!(
             fields,
             [

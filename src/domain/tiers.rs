@@ -86,10 +86,9 @@ impl TierSettings {
         // Saturating: a share out of range (already named above) such as
         // 1e307 casts to i64::MAX, and a plain add overflowed (a panic in a
         // debug build, found by schemathesis).
-        let bp = basis_points;
-        let total = bp(self.important_pct)
-            .saturating_add(bp(self.secondary_pct))
-            .saturating_add(bp(self.ordinary_pct));
+        let total = basis_points(self.important_pct)
+            .saturating_add(basis_points(self.secondary_pct))
+            .saturating_add(basis_points(self.ordinary_pct));
         // The sum of shares already named would be a sum of rounded ones.
         if total > 10_000 && whole_points {
             out.push((
@@ -103,10 +102,9 @@ impl TierSettings {
     /// The last rank (1-based) of each tier above `small` among `n`
     /// customers: (important, secondary, ordinary), cumulative.
     pub fn cut_ranks(&self, n: i64) -> (i64, i64, i64) {
-        let bp = basis_points;
-        let important = bp(self.important_pct);
-        let secondary = important + bp(self.secondary_pct);
-        let ordinary = secondary + bp(self.ordinary_pct);
+        let important = basis_points(self.important_pct);
+        let secondary = important + basis_points(self.secondary_pct);
+        let ordinary = secondary + basis_points(self.ordinary_pct);
         // ceil(n × basis points / 10,000), in integers: no float drift at
         // exact cut-offs such as 1% of 100.
         let cut = |points: i64| (n * points + 9_999) / 10_000;

@@ -102,12 +102,18 @@ pub fn parse_json_items<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
     parse_body(body, false)
 }
 
+/// A JSON body without the UTF-8 byte order mark before the document
+/// (Windows tools write one: PowerShell's files, .NET's default encoder): it
+/// is not part of it, RFC 8259 lets a parser ignore it, and a 400 for an
+/// invisible character helps no one. The CSV import ignores it too. Every
+/// reading of a JSON body goes through here, so that each reads the same
+/// document (a value count and a request hash that kept it read none).
+pub fn json_document(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
 fn parse_body<T: DeserializeOwned>(body: &[u8], scan_content: bool) -> Result<T, ApiError> {
-    // A UTF-8 byte order mark before the document (Windows tools write one:
-    // PowerShell's files, .NET's default encoder) is not part of it: RFC 8259
-    // lets a parser ignore it, and a 400 for an invisible character helps no
-    // one. The CSV import ignores it too.
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = json_document(body);
     if body.trim_ascii_start().starts_with(b"[") {
         serde_json::from_slice::<IgnoredAny>(body).map_err(|_| malformed(body))?;
         return Err(ApiError::Validation(vec![FieldError::new(

@@ -145,9 +145,9 @@ fn without_password(req: &ServiceRequest, body: &[u8]) -> Option<Vec<u8>> {
     if req.method() != Method::POST || super::routed_path(req.request()) != USERS {
         return None;
     }
-    // Parsed as the handler parses it, a byte order mark skipped: kept, the
+    // Parsed as the handler parses it: with a byte order mark kept, the
     // parse failed and the password went into the hash (a review).
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = super::extract::json_document(body);
     let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let password = value.as_object_mut()?.get_mut("password")?;
     *password = serde_json::Value::Null;

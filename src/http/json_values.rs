@@ -14,10 +14,9 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 /// JSON, or nested too deep, is not judged here: the parse that follows
 /// names its fault.
 pub fn more_than(body: &[u8], limit: u64) -> bool {
-    // The parse skips a byte order mark (`extract::parse_body`): counted
-    // with it, the count stopped at byte 0 and let any body through (a
-    // review).
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    // Counted with a byte order mark, the count stopped at byte 0 and let
+    // any body through (a review).
+    let body = super::extract::json_document(body);
     let seen = Cell::new(0);
     let over = Cell::new(false);
     let counter = Counter {
