@@ -414,13 +414,11 @@ fn spawn_idempotency_purge(db: Db, config: &Config, alive: Weak<()>) {
             if alive.strong_count() == 0 {
                 return;
             }
-            // `write`: on SQLite it waits for the turn holding no connection.
+            // `run`: each batch's write transaction takes the writer turn.
             let result = db
-                .write(move |conn| {
+                .run(move |conn| {
                     let before = db::now() - ttl;
-                    Ok(db::write_tx(conn, |conn| {
-                        crate::db::idempotency::purge(conn, before)
-                    })?)
+                    Ok(crate::db::idempotency::purge(conn, before)?)
                 })
                 .await;
             let failed = warn_if_failed("idempotency purge", &result);

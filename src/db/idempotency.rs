@@ -246,9 +246,46 @@ pub fn release(
     Ok(())
 }
 
-/// Forgets keys created before `before`; returns how many.
+/// Forgets keys created before `before`; returns how many. Each write
+/// transaction deletes one batch (`changes::PURGE_BATCH`), as the change and
+/// delivery purges do: a key keeps its whole stored answer, and a shortened
+/// TTL (or the day after a burst of keyed bulk batches) ages out a month of
+/// them at once, which in one transaction held SQLite's writer turn until
+/// every other write gave up with a 503.
 pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(keys::table.filter(keys::created_at.lt(before))).execute(conn)
+    purge_in_batches(conn, before, super::changes::PURGE_BATCH)
+}
+
+/// `purge`, at most about `batch` keys per write transaction, oldest first
+/// (keys created in the same microsecond as a batch's last go with it).
+pub fn purge_in_batches(
+    conn: &mut DbConn,
+    before: NaiveDateTime,
+    batch: i64,
+) -> QueryResult<usize> {
+    let mut purged = 0;
+    loop {
+        let (n, more) = super::write_tx(conn, |conn| {
+            let old = keys::table.filter(keys::created_at.lt(before));
+            let last: Option<NaiveDateTime> = old
+                .select(keys::created_at)
+                .order(keys::created_at)
+                .offset(batch.max(1) - 1)
+                .first(conn)
+                .optional()?;
+            let n = match last {
+                Some(last) => {
+                    diesel::delete(old.filter(keys::created_at.le(last))).execute(conn)?
+                }
+                None => diesel::delete(old).execute(conn)?,
+            };
+            Ok::<_, diesel::result::Error>((n, last.is_some()))
+        })?;
+        purged += n;
+        if !more {
+            return Ok(purged);
+        }
+    }
 }
 
 /// Makes a bulk batch with `key` wait, on PostgreSQL, for another batch of

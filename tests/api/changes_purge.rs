@@ -3,6 +3,7 @@
 //! SQLite's writer lock for the whole delete, and the writers queued behind
 //! it gave up with 503 after 5 s). Each batch moves the purge position to
 //! its own last change, so a cursor's 410 stays exact during the purge.
+//! The delivery log's and the idempotency keys' purges batch the same way.
 
 use serde_json::{json, Value};
 
@@ -13,6 +14,7 @@ use crate::helpers::{Backend, TestApp};
 backend_tests!(
     a_purge_in_batches_keeps_the_feed_exact,
     the_delivery_log_purge_removes_every_old_attempt,
+    the_idempotency_purge_commits_each_batch,
 );
 
 fn cutoff() -> chrono::NaiveDateTime {
@@ -182,4 +184,78 @@ async fn the_delivery_log_purge_removes_every_old_attempt(app: TestApp) {
         "{}",
         r.text
     );
+}
+
+/// The idempotency keys' creation days, oldest first.
+async fn key_days(db: &patron::db::Db) -> Vec<String> {
+    use diesel::prelude::*;
+    use patron::db::schema::idempotency_keys as keys;
+    let days: Vec<chrono::NaiveDateTime> = db
+        .run(|conn| {
+            Ok(keys::table
+                .select(keys::created_at)
+                .order(keys::created_at)
+                .load(conn)?)
+        })
+        .await
+        .expect("the keys");
+    days.iter().map(|d| d.date().to_string()).collect()
+}
+
+/// A trigger refuses to delete the last aged key: the purge fails in its
+/// last batch, and the batches before it stay deleted (one transaction for
+/// the whole purge, as before a review, deleted nothing and held SQLite's
+/// writer turn for all of it); without the trigger the next purge ends it.
+async fn the_idempotency_purge_commits_each_batch(app: TestApp) {
+    let (me, _) = app.user_with_role("integration").await;
+    let mut sql = String::new();
+    for day in [
+        "2001-01-01",
+        "2001-01-02",
+        "2001-01-03",
+        "2001-01-04",
+        "2001-01-05",
+        "2099-01-01",
+    ] {
+        sql.push_str(&format!(
+            "INSERT INTO idempotency_keys \
+             (user_id, idem_key, request_hash, status, headers, body, created_at, applied) \
+             VALUES ({me}, 'key {day}', 'h', 201, '[]', '{{}}', '{day} 00:00:00', TRUE);"
+        ));
+    }
+    app.execute_sql(&sql);
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER keep_key BEFORE DELETE ON idempotency_keys \
+             WHEN old.idem_key = 'key 2001-01-05' \
+             BEGIN SELECT RAISE(ABORT, 'kept by the test'); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION keep_key() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'kept by the test'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER keep_key BEFORE DELETE ON idempotency_keys FOR EACH ROW \
+             WHEN (OLD.idem_key = 'key 2001-01-05') EXECUTE FUNCTION keep_key();"
+        }
+    });
+    let db = app.open_db(1, 5).await;
+    let purge = |db: patron::db::Db| async move {
+        db.run(|conn| {
+            Ok(patron::db::idempotency::purge_in_batches(
+                conn,
+                cutoff(),
+                2,
+            )?)
+        })
+        .await
+    };
+    let failed = purge(db.clone()).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(key_days(&db).await, ["2001-01-05", "2099-01-01"]);
+
+    app.execute_sql(match app.backend {
+        Backend::Sqlite => "DROP TRIGGER keep_key;",
+        Backend::Postgres => "DROP TRIGGER keep_key ON idempotency_keys; DROP FUNCTION keep_key();",
+    });
+    assert_eq!(purge(db.clone()).await.expect("the purge"), 1);
+    assert_eq!(key_days(&db).await, ["2099-01-01"]);
 }
