@@ -194,6 +194,7 @@ fn apply(
         let last = high >= max_id;
         changed += super::write_tx(conn, |conn| -> QueryResult<i64> {
             serialize_chunks(conn)?;
+            lock_chunk(conn, low, high, copy_profit)?;
             let before = super::events::last_id(conn)?;
             let moved = write_moves(conn, low, high, &at)?;
             if copy_profit {
@@ -274,6 +275,7 @@ const SMALL: &str = "small";
 /// archived or restored between two of them (PostgreSQL reads each
 /// statement afresh) would get an event without a move, or a move without
 /// one.
+/// The chunk's cards come locked ([`lock_chunk`]).
 fn write_moves(conn: &mut DbConn, low: i64, high: i64, at: &str) -> QueryResult<usize> {
     conn.batch_execute(&format!(
         "DROP TABLE IF EXISTS tier_chunk; \
@@ -298,6 +300,37 @@ fn write_moves(conn: &mut DbConn, low: i64, high: i64, at: &str) -> QueryResult<
          DROP TABLE tier_chunk;"
     ))?;
     Ok(moved)
+}
+
+/// Locks the cards a chunk writes, in id order (PostgreSQL; SQLite's writers
+/// take turns), as the CPR and loyalty recomputes lock theirs: the cards it
+/// may move, and with `copy_profit` those whose window profit it rewrites.
+/// A card write renders the card (its tier included) for the change feed
+/// before it queues for its feed number, so one that read the old tier
+/// while a chunk was uncommitted got a number after the chunk's
+/// `tier_changed`, and a mirror applying the feed in order kept the old
+/// tier (a review). Each now waits for the other, and in id order: the
+/// profit copy's UPDATE, locking in no order, could meet a writer that
+/// locks in id order (a bulk batch, the CPR walk) and deadlock. The moves
+/// were found before the lock: [`write_moves`]' checks read what the
+/// writers it waited for committed.
+fn lock_chunk(conn: &mut DbConn, low: i64, high: i64, copy_profit: bool) -> QueryResult<()> {
+    if let DbConn::Sqlite(_) = conn {
+        return Ok(());
+    }
+    let moves = format!("id IN (SELECT id FROM tier_moves WHERE id > {low} AND id <= {high})");
+    let condition = if copy_profit {
+        format!(
+            "{moves} OR (id > {low} AND id <= {high} AND (\
+               EXISTS (SELECT 1 FROM tier_rank r WHERE r.id = customers.id \
+                 AND r.profit <> customers.tier_profit_cents) \
+               OR (tier_profit_cents <> 0 AND id IN (SELECT id FROM tier_stale))))"
+        )
+    } else {
+        moves
+    };
+    super::row_lock::lock_where(conn, super::row_lock::Locked::Customers, &condition)?;
+    Ok(())
 }
 
 /// "The card `id` is not archived", from the small index of archived cards

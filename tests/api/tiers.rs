@@ -798,6 +798,73 @@ async fn archived_while_a_recompute_waits(app: TestApp) {
     assert_eq!(r.body["changed"], moved, "{}", r.text);
 }
 
+/// A tier chunk waits for a card write under way (the card's row lock) and
+/// a card write for a chunk, as for the CPR and loyalty recomputes: a card
+/// write renders the card, tier included, for the change feed before it
+/// takes its feed number, so one that read the old tier while a chunk was
+/// uncommitted was numbered after the chunk's `tier_changed`, and a mirror
+/// applying the feed in order kept the old tier (a review). PostgreSQL
+/// only: SQLite's writers run one at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_recompute_waits_for_a_card_write_under_way() {
+    crate::helpers::run(a_recompute_waits_for_a_card_write, Backend::Postgres).await;
+}
+
+async fn a_recompute_waits_for_a_card_write(app: TestApp) {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, QueryableByName, RunQueryDsl};
+    #[derive(QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let admin = app.admin_token().await;
+    let ids = population(&app, &admin, 20).await;
+    let top = ids[ids.len() - 1];
+    // A card write under way: the card's row lock, held until COMMIT.
+    let mut writer = diesel::PgConnection::establish(&app.database_url).unwrap();
+    writer
+        .batch_execute(&format!(
+            "BEGIN; SELECT id FROM customers WHERE id = {top} FOR NO KEY UPDATE;"
+        ))
+        .unwrap();
+    let mut watcher = diesel::PgConnection::establish(&app.database_url).unwrap();
+    let recomputed = recompute(&app, &admin);
+    tokio::pin!(recomputed);
+    let started = std::time::Instant::now();
+    loop {
+        let waiting = diesel::sql_query(
+            "SELECT COUNT(*) AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype IN ('transactionid', 'tuple') AND NOT l.granted \
+             AND a.datname = current_database()",
+        )
+        .get_result::<Waiting>(&mut watcher)
+        .unwrap();
+        if waiting.n > 0 {
+            break;
+        }
+        tokio::select! {
+            r = &mut recomputed => panic!("the recompute did not wait for the card: {}", r.text),
+            () = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+        }
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the recompute never started"
+        );
+    }
+    // What the writer renders now is what the feed will say after it: the
+    // tier before the recompute, which has not moved the card.
+    assert_eq!(tier_of(&app, &admin, top).await, "small");
+    writer.batch_execute("COMMIT").unwrap();
+    let r = recomputed.await;
+    assert!(
+        r.body["changed"].as_i64().is_some_and(|n| n > 0),
+        "{}",
+        r.text
+    );
+    assert_eq!(tier_of(&app, &admin, top).await, "important");
+}
+
 /// SQLite plans with the statistics `ANALYZE` last wrote; a recompute that
 /// moves a tenth of the cards or more refreshes them. (PostgreSQL's
 /// autovacuum analyzes by itself: nothing of Patron's to check there.)
