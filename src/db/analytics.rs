@@ -11,6 +11,7 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use super::stats::literal;
 use super::DbConn;
 use crate::domain::codes::{Code, FunnelStage};
+use crate::domain::cpr_moves::StageChange;
 use crate::domain::funnel_conversion::Entry;
 
 /// How a report buckets time.
@@ -452,6 +453,66 @@ pub fn funnel_entries(
     })?;
     if !entries.is_empty() {
         each(&entries);
+    }
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct StageChangeRow {
+    #[diesel(sql_type = BigInt)]
+    customer_id: i64,
+    #[diesel(sql_type = Timestamp)]
+    created_at: NaiveDateTime,
+    #[diesel(sql_type = Nullable<Text>)]
+    from_value: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    to_value: Option<String>,
+    #[diesel(sql_type = Timestamp)]
+    at: NaiveDateTime,
+}
+
+/// Every CPR stage change before `to` of each active customer with one in
+/// `[from, to)` (only they move in the period; their earlier changes start
+/// its stays), in customer order, handed to `each` one customer at a time,
+/// as [`funnel_entries`] does: the report read every change of every
+/// customer since the first start-up into memory, which grows with every
+/// hourly window move (an outside review).
+pub fn cpr_changes(
+    conn: &mut DbConn,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    mut each: impl FnMut(&[StageChange]),
+) -> QueryResult<()> {
+    let query = diesel::sql_query(format!(
+        "SELECT e.customer_id, c.created_at, e.from_value, e.to_value, e.at \
+         FROM customer_events e JOIN customers c ON c.id = e.customer_id \
+         WHERE e.kind = '{kind}' AND c.archived_at IS NULL AND e.at < {to} \
+           AND e.customer_id IN (SELECT p.customer_id FROM customer_events p \
+             WHERE p.kind = '{kind}' AND p.at >= {from} AND p.at < {to}) \
+         ORDER BY e.customer_id, e.at, e.id",
+        from = literal(from),
+        to = literal(to),
+        kind = super::cpr::CPR_STAGE_CHANGED,
+    ));
+    let mut changes: Vec<StageChange> = Vec::new();
+    super::reports::each_row(conn, query, |r: StageChangeRow| {
+        if changes
+            .last()
+            .is_some_and(|c| c.customer_id != r.customer_id)
+        {
+            each(&changes);
+            changes.clear();
+        }
+        changes.push(StageChange {
+            customer_id: r.customer_id,
+            created_at: r.created_at,
+            from: r.from_value.unwrap_or_default(),
+            to: r.to_value.unwrap_or_default(),
+            at: r.at,
+        });
+    })?;
+    if !changes.is_empty() {
+        each(&changes);
     }
     Ok(())
 }

@@ -32,22 +32,34 @@ pub struct Moves {
 /// customer's previous move, or at its creation for the first one.
 pub fn moves(changes: &[StageChange], from: NaiveDateTime) -> Moves {
     let mut out = Moves::default();
-    let mut previous: Option<(i64, NaiveDateTime)> = None;
-    for change in changes.iter().filter(|c| c.from != c.to) {
-        let started = match previous {
-            Some((customer, at)) if customer == change.customer_id => at,
-            _ => change.created_at,
-        };
-        if change.at >= from {
-            *out.transitions
-                .entry((change.from.clone(), change.to.clone()))
-                .or_default() += 1;
-            let days = (change.at - started).num_seconds() as f64 / 86_400.0;
-            out.stays.entry(change.from.clone()).or_default().push(days);
-        }
-        previous = Some((change.customer_id, change.at));
-    }
+    out.add(changes, from);
     out
+}
+
+impl Moves {
+    /// Adds the moves of `changes` as [`moves`] counts them: a report
+    /// streams its events and adds them one customer at a time.
+    pub fn add(&mut self, changes: &[StageChange], from: NaiveDateTime) {
+        let mut previous: Option<(i64, NaiveDateTime)> = None;
+        for change in changes.iter().filter(|c| c.from != c.to) {
+            let started = match previous {
+                Some((customer, at)) if customer == change.customer_id => at,
+                _ => change.created_at,
+            };
+            if change.at >= from {
+                *self
+                    .transitions
+                    .entry((change.from.clone(), change.to.clone()))
+                    .or_default() += 1;
+                let days = (change.at - started).num_seconds() as f64 / 86_400.0;
+                self.stays
+                    .entry(change.from.clone())
+                    .or_default()
+                    .push(days);
+            }
+            previous = Some((change.customer_id, change.at));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +112,24 @@ mod tests {
         assert_eq!(m.transitions.len(), 1);
         assert_eq!(m.stays.get("not_started"), None);
         assert_eq!(m.stays["conversion"], [10.0]);
+    }
+
+    #[test]
+    fn customers_added_one_at_a_time_count_as_all_at_once() {
+        let changes = [
+            change(1, 1, "not_started", "conversion", 5),
+            change(1, 1, "conversion", "penetration", 15),
+            change(2, 2, "not_started", "conversion", 12),
+            change(2, 2, "conversion", "conversion", 13),
+            change(3, 3, "not_started", "penetration", 4),
+        ];
+        let mut streamed = Moves::default();
+        for customer in changes.chunk_by(|a, b| a.customer_id == b.customer_id) {
+            streamed.add(customer, day(10));
+        }
+        assert_eq!(streamed, moves(&changes, day(10)));
+        assert_eq!(streamed.stays["not_started"], [10.0]);
+        assert_eq!(streamed.stays["conversion"], [10.0]);
     }
 
     #[test]

@@ -9,10 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::dates;
 use super::extract::{NoQuery, QueryParams};
 use crate::auth::AuthUser;
-use crate::db::schema::{customer_events, customers};
-use crate::db::{self, cpr as cpr_db, tiers, DbConn};
+use crate::db::schema::customers;
+use crate::db::{self, tiers, DbConn};
 use crate::domain::codes::{Code, CprStage};
-use crate::domain::cpr_moves::{self, Moves, StageChange};
+use crate::domain::cpr_moves::Moves;
 use crate::domain::statistics::median;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -74,45 +74,15 @@ fn cpr_analytics(
         ))
         .load(conn)?;
     // Each active customer's stage changes before `to`, in order, with the
-    // card's creation (where its first stay starts). Archived cards leave the
-    // moves and stays as they leave the stage counts: one population per report.
-    let changes: Vec<StageChange> = customer_events::table
-        .inner_join(customers::table)
-        .filter(customers::archived_at.is_null())
-        .filter(customer_events::kind.eq(cpr_db::CPR_STAGE_CHANGED))
-        .filter(customer_events::at.lt(to))
-        .order((
-            customer_events::customer_id,
-            customer_events::at,
-            customer_events::id,
-        ))
-        .select((
-            customer_events::customer_id,
-            customers::created_at,
-            customer_events::from_value,
-            customer_events::to_value,
-            customer_events::at,
-        ))
-        .load::<(
-            i64,
-            NaiveDateTime,
-            Option<String>,
-            Option<String>,
-            NaiveDateTime,
-        )>(conn)?
-        .into_iter()
-        .map(|(customer_id, created_at, from, to, at)| StageChange {
-            customer_id,
-            created_at,
-            from: from.unwrap_or_default(),
-            to: to.unwrap_or_default(),
-            at,
-        })
-        .collect();
+    // card's creation (where its first stay starts), streamed one customer
+    // at a time. Archived cards leave the moves and stays as they leave the
+    // stage counts: one population per report.
+    let mut moves = Moves::default();
+    db::analytics::cpr_changes(conn, from, to, |changes| moves.add(changes, from))?;
     let Moves {
         transitions,
         mut stays,
-    } = cpr_moves::moves(&changes, from);
+    } = moves;
     let stages = CprStage::ALL
         .iter()
         .map(|stage| {
