@@ -86,17 +86,24 @@ async fn check(
         .sub
         .parse()
         .map_err(|_| ApiError::InvalidToken("invalid token: bad subject".into()))?;
-    let (user, generation) = match state.users.get(id) {
+    // An entry is used only for tokens not newer than it (`user_cache`): a
+    // newer one says this process missed a change another one made.
+    let known = state.users.get(id).filter(|known| match known {
+        Known::Active(_, generation) => claims.gen <= *generation,
+        Known::Disabled { generation } => generation.is_none_or(|g| claims.gen < g),
+    });
+    let (user, generation) = match known {
         Some(Known::Active(user, generation)) => (user, generation),
-        Some(Known::Disabled) => return Err(disabled()),
+        Some(Known::Disabled { .. }) => return Err(disabled()),
         None => {
             let epoch = users::epoch();
             let user = state
                 .db
                 .lookup(move |conn| Ok(users::find(conn, id)?))
                 .await?;
+            let generation = user.as_ref().map(|u| u.token_generation);
             let Some(user) = user.filter(|u| u.active) else {
-                state.users.put_disabled(id, epoch);
+                state.users.put_disabled(id, generation, epoch);
                 return Err(disabled());
             };
             let auth = AuthUser {

@@ -15,6 +15,15 @@
 //! Another Patron process on the same database sees a change after at most
 //! `ttl` (its cache is its own).
 //!
+//! An entry older than the token it checks is not used to refuse it: a
+//! token of a later generation than the entry's, or of the generation a
+//! disabled user had when found disabled (a deactivation moves it, and no
+//! token is issued while disabled, so such a token came after a
+//! reactivation), was issued after a change this process has not seen
+//! (another Patron process changed the password, or reactivated the user),
+//! and the row is read again. Refused, a fresh login was a 401 "revoked"
+//! on the other process until its entry aged out (a review).
+//!
 //! A user found disabled (or gone) is remembered as such, under the same
 //! rule: a disabled user's token, still unexpired, is refused before the
 //! per-user rate limit can count it, and unremembered each request with it
@@ -36,8 +45,8 @@ const MAX_ENTRIES: usize = 10_000;
 pub enum Known {
     /// Active, with its token generation.
     Active(AuthUser, i64),
-    /// Disabled, or no such user.
-    Disabled,
+    /// Disabled, with its token generation then, or no such user (`None`).
+    Disabled { generation: Option<i64> },
 }
 
 struct Entry {
@@ -76,8 +85,8 @@ impl UserCache {
 
     /// Remembers that user `id`, read after `epoch` was taken, is disabled
     /// or gone.
-    pub fn put_disabled(&self, id: i64, epoch: u64) {
-        self.keep(id, Known::Disabled, epoch);
+    pub fn put_disabled(&self, id: i64, generation: Option<i64>, epoch: u64) {
+        self.keep(id, Known::Disabled { generation }, epoch);
     }
 
     fn keep(&self, id: i64, known: Known, epoch: u64) {
@@ -152,15 +161,15 @@ mod tests {
     fn a_disabled_user_is_remembered_until_the_users_change() {
         let cache = UserCache::new(Duration::from_secs(60));
         let before = epoch();
-        cache.put_disabled(9, before);
+        cache.put_disabled(9, Some(2), before);
         if epoch() == before {
-            assert!(matches!(cache.get(9), Some(Known::Disabled)));
+            assert!(matches!(cache.get(9), Some(Known::Disabled { .. })));
         }
         changed();
         assert!(cache.get(9).is_none());
         let before = epoch();
         changed();
-        cache.put_disabled(9, before);
+        cache.put_disabled(9, None, before);
         assert!(cache.get(9).is_none(), "read before a change: not kept");
     }
 }
