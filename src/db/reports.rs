@@ -34,6 +34,18 @@ impl Db {
         self.report_waiting(WAIT, f).await
     }
 
+    /// Up to `want` report slots that are free now, taken without waiting
+    /// (held until the permits drop): for a request that spreads its reads
+    /// over several connections (the segment preview's parts), one extra
+    /// connection per slot it gets. Beside a running report a preview took
+    /// its parts' connections anyway, and on SQLite's default pool of three
+    /// the card reads, lists and writes waited for them (a review).
+    pub fn spare_report_slots(&self, want: usize) -> Vec<tokio::sync::OwnedSemaphorePermit> {
+        (0..want)
+            .map_while(|_| self.report_slots.clone().try_acquire_owned().ok())
+            .collect()
+    }
+
     /// `report`, waiting at most `wait` for a slot.
     async fn report_waiting<T, F>(&self, wait: Duration, f: F) -> Result<T, ApiError>
     where
@@ -182,6 +194,28 @@ mod tests {
             let done = report.await.unwrap_or_else(|e| panic!("{e}"));
             assert!(done.is_ok(), "{done:?}");
         }
+    }
+
+    /// Spare slots are the free ones, none while a report runs on the
+    /// default pool's only slot.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spare_slots_are_only_the_free_ones() {
+        let (_dir, db) = default_sqlite_pool();
+        let spare = db.spare_report_slots(3);
+        assert_eq!(spare.len(), 1, "one slot in a pool of three");
+        assert!(db.spare_report_slots(1).is_empty(), "taken until dropped");
+        drop(spare);
+        let (entered, inside) = mpsc::channel();
+        let (release, released) = mpsc::channel();
+        let report = held_report(&db, entered, released);
+        inside
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(db.spare_report_slots(1).is_empty(), "the report holds it");
+        let _ = release.send(());
+        let done = report.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(done.is_ok(), "{done:?}");
+        assert_eq!(db.spare_report_slots(1).len(), 1);
     }
 
     /// A report that finds every slot taken for longer than its wait gets

@@ -7,7 +7,10 @@
 //! ranges on several pooled connections at once (WAL lets readers run side
 //! by side), each on its own blocking task. Each part is exact; the parts
 //! are read a moment apart, like two pages of a list, so a card written in
-//! between counts as it was when its own part read it.
+//! between counts as it was when its own part read it. Every part but the
+//! first holds a report slot taken without waiting (`Db::spare_report_slots`):
+//! beside a running report there are fewer parts, or one, and the pool keeps
+//! its connections for the short requests, as reports leave them.
 
 use crate::db::segments::{self as store, SegmentScope, Totals};
 use crate::db::{Backend, Db};
@@ -18,8 +21,8 @@ use crate::error::ApiError;
 const MAX_PARTS: i64 = 4;
 
 /// The totals of `scope` counted in parallel parts (see the module comment),
-/// or `None` when a split does not pay: on PostgreSQL, on one core, or below
-/// `split_from` customer ids. Then the caller counts with one query in the
+/// or `None` when a split does not pay: on PostgreSQL, on one core, below
+/// `split_from` customer ids, or with no report slot free. Then the caller counts with one query in the
 /// same database call that reads the first page, as before the split.
 pub async fn split_totals(
     db: &Db,
@@ -42,6 +45,12 @@ pub async fn split_totals(
     if last < split_from {
         return Ok(None);
     }
+    // Held until every part is read.
+    let spare = db.spare_report_slots(usize::try_from(parts - 1).unwrap_or(0));
+    let parts = 1 + i64::try_from(spare.len()).unwrap_or(0);
+    if parts == 1 {
+        return Ok(None);
+    }
     let runs = bounds(last, parts).into_iter().map(|(after, upto)| {
         let scope = scope.clone();
         db.run(move |conn| Ok(store::totals_between(conn, &scope, after, upto)?))
@@ -50,6 +59,7 @@ pub async fn split_totals(
     for part in futures_util::future::try_join_all(runs).await? {
         sum = sum + part;
     }
+    drop(spare);
     Ok(Some(sum))
 }
 
