@@ -231,7 +231,7 @@ impl Worker {
     async fn serve(&self, id: i64) -> Result<(), ApiError> {
         let started = Instant::now();
         loop {
-            if started.elapsed() + self.timeout * 2 > self.lease || self.stopped() {
+            if !self.fits_in_lease(started) || self.stopped() {
                 return Ok(());
             }
             let owner = self.owner.clone();
@@ -341,6 +341,12 @@ impl Worker {
             }
             match next {
                 Some(_) if self.stopped() => return Ok(()),
+                // Again before the send: the reads and the skip's write
+                // above may have waited (for a pooled connection, for the
+                // writer), and a send begun past it could outlast the lease;
+                // another process then took the subscription over and sent
+                // the same change, and the next, beside this one (a review).
+                Some(_) if !self.fits_in_lease(started) => return Ok(()),
                 Some(row) => {
                     if !self
                         .deliver(&hook, attempt, row, started + self.lease)
@@ -353,6 +359,12 @@ impl Worker {
                 None => return Ok(()),
             }
         }
+    }
+
+    /// Whether a send and the write of its result still fit in the lease
+    /// taken at `started`: two timeouts, with a margin.
+    fn fits_in_lease(&self, started: Instant) -> bool {
+        started.elapsed() + self.timeout * 2 <= self.lease
     }
 
     /// One attempt, numbered `attempt`; true when delivered: the position
