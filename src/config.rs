@@ -92,7 +92,7 @@ impl Config {
     /// and the range (`ranged`).
     pub fn from_env() -> Result<Config, String> {
         let (jwt_secret, jwt_secret_generated) = jwt_secret(raw("PATRON_JWT_SECRET")?)?;
-        let database_url = var("DATABASE_URL", "sqlite://patron.db")?;
+        let database_url = database_url(raw("DATABASE_URL")?)?;
         let workers = ranged("PATRON_WORKERS", default_workers(), 1..=MAX_WORKERS)?;
         // 0 was read as 1 s: the receiver had a second, whatever was meant.
         let webhook_timeout_secs = ranged("PATRON_WEBHOOK_TIMEOUT_SECS", 10, 1..=3600)?;
@@ -354,6 +354,22 @@ fn cors_origins(value: &str) -> Result<Vec<String>, String> {
     Ok(origins)
 }
 
+/// `DATABASE_URL`, or the SQLite file `patron.db` when unset. Empty (or
+/// blank) is refused, as for `PATRON_JWT_SECRET`: a deploy template whose
+/// PostgreSQL URL was lost on the way (`DATABASE_URL=${PG_URL}`, unset)
+/// gave each replica a SQLite file of its own, with a first admin and data
+/// of its own, and no error (a review).
+fn database_url(value: Option<String>) -> Result<String, String> {
+    match value {
+        None => Ok("sqlite://patron.db".into()),
+        Some(s) if s.trim().is_empty() => Err(
+            "DATABASE_URL is empty; set sqlite://PATH or postgres://…, or unset it for sqlite://patron.db"
+                .into(),
+        ),
+        Some(s) => Ok(s),
+    }
+}
+
 /// `PATRON_JWT_SECRET`, or a random one (true: generated) when unset. At
 /// least 32 characters, counted as characters: by bytes, eleven CJK
 /// characters passed. Whitespace alone is refused, however long: it is a
@@ -467,8 +483,8 @@ pub fn random_string(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::{
-        cors_origins, default_lookup_threads, default_pool_size, in_range, jwt_secret, networks,
-        ranged, sqlite_locking, webhook_lease_secs,
+        cors_origins, database_url, default_lookup_threads, default_pool_size, in_range,
+        jwt_secret, networks, ranged, sqlite_locking, webhook_lease_secs,
     };
     use ipnet::IpNet;
 
@@ -514,6 +530,20 @@ mod tests {
         ] {
             let error = cors_origins(bad).err().unwrap_or_default();
             assert!(error.starts_with("PATRON_CORS_ORIGINS"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn an_empty_database_url_is_refused_not_the_default() {
+        assert_eq!(database_url(None), Ok("sqlite://patron.db".into()));
+        let pg = "postgres://p:p@db:5432/patron".to_string();
+        assert_eq!(database_url(Some(pg.clone())), Ok(pg));
+        for empty in ["", "  ", "\t"] {
+            let error = database_url(Some(empty.into())).err().unwrap_or_default();
+            assert!(
+                error.starts_with("DATABASE_URL is empty"),
+                "{empty:?}: {error}"
+            );
         }
     }
 

@@ -227,6 +227,9 @@ fn an_sqlite_path_that_cannot_work_stops_the_start_at_once_naming_it() {
             "{url}: {stderr}"
         );
     }
+    // Empty is no default either: a URL lost in a deploy template.
+    let stderr = refused_start(&[("DATABASE_URL", "")]);
+    assert!(stderr.contains("DATABASE_URL is empty"), "{stderr}");
     let dir = tempfile::tempdir().expect("temp dir");
     let missing = dir.path().join("no-such-dir").join("p.db");
     let started = Instant::now();
