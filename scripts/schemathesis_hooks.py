@@ -36,7 +36,10 @@ Three hooks, and nothing else.
    refuses U+0000 (`generation.allow-x00 = false` in schemathesis.toml). JSON Schema
    cannot say it next to the fields' own patterns without an allOf on every string, so
    schema-valid strings hold them, and any text field of any operation became a false
-   "schema-valid request rejected". Negative cases go as generated.
+   "schema-valid request rejected". Negative cases go as generated. The invisible
+   characters (Unicode format characters such as U+200B and U+FEFF, variation
+   selectors) the API refuses in an ERP key (`external_id`) and an email address become
+   "?" too, for the same reason: a key that looks like another must not be another.
 
 No other input is filtered or altered.
 """
@@ -67,7 +70,13 @@ def _is_negative(case):
     return meta is not None and meta.generation.mode.is_negative
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+    # src/http/validation.rs `invisible`
+    "\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180b-\u180f"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufe00-\ufe0f\ufeff"
+    "\ufff9-\ufffb\U0001bca0-\U0001bca3\U000e0001\U000e0020-\U000e007f\U000e0100-\U000e01ef]"
+)
 
 
 def _without_controls(value):

@@ -172,13 +172,20 @@ pub fn purchases_in<'a>(rows: impl IntoIterator<Item = &'a TransactionRow>) -> V
 /// anything else (a free service, an older order's correction): judged by
 /// every purchase on the card, any write to a card churned before this
 /// version, which had bought again meanwhile, won it back at that write's
-/// date, in the wrong period (an outside review). Called in the write's
+/// date, in the wrong period (an outside review). For the same reason an
+/// update wins back only when it makes the order a purchase after the
+/// churn: `was` holds the updated orders' purchases as they were before the
+/// write (empty for creates), and an order that already was one (a notes
+/// or product fix of an order dated after a churn kept from before this
+/// rule, or dated a few minutes ahead when the churn was recorded) wins
+/// nothing back (a review). Called in the write's
 /// transaction with the cards locked; `user_id` is the writer, the note
 /// names the first such purchase written, and the record keeps its id
 /// ([`reopen_unbought`] undoes the win-back if it goes).
 pub fn win_back_buyers(
     conn: &mut DbConn,
     purchases: &[Purchase],
+    was: &[Purchase],
     user_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
@@ -197,6 +204,10 @@ pub fn win_back_buyers(
         let first = purchases
             .iter()
             .filter(|(c, at, _)| *c == customer_id && *at > churned_at)
+            .filter(|(_, _, id)| {
+                !was.iter()
+                    .any(|(_, at, before)| before == id && *at > churned_at)
+            })
             .map(|(_, at, id)| (*at, *id))
             .min();
         if let Some((at, id)) = first {
@@ -216,8 +227,8 @@ pub fn win_back_buyers(
 /// won back), the record is opened again and the card churned as before:
 /// the churn's date and reason back on the card (a new version and change,
 /// as a churn is), and a `churned` event by `user_id` saying why. A
-/// purchase after the churn still there keeps the win-back, linked to the
-/// earliest such purchase. A manual reactivation is final, and a record
+/// purchase after the churn still there keeps the win-back: linked to the
+/// same purchase while it is one, else to the earliest such purchase. A manual reactivation is final, and a record
 /// followed by a later churn is history: neither is touched. Called in the
 /// write's transaction with the cards locked, after `win_back_buyers`.
 pub fn reopen_unbought(
@@ -242,14 +253,29 @@ pub fn reopen_unbought(
         if latest != record.id {
             continue;
         }
-        let still: Option<(i64, NaiveDateTime)> = transactions::table
+        let after_churn = transactions::table
             .filter(transactions::customer_id.eq(record.customer_id))
             .filter(transactions::occurred_at.gt(record.churned_at))
             .filter(transactions::amount_cents.gt(0))
-            .order((transactions::occurred_at, transactions::id))
-            .select((transactions::id, transactions::occurred_at))
-            .first(conn)
-            .optional()?;
+            .select((transactions::id, transactions::occurred_at));
+        // The purchase that won the customer back keeps the record while it
+        // is one: relinked to the earliest, a record changed with every
+        // write of the card after a backfilled order, and a bulk batch's
+        // end relinked what a single POST left alone (a review).
+        let linked: Option<(i64, NaiveDateTime)> = match record.reactivated_by_transaction_id {
+            Some(id) => after_churn
+                .filter(transactions::id.eq(id))
+                .first(conn)
+                .optional()?,
+            None => None,
+        };
+        let still = match linked {
+            Some(linked) => Some(linked),
+            None => after_churn
+                .order((transactions::occurred_at, transactions::id))
+                .first(conn)
+                .optional()?,
+        };
         match still {
             Some((id, at))
                 if Some(id) == record.reactivated_by_transaction_id

@@ -83,8 +83,50 @@ where
     conn.run_pending_migrations(known).map(|_| ())
 }
 
+/// The migrations applied to `conn`'s database after the newest this
+/// binary knows (a newer Patron migrated it while this one runs: a rolling
+/// update), oldest first; `/readyz` answers 503 while there are any, so an
+/// old process leaves the load balancer instead of serving a schema it does
+/// not know (the start refuses it; a running process never looked again).
+pub fn newer_applied(conn: &mut DbConn) -> diesel::QueryResult<Vec<String>> {
+    use diesel::RunQueryDsl;
+    use std::sync::OnceLock;
+    #[derive(diesel::QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    fn newest<DB: Backend>(known: EmbeddedMigrations) -> String
+    where
+        EmbeddedMigrations: MigrationSource<DB>,
+    {
+        known
+            .migrations()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .max()
+            .unwrap_or_default()
+    }
+    static NEWEST_SQLITE: OnceLock<String> = OnceLock::new();
+    static NEWEST_POSTGRES: OnceLock<String> = OnceLock::new();
+    let newest = match conn {
+        DbConn::Sqlite(_) => NEWEST_SQLITE.get_or_init(|| newest::<diesel::sqlite::Sqlite>(SQLITE)),
+        DbConn::Postgresql(_) => NEWEST_POSTGRES.get_or_init(|| newest::<diesel::pg::Pg>(POSTGRES)),
+    };
+    // Versions are digits only (a timestamp): no quoting to escape.
+    let query = diesel::sql_query(format!(
+        "SELECT version FROM __diesel_schema_migrations WHERE version > '{newest}' ORDER BY version"
+    ));
+    let rows: Vec<Applied> = match conn {
+        DbConn::Sqlite(c) => query.load(c)?,
+        DbConn::Postgresql(c) => query.load(c)?,
+    };
+    Ok(rows.into_iter().map(|r| r.version).collect())
+}
+
 /// What the operator reads when the database is ahead of this binary.
-fn newer_schema(unknown: &[String]) -> String {
+pub fn newer_schema(unknown: &[String]) -> String {
     format!(
         "the database holds migrations this Patron does not know ({}): a newer Patron \
          migrated it. Run that newer Patron (or a later one) on this database; an older \

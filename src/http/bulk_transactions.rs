@@ -221,23 +221,53 @@ pub struct Touched {
     /// win-back at once (`churn::reopen_unbought`), leaving both in the
     /// card's history and in the change feed.
     orders: BTreeMap<i64, Option<db::churn::Purchase>>,
+    /// The updated orders as they were before the batch, by transaction id
+    /// (`churn::win_back_buyers`' `was`).
+    was: BTreeMap<i64, Option<db::churn::Purchase>>,
 }
 
 impl Touched {
+    /// A created order, or an updated one as it is now.
     pub fn add(&mut self, row: &TransactionRow) {
         self.cards.insert(row.customer_id);
         let purchase = db::churn::purchases_in(std::iter::once(row)).pop();
         self.orders.insert(row.id, purchase);
     }
 
+    /// An updated order: `before` as the batch found it, `after` as it is now.
+    pub fn add_update(&mut self, before: &TransactionRow, after: &TransactionRow) {
+        let was = db::churn::purchases_in(std::iter::once(before)).pop();
+        self.keep_was(before.id, was);
+        self.add(after);
+    }
+
+    /// `was` for order `id`, unless the batch wrote it before: then it keeps
+    /// what it had, and an order the batch created has none (created and
+    /// then corrected in one batch, it is judged as created: with its state
+    /// before the correction as `was`, a purchase created and updated in a
+    /// batch won nothing back; a review).
+    fn keep_was(&mut self, id: i64, was: Option<db::churn::Purchase>) {
+        if !self.orders.contains_key(&id) {
+            self.was.entry(id).or_insert(was);
+        }
+    }
+
     fn extend(&mut self, other: Touched) {
         self.cards.extend(other.cards);
+        for (id, was) in other.was {
+            self.keep_was(id, was);
+        }
         self.orders.extend(other.orders);
     }
 
     /// The purchases among the orders as the batch leaves them.
     pub fn purchases(&self) -> Vec<db::churn::Purchase> {
         self.orders.values().flatten().copied().collect()
+    }
+
+    /// The purchases among the updated orders as they were before the batch.
+    pub fn was(&self) -> Vec<db::churn::Purchase> {
+        self.was.values().flatten().copied().collect()
     }
 }
 
@@ -360,10 +390,11 @@ fn update_one(
     bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
     let input: TransactionPatch = parse_transaction(item)?;
     check(&input, input.null_errors())?;
+    let before = row.clone();
     let (status, row) = match update_in_tx(conn, user, row, input, None, true)? {
         Updated::Unchanged(row) => (ItemStatus::Unchanged, row),
         Updated::Saved(row) => {
-            touched.add(&row);
+            touched.add_update(&before, &row);
             (ItemStatus::Updated, row)
         }
     };
@@ -505,7 +536,8 @@ pub async fn bulk_transactions(
                     let now = db::now();
                     let touched = touched.borrow();
                     let ids: Vec<i64> = touched.cards.iter().copied().collect();
-                    db::churn::win_back_buyers(conn, &touched.purchases(), user.id, now)?;
+                    let (bought, was) = (touched.purchases(), touched.was());
+                    db::churn::win_back_buyers(conn, &bought, &was, user.id, now)?;
                     // A correction can take away the purchase that won a card back.
                     db::churn::reopen_unbought(conn, &ids, user.id, now)?;
                     let settings = cpr::settings_kept(conn)?;

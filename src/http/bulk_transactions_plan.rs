@@ -169,7 +169,10 @@ pub fn plan(
                 });
             }
             for row in &changed_rows {
-                touched.add(row);
+                match row.external_id.as_ref().and_then(|k| known.get(k)) {
+                    Some(before) => touched.add_update(before, row),
+                    None => touched.add(row),
+                }
             }
             for ((index, _, row), id) in new.iter().zip(ids) {
                 out[*index] = Some(Planned::Done(Ok(Applied {

@@ -10,8 +10,8 @@ use validator::{Validate, ValidationError};
 
 use super::dates;
 use super::validation::{
-    calendar_date, check, currency_code, email_address, known_code, length_errors, not_blank,
-    phone_number, Input,
+    calendar_date, check, currency_code, email_address, erp_key, known_code, length_errors,
+    not_blank, phone_number, Input,
 };
 use crate::db::customers::{search_text, CustomerRow};
 use crate::domain::codes::{
@@ -168,8 +168,9 @@ pub struct CustomerCreate {
     pub annual_revenue_cents: Option<i64>,
     /// The responsible sales rep; defaults to the creator.
     pub owner_id: Option<i64>,
-    /// The customer's key in the integrator's ERP; unique when present.
-    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
+    /// The customer's key in the integrator's ERP; unique when present. No
+    /// invisible characters (U+200B, U+FEFF, …: 422 `invalid_character`).
+    #[validate(length(min = 1, max = 100), custom(function = "erp_key"))]
     #[schema(
         min_length = 1,
         max_length = 100,
@@ -291,6 +292,7 @@ pub struct CustomerPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = i64, required = false)]
     pub owner_id: Option<Option<i64>>,
+    /// The ERP's key; no invisible characters (422 `invalid_character`).
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]

@@ -59,8 +59,10 @@ pub struct CustomerQuery {
     #[serde(default, deserialize_with = "dates::optional")]
     #[param(value_type = Option<String>, format = Date, pattern = "^(19|[2-9][0-9])")]
     pub birthday_from: Option<NaiveDate>,
-    /// The card with this ERP key (exact, as stored; at most one card has
-    /// it): how an integrator finds the card of a record it syncs.
+    /// The card with this ERP key (exact, as stored, after trimming the
+    /// spaces around it; at most one card has it): how an integrator finds
+    /// the card of a record it syncs. Blank is no filter (every card), not
+    /// "the card without a key".
     pub external_id: Option<String>,
     /// Only cards in this region: equal to the stored value, case and
     /// accents included, after trimming the spaces around it (as stored

@@ -18,6 +18,7 @@ use super::funnel;
 use super::no_body::NoBody;
 use super::precondition::{self, etag};
 use super::users::owner_error;
+use super::validation::changed_erp_key_error;
 use super::views::{opt_rfc3339, rfc3339, utc, StrategyView};
 use crate::auth::AuthUser;
 use crate::db::customer_list;
@@ -512,8 +513,10 @@ pub fn update_in_tx(
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
     input.apply(&mut row)?;
-    let (errors, conflict) = reference_errors(conn, user, &row, row.owner_id != original.owner_id)?;
-    fail_on(errors, conflict)?;
+    let key = row.external_id.as_deref();
+    if let Some(e) = changed_erp_key_error(key, original.external_id.as_deref()) {
+        return Err(ApiError::Validation(vec![e]));
+    }
     let unchanged = skip_unchanged
         && row == original
         && match &tags {
@@ -534,6 +537,11 @@ pub fn update_in_tx(
     if !unchanged && original.archived_at.is_some() {
         return Err(archived(id));
     }
+    // After the 409, as the currency rules below: a 422 on the owner, the
+    // source customer or a 409 on the key, fixed and resent, only got the
+    // archived 409 (a review).
+    let (errors, conflict) = reference_errors(conn, user, &row, row.owner_id != original.owner_id)?;
+    fail_on(errors, conflict)?;
     // A change of currency is checked against the card's records.
     if row.currency != original.currency {
         check_change(conn, &original, &row)?;
@@ -709,7 +717,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "customers",
     params(("id" = i64, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the card changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the card changed since (not checked on a card already archived: the retry of a DELETE whose answer was lost is a 204)")),
     responses(
         (status = 204, description = "Archived"),
         (status = 412, description = "The card changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
@@ -765,7 +773,13 @@ async fn set_archived(
             lock(conn, Locked::Customers, id)?;
             let mut row = find_customer(conn, id)?;
             user.require_customer_write(row.owner_id)?;
-            precondition::check(expected.as_deref(), row.version)?;
+            // A DELETE of an archived card is done: its retry (the first's
+            // 204 lost) is a 204 too, not a 412 for the version the first
+            // one made (RFC 9110 §13.1.1 allows it; a review).
+            let done = archive && row.archived_at.is_some();
+            if !done {
+                precondition::check(expected.as_deref(), row.version)?;
+            }
             if row.archived_at.is_some() != archive {
                 let before = row.version;
                 let now = db::now();

@@ -1,7 +1,6 @@
 //! Liveness and readiness.
 
 use actix_web::{get, web, HttpResponse};
-use diesel::connection::SimpleConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -29,7 +28,7 @@ pub async fn healthz() -> HttpResponse {
     tag = "operations",
     responses(
         (status = 200, body = Health),
-        (status = 503, description = "The database is unreachable, or has no Patron schema", body = crate::error::Problem, content_type = "application/problem+json",
+        (status = 503, description = "The database is unreachable, has no Patron schema, or was migrated by a newer Patron (a rolling update: this process leaves the load balancer; its log says which migrations)", body = crate::error::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait before asking again (1)")))
     )
 )]
@@ -40,8 +39,15 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .run(|conn| {
             // A table's page: SQLite answers `SELECT 1` without opening the
             // file (a review: a database gone from under it stayed ready).
-            conn.batch_execute("SELECT 1 FROM __diesel_schema_migrations LIMIT 1")
-                .map_err(|e| ApiError::Unavailable(e.to_string()))
+            let newer = crate::db::migrate::newer_applied(conn)
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            if newer.is_empty() {
+                Ok(())
+            } else {
+                Err(ApiError::Unavailable(crate::db::migrate::newer_schema(
+                    &newer,
+                )))
+            }
         })
         .await?;
     Ok(HttpResponse::Ok().json(Health {

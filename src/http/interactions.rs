@@ -10,7 +10,9 @@ use validator::Validate;
 
 use super::common::{clean, instant, not_future, versioned};
 use super::customer_input::nullable;
-use super::customers::{find_customer, patchable_customer, record_patch_writes, writable_customer};
+use super::customers::{
+    find_customer, patchable_customer, record_patch_writes, refuse_archived, writable_customer,
+};
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
@@ -114,7 +116,9 @@ pub struct InteractionCreate {
     #[validate(length(max = 4000))]
     #[schema(max_length = 4000)]
     pub outcome: Option<String>,
-    /// When to follow up (years 1900–9999; may be in the future).
+    /// When to follow up (years 1900–9999; may be in the future); not
+    /// before `occurred_at` when that is sent (422 `before_occurred_at`;
+    /// without it the contact is now, and a follow-up already due is taken).
     #[serde(default, deserialize_with = "dates::optional")]
     #[validate(custom(function = "instant"))]
     #[schema(pattern = "^(19|[2-9][0-9])")]
@@ -158,6 +162,8 @@ pub struct InteractionPatch {
     #[validate(length(max = 4000))]
     #[schema(value_type = Option<String>, max_length = 4000)]
     pub outcome: Option<Option<String>>,
+    /// Not before `occurred_at` when the PATCH sends that and the follow-up
+    /// is still to do (422 `before_occurred_at`); null clears it.
     #[serde(default, deserialize_with = "dates::nullable")]
     #[validate(custom(function = "instant"))]
     #[schema(value_type = Option<DateTime<Utc>>, pattern = "^(19|[2-9][0-9])")]
@@ -386,6 +392,17 @@ fn attribution_error(caller: &AuthUser, user_id: Option<i64>) -> Option<FieldErr
     })
 }
 
+/// A follow-up before the contact it follows (a year typed wrong): at the
+/// top of the due list at once, as long overdue. Judged where the request
+/// dates the contact (sends `occurred_at`), for a follow-up still to do.
+fn follow_up_first() -> FieldError {
+    FieldError::new(
+        "follow_up_at",
+        "before_occurred_at",
+        "must not be before the contact it follows (occurred_at)",
+    )
+}
+
 fn after_resolution() -> FieldError {
     FieldError::new(
         "occurred_at",
@@ -464,6 +481,17 @@ pub async fn create(
         input.resolved_at,
     ));
     extra.extend(attribution_error(&user, input.user_id));
+    let now = db::now();
+    let occurred_at = input
+        .occurred_at
+        .map(|t| db::micros(t.naive_utc()))
+        .unwrap_or(now);
+    let follow_up_at = input.follow_up_at.map(|t| db::micros(t.naive_utc()));
+    // Judged against an `occurred_at` sent: a contact logged late without
+    // one (dated now) may come with its follow-up already due.
+    if input.occurred_at.is_some() && follow_up_at.is_some_and(|f| f < occurred_at) {
+        extra.push(follow_up_first());
+    }
     check_input(&input, extra)?;
     let kind = input
         .kind
@@ -471,11 +499,6 @@ pub async fn create(
         .map(|k| k.get("type"))
         .transpose()?
         .unwrap_or(InteractionType::Call);
-    let now = db::now();
-    let occurred_at = input
-        .occurred_at
-        .map(|t| db::micros(t.naive_utc()))
-        .unwrap_or(now);
     let status = match (kind, status) {
         (InteractionType::Complaint, s) => Some(s.unwrap_or(ComplaintStatus::Open)),
         _ => None,
@@ -489,7 +512,7 @@ pub async fn create(
         channel: clean(input.channel),
         summary: input.summary.unwrap_or_default().trim().to_string(),
         outcome: clean(input.outcome),
-        follow_up_at: input.follow_up_at.map(|t| db::micros(t.naive_utc())),
+        follow_up_at,
         follow_up_done_at: None,
         complaint_status: status.map(|s| s.as_str().into()),
         resolved_at: (status == Some(ComplaintStatus::Resolved)).then(|| {
@@ -672,6 +695,14 @@ pub async fn patch(
             if row.resolved_at.is_some_and(|r| r < row.occurred_at) {
                 return Err(ApiError::Validation(vec![after_resolution()]));
             }
+            // Judged as on create: when the PATCH dates the contact, for a
+            // follow-up still to do, and only for a change (a resend of a
+            // row stored before the rule is the no-op it was).
+            let dated = input.occurred_at.is_some() && row != stored;
+            let open = row.follow_up_done_at.is_none();
+            if dated && open && row.follow_up_at.is_some_and(|f| f < row.occurred_at) {
+                return Err(ApiError::Validation(vec![follow_up_first()]));
+            }
             row.complaint_status = new_status.map(|s| s.as_str().into());
             if !record_patch_writes(&customer, row != stored, expected.as_deref(), before)? {
                 return Ok(row);
@@ -712,12 +743,14 @@ pub async fn delete(
     state
         .db
         .write_grouped(move |conn| {
-            writable_customer(conn, &user, customer_id)?;
+            let customer = patchable_customer(conn, &user, customer_id)?;
             let found = find_interaction(conn, customer_id, id)?;
-            // Before If-Match: a 412 would only send the user back to a 403.
+            // Before the archived card's 409 and If-Match's 412: either would
+            // only send the user (to a restore, to a re-read) back to a 403.
             if from_db(&found.kind, InteractionType::Call) == InteractionType::Complaint {
                 user.require_complaint_removal()?;
             }
+            refuse_archived(&customer)?;
             precondition::check(expected.as_deref(), found.version)?;
             interactions::delete(conn, id)?;
             stats::refresh_contacts(conn, customer_id)?;

@@ -256,7 +256,7 @@ pub struct ResponseQuery {
         (status = 201, body = ResponseView, headers(("ETag" = String), ("Location" = String, description = "The response's URL: `/api/v1/surveys/{id}/responses/{response_id}`"))),
         (status = 403, description = "Viewer, or a sales user for a customer it does not own", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such survey", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Survey not open, or a second response from the customer (no `errors`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Survey not open, or a second response from the customer (no `errors`); or the customer is archived (`errors`: `[{field: customer_id, code: archived}]`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid answers or customer, each named by its path", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]

@@ -15,7 +15,7 @@ use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
 use super::precondition;
-use super::validation::{check, currency_code, not_blank};
+use super::validation::{changed_erp_key_error, check, currency_code, erp_key, not_blank};
 use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::page::{self, Cursor};
@@ -104,8 +104,9 @@ pub struct TransactionCreate {
     #[validate(custom(function = "not_future"))]
     #[schema(pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<DateTime<Utc>>,
-    /// The ERP's key: a second transaction with the same key is a 409.
-    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
+    /// The ERP's key: a second transaction with the same key is a 409. No
+    /// invisible characters (U+200B, U+FEFF, …: 422 `invalid_character`).
+    #[validate(length(min = 1, max = 100), custom(function = "erp_key"))]
     #[schema(
         min_length = 1,
         max_length = 100,
@@ -142,6 +143,7 @@ pub struct TransactionPatch {
     #[validate(custom(function = "not_future"))]
     #[schema(value_type = DateTime<Utc>, required = false, pattern = "^(19|[2-9][0-9])")]
     pub occurred_at: Option<Option<DateTime<Utc>>>,
+    /// The ERP's key; no invisible characters (422 `invalid_character`).
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
@@ -174,7 +176,8 @@ pub struct TransactionQuery {
     pub customer_id: Option<i64>,
     /// Only customers owned by this user.
     pub owner_id: Option<i64>,
-    /// The transaction with this ERP key (exact, as stored).
+    /// The transaction with this ERP key (exact, as stored, after trimming
+    /// the spaces around it). Blank is no filter, as on `/customers`.
     pub external_id: Option<String>,
     /// Exact product name (trimmed, as products are stored; blank is no filter).
     pub product: Option<String>,
@@ -438,6 +441,10 @@ pub fn update_in_tx(
     let original = row.clone();
     let before = row.version;
     patch_row(&mut row, input, &customer.currency)?;
+    let key = row.external_id.as_deref();
+    if let Some(e) = changed_erp_key_error(key, original.external_id.as_deref()) {
+        return Err(ApiError::Validation(vec![e]));
+    }
     external_id_free(conn, row.external_id.as_deref(), row.id)?;
     // A sales user's refusal of a change comes first, as for any request
     // of theirs (a resend skipped it above).
@@ -488,7 +495,7 @@ pub async fn create(
             // change stamped before this write waited for another would be
             // dated before the change it follows.
             let now = db::now();
-            churn::win_back_buyers(conn, &churn::purchases_in([&saved]), user.id, now)?;
+            churn::win_back_buyers(conn, &churn::purchases_in([&saved]), &[], user.id, now)?;
             stats::refresh_card(conn, customer_id, now)?;
             Ok(saved)
         })
@@ -565,6 +572,7 @@ pub async fn patch(
             // The card first: a 403 or a missing card before the transaction's 404.
             patchable_customer(conn, &user, customer_id)?;
             let row = find_transaction(conn, customer_id, id)?;
+            let was = churn::purchases_in([&row]);
             let now = db::now();
             let row = match update_in_tx(conn, &user, row, input, expected, false)? {
                 Updated::Saved(row) => row,
@@ -573,7 +581,7 @@ pub async fn patch(
                 Updated::Unchanged(row) => return Ok(row),
             };
             // A correction can make an order a purchase after the churn too.
-            churn::win_back_buyers(conn, &churn::purchases_in([&row]), user.id, now)?;
+            churn::win_back_buyers(conn, &churn::purchases_in([&row]), &was, user.id, now)?;
             // Or take away the purchase that won it back (0, or dated before the churn).
             churn::reopen_unbought(conn, &[customer_id], user.id, now)?;
             stats::refresh_card(conn, customer_id, now)?;

@@ -75,6 +75,36 @@ pub fn not_blank(value: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// Validator rule for an ERP key (`external_id`): not blank, and no
+/// invisible character (`invisible`, as in an email address): `\u{FEFF}ERP-1`
+/// or `ERP-1\u{200B}`, pasted from a spreadsheet, was stored as another key
+/// that looks like `ERP-1`, so the next sync of `ERP-1` created a second card
+/// and `?external_id=ERP-1` found none (a review).
+/// A new card's or order's key; a PATCH or an update is held to it by
+/// [`changed_erp_key_error`], only for a key it sets or changes.
+pub fn erp_key(value: &str) -> Result<(), ValidationError> {
+    not_blank(value)?;
+    if value.chars().any(invisible) {
+        return Err(
+            ValidationError::new("invalid_character").with_message(Cow::Borrowed(INVISIBLE_IN_KEY))
+        );
+    }
+    Ok(())
+}
+
+const INVISIBLE_IN_KEY: &str = "must not contain invisible characters (Unicode format characters such as U+200B or U+FEFF, variation selectors): a key that looks like another would not match it";
+
+/// `erp_key`'s rule for a write to a stored card or order: only a key it
+/// sets or changes. A key stored before the rule and kept (a bulk resync
+/// matched by it, an import row by id, which fills in the card's own key)
+/// still writes: refused, such a card could take no sync at all.
+pub fn changed_erp_key_error(key: Option<&str>, stored: Option<&str>) -> Option<FieldError> {
+    let key = key.filter(|k| Some(*k) != stored)?;
+    key.chars()
+        .any(invisible)
+        .then(|| FieldError::new("external_id", "invalid_character", INVISIBLE_IN_KEY))
+}
+
 /// Characters no stored text may hold: the control characters (Unicode Cc)
 /// but tab, line feed and carriage return. NUL cannot be stored by
 /// PostgreSQL at all; the others are invisible in every UI and export, and

@@ -25,6 +25,7 @@ backend_tests!(
     role_rules,
     complaint_status_null_goes_with_the_other_types,
     a_sales_user_records_only_its_own_contacts,
+    a_follow_up_is_not_before_its_contact,
 );
 
 pub const TYPES: [&str; 9] = [
@@ -1373,4 +1374,101 @@ async fn a_sales_user_records_only_its_own_contacts(app: TestApp) {
         "{}",
         r.text
     );
+}
+
+/// A follow-up still to do before the contact it follows is a 422 naming
+/// `follow_up_at` where the request dates the contact, a create or a PATCH
+/// that sends `occurred_at` (a year typed wrong put a backfilled contact at
+/// the top of the due list, years overdue: a review). Without it a
+/// follow-up already due is taken (a contact logged late), a done one is
+/// not judged, and a PATCH of other fields leaves a row stored before the
+/// rule writable.
+async fn a_follow_up_is_not_before_its_contact(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = customer(&app, &token, "Typo").await;
+    let path = format!("/api/v1/customers/{c}/interactions");
+    let r = app
+        .post(
+            &path,
+            &token,
+            &json!({"type": "call", "summary": "x", "occurred_at": "2020-03-03T09:00:00Z",
+                    "follow_up_at": "2019-03-03T09:00:00Z"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["follow_up_at"], "{}", r.text);
+    assert_eq!(
+        r.code_of("follow_up_at"),
+        "before_occurred_at",
+        "{}",
+        r.text
+    );
+    // Together with another bad field: both named.
+    let r = app
+        .post(
+            &path,
+            &token,
+            &json!({"type": "call", "summary": " ", "occurred_at": "2020-03-03T09:00:00Z",
+                    "follow_up_at": "2019-03-03T09:00:00Z"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["follow_up_at", "summary"], "{}", r.text);
+    let r = interact(
+        &app,
+        &token,
+        c,
+        json!({"type": "call", "summary": "backfilled", "occurred_at": "2020-03-03T09:00:00Z",
+               "follow_up_at": "2020-03-03T09:00:00Z"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let one = format!("{path}/{}", r.id());
+    for body in [
+        json!({"occurred_at": "2020-03-02T09:00:00Z", "follow_up_at": "2020-03-01T09:00:00Z"}),
+        json!({"occurred_at": "2020-03-04T09:00:00Z"}),
+    ] {
+        let r = app.patch(&one, &token, &body).await;
+        r.problem(422);
+        assert_eq!(
+            r.code_of("follow_up_at"),
+            "before_occurred_at",
+            "{body}: {}",
+            r.text
+        );
+    }
+    // Logged late, without occurred_at: its follow-up may already be due.
+    let r = interact(
+        &app,
+        &token,
+        c,
+        json!({"type": "call", "summary": "late", "follow_up_at": iso(now() - Duration::hours(2))}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // Stored before the rule: other fields stay writable.
+    app.execute_sql(&format!(
+        "UPDATE interactions SET follow_up_at = '2020-01-01 00:00:00' WHERE customer_id = {c}"
+    ));
+    let r = app
+        .patch(&one, &token, &json!({"summary": "backfilled, noted"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .patch(
+            &one,
+            &token,
+            &json!({"follow_up_at": "2020-03-05T09:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Done, it is no longer due: the contact's date may move past it.
+    let r = app
+        .patch(
+            &one,
+            &token,
+            &json!({"follow_up_done": true, "occurred_at": "2020-03-06T09:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }

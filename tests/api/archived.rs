@@ -155,6 +155,37 @@ async fn an_archived_card_itself_is_read_only_until_restored(app: TestApp) {
     let r = app.patch(&card, &token, &json!({"region": "West"})).await;
     r.problem(409);
     assert_eq!(r.code_of("customer_id"), "archived", "{}", r.text);
+    // The archived 409 before the rules that need the database (an
+    // inactive owner, an unknown source customer, a key another card holds):
+    // each 422 or 409, fixed and resent, only got the archived 409 (a review).
+    let (gone_user, _) = app.user_with_role("sales").await;
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{gone_user}"),
+            &token,
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.create_customer(
+        &token,
+        json!({"kind": "individual", "name": "Holder", "external_id": "HELD-1"}),
+    )
+    .await;
+    for body in [
+        json!({"owner_id": gone_user}),
+        json!({"acquisition_source": "referral", "source_customer_id": 999_999}),
+        json!({"external_id": "HELD-1"}),
+    ] {
+        let r = app.patch(&card, &token, &body).await;
+        r.problem(409);
+        assert_eq!(
+            r.error_codes(),
+            [("customer_id".to_string(), "archived".to_string())],
+            "{body}: {}",
+            r.text
+        );
+    }
     // Changing nothing writes nothing, archived or not.
     let r = app.patch(&card, &token, &json!({"region": "East"})).await;
     assert_eq!(r.status, 200, "{}", r.text);

@@ -21,6 +21,8 @@ backend_tests!(
     correcting_the_purchase_away_reopens_the_churn,
     a_manual_reactivation_and_a_later_churn_stay,
     an_order_zeroed_in_its_own_batch_wins_nothing_back,
+    a_fix_of_an_order_already_bought_after_the_churn_wins_nothing_back,
+    a_backfill_keeps_the_purchase_that_won_back,
 );
 
 /// A churned customer (reason `competition`) and its churn's instant.
@@ -330,4 +332,131 @@ async fn an_order_zeroed_in_its_own_batch_wins_nothing_back(app: TestApp) {
         .collect();
     assert!(cards.is_empty(), "no card change in the feed: {cards:?}");
     assert_eq!(after["version"], before["version"], "{after}");
+}
+
+/// An order that already was a purchase after the churn (kept from before
+/// the win-back rule; or dated a few minutes ahead when the churn was
+/// recorded) is not made one by a fix of its notes, cost or date: by a
+/// PATCH, a bulk batch's set-based pass or its in-order pass, such a fix
+/// won the customer back at the fix's date (a review).
+async fn a_fix_of_an_order_already_bought_after_the_churn_wins_nothing_back(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, sync) = app.user_with_role("integration").await;
+    let (c, at) = churned(&app, &admin, "Bought before the rule").await;
+    let item = |amount: i64, notes: &str| {
+        json!({"external_id": "SO-L", "customer_id": c, "amount_cents": amount,
+               "cost_cents": 100, "product": "Gift set", "notes": notes,
+               "occurred_at": just_after_now()})
+    };
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &sync,
+        &json!({"items": [item(0, "free")]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let id = r.body["items"][0]["id"].clone();
+    // As the version before the rule left it: a purchase after the churn,
+    // the card still churned.
+    app.execute_sql("UPDATE transactions SET amount_cents = 2500 WHERE external_id = 'SO-L'");
+    assert_reopened(&app, &admin, c, &at).await;
+
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{c}/transactions/{id}"),
+            &admin,
+            &json!({"notes": "gift wrapped", "occurred_at": just_after_now()}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_reopened(&app, &admin, c, &at).await;
+    for batch in [
+        vec![item(2_500, "cost fixed")],
+        vec![item(2_500, "in order 1"), item(2_500, "in order 2")],
+    ] {
+        let r = bulk(
+            &app,
+            "/api/v1/transactions/bulk",
+            &sync,
+            &json!({"items": batch}),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(
+            r.body["items"].as_array().is_some_and(|items| items
+                .iter()
+                .all(|i| i["status"] == "updated" && i["id"] == id)),
+            "{}",
+            r.text
+        );
+        assert_reopened(&app, &admin, c, &at).await;
+    }
+    assert_eq!(won_back(&app, &admin).await, 0);
+    // A purchase written after the churn still wins it back: created and
+    // corrected in one batch, it is judged as created (the correction's
+    // "before" is the batch's own purchase, not one the card had).
+    let new = |amount: i64| {
+        json!({"external_id": "SO-N", "customer_id": c, "amount_cents": amount,
+               "product": "Gift set", "occurred_at": just_after_now()})
+    };
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &sync,
+        &json!({"items": [new(1_000), new(1_200)]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_won_back(&app, &admin, c, &r.body["items"][0]["id"]).await;
+}
+
+/// Orders backfilled between the churn and the purchase that won the
+/// customer back leave the record naming that purchase, whatever path
+/// records them and whatever the card's next write: the bulk batch's end
+/// relinked it to the earliest at once, and after a single POST (which did
+/// not) the next write of any order did (a review).
+async fn a_backfill_keeps_the_purchase_that_won_back(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, sync) = app.user_with_role("integration").await;
+    let (c, _) = churned(&app, &admin, "Backfilled").await;
+    let ten_days_back = days_ago(10).replace('T', " ").replace('Z', "");
+    app.execute_sql(&format!(
+        "UPDATE churn_records SET churned_at = '{ten_days_back}' WHERE customer_id = {c}; \
+         UPDATE customers SET churned_at = '{ten_days_back}' WHERE id = {c};"
+    ));
+    let bought = order(&app, &admin, c, 2_000, &days_ago(2)).await;
+    let day = bought["occurred_at"].as_str().unwrap_or_default();
+    let note = json!(format!("purchase on {}", day.get(..10).unwrap_or_default()));
+    let assert_kept = || async {
+        assert_won_back(&app, &admin, c, &bought["id"]).await;
+        let record = &records(&app, &admin, c).await[0];
+        assert_eq!(record["reactivation_note"], note, "{record}");
+    };
+    assert_kept().await;
+    let single = order(&app, &admin, c, 1_000, &days_ago(6)).await;
+    assert_kept().await;
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk",
+        &sync,
+        &json!({"items": [{"external_id": "SO-B", "customer_id": c, "amount_cents": 1_500,
+                           "product": "Gift set", "occurred_at": days_ago(5)}]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_kept().await;
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{c}/transactions/{}", single["id"]),
+            &admin,
+            &json!({"product": "Ginseng tea, large"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_kept().await;
 }

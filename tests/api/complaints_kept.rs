@@ -15,6 +15,7 @@ backend_tests!(
     a_sales_user_neither_deletes_nor_reclassifies_a_complaint,
     managers_and_integrations_remove_complaints,
     a_stale_if_match_does_not_hide_the_complaint_refusal,
+    an_archived_card_does_not_hide_the_complaint_refusal,
 );
 
 async fn open_complaints(app: &TestApp, token: &str, card: i64) -> Value {
@@ -188,4 +189,47 @@ async fn a_stale_if_match_does_not_hide_the_complaint_refusal(app: TestApp) {
     app.patch_if_match(&one, &rep, stale, &json!({"summary": "Lids (two)"}))
         .await
         .problem(412);
+}
+
+/// On an archived card a sales user's complaint delete is the 403 at once,
+/// as its PATCH is: the archived 409 came first, and the rep restored the
+/// card (back in every list, a change in the feed) only to get the 403 (a
+/// review). Its other records still get the 409.
+async fn an_archived_card_does_not_hide_the_complaint_refusal(app: TestApp) {
+    let (_, rep) = app.user_with_role("sales").await;
+    let card = customer(&app, &rep, "Unhappy, archived").await;
+    let complaint = interact(
+        &app,
+        &rep,
+        card,
+        json!({"type": "complaint", "summary": "Lids"}),
+    )
+    .await
+    .id();
+    let call = interact(
+        &app,
+        &rep,
+        card,
+        json!({"type": "call", "summary": "Hello"}),
+    )
+    .await
+    .id();
+    let admin = app.admin_token().await;
+    let r = app
+        .delete(&format!("/api/v1/customers/{card}"), &admin)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = app
+        .delete(&format!("{}/{complaint}", interactions_of(card)), &rep)
+        .await;
+    r.problem(403);
+    let r = app
+        .delete(&format!("{}/{call}", interactions_of(card)), &rep)
+        .await;
+    assert_eq!(
+        r.problem(409)["errors"][0]["code"],
+        "archived",
+        "{}",
+        r.text
+    );
 }

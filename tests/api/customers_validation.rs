@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{ids_of, Resp, TestApp};
 
 /// Unknown fields, wrong types, bad JSON, content type and size.
 mod bodies;
@@ -24,6 +24,7 @@ backend_tests!(
     tags_are_limited_in_number_and_length,
     unknown_codes_are_422_naming_each_field,
     every_bad_field_is_named_at_once,
+    erp_keys_hold_no_invisible_characters,
 );
 
 const CUSTOMERS: &str = "/api/v1/customers";
@@ -516,4 +517,111 @@ async fn every_bad_field_is_named_at_once(app: TestApp) {
     assert_invalid(&r, &["owner_id", "source_customer_id"]);
     assert_eq!(r.code_of("source_customer_id"), "unknown_customer");
     assert_eq!(count(&app, &admin).await, 0);
+}
+
+/// An ERP key holding an invisible character (a byte order mark or a zero
+/// width space pasted from a spreadsheet) is a 422 `invalid_character`, on
+/// cards and orders, created, patched or sent in bulk: stored, it was a key
+/// that looks like `ERP-1` and is not, so the next sync of `ERP-1` made a
+/// second card (a review). Other Unicode keeps working.
+async fn erp_keys_hold_no_invisible_characters(app: TestApp) {
+    let token = app.admin_token().await;
+    for key in ["\u{feff}ERP-1", "ERP-1\u{200b}", "\u{200b}", "E\u{2060}RP"] {
+        let r = app
+            .post(CUSTOMERS, &token, &card_with(json!({"external_id": key})))
+            .await;
+        assert_invalid(&r, &["external_id"]);
+        assert_eq!(r.code_of("external_id"), "invalid_character", "{}", r.text);
+    }
+    let id = app
+        .create_customer(&token, card_with(json!({"external_id": "客户-1"})))
+        .await
+        .id();
+    let card = format!("{CUSTOMERS}/{id}");
+    let r = app
+        .patch(&card, &token, &json!({"external_id": "ERP-2\u{feff}"}))
+        .await;
+    assert_invalid(&r, &["external_id"]);
+    let r = crate::sync_bulk::bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [{"external_id": "\u{feff}ERP-3", "kind": "individual", "name": "A"}]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+    assert_eq!(
+        r.body["items"][0]["errors"][0]["code"], "invalid_character",
+        "{}",
+        r.text
+    );
+    let orders = format!("{card}/transactions");
+    let r = app
+        .post(
+            &orders,
+            &token,
+            &json!({"amount_cents": 100, "product": "Tea", "external_id": "SO\u{200b}1"}),
+        )
+        .await;
+    assert_invalid(&r, &["external_id"]);
+    let r = app
+        .post(
+            &orders,
+            &token,
+            &json!({"amount_cents": 100, "product": "Tea", "external_id": "SO-1"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .patch(
+            &format!("{orders}/{}", r.id()),
+            &token,
+            &json!({"external_id": "SO-1\u{feff}"}),
+        )
+        .await;
+    assert_invalid(&r, &["external_id"]);
+    let r = app
+        .get(&format!("{CUSTOMERS}?external_id=客户-1"), &token)
+        .await;
+    assert_eq!(ids_of(&r), [id], "{}", r.text);
+
+    // A key stored before the rule keeps working where a write keeps it: a
+    // PATCH of another field, a bulk resync matched by it, an import row by
+    // id (which fills the card's own key in); only a change to it is held
+    // to the rule.
+    let zwsp = match app.backend {
+        crate::helpers::Backend::Postgres => "chr(8203)",
+        crate::helpers::Backend::Sqlite => "char(8203)",
+    };
+    app.execute_sql(&format!(
+        "UPDATE customers SET external_id = 'OLD-1' || {zwsp} WHERE id = {id}"
+    ));
+    let r = app.patch(&card, &token, &json!({"region": "North"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = crate::sync_bulk::bulk(
+        &app,
+        "/api/v1/customers/bulk",
+        &token,
+        &json!({"items": [{"external_id": "OLD-1\u{200b}", "region": "South"}]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["items"][0]["status"], "updated", "{}", r.text);
+    let r = app
+        .post_raw(
+            "/api/v1/customers/import",
+            &token,
+            "text/csv",
+            &format!("id,region\n{id},West\n"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.get(&card, &token).await;
+    assert_eq!(r.body["region"], "West", "{}", r.text);
+    assert_eq!(r.body["external_id"], "OLD-1\u{200b}", "{}", r.text);
+    let r = app
+        .patch(&card, &token, &json!({"external_id": "OLD-2\u{200b}"}))
+        .await;
+    assert_invalid(&r, &["external_id"]);
 }

@@ -24,6 +24,16 @@ async fn healthz_and_readyz_answer(app: TestApp) {
     app.get("/readyz", "").await.problem(503);
     app.execute_sql("ALTER TABLE schema_gone RENAME TO __diesel_schema_migrations");
     assert_eq!(app.get("/readyz", "").await.status, 200);
+    // Migrated by a newer Patron while this one runs (a rolling update):
+    // not ready, so the old process leaves the load balancer; it stayed
+    // ready on a schema it does not know (a review). The start refuses it
+    // (tests/api/newer_schema.rs).
+    app.execute_sql("INSERT INTO __diesel_schema_migrations (version) VALUES ('29991231000000')");
+    let r = app.get("/readyz", "").await;
+    r.problem(503);
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"), "{}", r.text);
+    app.execute_sql("DELETE FROM __diesel_schema_migrations WHERE version = '29991231000000'");
+    assert_eq!(app.get("/readyz", "").await.status, 200);
 }
 
 async fn swagger_ui_is_served(app: TestApp) {
