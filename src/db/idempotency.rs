@@ -247,14 +247,19 @@ pub fn release(
 }
 
 /// Forgets keys created before `before`; returns how many. Each write
-/// transaction deletes one batch (`changes::PURGE_BATCH`), as the change and
-/// delivery purges do: a key keeps its whole stored answer, and a shortened
-/// TTL (or the day after a burst of keyed bulk batches) ages out a month of
-/// them at once, which in one transaction held SQLite's writer turn until
-/// every other write gave up with a 503.
+/// transaction deletes one batch (`PURGE_BATCH`), as the change and delivery
+/// purges do: a key keeps its whole stored answer, and a shortened TTL (or
+/// the day after a burst of keyed bulk batches) ages out a month of them at
+/// once, which in one transaction held SQLite's writer turn until every
+/// other write gave up with a 503.
 pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
-    purge_in_batches(conn, before, super::changes::PURGE_BATCH)
+    purge_in_batches(conn, before, PURGE_BATCH)
 }
+
+/// Keys per purge transaction: fewer than the feed's 10,000 changes, as a
+/// key can hold a bulk batch's whole answer (up to 1,000 item results,
+/// ~80 KB): 10,000 such keys were most of a gigabyte in one transaction.
+const PURGE_BATCH: i64 = 500;
 
 /// `purge`, at most about `batch` keys per write transaction, oldest first
 /// (keys created in the same microsecond as a batch's last go with it).

@@ -318,17 +318,19 @@ fn lock_chunk(conn: &mut DbConn, low: i64, high: i64, copy_profit: bool) -> Quer
     if let DbConn::Sqlite(_) = conn {
         return Ok(());
     }
-    let moves = format!("id IN (SELECT id FROM tier_moves WHERE id > {low} AND id <= {high})");
-    let condition = if copy_profit {
+    // The id range outermost: inside an OR it bounds no index scan, and
+    // PostgreSQL read every card per chunk.
+    let moves = "id IN (SELECT id FROM tier_moves)";
+    let written = if copy_profit {
         format!(
-            "{moves} OR (id > {low} AND id <= {high} AND (\
-               EXISTS (SELECT 1 FROM tier_rank r WHERE r.id = customers.id \
-                 AND r.profit <> customers.tier_profit_cents) \
-               OR (tier_profit_cents <> 0 AND id IN (SELECT id FROM tier_stale))))"
+            "{moves} OR EXISTS (SELECT 1 FROM tier_rank r WHERE r.id = customers.id \
+               AND r.profit <> customers.tier_profit_cents) \
+             OR (tier_profit_cents <> 0 AND id IN (SELECT id FROM tier_stale))"
         )
     } else {
-        moves
+        moves.to_string()
     };
+    let condition = format!("id > {low} AND id <= {high} AND ({written})");
     super::row_lock::lock_where(conn, super::row_lock::Locked::Customers, &condition)?;
     Ok(())
 }

@@ -17,8 +17,9 @@ pub fn eligible(tier: Tier) -> bool {
 }
 
 /// A completed or cancelled plan is closed: its objective, period, budget
-/// and actions stay as they were signed off (its evaluation with them) until
-/// it is reopened. Any status may follow any other: a plan closed by mistake
+/// and actions stay as they were signed off (and the day its evaluation is
+/// judged as of) until it is reopened; its revenue and profit are read from
+/// the customer's transactions as they stand. Any status may follow any other: a plan closed by mistake
 /// is reopened, not recreated.
 pub fn is_closed(status: AccountPlanStatus) -> bool {
     matches!(

@@ -68,11 +68,13 @@ pub struct PlanEvaluation {
     /// null with a zero budget.
     pub budget_used: Option<f64>,
     /// The customer's transactions in the plan period so far, whole days
-    /// only: period_start to the earlier of period_end and the day before
-    /// as_of (inclusive days, UTC; a running plan is judged on the days it
-    /// has run, and today, not over yet, would weigh a part of a day against
-    /// a whole one). Until the plan has run a whole day it is empty: its
-    /// `end` is the day before its `start`.
+    /// only: period_start to the earliest of period_end, the day before
+    /// as_of and yesterday (inclusive days, UTC; a running plan is judged on
+    /// the days it has run, and today, not over yet, would weigh a part of a
+    /// day against a whole one). Until the plan has run a whole day it is
+    /// empty: its `end` is the day before its `start`. Read from the
+    /// customer's transactions as they stand, also for a closed plan: an
+    /// order the ERP corrects or posts late for the period moves them.
     pub in_period: PeriodResult,
     /// As many days as `in_period`, just before the plan period.
     pub before: PeriodResult,
@@ -186,7 +188,11 @@ pub async fn evaluation(
                     .iter()
                     .filter(|a| charged(a.due_date, done(a), plan.period_end, as_of))
                     .fold(0_i64, |sum, a| sum.saturating_add(a.cost_cents));
-                let run = elapsed(plan.period_start, plan.period_end, as_of);
+                // Whole days only, also for a plan closed on its last day and
+                // read that day: judged as of the day after (its actions as
+                // due), its figures counted the part of today gone by against
+                // whole days before (a review); they do once the day is over.
+                let run = elapsed(plan.period_start, plan.period_end, as_of.min(today));
                 let (in_period, before) = match run {
                     Some((start, end)) => {
                         let (b_start, b_end) = period_before(start, end);

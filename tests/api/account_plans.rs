@@ -1148,6 +1148,10 @@ async fn a_plan_closed_on_its_last_day_is_judged_on_its_whole_period(app: TestAp
     assert_eq!(eval.body["actions_due"], 1, "{}", eval.text);
     assert_eq!(eval.body["actions_overdue"], 1, "{}", eval.text);
     assert_eq!(eval.body["cost_to_date_cents"], 500, "{}", eval.text);
+    // Its figures count whole days: today, its last, once it is over (a
+    // review: closed on it and read that day, part of today was weighed
+    // against whole days before).
+    assert_eq!(eval.body["in_period"]["end"], day(-1), "{}", eval.text);
 }
 
 async fn open_plans_of_archived_cards_are_not_listed_as_open(app: TestApp) {

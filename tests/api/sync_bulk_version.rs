@@ -331,7 +331,51 @@ async fn a_stale_card_item_wrong_in_itself_gets_its_own_error(app: TestApp) {
     assert!(k["email"].is_null(), "{k}");
 }
 
+/// A stale item whose sender's role refuses it (a rep reassigning its own
+/// card) gets the 403's error at once, as a PATCH does: the version's "read
+/// it and send it again" led to a resend that got the 403 (a review).
+async fn a_stale_item_its_sender_may_not_send_gets_that_error(app: TestApp) {
+    let (colleague, _) = app.user_with_role("sales").await;
+    let (_, rep) = app.user_with_role("sales").await;
+    let id = app
+        .create_customer(
+            &rep,
+            json!({"kind": "individual", "name": "Mine", "external_id": "R-K"}),
+        )
+        .await
+        .id();
+    for name in ["Mine 2", "Mine 3"] {
+        let r = app
+            .patch(
+                &format!("/api/v1/customers/{id}"),
+                &rep,
+                &json!({"name": name}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let item = json!({"items": [{"external_id": "R-K", "owner_id": colleague, "version": 1}]});
+    let r = bulk(&app, CUSTOMERS, &rep, &item, None).await;
+    assert_eq!(statuses(&r), ["error"], "{}", r.text);
+    assert_eq!(
+        r.body["items"][0]["errors"][0]["code"], "forbidden",
+        "{}",
+        r.text
+    );
+    let csv = format!("id,version,owner_id\n{id},1,{colleague}\n");
+    let r = crate::sync_csv::import(&app, &rep, "", &csv).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["items"][0]["errors"][0]["code"], "forbidden",
+        "{}",
+        r.text
+    );
+    let k = card(&app, &rep, id).await;
+    assert_eq!(k["version"], 3, "{k}");
+}
+
 backend_tests!(
+    a_stale_item_its_sender_may_not_send_gets_that_error,
     a_stale_card_item_wrong_in_itself_gets_its_own_error,
     a_stale_order_item_is_refused,
     a_stale_item_is_refused_and_the_others_apply,
