@@ -80,8 +80,9 @@ pub fn not_blank(value: &str) -> Result<(), ValidationError> {
 /// or `ERP-1\u{200B}`, pasted from a spreadsheet, was stored as another key
 /// that looks like `ERP-1`, so the next sync of `ERP-1` created a second card
 /// and `?external_id=ERP-1` found none (a review).
-/// A new card's or order's key; a PATCH or an update is held to it by
-/// [`changed_erp_key_error`], only for a key it sets or changes.
+///
+/// This rule is a new card's or order's key's; a PATCH or an update is held
+/// to it by [`changed_erp_key_error`], only for a key it sets or changes.
 pub fn erp_key(value: &str) -> Result<(), ValidationError> {
     not_blank(value)?;
     if value.chars().any(invisible) {
