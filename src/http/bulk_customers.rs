@@ -361,16 +361,9 @@ pub fn stale_item(
     let patch = item_patch(item.clone())?;
     // Nor one its sender's role refuses, or a key it could not set (a
     // review: a rep's owner change got the version's error, then the 403).
-    if patch.owner_id.flatten().is_some_and(|o| o != row.owner_id) {
-        user.require_owner_change()?;
-    }
-    if super::common::changes_set_key(row.external_id.as_deref(), patch.external_id.as_ref()) {
-        user.require_key_change("external_id")?;
-    }
+    super::customers::require_patch_rights(user, row, &patch)?;
     let key = patch.external_id.as_ref().and_then(Option::as_deref);
-    if let Some(e) = super::validation::changed_erp_key_error(key, row.external_id.as_deref()) {
-        return Err(ApiError::Validation(vec![e]));
-    }
+    super::validation::check_changed_erp_key(key, row.external_id.as_deref())?;
     Err(stale())
 }
 

@@ -18,7 +18,7 @@ use super::funnel;
 use super::no_body::NoBody;
 use super::precondition::{self, etag};
 use super::users::owner_error;
-use super::validation::changed_erp_key_error;
+use super::validation::check_changed_erp_key;
 use super::views::{opt_rfc3339, rfc3339, utc, StrategyView};
 use crate::auth::AuthUser;
 use crate::db::customer_list;
@@ -478,6 +478,25 @@ pub enum Updated {
     Unchanged(CustomerRow),
 }
 
+/// The refusals `user`'s role earns for `input` on card `row`, whatever the
+/// card's state: a card not theirs to write, an owner change, an ERP key
+/// change. Shared by the update and a stale bulk item's answer, which must
+/// not send a resend to meet them.
+pub fn require_patch_rights(
+    user: &AuthUser,
+    row: &CustomerRow,
+    input: &CustomerPatch,
+) -> Result<(), ApiError> {
+    user.require_customer_write(row.owner_id)?;
+    if input.owner_id.flatten().is_some_and(|o| o != row.owner_id) {
+        user.require_owner_change()?;
+    }
+    if changes_set_key(row.external_id.as_deref(), input.external_id.as_ref()) {
+        user.require_key_change("external_id")?;
+    }
+    Ok(())
+}
+
 /// Applies a patch to card `row` (read in this transaction) inside the
 /// caller's write transaction: permissions, `If-Match`, the database rules,
 /// the save with a version bump, tags, CPR and funnel history. Used by `PATCH
@@ -493,13 +512,7 @@ pub fn update_in_tx(
     skip_unchanged: bool,
 ) -> Result<Updated, ApiError> {
     let id = row.id;
-    user.require_customer_write(row.owner_id)?;
-    if input.owner_id.flatten().is_some_and(|o| o != row.owner_id) {
-        user.require_owner_change()?;
-    }
-    if changes_set_key(row.external_id.as_deref(), input.external_id.as_ref()) {
-        user.require_key_change("external_id")?;
-    }
+    require_patch_rights(user, &row, &input)?;
     let tags = input
         .tags
         .as_ref()
@@ -513,10 +526,7 @@ pub fn update_in_tx(
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
     input.apply(&mut row)?;
-    let key = row.external_id.as_deref();
-    if let Some(e) = changed_erp_key_error(key, original.external_id.as_deref()) {
-        return Err(ApiError::Validation(vec![e]));
-    }
+    check_changed_erp_key(row.external_id.as_deref(), original.external_id.as_deref())?;
     let unchanged = skip_unchanged
         && row == original
         && match &tags {

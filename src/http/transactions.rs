@@ -15,7 +15,7 @@ use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
 use super::precondition;
-use super::validation::{changed_erp_key_error, check, currency_code, erp_key, not_blank};
+use super::validation::{check, check_changed_erp_key, currency_code, erp_key, not_blank};
 use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::page::{self, Cursor};
@@ -441,10 +441,7 @@ pub fn update_in_tx(
     let original = row.clone();
     let before = row.version;
     patch_row(&mut row, input, &customer.currency)?;
-    let key = row.external_id.as_deref();
-    if let Some(e) = changed_erp_key_error(key, original.external_id.as_deref()) {
-        return Err(ApiError::Validation(vec![e]));
-    }
+    check_changed_erp_key(row.external_id.as_deref(), original.external_id.as_deref())?;
     external_id_free(conn, row.external_id.as_deref(), row.id)?;
     // A sales user's refusal of a change comes first, as for any request
     // of theirs (a resend skipped it above).

@@ -82,7 +82,7 @@ pub fn not_blank(value: &str) -> Result<(), ValidationError> {
 /// and `?external_id=ERP-1` found none (a review).
 ///
 /// This rule is a new card's or order's key's; a PATCH or an update is held
-/// to it by [`changed_erp_key_error`], only for a key it sets or changes.
+/// to it by [`check_changed_erp_key`], only for a key it sets or changes.
 pub fn erp_key(value: &str) -> Result<(), ValidationError> {
     not_blank(value)?;
     if value.chars().any(invisible) {
@@ -99,11 +99,17 @@ const INVISIBLE_IN_KEY: &str = "must not contain invisible characters (Unicode f
 /// sets or changes. A key stored before the rule and kept (a bulk resync
 /// matched by it, an import row by id, which fills in the card's own key)
 /// still writes: refused, such a card could take no sync at all.
-pub fn changed_erp_key_error(key: Option<&str>, stored: Option<&str>) -> Option<FieldError> {
-    let key = key.filter(|k| Some(*k) != stored)?;
-    key.chars()
-        .any(invisible)
-        .then(|| FieldError::new("external_id", "invalid_character", INVISIBLE_IN_KEY))
+pub fn check_changed_erp_key(key: Option<&str>, stored: Option<&str>) -> Result<(), ApiError> {
+    match key.filter(|k| Some(*k) != stored) {
+        Some(key) if key.chars().any(invisible) => {
+            Err(ApiError::Validation(vec![FieldError::new(
+                "external_id",
+                "invalid_character",
+                INVISIBLE_IN_KEY,
+            )]))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Characters no stored text may hold: the control characters (Unicode Cc)
