@@ -14,7 +14,7 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::user_cache::Known;
-use crate::db::users;
+use crate::db::{users, DbConn};
 use crate::domain::codes::{from_db, Role};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -151,6 +151,32 @@ pub fn disabled() -> ApiError {
 }
 
 impl AuthUser {
+    /// The caller's account as it stands where a write commits: still active
+    /// (else the 401 of `disabled`) and with the role its request was
+    /// authorized under (else a 403). Call last in the write's transaction,
+    /// after its waits: the role was checked when the token was, and a write
+    /// can wait minutes after that (a bulk body's upload, a settings change
+    /// behind a recompute); one made by an account deactivated or demoted
+    /// meanwhile still created a webhook or applied a bulk batch (a review).
+    /// Read, not locked: two admins changing each other would lock each
+    /// other's rows in opposite orders.
+    pub fn unchanged_in(&self, conn: &mut DbConn) -> Result<(), ApiError> {
+        let Some(now) = users::find(conn, self.id)?.filter(|u| u.active) else {
+            return Err(disabled());
+        };
+        let role = from_db(&now.role, Role::Viewer);
+        if role == self.role {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "your role changed from {} to {} while this request waited; nothing was \
+                 written (send it again if your new role allows it)",
+                self.role.as_str(),
+                role.as_str()
+            )))
+        }
+    }
+
     /// `Err(disabled())` when `id` is the caller and `active` says the
     /// account is no longer active.
     pub fn still_active(&self, id: i64, active: bool) -> Result<(), ApiError> {

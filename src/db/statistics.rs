@@ -33,12 +33,24 @@ pub fn after_rows_moved(
     if !reshaped(changed, total) {
         return Ok(());
     }
-    match conn {
-        DbConn::Sqlite(_) => conn.batch_execute(&format!(
-            "PRAGMA analysis_limit = {ANALYSIS_LIMIT}; ANALYZE {table}; PRAGMA analysis_limit = 0;"
-        )),
-        DbConn::Postgresql(_) => Ok(()),
+    if let DbConn::Postgresql(_) = conn {
+        return Ok(());
     }
+    // A write: in the writer's queue like any other (outside it, it waited
+    // on SQLite's busy handler, which loses to the queued writers). And
+    // best effort: the recompute it follows has committed, and a busy
+    // database must not answer that recompute with a 503 (a review).
+    let analyzed = super::write_tx(conn, |conn| {
+        conn.batch_execute(&format!(
+            "PRAGMA analysis_limit = {ANALYSIS_LIMIT}; ANALYZE {table}; PRAGMA analysis_limit = 0;"
+        ))
+    });
+    if let Err(e) = analyzed {
+        log::warn!(
+            "ANALYZE {table} after a recompute failed (the planner keeps its older figures): {e}"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

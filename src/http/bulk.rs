@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::idempotency::{self, IdemKey};
+use crate::auth::AuthUser;
 use crate::db::idempotency::Stored;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, FieldError};
@@ -370,13 +371,16 @@ pub fn in_order<I>(items: Vec<I>, keys: &[Option<String>]) -> Vec<Planned<I>> {
 /// returns one `Planned` per item, in order), then `apply` for every item
 /// it left (numbered from `first_index`), each in its own savepoint (a
 /// failed item leaves no trace), then `finish` once for the whole batch
-/// (set-based refreshes). With `all_or_none`, any failed item rolls
+/// (set-based refreshes); all as `caller`, whose account must still be
+/// active with the same role once the items are written (else 401 or 403,
+/// and nothing is). With `all_or_none`, any failed item rolls
 /// everything back and the answer is 422 with every item's result. With an
 /// idempotency key, the 200 response is stored in the same transaction.
 /// Call on the blocking pool (inside `Db::run`).
 #[allow(clippy::too_many_arguments)]
 pub fn run_batch<I, P, F, G>(
     conn: &mut DbConn,
+    caller: &AuthUser,
     items: Vec<I>,
     first_index: usize,
     all_or_none: bool,
@@ -435,6 +439,9 @@ where
                 }
             });
         }
+        // After the items' waits for their cards, and the body's upload
+        // before them (minutes, for a big batch).
+        caller.unchanged_in(conn)?;
         if all_or_none && failed {
             for r in &mut results {
                 if r.status != ItemStatus::Error {

@@ -484,6 +484,7 @@ pub async fn bulk_customers(
             let mut before = HashMap::new();
             bulk::run_batch(
                 conn,
+                &user,
                 items,
                 0,
                 all_or_none,

@@ -496,6 +496,7 @@ pub async fn bulk_transactions(
             let touched = std::cell::RefCell::new(Touched::default());
             bulk::run_batch(
                 conn,
+                &user,
                 items,
                 0,
                 all_or_none,

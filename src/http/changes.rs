@@ -301,7 +301,8 @@ pub fn parse_types(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
                 "types",
                 "invalid_value",
                 format!(
-                    "unknown entity type {t:?}; expected one of: {}",
+                    "unknown entity type {}; expected one of: {}",
+                    super::wording::quoted(t),
                     changes::ENTITY_TYPES.join(", ")
                 ),
             )]));

@@ -106,6 +106,9 @@ pub struct ReactivateBody {
 /// Records the churn with the customer's revenue in the 12 months before it
 /// (the lost revenue), sets `churned_at`/`churn_reason` on the card and adds
 /// a `churned` event to the history and timeline. 409 if already churned.
+///
+/// Unconditional: `If-Match` is not read (a churn sets only its own fields,
+/// whatever else changed on the card; a second one is the 409).
 #[utoipa::path(
     tag = "churn",
     params(("id" = i64, Path, description = "Customer id")),
@@ -181,6 +184,9 @@ pub async fn churn(
 /// record, clears `churned_at`/`churn_reason` on the card and adds a
 /// `reactivated` event. 409 if the customer is not churned. A purchase
 /// dated after the churn does the same by itself (note `purchase on <date>`).
+///
+/// Unconditional: `If-Match` is not read (a win-back clears only the churn's
+/// fields, whatever else changed on the card; a second one is the 409).
 #[utoipa::path(
     tag = "churn",
     params(("id" = i64, Path, description = "Customer id")),

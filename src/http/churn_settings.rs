@@ -255,12 +255,11 @@ pub async fn put_churn(
     user.require_any(EDITORS)?;
     let expected = precondition::if_match(&req)?;
     let value = body.0.settings()?;
-    let user_id = user.id;
     let version = state
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
-                store(conn, settings::CHURN, &value, expected, user_id)
+                store(conn, settings::CHURN, &value, expected, &user)
             })
         })
         .await?;

@@ -275,24 +275,29 @@ fn export_page(
                 charset,
                 formulas,
             } = page;
-            let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), EXPORT_PAGE)?;
-            let more = rows.len() as i64 > EXPORT_PAGE;
-            let rows: Vec<_> = rows.into_iter().take(EXPORT_PAGE as usize).collect();
-            let next = if more {
-                rows.last().map(|r| sort.cursor_for(r))
-            } else {
-                None
-            };
+            // One snapshot: `views` reads the tags and tiers again (as the
+            // list's `?tag=`, `GET /customers`).
+            let (views, next) = crate::db::snapshot(conn, |conn| {
+                let rows = customer_list::page(conn, &filter, &sort, after.as_ref(), EXPORT_PAGE)?;
+                let more = rows.len() as i64 > EXPORT_PAGE;
+                let rows: Vec<_> = rows.into_iter().take(EXPORT_PAGE as usize).collect();
+                let next = if more {
+                    rows.last().map(|r| sort.cursor_for(r))
+                } else {
+                    None
+                };
+                Ok::<_, ApiError>((views(conn, rows)?, next))
+            })?;
             // RFC 4180 ends records with CRLF (the import reads either).
             let mut out = csv::WriterBuilder::new()
                 .terminator(csv::Terminator::CRLF)
-                .from_writer(Vec::with_capacity(rows.len() * 300));
+                .from_writer(Vec::with_capacity(views.len() * 300));
             let columns = header_row();
             if with_header {
                 out.write_record(&columns)
                     .map_err(|e| ApiError::Internal(e.to_string()))?;
             }
-            for view in views(conn, rows)? {
+            for view in views {
                 let json =
                     serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
                 let record: Vec<String> = columns
@@ -539,7 +544,8 @@ impl Exported {
                 "version",
                 "invalid_type",
                 &format!(
-                    "{text:?} is not a version: a whole number (the card's, from the export), or empty for no check"
+                    "{} is not a version: a whole number (the card's, from the export), or empty for no check",
+                    super::wording::quoted(text)
                 ),
             )),
             _ => None,
@@ -857,6 +863,7 @@ pub async fn import(
             let mut before = std::collections::HashMap::new();
             bulk::run_batch(
                 conn,
+                &user,
                 items,
                 1,
                 all_or_none,

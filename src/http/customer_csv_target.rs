@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::bulk::{self, Applied};
 use super::bulk_customers::{external_ids, stale_item, update_card};
 use super::customer_csv::{stale, Exported};
+use super::wording::quoted;
 use crate::auth::AuthUser;
 use crate::db::customers::{self, CustomerRow};
 use crate::db::row_lock::{self, Locked};
@@ -193,8 +194,9 @@ fn copied(id: i64, key: &str) -> ApiError {
         "id",
         format!(
             "card {id} has no external_id and several rows of this file name it: this one would \
-             give it {key:?} (a copied row?). Empty the id cell to create a card, or give card \
-             {id} its key in a file that names it once"
+             give it {} (a copied row?). Empty the id cell to create a card, or give card \
+             {id} its key in a file that names it once",
+            quoted(key)
         ),
     )
 }
@@ -208,7 +210,8 @@ fn not_an_id(text: &str) -> ApiError {
         "id",
         "invalid_type",
         &format!(
-            "{text:?} is not a card id: a whole number (the card's, from the export), or empty to match the row by external_id"
+            "{} is not a card id: a whole number (the card's, from the export), or empty to match the row by external_id",
+            quoted(text)
         ),
     )
 }
@@ -230,8 +233,10 @@ fn other_key(id: i64, own: &str, key: &str) -> ApiError {
         "external_id",
         "conflict",
         format!(
-            "card {id} has external_id {own:?}, not {key:?}: a row's id and external_id name one card \
-             (managers, admins and integrations change a card's external_id with PATCH /customers/{id})"
+            "card {id} has external_id {}, not {}: a row's id and external_id name one card \
+             (managers, admins and integrations change a card's external_id with PATCH /customers/{id})",
+            quoted(own),
+            quoted(key)
         ),
     ))
 }

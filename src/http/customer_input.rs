@@ -70,16 +70,14 @@ pub fn tag_errors(tags: Option<&[String]>) -> Vec<FieldError> {
         .enumerate()
         .filter(|(_, t)| t.trim().is_empty() || t.chars().count() > 50 || t.contains('|'))
         .map(|(i, t)| {
-            // Quoted up to 60 characters: the 51st piece of a CSV tags
-            // cell holds the rest of the cell, megabytes perhaps.
-            let shown: String = t.chars().take(60).collect();
-            let more = if shown.len() < t.len() { "…" } else { "" };
+            // The 51st piece of a CSV tags cell holds the rest of the cell.
             FieldError::new(
                 format!("tags[{i}]"),
                 "tag",
                 format!(
-                    "tag {shown:?}{more} must be 1 to 50 characters, not blank and without | \
-                     (the tag separator of the CSV export)"
+                    "tag {} must be 1 to 50 characters, not blank and without | \
+                     (the tag separator of the CSV export)",
+                    super::wording::quoted(t)
                 ),
             )
         })

@@ -138,7 +138,6 @@ pub async fn put_settings(
     user.require_any(EDITORS)?;
     let expected = precondition::if_match(&req)?;
     let value = body.0.settings()?;
-    let user_id = user.id;
     // Before the write turn: see `settings::change_turn`.
     let turn = settings::change_turn().await;
     let version = state
@@ -146,7 +145,7 @@ pub async fn put_settings(
         .write(move |conn| {
             let _turn = turn;
             let version = db::write_tx(conn, |conn| {
-                store(conn, settings::LOYALTY, &value, expected, user_id)
+                store(conn, settings::LOYALTY, &value, expected, &user)
             })?;
             loyalty::refresh_all(conn, &value, version, db::now()).map_err(|e| {
                 super::settings::saved_but_not_applied(

@@ -969,17 +969,21 @@ pub async fn list_members(
                 segment: Some(scope),
                 ..paged.filter.clone()
             };
-            let rows = customer_list::page(
-                conn,
-                &filter,
-                &paged.sort,
-                paged.after.as_ref(),
-                paged.limit,
-            )?;
-            let page = paged.finish(rows);
-            Ok(CustomerPage {
-                items: views(conn, page.items)?,
-                next_cursor: page.next_cursor,
+            // One snapshot: a rule on tags or tiers, read again by `views`
+            // (as `GET /customers?tag=`).
+            db::snapshot(conn, |conn| {
+                let rows = customer_list::page(
+                    conn,
+                    &filter,
+                    &paged.sort,
+                    paged.after.as_ref(),
+                    paged.limit,
+                )?;
+                let page = paged.finish(rows);
+                Ok(CustomerPage {
+                    items: views(conn, page.items)?,
+                    next_cursor: page.next_cursor,
+                })
             })
         })
         .await?;
@@ -989,6 +993,9 @@ pub async fn list_members(
 /// Add customers to a static segment (409 for dynamic segments). Unknown
 /// customer ids are a 422 naming each; current members and repeats are
 /// ignored. Adding any raises the segment's `version` and `updated_at`.
+///
+/// Unconditional: `If-Match` is not read (adding a member is the same
+/// whatever else changed); the segment's new `version` is on its next read.
 #[utoipa::path(
     tag = "segments",
     params(("id" = i64, Path, description = "Segment id")),
@@ -1069,6 +1076,9 @@ fn static_only(row: &SegmentRow) -> Result<(), ApiError> {
 /// Remove a customer from a static segment (409 for dynamic segments; 404
 /// when the customer is not a member). Raises the segment's `version` and
 /// `updated_at`.
+///
+/// Unconditional: `If-Match` is not read (removing a member is the same
+/// whatever else changed); the segment's new `version` is on its next read.
 #[utoipa::path(
     tag = "segments",
     params(("id" = i64, Path, description = "Segment id"),

@@ -54,10 +54,11 @@ pub struct TierSettingsBody {
     /// decimals: the cuts are made in whole basis points).
     #[schema(minimum = 0, maximum = 100)]
     pub important_pct: f64,
-    /// The next share that is `secondary`.
+    /// The next share that is `secondary` (0–100, at most two decimals).
     #[schema(minimum = 0, maximum = 100)]
     pub secondary_pct: f64,
-    /// The next share that is `ordinary`; the rest are `small`. The three add up to at most 100.
+    /// The next share that is `ordinary` (0–100, at most two decimals); the
+    /// rest are `small`. The three add up to at most 100.
     #[schema(minimum = 0, maximum = 100)]
     pub ordinary_pct: f64,
 }
@@ -267,7 +268,6 @@ pub async fn put_cpr(
     user.require_any(EDITORS)?;
     let expected = precondition::if_match(&req)?;
     let value = body.0.settings()?;
-    let user_id = user.id;
     // Before the write turn: see `settings::change_turn`.
     let turn = settings::change_turn().await;
     let version = state
@@ -275,7 +275,7 @@ pub async fn put_cpr(
         .write(move |conn| {
             let _turn = turn;
             let version = db::write_tx(conn, |conn| {
-                store(conn, settings::CPR, &value, expected, user_id)
+                store(conn, settings::CPR, &value, expected, &user)
             })?;
             let now = db::now();
             cpr::refresh_all(conn, &value, version, now)
@@ -334,7 +334,7 @@ pub fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
     name: &str,
     value: &T,
     expected: Option<Vec<i64>>,
-    user_id: i64,
+    user: &AuthUser,
 ) -> Result<i64, ApiError> {
     settings::lock(conn, name)?;
     let (stored, current) = settings::get::<T>(conn, name)?;
@@ -348,10 +348,13 @@ pub fn store<T: Serialize + serde::de::DeserializeOwned + Default>(
     }
     // `settings::lock` is held before the first save too (an advisory
     // lock, not the row's): no other writer saves between the read and this.
-    let saved = settings::put(conn, name, value, current, user_id, db::now())?;
-    saved.ok_or(ApiError::PreconditionFailed {
-        current: current + 1,
-    })
+    let saved = settings::put(conn, name, value, current, user.id, db::now())?.ok_or(
+        ApiError::PreconditionFailed {
+            current: current + 1,
+        },
+    )?;
+    user.unchanged_in(conn)?;
+    Ok(saved)
 }
 
 /// The tier cut-offs.
@@ -387,12 +390,11 @@ pub async fn put_tiers(
     user.require_any(EDITORS)?;
     let expected = precondition::if_match(&req)?;
     let value = body.0.settings()?;
-    let user_id = user.id;
     let version = state
         .db
         .write(move |conn| {
             db::write_tx(conn, |conn| {
-                store(conn, settings::TIERS, &value, expected, user_id)
+                store(conn, settings::TIERS, &value, expected, &user)
             })
         })
         .await?;

@@ -110,7 +110,10 @@ pub struct SurveyPeriod {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SurveyResults {
     pub survey_id: i64,
+    /// `from` as sent, clamped to the years 1–9999 and rounded up to the
+    /// microsecond; null when not sent.
     pub from: Option<DateTime<Utc>>,
+    /// `to`, as `from`.
     pub to: Option<DateTime<Utc>>,
     /// The panel: the target segment's active members when the survey
     /// opened, less those archived since. A survey's own responses, or an
@@ -329,10 +332,14 @@ fn results(
         .collect();
     let all: Vec<&AnswerCount> = counts.iter().collect();
     let f = figures(&questions, &all);
+    // The bounds as judged, clamped to years 1–9999 (a `from` in year 0 came
+    // back as `-0001-…`, no RFC 3339 date-time; a review), as the analytics
+    // reports echo theirs.
+    let echoed = |t: DateTime<Utc>| bound(t).and_utc();
     Ok(SurveyResults {
         survey_id: id,
-        from,
-        to,
+        from: from.map(echoed),
+        to: to.map(echoed),
         target_customers: targets,
         responses: responses.iter().map(|r| r.responses).sum(),
         response_rate: rules::response_rate(total_respondents, targets),

@@ -157,9 +157,10 @@ pub struct UserQuery {
     #[param(max_length = 200)]
     pub q: Option<String>,
     /// One of `id`, `email`, `name`, `created_at`, `updated_at`; prefix `-`
-    /// for descending. Default `id`. Ties go by id. `name` follows the
-    /// database's collation (SQLite: code point order; PostgreSQL: the
-    /// database's locale).
+    /// for descending. Default `id`. Ties go by id. `name` and `email`
+    /// follow the database's collation (SQLite: code point order;
+    /// PostgreSQL: the database's locale, which may weigh punctuation
+    /// last: `ab@…` before `a.z@…`).
     #[param(
         example = "email",
         pattern = "^-?(id|email|name|created_at|updated_at)$"
@@ -286,7 +287,7 @@ pub async fn create(
                     ));
                 }
                 let row = users::insert(conn, &new)?;
-                still_admin(conn, &user)?;
+                user.unchanged_in(conn)?;
                 Ok(row)
             })
         })
@@ -395,7 +396,7 @@ pub async fn patch(
                 let current = users::find(conn, id)?
                     .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))?;
                 precondition::check(expected.as_deref(), current.version)?;
-                still_admin(conn, &user)?;
+                user.unchanged_in(conn)?;
                 let now = db::now();
                 let email = email
                     .as_deref()
@@ -458,24 +459,6 @@ pub async fn patch(
     users::changed();
     let row = row?;
     Ok(user_response(actix_web::http::StatusCode::OK, row))
-}
-
-/// The caller is still an active admin where its change commits (read after
-/// the write's waits: the user row's lock, the insert): checked only when its
-/// token was, an admin deactivated or demoted while its change waited for a
-/// password hash or the writer still made an admin or set a password (a
-/// review). Read, not locked: two admins changing each other would lock
-/// each other's rows in opposite orders.
-fn still_admin(conn: &mut crate::db::DbConn, caller: &AuthUser) -> Result<(), ApiError> {
-    let now = users::find(conn, caller.id)?.filter(|u| u.active);
-    let Some(now) = now else {
-        return Err(crate::auth::extract::disabled());
-    };
-    if from_db(&now.role, Role::Viewer) == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("only admins may do this".into()))
-    }
 }
 
 /// A field error for an owner id that names no active user.

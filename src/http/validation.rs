@@ -50,7 +50,8 @@ impl<T: Code> Input<T> {
 
 fn unknown_message<T: Code>(s: &str) -> String {
     format!(
-        "unknown value {s:?}; expected one of: {}",
+        "unknown value {}; expected one of: {}",
+        super::wording::quoted(s),
         T::CODES.join(", ")
     )
 }

@@ -437,7 +437,9 @@ pub async fn create(
         .write(move |conn| {
             db::write_tx(conn, |conn| {
                 let start = changes::head(conn)?;
-                Ok(webhooks::insert(conn, &new, start, db::now())?)
+                let row = webhooks::insert(conn, &new, start, db::now())?;
+                user.unchanged_in(conn)?;
+                Ok(row)
             })
         })
         .await?;
@@ -549,6 +551,7 @@ pub async fn patch(
                         current: row.version + 1,
                     });
                 }
+                user.unchanged_in(conn)?;
                 find_webhook(conn, id)
             })
         })
@@ -680,6 +683,9 @@ pub async fn deliveries(
 /// A delivery on the wire meanwhile is waited for: its answer no longer
 /// counts, no other POST starts before it ends, and the replayed changes
 /// follow in order. A cursor older than the feed's retention is 410.
+///
+/// Unconditional: `If-Match` is not read (a replay sets only the position
+/// and the backoff, whatever else changed); the new `version` is the ETag.
 #[utoipa::path(tag = "webhooks", params(("id" = i64, Path, description = "Webhook id")), request_body = WebhookReplay, responses(
     (status = 200, body = WebhookView, headers(("ETag" = String))),
     (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -740,6 +746,7 @@ pub async fn replay(
                 };
                 let through = after.is_none().then_some(head);
                 webhooks::rewind(conn, id, to, through, db::now())?;
+                user.unchanged_in(conn)?;
                 find_webhook(conn, id)
             })
         })

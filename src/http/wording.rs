@@ -4,6 +4,16 @@
 //! to a tester in Swagger UI. The field and the code stay as they were; a date
 //! that is not in the calendar (`2026-02-30`) becomes an `invalid_value`.
 
+/// `value` quoted for an error message, cut after 60 characters (an
+/// ellipsis says so): a refused value is quoted back, and one of megabytes
+/// (a CSV cell, a bulk item's code) made an error of megabytes, stored with
+/// its idempotency key too (a review).
+pub fn quoted(value: &str) -> String {
+    let shown: String = value.chars().take(60).collect();
+    let more = if shown.len() < value.len() { "…" } else { "" };
+    format!("{shown:?}{more}")
+}
+
 /// An array where an object belongs (a struct serde would fill by position).
 pub const ARRAY_FOR_OBJECT: &str = "expected an object, got an array";
 

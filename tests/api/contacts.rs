@@ -23,6 +23,7 @@ backend_tests!(
     contact_patch_validation_names_every_bad_field,
     contact_unknown_field_is_422,
     contact_writes_follow_the_customer_write_rules,
+    contact_phone_and_email_are_judged_trimmed_as_a_cards,
 );
 
 async fn org(app: &TestApp, token: &str, name: &str) -> i64 {
@@ -627,4 +628,42 @@ async fn contact_writes_follow_the_customer_write_rules(app: TestApp) {
     app.post(&contacts_path(mine), "", &json!({"name": "anon"}))
         .await
         .problem(401);
+}
+
+/// A review: a contact's phone was judged as sent and stored trimmed, so a
+/// phone typed with an ideographic space (as Chinese input methods do) was a
+/// 422 on a contact and a 201 on a card. Its length still counts as sent.
+async fn contact_phone_and_email_are_judged_trimmed_as_a_cards(app: TestApp) {
+    let token = app.admin_token().await;
+    let customer = org(&app, &token, "Trimmed Co").await;
+    let body =
+        json!({"name": "Li", "phone": "\u{3000}138 0013 8000\n", "email": " Li@Example.com "});
+    let created = add_contact(&app, &token, customer, body).await;
+    assert_eq!(created["phone"], "138 0013 8000", "{created}");
+    assert_eq!(created["email"], "li@example.com", "{created}");
+    let card = json!({"kind": "individual", "name": "Li", "phone": "\u{3000}138 0013 8000"});
+    app.create_customer(&token, card).await;
+
+    let path = format!("{}/{}", contacts_path(customer), created["id"]);
+    let r = app
+        .patch(&path, &token, &json!({"phone": "\t0571 8888 1234"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["phone"], "0571 8888 1234", "{}", r.text);
+
+    // Padded past the spec's maxLength of 32: refused, though it fits trimmed.
+    let padded = format!("{}12345", " ".repeat(30));
+    for r in [
+        app.post(
+            &contacts_path(customer),
+            &token,
+            &json!({"name": "Pad", "phone": padded}),
+        )
+        .await,
+        app.patch(&path, &token, &json!({"phone": padded})).await,
+    ] {
+        r.problem(422);
+        assert_eq!(r.error_fields(), ["phone"], "{}", r.text);
+        assert_eq!(r.body["errors"][0]["code"], "length", "{}", r.text);
+    }
 }

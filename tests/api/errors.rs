@@ -33,6 +33,7 @@ backend_tests!(
     a_body_declared_over_the_limit_is_413_before_it_is_sent,
     type_errors_are_worded_for_json_not_rust,
     integers_from_2_63_to_2_64_are_out_of_range,
+    refused_values_are_quoted_cut_short,
 );
 
 /// Found by an outside audit: past serde_json's 127 levels, a body that
@@ -1520,4 +1521,39 @@ async fn an_unread_chunked_body_closes_its_connection(app: TestApp) {
             "closed after {waited:?}: {text}"
         );
     }
+}
+
+/// A review: a refused value was quoted whole in its error, so a code or a
+/// CSV cell of megabytes made an error of megabytes (each invisible
+/// character escaped to 8). Now 60 characters and an ellipsis.
+async fn refused_values_are_quoted_cut_short(app: TestApp) {
+    let token = app.admin_token().await;
+    let long = "\u{200b}".repeat(50_000);
+    let r = app
+        .post(
+            "/api/v1/customers",
+            &token,
+            &json!({"kind": long, "name": "Long"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["kind"], "{}", r.text);
+    let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("…") && message.len() < 1_000, "{message}");
+
+    let csv = format!(
+        "external_id,name,version\nQ-1,Quoted,{}\n",
+        "x".repeat(200_000)
+    );
+    let r = app
+        .post_raw("/api/v1/customers/import", &token, "text/csv", &csv)
+        .await;
+    assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(500)]);
+    assert_eq!(
+        r.body["items"][0]["errors"][0]["field"],
+        "version",
+        "{}",
+        &r.text[..r.text.len().min(500)]
+    );
+    assert!(r.text.len() < 2_000, "{} bytes", r.text.len());
 }

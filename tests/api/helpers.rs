@@ -635,6 +635,32 @@ impl TestApp {
         out
     }
 
+    /// Changes user `id` (`set`, SQL) in a transaction that holds the writer
+    /// (SQLite) or the tables a write of the user's role touches (PostgreSQL:
+    /// reads go on, writes and row locks wait) while `request` is sent: the
+    /// request waits for it where it writes, after its token was checked.
+    pub async fn user_changed_while_waiting(
+        &self,
+        id: i64,
+        set: &'static str,
+        request: impl std::future::Future<Output = Resp>,
+    ) -> Resp {
+        use diesel::RunQueryDsl;
+        let lock_tables = self.backend == Backend::Postgres;
+        let hold = move |conn: &mut patron::db::DbConn| {
+            if lock_tables {
+                diesel::sql_query(
+                    "LOCK TABLE users, customers, transactions, webhooks, settings \
+                     IN EXCLUSIVE MODE",
+                )
+                .execute(conn)?;
+            }
+            diesel::sql_query(format!("UPDATE users SET {set} WHERE id = {id}")).execute(conn)?;
+            Ok(())
+        };
+        self.while_held(hold, request).await
+    }
+
     pub async fn create_customer(&self, token: &str, body: Value) -> Resp {
         let r = self.post("/api/v1/customers", token, &body).await;
         assert_eq!(r.status, 201, "customer creation failed: {}", r.text);

@@ -24,6 +24,7 @@ mod auth;
 mod auth_password;
 mod busy_workers;
 mod cache_control;
+mod caller_rechecked;
 mod card_lock_races;
 mod card_reads;
 mod changes;

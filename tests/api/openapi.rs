@@ -580,6 +580,11 @@ fn unconditional_writes_say_so() {
         ("put", "/api/v1/customers/{id}/cpr/pin"),
         ("delete", "/api/v1/customers/{id}/cpr/pin"),
         ("post", "/api/v1/customers/{id}/restore"),
+        ("post", "/api/v1/segments/{id}/members"),
+        ("delete", "/api/v1/segments/{id}/members/{customer_id}"),
+        ("post", "/api/v1/webhooks/{id}/replay"),
+        ("post", "/api/v1/customers/{id}/churn"),
+        ("post", "/api/v1/customers/{id}/reactivate"),
     ] {
         let op = &spec["paths"][path][method];
         let text = op["description"].as_str().unwrap_or_default();

@@ -546,7 +546,13 @@ async fn a_service_document_first_written_by_two_writers_at_once_keeps_the_later
 /// before its read, rather than at the insert.
 async fn a_first_put_without_if_match_racing_another_is_not_refused(app: TestApp) {
     fn put(c: &mut patron::db::DbConn, by: &str) -> Result<(), patron::error::ApiError> {
-        patron::http::settings::store(c, "race_put", &json!({"by": by}), None, 1).map(drop)
+        // User 1: the first admin, whom the store finds unchanged where it writes.
+        let admin = patron::auth::AuthUser {
+            id: 1,
+            role: patron::domain::codes::Role::Admin,
+            email: String::new(),
+        };
+        patron::http::settings::store(c, "race_put", &json!({"by": by}), None, &admin).map(drop)
     }
     two_first_writers_at_once(&app, "race_put", put).await;
 }

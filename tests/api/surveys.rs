@@ -957,7 +957,21 @@ async fn results_query_rules(app: TestApp) {
     ] {
         let r = app.get(&format!("{url}?{bounds}"), &admin).await;
         assert_eq!(r.status, 200, "{bounds}: {}", r.text);
+        // Echoed clamped, as RFC 3339 date-times (`-0001-…`, `+10000-…`
+        // before; a review).
+        for (field, clamped) in [
+            ("from", "0001-01-01T00:00:00Z"),
+            ("to", "9999-12-31T23:59:59.999999Z"),
+        ] {
+            if bounds.contains(field) {
+                assert_eq!(r.body[field], clamped, "{bounds}: {}", r.text);
+            }
+        }
     }
+    let r = app
+        .get(&format!("{url}?from=0000-01-01T00:00:00%2B01:00"), &admin)
+        .await;
+    assert_eq!(r.body["from"], "0001-01-01T00:00:00Z", "{}", r.text);
     let r = app
         .get(&format!("{url}?from=2016-12-31T23:59:60Z"), &admin)
         .await;

@@ -1103,28 +1103,6 @@ async fn unknown_and_malformed_user_ids_are_404(app: TestApp) {
     }
 }
 
-/// Changes `admin` (`set`, SQL) in a transaction that holds the writer
-/// (SQLite) or the users table (PostgreSQL: reads go on, writes and row
-/// locks wait) while `request` is sent: the request waits for it where it
-/// writes.
-async fn changed_while_waiting(
-    app: &TestApp,
-    admin: i64,
-    set: &'static str,
-    request: impl std::future::Future<Output = Resp>,
-) -> Resp {
-    use diesel::RunQueryDsl;
-    let lock_table = app.backend == crate::helpers::Backend::Postgres;
-    let hold = move |conn: &mut patron::db::DbConn| {
-        if lock_table {
-            diesel::sql_query("LOCK TABLE users IN EXCLUSIVE MODE").execute(conn)?;
-        }
-        diesel::sql_query(format!("UPDATE users SET {set} WHERE id = {admin}")).execute(conn)?;
-        Ok(())
-    };
-    app.while_held(hold, request).await
-}
-
 /// A review: the caller's admin rights were checked when its token was,
 /// not where its change commits, so an admin deactivated while its change
 /// waited (for a password hash, for the writer) still created a user or
@@ -1136,8 +1114,9 @@ async fn an_admin_deactivated_or_demoted_while_its_change_waits_changes_nothing(
     let body =
         json!({"email": "late@example.com", "name": "Late", "role": "admin", "password": PASSWORD});
     let inactive = "active = FALSE";
-    let r =
-        changed_while_waiting(&app, creator, inactive, create(&app, &creator_token, body)).await;
+    let r = app
+        .user_changed_while_waiting(creator, inactive, create(&app, &creator_token, body))
+        .await;
     assert_eq!(r.status, 401, "{}", r.text);
     let r = app.get("/api/v1/users?q=late", &admin).await;
     assert_eq!(r.body["items"], json!([]), "{}", r.text);
@@ -1147,7 +1126,9 @@ async fn an_admin_deactivated_or_demoted_while_its_change_waits_changes_nothing(
     let path = format!("/api/v1/users/{viewer}");
     let to_admin = json!({"role": "admin"});
     let promote = app.patch(&path, &promoter_token, &to_admin);
-    let r = changed_while_waiting(&app, promoter, inactive, promote).await;
+    let r = app
+        .user_changed_while_waiting(promoter, inactive, promote)
+        .await;
     assert_eq!(r.status, 401, "{}", r.text);
     let r = app.get(&path, &admin).await;
     assert_eq!(r.body["role"], "viewer", "{}", r.text);
@@ -1155,7 +1136,9 @@ async fn an_admin_deactivated_or_demoted_while_its_change_waits_changes_nothing(
     // Demoted meanwhile: a 403, as its next request would get.
     let (demoted, demoted_token) = app.user_with_role("admin").await;
     let promote = app.patch(&path, &demoted_token, &to_admin);
-    let r = changed_while_waiting(&app, demoted, "role = 'sales'", promote).await;
+    let r = app
+        .user_changed_while_waiting(demoted, "role = 'sales'", promote)
+        .await;
     assert_eq!(r.status, 403, "{}", r.text);
     let r = app.get(&path, &admin).await;
     assert_eq!(r.body["role"], "viewer", "{}", r.text);
