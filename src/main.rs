@@ -90,6 +90,21 @@ fn print_out(text: &str) -> ExitCode {
     }
 }
 
+/// The start-up lines, on stdout; on stderr (the log) when stdout is a pipe
+/// whose reader is gone (`patron | true`): `println!` panicked there, after
+/// the first admin was created, and its generated password was never shown
+/// (a review).
+fn announce(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    }
+}
+
 async fn serve() -> Result<(), String> {
     let log_guard = patron::logging::init()?;
     let config = Config::from_env()?;
@@ -102,23 +117,28 @@ async fn serve() -> Result<(), String> {
     let admin_email = config.admin_email.clone();
     let app = Application::build(config).await?;
     let (base, scope) = base_url(&bind, app.port());
-    println!("Patron is listening on {base}{scope}");
-    println!("  Swagger UI: {base}/swagger-ui/");
+    let mut banner =
+        format!("Patron is listening on {base}{scope}\n  Swagger UI: {base}/swagger-ui/\n");
     match &app.first_admin {
         FirstAdmin::Generated { email, password } => {
-            println!("  First admin created: {email} / {password}");
-            println!("  (printed once; set PATRON_ADMIN_PASSWORD to choose it)");
+            banner += &format!("  First admin created: {email} / {password}\n");
+            banner += "  (printed once; set PATRON_ADMIN_PASSWORD to choose it)\n";
         }
-        FirstAdmin::Chosen { email } => println!(
-            "  Log in with POST {base}/api/v1/auth/token as {email} with PATRON_ADMIN_PASSWORD"
-        ),
+        FirstAdmin::Chosen { email } => {
+            banner += &format!(
+            "  Log in with POST {base}/api/v1/auth/token as {email} with PATRON_ADMIN_PASSWORD\n"
+        )
+        }
         // The database had users already: PATRON_ADMIN_EMAIL named the first
         // admin only, who may since have been renamed or disabled.
-        FirstAdmin::Existing => println!(
-            "  Log in with POST {base}/api/v1/auth/token as an existing user (the first admin \
-             was {admin_email} unless PATRON_ADMIN_EMAIL differed then)"
-        ),
+        FirstAdmin::Existing => {
+            banner += &format!(
+                "  Log in with POST {base}/api/v1/auth/token as an existing user (the first admin \
+                 was {admin_email} unless PATRON_ADMIN_EMAIL differed then)\n"
+            )
+        }
     }
+    announce(&banner);
     match app.run().await.map_err(|e| e.to_string())? {
         patron::startup::Stopped::Drained => {
             log::info!("Patron stopped");

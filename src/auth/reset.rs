@@ -21,6 +21,7 @@ pub async fn reset_admin_password(
     new_password: String,
 ) -> Result<String, String> {
     check_password(&new_password)?;
+    existing_sqlite_file(&config.database_url)?;
     let (url, timeout, locking) = (
         config.database_url.clone(),
         config.db_timeout_secs,
@@ -41,6 +42,11 @@ pub async fn reset_admin_password(
             db::write_tx(conn, |conn| {
                 // The stored emails: each, typed so, names its admin here.
                 let admins = users::active_admin_emails(conn)?.join(", ");
+                if admins.is_empty() {
+                    return Err(ApiError::NotFound(
+                        "this database has no admin: is DATABASE_URL the server's?".into(),
+                    ));
+                }
                 // As a login finds it: an email kept in its old spelling at
                 // start-up (its normal form is another user's) is found
                 // typed as stored.
@@ -102,6 +108,26 @@ fn check_password(new_password: &str) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join("; ")),
         Err(other) => Err(other.to_string()),
+    }
+}
+
+/// A reset opens the server's SQLite file, never a new one: run from another
+/// directory, the default `sqlite://patron.db` made an empty database there
+/// and answered "no user has the email" (a review).
+fn existing_sqlite_file(url: &str) -> Result<(), String> {
+    if db::Backend::of_url(url) != Some(db::Backend::Sqlite) {
+        return Ok(());
+    }
+    let path = db::sqlite_path(url);
+    // An SQLite URI (`sqlite:file:…?mode=rw`) says for itself whether a
+    // missing file is made; its path is not a file name to look up.
+    if path.starts_with("file:") || std::path::Path::new(path).is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "no SQLite database at {path} (DATABASE_URL {url}): run this from the directory \
+             the server runs in, with its DATABASE_URL"
+        ))
     }
 }
 

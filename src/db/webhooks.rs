@@ -128,7 +128,14 @@ pub fn save(
     // sent an older change as the last attempt before disabling); so was the
     // wait they set before the next attempt (a review: a filter narrowed to
     // leave out a failing type still waited up to the back-off's hour).
-    diesel::update(target.filter(webhooks::events.ne(&events)))
+    // Another URL or secret: they were another receiver's, or another
+    // signature's (a review: a mistyped URL corrected waited out the old
+    // back-off, and its first failure disabled it).
+    let other = webhooks::events
+        .ne(&events)
+        .or(webhooks::url.ne(&w.url))
+        .or(webhooks::secret.ne(&w.secret));
+    diesel::update(target.filter(other))
         .set((
             webhooks::failures.eq(0),
             webhooks::next_attempt_at.eq(None::<NaiveDateTime>),

@@ -13,6 +13,7 @@ pub mod instants;
 pub mod loyalty;
 pub mod market;
 pub mod pareto;
+pub mod periods;
 pub mod reference;
 pub mod segments;
 pub mod statistics;

@@ -2,7 +2,7 @@
 //! answer without a CRM, each answered by one figure over `[from, to)`.
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -19,12 +19,13 @@ use crate::startup::AppState;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OverviewQuery {
-    /// Start (inclusive); default: 12 months before `to`.
+    /// Start (inclusive); default: 12 months before `to`. Its offset (else
+    /// `to`'s, else UTC) says where the period's calendar months are.
     #[serde(default, deserialize_with = "dates::optional")]
-    pub from: Option<DateTime<Utc>>,
+    pub from: Option<DateTime<FixedOffset>>,
     /// End (exclusive); default: now.
     #[serde(default, deserialize_with = "dates::optional")]
-    pub to: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<FixedOffset>>,
     /// Only customers owned (now) by this user.
     pub owner_id: Option<i64>,
 }
@@ -37,8 +38,9 @@ pub struct ReasonCount {
 }
 
 /// Is loyalty rising or falling? Behavioural loyalty (行为忠诚) measured as
-/// the repeat-purchase rate, in the period against the same length of time
-/// just before it.
+/// the repeat-purchase rate, in the period against the period just before it
+/// (as many calendar months when the period is whole calendar months, else
+/// as long).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LoyaltyTrend {
     /// bought_twice_or_more ÷ bought in the period; null when nobody bought.
@@ -91,8 +93,9 @@ pub struct Overview {
     /// of two reasons counts in both), most first, then by reason.
     pub new_customers_lost_by_reason: Vec<ReasonCount>,
     /// Why do old ones leave without a word? Silent losses of the period:
-    /// customers for more than 12 months before `to` who bought in the same
-    /// length of time just before `from` and nothing in the period, with no
+    /// customers for more than 12 months before `to` who bought in the period
+    /// just before (as many calendar months when the period is whole calendar
+    /// months: March's is February; else as long) and nothing in the period, with no
     /// complaint and no churn recorded with a note since that time began. A
     /// customer who stopped buying earlier was lost in an earlier period.
     pub silent_losses: i64,
@@ -114,8 +117,16 @@ pub async fn overview(
     query: QueryParams<OverviewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
-    let (from, to) = report_period::resolve(q.from, q.to)?;
-    let before = from - (to - from);
+    let utc = |t: DateTime<FixedOffset>| t.with_timezone(&Utc);
+    let (from, to) = report_period::resolve(q.from.map(utc), q.to.map(utc))?;
+    // The wall clocks the client sent: March in UTC+8 is whole calendar
+    // months there, not in UTC (a review).
+    let offset = |t: Option<DateTime<FixedOffset>>| t.map(|t| t.offset().local_minus_utc());
+    let offsets = (
+        offset(q.from).or(offset(q.to)).unwrap_or(0),
+        offset(q.to).or(offset(q.from)).unwrap_or(0),
+    );
+    let before = crate::domain::periods::start_before(from, to, offsets);
     let owner = q.owner_id;
     let (o, lost) = state
         .db

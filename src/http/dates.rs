@@ -15,7 +15,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::de::{self, Deserializer, Visitor};
 
 use crate::domain::instants;
@@ -32,6 +32,14 @@ impl Strict for NaiveDate {
     const EXPECTED: &'static str = "a formatted date string";
     fn read(s: &str) -> Result<Self, instants::Unreadable> {
         instants::parse_date(s)
+    }
+}
+
+/// An instant with the offset it was sent with (its wall clock there).
+impl Strict for DateTime<FixedOffset> {
+    const EXPECTED: &'static str = "an RFC 3339 formatted date and time string";
+    fn read(s: &str) -> Result<Self, instants::Unreadable> {
+        instants::parse_instant(s)
     }
 }
 

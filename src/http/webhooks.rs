@@ -51,7 +51,8 @@ pub struct WebhookView {
     /// selected by `events`): delivery continues after it.
     pub cursor: String,
     /// Failed attempts in a row on the current change (0 when healthy). A
-    /// change of `events` starts it again, and clears `next_attempt_at`.
+    /// change of `events`, `url` or `secret` starts it again, and clears
+    /// `next_attempt_at`.
     pub consecutive_failures: i64,
     /// When the next retry is due, while retrying.
     pub next_attempt_at: Option<DateTime<Utc>>,

@@ -35,7 +35,11 @@ pub fn plain(text: &str) -> (&'static str, String) {
     }
     // An enum's: "unknown variant `x`, expected one of `a`, `b`".
     if let Some(rest) = text.strip_prefix("unknown variant ") {
-        return ("invalid_value", format!("unknown value {rest}"));
+        let message = match rest.rsplit_once("`, expected ") {
+            Some((value, wanted)) => format!("unknown value {}`, expected {wanted}", cut(value)),
+            None => format!("unknown value {}", cut(rest)),
+        };
+        return ("invalid_value", message);
     }
     // "invalid type: string \"abc\", expected i64"
     for prefix in ["invalid type: ", "invalid value: "] {
@@ -59,7 +63,19 @@ pub fn plain(text: &str) -> (&'static str, String) {
             }
         }
     }
-    ("invalid_type", text.to_string())
+    ("invalid_type", cut(text))
+}
+
+/// `text` cut after 60 characters (an ellipsis says so): serde quotes the
+/// value it refused whole, a CSV cell or a JSON string of megabytes (see
+/// `quoted`).
+fn cut(text: &str) -> String {
+    let shown: String = text.chars().take(60).collect();
+    if shown.len() < text.len() {
+        shown + "…"
+    } else {
+        shown
+    }
 }
 
 /// chrono's parse errors, as its `Display` words them.
@@ -182,6 +198,9 @@ fn given(got: &str) -> String {
     if let Some(rest) = got.strip_prefix("floating point ") {
         return format!("number {rest}");
     }
+    if got.starts_with("string ") {
+        return cut(got);
+    }
     match got {
         "sequence" => "an array".to_string(),
         "map" => "an object".to_string(),
@@ -193,6 +212,26 @@ fn given(got: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::plain;
+
+    /// A refused string is quoted up to 60 characters, whatever its length.
+    #[test]
+    fn long_values_are_cut() {
+        let long = "x".repeat(10_000);
+        let (_, message) = plain(&format!("invalid type: string \"{long}\", expected i64"));
+        assert!(
+            message.starts_with("expected an integer, got string \"xxx"),
+            "{message}"
+        );
+        assert!(message.ends_with('…') && message.len() < 120, "{message}");
+        let (_, message) = plain(&format!(
+            "unknown variant `{long}`, expected one of `a`, `b`"
+        ));
+        assert!(
+            message.ends_with("…`, expected one of `a`, `b`"),
+            "{message}"
+        );
+        assert!(message.len() < 120, "{message}");
+    }
 
     #[test]
     fn rust_type_names_become_json_words() {

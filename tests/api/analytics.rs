@@ -14,6 +14,7 @@ backend_tests!(
     sales_grouped_by_month_owner_and_product,
     overview_answers_the_questions,
     overview_silent_losses_in_a_later_period,
+    overview_months_compare_with_the_calendar_month_before,
     a_new_customer_lost_is_judged_at_its_churn,
     funnel_conversion_and_median_days,
     funnel_converts_after_a_move_down_and_back,
@@ -758,4 +759,48 @@ async fn funnel_converts_after_a_move_down_and_back(app: TestApp) {
     );
     // Key itself was entered once (its second entry is not a new one).
     assert_eq!(r.body["steps"][3]["entered"], 1, "{}", r.text);
+}
+
+/// Monthly reports tile time: each lapse is the silent loss of one month.
+/// By a count of days, March's period before began on 29 January (a
+/// lapse on the 30th counted in February and again in March) and April's
+/// on 2 March (a lapse on 1 March counted in no month; a review).
+async fn overview_months_compare_with_the_calendar_month_before(app: TestApp) {
+    let token = app.admin_token().await;
+    let january = customer(&app, &token, "Lapsed in January").await;
+    post_sale(&app, &token, january, 1_000, "Tea", "2023-01-10T10:00:00Z").await;
+    post_sale(&app, &token, january, 1_000, "Tea", "2025-01-30T10:00:00Z").await;
+    let march = customer(&app, &token, "Lapsed in March").await;
+    post_sale(&app, &token, march, 1_000, "Tea", "2023-01-10T10:00:00Z").await;
+    post_sale(&app, &token, march, 1_000, "Tea", "2025-03-01T10:00:00Z").await;
+    let mut losses = Vec::new();
+    for (from, to) in [
+        ("2025-02-01", "2025-03-01"),
+        ("2025-03-01", "2025-04-01"),
+        ("2025-04-01", "2025-05-01"),
+        ("2025-05-01", "2025-06-01"),
+    ] {
+        let q = format!("?from={from}T00:00:00Z&to={to}T00:00:00Z");
+        let o = overview(&app, &token, &q).await;
+        losses.push(o["silent_losses"].as_i64().unwrap_or(-1));
+    }
+    assert_eq!(losses, [1, 0, 1, 0]);
+    // March on a shop's wall clock (UTC+8) is whole months there: its period
+    // before is February there, not 31 days (which held 30 January).
+    let q = "?from=2025-03-01T00:00:00%2B08:00&to=2025-04-01T00:00:00%2B08:00";
+    assert_eq!(overview(&app, &token, q).await["silent_losses"], 0, "{q}");
+    // By quarters, both bought in the first and not in the second: the
+    // second quarter's losses; the first quarter's period before is the
+    // last quarter of 2024, in which neither bought.
+    for (from, to, lost) in [
+        ("2025-01-01", "2025-04-01", 0),
+        ("2025-04-01", "2025-07-01", 2),
+    ] {
+        let q = format!("?from={from}T00:00:00Z&to={to}T00:00:00Z");
+        assert_eq!(
+            overview(&app, &token, &q).await["silent_losses"],
+            lost,
+            "{q}"
+        );
+    }
 }

@@ -55,6 +55,7 @@ async fn admin_writes_wait_and_find_the_admin_gone(app: TestApp) {
         .user_changed_while_waiting(manager, "role = 'sales'", change)
         .await;
     assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("from manager to sales"), "{}", r.text);
     let r = app.get(TIERS, &admin).await;
     assert_eq!(r.body["important_pct"], json!(1.0), "{}", r.text);
     assert_eq!(r.etag_version(), Some(0), "{}", r.text);
@@ -68,7 +69,10 @@ async fn bulk_writes_wait_and_find_the_role_changed(app: TestApp) {
     let r = app
         .user_changed_while_waiting(sync, "role = 'viewer'", upsert)
         .await;
+    // Found where it writes, not at the token's check (its refusal names
+    // the roles instead).
     assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("from integration to viewer"), "{}", r.text);
     let r = app.get("/api/v1/customers?external_id=RC-1", &admin).await;
     assert_eq!(r.body["items"], json!([]), "{}", r.text);
 

@@ -1541,6 +1541,14 @@ async fn refused_values_are_quoted_cut_short(app: TestApp) {
     let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("…") && message.len() < 1_000, "{message}");
 
+    // A type error quotes serde's words, which hold the whole string.
+    let body = json!({"kind": "organization", "name": "Long", "employees": "9".repeat(100_000)});
+    let r = app.post("/api/v1/customers", &token, &body).await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["employees"], "{}", r.text);
+    let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("…") && message.len() < 1_000, "{message}");
+
     let csv = format!(
         "external_id,name,version\nQ-1,Quoted,{}\n",
         "x".repeat(200_000)

@@ -67,6 +67,20 @@ async fn the_admin_password_is_reset_from_the_command_line(url: &str) {
         text(&out.stderr)
     );
 
+    // Before the first start, a reset finds no database (SQLite: no file,
+    // and it makes none) or one without an admin (PostgreSQL): a reset run
+    // from the wrong directory made a new database and said "no user has
+    // the email" (a review).
+    let out = reset(url, ADMIN_EMAIL, &format!("{NEW_PASSWORD}\n"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    if url.starts_with("sqlite:") {
+        assert!(stderr.contains("no SQLite database at"), "{stderr}");
+        assert!(!std::path::Path::new(patron::db::sqlite_path(url)).exists());
+    } else {
+        assert!(stderr.contains("this database has no admin"), "{stderr}");
+    }
+
     // A first start with PATRON_ADMIN_PASSWORD names the admin it created.
     let mut server = start(url, dir.path(), "first").await;
     let r = login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;

@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::binary::command;
+use crate::binary::{command, Server};
 
 /// Starts the binary with `settings` on a fresh database; returns its stderr
 /// once it stopped on its own, and fails the test if it kept running.
@@ -296,4 +296,32 @@ fn a_log_filter_that_is_not_utf8_stops_the_start() {
         std::ffi::OsStr::from_bytes(b"info,patron=d\xe9bug"),
     )]);
     assert!(stderr.contains("RUST_LOG is not valid UTF-8"), "{stderr}");
+}
+
+/// `patron | true` on a new database: stdout is closed, and printing the
+/// start-up lines panicked after the first admin was created, so its
+/// generated password was never shown (a review). They go to stderr then,
+/// and the server runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_sends_the_start_up_lines_to_stderr() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("closed.db").display());
+    let mut command = command(&url, "warn");
+    command.env_remove("PATRON_ADMIN_PASSWORD");
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    command.stdout(Stdio::from(writer)).stderr(Stdio::piped());
+    let mut server = Server::spawn(command).await;
+    assert!(server.terminate().success());
+    let mut stderr = String::new();
+    server
+        .take_stderr()
+        .expect("piped")
+        .read_to_string(&mut stderr)
+        .expect("its stderr");
+    assert!(
+        stderr.contains("First admin created: admin@example.com / "),
+        "{stderr}"
+    );
 }

@@ -331,8 +331,8 @@ where
 /// list starts the count again (a review: a widened filter put an older
 /// change first and sent it as the last attempt before disabling), and the
 /// wait they set before the next attempt (a review: a filter narrowed to
-/// leave out a failing type still waited up to an hour); a PATCH of
-/// anything else keeps both.
+/// leave out a failing type still waited up to an hour); so do a new URL
+/// and a new secret; a PATCH of the description keeps both.
 async fn new_events_start_the_failure_count_again(app: TestApp) {
     let admin = app.admin_token().await;
     let id = subscribe(&app, &admin, "https://hooks.example.com/in").await;
@@ -351,8 +351,25 @@ async fn new_events_start_the_failure_count_again(app: TestApp) {
         r.text
     );
     let widened = json!({"events": ["customer.created", "contact.created"]});
-    let r = app.patch(&url, &admin, &widened).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["consecutive_failures"], 0, "{}", r.text);
-    assert_eq!(r.body["next_attempt_at"], json!(null), "{}", r.text);
+    // So does another receiver, or another signature (a review: a mistyped
+    // URL, corrected, waited out the old back-off, and its first failure
+    // disabled it).
+    for change in [
+        widened,
+        json!({"url": "https://hooks.example.com/fixed"}),
+        json!({"secret": "another-long-shared-secret-4567"}),
+    ] {
+        app.execute_sql(&format!(
+            "UPDATE webhooks SET failures = 2, next_attempt_at = '2999-01-01 00:00:00' WHERE id = {id}"
+        ));
+        let r = app.patch(&url, &admin, &change).await;
+        assert_eq!(r.status, 200, "{change}: {}", r.text);
+        assert_eq!(r.body["consecutive_failures"], 0, "{change}: {}", r.text);
+        assert_eq!(
+            r.body["next_attempt_at"],
+            json!(null),
+            "{change}: {}",
+            r.text
+        );
+    }
 }
