@@ -118,12 +118,15 @@ pub struct Filter {
     pub updated_since: Option<NaiveDateTime>,
 }
 
-/// `occurred_at` (default newest first), `follow_up_at` or `id`.
+/// `occurred_at` (default newest first), `follow_up_at`, `updated_at` (a
+/// sync's poll, on `interactions_updated`) or `id`.
 pub const SORTS: &[&str] = &[
     "-occurred_at",
     "occurred_at",
     "follow_up_at",
     "-follow_up_at",
+    "updated_at",
+    "-updated_at",
     "id",
     "-id",
 ];
@@ -143,6 +146,7 @@ pub fn cursor_for(sort: &str, row: &InteractionRow) -> Cursor {
     let key = match sort.trim_start_matches('-') {
         "occurred_at" => Some(row.occurred_at),
         "follow_up_at" => row.follow_up_at,
+        "updated_at" => Some(row.updated_at),
         _ => None,
     };
     Cursor {
@@ -216,53 +220,21 @@ pub fn page(
     }
     let descending = sort.starts_with('-');
     let after_id = after.map(|a| a.id).unwrap_or_default();
+    // The cursor's instant, read only for the orders by an instant (an
+    // order by id has none).
     macro_rules! keyset {
         ($col:expr) => {{
-            if let Some(a) = after {
-                let key = key_of(a)?;
-                query = if descending {
-                    query
-                        .filter($col.le(key))
-                        .filter($col.lt(key).or($col.eq(key).and(i::id.lt(after_id))))
-                } else {
-                    query
-                        .filter($col.ge(key))
-                        .filter($col.gt(key).or($col.eq(key).and(i::id.gt(after_id))))
-                };
-            }
-            query = if descending {
-                query.order(($col.desc(), i::id.desc()))
-            } else {
-                query.order(($col.asc(), i::id.asc()))
-            };
+            let key = after.map(key_of).transpose()?;
+            super::page::keyset_by!(query, $col, i::id, key, after_id, descending)
         }};
     }
     match sort.trim_start_matches('-') {
         "occurred_at" => keyset!(i::occurred_at),
+        "updated_at" => keyset!(i::updated_at),
         "follow_up_at" => {
             // Sorting by follow-up lists only interactions that have one.
             query = query.filter(i::follow_up_at.is_not_null());
-            if let Some(a) = after {
-                let key = key_of(a)?;
-                query = if descending {
-                    query.filter(i::follow_up_at.le(key)).filter(
-                        i::follow_up_at
-                            .lt(key)
-                            .or(i::follow_up_at.eq(key).and(i::id.lt(after_id))),
-                    )
-                } else {
-                    query.filter(i::follow_up_at.ge(key)).filter(
-                        i::follow_up_at
-                            .gt(key)
-                            .or(i::follow_up_at.eq(key).and(i::id.gt(after_id))),
-                    )
-                };
-            }
-            query = if descending {
-                query.order((i::follow_up_at.desc(), i::id.desc()))
-            } else {
-                query.order((i::follow_up_at.asc(), i::id.asc()))
-            };
+            keyset!(i::follow_up_at)
         }
         _ => {
             if after.is_some() {

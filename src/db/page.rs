@@ -198,6 +198,33 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// Orders the boxed `$query` by `($col, $id)` (descending when
+/// `$descending`) and, with a cursor's `$key` (`Option` of the sort key) and
+/// `$after_id`, keeps the rows after it: the keyset paging of the lists
+/// sorted by an instant (`$col` may be nullable: its rows without one are
+/// the caller's to leave out).
+macro_rules! keyset_by {
+    ($query:ident, $col:expr, $id:expr, $key:expr, $after_id:expr, $descending:expr) => {{
+        if let Some(key) = $key {
+            $query = if $descending {
+                $query
+                    .filter($col.le(key))
+                    .filter($col.lt(key).or($col.eq(key).and($id.lt($after_id))))
+            } else {
+                $query
+                    .filter($col.ge(key))
+                    .filter($col.gt(key).or($col.eq(key).and($id.gt($after_id))))
+            };
+        }
+        $query = if $descending {
+            $query.order(($col.desc(), $id.desc()))
+        } else {
+            $query.order(($col.asc(), $id.asc()))
+        };
+    }};
+}
+pub(crate) use keyset_by;
+
 /// Trims the extra row fetched to learn whether another page exists.
 pub fn finish<T>(
     rows: Vec<T>,

@@ -222,7 +222,16 @@ pub struct Filter {
     pub updated_since: Option<NaiveDateTime>,
 }
 
-pub const SORTS: &[&str] = &["-occurred_at", "occurred_at", "id", "-id"];
+/// `occurred_at` (default newest first), `updated_at` (a sync's poll, on
+/// `transactions_updated`) or `id`.
+pub const SORTS: &[&str] = &[
+    "-occurred_at",
+    "occurred_at",
+    "updated_at",
+    "-updated_at",
+    "id",
+    "-id",
+];
 
 pub fn parse_sort(raw: Option<&str>) -> Result<&'static str, ApiError> {
     let raw = raw.unwrap_or("-occurred_at");
@@ -236,10 +245,12 @@ pub fn parse_sort(raw: Option<&str>) -> Result<&'static str, ApiError> {
 }
 
 pub fn cursor_for(sort: &str, row: &TransactionRow) -> Cursor {
-    let k = if sort.ends_with("occurred_at") {
-        serde_json::Value::String(row.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
-    } else {
-        serde_json::Value::Null
+    let stamp =
+        |t: NaiveDateTime| serde_json::Value::String(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
+    let k = match sort.trim_start_matches('-') {
+        "occurred_at" => stamp(row.occurred_at),
+        "updated_at" => stamp(row.updated_at),
+        _ => serde_json::Value::Null,
     };
     Cursor {
         s: sort.to_string(),
@@ -283,41 +294,31 @@ pub fn page(
     }
     let descending = sort.starts_with('-');
     let after_id = after.map(|a| a.id).unwrap_or_default();
-    if sort.ends_with("occurred_at") {
-        if let Some(a) = after {
-            let key = a.stamp_key()?;
+    // The cursor's instant, read only for the orders by an instant (an
+    // order by id has none).
+    macro_rules! keyset {
+        ($col:expr) => {{
+            let key = after.map(Cursor::stamp_key).transpose()?;
+            super::page::keyset_by!(query, $col, t::id, key, after_id, descending)
+        }};
+    }
+    match sort.trim_start_matches('-') {
+        "occurred_at" => keyset!(t::occurred_at),
+        "updated_at" => keyset!(t::updated_at),
+        _ => {
+            if after.is_some() {
+                query = if descending {
+                    query.filter(t::id.lt(after_id))
+                } else {
+                    query.filter(t::id.gt(after_id))
+                };
+            }
             query = if descending {
-                query.filter(t::occurred_at.le(key)).filter(
-                    t::occurred_at
-                        .lt(key)
-                        .or(t::occurred_at.eq(key).and(t::id.lt(after_id))),
-                )
+                query.order(t::id.desc())
             } else {
-                query.filter(t::occurred_at.ge(key)).filter(
-                    t::occurred_at
-                        .gt(key)
-                        .or(t::occurred_at.eq(key).and(t::id.gt(after_id))),
-                )
+                query.order(t::id.asc())
             };
         }
-        query = if descending {
-            query.order((t::occurred_at.desc(), t::id.desc()))
-        } else {
-            query.order((t::occurred_at.asc(), t::id.asc()))
-        };
-    } else {
-        if after.is_some() {
-            query = if descending {
-                query.filter(t::id.lt(after_id))
-            } else {
-                query.filter(t::id.gt(after_id))
-            };
-        }
-        query = if descending {
-            query.order(t::id.desc())
-        } else {
-            query.order(t::id.asc())
-        };
     }
     Ok(query.limit(limit + 1).load(conn)?)
 }

@@ -39,6 +39,17 @@ mod tests {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap_or_default()
     }
 
+    /// Each `(from, to, the period before's start)`, all in UTC.
+    fn check_utc(cases: &[(&str, &str, &str)]) {
+        for (from, to, before) in cases {
+            assert_eq!(
+                start_before(t(from), t(to), (0, 0)),
+                t(before),
+                "{from}..{to}"
+            );
+        }
+    }
+
     #[test]
     fn calendar_months_and_years_compare_with_the_ones_before() {
         let cases = [
@@ -52,13 +63,7 @@ mod tests {
             // The 31st plus a month is the last of February.
             ("2026-01-31 00:00", "2026-02-28 00:00", "2025-12-31 00:00"),
         ];
-        for (from, to, before) in cases {
-            assert_eq!(
-                start_before(t(from), t(to), (0, 0)),
-                t(before),
-                "{from}..{to}"
-            );
-        }
+        check_utc(&cases);
     }
 
     #[test]
@@ -70,13 +75,7 @@ mod tests {
             // Backwards or empty: no month count.
             ("2026-03-01 00:00", "2026-03-01 00:00", "2026-03-01 00:00"),
         ];
-        for (from, to, before) in cases {
-            assert_eq!(
-                start_before(t(from), t(to), (0, 0)),
-                t(before),
-                "{from}..{to}"
-            );
-        }
+        check_utc(&cases);
     }
 
     /// March in UTC+8 is 28 Feb 16:00 to 31 Mar 16:00 in UTC; its period

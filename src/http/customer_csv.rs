@@ -368,6 +368,26 @@ pub async fn export(
     )?;
     let filter = q.filter()?;
     let sort = Sort::parse(q.sort.as_deref())?;
+    let response = |body: actix_web::body::BoxBody| {
+        HttpResponse::Ok()
+            .insert_header((
+                header::CONTENT_TYPE,
+                format!("text/csv; charset={}", charset.label()),
+            ))
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"customers.csv\"",
+            ))
+            .body(body)
+    };
+    if super::head::sent_as_head(&req) {
+        // The headers of the GET, streamed as its body would be (no
+        // Content-Length), without reading a page.
+        let nothing = futures_util::stream::empty::<Result<Bytes, ApiError>>();
+        return Ok(response(actix_web::body::BoxBody::new(
+            actix_web::body::BodyStream::new(nothing),
+        )));
+    }
     // The first page before answering: a database failure is still a 503 problem.
     let db = state.db.clone();
     let page = Page {
@@ -395,16 +415,9 @@ pub async fn export(
             }
         },
     );
-    Ok(HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            format!("text/csv; charset={}", charset.label()),
-        ))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"customers.csv\"",
-        ))
-        .streaming(stream))
+    Ok(response(actix_web::body::BoxBody::new(
+        actix_web::body::BodyStream::new(stream),
+    )))
 }
 
 fn is_csv(req: &HttpRequest) -> bool {
@@ -734,9 +747,9 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
                 }
                 Value::Null
             } else if INTEGERS.contains(&name.as_str()) {
-                raw.parse::<i64>()
+                whole_number(raw)
                     .map(Value::from)
-                    .unwrap_or_else(|_| Value::String(raw.to_string()))
+                    .unwrap_or_else(|| Value::String(raw.to_string()))
             } else {
                 Value::String(raw.to_string())
             };
@@ -748,6 +761,23 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
     }
     bulk::count_ok(items.len(), "rows")?;
     Ok((items, versions, targets))
+}
+
+/// A cell of a whole-number column of the card: `12`, or `12.0` as a JSON
+/// body may send it and as pandas writes an integer column with missing
+/// values (every such row was an `invalid_type`; a review). Anything else is
+/// None, for the type error naming the column. (The `id` and `version`
+/// cells, never missing in an export, stay whole numbers as written.)
+fn whole_number(cell: &str) -> Option<i64> {
+    if let Ok(n) = cell.parse::<i64>() {
+        return Some(n);
+    }
+    let mut value = match serde_json::from_str::<Value>(cell) {
+        Ok(v @ Value::Number(_)) => v,
+        _ => return None,
+    };
+    super::extract::integral_floats_to_integers(&mut value);
+    value.as_i64()
 }
 
 /// Null on create means "not given" (a card starts empty anyway).
@@ -943,6 +973,25 @@ pub async fn import(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn whole_numbers_are_read_as_written_or_as_floats() {
+        use super::whole_number;
+        for (cell, n) in [
+            ("12", Some(12)),
+            ("-3", Some(-3)),
+            ("12.0", Some(12)),
+            ("1200000.0", Some(1_200_000)),
+            ("1e3", Some(1_000)),
+            ("12.5", None),
+            ("9007199254740993.0", None),
+            ("12x", None),
+            ("NaN", None),
+            ("", None),
+        ] {
+            assert_eq!(whole_number(cell), n, "{cell:?}");
+        }
+    }
+
     #[test]
     fn text_a_spreadsheet_would_run_is_escaped_only_when_asked() {
         use super::{cell, Formulas};

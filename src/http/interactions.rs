@@ -237,10 +237,12 @@ pub struct InteractionQuery {
     #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
     /// `-occurred_at` (default), `occurred_at`, `follow_up_at` (default with
-    /// `follow_up_before`), `-follow_up_at`, `id`, `-id`. The `follow_up_at`
-    /// orders are the follow-up queue: they list only interactions that
-    /// have a follow-up date.
-    #[param(pattern = "^(-?occurred_at|-?follow_up_at|-?id)$")]
+    /// `follow_up_before`), `-follow_up_at`, `updated_at`, `-updated_at`,
+    /// `id`, `-id`. The `follow_up_at` orders are the follow-up queue: they
+    /// list only interactions that have a follow-up date. Poll with
+    /// `updated_since` and `sort=updated_at`: the pages follow an index, and
+    /// an interaction edited while you page moves to the end and is read there.
+    #[param(pattern = "^(-?occurred_at|-?follow_up_at|-?updated_at|-?id)$")]
     pub sort: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]

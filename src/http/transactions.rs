@@ -194,8 +194,11 @@ pub struct TransactionQuery {
     /// "Pull-based sync").
     #[serde(default, deserialize_with = "dates::optional")]
     pub updated_since: Option<DateTime<Utc>>,
-    /// `-occurred_at` (default), `occurred_at`, `id`, `-id`.
-    #[param(pattern = "^(-?occurred_at|-?id)$")]
+    /// `-occurred_at` (default), `occurred_at`, `updated_at`, `-updated_at`,
+    /// `id`, `-id`. Poll with `updated_since` and `sort=updated_at`: the pages
+    /// follow an index, and an order edited while you page moves to the end
+    /// and is read there.
+    #[param(pattern = "^(-?occurred_at|-?updated_at|-?id)$")]
     pub sort: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]

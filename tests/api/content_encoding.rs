@@ -20,7 +20,44 @@ backend_tests!(
     every_gzip_member_is_imported,
     x_gzip_is_gzip,
     a_body_compressed_again_for_its_retry_is_replayed,
+    no_body_is_no_body_whatever_its_encoding,
 );
+
+/// A review: a client that sets `Content-Encoding` on every request sent a
+/// DELETE, or a keyed POST without a body, and got a 400 "does not decode"
+/// (gzip and brotli refuse empty input).
+async fn no_body_is_no_body_whatever_its_encoding(app: TestApp) {
+    let token = app.admin_token().await;
+    for (n, encoding) in ["gzip", "br", "deflate", "zstd"].into_iter().enumerate() {
+        let card = app
+            .create_customer(
+                &token,
+                json!({"kind": "individual", "name": format!("Bare {n}")}),
+            )
+            .await
+            .id();
+        let path = app.url(&format!("/api/v1/customers/{card}"));
+        let r = app
+            .send(
+                app.client
+                    .delete(&path)
+                    .bearer_auth(&token)
+                    .header("Content-Encoding", encoding),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{encoding}: {}", r.text);
+        let r = app
+            .send(
+                app.client
+                    .post(format!("{path}/restore"))
+                    .bearer_auth(&token)
+                    .header("Content-Encoding", encoding)
+                    .header("Idempotency-Key", format!("bare-{n}")),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{encoding}: {}", r.text);
+    }
+}
 
 /// Found by a review: the `Idempotency-Key` hash covered the compressed
 /// bytes, and gzip stamps the time in its header (Python's

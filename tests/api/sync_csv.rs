@@ -476,7 +476,57 @@ backend_tests!(
     an_export_for_a_spreadsheet_escapes_formulas,
     a_reimported_export_does_not_undo_later_edits,
     an_import_checks_the_version_cell_of_each_row,
+    whole_numbers_written_as_floats_are_taken,
+    a_head_of_the_export_reads_no_page,
 );
+
+/// A review: a HEAD was routed as the GET, whose stream read and encoded
+/// every page of the export to throw them away. It answers the GET's
+/// headers without a page: with the tiers' table away, the GET fails, the
+/// HEAD does not read it.
+async fn a_head_of_the_export_reads_no_page(app: TestApp) {
+    let token = app.admin_token().await;
+    app.create_customer(&token, json!({"kind": "individual", "name": "Headed"}))
+        .await;
+    let path = "/api/v1/customers/export?charset=gb18030";
+    let get = app.get(path, &token).await;
+    assert_eq!(get.status, 200, "{}", get.text);
+    app.execute_sql("ALTER TABLE customer_tiers RENAME TO customer_tiers_away");
+    let head = app
+        .send(app.client.head(app.url(path)).bearer_auth(&token))
+        .await;
+    let refused = app.get(path, &token).await;
+    app.execute_sql("ALTER TABLE customer_tiers_away RENAME TO customer_tiers");
+    assert_eq!(head.status, 200, "{}", head.text);
+    assert!(head.text.is_empty(), "{}", head.text);
+    for name in ["content-type", "content-disposition"] {
+        assert_eq!(head.header(name), get.header(name), "{name}");
+    }
+    assert!(refused.status >= 500, "{}", refused.text);
+}
+
+/// A review: pandas writes an integer column with missing values as floats
+/// (`12.0`), and every such row was an `invalid_type`, though a JSON body
+/// may send `12.0`. A fraction is still refused, naming the column.
+async fn whole_numbers_written_as_floats_are_taken(app: TestApp) {
+    let token = app.admin_token().await;
+    let csv = "external_id,kind,name,employees,wallet_size_cents\n\
+               F-1,organization,Floats,12.0,1200000.0\n\
+               F-2,organization,Fraction,12.5,\n";
+    let r = import(&app, &token, "", csv).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["status"], "created", "{}", r.text);
+    assert_eq!(r.body["items"][1]["status"], "error", "{}", r.text);
+    assert_eq!(
+        r.body["items"][1]["errors"][0]["field"], "employees",
+        "{}",
+        r.text
+    );
+    let id = r.body["items"][0]["id"].as_i64().unwrap_or_default();
+    let card = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(card.body["employees"], 12, "{}", card.text);
+    assert_eq!(card.body["wallet_size_cents"], 1_200_000, "{}", card.text);
+}
 
 /// Found by a review: a row moving a card back down the funnel needs a
 /// reason, which only a JSON bulk item could give (`change_reason` was "not a

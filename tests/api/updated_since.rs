@@ -13,6 +13,7 @@ use crate::helpers::TestApp;
 backend_tests!(
     every_list_filters_by_updated_since,
     a_card_is_seen_for_its_own_writes_and_its_derived_state_in_the_feed,
+    orders_and_interactions_page_by_updated_at,
 );
 
 fn ids(page: &Value) -> Vec<i64> {
@@ -253,4 +254,87 @@ async fn a_card_is_seen_for_its_own_writes_and_its_derived_state_in_the_feed(app
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(listed(&app, &token, &query, "").await, vec![card_id]);
+}
+
+/// Every id of `list` (with `query`) read a page of one at a time, `edit`
+/// run once after the first page.
+async fn walk(
+    app: &TestApp,
+    token: &str,
+    list: &str,
+    query: &str,
+    mut edit: Option<impl std::future::Future<Output = ()>>,
+) -> Vec<i64> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let r = app
+            .get(&format!("{list}?{query}&limit=1{after}"), token)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        seen.extend(ids(&r.body));
+        if let Some(edit) = edit.take() {
+            edit.await;
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return seen,
+        }
+    }
+}
+
+/// A sync polls orders and interactions by `updated_at` (on an index, as
+/// the customers' `sort=updated_at`): the oldest change first, and a record
+/// edited while the poll pages moves to the end and is read there.
+async fn orders_and_interactions_page_by_updated_at(app: TestApp) {
+    let token = app.admin_token().await;
+    let customer = app
+        .create_customer(&token, json!({"kind": "organization", "name": "Polled"}))
+        .await
+        .id();
+    for (kind, body, edit) in [
+        (
+            "transactions",
+            json!({"amount_cents": 1000, "product": "Tea"}),
+            json!({"notes": "edited"}),
+        ),
+        (
+            "interactions",
+            json!({"type": "call", "summary": "Called"}),
+            json!({"outcome": "edited"}),
+        ),
+    ] {
+        let own = format!("/api/v1/customers/{customer}/{kind}");
+        let mut made = Vec::new();
+        for _ in 0..3 {
+            let r = app.post(&own, &token, &body).await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            made.push(r.id());
+        }
+        let r = app
+            .patch(&format!("{own}/{}", made[0]), &token, &edit)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let list = format!("/api/v1/{kind}");
+        let query = format!("customer_id={customer}&sort=updated_at");
+        let order = walk(&app, &token, &list, &query, None::<std::future::Ready<()>>).await;
+        assert_eq!(order, [made[1], made[2], made[0]], "{kind}");
+        let query = format!("customer_id={customer}&sort=-updated_at");
+        let order = walk(&app, &token, &list, &query, None::<std::future::Ready<()>>).await;
+        assert_eq!(order, [made[0], made[2], made[1]], "{kind}");
+
+        // Edited after its page was read: read again at the end.
+        let again = {
+            let (app, token, path) = (&app, &token, format!("{own}/{}", made[1]));
+            let edit = edit.clone();
+            async move {
+                let r = app.patch(&path, token, &edit.clone()).await;
+                assert_eq!(r.status, 200, "{}", r.text);
+            }
+        };
+        let query = format!("customer_id={customer}&sort=updated_at");
+        let order = walk(&app, &token, &list, &query, Some(again)).await;
+        assert_eq!(order, [made[1], made[2], made[0], made[1]], "{kind}");
+    }
 }

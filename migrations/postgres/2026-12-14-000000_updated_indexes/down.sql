@@ -1,0 +1,2 @@
+DROP INDEX interactions_updated;
+DROP INDEX transactions_updated;
