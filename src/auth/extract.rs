@@ -24,6 +24,9 @@ pub struct AuthUser {
     pub id: i64,
     pub role: Role,
     pub email: String,
+    /// The token generation the request's token holds (the user's, when it
+    /// was checked): a password change or a deactivation raises the user's.
+    pub token_generation: i64,
 }
 
 impl FromRequest for AuthUser {
@@ -110,17 +113,21 @@ async fn check(
                 id: user.id,
                 role: from_db(&user.role, Role::Viewer),
                 email: user.email,
+                token_generation: user.token_generation,
             };
             state.users.put(auth.clone(), user.token_generation, epoch);
             (auth, user.token_generation)
         }
     };
     if claims.gen != generation {
-        return Err(ApiError::InvalidToken(
-            "the token was revoked; log in again".into(),
-        ));
+        return Err(revoked());
     }
     Ok(user)
+}
+
+/// The 401 of a token whose user's generation moved past it.
+fn revoked() -> ApiError {
+    ApiError::InvalidToken("the token was revoked; log in again".into())
 }
 
 pub(crate) fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
@@ -152,8 +159,9 @@ pub fn disabled() -> ApiError {
 
 impl AuthUser {
     /// The caller's account as it stands where a write commits: still active
-    /// (else the 401 of `disabled`) and with the role its request was
-    /// authorized under (else a 403). Call last in the write's transaction,
+    /// (else the 401 of `disabled`), its token not revoked meanwhile (a
+    /// password change: the 401 of a revoked token) and with the role its
+    /// request was authorized under (else a 403). Call last in the write's transaction,
     /// after its waits: the role was checked when the token was, and a write
     /// can wait minutes after that (a bulk body's upload, a settings change
     /// behind a recompute); one made by an account deactivated or demoted
@@ -164,6 +172,9 @@ impl AuthUser {
         let Some(now) = users::find(conn, self.id)?.filter(|u| u.active) else {
             return Err(disabled());
         };
+        if now.token_generation != self.token_generation {
+            return Err(revoked());
+        }
         let role = from_db(&now.role, Role::Viewer);
         if role == self.role {
             Ok(())

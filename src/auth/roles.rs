@@ -118,6 +118,7 @@ mod tests {
             id: 7,
             role,
             email: "u@x.io".into(),
+            token_generation: 0,
         }
     }
 

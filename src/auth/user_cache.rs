@@ -120,6 +120,7 @@ mod tests {
             id,
             role: Role::Sales,
             email: format!("u{id}@example.com"),
+            token_generation: 0,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::sync_bulk::bulk;
 
 backend_tests!(
     admin_writes_wait_and_find_the_admin_gone,
-    bulk_writes_wait_and_find_the_role_changed,
+    bulk_writes_wait_and_find_the_account_changed,
 );
 
 const SECRET: &str = "a-long-shared-secret-0123";
@@ -61,7 +61,7 @@ async fn admin_writes_wait_and_find_the_admin_gone(app: TestApp) {
     assert_eq!(r.etag_version(), Some(0), "{}", r.text);
 }
 
-async fn bulk_writes_wait_and_find_the_role_changed(app: TestApp) {
+async fn bulk_writes_wait_and_find_the_account_changed(app: TestApp) {
     let admin = app.admin_token().await;
     let (sync, sync_token) = app.user_with_role("integration").await;
     let cards = json!({"items": [{"external_id": "RC-1", "kind": "organization", "name": "Late"}]});
@@ -73,6 +73,17 @@ async fn bulk_writes_wait_and_find_the_role_changed(app: TestApp) {
     // the roles instead).
     assert_eq!(r.status, 403, "{}", r.text);
     assert!(r.text.contains("from integration to viewer"), "{}", r.text);
+    let r = app.get("/api/v1/customers?external_id=RC-1", &admin).await;
+    assert_eq!(r.body["items"], json!([]), "{}", r.text);
+
+    // A password change meanwhile revokes the token the batch came with.
+    let (revoked, revoked_token) = app.user_with_role("integration").await;
+    let upsert = bulk(&app, "/api/v1/customers/bulk", &revoked_token, &cards, None);
+    let r = app
+        .user_changed_while_waiting(revoked, "token_generation = token_generation + 1", upsert)
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.text.contains("revoked"), "{}", r.text);
     let r = app.get("/api/v1/customers?external_id=RC-1", &admin).await;
     assert_eq!(r.body["items"], json!([]), "{}", r.text);
 

@@ -551,6 +551,7 @@ async fn a_first_put_without_if_match_racing_another_is_not_refused(app: TestApp
             id: 1,
             role: patron::domain::codes::Role::Admin,
             email: String::new(),
+            token_generation: 0,
         };
         patron::http::settings::store(c, "race_put", &json!({"by": by}), None, &admin).map(drop)
     }
