@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::sql_types::{BigInt, Text};
-use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 
 use crate::binary::{Server, ADMIN_EMAIL, ADMIN_PASSWORD};
@@ -88,7 +88,7 @@ impl Store {
     fn rows(&self) -> Vec<Row> {
         match self {
             Store::Sqlite(path) => {
-                let mut c = SqliteConnection::establish(path).expect("open the SQLite file");
+                let mut c = crate::helpers::open_sqlite(path);
                 diesel::sql_query(ROWS).load(&mut c).expect("rows")
             }
             Store::Postgres(url) => {

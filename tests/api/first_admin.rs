@@ -47,7 +47,10 @@ async fn a_start_that_cannot_listen_creates_no_admin_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("first.db").to_string_lossy().to_string();
     let users = || {
-        let mut conn = diesel::SqliteConnection::establish(&path).expect("the file");
+        // Waits for locks: the failed start's pool closes its connections in
+        // the background, and the last one to close takes the file for its
+        // checkpoint (this read failed with "database is locked" in a CI run).
+        let mut conn = crate::helpers::open_sqlite(&path);
         let c: Count = diesel::sql_query(USERS)
             .get_result(&mut conn)
             .expect("count");

@@ -326,6 +326,19 @@ impl Drop for Cleanup {
     }
 }
 
+/// A connection of the test's own to an app's SQLite file, waiting for locks
+/// as the app's connections do: without the wait a read failed with
+/// "database is locked" whenever an app's connection was closing (the last
+/// one to close checkpoints the file) or its start-up jobs were writing.
+pub fn open_sqlite(path: &str) -> diesel::SqliteConnection {
+    use diesel::connection::SimpleConnection;
+    let mut conn = diesel::SqliteConnection::establish(path)
+        .unwrap_or_else(|e| panic!("open the SQLite file {path}: {e}"));
+    conn.batch_execute("PRAGMA busy_timeout = 5000;")
+        .unwrap_or_else(|e| panic!("busy timeout: {e}"));
+    conn
+}
+
 /// The PostgreSQL URL for tests, or None (and a note) when not configured.
 /// With PATRON_TEST_REQUIRE_POSTGRES=1 (CI) a missing URL fails the test.
 pub fn postgres_admin_url() -> Option<String> {
@@ -415,11 +428,7 @@ impl TestApp {
         match self.backend {
             Backend::Sqlite => {
                 let path = self.database_url.strip_prefix("sqlite://").unwrap();
-                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
-                // The app's start-up jobs may be writing: wait for them as the
-                // app's own connections do, not fail at once.
-                conn.batch_execute("PRAGMA busy_timeout = 5000;").unwrap();
-                conn.batch_execute(sql).unwrap();
+                open_sqlite(path).batch_execute(sql).unwrap();
             }
             Backend::Postgres => {
                 let mut conn = diesel::PgConnection::establish(&self.database_url).unwrap();

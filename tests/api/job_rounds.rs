@@ -34,7 +34,7 @@ fn text(app: &TestApp, sql: &str) -> Option<String> {
     let rows: Vec<One> = match app.backend {
         Backend::Sqlite => {
             let path = app.database_url.strip_prefix("sqlite://").unwrap();
-            let mut c = diesel::SqliteConnection::establish(path).unwrap();
+            let mut c = crate::helpers::open_sqlite(path);
             diesel::sql_query(sql).load(&mut c).unwrap()
         }
         Backend::Postgres => {

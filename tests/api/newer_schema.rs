@@ -57,9 +57,7 @@ async fn an_older_patron_refuses_a_newer_schema_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("newer.db").to_string_lossy().to_string();
     let execute = |sql: &str| {
-        let mut conn = diesel::SqliteConnection::establish(&path).expect("the file");
-        conn.batch_execute("PRAGMA busy_timeout = 5000;")
-            .expect("busy timeout");
+        let mut conn = crate::helpers::open_sqlite(&path);
         conn.batch_execute(sql).expect("the statement");
     };
     an_older_patron_refuses_a_newer_schema(&format!("sqlite://{path}"), execute).await;

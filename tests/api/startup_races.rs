@@ -46,7 +46,7 @@ async fn two_instances_migrate_a_new_database_at_once_sqlite() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("race.db").to_string_lossy().to_string();
         start_two(&format!("sqlite://{path}")).await;
-        let mut conn = diesel::SqliteConnection::establish(&path).expect("the file");
+        let mut conn = crate::helpers::open_sqlite(&path);
         let admins: Count = diesel::sql_query(ADMINS)
             .get_result(&mut conn)
             .expect("count");

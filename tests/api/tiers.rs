@@ -874,7 +874,7 @@ async fn sqlite_statistics_follow_a_recompute_that_moves_many_cards() {
 }
 
 async fn statistics_follow_the_recompute(app: TestApp) {
-    use diesel::{Connection, QueryableByName, RunQueryDsl};
+    use diesel::{QueryableByName, RunQueryDsl};
     #[derive(QueryableByName)]
     struct Stat {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -882,7 +882,7 @@ async fn statistics_follow_the_recompute(app: TestApp) {
     }
     let tier_stats = || {
         let path = app.database_url.strip_prefix("sqlite://").unwrap();
-        let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+        let mut conn = crate::helpers::open_sqlite(path);
         // No statistics table at all until the first ANALYZE.
         diesel::sql_query(
             "SELECT stat FROM sqlite_stat1 WHERE tbl = 'customer_tiers' AND idx = 'customer_tiers_tier'",

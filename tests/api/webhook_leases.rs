@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use diesel::sql_types::{BigInt, Nullable, Text};
-use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 
 use crate::binary::{command, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
@@ -33,7 +33,7 @@ const HOOKS: &str = "SELECT lease_owner, \
 fn hooks(database_url: &str) -> Vec<Hook> {
     match database_url.strip_prefix("sqlite://") {
         Some(path) => {
-            let mut c = SqliteConnection::establish(path).expect("open the SQLite file");
+            let mut c = crate::helpers::open_sqlite(path);
             diesel::sql_query(HOOKS).load(&mut c).expect("hooks")
         }
         None => {
@@ -213,7 +213,7 @@ fn reset(database_url: &str) {
     const RESET: &str = "DELETE FROM webhook_deliveries; DELETE FROM webhooks";
     match database_url.strip_prefix("sqlite://") {
         Some(path) => {
-            let mut c = SqliteConnection::establish(path).expect("open the SQLite file");
+            let mut c = crate::helpers::open_sqlite(path);
             diesel::connection::SimpleConnection::batch_execute(&mut c, RESET).expect("reset");
         }
         None => {

@@ -55,7 +55,7 @@ pub fn plan_bound(app: &TestApp, sql: &str, binds: &[Bind], pg_off: &[&str]) -> 
     let lines: Vec<String> = match app.backend {
         Backend::Sqlite => {
             let path = app.database_url.strip_prefix("sqlite://").unwrap();
-            let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+            let mut conn = crate::helpers::open_sqlite(path);
             let sql = (1..=binds.len())
                 .rev()
                 .fold(sql.to_string(), |sql, n| sql.replace(&format!("${n}"), "?"));
