@@ -426,6 +426,11 @@ fn cors(origins: &[String]) -> Cors {
             header::ETAG,
             header::LOCATION,
             header::RETRY_AFTER,
+            // The 401's `error="invalid_token"` tells a frontend to log in
+            // again, and the CSV export names its file: unexposed, a
+            // browser script read neither (a review).
+            header::WWW_AUTHENTICATE,
+            header::CONTENT_DISPOSITION,
             header::HeaderName::from_static("idempotent-replayed"),
             header::HeaderName::from_static("ratelimit-limit"),
             header::HeaderName::from_static("ratelimit-remaining"),

@@ -244,6 +244,13 @@ code_enum!(
     LoyaltyType { High => "high", Latent => "latent", Inertial => "inertial", None => "none", Unknown => "unknown" }
 );
 
+code_enum!(
+    /// Which way a rate moved between a period and the one before it (the
+    /// overview's repeat-purchase rate): by at least one percentage point,
+    /// else `steady`; `unknown` without both rates.
+    Trend { Rising => "rising", Falling => "falling", Steady => "steady", Unknown => "unknown" }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

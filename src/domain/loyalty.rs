@@ -20,7 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::codes::LoyaltyType;
+use super::codes::{LoyaltyType, Trend};
 
 /// Thresholds; settings, not constants.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -115,14 +115,9 @@ pub fn loyalty_type(i: &LoyaltyInputs, s: &LoyaltySettings) -> LoyaltyType {
 /// moved by at least one percentage point, else `steady`; `unknown` when
 /// nobody bought in either period. Compared on the counts, exactly: as
 /// floats, 3/50 − 1/20 came out 0.009999… and read as `steady`.
-pub fn repeat_trend(
-    twice: i64,
-    bought: i64,
-    twice_before: i64,
-    bought_before: i64,
-) -> &'static str {
+pub fn repeat_trend(twice: i64, bought: i64, twice_before: i64, bought_before: i64) -> Trend {
     if bought <= 0 || bought_before <= 0 {
-        return "unknown";
+        return Trend::Unknown;
     }
     // change × both wholes = a·d − c·b; one point of it is b·d / 100, so
     // |change| ≥ 0.01 ⇔ |a·d − c·b| ≥ ⌈b·d / 100⌉ (no product overflows i128).
@@ -135,11 +130,11 @@ pub fn repeat_trend(
     let scaled_change = a * d - c * b;
     let point = (b * d + 99) / 100;
     if scaled_change >= point {
-        "rising"
+        Trend::Rising
     } else if scaled_change <= -point {
-        "falling"
+        Trend::Falling
     } else {
-        "steady"
+        Trend::Steady
     }
 }
 
@@ -271,25 +266,25 @@ mod tests {
     fn a_trend_of_exactly_one_point_moves() {
         assert_eq!(
             super::repeat_trend(3, 50, 1, 20),
-            "rising",
+            Trend::Rising,
             "0.06 against 0.05"
         );
         assert_eq!(
             super::repeat_trend(1, 20, 3, 50),
-            "falling",
+            Trend::Falling,
             "0.05 against 0.06"
         );
         assert_eq!(
             super::repeat_trend(299, 10_000, 3, 100),
-            "steady",
+            Trend::Steady,
             "0.0299 against 0.03"
         );
-        assert_eq!(super::repeat_trend(1, 2, 1, 2), "steady");
-        assert_eq!(super::repeat_trend(0, 0, 1, 2), "unknown");
-        assert_eq!(super::repeat_trend(1, 2, 0, 0), "unknown");
+        assert_eq!(super::repeat_trend(1, 2, 1, 2), Trend::Steady);
+        assert_eq!(super::repeat_trend(0, 0, 1, 2), Trend::Unknown);
+        assert_eq!(super::repeat_trend(1, 2, 0, 0), Trend::Unknown);
         assert_eq!(
             super::repeat_trend(i64::MAX, i64::MAX, 0, i64::MAX),
-            "rising"
+            Trend::Rising
         );
     }
 
@@ -301,7 +296,7 @@ mod tests {
         assert_eq!(super::repeat_change(299, 10_000, 3, 100), Some(-0.0001));
         // 199/20,000 − 0 = 0.00995: cut to 0.0099 (steady), not rounded to 0.01.
         assert_eq!(super::repeat_change(199, 20_000, 0, 1), Some(0.0099));
-        assert_eq!(super::repeat_trend(199, 20_000, 0, 1), "steady");
+        assert_eq!(super::repeat_trend(199, 20_000, 0, 1), Trend::Steady);
         assert_eq!(super::repeat_change(1, 3, 0, 1), Some(0.3333));
         assert_eq!(super::repeat_change(0, 3, 1, 1), Some(-1.0));
         assert_eq!(super::repeat_change(0, 0, 1, 2), None);

@@ -2,7 +2,7 @@
 //! answer without a CRM, each answered by one figure over `[from, to)`.
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, Months, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -11,7 +11,7 @@ use super::extract::QueryParams;
 use super::report_period;
 use crate::auth::AuthUser;
 use crate::db::analytics;
-use crate::domain::codes::{from_db, ChurnReason};
+use crate::domain::codes::{from_db, ChurnReason, Trend};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -54,7 +54,7 @@ pub struct LoyaltyTrend {
     /// `rising`, `falling` or `steady` (|change| < 0.01, compared exactly on the
     /// counts); `unknown` without both rates.
     #[schema(example = "falling")]
-    pub direction: String,
+    pub direction: Trend,
 }
 
 /// The CRM questions, answered for `[from, to)`. Customers counted are the
@@ -118,7 +118,13 @@ pub async fn overview(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
     let utc = |t: DateTime<FixedOffset>| t.with_timezone(&Utc);
-    let (from, to) = report_period::resolve(q.from.map(utc), q.to.map(utc))?;
+    // A missing `from` is 12 calendar months before `to` on `to`'s clock,
+    // the one the months are judged on: counted in UTC, `to` on 1 March at
+    // +08:00 began the year on 29 February there, a day too early (a review).
+    let from = q
+        .from
+        .or_else(|| q.to.and_then(|to| to.checked_sub_months(Months::new(12))));
+    let (from, to) = report_period::resolve(from.map(utc), q.to.map(utc))?;
     // The wall clocks the client sent: March in UTC+8 is whole calendar
     // months there, not in UTC (a review).
     let offset = |t: Option<DateTime<FixedOffset>>| t.map(|t| t.offset().local_minus_utc());
@@ -176,7 +182,7 @@ pub async fn overview(
             repeat_rate,
             repeat_rate_before,
             change,
-            direction: direction.into(),
+            direction,
         },
     }))
 }

@@ -500,5 +500,6 @@ pub struct BulkRejection {
     /// batch was rejected. A 422 for the request as a whole (a body of the
     /// wrong shape, a reused `Idempotency-Key`) has no `items`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub items: Option<Vec<ItemResult>>,
 }

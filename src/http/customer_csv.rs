@@ -856,7 +856,7 @@ impl utoipa::ToSchema for CsvFile {}
         (status = 200, description = "Per-row results", body = bulk::BulkResponse),
         (status = 413, description = "More than 1,000 rows or a body over 8 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not text/csv, or its charset is unknown", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An unknown, repeated or missing column; no data row (`rows`, code `length`); or with `all_or_none`, a row failed and nothing was applied (`items[i].field` names the row's index)", body = bulk::BulkRejection, content_type = "application/problem+json")
+        (status = 422, description = "An unknown, repeated or missing column; no data row (`rows`, code `length`); or with `all_or_none`, a row failed and nothing was applied (`items[i].field` names the row by its data row number, 1 = the first row after the header, as each result's `index` does: not a position in the answer's `items`)", body = bulk::BulkRejection, content_type = "application/problem+json")
     )
 )]
 #[post("/customers/import")]

@@ -12,7 +12,7 @@ use super::change_data;
 use super::common::changes_set_key;
 use super::customer_currency::check_change;
 use super::customer_input::{normalize_tags, source_link_errors, CustomerCreate, CustomerPatch};
-use super::customer_query::CustomerQuery;
+use super::customer_query::{CustomerQuery, Paged};
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::funnel;
 use super::no_body::NoBody;
@@ -21,7 +21,7 @@ use super::users::owner_error;
 use super::validation::check_changed_erp_key;
 use super::views::{opt_rfc3339, rfc3339, utc, StrategyView};
 use crate::auth::AuthUser;
-use crate::db::customer_list;
+use crate::db::customer_list::{self, Filter};
 use crate::db::customers::{self, CustomerRow, Full, StatsRow};
 use crate::db::row_lock::{lock, Locked};
 use crate::db::{self, changes, users, DbConn};
@@ -220,6 +220,23 @@ pub struct CustomerPage {
     /// Pass as `cursor` for the next page; null on the last page.
     #[schema(required = true)]
     pub next_cursor: Option<String>,
+}
+
+/// One page of a customer list (`GET /customers`, a segment's members): its
+/// rows under `filter`, then their views. `views` reads tags and tiers in
+/// statements of their own: callers whose filter names them run this in
+/// `db::snapshot`.
+pub fn card_page(
+    conn: &mut DbConn,
+    paged: &Paged,
+    filter: &Filter,
+) -> Result<CustomerPage, ApiError> {
+    let rows = customer_list::page(conn, filter, &paged.sort, paged.after.as_ref(), paged.limit)?;
+    let page = paged.finish(rows);
+    Ok(CustomerPage {
+        items: views(conn, page.items)?,
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// Loads the tags of `rows` and builds their views, in order.
@@ -617,24 +634,10 @@ pub async fn list(
     let page = state
         .db
         .run(move |conn| {
-            let read = |conn: &mut DbConn| {
-                let rows = customer_list::page(
-                    conn,
-                    &paged.filter,
-                    &paged.sort,
-                    paged.after.as_ref(),
-                    paged.limit,
-                )?;
-                let page = paged.finish(rows);
-                Ok::<_, ApiError>(CustomerPage {
-                    items: views(conn, page.items)?,
-                    next_cursor: page.next_cursor,
-                })
-            };
             if snapshot {
-                db::snapshot(conn, read)
+                db::snapshot(conn, |conn| card_page(conn, &paged, &paged.filter))
             } else {
-                read(conn)
+                card_page(conn, &paged, &paged.filter)
             }
         })
         .await?;

@@ -626,10 +626,7 @@ fn not_an_id<'a>(mut values: impl Iterator<Item = &'a str>) -> String {
     let Some(value) = values.find(|v| v.parse::<i64>().is_err()) else {
         return "no such resource".into();
     };
-    let mut shown: String = value.chars().take(MAX_ECHOED_CHARS).collect();
-    if shown.len() < value.len() {
-        shown.push('…');
-    }
+    let shown = super::wording::excerpt(value, MAX_ECHOED_CHARS);
     format!("no such resource: `{shown}` is not an id")
 }
 

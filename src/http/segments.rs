@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::customer_input::nullable;
 use super::customer_query::CustomerQuery;
-use super::customers::{views, CustomerPage, CustomerView};
+use super::customers::{card_page, views, CustomerPage, CustomerView};
 use super::dates;
 use super::extract::{JsonBody, NoQuery, QueryParams};
 use super::no_body::NoBody;
@@ -30,7 +30,7 @@ use super::precondition::{self, etag};
 use super::validation::Input;
 use super::views::utc;
 use crate::auth::AuthUser;
-use crate::db::customer_list::{self, Filter};
+use crate::db::customer_list::Filter;
 use crate::db::page::{self, Cursor};
 use crate::db::row_lock::{lock, Locked};
 use crate::db::segments::{self as store, SegmentRow, SegmentScope, Totals};
@@ -116,9 +116,11 @@ pub struct SegmentView {
     /// change that was saved but could not be counted then (the database
     /// busy: read the segment for its figures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub count: Option<i64>,
     /// Value sums over the active members; present with `count`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub totals: Option<SegmentTotals>,
 }
 
@@ -971,20 +973,7 @@ pub async fn list_members(
             };
             // One snapshot: a rule on tags or tiers, read again by `views`
             // (as `GET /customers?tag=`).
-            db::snapshot(conn, |conn| {
-                let rows = customer_list::page(
-                    conn,
-                    &filter,
-                    &paged.sort,
-                    paged.after.as_ref(),
-                    paged.limit,
-                )?;
-                let page = paged.finish(rows);
-                Ok(CustomerPage {
-                    items: views(conn, page.items)?,
-                    next_cursor: page.next_cursor,
-                })
-            })
+            db::snapshot(conn, |conn| card_page(conn, &paged, &filter))
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -68,10 +68,13 @@ pub struct TimelineItem {
     /// the event's `at`).
     pub at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub interaction: Option<InteractionView>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub transaction: Option<TransactionView>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub event: Option<EventView>,
 }
 

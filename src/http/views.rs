@@ -100,7 +100,7 @@ pub fn opt_rfc3339<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::
 pub struct StrategyView {
     /// `S`, `V` or `B` for CPR stages; absent elsewhere.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "V")]
+    #[schema(example = "V", nullable = false)]
     pub code: Option<String>,
     #[schema(example = "Steady, fact-based persuasion")]
     pub name: String,
@@ -131,6 +131,7 @@ pub struct CodeEntryView {
     pub description: String,
     /// The strategy for this code, where the domain has one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub strategy: Option<StrategyView>,
 }
 

@@ -4,10 +4,20 @@
 //! to a tester in Swagger UI. The field and the code stay as they were; a date
 //! that is not in the calendar (`2026-02-30`) becomes an `invalid_value`.
 
-/// `value` quoted for an error message, cut after 60 characters (an
-/// ellipsis says so): a refused value is quoted back, and one of megabytes
-/// (a CSV cell, a bulk item's code) made an error of megabytes, stored with
-/// its idempotency key too (a review).
+/// The first `n` characters of `text`, an ellipsis saying when there were
+/// more: a refused value is echoed back (serde quotes it whole), and one of
+/// megabytes (a CSV cell, a bulk item's code) made an error of megabytes,
+/// stored with its idempotency key too (a review).
+pub fn excerpt(text: &str, n: usize) -> String {
+    let shown: String = text.chars().take(n).collect();
+    if shown.len() < text.len() {
+        shown + "…"
+    } else {
+        shown
+    }
+}
+
+/// `value` quoted for an error message, cut after 60 characters (`excerpt`).
 pub fn quoted(value: &str) -> String {
     let shown: String = value.chars().take(60).collect();
     let more = if shown.len() < value.len() { "…" } else { "" };
@@ -36,8 +46,10 @@ pub fn plain(text: &str) -> (&'static str, String) {
     // An enum's: "unknown variant `x`, expected one of `a`, `b`".
     if let Some(rest) = text.strip_prefix("unknown variant ") {
         let message = match rest.rsplit_once("`, expected ") {
-            Some((value, wanted)) => format!("unknown value {}`, expected {wanted}", cut(value)),
-            None => format!("unknown value {}", cut(rest)),
+            Some((value, wanted)) => {
+                format!("unknown value {}`, expected {wanted}", excerpt(value, 60))
+            }
+            None => format!("unknown value {}", excerpt(rest, 60)),
         };
         return ("invalid_value", message);
     }
@@ -63,19 +75,7 @@ pub fn plain(text: &str) -> (&'static str, String) {
             }
         }
     }
-    ("invalid_type", cut(text))
-}
-
-/// `text` cut after 60 characters (an ellipsis says so): serde quotes the
-/// value it refused whole, a CSV cell or a JSON string of megabytes (see
-/// `quoted`).
-fn cut(text: &str) -> String {
-    let shown: String = text.chars().take(60).collect();
-    if shown.len() < text.len() {
-        shown + "…"
-    } else {
-        shown
-    }
+    ("invalid_type", excerpt(text, 60))
 }
 
 /// chrono's parse errors, as its `Display` words them.
@@ -199,7 +199,7 @@ fn given(got: &str) -> String {
         return format!("number {rest}");
     }
     if got.starts_with("string ") {
-        return cut(got);
+        return excerpt(got, 60);
     }
     match got {
         "sequence" => "an array".to_string(),

@@ -789,6 +789,14 @@ async fn overview_months_compare_with_the_calendar_month_before(app: TestApp) {
     // before is February there, not 31 days (which held 30 January).
     let q = "?from=2025-03-01T00:00:00%2B08:00&to=2025-04-01T00:00:00%2B08:00";
     assert_eq!(overview(&app, &token, q).await["silent_losses"], 0, "{q}");
+    // Without `from`, the year before `to` on `to`'s clock: 1 March there,
+    // not 29 February (12 months before in UTC, shown at +08:00).
+    let q = "?to=2025-03-01T00:00:00%2B08:00";
+    assert_eq!(
+        overview(&app, &token, q).await["from"],
+        "2024-02-29T16:00:00Z",
+        "{q}"
+    );
     // By quarters, both bought in the first and not in the second: the
     // second quarter's losses; the first quarter's period before is the
     // last quarter of 2024, in which neither bought.

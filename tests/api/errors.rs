@@ -1296,7 +1296,14 @@ async fn cors_allows_configured_origins() {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    for name in ["etag", "location", "retry-after", "idempotent-replayed"] {
+    for name in [
+        "etag",
+        "location",
+        "retry-after",
+        "idempotent-replayed",
+        "www-authenticate",
+        "content-disposition",
+    ] {
         assert!(exposed.contains(name), "{name} is not exposed: {exposed}");
     }
 

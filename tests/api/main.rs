@@ -96,6 +96,7 @@ mod segments_saved;
 mod settings;
 mod settings_lock_order;
 mod settings_turn;
+mod spec_answers;
 mod spec_on_demand;
 mod sqlite_checkpoint;
 mod sqlite_locking;

@@ -48,6 +48,13 @@ fn every_api_operation_is_secured_and_documents_its_problems() {
             op["operationId"].is_string(),
             "{method} {path} lacks an operationId"
         );
+        // A 503 where the database is read: liveness and the metrics read
+        // none (a probe set up from the spec expected 503s of them).
+        assert_eq!(
+            responses.contains_key("503"),
+            !["/healthz", "/metrics"].contains(&path.as_str()),
+            "{method} {path}: 503"
+        );
         if !path.starts_with("/api/v1/") {
             continue;
         }
@@ -65,6 +72,13 @@ fn every_api_operation_is_secured_and_documents_its_problems() {
             "{method} {path} is not secured"
         );
         assert!(responses.contains_key("401"), "{method} {path} lacks 401");
+        // A 304 sends the 200's headers but its body's: the limiter's too.
+        if let Some(not_modified) = responses.get("304") {
+            assert!(
+                not_modified["headers"]["RateLimit-Remaining"].is_object(),
+                "{method} {path}: 304 {not_modified}"
+            );
+        }
         // A 403 only where a role can get one (`contract::a_403_is_listed_
         // where_a_role_gets_one` checks which): every write, at least.
         // The read-only POSTs, and one's own password (any role).
