@@ -2,7 +2,7 @@
 //! answer without a CRM, each answered by one figure over `[from, to)`.
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, FixedOffset, Months, Utc};
+use chrono::{DateTime, FixedOffset, Months, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -121,9 +121,12 @@ pub async fn overview(
     // A missing `from` is 12 calendar months before `to` on `to`'s clock,
     // the one the months are judged on: counted in UTC, `to` on 1 March at
     // +08:00 began the year on 29 February there, a day too early (a review).
-    let from = q
-        .from
-        .or_else(|| q.to.and_then(|to| to.checked_sub_months(Months::new(12))));
+    // Not from a leap second (refused, as `to`): its default would be one
+    // too, a `from` the client never sent named in the 400 (a review).
+    let from = q.from.or_else(|| {
+        q.to.filter(|to| to.nanosecond() < 1_000_000_000)
+            .and_then(|to| to.checked_sub_months(Months::new(12)))
+    });
     let (from, to) = report_period::resolve(from.map(utc), q.to.map(utc))?;
     // The wall clocks the client sent: March in UTC+8 is whole calendar
     // months there, not in UTC (a review).

@@ -78,6 +78,8 @@ async fn leap_seconds_are_refused_naming_the_field(app: TestApp) {
         let r = app.get(path, &token).await;
         r.problem(400);
         assert_eq!(r.code_of(field), "leap_second", "{path}: {}", r.text);
+        // Only the parameter sent: a default derived from it is not named.
+        assert_eq!(r.error_fields(), [field], "{path}: {}", r.text);
     }
     // Nothing was stored: the report still answers.
     let r = app.get("/api/v1/analytics/sales", &token).await;
