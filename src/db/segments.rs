@@ -761,10 +761,14 @@ pub fn fold(text: &str) -> String {
 }
 
 /// Whether `term` has a cased letter outside ASCII, which SQLite's LOWER
-/// leaves as it is.
+/// leaves as it is. Titlecase letters (ǅ, ᾼ) are neither upper nor lower
+/// case yet lower-case to another letter: they count too (a review: "ǅ"
+/// matched "ǅepina" on PostgreSQL only).
 fn needs_unicode_lower(term: &str) -> bool {
-    term.chars()
-        .any(|c| !c.is_ascii() && (c.is_uppercase() || c.is_lowercase()))
+    term.chars().any(|c| {
+        !c.is_ascii()
+            && (c.is_uppercase() || c.is_lowercase() || c.to_lowercase().ne(std::iter::once(c)))
+    })
 }
 
 /// `%term%`, lower-cased, with `%`, `_` and `\` in the term matched literally.
