@@ -546,9 +546,11 @@ impl Exported {
         if cell.is_empty() {
             return Exported::Unknown;
         }
-        cell.parse::<i64>()
+        // `42.0` too: pandas writes the column so once appended rows
+        // leave cells empty (a review).
+        whole_number(cell)
             .map(Exported::At)
-            .unwrap_or_else(|_| Exported::Bad(cell.to_string()))
+            .unwrap_or_else(|| Exported::Bad(cell.to_string()))
     }
 
     fn error(&self) -> Option<ApiError> {
@@ -768,7 +770,7 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
 /// values (every such row was an `invalid_type`; a review). Anything else is
 /// None, for the type error naming the column. (The `id` and `version`
 /// cells, never missing in an export, stay whole numbers as written.)
-fn whole_number(cell: &str) -> Option<i64> {
+pub(super) fn whole_number(cell: &str) -> Option<i64> {
     if let Ok(n) = cell.parse::<i64>() {
         return Some(n);
     }

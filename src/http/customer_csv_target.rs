@@ -35,9 +35,11 @@ impl Target {
         if cell.is_empty() {
             return Target::Key;
         }
-        cell.parse::<i64>()
+        // `42.0` too: pandas writes the column so once appended rows
+        // leave cells empty (a review).
+        super::customer_csv::whole_number(cell)
             .map(Target::Card)
-            .unwrap_or_else(|_| Target::Bad(cell.to_string()))
+            .unwrap_or_else(|| Target::Bad(cell.to_string()))
     }
 }
 
@@ -73,6 +75,14 @@ pub fn resolve(
         })
         .collect();
     let mut resolved = Resolved::default();
+    // Before the return below: in a file whose id cells were all bad, the
+    // rows went on matched by external_id, their `id` ignored (found by a
+    // test of `42.0` ids).
+    for (pos, target) in targets.iter().enumerate() {
+        if let Target::Bad(text) = target {
+            resolved.errors.insert(pos, not_an_id(text));
+        }
+    }
     if ids.is_empty() {
         return Ok(resolved);
     }
@@ -87,11 +97,7 @@ pub fn resolve(
         .collect();
     for (pos, (item, target)) in items.iter_mut().zip(targets).enumerate() {
         let id = match target {
-            Target::Key => continue,
-            Target::Bad(text) => {
-                resolved.errors.insert(pos, not_an_id(text));
-                continue;
-            }
+            Target::Key | Target::Bad(_) => continue,
             Target::Card(id) => *id,
         };
         let Some(card) = cards.get(&id) else {
