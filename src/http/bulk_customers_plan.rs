@@ -119,6 +119,12 @@ pub fn plan(
             out[card.index] = Some(Planned::Done(Err(ApiError::Validation(errors))));
         }
     }
+    // In key order: two batches creating the same new keys in other orders
+    // each waited in the unique index on a key the other had inserted, a
+    // deadlock on PostgreSQL that failed a whole batch with a 503 (a
+    // review). In one order the later batch waits for the first, then goes
+    // item by item (below) and updates the cards the first created.
+    good.sort_by(|a, b| a.row.external_id.cmp(&b.row.external_id));
     // In a savepoint: should the database refuse the batch (a unique or
     // foreign-key conflict with another writer that committed meanwhile),
     // the per-item path reports each item.

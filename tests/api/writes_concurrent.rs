@@ -16,6 +16,7 @@ backend_tests!(
     card_writes_without_if_match_all_apply,
     record_patches_without_if_match_all_apply,
     bulk_batches_on_the_same_cards_all_apply,
+    bulk_batches_creating_the_same_cards_in_other_orders_all_apply,
 );
 
 const N: usize = 8;
@@ -216,5 +217,26 @@ async fn all_at_once(
         for item in r.body["items"].as_array().unwrap() {
             assert_eq!(item["status"], status, "{url}: {item}");
         }
+    }
+}
+
+/// A review: two batches creating the same new keys in opposite orders
+/// inserted them in item order, each waiting in the unique index on a key
+/// the other had inserted: on PostgreSQL a deadlock, and the loser's whole
+/// batch a 503. New cards are inserted in key order: the later batch waits
+/// for the first and updates each card it created.
+async fn bulk_batches_creating_the_same_cards_in_other_orders_all_apply(app: TestApp) {
+    let admin = app.admin_token().await;
+    for round in 0..3 {
+        let keys: Vec<String> = (0..300).map(|i| format!("NEW-{round}-{i:03}")).collect();
+        let item = |k: &String| json!({"external_id": k, "kind": "organization", "name": k});
+        let forward: Vec<Value> = keys.iter().map(item).collect();
+        let backward: Vec<Value> = keys.iter().rev().map(item).collect();
+        let (forward, backward) = (json!({ "items": forward }), json!({ "items": backward }));
+        let (a, b) = tokio::join!(
+            app.post("/api/v1/customers/bulk", &admin, &forward),
+            app.post("/api/v1/customers/bulk", &admin, &backward),
+        );
+        assert_eq!(statuses(&[a, b]), [200, 200], "round {round}");
     }
 }
