@@ -126,7 +126,7 @@ async fn check(
 }
 
 /// The 401 of a token whose user's generation moved past it.
-fn revoked() -> ApiError {
+pub fn revoked() -> ApiError {
     ApiError::InvalidToken("the token was revoked; log in again".into())
 }
 

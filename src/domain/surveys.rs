@@ -116,12 +116,14 @@ fn check_value(
                 return None;
             }
         },
-        QuestionKind::Text => match value.as_str().map(str::trim) {
+        // The length as sent, as every other text field judges it (padding
+        // let 4,001 characters through; a review); the trimmed text is kept.
+        QuestionKind::Text => match value.as_str() {
             None => {
                 errors.push(FieldError::new(field, "invalid_type", "must be a string"));
                 return None;
             }
-            Some("") => {
+            Some(s) if s.trim().is_empty() => {
                 errors.push(FieldError::new(field, "blank", "must not be blank"));
                 return None;
             }
@@ -133,7 +135,7 @@ fn check_value(
                 ));
                 return None;
             }
-            Some(s) => (None, Some(s.to_string())),
+            Some(s) => (None, Some(s.trim().to_string())),
         },
     };
     Some(Answer {
@@ -546,6 +548,13 @@ mod tests {
         );
         let got = fields(check_answers(&questions(), &[sent(1, json!(null))]));
         assert_eq!(got, vec![("answers[0].value".into(), "required".into())]);
+        // As sent: padding counts.
+        let padded = format!("{} ", "x".repeat(MAX_TEXT_ANSWER));
+        let got = fields(check_answers(&questions(), &[sent(4, json!(padded))]));
+        assert!(
+            got.contains(&("answers[0].value".into(), "length".into())),
+            "{got:?}"
+        );
         let long = "x".repeat(MAX_TEXT_ANSWER + 1);
         let got = fields(check_answers(
             &questions(),

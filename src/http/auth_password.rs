@@ -10,7 +10,7 @@ use validator::Validate;
 use super::auth::TokenResponse;
 use super::extract::{JsonBody, NoQuery};
 use super::validation::check;
-use crate::auth::extract::{bearer_token, disabled};
+use crate::auth::extract::{bearer_token, disabled, revoked};
 use crate::auth::{password, AuthUser};
 use crate::db::row_lock::{lock, Locked};
 use crate::db::{self, users};
@@ -87,7 +87,7 @@ pub async fn change(
         .iat;
     let attempt =
         super::auth::begin_attempt(&state, &req, &user.email, Some((user.id, issued_at)))?;
-    let id = user.id;
+    let (id, generation) = (user.id, user.token_generation);
     let row = match state.db.run(move |conn| Ok(users::find(conn, id)?)).await {
         Ok(Some(row)) if row.active => row,
         // Deactivated since the token's check (which may have come from
@@ -130,6 +130,12 @@ pub async fn change(
                 // these) is not overwritten on the strength of the old one.
                 if current.password_hash != row.password_hash {
                     return Err(wrong_password());
+                }
+                // Revoked meanwhile (the account deactivated and reactivated
+                // during the hashing): the old token makes no new one, as
+                // every other write finds (`AuthUser::unchanged_in`).
+                if current.token_generation != generation {
+                    return Err(revoked());
                 }
                 let changes = users::UserChanges {
                     email: current.email.clone(),

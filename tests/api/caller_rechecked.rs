@@ -15,6 +15,7 @@ use crate::sync_bulk::bulk;
 backend_tests!(
     admin_writes_wait_and_find_the_admin_gone,
     bulk_writes_wait_and_find_the_account_changed,
+    a_password_change_waits_and_finds_its_token_revoked,
 );
 
 const SECRET: &str = "a-long-shared-secret-0123";
@@ -117,4 +118,31 @@ async fn bulk_writes_wait_and_find_the_account_changed(app: TestApp) {
         )
         .await;
     assert_eq!(r.body["items"], json!([]), "{}", r.text);
+}
+
+/// A review: the password change checked that the account was active and
+/// its password unchanged where it writes, not its token: deactivated and
+/// reactivated meanwhile (which revokes every token), the old token still
+/// changed the password and got a new one.
+async fn a_password_change_waits_and_finds_its_token_revoked(app: TestApp) {
+    let (user, token) = app.user_with_role("sales").await;
+    let body = json!({"current_password": "a long test password",
+                      "new_password": "another long password"});
+    let change = app.post("/api/v1/auth/password", &token, &body);
+    let r = app
+        .user_changed_while_waiting(user, "token_generation = token_generation + 1", change)
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.text.contains("revoked"), "{}", r.text);
+    // Nothing changed: the old password still logs in.
+    let admin = app.admin_token().await;
+    let email = app.get(&format!("/api/v1/users/{user}"), &admin).await.body["email"].clone();
+    let r = app
+        .post(
+            "/api/v1/auth/token",
+            "",
+            &json!({"email": email, "password": "a long test password"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }

@@ -244,8 +244,8 @@ async fn import_and_bulk_lock_in_one_order(app: TestApp) {
         "/api/v1/customers/bulk",
         &admin,
         &json!({"items": [
-            {"external_id": "ERP-LO", "kind": "individual", "name": "Low"},
-            {"external_id": "ERP-HI", "kind": "individual", "name": "High"},
+            {"external_id": "ERP-1-LO", "kind": "individual", "name": "Low"},
+            {"external_id": "ERP-2-HI", "kind": "individual", "name": "High"},
         ]}),
         None,
     )
@@ -255,6 +255,7 @@ async fn import_and_bulk_lock_in_one_order(app: TestApp) {
         r.body["items"][0]["id"].as_i64().unwrap(),
         r.body["items"][1]["id"].as_i64().unwrap(),
     );
+    // A batch's new cards are created in key order.
     assert!(low < high);
     let (mut the_bulk, pid) = holder(
         &app,
@@ -262,7 +263,7 @@ async fn import_and_bulk_lock_in_one_order(app: TestApp) {
     );
     let mut watcher = PgConnection::establish(&app.database_url).unwrap();
 
-    let csv = format!("id,external_id,region\n{high},,East\n,ERP-LO,West\n");
+    let csv = format!("id,external_id,region\n{high},,East\n,ERP-1-LO,West\n");
     let import = crate::sync_csv::import(&app, &admin, "", &csv);
     let meanwhile = then_the_higher_card(&mut watcher, &mut the_bulk, pid, high, "the import");
     let (r, next) = tokio::join!(import, meanwhile);
