@@ -765,11 +765,10 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
     Ok((items, versions, targets))
 }
 
-/// A cell of a whole-number column of the card: `12`, or `12.0` as a JSON
-/// body may send it and as pandas writes an integer column with missing
-/// values (every such row was an `invalid_type`; a review). Anything else is
-/// None, for the type error naming the column. (The `id` and `version`
-/// cells, never missing in an export, stay whole numbers as written.)
+/// A cell of a whole-number column (the card's, `id`, `version`): `12`, or
+/// `12.0` as a JSON body may send it and as pandas writes an integer column
+/// with missing values (every such row was an `invalid_type`; a review).
+/// Anything else is None, for the type error naming the column.
 pub(super) fn whole_number(cell: &str) -> Option<i64> {
     if let Ok(n) = cell.parse::<i64>() {
         return Some(n);
