@@ -368,20 +368,7 @@ pub fn page(
             }
             "profit_12m_cents" => keyset!(c::profit_12m_cents, key.map(cursor_number).transpose()?),
             "open_complaints" => keyset!(c::open_complaints, key.map(cursor_number).transpose()?),
-            _ => {
-                if after.is_some() {
-                    query = if sort.descending {
-                        query.filter(c::id.lt(after_id))
-                    } else {
-                        query.filter(c::id.gt(after_id))
-                    };
-                }
-                query = if sort.descending {
-                    query.order(c::id.desc())
-                } else {
-                    query.order(c::id.asc())
-                };
-            }
+            _ => super::page::keyset_by_id!(query, c::id, after.map(|a| a.id), sort.descending),
         }
         Ok(query.limit(limit + 1).load(conn)?)
     })

@@ -236,20 +236,7 @@ pub fn page(
             query = query.filter(i::follow_up_at.is_not_null());
             keyset!(i::follow_up_at)
         }
-        _ => {
-            if after.is_some() {
-                query = if descending {
-                    query.filter(i::id.lt(after_id))
-                } else {
-                    query.filter(i::id.gt(after_id))
-                };
-            }
-            query = if descending {
-                query.order(i::id.desc())
-            } else {
-                query.order(i::id.asc())
-            };
-        }
+        _ => super::page::keyset_by_id!(query, i::id, after.map(|a| a.id), descending),
     }
     Ok(query.limit(limit + 1).load(conn)?)
 }

@@ -225,6 +225,27 @@ macro_rules! keyset_by {
 }
 pub(crate) use keyset_by;
 
+/// Orders the boxed `$query` by `$id` alone (descending when `$descending`)
+/// and, with a cursor's `$after_id` (`Option`), keeps the rows after it: the
+/// lists' default order.
+macro_rules! keyset_by_id {
+    ($query:ident, $id:expr, $after_id:expr, $descending:expr) => {{
+        if let Some(after_id) = $after_id {
+            $query = if $descending {
+                $query.filter($id.lt(after_id))
+            } else {
+                $query.filter($id.gt(after_id))
+            };
+        }
+        $query = if $descending {
+            $query.order($id.desc())
+        } else {
+            $query.order($id.asc())
+        };
+    }};
+}
+pub(crate) use keyset_by_id;
+
 /// Trims the extra row fetched to learn whether another page exists.
 pub fn finish<T>(
     rows: Vec<T>,

@@ -305,20 +305,7 @@ pub fn page(
     match sort.trim_start_matches('-') {
         "occurred_at" => keyset!(t::occurred_at),
         "updated_at" => keyset!(t::updated_at),
-        _ => {
-            if after.is_some() {
-                query = if descending {
-                    query.filter(t::id.lt(after_id))
-                } else {
-                    query.filter(t::id.gt(after_id))
-                };
-            }
-            query = if descending {
-                query.order(t::id.desc())
-            } else {
-                query.order(t::id.asc())
-            };
-        }
+        _ => super::page::keyset_by_id!(query, t::id, after.map(|a| a.id), descending),
     }
     Ok(query.limit(limit + 1).load(conn)?)
 }

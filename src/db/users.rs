@@ -321,20 +321,7 @@ pub fn page(
         "name" => keyset!(u::name, cursor_text),
         "created_at" => keyset!(u::created_at, Cursor::stamp_key),
         "updated_at" => keyset!(u::updated_at, Cursor::stamp_key),
-        _ => {
-            if after.is_some() {
-                query = if sort.descending {
-                    query.filter(u::id.lt(after_id))
-                } else {
-                    query.filter(u::id.gt(after_id))
-                };
-            }
-            query = if sort.descending {
-                query.order(u::id.desc())
-            } else {
-                query.order(u::id.asc())
-            };
-        }
+        _ => super::page::keyset_by_id!(query, u::id, after.map(|a| a.id), sort.descending),
     }
     Ok(query.limit(limit + 1).load(conn)?)
 }
