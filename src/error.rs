@@ -325,16 +325,30 @@ fn unique_field(info: &dyn diesel::result::DatabaseErrorInformation) -> Option<&
     })
 }
 
+impl ApiError {
+    /// This error as a diesel error, for code that must return diesel's
+    /// type (a transaction's callback, the change feed's seal); `From`
+    /// gives it back unchanged. Made into diesel's text instead, a database
+    /// out of reach while the feed rendered a write's records was a 500
+    /// "bug" where it is a 503 to retry (a review).
+    pub fn into_diesel(self) -> diesel::result::Error {
+        diesel::result::Error::QueryBuilderError(Box::new(self))
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind as Kind, Error};
         match e {
             Error::NotFound => ApiError::NotFound("not found".into()),
-            Error::QueryBuilderError(ref cause)
-                if cause.is::<crate::db::idempotency::Overtaken>() =>
-            {
-                ApiError::IdempotencyOvertaken(cause.to_string())
-            }
+            Error::QueryBuilderError(cause) => match cause.downcast::<ApiError>() {
+                // Carried through diesel by `into_diesel`: the error as it was.
+                Ok(carried) => *carried,
+                Err(cause) if cause.is::<crate::db::idempotency::Overtaken>() => {
+                    ApiError::IdempotencyOvertaken(cause.to_string())
+                }
+                Err(cause) => ApiError::Internal(Error::QueryBuilderError(cause).to_string()),
+            },
             // The engine's text names tables and indexes (`UNIQUE
             // constraint failed: customers.external_id`): logged, not sent.
             // Handlers check uniqueness first, so this is a race lost to
@@ -474,6 +488,23 @@ mod tests {
                 "UNIQUE constraint failed: idempotency_keys.key".to_string()
             )),
             None
+        );
+    }
+
+    /// A review: a database gone while the feed rendered a write's records
+    /// was answered 500 (the error made into diesel's text on the way).
+    #[test]
+    fn an_error_carried_through_diesel_comes_back_as_it_was() {
+        let gone = ApiError::Unavailable("server closed the connection".into()).into_diesel();
+        let e = ApiError::from(gone);
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.problem().kind, "/problems/unavailable");
+        let unknown = ApiError::from(ApiError::Validation(vec![]).into_diesel());
+        assert_eq!(unknown.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+        let other = diesel::result::Error::QueryBuilderError("mixed column types".into());
+        assert_eq!(
+            ApiError::from(other).status_code(),
+            StatusCode::INTERNAL_SERVER_ERROR
         );
     }
 

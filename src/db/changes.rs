@@ -464,7 +464,7 @@ fn render_types(
         ids.sort_unstable();
         ids.dedup();
         let rendered = crate::http::change_data::render_many(conn, &entity_type, &ids)
-            .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+            .map_err(crate::error::ApiError::into_diesel)?;
         out.extend(
             rendered
                 .into_iter()

@@ -18,6 +18,8 @@ pub struct RiskRow {
     pub name: String,
     #[diesel(sql_type = BigInt)]
     pub owner_id: i64,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
     #[diesel(sql_type = Nullable<Timestamp>)]
     pub last_contact_at: Option<NaiveDateTime>,
     /// The latest of the last contact, the first purchase and the card's
@@ -65,7 +67,7 @@ pub fn scored_sql(s: &ChurnSettings, now: NaiveDateTime, owner_id: Option<i64>) 
     // ahead) is not in the window that instant closes.
     let until = literal(now);
     let columns =
-        "c.id, c.name, c.owner_id, c.created_at, c.last_contact_at, c.first_purchase_at, c.last_purchase_at, c.open_complaints, c.satisfaction_overall, \
+        "c.id, c.name, c.owner_id, c.currency, c.created_at, c.last_contact_at, c.first_purchase_at, c.last_purchase_at, c.open_complaints, c.satisfaction_overall, \
            CAST(CASE WHEN u.active THEN 0 ELSE 1 END AS BIGINT) AS s_owner_inactive";
     let candidates = "c.archived_at IS NULL AND c.churned_at IS NULL AND c.purchase_count > 0";
     let base = match owner_id {

@@ -39,7 +39,8 @@ pub struct ActionView {
     pub owner_id: i64,
     pub due_date: NaiveDate,
     pub status: ActionStatus,
-    /// What the action costs, in minor units.
+    /// What the action costs, in minor units of its plan's `currency` (the
+    /// customer's; `GET /account-plans/{id}`).
     pub cost_cents: i64,
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -107,7 +108,7 @@ pub struct ActionCreate {
 /// Only the fields sent change.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"status": "done", "cost_cents": 280000}))]
+#[schema(example = json!({"description": "Quarterly review with the purchasing director"}))]
 pub struct ActionPatch {
     #[serde(rename = "type", default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]

@@ -127,7 +127,7 @@ pub struct PlanCreate {
 /// Only the fields sent change.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"status": "active", "budget_cents": 6000000}))]
+#[schema(example = json!({"objective": "Raise our share of the packaging budget to 40 %"}))]
 pub struct PlanPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]

@@ -80,7 +80,8 @@ pub struct PeriodChurn {
     pub period: String,
     #[serde(flatten)]
     pub figures: ChurnFigures,
-    /// Only the reasons with churns in the period.
+    /// Only the reasons with churns in the period, in the order of the
+    /// report's `by_reason` (that of `/reference/churn-reasons`).
     pub by_reason: Vec<ReasonFigures>,
 }
 
@@ -144,6 +145,12 @@ pub async fn churn_report(
         let mut f = ChurnFigures::default();
         f.add(c);
         p.by_reason.push(ReasonFigures { reason, figures: f });
+    }
+    // The cells come in the codes' order; a chart per period follows the
+    // totals' order (a review).
+    let rank = |r: &ReasonFigures| ChurnReason::ALL.iter().position(|x| *x == r.reason);
+    for p in periods.values_mut() {
+        p.by_reason.sort_by_key(rank);
     }
     Ok(HttpResponse::Ok().json(ChurnReport {
         from: from.and_utc(),

@@ -12,6 +12,7 @@ use super::validation::check;
 use crate::auth::password;
 use crate::auth::throttle::{Attempt, Refused};
 use crate::db::users;
+use crate::domain::codes::{from_db, Role};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -36,6 +37,12 @@ pub struct TokenResponse {
     /// Seconds until the token expires.
     #[schema(example = 3600)]
     pub expires_in: i64,
+    /// The signed-in user's id (`GET /users/{id}`; a card's `owner_id`), so
+    /// that a frontend need not decode the token.
+    #[schema(example = 7)]
+    pub user_id: i64,
+    /// The signed-in user's role, which decides what the token may do.
+    pub role: Role,
 }
 
 const BAD_LOGIN: &str = "invalid email or password";
@@ -55,6 +62,8 @@ pub fn token_response(
             access_token,
             token_type: "Bearer".into(),
             expires_in: state.jwt.ttl_secs,
+            user_id,
+            role: from_db(role, Role::Viewer),
         }))
 }
 

@@ -370,7 +370,8 @@ pub fn in_order<I>(items: Vec<I>, keys: &[Option<String>]) -> Vec<Planned<I>> {
 /// (the set-based fast path: it settles what it can in a few statements and
 /// returns one `Planned` per item, in order), then `apply` for every item
 /// it left (numbered from `first_index`), each in its own savepoint (a
-/// failed item leaves no trace), then `finish` once for the whole batch
+/// failed item leaves no trace), in the order of their `run_key` (one key's
+/// items in batch order; `None` first), then `finish` once for the whole batch
 /// (set-based refreshes); all as `caller`, whose account must still be
 /// active with the same role once the items are written (else 401 or 403,
 /// and nothing is). With `all_or_none`, any failed item rolls
@@ -378,7 +379,7 @@ pub fn in_order<I>(items: Vec<I>, keys: &[Option<String>]) -> Vec<Planned<I>> {
 /// idempotency key, the 200 response is stored in the same transaction.
 /// Call on the blocking pool (inside `Db::run`).
 #[allow(clippy::too_many_arguments)]
-pub fn run_batch<I, P, F, G>(
+pub fn run_batch<I, P, K, F, G>(
     conn: &mut DbConn,
     caller: &AuthUser,
     items: Vec<I>,
@@ -386,11 +387,13 @@ pub fn run_batch<I, P, F, G>(
     all_or_none: bool,
     key: Option<&IdemKey>,
     plan: P,
+    run_key: K,
     mut apply: F,
     finish: G,
 ) -> Result<Outcome, ApiError>
 where
     P: FnOnce(&mut DbConn, Vec<I>) -> Result<Vec<Planned<I>>, ApiError>,
+    K: Fn(&I) -> Option<String>,
     F: FnMut(&mut DbConn, usize, I) -> Result<Applied, ApiError>,
     G: FnOnce(&mut DbConn) -> Result<(), ApiError>,
 {
@@ -408,9 +411,14 @@ where
                 "bulk plan lost items".into(),
             )));
         }
-        let mut results = Vec::with_capacity(count);
+        let mut steps: Vec<(usize, Planned<I>)> = planned.into_iter().enumerate().collect();
+        steps.sort_by_cached_key(|(i, step)| match step {
+            Planned::Done(_) => (None, *i),
+            Planned::Each(item) | Planned::Repeated(item) => (run_key(item), *i),
+        });
+        let mut results: Vec<Option<ItemResult>> = (0..count).map(|_| None).collect();
         let mut failed = false;
-        for (i, step) in planned.into_iter().enumerate() {
+        for (i, step) in steps {
             let index = first_index + i;
             let done = match step {
                 Planned::Done(done) => done,
@@ -419,7 +427,7 @@ where
                     db::savepoint_rendered(conn, |conn| apply(conn, index, item))
                 }
             };
-            results.push(match done {
+            results[i] = Some(match done {
                 Ok(a) => ItemResult {
                     index,
                     status: a.status,
@@ -439,6 +447,10 @@ where
                 }
             });
         }
+        let mut results: Vec<ItemResult> = results
+            .into_iter()
+            .collect::<Option<_>>()
+            .ok_or_else(|| ApiError::Internal("bulk batch left an item".into()))?;
         // After the items' waits for their cards, and the body's upload
         // before them (minutes, for a big batch).
         caller.unchanged_in(conn)?;

@@ -496,6 +496,12 @@ pub async fn bulk_customers(
                         bulk_customers_plan::plan(conn, &user, items)
                     })
                 },
+                // In key order, as the set-based pass creates: a batch naming
+                // a key twice goes item by item, and inserting its new keys in
+                // item order deadlocked on PostgreSQL with a batch inserting
+                // them in key order (a review). Items of different keys touch
+                // different cards, so only one key's items keep their order.
+                |item| external_id_of(item).ok(),
                 |conn, index, item| {
                     // Read again inside the first per-item savepoint, but the
                     // plan locked these cards outside it: a rollback of that

@@ -518,6 +518,9 @@ pub async fn bulk_transactions(
                         Ok(planned)
                     })
                 },
+                // In batch order: each item locks its own card, in id order
+                // with the cards `lock_cards` took.
+                |_| None,
                 |conn, index, item| {
                     let sent = versions.get(index).copied().flatten();
                     if let Some(result) =

@@ -80,7 +80,9 @@ pub struct ChangeQuery {
     /// `contact`, `interaction`, `transaction`, `need`, `stage_change`,
     /// `survey`, `survey_response`, `account_plan`, `segment`. Empty entries
     /// are skipped (`customer,` is `customer`); a list of none is a 400.
-    #[param(example = "customer,transaction")]
+    /// E.g. `customer,transaction`.
+    // No example: Swagger UI's "Try it out" sends a parameter's example,
+    // which hid the other types' changes (a review).
     pub types: Option<String>,
 }
 

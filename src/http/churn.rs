@@ -34,6 +34,9 @@ pub struct ChurnRecordView {
     pub churned_by: Option<i64>,
     /// Lost revenue: the customer's revenue in the 12 months before the churn.
     pub lost_revenue_cents: i64,
+    /// The customer's currency (ISO 4217): the unit of `lost_revenue_cents`.
+    #[schema(example = "CNY")]
+    pub currency: String,
     /// Set when the customer was won back.
     pub reactivated_at: Option<DateTime<Utc>>,
     pub reactivated_by: Option<i64>,
@@ -50,8 +53,9 @@ pub struct ChurnRecordView {
     pub owner_id: Option<i64>,
 }
 
-impl From<ChurnRecordRow> for ChurnRecordView {
-    fn from(r: ChurnRecordRow) -> Self {
+impl ChurnRecordView {
+    /// The record of a card whose currency is `currency`.
+    fn new(r: ChurnRecordRow, currency: String) -> Self {
         ChurnRecordView {
             id: r.id,
             customer_id: r.customer_id,
@@ -60,6 +64,7 @@ impl From<ChurnRecordRow> for ChurnRecordView {
             churned_at: utc(r.churned_at),
             churned_by: r.churned_by,
             lost_revenue_cents: r.lost_revenue_cents,
+            currency,
             reactivated_at: r.reactivated_at.map(utc),
             reactivated_by: r.reactivated_by,
             reactivation_note: r.reactivation_note,
@@ -139,7 +144,7 @@ pub async fn churn(
     let record = state
         .db
         .write_grouped(move |conn| {
-            writable_customer(conn, &user, customer_id)?;
+            let card = writable_customer(conn, &user, customer_id)?;
             if churn_db::open_record(conn, customer_id)?.is_some() {
                 return Err(ApiError::Conflict(format!(
                     "customer {customer_id} is already churned; reactivate it first"
@@ -171,13 +176,13 @@ pub async fn churn(
             )?;
             // A lost customer is no repeat buyer (`domain::loyalty`).
             loyalty::refresh_current(conn, customer_id, now)?;
-            Ok(row)
+            Ok(ChurnRecordView::new(row, card.currency))
         })
         .await?;
     let loc = format!("/api/v1/customers/{customer_id}/churn");
     Ok(HttpResponse::build(StatusCode::CREATED)
         .insert_header(("Location", loc))
-        .json(ChurnRecordView::from(record)))
+        .json(record))
 }
 
 /// Win the customer back (sales: own customers only): closes the open churn
@@ -211,7 +216,7 @@ pub async fn reactivate(
     let record = state
         .db
         .write_grouped(move |conn| {
-            writable_customer(conn, &user, customer_id)?;
+            let card = writable_customer(conn, &user, customer_id)?;
             let now = db::now();
             let record =
                 churn_db::win_back(conn, customer_id, note.as_deref(), None, user.id, now)?
@@ -220,10 +225,10 @@ pub async fn reactivate(
                     })?;
             // Every figure as of now, stamped: see `survey_responses::record`.
             stats::refresh_card(conn, customer_id, now)?;
-            Ok(record)
+            Ok(ChurnRecordView::new(record, card.currency))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(ChurnRecordView::from(record)))
+    Ok(HttpResponse::Ok().json(record))
 }
 
 /// The customer's churns and win-backs, newest first, whole: one record per
@@ -243,15 +248,19 @@ pub async fn history(
     _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();
-    let rows = state
+    let items = state
         .db
         .run(move |conn| {
-            find_customer(conn, customer_id)?;
-            Ok(churn_db::history(conn, customer_id)?)
+            let card = find_customer(conn, customer_id)?;
+            let rows = churn_db::history(conn, customer_id)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| ChurnRecordView::new(r, card.currency.clone()))
+                .collect())
         })
         .await?;
     Ok(HttpResponse::Ok().json(ChurnHistory {
-        items: rows.into_iter().map(ChurnRecordView::from).collect(),
+        items,
         next_cursor: None,
     }))
 }

@@ -72,6 +72,9 @@ pub struct AtRiskItem {
     pub revenue_recent_cents: i64,
     /// Revenue in the `share_window_days` days before that.
     pub revenue_before_cents: i64,
+    /// The customer's currency (ISO 4217): the unit of the two revenues.
+    #[schema(example = "CNY")]
+    pub currency: String,
     pub satisfaction_overall: Option<f64>,
     pub open_complaints: i64,
 }
@@ -110,6 +113,7 @@ impl From<RiskRow> for AtRiskItem {
             last_purchase_at: r.last_purchase_at.map(utc),
             revenue_recent_cents: r.revenue_recent_cents,
             revenue_before_cents: r.revenue_before_cents,
+            currency: r.currency,
             satisfaction_overall: r.satisfaction_overall,
             open_complaints: r.open_complaints,
         }

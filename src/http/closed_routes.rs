@@ -21,7 +21,8 @@ const FEED: &[Role] = &[Role::Admin, Role::Manager, Role::Integration];
 /// (method, path under `/api/v1` with `{}` for one segment, roles allowed).
 /// `GET` covers `HEAD`. `GET /users/{id}` is not here: a user reads itself.
 pub const CLOSED: &[(&str, &str, &[Role])] = &[
-    ("GET", "/users", ADMIN),
+    // Managers hand cards over: they pick the new owner from the users.
+    ("GET", "/users", EDITORS),
     ("POST", "/users", ADMIN),
     ("PATCH", "/users/{}", ADMIN),
     ("GET", "/webhooks", ADMIN),
@@ -120,8 +121,9 @@ mod tests {
     #[test]
     fn routes_match_by_method_and_segment() {
         let get = Method::GET;
-        assert_eq!(allowed(&get, "/api/v1/users"), Some(ADMIN));
-        assert_eq!(allowed(&Method::HEAD, "/api/v1/users"), Some(ADMIN));
+        assert_eq!(allowed(&get, "/api/v1/users"), Some(EDITORS));
+        assert_eq!(allowed(&Method::HEAD, "/api/v1/users"), Some(EDITORS));
+        assert_eq!(allowed(&Method::POST, "/api/v1/users"), Some(ADMIN));
         assert_eq!(
             allowed(&get, "/api/v1/users/7"),
             None,

@@ -41,6 +41,9 @@ pub struct CprView {
     pub wallet_size_cents: Option<i64>,
     /// The wallet scaled to the window.
     pub wallet_in_window_cents: Option<i64>,
+    /// The customer's currency (ISO 4217): the unit of every `_cents` figure here.
+    #[schema(example = "CNY")]
+    pub currency: String,
     /// The window, in months, that the revenue, share and stage were computed
     /// over: the CPR settings' `window_months` once the recompute after a
     /// change of it has reached this card; until then (a recompute under way,
@@ -129,6 +132,7 @@ fn load(conn: &mut DbConn, id: i64) -> Result<CprView, ApiError> {
         revenue_in_window_cents: row.revenue,
         wallet_size_cents: card.wallet_size_cents,
         wallet_in_window_cents: wallet_in_window(card.wallet_size_cents, window_months),
+        currency: card.currency,
         window_months,
         since: utc(row.since.unwrap_or(card.created_at)),
         strategy: reference::cpr_strategy(&row.stage).map(StrategyView::from),
@@ -146,7 +150,13 @@ pub async fn get(
     _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    Ok(HttpResponse::Ok().json(state.db.run(move |conn| load(conn, id)).await?))
+    // One snapshot: the card's wallet, its stored share and its history
+    // read apart could each see another write (a review).
+    let view = state
+        .db
+        .run(move |conn| db::snapshot(conn, |conn| load(conn, id)))
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Pin the stage by hand (managers and admins), with a reason; it stays

@@ -926,6 +926,17 @@ pub async fn import(
                     let _ = keyless.set(resolved.keyless.clone());
                     plan_rows(conn, &user, items, &exported, resolved)
                 },
+                // In key order, as the bulk upsert (`bulk_customers::bulk`),
+                // when every row names its card by key (a row's id has
+                // filled its key); rows for cards without a key name theirs
+                // only by id, and keep the file's order.
+                |item| {
+                    keyless
+                        .get()
+                        .is_some_and(|k| k.is_empty())
+                        .then(|| external_id_of(item).ok())
+                        .flatten()
+                },
                 |conn, index, mut item| {
                     let known = match &mut known {
                         Some(k) => k,

@@ -215,7 +215,7 @@ pub struct CustomerCreate {
 /// Changes to a card: only the fields sent change; `null` clears a field.
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"funnel_stage": "ordinary", "prospect_grade": "A", "phone": null}))]
+#[schema(example = json!({"notes": "Prefers calls in the morning"}))]
 pub struct CustomerPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]

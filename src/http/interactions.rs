@@ -140,7 +140,7 @@ pub struct InteractionCreate {
 /// Only the fields sent change; `null` clears an optional field.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"follow_up_done": true, "outcome": "Order promised for next week"}))]
+#[schema(example = json!({"outcome": "Order promised for next week"}))]
 pub struct InteractionPatch {
     #[serde(rename = "type", default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]
@@ -201,7 +201,8 @@ impl InteractionPatch {
 #[into_params(parameter_in = Query)]
 pub struct InteractionQuery {
     /// Only this customer (on `/interactions`; on `/customers/{id}/interactions`
-    /// the path names it, and another id here is a 400).
+    /// the path names it, and another id here is a 400). A filter: no
+    /// customer with this id is an empty page, not a 404.
     pub customer_id: Option<i64>,
     /// Only interactions of this type.
     #[serde(rename = "type")]

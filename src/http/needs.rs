@@ -82,7 +82,7 @@ pub struct NeedCreate {
 /// recorded in the customer's history (with `change_reason`).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"kind": "actual", "latent_type": null, "change_reason": "Tried the samples at the product day"}))]
+#[schema(example = json!({"description": "Wants next-day delivery for urgent orders"}))]
 pub struct NeedPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "known_code"))]

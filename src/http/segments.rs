@@ -253,10 +253,7 @@ pub struct SegmentCreate {
 /// of a dynamic segment, is a 422 `required`: none of them can be cleared.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"rule": {"all": [
-    {"field": "region", "op": "eq", "value": "Hangzhou"},
-    {"field": "last_contact_at", "op": "lt", "value": "-60d"}
-]}}))]
+#[schema(example = json!({"description": "Hangzhou accounts nobody called for two months"}))]
 pub struct SegmentPatch {
     // `null` is read (not taken for "unchanged") to be refused as `required`
     // with the body's other rules: `"name": null` answered 200 and changed

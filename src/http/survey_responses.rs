@@ -88,8 +88,8 @@ fn integer_or_string() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"customer_id": 42, "answers": [
-    {"question_id": 7, "value": 4}, {"question_id": 8, "value": 9},
-    {"question_id": 9, "value": "quality"}, {"question_id": 10, "value": "Faster delivery to Ningbo"}
+    {"question_id": 7, "value": 4}, {"question_id": 8, "value": 5},
+    {"question_id": 9, "value": 9}, {"question_id": 10, "value": "Faster delivery to Ningbo"}
 ]}))]
 pub struct ResponseCreate {
     #[schema(required = true, value_type = i64)]

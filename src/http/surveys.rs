@@ -102,8 +102,10 @@ pub fn domain_question(q: &QuestionRow) -> Question {
     "id": 3, "title": "Q4 service survey", "description": "Quarterly survey of key accounts",
     "status": "open", "segment_id": 14, "allow_multiple_responses": false,
     "questions": [
-        {"id": 7, "position": 1, "kind": "rating_5", "text": "How satisfied are you with our delivery times?", "dimension": "service", "options": null, "required": true},
-        {"id": 8, "position": 2, "kind": "nps_0_10", "text": "How likely are you to recommend us?", "dimension": null, "options": null, "required": false}
+        {"id": 7, "position": 1, "kind": "rating_5", "text": "How satisfied are you with our products?", "dimension": "product", "options": null, "required": true},
+        {"id": 8, "position": 2, "kind": "rating_5", "text": "How satisfied are you with our delivery times?", "dimension": "service", "options": null, "required": true},
+        {"id": 9, "position": 3, "kind": "nps_0_10", "text": "How likely are you to recommend us to a friend?", "dimension": null, "options": null, "required": false},
+        {"id": 10, "position": 4, "kind": "text", "text": "What should we improve?", "dimension": null, "options": null, "required": false}
     ],
     "opened_at": "2026-11-24T08:00:00Z", "closed_at": null, "panel_frozen_at": "2026-11-24T08:00:00Z", "version": 2,
     "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-24T08:00:00Z"
@@ -229,7 +231,7 @@ pub struct SurveyCreate {
 /// changes nothing.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"status": "open"}))]
+#[schema(example = json!({"description": "Sent after each delivery"}))]
 pub struct SurveyPatch {
     // `null` is read (not taken for "unchanged") to be refused as `required`
     // with the body's other rules: a form sending `"title": null` believed

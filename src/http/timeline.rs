@@ -98,8 +98,10 @@ pub struct EventPage {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TimelineQuery {
-    /// Comma-separated subset of `interaction,transaction,event` (default all).
-    #[param(example = "interaction,transaction")]
+    // No example: Swagger UI's "Try it out" sends a parameter's example,
+    // which hid every event of the timeline (a review).
+    /// Comma-separated subset of `interaction,transaction,event` (default
+    /// all), e.g. `interaction,transaction`.
     pub types: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]

@@ -207,8 +207,9 @@ fn user_response(status: actix_web::http::StatusCode, user: users::UserRow) -> H
         .json(UserView::from(user))
 }
 
-/// List users: filter by role, active flag or a search of email and name;
-/// sort by id, email, name, created_at or updated_at.
+/// List users (admins and managers: a manager hands cards over, and picks
+/// the new owner here): filter by role, active flag or a search of email
+/// and name; sort by id, email, name, created_at or updated_at.
 #[utoipa::path(tag = "users", params(UserQuery), responses((status = 200, body = UserPage)))]
 #[get("/users")]
 pub async fn list(
@@ -216,7 +217,7 @@ pub async fn list(
     user: AuthUser,
     query: QueryParams<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_admin()?;
+    user.require_any(&[Role::Admin, Role::Manager])?;
     let q = query.0;
     let filter = q.filter()?;
     let sort = users::sort(q.sort.as_deref())?;
@@ -302,14 +303,14 @@ pub async fn create(
     Ok(response)
 }
 
-/// Read a user. Admins read anyone; every other user reads only itself
-/// (403 for another user).
+/// Read a user. Admins and managers read anyone; every other user reads
+/// only itself (403 for another user).
 #[utoipa::path(
     tag = "users",
     params(("id" = i64, Path, description = "User id")),
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),
-        (status = 403, description = "A user who is not an admin, reading another user: non-admins read only themselves", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 403, description = "A user who is neither an admin nor a manager, reading another user: the other roles read only themselves", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[get("/users/{id}")]
@@ -321,7 +322,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     if id != user.id {
-        user.require_admin()?;
+        user.require_any(&[Role::Admin, Role::Manager])?;
     }
     let row = state
         .db

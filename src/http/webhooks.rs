@@ -134,7 +134,7 @@ pub struct WebhookCreate {
 /// disabled subscription and clears its failure count.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"active": true}))]
+#[schema(example = json!({"description": "ERP order sync"}))]
 pub struct WebhookPatch {
     // Read as "sent null" apart from "not sent": a null for a field that
     // cannot be empty is a 422, as on the other PATCHes (it was a silent 200

@@ -150,6 +150,22 @@ async fn login_returns_a_bearer_token(app: TestApp) {
     assert_eq!(claims["role"], "admin");
     let ttl = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
     assert_eq!(ttl, r.body["expires_in"].as_i64().unwrap());
+    // The answer names the user and its role too: a frontend decoded the
+    // token to learn its own id (a review). A sales user's is its own.
+    assert_eq!(
+        r.body["user_id"].to_string(),
+        claims["sub"].as_str().unwrap()
+    );
+    assert_eq!(r.body["role"], "admin");
+    let (rep, _) = app.user_with_role("sales").await;
+    let listed = app.get(&format!("/api/v1/users/{rep}"), token).await;
+    let email = listed.body["email"].as_str().unwrap();
+    let r = app.login(email, PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["user_id"].as_i64(), &r.body["role"]),
+        (Some(rep), &json!("sales"))
+    );
 }
 
 async fn wrong_password_and_unknown_email_get_the_same_401(app: TestApp) {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::account_plans::plan_body;
 use crate::backend_tests;
-use crate::churn::{churn, customer};
+use crate::churn::{churn, created_days_ago, customer, sale};
 use crate::helpers::{Resp, TestApp};
 
 backend_tests!(
@@ -15,7 +15,56 @@ backend_tests!(
     the_card_figures_change_currency_only_restated,
     an_archived_card_answers_archived_before_its_currency_rules,
     a_reimported_export_with_only_the_currency_edited_is_refused,
+    one_card_money_figures_name_the_card_currency,
 );
+
+/// A review: API.md's money is minor units plus `currency`, and the CPR
+/// view, a churn record and an at-risk item carried cents without it (an
+/// at-risk page of cards in several currencies took a card read per item to
+/// show). Each names its card's currency.
+async fn one_card_money_figures_name_the_card_currency(app: TestApp) {
+    let admin = app.admin_token().await;
+    let c = app
+        .create_customer(
+            &admin,
+            json!({"kind": "individual", "name": "Dollar buyer", "currency": "USD"}),
+        )
+        .await
+        .id();
+    // Silent: an old card buying still, never contacted.
+    sale(&app, &admin, c, 1_000, 0, 400).await;
+    sale(&app, &admin, c, 1_000, 0, 10).await;
+    created_days_ago(&app, &[c], 500);
+    let r = app.get(&format!("/api/v1/customers/{c}/cpr"), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["currency"], "USD", "{}", r.text);
+    let r = app.get("/api/v1/churn/at-risk?limit=500", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let items = r.body["items"].as_array().unwrap();
+    let item = items
+        .iter()
+        .find(|i| i["customer_id"] == c)
+        .expect("listed");
+    assert_eq!(item["currency"], "USD", "{item}");
+    assert_eq!(item["revenue_recent_cents"], 1_000, "{item}");
+    let r = churn(&app, &admin, c, "competition", None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["currency"], "USD", "{}", r.text);
+    assert_eq!(r.body["lost_revenue_cents"], 1_000, "{}", r.text);
+    let r = app
+        .get(&format!("/api/v1/customers/{c}/churn"), &admin)
+        .await;
+    assert_eq!(r.body["items"][0]["currency"], "USD", "{}", r.text);
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/reactivate"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["currency"], "USD", "{}", r.text);
+}
 
 async fn to_usd(app: &TestApp, token: &str, c: i64, extra: serde_json::Value) -> Resp {
     let mut body = json!({"currency": "USD"});

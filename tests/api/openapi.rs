@@ -1,6 +1,8 @@
 //! The spec is the product for integrators: it must match the committed
 //! `openapi.yaml` and document security and errors on every operation.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use crate::backend_tests;
@@ -233,6 +235,7 @@ fn every_query_parameter_is_described() {
 backend_tests!(
     served_spec_equals_generated_spec,
     the_validation_example_is_what_the_server_answers,
+    the_survey_examples_answer_each_other,
 );
 
 async fn served_spec_equals_generated_spec(app: TestApp) {
@@ -268,6 +271,66 @@ async fn the_validation_example_is_what_the_server_answers(app: TestApp) {
         "{}",
         r.text
     );
+}
+
+/// A review: the response example answered questions the survey examples
+/// did not have (a rating of 9, a choice for an NPS question): a QA user
+/// trying the examples in order got a 422. The survey created from its
+/// example, opened, takes the response example (its ids mapped to the ones
+/// given), and reads as the survey example's questions.
+async fn the_survey_examples_answer_each_other(app: TestApp) {
+    let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
+    let example = |name: &str| spec["components"]["schemas"][name]["example"].clone();
+    let token = app.admin_token().await;
+    let mut survey = example("SurveyCreate");
+    // The example's segment is one of the reader's own.
+    survey.as_object_mut().unwrap().remove("segment_id");
+    let r = app.post("/api/v1/surveys", &token, &survey).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let url = format!("/api/v1/surveys/{}", r.id());
+    let r = app
+        .patch(&url, &token, &serde_json::json!({"status": "open"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let shown = example("SurveyView");
+    let fields = |q: &Value| (q["kind"].clone(), q["text"].clone(), q["required"].clone());
+    let got: Vec<_> = r.body["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(fields)
+        .collect();
+    let want: Vec<_> = shown["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(fields)
+        .collect();
+    assert_eq!(got, want, "SurveyView's example shows other questions");
+    let ids: HashMap<i64, i64> = shown["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(r.body["questions"].as_array().unwrap())
+        .map(|(s, q)| (s["id"].as_i64().unwrap(), q["id"].as_i64().unwrap()))
+        .collect();
+    let customer = app
+        .create_customer(
+            &token,
+            serde_json::json!({"kind": "individual", "name": "Wu"}),
+        )
+        .await
+        .id();
+    let mut response = example("ResponseCreate");
+    response["customer_id"] = customer.into();
+    for answer in response["answers"].as_array_mut().unwrap() {
+        let id = answer["question_id"].as_i64().unwrap();
+        answer["question_id"] = ids.get(&id).copied().expect("an example question").into();
+    }
+    let r = app
+        .post(&format!("{url}/responses"), &token, &response)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
 }
 
 /// Two types with one schema name are one component in the spec: utoipa
@@ -659,4 +722,53 @@ fn paging_exceptions_conflict_fields_and_bulk_versions_are_documented() {
             "{item}: {version}"
         );
     }
+}
+
+/// A review: Swagger UI's "Try it out" starts from a body's example and
+/// sends a query parameter's example, so a PATCH example that opened a
+/// survey or moved a card's funnel stage did that to the record a QA user
+/// tried it on, and a timeline's `types` example hid its events. A PATCH's
+/// example sets one free-text field; no query parameter has an example,
+/// but an order or a grouping (they hide nothing).
+#[test]
+fn try_it_out_starts_from_harmless_examples() {
+    let spec = serde_json::to_value(patron::openapi::spec()).expect("spec as json");
+    const FREE_TEXT: [&str; 7] = [
+        "notes",
+        "description",
+        "title",
+        "name",
+        "outcome",
+        "objective",
+        "summary",
+    ];
+    let mut harmful = Vec::new();
+    for (method, path, op) in operations(&spec) {
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            let shown = p["example"] != Value::Null || p["examples"] != Value::Null;
+            let hides_nothing =
+                ["sort", "period"].contains(&p["name"].as_str().unwrap_or_default());
+            if p["in"] == "query" && shown && !hides_nothing {
+                harmful.push(format!("{method} {path} ?{}", p["name"]));
+            }
+        }
+        if method != "patch" {
+            continue;
+        }
+        let body = &op["requestBody"]["content"]["application/json"];
+        let example = match &body["example"] {
+            Value::Null => &resolved(&spec, &body["schema"])["example"],
+            e => e,
+        };
+        let fields: Vec<&String> = example
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .collect();
+        if fields.len() != 1 || !FREE_TEXT.contains(&fields[0].as_str()) {
+            harmful.push(format!("{method} {path} {example}"));
+        }
+    }
+    assert!(harmful.is_empty(), "{harmful:#?}");
 }

@@ -17,7 +17,7 @@ backend_tests!(
     sales_cannot_reassign_owners,
     managers_and_integrations_write_any_customer_and_reassign_owners,
     admin_does_everything,
-    only_admins_manage_users,
+    only_admins_manage_users_and_managers_read_them,
     a_role_refused_a_route_gets_403_before_its_body_is_judged,
     closed_routes_refuse_other_roles_before_reading_anything,
     a_replay_is_not_given_to_a_role_the_route_is_now_closed_to,
@@ -541,8 +541,16 @@ async fn managers_and_integrations_write_any_customer_and_reassign_owners(app: T
             .await;
         assert_eq!(r.body["owner_id"], json!(me));
 
-        // But no user management.
-        assert_forbidden(&app.get("/api/v1/users", &token).await);
+        // But no user management; a manager reads the users it hands
+        // cards to, an integration does not.
+        let body = json!({"email": format!("by-{role}@example.com"), "name": "X", "role": "sales", "password": "a long test password"});
+        assert_forbidden(&app.post("/api/v1/users", &token, &body).await);
+        let listed = app.get("/api/v1/users", &token).await;
+        if role == "manager" {
+            assert_eq!(listed.status, 200, "{}", listed.text);
+        } else {
+            assert_forbidden(&listed);
+        }
     }
 }
 
@@ -602,16 +610,26 @@ async fn admin_does_everything(app: TestApp) {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
-async fn only_admins_manage_users(app: TestApp) {
+async fn only_admins_manage_users_and_managers_read_them(app: TestApp) {
     let admin = app.admin_token().await;
     let admin_id = crate_admin_id(&app).await;
     for role in ["manager", "sales", "viewer", "integration"] {
         let (me, token) = app.user_with_role(role).await;
-        assert_forbidden(&app.get("/api/v1/users", &token).await);
-        assert_forbidden(&app.get("/api/v1/users?limit=1", &token).await);
+        let list = app.get("/api/v1/users?limit=1", &token).await;
+        let other = app.get(&format!("/api/v1/users/{admin_id}"), &token).await;
+        if role == "manager" {
+            // A manager hands cards over: it reads the users it picks from
+            // (a review: it could reassign owners but not list them).
+            assert_eq!(list.status, 200, "{}", list.text);
+            assert_eq!(other.status, 200, "{}", other.text);
+            assert_eq!(other.body["role"], "admin", "{}", other.text);
+        } else {
+            assert_forbidden(&list);
+            assert_forbidden(&app.get("/api/v1/users", &token).await);
+            assert_forbidden(&other);
+        }
         let body = json!({"email": format!("by-{role}@example.com"), "name": "X", "role": "admin", "password": "a long test password"});
         assert_forbidden(&app.post("/api/v1/users", &token, &body).await);
-        assert_forbidden(&app.get(&format!("/api/v1/users/{admin_id}"), &token).await);
         assert_forbidden(
             &app.patch(
                 &format!("/api/v1/users/{admin_id}"),

@@ -958,8 +958,15 @@ async fn last_active_admin_cannot_be_lost(app: TestApp) {
     let r = app.patch(&path, &admin, &json!({"role": "manager"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["role"], "manager");
-    // The demoted admin's token lost its admin rights at once.
-    app.get("/api/v1/users", &admin).await.problem(403);
+    // The demoted admin's token lost its admin rights at once (a manager
+    // reads the users, but creates none).
+    app.post(
+        "/api/v1/users",
+        &admin,
+        &json!({"email": "late@example.com", "name": "Late", "role": "sales", "password": PASSWORD}),
+    )
+    .await
+    .problem(403);
 
     // Now the other one is the last admin.
     let second = app.token("dormant@example.com", PASSWORD).await;

@@ -17,6 +17,7 @@ backend_tests!(
     record_patches_without_if_match_all_apply,
     bulk_batches_on_the_same_cards_all_apply,
     bulk_batches_creating_the_same_cards_in_other_orders_all_apply,
+    bulk_batches_repeating_a_key_create_in_key_order_too,
 );
 
 const N: usize = 8;
@@ -238,5 +239,46 @@ async fn bulk_batches_creating_the_same_cards_in_other_orders_all_apply(app: Tes
             app.post("/api/v1/customers/bulk", &admin, &backward),
         );
         assert_eq!(statuses(&[a, b]), [200, 200], "round {round}");
+    }
+}
+
+/// A review: a batch naming a key twice goes item by item, and inserted its
+/// new keys in item order; against a batch inserting them in key order (or
+/// another such batch in another order) that was the same deadlock as above.
+async fn bulk_batches_repeating_a_key_create_in_key_order_too(app: TestApp) {
+    let admin = app.admin_token().await;
+    for round in 0..3 {
+        let keys: Vec<String> = (0..300).map(|i| format!("REP-{round}-{i:03}")).collect();
+        let item = |k: &String, name: &str| json!({"external_id": k, "kind": "organization", "name": name});
+        let forward: Vec<Value> = keys.iter().map(|k| item(k, "forward")).collect();
+        let mut backward: Vec<Value> = keys.iter().rev().map(|k| item(k, "backward")).collect();
+        // Its first item's key again: the whole batch goes item by item.
+        backward.push(item(&keys[299], "backward again"));
+        let mut forward_repeating = forward.clone();
+        forward_repeating.push(item(&keys[0], "forward again"));
+        for (a, b) in [(&backward, &forward), (&backward, &forward_repeating)] {
+            let (a, b) = (json!({ "items": a }), json!({ "items": b }));
+            let (a, b) = tokio::join!(
+                app.post("/api/v1/customers/bulk", &admin, &a),
+                app.post("/api/v1/customers/bulk", &admin, &b),
+            );
+            assert_eq!(statuses(&[a, b]), [200, 200], "round {round}");
+        }
+        // Every key has one card, which both batches wrote.
+        let r = app
+            .post(
+                "/api/v1/customers/bulk",
+                &admin,
+                &json!({ "items": forward }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let ids: std::collections::HashSet<i64> = r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 300, "round {round}: {}", r.text);
     }
 }
