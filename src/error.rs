@@ -381,9 +381,32 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(_, ref info) if info.message().contains("deadlock detected") => {
                 ApiError::Unavailable(info.message().to_string())
             }
+            Error::DatabaseError(_, ref info) if is_busy(info.message()) => {
+                ApiError::Unavailable(info.message().to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
+}
+
+/// PostgreSQL's answers to a statement it gave up on or a server that
+/// cannot write now, which diesel reports as unknown errors: a
+/// `statement_timeout` or `lock_timeout` the operator set (the README
+/// suggests one), a server turned read-only (a managed server whose disk
+/// filled), a full disk. Each was a 500 "bug"; the database is busy, and a
+/// retry later may pass.
+fn is_busy(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "canceling statement due to statement timeout",
+        "canceling statement due to lock timeout",
+        "could not obtain lock",
+        "in a read-only transaction",
+        "no space left on device",
+        "could not extend file",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
 }
 
 /// libpq reports a dead server as an unknown error with one of these texts.
@@ -504,6 +527,58 @@ mod tests {
         let other = diesel::result::Error::QueryBuilderError("mixed column types".into());
         assert_eq!(
             ApiError::from(other).status_code(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    /// A review: a `statement_timeout` the README suggests answered 500.
+    #[test]
+    fn a_statement_the_server_gave_up_on_is_a_503() {
+        struct Info(&'static str);
+        impl diesel::result::DatabaseErrorInformation for Info {
+            fn message(&self) -> &str {
+                self.0
+            }
+            fn details(&self) -> Option<&str> {
+                None
+            }
+            fn hint(&self) -> Option<&str> {
+                None
+            }
+            fn table_name(&self) -> Option<&str> {
+                None
+            }
+            fn column_name(&self) -> Option<&str> {
+                None
+            }
+            fn constraint_name(&self) -> Option<&str> {
+                None
+            }
+            fn statement_position(&self) -> Option<i32> {
+                None
+            }
+        }
+        let unknown = |text| {
+            ApiError::from(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new(Info(text)),
+            ))
+        };
+        for text in [
+            "canceling statement due to statement timeout",
+            "canceling statement due to lock timeout",
+            "could not obtain lock on row in relation \"customers\"",
+            "cannot execute UPDATE in a read-only transaction",
+            "could not extend file \"base/16384/16385\": No space left on device",
+        ] {
+            assert_eq!(
+                unknown(text).status_code(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            unknown("column \"nope\" does not exist").status_code(),
             StatusCode::INTERNAL_SERVER_ERROR
         );
     }

@@ -265,6 +265,18 @@ impl LoginThrottle {
                 cleared_by_success: true,
             },
         ));
+        // The user's changes succeed at most as often as its logins: with
+        // the email's key went its limit on successes, and one account (a
+        // viewer's) ran two Argon2 checks per change, 120 a minute from
+        // one address (a review). Its failures are the token key's.
+        keys.push((
+            self.key(("change", user_id)),
+            Limits {
+                failures: u32::MAX,
+                logins: self.max_logins,
+                cleared_by_success: false,
+            },
+        ));
         self.begin_keys(keys, now)
     }
 

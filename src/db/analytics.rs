@@ -10,7 +10,7 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
 use super::stats::literal;
 use super::DbConn;
-use crate::domain::codes::{Code, FunnelStage};
+use crate::domain::codes::{ChurnReason, Code, FunnelStage};
 use crate::domain::cpr_moves::StageChange;
 use crate::domain::funnel_conversion::Entry;
 
@@ -347,10 +347,14 @@ pub fn new_losses(
             customers: ids.len() as i64,
         })
         .collect();
-    // In Rust: the engines' collations order text differently.
+    // In Rust: the engines' collations order text differently. Ties in the
+    // order of `/reference/churn-reasons`, as `/analytics/churn` lists them
+    // (the codes' order differed: a review).
+    let rank = |code: &str| ChurnReason::ALL.iter().position(|r| r.as_str() == code);
     by_reason.sort_by(|a, b| {
         b.customers
             .cmp(&a.customers)
+            .then_with(|| rank(&a.reason).cmp(&rank(&b.reason)))
             .then_with(|| a.reason.cmp(&b.reason))
     });
     Ok(NewLosses {

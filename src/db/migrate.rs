@@ -1,7 +1,6 @@
 //! Embedded migrations, one set per backend, run at start-up.
 
 use diesel::backend::Backend;
-use diesel::connection::SimpleConnection;
 use diesel::migration::MigrationSource;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -41,7 +40,7 @@ pub fn run(conn: &mut DbConn) -> Result<(), String> {
         // pooler (PgBouncer), and block every later start. PostgreSQL's DDL
         // is transactional; each migration's transaction is a savepoint.
         DbConn::Postgresql(c) => c.transaction::<_, MigrationError, _>(|c| {
-            c.batch_execute(&format!("SELECT pg_advisory_xact_lock({START_LOCK})"))?;
+            take_start_lock(c)?;
             run_known(c, POSTGRES)
         }),
     };
@@ -141,10 +140,45 @@ pub fn newer_schema(unknown: &[String]) -> String {
 /// admin waits, then counts again.
 pub fn start_lock_in_tx(conn: &mut DbConn) -> diesel::QueryResult<()> {
     match conn {
-        DbConn::Postgresql(c) => {
-            c.batch_execute(&format!("SELECT pg_advisory_xact_lock({START_LOCK})"))
-        }
+        DbConn::Postgresql(c) => take_start_lock(c),
         DbConn::Sqlite(_) => Ok(()),
+    }
+}
+
+/// Takes `START_LOCK` for the transaction `conn` is in, waiting as long as
+/// another process holds it, and saying so in the log every 30 s: a start
+/// behind another's long migration (or behind a session whose host vanished,
+/// held until the server notices) waited in silence, and an operator saw a
+/// start hang for no reason (a review).
+fn take_start_lock(conn: &mut diesel::PgConnection) -> diesel::QueryResult<()> {
+    use diesel::sql_types::Bool;
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = Bool)]
+        taken: bool,
+    }
+    let started = std::time::Instant::now();
+    let mut said = std::time::Duration::ZERO;
+    loop {
+        let Taken { taken } = diesel::sql_query(format!(
+            "SELECT pg_try_advisory_xact_lock({START_LOCK}) AS taken"
+        ))
+        .get_result(conn)?;
+        if taken {
+            return Ok(());
+        }
+        let waited = started.elapsed();
+        if waited >= said {
+            log::warn!(
+                "waiting for another Patron's start-up work on this database (migrations or the \
+                 first admin; waited {} s): its session holds the start lock (PostgreSQL \
+                 advisory lock {START_LOCK}, see pg_locks)",
+                waited.as_secs()
+            );
+            said = waited + std::time::Duration::from_secs(30);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
 

@@ -113,6 +113,25 @@ pub fn sqlite_path(url: &str) -> &str {
         .unwrap_or(url)
 }
 
+/// Whether an SQLite path (or `file:` URI) names an in-memory database or
+/// none: SQLite gives each connection a private one, so the migrations ran
+/// on one and requests on others ("no such table: users"), the URI forms
+/// (`file::memory:`, `?mode=memory`) included (a review).
+fn names_no_file(path: &str) -> bool {
+    if matches!(path, "" | ":memory:") {
+        return true;
+    }
+    let Some(uri) = path.strip_prefix("file:") else {
+        return false;
+    };
+    let (file, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let file = file.split('#').next().unwrap_or_default();
+    matches!(file, "" | ":memory:")
+        || query
+            .split('&')
+            .any(|pair| pair.eq_ignore_ascii_case("mode=memory"))
+}
+
 /// Switches a new SQLite file to WAL. SQLite answers "database is locked" at
 /// once, without its busy timeout, while another connection holds the file
 /// in the middle of the same switch or of its first transaction: two
@@ -454,11 +473,9 @@ impl Db {
             "DATABASE_URL must start with sqlite:// (or sqlite:), postgres:// or postgresql://"
                 .to_string()
         })?;
-        // Both gave SQLite a private database per connection: migrations ran
-        // on one, requests on others ("no such table: users").
-        if backend == Backend::Sqlite && matches!(sqlite_path(url), "" | ":memory:") {
+        if backend == Backend::Sqlite && names_no_file(sqlite_path(url)) {
             return Err(
-                "DATABASE_URL names no SQLite file: give its path, sqlite://patron.db or sqlite:///abs/path/patron.db"
+                "DATABASE_URL names no SQLite file (an in-memory database would be one per connection, and gone at exit): give its path, sqlite://patron.db or sqlite:///abs/path/patron.db"
                     .into(),
             );
         }
@@ -993,6 +1010,31 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn in_memory_databases_name_no_file() {
+        use super::names_no_file;
+        for path in [
+            "",
+            ":memory:",
+            "file::memory:",
+            "file::memory:?cache=shared",
+            "file:x.db?mode=memory",
+            "file:x.db?cache=shared&mode=memory",
+            "file:",
+        ] {
+            assert!(names_no_file(path), "{path}");
+        }
+        for path in [
+            "patron.db",
+            "/data/p.db",
+            "file:x.db",
+            "file:///data/p.db?mode=rwc",
+            "memory.db",
+        ] {
+            assert!(!names_no_file(path), "{path}");
+        }
     }
 
     #[test]

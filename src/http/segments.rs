@@ -1147,18 +1147,24 @@ pub async fn preview(
     let scope = SegmentScope::for_rule(&rule, db::now());
     let split =
         super::segment_totals::split_totals(&state.db, &scope, state.segment_split_from).await?;
+    // One snapshot for the count, the members and their tags and tiers, as
+    // the members' list reads them (a review: a tag removed between two of
+    // the statements listed a card under its `tags contains` rule without
+    // the tag). A split count (`segment_totals`) is read apart, before.
     let result = state
         .db
         .run(move |conn| {
-            let totals = match split {
-                Some(totals) => totals,
-                None => store::totals(conn, &scope)?,
-            };
-            let rows = store::first_members(conn, &scope, totals.count, limit)?;
-            Ok(SegmentPreviewResult {
-                count: totals.count,
-                totals: totals.into(),
-                items: views(conn, rows)?,
+            db::snapshot(conn, |conn| {
+                let totals = match split {
+                    Some(totals) => totals,
+                    None => store::totals(conn, &scope)?,
+                };
+                let rows = store::first_members(conn, &scope, totals.count, limit)?;
+                Ok(SegmentPreviewResult {
+                    count: totals.count,
+                    totals: totals.into(),
+                    items: views(conn, rows)?,
+                })
             })
         })
         .await?;

@@ -399,8 +399,9 @@ pub async fn get(
         .db
         // One snapshot: the figures come from several statements, and a
         // response or a card written between two of them made the panel's
-        // respondents and the answers disagree.
-        .run(move |conn| db::snapshot(conn, |conn| results(conn, id, from, to)))
+        // respondents and the answers disagree. A report's turn: a target
+        // counted now (a draft's) reads every card its segment holds.
+        .report(move |conn| db::snapshot(conn, |conn| results(conn, id, from, to)))
         .await?;
     Ok(HttpResponse::Ok().json(body))
 }

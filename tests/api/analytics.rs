@@ -22,7 +22,36 @@ backend_tests!(
     overview_counts_customers_from_their_first_purchase,
     a_reports_reads_come_from_one_snapshot,
     sums_over_customers_past_64_bits_are_held_at_the_limit,
+    overview_ties_between_reasons_follow_the_reference_order,
 );
+
+/// A review: equal counts of new customers lost were listed by code
+/// (`harsh_policies` before `integrity`), where `/analytics/churn` lists the
+/// reasons in the order of `/reference/churn-reasons`.
+async fn overview_ties_between_reasons_follow_the_reference_order(app: TestApp) {
+    let token = app.admin_token().await;
+    for (name, reason) in [("Harsh", "harsh_policies"), ("Crooked", "integrity")] {
+        let c = customer(&app, &token, name).await;
+        assert_eq!(churn(&app, &token, c, reason, None).await.status, 201);
+    }
+    let o = overview(&app, &token, "").await;
+    assert_eq!(
+        o["new_customers_lost_by_reason"],
+        json!([
+            {"reason": "integrity", "customers": 1},
+            {"reason": "harsh_policies", "customers": 1}
+        ])
+    );
+    let r = app.get("/api/v1/reference/churn-reasons", &token).await;
+    let codes: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["code"].as_str())
+        .collect();
+    let at = |code| codes.iter().position(|c| *c == code);
+    assert!(at("integrity") < at("harsh_policies"), "{codes:?}");
+}
 
 /// Sums over many customers that pass the 64-bit range (two customers of
 /// 5·10^18 cents, written past the API's limits with SQL, as years of the

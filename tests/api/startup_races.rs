@@ -68,3 +68,68 @@ async fn two_instances_migrate_a_new_database_at_once_postgres() {
         assert_eq!(admins.n, 1);
     }
 }
+
+/// A review: a start behind another's start lock (its long migration, or a
+/// session whose host vanished) waited without a word, and an operator saw a
+/// start hang for no reason. It says so, then starts once the lock is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_waiting_for_the_start_lock_says_so_postgres() {
+    use diesel::connection::SimpleConnection;
+    use std::io::BufRead;
+    let Some(db) = EmptyPgDatabase::create("start_lock_wait") else {
+        return;
+    };
+    let mut holder = diesel::PgConnection::establish(&db.url).expect("the database");
+    // The start lock ("patron" in ASCII), as another process's start holds it.
+    holder
+        .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(123563867795310)")
+        .expect("the lock");
+    let mut command = crate::binary::command(&db.url, "warn");
+    command.stderr(std::process::Stdio::piped());
+    let bind = command
+        .get_envs()
+        .find(|(k, _)| *k == "PATRON_BIND")
+        .and_then(|(_, v)| v)
+        .map(|v| v.to_string_lossy().to_string())
+        .expect("PATRON_BIND");
+    let mut child = command.spawn().expect("the server binary starts");
+    let stderr = child.stderr.take().expect("its stderr");
+    let (lines, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let waiting = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match said.recv_timeout(left) {
+            Ok(line) if line.contains("waiting for another Patron's start-up work") => break true,
+            Ok(line) => seen.push(line),
+            Err(_) => break false,
+        }
+    };
+    holder.batch_execute("COMMIT").expect("the lock released");
+    let client = reqwest::Client::new();
+    let ready_by = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ready = loop {
+        let r = client.get(format!("http://{bind}/readyz")).send().await;
+        if r.is_ok_and(|r| r.status().is_success()) {
+            break true;
+        }
+        if std::time::Instant::now() > ready_by {
+            break false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(waiting, "no word of the wait: {seen:#?}");
+    assert!(ready, "it did not start once the lock was free");
+}
