@@ -164,13 +164,14 @@ pub fn overview(
     before: NaiveDateTime,
     from: NaiveDateTime,
     to: NaiveDateTime,
+    year_before_to: NaiveDateTime,
     owner_id: Option<i64>,
 ) -> QueryResult<Overview> {
     let period = Period {
         before: literal(before),
         from: literal(from),
         to: literal(to),
-        year_before_to: literal(super::stats::window_start(to)),
+        year_before_to: literal(year_before_to),
     };
     let sql = match owner_id {
         Some(owner) => overview_of_owner(&period, owner),

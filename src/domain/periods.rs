@@ -21,6 +21,20 @@ pub fn start_before(from: NaiveDateTime, to: NaiveDateTime, offsets: (i32, i32))
     by_months.unwrap_or_else(|| from - (to - from))
 }
 
+/// `months` calendar months before `t` on the clock `offset_secs` east of
+/// UTC (the same instant in UTC when the months are out of range): 12 months
+/// before 1 March 00:00 at +08:00 is 1 March there, 29 February 16:00 UTC in
+/// a leap year, where 12 months before its UTC instant (28 February 16:00)
+/// is a day earlier.
+pub fn months_before(t: NaiveDateTime, months: u32, offset_secs: i32) -> NaiveDateTime {
+    let shift = |t: NaiveDateTime, secs: i32| t.checked_add_signed(TimeDelta::seconds(secs.into()));
+    shift(t, offset_secs)
+        .and_then(|local| local.checked_sub_months(Months::new(months)))
+        .and_then(|before| shift(before, -offset_secs))
+        .or_else(|| t.checked_sub_months(Months::new(months)))
+        .unwrap_or(NaiveDateTime::MIN)
+}
+
 /// `to - from` in calendar months, when it is a whole number of them.
 fn whole_months(from: NaiveDateTime, to: NaiveDateTime) -> Option<Months> {
     let months = (to.year() - from.year()) * 12 + to.month() as i32 - from.month() as i32;
@@ -48,6 +62,28 @@ mod tests {
                 "{from}..{to}"
             );
         }
+    }
+
+    #[test]
+    fn months_before_count_on_the_clock_given() {
+        // 1 March 00:00 at +08:00, the year after a leap year.
+        assert_eq!(
+            months_before(t("2025-02-28 16:00"), 12, 8 * 3600),
+            t("2024-02-29 16:00")
+        );
+        assert_eq!(
+            months_before(t("2025-02-28 16:00"), 12, 0),
+            t("2024-02-28 16:00")
+        );
+        // West of UTC: 31 March 20:00 at -05:00 is 1 April 01:00 UTC.
+        assert_eq!(
+            months_before(t("2025-04-01 01:00"), 1, -5 * 3600),
+            t("2025-03-01 01:00")
+        );
+        assert_eq!(
+            months_before(NaiveDateTime::MIN, 12, 8 * 3600),
+            NaiveDateTime::MIN
+        );
     }
 
     #[test]

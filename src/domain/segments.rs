@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 use super::birthdays::MAX_WINDOW_DAYS;
 use super::codes::{
-    AcquisitionSource, Code, CprStage, CustomerKind, FunnelStage, Gender, LoyaltyType,
+    AcquisitionSource, ChurnReason, Code, CprStage, CustomerKind, FunnelStage, Gender, LoyaltyType,
     PersonalityType, ProspectGrade, SocialStyle, Tier,
 };
 use super::instants;
@@ -181,6 +181,11 @@ pub static FIELDS: &[Field] = &[
     field("share_of_wallet", D, true),
     field("satisfaction_overall", D, true),
     field("loyalty_type", C(LoyaltyType::CODES), false),
+    // Set while the customer is churned, cleared by its win-back: a
+    // win-back campaign's segment, or one that leaves the lost out (the
+    // list's `churned` filter had no rule: a review).
+    field("churned_at", S, true),
+    field("churn_reason", C(ChurnReason::CODES), true),
 ];
 
 pub fn find_field(name: &str) -> Option<&'static Field> {

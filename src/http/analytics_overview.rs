@@ -136,13 +136,17 @@ pub async fn overview(
         offset(q.to).or(offset(q.from)).unwrap_or(0),
     );
     let before = crate::domain::periods::start_before(from, to, offsets);
+    // An old customer (a silent loss) is one since before 12 months before
+    // `to` on the same clock as the default `from` (in UTC, `to` on 1 March
+    // at +08:00 made a customer since 29 February there a new one: a review).
+    let year_before_to = crate::domain::periods::months_before(to, 12, offsets.1);
     let owner = q.owner_id;
     let (o, lost) = state
         .db
         .report(move |conn| {
             crate::db::snapshot(conn, |conn| {
                 Ok((
-                    analytics::overview(conn, before, from, to, owner)?,
+                    analytics::overview(conn, before, from, to, year_before_to, owner)?,
                     analytics::new_losses(conn, from, to, owner)?,
                 ))
             })

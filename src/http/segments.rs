@@ -176,7 +176,8 @@ pub struct SegmentPage {
 /// (case-insensitive substring);
 /// codes — `kind`, `gender`, `acquisition_source`, `personality_type`,
 /// `social_style`, `funnel_stage`, `prospect_grade`, `tier`, `cpr_stage`,
-/// `loyalty_type`: `eq`, `ne`, `in` with valid codes (see `/reference`);
+/// `loyalty_type`, `churn_reason` (of a customer churned now): `eq`, `ne`,
+/// `in` with valid codes (see `/reference`);
 /// integers — `owner_id`, `employees`, `purchase_count`, `open_complaints`,
 /// `source_customer_id` (the customer who referred the card) —
 /// and money in cents — `annual_revenue_cents`, `wallet_size_cents`,
@@ -185,7 +186,10 @@ pub struct SegmentPage {
 /// numbers — `share_of_wallet` (0–1) and `satisfaction_overall` (the card's
 /// overall satisfaction, 1–5): `eq`, `ne`, `lt`, `lte`, `gt`, `gte`;
 /// timestamps — `created_at`, `updated_at`, `last_contact_at`,
-/// `first_purchase_at`, `last_purchase_at`: `lt`, `lte`, `gt`, `gte` with an
+/// `first_purchase_at`, `last_purchase_at`, `churned_at` (set while the
+/// customer is churned, cleared by its win-back: `{"field": "churned_at",
+/// "op": "is_null", "value": false}` is the churned customers, as the list's
+/// `churned=true`): `lt`, `lte`, `gt`, `gte` with an
 /// RFC 3339 instant (years 0001–9999 in UTC, no leap second), a date
 /// (`2026-01-31`, midnight UTC) or a relative date
 /// (`-90d`, `+7d`, `-2w`, `-12m`, `-1y`, `-6h`: from the moment the segment
@@ -208,7 +212,7 @@ pub struct SegmentPage {
 /// `annual_revenue_cents`, `acquisition_source`, `source_customer_id`,
 /// `personality_type`, `social_style`, `prospect_grade`, `wallet_size_cents`,
 /// `birthday`, `last_contact_at`, `first_purchase_at`, `last_purchase_at`,
-/// `share_of_wallet`, `satisfaction_overall`.
+/// `share_of_wallet`, `satisfaction_overall`, `churned_at`, `churn_reason`.
 /// `in` takes 1 to 500 values.
 ///
 /// **Missing values** fail every test except `ne` (a missing value differs

@@ -23,7 +23,23 @@ backend_tests!(
     a_reports_reads_come_from_one_snapshot,
     sums_over_customers_past_64_bits_are_held_at_the_limit,
     overview_ties_between_reasons_follow_the_reference_order,
+    overview_old_customers_are_judged_on_the_clock_of_to,
 );
+
+/// A review: the default `from` was 12 months before `to` on `to`'s clock,
+/// but "a customer for more than the 12 months before `to`" (a silent
+/// loss's condition) was counted in UTC. With `to` on 1 March 2025 at
+/// +08:00 a customer since 29 February 2024 there (08:00 UTC, before the
+/// period began at 16:00 UTC) who bought nothing since was a customer for
+/// the whole period, yet not an old one: no silent loss.
+async fn overview_old_customers_are_judged_on_the_clock_of_to(app: TestApp) {
+    let token = app.admin_token().await;
+    let leap = customer(&app, &token, "Leap day").await;
+    post_sale(&app, &token, leap, 1_000, "Tea", "2024-02-29T08:00:00Z").await;
+    let o = overview(&app, &token, "?to=2025-03-01T00:00:00%2B08:00").await;
+    assert_eq!(o["from"], "2024-02-29T16:00:00Z");
+    assert_eq!(o["silent_losses"], 1, "{o}");
+}
 
 /// A review: equal counts of new customers lost were listed by code
 /// (`harsh_policies` before `integrity`), where `/analytics/churn` lists the

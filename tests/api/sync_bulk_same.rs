@@ -399,10 +399,10 @@ backend_tests!(
 /// when that item failed, PostgreSQL's ROLLBACK TO SAVEPOINT released the
 /// locks while the batch went on with the cards as read under them (another
 /// writer could change them in between). On PostgreSQL a trigger on the
-/// second item's write checks that the first card's lock is held by the
-/// batch's transaction itself (the tuple's `xmax` is the top transaction's
-/// id, not the rolled-back savepoint's); on both engines every item is
-/// answered as alone.
+/// next item's write (LOCK-B's: the items run in key order) checks that the
+/// failed item's card is still locked by the batch's transaction itself
+/// (the tuple's `xmax` is the top transaction's id, not the rolled-back
+/// savepoint's); on both engines every item is answered as alone.
 async fn a_failed_first_item_keeps_the_batch_locks(app: TestApp) {
     let token = app.admin_token().await;
     let r = upsert(
@@ -410,7 +410,8 @@ async fn a_failed_first_item_keeps_the_batch_locks(app: TestApp) {
         &token,
         json!([
             {"external_id": "LOCK-A", "kind": "individual", "name": "A"},
-            {"external_id": "LOCK-B", "kind": "individual", "name": "B"}
+            {"external_id": "LOCK-B", "kind": "individual", "name": "B"},
+            {"external_id": "LOCK-Z", "kind": "individual", "name": "Z"}
         ]),
     )
     .await;
@@ -429,10 +430,12 @@ async fn a_failed_first_item_keeps_the_batch_locks(app: TestApp) {
     let r = upsert(
         &app,
         &token,
+        // LOCK-Z twice: the batch goes item by item.
         json!([
             {"external_id": "LOCK-A", "name": ""},
+            {"external_id": "LOCK-Z", "name": "Z2"},
             {"external_id": "LOCK-B", "name": "B2"},
-            {"external_id": "LOCK-A", "name": "A2"}
+            {"external_id": "LOCK-Z", "name": "Z3"}
         ]),
     )
     .await;
@@ -441,11 +444,16 @@ async fn a_failed_first_item_keeps_the_batch_locks(app: TestApp) {
         .as_array()
         .map(|items| items.iter().filter_map(|i| i["status"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(statuses, ["error", "updated", "updated"], "{}", r.text);
+    assert_eq!(
+        statuses,
+        ["error", "updated", "updated", "updated"],
+        "{}",
+        r.text
+    );
     assert_eq!(
         r.body["items"][0]["errors"][0]["field"], "name",
         "{}",
         r.text
     );
-    assert_eq!(r.body["items"][2]["version"], 2, "{}", r.text);
+    assert_eq!(r.body["items"][3]["version"], 3, "{}", r.text);
 }
