@@ -393,7 +393,8 @@ impl From<diesel::result::Error> for ApiError {
 /// cannot write now, which diesel reports as unknown errors: a
 /// `statement_timeout` or `lock_timeout` the operator set (the README
 /// suggests one), a server turned read-only (a managed server whose disk
-/// filled), a full disk. Each was a 500 "bug"; the database is busy, and a
+/// filled), a full disk; and SQLite's for a full disk, a read-only file or
+/// an I/O error. Each was a 500 "bug"; the database cannot do it now, and a
 /// retry later may pass.
 fn is_busy(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
@@ -404,6 +405,10 @@ fn is_busy(message: &str) -> bool {
         "in a read-only transaction",
         "no space left on device",
         "could not extend file",
+        // SQLite's, for the same states of its file.
+        "database or disk is full",
+        "attempt to write a readonly database",
+        "disk i/o error",
     ]
     .iter()
     .any(|needle| m.contains(needle))
@@ -570,6 +575,9 @@ mod tests {
             "could not obtain lock on row in relation \"customers\"",
             "cannot execute UPDATE in a read-only transaction",
             "could not extend file \"base/16384/16385\": No space left on device",
+            "database or disk is full",
+            "attempt to write a readonly database",
+            "disk I/O error",
         ] {
             assert_eq!(
                 unknown(text).status_code(),

@@ -475,7 +475,7 @@ impl Db {
         })?;
         if backend == Backend::Sqlite && names_no_file(sqlite_path(url)) {
             return Err(
-                "DATABASE_URL names no SQLite file (an in-memory database would be one per connection, and gone at exit): give its path, sqlite://patron.db or sqlite:///abs/path/patron.db"
+                "DATABASE_URL names no SQLite file (an in-memory database is one per connection, or gone at exit): give its path, sqlite://patron.db or sqlite:///abs/path/patron.db"
                     .into(),
             );
         }

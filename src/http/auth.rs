@@ -81,6 +81,10 @@ pub fn begin_attempt<'a>(
         .map(super::client_address::throttle_key)
         .unwrap_or_default();
     let now = Instant::now();
+    let successes = match changing {
+        None => "logins",
+        Some(_) => "logins or password changes",
+    };
     match changing {
         None => state.throttle.begin(email, &client, now),
         Some((user_id, issued_at)) => state
@@ -90,7 +94,7 @@ pub fn begin_attempt<'a>(
     .map_err(|refused| {
         let (what, wait) = match refused {
             Refused::Failures(wait) => ("failed logins", wait),
-            Refused::Logins(wait) => ("logins", wait),
+            Refused::Logins(wait) => (successes, wait),
         };
         ApiError::TooManyRequests {
             detail: format!("too many {what}; try again in {wait} s"),

@@ -63,7 +63,7 @@ fn wrong_password() -> ApiError {
     responses(
         (status = 200, body = TokenResponse, description = "Changed; a new token (the old ones are revoked)",
             headers(("Cache-Control" = String, description = "`no-store`: a token is never kept by a cache"))),
-        (status = 429, description = "Too many wrong current passwords with this token (5 per window per token, from all addresses), or failed logins (for this email from this address, or from this address; strangers' failures for this email from all addresses do not lock a password change), or logins within a minute, or too many password checks waiting (`Retry-After: 2`; not a failed attempt)", body = crate::error::Problem, content_type = "application/problem+json",
+        (status = 429, description = "Too many wrong current passwords with this token (5 per window per token, from all addresses), or failed logins (for this email from this address, or from this address; strangers' failures for this email from all addresses do not lock a password change), or logins from this address within a minute, or this user's password changes within a minute (`PATRON_LOGIN_MAX_PER_MIN`), or too many password checks waiting (`Retry-After: 2`; not a failed attempt)", body = crate::error::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait")))
     )
 )]

@@ -888,6 +888,7 @@ pub async fn import(
             // Set by the plan, once the rows' ids have filled their keys.
             let ids = std::cell::OnceCell::new();
             let keyless = std::cell::OnceCell::new();
+            let assigns = std::cell::OnceCell::new();
             let mut known: Option<std::collections::HashMap<String, CustomerRow>> = None;
             // The known cards' versions before any row wrote: the rows of one
             // key were all exported at the version its first row then changes.
@@ -924,16 +925,17 @@ pub async fn import(
                         drop_nulls(item, creating);
                     }
                     let _ = keyless.set(resolved.keyless.clone());
+                    let _ = assigns.set(resolved.assigns_key);
                     plan_rows(conn, &user, items, &exported, resolved)
                 },
-                // In key order, as the bulk upsert (`bulk_customers::bulk`),
-                // when every row names its card by key (a row's id has
-                // filled its key); rows for cards without a key name theirs
-                // only by id, and keep the file's order.
+                // In key order, as the bulk upsert (`bulk_customers::bulk`):
+                // a row's id has filled its key. Rows for cards without a
+                // key name theirs only by id and have none: they run first,
+                // in the file's order, and no other row can name their
+                // cards, unless a row gives one a key: then the whole file
+                // keeps its order.
                 |item| {
-                    keyless
-                        .get()
-                        .is_some_and(|k| k.is_empty())
+                    (assigns.get() == Some(&false))
                         .then(|| external_id_of(item).ok())
                         .flatten()
                 },

@@ -201,8 +201,8 @@ impl InteractionPatch {
 #[into_params(parameter_in = Query)]
 pub struct InteractionQuery {
     /// Only this customer (on `/interactions`; on `/customers/{id}/interactions`
-    /// the path names it, and another id here is a 400). A filter: no
-    /// customer with this id is an empty page, not a 404.
+    /// the path names it, and another id here is a 400). On the list across
+    /// customers a filter: no customer with this id is an empty page.
     pub customer_id: Option<i64>,
     /// Only interactions of this type.
     #[serde(rename = "type")]

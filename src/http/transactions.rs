@@ -172,8 +172,8 @@ impl TransactionPatch {
 #[into_params(parameter_in = Query)]
 pub struct TransactionQuery {
     /// Only this customer (on `/transactions`; on `/customers/{id}/transactions`
-    /// the path names it, and another id here is a 400). A filter: no
-    /// customer with this id is an empty page, not a 404.
+    /// the path names it, and another id here is a 400). On the list across
+    /// customers a filter: no customer with this id is an empty page.
     pub customer_id: Option<i64>,
     /// Only customers owned by this user.
     pub owner_id: Option<i64>,

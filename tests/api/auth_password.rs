@@ -42,6 +42,14 @@ async fn successful_password_changes_are_limited_as_logins_are(app: TestApp) {
     let r = app.post_at(&limited.address, PATH, &token, &body).await;
     r.problem(429);
     assert!(r.header("retry-after").is_some(), "{}", r.text);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("password changes"),
+        "{}",
+        r.text
+    );
     limited.stop().await;
 }
 

@@ -264,6 +264,35 @@ async fn bulk_batches_repeating_a_key_create_in_key_order_too(app: TestApp) {
             );
             assert_eq!(statuses(&[a, b]), [200, 200], "round {round}");
         }
+        // Both repeating, creating new keys in opposite orders; and a CSV
+        // file (which goes row by row as well) against a bulk batch.
+        let fresh: Vec<String> = (0..300).map(|i| format!("REQ-{round}-{i:03}")).collect();
+        let mut up: Vec<Value> = fresh.iter().map(|k| item(k, "up")).collect();
+        up.push(item(&fresh[0], "up again"));
+        let mut down: Vec<Value> = fresh.iter().rev().map(|k| item(k, "down")).collect();
+        down.push(item(&fresh[299], "down again"));
+        let (up, down) = (json!({ "items": up }), json!({ "items": down }));
+        let (a, b) = tokio::join!(
+            app.post("/api/v1/customers/bulk", &admin, &up),
+            app.post("/api/v1/customers/bulk", &admin, &down),
+        );
+        assert_eq!(
+            statuses(&[a, b]),
+            [200, 200],
+            "round {round}, both repeating"
+        );
+        let csv_keys: Vec<String> = (0..300).map(|i| format!("CSV-{round}-{i:03}")).collect();
+        let mut file = String::from("external_id,kind,name\n");
+        for k in csv_keys.iter().rev().chain([&csv_keys[299]]) {
+            file.push_str(&format!("{k},organization,{k}\n"));
+        }
+        let ascending: Vec<Value> = csv_keys.iter().map(|k| item(k, "bulk")).collect();
+        let ascending = json!({ "items": ascending });
+        let (a, b) = tokio::join!(
+            app.post_raw("/api/v1/customers/import", &admin, "text/csv", &file),
+            app.post("/api/v1/customers/bulk", &admin, &ascending),
+        );
+        assert_eq!(statuses(&[a, b]), [200, 200], "round {round}, CSV");
         // Every key has one card, which both batches wrote.
         let r = app
             .post(
