@@ -539,34 +539,11 @@ mod tests {
     /// A review: a `statement_timeout` the README suggests answered 500.
     #[test]
     fn a_statement_the_server_gave_up_on_is_a_503() {
-        struct Info(&'static str);
-        impl diesel::result::DatabaseErrorInformation for Info {
-            fn message(&self) -> &str {
-                self.0
-            }
-            fn details(&self) -> Option<&str> {
-                None
-            }
-            fn hint(&self) -> Option<&str> {
-                None
-            }
-            fn table_name(&self) -> Option<&str> {
-                None
-            }
-            fn column_name(&self) -> Option<&str> {
-                None
-            }
-            fn constraint_name(&self) -> Option<&str> {
-                None
-            }
-            fn statement_position(&self) -> Option<i32> {
-                None
-            }
-        }
-        let unknown = |text| {
+        // diesel reads a `String` as an error's message.
+        let unknown = |text: &str| {
             ApiError::from(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::Unknown,
-                Box::new(Info(text)),
+                Box::new(text.to_string()),
             ))
         };
         for text in [

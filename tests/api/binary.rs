@@ -34,6 +34,16 @@ pub fn command(database_url: &str, rust_log: &str) -> Command {
     command
 }
 
+/// The address `command` (from [`command`]) will listen on.
+pub fn bind_of(command: &Command) -> String {
+    command
+        .get_envs()
+        .find(|(k, _)| *k == "PATRON_BIND")
+        .and_then(|(_, v)| v)
+        .map(|v| v.to_string_lossy().to_string())
+        .expect("PATRON_BIND")
+}
+
 impl Server {
     /// Starts the binary on a free port and waits until `/readyz` answers 200.
     pub async fn start(database_url: &str, rust_log: &str, stderr: Stdio) -> Server {
@@ -44,12 +54,7 @@ impl Server {
 
     /// Starts `command` (from [`command`]) and waits until it is ready.
     pub async fn spawn(mut command: Command) -> Server {
-        let bind = command
-            .get_envs()
-            .find(|(k, _)| *k == "PATRON_BIND")
-            .and_then(|(_, v)| v)
-            .map(|v| v.to_string_lossy().to_string())
-            .expect("PATRON_BIND");
+        let bind = bind_of(&command);
         let child = command.spawn().expect("the server binary starts");
         let server = Server {
             child,

@@ -86,12 +86,7 @@ async fn a_start_waiting_for_the_start_lock_says_so_postgres() {
         .expect("the lock");
     let mut command = crate::binary::command(&db.url, "warn");
     command.stderr(std::process::Stdio::piped());
-    let bind = command
-        .get_envs()
-        .find(|(k, _)| *k == "PATRON_BIND")
-        .and_then(|(_, v)| v)
-        .map(|v| v.to_string_lossy().to_string())
-        .expect("PATRON_BIND");
+    let bind = crate::binary::bind_of(&command);
     let mut child = command.spawn().expect("the server binary starts");
     let stderr = child.stderr.take().expect("its stderr");
     let (lines, said) = std::sync::mpsc::channel();
