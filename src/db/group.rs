@@ -54,17 +54,24 @@ pub struct Queue(Arc<Mutex<Pending>>);
 #[derive(Default)]
 struct Pending {
     next: u64,
-    jobs: VecDeque<(u64, Job)>,
+    /// Each write with its id and its `order` (see `push`).
+    jobs: VecDeque<(u64, Option<String>, Job)>,
 }
 
 impl Queue {
     /// Queues `f`; its result (or the group's failure) goes to `reply`.
     /// `key`: the keyed request the write belongs to, marked applied in the
-    /// write's savepoint (`request_key`).
+    /// write's savepoint (`request_key`). `order`: where the write runs in
+    /// its group, by this key (`None` first, then in the order queued): a
+    /// card create's external id, so that a group inserts its new keys in
+    /// key order, as bulk batches do (in arrival order, a group and a batch
+    /// creating the same new keys could each wait in the unique index for a
+    /// key the other had inserted, a deadlock on PostgreSQL).
     pub fn push<T, F>(
         &self,
         f: F,
         key: Option<RequestKey>,
+        order: Option<String>,
         reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>,
     ) -> u64
     where
@@ -97,19 +104,19 @@ impl Queue {
         let mut pending = self.0.lock();
         pending.next += 1;
         let id = pending.next;
-        pending.jobs.push_back((id, job));
+        pending.jobs.push_back((id, order, job));
         id
     }
 
     /// Whether the write `id` still waits (no group has taken it).
     pub fn is_pending(&self, id: u64) -> bool {
-        self.0.lock().jobs.iter().any(|(i, _)| *i == id)
+        self.0.lock().jobs.iter().any(|(i, _, _)| *i == id)
     }
 
     /// Takes the write `id` back if no group has taken it yet.
     pub fn withdraw(&self, id: u64) -> bool {
         let mut pending = self.0.lock();
-        match pending.jobs.iter().position(|(i, _)| *i == id) {
+        match pending.jobs.iter().position(|(i, _, _)| *i == id) {
             Some(at) => pending.jobs.remove(at).is_some(),
             None => false,
         }
@@ -123,11 +130,14 @@ impl Queue {
     pub fn run(&self, conn: &mut DbConn) -> Result<(), String> {
         let mut delivers: Vec<Deliver> = Vec::new();
         let outcome = write_tx(conn, |conn| {
-            let jobs: Vec<Job> = {
+            let mut taken: Vec<(u64, Option<String>, Job)> = {
                 let mut pending = self.0.lock();
                 let n = pending.jobs.len().min(MAX);
-                pending.jobs.drain(..n).map(|(_, job)| job).collect()
+                pending.jobs.drain(..n).collect()
             };
+            // Ids grow in the order queued: the order among equal keys.
+            taken.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+            let jobs: Vec<Job> = taken.into_iter().map(|(_, _, job)| job).collect();
             let last = jobs.len().saturating_sub(1);
             for (i, job) in jobs.into_iter().enumerate() {
                 delivers.push(job(conn, i < last));
@@ -171,7 +181,48 @@ mod tests {
         a_failing_write_rolls_back_alone,
         a_failed_commit_fails_every_write_of_the_group,
         a_group_takes_at_most_max_writes_and_never_a_withdrawn_one,
+        a_group_runs_its_writes_in_key_order,
     );
+
+    /// A review: a group of card creates inserted their external ids in
+    /// arrival order, and a bulk batch inserting the same new keys in key
+    /// order could deadlock with it on PostgreSQL. Writes run by their
+    /// `order` key (none first), equal keys in the order queued.
+    fn a_group_runs_its_writes_in_key_order(conn: &mut DbConn) {
+        exec(conn, "CREATE TABLE o (pos BIGINT, label TEXT)").unwrap_or_else(|e| panic!("{e}"));
+        let q = Queue::default();
+        let mut replies = Vec::new();
+        for (order, label) in [
+            (Some("K2"), "K2"),
+            (None, "none"),
+            (Some("K1"), "K1 first"),
+            (Some("K1"), "K1 second"),
+        ] {
+            let (reply, answer) = oneshot::channel();
+            let sql = format!("INSERT INTO o SELECT COUNT(*), '{label}' FROM o");
+            q.push(
+                move |conn: &mut DbConn| exec(conn, &sql),
+                None,
+                order.map(str::to_string),
+                reply,
+            );
+            replies.push(answer);
+        }
+        assert_eq!(q.run(conn), Ok(()));
+        assert!(replies.into_iter().all(|r| answer(r).is_ok()));
+        #[derive(diesel::QueryableByName)]
+        struct L {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            label: String,
+        }
+        let labels: Vec<String> = diesel::sql_query("SELECT label FROM o ORDER BY pos")
+            .load::<L>(conn)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|l| l.label)
+            .collect();
+        assert_eq!(labels, ["none", "K1 first", "K1 second", "K2"]);
+    }
 
     fn exec(conn: &mut DbConn, sql: &str) -> Result<(), ApiError> {
         conn.batch_execute(sql).map_err(ApiError::from)
@@ -187,6 +238,7 @@ mod tests {
                     fails.map_or(Ok(()), Err)
                 })
             },
+            None,
             None,
             reply,
         );
@@ -264,6 +316,7 @@ mod tests {
         let (reply, _withdrawn) = oneshot::channel::<Result<(), ApiError>>();
         let id = q.push(
             |conn: &mut DbConn| exec(conn, "INSERT INTO t VALUES (-1)"),
+            None,
             None,
             reply,
         );

@@ -632,7 +632,7 @@ impl Db {
         if self.backend != Backend::Sqlite {
             return self.run(move |conn| write_tx(conn, f)).await;
         }
-        self.write_grouped_waiting(writer::WAIT, f).await
+        self.write_grouped_waiting(writer::WAIT, None, f).await
     }
 
     /// `write_grouped` on both engines, for a write that only adds rows and
@@ -642,19 +642,23 @@ impl Db {
     /// refresh or a bulk upsert) would hold up every write of its group and
     /// of the groups behind it, where alone it holds up only itself. Grouped,
     /// creates share the feed counter's row lock, the WAL flush and the round
-    /// trips of one commit (docs/BENCHMARKS.md, #7 session 22).
-    pub async fn write_grouped_insert<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// trips of one commit (docs/BENCHMARKS.md, #7 session 22). `key`: the
+    /// unique key the write inserts, if any (a card's external id): a group
+    /// inserts its keys in key order (see `group::Queue::push`), as another
+    /// transaction's uncommitted insert of the same key makes it wait.
+    pub async fn write_grouped_insert<T, F>(&self, key: Option<String>, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.write_grouped_waiting(writer::WAIT, f).await
+        self.write_grouped_waiting(writer::WAIT, key, f).await
     }
 
     /// `write_grouped`, waiting at most `wait` for a group to take the write.
     async fn write_grouped_waiting<T, F>(
         &self,
         wait: std::time::Duration,
+        order: Option<String>,
         f: F,
     ) -> Result<T, ApiError>
     where
@@ -662,7 +666,7 @@ impl Db {
         T: Send + 'static,
     {
         let (reply, mut outcome) = tokio::sync::oneshot::channel();
-        let id = self.group.push(f, request_key::of_task(), reply);
+        let id = self.group.push(f, request_key::of_task(), order, reply);
         let _withdraw = group::Withdraw {
             queue: &self.group,
             id,

@@ -318,7 +318,9 @@ mod tests {
     /// 503 whose cause mentions `why`.
     async fn refused_write(db: &crate::db::Db, wait: Duration, why: &str) {
         let refused = db
-            .write_grouped_waiting(wait, |c| Ok(c.batch_execute("INSERT INTO t VALUES (1)")?))
+            .write_grouped_waiting(wait, None, |c| {
+                Ok(c.batch_execute("INSERT INTO t VALUES (1)")?)
+            })
             .await;
         assert!(
             matches!(&refused, Err(crate::error::ApiError::Unavailable(m)) if m.contains(why)),

@@ -667,9 +667,10 @@ pub async fn create(
     user.require_card_create(owner_id)?;
     let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());
     let row = input.into_row(owner_id, db::now())?;
+    let key = row.external_id.clone();
     let view = state
         .db
-        .write_grouped_insert(move |conn| {
+        .write_grouped_insert(key, move |conn| {
             let (_, view) = create_in_tx(conn, &user, &row, &tags, None)?;
             Ok(view)
         })
