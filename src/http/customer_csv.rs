@@ -928,7 +928,7 @@ pub async fn import(
                     let _ = assigns.set(resolved.assigns_key);
                     plan_rows(conn, &user, items, &exported, resolved)
                 },
-                // In key order, as the bulk upsert (`bulk_customers::bulk`):
+                // In key order, as the bulk upsert (`bulk_customers::bulk_customers`):
                 // a row's id has filled its key. Rows for cards without a
                 // key name theirs only by id and have none: they run first,
                 // in the file's order, and no other row can name their
