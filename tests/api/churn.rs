@@ -68,7 +68,7 @@ pub async fn churn(app: &TestApp, token: &str, c: i64, reason: &str, note: Optio
     .await
 }
 
-async fn reactivate(app: &TestApp, token: &str, c: i64) -> Resp {
+pub async fn reactivate(app: &TestApp, token: &str, c: i64) -> Resp {
     app.post(
         &format!("/api/v1/customers/{c}/reactivate"),
         token,

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::account_plans::plan_body;
 use crate::backend_tests;
-use crate::churn::{churn, created_days_ago, customer, sale};
+use crate::churn::{churn, created_days_ago, customer, reactivate, sale};
 use crate::helpers::{Resp, TestApp};
 
 backend_tests!(
@@ -55,13 +55,7 @@ async fn one_card_money_figures_name_the_card_currency(app: TestApp) {
         .get(&format!("/api/v1/customers/{c}/churn"), &admin)
         .await;
     assert_eq!(r.body["items"][0]["currency"], "USD", "{}", r.text);
-    let r = app
-        .post(
-            &format!("/api/v1/customers/{c}/reactivate"),
-            &admin,
-            &json!({}),
-        )
-        .await;
+    let r = reactivate(&app, &admin, c).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["currency"], "USD", "{}", r.text);
 }

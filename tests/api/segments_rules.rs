@@ -8,6 +8,7 @@ use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
+use crate::churn::{churn, reactivate};
 use crate::helpers::TestApp;
 use crate::segments::{create_segment, customer, member_ids, SEGMENTS};
 
@@ -37,13 +38,7 @@ async fn churn_fields_pick_the_customers_the_churned_filter_lists(app: TestApp) 
     let left = customer(&app, &token, "Buyer left", json!({})).await;
     let kept = customer(&app, &token, "Kept", json!({})).await;
     for (c, reason) in [(rival, "competition"), (left, "staff_turnover")] {
-        let r = app
-            .post(
-                &format!("/api/v1/customers/{c}/churn"),
-                &token,
-                &json!({"reason": reason}),
-            )
-            .await;
+        let r = churn(&app, &token, c, reason, None).await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
     let members = |rule: Value| {
@@ -86,13 +81,7 @@ async fn churn_fields_pick_the_customers_the_churned_filter_lists(app: TestApp) 
         members(json!({"field": "churned_at", "op": "gte", "value": "-1d"})).await,
         [rival, left]
     );
-    let r = app
-        .post(
-            &format!("/api/v1/customers/{left}/reactivate"),
-            &token,
-            &json!({}),
-        )
-        .await;
+    let r = reactivate(&app, &token, left).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         members(
