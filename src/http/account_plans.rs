@@ -307,10 +307,13 @@ pub async fn list(
     let q = query.0;
     let limit = page::limit(q.limit)?;
     let since = super::common::query_instant("updated_since", q.updated_since)?;
+    // One customer's plans are a list of their own: another's cursor would
+    // skip this customer's plans before its position.
+    let list_name = super::common::list_name("account-plans", q.customer_id);
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "account-plans", "id"))
+        .map(|c| Cursor::decode(c, &list_name, "id"))
         .transpose()?
         .map(|c| c.id);
     let status = q.status.map(|s| s.as_str());
@@ -322,7 +325,7 @@ pub async fn list(
             db::snapshot(conn, |conn| {
                 // One snapshot, as for one plan: each version beside its actions.
                 let rows = plans::page(conn, customer, status, open_only, since, after, limit)?;
-                let page = page::finish(rows, limit, "account-plans", |r| Cursor {
+                let page = page::finish(rows, limit, &list_name, |r| Cursor {
                     s: "id".into(),
                     k: serde_json::Value::Null,
                     id: r.id,

@@ -451,8 +451,8 @@ pub async fn list(
     let id = path.into_inner();
     let q = query.0;
     let limit = page::limit(q.limit)?;
-    // One list per survey: another survey's cursor is refused.
-    let list_name = format!("survey-responses:{id}");
+    // One list per survey and customer: another's cursor is refused.
+    let list_name = super::common::list_name(&format!("survey-responses:{id}"), q.customer_id);
     let after = q
         .cursor
         .as_deref()

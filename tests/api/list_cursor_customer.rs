@@ -3,17 +3,100 @@
 //! refused. The cursor was named by the path's customer only, so a cursor of
 //! `?customer_id=5` was taken by `?customer_id=6` (silently skipping its rows
 //! before the position), and one of `/customers/5/...` refused by
-//! `?customer_id=5`. The same for transactions.
+//! `?customer_id=5`. The same for transactions, and for the two lists that
+//! are only filtered by customer: account plans and a survey's responses
+//! (their cursors named the whole list, so a cursor of one customer's page
+//! or of the unfiltered list silently skipped another customer's rows).
 
 use serde_json::json;
 
+use crate::account_plans::{key_customer, plan_body};
 use crate::backend_tests;
 use crate::helpers::TestApp;
+use crate::surveys::{open_survey, respond};
 
 backend_tests!(
     interaction_cursors_follow_the_customer_listed,
     transaction_cursors_follow_the_customer_listed,
+    plan_cursors_follow_the_customer_filtered,
+    survey_response_cursors_follow_the_customer_filtered,
 );
+
+async fn plan_cursors_follow_the_customer_filtered(app: TestApp) {
+    let token = app.admin_token().await;
+    let key = key_customer(&app, &token).await;
+    for _ in 0..3 {
+        let r = app
+            .post("/api/v1/account-plans", &token, &plan_body(key))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let other = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Other"}))
+        .await
+        .id();
+    filtered_cursors_are_their_own(&app, &token, "/api/v1/account-plans", key, other).await;
+}
+
+async fn survey_response_cursors_follow_the_customer_filtered(app: TestApp) {
+    let token = app.admin_token().await;
+    let (survey, qs) = open_survey(&app, &token, json!({"allow_multiple_responses": true})).await;
+    let mut cards = Vec::new();
+    for name in ["Five", "Six"] {
+        let card = app
+            .create_customer(&token, json!({"kind": "individual", "name": name}))
+            .await
+            .id();
+        for _ in 0..3 {
+            let r = respond(
+                &app,
+                &token,
+                survey,
+                card,
+                &[(qs[0], json!(4)), (qs[1], json!(5))],
+            )
+            .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+        cards.push(card);
+    }
+    let list = format!("/api/v1/surveys/{survey}/responses");
+    filtered_cursors_are_their_own(&app, &token, &list, cards[0], cards[1]).await;
+}
+
+/// `list` has three or more rows of `five`: a cursor of `?customer_id=five`
+/// pages it, and is refused by the unfiltered list and by `six`'s; the
+/// unfiltered list's cursor is refused by `five`'s.
+async fn filtered_cursors_are_their_own(
+    app: &TestApp,
+    token: &str,
+    list: &str,
+    five: i64,
+    six: i64,
+) {
+    let next = |path: String| async move {
+        let r = app.get(&path, token).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        let cursor = r.body["next_cursor"].as_str().map(str::to_string);
+        (r.body["items"].as_array().map_or(0, Vec::len), cursor)
+    };
+    let (n, cursor) = next(format!("{list}?customer_id={five}&limit=1")).await;
+    assert_eq!(n, 1);
+    let cursor = cursor.unwrap_or_else(|| panic!("{list}: no next_cursor"));
+    let (n, _) = next(format!("{list}?customer_id={five}&limit=1&cursor={cursor}")).await;
+    assert_eq!(n, 1);
+    let (_, whole) = next(format!("{list}?limit=1")).await;
+    let whole = whole.unwrap_or_else(|| panic!("{list}: no next_cursor"));
+    for path in [
+        format!("{list}?customer_id={six}&limit=1&cursor={cursor}"),
+        format!("{list}?limit=1&cursor={cursor}"),
+        format!("{list}?customer_id={five}&limit=1&cursor={whole}"),
+    ] {
+        let r = app.get(&path, token).await;
+        r.problem(400);
+        assert_eq!(r.error_fields(), ["cursor"], "{path}: {}", r.text);
+    }
+}
 
 async fn interaction_cursors_follow_the_customer_listed(app: TestApp) {
     cursors_follow_the_customer(
