@@ -635,16 +635,16 @@ pub async fn patch(
                 .complaint_status
                 .as_deref()
                 .and_then(ComplaintStatus::parse);
-            let mut extra = complaint_errors(kind, status);
+            // The rules between the body and the stored row, named together
+            // (as a create names them): one at a time, each fix and resend
+            // met the next.
+            let mut errors = complaint_errors(kind, status);
             if status_cleared && kind == InteractionType::Complaint {
-                extra.push(FieldError::new(
+                errors.push(FieldError::new(
                     "complaint_status",
                     "required",
                     "a complaint always has a status (open or resolved); null is for the other types",
                 ));
-            }
-            if !extra.is_empty() {
-                return Err(ApiError::Validation(extra));
             }
             row.kind = kind.as_str().into();
             if let Some(Some(t)) = input.occurred_at {
@@ -669,13 +669,11 @@ pub async fn patch(
                 row.follow_up_at = at;
             }
             match input.follow_up_done.flatten() {
-                Some(true) if row.follow_up_at.is_none() => {
-                    return Err(ApiError::Validation(vec![FieldError::new(
-                        "follow_up_done",
-                        "no_follow_up",
-                        "there is no follow-up to mark done: the interaction has no follow_up_at",
-                    )]));
-                }
+                Some(true) if row.follow_up_at.is_none() => errors.push(FieldError::new(
+                    "follow_up_done",
+                    "no_follow_up",
+                    "there is no follow-up to mark done: the interaction has no follow_up_at",
+                )),
                 Some(true) if row.follow_up_done_at.is_none() => row.follow_up_done_at = Some(now),
                 Some(false) => row.follow_up_done_at = None,
                 _ => {}
@@ -696,15 +694,20 @@ pub async fn patch(
                 _ => None,
             };
             if row.resolved_at.is_some_and(|r| r < row.occurred_at) {
-                return Err(ApiError::Validation(vec![after_resolution()]));
+                errors.push(after_resolution());
             }
             // Judged as on create: when the PATCH dates the contact, for a
-            // follow-up still to do, and only for a change (a resend of a
-            // row stored before the rule is the no-op it was).
-            let dated = input.occurred_at.is_some() && row != stored;
+            // follow-up still to do, and only when one of the two dates
+            // changes. A contact logged late keeps the follow-up already due
+            // it was created with through an edit form's resend of both.
+            let dated = input.occurred_at.is_some()
+                && (row.occurred_at != stored.occurred_at || row.follow_up_at != stored.follow_up_at);
             let open = row.follow_up_done_at.is_none();
             if dated && open && row.follow_up_at.is_some_and(|f| f < row.occurred_at) {
-                return Err(ApiError::Validation(vec![follow_up_first()]));
+                errors.push(follow_up_first());
+            }
+            if !errors.is_empty() {
+                return Err(ApiError::Validation(errors));
             }
             row.complaint_status = new_status.map(|s| s.as_str().into());
             if !record_patch_writes(&customer, row != stored, expected.as_deref(), before)? {

@@ -14,7 +14,7 @@ use super::views::utc;
 use crate::auth::AuthUser;
 use crate::db::events::{self, EventRow};
 use crate::db::page::{self, Before, Cursor};
-use crate::db::{interactions, transactions, DbConn};
+use crate::db::{self, interactions, transactions, DbConn};
 use crate::error::{ApiError, FieldError};
 use crate::startup::AppState;
 
@@ -305,8 +305,12 @@ pub async fn timeline(
     let page = state
         .db
         .run(move |conn| {
-            find_customer(conn, customer_id)?;
-            let entries = load(conn, customer_id, &types, cursor, limit)?;
+            // One snapshot for the three sources: a purchase committed
+            // between them showed its reactivation without the purchase.
+            let entries = db::snapshot(conn, |conn| {
+                find_customer(conn, customer_id)?;
+                load(conn, customer_id, &types, cursor, limit)
+            })?;
             let page = page::finish(entries, limit, &list_name, |e| Cursor {
                 s: format!("timeline:{types_key}"),
                 k: serde_json::json!([stamp(e.at), e.rank]),

@@ -1446,6 +1446,25 @@ async fn a_follow_up_is_not_before_its_contact(app: TestApp) {
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
+    // An edit form sends both dates back unchanged with its edit: taken,
+    // as the create took them (it was a 422 on a field nobody touched).
+    let late = format!("{path}/{}", r.id());
+    let resend = json!({"occurred_at": r.body["occurred_at"], "follow_up_at": r.body["follow_up_at"],
+                        "outcome": "ordered"});
+    let r = app.patch(&late, &token, &resend).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["outcome"], "ordered", "{}", r.text);
+    // Moving either date is judged: the follow-up would come first.
+    let moved = json!({"occurred_at": iso(now() - Duration::minutes(30)),
+                       "follow_up_at": r.body["follow_up_at"]});
+    let r = app.patch(&late, &token, &moved).await;
+    r.problem(422);
+    assert_eq!(
+        r.code_of("follow_up_at"),
+        "before_occurred_at",
+        "{}",
+        r.text
+    );
     // Stored before the rule: other fields stay writable.
     app.execute_sql(&format!(
         "UPDATE interactions SET follow_up_at = '2020-01-01 00:00:00' WHERE customer_id = {c}"
@@ -1462,6 +1481,41 @@ async fn a_follow_up_is_not_before_its_contact(app: TestApp) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // A PATCH's rules between body and row are named together, as a
+    // create's: a complaint status on a call, a follow-up done that does not
+    // exist, a follow-up before the contact it dates.
+    let bare = interact(&app, &token, c, json!({"type": "call", "summary": "bare"})).await;
+    assert_eq!(bare.status, 201, "{}", bare.text);
+    let r = app
+        .patch(
+            &format!("{path}/{}", bare.id()),
+            &token,
+            &json!({"complaint_status": "open", "follow_up_done": true}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_fields(),
+        ["complaint_status", "follow_up_done"],
+        "{}",
+        r.text
+    );
+    assert_eq!(r.code_of("follow_up_done"), "no_follow_up", "{}", r.text);
+    let r = app
+        .patch(
+            &one,
+            &token,
+            &json!({"complaint_status": "open", "occurred_at": "2020-03-07T09:00:00Z",
+                    "follow_up_at": "2020-03-06T09:00:00Z"}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_fields(),
+        ["complaint_status", "follow_up_at"],
+        "{}",
+        r.text
+    );
     // Done, it is no longer due: the contact's date may move past it.
     let r = app
         .patch(
