@@ -339,8 +339,8 @@ pub async fn patch(
             // Re-sending the stored owner is no change, even one since
             // deactivated: a form that sends the whole action could not close
             // the actions of a rep who has left.
-            if let Some(o) = input.owner_id.flatten().filter(|o| *o != row.owner_id) {
-                super::users::require_active(conn, &user, o, "owner_id")?;
+            let new_owner = input.owner_id.flatten().filter(|o| *o != row.owner_id);
+            if let Some(o) = new_owner {
                 row.owner_id = o;
             }
             if let Some(d) = input.due_date.flatten() {
@@ -355,6 +355,11 @@ pub async fn patch(
             if row != stored {
                 refuse_archived(&customer)?;
                 refuse_closed(&plan, "plan_id")?;
+            }
+            // After the 409s: a 422 on the owner, fixed and resent, only met
+            // the archived card's or the closed plan's 409.
+            if let Some(o) = new_owner {
+                super::users::require_active(conn, &user, o, "owner_id")?;
             }
             // After the body's checks (the owner's too). Unchanged: its plan
             // gets no new version either.

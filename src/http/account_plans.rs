@@ -530,10 +530,6 @@ pub async fn patch(
             // form could not close it, refused on a date it never sent).
             let moved =
                 (row.period_start, row.period_end) != (stored.period_start, stored.period_end);
-            let errors = period_errors(row.period_start, row.period_end, blamed);
-            if moved && !errors.is_empty() {
-                return Err(ApiError::Validation(errors));
-            }
             // A closed plan takes its reopening (with other changes in the
             // same body) or a move between the two closed statuses, nothing
             // else: its signed-off figures stay put.
@@ -543,6 +539,16 @@ pub async fn patch(
             if others != stored && closed(&row) {
                 refuse_archived(&customer)?;
                 refuse_closed(&stored, "status")?;
+            }
+            // The period against the stored plan after the 409s (an archived
+            // card's, a closed plan's), before If-Match's 412: its 422, fixed
+            // and resent, would only have met the 409.
+            if moved {
+                refuse_archived(&customer)?;
+            }
+            let errors = period_errors(row.period_start, row.period_end, blamed);
+            if moved && !errors.is_empty() {
+                return Err(ApiError::Validation(errors));
             }
             if !record_patch_writes(&customer, row != stored, expected.as_deref(), before)? {
                 return plan_view(conn, row);

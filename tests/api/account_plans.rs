@@ -191,9 +191,22 @@ async fn a_plan_stored_longer_than_ten_years_takes_its_other_changes(app: TestAp
         .await;
     r.problem(422);
     assert_eq!(r.error_fields(), ["objective"], "{}", r.text);
+    // Closed, a moved period is the closed plan's 409 first: its 422, fixed
+    // and resent, would only meet the 409.
+    let r = app
+        .patch(&plan, &token, &json!({"period_end": "2041-01-01"}))
+        .await;
+    r.problem(409);
+    assert_eq!(r.code_of("status"), "closed", "{}", r.text);
     for (moved, field) in [
-        (json!({"period_end": "2041-01-01"}), "period_end"),
-        (json!({"period_start": "2027-01-01"}), "period_start"),
+        (
+            json!({"status": "active", "period_end": "2041-01-01"}),
+            "period_end",
+        ),
+        (
+            json!({"status": "active", "period_start": "2027-01-01"}),
+            "period_start",
+        ),
     ] {
         let r = app.patch(&plan, &token, &moved).await;
         r.problem(422);
@@ -1043,6 +1056,9 @@ async fn a_closed_plan_keeps_its_figures_until_reopened(app: TestApp) {
     for r in [
         app.post(&actions, &admin, &done).await,
         app.patch(&action, &admin, &json!({"status": "done"})).await,
+        // An unknown owner too: its 422, fixed, would only meet the 409.
+        app.patch(&action, &admin, &json!({"owner_id": 987_654_321}))
+            .await,
         app.delete(&action, &admin).await,
     ] {
         let problem = r.problem(409);
