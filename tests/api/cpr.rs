@@ -1142,11 +1142,45 @@ async fn analytics_rejects_bad_periods(app: TestApp) {
     app.get("/api/v1/analytics/cpr", "").await.problem(401);
     // Bounds that only meet once clamped (year 0 to year 1) or rounded to
     // microseconds are an empty period, not a `from` after `to` (a review).
-    for (from, to) in [
-        ("0000-01-01T00:00:00Z", "0000-06-01T00:00:00Z"),
+    // A customer who bought at the very instant both bounds round to, and
+    // was churned since: an empty period counts neither.
+    let c = customer(&app, &admin, None).await;
+    buy_at(&app, &admin, c, 1_000, "2026-01-01T00:00:30.902114Z").await;
+    buy(&app, &admin, c, 2_000, 1).await;
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/churn"),
+            &admin,
+            &json!({"reason": "competition", "note": "moved"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // The purchase is in a period around that instant: the figures below
+    // are zero for the period, not for want of data.
+    let r = app
+        .get(
+            "/api/v1/analytics/sales?from=2026-01-01T00:00:30Z&to=2026-01-01T00:00:31Z",
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["revenue_cents"], 1_000, "{}", r.text);
+    // `customers` and `never_contacted` are not flows of the period but the
+    // cards that were customers before `to`: none in year 1; in 2026 the
+    // card, a customer since its purchase (bounds finer than a microsecond
+    // are rounded up, `to` to …30.902115, after it).
+    for (from, to, bound, customers) in [
+        (
+            "0000-01-01T00:00:00Z",
+            "0000-06-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+            0,
+        ),
         (
             "2026-01-01T00:00:30.9021141Z",
             "2026-01-01T00:00:30.9021149Z",
+            "2026-01-01T00:00:30.902115Z",
+            1,
         ),
     ] {
         for path in ["cpr", "sales", "churn", "overview"] {
@@ -1157,6 +1191,53 @@ async fn analytics_rejects_bad_periods(app: TestApp) {
                 )
                 .await;
             assert_eq!(r.status, 200, "{path} {from} {to}: {}", r.text);
+            let b = &r.body;
+            let what = format!("{path} {from} {to}: {}", r.text);
+            // The period as served: both bounds clamped or rounded to one instant.
+            assert_eq!(b["from"], bound, "{what}");
+            assert_eq!(b["to"], bound, "{what}");
+            match path {
+                "cpr" => {
+                    assert_eq!(b["transitions"], json!([]), "{what}");
+                    let stages = b["stages"].as_array().expect("stages");
+                    assert!(!stages.is_empty(), "{what}");
+                    for stage in stages {
+                        assert!(stage["median_days_in_stage"].is_null(), "{what}");
+                    }
+                }
+                "sales" => {
+                    assert_eq!(b["revenue_cents"], 0, "{what}");
+                    assert_eq!(b["profit_cents"], 0, "{what}");
+                    assert_eq!(b["rows"], json!([]), "{what}");
+                }
+                "churn" => {
+                    let none = json!({"churned": 0, "lost_revenue_cents": 0, "won_back": 0});
+                    assert_eq!(b["total"], none, "{what}");
+                    assert_eq!(b["by_period"], json!([]), "{what}");
+                    let reasons = b["by_reason"].as_array().expect("by_reason");
+                    assert!(!reasons.is_empty(), "{what}");
+                    for reason in reasons {
+                        for figure in ["churned", "lost_revenue_cents", "won_back"] {
+                            assert_eq!(reason[figure], 0, "{figure}: {what}");
+                        }
+                    }
+                }
+                _ => {
+                    assert_eq!(b["customers"], customers, "{what}");
+                    assert_eq!(b["never_contacted"], customers, "{what}");
+                    for figure in [
+                        "bought",
+                        "bought_twice_or_more",
+                        "bought_once",
+                        "new_customers_lost",
+                        "silent_losses",
+                    ] {
+                        assert_eq!(b[figure], 0, "{figure}: {what}");
+                    }
+                    assert_eq!(b["new_customers_lost_by_reason"], json!([]), "{what}");
+                    assert!(b["loyalty_trend"]["repeat_rate"].is_null(), "{what}");
+                }
+            }
         }
     }
 }

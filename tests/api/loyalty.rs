@@ -65,15 +65,57 @@ async fn loyalty_settings_rules(app: TestApp) {
     put(&app, LOYALTY, &admin, None, &json!({"colour": 1}))
         .await
         .problem(422);
+    // Past the other end of each range: each field named, `range`.
+    let r = put(
+        &app,
+        LOYALTY,
+        &admin,
+        None,
+        &json!({"attitude_min_satisfaction": 5.01, "window_months": 0, "repeat_min_purchases": 1001, "share_of_wallet_min": -0.1}),
+    )
+    .await;
+    r.problem(422);
+    let range = |f: &str| (f.to_string(), "range".to_string());
+    assert_eq!(
+        r.error_codes(),
+        vec![
+            range("attitude_min_satisfaction"),
+            range("window_months"),
+            range("repeat_min_purchases"),
+            range("share_of_wallet_min")
+        ],
+        "{}",
+        r.text
+    );
+    // A window of no months or fewer, or past a u32, is out of range too.
+    for months in [json!(-1), json!(4_294_967_297_i64)] {
+        let mut body = defaults();
+        body["window_months"] = months;
+        let r = put(&app, LOYALTY, &admin, None, &body).await;
+        r.problem(422);
+        assert_eq!(r.error_codes(), vec![range("window_months")], "{}", r.text);
+    }
+    // Nothing was stored by a refusal.
+    let r = app.get(LOYALTY, &admin).await;
+    assert_eq!(r.body, defaults(), "{}", r.text);
+    assert_eq!(r.etag_version(), Some(0));
     let edge = json!({"attitude_min_satisfaction": 5.0, "window_months": 60, "repeat_min_purchases": 1000, "share_of_wallet_min": 0.0});
     let r = put(&app, LOYALTY, &admin, Some("\"0\""), &edge).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.etag_version(), Some(1));
+    assert_eq!(app.get(LOYALTY, &admin).await.body, edge);
     put(&app, LOYALTY, &admin, Some("\"0\""), &defaults())
         .await
         .problem(412);
+    // The other end of each range is taken too.
+    let low = json!({"attitude_min_satisfaction": 1.0, "window_months": 1, "repeat_min_purchases": 2, "share_of_wallet_min": 1.0});
+    let r = put(&app, LOYALTY, &admin, Some("\"1\""), &low).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body, low, "{}", r.text);
+    assert_eq!(r.etag_version(), Some(2));
+    assert_eq!(app.get(LOYALTY, &admin).await.body, low);
     let (_, manager) = app.user_with_role("manager").await;
-    let r = put(&app, LOYALTY, &manager, Some("\"1\""), &defaults()).await;
+    let r = put(&app, LOYALTY, &manager, Some("\"2\""), &defaults()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(app.get(LOYALTY, &admin).await.body, defaults());
 }

@@ -26,6 +26,8 @@ backend_tests!(
     instants_finer_than_a_microsecond_compare_exactly,
     a_key_given_twice_in_a_rule_is_named,
     churn_fields_pick_the_customers_the_churned_filter_lists,
+    a_currency_value_is_an_iso_code_as_the_cards,
+    a_rule_of_many_bad_leaves_is_answered_with_a_hundred_errors,
 );
 
 /// A review: the list filters by `churned`, but no rule could, so a
@@ -1386,4 +1388,141 @@ async fn a_key_given_twice_in_a_rule_is_named(app: TestApp) {
     );
     let saved = app.get(&format!("{SEGMENTS}/{id}"), &admin).await;
     assert_eq!(saved.body["rule"], small(), "{}", saved.text);
+}
+
+/// A card's `currency` is three upper-case letters (stored as the card's
+/// own field is checked), so `usd` could match none: a review found such a
+/// rule accepted and the segment silently empty. Refused in a request with
+/// `currency` at the value (or the list item); a value padded with spaces
+/// compares trimmed, as other text values do.
+async fn a_currency_value_is_an_iso_code_as_the_cards(app: TestApp) {
+    let admin = app.admin_token().await;
+    let usd = customer(&app, &admin, "Dollars", json!({"currency": "USD"})).await;
+    let cny = customer(&app, &admin, "Yuan", json!({"currency": "CNY"})).await;
+    let currency = |op: &str, value: Value| json!({"field": "currency", "op": op, "value": value});
+    let pair = |field: &str, code: &str| (field.to_string(), code.to_string());
+    assert_eq!(
+        rule_errors(&app, &admin, &currency("eq", json!("usd"))).await,
+        vec![pair("rule.value", "currency")]
+    );
+    assert_eq!(
+        rule_errors(&app, &admin, &currency("ne", json!("US"))).await,
+        vec![pair("rule.value", "currency")]
+    );
+    assert_eq!(
+        rule_errors(&app, &admin, &currency("in", json!(["CNY", "US"]))).await,
+        vec![pair("rule.value[1]", "currency")]
+    );
+    // Blank is `blank`, not `currency`: the value names no code at all.
+    assert_eq!(
+        rule_errors(&app, &admin, &currency("eq", json!(" "))).await,
+        vec![pair("rule.value", "blank")]
+    );
+    // Nested, the error names its path in the rule.
+    assert_eq!(
+        rule_errors(
+            &app,
+            &admin,
+            &json!({"any": [currency("eq", json!("CNY")), {"not": currency("eq", json!("Usd"))}]}),
+        )
+        .await,
+        vec![pair("rule.any[1].not.value", "currency")]
+    );
+    // Saved, the same refusal.
+    let r = app
+        .post(
+            SEGMENTS,
+            &admin,
+            &json!({"name": "Dollars", "kind": "dynamic", "rule": currency("eq", json!("usd"))}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        vec![pair("rule.value", "currency")],
+        "{}",
+        r.text
+    );
+    // Padded, the code compares trimmed and finds its cards.
+    let set = |ids: &[i64]| ids.iter().copied().collect::<BTreeSet<i64>>();
+    assert_eq!(
+        matches(&app, &admin, &currency("eq", json!(" USD "))).await,
+        set(&[usd])
+    );
+    assert_eq!(
+        matches(&app, &admin, &currency("in", json!(["CNY", "USD "]))).await,
+        set(&[usd, cny])
+    );
+    // `contains` tests a substring, not a code: lower case is taken.
+    assert_eq!(
+        matches(&app, &admin, &currency("contains", json!("us"))).await,
+        set(&[usd])
+    );
+}
+
+/// Every empty leaf of a rule is an error; uncapped, a rule near the body's
+/// size limit was answered with 16 MB of them (a review). A rule of 150
+/// empty leaves is answered with the first 100 and one entry `rule`
+/// `too_many_errors` saying there are more (served sorted by field, so
+/// `rule` comes first).
+async fn a_rule_of_many_bad_leaves_is_answered_with_a_hundred_errors(app: TestApp) {
+    let admin = app.admin_token().await;
+    // A group takes at most 100 rules: 150 leaves in two groups.
+    let leaves = |n: usize| Value::Array((0..n).map(|_| json!({})).collect());
+    let rule = json!({"all": [{"all": leaves(100)}, {"any": leaves(50)}]});
+    let r = app
+        .post(
+            &format!("{SEGMENTS}/preview"),
+            &admin,
+            &json!({"rule": rule}),
+        )
+        .await;
+    r.problem(422);
+    let errors = r.error_codes();
+    assert_eq!(errors.len(), 101, "{}", r.text);
+    let capped: Vec<&(String, String)> = errors
+        .iter()
+        .filter(|(_, code)| code == "too_many_errors")
+        .collect();
+    assert_eq!(
+        capped,
+        [&("rule".to_string(), "too_many_errors".to_string())],
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        errors[0],
+        ("rule".to_string(), "too_many_errors".to_string())
+    );
+    assert!(r.body["errors"][0]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("more than 100 errors")));
+    // The hundred reported are the first group's leaves, each named.
+    let mut leaves_named: Vec<String> = errors[1..]
+        .iter()
+        .map(|(field, code)| {
+            assert_eq!(code, "invalid_rule", "{field}: {}", r.text);
+            field.clone()
+        })
+        .collect();
+    leaves_named.sort();
+    let mut want: Vec<String> = (0..100).map(|i| format!("rule.all[0].all[{i}]")).collect();
+    want.sort();
+    assert_eq!(leaves_named, want);
+    // At the cap exactly, no entry says there are more.
+    let rule = json!({"all": leaves(100)});
+    let errors = rule_errors(&app, &admin, &rule).await;
+    assert_eq!(errors.len(), 100);
+    assert!(errors.iter().all(|(_, code)| code == "invalid_rule"));
+    // Saved, the same cap.
+    let r = app
+        .post(
+            SEGMENTS,
+            &admin,
+            &json!({"name": "Many", "kind": "dynamic", "rule": {"any": [{"all": leaves(100)}, {"all": leaves(100)}]}}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_codes().len(), 101, "{}", r.text);
+    assert_eq!(r.code_of("rule"), "too_many_errors", "{}", r.text);
 }

@@ -532,7 +532,8 @@ async fn transactions_all_or_none(app: TestApp) {
 
 backend_tests!(
     transactions_bulk_upserts_and_refreshes_figures,
-    transactions_all_or_none
+    transactions_all_or_none,
+    an_order_of_an_unknown_customer_id_fails_alone,
 );
 
 /// Both bulk paths match items to rows by external id. The lookup must step
@@ -900,4 +901,92 @@ async fn a_colleagues_order_resent_as_it_is_is_unchanged(app: TestApp) {
             r.text
         );
     }
+}
+
+/// An order naming a `customer_id` no card has fails alone with
+/// `customer_id` `unknown_customer` (as `customer_external_id` does for an
+/// unknown external id); the batch's other orders are recorded and their
+/// card's figures follow. With `all_or_none`, the batch is a 422 naming the
+/// item's field, and nothing is written.
+async fn an_order_of_an_unknown_customer_id_fails_alone(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Li"}))
+        .await
+        .id();
+    let unknown = 987_654_321_i64;
+    let order = |ext: &str, customer: i64, amount: i64| json!({"external_id": ext, "customer_id": customer, "amount_cents": amount, "product": "Tea"});
+    let r = send(
+        &app,
+        ORDERS,
+        &token,
+        &[
+            order("U-1", c, 1_000),
+            order("U-2", unknown, 500),
+            order("U-3", c, 300),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(statuses(&r), ["created", "error", "created"], "{}", r.text);
+    assert_eq!(
+        item_errors(&r, 1),
+        [("customer_id".to_string(), "unknown_customer".to_string())],
+        "{}",
+        r.text
+    );
+    assert!(r.body["items"][1]["id"].is_null(), "{}", r.text);
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    assert_eq!(card.body["purchase_count"], 2, "{}", card.text);
+    assert_eq!(card.body["lifetime_revenue_cents"], 1_300, "{}", card.text);
+    // No order was recorded for the unknown card: its external id is free.
+    let r = send(&app, ORDERS, &token, &[order("U-2", c, 500)]).await;
+    assert_eq!(statuses(&r), ["created"], "{}", r.text);
+
+    // The per-item path (a batch naming a key twice) answers the same.
+    let r = send(
+        &app,
+        ORDERS,
+        &token,
+        &[
+            order("U-4", unknown, 1),
+            order("U-5", c, 10),
+            order("U-5", c, 10),
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses(&r),
+        ["error", "created", "unchanged"],
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        item_errors(&r, 0),
+        [("customer_id".to_string(), "unknown_customer".to_string())],
+        "{}",
+        r.text
+    );
+
+    // All or none: the whole batch refused, the item's field named.
+    let r = bulk(
+        &app,
+        "/api/v1/transactions/bulk?all_or_none=true",
+        &token,
+        &json!({"items": [order("U-6", c, 100), order("U-7", unknown, 100)]}),
+        None,
+    )
+    .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        [(
+            "items[1].customer_id".to_string(),
+            "unknown_customer".to_string()
+        )],
+        "{}",
+        r.text
+    );
+    let card = app.get(&format!("/api/v1/customers/{c}"), &token).await;
+    assert_eq!(card.body["purchase_count"], 4, "{}", card.text);
 }

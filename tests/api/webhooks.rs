@@ -317,13 +317,19 @@ async fn validation_rules(app: TestApp) {
         body[field] = value;
         body
     };
-    for (body, field) in [
-        (with("url", json!("ftp://erp.example.com/x")), "url"),
-        (with("url", json!("not a url")), "url"),
-        (with("url", json!("/relative/path")), "url"),
+    for (body, field, code) in [
+        (
+            with("url", json!("ftp://erp.example.com/x")),
+            "url",
+            "invalid_url",
+        ),
+        (with("url", json!("not a url")), "url", "invalid_url"),
+        (with("url", json!("/relative/path")), "url", "invalid_url"),
+        (with("url", json!("http://")), "url", "invalid_url"),
         (
             with("url", json!("https://user:pw@erp.example.com/")),
             "url",
+            "invalid_url",
         ),
         (
             with(
@@ -331,23 +337,46 @@ async fn validation_rules(app: TestApp) {
                 json!(format!("https://erp.example.com/{}", "x".repeat(2000))),
             ),
             "url",
+            "length",
         ),
-        (with("events", json!([])), "events"),
-        (with("events", json!(vec!["*"; 51])), "events"),
-        (with("events", json!(["customer"])), "events[0]"),
+        (with("events", json!([])), "events", "length"),
+        (with("events", json!(vec!["*"; 51])), "events", "length"),
+        (
+            with("events", json!(["customer"])),
+            "events[0]",
+            "invalid_value",
+        ),
         (
             with("events", json!(["*", "customers.created"])),
             "events[1]",
+            "invalid_value",
         ),
-        (with("events", json!(["customer.eaten"])), "events[0]"),
-        (with("secret", json!("short")), "secret"),
-        (with("secret", json!(" padded-secret-value-123 ")), "secret"),
-        (with("secret", json!("x".repeat(201))), "secret"),
-        (with("description", json!("d".repeat(501))), "description"),
+        (
+            with("events", json!(["customer.eaten"])),
+            "events[0]",
+            "invalid_value",
+        ),
+        (with("secret", json!("short")), "secret", "length"),
+        (
+            with("secret", json!(" padded-secret-value-123 ")),
+            "secret",
+            "length",
+        ),
+        (with("secret", json!("x".repeat(201))), "secret", "length"),
+        (
+            with("description", json!("d".repeat(501))),
+            "description",
+            "length",
+        ),
     ] {
         let r = app.post("/api/v1/webhooks", &admin, &body).await;
         r.problem(422);
-        assert_eq!(r.error_fields(), [field], "{body}: {}", r.text);
+        assert_eq!(
+            r.error_codes(),
+            [(field.to_string(), code.to_string())],
+            "{body}: {}",
+            r.text
+        );
     }
     // The length as stored and called: 219 × `客` is 1,971 characters once
     // percent-encoded (9 each), 2,000 with the rest; one more is too long,
@@ -402,16 +431,30 @@ async fn validation_rules(app: TestApp) {
     let id = subscribe(&app, &admin, "https://erp.example.com/hooks", json!(["*"])).await["id"]
         .as_i64()
         .unwrap();
-    for (body, field) in [
-        (json!({"url": "mailto:x@y.z"}), "url"),
-        (json!({"events": ["transaction.*", "bad"]}), "events[1]"),
-        (json!({"secret": "short"}), "secret"),
+    for (body, field, code) in [
+        (json!({"url": "mailto:x@y.z"}), "url", "invalid_url"),
+        (
+            json!({"url": "https://a:b@erp.example.com/"}),
+            "url",
+            "invalid_url",
+        ),
+        (
+            json!({"events": ["transaction.*", "bad"]}),
+            "events[1]",
+            "invalid_value",
+        ),
+        (json!({"secret": "short"}), "secret", "length"),
     ] {
         let r = app
             .patch(&format!("/api/v1/webhooks/{id}"), &admin, &body)
             .await;
         r.problem(422);
-        assert_eq!(r.error_fields(), [field], "{body}");
+        assert_eq!(
+            r.error_codes(),
+            [(field.to_string(), code.to_string())],
+            "{body}: {}",
+            r.text
+        );
     }
     let r = app
         .post(
