@@ -311,13 +311,21 @@ pub async fn patch(
     let (customer_id, id) = path.into_inner();
     let expected = precondition::if_match(&req)?;
     let input = body.0;
-    check(&input, input.null_errors())?;
-    let kind = input
-        .kind
-        .as_ref()
-        .and_then(Option::as_ref)
-        .map(|k| k.get("kind"))
-        .transpose()?;
+    // A kind and a latent type both sent: their rule is the body's alone, and
+    // named with its other faults (a description left blank, say) instead of
+    // after their fix and resend.
+    let mut extra = input.null_errors();
+    let sent_kind = input.kind.as_ref().and_then(Option::as_ref);
+    if let (Some(k), Some(t)) = (
+        sent_kind.and_then(|k| k.get("kind").ok()),
+        &input.latent_type,
+    ) {
+        if let Ok(t) = t.as_ref().map(|t| t.get("latent_type")).transpose() {
+            extra.extend(shape_errors(k, t));
+        }
+    }
+    check(&input, extra)?;
+    let kind = sent_kind.map(|k| k.get("kind")).transpose()?;
     let latent = match &input.latent_type {
         Some(v) => Some(v.as_ref().map(|t| t.get("latent_type")).transpose()?),
         None => None,

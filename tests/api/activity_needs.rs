@@ -658,6 +658,28 @@ async fn patch_validation_names_every_bad_field(app: TestApp) {
         "{}",
         r.text
     );
+    // The kind and latent type the body sends clash: named with the body's
+    // other faults, not after their fix.
+    for (body, code) in [
+        (
+            json!({"kind": "actual", "latent_type": "competitive_market", "description": " "}),
+            "not_allowed",
+        ),
+        (
+            json!({"kind": "latent", "latent_type": null, "description": " "}),
+            "required",
+        ),
+    ] {
+        let r = app.patch(&need(c, id), &admin, &body).await;
+        r.problem(422);
+        assert_eq!(
+            r.error_fields(),
+            ["description", "latent_type"],
+            "{body}: {}",
+            r.text
+        );
+        assert_eq!(r.code_of("latent_type"), code, "{body}: {}", r.text);
+    }
     for (body, field) in [
         (json!({"description": "x".repeat(2001)}), "description"),
         (json!({"change_reason": "x".repeat(501)}), "change_reason"),
