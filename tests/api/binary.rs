@@ -20,6 +20,16 @@ pub fn command(database_url: &str, rust_log: &str) -> Command {
         .expect("a free port")
         .port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_patron"));
+    // The server's settings are the test's alone: a `PATRON_*` exported in
+    // the shell that runs the suite (`PATRON_SQLITE_LOCKING=shared` from the
+    // backup advice, a low login limit) made tests fail for reasons outside
+    // the code. (libpq's `PG*` stay: the in-process tests connect with them
+    // too, and a password may come from there.)
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PATRON_") {
+            command.env_remove(&key);
+        }
+    }
     command
         .env("DATABASE_URL", database_url)
         .env("PATRON_BIND", format!("127.0.0.1:{port}"))
