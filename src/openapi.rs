@@ -11,6 +11,7 @@ use utoipa_actix_web::AppExt;
 use crate::error::ApiError;
 
 mod always_sent;
+mod own_problems;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -494,6 +495,7 @@ pub fn complete(api: &mut utoipa::openapi::OpenApi) {
             }
             add_responses(op, &wanted);
             keep_shared_causes(op, key_422, secured);
+            own_problems::add_examples(op);
         }
     }
 }
@@ -988,6 +990,51 @@ mod tests {
             assert_eq!(problem.status.to_string(), *status, "{name}");
             assert!(!problem.title.is_empty(), "{name}");
         }
+    }
+
+    /// Every error response shows a problem document of its own status:
+    /// those an operation describes itself showed the `Problem` schema's
+    /// example, a 422, under their 412 or 404.
+    #[test]
+    fn every_error_response_shows_an_example_of_its_status() {
+        let spec = super::spec();
+        let components = spec.components.clone().unwrap_or_default();
+        let mut checked = 0;
+        for (path, item) in &spec.paths.paths {
+            let ops = [&item.get, &item.put, &item.post, &item.patch, &item.delete];
+            for op in ops.into_iter().flatten() {
+                for (status, response) in &op.responses.responses {
+                    if !status.starts_with('4') && !status.starts_with('5') {
+                        continue;
+                    }
+                    let response = match response {
+                        super::RefOr::T(r) => r,
+                        super::RefOr::Ref(r) => {
+                            let name = r.ref_location.rsplit('/').next().unwrap_or_default();
+                            match components.responses.get(name) {
+                                Some(super::RefOr::T(r)) => r,
+                                _ => panic!("{path} {status}: no component {name}"),
+                            }
+                        }
+                    };
+                    let Some(content) = response.content.get("application/problem+json") else {
+                        continue;
+                    };
+                    let example = content.example.as_ref();
+                    if status == "422" && example.is_none() {
+                        continue; // the Problem schema's example is a 422
+                    }
+                    let shown = example.and_then(|e| e["status"].as_u64());
+                    assert_eq!(
+                        shown.map(|s| s.to_string()).as_deref(),
+                        Some(status.as_str()),
+                        "{path} {status}: {example:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 500, "{checked}");
     }
 
     /// The 408's description states the server's own limits.
