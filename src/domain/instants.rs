@@ -52,6 +52,9 @@ pub fn bound(t: NaiveDateTime) -> NaiveDateTime {
 pub enum Unreadable {
     Format,
     Calendar,
+    /// ` 08:00` where the offset goes: a `+` sent unencoded in a query
+    /// string, which decodes it as a space ([`PLUS_AS_SPACE_ERROR`]).
+    PlusAsSpace,
 }
 
 /// The text of [`Unreadable::Format`].
@@ -59,12 +62,17 @@ pub const FORMAT_ERROR: &str = "not in the RFC 3339 form";
 /// The text of [`Unreadable::Calendar`]: chrono's, which the wording of
 /// chrono's own errors already maps.
 pub const CALENDAR_ERROR: &str = "input is out of range";
+/// The text of [`Unreadable::PlusAsSpace`].
+pub const PLUS_AS_SPACE_ERROR: &str = "not in the RFC 3339 form: a space before the offset is a \
+`+` sent unencoded in a query string, where `+` means a space; send it as `%2B` \
+(2026-12-04T09:30:00%2B08:00)";
 
 impl std::fmt::Display for Unreadable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Unreadable::Format => FORMAT_ERROR,
             Unreadable::Calendar => CALENDAR_ERROR,
+            Unreadable::PlusAsSpace => PLUS_AS_SPACE_ERROR,
         })
     }
 }
@@ -108,8 +116,16 @@ pub fn parse_instant(s: &str) -> Result<DateTime<FixedOffset>, Unreadable> {
     }
     DateTime::parse_from_rfc3339(s).map_err(|e| match e.kind() {
         chrono::format::ParseErrorKind::OutOfRange => Unreadable::Calendar,
+        _ if plus_as_space(s) => Unreadable::PlusAsSpace,
         _ => Unreadable::Format,
     })
+}
+
+/// `…T09:30:00 08:00`: the instant with `+` in place of the space reads.
+fn plus_as_space(s: &str) -> bool {
+    let at = s.len().saturating_sub(6);
+    s.as_bytes().get(at) == Some(&b' ')
+        && DateTime::parse_from_rfc3339(&format!("{}+{}", &s[..at], &s[at + 1..])).is_ok()
 }
 
 /// Whether `t` holds a leap second (`:60`, which RFC 3339 parsers read at

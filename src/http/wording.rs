@@ -89,6 +89,10 @@ fn chrono_text(text: &str) -> Option<(&'static str, String)> {
             "not a date or time of the calendar (no such month, day, hour, minute, second or offset)"
                 .to_string(),
         )),
+        crate::domain::instants::PLUS_AS_SPACE_ERROR => Some((
+            "invalid_type",
+            crate::domain::instants::PLUS_AS_SPACE_ERROR.to_string(),
+        )),
         crate::domain::instants::FORMAT_ERROR
         | "input contains invalid characters"
         | "premature end of input"

@@ -9,6 +9,7 @@ use crate::churn::{churn, contact, customer, sale};
 use crate::helpers::{Resp, TestApp};
 
 backend_tests!(
+    an_offsets_plus_sent_unencoded_is_named,
     customer_share_gives_the_texts_example,
     customer_share_validation_names_every_field,
     sales_grouped_by_month_owner_and_product,
@@ -856,4 +857,45 @@ async fn overview_months_compare_with_the_calendar_month_before(app: TestApp) {
             "{q}"
         );
     }
+}
+
+/// A frontend building the URL by interpolation sends `+08:00` as is; the
+/// query string reads `+` as a space, and the 400 said only "not in the RFC
+/// 3339 form". It names the cause and the encoding to send.
+async fn an_offsets_plus_sent_unencoded_is_named(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = app
+        .get(
+            "/api/v1/analytics/overview?from=2025-03-01T00:00:00+08:00\
+             &to=2025-04-01T00:00:00%2B08:00",
+            &token,
+        )
+        .await;
+    r.problem(400);
+    assert_eq!(r.error_fields(), ["from"], "{}", r.text);
+    let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("%2B"), "{}", r.text);
+    // Another malformed instant keeps the general words.
+    let r = app
+        .get(
+            "/api/v1/analytics/overview?from=2025-03-01T00:00:00 8:00",
+            &token,
+        )
+        .await;
+    r.problem(400);
+    let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        !message.contains("%2B") && message.contains("RFC 3339"),
+        "{}",
+        r.text
+    );
+    // Encoded, it is read.
+    let r = app
+        .get(
+            "/api/v1/analytics/overview?from=2025-03-01T00:00:00%2B08:00\
+             &to=2025-04-01T00:00:00%2B08:00",
+            &token,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
