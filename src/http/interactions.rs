@@ -707,6 +707,9 @@ pub async fn patch(
                 errors.push(follow_up_first());
             }
             if !errors.is_empty() {
+                // An archived card's 409 first: these rules read the stored
+                // row, and their 422, fixed and resent, only met the 409.
+                refuse_archived(&customer)?;
                 return Err(ApiError::Validation(errors));
             }
             row.complaint_status = new_status.map(|s| s.as_str().into());

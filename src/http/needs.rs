@@ -347,6 +347,9 @@ pub async fn patch(
             };
             let errors = shape_errors(new_kind, new_latent);
             if !errors.is_empty() {
+                // The archived card's 409 first: this 422, fixed and
+                // resent, only met it.
+                super::customers::refuse_archived(&customer)?;
                 return Err(ApiError::Validation(errors));
             }
             row.kind = new_kind.as_str().into();

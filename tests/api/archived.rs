@@ -323,6 +323,22 @@ async fn a_patch_of_its_records_that_changes_nothing_is_a_200(app: TestApp) {
         r.problem(409);
         assert_eq!(r.code_of("customer_id"), "archived", "{url}: {}", r.text);
     }
+    // A body breaking a rule against the stored row (no follow-up to mark
+    // done; a latent need without its type) is the 409 too: its 422, fixed
+    // and resent, only met the 409.
+    for (url, body) in [
+        (&urls[1].0, json!({"follow_up_done": true})),
+        (&urls[2].0, json!({"kind": "latent"})),
+    ] {
+        let r = app.patch(url, &token, &body).await;
+        r.problem(409);
+        assert_eq!(
+            r.code_of("customer_id"),
+            "archived",
+            "{url} {body}: {}",
+            r.text
+        );
+    }
 }
 
 /// The same for an account plan and its actions (a key customer's).
