@@ -258,6 +258,7 @@ pub fn parse_item<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T
         }
     }
     errors.extend(controls);
+    errors.truncate(super::extract::MAX_NAMED);
     Err(ApiError::Validation(errors))
 }
 
