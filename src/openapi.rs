@@ -1002,10 +1002,23 @@ mod tests {
         let mut checked = 0;
         for (path, item) in &spec.paths.paths {
             let ops = [&item.get, &item.put, &item.post, &item.patch, &item.delete];
-            for op in ops.into_iter().flatten() {
+            for (i, op) in ops.into_iter().enumerate() {
+                let Some(op) = op else { continue };
                 for (status, response) in &op.responses.responses {
                     if !status.starts_with('4') && !status.starts_with('5') {
                         continue;
+                    }
+                    // A GET's own 400 is about its query, as the server's.
+                    if let (0, "400", super::RefOr::T(own)) = (i, status.as_str(), response) {
+                        let example = own
+                            .content
+                            .get("application/problem+json")
+                            .and_then(|c| c.example.as_ref());
+                        assert_eq!(
+                            example.map(|e| e["type"].clone()),
+                            Some(serde_json::json!("/problems/invalid-query")),
+                            "{path} 400"
+                        );
                     }
                     let response = match response {
                         super::RefOr::T(r) => r,

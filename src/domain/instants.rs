@@ -63,9 +63,9 @@ pub const FORMAT_ERROR: &str = "not in the RFC 3339 form";
 /// chrono's own errors already maps.
 pub const CALENDAR_ERROR: &str = "input is out of range";
 /// The text of [`Unreadable::PlusAsSpace`].
-pub const PLUS_AS_SPACE_ERROR: &str = "not in the RFC 3339 form: a space before the offset is a \
-`+` sent unencoded in a query string, where `+` means a space; send it as `%2B` \
-(2026-12-04T09:30:00%2B08:00)";
+pub const PLUS_AS_SPACE_ERROR: &str = "not in the RFC 3339 form: a space where the offset's \
+sign goes (2026-12-04T09:30:00+08:00); in a query string a `+` sent unencoded reads as a \
+space: send it there as `%2B`";
 
 impl std::fmt::Display for Unreadable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -5,12 +5,19 @@
 //! server's own problem document for its status, its detail the
 //! description's first clause.
 
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::RefOr;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 
 pub fn add_examples(op: &mut Operation) {
+    // A GET's own 400 is about its query: the server's `invalid-query`
+    // problem, naming a parameter.
+    let query_param = op
+        .parameters
+        .iter()
+        .flatten()
+        .find_map(|p| (p.parameter_in == ParameterIn::Query).then(|| p.name.clone()));
     for (status, response) in op.responses.responses.iter_mut() {
         let RefOr::T(response) = response else {
             continue;
@@ -21,10 +28,53 @@ pub fn add_examples(op: &mut Operation) {
         if content.example.is_some() || !content.examples.is_empty() {
             continue;
         }
-        if let Some(error) = error_of(status, first_clause(&response.description)) {
+        let detail = first_clause(&response.description);
+        let error = match (status.as_str(), &query_param) {
+            ("400", Some(name)) => Some(ApiError::InvalidQuery(vec![FieldError::new(
+                name.clone(),
+                "invalid_value",
+                detail,
+            )])),
+            ("409", _) => Some(conflict(&response.description, detail)),
+            _ => error_of(status, detail),
+        };
+        if let Some(error) = error {
             content.example = serde_json::to_value(error.problem()).ok();
         }
     }
+}
+
+/// A 409 whose first cause names its field (`field: email, code: conflict`
+/// or `` (`customer_id`, code `archived`) ``) carries it in `errors`, as the
+/// server's does; the others have none.
+fn conflict(description: &str, detail: String) -> ApiError {
+    let first = cause(description);
+    let named = first
+        .split_once("field: ")
+        .and_then(|(_, rest)| rest.split_once(", code: "))
+        .map(|(field, rest)| (field, rest.split(['}', ']', '`', ')']).next()))
+        .or_else(|| {
+            first
+                .split_once("(`")
+                .and_then(|(_, rest)| rest.split_once("`, code `"))
+                .map(|(field, rest)| (field, rest.split('`').next()))
+        });
+    match named {
+        Some((field, Some(code))) if !field.is_empty() && !code.is_empty() => {
+            ApiError::FieldConflict(FieldError::new(field, code, detail))
+        }
+        _ => ApiError::Conflict(detail),
+    }
+}
+
+/// The description up to its second cause ("…; or …", "…, or …").
+fn cause(description: &str) -> &str {
+    let end = ["; ", ", or ", "\n"]
+        .iter()
+        .filter_map(|stop| description.find(stop))
+        .min()
+        .unwrap_or(description.len());
+    &description[..end]
 }
 
 /// The error a handler returns with this status. A 422 keeps the schema's
@@ -35,7 +85,6 @@ fn error_of(status: &str, detail: String) -> Option<ApiError> {
         "401" => ApiError::Unauthorized(detail),
         "403" => ApiError::Forbidden(detail),
         "404" => ApiError::NotFound(detail),
-        "409" => ApiError::Conflict(detail),
         "410" => ApiError::Gone(detail),
         // The server's own detail, which names the current version.
         "412" => ApiError::PreconditionFailed { current: 4 },
@@ -73,7 +122,26 @@ fn first_clause(description: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::first_clause;
+    use super::{conflict, first_clause};
+
+    #[test]
+    fn a_conflict_names_the_field_its_first_cause_names() {
+        let problem = |d: &str| conflict(d, "x".into()).problem();
+        let taken = problem("The email is taken (`errors`: `[{field: email, code: conflict}]`)");
+        let errors = taken.errors;
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].code.as_str()),
+            ("email", "conflict")
+        );
+        let archived = problem("The card is archived (`customer_id`, code `archived`); or closed");
+        let errors = archived.errors;
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].code.as_str()),
+            ("customer_id", "archived")
+        );
+        let plain = problem("Ready-made segment (no `errors`), or the name is taken (`errors`: `[{field: name, code: conflict}]`)");
+        assert!(plain.errors.is_empty());
+    }
 
     #[test]
     fn a_detail_is_the_descriptions_first_clause_in_lower_case() {
