@@ -278,8 +278,15 @@ where
         + 'static,
 {
     let stop = stopping.clone();
-    // Awaited holding nothing: see `settings::change_turn`.
-    let turn = settings::change_turn().await;
+    // Awaited holding nothing: see `settings::change_turn`. A stop ends the
+    // wait (a `POST /cpr/recompute` holds the turn for its whole walk): a
+    // stop that timed out here left the round's claim standing, and the
+    // other replicas could not take the round for 0.9 periods.
+    let turn = tokio::select! {
+        biased;
+        () = stop_asked(stopping) => return true,
+        turn = settings::change_turn() => turn,
+    };
     let result = db
         .run(move |conn| {
             let _turn = turn;
@@ -433,6 +440,25 @@ fn spawn_idempotency_purge(db: Db, config: &Config, alive: Weak<()>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stop asked while the step waits for the settings turn ends the
+    /// wait: the step never runs, and is no failure (the round is given
+    /// back as stopped).
+    #[tokio::test]
+    async fn a_stop_ends_the_wait_for_the_settings_turn() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+        let db = Db::connect(&url, 2).unwrap_or_else(|e| panic!("{e}"));
+        let held = settings::change_turn().await;
+        let (stop, stopping) = watch::channel(false);
+        let step = walk_step(&db, &stopping, "test step", "changes", |_, _| {
+            panic!("the step ran without the turn")
+        });
+        stop.send_replace(true);
+        let ended = tokio::time::timeout(Duration::from_secs(10), step).await;
+        assert_eq!(ended.ok(), Some(true), "the wait outlived the stop");
+        drop(held);
+    }
 
     #[test]
     fn a_round_is_due_a_tenth_of_its_period_early() {
