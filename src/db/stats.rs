@@ -330,7 +330,17 @@ pub fn refresh_windows(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usi
             // this one's: nothing to move (a full recompute locked every card
             // for a clock difference), and the mark is not set back.
             Some(last) if last - now <= overlap => return Ok(0),
-            _ => refresh_every_window(conn, now)?,
+            Some(last) => {
+                // Every card locked and summed again, on each move from this
+                // process while its clock stays behind: say so, it is the
+                // operator's to fix (NTP), not a cost to pay silently.
+                log::warn!(
+                    "the 12-month window was last moved at {last} UTC, {} min ahead of this process's clock ({now} UTC): recomputing every card's window; keep the clocks of the processes sharing this database in sync",
+                    (last - now).num_minutes()
+                );
+                refresh_every_window(conn, now)?
+            }
+            None => refresh_every_window(conn, now)?,
         };
         set_window_moved_at(conn, now)?;
         Ok(changed)
