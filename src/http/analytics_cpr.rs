@@ -148,6 +148,9 @@ pub struct ParetoView {
     pub total_profit_cents: i64,
     /// Share of profit from the top 20% of those customers.
     pub top20_share: Option<f64>,
+    /// Up to ten rows, one per non-empty tenth, most profitable first: with
+    /// fewer than ten customers each is one customer; none, empty.
+    #[schema(max_items = 10)]
     pub deciles: Vec<DecileRow>,
     /// The window the tiers were last ranked over, whose profit this is (a
     /// new window in `/settings/tiers` applies from the next recompute), as
