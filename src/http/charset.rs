@@ -118,10 +118,14 @@ pub fn decode<'a>(encoding: &'static Encoding, body: &'a [u8]) -> Result<Cow<'a,
         .max_utf8_buffer_length_without_replacement(body.len())
         .ok_or_else(|| ApiError::PayloadTooLarge("the body is too large to decode".into()))?;
     let mut text = String::with_capacity(capacity);
-    let (result, read) = decoder.decode_to_string_without_replacement(body, &mut text, true);
+    let (result, _) = decoder.decode_to_string_without_replacement(body, &mut text, true);
     match result {
         DecoderResult::InputEmpty => Ok(Cow::Owned(text.into_bytes())),
-        DecoderResult::Malformed(_, _) => Err(not_valid(encoding, line_at(body, read))),
+        // Counted in the text decoded so far: in UTF-16 a line end is two
+        // bytes each (`0D 00 0A 00`), and a character's bytes may be 0x0A.
+        DecoderResult::Malformed(_, _) => {
+            Err(not_valid(encoding, line_at(text.as_bytes(), text.len())))
+        }
         // The buffer is sized for the worst case: never short.
         DecoderResult::OutputFull => {
             Err(ApiError::Internal("the CSV decoder ran out of room".into()))

@@ -151,6 +151,25 @@ async fn bytes_the_charset_does_not_define_are_a_400_naming_the_line(app: TestAp
         "{detail}"
     );
     assert!(names(&app, &token).await.is_empty(), "nothing written");
+    // UTF-16 (a Windows export, CRLF): its line ends are two bytes each and
+    // 上 (U+4E0A) holds a 0x0A byte; the bytes were counted, naming line 6.
+    let utf16 =
+        |text: &str| -> Vec<u8> { text.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let mut body = utf16("external_id,kind,name\r\nB-1,individual,上海\r\nB-2,individual,");
+    body.extend_from_slice(&[0x00, 0xD8]); // a lone high surrogate
+    body.extend(utf16(",\r\n"));
+    let r = app
+        .post_bytes(
+            "/api/v1/customers/import",
+            &token,
+            "text/csv; charset=utf-16le",
+            body,
+        )
+        .await;
+    let problem = r.problem(400);
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("line 3 "), "{detail}");
+    assert!(names(&app, &token).await.is_empty(), "nothing written");
 }
 
 async fn the_export_answers_in_gb18030_on_request(app: TestApp) {
