@@ -311,7 +311,7 @@ fn log_walk(what: &str, walk: chunks::Walk) {
     }
     if walk.stopped {
         log::info!(
-            "{what} stopped after {} chunks for the process's stop; the next start recomputes every card",
+            "{what} stopped after {} chunks for the process's stop; the round is given back, and the next round (this database's next start, or another process's) recomputes every card",
             walk.chunks
         );
     }

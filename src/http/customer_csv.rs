@@ -332,7 +332,13 @@ fn export_page(
 /// updated_at, archived_at, last_contact_at, purchase_count,
 /// lifetime_revenue_cents, lifetime_profit_cents, revenue_12m_cents,
 /// profit_12m_cents, cpr_stage, tier`. Empty cell = no value. Rows are
-/// read 1,000 at a time, so memory stays flat whatever the count. The 200
+/// read 1,000 at a time, so memory stays flat whatever the count; each
+/// page is read on its own, so in an order by a value that changes
+/// (`updated_at`, the figures) a card changed during the export may be in
+/// the file twice or missed: for a sync, export in the default `id` order
+/// (with `updated_since` for the changes since the last one). The import
+/// takes at most 1,000 rows: split a larger export, each part with the
+/// header row. The 200
 /// is sent with the first 1,000: a database failure after them (a restart,
 /// a pool timeout) ends the transfer early, on a row boundary, without the
 /// chunked encoding's closing chunk. An HTTP/1.1 client sees the transfer
