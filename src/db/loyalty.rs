@@ -346,8 +346,32 @@ mod tests {
 
     db_tests!(
         sql_type_matches_the_domain_rule,
-        a_walk_leaves_the_cards_a_later_write_refreshed
+        a_walk_leaves_the_cards_a_later_write_refreshed,
+        sql_level_matches_the_domain_rule
     );
+
+    #[derive(QueryableByName)]
+    struct Level {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        level: Option<i64>,
+    }
+
+    /// The loyalty report's satisfaction level, at each half: a card at 4.5
+    /// (product 4, service 5) is very satisfied, as `domain::surveys::level`.
+    fn sql_level_matches_the_domain_rule(c: &mut DbConn) {
+        for mean in [1.0, 1.4999, 1.5, 2.4999, 2.5, 3.4999, 3.5, 4.4999, 4.5, 5.0] {
+            let row: Level = diesel::sql_query(format!(
+                "SELECT {LEVEL_SQL} AS level FROM (SELECT {mean:?} AS satisfaction_overall) s"
+            ))
+            .get_result(c)
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                row.level,
+                Some(crate::domain::surveys::level(mean)),
+                "{mean}"
+            );
+        }
+    }
 
     /// Two cards whose type is not the one their records give: the one a
     /// write refreshed after the walk's `now` is left as that write made

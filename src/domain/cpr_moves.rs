@@ -112,6 +112,14 @@ mod tests {
         assert_eq!(m.transitions.len(), 1);
         assert_eq!(m.stays.get("not_started"), None);
         assert_eq!(m.stays["conversion"], [10.0]);
+        // A change at `from` itself is the period's (its bound is inclusive,
+        // as the SQL choosing the customers: `at >= from`).
+        let m = moves(&changes, day(15));
+        assert_eq!(
+            m.transitions.keys().cloned().collect::<Vec<_>>(),
+            [("conversion".to_string(), "penetration".to_string())]
+        );
+        assert_eq!(m.stays["conversion"], [10.0]);
     }
 
     #[test]

@@ -280,6 +280,10 @@ mod tests {
             "0.0299 against 0.03"
         );
         assert_eq!(super::repeat_trend(1, 2, 1, 2), Trend::Steady);
+        // One point of 3 × 50 is 1.5, rounded up to 2: 2/3 against 33/50 is
+        // 100 − 99 = 1 below it, steady (0.0067; rounded down it was rising).
+        assert_eq!(super::repeat_trend(2, 3, 33, 50), Trend::Steady);
+        assert_eq!(super::repeat_trend(33, 50, 2, 3), Trend::Steady);
         assert_eq!(super::repeat_trend(0, 0, 1, 2), Trend::Unknown);
         assert_eq!(super::repeat_trend(1, 2, 0, 0), Trend::Unknown);
         assert_eq!(

@@ -774,6 +774,8 @@ mod tests {
         assert_eq!(level(1.0), 1);
         assert_eq!(level(1.49), 1);
         assert_eq!(level(1.5), 2);
+        assert_eq!(level(2.49), 2);
+        assert_eq!(level(2.5), 3);
         assert_eq!(level(3.49), 3);
         assert_eq!(level(3.5), 4);
         assert_eq!(level(4.49), 4);
