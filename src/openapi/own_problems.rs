@@ -11,7 +11,8 @@ use utoipa::openapi::RefOr;
 use crate::error::{ApiError, FieldError};
 
 pub fn add_examples(op: &mut Operation) {
-    // A GET's own 400 is about its query: the server's `invalid-query`
+    // An operation's own 400, where it takes query parameters, is about its
+    // query (those that describe one are GETs): the server's `invalid-query`
     // problem, naming a parameter.
     let query_param = op
         .parameters
@@ -69,12 +70,17 @@ fn conflict(description: &str, detail: String) -> ApiError {
 
 /// The description up to its second cause ("…; or …", "…, or …").
 fn cause(description: &str) -> &str {
-    let end = ["; ", ", or ", "\n"]
+    up_to(description, &["; ", ", or ", "\n"])
+}
+
+/// `text` up to the first of `stops`, or whole.
+fn up_to<'a>(text: &'a str, stops: &[&str]) -> &'a str {
+    let end = stops
         .iter()
-        .filter_map(|stop| description.find(stop))
+        .filter_map(|stop| text.find(stop))
         .min()
-        .unwrap_or(description.len());
-    &description[..end]
+        .unwrap_or(text.len());
+    &text[..end]
 }
 
 /// The error a handler returns with this status. A 422 keeps the schema's
@@ -103,12 +109,10 @@ fn error_of(status: &str, detail: String) -> Option<ApiError> {
 /// → "the email is taken": a detail reads as the server's, lower case, one
 /// clause.
 fn first_clause(description: &str) -> String {
-    let end = [". ", " (", "; ", ", or ", "\n"]
-        .iter()
-        .filter_map(|stop| description.find(stop))
-        .min()
-        .unwrap_or(description.len());
-    let clause = description[..end].trim().trim_end_matches('.');
+    // A cause's first sentence, before its parenthesis.
+    let clause = up_to(cause(description), &[". ", " ("])
+        .trim()
+        .trim_end_matches('.');
     let mut chars = clause.chars();
     match (chars.next(), chars.next()) {
         // "PATCH …", "ERP …": an acronym keeps its case.
