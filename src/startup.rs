@@ -113,9 +113,14 @@ impl Application {
         web::block(crate::auth::password::dummy_hash)
             .await
             .map_err(|e| e.to_string())?;
+        let fresh = crate::config::random_string(32);
+        let installation = db
+            .run(move |conn| crate::db::settings::installation_id(conn, &fresh, crate::db::now()))
+            .await
+            .map_err(|e| format!("cannot read the installation id: {e}"))?;
         let state = web::Data::new(AppState {
             db: db.clone(),
-            jwt: JwtKeys::new(&config.jwt_secret, config.token_ttl_secs),
+            jwt: JwtKeys::new(&config.jwt_secret, config.token_ttl_secs, &installation),
             throttle: LoginThrottle::new(
                 config.login_max_failures,
                 config.login_window_secs,

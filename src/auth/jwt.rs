@@ -1,4 +1,9 @@
-//! HS256 access tokens: `sub` (user id), `role`, `iat`, `exp`.
+//! HS256 access tokens: `sub` (user id), `role`, `iat`, `exp`, `gen`, and
+//! `aud`, the database's installation id (`db::settings::installation_id`).
+//! User ids and generations start alike in every database: without `aud`,
+//! a token of a staging server (or of a database since recreated) sharing
+//! the secret was taken as the user with the same id, usually the first
+//! admin (a review).
 
 use std::sync::Arc;
 
@@ -19,6 +24,10 @@ pub struct Claims {
     /// the user bumps it, which revokes every token issued before.
     #[serde(default)]
     pub gen: i64,
+    /// The installation id of the database the token was issued for
+    /// (required by the validation, which then names it missing).
+    #[serde(default)]
+    pub aud: String,
 }
 
 #[derive(Clone)]
@@ -27,13 +36,14 @@ pub struct JwtKeys {
     decoding: DecodingKey,
     validation: Validation,
     verified: Arc<VerifiedTokens>,
+    installation: String,
     pub ttl_secs: i64,
 }
 
 const LEEWAY_SECS: u64 = 30;
 
 impl JwtKeys {
-    pub fn new(secret: &str, ttl_secs: i64) -> JwtKeys {
+    pub fn new(secret: &str, ttl_secs: i64, installation: &str) -> JwtKeys {
         // Only HS256: a token claiming `none` or any other algorithm is refused.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
@@ -41,12 +51,14 @@ impl JwtKeys {
         // clock like `iat`: the decoding's own check reads the clock itself,
         // and a remembered token must get the answer a decoded one gets.
         validation.validate_exp = false;
-        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "aud"]);
+        validation.set_audience(&[installation]);
         JwtKeys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
             verified: Arc::default(),
+            installation: installation.to_string(),
             ttl_secs,
         }
     }
@@ -64,6 +76,7 @@ impl JwtKeys {
             iat: now,
             exp: now.saturating_add(self.ttl_secs),
             gen: generation,
+            aud: self.installation.clone(),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(format!("token signing failed: {e}")))
@@ -95,7 +108,13 @@ fn refusal(e: &jsonwebtoken::errors::Error) -> &'static str {
         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
             "invalid token: only HS256 tokens issued by POST /auth/token are accepted"
         }
+        ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => {
+            "invalid token: issued before tokens named their database (log in again)"
+        }
         ErrorKind::MissingRequiredClaim(_) => "invalid token: a required claim is missing",
+        ErrorKind::InvalidAudience => {
+            "invalid token: issued for another Patron database (log in to this one)"
+        }
         _ => "invalid token: not a token issued by POST /auth/token",
     }
 }
@@ -120,6 +139,7 @@ mod tests {
     use base64::Engine;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const HERE: &str = "installation-a";
 
     fn b64(s: &str) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
@@ -127,7 +147,7 @@ mod tests {
 
     #[test]
     fn issued_tokens_verify() {
-        let keys = JwtKeys::new(SECRET, 60);
+        let keys = JwtKeys::new(SECRET, 60, HERE);
         let now = chrono::Utc::now().timestamp();
         let token = keys.issue(7, "sales", 0, now).unwrap_or_default();
         let claims = keys.verify(&token, now + 10);
@@ -136,7 +156,7 @@ mod tests {
 
     #[test]
     fn a_remembered_token_gets_the_answer_a_decoded_one_gets() {
-        let keys = JwtKeys::new(SECRET, 60);
+        let keys = JwtKeys::new(SECRET, 60, HERE);
         let leeway = LEEWAY_SECS as i64;
         let now = chrono::Utc::now().timestamp();
         let token = keys.issue(7, "sales", 0, now).unwrap_or_default();
@@ -151,7 +171,7 @@ mod tests {
             (now + 60 + leeway, true),
             (now + 60 + leeway + 1, false), // expired
         ] {
-            let fresh = JwtKeys::new(SECRET, 60);
+            let fresh = JwtKeys::new(SECRET, 60, HERE);
             assert_eq!(fresh.verify(&token, at).is_ok(), ok, "decoded at {at}");
             assert_eq!(keys.verify(&token, at).is_ok(), ok, "remembered at {at}");
         }
@@ -173,7 +193,7 @@ mod tests {
 
     #[test]
     fn expired_tokens_fail() {
-        let keys = JwtKeys::new(SECRET, 60);
+        let keys = JwtKeys::new(SECRET, 60, HERE);
         let now = chrono::Utc::now().timestamp();
         let token = keys.issue(7, "sales", 0, now - 3600).unwrap_or_default();
         assert!(keys.verify(&token, now).is_err());
@@ -181,7 +201,7 @@ mod tests {
 
     #[test]
     fn future_iat_fails() {
-        let keys = JwtKeys::new(SECRET, 3600);
+        let keys = JwtKeys::new(SECRET, 3600, HERE);
         let now = chrono::Utc::now().timestamp();
         let token = keys.issue(7, "sales", 0, now + 600).unwrap_or_default();
         assert!(keys.verify(&token, now).is_err());
@@ -189,16 +209,33 @@ mod tests {
 
     #[test]
     fn other_secret_fails() {
-        let a = JwtKeys::new(SECRET, 60);
-        let b = JwtKeys::new("another-secret-another-secret-xx", 60);
+        let a = JwtKeys::new(SECRET, 60, HERE);
+        let b = JwtKeys::new("another-secret-another-secret-xx", 60, HERE);
         let now = chrono::Utc::now().timestamp();
         let token = a.issue(1, "admin", 0, now).unwrap_or_default();
         assert!(b.verify(&token, now).is_err());
     }
 
+    /// The same secret, another database: its user ids and generations
+    /// start alike, so only `aud` tells its tokens apart.
+    #[test]
+    fn another_installations_token_fails() {
+        let here = JwtKeys::new(SECRET, 60, HERE);
+        let staging = JwtKeys::new(SECRET, 60, "installation-b");
+        let now = chrono::Utc::now().timestamp();
+        let token = staging.issue(1, "admin", 0, now).unwrap_or_default();
+        assert!(staging.verify(&token, now).is_ok());
+        match here.verify(&token, now) {
+            Err(ApiError::InvalidToken(why)) => {
+                assert!(why.contains("another Patron database"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn alg_none_fails() {
-        let keys = JwtKeys::new(SECRET, 60);
+        let keys = JwtKeys::new(SECRET, 60, HERE);
         let now = chrono::Utc::now().timestamp();
         let payload = format!(
             r#"{{"sub":"1","role":"admin","iat":{now},"exp":{}}}"#,
@@ -214,7 +251,7 @@ mod tests {
 
     #[test]
     fn missing_iat_fails() {
-        let keys = JwtKeys::new(SECRET, 60);
+        let keys = JwtKeys::new(SECRET, 60, HERE);
         let now = chrono::Utc::now().timestamp();
         #[derive(Serialize)]
         struct NoIat {
@@ -235,7 +272,7 @@ mod tests {
 
     #[test]
     fn hs512_is_refused() {
-        let keys = JwtKeys::new(SECRET, 60);
+        let keys = JwtKeys::new(SECRET, 60, HERE);
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: "1".into(),
@@ -243,6 +280,7 @@ mod tests {
             iat: now,
             exp: now + 60,
             gen: 0,
+            aud: HERE.into(),
         };
         let token = encode(
             &Header::new(Algorithm::HS512),

@@ -17,6 +17,49 @@ pub const LOYALTY: &str = "loyalty";
 /// recompute, not by users.
 pub const TIERS_RANKED: &str = "tiers_ranked";
 
+/// This database's installation id (a JSON string), made by its first
+/// start: tokens carry it as `aud` (`auth::jwt`). Not a user's setting.
+pub const INSTALLATION: &str = "installation";
+
+/// The installation id, stored as `fresh` when the database has none yet
+/// (replicas starting together on a new database agree: the first insert
+/// wins, the others read it).
+pub fn installation_id(
+    conn: &mut DbConn,
+    fresh: &str,
+    now: NaiveDateTime,
+) -> Result<String, ApiError> {
+    let read = |conn: &mut DbConn| {
+        settings::table
+            .find(INSTALLATION)
+            .select(settings::value)
+            .first::<String>(conn)
+            .optional()
+    };
+    let stored = match read(conn)? {
+        Some(stored) => stored,
+        None => {
+            let json = serde_json::Value::from(fresh).to_string();
+            super::native!(conn, |c| diesel::insert_into(settings::table)
+                .values((
+                    settings::name.eq(INSTALLATION),
+                    settings::value.eq(&json),
+                    settings::version.eq(1),
+                    settings::updated_at.eq(now),
+                ))
+                .on_conflict_do_nothing()
+                .execute(c))?;
+            read(conn)?.unwrap_or_default()
+        }
+    };
+    match serde_json::from_str::<String>(&stored) {
+        Ok(id) if !id.is_empty() => Ok(id),
+        _ => Err(ApiError::Internal(format!(
+            "the settings row {INSTALLATION:?} holds {stored:?}, not an installation id"
+        ))),
+    }
+}
+
 /// The stored value (or the default when never set) and its version (0 when never set).
 pub fn get<T: DeserializeOwned + Default>(
     conn: &mut DbConn,

@@ -23,6 +23,7 @@ backend_tests!(
     requests_without_a_token_get_401_with_www_authenticate,
     malformed_authorization_headers_get_401,
     tokens_signed_with_another_secret_are_refused,
+    a_token_of_another_database_with_the_same_secret_is_refused,
     alg_none_tokens_are_refused,
     tampered_tokens_are_refused,
     expired_tokens_and_bad_subjects_are_invalid_tokens,
@@ -480,6 +481,7 @@ async fn expired_tokens_and_bad_subjects_are_invalid_tokens(app: TestApp) {
         .as_i64()
         .unwrap_or_default();
     let n = now();
+    let aud = audience(&admin);
     let key = jsonwebtoken::EncodingKey::from_secret(app.config.jwt_secret.as_bytes());
     let sign = |claims: Value| {
         jsonwebtoken::encode(
@@ -490,17 +492,102 @@ async fn expired_tokens_and_bad_subjects_are_invalid_tokens(app: TestApp) {
         .unwrap_or_else(|e| panic!("{e}"))
     };
     let expired = sign(json!({"sub": admin_id.to_string(), "role": "admin",
-                              "iat": n - 7200, "exp": n - 3600, "gen": 0}));
+                              "iat": n - 7200, "exp": n - 3600, "gen": 0, "aud": aud}));
     let r = app.get("/api/v1/customers", &expired).await;
     assert_invalid_token(&r);
     assert_eq!(r.body["detail"], "invalid token: expired", "{}", r.text);
     let nobody = sign(json!({"sub": "someone", "role": "admin",
-                             "iat": n, "exp": n + 3600, "gen": 0}));
+                             "iat": n, "exp": n + 3600, "gen": 0, "aud": aud}));
     assert_invalid_token(&app.get("/api/v1/customers", &nobody).await);
     // The same token, well formed, still works: only the claims differ.
     let fine = sign(json!({"sub": admin_id.to_string(), "role": "admin",
-                           "iat": n, "exp": n + 3600, "gen": 0}));
+                           "iat": n, "exp": n + 3600, "gen": 0, "aud": aud}));
     assert_eq!(app.get("/api/v1/customers", &fine).await.status, 200);
+    // The same claims for another database, or for none (a token issued
+    // before tokens named their database).
+    let elsewhere = sign(json!({"sub": admin_id.to_string(), "role": "admin",
+                                "iat": n, "exp": n + 3600, "gen": 0, "aud": "elsewhere"}));
+    let r = app.get("/api/v1/customers", &elsewhere).await;
+    assert_invalid_token(&r);
+    assert_eq!(
+        r.body["detail"], "invalid token: issued for another Patron database (log in to this one)",
+        "{}",
+        r.text
+    );
+    let unnamed = sign(json!({"sub": admin_id.to_string(), "role": "admin",
+                              "iat": n, "exp": n + 3600, "gen": 0}));
+    let r = app.get("/api/v1/customers", &unnamed).await;
+    assert_invalid_token(&r);
+    assert_eq!(
+        r.body["detail"], "invalid token: issued before tokens named their database (log in again)",
+        "{}",
+        r.text
+    );
+}
+
+/// The `aud` claim of a token this server issued.
+fn audience(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default())
+            .unwrap_or_default();
+    let aud = claims["aud"].as_str().unwrap_or_default().to_string();
+    assert!(aud.len() >= 16, "{claims}");
+    aud
+}
+
+/// A staging server and production with one `PATRON_JWT_SECRET`: user ids
+/// and token generations start alike in every database, so the staging
+/// admin's token was taken by production as its own first admin (a
+/// review). Each database has its installation id, and a token names it.
+async fn a_token_of_another_database_with_the_same_secret_is_refused(app: TestApp) {
+    let here = app.admin_token().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("sqlite://{}", dir.path().join("staging.db").display());
+    let staging = app.start_another(|c| c.database_url = url).await;
+    let r = app
+        .client
+        .post(format!("{}/api/v1/auth/token", staging.address))
+        .json(&json!({"email": app.admin_email, "password": app.admin_password}));
+    let r = app.send(r).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let theirs = r.body["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_ne!(audience(&theirs), audience(&here));
+    assert_eq!(
+        r.body["user_id"],
+        app.get("/api/v1/users", &here).await.body["items"][0]["id"]
+    );
+    let refused = app.get("/api/v1/customers", &theirs).await;
+    assert_invalid_token(&refused);
+    assert!(
+        refused.text.contains("another Patron database"),
+        "{}",
+        refused.text
+    );
+    // Each server takes its own, and a restart keeps the database's id.
+    assert_eq!(
+        app.get_at(&staging.address, "/api/v1/customers", &theirs)
+            .await
+            .status,
+        200
+    );
+    staging.stop().await;
+    let again = app
+        .start_another(|c| {
+            c.database_url = format!("sqlite://{}", dir.path().join("staging.db").display())
+        })
+        .await;
+    assert_eq!(
+        app.get_at(&again.address, "/api/v1/customers", &theirs)
+            .await
+            .status,
+        200
+    );
+    again.stop().await;
+    assert_eq!(app.get("/api/v1/customers", &here).await.status, 200);
 }
 
 async fn tampered_tokens_are_refused(app: TestApp) {
