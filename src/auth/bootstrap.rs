@@ -139,6 +139,13 @@ mod tests {
     fn the_first_admin_follows_the_rules_of_post_users() {
         assert_eq!(check_settings("admin@localhost", "ten chars!"), Ok(()));
         assert_eq!(
+            check_settings("admin@localhost", "ten\u{7f}chars!"),
+            Err(format!(
+                "PATRON_ADMIN_PASSWORD {}",
+                crate::http::validation::FORBIDDEN_CHAR_MESSAGE
+            ))
+        );
+        assert_eq!(
             check_settings("admin@example.com", "x"),
             Err("PATRON_ADMIN_PASSWORD must be 10 to 128 characters long".into())
         );

@@ -146,5 +146,18 @@ mod tests {
                 "{bad:?}"
             );
         }
+        // A login's body may not hold it: the admin could never log in.
+        for bad in [
+            "new\u{7f}passphrase1",
+            "new\u{0}passphrase1",
+            "passphrase\u{85}1",
+        ] {
+            let refused = check_password(bad).err().unwrap_or_default();
+            assert!(
+                refused.starts_with("the new password must not contain control characters"),
+                "{bad:?}: {refused}"
+            );
+        }
+        assert_eq!(check_password("tab\tin a passphrase"), Ok(()));
     }
 }

@@ -582,7 +582,9 @@ impl CustomerPatch {
 
     /// Required fields sent as `null`: they cannot be cleared. Reported with
     /// the other rules so every bad field is named at once; so is each bad
-    /// tag, at its index.
+    /// tag, at its index, and the source link's rule when the body sends
+    /// both its halves (the stored card does not matter then: it came
+    /// after the body's other faults were fixed, a second 422, a review).
     pub fn null_errors(&self) -> Vec<FieldError> {
         let mut errors = super::validation::nulls(&[
             ("kind", matches!(self.kind, Some(None))),
@@ -592,6 +594,13 @@ impl CustomerPatch {
             ("owner_id", matches!(self.owner_id, Some(None))),
         ]);
         errors.extend(tag_errors(self.tags.as_ref().and_then(|t| t.as_deref())));
+        match (&self.acquisition_source, self.source_customer_id) {
+            (Some(Some(Input::Known(source))), Some(linked)) => {
+                errors.extend(source_link_errors(Some(source.as_str()), linked));
+            }
+            (Some(None), Some(linked)) => errors.extend(source_link_errors(None, linked)),
+            _ => {}
+        }
         errors
     }
 

@@ -80,7 +80,11 @@ pub struct UserCreate {
     #[schema(required = true, value_type = Role)]
     pub role: Option<Input<Role>>,
     /// 10 to 128 characters.
-    #[validate(required, length(min = 10, max = 128))]
+    #[validate(
+        required,
+        length(min = 10, max = 128),
+        custom(function = "super::validation::no_control_characters")
+    )]
     #[schema(required = true, value_type = String, format = Password, example = "a long passphrase", min_length = 10, max_length = 128)]
     pub password: Option<String>,
     /// Defaults to true.
@@ -119,7 +123,10 @@ pub struct UserPatch {
     pub role: Option<Option<Input<Role>>>,
     /// A new password; revokes the user's existing tokens.
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(min = 10, max = 128))]
+    #[validate(
+        length(min = 10, max = 128),
+        custom(function = "super::validation::no_control_characters")
+    )]
     #[schema(value_type = String, required = false, format = Password, min_length = 10, max_length = 128)]
     pub password: Option<Option<String>>,
     /// False deactivates the user and revokes their tokens at once.

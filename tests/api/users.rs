@@ -272,6 +272,8 @@ async fn emails_with_misplaced_dots_are_refused(app: TestApp) {
         ".lead@example.com",
         "trail.@example.com",
         "two..dots@example.com",
+        // Found by a later review: any domain ending in `[<IP address>]`.
+        "li@x\"><img src=x>[1.1.1.1]",
     ] {
         let r = create(
             &app,

@@ -224,6 +224,27 @@ async fn owner_must_be_an_existing_user(app: TestApp) {
         .patch(&card(c.id()), &admin, &json!({"owner_id": manager_id}))
         .await;
     assert_422_naming(&r, "owner_id");
+    // Nor be given a new one.
+    let r = app
+        .post(
+            "/api/v1/customers",
+            &admin,
+            &json!({"kind": "individual", "name": "New", "owner_id": manager_id}),
+        )
+        .await;
+    assert_422_naming(&r, "owner_id");
+    // A create's `"owner_id": null` is the creator, as when left out (a
+    // PATCH's is a 422: a card always has an owner).
+    let r = app
+        .post(
+            "/api/v1/customers",
+            &admin,
+            &json!({"kind": "individual", "name": "Mine", "owner_id": null}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let me = app.get("/api/v1/users", &admin).await.body["items"][0]["id"].clone();
+    assert_eq!(r.body["owner_id"], me, "{}", r.text);
 }
 
 async fn every_field_of_the_card_round_trips(app: TestApp) {

@@ -56,6 +56,7 @@ async fn patch_rules_match_create_rules(app: TestApp) {
         (json!({"email": ".a@example.com"}), "email", "email"),
         (json!({"email": "a.@example.com"}), "email", "email"),
         (json!({"email": "a..b@example.com"}), "email", "email"),
+        (json!({"email": "a@b c[10.0.0.1]"}), "email", "email"),
         (json!({"phone": "12ab5"}), "phone", "phone"),
         (json!({"phone": "1234"}), "phone", "phone"),
         (json!({"company": "c".repeat(201)}), "company", "length"),
@@ -177,6 +178,33 @@ async fn patch_names_every_bad_field_at_once(app: TestApp) {
         .await;
     assert_invalid(&r, &["owner_id", "source_customer_id"]);
     unchanged(&app, &admin, &path).await;
+    // A source link the body decides alone is named with the body's other
+    // faults (it came in a second 422, once the email was fixed).
+    let source = app
+        .create_customer(&admin, json!({"kind": "individual", "name": "Source"}))
+        .await
+        .id();
+    for (link, code) in [
+        (
+            json!({"acquisition_source": "trade_show", "source_customer_id": source}),
+            "not_allowed",
+        ),
+        (
+            json!({"acquisition_source": "referral", "source_customer_id": null}),
+            "required",
+        ),
+        (
+            json!({"acquisition_source": null, "source_customer_id": source}),
+            "not_allowed",
+        ),
+    ] {
+        let mut body = link.clone();
+        body["email"] = json!("bad");
+        let r = app.patch(&path, &admin, &body).await;
+        assert_invalid(&r, &["email", "source_customer_id"]);
+        assert_eq!(r.code_of("source_customer_id"), code, "{link}: {}", r.text);
+        unchanged(&app, &admin, &path).await;
+    }
 }
 
 async fn patch_cannot_null_a_required_field(app: TestApp) {
