@@ -205,6 +205,34 @@ pub fn record_deleted(
     Ok(())
 }
 
+/// Replaces what the feed holds of an entity's earlier changes with
+/// `{"id", "customer_id", "erased": true}`: a deleted contact person's name,
+/// email, phone and notes stayed readable in the feed (and were sent again
+/// by a webhook replay) for its whole retention, though README says
+/// contacts are deleted for real (a review: a request to erase a person's
+/// details was not met). The entries stay, so a mirror's positions and
+/// versions hold.
+pub fn erase(
+    conn: &mut DbConn,
+    entity_type: &str,
+    entity_id: i64,
+    customer_id: i64,
+) -> QueryResult<usize> {
+    let erased = serde_json::json!({
+        "id": entity_id,
+        "customer_id": customer_id,
+        "erased": true,
+    })
+    .to_string();
+    diesel::update(
+        changes::table
+            .filter(changes::entity_type.eq(entity_type))
+            .filter(changes::entity_id.eq(entity_id)),
+    )
+    .set(changes::data.eq(erased))
+    .execute(conn)
+}
+
 /// Records many changes of one type and operation at once (the bulk
 /// paths): `(entity_id, version)` pairs, in this order.
 pub fn record_many(

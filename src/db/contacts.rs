@@ -88,6 +88,7 @@ pub fn delete(conn: &mut DbConn, customer_id: i64, id: i64) -> QueryResult<usize
         version + 1,
         Some(customer_id),
     )?;
+    super::changes::erase(conn, super::changes::CONTACT, id, customer_id)?;
     diesel::delete(
         contacts::table
             .filter(contacts::customer_id.eq(customer_id))

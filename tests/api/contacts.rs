@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
+use crate::changes::read_all;
 use crate::helpers::TestApp;
 
 backend_tests!(
@@ -17,6 +18,7 @@ backend_tests!(
     contact_patch_changes_fields_clears_nulls_and_bumps_version,
     contact_patch_with_stale_if_match_is_412,
     contact_delete_answers_204_then_404,
+    a_deleted_contacts_details_leave_the_change_feed,
     contacts_of_an_unknown_customer_are_404,
     contact_validation_names_every_bad_field_at_once,
     contact_name_is_required_and_not_blank,
@@ -457,6 +459,15 @@ async fn contact_validation_names_every_bad_field_at_once(app: TestApp) {
         (json!({"name": "ok", "email": ".a@example.com"}), "email"),
         (json!({"name": "ok", "email": "a.@example.com"}), "email"),
         (json!({"name": "ok", "email": "a..b@example.com"}), "email"),
+        // The crate took any domain ending in `[<IP address>]`.
+        (
+            json!({"name": "ok", "email": "li@x\"><img src=x onerror=alert(1)>[1.1.1.1]"}),
+            "email",
+        ),
+        (
+            json!({"name": "ok", "email": "li@huakang example[10.0.0.1]"}),
+            "email",
+        ),
         (json!({"name": "ok", "phone": "12"}), "phone"),
         (
             json!({"name": "ok", "phone": "123456789012345678901"}),
@@ -666,4 +677,60 @@ async fn contact_phone_and_email_are_judged_trimmed_as_a_cards(app: TestApp) {
         assert_eq!(r.error_fields(), ["phone"], "{}", r.text);
         assert_eq!(r.body["errors"][0]["code"], "length", "{}", r.text);
     }
+}
+
+/// A deleted person's details leave the feed with the person: the name,
+/// email, phone and notes of its earlier entries stayed readable (and
+/// replayable to webhooks) for the feed's whole retention (a review). The
+/// entries stay, with the tombstone's shape; another contact's are kept.
+async fn a_deleted_contacts_details_leave_the_change_feed(app: TestApp) {
+    let admin = app.admin_token().await;
+    let cid = org(&app, &admin, "Erasing").await;
+    let person = json!({"name": "王秀英", "email": "xiuying@example.com",
+                        "phone": "+86 138 0013 8000", "notes": "prefers calls"});
+    let gone = add_contact(&app, &admin, cid, person).await;
+    let keep = add_contact(&app, &admin, cid, json!({"name": "Kept"})).await;
+    let path = format!("{}/{}", contacts_path(cid), gone["id"]);
+    let r = app
+        .patch(&path, &admin, &json!({"title": "采购经理"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (before, _) = read_all(&app, &admin, None, "&types=contact", 50).await;
+    assert!(
+        before
+            .iter()
+            .any(|i| i["data"]["email"] == "xiuying@example.com"),
+        "{before:?}"
+    );
+    assert_eq!(app.delete(&path, &admin).await.status, 204);
+    let (after, _) = read_all(&app, &admin, None, "&types=contact", 50).await;
+    let id = gone["id"].as_i64().unwrap_or_default();
+    let of_gone: Vec<&Value> = after.iter().filter(|i| i["entity_id"] == id).collect();
+    let ops: Vec<&str> = of_gone
+        .iter()
+        .map(|i| i["operation"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ops, ["created", "updated", "deleted"]);
+    assert_eq!(
+        of_gone[0]["data"],
+        json!({"id": id, "customer_id": cid, "erased": true})
+    );
+    assert_eq!(of_gone[1]["data"], of_gone[0]["data"]);
+    assert_eq!(
+        of_gone[2]["data"],
+        json!({"id": id, "customer_id": cid, "deleted": true})
+    );
+    assert_eq!(
+        of_gone.iter().map(|i| &i["version"]).collect::<Vec<_>>(),
+        [&json!(1), &json!(2), &json!(3)]
+    );
+    let text = serde_json::to_string(&after).unwrap_or_default();
+    for detail in ["王秀英", "xiuying", "0013", "prefers calls", "采购经理"] {
+        assert!(!text.contains(detail), "{detail} still in the feed: {text}");
+    }
+    let kept = after
+        .iter()
+        .find(|i| i["entity_id"] == keep["id"])
+        .unwrap_or_else(|| panic!("{after:?}"));
+    assert_eq!(kept["data"]["name"], "Kept", "{kept}");
 }
