@@ -37,33 +37,43 @@ impl Resolve for AllowedResolver {
         Box::pin(async move {
             let host = name.as_str().to_string();
             // reqwest sets the URL's port on each address afterwards.
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let found: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
+                Ok(found) => found.collect(),
+                Err(e) => {
+                    log::warn!("webhook delivery to {host} not sent: it does not resolve: {e}");
+                    return Err(Refused(no_allowed_address(&host)).into());
+                }
+            };
             let (kept, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = found
                 .into_iter()
                 .partition(|a| rules::address_allowed(a.ip(), &allowed));
             if kept.is_empty() {
-                return Err(Refused(resolves_outside(&host, &refused)).into());
+                log_outside(&host, &refused);
+                return Err(Refused(no_allowed_address(&host)).into());
             }
             Ok(Box::new(kept.into_iter()) as Addrs)
         })
     }
 }
 
-/// The refusal the delivery log shows, without the addresses: listed there,
-/// they told whoever could read the log (an admin) what each internal name
-/// resolves to, a map of the server's network that no request had to be
-/// sent for (a review). The operator finds them in the server's log.
-fn resolves_outside(host: &str, refused: &[SocketAddr]) -> String {
+/// The refusal the delivery log shows, the same for a name that resolves
+/// only inside and one that does not resolve: the addresses listed there, or
+/// two texts, told whoever could read the log (an admin) which internal
+/// names exist and where they point, a map of the server's network that no
+/// request had to be sent for (two reviews). The server's log says which.
+fn no_allowed_address(host: &str) -> String {
+    format!(
+        "{host} has no address a delivery may use (it does not resolve, or only to addresses that are not public and not in PATRON_WEBHOOK_ALLOWED_NETWORKS; the server's log says which): nothing was sent"
+    )
+}
+
+fn log_outside(host: &str, refused: &[SocketAddr]) {
     let mut addresses: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
     addresses.dedup();
     log::warn!(
         "webhook delivery to {host} not sent: it resolves only to {}, outside the allowed networks",
         addresses.join(", ")
     );
-    format!(
-        "{host} resolves only to addresses outside the allowed networks (not public and not in PATRON_WEBHOOK_ALLOWED_NETWORKS; the server's log names them): nothing was sent"
-    )
 }
 
 /// The resolver's refusal, as the delivery log shows it.
@@ -111,8 +121,7 @@ mod tests {
         let refused = resolver(&[]).resolve(name("localhost")).await;
         let error = refused.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(
-            error
-                .starts_with("localhost resolves only to addresses outside the allowed networks (")
+            error.starts_with("localhost has no address a delivery may use (")
                 && error.contains("PATRON_WEBHOOK_ALLOWED_NETWORKS"),
             "{error}"
         );
@@ -135,6 +144,22 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
             .collect();
         assert!(v4.iter().all(|a| a.is_ipv4()) && !v4.is_empty(), "{v4:?}");
+    }
+
+    /// A name that does not resolve reads as one that resolves only
+    /// inside: two texts told a log reader which internal names exist.
+    #[tokio::test]
+    async fn a_name_that_does_not_resolve_reads_as_one_refused() {
+        let inside = resolver(&[]).resolve(name("localhost")).await;
+        let inside = inside.err().map(|e| e.to_string()).unwrap_or_default();
+        // `.invalid` never resolves (RFC 2606), on any resolver.
+        let missing = resolver(&[]).resolve(name("no-such-host.invalid")).await;
+        let missing = missing.err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            missing.replace("no-such-host.invalid", "localhost"),
+            inside,
+            "{missing}"
+        );
     }
 
     #[test]

@@ -57,7 +57,34 @@ pub fn filter_error(filter: &str) -> Option<String> {
             OPERATIONS.join(", ")
         ));
     }
+    if entity != "*" && op != "*" && !operations_of(entity).contains(&op) {
+        return Some(format!(
+            "{filter:?} never fires: the feed records {entity} changes as {} only",
+            operations_of(entity).join(", ")
+        ));
+    }
     None
+}
+
+/// The operations the change feed records for an entity type: a stage
+/// change and a survey response are only ever created, and only a card is
+/// restored. A filter naming another (`survey_response.updated`) was taken
+/// and silently never delivered anything (a review).
+pub fn operations_of(entity: &str) -> &'static [&'static str] {
+    match entity {
+        "customer" => OPERATIONS,
+        "stage_change" | "survey_response" => &["created"],
+        _ => &["created", "updated", "deleted"],
+    }
+}
+
+/// Two filter lists select the same events when they hold the same filters,
+/// whatever their order or repeats: a client re-sending its list in another
+/// order changed nothing (it reset the failure count and skipped the
+/// back-off, a review).
+pub fn same_filters(a: &[String], b: &[String]) -> bool {
+    use std::collections::BTreeSet;
+    a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
 }
 
 /// Does any of `filters` select the event `<entity_type>.<operation>`?
@@ -547,6 +574,48 @@ mod tests {
         );
         assert!(of(&["need.created", "*.deleted"]).is_empty(), "every type");
         assert!(of(&["*"]).is_empty(), "every type");
+    }
+
+    #[test]
+    fn filters_name_operations_their_type_has() {
+        for good in [
+            "*",
+            "*.*",
+            "*.restored",
+            "customer.restored",
+            "stage_change.created",
+            "stage_change.*",
+            "survey_response.created",
+            "contact.deleted",
+        ] {
+            assert_eq!(filter_error(good), None, "{good}");
+        }
+        for never in [
+            "survey_response.updated",
+            "survey_response.deleted",
+            "stage_change.deleted",
+            "contact.restored",
+            "segment.restored",
+        ] {
+            let why = filter_error(never).unwrap_or_default();
+            assert!(why.contains("never fires"), "{never}: {why}");
+        }
+        for entity in ENTITY_TYPES {
+            assert!(operations_of(entity).iter().all(|o| OPERATIONS.contains(o)));
+        }
+    }
+
+    #[test]
+    fn filter_lists_compare_as_sets() {
+        let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(same_filters(
+            &f(&["customer.*", "transaction.created"]),
+            &f(&["transaction.created", "customer.*", "customer.*"])
+        ));
+        assert!(!same_filters(
+            &f(&["customer.*"]),
+            &f(&["customer.created"])
+        ));
     }
 
     #[test]

@@ -52,6 +52,11 @@ code_schema!(
     crate::domain::webhooks::OPERATIONS
 );
 code_schema!(
+    SatisfactionLevel,
+    "A satisfaction level, 1 to 5 (`/reference/satisfaction-levels`).",
+    &super::loyalty::LEVEL_CODES
+);
+code_schema!(
     DeliveryOutcome,
     "How an attempt to deliver a change ended.",
     crate::domain::webhooks::DELIVERY_OUTCOMES
@@ -63,17 +68,26 @@ pub struct EventFilter;
 
 impl utoipa::PartialSchema for EventFilter {
     fn schema() -> RefOr<Schema> {
-        use crate::domain::webhooks::{ENTITY_TYPES, OPERATIONS};
-        // The names are lower case letters and `_`: nothing to escape.
+        use crate::domain::webhooks::{operations_of, ENTITY_TYPES, OPERATIONS};
+        // The names are lower case letters and `_`: nothing to escape. Each
+        // type with the operations the feed records for it.
+        let typed: Vec<String> = ENTITY_TYPES
+            .iter()
+            .map(|t| format!(r"{t}\.(\*|{})", operations_of(t).join("|")))
+            .collect();
         let pattern = format!(
-            r"^(\*|(\*|{})\.(\*|{}))$",
-            ENTITY_TYPES.join("|"),
-            OPERATIONS.join("|")
+            r"^(\*|\*\.(\*|{})|{})$",
+            OPERATIONS.join("|"),
+            typed.join("|")
         );
         ObjectBuilder::new()
             .schema_type(Type::String)
             .description(Some(
-                "An event filter: `*`, `<type>.<operation>`, `<type>.*` or `*.<operation>`.",
+                "An event filter: `*`, `<type>.<operation>`, `<type>.*` or `*.<operation>`. \
+                 A type's filter names an operation the feed records for it: \
+                 `stage_change` and `survey_response` are only `created`, only \
+                 `customer` is also `restored`; the others are `created`, \
+                 `updated` and `deleted`.",
             ))
             .pattern(Some(pattern))
             .examples([serde_json::json!("customer.*")])

@@ -529,8 +529,13 @@ pub async fn patch(
                     active: row.active,
                     description: row.description.clone(),
                 };
+                // The same filters in another order are no change: kept as
+                // stored, the failure count and back-off stay.
+                let events = events
+                    .map(dedup)
+                    .filter(|e| !rules::same_filters(e, &stored.events));
                 let new = WebhookInput {
-                    events: events.map(dedup).unwrap_or_else(|| row.filters()),
+                    events: events.unwrap_or_else(|| row.filters()),
                     url: url.map_or_else(|| row.url.clone(), |u| normalized(&u)),
                     secret: secret.unwrap_or(row.secret.clone()),
                     active: active.unwrap_or(row.active),

@@ -372,4 +372,22 @@ async fn new_events_start_the_failure_count_again(app: TestApp) {
             r.text
         );
     }
+    // The same filters in another order, or repeated, are no change: no new
+    // version, the failure count and back-off stay (a client sending its
+    // filters from an unordered set skipped every back-off).
+    app.execute_sql(&format!(
+        "UPDATE webhooks SET failures = 2, next_attempt_at = '2999-01-01 00:00:00' WHERE id = {id}"
+    ));
+    let before = app.get(&url, &admin).await.body["version"].clone();
+    let reordered = json!({"events": ["contact.created", "customer.created", "contact.created"]});
+    let r = app.patch(&url, &admin, &reordered).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["version"], before, "{}", r.text);
+    assert_eq!(r.body["consecutive_failures"], 2, "{}", r.text);
+    assert_eq!(
+        r.body["events"],
+        json!(["customer.created", "contact.created"]),
+        "{}",
+        r.text
+    );
 }

@@ -29,8 +29,10 @@ backend_tests!(
     the_log_tells_a_timeout_from_a_failed_connection,
     urls_are_stored_as_called_and_nulls_are_refused,
     a_subscription_in_backoff_is_not_claimed,
+    a_redirect_is_a_failure_naming_where_it_points,
     an_outcome_for_a_deleted_subscription_is_dropped,
     a_subscription_to_a_rare_type_reads_only_its_type,
+    a_subscription_far_behind_delivers_each_selected_change_once_in_order,
     an_idle_subscription_is_not_claimed,
 );
 
@@ -208,8 +210,13 @@ impl Receiver {
                             body: String::from_utf8_lossy(&body).into_owned(),
                             at: Instant::now(),
                         });
-                        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
-                            .finish()
+                        let mut answer = HttpResponse::build(
+                            actix_web::http::StatusCode::from_u16(status).unwrap(),
+                        );
+                        if (300..400).contains(&status) {
+                            answer.insert_header(("location", "https://erp.example.com/hooks/"));
+                        }
+                        answer.finish()
                     }
                 },
             ))
@@ -353,6 +360,17 @@ async fn validation_rules(app: TestApp) {
         ),
         (
             with("events", json!(["customer.eaten"])),
+            "events[0]",
+            "invalid_value",
+        ),
+        // Operations the feed never records for the type: never delivered.
+        (
+            with("events", json!(["customer.*", "survey_response.updated"])),
+            "events[1]",
+            "invalid_value",
+        ),
+        (
+            with("events", json!(["contact.restored"])),
             "events[0]",
             "invalid_value",
         ),
@@ -1294,4 +1312,72 @@ async fn description_once_set(app: &TestApp, admin: &str, id: i64) -> crate::hel
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     app.get(&format!("/api/v1/webhooks/{id}"), admin).await
+}
+
+/// A receiver's redirect is not followed (its target was never checked
+/// against the allowed networks): the attempt fails, and the log names
+/// where it pointed (it said `308 Permanent Redirect` alone, and the
+/// subscription was disabled without the integrator learning why).
+async fn a_redirect_is_a_failure_naming_where_it_points(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    receiver.answer.store(308, Ordering::SeqCst);
+    let id = subscribe(&app, &admin, &receiver.url, json!(["*"])).await["id"]
+        .as_i64()
+        .unwrap();
+    customer(&app, &admin, "Moved").await;
+    let w = worker(&app, |_| {}).await;
+    let error = first_logged_error(&app, &admin, id).await;
+    assert_eq!(
+        error,
+        "the receiver answered 308 Permanent Redirect, Location https://erp.example.com/hooks/: \
+         redirects are not followed (set the url to where it points)"
+    );
+    w.stop().await;
+    receiver.stop().await;
+}
+
+/// Behind 240 changes of the type it follows, 60 of them of an operation
+/// it does not select: the rest of each page read goes out without the page
+/// being read again after every delivery, across the pages' ends, each
+/// selected change once and in the feed's order.
+async fn a_subscription_far_behind_delivers_each_selected_change_once_in_order(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    subscribe(&app, &admin, &receiver.url, json!(["customer.created"])).await;
+    let batch = |from: usize, to: usize, name: &str| {
+        let items: Vec<Value> = (from..to)
+            .map(|n| json!({"external_id": format!("FAR-{n:03}"), "kind": "individual", "name": format!("{name} {n}")}))
+            .collect();
+        json!({ "items": items })
+    };
+    for (from, to, name) in [(0, 150, "New"), (0, 60, "Renamed"), (150, 180, "New")] {
+        let r = crate::sync_bulk::bulk(
+            &app,
+            "/api/v1/customers/bulk",
+            &admin,
+            &batch(from, to, name),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let worker = worker(&app, |_| {}).await;
+    eventually("180 deliveries", || receiver.delivered().len() >= 180).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    worker.stop().await;
+    let got = receiver.delivered();
+    let names: Vec<String> = got
+        .iter()
+        .map(|g| {
+            change_of(g)["data"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let expected: Vec<String> = (0..180).map(|n| format!("New {n}")).collect();
+    assert_eq!(names, expected);
+    assert!(got.iter().all(|g| g.event == "customer.created"));
+    receiver.stop().await;
 }
