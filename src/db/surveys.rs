@@ -328,11 +328,21 @@ pub fn responses_page(
     query.load(conn)
 }
 
-/// The answers of the responses, by response and question position.
+/// The answers of the responses, by response and question position (by
+/// the answers' ids they came in the order sent: a client lining answers
+/// up with the questions by index read them wrong, a review).
 pub fn answers_of(conn: &mut DbConn, response_ids: &[i64]) -> QueryResult<Vec<AnswerRow>> {
     survey_answers::table
+        .inner_join(
+            survey_questions::table.on(survey_questions::id.eq(survey_answers::question_id)),
+        )
         .filter(survey_answers::response_id.eq_any(response_ids))
-        .order((survey_answers::response_id, survey_answers::id))
+        .order((
+            survey_answers::response_id,
+            survey_questions::position,
+            survey_answers::id,
+        ))
+        .select(survey_answers::all_columns)
         .load(conn)
 }
 

@@ -850,8 +850,9 @@ fn condition(
                 None
             }
             Some(v) => match scalar(field, v, &value_path, errors, source) {
+                // `blank`, as a blank value of eq, ne and in is.
                 Some(Scalar::Text(s)) if s.trim().is_empty() => {
-                    err(errors, &value_path, "invalid_value", "must not be empty");
+                    err(errors, &value_path, "blank", "must not be blank");
                     None
                 }
                 Some(Scalar::Text(s)) => Some(Test::Contains(s)),
@@ -1452,7 +1453,7 @@ mod tests {
             (
                 json!({"field": "region", "op": "contains", "value": " "}),
                 "rule.value",
-                "invalid_value",
+                "blank",
             ),
             (
                 json!({"field": "purchase_count", "op": "gt", "value": 1.5}),

@@ -123,16 +123,17 @@ fn check_value(
                 errors.push(FieldError::new(field, "invalid_type", "must be a string"));
                 return None;
             }
-            Some(s) if s.trim().is_empty() => {
-                errors.push(FieldError::new(field, "blank", "must not be blank"));
-                return None;
-            }
+            // Too long before blank, as the other text fields judge it.
             Some(s) if s.chars().count() > MAX_TEXT_ANSWER => {
                 errors.push(FieldError::new(
                     field,
                     "length",
                     format!("must be at most {MAX_TEXT_ANSWER} characters"),
                 ));
+                return None;
+            }
+            Some(s) if s.trim().is_empty() => {
+                errors.push(FieldError::new(field, "blank", "must not be blank"));
                 return None;
             }
             Some(s) => (None, Some(s.trim().to_string())),

@@ -118,6 +118,12 @@ async fn response_limits_at_and_past_the_edge(app: TestApp) {
     for long in [text(4001), format!(" {}", text(4000))] {
         assert_refused(&send(answers(long)).await, "answers[0].value", "length");
     }
+    // Too long before blank, as every other text field (it was `blank`).
+    assert_refused(
+        &send(answers(" ".repeat(4001))).await,
+        "answers[0].value",
+        "length",
+    );
     let r = send(answers(text(4000))).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = app.get(&format!("{responses}/{}", r.id()), &token).await;

@@ -8,6 +8,7 @@ use crate::backend_tests;
 use crate::helpers::{Resp, TestApp};
 
 backend_tests!(
+    answers_come_back_in_question_order,
     survey_crud_and_list,
     survey_validation_names_every_field,
     status_moves_draft_open_closed,
@@ -1315,4 +1316,42 @@ async fn a_responses_overall_rounds_once(app: TestApp) {
     assert_eq!(h.body["items"][0]["to"], "4.58", "{}", h.text);
     let card = app.get(&format!("/api/v1/customers/{c}"), &admin).await;
     assert_eq!(card.body["satisfaction_overall"], 4.59, "{}", card.text);
+}
+
+/// A response's answers come back in the survey's question order, whatever
+/// order they were sent in (they came back as sent: a client lining them up
+/// with the questions by index read the wrong answers).
+async fn answers_come_back_in_question_order(app: TestApp) {
+    let token = app.admin_token().await;
+    let (survey, qs) = open_survey(&app, &token, json!({})).await;
+    let card = customer(&app, &token, "Answers out of order").await;
+    let sent = [
+        (qs[4], json!("Faster delivery")),
+        (qs[1], json!(5)),
+        (qs[3], json!("price")),
+        (qs[0], json!(4)),
+    ];
+    let r = respond(&app, &token, survey, card, &sent).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let order = |answers: &Value| -> Vec<i64> {
+        answers
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["question_id"].as_i64()).collect())
+            .unwrap_or_default()
+    };
+    let expected = vec![qs[0], qs[1], qs[3], qs[4]];
+    assert_eq!(order(&r.body["answers"]), expected, "{}", r.text);
+    let read = app
+        .get(&format!("{SURVEYS}/{survey}/responses/{}", r.id()), &token)
+        .await;
+    assert_eq!(order(&read.body["answers"]), expected, "{}", read.text);
+    let list = app
+        .get(&format!("{SURVEYS}/{survey}/responses"), &token)
+        .await;
+    assert_eq!(
+        order(&list.body["items"][0]["answers"]),
+        expected,
+        "{}",
+        list.text
+    );
 }
