@@ -11,7 +11,7 @@ use super::extract::{NoQuery, QueryParams};
 use crate::auth::AuthUser;
 use crate::db::schema::customers;
 use crate::db::{self, tiers, DbConn};
-use crate::domain::codes::{Code, CprStage};
+use crate::domain::codes::{from_db, Code, CprStage};
 use crate::domain::cpr_moves::Moves;
 use crate::domain::statistics::median;
 use crate::error::ApiError;
@@ -43,8 +43,8 @@ pub struct StageFigures {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Transition {
-    pub from: String,
-    pub to: String,
+    pub from: CprStage,
+    pub to: CprStage,
     pub count: i64,
 }
 
@@ -101,13 +101,20 @@ fn cpr_analytics(
         stages,
         transitions: transitions
             .into_iter()
-            .map(|((from, to), count)| Transition { from, to, count })
+            .map(|((from, to), count)| Transition {
+                from: from_db(&from, CprStage::NotStarted),
+                to: from_db(&to, CprStage::NotStarted),
+                count,
+            })
             .collect(),
     })
 }
 
 /// Customers and revenue per CPR stage, the stage changes in a period, and
-/// the median days customers spend in each stage.
+/// the median days customers spend in each stage. A stage change is dated
+/// when Patron computed it (the write or recompute), not at the purchase
+/// behind it: backdated purchases (an ERP's first load) move their cards at
+/// the load's instant.
 #[utoipa::path(tag = "analytics", params(PeriodQuery), responses((status = 200, body = CprAnalytics)))]
 #[get("/analytics/cpr")]
 pub async fn cpr_report(

@@ -49,7 +49,9 @@ pub struct ChangeItem {
     pub at: DateTime<Utc>,
     /// The entity as the API returns it after the change (customers: the
     /// full card; an archived card has `archived_at`). Hard deletes carry a
-    /// tombstone `{"id", "customer_id", "deleted": true}`.
+    /// tombstone `{"id", "customer_id", "deleted": true}`; a deleted
+    /// contact's earlier changes then carry `{"id", "customer_id", "erased":
+    /// true}` (a person's details leave the feed with the person).
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }

@@ -26,10 +26,11 @@ pub struct AtRiskQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page. It carries the first page's
-    /// `as_of` and churn settings: the pages after it score as of that
-    /// instant, and are a 400 naming `cursor` once the settings changed
-    /// (start again without a cursor).
+    /// The `next_cursor` of the previous page, read with the same
+    /// `owner_id` (another owner's cursor is a 400 naming `cursor`). It
+    /// carries the first page's `as_of` and churn settings: the pages after
+    /// it score as of that instant, and are a 400 naming `cursor` once the
+    /// settings changed (start again without a cursor).
     pub cursor: Option<String>,
 }
 
@@ -140,8 +141,15 @@ pub async fn at_risk(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
     let limit = page::limit(q.limit)?;
-    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let owner = q.owner_id;
+    // One owner's cursor resumes only that owner's list: taken by another
+    // owner's (or the whole list) it silently skipped the rows before it.
+    let list = super::common::list_name("at-risk", owner);
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(c, &list))
+        .transpose()?;
     let (page, as_of) = state
         .db
         .report(move |conn| {
@@ -154,7 +162,7 @@ pub async fn at_risk(
             let as_of = after.as_ref().map_or_else(db::now, |a| a.as_of);
             let resume = after.map(|a| (a.score, a.id));
             let rows = churn_risk::page(conn, &s, as_of, owner, resume, limit)?;
-            let page = page::finish(rows, limit, "at-risk", |r| Cursor {
+            let page = page::finish(rows, limit, &list, |r| Cursor {
                 s: SORT.into(),
                 k: serde_json::json!([r.score, stamp(as_of), version]),
                 id: r.id,
@@ -184,8 +192,8 @@ struct After {
 
 /// A cursor's key is `[score, as_of, settings version]`; one holding the
 /// score alone was made before pages kept their instant and is refused.
-fn decode_cursor(raw: &str) -> Result<After, ApiError> {
-    let c = Cursor::decode(raw, "at-risk", SORT)?;
+fn decode_cursor(raw: &str, list: &str) -> Result<After, ApiError> {
+    let c = Cursor::decode(raw, list, SORT)?;
     if c.k.is_number() {
         return Err(bad_cursor(
             "this cursor predates the list's fixed instant; start again without a cursor",

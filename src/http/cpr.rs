@@ -33,7 +33,8 @@ pub struct CprView {
     /// True when a manager pinned the stage by hand.
     pub pinned: bool,
     pub pin_reason: Option<String>,
-    /// Our revenue ÷ the wallet for the window, capped at 1; null without a wallet size.
+    /// Our revenue ÷ the wallet for the window, capped at 1; null without a
+    /// wallet size or with a wallet size of 0 (unknown).
     pub share_of_wallet: Option<f64>,
     /// Our revenue from the customer in the window.
     pub revenue_in_window_cents: i64,
@@ -241,8 +242,10 @@ pub async fn unpin(
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// Recompute every customer's CPR stage now (admins and managers). The
-/// service also does this on its own as time moves the window.
+/// Recompute every customer's CPR stage now (admins and managers), with
+/// the window figures it is judged on (a 12-month window moves the cards'
+/// 12-month revenue and profit to now) and every customer's loyalty type.
+/// The service also does this on its own as time moves the window.
 #[utoipa::path(tag = "cpr", responses((status = 200, body = CprRecomputed)))]
 #[post("/cpr/recompute")]
 pub async fn recompute(

@@ -110,7 +110,8 @@ pub struct CustomerView {
     pub cpr_stage: CprStage,
     /// True when a manager pinned the CPR stage by hand.
     pub cpr_pinned: bool,
-    /// Our share of the customer's wallet in the CPR window (0–1); null without a wallet size.
+    /// Our share of the customer's wallet in the CPR window (0–1); null
+    /// without a wallet size or with a wallet size of 0 (unknown).
     pub share_of_wallet: Option<f64>,
     /// Value tier of the customer pyramid (from the last `POST /tiers/recompute`).
     pub tier: Tier,

@@ -178,7 +178,7 @@ pub struct LevelFigures {
     /// 1 (`very_dissatisfied`) to 5 (`very_satisfied`); a mean rounds half up (4.5 is 5).
     #[schema(example = 4)]
     pub level: i64,
-    #[schema(example = "satisfied")]
+    #[schema(value_type = super::code_schemas::SatisfactionLevel, example = "satisfied")]
     pub code: String,
     pub customers: i64,
     /// Of them, customers with at least `repeat_min_purchases` purchases in
@@ -213,7 +213,7 @@ pub struct LoyaltyAnalytics {
     pub settings: LoyaltySettingsBody,
 }
 
-const LEVEL_CODES: [&str; 5] = [
+pub const LEVEL_CODES: [&str; 5] = [
     "very_dissatisfied",
     "dissatisfied",
     "neutral",

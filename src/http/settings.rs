@@ -37,7 +37,9 @@ pub struct CprSettingsBody {
     /// Days since the first purchase before `retention` (0–3650).
     #[schema(minimum = 0, maximum = 3650)]
     pub retention_min_tenure_days: i64,
-    /// Without a wallet size: purchases needed for `retention` (2–1000).
+    /// Without a wallet size (or with 0): the lifetime purchases (amounts
+    /// above 0) needed for `retention` (2–1000), with the tenure and
+    /// revenue in the window (none in the window is `conversion`).
     #[schema(minimum = 2, maximum = 1000)]
     pub retention_min_purchases: i64,
 }

@@ -9,11 +9,13 @@ use serde_json::{json, Value};
 use crate::backend_tests;
 use crate::churn::{customer, sale, set_churn};
 use crate::helpers::{Resp, TestApp};
+use crate::list_cursor_customer::filtered_cursors_are_their_own;
 
 backend_tests!(
     at_risk_later_pages_score_as_of_the_first,
     at_risk_cursor_is_refused_once_the_settings_changed,
     at_risk_tampered_cursors_are_400_naming_cursor,
+    at_risk_cursors_follow_the_owner_filtered,
 );
 
 /// Cards created 500 days ago that first bought 400 days ago, again 10 days
@@ -150,4 +152,18 @@ async fn at_risk_tampered_cursors_are_400_naming_cursor(app: TestApp) {
     }
     let good = at_risk(&app, &token, &format!("cursor={}", forged(key))).await;
     assert_eq!(good.status, 200, "{}", good.text);
+}
+
+/// One owner's cursor resumes that owner's list only: taken by another
+/// owner's list or the whole list it skipped the rows before its position
+/// there (the cursor named the whole list, whatever the `owner_id`).
+async fn at_risk_cursors_follow_the_owner_filtered(app: TestApp) {
+    let token = app.admin_token().await;
+    set_churn(&app, &token, json!({})).await;
+    let (a, rep_a) = app.user_with_role("sales").await;
+    let (b, rep_b) = app.user_with_role("sales").await;
+    silent_cards(&app, &rep_a, 2).await;
+    silent_cards(&app, &rep_b, 2).await;
+    let list = "/api/v1/churn/at-risk";
+    filtered_cursors_are_their_own(&app, &token, list, "owner_id", a, b).await;
 }

@@ -35,7 +35,8 @@ async fn plan_cursors_follow_the_customer_filtered(app: TestApp) {
         .create_customer(&token, json!({"kind": "individual", "name": "Other"}))
         .await
         .id();
-    filtered_cursors_are_their_own(&app, &token, "/api/v1/account-plans", key, other).await;
+    let list = "/api/v1/account-plans";
+    filtered_cursors_are_their_own(&app, &token, list, "customer_id", key, other).await;
 }
 
 async fn survey_response_cursors_follow_the_customer_filtered(app: TestApp) {
@@ -61,16 +62,18 @@ async fn survey_response_cursors_follow_the_customer_filtered(app: TestApp) {
         cards.push(card);
     }
     let list = format!("/api/v1/surveys/{survey}/responses");
-    filtered_cursors_are_their_own(&app, &token, &list, cards[0], cards[1]).await;
+    filtered_cursors_are_their_own(&app, &token, &list, "customer_id", cards[0], cards[1]).await;
 }
 
-/// `list` has three or more rows of `five`: a cursor of `?customer_id=five`
-/// pages it, and is refused by the unfiltered list and by `six`'s; the
-/// unfiltered list's cursor is refused by `five`'s.
-async fn filtered_cursors_are_their_own(
+/// `list` has two or more rows of `five` and more rows than one page
+/// unfiltered: a cursor of `?{filter}=five` pages it, and is refused by the
+/// unfiltered list and by `six`'s; the unfiltered list's cursor is refused
+/// by `five`'s.
+pub async fn filtered_cursors_are_their_own(
     app: &TestApp,
     token: &str,
     list: &str,
+    filter: &str,
     five: i64,
     six: i64,
 ) {
@@ -80,17 +83,17 @@ async fn filtered_cursors_are_their_own(
         let cursor = r.body["next_cursor"].as_str().map(str::to_string);
         (r.body["items"].as_array().map_or(0, Vec::len), cursor)
     };
-    let (n, cursor) = next(format!("{list}?customer_id={five}&limit=1")).await;
+    let (n, cursor) = next(format!("{list}?{filter}={five}&limit=1")).await;
     assert_eq!(n, 1);
     let cursor = cursor.unwrap_or_else(|| panic!("{list}: no next_cursor"));
-    let (n, _) = next(format!("{list}?customer_id={five}&limit=1&cursor={cursor}")).await;
+    let (n, _) = next(format!("{list}?{filter}={five}&limit=1&cursor={cursor}")).await;
     assert_eq!(n, 1);
     let (_, whole) = next(format!("{list}?limit=1")).await;
     let whole = whole.unwrap_or_else(|| panic!("{list}: no next_cursor"));
     for path in [
-        format!("{list}?customer_id={six}&limit=1&cursor={cursor}"),
+        format!("{list}?{filter}={six}&limit=1&cursor={cursor}"),
         format!("{list}?limit=1&cursor={cursor}"),
-        format!("{list}?customer_id={five}&limit=1&cursor={whole}"),
+        format!("{list}?{filter}={five}&limit=1&cursor={whole}"),
     ] {
         let r = app.get(&path, token).await;
         r.problem(400);
