@@ -250,6 +250,7 @@ impl Worker {
                 head,
                 jumped,
                 full,
+                fresh,
             }) = batch
             else {
                 return Ok(());
@@ -293,6 +294,10 @@ impl Worker {
                 }
                 attempt = 1;
             }
+            let next = match next {
+                Some(row) => Some(self.as_stored(row, fresh).await?),
+                None => None,
+            };
             match next {
                 Some(_) if self.stopped() => return Ok(()),
                 // Again before the send: the reads and the skip's write
@@ -321,6 +326,7 @@ impl Worker {
                                 head,
                                 jumped: None,
                                 full,
+                                fresh: false,
                             });
                         }
                     }
@@ -401,9 +407,33 @@ impl Worker {
                     head,
                     jumped,
                     full,
+                    fresh: true,
                 }))
             })
             .await
+    }
+
+    /// A change of a page read earlier (not `fresh`), with its data as
+    /// stored now: a contact deleted since had its details erased from the
+    /// feed (`changes::erase`), and the page held them (a review). One read
+    /// by key; a change purged since goes out as read.
+    async fn as_stored(
+        &self,
+        mut row: changes::ChangeRow,
+        fresh: bool,
+    ) -> Result<changes::ChangeRow, ApiError> {
+        if fresh {
+            return Ok(row);
+        }
+        let id = row.id;
+        if let Some(data) = self
+            .db
+            .run(move |conn| Ok(changes::data_of(conn, id)?))
+            .await?
+        {
+            row.data = data;
+        }
+        Ok(row)
     }
 
     /// Whether a send and the write of its result still fit in the lease
@@ -551,6 +581,8 @@ struct Page {
     jumped: Option<changes::Position>,
     /// As many rows as asked for: more may follow.
     full: bool,
+    /// Read just now (not the rest of a page read before a delivery).
+    fresh: bool,
 }
 
 /// What an attempt came to.

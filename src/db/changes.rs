@@ -91,6 +91,12 @@ enum Unsealed {
         filter: String,
         new_only: bool,
     },
+    /// The entity's details out of its changes recorded before (`erase`).
+    Erase {
+        entity_type: String,
+        entity_id: i64,
+        customer_id: i64,
+    },
 }
 
 thread_local! {
@@ -205,32 +211,71 @@ pub fn record_deleted(
     Ok(())
 }
 
-/// Replaces what the feed holds of an entity's earlier changes with
-/// `{"id", "customer_id", "erased": true}`: a deleted contact person's name,
-/// email, phone and notes stayed readable in the feed (and were sent again
-/// by a webhook replay) for its whole retention, though README says
-/// contacts are deleted for real (a review: a request to erase a person's
-/// details was not met). The entries stay, so a mirror's positions and
-/// versions hold.
+/// Replaces what the feed holds of an entity's changes recorded so far with
+/// `{"id", "customer_id", "erased": true}`, at the seal: a deleted contact
+/// person's name, email, phone and notes stayed readable in the feed (and
+/// were sent again by a webhook replay) for its whole retention, though
+/// README says contacts are deleted for real (a review: a request to erase
+/// a person's details was not met). The entries stay, so a mirror's
+/// positions and versions hold. Done at the seal, as a change recorded in
+/// this transaction: a grouped write's earlier PATCH of the same contact
+/// is erased too, and a delete rolled back (its savepoint) erases nothing.
+/// Call it before recording the delete's own tombstone.
 pub fn erase(
-    conn: &mut DbConn,
+    _conn: &mut DbConn,
     entity_type: &str,
     entity_id: i64,
     customer_id: i64,
-) -> QueryResult<usize> {
-    let erased = serde_json::json!({
+) -> QueryResult<()> {
+    push(Unsealed::Erase {
+        entity_type: entity_type.to_string(),
+        entity_id,
+        customer_id,
+    });
+    Ok(())
+}
+
+/// A change's data as stored now; None when the change is gone (purged).
+pub fn data_of(conn: &mut DbConn, id: i64) -> QueryResult<Option<Option<String>>> {
+    changes::table
+        .find(id)
+        .select(changes::data)
+        .first(conn)
+        .optional()
+}
+
+/// The data an erased entity's changes carry.
+fn erased(entity_id: i64, customer_id: i64) -> String {
+    serde_json::json!({
         "id": entity_id,
         "customer_id": customer_id,
         "erased": true,
     })
-    .to_string();
-    diesel::update(
-        changes::table
-            .filter(changes::entity_type.eq(entity_type))
-            .filter(changes::entity_id.eq(entity_id)),
-    )
-    .set(changes::data.eq(erased))
-    .execute(conn)
+    .to_string()
+}
+
+/// Applies each `Erase` to the changes recorded before it in this
+/// transaction (they then need no rendering).
+fn erase_unsealed(unsealed: &mut [Unsealed]) {
+    for i in 0..unsealed.len() {
+        let Unsealed::Erase {
+            entity_type,
+            entity_id,
+            customer_id,
+        } = &unsealed[i]
+        else {
+            continue;
+        };
+        let (kind, id) = (entity_type.clone(), *entity_id);
+        let data = erased(id, *customer_id);
+        for earlier in &mut unsealed[..i] {
+            if let Unsealed::Entity(c) = earlier {
+                if c.entity_type == kind && c.entity_id == id {
+                    c.data = Some(data.clone());
+                }
+            }
+        }
+    }
 }
 
 /// Records many changes of one type and operation at once (the bulk
@@ -395,10 +440,11 @@ pub(super) fn forget_since(mark: usize) {
 /// the order recorded. The counter's lock is held from the number to
 /// COMMIT: only the inserts come in between.
 pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
-    let unsealed = UNSEALED.with(|u| std::mem::take(&mut *u.borrow_mut()));
+    let mut unsealed = UNSEALED.with(|u| std::mem::take(&mut *u.borrow_mut()));
     if unsealed.is_empty() {
         return Ok(());
     }
+    erase_unsealed(&mut unsealed);
     let rendered = render(conn, &unsealed)?;
     let seq = next_seq(conn)?;
     let mut rows: Vec<Change> = Vec::new();
@@ -419,6 +465,22 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
                 write_rows(conn, seq, &mut rows)?;
                 use diesel::connection::SimpleConnection;
                 conn.batch_execute(&stage_events_sql(&filter, seq, new_only))?;
+            }
+            // The changes committed before this transaction; its own were
+            // erased in `erase_unsealed`.
+            Unsealed::Erase {
+                entity_type,
+                entity_id,
+                customer_id,
+            } => {
+                diesel::update(
+                    changes::table
+                        .filter(changes::entity_type.eq(&entity_type))
+                        .filter(changes::entity_id.eq(entity_id))
+                        .filter(changes::operation.ne(DELETED)),
+                )
+                .set(changes::data.eq(erased(entity_id, customer_id)))
+                .execute(conn)?;
             }
         }
     }
@@ -842,6 +904,52 @@ mod tests {
     use diesel::Connection;
 
     use crate::db::testing::db_tests;
+
+    /// An erase covers the entity's changes recorded before it in the
+    /// transaction (a grouped PATCH), not another entity's, nor the delete's
+    /// tombstone recorded after it.
+    #[test]
+    fn an_erase_covers_the_changes_recorded_before_it_only() {
+        let change = |id: i64, operation: &str, data: Option<&str>| {
+            Unsealed::Entity(Change {
+                entity_type: CONTACT.into(),
+                entity_id: id,
+                operation: operation.into(),
+                version: 1,
+                at: NaiveDateTime::default(),
+                data: data.map(String::from),
+            })
+        };
+        let mut unsealed = vec![
+            change(5, UPDATED, None),
+            change(5, UPDATED, Some("{\"name\":\"Li\"}")),
+            change(6, UPDATED, None),
+            Unsealed::Erase {
+                entity_type: CONTACT.into(),
+                entity_id: 5,
+                customer_id: 9,
+            },
+            change(5, DELETED, Some("tombstone")),
+        ];
+        erase_unsealed(&mut unsealed);
+        let data: Vec<Option<String>> = unsealed
+            .iter()
+            .filter_map(|u| match u {
+                Unsealed::Entity(c) => Some(c.data.clone()),
+                _ => None,
+            })
+            .collect();
+        let stub = r#"{"customer_id":9,"erased":true,"id":5}"#.to_string();
+        assert_eq!(
+            data,
+            [
+                Some(stub.clone()),
+                Some(stub),
+                None,
+                Some("tombstone".into())
+            ]
+        );
+    }
 
     db_tests!(
         one_stage_event_reads_as_the_set_based_ones,

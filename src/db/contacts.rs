@@ -81,6 +81,7 @@ pub fn delete(conn: &mut DbConn, customer_id: i64, id: i64) -> QueryResult<usize
     let Some(version) = find(conn, customer_id, id)?.map(|c| c.version) else {
         return Ok(0);
     };
+    super::changes::erase(conn, super::changes::CONTACT, id, customer_id)?;
     super::changes::record_deleted(
         conn,
         super::changes::CONTACT,
@@ -88,7 +89,6 @@ pub fn delete(conn: &mut DbConn, customer_id: i64, id: i64) -> QueryResult<usize
         version + 1,
         Some(customer_id),
     )?;
-    super::changes::erase(conn, super::changes::CONTACT, id, customer_id)?;
     diesel::delete(
         contacts::table
             .filter(contacts::customer_id.eq(customer_id))

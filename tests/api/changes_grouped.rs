@@ -3,8 +3,9 @@
 //! two PATCHes of one contact in a group both changes showed the second's
 //! version, and a PATCH followed by a DELETE showed the PATCH's `updated`
 //! change with the DELETE's tombstone. Each change now shows the state its
-//! own write left. (PostgreSQL does not group these writes; the test runs
-//! there as everywhere.)
+//! own write left; a deleted contact's changes, its details erased (grouped
+//! with the delete or not). (PostgreSQL does not group these writes; the
+//! test runs there as everywhere.)
 
 use serde_json::{json, Value};
 
@@ -26,51 +27,71 @@ async fn every_change_shows_the_state_its_own_write_left(app: TestApp) {
         .await
         .id();
     let contacts = format!("/api/v1/customers/{c}/contacts");
-    let r = app.post(&contacts, &token, &json!({"name": "First"})).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let one = format!("{contacts}/{}", r.id());
+    let mut paths = Vec::new();
+    for name in ["Deleted", "Kept"] {
+        let r = app.post(&contacts, &token, &json!({"name": name})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        paths.push((r.id(), format!("{contacts}/{}", r.id())));
+    }
+    let ((gone, one), (kept, two)) = (paths[0].clone(), paths[1].clone());
     // Sent at once, so that several share a group on SQLite (in rounds: a
     // round may happen to run one at a time); the last round deletes the
-    // contact, and some of its PATCHes may come after that (404).
+    // first contact, and some of its PATCHes may come after that (404).
     let (app, token) = (&app, &token);
     let mut statuses = Vec::new();
     for round in 0..4 {
         let sent = (0..16).map(|n| {
-            let path = one.clone();
+            let path = if n % 2 == 0 { one.clone() } else { two.clone() };
             let body = json!({"name": format!("Name {round}.{n}")});
             async move {
-                if round == 3 && n == 8 {
+                let status = if round == 3 && n == 8 {
                     app.delete(&path, token).await.status
                 } else {
                     app.patch(&path, token, &body).await.status
-                }
+                };
+                (path, status)
             }
         });
         statuses.extend(futures_util::future::join_all(sent).await);
     }
     assert!(
-        statuses.iter().all(|s| [200, 204, 404].contains(s)),
+        statuses.iter().all(|(_, s)| [200, 204, 404].contains(s)),
         "{statuses:?}"
     );
     let (items, _) = read_all(app, token, start.as_deref(), "&types=contact", 100).await;
-    let mut updated = 0;
+    let mut updated = [0, 0];
     for item in &items {
         let data: &Value = &item["data"];
+        let id = item["entity_id"].as_i64().unwrap_or_default();
         match item["operation"].as_str() {
-            Some("updated") => {
-                updated += 1;
+            Some("updated") if id == kept => {
+                updated[1] += 1;
                 assert_eq!(data["version"], item["version"], "{item}");
                 assert!(
                     data["name"].is_string(),
                     "an update without the contact: {item}"
                 );
             }
+            // Erased, not the delete's tombstone.
+            Some("updated") => {
+                updated[0] += 1;
+                assert_eq!(
+                    *data,
+                    json!({"id": gone, "customer_id": c, "erased": true}),
+                    "{item}"
+                );
+            }
             Some("deleted") => assert_eq!(data["deleted"], true, "{item}"),
             _ => {}
         }
     }
-    let patched = statuses.iter().filter(|s| **s == 200).count();
-    assert_eq!(updated, patched, "{items:?}");
+    let patched = |path: &str| {
+        statuses
+            .iter()
+            .filter(|(p, s)| p == path && *s == 200)
+            .count()
+    };
+    assert_eq!(updated, [patched(&one), patched(&two)], "{items:?}");
 }
 
 backend_tests!(a_bulk_item_repeated_later_shows_its_own_state,);

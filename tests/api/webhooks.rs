@@ -33,6 +33,7 @@ backend_tests!(
     an_outcome_for_a_deleted_subscription_is_dropped,
     a_subscription_to_a_rare_type_reads_only_its_type,
     a_subscription_far_behind_delivers_each_selected_change_once_in_order,
+    a_contact_deleted_while_its_change_waits_goes_out_erased,
     an_idle_subscription_is_not_claimed,
 );
 
@@ -177,6 +178,8 @@ struct Receiver {
     url: String,
     got: Arc<Mutex<Vec<Got>>>,
     answer: Arc<AtomicU16>,
+    /// Milliseconds each answer waits after the request is recorded.
+    delay_ms: Arc<AtomicU16>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -185,14 +188,15 @@ impl Receiver {
     async fn start() -> Receiver {
         let got = Arc::new(Mutex::new(Vec::new()));
         let answer = Arc::new(AtomicU16::new(200));
-        let (g, a) = (got.clone(), answer.clone());
+        let delay_ms = Arc::new(AtomicU16::new(0));
+        let (g, a, d) = (got.clone(), answer.clone(), delay_ms.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = actix_web::HttpServer::new(move || {
-            let (g, a) = (g.clone(), a.clone());
+            let (g, a, d) = (g.clone(), a.clone(), d.clone());
             actix_web::App::new().default_service(web::to(
                 move |req: HttpRequest, body: web::Bytes| {
-                    let (g, a) = (g.clone(), a.clone());
+                    let (g, a, d) = (g.clone(), a.clone(), d.clone());
                     async move {
                         let status = a.load(Ordering::SeqCst);
                         let header = |n: &str| {
@@ -210,6 +214,10 @@ impl Receiver {
                             body: String::from_utf8_lossy(&body).into_owned(),
                             at: Instant::now(),
                         });
+                        let delay = d.load(Ordering::SeqCst);
+                        if delay > 0 {
+                            tokio::time::sleep(Duration::from_millis(delay.into())).await;
+                        }
                         let mut answer = HttpResponse::build(
                             actix_web::http::StatusCode::from_u16(status).unwrap(),
                         );
@@ -232,6 +240,7 @@ impl Receiver {
             url: format!("http://127.0.0.1:{port}/hooks"),
             got,
             answer,
+            delay_ms,
             handle,
         }
     }
@@ -1379,5 +1388,55 @@ async fn a_subscription_far_behind_delivers_each_selected_change_once_in_order(a
     let expected: Vec<String> = (0..180).map(|n| format!("New {n}")).collect();
     assert_eq!(names, expected);
     assert!(got.iter().all(|g| g.event == "customer.created"));
+    receiver.stop().await;
+}
+
+/// The rest of a page read before a delivery goes out as stored when its
+/// turn comes: a contact deleted meanwhile had its details erased from the
+/// feed, and the page the worker held still had them (a review).
+async fn a_contact_deleted_while_its_change_waits_goes_out_erased(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    receiver.delay_ms.store(1_500, Ordering::SeqCst);
+    subscribe(&app, &admin, &receiver.url, json!(["contact.*"])).await;
+    let c = customer(&app, &admin, "Has two contacts").await;
+    let contacts = format!("/api/v1/customers/{c}/contacts");
+    let first = app.post(&contacts, &admin, &json!({"name": "First"})).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let second = app
+        .post(
+            &contacts,
+            &admin,
+            &json!({"name": "王秀英", "email": "xiuying@example.com"}),
+        )
+        .await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    let w = worker(&app, |_| {}).await;
+    // The first contact's delivery is on the wire (answered in 1.5 s): the
+    // page with the second's is in the worker's hands.
+    eventually("the first delivery", || !receiver.all().is_empty()).await;
+    let r = app
+        .delete(&format!("{contacts}/{}", second.id()), &admin)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    receiver.delay_ms.store(0, Ordering::SeqCst);
+    eventually("three deliveries", || receiver.delivered().len() >= 3).await;
+    w.stop().await;
+    let got = receiver.delivered();
+    let of_second: Vec<Value> = got
+        .iter()
+        .map(change_of)
+        .filter(|ch| ch["entity_id"] == json!(second.id()))
+        .collect();
+    assert_eq!(of_second.len(), 2, "{of_second:?}");
+    assert_eq!(
+        of_second[0]["data"],
+        json!({"id": second.id(), "customer_id": c, "erased": true}),
+        "{of_second:?}"
+    );
+    assert_eq!(of_second[1]["operation"], "deleted");
+    for g in &got {
+        assert!(!g.body.contains("xiuying"), "{}", g.body);
+    }
     receiver.stop().await;
 }
