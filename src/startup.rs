@@ -105,6 +105,13 @@ impl Application {
         // never printed, and later starts found a user and printed none (an
         // outside review): the operator was locked out of a new database.
         let listeners = listen(&config.bind)?;
+        // Before the first admin, for the same reason: a start that failed
+        // here had committed a generated password it never printed.
+        let fresh = crate::config::random_string(32);
+        let installation = db
+            .run(move |conn| crate::db::settings::installation_id(conn, &fresh, crate::db::now()))
+            .await
+            .map_err(|e| format!("cannot read the installation id: {e}"))?;
         crate::auth::stored_emails::normalize_stored(&db).await?;
         let first_admin = crate::auth::bootstrap::first_admin(&db, &config).await?;
         // Hashed here, off the request path: made at the first login of an
@@ -113,11 +120,6 @@ impl Application {
         web::block(crate::auth::password::dummy_hash)
             .await
             .map_err(|e| e.to_string())?;
-        let fresh = crate::config::random_string(32);
-        let installation = db
-            .run(move |conn| crate::db::settings::installation_id(conn, &fresh, crate::db::now()))
-            .await
-            .map_err(|e| format!("cannot read the installation id: {e}"))?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             jwt: JwtKeys::new(&config.jwt_secret, config.token_ttl_secs, &installation),
