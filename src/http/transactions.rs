@@ -444,8 +444,15 @@ pub fn update_in_tx(
     }
     let original = row.clone();
     let before = row.version;
-    patch_row(&mut row, input, &customer.currency)?;
-    check_changed_erp_key(row.external_id.as_deref(), original.external_id.as_deref())?;
+    let checked = patch_row(&mut row, input, &customer.currency).and_then(|()| {
+        check_changed_erp_key(row.external_id.as_deref(), original.external_id.as_deref())
+    });
+    if let Err(refused) = checked {
+        // The archived card's 409 first: this 422, fixed and resent, only
+        // met it (a review; as interactions and needs do).
+        super::customers::refuse_archived(&customer)?;
+        return Err(refused);
+    }
     external_id_free(conn, row.external_id.as_deref(), row.id)?;
     // A sales user's refusal of a change comes first, as for any request
     // of theirs (a resend skipped it above).

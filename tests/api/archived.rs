@@ -329,6 +329,10 @@ async fn a_patch_of_its_records_that_changes_nothing_is_a_200(app: TestApp) {
     for (url, body) in [
         (&urls[1].0, json!({"follow_up_done": true})),
         (&urls[2].0, json!({"kind": "latent"})),
+        // An order in another currency than the card's, or given a key
+        // with an invisible character (both 422s came first).
+        (&urls[3].0, json!({"currency": "USD"})),
+        (&urls[3].0, json!({"external_id": "SO-9\u{200b}"})),
     ] {
         let r = app.patch(url, &token, &body).await;
         r.problem(409);
