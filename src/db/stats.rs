@@ -15,10 +15,29 @@ pub fn window_start(now: NaiveDateTime) -> NaiveDateTime {
     window_start_months(now, 12)
 }
 
-/// The start of a trailing window of `months` calendar months.
+/// The start of a trailing window of `months` calendar months: the same
+/// day and time of day that many months before, or, when that month has no
+/// such day (29 February 2028 a year back, 31 May three months back), the
+/// start of the next month. chrono's clamp to the month's last day kept the
+/// time of day, so the start went back ~23 hours at midnight of such a day
+/// (2028-02-28 23:00 → 2027-02-28 23:00, then 2028-02-29 00:00 →
+/// 2027-02-28 00:00): the window's move found nothing to take out, cards
+/// written that day counted orders the others did not (a review). Never
+/// earlier for a later `now`.
 pub fn window_start_months(now: NaiveDateTime, months: u32) -> NaiveDateTime {
-    now.checked_sub_months(Months::new(months))
-        .unwrap_or(NaiveDateTime::MIN)
+    use chrono::Datelike;
+    let Some(start) = now.checked_sub_months(Months::new(months)) else {
+        return NaiveDateTime::MIN;
+    };
+    if start.day() == now.day() {
+        return start;
+    }
+    start
+        .date()
+        .checked_add_months(Months::new(1))
+        .and_then(|d| d.with_day(1))
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or(start)
 }
 
 /// A timestamp literal both backends compare correctly with stored values.
@@ -460,6 +479,39 @@ mod tests {
         window_refresh_writes_only_what_moved,
         window_move_recomputes_only_customers_whose_purchases_left,
     );
+
+    /// Never earlier for a later instant, across days the earlier month
+    /// lacks; a day it has keeps its time of day.
+    #[test]
+    fn window_start_never_moves_back() {
+        let at = |s: &str| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")
+                .unwrap_or_else(|e| panic!("{s}: {e}"))
+        };
+        assert_eq!(window_start(at("2028-02-28 23:00")), at("2027-02-28 23:00"));
+        assert_eq!(window_start(at("2028-02-29 00:00")), at("2027-03-01 00:00"));
+        assert_eq!(window_start(at("2028-02-29 23:59")), at("2027-03-01 00:00"));
+        assert_eq!(window_start(at("2028-03-01 00:00")), at("2027-03-01 00:00"));
+        assert_eq!(
+            window_start_months(at("2026-05-30 08:00"), 3),
+            at("2026-03-01 00:00")
+        );
+        assert_eq!(
+            window_start_months(at("2026-05-28 08:00"), 3),
+            at("2026-02-28 08:00")
+        );
+        for months in [1, 3, 6, 12, 24] {
+            let mut t = at("2027-12-25 00:00");
+            let mut last = window_start_months(t, months);
+            while t < at("2028-04-05 00:00") {
+                t += chrono::Duration::minutes(30);
+                let start = window_start_months(t, months);
+                assert!(start >= last, "{months} months at {t}: {start} < {last}");
+                assert!(start <= t, "{t}");
+                last = start;
+            }
+        }
+    }
 
     #[test]
     fn window_is_twelve_calendar_months() {

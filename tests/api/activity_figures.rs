@@ -108,7 +108,7 @@ struct Sale {
 /// The purchase figures `sales` should produce: the count and dates of
 /// purchases (amounts above 0), the sums of every transaction.
 fn purchase_figures(sales: &[Sale], mut f: Figures) -> Figures {
-    let window = months_ago(12);
+    let window = patron::db::stats::window_start(now().naive_utc()).and_utc();
     let purchases = || sales.iter().filter(|s| s.amount > 0);
     f.purchase_count = purchases().count() as i64;
     f.first_purchase_at = purchases().map(|s| s.at).min();

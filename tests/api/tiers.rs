@@ -588,7 +588,8 @@ async fn a_purchase_leaving_the_window_moves_figures_tier_and_cpr(app: TestApp) 
     assert_eq!(r.status, 200, "{}", r.text);
     // 12 calendar months ago plus 10 s: in the window for 10 s more.
     let t0 = Utc::now();
-    let boundary = t0.checked_sub_months(chrono::Months::new(12)).unwrap() + Duration::seconds(10);
+    let boundary =
+        patron::db::stats::window_start(t0.naive_utc()).and_utc() + Duration::seconds(10);
     for (c, amount) in [(leaving, 900_000), (gone, 5_000)] {
         let r = app
             .post(
