@@ -235,6 +235,33 @@ pub fn erase(
     Ok(())
 }
 
+/// Erases the committed changes of each entity an `Erase` names (this
+/// transaction's own are `erase_unsealed`'s). Before the commit number:
+/// with the counter's lock held, the UPDATE waited on rows a purge batch
+/// had locked while the purge waited on the counter, a deadlock on
+/// PostgreSQL (a review); and every writer queued behind the rewrite. The
+/// contact's card lock keeps its rows from changing meanwhile.
+fn erase_committed(conn: &mut DbConn, unsealed: &[Unsealed]) -> QueryResult<()> {
+    for change in unsealed {
+        if let Unsealed::Erase {
+            entity_type,
+            entity_id,
+            customer_id,
+        } = change
+        {
+            diesel::update(
+                changes::table
+                    .filter(changes::entity_type.eq(entity_type))
+                    .filter(changes::entity_id.eq(entity_id))
+                    .filter(changes::operation.ne(DELETED)),
+            )
+            .set(changes::data.eq(erased(*entity_id, *customer_id)))
+            .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
 /// A change's data as stored now; None when the change is gone (purged).
 pub fn data_of(conn: &mut DbConn, id: i64) -> QueryResult<Option<Option<String>>> {
     changes::table
@@ -445,6 +472,7 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
         return Ok(());
     }
     erase_unsealed(&mut unsealed);
+    erase_committed(conn, &unsealed)?;
     let rendered = render(conn, &unsealed)?;
     let seq = next_seq(conn)?;
     let mut rows: Vec<Change> = Vec::new();
@@ -466,22 +494,8 @@ pub(super) fn seal(conn: &mut DbConn) -> QueryResult<()> {
                 use diesel::connection::SimpleConnection;
                 conn.batch_execute(&stage_events_sql(&filter, seq, new_only))?;
             }
-            // The changes committed before this transaction; its own were
-            // erased in `erase_unsealed`.
-            Unsealed::Erase {
-                entity_type,
-                entity_id,
-                customer_id,
-            } => {
-                diesel::update(
-                    changes::table
-                        .filter(changes::entity_type.eq(&entity_type))
-                        .filter(changes::entity_id.eq(entity_id))
-                        .filter(changes::operation.ne(DELETED)),
-                )
-                .set(changes::data.eq(erased(entity_id, customer_id)))
-                .execute(conn)?;
-            }
+            // Applied before the number was taken (`erase_committed`).
+            Unsealed::Erase { .. } => {}
         }
     }
     write_rows(conn, seq, &mut rows)
