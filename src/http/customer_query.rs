@@ -17,7 +17,7 @@ use crate::domain::codes::{
 use crate::error::{ApiError, FieldError};
 
 /// Filters, sort and page of the customer list. Filters combine with AND.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CustomerQuery {
@@ -170,7 +170,8 @@ pub struct CustomerQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page, read with the same filters
+    /// (one of other filters is a 400 naming `cursor`).
     pub cursor: Option<String>,
 }
 
@@ -341,6 +342,33 @@ impl CustomerQuery {
         None
     }
 
+    /// The name of the list these filters select: a cursor is one list's,
+    /// so a cursor of `owner_id=7` taken by `owner_id=8` (or by the whole
+    /// list, or the whole list's by a filtered one) is a 400, where it
+    /// resumed at its position and silently skipped the other list's rows
+    /// before it (a review). The unfiltered list keeps its plain name, so
+    /// its cursors made before this rule still read. The birthday window
+    /// (`birthday_within_days`, `birthday_from`) is the cursor's own: it
+    /// carries the first page's day, which the following pages need not
+    /// name again (a day named again wins).
+    fn list_name(&self, list: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let filters = CustomerQuery {
+            sort: None,
+            limit: None,
+            cursor: None,
+            birthday_from: None,
+            birthday_within_days: None,
+            ..self.clone()
+        };
+        let text = format!("{filters:?}");
+        if text == format!("{:?}", CustomerQuery::default()) {
+            return list.to_string();
+        }
+        let digest = Sha256::digest(text.as_bytes());
+        format!("{list}:{}", hex::encode(&digest[..8]))
+    }
+
     /// One page of a paged customer list (`list`: its cursors' name): the
     /// filter, then `sort`, `limit` and `cursor` checked in that order, as
     /// every list does.
@@ -348,9 +376,10 @@ impl CustomerQuery {
         let mut filter = self.filter()?;
         let sort = Sort::parse(self.sort.as_deref())?;
         let limit = page::limit(self.limit)?;
+        let list = self.list_name(list);
         let (after, carried) = match self.cursor.as_deref() {
             Some(raw) => {
-                let (cursor, day) = Cursor::decode_on(raw, list, &sort.as_string())?;
+                let (cursor, day) = Cursor::decode_on(raw, &list, &sort.as_string())?;
                 (Some(cursor), day)
             }
             None => (None, None),
@@ -370,7 +399,7 @@ impl CustomerQuery {
             sort,
             limit,
             after,
-            list: list.to_string(),
+            list,
         })
     }
 }

@@ -20,7 +20,60 @@ backend_tests!(
     transaction_cursors_follow_the_customer_listed,
     plan_cursors_follow_the_customer_filtered,
     survey_response_cursors_follow_the_customer_filtered,
+    customer_list_cursors_follow_their_filters,
 );
+
+/// The customer list's cursor is its filters' list: `owner_id=A`'s cursor
+/// taken by `owner_id=B` resumed at its position in B's list and silently
+/// skipped B's cards before it (a review). Changing nothing but the page
+/// size still reads on.
+async fn customer_list_cursors_follow_their_filters(app: TestApp) {
+    let token = app.admin_token().await;
+    let mut owners = Vec::new();
+    for _ in 0..2 {
+        let (id, rep) = app.user_with_role("sales").await;
+        for n in 0..2 {
+            let r = app
+                .create_customer(
+                    &rep,
+                    json!({"kind": "individual", "name": format!("Card {n}")}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+        owners.push(id);
+    }
+    let list = "/api/v1/customers";
+    filtered_cursors_are_their_own(&app, &token, list, "owner_id", owners[0], owners[1]).await;
+    let first = app
+        .get(&format!("{list}?owner_id={}&limit=1", owners[0]), &token)
+        .await;
+    let cursor = first.body["next_cursor"].as_str().unwrap_or_default();
+    for same in [
+        format!("{list}?owner_id={}&limit=5&cursor={cursor}", owners[0]),
+        format!("{list}?cursor={cursor}&owner_id={}", owners[0]),
+    ] {
+        let r = app.get(&same, &token).await;
+        assert_eq!(r.status, 200, "{same}: {}", r.text);
+        assert_eq!(
+            r.body["items"].as_array().map(Vec::len),
+            Some(1),
+            "{}",
+            r.text
+        );
+    }
+    let r = app
+        .get(
+            &format!(
+                "{list}?owner_id={}&q=card&limit=1&cursor={cursor}",
+                owners[0]
+            ),
+            &token,
+        )
+        .await;
+    r.problem(400);
+    assert_eq!(r.error_fields(), ["cursor"], "{}", r.text);
+}
 
 async fn plan_cursors_follow_the_customer_filtered(app: TestApp) {
     let token = app.admin_token().await;
