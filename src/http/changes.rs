@@ -82,7 +82,8 @@ pub struct ChangeQuery {
     /// `contact`, `interaction`, `transaction`, `need`, `stage_change`,
     /// `survey`, `survey_response`, `account_plan`, `segment`. Empty entries
     /// are skipped (`customer,` is `customer`); a list of none is a 400.
-    /// E.g. `customer,transaction`.
+    /// E.g. `customer,transaction`. A page's `next_cursor` passes over the
+    /// changes of the types left out: keep one cursor per `types` set.
     // No example: Swagger UI's "Try it out" sends a parameter's example,
     // which hid the other types' changes (a review).
     pub types: Option<String>,
@@ -167,8 +168,9 @@ pub async fn list(
             };
             let has_more = rows.len() as i64 > limit;
             rows.truncate(limit as usize);
-            // Not moved past what `types` left out: a client may read on
-            // from this cursor with other types (api/07-change-feed.http).
+            // The last change returned (an empty page's, the cursor sent):
+            // past the changes of other types before it, so a client keeps
+            // one cursor per `types` set (api/07-change-feed.http).
             let next = rows.last().map_or(start, ChangeRow::position);
             Ok((rows, has_more, next))
         })
