@@ -264,6 +264,35 @@ impl CustomerQuery {
         ] {
             errors.extend(super::common::empty_period(low, high));
         }
+        // A card never contacted has no last contact to compare, and one of
+        // no purchases no last purchase: such a pair was an empty page too.
+        let never = |field: &str, why: &str| {
+            FieldError::new(
+                field,
+                "not_allowed",
+                format!("cannot be combined with {why}"),
+            )
+        };
+        if self.never_contacted == Some(true) {
+            for (field, sent) in [
+                ("last_contact_after", self.last_contact_after),
+                ("last_contact_before", self.last_contact_before),
+            ] {
+                if sent.is_some() {
+                    errors.push(never(field, "never_contacted=true: no card matches both"));
+                }
+            }
+        }
+        if self.max_purchase_count == Some(0) {
+            for (field, sent) in [
+                ("last_purchase_after", self.last_purchase_after),
+                ("last_purchase_before", self.last_purchase_before),
+            ] {
+                if sent.is_some() {
+                    errors.push(never(field, "max_purchase_count=0: no card matches both"));
+                }
+            }
+        }
         if !errors.is_empty() {
             return Err(ApiError::InvalidQuery(errors));
         }

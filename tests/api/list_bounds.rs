@@ -2,7 +2,9 @@
 //! bound (code `range`), as the period reports refuse `from >= to`; it was an
 //! empty page, which a client that swapped the two read as "none". Equal
 //! inclusive bounds (counts, satisfaction) and an instant pair a microsecond
-//! apart still list.
+//! apart still list. So is a date of what the other filter says a card never
+//! had (`never_contacted=true` with a last contact bound, no purchases with a
+//! last purchase bound), code `not_allowed`.
 
 use serde_json::json;
 
@@ -77,7 +79,32 @@ async fn a_pair_of_bounds_that_holds_nothing_is_a_400(app: TestApp) {
                 "{list}?{query}"
             );
         }
+        // A date of what a card never had (a review: an empty page too).
+        for (query, field) in [
+            (
+                format!("never_contacted=true&last_contact_after={EARLY}"),
+                "last_contact_after",
+            ),
+            (
+                format!("never_contacted=true&last_contact_before={LATE}"),
+                "last_contact_before",
+            ),
+            (
+                format!("max_purchase_count=0&last_purchase_before={LATE}"),
+                "last_purchase_before",
+            ),
+        ] {
+            let r = app.get(&format!("{list}?{query}"), &token).await;
+            r.problem(400);
+            assert_eq!(
+                r.error_codes(),
+                [(field.to_string(), "not_allowed".to_string())],
+                "{list}?{query}"
+            );
+        }
         for query in [
+            format!("never_contacted=false&last_contact_after={EARLY}"),
+            format!("max_purchase_count=1&last_purchase_before={LATE}"),
             "min_purchase_count=0&max_purchase_count=0".to_string(),
             "satisfaction_min=3&satisfaction_max=3".to_string(),
             format!("last_contact_after={EARLY}&last_contact_before={MICRO_LATER}"),
