@@ -544,7 +544,7 @@ async fn a_token_of_another_database_with_the_same_secret_is_refused(app: TestAp
     let here = app.admin_token().await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let url = format!("sqlite://{}", dir.path().join("staging.db").display());
-    let staging = app.start_another(|c| c.database_url = url).await;
+    let staging = app.start_another(|c| c.database_url = url.clone()).await;
     let r = app
         .client
         .post(format!("{}/api/v1/auth/token", staging.address))
@@ -575,11 +575,7 @@ async fn a_token_of_another_database_with_the_same_secret_is_refused(app: TestAp
         200
     );
     staging.stop().await;
-    let again = app
-        .start_another(|c| {
-            c.database_url = format!("sqlite://{}", dir.path().join("staging.db").display())
-        })
-        .await;
+    let again = app.start_another(|c| c.database_url = url).await;
     assert_eq!(
         app.get_at(&again.address, "/api/v1/customers", &theirs)
             .await
