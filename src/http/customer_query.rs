@@ -379,9 +379,15 @@ impl CustomerQuery {
     /// its cursors made before this rule still read. The birthday window
     /// (`birthday_within_days`, `birthday_from`) is the cursor's own: it
     /// carries the first page's day, which the following pages need not
-    /// name again (a day named again wins).
+    /// name again (a day named again wins). The filters as parsed, in their
+    /// `Debug` form: a release that adds a parameter names every filtered
+    /// list anew, and its cursors start again once (cursors are not kept
+    /// across an upgrade).
     fn list_name(&self, list: &str) -> String {
         use sha2::{Digest, Sha256};
+        // Once per process: this runs on every page of the list.
+        static UNFILTERED: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| format!("{:?}", CustomerQuery::default()));
         let filters = CustomerQuery {
             sort: None,
             limit: None,
@@ -391,7 +397,7 @@ impl CustomerQuery {
             ..self.clone()
         };
         let text = format!("{filters:?}");
-        if text == format!("{:?}", CustomerQuery::default()) {
+        if text == *UNFILTERED {
             return list.to_string();
         }
         let digest = Sha256::digest(text.as_bytes());
