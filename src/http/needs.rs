@@ -413,8 +413,11 @@ pub async fn delete(
     state
         .db
         .write_grouped(move |conn| {
-            writable_customer(conn, &user, customer_id)?;
+            // Found before the archived card's 409: a record that is not
+            // there is a 404 on an archived card too (as its PATCH answers).
+            let customer = patchable_customer(conn, &user, customer_id)?;
             let found = find_need(conn, customer_id, id)?;
+            super::customers::refuse_archived(&customer)?;
             precondition::check(expected.as_deref(), found.version)?;
             needs::delete(conn, id)?;
             Ok(())
