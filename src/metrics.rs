@@ -1,14 +1,15 @@
 //! `GET /metrics` in Prometheus text format: request counts and latency
 //! histograms by route pattern and status (actix-web-prom), the database
 //! pool: size, idle connections, and how long requests wait for a
-//! connection, and on PostgreSQL how many card reads shared a statement.
+//! connection, the other waits that ran out (the turn to write, a report
+//! slot), and on PostgreSQL how many card reads shared a statement.
 
 use std::sync::LazyLock;
 
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::db::DbPool;
 
@@ -37,6 +38,39 @@ pub static POOL_TIMEOUTS: LazyLock<IntCounter> = LazyLock::new(|| {
         "Connection checkouts that timed out",
     )
 });
+
+/// Waits for something other than a pooled connection that ran out (the
+/// request got a 503 "database is busy"), by what was waited for: `write`
+/// (the turn to write: SQLite's one writer, a grouped write no group took),
+/// `report` (a report slot), `card_read` (PostgreSQL's card-read queue was
+/// full). Without it, those 503s showed nowhere but in the status counts.
+pub static QUEUE_TIMEOUTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    IntCounterVec::new(
+        Opts::new(
+            "patron_db_queue_timeouts_total",
+            "Waits for the turn to write, a report slot or the card-read queue that ran out",
+        ),
+        &["queue"],
+    )
+    .unwrap_or_else(|e| panic!("patron_db_queue_timeouts_total: {e}"))
+});
+
+/// The queues `QUEUE_TIMEOUTS` counts, each shown from the first scrape.
+pub const QUEUES: [&str; 3] = ["write", "report", "card_read"];
+
+/// Counts a wait on `queue` (one of `QUEUES`) that ran out.
+pub fn queue_timed_out(queue: &str) {
+    QUEUE_TIMEOUTS.with_label_values(&[queue]).inc();
+}
+
+/// Request latency bounds, in seconds: a card read takes well under a
+/// millisecond and the targets are 2–5 ms p99, so the library's default
+/// (5 ms to 10 s) put every read in its first bucket; reports wait up to
+/// 30 s for a slot and a CSV export runs for minutes.
+const LATENCY_BUCKETS: [f64; 17] = [
+    0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0, 120.0,
+];
 
 /// Card reads queued to share a statement (PostgreSQL, `db::card_reads`).
 pub static CARD_READS: LazyLock<IntCounter> = LazyLock::new(|| {
@@ -118,8 +152,15 @@ pub fn build(pool: &DbPool) -> Result<PrometheusMetrics, String> {
             .register(Box::new(counter.clone()))
             .map_err(|e| e.to_string())?;
     }
+    for queue in QUEUES {
+        QUEUE_TIMEOUTS.with_label_values(&[queue]);
+    }
+    registry
+        .register(Box::new(QUEUE_TIMEOUTS.clone()))
+        .map_err(|e| e.to_string())?;
     PrometheusMetricsBuilder::new("patron")
         .registry(registry)
+        .buckets(&LATENCY_BUCKETS)
         .endpoint("/metrics")
         // A request no route matched is labelled with this, not its path:
         // every made-up path was a series of its own, without limit.

@@ -84,6 +84,7 @@ impl Queue {
     fn push(&self, id: i64, reply: Reply) -> Result<bool, ApiError> {
         let mut pending = self.0.lock();
         if pending.waiting.len() >= MAX_WAITING {
+            crate::metrics::queue_timed_out("card_read");
             return Err(ApiError::Unavailable(format!(
                 "{MAX_WAITING} card reads are waiting for the database already"
             )));

@@ -56,10 +56,11 @@ impl Db {
             Ok(Ok(permit)) => permit,
             // The semaphore is never closed; a timeout is the queue being too long.
             _ => {
+                crate::metrics::queue_timed_out("report");
                 return Err(ApiError::Unavailable(format!(
                     "no report slot within {} s",
                     wait.as_secs_f64()
-                )))
+                )));
             }
         };
         self.run(f).await

@@ -56,6 +56,7 @@ pub(super) fn turn(queue: &Queue, wait: Duration) -> Result<MutexGuard<'_, ()>, 
 
 /// The error of a writer that waited `wait` in vain.
 pub(super) fn too_long(wait: Duration) -> Error {
+    crate::metrics::queue_timed_out("write");
     Error::DatabaseError(
         DatabaseErrorKind::Unknown,
         Box::new(format!(
@@ -72,10 +73,13 @@ pub(super) fn too_long(wait: Duration) -> Error {
 pub(super) fn group_too_long(backend: super::Backend, wait: Duration) -> crate::error::ApiError {
     match backend {
         super::Backend::Sqlite => too_long(wait).into(),
-        super::Backend::Postgres => crate::error::ApiError::Unavailable(format!(
-            "too many writes queued: no group took this one within {} ms",
-            wait.as_millis()
-        )),
+        super::Backend::Postgres => {
+            crate::metrics::queue_timed_out("write");
+            crate::error::ApiError::Unavailable(format!(
+                "too many writes queued: no group took this one within {} ms",
+                wait.as_millis()
+            ))
+        }
     }
 }
 
@@ -270,6 +274,12 @@ mod tests {
         use crate::db::Backend;
         use crate::error::ApiError;
         let wait = Duration::from_millis(5000);
+        let counted = || {
+            crate::metrics::QUEUE_TIMEOUTS
+                .with_label_values(&["write"])
+                .get()
+        };
+        let before = counted();
         let sqlite = group_too_long(Backend::Sqlite, wait);
         assert!(
             matches!(&sqlite, ApiError::Unavailable(m) if m.contains("database is locked") && m.contains("5000 ms")),
@@ -280,6 +290,8 @@ mod tests {
             matches!(&postgres, ApiError::Unavailable(m) if m.contains("queued") && !m.contains("locked") && m.contains("5000 ms")),
             "{postgres:?}"
         );
+        // Both counted in /metrics (they showed only as 503s by route).
+        assert!(counted() >= before + 2, "{before} → {}", counted());
     }
 
     /// When the group a caller runs cannot start (here: no connection within

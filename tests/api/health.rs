@@ -74,6 +74,26 @@ async fn metrics_count_requests_and_pool(app: TestApp) {
         "{text}"
     );
     assert!(text.contains("patron_db_pool_connections "), "{text}");
+    // Bounds below the 2–5 ms p99 targets (the library's first bucket was
+    // 5 ms: every card read fell in it), and above its 10 s (reports, the
+    // CSV export).
+    for le in ["0.00025", "0.002", "120"] {
+        assert!(
+            text.contains(&format!(
+                "patron_http_requests_duration_seconds_bucket{{endpoint=\"/api/v1/customers\",method=\"GET\",status=\"200\",le=\"{le}\"}}"
+            )),
+            "no bucket le={le} in:\n{text}"
+        );
+    }
+    // The busy 503s that are not a pool checkout's, shown from the start.
+    for queue in ["write", "report", "card_read"] {
+        assert!(
+            text.contains(&format!(
+                "patron_db_queue_timeouts_total{{queue=\"{queue}\"}} 0"
+            )),
+            "no {queue} queue timeouts in:\n{text}"
+        );
+    }
     // Found by a review: every made-up path and method was a series of its
     // own, without limit and without a token.
     for path in ["/x/made-up-1", "/x/made-up-2", "//api/v1/customers"] {
