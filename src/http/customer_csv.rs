@@ -772,19 +772,18 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
 }
 
 /// A cell of a whole-number column (the card's, `id`, `version`): `12`, or
-/// `12.0` as a JSON body may send it and as pandas writes an integer column
-/// with missing values (every such row was an `invalid_type`; a review).
-/// Anything else is None, for the type error naming the column.
+/// `12.0` as pandas writes an integer column with missing values (every
+/// such row was an `invalid_type`; a review). Anything else is None, for
+/// the type error naming the column: an exponent too, as a spreadsheet
+/// writes a number of 12 digits or more (`1.23457E+11`), which was taken
+/// as the rounded amount it reads as, without a word (a review).
 pub(super) fn whole_number(cell: &str) -> Option<i64> {
-    if let Ok(n) = cell.parse::<i64>() {
-        return Some(n);
-    }
-    let mut value = match serde_json::from_str::<Value>(cell) {
-        Ok(v @ Value::Number(_)) => v,
-        _ => return None,
+    let digits = match cell.split_once('.') {
+        Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
+        Some(_) => return None,
+        None => cell,
     };
-    super::extract::integral_floats_to_integers(&mut value);
-    value.as_i64()
+    digits.parse::<i64>().ok()
 }
 
 /// Null on create means "not given" (a card starts empty anyway).
@@ -1001,9 +1000,15 @@ mod tests {
             ("-3", Some(-3)),
             ("12.0", Some(12)),
             ("1200000.0", Some(1_200_000)),
-            ("1e3", Some(1_000)),
+            ("-0.00", Some(0)),
+            ("9007199254740993.0", Some(9_007_199_254_740_993)),
+            ("1e3", None),
+            ("1.23457E+11", None),
+            ("1E+11", None),
+            ("12.", None),
+            (".0", None),
             ("12.5", None),
-            ("9007199254740993.0", None),
+            ("12.0000000000000000001", None),
             ("12x", None),
             ("NaN", None),
             ("", None),

@@ -545,6 +545,26 @@ async fn whole_numbers_written_as_floats_are_taken(app: TestApp) {
     // A fraction is no id.
     let r = import(&app, &token, "", "id,external_id,name\n1.5,F-1,Half\n").await;
     assert_eq!(r.body["items"][0]["errors"][0]["field"], "id", "{}", r.text);
+    // Nor is an exponent a number of the card's: a spreadsheet writes
+    // 123,456,789,012 as `1.23457E+11`, and the import stored 123457000000.
+    for (column, cell) in [("annual_revenue_cents", "1.23457E+11"), ("id", "1e3")] {
+        let csv = format!("{column},external_id,name\n{cell},F-1,Floats\n");
+        let r = import(&app, &token, "", &csv).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["items"][0]["status"], "error", "{}", r.text);
+        assert_eq!(
+            r.body["items"][0]["errors"][0]["field"], column,
+            "{}",
+            r.text
+        );
+    }
+    let card = app.get(&format!("/api/v1/customers/{id}"), &token).await;
+    assert_eq!(
+        card.body["annual_revenue_cents"],
+        json!(null),
+        "{}",
+        card.text
+    );
 }
 
 /// Found by a review: a row moving a card back down the funnel needs a
