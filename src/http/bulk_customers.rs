@@ -288,7 +288,7 @@ pub fn update_card(
         };
         return Ok((applied, row));
     }
-    let input = item_patch(item)?;
+    let input = item_patch(item, &row)?;
     let (status, row) = match update_in_tx(conn, user, row, input, None, true)? {
         Updated::Unchanged(row) => (ItemStatus::Unchanged, row),
         Updated::Saved(row) => (ItemStatus::Updated, row),
@@ -358,7 +358,7 @@ pub fn stale_item(
     // "Read it and send it again" not for an item a resend could not pass
     // either (a review: a bad email got the version's error, then its own).
     user.require_customer_write(row.owner_id)?;
-    let patch = item_patch(item.clone())?;
+    let patch = item_patch(item.clone(), row)?;
     // Nor one its sender's role refuses, or a key it could not set (a
     // review: a rep's owner change got the version's error, then the 403).
     super::customers::require_patch_rights(user, row, &patch)?;
@@ -369,10 +369,13 @@ pub fn stale_item(
 
 /// An item read as a change of a known card, as `update_card`, a stale item
 /// and the set-based pass (`bulk_customers_plan::unchanged`) all judge it:
-/// the defaulted nulls dropped, the text trimmed, the field rules checked.
-pub fn item_patch(mut item: Value) -> Result<CustomerPatch, ApiError> {
+/// the defaulted nulls dropped, the values it repeats of the card left out
+/// (`CustomerPatch::without_stored`), the text trimmed, the rules checked.
+pub fn item_patch(mut item: Value, row: &CustomerRow) -> Result<CustomerPatch, ApiError> {
     bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
-    bulk::parse_item::<CustomerPatch>(item)?.checked()
+    bulk::parse_item::<CustomerPatch>(item)?
+        .without_stored(row)
+        .checked()
 }
 
 /// True when `item` would change nothing on the known card `row`

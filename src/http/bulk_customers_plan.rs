@@ -162,7 +162,7 @@ pub fn plan(
 /// export with colleagues' rows got `forbidden` for each row it left as it
 /// was (a review).
 pub fn unchanged(row: &CustomerRow, row_tags: &[String], item: Value) -> bool {
-    let Ok(input) = item_patch(item) else {
+    let Ok(input) = item_patch(item, row) else {
         return false;
     };
     let wanted_tags = input

@@ -559,6 +559,44 @@ impl CustomerPatch {
         trimmed_and_checked(self, Self::trimmed, Self::null_errors)
     }
 
+    /// The patch without the text fields and birthday that repeat `row`'s
+    /// stored values: a bulk item or a CSV row sends every field, and a
+    /// value stored under an older, looser rule (an email a later version
+    /// refuses) failed a row exported and imported unchanged, and every
+    /// edit of its other cells (a review). Only what changes is judged.
+    pub fn without_stored(mut self, row: &CustomerRow) -> Self {
+        let same = |sent: &Option<Option<String>>, stored: Option<&str>| matches!(sent, Some(Some(v)) if Some(v.trim()) == stored);
+        for (sent, stored) in [
+            (&mut self.company, &row.company),
+            (&mut self.phone, &row.phone),
+            (&mut self.address, &row.address),
+            (&mut self.region, &row.region),
+            (&mut self.age_band, &row.age_band),
+            (&mut self.income_band, &row.income_band),
+            (&mut self.occupation, &row.occupation),
+            (&mut self.education, &row.education),
+            (&mut self.industry, &row.industry),
+            (&mut self.products, &row.products),
+            (&mut self.external_id, &row.external_id),
+            (&mut self.notes, &row.notes),
+        ] {
+            if same(sent, stored.as_deref()) {
+                *sent = None;
+            }
+        }
+        if same(&self.name, Some(&row.name)) {
+            self.name = None;
+        }
+        // Stored lower-cased (`apply`).
+        if matches!(&self.email, Some(Some(e)) if Some(e.trim().to_lowercase()) == row.email) {
+            self.email = None;
+        }
+        if matches!(self.birthday, Some(Some(d)) if Some(d) == row.birthday) {
+            self.birthday = None;
+        }
+        self
+    }
+
     /// The body with its text trimmed (`trim`), before its checks. Tags
     /// are judged as sent (`tag_errors` counts them so; stored trimmed).
     fn trimmed(mut self) -> Self {
