@@ -176,8 +176,12 @@ pub async fn list(
     let rows = state
         .db
         .run(move |conn| {
-            find_plan(conn, id)?;
-            Ok(plans::actions_of(conn, id)?)
+            // One snapshot: a plan deleted between the two reads was a 200
+            // with no actions (PostgreSQL), not its 404.
+            db::snapshot(conn, |conn| {
+                find_plan(conn, id)?;
+                Ok(plans::actions_of(conn, id)?)
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(ActionList {

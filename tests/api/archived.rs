@@ -416,6 +416,21 @@ async fn a_patch_of_its_plans_that_changes_nothing_is_a_200(app: TestApp) {
             );
         }
     }
+    // A new plan too, as the spec's 409 says (it named only "not a key
+    // customer", without `errors`).
+    let r = app
+        .post(plans, &token, &crate::account_plans::plan_body(key))
+        .await;
+    r.problem(409);
+    assert_eq!(r.code_of("customer_id"), "archived", "{}", r.text);
+    let spec = app.get("/openapi.json", "").await.body;
+    let conflict = &spec["paths"]["/api/v1/account-plans"]["post"]["responses"]["409"];
+    assert!(
+        conflict["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("archived")),
+        "{conflict}"
+    );
 }
 
 /// Bulk item `i` of `r` was refused for its archived customer.
