@@ -350,7 +350,7 @@ pub async fn list(
     request_body = PlanCreate,
     responses(
         (status = 201, body = PlanView, headers(("ETag" = String), ("Location" = String))),
-        (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the customer is not a key customer (tier important or secondary; no `errors`)", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The customer is not a key customer (tier important or secondary; no `errors`)", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/account-plans")]

@@ -416,8 +416,7 @@ async fn a_patch_of_its_plans_that_changes_nothing_is_a_200(app: TestApp) {
             );
         }
     }
-    // A new plan too, as the spec's 409 says (it named only "not a key
-    // customer", without `errors`).
+    // A new plan too, as the spec's 409 says.
     let r = app
         .post(plans, &token, &crate::account_plans::plan_body(key))
         .await;
