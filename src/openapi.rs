@@ -664,15 +664,17 @@ fn operation_id(method: &str, path: &str) -> String {
 
 /// What `Idempotency-Key` does on a POST that writes.
 const KEY: &str = "Makes the POST safe to retry: a retry with the same key and the same request \
-(method, path, query and body) returns the stored first success (status, body, Location, \
+(method, path, query, the body's bytes once decoded from its Content-Encoding, and a \
+Content-Type other than plain `application/json` or `text/csv`: the same bytes in another \
+charset are another request) returns the stored first success (status, body, Location, \
 ETag; marked `Idempotent-Replayed: true`) and writes nothing. The same key with another \
 request is a 422; while the first request still runs, a 409 `/problems/conflict` with \
 `Retry-After`; once the first was applied but its response was lost (the server stopped), a \
 409 `/problems/idempotency-applied` for good: do not resend with this key. Keys are per user, 1 to 255 \
 visible ASCII characters, kept at least 24 h (PATRON_IDEMPOTENCY_TTL_SECS). Only successes \
 are stored: a refused request wrote nothing, and its retry (the request corrected) runs again. Bulk writes and the CSV import store their response in the same \
-database transaction as the writes (on SQLite, where those take turns, a retry sent while \
-the first runs waits for it and gets the replay rather than a 409).";
+database transaction as the writes: a retry sent while the first runs waits for it and \
+gets the replay rather than a 409 (a 409 there is the key in use on another endpoint).";
 
 /// What it does on a POST that only reads.
 const IGNORED_KEY: &str = "Accepted, as on every POST, and ignored: this POST only reads, so a \

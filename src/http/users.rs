@@ -246,6 +246,11 @@ pub async fn list(
 }
 
 /// Create a user.
+///
+/// Under an `Idempotency-Key`, the password is left out of the request the
+/// key stands for (a stored hash of it could be tested against guesses far
+/// faster than Argon2): a retry with the same key and another password
+/// replays the first answer, and the user keeps the first password.
 #[utoipa::path(
     tag = "users",
     request_body = UserCreate,

@@ -374,6 +374,15 @@ async fn a_new_users_password_is_not_in_the_request_hash(app: TestApp) {
     let again = app.send(marked().body(body("another long password"))).await;
     assert_eq!(again.status, 201, "{}", again.text);
     assert_eq!(again.body, first.body);
+    // Said where a client generator reads it (the README alone said so).
+    let spec = app.get("/openapi.json", "").await.body;
+    let create = &spec["paths"]["/api/v1/users"]["post"]["description"];
+    assert!(
+        create
+            .as_str()
+            .is_some_and(|d| d.contains("keeps the first password")),
+        "{create}"
+    );
 }
 
 /// Found by an outside review: a recompute commits in many transactions and
