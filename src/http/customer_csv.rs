@@ -136,13 +136,21 @@ fn cell(value: &Value, formulas: Formulas) -> String {
 /// Text a spreadsheet would evaluate as a formula (a first `=`, `+`, `-`,
 /// `@`, or a tab or CR, which some read past) gets a leading `'`: Excel,
 /// LibreOffice and Google Sheets then show it as text (OWASP's CSV
-/// injection advice).
+/// injection advice). So does each part after a `;`: a spreadsheet whose
+/// list separator is `;` (most of continental Europe) splits the cell
+/// there, quotes or not, and `Acme;=cmd|…` ran its second part (a review).
 fn escape_formula(text: String) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text
-    }
+    const STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+    text.split(';')
+        .map(|part| {
+            if part.starts_with(STARTS) {
+                format!("'{part}")
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 /// What the export does with text a spreadsheet would run as a formula.
@@ -168,8 +176,10 @@ pub struct ExportQuery {
     #[param(value_type = Option<CsvCharset>, inline)]
     pub charset: Option<String>,
     /// `escape` prefixes text cells starting with `=`, `+`, `-`, `@`, a tab
-    /// or a CR with `'`, so a spreadsheet shows them instead of running
-    /// them as formulas (CSV injection: a card named `=HYPERLINK(...)`);
+    /// or a CR with `'`, and each such part after a `;` in a cell (where a
+    /// spreadsheet with `;` as its list separator splits it), so a
+    /// spreadsheet shows them instead of running them as formulas (CSV
+    /// injection: a card named `=HYPERLINK(...)`);
     /// `keep` (the default) writes them as stored, for the round trip
     /// through the import (phone numbers start with `+`).
     #[param(value_type = Option<Formulas>, inline)]
@@ -1029,6 +1039,12 @@ mod tests {
             (json!("\tx"), "'\tx"),
             (json!("\rx"), "'\rx"),
             (json!("a=b"), "a=b"),
+            (
+                json!("Acme;=cmd|' /C calc'!A0;"),
+                "Acme;'=cmd|' /C calc'!A0;",
+            ),
+            (json!("=a;+b;c"), "'=a;'+b;c"),
+            (json!("a; -b"), "a; -b"),
             (json!(""), ""),
             (json!(-5), "-5"),
             (json!(null), ""),

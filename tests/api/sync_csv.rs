@@ -726,6 +726,7 @@ async fn an_export_for_a_spreadsheet_escapes_formulas(app: TestApp) {
         &json!({"items": [
             {"external_id": "X-1", "kind": "individual", "name": "=HYPERLINK(\"http://evil\",\"x\")",
              "phone": "+86 138 0000 0000", "notes": "@SUM(A1)", "region": "-1+2",
+             "address": "Acme;=cmd|' /C calc'!A0;",
              "tags": ["=tag", "plain"]},
             {"external_id": "X-2", "kind": "individual", "name": "Plain = fine"}
         ]}),
@@ -755,6 +756,8 @@ async fn an_export_for_a_spreadsheet_escapes_formulas(app: TestApp) {
     assert_eq!(at("phone"), "'+86 138 0000 0000");
     assert_eq!(at("notes"), "'@SUM(A1)");
     assert_eq!(at("region"), "'-1+2");
+    // Where a `;` list separator splits the cell (a review).
+    assert_eq!(at("address"), "Acme;'=cmd|' /C calc'!A0;");
     assert_eq!(at("tags"), "'=tag|plain");
     assert_eq!(at("lifetime_profit_cents"), "-500", "a number is not text");
     assert!(escaped.text.contains("Plain = fine"));
