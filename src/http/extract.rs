@@ -250,14 +250,19 @@ fn malformed(body: &[u8]) -> ApiError {
     match serde_json::from_slice::<IgnoredAny>(body) {
         Err(e) if e.is_eof() => ApiError::BadRequest(format!("the JSON body is incomplete: {e}")),
         Err(e) => ApiError::BadRequest(format!("the body is not valid JSON: {e}")),
-        // Well-formed, yet it did not read: serde_json reads at most 127
-        // nested arrays and objects, refusing the 128th (skipping a value
-        // counts no depth), and "not valid JSON" sent the client looking for
-        // a syntax error.
-        Ok(_) => ApiError::BadRequest(
-            "the body nests arrays and objects 128 levels deep or more: at most 127 are read"
-                .into(),
-        ),
+        // Skipping checks neither the text of strings (UTF-8, surrogate
+        // pairs) nor depth: read as values, the body names which it was.
+        Ok(_) => match serde_json::from_slice::<serde_json::Value>(body) {
+            // serde_json reads at most 127 nested arrays and objects, and
+            // "not valid JSON" sent the client looking for a syntax error.
+            Err(e) if !e.to_string().starts_with("recursion limit exceeded") => {
+                ApiError::BadRequest(format!("the body is not valid JSON: its strings must be UTF-8 without a lone surrogate ({e})"))
+            }
+            _ => ApiError::BadRequest(
+                "the body nests arrays and objects 128 levels deep or more: at most 127 are read"
+                    .into(),
+            ),
+        },
     }
 }
 

@@ -552,7 +552,35 @@ async fn malformed_json_is_400(app: TestApp) {
                 r.text
             );
             assert_no_leak(&r, &what);
+            // Only a body nested too deep is told so (a lone surrogate was).
+            assert!(
+                !problem["detail"].as_str().unwrap_or("").contains("nests"),
+                "{what}: {}",
+                r.text
+            );
         }
+    }
+    // Text that is not UTF-8 (a Latin-1 `é`) is named as such, in a body and
+    // in a bulk item: it was "the body nests arrays and objects 128 levels
+    // deep or more" (a review).
+    for (path, body) in [
+        ("/api/v1/customers", &b"{\"kind\": \"individual\", \"name\": \"caf\xE9\"}"[..]),
+        (
+            "/api/v1/customers/bulk",
+            &b"{\"items\": [{\"external_id\": \"E-1\", \"kind\": \"individual\", \"name\": \"caf\xE9\"}]}"[..],
+        ),
+    ] {
+        let req = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .body(body.to_vec());
+        let r = app.send(req).await;
+        let problem = r.problem(400);
+        let detail = problem["detail"].as_str().unwrap_or("");
+        assert!(detail.contains("unicode") || detail.contains("UTF-8"), "{path}: {}", r.text);
+        assert!(!detail.contains("nests"), "{path}: {}", r.text);
     }
     let r = app.get("/api/v1/customers", &token).await;
     assert_eq!(
