@@ -186,13 +186,15 @@ impl ApiError {
                 // blank): the detail counts fields, `errors` lists each rule.
                 let fields: std::collections::BTreeSet<&str> =
                     errors.iter().map(|e| e.field.as_str()).collect();
+                // The field `""` is the body as a whole (an array, `null`):
+                // the detail read " is invalid: …".
+                let first = match errors.first().map(|e| e.field.as_str()) {
+                    Some("") | None => "the body",
+                    Some(field) => field,
+                };
                 match (errors.len(), fields.len()) {
-                    (1, _) => format!("{} is invalid: {}", errors[0].field, errors[0].message),
-                    (_, 1) => format!(
-                        "{} is invalid ({} rules broken)",
-                        errors[0].field,
-                        errors.len()
-                    ),
+                    (1, _) => format!("{first} is invalid: {}", errors[0].message),
+                    (_, 1) => format!("{first} is invalid ({} rules broken)", errors.len()),
                     (_, n) => format!("{n} fields are invalid"),
                 }
             }

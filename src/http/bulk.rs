@@ -80,14 +80,20 @@ pub struct Applied {
 }
 
 /// The 422 of a rejected `all_or_none` batch: a validation problem naming
-/// every bad field as `items[i].field`, plus the per-item results.
+/// every bad field as `items[i].field` (`items[i]` for the item as a
+/// whole), plus the per-item results.
 fn rejection(rejected: BulkResponse) -> HttpResponse {
     let errors: Vec<FieldError> = rejected
         .items
         .iter()
         .flat_map(|r| {
             r.errors.iter().map(move |e| FieldError {
-                field: format!("items[{}].{}", r.index, e.field),
+                // The item as a whole is `items[i]` (`items[i].item` named
+                // a field no item has; a review).
+                field: match e.field.as_str() {
+                    "item" | "" => format!("items[{}]", r.index),
+                    field => format!("items[{}].{field}", r.index),
+                },
                 code: e.code.clone(),
                 message: e.message.clone(),
             })

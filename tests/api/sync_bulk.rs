@@ -176,6 +176,28 @@ async fn all_or_none_applies_nothing_on_failure(app: TestApp) {
     assert_eq!(card.body["name"], "Before");
     assert_eq!(card.body["version"], 1);
     assert_eq!(customer_count(&app, &token).await, 1);
+    // An item wrong as a whole is `items[i]` (it was `items[1].item`, a
+    // field no item has; a review); a body wrong as a whole is "the body".
+    let whole = json!({"items": [{"external_id": "A-1", "name": "After"}, 5]});
+    let w = bulk(
+        &app,
+        "/api/v1/customers/bulk?all_or_none=true",
+        &token,
+        &whole,
+        None,
+    )
+    .await;
+    w.problem(422);
+    assert_eq!(w.error_fields(), ["items[1]"], "{}", w.text);
+    let w = bulk(&app, "/api/v1/customers/bulk", &token, &json!([]), None).await;
+    let problem = w.problem(422);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("the body is invalid: ")),
+        "{}",
+        w.text
+    );
     // The same batch fixed goes through atomically.
     let fixed = json!({"items": [
         {"external_id": "A-1", "name": "After"},
