@@ -27,7 +27,18 @@ const START_LOCK: i64 = 0x7061_7472_6f6e;
 /// diesel's pending list only subtracts the applied versions, so the older
 /// binary started and then failed on what the newer migrations changed
 /// (a column dropped, a table renamed) with 500s.
+///
+/// A database with nothing pending is only read: no transaction, no lock,
+/// no `CREATE TABLE IF NOT EXISTS` of diesel's own table, which a read-only
+/// PostgreSQL (a full disk on a managed server, a failover) refuses before
+/// it looks: a restart then could not start at all, where the running
+/// processes served reads (a review).
 pub fn run(conn: &mut DbConn) -> Result<(), String> {
+    match up_to_date(conn) {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(e) => return Err(format!("migrations failed: {e}")),
+    }
     let result = match conn {
         // SQLite's write lock, held from the reading of the list to the
         // last migration (each migration's transaction is a savepoint in
@@ -40,6 +51,13 @@ pub fn run(conn: &mut DbConn) -> Result<(), String> {
         // pooler (PgBouncer), and block every later start. PostgreSQL's DDL
         // is transactional; each migration's transaction is a savepoint.
         DbConn::Postgresql(c) => c.transaction::<_, MigrationError, _>(|c| {
+            // Not the URL's `statement_timeout` (README suggests one for
+            // requests): an index built on ten million orders outlasts it,
+            // and the upgrade rolled back at every start.
+            diesel::connection::SimpleConnection::batch_execute(
+                c,
+                "SET LOCAL statement_timeout = 0",
+            )?;
             take_start_lock(c)?;
             run_known(c, POSTGRES)
         }),
@@ -55,6 +73,59 @@ type MigrationError = Box<dyn std::error::Error + Send + Sync>;
 /// out by the next commit). A file migrated in between holds the version;
 /// refused as unknown, it could not start at all (a review).
 const RETIRED: [&str; 1] = ["20261202000100"];
+
+/// True when every migration of this binary is applied, read with a plain
+/// `SELECT`; false when one is not or the table cannot be read (a new
+/// database: the locked run creates it); the newer-schema error when the
+/// database holds one this binary does not know.
+fn up_to_date(conn: &mut DbConn) -> Result<bool, MigrationError> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let query = diesel::sql_query("SELECT version FROM __diesel_schema_migrations");
+    let (applied, ours) = match conn {
+        DbConn::Sqlite(c) => (
+            query.load::<Applied>(c),
+            versions::<diesel::sqlite::Sqlite>(SQLITE)?,
+        ),
+        DbConn::Postgresql(c) => (
+            query.load::<Applied>(c),
+            versions::<diesel::pg::Pg>(POSTGRES)?,
+        ),
+    };
+    let Ok(applied) = applied else {
+        return Ok(false);
+    };
+    let applied: std::collections::HashSet<String> =
+        applied.into_iter().map(|a| a.version).collect();
+    let mut unknown: Vec<String> = applied
+        .iter()
+        .filter(|v| !ours.contains(*v) && !RETIRED.contains(&v.as_str()))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort();
+        return Err(newer_schema(&unknown).into());
+    }
+    Ok(ours.is_subset(&applied))
+}
+
+/// The versions of `known`, as diesel writes them in its table.
+fn versions<DB: Backend>(
+    known: EmbeddedMigrations,
+) -> Result<std::collections::HashSet<String>, MigrationError>
+where
+    EmbeddedMigrations: MigrationSource<DB>,
+{
+    Ok(known
+        .migrations()?
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect())
+}
 
 /// Runs the pending migrations of `known` unless `conn`'s database holds
 /// an applied migration that `known` lacks.

@@ -74,3 +74,86 @@ async fn an_older_patron_refuses_a_newer_schema_postgres() {
     };
     an_older_patron_refuses_a_newer_schema(&db.url, execute).await;
 }
+
+/// A review: a restart with no migration pending ran diesel's `CREATE TABLE
+/// IF NOT EXISTS` in a write transaction, which a read-only PostgreSQL (a
+/// full disk on a managed server, a failover) refuses, and the process could
+/// not start; on SQLite it waited for another process's write, and failed
+/// when that outlasted the timeout. With nothing pending, the start only
+/// reads. `lock_writes` makes writes fail, and returns what undoes it.
+async fn a_restart_with_nothing_pending_writes_nothing(
+    url: &str,
+    lock_writes: impl FnOnce() -> Box<dyn FnOnce()>,
+) {
+    let mut config = Config::for_database(url);
+    config.webhook_poll_ms = 0;
+    config.bind = "127.0.0.1:0".into();
+    config.sqlite_locking = patron::db::SqliteLocking::Shared;
+    config.db_timeout_secs = 1;
+    drop(
+        Application::build(config.clone())
+            .await
+            .expect("the app starts"),
+    );
+    let unlock = lock_writes();
+    let restarted = Application::build(config).await.map(drop);
+    unlock();
+    assert!(restarted.is_ok(), "{:?}", restarted.err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_nothing_pending_writes_nothing_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("restart.db").to_string_lossy().to_string();
+    let writer = path.clone();
+    // Another process's write, held through the restart.
+    let lock_writes = move || -> Box<dyn FnOnce()> {
+        let (locked, held) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let mut conn = crate::helpers::open_sqlite(&writer);
+            conn.batch_execute("BEGIN IMMEDIATE")
+                .expect("the write lock");
+            locked.send(()).expect("the test waits");
+            let _ = released.recv();
+            conn.batch_execute("COMMIT").expect("the commit");
+        });
+        held.recv().expect("the lock is held");
+        Box::new(move || {
+            drop(release);
+            holder.join().expect("the holder");
+        })
+    };
+    a_restart_with_nothing_pending_writes_nothing(&format!("sqlite://{path}"), lock_writes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_nothing_pending_writes_nothing_postgres() {
+    let Some(db) = EmptyPgDatabase::create("restart_read_only") else {
+        return;
+    };
+    let execute = |sql: &str| {
+        let mut conn = diesel::PgConnection::establish(&db.url).expect("the database");
+        conn.batch_execute(sql).expect("the statement");
+    };
+    let name = db.url.rsplit('/').next().unwrap_or_default();
+    let name = name.split('?').next().unwrap_or_default().to_string();
+    let lock_writes = || -> Box<dyn FnOnce()> {
+        execute(&format!(
+            "ALTER DATABASE {name} SET default_transaction_read_only = on"
+        ));
+        let url = db.url.clone();
+        Box::new(move || {
+            let mut conn = diesel::PgConnection::establish(&url).expect("the database");
+            // Two statements: in one string they run in one transaction,
+            // read-only from its start.
+            conn.batch_execute("SET default_transaction_read_only = off")
+                .expect("a writing session");
+            conn.batch_execute(&format!(
+                "ALTER DATABASE {name} RESET default_transaction_read_only"
+            ))
+            .expect("the reset");
+        })
+    };
+    a_restart_with_nothing_pending_writes_nothing(&db.url, lock_writes).await;
+}
