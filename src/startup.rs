@@ -95,18 +95,21 @@ impl Application {
             config.sqlite_locking,
         );
         let (lookup_threads, card_readers) = (config.sqlite_lookup_threads, config.pg_card_readers);
+        // Before the database is opened, and so before it is migrated: a
+        // start that cannot listen (the port taken, a bad PATRON_BIND)
+        // migrated the database, then stopped, and the image rolled back to
+        // refused the newer schema: a typo became an outage (a review).
+        // Before the first admin too: such a start committed a generated
+        // password it never printed, and later starts printed none (an
+        // outside review).
+        let listeners = listen(&config.bind)?;
         let db = web::block(move || Db::connect_with_timeout(&url, pool_size, timeout, locking))
             .await
             .map_err(|e| e.to_string())??
             .with_lookup_threads(lookup_threads)?
             .with_card_readers(card_readers);
-        // Before the first admin: a start that cannot listen (the port taken,
-        // a bad PATRON_BIND) stopped after committing a generated password it
-        // never printed, and later starts found a user and printed none (an
-        // outside review): the operator was locked out of a new database.
-        let listeners = listen(&config.bind)?;
-        // Before the first admin, for the same reason: a start that failed
-        // here had committed a generated password it never printed.
+        // Before the first admin: a start that failed here had committed a
+        // generated password it never printed.
         let fresh = crate::config::random_string(32);
         let installation = db
             .run(move |conn| crate::db::settings::installation_id(conn, &fresh, crate::db::now()))
