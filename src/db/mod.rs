@@ -314,8 +314,9 @@ impl ManageConnection for Manager {
                 // connection's own checkpoint is only a backstop.
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                     PRAGMA wal_autocheckpoint = {};",
-                    wal::AUTOCHECKPOINT_PAGES
+                     PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+                    wal::AUTOCHECKPOINT_PAGES,
+                    wal::SIZE_LIMIT_BYTES
                 ))
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 segments::register_unicode_lower(&mut conn)

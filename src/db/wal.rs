@@ -18,6 +18,13 @@ use super::DbConn;
 /// 4 KiB: about 40 MB of log.
 pub const AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
+/// The size the `-wal` file is cut back to when a writer restarts the log
+/// (`PRAGMA journal_size_limit`), in bytes. A long read (an export, a
+/// report) keeps checkpoints from passing its snapshot, so the log grows
+/// with every commit meanwhile; without a limit the file kept its peak size
+/// until the process stopped (a review).
+pub const SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Where a checkpoint left the log: its size in frames and how many of
 /// them are in the database file (equal when all are).
 #[derive(QueryableByName, Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,5 +86,30 @@ mod tests {
         let after = checkpoint(&mut conn).unwrap_or_else(|e| panic!("{e}"));
         assert_ne!(after.map(|p| p.log), Some(first.log), "{after:?}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Every connection of the pool cuts the log back (the pragma does not
+    /// persist in the file).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pooled_connections_cut_the_log_back() {
+        #[derive(QueryableByName)]
+        struct Limit {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            journal_size_limit: i64,
+        }
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("limit.db").display());
+        let db = crate::db::Db::connect_with_timeout(&url, 2, 1, Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let limit = db
+            .run(|conn| match conn {
+                DbConn::Sqlite(c) => Ok(diesel::sql_query("PRAGMA journal_size_limit")
+                    .get_result::<Limit>(c)?
+                    .journal_size_limit),
+                DbConn::Postgresql(_) => Ok(0),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(u64::try_from(limit).ok(), Some(SIZE_LIMIT_BYTES));
     }
 }
