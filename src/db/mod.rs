@@ -158,10 +158,15 @@ fn to_wal(conn: &mut DbConn, timeout: Duration) -> Result<(), String> {
 fn first_connection(manager: &Manager, timeout: Duration) -> Result<DbConn, String> {
     if Backend::of_url(&manager.url) == Some(Backend::Sqlite) {
         let path = sqlite_path(&manager.url);
-        return manager.connect().map_err(|e| {
+        let new_file = !path.starts_with("file:") && !std::path::Path::new(path).exists();
+        let conn = manager.connect().map_err(|e| {
             let why = sqlite_open_problem(path).unwrap_or_else(|| e.to_string());
             format!("cannot open the SQLite database {path}: {why}")
-        });
+        })?;
+        if new_file {
+            owner_only(path)?;
+        }
+        return Ok(conn);
     }
     let deadline = std::time::Instant::now() + timeout;
     loop {
@@ -179,6 +184,23 @@ fn first_connection(manager: &Manager, timeout: Duration) -> Result<DbConn, Stri
 /// Why SQLite cannot open `path`, where the file system can tell (SQLite
 /// says only "unable to open the database file"): no such directory, a
 /// directory, no permission. None when it cannot tell (an SQLite URI).
+/// A database file Patron creates is readable by its owner only: it holds
+/// password hashes, webhook secrets and customers' personal data, and
+/// SQLite made it 0644 (any local user could read it, and sign webhooks).
+/// Its `-wal` and `-shm` files take the same mode from it. A file that was
+/// there is left as its owner set it.
+fn owner_only(path: &str) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot make the SQLite database {path} private: {e}"))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn sqlite_open_problem(path: &str) -> Option<String> {
     use std::io::ErrorKind;
     use std::path::Path;
@@ -889,6 +911,36 @@ mod tests {
     use diesel::{sql_query, sql_types::Text, Connection, QueryableByName, RunQueryDsl};
 
     use crate::error::ApiError;
+
+    /// A database file Patron creates, and its log, are its owner's only
+    /// (SQLite made them 0644: password hashes and webhook secrets for any
+    /// local user); one that was there keeps its mode.
+    #[cfg(unix)]
+    #[test]
+    fn a_new_sqlite_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        let url = format!("sqlite://{}", dir.path().join("new.db").display());
+        let db = super::Db::connect_with_timeout(&url, 1, 1, Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(mode("new.db"), 0o600);
+        assert_eq!(mode("new.db-wal"), 0o600);
+        drop(db);
+        let shared = dir.path().join("shared.db");
+        std::fs::write(&shared, b"").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", shared.display());
+        let db = super::Db::connect_with_timeout(&url, 1, 1, Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(mode("shared.db"), 0o640);
+        drop(db);
+    }
 
     /// A PostgreSQL connection that dies inside a write transaction is the
     /// 503 of a database unavailable, as one dead before it: the rollback
