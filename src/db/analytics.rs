@@ -308,7 +308,8 @@ struct Loss {
 /// differently (SQLite's 29 February less 12 months is 1 March), and a
 /// condition on the report's end counted a loss in a month's report and not
 /// in the year's around it (a review). The SQL keeps the customers since 12
-/// months before `from`, of which those are a part.
+/// months before `from` (as the rule counts months), of which those are a
+/// part: a churn at or after `from` judges from that point or later.
 pub fn new_losses(
     conn: &mut DbConn,
     from: NaiveDateTime,
@@ -316,7 +317,14 @@ pub fn new_losses(
     owner_id: Option<i64>,
 ) -> QueryResult<NewLosses> {
     let (f, t) = (literal(from), literal(to));
-    let year_before_from = literal(super::stats::window_start(from));
+    // The rule's own month arithmetic (chrono's, ending a shorter month on
+    // its last day), not the 12-month figures' window: that one starts 29
+    // February's year on 1 March, and dropped a customer since 28 February
+    // 20:00 whom the rule, at a churn on 29 February 13:00, found new.
+    let year_before_from = literal(
+        from.checked_sub_months(chrono::Months::new(12))
+            .unwrap_or(NaiveDateTime::MIN),
+    );
     let since = customer_since("c");
     let owner = owner_id
         .map(|o| format!(" AND c.owner_id = {o}"))

@@ -17,6 +17,7 @@ backend_tests!(
     overview_silent_losses_in_a_later_period,
     overview_months_compare_with_the_calendar_month_before,
     a_new_customer_lost_is_judged_at_its_churn,
+    a_new_customer_lost_on_29_february_counts_in_that_days_report,
     funnel_conversion_and_median_days,
     funnel_converts_after_a_move_down_and_back,
     overview_of_a_period_from_the_first_centuries,
@@ -612,6 +613,29 @@ async fn a_new_customer_lost_is_judged_at_its_churn(app: TestApp) {
     }
     let o = overview(&app, &token, &format!("?from={}&to={}", at(-30), at(-1))).await;
     assert_eq!(o["new_customers_lost"], 0, "{o}");
+}
+
+/// A review: the SQL kept the customers since the 12-month window before
+/// `from`, which on 29 February starts on 1 March (`window_start`), where the
+/// rule goes back to 28 February: a customer since 28 February 2023 20:00
+/// lost on 29 February 2024 at 13:00 was new (by 17 hours), counted in
+/// February's report and not in that day's.
+async fn a_new_customer_lost_on_29_february_counts_in_that_days_report(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = customer(&app, &token, "Leap loss").await;
+    post_sale(&app, &token, c, 1_000, "Tea", "2023-02-28T20:00:00Z").await;
+    let r = churn(&app, &token, c, "competition", None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    app.execute_sql(&format!(
+        "UPDATE churn_records SET churned_at = '2024-02-29 13:00:00' WHERE customer_id = {c}"
+    ));
+    for query in [
+        "?from=2024-02-29T00:00:00Z&to=2024-03-01T00:00:00Z",
+        "?from=2024-02-01T00:00:00Z&to=2024-03-01T00:00:00Z",
+    ] {
+        let o = overview(&app, &token, query).await;
+        assert_eq!(o["new_customers_lost"], 1, "{query}: {o}");
+    }
 }
 
 async fn funnel_conversion_and_median_days(app: TestApp) {
