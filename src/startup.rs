@@ -19,28 +19,28 @@ use crate::http;
 /// hundred clients connecting at once.
 const BACKLOG: u32 = 1024;
 
-/// Listening sockets on every address `bind` resolves to, as actix's own
-/// `bind` makes them (address reuse, a backlog of `BACKLOG`: `std`'s 128 lost
-/// SYNs in a burst of new connections, which clients resend after a second,
-/// the 1 s outliers of the 256-connection benchmark, docs/BENCHMARKS.md).
-/// An error when none could be opened.
-fn listen(bind: &str) -> Result<Vec<std::net::TcpListener>, String> {
+/// Sockets bound to every address `bind` resolves to, not yet listening:
+/// taken before the database is opened, so a taken port or a bad
+/// `PATRON_BIND` stops the start before it migrates (the image rolled back
+/// to then refused the newer schema: a typo became an outage; a review),
+/// while a connection is still refused, not left waiting in the backlog,
+/// until `listen` (a TCP probe or load balancer took a migrating process
+/// for a ready one). An error when none could be bound.
+fn bind(bind: &str) -> Result<Vec<socket2::Socket>, String> {
     use socket2::{Domain, Protocol, Socket, Type};
     use std::net::ToSocketAddrs;
     let fail = |e: std::io::Error| format!("cannot listen on {bind}: {e}");
-    let open = |addr: std::net::SocketAddr| -> std::io::Result<std::net::TcpListener> {
+    let open = |addr: std::net::SocketAddr| -> std::io::Result<Socket> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_reuse_address(true)?;
         socket.bind(&addr.into())?;
-        socket.listen(BACKLOG as i32)?;
-        socket.set_nonblocking(true)?;
-        Ok(socket.into())
+        Ok(socket)
     };
     let mut opened = Vec::new();
     let mut last = None;
     for addr in bind.to_socket_addrs().map_err(fail)? {
         match open(addr) {
-            Ok(listener) => opened.push(listener),
+            Ok(socket) => opened.push(socket),
             Err(e) => last = Some(e),
         }
     }
@@ -49,6 +49,25 @@ fn listen(bind: &str) -> Result<Vec<std::net::TcpListener>, String> {
         (true, Some(e)) => Err(fail(e)),
         (true, None) => Err(format!("cannot listen on {bind}: no address")),
     }
+}
+
+/// The bound sockets listening as actix's own `bind` makes them (a backlog
+/// of `BACKLOG`: `std`'s 128 lost SYNs in a burst of new connections, which
+/// clients resend after a second, the 1 s outliers of the 256-connection
+/// benchmark, docs/BENCHMARKS.md).
+fn listen(
+    sockets: Vec<socket2::Socket>,
+    bind: &str,
+) -> Result<Vec<std::net::TcpListener>, String> {
+    sockets
+        .into_iter()
+        .map(|socket| {
+            socket.listen(BACKLOG as i32)?;
+            socket.set_nonblocking(true)?;
+            Ok(socket.into())
+        })
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))
 }
 
 /// What every handler can reach.
@@ -95,14 +114,11 @@ impl Application {
             config.sqlite_locking,
         );
         let (lookup_threads, card_readers) = (config.sqlite_lookup_threads, config.pg_card_readers);
-        // Before the database is opened, and so before it is migrated: a
-        // start that cannot listen (the port taken, a bad PATRON_BIND)
-        // migrated the database, then stopped, and the image rolled back to
-        // refused the newer schema: a typo became an outage (a review).
-        // Before the first admin too: such a start committed a generated
-        // password it never printed, and later starts printed none (an
-        // outside review).
-        let listeners = listen(&config.bind)?;
+        // Bound before the database is opened, and so before it is
+        // migrated (`bind`). Before the first admin too: a start that could
+        // not listen committed a generated password it never printed, and
+        // later starts printed none (an outside review).
+        let sockets = bind(&config.bind)?;
         let db = web::block(move || Db::connect_with_timeout(&url, pool_size, timeout, locking))
             .await
             .map_err(|e| e.to_string())??
@@ -207,7 +223,8 @@ impl Application {
         // docs/BENCHMARKS.md).
         .worker_max_blocking_threads(config.pool_size as usize / config.workers.max(1) + 1)
         .shutdown_timeout(SHUTDOWN_SECS);
-        for listener in listeners {
+        // Listening only now: the database is migrated and ready.
+        for listener in listen(sockets, &config.bind)? {
             server = server
                 .listen(listener)
                 .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;

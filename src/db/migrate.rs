@@ -53,7 +53,9 @@ pub fn run(conn: &mut DbConn) -> Result<(), String> {
         DbConn::Postgresql(c) => c.transaction::<_, MigrationError, _>(|c| {
             // Not the URL's `statement_timeout` (README suggests one for
             // requests): an index built on ten million orders outlasts it,
-            // and the upgrade rolled back at every start.
+            // and the upgrade rolled back at every start. Its `lock_timeout`
+            // stays: waiting without one, behind a long read, would queue
+            // every other statement on the table behind the migration.
             diesel::connection::SimpleConnection::batch_execute(
                 c,
                 "SET LOCAL statement_timeout = 0",
