@@ -55,10 +55,7 @@ fn bind(bind: &str) -> Result<Vec<socket2::Socket>, String> {
 /// of `BACKLOG`: `std`'s 128 lost SYNs in a burst of new connections, which
 /// clients resend after a second, the 1 s outliers of the 256-connection
 /// benchmark, docs/BENCHMARKS.md).
-fn listen(
-    sockets: Vec<socket2::Socket>,
-    bind: &str,
-) -> Result<Vec<std::net::TcpListener>, String> {
+fn listen(sockets: Vec<socket2::Socket>, bind: &str) -> Result<Vec<std::net::TcpListener>, String> {
     sockets
         .into_iter()
         .map(|socket| {
