@@ -158,15 +158,13 @@ fn to_wal(conn: &mut DbConn, timeout: Duration) -> Result<(), String> {
 fn first_connection(manager: &Manager, timeout: Duration) -> Result<DbConn, String> {
     if Backend::of_url(&manager.url) == Some(Backend::Sqlite) {
         let path = sqlite_path(&manager.url);
-        let new_file = !path.starts_with("file:") && !std::path::Path::new(path).exists();
-        let conn = manager.connect().map_err(|e| {
+        if !path.starts_with("file:") {
+            create_private(path);
+        }
+        return manager.connect().map_err(|e| {
             let why = sqlite_open_problem(path).unwrap_or_else(|| e.to_string());
             format!("cannot open the SQLite database {path}: {why}")
-        })?;
-        if new_file {
-            owner_only(path)?;
-        }
-        return Ok(conn);
+        });
     }
     let deadline = std::time::Instant::now() + timeout;
     loop {
@@ -187,18 +185,17 @@ fn first_connection(manager: &Manager, timeout: Duration) -> Result<DbConn, Stri
 /// A database file Patron creates is readable by its owner only: it holds
 /// password hashes, webhook secrets and customers' personal data, and
 /// SQLite made it 0644 (any local user could read it, and sign webhooks).
-/// Its `-wal` and `-shm` files take the same mode from it. A file that was
-/// there is left as its owner set it.
-fn owner_only(path: &str) -> Result<(), String> {
+/// Created empty with that mode before SQLite opens it (made by SQLite and
+/// then changed, it could be opened in between, and an open file stays
+/// readable); its `-wal` and `-shm` files take their mode from it. A file
+/// that is there is left as its owner set it; a failure here is left to
+/// SQLite's open to report. `file:` URIs are SQLite's to create.
+fn create_private(path: &str) {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| format!("cannot make the SQLite database {path} private: {e}"))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let _ = options.open(path);
 }
 
 fn sqlite_open_problem(path: &str) -> Option<String> {
