@@ -513,7 +513,7 @@ pub struct BulkRejection {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    /// Every bad field of every item, as `items[i].field`.
+    /// Every bad field of every item, as `items[i].field` (`items[i]` for an item wrong as a whole).
     pub errors: Vec<FieldError>,
     /// One result per item, `error` or `skipped`: only when an `all_or_none`
     /// batch was rejected. A 422 for the request as a whole (a body of the

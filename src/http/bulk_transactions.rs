@@ -463,7 +463,7 @@ fn version_check(
     responses(
         (status = 200, description = "Per-item results", body = bulk::BulkResponse),
         (status = 413, description = "More than 1,000 items, more than 200,000 JSON values or a body over 8 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "With `all_or_none`, an item failed and nothing was applied: a validation problem naming every bad field as `items[i].field`, with the per-item results in `items`; also no item (`items`, code `length`), or a malformed request", body = bulk::BulkRejection, content_type = "application/problem+json")
+        (status = 422, description = "With `all_or_none`, an item failed and nothing was applied: a validation problem naming every bad field as `items[i].field` (`items[i]` for an item wrong as a whole), with the per-item results in `items`; also no item (`items`, code `length`), or a malformed request", body = bulk::BulkRejection, content_type = "application/problem+json")
     )
 )]
 #[post("/transactions/bulk")]

@@ -85,11 +85,12 @@ async fn metrics_count_requests_and_pool(app: TestApp) {
             "no bucket le={le} in:\n{text}"
         );
     }
-    // The busy 503s that are not a pool checkout's, shown from the start.
+    // The busy 503s that are not a pool checkout's, shown from the start
+    // (the count is the process's: other tests' apps add to it).
     for queue in ["write", "report", "card_read"] {
         assert!(
             text.contains(&format!(
-                "patron_db_queue_timeouts_total{{queue=\"{queue}\"}} 0"
+                "patron_db_queue_timeouts_total{{queue=\"{queue}\"}} "
             )),
             "no {queue} queue timeouts in:\n{text}"
         );
