@@ -75,7 +75,11 @@ pub struct CustomerView {
     pub currency: String,
     pub notes: Option<String>,
     pub tags: Vec<String>,
-    /// Increases on every change; send it back in `If-Match`.
+    /// Increases on every write of the card itself; send it back in
+    /// `If-Match`. The figures derived from its records (purchases,
+    /// revenues, last contact, CPR stage, loyalty, tier) change without it,
+    /// as does `updated_at` (so the list's `updated_since` does not find
+    /// them): the `ETag` follows them, and `/changes` carries the stage moves.
     pub version: i64,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
@@ -100,9 +104,13 @@ pub struct CustomerView {
     pub lifetime_revenue_cents: i64,
     /// Sum of all transaction amounts minus costs.
     pub lifetime_profit_cents: i64,
-    /// Revenue from transactions in the last 12 months.
+    /// Revenue from transactions in the last 12 calendar months, as of the
+    /// last write of an order or the window's last move (hourly by default,
+    /// `PATRON_STATS_REFRESH_SECS`): an order leaving the window still
+    /// counts until then.
     pub revenue_12m_cents: i64,
-    /// Profit from transactions in the last 12 months.
+    /// Profit from transactions in the last 12 calendar months (as
+    /// `revenue_12m_cents`).
     pub profit_12m_cents: i64,
     /// Complaints with status `open`.
     pub open_complaints: i64,
