@@ -117,27 +117,10 @@ async fn the_port_refuses_connections_until_the_database_is_ready(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_port_refuses_connections_until_the_database_is_ready_sqlite() {
-    use diesel::connection::SimpleConnection;
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("waiting.db").to_string_lossy().to_string();
-    let writer = path.clone();
-    let hold = move || -> Box<dyn FnOnce() + Send> {
-        let (locked, held) = std::sync::mpsc::channel();
-        let (release, released) = std::sync::mpsc::channel::<()>();
-        let holder = std::thread::spawn(move || {
-            let mut conn = crate::helpers::open_sqlite(&writer);
-            conn.batch_execute("BEGIN IMMEDIATE")
-                .expect("the write lock");
-            locked.send(()).expect("the test waits");
-            let _ = released.recv();
-            conn.batch_execute("COMMIT").expect("the commit");
-        });
-        held.recv().expect("held");
-        Box::new(move || {
-            drop(release);
-            holder.join().expect("the holder");
-        })
-    };
+    // Another process's write, held through the start.
+    let hold = || crate::helpers::hold_sqlite_write_lock(&path);
     the_port_refuses_connections_until_the_database_is_ready(&format!("sqlite://{path}"), hold)
         .await;
 }

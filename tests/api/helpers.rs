@@ -330,6 +330,29 @@ impl Drop for Cleanup {
 /// as the app's connections do: without the wait a read failed with
 /// "database is locked" whenever an app's connection was closing (the last
 /// one to close checkpoints the file) or its start-up jobs were writing.
+/// Takes SQLite's write lock on the file at `path` from a thread of its
+/// own, as another process's long write would; returns once it is held,
+/// with what releases it (the COMMIT, waited for).
+pub fn hold_sqlite_write_lock(path: &str) -> Box<dyn FnOnce() + Send> {
+    use diesel::connection::SimpleConnection;
+    let path = path.to_string();
+    let (locked, held) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut conn = open_sqlite(&path);
+        conn.batch_execute("BEGIN IMMEDIATE")
+            .expect("the write lock");
+        locked.send(()).expect("the test waits");
+        let _ = released.recv();
+        conn.batch_execute("COMMIT").expect("the commit");
+    });
+    held.recv().expect("the lock is held");
+    Box::new(move || {
+        drop(release);
+        holder.join().expect("the holder");
+    })
+}
+
 pub fn open_sqlite(path: &str) -> diesel::SqliteConnection {
     use diesel::connection::SimpleConnection;
     let mut conn = diesel::SqliteConnection::establish(path)

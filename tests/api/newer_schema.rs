@@ -83,7 +83,7 @@ async fn an_older_patron_refuses_a_newer_schema_postgres() {
 /// reads. `lock_writes` makes writes fail, and returns what undoes it.
 async fn a_restart_with_nothing_pending_writes_nothing(
     url: &str,
-    lock_writes: impl FnOnce() -> Box<dyn FnOnce()>,
+    lock_writes: impl FnOnce() -> Box<dyn FnOnce() + Send>,
 ) {
     let mut config = Config::for_database(url);
     config.webhook_poll_ms = 0;
@@ -105,25 +105,8 @@ async fn a_restart_with_nothing_pending_writes_nothing(
 async fn a_restart_with_nothing_pending_writes_nothing_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("restart.db").to_string_lossy().to_string();
-    let writer = path.clone();
-    // Another process's write, held through the restart.
-    let lock_writes = move || -> Box<dyn FnOnce()> {
-        let (locked, held) = std::sync::mpsc::channel();
-        let (release, released) = std::sync::mpsc::channel::<()>();
-        let holder = std::thread::spawn(move || {
-            let mut conn = crate::helpers::open_sqlite(&writer);
-            conn.batch_execute("BEGIN IMMEDIATE")
-                .expect("the write lock");
-            locked.send(()).expect("the test waits");
-            let _ = released.recv();
-            conn.batch_execute("COMMIT").expect("the commit");
-        });
-        held.recv().expect("the lock is held");
-        Box::new(move || {
-            drop(release);
-            holder.join().expect("the holder");
-        })
-    };
+    // Another process's write, held through the start.
+    let lock_writes = || crate::helpers::hold_sqlite_write_lock(&path);
     a_restart_with_nothing_pending_writes_nothing(&format!("sqlite://{path}"), lock_writes).await;
 }
 
@@ -138,7 +121,7 @@ async fn a_restart_with_nothing_pending_writes_nothing_postgres() {
     };
     let name = db.url.rsplit('/').next().unwrap_or_default();
     let name = name.split('?').next().unwrap_or_default().to_string();
-    let lock_writes = || -> Box<dyn FnOnce()> {
+    let lock_writes = || -> Box<dyn FnOnce() + Send> {
         execute(&format!(
             "ALTER DATABASE {name} SET default_transaction_read_only = on"
         ));
