@@ -95,6 +95,9 @@ async fn the_port_refuses_connections_until_the_database_is_ready(
     let mut config = Config::for_database(url);
     config.webhook_poll_ms = 0;
     config.bind = format!("127.0.0.1:{port}");
+    // The start waits for the release, however late a loaded machine runs
+    // this test (with 5 s, SQLite's switch to WAL gave up first).
+    config.db_timeout_secs = 60;
     let release = hold();
     let start = tokio::spawn(Application::build(config));
     // Long enough for the start to have bound the port and be waiting.

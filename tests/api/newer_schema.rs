@@ -89,7 +89,6 @@ async fn a_restart_with_nothing_pending_writes_nothing(
     config.webhook_poll_ms = 0;
     config.bind = "127.0.0.1:0".into();
     config.sqlite_locking = patron::db::SqliteLocking::Shared;
-    config.db_timeout_secs = 1;
     drop(
         Application::build(config.clone())
             .await
