@@ -1,5 +1,7 @@
 //! Embedded migrations, one set per backend, run at start-up.
 
+use std::collections::HashSet;
+
 use diesel::backend::Backend;
 use diesel::migration::MigrationSource;
 use diesel::Connection;
@@ -91,34 +93,39 @@ fn up_to_date(conn: &mut DbConn) -> Result<bool, MigrationError> {
     let (applied, ours) = match conn {
         DbConn::Sqlite(c) => (
             query.load::<Applied>(c),
-            versions::<diesel::sqlite::Sqlite>(SQLITE)?,
+            versions::<diesel::sqlite::Sqlite>(&SQLITE)?,
         ),
         DbConn::Postgresql(c) => (
             query.load::<Applied>(c),
-            versions::<diesel::pg::Pg>(POSTGRES)?,
+            versions::<diesel::pg::Pg>(&POSTGRES)?,
         ),
     };
     let Ok(applied) = applied else {
         return Ok(false);
     };
-    let applied: std::collections::HashSet<String> =
-        applied.into_iter().map(|a| a.version).collect();
-    let mut unknown: Vec<String> = applied
-        .iter()
-        .filter(|v| !ours.contains(*v) && !RETIRED.contains(&v.as_str()))
-        .cloned()
-        .collect();
-    if !unknown.is_empty() {
-        unknown.sort();
-        return Err(newer_schema(&unknown).into());
-    }
+    let applied: HashSet<String> = applied.into_iter().map(|a| a.version).collect();
+    refuse_unknown(applied.iter().cloned(), &ours)?;
     Ok(ours.is_subset(&applied))
 }
 
+/// The newer-schema error when `applied` holds a version neither `ours`
+/// nor retired.
+fn refuse_unknown(
+    applied: impl Iterator<Item = String>,
+    ours: &HashSet<String>,
+) -> Result<(), MigrationError> {
+    let mut unknown: Vec<String> = applied
+        .filter(|v| !ours.contains(v) && !RETIRED.contains(&v.as_str()))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort();
+    Err(newer_schema(&unknown).into())
+}
+
 /// The versions of `known`, as diesel writes them in its table.
-fn versions<DB: Backend>(
-    known: EmbeddedMigrations,
-) -> Result<std::collections::HashSet<String>, MigrationError>
+fn versions<DB: Backend>(known: &EmbeddedMigrations) -> Result<HashSet<String>, MigrationError>
 where
     EmbeddedMigrations: MigrationSource<DB>,
 {
@@ -137,21 +144,9 @@ where
     DB: Backend,
     EmbeddedMigrations: MigrationSource<DB>,
 {
-    let ours = known
-        .migrations()?
-        .iter()
-        .map(|m| m.name().version().as_owned())
-        .collect::<std::collections::HashSet<_>>();
-    let mut unknown = conn
-        .applied_migrations()?
-        .into_iter()
-        .filter(|v| !ours.contains(v) && !RETIRED.contains(&v.to_string().as_str()))
-        .map(|v| v.to_string())
-        .collect::<Vec<_>>();
-    if !unknown.is_empty() {
-        unknown.sort();
-        return Err(newer_schema(&unknown).into());
-    }
+    let ours = versions::<DB>(&known)?;
+    let applied = conn.applied_migrations()?;
+    refuse_unknown(applied.iter().map(|v| v.to_string()), &ours)?;
     conn.run_pending_migrations(known).map(|_| ())
 }
 
