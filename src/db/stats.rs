@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use chrono::{Months, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
@@ -15,29 +15,10 @@ pub fn window_start(now: NaiveDateTime) -> NaiveDateTime {
     window_start_months(now, 12)
 }
 
-/// The start of a trailing window of `months` calendar months: the same
-/// day and time of day that many months before, or, when that month has no
-/// such day (29 February 2028 a year back, 31 May three months back), the
-/// start of the next month. chrono's clamp to the month's last day kept the
-/// time of day, so the start went back ~23 hours at midnight of such a day
-/// (2028-02-28 23:00 → 2027-02-28 23:00, then 2028-02-29 00:00 →
-/// 2027-02-28 00:00): the window's move found nothing to take out, cards
-/// written that day counted orders the others did not (a review). Never
-/// earlier for a later `now`.
+/// The start of a trailing window of `months` calendar months
+/// ([`crate::domain::periods::window_start`]).
 pub fn window_start_months(now: NaiveDateTime, months: u32) -> NaiveDateTime {
-    use chrono::Datelike;
-    let Some(start) = now.checked_sub_months(Months::new(months)) else {
-        return NaiveDateTime::MIN;
-    };
-    if start.day() == now.day() {
-        return start;
-    }
-    start
-        .date()
-        .checked_add_months(Months::new(1))
-        .and_then(|d| d.with_day(1))
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .unwrap_or(start)
+    crate::domain::periods::window_start(now, months)
 }
 
 /// A timestamp literal both backends compare correctly with stored values.

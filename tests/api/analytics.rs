@@ -16,6 +16,7 @@ backend_tests!(
     overview_answers_the_questions,
     overview_silent_losses_in_a_later_period,
     overview_months_compare_with_the_calendar_month_before,
+    overview_month_end_reports_tile_time,
     a_new_customer_lost_is_judged_at_its_churn,
     a_new_customer_lost_on_29_february_counts_in_that_days_report,
     funnel_conversion_and_median_days,
@@ -881,6 +882,40 @@ async fn overview_months_compare_with_the_calendar_month_before(app: TestApp) {
             "{q}"
         );
     }
+}
+
+/// Reports from one month's last day to the next's tile time too: each
+/// lapse is the silent loss of one of them. By chrono's clamp, 31 March to
+/// 30 April was a month but 30 April to 31 May was 31 days, whose period
+/// before began on 30 March: a lapse that day counted in April's report and
+/// again in May's (as one on 29 January in February's and March's).
+async fn overview_month_end_reports_tile_time(app: TestApp) {
+    let token = app.admin_token().await;
+    for (name, lapse) in [
+        ("Lapsed 29 January", "2025-01-29T12:00:00Z"),
+        ("Lapsed 30 March", "2025-03-30T12:00:00Z"),
+    ] {
+        let c = customer(&app, &token, name).await;
+        post_sale(&app, &token, c, 1_000, "Tea", "2023-01-10T10:00:00Z").await;
+        post_sale(&app, &token, c, 1_000, "Tea", lapse).await;
+    }
+    let mut losses = Vec::new();
+    for (from, to) in [
+        ("2025-01-31", "2025-02-28"),
+        ("2025-02-28", "2025-03-31"),
+        ("2025-03-31", "2025-04-30"),
+        ("2025-04-30", "2025-05-31"),
+    ] {
+        let q = format!("?from={from}T00:00:00Z&to={to}T00:00:00Z");
+        let o = overview(&app, &token, &q).await;
+        losses.push(o["silent_losses"].as_i64().unwrap_or(-1));
+    }
+    assert_eq!(losses, [1, 0, 1, 0]);
+    // The default `from` follows the 12-month window's rule whether `to` is
+    // sent or is now: 12 months before 29 February is 1 March (it was 28
+    // February with `to` sent).
+    let o = overview(&app, &token, "?to=2028-02-29T10:00:00Z").await;
+    assert_eq!(o["from"], "2027-03-01T00:00:00Z", "{o}");
 }
 
 /// A frontend building the URL by interpolation sends `+08:00` as is; the
