@@ -83,6 +83,16 @@ pub const READ_ONLY: &[&str] = &[
     "profit_12m_cents",
     "cpr_stage",
     "tier",
+    // After the first ones, so that a file read by position keeps its columns.
+    "first_purchase_at",
+    "last_purchase_at",
+    "open_complaints",
+    "cpr_pinned",
+    "share_of_wallet",
+    "churned_at",
+    "churn_reason",
+    "satisfaction_overall",
+    "loyalty_type",
 ];
 
 const INTEGERS: &[&str] = &[
@@ -341,7 +351,10 @@ fn export_page(
 /// (tags joined with `|`), then Patron's figures `version, created_at,
 /// updated_at, archived_at, last_contact_at, purchase_count,
 /// lifetime_revenue_cents, lifetime_profit_cents, revenue_12m_cents,
-/// profit_12m_cents, cpr_stage, tier`. Empty cell = no value. Rows are
+/// profit_12m_cents, cpr_stage, tier, first_purchase_at, last_purchase_at,
+/// open_complaints, cpr_pinned, share_of_wallet, churned_at, churn_reason,
+/// satisfaction_overall, loyalty_type` (each as the card has it; `cpr_pinned`
+/// is `true` or `false`). Empty cell = no value. Rows are
 /// read 1,000 at a time, so memory stays flat whatever the count; each
 /// page is read on its own, so in an order by a value that changes
 /// (`updated_at`, the figures) a card changed during the export may be in

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::backend_tests;
+use crate::churn::{churn, contact, sale};
 use crate::helpers::{Resp, TestApp};
 use crate::sync_bulk::bulk;
 
@@ -89,6 +90,77 @@ async fn round_trip_keeps_chinese_and_special_characters(app: TestApp) {
     assert_eq!(card.body["region"], "上海");
     assert_eq!(card.body["tags"], json!(["健康"]));
     assert_eq!(card.body["notes"], "第一行, \"引号\"\n第二行");
+}
+
+/// Every figure column of the export is the card's own value, as its JSON
+/// has it: the figures the list filters on are in the file too (it lacked
+/// the purchase dates, open complaints, share of wallet, churn and loyalty).
+async fn the_exports_figures_are_the_cards(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(
+            &token,
+            json!({"kind": "individual", "name": "王芳", "wallet_size_cents": 400_000}),
+        )
+        .await
+        .id();
+    sale(&app, &token, c, 100_000, 60_000, 10).await;
+    contact(&app, &token, c, "complaint", 5).await;
+    assert_eq!(
+        churn(&app, &token, c, "harsh_policies", None).await.status,
+        201
+    );
+    let export = app.get("/api/v1/customers/export", &token).await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    let card = app
+        .get(&format!("/api/v1/customers/{c}"), &token)
+        .await
+        .body;
+    let (headers, rows) = parse(&export.text);
+    let figures = [
+        "version",
+        "created_at",
+        "updated_at",
+        "archived_at",
+        "last_contact_at",
+        "purchase_count",
+        "lifetime_revenue_cents",
+        "lifetime_profit_cents",
+        "revenue_12m_cents",
+        "profit_12m_cents",
+        "cpr_stage",
+        "tier",
+        "first_purchase_at",
+        "last_purchase_at",
+        "open_complaints",
+        "cpr_pinned",
+        "share_of_wallet",
+        "churned_at",
+        "churn_reason",
+        "satisfaction_overall",
+        "loyalty_type",
+    ];
+    // In this order, after the writable fields, and nothing after them.
+    assert_eq!(headers[headers.len() - figures.len()..], figures);
+    for name in figures {
+        let expected = match &card[name] {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(rows[0][column(&headers, name)], expected, "{name}: {card}");
+    }
+    for (name, value) in [
+        ("open_complaints", "1"),
+        ("share_of_wallet", "0.25"),
+        ("churn_reason", "harsh_policies"),
+        ("cpr_pinned", "false"),
+    ] {
+        assert_eq!(rows[0][column(&headers, name)], value, "{name}: {card}");
+    }
+    // The file imports back as is: the figures are not written.
+    let r = import(&app, &token, "", &export.text).await;
+    assert_eq!(r.body["items"][0]["status"], "unchanged", "{}", r.text);
 }
 
 async fn export_applies_the_list_filters_and_pages(app: TestApp) {
@@ -467,6 +539,7 @@ async fn export_refuses_the_list_paging(app: TestApp) {
 
 backend_tests!(
     round_trip_keeps_chinese_and_special_characters,
+    the_exports_figures_are_the_cards,
     export_applies_the_list_filters_and_pages,
     import_rules,
     export_refuses_the_list_paging,
