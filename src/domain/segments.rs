@@ -996,6 +996,18 @@ fn whole_number(value: &Value) -> Option<i64> {
     })
 }
 
+/// A whole number past 64 bits: above `i64::MAX` (serde_json's `u64`), or
+/// a float of 2^63 or more (`1e300`).
+fn beyond_i64(value: &Value) -> bool {
+    match value {
+        Value::Number(n) if n.is_u64() => n.as_i64().is_none(),
+        Value::Number(n) if n.is_f64() => n
+            .as_f64()
+            .is_some_and(|f| f.fract() == 0.0 && f.abs() >= 2f64.powi(63)),
+        _ => false,
+    }
+}
+
 fn scalar(
     field: &Field,
     value: &Value,
@@ -1061,6 +1073,16 @@ fn scalar(
             }
             _ => wrong(errors, &format!("one of the codes {}", codes.join(", "))),
         },
+        // Past 64 bits: the range, as any integer field of a body says.
+        FieldType::Integer | FieldType::Money | FieldType::Birthday if beyond_i64(value) => {
+            err(
+                errors,
+                path,
+                "range",
+                "the integer is out of range (-9223372036854775808 to 9223372036854775807)",
+            );
+            None
+        }
         FieldType::Integer => match whole_number(value) {
             Some(n) => Some(Scalar::Int(n)),
             None => wrong(errors, "an integer"),
@@ -1183,10 +1205,32 @@ mod tests {
             one(json!({"field": "purchase_count", "op": "gte", "value": 2.5})),
             pair("rule.value", "invalid_type")
         );
+        // Past 64 bits: the range, as for an integer field of a body.
+        for value in [
+            json!(1e300),
+            json!(-1e19),
+            json!(9_223_372_036_854_775_808u64),
+        ] {
+            for field in ["purchase_count", "lifetime_revenue_cents", "birthday"] {
+                let op = if field == "birthday" {
+                    "within_days"
+                } else {
+                    "gte"
+                };
+                let rule = json!({"field": field, "op": op, "value": value});
+                assert_eq!(one(rule), pair("rule.value", "range"), "{field} {value}");
+            }
+        }
+        // An integral float below 2^63 that is not exact stays a wrong type.
         assert_eq!(
-            one(json!({"field": "purchase_count", "op": "gte", "value": 1e300})),
+            one(json!({"field": "purchase_count", "op": "gte", "value": 1e17})),
             pair("rule.value", "invalid_type")
         );
+        assert!(Rule::parse(
+            &json!({"field": "owner_id", "op": "gte", "value": i64::MIN}),
+            "rule"
+        )
+        .is_ok());
     }
 
     #[test]
@@ -1706,7 +1750,7 @@ mod tests {
         for (value, code) in [
             (json!(-1), "range"),
             (json!(367), "range"),
-            (json!(1e300), "invalid_type"),
+            (json!(1e300), "range"),
             (json!(7.5), "invalid_type"),
             (json!("30"), "invalid_type"),
             (json!("-30d"), "invalid_type"),

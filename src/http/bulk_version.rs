@@ -36,27 +36,24 @@ pub fn take(items: &mut [Value]) -> (Vec<Option<i64>>, HashMap<usize, ApiError>)
 }
 
 /// A `version` value: a whole number (an integral float too, as in any
-/// integer field), or null for no check.
+/// integer field), or null for no check. Read as any integer field of a
+/// body is: past 64 bits it is the range, not the type.
 fn read(value: &Value) -> Result<Option<i64>, ApiError> {
     if value.is_null() {
         return Ok(None);
     }
-    value
-        .as_i64()
-        .or_else(|| {
-            value
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                .map(|f| f as i64)
-        })
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::invalid(
+    let mut whole = value.clone();
+    super::extract::integral_floats_to_integers(&mut whole);
+    serde_json::from_value::<i64>(whole).map(Some).map_err(|e| {
+        match super::wording::plain(&e.to_string()) {
+            ("range", message) => ApiError::invalid("version", "range", &message),
+            _ => ApiError::invalid(
                 "version",
                 "invalid_type",
                 "must be a whole number: the record's version as last read, or null (or absent) for no check",
-            )
-        })
+            ),
+        }
+    })
 }
 
 /// Runs `plan` over the items whose `version` reads (with their versions,

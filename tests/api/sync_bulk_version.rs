@@ -122,15 +122,29 @@ async fn a_create_ignores_version_and_a_bad_one_is_refused(app: TestApp) {
     let body = json!({"items": [
         {"external_id": "N", "kind": "individual", "name": "赵敏", "version": 7},
         {"external_id": "O", "kind": "individual", "name": "周芷若", "version": "1"},
-        {"external_id": "P", "kind": "individual", "name": "小昭", "version": 1.5}
+        {"external_id": "P", "kind": "individual", "name": "小昭", "version": 1.5},
+        {"external_id": "Q", "kind": "individual", "name": "殷离", "version": 1e20},
+        {"external_id": "R", "kind": "individual", "name": "杨不悔", "version": 9_223_372_036_854_775_808u64},
+        {"external_id": "S", "kind": "individual", "name": "纪晓芙", "version": 2.0}
     ]});
     let r = bulk(&app, CUSTOMERS, &token, &body, None).await;
-    assert_eq!(statuses(&r), ["created", "error", "error"], "{}", r.text);
+    assert_eq!(
+        statuses(&r),
+        ["created", "error", "error", "error", "error", "created"],
+        "{}",
+        r.text
+    );
     assert_eq!(r.body["items"][0]["version"], 1);
-    for i in [1, 2] {
+    // Past 64 bits it is the range, as for any integer field of a body.
+    for (i, code) in [
+        (1, "invalid_type"),
+        (2, "invalid_type"),
+        (3, "range"),
+        (4, "range"),
+    ] {
         let error = &r.body["items"][i]["errors"][0];
         assert_eq!(error["field"], "version", "{}", r.text);
-        assert_eq!(error["code"], "invalid_type");
+        assert_eq!(error["code"], code, "{}", r.text);
     }
 }
 
