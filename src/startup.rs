@@ -97,6 +97,7 @@ pub struct Application {
     pub db: Db,
     webhooks: Option<crate::webhook_worker::Running>,
     jobs: crate::jobs::Running,
+    unsettled: crate::http::idempotency_settle::Unsettled,
 }
 
 impl Application {
@@ -153,6 +154,7 @@ impl Application {
             webhook_allowed_networks: config.webhook_allowed_networks.clone(),
             unsettled: Default::default(),
         });
+        let unsettled = state.unsettled.clone();
         let jobs = crate::jobs::spawn(db.clone(), &config, std::sync::Arc::downgrade(&state.alive));
         let webhooks = crate::webhook_worker::spawn(
             db.clone(),
@@ -241,6 +243,7 @@ impl Application {
             db,
             webhooks,
             jobs,
+            unsettled,
         })
     }
 
@@ -289,15 +292,31 @@ impl Application {
         tokio::pin!(server);
         let graceful = tokio::select! {
             stopped = &mut server => {
-                tokio::join!(stop_webhooks(webhooks, true), stop_jobs(jobs, true));
+                let grace = std::time::Duration::from_secs(SHUTDOWN_SECS);
+                tokio::join!(
+                    stop_webhooks(webhooks, true),
+                    stop_jobs(jobs, true),
+                    self.unsettled.settle_left(&self.db, grace)
+                );
                 return stopped.map(|()| Stopped::Drained);
             }
             graceful = signals.next() => graceful,
         };
         // The server future must be polled for the stop to happen: the
         // handle's answer comes from it.
+        let stop_began = std::time::Instant::now();
+        let (db, unsettled) = (self.db, self.unsettled);
         let http = async {
             let ((), stopped) = tokio::join!(handle.stop(graceful), &mut server);
+            // The workers are gone, and the settlings they were retrying
+            // with them: the rest of the grace period is theirs.
+            if graceful {
+                let grace = std::time::Duration::from_secs(SHUTDOWN_SECS);
+                let left = grace.saturating_sub(stop_began.elapsed());
+                unsettled
+                    .settle_left(&db, left.max(std::time::Duration::from_secs(1)))
+                    .await;
+            }
             stopped
         };
         let stopping = async {

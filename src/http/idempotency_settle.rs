@@ -152,6 +152,49 @@ impl Unsettled {
         }
     }
 
+    /// At a graceful stop, once the workers are gone (their runtimes took
+    /// the background retries with them): tries each entry left until it is
+    /// written, given up as any retry would, or `bound` passes, and logs
+    /// what stays unsettled. Dropped with the workers, a response not yet
+    /// stored left its key a 409 after the restart, then
+    /// `idempotency-applied` for good, instead of its replay. Returns how
+    /// many are left.
+    pub async fn settle_left(&self, db: &Db, bound: Duration) -> usize {
+        let deadline = Instant::now() + bound;
+        loop {
+            let entries: Vec<((i64, String), Pending)> = {
+                let mut memory = self.memory.lock();
+                memory.sweep(Instant::now());
+                let entries = memory.entries.iter();
+                entries
+                    .map(|(id, e)| (id.clone(), e.pending.clone()))
+                    .collect()
+            };
+            let mut left = 0;
+            for ((user_id, key), pending) in entries {
+                match settle(db, user_id, &key, &pending).await {
+                    Err(e) if passing(&e) => left += 1,
+                    Err(e) => {
+                        log::error!("idempotency claim of user {user_id} left unsettled: {e}");
+                        self.forget(user_id, &key, pending.token());
+                    }
+                    Ok(()) => self.forget(user_id, &key, pending.token()),
+                }
+            }
+            if left == 0 {
+                return 0;
+            }
+            if Instant::now() >= deadline {
+                log::error!(
+                    "{left} idempotency claim(s) left unsettled at the stop: the database stayed \
+                     busy; their keys answer 409 until their lease ends"
+                );
+                return left;
+            }
+            tokio::time::sleep(FIRST_PAUSE).await;
+        }
+    }
+
     fn holds(&self, user_id: i64, key: &str, token: &str) -> bool {
         self.get(user_id, key).is_some_and(|p| p.token() == token)
     }

@@ -63,6 +63,7 @@ mod funnel_stays;
 mod health;
 mod idempotency_applied;
 mod idempotency_clock;
+mod idempotency_stop;
 mod idempotency_unsettled;
 mod if_none_match_writes;
 mod instants;
