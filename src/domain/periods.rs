@@ -177,21 +177,46 @@ mod tests {
         check_utc(&cases);
     }
 
+    /// Never earlier for a later instant, across days the earlier month
+    /// lacks; a day it has keeps its time of day.
     #[test]
-    fn window_starts_skip_days_a_month_lacks() {
-        assert_eq!(
-            window_start(t("2028-02-29 10:00"), 12),
-            t("2027-03-01 00:00")
-        );
+    fn window_start_never_moves_back() {
         assert_eq!(
             window_start(t("2028-02-28 23:00"), 12),
             t("2027-02-28 23:00")
         );
         assert_eq!(
-            window_start(t("2026-05-31 08:00"), 3),
+            window_start(t("2028-02-29 00:00"), 12),
+            t("2027-03-01 00:00")
+        );
+        assert_eq!(
+            window_start(t("2028-02-29 23:59"), 12),
+            t("2027-03-01 00:00")
+        );
+        assert_eq!(
+            window_start(t("2028-03-01 00:00"), 12),
+            t("2027-03-01 00:00")
+        );
+        assert_eq!(
+            window_start(t("2026-05-30 08:00"), 3),
             t("2026-03-01 00:00")
         );
+        assert_eq!(
+            window_start(t("2026-05-28 08:00"), 3),
+            t("2026-02-28 08:00")
+        );
         assert_eq!(window_start(NaiveDateTime::MIN, 1), NaiveDateTime::MIN);
+        for months in [1, 3, 6, 12, 24] {
+            let mut at = t("2027-12-25 00:00");
+            let mut last = window_start(at, months);
+            while at < t("2028-04-05 00:00") {
+                at += TimeDelta::minutes(30);
+                let start = window_start(at, months);
+                assert!(start >= last, "{months} months at {at}: {start} < {last}");
+                assert!(start <= at, "{at}");
+                last = start;
+            }
+        }
         // On a clock east of UTC: 29 February 10:00 at +08:00.
         assert_eq!(
             months_before(t("2028-02-29 02:00"), 12, 8 * 3600),

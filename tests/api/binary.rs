@@ -83,6 +83,18 @@ impl Server {
         }
     }
 
+    /// A token of the first admin.
+    pub async fn admin_token(&self, client: &reqwest::Client) -> String {
+        let r = client
+            .post(format!("{}/api/v1/auth/token", self.base))
+            .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .expect("login");
+        let body: serde_json::Value = r.json().await.expect("login body");
+        body["access_token"].as_str().expect("a token").to_string()
+    }
+
     /// SIGKILL (std's `kill` on Unix): no shutdown hook runs.
     pub fn kill(&mut self) {
         self.child.kill().expect("SIGKILL");

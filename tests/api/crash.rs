@@ -16,22 +16,11 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 
-use crate::binary::{Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::binary::Server;
 use crate::helpers::EmptyPgDatabase;
 
 const BATCHES: usize = 24;
 const PER_BATCH: usize = 200;
-
-async fn login(client: &reqwest::Client, base: &str) -> String {
-    let r = client
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .expect("login");
-    let body: Value = r.json().await.expect("login body");
-    body["access_token"].as_str().expect("a token").to_string()
-}
 
 fn batch_body(batch: usize) -> Value {
     let items: Vec<Value> = (0..PER_BATCH)
@@ -105,7 +94,7 @@ async fn crash_and_retry(database_url: String, store: Store) {
         .build()
         .expect("client");
     let mut server = Server::start(&database_url, "warn", Stdio::null()).await;
-    let token = login(&client, &server.base).await;
+    let token = server.admin_token(&client).await;
 
     // The stream: batches one after another until the server dies.
     let acked: Arc<Mutex<BTreeMap<usize, Value>>> = Arc::default();
@@ -160,7 +149,7 @@ async fn crash_and_retry(database_url: String, store: Store) {
 
     // Restart on the same database and send everything again, same keys.
     let mut server = Server::start(&database_url, "warn", Stdio::null()).await;
-    let token = login(&client, &server.base).await;
+    let token = server.admin_token(&client).await;
     let mut replayed = BTreeSet::new();
     for batch in 0..BATCHES {
         let (status, replay, body) = send_batch(&client, &server.base, &token, batch)

@@ -15,7 +15,7 @@ use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use serde_json::{json, Value};
 
-use crate::binary::{command, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::binary::{command, Server};
 use crate::helpers::{open_sqlite, EmptyPgDatabase};
 
 enum Store {
@@ -70,19 +70,10 @@ async fn start(url: &str) -> Server {
 }
 
 async fn keyed_create(client: &reqwest::Client, server: &Server) -> (u16, Value, bool) {
-    let login: Value = client
-        .post(format!("{}/api/v1/auth/token", server.base))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login body");
-    let token = login["access_token"].as_str().expect("a token");
+    let token = server.admin_token(client).await;
     let r = client
         .post(format!("{}/api/v1/customers", server.base))
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .header("Idempotency-Key", "stop-1")
         .json(&json!({"kind": "individual", "name": "停机测试"}))
         .send()

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::binary::{command, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::binary::{command, Server};
 use crate::helpers::EmptyPgDatabase;
 
 #[derive(QueryableByName, Debug, PartialEq)]
@@ -108,16 +108,7 @@ async fn stop_mid_delivery(
         .env("PATRON_WEBHOOK_TIMEOUT_SECS", timeout_secs.to_string());
     let mut server = Server::spawn(start).await;
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{}/api/v1/auth/token", server.base))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let token = login["access_token"].as_str().expect("a token");
+    let token = server.admin_token(&client).await;
     for (path, body) in [
         (
             "webhooks",
@@ -130,7 +121,7 @@ async fn stop_mid_delivery(
     ] {
         let r = client
             .post(format!("{}/api/v1/{path}", server.base))
-            .bearer_auth(token)
+            .bearer_auth(&token)
             .json(&body)
             .send()
             .await
