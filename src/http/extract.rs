@@ -483,6 +483,9 @@ impl FromRequest for NoQuery {
 }
 
 fn no_query(query: &str) -> Result<(), ApiError> {
+    // A name that is not UTF-8 is named as sent, as by the operations with
+    // parameters: decoded leniently it was `\u{FFFD}`, a name no one sent.
+    check_query_text(query)?;
     // Each name once, and at most 50 of them (a query of thousands of
     // names is answered in a few lines, like a body's type errors).
     let mut names: Vec<String> = Vec::new();

@@ -1207,6 +1207,19 @@ async fn nul_characters_are_refused_naming_the_field(app: TestApp) {
         r.problem(400);
         assert_eq!(r.error_fields(), vec![field], "{query}: {}", r.text);
     }
+    // On an operation without parameters too: a name that is not UTF-8
+    // (GBK's 中) is named as sent, not as U+FFFD.
+    let card = format!("/api/v1/customers/{id}");
+    for (query, field, code) in [
+        ("%D6%D0=1", "%D6%D0", "invalid_character"),
+        ("a%00=1", "a\\u0000", "invalid_character"),
+        ("x=1", "x", "unknown_field"),
+    ] {
+        let r = app.get(&format!("{card}?{query}"), &token).await;
+        r.problem(400);
+        assert_eq!(r.error_fields(), vec![field], "{query}: {}", r.text);
+        assert_eq!(r.error_codes()[0].1, code, "{query}: {}", r.text);
+    }
 }
 
 /// HEAD is served wherever GET is, so a browser script may send it too: its
