@@ -470,23 +470,26 @@ fn strict_quoting(body: &[u8]) -> Result<(), ApiError> {
         Quoted,
         QuoteInQuoted,
     }
-    let malformed = |row: usize, what: &str| {
+    // Named by row and line: with line breaks in quoted notes, "row 3"
+    // alone was line 7 of the file, hard to find in an editor (a QA review).
+    let malformed = |row: usize, pos: usize, what: &str| {
+        let line = line_at(body, pos);
         let which = if row == 0 {
-            "the CSV header row".to_string()
+            format!("the CSV header row (line {line})")
         } else {
-            format!("CSV row {row}")
+            format!("CSV row {row} (line {line})")
         };
         ApiError::BadRequest(format!(
             "{which} is malformed: {what} (RFC 4180: a field that holds a quote, comma or \
              line break is enclosed in quotes, and a quote inside it is doubled)"
         ))
     };
-    let (mut at, mut row, mut has_content) = (At::FieldStart, 0, false);
-    let mut bytes = body.iter().peekable();
-    while let Some(&b) = bytes.next() {
+    let (mut at, mut row, mut has_content, mut opened) = (At::FieldStart, 0, false, 0);
+    let mut bytes = body.iter().enumerate().peekable();
+    while let Some((pos, &b)) = bytes.next() {
         let ends_record = (b == b'\n' || b == b'\r') && at != At::Quoted;
         if ends_record {
-            if b == b'\r' && bytes.peek() == Some(&&b'\n') {
+            if b == b'\r' && bytes.peek().is_some_and(|(_, next)| **next == b'\n') {
                 bytes.next();
             }
             // Blank lines are skipped, as the reader skips them.
@@ -495,6 +498,9 @@ fn strict_quoting(body: &[u8]) -> Result<(), ApiError> {
             continue;
         }
         has_content = true;
+        if at == At::FieldStart && b == b'"' {
+            opened = pos;
+        }
         at = match (at, b) {
             (At::FieldStart, b'"') | (At::QuoteInQuoted, b'"') => At::Quoted,
             (At::Quoted, b'"') => At::QuoteInQuoted,
@@ -502,18 +508,23 @@ fn strict_quoting(body: &[u8]) -> Result<(), ApiError> {
             (_, b',') => At::FieldStart,
             (At::FieldStart | At::Unquoted, _) => At::Unquoted,
             (At::QuoteInQuoted, _) => {
-                return Err(malformed(row, "text follows the closing quote of a field"))
+                return Err(malformed(
+                    row,
+                    pos,
+                    "text follows the closing quote of a field",
+                ))
             }
         };
         if at == At::Unquoted && b == b'"' {
             return Err(malformed(
                 row,
+                pos,
                 "a quote stands in a field that is not quoted",
             ));
         }
     }
     if at == At::Quoted {
-        return Err(malformed(row, "a quoted field is not closed"));
+        return Err(malformed(row, opened, "a quoted field is not closed"));
     }
     Ok(())
 }
@@ -545,7 +556,13 @@ fn line_of(body: &[u8], byte: u64) -> usize {
     while body.get(at).is_some_and(|b| *b == b'\n' || *b == b'\r') {
         at += 1;
     }
-    let before = &body[..at];
+    line_at(body, at)
+}
+
+/// The line (from 1) of the byte at `pos`: CRLF, LF and a lone CR each end
+/// a line.
+fn line_at(body: &[u8], pos: usize) -> usize {
+    let before = &body[..pos.min(body.len())];
     let breaks = before
         .iter()
         .enumerate()
@@ -597,16 +614,23 @@ impl Exported {
     }
 }
 
-/// The error of a row exported before its card last changed.
+/// The error of a row exported before its card last changed, or holding a
+/// version the card never had (`bulk_version::stale`).
 pub(super) fn stale(exported: i64, current: i64) -> ApiError {
-    ApiError::FieldConflict(FieldError::new(
-        "version",
-        "conflict",
+    let message = if exported < current {
         format!(
-            "the row was exported at version {exported}; the card is at version {current}, \
-             changed since: export again and redo the edit, or empty the cell to overwrite"
-        ),
-    ))
+            "the row was exported at version {exported}; the card was at version {current} \
+             when this import began, changed since: export again and redo the edit, or empty \
+             the cell to overwrite"
+        )
+    } else {
+        format!(
+            "the row holds version {exported}; the card was at version {current} when this \
+             import began, and has never been at {exported}: export again, or empty the cell \
+             to overwrite"
+        )
+    };
+    ApiError::FieldConflict(FieldError::new("version", "conflict", message))
 }
 
 /// The set-based pass (`bulk_customers_plan::plan`) over the rows whose
@@ -765,10 +789,14 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
                 Value::Array(if raw.is_empty() {
                     Vec::new()
                 } else {
-                    // One piece past the most tags holds the rest: the
-                    // list's length error says enough, where 8 million
-                    // separators were 8 million tags (a review).
-                    raw.splitn(super::customer_input::MAX_TAGS + 1, TAG_SEPARATOR)
+                    // One piece past the most tags: the list's length
+                    // error says enough, where 8 million separators were
+                    // 8 million tags (a review).
+                    // The piece past the most is one tag too: holding the
+                    // rest, it was also refused for a `|` no one typed in
+                    // a tag (a QA review).
+                    raw.split(TAG_SEPARATOR)
+                        .take(super::customer_input::MAX_TAGS + 1)
                         .map(|t| Value::String(t.trim().to_string()))
                         .collect()
                 })
@@ -781,6 +809,8 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
                 whole_number(raw)
                     .map(Value::from)
                     .unwrap_or_else(|| Value::String(raw.to_string()))
+            } else if name == "birthday" {
+                Value::String(spreadsheet_date(raw).unwrap_or_else(|| raw.to_string()))
             } else {
                 Value::String(raw.to_string())
             };
@@ -792,6 +822,23 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
     }
     bulk::count_ok(items.len(), "rows")?;
     Ok((items, versions, targets))
+}
+
+/// A date cell as a spreadsheet saves it on a Chinese (or Japanese)
+/// system, `1990/1/5`, as the `1990-01-05` it means: Excel rewrites every
+/// date of an opened export so, and each row with a birthday failed its
+/// re-import (a QA review). Year first only: `1/5/1990` is ambiguous.
+fn spreadsheet_date(cell: &str) -> Option<String> {
+    let mut parts = cell.split('/');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if parts.next().is_some() || !digits(y, 4..=4) || !digits(m, 1..=2) || !digits(d, 1..=2) {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
+    Some(date.format("%Y-%m-%d").to_string())
 }
 
 /// A cell of a whole-number column (the card's, `id`, `version`): `12`, or
@@ -1015,6 +1062,33 @@ pub async fn import(
 
 #[cfg(test)]
 mod tests {
+    use super::spreadsheet_date;
+
+    #[test]
+    fn a_spreadsheets_dates_are_read_year_first() {
+        assert_eq!(spreadsheet_date("1990/1/5").as_deref(), Some("1990-01-05"));
+        assert_eq!(
+            spreadsheet_date("1990/01/05").as_deref(),
+            Some("1990-01-05")
+        );
+        assert_eq!(
+            spreadsheet_date("2000/12/31").as_deref(),
+            Some("2000-12-31")
+        );
+        for other in [
+            "1/5/1990",
+            "1990/2/30",
+            "1990/1/5/1",
+            "90/1/5",
+            "1990/001/5",
+            "1990/+1/5",
+            "1990-1-5",
+            "1990/1/",
+        ] {
+            assert_eq!(spreadsheet_date(other), None, "{other}");
+        }
+    }
+
     #[test]
     fn whole_numbers_are_read_as_written_or_as_floats() {
         use super::whole_number;
@@ -1117,14 +1191,17 @@ mod tests {
 
     #[test]
     fn lenient_readings_are_refused_naming_the_row() {
+        // With the line each starts on: blank lines and quoted line breaks
+        // count.
         for (bad, row) in [
-            ("n\n\"x\"y\"z\"\n", "CSV row 1"),
-            ("n\nok\n\"ab\"c\n", "CSV row 2"),
-            ("n\n\nok\n\n a\"\"b\n", "CSV row 2"),
-            ("n\r1\r \"abc\"\r", "CSV row 2"),
-            ("n\n\"x\"  \n", "CSV row 1"),
-            ("n,\"m\n1,2\n", "the CSV header row"),
-            ("n\n\"Acme\nQ-2,Beta\n", "CSV row 1"),
+            ("n\n\"x\"y\"z\"\n", "CSV row 1 (line 2)"),
+            ("n\nok\n\"ab\"c\n", "CSV row 2 (line 3)"),
+            ("n\n\nok\n\n a\"\"b\n", "CSV row 2 (line 5)"),
+            ("n\r1\r \"abc\"\r", "CSV row 2 (line 3)"),
+            ("n\n\"x\"  \n", "CSV row 1 (line 2)"),
+            ("n,\"m\n1,2\n", "the CSV header row (line 1)"),
+            ("n\n\"Acme\nQ-2,Beta\n", "CSV row 1 (line 2)"),
+            ("n\n\"a\r\nb\"\nx\"y\n", "CSV row 2 (line 4)"),
         ] {
             let detail = refused_row(bad);
             assert!(detail.starts_with(row), "{bad:?}: {detail}");
