@@ -103,7 +103,11 @@ pub enum ApiError {
     /// field's error.
     #[error("{}", .0.message)]
     FieldConflict(FieldError),
-    #[error("the resource changed since you read it (version {current})")]
+    // Not "changed since you read it": an If-Match ahead of the resource
+    // (a version from another database) was told so too (a QA review).
+    #[error(
+        "the resource is at version {current}, not one If-Match names: read it again, then resend"
+    )]
     PreconditionFailed { current: i64 },
     #[error("{0}")]
     Gone(String),
@@ -356,7 +360,13 @@ impl From<diesel::result::Error> for ApiError {
             // Handlers check uniqueness first, so this is a race lost to
             // another request's insert.
             Error::DatabaseError(Kind::UniqueViolation, info) => {
-                log::info!("unique violation answered 409: {}", info.message());
+                // Not "answered 409": a bulk pass that meets it goes item by
+                // item, and its items may all succeed (a QA review read a
+                // failed request into the log).
+                log::info!(
+                    "unique violation (a conflict, unless retried): {}",
+                    info.message()
+                );
                 let message = "a record with the same unique value exists (another request may \
                                have just created it)";
                 match unique_field(info.as_ref()) {

@@ -373,7 +373,8 @@ pub fn stale_item(
 /// (`CustomerPatch::without_stored`), the text trimmed, the rules checked.
 pub fn item_patch(mut item: Value, row: &CustomerRow) -> Result<CustomerPatch, ApiError> {
     bulk::drop_defaulted_nulls(&mut item, DEFAULTED_ON_CREATE);
-    bulk::parse_item::<CustomerPatch>(item)?
+    bulk::parse_item::<CustomerPatch>(item)
+        .map_err(|e| bulk::naming_also(e, "`version`"))?
         .without_stored(row)
         .checked()
 }
@@ -409,7 +410,9 @@ pub fn new_card(
             Ok(r.change_reason)
         })
         .transpose();
-    let card = bulk::parse_item::<CustomerCreate>(item).and_then(CustomerCreate::checked);
+    let card = bulk::parse_item::<CustomerCreate>(item)
+        .map_err(|e| bulk::naming_also(e, "`change_reason`, `version`"))
+        .and_then(CustomerCreate::checked);
     // Both parts' errors at once, as one body's would be.
     let (input, reason) = match (card, reason) {
         (Ok(input), Ok(reason)) => (input, reason.flatten()),

@@ -121,19 +121,8 @@ pub(super) fn customer_id_of(item: &Value) -> Result<Option<i64>, ApiError> {
 /// "unknown field" message lists the transaction's fields only, so a typo
 /// of `customer_id` was told every field but the one it meant (a review).
 fn parse_transaction<T: serde::de::DeserializeOwned>(item: Value) -> Result<T, ApiError> {
-    bulk::parse_item(item).map_err(|e| match e {
-        ApiError::Validation(mut errors) => {
-            for error in &mut errors {
-                if error.code == "unknown_field" && error.message.contains("expected one of ") {
-                    error
-                        .message
-                        .push_str(", `customer_id`, `customer_external_id`");
-                }
-            }
-            ApiError::Validation(errors)
-        }
-        other => other,
-    })
+    bulk::parse_item(item)
+        .map_err(|e| bulk::naming_also(e, "`customer_id`, `customer_external_id`, `version`"))
 }
 
 pub(super) fn external_id_of(item: &Value) -> Result<String, ApiError> {

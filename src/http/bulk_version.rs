@@ -88,17 +88,26 @@ where
     super::bulk::settled(out)
 }
 
-/// The error of an item sent for a version its record has left.
+/// The error of an item sent for a version its record has left, or never
+/// had. `current` is the record's version when the batch began, against
+/// which every item of the record is checked: "is at" was untrue beside an
+/// earlier item's result of the same batch, and "changed since" for a
+/// version ahead of the record (a QA review).
 pub fn stale(record: &str, sent: i64, current: i64) -> ApiError {
-    ApiError::FieldConflict(FieldError::new(
-        "version",
-        "conflict",
+    let message = if sent < current {
         format!(
-            "the item was sent for version {sent}; the {record} is at version {current}, changed \
-             since: read it (e.g. from the change feed), then send the item again with that \
-             version, or without version to overwrite"
-        ),
-    ))
+            "the item was sent for version {sent}; the {record} was at version {current} when \
+             this batch began, changed since: read it (e.g. from the change feed), then send \
+             the item again with that version, or without version to overwrite"
+        )
+    } else {
+        format!(
+            "the item was sent for version {sent}; the {record} was at version {current} when \
+             this batch began, and has never been at {sent}: send the version read from \
+             Patron, or no version to overwrite"
+        )
+    };
+    ApiError::FieldConflict(FieldError::new("version", "conflict", message))
 }
 
 #[cfg(test)]

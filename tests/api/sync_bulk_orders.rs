@@ -613,7 +613,12 @@ async fn an_unknown_field_is_told_the_customer_reference_too(app: TestApp) {
         assert_eq!(error["field"], "custmer_id", "{}", r.text);
         assert_eq!(error["code"], "unknown_field", "{}", r.text);
         let message = error["message"].as_str().unwrap_or_default();
-        for name in ["`customer_id`", "`customer_external_id`", "`amount_cents`"] {
+        for name in [
+            "`customer_id`",
+            "`customer_external_id`",
+            "`amount_cents`",
+            "`version`",
+        ] {
             assert!(message.contains(name), "{name}: {message}");
         }
     };

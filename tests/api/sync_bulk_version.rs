@@ -396,5 +396,64 @@ backend_tests!(
     the_current_version_updates_and_a_stale_resend_is_unchanged,
     a_stale_item_rejects_an_all_or_none_batch,
     a_create_ignores_version_and_a_bad_one_is_refused,
+    an_unknown_field_is_told_version_and_change_reason,
+    a_version_ahead_of_the_record_is_not_called_a_change,
     items_of_one_card_are_checked_against_its_version_before_the_batch,
 );
+
+/// An unknown field's message lists the fields an item takes: serde's
+/// listed the card's only, without `version` (taken out before) or a new
+/// card's `change_reason`, and an ERP developer read it as the whole list
+/// (a QA review).
+async fn an_unknown_field_is_told_version_and_change_reason(app: TestApp) {
+    let token = app.admin_token().await;
+    let body = json!({"items": [{"external_id": "T-1", "kind": "individual", "nmae": "x"}]});
+    let r = bulk(&app, CUSTOMERS, &token, &body, None).await;
+    let message = |r: &crate::helpers::Resp| {
+        let error = &r.body["items"][0]["errors"][0];
+        assert_eq!(error["code"], "unknown_field", "{}", r.text);
+        error["message"].as_str().unwrap_or_default().to_string()
+    };
+    let created = message(&r);
+    for name in ["`name`", "`change_reason`", "`version`"] {
+        assert!(created.contains(name), "{name}: {created}");
+    }
+    let body = json!({"items": [{"external_id": "T-1", "kind": "individual", "name": "x"}]});
+    let r = bulk(&app, CUSTOMERS, &token, &body, None).await;
+    assert_eq!(statuses(&r), ["created"], "{}", r.text);
+    let body = json!({"items": [{"external_id": "T-1", "regoin": "x"}]});
+    let r = bulk(&app, CUSTOMERS, &token, &body, None).await;
+    let updated = message(&r);
+    for name in ["`region`", "`change_reason`", "`version`"] {
+        assert!(updated.contains(name), "{name}: {updated}");
+    }
+}
+
+/// A version the record never had (ahead of it) was told "changed since"
+/// (a QA review): the item's error and a PATCH's 412 say what is true.
+async fn a_version_ahead_of_the_record_is_not_called_a_change(app: TestApp) {
+    let token = app.admin_token().await;
+    let body = json!({"items": [{"external_id": "A-1", "kind": "individual", "name": "x"}]});
+    let r = bulk(&app, CUSTOMERS, &token, &body, None).await;
+    let id = r.body["items"][0]["id"].as_i64().unwrap_or_default();
+    let body = json!({"items": [{"external_id": "A-1", "region": "Hangzhou", "version": 9}]});
+    let r = bulk(&app, CUSTOMERS, &token, &body, None).await;
+    let message = r.body["items"][0]["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("never been at 9"), "{}", r.text);
+    assert!(!message.contains("changed since"), "{}", r.text);
+    let r = app
+        .send(
+            app.client
+                .patch(app.url(&format!("/api/v1/customers/{id}")))
+                .bearer_auth(&token)
+                .header("If-Match", "\"9\"")
+                .json(&json!({"region": "Hangzhou"})),
+        )
+        .await;
+    let problem = r.problem(412);
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("is at version 1"), "{detail}");
+    assert!(!detail.contains("changed since"), "{detail}");
+}
