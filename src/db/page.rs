@@ -124,9 +124,13 @@ impl Cursor {
                 "this cursor belongs to another list; start again without a cursor",
             ));
         }
+        // `sort` names the order and, for some lists, the filters (the
+        // timeline's `types`): "another sort order" was untrue of a cursor
+        // sent back with other types (a QA review).
         if tagged.c.s != sort {
             return Err(bad(
-                "this cursor belongs to another sort order; start again without a cursor",
+                "this cursor was made for another sort order or other filters; start again \
+                 without a cursor",
             ));
         }
         // Patron's cursors hold no NUL; PostgreSQL refuses one in text (a 500).

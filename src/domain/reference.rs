@@ -48,6 +48,7 @@ pub const LIST_NAMES: &[&str] = &[
     "contact-roles",
     "customer-kinds",
     "account-plan-actions",
+    "genders",
 ];
 
 /// The list with that URL name, or `None`.
@@ -69,6 +70,7 @@ pub fn list(name: &str) -> Option<&'static [CodeEntry]> {
         "contact-roles" => CONTACT_ROLES,
         "customer-kinds" => CUSTOMER_KINDS,
         "account-plan-actions" => ACCOUNT_PLAN_ACTIONS,
+        "genders" => GENDERS,
         _ => return None,
     };
     Some(entries)
@@ -1277,6 +1279,39 @@ static CUSTOMER_KINDS: &[CodeEntry] = &[
     },
 ];
 
+// 性别: the card's `gender`, as the customer states it (a frontend built its
+// dropdown from a list of its own: a QA review).
+static GENDERS: &[CodeEntry] = &[
+    CodeEntry {
+        code: "female",
+        label_en: "Female",
+        label_zh: "女",
+        description: "The customer states female.",
+        strategy: None,
+    },
+    CodeEntry {
+        code: "male",
+        label_en: "Male",
+        label_zh: "男",
+        description: "The customer states male.",
+        strategy: None,
+    },
+    CodeEntry {
+        code: "other",
+        label_en: "Other",
+        label_zh: "其他",
+        description: "The customer states another gender.",
+        strategy: None,
+    },
+    CodeEntry {
+        code: "undisclosed",
+        label_en: "Undisclosed",
+        label_zh: "未透露",
+        description: "The customer chose not to say.",
+        strategy: None,
+    },
+];
+
 // 重要客户管理的具体措施
 static ACCOUNT_PLAN_ACTIONS: &[CodeEntry] = &[
     CodeEntry {
@@ -1518,6 +1553,9 @@ mod tests {
             ["decision_maker", "handler", "other"]
         );
         assert_eq!(codes("customer-kinds"), ["individual", "organization"]);
+        assert_eq!(codes("genders"), ["female", "male", "other", "undisclosed"]);
+        use crate::domain::codes::Code;
+        assert_eq!(codes("genders"), crate::domain::codes::Gender::CODES);
     }
 
     #[test]

@@ -153,10 +153,16 @@ pub struct ParetoView {
     /// every buyer).
     pub customers: i64,
     pub total_profit_cents: i64,
-    /// Share of profit from the top 20% of those customers.
+    /// Share of profit from the top 20% of those customers, rounded up to a
+    /// whole customer (the top 3 of 13), as `GET /tiers` gives it. Not the
+    /// `cumulative_share` of decile 2 whenever the count is not a multiple
+    /// of ten: the deciles are cut as SQL's `NTILE(10)` (the first
+    /// count-mod-10 deciles hold one customer more: 2 + 2 of 13).
     pub top20_share: Option<f64>,
-    /// Up to ten rows, one per non-empty tenth, most profitable first: with
-    /// fewer than ten customers each is one customer; none, empty.
+    /// Up to ten rows, one per non-empty tenth, most profitable first, cut
+    /// as SQL's `NTILE(10)` (the first count-mod-10 deciles hold one
+    /// customer more): with fewer than ten customers each is one customer;
+    /// none, empty.
     #[schema(max_items = 10)]
     pub deciles: Vec<DecileRow>,
     /// The window the tiers were last ranked over, whose profit this is (a

@@ -44,7 +44,7 @@ pub async fn index(_user: AuthUser, _query: NoQuery) -> HttpResponse {
     tag = "reference",
     params(("list" = String, Path, description = "The list name",
         example = "personality-types",
-        pattern = "^(personality-types|social-styles|acquisition-sources|latent-need-types|funnel-stages|prospect-grades|cpr-stages|tiers|satisfaction-levels|satisfaction-dimensions|loyalty-types|churn-reasons|interaction-types|contact-roles|customer-kinds|account-plan-actions)$")),
+        pattern = "^(personality-types|social-styles|acquisition-sources|latent-need-types|funnel-stages|prospect-grades|cpr-stages|tiers|satisfaction-levels|satisfaction-dimensions|loyalty-types|churn-reasons|interaction-types|contact-roles|customer-kinds|account-plan-actions|genders)$")),
     responses((status = 200, body = ReferenceList))
 )]
 #[get("/reference/{list}")]

@@ -96,7 +96,7 @@ pub struct SurveyPeriod {
     #[schema(example = "2026-11")]
     pub period: String,
     pub responses: i64,
-    /// Panel members who responded in this month ÷ `target_customers` (0–1); null without a target or with an empty panel.
+    /// Panel members who responded in this month ÷ `target_customers` (0–1); null without a panel or with an empty one.
     pub response_rate: Option<f64>,
     /// Over every `rating_5` answer (0–100).
     pub csat: Option<f64>,
@@ -119,13 +119,15 @@ pub struct SurveyResults {
     /// opened, less those archived since. A survey's own responses, or an
     /// edit of the segment, do not change who was asked. A draft, or a
     /// survey opened before panels were frozen (`panel_frozen_at` null),
-    /// counts its segment's active members now. Null without a target.
+    /// counts its segment's active members now. Null without a panel: a
+    /// survey that never had a target (one whose segment was deleted after
+    /// it opened keeps its frozen panel, though `segment_id` is null).
     pub target_customers: Option<i64>,
     /// Responses in the window; like every figure below, those of cards
     /// archived since are left out (a restore brings them back).
     pub responses: i64,
     /// Panel members who responded ÷ `target_customers` (0–1, four
-    /// decimals); null without a target (or when the panel is empty).
+    /// decimals); null without a panel (or when the panel is empty).
     pub response_rate: Option<f64>,
     /// Percent of all `rating_5` answers at level 4 or 5 (0–100, one decimal); null without any.
     pub csat: Option<f64>,
@@ -355,7 +357,8 @@ fn results(
 /// in total and per calendar month (UTC). The response rate counts the
 /// panel's active members (the target segment's, frozen as the survey
 /// opened) who responded, against their number; it is null for a survey
-/// without a target.
+/// without a panel (one that never had a target: a segment deleted after
+/// the survey opened leaves its frozen panel, and the rate, in place).
 #[utoipa::path(
     tag = "surveys",
     params(("id" = i64, Path, description = "Survey id"), ResultsQuery),

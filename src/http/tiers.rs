@@ -37,8 +37,9 @@ pub struct TierRow {
 pub struct TiersView {
     /// From `important` down to `small`.
     pub tiers: Vec<TierRow>,
-    /// Share of profit from the top 20% of the customers who made a profit
-    /// (the texts cite 80/20); null without profit.
+    /// Share of profit from the top 20% of the customers who made a profit,
+    /// rounded up to a whole customer (the top 3 of 13; the texts cite
+    /// 80/20); null without profit.
     pub pareto_top20_share: Option<f64>,
     /// Active customers with a positive profit in the window: the population
     /// the Pareto figure is taken of, and the one the cut-off percentages

@@ -611,6 +611,9 @@ async fn bad_parameters_are_400(app: TestApp) {
             )
             .await;
         bad(&r, "cursor");
+        // Its words say filters, not only the order (a QA review).
+        let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("other filters"), "{}", r.text);
     }
     // The same filter, written differently, accepts it.
     let r = app

@@ -483,6 +483,19 @@ async fn reference_codes_are_accepted_where_the_api_takes_them(app: TestApp) {
             assert_eq!(r.status, 201, "kind {code}: {}", r.text);
         }
     }
+    if names.iter().any(|n| n == "genders") {
+        for code in codes(&items(&app, &token, "genders").await) {
+            let r = app
+                .post(
+                    "/api/v1/customers",
+                    &token,
+                    &json!({"kind": "individual", "name": "Gendered", "gender": code}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "gender {code}: {}", r.text);
+            assert_eq!(r.body["gender"], json!(code), "{}", r.text);
+        }
+    }
     if names.iter().any(|n| n == "prospect-grades") {
         for code in codes(&items(&app, &token, "prospect-grades").await) {
             let r = app
