@@ -4,10 +4,8 @@ use std::collections::HashMap;
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
-use validator::Validate;
 
 use super::bulk::{self, Applied, BulkQuery, BulkResponse, ItemStatus};
 use super::bulk_customers_plan;
@@ -16,7 +14,6 @@ use super::customer_input::{normalize_tags, CustomerCreate, CustomerPatch};
 use super::customers::{create_in_tx, update_in_tx, Updated};
 use super::extract::QueryParams;
 use super::idempotency::IdemKey;
-use super::validation::check;
 use crate::auth::AuthUser;
 use crate::db::customers::{self, CustomerRow};
 use crate::db::row_lock::{self, Locked};
@@ -141,17 +138,6 @@ impl ToSchema for CustomerBulkItem {
         schemas.push(("CustomerPatch".into(), CustomerPatch::schema()));
         <CustomerPatch as ToSchema>::schemas(schemas);
     }
-}
-
-/// A new card's `change_reason`, with the rule of `CustomerPatch`'s.
-#[derive(Debug, Deserialize, Validate)]
-#[serde(deny_unknown_fields)]
-struct NewCardReason {
-    #[validate(
-        length(min = 1, max = 500),
-        custom(function = "super::validation::not_blank")
-    )]
-    change_reason: Option<String>,
 }
 
 /// The fields a new card takes a default for when they are null (see
@@ -395,36 +381,13 @@ pub fn leaves_as_is(conn: &mut DbConn, row: &CustomerRow, item: &Value) -> Resul
 /// every new row as an unknown field) and kept in the first history event.
 pub fn new_card(
     user: &AuthUser,
-    mut item: Value,
+    item: Value,
     now: NaiveDateTime,
 ) -> Result<(CustomerRow, Vec<String>, Option<String>), ApiError> {
-    let reason = item
-        .as_object_mut()
-        .and_then(|obj| obj.remove("change_reason"))
-        .map(|v| {
-            let mut r = bulk::parse_item::<NewCardReason>(json!({ "change_reason": v }))?;
-            // Judged as an existing card's (`CustomerPatch::checked`).
-            let as_sent = super::validation::length_errors(&r);
-            super::customer_input::trim(r.change_reason.as_mut());
-            check(&r, as_sent)?;
-            Ok(r.change_reason)
-        })
-        .transpose();
-    let card = bulk::parse_item::<CustomerCreate>(item)
-        .map_err(|e| bulk::naming_also(e, "`change_reason`, `version`"))
-        .and_then(CustomerCreate::checked);
-    // Both parts' errors at once, as one body's would be.
-    let (input, reason) = match (card, reason) {
-        (Ok(input), Ok(reason)) => (input, reason.flatten()),
-        (Err(ApiError::Validation(mut errors)), Err(ApiError::Validation(more))) => {
-            errors.extend(more);
-            return Err(ApiError::Validation(errors));
-        }
-        (Err(e), _) | (_, Err(e)) => return Err(e),
-    };
-    let reason = reason
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty());
+    let input = bulk::parse_item::<CustomerCreate>(item)
+        .map_err(|e| bulk::naming_also(e, "`version`"))?
+        .checked()?;
+    let reason = input.change_reason.clone();
     let owner_id = input.owner_id.unwrap_or(user.id);
     user.require_card_create(owner_id)?;
     let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());

@@ -214,6 +214,17 @@ pub struct CustomerCreate {
     #[validate(custom(function = "valid_tags"))]
     #[schema(value_type = Option<Vec<Tag>>, max_items = 50)]
     pub tags: Option<Vec<String>>,
+    /// Why the card starts at its funnel stage (a card carried over from
+    /// another system), kept in its first history event
+    /// (`funnel_stage_changed`), as a bulk item creating a card keeps it.
+    /// Not blank.
+    #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
+    pub change_reason: Option<String>,
 }
 
 /// Changes to a card: only the fields sent change; `null` clears a field.
@@ -461,6 +472,7 @@ impl CustomerCreate {
         trim(self.products.as_mut());
         trim(self.external_id.as_mut());
         trim(self.notes.as_mut());
+        trim(self.change_reason.as_mut());
         self
     }
 

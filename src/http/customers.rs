@@ -675,12 +675,13 @@ pub async fn create(
     let owner_id = input.owner_id.unwrap_or(user.id);
     user.require_card_create(owner_id)?;
     let tags = normalize_tags(input.tags.as_deref().unwrap_or_default());
+    let reason = input.change_reason.clone();
     let row = input.into_row(owner_id, db::now())?;
     let key = row.external_id.clone();
     let view = state
         .db
         .write_grouped_insert(key, move |conn| {
-            let (_, view) = create_in_tx(conn, &user, &row, &tags, None)?;
+            let (_, view) = create_in_tx(conn, &user, &row, &tags, reason.as_deref())?;
             Ok(view)
         })
         .await?;
