@@ -81,9 +81,15 @@ pub fn begin_attempt<'a>(
         .map(super::client_address::throttle_key)
         .unwrap_or_default();
     let now = Instant::now();
-    let successes = match changing {
-        None => "logins",
-        Some(_) => "logins or password changes",
+    // A password change is refused for the token's wrong current passwords
+    // too: "failed logins" alone sent its user looking for logins (a QA
+    // review).
+    let (failures, successes) = match changing {
+        None => ("failed logins", "logins"),
+        Some(_) => (
+            "failed logins or wrong current passwords",
+            "logins or password changes",
+        ),
     };
     match changing {
         None => state.throttle.begin(email, &client, now),
@@ -93,7 +99,7 @@ pub fn begin_attempt<'a>(
     }
     .map_err(|refused| {
         let (what, wait) = match refused {
-            Refused::Failures(wait) => ("failed logins", wait),
+            Refused::Failures(wait) => (failures, wait),
             Refused::Logins(wait) => (successes, wait),
         };
         ApiError::TooManyRequests {

@@ -946,9 +946,20 @@ pub async fn import(
     user.require_any(&[Role::Admin, Role::Manager, Role::Sales, Role::Integration])?;
     super::charset::single_header(&req)?;
     if !is_csv(&req) {
-        return Err(ApiError::UnsupportedMediaType(
-            "the request body must be CSV (Content-Type: text/csv)".into(),
-        ));
+        // A browser labels a `.csv` file by the program that opens it
+        // (`application/vnd.ms-excel` where Excel is installed): the label
+        // sent is named, and what to send instead (a QA review).
+        let sent = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| format!("`{}`", super::wording::excerpt(v, 60)))
+            .unwrap_or_else(|| "none".to_string());
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "the request body must be CSV, sent with Content-Type: text/csv (this one: {sent}; \
+             a browser may label a .csv file application/vnd.ms-excel or text/plain: set the \
+             header yourself)"
+        )));
     }
     let encoding = super::charset::of_request(&req)?;
     let all_or_none = query.0.all_or_none.unwrap_or(false);

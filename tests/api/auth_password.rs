@@ -177,8 +177,10 @@ async fn a_stolen_token_guesses_five_times_from_any_number_of_addresses(app: Tes
     }
     for from in ["203.0.113.5", "198.51.100.2"] {
         let r = app.send(change(&stolen, from, OLD)).await;
-        r.problem(429);
+        let problem = r.problem(429);
         assert!(r.header("retry-after").is_some(), "{}", r.text);
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("wrong current passwords"), "{detail}");
     }
     // A token's `iat` is in whole seconds: a login within the same one
     // would answer the stolen token itself.

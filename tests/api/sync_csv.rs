@@ -281,6 +281,23 @@ TAG-2,individual,b,
     app.post_raw(path, &token, "application/json", "{}")
         .await
         .problem(415);
+    // A browser's label for a .csv file is named, with what to send.
+    let r = app
+        .post_raw(
+            path,
+            &token,
+            "application/vnd.ms-excel",
+            "external_id,name\nA,x\n",
+        )
+        .await;
+    let detail = r.problem(415)["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.contains("`application/vnd.ms-excel`") && detail.contains("text/csv"),
+        "{detail}"
+    );
     let r = import(&app, &token, "", "external_id,name,shoe_size\nA,x,42\n").await;
     r.problem(422);
     assert_eq!(r.error_fields(), ["header.shoe_size"]);
