@@ -123,6 +123,11 @@ pub struct InteractionCreate {
     #[validate(custom(function = "instant"))]
     #[schema(pattern = "^(19|[2-9][0-9])")]
     pub follow_up_at: Option<DateTime<Utc>>,
+    /// True: the follow-up is done already (a contact entered after the
+    /// fact), so it never shows in the due list; marked done now, as a
+    /// PATCH would. Needs `follow_up_at` (422 `no_follow_up` otherwise).
+    /// Default false.
+    pub follow_up_done: Option<bool>,
     /// Complaints only; defaults to `open` for a complaint.
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<ComplaintStatus>)]
@@ -495,6 +500,17 @@ pub async fn create(
     if input.occurred_at.is_some() && follow_up_at.is_some_and(|f| f < occurred_at) {
         extra.push(follow_up_first());
     }
+    // A backfilled contact's follow-up, done already: it was a second
+    // request, and meanwhile on the rep's due list and in the change feed
+    // as open (a QA review).
+    let done = input.follow_up_done == Some(true);
+    if done && follow_up_at.is_none() {
+        extra.push(FieldError::new(
+            "follow_up_done",
+            "no_follow_up",
+            "there is no follow-up to mark done: send follow_up_at with it",
+        ));
+    }
     check_input(&input, extra)?;
     let kind = input
         .kind
@@ -516,7 +532,7 @@ pub async fn create(
         summary: input.summary.unwrap_or_default().trim().to_string(),
         outcome: clean(input.outcome),
         follow_up_at,
-        follow_up_done_at: None,
+        follow_up_done_at: done.then_some(now),
         complaint_status: status.map(|s| s.as_str().into()),
         resolved_at: (status == Some(ComplaintStatus::Resolved)).then(|| {
             input

@@ -13,6 +13,7 @@ use crate::helpers::{ids_of, Resp, TestApp};
 
 backend_tests!(
     each_type_is_created_with_its_defaults,
+    a_backfilled_contact_may_come_with_its_follow_up_done,
     explicit_fields_are_kept_and_type_is_required,
     complaint_status_open_resolve_reopen,
     bad_input_is_422_naming_every_bad_field,
@@ -1525,4 +1526,58 @@ async fn a_follow_up_is_not_before_its_contact(app: TestApp) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// A contact entered after the fact whose follow-up is done already: the
+/// create takes `follow_up_done` (it was a second request, and meanwhile the
+/// follow-up was on the rep's due list and in the change feed as open: a
+/// QA review). Without `follow_up_at` there is nothing to mark done.
+async fn a_backfilled_contact_may_come_with_its_follow_up_done(app: TestApp) {
+    let token = app.admin_token().await;
+    let c = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Backfill"}))
+        .await
+        .id();
+    let path = format!("/api/v1/customers/{c}/interactions");
+    let r = app
+        .post(
+            &path,
+            &token,
+            &json!({"type": "visit", "summary": "last month", "occurred_at": "2026-01-05T09:00:00Z",
+                    "follow_up_at": "2026-01-12T09:00:00Z", "follow_up_done": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["follow_up_done"], true, "{}", r.text);
+    assert!(r.body["follow_up_done_at"].is_string(), "{}", r.text);
+    let due = app
+        .get(
+            "/api/v1/interactions?follow_up_before=2100-01-01T00:00:00Z",
+            &token,
+        )
+        .await;
+    assert_eq!(due.status, 200, "{}", due.text);
+    assert_eq!(due.body["items"], json!([]), "not due: {}", due.text);
+    // Sent false, or without a follow-up date.
+    let r = app
+        .post(
+            &path,
+            &token,
+            &json!({"type": "call", "summary": "s", "follow_up_at": "2100-01-01T00:00:00Z",
+                    "follow_up_done": false}),
+        )
+        .await;
+    assert_eq!(r.body["follow_up_done"], false, "{}", r.text);
+    let r = app
+        .post(
+            &path,
+            &token,
+            &json!({"type": "call", "summary": "s", "follow_up_done": true}),
+        )
+        .await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        [("follow_up_done".to_string(), "no_follow_up".to_string())]
+    );
 }
