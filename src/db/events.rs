@@ -11,6 +11,10 @@ use super::{native, DbConn};
 pub const FUNNEL_STAGE_CHANGED: &str = "funnel_stage_changed";
 pub const PROSPECT_GRADE_CHANGED: &str = "prospect_grade_changed";
 pub const NEED_CONVERTED: &str = "need_converted";
+/// A card handed to another owner: `from` and `to` are the owners' user
+/// ids (as text, as every event's values), `reason` the `change_reason`
+/// sent with it.
+pub const OWNER_CHANGED: &str = "owner_changed";
 /// A survey response: `subject_id` is the response, `to` the overall
 /// satisfaction it gave (null without rating answers), `reason` the survey.
 pub const SURVEY_ANSWERED: &str = "survey_answered";
@@ -26,6 +30,7 @@ pub const KINDS: &[&str] = &[
     super::churn::REACTIVATED,
     SURVEY_ANSWERED,
     super::loyalty::LOYALTY_CHANGED,
+    OWNER_CHANGED,
 ];
 
 #[derive(Debug, Clone, Queryable)]

@@ -358,12 +358,13 @@ pub struct CustomerPatch {
     #[validate(custom(function = "valid_tags"))]
     #[schema(value_type = Option<Vec<Tag>>, max_items = 50)]
     pub tags: Option<Option<Vec<String>>>,
-    /// Why `funnel_stage` or `prospect_grade` changes; kept in the history.
+    /// Why `funnel_stage`, `prospect_grade` or `owner_id` changes; kept in
+    /// the history.
     /// Needed to move back down the funnel: a move down without one is a 409
     /// naming `funnel_stage` (code `conflict`; the rule depends on the
     /// card's stage, so it is not a 422). Not blank (it was taken for none,
-    /// and a move down answered that it needed one). With neither changing
-    /// it is not kept (an ERP resending a card with its reason is not
+    /// and a move down answered that it needed one). With none of them
+    /// changing it is not kept (an ERP resending a card with its reason is not
     /// refused).
     #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
     #[schema(

@@ -623,6 +623,24 @@ pub fn update_in_tx(
         crate::db::stats::refresh_card(conn, id, row.updated_at)?;
     }
     funnel::apply(conn, &funnel_change)?;
+    // A handover is history too (a QA review: who owned the customer when
+    // was nowhere), with the reason sent with it.
+    if row.owner_id != original.owner_id {
+        let (from, to) = (original.owner_id.to_string(), row.owner_id.to_string());
+        crate::db::events::insert(
+            conn,
+            &crate::db::events::NewEvent {
+                customer_id: id,
+                kind: crate::db::events::OWNER_CHANGED,
+                from_value: Some(&from),
+                to_value: Some(&to),
+                subject_id: None,
+                reason: reason.as_deref(),
+                user_id: Some(user.id),
+                at: row.updated_at,
+            },
+        )?;
+    }
     Ok(Updated::Saved(row))
 }
 

@@ -26,7 +26,8 @@ pub struct EventView {
     /// `funnel_stage_changed`, `prospect_grade_changed`, `need_converted`,
     /// `cpr_stage_changed`, `tier_changed`, `churned` (to: the reason; reason: the note),
     /// `reactivated` (from: the churn reason; reason: the note), `survey_answered`
-    /// (`subject_id`: the response; `to`: the overall satisfaction it gave), `loyalty_changed`.
+    /// (`subject_id`: the response; `to`: the overall satisfaction it gave), `loyalty_changed`,
+    /// `owner_changed` (from, to: the owners' user ids; reason: the `change_reason` sent with it).
     #[schema(value_type = super::code_schemas::EventKind)]
     pub kind: String,
     /// The value before (null when there was none).
@@ -116,7 +117,7 @@ pub struct TimelineQuery {
 pub struct HistoryQuery {
     /// Only events of this kind.
     #[param(
-        pattern = "^(funnel_stage_changed|prospect_grade_changed|need_converted|cpr_stage_changed|tier_changed|churned|reactivated|survey_answered|loyalty_changed)$"
+        pattern = "^(funnel_stage_changed|prospect_grade_changed|need_converted|cpr_stage_changed|tier_changed|churned|reactivated|survey_answered|loyalty_changed|owner_changed)$"
     )]
     pub kind: Option<String>,
     /// Page size, 1 to 500 (default 50).

@@ -12,6 +12,7 @@ backend_tests!(
     creating_a_customer_records_the_initial_stage,
     creating_with_a_stage_and_grade_records_both,
     a_reason_sent_with_a_new_card_is_kept_in_its_first_event,
+    a_handover_is_kept_in_the_history,
     forward_moves_record_who_when_and_why,
     skipping_stages_forward_is_allowed,
     won_needs_a_recorded_transaction,
@@ -146,6 +147,47 @@ async fn a_reason_sent_with_a_new_card_is_kept_in_its_first_event(app: TestApp) 
             [("change_reason".to_string(), code.to_string())]
         );
     }
+}
+
+/// Who owned the customer when was nowhere (a QA review): a change of
+/// owner is an `owner_changed` event, by PATCH and by bulk item alike, with
+/// the reason sent with it; a PATCH that keeps the owner records none.
+async fn a_handover_is_kept_in_the_history(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (rep_a, _) = app.user_with_role("sales").await;
+    let (rep_b, _) = app.user_with_role("sales").await;
+    let c = new_customer(
+        &app,
+        &admin,
+        json!({"owner_id": rep_a, "external_id": "HAND-1"}),
+    )
+    .await;
+    let id = c.id();
+    let r = move_to(
+        &app,
+        &admin,
+        id,
+        json!({"owner_id": rep_b, "change_reason": "rep A left"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = move_to(&app, &admin, id, json!({"notes": "same owner"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body = json!({"items": [{"external_id": "HAND-1", "owner_id": rep_a}]});
+    let r = app.post("/api/v1/customers/bulk", &admin, &body).await;
+    assert_eq!(r.body["items"][0]["status"], "updated", "{}", r.text);
+    let handovers = events(&app, &admin, id, "owner_changed").await;
+    let (a, b) = (rep_a.to_string(), rep_b.to_string());
+    assert_eq!(
+        moves(&handovers),
+        vec![mv(Some(&b), Some(&a)), mv(Some(&a), Some(&b))]
+    );
+    assert_eq!(handovers[1]["reason"], "rep A left");
+    assert_eq!(handovers[0]["reason"], Value::Null);
+    assert!(
+        handovers.iter().all(|e| e["user_id"].is_i64()),
+        "{handovers:?}"
+    );
 }
 
 async fn creating_with_a_stage_and_grade_records_both(app: TestApp) {
