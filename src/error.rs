@@ -104,9 +104,11 @@ pub enum ApiError {
     #[error("{}", .0.message)]
     FieldConflict(FieldError),
     // Not "changed since you read it": an If-Match ahead of the resource
-    // (a version from another database) was told so too (a QA review).
+    // (a version from another database) was told so too (a QA review). Nor
+    // "is at": a compare-and-set that lost a race knows only a lower bound.
     #[error(
-        "the resource is at version {current}, not one If-Match names: read it again, then resend"
+        "the resource is not at the version this request was based on (it is at {current} or \
+         later): read it again, then resend"
     )]
     PreconditionFailed { current: i64 },
     #[error("{0}")]

@@ -313,9 +313,8 @@ impl Application {
             if graceful {
                 let grace = std::time::Duration::from_secs(SHUTDOWN_SECS);
                 let left = grace.saturating_sub(stop_began.elapsed());
-                unsettled
-                    .settle_left(&db, left.max(std::time::Duration::from_secs(1)))
-                    .await;
+                let least = std::time::Duration::from_millis(500);
+                unsettled.settle_left(&db, left.max(least)).await;
             }
             stopped
         };
@@ -327,9 +326,21 @@ impl Application {
             );
             stopped
         };
+        // An immediate stop settles nothing: said, not dropped without a word.
+        let dropped = |unsettled: &crate::http::idempotency_settle::Unsettled| {
+            let left = unsettled.left();
+            if left > 0 {
+                log::error!(
+                    "{left} idempotency claim(s) left unsettled by an immediate stop: their keys \
+                     answer 409 until their lease ends"
+                );
+            }
+        };
         if !graceful {
             log::info!("stopping (immediate)");
-            return stopping.await.map(|()| Stopped::Immediately);
+            let stopped = stopping.await;
+            dropped(&unsettled);
+            return stopped.map(|()| Stopped::Immediately);
         }
         log::info!("stopping (graceful); a second signal makes it immediate");
         tokio::select! {
@@ -343,6 +354,7 @@ impl Application {
                     "a second stop signal: stopping now; requests and webhook deliveries \
                      still under way are cut off"
                 );
+                dropped(&unsettled);
                 Ok(Stopped::Immediately)
             }
         }

@@ -1001,9 +1001,10 @@ fn whole_number(value: &Value) -> Option<i64> {
 fn beyond_i64(value: &Value) -> bool {
     match value {
         Value::Number(n) if n.is_u64() => n.as_i64().is_none(),
+        // -2^63 itself is i64::MIN.
         Value::Number(n) if n.is_f64() => n
             .as_f64()
-            .is_some_and(|f| f.fract() == 0.0 && f.abs() >= 2f64.powi(63)),
+            .is_some_and(|f| f.fract() == 0.0 && (f < -(2f64.powi(63)) || f >= 2f64.powi(63))),
         _ => false,
     }
 }
@@ -1075,11 +1076,15 @@ fn scalar(
         },
         // Past 64 bits: the range, as any integer field of a body says.
         FieldType::Integer | FieldType::Money | FieldType::Birthday if beyond_i64(value) => {
+            let range = match field.ty {
+                FieldType::Birthday => format!("0 to {MAX_WINDOW_DAYS}"),
+                _ => "-9223372036854775808 to 9223372036854775807".to_string(),
+            };
             err(
                 errors,
                 path,
                 "range",
-                "the integer is out of range (-9223372036854775808 to 9223372036854775807)",
+                format!("the integer is out of range ({range})"),
             );
             None
         }
@@ -1231,6 +1236,10 @@ mod tests {
             "rule"
         )
         .is_ok());
+        // i64::MIN written as a float is no range error either.
+        let rule =
+            json!({"field": "lifetime_revenue_cents", "op": "gte", "value": -(2f64.powi(63))});
+        assert_ne!(one(rule), pair("rule.value", "range"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! answer without a CRM, each answered by one figure over `[from, to)`.
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, FixedOffset, Timelike, Utc};
+use chrono::{DateTime, FixedOffset, Months, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -20,8 +20,7 @@ use crate::startup::AppState;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OverviewQuery {
-    /// Start (inclusive); default: 12 months before `to` (on `to`'s clock;
-    /// from a `to` on 29 February, 1 March). Its offset (else
+    /// Start (inclusive); default: 12 months before `to`. Its offset (else
     /// `to`'s, else UTC) says where the period's calendar months are.
     #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<DateTime<FixedOffset>>,
@@ -125,15 +124,11 @@ pub async fn overview(
     // +08:00 began the year on 29 February there, a day too early (a review).
     // Not from a leap second (refused, as `to`): its default would be one
     // too, a `from` the client never sent named in the 400 (a review).
-    // By the window rule, as when `to` is now: 12 months before 29 February
-    // is 1 March (chrono's clamp made it 28 February only when `to` was sent).
-    let from = q.from.map(utc).or_else(|| {
-        q.to.filter(|to| to.nanosecond() < 1_000_000_000).map(|to| {
-            let offset = to.offset().local_minus_utc();
-            periods::months_before(to.naive_utc(), 12, offset).and_utc()
-        })
+    let from = q.from.or_else(|| {
+        q.to.filter(|to| to.nanosecond() < 1_000_000_000)
+            .and_then(|to| to.checked_sub_months(Months::new(12)))
     });
-    let (from, to) = report_period::resolve(from, q.to.map(utc))?;
+    let (from, to) = report_period::resolve(from.map(utc), q.to.map(utc))?;
     // The wall clocks the client sent: March in UTC+8 is whole calendar
     // months there, not in UTC (a review).
     let offset = |t: Option<DateTime<FixedOffset>>| t.map(|t| t.offset().local_minus_utc());

@@ -51,7 +51,7 @@ pub struct CustomerBulkRequest {
 /// One bulk card, for the spec (items are parsed one by one, as a create
 /// or as a patch): the fields of `CustomerPatch`, `external_id` required,
 /// and `null` taken for the fields in `DEFAULTED_ON_CREATE`. It was typed
-/// `CustomerCreate`, which requires `kind` and `name` and has no
+/// `CustomerCreate`, which requires `kind` and `name` and then had no
 /// `change_reason` (a generated client could send neither a partial update
 /// nor a move backwards), then `allOf` `CustomerPatch`, whose non-null
 /// `owner_id`, `funnel_stage` and `currency` made a schema-checking client

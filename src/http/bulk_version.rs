@@ -94,7 +94,12 @@ where
 /// earlier item's result of the same batch, and "changed since" for a
 /// version ahead of the record (a QA review).
 pub fn stale(record: &str, sent: i64, current: i64) -> ApiError {
-    let message = if sent < current {
+    let message = if sent < 1 {
+        format!(
+            "the item was sent for version {sent}, which is no version: versions start at 1 \
+             (the {record} was at {current} when this batch began)"
+        )
+    } else if sent < current {
         format!(
             "the item was sent for version {sent}; the {record} was at version {current} when \
              this batch began, changed since: read it (e.g. from the change feed), then send \
@@ -103,8 +108,8 @@ pub fn stale(record: &str, sent: i64, current: i64) -> ApiError {
     } else {
         format!(
             "the item was sent for version {sent}; the {record} was at version {current} when \
-             this batch began, and has never been at {sent}: send the version read from \
-             Patron, or no version to overwrite"
+             this batch began, and every item of it is checked against that: send the version \
+             read before the batch, or no version to overwrite"
         )
     };
     ApiError::FieldConflict(FieldError::new("version", "conflict", message))

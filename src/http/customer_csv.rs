@@ -617,7 +617,12 @@ impl Exported {
 /// The error of a row exported before its card last changed, or holding a
 /// version the card never had (`bulk_version::stale`).
 pub(super) fn stale(exported: i64, current: i64) -> ApiError {
-    let message = if exported < current {
+    let message = if exported < 1 {
+        format!(
+            "the row holds version {exported}, which is no version: versions start at 1 (the \
+             card was at {current} when this import began)"
+        )
+    } else if exported < current {
         format!(
             "the row was exported at version {exported}; the card was at version {current} \
              when this import began, changed since: export again and redo the edit, or empty \
@@ -626,8 +631,8 @@ pub(super) fn stale(exported: i64, current: i64) -> ApiError {
     } else {
         format!(
             "the row holds version {exported}; the card was at version {current} when this \
-             import began, and has never been at {exported}: export again, or empty the cell \
-             to overwrite"
+             import began, and every row of it is checked against that: export again, or \
+             empty the cell to overwrite"
         )
     };
     ApiError::FieldConflict(FieldError::new("version", "conflict", message))

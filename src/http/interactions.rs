@@ -497,13 +497,14 @@ pub async fn create(
     let follow_up_at = input.follow_up_at.map(|t| db::micros(t.naive_utc()));
     // Judged against an `occurred_at` sent: a contact logged late without
     // one (dated now) may come with its follow-up already due.
-    if input.occurred_at.is_some() && follow_up_at.is_some_and(|f| f < occurred_at) {
-        extra.push(follow_up_first());
-    }
     // A backfilled contact's follow-up, done already: it was a second
     // request, and meanwhile on the rep's due list and in the change feed
-    // as open (a QA review).
+    // as open (a QA review). Judged as a PATCH judges it: a done one may
+    // lie before the contact.
     let done = input.follow_up_done == Some(true);
+    if !done && input.occurred_at.is_some() && follow_up_at.is_some_and(|f| f < occurred_at) {
+        extra.push(follow_up_first());
+    }
     if done && follow_up_at.is_none() {
         extra.push(FieldError::new(
             "follow_up_done",

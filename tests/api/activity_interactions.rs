@@ -1558,6 +1558,16 @@ async fn a_backfilled_contact_may_come_with_its_follow_up_done(app: TestApp) {
         .await;
     assert_eq!(due.status, 200, "{}", due.text);
     assert_eq!(due.body["items"], json!([]), "not due: {}", due.text);
+    // Done, it may lie before the contact, as a PATCH allows.
+    let r = app
+        .post(
+            &path,
+            &token,
+            &json!({"type": "visit", "summary": "s", "occurred_at": "2026-01-05T09:00:00Z",
+                    "follow_up_at": "2026-01-01T09:00:00Z", "follow_up_done": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
     // Sent false, or without a follow-up date.
     let r = app
         .post(

@@ -418,7 +418,7 @@ async fn if_match_takes_a_list_of_tags(app: TestApp) {
         .patch_if_match(&card(id), &admin, "\"1\",\"3\"", &json!({"name": "C"}))
         .await;
     let detail = stale.problem(412)["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains("is at version 2"), "{detail}");
+    assert!(detail.contains("it is at 2"), "{detail}");
     let r = app
         .patch_if_match(&card(id), &admin, " , \"2\" ,, ", &json!({"name": "C"}))
         .await;
