@@ -179,6 +179,13 @@ pub struct InteractionPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool, required = false)]
     pub follow_up_done: Option<Option<bool>>,
+    /// Who had the contact, an active user: a manager, an admin or an
+    /// integration corrects a contact logged under the wrong person; a
+    /// sales user may resend the stored id only (422 `not_allowed`). Not
+    /// null.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = i64, required = false)]
+    pub user_id: Option<Option<i64>>,
     /// `resolved` closes a complaint (records the resolution time); `open` reopens it.
     /// `null` is what every other type has (as the view shows it): taken
     /// with a `type` that is not `complaint`, refused (422 `required`) for a
@@ -197,6 +204,7 @@ impl InteractionPatch {
             ("occurred_at", matches!(self.occurred_at, Some(None))),
             ("summary", matches!(self.summary, Some(None))),
             ("follow_up_done", matches!(self.follow_up_done, Some(None))),
+            ("user_id", matches!(self.user_id, Some(None))),
         ])
     }
 }
@@ -656,6 +664,25 @@ pub async fn patch(
             // (as a create names them): one at a time, each fix and resend
             // met the next.
             let mut errors = complaint_errors(kind, status);
+            // Who had the contact, corrected (a QA review: a contact logged
+            // under the wrong person stayed so). A rep's contacts are its
+            // own, as on create: it neither hands one to a colleague nor
+            // takes one over.
+            if let Some(Some(uid)) = input.user_id.filter(|u| *u != Some(row.user_id)) {
+                if user.role == Role::Sales {
+                    errors.push(FieldError::new(
+                        "user_id",
+                        "not_allowed",
+                        "a sales user does not change who had a contact",
+                    ));
+                } else {
+                    match super::users::require_active(conn, &user, uid, "user_id") {
+                        Ok(()) => row.user_id = uid,
+                        Err(ApiError::Validation(e)) => errors.extend(e),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
             if status_cleared && kind == InteractionType::Complaint {
                 errors.push(FieldError::new(
                     "complaint_status",

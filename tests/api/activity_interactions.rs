@@ -14,6 +14,7 @@ use crate::helpers::{ids_of, Resp, TestApp};
 backend_tests!(
     each_type_is_created_with_its_defaults,
     a_backfilled_contact_may_come_with_its_follow_up_done,
+    who_had_a_contact_is_corrected_by_a_manager_not_a_rep,
     explicit_fields_are_kept_and_type_is_required,
     complaint_status_open_resolve_reopen,
     bad_input_is_422_naming_every_bad_field,
@@ -1590,4 +1591,55 @@ async fn a_backfilled_contact_may_come_with_its_follow_up_done(app: TestApp) {
         r.error_codes(),
         [("follow_up_done".to_string(), "no_follow_up".to_string())]
     );
+}
+
+/// A contact logged under the wrong person stayed so (a QA review): a PATCH
+/// names who had it, by the create's rule: a manager names an active user,
+/// a rep keeps its contacts as they are (resending the stored id is fine).
+async fn who_had_a_contact_is_corrected_by_a_manager_not_a_rep(app: TestApp) {
+    let (rep_id, rep) = app.user_with_role("sales").await;
+    let (manager_id, manager) = app.user_with_role("manager").await;
+    let c = app
+        .create_customer(&rep, json!({"kind": "individual", "name": "Who"}))
+        .await
+        .id();
+    let r = app
+        .post(
+            &format!("/api/v1/customers/{c}/interactions"),
+            &rep,
+            &json!({"type": "call", "summary": "logged by the rep"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let one = format!("/api/v1/customers/{c}/interactions/{}", r.id());
+    // The rep: another id refused, its own resent taken (nothing changes).
+    let r = app.patch(&one, &rep, &json!({"user_id": manager_id})).await;
+    r.problem(422);
+    assert_eq!(
+        r.error_codes(),
+        [("user_id".to_string(), "not_allowed".to_string())]
+    );
+    let r = app.patch(&one, &rep, &json!({"user_id": rep_id})).await;
+    assert_eq!(
+        (r.status, r.body["version"].clone()),
+        (200, json!(1)),
+        "{}",
+        r.text
+    );
+    // Null, or a user who is not active: refused.
+    let r = app.patch(&one, &manager, &json!({"user_id": null})).await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["user_id"], "{}", r.text);
+    let r = app
+        .patch(&one, &manager, &json!({"user_id": 999_999}))
+        .await;
+    r.problem(422);
+    assert_eq!(r.error_fields(), ["user_id"], "{}", r.text);
+    // The manager corrects it.
+    let r = app
+        .patch(&one, &manager, &json!({"user_id": manager_id}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["user_id"], manager_id);
+    assert_eq!(r.body["version"], 2);
 }
