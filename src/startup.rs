@@ -328,13 +328,7 @@ impl Application {
         };
         // An immediate stop settles nothing: said, not dropped without a word.
         let dropped = |unsettled: &crate::http::idempotency_settle::Unsettled| {
-            let left = unsettled.left();
-            if left > 0 {
-                log::error!(
-                    "{left} idempotency claim(s) left unsettled by an immediate stop: their keys \
-                     answer 409 until their lease ends"
-                );
-            }
+            unsettled.log_left("by an immediate stop");
         };
         if !graceful {
             log::info!("stopping (immediate)");

@@ -6,9 +6,10 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::schema::customers;
-use super::stats::{literal, window_start_months};
+use super::stats::literal;
 use super::DbConn;
 use crate::domain::cpr::CprSettings;
+use crate::domain::periods::window_start;
 
 pub const CPR_STAGE_CHANGED: &str = "cpr_stage_changed";
 
@@ -134,7 +135,7 @@ fn refresh_range(
     if matches!(cards, Cards::Ids(ids) | Cards::Recompute(ids) if ids.is_empty()) {
         return Ok(());
     }
-    let start = literal(window_start_months(now, s.window_months));
+    let start = literal(window_start(now, s.window_months));
     let months = s.window_months;
     let stage = stage_sql(s, now);
     let at = literal(now);
@@ -659,7 +660,7 @@ mod tests {
                 window_months: months,
                 ..CprSettings::default()
             };
-            let start = window_start_months(now, months);
+            let start = window_start(now, months);
             c.batch_execute("DELETE FROM transactions")
                 .unwrap_or_else(|e| panic!("{e}"));
             let purchase = |id: i64, at: NaiveDateTime, cents: i64| {

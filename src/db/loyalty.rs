@@ -9,9 +9,10 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel::sql_types::{BigInt, Nullable};
 
-use super::stats::{literal, window_start_months};
+use super::stats::literal;
 use super::DbConn;
 use crate::domain::loyalty::LoyaltySettings;
+use crate::domain::periods::window_start;
 
 pub const LOYALTY_CHANGED: &str = "loyalty_changed";
 
@@ -57,7 +58,7 @@ fn refresh_scope(
     s: &LoyaltySettings,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let expr = type_sql(s, &purchases_sql(window_start_months(now, s.window_months)));
+    let expr = type_sql(s, &purchases_sql(window_start(now, s.window_months)));
     let at = literal(now);
     // The moving cards are locked first: their events and their new types
     // are then written from the same rows (see `row_lock::lock_where`), and
@@ -267,7 +268,7 @@ fn counts_now(conn: &mut DbConn, s: &LoyaltySettings, now: NaiveDateTime) -> Que
          CROSS JOIN customers WHERE customers.id = r.customer_id AND customers.archived_at IS NULL \
            AND customers.churned_at IS NULL \
          GROUP BY {LEVEL_SQL}",
-        start = literal(window_start_months(now, s.window_months)),
+        start = literal(window_start(now, s.window_months)),
         purchase = super::purchase(""),
         k = s.repeat_min_purchases,
     ))

@@ -179,9 +179,6 @@ fn first_connection(manager: &Manager, timeout: Duration) -> Result<DbConn, Stri
     }
 }
 
-/// Why SQLite cannot open `path`, where the file system can tell (SQLite
-/// says only "unable to open the database file"): no such directory, a
-/// directory, no permission. None when it cannot tell (an SQLite URI).
 /// A database file Patron creates is readable by its owner only: it holds
 /// password hashes, webhook secrets and customers' personal data, and
 /// SQLite made it 0644 (any local user could read it, and sign webhooks).
@@ -198,6 +195,9 @@ fn create_private(path: &str) {
     let _ = options.open(path);
 }
 
+/// Why SQLite cannot open `path`, where the file system can tell (SQLite
+/// says only "unable to open the database file"): no such directory, a
+/// directory, no permission. None when it cannot tell (an SQLite URI).
 fn sqlite_open_problem(path: &str) -> Option<String> {
     use std::io::ErrorKind;
     use std::path::Path;

@@ -12,13 +12,7 @@ use super::{money_sum, DbConn};
 
 /// The start of the trailing 12-month window ending at `now`.
 pub fn window_start(now: NaiveDateTime) -> NaiveDateTime {
-    window_start_months(now, 12)
-}
-
-/// The start of a trailing window of `months` calendar months
-/// ([`crate::domain::periods::window_start`]).
-pub fn window_start_months(now: NaiveDateTime, months: u32) -> NaiveDateTime {
-    crate::domain::periods::window_start(now, months)
+    crate::domain::periods::window_start(now, 12)
 }
 
 /// A timestamp literal both backends compare correctly with stored values.

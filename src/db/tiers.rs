@@ -7,9 +7,10 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
-use super::stats::{literal, window_start_months};
+use super::stats::literal;
 use super::DbConn;
 use crate::domain::pareto::{Pareto, Ranking};
+use crate::domain::periods::window_start;
 use crate::domain::tiers::TierSettings;
 
 pub const TIER_CHANGED: &str = "tier_changed";
@@ -115,7 +116,7 @@ fn rank_from_transactions(
     s: &TierSettings,
     now: NaiveDateTime,
 ) -> QueryResult<i64> {
-    let start = literal(window_start_months(now, s.window_months));
+    let start = literal(window_start(now, s.window_months));
     conn.batch_execute(&format!(
         "CREATE TEMPORARY TABLE tier_rank AS \
          SELECT p.id AS id, p.profit AS profit, ROW_NUMBER() OVER (ORDER BY p.profit DESC, p.id ASC) AS rn FROM ( \
@@ -645,7 +646,7 @@ mod tests {
                 ..pyramid
             },
         ] {
-            let start = window_start_months(now, s.window_months);
+            let start = window_start(now, s.window_months);
             let profits: Vec<(i64, i64)> = ids
                 .iter()
                 .filter(|id| !archived(**id))

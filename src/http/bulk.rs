@@ -270,8 +270,8 @@ pub fn parse_item<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T
 
 /// `e` with `fields` among those an unknown field's message lists: serde
 /// names the fields of the item's struct, and an item takes more (its
-/// `version`, taken out before; an order's customer reference): an ERP developer read "expected one of" as the
-/// whole list (a QA review).
+/// `version`, taken out before; an order's customer reference): an ERP
+/// developer read "expected one of" as the whole list (a QA review).
 pub fn naming_also(e: ApiError, fields: &str) -> ApiError {
     match e {
         ApiError::Validation(mut errors) => {

@@ -794,12 +794,11 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
                 Value::Array(if raw.is_empty() {
                     Vec::new()
                 } else {
-                    // One piece past the most tags: the list's length
-                    // error says enough, where 8 million separators were
-                    // 8 million tags (a review).
-                    // The piece past the most is one tag too: holding the
-                    // rest, it was also refused for a `|` no one typed in
-                    // a tag (a QA review).
+                    // One tag past the most: the list's length error says
+                    // enough, where 8 million separators were 8 million
+                    // tags (a review), and a last piece holding the rest
+                    // was also refused for a `|` no one typed in a tag (a
+                    // QA review).
                     raw.split(TAG_SEPARATOR)
                         .take(super::customer_input::MAX_TAGS + 1)
                         .map(|t| Value::String(t.trim().to_string()))

@@ -364,8 +364,8 @@ pub struct CustomerPatch {
     /// naming `funnel_stage` (code `conflict`; the rule depends on the
     /// card's stage, so it is not a 422). Not blank (it was taken for none,
     /// and a move down answered that it needed one). With none of them
-    /// changing it is not kept (an ERP resending a card with its reason is not
-    /// refused).
+    /// changing it is not kept (an ERP resending a card with its reason is
+    /// not refused).
     #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
     #[schema(
         min_length = 1,

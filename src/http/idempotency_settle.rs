@@ -170,11 +170,18 @@ impl Unsettled {
         {
             return 0;
         }
+        self.log_left("at the stop: the database stayed busy")
+    }
+
+    /// Logs how many entries are still waiting, and returns it.
+    pub fn log_left(&self, why: &str) -> usize {
         let left = self.left();
-        log::error!(
-            "{left} idempotency claim(s) left unsettled at the stop: the database stayed busy; \
-             their keys answer 409 until their lease ends"
-        );
+        if left > 0 {
+            log::error!(
+                "{left} idempotency claim(s) left unsettled {why}; their keys answer 409 until \
+                 their lease ends"
+            );
+        }
         left
     }
 
@@ -207,7 +214,7 @@ impl Unsettled {
     }
 
     /// How many entries are waiting (their lease not over).
-    pub fn left(&self) -> usize {
+    fn left(&self) -> usize {
         let mut memory = self.memory.lock();
         memory.sweep(Instant::now());
         memory.entries.len()

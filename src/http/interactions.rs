@@ -503,13 +503,13 @@ pub async fn create(
         .map(|t| db::micros(t.naive_utc()))
         .unwrap_or(now);
     let follow_up_at = input.follow_up_at.map(|t| db::micros(t.naive_utc()));
-    // Judged against an `occurred_at` sent: a contact logged late without
-    // one (dated now) may come with its follow-up already due.
     // A backfilled contact's follow-up, done already: it was a second
     // request, and meanwhile on the rep's due list and in the change feed
-    // as open (a QA review). Judged as a PATCH judges it: a done one may
-    // lie before the contact.
+    // as open (a QA review).
     let done = input.follow_up_done == Some(true);
+    // Judged against an `occurred_at` sent (a contact logged late without
+    // one, dated now, may come with its follow-up already due), and for a
+    // follow-up still to do, as a PATCH judges it.
     if !done && input.occurred_at.is_some() && follow_up_at.is_some_and(|f| f < occurred_at) {
         extra.push(follow_up_first());
     }
