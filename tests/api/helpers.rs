@@ -326,10 +326,6 @@ impl Drop for Cleanup {
     }
 }
 
-/// A connection of the test's own to an app's SQLite file, waiting for locks
-/// as the app's connections do: without the wait a read failed with
-/// "database is locked" whenever an app's connection was closing (the last
-/// one to close checkpoints the file) or its start-up jobs were writing.
 /// Takes SQLite's write lock on the file at `path` from a thread of its
 /// own, as another process's long write would; returns once it is held,
 /// with what releases it (the COMMIT, waited for).
@@ -353,6 +349,10 @@ pub fn hold_sqlite_write_lock(path: &str) -> Box<dyn FnOnce() + Send> {
     })
 }
 
+/// A connection of the test's own to an app's SQLite file, waiting for locks
+/// as the app's connections do: without the wait a read failed with
+/// "database is locked" whenever an app's connection was closing (the last
+/// one to close checkpoints the file) or its start-up jobs were writing.
 pub fn open_sqlite(path: &str) -> diesel::SqliteConnection {
     use diesel::connection::SimpleConnection;
     let mut conn = diesel::SqliteConnection::establish(path)
