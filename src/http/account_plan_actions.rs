@@ -289,7 +289,7 @@ pub async fn create(
         (status = 200, body = ActionView, headers(("ETag" = String))),
         (status = 403, description = "A viewer; or a sales user on a card owned by someone else, unless it is the action's owner changing only its `status` (not to or from `cancelled`), `cost_cents` and `description`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled (`plan_id`, code `closed`): reopen it first", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[patch("/account-plans/{id}/actions/{action_id}")]
@@ -422,7 +422,7 @@ fn owner_may_change(
     responses(
         (status = 204, description = "Deleted"),
         (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled (`plan_id`, code `closed`): reopen it first", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/account-plans/{id}/actions/{action_id}")]

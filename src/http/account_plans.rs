@@ -456,7 +456,7 @@ pub async fn get(
     responses(
         (status = 200, body = PlanView, headers(("ETag" = String))),
         (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled and the body changes more than its status without reopening it (`status`, code `closed`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[patch("/account-plans/{id}")]
@@ -578,7 +578,7 @@ pub async fn patch(
     responses(
         (status = 204, description = "Deleted"),
         (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled (`status`, code `closed`): reopen it first", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/account-plans/{id}")]

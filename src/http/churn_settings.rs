@@ -241,7 +241,7 @@ pub async fn get_churn(
     request_body = ChurnSettingsInput,
     responses(
         (status = 200, body = ChurnSettingsBody, headers(("ETag" = String))),
-        (status = 412, description = "Changed since you read them", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[put("/settings/churn")]

@@ -295,7 +295,7 @@ pub async fn get(
     request_body = ContactPatch,
     responses(
         (status = 200, body = ContactView, headers(("ETag" = String))),
-        (status = 412, description = "The contact changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "The contact is not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[patch("/customers/{id}/contacts/{contact_id}")]
@@ -369,7 +369,7 @@ pub async fn patch(
         ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/customers/{id}/contacts/{contact_id}")]

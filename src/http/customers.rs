@@ -738,7 +738,7 @@ pub async fn get(
         (status = 200, body = CustomerView, headers(("ETag" = String))),
         (status = 403, description = "A viewer; or a sales user changing a card owned by someone else, or changing `owner_id` (only managers, admins and integrations reassign owners); or a sales user changing or clearing an `external_id` the card already has (the ERP's key: only managers, admins and integrations change it, so the next sync does not create a second card)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The external_id is taken by another customer (`errors`: `[{field: external_id, code: conflict}]`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The card changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "The card is not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[patch("/customers/{id}")]
@@ -774,7 +774,7 @@ pub async fn patch(
         ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the card changed since (not checked on a card already archived: the retry of a DELETE whose answer was lost is a 204)")),
     responses(
         (status = 204, description = "Archived"),
-        (status = 412, description = "The card changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "The card is not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/customers/{id}")]

@@ -612,7 +612,7 @@ pub async fn get(
     responses(
         (status = 200, body = InteractionView, headers(("ETag" = String))),
         (status = 403, description = "A viewer; or a sales user changing an interaction on a card owned by someone else, or changing a complaint's `type` (only managers, admins and integrations re-classify a complaint; a sales user may resolve it or correct its text)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[patch("/customers/{id}/interactions/{interaction_id}")]
@@ -779,7 +779,7 @@ pub async fn patch(
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "A viewer; or a sales user deleting an interaction on a card owned by someone else, or deleting a complaint (only managers, admins and integrations delete one: it stays on the customer's record)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/customers/{id}/interactions/{interaction_id}")]

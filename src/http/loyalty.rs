@@ -123,7 +123,7 @@ pub async fn get_settings(
     responses(
         (status = 200, body = LoyaltySettingsBody, headers(("ETag" = String))),
         (status = 403, description = "Not admin or manager", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since you read them", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or out-of-range thresholds, each named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]

@@ -296,7 +296,7 @@ pub async fn get(
     request_body = NeedPatch,
     responses(
         (status = 200, body = NeedView, headers(("ETag" = String))),
-        (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[patch("/customers/{id}/needs/{need_id}")]
@@ -396,7 +396,7 @@ pub async fn patch(
         ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/customers/{id}/needs/{need_id}")]

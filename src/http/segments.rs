@@ -730,7 +730,7 @@ pub async fn get(
     responses(
         (status = 200, body = SegmentView, headers(("ETag" = String))),
         (status = 409, description = "Ready-made segment (no `errors`), or the name is taken (`errors`: `[{field: name, code: conflict}]`, also when a concurrent write took it first)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The segment changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "The segment is not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[patch("/segments/{id}")]
@@ -862,7 +862,7 @@ pub async fn patch(
         (status = 204, description = "Deleted"),
         (status = 403, description = "A viewer; or the segment is the target of a survey and the user is not an admin or manager (the problem names the surveys)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Ready-made segment", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The segment changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "The segment is not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/segments/{id}")]

@@ -256,7 +256,7 @@ pub async fn get_cpr(
     request_body = CprSettingsBody,
     responses(
         (status = 200, body = CprSettingsBody, headers(("ETag" = String))),
-        (status = 412, description = "Changed since you read them", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[put("/settings/cpr")]
@@ -378,7 +378,7 @@ pub async fn get_tiers(
     request_body = TierSettingsBody,
     responses(
         (status = 200, body = TierSettingsBody, headers(("ETag" = String))),
-        (status = 412, description = "Changed since you read them", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[put("/settings/tiers")]

@@ -708,7 +708,7 @@ fn transition(current: SurveyStatus, next: SurveyStatus) -> Result<(), ApiError>
         (status = 403, description = "Not admin or manager", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such survey", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Illegal status change, questions or target of a survey no longer a draft, or opening without questions", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The survey changed since you read it", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The survey is not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or an unknown segment", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
@@ -856,7 +856,7 @@ pub async fn patch(
         (status = 403, description = "Not admin or manager", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such survey", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The survey has responses", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The survey changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "The survey is not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/surveys/{id}")]

@@ -558,7 +558,7 @@ pub async fn get(
         (status = 200, body = TransactionView, headers(("ETag" = String))),
         (status = 403, description = "A viewer; a sales user on a card owned by someone else; or a sales user changing or clearing an `external_id` the transaction already has (the ERP's order key: only managers, admins and integrations change it, so the next sync does not record the order again)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The external_id is taken by another transaction (`errors`: `[{field: external_id, code: conflict}]`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[patch("/customers/{id}/transactions/{transaction_id}")]
@@ -608,7 +608,7 @@ pub async fn patch(
         ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/customers/{id}/transactions/{transaction_id}")]

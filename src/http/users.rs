@@ -355,7 +355,7 @@ pub async fn get(
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),
         (status = 409, description = "The email is taken (`errors`: `[{field: email, code: conflict}]`, also when a concurrent write took it first), or the last active admin would be lost (no `errors`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The user changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 412, description = "The user is not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[patch("/users/{id}")]

@@ -474,7 +474,7 @@ pub async fn get(
     (status = 200, body = WebhookView, headers(("ETag" = String))),
     (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such webhook", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 412, description = "The webhook changed since you read it", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 412, description = "The webhook is not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 422, description = "Bad url, events, secret or description", body = crate::error::Problem, content_type = "application/problem+json")
 ))]
 #[patch("/webhooks/{id}")]
@@ -576,7 +576,7 @@ pub async fn patch(
     (status = 204, description = "Deleted"),
     (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such webhook", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 412, description = "It changed since you read it", body = crate::error::Problem, content_type = "application/problem+json")
+    (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")
 ))]
 #[delete("/webhooks/{id}")]
 pub async fn remove(
