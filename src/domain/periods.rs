@@ -135,6 +135,16 @@ mod tests {
             months_before(NaiveDateTime::MIN, 12, 8 * 3600),
             NaiveDateTime::MIN
         );
+        // The day clamped (the overview's default `from` on 29 February),
+        // where a moving window starts on 1 March.
+        assert_eq!(
+            months_before(t("2028-02-29 10:00"), 12, 0),
+            t("2027-02-28 10:00")
+        );
+        assert_eq!(
+            window_start(t("2028-02-29 10:00"), 12),
+            t("2027-03-01 00:00")
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! answer without a CRM, each answered by one figure over `[from, to)`.
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, FixedOffset, Months, Timelike, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -119,16 +119,6 @@ pub async fn overview(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
     let utc = |t: DateTime<FixedOffset>| t.with_timezone(&Utc);
-    // A missing `from` is 12 calendar months before `to` on `to`'s clock,
-    // the one the months are judged on: counted in UTC, `to` on 1 March at
-    // +08:00 began the year on 29 February there, a day too early (a review).
-    // Not from a leap second (refused, as `to`): its default would be one
-    // too, a `from` the client never sent named in the 400 (a review).
-    let from = q.from.or_else(|| {
-        q.to.filter(|to| to.nanosecond() < 1_000_000_000)
-            .and_then(|to| to.checked_sub_months(Months::new(12)))
-    });
-    let (from, to) = report_period::resolve(from.map(utc), q.to.map(utc))?;
     // The wall clocks the client sent: March in UTC+8 is whole calendar
     // months there, not in UTC (a review).
     let offset = |t: Option<DateTime<FixedOffset>>| t.map(|t| t.offset().local_minus_utc());
@@ -136,6 +126,15 @@ pub async fn overview(
         offset(q.from).or(offset(q.to)).unwrap_or(0),
         offset(q.to).or(offset(q.from)).unwrap_or(0),
     );
+    // A missing `from` is 12 calendar months before `to` on `to`'s clock,
+    // the one the months are judged on: counted in UTC, `to` on 1 March at
+    // +08:00 began the year on 29 February there, a day too early (a review).
+    // By the rule that judges old and new customers below, with `to` sent or
+    // not: a default `to` on 29 February took the window rule (1 March a
+    // year before), one sent took this one (28 February).
+    let (from, to) = report_period::resolve_or(q.from.map(utc), q.to.map(utc), |to| {
+        periods::months_before(to, 12, offsets.1)
+    })?;
     let before = periods::start_before(from, to, offsets);
     // An old customer (a silent loss) is one since before 12 months before
     // `to` on the same clock as the default `from` (in UTC, `to` on 1 March

@@ -9,6 +9,16 @@ pub fn resolve(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<(NaiveDateTime, NaiveDateTime), ApiError> {
+    resolve_or(from, to, crate::db::stats::window_start)
+}
+
+/// [`resolve`] with another rule for the default `from`, given `to` (sent or
+/// now): the same rule whether `to` was sent or not.
+pub fn resolve_or(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    default_from: impl FnOnce(NaiveDateTime) -> NaiveDateTime,
+) -> Result<(NaiveDateTime, NaiveDateTime), ApiError> {
     // Bounds beyond the four-digit years mean "since ever" or "until ever"
     // (schemathesis sends year 0 and 91 with offsets): clamped, as every
     // stored instant lies within them.
@@ -37,6 +47,6 @@ pub fn resolve(
         .map(|t| bound(t.naive_utc()))
         // Clamped too (a `to` in year 1 put the default start in year 0),
         // and never past `to`: a default is not the client's error.
-        .unwrap_or_else(|| bound(crate::db::stats::window_start(to)).min(to));
+        .unwrap_or_else(|| bound(default_from(to)).min(to));
     Ok((from, to))
 }
