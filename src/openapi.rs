@@ -32,7 +32,7 @@ contain U+0000 (a 400 naming it), since PostgreSQL cannot store or compare it.",
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     tags(
         (name = "auth", description = "Log in and get an access token"),
-        (name = "users", description = "User management (admin)"),
+        (name = "users", description = "User management (admin), and the directory of users for every role"),
         (name = "customers", description = "The customer profile card"),
         (name = "contacts", description = "Contact people of a customer"),
         (name = "interactions", description = "Contact history: visits, calls, complaints, follow-ups"),

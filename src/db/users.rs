@@ -208,11 +208,17 @@ pub struct Filter {
     pub active: Option<bool>,
     /// A substring of the email or the name, in any case.
     pub q: Option<String>,
+    /// `q` in the name alone (the directory, which shows no email: a
+    /// search of it would tell one letter by letter).
+    pub q_name_only: bool,
     pub updated_since: Option<NaiveDateTime>,
 }
 
 /// The sortable fields of the user list.
 pub const SORT_FIELDS: &[&str] = &["id", "email", "name", "created_at", "updated_at"];
+
+/// The sortable fields of the directory (`GET /users/directory`).
+pub const DIRECTORY_SORT_FIELDS: &[&str] = &["id", "name"];
 
 pub use super::page::Sort;
 
@@ -220,6 +226,10 @@ pub use super::page::Sort;
 /// otherwise.
 pub fn sort(raw: Option<&str>) -> Result<Sort, ApiError> {
     Sort::parse_in(raw, SORT_FIELDS)
+}
+
+pub fn directory_sort(raw: Option<&str>) -> Result<Sort, ApiError> {
+    Sort::parse_in(raw, DIRECTORY_SORT_FIELDS)
 }
 
 /// The cursor after `user` in `sort`'s order.
@@ -283,13 +293,21 @@ pub fn page(
             false => format!("patron_lower({col})"),
         };
         let pattern = super::segments::like_pattern(&super::segments::fold(term));
-        query = query.filter(
-            sql::<Bool>(&format!("({} LIKE ", lower("users.email")))
-                .bind::<Text, _>(pattern.clone())
-                .sql(&format!(" ESCAPE '\\' OR {} LIKE ", lower("users.name")))
-                .bind::<Text, _>(pattern)
-                .sql(" ESCAPE '\\')"),
-        );
+        query = if filter.q_name_only {
+            query.filter(
+                sql::<Bool>(&format!("{} LIKE ", lower("users.name")))
+                    .bind::<Text, _>(pattern)
+                    .sql(" ESCAPE '\\'"),
+            )
+        } else {
+            query.filter(
+                sql::<Bool>(&format!("({} LIKE ", lower("users.email")))
+                    .bind::<Text, _>(pattern.clone())
+                    .sql(&format!(" ESCAPE '\\' OR {} LIKE ", lower("users.name")))
+                    .bind::<Text, _>(pattern)
+                    .sql(" ESCAPE '\\')"),
+            )
+        };
     }
     // Keyset condition and order: (sort key, id) in the chosen direction.
     let after_id = after.map(|a| a.id).unwrap_or_default();

@@ -69,6 +69,7 @@ pub mod transactions;
 pub mod type_errors;
 pub mod unique_keys;
 pub mod users;
+pub mod users_directory;
 pub mod validation;
 pub mod views;
 pub mod webhooks;
@@ -102,6 +103,8 @@ macro_rules! every_route {
                     .service(webhooks::deliveries)
                     .service(webhooks::replay)
                     .service(users::list)
+                    // Before `/users/{id}`, which would take `directory` as an id.
+                    .service(users_directory::list)
                     .service(users::create)
                     .service(users::get)
                     .service(users::patch)

@@ -203,6 +203,7 @@ impl UserQuery {
             role: self.role.map(Role::as_str),
             active: self.active,
             q: q.map(str::to_string),
+            q_name_only: false,
             updated_since: super::common::query_instant("updated_since", self.updated_since)?,
         })
     }

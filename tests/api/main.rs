@@ -122,6 +122,7 @@ mod tiers;
 mod updated_since;
 mod user_emails;
 mod users;
+mod users_directory;
 mod webhook_clock;
 mod webhook_leases;
 mod webhook_outcomes;
