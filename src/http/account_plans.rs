@@ -308,8 +308,11 @@ pub async fn list(
     let limit = page::limit(q.limit)?;
     let since = super::common::query_instant("updated_since", q.updated_since)?;
     // One customer's plans are a list of their own: another's cursor would
-    // skip this customer's plans before its position.
-    let list_name = super::common::list_name("account-plans", q.customer_id);
+    // skip this customer's plans before its position; so is each status.
+    let list_name = super::common::filtered_list_name(
+        &super::common::list_name("account-plans", q.customer_id),
+        &(q.status.map(|s| s.as_str()), since),
+    );
     let after = q
         .cursor
         .as_deref()

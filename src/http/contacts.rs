@@ -182,10 +182,10 @@ pub async fn list(
     query: QueryParams<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();
-    let limit = page::limit(query.0.limit)?;
     let since = super::common::query_instant("updated_since", query.0.updated_since)?;
-    // One list per customer: another customer's cursor is refused.
-    let list_name = format!("contacts:{customer_id}");
+    let limit = page::limit(query.0.limit)?;
+    // One list per customer and `updated_since`: another's cursor is refused.
+    let list_name = super::common::filtered_list_name(&format!("contacts:{customer_id}"), &since);
     let after = query
         .0
         .cursor

@@ -306,13 +306,17 @@ async fn list_page(
     // `?customer_id=`): one list, one cursor. Two customers named is a
     // query error, reported with the others above.
     let listed = customer_id.or(q.customer_id);
-    let list_name = super::common::list_name("interactions", listed);
+    let filter = q.filter(listed);
+    // And by its filters (another tab's cursor skipped rows).
+    let list_name = super::common::filtered_list_name(
+        &super::common::list_name("interactions", listed),
+        &filter,
+    );
     let after = q
         .cursor
         .as_deref()
         .map(|c| Cursor::decode(c, &list_name, sort))
         .transpose()?;
-    let filter = q.filter(listed);
     state
         .db
         .run(move |conn| {

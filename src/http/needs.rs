@@ -179,18 +179,19 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = path.into_inner();
     let q = query.0;
+    let kind = q.kind.map(|k| k.as_str());
+    let since = super::common::query_instant("updated_since", q.updated_since)?;
     let limit = page::limit(q.limit)?;
-    // One list per customer: another card's cursor is a 400, not a page
-    // that silently skips this card's needs.
-    let list_name = format!("needs:{customer_id}");
+    // One list per customer and filters: another card's cursor is a 400,
+    // not a page that silently skips this card's needs.
+    let list_name =
+        super::common::filtered_list_name(&format!("needs:{customer_id}"), &(kind, since));
     let after = q
         .cursor
         .as_deref()
         .map(|c| Cursor::decode(c, &list_name, "id"))
         .transpose()?
         .map(|c| c.id);
-    let kind = q.kind.map(|k| k.as_str());
-    let since = super::common::query_instant("updated_since", q.updated_since)?;
     let page = state
         .db
         .run(move |conn| {

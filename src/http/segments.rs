@@ -552,20 +552,21 @@ pub async fn list(
     query: QueryParams<SegmentQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
+    let since = super::common::query_instant("updated_since", q.updated_since)?;
     let limit = page::limit(q.limit)?;
+    let kind = q.kind.map(SegmentKind::as_str);
+    let list_name = super::common::filtered_list_name("segments", &(kind, q.builtin, since));
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "segments", "id"))
+        .map(|c| Cursor::decode(c, &list_name, "id"))
         .transpose()?
         .map(|c| c.id);
-    let kind = q.kind.map(SegmentKind::as_str);
-    let since = super::common::query_instant("updated_since", q.updated_since)?;
     let rows = state
         .db
         .run(move |conn| Ok(store::page(conn, kind, q.builtin, since, after, limit)?))
         .await?;
-    let page = page::finish(rows, limit, "segments", |s| Cursor {
+    let page = page::finish(rows, limit, &list_name, |s| Cursor {
         s: "id".into(),
         k: Value::Null,
         id: s.id,

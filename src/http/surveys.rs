@@ -548,20 +548,21 @@ pub async fn list(
     query: QueryParams<SurveyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
+    let since = super::common::query_instant("updated_since", q.updated_since)?;
     let limit = page::limit(q.limit)?;
+    let status = q.status.map(SurveyStatus::as_str);
+    let list_name = super::common::filtered_list_name("surveys", &(status, since));
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "surveys", "id"))
+        .map(|c| Cursor::decode(c, &list_name, "id"))
         .transpose()?
         .map(|c| c.id);
-    let status = q.status.map(SurveyStatus::as_str);
-    let since = super::common::query_instant("updated_since", q.updated_since)?;
     let page = state
         .db
         .run(move |conn| {
             let rows = store::page(conn, status, since, after, limit)?;
-            let page = page::finish(rows, limit, "surveys", |s| Cursor {
+            let page = page::finish(rows, limit, &list_name, |s| Cursor {
                 s: "id".into(),
                 k: Value::Null,
                 id: s.id,

@@ -351,7 +351,7 @@ pub async fn history(
     }
     let limit = page::limit(q.limit)?;
     let sort = "history";
-    let list_name = format!("history:{customer_id}");
+    let list_name = super::common::filtered_list_name(&format!("history:{customer_id}"), &q.kind);
     let before = q
         .cursor
         .as_deref()

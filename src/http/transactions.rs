@@ -229,12 +229,6 @@ async fn list_page(
     // `?customer_id=`): one list, one cursor. Two customers named is a
     // query error, reported with the others above.
     let listed = customer_id.or(q.customer_id);
-    let list_name = super::common::list_name("transactions", listed);
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| Cursor::decode(c, &list_name, sort))
-        .transpose()?;
     let filter = Filter {
         customer_id: listed,
         owner_id: q.owner_id,
@@ -246,6 +240,16 @@ async fn list_page(
         to: super::common::bound(q.to),
         updated_since: super::common::bound(q.updated_since),
     };
+    // And by its filters (another tab's cursor skipped rows).
+    let list_name = super::common::filtered_list_name(
+        &super::common::list_name("transactions", listed),
+        &filter,
+    );
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, &list_name, sort))
+        .transpose()?;
     state
         .db
         .run(move |conn| {

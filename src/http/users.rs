@@ -230,16 +230,17 @@ pub async fn list(
     let filter = q.filter()?;
     let sort = users::sort(q.sort.as_deref())?;
     let limit = page::limit(q.limit)?;
+    let list_name = super::common::filtered_list_name("users", &filter);
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "users", &sort.as_string()))
+        .map(|c| Cursor::decode(c, &list_name, &sort.as_string()))
         .transpose()?;
     let rows = state
         .db
         .run(move |conn| users::page(conn, &filter, sort, after.as_ref(), limit))
         .await?;
-    let page = page::finish(rows, limit, "users", |u| users::cursor_for(&sort, u));
+    let page = page::finish(rows, limit, &list_name, |u| users::cursor_for(&sort, u));
     Ok(HttpResponse::Ok().json(UserPage {
         items: page.items.into_iter().map(UserView::from).collect(),
         next_cursor: page.next_cursor,

@@ -106,16 +106,17 @@ pub async fn list(
     let filter = q.filter()?;
     let sort = users::directory_sort(q.sort.as_deref())?;
     let limit = page::limit(q.limit)?;
+    let list_name = super::common::filtered_list_name(LIST, &filter);
     let after = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, LIST, &sort.as_string()))
+        .map(|c| Cursor::decode(c, &list_name, &sort.as_string()))
         .transpose()?;
     let rows = state
         .db
         .run(move |conn| users::page(conn, &filter, sort, after.as_ref(), limit))
         .await?;
-    let page = page::finish(rows, limit, LIST, |u| users::cursor_for(&sort, u));
+    let page = page::finish(rows, limit, &list_name, |u| users::cursor_for(&sort, u));
     Ok(HttpResponse::Ok().json(DirectoryPage {
         items: page
             .items

@@ -50,6 +50,7 @@ mod cpr_settings_race;
 mod cpr_window;
 mod crash;
 mod currency;
+mod cursor_filters;
 mod customers_birthdays;
 mod customers_crud;
 mod customers_list;
