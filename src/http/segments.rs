@@ -952,12 +952,24 @@ pub async fn list_members(
     query: QueryParams<CustomerQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    // One list per segment: another segment's cursor is refused.
-    let mut paged = query.0.paged(&format!("segment-members:{id}"))?;
+    let q = query.0;
+    // The query's 400s before the segment's 404 (the cursor's list is known
+    // only with the segment).
+    CustomerQuery {
+        cursor: None,
+        ..q.clone()
+    }
+    .paged("segment-members")?;
     let page = state
         .db
         .run(move |conn| {
             let row = find_segment(conn, id)?;
+            // One list per segment and rule: another segment's cursor is
+            // refused, and so is one from before the rule was edited (a QA
+            // review: the next page was of the new rule, one list of two).
+            let name =
+                super::common::filtered_list_name(&format!("segment-members:{id}"), &row.rule);
+            let mut paged = q.paged(&name)?;
             let now = db::now();
             let scope = match rule_of(&row)? {
                 None => SegmentScope::for_members(row.id),

@@ -10,7 +10,63 @@ use crate::account_plans::{key_customer, plan_body};
 use crate::backend_tests;
 use crate::helpers::TestApp;
 
-backend_tests!(a_cursor_taken_by_other_filters_is_a_400_on_every_list);
+backend_tests!(
+    a_cursor_taken_by_other_filters_is_a_400_on_every_list,
+    a_members_cursor_from_before_a_rule_edit_is_a_400,
+);
+
+/// A QA review: a dynamic segment's next page after its rule was edited
+/// was of the new rule (one "list" of two rules). Another name, or a
+/// member list read again after an edit, keeps its cursors.
+async fn a_members_cursor_from_before_a_rule_edit_is_a_400(app: TestApp) {
+    let admin = app.admin_token().await;
+    for (name, region) in [
+        ("A", "Hangzhou"),
+        ("B", "Hangzhou"),
+        ("C", "Ningbo"),
+        ("D", "Ningbo"),
+    ] {
+        let r = app
+            .create_customer(
+                &admin,
+                json!({"name": name, "kind": "organization", "region": region}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let rule = |region: &str| json!({"field": "region", "op": "eq", "value": region});
+    let r = app
+        .post(
+            "/api/v1/segments",
+            &admin,
+            &json!({"name": "HZ", "kind": "dynamic", "rule": rule("Hangzhou")}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let members = format!("/api/v1/segments/{}/members", r.id());
+    let cursor = first_cursor(&app, &admin, &members).await;
+    let path = members.trim_end_matches("/members").to_string();
+    let r = app.patch(&path, &admin, &json!({"name": "Hangzhou"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.get(&format!("{members}?cursor={cursor}"), &admin).await;
+    assert_eq!(r.status, 200, "a rename keeps the list: {}", r.text);
+    let r = app
+        .patch(&path, &admin, &json!({"rule": rule("Ningbo")}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.get(&format!("{members}?cursor={cursor}"), &admin).await;
+    r.problem(400);
+    assert_eq!(r.error_fields(), ["cursor"], "{}", r.text);
+    let cursor = first_cursor(&app, &admin, &members).await;
+    let r = app.get(&format!("{members}?cursor={cursor}"), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["name"], "D", "{}", r.text);
+    // The query's 400 comes before a missing segment's 404, as before.
+    let r = app
+        .get("/api/v1/segments/999999/members?limit=0", &admin)
+        .await;
+    r.problem(400);
+}
 
 async fn a_cursor_taken_by_other_filters_is_a_400_on_every_list(app: TestApp) {
     let admin = app.admin_token().await;
@@ -119,4 +175,13 @@ async fn a_cursor_taken_by_other_filters_is_a_400_on_every_list(app: TestApp) {
         let r = app.get(&format!("{list}cursor={whole}"), &admin).await;
         assert_eq!(r.status, 200, "{list}: {}", r.text);
     }
+}
+
+async fn first_cursor(app: &TestApp, token: &str, list: &str) -> String {
+    let r = app.get(&format!("{list}?limit=1"), token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["next_cursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
