@@ -100,7 +100,7 @@ pub struct PlanCreate {
     #[validate(required)]
     #[schema(required = true, value_type = i64)]
     pub customer_id: Option<i64>,
-    #[validate(required, length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[validate(required, length(max = 2000), custom(function = "not_blank"))]
     #[schema(required = true, value_type = String, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub objective: Option<String>,
     /// From 1900-01-01.
@@ -130,7 +130,7 @@ pub struct PlanCreate {
 #[schema(example = json!({"objective": "Raise our share of the packaging budget to 40 %"}))]
 pub struct PlanPatch {
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[validate(length(max = 2000), custom(function = "not_blank"))]
     #[schema(value_type = String, required = false, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub objective: Option<Option<String>>,
     #[serde(default, deserialize_with = "dates::nullable")]

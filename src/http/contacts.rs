@@ -70,7 +70,7 @@ pub struct ContactPage {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "王伟", "role": "decision_maker", "title": "General manager", "phone": "+86 138 0013 8000"}))]
 pub struct ContactCreate {
-    #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[validate(required, length(max = 200), custom(function = "not_blank"))]
     #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub name: Option<String>,
     /// Defaults to `other`.
@@ -101,7 +101,7 @@ pub struct ContactCreate {
 pub struct ContactPatch {
     /// Cannot be cleared (`null` is a 422).
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[validate(length(max = 200), custom(function = "not_blank"))]
     #[schema(
         value_type = String,
         required = false,

@@ -71,7 +71,7 @@ pub struct CprPin {
     #[validate(required, custom(function = "known_code"))]
     #[schema(required = true, value_type = CprStage)]
     pub stage: Option<Input<CprStage>>,
-    #[validate(required, length(min = 1, max = 500), custom(function = "not_blank"))]
+    #[validate(required, length(max = 500), custom(function = "not_blank"))]
     #[schema(required = true, value_type = String, min_length = 1, max_length = 500, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub reason: Option<String>,
 }

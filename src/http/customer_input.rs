@@ -112,7 +112,7 @@ pub struct CustomerCreate {
     #[schema(required = true, value_type = CustomerKind)]
     pub kind: Option<Input<CustomerKind>>,
     /// Person's name or organization's name.
-    #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[validate(required, length(max = 200), custom(function = "not_blank"))]
     #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub name: Option<String>,
     /// Employer of an individual, or the legal name of an organization.
@@ -172,7 +172,7 @@ pub struct CustomerCreate {
     pub owner_id: Option<i64>,
     /// The customer's key in the integrator's ERP; unique when present. No
     /// invisible characters (U+200B, U+FEFF, …: 422 `invalid_character`).
-    #[validate(length(min = 1, max = 100), custom(function = "erp_key"))]
+    #[validate(length(max = 100), custom(function = "erp_key"))]
     #[schema(
         min_length = 1,
         max_length = 100,
@@ -218,7 +218,7 @@ pub struct CustomerCreate {
     /// another system), kept in its first history event
     /// (`funnel_stage_changed`), as a bulk item creating a card keeps it.
     /// Not blank.
-    #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
+    #[validate(length(max = 500), custom(function = "not_blank"))]
     #[schema(
         min_length = 1,
         max_length = 500,
@@ -237,7 +237,7 @@ pub struct CustomerPatch {
     #[schema(value_type = CustomerKind, required = false)]
     pub kind: Option<Option<Input<CustomerKind>>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[validate(length(max = 200), custom(function = "not_blank"))]
     #[schema(value_type = String, required = false, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -307,7 +307,7 @@ pub struct CustomerPatch {
     pub owner_id: Option<Option<i64>>,
     /// The ERP's key; no invisible characters (422 `invalid_character`).
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
+    #[validate(length(max = 100), custom(function = "not_blank"))]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub external_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -366,7 +366,7 @@ pub struct CustomerPatch {
     /// and a move down answered that it needed one). With none of them
     /// changing it is not kept (an ERP resending a card with its reason is
     /// not refused).
-    #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
+    #[validate(length(max = 500), custom(function = "not_blank"))]
     #[schema(
         min_length = 1,
         max_length = 500,

@@ -110,7 +110,7 @@ pub struct InteractionCreate {
     #[validate(length(max = 100))]
     #[schema(max_length = 100)]
     pub channel: Option<String>,
-    #[validate(required, length(min = 1, max = 4000), custom(function = "not_blank"))]
+    #[validate(required, length(max = 4000), custom(function = "not_blank"))]
     #[schema(required = true, value_type = String, min_length = 1, max_length = 4000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub summary: Option<String>,
     #[validate(length(max = 4000))]
@@ -160,7 +160,7 @@ pub struct InteractionPatch {
     #[schema(value_type = Option<String>, max_length = 100)]
     pub channel: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(min = 1, max = 4000), custom(function = "not_blank"))]
+    #[validate(length(max = 4000), custom(function = "not_blank"))]
     #[schema(value_type = String, required = false, min_length = 1, max_length = 4000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub summary: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]

@@ -73,7 +73,7 @@ pub struct NeedCreate {
     #[validate(custom(function = "known_code"))]
     #[schema(value_type = Option<LatentNeedType>)]
     pub latent_type: Option<Input<LatentNeedType>>,
-    #[validate(required, length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[validate(required, length(max = 2000), custom(function = "not_blank"))]
     #[schema(required = true, value_type = String, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub description: Option<String>,
 }
@@ -93,13 +93,13 @@ pub struct NeedPatch {
     #[schema(value_type = Option<LatentNeedType>)]
     pub latent_type: Option<Option<Input<LatentNeedType>>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[validate(length(max = 2000), custom(function = "not_blank"))]
     #[schema(value_type = String, required = false, min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub description: Option<Option<String>>,
     /// Why the need was converted (the stimulus, or why it fell back); not
     /// blank (a blank one was dropped without a word). Kept with the
     /// conversion: without a change of `kind` it is not kept.
-    #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
+    #[validate(length(max = 500), custom(function = "not_blank"))]
     #[schema(
         min_length = 1,
         max_length = 500,

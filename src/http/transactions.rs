@@ -96,7 +96,7 @@ pub struct TransactionCreate {
     #[validate(custom(function = "currency_code"))]
     #[schema(pattern = r"^[A-Z]{3}$")]
     pub currency: Option<String>,
-    #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[validate(required, length(max = 200), custom(function = "not_blank"))]
     #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub product: Option<String>,
     /// When it happened; defaults to now; not in the future, not before 1900.
@@ -106,7 +106,7 @@ pub struct TransactionCreate {
     pub occurred_at: Option<DateTime<Utc>>,
     /// The ERP's key: a second transaction with the same key is a 409. No
     /// invisible characters (U+200B, U+FEFF, …: 422 `invalid_character`).
-    #[validate(length(min = 1, max = 100), custom(function = "erp_key"))]
+    #[validate(length(max = 100), custom(function = "erp_key"))]
     #[schema(
         min_length = 1,
         max_length = 100,
@@ -136,7 +136,7 @@ pub struct TransactionPatch {
     #[schema(value_type = String, required = false, pattern = r"^[A-Z]{3}$")]
     pub currency: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[validate(length(max = 200), custom(function = "not_blank"))]
     #[schema(value_type = String, required = false, min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub product: Option<Option<String>>,
     #[serde(default, deserialize_with = "dates::nullable")]
@@ -145,7 +145,7 @@ pub struct TransactionPatch {
     pub occurred_at: Option<Option<DateTime<Utc>>>,
     /// The ERP's key; no invisible characters (422 `invalid_character`).
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
+    #[validate(length(max = 100), custom(function = "not_blank"))]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub external_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]

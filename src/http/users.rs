@@ -73,7 +73,7 @@ pub struct UserCreate {
     )]
     #[schema(required = true, value_type = String, format = Email, example = "li.na@example.com", max_length = 254)]
     pub email: Option<String>,
-    #[validate(required, length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[validate(required, length(max = 200), custom(function = "not_blank"))]
     #[schema(required = true, value_type = String, example = "Li Na", min_length = 1, max_length = 200, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub name: Option<String>,
     #[validate(required, custom(function = "known_code"))]
@@ -108,7 +108,7 @@ pub struct UserPatch {
     #[schema(value_type = String, required = false, format = Email, max_length = 254)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[validate(length(max = 200), custom(function = "not_blank"))]
     #[schema(
         value_type = String,
         required = false,

@@ -485,6 +485,11 @@ async fn bad_input_is_422_naming_every_bad_field(app: TestApp) {
         .post(&path, &token, &json!({"type": "call", "summary": ""}))
         .await;
     assert_422_naming(&r, &["summary"]);
+    // One error, as every text field gives (QA: `length` and `blank` here).
+    assert_eq!(
+        r.error_codes(),
+        [("summary".to_string(), "blank".to_string())]
+    );
     let r = app.post(&path, &token, &json!({"type": "call"})).await;
     assert_422_naming(&r, &["summary"]);
     let r = app

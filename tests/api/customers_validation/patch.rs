@@ -49,7 +49,7 @@ async fn patch_rules_match_create_rules(app: TestApp) {
         .date_naive()
         .to_string();
     let cases: Vec<(Value, &str, &str)> = vec![
-        (json!({"name": ""}), "name", "length"),
+        (json!({"name": ""}), "name", "blank"),
         (json!({"name": "   "}), "name", "blank"),
         (json!({"name": "x".repeat(201)}), "name", "length"),
         (json!({"email": "nope"}), "email", "email"),
@@ -77,7 +77,7 @@ async fn patch_rules_match_create_rules(app: TestApp) {
         (json!({"industry": "i".repeat(101)}), "industry", "length"),
         (json!({"products": "p".repeat(1001)}), "products", "length"),
         (json!({"notes": "n".repeat(5001)}), "notes", "length"),
-        (json!({"external_id": ""}), "external_id", "length"),
+        (json!({"external_id": ""}), "external_id", "blank"),
         (
             json!({"external_id": "e".repeat(101)}),
             "external_id",
