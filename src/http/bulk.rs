@@ -220,8 +220,45 @@ pub fn key_of(item: &serde_json::Value, field: &str) -> Result<Option<String>, A
                 Ok(Some(s.to_string()))
             }
         }
-        Some(_) => Err(ApiError::invalid(field, "invalid_type", "must be a string")),
+        // Worded as every other type error (it said "must be a string").
+        Some(other) => {
+            let text = serde_json::from_value::<String>(other.clone())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            let (code, message) = super::wording::plain(&text);
+            Err(ApiError::invalid(field, code, &message))
+        }
     }
+}
+
+/// An item's key errors (`keys`: its external id, an order's customer
+/// reference) with the errors of its other fields, read by `rest` as a
+/// change of a known record (types and rules; what only a create requires
+/// cannot be told without the key): a bad key hid every other error of the
+/// item, and an ERP needed a round per kind of mistake (QA).
+pub fn with_other_errors(
+    key_errors: impl IntoIterator<Item = ApiError>,
+    item: &serde_json::Value,
+    keys: &[&str],
+    rest: impl FnOnce(serde_json::Value) -> Result<(), ApiError>,
+) -> ApiError {
+    let mut errors = Vec::new();
+    for e in key_errors {
+        match e {
+            ApiError::Validation(e) => errors.extend(e),
+            other => return other,
+        }
+    }
+    let mut others = item.clone();
+    if let Some(obj) = others.as_object_mut() {
+        obj.retain(|name, _| !keys.contains(&name.as_str()));
+        if let Err(ApiError::Validation(more)) = rest(others) {
+            errors.extend(more);
+        }
+    }
+    errors.truncate(super::extract::MAX_NAMED);
+    ApiError::Validation(errors)
 }
 
 pub fn count_ok(n: usize, field: &str) -> Result<(), ApiError> {

@@ -153,12 +153,23 @@ pub fn external_id_of(item: &Value) -> Result<String, ApiError> {
             "must be a JSON object",
         ));
     }
-    bulk::key_of(item, "external_id")?.ok_or_else(|| {
-        ApiError::invalid(
-            "external_id",
-            "required",
-            "is required: bulk items are matched by external_id",
-        )
+    let key = bulk::key_of(item, "external_id").and_then(|key| {
+        key.ok_or_else(|| {
+            ApiError::invalid(
+                "external_id",
+                "required",
+                "is required: bulk items are matched by external_id (import rows by it or by id)",
+            )
+        })
+    });
+    key.map_err(|e| {
+        bulk::with_other_errors([e], item, &["external_id"], |mut rest| {
+            bulk::drop_defaulted_nulls(&mut rest, DEFAULTED_ON_CREATE);
+            bulk::parse_item::<CustomerPatch>(rest)
+                .map_err(|e| bulk::naming_also(e, "`version`"))?
+                .checked()
+                .map(drop)
+        })
     })
 }
 

@@ -125,6 +125,24 @@ fn parse_transaction<T: serde::de::DeserializeOwned>(item: Value) -> Result<T, A
         .map_err(|e| bulk::naming_also(e, "`customer_id`, `customer_external_id`, `version`"))
 }
 
+/// An item's customer reference and external id, taken off it; or their
+/// errors with those of its other fields (`bulk::with_other_errors`).
+fn references(item: &mut Value) -> Result<(Option<i64>, Option<String>, String), ApiError> {
+    let sent = item.clone();
+    match (customer_ref(item), external_id_of(item)) {
+        (Ok((id, ext)), Ok(key)) => Ok((id, ext, key)),
+        (customer, key) => {
+            let errors = [customer.err(), key.err()].into_iter().flatten();
+            let keys = ["customer_id", "customer_external_id", "external_id"];
+            Err(bulk::with_other_errors(errors, &sent, &keys, |mut rest| {
+                bulk::drop_defaulted_nulls(&mut rest, DEFAULTED_ON_CREATE);
+                let input: TransactionPatch = parse_transaction(rest)?;
+                check(&input, input.null_errors())
+            }))
+        }
+    }
+}
+
 pub(super) fn external_id_of(item: &Value) -> Result<String, ApiError> {
     bulk::key_of(item, "external_id")?.ok_or_else(|| {
         invalid(
@@ -303,8 +321,7 @@ fn upsert_item(
     touched: &mut Touched,
     mut item: Value,
 ) -> Result<Applied, ApiError> {
-    let (customer_id, customer_ext) = customer_ref(&mut item)?;
-    let external_id = external_id_of(&item)?;
+    let (customer_id, customer_ext, external_id) = references(&mut item)?;
     let customer = resolve_customer(conn, customer_id, customer_ext.as_deref())?;
     let named = Named {
         customer,

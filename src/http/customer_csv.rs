@@ -812,6 +812,7 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
             } else if INTEGERS.contains(&name.as_str()) {
                 whole_number(raw)
                     .map(Value::from)
+                    .or_else(|| beyond_64_bits(raw))
                     .unwrap_or_else(|| Value::String(raw.to_string()))
             } else if name == "birthday" {
                 Value::String(spreadsheet_date(raw).unwrap_or_else(|| raw.to_string()))
@@ -852,12 +853,30 @@ fn spreadsheet_date(cell: &str) -> Option<String> {
 /// writes a number of 12 digits or more (`1.23457E+11`), which was taken
 /// as the rounded amount it reads as, without a word (a review).
 pub(super) fn whole_number(cell: &str) -> Option<i64> {
+    whole_digits(cell)?.parse::<i64>().ok()
+}
+
+/// The digits of a whole-number cell (`12`, `12.0`, `-3`), if it is one.
+fn whole_digits(cell: &str) -> Option<&str> {
     let digits = match cell.split_once('.') {
         Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
         Some(_) => return None,
         None => cell,
     };
-    digits.parse::<i64>().ok()
+    let unsigned = digits.strip_prefix(['-', '+']).unwrap_or(digits);
+    (!unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
+}
+
+/// A whole-number cell past the 64-bit range as the JSON number it is, so
+/// that it is a `range` error as in a bulk item (it was `invalid_type`,
+/// "got string", for a cell that is an integer: QA).
+fn beyond_64_bits(cell: &str) -> Option<Value> {
+    let digits = whole_digits(cell)?;
+    let number = match digits.parse::<u64>() {
+        Ok(n) => serde_json::Number::from(n),
+        Err(_) => serde_json::Number::from_f64(digits.parse::<f64>().ok()?)?,
+    };
+    Some(Value::Number(number))
 }
 
 /// Null on create means "not given" (a card starts empty anyway).

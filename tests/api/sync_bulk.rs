@@ -556,7 +556,82 @@ backend_tests!(
     transactions_bulk_upserts_and_refreshes_figures,
     transactions_all_or_none,
     an_order_of_an_unknown_customer_id_fails_alone,
+    a_bad_key_comes_with_the_items_other_errors,
 );
+
+/// QA: a bulk item's key error hid its other errors (an ERP needed a
+/// round for the keys, one for the types, one for the rules), and a key of
+/// another type was "must be a string" where every other field says what it
+/// got. Each item names every bad field at once, as a single write does;
+/// what only a create requires is not told without a key.
+async fn a_bad_key_comes_with_the_items_other_errors(app: TestApp) {
+    let token = app.admin_token().await;
+    let pair = |field: &str, code: &str| (field.to_string(), code.to_string());
+    let r = app
+        .post(
+            "/api/v1/customers/bulk",
+            &token,
+            &json!({"items": [
+                {"external_id": "  ", "name": "", "kind": "robot"},
+                {"name": "No key", "email": "not an email"},
+                {"external_id": 5, "kind": "individual", "name": "Typed"},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        item_errors(&r, 0),
+        [
+            pair("external_id", "blank"),
+            pair("kind", "invalid_value"),
+            pair("name", "blank")
+        ],
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        item_errors(&r, 1),
+        [pair("email", "email"), pair("external_id", "required")]
+    );
+    assert_eq!(item_errors(&r, 2), [pair("external_id", "invalid_type")]);
+    assert_eq!(
+        r.body["items"][2]["errors"][0]["message"], "expected a string, got integer `5`",
+        "{}",
+        r.text
+    );
+    let r = app
+        .post(
+            "/api/v1/transactions/bulk",
+            &token,
+            &json!({"items": [
+                {"external_id": 5, "customer_external_id": 7, "amount_cents": "x", "product": 3},
+                {"customer_id": 1, "customer_external_id": "C-1", "amount_cents": -1, "product": "Tea"},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        item_errors(&r, 0),
+        [
+            pair("amount_cents", "invalid_type"),
+            pair("customer_external_id", "invalid_type"),
+            pair("external_id", "invalid_type"),
+            pair("product", "invalid_type"),
+        ],
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        item_errors(&r, 1),
+        [
+            pair("amount_cents", "range"),
+            pair("customer_external_id", "not_allowed"),
+            pair("external_id", "required"),
+        ],
+        "{}",
+        r.text
+    );
+}
 
 /// Both bulk paths match items to rows by external id. The lookup must step
 /// down the unique index on either engine, whatever the table's size and

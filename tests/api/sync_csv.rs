@@ -590,6 +590,8 @@ async fn export_refuses_the_list_paging(app: TestApp) {
 }
 
 backend_tests!(
+    an_integer_cell_past_64_bits_is_a_range_error,
+    a_row_without_a_key_names_its_other_errors_too,
     round_trip_keeps_chinese_and_special_characters,
     the_exports_figures_are_the_cards,
     a_spreadsheets_dates_and_long_tag_lists_import,
@@ -1112,4 +1114,61 @@ async fn an_import_checks_the_version_cell_of_each_row(app: TestApp) {
             "{csv}"
         );
     }
+}
+
+/// QA: a row without a key showed that error alone, its other cells' errors
+/// only after it was fixed.
+async fn a_row_without_a_key_names_its_other_errors_too(app: TestApp) {
+    let token = app.admin_token().await;
+    let r = import(
+        &app,
+        &token,
+        "",
+        "external_id,kind,name,email\n,robot,Someone,not an email\n",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut fields: Vec<(String, String)> = r.body["items"][0]["errors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap_or_default().to_string(),
+                e["code"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    fields.sort();
+    let pair = |f: &str, c: &str| (f.to_string(), c.to_string());
+    assert_eq!(
+        fields,
+        [
+            pair("email", "email"),
+            pair("external_id", "required"),
+            pair("kind", "invalid_value")
+        ],
+        "{}",
+        r.text
+    );
+}
+
+/// QA: an integer cell past the 64-bit range was `invalid_type` ("got
+/// string") where the same number in a bulk item is `range`.
+async fn an_integer_cell_past_64_bits_is_a_range_error(app: TestApp) {
+    let token = app.admin_token().await;
+    let csv = "external_id,kind,name,annual_revenue_cents\n\
+               R1,organization,A,9223372036854775808\n\
+               R2,organization,B,-9223372036854775809.0\n\
+               R3,organization,C,123456789012345678901234567890\n\
+               R4,organization,D,+12\n";
+    let r = import(&app, &token, "", csv).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for i in 0..3 {
+        let errors = &r.body["items"][i]["errors"];
+        assert_eq!(errors[0]["field"], "annual_revenue_cents", "{}", r.text);
+        assert_eq!(errors[0]["code"], "range", "{}", r.text);
+    }
+    assert_eq!(r.body["items"][3]["status"], "created", "{}", r.text);
 }
