@@ -209,10 +209,25 @@ fn resolve_customer(
             None => Err(invalid(
                 "customer_external_id",
                 "unknown_customer",
-                "no customer has this external_id",
+                &unknown_external_id(ext),
             )),
         },
         (None, None) => Ok(None),
+    }
+}
+
+/// The message for a customer reference no card has. One with an invisible
+/// character (a BOM a spreadsheet left, a zero-width space) says so: the
+/// card looked there, the key did not find it (QA). Such a key is looked up
+/// all the same, as a key stored before the rule on keys may hold one.
+fn unknown_external_id(ext: &str) -> String {
+    match ext.chars().find(|c| super::validation::invisible(*c)) {
+        Some(c) => format!(
+            "no customer has this external_id, which holds an invisible character (U+{:04X}): \
+             the card's own key probably has none",
+            u32::from(c)
+        ),
+        None => "no customer has this external_id".to_string(),
     }
 }
 

@@ -25,10 +25,13 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<Vec<i64>>, ApiError> {
         .map(|v| v.to_str().unwrap_or("\u{fffd}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // The header as sent, between backticks: quoted, `1` showed as "1",
+    // the very form the message asks for (QA).
     let bad = || {
+        let shown = super::wording::excerpt(&text.escape_debug().to_string(), 80);
         ApiError::BadRequest(format!(
-            "If-Match {text:?} is not an ETag returned by this API (such as \"3\", W/\"3\"), \
-             a comma-separated list of them, or *"
+            "If-Match `{shown}` is not an ETag returned by this API: an ETag is quoted, \
+             such as \"3\" or W/\"3\"; or send a comma-separated list of them, or *"
         ))
     };
     if text.trim() == "*" {

@@ -883,8 +883,13 @@ pub async fn delete(
                 // The 409 before the 412: a resend with the fresh version
                 // would be refused anyway.
                 if !store::responses_page(conn, id, None, None, 0)?.is_empty() {
+                    // A closed survey was told to close (QA).
+                    let advice = match row.status.as_str() {
+                        "closed" => "it stays, closed, with its results",
+                        _ => "close it instead",
+                    };
                     return Err(ApiError::Conflict(format!(
-                        "survey {id} has responses: close it instead"
+                        "survey {id} has responses and cannot be deleted: {advice}"
                     )));
                 }
                 precondition::check(expected.as_deref(), row.version)?;

@@ -214,7 +214,7 @@ fn address_literal_alone(domain: &str) -> bool {
 /// maps to nothing (variation selectors, the combining grapheme joiner, the
 /// Mongolian free variation selectors, shorthand format controls): they
 /// change no glyph, so a text holding one looks the same as one without it.
-fn invisible(c: char) -> bool {
+pub fn invisible(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{034F}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}'
         | '\u{070F}' | '\u{0890}'..='\u{0891}' | '\u{08E2}' | '\u{180B}'..='\u{180F}'

@@ -716,15 +716,20 @@ pub async fn replay(
             "send a change-feed cursor, or null to replay every retained change",
         ));
     };
+    // Empty is refused, not read as null as `GET /changes?after=` reads it:
+    // here null replays every retained change to the receiver, more than a
+    // blank form field should start (QA asked why the two differ).
     let after = after
         .as_deref()
         .map(|c| {
             super::changes::decode(c).map_err(|_| {
-                ApiError::invalid(
-                    "after",
-                    "invalid_value",
-                    "not a cursor returned by the change feed",
-                )
+                let message = match c.is_empty() {
+                    true => {
+                        "empty: send a change-feed cursor, or null to replay every retained change"
+                    }
+                    false => "not a cursor returned by the change feed",
+                };
+                ApiError::invalid("after", "invalid_value", message)
             })
         })
         .transpose()?;

@@ -52,6 +52,16 @@ async fn a_position_no_cursor_holds_is_a_bad_cursor_not_gone(app: TestApp) {
         .await;
     assert_eq!(hook.status, 201, "{}", hook.text);
     let replay = format!("/api/v1/webhooks/{}/replay", hook.id());
+    // Empty is refused, and told apart from a bad cursor (QA: `GET
+    // /changes?after=` reads it as the start; a replay of everything is
+    // `null`).
+    let r = app.post(&replay, &token, &json!({"after": ""})).await;
+    r.problem(422);
+    assert!(
+        r.text.contains("empty: send a change-feed cursor, or null"),
+        "{}",
+        r.text
+    );
     // On an empty feed, then on one with changes.
     for round in 0..2 {
         if round == 1 {

@@ -392,6 +392,19 @@ async fn if_match_accepts_only_quoted_version_tags(app: TestApp) {
             r.text
         );
     }
+    // The value as sent: an unquoted tag shown quoted looked like the form
+    // the message asks for (QA).
+    let r = app
+        .patch_if_match(&path, &token, "1", &json!({"notes": "x"}))
+        .await;
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("If-Match `1` is not an ETag"),
+        "{}",
+        r.text
+    );
     for (good, status) in [("W/\"1\"", 200), ("\"1\"", 412), ("*", 200)] {
         let r = app
             .patch_if_match(&path, &token, good, &json!({"notes": good}))

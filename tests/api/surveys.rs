@@ -219,9 +219,28 @@ async fn survey_crud_and_list(app: TestApp) {
     let q2 = qs[1]["id"].as_i64().unwrap();
     let resp = respond(&app, &admin, id, c, &[(q, json!(4)), (q2, json!(4))]).await;
     assert_eq!(resp.status, 201, "{}", resp.text);
-    app.delete(&format!("{SURVEYS}/{id}"), &admin)
-        .await
-        .problem(409);
+    let r = app.delete(&format!("{SURVEYS}/{id}"), &admin).await;
+    r.problem(409);
+    assert!(r.text.contains("close it instead"), "{}", r.text);
+    // Closed, it is not told to close (QA).
+    let etag = app.get(&format!("{SURVEYS}/{id}"), &admin).await;
+    let r = app
+        .patch_if_match(
+            &format!("{SURVEYS}/{id}"),
+            &admin,
+            etag.header("etag").as_deref().unwrap_or("*"),
+            &json!({"status": "closed"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.delete(&format!("{SURVEYS}/{id}"), &admin).await;
+    r.problem(409);
+    assert!(
+        r.text
+            .contains("has responses and cannot be deleted: it stays, closed"),
+        "{}",
+        r.text
+    );
     // The 409 before a stale If-Match's 412: re-reading would not help.
     let stale = app
         .send(

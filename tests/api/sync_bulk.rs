@@ -631,6 +631,35 @@ async fn a_bad_key_comes_with_the_items_other_errors(app: TestApp) {
         "{}",
         r.text
     );
+    // A reference with an invisible character says so (QA: "no customer has
+    // this external_id" for a card in plain sight).
+    let r = app
+        .post(
+            "/api/v1/customers/bulk",
+            &token,
+            &json!({"items": [{"external_id": "C-1", "kind": "individual", "name": "Seen"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .post(
+            "/api/v1/transactions/bulk",
+            &token,
+            &json!({"items": [{"external_id": "T-1", "customer_external_id": "\u{feff}C-1", "amount_cents": 100, "product": "Tea"}]}),
+        )
+        .await;
+    assert_eq!(
+        item_errors(&r, 0),
+        [pair("customer_external_id", "unknown_customer")]
+    );
+    let message = r.body["items"][0]["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("invisible character (U+FEFF)"),
+        "{}",
+        r.text
+    );
 }
 
 /// Both bulk paths match items to rows by external id. The lookup must step
