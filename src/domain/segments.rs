@@ -143,6 +143,12 @@ pub static FIELDS: &[Field] = &[
     field("kind", C(CustomerKind::CODES), false),
     field("name", T, false),
     field("company", T, true),
+    // How to reach the customer, and its ERP key: "has an email" for a
+    // mailing, "not yet in the ERP" (a QA review found no rule for them).
+    field("email", T, true),
+    field("phone", T, true),
+    field("address", T, true),
+    field("external_id", T, true),
     field("region", T, true),
     field("industry", T, true),
     field("gender", C(Gender::CODES), true),

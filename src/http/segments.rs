@@ -169,11 +169,13 @@ pub struct SegmentPage {
 /// most 10,000 values.
 ///
 /// **Fields** (type: ops):
-/// text — `name`, `company`, `region`, `industry`, `age_band`, `income_band`,
+/// text — `name`, `company`, `email`, `phone`, `address`, `external_id`
+/// (the ERP key), `region`, `industry`, `age_band`, `income_band`,
 /// `occupation`, `education`, `currency`: `eq`, `ne`, `in` (exact, with the
 /// value trimmed as stored text is; blank is refused; a `currency` value
-/// must be an ISO 4217 code, three upper-case letters) and `contains`
-/// (case-insensitive substring);
+/// must be an ISO 4217 code, three upper-case letters; an email is stored
+/// in lower case: `eq` it so, or use `contains`; a phone as sent) and
+/// `contains` (case-insensitive substring);
 /// codes — `kind`, `gender`, `acquisition_source`, `personality_type`,
 /// `social_style`, `funnel_stage`, `prospect_grade`, `tier`, `cpr_stage`,
 /// `loyalty_type`, `churn_reason` (of a customer churned now): `eq`, `ne`,
@@ -207,7 +209,8 @@ pub struct SegmentPage {
 /// the day and keeps every birthday of the rule; else the UTC date), which
 /// its cursors carry.
 /// Fields that can be missing also take `is_null` (value `true`, the
-/// default, or `false`): `company`, `region`, `industry`, `gender`,
+/// default, or `false`): `company`, `email`, `phone`, `address`,
+/// `external_id`, `region`, `industry`, `gender`,
 /// `age_band`, `income_band`, `occupation`, `education`, `employees`,
 /// `annual_revenue_cents`, `acquisition_source`, `source_customer_id`,
 /// `personality_type`, `social_style`, `prospect_grade`, `wallet_size_cents`,

@@ -28,7 +28,92 @@ backend_tests!(
     churn_fields_pick_the_customers_the_churned_filter_lists,
     a_currency_value_is_an_iso_code_as_the_cards,
     a_rule_of_many_bad_leaves_is_answered_with_a_hundred_errors,
+    contact_details_and_the_erp_key_are_rule_fields,
 );
+
+/// A QA review: "has an email" (a mailing), "has an address" (a brochure)
+/// and "not yet in the ERP" could not be saved as segments.
+async fn contact_details_and_the_erp_key_are_rule_fields(app: TestApp) {
+    let token = app.admin_token().await;
+    let card = |body: Value| {
+        let mut full = json!({"kind": "organization", "name": "Card"});
+        for (k, v) in body.as_object().cloned().unwrap_or_default() {
+            full[k] = v;
+        }
+        full
+    };
+    let mail = app
+        .create_customer(
+            &token,
+            card(json!({"email": "Li.Na@Example.com", "address": "1 West Lake Rd, Hangzhou"})),
+        )
+        .await
+        .id();
+    let phone = app
+        .create_customer(
+            &token,
+            card(json!({"phone": "+86 571 8888 0000", "external_id": "ERP-7"})),
+        )
+        .await
+        .id();
+    let bare = app.create_customer(&token, card(json!({}))).await.id();
+    let set = |ids: &[i64]| ids.iter().copied().collect::<BTreeSet<i64>>();
+    for (rule, expected) in [
+        (
+            json!({"field": "email", "op": "is_null", "value": false}),
+            set(&[mail]),
+        ),
+        (
+            json!({"field": "email", "op": "eq", "value": "li.na@example.com"}),
+            set(&[mail]),
+        ),
+        (
+            json!({"field": "email", "op": "contains", "value": "EXAMPLE"}),
+            set(&[mail]),
+        ),
+        (
+            json!({"field": "address", "op": "contains", "value": "hangzhou"}),
+            set(&[mail]),
+        ),
+        (
+            json!({"field": "phone", "op": "is_null"}),
+            set(&[mail, bare]),
+        ),
+        (
+            json!({"field": "phone", "op": "contains", "value": "8888"}),
+            set(&[phone]),
+        ),
+        (
+            json!({"field": "external_id", "op": "is_null"}),
+            set(&[mail, bare]),
+        ),
+        (
+            json!({"field": "external_id", "op": "in", "value": ["ERP-7", "ERP-8"]}),
+            set(&[phone]),
+        ),
+        (
+            json!({"not": {"field": "email", "op": "eq", "value": "x@y.z"}}),
+            set(&[mail, phone, bare]),
+        ),
+    ] {
+        assert_eq!(matches(&app, &token, &rule).await, expected, "{rule}");
+    }
+    // A text field's rules: no number, no blank.
+    let errors = rule_errors(
+        &app,
+        &token,
+        &json!({"field": "email", "op": "gt", "value": 3}),
+    )
+    .await;
+    assert!(!errors.is_empty(), "{errors:?}");
+    let errors = rule_errors(
+        &app,
+        &token,
+        &json!({"field": "phone", "op": "eq", "value": " "}),
+    )
+    .await;
+    assert!(!errors.is_empty(), "{errors:?}");
+}
 
 /// A review: the list filters by `churned`, but no rule could, so a
 /// win-back campaign's segment (or a survey of key accounts not lost) had
