@@ -541,8 +541,9 @@ fn unequal_row(body: &[u8], row: usize, e: &csv::Error) -> ApiError {
             expected_len,
             len,
         } => ApiError::BadRequest(format!(
-            "CSV row {row} (line {}) has {len} fields; the header has {expected_len}",
-            line_of(body, pos.byte())
+            "CSV row {row} (line {}) has {len} {}; the header has {expected_len}",
+            line_of(body, pos.byte()),
+            if *len == 1 { "field" } else { "fields" }
         )),
         _ => ApiError::BadRequest(format!("CSV row {row} is malformed: {e}")),
     }
@@ -717,11 +718,15 @@ fn rows_as_items(body: &[u8]) -> Result<Rows, ApiError> {
             !WRITABLE.contains(&h) && !READ_ONLY.contains(&h) && !IMPORT_ONLY.contains(&h)
         })
         .map(|h| {
-            FieldError::new(
-                format!("header.{h}"),
-                "unknown_field",
-                "not a customer column",
-            )
+            // One column holding the separators of another: a spreadsheet
+            // with a continental locale saves `;` (QA: the error named a
+            // column `id;external_id;name`, no word on why).
+            let message = match (raw_headers.len(), [';', '\t'].iter().find(|c| h.contains(**c))) {
+                (1, Some(';')) => "not a customer column: the file seems separated by `;`; Patron reads commas (save as \"CSV UTF-8 (Comma delimited)\")",
+                (1, Some(_)) => "not a customer column: the file seems separated by tabs; Patron reads commas (save as \"CSV UTF-8 (Comma delimited)\")",
+                _ => "not a customer column",
+            };
+            FieldError::new(format!("header.{h}"), "unknown_field", message)
         })
         .collect();
     if !headers.iter().any(|h| h == "external_id" || h == "id") {

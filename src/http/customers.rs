@@ -401,10 +401,15 @@ pub fn link_errors(row: &CustomerRow, owner_active: bool, source_exists: bool) -
     if !owner_active {
         errors.push(owner_error("owner_id"));
     }
-    if row
-        .source_customer_id
-        .is_some_and(|s| s == row.id || !source_exists)
-    {
+    // The card itself is `invalid_value`: it exists, and "unknown" sent a
+    // client looking for a missing card (QA).
+    if row.source_customer_id == Some(row.id) {
+        errors.push(FieldError::new(
+            "source_customer_id",
+            "invalid_value",
+            "is this card: a customer is not its own source; name another existing customer",
+        ));
+    } else if row.source_customer_id.is_some() && !source_exists {
         errors.push(FieldError::new(
             "source_customer_id",
             "unknown_customer",

@@ -417,6 +417,16 @@ TAG-2,individual,b,
         "{}",
         r.text
     );
+    let r = import(&app, &token, "", "external_id,kind,name\nA\n").await;
+    assert_eq!(
+        r.body["detail"], "CSV row 1 (line 2) has 1 field; the header has 3",
+        "{}",
+        r.text
+    );
+    // A file of another locale's separator names it (QA).
+    let r = import(&app, &token, "", "external_id;kind;name\nA;individual;x\n").await;
+    r.problem(422);
+    assert!(r.text.contains("separated by `;`"), "{}", r.text);
     // A quoted field never closed would swallow the rows after it into one
     // cell (found by a black-box probe: three rows became one card).
     let r = import(

@@ -163,6 +163,13 @@ async fn referral_and_chain_expansion_need_an_existing_source_customer(app: Test
         .patch(&path, &admin, &json!({"source_customer_id": referred.id()}))
         .await;
     assert_422_naming(&own, "source_customer_id");
+    // Itself is no unknown customer (QA): `invalid_value`, saying so.
+    assert_eq!(
+        own.body["errors"][0]["code"], "invalid_value",
+        "{}",
+        own.text
+    );
+    assert!(own.text.contains("is this card"), "{}", own.text);
     let r = app
         .patch(
             &path,
