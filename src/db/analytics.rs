@@ -494,12 +494,16 @@ pub fn cpr_changes(
     conn: &mut DbConn,
     from: NaiveDateTime,
     to: NaiveDateTime,
+    owner: Option<i64>,
     mut each: impl FnMut(&[StageChange]),
 ) -> QueryResult<()> {
+    let owner = owner
+        .map(|o| format!(" AND c.owner_id = {o}"))
+        .unwrap_or_default();
     let query = diesel::sql_query(format!(
         "SELECT e.customer_id, c.created_at, e.from_value, e.to_value, e.at \
          FROM customer_events e JOIN customers c ON c.id = e.customer_id \
-         WHERE e.kind = '{kind}' AND c.archived_at IS NULL AND e.at < {to} \
+         WHERE e.kind = '{kind}' AND c.archived_at IS NULL AND e.at < {to}{owner} \
            AND e.customer_id IN (SELECT p.customer_id FROM customer_events p \
              WHERE p.kind = '{kind}' AND p.at >= {from} AND p.at < {to}) \
          ORDER BY e.customer_id, e.at, e.id",

@@ -27,6 +27,9 @@ pub struct PeriodQuery {
     /// End of the period (exclusive); default: now.
     #[serde(default, deserialize_with = "dates::optional")]
     pub to: Option<DateTime<Utc>>,
+    /// Only customers owned (now) by this user: a rep's cycle (the funnel
+    /// and the sales report take it too; a QA review found none here).
+    pub owner_id: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -61,8 +64,9 @@ fn cpr_analytics(
     conn: &mut DbConn,
     from: NaiveDateTime,
     to: NaiveDateTime,
+    owner: Option<i64>,
 ) -> Result<CprAnalytics, ApiError> {
-    let per_stage: Vec<(String, i64, Option<i64>)> = customers::table
+    let mut per_stage = customers::table
         .filter(customers::archived_at.is_null())
         .group_by(customers::cpr_stage)
         .select((
@@ -72,13 +76,17 @@ fn cpr_analytics(
                 &crate::db::money_sum("cpr_revenue_window_cents"),
             ),
         ))
-        .load(conn)?;
+        .into_boxed();
+    if let Some(owner) = owner {
+        per_stage = per_stage.filter(customers::owner_id.eq(owner));
+    }
+    let per_stage: Vec<(String, i64, Option<i64>)> = per_stage.load(conn)?;
     // Each active customer's stage changes before `to`, in order, with the
     // card's creation (where its first stay starts), streamed one customer
     // at a time. Archived cards leave the moves and stays as they leave the
     // stage counts: one population per report.
     let mut moves = Moves::default();
-    db::analytics::cpr_changes(conn, from, to, |changes| moves.add(changes, from))?;
+    db::analytics::cpr_changes(conn, from, to, owner, |changes| moves.add(changes, from))?;
     let Moves {
         transitions,
         mut stays,
@@ -111,7 +119,8 @@ fn cpr_analytics(
 }
 
 /// Customers and revenue per CPR stage, the stage changes in a period, and
-/// the median days customers spend in each stage. A stage change is dated
+/// the median days customers spend in each stage; of one owner's cards
+/// (now) with `owner_id`. A stage change is dated
 /// when Patron computed it (the write or recompute), not at the purchase
 /// behind it: backdated purchases (an ERP's first load) move their cards at
 /// the load's instant.
@@ -123,13 +132,14 @@ pub async fn cpr_report(
     query: QueryParams<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = super::report_period::resolve(query.0.from, query.0.to)?;
+    let owner = query.0.owner_id;
     Ok(HttpResponse::Ok().json(
         state
             .db
             // One snapshot: a stage change committed between the counts
             // and the moves made them disagree (a customer counted in the
             // stage it had just left).
-            .report(move |conn| db::snapshot(conn, |conn| cpr_analytics(conn, from, to)))
+            .report(move |conn| db::snapshot(conn, |conn| cpr_analytics(conn, from, to, owner)))
             .await?,
     ))
 }

@@ -11,6 +11,7 @@ use crate::helpers::TestApp;
 use crate::settings::{default_cpr, set_cpr};
 
 backend_tests!(
+    analytics_of_one_owners_cards,
     an_unpin_or_a_wallet_change_moves_every_window_figure,
     walk_from_not_started_through_conversion_and_penetration_to_retention,
     share_exactly_at_the_thresholds,
@@ -1419,4 +1420,37 @@ async fn a_walk_begun_before_a_wallet_change_leaves_its_stage(app: TestApp) {
         Some(("conversion".to_string(), "retention".to_string())),
         "{v}"
     );
+}
+
+/// A QA review: a manager could not see one rep's CPR cycle (`owner_id`,
+/// which the funnel and the sales report take, was an unknown parameter).
+async fn analytics_of_one_owners_cards(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (rep, sales) = app.user_with_role("sales").await;
+    let start = secs_ago(3_600);
+    let theirs = customer(&app, &sales, None).await;
+    buy(&app, &sales, theirs, 1_500, 10).await;
+    let _idle = customer(&app, &sales, None).await;
+    let ours = customer(&app, &admin, None).await;
+    buy(&app, &admin, ours, 2_500, 10).await;
+    let end = (Utc::now() + Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let report = |owner: String| format!("/api/v1/analytics/cpr?from={start}&to={end}{owner}");
+    let r = app.get(&report(format!("&owner_id={rep}")), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let conv = stage_figures(&r, "conversion");
+    assert_eq!((conv.customers, conv.revenue), (1, 1_500), "{}", r.text);
+    assert_eq!(stage_figures(&r, "not_started").customers, 1, "{}", r.text);
+    let moved: i64 = r.body["transitions"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["count"].as_i64()).sum())
+        .unwrap_or_default();
+    assert_eq!(moved, 1, "{}", r.text);
+    let r = app.get(&report(String::new()), &admin).await;
+    let conv = stage_figures(&r, "conversion");
+    assert_eq!((conv.customers, conv.revenue), (2, 4_000), "{}", r.text);
+    let r = app.get(&report("&owner_id=abc".into()), &admin).await;
+    r.problem(400);
+    assert_eq!(r.error_fields(), ["owner_id"], "{}", r.text);
 }
