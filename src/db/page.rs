@@ -111,6 +111,26 @@ impl Cursor {
         list: &str,
         sort: &str,
     ) -> Result<(Cursor, Option<NaiveDate>), ApiError> {
+        Self::decode_where(raw, |l| l == list, sort)
+    }
+
+    /// Checks a cursor as `decode` does, of `list` or of a list within it
+    /// (`list:…`), whose full name is known only once its record is read
+    /// (a dynamic segment's members, by its rule): the query's 400s before
+    /// the record's 404.
+    pub fn check_within(raw: &str, list: &str, sort: &str) -> Result<(), ApiError> {
+        let within = |l: &str| {
+            l.strip_prefix(list)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+        };
+        Self::decode_where(raw, within, sort).map(drop)
+    }
+
+    fn decode_where(
+        raw: &str,
+        list_ok: impl Fn(&str) -> bool,
+        sort: &str,
+    ) -> Result<(Cursor, Option<NaiveDate>), ApiError> {
         let bad = |msg: &str| {
             ApiError::InvalidQuery(vec![FieldError::new("cursor", "invalid_value", msg)])
         };
@@ -119,7 +139,7 @@ impl Cursor {
             .map_err(|_| bad("not a cursor returned by this API"))?;
         let tagged: Tagged =
             serde_json::from_slice(&bytes).map_err(|_| bad("not a cursor returned by this API"))?;
-        if tagged.l.as_deref().is_some_and(|l| l != list) {
+        if tagged.l.as_deref().is_some_and(|l| !list_ok(l)) {
             return Err(bad(
                 "this cursor belongs to another list; start again without a cursor",
             ));

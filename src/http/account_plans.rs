@@ -165,7 +165,7 @@ pub struct PlanQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page, read with the same filters.
     pub cursor: Option<String>,
     /// Only records changed at or after this instant (RFC 3339), for a
     /// pull-based sync; pages stay in id order.
@@ -305,13 +305,13 @@ pub async fn list(
     query: QueryParams<PlanQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
-    let limit = page::limit(q.limit)?;
     let since = super::common::query_instant("updated_since", q.updated_since)?;
+    let limit = page::limit(q.limit)?;
     // One customer's plans are a list of their own: another's cursor would
     // skip this customer's plans before its position; so is each status.
     let list_name = super::common::filtered_list_name(
         &super::common::list_name("account-plans", q.customer_id),
-        &(q.status.map(|s| s.as_str()), since),
+        &q.status.map(|s| s.as_str()),
     );
     let after = q
         .cursor
@@ -454,7 +454,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "account-plans",
     params(("id" = i64, Path, description = "Plan id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
     request_body = PlanPatch,
     responses(
         (status = 200, body = PlanView, headers(("ETag" = String))),
@@ -577,7 +577,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "account-plans",
     params(("id" = i64, Path, description = "Plan id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled (`status`, code `closed`): reopen it first", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -2,7 +2,7 @@
 //! answer without a CRM, each answered by one figure over `[from, to)`.
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -132,9 +132,8 @@ pub async fn overview(
     // By the rule that judges old and new customers below, with `to` sent or
     // not: a default `to` on 29 February took the window rule (1 March a
     // year before), one sent took this one (28 February).
-    let (from, to) = report_period::resolve_or(q.from.map(utc), q.to.map(utc), |to| {
-        periods::months_before(to, 12, offsets.1)
-    })?;
+    let (from, to) =
+        report_period::resolve_or(q.from.map(utc), q.to.map(utc), default_from(offsets.1))?;
     let before = periods::start_before(from, to, offsets);
     // An old customer (a silent loss) is one since before 12 months before
     // `to` on the same clock as the default `from` (in UTC, `to` on 1 March
@@ -192,4 +191,36 @@ pub async fn overview(
             direction,
         },
     }))
+}
+
+/// The default `from`: 12 calendar months before `to` on the clock
+/// `offset_secs` east of UTC (`to`'s), chrono's clamp on a missing day.
+fn default_from(offset_secs: i32) -> impl FnOnce(NaiveDateTime) -> NaiveDateTime {
+    move |to| periods::months_before(to, 12, offset_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDateTime;
+
+    use super::default_from;
+    use crate::http::report_period::resolve_at;
+
+    fn t(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap_or_default()
+    }
+
+    /// Without `to`, on 29 February: the clamp, as with `to` sent (the
+    /// window rule, which the other reports take, starts on 1 March).
+    #[test]
+    fn the_default_from_without_to_is_the_clamp() {
+        let now = t("2028-02-29 10:00");
+        let sent = chrono::DateTime::from_naive_utc_and_offset(now, chrono::Utc);
+        let without = resolve_at(None, None, now, default_from(0)).ok();
+        let with = resolve_at(None, Some(sent), t("2030-01-01 00:00"), default_from(0)).ok();
+        assert_eq!(without, Some((t("2027-02-28 10:00"), now)));
+        assert_eq!(with, without);
+        let others = resolve_at(None, None, now, crate::db::stats::window_start).ok();
+        assert_eq!(others, Some((t("2027-03-01 00:00"), now)));
+    }
 }

@@ -257,6 +257,8 @@ pub fn with_other_errors(
             errors.extend(more);
         }
     }
+    // By field, as every other 422 lists them.
+    errors.sort_by(|a, b| a.field.cmp(&b.field));
     errors.truncate(super::extract::MAX_NAMED);
     ApiError::Validation(errors)
 }

@@ -144,7 +144,17 @@ impl ToSchema for CustomerBulkItem {
 /// `bulk::drop_defaulted_nulls`).
 pub const DEFAULTED_ON_CREATE: &[&str] = &["funnel_stage", "currency", "owner_id"];
 
-/// The external id of an item, checked before anything else.
+/// The external id of an item, if it has a good one: for the batch's
+/// lookups, where a bad one is reported by [`external_id_of`].
+pub fn external_id_key(item: &Value) -> Option<String> {
+    if !item.is_object() {
+        return None;
+    }
+    bulk::key_of(item, "external_id").ok().flatten()
+}
+
+/// The external id of an item, or the item's error: its key's, with the
+/// errors of its other fields.
 pub fn external_id_of(item: &Value) -> Result<String, ApiError> {
     if !item.is_object() {
         return Err(ApiError::invalid(
@@ -174,10 +184,7 @@ pub fn external_id_of(item: &Value) -> Result<String, ApiError> {
 }
 
 pub fn external_ids(items: &[Value]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|i| external_id_of(i).ok())
-        .collect()
+    items.iter().filter_map(external_id_key).collect()
 }
 
 /// The cards these external ids name, locked for the batch (in id order, so
@@ -481,7 +488,7 @@ pub async fn bulk_customers(
                 // item order deadlocked on PostgreSQL with a batch inserting
                 // them in key order (a review). Items of different keys touch
                 // different cards, so only one key's items keep their order.
-                |item| external_id_of(item).ok(),
+                external_id_key,
                 |conn, index, item| {
                     // Read again inside the first per-item savepoint, but the
                     // plan locked these cards outside it: a rollback of that
@@ -494,7 +501,7 @@ pub async fn bulk_customers(
                             known.insert(read)
                         }
                     };
-                    let key = external_id_of(&item).ok();
+                    let key = external_id_key(&item);
                     let at = key.as_ref().and_then(|k| before.get(k).copied());
                     let row = key.as_ref().and_then(|k| known.get(k));
                     let sent = versions.get(index).copied().flatten();

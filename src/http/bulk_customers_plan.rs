@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 
 use super::bulk::{self, Applied, ItemStatus, Planned};
-use super::bulk_customers::{existing, external_id_of, item_patch, new_card};
+use super::bulk_customers::{existing, external_id_key, external_id_of, item_patch, new_card};
 use super::change_data;
 use super::customer_input::normalize_tags;
 use super::customers::{link_errors, new_card_view};
@@ -43,7 +43,7 @@ pub fn plan(
     user: &AuthUser,
     items: Vec<Value>,
 ) -> Result<Vec<Planned<Value>>, ApiError> {
-    let keys: Vec<Option<String>> = items.iter().map(|i| external_id_of(i).ok()).collect();
+    let keys: Vec<Option<String>> = items.iter().map(external_id_key).collect();
     let ids: Vec<String> = keys.iter().flatten().cloned().collect();
     // The cards are locked here, in the batch's transaction, whatever path
     // the items take: locked first inside an item's savepoint (the per-item

@@ -128,6 +128,9 @@ fn parse_transaction<T: serde::de::DeserializeOwned>(item: Value) -> Result<T, A
 /// An item's customer reference and external id, taken off it; or their
 /// errors with those of its other fields (`bulk::with_other_errors`).
 fn references(item: &mut Value) -> Result<(Option<i64>, Option<String>, String), ApiError> {
+    if !item.is_object() {
+        return Err(invalid("item", "invalid_type", "must be a JSON object"));
+    }
     let sent = item.clone();
     match (customer_ref(item), external_id_of(item)) {
         (Ok((id, ext)), Ok(key)) => Ok((id, ext, key)),

@@ -189,15 +189,32 @@ pub fn list_name(list: &str, customer_id: Option<i64>) -> String {
     }
 }
 
-/// The cursor's list name of `list` asked with `filters` (as parsed, in
-/// their `Debug` form, hashed): a cursor is one list's, so one taken by
-/// other filters (a status tab switched with the cursor kept) is a 400,
-/// where it resumed at its position and silently skipped the rows of the
-/// other list before it (a QA review; the customer list's rule). A release
-/// that changes a filter's form names the list anew: cursors are not kept
-/// across an upgrade.
+/// The cursor's list name of `list` asked with `filters`: a cursor is one
+/// list's, so one taken by other filters (a status tab switched with the
+/// cursor kept) is a 400, where it resumed at its position and silently
+/// skipped the rows of the other list before it (a QA review; the customer
+/// list's rule). `filters` are the codes, ids and texts that pick the rows,
+/// not the time bounds (`from`, `to`, `updated_since`, `follow_up_before`),
+/// which a client may move between pages ("due now", a sliding window) and
+/// which never put rows before the cursor's position in a list sorted by
+/// them. Without any (all `None`), the plain name: its cursors made before
+/// this rule still read.
 pub fn filtered_list_name(list: &str, filters: &impl std::fmt::Debug) -> String {
+    match filters_hash(filters) {
+        Some(hash) => format!("{list}:{hash}"),
+        None => list.to_string(),
+    }
+}
+
+/// `filters` in their `Debug` form, hashed; `None` when none is set (the
+/// form holds no `Some(`). A release that changes a filter's form names the
+/// list anew: cursors are not kept across an upgrade.
+pub fn filters_hash(filters: &impl std::fmt::Debug) -> Option<String> {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{filters:?}").as_bytes());
-    format!("{list}:{}", hex::encode(&digest[..8]))
+    let text = format!("{filters:?}");
+    if !text.contains("Some(") {
+        return None;
+    }
+    let digest = Sha256::digest(text.as_bytes());
+    Some(hex::encode(&digest[..8]))
 }

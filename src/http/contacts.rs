@@ -184,8 +184,8 @@ pub async fn list(
     let customer_id = path.into_inner();
     let since = super::common::query_instant("updated_since", query.0.updated_since)?;
     let limit = page::limit(query.0.limit)?;
-    // One list per customer and `updated_since`: another's cursor is refused.
-    let list_name = super::common::filtered_list_name(&format!("contacts:{customer_id}"), &since);
+    // One list per customer: another customer's cursor is refused.
+    let list_name = format!("contacts:{customer_id}");
     let after = query
         .0
         .cursor
@@ -291,7 +291,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "contacts",
     params(("id" = i64, Path, description = "Customer id"), ("contact_id" = i64, Path, description = "Contact id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the contact changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the contact is not at that version (it changed since)")),
     request_body = ContactPatch,
     responses(
         (status = 200, body = ContactView, headers(("ETag" = String))),
@@ -366,7 +366,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "contacts",
     params(("id" = i64, Path, description = "Customer id"), ("contact_id" = i64, Path, description = "Contact id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
     responses(
         (status = 204, description = "Removed"),
         (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::bulk::{self, BulkQuery, Planned};
-use super::bulk_customers::{existing, external_id_of, external_ids, stale_item, upsert_one};
+use super::bulk_customers::{existing, external_id_key, external_ids, stale_item, upsert_one};
 use super::bulk_customers_plan;
 use super::charset::CsvCharset;
 use super::customer_csv_target::{self, Resolved, Target};
@@ -669,7 +669,7 @@ fn plan_rows(
         }
     }
     let planned = if assigns_key {
-        let keys: Vec<Option<String>> = good.iter().map(|i| external_id_of(i).ok()).collect();
+        let keys: Vec<Option<String>> = good.iter().map(external_id_key).collect();
         bulk::in_order(good, &keys)
     } else {
         bulk_customers_plan::plan(conn, user, good)?
@@ -879,7 +879,10 @@ fn beyond_64_bits(cell: &str) -> Option<Value> {
     let digits = whole_digits(cell)?;
     let number = match digits.parse::<u64>() {
         Ok(n) => serde_json::Number::from(n),
-        Err(_) => serde_json::Number::from_f64(digits.parse::<f64>().ok()?)?,
+        // Past f64 too (over 308 digits), any number past the range says so.
+        Err(_) => {
+            serde_json::Number::from_f64(digits.parse::<f64>().ok()?.clamp(f64::MIN, f64::MAX))?
+        }
     };
     Some(Value::Number(number))
 }
@@ -1024,7 +1027,7 @@ pub async fn import(
                     let mut first = std::collections::HashSet::new();
                     for (pos, item) in items.iter_mut().enumerate() {
                         if resolved.keyless.contains_key(&pos) {
-                            if let Ok(key) = external_id_of(item) {
+                            if let Some(key) = external_id_key(item) {
                                 first.insert(key);
                             }
                             continue;
@@ -1050,7 +1053,7 @@ pub async fn import(
                 // keeps its order.
                 |item| {
                     (assigns.get() == Some(&false))
-                        .then(|| external_id_of(item).ok())
+                        .then(|| external_id_key(item))
                         .flatten()
                 },
                 |conn, index, mut item| {
@@ -1078,7 +1081,7 @@ pub async fn import(
                         .and_then(Value::as_str)
                         .is_none_or(|e| !known.contains_key(e.trim()));
                     drop_nulls(&mut item, creating);
-                    let key = external_id_of(&item).ok();
+                    let key = external_id_key(&item);
                     let card = key
                         .as_ref()
                         .and_then(|k| Some((before.get(k)?, known.get(k)?)));

@@ -408,10 +408,19 @@ impl CustomerQuery {
     /// filter, then `sort`, `limit` and `cursor` checked in that order, as
     /// every list does.
     pub fn paged(&self, list: &str) -> Result<Paged, ApiError> {
+        self.paged_within(list, None)
+    }
+
+    /// As `paged`, for the list `within` names inside `list`'s (a dynamic
+    /// segment's members under one rule).
+    pub fn paged_within(&self, list: &str, within: Option<&str>) -> Result<Paged, ApiError> {
         let mut filter = self.filter()?;
         let sort = Sort::parse(self.sort.as_deref())?;
         let limit = page::limit(self.limit)?;
-        let list = self.list_name(list);
+        let list = match within {
+            Some(name) => format!("{}:{name}", self.list_name(list)),
+            None => self.list_name(list),
+        };
         let (after, carried) = match self.cursor.as_deref() {
             Some(raw) => {
                 let (cursor, day) = Cursor::decode_on(raw, &list, &sort.as_string())?;
@@ -453,6 +462,11 @@ pub struct Paged {
 }
 
 impl Paged {
+    /// The name of the list this page is of (its cursors').
+    pub fn list(&self) -> &str {
+        &self.list
+    }
+
     /// The day a segment's birthday rule counts from on this page, which
     /// the next cursor carries: the list's own window's first day when it
     /// has one (`birthday_from`, else the cursor's, else today), else the

@@ -261,7 +261,7 @@ pub struct InteractionQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page, read with the same filters.
     pub cursor: Option<String>,
 }
 
@@ -310,7 +310,12 @@ async fn list_page(
     // And by its filters (another tab's cursor skipped rows).
     let list_name = super::common::filtered_list_name(
         &super::common::list_name("interactions", listed),
-        &filter,
+        &(
+            &filter.kind,
+            filter.user_id,
+            filter.owner_id,
+            &filter.complaint_status,
+        ),
     );
     let after = q
         .cursor
@@ -611,7 +616,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "interactions",
     params(("id" = i64, Path, description = "Customer id"), ("interaction_id" = i64, Path, description = "Interaction id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
     request_body = InteractionPatch,
     responses(
         (status = 200, body = InteractionView, headers(("ETag" = String))),
@@ -779,7 +784,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "interactions",
     params(("id" = i64, Path, description = "Customer id"), ("interaction_id" = i64, Path, description = "Interaction id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "A viewer; or a sales user deleting an interaction on a card owned by someone else, or deleting a complaint (only managers, admins and integrations delete one: it stays on the customer's record)", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -128,7 +128,7 @@ pub struct NeedQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page, read with the same filters.
     pub cursor: Option<String>,
     /// Only records changed at or after this instant (RFC 3339), for a
     /// pull-based sync; pages stay in id order.
@@ -184,8 +184,7 @@ pub async fn list(
     let limit = page::limit(q.limit)?;
     // One list per customer and filters: another card's cursor is a 400,
     // not a page that silently skips this card's needs.
-    let list_name =
-        super::common::filtered_list_name(&format!("needs:{customer_id}"), &(kind, since));
+    let list_name = super::common::filtered_list_name(&format!("needs:{customer_id}"), &kind);
     let after = q
         .cursor
         .as_deref()
@@ -293,7 +292,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "needs",
     params(("id" = i64, Path, description = "Customer id"), ("need_id" = i64, Path, description = "Need id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
     request_body = NeedPatch,
     responses(
         (status = 200, body = NeedView, headers(("ETag" = String))),
@@ -394,7 +393,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "needs",
     params(("id" = i64, Path, description = "Customer id"), ("need_id" = i64, Path, description = "Need id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")

@@ -28,7 +28,16 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<Vec<i64>>, ApiError> {
     // The header as sent, between backticks: quoted, `1` showed as "1",
     // the very form the message asks for (QA).
     let bad = || {
-        let shown = super::wording::excerpt(&text.escape_debug().to_string(), 80);
+        // Quotes kept (they are what is in question); control characters
+        // escaped, so the message stays one line.
+        let shown: String = text
+            .chars()
+            .flat_map(|c| match c.is_control() {
+                true => c.escape_default().collect::<Vec<_>>(),
+                false => vec![c],
+            })
+            .collect();
+        let shown = super::wording::excerpt(&shown, 80);
         ApiError::BadRequest(format!(
             "If-Match `{shown}` is not an ETag returned by this API: an ETag is quoted, \
              such as \"3\" or W/\"3\"; or send a comma-separated list of them, or *"

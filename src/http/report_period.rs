@@ -19,6 +19,16 @@ pub fn resolve_or(
     to: Option<DateTime<Utc>>,
     default_from: impl FnOnce(NaiveDateTime) -> NaiveDateTime,
 ) -> Result<(NaiveDateTime, NaiveDateTime), ApiError> {
+    resolve_at(from, to, crate::db::now(), default_from)
+}
+
+/// [`resolve_or`] with `now` given (the default `to`).
+pub fn resolve_at(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    now: NaiveDateTime,
+    default_from: impl FnOnce(NaiveDateTime) -> NaiveDateTime,
+) -> Result<(NaiveDateTime, NaiveDateTime), ApiError> {
     // Bounds beyond the four-digit years mean "since ever" or "until ever"
     // (schemathesis sends year 0 and 91 with offsets): clamped, as every
     // stored instant lies within them.
@@ -31,7 +41,7 @@ pub fn resolve_or(
     if !leap.is_empty() {
         return Err(ApiError::InvalidQuery(leap));
     }
-    let to = to.map(|t| t.naive_utc()).unwrap_or_else(crate::db::now);
+    let to = to.map(|t| t.naive_utc()).unwrap_or(now);
     // As sent: two bounds that only meet once clamped (years 0 and 1) or
     // rounded to microseconds are an empty period, not a `from` after `to`
     // (a review: a 400 that was not true).

@@ -358,7 +358,7 @@ pub struct SegmentQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page, read with the same filters.
     pub cursor: Option<String>,
     /// Only records changed at or after this instant (RFC 3339), for a
     /// pull-based sync; pages stay in id order.
@@ -558,7 +558,7 @@ pub async fn list(
     let since = super::common::query_instant("updated_since", q.updated_since)?;
     let limit = page::limit(q.limit)?;
     let kind = q.kind.map(SegmentKind::as_str);
-    let list_name = super::common::filtered_list_name("segments", &(kind, q.builtin, since));
+    let list_name = super::common::filtered_list_name("segments", &(kind, q.builtin));
     let after = q
         .cursor
         .as_deref()
@@ -725,11 +725,11 @@ pub async fn get(
 
 /// Change a segment's name, description or (dynamic) rule. Ready-made
 /// segments are read-only (409). Send `If-Match` with the ETag you read
-/// (412 if the segment changed since).
+/// (412 if the segment is not at that version (it changed since)).
 #[utoipa::path(
     tag = "segments",
     params(("id" = i64, Path, description = "Segment id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the segment changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the segment is not at that version (it changed since)")),
     request_body = SegmentPatch,
     responses(
         (status = 200, body = SegmentView, headers(("ETag" = String))),
@@ -861,7 +861,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "segments",
     params(("id" = i64, Path, description = "Segment id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the segment changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the segment is not at that version (it changed since)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "A viewer; or the segment is the target of a survey and the user is not an admin or manager (the problem names the surveys)", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -956,13 +956,17 @@ pub async fn list_members(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let q = query.0;
-    // The query's 400s before the segment's 404 (the cursor's list is known
-    // only with the segment).
-    CustomerQuery {
+    let members = format!("segment-members:{id}");
+    // The query's 400s before the segment's 404: the cursor's whole list is
+    // known only with the segment's rule, its segment and filters now.
+    let checked = CustomerQuery {
         cursor: None,
         ..q.clone()
     }
-    .paged("segment-members")?;
+    .paged(&members)?;
+    if let Some(raw) = q.cursor.as_deref() {
+        Cursor::check_within(raw, checked.list(), &checked.sort.as_string())?;
+    }
     let page = state
         .db
         .run(move |conn| {
@@ -970,9 +974,8 @@ pub async fn list_members(
             // One list per segment and rule: another segment's cursor is
             // refused, and so is one from before the rule was edited (a QA
             // review: the next page was of the new rule, one list of two).
-            let name =
-                super::common::filtered_list_name(&format!("segment-members:{id}"), &row.rule);
-            let mut paged = q.paged(&name)?;
+            let rule = super::common::filters_hash(&row.rule);
+            let mut paged = q.paged_within(&members, rule.as_deref())?;
             let now = db::now();
             let scope = match rule_of(&row)? {
                 None => SegmentScope::for_members(row.id),

@@ -280,7 +280,7 @@ pub struct SurveyQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page, read with the same filters.
     pub cursor: Option<String>,
 }
 
@@ -551,7 +551,7 @@ pub async fn list(
     let since = super::common::query_instant("updated_since", q.updated_since)?;
     let limit = page::limit(q.limit)?;
     let status = q.status.map(SurveyStatus::as_str);
-    let list_name = super::common::filtered_list_name("surveys", &(status, since));
+    let list_name = super::common::filtered_list_name("surveys", &status);
     let after = q
         .cursor
         .as_deref()
@@ -698,11 +698,11 @@ fn transition(current: SurveyStatus, next: SurveyStatus) -> Result<(), ApiError>
 /// change only while it is a `draft` (409 once open: opening freezes the
 /// segment's active members as the survey's panel); `status` moves `draft` → `open` (needs at least
 /// one question) → `closed`, any other move is a 409. Send `If-Match` with
-/// the ETag you read (412 if the survey changed since).
+/// the ETag you read (412 if the survey is not at that version (it changed since)).
 #[utoipa::path(
     tag = "surveys",
     params(("id" = i64, Path, description = "Survey id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the survey changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the survey is not at that version (it changed since)")),
     request_body = SurveyPatch,
     responses(
         (status = 200, body = SurveyView, headers(("ETag" = String))),
@@ -851,7 +851,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "surveys",
     params(("id" = i64, Path, description = "Survey id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the survey changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the survey is not at that version (it changed since)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Not admin or manager", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -107,7 +107,7 @@ pub struct TimelineQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page, read with the same filters.
     pub cursor: Option<String>,
 }
 
@@ -123,7 +123,7 @@ pub struct HistoryQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page, read with the same filters.
     pub cursor: Option<String>,
 }
 

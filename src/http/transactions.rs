@@ -204,7 +204,7 @@ pub struct TransactionQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page, read with the same filters.
     pub cursor: Option<String>,
 }
 
@@ -243,7 +243,7 @@ async fn list_page(
     // And by its filters (another tab's cursor skipped rows).
     let list_name = super::common::filtered_list_name(
         &super::common::list_name("transactions", listed),
-        &filter,
+        &(filter.owner_id, &filter.external_id, &filter.product),
     );
     let after = q
         .cursor
@@ -556,7 +556,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "transactions",
     params(("id" = i64, Path, description = "Customer id"), ("transaction_id" = i64, Path, description = "Transaction id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
     request_body = TransactionPatch,
     responses(
         (status = 200, body = TransactionView, headers(("ETag" = String))),
@@ -609,7 +609,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "transactions",
     params(("id" = i64, Path, description = "Customer id"), ("transaction_id" = i64, Path, description = "Transaction id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")

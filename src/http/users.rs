@@ -176,7 +176,7 @@ pub struct UserQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page (of the same sort).
+    /// The `next_cursor` of the previous page, read with the same sort and filters.
     pub cursor: Option<String>,
     /// Only records changed at or after this instant (RFC 3339), for a
     /// pull-based sync.
@@ -230,7 +230,8 @@ pub async fn list(
     let filter = q.filter()?;
     let sort = users::sort(q.sort.as_deref())?;
     let limit = page::limit(q.limit)?;
-    let list_name = super::common::filtered_list_name("users", &filter);
+    let list_name =
+        super::common::filtered_list_name("users", &(filter.role, filter.active, &filter.q));
     let after = q
         .cursor
         .as_deref()
@@ -352,7 +353,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "users",
     params(("id" = i64, Path, description = "User id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the user changed since")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the user is not at that version (it changed since)")),
     request_body = UserPatch,
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),

@@ -63,7 +63,7 @@ pub struct DirectoryQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page (of the same sort).
+    /// The `next_cursor` of the previous page, read with the same sort and filters.
     pub cursor: Option<String>,
 }
 
@@ -106,7 +106,8 @@ pub async fn list(
     let filter = q.filter()?;
     let sort = users::directory_sort(q.sort.as_deref())?;
     let limit = page::limit(q.limit)?;
-    let list_name = super::common::filtered_list_name(LIST, &filter);
+    let list_name =
+        super::common::filtered_list_name(LIST, &(filter.role, filter.active, &filter.q));
     let after = q
         .cursor
         .as_deref()

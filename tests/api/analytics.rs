@@ -35,7 +35,7 @@ backend_tests!(
 /// (28 February), the rule old and new customers are judged by. Now the
 /// clamp for both: a report without `to` starts 12 months before the `to`
 /// it answers with, by the clamp (which differs from the window's rule only
-/// on 29 February: the unit test `months_before_count_on_the_clock_given`
+/// on 29 February: the unit test `the_default_from_without_to_is_the_clamp`
 /// holds that day).
 async fn overview_default_from_is_the_same_rule_with_or_without_to(app: TestApp) {
     let token = app.admin_token().await;

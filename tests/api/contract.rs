@@ -405,6 +405,15 @@ async fn if_match_accepts_only_quoted_version_tags(app: TestApp) {
         "{}",
         r.text
     );
+    let r = app
+        .patch_if_match(&path, &token, "\"1\", 2", &json!({"notes": "x"}))
+        .await;
+    let detail = r.body["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.starts_with("If-Match `\"1\", 2` is not"),
+        "{}",
+        r.text
+    );
     for (good, status) in [("W/\"1\"", 200), ("\"1\"", 412), ("*", 200)] {
         let r = app
             .patch_if_match(&path, &token, good, &json!({"notes": good}))

@@ -1173,9 +1173,10 @@ async fn an_integer_cell_past_64_bits_is_a_range_error(app: TestApp) {
                R2,organization,B,-9223372036854775809.0\n\
                R3,organization,C,123456789012345678901234567890\n\
                R4,organization,D,+12\n";
-    let r = import(&app, &token, "", csv).await;
+    let csv = format!("{csv}R5,organization,E,{}\n", "9".repeat(400));
+    let r = import(&app, &token, "", &csv).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    for i in 0..3 {
+    for i in [0, 1, 2, 4] {
         let errors = &r.body["items"][i]["errors"];
         assert_eq!(errors[0]["field"], "annual_revenue_cents", "{}", r.text);
         assert_eq!(errors[0]["code"], "range", "{}", r.text);
