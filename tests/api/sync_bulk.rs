@@ -660,6 +660,31 @@ async fn a_bad_key_comes_with_the_items_other_errors(app: TestApp) {
         "{}",
         r.text
     );
+    // An item that is no object is that one error; the errors of an item
+    // are listed by field, as every 422's.
+    let r = app
+        .post(
+            "/api/v1/transactions/bulk",
+            &token,
+            &json!({"items": ["x", {"product": 3, "customer_external_id": 7}]}),
+        )
+        .await;
+    assert_eq!(
+        item_errors(&r, 0),
+        [pair("item", "invalid_type")],
+        "{}",
+        r.text
+    );
+    let fields: Vec<&str> = r.body["items"][1]["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        fields,
+        ["customer_external_id", "external_id", "product"],
+        "{}",
+        r.text
+    );
 }
 
 /// Both bulk paths match items to rows by external id. The lookup must step
