@@ -187,22 +187,28 @@ pub struct UserQuery {
     pub updated_since: Option<DateTime<Utc>>,
 }
 
+/// A user search's `q` (the list's and the directory's), trimmed; blank is
+/// no filter. At most 200 characters counted as sent, as the spec's
+/// maxLength and the customer list's `q` count them, before the trim.
+pub(super) fn search_term(q: Option<&str>) -> Result<Option<String>, ApiError> {
+    if q.is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::InvalidQuery(vec![FieldError::new(
+            "q",
+            "length",
+            "must be at most 200 characters",
+        )]));
+    }
+    Ok(q.map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_string))
+}
+
 impl UserQuery {
     fn filter(&self) -> Result<users::Filter, ApiError> {
-        // Counted as sent, as the spec's maxLength and the customer list's
-        // `q` count it, before the trim.
-        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-            return Err(ApiError::InvalidQuery(vec![FieldError::new(
-                "q",
-                "length",
-                "must be at most 200 characters",
-            )]));
-        }
-        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
         Ok(users::Filter {
             role: self.role.map(Role::as_str),
             active: self.active,
-            q: q.map(str::to_string),
+            q: search_term(self.q.as_deref())?,
             q_name_only: false,
             updated_since: super::common::query_instant("updated_since", self.updated_since)?,
         })

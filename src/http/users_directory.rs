@@ -15,7 +15,7 @@ use crate::auth::AuthUser;
 use crate::db::page::{self, Cursor};
 use crate::db::users;
 use crate::domain::codes::{from_db, Role};
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::startup::AppState;
 
 /// The cursors of the directory are its own: the user list's search also
@@ -69,19 +69,10 @@ pub struct DirectoryQuery {
 
 impl DirectoryQuery {
     fn filter(&self) -> Result<users::Filter, ApiError> {
-        // Counted as sent, as the user list's `q`.
-        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-            return Err(ApiError::InvalidQuery(vec![FieldError::new(
-                "q",
-                "length",
-                "must be at most 200 characters",
-            )]));
-        }
-        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
         Ok(users::Filter {
             role: self.role.map(Role::as_str),
             active: self.active,
-            q: q.map(str::to_string),
+            q: super::users::search_term(self.q.as_deref())?,
             q_name_only: true,
             updated_since: None,
         })
