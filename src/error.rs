@@ -369,11 +369,21 @@ impl From<diesel::result::Error> for ApiError {
                     "unique violation (a conflict, unless retried): {}",
                     info.message()
                 );
-                let message = "a record with the same unique value exists (another request may \
-                               have just created it)";
+                // The field named, as the handlers' own check names it (QA:
+                // one of three racing creates got the vaguer text).
                 match unique_field(info.as_ref()) {
-                    Some(field) => ApiError::field_conflict(field, message),
-                    None => ApiError::Conflict(message.into()),
+                    Some(field) => ApiError::field_conflict(
+                        field,
+                        format!(
+                            "another record already has this {field} (another request may \
+                             have just created it)"
+                        ),
+                    ),
+                    None => ApiError::Conflict(
+                        "a record with the same unique value exists (another request may \
+                         have just created it)"
+                            .into(),
+                    ),
                 }
             }
             Error::DatabaseError(Kind::ForeignKeyViolation, _) => ApiError::Conflict(
@@ -469,7 +479,10 @@ mod tests {
         assert_eq!(e.status_code(), StatusCode::CONFLICT);
         let detail = e.problem().detail;
         assert!(!detail.contains("customers"), "{detail}");
-        assert!(detail.contains("same unique value"), "{detail}");
+        assert!(
+            detail.contains("another record already has this external_id"),
+            "{detail}"
+        );
         assert_eq!(e.problem().errors[0].field, "external_id");
     }
 
