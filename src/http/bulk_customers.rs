@@ -335,7 +335,7 @@ pub fn version_check(
 /// being undone; a change to an archived card is its 409 before the
 /// version's, as a PATCH answers (a re-read and resend would only get it),
 /// after a sales user's 403 (a card not theirs, which they could not
-/// restore either); an item wrong in itself (a bad field, a card the user
+/// restore either); an item wrong in itself (a bad field, then a card the user
 /// may not change) gets its own error, as a stale order does; any other
 /// change is `stale`, also one a rule would refuse against the card as it
 /// is now: that refusal may come from what another writer stored since (a
@@ -361,8 +361,11 @@ pub fn stale_item(
     }
     // "Read it and send it again" not for an item a resend could not pass
     // either (a review: a bad email got the version's error, then its own).
-    user.require_customer_write(row.owner_id)?;
+    // Its fields before the sender's rights, as a PATCH reads the request
+    // before the record (QA: a rep's bad email on another's card was the
+    // email's error without `version`, `forbidden` with a stale one).
     let patch = item_patch(item.clone(), row)?;
+    user.require_customer_write(row.owner_id)?;
     // Nor one its sender's role refuses, or a key it could not set (a
     // review: a rep's owner change got the version's error, then the 403).
     super::customers::require_patch_rights(user, row, &patch)?;

@@ -299,6 +299,27 @@ async fn a_stale_card_item_wrong_in_itself_gets_its_own_error(app: TestApp) {
         "{}",
         r.text
     );
+    // Its bad field before its sender's rights, with a stale version as
+    // without one (QA: `forbidden` with, `email` without), as a PATCH reads
+    // the request before the record.
+    for version in [json!(1), json!(null)] {
+        let both =
+            json!({"items": [{"external_id": "K", "email": "not-an-email", "version": version}]});
+        let r = bulk(&app, CUSTOMERS, &rep, &both, None).await;
+        assert_eq!(
+            r.body["items"][0]["errors"][0]["field"], "email",
+            "{version}: {}",
+            r.text
+        );
+    }
+    let r = app
+        .patch(
+            &format!("/api/v1/customers/{id}"),
+            &rep,
+            &json!({"email": "not-an-email"}),
+        )
+        .await;
+    assert_eq!(r.error_fields(), ["email"], "{}", r.text);
     // A valid stale change still gets the version's error, and writes nothing.
     let stale = json!({"items": [{"external_id": "K", "name": "Y", "version": 1}]});
     let r = bulk(&app, CUSTOMERS, &token, &stale, None).await;
