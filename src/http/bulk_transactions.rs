@@ -85,8 +85,23 @@ pub(super) fn customer_ref(item: &mut Value) -> Result<(Option<i64>, Option<Stri
     if !item.is_object() {
         return Err(invalid("item", "invalid_type", "must be a JSON object"));
     }
-    let id = customer_id_of(item)?;
-    let ext = bulk::key_of(item, "customer_external_id")?;
+    // Both read, so that a bad one does not hide the other (QA).
+    let (id, ext) = match (
+        customer_id_of(item),
+        bulk::key_of(item, "customer_external_id"),
+    ) {
+        (Ok(id), Ok(ext)) => (id, ext),
+        (id, ext) => {
+            let mut errors = Vec::new();
+            for e in [id.err(), ext.err()].into_iter().flatten() {
+                match e {
+                    ApiError::Validation(e) => errors.extend(e),
+                    other => return Err(other),
+                }
+            }
+            return Err(ApiError::Validation(errors));
+        }
+    };
     if let Some(obj) = item.as_object_mut() {
         obj.remove("customer_id");
         obj.remove("customer_external_id");

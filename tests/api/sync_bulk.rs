@@ -666,7 +666,7 @@ async fn a_bad_key_comes_with_the_items_other_errors(app: TestApp) {
         .post(
             "/api/v1/transactions/bulk",
             &token,
-            &json!({"items": ["x", {"product": 3, "customer_external_id": 7}]}),
+            &json!({"items": ["x", {"product": 3, "customer_external_id": 7, "customer_id": "one"}]}),
         )
         .await;
     assert_eq!(
@@ -681,7 +681,12 @@ async fn a_bad_key_comes_with_the_items_other_errors(app: TestApp) {
         .unwrap_or_default();
     assert_eq!(
         fields,
-        ["customer_external_id", "external_id", "product"],
+        [
+            "customer_external_id",
+            "customer_id",
+            "external_id",
+            "product"
+        ],
         "{}",
         r.text
     );
