@@ -172,14 +172,18 @@ pub fn external_id_of(item: &Value) -> Result<String, ApiError> {
             )
         })
     });
-    key.map_err(|e| {
-        bulk::with_other_errors([e], item, &["external_id"], |mut rest| {
-            bulk::drop_defaulted_nulls(&mut rest, DEFAULTED_ON_CREATE);
-            bulk::parse_item::<CustomerPatch>(rest)
-                .map_err(|e| bulk::naming_also(e, "`version`"))?
-                .checked()
-                .map(drop)
-        })
+    key.map_err(|e| with_other_errors(e, item))
+}
+
+/// A card item's key error `e` with the errors of its other fields, read
+/// as a change of a card (`bulk::with_other_errors`).
+pub fn with_other_errors(e: ApiError, item: &Value) -> ApiError {
+    bulk::with_other_errors([e], item, &["external_id"], |mut rest| {
+        bulk::drop_defaulted_nulls(&mut rest, DEFAULTED_ON_CREATE);
+        bulk::parse_item::<CustomerPatch>(rest)
+            .map_err(|e| bulk::naming_also(e, "`version`"))?
+            .checked()
+            .map(drop)
     })
 }
 

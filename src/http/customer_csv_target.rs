@@ -110,6 +110,7 @@ pub fn resolve(
         let key = match bulk::key_of(item, "external_id") {
             Ok(key) => key,
             Err(e) => {
+                let e = super::bulk_customers::with_other_errors(e, item);
                 resolved.errors.insert(pos, e);
                 continue;
             }

@@ -601,6 +601,7 @@ async fn export_refuses_the_list_paging(app: TestApp) {
 
 backend_tests!(
     an_integer_cell_past_64_bits_is_a_range_error,
+    an_id_row_with_a_bad_key_names_its_other_errors_too,
     a_row_without_a_key_names_its_other_errors_too,
     round_trip_keeps_chinese_and_special_characters,
     the_exports_figures_are_the_cards,
@@ -1182,4 +1183,22 @@ async fn an_integer_cell_past_64_bits_is_a_range_error(app: TestApp) {
         assert_eq!(errors[0]["code"], "range", "{}", r.text);
     }
     assert_eq!(r.body["items"][3]["status"], "created", "{}", r.text);
+}
+
+/// A row naming its card by id with a key cell that is no key names its
+/// other cells' errors too, as a row matched by its key does (a review).
+async fn an_id_row_with_a_bad_key_names_its_other_errors_too(app: TestApp) {
+    let token = app.admin_token().await;
+    let id = app
+        .create_customer(&token, json!({"kind": "individual", "name": "Keyless"}))
+        .await
+        .id();
+    let csv = format!("id,external_id,email\n{id},A\u{7}B,not an email\n");
+    let r = import(&app, &token, "", &csv).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let fields: Vec<&str> = r.body["items"][0]["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(fields, ["email", "external_id"], "{}", r.text);
 }
