@@ -283,7 +283,7 @@ pub async fn create(
 #[utoipa::path(
     tag = "account-plans",
     params(("id" = i64, Path, description = "Plan id"), ("action_id" = i64, Path, description = "Action id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is no longer at that version")),
     request_body = ActionPatch,
     responses(
         (status = 200, body = ActionView, headers(("ETag" = String))),
@@ -418,7 +418,7 @@ fn owner_may_change(
 #[utoipa::path(
     tag = "account-plans",
     params(("id" = i64, Path, description = "Plan id"), ("action_id" = i64, Path, description = "Action id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is no longer at that version")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled (`plan_id`, code `closed`): reopen it first", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -454,7 +454,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "account-plans",
     params(("id" = i64, Path, description = "Plan id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is no longer at that version")),
     request_body = PlanPatch,
     responses(
         (status = 200, body = PlanView, headers(("ETag" = String))),
@@ -577,7 +577,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "account-plans",
     params(("id" = i64, Path, description = "Plan id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is no longer at that version")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 409, description = "The card is archived (`customer_id`, code `archived`); or the plan is completed or cancelled (`status`, code `closed`): reopen it first", body = crate::error::Problem, content_type = "application/problem+json"),

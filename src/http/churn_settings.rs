@@ -237,7 +237,7 @@ pub async fn get_churn(
 /// before. `GET /churn/at-risk` uses them from the next request.
 #[utoipa::path(
     tag = "settings",
-    params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings is not at that version (it changed since)")),
+    params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings is no longer at that version")),
     request_body = ChurnSettingsInput,
     responses(
         (status = 200, body = ChurnSettingsBody, headers(("ETag" = String))),

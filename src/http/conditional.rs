@@ -92,7 +92,7 @@ fn unsafe_if_none_match() -> ApiError {
     ApiError::BadRequest(
         "If-None-Match is not supported on writes (it is evaluated on GET and HEAD only); where \
          an operation documents If-Match, send that with the ETag you read to guard the write \
-         (412 if the record is not at that version (it changed since))"
+         (412 if the record is no longer at that version)"
             .into(),
     )
 }

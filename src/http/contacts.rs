@@ -291,7 +291,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "contacts",
     params(("id" = i64, Path, description = "Customer id"), ("contact_id" = i64, Path, description = "Contact id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the contact is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the contact is no longer at that version")),
     request_body = ContactPatch,
     responses(
         (status = 200, body = ContactView, headers(("ETag" = String))),
@@ -366,7 +366,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "contacts",
     params(("id" = i64, Path, description = "Customer id"), ("contact_id" = i64, Path, description = "Contact id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is no longer at that version")),
     responses(
         (status = 204, description = "Removed"),
         (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")

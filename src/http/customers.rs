@@ -732,12 +732,12 @@ pub async fn get(
 
 /// Change a customer card: only the fields sent change, `null` clears one.
 /// Send `If-Match` with the ETag you read to avoid overwriting someone
-/// else's change (412 if the card is not at that version (it changed since)). A PATCH that changes
+/// else's change (412 if the card is no longer at that version). A PATCH that changes
 /// nothing writes nothing: the same version, no change in the feed.
 #[utoipa::path(
     tag = "customers",
     params(("id" = i64, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the card is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the card is no longer at that version")),
     request_body = CustomerPatch,
     responses(
         (status = 200, body = CustomerView, headers(("ETag" = String))),
@@ -776,7 +776,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "customers",
     params(("id" = i64, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the card is not at that version (it changed since) (not checked on a card already archived: the retry of a DELETE whose answer was lost is a 204)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the card is no longer at that version (not checked on a card already archived: the retry of a DELETE whose answer was lost is a 204)")),
     responses(
         (status = 204, description = "Archived"),
         (status = 412, description = "The card is not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")

@@ -616,7 +616,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "interactions",
     params(("id" = i64, Path, description = "Customer id"), ("interaction_id" = i64, Path, description = "Interaction id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is no longer at that version")),
     request_body = InteractionPatch,
     responses(
         (status = 200, body = InteractionView, headers(("ETag" = String))),
@@ -784,7 +784,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "interactions",
     params(("id" = i64, Path, description = "Customer id"), ("interaction_id" = i64, Path, description = "Interaction id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is no longer at that version")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "A viewer; or a sales user deleting an interaction on a card owned by someone else, or deleting a complaint (only managers, admins and integrations delete one: it stays on the customer's record)", body = crate::error::Problem, content_type = "application/problem+json"),

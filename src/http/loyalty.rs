@@ -118,7 +118,7 @@ pub async fn get_settings(
 /// a `loyalty_changed` event in the customer's history.
 #[utoipa::path(
     tag = "settings",
-    params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings is not at that version (it changed since)")),
+    params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings is no longer at that version")),
     request_body = LoyaltySettingsBody,
     responses(
         (status = 200, body = LoyaltySettingsBody, headers(("ETag" = String))),

@@ -292,7 +292,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "needs",
     params(("id" = i64, Path, description = "Customer id"), ("need_id" = i64, Path, description = "Need id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is no longer at that version")),
     request_body = NeedPatch,
     responses(
         (status = 200, body = NeedView, headers(("ETag" = String))),
@@ -393,7 +393,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "needs",
     params(("id" = i64, Path, description = "Customer id"), ("need_id" = i64, Path, description = "Need id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is no longer at that version")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")

@@ -725,11 +725,11 @@ pub async fn get(
 
 /// Change a segment's name, description or (dynamic) rule. Ready-made
 /// segments are read-only (409). Send `If-Match` with the ETag you read
-/// (412 if the segment is not at that version (it changed since)).
+/// (412 if the segment is no longer at that version).
 #[utoipa::path(
     tag = "segments",
     params(("id" = i64, Path, description = "Segment id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the segment is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the segment is no longer at that version")),
     request_body = SegmentPatch,
     responses(
         (status = 200, body = SegmentView, headers(("ETag" = String))),
@@ -861,7 +861,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "segments",
     params(("id" = i64, Path, description = "Segment id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the segment is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the segment is no longer at that version")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "A viewer; or the segment is the target of a survey and the user is not an admin or manager (the problem names the surveys)", body = crate::error::Problem, content_type = "application/problem+json"),

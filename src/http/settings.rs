@@ -252,7 +252,7 @@ pub async fn get_cpr(
 /// loyalty type (it reads the share of wallet).
 #[utoipa::path(
     tag = "settings",
-    params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings is not at that version (it changed since)")),
+    params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings is no longer at that version")),
     request_body = CprSettingsBody,
     responses(
         (status = 200, body = CprSettingsBody, headers(("ETag" = String))),
@@ -374,7 +374,7 @@ pub async fn get_tiers(
 /// `POST /tiers/recompute`.
 #[utoipa::path(
     tag = "settings",
-    params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings is not at that version (it changed since)")),
+    params(("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the settings is no longer at that version")),
     request_body = TierSettingsBody,
     responses(
         (status = 200, body = TierSettingsBody, headers(("ETag" = String))),

@@ -698,11 +698,11 @@ fn transition(current: SurveyStatus, next: SurveyStatus) -> Result<(), ApiError>
 /// change only while it is a `draft` (409 once open: opening freezes the
 /// segment's active members as the survey's panel); `status` moves `draft` → `open` (needs at least
 /// one question) → `closed`, any other move is a 409. Send `If-Match` with
-/// the ETag you read (412 if the survey is not at that version (it changed since)).
+/// the ETag you read (412 if the survey is no longer at that version).
 #[utoipa::path(
     tag = "surveys",
     params(("id" = i64, Path, description = "Survey id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the survey is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the survey is no longer at that version")),
     request_body = SurveyPatch,
     responses(
         (status = 200, body = SurveyView, headers(("ETag" = String))),
@@ -851,7 +851,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "surveys",
     params(("id" = i64, Path, description = "Survey id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the survey is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the survey is no longer at that version")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Not admin or manager", body = crate::error::Problem, content_type = "application/problem+json"),

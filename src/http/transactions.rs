@@ -556,7 +556,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "transactions",
     params(("id" = i64, Path, description = "Customer id"), ("transaction_id" = i64, Path, description = "Transaction id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is no longer at that version")),
     request_body = TransactionPatch,
     responses(
         (status = 200, body = TransactionView, headers(("ETag" = String))),
@@ -609,7 +609,7 @@ pub async fn patch(
 #[utoipa::path(
     tag = "transactions",
     params(("id" = i64, Path, description = "Customer id"), ("transaction_id" = i64, Path, description = "Transaction id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is no longer at that version")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 412, description = "Not at the version `If-Match` named", body = crate::error::Problem, content_type = "application/problem+json")

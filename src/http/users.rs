@@ -359,7 +359,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "users",
     params(("id" = i64, Path, description = "User id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the user is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the user is no longer at that version")),
     request_body = UserPatch,
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),

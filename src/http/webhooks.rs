@@ -469,7 +469,7 @@ pub async fn get(
 /// Change a subscription (admin); `active: true` re-enables a disabled one.
 #[utoipa::path(tag = "webhooks",
     params(("id" = i64, Path, description = "Webhook id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the webhook is not at that version (it changed since)")),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the webhook is no longer at that version")),
     request_body = WebhookPatch, responses(
     (status = 200, body = WebhookView, headers(("ETag" = String))),
     (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -572,7 +572,7 @@ pub async fn patch(
 /// (`disabled_reason`: being deleted): send the delete again (its
 /// `If-Match` is not judged then).
 #[utoipa::path(tag = "webhooks", params(("id" = i64, Path, description = "Webhook id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is not at that version (it changed since)")), responses(
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it is no longer at that version")), responses(
     (status = 204, description = "Deleted"),
     (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such webhook", body = crate::error::Problem, content_type = "application/problem+json"),
