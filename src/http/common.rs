@@ -207,8 +207,9 @@ pub fn filtered_list_name(list: &str, filters: &impl std::fmt::Debug) -> String 
 }
 
 /// `filters` in their `Debug` form, hashed; `None` when none is set (the
-/// form holds no `Some(`). A release that changes a filter's form names the
-/// list anew: cursors are not kept across an upgrade.
+/// form holds no `Some(`: every filter must be an `Option`, as a `Vec` or a
+/// `bool` set would not show). A release that changes a filter's form names
+/// the list anew: cursors are not kept across an upgrade.
 pub fn filters_hash(filters: &impl std::fmt::Debug) -> Option<String> {
     use sha2::{Digest, Sha256};
     let text = format!("{filters:?}");

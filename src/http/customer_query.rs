@@ -379,15 +379,10 @@ impl CustomerQuery {
     /// its cursors made before this rule still read. The birthday window
     /// (`birthday_within_days`, `birthday_from`) is the cursor's own: it
     /// carries the first page's day, which the following pages need not
-    /// name again (a day named again wins). The filters as parsed, in their
-    /// `Debug` form: a release that adds a parameter names every filtered
-    /// list anew, and its cursors start again once (cursors are not kept
-    /// across an upgrade).
+    /// name again (a day named again wins). Every filter binds the cursor
+    /// here, the time bounds too (`common::filtered_list_name`, whose
+    /// hash needs every field an `Option`, as they are).
     fn list_name(&self, list: &str) -> String {
-        use sha2::{Digest, Sha256};
-        // Once per process: this runs on every page of the list.
-        static UNFILTERED: std::sync::LazyLock<String> =
-            std::sync::LazyLock::new(|| format!("{:?}", CustomerQuery::default()));
         let filters = CustomerQuery {
             sort: None,
             limit: None,
@@ -396,12 +391,7 @@ impl CustomerQuery {
             birthday_within_days: None,
             ..self.clone()
         };
-        let text = format!("{filters:?}");
-        if text == *UNFILTERED {
-            return list.to_string();
-        }
-        let digest = Sha256::digest(text.as_bytes());
-        format!("{list}:{}", hex::encode(&digest[..8]))
+        super::common::filtered_list_name(list, &filters)
     }
 
     /// One page of a paged customer list (`list`: its cursors' name): the

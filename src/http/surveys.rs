@@ -884,8 +884,8 @@ pub async fn delete(
                 // would be refused anyway.
                 if !store::responses_page(conn, id, None, None, 0)?.is_empty() {
                     // A closed survey was told to close (QA).
-                    let advice = match row.status.as_str() {
-                        "closed" => "it stays, closed, with its results",
+                    let advice = match from_db(&row.status, SurveyStatus::Draft) {
+                        SurveyStatus::Closed => "it stays, closed, with its results",
                         _ => "close it instead",
                     };
                     return Err(ApiError::Conflict(format!(
